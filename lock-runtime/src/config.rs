@@ -1,0 +1,232 @@
+//! Client configuration and its builder.
+
+use std::time::Duration;
+
+use crate::{LockClient, LockError, keys::validate_name};
+
+/// Settings shared by every lock of one [`LockClient`].
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) url: String,
+    pub(crate) key_prefix: String,
+    pub(crate) watchdog_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+    pub(crate) retry_timeout: Duration,
+    pub(crate) pubsub_ping_interval: Duration,
+}
+
+impl Config {
+    /// How long a request memo lives in Redis: long enough to cover every resend of the request
+    /// (see the scripts), short enough that memos do not pile up.
+    pub(crate) fn memo_ttl(&self) -> Duration {
+        (self.retry_timeout + self.response_timeout).max(Duration::from_secs(1))
+    }
+
+    /// How often the watchdog renews: a third of the lease it sets, as Redisson does, so two
+    /// renewals in a row may fail before the lease runs out.
+    pub(crate) fn renew_interval(&self) -> Duration {
+        self.watchdog_timeout / 3
+    }
+}
+
+/// Builds a [`LockClient`] with every setting spelled out.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), lock_runtime::LockError> {
+/// use std::time::Duration;
+///
+/// let client = lock_runtime::LockClient::builder()
+///     .url("redis://127.0.0.1:6379")
+///     .key_prefix("myapp")
+///     .watchdog_timeout(Duration::from_secs(30))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is awaited"]
+pub struct LockClientBuilder {
+    url: Option<String>,
+    key_prefix: String,
+    watchdog_timeout: Duration,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    retry_timeout: Duration,
+    pubsub_ping_interval: Duration,
+}
+
+impl Default for LockClientBuilder {
+    fn default() -> Self {
+        Self {
+            url: None,
+            key_prefix: "lock".to_owned(),
+            watchdog_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(3),
+            retry_timeout: Duration::from_secs(10),
+            pubsub_ping_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl LockClientBuilder {
+    /// The Redis server, as a `redis://` (or `rediss://`, `redis+unix://`) URL.
+    ///
+    /// Required.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Prefix of every Redis key and channel this client uses, so several applications can share
+    /// one Redis without their lock names colliding.
+    ///
+    /// Defaults to `"lock"`: the lock named `stock:42` lives at the key `{lock:stock:42}`.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// The lease set on locks acquired without a fixed lease. While such a lock is held, the
+    /// client's watchdog renews it every third of this time; if the process dies, the lock frees
+    /// itself at most this long after the last renewal.
+    ///
+    /// Defaults to 30 seconds.
+    pub fn watchdog_timeout(mut self, timeout: Duration) -> Self {
+        self.watchdog_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt to connect to Redis may take.
+    ///
+    /// Defaults to 5 seconds.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long Redis may take to answer one command before the attempt counts as failed.
+    ///
+    /// Defaults to 3 seconds.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How long an operation keeps resending a command that failed for a transient reason (the
+    /// connection dropped, a response timed out) before it reports the error. Resends are safe:
+    /// each request carries an id the scripts recognise, so nothing is counted twice.
+    /// A bounded wait (`try_acquire`) stops retrying at its own deadline.
+    ///
+    /// Defaults to 10 seconds.
+    pub fn retry_timeout(mut self, timeout: Duration) -> Self {
+        self.retry_timeout = timeout;
+        self
+    }
+
+    /// How often the pub/sub connection is probed with `PING` while tasks wait on it, so a
+    /// half-open connection is found and replaced instead of silently losing wake-ups.
+    ///
+    /// Defaults to 5 seconds.
+    pub fn pubsub_ping_interval(mut self, interval: Duration) -> Self {
+        self.pubsub_ping_interval = interval;
+        self
+    }
+
+    /// Checks the settings, connects to Redis, and starts the client's background tasks.
+    ///
+    /// Must be called inside a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::Config`] if a setting is missing or out of range, [`LockError::Redis`] if
+    /// Redis cannot be reached within the connect timeout.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future drops the half-built client and its connection.
+    pub async fn build(self) -> Result<LockClient, LockError> {
+        let config = self.into_config()?;
+        LockClient::from_config(config).await
+    }
+
+    fn into_config(self) -> Result<Config, LockError> {
+        let url = self.url.ok_or_else(|| {
+            LockError::config("no Redis URL: call `.url(\"redis://host:port\")` on the builder")
+        })?;
+        validate_name(&self.key_prefix)
+            .map_err(|err| LockError::config(format!("key prefix `{}`: {err}", self.key_prefix)))?;
+        let positive = [
+            (
+                "watchdog_timeout",
+                self.watchdog_timeout,
+                Duration::from_millis(30),
+            ),
+            (
+                "connect_timeout",
+                self.connect_timeout,
+                Duration::from_millis(1),
+            ),
+            (
+                "response_timeout",
+                self.response_timeout,
+                Duration::from_millis(1),
+            ),
+            (
+                "pubsub_ping_interval",
+                self.pubsub_ping_interval,
+                Duration::from_millis(1),
+            ),
+        ];
+        for (setting, value, minimum) in positive {
+            if value < minimum {
+                return Err(LockError::config(format!(
+                    "`{setting}` is {value:?}; it must be at least {minimum:?}"
+                )));
+            }
+        }
+        Ok(Config {
+            url,
+            key_prefix: self.key_prefix,
+            watchdog_timeout: self.watchdog_timeout,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+            retry_timeout: self.retry_timeout,
+            pubsub_ping_interval: self.pubsub_ping_interval,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_url_is_a_config_error() {
+        let err = LockClientBuilder::default()
+            .into_config()
+            .expect_err("no url");
+        assert!(err.to_string().contains(".url("), "{err}");
+    }
+
+    #[test]
+    fn zero_watchdog_timeout_is_refused() {
+        let err = LockClientBuilder::default()
+            .url("redis://127.0.0.1")
+            .watchdog_timeout(Duration::ZERO)
+            .into_config()
+            .expect_err("zero timeout");
+        assert!(err.to_string().contains("watchdog_timeout"), "{err}");
+    }
+
+    #[test]
+    fn braced_prefix_is_refused() {
+        let err = LockClientBuilder::default()
+            .url("redis://127.0.0.1")
+            .key_prefix("a{b}")
+            .into_config()
+            .expect_err("braces");
+        assert!(matches!(err, LockError::Config { .. }), "{err}");
+    }
+}

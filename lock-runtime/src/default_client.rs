@@ -1,0 +1,58 @@
+//! The process-wide default client that `#[distribute_lock]` uses when given no `client = …`.
+
+use std::sync::RwLock;
+
+use tokio::sync::OnceCell;
+
+use crate::{LockClient, LockError};
+
+static DEFAULT_CLIENT: RwLock<Option<LockClient>> = RwLock::new(None);
+static FROM_ENVIRONMENT: OnceCell<LockClient> = OnceCell::const_new();
+
+/// Makes `client` the default client of this process, replacing any earlier one.
+///
+/// Call it once at start-up, after connecting. A client's connections and background tasks live
+/// on the Tokio runtime that built it, so set a client built on the runtime that will use it.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), lock_runtime::LockError> {
+/// let client = lock_runtime::LockClient::connect("redis://127.0.0.1:6379").await?;
+/// lock_runtime::set_default_client(client);
+/// # Ok(()) }
+/// ```
+pub fn set_default_client(client: LockClient) {
+    let mut slot = DEFAULT_CLIENT
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *slot = Some(client);
+}
+
+/// The default client: the one given to [`set_default_client`], or else one connected once to
+/// the URL in the `REDIS_URL` environment variable.
+///
+/// # Errors
+///
+/// [`LockError::Config`] if no client was set and `REDIS_URL` is unset, and the errors of
+/// [`LockClient::connect`] when connecting to `REDIS_URL`.
+///
+/// # Cancel safety
+///
+/// Cancel safe: a connection to `REDIS_URL` cut short is started again by the next call.
+pub async fn default_client() -> Result<LockClient, LockError> {
+    let set = DEFAULT_CLIENT
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if let Some(client) = set {
+        return Ok(client);
+    }
+    let url = std::env::var("REDIS_URL").map_err(|_| {
+        LockError::config(
+            "no default lock client: call `lock_runtime::set_default_client`, or set REDIS_URL",
+        )
+    })?;
+    FROM_ENVIRONMENT
+        .get_or_try_init(|| LockClient::connect(&url))
+        .await
+        .cloned()
+}

@@ -1,0 +1,109 @@
+//! The error type of every fallible operation in this crate.
+
+use std::time::Duration;
+
+/// What went wrong with a lock operation.
+///
+/// Every variant names the lock (or the configuration value) it is about, so a message in a log
+/// says where to look. The enum is `#[non_exhaustive]`: match the variants you handle and keep a
+/// wildcard arm, or use the query methods such as [`LockError::is_timeout`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// The lock stayed held by another owner for the whole wait.
+    #[error("timed out after {waited:?} waiting for lock `{name}`")]
+    Timeout {
+        /// The lock's name, as the caller gave it.
+        name: String,
+        /// How long the caller waited.
+        waited: Duration,
+    },
+
+    /// The lease ran out, or the lock was deleted or taken over, while the guard was held.
+    #[error("lost the lease of lock `{name}`: another owner may hold it now")]
+    LeaseLost {
+        /// The lock's name.
+        name: String,
+    },
+
+    /// The lock was not held by this owner when it was released.
+    #[error("lock `{name}` was not held by this owner when it was released")]
+    NotHeld {
+        /// The lock's name.
+        name: String,
+    },
+
+    /// The lock name cannot be used as a Redis lock key.
+    #[error("invalid lock name `{name}`: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+
+    /// The lock's Redis key holds a value that is not a lock (another program uses that key).
+    #[error(
+        "the Redis key `{key}` of lock `{name}` holds a {found}, not a lock; rename the lock or change the key prefix"
+    )]
+    WrongType {
+        /// The lock's name.
+        name: String,
+        /// The Redis key that was found occupied.
+        key: String,
+        /// The Redis type found at that key.
+        found: String,
+    },
+
+    /// Redis refused or failed a command, or could not be reached.
+    #[error("Redis error while {context}")]
+    Redis {
+        /// What the client was doing, naming the lock or the URL.
+        context: String,
+        /// The error reported by the Redis client.
+        #[source]
+        source: redis::RedisError,
+    },
+
+    /// The client configuration is invalid or incomplete.
+    #[error("invalid lock client configuration: {message}")]
+    Config {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+impl LockError {
+    /// True if the lock could not be acquired within the wait.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+
+    /// True if the lease of a held lock was lost.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::LeaseLost { .. })
+    }
+
+    /// True if a release found the lock not held by this owner.
+    pub fn is_not_held(&self) -> bool {
+        matches!(self, Self::NotHeld { .. })
+    }
+
+    /// True if Redis failed or could not be reached.
+    pub fn is_redis(&self) -> bool {
+        matches!(self, Self::Redis { .. })
+    }
+
+    pub(crate) fn redis(context: impl Into<String>, source: redis::RedisError) -> Self {
+        Self::Redis {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::Config {
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The subscription hub: one pub/sub connection per client, one subscription per lock channel.
+//!
+//! A task that cannot take a lock at once joins the lock's channel here and sleeps until an unlock
+//! message, the holder's TTL, or its own deadline wakes it. The hub keeps, per channel, the count
+//! of local waiters: the first to join makes the hub subscribe, the last to leave makes it
+//! unsubscribe, however many tasks wait in between (the part of Redisson's
+//! `PublishSubscribeService` / `RedissonLockEntry` that matters).
+//!
+//! # Ordering
+//!
+//! Joining and leaving only update a map under a mutex and queue a command; one listener task owns
+//! the connection and runs the queued `SUBSCRIBE` / `UNSUBSCRIBE` commands one at a time, in
+//! order. So subscribe and unsubscribe of one channel never race: a channel left and joined again
+//! is unsubscribed, then subscribed, in that order, on one connection. A queued unsubscribe is
+//! skipped if the channel has waiters again by the time it runs.
+//!
+//! # Wake-ups
+//!
+//! - An unlock message wakes **one** local waiter (`Notify::notify_one`): only one task can win
+//!   the lock, so waking all would be a thundering herd inside the process. Tokio hands the
+//!   notification to another waiter if the woken one is dropped before it runs.
+//! - A confirmed subscription wakes every waiter of that channel once: an unlock published between
+//!   a waiter's failed attempt and its subscription would otherwise go unseen (Redisson issue 1763).
+//! - When the connection drops, the listener reconnects, resubscribes every channel that still has
+//!   waiters, and wakes all of them, because messages may have been lost meanwhile.
+//! - A waiter never sleeps longer than the holder's remaining TTL: a crashed holder publishes
+//!   nothing. Pub/sub is at-most-once, and correctness never depends on a message arriving.
+//!
+//! The listener pings the connection while it is idle, so a half-open connection is noticed and
+//! replaced rather than silently swallowing wake-ups.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use futures_util::StreamExt;
+use redis::aio::{PubSubSink, PubSubStream};
+use tokio::sync::{Notify, futures::Notified, mpsc};
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::{client::timed_out, config::Config, sync::lock};
+
+/// Published when a lock is released: wakes one waiter per process.
+pub(crate) const UNLOCK_MESSAGE: &str = "unlock";
+
+const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(10);
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// The per-client hub; dropping it stops the listener and closes the pub/sub connection.
+pub(crate) struct Hub {
+    shared: Arc<Shared>,
+    _listener: AbortOnDropHandle<()>,
+}
+
+struct Shared {
+    channels: Mutex<HashMap<String, Slot>>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+struct Slot {
+    channel: Arc<Channel>,
+    waiters: usize,
+}
+
+/// One subscribed channel and the local tasks waiting on it.
+struct Channel {
+    name: String,
+    wake: Notify,
+    confirmed: AtomicBool,
+}
+
+enum Command {
+    Subscribe(Arc<Channel>),
+    Unsubscribe(String),
+}
+
+/// A waiter's membership of one channel; leaving is dropping it.
+pub(crate) struct Subscription {
+    shared: Arc<Shared>,
+    channel: Arc<Channel>,
+}
+
+#[derive(Clone, Copy)]
+struct Timeouts {
+    connect: Duration,
+    response: Duration,
+    ping_interval: Duration,
+}
+
+impl Hub {
+    /// Starts the listener. It opens the pub/sub connection only when the first task waits.
+    pub(crate) fn start(client: redis::Client, config: &Config) -> Self {
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            channels: Mutex::new(HashMap::new()),
+            commands,
+        });
+        let timeouts = Timeouts {
+            connect: config.connect_timeout,
+            response: config.response_timeout,
+            ping_interval: config.pubsub_ping_interval,
+        };
+        let listener = tokio::spawn(listen(Arc::downgrade(&shared), client, receiver, timeouts));
+        Self {
+            shared,
+            _listener: AbortOnDropHandle::new(listener),
+        }
+    }
+
+    /// Joins `channel` as one more local waiter, subscribing if this is the first.
+    pub(crate) fn join(&self, channel: &str) -> Subscription {
+        let mut channels = lock(&self.shared.channels);
+        let slot = channels.entry(channel.to_owned()).or_insert_with(|| {
+            let channel = Arc::new(Channel {
+                name: channel.to_owned(),
+                wake: Notify::new(),
+                confirmed: AtomicBool::new(false),
+            });
+            // The listener outlives every sender but the one in `Shared`, which we are using.
+            let _ = self
+                .shared
+                .commands
+                .send(Command::Subscribe(Arc::clone(&channel)));
+            Slot {
+                channel,
+                waiters: 0,
+            }
+        });
+        slot.waiters += 1;
+        Subscription {
+            shared: Arc::clone(&self.shared),
+            channel: Arc::clone(&slot.channel),
+        }
+    }
+}
+
+impl Subscription {
+    /// A future that completes at the next wake-up of this channel. Call
+    /// [`Notified::enable`] on it *before* trying the lock, so a wake-up that arrives during the
+    /// attempt is kept.
+    pub(crate) fn woken(&self) -> Notified<'_> {
+        self.channel.wake.notified()
+    }
+
+    /// Whether Redis has confirmed the subscription (on the current connection).
+    pub(crate) fn is_confirmed(&self) -> bool {
+        self.channel.confirmed.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut channels = lock(&self.shared.channels);
+        let Some(slot) = channels.get_mut(&self.channel.name) else {
+            return;
+        };
+        if !Arc::ptr_eq(&slot.channel, &self.channel) {
+            return;
+        }
+        slot.waiters -= 1;
+        if slot.waiters == 0 {
+            channels.remove(&self.channel.name);
+            let _ = self
+                .shared
+                .commands
+                .send(Command::Unsubscribe(self.channel.name.clone()));
+        }
+    }
+}
+
+impl Shared {
+    fn wanted(&self) -> Vec<Arc<Channel>> {
+        lock(&self.channels)
+            .values()
+            .map(|slot| Arc::clone(&slot.channel))
+            .collect()
+    }
+
+    fn is_wanted(&self, channel: &str) -> bool {
+        lock(&self.channels).contains_key(channel)
+    }
+
+    fn deliver(&self, channel: &str, payload: &[u8]) {
+        let channels = lock(&self.channels);
+        if let Some(slot) = channels.get(channel) {
+            if payload == UNLOCK_MESSAGE.as_bytes() {
+                slot.channel.wake.notify_one();
+            } else {
+                slot.channel.wake.notify_waiters();
+            }
+        }
+    }
+}
+
+impl Channel {
+    fn confirm(&self) {
+        self.confirmed.store(true, Ordering::Release);
+        self.wake.notify_waiters();
+    }
+}
+
+/// The listener task: owns the pub/sub connection, runs the queued commands, delivers messages,
+/// and reconnects, resubscribes and wakes everyone when the connection fails.
+async fn listen(
+    shared: Weak<Shared>,
+    client: redis::Client,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    timeouts: Timeouts,
+) {
+    let mut delay = MIN_RECONNECT_DELAY;
+    loop {
+        // No pub/sub connection while no task waits. Whatever a queued command asks for is in the
+        // map, which the (re)subscription below reads.
+        let idle = shared
+            .upgrade()
+            .is_none_or(|state| state.wanted().is_empty());
+        if idle && commands.recv().await.is_none() {
+            return;
+        }
+        let (mut sink, mut stream) = match connect(&client, timeouts).await {
+            Ok(connection) => connection,
+            Err(err) => {
+                tracing::debug!(error = %err, ?delay, "pub/sub connection failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+                continue;
+            }
+        };
+        delay = MIN_RECONNECT_DELAY;
+        let Some(state) = shared.upgrade() else {
+            return;
+        };
+        let wanted = state.wanted();
+        drop(state);
+        if !wanted.is_empty() {
+            let names: Vec<&str> = wanted.iter().map(|channel| channel.name.as_str()).collect();
+            if let Err(err) = within(timeouts.response, sink.subscribe(&names)).await {
+                tracing::debug!(error = %err, "resubscribing failed; reconnecting");
+                continue;
+            }
+            tracing::debug!(
+                channels = names.len(),
+                "pub/sub (re)subscribed; waking every waiter"
+            );
+            for channel in &wanted {
+                channel.confirm();
+            }
+        }
+
+        let failure = serve(&shared, &mut sink, &mut stream, &mut commands, timeouts).await;
+        let Some(reason) = failure else {
+            return;
+        };
+        tracing::debug!(%reason, "pub/sub connection lost; reconnecting");
+        if let Some(state) = shared.upgrade() {
+            for channel in state.wanted() {
+                channel.confirmed.store(false, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Serves one connection until it fails (`Some(reason)`) or the hub is gone (`None`).
+async fn serve(
+    shared: &Weak<Shared>,
+    sink: &mut PubSubSink,
+    stream: &mut PubSubStream,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    timeouts: Timeouts,
+) -> Option<String> {
+    let mut ping = tokio::time::interval(timeouts.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.reset();
+    loop {
+        tokio::select! {
+            command = commands.recv() => {
+                let result = match command? {
+                    Command::Subscribe(channel) => {
+                        let result = within(timeouts.response, sink.subscribe(&channel.name)).await;
+                        if result.is_ok() {
+                            channel.confirm();
+                        }
+                        result
+                    }
+                    Command::Unsubscribe(name) => {
+                        if shared.upgrade()?.is_wanted(&name) {
+                            Ok(())
+                        } else {
+                            within(timeouts.response, sink.unsubscribe(&name)).await
+                        }
+                    }
+                };
+                if let Err(err) = result {
+                    return Some(err.to_string());
+                }
+            }
+            message = stream.next() => {
+                let Some(message) = message else {
+                    return Some("the server closed the connection".to_owned());
+                };
+                shared.upgrade()?.deliver(message.get_channel_name(), message.get_payload_bytes());
+            }
+            _ = ping.tick() => {
+                if let Err(err) = within(timeouts.response, sink.ping::<redis::Value>()).await {
+                    return Some(format!("ping failed: {err}"));
+                }
+            }
+        }
+    }
+}
+
+async fn connect(
+    client: &redis::Client,
+    timeouts: Timeouts,
+) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
+    let pubsub = within(timeouts.connect, client.get_async_pubsub()).await?;
+    Ok(pubsub.split())
+}
+
+async fn within<T>(
+    limit: Duration,
+    request: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    tokio::time::timeout(limit, request)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(limit)))
+}

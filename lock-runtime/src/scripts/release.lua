@@ -1,0 +1,39 @@
+-- Release one hold of a reentrant lock; at the last hold, delete it and announce it.
+--
+-- KEYS[1]  lock key (hash of owner id -> hold count)
+-- KEYS[2]  unlock channel (a key in the script's eyes, so Redis Cluster routes it to the slot)
+-- KEYS[3]  memo key of this request: a resend answers what the first attempt did
+--
+-- ARGV[1]  owner id
+-- ARGV[2]  message published on the unlock channel
+-- ARGV[3]  memo TTL in milliseconds
+-- ARGV[4]  publish command: "publish", or "spublish" on Redis Cluster
+--
+-- Returns:
+--   1   released: this was the last hold; the key is gone and waiters were told
+--   2   one hold released; the owner still holds the lock
+--   0   this owner does not hold the lock (its lease ran out, or it was force-unlocked)
+--  -1   KEYS[1] holds a value of another type
+
+local memo = redis.call('get', KEYS[3])
+if memo then
+    return tonumber(memo)
+end
+
+local kind = redis.call('type', KEYS[1]).ok
+if kind ~= 'none' and kind ~= 'hash' then
+    return -1
+end
+
+local result = 0
+if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+    if redis.call('hincrby', KEYS[1], ARGV[1], -1) > 0 then
+        result = 2
+    else
+        redis.call('del', KEYS[1])
+        redis.call(ARGV[4], KEYS[2], ARGV[2])
+        result = 1
+    end
+end
+redis.call('set', KEYS[3], result, 'px', ARGV[3])
+return result

@@ -1,0 +1,18 @@
+-- Extend the lease of a lock this owner holds (the watchdog's renewal).
+--
+-- KEYS[1]  lock key (hash of owner id -> hold count)
+--
+-- ARGV[1]  owner id
+-- ARGV[2]  new lease in milliseconds
+--
+-- Returns:
+--   1   renewed
+--   0   this owner does not hold the lock any more: the lease is lost
+--
+-- Renewing twice is harmless, so a resent renewal needs no memo.
+
+if redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+    redis.call('pexpire', KEYS[1], ARGV[2])
+    return 1
+end
+return 0
