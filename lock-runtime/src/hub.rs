@@ -112,6 +112,21 @@ impl Hub {
         }
     }
 
+    /// Joins `channel` only if other local tasks wait on it already and Redis confirmed the
+    /// subscription: then joining sends nothing to Redis.
+    pub(crate) fn join_if_confirmed(&self, channel: &str) -> Option<Subscription> {
+        let mut channels = lock(&self.shared.channels);
+        let slot = channels.get_mut(channel)?;
+        if !slot.channel.confirmed.load(Ordering::Acquire) {
+            return None;
+        }
+        slot.waiters += 1;
+        Some(Subscription {
+            shared: Arc::clone(&self.shared),
+            channel: Arc::clone(&slot.channel),
+        })
+    }
+
     /// Joins `channel` as one more local waiter, subscribing if this is the first.
     pub(crate) fn join(&self, channel: &str) -> Subscription {
         let mut channels = lock(&self.shared.channels);

@@ -5,7 +5,7 @@
 //! alive by a lease watchdog, released on every exit path, and handing out fencing tokens.
 //!
 //! ```
-//! # lock_tests::run_with_redis(|url| async move {
+//! # lock_tests::locks::run_with_redis(|url| async move {
 //! use std::time::Duration;
 //! use lock_runtime::LockClient;
 //!

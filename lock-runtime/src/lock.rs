@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use crate::{
     LockClient, LockError, LockGuard,
     guard::{Holding, millis, wrong_type},
-    hub::UNLOCK_MESSAGE,
+    hub::{Subscription, UNLOCK_MESSAGE},
     keys::LockKeys,
     lease::{Lease, valid_until},
     scope, scripts,
@@ -188,29 +188,39 @@ impl Lock {
             settled: false,
         };
 
-        let mut ttl = match pending.attempt(lease_time, deadline).await? {
-            Attempt::Acquired { token, sent } => {
-                return Ok(pending.into_guard(token, sent, lease_time, held_lease));
-            }
-            Attempt::HeldByOther { ttl } => ttl,
-        };
-        tracing::debug!(lock = %keys.name, ?ttl, "lock held by another owner; waiting");
-        let subscription = inner.hub.join(&keys.channel);
-        // The attempt just made raced nothing yet: until the subscription is confirmed, wait for
-        // the confirmation (which wakes us) rather than trying again at once.
-        let mut try_now = false;
+        // If other local tasks already wait on this lock, join their confirmed subscription
+        // before the first attempt (it costs nothing); otherwise subscribe only once the lock is
+        // found taken, so an uncontended acquisition is a single round trip.
+        let mut subscription = inner.hub.join_if_confirmed(&keys.channel);
+        let mut seen_confirmed = subscription.is_some();
+        let mut try_now = true;
+        let mut ttl = None;
         loop {
-            let mut woken = pin!(subscription.woken());
-            woken.as_mut().enable();
-            if try_now || subscription.is_confirmed() {
+            if subscription.is_none() && !try_now {
+                tracing::debug!(lock = %keys.name, ?ttl, "lock held by another owner; waiting");
+                subscription = Some(inner.hub.join(&keys.channel));
+            }
+            // Register for wake-ups *before* trying, so one sent during the attempt is kept.
+            let mut woken = pin!(subscription.as_ref().map(Subscription::woken));
+            if let Some(woken) = woken.as_mut().as_pin_mut() {
+                woken.enable();
+            }
+            if let Some(subscription) = &subscription
+                && !seen_confirmed
+                && subscription.is_confirmed()
+            {
+                // An unlock published before the subscription took effect went unseen.
+                seen_confirmed = true;
+                try_now = true;
+            }
+            if try_now {
                 match pending.attempt(lease_time, deadline).await? {
                     Attempt::Acquired { token, sent } => {
                         return Ok(pending.into_guard(token, sent, lease_time, held_lease));
                     }
-                    Attempt::HeldByOther { ttl: now } => ttl = now,
+                    Attempt::HeldByOther { ttl: left } => ttl = left,
                 }
             }
-            try_now = true;
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
                 return Err(LockError::Timeout {
@@ -218,16 +228,24 @@ impl Lock {
                     waited: now - start,
                 });
             }
+            if subscription.is_none() {
+                // Subscribe at the top of the loop; its confirmation calls for the next attempt.
+                try_now = false;
+                continue;
+            }
             // Never sleep past the holder's TTL (a crashed holder publishes nothing) nor past our
             // own deadline. A lock without TTL is not ours; look again after a renewal interval.
             let mut wake_at = now + ttl.unwrap_or(inner.config.renew_interval());
             if let Some(deadline) = deadline {
                 wake_at = wake_at.min(deadline);
             }
-            tokio::select! {
-                () = woken => {}
-                () = tokio::time::sleep_until(wake_at) => {}
+            if let Some(woken) = woken.as_mut().as_pin_mut() {
+                tokio::select! {
+                    () = woken => {}
+                    () = tokio::time::sleep_until(wake_at) => {}
+                }
             }
+            try_now = true;
         }
     }
 

@@ -1,0 +1,148 @@
+//! A worker process for the cross-process tests: it contends for a lock with many tasks and
+//! reports what it saw on stdout, one `key=value` line per fact.
+//!
+//! ```text
+//! lock-worker counter URL NAME TASKS ITERATIONS [--no-lock]
+//!     Each task ITERATIONS times: take the lock (unless --no-lock), read the counter, yield,
+//!     write it back plus one, check the fencing token is above the last one stored, release.
+//!     Prints `acquired=N`, `violations=N` (tokens not above the last seen) and `tokens=a,b,...`.
+//! lock-worker hold URL NAME LEASE_MS WATCHDOG_MS
+//!     Takes the lock (LEASE_MS = 0: watchdog mode, renewed by a client whose watchdog timeout is
+//!     WATCHDOG_MS), prints `token=N`, then holds it until killed or the lease is lost.
+//! ```
+
+use std::{process::ExitCode, time::Duration};
+
+use lock_runtime::{LockClient, LockError};
+use redis::AsyncCommands;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["counter", url, name, tasks, iterations, rest @ ..] => {
+            counter(
+                url,
+                name,
+                parse(tasks),
+                parse(iterations),
+                rest != ["--no-lock"],
+            )
+            .await
+        }
+        ["hold", url, name, lease_ms, watchdog_ms] => {
+            hold(url, name, parse(lease_ms), parse(watchdog_ms)).await
+        }
+        _ => {
+            eprintln!("usage: see the doc comment of tests/src/bin/lock-worker.rs; got {args:?}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("lock-worker failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse(number: &str) -> u64 {
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("expected a number, got {number:?}"))
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+async fn counter(
+    url: &str,
+    name: &str,
+    tasks: u64,
+    iterations: u64,
+    locked: bool,
+) -> Result<(), Failure> {
+    let client = LockClient::connect(url).await?;
+    let redis = redis::Client::open(url)?;
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let client = client.clone();
+        let mut connection = redis.get_multiplexed_async_connection().await?;
+        let name = name.to_owned();
+        handles.push(tokio::spawn(async move {
+            let counter_key = format!("{name}:counter");
+            let last_token_key = format!("{name}:last-token");
+            let lock = client.lock(&name);
+            let mut tokens = Vec::new();
+            let mut violations = 0u64;
+            for _ in 0..iterations {
+                let guard = if locked {
+                    Some(lock.acquire().await?)
+                } else {
+                    None
+                };
+                let value: u64 = connection
+                    .get::<_, Option<u64>>(&counter_key)
+                    .await?
+                    .unwrap_or(0);
+                if let Some(guard) = &guard {
+                    let token = guard.fencing_token();
+                    let last: u64 = connection
+                        .get::<_, Option<u64>>(&last_token_key)
+                        .await?
+                        .unwrap_or(0);
+                    if token <= last {
+                        violations += 1;
+                    }
+                    let () = connection.set(&last_token_key, token).await?;
+                    tokens.push(token);
+                }
+                // Give every other task the chance to read the same value: without the lock, the
+                // writes below then overwrite each other.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let () = connection.set(&counter_key, value + 1).await?;
+                if let Some(guard) = guard {
+                    guard.unlock().await?;
+                }
+            }
+            Ok::<_, Failure>((tokens, violations))
+        }));
+    }
+    let mut acquired = 0;
+    let mut violations = 0;
+    let mut tokens = Vec::new();
+    for handle in handles {
+        let (task_tokens, task_violations) = handle.await??;
+        acquired += task_tokens.len();
+        violations += task_violations;
+        tokens.extend(task_tokens);
+    }
+    let tokens: Vec<String> = tokens.iter().map(u64::to_string).collect();
+    println!("acquired={acquired}");
+    println!("violations={violations}");
+    println!("tokens={}", tokens.join(","));
+    Ok(())
+}
+
+async fn hold(url: &str, name: &str, lease_ms: u64, watchdog_ms: u64) -> Result<(), Failure> {
+    let client = LockClient::builder()
+        .url(url)
+        .watchdog_timeout(Duration::from_millis(watchdog_ms))
+        .build()
+        .await?;
+    let lease = (lease_ms > 0).then(|| Duration::from_millis(lease_ms));
+    let guard = client
+        .lock(name)
+        .try_acquire(Duration::from_secs(30), lease)
+        .await?;
+    println!("token={}", guard.fencing_token());
+    guard.lease_lost().await;
+    Err(LockError::LeaseLost {
+        name: name.to_owned(),
+    })?
+}

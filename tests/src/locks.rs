@@ -1,0 +1,94 @@
+//! Assertions and helpers about `lock-runtime` locks, shared by the integration tests.
+
+use std::{future::Future, time::Duration};
+
+use lock_runtime::{LockClient, LockError};
+
+use crate::RedisServer;
+
+/// The Redis key of the lock `name` under the default key prefix `lock`.
+pub fn lock_key(name: &str) -> String {
+    format!("{{lock:{name}}}")
+}
+
+/// A client of `server` with a short watchdog timeout, so lease tests run in seconds.
+///
+/// # Panics
+///
+/// When the client cannot connect.
+pub async fn client_with_watchdog(server: &RedisServer, watchdog: Duration) -> LockClient {
+    LockClient::builder()
+        .url(server.url())
+        .watchdog_timeout(watchdog)
+        .build()
+        .await
+        .unwrap_or_else(|err| panic!("connecting to {}: {err}", server.url()))
+}
+
+/// Panics unless the lock `name` is released and nothing of it lingers: the lock key is gone,
+/// and every other key of the lock but its fencing counter (request memos) carries a TTL.
+pub fn assert_released(server: &RedisServer, name: &str) {
+    let lock_key = lock_key(name);
+    let held: i64 = server.cmd(&["EXISTS", &lock_key]);
+    assert_eq!(held, 0, "lock key {lock_key} is still held");
+    for key in server.keys(&format!("{lock_key}*")) {
+        if key.ends_with(":fence") {
+            continue;
+        }
+        let ttl: i64 = server.cmd(&["PTTL", &key]);
+        assert!(ttl > 0, "key {key} of lock {name} has no TTL (pttl {ttl})");
+    }
+}
+
+/// Polls `condition` every 10 ms until it holds, for at most `limit`; returns whether it held.
+pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `body` with the URL of a fresh `redis-server` on a multi-threaded Tokio runtime, and
+/// panics if it fails. For documentation examples that run against a real Redis.
+///
+/// # Panics
+///
+/// When `body` returns an error, or the runtime cannot be built.
+pub fn run_with_redis<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<(), LockError>>,
+{
+    let server = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|err| panic!("building a Tokio runtime: {err}"));
+    if let Err(err) = runtime.block_on(body(server.url())) {
+        panic!("example failed: {err}");
+    }
+}
+
+/// Sums the calls of the given commands in `INFO commandstats`.
+pub fn command_calls(server: &RedisServer, commands: &[&str]) -> u64 {
+    server
+        .info("commandstats")
+        .lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            if !commands.contains(&name) {
+                return None;
+            }
+            let calls = stats
+                .split(',')
+                .find_map(|field| field.strip_prefix("calls="))?;
+            calls.parse::<u64>().ok()
+        })
+        .sum()
+}

@@ -1,0 +1,115 @@
+//! Mutual exclusion and fencing tokens across OS processes: many tasks in several `lock-worker`
+//! processes do a non-atomic read-modify-write of a counter in Redis under one lock.
+
+use std::{collections::HashSet, time::Duration};
+
+use lock_tests::{RedisServer, WorkerOutput, Workers, locks::assert_released, unique_name};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
+
+fn run_counter(
+    server: &RedisServer,
+    name: &str,
+    processes: usize,
+    tasks: u64,
+    iterations: u64,
+    locked: bool,
+) -> Vec<WorkerOutput> {
+    let mut workers = Workers::command(WORKER);
+    for _ in 0..processes {
+        let mut args = vec![
+            "counter".to_owned(),
+            server.url(),
+            name.to_owned(),
+            tasks.to_string(),
+            iterations.to_string(),
+        ];
+        if !locked {
+            args.push("--no-lock".to_owned());
+        }
+        workers = workers.worker(args);
+    }
+    let outputs = workers.spawn().wait_all(Duration::from_secs(120));
+    for output in &outputs {
+        assert!(
+            output.status.success(),
+            "worker failed: {:?}\n{}",
+            output.status,
+            output.stderr
+        );
+    }
+    outputs
+}
+
+fn field<'a>(output: &'a WorkerOutput, name: &str) -> &'a str {
+    output
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no `{name}=` in worker output:\n{}", output.stdout))
+}
+
+fn counter(server: &RedisServer, name: &str) -> u64 {
+    server.cmd(&["GET", &format!("{name}:counter")])
+}
+
+#[test]
+fn the_lock_makes_a_read_modify_write_exact_across_processes() {
+    let server = RedisServer::start();
+    let name = unique_name("exclusion");
+    let (processes, tasks, iterations) = (3, 8, 10);
+
+    run_counter(&server, &name, processes, tasks, iterations, true);
+
+    let expected = processes as u64 * tasks * iterations;
+    assert_eq!(
+        counter(&server, &name),
+        expected,
+        "updates were lost under the lock"
+    );
+    assert_released(&server, &name);
+}
+
+#[test]
+fn without_the_lock_the_same_workload_loses_updates() {
+    let server = RedisServer::start();
+    let name = unique_name("no-lock");
+    let (processes, tasks, iterations) = (3, 8, 10);
+
+    run_counter(&server, &name, processes, tasks, iterations, false);
+
+    let expected = processes as u64 * tasks * iterations;
+    let counted = counter(&server, &name);
+    assert!(
+        counted < expected,
+        "expected lost updates without the lock, counted {counted} of {expected}"
+    );
+}
+
+#[test]
+fn fencing_tokens_strictly_increase_over_a_thousand_acquisitions() {
+    let server = RedisServer::start();
+    let name = unique_name("fencing");
+    let (processes, tasks, iterations) = (4, 10, 25);
+
+    let outputs = run_counter(&server, &name, processes, tasks, iterations, true);
+
+    let mut tokens = Vec::new();
+    for output in &outputs {
+        // Each holder checks, under the lock, that its token is above the last one stored.
+        assert_eq!(field(output, "violations"), "0", "a token did not increase");
+        tokens.extend(
+            field(output, "tokens")
+                .split(',')
+                .map(|token| token.parse::<u64>().expect("token")),
+        );
+    }
+    let total = processes as u64 * tasks * iterations;
+    assert_eq!(tokens.len() as u64, total);
+    let distinct: HashSet<u64> = tokens.iter().copied().collect();
+    assert_eq!(distinct.len() as u64, total, "a token was handed out twice");
+    assert_eq!(counter(&server, &name), total);
+    let fence: u64 = server.cmd(&["GET", &format!("{{lock:{name}}}:fence")]);
+    assert_eq!(fence, total, "the counter moved once per fresh acquisition");
+    assert_released(&server, &name);
+}

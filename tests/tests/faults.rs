@@ -1,0 +1,225 @@
+//! Faults and bad input: Redis restarted or its pub/sub connection killed while tasks wait, and
+//! every kind of bad input giving a clear error, never a panic, never a lock left held.
+
+use std::{
+    net::TcpListener,
+    time::{Duration, Instant},
+};
+
+use lock_runtime::{LockClient, LockError};
+use lock_tests::{
+    RedisServer, TcpProxy,
+    locks::{assert_released, client_with_watchdog, eventually, lock_key},
+    unique_name,
+};
+
+fn subscribers(server: &RedisServer, channel: &str) -> i64 {
+    server
+        .try_cmd::<(String, i64)>(&["PUBSUB", "NUMSUB", channel])
+        .map_or(0, |reply| reply.1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_get_the_lock_after_redis_restarts_empty() {
+    let server = RedisServer::start();
+    let client = client_with_watchdog(&server, Duration::from_secs(3)).await;
+    let name = unique_name("restart");
+    let channel = format!("{}:unlock", lock_key(&name));
+    let holder = client.lock(&name).acquire().await.expect("acquire");
+    let waiters: Vec<_> = (0..10)
+        .map(|_| {
+            let lock = client.lock(&name);
+            tokio::spawn(async move {
+                let guard = lock.try_acquire(Duration::from_secs(20), None).await?;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                guard.unlock().await
+            })
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(5), || subscribers(&server, &channel)
+            == 1)
+        .await
+    );
+
+    // The restarted server is empty: the holder's lock, the scripts' cache and every
+    // subscription are gone. The waiters must not sleep out the old holder's lease.
+    server.kill();
+    server.restart();
+    let started = Instant::now();
+    for waiter in waiters {
+        waiter
+            .await
+            .expect("join")
+            .expect("a waiter after the restart");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waiters took {:?} after the restart",
+        started.elapsed()
+    );
+    tokio::time::timeout(Duration::from_secs(3), holder.lease_lost())
+        .await
+        .expect("the old holder learns its lock is gone");
+    drop(holder);
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_get_the_lock_promptly_when_their_pubsub_connection_is_killed() {
+    let server = RedisServer::start();
+    // Through a proxy, so the pub/sub connection can be kept down while the lock is released.
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = LockClient::connect(&proxy.url()).await.expect("connect");
+    let name = unique_name("pubsub-killed");
+    let channel = format!("{}:unlock", lock_key(&name));
+    let lease = Duration::from_secs(30);
+    let holder = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(lease))
+        .await
+        .expect("acquire");
+    let waiters: Vec<_> = (0..5)
+        .map(|_| {
+            let lock = client.lock(&name);
+            tokio::spawn(async move {
+                let guard = lock.try_acquire(Duration::from_secs(20), None).await?;
+                guard.unlock().await
+            })
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(5), || subscribers(&server, &channel)
+            == 1)
+        .await
+    );
+
+    // Kill the subscription and keep it from coming back while the lock is released: the unlock
+    // message goes to no one, so only the hub's resubscribe-and-retry can wake the waiters
+    // before the holder's 30 s TTL.
+    proxy.refuse(true);
+    assert_eq!(server.client_kill("TYPE pubsub"), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    holder.unlock().await.expect("unlock");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.refuse(false);
+    let started = Instant::now();
+    for waiter in waiters {
+        waiter
+            .await
+            .expect("join")
+            .expect("a waiter after the kill");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "waiters took {:?}; the lease was {lease:?}",
+        started.elapsed()
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || subscribers(&server, &channel)
+            == 0)
+        .await
+    );
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_lock_names_are_refused_with_a_clear_error() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    for name in ["", "stock:{42}", "a}b"] {
+        let err = client
+            .lock(name)
+            .try_acquire(Duration::from_millis(100), None)
+            .await
+            .expect_err("invalid name");
+        assert!(
+            matches!(err, LockError::InvalidName { .. }),
+            "{name:?}: {err}"
+        );
+        assert!(err.to_string().contains("invalid lock name"), "{err}");
+        assert!(client.lock(name).is_locked().await.is_err());
+    }
+    let keys: Vec<String> = server.keys("*");
+    assert!(keys.is_empty(), "nothing written: {keys:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_lease_is_refused() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("zero-lease");
+    let err = client
+        .lock(&name)
+        .try_acquire(Duration::from_millis(100), Some(Duration::ZERO))
+        .await
+        .expect_err("zero lease");
+    assert!(matches!(err, LockError::Config { .. }), "{err}");
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unparsable_url_is_a_config_error() {
+    for url in [
+        "",
+        "not a url",
+        "http://127.0.0.1:6379",
+        "redis://127.0.0.1:notaport",
+    ] {
+        let err = LockClient::connect(url).await.expect_err(url);
+        assert!(matches!(err, LockError::Config { .. }), "{url:?}: {err}");
+        assert!(err.to_string().contains("does not parse"), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_fails_within_the_connect_timeout() {
+    // A port nobody listens on: bind, note the port, close.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let timeout = Duration::from_millis(800);
+    let started = Instant::now();
+    let err = LockClient::builder()
+        .url(format!("redis://127.0.0.1:{port}"))
+        .connect_timeout(timeout)
+        .build()
+        .await
+        .expect_err("nobody listens");
+    assert!(err.is_redis(), "{err}");
+    assert!(
+        err.to_string().contains(&port.to_string()),
+        "names the URL: {err}"
+    );
+    assert!(started.elapsed() < timeout + Duration::from_millis(500));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_of_the_wrong_type_at_the_locks_name_is_reported_and_left_alone() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("wrong-type");
+    let key = lock_key(&name);
+    let _: () = server.cmd(&["SET", &key, "somebody else's value"]);
+
+    let err = client
+        .lock(&name)
+        .try_acquire(Duration::from_millis(200), None)
+        .await
+        .expect_err("wrong type");
+    assert!(matches!(err, LockError::WrongType { .. }), "{err}");
+    assert!(err.to_string().contains(&key), "names the key: {err}");
+    let err = client
+        .lock(&name)
+        .force_unlock()
+        .await
+        .expect_err("wrong type");
+    assert!(matches!(err, LockError::WrongType { .. }), "{err}");
+    let value: String = server.cmd(&["GET", &key]);
+    assert_eq!(value, "somebody else's value");
+    assert!(
+        server.keys(&format!("{key}:*")).is_empty(),
+        "nothing else written"
+    );
+}

@@ -1,0 +1,160 @@
+//! Leases: the watchdog keeps a lock alive, fixed leases end, loss is reported, and a crashed
+//! holder's lock frees itself when its lease ends, not before.
+
+use std::time::{Duration, Instant};
+
+use lock_runtime::LockClient;
+use lock_tests::{
+    RedisServer, Workers,
+    locks::{assert_released, client_with_watchdog, lock_key},
+    unique_name,
+};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_keeps_a_lock_for_three_times_its_timeout() {
+    let server = RedisServer::start();
+    let watchdog = Duration::from_millis(900);
+    let holder = client_with_watchdog(&server, watchdog).await;
+    let rival = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("watchdog");
+
+    let guard = holder.lock(&name).acquire().await.expect("acquire");
+    let err = rival
+        .lock(&name)
+        .try_acquire(watchdog * 3, None)
+        .await
+        .expect_err("the holder's lock must survive three watchdog timeouts");
+    assert!(err.is_timeout(), "{err}");
+    assert!(!guard.is_lease_lost());
+    let ttl: i64 = server.cmd(&["PTTL", &lock_key(&name)]);
+    assert!(ttl > 0, "renewed lock has a TTL, got {ttl}");
+
+    guard.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_lost_fires_when_the_lock_is_deleted_behind_the_holder() {
+    let server = RedisServer::start();
+    let watchdog = Duration::from_millis(600);
+    let client = client_with_watchdog(&server, watchdog).await;
+    let name = unique_name("deleted");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+
+    let _: i64 = server.cmd(&["DEL", &lock_key(&name)]);
+    tokio::time::timeout(watchdog, guard.lease_lost())
+        .await
+        .expect("the next renewal (every third of the watchdog timeout) reports the loss");
+    assert!(guard.is_lease_lost());
+
+    let err = guard
+        .unlock()
+        .await
+        .expect_err("the lock was not ours any more");
+    assert!(err.is_not_held(), "{err}");
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_lost_fires_when_the_lock_is_taken_over() {
+    let server = RedisServer::start();
+    let watchdog = Duration::from_millis(600);
+    let client = client_with_watchdog(&server, watchdog).await;
+    let name = unique_name("taken-over");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+
+    assert!(
+        client
+            .lock(&name)
+            .force_unlock()
+            .await
+            .expect("force unlock")
+    );
+    let thief = client.lock(&name).acquire().await.expect("the freed lock");
+    tokio::time::timeout(watchdog, guard.lease_lost())
+        .await
+        .expect("renewal finds another owner");
+    assert!(!thief.is_lease_lost());
+    thief.unlock().await.expect("unlock");
+    drop(guard);
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_lease_ends_at_its_deadline_and_is_never_renewed() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("fixed");
+    let lease = Duration::from_millis(500);
+    let started = Instant::now();
+    let guard = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(lease))
+        .await
+        .expect("acquire");
+    assert!(guard.remaining_lease() <= lease);
+
+    guard.lease_lost().await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < lease, "lost before Redis expires it: {elapsed:?}");
+    assert!(
+        elapsed > lease * 9 / 10,
+        "not much before either: {elapsed:?}"
+    );
+    tokio::time::sleep(lease / 5).await;
+    assert!(!client.lock(&name).is_locked().await.expect("is_locked"));
+    let err = guard.unlock().await.expect_err("expired");
+    assert!(err.is_not_held(), "{err}");
+    assert_released(&server, &name);
+}
+
+/// A holder process killed with SIGKILL: its lock is free once the lease ends, and not before.
+async fn killed_holder_frees_the_lock_after(lease_ms: u64, watchdog_ms: u64, free_after: Duration) {
+    let server = RedisServer::start();
+    let name = unique_name("killed");
+    let mut workers = Workers::command(WORKER)
+        .worker([
+            "hold",
+            &server.url(),
+            &name,
+            &lease_ms.to_string(),
+            &watchdog_ms.to_string(),
+        ])
+        .spawn();
+    assert!(
+        workers.wait_for_stdout(0, "token=", Duration::from_secs(20)),
+        "the holder never took the lock"
+    );
+    let acquired_by_holder = Instant::now();
+    workers.kill(0);
+
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let guard = client
+        .lock(&name)
+        .try_acquire(free_after * 3, None)
+        .await
+        .expect("the lock frees when the dead holder's lease ends");
+    let waited = acquired_by_holder.elapsed();
+    assert!(
+        waited >= free_after * 8 / 10,
+        "acquired after {waited:?}, before the dead holder's lease ended"
+    );
+    assert!(
+        waited <= free_after + Duration::from_secs(1),
+        "acquired only after {waited:?}: the waiter overslept the holder's TTL"
+    );
+    guard.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holder_with_a_fixed_lease_frees_the_lock_after_the_lease() {
+    killed_holder_frees_the_lock_after(2_000, 30_000, Duration::from_millis(2_000)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holder_in_watchdog_mode_frees_the_lock_after_the_watchdog_timeout() {
+    killed_holder_frees_the_lock_after(0, 1_500, Duration::from_millis(1_500)).await;
+}

@@ -1,0 +1,161 @@
+//! Waiting without polling: one subscription per lock name whatever the number of local waiters,
+//! nothing left subscribed, and a Redis load per acquisition that does not grow with the waiters.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use lock_runtime::LockClient;
+use lock_tests::{
+    RedisServer,
+    locks::{assert_released, command_calls, eventually, lock_key},
+    unique_name,
+};
+
+fn subscribers(server: &RedisServer, channel: &str) -> i64 {
+    let reply: (String, i64) = server.cmd(&["PUBSUB", "NUMSUB", channel]);
+    reply.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_local_waiters_share_one_subscription() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("hundred");
+    let channel = format!("{}:unlock", lock_key(&name));
+    let holder = client.lock(&name).acquire().await.expect("acquire");
+
+    let acquired = Arc::new(AtomicU64::new(0));
+    let waiters: Vec<_> = (0..100)
+        .map(|_| {
+            let lock = client.lock(&name);
+            let acquired = Arc::clone(&acquired);
+            tokio::spawn(async move {
+                let guard = lock.acquire().await?;
+                acquired.fetch_add(1, Ordering::SeqCst);
+                guard.unlock().await
+            })
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(5), || subscribers(&server, &channel)
+            == 1)
+        .await,
+        "the waiters never subscribed"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        subscribers(&server, &channel),
+        1,
+        "one subscription for 100 waiters"
+    );
+    let pubsub_clients = server
+        .cmd::<String>(&["CLIENT", "LIST", "TYPE", "pubsub"])
+        .lines()
+        .count();
+    assert_eq!(pubsub_clients, 1, "one pub/sub connection per client");
+
+    holder.unlock().await.expect("unlock");
+    for waiter in waiters {
+        waiter.await.expect("join").expect("waiter");
+    }
+    assert_eq!(acquired.load(Ordering::SeqCst), 100);
+    let unsubscribed = || {
+        server
+            .cmd::<Vec<String>>(&["PUBSUB", "CHANNELS", "*"])
+            .is_empty()
+    };
+    assert!(
+        eventually(Duration::from_secs(2), unsubscribed).await,
+        "a channel stayed subscribed after the last waiter left"
+    );
+    assert_released(&server, &name);
+}
+
+/// Client-sent commands per acquisition while `tasks` tasks contend for one lock.
+async fn commands_per_acquisition(tasks: usize) -> (f64, f64) {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("load");
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    let acquisitions = Arc::new(AtomicU64::new(0));
+    let run_until = tokio::time::Instant::now() + Duration::from_secs(2);
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let lock = client.lock(&name);
+            let acquisitions = Arc::clone(&acquisitions);
+            tokio::spawn(async move {
+                while tokio::time::Instant::now() < run_until {
+                    let guard = lock.acquire().await?;
+                    acquisitions.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    guard.unlock().await?;
+                }
+                Ok::<_, lock_runtime::LockError>(())
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("join").expect("task");
+    }
+    let acquired = acquisitions.load(Ordering::Relaxed) as f64;
+    let sent = command_calls(
+        &server,
+        &[
+            "evalsha",
+            "eval",
+            "subscribe",
+            "unsubscribe",
+            "ping",
+            "script|load",
+        ],
+    ) as f64;
+    let all = command_calls(
+        &server,
+        &[
+            "evalsha",
+            "eval",
+            "subscribe",
+            "unsubscribe",
+            "ping",
+            "type",
+            "hset",
+            "hexists",
+            "hincrby",
+            "pexpire",
+            "pttl",
+            "incr",
+            "get",
+            "set",
+            "del",
+            "exists",
+            "publish",
+        ],
+    ) as f64;
+    assert_released(&server, &name);
+    println!(
+        "{tasks} contending tasks: {acquired} acquisitions, {:.2} client commands and {:.2} Redis commands (with those inside scripts) per acquisition",
+        sent / acquired,
+        all / acquired
+    );
+    (sent / acquired, all / acquired)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_commands_per_acquisition_stay_flat_as_waiters_grow() {
+    let (few, _) = commands_per_acquisition(2).await;
+    let (many, _) = commands_per_acquisition(32).await;
+    // A poll loop's cost grows with the waiters; a wake-one hand-off's does not.
+    assert!(
+        many < 5.0,
+        "{many:.2} client commands per acquisition with 32 waiters"
+    );
+    assert!(
+        many < few * 1.5 + 0.5,
+        "commands per acquisition grew with the waiters: {few:.2} -> {many:.2}"
+    );
+}
