@@ -32,7 +32,7 @@ pub fn set_default_client(client: LockClient) {
 ///
 /// # Errors
 ///
-/// [`LockError::Config`] if no client was set and `REDIS_URL` is unset, and the errors of
+/// [`LockError::Config`] if no client was set and `REDIS_URL` is unset or empty, and the errors of
 /// [`LockClient::connect`] when connecting to `REDIS_URL`.
 ///
 /// # Cancel safety
@@ -46,11 +46,14 @@ pub async fn default_client() -> Result<LockClient, LockError> {
     if let Some(client) = set {
         return Ok(client);
     }
-    let url = std::env::var("REDIS_URL").map_err(|_| {
-        LockError::config(
-            "no default lock client: call `lock_runtime::set_default_client`, or set REDIS_URL",
-        )
-    })?;
+    let url = std::env::var("REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .ok_or_else(|| {
+            LockError::config(
+                "no default lock client: call `lock_runtime::set_default_client`, or set REDIS_URL",
+            )
+        })?;
     FROM_ENVIRONMENT
         .get_or_try_init(|| LockClient::connect(&url))
         .await

@@ -3,6 +3,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::{
     LockClient, LockError, hub::UNLOCK_MESSAGE, keys::LockKeys, lease::Lease, scope, scripts,
@@ -162,6 +163,7 @@ impl Holding {
         let memo = keys.memo(&inner.new_request_id());
         let memo_ms = millis(inner.config.memo_ttl());
         let context = || format!("releasing lock `{}`", keys.name);
+        let span = tracing::debug_span!("release", lock = %keys.name);
         let outcome: i64 = inner
             .run(context, None, |mut connection| {
                 let mut release = scripts::RELEASE.prepare_invoke();
@@ -175,8 +177,9 @@ impl Holding {
                     .arg(scripts::PUBLISH);
                 async move { release.invoke_async(&mut connection).await }
             })
+            .instrument(span.clone())
             .await?;
-        tracing::debug!(lock = %keys.name, outcome, "released");
+        span.in_scope(|| tracing::debug!(outcome, "released"));
         match outcome {
             1 | 2 => Ok(()),
             0 => Err(LockError::NotHeld {

@@ -87,3 +87,39 @@ pub use error::LockError;
 pub use guard::LockGuard;
 pub use lock::Lock;
 pub use scope::fencing_token;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        assert_send_sync::<LockClient>();
+        assert_send_sync::<LockClientBuilder>();
+        assert_send_sync::<Lock>();
+        assert_send_sync::<LockGuard>();
+        assert_send_sync::<LockError>();
+    }
+
+    #[test]
+    fn futures_can_move_between_threads() {
+        async fn used(lock: Lock) -> Result<(), LockError> {
+            let guard = lock.acquire().await?;
+            guard.scope(async { fencing_token() }).await;
+            guard.lease_lost().await;
+            guard.unlock().await
+        }
+        let future = async {
+            let client = LockClient::connect("redis://127.0.0.1:1").await?;
+            used(client.lock("x")).await
+        };
+        assert_send(&future);
+    }
+}

@@ -3,6 +3,7 @@
 use std::{pin::pin, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::{
     LockClient, LockError, LockGuard,
@@ -72,7 +73,9 @@ impl Lock {
     /// Cancel safe: if the future is dropped while a request is in flight, a background task
     /// undoes whatever that request may have acquired.
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        self.acquire_within(None, None).await
+        self.acquire_within(None, None)
+            .instrument(tracing::debug_span!("acquire", lock = %self.name))
+            .await
     }
 
     /// Waits at most `wait` for the lock. With `lease = Some(d)` the lock is held for at most `d`
@@ -91,7 +94,9 @@ impl Lock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        self.acquire_within(Some(wait), lease).await
+        self.acquire_within(Some(wait), lease)
+            .instrument(tracing::debug_span!("acquire", lock = %self.name, ?wait, ?lease))
+            .await
     }
 
     /// Whether anyone holds the lock now.

@@ -158,3 +158,39 @@ async fn a_killed_holder_with_a_fixed_lease_frees_the_lock_after_the_lease() {
 async fn a_killed_holder_in_watchdog_mode_frees_the_lock_after_the_watchdog_timeout() {
     killed_holder_frees_the_lock_after(0, 1_500, Duration::from_millis(1_500)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_lost_fires_when_redis_stays_unreachable_past_the_deadline() {
+    let server = RedisServer::start();
+    let watchdog = Duration::from_millis(900);
+    let client = LockClient::builder()
+        .url(server.url())
+        .watchdog_timeout(watchdog)
+        .response_timeout(Duration::from_millis(200))
+        .build()
+        .await
+        .expect("connect");
+    let name = unique_name("unreachable");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+    let acquired = Instant::now();
+
+    server.pause();
+    let lost = tokio::time::timeout(watchdog * 3, guard.lease_lost()).await;
+    let after = acquired.elapsed();
+    server.resume();
+
+    lost.expect("the deadline passed without a renewal");
+    assert!(
+        after >= watchdog * 9 / 10,
+        "lost after {after:?}, before the lease could end"
+    );
+    drop(guard);
+    let client_check = LockClient::connect(&server.url()).await.expect("connect");
+    let guard = client_check
+        .lock(&name)
+        .try_acquire(Duration::from_secs(3), None)
+        .await
+        .expect("the lock frees once the server runs again");
+    guard.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+}

@@ -244,3 +244,28 @@ async fn a_cancelled_waiter_does_not_swallow_the_next_waiters_wake_up() {
     guard.unlock().await.expect("unlock");
     assert_released(&server, &name);
 }
+
+#[test]
+fn a_guard_dropped_outside_any_runtime_does_not_panic_and_its_lease_ends() {
+    let server = RedisServer::start();
+    let name = unique_name("no-runtime");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let guard = runtime.block_on(async {
+        let client = connect(&server).await;
+        client
+            .lock(&name)
+            .try_acquire(Duration::from_secs(1), Some(Duration::from_millis(300)))
+            .await
+            .expect("acquire")
+    });
+
+    drop(guard);
+    assert!(
+        is_held(&server, &name),
+        "nothing could be sent without a runtime"
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(!is_held(&server, &name), "the fixed lease ended");
+    drop(runtime);
+    assert_released(&server, &name);
+}

@@ -9,6 +9,9 @@
 //! lock-worker hold URL NAME LEASE_MS WATCHDOG_MS
 //!     Takes the lock (LEASE_MS = 0: watchdog mode, renewed by a client whose watchdog timeout is
 //!     WATCHDOG_MS), prints `token=N`, then holds it until killed or the lease is lost.
+//! lock-worker default NAME
+//!     Takes and releases the lock through `lock_runtime::default_client()` (so through the
+//!     `REDIS_URL` environment variable), printing `token=N`, or `error=MESSAGE` on failure.
 //! ```
 
 use std::{process::ExitCode, time::Duration};
@@ -38,6 +41,7 @@ async fn main() -> ExitCode {
         ["hold", url, name, lease_ms, watchdog_ms] => {
             hold(url, name, parse(lease_ms), parse(watchdog_ms)).await
         }
+        ["default", name] => through_the_default_client(name).await,
         _ => {
             eprintln!("usage: see the doc comment of tests/src/bin/lock-worker.rs; got {args:?}");
             return ExitCode::from(2);
@@ -145,4 +149,22 @@ async fn hold(url: &str, name: &str, lease_ms: u64, watchdog_ms: u64) -> Result<
     Err(LockError::LeaseLost {
         name: name.to_owned(),
     })?
+}
+
+async fn through_the_default_client(name: &str) -> Result<(), Failure> {
+    let outcome = async {
+        let guard = lock_runtime::default_client()
+            .await?
+            .lock(name)
+            .acquire()
+            .await?;
+        let token = guard.fencing_token();
+        guard.unlock().await?;
+        Ok::<_, LockError>(token)
+    };
+    match outcome.await {
+        Ok(token) => println!("token={token}"),
+        Err(err) => println!("error={err}"),
+    }
+    Ok(())
 }
