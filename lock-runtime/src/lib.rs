@@ -66,6 +66,9 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod client;
 mod config;
 mod default_client;
@@ -79,6 +82,130 @@ mod scope;
 mod scripts;
 mod sync;
 mod watchdog;
+
+/// Runs the body of an `async fn` while holding a Redis lock, and releases it on every exit.
+///
+/// ```
+/// use lock_runtime::{distribute_lock, LockError};
+///
+/// #[derive(Debug)]
+/// enum StockError {
+///     OutOfStock,
+///     Lock(LockError),
+/// }
+///
+/// impl From<LockError> for StockError {
+///     fn from(err: LockError) -> Self {
+///         StockError::Lock(err)
+///     }
+/// }
+///
+/// #[distribute_lock(key = "stock:{product_id}", wait = "5s", lease = "3s")]
+/// async fn decrease_stock(product_id: u64, qty: u32) -> Result<u32, StockError> {
+///     // Only one caller across every process runs this for a given product at a time.
+///     let _token = lock_runtime::fencing_token(); // Some(token) of this call's lock
+///     if qty > 10 {
+///         return Err(StockError::OutOfStock);
+///     }
+///     Ok(10 - qty)
+/// }
+///
+/// # lock_tests::locks::run_with_redis(|url| async move {
+/// lock_runtime::set_default_client(lock_runtime::LockClient::connect(&url).await?);
+/// assert_eq!(decrease_stock(42, 3).await.ok(), Some(7));
+/// assert!(matches!(decrease_stock(42, 11).await, Err(StockError::OutOfStock)));
+/// # Ok(())
+/// # });
+/// ```
+///
+/// The attribute goes on an `async fn`: a free function, an inherent method, or a method of a
+/// trait impl, with any visibility, generics, `where` clauses and `self` receiver. The signature,
+/// the other attributes and the doc comments stay as written. The function must return
+/// `Result<T, E>` with `E: From<LockError>`, so that a lock that cannot be taken comes back as an
+/// error.
+///
+/// # Arguments
+///
+/// | argument | meaning | default |
+/// | --- | --- | --- |
+/// | `key = "stock:{product_id}"` | the lock's name; `{param}` or `{param.field}` is replaced by that parameter formatted with `Display` | required |
+/// | `wait = "5s"` | how long to wait for the lock: `"500ms"`, `"5s"`, `"1m"`, `"1m30s"` | `"5s"` |
+/// | `lease = "3s"` | a fixed lease, never renewed | none: the watchdog renews the lock while the body runs |
+/// | `client = self.locks` | an expression, evaluated in the function, giving a [`LockClient`] (or a reference, `Arc`, … to one) | the [default client](set_default_client) |
+/// | `on_lease_lost = "abort"` | when the lease is lost while the body runs: `"abort"` drops the body and returns [`LockError::LeaseLost`]; `"continue"` lets it finish and logs a warning | `"abort"` |
+///
+/// Every mistake is a compile error pointing at the offending token and saying how to fix it: an
+/// unknown or repeated argument, a missing `key`, a placeholder naming no parameter, a duration
+/// that does not parse or is zero, an unknown `on_lease_lost` policy, a function that is not
+/// `async` or does not return a `Result`. The function is still emitted, so IDEs keep working.
+///
+/// # What a call does
+///
+/// 1. Formats the key from the arguments (before the body takes them).
+/// 2. Waits up to `wait` for the lock. If it cannot be had, returns
+///    `Err(E::from(LockError::Timeout { .. }))` (or the Redis error) without running the body.
+/// 3. Runs the body inside the guard's [scope](LockGuard::scope): [`fencing_token()`] returns this
+///    call's token, and an annotated function with the same key called from within re-enters the
+///    lock instead of deadlocking.
+/// 4. Releases the lock, and then returns, whatever the body did: `Ok`, `Err`, `?`, an early
+///    `return`. A panic in the body, or the caller dropping the future (a `tokio::time::timeout`,
+///    a `select!`), releases it from the guard's drop.
+///
+/// Two calls joined in one task (`tokio::join!`) are two scopes: they exclude each other.
+///
+/// ```
+/// use std::time::Duration;
+/// use lock_runtime::{distribute_lock, LockClient, LockError};
+///
+/// struct Accounts {
+///     locks: LockClient,
+/// }
+///
+/// impl Accounts {
+///     /// Re-enters its own lock through `deposit`, and gives up if the lease is lost.
+///     #[distribute_lock(key = "account:{id}", client = self.locks, wait = "1s", on_lease_lost = "abort")]
+///     async fn transfer_in(&self, id: u64, cents: u64) -> Result<u64, LockError> {
+///         self.deposit(id, cents).await
+///     }
+///
+///     #[distribute_lock(key = "account:{id}", client = self.locks)]
+///     async fn deposit(&self, id: u64, cents: u64) -> Result<u64, LockError> {
+///         Ok(cents)
+///     }
+/// }
+///
+/// # lock_tests::locks::run_with_redis(|url| async move {
+/// let accounts = Accounts { locks: LockClient::connect(&url).await? };
+/// assert_eq!(accounts.transfer_in(7, 250).await?, 250);
+/// # Ok(())
+/// # });
+/// ```
+///
+/// The expansion of the first example reads (as `cargo expand` shows it):
+///
+/// ```text
+/// async fn decrease_stock(product_id: u64, qty: u32) -> Result<u32, StockError> {
+///     let __lock_call = ::lock_runtime::__private::LockedCall {
+///         client: ::core::option::Option::None,
+///         name: ::std::format!("stock:{}", product_id),
+///         wait: ::core::time::Duration::new(5u64, 0u32),
+///         lease: ::core::option::Option::Some(::core::time::Duration::new(3u64, 0u32)),
+///         on_lease_lost: ::lock_runtime::__private::OnLeaseLost::Abort,
+///     };
+///     __lock_call
+///         .run(async move {
+///             if let ::core::option::Option::Some(__lock_ret) = ::core::option::Option::None::<
+///                 Result<u32, StockError>,
+///             > {
+///                 #[allow(unreachable_code)] return __lock_ret;
+///             }
+///             { /* the body */ }
+///         })
+///         .await
+/// }
+/// ```
+#[doc(inline)]
+pub use lock_macros::distribute_lock;
 
 pub use client::LockClient;
 pub use config::LockClientBuilder;

@@ -7,24 +7,37 @@ use lock_tests::{RedisServer, WorkerOutput, Workers, locks::assert_released, uni
 
 const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
 
+/// How the workers protect their read-modify-write.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Lock,
+    NoLock,
+    Attribute,
+}
+
 fn run_counter(
     server: &RedisServer,
     name: &str,
     processes: usize,
     tasks: u64,
     iterations: u64,
-    locked: bool,
+    mode: Mode,
 ) -> Vec<WorkerOutput> {
+    let command = if mode == Mode::Attribute {
+        "macro-counter"
+    } else {
+        "counter"
+    };
     let mut workers = Workers::command(WORKER);
     for _ in 0..processes {
         let mut args = vec![
-            "counter".to_owned(),
+            command.to_owned(),
             server.url(),
             name.to_owned(),
             tasks.to_string(),
             iterations.to_string(),
         ];
-        if !locked {
+        if mode == Mode::NoLock {
             args.push("--no-lock".to_owned());
         }
         workers = workers.worker(args);
@@ -59,7 +72,7 @@ fn the_lock_makes_a_read_modify_write_exact_across_processes() {
     let name = unique_name("exclusion");
     let (processes, tasks, iterations) = (3, 8, 10);
 
-    run_counter(&server, &name, processes, tasks, iterations, true);
+    run_counter(&server, &name, processes, tasks, iterations, Mode::Lock);
 
     let expected = processes as u64 * tasks * iterations;
     assert_eq!(
@@ -76,7 +89,7 @@ fn without_the_lock_the_same_workload_loses_updates() {
     let name = unique_name("no-lock");
     let (processes, tasks, iterations) = (3, 8, 10);
 
-    run_counter(&server, &name, processes, tasks, iterations, false);
+    run_counter(&server, &name, processes, tasks, iterations, Mode::NoLock);
 
     let expected = processes as u64 * tasks * iterations;
     let counted = counter(&server, &name);
@@ -92,7 +105,7 @@ fn fencing_tokens_strictly_increase_over_a_thousand_acquisitions() {
     let name = unique_name("fencing");
     let (processes, tasks, iterations) = (4, 10, 25);
 
-    let outputs = run_counter(&server, &name, processes, tasks, iterations, true);
+    let outputs = run_counter(&server, &name, processes, tasks, iterations, Mode::Lock);
 
     let mut tokens = Vec::new();
     for output in &outputs {
@@ -111,5 +124,32 @@ fn fencing_tokens_strictly_increase_over_a_thousand_acquisitions() {
     assert_eq!(counter(&server, &name), total);
     let fence: u64 = server.cmd(&["GET", &format!("{{lock:{name}}}:fence")]);
     assert_eq!(fence, total, "the counter moved once per fresh acquisition");
+    assert_released(&server, &name);
+}
+
+#[test]
+fn an_annotated_function_is_exact_across_processes() {
+    let server = RedisServer::start();
+    let name = unique_name("attribute-exclusion");
+    let (processes, tasks, iterations) = (3, 8, 10);
+
+    let outputs = run_counter(
+        &server,
+        &name,
+        processes,
+        tasks,
+        iterations,
+        Mode::Attribute,
+    );
+
+    let expected = processes as u64 * tasks * iterations;
+    for output in &outputs {
+        assert_eq!(field(output, "acquired"), (tasks * iterations).to_string());
+    }
+    assert_eq!(
+        counter(&server, &name),
+        expected,
+        "updates were lost under the attribute"
+    );
     assert_released(&server, &name);
 }

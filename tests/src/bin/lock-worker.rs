@@ -6,6 +6,9 @@
 //!     Each task ITERATIONS times: take the lock (unless --no-lock), read the counter, yield,
 //!     write it back plus one, check the fencing token is above the last one stored, release.
 //!     Prints `acquired=N`, `violations=N` (tokens not above the last seen) and `tokens=a,b,...`.
+//! lock-worker macro-counter URL NAME TASKS ITERATIONS
+//!     The same read-modify-write as `counter`, inside a `#[distribute_lock]` function using the
+//!     default client. Prints `acquired=N`.
 //! lock-worker hold URL NAME LEASE_MS WATCHDOG_MS
 //!     Takes the lock (LEASE_MS = 0: watchdog mode, renewed by a client whose watchdog timeout is
 //!     WATCHDOG_MS), prints `token=N`, then holds it until killed or the lease is lost.
@@ -16,7 +19,7 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use lock_runtime::{LockClient, LockError};
+use lock_runtime::{LockClient, LockError, distribute_lock};
 use redis::AsyncCommands;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -40,6 +43,9 @@ async fn main() -> ExitCode {
         }
         ["hold", url, name, lease_ms, watchdog_ms] => {
             hold(url, name, parse(lease_ms), parse(watchdog_ms)).await
+        }
+        ["macro-counter", url, name, tasks, iterations] => {
+            macro_counter(url, name, parse(tasks), parse(iterations)).await
         }
         ["default", name] => through_the_default_client(name).await,
         _ => {
@@ -166,5 +172,43 @@ async fn through_the_default_client(name: &str) -> Result<(), Failure> {
         Ok(token) => println!("token={token}"),
         Err(err) => println!("error={err}"),
     }
+    Ok(())
+}
+
+/// One unit of the read-modify-write, under the lock named after the counter.
+#[distribute_lock(key = "{name}", wait = "60s")]
+async fn increment(
+    name: &str,
+    connection: &mut redis::aio::MultiplexedConnection,
+) -> Result<(), Failure> {
+    let counter_key = format!("{name}:counter");
+    let value: u64 = connection
+        .get::<_, Option<u64>>(&counter_key)
+        .await?
+        .unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let () = connection.set(&counter_key, value + 1).await?;
+    Ok(())
+}
+
+async fn macro_counter(url: &str, name: &str, tasks: u64, iterations: u64) -> Result<(), Failure> {
+    lock_runtime::set_default_client(LockClient::connect(url).await?);
+    let redis = redis::Client::open(url)?;
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let mut connection = redis.get_multiplexed_async_connection().await?;
+        let name = name.to_owned();
+        handles.push(tokio::spawn(async move {
+            for _ in 0..iterations {
+                increment(&name, &mut connection).await?;
+            }
+            Ok::<_, Failure>(iterations)
+        }));
+    }
+    let mut acquired = 0;
+    for handle in handles {
+        acquired += handle.await??;
+    }
+    println!("acquired={acquired}");
     Ok(())
 }

@@ -1,0 +1,247 @@
+//! The attribute's arguments, parsed into [`LockArgs`] and checked.
+
+use std::time::Duration;
+
+use proc_macro2::Span;
+use syn::{
+    Expr, LitStr, Token,
+    parse::{Parse, ParseStream},
+    punctuated::Punctuated,
+    spanned::Spanned,
+};
+
+mod kw {
+    syn::custom_keyword!(key);
+    syn::custom_keyword!(wait);
+    syn::custom_keyword!(lease);
+    syn::custom_keyword!(client);
+    syn::custom_keyword!(on_lease_lost);
+}
+
+/// The arguments of one `#[distribute_lock(...)]`, each set at most once.
+///
+/// Parsing fails only on tokens it cannot read; a value that reads but is wrong (a bad duration,
+/// a repeated argument, a missing key) is collected in `errors`, so that every mistake of the
+/// attribute and of the function is reported at once.
+#[derive(Default)]
+pub(crate) struct LockArgs {
+    pub(crate) key: Slot<LitStr>,
+    pub(crate) wait: Slot<DurationArg>,
+    pub(crate) lease: Slot<DurationArg>,
+    pub(crate) client: Slot<Expr>,
+    pub(crate) on_lease_lost: Slot<LeaseLostPolicy>,
+    pub(crate) errors: Errors,
+}
+
+/// What to do with the body when the lease is lost while it runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum LeaseLostPolicy {
+    Abort,
+    Continue,
+}
+
+/// A duration given as a string literal and parsed at expansion time.
+pub(crate) struct DurationArg {
+    pub(crate) value: Duration,
+    pub(crate) literal: LitStr,
+}
+
+/// An argument that may be given once; a repeat is an error pointing at the second one.
+pub(crate) struct Slot<T> {
+    value: Option<(Span, T)>,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self { value: None }
+    }
+}
+
+impl<T> Slot<T> {
+    fn set(&mut self, name: &str, span: Span, value: T, errors: &mut Errors) {
+        if self.value.is_some() {
+            errors.push(syn::Error::new(
+                span,
+                format!("`{name}` is given twice; keep one"),
+            ));
+        } else {
+            self.value = Some((span, value));
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<&T> {
+        self.value.as_ref().map(|(_, value)| value)
+    }
+}
+
+/// Errors collected while checking, reported together.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub(crate) fn into_result(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+
+    /// The collected errors, for a caller that already knows one was pushed.
+    pub(crate) fn into_error(self) -> syn::Error {
+        self.0.unwrap_or_else(|| {
+            syn::Error::new(
+                Span::call_site(),
+                "#[distribute_lock] could not be expanded",
+            )
+        })
+    }
+}
+
+/// One `name = value` pair, before checking.
+enum Arg {
+    Key(kw::key, LitStr),
+    Wait(kw::wait, LitStr),
+    Lease(kw::lease, LitStr),
+    Client(kw::client, Expr),
+    OnLeaseLost(kw::on_lease_lost, LitStr),
+}
+
+const ARGUMENTS: &str = "`key`, `wait`, `lease`, `client`, `on_lease_lost`";
+
+impl Parse for Arg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let lookahead = input.lookahead1();
+        if lookahead.peek(kw::key) {
+            let name = input.parse()?;
+            Ok(Self::Key(
+                name,
+                string_value(input, "key", "\"stock:{product_id}\"")?,
+            ))
+        } else if lookahead.peek(kw::wait) {
+            let name = input.parse()?;
+            Ok(Self::Wait(name, string_value(input, "wait", "\"5s\"")?))
+        } else if lookahead.peek(kw::lease) {
+            let name = input.parse()?;
+            Ok(Self::Lease(name, string_value(input, "lease", "\"3s\"")?))
+        } else if lookahead.peek(kw::client) {
+            let name = input.parse()?;
+            input.parse::<Token![=]>()?;
+            Ok(Self::Client(name, input.parse()?))
+        } else if lookahead.peek(kw::on_lease_lost) {
+            let name = input.parse()?;
+            Ok(Self::OnLeaseLost(
+                name,
+                string_value(input, "on_lease_lost", "\"abort\"")?,
+            ))
+        } else if input.peek(syn::Ident) {
+            let unknown: syn::Ident = input.parse()?;
+            Err(syn::Error::new(
+                unknown.span(),
+                format!("unknown argument `{unknown}`; expected one of {ARGUMENTS}"),
+            ))
+        } else {
+            Err(lookahead.error())
+        }
+    }
+}
+
+/// Parses `= "..."`, saying what a valid value looks like when it is not a string literal.
+fn string_value(input: ParseStream<'_>, name: &str, example: &str) -> syn::Result<LitStr> {
+    input.parse::<Token![=]>()?;
+    if input.peek(LitStr) {
+        return input.parse();
+    }
+    let value: Expr = input.parse()?;
+    Err(syn::Error::new(
+        value.span(),
+        format!("`{name}` takes a string literal, e.g. `{name} = {example}`"),
+    ))
+}
+
+impl Parse for LockArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let parsed = Punctuated::<Arg, Token![,]>::parse_terminated(input)?;
+        let mut args = Self::default();
+        let errors = &mut args.errors;
+        for arg in parsed {
+            match arg {
+                Arg::Key(name, literal) => {
+                    args.key.set("key", name.span, literal, errors);
+                }
+                Arg::Wait(name, literal) => {
+                    if let Some(value) = positive_duration("wait", &literal, errors) {
+                        args.wait.set("wait", name.span, value, errors);
+                    }
+                }
+                Arg::Lease(name, literal) => {
+                    if let Some(value) = positive_duration("lease", &literal, errors) {
+                        args.lease.set("lease", name.span, value, errors);
+                    }
+                }
+                Arg::Client(name, expr) => args.client.set("client", name.span, expr, errors),
+                Arg::OnLeaseLost(name, literal) => {
+                    let policy = match literal.value().as_str() {
+                        "abort" => Some(LeaseLostPolicy::Abort),
+                        "continue" => Some(LeaseLostPolicy::Continue),
+                        other => {
+                            errors.push(syn::Error::new(
+                                literal.span(),
+                                format!(
+                                    "unknown `on_lease_lost` policy `{other}`; expected \"abort\" (stop the body and return `LockError::LeaseLost`) or \"continue\" (let it finish)"
+                                ),
+                            ));
+                            None
+                        }
+                    };
+                    if let Some(policy) = policy {
+                        args.on_lease_lost
+                            .set("on_lease_lost", name.span, policy, errors);
+                    }
+                }
+            }
+        }
+        if args.key.get().is_none() {
+            args.errors.push(syn::Error::new(
+                Span::call_site(),
+                "missing `key`: name the lock, e.g. `#[distribute_lock(key = \"stock:{product_id}\")]`",
+            ));
+        }
+        Ok(args)
+    }
+}
+
+/// Parses a duration literal; zero and unparsable values are errors on the literal.
+fn positive_duration(name: &str, literal: &LitStr, errors: &mut Errors) -> Option<DurationArg> {
+    let text = literal.value();
+    match humantime::parse_duration(text.trim()) {
+        Ok(value) if value.is_zero() => {
+            let hint = if name == "lease" {
+                "; leave `lease` out to have the watchdog renew the lock while the body runs"
+            } else {
+                ""
+            };
+            errors.push(syn::Error::new(
+                literal.span(),
+                format!("`{name}` must be greater than zero{hint}"),
+            ));
+            None
+        }
+        Ok(value) => Some(DurationArg {
+            value,
+            literal: literal.clone(),
+        }),
+        Err(err) => {
+            errors.push(syn::Error::new(
+                literal.span(),
+                format!(
+                    "invalid duration \"{text}\" for `{name}`: {err}; write it like \"500ms\", \"5s\", \"1m30s\""
+                ),
+            ));
+            None
+        }
+    }
+}

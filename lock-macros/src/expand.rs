@@ -1,0 +1,192 @@
+//! Generates the locked function.
+//!
+//! ```text
+//! #[distribute_lock(key = "stock:{product_id}", wait = "5s", lease = "3s")]
+//! async fn decrease_stock(product_id: u64, qty: u32) -> Result<u32, StockError> { BODY }
+//! ```
+//!
+//! becomes the same signature around
+//!
+//! ```text
+//! {
+//!     let __lock_call = ::lock_runtime::__private::LockedCall { client, name: format!(..), wait, lease, on_lease_lost };
+//!     __lock_call.run(async move {
+//!         if let Some(__lock_ret) = None::<Result<u32, StockError>> { return __lock_ret; }
+//!         BODY
+//!     }).await
+//! }
+//! ```
+//!
+//! The key is formatted before the body's `async move` block takes the parameters. The body is a
+//! future that does not run until the lock is held; `run` races it against lease loss and releases
+//! the lock on every exit. The never-taken `return` fixes the block's output type to the declared
+//! return type, so `?` converts errors into it and type errors point at the user's code.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::{FnArg, ItemFn, Pat, ReturnType, Type, spanned::Spanned};
+
+use crate::{
+    attr::{DurationArg, Errors, LeaseLostPolicy, LockArgs},
+    template::KeyTemplate,
+};
+
+/// The attribute's entry point: the rewritten function, or the original function followed by
+/// every error found, so IDEs keep seeing the function while the errors are fixed.
+pub(crate) fn distribute_lock(args: TokenStream, item: TokenStream) -> TokenStream {
+    let function: ItemFn = match syn::parse2(item.clone()) {
+        Ok(function) => function,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "#[distribute_lock] goes on an `async fn` with a body",
+            );
+            return with_error(item, &error);
+        }
+    };
+    let expanded = syn::parse2::<LockArgs>(args).and_then(|args| expand(args, &function));
+    match expanded {
+        Ok(tokens) => tokens,
+        Err(error) => with_error(function.into_token_stream(), &error),
+    }
+}
+
+fn with_error(item: TokenStream, error: &syn::Error) -> TokenStream {
+    let error = error.to_compile_error();
+    quote!(#item #error)
+}
+
+fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
+    let mut errors = std::mem::take(&mut args.errors);
+    let signature = &function.sig;
+    if signature.asyncness.is_none() {
+        errors.push(syn::Error::new_spanned(
+            signature.fn_token,
+            "#[distribute_lock] needs an `async fn`: the lock is awaited before the body runs",
+        ));
+    }
+    let output = result_type(&signature.output, &mut errors);
+    let parameters = bound_names(signature);
+    let key = args.key.get().and_then(|literal| {
+        KeyTemplate::parse(literal, &signature.ident.to_string(), &parameters)
+            .map_err(|error| errors.push(error))
+            .ok()
+    });
+    let (Some(output), Some(key)) = (output, key) else {
+        return Err(errors.into_error());
+    };
+    errors.into_result()?;
+
+    let call = syn::Ident::new("__lock_call", Span::mixed_site());
+    let ret = syn::Ident::new("__lock_ret", Span::mixed_site());
+    let client = match args.client.get() {
+        Some(expr) => quote! {
+            ::core::option::Option::Some(::lock_runtime::__private::client(&(#expr)))
+        },
+        None => quote!(::core::option::Option::None),
+    };
+    let name = key.to_format_call();
+    let wait = args.wait.get().map_or_else(
+        || duration(std::time::Duration::from_secs(5)),
+        DurationArg::to_tokens,
+    );
+    let lease = match args.lease.get() {
+        Some(lease) => {
+            let lease = lease.to_tokens();
+            quote!(::core::option::Option::Some(#lease))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let policy = match args.on_lease_lost.get() {
+        Some(LeaseLostPolicy::Continue) => quote!(Continue),
+        Some(LeaseLostPolicy::Abort) | None => quote!(Abort),
+    };
+    // `run` requires `E: From<LockError>`; an error type without it is reported at the return
+    // type the user wrote.
+    let run = quote_spanned!(output.span()=> .run);
+    let body = &function.block;
+
+    let block = quote! {
+        {
+            let #call = ::lock_runtime::__private::LockedCall {
+                client: #client,
+                name: #name,
+                wait: #wait,
+                lease: #lease,
+                on_lease_lost: ::lock_runtime::__private::OnLeaseLost::#policy,
+            };
+            #call #run(async move {
+                if let ::core::option::Option::Some(#ret) = ::core::option::Option::None::<#output> {
+                    #[allow(unreachable_code)]
+                    return #ret;
+                }
+                #body
+            })
+            .await
+        }
+    };
+    let ItemFn {
+        attrs, vis, sig, ..
+    } = function;
+    Ok(quote!(#(#attrs)* #vis #sig #block))
+}
+
+/// The declared return type if it is a `Result`; otherwise an error saying what is needed.
+fn result_type<'a>(output: &'a ReturnType, errors: &mut Errors) -> Option<&'a Type> {
+    const NEEDED: &str = "#[distribute_lock] functions must return `Result<T, E>` with `E: From<lock_runtime::LockError>`, so a lock that cannot be taken can be returned as an error";
+    match output {
+        ReturnType::Type(_, ty) if is_result(ty) => Some(ty),
+        ReturnType::Type(_, ty) => {
+            errors.push(syn::Error::new_spanned(ty, NEEDED));
+            None
+        }
+        ReturnType::Default => {
+            errors.push(syn::Error::new(Span::call_site(), NEEDED));
+            None
+        }
+    }
+}
+
+/// `Result<..>`, `io::Result<..>`, `anyhow::Result<..>`, `StockResult<..>`: a path whose last
+/// segment is named `Result` or ends with it.
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident.to_string().ends_with("Result")),
+        Type::Group(group) => is_result(&group.elem),
+        Type::Paren(paren) => is_result(&paren.elem),
+        _ => false,
+    }
+}
+
+/// The names a key template may use: `self` and every parameter bound to a plain identifier.
+fn bound_names(signature: &syn::Signature) -> Vec<String> {
+    signature
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Receiver(_) => Some("self".to_owned()),
+            FnArg::Typed(typed) => match &*typed.pat {
+                Pat::Ident(binding) => Some(binding.ident.to_string()),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+impl DurationArg {
+    fn to_tokens(&self) -> TokenStream {
+        let tokens = duration(self.value);
+        let span = self.literal.span();
+        quote_spanned!(span=> #tokens)
+    }
+}
+
+fn duration(value: std::time::Duration) -> TokenStream {
+    let seconds = value.as_secs();
+    let nanos = value.subsec_nanos();
+    quote!(::core::time::Duration::new(#seconds, #nanos))
+}

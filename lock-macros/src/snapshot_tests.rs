@@ -1,0 +1,1 @@
+//! Snapshot tests of the expansion (filled in by the UI-tests work).
