@@ -2,11 +2,10 @@
 
 use std::time::Duration;
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::{
     Expr, LitStr, Token,
     parse::{Parse, ParseStream},
-    punctuated::Punctuated,
     spanned::Spanned,
 };
 
@@ -20,9 +19,9 @@ mod kw {
 
 /// The arguments of one `#[distribute_lock(...)]`, each set at most once.
 ///
-/// Parsing fails only on tokens it cannot read; a value that reads but is wrong (a bad duration,
-/// a repeated argument, a missing key) is collected in `errors`, so that every mistake of the
-/// attribute and of the function is reported at once.
+/// Parsing never fails as a whole: every mistake (an argument that does not parse, a bad
+/// duration, a repeat, a missing key) is collected in `errors`, and the arguments that are right
+/// are kept, so that every mistake of the attribute and of the function is reported at once.
 #[derive(Default)]
 pub(crate) struct LockArgs {
     pub(crate) key: Slot<LitStr>,
@@ -47,30 +46,42 @@ pub(crate) struct DurationArg {
 }
 
 /// An argument that may be given once; a repeat is an error pointing at the second one.
+///
+/// An argument given with an invalid value (already reported) still takes its slot, so that a
+/// repeat of it is reported too.
 pub(crate) struct Slot<T> {
-    value: Option<(Span, T)>,
+    taken: bool,
+    value: Option<T>,
 }
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
-        Self { value: None }
+        Self {
+            taken: false,
+            value: None,
+        }
     }
 }
 
 impl<T> Slot<T> {
-    fn set(&mut self, name: &str, span: Span, value: T, errors: &mut Errors) {
-        if self.value.is_some() {
+    fn set(&mut self, name: &str, span: Span, value: Option<T>, errors: &mut Errors) {
+        if self.taken {
             errors.push(syn::Error::new(
                 span,
                 format!("`{name}` is given twice; keep one"),
             ));
         } else {
-            self.value = Some((span, value));
+            self.taken = true;
+            self.value = value;
         }
     }
 
     pub(crate) fn get(&self) -> Option<&T> {
-        self.value.as_ref().map(|(_, value)| value)
+        self.value.as_ref()
+    }
+
+    fn is_taken(&self) -> bool {
+        self.taken
     }
 }
 
@@ -163,48 +174,32 @@ fn string_value(input: ParseStream<'_>, name: &str, example: &str) -> syn::Resul
 }
 
 impl Parse for LockArgs {
+    /// Reads the arguments one comma-separated piece at a time, so that an argument that does
+    /// not parse is reported and the others are still read and checked.
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let parsed = Punctuated::<Arg, Token![,]>::parse_terminated(input)?;
         let mut args = Self::default();
-        let errors = &mut args.errors;
-        for arg in parsed {
-            match arg {
-                Arg::Key(name, literal) => {
-                    args.key.set("key", name.span, literal, errors);
-                }
-                Arg::Wait(name, literal) => {
-                    if let Some(value) = positive_duration("wait", &literal, errors) {
-                        args.wait.set("wait", name.span, value, errors);
+        while !input.is_empty() {
+            let piece = input.step(|cursor| {
+                let mut rest = *cursor;
+                let mut tokens = TokenStream::new();
+                while let Some((tree, next)) = rest.token_tree() {
+                    if matches!(&tree, TokenTree::Punct(punct) if punct.as_char() == ',') {
+                        return Ok((tokens, next));
                     }
+                    tokens.extend([tree]);
+                    rest = next;
                 }
-                Arg::Lease(name, literal) => {
-                    if let Some(value) = positive_duration("lease", &literal, errors) {
-                        args.lease.set("lease", name.span, value, errors);
-                    }
-                }
-                Arg::Client(name, expr) => args.client.set("client", name.span, expr, errors),
-                Arg::OnLeaseLost(name, literal) => {
-                    let policy = match literal.value().as_str() {
-                        "abort" => Some(LeaseLostPolicy::Abort),
-                        "continue" => Some(LeaseLostPolicy::Continue),
-                        other => {
-                            errors.push(syn::Error::new(
-                                literal.span(),
-                                format!(
-                                    "unknown `on_lease_lost` policy `{other}`; expected \"abort\" (stop the body and return `LockError::LeaseLost`) or \"continue\" (let it finish)"
-                                ),
-                            ));
-                            None
-                        }
-                    };
-                    if let Some(policy) = policy {
-                        args.on_lease_lost
-                            .set("on_lease_lost", name.span, policy, errors);
-                    }
-                }
+                Ok((tokens, rest))
+            })?;
+            if piece.is_empty() {
+                continue;
+            }
+            match syn::parse2::<Arg>(piece) {
+                Ok(arg) => args.record(arg),
+                Err(error) => args.errors.push(error),
             }
         }
-        if args.key.get().is_none() {
+        if args.key.get().is_none() && !args.key.is_taken() {
             args.errors.push(syn::Error::new(
                 Span::call_site(),
                 "missing `key`: name the lock, e.g. `#[distribute_lock(key = \"stock:{product_id}\")]`",
@@ -214,34 +209,65 @@ impl Parse for LockArgs {
     }
 }
 
-/// Parses a duration literal; zero and unparsable values are errors on the literal.
-fn positive_duration(name: &str, literal: &LitStr, errors: &mut Errors) -> Option<DurationArg> {
-    let text = literal.value();
-    match humantime::parse_duration(text.trim()) {
-        Ok(value) if value.is_zero() => {
-            let hint = if name == "lease" {
-                "; leave `lease` out to have the watchdog renew the lock while the body runs"
-            } else {
-                ""
-            };
-            errors.push(syn::Error::new(
-                literal.span(),
-                format!("`{name}` must be greater than zero{hint}"),
-            ));
-            None
-        }
-        Ok(value) => Some(DurationArg {
-            value,
-            literal: literal.clone(),
-        }),
-        Err(err) => {
-            errors.push(syn::Error::new(
-                literal.span(),
-                format!(
-                    "invalid duration \"{text}\" for `{name}`: {err}; write it like \"500ms\", \"5s\", \"1m30s\""
-                ),
-            ));
-            None
+impl LockArgs {
+    fn record(&mut self, arg: Arg) {
+        let errors = &mut self.errors;
+        match arg {
+            Arg::Key(name, literal) => self.key.set("key", name.span, Some(literal), errors),
+            Arg::Wait(name, literal) => {
+                let value = positive_duration("wait", &literal, errors);
+                self.wait.set("wait", name.span, value, errors);
+            }
+            Arg::Lease(name, literal) => {
+                let value = positive_duration("lease", &literal, errors);
+                self.lease.set("lease", name.span, value, errors);
+            }
+            Arg::Client(name, expr) => self.client.set("client", name.span, Some(expr), errors),
+            Arg::OnLeaseLost(name, literal) => {
+                let policy = match literal.value().as_str() {
+                    "abort" => Some(LeaseLostPolicy::Abort),
+                    "continue" => Some(LeaseLostPolicy::Continue),
+                    other => {
+                        errors.push(syn::Error::new(
+                            literal.span(),
+                            format!(
+                                "unknown `on_lease_lost` policy `{other}`; expected \"abort\" (stop the body and return `LockError::LeaseLost`) or \"continue\" (let it finish)"
+                            ),
+                        ));
+                        None
+                    }
+                };
+                self.on_lease_lost
+                    .set("on_lease_lost", name.span, policy, errors);
+            }
         }
     }
+}
+
+/// Parses a duration literal; zero, negative and unparsable values are errors on the literal.
+fn positive_duration(name: &str, literal: &LitStr, errors: &mut Errors) -> Option<DurationArg> {
+    let text = literal.value();
+    let problem = match humantime::parse_duration(text.trim()) {
+        Ok(value) if !value.is_zero() => {
+            return Some(DurationArg {
+                value,
+                literal: literal.clone(),
+            });
+        }
+        Ok(_) if name == "lease" => "must be greater than zero; leave `lease` out to have the watchdog renew the lock while the body runs".to_owned(),
+        Ok(_) => "must be greater than zero; to give up at once when the lock is taken, use a short wait such as \"10ms\"".to_owned(),
+        Err(_) if text.trim_start().starts_with('-') => "cannot be negative".to_owned(),
+        Err(humantime::DurationError::UnknownUnit { unit, .. }) => {
+            format!("has an unknown unit `{unit}`; use ms, s, m or h")
+        }
+        Err(humantime::DurationError::Empty) => "is empty".to_owned(),
+        Err(_) => "is not a duration".to_owned(),
+    };
+    errors.push(syn::Error::new(
+        literal.span(),
+        format!(
+            "`{name} = \"{text}\"` {problem}; write durations like \"500ms\", \"5s\", \"1m30s\""
+        ),
+    ));
+    None
 }

@@ -65,7 +65,7 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
             "#[distribute_lock] needs an `async fn`: the lock is awaited before the body runs",
         ));
     }
-    let output = result_type(&signature.output, &mut errors);
+    let output = result_type(signature, &mut errors);
     let parameters = bound_names(signature);
     let key = args.key.get().and_then(|literal| {
         KeyTemplate::parse(literal, &signature.ident.to_string(), &parameters)
@@ -77,12 +77,16 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     };
     errors.into_result()?;
 
-    let call = syn::Ident::new("__lock_call", Span::mixed_site());
+    // `run` requires `E: From<LockError>`: an error type without it is reported once, at the
+    // `E` the user wrote, so the whole call chain is located there.
+    let error_span = error_type_span(output);
+    let call = syn::Ident::new("__lock_call", Span::mixed_site().located_at(error_span));
     let ret = syn::Ident::new("__lock_ret", Span::mixed_site());
     let client = match args.client.get() {
-        Some(expr) => quote! {
-            ::core::option::Option::Some(::lock_runtime::__private::client(&(#expr)))
-        },
+        Some(expr) => {
+            let client = quote_spanned!(expr.span()=> ::lock_runtime::__private::client(&(#expr)));
+            quote!(::core::option::Option::Some(#client))
+        }
         None => quote!(::core::option::Option::None),
     };
     let name = key.to_format_call();
@@ -101,11 +105,18 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         Some(LeaseLostPolicy::Continue) => quote!(Continue),
         Some(LeaseLostPolicy::Abort) | None => quote!(Abort),
     };
-    // `run` requires `E: From<LockError>`; an error type without it is reported at the return
-    // type the user wrote.
-    let run = quote_spanned!(output.span()=> .run);
     let body = &function.block;
 
+    let run_body = quote_spanned! {error_span=>
+        #call.run(async move {
+            if let ::core::option::Option::Some(#ret) = ::core::option::Option::None::<#output> {
+                #[allow(unreachable_code)]
+                return #ret;
+            }
+            #body
+        })
+        .await
+    };
     let block = quote! {
         {
             let #call = ::lock_runtime::__private::LockedCall {
@@ -115,14 +126,7 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
                 lease: #lease,
                 on_lease_lost: ::lock_runtime::__private::OnLeaseLost::#policy,
             };
-            #call #run(async move {
-                if let ::core::option::Option::Some(#ret) = ::core::option::Option::None::<#output> {
-                    #[allow(unreachable_code)]
-                    return #ret;
-                }
-                #body
-            })
-            .await
+            #run_body
         }
     };
     let ItemFn {
@@ -132,19 +136,38 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
 }
 
 /// The declared return type if it is a `Result`; otherwise an error saying what is needed.
-fn result_type<'a>(output: &'a ReturnType, errors: &mut Errors) -> Option<&'a Type> {
+fn result_type<'a>(signature: &'a syn::Signature, errors: &mut Errors) -> Option<&'a Type> {
     const NEEDED: &str = "#[distribute_lock] functions must return `Result<T, E>` with `E: From<lock_runtime::LockError>`, so a lock that cannot be taken can be returned as an error";
-    match output {
+    match &signature.output {
         ReturnType::Type(_, ty) if is_result(ty) => Some(ty),
         ReturnType::Type(_, ty) => {
             errors.push(syn::Error::new_spanned(ty, NEEDED));
             None
         }
         ReturnType::Default => {
-            errors.push(syn::Error::new(Span::call_site(), NEEDED));
+            errors.push(syn::Error::new(
+                signature.paren_token.span.close(),
+                format!(
+                    "{NEEDED}; add a return type such as `-> Result<(), lock_runtime::LockError>`"
+                ),
+            ));
             None
         }
     }
+}
+
+/// Where the error type of `Result<T, E>` is written: `E`, or the whole type for an alias such as
+/// `io::Result<T>`.
+fn error_type_span(output: &Type) -> Span {
+    if let Type::Path(path) = output
+        && let Some(segment) = path.path.segments.last()
+        && let syn::PathArguments::AngleBracketed(arguments) = &segment.arguments
+        && arguments.args.len() == 2
+        && let Some(error) = arguments.args.last()
+    {
+        return error.span();
+    }
+    output.span()
 }
 
 /// `Result<..>`, `io::Result<..>`, `anyhow::Result<..>`, `StockResult<..>`: a path whose last

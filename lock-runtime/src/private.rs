@@ -31,6 +31,17 @@ pub struct LockedCall {
     pub on_lease_lost: OnLeaseLost,
 }
 
+/// The bound the attribute puts on a function's error type, so that a missing conversion is
+/// reported in words rather than as a bare trait bound.
+#[diagnostic::on_unimplemented(
+    message = "`#[distribute_lock]` needs `{Self}: From<lock_runtime::LockError>`",
+    label = "this error type cannot hold a lock error",
+    note = "add `impl From<lock_runtime::LockError> for {Self}` (a lock that cannot be taken is returned as this error), or return `Result<_, lock_runtime::LockError>`"
+)]
+pub trait FromLockError: From<LockError> {}
+
+impl<E: From<LockError>> FromLockError for E {}
+
 /// The client named by `client = …`: any expression that derefs to a `LockClient`.
 pub fn client(client: &LockClient) -> LockClient {
     client.clone()
@@ -44,7 +55,7 @@ impl LockedCall {
     pub async fn run<T, E, F>(self, body: F) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
-        E: From<LockError>,
+        E: FromLockError,
     {
         let client = match self.client {
             Some(client) => client,
