@@ -299,3 +299,28 @@ async fn the_same_function_joined_twice_in_one_task_never_overlaps() {
     assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two bodies ran at once");
     assert_released(&f.server, &f.name);
 }
+
+trait Shop {
+    async fn buy(&self, f: &Fixture) -> Result<u64, LockError>;
+}
+
+struct Store;
+
+impl Shop for Store {
+    #[distribute_lock(key = "{f.name}", client = f.client, wait = "1s")]
+    async fn buy(&self, f: &Fixture) -> Result<u64, LockError> {
+        f.runs.fetch_add(1, Ordering::SeqCst);
+        assert!(f.is_held(), "a trait impl method runs under the lock");
+        Ok(lock_runtime::fencing_token().expect("token"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trait_impl_method_runs_under_the_lock() {
+    let f = Fixture::new("macro-trait").await;
+    let token = Store.buy(&f).await.expect("bought");
+    assert_eq!(token, 1);
+    assert_eq!(f.runs(), 1);
+    assert!(!f.is_held());
+    assert_released(&f.server, &f.name);
+}
