@@ -5,7 +5,8 @@
 //! A client keeps exactly two connections to Redis, whatever the number of locks and waiters:
 //!
 //! - one multiplexed command connection (redis-rs `ConnectionManager`): every task's scripts are
-//!   pipelined on it, and it reconnects by itself after a failure;
+//!   pipelined on it, and it reconnects by itself after a failure, or is replaced when it stops
+//!   answering (see the `connection` module);
 //! - one dedicated RESP2 pub/sub connection owned by the [subscription hub](crate::hub), opened the
 //!   first time a task has to wait.
 //!
@@ -26,7 +27,10 @@ use std::{
 use redis::{RetryMethod, aio::ConnectionManager};
 use tokio::time::Instant;
 
-use crate::{Lock, LockClientBuilder, LockError, config::Config, hub::Hub, watchdog::Watchdog};
+use crate::{
+    Lock, LockClientBuilder, LockError, config::Config, connection::Commands, hub::Hub,
+    watchdog::Watchdog,
+};
 
 /// A handle to one Redis deployment, from which locks are made.
 ///
@@ -50,7 +54,7 @@ pub(crate) struct ClientInner {
     /// Random id of this client; prefixes every owner id it hands out.
     pub(crate) id: Arc<str>,
     pub(crate) config: Config,
-    connection: ConnectionManager,
+    commands: Arc<Commands>,
     pub(crate) hub: Hub,
     pub(crate) watchdog: Watchdog,
     next_scope: AtomicU64,
@@ -117,23 +121,24 @@ impl LockClient {
             .set_connection_timeout(Some(config.connect_timeout))
             .set_response_timeout(Some(config.response_timeout))
             .set_max_delay(Duration::from_secs(1));
-        let connecting = redis_client.get_connection_manager_with_config(manager_config);
+        let connecting = Commands::connect(redis_client.clone(), manager_config);
         let context = || format!("connecting to {}", config.url);
-        let mut connection = tokio::time::timeout(config.connect_timeout, connecting)
+        let commands = tokio::time::timeout(config.connect_timeout, connecting)
             .await
             .map_err(|_| LockError::redis(context(), timed_out(config.connect_timeout)))?
             .map_err(|err| LockError::redis(context(), err))?;
-        warn_if_locks_can_be_evicted(&mut connection, &config.url).await;
+        let commands = Arc::new(commands);
+        warn_if_locks_can_be_evicted(&mut commands.lease().connection, &config.url).await;
 
         let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
         let hub = Hub::start(redis_client, &config);
-        let watchdog = Watchdog::start(connection.clone(), &config);
+        let watchdog = Watchdog::start(Arc::clone(&commands), &config);
         tracing::debug!(client = %id, url = %config.url, "lock client connected");
         Ok(Self {
             inner: Arc::new(ClientInner {
                 id,
                 config,
-                connection,
+                commands,
                 hub,
                 watchdog,
                 next_scope: AtomicU64::new(1),
@@ -174,10 +179,12 @@ impl ClientInner {
         let mut give_up_at: Option<Instant> = None;
         let mut backoff = Duration::from_millis(10);
         loop {
-            let err = match request(self.connection.clone()).await {
+            let leased = self.commands.lease();
+            let err = match request(leased.connection.clone()).await {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
+            self.commands.report(&leased, &err);
             let now = Instant::now();
             let give_up_at = *give_up_at.get_or_insert_with(|| {
                 let retry_end = now + self.config.retry_timeout;

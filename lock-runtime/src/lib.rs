@@ -71,6 +71,7 @@
 pub mod __private;
 mod client;
 mod config;
+mod connection;
 mod default_client;
 mod error;
 mod guard;

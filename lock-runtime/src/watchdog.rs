@@ -19,12 +19,12 @@ use std::{
     time::Duration,
 };
 
-use redis::aio::ConnectionManager;
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
     config::Config,
+    connection::Commands,
     lease::{Lease, valid_until},
     scripts,
     sync::lock,
@@ -55,11 +55,11 @@ struct Renewal {
 pub(crate) struct RenewalId(u64);
 
 impl Watchdog {
-    pub(crate) fn start(connection: ConnectionManager, config: &Config) -> Self {
+    pub(crate) fn start(commands: Arc<Commands>, config: &Config) -> Self {
         let shared = Arc::new(Shared::default());
         let task = tokio::spawn(renew_forever(
             Arc::downgrade(&shared),
-            connection,
+            commands,
             config.watchdog_timeout,
             config.renew_interval(),
         ));
@@ -104,7 +104,7 @@ impl Watchdog {
 
 async fn renew_forever(
     shared: Weak<Shared>,
-    connection: ConnectionManager,
+    commands: Arc<Commands>,
     lease: Duration,
     interval: Duration,
 ) {
@@ -133,13 +133,17 @@ async fn renew_forever(
             continue;
         }
         let sent = Instant::now();
+        let leased = commands.lease();
         let replies = futures_util::future::join_all(due.iter().map(|(_, lock_key, owner, _)| {
-            let mut connection = connection.clone();
+            let mut connection = leased.connection.clone();
             let mut renew = scripts::RENEW.prepare_invoke();
             renew.key(lock_key).arg(owner.as_ref()).arg(lease_ms);
             async move { renew.invoke_async::<i64>(&mut connection).await }
         }))
         .await;
+        if let Some(Err(err)) = replies.iter().find(|reply| reply.is_err()) {
+            commands.report(&leased, err);
+        }
         for ((id, lock_key, _, held), reply) in due.iter().zip(replies) {
             match reply {
                 Ok(1) => {

@@ -56,6 +56,8 @@ struct Shared {
     refuse: AtomicBool,
     /// Bumped by `drop_connections`; every connection task watches it.
     kill: watch::Sender<u64>,
+    /// Bumped by `freeze_connections`; every connection task watches it.
+    freeze: watch::Sender<u64>,
     connections: Mutex<HashMap<u64, AbortHandle>>,
     next_id: AtomicU64,
 }
@@ -85,6 +87,7 @@ impl TcpProxy {
             blackhole: watch::Sender::new(false),
             refuse: AtomicBool::new(false),
             kill: watch::Sender::new(0),
+            freeze: watch::Sender::new(0),
             connections: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
         });
@@ -130,6 +133,16 @@ impl TcpProxy {
     /// New connections are accepted as usual.
     pub fn drop_connections(&self) {
         self.shared.kill.send_modify(|generation| *generation += 1);
+    }
+
+    /// Freezes every current connection for good: from now on nothing is forwarded on it in either
+    /// direction and nothing is closed, as when the peer's host vanished without a `FIN` or `RST`
+    /// (a crash, a silent partition, a NAT that forgot the flow). Only the client's own timeouts
+    /// can tell. New connections are forwarded as usual.
+    pub fn freeze_connections(&self) {
+        self.shared
+            .freeze
+            .send_modify(|generation| *generation += 1);
     }
 
     /// While `true`, new connections are accepted and immediately reset, so connecting fails.
@@ -179,6 +192,8 @@ async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Shar
 async fn serve(mut client: TcpStream, target: SocketAddr, shared: Arc<Shared>, id: u64) {
     let mut kill = shared.kill.subscribe();
     kill.mark_unchanged();
+    let mut freeze = shared.freeze.subscribe();
+    freeze.mark_unchanged();
     let killed = match TcpStream::connect(target).await {
         Err(_) => true,
         Ok(mut server) => {
@@ -196,6 +211,11 @@ async fn serve(mut client: TcpStream, target: SocketAddr, shared: Arc<Shared>, i
                 tokio::select! {
                     result = both => result.is_err(),
                     _ = kill.changed() => true,
+                    _ = freeze.changed() => {
+                        // Keep both sockets open and silent until killed or the proxy is dropped.
+                        let _ = kill.changed().await;
+                        true
+                    }
                 }
             };
             if killed {

@@ -223,3 +223,93 @@ async fn a_key_of_the_wrong_type_at_the_locks_name_is_reported_and_left_alone() 
         "nothing else written"
     );
 }
+
+/// A client through `proxy` that gives up on an unanswered command or ping after 300 ms.
+async fn impatient_client(proxy: &TcpProxy) -> LockClient {
+    LockClient::builder()
+        .url(proxy.url())
+        .response_timeout(Duration::from_millis(300))
+        .pubsub_ping_interval(Duration::from_millis(300))
+        .build()
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_connection_that_stops_answering_is_replaced() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = impatient_client(&proxy).await;
+    let name = unique_name("half-open-commands");
+    client
+        .lock(&name)
+        .acquire()
+        .await
+        .expect("acquire")
+        .unlock()
+        .await
+        .expect("unlock");
+
+    // The peer vanishes without a FIN or RST: only a timeout can tell.
+    proxy.freeze_connections();
+    let started = Instant::now();
+    let guard = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(5), None)
+        .await
+        .expect("a fresh connection answers");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    guard.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_recover_when_their_connections_silently_die() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let waiting = impatient_client(&proxy).await;
+    let holding = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("half-open-pubsub");
+    let channel = format!("{}:unlock", lock_key(&name));
+    let lease = Duration::from_secs(30);
+    let holder = holding
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(lease))
+        .await
+        .expect("acquire");
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let lock = waiting.lock(&name);
+            tokio::spawn(async move {
+                let guard = lock.try_acquire(Duration::from_secs(20), None).await?;
+                guard.unlock().await
+            })
+        })
+        .collect();
+    assert!(
+        eventually(Duration::from_secs(5), || subscribers(&server, &channel)
+            == 1)
+        .await
+    );
+
+    // Both of the waiters' connections go silent; the release message is published into the void.
+    proxy.freeze_connections();
+    holder.unlock().await.expect("unlock");
+    let started = Instant::now();
+    for waiter in waiters {
+        waiter
+            .await
+            .expect("join")
+            .expect("a waiter after its connections died");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waiters took {:?}; the old holder's lease was {lease:?}",
+        started.elapsed()
+    );
+    assert_released(&server, &name);
+}
