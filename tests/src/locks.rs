@@ -92,3 +92,42 @@ pub fn command_calls(server: &RedisServer, commands: &[&str]) -> u64 {
         })
         .sum()
 }
+
+/// The channel on which the release of lock `name` is announced (default key prefix).
+pub fn unlock_channel(name: &str) -> String {
+    format!("{}:unlock", lock_key(name))
+}
+
+/// Spawns `count` tasks that each wait up to `wait` for the lock `name`, then release it.
+pub fn spawn_waiters(
+    client: &LockClient,
+    name: &str,
+    count: usize,
+    wait: Duration,
+) -> Vec<tokio::task::JoinHandle<Result<(), LockError>>> {
+    (0..count)
+        .map(|_| {
+            let lock = client.lock(name);
+            tokio::spawn(async move { lock.try_acquire(wait, None).await?.unlock().await })
+        })
+        .collect()
+}
+
+/// Waits until Redis counts exactly one subscriber on the unlock channel of lock `name`: the
+/// waiters of one client share one subscription.
+///
+/// # Panics
+///
+/// If that does not happen within 5 seconds.
+pub async fn await_one_subscription(server: &RedisServer, name: &str) {
+    let channel = unlock_channel(name);
+    let subscribed = || {
+        server
+            .try_cmd::<(String, i64)>(&["PUBSUB", "NUMSUB", &channel])
+            .is_ok_and(|(_, count)| count == 1)
+    };
+    assert!(
+        eventually(Duration::from_secs(5), subscribed).await,
+        "nobody subscribed to {channel}"
+    );
+}

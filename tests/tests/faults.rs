@@ -9,7 +9,10 @@ use std::{
 use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{assert_released, client_with_watchdog, eventually, lock_key},
+    locks::{
+        assert_released, await_one_subscription, client_with_watchdog, eventually, lock_key,
+        spawn_waiters, unlock_channel,
+    },
     unique_name,
 };
 
@@ -24,23 +27,9 @@ async fn waiters_get_the_lock_after_redis_restarts_empty() {
     let server = RedisServer::start();
     let client = client_with_watchdog(&server, Duration::from_secs(3)).await;
     let name = unique_name("restart");
-    let channel = format!("{}:unlock", lock_key(&name));
     let holder = client.lock(&name).acquire().await.expect("acquire");
-    let waiters: Vec<_> = (0..10)
-        .map(|_| {
-            let lock = client.lock(&name);
-            tokio::spawn(async move {
-                let guard = lock.try_acquire(Duration::from_secs(20), None).await?;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                guard.unlock().await
-            })
-        })
-        .collect();
-    assert!(
-        eventually(Duration::from_secs(5), || subscribers(&server, &channel)
-            == 1)
-        .await
-    );
+    let waiters = spawn_waiters(&client, &name, 10, Duration::from_secs(20));
+    await_one_subscription(&server, &name).await;
 
     // The restarted server is empty: the holder's lock, the scripts' cache and every
     // subscription are gone. The waiters must not sleep out the old holder's lease.
@@ -72,27 +61,15 @@ async fn waiters_get_the_lock_promptly_when_their_pubsub_connection_is_killed() 
     let proxy = TcpProxy::start(server.port()).await;
     let client = LockClient::connect(&proxy.url()).await.expect("connect");
     let name = unique_name("pubsub-killed");
-    let channel = format!("{}:unlock", lock_key(&name));
+    let channel = unlock_channel(&name);
     let lease = Duration::from_secs(30);
     let holder = client
         .lock(&name)
         .try_acquire(Duration::from_secs(1), Some(lease))
         .await
         .expect("acquire");
-    let waiters: Vec<_> = (0..5)
-        .map(|_| {
-            let lock = client.lock(&name);
-            tokio::spawn(async move {
-                let guard = lock.try_acquire(Duration::from_secs(20), None).await?;
-                guard.unlock().await
-            })
-        })
-        .collect();
-    assert!(
-        eventually(Duration::from_secs(5), || subscribers(&server, &channel)
-            == 1)
-        .await
-    );
+    let waiters = spawn_waiters(&client, &name, 5, Duration::from_secs(20));
+    await_one_subscription(&server, &name).await;
 
     // Kill the subscription and keep it from coming back while the lock is released: the unlock
     // message goes to no one, so only the hub's resubscribe-and-retry can wake the waiters
@@ -274,27 +251,14 @@ async fn waiters_recover_when_their_connections_silently_die() {
     let waiting = impatient_client(&proxy).await;
     let holding = LockClient::connect(&server.url()).await.expect("connect");
     let name = unique_name("half-open-pubsub");
-    let channel = format!("{}:unlock", lock_key(&name));
     let lease = Duration::from_secs(30);
     let holder = holding
         .lock(&name)
         .try_acquire(Duration::from_secs(1), Some(lease))
         .await
         .expect("acquire");
-    let waiters: Vec<_> = (0..3)
-        .map(|_| {
-            let lock = waiting.lock(&name);
-            tokio::spawn(async move {
-                let guard = lock.try_acquire(Duration::from_secs(20), None).await?;
-                guard.unlock().await
-            })
-        })
-        .collect();
-    assert!(
-        eventually(Duration::from_secs(5), || subscribers(&server, &channel)
-            == 1)
-        .await
-    );
+    let waiters = spawn_waiters(&waiting, &name, 3, Duration::from_secs(20));
+    await_one_subscription(&server, &name).await;
 
     // Both of the waiters' connections go silent; the release message is published into the void.
     proxy.freeze_connections();
