@@ -13,20 +13,20 @@ use std::{
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::sync::lock;
+use crate::{keys::LockKeys, sync::lock};
 
 /// The lease of one held lock, shared by its guard, its re-entries and the watchdog.
 #[derive(Debug)]
 pub(crate) struct Lease {
-    name: String,
+    keys: Arc<LockKeys>,
     deadline: Mutex<Instant>,
     lost: CancellationToken,
 }
 
 impl Lease {
-    pub(crate) fn new(name: &str, deadline: Instant) -> Arc<Self> {
+    pub(crate) fn new(keys: &Arc<LockKeys>, deadline: Instant) -> Arc<Self> {
         Arc::new(Self {
-            name: name.to_owned(),
+            keys: Arc::clone(keys),
             deadline: Mutex::new(deadline),
             lost: CancellationToken::new(),
         })
@@ -44,7 +44,7 @@ impl Lease {
     /// Records that the lease is lost; wakes everyone awaiting [`Lease::lost`].
     pub(crate) fn mark_lost(&self) {
         if !self.lost.is_cancelled() {
-            tracing::debug!(lock = %self.name, "lease lost");
+            tracing::debug!(lock = %self.keys.name, "lease lost");
             self.lost.cancel();
         }
     }
@@ -91,7 +91,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn lost_resolves_at_the_deadline_unless_extended() {
         let start = Instant::now();
-        let lease = Lease::new("x", start + Duration::from_secs(1));
+        let keys = Arc::new(LockKeys::new("test", "x").expect("valid name"));
+        let lease = Lease::new(&keys, start + Duration::from_secs(1));
         let extender = {
             let lease = Arc::clone(&lease);
             tokio::spawn(async move {

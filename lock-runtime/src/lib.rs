@@ -245,7 +245,7 @@ mod tests {
             guard.unlock().await
         }
         let future = async {
-            let client = LockClient::connect("redis://127.0.0.1:1").await?;
+            let client = LockClient::connect("redis://127.0.0.1:6390").await?;
             used(client.lock("x")).await
         };
         assert_send(&future);

@@ -173,15 +173,15 @@ impl Lock {
         }
         let inner = &self.client.inner;
         if let Some(held) = scope::find(&inner.id, &keys.lock) {
-            return self.reenter(keys, &held).await;
+            return Box::pin(self.reenter(keys, &held)).await;
         }
         let deadline = wait.map(|wait| start + wait);
         let lease_time = lease.unwrap_or(inner.config.watchdog_timeout);
         let owner = inner.new_owner_id();
-        let held_lease = Lease::new(&keys.name, valid_until(start, lease_time));
+        let held_lease = Lease::new(&keys, valid_until(start, lease_time));
         let renewal = lease
             .is_none()
-            .then(|| inner.watchdog.register(&keys.lock, &owner, &held_lease));
+            .then(|| inner.watchdog.register(&keys, &owner, &held_lease));
         let mut pending = Pending {
             holding: Holding {
                 client: self.client.clone(),
@@ -219,7 +219,7 @@ impl Lock {
                 try_now = true;
             }
             if try_now {
-                match pending.attempt(lease_time, deadline).await? {
+                match Box::pin(pending.attempt(lease_time, deadline)).await? {
                     Attempt::Acquired { token, sent } => {
                         return Ok(pending.into_guard(token, sent, lease_time, held_lease));
                     }

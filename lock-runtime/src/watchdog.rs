@@ -25,6 +25,7 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::{
     config::Config,
     connection::Commands,
+    keys::LockKeys,
     lease::{Lease, valid_until},
     scripts,
     sync::lock,
@@ -42,8 +43,9 @@ struct Shared {
     next_id: AtomicU64,
 }
 
+#[derive(Clone)]
 struct Renewal {
-    lock_key: String,
+    keys: Arc<LockKeys>,
     owner: Arc<str>,
     lease: Arc<Lease>,
     /// False until the acquire succeeded: a lock not yet taken must not be reported lost.
@@ -72,7 +74,7 @@ impl Watchdog {
     /// Registers a lock about to be acquired; renewals start at [`Watchdog::activate`].
     pub(crate) fn register(
         &self,
-        lock_key: &str,
+        keys: &Arc<LockKeys>,
         owner: &Arc<str>,
         lease: &Arc<Lease>,
     ) -> RenewalId {
@@ -80,7 +82,7 @@ impl Watchdog {
         lock(&self.shared.renewals).insert(
             id,
             Renewal {
-                lock_key: lock_key.to_owned(),
+                keys: Arc::clone(keys),
                 owner: Arc::clone(owner),
                 lease: Arc::clone(lease),
                 active: false,
@@ -116,35 +118,31 @@ async fn renew_forever(
         let Some(state) = shared.upgrade() else {
             return;
         };
-        let due: Vec<(u64, String, Arc<str>, Arc<Lease>)> = lock(&state.renewals)
+        let due: Vec<(u64, Renewal)> = lock(&state.renewals)
             .iter()
             .filter(|(_, renewal)| renewal.active)
-            .map(|(id, renewal)| {
-                let Renewal {
-                    lock_key,
-                    owner,
-                    lease,
-                    ..
-                } = renewal;
-                (*id, lock_key.clone(), Arc::clone(owner), Arc::clone(lease))
-            })
+            .map(|(id, renewal)| (*id, renewal.clone()))
             .collect();
         if due.is_empty() {
             continue;
         }
         let sent = Instant::now();
         let leased = commands.lease();
-        let replies = futures_util::future::join_all(due.iter().map(|(_, lock_key, owner, _)| {
+        let replies = futures_util::future::join_all(due.iter().map(|(_, renewal)| {
             let mut connection = leased.connection.clone();
             let mut renew = scripts::RENEW.prepare_invoke();
-            renew.key(lock_key).arg(owner.as_ref()).arg(lease_ms);
+            renew
+                .key(&renewal.keys.lock)
+                .arg(renewal.owner.as_ref())
+                .arg(lease_ms);
             async move { renew.invoke_async::<i64>(&mut connection).await }
         }))
         .await;
         if let Some(Err(err)) = replies.iter().find(|reply| reply.is_err()) {
             commands.report(&leased, err);
         }
-        for ((id, lock_key, _, held), reply) in due.iter().zip(replies) {
+        for ((id, renewal), reply) in due.iter().zip(replies) {
+            let (lock_key, held) = (&renewal.keys.name, &renewal.lease);
             match reply {
                 Ok(1) => {
                     held.extend_to(valid_until(sent, lease));
