@@ -2,17 +2,20 @@
 //!
 //! A task that cannot take a lock at once joins the lock's channel here and sleeps until an unlock
 //! message, the holder's TTL, or its own deadline wakes it. The hub keeps, per channel, the count
-//! of local waiters: the first to join makes the hub subscribe, the last to leave makes it
-//! unsubscribe, however many tasks wait in between (the part of Redisson's
-//! `PublishSubscribeService` / `RedissonLockEntry` that matters).
+//! of local waiters: the first to join makes the hub subscribe, however many tasks wait after it
+//! (the part of Redisson's `PublishSubscribeService` / `RedissonLockEntry` that matters). When the
+//! last one leaves, the channel lingers, still subscribed, for [`LINGER`]; a task that waits on it
+//! again meanwhile joins without sending anything to Redis, and a channel left alone that long is
+//! unsubscribed. Under light contention this saves a `SUBSCRIBE`, an `UNSUBSCRIBE` and a retry
+//! per acquisition.
 //!
 //! # Ordering
 //!
-//! Joining and leaving only update a map under a mutex and queue a command; one listener task owns
-//! the connection and runs the queued `SUBSCRIBE` / `UNSUBSCRIBE` commands one at a time, in
-//! order. So subscribe and unsubscribe of one channel never race: a channel left and joined again
-//! is unsubscribed, then subscribed, in that order, on one connection. A queued unsubscribe is
-//! skipped if the channel has waiters again by the time it runs.
+//! Joining and leaving only update a map under a mutex (a new channel also queues its
+//! `SUBSCRIBE`); one listener task owns the connection, runs the queued subscriptions one at a
+//! time, in order, and is the only one to unsubscribe, after taking the lingering channel out of
+//! the map. So subscribe and unsubscribe of one channel never race: a channel joined again after
+//! it was taken out is a new entry whose `SUBSCRIBE` is queued behind the `UNSUBSCRIBE`.
 //!
 //! # Wake-ups
 //!
@@ -40,13 +43,19 @@ use std::{
 
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
-use tokio::sync::{Notify, futures::Notified, mpsc};
+use tokio::{
+    sync::{Notify, futures::Notified, mpsc},
+    time::Instant,
+};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{client::timed_out, config::Config, sync::lock};
 
 /// Published when a lock is released: wakes one waiter per process.
 pub(crate) const UNLOCK_MESSAGE: &str = "unlock";
+
+/// How long a channel stays subscribed after its last local waiter left.
+pub(crate) const LINGER: Duration = Duration::from_millis(500);
 
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(10);
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -59,12 +68,14 @@ pub(crate) struct Hub {
 
 struct Shared {
     channels: Mutex<HashMap<String, Slot>>,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::UnboundedSender<Subscribe>,
 }
 
 struct Slot {
     channel: Arc<Channel>,
     waiters: usize,
+    /// When the last waiter left; `None` while some task waits.
+    idle_since: Option<Instant>,
 }
 
 /// One subscribed channel and the local tasks waiting on it.
@@ -74,10 +85,8 @@ struct Channel {
     confirmed: AtomicBool,
 }
 
-enum Command {
-    Subscribe(Arc<Channel>),
-    Unsubscribe(String),
-}
+/// A channel whose first waiter just joined: subscribe to it.
+struct Subscribe(Arc<Channel>);
 
 /// A waiter's membership of one channel; leaving is dropping it.
 pub(crate) struct Subscription {
@@ -121,6 +130,7 @@ impl Hub {
             return None;
         }
         slot.waiters += 1;
+        slot.idle_since = None;
         Some(Subscription {
             shared: Arc::clone(&self.shared),
             channel: Arc::clone(&slot.channel),
@@ -137,16 +147,15 @@ impl Hub {
                 confirmed: AtomicBool::new(false),
             });
             // The listener outlives every sender but the one in `Shared`, which we are using.
-            let _ = self
-                .shared
-                .commands
-                .send(Command::Subscribe(Arc::clone(&channel)));
+            let _ = self.shared.commands.send(Subscribe(Arc::clone(&channel)));
             Slot {
                 channel,
                 waiters: 0,
+                idle_since: None,
             }
         });
         slot.waiters += 1;
+        slot.idle_since = None;
         Subscription {
             shared: Arc::clone(&self.shared),
             channel: Arc::clone(&slot.channel),
@@ -179,25 +188,40 @@ impl Drop for Subscription {
         }
         slot.waiters -= 1;
         if slot.waiters == 0 {
-            channels.remove(&self.channel.name);
-            let _ = self
-                .shared
-                .commands
-                .send(Command::Unsubscribe(self.channel.name.clone()));
+            slot.idle_since = Some(Instant::now());
         }
     }
 }
 
 impl Shared {
+    /// The channels some task waits on. Lingering channels are forgotten: this is asked when a
+    /// new connection, subscribed to nothing, is set up.
     fn wanted(&self) -> Vec<Arc<Channel>> {
-        lock(&self.channels)
+        let mut channels = lock(&self.channels);
+        channels.retain(|_, slot| slot.waiters > 0);
+        channels
             .values()
             .map(|slot| Arc::clone(&slot.channel))
             .collect()
     }
 
-    fn is_wanted(&self, channel: &str) -> bool {
-        lock(&self.channels).contains_key(channel)
+    fn has_waiters(&self) -> bool {
+        lock(&self.channels).values().any(|slot| slot.waiters > 0)
+    }
+
+    /// Takes out of the map the channels that have lingered long enough, to unsubscribe them.
+    fn expire_lingering(&self, now: Instant) -> Vec<String> {
+        let mut expired = Vec::new();
+        lock(&self.channels).retain(|name, slot| {
+            let keep = slot
+                .idle_since
+                .is_none_or(|since| now.duration_since(since) < LINGER);
+            if !keep {
+                expired.push(name.clone());
+            }
+            keep
+        });
+        expired
     }
 
     fn deliver(&self, channel: &str, payload: &[u8]) {
@@ -224,16 +248,14 @@ impl Channel {
 async fn listen(
     shared: Weak<Shared>,
     client: redis::Client,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut commands: mpsc::UnboundedReceiver<Subscribe>,
     timeouts: Timeouts,
 ) {
     let mut delay = MIN_RECONNECT_DELAY;
     loop {
         // No pub/sub connection while no task waits. Whatever a queued command asks for is in the
         // map, which the (re)subscription below reads.
-        let idle = shared
-            .upgrade()
-            .is_none_or(|state| state.wanted().is_empty());
+        let idle = shared.upgrade().is_none_or(|state| !state.has_waiters());
         if idle && commands.recv().await.is_none() {
             return;
         }
@@ -285,32 +307,28 @@ async fn serve(
     shared: &Weak<Shared>,
     sink: &mut PubSubSink,
     stream: &mut PubSubStream,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
+    commands: &mut mpsc::UnboundedReceiver<Subscribe>,
     timeouts: Timeouts,
 ) -> Option<String> {
     let mut ping = tokio::time::interval(timeouts.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.reset();
+    let mut sweep = tokio::time::interval(LINGER / 2);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             command = commands.recv() => {
-                let result = match command? {
-                    Command::Subscribe(channel) => {
-                        let result = within(timeouts.response, sink.subscribe(&channel.name)).await;
-                        if result.is_ok() {
-                            channel.confirm();
-                        }
-                        result
-                    }
-                    Command::Unsubscribe(name) => {
-                        if shared.upgrade()?.is_wanted(&name) {
-                            Ok(())
-                        } else {
-                            within(timeouts.response, sink.unsubscribe(&name)).await
-                        }
-                    }
-                };
-                if let Err(err) = result {
+                let Subscribe(channel) = command?;
+                if let Err(err) = within(timeouts.response, sink.subscribe(&channel.name)).await {
+                    return Some(err.to_string());
+                }
+                channel.confirm();
+            }
+            _ = sweep.tick() => {
+                let expired = shared.upgrade()?.expire_lingering(Instant::now());
+                if !expired.is_empty()
+                    && let Err(err) = within(timeouts.response, sink.unsubscribe(&expired)).await
+                {
                     return Some(err.to_string());
                 }
             }

@@ -145,3 +145,47 @@ async fn redis_commands_per_acquisition_stay_flat_as_waiters_grow() {
         "commands per acquisition grew with the waiters: {few:.2} -> {many:.2}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_waited_on_again_soon_is_not_subscribed_again() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("linger");
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+
+    // Two tasks take turns: each acquisition but the first finds the other holding the lock,
+    // so a task waits, is handed the lock, and leaves the channel, over and over.
+    let rounds = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let lock = client.lock(&name);
+            let rounds = Arc::clone(&rounds);
+            tokio::spawn(async move {
+                for _ in 0..100 {
+                    let guard = lock.acquire().await?;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    guard.unlock().await?;
+                    rounds.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<_, lock_runtime::LockError>(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("join").expect("task");
+    }
+
+    assert_eq!(rounds.load(Ordering::Relaxed), 200);
+    let subscribes = command_calls(&server, &["subscribe"]);
+    assert!(subscribes <= 2, "{subscribes} SUBSCRIBEs for 200 turns");
+    let unsubscribed = || {
+        server
+            .cmd::<Vec<String>>(&["PUBSUB", "CHANNELS", "*"])
+            .is_empty()
+    };
+    assert!(
+        eventually(Duration::from_secs(2), unsubscribed).await,
+        "the lingering channel was never unsubscribed"
+    );
+    assert_released(&server, &name);
+}
