@@ -1,0 +1,340 @@
+//! The measured figures, as written to `results.json` and read by the report and the plots.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::{BenchResult, contenders::Implementation, contenders::SpinSettings};
+use crate::{redis_stats::CommandCounts, scenarios::footprint::FootprintResult};
+
+/// A latency histogram in nanoseconds, from 100 ns to 10 minutes at 3 significant digits.
+///
+/// # Panics
+///
+/// Never: the bounds are valid constants.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(100, 600_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Records `value_ns`, clamped into the histogram's range.
+pub fn record(histogram: &mut Histogram<u64>, value_ns: u64) {
+    histogram.saturating_record(value_ns.max(100));
+}
+
+/// The recorded values of `histogram` as `(value, count)` pairs: lossless within its precision,
+/// and compact enough for a worker to print.
+pub fn to_pairs(histogram: &Histogram<u64>) -> Vec<(u64, u64)> {
+    histogram
+        .iter_recorded()
+        .map(|value| (value.value_iterated_to(), value.count_at_value()))
+        .collect()
+}
+
+/// Adds pairs made by [`to_pairs`] into `histogram`.
+///
+/// # Errors
+///
+/// When a value is out of the histogram's range.
+pub fn add_pairs(histogram: &mut Histogram<u64>, pairs: &[(u64, u64)]) -> BenchResult<()> {
+    for &(value, count) in pairs {
+        histogram.record_n(value.max(100), count)?;
+    }
+    Ok(())
+}
+
+/// Summary of a latency distribution, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Number of samples.
+    pub count: u64,
+    /// Mean.
+    pub mean_ns: f64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 90th percentile.
+    pub p90_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Largest sample.
+    pub max_ns: u64,
+}
+
+impl Percentiles {
+    /// The summary of `histogram`, or `None` if it is empty.
+    pub fn of(histogram: &Histogram<u64>) -> Option<Self> {
+        (!histogram.is_empty()).then(|| Self {
+            count: histogram.len(),
+            mean_ns: histogram.mean(),
+            p50_ns: histogram.value_at_quantile(0.50),
+            p90_ns: histogram.value_at_quantile(0.90),
+            p99_ns: histogram.value_at_quantile(0.99),
+            p999_ns: histogram.value_at_quantile(0.999),
+            max_ns: histogram.max(),
+        })
+    }
+}
+
+/// One bar of a latency histogram: samples at most `upper_ns` (and above the previous bar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Upper bound of the bar, in nanoseconds.
+    pub upper_ns: u64,
+    /// Samples in the bar.
+    pub count: u64,
+}
+
+/// `histogram` in logarithmic bars, each `factor` times wider than the one before, from `first_ns`.
+pub fn log_buckets(histogram: &Histogram<u64>, first_ns: u64, factor: f64) -> Vec<Bucket> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    histogram
+        .iter_log(first_ns, factor)
+        .map(|value| Bucket {
+            upper_ns: value.value_iterated_to(),
+            count: value.count_since_last_iteration(),
+        })
+        .collect()
+}
+
+/// The run as a whole: when, where, how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// `--quick`: tiny sizes, figures not meant to be read.
+    pub quick: bool,
+    /// When the run started (UTC).
+    pub started: String,
+    /// How long the run took, in seconds.
+    pub seconds: f64,
+    /// The machine and the Redis it ran on.
+    pub machine: Machine,
+    /// Whether the tool started its own redis-server (else `--redis-url` was given).
+    pub own_redis: bool,
+    /// The spin lock's delays.
+    pub spin: SpinSettings,
+    /// The command line.
+    pub command_line: String,
+}
+
+/// What the figures were measured on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// CPU model (`/proc/cpuinfo`).
+    pub cpu: String,
+    /// Logical CPUs available to the process.
+    pub cpus: usize,
+    /// Memory, in GiB.
+    pub memory_gib: f64,
+    /// Kernel release.
+    pub kernel: String,
+    /// Redis server version.
+    pub redis_version: String,
+    /// `rustc --version`, when rustc is on PATH.
+    pub rustc: String,
+    /// `/proc/loadavg` when the run started: other work on the machine makes figures noisy.
+    pub load_before: String,
+    /// `/proc/loadavg` when the run ended.
+    pub load_after: String,
+}
+
+/// One series of scenario 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencySeries {
+    /// `floor` or the implementation's name.
+    pub label: String,
+    /// The implementation, `None` for the floor.
+    pub implementation: Option<Implementation>,
+    /// Acquire + release latency (the floor: two `EVALSHA` round trips).
+    pub latency: Percentiles,
+    /// Microseconds Redis spent executing one acquire + release (its client-sent commands,
+    /// scripts included), from `INFO commandstats` over a separate calibration pass.
+    pub redis_us_per_op: f64,
+    /// Its distribution, for the histogram plot.
+    pub buckets: Vec<Bucket>,
+}
+
+/// Scenario 1: uncontended acquire + release latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyResult {
+    /// Iterations per series.
+    pub iterations: u64,
+    /// Iterations of the pass that measured Redis's time per operation.
+    pub calibration: u64,
+    /// The physical floor: two sequential `EVALSHA` of `return 1` on one connection.
+    pub floor: LatencySeries,
+    /// One series per implementation.
+    pub series: Vec<LatencySeries>,
+}
+
+impl LatencyResult {
+    /// The series of `implementation`.
+    pub fn series_of(&self, implementation: Implementation) -> Option<&LatencySeries> {
+        self.series
+            .iter()
+            .find(|series| series.implementation == Some(implementation))
+    }
+
+    /// One round trip (half the floor's median), in nanoseconds.
+    pub fn round_trip_ns(&self) -> f64 {
+        self.floor.latency.p50_ns as f64 / 2.0
+    }
+}
+
+/// Redis's own ceiling for one acquire + release protocol, sent pipelined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ceiling {
+    /// Short name of the protocol.
+    pub protocol: String,
+    /// What was sent.
+    pub description: String,
+    /// Acquire + release pairs per second.
+    pub pairs_per_s: f64,
+}
+
+/// One implementation in scenario 2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThroughputSeries {
+    /// The implementation.
+    pub implementation: Implementation,
+    /// Acquisitions made.
+    pub acquisitions: u64,
+    /// Seconds measured.
+    pub seconds: f64,
+    /// Acquisitions per second.
+    pub per_s: f64,
+    /// The protocol whose ceiling applies (`ours` scripts, or `SET NX` + script).
+    pub ceiling_protocol: String,
+    /// `per_s` over that ceiling.
+    pub of_ceiling: f64,
+}
+
+/// Scenario 2: uncontended throughput over many names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThroughputResult {
+    /// Tasks, each on its own name, in one process.
+    pub tasks: usize,
+    /// Seconds measured per series (split into interleaved rounds).
+    pub seconds_per_series: f64,
+    /// Rounds.
+    pub rounds: u32,
+    /// Pipeline: connections × pairs per pipeline.
+    pub pipeline: String,
+    /// The ceilings measured.
+    pub ceilings: Vec<Ceiling>,
+    /// One series per implementation.
+    pub series: Vec<ThroughputSeries>,
+}
+
+/// One run of the contended workload: one implementation, one number of waiters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContentionPoint {
+    /// The implementation.
+    pub implementation: Implementation,
+    /// Label in tables and plots (the implementation, or e.g. `spin-fixed 4 ms` in the sweep).
+    pub label: String,
+    /// Waiters: tasks waiting while one holds (tasks = waiters + 1).
+    pub waiters: usize,
+    /// Contending tasks.
+    pub tasks: usize,
+    /// OS processes the tasks are spread over.
+    pub processes: usize,
+    /// The spin lock's fixed delay in this run, when it differs from the default.
+    pub spin_delay_ms: Option<u64>,
+    /// Seconds measured.
+    pub seconds: f64,
+    /// Acquisitions completed in the window.
+    pub acquisitions: u64,
+    /// Acquisitions per second.
+    pub per_s: f64,
+    /// Tasks inside `acquire` on average (Little's law: total time waited / window).
+    pub mean_waiting: f64,
+    /// Mean time a holder kept the lock (critical section and bookkeeping), in nanoseconds.
+    pub mean_hold_ns: f64,
+    /// Acquisitions by a task that was already waiting when the previous holder released.
+    pub handoffs: u64,
+    /// Hand-off latency: previous holder starts its release → this holder's acquire returns.
+    pub handoff: Option<Percentiles>,
+    /// Time inside the acquire call, for every acquisition.
+    pub wait: Option<Percentiles>,
+    /// Times a task found another inside the critical section (must be 0).
+    pub violations: u64,
+    /// Errors the workers reported.
+    pub errors: Vec<String>,
+    /// Redis commands in the window.
+    pub commands: CommandCounts,
+    /// Client-sent commands per acquisition.
+    pub client_commands_per_acquisition: f64,
+    /// Commands executed per acquisition, those inside scripts included.
+    pub executed_per_acquisition: f64,
+    /// `PUBLISH` calls per acquisition.
+    pub published_per_acquisition: f64,
+    /// Mean subscribers of the lock's channel (sampled): one per process with waiters.
+    pub mean_subscribers: f64,
+    /// Pub/sub messages delivered per acquisition (published × mean subscribers; approximate).
+    pub deliveries_per_acquisition: f64,
+}
+
+/// Scenarios 3 and 4, and the sweeps of scenario 5.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContentionResult {
+    /// Time each holder keeps the lock, in microseconds (0: only the bookkeeping).
+    pub hold_us: u64,
+    /// Pause of each task between its release and its next acquire, in microseconds.
+    pub think_us: u64,
+    /// Seconds measured per point.
+    pub seconds_per_point: f64,
+    /// Default number of worker processes.
+    pub processes: usize,
+    /// Waiter counts.
+    pub waiters: Vec<usize>,
+    /// One point per implementation and waiter count.
+    pub points: Vec<ContentionPoint>,
+    /// `spin-fixed` at several delays, at one waiter count.
+    pub spin_sweep: Vec<ContentionPoint>,
+    /// `ours` over several process counts, at one waiter count.
+    pub process_sweep: Vec<ContentionPoint>,
+}
+
+impl ContentionResult {
+    /// The point of `implementation` at `waiters`.
+    pub fn point(
+        &self,
+        implementation: Implementation,
+        waiters: usize,
+    ) -> Option<&ContentionPoint> {
+        self.points
+            .iter()
+            .find(|point| point.implementation == implementation && point.waiters == waiters)
+    }
+}
+
+/// A target of the issue, and whether this run met it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    /// The scenario (1 … 6).
+    pub scenario: u8,
+    /// The target as the issue states it.
+    pub target: String,
+    /// What was measured.
+    pub measured: String,
+    /// `Some(true)` met, `Some(false)` missed, `None` not measured in this run.
+    pub met: Option<bool>,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// About the run.
+    pub meta: Meta,
+    /// Scenario 1.
+    pub latency: Option<LatencyResult>,
+    /// Scenario 2.
+    pub throughput: Option<ThroughputResult>,
+    /// Scenarios 3, 4, 5.
+    pub contention: Option<ContentionResult>,
+    /// Scenario 6.
+    pub footprint: Option<FootprintResult>,
+    /// The targets, evaluated.
+    pub targets: Vec<Target>,
+}
