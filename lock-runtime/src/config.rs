@@ -146,6 +146,21 @@ impl LockClientBuilder {
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the future drops the half-built client and its connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// let client = lock_runtime::LockClient::builder()
+    ///     .url(url)
+    ///     .key_prefix("billing")
+    ///     .watchdog_timeout(Duration::from_secs(10))
+    ///     .build()
+    ///     .await?;
+    /// # drop(client);
+    /// # Ok(()) });
+    /// ```
     pub async fn build(self) -> Result<LockClient, LockError> {
         let config = self.into_config()?;
         LockClient::from_config(config).await

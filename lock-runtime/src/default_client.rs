@@ -38,6 +38,16 @@ pub fn set_default_client(client: LockClient) {
 /// # Cancel safety
 ///
 /// Cancel safe: a connection to `REDIS_URL` cut short is started again by the next call.
+///
+/// # Examples
+///
+/// ```
+/// # lock_tests::locks::run_with_redis(|url| async move {
+/// lock_runtime::set_default_client(lock_runtime::LockClient::connect(&url).await?);
+/// let client = lock_runtime::default_client().await?;
+/// # drop(client);
+/// # Ok(()) });
+/// ```
 pub async fn default_client() -> Result<LockClient, LockError> {
     let set = DEFAULT_CLIENT
         .read()

@@ -75,6 +75,24 @@ impl LockGuard {
     /// # Cancel safety
     ///
     /// Cancel safe: it only observes the lease.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let guard = client
+    ///     .lock("batch")
+    ///     .try_acquire(Duration::from_secs(1), Some(Duration::from_millis(200)))
+    ///     .await?;
+    /// tokio::select! {
+    ///     () = guard.lease_lost() => { /* stop: another owner may hold the lock now */ }
+    ///     () = tokio::time::sleep(Duration::from_secs(5)) => unreachable!("a 200 ms lease"),
+    /// }
+    /// assert!(guard.is_lease_lost());
+    /// # Ok(()) });
+    /// ```
     pub async fn lease_lost(&self) {
         self.lease.lost().await;
     }
@@ -132,6 +150,16 @@ impl LockGuard {
     ///
     /// If the future is dropped before it completes, the release goes on in the background, as if
     /// the guard had been dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let guard = client.lock("ledger").acquire().await?;
+    /// guard.unlock().await?; // released, and Redis confirmed it
+    /// # Ok(()) });
+    /// ```
     pub async fn unlock(mut self) -> Result<(), LockError> {
         match self.holding.take() {
             Some(holding) => holding.release_now().await,

@@ -72,6 +72,17 @@ impl Lock {
     ///
     /// Cancel safe: if the future is dropped while a request is in flight, a background task
     /// undoes whatever that request may have acquired.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let guard = client.lock("report:daily").acquire().await?;
+    /// // ... held, and renewed by the watchdog, until the guard goes ...
+    /// guard.unlock().await?;
+    /// # Ok(()) });
+    /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
         self.acquire_within(None, None)
             .instrument(tracing::debug_span!("acquire", lock = %self.name))
@@ -89,6 +100,23 @@ impl Lock {
     /// # Cancel safety
     ///
     /// Cancel safe, as [`Lock::acquire`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let lock = client.lock("stock:42");
+    /// let held = lock.try_acquire(Duration::from_secs(1), Some(Duration::from_secs(3))).await?;
+    /// let err = lock
+    ///     .try_acquire(Duration::from_millis(50), None)
+    ///     .await
+    ///     .expect_err("held above");
+    /// assert!(err.is_timeout());
+    /// held.unlock().await?;
+    /// # Ok(()) });
+    /// ```
     pub async fn try_acquire(
         &self,
         wait: Duration,
@@ -108,6 +136,19 @@ impl Lock {
     /// # Cancel safety
     ///
     /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let lock = client.lock("nightly-import");
+    /// assert!(!lock.is_locked().await?);
+    /// let guard = lock.acquire().await?;
+    /// assert!(lock.is_locked().await?);
+    /// # guard.unlock().await?;
+    /// # Ok(()) });
+    /// ```
     pub async fn is_locked(&self) -> Result<bool, LockError> {
         let keys = self.keys()?;
         let context = || format!("checking lock `{}`", keys.name);
@@ -132,6 +173,18 @@ impl Lock {
     /// # Cancel safety
     ///
     /// Cancel safe: the deletion is one atomic script, sent or not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let lock = client.lock("stuck-job");
+    /// let guard = lock.acquire().await?;
+    /// assert!(lock.force_unlock().await?);
+    /// assert!(guard.unlock().await.expect_err("taken away").is_not_held());
+    /// # Ok(()) });
+    /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
         let keys = self.keys()?;
         let context = || format!("force-unlocking lock `{}`", keys.name);
