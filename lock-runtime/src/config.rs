@@ -14,6 +14,15 @@ pub(crate) struct Config {
     pub(crate) response_timeout: Duration,
     pub(crate) retry_timeout: Duration,
     pub(crate) pubsub_ping_interval: Duration,
+    pub(crate) replicas: Option<ReplicaCheck>,
+}
+
+/// `WAIT replicas timeout` after every fresh acquisition; see
+/// [`LockClientBuilder::wait_for_replicas`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReplicaCheck {
+    pub(crate) replicas: usize,
+    pub(crate) timeout: Duration,
 }
 
 impl Config {
@@ -54,6 +63,7 @@ pub struct LockClientBuilder {
     response_timeout: Duration,
     retry_timeout: Duration,
     pubsub_ping_interval: Duration,
+    replicas: Option<ReplicaCheck>,
 }
 
 impl Default for LockClientBuilder {
@@ -66,6 +76,7 @@ impl Default for LockClientBuilder {
             response_timeout: Duration::from_secs(3),
             retry_timeout: Duration::from_secs(10),
             pubsub_ping_interval: Duration::from_secs(5),
+            replicas: None,
         }
     }
 }
@@ -131,6 +142,24 @@ impl LockClientBuilder {
     /// Defaults to 5 seconds.
     pub fn pubsub_ping_interval(mut self, interval: Duration) -> Self {
         self.pubsub_ping_interval = interval;
+        self
+    }
+
+    /// After every fresh acquisition, waits up to `timeout` for `replicas` replicas to confirm
+    /// they have the lock (Redis `WAIT`), and fails the acquisition with
+    /// [`LockError::NotReplicated`] (releasing the lock) if fewer do. Redisson calls this the
+    /// synced-slaves check.
+    ///
+    /// What it buys: a lock acknowledged by a replica survives the failover of the primary to
+    /// that replica. What it does not: Redis replication stays asynchronous, so a replica that
+    /// acknowledged can still be passed over for one that did not, and a failover during the
+    /// wait can lose the lock. Fencing tokens are the defence that does not depend on any of
+    /// this. `WAIT` holds up the client's command connection while it waits, so keep `timeout`
+    /// short; it must be shorter than the response timeout.
+    ///
+    /// Defaults to off.
+    pub fn wait_for_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
+        self.replicas = Some(ReplicaCheck { replicas, timeout });
         self
     }
 
@@ -201,6 +230,19 @@ impl LockClientBuilder {
                 )));
             }
         }
+        if let Some(check) = self.replicas {
+            if check.replicas == 0 {
+                return Err(LockError::config(
+                    "`wait_for_replicas` needs at least one replica; leave it out to not wait",
+                ));
+            }
+            if check.timeout.is_zero() || check.timeout >= self.response_timeout {
+                return Err(LockError::config(format!(
+                    "the `wait_for_replicas` timeout is {:?}; it must be above zero and below the response timeout ({:?})",
+                    check.timeout, self.response_timeout
+                )));
+            }
+        }
         Ok(Config {
             url,
             key_prefix: self.key_prefix,
@@ -209,6 +251,7 @@ impl LockClientBuilder {
             response_timeout: self.response_timeout,
             retry_timeout: self.retry_timeout,
             pubsub_ping_interval: self.pubsub_ping_interval,
+            replicas: self.replicas,
         })
     }
 }
@@ -233,6 +276,19 @@ mod tests {
             .into_config()
             .expect_err("zero timeout");
         assert!(err.to_string().contains("watchdog_timeout"), "{err}");
+    }
+
+    #[test]
+    fn a_replica_wait_must_fit_in_the_response_timeout() {
+        let builder = LockClientBuilder::default().url("redis://127.0.0.1");
+        for (replicas, timeout) in [(0, 100), (1, 0), (1, 3_000)] {
+            let err = builder
+                .clone()
+                .wait_for_replicas(replicas, Duration::from_millis(timeout))
+                .into_config()
+                .expect_err("out of range");
+            assert!(err.to_string().contains("wait_for_replicas"), "{err}");
+        }
     }
 
     #[test]

@@ -55,6 +55,19 @@ pub enum LockError {
         found: String,
     },
 
+    /// Fewer replicas than the client requires confirmed the lock in time
+    /// ([`LockClientBuilder::wait_for_replicas`](crate::LockClientBuilder::wait_for_replicas)).
+    /// The lock was released.
+    #[error("lock `{name}` reached {acknowledged} replica(s) in time, {required} required; it was released")]
+    NotReplicated {
+        /// The lock's name.
+        name: String,
+        /// Replicas that confirmed.
+        acknowledged: usize,
+        /// Replicas required.
+        required: usize,
+    },
+
     /// Redis refused or failed a command, or could not be reached.
     #[error("Redis error while {context}")]
     Redis {

@@ -374,7 +374,8 @@ impl Pending {
         let context = || format!("acquiring lock `{}`", keys.name);
         let mut sent = Instant::now();
         self.in_flight = true;
-        let (status, value): (i64, redis::Value) = inner
+        let replicas = inner.config.replicas;
+        let ((status, value), acknowledged): ((i64, redis::Value), Option<usize>) = inner
             .run(context, deadline, |mut connection| {
                 sent = Instant::now();
                 let mut acquire = scripts::ACQUIRE.prepare_invoke();
@@ -384,7 +385,25 @@ impl Pending {
                     .arg(holding.owner.as_ref())
                     .arg(lease_ms)
                     .arg("fresh");
-                async move { acquire.invoke_async(&mut connection).await }
+                async move {
+                    let Some(check) = replicas else {
+                        return Ok((acquire.invoke_async(&mut connection).await?, None));
+                    };
+                    // One pipeline, so the WAIT covers this connection's write of the lock.
+                    let mut pipeline = redis::pipe();
+                    pipeline
+                        .invoke_script(&acquire)
+                        .cmd("WAIT")
+                        .arg(check.replicas)
+                        .arg(millis(check.timeout));
+                    match pipeline.query_async(&mut connection).await {
+                        Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
+                            acquire.load_async(&mut connection).await?;
+                            pipeline.query_async(&mut connection).await
+                        }
+                        reply => reply,
+                    }
+                }
             })
             .await?;
         self.in_flight = false;
@@ -392,6 +411,18 @@ impl Pending {
             1 => {
                 let token = redis::from_redis_value(value)
                     .map_err(|err| LockError::redis(context(), err.into()))?;
+                if let (Some(check), Some(acknowledged)) = (replicas, acknowledged)
+                    && acknowledged < check.replicas
+                {
+                    if let Err(err) = self.holding.clone().release_now().await {
+                        tracing::debug!(lock = %keys.name, error = %err, "releasing an unreplicated lock failed");
+                    }
+                    return Err(LockError::NotReplicated {
+                        name: keys.name.clone(),
+                        acknowledged,
+                        required: check.replicas,
+                    });
+                }
                 Ok(Attempt::Acquired { token, sent })
             }
             0 => {

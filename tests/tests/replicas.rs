@@ -1,0 +1,96 @@
+//! The opt-in replica check: after a fresh acquisition, Redis `WAIT`s for replicas to have the
+//! lock, and the acquisition fails (releasing the lock) if too few confirm in time.
+
+use std::time::{Duration, Instant};
+
+use lock_runtime::{LockClient, LockError};
+use lock_tests::{ReplicatedRedis, locks::assert_released, locks::lock_key, unique_name};
+
+async fn client_waiting_for(redis: &ReplicatedRedis, replicas: usize) -> LockClient {
+    LockClient::builder()
+        .url(redis.primary.url())
+        .wait_for_replicas(replicas, Duration::from_millis(500))
+        .build()
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_acknowledged_by_the_replicas_is_on_them() {
+    let redis = ReplicatedRedis::start(2);
+    let client = client_waiting_for(&redis, 2).await;
+    let name = unique_name("replicated");
+
+    let guard = client
+        .lock(&name)
+        .acquire()
+        .await
+        .expect("acknowledged by both replicas");
+
+    for replica in &redis.replicas {
+        let there: i64 = replica.cmd(&["EXISTS", &lock_key(&name)]);
+        assert_eq!(
+            there,
+            1,
+            "the replica on port {} has the lock",
+            replica.port()
+        );
+    }
+    guard.unlock().await.expect("unlock");
+    assert_released(&redis.primary, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_few_replicas_in_time_fail_the_acquisition_and_release_the_lock() {
+    let redis = ReplicatedRedis::start(2);
+    let client = client_waiting_for(&redis, 2).await;
+    let name = unique_name("unreplicated");
+    redis.replicas[1].pause();
+
+    let started = Instant::now();
+    let err = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(5), None)
+        .await
+        .expect_err("one replica is frozen");
+    let waited = started.elapsed();
+    redis.replicas[1].resume();
+
+    match &err {
+        LockError::NotReplicated {
+            acknowledged,
+            required,
+            ..
+        } => assert_eq!((*acknowledged, *required), (1, 2)),
+        other => panic!("expected NotReplicated, got {other}"),
+    }
+    assert!(err.to_string().contains(&name), "{err}");
+    assert!(waited < Duration::from_secs(2), "gave up after {waited:?}");
+    assert_released(&redis.primary, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_replicas_than_exist_can_never_be_satisfied() {
+    let redis = ReplicatedRedis::start(1);
+    let client = client_waiting_for(&redis, 2).await;
+    let name = unique_name("missing-replica");
+
+    let err = client
+        .lock(&name)
+        .acquire()
+        .await
+        .expect_err("only one replica");
+
+    assert!(
+        matches!(
+            err,
+            LockError::NotReplicated {
+                acknowledged: 1,
+                required: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_released(&redis.primary, &name);
+}
