@@ -58,7 +58,9 @@ pub enum LockError {
     /// Fewer replicas than the client requires confirmed the lock in time
     /// ([`LockClientBuilder::wait_for_replicas`](crate::LockClientBuilder::wait_for_replicas)).
     /// The lock was released.
-    #[error("lock `{name}` reached {acknowledged} replica(s) in time, {required} required; it was released")]
+    #[error(
+        "lock `{name}` reached {acknowledged} replica(s) in time, {required} required; it was released"
+    )]
     NotReplicated {
         /// The lock's name.
         name: String,
