@@ -131,3 +131,21 @@ pub async fn await_one_subscription(server: &RedisServer, name: &str) {
         "nobody subscribed to {channel}"
     );
 }
+
+/// Waits until no channel of `server` has a subscriber: every waiter left, and the lingering
+/// subscriptions (half a second) were dropped.
+///
+/// # Panics
+///
+/// If a channel is still subscribed after 2 seconds.
+pub async fn await_no_subscriptions(server: &RedisServer) {
+    let unsubscribed = || {
+        server
+            .try_cmd::<Vec<String>>(&["PUBSUB", "CHANNELS", "*"])
+            .is_ok_and(|channels| channels.is_empty())
+    };
+    assert!(
+        eventually(Duration::from_secs(2), unsubscribed).await,
+        "a channel stayed subscribed after its last waiter left"
+    );
+}

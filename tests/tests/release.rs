@@ -12,7 +12,7 @@ use std::{
 use lock_runtime::LockClient;
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, eventually, lock_key},
+    locks::{assert_released, await_no_subscriptions, eventually, lock_key},
     unique_name,
 };
 
@@ -130,15 +130,7 @@ async fn cancelled_waiters_leave_nothing_behind() {
     }
     holder.unlock().await.expect("unlock");
 
-    let channels = || {
-        server
-            .cmd::<Vec<String>>(&["PUBSUB", "CHANNELS", "*"])
-            .is_empty()
-    };
-    assert!(
-        eventually(Duration::from_secs(2), channels).await,
-        "a subscription stayed"
-    );
+    await_no_subscriptions(&server).await;
     let guard = client
         .lock(&name)
         .try_acquire(Duration::from_millis(100), None)

@@ -12,7 +12,7 @@ use std::{
 use lock_runtime::LockClient;
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, command_calls, eventually, lock_key},
+    locks::{assert_released, await_no_subscriptions, command_calls, eventually, lock_key},
     unique_name,
 };
 
@@ -64,15 +64,7 @@ async fn a_hundred_local_waiters_share_one_subscription() {
         waiter.await.expect("join").expect("waiter");
     }
     assert_eq!(acquired.load(Ordering::SeqCst), 100);
-    let unsubscribed = || {
-        server
-            .cmd::<Vec<String>>(&["PUBSUB", "CHANNELS", "*"])
-            .is_empty()
-    };
-    assert!(
-        eventually(Duration::from_secs(2), unsubscribed).await,
-        "a channel stayed subscribed after the last waiter left"
-    );
+    await_no_subscriptions(&server).await;
     assert_released(&server, &name);
 }
 
@@ -178,14 +170,6 @@ async fn a_channel_waited_on_again_soon_is_not_subscribed_again() {
     assert_eq!(rounds.load(Ordering::Relaxed), 200);
     let subscribes = command_calls(&server, &["subscribe"]);
     assert!(subscribes <= 2, "{subscribes} SUBSCRIBEs for 200 turns");
-    let unsubscribed = || {
-        server
-            .cmd::<Vec<String>>(&["PUBSUB", "CHANNELS", "*"])
-            .is_empty()
-    };
-    assert!(
-        eventually(Duration::from_secs(2), unsubscribed).await,
-        "the lingering channel was never unsubscribed"
-    );
+    await_no_subscriptions(&server).await;
     assert_released(&server, &name);
 }
