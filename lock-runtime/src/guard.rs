@@ -197,7 +197,7 @@ impl Holding {
                 let mut release = scripts::RELEASE.prepare_invoke();
                 release
                     .key(&keys.lock)
-                    .key(&keys.channel)
+                    .key(keys.channel())
                     .key(&memo)
                     .arg(self.owner.as_ref())
                     .arg(UNLOCK_MESSAGE)
@@ -211,7 +211,7 @@ impl Holding {
         match outcome {
             1 | 2 => Ok(()),
             0 => Err(LockError::NotHeld {
-                name: keys.name.clone(),
+                name: keys.name.to_string(),
             }),
             _ => Err(wrong_type(keys, None)),
         }
@@ -223,7 +223,7 @@ impl Holding {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    let name = self.keys.name.clone();
+                    let name = Arc::clone(&self.keys.name);
                     if let Err(err) = self.release_now().await {
                         tracing::debug!(lock = %name, error = %err, "background release failed");
                     }
@@ -239,7 +239,7 @@ impl Holding {
 
 pub(crate) fn wrong_type(keys: &LockKeys, found: Option<String>) -> LockError {
     LockError::WrongType {
-        name: keys.name.clone(),
+        name: keys.name.to_string(),
         key: keys.lock.clone(),
         found: found.unwrap_or_else(|| "value of another type".to_owned()),
     }

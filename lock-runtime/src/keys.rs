@@ -4,32 +4,40 @@
 //! memos) starts with the same hash tag `{prefix:name}`, so all of them live in one hash slot: each
 //! script touches a single slot and runs unchanged on Redis Cluster.
 
+use std::sync::Arc;
+
 use crate::LockError;
 
 /// The Redis names derived from one lock name.
+///
+/// Only the lock key is kept; the others are derived when a request needs them, so that a task
+/// waiting for a lock holds as little as possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LockKeys {
-    /// The lock's name as the user gave it.
-    pub(crate) name: String,
-    /// The lock key: a hash of owner id -> hold count.
+    /// The lock's name as the user gave it, shared with its [`Lock`](crate::Lock) handle.
+    pub(crate) name: Arc<str>,
+    /// The lock key: a hash of owner id -> hold count. Also the hash tag of every other key.
     pub(crate) lock: String,
-    /// The fencing counter; outlives the lock.
-    pub(crate) fence: String,
-    /// The channel that announces releases.
-    pub(crate) channel: String,
 }
 
 impl LockKeys {
     /// Derives the keys of `name` under `prefix`, or says why the name cannot be used.
-    pub(crate) fn new(prefix: &str, name: &str) -> Result<Self, LockError> {
+    pub(crate) fn new(prefix: &str, name: &Arc<str>) -> Result<Self, LockError> {
         validate_name(name)?;
-        let tag = format!("{{{prefix}:{name}}}");
         Ok(Self {
-            name: name.to_owned(),
-            fence: format!("{tag}:fence"),
-            channel: format!("{tag}:unlock"),
-            lock: tag,
+            name: Arc::clone(name),
+            lock: format!("{{{prefix}:{name}}}"),
         })
+    }
+
+    /// The fencing counter; outlives the lock.
+    pub(crate) fn fence(&self) -> String {
+        format!("{}:fence", self.lock)
+    }
+
+    /// The channel that announces releases.
+    pub(crate) fn channel(&self) -> String {
+        format!("{}:unlock", self.lock)
     }
 
     /// The memo key of one request (see the scripts' headers).
@@ -59,9 +67,9 @@ mod tests {
 
     #[test]
     fn every_key_shares_one_hash_tag() {
-        let keys = LockKeys::new("app", "stock:42").expect("valid name");
+        let keys = LockKeys::new("app", &Arc::from("stock:42")).expect("valid name");
         assert_eq!(keys.lock, "{app:stock:42}");
-        for key in [&keys.fence, &keys.channel, &keys.memo("r1")] {
+        for key in [&keys.fence(), &keys.channel(), &keys.memo("r1")] {
             assert!(key.starts_with("{app:stock:42}:"), "{key}");
         }
     }
@@ -69,7 +77,7 @@ mod tests {
     #[test]
     fn empty_and_braced_names_are_refused() {
         for name in ["", "a{b", "a}b", "{x}"] {
-            let err = LockKeys::new("app", name).expect_err(name);
+            let err = LockKeys::new("app", &Arc::from(name)).expect_err(name);
             assert!(matches!(err, LockError::InvalidName { .. }), "{err}");
         }
     }

@@ -6,12 +6,15 @@
 //! holder must assume another owner can have the lock.
 
 use std::{
-    sync::{Arc, Mutex},
+    pin::pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio::{sync::Notify, time::Instant};
 
 use crate::{keys::LockKeys, sync::lock};
 
@@ -20,7 +23,9 @@ use crate::{keys::LockKeys, sync::lock};
 pub(crate) struct Lease {
     keys: Arc<LockKeys>,
     deadline: Mutex<Instant>,
-    lost: CancellationToken,
+    /// Set once, never cleared: a lease known lost stays lost.
+    lost: AtomicBool,
+    lost_notify: Notify,
 }
 
 impl Lease {
@@ -28,7 +33,8 @@ impl Lease {
         Arc::new(Self {
             keys: Arc::clone(keys),
             deadline: Mutex::new(deadline),
-            lost: CancellationToken::new(),
+            lost: AtomicBool::new(false),
+            lost_notify: Notify::new(),
         })
     }
 
@@ -43,22 +49,28 @@ impl Lease {
 
     /// Records that the lease is lost; wakes everyone awaiting [`Lease::lost`].
     pub(crate) fn mark_lost(&self) {
-        if !self.lost.is_cancelled() {
+        if !self.lost.swap(true, Ordering::AcqRel) {
             tracing::debug!(lock = %self.keys.name, "lease lost");
-            self.lost.cancel();
+            self.lost_notify.notify_waiters();
         }
     }
 
     pub(crate) fn is_lost(&self) -> bool {
-        self.lost.is_cancelled() || Instant::now() >= self.deadline()
+        self.lost.load(Ordering::Acquire) || Instant::now() >= self.deadline()
     }
 
     /// Resolves once the lease is known lost: marked so, or its deadline passed unextended.
     pub(crate) async fn lost(&self) {
         loop {
+            // Registered before the flag is read, so a loss marked in between still wakes us.
+            let mut marked = pin!(self.lost_notify.notified());
+            marked.as_mut().enable();
+            if self.lost.load(Ordering::Acquire) {
+                return;
+            }
             let deadline = self.deadline();
             tokio::select! {
-                () = self.lost.cancelled() => return,
+                () = marked => return,
                 () = tokio::time::sleep_until(deadline) => {
                     if Instant::now() >= self.deadline() {
                         self.mark_lost();
@@ -91,7 +103,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn lost_resolves_at_the_deadline_unless_extended() {
         let start = Instant::now();
-        let keys = Arc::new(LockKeys::new("test", "x").expect("valid name"));
+        let keys = Arc::new(LockKeys::new("test", &Arc::from("x")).expect("valid name"));
         let lease = Lease::new(&keys, start + Duration::from_secs(1));
         let extender = {
             let lease = Arc::clone(&lease);

@@ -195,7 +195,7 @@ impl Lock {
                 let mut force = scripts::FORCE_UNLOCK.prepare_invoke();
                 force
                     .key(&keys.lock)
-                    .key(&keys.channel)
+                    .key(keys.channel())
                     .arg(UNLOCK_MESSAGE)
                     .arg(scripts::PUBLISH);
                 async move { force.invoke_async(&mut connection).await }
@@ -232,16 +232,14 @@ impl Lock {
         let lease_time = lease.unwrap_or(inner.config.watchdog_timeout);
         let owner = inner.new_owner_id();
         let held_lease = Lease::new(&keys, valid_until(start, lease_time));
-        let renewal = lease
-            .is_none()
-            .then(|| inner.watchdog.register(&keys, &owner, &held_lease));
         let mut pending = Pending {
             holding: Holding {
                 client: self.client.clone(),
                 keys: Arc::clone(&keys),
                 owner,
-                renewal,
+                renewal: None,
             },
+            renew: lease.is_none().then(|| Arc::clone(&held_lease)),
             in_flight: false,
             settled: false,
         };
@@ -249,14 +247,14 @@ impl Lock {
         // If other local tasks already wait on this lock, join their confirmed subscription
         // before the first attempt (it costs nothing); otherwise subscribe only once the lock is
         // found taken, so an uncontended acquisition is a single round trip.
-        let mut subscription = inner.hub.join_if_confirmed(&keys.channel);
+        let mut subscription = inner.hub.join_if_confirmed(&keys.channel());
         let mut seen_confirmed = subscription.is_some();
         let mut try_now = true;
         let mut ttl = None;
         loop {
             if subscription.is_none() && !try_now {
                 tracing::debug!(lock = %keys.name, ?ttl, "lock held by another owner; waiting");
-                subscription = Some(inner.hub.join(&keys.channel));
+                subscription = Some(inner.hub.join(&keys.channel()));
             }
             // Register for wake-ups *before* trying, so one sent during the attempt is kept.
             let mut woken = pin!(subscription.as_ref().map(Subscription::woken));
@@ -282,7 +280,7 @@ impl Lock {
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
                 return Err(LockError::Timeout {
-                    name: keys.name.clone(),
+                    name: keys.name.to_string(),
                     waited: now - start,
                 });
             }
@@ -322,7 +320,7 @@ impl Lock {
                 let mut acquire = scripts::ACQUIRE.prepare_invoke();
                 acquire
                     .key(&keys.lock)
-                    .key(&keys.fence)
+                    .key(keys.fence())
                     .key(&memo)
                     .arg(held.owner.as_ref())
                     .arg(0)
@@ -344,7 +342,7 @@ impl Lock {
             }
             -1 => Err(wrong_type(&keys, redis::from_redis_value(value).ok())),
             _ => Err(LockError::LeaseLost {
-                name: keys.name.clone(),
+                name: keys.name.to_string(),
             }),
         }
     }
@@ -356,6 +354,8 @@ impl Lock {
 /// hold.
 struct Pending {
     holding: Holding,
+    /// In watchdog mode, the lease the watchdog renews once the lock is taken.
+    renew: Option<Arc<Lease>>,
     in_flight: bool,
     /// Set once the lock is handed to a guard: nothing left to undo.
     settled: bool,
@@ -367,6 +367,19 @@ impl Pending {
         lease: Duration,
         deadline: Option<Instant>,
     ) -> Result<Attempt, LockError> {
+        // Registered before the request is sent, so a lock taken is never left unrenewed; only
+        // for the attempt, so a task that is merely waiting costs the watchdog nothing.
+        if let Some(lease) = &self.renew
+            && self.holding.renewal.is_none()
+        {
+            let holding = &self.holding;
+            let id = holding
+                .client
+                .inner
+                .watchdog
+                .register(&holding.keys, &holding.owner, lease);
+            self.holding.renewal = Some(id);
+        }
         let holding = &self.holding;
         let keys = &holding.keys;
         let inner = &holding.client.inner;
@@ -381,7 +394,7 @@ impl Pending {
                 let mut acquire = scripts::ACQUIRE.prepare_invoke();
                 acquire
                     .key(&keys.lock)
-                    .key(&keys.fence)
+                    .key(keys.fence())
                     .arg(holding.owner.as_ref())
                     .arg(lease_ms)
                     .arg("fresh");
@@ -418,7 +431,7 @@ impl Pending {
                         tracing::debug!(lock = %keys.name, error = %err, "releasing an unreplicated lock failed");
                     }
                     return Err(LockError::NotReplicated {
-                        name: keys.name.clone(),
+                        name: keys.name.to_string(),
                         acknowledged,
                         required: check.replicas,
                     });
@@ -427,11 +440,22 @@ impl Pending {
             }
             0 => {
                 let ttl: i64 = redis::from_redis_value(value).unwrap_or(-1);
+                self.stop_renewal();
                 Ok(Attempt::HeldByOther {
                     ttl: u64::try_from(ttl).ok().map(Duration::from_millis),
                 })
             }
-            _ => Err(wrong_type(keys, redis::from_redis_value(value).ok())),
+            _ => {
+                let err = wrong_type(keys, redis::from_redis_value(value).ok());
+                self.stop_renewal();
+                Err(err)
+            }
+        }
+    }
+
+    fn stop_renewal(&mut self) {
+        if let Some(id) = self.holding.renewal.take() {
+            self.holding.client.inner.watchdog.unregister(id);
         }
     }
 
@@ -460,8 +484,8 @@ impl Drop for Pending {
         }
         if self.in_flight {
             self.holding.clone().release_in_background();
-        } else if let Some(id) = self.holding.renewal {
-            self.holding.client.inner.watchdog.unregister(id);
+        } else {
+            self.stop_renewal();
         }
     }
 }

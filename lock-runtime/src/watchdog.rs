@@ -4,9 +4,10 @@
 //! it while its guard lives. One task serves all of a client's held locks, sending their renewals
 //! together on the multiplexed connection, rather than one timer task per lock.
 //!
-//! Ordering (Redisson issues 7272 and 4698): a guard is registered *before* its acquire is sent,
-//! but is renewed only once the acquire succeeded; it is removed synchronously when its release
-//! starts, so a renewal never outlives the lock. A renewal that finds the lock gone or owned by
+//! Ordering (Redisson issues 7272 and 4698): a guard is registered *before* each acquire request
+//! is sent (and removed again if the lock was taken by another), but is renewed only once the
+//! acquire succeeded; it is removed synchronously when its release starts, so a renewal never
+//! outlives the lock. A renewal that finds the lock gone or owned by
 //! another, or a Redis that stays unreachable past the lease's deadline, marks the lease lost, and
 //! the holder learns it through `LockGuard::lease_lost`.
 
