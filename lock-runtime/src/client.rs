@@ -24,11 +24,14 @@ use std::{
     time::Duration,
 };
 
-use redis::{RetryMethod, aio::ConnectionManager};
+use redis::RetryMethod;
 use tokio::time::Instant;
 
 use crate::{
-    Lock, LockClientBuilder, LockError, config::Config, connection::Commands, hub::Hub,
+    Lock, LockClientBuilder, LockError,
+    config::{Config, Deployment},
+    connection::{Commands, Connection},
+    hub::Hub,
     watchdog::Watchdog,
 };
 
@@ -65,7 +68,7 @@ impl std::fmt::Debug for LockClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LockClient")
             .field("id", &self.inner.id)
-            .field("url", &self.inner.config.url)
+            .field("redis", &self.inner.config.deployment)
             .field("key_prefix", &self.inner.config.key_prefix)
             .finish_non_exhaustive()
     }
@@ -114,26 +117,49 @@ impl LockClient {
     }
 
     pub(crate) async fn from_config(config: Config) -> Result<Self, LockError> {
-        let redis_client = redis::Client::open(config.url.as_str()).map_err(|err| {
-            LockError::config(format!("Redis URL `{}` does not parse: {err}", config.url))
-        })?;
-        let manager_config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.response_timeout))
-            .set_max_delay(Duration::from_secs(1));
-        let connecting = Commands::connect(redis_client.clone(), manager_config);
-        let context = || format!("connecting to {}", config.url);
+        let urls = match &config.deployment {
+            Deployment::Single(url) => std::slice::from_ref(url),
+            Deployment::Cluster(urls) => urls.as_slice(),
+        };
+        // The pub/sub connection goes to one node (the first that answers, in this order).
+        let nodes = urls
+            .iter()
+            .map(|url| {
+                redis::Client::open(url.as_str()).map_err(|err| {
+                    LockError::config(format!("Redis URL `{url}` does not parse: {err}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let connecting = async {
+            match &config.deployment {
+                Deployment::Single(_) => {
+                    let manager_config = redis::aio::ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(config.connect_timeout))
+                        .set_response_timeout(Some(config.response_timeout))
+                        .set_max_delay(Duration::from_secs(1));
+                    Commands::connect(nodes[0].clone(), manager_config).await
+                }
+                Deployment::Cluster(urls) => {
+                    let cluster = redis::cluster::ClusterClient::builder(urls.clone())
+                        .connection_timeout(config.connect_timeout)
+                        .response_timeout(config.response_timeout)
+                        .build()?;
+                    Commands::connect_cluster(cluster).await
+                }
+            }
+        };
+        let context = || format!("connecting to {}", config.deployment);
         let commands = tokio::time::timeout(config.connect_timeout, connecting)
             .await
             .map_err(|_| LockError::redis(context(), timed_out(config.connect_timeout)))?
             .map_err(|err| LockError::redis(context(), err))?;
         let commands = Arc::new(commands);
-        warn_if_locks_can_be_evicted(&mut commands.lease().connection, &config.url).await;
+        warn_if_locks_can_be_evicted(&mut commands.lease().connection, &config.deployment).await;
 
         let id: Arc<str> = uuid::Uuid::new_v4().to_string().into();
-        let hub = Hub::start(redis_client, &config);
+        let hub = Hub::start(nodes, &config);
         let watchdog = Watchdog::start(Arc::clone(&commands), &config);
-        tracing::debug!(client = %id, url = %config.url, "lock client connected");
+        tracing::debug!(client = %id, redis = %config.deployment, "lock client connected");
         Ok(Self {
             inner: Arc::new(ClientInner {
                 id,
@@ -173,7 +199,7 @@ impl ClientInner {
         mut request: F,
     ) -> Result<T, LockError>
     where
-        F: FnMut(ConnectionManager) -> Fut,
+        F: FnMut(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let mut give_up_at: Option<Instant> = None;
@@ -217,7 +243,7 @@ pub(crate) fn timed_out(after: Duration) -> redis::RedisError {
 
 /// Every `volatile-*` and `allkeys-*` eviction policy may delete a held lock under memory
 /// pressure, so say so once at connect. Managed Redis services may refuse `CONFIG`: stay quiet.
-async fn warn_if_locks_can_be_evicted(connection: &mut ConnectionManager, url: &str) {
+async fn warn_if_locks_can_be_evicted(connection: &mut Connection, redis: &Deployment) {
     let reply: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("maxmemory-policy")
@@ -225,11 +251,11 @@ async fn warn_if_locks_can_be_evicted(connection: &mut ConnectionManager, url: &
         .await;
     match reply.as_deref() {
         Ok([_, policy]) if policy != "noeviction" => tracing::warn!(
-            url,
+            %redis,
             policy = policy.as_str(),
             "Redis may evict lock keys under memory pressure; set `maxmemory-policy noeviction`"
         ),
         Ok(_) => {}
-        Err(err) => tracing::debug!(url, error = %err, "could not read maxmemory-policy"),
+        Err(err) => tracing::debug!(%redis, error = %err, "could not read maxmemory-policy"),
     }
 }

@@ -7,7 +7,7 @@ use crate::{LockClient, LockError, keys::validate_name};
 /// Settings shared by every lock of one [`LockClient`].
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    pub(crate) url: String,
+    pub(crate) deployment: Deployment,
     pub(crate) key_prefix: String,
     pub(crate) watchdog_timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -15,6 +15,24 @@ pub(crate) struct Config {
     pub(crate) retry_timeout: Duration,
     pub(crate) pubsub_ping_interval: Duration,
     pub(crate) replicas: Option<ReplicaCheck>,
+}
+
+/// Where the locks live.
+#[derive(Debug, Clone)]
+pub(crate) enum Deployment {
+    /// One Redis (a primary, possibly with replicas).
+    Single(String),
+    /// A Redis Cluster, reached through these seed nodes.
+    Cluster(Vec<String>),
+}
+
+impl std::fmt::Display for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Single(url) => f.write_str(url),
+            Self::Cluster(urls) => write!(f, "the Redis Cluster at {}", urls.join(", ")),
+        }
+    }
 }
 
 /// `WAIT replicas timeout` after every fresh acquisition; see
@@ -56,7 +74,7 @@ impl Config {
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build` is awaited"]
 pub struct LockClientBuilder {
-    url: Option<String>,
+    deployment: Option<Deployment>,
     key_prefix: String,
     watchdog_timeout: Duration,
     connect_timeout: Duration,
@@ -69,7 +87,7 @@ pub struct LockClientBuilder {
 impl Default for LockClientBuilder {
     fn default() -> Self {
         Self {
-            url: None,
+            deployment: None,
             key_prefix: "lock".to_owned(),
             watchdog_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
@@ -84,9 +102,30 @@ impl Default for LockClientBuilder {
 impl LockClientBuilder {
     /// The Redis server, as a `redis://` (or `rediss://`, `redis+unix://`) URL.
     ///
-    /// Required.
+    /// This or [`cluster`](Self::cluster) is required; the last one given wins.
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
+        self.deployment = Some(Deployment::Single(url.into()));
+        self
+    }
+
+    /// A Redis Cluster, reached through these seed nodes (`redis://host:port` each; any subset of
+    /// the nodes will do, the client learns the rest).
+    ///
+    /// Every key of one lock shares a hash tag, so each script runs on the one node that owns the
+    /// lock's slot, and it follows the slot through resharding and failover. Release
+    /// notifications use classic pub/sub on one node: Redis Cluster delivers them cluster-wide.
+    /// (Sharded pub/sub, which would keep them inside the lock's shard, is not used yet.)
+    /// [`wait_for_replicas`](Self::wait_for_replicas) is not available on a cluster.
+    ///
+    /// This or [`url`](Self::url) is required; the last one given wins.
+    pub fn cluster<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.deployment = Some(Deployment::Cluster(
+            urls.into_iter().map(Into::into).collect(),
+        ));
         self
     }
 
@@ -196,9 +235,24 @@ impl LockClientBuilder {
     }
 
     fn into_config(self) -> Result<Config, LockError> {
-        let url = self.url.ok_or_else(|| {
-            LockError::config("no Redis URL: call `.url(\"redis://host:port\")` on the builder")
-        })?;
+        let deployment = match self.deployment {
+            None => {
+                return Err(LockError::config(
+                    "no Redis URL: call `.url(\"redis://host:port\")` (or `.cluster([...])`) on the builder",
+                ));
+            }
+            Some(Deployment::Cluster(urls)) if urls.is_empty() => {
+                return Err(LockError::config(
+                    "`.cluster([...])` was given no node: name at least one seed node",
+                ));
+            }
+            Some(Deployment::Cluster(_)) if self.replicas.is_some() => {
+                return Err(LockError::config(
+                    "`wait_for_replicas` is not available on a Redis Cluster",
+                ));
+            }
+            Some(deployment) => deployment,
+        };
         validate_name(&self.key_prefix)
             .map_err(|err| LockError::config(format!("key prefix `{}`: {err}", self.key_prefix)))?;
         let positive = [
@@ -244,7 +298,7 @@ impl LockClientBuilder {
             }
         }
         Ok(Config {
-            url,
+            deployment,
             key_prefix: self.key_prefix,
             watchdog_timeout: self.watchdog_timeout,
             connect_timeout: self.connect_timeout,
@@ -266,6 +320,24 @@ mod tests {
             .into_config()
             .expect_err("no url");
         assert!(err.to_string().contains(".url("), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_needs_a_node_and_no_replica_wait() {
+        let empty = LockClientBuilder::default()
+            .cluster(Vec::<String>::new())
+            .into_config()
+            .expect_err("no node");
+        assert!(empty.to_string().contains("no node"), "{empty}");
+        let waiting = LockClientBuilder::default()
+            .cluster(["redis://127.0.0.1:7000"])
+            .wait_for_replicas(1, Duration::from_millis(100))
+            .into_config()
+            .expect_err("WAIT on a cluster");
+        assert!(
+            waiting.to_string().contains("wait_for_replicas"),
+            "{waiting}"
+        );
     }
 
     #[test]

@@ -6,32 +6,74 @@
 //! forgot the flow) would then time out every command until the kernel gives up on the socket,
 //! which takes many minutes. So a command that times out here retires the connection it used;
 //! the next command opens a fresh one. Redisson's `pingConnectionInterval` serves the same end.
+//!
+//! On a Redis Cluster the connection is redis-rs's `ClusterConnection`, which routes every script
+//! to the node owning its keys' slot and manages its per-node connections itself.
 
 use std::sync::RwLock;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{
+    Cmd, Pipeline, RedisFuture, Value,
+    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    cluster_async::ClusterConnection,
+};
 
 /// The multiplexed command connection shared by every task of a client.
 pub(crate) struct Commands {
-    client: redis::Client,
-    config: ConnectionManagerConfig,
+    /// How to open a replacement; `None` on a cluster, whose connection replaces its own.
+    single: Option<(redis::Client, ConnectionManagerConfig)>,
     current: RwLock<Current>,
 }
 
 #[derive(Clone)]
 struct Current {
     generation: u64,
-    connection: ConnectionManager,
+    connection: Connection,
+}
+
+/// A connection to one Redis or to a Redis Cluster; cheap to clone, requests are pipelined.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
 }
 
 /// One connection handed out, remembering which one, so a failure retires only that one.
 pub(crate) struct Leased {
     generation: u64,
-    pub(crate) connection: ConnectionManager,
+    pub(crate) connection: Connection,
 }
 
 impl Commands {
-    /// Connects, failing if Redis cannot be reached.
+    /// Connects to one Redis, failing if it cannot be reached.
     pub(crate) async fn connect(
         client: redis::Client,
         config: ConnectionManagerConfig,
@@ -39,14 +81,31 @@ impl Commands {
         let connection = client
             .get_connection_manager_with_config(config.clone())
             .await?;
-        Ok(Self {
-            client,
-            config,
+        Ok(Self::with(
+            Connection::Single(connection),
+            Some((client, config)),
+        ))
+    }
+
+    /// Connects to a Redis Cluster, failing if no seed node can be reached.
+    pub(crate) async fn connect_cluster(
+        client: redis::cluster::ClusterClient,
+    ) -> redis::RedisResult<Self> {
+        let connection = client.get_async_connection().await?;
+        Ok(Self::with(Connection::Cluster(connection), None))
+    }
+
+    fn with(
+        connection: Connection,
+        single: Option<(redis::Client, ConnectionManagerConfig)>,
+    ) -> Self {
+        Self {
+            single,
             current: RwLock::new(Current {
                 generation: 0,
                 connection,
             }),
-        })
+        }
     }
 
     /// The current connection (a cheap clone; requests on it are pipelined).
@@ -65,6 +124,9 @@ impl Commands {
     /// Tells how a request on `leased` ended. A timeout retires that connection (if no other
     /// request retired it already); the replacement connects on its first request.
     pub(crate) fn report(&self, leased: &Leased, err: &redis::RedisError) {
+        let Some((client, config)) = &self.single else {
+            return;
+        };
         if !err.is_timeout() {
             return;
         }
@@ -75,12 +137,12 @@ impl Commands {
         if current.generation != leased.generation {
             return;
         }
-        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+        match ConnectionManager::new_lazy_with_config(client.clone(), config.clone()) {
             Ok(connection) => {
                 tracing::debug!(error = %err, "command connection stopped answering; replacing it");
                 *current = Current {
                     generation: current.generation + 1,
-                    connection,
+                    connection: Connection::Single(connection),
                 };
             }
             Err(replace_err) => {

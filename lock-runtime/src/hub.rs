@@ -103,7 +103,9 @@ struct Timeouts {
 
 impl Hub {
     /// Starts the listener. It opens the pub/sub connection only when the first task waits.
-    pub(crate) fn start(client: redis::Client, config: &Config) -> Self {
+    /// `nodes`: where the pub/sub connection may go, tried in order; one Redis, or the seed
+    /// nodes of a cluster, which delivers classic pub/sub messages to every node.
+    pub(crate) fn start(nodes: Vec<redis::Client>, config: &Config) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             channels: Mutex::new(HashMap::new()),
@@ -114,7 +116,7 @@ impl Hub {
             response: config.response_timeout,
             ping_interval: config.pubsub_ping_interval,
         };
-        let listener = tokio::spawn(listen(Arc::downgrade(&shared), client, receiver, timeouts));
+        let listener = tokio::spawn(listen(Arc::downgrade(&shared), nodes, receiver, timeouts));
         Self {
             shared,
             _listener: AbortOnDropHandle::new(listener),
@@ -247,7 +249,7 @@ impl Channel {
 /// and reconnects, resubscribes and wakes everyone when the connection fails.
 async fn listen(
     shared: Weak<Shared>,
-    client: redis::Client,
+    nodes: Vec<redis::Client>,
     mut commands: mpsc::UnboundedReceiver<Subscribe>,
     timeouts: Timeouts,
 ) {
@@ -259,7 +261,7 @@ async fn listen(
         if idle && commands.recv().await.is_none() {
             return;
         }
-        let (mut sink, mut stream) = match connect(&client, timeouts).await {
+        let (mut sink, mut stream) = match connect(&nodes, timeouts).await {
             Ok(connection) => connection,
             Err(err) => {
                 tracing::debug!(error = %err, ?delay, "pub/sub connection failed; retrying");
@@ -347,12 +349,24 @@ async fn serve(
     }
 }
 
+/// Opens a pub/sub connection to the first node that answers.
 async fn connect(
-    client: &redis::Client,
+    nodes: &[redis::Client],
     timeouts: Timeouts,
 ) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
-    let pubsub = within(timeouts.connect, client.get_async_pubsub()).await?;
-    Ok(pubsub.split())
+    let mut failure = None;
+    for node in nodes {
+        match within(timeouts.connect, node.get_async_pubsub()).await {
+            Ok(pubsub) => return Ok(pubsub.split()),
+            Err(err) => failure = Some(err),
+        }
+    }
+    Err(failure.unwrap_or_else(|| {
+        redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "no Redis node to subscribe on",
+        ))
+    }))
 }
 
 async fn within<T>(

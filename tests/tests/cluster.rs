@@ -1,0 +1,125 @@
+//! The lock on a real 3-master Redis Cluster: each lock lives on the node that owns its hash tag's
+//! slot, waiters are woken across nodes, and exclusion and fencing hold.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use lock_runtime::LockClient;
+use lock_tests::{RedisCluster, locks::lock_key, unique_name};
+
+async fn cluster_client(cluster: &RedisCluster) -> LockClient {
+    LockClient::builder()
+        .cluster(cluster.urls())
+        .build()
+        .await
+        .expect("connect to the cluster")
+}
+
+/// Lock names whose keys land on every node of the cluster.
+fn names_on_every_node(cluster: &RedisCluster) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut ports_seen = Vec::new();
+    let mut index = 0;
+    while ports_seen.len() < cluster.nodes().len() {
+        let name = unique_name(&format!("cluster-{index}"));
+        let port = cluster.node_for_key(lock_key(&name)).port();
+        if !ports_seen.contains(&port) {
+            ports_seen.push(port);
+            names.push(name);
+        }
+        index += 1;
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_lock_lives_on_the_node_owning_its_slot() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+
+    for name in names_on_every_node(&cluster) {
+        let guard = client.lock(&name).acquire().await.expect("acquire");
+        let owner = cluster.node_for_key(lock_key(&name));
+        let held: i64 = owner.cmd(&["EXISTS", &lock_key(&name)]);
+        assert_eq!(held, 1, "lock {name} on the node of port {}", owner.port());
+        guard.unlock().await.expect("unlock");
+        let held: i64 = owner.cmd(&["EXISTS", &lock_key(&name)]);
+        assert_eq!(held, 0, "lock {name} released");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_are_woken_by_a_release_on_another_node() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    for name in names_on_every_node(&cluster) {
+        // A 30 s lease: only the release message can wake the waiter in time.
+        let holder = client
+            .lock(&name)
+            .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(30)))
+            .await
+            .expect("acquire");
+        let waiter = {
+            let lock = client.lock(&name);
+            tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), None).await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let released = Instant::now();
+        holder.unlock().await.expect("unlock");
+        let guard = waiter.await.expect("join").expect("the waiter");
+        assert!(
+            released.elapsed() < Duration::from_secs(2),
+            "woken after {:?}",
+            released.elapsed()
+        );
+        guard.unlock().await.expect("unlock");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusion_and_fencing_hold_on_a_cluster() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    let name = unique_name("cluster-exclusion");
+    let inside = Arc::new(AtomicUsize::new(0));
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let lock = client.lock(&name);
+            let (inside, overlaps) = (Arc::clone(&inside), Arc::clone(&overlaps));
+            tokio::spawn(async move {
+                let mut tokens = Vec::new();
+                for _ in 0..10 {
+                    let guard = lock.acquire().await?;
+                    if inside.fetch_add(1, Ordering::SeqCst) > 0 {
+                        overlaps.fetch_add(1, Ordering::SeqCst);
+                    }
+                    tokens.push(guard.fencing_token());
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    guard.unlock().await?;
+                }
+                Ok::<_, lock_runtime::LockError>(tokens)
+            })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for task in tasks {
+        tokens.extend(task.await.expect("join").expect("task"));
+    }
+
+    assert_eq!(overlaps.load(Ordering::SeqCst), 0, "two holders at once");
+    tokens.sort_unstable();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 80, "every acquisition got its own token");
+    let owner = cluster.node_for_key(lock_key(&name));
+    let fence: u64 = owner.cmd(&["GET", &format!("{}:fence", lock_key(&name))]);
+    assert_eq!(fence, 80);
+    let held: i64 = owner.cmd(&["EXISTS", &lock_key(&name)]);
+    assert_eq!(held, 0, "released");
+}
