@@ -362,15 +362,15 @@ fn missing_binary_panics_with_install_hint() {
         .start();
 }
 
-/// Runs `missing_binary_from_env_child` in a child process with `REDIS_SERVER=/nonexistent`, so the
-/// environment of this process (shared by parallel tests) is never changed.
+/// Runs `starts_the_binary_redis_server_names` again in a child process with
+/// `REDIS_SERVER=/nonexistent`, so the environment of this process (shared by parallel tests) is
+/// never changed.
 #[test]
 fn missing_binary_from_env_panics_with_install_hint() {
     let output = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "missing_binary_from_env_child",
-            "--ignored",
+            "starts_the_binary_redis_server_names",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -390,10 +390,13 @@ fn missing_binary_from_env_panics_with_install_hint() {
     }
 }
 
+/// Starts a server with the binary `$REDIS_SERVER` names, or `redis-server` on `PATH` when unset;
+/// `missing_binary_from_env_panics_with_install_hint` runs it again with a binary that is missing.
 #[test]
-#[ignore = "run by missing_binary_from_env_panics_with_install_hint with REDIS_SERVER set"]
-fn missing_binary_from_env_child() {
-    let _server = RedisServer::start();
+fn starts_the_binary_redis_server_names() {
+    let server = RedisServer::start();
+    let pong: String = server.cmd(&["PING"]);
+    assert_eq!(pong, "PONG");
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
