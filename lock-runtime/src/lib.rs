@@ -48,6 +48,9 @@
 //!   re-enters it instead of deadlocking. Ownership follows that scope, not a thread or a task.
 //! - **Fencing tokens.** Each fresh acquisition gets a token strictly greater than every earlier
 //!   one for that name; [`fencing_token`] returns the innermost one inside a scope.
+//! - **Deployments.** One Redis ([`LockClientBuilder::url`]), optionally waiting after each
+//!   acquisition for replicas to have the lock ([`LockClientBuilder::wait_for_replicas`]), or a
+//!   Redis Cluster ([`LockClientBuilder::cluster`]).
 //! - **Safe to resend.** Releases and re-entries carry request ids the scripts remember, and a
 //!   fresh acquisition's owner id is unique to it, so a command resent after a timeout or a
 //!   reconnect never counts twice.
