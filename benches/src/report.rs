@@ -268,7 +268,7 @@ pub fn render(results: &Results) -> String {
     );
 
     let _ = writeln!(out, "## Machine\n");
-    let _ = writeln!(out, "| | |\n| --- | --- |");
+    table_header(&mut out, &["", ""]);
     let _ = writeln!(
         out,
         "| CPU | {} ({} logical CPUs) |",
@@ -302,10 +302,7 @@ pub fn render(results: &Results) -> String {
     );
 
     let _ = writeln!(out, "## Targets\n");
-    let _ = writeln!(
-        out,
-        "| Scenario | Target | Measured | |\n| --- | --- | --- | --- |"
-    );
+    table_header(&mut out, &["Scenario", "Target", "Measured", ""]);
     for target in &results.targets {
         let _ = writeln!(
             out,
@@ -329,9 +326,18 @@ pub fn render(results: &Results) -> String {
              lock needing one request to acquire and one to release can cost.\n",
             group_thousands(latency.iterations as f64)
         );
-        let _ = writeln!(
-            out,
-            "| | p50 | p90 | p99 | p99.9 | max | p50 vs floor | Redis time per op |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+        table_header(
+            &mut out,
+            &[
+                "",
+                "p50",
+                "p90",
+                "p99",
+                "p99.9",
+                "max",
+                "p50 vs floor",
+                "Redis time per op",
+            ],
         );
         for series in std::iter::once(&latency.floor).chain(&latency.series) {
             let l = &series.latency;
@@ -367,10 +373,7 @@ pub fn render(results: &Results) -> String {
              commands sent pipelined ({}), measured in the same run.\n",
             throughput.tasks, throughput.seconds_per_series, throughput.rounds, throughput.pipeline
         );
-        let _ = writeln!(
-            out,
-            "| Ceiling | what is sent | pairs/s |\n| --- | --- | --- |"
-        );
+        table_header(&mut out, &["Ceiling", "what is sent", "pairs/s"]);
         for ceiling in &throughput.ceilings {
             let _ = writeln!(
                 out,
@@ -380,10 +383,8 @@ pub fn render(results: &Results) -> String {
                 fmt_rate(ceiling.pairs_per_s)
             );
         }
-        let _ = writeln!(
-            out,
-            "\n| | acquisitions/s | of its ceiling |\n| --- | --- | --- |"
-        );
+        let _ = writeln!(out);
+        table_header(&mut out, &["", "acquisitions/s", "of its ceiling"]);
         for series in &throughput.series {
             let _ = writeln!(
                 out,
@@ -418,7 +419,7 @@ pub fn render(results: &Results) -> String {
             ours.tasks / ours.names.max(1),
             group_thousands(ours.names as f64)
         );
-        let _ = writeln!(out, "| | ours | bare parked task |\n| --- | --- | --- |");
+        table_header(&mut out, &["", "ours", "bare parked task"]);
         let _ = writeln!(
             out,
             "| memory per waiting task (RSS growth / tasks) | {} | {} |",
@@ -502,7 +503,7 @@ pub fn render_summary(results: &Results) -> String {
         machine.redis_version,
         machine.cpus
     );
-    let _ = writeln!(out, "| | lock-runtime | reference |\n| --- | --- | --- |");
+    table_header(&mut out, &["", "lock-runtime", "reference"]);
     if let Some(latency) = &results.latency
         && let Some(ours) = latency.series_of(Implementation::Ours)
     {
@@ -613,15 +614,10 @@ fn render_contention(out: &mut String, results: &Results, contention: &Contentio
         .filter(|i| contention.points.iter().any(|p| p.implementation == *i))
         .collect();
     let header = |out: &mut String, first: &str| {
-        let _ = write!(out, "| {first} |");
-        for i in &implementations {
-            let _ = write!(out, " {i} |");
-        }
-        let _ = write!(out, "\n| --- |");
-        for _ in &implementations {
-            let _ = write!(out, " --- |");
-        }
-        let _ = writeln!(out);
+        let columns: Vec<&str> = std::iter::once(first)
+            .chain(implementations.iter().map(|i| i.name()))
+            .collect();
+        table_header(out, &columns);
     };
     let rows = |out: &mut String, cell: &dyn Fn(&ContentionPoint) -> String| {
         for &waiters in &contention.waiters {
@@ -738,9 +734,19 @@ fn render_contention(out: &mut String, results: &Results, contention: &Contentio
          too), the release messages published, the processes subscribed to the lock's channel \
          (sampled), and the messages delivered (published × subscribers).\n"
     );
-    let _ = writeln!(
+    table_header(
         out,
-        "| waiters | processes | client-sent | executed | EVALSHA | SUBSCRIBE + UNSUBSCRIBE | published | subscribers | delivered |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        &[
+            "waiters",
+            "processes",
+            "client-sent",
+            "executed",
+            "EVALSHA",
+            "SUBSCRIBE + UNSUBSCRIBE",
+            "published",
+            "subscribers",
+            "delivered",
+        ],
     );
     for point in contention
         .points
@@ -797,9 +803,16 @@ fn render_contention(out: &mut String, results: &Results, contention: &Contentio
                 .first()
                 .map_or(0, |point| point.waiters)
         );
-        let _ = writeln!(
+        table_header(
             out,
-            "| | hand-off p50 | hand-off p99 | wait p99 | acquisitions/s | commands/acquisition |\n| --- | --- | --- | --- | --- | --- |"
+            &[
+                "",
+                "hand-off p50",
+                "hand-off p99",
+                "wait p99",
+                "acquisitions/s",
+                "commands/acquisition",
+            ],
         );
         let sweep_waiters = contention
             .spin_sweep
@@ -830,9 +843,16 @@ fn render_contention(out: &mut String, results: &Results, contention: &Contentio
                 .first()
                 .map_or(0, |point| point.waiters)
         );
-        let _ = writeln!(
+        table_header(
             out,
-            "| processes | hand-off p50 | hand-off p99 | acquisitions/s | client commands/acquisition | subscribers |\n| --- | --- | --- | --- | --- | --- |"
+            &[
+                "processes",
+                "hand-off p50",
+                "hand-off p99",
+                "acquisitions/s",
+                "client commands/acquisition",
+                "subscribers",
+            ],
         );
         for point in &contention.process_sweep {
             let _ = writeln!(
@@ -1133,4 +1153,17 @@ fn render_method(out: &mut String, results: &Results) {
             "\nThis was a quick run: its sizes are too small to mean anything."
         );
     }
+}
+
+/// Writes the header row of a Markdown table and its separator, one `---` per column.
+fn table_header(out: &mut String, columns: &[&str]) {
+    let _ = write!(out, "|");
+    for column in columns {
+        if column.is_empty() {
+            let _ = write!(out, " |");
+        } else {
+            let _ = write!(out, " {column} |");
+        }
+    }
+    let _ = writeln!(out, "\n|{}", " --- |".repeat(columns.len()));
 }
