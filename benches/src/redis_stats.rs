@@ -71,37 +71,6 @@ impl CommandCounts {
     }
 }
 
-/// Parses the text of `INFO commandstats` into command name → calls.
-pub fn parse_command_stats(info: &str) -> BTreeMap<String, u64> {
-    info.lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = stats
-                .split(',')
-                .find_map(|field| field.strip_prefix("calls="))?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), calls))
-        })
-        .collect()
-}
-
-/// Parses the text of `INFO commandstats` into command name → microseconds Redis spent in it
-/// (for `EVALSHA`, the whole script, the commands it calls included).
-pub fn parse_command_usec(info: &str) -> BTreeMap<String, u64> {
-    info.lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let usec = stats
-                .split(',')
-                .find_map(|field| field.strip_prefix("usec="))?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), usec))
-        })
-        .collect()
-}
-
 /// Microseconds Redis spent executing the client-sent commands of `implementation` (all
 /// non-harness commands for `None`), from `INFO commandstats` microseconds.
 pub fn client_usec(usec: &BTreeMap<String, u64>, implementation: Option<Implementation>) -> u64 {
@@ -187,7 +156,10 @@ impl Admin {
     ///
     /// When Redis fails.
     pub async fn command_stats(&mut self) -> BenchResult<BTreeMap<String, u64>> {
-        Ok(parse_command_stats(&self.info("commandstats").await?))
+        Ok(lock_tests::command_stats(
+            &self.info("commandstats").await?,
+            "calls",
+        ))
     }
 
     /// Command name → microseconds spent, from `INFO commandstats`.
@@ -196,7 +168,10 @@ impl Admin {
     ///
     /// When Redis fails.
     pub async fn command_usec(&mut self) -> BenchResult<BTreeMap<String, u64>> {
-        Ok(parse_command_usec(&self.info("commandstats").await?))
+        Ok(lock_tests::command_stats(
+            &self.info("commandstats").await?,
+            "usec",
+        ))
     }
 
     /// `used_memory` of `INFO memory`, in bytes.
@@ -263,7 +238,7 @@ mod tests {
 
     #[test]
     fn commands_inside_scripts_and_of_the_harness_are_not_client_sent() {
-        let stats = parse_command_stats(SAMPLE);
+        let stats = lock_tests::command_stats(SAMPLE, "calls");
         assert_eq!(stats.get("config|resetstat"), Some(&1));
         let counts = CommandCounts::classify(&stats, Implementation::Ours);
         assert_eq!(counts.client_sent, 11); // evalsha + subscribe

@@ -63,7 +63,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use cluster::{CLUSTER_SLOTS, RedisCluster, key_slot};
 pub use proxy::TcpProxy;
 pub use replication::{ReplicatedRedis, start_with_replicas};
-pub use server::{RedisServer, RedisServerBuilder, start_masters};
+pub use server::{RedisServer, RedisServerBuilder, command_stats, start_masters};
 pub use workers::{WorkerOutput, Workers, WorkersBuilder, spawn_workers};
 
 /// A lock name no other test (in this or another process) uses: `<prefix>-<pid>-<counter>-<time>`.

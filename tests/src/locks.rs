@@ -77,19 +77,10 @@ where
 
 /// Sums the calls of the given commands in `INFO commandstats`.
 pub fn command_calls(server: &RedisServer, commands: &[&str]) -> u64 {
-    server
-        .info("commandstats")
-        .lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            if !commands.contains(&name) {
-                return None;
-            }
-            let calls = stats
-                .split(',')
-                .find_map(|field| field.strip_prefix("calls="))?;
-            calls.parse::<u64>().ok()
-        })
+    crate::command_stats(&server.info("commandstats"), "calls")
+        .iter()
+        .filter(|(name, _)| commands.contains(&name.as_str()))
+        .map(|(_, calls)| calls)
         .sum()
 }
 

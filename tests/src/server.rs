@@ -1,5 +1,6 @@
 //! A real `redis-server` child process on a free loopback port.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -681,6 +682,25 @@ pub(crate) fn info_value(info: &str, field: &str) -> Option<String> {
     })
 }
 
+/// One statistic of every command in the text of `INFO commandstats`: command name → value of
+/// `field` (`"calls"`, `"usec"`, `"failed_calls"`, …). Subcommands keep their `|` form
+/// (`config|resetstat`).
+pub fn command_stats(info: &str, field: &str) -> BTreeMap<String, u64> {
+    let prefix = format!("{field}=");
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let value = stats
+                .split(',')
+                .find_map(|pair| pair.strip_prefix(prefix.as_str()))?
+                .trim_end()
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), value))
+        })
+        .collect()
+}
+
 /// A port that was free on `127.0.0.1` a moment ago.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -768,4 +788,21 @@ fn log_tail_of(dir: &Path) -> String {
         text.push_str("(redis-server wrote no log)\n");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_stats;
+
+    #[test]
+    fn command_stats_reads_one_field_of_every_command() {
+        let info = "# Commandstats\r\n\
+            cmdstat_evalsha:calls=10,usec=50,usec_per_call=5.00,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_config|resetstat:calls=1,usec=9,usec_per_call=9.00,rejected_calls=0,failed_calls=0\r\n";
+        let calls = command_stats(info, "calls");
+        assert_eq!(calls.get("evalsha"), Some(&10));
+        assert_eq!(calls.get("config|resetstat"), Some(&1));
+        assert_eq!(command_stats(info, "usec").get("evalsha"), Some(&50));
+        assert!(command_stats(info, "no_such_field").is_empty());
+    }
 }
