@@ -84,11 +84,11 @@ impl Implementation {
     /// [`crate::redis_stats::CommandCounts`]).
     pub fn script_internal_commands(self) -> &'static [&'static str] {
         match self {
-            // lock-runtime/src/scripts/{acquire,release,renew,force_unlock}.lua; `publish` is
-            // passed as ARGV[4] of the release script. A unit test checks the list.
+            // Every script of the lock (`lock_runtime::__private::scripts::lock()`); `publish` is
+            // passed to the scripts as an argument. A unit test checks the list.
             Implementation::Ours => &[
-                "type", "incr", "hset", "pexpire", "hexists", "get", "pttl", "exists", "hincrby",
-                "set", "del", "publish",
+                "type", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl", "exists",
+                "hincrby", "set", "del", "publish",
             ],
             // The compare-and-delete release script.
             Implementation::SpinFixed | Implementation::SpinJitter => &["get", "del"],
@@ -338,18 +338,12 @@ mod tests {
     /// Every command our scripts call must be in the list subtracted from the client count.
     #[test]
     fn our_script_commands_are_all_listed() {
-        let scripts = [
-            include_str!("../../lock-runtime/src/scripts/acquire.lua"),
-            include_str!("../../lock-runtime/src/scripts/release.lua"),
-            include_str!("../../lock-runtime/src/scripts/renew.lua"),
-            include_str!("../../lock-runtime/src/scripts/force_unlock.lua"),
-        ];
         let listed = Implementation::Ours.script_internal_commands();
-        for script in scripts {
+        for (_, script) in lock_runtime::__private::scripts::lock() {
             for call in script.split("redis.call(").skip(1) {
                 let quoted = call.trim_start();
                 let Some(rest) = quoted.strip_prefix('\'') else {
-                    continue; // a command passed as an argument (ARGV[4] = publish)
+                    continue; // a command passed as an argument (the publish command)
                 };
                 let command = rest.split('\'').next().unwrap_or_default().to_lowercase();
                 assert!(

@@ -73,19 +73,10 @@
 #[path = "private.rs"]
 pub mod __private;
 mod client;
-mod config;
-mod connection;
-mod default_client;
+mod core;
 mod error;
 mod guard;
-mod hub;
-mod keys;
-mod lease;
 mod lock;
-mod scope;
-mod scripts;
-mod sync;
-mod watchdog;
 
 /// Runs the body of an `async fn` while holding a Redis lock, and releases it on every exit.
 ///
@@ -211,13 +202,15 @@ mod watchdog;
 #[doc(inline)]
 pub use lock_macros::distribute_lock;
 
-pub use client::LockClient;
-pub use config::LockClientBuilder;
-pub use default_client::{default_client, set_default_client};
+pub use crate::core::scope::fencing_token;
+pub use client::{
+    LockClient,
+    builder::LockClientBuilder,
+    default::{default_client, set_default_client},
+};
 pub use error::LockError;
 pub use guard::LockGuard;
 pub use lock::Lock;
-pub use scope::fencing_token;
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -5,7 +5,67 @@ use std::{future::Future, pin::pin, time::Duration};
 
 use crate::{LockClient, LockError};
 
-pub use crate::default_client::default_client;
+pub use crate::client::default::default_client;
+
+/// The Lua scripts of the reentrant lock, for tests that drive them directly and for the
+/// benchmark, which pipelines them to measure Redis's own ceiling. Each file's header gives its
+/// KEYS, ARGV and replies; the calls below are built exactly as the lock builds them.
+pub mod scripts {
+    use std::{sync::Arc, time::Duration};
+
+    use crate::{LockError, core::keys::Keys, lock};
+
+    /// `(file name, source)` of every script of the reentrant lock.
+    pub fn lock() -> [(&'static str, &'static str); 7] {
+        lock::scripts::sources()
+    }
+
+    /// The source of the lock's script `file` (such as `"acquire.lua"`), if there is one.
+    pub fn lock_script(file: &str) -> Option<&'static str> {
+        lock()
+            .into_iter()
+            .find(|(name, _)| *name == file)
+            .map(|(_, source)| source)
+    }
+
+    /// Appends to `pipeline` the fresh acquisition of lock `name` (under key prefix `prefix`) by
+    /// `owner`, for `lease`. The scripts must be loaded (`SCRIPT LOAD`) first: a pipeline does
+    /// not fall back from `EVALSHA` to `EVAL`.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`] for a name the lock refuses.
+    pub fn pipe_acquire(
+        pipeline: &mut redis::Pipeline,
+        prefix: &str,
+        name: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<(), LockError> {
+        let keys = Keys::new(prefix, &Arc::from(name))?;
+        pipeline.invoke_script(&lock::acquire_call(&keys, owner, lease));
+        Ok(())
+    }
+
+    /// Appends to `pipeline` the release of one hold of lock `name` by `owner`, as request
+    /// `request` (its memo lives `memo_ttl`). Loaded scripts required, as for [`pipe_acquire`].
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`] for a name the lock refuses.
+    pub fn pipe_release(
+        pipeline: &mut redis::Pipeline,
+        prefix: &str,
+        name: &str,
+        owner: &str,
+        request: &str,
+        memo_ttl: Duration,
+    ) -> Result<(), LockError> {
+        let keys = Keys::new(prefix, &Arc::from(name))?;
+        pipeline.invoke_script(&lock::release_call(&keys, owner, request, memo_ttl));
+        Ok(())
+    }
+}
 
 /// What the attribute does when the lease is lost while the body runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +145,8 @@ impl LockedCall {
         };
         let name = guard.name().to_owned();
         if let Err(err) = guard.unlock().await {
-            tracing::debug!(lock = %name, error = %err, "release after the body failed");
+            // Typically `NotHeld`: the body ran past the lease. Never silent.
+            tracing::warn!(lock = %name, error = %err, "releasing the lock after the body failed");
         }
         output.unwrap_or_else(|| Err(LockError::LeaseLost { name }.into()))
     }

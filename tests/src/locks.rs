@@ -26,15 +26,13 @@ pub async fn client_with_watchdog(server: &RedisServer, watchdog: Duration) -> L
 }
 
 /// Panics unless the lock `name` is released and nothing of it lingers: the lock key is gone,
-/// and every other key of the lock but its fencing counter (request memos) carries a TTL.
+/// and every other key of the lock (its fencing state, request memos, abandoned marks) carries a
+/// TTL.
 pub fn assert_released(server: &RedisServer, name: &str) {
     let lock_key = lock_key(name);
     let held: i64 = server.cmd(&["EXISTS", &lock_key]);
     assert_eq!(held, 0, "lock key {lock_key} is still held");
     for key in server.keys(&format!("{lock_key}*")) {
-        if key.ends_with(":fence") {
-            continue;
-        }
         let ttl: i64 = server.cmd(&["PTTL", &key]);
         assert!(ttl > 0, "key {key} of lock {name} has no TTL (pttl {ttl})");
     }

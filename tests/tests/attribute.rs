@@ -319,7 +319,10 @@ impl Shop for Store {
 async fn a_trait_impl_method_runs_under_the_lock() {
     let f = Fixture::new("macro-trait").await;
     let token = Store.buy(&f).await.expect("bought");
-    assert_eq!(token, 1);
+    let fence: u64 = f
+        .server
+        .cmd(&["GET", &format!("{}:fence", lock_key(&f.name))]);
+    assert_eq!(token, fence, "the body saw this call's token");
     assert_eq!(f.runs(), 1);
     assert!(!f.is_held());
     assert_released(&f.server, &f.name);

@@ -3,7 +3,11 @@
 use std::time::Duration;
 
 use lock_runtime::LockClient;
-use lock_tests::{RedisServer, Workers, locks::assert_released, unique_name};
+use lock_tests::{
+    RedisServer, Workers,
+    locks::{assert_released, lock_key},
+    unique_name,
+};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
 
@@ -37,7 +41,12 @@ fn without_a_default_client_redis_url_is_used() {
 
     let stdout = run_default_worker(&name, &server.url());
 
-    assert_eq!(stdout.trim(), "token=1");
+    let token = stdout.trim().strip_prefix("token=").unwrap_or_default();
+    let fence: String = server.cmd(&["GET", &format!("{}:fence", lock_key(&name))]);
+    assert_eq!(
+        token, fence,
+        "the worker took the lock on this server: {stdout}"
+    );
     assert_released(&server, &name);
 }
 

@@ -1,15 +1,32 @@
-//! The Lua scripts' resend contract, driven directly: a request resent after a timeout or a
-//! reconnect must not change the outcome (Redisson issues 7367, 4822, 4178 and 4871).
+//! The Lua scripts' resend and give-up contract, driven directly: a request resent after a
+//! timeout or a reconnect must not change the outcome (Redisson issues 7367, 4822, 4178 and
+//! 4871), and a request whose caller gave up must take nothing when a late copy arrives.
 
+use lock_runtime::__private::scripts::lock_script;
 use lock_tests::{RedisServer, locks::lock_key, unique_name};
 
-const ACQUIRE: &str = include_str!("../../lock-runtime/src/scripts/acquire.lua");
-const RELEASE: &str = include_str!("../../lock-runtime/src/scripts/release.lua");
+fn script(file: &str) -> &'static str {
+    lock_script(file).unwrap_or_else(|| panic!("lock-runtime has no script {file}"))
+}
+
+/// Fencing state idle time passed to the scripts: 10 minutes.
+const FENCE_IDLE_MS: &str = "600000";
+const MEMO_MS: &str = "10000";
 
 struct Keys {
     lock: String,
     fence: String,
     channel: String,
+}
+
+impl Keys {
+    fn memo(&self, request: &str) -> String {
+        format!("{}:memo:{request}", self.lock)
+    }
+
+    fn abandoned(&self, owner: &str) -> String {
+        format!("{}:abandoned:{owner}", self.lock)
+    }
 }
 
 fn keys(name: &str) -> Keys {
@@ -21,45 +38,73 @@ fn keys(name: &str) -> Keys {
     }
 }
 
-fn acquire_fresh(server: &RedisServer, keys: &Keys, owner: &str) -> (i64, i64) {
+fn acquire(server: &RedisServer, keys: &Keys, owner: &str, lease_ms: &str) -> (i64, i64) {
     server.cmd(&[
         "EVAL",
-        ACQUIRE,
-        "2",
-        &keys.lock,
-        &keys.fence,
-        owner,
-        "10000",
-        "fresh",
-    ])
-}
-
-fn reenter(server: &RedisServer, keys: &Keys, owner: &str, memo: &str) -> (i64, i64) {
-    server.cmd(&[
-        "EVAL",
-        ACQUIRE,
+        script("acquire.lua"),
         "3",
         &keys.lock,
         &keys.fence,
-        memo,
+        &keys.abandoned(owner),
         owner,
-        "0",
-        "reenter",
-        "10000",
+        lease_ms,
+        FENCE_IDLE_MS,
     ])
 }
 
-fn release(server: &RedisServer, keys: &Keys, owner: &str, memo: &str) -> i64 {
+fn reenter(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64 {
     server.cmd(&[
         "EVAL",
-        RELEASE,
+        script("reenter.lua"),
+        "2",
+        &keys.lock,
+        &keys.memo(request),
+        owner,
+        MEMO_MS,
+    ])
+}
+
+fn release(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64 {
+    server.cmd(&[
+        "EVAL",
+        script("release.lua"),
         "3",
         &keys.lock,
         &keys.channel,
-        memo,
+        &keys.memo(request),
         owner,
-        "unlock",
-        "10000",
+        "one",
+        MEMO_MS,
+        "publish",
+    ])
+}
+
+fn abandon(server: &RedisServer, keys: &Keys, owner: &str) -> i64 {
+    server.cmd(&[
+        "EVAL",
+        script("abandon.lua"),
+        "3",
+        &keys.lock,
+        &keys.channel,
+        &keys.abandoned(owner),
+        owner,
+        "one",
+        MEMO_MS,
+        "publish",
+    ])
+}
+
+fn undo_reenter(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64 {
+    server.cmd(&[
+        "EVAL",
+        script("undo_reenter.lua"),
+        "3",
+        &keys.lock,
+        &keys.channel,
+        &keys.memo(request),
+        owner,
+        "one",
+        MEMO_MS,
         "publish",
     ])
 }
@@ -68,30 +113,31 @@ fn holds(server: &RedisServer, keys: &Keys, owner: &str) -> Option<i64> {
     server.cmd(&["HGET", &keys.lock, owner])
 }
 
+fn pttl(server: &RedisServer, key: &str) -> i64 {
+    server.cmd(&["PTTL", key])
+}
+
 #[test]
-fn a_resent_fresh_acquisition_counts_once_and_returns_the_same_token() {
+fn a_resent_fresh_acquisition_counts_once_returns_the_same_token_and_rearms_the_lease() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("resent-acquire"));
 
-    let first = acquire_fresh(&server, &keys, "client:1");
-    let resent = acquire_fresh(&server, &keys, "client:1");
+    let first = acquire(&server, &keys, "client:1", "10000");
+    server.cmd::<i64>(&["PEXPIRE", &keys.lock, "2000"]);
+    let resent = acquire(&server, &keys, "client:1", "10000");
 
-    assert_eq!(first, (1, 1));
+    assert_eq!(first.0, 1, "acquired");
     assert_eq!(resent, first, "the resend answers like the first attempt");
+    assert!(
+        pttl(&server, &keys.lock) > 9_000,
+        "the resend re-arms the lease it will be timed from"
+    );
     assert_eq!(
         holds(&server, &keys, "client:1"),
         Some(1),
         "one hold, not two"
     );
-    assert_eq!(
-        release(
-            &server,
-            &keys,
-            "client:1",
-            &format!("{}:memo:r1", keys.lock)
-        ),
-        1
-    );
+    assert_eq!(release(&server, &keys, "client:1", "r1"), 1);
     let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
     assert_eq!(exists, 0, "a single release frees it");
 }
@@ -101,8 +147,8 @@ fn another_owner_is_refused_with_the_remaining_ttl() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("other-owner"));
 
-    acquire_fresh(&server, &keys, "client:1");
-    let (status, ttl) = acquire_fresh(&server, &keys, "client:2");
+    acquire(&server, &keys, "client:1", "10000");
+    let (status, ttl) = acquire(&server, &keys, "client:2", "10000");
 
     assert_eq!(status, 0);
     assert!(ttl > 9_000 && ttl <= 10_000, "remaining TTL {ttl}");
@@ -110,22 +156,46 @@ fn another_owner_is_refused_with_the_remaining_ttl() {
 }
 
 #[test]
+fn tokens_increase_strictly_and_survive_the_loss_of_the_fencing_state() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("tokens"));
+    let mut last = 0;
+    for round in 0..5 {
+        let owner = format!("client:{round}");
+        let (status, token) = acquire(&server, &keys, &owner, "10000");
+        assert_eq!(status, 1);
+        assert!(token > last, "token {token} after {last}");
+        let fence_ttl = pttl(&server, &keys.fence);
+        assert!(
+            fence_ttl > 0,
+            "the fencing state carries a TTL ({fence_ttl})"
+        );
+        assert_eq!(release(&server, &keys, &owner, &format!("r{round}")), 1);
+        if round == 2 {
+            // As if the name had been idle longer than the fencing state lives.
+            server.cmd::<i64>(&["DEL", &keys.fence]);
+        }
+        last = token;
+    }
+}
+
+#[test]
 fn a_resent_reentry_counts_once() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("resent-reentry"));
-    let memo = format!("{}:memo:r2", keys.lock);
 
-    let (_, token) = acquire_fresh(&server, &keys, "client:1");
-    assert_eq!(reenter(&server, &keys, "client:1", &memo), (2, token));
-    assert_eq!(reenter(&server, &keys, "client:1", &memo), (2, token));
+    acquire(&server, &keys, "client:1", "10000");
+    let fence: i64 = server.cmd(&["GET", &keys.fence]);
+    assert_eq!(reenter(&server, &keys, "client:1", "r2"), 1);
+    assert_eq!(reenter(&server, &keys, "client:1", "r2"), 1);
 
     assert_eq!(
         holds(&server, &keys, "client:1"),
         Some(2),
         "two holds, not three"
     );
-    let fence: i64 = server.cmd(&["GET", &keys.fence]);
-    assert_eq!(fence, token, "re-entry does not move the fencing counter");
+    let after: i64 = server.cmd(&["GET", &keys.fence]);
+    assert_eq!(after, fence, "re-entry does not move the fencing state");
 }
 
 #[test]
@@ -133,14 +203,7 @@ fn a_reentry_into_a_lost_lock_is_refused() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("lost-reentry"));
 
-    let answer = reenter(
-        &server,
-        &keys,
-        "client:1",
-        &format!("{}:memo:r3", keys.lock),
-    );
-
-    assert_eq!(answer, (-2, 0));
+    assert_eq!(reenter(&server, &keys, "client:1", "r3"), 0);
     let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
     assert_eq!(exists, 0, "nothing taken");
 }
@@ -149,22 +212,16 @@ fn a_reentry_into_a_lost_lock_is_refused() {
 fn a_resent_release_reports_the_first_attempts_result_and_counts_once() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("resent-release"));
-    let memo = format!("{}:memo:r4", keys.lock);
-    acquire_fresh(&server, &keys, "client:1");
-    reenter(
-        &server,
-        &keys,
-        "client:1",
-        &format!("{}:memo:r5", keys.lock),
-    );
+    acquire(&server, &keys, "client:1", "10000");
+    reenter(&server, &keys, "client:1", "r5");
 
     assert_eq!(
-        release(&server, &keys, "client:1", &memo),
+        release(&server, &keys, "client:1", "r4"),
         2,
         "one hold left"
     );
     assert_eq!(
-        release(&server, &keys, "client:1", &memo),
+        release(&server, &keys, "client:1", "r4"),
         2,
         "the resend says the same"
     );
@@ -174,15 +231,66 @@ fn a_resent_release_reports_the_first_attempts_result_and_counts_once() {
         "decremented once"
     );
 
-    let last = format!("{}:memo:r6", keys.lock);
-    assert_eq!(release(&server, &keys, "client:1", &last), 1, "released");
+    assert_eq!(release(&server, &keys, "client:1", "r6"), 1, "released");
     assert_eq!(
-        release(&server, &keys, "client:1", &last),
+        release(&server, &keys, "client:1", "r6"),
         1,
         "not `not held`"
     );
-    for memo in [&memo, &last] {
-        let ttl: i64 = server.cmd(&["PTTL", memo]);
-        assert!(ttl > 0, "memo {memo} expires");
+    for request in ["r4", "r6"] {
+        assert!(
+            pttl(&server, &keys.memo(request)) > 0,
+            "memo {request} expires"
+        );
     }
+}
+
+#[test]
+fn an_abandoned_acquisition_is_released_and_a_late_copy_takes_nothing() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("abandoned"));
+
+    // The request ran before the caller gave up: the undo releases it.
+    acquire(&server, &keys, "client:1", "10000");
+    assert_eq!(abandon(&server, &keys, "client:1"), 1);
+    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
+    assert_eq!(exists, 0, "released by the undo");
+
+    // The undo ran before the request arrived: the late copy takes nothing.
+    assert_eq!(abandon(&server, &keys, "client:2"), 0);
+    assert_eq!(acquire(&server, &keys, "client:2", "10000"), (-3, 0));
+    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
+    assert_eq!(
+        exists, 0,
+        "a late copy of an abandoned request takes nothing"
+    );
+    assert!(
+        pttl(&server, &keys.abandoned("client:2")) > 0,
+        "the mark expires"
+    );
+}
+
+#[test]
+fn an_undone_reentry_gives_its_hold_back_once_and_a_late_copy_counts_nothing() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("undo-reentry"));
+    acquire(&server, &keys, "client:1", "10000");
+
+    // Counted, then undone (twice: a resend of the undo changes nothing).
+    assert_eq!(reenter(&server, &keys, "client:1", "r7"), 1);
+    assert_eq!(undo_reenter(&server, &keys, "client:1", "r7"), 1);
+    assert_eq!(undo_reenter(&server, &keys, "client:1", "r7"), 0);
+    assert_eq!(holds(&server, &keys, "client:1"), Some(1));
+
+    // Undone before it arrived: the late copy is refused.
+    assert_eq!(undo_reenter(&server, &keys, "client:1", "r8"), 0);
+    assert_eq!(reenter(&server, &keys, "client:1", "r8"), -2);
+    assert_eq!(holds(&server, &keys, "client:1"), Some(1));
+
+    // The outer hold released meanwhile: the undo of the last hold frees the lock.
+    assert_eq!(reenter(&server, &keys, "client:1", "r9"), 1);
+    assert_eq!(release(&server, &keys, "client:1", "r10"), 2);
+    assert_eq!(undo_reenter(&server, &keys, "client:1", "r9"), 1);
+    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
+    assert_eq!(exists, 0, "the last hold given back frees the lock");
 }

@@ -18,6 +18,8 @@ use std::{
 
 use redis::aio::MultiplexedConnection;
 
+use lock_runtime::__private::scripts;
+
 use crate::{
     BenchResult,
     contenders::{Contender, Implementation, LEASE, SpinSettings, multiplexed_connection},
@@ -26,10 +28,14 @@ use crate::{
     util::{Rng, fmt_rate, unique_name},
 };
 
-/// Our acquire script, byte for byte the runtime's.
-const ACQUIRE_LUA: &str = include_str!("../../../lock-runtime/src/scripts/acquire.lua");
-/// Our release script, byte for byte the runtime's.
-const RELEASE_LUA: &str = include_str!("../../../lock-runtime/src/scripts/release.lua");
+/// How long the ceiling's release memos live, as a client with default settings keeps them.
+const MEMO_TTL: Duration = Duration::from_secs(13);
+
+/// The source of one of our lock's scripts, byte for byte the runtime's.
+fn our_script(file: &str) -> BenchResult<&'static str> {
+    scripts::lock_script(file).ok_or_else(|| format!("lock-runtime has no script {file}").into())
+}
+
 /// The spin lock's (and rslock's) compare-and-delete release.
 const COMPARE_AND_DELETE_LUA: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -82,11 +88,10 @@ impl Protocol {
     }
 }
 
-/// Connections and script hashes for the pipelined ceilings.
+/// Connections and the compare-and-delete script's hash for the pipelined ceilings. Our scripts
+/// are loaded too; their calls name them by hash.
 struct Pipelines {
     connections: Vec<MultiplexedConnection>,
-    acquire_sha: String,
-    release_sha: String,
     compare_and_delete_sha: String,
     depth: usize,
     run: String,
@@ -108,9 +113,10 @@ impl Pipelines {
                     .await
             }
         };
+        for file in ["acquire.lua", "release.lua"] {
+            load(our_script(file)?).await?;
+        }
         Ok(Self {
-            acquire_sha: load(ACQUIRE_LUA).await?,
-            release_sha: load(RELEASE_LUA).await?,
             compare_and_delete_sha: load(COMPARE_AND_DELETE_LUA).await?,
             connections: opened,
             depth: depth.max(1),
@@ -127,11 +133,7 @@ impl Pipelines {
             let names: Vec<String> = (0..self.depth)
                 .map(|slot| format!("{}-{index}-{slot}", self.run))
                 .collect();
-            let (acquire, release, cad) = (
-                self.acquire_sha.clone(),
-                self.release_sha.clone(),
-                self.compare_and_delete_sha.clone(),
-            );
+            let cad = self.compare_and_delete_sha.clone();
             let lease_ms = LEASE.as_millis() as u64;
             tasks.spawn(async move {
                 let mut pairs = 0u64;
@@ -143,25 +145,11 @@ impl Pipelines {
                         let owner = format!("ceiling:{index}:{sequence}");
                         match protocol {
                             Protocol::OurScripts => {
-                                let lock = format!("{{lock:{name}}}");
-                                pipe.cmd("EVALSHA")
-                                    .arg(&acquire)
-                                    .arg(2)
-                                    .arg(&lock)
-                                    .arg(format!("{lock}:fence"))
-                                    .arg(&owner)
-                                    .arg(lease_ms)
-                                    .arg("fresh");
-                                pipe.cmd("EVALSHA")
-                                    .arg(&release)
-                                    .arg(3)
-                                    .arg(&lock)
-                                    .arg(format!("{lock}:unlock"))
-                                    .arg(format!("{lock}:memo:{owner}"))
-                                    .arg(&owner)
-                                    .arg("unlock")
-                                    .arg(13_000)
-                                    .arg("publish");
+                                // Built by the runtime itself, byte for byte what a lock sends.
+                                scripts::pipe_acquire(&mut pipe, "lock", name, &owner, LEASE)?;
+                                scripts::pipe_release(
+                                    &mut pipe, "lock", name, &owner, &owner, MEMO_TTL,
+                                )?;
                             }
                             Protocol::SetNx => {
                                 let key = format!("spin:{name}");

@@ -1,61 +1,12 @@
-//! Client configuration and its builder.
+//! [`LockClientBuilder`]: every setting of a client, checked before connecting.
 
 use std::time::Duration;
 
-use crate::{LockClient, LockError, keys::validate_name};
-
-/// Settings shared by every lock of one [`LockClient`].
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) deployment: Deployment,
-    pub(crate) key_prefix: String,
-    pub(crate) watchdog_timeout: Duration,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) response_timeout: Duration,
-    pub(crate) retry_timeout: Duration,
-    pub(crate) pubsub_ping_interval: Duration,
-    pub(crate) replicas: Option<ReplicaCheck>,
-}
-
-/// Where the locks live.
-#[derive(Debug, Clone)]
-pub(crate) enum Deployment {
-    /// One Redis (a primary, possibly with replicas).
-    Single(String),
-    /// A Redis Cluster, reached through these seed nodes.
-    Cluster(Vec<String>),
-}
-
-impl std::fmt::Display for Deployment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Single(url) => f.write_str(url),
-            Self::Cluster(urls) => write!(f, "the Redis Cluster at {}", urls.join(", ")),
-        }
-    }
-}
-
-/// `WAIT replicas timeout` after every fresh acquisition; see
-/// [`LockClientBuilder::wait_for_replicas`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ReplicaCheck {
-    pub(crate) replicas: usize,
-    pub(crate) timeout: Duration,
-}
-
-impl Config {
-    /// How long a request memo lives in Redis: long enough to cover every resend of the request
-    /// (see the scripts), short enough that memos do not pile up.
-    pub(crate) fn memo_ttl(&self) -> Duration {
-        (self.retry_timeout + self.response_timeout).max(Duration::from_secs(1))
-    }
-
-    /// How often the watchdog renews: a third of the lease it sets, as Redisson does, so two
-    /// renewals in a row may fail before the lease runs out.
-    pub(crate) fn renew_interval(&self) -> Duration {
-        self.watchdog_timeout / 3
-    }
-}
+use crate::{
+    LockClient, LockError,
+    client::config::{Config, Deployment, MAX_WATCHDOG_TIMEOUT, ReplicaCheck},
+    core::keys::validate_name,
+};
 
 /// Builds a [`LockClient`] with every setting spelled out.
 ///
@@ -140,7 +91,7 @@ impl LockClientBuilder {
 
     /// The lease set on locks acquired without a fixed lease. While such a lock is held, the
     /// client's watchdog renews it every third of this time; if the process dies, the lock frees
-    /// itself at most this long after the last renewal.
+    /// itself at most this long after the last renewal. Between 30 ms and a year.
     ///
     /// Defaults to 30 seconds.
     pub fn watchdog_timeout(mut self, timeout: Duration) -> Self {
@@ -148,7 +99,9 @@ impl LockClientBuilder {
         self
     }
 
-    /// How long one attempt to connect to Redis may take.
+    /// How long connecting to Redis may take when the client is built. (Reconnections later
+    /// count against the response timeout of the request that needs them.) `Duration::MAX`
+    /// means no limit.
     ///
     /// Defaults to 5 seconds.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -156,7 +109,11 @@ impl LockClientBuilder {
         self
     }
 
-    /// How long Redis may take to answer one command before the attempt counts as failed.
+    /// How long Redis may take to answer one command, including re-establishing the connection
+    /// first if it was lost, before the attempt counts as failed and is resent on a fresh
+    /// connection. An operation recovers within about this long after the network comes back.
+    /// `Duration::MAX` means no limit (a silently dead peer then stalls commands until the kernel
+    /// gives up on the socket).
     ///
     /// Defaults to 3 seconds.
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
@@ -167,7 +124,8 @@ impl LockClientBuilder {
     /// How long an operation keeps resending a command that failed for a transient reason (the
     /// connection dropped, a response timed out) before it reports the error. Resends are safe:
     /// each request carries an id the scripts recognise, so nothing is counted twice.
-    /// A bounded wait (`try_acquire`) stops retrying at its own deadline.
+    /// A bounded wait (`try_acquire`) stops retrying at its own deadline. `Duration::MAX` means
+    /// resend for as long as it takes.
     ///
     /// Defaults to 10 seconds.
     pub fn retry_timeout(mut self, timeout: Duration) -> Self {
@@ -177,6 +135,7 @@ impl LockClientBuilder {
 
     /// How often the pub/sub connection is probed with `PING` while tasks wait on it, so a
     /// half-open connection is found and replaced instead of silently losing wake-ups.
+    /// `Duration::MAX` means never.
     ///
     /// Defaults to 5 seconds.
     pub fn pubsub_ping_interval(mut self, interval: Duration) -> Self {
@@ -193,8 +152,10 @@ impl LockClientBuilder {
     /// that replica. What it does not: Redis replication stays asynchronous, so a replica that
     /// acknowledged can still be passed over for one that did not, and a failover during the
     /// wait can lose the lock. Fencing tokens are the defence that does not depend on any of
-    /// this. `WAIT` holds up the client's command connection while it waits, so keep `timeout`
-    /// short; it must be shorter than the response timeout.
+    /// this. `WAIT` runs on a connection of its own, opened for it, so it never holds up the
+    /// releases and renewals of other tasks; fresh acquisitions of one client take turns on it,
+    /// so keep `timeout` short. It must be shorter than the response timeout. A resent
+    /// acquisition that finds its own hold writes it again, so `WAIT` covers it too.
     ///
     /// Defaults to off.
     pub fn wait_for_replicas(mut self, replicas: usize, timeout: Duration) -> Self {
@@ -284,6 +245,12 @@ impl LockClientBuilder {
                 )));
             }
         }
+        if self.watchdog_timeout > MAX_WATCHDOG_TIMEOUT {
+            return Err(LockError::config(format!(
+                "`watchdog_timeout` is {:?}; it must be at most {MAX_WATCHDOG_TIMEOUT:?} (a year)",
+                self.watchdog_timeout
+            )));
+        }
         if let Some(check) = self.replicas {
             if check.replicas == 0 {
                 return Err(LockError::config(
@@ -341,13 +308,29 @@ mod tests {
     }
 
     #[test]
-    fn zero_watchdog_timeout_is_refused() {
-        let err = LockClientBuilder::default()
+    fn watchdog_timeouts_out_of_range_are_refused() {
+        for timeout in [Duration::ZERO, Duration::MAX] {
+            let err = LockClientBuilder::default()
+                .url("redis://127.0.0.1")
+                .watchdog_timeout(timeout)
+                .into_config()
+                .expect_err("out of range");
+            assert!(err.to_string().contains("watchdog_timeout"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unbounded_timeouts_are_accepted_and_memos_stay_bounded() {
+        let config = LockClientBuilder::default()
             .url("redis://127.0.0.1")
-            .watchdog_timeout(Duration::ZERO)
+            .connect_timeout(Duration::MAX)
+            .response_timeout(Duration::MAX)
+            .retry_timeout(Duration::MAX)
+            .pubsub_ping_interval(Duration::MAX)
             .into_config()
-            .expect_err("zero timeout");
-        assert!(err.to_string().contains("watchdog_timeout"), "{err}");
+            .expect("valid");
+        assert_eq!(config.memo_ttl(), Duration::from_secs(24 * 60 * 60));
+        assert!(config.abandoned_ttl() >= config.memo_ttl());
     }
 
     #[test]

@@ -1,9 +1,9 @@
--- Delete a lock whoever holds it, and wake its waiters.
+-- Delete a lock whoever holds it, and wake a waiter.
 --
 -- KEYS[1]  lock key (hash of owner id -> hold count)
--- KEYS[2]  unlock channel
+-- KEYS[2]  wake-up channel
 --
--- ARGV[1]  message published on the unlock channel
+-- ARGV[1]  wake-up message
 -- ARGV[2]  publish command: "publish", or "spublish" on Redis Cluster
 --
 -- Returns:
@@ -19,5 +19,5 @@ if kind ~= 'hash' then
     return -1
 end
 redis.call('del', KEYS[1])
-redis.call(ARGV[2], KEYS[2], ARGV[1])
+redis.pcall(ARGV[2], KEYS[2], ARGV[1])
 return 1

@@ -11,8 +11,9 @@ static FROM_ENVIRONMENT: OnceCell<LockClient> = OnceCell::const_new();
 
 /// Makes `client` the default client of this process, replacing any earlier one.
 ///
-/// Call it once at start-up, after connecting. A client's connections and background tasks live
-/// on the Tokio runtime that built it, so set a client built on the runtime that will use it.
+/// Call it once at start-up, after connecting. The client may be used from any Tokio runtime,
+/// not only the one that built it: its connections and background tasks run on the library's own
+/// background runtime, so a client built in one `#[tokio::test]` keeps working in the next.
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), lock_runtime::LockError> {

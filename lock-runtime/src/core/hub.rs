@@ -19,9 +19,12 @@
 //!
 //! # Wake-ups
 //!
-//! - An unlock message wakes **one** local waiter (`Notify::notify_one`): only one task can win
-//!   the lock, so waking all would be a thundering herd inside the process. Tokio hands the
-//!   notification to another waiter if the woken one is dropped before it runs.
+//! A message on a channel says how many local waiters to wake ([`Wake`]): `one` after a lock's
+//! release (only one task can win it, so waking all would be a thundering herd inside the
+//! process), `all` when every waiter may proceed (a read unlock, a latch at zero), `n:<k>` when
+//! `k` units came free (a semaphore release). An unknown message wakes everyone: always safe.
+//! Tokio hands a notification to another waiter if the woken one is dropped before it runs, and
+//! the wait engine passes it on if the woken task leaves without using it.
 //! - A confirmed subscription wakes every waiter of that channel once: an unlock published between
 //!   a waiter's failed attempt and its subscription would otherwise go unseen (Redisson issue 1763).
 //! - When the connection drops, the listener reconnects, resubscribes every channel that still has
@@ -31,6 +34,20 @@
 //!
 //! The listener pings the connection while it is idle, so a half-open connection is noticed and
 //! replaced rather than silently swallowing wake-ups.
+//!
+//! # When Redis refuses a subscription
+//!
+//! A Redis 7 ACL user may lack channel rights (`acl-pubsub-default resetchannels` makes that the
+//! default for new users): `SUBSCRIBE` is answered `NOPERM`. That is not a broken connection, so
+//! the listener does not reconnect (which would only be refused again, in a storm); it logs one
+//! warning, marks the channel refused, and its waiters fall back on their timers: each sleeps at
+//! most the holder's remaining TTL. The scripts publish with `pcall`, so a refused `PUBLISH` never
+//! fails a release.
+//!
+//! # Which runtime
+//!
+//! The listener runs on the library's background runtime (see `core/background.rs`), so it lives
+//! as long as the client, whatever runtime created it.
 
 use std::{
     collections::HashMap,
@@ -44,15 +61,56 @@ use std::{
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::{
+    runtime::Handle,
     sync::{Notify, futures::Notified, mpsc},
     time::Instant,
 };
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::{client::timed_out, config::Config, sync::lock};
+use crate::{
+    client::config::Config,
+    core::{lease::MAX_LEASE, script::timed_out, sync::lock},
+};
 
-/// Published when a lock is released: wakes one waiter per process.
-pub(crate) const UNLOCK_MESSAGE: &str = "unlock";
+/// The command the scripts publish wake-ups with (passed to them as an argument, so a deployment
+/// can use sharded `SPUBLISH` instead).
+pub(crate) const PUBLISH: &str = "publish";
+
+/// How many local waiters a message on a channel wakes. Published by the scripts (as
+/// [`Wake::message`]) and decoded by the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// One waiter: a lock was released.
+    One,
+    /// Every waiter.
+    All,
+    /// Up to this many waiters.
+    Count(u32),
+}
+
+impl Wake {
+    /// The message a script publishes for this wake-up.
+    pub(crate) fn message(self) -> String {
+        match self {
+            Self::One => "one".to_owned(),
+            Self::All => "all".to_owned(),
+            Self::Count(n) => format!("n:{n}"),
+        }
+    }
+
+    /// Decodes a message; anything unknown wakes everyone, which is always safe.
+    fn parse(payload: &[u8]) -> Self {
+        match payload {
+            b"one" => Self::One,
+            b"all" => Self::All,
+            _ => std::str::from_utf8(payload)
+                .ok()
+                .and_then(|text| text.strip_prefix("n:"))
+                .and_then(|count| count.parse().ok())
+                .map_or(Self::All, Self::Count),
+        }
+    }
+}
 
 /// How long a channel stays subscribed after its last local waiter left.
 pub(crate) const LINGER: Duration = Duration::from_millis(500);
@@ -69,6 +127,8 @@ pub(crate) struct Hub {
 struct Shared {
     channels: Mutex<HashMap<String, Slot>>,
     commands: mpsc::UnboundedSender<Subscribe>,
+    /// Set once Redis refused a subscription, so the warning is logged once per client.
+    warned_refused: AtomicBool,
 }
 
 struct Slot {
@@ -102,21 +162,23 @@ struct Timeouts {
 }
 
 impl Hub {
-    /// Starts the listener. It opens the pub/sub connection only when the first task waits.
-    /// `nodes`: where the pub/sub connection may go, tried in order; one Redis, or the seed
-    /// nodes of a cluster, which delivers classic pub/sub messages to every node.
-    pub(crate) fn start(nodes: Vec<redis::Client>, config: &Config) -> Self {
+    /// Starts the listener on `runtime`. It opens the pub/sub connection only when the first
+    /// task waits. `nodes`: where the pub/sub connection may go, tried in order; one Redis, or
+    /// the seed nodes of a cluster, which delivers classic pub/sub messages to every node.
+    pub(crate) fn start(runtime: &Handle, nodes: Vec<redis::Client>, config: &Config) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             channels: Mutex::new(HashMap::new()),
             commands,
+            warned_refused: AtomicBool::new(false),
         });
         let timeouts = Timeouts {
             connect: config.connect_timeout,
             response: config.response_timeout,
-            ping_interval: config.pubsub_ping_interval,
+            // An interval must fit `Instant` arithmetic: "never" is once a year.
+            ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
         };
-        let listener = tokio::spawn(listen(Arc::downgrade(&shared), nodes, receiver, timeouts));
+        let listener = runtime.spawn(listen(Arc::downgrade(&shared), nodes, receiver, timeouts));
         Self {
             shared,
             _listener: AbortOnDropHandle::new(listener),
@@ -177,6 +239,31 @@ impl Subscription {
     pub(crate) fn is_confirmed(&self) -> bool {
         self.channel.confirmed.load(Ordering::Acquire)
     }
+
+    /// The wake-up this waiter just received, to pass on unless it is [used](Baton::used).
+    pub(crate) fn baton(&self) -> Baton {
+        Baton(Some(Arc::clone(&self.channel)))
+    }
+}
+
+/// A wake-up a waiter received and has not used yet. Dropped unused (the waiter's try failed,
+/// its caller gave up, its deadline passed), it wakes another local waiter of the channel, so
+/// the others do not sleep to the holder's TTL.
+pub(crate) struct Baton(Option<Arc<Channel>>);
+
+impl Baton {
+    /// The wake-up led to a try that reached Redis: nothing to pass on.
+    pub(crate) fn used(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Baton {
+    fn drop(&mut self) {
+        if let Some(channel) = self.0.take() {
+            channel.wake.notify_one();
+        }
+    }
 }
 
 impl Drop for Subscription {
@@ -228,13 +315,28 @@ impl Shared {
 
     fn deliver(&self, channel: &str, payload: &[u8]) {
         let channels = lock(&self.channels);
-        if let Some(slot) = channels.get(channel) {
-            if payload == UNLOCK_MESSAGE.as_bytes() {
-                slot.channel.wake.notify_one();
-            } else {
-                slot.channel.wake.notify_waiters();
-            }
+        let Some(slot) = channels.get(channel) else {
+            return;
+        };
+        let wake = &slot.channel.wake;
+        match Wake::parse(payload) {
+            Wake::One => wake.notify_one(),
+            Wake::All => wake.notify_waiters(),
+            Wake::Count(n) => (0..n.min(u32::try_from(slot.waiters).unwrap_or(u32::MAX)))
+                .for_each(|_| wake.notify_one()),
         }
+    }
+
+    /// Redis refused to subscribe to `channels` (no channel rights): their waiters fall back on
+    /// their timers. Warns once per client.
+    fn refused(&self, channels: &[&str], err: &redis::RedisError) {
+        if !self.warned_refused.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                error = %err,
+                "Redis refused to subscribe to a lock channel; waiters will wake at the holder's TTL instead of at its release. Grant the Redis user channel rights (`ACL SETUSER <user> &*`, or `&{{prefix}}*`)"
+            );
+        }
+        tracing::debug!(?channels, "subscription refused");
     }
 }
 
@@ -270,26 +372,36 @@ async fn listen(
                 continue;
             }
         };
-        delay = MIN_RECONNECT_DELAY;
         let Some(state) = shared.upgrade() else {
             return;
         };
         let wanted = state.wanted();
-        drop(state);
         if !wanted.is_empty() {
             let names: Vec<&str> = wanted.iter().map(|channel| channel.name.as_str()).collect();
-            if let Err(err) = within(timeouts.response, sink.subscribe(&names)).await {
-                tracing::debug!(error = %err, "resubscribing failed; reconnecting");
-                continue;
-            }
-            tracing::debug!(
-                channels = names.len(),
-                "pub/sub (re)subscribed; waking every waiter"
-            );
-            for channel in &wanted {
-                channel.confirm();
+            match within(timeouts.response, sink.subscribe(&names)).await {
+                Ok(()) => {
+                    tracing::debug!(
+                        channels = names.len(),
+                        "pub/sub (re)subscribed; waking every waiter"
+                    );
+                    for channel in &wanted {
+                        channel.confirm();
+                    }
+                }
+                Err(err) if is_refusal(&err) => state.refused(&names, &err),
+                Err(err) => {
+                    tracing::debug!(error = %err, ?delay, "resubscribing failed; reconnecting");
+                    drop(state);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+                    continue;
+                }
             }
         }
+        drop(state);
+        // Reset only once a connection proved usable, so a server that accepts connections and
+        // then fails them cannot make the listener reconnect in a tight loop.
+        delay = MIN_RECONNECT_DELAY;
 
         let failure = serve(&shared, &mut sink, &mut stream, &mut commands, timeouts).await;
         let Some(reason) = failure else {
@@ -321,10 +433,13 @@ async fn serve(
         tokio::select! {
             command = commands.recv() => {
                 let Subscribe(channel) = command?;
-                if let Err(err) = within(timeouts.response, sink.subscribe(&channel.name)).await {
-                    return Some(err.to_string());
+                match within(timeouts.response, sink.subscribe(&channel.name)).await {
+                    Ok(()) => channel.confirm(),
+                    Err(err) if is_refusal(&err) => {
+                        shared.upgrade()?.refused(&[channel.name.as_str()], &err);
+                    }
+                    Err(err) => return Some(err.to_string()),
                 }
-                channel.confirm();
             }
             _ = sweep.tick() => {
                 let expired = shared.upgrade()?.expire_lingering(Instant::now());
@@ -369,6 +484,17 @@ async fn connect(
     }))
 }
 
+/// Whether Redis answered the command with a refusal (such as `NOPERM`) rather than the
+/// connection failing: reconnecting would not help.
+fn is_refusal(err: &redis::RedisError) -> bool {
+    matches!(err.kind(), redis::ErrorKind::Server(_)) && !is_transient_server_error(err)
+}
+
+/// Server errors that say "try again later" (loading, failing over, busy) rather than "no".
+fn is_transient_server_error(err: &redis::RedisError) -> bool {
+    !matches!(err.retry_method(), redis::RetryMethod::NoRetry)
+}
+
 async fn within<T>(
     limit: Duration,
     request: impl std::future::Future<Output = redis::RedisResult<T>>,
@@ -376,4 +502,19 @@ async fn within<T>(
     tokio::time::timeout(limit, request)
         .await
         .unwrap_or_else(|_| Err(timed_out(limit)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wake_messages_round_trip_and_unknown_ones_wake_everyone() {
+        for wake in [Wake::One, Wake::All, Wake::Count(3)] {
+            assert_eq!(Wake::parse(wake.message().as_bytes()), wake);
+        }
+        for unknown in [&b"unlock"[..], b"n:", b"n:-1", b"\xff"] {
+            assert_eq!(Wake::parse(unknown), Wake::All);
+        }
+    }
 }

@@ -9,6 +9,9 @@
 //!
 //! On a Redis Cluster the connection is redis-rs's `ClusterConnection`, which routes every script
 //! to the node owning its keys' slot and manages its per-node connections itself.
+//!
+//! Connections are opened, and replaced, inside the background runtime's context (the script
+//! path polls every request there), so their drivers live as long as the client.
 
 use std::sync::RwLock;
 

@@ -1,19 +1,22 @@
--- Release one hold of a reentrant lock; at the last hold, delete it and announce it.
+-- Release one hold of a reentrant lock; at the last hold, delete it and wake one waiter.
 --
 -- KEYS[1]  lock key (hash of owner id -> hold count)
--- KEYS[2]  unlock channel (a key in the script's eyes, so Redis Cluster routes it to the slot)
+-- KEYS[2]  wake-up channel (a key in the script's eyes, so Redis Cluster routes it to the slot)
 -- KEYS[3]  memo key of this request: a resend answers what the first attempt did
 --
 -- ARGV[1]  owner id
--- ARGV[2]  message published on the unlock channel
+-- ARGV[2]  wake-up message published on the last release
 -- ARGV[3]  memo TTL in milliseconds
 -- ARGV[4]  publish command: "publish", or "spublish" on Redis Cluster
 --
 -- Returns:
---   1   released: this was the last hold; the key is gone and waiters were told
+--   1   released: this was the last hold; the key is gone and a waiter was woken
 --   2   one hold released; the owner still holds the lock
 --   0   this owner does not hold the lock (its lease ran out, or it was force-unlocked)
 --  -1   KEYS[1] holds a value of another type
+--
+-- The wake-up is published with pcall: a Redis user without channel rights still releases (its
+-- waiters then wake at their timers).
 
 local memo = redis.call('get', KEYS[3])
 if memo then
@@ -31,7 +34,7 @@ if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
         result = 2
     else
         redis.call('del', KEYS[1])
-        redis.call(ARGV[4], KEYS[2], ARGV[2])
+        redis.pcall(ARGV[4], KEYS[2], ARGV[2])
         result = 1
     end
 end

@@ -1,0 +1,78 @@
+//! The settings of a client, checked and complete (the builder makes them).
+
+use std::time::Duration;
+
+use crate::core::lease::MAX_LEASE;
+
+/// The longest a request memo is kept.
+const MAX_MEMO_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long an abandoned owner id is remembered at least; see [`Config::abandoned_ttl`].
+const ABANDONED_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The longest watchdog timeout: the watchdog's lease is a lease like any other.
+pub(crate) const MAX_WATCHDOG_TIMEOUT: Duration = MAX_LEASE;
+
+/// Settings shared by every lock of one [`LockClient`](crate::LockClient).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) deployment: Deployment,
+    pub(crate) key_prefix: String,
+    pub(crate) watchdog_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+    pub(crate) retry_timeout: Duration,
+    pub(crate) pubsub_ping_interval: Duration,
+    pub(crate) replicas: Option<ReplicaCheck>,
+}
+
+/// Where the locks live.
+#[derive(Debug, Clone)]
+pub(crate) enum Deployment {
+    /// One Redis (a primary, possibly with replicas).
+    Single(String),
+    /// A Redis Cluster, reached through these seed nodes.
+    Cluster(Vec<String>),
+}
+
+impl std::fmt::Display for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Single(url) => f.write_str(url),
+            Self::Cluster(urls) => write!(f, "the Redis Cluster at {}", urls.join(", ")),
+        }
+    }
+}
+
+/// `WAIT replicas timeout` after every fresh acquisition; see
+/// [`LockClientBuilder::wait_for_replicas`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReplicaCheck {
+    pub(crate) replicas: usize,
+    pub(crate) timeout: Duration,
+}
+
+impl Config {
+    /// How long a request memo lives in Redis: long enough to cover every resend of the request
+    /// (see the scripts), short enough that memos do not pile up. A retry timeout without
+    /// practical end (`Duration::MAX`) keeps memos for [`MAX_MEMO_TTL`].
+    pub(crate) fn memo_ttl(&self) -> Duration {
+        self.retry_timeout
+            .saturating_add(self.response_timeout)
+            .clamp(Duration::from_secs(1), MAX_MEMO_TTL)
+    }
+
+    /// How long the scripts remember that an acquisition was abandoned (its caller gave up while
+    /// its request was in flight), so that a copy of the request still queued on a retired
+    /// connection takes nothing when it arrives. A retired connection's bytes can sit in the
+    /// kernel's buffers for as long as TCP keeps retransmitting (Linux: about 15 minutes).
+    pub(crate) fn abandoned_ttl(&self) -> Duration {
+        self.memo_ttl().max(ABANDONED_TTL)
+    }
+
+    /// How often the watchdog renews: a third of the lease it sets, as Redisson does, so two
+    /// renewals in a row may fail before the lease runs out.
+    pub(crate) fn renew_interval(&self) -> Duration {
+        self.watchdog_timeout / 3
+    }
+}

@@ -1,0 +1,207 @@
+//! [`LockClient`]: the handle from which every lock is made, and how a client is started.
+//!
+//! The client's state is the core's `Backend` (`core/backend.rs`); this module connects it and
+//! wraps it in the public handle.
+//!
+//! # Connections
+//!
+//! A client keeps exactly two connections to Redis, whatever the number of locks and waiters:
+//!
+//! - one multiplexed command connection (redis-rs `ConnectionManager`): every task's scripts are
+//!   pipelined on it, and it reconnects by itself after a failure, or is replaced when it stops
+//!   answering (see the `connection` module);
+//! - one dedicated RESP2 pub/sub connection owned by the subscription hub (`core/hub.rs`), opened
+//!   the first time a task has to wait;
+//! - with [`LockClientBuilder::wait_for_replicas`] only, a third connection for the acquisitions
+//!   that `WAIT` for replicas.
+//!
+//! Pub/sub lives on its own connection rather than as RESP3 pushes on the command connection so
+//! that the hub sees the connection drop (its message stream ends) and can resubscribe and wake
+//! every waiter, and so that a slow subscriber never holds up lock commands. It also works with
+//! Redis servers older than 6.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    Lock, LockClientBuilder, LockError,
+    core::{
+        backend::Backend,
+        background,
+        hub::Hub,
+        ids::Ids,
+        script::{ScriptPath, timed_out},
+        watchdog::Watchdog,
+    },
+};
+
+pub(crate) mod builder;
+pub(crate) mod config;
+pub(crate) mod connection;
+pub(crate) mod default;
+
+use config::{Config, Deployment};
+use connection::{Commands, Connection};
+
+/// A handle to one Redis deployment, from which locks are made.
+///
+/// Cheap to clone: clones share the connections, the subscription hub and the lease watchdog.
+/// The background tasks stop when the last clone (and the last guard made from it) is dropped.
+/// A client may be used from any Tokio runtime, not only the one that built it.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), lock_runtime::LockError> {
+/// let client = lock_runtime::LockClient::connect("redis://127.0.0.1:6379").await?;
+/// let guard = client.lock("stock:42").acquire().await?;
+/// // ... the critical section ...
+/// guard.unlock().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct LockClient {
+    pub(crate) backend: Arc<Backend>,
+}
+
+impl std::fmt::Debug for LockClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockClient")
+            .field("id", self.backend.ids.client())
+            .field("redis", &self.backend.config.deployment)
+            .field("key_prefix", &self.backend.config.key_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LockClient {
+    /// Connects to the Redis at `url` with default settings.
+    ///
+    /// Use [`LockClient::builder`] to change a setting.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::Config`] if the URL does not parse, [`LockError::Redis`] if Redis cannot be
+    /// reached within the connect timeout (5 seconds by default).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), lock_runtime::LockError> {
+    /// let client = lock_runtime::LockClient::connect("redis://127.0.0.1:6379").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self, LockError> {
+        Self::builder().url(url).build().await
+    }
+
+    /// Starts a [`LockClientBuilder`] to configure every setting.
+    pub fn builder() -> LockClientBuilder {
+        LockClientBuilder::default()
+    }
+
+    /// A handle to the reentrant lock called `name`.
+    ///
+    /// Making a handle does not talk to Redis; the name is checked when the lock is used.
+    pub fn lock(&self, name: impl Into<String>) -> Lock {
+        Lock::new(self.clone(), name.into())
+    }
+
+    /// The random id of this client, the first part of every owner id it hands out.
+    pub fn id(&self) -> &str {
+        self.backend.ids.client()
+    }
+
+    pub(crate) async fn from_config(config: Config) -> Result<Self, LockError> {
+        let runtime = background::handle()?;
+        let urls = match &config.deployment {
+            Deployment::Single(url) => std::slice::from_ref(url),
+            Deployment::Cluster(urls) => urls.as_slice(),
+        };
+        // The pub/sub connection goes to one node (the first that answers, in this order).
+        let nodes = urls
+            .iter()
+            .map(|url| {
+                redis::Client::open(url.as_str()).map_err(|err| {
+                    LockError::config(format!("Redis URL `{url}` does not parse: {err}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Connected inside the background runtime's context, so the connections' drivers live
+        // there and not on the caller's runtime.
+        let connecting = background::in_context(runtime, async {
+            let commands = connect(&config, &nodes).await?;
+            let replicated = match config.replicas {
+                Some(_) => Some(connect(&config, &nodes).await?),
+                None => None,
+            };
+            warn_if_locks_can_be_evicted(&mut commands.lease().connection, &config.deployment)
+                .await;
+            Ok::<_, redis::RedisError>((commands, replicated))
+        });
+        let context = || format!("connecting to {}", config.deployment);
+        let timed = background::in_context(
+            runtime,
+            tokio::time::timeout(config.connect_timeout, connecting),
+        );
+        let (commands, replicated) = timed
+            .await
+            .map_err(|_| LockError::redis(context(), timed_out(config.connect_timeout)))?
+            .map_err(|err| LockError::redis(context(), err))?;
+        let scripts = Arc::new(ScriptPath::new(runtime, commands, replicated, &config));
+        let ids = Ids::new();
+        let hub = Hub::start(runtime, nodes, &config);
+        let watchdog = Watchdog::start(runtime, Arc::clone(&scripts), config.renew_interval());
+        tracing::debug!(client = %ids.client(), redis = %config.deployment, "lock client connected");
+        Ok(Self {
+            backend: Arc::new(Backend {
+                ids,
+                config,
+                runtime,
+                scripts,
+                hub,
+                watchdog,
+            }),
+        })
+    }
+}
+
+/// Opens one command connection to the deployment.
+async fn connect(config: &Config, nodes: &[redis::Client]) -> redis::RedisResult<Commands> {
+    match &config.deployment {
+        Deployment::Single(_) => {
+            let manager_config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.connect_timeout))
+                .set_response_timeout(Some(config.response_timeout))
+                .set_max_delay(Duration::from_secs(1));
+            Commands::connect(nodes[0].clone(), manager_config).await
+        }
+        Deployment::Cluster(urls) => {
+            let cluster = redis::cluster::ClusterClient::builder(urls.clone())
+                .connection_timeout(config.connect_timeout)
+                .response_timeout(config.response_timeout)
+                .build()?;
+            Commands::connect_cluster(cluster).await
+        }
+    }
+}
+
+/// Every `volatile-*` and `allkeys-*` eviction policy may delete a held lock under memory
+/// pressure, so say so once at connect. Managed Redis services may refuse `CONFIG`: stay quiet.
+async fn warn_if_locks_can_be_evicted(connection: &mut Connection, redis: &Deployment) {
+    let reply: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query_async(connection)
+        .await;
+    match reply.as_deref() {
+        Ok([_, policy]) if policy != "noeviction" => tracing::warn!(
+            %redis,
+            policy = policy.as_str(),
+            "Redis may evict lock keys under memory pressure; set `maxmemory-policy noeviction`"
+        ),
+        Ok(_) => {}
+        Err(err) => tracing::debug!(%redis, error = %err, "could not read maxmemory-policy"),
+    }
+}

@@ -1,0 +1,50 @@
+//! What a client shares with every handle and guard made from it: its ids, settings, script
+//! path, hub and watchdog, and the background runtime they run on.
+//!
+//! `LockClient` is an `Arc` of this; the core's modules take a `&Backend` rather than the client,
+//! so they never depend on the public handle types built on top of them.
+
+use std::{future::Future, sync::Arc};
+
+use tokio::runtime::Handle;
+
+use crate::{
+    LockError,
+    client::config::Config,
+    core::{
+        background::{InContext, in_context},
+        hub::Hub,
+        ids::Ids,
+        keys::Keys,
+        script::ScriptPath,
+        watchdog::Watchdog,
+    },
+};
+
+/// The shared state of one client.
+pub(crate) struct Backend {
+    pub(crate) ids: Ids,
+    pub(crate) config: Config,
+    pub(crate) runtime: &'static Handle,
+    pub(crate) scripts: Arc<ScriptPath>,
+    pub(crate) hub: Hub,
+    pub(crate) watchdog: Watchdog,
+}
+
+impl Backend {
+    /// The keys of resource `name` under this client's prefix, or why the name cannot be used.
+    pub(crate) fn keys(&self, name: &Arc<str>) -> Result<Keys, LockError> {
+        Keys::new(&self.config.key_prefix, name)
+    }
+
+    /// Polls `future` in the background runtime's context, so its timers and whatever it spawns
+    /// work whatever executor (or Tokio runtime, short-lived or not) the caller runs on.
+    pub(crate) fn in_context<F: Future>(&self, future: F) -> InContext<F> {
+        in_context(self.runtime, future)
+    }
+
+    /// Runs `task` on the background runtime, to its end, whatever happens to the caller.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.runtime.spawn(task);
+    }
+}

@@ -1,0 +1,190 @@
+//! Holds: giving back what a request took, on every path, whoever stops waiting.
+//!
+//! Three rules, the same for every primitive:
+//!
+//! 1. **A request in flight is undone if its caller gives up.** While an acquire (or a re-entry)
+//!    is on the wire, an [`InFlight`] guard is armed with the [`GiveBack`] that would undo it.
+//!    If the caller's future is dropped before the reply arrives (a timeout, a `select!`, a
+//!    dropped task), the undo runs on the background runtime. The undo scripts also leave a mark
+//!    (an abandoned owner id, a cancelled request memo), so a copy of the request still queued on
+//!    a retired connection, arriving later, takes nothing.
+//! 2. **A hold is released when its guard goes**, from the background runtime, so that works in
+//!    any `Drop`: a panic unwinding, a cancelled future, even outside a runtime.
+//! 3. **A release once started finishes.** [`Hold::release_now`] runs the release inline and,
+//!    if its caller stops waiting half-way (`timeout(…, guard.unlock())`), hands the rest to the
+//!    background runtime ([`RunToEnd`]) instead of dropping it.
+//!
+//! Renewal stops synchronously when a release starts, before anything is sent, so the watchdog
+//! never renews a hold that is being given back.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use futures_util::future::BoxFuture;
+use tokio::sync::OwnedMutexGuard;
+
+use crate::{
+    LockError,
+    core::{backend::Backend, watchdog::RenewalId},
+};
+
+/// A script call that gives back what a hold (or a request in flight) took: a primitive's
+/// release or undo. Sent through the backend's script path, so it is resent on transient errors.
+pub(crate) trait GiveBack: Send + Sync + 'static {
+    /// The resource's name, for errors and logs.
+    fn name(&self) -> &str;
+
+    /// Sends the give-back and says how it went.
+    fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>>;
+}
+
+/// What a guard owns: a hold in Redis and how to give it back.
+pub(crate) struct Hold {
+    backend: Arc<Backend>,
+    release: Box<dyn GiveBack>,
+    /// The watchdog registration of a renewed hold; a re-entry or a fixed lease has none.
+    renewal: Option<RenewalId>,
+    /// A re-entry's turn in its scope (see `core/scope.rs`), given up when the release starts.
+    reentry: Option<OwnedMutexGuard<()>>,
+}
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hold")
+            .field("name", &self.release.name())
+            .field("renewed", &self.renewal.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hold {
+    pub(crate) fn new(
+        backend: Arc<Backend>,
+        release: Box<dyn GiveBack>,
+        renewal: Option<RenewalId>,
+        reentry: Option<OwnedMutexGuard<()>>,
+    ) -> Self {
+        Self {
+            backend,
+            release,
+            renewal,
+            reentry,
+        }
+    }
+
+    /// Stops renewing and leaves the scope's re-entry turn: the release is starting.
+    fn start_release(&mut self) {
+        if let Some(id) = self.renewal.take() {
+            self.backend.watchdog.unregister(id);
+        }
+        self.reentry = None;
+    }
+
+    /// Releases now and says how it went. If the returned future is dropped before it completes,
+    /// the release goes on in the background.
+    pub(crate) fn release_now(mut self) -> RunToEnd {
+        self.start_release();
+        RunToEnd::new(
+            Arc::clone(&self.backend),
+            Box::pin(async move {
+                let Self {
+                    backend, release, ..
+                } = &self;
+                backend.in_context(release.give_back(backend)).await
+            }),
+        )
+    }
+
+    /// Releases from the background runtime, without waiting; failures are logged.
+    pub(crate) fn release_in_background(mut self) {
+        self.start_release();
+        let backend = Arc::clone(&self.backend);
+        backend.spawn(async move {
+            if let Err(err) = self.release.give_back(&self.backend).await {
+                tracing::debug!(lock = self.release.name(), error = %err, "background release failed");
+            }
+        });
+    }
+}
+
+/// A release that finishes even if its caller stops waiting: polled inline, and handed to the
+/// background runtime if dropped half-way.
+#[must_use = "a release does nothing until awaited (or dropped, which finishes it in the background)"]
+pub(crate) struct RunToEnd {
+    backend: Arc<Backend>,
+    release: Option<BoxFuture<'static, Result<(), LockError>>>,
+}
+
+impl RunToEnd {
+    fn new(backend: Arc<Backend>, release: BoxFuture<'static, Result<(), LockError>>) -> Self {
+        Self {
+            backend,
+            release: Some(release),
+        }
+    }
+}
+
+impl Future for RunToEnd {
+    type Output = Result<(), LockError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(release) = self.release.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let output = std::task::ready!(release.as_mut().poll(cx));
+        self.release = None;
+        Poll::Ready(output)
+    }
+}
+
+impl Drop for RunToEnd {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            self.backend.spawn(async move {
+                if let Err(err) = release.await {
+                    tracing::debug!(error = %err, "a release finished in the background failed");
+                }
+            });
+        }
+    }
+}
+
+/// Armed while a request that may take something is on the wire; if dropped armed, gives back
+/// in the background whatever the request may have taken.
+pub(crate) struct InFlight {
+    backend: Arc<Backend>,
+    undo: Option<Box<dyn GiveBack>>,
+}
+
+impl InFlight {
+    /// Arms the undo of a request about to be sent.
+    pub(crate) fn arm(backend: &Arc<Backend>, undo: Box<dyn GiveBack>) -> Self {
+        Self {
+            backend: Arc::clone(backend),
+            undo: Some(undo),
+        }
+    }
+
+    /// The reply arrived: nothing to undo (the caller now owns whatever was taken).
+    pub(crate) fn disarm(mut self) {
+        self.undo = None;
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(undo) = self.undo.take() {
+            let backend = Arc::clone(&self.backend);
+            self.backend.spawn(async move {
+                tracing::debug!(lock = undo.name(), "undoing a request whose caller gave up");
+                if let Err(err) = undo.give_back(&backend).await {
+                    tracing::debug!(lock = undo.name(), error = %err, "undo failed");
+                }
+            });
+        }
+    }
+}

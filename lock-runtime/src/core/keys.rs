@@ -1,0 +1,100 @@
+//! Redis key names of a resource (a lock, and later every primitive of the family).
+//!
+//! Every key of one resource (its main key, its fencing counter, its wake-up channel, its request
+//! memos, and whatever else a primitive keeps) starts with the same hash tag `{prefix:name}`, so
+//! all of them live in one hash slot: each script touches a single slot and runs unchanged on
+//! Redis Cluster.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::LockError;
+
+/// How long a resource's fencing state outlives its last acquisition. Tokens stay strictly
+/// increasing across that gap as long as the Redis server's clock does not step back by more
+/// than this (see the acquire scripts): NTP corrections are far smaller.
+pub(crate) const FENCE_IDLE: Duration = Duration::from_secs(10 * 60);
+
+/// The Redis names derived from one resource name.
+///
+/// Only the main key is kept; the others are derived when a request needs them, so that a task
+/// waiting for a resource holds as little as possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Keys {
+    /// The name as the user gave it, shared with its handle.
+    pub(crate) name: Arc<str>,
+    /// The main key, `{prefix:name}`: also the hash tag of every other key.
+    pub(crate) main: String,
+}
+
+impl Keys {
+    /// Derives the keys of `name` under `prefix`, or says why the name cannot be used.
+    pub(crate) fn new(prefix: &str, name: &Arc<str>) -> Result<Self, LockError> {
+        validate_name(name)?;
+        Ok(Self {
+            name: Arc::clone(name),
+            main: format!("{{{prefix}:{name}}}"),
+        })
+    }
+
+    /// A helper key of this resource: `{prefix:name}:suffix`.
+    pub(crate) fn sub(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.main)
+    }
+
+    /// The fencing state: the last token handed out, under a TTL of at least [`FENCE_IDLE`].
+    pub(crate) fn fence(&self) -> String {
+        self.sub("fence")
+    }
+
+    /// The channel that announces releases and carries wake-ups.
+    pub(crate) fn channel(&self) -> String {
+        self.sub("unlock")
+    }
+
+    /// The memo key of one request (see the scripts' headers).
+    pub(crate) fn memo(&self, request_id: &str) -> String {
+        format!("{}:memo:{request_id}", self.main)
+    }
+}
+
+/// Checks a resource name (or key prefix) for what would break the key scheme.
+pub(crate) fn validate_name(name: &str) -> Result<(), LockError> {
+    let reason = if name.is_empty() {
+        "a lock name must not be empty"
+    } else if name.contains(['{', '}']) {
+        "a lock name must not contain `{` or `}`: the client wraps it in a Redis Cluster hash tag"
+    } else {
+        return Ok(());
+    };
+    Err(LockError::InvalidName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_shares_one_hash_tag() {
+        let keys = Keys::new("app", &Arc::from("stock:42")).expect("valid name");
+        assert_eq!(keys.main, "{app:stock:42}");
+        for key in [
+            &keys.fence(),
+            &keys.channel(),
+            &keys.memo("r1"),
+            &keys.sub("queue"),
+        ] {
+            assert!(key.starts_with("{app:stock:42}:"), "{key}");
+        }
+    }
+
+    #[test]
+    fn empty_and_braced_names_are_refused() {
+        for name in ["", "a{b", "a}b", "{x}"] {
+            let err = Keys::new("app", &Arc::from(name)).expect_err(name);
+            assert!(matches!(err, LockError::InvalidName { .. }), "{err}");
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Lease arithmetic, and what a holder knows about its lease: the local deadline, and whether it
+//! is known lost.
+//!
+//! The deadline is computed as Redlock does, on the monotonic clock: the moment the request whose
+//! execution set the TTL was sent, plus the lease Redis was asked to set, minus a margin for clock
+//! drift between this process and Redis. Past it, Redis may already have expired the key, so the
+//! holder must assume another owner can have the lock. A resent request that finds its own hold
+//! re-arms the TTL in Redis, so timing the deadline from the resend is safe.
+//!
+//! # Any `Duration` is valid input
+//!
+//! - A wait too large for `Instant` arithmetic (`Duration::MAX`) means "no deadline": see
+//!   [`deadline_after`].
+//! - A lease must lie between [`MIN_LEASE`] and [`MAX_LEASE`] ([`check_lease`]): under a
+//!   millisecond Redis would be asked for `PEXPIRE 0`, which deletes the key; beyond a year the
+//!   lease is surely a mistake, and far enough beyond it Redis refuses the expiry.
+//! - Durations sent to Redis saturate ([`redis_millis`]).
+
+use std::{
+    pin::pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::{sync::Notify, time::Instant};
+
+use crate::{LockError, core::sync::lock};
+
+/// The shortest lease: Redis counts leases in whole milliseconds.
+pub(crate) const MIN_LEASE: Duration = Duration::from_millis(1);
+
+/// The longest lease, fixed or watchdog: a year.
+pub(crate) const MAX_LEASE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// Checks a lease asked of lock `name`; `what` says which setting it came from.
+pub(crate) fn check_lease(name: &str, what: &str, lease: Duration) -> Result<Duration, LockError> {
+    if (MIN_LEASE..=MAX_LEASE).contains(&lease) {
+        return Ok(lease);
+    }
+    Err(LockError::config(format!(
+        "the {what} of `{name}` is {lease:?}; it must lie between {MIN_LEASE:?} and {MAX_LEASE:?} (a year), or be `None` for the watchdog"
+    )))
+}
+
+/// The instant `wait` after `start`, or `None` ("no deadline") when that is too far away to be
+/// represented, as `Duration::MAX` is.
+pub(crate) fn deadline_after(start: Instant, wait: Duration) -> Option<Instant> {
+    start.checked_add(wait)
+}
+
+/// `duration` in whole milliseconds for Redis, saturating.
+pub(crate) fn redis_millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The lease of one held lock, shared by its guard, its re-entries and the watchdog.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    name: Arc<str>,
+    deadline: Mutex<Instant>,
+    /// Set once, never cleared: a lease known lost stays lost.
+    lost: AtomicBool,
+    lost_notify: Notify,
+}
+
+impl Lease {
+    pub(crate) fn new(name: &Arc<str>, deadline: Instant) -> Arc<Self> {
+        Arc::new(Self {
+            name: Arc::clone(name),
+            deadline: Mutex::new(deadline),
+            lost: AtomicBool::new(false),
+            lost_notify: Notify::new(),
+        })
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        *lock(&self.deadline)
+    }
+
+    /// Moves the deadline after Redis confirmed a new lease.
+    pub(crate) fn extend_to(&self, deadline: Instant) {
+        *lock(&self.deadline) = deadline;
+    }
+
+    /// Records that the lease is lost; wakes everyone awaiting [`Lease::lost`].
+    pub(crate) fn mark_lost(&self) {
+        if !self.lost.swap(true, Ordering::AcqRel) {
+            tracing::debug!(lock = %self.name, "lease lost");
+            self.lost_notify.notify_waiters();
+        }
+    }
+
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire) || Instant::now() >= self.deadline()
+    }
+
+    /// Resolves once the lease is known lost: marked so, or its deadline passed unextended.
+    pub(crate) async fn lost(&self) {
+        loop {
+            // Registered before the flag is read, so a loss marked in between still wakes us.
+            let mut marked = pin!(self.lost_notify.notified());
+            marked.as_mut().enable();
+            if self.lost.load(Ordering::Acquire) {
+                return;
+            }
+            let deadline = self.deadline();
+            tokio::select! {
+                () = marked => return,
+                () = tokio::time::sleep_until(deadline) => {
+                    if Instant::now() >= self.deadline() {
+                        self.mark_lost();
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The last instant a lease of `lease` requested at `sent` can be trusted: Redlock's validity,
+/// with a drift margin of 1% of the lease plus 2 ms. A lease shorter than the margin is spent at
+/// once. Leases are at most [`MAX_LEASE`], so the sum cannot overflow.
+pub(crate) fn valid_until(sent: Instant, lease: Duration) -> Instant {
+    let drift = lease / 100 + Duration::from_millis(2);
+    let valid = lease.saturating_sub(drift);
+    sent.checked_add(valid).unwrap_or(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_keeps_a_drift_margin() {
+        let start = Instant::now();
+        let until = valid_until(start, Duration::from_secs(10));
+        assert_eq!(until - start, Duration::from_millis(9_898));
+    }
+
+    #[test]
+    fn leases_out_of_range_are_refused_and_waits_saturate() {
+        for lease in [
+            Duration::ZERO,
+            Duration::from_micros(999),
+            MAX_LEASE + Duration::from_nanos(1),
+            Duration::MAX,
+        ] {
+            let err = check_lease("x", "lease", lease).expect_err("out of range");
+            assert!(matches!(err, LockError::Config { .. }), "{err}");
+        }
+        assert!(check_lease("x", "lease", MIN_LEASE).is_ok());
+        assert!(check_lease("x", "lease", MAX_LEASE).is_ok());
+        assert_eq!(deadline_after(Instant::now(), Duration::MAX), None);
+        assert_eq!(redis_millis(Duration::MAX), u64::MAX);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lost_resolves_at_the_deadline_unless_extended() {
+        let start = Instant::now();
+        let lease = Lease::new(&Arc::from("x"), start + Duration::from_secs(1));
+        let extender = {
+            let lease = Arc::clone(&lease);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                lease.extend_to(start + Duration::from_secs(3));
+            })
+        };
+        lease.lost().await;
+        assert!(start.elapsed() >= Duration::from_secs(3));
+        assert!(lease.is_lost());
+        extender.await.expect("extender task");
+    }
+}

@@ -1,0 +1,29 @@
+//! The crate-private core every primitive stands on; it knows no primitive.
+//!
+//! | module | its one job |
+//! | --- | --- |
+//! | `backend` | what a client shares with its handles and guards |
+//! | `background` | the library's own runtime, which outlives every caller's |
+//! | `ids` | client, owner and request ids |
+//! | `keys` | a resource's Redis keys, under one hash tag |
+//! | `script` | the one path of every script call: resends, time limits, typed replies |
+//! | `hub` | one pub/sub connection, one subscription per channel, wake-ups by count |
+//! | `wait` | the wait engine: try, subscribe, sleep at most the TTL, pass unused wake-ups on |
+//! | `hold` | undo of requests in flight, release on drop, releases that always finish |
+//! | `watchdog` | one task renewing every renewable hold |
+//! | `lease` | lease arithmetic and limits; what a holder knows of its lease |
+//! | `scope` | reentrancy by dynamic scope, one re-entry at a time per scope |
+//! | `sync` | the poison-tolerant mutex helper |
+
+pub(crate) mod backend;
+pub(crate) mod background;
+pub(crate) mod hold;
+pub(crate) mod hub;
+pub(crate) mod ids;
+pub(crate) mod keys;
+pub(crate) mod lease;
+pub(crate) mod scope;
+pub(crate) mod script;
+pub(crate) mod sync;
+pub(crate) mod wait;
+pub(crate) mod watchdog;

@@ -1,0 +1,125 @@
+//! Reentrancy by dynamic scope, and the fencing token of the innermost hold.
+//!
+//! Redisson ties a lock's owner to a thread, which means nothing in async Rust: a task moves
+//! between threads, and one thread runs many tasks. Here the owner is a *scope*: a future run
+//! through [`LockGuard::scope`](crate::LockGuard::scope) carries, in a Tokio task-local, the list
+//! of holds around it. Acquiring one of those again from inside re-enters it (the same owner id,
+//! one more hold) instead of waiting for itself. Two futures joined in one task are two scopes,
+//! so they exclude each other like any two tasks.
+//!
+//! A hold is found by client, Redis key *and kind*: a read hold and a write hold of one resource
+//! are different holds, and each primitive says which kinds it may re-enter.
+//!
+//! # One re-entry at a time per scope
+//!
+//! Re-entry is for nested, sequential calls. Two futures joined *inside* a held scope that both
+//! re-enter it would otherwise both run "under the lock" at once, so each scope level has a
+//! local async mutex: a re-entry holds it until its guard is released, and a second re-entry of
+//! the same scope waits for it (within its own wait). The re-entry's guard opens a scope level of
+//! its own, so a call nested inside it re-enters at once. Holding two re-entry guards of one
+//! scope at the same time, in one future, therefore waits on itself: run the inner work in the
+//! first guard's [`scope`](crate::LockGuard::scope) instead.
+
+use std::{future::Future, sync::Arc};
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::core::lease::Lease;
+
+tokio::task_local! {
+    static HELD: Option<Arc<Held>>;
+}
+
+/// What kind of hold a scope carries, so a primitive re-enters only its own kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HoldKind {
+    /// The reentrant lock's exclusive hold.
+    Exclusive,
+}
+
+/// One hold around the current scope; `parent` links to the holds further out.
+#[derive(Debug)]
+pub(crate) struct Held {
+    pub(crate) client_id: Arc<str>,
+    pub(crate) key: String,
+    pub(crate) kind: HoldKind,
+    pub(crate) owner: Arc<str>,
+    pub(crate) token: u64,
+    pub(crate) lease: Arc<Lease>,
+    /// Taken by a re-entry for as long as its guard lives: one re-entry at a time.
+    reentry: Arc<Mutex<()>>,
+    parent: Option<Arc<Held>>,
+}
+
+/// What a scope is entered with: a guard's identity and lease.
+#[derive(Debug, Clone)]
+pub(crate) struct Holder {
+    pub(crate) client_id: Arc<str>,
+    pub(crate) key: String,
+    pub(crate) kind: HoldKind,
+    pub(crate) owner: Arc<str>,
+    pub(crate) token: u64,
+    pub(crate) lease: Arc<Lease>,
+}
+
+impl Held {
+    /// Waits until no other re-entry of this scope level is held, and holds the level until the
+    /// returned permit is dropped.
+    pub(crate) async fn exclusive_reentry(&self) -> OwnedMutexGuard<()> {
+        Arc::clone(&self.reentry).lock_owned().await
+    }
+}
+
+fn innermost() -> Option<Arc<Held>> {
+    HELD.try_with(Clone::clone).ok().flatten()
+}
+
+/// The hold of this key and kind, if the current scope has it through this client.
+pub(crate) fn find(client_id: &str, key: &str, kind: HoldKind) -> Option<Arc<Held>> {
+    let mut next = innermost();
+    while let Some(held) = next {
+        if *held.client_id == *client_id && held.key == key && held.kind == kind {
+            return Some(held);
+        }
+        next = held.parent.clone();
+    }
+    None
+}
+
+/// Runs `future` in a scope that has one more hold.
+pub(crate) fn enter<F: Future>(holder: Holder, future: F) -> impl Future<Output = F::Output> {
+    let held = Held {
+        client_id: holder.client_id,
+        key: holder.key,
+        kind: holder.kind,
+        owner: holder.owner,
+        token: holder.token,
+        lease: holder.lease,
+        reentry: Arc::new(Mutex::new(())),
+        parent: innermost(),
+    };
+    HELD.scope(Some(Arc::new(held)), future)
+}
+
+/// The fencing token of the innermost lock held around the current code, if any.
+///
+/// Inside a future run with [`LockGuard::scope`](crate::LockGuard::scope) (which is how the
+/// `#[distribute_lock]` attribute runs a function's body), this is the token of that guard's
+/// lock; pass it to the store you write to, so the store can refuse writes from a holder whose
+/// lease has already run out. Outside any such scope it is `None`.
+///
+/// ```no_run
+/// # async fn example(client: lock_runtime::LockClient) -> Result<(), lock_runtime::LockError> {
+/// let guard = client.lock("invoice:7").acquire().await?;
+/// let token = guard.fencing_token();
+/// guard
+///     .scope(async {
+///         assert_eq!(lock_runtime::fencing_token(), Some(token));
+///     })
+///     .await;
+/// assert_eq!(lock_runtime::fencing_token(), None);
+/// # Ok(()) }
+/// ```
+pub fn fencing_token() -> Option<u64> {
+    innermost().map(|held| held.token)
+}

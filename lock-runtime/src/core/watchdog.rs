@@ -1,0 +1,186 @@
+//! The lease watchdog: one task per client renews every hold taken without a fixed lease.
+//!
+//! A hold taken without a fixed lease (a lock, and later a read hold or a semaphore permit) is
+//! set with `watchdog_timeout` and renewed every third of it while its guard lives. One task
+//! serves all of a client's holds, sending their renewals together on the multiplexed
+//! connection, rather than one timer task per hold. The watchdog knows no primitive: each
+//! registration carries the script call that renews it, whose reply is a [`Renewal`].
+//!
+//! Ordering (Redisson issues 7272 and 4698): a hold is registered *before* each acquire request
+//! is sent (and removed again if the request took nothing), but is renewed only once the acquire
+//! succeeded; it is removed synchronously when its release starts, so a renewal never outlives
+//! the hold. A renewal that finds the hold gone or owned by another, or a Redis that stays
+//! unreachable past the lease's deadline, marks the lease lost, and the holder learns it through
+//! `LockGuard::lease_lost`.
+//!
+//! The task runs on the library's background runtime, so it lives as long as the client.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use redis::{FromRedisValue, ScriptInvocation};
+use tokio::{runtime::Handle, time::Instant};
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::core::{
+    lease::{Lease, valid_until},
+    script::ScriptPath,
+    sync::lock,
+};
+
+/// The per-client watchdog; dropping it stops the renewal task.
+pub(crate) struct Watchdog {
+    shared: Arc<Shared>,
+    _task: AbortOnDropHandle<()>,
+}
+
+#[derive(Default)]
+struct Shared {
+    renewals: Mutex<HashMap<u64, Registration>>,
+    next_id: AtomicU64,
+}
+
+/// What renews one hold.
+#[derive(Clone)]
+pub(crate) struct Registration {
+    /// For logs: the name of the resource held.
+    name: Arc<str>,
+    /// The script call that renews the hold for `lease`; its reply is a [`Renewal`].
+    renew: Arc<ScriptInvocation<'static>>,
+    lease: Arc<Lease>,
+    /// The lease each renewal sets.
+    lease_time: Duration,
+    /// False until the acquire succeeded: a hold not yet taken must not be reported lost.
+    active: bool,
+}
+
+impl Registration {
+    pub(crate) fn new(
+        name: &Arc<str>,
+        renew: ScriptInvocation<'static>,
+        lease: &Arc<Lease>,
+        lease_time: Duration,
+    ) -> Self {
+        Self {
+            name: Arc::clone(name),
+            renew: Arc::new(renew),
+            lease: Arc::clone(lease),
+            lease_time,
+            active: false,
+        }
+    }
+}
+
+/// The reply of every renew script: `1` renewed, `0` the hold is no longer this owner's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Renewal {
+    Renewed,
+    Lost,
+}
+
+impl FromRedisValue for Renewal {
+    fn from_redis_value(value: redis::Value) -> Result<Self, redis::ParsingError> {
+        match i64::from_redis_value(value)? {
+            1 => Ok(Self::Renewed),
+            0 => Ok(Self::Lost),
+            other => Err(crate::core::script::unexpected("renew", other)),
+        }
+    }
+}
+
+/// Identifies one registration; see [`Watchdog::register`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct RenewalId(u64);
+
+impl Watchdog {
+    pub(crate) fn start(runtime: &Handle, scripts: Arc<ScriptPath>, interval: Duration) -> Self {
+        let shared = Arc::new(Shared::default());
+        let task = runtime.spawn(renew_forever(Arc::downgrade(&shared), scripts, interval));
+        Self {
+            shared,
+            _task: AbortOnDropHandle::new(task),
+        }
+    }
+
+    /// Registers a hold about to be acquired; renewals start at [`Watchdog::activate`].
+    pub(crate) fn register(&self, registration: Registration) -> RenewalId {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.shared.renewals).insert(id, registration);
+        RenewalId(id)
+    }
+
+    /// The acquire succeeded: renew from now on.
+    pub(crate) fn activate(&self, id: RenewalId) {
+        if let Some(renewal) = lock(&self.shared.renewals).get_mut(&id.0) {
+            renewal.active = true;
+        }
+    }
+
+    /// Stops renewing; called before a release is sent, or when an acquire took nothing.
+    pub(crate) fn unregister(&self, id: RenewalId) {
+        lock(&self.shared.renewals).remove(&id.0);
+    }
+}
+
+async fn renew_forever(shared: Weak<Shared>, scripts: Arc<ScriptPath>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(state) = shared.upgrade() else {
+            return;
+        };
+        let due: Vec<(u64, Registration)> = lock(&state.renewals)
+            .iter()
+            .filter(|(_, renewal)| renewal.active)
+            .map(|(id, renewal)| (*id, renewal.clone()))
+            .collect();
+        if due.is_empty() {
+            continue;
+        }
+        renew_all(&state, &scripts, due).await;
+    }
+}
+
+/// Sends every due renewal at once, pipelined on the shared connection, each bounded by the
+/// response timeout; a failure retires the connection as any other request's would.
+async fn renew_all(state: &Shared, scripts: &ScriptPath, due: Vec<(u64, Registration)>) {
+    let sent = Instant::now();
+    let replies = futures_util::future::join_all(due.iter().map(|(_, registration)| {
+        let renew = Arc::clone(&registration.renew);
+        let name = Arc::clone(&registration.name);
+        async move {
+            let context = || format!("renewing the lease of `{name}`");
+            scripts.eval_once::<Renewal>(&renew, context).await
+        }
+    }))
+    .await;
+    for ((id, registration), reply) in due.iter().zip(replies) {
+        let (name, held) = (&registration.name, &registration.lease);
+        match reply {
+            Ok(Renewal::Renewed) => {
+                held.extend_to(valid_until(sent, registration.lease_time));
+                tracing::trace!(lock = %name, "lease renewed");
+            }
+            Ok(Renewal::Lost) => {
+                // Gone or taken over; unless the holder released it meanwhile, that is a loss.
+                if lock(&state.renewals).remove(id).is_some() {
+                    tracing::debug!(lock = %name, "renewal found the hold no longer ours");
+                    held.mark_lost();
+                }
+            }
+            Err(err) => {
+                tracing::debug!(lock = %name, error = %err, "renewal failed");
+                if Instant::now() >= held.deadline() && lock(&state.renewals).remove(id).is_some() {
+                    held.mark_lost();
+                }
+            }
+        }
+    }
+}

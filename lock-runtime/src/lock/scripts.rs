@@ -1,0 +1,172 @@
+//! The reentrant lock's Lua scripts, and the typed reply of each.
+//!
+//! Each script is a `.lua` file under `lock/scripts/` whose header gives its KEYS, ARGV and
+//! replies; the enum next to it here decodes those replies, so the code that calls a script
+//! matches on names. Every call goes through the core's script path (`core/script.rs`).
+
+use std::time::Duration;
+
+use once_cell::sync::Lazy;
+use redis::{FromRedisValue, ParsingError, Script, Value};
+
+use crate::core::script::{status_and_value, unexpected};
+
+/// Take a free lock for a new owner; see `scripts/acquire.lua`.
+pub(crate) static ACQUIRE: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/acquire.lua")));
+
+/// Re-enter a lock the scope holds; see `scripts/reenter.lua`.
+pub(crate) static REENTER: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/reenter.lua")));
+
+/// Release one hold; see `scripts/release.lua`.
+pub(crate) static RELEASE: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/release.lua")));
+
+/// Extend a held lock's lease; see `scripts/renew.lua`. Its reply is the core's `Renewal`.
+pub(crate) static RENEW: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/renew.lua")));
+
+/// Delete a lock whoever holds it; see `scripts/force_unlock.lua`.
+pub(crate) static FORCE_UNLOCK: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/force_unlock.lua")));
+
+/// Undo a fresh acquisition whose caller gave up; see `scripts/abandon.lua`.
+pub(crate) static ABANDON: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/abandon.lua")));
+
+/// Undo a re-entry whose caller gave up; see `scripts/undo_reenter.lua`.
+pub(crate) static UNDO_REENTER: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/undo_reenter.lua")));
+
+/// Every script of the lock, by file name: for tests and the benchmark (`__private::scripts`).
+pub(crate) fn sources() -> [(&'static str, &'static str); 7] {
+    [
+        ("acquire.lua", include_str!("scripts/acquire.lua")),
+        ("reenter.lua", include_str!("scripts/reenter.lua")),
+        ("release.lua", include_str!("scripts/release.lua")),
+        ("renew.lua", include_str!("scripts/renew.lua")),
+        ("force_unlock.lua", include_str!("scripts/force_unlock.lua")),
+        ("abandon.lua", include_str!("scripts/abandon.lua")),
+        ("undo_reenter.lua", include_str!("scripts/undo_reenter.lua")),
+    ]
+}
+
+/// The reply of `acquire.lua`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// Taken, with this fencing token.
+    Taken { token: u64 },
+    /// Held by another owner for `ttl` more (`None`: the key has no TTL).
+    Busy { ttl: Option<Duration> },
+    /// The lock's key holds another type.
+    WrongType { found: String },
+    /// The owner id was abandoned: this is a late copy of a request whose caller gave up.
+    Abandoned,
+}
+
+impl FromRedisValue for Acquired {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        let (status, value) = status_and_value(value)?;
+        Ok(match status {
+            1 => Self::Taken {
+                token: u64::from_redis_value(value)?,
+            },
+            0 => Self::Busy {
+                ttl: u64::try_from(i64::from_redis_value(value)?)
+                    .ok()
+                    .map(Duration::from_millis),
+            },
+            -1 => Self::WrongType {
+                found: String::from_redis_value(value)?,
+            },
+            -3 => Self::Abandoned,
+            other => return Err(unexpected("acquire", other)),
+        })
+    }
+}
+
+/// The reply of `reenter.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reentered {
+    Entered,
+    /// The scope's owner no longer holds the lock.
+    Lost,
+    WrongType,
+    /// The request was undone before it arrived.
+    Cancelled,
+}
+
+impl FromRedisValue for Reentered {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Ok(match i64::from_redis_value(value)? {
+            1 => Self::Entered,
+            0 => Self::Lost,
+            -1 => Self::WrongType,
+            -2 => Self::Cancelled,
+            other => return Err(unexpected("reenter", other)),
+        })
+    }
+}
+
+/// The reply of `release.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Released {
+    /// The last hold: the lock is free and a waiter was woken.
+    Freed,
+    /// One hold given back; the owner still holds the lock.
+    StillHeld,
+    /// The owner did not hold the lock.
+    NotHeld,
+    WrongType,
+}
+
+impl FromRedisValue for Released {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Ok(match i64::from_redis_value(value)? {
+            1 => Self::Freed,
+            2 => Self::StillHeld,
+            0 => Self::NotHeld,
+            -1 => Self::WrongType,
+            other => return Err(unexpected("release", other)),
+        })
+    }
+}
+
+/// The reply of `force_unlock.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForceUnlocked {
+    Deleted,
+    NotLocked,
+    WrongType,
+}
+
+impl FromRedisValue for ForceUnlocked {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Ok(match i64::from_redis_value(value)? {
+            1 => Self::Deleted,
+            0 => Self::NotLocked,
+            -1 => Self::WrongType,
+            other => return Err(unexpected("force_unlock", other)),
+        })
+    }
+}
+
+/// The reply of `abandon.lua` and `undo_reenter.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undone {
+    /// The request had taken something: given back.
+    GivenBack,
+    /// It had taken nothing, and now never will.
+    NothingTaken,
+}
+
+impl FromRedisValue for Undone {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Ok(match i64::from_redis_value(value)? {
+            1 => Self::GivenBack,
+            0 => Self::NothingTaken,
+            other => return Err(unexpected("undo", other)),
+        })
+    }
+}

@@ -1,0 +1,35 @@
+-- Undo a re-entry whose caller gave up while its request was in flight.
+--
+-- KEYS[1]  lock key (hash of owner id -> hold count)
+-- KEYS[2]  wake-up channel
+-- KEYS[3]  memo key of the re-entry request (see reenter.lua)
+--
+-- ARGV[1]  owner id
+-- ARGV[2]  wake-up message published if this was the last hold
+-- ARGV[3]  how long the memo remembers the undo, in milliseconds: a copy of the re-entry still
+--          queued on a retired connection must find it
+-- ARGV[4]  publish command: "publish", or "spublish" on Redis Cluster
+--
+-- Returns:
+--   1   the re-entry had counted: one hold given back (the lock deleted if it was the last)
+--   0   it had not arrived: it never will count now
+--
+-- Safe to resend: the memo records the undo.
+
+local memo = redis.call('get', KEYS[3])
+if memo == 'undone' or memo == 'cancelled' then
+    return 0
+end
+if not memo then
+    redis.call('set', KEYS[3], 'cancelled', 'px', ARGV[3])
+    return 0
+end
+
+redis.call('set', KEYS[3], 'undone', 'px', ARGV[3])
+if redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+    if redis.call('hincrby', KEYS[1], ARGV[1], -1) <= 0 then
+        redis.call('del', KEYS[1])
+        redis.pcall(ARGV[4], KEYS[2], ARGV[2])
+    end
+end
+return 1
