@@ -130,3 +130,134 @@ pub(crate) async fn wait<A: Attempt + Send>(
         try_now = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The engine driven with synthetic attempts against a real Redis (its pub/sub carries the
+    //! wake-ups), so each rule can be broken on purpose.
+
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    };
+
+    use lock_tests::RedisServer;
+
+    use super::*;
+    use crate::{LockClient, core::hub::Wake};
+
+    /// What the first try after the resource comes free does.
+    #[derive(Clone, Copy)]
+    enum Trouble {
+        /// Fails: the waiter leaves with an error.
+        Fails,
+        /// Hangs until its caller gives up (the test aborts that waiter).
+        Hangs,
+    }
+
+    /// Shared by the waiters of one test.
+    struct Script {
+        free: AtomicBool,
+        trouble_left: AtomicBool,
+        tries: AtomicUsize,
+        /// Which waiter is hanging, plus one (0: none yet).
+        hanging: AtomicUsize,
+    }
+
+    /// Tries: `Busy` for a long TTL until the resource is free; then the first try, across all
+    /// waiters, runs into the trouble; later tries succeed.
+    struct Scripted {
+        id: usize,
+        script: Arc<Script>,
+        trouble: Trouble,
+    }
+
+    impl Attempt for Scripted {
+        type Output = ();
+
+        async fn attempt(&mut self, _: Option<Instant>) -> Result<Outcome<()>, LockError> {
+            let script = &self.script;
+            script.tries.fetch_add(1, Ordering::SeqCst);
+            if !script.free.load(Ordering::SeqCst) {
+                return Ok(Outcome::Busy {
+                    ttl: Some(Duration::from_secs(30)),
+                });
+            }
+            if script.trouble_left.swap(false, Ordering::SeqCst) {
+                if let Trouble::Hangs = self.trouble {
+                    script.hanging.store(self.id + 1, Ordering::SeqCst);
+                    std::future::pending::<()>().await;
+                }
+                return Err(LockError::config("this try fails"));
+            }
+            Ok(Outcome::Done(()))
+        }
+    }
+
+    /// Two waiters sleep on a resource whose holder's TTL is 30 s; one release message wakes
+    /// one of them, whose try runs into `trouble`. The other must be served at once: without the
+    /// pass-on it would sleep out the TTL.
+    async fn the_other_waiter_is_served(trouble: Trouble) {
+        let server = RedisServer::start();
+        let client = LockClient::connect(&server.url()).await.expect("connect");
+        let backend = Arc::clone(&client.backend);
+        let keys = Arc::new(backend.keys(&Arc::from("wake-pass")).expect("keys"));
+        let script = Arc::new(Script {
+            free: AtomicBool::new(false),
+            trouble_left: AtomicBool::new(true),
+            tries: AtomicUsize::new(0),
+            hanging: AtomicUsize::new(0),
+        });
+        let mut waiters: Vec<_> = (0..2)
+            .map(|id| {
+                let (backend, keys) = (Arc::clone(&backend), Arc::clone(&keys));
+                let mut attempt = Scripted {
+                    id,
+                    script: Arc::clone(&script),
+                    trouble,
+                };
+                tokio::spawn(async move {
+                    wait(&backend, &keys, Instant::now(), None, &mut attempt).await
+                })
+            })
+            .collect();
+        // Both tried, subscribed, and tried again once the subscription was confirmed.
+        while script.tries.load(Ordering::SeqCst) < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        script.free.store(true, Ordering::SeqCst);
+        let released = Instant::now();
+        let _: i64 = server.cmd(&["PUBLISH", &keys.channel(), &Wake::One.message()]);
+        if let Trouble::Hangs = trouble {
+            while script.hanging.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let hanging = waiters.remove(script.hanging.load(Ordering::SeqCst) - 1);
+            hanging.abort();
+        }
+        let mut served = false;
+        for waiter in waiters {
+            let outcome = tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("every waiter finishes")
+                .expect("join");
+            served |= outcome.is_ok();
+        }
+        assert!(served, "the other waiter got the resource");
+        assert!(
+            released.elapsed() < Duration::from_secs(2),
+            "served {:?} after the release",
+            released.elapsed()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_woken_waiter_whose_try_fails_passes_the_wake_up_on() {
+        the_other_waiter_is_served(Trouble::Fails).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_woken_waiter_cancelled_in_its_try_passes_the_wake_up_on() {
+        the_other_waiter_is_served(Trouble::Hangs).await;
+    }
+}
