@@ -32,28 +32,69 @@
 //!
 //! - **One client, two connections.** A [`LockClient`] holds one multiplexed command connection
 //!   and one pub/sub connection, whatever the number of locks and waiting tasks; clones share them.
-//! - **Atomic scripts.** Acquire, release, renew and force-unlock are each one Lua script
-//!   (`src/scripts/*.lua`) run with `EVALSHA`. Every key of one lock shares a hash tag
-//!   (`{prefix:name}`), so each script touches one slot.
+//! - **Atomic scripts.** Acquire, re-entry, release, renewal, force-unlock and the undos of an
+//!   abandoned request are each one Lua script run with `EVALSHA`. Every key of one lock shares a
+//!   hash tag (`{prefix:name}`), so each script touches one slot.
 //! - **Waiting without polling.** A task that finds the lock taken joins the lock's channel in the
 //!   client's subscription hub and sleeps until a release message wakes it, never longer than the
 //!   holder's remaining TTL. One subscription serves every local waiter of a lock, and one
-//!   release wakes one local waiter.
+//!   release wakes one local waiter; a woken waiter that leaves without trying passes it on.
 //! - **Leases.** A fixed lease (`try_acquire(wait, Some(lease))`) is never renewed. Without one,
 //!   the lock is set with the client's `watchdog_timeout` (30 s by default) and renewed every
 //!   third of it while the guard lives. Either way the guard knows its deadline, measured on the
-//!   monotonic clock with a drift margin, and [`LockGuard::lease_lost`] resolves when the lease is
-//!   known lost.
+//!   monotonic clock with a drift margin and never later than the key's expiry in Redis, and
+//!   [`LockGuard::lease_lost`] resolves when the lease is known lost.
 //! - **Reentrancy by scope.** Inside [`LockGuard::scope`], acquiring the same lock again
-//!   re-enters it instead of deadlocking. Ownership follows that scope, not a thread or a task.
+//!   re-enters it instead of deadlocking; one re-entry at a time per scope. Ownership follows that
+//!   scope, not a thread or a task.
 //! - **Fencing tokens.** Each fresh acquisition gets a token strictly greater than every earlier
-//!   one for that name; [`fencing_token`] returns the innermost one inside a scope.
+//!   one for that name; [`fencing_token`] returns the innermost one inside a scope. Tokens are a
+//!   hybrid logical clock, `max(last + 1, server time in µs)`, whose state expires ten minutes
+//!   after the name's last use: no key outlives a lock without a TTL. They stay increasing as long
+//!   as the Redis server's clock does not step back by more than that.
 //! - **Deployments.** One Redis ([`LockClientBuilder::url`]), optionally waiting after each
 //!   acquisition for replicas to have the lock ([`LockClientBuilder::wait_for_replicas`]), or a
 //!   Redis Cluster ([`LockClientBuilder::cluster`]).
-//! - **Safe to resend.** Releases and re-entries carry request ids the scripts remember, and a
-//!   fresh acquisition's owner id is unique to it, so a command resent after a timeout or a
-//!   reconnect never counts twice.
+//! - **Safe to resend, and to give up.** Releases and re-entries carry request ids the scripts
+//!   remember, and a fresh acquisition's owner id is unique to it, so a command resent after a
+//!   timeout or a reconnect never counts twice. A request whose caller gave up in flight is undone
+//!   in the background and marked abandoned, so a late copy takes nothing; a release cut short
+//!   finishes in the background.
+//! - **Any runtime.** The client's background work (hub, watchdog, releases, the connections'
+//!   I/O) runs on one small runtime the library keeps, so a client outlives the Tokio runtime that
+//!   built it: a default client serves every `#[tokio::test]` in turn.
+//! - **Any `Duration`.** A wait of `Duration::MAX` means forever; timeouts that large mean no
+//!   limit; a lease outside 1 ms ..= 1 year is a [`LockError::Config`]. Nothing panics.
+//!
+//! # How it is built
+//!
+//! Every primitive is a thin layer over one crate-private core (`src/core/`), the way tokio's
+//! `Mutex` and `Semaphore` sit on its `batch_semaphore`:
+//!
+//! | core module | its one job |
+//! | --- | --- |
+//! | `script` | the one path of every script call: EVALSHA with the NOSCRIPT fallback, resends while the failure is transient, every attempt bounded by the response timeout, a reply decoded into a type |
+//! | `wait` | the wait engine: try, subscribe only once the resource is found taken, retry once the subscription is confirmed, sleep at most the holder's TTL and the deadline, pass an unused wake-up on |
+//! | `hold` | undo of a request in flight when its caller gives up, release on drop, releases that finish whoever stops waiting |
+//! | `hub` | one pub/sub connection per client, one subscription per channel, wake messages naming how many to wake (`one`, `all`, `n:<k>`) |
+//! | `watchdog` | one task renewing every renewable hold through the hold's own script |
+//! | `lease`, `scope`, `keys`, `ids` | lease arithmetic and limits; reentrancy by scope and hold kind; the hash-tagged keys; owner and request ids |
+//! | `background`, `backend` | the runtime that outlives the caller's; what a client shares with its handles |
+//!
+//! A primitive is one folder. The reentrant lock (`src/lock/`) is:
+//!
+//! 1. a **handle** ([`Lock`]) made by [`LockClient`], holding a name;
+//! 2. **its scripts**, one `.lua` file per operation under `lock/scripts/` with a header giving
+//!    KEYS, ARGV and replies, and in `lock/scripts.rs` one `static Lazy<redis::Script>` and one
+//!    reply enum (`FromRedisValue`) per script;
+//! 3. one **`Attempt`** (a fresh acquisition: send the acquire script, answer `Done(guard)` or
+//!    `Busy { ttl }`), handed to the wait engine;
+//! 4. its **`GiveBack`s**: the release of one hold, and the undos of an abandoned acquisition and
+//!    re-entry, which the core runs on drop, on cancellation and in the background;
+//! 5. a **renew call** registered with the watchdog for a hold taken without a fixed lease.
+//!
+//! Nothing else: waiting, wake-ups, resends, renewals, lease bookkeeping, release on drop and
+//! scopes come from the core, and a new primitive reuses [`LockGuard`].
 //!
 //! # What a lock does and does not guarantee
 //!
