@@ -94,3 +94,43 @@ async fn more_replicas_than_exist_can_never_be_satisfied() {
     );
     assert_released(&redis.primary, &name);
 }
+
+/// `WAIT` blocks the connection it is sent on for up to its timeout. It runs on a connection of
+/// its own, so a release (or a renewal) of another lock by the same client is not queued behind
+/// a fresh acquisition that waits for a frozen replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_replicas_does_not_hold_up_other_requests() {
+    let redis = ReplicatedRedis::start(1);
+    let client = LockClient::builder()
+        .url(redis.primary.url())
+        .wait_for_replicas(1, Duration::from_millis(1_500))
+        .build()
+        .await
+        .expect("connect");
+    let (held_name, waiting_name) = (unique_name("held"), unique_name("waiting"));
+    let held = client.lock(&held_name).acquire().await.expect("replicated");
+    redis.replicas[0].pause();
+
+    let waiting = {
+        let lock = client.lock(&waiting_name);
+        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(5), None).await })
+    };
+    // Let the acquisition reach Redis and start its WAIT.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    held.unlock().await.expect("unlock");
+    let unlocked_in = started.elapsed();
+    let outcome = waiting.await.expect("join");
+    redis.replicas[0].resume();
+
+    assert!(
+        unlocked_in < Duration::from_millis(700),
+        "the release waited {unlocked_in:?} behind a WAIT"
+    );
+    assert!(
+        matches!(outcome, Err(LockError::NotReplicated { .. })),
+        "the frozen replica fails the acquisition: {outcome:?}"
+    );
+    assert_released(&redis.primary, &held_name);
+    assert_released(&redis.primary, &waiting_name);
+}

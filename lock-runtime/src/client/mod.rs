@@ -171,9 +171,12 @@ impl LockClient {
 async fn connect(config: &Config, nodes: &[redis::Client]) -> redis::RedisResult<Commands> {
     match &config.deployment {
         Deployment::Single(_) => {
+            // One reconnection try per request: the script path resends, on a fresh connection
+            // after a timeout, so the manager's own retries would only pile up behind it.
             let manager_config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout))
                 .set_response_timeout(Some(config.response_timeout))
+                .set_number_of_retries(1)
                 .set_max_delay(Duration::from_secs(1));
             Commands::connect(nodes[0].clone(), manager_config).await
         }
