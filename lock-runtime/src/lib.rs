@@ -185,9 +185,14 @@ mod lock;
 ///    lock instead of deadlocking.
 /// 4. Releases the lock, and then returns, whatever the body did: `Ok`, `Err`, `?`, an early
 ///    `return`. A panic in the body, or the caller dropping the future (a `tokio::time::timeout`,
-///    a `select!`), releases it from the guard's drop.
+///    a `select!`), releases it from the guard's drop. A release that fails after the body ran
+///    (typically `NotHeld`: the lease ran out while the body ran, with
+///    `on_lease_lost = "continue"`) does not change the function's result; it is logged as a
+///    `tracing` event at `warn` level naming the lock, never silently.
 ///
-/// Two calls joined in one task (`tokio::join!`) are two scopes: they exclude each other.
+/// Two calls joined in one task (`tokio::join!`) are two scopes: they exclude each other. Two
+/// calls joined *inside* a locked body that re-enter its lock take turns: one re-entry at a time
+/// per scope.
 ///
 /// ```
 /// use std::time::Duration;
