@@ -189,8 +189,9 @@ impl TcpProxy {
         self.shared.hold_below.send_replace(0);
     }
 
-    /// How many bytes the proxy has read from clients on held connections and not forwarded yet
-    /// (see [`hold_connections`](Self::hold_connections)); `0` when nothing waits.
+    /// How many bytes the proxy holds, read from clients on held connections and not forwarded
+    /// yet (see [`hold_connections`](Self::hold_connections)); `0` when nothing waits. Bytes
+    /// still queued behind a [delay](Self::set_delay) count once their turn comes.
     pub fn held_bytes(&self) -> usize {
         self.shared.held_bytes.load(Ordering::SeqCst)
     }
@@ -364,11 +365,18 @@ async fn pump(
         let mut blackhole = shared.blackhole.subscribe();
         let mut hold_replies = shared.hold_replies.subscribe();
         let mut hold_below = shared.hold_below.subscribe();
-        while let Some(chunk) = queue.recv().await {
+        while let Some(mut chunk) = queue.recv().await {
             tokio::time::sleep_until(chunk.due).await;
             let _ = blackhole.wait_for(|on| !*on).await;
             match direction {
                 Direction::ToServer(_) => {
+                    // A chunk read just before the hold began is held (and counted) too.
+                    if chunk.held.is_none() && held_connection(&hold_below.borrow()) {
+                        shared
+                            .held_bytes
+                            .fetch_add(chunk.bytes.len(), Ordering::SeqCst);
+                        chunk.held = Some(&shared.held_bytes);
+                    }
                     let _ = hold_below.wait_for(|below| !held_connection(below)).await;
                 }
                 Direction::ToClient => {

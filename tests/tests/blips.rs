@@ -218,20 +218,70 @@ async fn a_cancelled_unlock_still_releases_the_lock_once_the_network_heals() {
     assert_released(&server, &name);
 }
 
+/// The same cancelled unlock without the reset, but right after Redis lost its script cache (a
+/// restart, a failover, `SCRIPT FLUSH`): the blackhole holds the release's `EVALSHA` and
+/// delivers it at healing, where Redis answers `NOSCRIPT`. Only a release that goes on after its
+/// caller gave up can send the script again.
+///
+/// Required: the lock is gone from Redis within 1.5 s of the network healing. Today nobody
+/// resends and the lock stays held until its 8 s lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_unlock_still_releases_the_lock_after_redis_lost_its_scripts() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = client_through(&proxy).await;
+    let name = unique_name("cancelled-unlock-noscript");
+    warm_up(&client, &name).await;
+    let lease = Duration::from_secs(8);
+    let guard = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(lease))
+        .await
+        .expect("acquire");
+    let _: () = server.cmd(&["SCRIPT", "FLUSH"]);
+
+    proxy.blackhole(true);
+    let unlocked = tokio::time::timeout(Duration::from_millis(700), guard.unlock()).await;
+    assert!(
+        unlocked.is_err(),
+        "unlock() cannot be confirmed while the network is down: {unlocked:?}"
+    );
+    proxy.blackhole(false);
+    let healed = Instant::now();
+
+    let released = eventually(Duration::from_millis(1_500), || !is_held(&server, &name)).await;
+    let pttl: i64 = server.cmd(&["PTTL", &lock_key(&name)]);
+    assert!(
+        released,
+        "the lock is still held {:?} after the network healed (pttl {pttl} ms of the {lease:?} \
+         lease): the cancelled unlock's NOSCRIPT was never followed by the script",
+        healed.elapsed()
+    );
+    assert_released(&server, &name);
+}
+
+/// How the waiter of [`a_stuck_request_after_the_waiter_gave_up`] gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GiveUp {
+    /// Its `try_acquire(2.5 s, None)` wait ends (`Timeout`).
+    WaitEnds,
+    /// Its future is dropped (the task aborted) as soon as its retry is stuck, while that
+    /// request is unanswered.
+    Dropped,
+}
+
 /// A request still queued on a retired connection cannot take the lock for an owner that gave up
-/// (DESIGN 3.2). Another client holds the lock; our waiter (`try_acquire(2.5 s, None)`) sleeps
-/// on the unlock channel. Every connection our client has open is then held by the proxy
-/// (requests read, not forwarded) and its pub/sub connection is killed: the hub reconnects on a
-/// new connection, resubscribes and wakes the waiter, whose retry gets stuck on the held command
-/// connection. After the response timeout the client retires that connection and goes on on a
-/// new one; the waiter's wait ends (`Timeout`). The holder releases, and only then the stuck
-/// request reaches Redis.
+/// (DESIGN 3.2). Another client holds the lock (fixed lease 10 s); our waiter sleeps on the
+/// unlock channel. Every connection our client has open is then held by the proxy (requests
+/// read, not forwarded) and its pub/sub connection is killed: the hub reconnects on a new
+/// connection, resubscribes and wakes the waiter (DESIGN 3.3), whose retry gets stuck on the
+/// held command connection; after the response timeout the client retires that connection and
+/// goes on on a new one. The waiter gives up (`give_up`), the holder releases, and only then
+/// the stuck request reaches Redis.
 ///
 /// Required: that late request does not take the lock: no lock key stays, and a third client
-/// acquires at once. Today it takes the free lock under the waiter's owner id with a 30 s
-/// watchdog lease that nobody renews or releases, so the lock is stuck for 30 s.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_for_a_waiter_that_gave_up() {
+/// acquires at once.
+async fn a_stuck_request_after_the_waiter_gave_up(give_up: GiveUp) {
     let server = RedisServer::start();
     let proxy = TcpProxy::start(server.port()).await;
     let waiting = client_through(&proxy).await;
@@ -248,6 +298,8 @@ async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_for_a_wait
     let waiter =
         tokio::spawn(async move { lock.try_acquire(Duration::from_millis(2_500), None).await });
     await_one_subscription(&server, &name).await;
+    // Let the retry that follows the confirmed subscription come back, so the waiter sleeps.
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
     proxy.hold_connections();
     assert_eq!(
@@ -260,14 +312,28 @@ async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_for_a_wait
         "set-up: after its pub/sub connection came back, the waiter's retry should be stuck on \
          the held command connection, but nothing was sent on it"
     );
-    let gave_up = tokio::time::timeout(Duration::from_secs(8), waiter)
-        .await
-        .expect("the waiter's 2.5 s wait ends")
-        .expect("join");
-    assert!(
-        gave_up.is_err(),
-        "the lock stayed held by the other client for the whole wait, yet the waiter got it"
-    );
+    match give_up {
+        GiveUp::WaitEnds => {
+            let gave_up = tokio::time::timeout(Duration::from_secs(8), waiter)
+                .await
+                .expect("the waiter's 2.5 s wait ends")
+                .expect("join");
+            assert!(
+                gave_up.is_err(),
+                "the lock stayed held by the other client for the whole wait, yet the waiter got it"
+            );
+        }
+        GiveUp::Dropped => {
+            waiter.abort();
+            assert!(
+                waiter.await.expect_err("aborted").is_cancelled(),
+                "the waiter was dropped while waiting"
+            );
+            // The stuck request outlives every response timeout: whatever the client sends
+            // after the drop on the held connection times out and goes out on a new one.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 
     holder.unlock().await.expect("holder unlock");
     proxy.release_held();
@@ -281,8 +347,8 @@ async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_for_a_wait
         let owners: Vec<String> = server.cmd(&["HKEYS", &lock_key(&name)]);
         let pttl: i64 = server.cmd(&["PTTL", &lock_key(&name)]);
         panic!(
-            "the stuck request of a waiter that gave up took the lock after the holder released \
-             it: owners {owners:?} (our client id {}), pttl {pttl} ms",
+            "the stuck request of a waiter that gave up ({give_up:?}) took the lock after the \
+             holder released it: owners {owners:?} (our client id {}), pttl {pttl} ms",
             waiting.id()
         );
     }
@@ -294,4 +360,25 @@ async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_for_a_wait
         .expect("nobody holds the lock: a third client gets it at once");
     guard.unlock().await.expect("unlock");
     assert_released(&server, &name);
+}
+
+/// [`a_stuck_request_after_the_waiter_gave_up`], the waiter's 2.5 s wait ending. Today the stuck
+/// request takes the free lock under the waiter's owner id with a 30 s watchdog lease that
+/// nobody renews or releases: the lock is stuck for 30 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_after_the_wait_ended() {
+    a_stuck_request_after_the_waiter_gave_up(GiveUp::WaitEnds).await;
+}
+
+/// [`a_stuck_request_after_the_waiter_gave_up`], the waiter's future dropped while its retry is
+/// stuck, and the stuck request delivered a second later. Today the drop sends an undo release;
+/// it times out on the held connection, is resent on a new one, finds nothing to release (the
+/// acquire has not run yet) and memoises that answer, so the late acquire takes the lock for
+/// 30 s and the late copy of the undo only replays the memo. (Delivered at once, the undo
+/// queued behind the acquire on the same connection would release it: the delay is what makes
+/// the connection a retired one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_after_the_waiter_was_dropped()
+{
+    a_stuck_request_after_the_waiter_gave_up(GiveUp::Dropped).await;
 }
