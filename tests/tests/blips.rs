@@ -6,7 +6,8 @@
 //! Every client here goes through a [`TcpProxy`] and answers within a 300 ms response timeout.
 //! Each test first takes and releases the lock once, so Redis has the scripts cached: the fault
 //! then hits the lock's own request, not the `NOSCRIPT` round trip of a cold server (a cold
-//! `EVALSHA` does nothing, which would hide what a late or lost request does).
+//! `EVALSHA` does nothing, which would hide what a late or lost request does). One test flushes
+//! the scripts on purpose, after that.
 
 use std::time::{Duration, Instant};
 
