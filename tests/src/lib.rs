@@ -13,6 +13,7 @@
 //! | crash, restart, freeze a node | [`RedisServer::kill`], [`restart`](RedisServer::restart), [`pause`](RedisServer::pause) / [`resume`](RedisServer::resume) |
 //! | drop client connections, stall the server | [`RedisServer::client_kill`], [`RedisServer::debug_sleep`] |
 //! | latency, half-open or reset connections | [`TcpProxy`] between the client and the server |
+//! | lost or late replies, requests delivered late | [`TcpProxy::drop_replies`], [`hold_replies`](TcpProxy::hold_replies), [`hold_connections`](TcpProxy::hold_connections) |
 //! | contention across OS processes | [`Workers`] / [`spawn_workers`] |
 //! | a fresh lock name, no keys left behind | [`unique_name`], [`assert_no_keys`] |
 //!

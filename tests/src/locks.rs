@@ -138,3 +138,152 @@ pub async fn await_no_subscriptions(server: &RedisServer) {
         "a channel stayed subscribed after its last waiter left"
     );
 }
+
+/// Panics, listing them, unless every key whose name contains `name` carries a TTL: once a lock
+/// is released for the last time, nothing of it may stay in Redis for ever (DESIGN 3.3, "bounded
+/// state": millions of lock names are normal). Stricter than [`assert_released`], which lets the
+/// fencing counter live without a TTL.
+///
+/// # Panics
+///
+/// When a key of `name` has no TTL, or when the server cannot be queried.
+pub fn assert_no_key_without_ttl(server: &RedisServer, name: &str) {
+    let unbounded: Vec<String> = server
+        .keys(&format!("*{name}*"))
+        .into_iter()
+        .filter_map(|key| {
+            let ttl: i64 = server.cmd(&["PTTL", &key]);
+            (ttl < 0).then(|| format!("  {key} (pttl {ttl})"))
+        })
+        .collect();
+    assert!(
+        unbounded.is_empty(),
+        "{} key(s) of lock {name} have no TTL and would stay in Redis for ever:\n{}",
+        unbounded.len(),
+        unbounded.join("\n")
+    );
+}
+
+/// The thread-name prefix of the runtimes made by [`run_catching_panics`].
+const CATCHING_PREFIX: &str = "lock-tests-catching";
+
+/// One panic seen by [`run_catching_panics`].
+#[derive(Debug, Clone)]
+pub struct CaughtPanic {
+    /// The name of the thread that panicked.
+    pub thread: String,
+    /// The panic message.
+    pub message: String,
+    /// `file:line` of the panic.
+    pub location: String,
+    /// Whether the location is in this package (the kit or a test file): a failed check of the
+    /// test itself, rather than a panic in the code under test or a library.
+    pub in_tests: bool,
+}
+
+impl std::fmt::Display for CaughtPanic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "thread `{}`: {} (at {})",
+            self.thread, self.message, self.location
+        )
+    }
+}
+
+/// Every panic seen by the hook [`run_catching_panics`] installs.
+static PANICS: std::sync::Mutex<Vec<CaughtPanic>> = std::sync::Mutex::new(Vec::new());
+
+fn install_panic_recorder() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(non-string panic payload)".to_owned());
+            let (location, in_tests) = info.location().map_or_else(
+                || ("unknown location".to_owned(), false),
+                |l| {
+                    let file = l.file();
+                    let in_tests = file.starts_with("tests/") || file.starts_with("tests\\");
+                    (format!("{file}:{}", l.line()), in_tests)
+                },
+            );
+            PANICS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(CaughtPanic {
+                    thread: std::thread::current().name().unwrap_or("").to_owned(),
+                    message,
+                    location,
+                    in_tests,
+                });
+            previous(info);
+        }));
+    });
+}
+
+/// Runs `body` on a fresh multi-threaded Tokio runtime (2 workers) whose threads are its own,
+/// shuts the runtime down, and returns what `body` returned (`None` if it panicked) with every
+/// panic raised meanwhile:
+///
+/// - on the runtime's threads: in `body` or in any task spawned on the runtime, such as the
+///   background tasks of a client built in `body`, whose panics no `JoinHandle` shows;
+/// - on any other thread, in code outside this package (a library's own background threads).
+///   Such a panic cannot be told apart by test, so every concurrent caller reports it.
+///
+/// Use it to prove that bad input gives an error and never a panic, however deep in the client
+/// the panic would be. A failed assertion of `body` is among the panics, with
+/// [`in_tests`](CaughtPanic::in_tests) set. The panic hook it installs (once per process) keeps
+/// the previous hook's output.
+///
+/// # Panics
+///
+/// When the runtime or its thread cannot be made.
+pub fn run_catching_panics<T, F, Fut>(body: F) -> (Option<T>, Vec<CaughtPanic>)
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+{
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    install_panic_recorder();
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let thread_name = format!("{CATCHING_PREFIX}-{id}");
+    let seen_before = PANICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .len();
+    let runtime_threads = thread_name.clone();
+    let output = std::thread::Builder::new()
+        .name(thread_name.clone())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name(runtime_threads)
+                .enable_all()
+                .build()
+                .unwrap_or_else(|err| panic!("building a Tokio runtime: {err}"));
+            let output = runtime.block_on(body());
+            runtime.shutdown_timeout(Duration::from_secs(2));
+            output
+        })
+        .unwrap_or_else(|err| panic!("spawning a thread: {err}"))
+        .join()
+        .ok();
+    let panics = PANICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)[seen_before..]
+        .iter()
+        .filter(|panic| {
+            panic.thread == thread_name
+                || (!panic.thread.starts_with(CATCHING_PREFIX) && !panic.in_tests)
+        })
+        .cloned()
+        .collect();
+    (output, panics)
+}

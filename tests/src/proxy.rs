@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -38,6 +38,10 @@ const CHUNK: usize = 16 * 1024;
 /// proxy.blackhole(false);
 /// proxy.set_delay(Duration::from_millis(100));
 /// proxy.drop_connections(); // reset every open connection
+/// proxy.drop_replies(true); // requests reach the server, its replies are lost
+/// proxy.drop_replies(false);
+/// proxy.hold_connections(); // what the client sends on today's connections waits...
+/// proxy.release_held(); // ...and reaches the server now
 /// # let _ = client;
 /// # }
 /// ```
@@ -53,6 +57,15 @@ pub struct TcpProxy {
 struct Shared {
     delay: watch::Sender<Duration>,
     blackhole: watch::Sender<bool>,
+    /// Server-to-client bytes wait while this is `true` (`hold_replies`).
+    hold_replies: watch::Sender<bool>,
+    /// Server-to-client bytes are discarded while this is `true` (`drop_replies`).
+    drop_replies: AtomicBool,
+    /// Client-to-server bytes of every connection whose id is below this wait (`hold_connections`);
+    /// 0 holds nothing.
+    hold_below: watch::Sender<u64>,
+    /// Bytes read from clients on held connections and not forwarded yet.
+    held_bytes: AtomicUsize,
     refuse: AtomicBool,
     /// Bumped by `drop_connections`; every connection task watches it.
     kill: watch::Sender<u64>,
@@ -85,6 +98,10 @@ impl TcpProxy {
         let shared = Arc::new(Shared {
             delay: watch::Sender::new(Duration::ZERO),
             blackhole: watch::Sender::new(false),
+            hold_replies: watch::Sender::new(false),
+            drop_replies: AtomicBool::new(false),
+            hold_below: watch::Sender::new(0),
+            held_bytes: AtomicUsize::new(0),
             refuse: AtomicBool::new(false),
             kill: watch::Sender::new(0),
             freeze: watch::Sender::new(0),
@@ -127,6 +144,56 @@ impl TcpProxy {
     /// held and delivered when it is set back to `false`, like a healed partition. Defaults to `false`.
     pub fn blackhole(&self, on: bool) {
         self.shared.blackhole.send_replace(on);
+    }
+
+    /// While `true`, the server's replies (and pub/sub messages) are held on every connection, new
+    /// ones too, while the client's requests still reach the server: replies are late, not lost.
+    /// Held bytes are delivered, in order, when it is set back to `false`. Defaults to `false`.
+    ///
+    /// Unlike [`blackhole`](Self::blackhole), the server runs every request sent meanwhile, so
+    /// a client that times out and resends finds the effect of its first attempt already there.
+    pub fn hold_replies(&self, on: bool) {
+        self.shared.hold_replies.send_replace(on);
+    }
+
+    /// While `true`, every byte the server sends to the client is thrown away, on every
+    /// connection, new ones too, while the client's requests still reach the server and run.
+    /// Defaults to `false`.
+    ///
+    /// This models replies lost on the way back. A connection that lost bytes stays out of step
+    /// for good: a reply it carries later answers an earlier request, so a client can only use
+    /// it again after replacing it. A connection opened meanwhile loses its handshake replies and
+    /// never becomes ready; only the client's own timeouts can tell.
+    pub fn drop_replies(&self, on: bool) {
+        self.shared.drop_replies.store(on, Ordering::SeqCst);
+    }
+
+    /// Holds, from now on, every byte the client sends on the connections open now: the proxy
+    /// reads it but does not forward it until [`release_held`](Self::release_held). Replies to
+    /// earlier requests and pub/sub messages still reach the client, and connections opened
+    /// later are forwarded as usual, so a client that gives up on a held connection and opens a
+    /// new one carries on.
+    ///
+    /// This models a request stuck in the send queue of a connection the client has retired
+    /// (a stalled link, a full buffer), which reaches the server late, after the client stopped
+    /// caring. Calling it again also holds the connections opened since.
+    pub fn hold_connections(&self) {
+        let below = self.shared.next_id.load(Ordering::SeqCst);
+        self.shared.hold_below.send_replace(below);
+    }
+
+    /// Delivers every byte held by [`hold_connections`](Self::hold_connections), in order, and
+    /// forwards normally from then on. A held connection the client has closed meanwhile gets
+    /// its bytes delivered before the proxy closes it on the server's side.
+    pub fn release_held(&self) {
+        self.shared.hold_below.send_replace(0);
+    }
+
+    /// How many bytes the proxy holds, read from clients on held connections and not forwarded
+    /// yet (see [`hold_connections`](Self::hold_connections)); `0` when nothing waits. Bytes
+    /// still queued behind a [delay](Self::set_delay) count once their turn comes.
+    pub fn held_bytes(&self) -> usize {
+        self.shared.held_bytes.load(Ordering::SeqCst)
     }
 
     /// Closes every current connection abruptly (`RST` to both the client and the server).
@@ -204,8 +271,8 @@ async fn serve(mut client: TcpStream, target: SocketAddr, shared: Arc<Shared>, i
                 let (server_read, server_write) = server.split();
                 let both = async {
                     tokio::try_join!(
-                        pump(client_read, server_write, &shared),
-                        pump(server_read, client_write, &shared),
+                        pump(client_read, server_write, &shared, Direction::ToServer(id)),
+                        pump(server_read, client_write, &shared, Direction::ToClient),
                     )
                 };
                 tokio::select! {
@@ -231,13 +298,43 @@ async fn serve(mut client: TcpStream, target: SocketAddr, shared: Arc<Shared>, i
     shared.connections().remove(&id);
 }
 
-/// Forwards `from` to `to` until end of stream, applying the delay and blackhole settings.
+/// Which way a [`pump`] forwards.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    /// Requests, on the connection with this id.
+    ToServer(u64),
+    /// Replies and pub/sub messages.
+    ToClient,
+}
+
+/// One chunk on its way, and the count of held bytes it is part of (decremented when it goes).
+struct Chunk<'a> {
+    due: Instant,
+    bytes: Vec<u8>,
+    held: Option<&'a AtomicUsize>,
+}
+
+impl Drop for Chunk<'_> {
+    fn drop(&mut self) {
+        if let Some(held) = self.held {
+            held.fetch_sub(self.bytes.len(), Ordering::SeqCst);
+        }
+    }
+}
+
+/// Forwards `from` to `to` until end of stream, applying the delay, blackhole, hold and drop
+/// settings.
 async fn pump(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
     shared: &Shared,
+    direction: Direction,
 ) -> io::Result<()> {
-    let (chunks, mut queue) = mpsc::channel::<(Instant, Vec<u8>)>(64);
+    let held_connection = |below: &u64| match direction {
+        Direction::ToServer(id) => id < *below,
+        Direction::ToClient => false,
+    };
+    let (chunks, mut queue) = mpsc::channel::<Chunk<'_>>(64);
     let read = async move {
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -245,18 +342,48 @@ async fn pump(
             if n == 0 {
                 return Ok::<(), io::Error>(());
             }
-            let due = Instant::now() + *shared.delay.borrow();
-            if chunks.send((due, buf[..n].to_vec())).await.is_err() {
+            if matches!(direction, Direction::ToClient)
+                && shared.drop_replies.load(Ordering::SeqCst)
+            {
+                continue;
+            }
+            let held = held_connection(&shared.hold_below.borrow()).then(|| {
+                shared.held_bytes.fetch_add(n, Ordering::SeqCst);
+                &shared.held_bytes
+            });
+            let chunk = Chunk {
+                due: Instant::now() + *shared.delay.borrow(),
+                bytes: buf[..n].to_vec(),
+                held,
+            };
+            if chunks.send(chunk).await.is_err() {
                 return Ok(());
             }
         }
     };
     let write = async {
         let mut blackhole = shared.blackhole.subscribe();
-        while let Some((due, chunk)) = queue.recv().await {
-            tokio::time::sleep_until(due).await;
+        let mut hold_replies = shared.hold_replies.subscribe();
+        let mut hold_below = shared.hold_below.subscribe();
+        while let Some(mut chunk) = queue.recv().await {
+            tokio::time::sleep_until(chunk.due).await;
             let _ = blackhole.wait_for(|on| !*on).await;
-            to.write_all(&chunk).await?;
+            match direction {
+                Direction::ToServer(_) => {
+                    // A chunk read just before the hold began is held (and counted) too.
+                    if chunk.held.is_none() && held_connection(&hold_below.borrow()) {
+                        shared
+                            .held_bytes
+                            .fetch_add(chunk.bytes.len(), Ordering::SeqCst);
+                        chunk.held = Some(&shared.held_bytes);
+                    }
+                    let _ = hold_below.wait_for(|below| !held_connection(below)).await;
+                }
+                Direction::ToClient => {
+                    let _ = hold_replies.wait_for(|on| !*on).await;
+                }
+            }
+            to.write_all(&chunk.bytes).await?;
         }
         let _ = blackhole.wait_for(|on| !*on).await;
         to.shutdown().await

@@ -259,6 +259,76 @@ async fn proxy_faults() {
     wait_until(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_err()).await;
 }
 
+/// The reply and hold faults: requests run while replies are lost or late, and bytes held on
+/// the connections open at `hold_connections` reach the server only at `release_held`, while
+/// newer connections work.
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_reply_and_hold_faults() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = redis::Client::open(proxy.url()).unwrap();
+    let key = unique_name("proxy-reply");
+
+    // Lost replies: the command runs, its reply never comes.
+    let mut lossy = client.get_multiplexed_async_connection().await.unwrap();
+    proxy.drop_replies(true);
+    let lost: RedisResult<i64> = redis::cmd("INCR").arg(&key).query_async(&mut lossy).await;
+    assert!(lost.is_err(), "a reply got through: {lost:?}");
+    assert_eq!(server.cmd::<i64>(&["GET", &key]), 1, "the request ran");
+    proxy.drop_replies(false);
+
+    // Late replies: the command runs at once, its reply comes when they are let through.
+    // No response timeout: under load the held reply may take a while.
+    let patient = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let mut late = client
+        .get_multiplexed_async_connection_with_config(&patient)
+        .await
+        .unwrap();
+    proxy.hold_replies(true);
+    let pending = tokio::spawn({
+        let key = key.clone();
+        async move {
+            redis::cmd("INCR")
+                .arg(&key)
+                .query_async::<i64>(&mut late)
+                .await
+        }
+    });
+    wait_until(|| server.cmd::<i64>(&["GET", &key]) == 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!pending.is_finished(), "the reply is held");
+    proxy.hold_replies(false);
+    assert_eq!(pending.await.unwrap().unwrap(), 2, "the held reply arrives");
+
+    // Held connections: nothing reaches the server until released; a new connection works.
+    let key = unique_name("proxy-hold");
+    let mut held = client.get_multiplexed_async_connection().await.unwrap();
+    proxy.hold_connections();
+    let stuck = tokio::spawn({
+        let key = key.clone();
+        async move {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg("late")
+                .query_async::<()>(&mut held)
+                .await
+        }
+    });
+    wait_until(|| proxy.held_bytes() > 0).await;
+    assert_eq!(
+        server.cmd::<i64>(&["EXISTS", &key]),
+        0,
+        "held, not delivered"
+    );
+    let mut fresh = client.get_multiplexed_async_connection().await.unwrap();
+    let pong: String = redis::cmd("PING").query_async(&mut fresh).await.unwrap();
+    assert_eq!(pong, "PONG", "a connection opened later is not held");
+    proxy.release_held();
+    wait_until(|| server.cmd::<i64>(&["EXISTS", &key]) == 1).await;
+    assert_eq!(proxy.held_bytes(), 0);
+    let _ = stuck.await.unwrap();
+}
+
 #[test]
 fn workers_collect_output_and_time_out() {
     let outputs = spawn_workers(

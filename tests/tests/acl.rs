@@ -1,0 +1,153 @@
+//! A Redis 7 ACL user without channel rights (`resetchannels`, the default for new users since
+//! Redis 7 with `acl-pubsub-default resetchannels`) can still use locks: its `SUBSCRIBE` and the
+//! release script's `PUBLISH` are refused with `NOPERM`, and the client must cope without a
+//! reconnect storm, report a release that happened as a success, and still hand the lock on
+//! (by the holder's TTL at worst, since no release message can reach it).
+
+use std::time::{Duration, Instant};
+
+use lock_runtime::LockClient;
+use lock_tests::{
+    RedisServer,
+    locks::{assert_released, eventually, lock_key},
+    unique_name,
+};
+
+/// A server with the user `app` (password `pw`), who may run every command on every key but may
+/// use no pub/sub channel, and a client connected as that user.
+async fn a_client_without_channel_rights() -> (RedisServer, LockClient) {
+    let server = RedisServer::start();
+    let _: () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "app",
+        "on",
+        ">pw",
+        "~*",
+        "+@all",
+        "resetchannels",
+    ]);
+    let url = format!("redis://app:pw@127.0.0.1:{}", server.port());
+    let client = LockClient::connect(&url)
+        .await
+        .unwrap_or_else(|err| panic!("connecting as `app` to {url}: {err}"));
+    (server, client)
+}
+
+fn connections_received(server: &RedisServer) -> u64 {
+    server
+        .info_field("stats", "total_connections_received")
+        .and_then(|count| count.parse().ok())
+        .expect("INFO stats has total_connections_received")
+}
+
+fn is_held(server: &RedisServer, name: &str) -> bool {
+    server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
+}
+
+/// While one task holds the lock (fixed lease 10 s) and another waits, the client opens fewer
+/// than 20 connections in 2 s. The count is Redis's `total_connections_received`, which also
+/// counts the kit's own two `INFO` connections. Today the hub reconnects at once after every
+/// refused `SUBSCRIBE`: thousands of connections per second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_without_channel_rights_causes_no_reconnect_storm() {
+    let (server, client) = a_client_without_channel_rights().await;
+    let name = unique_name("acl-storm");
+    let holder = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(10)))
+        .await
+        .expect("holder");
+
+    let before = connections_received(&server);
+    let lock = client.lock(&name);
+    let waiter = tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), None).await });
+    let window = Duration::from_secs(2);
+    tokio::time::sleep(window).await;
+    let opened = connections_received(&server) - before;
+    waiter.abort();
+    assert!(
+        opened < 20,
+        "{opened} connections were opened in {window:?} of waiting: the refused SUBSCRIBE \
+         (NOPERM) must not make the client reconnect in a loop"
+    );
+
+    drop(holder);
+    assert!(
+        eventually(Duration::from_secs(3), || !is_held(&server, &name)).await,
+        "the dropped holder's lock is released"
+    );
+    assert_released(&server, &name);
+}
+
+/// `unlock()` returns `Ok` and the lock is gone. Today the release script deletes the lock, then
+/// its `PUBLISH` fails with `NOPERM`, so `unlock()` reports a Redis error for a release that
+/// happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlock_without_channel_rights_succeeds() {
+    let (server, client) = a_client_without_channel_rights().await;
+    let name = unique_name("acl-unlock");
+    let guard = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(10)))
+        .await
+        .expect("acquire");
+
+    let unlocked = guard.unlock().await;
+    assert!(
+        unlocked.is_ok(),
+        "unlock() must succeed for a user without channel rights, got: {}",
+        unlocked
+            .as_ref()
+            .err()
+            .map(|err| format!("{err} ({:?})", std::error::Error::source(err)))
+            .unwrap_or_default()
+    );
+    assert!(!is_held(&server, &name), "the lock is gone after unlock()");
+    assert_released(&server, &name);
+}
+
+/// A waiter (wait 10 s) still gets the lock after the holder (fixed lease 1.5 s) lets go: within
+/// 3 s of the holder's acquisition, that is by the holder's TTL plus slack at worst, because no
+/// release message can reach it. The holder and the waiter let go by dropping their guards, so
+/// this test does not depend on `unlock()` reporting success (see the test above). This holds
+/// today (the waiter sleeps at most the holder's TTL); it guards the rewrite against, for
+/// example, failing the wait because the subscription is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_without_channel_rights_still_gets_the_lock() {
+    let (server, client) = a_client_without_channel_rights().await;
+    let name = unique_name("acl-waiter");
+    let lease = Duration::from_millis(1_500);
+    let holder = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(lease))
+        .await
+        .expect("holder");
+    let held_since = Instant::now();
+
+    let lock = client.lock(&name);
+    let waiter = tokio::spawn(async move {
+        let guard = lock.try_acquire(Duration::from_secs(10), None).await?;
+        let acquired = Instant::now();
+        drop(guard);
+        Ok::<_, lock_runtime::LockError>(acquired)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(holder);
+    let acquired = tokio::time::timeout(Duration::from_secs(12), waiter)
+        .await
+        .expect("the waiter finishes within its wait")
+        .expect("join")
+        .expect("the waiter gets the lock");
+    let waited = acquired.saturating_duration_since(held_since);
+    assert!(
+        waited < lease + Duration::from_millis(1_500),
+        "the waiter got the lock {waited:?} after the holder took it (lease {lease:?})"
+    );
+
+    assert!(
+        eventually(Duration::from_secs(3), || !is_held(&server, &name)).await,
+        "the dropped guards release the lock"
+    );
+    assert_released(&server, &name);
+}
