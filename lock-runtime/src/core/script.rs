@@ -40,6 +40,10 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 pub(crate) struct Sent<R> {
     pub(crate) reply: R,
     pub(crate) sent: Instant,
+    /// Whether the request went out more than once. An earlier copy may then still be queued on
+    /// a retired connection and reach Redis later: a request that takes something must be
+    /// undone (and marked abandoned) if its result is not kept.
+    pub(crate) resent: bool,
 }
 
 /// The command connections of a client, and how long to keep resending on them.
@@ -134,10 +138,15 @@ impl ScriptPath {
         context: impl Fn() -> String,
     ) -> Result<Sent<(R, Option<usize>)>, LockError> {
         let Some((commands, wait)) = &self.replicated else {
-            let Sent { reply, sent } = self.eval(call, deadline, context).await?;
+            let Sent {
+                reply,
+                sent,
+                resent,
+            } = self.eval(call, deadline, context).await?;
             return Ok(Sent {
                 reply: (reply, None),
                 sent,
+                resent,
             });
         };
         let mut pipeline = redis::pipe();
@@ -147,7 +156,11 @@ impl ScriptPath {
             .arg(wait.replicas)
             .arg(redis_millis(wait.timeout));
         let pipeline = &pipeline;
-        let Sent { reply, sent } = self
+        let Sent {
+            reply,
+            sent,
+            resent,
+        } = self
             .run(commands, context, deadline, |mut connection| async move {
                 match pipeline.query_async(&mut connection).await {
                     Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
@@ -162,6 +175,7 @@ impl ScriptPath {
         Ok(Sent {
             reply: (reply, Some(acknowledged)),
             sent,
+            resent,
         })
     }
 
@@ -213,9 +227,16 @@ impl ScriptPath {
     {
         let mut give_up_at: Option<Option<Instant>> = None;
         let mut backoff = Duration::from_millis(10);
+        let mut resent = false;
         loop {
             let err = match self.attempt(commands, &mut request).await {
-                (Ok(reply), sent) => return Ok(Sent { reply, sent }),
+                (Ok(reply), sent) => {
+                    return Ok(Sent {
+                        reply,
+                        sent,
+                        resent,
+                    });
+                }
                 (Err(err), _) => err,
             };
             let now = Instant::now();
@@ -233,6 +254,7 @@ impl ScriptPath {
             }
             tracing::debug!(error = %err, ?backoff, "transient Redis error; resending");
             tokio::time::sleep(backoff).await;
+            resent = true;
             backoff = (backoff * 2).min(MAX_BACKOFF).min(self.response_timeout);
         }
     }

@@ -262,6 +262,10 @@ struct Acquire {
     /// Registered with the watchdog before a try is sent (watchdog mode), removed if the try took
     /// nothing, handed to the hold if it took the lock.
     renewal: Option<RenewalId>,
+    /// Armed once a try had to be resent: an earlier copy may still reach Redis later and take
+    /// the lock for this owner. Dropped armed (the acquisition ends without a guard), it undoes
+    /// and marks the owner abandoned; disarmed at hand-over, the guard's release does it.
+    stale_copies: Option<InFlight>,
 }
 
 impl Acquire {
@@ -275,7 +279,16 @@ impl Acquire {
             lease: Lease::new(&keys.name, Instant::now()),
             watchdog: lease.is_none(),
             renewal: None,
+            stale_copies: None,
         }
+    }
+
+    /// The undo of this acquisition: release whatever it holds, and mark its owner abandoned.
+    fn abandon(&self) -> Box<Abandon> {
+        Box::new(Abandon {
+            keys: Arc::clone(&self.keys),
+            owner: Arc::clone(&self.owner),
+        })
     }
 
     fn stop_renewal(&mut self) {
@@ -285,12 +298,12 @@ impl Acquire {
     }
 
     /// Gives back a lock this acquisition took but will not hand out.
-    async fn give_back(&self) {
-        let abandon = Abandon {
-            keys: Arc::clone(&self.keys),
-            owner: Arc::clone(&self.owner),
-        };
-        if let Err(err) = abandon.give_back(&self.backend).await {
+    async fn give_back(&mut self) {
+        // Abandoning marks the owner: stale copies of the request are covered too.
+        if let Some(stale_copies) = self.stale_copies.take() {
+            stale_copies.disarm();
+        }
+        if let Err(err) = self.abandon().give_back(&self.backend).await {
             tracing::debug!(lock = %self.keys.name, error = %err, "giving back a lock not handed out failed");
         }
     }
@@ -306,6 +319,7 @@ impl Acquire {
         let release = Box::new(Release {
             keys: Arc::clone(&self.keys),
             owner: Arc::clone(&self.owner),
+            abandon_after: self.stale_copies.take().map(InFlight::disarm).is_some(),
         });
         let holder = Holder {
             client_id: Arc::clone(self.backend.ids.client()),
@@ -349,23 +363,21 @@ impl Attempt for Acquire {
         let keys = Arc::clone(&self.keys);
         let acquire = acquire_call(&keys, &self.owner, self.lease_time);
         let context = || format!("acquiring lock `{}`", keys.name);
-        let in_flight = InFlight::arm(
-            &self.backend,
-            Box::new(Abandon {
-                keys: Arc::clone(&keys),
-                owner: Arc::clone(&self.owner),
-            }),
-        );
-        let sent = self
+        let in_flight = InFlight::arm(&self.backend, self.abandon());
+        let Sent {
+            reply: (reply, acknowledged),
+            sent,
+            resent,
+        } = self
             .backend
             .scripts
             .eval_replicated::<Acquired>(&acquire, deadline, context)
             .await?;
-        in_flight.disarm();
-        let Sent {
-            reply: (reply, acknowledged),
-            sent,
-        } = sent;
+        if resent && self.stale_copies.is_none() {
+            self.stale_copies = Some(in_flight);
+        } else {
+            in_flight.disarm();
+        }
         match reply {
             Acquired::Taken { token } => {
                 if let (Some(wait), Some(acknowledged)) =
@@ -459,6 +471,7 @@ async fn reenter(
             let release = Box::new(Release {
                 keys: Arc::clone(&keys),
                 owner: Arc::clone(&held.owner),
+                abandon_after: false,
             });
             let holder = Holder {
                 client_id: Arc::clone(&held.client_id),
@@ -487,6 +500,9 @@ async fn reenter(
 struct Release {
     keys: Arc<Keys>,
     owner: Arc<str>,
+    /// The acquisition had to resend its request, so a copy may still arrive after this release:
+    /// mark the owner abandoned once the lock is given back (`abandon.lua`).
+    abandon_after: bool,
 }
 
 impl GiveBack for Release {
@@ -505,6 +521,13 @@ impl GiveBack for Release {
                 .eval::<Released>(&release, None, context)
                 .await?;
             tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
+            if self.abandon_after && released.reply != Released::StillHeld {
+                let abandon = Abandon {
+                    keys: Arc::clone(keys),
+                    owner: Arc::clone(&self.owner),
+                };
+                abandon.give_back(backend).await?;
+            }
             match released.reply {
                 Released::Freed | Released::StillHeld => Ok(()),
                 Released::NotHeld => Err(LockError::NotHeld {
