@@ -87,8 +87,8 @@ impl Implementation {
             // Every script of the lock (`lock_runtime::__private::scripts::lock()`); `publish` is
             // passed to the scripts as an argument. A unit test checks the list.
             Implementation::Ours => &[
-                "type", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl", "exists",
-                "hincrby", "set", "del", "publish",
+                "type", "incr", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl",
+                "exists", "hincrby", "set", "del", "publish",
             ],
             // The compare-and-delete release script.
             Implementation::SpinFixed | Implementation::SpinJitter => &["get", "del"],

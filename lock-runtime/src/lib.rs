@@ -49,9 +49,10 @@
 //!   scope, not a thread or a task.
 //! - **Fencing tokens.** Each fresh acquisition gets a token strictly greater than every earlier
 //!   one for that name; [`fencing_token`] returns the innermost one inside a scope. Tokens are a
-//!   hybrid logical clock, `max(last + 1, server time in µs)`, whose state expires ten minutes
-//!   after the name's last use: no key outlives a lock without a TTL. They stay increasing as long
-//!   as the Redis server's clock does not step back by more than that.
+//!   hybrid logical clock: a counter started from the server's time in µs that counts up by one
+//!   and expires ten minutes after it started, then restarts from the clock. No key outlives a
+//!   lock without a TTL, and tokens stay increasing as long as the Redis server's clock does not
+//!   step back by more than those ten minutes.
 //! - **Deployments.** One Redis ([`LockClientBuilder::url`]), optionally waiting after each
 //!   acquisition for replicas to have the lock ([`LockClientBuilder::wait_for_replicas`]), or a
 //!   Redis Cluster ([`LockClientBuilder::cluster`]).

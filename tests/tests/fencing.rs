@@ -2,10 +2,11 @@
 //! greater than every earlier one for that lock name, and a lock name leaves no key without a
 //! TTL after its last release, because millions of names (`stock:{product_id}`) are normal.
 //!
-//! The planned scheme is a hybrid-logical-clock token, `max(last + 1, server TIME in µs)`, whose
-//! `last` expires after an idle time. So these tests assume nothing about where tokens start or
-//! by how much they grow: only that they strictly increase, also after the state kept between
-//! acquisitions is gone (simulated by deleting every key of the name but the lock itself).
+//! Tokens are a hybrid logical clock: a counter started from the server's time in µs that counts
+//! up by one and expires ten minutes after it started. So these tests assume nothing about where
+//! tokens start or by how much they grow: only that they strictly increase, also after the state
+//! kept between acquisitions is gone (simulated by deleting every key of the name but the lock
+//! itself).
 
 use std::{
     sync::{Arc, Mutex},
@@ -144,10 +145,10 @@ async fn tokens_strictly_increase_across_acquisitions_and_clients() {
     assert_released(&server, &name);
 }
 
-/// The state kept between acquisitions (the fencing counter, or the last token of the planned
-/// scheme) may expire once the lock is idle: simulated here by deleting every key of the name
-/// once it is released. The next token must still be greater than every earlier one, through
-/// the same client and through another. Today the counter starts again from 1.
+/// The state kept between acquisitions (the fencing counter) expires: simulated here by deleting
+/// every key of the name once it is released. The next token must still be greater than every
+/// earlier one, through the same client and through another. (With a plain counter without the
+/// clock, it started again from 1.)
 ///
 /// Before each acquisition after a deletion the test pauses 20 ms, so the server clock has
 /// moved on from the tokens already handed out (a clock-based token may run a few µs ahead of

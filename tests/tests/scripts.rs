@@ -9,7 +9,7 @@ fn script(file: &str) -> &'static str {
     lock_script(file).unwrap_or_else(|| panic!("lock-runtime has no script {file}"))
 }
 
-/// Fencing state idle time passed to the scripts: 10 minutes.
+/// Lifetime of the fencing state passed to the scripts: 10 minutes.
 const FENCE_IDLE_MS: &str = "600000";
 const MEMO_MS: &str = "10000";
 
@@ -172,7 +172,7 @@ fn tokens_increase_strictly_and_survive_the_loss_of_the_fencing_state() {
         );
         assert_eq!(release(&server, &keys, &owner, &format!("r{round}")), 1);
         if round == 2 {
-            // As if the name had been idle longer than the fencing state lives.
+            // As if the fencing state had lived out its TTL.
             server.cmd::<i64>(&["DEL", &keys.fence]);
         }
         last = token;

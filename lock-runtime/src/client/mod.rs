@@ -175,7 +175,7 @@ async fn connect(config: &Config, nodes: &[redis::Client]) -> redis::RedisResult
             // after a timeout, so the manager's own retries would only pile up behind it.
             let manager_config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout))
-                .set_response_timeout(Some(config.response_timeout))
+                .set_response_timeout(None)
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_secs(1));
             Commands::connect(nodes[0].clone(), manager_config).await

@@ -9,10 +9,11 @@ use std::{sync::Arc, time::Duration};
 
 use crate::LockError;
 
-/// How long a resource's fencing state outlives its last acquisition. Tokens stay strictly
-/// increasing across that gap as long as the Redis server's clock does not step back by more
-/// than this (see the acquire scripts): NTP corrections are far smaller.
-pub(crate) const FENCE_IDLE: Duration = Duration::from_secs(10 * 60);
+/// How long a resource's fencing state lives once created; then it restarts from the server's
+/// clock. Tokens stay strictly increasing across a restart as long as the Redis server's clock
+/// does not step back by more than this (see the acquire scripts): NTP corrections are far
+/// smaller.
+pub(crate) const FENCE_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// The Redis names derived from one resource name.
 ///
@@ -41,7 +42,7 @@ impl Keys {
         format!("{}:{suffix}", self.main)
     }
 
-    /// The fencing state: the last token handed out, under a TTL of at least [`FENCE_IDLE`].
+    /// The fencing state: the last token handed out, under a TTL of [`FENCE_TTL`].
     pub(crate) fn fence(&self) -> String {
         self.sub("fence")
     }

@@ -19,7 +19,7 @@ use crate::{
         backend::Backend,
         hold::{GiveBack, Hold, InFlight},
         hub::{PUBLISH, Wake},
-        keys::{FENCE_IDLE, Keys},
+        keys::{FENCE_TTL, Keys},
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         scope::{self, Held, HoldKind, Holder},
         script::Sent,
@@ -352,10 +352,8 @@ impl Attempt for Acquire {
             let mut renew = RENEW.prepare_invoke();
             renew
                 .key(&self.keys.main)
-                .key(self.keys.fence())
                 .arg(self.owner.as_ref())
-                .arg(redis_millis(self.lease_time))
-                .arg(redis_millis(FENCE_IDLE));
+                .arg(redis_millis(self.lease_time));
             let registration =
                 Registration::new(&self.keys.name, renew, &self.lease, self.lease_time);
             self.renewal = Some(self.backend.watchdog.register(registration));
@@ -613,7 +611,7 @@ pub(crate) fn acquire_call(keys: &Keys, owner: &str, lease: Duration) -> ScriptI
         .key(abandoned_mark(keys, owner))
         .arg(owner)
         .arg(redis_millis(lease))
-        .arg(redis_millis(FENCE_IDLE));
+        .arg(redis_millis(FENCE_TTL));
     acquire
 }
 
