@@ -97,32 +97,51 @@ fn blip_problems(
 /// (`remaining_lease() == 0`), while Redis holds the lock afresh for 4 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_replies_cost_about_a_response_timeout_and_no_lease() {
+    acquire_through_a_blip(ReplyFault::Lost).await;
+}
+
+/// What happens to Redis's replies for 0.9 s in [`acquire_through_a_blip`].
+#[derive(Debug, Clone, Copy)]
+enum ReplyFault {
+    /// Thrown away (`TcpProxy::drop_replies`).
+    Lost,
+    /// Held, then delivered (`TcpProxy::hold_replies`).
+    Late,
+}
+
+/// `try_acquire(10 s, Some(4 s))` of a free lock while Redis's replies suffer `fault` for 0.9 s;
+/// then the guard is checked against [`blip_problems`].
+async fn acquire_through_a_blip(fault: ReplyFault) {
     let server = RedisServer::start();
     let proxy = TcpProxy::start(server.port()).await;
     let client = client_through(&proxy).await;
-    let name = unique_name("lost-replies");
+    let name = unique_name("reply-blip");
     warm_up(&client, &name).await;
+    let set_fault = |on| match fault {
+        ReplyFault::Lost => proxy.drop_replies(on),
+        ReplyFault::Late => proxy.hold_replies(on),
+    };
 
-    proxy.drop_replies(true);
+    set_fault(true);
     let lock = client.lock(&name);
     let acquiring = tokio::spawn(async move {
         lock.try_acquire(Duration::from_secs(10), Some(Duration::from_secs(4)))
             .await
     });
     tokio::time::sleep(Duration::from_millis(900)).await;
-    proxy.drop_replies(false);
+    set_fault(false);
     let healed = Instant::now();
     let guard = tokio::time::timeout(Duration::from_secs(12), acquiring)
         .await
         .expect("try_acquire returns within its 10 s wait")
         .expect("join")
-        .expect("the lock is free: try_acquire succeeds once the network is back");
+        .expect("the lock is free: try_acquire succeeds once the replies come through");
     let since_heal = healed.elapsed();
 
     let problems = blip_problems(&server, &name, &guard, since_heal);
     assert!(
         problems.is_empty(),
-        "after 0.9 s of lost replies:\n{}",
+        "after 0.9 s of {fault:?} replies:\n{}",
         problems.join("\n")
     );
     guard.unlock().await.expect("unlock");
@@ -139,36 +158,7 @@ async fn lost_replies_cost_about_a_response_timeout_and_no_lease() {
 /// ~0.3 s after the TTL was set: it trusts ~270 ms more than Redis grants.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_replies_never_leave_the_guard_trusting_more_than_redis_grants() {
-    let server = RedisServer::start();
-    let proxy = TcpProxy::start(server.port()).await;
-    let client = client_through(&proxy).await;
-    let name = unique_name("late-replies");
-    warm_up(&client, &name).await;
-
-    proxy.hold_replies(true);
-    let lock = client.lock(&name);
-    let acquiring = tokio::spawn(async move {
-        lock.try_acquire(Duration::from_secs(10), Some(Duration::from_secs(4)))
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(900)).await;
-    proxy.hold_replies(false);
-    let healed = Instant::now();
-    let guard = tokio::time::timeout(Duration::from_secs(12), acquiring)
-        .await
-        .expect("try_acquire returns within its 10 s wait")
-        .expect("join")
-        .expect("the lock is free: try_acquire succeeds once the replies come");
-    let since_heal = healed.elapsed();
-
-    let problems = blip_problems(&server, &name, &guard, since_heal);
-    assert!(
-        problems.is_empty(),
-        "after 0.9 s of late replies:\n{}",
-        problems.join("\n")
-    );
-    guard.unlock().await.expect("unlock");
-    assert_released(&server, &name);
+    acquire_through_a_blip(ReplyFault::Late).await;
 }
 
 /// A release once started always finishes, whoever stops waiting for it (DESIGN 3.0, 3.2).

@@ -40,12 +40,7 @@ pub(crate) enum HoldKind {
 /// One hold around the current scope; `parent` links to the holds further out.
 #[derive(Debug)]
 pub(crate) struct Held {
-    pub(crate) client_id: Arc<str>,
-    pub(crate) key: String,
-    pub(crate) kind: HoldKind,
-    pub(crate) owner: Arc<str>,
-    pub(crate) token: u64,
-    pub(crate) lease: Arc<Lease>,
+    pub(crate) holder: Holder,
     /// Taken by a re-entry for as long as its guard lives: one re-entry at a time.
     reentry: Arc<Mutex<()>>,
     parent: Option<Arc<Held>>,
@@ -78,7 +73,8 @@ fn innermost() -> Option<Arc<Held>> {
 pub(crate) fn find(client_id: &str, key: &str, kind: HoldKind) -> Option<Arc<Held>> {
     let mut next = innermost();
     while let Some(held) = next {
-        if *held.client_id == *client_id && held.key == key && held.kind == kind {
+        let holder = &held.holder;
+        if *holder.client_id == *client_id && holder.key == key && holder.kind == kind {
             return Some(held);
         }
         next = held.parent.clone();
@@ -89,12 +85,7 @@ pub(crate) fn find(client_id: &str, key: &str, kind: HoldKind) -> Option<Arc<Hel
 /// Runs `future` in a scope that has one more hold.
 pub(crate) fn enter<F: Future>(holder: Holder, future: F) -> impl Future<Output = F::Output> {
     let held = Held {
-        client_id: holder.client_id,
-        key: holder.key,
-        kind: holder.kind,
-        owner: holder.owner,
-        token: holder.token,
-        lease: holder.lease,
+        holder,
         reentry: Arc::new(Mutex::new(())),
         parent: innermost(),
     };
@@ -121,5 +112,5 @@ pub(crate) fn enter<F: Future>(holder: Holder, future: F) -> impl Future<Output 
 /// # Ok(()) }
 /// ```
 pub fn fencing_token() -> Option<u64> {
-    innermost().map(|held| held.token)
+    innermost().map(|held| held.holder.token)
 }

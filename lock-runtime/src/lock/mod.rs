@@ -2,14 +2,14 @@
 //!
 //! What is the lock's own: its Lua scripts and their reply types (`scripts.rs`, `scripts/*.lua`),
 //! one [`Attempt`] (a fresh acquisition, tried as often as the wait engine asks), the re-entry,
-//! and three [`GiveBack`]s: the release of one hold, the undo of an abandoned acquisition, the
-//! undo of an abandoned re-entry. Waiting, holding, renewing, releasing on drop and finishing
+//! and two [`GiveBack`]s: the release of one hold, and the undo of a request whose caller gave up
+//! (an acquisition or a re-entry). Waiting, holding, renewing, releasing on drop and finishing
 //! cancelled releases are the core's.
 
 use std::{sync::Arc, time::Duration};
 
 use futures_util::future::BoxFuture;
-use redis::ScriptInvocation;
+use redis::{Script, ScriptInvocation};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -284,11 +284,8 @@ impl Acquire {
     }
 
     /// The undo of this acquisition: release whatever it holds, and mark its owner abandoned.
-    fn abandon(&self) -> Box<Abandon> {
-        Box::new(Abandon {
-            keys: Arc::clone(&self.keys),
-            owner: Arc::clone(&self.owner),
-        })
+    fn abandon(&self) -> Box<Undo> {
+        Undo::acquisition(&self.keys, &self.owner)
     }
 
     fn stop_renewal(&mut self) {
@@ -443,21 +440,15 @@ async fn reenter(
             })?,
         None => held.exclusive_reentry().await,
     };
+    let owner = &held.holder.owner;
     let request = backend.ids.request();
     let mut call = REENTER.prepare_invoke();
     call.key(&keys.main)
         .key(keys.memo(&request))
-        .arg(held.owner.as_ref())
+        .arg(owner.as_ref())
         .arg(redis_millis(backend.config.memo_ttl()));
     let context = || format!("re-entering lock `{}`", keys.name);
-    let in_flight = InFlight::arm(
-        backend,
-        Box::new(UndoReentry {
-            keys: Arc::clone(&keys),
-            owner: Arc::clone(&held.owner),
-            request,
-        }),
-    );
+    let in_flight = InFlight::arm(backend, Undo::reentry(&keys, owner, &request));
     let reply = backend
         .scripts
         .eval::<Reentered>(&call, deadline, context)
@@ -468,22 +459,14 @@ async fn reenter(
             tracing::debug!(lock = %keys.name, "re-entered");
             let release = Box::new(Release {
                 keys: Arc::clone(&keys),
-                owner: Arc::clone(&held.owner),
+                owner: Arc::clone(owner),
                 abandon_after: false,
             });
-            let holder = Holder {
-                client_id: Arc::clone(&held.client_id),
-                key: held.key.clone(),
-                kind: held.kind,
-                owner: Arc::clone(&held.owner),
-                token: held.token,
-                lease: Arc::clone(&held.lease),
-            };
             let hold = Hold::new(Arc::clone(backend), release, None, Some(turn));
             Ok(LockGuard::new(
                 hold,
                 Arc::clone(&keys.name),
-                holder,
+                held.holder.clone(),
                 backend.runtime,
             ))
         }
@@ -520,11 +503,9 @@ impl GiveBack for Release {
                 .await?;
             tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
             if self.abandon_after && released.reply != Released::StillHeld {
-                let abandon = Abandon {
-                    keys: Arc::clone(keys),
-                    owner: Arc::clone(&self.owner),
-                };
-                abandon.give_back(backend).await?;
+                Undo::acquisition(keys, &self.owner)
+                    .give_back(backend)
+                    .await?;
             }
             match released.reply {
                 Released::Freed | Released::StillHeld => Ok(()),
@@ -537,48 +518,38 @@ impl GiveBack for Release {
     }
 }
 
-/// Undoes a fresh acquisition whose caller gave up (or that will not be handed out).
-struct Abandon {
+/// Undoes a request whose caller gave up: a fresh acquisition (`abandon.lua`, also for a lock
+/// taken but not handed out) or a re-entry (`undo_reenter.lua`). Both scripts take the same KEYS
+/// and ARGV: the lock, its channel, and the key that marks the request given up.
+struct Undo {
+    script: &'static Script,
     keys: Arc<Keys>,
     owner: Arc<str>,
+    /// The abandoned mark of the owner, or the memo of the re-entry request.
+    mark: String,
 }
 
-impl GiveBack for Abandon {
-    fn name(&self) -> &str {
-        &self.keys.name
+impl Undo {
+    fn acquisition(keys: &Arc<Keys>, owner: &Arc<str>) -> Box<Self> {
+        Box::new(Self {
+            script: &ABANDON,
+            keys: Arc::clone(keys),
+            owner: Arc::clone(owner),
+            mark: abandoned_mark(keys, owner),
+        })
     }
 
-    fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
-        Box::pin(async move {
-            let keys = &self.keys;
-            let mut abandon = ABANDON.prepare_invoke();
-            abandon
-                .key(&keys.main)
-                .key(keys.channel())
-                .key(abandoned_mark(keys, &self.owner))
-                .arg(self.owner.as_ref())
-                .arg(Wake::One.message())
-                .arg(redis_millis(backend.config.abandoned_ttl()))
-                .arg(PUBLISH);
-            let context = || format!("giving back lock `{}`", keys.name);
-            let undone = backend
-                .scripts
-                .eval::<Undone>(&abandon, None, context)
-                .await?;
-            tracing::debug!(lock = %keys.name, outcome = ?undone.reply, "abandoned");
-            Ok(())
+    fn reentry(keys: &Arc<Keys>, owner: &Arc<str>, request: &str) -> Box<Self> {
+        Box::new(Self {
+            script: &UNDO_REENTER,
+            keys: Arc::clone(keys),
+            owner: Arc::clone(owner),
+            mark: keys.memo(request),
         })
     }
 }
 
-/// Undoes a re-entry whose caller gave up while its request was in flight.
-struct UndoReentry {
-    keys: Arc<Keys>,
-    owner: Arc<str>,
-    request: String,
-}
-
-impl GiveBack for UndoReentry {
+impl GiveBack for Undo {
     fn name(&self) -> &str {
         &self.keys.name
     }
@@ -586,17 +557,17 @@ impl GiveBack for UndoReentry {
     fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
         Box::pin(async move {
             let keys = &self.keys;
-            let mut undo = UNDO_REENTER.prepare_invoke();
+            let mut undo = self.script.prepare_invoke();
             undo.key(&keys.main)
                 .key(keys.channel())
-                .key(keys.memo(&self.request))
+                .key(&self.mark)
                 .arg(self.owner.as_ref())
                 .arg(Wake::One.message())
                 .arg(redis_millis(backend.config.abandoned_ttl()))
                 .arg(PUBLISH);
-            let context = || format!("undoing a re-entry of lock `{}`", keys.name);
+            let context = || format!("undoing a request on lock `{}`", keys.name);
             let undone = backend.scripts.eval::<Undone>(&undo, None, context).await?;
-            tracing::debug!(lock = %keys.name, outcome = ?undone.reply, "re-entry undone");
+            tracing::debug!(lock = %keys.name, outcome = ?undone.reply, "request undone");
             Ok(())
         })
     }
