@@ -47,7 +47,7 @@ fn is_held(server: &RedisServer, name: &str) -> bool {
 
 /// While one task holds the lock (fixed lease 10 s) and another waits, the client opens fewer
 /// than 20 connections in 2 s. The count is Redis's `total_connections_received`, which also
-/// counts the kit's own two `INFO` connections. Today the hub reconnects at once after every
+/// counts the kit's own two `INFO` connections. Before the core rewrite (issue 8), the hub reconnects at once after every
 /// refused `SUBSCRIBE`: thousands of connections per second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_without_channel_rights_causes_no_reconnect_storm() {
@@ -80,7 +80,7 @@ async fn waiting_without_channel_rights_causes_no_reconnect_storm() {
     assert_released(&server, &name);
 }
 
-/// `unlock()` returns `Ok` and the lock is gone. Today the release script deletes the lock, then
+/// `unlock()` returns `Ok` and the lock is gone. Before the core rewrite (issue 8), the release script deletes the lock, then
 /// its `PUBLISH` fails with `NOPERM`, so `unlock()` reports a Redis error for a release that
 /// happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +111,7 @@ async fn unlock_without_channel_rights_succeeds() {
 /// 3 s of the holder's acquisition, that is by the holder's TTL plus slack at worst, because no
 /// release message can reach it. The holder and the waiter let go by dropping their guards, so
 /// this test does not depend on `unlock()` reporting success (see the test above). This holds
-/// today (the waiter sleeps at most the holder's TTL); it guards the rewrite against, for
+/// before the core rewrite too (the waiter sleeps at most the holder's TTL); it guards against, for
 /// example, failing the wait because the subscription is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiter_without_channel_rights_still_gets_the_lock() {

@@ -91,7 +91,7 @@ fn blip_problems(
 /// timeouts can get it out.
 ///
 /// Required: `try_acquire` returns within 2.5 s of the network healing, with a guard whose lease
-/// is not lost and whose deadline is not later than the key's expiry in Redis. Today the new
+/// is not lost and whose deadline is not later than the key's expiry in Redis. Before the core rewrite (issue 8), the new
 /// connection waits out its 5 s connect timeout: the guard comes back ~4.6 s after healing, its
 /// deadline counted from a send ~5 s earlier, so it is handed out already lost
 /// (`remaining_lease() == 0`), while Redis holds the lock afresh for 4 s.
@@ -154,7 +154,7 @@ async fn acquire_through_a_blip(fault: ReplyFault) {
 ///
 /// Required: the guard's deadline is never later than the key's expiry in Redis (DESIGN 3.2: it
 /// counts from the send of the request whose execution set the TTL, or the resend re-arms the
-/// TTL). Today the resend does not touch the TTL but the guard counts its lease from the resend,
+/// TTL). Before the core rewrite (issue 8), the resend does not touch the TTL but the guard counts its lease from the resend,
 /// ~0.3 s after the TTL was set: it trusts ~270 ms more than Redis grants.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_replies_never_leave_the_guard_trusting_more_than_redis_grants() {
@@ -167,7 +167,7 @@ async fn late_replies_never_leave_the_guard_trusting_more_than_redis_grants() {
 /// firewall or NAT that dropped the flows), so the bytes queued in them never reach Redis: only
 /// a release that goes on in the background, on a new connection, frees the lock.
 ///
-/// Required: the lock is gone from Redis within 1.5 s of the network healing. Today the release
+/// Required: the lock is gone from Redis within 1.5 s of the network healing. Before the core rewrite (issue 8), the release
 /// dies with the caller's future and the lock stays held until its lease runs out (8 s).
 /// (Without the reset, the held request would reach Redis at healing and release the lock by
 /// luck, which is why the reset is part of the fault.)
@@ -214,7 +214,7 @@ async fn a_cancelled_unlock_still_releases_the_lock_once_the_network_heals() {
 /// delivers it at healing, where Redis answers `NOSCRIPT`. Only a release that goes on after its
 /// caller gave up can send the script again.
 ///
-/// Required: the lock is gone from Redis within 1.5 s of the network healing. Today nobody
+/// Required: the lock is gone from Redis within 1.5 s of the network healing. Before the core rewrite (issue 8), nobody
 /// resends and the lock stays held until its 8 s lease runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_unlock_still_releases_the_lock_after_redis_lost_its_scripts() {
@@ -353,7 +353,7 @@ async fn a_stuck_request_after_the_waiter_gave_up(give_up: GiveUp) {
     assert_released(&server, &name);
 }
 
-/// [`a_stuck_request_after_the_waiter_gave_up`], the waiter's 2.5 s wait ending. Today the stuck
+/// [`a_stuck_request_after_the_waiter_gave_up`], the waiter's 2.5 s wait ending. Before the core rewrite (issue 8), the stuck
 /// request takes the free lock under the waiter's owner id with a 30 s watchdog lease that
 /// nobody renews or releases: the lock is stuck for 30 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,7 +362,7 @@ async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_after_the_
 }
 
 /// [`a_stuck_request_after_the_waiter_gave_up`], the waiter's future dropped while its retry is
-/// stuck, and the stuck request delivered a second later. Today the drop sends an undo release;
+/// stuck, and the stuck request delivered a second later. Before the core rewrite (issue 8), the drop sends an undo release;
 /// it times out on the held connection, is resent on a new one, finds nothing to release (the
 /// acquire has not run yet) and memoises that answer, so the late acquire takes the lock for
 /// 30 s and the late copy of the undo only replays the memo. (Delivered at once, the undo

@@ -60,7 +60,7 @@ fn panicked<T>(outcome: &Result<T, tokio::task::JoinError>) -> Option<String> {
 
 /// `try_acquire(Duration::MAX, ..)` is "wait forever": it takes a free lock at once, and on a held
 /// lock it is still waiting after a second, then gets the lock when the holder releases it.
-/// The acquire runs in a spawned task so that a panic (today: `Instant + Duration::MAX`
+/// The acquire runs in a spawned task so that a panic (before the core rewrite: `Instant + Duration::MAX`
 /// overflows when the deadline is computed) shows as a failed join, not as a crashed test.
 #[test]
 fn a_wait_of_duration_max_waits_for_ever() {
@@ -113,7 +113,7 @@ fn a_wait_of_duration_max_waits_for_ever() {
 /// Huge leases (`Duration::MAX`, leases whose milliseconds overflow Redis's 64-bit signed
 /// expiry, a century) either give a working lock or `LockError::Config`, never a panic and never
 /// a Redis error, and none leaves the lock held. Every lease is tried and every problem listed.
-/// Today `Duration::MAX` panics computing the guard's deadline, and a lease of `u64::MAX`
+/// Before the core rewrite (issue 8), `Duration::MAX` panics computing the guard's deadline, and a lease of `u64::MAX`
 /// milliseconds reaches `PEXPIRE`, which Redis refuses after the script already wrote the lock.
 #[test]
 fn huge_leases_work_or_are_refused_and_leave_nothing_held() {
@@ -173,7 +173,7 @@ fn huge_leases_work_or_are_refused_and_leave_nothing_held() {
 }
 
 /// A lease under one millisecond is refused with `LockError::Config`: Redis counts leases in
-/// whole milliseconds, and today 500 µs becomes `PEXPIRE 0`, which deletes the lock the script
+/// whole milliseconds, and before the core rewrite 500 µs becomes `PEXPIRE 0`, which deletes the lock the script
 /// has just written while the caller is handed a guard.
 #[test]
 fn a_lease_under_a_millisecond_is_refused() {
@@ -284,7 +284,7 @@ fn a_client_setting_of_duration_max(
     });
 }
 
-/// `retry_timeout(Duration::MAX)`: today `retry_timeout + response_timeout` (the request memo's
+/// `retry_timeout(Duration::MAX)`: before the core rewrite `retry_timeout + response_timeout` (the request memo's
 /// TTL) overflows and the release panics.
 #[test]
 fn a_retry_timeout_of_duration_max_works_or_is_refused() {
@@ -293,7 +293,7 @@ fn a_retry_timeout_of_duration_max_works_or_is_refused() {
     });
 }
 
-/// `response_timeout(Duration::MAX)`: today the request memo's TTL overflows as above.
+/// `response_timeout(Duration::MAX)`: before the core rewrite the request memo's TTL overflows as above.
 #[test]
 fn a_response_timeout_of_duration_max_works_or_is_refused() {
     a_client_setting_of_duration_max("response_timeout", |builder| {
@@ -302,7 +302,7 @@ fn a_response_timeout_of_duration_max_works_or_is_refused() {
 }
 
 /// `connect_timeout(Duration::MAX)`: every use of it goes through `tokio::time::timeout`, which
-/// saturates, so this holds today; it guards the rewrite.
+/// saturates, so this held before the core rewrite too; it guards it.
 #[test]
 fn a_connect_timeout_of_duration_max_works_or_is_refused() {
     a_client_setting_of_duration_max("connect_timeout", |builder| {
@@ -311,7 +311,7 @@ fn a_connect_timeout_of_duration_max_works_or_is_refused() {
 }
 
 /// `pubsub_ping_interval(Duration::MAX)`: the hub's ping timer is a `tokio::time::Interval`,
-/// which clamps its period, so this holds today; it guards the rewrite (a panic in the hub's
+/// which clamps its period, so this held before the core rewrite too; it guards it (a panic in the hub's
 /// listener would leave waiters unwoken, which the 3 s hand-off check catches).
 #[test]
 fn a_pubsub_ping_interval_of_duration_max_works_or_is_refused() {
@@ -320,7 +320,7 @@ fn a_pubsub_ping_interval_of_duration_max_works_or_is_refused() {
     });
 }
 
-/// `watchdog_timeout(Duration::MAX)`: today `acquire()` panics computing the guard's deadline.
+/// `watchdog_timeout(Duration::MAX)`: before the core rewrite `acquire()` panics computing the guard's deadline.
 #[test]
 fn a_watchdog_timeout_of_duration_max_works_or_is_refused() {
     a_client_setting_of_duration_max("watchdog_timeout", |builder| {

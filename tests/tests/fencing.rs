@@ -55,7 +55,7 @@ fn assert_strictly_increasing(tokens: &[u64], what: &str) {
 
 /// After every way of using a lock (watchdog and fixed leases, a re-entry, waiters that queue
 /// and take it in turn, a guard dropped instead of unlocked), once it is released nothing of
-/// the name stays in Redis without a TTL. Today the fencing counter `{lock:NAME}:fence` has
+/// the name stays in Redis without a TTL. Before the core rewrite (issue 8), the fencing counter `{lock:NAME}:fence` has
 /// none: one key left for ever per lock name ever used.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_lock_leaves_no_key_without_a_ttl() {
@@ -102,7 +102,7 @@ async fn a_released_lock_leaves_no_key_without_a_ttl() {
 /// Tokens strictly increase over many acquisitions: one after the other through one client,
 /// alternating between two clients, and under contention between two clients with two tasks
 /// each (each holder records its token while it holds the lock, so the record is in acquisition
-/// order). This holds today (an `INCR` counter); it guards the new token scheme.
+/// order). This held with the plain `INCR` counter too; it guards the clock-based scheme.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_strictly_increase_across_acquisitions_and_clients() {
     let server = RedisServer::start();

@@ -65,7 +65,7 @@ impl Fixture {
 
 /// Inside the scope of a held lock, two joined futures each re-enter the lock and do a
 /// read-modify-write of the counter, then unlock their re-entry. They must take turns: the
-/// counter ends at 2. Today re-entry never waits, so both read 0 and the counter ends at 1.
+/// counter ends at 2. Before the core rewrite (issue 8), re-entry never waits, so both read 0 and the counter ends at 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reentries_joined_inside_one_scope_exclude_each_other() {
     let f = Fixture::new("joined-reentries").await;
@@ -107,7 +107,7 @@ async fn add_two_at_once(f: &Fixture) -> Result<(), LockError> {
 
 /// The same through the attribute: a locked function joins two calls of another locked
 /// function with the same key, which both re-enter its lock. They must take turns: the counter
-/// ends at 2 (today 1).
+/// ends at 2 (1 before the core rewrite).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attribute_calls_joined_inside_a_locked_call_exclude_each_other() {
     let f = Fixture::new("joined-attribute-reentries").await;
@@ -127,7 +127,7 @@ async fn attribute_calls_joined_inside_a_locked_call_exclude_each_other() {
 /// more), inside the outer guard's scope, `tokio::time::timeout(200 ms, lock.acquire())` gives
 /// up while the re-entry's request is already on its way: Redis counts a second hold the
 /// client never sees. Then `outer.unlock()` must succeed and the lock must be gone within
-/// 1.5 s. Today the dropped re-entry is not undone: the outer unlock only takes the hold count
+/// 1.5 s. Before the core rewrite (issue 8), the dropped re-entry is not undone: the outer unlock only takes the hold count
 /// from 2 to 1, and the lock stays until its watchdog lease (30 s) runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reentry_cancelled_after_its_request_ran_leaves_no_extra_hold() {

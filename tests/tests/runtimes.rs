@@ -64,7 +64,7 @@ fn subscribers(server: &RedisServer, name: &str) -> i64 {
 }
 
 /// In runtime B, a waiter on the default client gets the lock promptly when the holder releases
-/// it: within 1.5 s, where the holder's fixed lease is 5 s. Today the hub's listener died with
+/// it: within 1.5 s, where the holder's fixed lease is 5 s. Before the core rewrite (issue 8), the hub's listener died with
 /// runtime A, so the waiter never subscribes, no release wakes it, and it gets the lock only
 /// when the holder's lease runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +91,7 @@ async fn a_waiter_on_the_default_client_is_woken_in_another_runtime() {
         Ok::<_, LockError>(acquired)
     });
     // Let the waiter subscribe (not asserted: a late subscriber retries once confirmed, and
-    // today nobody ever subscribes, which the hand-off time below shows).
+    // before the core rewrite nobody ever subscribed, which the hand-off time below shows).
     eventually(Duration::from_secs(2), || subscribers(&server, &name) == 1).await;
 
     let released = Instant::now();
@@ -111,7 +111,7 @@ async fn a_waiter_on_the_default_client_is_woken_in_another_runtime() {
 }
 
 /// In runtime B, a watchdog-mode guard of the default client (watchdog timeout 1 s) keeps its
-/// lock for 3 s: the lease is not lost and the key is still in Redis. Today the watchdog task
+/// lock for 3 s: the lease is not lost and the key is still in Redis. Before the core rewrite (issue 8), the watchdog task
 /// died with runtime A, so nothing renews the lock and it expires after 1 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watchdog_lease_of_the_default_client_is_renewed_in_another_runtime() {
@@ -150,7 +150,7 @@ async fn hold_for_a_while(name: &str) -> Result<(Instant, Instant), LockError> {
 /// `#[distribute_lock]` on the default client, called in runtime B: two calls joined in one
 /// task (they exclude each other) each run 2.5 s, more than twice the 1 s watchdog timeout.
 /// Both must succeed, without overlapping, and the second must start within 1.5 s of the
-/// first's end. Today the first call's lease is lost after ~1 s (no watchdog), so the attribute
+/// first's end. Before the core rewrite (issue 8), the first call's lease is lost after ~1 s (no watchdog), so the attribute
 /// aborts its body with `LeaseLost`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_attribute_on_the_default_client_works_in_another_runtime() {
