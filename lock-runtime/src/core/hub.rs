@@ -22,7 +22,10 @@
 //! A message on a channel says how many local waiters to wake ([`Wake`]): `one` after a lock's
 //! release (only one task can win it, so waking all would be a thundering herd inside the
 //! process), `all` when every waiter may proceed (a read unlock, a latch at zero), `n:<k>` when
-//! `k` units came free (a semaphore release). An unknown message wakes everyone: always safe.
+//! `k` units came free (a semaphore release), `to:<id>` when Redis knows the next owner and
+//! names its waiter (targeted hand-off: the one task registered under that id wakes, in whichever
+//! process it waits; every other process ignores the message). An unknown message wakes
+//! everyone: always safe.
 //! Tokio hands a notification to another waiter if the woken one is dropped before it runs, and
 //! the wait engine passes it on if the woken task leaves without using it.
 //! - A confirmed subscription wakes every waiter of that channel once: an unlock published between
@@ -76,9 +79,9 @@ use crate::{
 /// can use sharded `SPUBLISH` instead).
 pub(crate) const PUBLISH: &str = "publish";
 
-/// How many local waiters a message on a channel wakes. Published by the scripts (as
+/// Which local waiters a message on a channel wakes. Published by the scripts (as
 /// [`Wake::message`]) and decoded by the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Wake {
     /// One waiter: a lock was released.
     One,
@@ -86,28 +89,39 @@ pub(crate) enum Wake {
     All,
     /// Up to this many waiters.
     Count(u32),
+    /// The one waiter registered under this id (see [`Subscription::name`]): a primitive that
+    /// knows its next owner in Redis wakes exactly that task, in whichever process it waits.
+    /// Every other process ignores the message.
+    Waiter(String),
 }
 
 impl Wake {
     /// The message a script publishes for this wake-up.
-    pub(crate) fn message(self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Self::One => "one".to_owned(),
             Self::All => "all".to_owned(),
             Self::Count(n) => format!("n:{n}"),
+            Self::Waiter(id) => format!("to:{id}"),
         }
     }
 
     /// Decodes a message; anything unknown wakes everyone, which is always safe.
     fn parse(payload: &[u8]) -> Self {
-        match payload {
-            b"one" => Self::One,
-            b"all" => Self::All,
-            _ => std::str::from_utf8(payload)
-                .ok()
-                .and_then(|text| text.strip_prefix("n:"))
-                .and_then(|count| count.parse().ok())
-                .map_or(Self::All, Self::Count),
+        let Ok(text) = std::str::from_utf8(payload) else {
+            return Self::All;
+        };
+        match text {
+            "one" => Self::One,
+            "all" => Self::All,
+            _ => {
+                if let Some(id) = text.strip_prefix("to:").filter(|id| !id.is_empty()) {
+                    return Self::Waiter(id.to_owned());
+                }
+                text.strip_prefix("n:")
+                    .and_then(|count| count.parse().ok())
+                    .map_or(Self::All, Self::Count)
+            }
         }
     }
 }
@@ -143,6 +157,9 @@ struct Channel {
     name: String,
     wake: Notify,
     confirmed: AtomicBool,
+    /// The waiters that registered a name ([`Subscription::name`]), each with a wake-up of its
+    /// own. Empty for primitives that only wake by count.
+    named: Mutex<HashMap<Arc<str>, Arc<Notify>>>,
 }
 
 /// A channel whose first waiter just joined: subscribe to it.
@@ -209,6 +226,7 @@ impl Hub {
                 name: channel.to_owned(),
                 wake: Notify::new(),
                 confirmed: AtomicBool::new(false),
+                named: Mutex::new(HashMap::new()),
             });
             // The listener outlives every sender but the one in `Shared`, which we are using.
             let _ = self.shared.commands.send(Subscribe(Arc::clone(&channel)));
@@ -240,9 +258,44 @@ impl Subscription {
         self.channel.confirmed.load(Ordering::Acquire)
     }
 
+    /// Registers this waiter under `id`, so that a [`Wake::Waiter`] message naming it wakes this
+    /// task alone, until the returned registration is dropped. The ids are the primitive's (it
+    /// also registers them in Redis); they must be unique per channel.
+    pub(crate) fn name(&self, id: &str) -> NamedWaiter {
+        let id: Arc<str> = Arc::from(id);
+        let wake = Arc::new(Notify::new());
+        lock(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&wake));
+        NamedWaiter {
+            channel: Arc::clone(&self.channel),
+            id,
+            wake,
+        }
+    }
+
     /// The wake-up this waiter just received, to pass on unless it is [used](Baton::used).
     pub(crate) fn baton(&self) -> Baton {
         Baton(Some(Arc::clone(&self.channel)))
+    }
+}
+
+/// A waiter's registration under a name; see [`Subscription::name`].
+pub(crate) struct NamedWaiter {
+    channel: Arc<Channel>,
+    id: Arc<str>,
+    wake: Arc<Notify>,
+}
+
+impl NamedWaiter {
+    /// Completes at a message naming this waiter, including one that arrived since the last
+    /// call: a named wake-up is kept until it is awaited.
+    pub(crate) async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}
+
+impl Drop for NamedWaiter {
+    fn drop(&mut self) {
+        lock(&self.channel.named).remove(&self.id);
     }
 }
 
@@ -324,6 +377,12 @@ impl Shared {
             Wake::All => wake.notify_waiters(),
             Wake::Count(n) => (0..n.min(u32::try_from(slot.waiters).unwrap_or(u32::MAX)))
                 .for_each(|_| wake.notify_one()),
+            Wake::Waiter(id) => {
+                if let Some(named) = lock(&slot.channel.named).get(id.as_str()) {
+                    // `notify_one` keeps the wake-up if the waiter is trying right now.
+                    named.notify_one();
+                }
+            }
         }
     }
 
@@ -510,10 +569,15 @@ mod tests {
 
     #[test]
     fn wake_messages_round_trip_and_unknown_ones_wake_everyone() {
-        for wake in [Wake::One, Wake::All, Wake::Count(3)] {
+        for wake in [
+            Wake::One,
+            Wake::All,
+            Wake::Count(3),
+            Wake::Waiter("client:w7".to_owned()),
+        ] {
             assert_eq!(Wake::parse(wake.message().as_bytes()), wake);
         }
-        for unknown in [&b"unlock"[..], b"n:", b"n:-1", b"\xff"] {
+        for unknown in [&b"unlock"[..], b"n:", b"n:-1", b"to:", b"\xff"] {
             assert_eq!(Wake::parse(unknown), Wake::All);
         }
     }

@@ -16,6 +16,8 @@
 //! - A task woken by a message that leaves without using the wake-up (its try failed, its caller
 //!   gave up, its deadline passed) passes the wake-up on to another local waiter, so the others
 //!   do not sleep to the holder's TTL.
+//! - A waiter with an id ([`Attempt::waiter_id`]) is also woken by a message naming it, so a
+//!   release that knows its next owner wakes one task across every process.
 
 use std::{future::Future, pin::pin, time::Duration};
 
@@ -44,6 +46,13 @@ pub(crate) trait Attempt {
     /// What a successful try yields (a guard).
     type Output;
 
+    /// The id this waiter is known by in Redis, for primitives whose release names the next
+    /// owner's waiter (`Wake::Waiter`): while it waits, a message naming it wakes this task
+    /// alone. `None` (the default): woken by count only.
+    fn waiter_id(&self) -> Option<&str> {
+        None
+    }
+
     /// Tries once. `deadline` bounds the resends of the request.
     fn attempt(
         &mut self,
@@ -66,6 +75,7 @@ pub(crate) async fn wait<A: Attempt + Send>(
 ) -> Result<A::Output, LockError> {
     let channel = keys.channel();
     let mut subscription = backend.hub.join_if_confirmed(&channel);
+    let mut named = None;
     let mut seen_confirmed = subscription.is_some();
     let mut try_now = true;
     let mut ttl = None;
@@ -75,6 +85,11 @@ pub(crate) async fn wait<A: Attempt + Send>(
         if subscription.is_none() && !try_now {
             tracing::debug!(lock = %keys.name, ?ttl, "held by another owner; waiting");
             subscription = Some(backend.hub.join(&channel));
+        }
+        if named.is_none()
+            && let (Some(subscription), Some(id)) = (&subscription, attempt.waiter_id())
+        {
+            named = Some(subscription.name(id));
         }
         let subscription = subscription.as_ref();
         let mut woken = pin!(subscription.map(Subscription::woken));
@@ -123,8 +138,15 @@ pub(crate) async fn wait<A: Attempt + Send>(
                 None => std::future::pending().await,
             }
         };
+        let named_wake = async {
+            match &named {
+                Some(named) => named.woken().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = woken => baton = subscription.map(Subscription::baton),
+            () = named_wake => baton = subscription.map(Subscription::baton),
             () = timer => {}
         }
         try_now = true;
@@ -170,10 +192,16 @@ mod tests {
         id: usize,
         script: Arc<Script>,
         trouble: Trouble,
+        /// The waiter id registered with the hub, if any.
+        name: Option<String>,
     }
 
     impl Attempt for Scripted {
         type Output = ();
+
+        fn waiter_id(&self) -> Option<&str> {
+            self.name.as_deref()
+        }
 
         async fn attempt(&mut self, _: Option<Instant>) -> Result<Outcome<()>, LockError> {
             let script = &self.script;
@@ -215,6 +243,7 @@ mod tests {
                     id,
                     script: Arc::clone(&script),
                     trouble,
+                    name: None,
                 };
                 tokio::spawn(async move {
                     wait(&backend, &keys, Instant::now(), None, &mut attempt).await
@@ -259,5 +288,67 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_woken_waiter_cancelled_in_its_try_passes_the_wake_up_on() {
         the_other_waiter_is_served(Trouble::Hangs).await;
+    }
+
+    /// Three waiters registered under names sleep on a resource whose holder's TTL is 30 s; a
+    /// message naming the second wakes it alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_naming_a_waiter_wakes_that_waiter_alone() {
+        let server = RedisServer::start();
+        let client = LockClient::connect(&server.url()).await.expect("connect");
+        let backend = Arc::clone(&client.backend);
+        let keys = Arc::new(backend.keys(&Arc::from("named")).expect("keys"));
+        let script = Arc::new(Script {
+            free: AtomicBool::new(false),
+            trouble_left: AtomicBool::new(false),
+            tries: AtomicUsize::new(0),
+            hanging: AtomicUsize::new(0),
+        });
+        let mut waiters: Vec<_> = (0..3)
+            .map(|id| {
+                let (backend, keys) = (Arc::clone(&backend), Arc::clone(&keys));
+                let mut attempt = Scripted {
+                    id,
+                    script: Arc::clone(&script),
+                    trouble: Trouble::Fails,
+                    name: Some(format!("{}:w{id}", client.id())),
+                };
+                tokio::spawn(async move {
+                    wait(&backend, &keys, Instant::now(), None, &mut attempt).await
+                })
+            })
+            .collect();
+        // Every waiter tried, subscribed and retried once confirmed: the tries stop moving.
+        let mut settled = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let tries = script.tries.load(Ordering::SeqCst);
+            if tries >= 3 && tries == settled {
+                break;
+            }
+            settled = tries;
+        }
+        script.free.store(true, Ordering::SeqCst);
+        let named = Wake::Waiter(format!("{}:w1", client.id()));
+        let _: i64 = server.cmd(&["PUBLISH", &keys.channel(), &named.message()]);
+
+        let second = waiters.remove(1);
+        tokio::time::timeout(Duration::from_secs(2), second)
+            .await
+            .expect("the named waiter is woken at once")
+            .expect("join")
+            .expect("it takes the resource");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for other in &waiters {
+            assert!(
+                !other.is_finished(),
+                "a waiter the message did not name woke"
+            );
+        }
+        assert_eq!(
+            script.tries.load(Ordering::SeqCst),
+            settled + 1,
+            "one try after the message"
+        );
     }
 }
