@@ -222,6 +222,20 @@ mod tests {
         }
     }
 
+    /// Waits until every one of `waiters` tried, subscribed, and (unless it joined a confirmed
+    /// subscription) tried again once confirmed: the count of tries stops moving. Returns it.
+    async fn settle(script: &Script, waiters: usize) -> usize {
+        let mut settled = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let tries = script.tries.load(Ordering::SeqCst);
+            if tries >= waiters && tries == settled {
+                return tries;
+            }
+            settled = tries;
+        }
+    }
+
     /// Two waiters sleep on a resource whose holder's TTL is 30 s; one release message wakes
     /// one of them, whose try runs into `trouble`. The other must be served at once: without the
     /// pass-on it would sleep out the TTL.
@@ -250,10 +264,7 @@ mod tests {
                 })
             })
             .collect();
-        // Both tried, subscribed, and tried again once the subscription was confirmed.
-        while script.tries.load(Ordering::SeqCst) < 4 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        settle(&script, 2).await;
         script.free.store(true, Ordering::SeqCst);
         let released = Instant::now();
         let _: i64 = server.cmd(&["PUBLISH", &keys.channel(), &Wake::One.message()]);
@@ -318,16 +329,7 @@ mod tests {
                 })
             })
             .collect();
-        // Every waiter tried, subscribed and retried once confirmed: the tries stop moving.
-        let mut settled = 0;
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let tries = script.tries.load(Ordering::SeqCst);
-            if tries >= 3 && tries == settled {
-                break;
-            }
-            settled = tries;
-        }
+        let settled = settle(&script, 3).await;
         script.free.store(true, Ordering::SeqCst);
         let named = Wake::Waiter(format!("{}:w1", client.id()));
         let _: i64 = server.cmd(&["PUBLISH", &keys.channel(), &named.message()]);
