@@ -1,0 +1,215 @@
+//! Every `.await` of the lock is a place where the caller may give up (DESIGN 3.2): a sweep of
+//! cancellation points across each operation's round trip leaves nothing held.
+//!
+//! The client talks to Redis through a proxy that delays every chunk by [`DELAY`] each way, so a
+//! request is on the wire for a long while, measured once as the round trip. Each operation is
+//! then cut short by `tokio::time::timeout` at every point of [`CUT_POINTS`] (fractions of that
+//! round trip): before its request leaves, while the request travels, after Redis ran it but
+//! before the reply arrives, and after it completed. Releases are also cut with the connections
+//! reset right after, so a request already written is lost and only a release that goes on in
+//! the background frees the lock.
+//! Whatever the point, once the background work settles the lock must be free (a third client
+//! takes it at once), hold no extra count, and leave no key without a TTL.
+
+use std::time::Duration;
+
+use lock_runtime::{LockClient, LockGuard};
+use lock_tests::{
+    RedisServer, TcpProxy,
+    locks::{assert_released, eventually, lock_key},
+    unique_name,
+};
+
+/// One-way delay of the proxy: a round trip takes about twice this.
+const DELAY: Duration = Duration::from_millis(40);
+
+/// Where an operation is cut, in percent of one round trip after it starts: 0 (never polled to
+/// the wire), during the request's trip, around Redis running it (half way), during the reply's
+/// trip, and after the reply.
+const CUT_POINTS: [u32; 10] = [0, 5, 20, 35, 45, 55, 65, 80, 95, 150];
+
+/// How long the background undo or release may take to settle once the caller gave up: a few
+/// round trips through the proxy.
+const SETTLE: Duration = Duration::from_secs(2);
+
+struct Fixture {
+    server: RedisServer,
+    proxy: TcpProxy,
+    /// Through the proxy: the client whose operations are cut short.
+    slow: LockClient,
+    /// Straight to Redis: checks that the lock is free.
+    direct: LockClient,
+    /// One request's round trip through the proxy.
+    round_trip: Duration,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let server = RedisServer::start();
+        let proxy = TcpProxy::start(server.port()).await;
+        let slow = LockClient::builder()
+            .url(proxy.url())
+            .response_timeout(Duration::from_secs(2))
+            .build()
+            .await
+            .expect("connect through the proxy");
+        let direct = LockClient::connect(&server.url()).await.expect("connect");
+        // Warm up before the delay: connections open, and every script the operations send
+        // cached in Redis (a cold `EVALSHA` is answered `NOSCRIPT` and runs one round trip
+        // later, which would put every cut before the request runs).
+        let name = unique_name("warm-up");
+        let lock = slow.lock(&name);
+        let outer = lock.acquire().await.expect("warm-up");
+        outer
+            .scope(async { lock.acquire().await?.unlock().await })
+            .await
+            .expect("warm-up re-entry");
+        outer.unlock().await.expect("warm-up unlock");
+        proxy.set_delay(DELAY);
+        let started = std::time::Instant::now();
+        slow.lock(&name).is_locked().await.expect("one round trip");
+        let round_trip = started.elapsed();
+        assert!(
+            round_trip >= DELAY * 2,
+            "one request took {round_trip:?}: the proxy does not delay, so no cut would fall in flight"
+        );
+        Self {
+            server,
+            proxy,
+            slow,
+            direct,
+            round_trip,
+        }
+    }
+
+    /// `percent` of a round trip.
+    fn at(&self, percent: u32) -> Duration {
+        self.round_trip * percent / 100
+    }
+
+    fn is_held(&self, name: &str) -> bool {
+        self.server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
+    }
+
+    /// Waits for the lock to be free, then checks another client takes it at once and that
+    /// nothing of it is left behind.
+    ///
+    /// A request the caller gave up on may still be on the wire, behind the proxy's delay, and
+    /// take the lock when it lands; its undo, sent after it on the same connection, lands after
+    /// it and gives the lock back. So first let a few round trips pass: what must hold is that
+    /// nothing *stays* held.
+    async fn assert_free(&self, name: &str, what: &str) {
+        tokio::time::sleep(self.round_trip * 3).await;
+        assert!(
+            eventually(SETTLE, || !self.is_held(name)).await,
+            "{what}: the lock stayed held ({:?}) after the caller gave up",
+            self.server
+                .cmd::<Vec<String>>(&["HGETALL", &lock_key(name)])
+        );
+        let guard = self
+            .direct
+            .lock(name)
+            .try_acquire(Duration::from_millis(200), None)
+            .await
+            .unwrap_or_else(|err| panic!("{what}: another client cannot take the lock: {err}"));
+        guard.unlock().await.expect("unlock");
+        if self.is_held(name) {
+            let owners: Vec<String> = self.server.cmd(&["HGETALL", &lock_key(name)]);
+            panic!(
+                "{what}: the lock was taken again after it was freed: {owners:?} (slow client {}, direct client {})",
+                self.slow.id(),
+                self.direct.id()
+            );
+        }
+        assert_released(&self.server, name);
+    }
+}
+
+/// The outcome of an operation cut short after `cut`: its output if it finished first.
+async fn cut_short<T>(cut: Duration, operation: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(cut, operation).await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquire_cut_short_anywhere_leaves_nothing_held() {
+    let f = Fixture::new().await;
+    for cut in CUT_POINTS {
+        let name = unique_name("cut-acquire");
+        let lock = f.slow.lock(&name);
+        let acquiring = lock.try_acquire(Duration::from_secs(5), None);
+        if let Some(acquired) = cut_short(f.at(cut), acquiring).await {
+            acquired
+                .expect("a free lock")
+                .unlock()
+                .await
+                .expect("unlock");
+        }
+        f.assert_free(&name, &format!("acquire cut at {cut} %"))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_cut_short_anywhere_leaves_nothing_held() {
+    let f = Fixture::new().await;
+    for cut in CUT_POINTS {
+        let name = unique_name("cut-waiter");
+        let holder = f.direct.lock(&name).acquire().await.expect("holder");
+        let lock = f.slow.lock(&name);
+        // Released while the waiter's request may be on the wire.
+        let release_at = f.at(cut / 2);
+        let releasing = async {
+            tokio::time::sleep(release_at).await;
+            holder.unlock().await.expect("holder unlock");
+        };
+        let waiting = cut_short(f.at(cut), lock.try_acquire(Duration::from_secs(5), None));
+        let (waited, ()) = tokio::join!(waiting, releasing);
+        if let Some(acquired) = waited {
+            acquired
+                .expect("released meanwhile")
+                .unlock()
+                .await
+                .expect("unlock");
+        }
+        f.assert_free(&name, &format!("waiter cut at {cut} %"))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlock_cut_short_anywhere_still_releases() {
+    let f = Fixture::new().await;
+    for cut in CUT_POINTS {
+        let name = unique_name("cut-unlock");
+        let guard = f.slow.lock(&name).acquire().await.expect("acquire");
+        let _ = cut_short(f.at(cut), guard.unlock()).await;
+        // Whatever was written is lost: only a release that goes on in the background, and
+        // resends on a new connection, frees the lock now.
+        f.proxy.drop_connections();
+        f.assert_free(&name, &format!("unlock cut at {cut} %"))
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold() {
+    let f = Fixture::new().await;
+    for cut in CUT_POINTS {
+        let name = unique_name("cut-reentry");
+        let lock = f.slow.lock(&name);
+        let outer = lock.acquire().await.expect("acquire");
+        let inner: Option<LockGuard> = outer
+            .scope(async {
+                cut_short(f.at(cut), lock.acquire())
+                    .await
+                    .map(|reentered| reentered.expect("re-entry"))
+            })
+            .await;
+        if let Some(inner) = inner {
+            inner.unlock().await.expect("inner unlock");
+        }
+        outer.unlock().await.expect("outer unlock");
+        f.assert_free(&name, &format!("re-entry cut at {cut} %"))
+            .await;
+    }
+}
