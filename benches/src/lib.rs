@@ -43,6 +43,7 @@
 pub mod cli;
 pub mod contenders;
 pub mod plots;
+pub mod progress;
 pub mod redis_stats;
 pub mod report;
 pub mod results;

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     BenchResult,
     contenders::Implementation,
+    progress::Progress,
     redis_stats::{Admin, ClientCounts, CommandCounts},
-    run::Progress,
     util::{fmt_bytes, monotonic_ns, unique_name},
 };
 

@@ -15,9 +15,9 @@ use redis::aio::MultiplexedConnection;
 use crate::{
     BenchResult,
     contenders::{Contender, Implementation, SpinSettings, multiplexed_connection},
+    progress::Progress,
     redis_stats::{Admin, client_usec},
     results::{LatencyResult, LatencySeries, Percentiles, log_buckets, new_histogram, record},
-    run::Progress,
     util::{Rng, fmt_ns, unique_name},
 };
 
