@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::markdown::p;
+use super::{
+    markdown::p,
+    thresholds::{COMPARED_AT_WAITERS, Goal, SPIN_HANDOFF_MIN_RATIO},
+};
 use crate::{
     contenders::Implementation,
     results::{ContentionPoint, Results, Target},
@@ -12,27 +15,26 @@ use crate::{
 
 /// What bounds the figures that miss their targets, written from what was measured.
 pub(super) fn render(out: &mut String, results: &Results) {
-    let missed: Vec<&Target> = results
+    let missed: Vec<(&Target, Goal)> = results
         .targets
         .iter()
         .filter(|t| t.met == Some(false))
+        .filter_map(|t| Some((t, Goal::of(&t.target)?)))
         .collect();
     if !missed.is_empty() {
         let _ = writeln!(out, "### What bounds the missed targets\n");
-        for target in missed {
-            let text = match (target.scenario, target.target.as_str()) {
-                (1, _) => analysis_latency(results),
-                (2, _) => analysis_throughput(results),
-                (3, t) if t.contains("10×") => analysis_spin(results),
-                (3, t) if t.contains("flat") => analysis_flat(results),
-                (3, _) => format!(
-                    "{ANALYSIS_HANDOFF} On two CPUs shared with Redis, every extra woken process \
-                     delays the winner: p50 at 64 waiters {}.",
-                    process_sweep_line(results, &|point| p(point.handoff, |h| h.p50_ns))
-                ),
-                (4, _) => analysis_commands(results),
-                (6, t) if t.contains("memory") => analysis_memory(results),
-                _ => "The hub keeps one pub/sub connection per client.".to_owned(),
+        for (target, goal) in missed {
+            let text = match goal {
+                Goal::UncontendedLatency => analysis_latency(results),
+                Goal::UncontendedThroughput => analysis_throughput(results),
+                Goal::HandoffRoundTrips => analysis_handoff(results),
+                Goal::HandoffFlat => analysis_flat(results),
+                Goal::HandoffBeatsSpin => analysis_spin(results),
+                Goal::CommandsPerAcquisition => analysis_commands(results),
+                Goal::OnePubSubConnection => {
+                    "The hub keeps one pub/sub connection per client.".to_owned()
+                }
+                Goal::MemoryPerTask => analysis_memory(results),
             };
             let _ = writeln!(out, "- **{}.** {text}", target.target);
         }
@@ -107,6 +109,14 @@ the release and publishes), the pub/sub delivery to each waiting process and the
 task there, then the acquire round trip; more when the woken task loses the race to a task of \
 another process or to a newcomer and waits again.";
 
+fn analysis_handoff(results: &Results) -> String {
+    format!(
+        "{ANALYSIS_HANDOFF} On two CPUs shared with Redis, every extra woken process delays the \
+         winner: p50 at 64 waiters {}.",
+        process_sweep_line(results, &|point| p(point.handoff, |h| h.p50_ns))
+    )
+}
+
 fn analysis_flat(results: &Results) -> String {
     format!(
         "Every release wakes one task in each process that has waiters, and they race; on two \
@@ -119,7 +129,7 @@ fn analysis_flat(results: &Results) -> String {
 
 fn analysis_spin(results: &Results) -> String {
     let contention = results.contention.as_ref();
-    let point = |i| contention.and_then(|c| c.point(i, 64));
+    let point = |i| contention.and_then(|c| c.point(i, COMPARED_AT_WAITERS));
     let (Some(ours), Some(spin)) = (
         point(Implementation::Ours),
         point(Implementation::SpinFixed),
@@ -127,14 +137,15 @@ fn analysis_spin(results: &Results) -> String {
         return String::new();
     };
     format!(
-        "A spin lock's hand-off is not only its delay. With 64 waiters polling at random phases, \
-         the first poll after a release comes after about `delay / 64`, and in this closed loop a \
+        "A spin lock's hand-off is not only its delay. With {COMPARED_AT_WAITERS} waiters polling \
+         at random phases, the first poll after a release comes after about \
+         `delay / {COMPARED_AT_WAITERS}`, and in this closed loop a \
          task coming back from its pause often takes the free lock first. Hand-offs to waiters \
          are therefore rare and short ({} of {} spin-fixed acquisitions, against {} of {} for \
          ours), and the price is paid elsewhere: a caller's wait (time inside `acquire`, p99: {} \
          against ours {}), the time the lock sits idle between holders ({} against {} \
          acquisitions per second), and Redis load: shorter delays buy latency with Redis load (the delay \
-         sweep in section 5). The 10× figure assumed a hand-off equal to the polling delay; \
+         sweep in section 5). The {SPIN_HANDOFF_MIN_RATIO}× figure assumed a hand-off equal to the polling delay; \
          measured on the same clock and workload it is not.",
         group_thousands(spin.handoffs as f64),
         group_thousands(spin.acquisitions as f64),

@@ -18,7 +18,9 @@ mod summary;
 mod targets;
 mod throughput;
 
-pub use evaluate::{FLAT_SPREAD, evaluate_targets};
+pub mod thresholds;
+
+pub use evaluate::evaluate_targets;
 pub use summary::render_summary;
 
 use crate::results::Results;

@@ -3,6 +3,9 @@
 
 use std::fmt::Write as _;
 
+use super::thresholds::{
+    COMPARED_AT_WAITERS, NOTABLE_ACQUIRE_FUTURE_BYTES, NOTABLE_CHURN_PER_ACQUISITION,
+};
 use crate::{contenders::Implementation, results::Results, util::fmt_ns};
 
 /// What the measurements show about the runtime beyond the targets (only what stands out).
@@ -20,7 +23,10 @@ pub(super) fn render(out: &mut String, results: &Results) {
                 (p.waiters, per)
             })
             .collect();
-        if churn.iter().any(|&(_, per)| per > 0.1) {
+        if churn
+            .iter()
+            .any(|&(_, per)| per > NOTABLE_CHURN_PER_ACQUISITION)
+        {
             let listed: Vec<String> = churn
                 .iter()
                 .map(|(waiters, per)| format!("{per:.2} at {waiters} waiters"))
@@ -34,13 +40,13 @@ pub(super) fn render(out: &mut String, results: &Results) {
                 listed.join(", ")
             ));
         }
-        if let Some(ours) = contention.point(Implementation::Ours, 64)
+        if let Some(ours) = contention.point(Implementation::Ours, COMPARED_AT_WAITERS)
             && let Some(wait) = ours.wait
         {
             notes.push(format!(
                 "**Fairness.** The lock is not fair: a task coming back from its pause tries \
                  before it waits and can take a lock just released, and each process wakes its \
-                 own waiters in order but races the others. At 64 waiters a caller waits {} at \
+                 own waiters in order but races the others. At {COMPARED_AT_WAITERS} waiters a caller waits {} at \
                  the median but {} at p99. Callers that need bounded waits want the fair lock \
                  (DESIGN §4).",
                 fmt_ns(wait.p50_ns as f64),
@@ -50,7 +56,7 @@ pub(super) fn render(out: &mut String, results: &Results) {
     }
     if let Some(footprint) = &results.footprint
         && let Some(bytes) = footprint.ours.acquire_future_bytes
-        && bytes > 1024
+        && bytes > NOTABLE_ACQUIRE_FUTURE_BYTES
     {
         notes.push(format!(
             "**The acquire future is {bytes} bytes.** It is the state machine of the whole \

@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
-use super::markdown::{p, table_header};
+use super::{
+    markdown::{p, table_header},
+    thresholds::COMPARED_AT_WAITERS,
+};
 use crate::{
     contenders::Implementation,
     plots::HANDOFF_SVG,
@@ -65,7 +68,7 @@ pub fn render_summary(results: &Results) -> String {
         );
     }
     if let Some(contention) = &results.contention
-        && let Some(ours) = contention.point(Implementation::Ours, 64)
+        && let Some(ours) = contention.point(Implementation::Ours, COMPARED_AT_WAITERS)
     {
         let peers = |pick: &dyn Fn(&ContentionPoint) -> String| {
             [
@@ -76,7 +79,7 @@ pub fn render_summary(results: &Results) -> String {
             .into_iter()
             .filter_map(|i| {
                 contention
-                    .point(i, 64)
+                    .point(i, COMPARED_AT_WAITERS)
                     .map(|point| format!("{i} {}", pick(point)))
             })
             .collect::<Vec<_>>()
@@ -84,26 +87,26 @@ pub fn render_summary(results: &Results) -> String {
         };
         let _ = writeln!(
             out,
-            "| hand-off p50 at 64 waiters ({} processes) | {} | {} |",
+            "| hand-off p50 at {COMPARED_AT_WAITERS} waiters ({} processes) | {} | {} |",
             ours.processes,
             p(ours.handoff, |h| h.p50_ns),
             peers(&|point| p(point.handoff, |h| h.p50_ns))
         );
         let _ = writeln!(
             out,
-            "| acquisitions per second at 64 waiters | {} | {} |",
+            "| acquisitions per second at {COMPARED_AT_WAITERS} waiters | {} | {} |",
             fmt_rate(ours.per_s),
             peers(&|point| fmt_rate(point.per_s))
         );
         let _ = writeln!(
             out,
-            "| time a caller waits in `acquire` at 64 waiters, p99 | {} | {} |",
+            "| time a caller waits in `acquire` at {COMPARED_AT_WAITERS} waiters, p99 | {} | {} |",
             p(ours.wait, |w| w.p99_ns),
             peers(&|point| p(point.wait, |w| w.p99_ns))
         );
         let _ = writeln!(
             out,
-            "| Redis commands per acquisition at 64 waiters | {:.1} | {} |",
+            "| Redis commands per acquisition at {COMPARED_AT_WAITERS} waiters | {:.1} | {} |",
             ours.client_commands_per_acquisition,
             peers(&|point| format!("{:.1}", point.client_commands_per_acquisition))
         );
