@@ -77,7 +77,7 @@ fn analysis_throughput(results: &Results) -> String {
             .map_or(f64::NAN, |s| s.of_ceiling * 100.0)
     };
     format!(
-        "Redis and the client share two CPUs. The pipelined ceiling spends almost no client CPU per \
+        "Redis and the client share {} CPUs. The pipelined ceiling spends almost no client CPU per \
          pair; a lock call pays redis-rs's per-request cost on its multiplexed connection (a \
          command encoded, a oneshot channel, the reply parsed, a wake-up) twice per acquisition, \
          while Redis runs our heavier scripts. The spin lock, whose client work per acquisition is \
@@ -85,6 +85,7 @@ fn analysis_throughput(results: &Results) -> String {
          (ours: {:.0} %). A `perf` profile of this scenario, taken while building the tool, put \
          `lock_runtime`'s own functions at about 2 % of the client process's samples; the rest \
          was redis-rs, the allocator and the kernel's socket calls.",
+        results.meta.machine.cpus,
         share(Implementation::SpinFixed),
         share(Implementation::Ours)
     )
@@ -110,19 +111,26 @@ task there, then the acquire round trip; more when the woken task loses the race
 another process or to a newcomer and waits again.";
 
 fn analysis_handoff(results: &Results) -> String {
+    let waiters = results
+        .contention
+        .as_ref()
+        .and_then(|c| c.process_sweep.first())
+        .map_or(0, |point| point.waiters);
     format!(
-        "{ANALYSIS_HANDOFF} On two CPUs shared with Redis, every extra woken process delays the \
-         winner: p50 at 64 waiters {}.",
+        "{ANALYSIS_HANDOFF} On {} CPUs shared with Redis, every extra woken process delays the \
+         winner: p50 at {waiters} waiters {}.",
+        results.meta.machine.cpus,
         process_sweep_line(results, &|point| p(point.handoff, |h| h.p50_ns))
     )
 }
 
 fn analysis_flat(results: &Results) -> String {
     format!(
-        "Every release wakes one task in each process that has waiters, and they race; on two \
+        "Every release wakes one task in each process that has waiters, and they race; on {} \
          CPUs shared with Redis, more woken processes means a longer queue for the CPU before the \
          winner's acquire is sent. The hand-off depends on the processes, not on the waiters: \
          p50 {}.",
+        results.meta.machine.cpus,
         process_sweep_line(results, &|point| p(point.handoff, |h| h.p50_ns))
     )
 }
