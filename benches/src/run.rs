@@ -7,7 +7,6 @@ use clap::Parser;
 use crate::{
     BenchResult,
     cli::{Cli, Command, Scenario},
-    plots,
     progress::Progress,
     redis_stats::Admin,
     report,
@@ -132,7 +131,7 @@ fn write_outputs(results: &Results, out: &std::path::Path) -> BenchResult<()> {
         out.join("results.json"),
         serde_json::to_string_pretty(results)? + "\n",
     )?;
-    plots::draw_all(results, out)?;
+    report::plots::draw_all(results, out)?;
     std::fs::write(out.join("REPORT.md"), report::render(results))?;
     std::fs::write(out.join("SUMMARY.md"), report::render_summary(results))?;
     Ok(())

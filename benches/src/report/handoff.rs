@@ -3,9 +3,11 @@
 
 use std::fmt::Write as _;
 
-use super::markdown::{WaiterTable, p};
-use crate::{
+use super::{
+    markdown::{WaiterTable, p},
     plots::HANDOFF_SVG,
+};
+use crate::{
     results::{ContentionResult, LatencyResult},
     util::{fmt_ns, fmt_rate, group_thousands},
 };

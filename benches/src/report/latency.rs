@@ -2,9 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::markdown::table_header;
+use super::{markdown::table_header, plots::LATENCY_SVG};
 use crate::{
-    plots::LATENCY_SVG,
     results::LatencyResult,
     util::{fmt_ns, group_thousands},
 };

@@ -2,8 +2,11 @@
 
 use std::fmt::Write as _;
 
-use super::markdown::{WaiterTable, table_header};
-use crate::{contenders::Implementation, plots::COMMANDS_SVG, results::ContentionResult};
+use super::{
+    markdown::{WaiterTable, table_header},
+    plots::COMMANDS_SVG,
+};
+use crate::{contenders::Implementation, results::ContentionResult};
 
 /// Writes section 4.
 pub(super) fn render(out: &mut String, contention: &ContentionResult) {

@@ -1,6 +1,9 @@
-//! `REPORT.md` and `SUMMARY.md`: the targets, met or not, every figure with its reference, and how
-//! each was measured. Each section of the report is written by a module of its own; this one puts
-//! them in order.
+//! The report: `REPORT.md` with its SVG plots, and `SUMMARY.md`. The targets, met or not, every
+//! figure with its reference, and how each was measured.
+//!
+//! Each section of `REPORT.md` is written by a module of its own, the plots by [`plots`], the
+//! verdicts by [`evaluate_targets`] against the [`thresholds`]; this module puts the sections in
+//! order.
 
 mod analysis;
 mod evaluate;
@@ -18,6 +21,7 @@ mod summary;
 mod targets;
 mod throughput;
 
+pub mod plots;
 pub mod thresholds;
 
 pub use evaluate::evaluate_targets;

@@ -4,11 +4,11 @@ use std::fmt::Write as _;
 
 use super::{
     markdown::{p, table_header},
+    plots::HANDOFF_SVG,
     thresholds::COMPARED_AT_WAITERS,
 };
 use crate::{
     contenders::Implementation,
-    plots::HANDOFF_SVG,
     results::{ContentionPoint, Results},
     util::{fmt_bytes, fmt_ns, fmt_rate, group_thousands},
 };

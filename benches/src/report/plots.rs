@@ -1,4 +1,4 @@
-//! The SVG plots of the report.
+//! The SVG plots of the report, which its sections link to.
 //!
 //! - `handoff_latency.svg`: p50 hand-off latency against waiters, one line per implementation,
 //!   with the target of [`HANDOFF_MAX_ROUND_TRIPS`] round trips;
@@ -10,10 +10,10 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::thresholds::{COMMANDS_PER_ACQUISITION_MAX, HANDOFF_MAX_ROUND_TRIPS};
 use crate::{
     BenchError, BenchResult,
     contenders::Implementation,
-    report::thresholds::{COMMANDS_PER_ACQUISITION_MAX, HANDOFF_MAX_ROUND_TRIPS},
     results::{ContentionResult, LatencyResult, Results},
 };
 
