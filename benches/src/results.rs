@@ -179,6 +179,11 @@ impl LatencyResult {
     pub fn round_trip_ns(&self) -> f64 {
         self.floor.latency.p50_ns as f64 / 2.0
     }
+
+    /// The median of `series` over the floor's.
+    pub fn p50_over_floor(&self, series: &LatencySeries) -> f64 {
+        series.latency.p50_ns as f64 / self.floor.latency.p50_ns.max(1) as f64
+    }
 }
 
 /// Redis's own ceiling for one acquire + release protocol, sent pipelined.
@@ -224,6 +229,15 @@ pub struct ThroughputResult {
     pub ceilings: Vec<Ceiling>,
     /// One series per implementation.
     pub series: Vec<ThroughputSeries>,
+}
+
+impl ThroughputResult {
+    /// The series of `implementation`.
+    pub fn series_of(&self, implementation: Implementation) -> Option<&ThroughputSeries> {
+        self.series
+            .iter()
+            .find(|series| series.implementation == implementation)
+    }
 }
 
 /// One run of the contended workload: one implementation, one number of waiters.
@@ -294,6 +308,14 @@ pub struct ContentionResult {
     pub spin_sweep: Vec<ContentionPoint>,
     /// `ours` over several process counts, at one waiter count.
     pub process_sweep: Vec<ContentionPoint>,
+}
+
+impl ContentionPoint {
+    /// Calls of the command `name` (lower case) per acquisition.
+    pub fn calls_per_acquisition(&self, name: &str) -> f64 {
+        self.commands.by_command.get(name).copied().unwrap_or(0) as f64
+            / self.acquisitions.max(1) as f64
+    }
 }
 
 impl ContentionResult {

@@ -71,9 +71,7 @@ fn analysis_throughput(results: &Results) -> String {
     };
     let share = |i: Implementation| {
         throughput
-            .series
-            .iter()
-            .find(|s| s.implementation == i)
+            .series_of(i)
             .map_or(f64::NAN, |s| s.of_ceiling * 100.0)
     };
     format!(

@@ -47,7 +47,7 @@ pub fn evaluate_targets(results: &Results) -> Vec<Target> {
 fn uncontended_latency(results: &Results) -> Verdict {
     let latency = results.latency.as_ref()?;
     let ours = latency.series_of(Implementation::Ours)?;
-    let ratio = ours.latency.p50_ns as f64 / latency.floor.latency.p50_ns.max(1) as f64;
+    let ratio = latency.p50_over_floor(ours);
     Some((
         format!(
             "{ratio:.2}× (p50 {} vs floor {})",
@@ -62,9 +62,7 @@ fn uncontended_throughput(results: &Results) -> Verdict {
     let ours = results
         .throughput
         .as_ref()?
-        .series
-        .iter()
-        .find(|s| s.implementation == Implementation::Ours)?;
+        .series_of(Implementation::Ours)?;
     Some((
         format!(
             "{:.0} % ({} of {})",

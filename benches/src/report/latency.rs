@@ -43,7 +43,7 @@ pub(super) fn render(out: &mut String, latency: &LatencyResult) {
             fmt_ns(l.p99_ns as f64),
             fmt_ns(l.p999_ns as f64),
             fmt_ns(l.max_ns as f64),
-            l.p50_ns as f64 / latency.floor.latency.p50_ns.max(1) as f64,
+            latency.p50_over_floor(series),
             series.redis_us_per_op
         );
     }

@@ -46,10 +46,6 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
         .iter()
         .filter(|p| p.implementation == Implementation::Ours)
     {
-        let per = |name: &str| {
-            point.commands.by_command.get(name).copied().unwrap_or(0) as f64
-                / point.acquisitions.max(1) as f64
-        };
         let _ = writeln!(
             out,
             "| {} | {} | {:.2} | {:.1} | {:.2} | {:.3} | {:.2} | {:.1} | {:.2} |",
@@ -57,8 +53,8 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
             point.processes,
             point.client_commands_per_acquisition,
             point.executed_per_acquisition,
-            per("evalsha") + per("eval"),
-            per("subscribe") + per("unsubscribe"),
+            point.calls_per_acquisition("evalsha") + point.calls_per_acquisition("eval"),
+            point.calls_per_acquisition("subscribe") + point.calls_per_acquisition("unsubscribe"),
             point.published_per_acquisition,
             point.mean_subscribers,
             point.deliveries_per_acquisition

@@ -17,9 +17,8 @@ pub(super) fn render(out: &mut String, results: &Results) {
             .iter()
             .filter(|p| p.implementation == Implementation::Ours && p.acquisitions > 0)
             .map(|p| {
-                let calls = |name: &str| p.commands.by_command.get(name).copied().unwrap_or(0);
                 let per =
-                    (calls("subscribe") + calls("unsubscribe")) as f64 / p.acquisitions as f64;
+                    p.calls_per_acquisition("subscribe") + p.calls_per_acquisition("unsubscribe");
                 (p.waiters, per)
             })
             .collect();

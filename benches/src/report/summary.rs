@@ -49,14 +49,11 @@ pub fn render_summary(results: &Results) -> String {
             fmt_ns(ours.latency.p99_ns as f64),
             fmt_ns(latency.floor.latency.p50_ns as f64),
             fmt_ns(latency.floor.latency.p99_ns as f64),
-            ours.latency.p50_ns as f64 / latency.floor.latency.p50_ns.max(1) as f64
+            latency.p50_over_floor(ours)
         );
     }
     if let Some(throughput) = &results.throughput
-        && let Some(ours) = throughput
-            .series
-            .iter()
-            .find(|s| s.implementation == Implementation::Ours)
+        && let Some(ours) = throughput.series_of(Implementation::Ours)
     {
         let _ = writeln!(
             out,
