@@ -1,4 +1,4 @@
-//! The measured figures, as written to `results.json` and read by the report and the plots.
+//! The measured figures, as written to `results.json` and read by the report and its plots.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};

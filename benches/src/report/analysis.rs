@@ -150,9 +150,9 @@ fn analysis_spin(results: &Results) -> String {
          are therefore rare and short ({} of {} spin-fixed acquisitions, against {} of {} for \
          ours), and the price is paid elsewhere: a caller's wait (time inside `acquire`, p99: {} \
          against ours {}), the time the lock sits idle between holders ({} against {} \
-         acquisitions per second), and Redis load: shorter delays buy latency with Redis load (the delay \
-         sweep in section 5). The {SPIN_HANDOFF_MIN_RATIO}× figure assumed a hand-off equal to the polling delay; \
-         measured on the same clock and workload it is not.",
+         acquisitions per second), and Redis load: shorter delays buy latency with Redis load \
+         (the delay sweep in section 5). The {SPIN_HANDOFF_MIN_RATIO}× figure assumed a hand-off \
+         equal to the polling delay; measured on the same clock and workload it is not.",
         group_thousands(spin.handoffs as f64),
         group_thousands(spin.acquisitions as f64),
         group_thousands(ours.handoffs as f64),

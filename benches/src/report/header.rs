@@ -1,4 +1,5 @@
-//! The top of `REPORT.md`: its title, the warning of a quick run, and how and when the run was made.
+//! The top of `REPORT.md`: its title, the warning of a quick run, and how and when the run was
+//! made.
 
 use std::fmt::Write as _;
 

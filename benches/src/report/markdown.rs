@@ -22,7 +22,8 @@ pub(super) fn table_header(out: &mut String, columns: &[&str]) {
     let _ = writeln!(out, "\n|{}", " --- |".repeat(columns.len()));
 }
 
-/// One percentile of `percentiles` (`pick` chooses which) as a cell, `–` when nothing was measured.
+/// One percentile of `percentiles` (`pick` chooses which) as a cell; `–` when nothing was
+/// measured.
 pub(super) fn p(percentiles: Option<Percentiles>, pick: impl Fn(&Percentiles) -> u64) -> String {
     percentiles.map_or_else(|| "–".to_owned(), |p| fmt_ns(pick(&p) as f64))
 }

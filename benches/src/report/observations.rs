@@ -45,9 +45,9 @@ pub(super) fn render(out: &mut String, results: &Results) {
             notes.push(format!(
                 "**Fairness.** The lock is not fair: a task coming back from its pause tries \
                  before it waits and can take a lock just released, and each process wakes its \
-                 own waiters in order but races the others. At {COMPARED_AT_WAITERS} waiters a caller waits {} at \
-                 the median but {} at p99. Callers that need bounded waits want the fair lock \
-                 (DESIGN §4).",
+                 own waiters in order but races the others. At {COMPARED_AT_WAITERS} waiters a \
+                 caller waits {} at the median but {} at p99. Callers that need bounded waits want \
+                 the fair lock (DESIGN §4).",
                 fmt_ns(wait.p50_ns as f64),
                 fmt_ns(wait.p99_ns as f64)
             ));

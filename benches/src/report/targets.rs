@@ -1,4 +1,5 @@
-//! The *Targets* section of `REPORT.md`: the table of every target, what was measured and its verdict.
+//! The *Targets* section of `REPORT.md`: a table of every target, what was measured and its
+//! verdict.
 
 use std::fmt::Write as _;
 
