@@ -34,7 +34,7 @@
 //!    process with 10 000 tasks waiting on 1 000 names, against bare parked Tokio tasks.
 //!
 //! The report ([`report`]) states each target of the issue as met or not, and the plots
-//! ([`plots`]) show hand-off latency and Redis commands per acquisition against the number of
+//! ([`report::plots`]) show hand-off latency and Redis commands per acquisition against the number of
 //! waiters, and the latency histogram of scenario 1.
 
 #![forbid(unsafe_code)]
@@ -42,7 +42,7 @@
 
 pub mod cli;
 pub mod contenders;
-pub mod plots;
+pub mod progress;
 pub mod redis_stats;
 pub mod report;
 pub mod results;

@@ -1,10 +1,10 @@
-//! The measured figures, as written to `results.json` and read by the report and the plots.
+//! The measured figures, as written to `results.json` and read by the report and its plots.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::redis_stats::{ClientCounts, CommandCounts};
 use crate::{BenchResult, contenders::Implementation, contenders::SpinSettings};
-use crate::{redis_stats::CommandCounts, scenarios::footprint::FootprintResult};
 
 /// A latency histogram in nanoseconds, from 100 ns to 10 minutes at 3 significant digits.
 ///
@@ -179,6 +179,11 @@ impl LatencyResult {
     pub fn round_trip_ns(&self) -> f64 {
         self.floor.latency.p50_ns as f64 / 2.0
     }
+
+    /// The median of `series` over the floor's.
+    pub fn p50_over_floor(&self, series: &LatencySeries) -> f64 {
+        series.latency.p50_ns as f64 / self.floor.latency.p50_ns.max(1) as f64
+    }
 }
 
 /// Redis's own ceiling for one acquire + release protocol, sent pipelined.
@@ -224,6 +229,15 @@ pub struct ThroughputResult {
     pub ceilings: Vec<Ceiling>,
     /// One series per implementation.
     pub series: Vec<ThroughputSeries>,
+}
+
+impl ThroughputResult {
+    /// The series of `implementation`.
+    pub fn series_of(&self, implementation: Implementation) -> Option<&ThroughputSeries> {
+        self.series
+            .iter()
+            .find(|series| series.implementation == implementation)
+    }
 }
 
 /// One run of the contended workload: one implementation, one number of waiters.
@@ -296,6 +310,14 @@ pub struct ContentionResult {
     pub process_sweep: Vec<ContentionPoint>,
 }
 
+impl ContentionPoint {
+    /// Calls of the command `name` (lower case) per acquisition.
+    pub fn calls_per_acquisition(&self, name: &str) -> f64 {
+        self.commands.by_command.get(name).copied().unwrap_or(0) as f64
+            / self.acquisitions.max(1) as f64
+    }
+}
+
 impl ContentionResult {
     /// The point of `implementation` at `waiters`.
     pub fn point(
@@ -307,6 +329,53 @@ impl ContentionResult {
             .iter()
             .find(|point| point.implementation == implementation && point.waiters == waiters)
     }
+}
+
+/// One footprint worker's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FootprintRun {
+    /// `ours` or `bare`.
+    pub mode: String,
+    /// Lock names waited on (0 for `bare`).
+    pub names: usize,
+    /// Waiting tasks.
+    pub tasks: usize,
+    /// RSS of the worker before spawning the tasks, in bytes.
+    pub baseline_rss: u64,
+    /// RSS while every task waits, in bytes.
+    pub waiting_rss: u64,
+    /// `(waiting_rss − baseline_rss) / tasks`.
+    pub bytes_per_task: f64,
+    /// Live heap bytes of the worker before spawning the tasks.
+    pub baseline_heap: u64,
+    /// Live heap bytes while every task waits.
+    pub waiting_heap: u64,
+    /// `(waiting_heap − baseline_heap) / tasks`: what the waiting tasks hold, without the
+    /// allocator's slack.
+    pub heap_bytes_per_task: f64,
+    /// `size_of_val` of one `Lock::acquire` future (ours).
+    pub acquire_future_bytes: Option<u64>,
+    /// Connections the worker opened to Redis.
+    pub connections: ClientCounts,
+    /// Channels with a subscriber while the tasks wait.
+    pub subscribed_channels: u64,
+    /// Largest subscriber count of one channel (1: one subscription per name per client).
+    pub max_subscribers_per_channel: u64,
+    /// Client commands per second Redis received while the tasks waited.
+    pub commands_per_s_while_waiting: f64,
+    /// Growth of Redis's `used_memory` while the tasks wait, in bytes.
+    pub redis_memory_growth: i64,
+    /// From the release of the locks to the last task done, in milliseconds (ours).
+    pub drain_ms: Option<f64>,
+}
+
+/// Scenario 6's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FootprintResult {
+    /// Tasks waiting in `Lock::acquire`.
+    pub ours: FootprintRun,
+    /// The reference: bare parked tasks.
+    pub bare: FootprintRun,
 }
 
 /// A target of the issue, and whether this run met it.

@@ -1,17 +1,13 @@
 //! The whole run: flags, the Redis to use, every scenario in turn, then the report.
 
-use std::{
-    path::PathBuf,
-    process::ExitCode,
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Parser;
 
 use crate::{
     BenchResult,
     cli::{Cli, Command, Scenario},
-    plots,
+    progress::Progress,
     redis_stats::Admin,
     report,
     results::{Machine, Meta, Results},
@@ -23,48 +19,6 @@ use crate::{
     },
     util::{unique_name, utc_now},
 };
-
-/// Prints progress on stderr, each line stamped with the time since the run started.
-#[derive(Debug)]
-pub struct Progress {
-    start: Instant,
-}
-
-impl Progress {
-    /// Starts the clock.
-    pub fn new() -> Self {
-        Self {
-            start: Instant::now(),
-        }
-    }
-
-    /// A scenario begins.
-    pub fn step(&self, number: &str, title: &str) {
-        eprintln!(
-            "[{:>6.1}s] == {number} {title}",
-            self.start.elapsed().as_secs_f64()
-        );
-    }
-
-    /// A figure or a note.
-    pub fn note(&self, message: &str) {
-        eprintln!(
-            "[{:>6.1}s]    {message}",
-            self.start.elapsed().as_secs_f64()
-        );
-    }
-
-    /// Seconds since the start.
-    pub fn elapsed(&self) -> f64 {
-        self.start.elapsed().as_secs_f64()
-    }
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// Every size of a run.
 #[derive(Debug, Clone)]
@@ -177,7 +131,7 @@ fn write_outputs(results: &Results, out: &std::path::Path) -> BenchResult<()> {
         out.join("results.json"),
         serde_json::to_string_pretty(results)? + "\n",
     )?;
-    plots::draw_all(results, out)?;
+    report::plots::draw_all(results, out)?;
     std::fs::write(out.join("REPORT.md"), report::render(results))?;
     std::fs::write(out.join("SUMMARY.md"), report::render_summary(results))?;
     Ok(())

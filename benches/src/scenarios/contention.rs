@@ -48,9 +48,9 @@ use lock_tests::Workers;
 use crate::{
     BenchResult,
     contenders::{Implementation, SpinSettings},
+    progress::Progress,
     redis_stats::{Admin, CommandCounts},
     results::{ContentionPoint, ContentionResult, Percentiles, add_pairs, new_histogram},
-    run::Progress,
     util::{fmt_ns, fmt_rate, monotonic_ns, sleep_until_ns, unique_name},
     worker::{ContendReport, READY, RESULT_PREFIX, Window, create_baton_file},
 };

@@ -16,13 +16,13 @@ use std::{collections::BTreeMap, time::Duration};
 
 use lock_runtime::LockClient;
 use lock_tests::Workers;
-use serde::{Deserialize, Serialize};
 
 use crate::{
     BenchResult,
     contenders::Implementation,
+    progress::Progress,
     redis_stats::{Admin, ClientCounts, CommandCounts},
-    run::Progress,
+    results::{FootprintResult, FootprintRun},
     util::{fmt_bytes, monotonic_ns, unique_name},
 };
 
@@ -35,53 +35,6 @@ pub struct FootprintParams {
     pub per_name: usize,
     /// How long Redis's load is measured while everyone waits.
     pub idle: Duration,
-}
-
-/// One footprint worker's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FootprintRun {
-    /// `ours` or `bare`.
-    pub mode: String,
-    /// Lock names waited on (0 for `bare`).
-    pub names: usize,
-    /// Waiting tasks.
-    pub tasks: usize,
-    /// RSS of the worker before spawning the tasks, in bytes.
-    pub baseline_rss: u64,
-    /// RSS while every task waits, in bytes.
-    pub waiting_rss: u64,
-    /// `(waiting_rss − baseline_rss) / tasks`.
-    pub bytes_per_task: f64,
-    /// Live heap bytes of the worker before spawning the tasks.
-    pub baseline_heap: u64,
-    /// Live heap bytes while every task waits.
-    pub waiting_heap: u64,
-    /// `(waiting_heap − baseline_heap) / tasks`: what the waiting tasks hold, without the
-    /// allocator's slack.
-    pub heap_bytes_per_task: f64,
-    /// `size_of_val` of one `Lock::acquire` future (ours).
-    pub acquire_future_bytes: Option<u64>,
-    /// Connections the worker opened to Redis.
-    pub connections: ClientCounts,
-    /// Channels with a subscriber while the tasks wait.
-    pub subscribed_channels: u64,
-    /// Largest subscriber count of one channel (1: one subscription per name per client).
-    pub max_subscribers_per_channel: u64,
-    /// Client commands per second Redis received while the tasks waited.
-    pub commands_per_s_while_waiting: f64,
-    /// Growth of Redis's `used_memory` while the tasks wait, in bytes.
-    pub redis_memory_growth: i64,
-    /// From the release of the locks to the last task done, in milliseconds (ours).
-    pub drain_ms: Option<f64>,
-}
-
-/// Scenario 6's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FootprintResult {
-    /// Tasks waiting in `Lock::acquire`.
-    pub ours: FootprintRun,
-    /// The reference: bare parked tasks.
-    pub bare: FootprintRun,
 }
 
 /// Runs scenario 6.

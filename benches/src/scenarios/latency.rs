@@ -15,9 +15,9 @@ use redis::aio::MultiplexedConnection;
 use crate::{
     BenchResult,
     contenders::{Contender, Implementation, SpinSettings, multiplexed_connection},
+    progress::Progress,
     redis_stats::{Admin, client_usec},
     results::{LatencyResult, LatencySeries, Percentiles, log_buckets, new_histogram, record},
-    run::Progress,
     util::{Rng, fmt_ns, unique_name},
 };
 
@@ -174,20 +174,21 @@ pub async fn run(
             });
     let floor = all.next().ok_or("no floor series")??;
     let series: Vec<LatencySeries> = all.collect::<Result<_, _>>()?;
-    let mut line = format!("floor p50 {}", fmt_ns(floor.latency.p50_ns as f64));
-    for one in &series {
-        line += &format!(
-            ", {} p50 {} ({:.2}×)",
-            one.label,
-            fmt_ns(one.latency.p50_ns as f64),
-            one.latency.p50_ns as f64 / floor.latency.p50_ns.max(1) as f64
-        );
-    }
-    progress.note(&line);
-    Ok(LatencyResult {
+    let result = LatencyResult {
         iterations: params.iterations,
         calibration: params.calibration,
         floor,
         series,
-    })
+    };
+    let mut line = format!("floor p50 {}", fmt_ns(result.floor.latency.p50_ns as f64));
+    for one in &result.series {
+        line += &format!(
+            ", {} p50 {} ({:.2}×)",
+            one.label,
+            fmt_ns(one.latency.p50_ns as f64),
+            result.p50_over_floor(one)
+        );
+    }
+    progress.note(&line);
+    Ok(result)
 }

@@ -23,8 +23,8 @@ use lock_runtime::__private::scripts;
 use crate::{
     BenchResult,
     contenders::{Contender, Implementation, LEASE, SpinSettings, multiplexed_connection},
+    progress::Progress,
     results::{Ceiling, ThroughputResult, ThroughputSeries},
-    run::Progress,
     util::{Rng, fmt_rate, unique_name},
 };
 

@@ -1,15 +1,16 @@
-//! The SVG plots of the report.
+//! The SVG plots of the report, which its sections link to.
 //!
 //! - `handoff_latency.svg`: p50 hand-off latency against waiters, one line per implementation,
-//!   with the three-round-trip target;
+//!   with the target of [`HANDOFF_MAX_ROUND_TRIPS`] round trips;
 //! - `commands_per_acquisition.svg`: client commands per acquisition against waiters, with the
-//!   target of 4;
+//!   target of [`COMMANDS_PER_ACQUISITION_MAX`];
 //! - `uncontended_latency.svg`: the latency distribution of scenario 1, floor included.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::thresholds::{COMMANDS_PER_ACQUISITION_MAX, HANDOFF_MAX_ROUND_TRIPS};
 use crate::{
     BenchError, BenchResult,
     contenders::Implementation,
@@ -238,7 +239,12 @@ fn handoff(
         y_desc: "holder's release → next holder's acquire (log scale)",
         log_y: true,
         format_y: &format_micros,
-        reference: round_trip_ns.map(|rt| (3.0 * rt / 1_000.0, "target: 3 round trips".to_owned())),
+        reference: round_trip_ns.map(|rt| {
+            (
+                HANDOFF_MAX_ROUND_TRIPS * rt / 1_000.0,
+                format!("target: {HANDOFF_MAX_ROUND_TRIPS} round trips"),
+            )
+        }),
         series: by_implementation(contention, |point| {
             point.handoff.map(|h| h.p50_ns as f64 / 1_000.0)
         }),
@@ -255,7 +261,10 @@ fn commands(contention: &ContentionResult, path: &Path) -> BenchResult<()> {
         y_desc: "client-sent commands per acquisition",
         log_y: false,
         format_y: &|value| format!("{value:.0}"),
-        reference: Some((4.0, "target: at most 4".to_owned())),
+        reference: Some((
+            COMMANDS_PER_ACQUISITION_MAX,
+            format!("target: at most {COMMANDS_PER_ACQUISITION_MAX}"),
+        )),
         series: by_implementation(contention, |point| {
             (point.acquisitions > 0).then_some(point.client_commands_per_acquisition)
         }),

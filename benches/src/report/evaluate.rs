@@ -1,0 +1,212 @@
+//! The verdicts: every target of the issue evaluated against what a run measured.
+
+use super::thresholds::{
+    COMMANDS_PER_ACQUISITION_MAX, COMPARED_AT_WAITERS, Goal, HANDOFF_FROM_WAITERS,
+    HANDOFF_MAX_ROUND_TRIPS, HANDOFF_MAX_SPREAD, MEMORY_PER_TASK_MAX_KIB,
+    PUBSUB_CONNECTIONS_PER_CLIENT, SPIN_HANDOFF_MIN_RATIO, SUBSCRIBERS_PER_CHANNEL,
+    THROUGHPUT_MIN_SHARE, UNCONTENDED_P50_MAX_RATIO,
+};
+use crate::{
+    contenders::Implementation,
+    results::{ContentionPoint, Results, Target},
+    util::{fmt_bytes, fmt_ns, fmt_rate, group_thousands},
+};
+
+/// What was measured for a target and whether that meets it; `None` when it was not measured.
+type Verdict = Option<(String, bool)>;
+
+/// Evaluates every target of the issue against `results`.
+pub fn evaluate_targets(results: &Results) -> Vec<Target> {
+    Goal::ALL
+        .into_iter()
+        .map(|goal| {
+            let verdict = match goal {
+                Goal::UncontendedLatency => uncontended_latency(results),
+                Goal::UncontendedThroughput => uncontended_throughput(results),
+                Goal::HandoffRoundTrips => handoff_round_trips(results),
+                Goal::HandoffFlat => handoff_flat(results),
+                Goal::HandoffBeatsSpin => handoff_beats_spin(results),
+                Goal::CommandsPerAcquisition => commands_per_acquisition(results),
+                Goal::OnePubSubConnection => one_pubsub_connection(results),
+                Goal::MemoryPerTask => memory_per_task(results),
+            };
+            let (measured, met) = verdict.map_or_else(
+                || ("not measured".to_owned(), None),
+                |(measured, met)| (measured, Some(met)),
+            );
+            Target {
+                scenario: goal.scenario(),
+                target: goal.statement(),
+                measured,
+                met,
+            }
+        })
+        .collect()
+}
+
+fn uncontended_latency(results: &Results) -> Verdict {
+    let latency = results.latency.as_ref()?;
+    let ours = latency.series_of(Implementation::Ours)?;
+    let ratio = latency.p50_over_floor(ours);
+    Some((
+        format!(
+            "{ratio:.2}× (p50 {} vs floor {})",
+            fmt_ns(ours.latency.p50_ns as f64),
+            fmt_ns(latency.floor.latency.p50_ns as f64)
+        ),
+        ratio <= UNCONTENDED_P50_MAX_RATIO,
+    ))
+}
+
+fn uncontended_throughput(results: &Results) -> Verdict {
+    let ours = results
+        .throughput
+        .as_ref()?
+        .series_of(Implementation::Ours)?;
+    Some((
+        format!(
+            "{:.0} % ({} of {})",
+            ours.of_ceiling * 100.0,
+            fmt_rate(ours.per_s),
+            fmt_rate(ours.per_s / ours.of_ceiling)
+        ),
+        ours.of_ceiling >= THROUGHPUT_MIN_SHARE,
+    ))
+}
+
+/// Our contention points from [`HANDOFF_FROM_WAITERS`] waiters on.
+fn handoff_points(results: &Results) -> Vec<&ContentionPoint> {
+    results
+        .contention
+        .as_ref()
+        .map(|c| {
+            c.points
+                .iter()
+                .filter(|p| {
+                    p.implementation == Implementation::Ours && p.waiters >= HANDOFF_FROM_WAITERS
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The p50 hand-offs of `points` that had hand-offs, in nanoseconds.
+fn handoff_p50s(points: &[&ContentionPoint]) -> Vec<f64> {
+    points
+        .iter()
+        .filter_map(|p| p.handoff.map(|h| h.p50_ns as f64))
+        .collect()
+}
+
+fn handoff_round_trips(results: &Results) -> Verdict {
+    let latency = results.latency.as_ref()?;
+    let points = handoff_points(results);
+    let p50s = handoff_p50s(&points);
+    if p50s.is_empty() {
+        return None;
+    }
+    let round_trip = latency.round_trip_ns();
+    let worst = p50s.iter().copied().fold(0.0, f64::max);
+    Some((
+        format!(
+            "worst p50 {} = {:.1} round trips of {} ({HANDOFF_FROM_WAITERS} to {} waiters)",
+            fmt_ns(worst),
+            worst / round_trip,
+            fmt_ns(round_trip),
+            points.iter().map(|p| p.waiters).max().unwrap_or(0)
+        ),
+        worst <= HANDOFF_MAX_ROUND_TRIPS * round_trip,
+    ))
+}
+
+fn handoff_flat(results: &Results) -> Verdict {
+    let p50s = handoff_p50s(&handoff_points(results));
+    if p50s.len() < 2 {
+        return None;
+    }
+    let max = p50s.iter().copied().fold(0.0, f64::max);
+    let min = p50s.iter().copied().fold(f64::MAX, f64::min);
+    Some((
+        format!(
+            "p50 from {} to {}: max/min {:.2}",
+            fmt_ns(min),
+            fmt_ns(max),
+            max / min
+        ),
+        max / min <= HANDOFF_MAX_SPREAD,
+    ))
+}
+
+fn handoff_beats_spin(results: &Results) -> Verdict {
+    let contention = results.contention.as_ref()?;
+    let handoff = |i| {
+        contention
+            .point(i, COMPARED_AT_WAITERS)
+            .and_then(|p| p.handoff)
+    };
+    let ours = handoff(Implementation::Ours)?;
+    let mut parts = Vec::new();
+    let mut all_met = true;
+    for spin in [Implementation::SpinFixed, Implementation::SpinJitter] {
+        if let Some(theirs) = handoff(spin) {
+            let ratio = theirs.p50_ns as f64 / ours.p50_ns.max(1) as f64;
+            all_met &= ratio >= SPIN_HANDOFF_MIN_RATIO;
+            parts.push(format!(
+                "{spin} {} / ours {} = {ratio:.1}×",
+                fmt_ns(theirs.p50_ns as f64),
+                fmt_ns(ours.p50_ns as f64)
+            ));
+        }
+    }
+    (!parts.is_empty()).then(|| (parts.join("; "), all_met))
+}
+
+fn commands_per_acquisition(results: &Results) -> Verdict {
+    let worst = results
+        .contention
+        .as_ref()?
+        .points
+        .iter()
+        .filter(|p| p.implementation == Implementation::Ours)
+        .max_by(|a, b| {
+            a.client_commands_per_acquisition
+                .total_cmp(&b.client_commands_per_acquisition)
+        })?;
+    Some((
+        format!(
+            "worst {:.2} at {} waiters ({} processes)",
+            worst.client_commands_per_acquisition, worst.waiters, worst.processes
+        ),
+        worst.client_commands_per_acquisition <= COMMANDS_PER_ACQUISITION_MAX,
+    ))
+}
+
+fn one_pubsub_connection(results: &Results) -> Verdict {
+    let ours = &results.footprint.as_ref()?.ours;
+    Some((
+        format!(
+            "{} pub/sub + {} command connection(s) for {} tasks on {} names; {} subscriber(s) per channel at most",
+            ours.connections.pubsub,
+            ours.connections.normal,
+            group_thousands(ours.tasks as f64),
+            group_thousands(ours.names as f64),
+            ours.max_subscribers_per_channel
+        ),
+        ours.connections.pubsub == PUBSUB_CONNECTIONS_PER_CLIENT
+            && ours.max_subscribers_per_channel == SUBSCRIBERS_PER_CHANNEL,
+    ))
+}
+
+fn memory_per_task(results: &Results) -> Verdict {
+    let footprint = results.footprint.as_ref()?;
+    Some((
+        format!(
+            "{} RSS per task ({} of live heap); a bare parked task: {} ({})",
+            fmt_bytes(footprint.ours.bytes_per_task),
+            fmt_bytes(footprint.ours.heap_bytes_per_task),
+            fmt_bytes(footprint.bare.bytes_per_task),
+            fmt_bytes(footprint.bare.heap_bytes_per_task)
+        ),
+        footprint.ours.bytes_per_task < MEMORY_PER_TASK_MAX_KIB * 1024.0,
+    ))
+}

@@ -1,0 +1,58 @@
+//! Section 1 of `REPORT.md`: uncontended latency, every series against the two-round-trip floor.
+
+use std::fmt::Write as _;
+
+use super::{markdown::table_header, plots::LATENCY_SVG};
+use crate::{
+    results::LatencyResult,
+    util::{fmt_ns, group_thousands},
+};
+
+/// Writes section 1.
+pub(super) fn render(out: &mut String, latency: &LatencyResult) {
+    let _ = writeln!(out, "## 1. Uncontended latency\n");
+    let _ = writeln!(
+        out,
+        "One task acquires and releases a lock nobody else wants, {} times per series, the \
+         series interleaved one operation at a time. The floor is two sequential `EVALSHA` calls of `return 1` on one \
+         multiplexed redis-rs connection from the same runtime: two round trips, the least any \
+         lock needing one request to acquire and one to release can cost.\n",
+        group_thousands(latency.iterations as f64)
+    );
+    table_header(
+        out,
+        &[
+            "",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "max",
+            "p50 vs floor",
+            "Redis time per op",
+        ],
+    );
+    for series in std::iter::once(&latency.floor).chain(&latency.series) {
+        let l = &series.latency;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {:.2}× | {:.1} µs |",
+            series.label,
+            fmt_ns(l.p50_ns as f64),
+            fmt_ns(l.p90_ns as f64),
+            fmt_ns(l.p99_ns as f64),
+            fmt_ns(l.p999_ns as f64),
+            fmt_ns(l.max_ns as f64),
+            latency.p50_over_floor(series),
+            series.redis_us_per_op
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n*Redis time per op* is what Redis itself spent executing the series' commands \
+         (`usec` of `INFO commandstats`, scripts included) in a separate pass of {} \
+         iterations: the part of the latency no client can remove.\n",
+        group_thousands(latency.calibration as f64)
+    );
+    let _ = writeln!(out, "![Uncontended latency distribution]({LATENCY_SVG})\n");
+}

@@ -1,0 +1,64 @@
+//! Section 4 of `REPORT.md`: Redis load under contention, the commands each acquisition costs.
+
+use std::fmt::Write as _;
+
+use super::{
+    markdown::{WaiterTable, table_header},
+    plots::COMMANDS_SVG,
+};
+use crate::{contenders::Implementation, results::ContentionResult};
+
+/// Writes section 4.
+pub(super) fn render(out: &mut String, contention: &ContentionResult) {
+    let table = WaiterTable::new(contention);
+    let _ = writeln!(out, "## 4. Redis load under contention\n");
+    let _ = writeln!(
+        out,
+        "Client-sent commands per acquisition (`INFO commandstats` over the window; commands run \
+         inside Lua scripts are not client-sent and are counted separately below).\n"
+    );
+    table.write(out, &|point| {
+        format!("{:.2}", point.client_commands_per_acquisition)
+    });
+    let _ = writeln!(out, "\n![Redis commands per acquisition]({COMMANDS_SVG})\n");
+    let _ = writeln!(
+        out,
+        "Where `ours` spends them, per acquisition: every command Redis executed (inside scripts \
+         too), the release messages published, the processes subscribed to the lock's channel \
+         (sampled), and the messages delivered (published × subscribers).\n"
+    );
+    table_header(
+        out,
+        &[
+            "waiters",
+            "processes",
+            "client-sent",
+            "executed",
+            "EVALSHA",
+            "SUBSCRIBE + UNSUBSCRIBE",
+            "published",
+            "subscribers",
+            "delivered",
+        ],
+    );
+    for point in contention
+        .points
+        .iter()
+        .filter(|p| p.implementation == Implementation::Ours)
+    {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} | {:.1} | {:.2} | {:.3} | {:.2} | {:.1} | {:.2} |",
+            point.waiters,
+            point.processes,
+            point.client_commands_per_acquisition,
+            point.executed_per_acquisition,
+            point.calls_per_acquisition("evalsha") + point.calls_per_acquisition("eval"),
+            point.calls_per_acquisition("subscribe") + point.calls_per_acquisition("unsubscribe"),
+            point.published_per_acquisition,
+            point.mean_subscribers,
+            point.deliveries_per_acquisition
+        );
+    }
+    let _ = writeln!(out);
+}

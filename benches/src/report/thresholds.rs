@@ -1,0 +1,141 @@
+//! Every threshold of the report in one place: the targets of the issue, each a named constant and
+//! a statement written from them, and the levels at which a figure earns an observation. The
+//! verdicts, the prose and the plots all read them here.
+
+/// Scenario 1: the uncontended p50 at most this many times the two-round-trip floor.
+pub const UNCONTENDED_P50_MAX_RATIO: f64 = 1.15;
+
+/// Scenario 2: uncontended acquisitions per second at least this share of Redis's pipelined
+/// ceiling.
+pub const THROUGHPUT_MIN_SHARE: f64 = 0.60;
+
+/// Scenario 3: the p50 hand-off at most this many round trips (half the floor's p50 each).
+pub const HANDOFF_MAX_ROUND_TRIPS: f64 = 3.0;
+
+/// Scenario 3: the fewest waiters the hand-off targets count.
+pub const HANDOFF_FROM_WAITERS: usize = 4;
+
+/// Scenario 3: the most waiters the hand-off targets are stated for.
+pub const HANDOFF_TO_WAITERS: usize = 256;
+
+/// Scenario 3: the largest spread (max / min) of the p50 hand-off over the waiter counts still
+/// called flat.
+pub const HANDOFF_MAX_SPREAD: f64 = 1.5;
+
+/// The number of waiters at which the implementations are compared (the issue's 64).
+pub const COMPARED_AT_WAITERS: usize = 64;
+
+/// Scenario 3: the spin lock's p50 hand-off at least this many times ours.
+pub const SPIN_HANDOFF_MIN_RATIO: f64 = 10.0;
+
+/// Scenario 4: client-sent Redis commands per acquisition, at most, at any number of waiters.
+pub const COMMANDS_PER_ACQUISITION_MAX: f64 = 4.0;
+
+/// Scenario 6: pub/sub connections of one client, whatever the number of its waiters.
+pub const PUBSUB_CONNECTIONS_PER_CLIENT: u64 = 1;
+
+// The statement spells the number out: it must change with it.
+const _: () = assert!(
+    PUBSUB_CONNECTIONS_PER_CLIENT == 1,
+    "the statement says `one`"
+);
+
+/// Scenario 6: subscribers of one lock's channel from one client, whatever its waiters on it.
+pub const SUBSCRIBERS_PER_CHANNEL: u64 = 1;
+
+/// Scenario 6: memory (RSS growth) per waiting task under this many KiB.
+pub const MEMORY_PER_TASK_MAX_KIB: f64 = 2.0;
+
+/// An observation: `SUBSCRIBE` + `UNSUBSCRIBE` per acquisition above this is worth a note.
+pub const NOTABLE_CHURN_PER_ACQUISITION: f64 = 0.1;
+
+/// An observation: an acquire future larger than this many bytes is worth a note.
+pub const NOTABLE_ACQUIRE_FUTURE_BYTES: u64 = 1024;
+
+/// A target of the issue, as the report states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    /// Scenario 1: [`UNCONTENDED_P50_MAX_RATIO`].
+    UncontendedLatency,
+    /// Scenario 2: [`THROUGHPUT_MIN_SHARE`].
+    UncontendedThroughput,
+    /// Scenario 3: [`HANDOFF_MAX_ROUND_TRIPS`].
+    HandoffRoundTrips,
+    /// Scenario 3: [`HANDOFF_MAX_SPREAD`].
+    HandoffFlat,
+    /// Scenario 3: [`SPIN_HANDOFF_MIN_RATIO`] at [`COMPARED_AT_WAITERS`].
+    HandoffBeatsSpin,
+    /// Scenario 4: [`COMMANDS_PER_ACQUISITION_MAX`].
+    CommandsPerAcquisition,
+    /// Scenario 6: [`PUBSUB_CONNECTIONS_PER_CLIENT`] and [`SUBSCRIBERS_PER_CHANNEL`].
+    OnePubSubConnection,
+    /// Scenario 6: [`MEMORY_PER_TASK_MAX_KIB`].
+    MemoryPerTask,
+}
+
+impl Goal {
+    /// Every target, in the order of the report's table.
+    pub const ALL: [Self; 8] = [
+        Self::UncontendedLatency,
+        Self::UncontendedThroughput,
+        Self::HandoffRoundTrips,
+        Self::HandoffFlat,
+        Self::HandoffBeatsSpin,
+        Self::CommandsPerAcquisition,
+        Self::OnePubSubConnection,
+        Self::MemoryPerTask,
+    ];
+
+    /// The scenario the target belongs to (1 … 6).
+    pub fn scenario(self) -> u8 {
+        match self {
+            Self::UncontendedLatency => 1,
+            Self::UncontendedThroughput => 2,
+            Self::HandoffRoundTrips | Self::HandoffFlat | Self::HandoffBeatsSpin => 3,
+            Self::CommandsPerAcquisition => 4,
+            Self::OnePubSubConnection | Self::MemoryPerTask => 6,
+        }
+    }
+
+    /// The target as the report states it, written from the constants above.
+    pub fn statement(self) -> String {
+        match self {
+            Self::UncontendedLatency => format!(
+                "uncontended p50 within {UNCONTENDED_P50_MAX_RATIO}× of the two-round-trip floor"
+            ),
+            Self::UncontendedThroughput => format!(
+                "uncontended throughput at least {:.0} % of the pipelined ceiling",
+                THROUGHPUT_MIN_SHARE * 100.0
+            ),
+            Self::HandoffRoundTrips => format!(
+                "p50 hand-off within {HANDOFF_MAX_ROUND_TRIPS} round trips from \
+                 {HANDOFF_FROM_WAITERS} to {HANDOFF_TO_WAITERS} waiters"
+            ),
+            Self::HandoffFlat => format!(
+                "p50 hand-off flat from {HANDOFF_FROM_WAITERS} to {HANDOFF_TO_WAITERS} waiters \
+                 (max ≤ {HANDOFF_MAX_SPREAD}× min)"
+            ),
+            Self::HandoffBeatsSpin => format!(
+                "p50 hand-off at {COMPARED_AT_WAITERS} waiters at least {SPIN_HANDOFF_MIN_RATIO}× \
+                 lower than the spin lock's"
+            ),
+            Self::CommandsPerAcquisition => format!(
+                "at most {COMMANDS_PER_ACQUISITION_MAX} Redis commands per acquisition at any \
+                 number of waiters"
+            ),
+            Self::OnePubSubConnection => {
+                "one pub/sub connection per client whatever the number of waiters".to_owned()
+            }
+            Self::MemoryPerTask => {
+                format!("under {MEMORY_PER_TASK_MAX_KIB} KiB of memory (RSS) per waiting task")
+            }
+        }
+    }
+
+    /// The target whose statement is `statement`, if any.
+    pub fn of(statement: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|goal| goal.statement() == statement)
+    }
+}
