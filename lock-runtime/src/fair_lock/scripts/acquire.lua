@@ -1,0 +1,107 @@
+-- Take a fair lock for a new owner if it is free and no one queues ahead; else queue.
+--
+-- KEYS[1]  lock key: hash of owner id -> hold count, with the lease as its TTL (shared with the
+--          reentrant lock of the same name, so the two exclude each other)
+-- KEYS[2]  fencing state (see lock/scripts/acquire.lua)
+-- KEYS[3]  abandoned mark of this owner id (set by leave.lua when the caller gave up)
+-- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
+-- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
+--
+-- ARGV[1]  owner id, new to this acquisition (it is also the waiter's id in the queue)
+-- ARGV[2]  lease in milliseconds
+-- ARGV[3]  how long the fencing state lives, in milliseconds
+-- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
+-- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
+--
+-- Returns {status, value}:
+--   { 1, token}  acquired; token as lock/scripts/acquire.lua
+--   { 0, wait}   not this owner's turn: it is queued (its liveness refreshed) and must try again
+--                within `wait` ms (the holder's remaining lease, the head's liveness, or ARGV[5])
+--   {-1, type}   KEYS[1] holds a value of another type
+--   {-3, 0}      this owner id was abandoned: a late copy of a request whose caller gave up
+--
+-- FIFO by first try: a free lock goes to the head of the queue only; a newcomer queues behind it
+-- (no barging). A head whose liveness ran out (a crashed process, a cancelled task whose undo was
+-- lost) is dropped from the queue here and by the release, so it blocks the queue at most one
+-- liveness period. Every key carries a TTL: the queue keys live one liveness period past the
+-- last waiter's try.
+
+if redis.call('exists', KEYS[3]) == 1 then
+    return {-3, 0}
+end
+
+local kind = redis.call('type', KEYS[1]).ok
+if kind ~= 'none' and kind ~= 'hash' then
+    return {-1, kind}
+end
+
+local lease = ARGV[2]
+local function next_token()
+    local token = redis.call('incr', KEYS[2])
+    if token < 1000000000000000 then
+        local time = redis.call('time')
+        token = tonumber(time[1]) * 1000000 + tonumber(time[2])
+        redis.call('set', KEYS[2], string.format('%d', token), 'px', ARGV[3])
+    end
+    return token
+end
+
+if kind == 'hash' then
+    local holds = redis.call('hget', KEYS[1], ARGV[1])
+    if holds then
+        -- A resend of a request that succeeded: write the hold again and re-arm its lease.
+        redis.call('hset', KEYS[1], ARGV[1], holds)
+        redis.call('pexpire', KEYS[1], lease)
+        local token = tonumber(redis.call('get', KEYS[2]))
+        return {1, token or next_token()}
+    end
+end
+
+local time = redis.call('time')
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now = math.floor(now_us / 1000)
+
+-- The first live waiter; the dead ones ahead of it leave the queue.
+local head
+while true do
+    head = redis.call('zrange', KEYS[4], 0, 0)[1]
+    if not head then
+        break
+    end
+    local live_until = tonumber(redis.call('zscore', KEYS[5], head) or '0')
+    if live_until >= now or head == ARGV[1] then
+        break
+    end
+    redis.call('zrem', KEYS[4], head)
+    redis.call('zrem', KEYS[5], head)
+end
+
+if kind == 'none' and (not head or head == ARGV[1]) then
+    redis.call('zrem', KEYS[4], ARGV[1])
+    redis.call('zrem', KEYS[5], ARGV[1])
+    local token = next_token()
+    redis.call('hset', KEYS[1], ARGV[1], 1)
+    redis.call('pexpire', KEYS[1], lease)
+    return {1, token}
+end
+
+local liveness = tonumber(ARGV[4])
+redis.call('zadd', KEYS[4], 'NX', now_us, ARGV[1])
+redis.call('zadd', KEYS[5], now + liveness, ARGV[1])
+redis.call('pexpire', KEYS[4], liveness)
+redis.call('pexpire', KEYS[5], liveness)
+
+local wait = tonumber(ARGV[5])
+if kind == 'hash' then
+    local pttl = redis.call('pttl', KEYS[1])
+    if pttl >= 0 and pttl < wait then
+        wait = pttl
+    end
+elseif head and head ~= ARGV[1] then
+    -- Free, but the head's turn: it has until its liveness runs out to take it.
+    local head_left = tonumber(redis.call('zscore', KEYS[5], head)) - now
+    if head_left < wait then
+        wait = head_left
+    end
+end
+return {0, math.max(wait, 0)}

@@ -1,0 +1,49 @@
+-- A fair acquisition ends without a guard (its wait ran out, it failed, its caller gave up, or
+-- the lock it took will not be handed out): leave the queue, give back whatever the request
+-- took, and mark the owner abandoned so a late copy of its request takes nothing.
+--
+-- KEYS[1]  lock key (hash of owner id -> hold count)
+-- KEYS[2]  wake-up channel
+-- KEYS[3]  abandoned mark of the owner id (see acquire.lua)
+-- KEYS[4]  queue (see acquire.lua)
+-- KEYS[5]  liveness (see acquire.lua)
+--
+-- ARGV[1]  owner id of the acquisition
+-- ARGV[2]  how long the mark lives, in milliseconds
+-- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
+--
+-- Returns:
+--   1   the acquisition had taken the lock: released
+--   0   it had not: it never will now
+--
+-- If the lock is free afterwards, the new head of the queue is woken, so the waiters behind a
+-- leaving head do not wait for its liveness to run out. Safe to resend.
+
+redis.call('set', KEYS[3], 1, 'px', ARGV[2])
+redis.call('zrem', KEYS[4], ARGV[1])
+redis.call('zrem', KEYS[5], ARGV[1])
+
+local released = 0
+local kind = redis.call('type', KEYS[1]).ok
+if kind == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+    redis.call('del', KEYS[1])
+    released = 1
+    kind = 'none'
+end
+if kind == 'none' then
+    local time = redis.call('time')
+    local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+    while true do
+        local head = redis.call('zrange', KEYS[4], 0, 0)[1]
+        if not head then
+            break
+        end
+        if tonumber(redis.call('zscore', KEYS[5], head) or '0') >= now then
+            redis.pcall(ARGV[3], KEYS[2], 'to:' .. head)
+            break
+        end
+        redis.call('zrem', KEYS[4], head)
+        redis.call('zrem', KEYS[5], head)
+    end
+end
+return released

@@ -1,0 +1,56 @@
+-- Release one hold of a fair lock; at the last hold, delete it and wake the head of the queue.
+--
+-- KEYS[1]  lock key (hash of owner id -> hold count)
+-- KEYS[2]  wake-up channel
+-- KEYS[3]  memo key of this request: a resend answers what the first attempt did
+-- KEYS[4]  queue (see acquire.lua)
+-- KEYS[5]  liveness (see acquire.lua)
+--
+-- ARGV[1]  owner id
+-- ARGV[2]  memo TTL in milliseconds
+-- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
+--
+-- Returns:
+--   1   released: this was the last hold; the key is gone and the head waiter was woken
+--   2   one hold released; the owner still holds the lock
+--   0   this owner does not hold the lock (its lease ran out, or it was force-unlocked)
+--  -1   KEYS[1] holds a value of another type
+--
+-- The wake-up names the first live waiter ("to:<owner id>"): only that task wakes, in whichever
+-- process it waits. Dead waiters ahead of it leave the queue.
+
+local memo = redis.call('get', KEYS[3])
+if memo then
+    return tonumber(memo)
+end
+
+local kind = redis.call('type', KEYS[1]).ok
+if kind ~= 'none' and kind ~= 'hash' then
+    return -1
+end
+
+local result = 0
+if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+    if redis.call('hincrby', KEYS[1], ARGV[1], -1) > 0 then
+        result = 2
+    else
+        redis.call('del', KEYS[1])
+        result = 1
+        local time = redis.call('time')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        while true do
+            local head = redis.call('zrange', KEYS[4], 0, 0)[1]
+            if not head then
+                break
+            end
+            if tonumber(redis.call('zscore', KEYS[5], head) or '0') >= now then
+                redis.pcall(ARGV[3], KEYS[2], 'to:' .. head)
+                break
+            end
+            redis.call('zrem', KEYS[4], head)
+            redis.call('zrem', KEYS[5], head)
+        end
+    end
+end
+redis.call('set', KEYS[3], result, 'px', ARGV[2])
+return result

@@ -1,0 +1,467 @@
+//! What the two exclusive locks share: the reentrant [`Lock`](crate::Lock) and the
+//! [`FairLock`](crate::FairLock) hold the same kind of Redis hash (owner id -> hold count) and
+//! differ only in their acquire, release and undo scripts and in whether their waiters queue in
+//! Redis. A [`Flavor`] names those differences; everything else is written once here, on top of
+//! the core: the [`Attempt`] of a fresh acquisition, the re-entry, the release and the undos.
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::future::BoxFuture;
+use redis::ScriptInvocation;
+use tokio::time::Instant;
+
+use crate::{
+    LockClient, LockError, LockGuard,
+    core::{
+        backend::Backend,
+        hold::{GiveBack, Hold, InFlight},
+        hub::{PUBLISH, Wake},
+        keys::Keys,
+        lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
+        scope::{self, Held, HoldKind, Holder},
+        script::Sent,
+        wait::{self, Attempt, Outcome},
+        watchdog::{Registration, RenewalId},
+    },
+    lock::scripts::{
+        Acquired, FORCE_UNLOCK, ForceUnlocked, REENTER, RENEW, Reentered, Released, UNDO_REENTER,
+        Undone,
+    },
+};
+
+/// How one exclusive lock differs from the other.
+pub(crate) struct Flavor {
+    /// The hold kind its scopes carry: a lock re-enters only its own kind.
+    pub(crate) kind: HoldKind,
+    /// The call of a fresh acquisition by an owner, for a lease; its reply is [`Acquired`].
+    pub(crate) acquire: fn(&Backend, &Keys, &str, Duration) -> ScriptInvocation<'static>,
+    /// The call releasing one hold of an owner, as a request id, with a memo TTL; its reply is
+    /// [`Released`].
+    pub(crate) release: fn(&Keys, &str, &str, Duration) -> ScriptInvocation<'static>,
+    /// The call undoing a fresh acquisition that ends without a guard: gives back what it took,
+    /// marks the owner abandoned (and leaves the queue); its reply is [`Undone`].
+    pub(crate) abandon: fn(&Backend, &Keys, &str) -> ScriptInvocation<'static>,
+    /// Whether waiters queue in Redis under their owner id: they are then woken by name, and an
+    /// acquisition that queued leaves the queue when it ends without a guard.
+    pub(crate) queued: bool,
+    /// What a forced unlock publishes: whoever is to take the lock next must hear it.
+    pub(crate) force_wake: Wake,
+}
+
+/// Waits up to `wait` for the lock `name` of `flavor` (or re-enters it if the current scope
+/// holds it), with a fixed `lease` or in watchdog mode.
+pub(crate) async fn acquire(
+    flavor: &'static Flavor,
+    client: &LockClient,
+    name: &Arc<str>,
+    wait: Duration,
+    lease: Option<Duration>,
+) -> Result<LockGuard, LockError> {
+    let start = Instant::now();
+    let backend = &client.backend;
+    let keys = Arc::new(backend.keys(name)?);
+    let lease = lease
+        .map(|lease| check_lease(name, "lease", lease))
+        .transpose()?;
+    let deadline = deadline_after(start, wait);
+    if let Some(held) = scope::find(backend.ids.client(), &keys.main, flavor.kind) {
+        return Box::pin(reenter(flavor, backend, keys, &held, start, deadline)).await;
+    }
+    let mut acquire = Acquire::new(flavor, backend, &keys, lease);
+    wait::wait(backend, &keys, start, deadline, &mut acquire).await
+}
+
+/// Whether anyone holds the lock `name`.
+pub(crate) async fn is_locked(client: &LockClient, name: &Arc<str>) -> Result<bool, LockError> {
+    let backend = &client.backend;
+    let keys = backend.keys(name)?;
+    let exists = redis::cmd("EXISTS").arg(&keys.main).clone();
+    let context = || format!("checking lock `{}`", keys.name);
+    backend
+        .in_context(backend.scripts.query(&exists, context))
+        .await
+}
+
+/// Deletes the lock `name` whoever holds it, and wakes whoever `flavor` says takes it next.
+pub(crate) async fn force_unlock(
+    flavor: &'static Flavor,
+    client: &LockClient,
+    name: &Arc<str>,
+) -> Result<bool, LockError> {
+    let backend = &client.backend;
+    let keys = backend.keys(name)?;
+    let mut force = FORCE_UNLOCK.prepare_invoke();
+    force
+        .key(&keys.main)
+        .key(keys.channel())
+        .arg(flavor.force_wake.message())
+        .arg(PUBLISH);
+    let context = || format!("force-unlocking lock `{}`", keys.name);
+    let forced = backend.in_context(backend.scripts.eval(&force, None, context));
+    match forced.await?.reply {
+        ForceUnlocked::Deleted => Ok(true),
+        ForceUnlocked::NotLocked => Ok(false),
+        ForceUnlocked::WrongType => Err(wrong_type(&keys, None)),
+    }
+}
+
+/// One fresh acquisition: a new owner id, tried as often as the wait engine asks.
+struct Acquire {
+    flavor: &'static Flavor,
+    backend: Arc<Backend>,
+    keys: Arc<Keys>,
+    owner: Arc<str>,
+    /// The lease each try asks for: the fixed lease, or the watchdog timeout.
+    lease_time: Duration,
+    /// What the holder will know of its lease; renewed by the watchdog in watchdog mode.
+    lease: Arc<Lease>,
+    watchdog: bool,
+    /// Registered with the watchdog before a try is sent (watchdog mode), removed if the try took
+    /// nothing, handed to the hold if it took the lock.
+    renewal: Option<RenewalId>,
+    /// Whether a try had to be resent: an earlier copy may still reach Redis later and take the
+    /// lock for this owner, even after the guard released it.
+    resent: bool,
+    /// Armed once something of this acquisition may remain in Redis if it ends without a guard
+    /// (an earlier copy of a resent request, or its place in the queue): dropped armed, it undoes
+    /// that and marks the owner abandoned.
+    undo_on_drop: Option<InFlight>,
+}
+
+impl Acquire {
+    fn new(
+        flavor: &'static Flavor,
+        backend: &Arc<Backend>,
+        keys: &Arc<Keys>,
+        lease: Option<Duration>,
+    ) -> Self {
+        let lease_time = lease.unwrap_or(backend.config.watchdog_timeout);
+        Self {
+            flavor,
+            backend: Arc::clone(backend),
+            keys: Arc::clone(keys),
+            owner: backend.ids.owner(),
+            lease_time,
+            lease: Lease::new(&keys.name, Instant::now()),
+            watchdog: lease.is_none(),
+            renewal: None,
+            resent: false,
+            undo_on_drop: None,
+        }
+    }
+
+    /// The undo of this acquisition: release whatever it holds, leave the queue, and mark its
+    /// owner abandoned.
+    fn abandon(&self) -> Box<Undo> {
+        Undo::acquisition(self.flavor, &self.backend, &self.keys, &self.owner)
+    }
+
+    fn stop_renewal(&mut self) {
+        if let Some(id) = self.renewal.take() {
+            self.backend.watchdog.unregister(id);
+        }
+    }
+
+    /// Gives back a lock this acquisition took but will not hand out.
+    async fn give_back(&mut self) {
+        // Abandoning marks the owner: stale copies of the request are covered too.
+        if let Some(undo) = self.undo_on_drop.take() {
+            undo.disarm();
+        }
+        if let Err(err) = self.abandon().give_back(&self.backend).await {
+            tracing::debug!(lock = %self.keys.name, error = %err, "giving back a lock not handed out failed");
+        }
+    }
+
+    /// The guard of the lock this acquisition took; the renewal goes with it.
+    fn hand_over(&mut self, token: u64, sent: Instant) -> LockGuard {
+        self.lease.extend_to(valid_until(sent, self.lease_time));
+        let renewal = self.renewal.take();
+        if let Some(id) = renewal {
+            self.backend.watchdog.activate(id);
+        }
+        // The acquire script took this owner out of the queue: only stale copies remain to undo,
+        // and the guard's release does that.
+        if let Some(undo) = self.undo_on_drop.take() {
+            undo.disarm();
+        }
+        tracing::debug!(lock = %self.keys.name, token, "acquired");
+        let release = Box::new(Release {
+            flavor: self.flavor,
+            keys: Arc::clone(&self.keys),
+            owner: Arc::clone(&self.owner),
+            abandon_after: self.resent,
+        });
+        let holder = Holder {
+            client_id: Arc::clone(self.backend.ids.client()),
+            key: self.keys.main.clone(),
+            kind: self.flavor.kind,
+            owner: Arc::clone(&self.owner),
+            token,
+            lease: Arc::clone(&self.lease),
+        };
+        let hold = Hold::new(Arc::clone(&self.backend), release, renewal, None);
+        LockGuard::new(
+            hold,
+            Arc::clone(&self.keys.name),
+            holder,
+            self.backend.runtime,
+        )
+    }
+}
+
+impl Attempt for Acquire {
+    type Output = LockGuard;
+
+    fn waiter_id(&self) -> Option<&str> {
+        self.flavor.queued.then_some(self.owner.as_ref())
+    }
+
+    async fn attempt(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Outcome<LockGuard>, LockError> {
+        // Registered before the request is sent, so a lock taken is never left unrenewed; only
+        // for the try, so a task that is merely waiting costs the watchdog nothing.
+        if self.watchdog && self.renewal.is_none() {
+            let mut renew = RENEW.prepare_invoke();
+            renew
+                .key(&self.keys.main)
+                .arg(self.owner.as_ref())
+                .arg(redis_millis(self.lease_time));
+            let registration =
+                Registration::new(&self.keys.name, renew, &self.lease, self.lease_time);
+            self.renewal = Some(self.backend.watchdog.register(registration));
+        }
+        let keys = Arc::clone(&self.keys);
+        let acquire = (self.flavor.acquire)(&self.backend, &keys, &self.owner, self.lease_time);
+        let context = || format!("acquiring lock `{}`", keys.name);
+        let in_flight = InFlight::arm(&self.backend, self.abandon());
+        let Sent {
+            reply: (reply, acknowledged),
+            sent,
+            resent,
+        } = self
+            .backend
+            .scripts
+            .eval_replicated::<Acquired>(&acquire, deadline, context)
+            .await?;
+        self.resent |= resent;
+        let queued = self.flavor.queued && matches!(reply, Acquired::Busy { .. });
+        if (self.resent || queued) && self.undo_on_drop.is_none() {
+            self.undo_on_drop = Some(in_flight);
+        } else {
+            in_flight.disarm();
+        }
+        match reply {
+            Acquired::Taken { token } => {
+                if let (Some(wait), Some(acknowledged)) =
+                    (self.backend.scripts.replica_wait(), acknowledged)
+                    && acknowledged < wait.replicas
+                {
+                    self.stop_renewal();
+                    self.give_back().await;
+                    return Err(LockError::NotReplicated {
+                        name: keys.name.to_string(),
+                        acknowledged,
+                        required: wait.replicas,
+                    });
+                }
+                if valid_until(sent, self.lease_time) <= Instant::now() {
+                    // Never hand out a guard whose lease is already spent.
+                    self.stop_renewal();
+                    self.give_back().await;
+                    return Err(LockError::LeaseLost {
+                        name: keys.name.to_string(),
+                    });
+                }
+                Ok(Outcome::Done(self.hand_over(token, sent)))
+            }
+            Acquired::Busy { ttl } => {
+                self.stop_renewal();
+                Ok(Outcome::Busy { ttl })
+            }
+            Acquired::WrongType { found } => {
+                self.stop_renewal();
+                Err(wrong_type(&keys, Some(found)))
+            }
+            // Only a request whose caller gave up is marked abandoned; this one is still wanted.
+            Acquired::Abandoned => {
+                self.stop_renewal();
+                Err(LockError::LeaseLost {
+                    name: keys.name.to_string(),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        self.stop_renewal();
+    }
+}
+
+/// Acquires again a lock the current scope holds: one more hold under the scope's owner id, once
+/// no other re-entry of that scope is held.
+async fn reenter(
+    flavor: &'static Flavor,
+    backend: &Arc<Backend>,
+    keys: Arc<Keys>,
+    held: &Held,
+    start: Instant,
+    deadline: Option<Instant>,
+) -> Result<LockGuard, LockError> {
+    let turn = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, held.exclusive_reentry())
+            .await
+            .map_err(|_| LockError::Timeout {
+                name: keys.name.to_string(),
+                waited: start.elapsed(),
+            })?,
+        None => held.exclusive_reentry().await,
+    };
+    let owner = &held.holder.owner;
+    let request = backend.ids.request();
+    let mut call = REENTER.prepare_invoke();
+    call.key(&keys.main)
+        .key(keys.memo(&request))
+        .arg(owner.as_ref())
+        .arg(redis_millis(backend.config.memo_ttl()));
+    let context = || format!("re-entering lock `{}`", keys.name);
+    let in_flight = InFlight::arm(backend, Undo::reentry(backend, &keys, owner, &request));
+    let reply = backend
+        .scripts
+        .eval::<Reentered>(&call, deadline, context)
+        .await?;
+    in_flight.disarm();
+    match reply.reply {
+        Reentered::Entered => {
+            tracing::debug!(lock = %keys.name, "re-entered");
+            let release = Box::new(Release {
+                flavor,
+                keys: Arc::clone(&keys),
+                owner: Arc::clone(owner),
+                abandon_after: false,
+            });
+            let hold = Hold::new(Arc::clone(backend), release, None, Some(turn));
+            Ok(LockGuard::new(
+                hold,
+                Arc::clone(&keys.name),
+                held.holder.clone(),
+                backend.runtime,
+            ))
+        }
+        Reentered::WrongType => Err(wrong_type(&keys, None)),
+        Reentered::Lost | Reentered::Cancelled => Err(LockError::LeaseLost {
+            name: keys.name.to_string(),
+        }),
+    }
+}
+
+/// Releases one hold of an owner.
+struct Release {
+    flavor: &'static Flavor,
+    keys: Arc<Keys>,
+    owner: Arc<str>,
+    /// The acquisition had to resend its request, so a copy may still arrive after this release:
+    /// mark the owner abandoned once the lock is given back.
+    abandon_after: bool,
+}
+
+impl GiveBack for Release {
+    fn name(&self) -> &str {
+        &self.keys.name
+    }
+
+    fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
+        Box::pin(async move {
+            let keys = &self.keys;
+            let request = backend.ids.request();
+            let memo_ttl = backend.config.memo_ttl();
+            let release = (self.flavor.release)(keys, &self.owner, &request, memo_ttl);
+            let context = || format!("releasing lock `{}`", keys.name);
+            let released = backend
+                .scripts
+                .eval::<Released>(&release, None, context)
+                .await?;
+            tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
+            if self.abandon_after && released.reply != Released::StillHeld {
+                Undo::acquisition(self.flavor, backend, keys, &self.owner)
+                    .give_back(backend)
+                    .await?;
+            }
+            match released.reply {
+                Released::Freed | Released::StillHeld => Ok(()),
+                Released::NotHeld => Err(LockError::NotHeld {
+                    name: keys.name.to_string(),
+                }),
+                Released::WrongType => Err(wrong_type(keys, None)),
+            }
+        })
+    }
+}
+
+/// Undoes a request whose caller gave up: a fresh acquisition (the flavor's abandon script, also
+/// for a lock taken but not handed out) or a re-entry (`undo_reenter.lua`). The call is prepared
+/// when the request is sent, so it is ready however the caller leaves.
+struct Undo {
+    keys: Arc<Keys>,
+    call: ScriptInvocation<'static>,
+}
+
+impl Undo {
+    fn acquisition(flavor: &Flavor, backend: &Backend, keys: &Arc<Keys>, owner: &str) -> Box<Self> {
+        Box::new(Self {
+            keys: Arc::clone(keys),
+            call: (flavor.abandon)(backend, keys, owner),
+        })
+    }
+
+    fn reentry(backend: &Backend, keys: &Arc<Keys>, owner: &str, request: &str) -> Box<Self> {
+        let mut call = UNDO_REENTER.prepare_invoke();
+        call.key(&keys.main)
+            .key(keys.channel())
+            .key(keys.memo(request))
+            .arg(owner)
+            .arg(Wake::One.message())
+            .arg(redis_millis(backend.config.abandoned_ttl()))
+            .arg(PUBLISH);
+        Box::new(Self {
+            keys: Arc::clone(keys),
+            call,
+        })
+    }
+}
+
+impl GiveBack for Undo {
+    fn name(&self) -> &str {
+        &self.keys.name
+    }
+
+    fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
+        Box::pin(async move {
+            let keys = &self.keys;
+            let context = || format!("undoing a request on lock `{}`", keys.name);
+            let undone = backend
+                .scripts
+                .eval::<Undone>(&self.call, None, context)
+                .await?;
+            tracing::debug!(lock = %keys.name, outcome = ?undone.reply, "request undone");
+            Ok(())
+        })
+    }
+}
+
+/// The key marking `owner` abandoned (see `scripts/abandon.lua`).
+pub(crate) fn abandoned_mark(keys: &Keys, owner: &str) -> String {
+    keys.sub(&format!("abandoned:{owner}"))
+}
+
+fn wrong_type(keys: &Keys, found: Option<String>) -> LockError {
+    LockError::WrongType {
+        name: keys.name.to_string(),
+        key: keys.main.clone(),
+        found: found.unwrap_or_else(|| "value of another type".to_owned()),
+    }
+}
