@@ -117,6 +117,7 @@ pub mod __private;
 mod client;
 mod core;
 mod error;
+mod fair_lock;
 mod guard;
 mod lock;
 
@@ -256,6 +257,7 @@ pub use client::{
     default::{default_client, set_default_client},
 };
 pub use error::LockError;
+pub use fair_lock::FairLock;
 pub use guard::LockGuard;
 pub use lock::Lock;
 
@@ -275,6 +277,7 @@ mod tests {
         assert_send_sync::<LockClient>();
         assert_send_sync::<LockClientBuilder>();
         assert_send_sync::<Lock>();
+        assert_send_sync::<FairLock>();
         assert_send_sync::<LockGuard>();
         assert_send_sync::<LockError>();
     }

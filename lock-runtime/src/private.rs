@@ -20,6 +20,12 @@ pub mod scripts {
         lock::scripts::sources()
     }
 
+    /// `(file name, source)` of every script of the fair lock (it also runs the reentrant
+    /// lock's re-entry, renewal and force-unlock scripts).
+    pub fn fair_lock() -> [(&'static str, &'static str); 3] {
+        crate::fair_lock::scripts::sources()
+    }
+
     /// The source of the lock's script `file` (such as `"acquire.lua"`), if there is one.
     pub fn lock_script(file: &str) -> Option<&'static str> {
         lock()

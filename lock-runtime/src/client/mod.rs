@@ -23,7 +23,7 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    Lock, LockClientBuilder, LockError,
+    FairLock, Lock, LockClientBuilder, LockError,
     core::{
         backend::Backend,
         background,
@@ -106,6 +106,15 @@ impl LockClient {
     /// Making a handle does not talk to Redis; the name is checked when the lock is used.
     pub fn lock(&self, name: impl Into<String>) -> Lock {
         Lock::new(self.clone(), name.into())
+    }
+
+    /// A handle to the fair lock called `name`: like [`lock`](Self::lock), and first come first
+    /// served across every process. It shares the Redis key of the reentrant lock of the same
+    /// name, so the two exclude each other.
+    ///
+    /// Making a handle does not talk to Redis; the name is checked when the lock is used.
+    pub fn fair_lock(&self, name: impl Into<String>) -> FairLock {
+        FairLock::new(self.clone(), name.into())
     }
 
     /// The random id of this client, the first part of every owner id it hands out.

@@ -35,6 +35,9 @@ tokio::task_local! {
 pub(crate) enum HoldKind {
     /// The reentrant lock's exclusive hold.
     Exclusive,
+    /// The fair lock's exclusive hold: re-entered only through the fair lock, whose release
+    /// wakes the head of its queue.
+    Fair,
 }
 
 /// One hold around the current scope; `parent` links to the holds further out.

@@ -1,0 +1,284 @@
+//! [`FairLock`]: the reentrant lock, first come first served across every process.
+//!
+//! What is the fair lock's own: three Lua scripts (`scripts/*.lua`: acquire or queue, release
+//! waking the head by name, leave the queue) and its [`Flavor`]. Everything else is the
+//! exclusive locks' shared machinery (`lock/exclusive.rs`) and the core.
+//!
+//! # The queue
+//!
+//! Waiters queue in Redis, in the lock's hash slot, under their owner id, in the order of their
+//! first try. A free lock goes to the head of the queue only (no barging by newcomers), and the
+//! release wakes the head by name, in whichever process it waits: one wake-up per release, not
+//! one per process. Each waiter has a liveness deadline in Redis, renewed by each of its tries;
+//! a waiter tries again at least every third of the client's `watchdog_timeout` (10 s by
+//! default), so a waiter whose process died (or whose task was cancelled and whose undo was
+//! lost) drops out of the queue one `watchdog_timeout` after its last try: a dead head costs the
+//! queue at most that long. A waiter that gives up (its wait ran out, its future dropped) leaves
+//! the queue at once, waking the next head if the lock is free.
+//!
+//! What Redisson's fair lock gets wrong, and this one does not: a live waiter is never purged for
+//! waiting long (its tries keep it live; Redisson issue 3004); the queue keys carry TTLs, so
+//! neither expired leases nor timed-out waits leave stale keys (issues 3730, 5019); every wait is
+//! bounded by Redis's answer, never negative (issues 4705, 5503).
+
+use std::{sync::Arc, time::Duration};
+
+use redis::ScriptInvocation;
+use tracing::Instrument;
+
+use crate::{
+    LockClient, LockError, LockGuard,
+    core::{
+        backend::Backend,
+        hub::{PUBLISH, Wake},
+        keys::{FENCE_TTL, Keys},
+        lease::redis_millis,
+        scope::HoldKind,
+    },
+    lock::exclusive::{self, Flavor, abandoned_mark},
+};
+
+pub(crate) mod scripts;
+
+use scripts::{ACQUIRE, LEAVE, RELEASE};
+
+/// The fair lock: waiters queue in Redis, the release wakes the head by name.
+static FAIR: Flavor = Flavor {
+    kind: HoldKind::Fair,
+    acquire: acquire_call,
+    release: release_call,
+    abandon: leave_call,
+    queued: true,
+    // Every waiter tries again; the head takes the lock, the others queue on.
+    force_wake: Wake::All,
+};
+
+/// A handle to one fair lock, made by [`LockClient::fair_lock`]. Cheap to clone; holds nothing.
+///
+/// Like [`Lock`](crate::Lock) (exclusive across processes, reentrant within a
+/// [scope](LockGuard::scope), fencing tokens, watchdog or fixed lease, release on every exit
+/// path), and first come first served: waiters get the lock in the order of their first try,
+/// whatever process or task they run in, and a newcomer never overtakes a waiter. The fair lock
+/// and the reentrant lock of the same name share one Redis key, so they exclude each other (but
+/// only the fair lock's waiters keep to the queue).
+///
+/// ```no_run
+/// # async fn example(client: lock_runtime::LockClient) -> Result<(), lock_runtime::LockError> {
+/// use std::time::Duration;
+///
+/// let jobs = client.fair_lock("jobs");
+/// let guard = jobs.try_acquire(Duration::from_secs(30), None).await?;
+/// // ... the critical section, entered in turn ...
+/// guard.unlock().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FairLock {
+    client: LockClient,
+    name: Arc<str>,
+}
+
+impl FairLock {
+    pub(crate) fn new(client: LockClient, name: String) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    /// The lock's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits, in turn, as long as it takes for the lock, then holds it in watchdog mode: the
+    /// lease is renewed while the guard lives.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::acquire`](crate::Lock::acquire).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped, the waiter leaves the queue (and whatever a request
+    /// in flight may have taken is given back) in the background.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let guard = client.fair_lock("nightly-report").acquire().await?;
+    /// // ... held, and renewed by the watchdog, until the guard goes ...
+    /// guard.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn acquire(&self) -> Result<LockGuard, LockError> {
+        let acquiring = exclusive::acquire(&FAIR, &self.client, &self.name, Duration::MAX, None);
+        self.client
+            .backend
+            .in_context(acquiring)
+            .instrument(tracing::debug_span!("acquire", fair_lock = %self.name))
+            .await
+    }
+
+    /// Waits, in turn, at most `wait` for the lock; with `lease = Some(d)` holds it for at most
+    /// `d` (never renewed), with `None` in watchdog mode. Any `wait` is valid, as for
+    /// [`Lock::try_acquire`](crate::Lock::try_acquire).
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::Timeout`] if the lock did not come to this waiter's turn within the wait (the
+    /// waiter then leaves the queue), and the errors of [`FairLock::acquire`]. A lease out of
+    /// range is a [`LockError::Config`] error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`FairLock::acquire`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let lock = client.fair_lock("printer");
+    /// let held = lock.try_acquire(Duration::from_secs(1), Some(Duration::from_secs(3))).await?;
+    /// let err = lock
+    ///     .try_acquire(Duration::from_millis(50), None)
+    ///     .await
+    ///     .expect_err("held above");
+    /// assert!(err.is_timeout());
+    /// held.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn try_acquire(
+        &self,
+        wait: Duration,
+        lease: Option<Duration>,
+    ) -> Result<LockGuard, LockError> {
+        let acquiring = exclusive::acquire(&FAIR, &self.client, &self.name, wait, lease);
+        self.client
+            .backend
+            .in_context(acquiring)
+            .instrument(tracing::debug_span!("acquire", fair_lock = %self.name, ?wait, ?lease))
+            .await
+    }
+
+    /// Whether anyone holds the lock now.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], or [`LockError::Redis`] if Redis stays unreachable.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let lock = client.fair_lock("queue-runner");
+    /// assert!(!lock.is_locked().await?);
+    /// # Ok(()) });
+    /// ```
+    pub async fn is_locked(&self) -> Result<bool, LockError> {
+        exclusive::is_locked(&self.client, &self.name).await
+    }
+
+    /// Deletes the lock whoever holds it, and wakes its waiters (the head of the queue takes it).
+    /// Returns whether it was held. For operators and tests, as [`Lock::force_unlock`](crate::Lock::force_unlock).
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the deletion is one atomic script, sent or not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let lock = client.fair_lock("stuck");
+    /// let guard = lock.acquire().await?;
+    /// assert!(lock.force_unlock().await?);
+    /// assert!(guard.unlock().await.expect_err("taken away").is_not_held());
+    /// # Ok(()) });
+    /// ```
+    pub async fn force_unlock(&self) -> Result<bool, LockError> {
+        exclusive::force_unlock(&FAIR, &self.client, &self.name).await
+    }
+}
+
+/// The queue of waiting owner ids, by first try.
+fn queue(keys: &Keys) -> String {
+    keys.sub("queue")
+}
+
+/// The waiting owner ids, by liveness deadline.
+fn liveness(keys: &Keys) -> String {
+    keys.sub("alive")
+}
+
+/// The call of `acquire.lua`: take the lock in turn, or queue.
+fn acquire_call(
+    backend: &Backend,
+    keys: &Keys,
+    owner: &str,
+    lease: Duration,
+) -> ScriptInvocation<'static> {
+    let config = &backend.config;
+    let mut acquire = ACQUIRE.prepare_invoke();
+    acquire
+        .key(&keys.main)
+        .key(keys.fence())
+        .key(abandoned_mark(keys, owner))
+        .key(queue(keys))
+        .key(liveness(keys))
+        .arg(owner)
+        .arg(redis_millis(lease))
+        .arg(redis_millis(FENCE_TTL))
+        .arg(redis_millis(config.watchdog_timeout))
+        .arg(redis_millis(config.renew_interval()));
+    acquire
+}
+
+/// The call of `release.lua`: one hold given back; the last wakes the head by name.
+fn release_call(
+    keys: &Keys,
+    owner: &str,
+    request: &str,
+    memo_ttl: Duration,
+) -> ScriptInvocation<'static> {
+    let mut release = RELEASE.prepare_invoke();
+    release
+        .key(&keys.main)
+        .key(keys.channel())
+        .key(keys.memo(request))
+        .key(queue(keys))
+        .key(liveness(keys))
+        .arg(owner)
+        .arg(redis_millis(memo_ttl))
+        .arg(PUBLISH);
+    release
+}
+
+/// The call of `leave.lua`: leave the queue, give back, mark abandoned.
+fn leave_call(backend: &Backend, keys: &Keys, owner: &str) -> ScriptInvocation<'static> {
+    let mut leave = LEAVE.prepare_invoke();
+    leave
+        .key(&keys.main)
+        .key(keys.channel())
+        .key(abandoned_mark(keys, owner))
+        .key(queue(keys))
+        .key(liveness(keys))
+        .arg(owner)
+        .arg(redis_millis(backend.config.abandoned_ttl()))
+        .arg(PUBLISH);
+    leave
+}

@@ -1,0 +1,298 @@
+//! The fair lock (DESIGN 3.1, 4.1): first come first served across clients, one wake-up per
+//! release, waiters that leave or die never block the queue for long, and nothing is left
+//! behind without a TTL.
+//!
+//! Several `LockClient`s in one test stand for several processes: each has its own pub/sub
+//! connection and hub, which is what a release message reaches.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use lock_runtime::{LockClient, LockError, LockGuard};
+use lock_tests::{
+    RedisServer,
+    locks::{
+        assert_no_key_without_ttl, assert_released, client_with_watchdog, eventually, lock_key,
+    },
+    unique_name,
+};
+
+fn queue_len(server: &RedisServer, name: &str) -> i64 {
+    server.cmd(&["ZCARD", &format!("{}:queue", lock_key(name))])
+}
+
+/// Waits until `n` waiters queue on `name`.
+async fn await_queued(server: &RedisServer, name: &str, n: i64) {
+    assert!(
+        eventually(Duration::from_secs(5), || queue_len(server, name) == n).await,
+        "expected {n} waiters queued on {name}, found {}",
+        queue_len(server, name)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fair_lock_excludes_times_out_and_leaves_nothing_behind() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("fair-basic");
+    let lock = client.fair_lock(&name);
+
+    let guard = lock.acquire().await.expect("free");
+    assert!(lock.is_locked().await.expect("is_locked"));
+    let err = lock
+        .try_acquire(Duration::from_millis(300), None)
+        .await
+        .expect_err("held");
+    assert!(err.is_timeout(), "{err}");
+    // A timed-out waiter leaves the queue (in the background, right after).
+    await_queued(&server, &name, 0).await;
+    let token = guard.fencing_token();
+    guard.unlock().await.expect("unlock");
+
+    let again = lock.acquire().await.expect("free again");
+    assert!(again.fencing_token() > token);
+    again.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+    assert_no_key_without_ttl(&server, &name);
+}
+
+/// Waiters from four clients queue one after another, in a known order, while the lock is held;
+/// each records when it got the lock. They must be served in the order they queued, with no
+/// newcomer overtaking: a fifth client's `try_acquire` at every hand-off finds the queue ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_from_several_clients_are_served_in_the_order_they_queued() {
+    let server = RedisServer::start();
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(LockClient::connect(&server.url()).await.expect("connect"));
+    }
+    let name = unique_name("fair-fifo");
+    let holder = clients[0].fair_lock(&name).acquire().await.expect("holder");
+
+    let served = Arc::new(Mutex::new(Vec::new()));
+    let mut waiters = Vec::new();
+    for position in 0..12 {
+        let lock = clients[position % clients.len()].fair_lock(&name);
+        let served = Arc::clone(&served);
+        waiters.push(tokio::spawn(async move {
+            let guard = lock.try_acquire(Duration::from_secs(20), None).await?;
+            served.lock().expect("order").push(position);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            guard.unlock().await
+        }));
+        await_queued(&server, &name, position as i64 + 1).await;
+    }
+    holder.unlock().await.expect("unlock");
+    for waiter in waiters {
+        waiter.await.expect("join").expect("served");
+    }
+
+    let order = served.lock().expect("order").clone();
+    assert_eq!(order, (0..12).collect::<Vec<_>>(), "served out of turn");
+    assert_released(&server, &name);
+    assert_no_key_without_ttl(&server, &name);
+}
+
+/// A newcomer does not barge: while one waiter queues and the lock is released, a newcomer's
+/// immediate try finds it not its turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_does_not_overtake_a_queued_waiter() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("fair-barging");
+    let holder = client.fair_lock(&name).acquire().await.expect("holder");
+    let queued = {
+        let lock = client.fair_lock(&name);
+        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), None).await })
+    };
+    await_queued(&server, &name, 1).await;
+    // The holder's key is deleted behind everyone's back: the lock is free, the queue is not.
+    server.cmd::<i64>(&["DEL", &lock_key(&name)]);
+    let newcomer = client
+        .fair_lock(&name)
+        .try_acquire(Duration::ZERO, None)
+        .await;
+    assert!(
+        matches!(newcomer, Err(LockError::Timeout { .. })),
+        "the newcomer overtook the queue: {newcomer:?}"
+    );
+    let guard = queued
+        .await
+        .expect("join")
+        .expect("the queued waiter's turn");
+    guard.unlock().await.expect("unlock");
+    assert!(holder.unlock().await.expect_err("deleted").is_not_held());
+    assert_released(&server, &name);
+}
+
+/// A waiter whose process died (killed: no undo, no further try) stays at the head of the queue
+/// until its liveness runs out, one `watchdog_timeout` (here 2 s) after its last try; the waiter
+/// behind it must then be served, not left hanging. The dead waiter is written into the queue as
+/// a killed process leaves it: an entry whose liveness nobody renews.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_head_blocks_the_queue_for_at_most_one_liveness_period() {
+    let server = RedisServer::start();
+    let liveness = Duration::from_secs(2);
+    let client = client_with_watchdog(&server, liveness).await;
+    let name = unique_name("fair-dead-head");
+    let holder = client.fair_lock(&name).acquire().await.expect("holder");
+
+    let (seconds, micros): (String, String) = server.cmd(&["TIME"]);
+    let now_us: u64 = seconds.parse::<u64>().expect("seconds") * 1_000_000
+        + micros.parse::<u64>().expect("micros");
+    let live_until_ms = now_us / 1_000 + liveness.as_millis() as u64;
+    let dead = "killed-process:1";
+    let key = lock_key(&name);
+    server.cmd::<i64>(&[
+        "ZADD",
+        &format!("{key}:queue"),
+        &(now_us - 1).to_string(),
+        dead,
+    ]);
+    server.cmd::<i64>(&[
+        "ZADD",
+        &format!("{key}:alive"),
+        &live_until_ms.to_string(),
+        dead,
+    ]);
+    for suffix in ["queue", "alive"] {
+        server.cmd::<i64>(&["PEXPIRE", &format!("{key}:{suffix}"), "2000"]);
+    }
+
+    let waiter = {
+        let lock = client.fair_lock(&name);
+        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(20), None).await })
+    };
+    await_queued(&server, &name, 2).await;
+    holder.unlock().await.expect("unlock");
+    let guard: LockGuard = waiter
+        .await
+        .expect("join")
+        .expect("served after the dead head");
+    let (seconds, micros): (String, String) = server.cmd(&["TIME"]);
+    let served_ms = seconds.parse::<u64>().expect("seconds") * 1_000
+        + micros.parse::<u64>().expect("micros") / 1_000;
+    assert!(
+        served_ms >= live_until_ms,
+        "the waiter overtook a live head"
+    );
+    assert!(
+        served_ms < live_until_ms + 1_500,
+        "the waiter was served {} ms after the dead head's liveness ran out",
+        served_ms - live_until_ms
+    );
+    guard.unlock().await.expect("unlock");
+    assert_eq!(queue_len(&server, &name), 0, "the dead head left the queue");
+    assert_released(&server, &name);
+    assert_no_key_without_ttl(&server, &name);
+}
+
+/// A waiter at the head whose future is dropped leaves the queue at once: the one behind it is
+/// served as soon as the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_head_leaves_and_the_next_waiter_is_served_at_once() {
+    let server = RedisServer::start();
+    let client = client_with_watchdog(&server, Duration::from_secs(30)).await;
+    let name = unique_name("fair-cancelled");
+    let holder = client.fair_lock(&name).acquire().await.expect("holder");
+    let head = {
+        let lock = client.fair_lock(&name);
+        tokio::spawn(async move { lock.acquire().await })
+    };
+    await_queued(&server, &name, 1).await;
+    let next = {
+        let lock = client.fair_lock(&name);
+        tokio::spawn(async move { lock.acquire().await })
+    };
+    await_queued(&server, &name, 2).await;
+
+    head.abort();
+    let _ = head.await;
+    await_queued(&server, &name, 1).await;
+    let released = Instant::now();
+    holder.unlock().await.expect("unlock");
+    let guard = tokio::time::timeout(Duration::from_secs(2), next)
+        .await
+        .expect("served at once, not after a liveness period")
+        .expect("join")
+        .expect("acquired");
+    assert!(released.elapsed() < Duration::from_secs(1));
+    guard.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+    assert_no_key_without_ttl(&server, &name);
+}
+
+/// Client-sent commands per acquisition when `tasks_per_client` tasks of each of `clients`
+/// clients contend for one fair lock for 2 s, holding it 1 ms each time.
+async fn fair_commands_per_acquisition(clients: usize, tasks_per_client: usize) -> f64 {
+    let server = RedisServer::start();
+    let name = unique_name("fair-load");
+    let mut handles = Vec::new();
+    let mut connected = Vec::new();
+    for _ in 0..clients {
+        connected.push(LockClient::connect(&server.url()).await.expect("connect"));
+    }
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    let acquisitions = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let run_until = tokio::time::Instant::now() + Duration::from_secs(2);
+    for client in &connected {
+        for _ in 0..tasks_per_client {
+            let lock = client.fair_lock(&name);
+            let acquisitions = Arc::clone(&acquisitions);
+            handles.push(tokio::spawn(async move {
+                while tokio::time::Instant::now() < run_until {
+                    let guard = lock.acquire().await?;
+                    acquisitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    guard.unlock().await?;
+                }
+                Ok::<_, LockError>(())
+            }));
+        }
+    }
+    for handle in handles {
+        handle.await.expect("join").expect("task");
+    }
+    let acquired = acquisitions.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let sent = lock_tests::locks::command_calls(
+        &server,
+        &[
+            "evalsha",
+            "eval",
+            "subscribe",
+            "unsubscribe",
+            "ping",
+            "script|load",
+        ],
+    ) as f64;
+    assert_released(&server, &name);
+    assert_no_key_without_ttl(&server, &name);
+    println!(
+        "{clients} clients x {tasks_per_client} tasks: {acquired} acquisitions, {:.2} client commands per acquisition",
+        sent / acquired
+    );
+    sent / acquired
+}
+
+/// One wake-up per release across every client: the Redis load per acquisition stays at most 4
+/// client commands (try, queue, take, release) and does not grow with the number of clients,
+/// where a lock waking one waiter per process costs about `2 + clients`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_wakes_one_waiter_across_every_client() {
+    let two = fair_commands_per_acquisition(2, 6).await;
+    let eight = fair_commands_per_acquisition(8, 3).await;
+    assert!(
+        two <= 4.0,
+        "{two:.2} client commands per acquisition with 2 clients"
+    );
+    assert!(
+        eight <= 4.0,
+        "{eight:.2} client commands per acquisition with 8 clients"
+    );
+    assert!(
+        eight < two * 1.3 + 0.3,
+        "commands per acquisition grew with the clients: {two:.2} -> {eight:.2}"
+    );
+}
