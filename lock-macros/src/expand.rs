@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! {
-//!     let __lock_call = ::lock_runtime::__private::LockedCall { client, name: format!(..), wait, lease, on_lease_lost };
+//!     let __lock_call = ::lock_runtime::__private::LockedCall { client, kind, name: format!(..), wait, lease, on_lease_lost };
 //!     __lock_call.run(async move {
 //!         if let Some(__lock_ret) = None::<Result<u32, StockError>> { return __lock_ret; }
 //!         BODY
@@ -121,6 +121,7 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         {
             let #call = ::lock_runtime::__private::LockedCall {
                 client: #client,
+                kind: ::lock_runtime::__private::LockKind::Exclusive,
                 name: #name,
                 wait: #wait,
                 lease: #lease,

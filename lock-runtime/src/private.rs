@@ -82,11 +82,22 @@ pub enum OnLeaseLost {
     Continue,
 }
 
+/// Which lock of the family the attribute takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockKind {
+    /// `client.lock(name)`: the reentrant lock (the default).
+    Exclusive,
+    /// `client.fair_lock(name)` (`fair = true`).
+    Fair,
+}
+
 /// One call of an annotated function: which lock, how long to wait, which lease.
 #[derive(Debug)]
 pub struct LockedCall {
     /// The `client = …` argument, or `None` for the default client.
     pub client: Option<LockClient>,
+    /// Which lock of the family.
+    pub kind: LockKind,
     /// The key template, formatted.
     pub name: String,
     /// How long to wait for the lock.
@@ -127,10 +138,20 @@ impl LockedCall {
             Some(client) => client,
             None => default_client().await?,
         };
-        let guard = client
-            .lock(self.name)
-            .try_acquire(self.wait, self.lease)
-            .await?;
+        let guard = match self.kind {
+            LockKind::Exclusive => {
+                client
+                    .lock(self.name)
+                    .try_acquire(self.wait, self.lease)
+                    .await?
+            }
+            LockKind::Fair => {
+                client
+                    .fair_lock(self.name)
+                    .try_acquire(self.wait, self.lease)
+                    .await?
+            }
+        };
         let output = {
             let mut body = pin!(guard.scope(body));
             tokio::select! {
