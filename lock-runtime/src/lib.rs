@@ -44,6 +44,9 @@
 //!   third of it while the guard lives. Either way the guard knows its deadline, measured on the
 //!   monotonic clock with a drift margin and never later than the key's expiry in Redis, and
 //!   [`LockGuard::lease_lost`] resolves when the lease is known lost.
+//! - **A fair lock too.** [`LockClient::fair_lock`] gives a [`FairLock`]: waiters queue in Redis
+//!   by their first try, and the release wakes the head of the queue by name, in whichever
+//!   process it waits: first come first served, one wake-up per release.
 //! - **Reentrancy by scope.** Inside [`LockGuard::scope`], acquiring the same lock again
 //!   re-enters it instead of deadlocking; one re-entry at a time per scope. Ownership follows that
 //!   scope, not a thread or a task.
@@ -82,7 +85,9 @@
 //! | `lease`, `scope`, `keys`, `ids` | lease arithmetic and limits; reentrancy by scope and hold kind; the hash-tagged keys; owner and request ids |
 //! | `background`, `backend` | the runtime that outlives the caller's; what a client shares with its handles |
 //!
-//! A primitive is one folder. The reentrant lock (`src/lock/`) is:
+//! A primitive is one folder. The fair lock (`src/fair_lock/`) is three Lua files and a
+//! `Flavor` naming them; everything else it shares with the reentrant lock (`lock/exclusive.rs`).
+//! The reentrant lock (`src/lock/`) is:
 //!
 //! 1. a **handle** ([`Lock`]) made by [`LockClient`], holding a name;
 //! 2. **its scripts**, one `.lua` file per operation under `lock/scripts/` with a header giving

@@ -296,3 +296,48 @@ async fn a_release_wakes_one_waiter_across_every_client() {
         "commands per acquisition grew with the clients: {two:.2} -> {eight:.2}"
     );
 }
+
+/// FIFO across OS processes: four worker processes queue three waiters each, one process after
+/// the other, while the lock is held; once it is released, the turns recorded in Redis must come
+/// in exactly the order the waiters queued.
+#[test]
+fn waiters_of_four_processes_are_served_in_the_order_they_queued() {
+    const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
+    let server = RedisServer::start();
+    let name = unique_name("fair-processes");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let client = runtime
+        .block_on(LockClient::connect(&server.url()))
+        .expect("connect");
+    let holder = runtime
+        .block_on(client.fair_lock(&name).acquire())
+        .expect("holder");
+
+    let mut workers = Vec::new();
+    for label in ["p0", "p1", "p2", "p3"] {
+        let mut worker = lock_tests::Workers::command(WORKER)
+            .worker(["fair-turns", &server.url(), &name, label, "3"])
+            .spawn();
+        assert!(
+            worker.wait_for_stdout(0, "queued=3", Duration::from_secs(20)),
+            "worker {label} did not queue: {}",
+            worker.stdout_so_far(0)
+        );
+        workers.push(worker);
+    }
+    runtime.block_on(holder.unlock()).expect("unlock");
+    for worker in workers {
+        let outputs = worker.wait_all(Duration::from_secs(30));
+        assert!(outputs[0].status.success(), "{}", outputs[0].stderr);
+    }
+
+    let turns: Vec<String> = server.cmd(&["LRANGE", &format!("turns:{name}"), "0", "-1"]);
+    let expected: Vec<String> = ["p0", "p1", "p2", "p3"]
+        .iter()
+        .flat_map(|label| (0..3).map(move |i| format!("{label}-{i}")))
+        .collect();
+    assert_eq!(turns, expected, "served out of the order they queued");
+    server.cmd::<i64>(&["DEL", &format!("turns:{name}")]);
+    assert_released(&server, &name);
+    assert_no_key_without_ttl(&server, &name);
+}

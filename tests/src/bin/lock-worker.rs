@@ -12,6 +12,10 @@
 //! lock-worker hold URL NAME LEASE_MS WATCHDOG_MS
 //!     Takes the lock (LEASE_MS = 0: watchdog mode, renewed by a client whose watchdog timeout is
 //!     WATCHDOG_MS), prints `token=N`, then holds it until killed or the lease is lost.
+//! lock-worker fair-turns URL NAME LABEL TASKS
+//!     Queues TASKS waiters on the fair lock NAME one after another (each once the queue in Redis
+//!     has grown by one), prints `queued=TASKS`, then each, when served, appends `LABEL-i` to the
+//!     Redis list `turns:NAME` and releases after 5 ms.
 //! lock-worker default NAME
 //!     Takes and releases the lock through `lock_runtime::default_client()` (so through the
 //!     `REDIS_URL` environment variable), printing `token=N`, or `error=MESSAGE` on failure.
@@ -47,6 +51,7 @@ async fn main() -> ExitCode {
         ["macro-counter", url, name, tasks, iterations] => {
             macro_counter(url, name, parse(tasks), parse(iterations)).await
         }
+        ["fair-turns", url, name, label, tasks] => fair_turns(url, name, label, parse(tasks)).await,
         ["default", name] => through_the_default_client(name).await,
         _ => {
             eprintln!("usage: see the doc comment of tests/src/bin/lock-worker.rs; got {args:?}");
@@ -155,6 +160,36 @@ async fn hold(url: &str, name: &str, lease_ms: u64, watchdog_ms: u64) -> Result<
     Err(LockError::LeaseLost {
         name: name.to_owned(),
     })?
+}
+
+async fn fair_turns(url: &str, name: &str, label: &str, tasks: u64) -> Result<(), Failure> {
+    let client = LockClient::connect(url).await?;
+    let mut redis = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let queue = format!("{{lock:{name}}}:queue");
+    let mut waiters = Vec::new();
+    for i in 0..tasks {
+        let queued_before: u64 = redis.zcard(&queue).await?;
+        let lock = client.fair_lock(name);
+        let mut turns = redis.clone();
+        let (turns_key, turn) = (format!("turns:{name}"), format!("{label}-{i}"));
+        waiters.push(tokio::spawn(async move {
+            let guard = lock.try_acquire(Duration::from_secs(30), None).await?;
+            let _: u64 = turns.rpush(&turns_key, &turn).await?;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            guard.unlock().await?;
+            Ok::<_, Failure>(())
+        }));
+        while redis.zcard::<_, u64>(&queue).await? <= queued_before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    println!("queued={tasks}");
+    for waiter in waiters {
+        waiter.await??;
+    }
+    Ok(())
 }
 
 async fn through_the_default_client(name: &str) -> Result<(), Failure> {
