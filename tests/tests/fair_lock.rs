@@ -341,3 +341,82 @@ fn waiters_of_four_processes_are_served_in_the_order_they_queued() {
     assert_released(&server, &name);
     assert_no_key_without_ttl(&server, &name);
 }
+
+/// The fair lock is reentrant by scope, like the reentrant lock, and its guard's token is the
+/// outer hold's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fair_lock_is_reentrant_within_its_scope() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("fair-reentry");
+    let lock = client.fair_lock(&name);
+    let outer = lock.acquire().await.expect("acquire");
+    let token = outer.fencing_token();
+    outer
+        .scope(async {
+            let inner = lock
+                .try_acquire(Duration::from_millis(500), None)
+                .await
+                .expect("re-entered, not waiting on itself");
+            assert_eq!(inner.fencing_token(), token);
+            inner.unlock().await.expect("inner unlock");
+        })
+        .await;
+    assert!(
+        lock.is_locked().await.expect("is_locked"),
+        "the outer hold remains"
+    );
+    outer.unlock().await.expect("outer unlock");
+    assert_released(&server, &name);
+}
+
+/// Queued waiters survive the loss of their pub/sub connections and a Redis restart: every
+/// waiter still gets the lock, promptly, and none is left queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_waiters_survive_a_lost_subscription_and_a_redis_restart() {
+    let server = RedisServer::start();
+    let clients = [
+        client_with_watchdog(&server, Duration::from_secs(6)).await,
+        client_with_watchdog(&server, Duration::from_secs(6)).await,
+    ];
+    let name = unique_name("fair-faults");
+    for restart in [false, true] {
+        let holder = clients[0].fair_lock(&name).acquire().await.expect("holder");
+        let waiters: Vec<_> = (0..6)
+            .map(|i| {
+                let lock = clients[i % 2].fair_lock(&name);
+                tokio::spawn(async move {
+                    let guard = lock.try_acquire(Duration::from_secs(20), None).await?;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    guard.unlock().await
+                })
+            })
+            .collect();
+        await_queued(&server, &name, 6).await;
+        if restart {
+            // Everything in Redis is gone: the holder's lock, the queue, the subscriptions.
+            server.kill();
+            server.restart();
+            drop(holder);
+        } else {
+            assert!(server.client_kill("TYPE pubsub") >= 1);
+            holder.unlock().await.expect("unlock");
+        }
+        let started = Instant::now();
+        for waiter in waiters {
+            tokio::time::timeout(Duration::from_secs(10), waiter)
+                .await
+                .expect("every waiter is served")
+                .expect("join")
+                .expect("acquired and released");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "serving the waiters took {:?} (restart: {restart})",
+            started.elapsed()
+        );
+        await_queued(&server, &name, 0).await;
+    }
+    assert_released(&server, &name);
+    assert_no_key_without_ttl(&server, &name);
+}
