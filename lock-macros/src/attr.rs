@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::{
-    Expr, LitStr, Token,
+    Expr, Lit, LitBool, LitStr, Token,
     parse::{Parse, ParseStream},
     spanned::Spanned,
 };
@@ -15,6 +15,7 @@ mod kw {
     syn::custom_keyword!(lease);
     syn::custom_keyword!(client);
     syn::custom_keyword!(on_lease_lost);
+    syn::custom_keyword!(fair);
 }
 
 /// The arguments of one `#[distribute_lock(...)]`, each set at most once.
@@ -29,6 +30,7 @@ pub(crate) struct LockArgs {
     pub(crate) lease: Slot<DurationArg>,
     pub(crate) client: Slot<Expr>,
     pub(crate) on_lease_lost: Slot<LeaseLostPolicy>,
+    pub(crate) fair: Slot<LitBool>,
     pub(crate) errors: Errors,
 }
 
@@ -119,9 +121,10 @@ enum Arg {
     Lease(kw::lease, LitStr),
     Client(kw::client, Expr),
     OnLeaseLost(kw::on_lease_lost, LitStr),
+    Fair(kw::fair, LitBool),
 }
 
-const ARGUMENTS: &str = "`key`, `wait`, `lease`, `client`, `on_lease_lost`";
+const ARGUMENTS: &str = "`key`, `wait`, `lease`, `client`, `on_lease_lost`, `fair`";
 
 impl Parse for Arg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -148,6 +151,9 @@ impl Parse for Arg {
                 name,
                 string_value(input, "on_lease_lost", "\"abort\"")?,
             ))
+        } else if lookahead.peek(kw::fair) {
+            let name: kw::fair = input.parse()?;
+            Ok(Self::Fair(name, bool_value(input, "fair", name.span)?))
         } else if input.peek(syn::Ident) {
             let unknown: syn::Ident = input.parse()?;
             Err(syn::Error::new(
@@ -171,6 +177,40 @@ fn string_value(input: ParseStream<'_>, name: &str, example: &str) -> syn::Resul
         value.span(),
         format!("`{name}` takes a string literal, e.g. `{name} = {example}`"),
     ))
+}
+
+/// Parses `= true` or `= false`. Anything else, a missing value included, is an error on the
+/// offending token (the value, or the name when there is none) saying what is accepted.
+fn bool_value(input: ParseStream<'_>, name: &str, name_span: Span) -> syn::Result<LitBool> {
+    let expected = |span: Span| {
+        syn::Error::new(
+            span,
+            format!("`{name}` takes `true` or `false`, e.g. `{name} = true`"),
+        )
+    };
+    if input.is_empty() {
+        return Err(expected(name_span));
+    }
+    input.parse::<Token![=]>()?;
+    if input.is_empty() {
+        return Err(expected(name_span));
+    }
+    if input.peek(LitBool) {
+        return input.parse();
+    }
+    let value: Expr = input.parse()?;
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(text),
+        ..
+    }) = &value
+        && let flag @ ("true" | "false") = text.value().as_str()
+    {
+        return Err(syn::Error::new(
+            value.span(),
+            format!("`{name}` takes `true` or `false` without quotes: `{name} = {flag}`"),
+        ));
+    }
+    Err(expected(value.span()))
 }
 
 impl Parse for LockArgs {
@@ -199,17 +239,24 @@ impl Parse for LockArgs {
                 Err(error) => args.errors.push(error),
             }
         }
-        if args.key.get().is_none() && !args.key.is_taken() {
-            args.errors.push(syn::Error::new(
-                Span::call_site(),
-                "missing `key`: name the lock, e.g. `#[distribute_lock(key = \"stock:{product_id}\")]`",
-            ));
-        }
+        args.check_together();
         Ok(args)
     }
 }
 
 impl LockArgs {
+    /// The rules about the arguments taken together, checked once every one is read: `key` is
+    /// required. Arguments that cannot go together are reported here too, on both of their
+    /// tokens (each slot keeps what was written).
+    fn check_together(&mut self) {
+        if self.key.get().is_none() && !self.key.is_taken() {
+            self.errors.push(syn::Error::new(
+                Span::call_site(),
+                "missing `key`: name the lock, e.g. `#[distribute_lock(key = \"stock:{product_id}\")]`",
+            ));
+        }
+    }
+
     fn record(&mut self, arg: Arg) {
         let errors = &mut self.errors;
         match arg {
@@ -240,6 +287,7 @@ impl LockArgs {
                 self.on_lease_lost
                     .set("on_lease_lost", name.span, policy, errors);
             }
+            Arg::Fair(name, literal) => self.fair.set("fair", name.span, Some(literal), errors),
         }
     }
 }

@@ -105,6 +105,10 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         Some(LeaseLostPolicy::Continue) => quote!(Continue),
         Some(LeaseLostPolicy::Abort) | None => quote!(Abort),
     };
+    let kind = match args.fair.get() {
+        Some(fair) if fair.value => quote!(Fair),
+        Some(_) | None => quote!(Exclusive),
+    };
     let body = &function.block;
 
     let run_body = quote_spanned! {error_span=>
@@ -121,7 +125,7 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         {
             let #call = ::lock_runtime::__private::LockedCall {
                 client: #client,
-                kind: ::lock_runtime::__private::LockKind::Exclusive,
+                kind: ::lock_runtime::__private::LockKind::#kind,
                 name: #name,
                 wait: #wait,
                 lease: #lease,

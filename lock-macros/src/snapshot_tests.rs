@@ -98,6 +98,33 @@ fn generics_where_clause_and_attributes_kept() {
     insta::assert_snapshot!("generics_where_clause_and_attributes_kept", text);
 }
 
+#[test]
+fn fair_lock() {
+    let text = expand(
+        quote!(key = "jobs:{queue}", fair = true, wait = "30s"),
+        quote! {
+            pub async fn run_next(queue: &str) -> Result<(), LockError> {
+                Ok(())
+            }
+        },
+    );
+    insta::assert_snapshot!("fair_lock", text);
+}
+
+/// `fair = false` is the default: the expansion is the one without `fair`.
+#[test]
+fn fair_false_is_the_default_lock() {
+    let item = quote! {
+        async fn nightly_report() -> Result<(), LockError> {
+            Ok(())
+        }
+    };
+    assert_eq!(
+        expand(quote!(key = "nightly-report", fair = false), item.clone()),
+        expand(quote!(key = "nightly-report"), item),
+    );
+}
+
 /// Every mistake is reported, after the original function, which is emitted unchanged.
 #[test]
 fn errors_keep_the_original_function() {

@@ -176,20 +176,24 @@ mod lock;
 /// | `lease = "3s"` | a fixed lease, never renewed | none: the watchdog renews the lock while the body runs |
 /// | `client = self.locks` | an expression, evaluated in the function, giving a [`LockClient`] (or a reference, `Arc`, … to one) | the [default client](set_default_client) |
 /// | `on_lease_lost = "abort"` | when the lease is lost while the body runs: `"abort"` drops the body and returns [`LockError::LeaseLost`]; `"continue"` lets it finish and logs a warning | `"abort"` |
+/// | `fair = true` | take the [fair lock](LockClient::fair_lock): callers get it in the order they started waiting, across every process | `false`: the [reentrant lock](LockClient::lock) |
 ///
 /// Every mistake is a compile error pointing at the offending token and saying how to fix it: an
 /// unknown or repeated argument, a missing `key`, a placeholder naming no parameter, a duration
-/// that does not parse or is zero, an unknown `on_lease_lost` policy, a function that is not
-/// `async` or does not return a `Result`. The function is still emitted, so IDEs keep working.
+/// that does not parse or is zero, an unknown `on_lease_lost` policy, a `fair` that is not `true`
+/// or `false`, a function that is not `async` or does not return a `Result`. The function is
+/// still emitted, so IDEs keep working.
 ///
 /// # What a call does
 ///
 /// 1. Formats the key from the arguments (before the body takes them).
-/// 2. Waits up to `wait` for the lock. If it cannot be had, returns
+/// 2. Waits up to `wait` for the lock (in turn, with `fair = true`). If it cannot be had, returns
 ///    `Err(E::from(LockError::Timeout { .. }))` (or the Redis error) without running the body.
 /// 3. Runs the body inside the guard's [scope](LockGuard::scope): [`fencing_token()`] returns this
-///    call's token, and an annotated function with the same key called from within re-enters the
-///    lock instead of deadlocking.
+///    call's token, and an annotated function with the same key and the same `fair` called from
+///    within re-enters the lock instead of deadlocking (the fair lock and the reentrant lock of
+///    one name exclude each other, so a call taking the other one waits until its `wait` runs
+///    out).
 /// 4. Releases the lock, and then returns, whatever the body did: `Ok`, `Err`, `?`, an early
 ///    `return`. A panic in the body, or the caller dropping the future (a `tokio::time::timeout`,
 ///    a `select!`), releases it from the guard's drop. A release that fails after the body ran

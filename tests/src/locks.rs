@@ -52,6 +52,25 @@ pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) ->
     }
 }
 
+/// How many waiters queue on the fair lock `name` (default key prefix): the `ZCARD` of its queue.
+pub fn queue_len(server: &RedisServer, name: &str) -> i64 {
+    server.cmd(&["ZCARD", &format!("{}:queue", lock_key(name))])
+}
+
+/// Waits until exactly `n` waiters queue on the fair lock `name`. Queue waiters one at a time
+/// with it to know the order they queued in.
+///
+/// # Panics
+///
+/// If that does not happen within 5 seconds.
+pub async fn await_queued(server: &RedisServer, name: &str, n: i64) {
+    assert!(
+        eventually(Duration::from_secs(5), || queue_len(server, name) == n).await,
+        "expected {n} waiters queued on {name}, found {}",
+        queue_len(server, name)
+    );
+}
+
 /// Runs `body` with the URL of a fresh `redis-server` on a multi-threaded Tokio runtime, and
 /// panics if it fails. For documentation examples that run against a real Redis.
 ///

@@ -14,23 +14,11 @@ use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
     RedisServer,
     locks::{
-        assert_no_key_without_ttl, assert_released, client_with_watchdog, eventually, lock_key,
+        assert_no_key_without_ttl, assert_released, await_queued, client_with_watchdog, lock_key,
+        queue_len,
     },
     unique_name,
 };
-
-fn queue_len(server: &RedisServer, name: &str) -> i64 {
-    server.cmd(&["ZCARD", &format!("{}:queue", lock_key(name))])
-}
-
-/// Waits until `n` waiters queue on `name`.
-async fn await_queued(server: &RedisServer, name: &str, n: i64) {
-    assert!(
-        eventually(Duration::from_secs(5), || queue_len(server, name) == n).await,
-        "expected {n} waiters queued on {name}, found {}",
-        queue_len(server, name)
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fair_lock_excludes_times_out_and_leaves_nothing_behind() {
