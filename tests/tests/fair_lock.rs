@@ -115,68 +115,6 @@ async fn a_newcomer_does_not_overtake_a_queued_waiter() {
     assert_released(&server, &name);
 }
 
-/// A waiter whose process died (killed: no undo, no further try) stays at the head of the queue
-/// until its liveness runs out, one `watchdog_timeout` (here 2 s) after its last try; the waiter
-/// behind it must then be served, not left hanging. The dead waiter is written into the queue as
-/// a killed process leaves it: an entry whose liveness nobody renews.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_head_blocks_the_queue_for_at_most_one_liveness_period() {
-    let server = RedisServer::start();
-    let liveness = Duration::from_secs(2);
-    let client = client_with_watchdog(&server, liveness).await;
-    let name = unique_name("fair-dead-head");
-    let holder = client.fair_lock(&name).acquire().await.expect("holder");
-
-    let (seconds, micros): (String, String) = server.cmd(&["TIME"]);
-    let now_us: u64 = seconds.parse::<u64>().expect("seconds") * 1_000_000
-        + micros.parse::<u64>().expect("micros");
-    let live_until_ms = now_us / 1_000 + liveness.as_millis() as u64;
-    let dead = "killed-process:1";
-    let key = lock_key(&name);
-    server.cmd::<i64>(&[
-        "ZADD",
-        &format!("{key}:queue"),
-        &(now_us - 1).to_string(),
-        dead,
-    ]);
-    server.cmd::<i64>(&[
-        "ZADD",
-        &format!("{key}:alive"),
-        &live_until_ms.to_string(),
-        dead,
-    ]);
-    for suffix in ["queue", "alive"] {
-        server.cmd::<i64>(&["PEXPIRE", &format!("{key}:{suffix}"), "2000"]);
-    }
-
-    let waiter = {
-        let lock = client.fair_lock(&name);
-        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(20), None).await })
-    };
-    await_queued(&server, &name, 2).await;
-    holder.unlock().await.expect("unlock");
-    let guard: LockGuard = waiter
-        .await
-        .expect("join")
-        .expect("served after the dead head");
-    let (seconds, micros): (String, String) = server.cmd(&["TIME"]);
-    let served_ms = seconds.parse::<u64>().expect("seconds") * 1_000
-        + micros.parse::<u64>().expect("micros") / 1_000;
-    assert!(
-        served_ms >= live_until_ms,
-        "the waiter overtook a live head"
-    );
-    assert!(
-        served_ms < live_until_ms + 1_500,
-        "the waiter was served {} ms after the dead head's liveness ran out",
-        served_ms - live_until_ms
-    );
-    guard.unlock().await.expect("unlock");
-    assert_eq!(queue_len(&server, &name), 0, "the dead head left the queue");
-    assert_released(&server, &name);
-    assert_no_key_without_ttl(&server, &name);
-}
-
 /// A waiter at the head whose future is dropped leaves the queue at once: the one behind it is
 /// served as soon as the lock is released.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,6 +343,59 @@ async fn queued_waiters_survive_a_lost_subscription_and_a_redis_restart() {
         );
         await_queued(&server, &name, 0).await;
     }
+    assert_released(&server, &name);
+    assert_no_key_without_ttl(&server, &name);
+}
+
+/// A waiter's process SIGKILLed while it heads the queue: nothing undoes its place, so it stays
+/// until its liveness (its client's watchdog timeout, here 2 s) runs out after its last try. The
+/// waiter queued behind it must be served within about that long after the release.
+#[test]
+fn a_head_waiters_process_killed_delays_the_next_by_at_most_one_liveness_period() {
+    const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
+    let server = RedisServer::start();
+    let name = unique_name("fair-killed");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let liveness = Duration::from_secs(2);
+    let client = runtime.block_on(client_with_watchdog(&server, liveness));
+    let holder = runtime
+        .block_on(client.fair_lock(&name).acquire())
+        .expect("holder");
+
+    let mut doomed = lock_tests::Workers::command(WORKER)
+        .worker(["fair-turns", &server.url(), &name, "killed", "1", "2000"])
+        .spawn();
+    assert!(
+        doomed.wait_for_stdout(0, "queued=1", Duration::from_secs(20)),
+        "the worker did not queue: {}",
+        doomed.stdout_so_far(0)
+    );
+    let waiter = {
+        let lock = client.fair_lock(&name);
+        runtime.spawn(async move { lock.try_acquire(Duration::from_secs(20), None).await })
+    };
+    runtime.block_on(await_queued(&server, &name, 2));
+    doomed.kill(0);
+
+    let released = Instant::now();
+    runtime.block_on(holder.unlock()).expect("unlock");
+    let guard = runtime
+        .block_on(waiter)
+        .expect("join")
+        .expect("served after the killed head");
+    let waited = released.elapsed();
+    assert!(
+        waited < liveness + Duration::from_millis(1_500),
+        "the waiter behind a killed head waited {waited:?}; its liveness is {liveness:?}"
+    );
+    runtime.block_on(guard.unlock()).expect("unlock");
+    let turns: i64 = server.cmd(&["LLEN", &format!("turns:{name}")]);
+    assert_eq!(turns, 0, "the killed waiter never got the lock");
+    assert_eq!(
+        queue_len(&server, &name),
+        0,
+        "the killed head left the queue"
+    );
     assert_released(&server, &name);
     assert_no_key_without_ttl(&server, &name);
 }

@@ -12,10 +12,11 @@
 //! lock-worker hold URL NAME LEASE_MS WATCHDOG_MS
 //!     Takes the lock (LEASE_MS = 0: watchdog mode, renewed by a client whose watchdog timeout is
 //!     WATCHDOG_MS), prints `token=N`, then holds it until killed or the lease is lost.
-//! lock-worker fair-turns URL NAME LABEL TASKS
+//! lock-worker fair-turns URL NAME LABEL TASKS [WATCHDOG_MS]
 //!     Queues TASKS waiters on the fair lock NAME one after another (each once the queue in Redis
 //!     has grown by one), prints `queued=TASKS`, then each, when served, appends `LABEL-i` to the
-//!     Redis list `turns:NAME` and releases after 5 ms.
+//!     Redis list `turns:NAME` and releases after 5 ms. WATCHDOG_MS sets the client's watchdog
+//!     timeout, which is also the liveness period of its queued waiters.
 //! lock-worker default NAME
 //!     Takes and releases the lock through `lock_runtime::default_client()` (so through the
 //!     `REDIS_URL` environment variable), printing `token=N`, or `error=MESSAGE` on failure.
@@ -51,7 +52,12 @@ async fn main() -> ExitCode {
         ["macro-counter", url, name, tasks, iterations] => {
             macro_counter(url, name, parse(tasks), parse(iterations)).await
         }
-        ["fair-turns", url, name, label, tasks] => fair_turns(url, name, label, parse(tasks)).await,
+        ["fair-turns", url, name, label, tasks, rest @ ..] => {
+            let watchdog = rest.first().map_or(Duration::from_secs(30), |ms| {
+                Duration::from_millis(parse(ms))
+            });
+            fair_turns(url, name, label, parse(tasks), watchdog).await
+        }
         ["default", name] => through_the_default_client(name).await,
         _ => {
             eprintln!("usage: see the doc comment of tests/src/bin/lock-worker.rs; got {args:?}");
@@ -162,8 +168,18 @@ async fn hold(url: &str, name: &str, lease_ms: u64, watchdog_ms: u64) -> Result<
     })?
 }
 
-async fn fair_turns(url: &str, name: &str, label: &str, tasks: u64) -> Result<(), Failure> {
-    let client = LockClient::connect(url).await?;
+async fn fair_turns(
+    url: &str,
+    name: &str,
+    label: &str,
+    tasks: u64,
+    watchdog: Duration,
+) -> Result<(), Failure> {
+    let client = LockClient::builder()
+        .url(url)
+        .watchdog_timeout(watchdog)
+        .build()
+        .await?;
     let mut redis = redis::Client::open(url)?
         .get_multiplexed_async_connection()
         .await?;
