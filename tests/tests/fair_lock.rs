@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lock_runtime::{LockClient, LockError, LockGuard};
+use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     RedisServer,
     locks::{
