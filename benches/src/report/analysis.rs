@@ -270,12 +270,14 @@ fn behind_peers(results: &Results, lock: Implementation, figure: &Figure) -> Str
         .filter_map(|point| {
             let ours = (figure.value)(point)?;
             let (peer, theirs) = best_peer(results, point, figure)?;
-            Some(format!(
-                "over {} processes `{lock}` {} against {peer} {}",
-                point.processes,
-                (figure.format)(ours),
-                (figure.format)(theirs)
-            ))
+            (!figure.beats(ours, theirs)).then(|| {
+                format!(
+                    "over {} processes `{lock}` {} against {peer} {}",
+                    point.processes,
+                    (figure.format)(ours),
+                    (figure.format)(theirs)
+                )
+            })
         })
         .collect::<Vec<_>>()
         .join(", ")

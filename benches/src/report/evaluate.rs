@@ -254,6 +254,17 @@ pub(super) struct Figure {
     pub(super) higher_is_better: bool,
 }
 
+impl Figure {
+    /// Whether `ours` is better than `theirs` on this figure.
+    pub(super) fn beats(&self, ours: f64, theirs: f64) -> bool {
+        if self.higher_is_better {
+            ours > theirs
+        } else {
+            ours < theirs
+        }
+    }
+}
+
 /// Acquisitions per second: more is better.
 pub(super) const THROUGHPUT: Figure = Figure {
     name: "acquisitions/s",
@@ -298,11 +309,6 @@ fn family_beats_peers(results: &Results, lock: Implementation, figure: &Figure) 
     over_family_points(results, lock, |point| {
         let ours = (figure.value)(point)?;
         let (peer, theirs) = best_peer(results, point, figure)?;
-        let beats = if figure.higher_is_better {
-            ours > theirs
-        } else {
-            ours < theirs
-        };
         Some((
             format!(
                 "{} {}, best peer {peer} {}",
@@ -310,7 +316,7 @@ fn family_beats_peers(results: &Results, lock: Implementation, figure: &Figure) 
                 (figure.format)(ours),
                 (figure.format)(theirs)
             ),
-            beats,
+            figure.beats(ours, theirs),
         ))
     })
 }
