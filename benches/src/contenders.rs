@@ -6,6 +6,7 @@
 //! | name | what it is |
 //! | --- | --- |
 //! | `ours` | `lock-runtime`: `Lock::acquire` (watchdog lease, pub/sub wake-ups) and `LockGuard::unlock` |
+//! | `fair` | `lock-runtime`'s fair lock: `FairLock::acquire` (waiters queue in Redis, a release wakes the head by name) and `LockGuard::unlock` |
 //! | `spin-fixed` | `SET key token NX PX lease`; on failure sleep a fixed delay and retry; release with a compare-and-delete script |
 //! | `spin-jitter` | the same, sleeping an exponential backoff with full jitter: uniform in `0..=min(max, initial·2ⁿ)` after the n-th failure |
 //! | `rslock` | the published `rslock` crate (Redlock on one server), its `LockManager::acquire` and `LockGuard::release` with default retry settings |
@@ -50,6 +51,8 @@ const RSLOCK_PREFIX: &str = "rslock";
 pub enum Implementation {
     /// `lock-runtime`, the lock this workspace builds.
     Ours,
+    /// `lock-runtime`'s fair lock: first come first served, one wake-up per release.
+    Fair,
     /// A `SET NX PX` spin lock sleeping a fixed delay between attempts.
     SpinFixed,
     /// A `SET NX PX` spin lock sleeping a jittered exponential backoff between attempts.
@@ -60,8 +63,9 @@ pub enum Implementation {
 
 impl Implementation {
     /// Every implementation, in report order.
-    pub const ALL: [Implementation; 4] = [
+    pub const ALL: [Implementation; 5] = [
         Implementation::Ours,
+        Implementation::Fair,
         Implementation::SpinFixed,
         Implementation::SpinJitter,
         Implementation::Rslock,
@@ -71,10 +75,19 @@ impl Implementation {
     pub fn name(self) -> &'static str {
         match self {
             Implementation::Ours => "ours",
+            Implementation::Fair => "fair",
             Implementation::SpinFixed => "spin-fixed",
             Implementation::SpinJitter => "spin-jitter",
             Implementation::Rslock => "rslock",
         }
+    }
+
+    /// lock-runtime's locks, the family the benchmark measures against the peers.
+    pub const FAMILY: [Implementation; 2] = [Implementation::Ours, Implementation::Fair];
+
+    /// Whether this is one of lock-runtime's locks ([`Self::FAMILY`]) rather than a peer.
+    pub fn is_family(self) -> bool {
+        Self::FAMILY.contains(&self)
     }
 
     /// The commands this implementation's Lua scripts call inside Redis, and never sends itself.
@@ -89,6 +102,14 @@ impl Implementation {
             Implementation::Ours => &[
                 "type", "incr", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl",
                 "exists", "hincrby", "set", "del", "publish",
+            ],
+            // Every script of the fair lock (`__private::scripts::fair_lock()`: acquire or queue,
+            // release waking the head, leave the queue) and of the reentrant lock, whose
+            // re-entry, renewal and force-unlock scripts it runs too: the list above and the
+            // queue's sorted-set commands. A unit test checks the list.
+            Implementation::Fair => &[
+                "type", "incr", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl",
+                "exists", "hincrby", "set", "del", "publish", "zadd", "zrange", "zscore", "zrem",
             ],
             // The compare-and-delete release script.
             Implementation::SpinFixed | Implementation::SpinJitter => &["get", "del"],
@@ -157,8 +178,8 @@ static SPIN_RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
 
 /// One connected instance of an [`Implementation`]: what one process uses for all its tasks.
 ///
-/// `ours` shares one `LockClient`, the spin lock one multiplexed connection, and rslock one
-/// `LockManager`: each the way its documentation says to use it.
+/// `ours` and `fair` share one `LockClient`, the spin lock one multiplexed connection, and rslock
+/// one `LockManager`: each the way its documentation says to use it.
 pub struct Contender {
     implementation: Implementation,
     kind: ContenderKind,
@@ -166,6 +187,7 @@ pub struct Contender {
 
 enum ContenderKind {
     Ours(LockClient),
+    Fair(LockClient),
     Spin {
         connection: MultiplexedConnection,
         backoff: Backoff,
@@ -187,8 +209,12 @@ pub struct Held(HeldKind);
 
 #[derive(Debug)]
 enum HeldKind {
-    Ours(LockGuard),
-    Spin { key: String, token: String },
+    /// A guard of one of lock-runtime's locks (`ours` and `fair` hand out the same guard).
+    Guard(LockGuard),
+    Spin {
+        key: String,
+        token: String,
+    },
     Rslock(rslock::LockGuard),
 }
 
@@ -218,6 +244,7 @@ impl Contender {
     ) -> BenchResult<Self> {
         let kind = match implementation {
             Implementation::Ours => ContenderKind::Ours(LockClient::connect(url).await?),
+            Implementation::Fair => ContenderKind::Fair(LockClient::connect(url).await?),
             Implementation::SpinFixed | Implementation::SpinJitter => {
                 let backoff = if implementation == Implementation::SpinFixed {
                     Backoff::Fixed(Duration::from_millis(spin.fixed_delay_ms))
@@ -262,7 +289,11 @@ impl Contender {
         match &self.kind {
             ContenderKind::Ours(client) => {
                 let guard = client.lock(name).acquire().await?;
-                Ok(Held(HeldKind::Ours(guard)))
+                Ok(Held(HeldKind::Guard(guard)))
+            }
+            ContenderKind::Fair(client) => {
+                let guard = client.fair_lock(name).acquire().await?;
+                Ok(Held(HeldKind::Guard(guard)))
             }
             ContenderKind::Spin {
                 connection,
@@ -307,7 +338,9 @@ impl Contender {
     /// When Redis fails, or the lock was no longer held (which no scenario should cause).
     pub async fn release(&self, held: Held) -> BenchResult<()> {
         match (&self.kind, held.0) {
-            (ContenderKind::Ours(_), HeldKind::Ours(guard)) => Ok(guard.unlock().await?),
+            (ContenderKind::Ours(_) | ContenderKind::Fair(_), HeldKind::Guard(guard)) => {
+                Ok(guard.unlock().await?)
+            }
             (ContenderKind::Spin { connection, .. }, HeldKind::Spin { key, token }) => {
                 let mut connection = connection.clone();
                 let deleted: i64 = SPIN_RELEASE
@@ -335,23 +368,53 @@ impl Contender {
 mod tests {
     use super::*;
 
-    /// Every command our scripts call must be in the list subtracted from the client count.
+    /// The commands `script` calls by name (`redis.call('…')` or `redis.pcall('…')`), lower case.
+    /// A command passed as an argument (the publish command) is not named in the source.
+    fn called_commands(script: &str) -> Vec<String> {
+        script
+            .split("redis.call(")
+            .skip(1)
+            .chain(script.split("redis.pcall(").skip(1))
+            .filter_map(|call| {
+                let rest = call.trim_start().strip_prefix('\'')?;
+                Some(rest.split('\'').next().unwrap_or_default().to_lowercase())
+            })
+            .collect()
+    }
+
+    /// Every command the scripts of lock-runtime's locks call must be in the list subtracted from
+    /// the client count: the reentrant lock's scripts for `ours`; for `fair`, its own scripts and
+    /// the reentrant lock's, whose re-entry, renewal and force-unlock it runs too.
     #[test]
     fn our_script_commands_are_all_listed() {
-        let listed = Implementation::Ours.script_internal_commands();
-        for (_, script) in lock_runtime::__private::scripts::lock() {
-            for call in script.split("redis.call(").skip(1) {
-                let quoted = call.trim_start();
-                let Some(rest) = quoted.strip_prefix('\'') else {
-                    continue; // a command passed as an argument (the publish command)
-                };
-                let command = rest.split('\'').next().unwrap_or_default().to_lowercase();
-                assert!(
-                    listed.contains(&command.as_str()),
-                    "`{command}` is called by a script but not listed"
-                );
+        let lock = lock_runtime::__private::scripts::lock();
+        let fair = lock_runtime::__private::scripts::fair_lock();
+        for (implementation, scripts) in [
+            (Implementation::Ours, lock.to_vec()),
+            (Implementation::Fair, [&lock[..], &fair[..]].concat()),
+        ] {
+            let listed = implementation.script_internal_commands();
+            let mut checked = 0;
+            for (file, script) in scripts {
+                for command in called_commands(script) {
+                    assert!(
+                        listed.contains(&command.as_str()),
+                        "`{command}` is called by {file} but not listed for {implementation}"
+                    );
+                    checked += 1;
+                }
             }
+            assert!(
+                checked > 0,
+                "no command found in the scripts of {implementation}"
+            );
         }
+    }
+
+    #[test]
+    fn a_pcall_is_seen_and_an_argument_command_is_not() {
+        let script = "redis.pcall('ZADD', k) redis.call(ARGV[3], k) redis.call( 'get', k)";
+        assert_eq!(called_commands(script), ["get", "zadd"]);
     }
 
     #[test]

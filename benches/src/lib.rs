@@ -28,8 +28,10 @@
 //!    acquisition, from `INFO commandstats`, against the number of waiters.
 //! 5. **Peers on the same workloads** ([`contenders`]): a spin lock (`SET NX PX` plus
 //!    sleep-and-retry, with a fixed delay and with jittered exponential backoff) and the published
-//!    crate `rslock`, driven by the same harness in scenarios 1 to 4, plus a sweep of the spin
-//!    lock's delay that shows its latency / load trade-off.
+//!    crate `rslock`, driven by the same harness in scenarios 1 to 4 beside lock-runtime's two
+//!    locks, `ours` (the reentrant lock) and `fair` (the fair lock); a sweep of the spin lock's
+//!    delay that shows its latency / load trade-off, and a sweep of `ours` and `fair` over 1, 2, 4
+//!    and 8 processes at 64 waiters, with the peers at the process counts the targets compare.
 //! 6. **Footprint** ([`scenarios::footprint`]): memory (RSS) and Redis connections of one client
 //!    process with 10 000 tasks waiting on 1 000 names, against bare parked Tokio tasks.
 //!

@@ -281,7 +281,7 @@ pub struct ContentionPoint {
     pub client_commands_per_acquisition: f64,
     /// Commands executed per acquisition, those inside scripts included.
     pub executed_per_acquisition: f64,
-    /// `PUBLISH` calls per acquisition.
+    /// `PUBLISH` calls per acquisition (made inside the release scripts of `ours` and `fair`).
     pub published_per_acquisition: f64,
     /// Mean subscribers of the lock's channel (sampled): one per process with waiters.
     pub mean_subscribers: f64,
@@ -306,7 +306,8 @@ pub struct ContentionResult {
     pub points: Vec<ContentionPoint>,
     /// `spin-fixed` at several delays, at one waiter count.
     pub spin_sweep: Vec<ContentionPoint>,
-    /// `ours` over several process counts, at one waiter count.
+    /// At one waiter count: `ours` and `fair` over several process counts, and the peers at the
+    /// counts where they are compared with them, in order of processes.
     pub process_sweep: Vec<ContentionPoint>,
 }
 
@@ -328,6 +329,44 @@ impl ContentionResult {
         self.points
             .iter()
             .find(|point| point.implementation == implementation && point.waiters == waiters)
+    }
+
+    /// The point of `implementation` at `waiters` over `processes`, from the main runs or the
+    /// sweep over processes.
+    pub fn at(
+        &self,
+        implementation: Implementation,
+        waiters: usize,
+        processes: usize,
+    ) -> Option<&ContentionPoint> {
+        self.points.iter().chain(&self.process_sweep).find(|point| {
+            point.implementation == implementation
+                && point.waiters == waiters
+                && point.processes == processes
+        })
+    }
+
+    /// The points of the sweep over processes of `implementation`, by processes.
+    pub fn swept(
+        &self,
+        implementation: Implementation,
+    ) -> impl Iterator<Item = &ContentionPoint> + '_ {
+        self.process_sweep
+            .iter()
+            .filter(move |point| point.implementation == implementation)
+    }
+
+    /// The process counts of the sweep, in order.
+    pub fn sweep_processes(&self) -> Vec<usize> {
+        let mut counts: Vec<usize> = self.process_sweep.iter().map(|p| p.processes).collect();
+        counts.sort_unstable();
+        counts.dedup();
+        counts
+    }
+
+    /// The waiter count of the sweep over processes, if it ran.
+    pub fn sweep_waiters(&self) -> Option<usize> {
+        self.process_sweep.first().map(|point| point.waiters)
     }
 }
 

@@ -9,7 +9,10 @@ use crate::{
     cli::{Cli, Command, Scenario},
     progress::Progress,
     redis_stats::Admin,
-    report,
+    report::{
+        self,
+        thresholds::{COMPARED_AT_WAITERS, FAMILY_TARGET_PROCESSES},
+    },
     results::{Machine, Meta, Results},
     scenarios::{
         contention::{self, ContentionParams},
@@ -34,7 +37,7 @@ pub struct Sizes {
 }
 
 impl Sizes {
-    /// The full run: about three minutes on two cores.
+    /// The full run: about three minutes on two cores (157 s measured with the fair lock).
     pub fn full(processes: usize) -> Self {
         Self {
             latency: LatencyParams {
@@ -55,9 +58,11 @@ impl Sizes {
                 seconds: 3.0,
                 hold_us: 1_000,
                 think_us: 1_000,
-                sweep_waiters: 64,
+                // The sweeps run where the targets compare the implementations.
+                sweep_waiters: COMPARED_AT_WAITERS,
                 spin_sweep_ms: vec![1, 4, 16, 64],
                 process_sweep: vec![1, 2, 4, 8],
+                peer_processes: FAMILY_TARGET_PROCESSES.to_vec(),
             },
             footprint: FootprintParams {
                 names: 1_000,
@@ -90,7 +95,9 @@ impl Sizes {
                 think_us: 1_000,
                 sweep_waiters: 4,
                 spin_sweep_ms: vec![8],
-                process_sweep: vec![1],
+                // The main runs' processes are reused: one fresh run per lock, none for the peers.
+                process_sweep: vec![1, processes.min(2)],
+                peer_processes: vec![processes.min(2)],
             },
             footprint: FootprintParams {
                 names: 20,

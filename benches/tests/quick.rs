@@ -45,6 +45,19 @@ fn quick_run_writes_the_report_the_results_and_the_plots() {
             "no acquisition in {point:#}"
         );
     }
+    for lock in ["ours", "fair"] {
+        for (field, what) in [
+            ("points", "main runs"),
+            ("process_sweep", "sweep over processes"),
+        ] {
+            assert!(
+                results["contention"][field]
+                    .as_array()
+                    .is_some_and(|points| points.iter().any(|p| p["implementation"] == lock)),
+                "`{lock}` is missing from the {what}"
+            );
+        }
+    }
     let targets = results["targets"].as_array().expect("targets");
     assert!(targets.len() >= 8, "every target is evaluated");
 

@@ -4,8 +4,11 @@
 use std::fmt::Write as _;
 
 use super::{
+    evaluate::{Figure, THROUGHPUT, WAIT_P99, best_peer, family_points, queue_wait_ns},
     markdown::p,
-    thresholds::{COMPARED_AT_WAITERS, Goal, SPIN_HANDOFF_MIN_RATIO},
+    thresholds::{
+        COMPARED_AT_WAITERS, FAIR_WAIT_P99_MAX_QUEUE_RATIO, Goal, SPIN_HANDOFF_MIN_RATIO,
+    },
 };
 use crate::{
     contenders::Implementation,
@@ -30,7 +33,14 @@ pub(super) fn render(out: &mut String, results: &Results) {
                 Goal::HandoffRoundTrips => analysis_handoff(results),
                 Goal::HandoffFlat => analysis_flat(results),
                 Goal::HandoffBeatsSpin => analysis_spin(results),
+                Goal::FamilyHandoff(Implementation::Fair) => analysis_fair_handoff(results),
+                Goal::FamilyHandoff(lock) => analysis_family_handoff(results, lock),
+                Goal::FamilyThroughput(lock) => analysis_throughput_vs_peers(results, lock),
+                Goal::FamilyWait(lock) => analysis_wait_vs_peers(results, lock),
+                Goal::FairWaitNearQueue => analysis_fair_queue(results),
                 Goal::CommandsPerAcquisition => analysis_commands(results),
+                Goal::FamilyCommands(Implementation::Fair) => analysis_fair_commands(results),
+                Goal::FamilyCommands(lock) => analysis_family_commands(results, lock),
                 Goal::OnePubSubConnection => {
                     "The hub keeps one pub/sub connection per client.".to_owned()
                 }
@@ -89,13 +99,17 @@ fn analysis_throughput(results: &Results) -> String {
     )
 }
 
-fn process_sweep_line(results: &Results, what: &dyn Fn(&ContentionPoint) -> String) -> String {
+/// `what` of each point of `lock`'s sweep over processes, one after the other.
+fn process_sweep_line(
+    results: &Results,
+    lock: Implementation,
+    what: &dyn Fn(&ContentionPoint) -> String,
+) -> String {
     results
         .contention
         .as_ref()
         .map(|c| {
-            c.process_sweep
-                .iter()
+            c.swept(lock)
                 .map(|p| format!("{} with {} process(es)", what(p), p.processes))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -112,13 +126,16 @@ fn analysis_handoff(results: &Results) -> String {
     let waiters = results
         .contention
         .as_ref()
-        .and_then(|c| c.process_sweep.first())
-        .map_or(0, |point| point.waiters);
+        .and_then(|c| c.sweep_waiters())
+        .unwrap_or(0);
     format!(
         "{ANALYSIS_HANDOFF} On {} CPUs shared with Redis, every extra woken process delays the \
          winner: p50 at {waiters} waiters {}.",
         results.meta.machine.cpus,
-        process_sweep_line(results, &|point| p(point.handoff, |h| h.p50_ns))
+        process_sweep_line(results, Implementation::Ours, &|point| p(
+            point.handoff,
+            |h| h.p50_ns
+        ))
     )
 }
 
@@ -129,7 +146,10 @@ fn analysis_flat(results: &Results) -> String {
          winner's acquire is sent. The hand-off depends on the processes, not on the waiters: \
          p50 {}.",
         results.meta.machine.cpus,
-        process_sweep_line(results, &|point| p(point.handoff, |h| h.p50_ns))
+        process_sweep_line(results, Implementation::Ours, &|point| p(
+            point.handoff,
+            |h| h.p50_ns
+        ))
     )
 }
 
@@ -173,9 +193,195 @@ fn analysis_commands(results: &Results) -> String {
          waiters: {}. Redisson's lock has the same shape (one permit released per JVM). Only a \
          lock that names its next owner in Redis (a fair lock's queue) wakes exactly one waiter \
          across processes.",
-        process_sweep_line(results, &|p| format!(
+        process_sweep_line(results, Implementation::Ours, &|p| format!(
             "{:.2}",
             p.client_commands_per_acquisition
+        ))
+    ) + &fair_commands_line(results)
+}
+
+/// The fair lock's commands per acquisition over the processes, as a sentence, if it was swept.
+fn fair_commands_line(results: &Results) -> String {
+    let line = process_sweep_line(results, Implementation::Fair, &|p| {
+        format!("{:.2}", p.client_commands_per_acquisition)
+    });
+    if line.is_empty() {
+        String::new()
+    } else {
+        format!(" The fair lock, measured beside it: {line}.")
+    }
+}
+
+/// `what` of `lock` at each point of the family's targets, with its processes.
+fn family_line(
+    results: &Results,
+    lock: Implementation,
+    what: &dyn Fn(&ContentionPoint) -> String,
+) -> String {
+    family_points(results, lock)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|point| format!("{} over {} processes", what(point), point.processes))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn analysis_family_handoff(results: &Results, lock: Implementation) -> String {
+    format!(
+        "{ANALYSIS_HANDOFF} Every release wakes one task in each process with waiters and they \
+         race for the CPU and for Redis: p50 {} for `{lock}`, against {} for the fair lock, \
+         which wakes one task in all.",
+        family_line(results, lock, &|point| p(point.handoff, |h| h.p50_ns)),
+        family_line(results, Implementation::Fair, &|point| p(
+            point.handoff,
+            |h| h.p50_ns
+        ))
+    )
+}
+
+fn analysis_fair_handoff(results: &Results) -> String {
+    let round_trip = results
+        .latency
+        .as_ref()
+        .map_or_else(|| "–".to_owned(), |l| fmt_ns(l.round_trip_ns()));
+    format!(
+        "The fair lock does not yet hand the lock over in the release: the release script deletes \
+         the key and publishes the head's name, and the head, woken in its process, sends one \
+         acquire of its own. A hand-off is therefore half the release round trip, one pub/sub \
+         delivery and the wake-up of one task, then a full acquire round trip (a round trip: \
+         {round_trip}); and on {} CPUs shared with Redis, each message is delivered to every \
+         process subscribed to the lock's channel, which all but the head's ignore. p50 at \
+         {COMPARED_AT_WAITERS} waiters: {}. Granting the lock to the head inside the release \
+         script, the message carrying the grant, would leave one delivery and no round trip.",
+        results.meta.machine.cpus,
+        process_sweep_line(results, Implementation::Fair, &|point| p(
+            point.handoff,
+            |h| h.p50_ns
+        ))
+    )
+}
+
+/// Each point of `lock` at the family's targets that `figure` finds behind the best peer, with
+/// that peer, as a sentence.
+fn behind_peers(results: &Results, lock: Implementation, figure: &Figure) -> String {
+    family_points(results, lock)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|point| {
+            let ours = (figure.value)(point)?;
+            let (peer, theirs) = best_peer(results, point, figure)?;
+            (!figure.beats(ours, theirs)).then(|| {
+                format!(
+                    "over {} processes `{lock}` {} against {peer} {}",
+                    point.processes,
+                    (figure.format)(ours),
+                    (figure.format)(theirs)
+                )
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn analysis_throughput_vs_peers(results: &Results, lock: Implementation) -> String {
+    let bound = family_line(results, lock, &|point| {
+        let handoff = point.handoff.map_or(0.0, |h| h.mean_ns);
+        format!(
+            "1 / ({} + {}) = {}",
+            fmt_ns(point.mean_hold_ns),
+            fmt_ns(handoff),
+            fmt_rate(1e9 / (point.mean_hold_ns + handoff).max(1.0))
+        )
+    });
+    format!(
+        "Under contention the lock sits idle from the start of each release to the next holder's \
+         acquire returning, so acquisitions per second are at most 1 / (mean hold + mean \
+         hand-off): {bound}. A peer whose waiters poll finds a just-released lock without a \
+         wake-up when one of its many polls lands right after the release, and a task coming back \
+         from its pause may take it at once: {}.",
+        behind_peers(results, lock, &THROUGHPUT)
+    )
+}
+
+fn analysis_wait_vs_peers(results: &Results, lock: Implementation) -> String {
+    let behind = behind_peers(results, lock, &WAIT_P99);
+    if lock == Implementation::Fair {
+        let beyond_queue = family_points(results, lock)
+            .unwrap_or_default()
+            .into_iter()
+            .any(|point| {
+                point.wait.map_or(0.0, |w| w.p99_ns as f64)
+                    > FAIR_WAIT_P99_MAX_QUEUE_RATIO * queue_wait_ns(point)
+            });
+        let why = if beyond_queue {
+            "Its p99 here is beyond that (see the target on waiters × mean hold): the tail is \
+             waits the queue does not explain"
+        } else {
+            "A peer whose p99 is below that serves its callers unevenly and kept its tail \
+             shorter in this run"
+        };
+        format!(
+            "A fair lock's caller waits for the queue ahead of it: about waiters × (mean hold + \
+             hand-off) for every caller alike ({}). {why}: {behind}.",
+            family_line(results, lock, &|point| {
+                let handoff = point.handoff.map_or(0.0, |h| h.mean_ns);
+                fmt_ns(point.waiters as f64 * (point.mean_hold_ns + handoff))
+            })
+        )
+    } else {
+        format!(
+            "`{lock}` is not fair: each process wakes its own waiters in order but the processes \
+             race, and a task back from its pause tries before it waits, so an unlucky caller \
+             loses many races in a row: {behind}. The fair lock on the same workload: p99 {}.",
+            family_line(results, Implementation::Fair, &|point| p(point.wait, |w| w
+                .p99_ns))
+        )
+    }
+}
+
+fn analysis_fair_queue(results: &Results) -> String {
+    format!(
+        "Each of the turns ahead of a caller costs a hand-off on top of the hold, so the queue's \
+         own bound is waiters × (mean hold + mean hand-off), not waiters × mean hold: {}.",
+        family_line(results, Implementation::Fair, &|point| {
+            let handoff = point.handoff.map_or(0.0, |h| h.mean_ns);
+            format!(
+                "p99 {} against {} × ({} + {}) = {} ({:.2}× of waiters × mean hold)",
+                p(point.wait, |w| w.p99_ns),
+                point.waiters,
+                fmt_ns(point.mean_hold_ns),
+                fmt_ns(handoff),
+                fmt_ns(point.waiters as f64 * (point.mean_hold_ns + handoff)),
+                point.wait.map_or(0.0, |w| w.p99_ns as f64) / queue_wait_ns(point).max(1.0)
+            )
+        })
+    )
+}
+
+fn analysis_family_commands(results: &Results, lock: Implementation) -> String {
+    format!(
+        "About `2 + processes` commands per acquisition, as for the target at any number of \
+         waiters: each release wakes one waiter in every process with waiters, and all but one \
+         send a failed attempt: {}.{}",
+        family_line(results, lock, &|point| format!(
+            "{:.2}",
+            point.client_commands_per_acquisition
+        )),
+        fair_commands_line(results)
+    )
+}
+
+fn analysis_fair_commands(results: &Results) -> String {
+    format!(
+        "A caller of the fair lock sends one acquire that queues it, one more when it is woken at \
+         its turn, and the release: 3 scripts per acquisition, whatever the processes; more when \
+         a woken head's process subscribes to the channel again (`SUBSCRIBE` + `UNSUBSCRIBE`) or \
+         a waiter renews its place in the queue. Measured: {}.",
+        family_line(results, Implementation::Fair, &|point| format!(
+            "{:.2} ({:.2} `EVALSHA`, {:.2} `SUBSCRIBE` + `UNSUBSCRIBE`)",
+            point.client_commands_per_acquisition,
+            point.calls_per_acquisition("evalsha") + point.calls_per_acquisition("eval"),
+            point.calls_per_acquisition("subscribe") + point.calls_per_acquisition("unsubscribe")
         ))
     )
 }

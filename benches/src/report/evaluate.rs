@@ -1,10 +1,11 @@
 //! The verdicts: every target of the issue evaluated against what a run measured.
 
 use super::thresholds::{
-    COMMANDS_PER_ACQUISITION_MAX, COMPARED_AT_WAITERS, Goal, HANDOFF_FROM_WAITERS,
-    HANDOFF_MAX_ROUND_TRIPS, HANDOFF_MAX_SPREAD, MEMORY_PER_TASK_MAX_KIB,
-    PUBSUB_CONNECTIONS_PER_CLIENT, SPIN_HANDOFF_MIN_RATIO, SUBSCRIBERS_PER_CHANNEL,
-    THROUGHPUT_MIN_SHARE, UNCONTENDED_P50_MAX_RATIO,
+    COMMANDS_PER_ACQUISITION_MAX, COMPARED_AT_WAITERS, FAIR_WAIT_P99_MAX_QUEUE_RATIO,
+    FAMILY_TARGET_PROCESSES, Goal, HANDOFF_FROM_WAITERS, HANDOFF_MAX_ROUND_TRIPS,
+    HANDOFF_MAX_SPREAD, MEMORY_PER_TASK_MAX_KIB, PUBSUB_CONNECTIONS_PER_CLIENT,
+    SPIN_HANDOFF_MIN_RATIO, SUBSCRIBERS_PER_CHANNEL, THROUGHPUT_MIN_SHARE,
+    UNCONTENDED_P50_MAX_RATIO,
 };
 use crate::{
     contenders::Implementation,
@@ -26,7 +27,12 @@ pub fn evaluate_targets(results: &Results) -> Vec<Target> {
                 Goal::HandoffRoundTrips => handoff_round_trips(results),
                 Goal::HandoffFlat => handoff_flat(results),
                 Goal::HandoffBeatsSpin => handoff_beats_spin(results),
+                Goal::FamilyHandoff(lock) => family_handoff(results, lock),
+                Goal::FamilyThroughput(lock) => family_beats_peers(results, lock, &THROUGHPUT),
+                Goal::FamilyWait(lock) => family_beats_peers(results, lock, &WAIT_P99),
+                Goal::FairWaitNearQueue => fair_wait_near_queue(results),
                 Goal::CommandsPerAcquisition => commands_per_acquisition(results),
+                Goal::FamilyCommands(lock) => family_commands(results, lock),
                 Goal::OnePubSubConnection => one_pubsub_connection(results),
                 Goal::MemoryPerTask => memory_per_task(results),
             };
@@ -179,6 +185,163 @@ fn commands_per_acquisition(results: &Results) -> Verdict {
         ),
         worst.client_commands_per_acquisition <= COMMANDS_PER_ACQUISITION_MAX,
     ))
+}
+
+/// The points of `lock` where the family's targets hold: at [`COMPARED_AT_WAITERS`] waiters, one
+/// per count of [`FAMILY_TARGET_PROCESSES`]; `None` unless every one was measured.
+pub(super) fn family_points(
+    results: &Results,
+    lock: Implementation,
+) -> Option<Vec<&ContentionPoint>> {
+    let contention = results.contention.as_ref()?;
+    FAMILY_TARGET_PROCESSES
+        .iter()
+        .map(|&processes| contention.at(lock, COMPARED_AT_WAITERS, processes))
+        .collect()
+}
+
+/// The verdict over every point of `lock` at the family's targets: `figure` says what a point
+/// measured and whether it meets the target; each is prefixed with its process count.
+fn over_family_points(
+    results: &Results,
+    lock: Implementation,
+    figure: impl Fn(&ContentionPoint) -> Option<(String, bool)>,
+) -> Verdict {
+    let mut parts = Vec::new();
+    let mut all_met = true;
+    for point in family_points(results, lock)? {
+        let (measured, met) = figure(point)?;
+        all_met &= met;
+        parts.push(format!("{} processes: {measured}", point.processes));
+    }
+    Some((parts.join("; "), all_met))
+}
+
+fn family_commands(results: &Results, lock: Implementation) -> Verdict {
+    over_family_points(results, lock, |point| {
+        let commands = point.client_commands_per_acquisition;
+        Some((
+            format!("{commands:.2}"),
+            commands <= COMMANDS_PER_ACQUISITION_MAX,
+        ))
+    })
+}
+
+fn family_handoff(results: &Results, lock: Implementation) -> Verdict {
+    let round_trip = results.latency.as_ref()?.round_trip_ns();
+    let verdict = over_family_points(results, lock, |point| {
+        let p50 = point.handoff?.p50_ns as f64;
+        Some((
+            format!("p50 {} = {:.1} round trips", fmt_ns(p50), p50 / round_trip),
+            p50 <= HANDOFF_MAX_ROUND_TRIPS * round_trip,
+        ))
+    })?;
+    Some((
+        format!("{} (a round trip: {})", verdict.0, fmt_ns(round_trip)),
+        verdict.1,
+    ))
+}
+
+/// A figure the family's locks must beat every peer on.
+pub(super) struct Figure {
+    /// What it is called in the verdict.
+    pub(super) name: &'static str,
+    /// Its value at a point, if measured.
+    pub(super) value: fn(&ContentionPoint) -> Option<f64>,
+    /// Its value as the verdict writes it.
+    pub(super) format: fn(f64) -> String,
+    /// Whether more is better.
+    pub(super) higher_is_better: bool,
+}
+
+impl Figure {
+    /// Whether `ours` is better than `theirs` on this figure.
+    pub(super) fn beats(&self, ours: f64, theirs: f64) -> bool {
+        if self.higher_is_better {
+            ours > theirs
+        } else {
+            ours < theirs
+        }
+    }
+}
+
+/// Acquisitions per second: more is better.
+pub(super) const THROUGHPUT: Figure = Figure {
+    name: "acquisitions/s",
+    value: |point| Some(point.per_s),
+    format: fmt_rate,
+    higher_is_better: true,
+};
+
+/// The p99 time inside `acquire`: less is better.
+pub(super) const WAIT_P99: Figure = Figure {
+    name: "p99 in `acquire`",
+    value: |point| point.wait.map(|w| w.p99_ns as f64),
+    format: fmt_ns,
+    higher_is_better: false,
+};
+
+/// The best peer on `figure` at `point`'s waiters and processes, with its value.
+pub(super) fn best_peer(
+    results: &Results,
+    point: &ContentionPoint,
+    figure: &Figure,
+) -> Option<(Implementation, f64)> {
+    let contention = results.contention.as_ref()?;
+    Implementation::ALL
+        .into_iter()
+        .filter(|peer| !peer.is_family())
+        .filter_map(|peer| {
+            let theirs = contention.at(peer, point.waiters, point.processes)?;
+            Some((peer, (figure.value)(theirs)?))
+        })
+        .max_by(|a, b| {
+            let order = a.1.total_cmp(&b.1);
+            if figure.higher_is_better {
+                order
+            } else {
+                order.reverse()
+            }
+        })
+}
+
+fn family_beats_peers(results: &Results, lock: Implementation, figure: &Figure) -> Verdict {
+    over_family_points(results, lock, |point| {
+        let ours = (figure.value)(point)?;
+        let (peer, theirs) = best_peer(results, point, figure)?;
+        Some((
+            format!(
+                "{} {}, best peer {peer} {}",
+                figure.name,
+                (figure.format)(ours),
+                (figure.format)(theirs)
+            ),
+            figure.beats(ours, theirs),
+        ))
+    })
+}
+
+/// `waiters × mean hold` of `point`, in nanoseconds: how long a caller joining the back of a full
+/// queue waits if every hand-off were instant.
+pub(super) fn queue_wait_ns(point: &ContentionPoint) -> f64 {
+    point.waiters as f64 * point.mean_hold_ns
+}
+
+fn fair_wait_near_queue(results: &Results) -> Verdict {
+    over_family_points(results, Implementation::Fair, |point| {
+        let p99 = point.wait?.p99_ns as f64;
+        let queue = queue_wait_ns(point);
+        let ratio = p99 / queue.max(1.0);
+        Some((
+            format!(
+                "p99 {} = {ratio:.2}× of {} × {}",
+                fmt_ns(p99),
+                point.waiters,
+                fmt_ns(point.mean_hold_ns)
+            ),
+            ratio <= FAIR_WAIT_P99_MAX_QUEUE_RATIO,
+        ))
+    })
 }
 
 fn one_pubsub_connection(results: &Results) -> Verdict {

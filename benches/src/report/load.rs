@@ -23,13 +23,16 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
     let _ = writeln!(out, "\n![Redis commands per acquisition]({COMMANDS_SVG})\n");
     let _ = writeln!(
         out,
-        "Where `ours` spends them, per acquisition: every command Redis executed (inside scripts \
-         too), the release messages published, the processes subscribed to the lock's channel \
-         (sampled), and the messages delivered (published × subscribers).\n"
+        "Where lock-runtime's locks spend them, per acquisition: every command Redis executed \
+         (inside scripts too), the release messages published, the processes subscribed to the \
+         lock's channel (sampled), and the messages delivered (published × subscribers). A \
+         message of `ours` wakes one waiter in each process that receives it; one of `fair` names \
+         the one waiter to wake, and the other processes drop it.\n"
     );
     table_header(
         out,
         &[
+            "lock",
             "waiters",
             "processes",
             "client-sent",
@@ -41,14 +44,17 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
             "delivered",
         ],
     );
-    for point in contention
-        .points
-        .iter()
-        .filter(|p| p.implementation == Implementation::Ours)
-    {
+    let family = Implementation::FAMILY.into_iter().flat_map(|lock| {
+        contention
+            .points
+            .iter()
+            .filter(move |p| p.implementation == lock)
+    });
+    for point in family {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.2} | {:.1} | {:.2} | {:.3} | {:.2} | {:.1} | {:.2} |",
+            "| {} | {} | {} | {:.2} | {:.1} | {:.2} | {:.3} | {:.2} | {:.1} | {:.2} |",
+            point.implementation,
             point.waiters,
             point.processes,
             point.client_commands_per_acquisition,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::results::Results;
+use crate::{contenders::Implementation, results::Results};
 
 /// Writes the *Method* section.
 pub(super) fn render(out: &mut String, results: &Results) {
@@ -31,19 +31,19 @@ pub(super) fn render(out: &mut String, results: &Results) {
          reported for every acquisition as well.\n\
          - **Counting commands.** `CONFIG RESETSTAT` opens the window, `INFO commandstats` closes \
          it. Redis counts a command called from a Lua script like one a client sent, so the \
-         commands each implementation's scripts call (for `ours`: `TYPE`, `INCR`, `HSET`, \
-         `PEXPIRE`, `HEXISTS`, `GET`, `PTTL`, `EXISTS`, `HINCRBY`, `SET`, `DEL`, `PUBLISH`; for \
-         the spin lock and rslock: `GET`, `DEL`) are subtracted to get client-sent commands \
-         (`EVALSHA`, `EVAL`, `SCRIPT LOAD`, `SUBSCRIBE`, `UNSUBSCRIBE`, `PING`, the spin lock's \
-         `SET`), and reported separately as *executed*. The harness's own commands (`INFO`, \
-         `CONFIG`, `CLIENT`, `PUBSUB`) are left out.\n\
-         - **Pub/sub messages.** Every `PUBLISH` happens inside our release script and is counted \
-         as *published*; Redis delivers each to every subscribed connection, one per process with \
-         waiters, sampled every 100 ms with `PUBSUB NUMSUB`, so *delivered* is an estimate.\n\
+         commands each implementation's scripts call ({}) are subtracted to get client-sent \
+         commands (`EVALSHA`, `EVAL`, `SCRIPT LOAD`, `SUBSCRIBE`, `UNSUBSCRIBE`, `PING`, the spin \
+         lock's `SET`), and reported separately as *executed*. The harness's own commands \
+         (`INFO`, `CONFIG`, `CLIENT`, `PUBSUB`) are left out.\n\
+         - **Pub/sub messages.** Every `PUBLISH` happens inside a release script of `ours` or \
+         `fair` and is counted as *published*; Redis delivers each to every subscribed \
+         connection, one per process with waiters, sampled every 100 ms with `PUBSUB NUMSUB`, so \
+         *delivered* is an estimate.\n\
          - **Memory.** RSS (`VmRSS`) of a worker process before and while its tasks wait, so the \
          figure includes allocator overhead; the bare-task reference shows Tokio's own share.\n\
          - **Not tuned to this run.** The sizes are fixed in `benches/src/run.rs`; `--quick` \
-         shrinks them to keep the tool working in CI and asserts nothing about timing."
+         shrinks them to keep the tool working in CI and asserts nothing about timing.",
+        script_commands()
     );
     if results.meta.quick {
         let _ = writeln!(
@@ -51,4 +51,29 @@ pub(super) fn render(out: &mut String, results: &Results) {
             "\nThis was a quick run: its sizes are too small to mean anything."
         );
     }
+}
+
+/// The commands each implementation's scripts call, as the method states them: `for ours: …;
+/// for fair: …`, the implementations with the same list named together.
+fn script_commands() -> String {
+    let mut groups: Vec<(Vec<&str>, &[&str])> = Vec::new();
+    for implementation in Implementation::ALL {
+        let commands = implementation.script_internal_commands();
+        match groups.iter_mut().find(|(_, listed)| *listed == commands) {
+            Some((names, _)) => names.push(implementation.name()),
+            None => groups.push((vec![implementation.name()], commands)),
+        }
+    }
+    groups
+        .iter()
+        .map(|(names, commands)| {
+            let names: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+            let commands: Vec<String> = commands
+                .iter()
+                .map(|command| format!("`{}`", command.to_uppercase()))
+                .collect();
+            format!("for {}: {}", names.join(", "), commands.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -42,12 +42,24 @@ pub(super) fn render(out: &mut String, results: &Results) {
         if let Some(ours) = contention.point(Implementation::Ours, COMPARED_AT_WAITERS)
             && let Some(wait) = ours.wait
         {
+            let fair = contention
+                .point(Implementation::Fair, COMPARED_AT_WAITERS)
+                .and_then(|fair| fair.wait)
+                .map_or_else(
+                    || "Callers that need bounded waits want the fair lock (DESIGN §4).".to_owned(),
+                    |fair| {
+                        format!(
+                            "The fair lock on the same workload: {} at the median, {} at p99.",
+                            fmt_ns(fair.p50_ns as f64),
+                            fmt_ns(fair.p99_ns as f64)
+                        )
+                    },
+                );
             notes.push(format!(
                 "**Fairness.** The lock is not fair: a task coming back from its pause tries \
                  before it waits and can take a lock just released, and each process wakes its \
                  own waiters in order but races the others. At {COMPARED_AT_WAITERS} waiters a \
-                 caller waits {} at the median but {} at p99. Callers that need bounded waits want \
-                 the fair lock (DESIGN §4).",
+                 caller waits {} at the median but {} at p99. {fair}",
                 fmt_ns(wait.p50_ns as f64),
                 fmt_ns(wait.p99_ns as f64)
             ));

@@ -32,6 +32,7 @@ const FLOOR_COLOR: RGBColor = RGBColor(120, 120, 120);
 fn color(implementation: Implementation) -> RGBColor {
     match implementation {
         Implementation::Ours => RGBColor(31, 119, 180),
+        Implementation::Fair => RGBColor(148, 103, 189),
         Implementation::SpinFixed => RGBColor(214, 39, 40),
         Implementation::SpinJitter => RGBColor(255, 127, 14),
         Implementation::Rslock => RGBColor(44, 160, 44),
@@ -276,12 +277,13 @@ fn commands(contention: &ContentionResult, path: &Path) -> BenchResult<()> {
 type Curve = (String, RGBColor, u32, Vec<(f64, f64)>);
 
 fn histogram(latency: &LatencyResult, path: &Path) -> BenchResult<()> {
-    // Peers first, then the floor, then ours on top.
+    // Peers first, then the floor, then lock-runtime's locks, ours on top.
     let mut all: Vec<_> = std::iter::once(&latency.floor)
         .chain(&latency.series)
         .collect();
     all.sort_by_key(|series| match series.implementation {
-        Some(Implementation::Ours) => 2,
+        Some(Implementation::Ours) => 3,
+        Some(Implementation::Fair) => 2,
         None => 1,
         Some(_) => 0,
     });
@@ -316,7 +318,7 @@ fn histogram(latency: &LatencyResult, path: &Path) -> BenchResult<()> {
                 .collect();
             let (color, width) = match series.implementation {
                 None => (FLOOR_COLOR, 3),
-                Some(Implementation::Ours) => (color(Implementation::Ours), 3),
+                Some(lock) if lock.is_family() => (color(lock), 3),
                 Some(other) => (color(other), 2),
             };
             let label = match series.implementation {

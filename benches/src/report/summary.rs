@@ -38,13 +38,31 @@ pub fn render_summary(results: &Results) -> String {
         machine.redis_version,
         machine.cpus
     );
-    table_header(&mut out, &["", "lock-runtime", "reference"]);
+    table_header(
+        &mut out,
+        &[
+            "",
+            "lock-runtime: `lock`",
+            "lock-runtime: `fair_lock`",
+            "reference",
+        ],
+    );
     if let Some(latency) = &results.latency
         && let Some(ours) = latency.series_of(Implementation::Ours)
     {
+        let fair = latency.series_of(Implementation::Fair).map_or_else(
+            || "–".to_owned(),
+            |fair| {
+                format!(
+                    "{} / {}",
+                    fmt_ns(fair.latency.p50_ns as f64),
+                    fmt_ns(fair.latency.p99_ns as f64)
+                )
+            },
+        );
         let _ = writeln!(
             out,
-            "| uncontended acquire + release, p50 / p99 | {} / {} | two raw `EVALSHA` round trips: {} / {} ({:.2}×) |",
+            "| uncontended acquire + release, p50 / p99 | {} / {} | {fair} | two raw `EVALSHA` round trips: {} / {} (ours {:.2}×) |",
             fmt_ns(ours.latency.p50_ns as f64),
             fmt_ns(ours.latency.p99_ns as f64),
             fmt_ns(latency.floor.latency.p50_ns as f64),
@@ -57,7 +75,7 @@ pub fn render_summary(results: &Results) -> String {
     {
         let _ = writeln!(
             out,
-            "| uncontended acquisitions per second, {} tasks | {} | Redis's ceiling for the same scripts, pipelined: {} ({:.0} %) |",
+            "| uncontended acquisitions per second, {} tasks | {} | – | Redis's ceiling for the same scripts, pipelined: {} ({:.0} %) |",
             throughput.tasks,
             fmt_rate(ours.per_s),
             fmt_rate(ours.per_s / ours.of_ceiling),
@@ -67,52 +85,49 @@ pub fn render_summary(results: &Results) -> String {
     if let Some(contention) = &results.contention
         && let Some(ours) = contention.point(Implementation::Ours, COMPARED_AT_WAITERS)
     {
-        let peers = |pick: &dyn Fn(&ContentionPoint) -> String| {
-            [
-                Implementation::SpinFixed,
-                Implementation::SpinJitter,
-                Implementation::Rslock,
-            ]
-            .into_iter()
-            .filter_map(|i| {
-                contention
-                    .point(i, COMPARED_AT_WAITERS)
-                    .map(|point| format!("{i} {}", pick(point)))
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        let fair = contention.point(Implementation::Fair, COMPARED_AT_WAITERS);
+        let row = |what: &str, pick: &dyn Fn(&ContentionPoint) -> String| {
+            let peers = Implementation::ALL
+                .into_iter()
+                .filter(|i| !i.is_family())
+                .filter_map(|i| {
+                    contention
+                        .point(i, COMPARED_AT_WAITERS)
+                        .map(|point| format!("{i} {}", pick(point)))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "| {what} | {} | {} | {peers} |\n",
+                pick(ours),
+                fair.map_or_else(|| "–".to_owned(), pick)
+            )
         };
-        let _ = writeln!(
-            out,
-            "| hand-off p50 at {COMPARED_AT_WAITERS} waiters ({} processes) | {} | {} |",
-            ours.processes,
-            p(ours.handoff, |h| h.p50_ns),
-            peers(&|point| p(point.handoff, |h| h.p50_ns))
+        out += &row(
+            &format!(
+                "hand-off p50 at {COMPARED_AT_WAITERS} waiters ({} processes)",
+                ours.processes
+            ),
+            &|point| p(point.handoff, |h| h.p50_ns),
         );
-        let _ = writeln!(
-            out,
-            "| acquisitions per second at {COMPARED_AT_WAITERS} waiters | {} | {} |",
-            fmt_rate(ours.per_s),
-            peers(&|point| fmt_rate(point.per_s))
+        out += &row(
+            &format!("acquisitions per second at {COMPARED_AT_WAITERS} waiters"),
+            &|point| fmt_rate(point.per_s),
         );
-        let _ = writeln!(
-            out,
-            "| time a caller waits in `acquire` at {COMPARED_AT_WAITERS} waiters, p99 | {} | {} |",
-            p(ours.wait, |w| w.p99_ns),
-            peers(&|point| p(point.wait, |w| w.p99_ns))
+        out += &row(
+            &format!("time a caller waits in `acquire` at {COMPARED_AT_WAITERS} waiters, p99"),
+            &|point| p(point.wait, |w| w.p99_ns),
         );
-        let _ = writeln!(
-            out,
-            "| Redis commands per acquisition at {COMPARED_AT_WAITERS} waiters | {:.1} | {} |",
-            ours.client_commands_per_acquisition,
-            peers(&|point| format!("{:.1}", point.client_commands_per_acquisition))
+        out += &row(
+            &format!("Redis commands per acquisition at {COMPARED_AT_WAITERS} waiters"),
+            &|point| format!("{:.1}", point.client_commands_per_acquisition),
         );
     }
     if let Some(footprint) = &results.footprint {
         let ours = &footprint.ours;
         let _ = writeln!(
             out,
-            "| {} tasks waiting on {} names | {} pub/sub + {} command connection, {} per task (RSS), {:.0} commands/s | a bare parked Tokio task: {} |",
+            "| {} tasks waiting on {} names | {} pub/sub + {} command connection, {} per task (RSS), {:.0} commands/s | – | a bare parked Tokio task: {} |",
             group_thousands(ours.tasks as f64),
             group_thousands(ours.names as f64),
             ours.connections.pubsub,

@@ -2,6 +2,8 @@
 //! a statement written from them, and the levels at which a figure earns an observation. The
 //! verdicts, the prose and the plots all read them here.
 
+use crate::contenders::Implementation;
+
 /// Scenario 1: the uncontended p50 at most this many times the two-round-trip floor.
 pub const UNCONTENDED_P50_MAX_RATIO: f64 = 1.15;
 
@@ -28,8 +30,18 @@ pub const COMPARED_AT_WAITERS: usize = 64;
 /// Scenario 3: the spin lock's p50 hand-off at least this many times ours.
 pub const SPIN_HANDOFF_MIN_RATIO: f64 = 10.0;
 
-/// Scenario 4: client-sent Redis commands per acquisition, at most, at any number of waiters.
+/// Scenario 4: client-sent Redis commands per acquisition, at most, at any number of waiters
+/// (`ours`), and at [`COMPARED_AT_WAITERS`] over [`FAMILY_TARGET_PROCESSES`] (`ours` and `fair`).
 pub const COMMANDS_PER_ACQUISITION_MAX: f64 = 4.0;
+
+/// The family's targets (DESIGN 9): the process counts over which `ours` and `fair` are held to
+/// them, at [`COMPARED_AT_WAITERS`] waiters, each against the peers at the same count.
+pub const FAMILY_TARGET_PROCESSES: [usize; 2] = [4, 8];
+
+/// The family's targets: the fair lock's p99 time inside `acquire` at most this many times
+/// `waiters × mean hold`, the wait of a caller that joins the back of a full queue ("close to"
+/// it: the hand-offs and the queue's jitter come on top).
+pub const FAIR_WAIT_P99_MAX_QUEUE_RATIO: f64 = 1.5;
 
 /// Scenario 6: pub/sub connections of one client, whatever the number of its waiters.
 pub const PUBSUB_CONNECTIONS_PER_CLIENT: u64 = 1;
@@ -65,8 +77,23 @@ pub enum Goal {
     HandoffFlat,
     /// Scenario 3: [`SPIN_HANDOFF_MIN_RATIO`] at [`COMPARED_AT_WAITERS`].
     HandoffBeatsSpin,
+    /// Scenario 3, for one of lock-runtime's locks: [`HANDOFF_MAX_ROUND_TRIPS`] at
+    /// [`COMPARED_AT_WAITERS`] over [`FAMILY_TARGET_PROCESSES`].
+    FamilyHandoff(Implementation),
+    /// Scenario 3, for one of lock-runtime's locks: more acquisitions per second than every peer
+    /// at [`COMPARED_AT_WAITERS`] over [`FAMILY_TARGET_PROCESSES`].
+    FamilyThroughput(Implementation),
+    /// Scenario 3, for one of lock-runtime's locks: a lower p99 time inside `acquire` than every
+    /// peer at [`COMPARED_AT_WAITERS`] over [`FAMILY_TARGET_PROCESSES`].
+    FamilyWait(Implementation),
+    /// Scenario 3: the fair lock's p99 time inside `acquire` within
+    /// [`FAIR_WAIT_P99_MAX_QUEUE_RATIO`] of `waiters × mean hold`.
+    FairWaitNearQueue,
     /// Scenario 4: [`COMMANDS_PER_ACQUISITION_MAX`].
     CommandsPerAcquisition,
+    /// Scenario 4, for one of lock-runtime's locks: [`COMMANDS_PER_ACQUISITION_MAX`] at
+    /// [`COMPARED_AT_WAITERS`] over [`FAMILY_TARGET_PROCESSES`].
+    FamilyCommands(Implementation),
     /// Scenario 6: [`PUBSUB_CONNECTIONS_PER_CLIENT`] and [`SUBSCRIBERS_PER_CHANNEL`].
     OnePubSubConnection,
     /// Scenario 6: [`MEMORY_PER_TASK_MAX_KIB`].
@@ -75,13 +102,22 @@ pub enum Goal {
 
 impl Goal {
     /// Every target, in the order of the report's table.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 17] = [
         Self::UncontendedLatency,
         Self::UncontendedThroughput,
         Self::HandoffRoundTrips,
         Self::HandoffFlat,
         Self::HandoffBeatsSpin,
+        Self::FamilyHandoff(Implementation::Ours),
+        Self::FamilyHandoff(Implementation::Fair),
+        Self::FamilyThroughput(Implementation::Ours),
+        Self::FamilyThroughput(Implementation::Fair),
+        Self::FamilyWait(Implementation::Ours),
+        Self::FamilyWait(Implementation::Fair),
+        Self::FairWaitNearQueue,
         Self::CommandsPerAcquisition,
+        Self::FamilyCommands(Implementation::Ours),
+        Self::FamilyCommands(Implementation::Fair),
         Self::OnePubSubConnection,
         Self::MemoryPerTask,
     ];
@@ -91,8 +127,14 @@ impl Goal {
         match self {
             Self::UncontendedLatency => 1,
             Self::UncontendedThroughput => 2,
-            Self::HandoffRoundTrips | Self::HandoffFlat | Self::HandoffBeatsSpin => 3,
-            Self::CommandsPerAcquisition => 4,
+            Self::HandoffRoundTrips
+            | Self::HandoffFlat
+            | Self::HandoffBeatsSpin
+            | Self::FamilyHandoff(_)
+            | Self::FamilyThroughput(_)
+            | Self::FamilyWait(_)
+            | Self::FairWaitNearQueue => 3,
+            Self::CommandsPerAcquisition | Self::FamilyCommands(_) => 4,
             Self::OnePubSubConnection | Self::MemoryPerTask => 6,
         }
     }
@@ -119,9 +161,32 @@ impl Goal {
                 "p50 hand-off at {COMPARED_AT_WAITERS} waiters at least {SPIN_HANDOFF_MIN_RATIO}× \
                  lower than the spin lock's"
             ),
+            Self::FamilyHandoff(lock) => format!(
+                "`{lock}`: p50 hand-off within {HANDOFF_MAX_ROUND_TRIPS} round trips at {}",
+                family_point()
+            ),
+            Self::FamilyThroughput(lock) => format!(
+                "`{lock}`: more acquisitions per second than every peer at {}",
+                family_point()
+            ),
+            Self::FamilyWait(lock) => format!(
+                "`{lock}`: p99 time inside `acquire` below every peer's at {}",
+                family_point()
+            ),
+            Self::FairWaitNearQueue => format!(
+                "`{}`: p99 time inside `acquire` within {FAIR_WAIT_P99_MAX_QUEUE_RATIO}× of \
+                 waiters × mean hold at {}",
+                Implementation::Fair,
+                family_point()
+            ),
             Self::CommandsPerAcquisition => format!(
                 "at most {COMMANDS_PER_ACQUISITION_MAX} Redis commands per acquisition at any \
                  number of waiters"
+            ),
+            Self::FamilyCommands(lock) => format!(
+                "`{lock}`: at most {COMMANDS_PER_ACQUISITION_MAX} Redis commands per acquisition \
+                 at {}",
+                family_point()
             ),
             Self::OnePubSubConnection => {
                 "one pub/sub connection per client whatever the number of waiters".to_owned()
@@ -138,4 +203,16 @@ impl Goal {
             .into_iter()
             .find(|goal| goal.statement() == statement)
     }
+}
+
+/// Where the family's targets hold: `64 waiters over 4 and over 8 processes`.
+fn family_point() -> String {
+    let over: Vec<String> = FAMILY_TARGET_PROCESSES
+        .iter()
+        .map(|processes| format!("over {processes}"))
+        .collect();
+    format!(
+        "{COMPARED_AT_WAITERS} waiters {} processes",
+        over.join(" and ")
+    )
 }

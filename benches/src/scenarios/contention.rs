@@ -36,9 +36,17 @@
 //!
 //! The harness runs `CONFIG RESETSTAT` when the window opens and reads `INFO commandstats` when
 //! it closes; acquisitions are counted in the same window. See
-//! [`crate::redis_stats::CommandCounts`] for which commands count as client-sent. For `ours`
-//! the harness also samples `PUBSUB NUMSUB` of the lock's channel every 100 ms: each published
-//! release is delivered once per subscribed process.
+//! [`crate::redis_stats::CommandCounts`] for which commands count as client-sent. For `ours` and
+//! `fair` the harness also samples `PUBSUB NUMSUB` of the lock's channel every 100 ms: each
+//! published release is delivered once per subscribed process (for `fair` it names the one
+//! waiter to wake, and the other processes ignore it).
+//!
+//! # The sweep over processes
+//!
+//! At one waiter count (64 in the full run), `ours` and `fair` run over 1, 2, 4 and 8 processes:
+//! `ours` wakes one waiter per process with waiters and lets them race, `fair` wakes the head of
+//! its queue by name, so the sweep shows what cross-process hand-off costs each. The peers run at
+//! the process counts the targets compare them at, so every comparison is at equal processes.
 
 use std::{path::Path, time::Duration};
 
@@ -72,8 +80,11 @@ pub struct ContentionParams {
     pub sweep_waiters: usize,
     /// `spin-fixed` delays of the spin sweep, in milliseconds (empty: no sweep).
     pub spin_sweep_ms: Vec<u64>,
-    /// Process counts of the `ours` sweep (empty: no sweep).
+    /// Process counts of the sweep of lock-runtime's locks, `ours` and `fair` (empty: no sweep).
     pub process_sweep: Vec<usize>,
+    /// Process counts at which the peers run at the sweep's waiters too, so that the family's
+    /// sweep points have peers measured beside them (those of the main runs are reused).
+    pub peer_processes: Vec<usize>,
 }
 
 /// One run to make.
@@ -148,29 +159,45 @@ pub async fn run(
         }
     }
 
+    // The sweep over processes: lock-runtime's locks at every count, the peers at the counts
+    // where they are compared with them; both locks (and the peers) in turn at each count, so
+    // that a noisy moment of the machine hits them alike.
+    let mut counts: Vec<usize> = params
+        .process_sweep
+        .iter()
+        .chain(&params.peer_processes)
+        .copied()
+        .collect();
+    counts.sort_unstable();
+    counts.dedup();
     let mut process_sweep = Vec::new();
-    if implementations.contains(&Implementation::Ours) {
-        for &processes in &params.process_sweep {
+    for processes in counts {
+        for &implementation in implementations {
+            let swept = if implementation.is_family() {
+                &params.process_sweep
+            } else {
+                &params.peer_processes
+            };
+            if !swept.contains(&processes) {
+                continue;
+            }
             let run = Run {
-                implementation: Implementation::Ours,
+                implementation,
                 waiters: params.sweep_waiters,
                 processes,
                 spin: *spin,
-                label: "ours".to_owned(),
+                label: implementation.name().to_owned(),
                 spin_delay_ms: None,
                 params,
             };
             let tasks = run.waiters + 1;
             let reuse = points.iter().find(|point| {
-                point.implementation == Implementation::Ours
+                point.implementation == implementation
                     && point.waiters == run.waiters
-                    && point.processes == processes.min(tasks)
+                    && point.processes == processes.clamp(1, tasks)
             });
             let point = match reuse {
-                Some(point) => ContentionPoint {
-                    label: run.label.clone(),
-                    ..point.clone()
-                },
+                Some(point) => point.clone(),
                 None => run_point(url, &run, dir.path(), progress).await?,
             };
             process_sweep.push(point);
@@ -189,7 +216,7 @@ pub async fn run(
     })
 }
 
-/// The channel `ours` publishes releases of `name` on (default key prefix).
+/// The channel `ours` and `fair` publish releases of `name` on (default key prefix).
 fn our_channel(name: &str) -> String {
     format!("{{lock:{name}}}:unlock")
 }
@@ -273,7 +300,7 @@ async fn run_point(
     let sample_every = Duration::from_millis(100);
     while monotonic_ns() + (sample_every.as_nanos() as u64) < end_ns {
         tokio::time::sleep(sample_every).await;
-        if run.implementation == Implementation::Ours {
+        if run.implementation.is_family() {
             subscriber_samples.push(
                 admin
                     .subscribers(&channel)
