@@ -14,8 +14,8 @@ use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     RedisServer,
     locks::{
-        assert_no_key_without_ttl, assert_released, await_queued, client_with_watchdog, lock_key,
-        queue_len,
+        assert_no_key_without_ttl, assert_released, await_queued, client_with_watchdog, eventually,
+        lock_key, queue_len, unlock_channel,
     },
     unique_name,
 };
@@ -36,6 +36,9 @@ async fn a_fair_lock_excludes_times_out_and_leaves_nothing_behind() {
     assert!(err.is_timeout(), "{err}");
     // A timed-out waiter leaves the queue (in the background, right after).
     await_queued(&server, &name, 0).await;
+    // Nothing of its could still be on its way: it leaves no abandoned mark behind either.
+    let marks = server.keys(&format!("{}:abandoned:*", lock_key(&name)));
+    assert!(marks.is_empty(), "a plain timeout left marks: {marks:?}");
     let token = guard.fencing_token();
     guard.unlock().await.expect("unlock");
 
@@ -319,6 +322,17 @@ async fn queued_waiters_survive_a_lost_subscription_and_a_redis_restart() {
             })
             .collect();
         await_queued(&server, &name, 6).await;
+        // Both clients' hubs subscribed (the waiters subscribe once they found the lock held).
+        let channel = unlock_channel(&name);
+        let subscribed = || {
+            server
+                .try_cmd::<(String, i64)>(&["PUBSUB", "NUMSUB", &channel])
+                .is_ok_and(|(_, count)| count == 2)
+        };
+        assert!(
+            eventually(Duration::from_secs(5), subscribed).await,
+            "both clients subscribe to {channel}"
+        );
         if restart {
             // Everything in Redis is gone: the holder's lock, the queue, the subscriptions.
             server.kill();

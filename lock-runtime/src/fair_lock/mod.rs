@@ -35,7 +35,7 @@ use crate::{
         lease::redis_millis,
         scope::HoldKind,
     },
-    lock::exclusive::{self, Flavor, abandoned_mark},
+    lock::exclusive::{self, Flavor, Mark, abandoned_mark},
 };
 
 pub(crate) mod scripts;
@@ -268,8 +268,13 @@ fn release_call(
     release
 }
 
-/// The call of `leave.lua`: leave the queue, give back, mark abandoned.
-fn leave_call(backend: &Backend, keys: &Keys, owner: &str) -> ScriptInvocation<'static> {
+/// The call of `leave.lua`: leave the queue, give back, mark abandoned if `mark` says so.
+fn leave_call(
+    backend: &Backend,
+    keys: &Keys,
+    owner: &str,
+    mark: Mark,
+) -> ScriptInvocation<'static> {
     let mut leave = LEAVE.prepare_invoke();
     leave
         .key(&keys.main)
@@ -278,7 +283,7 @@ fn leave_call(backend: &Backend, keys: &Keys, owner: &str) -> ScriptInvocation<'
         .key(queue(keys))
         .key(liveness(keys))
         .arg(owner)
-        .arg(redis_millis(backend.config.abandoned_ttl()))
+        .arg(redis_millis(mark.ttl(backend)))
         .arg(PUBLISH);
     leave
 }

@@ -38,14 +38,36 @@ pub(crate) struct Flavor {
     /// The call releasing one hold of an owner, as a request id, with a memo TTL; its reply is
     /// [`Released`].
     pub(crate) release: fn(&Keys, &str, &str, Duration) -> ScriptInvocation<'static>,
-    /// The call undoing a fresh acquisition that ends without a guard: gives back what it took,
-    /// marks the owner abandoned (and leaves the queue); its reply is [`Undone`].
-    pub(crate) abandon: fn(&Backend, &Keys, &str) -> ScriptInvocation<'static>,
+    /// The call undoing a fresh acquisition that ends without a guard: gives back what it took
+    /// (and leaves the queue), and, when told to (a copy of its request may still be on its
+    /// way), marks the owner abandoned; its reply is [`Undone`].
+    pub(crate) abandon: fn(&Backend, &Keys, &str, Mark) -> ScriptInvocation<'static>,
     /// Whether waiters queue in Redis under their owner id: they are then woken by name, and an
     /// acquisition that queued leaves the queue when it ends without a guard.
     pub(crate) queued: bool,
     /// What a forced unlock publishes: whoever is to take the lock next must hear it.
     pub(crate) force_wake: Wake,
+}
+
+/// Whether an undo marks the owner abandoned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// A copy of the request may still reach Redis (it was in flight, or resent): mark, so it
+    /// takes nothing when it lands.
+    Abandoned,
+    /// Nothing of the owner's can still be on its way (a queued waiter whose wait ended): no
+    /// mark, no key left behind.
+    Nothing,
+}
+
+impl Mark {
+    /// How long the mark lives, for the scripts (0: none).
+    pub(crate) fn ttl(self, backend: &Backend) -> Duration {
+        match self {
+            Self::Abandoned => backend.config.abandoned_ttl(),
+            Self::Nothing => Duration::ZERO,
+        }
+    }
 }
 
 /// Waits up to `wait` for the lock `name` of `flavor` (or re-enters it if the current scope
@@ -124,8 +146,8 @@ struct Acquire {
     resent: bool,
     /// Armed once something of this acquisition may remain in Redis if it ends without a guard
     /// (an earlier copy of a resent request, or its place in the queue): dropped armed, it undoes
-    /// that and marks the owner abandoned.
-    undo_on_drop: Option<InFlight>,
+    /// that, marking the owner abandoned if a copy may still be on its way.
+    undo_on_drop: Option<(InFlight, Mark)>,
 }
 
 impl Acquire {
@@ -151,9 +173,26 @@ impl Acquire {
     }
 
     /// The undo of this acquisition: release whatever it holds, leave the queue, and mark its
-    /// owner abandoned.
-    fn abandon(&self) -> Box<Undo> {
-        Undo::acquisition(self.flavor, &self.backend, &self.keys, &self.owner)
+    /// owner as `mark` says.
+    fn abandon(&self, mark: Mark) -> Box<Undo> {
+        Undo::acquisition(self.flavor, &self.backend, &self.keys, &self.owner, mark)
+    }
+
+    /// Keeps the right undo armed after a try whose request was `in_flight`: a marking one once
+    /// a request was resent, a plain one while queued, none otherwise.
+    fn keep_undo(&mut self, in_flight: InFlight, queued: bool) {
+        let armed = self.undo_on_drop.as_ref().map(|(_, mark)| *mark);
+        if self.resent && armed != Some(Mark::Abandoned) {
+            if let Some((previous, _)) = self.undo_on_drop.replace((in_flight, Mark::Abandoned)) {
+                previous.disarm();
+            }
+            return;
+        }
+        in_flight.disarm();
+        if queued && armed.is_none() {
+            let undo = InFlight::arm(&self.backend, self.abandon(Mark::Nothing));
+            self.undo_on_drop = Some((undo, Mark::Nothing));
+        }
     }
 
     fn stop_renewal(&mut self) {
@@ -165,10 +204,10 @@ impl Acquire {
     /// Gives back a lock this acquisition took but will not hand out.
     async fn give_back(&mut self) {
         // Abandoning marks the owner: stale copies of the request are covered too.
-        if let Some(undo) = self.undo_on_drop.take() {
+        if let Some((undo, _)) = self.undo_on_drop.take() {
             undo.disarm();
         }
-        if let Err(err) = self.abandon().give_back(&self.backend).await {
+        if let Err(err) = self.abandon(Mark::Abandoned).give_back(&self.backend).await {
             tracing::debug!(lock = %self.keys.name, error = %err, "giving back a lock not handed out failed");
         }
     }
@@ -182,7 +221,7 @@ impl Acquire {
         }
         // The acquire script took this owner out of the queue: only stale copies remain to undo,
         // and the guard's release does that.
-        if let Some(undo) = self.undo_on_drop.take() {
+        if let Some((undo, _)) = self.undo_on_drop.take() {
             undo.disarm();
         }
         tracing::debug!(lock = %self.keys.name, token, "acquired");
@@ -236,7 +275,7 @@ impl Attempt for Acquire {
         let keys = Arc::clone(&self.keys);
         let acquire = (self.flavor.acquire)(&self.backend, &keys, &self.owner, self.lease_time);
         let context = || format!("acquiring lock `{}`", keys.name);
-        let in_flight = InFlight::arm(&self.backend, self.abandon());
+        let in_flight = InFlight::arm(&self.backend, self.abandon(Mark::Abandoned));
         let Sent {
             reply: (reply, acknowledged),
             sent,
@@ -248,11 +287,7 @@ impl Attempt for Acquire {
             .await?;
         self.resent |= resent;
         let queued = self.flavor.queued && matches!(reply, Acquired::Busy { .. });
-        if (self.resent || queued) && self.undo_on_drop.is_none() {
-            self.undo_on_drop = Some(in_flight);
-        } else {
-            in_flight.disarm();
-        }
+        self.keep_undo(in_flight, queued);
         match reply {
             Acquired::Taken { token } => {
                 if let (Some(wait), Some(acknowledged)) =
@@ -387,7 +422,7 @@ impl GiveBack for Release {
                 .await?;
             tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
             if self.abandon_after && released.reply != Released::StillHeld {
-                Undo::acquisition(self.flavor, backend, keys, &self.owner)
+                Undo::acquisition(self.flavor, backend, keys, &self.owner, Mark::Abandoned)
                     .give_back(backend)
                     .await?;
             }
@@ -411,10 +446,16 @@ struct Undo {
 }
 
 impl Undo {
-    fn acquisition(flavor: &Flavor, backend: &Backend, keys: &Arc<Keys>, owner: &str) -> Box<Self> {
+    fn acquisition(
+        flavor: &Flavor,
+        backend: &Backend,
+        keys: &Arc<Keys>,
+        owner: &str,
+        mark: Mark,
+    ) -> Box<Self> {
         Box::new(Self {
             keys: Arc::clone(keys),
-            call: (flavor.abandon)(backend, keys, owner),
+            call: (flavor.abandon)(backend, keys, owner, mark),
         })
     }
 

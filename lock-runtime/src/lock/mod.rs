@@ -24,7 +24,7 @@ use crate::{
 pub(crate) mod exclusive;
 pub(crate) mod scripts;
 
-use exclusive::{Flavor, abandoned_mark};
+use exclusive::{Flavor, Mark, abandoned_mark};
 use scripts::{ABANDON, ACQUIRE, RELEASE};
 
 /// The reentrant lock: barging allowed, a release wakes one waiter per process.
@@ -243,8 +243,10 @@ pub(crate) fn release_call(
     release
 }
 
-/// The call of `abandon.lua` undoing a fresh acquisition by `owner`.
-fn abandon_call(backend: &Backend, keys: &Keys, owner: &str) -> ScriptInvocation<'static> {
+/// The call of `abandon.lua` undoing a fresh acquisition by `owner`. The reentrant lock's waiters
+/// do not queue, so an undo is only ever armed while a copy of the request may still be on its
+/// way: it always marks.
+fn abandon_call(backend: &Backend, keys: &Keys, owner: &str, _: Mark) -> ScriptInvocation<'static> {
     let mut abandon = ABANDON.prepare_invoke();
     abandon
         .key(&keys.main)

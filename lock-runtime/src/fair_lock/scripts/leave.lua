@@ -1,6 +1,7 @@
 -- A fair acquisition ends without a guard (its wait ran out, it failed, its caller gave up, or
 -- the lock it took will not be handed out): leave the queue, give back whatever the request
--- took, and mark the owner abandoned so a late copy of its request takes nothing.
+-- took, and, if a copy of its request may still be on its way, mark the owner abandoned so that
+-- copy takes nothing.
 --
 -- KEYS[1]  lock key (hash of owner id -> hold count)
 -- KEYS[2]  wake-up channel
@@ -9,7 +10,8 @@
 -- KEYS[5]  liveness (see acquire.lua)
 --
 -- ARGV[1]  owner id of the acquisition
--- ARGV[2]  how long the mark lives, in milliseconds
+-- ARGV[2]  how long the mark lives, in milliseconds; 0: no mark (no request of this owner can
+--          still be on its way: its wait just ended)
 -- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
 --
 -- Returns:
@@ -19,7 +21,9 @@
 -- If the lock is free afterwards, the new head of the queue is woken, so the waiters behind a
 -- leaving head do not wait for its liveness to run out. Safe to resend.
 
-redis.call('set', KEYS[3], 1, 'px', ARGV[2])
+if tonumber(ARGV[2]) > 0 then
+    redis.call('set', KEYS[3], 1, 'px', ARGV[2])
+end
 redis.call('zrem', KEYS[4], ARGV[1])
 redis.call('zrem', KEYS[5], ARGV[1])
 
