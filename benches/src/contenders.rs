@@ -97,17 +97,10 @@ impl Implementation {
     /// [`crate::redis_stats::CommandCounts`]).
     pub fn script_internal_commands(self) -> &'static [&'static str] {
         match self {
-            // Every script of the lock (`lock_runtime::__private::scripts::lock()`); `publish` is
-            // passed to the scripts as an argument. A unit test checks the list.
-            Implementation::Ours => &[
-                "type", "incr", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl",
-                "exists", "hincrby", "set", "del", "publish",
-            ],
-            // Every script of the fair lock (`__private::scripts::fair_lock()`: acquire or queue,
-            // release waking the head, leave the queue) and of the reentrant lock, whose
-            // re-entry, renewal and force-unlock scripts it runs too: the list above and the
-            // queue's sorted-set commands. A unit test checks the list.
-            Implementation::Fair => &[
+            // Every script of both locks (`__private::scripts::lock()` and `fair_lock()`: the
+            // fair lock has an acquire of its own and runs the reentrant lock's other scripts);
+            // `publish` is passed to the scripts as an argument. A unit test checks the list.
+            Implementation::Ours | Implementation::Fair => &[
                 "type", "incr", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl",
                 "exists", "hincrby", "set", "del", "publish", "zadd", "zrange", "zscore", "zrem",
             ],

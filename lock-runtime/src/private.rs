@@ -13,16 +13,26 @@ pub use crate::client::default::default_client;
 pub mod scripts {
     use std::{sync::Arc, time::Duration};
 
-    use crate::{LockError, core::keys::Keys, lock};
+    use crate::{
+        LockError,
+        core::keys::Keys,
+        lock::{
+            self,
+            exclusive::{acquire_call, release_call},
+        },
+    };
+
+    /// The watchdog timeout of a client with default settings: a queued waiter's liveness.
+    const DEFAULT_WATCHDOG: Duration = Duration::from_secs(30);
 
     /// `(file name, source)` of every script of the reentrant lock.
     pub fn lock() -> [(&'static str, &'static str); 7] {
         lock::scripts::sources()
     }
 
-    /// `(file name, source)` of every script of the fair lock (it also runs the reentrant
-    /// lock's re-entry, renewal and force-unlock scripts).
-    pub fn fair_lock() -> [(&'static str, &'static str); 3] {
+    /// `(file name, source)` of the fair lock's own scripts (its acquire; every other script it
+    /// runs is the reentrant lock's).
+    pub fn fair_lock() -> [(&'static str, &'static str); 1] {
         crate::fair_lock::scripts::sources()
     }
 
@@ -49,7 +59,9 @@ pub mod scripts {
         lease: Duration,
     ) -> Result<(), LockError> {
         let keys = Keys::new(prefix, &Arc::from(name))?;
-        pipeline.invoke_script(&lock::acquire_call(&keys, owner, lease));
+        let waiting = (DEFAULT_WATCHDOG, DEFAULT_WATCHDOG / 3);
+        let call = acquire_call(&lock::scripts::ACQUIRE, &keys, owner, lease, waiting, false);
+        pipeline.invoke_script(&call);
         Ok(())
     }
 
@@ -68,7 +80,7 @@ pub mod scripts {
         memo_ttl: Duration,
     ) -> Result<(), LockError> {
         let keys = Keys::new(prefix, &Arc::from(name))?;
-        pipeline.invoke_script(&lock::release_call(&keys, owner, request, memo_ttl));
+        pipeline.invoke_script(&release_call(&keys, owner, request, memo_ttl));
         Ok(())
     }
 }

@@ -14,8 +14,8 @@ use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     RedisServer,
     locks::{
-        assert_no_key_without_ttl, assert_released, await_queued, client_with_watchdog, eventually,
-        lock_key, queue_len, unlock_channel,
+        Family, assert_no_key_without_ttl, assert_released, await_queued, client_with_watchdog,
+        commands_per_acquisition_across, eventually, lock_key, queue_len, unlock_channel,
     },
     unique_name,
 };
@@ -153,65 +153,13 @@ async fn a_cancelled_head_leaves_and_the_next_waiter_is_served_at_once() {
     assert_no_key_without_ttl(&server, &name);
 }
 
-/// Client-sent commands per acquisition when `tasks_per_client` tasks of each of `clients`
-/// clients contend for one fair lock for 2 s, holding it 1 ms each time.
-async fn fair_commands_per_acquisition(clients: usize, tasks_per_client: usize) -> f64 {
-    let server = RedisServer::start();
-    let name = unique_name("fair-load");
-    let mut handles = Vec::new();
-    let mut connected = Vec::new();
-    for _ in 0..clients {
-        connected.push(LockClient::connect(&server.url()).await.expect("connect"));
-    }
-    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
-    let acquisitions = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let run_until = tokio::time::Instant::now() + Duration::from_secs(2);
-    for client in &connected {
-        for _ in 0..tasks_per_client {
-            let lock = client.fair_lock(&name);
-            let acquisitions = Arc::clone(&acquisitions);
-            handles.push(tokio::spawn(async move {
-                while tokio::time::Instant::now() < run_until {
-                    let guard = lock.acquire().await?;
-                    acquisitions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    guard.unlock().await?;
-                }
-                Ok::<_, LockError>(())
-            }));
-        }
-    }
-    for handle in handles {
-        handle.await.expect("join").expect("task");
-    }
-    let acquired = acquisitions.load(std::sync::atomic::Ordering::Relaxed) as f64;
-    let sent = lock_tests::locks::command_calls(
-        &server,
-        &[
-            "evalsha",
-            "eval",
-            "subscribe",
-            "unsubscribe",
-            "ping",
-            "script|load",
-        ],
-    ) as f64;
-    assert_released(&server, &name);
-    assert_no_key_without_ttl(&server, &name);
-    println!(
-        "{clients} clients x {tasks_per_client} tasks: {acquired} acquisitions, {:.2} client commands per acquisition",
-        sent / acquired
-    );
-    sent / acquired
-}
-
 /// One wake-up per release across every client: the Redis load per acquisition stays at most 4
 /// client commands (try, queue, take, release) and does not grow with the number of clients,
 /// where a lock waking one waiter per process costs about `2 + clients`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_wakes_one_waiter_across_every_client() {
-    let two = fair_commands_per_acquisition(2, 6).await;
-    let eight = fair_commands_per_acquisition(8, 3).await;
+    let two = commands_per_acquisition_across(Family::Fair, 2, 6).await;
+    let eight = commands_per_acquisition_across(Family::Fair, 8, 3).await;
     assert!(
         two <= 4.0,
         "{two:.2} client commands per acquisition with 2 clients"

@@ -12,11 +12,16 @@ fn script(file: &str) -> &'static str {
 /// Lifetime of the fencing state passed to the scripts: 10 minutes.
 const FENCE_IDLE_MS: &str = "600000";
 const MEMO_MS: &str = "10000";
+/// A queued waiter's liveness, and the longest it sleeps between tries.
+const LIVENESS_MS: &str = "30000";
+const REFRESH_MS: &str = "10000";
 
 struct Keys {
     lock: String,
     fence: String,
     channel: String,
+    queue: String,
+    alive: String,
 }
 
 impl Keys {
@@ -34,6 +39,8 @@ fn keys(name: &str) -> Keys {
     Keys {
         fence: format!("{lock}:fence"),
         channel: format!("{lock}:unlock"),
+        queue: format!("{lock}:queue"),
+        alive: format!("{lock}:alive"),
         lock,
     }
 }
@@ -42,13 +49,18 @@ fn acquire(server: &RedisServer, keys: &Keys, owner: &str, lease_ms: &str) -> (i
     server.cmd(&[
         "EVAL",
         script("acquire.lua"),
-        "3",
+        "5",
         &keys.lock,
         &keys.fence,
         &keys.abandoned(owner),
+        &keys.queue,
+        &keys.alive,
         owner,
         lease_ms,
         FENCE_IDLE_MS,
+        LIVENESS_MS,
+        REFRESH_MS,
+        "0",
     ])
 }
 
@@ -68,27 +80,30 @@ fn release(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64
     server.cmd(&[
         "EVAL",
         script("release.lua"),
-        "3",
+        "5",
         &keys.lock,
         &keys.channel,
         &keys.memo(request),
+        &keys.queue,
+        &keys.alive,
         owner,
-        "one",
         MEMO_MS,
         "publish",
     ])
 }
 
+/// `leave.lua` as an undo whose request may still be on its way: it marks the owner.
 fn abandon(server: &RedisServer, keys: &Keys, owner: &str) -> i64 {
     server.cmd(&[
         "EVAL",
-        script("abandon.lua"),
-        "3",
+        script("leave.lua"),
+        "5",
         &keys.lock,
         &keys.channel,
         &keys.abandoned(owner),
+        &keys.queue,
+        &keys.alive,
         owner,
-        "one",
         MEMO_MS,
         "publish",
     ])
@@ -98,12 +113,13 @@ fn undo_reenter(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -
     server.cmd(&[
         "EVAL",
         script("undo_reenter.lua"),
-        "3",
+        "5",
         &keys.lock,
         &keys.channel,
         &keys.memo(request),
+        &keys.queue,
+        &keys.alive,
         owner,
-        "one",
         MEMO_MS,
         "publish",
     ])
@@ -151,8 +167,19 @@ fn another_owner_is_refused_with_the_remaining_ttl() {
     let (status, ttl) = acquire(&server, &keys, "client:2", "10000");
 
     assert_eq!(status, 0);
-    assert!(ttl > 9_000 && ttl <= 10_000, "remaining TTL {ttl}");
+    assert!(
+        ttl > 9_000 && ttl <= 10_000,
+        "sleep at most the remaining TTL: {ttl}"
+    );
     assert_eq!(holds(&server, &keys, "client:2"), None);
+    let queued: Option<String> = server.cmd(&["ZSCORE", &keys.queue, "client:2"]);
+    assert!(
+        queued.is_some(),
+        "the refused owner queues, to be woken by name"
+    );
+    for key in [&keys.queue, &keys.alive] {
+        assert!(pttl(&server, key) > 0, "{key} expires");
+    }
 }
 
 #[test]

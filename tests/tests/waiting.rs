@@ -12,7 +12,10 @@ use std::{
 use lock_runtime::LockClient;
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, await_no_subscriptions, command_calls, eventually, lock_key},
+    locks::{
+        Family, SENT_BY_A_LOCK_CLIENT, assert_released, await_no_subscriptions, command_calls,
+        commands_per_acquisition_across, eventually, lock_key,
+    },
     unique_name,
 };
 
@@ -68,20 +71,10 @@ async fn a_hundred_local_waiters_share_one_subscription() {
     assert_released(&server, &name);
 }
 
-/// The commands the lock client sends (scripts run as `EVALSHA`, or `EVAL` after a `NOSCRIPT`).
-const SENT_BY_THE_CLIENT: &[&str] = &[
-    "evalsha",
-    "eval",
-    "subscribe",
-    "unsubscribe",
-    "ping",
-    "script|load",
-];
-
 /// The commands the lock's scripts run inside Redis (`INFO commandstats` counts them too).
 const RUN_INSIDE_SCRIPTS: &[&str] = &[
-    "type", "hset", "hexists", "hincrby", "pexpire", "pttl", "incr", "get", "set", "del", "exists",
-    "publish",
+    "type", "hset", "hget", "hexists", "hincrby", "pexpire", "pttl", "incr", "get", "set", "del",
+    "exists", "time", "zadd", "zrange", "zscore", "zrem", "publish",
 ];
 
 /// Client-sent commands per acquisition while `tasks` tasks contend for one lock.
@@ -111,7 +104,7 @@ async fn commands_per_acquisition(tasks: usize) -> (f64, f64) {
         handle.await.expect("join").expect("task");
     }
     let acquired = acquisitions.load(Ordering::Relaxed) as f64;
-    let sent = command_calls(&server, SENT_BY_THE_CLIENT) as f64;
+    let sent = command_calls(&server, SENT_BY_A_LOCK_CLIENT) as f64;
     let inside = command_calls(&server, RUN_INSIDE_SCRIPTS) as f64;
     let all = sent + inside;
     assert_released(&server, &name);
@@ -172,4 +165,25 @@ async fn a_channel_waited_on_again_soon_is_not_subscribed_again() {
     assert!(subscribes <= 2, "{subscribes} SUBSCRIBEs for 200 turns");
     await_no_subscriptions(&server).await;
     assert_released(&server, &name);
+}
+
+/// A release wakes one waiter across every client, by name, not one per client: the Redis load
+/// per acquisition stays at most 4 client commands and does not grow from 2 to 8 clients (it
+/// was about `2 + clients` when every process's hub woke one of its waiters).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_wakes_one_waiter_across_every_client() {
+    let two = commands_per_acquisition_across(Family::Reentrant, 2, 6).await;
+    let eight = commands_per_acquisition_across(Family::Reentrant, 8, 3).await;
+    assert!(
+        two <= 4.0,
+        "{two:.2} client commands per acquisition with 2 clients"
+    );
+    assert!(
+        eight <= 4.0,
+        "{eight:.2} client commands per acquisition with 8 clients"
+    );
+    assert!(
+        eight < two * 1.3 + 0.3,
+        "commands per acquisition grew with the clients: {two:.2} -> {eight:.2}"
+    );
 }

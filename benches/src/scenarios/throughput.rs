@@ -105,6 +105,10 @@ struct Pipelines {
     compare_and_delete_sha: String,
     depth: usize,
     run: String,
+    /// Numbers the rounds, so that no two pairs of the run share an owner id: a release's memo
+    /// outlives its round, and a later release under the same request id would only replay it,
+    /// leaving the lock held and every later acquire measuring the refused path.
+    rounds: AtomicU64,
 }
 
 impl Pipelines {
@@ -131,12 +135,14 @@ impl Pipelines {
             connections: opened,
             depth: depth.max(1),
             run: unique_name("ceiling"),
+            rounds: AtomicU64::new(0),
         })
     }
 
     /// Sends pipelines of `protocol` pairs on every connection for `duration`; returns pairs done.
     async fn measure(&self, protocol: Protocol, duration: Duration) -> BenchResult<u64> {
         let deadline = Instant::now() + duration;
+        let round = self.rounds.fetch_add(1, Ordering::Relaxed);
         let mut tasks = tokio::task::JoinSet::new();
         for (index, connection) in self.connections.iter().enumerate() {
             let mut connection = connection.clone();
@@ -152,7 +158,7 @@ impl Pipelines {
                     let mut pipe = redis::pipe();
                     for name in &names {
                         sequence += 1;
-                        let owner = format!("ceiling:{index}:{sequence}");
+                        let owner = format!("ceiling:{round}:{index}:{sequence}");
                         match protocol {
                             Protocol::OurScripts => {
                                 // Built by the runtime itself, byte for byte what a lock sends.

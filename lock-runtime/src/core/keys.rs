@@ -52,6 +52,16 @@ impl Keys {
         self.sub("unlock")
     }
 
+    /// The queue of waiting owner ids, by their first try (the locks' acquire scripts).
+    pub(crate) fn queue(&self) -> String {
+        self.sub("queue")
+    }
+
+    /// The queued owner ids' liveness deadlines.
+    pub(crate) fn alive(&self) -> String {
+        self.sub("alive")
+    }
+
     /// The memo key of one request (see the scripts' headers).
     pub(crate) fn memo(&self, request_id: &str) -> String {
         format!("{}:memo:{request_id}", self.main)

@@ -1,8 +1,9 @@
 //! [`FairLock`]: the reentrant lock, first come first served across every process.
 //!
-//! What is the fair lock's own: three Lua scripts (`scripts/*.lua`: acquire or queue, release
-//! waking the head by name, leave the queue) and its [`Flavor`]. Everything else is the
-//! exclusive locks' shared machinery (`lock/exclusive.rs`) and the core.
+//! What is the fair lock's own: one Lua script (`scripts/acquire.lua`: take the lock if it is
+//! free and this owner heads the queue, else queue) and its [`Flavor`]. Everything else (the
+//! release waking the head by name, leaving the queue, re-entry) is the exclusive locks' shared
+//! machinery (`lock/exclusive.rs`, the reentrant lock's scripts) and the core.
 //!
 //! # The queue
 //!
@@ -23,32 +24,22 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::ScriptInvocation;
 use tracing::Instrument;
 
 use crate::{
     LockClient, LockError, LockGuard,
-    core::{
-        backend::Backend,
-        hub::{PUBLISH, Wake},
-        keys::{FENCE_TTL, Keys},
-        lease::redis_millis,
-        scope::HoldKind,
-    },
-    lock::exclusive::{self, Flavor, Mark, abandoned_mark},
+    core::{hub::Wake, scope::HoldKind},
+    lock::exclusive::{self, Flavor},
 };
 
 pub(crate) mod scripts;
 
-use scripts::{ACQUIRE, LEAVE, RELEASE};
+use scripts::ACQUIRE;
 
-/// The fair lock: waiters queue in Redis, the release wakes the head by name.
+/// The fair lock: a free lock goes to the head of the queue only.
 static FAIR: Flavor = Flavor {
     kind: HoldKind::Fair,
-    acquire: acquire_call,
-    release: release_call,
-    abandon: leave_call,
-    queued: true,
+    acquire: &ACQUIRE,
     // Every waiter tries again; the head takes the lock, the others queue on.
     force_wake: Wake::All,
 };
@@ -213,77 +204,4 @@ impl FairLock {
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
         exclusive::force_unlock(&FAIR, &self.client, &self.name).await
     }
-}
-
-/// The queue of waiting owner ids, by first try.
-fn queue(keys: &Keys) -> String {
-    keys.sub("queue")
-}
-
-/// The waiting owner ids, by liveness deadline.
-fn liveness(keys: &Keys) -> String {
-    keys.sub("alive")
-}
-
-/// The call of `acquire.lua`: take the lock in turn, or queue.
-fn acquire_call(
-    backend: &Backend,
-    keys: &Keys,
-    owner: &str,
-    lease: Duration,
-) -> ScriptInvocation<'static> {
-    let config = &backend.config;
-    let mut acquire = ACQUIRE.prepare_invoke();
-    acquire
-        .key(&keys.main)
-        .key(keys.fence())
-        .key(abandoned_mark(keys, owner))
-        .key(queue(keys))
-        .key(liveness(keys))
-        .arg(owner)
-        .arg(redis_millis(lease))
-        .arg(redis_millis(FENCE_TTL))
-        .arg(redis_millis(config.watchdog_timeout))
-        .arg(redis_millis(config.renew_interval()));
-    acquire
-}
-
-/// The call of `release.lua`: one hold given back; the last wakes the head by name.
-fn release_call(
-    keys: &Keys,
-    owner: &str,
-    request: &str,
-    memo_ttl: Duration,
-) -> ScriptInvocation<'static> {
-    let mut release = RELEASE.prepare_invoke();
-    release
-        .key(&keys.main)
-        .key(keys.channel())
-        .key(keys.memo(request))
-        .key(queue(keys))
-        .key(liveness(keys))
-        .arg(owner)
-        .arg(redis_millis(memo_ttl))
-        .arg(PUBLISH);
-    release
-}
-
-/// The call of `leave.lua`: leave the queue, give back, mark abandoned if `mark` says so.
-fn leave_call(
-    backend: &Backend,
-    keys: &Keys,
-    owner: &str,
-    mark: Mark,
-) -> ScriptInvocation<'static> {
-    let mut leave = LEAVE.prepare_invoke();
-    leave
-        .key(&keys.main)
-        .key(keys.channel())
-        .key(abandoned_mark(keys, owner))
-        .key(queue(keys))
-        .key(liveness(keys))
-        .arg(owner)
-        .arg(redis_millis(mark.ttl(backend)))
-        .arg(PUBLISH);
-    leave
 }

@@ -7,7 +7,8 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::future::BoxFuture;
-use redis::ScriptInvocation;
+use once_cell::sync::Lazy;
+use redis::{Script, ScriptInvocation};
 use tokio::time::Instant;
 
 use crate::{
@@ -16,7 +17,7 @@ use crate::{
         backend::Backend,
         hold::{GiveBack, Hold, InFlight},
         hub::{PUBLISH, Wake},
-        keys::Keys,
+        keys::{FENCE_TTL, Keys},
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         scope::{self, Held, HoldKind, Holder},
         script::Sent,
@@ -24,27 +25,20 @@ use crate::{
         watchdog::{Registration, RenewalId},
     },
     lock::scripts::{
-        Acquired, FORCE_UNLOCK, ForceUnlocked, REENTER, RENEW, Reentered, Released, UNDO_REENTER,
-        Undone,
+        Acquired, FORCE_UNLOCK, ForceUnlocked, LEAVE, REENTER, RELEASE, RENEW, Reentered, Released,
+        UNDO_REENTER, Undone,
     },
 };
 
-/// How one exclusive lock differs from the other.
+/// How one exclusive lock differs from the other: its acquire script (the reentrant lock's lets
+/// newcomers barge, the fair lock's gives a free lock to the head of the queue only; both take
+/// the same KEYS and ARGV), the hold kind its scopes carry, and what a forced unlock wakes.
+/// Their waiters queue alike, their releases wake the head of the queue by name alike.
 pub(crate) struct Flavor {
     /// The hold kind its scopes carry: a lock re-enters only its own kind.
     pub(crate) kind: HoldKind,
-    /// The call of a fresh acquisition by an owner, for a lease; its reply is [`Acquired`].
-    pub(crate) acquire: fn(&Backend, &Keys, &str, Duration) -> ScriptInvocation<'static>,
-    /// The call releasing one hold of an owner, as a request id, with a memo TTL; its reply is
-    /// [`Released`].
-    pub(crate) release: fn(&Keys, &str, &str, Duration) -> ScriptInvocation<'static>,
-    /// The call undoing a fresh acquisition that ends without a guard: gives back what it took
-    /// (and leaves the queue), and, when told to (a copy of its request may still be on its
-    /// way), marks the owner abandoned; its reply is [`Undone`].
-    pub(crate) abandon: fn(&Backend, &Keys, &str, Mark) -> ScriptInvocation<'static>,
-    /// Whether waiters queue in Redis under their owner id: they are then woken by name, and an
-    /// acquisition that queued leaves the queue when it ends without a guard.
-    pub(crate) queued: bool,
+    /// Its acquire script; the reply is [`Acquired`].
+    pub(crate) acquire: &'static Lazy<Script>,
     /// What a forced unlock publishes: whoever is to take the lock next must hear it.
     pub(crate) force_wake: Wake,
 }
@@ -87,7 +81,7 @@ pub(crate) async fn acquire(
         .transpose()?;
     let deadline = deadline_after(start, wait);
     if let Some(held) = scope::find(backend.ids.client(), &keys.main, flavor.kind) {
-        return Box::pin(reenter(flavor, backend, keys, &held, start, deadline)).await;
+        return Box::pin(reenter(backend, keys, &held, start, deadline)).await;
     }
     let mut acquire = Acquire::new(flavor, backend, &keys, lease);
     wait::wait(backend, &keys, start, deadline, &mut acquire).await
@@ -175,7 +169,7 @@ impl Acquire {
     /// The undo of this acquisition: release whatever it holds, leave the queue, and mark its
     /// owner as `mark` says.
     fn abandon(&self, mark: Mark) -> Box<Undo> {
-        Undo::acquisition(self.flavor, &self.backend, &self.keys, &self.owner, mark)
+        Undo::acquisition(&self.keys, &self.owner, mark)
     }
 
     /// Keeps the right undo armed after a try whose request was `in_flight`: a marking one once
@@ -226,7 +220,6 @@ impl Acquire {
         }
         tracing::debug!(lock = %self.keys.name, token, "acquired");
         let release = Box::new(Release {
-            flavor: self.flavor,
             keys: Arc::clone(&self.keys),
             owner: Arc::clone(&self.owner),
             abandon_after: self.resent,
@@ -253,7 +246,7 @@ impl Attempt for Acquire {
     type Output = LockGuard;
 
     fn waiter_id(&self) -> Option<&str> {
-        self.flavor.queued.then_some(self.owner.as_ref())
+        Some(&self.owner)
     }
 
     async fn attempt(
@@ -273,7 +266,15 @@ impl Attempt for Acquire {
             self.renewal = Some(self.backend.watchdog.register(registration));
         }
         let keys = Arc::clone(&self.keys);
-        let acquire = (self.flavor.acquire)(&self.backend, &keys, &self.owner, self.lease_time);
+        let config = &self.backend.config;
+        let acquire = acquire_call(
+            self.flavor.acquire,
+            &keys,
+            &self.owner,
+            self.lease_time,
+            (config.watchdog_timeout, config.renew_interval()),
+            self.undo_on_drop.is_some(),
+        );
         let context = || format!("acquiring lock `{}`", keys.name);
         let in_flight = InFlight::arm(&self.backend, self.abandon(Mark::Abandoned));
         let Sent {
@@ -286,7 +287,7 @@ impl Attempt for Acquire {
             .eval_replicated::<Acquired>(&acquire, deadline, context)
             .await?;
         self.resent |= resent;
-        let queued = self.flavor.queued && matches!(reply, Acquired::Busy { .. });
+        let queued = matches!(reply, Acquired::Busy { .. });
         self.keep_undo(in_flight, queued);
         match reply {
             Acquired::Taken { token } => {
@@ -340,7 +341,6 @@ impl Drop for Acquire {
 /// Acquires again a lock the current scope holds: one more hold under the scope's owner id, once
 /// no other re-entry of that scope is held.
 async fn reenter(
-    flavor: &'static Flavor,
     backend: &Arc<Backend>,
     keys: Arc<Keys>,
     held: &Held,
@@ -364,7 +364,7 @@ async fn reenter(
         .arg(owner.as_ref())
         .arg(redis_millis(backend.config.memo_ttl()));
     let context = || format!("re-entering lock `{}`", keys.name);
-    let in_flight = InFlight::arm(backend, Undo::reentry(backend, &keys, owner, &request));
+    let in_flight = InFlight::arm(backend, Undo::reentry(&keys, owner, request));
     let reply = backend
         .scripts
         .eval::<Reentered>(&call, deadline, context)
@@ -374,7 +374,6 @@ async fn reenter(
         Reentered::Entered => {
             tracing::debug!(lock = %keys.name, "re-entered");
             let release = Box::new(Release {
-                flavor,
                 keys: Arc::clone(&keys),
                 owner: Arc::clone(owner),
                 abandon_after: false,
@@ -396,7 +395,6 @@ async fn reenter(
 
 /// Releases one hold of an owner.
 struct Release {
-    flavor: &'static Flavor,
     keys: Arc<Keys>,
     owner: Arc<str>,
     /// The acquisition had to resend its request, so a copy may still arrive after this release:
@@ -414,7 +412,7 @@ impl GiveBack for Release {
             let keys = &self.keys;
             let request = backend.ids.request();
             let memo_ttl = backend.config.memo_ttl();
-            let release = (self.flavor.release)(keys, &self.owner, &request, memo_ttl);
+            let release = release_call(keys, &self.owner, &request, memo_ttl);
             let context = || format!("releasing lock `{}`", keys.name);
             let released = backend
                 .scripts
@@ -422,7 +420,7 @@ impl GiveBack for Release {
                 .await?;
             tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
             if self.abandon_after && released.reply != Released::StillHeld {
-                Undo::acquisition(self.flavor, backend, keys, &self.owner, Mark::Abandoned)
+                Undo::acquisition(keys, &self.owner, Mark::Abandoned)
                     .give_back(backend)
                     .await?;
             }
@@ -437,61 +435,138 @@ impl GiveBack for Release {
     }
 }
 
-/// Undoes a request whose caller gave up: a fresh acquisition (the flavor's abandon script, also
-/// for a lock taken but not handed out) or a re-entry (`undo_reenter.lua`). The call is prepared
-/// when the request is sent, so it is ready however the caller leaves.
-struct Undo {
-    keys: Arc<Keys>,
-    call: ScriptInvocation<'static>,
+/// Undoes a request whose caller gave up: a fresh acquisition (`leave.lua`, also for a lock
+/// taken but not handed out) or a re-entry (`undo_reenter.lua`). The call is built when it is
+/// sent, so an undo armed for every waiting task costs a few pointers.
+enum Undo {
+    Acquisition {
+        keys: Arc<Keys>,
+        owner: Arc<str>,
+        mark: Mark,
+    },
+    Reentry {
+        keys: Arc<Keys>,
+        owner: Arc<str>,
+        request: String,
+    },
 }
 
 impl Undo {
-    fn acquisition(
-        flavor: &Flavor,
-        backend: &Backend,
-        keys: &Arc<Keys>,
-        owner: &str,
-        mark: Mark,
-    ) -> Box<Self> {
-        Box::new(Self {
+    fn acquisition(keys: &Arc<Keys>, owner: &Arc<str>, mark: Mark) -> Box<Self> {
+        Box::new(Self::Acquisition {
             keys: Arc::clone(keys),
-            call: (flavor.abandon)(backend, keys, owner, mark),
+            owner: Arc::clone(owner),
+            mark,
         })
     }
 
-    fn reentry(backend: &Backend, keys: &Arc<Keys>, owner: &str, request: &str) -> Box<Self> {
-        let mut call = UNDO_REENTER.prepare_invoke();
-        call.key(&keys.main)
-            .key(keys.channel())
-            .key(keys.memo(request))
-            .arg(owner)
-            .arg(Wake::One.message())
-            .arg(redis_millis(backend.config.abandoned_ttl()))
-            .arg(PUBLISH);
-        Box::new(Self {
+    fn reentry(keys: &Arc<Keys>, owner: &Arc<str>, request: String) -> Box<Self> {
+        Box::new(Self::Reentry {
             keys: Arc::clone(keys),
-            call,
+            owner: Arc::clone(owner),
+            request,
         })
+    }
+
+    fn keys(&self) -> &Keys {
+        match self {
+            Self::Acquisition { keys, .. } | Self::Reentry { keys, .. } => keys,
+        }
     }
 }
 
 impl GiveBack for Undo {
     fn name(&self) -> &str {
-        &self.keys.name
+        &self.keys().name
     }
 
     fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
         Box::pin(async move {
-            let keys = &self.keys;
+            let keys = self.keys();
+            let call = match self {
+                Self::Acquisition { owner, mark, .. } => leave_call(keys, owner, mark.ttl(backend)),
+                Self::Reentry { owner, request, .. } => {
+                    let mut call = UNDO_REENTER.prepare_invoke();
+                    call.key(&keys.main)
+                        .key(keys.channel())
+                        .key(keys.memo(request))
+                        .key(keys.queue())
+                        .key(keys.alive())
+                        .arg(owner.as_ref())
+                        .arg(redis_millis(backend.config.abandoned_ttl()))
+                        .arg(PUBLISH);
+                    call
+                }
+            };
             let context = || format!("undoing a request on lock `{}`", keys.name);
-            let undone = backend
-                .scripts
-                .eval::<Undone>(&self.call, None, context)
-                .await?;
+            let undone = backend.scripts.eval::<Undone>(&call, None, context).await?;
             tracing::debug!(lock = %keys.name, outcome = ?undone.reply, "request undone");
             Ok(())
         })
     }
+}
+
+/// The call of a flavor's acquire `script` for a fresh acquisition by `owner` for `lease`;
+/// `waiting` is the liveness period of a queued waiter and the longest it may sleep before it
+/// tries again, `queued` whether this owner queued on an earlier try.
+pub(crate) fn acquire_call(
+    script: &'static Script,
+    keys: &Keys,
+    owner: &str,
+    lease: Duration,
+    (liveness, refresh): (Duration, Duration),
+    queued: bool,
+) -> ScriptInvocation<'static> {
+    let mut acquire = script.prepare_invoke();
+    acquire
+        .key(&keys.main)
+        .key(keys.fence())
+        .key(abandoned_mark(keys, owner))
+        .key(keys.queue())
+        .key(keys.alive())
+        .arg(owner)
+        .arg(redis_millis(lease))
+        .arg(redis_millis(FENCE_TTL))
+        .arg(redis_millis(liveness))
+        .arg(redis_millis(refresh))
+        .arg(if queued { "1" } else { "0" });
+    acquire
+}
+
+/// The call of `release.lua` giving back one hold of `owner`, as request `request`.
+pub(crate) fn release_call(
+    keys: &Keys,
+    owner: &str,
+    request: &str,
+    memo_ttl: Duration,
+) -> ScriptInvocation<'static> {
+    let mut release = RELEASE.prepare_invoke();
+    release
+        .key(&keys.main)
+        .key(keys.channel())
+        .key(keys.memo(request))
+        .key(keys.queue())
+        .key(keys.alive())
+        .arg(owner)
+        .arg(redis_millis(memo_ttl))
+        .arg(PUBLISH);
+    release
+}
+
+/// The call of `leave.lua`: `owner` leaves the queue and gives back what it took; a `mark_ttl`
+/// above zero marks it abandoned for that long.
+fn leave_call(keys: &Keys, owner: &str, mark_ttl: Duration) -> ScriptInvocation<'static> {
+    let mut leave = LEAVE.prepare_invoke();
+    leave
+        .key(&keys.main)
+        .key(keys.channel())
+        .key(abandoned_mark(keys, owner))
+        .key(keys.queue())
+        .key(keys.alive())
+        .arg(owner)
+        .arg(redis_millis(mark_ttl))
+        .arg(PUBLISH);
+    leave
 }
 
 /// The key marking `owner` abandoned (see `scripts/abandon.lua`).

@@ -1,40 +1,38 @@
 //! [`Lock`]: the reentrant lock, a thin layer over the core.
 //!
-//! What is the lock's own: its Lua scripts and their reply types (`scripts.rs`, `scripts/*.lua`),
-//! and its [`Flavor`](exclusive::Flavor) (which scripts acquire, release and undo). The
+//! What is the lock's own: its Lua scripts and their reply types (`scripts.rs`, `scripts/*.lua`;
+//! the fair lock uses all of them but the acquire), and its [`Flavor`](exclusive::Flavor). The
 //! acquisition, re-entry, release and undos it shares with the fair lock (`exclusive.rs`);
 //! waiting, holding, renewing, releasing on drop and finishing cancelled releases are the core's.
+//!
+//! Waiters queue in Redis, in the lock's hash slot, so that a release wakes exactly one of them
+//! (the longest-queued live one), by name, in whichever process it waits; a free lock still goes
+//! to whoever asks first, so newcomers may barge. Each try renews the waiter's liveness, and a
+//! waiter tries again at least every third of the watchdog timeout, so one whose process died
+//! stops being woken one watchdog timeout after its last try.
 
 use std::{sync::Arc, time::Duration};
 
-use redis::ScriptInvocation;
 use tracing::Instrument;
 
 use crate::{
     LockClient, LockError, LockGuard,
-    core::{
-        backend::Backend,
-        hub::{PUBLISH, Wake},
-        keys::{FENCE_TTL, Keys},
-        lease::redis_millis,
-        scope::HoldKind,
-    },
+    core::{hub::Wake, scope::HoldKind},
 };
 
 pub(crate) mod exclusive;
 pub(crate) mod scripts;
 
-use exclusive::{Flavor, Mark, abandoned_mark};
-use scripts::{ABANDON, ACQUIRE, RELEASE};
+use exclusive::Flavor;
+use scripts::ACQUIRE;
 
-/// The reentrant lock: barging allowed, a release wakes one waiter per process.
-static REENTRANT: Flavor = Flavor {
+/// The reentrant lock: a free lock goes to whoever asks (barging allowed); waiters queue only so
+/// that a release wakes one of them, by name, across every process.
+pub(crate) static REENTRANT: Flavor = Flavor {
     kind: HoldKind::Exclusive,
-    acquire: |_, keys, owner, lease| acquire_call(keys, owner, lease),
-    release: release_call,
-    abandon: abandon_call,
-    queued: false,
-    force_wake: Wake::One,
+    acquire: &ACQUIRE,
+    // Whoever tries first takes it; the others queue on.
+    force_wake: Wake::All,
 };
 
 /// A handle to one reentrant lock, made by [`LockClient::lock`]. Cheap to clone; holds nothing.
@@ -209,52 +207,4 @@ impl Lock {
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
         exclusive::force_unlock(&REENTRANT, &self.client, &self.name).await
     }
-}
-
-/// The call of `acquire.lua` for a fresh acquisition by `owner`.
-pub(crate) fn acquire_call(keys: &Keys, owner: &str, lease: Duration) -> ScriptInvocation<'static> {
-    let mut acquire = ACQUIRE.prepare_invoke();
-    acquire
-        .key(&keys.main)
-        .key(keys.fence())
-        .key(abandoned_mark(keys, owner))
-        .arg(owner)
-        .arg(redis_millis(lease))
-        .arg(redis_millis(FENCE_TTL));
-    acquire
-}
-
-/// The call of `release.lua` giving back one hold of `owner`, as request `request`.
-pub(crate) fn release_call(
-    keys: &Keys,
-    owner: &str,
-    request: &str,
-    memo_ttl: Duration,
-) -> ScriptInvocation<'static> {
-    let mut release = RELEASE.prepare_invoke();
-    release
-        .key(&keys.main)
-        .key(keys.channel())
-        .key(keys.memo(request))
-        .arg(owner)
-        .arg(Wake::One.message())
-        .arg(redis_millis(memo_ttl))
-        .arg(PUBLISH);
-    release
-}
-
-/// The call of `abandon.lua` undoing a fresh acquisition by `owner`. The reentrant lock's waiters
-/// do not queue, so an undo is only ever armed while a copy of the request may still be on its
-/// way: it always marks.
-fn abandon_call(backend: &Backend, keys: &Keys, owner: &str, _: Mark) -> ScriptInvocation<'static> {
-    let mut abandon = ABANDON.prepare_invoke();
-    abandon
-        .key(&keys.main)
-        .key(keys.channel())
-        .key(abandoned_mark(keys, owner))
-        .arg(owner)
-        .arg(Wake::One.message())
-        .arg(redis_millis(backend.config.abandoned_ttl()))
-        .arg(PUBLISH);
-    abandon
 }

@@ -11,7 +11,7 @@ use redis::{FromRedisValue, ParsingError, Script, Value};
 
 use crate::core::script::{status_and_value, unexpected};
 
-/// Take a free lock for a new owner; see `scripts/acquire.lua`.
+/// Take a free lock for a new owner, or queue; see `scripts/acquire.lua`.
 pub(crate) static ACQUIRE: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/acquire.lua")));
 
@@ -19,7 +19,8 @@ pub(crate) static ACQUIRE: Lazy<Script> =
 pub(crate) static REENTER: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/reenter.lua")));
 
-/// Release one hold; see `scripts/release.lua`.
+/// Release one hold, waking the head of the queue by name at the last; see
+/// `scripts/release.lua`. Shared with the fair lock.
 pub(crate) static RELEASE: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/release.lua")));
 
@@ -31,9 +32,10 @@ pub(crate) static RENEW: Lazy<Script> =
 pub(crate) static FORCE_UNLOCK: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/force_unlock.lua")));
 
-/// Undo a fresh acquisition whose caller gave up; see `scripts/abandon.lua`.
-pub(crate) static ABANDON: Lazy<Script> =
-    Lazy::new(|| Script::new(include_str!("scripts/abandon.lua")));
+/// Undo a fresh acquisition that ends without a guard: leave the queue, give back, mark if
+/// needed; see `scripts/leave.lua`. Shared with the fair lock.
+pub(crate) static LEAVE: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/leave.lua")));
 
 /// Undo a re-entry whose caller gave up; see `scripts/undo_reenter.lua`.
 pub(crate) static UNDO_REENTER: Lazy<Script> =
@@ -47,7 +49,7 @@ pub(crate) fn sources() -> [(&'static str, &'static str); 7] {
         ("release.lua", include_str!("scripts/release.lua")),
         ("renew.lua", include_str!("scripts/renew.lua")),
         ("force_unlock.lua", include_str!("scripts/force_unlock.lua")),
-        ("abandon.lua", include_str!("scripts/abandon.lua")),
+        ("leave.lua", include_str!("scripts/leave.lua")),
         ("undo_reenter.lua", include_str!("scripts/undo_reenter.lua")),
     ]
 }
@@ -152,7 +154,7 @@ impl FromRedisValue for ForceUnlocked {
     }
 }
 
-/// The reply of `abandon.lua` and `undo_reenter.lua`.
+/// The reply of `leave.lua` and `undo_reenter.lua`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Undone {
     /// The request had taken something: given back.

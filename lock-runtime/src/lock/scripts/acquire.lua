@@ -1,19 +1,31 @@
--- Take a free lock for a new owner and hand out a fencing token.
+-- Take a free lock for a new owner (newcomers may barge), or queue to be woken by name.
 --
 -- KEYS[1]  lock key: hash of owner id -> hold count, with the lease as its TTL
 -- KEYS[2]  fencing state: the last token handed out for this name, under a TTL set when it was
 --          created
--- KEYS[3]  abandoned mark of this owner id (set by abandon.lua when the caller gave up)
+-- KEYS[3]  abandoned mark of this owner id (set by leave.lua when the caller gave up)
+-- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
+-- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 --
--- ARGV[1]  owner id (client id ":" scope id), new to this acquisition
+-- ARGV[1]  owner id (client id ":" scope id), new to this acquisition; also its waiter id
 -- ARGV[2]  lease in milliseconds
 -- ARGV[3]  how long the fencing state lives, in milliseconds
+-- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
+-- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
+-- ARGV[6]  "1" if this owner queued on an earlier try (it leaves the queue when it takes the
+--          lock), "0" otherwise (the uncontended path touches no queue key)
 --
 -- Returns {status, value}:
 --   { 1, token}  acquired; token is strictly greater than every earlier one for this name
---   { 0, pttl}   held by another owner; pttl is its remaining lease (-1: no TTL)
+--   { 0, wait}   held by another owner: this owner is queued (its liveness refreshed) and must
+--                try again within `wait` ms (the holder's remaining lease, or ARGV[5])
 --   {-1, type}   KEYS[1] holds a value of another type: not ours to touch
 --   {-3, 0}      this owner id was abandoned: a late copy of a request whose caller gave up
+--
+-- A free lock goes to whoever asks (barging is allowed: that is the reentrant lock's contract);
+-- the queue only says whom a release wakes: the longest-queued live waiter, by name, so a release
+-- wakes one task across every process instead of one per process. The fair lock's acquire
+-- (fair_lock/scripts/acquire.lua) gives a free lock to the head of the queue only.
 --
 -- An owner id is unique to one acquire call, so finding it already in the hash means this request
 -- is a resend of one that succeeded: the hold is written again and its lease re-armed, so the
@@ -26,8 +38,6 @@
 -- acquisition takes far more than a microsecond of server time), so the clock is above every
 -- token handed out before, as long as it does not step back by more than ARGV[3]. A counter
 -- below 10^15 (from a version without this scheme, without TTL) restarts from the clock too.
---
--- The common path is one INCR: the state's TTL is set only when it is (re)created.
 
 if redis.call('exists', KEYS[3]) == 1 then
     return {-3, 0}
@@ -49,18 +59,36 @@ local function next_token()
     return token
 end
 
-if kind == 'hash' then
-    local holds = redis.call('hget', KEYS[1], ARGV[1])
-    if not holds then
-        return {0, redis.call('pttl', KEYS[1])}
+if kind == 'none' then
+    if ARGV[6] == '1' then
+        redis.call('zrem', KEYS[4], ARGV[1])
+        redis.call('zrem', KEYS[5], ARGV[1])
     end
+    local token = next_token()
+    redis.call('hset', KEYS[1], ARGV[1], 1)
+    redis.call('pexpire', KEYS[1], lease)
+    return {1, token}
+end
+
+local holds = redis.call('hget', KEYS[1], ARGV[1])
+if holds then
     redis.call('hset', KEYS[1], ARGV[1], holds)
     redis.call('pexpire', KEYS[1], lease)
     local token = tonumber(redis.call('get', KEYS[2]))
     return {1, token or next_token()}
 end
 
-local token = next_token()
-redis.call('hset', KEYS[1], ARGV[1], 1)
-redis.call('pexpire', KEYS[1], lease)
-return {1, token}
+local time = redis.call('time')
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local liveness = tonumber(ARGV[4])
+redis.call('zadd', KEYS[4], 'NX', now_us, ARGV[1])
+redis.call('zadd', KEYS[5], math.floor(now_us / 1000) + liveness, ARGV[1])
+redis.call('pexpire', KEYS[4], liveness)
+redis.call('pexpire', KEYS[5], liveness)
+
+local wait = tonumber(ARGV[5])
+local pttl = redis.call('pttl', KEYS[1])
+if pttl >= 0 and pttl < wait then
+    wait = pttl
+end
+return {0, wait}

@@ -1,22 +1,26 @@
--- Release one hold of a reentrant lock; at the last hold, delete it and wake one waiter.
+-- Release one hold of a lock (reentrant or fair); at the last hold, delete it and wake the
+-- waiter at the head of the queue, by name.
 --
 -- KEYS[1]  lock key (hash of owner id -> hold count)
--- KEYS[2]  wake-up channel (a key in the script's eyes, so Redis Cluster routes it to the slot)
+-- KEYS[2]  wake-up channel
 -- KEYS[3]  memo key of this request: a resend answers what the first attempt did
+-- KEYS[4]  queue of waiting owner ids (see acquire.lua)
+-- KEYS[5]  their liveness deadlines (see acquire.lua)
 --
 -- ARGV[1]  owner id
--- ARGV[2]  wake-up message published on the last release
--- ARGV[3]  memo TTL in milliseconds
--- ARGV[4]  publish command: "publish", or "spublish" on Redis Cluster
+-- ARGV[2]  memo TTL in milliseconds
+-- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
 --
 -- Returns:
---   1   released: this was the last hold; the key is gone and a waiter was woken
+--   1   released: this was the last hold; the key is gone and the head waiter was woken
 --   2   one hold released; the owner still holds the lock
 --   0   this owner does not hold the lock (its lease ran out, or it was force-unlocked)
 --  -1   KEYS[1] holds a value of another type
 --
--- The wake-up is published with pcall: a Redis user without channel rights still releases (its
--- waiters then wake at their timers).
+-- The wake-up names the first live waiter ("to:<owner id>"): only that task wakes, in whichever
+-- process it waits, so a release costs one wake-up across every process. Dead waiters ahead of
+-- it leave the queue. The wake-up is published with pcall: a Redis user without channel rights
+-- still releases (its waiters then wake at their timers).
 
 local memo = redis.call('get', KEYS[3])
 if memo then
@@ -34,9 +38,22 @@ if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
         result = 2
     else
         redis.call('del', KEYS[1])
-        redis.pcall(ARGV[4], KEYS[2], ARGV[2])
         result = 1
+        local head = redis.call('zrange', KEYS[4], 0, 0)[1]
+        if head then
+            local time = redis.call('time')
+            local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+            while head do
+                if tonumber(redis.call('zscore', KEYS[5], head) or '0') >= now then
+                    redis.pcall(ARGV[3], KEYS[2], 'to:' .. head)
+                    break
+                end
+                redis.call('zrem', KEYS[4], head)
+                redis.call('zrem', KEYS[5], head)
+                head = redis.call('zrange', KEYS[4], 0, 0)[1]
+            end
+        end
     end
 end
-redis.call('set', KEYS[3], result, 'px', ARGV[3])
+redis.call('set', KEYS[3], result, 'px', ARGV[2])
 return result

@@ -3,15 +3,17 @@
 -- KEYS[1]  lock key (hash of owner id -> hold count)
 -- KEYS[2]  wake-up channel
 -- KEYS[3]  memo key of the re-entry request (see reenter.lua)
+-- KEYS[4]  queue of waiting owner ids (see acquire.lua)
+-- KEYS[5]  their liveness deadlines (see acquire.lua)
 --
 -- ARGV[1]  owner id
--- ARGV[2]  wake-up message published if this was the last hold
--- ARGV[3]  how long the memo remembers the undo, in milliseconds: a copy of the re-entry still
+-- ARGV[2]  how long the memo remembers the undo, in milliseconds: a copy of the re-entry still
 --          queued on a retired connection must find it
--- ARGV[4]  publish command: "publish", or "spublish" on Redis Cluster
+-- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
 --
 -- Returns:
---   1   the re-entry had counted: one hold given back (the lock deleted if it was the last)
+--   1   the re-entry had counted: one hold given back (the lock deleted if it was the last, and
+--       the head of the queue woken by name)
 --   0   it had not arrived: it never will count now
 --
 -- Safe to resend: the memo records the undo.
@@ -21,15 +23,28 @@ if memo == 'undone' or memo == 'cancelled' then
     return 0
 end
 if not memo then
-    redis.call('set', KEYS[3], 'cancelled', 'px', ARGV[3])
+    redis.call('set', KEYS[3], 'cancelled', 'px', ARGV[2])
     return 0
 end
 
-redis.call('set', KEYS[3], 'undone', 'px', ARGV[3])
+redis.call('set', KEYS[3], 'undone', 'px', ARGV[2])
 if redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     if redis.call('hincrby', KEYS[1], ARGV[1], -1) <= 0 then
         redis.call('del', KEYS[1])
-        redis.pcall(ARGV[4], KEYS[2], ARGV[2])
+        local head = redis.call('zrange', KEYS[4], 0, 0)[1]
+        if head then
+            local time = redis.call('time')
+            local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+            while head do
+                if tonumber(redis.call('zscore', KEYS[5], head) or '0') >= now then
+                    redis.pcall(ARGV[3], KEYS[2], 'to:' .. head)
+                    break
+                end
+                redis.call('zrem', KEYS[4], head)
+                redis.call('zrem', KEYS[5], head)
+                head = redis.call('zrange', KEYS[4], 0, 0)[1]
+            end
+        end
     end
 end
 return 1

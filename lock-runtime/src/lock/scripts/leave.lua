@@ -1,13 +1,13 @@
--- A fair acquisition ends without a guard (its wait ran out, it failed, its caller gave up, or
--- the lock it took will not be handed out): leave the queue, give back whatever the request
--- took, and, if a copy of its request may still be on its way, mark the owner abandoned so that
--- copy takes nothing.
+-- An acquisition (reentrant or fair) ends without a guard (its wait ran out, it failed, its
+-- caller gave up, or the lock it took will not be handed out): leave the queue, give back
+-- whatever the request took, and, if a copy of its request may still be on its way, mark the
+-- owner abandoned so that copy takes nothing.
 --
 -- KEYS[1]  lock key (hash of owner id -> hold count)
 -- KEYS[2]  wake-up channel
 -- KEYS[3]  abandoned mark of the owner id (see acquire.lua)
--- KEYS[4]  queue (see acquire.lua)
--- KEYS[5]  liveness (see acquire.lua)
+-- KEYS[4]  queue of waiting owner ids (see acquire.lua)
+-- KEYS[5]  their liveness deadlines (see acquire.lua)
 --
 -- ARGV[1]  owner id of the acquisition
 -- ARGV[2]  how long the mark lives, in milliseconds; 0: no mark (no request of this owner can
@@ -35,19 +35,19 @@ if kind == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     kind = 'none'
 end
 if kind == 'none' then
-    local time = redis.call('time')
-    local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-    while true do
-        local head = redis.call('zrange', KEYS[4], 0, 0)[1]
-        if not head then
-            break
+    local head = redis.call('zrange', KEYS[4], 0, 0)[1]
+    if head then
+        local time = redis.call('time')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        while head do
+            if tonumber(redis.call('zscore', KEYS[5], head) or '0') >= now then
+                redis.pcall(ARGV[3], KEYS[2], 'to:' .. head)
+                break
+            end
+            redis.call('zrem', KEYS[4], head)
+            redis.call('zrem', KEYS[5], head)
+            head = redis.call('zrange', KEYS[4], 0, 0)[1]
         end
-        if tonumber(redis.call('zscore', KEYS[5], head) or '0') >= now then
-            redis.pcall(ARGV[3], KEYS[2], 'to:' .. head)
-            break
-        end
-        redis.call('zrem', KEYS[4], head)
-        redis.call('zrem', KEYS[5], head)
     end
 end
 return released
