@@ -35,10 +35,12 @@
 //! - **Atomic scripts.** Acquire, re-entry, release, renewal, force-unlock and the undos of an
 //!   abandoned request are each one Lua script run with `EVALSHA`. Every key of one lock shares a
 //!   hash tag (`{prefix:name}`), so each script touches one slot.
-//! - **Waiting without polling.** A task that finds the lock taken joins the lock's channel in the
-//!   client's subscription hub and sleeps until a release message wakes it, never longer than the
-//!   holder's remaining TTL. One subscription serves every local waiter of a lock, and one
-//!   release wakes one local waiter; a woken waiter that leaves without trying passes it on.
+//! - **Waiting without polling, one wake-up per release.** A task that finds the lock taken
+//!   queues in Redis under its owner id, joins the lock's channel in the client's subscription
+//!   hub, and sleeps until the release names it, never longer than the holder's remaining TTL. A
+//!   release wakes exactly one waiter across every process (the longest-queued live one); a free
+//!   lock still goes to whoever asks first. One subscription serves every local waiter of a lock;
+//!   a woken waiter that leaves without trying passes the wake-up on.
 //! - **Leases.** A fixed lease (`try_acquire(wait, Some(lease))`) is never renewed. Without one,
 //!   the lock is set with the client's `watchdog_timeout` (30 s by default) and renewed every
 //!   third of it while the guard lives. Either way the guard knows its deadline, measured on the

@@ -19,13 +19,12 @@
 //!
 //! # Wake-ups
 //!
-//! A message on a channel says how many local waiters to wake ([`Wake`]): `one` after a lock's
-//! release (only one task can win it, so waking all would be a thundering herd inside the
-//! process), `all` when every waiter may proceed (a read unlock, a latch at zero), `n:<k>` when
-//! `k` units came free (a semaphore release), `to:<id>` when Redis knows the next owner and
-//! names its waiter (targeted hand-off: the one task registered under that id wakes, in whichever
-//! process it waits; every other process ignores the message). An unknown message wakes
-//! everyone: always safe.
+//! A message on a channel says which local waiters to wake ([`Wake`]): `to:<id>` when Redis knows
+//! whom a release hands the lock to and names that waiter (the locks' releases: the one task
+//! registered under that id wakes, in whichever process it waits, and every other process
+//! ignores the message); `one` for one local waiter; `all` when every waiter may proceed (a
+//! forced unlock, a read unlock, a latch at zero); `n:<k>` when `k` units came free (a semaphore
+//! release). An unknown message wakes everyone: always safe.
 //! Tokio hands a notification to another waiter if the woken one is dropped before it runs, and
 //! the wait engine passes it on if the woken task leaves without using it.
 //! - A confirmed subscription wakes every waiter of that channel once: an unlock published between
