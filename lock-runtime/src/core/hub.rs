@@ -260,8 +260,8 @@ impl Subscription {
     /// Registers this waiter under `id`, so that a [`Wake::Waiter`] message naming it wakes this
     /// task alone, until the returned registration is dropped. The ids are the primitive's (it
     /// also registers them in Redis); they must be unique per channel.
-    pub(crate) fn name(&self, id: &str) -> NamedWaiter {
-        let id: Arc<str> = Arc::from(id);
+    pub(crate) fn name(&self, id: &Arc<str>) -> NamedWaiter {
+        let id = Arc::clone(id);
         let wake = Arc::new(Notify::new());
         lock(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&wake));
         NamedWaiter {

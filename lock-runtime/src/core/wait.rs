@@ -19,7 +19,7 @@
 //! - A waiter with an id ([`Attempt::waiter_id`]) is also woken by a message naming it, so a
 //!   release that knows its next owner wakes one task across every process.
 
-use std::{future::Future, pin::pin, time::Duration};
+use std::{future::Future, pin::pin, sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
@@ -49,7 +49,7 @@ pub(crate) trait Attempt {
     /// The id this waiter is known by in Redis, for primitives whose release names the next
     /// owner's waiter (`Wake::Waiter`): while it waits, a message naming it wakes this task
     /// alone. `None` (the default): woken by count only.
-    fn waiter_id(&self) -> Option<&str> {
+    fn waiter_id(&self) -> Option<&Arc<str>> {
         None
     }
 
@@ -193,14 +193,14 @@ mod tests {
         script: Arc<Script>,
         trouble: Trouble,
         /// The waiter id registered with the hub, if any.
-        name: Option<String>,
+        name: Option<Arc<str>>,
     }
 
     impl Attempt for Scripted {
         type Output = ();
 
-        fn waiter_id(&self) -> Option<&str> {
-            self.name.as_deref()
+        fn waiter_id(&self) -> Option<&Arc<str>> {
+            self.name.as_ref()
         }
 
         async fn attempt(&mut self, _: Option<Instant>) -> Result<Outcome<()>, LockError> {
@@ -322,7 +322,7 @@ mod tests {
                     id,
                     script: Arc::clone(&script),
                     trouble: Trouble::Fails,
-                    name: Some(format!("{}:w{id}", client.id())),
+                    name: Some(format!("{}:w{id}", client.id()).into()),
                 };
                 tokio::spawn(async move {
                     wait(&backend, &keys, Instant::now(), None, &mut attempt).await

@@ -245,7 +245,7 @@ impl Acquire {
 impl Attempt for Acquire {
     type Output = LockGuard;
 
-    fn waiter_id(&self) -> Option<&str> {
+    fn waiter_id(&self) -> Option<&Arc<str>> {
         Some(&self.owner)
     }
 
