@@ -6,12 +6,18 @@
 use once_cell::sync::Lazy;
 use redis::Script;
 
+/// `scripts/acquire.lua` as sent: the reentrant lock's `common.lua` in front (it uses its
+/// `next_token`).
+const ACQUIRE_SOURCE: &str = concat!(
+    include_str!("../lock/scripts/common.lua"),
+    include_str!("scripts/acquire.lua")
+);
+
 /// Take the lock if it is free and this owner heads the queue, else queue; see
 /// `scripts/acquire.lua`. Reply: `lock::scripts::Acquired`.
-pub(crate) static ACQUIRE: Lazy<Script> =
-    Lazy::new(|| Script::new(include_str!("scripts/acquire.lua")));
+pub(crate) static ACQUIRE: Lazy<Script> = Lazy::new(|| Script::new(ACQUIRE_SOURCE));
 
 /// Every script of the fair lock's own, by file name: for tests (`__private::scripts`).
 pub(crate) fn sources() -> [(&'static str, &'static str); 1] {
-    [("acquire.lua", include_str!("scripts/acquire.lua"))]
+    [("acquire.lua", ACQUIRE_SOURCE)]
 }

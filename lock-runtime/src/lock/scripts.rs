@@ -11,9 +11,19 @@ use redis::{FromRedisValue, ParsingError, Script, Value};
 
 use crate::core::script::{status_and_value, unexpected};
 
+/// The source of a lock script that uses the functions of `scripts/common.lua`, with that file
+/// in front (Lua scripts in Redis cannot include one another).
+macro_rules! with_common {
+    ($file:literal) => {
+        concat!(
+            include_str!("scripts/common.lua"),
+            include_str!(concat!("scripts/", $file))
+        )
+    };
+}
+
 /// Take a free lock for a new owner, or queue; see `scripts/acquire.lua`.
-pub(crate) static ACQUIRE: Lazy<Script> =
-    Lazy::new(|| Script::new(include_str!("scripts/acquire.lua")));
+pub(crate) static ACQUIRE: Lazy<Script> = Lazy::new(|| Script::new(with_common!("acquire.lua")));
 
 /// Re-enter a lock the scope holds; see `scripts/reenter.lua`.
 pub(crate) static REENTER: Lazy<Script> =
@@ -21,8 +31,7 @@ pub(crate) static REENTER: Lazy<Script> =
 
 /// Release one hold, waking the head of the queue by name at the last; see
 /// `scripts/release.lua`. Shared with the fair lock.
-pub(crate) static RELEASE: Lazy<Script> =
-    Lazy::new(|| Script::new(include_str!("scripts/release.lua")));
+pub(crate) static RELEASE: Lazy<Script> = Lazy::new(|| Script::new(with_common!("release.lua")));
 
 /// Extend a held lock's lease; see `scripts/renew.lua`. Its reply is the core's `Renewal`.
 pub(crate) static RENEW: Lazy<Script> =
@@ -34,23 +43,22 @@ pub(crate) static FORCE_UNLOCK: Lazy<Script> =
 
 /// Undo a fresh acquisition that ends without a guard: leave the queue, give back, mark if
 /// needed; see `scripts/leave.lua`. Shared with the fair lock.
-pub(crate) static LEAVE: Lazy<Script> =
-    Lazy::new(|| Script::new(include_str!("scripts/leave.lua")));
+pub(crate) static LEAVE: Lazy<Script> = Lazy::new(|| Script::new(with_common!("leave.lua")));
 
 /// Undo a re-entry whose caller gave up; see `scripts/undo_reenter.lua`.
 pub(crate) static UNDO_REENTER: Lazy<Script> =
-    Lazy::new(|| Script::new(include_str!("scripts/undo_reenter.lua")));
+    Lazy::new(|| Script::new(with_common!("undo_reenter.lua")));
 
 /// Every script of the lock, by file name: for tests and the benchmark (`__private::scripts`).
 pub(crate) fn sources() -> [(&'static str, &'static str); 7] {
     [
-        ("acquire.lua", include_str!("scripts/acquire.lua")),
+        ("acquire.lua", with_common!("acquire.lua")),
         ("reenter.lua", include_str!("scripts/reenter.lua")),
-        ("release.lua", include_str!("scripts/release.lua")),
+        ("release.lua", with_common!("release.lua")),
         ("renew.lua", include_str!("scripts/renew.lua")),
         ("force_unlock.lua", include_str!("scripts/force_unlock.lua")),
-        ("leave.lua", include_str!("scripts/leave.lua")),
-        ("undo_reenter.lua", include_str!("scripts/undo_reenter.lua")),
+        ("leave.lua", with_common!("leave.lua")),
+        ("undo_reenter.lua", with_common!("undo_reenter.lua")),
     ]
 }
 

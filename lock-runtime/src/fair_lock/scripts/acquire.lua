@@ -36,15 +36,6 @@ if kind ~= 'none' and kind ~= 'hash' then
 end
 
 local lease = ARGV[2]
-local function next_token()
-    local token = redis.call('incr', KEYS[2])
-    if token < 1000000000000000 then
-        local time = redis.call('time')
-        token = tonumber(time[1]) * 1000000 + tonumber(time[2])
-        redis.call('set', KEYS[2], string.format('%d', token), 'px', ARGV[3])
-    end
-    return token
-end
 
 if kind == 'hash' then
     local holds = redis.call('hget', KEYS[1], ARGV[1])
@@ -53,7 +44,7 @@ if kind == 'hash' then
         redis.call('hset', KEYS[1], ARGV[1], holds)
         redis.call('pexpire', KEYS[1], lease)
         local token = tonumber(redis.call('get', KEYS[2]))
-        return {1, token or next_token()}
+        return {1, token or next_token(KEYS[2], ARGV[3])}
     end
 end
 
@@ -79,7 +70,7 @@ end
 if kind == 'none' and (not head or head == ARGV[1]) then
     redis.call('zrem', KEYS[4], ARGV[1])
     redis.call('zrem', KEYS[5], ARGV[1])
-    local token = next_token()
+    local token = next_token(KEYS[2], ARGV[3])
     redis.call('hset', KEYS[1], ARGV[1], 1)
     redis.call('pexpire', KEYS[1], lease)
     return {1, token}

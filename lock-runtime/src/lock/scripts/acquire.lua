@@ -32,12 +32,7 @@
 -- lease the caller times from this resend is never longer than the key's, and a replica that
 -- missed the first write gets it (WAIT covers the resend).
 --
--- Tokens are a hybrid logical clock. The fencing state counts up by one per acquisition
--- (INCR keeps its TTL); when it is gone (it expired ARGV[3] after it was created) it restarts
--- from the server time in microseconds. Counting up by one never outruns the clock (an
--- acquisition takes far more than a microsecond of server time), so the clock is above every
--- token handed out before, as long as it does not step back by more than ARGV[3]. A counter
--- below 10^15 (from a version without this scheme, without TTL) restarts from the clock too.
+-- Tokens: see next_token in common.lua.
 
 if redis.call('exists', KEYS[3]) == 1 then
     return {-3, 0}
@@ -49,22 +44,13 @@ if kind ~= 'none' and kind ~= 'hash' then
 end
 
 local lease = ARGV[2]
-local function next_token()
-    local token = redis.call('incr', KEYS[2])
-    if token < 1000000000000000 then
-        local time = redis.call('time')
-        token = tonumber(time[1]) * 1000000 + tonumber(time[2])
-        redis.call('set', KEYS[2], string.format('%d', token), 'px', ARGV[3])
-    end
-    return token
-end
 
 if kind == 'none' then
     if ARGV[6] == '1' then
         redis.call('zrem', KEYS[4], ARGV[1])
         redis.call('zrem', KEYS[5], ARGV[1])
     end
-    local token = next_token()
+    local token = next_token(KEYS[2], ARGV[3])
     redis.call('hset', KEYS[1], ARGV[1], 1)
     redis.call('pexpire', KEYS[1], lease)
     return {1, token}
@@ -75,7 +61,7 @@ if holds then
     redis.call('hset', KEYS[1], ARGV[1], holds)
     redis.call('pexpire', KEYS[1], lease)
     local token = tonumber(redis.call('get', KEYS[2]))
-    return {1, token or next_token()}
+    return {1, token or next_token(KEYS[2], ARGV[3])}
 end
 
 local time = redis.call('time')

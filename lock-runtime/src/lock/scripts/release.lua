@@ -39,20 +39,7 @@ if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     else
         redis.call('del', KEYS[1])
         result = 1
-        local head = redis.call('zrange', KEYS[4], 0, 0)[1]
-        if head then
-            local time = redis.call('time')
-            local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-            while head do
-                if tonumber(redis.call('zscore', KEYS[5], head) or '0') >= now then
-                    redis.pcall(ARGV[3], KEYS[2], 'to:' .. head)
-                    break
-                end
-                redis.call('zrem', KEYS[4], head)
-                redis.call('zrem', KEYS[5], head)
-                head = redis.call('zrange', KEYS[4], 0, 0)[1]
-            end
-        end
+        wake_head(KEYS[4], KEYS[5], KEYS[2], ARGV[3])
     end
 end
 redis.call('set', KEYS[3], result, 'px', ARGV[2])
