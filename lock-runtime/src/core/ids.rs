@@ -5,7 +5,7 @@
 //! - An **owner id** (`client id:scope`) belongs to one fresh acquisition and the re-entries made
 //!   inside its scope. Being unique to that acquisition, it lets a resent acquire recognise its
 //!   own hold, and lets an abandoned acquisition be recognised by the scripts (see the lock's
-//!   `abandon.lua`).
+//!   `leave.lua`). It is also the waiter's id in the lock's queue, by which a release wakes it.
 //! - A **request id** (`client id:r<n>`) names one logical request however often it is resent,
 //!   so the scripts can remember its outcome (a memo key with a TTL) and answer a resend with it.
 

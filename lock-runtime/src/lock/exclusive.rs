@@ -569,7 +569,7 @@ fn leave_call(keys: &Keys, owner: &str, mark_ttl: Duration) -> ScriptInvocation<
     leave
 }
 
-/// The key marking `owner` abandoned (see `scripts/abandon.lua`).
+/// The key marking `owner` abandoned (see `scripts/leave.lua`).
 pub(crate) fn abandoned_mark(keys: &Keys, owner: &str) -> String {
     keys.sub(&format!("abandoned:{owner}"))
 }
