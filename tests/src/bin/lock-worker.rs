@@ -17,6 +17,8 @@
 //!     has grown by one), prints `queued=TASKS`, then each, when served, appends `LABEL-i` to the
 //!     Redis list `turns:NAME` and releases after 5 ms. WATCHDOG_MS sets the client's watchdog
 //!     timeout, which is also the liveness period of its queued waiters.
+//! lock-worker lock-turns URL NAME LABEL TASKS [WATCHDOG_MS]
+//!     The same through the reentrant lock NAME (whose waiters queue too, to be woken by name).
 //! lock-worker default NAME
 //!     Takes and releases the lock through `lock_runtime::default_client()` (so through the
 //!     `REDIS_URL` environment variable), printing `token=N`, or `error=MESSAGE` on failure.
@@ -52,11 +54,19 @@ async fn main() -> ExitCode {
         ["macro-counter", url, name, tasks, iterations] => {
             macro_counter(url, name, parse(tasks), parse(iterations)).await
         }
-        ["fair-turns", url, name, label, tasks, rest @ ..] => {
+        [
+            mode @ ("fair-turns" | "lock-turns"),
+            url,
+            name,
+            label,
+            tasks,
+            rest @ ..,
+        ] => {
             let watchdog = rest.first().map_or(Duration::from_secs(30), |ms| {
                 Duration::from_millis(parse(ms))
             });
-            fair_turns(url, name, label, parse(tasks), watchdog).await
+            let fair = *mode == "fair-turns";
+            turns(url, name, label, parse(tasks), watchdog, fair).await
         }
         ["default", name] => through_the_default_client(name).await,
         _ => {
@@ -168,12 +178,13 @@ async fn hold(url: &str, name: &str, lease_ms: u64, watchdog_ms: u64) -> Result<
     })?
 }
 
-async fn fair_turns(
+async fn turns(
     url: &str,
     name: &str,
     label: &str,
     tasks: u64,
     watchdog: Duration,
+    fair: bool,
 ) -> Result<(), Failure> {
     let client = LockClient::builder()
         .url(url)
@@ -187,11 +198,16 @@ async fn fair_turns(
     let mut waiters = Vec::new();
     for i in 0..tasks {
         let queued_before: u64 = redis.zcard(&queue).await?;
-        let lock = client.fair_lock(name);
+        let (client, name) = (client.clone(), name.to_owned());
         let mut turns = redis.clone();
         let (turns_key, turn) = (format!("turns:{name}"), format!("{label}-{i}"));
         waiters.push(tokio::spawn(async move {
-            let guard = lock.try_acquire(Duration::from_secs(30), None).await?;
+            let wait = Duration::from_secs(30);
+            let guard = if fair {
+                client.fair_lock(&name).try_acquire(wait, None).await?
+            } else {
+                client.lock(&name).try_acquire(wait, None).await?
+            };
             let _: u64 = turns.rpush(&turns_key, &turn).await?;
             tokio::time::sleep(Duration::from_millis(5)).await;
             guard.unlock().await?;
