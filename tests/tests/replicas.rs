@@ -4,7 +4,11 @@
 use std::time::{Duration, Instant};
 
 use lock_runtime::{LockClient, LockError};
-use lock_tests::{ReplicatedRedis, locks::assert_released, locks::lock_key, unique_name};
+use lock_tests::{
+    ReplicatedRedis, TcpProxy,
+    locks::{assert_released, eventually, lock_key},
+    unique_name,
+};
 
 async fn client_waiting_for(redis: &ReplicatedRedis, replicas: usize) -> LockClient {
     LockClient::builder()
@@ -133,4 +137,59 @@ async fn waiting_for_replicas_does_not_hold_up_other_requests() {
     );
     assert_released(&redis.primary, &held_name);
     assert_released(&redis.primary, &waiting_name);
+}
+
+/// An acquisition that took the lock but heard too few replicas gives the lock back before it
+/// returns `NotReplicated`. A caller that gives up while that give-back is on the wire (its
+/// bytes then lost with the connections) must still leave nothing held: the give-back is a
+/// release like any other, finished in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_giving_up_while_the_lock_is_given_back_leaves_nothing_held() {
+    let redis = ReplicatedRedis::start(1);
+    let proxy = TcpProxy::start(redis.primary.port()).await;
+    let client = LockClient::builder()
+        .url(proxy.url())
+        .wait_for_replicas(1, Duration::from_millis(300))
+        .build()
+        .await
+        .expect("connect");
+    let warm_up = unique_name("warm-up");
+    client
+        .lock(&warm_up)
+        .acquire()
+        .await
+        .expect("replicated")
+        .unlock()
+        .await
+        .expect("unlock");
+    redis.replicas[0].pause();
+    proxy.set_delay(Duration::from_millis(40));
+
+    // How long a refused acquisition takes, its give-back's round trip included.
+    let started = Instant::now();
+    let refused = client
+        .lock(unique_name("timing"))
+        .try_acquire(Duration::from_secs(5), None)
+        .await;
+    assert!(
+        matches!(refused, Err(LockError::NotReplicated { .. })),
+        "{refused:?}"
+    );
+    let whole = started.elapsed();
+
+    // Cut it within its last round trip, the give-back's, and lose whatever was written.
+    for before_the_end in [70, 50, 30, 10] {
+        let name = unique_name("cut-give-back");
+        let cut = whole.saturating_sub(Duration::from_millis(before_the_end));
+        let lock = client.lock(&name);
+        let _ = tokio::time::timeout(cut, lock.try_acquire(Duration::from_secs(5), None)).await;
+        proxy.drop_connections();
+        let held = || redis.primary.cmd::<i64>(&["EXISTS", &lock_key(&name)]) == 1;
+        assert!(
+            eventually(Duration::from_secs(3), || !held()).await,
+            "cut {before_the_end} ms before the end: the lock stayed held"
+        );
+        assert_released(&redis.primary, &name);
+    }
+    redis.replicas[0].resume();
 }

@@ -195,13 +195,20 @@ impl Acquire {
         }
     }
 
-    /// Gives back a lock this acquisition took but will not hand out.
+    /// Gives back a lock this acquisition took but will not hand out. A hold like any other: if
+    /// the caller gives up while the undo is on the wire, it finishes in the background.
     async fn give_back(&mut self) {
         // Abandoning marks the owner: stale copies of the request are covered too.
         if let Some((undo, _)) = self.undo_on_drop.take() {
             undo.disarm();
         }
-        if let Err(err) = self.abandon(Mark::Abandoned).give_back(&self.backend).await {
+        let taken = Hold::new(
+            Arc::clone(&self.backend),
+            self.abandon(Mark::Abandoned),
+            None,
+            None,
+        );
+        if let Err(err) = taken.release_now().await {
             tracing::debug!(lock = %self.keys.name, error = %err, "giving back a lock not handed out failed");
         }
     }
