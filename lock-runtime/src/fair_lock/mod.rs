@@ -28,7 +28,7 @@ use tracing::Instrument;
 
 use crate::{
     LockClient, LockError, LockGuard,
-    core::{hub::Wake, scope::HoldKind},
+    core::scope::HoldKind,
     lock::exclusive::{self, Flavor},
 };
 
@@ -40,8 +40,6 @@ use scripts::ACQUIRE;
 static FAIR: Flavor = Flavor {
     kind: HoldKind::Fair,
     acquire: &ACQUIRE,
-    // Every waiter tries again; the head takes the lock, the others queue on.
-    force_wake: Wake::All,
 };
 
 /// A handle to one fair lock, made by [`LockClient::fair_lock`]. Cheap to clone; holds nothing.
@@ -202,6 +200,6 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        exclusive::force_unlock(&FAIR, &self.client, &self.name).await
+        exclusive::force_unlock(&self.client, &self.name).await
     }
 }

@@ -32,15 +32,13 @@ use crate::{
 
 /// How one exclusive lock differs from the other: its acquire script (the reentrant lock's lets
 /// newcomers barge, the fair lock's gives a free lock to the head of the queue only; both take
-/// the same KEYS and ARGV), the hold kind its scopes carry, and what a forced unlock wakes.
+/// the same KEYS and ARGV) and the hold kind its scopes carry.
 /// Their waiters queue alike, their releases wake the head of the queue by name alike.
 pub(crate) struct Flavor {
     /// The hold kind its scopes carry: a lock re-enters only its own kind.
     pub(crate) kind: HoldKind,
     /// Its acquire script; the reply is [`Acquired`].
     pub(crate) acquire: &'static Lazy<Script>,
-    /// What a forced unlock publishes: whoever is to take the lock next must hear it.
-    pub(crate) force_wake: Wake,
 }
 
 /// Whether an undo marks the owner abandoned.
@@ -98,19 +96,16 @@ pub(crate) async fn is_locked(client: &LockClient, name: &Arc<str>) -> Result<bo
         .await
 }
 
-/// Deletes the lock `name` whoever holds it, and wakes whoever `flavor` says takes it next.
-pub(crate) async fn force_unlock(
-    flavor: &'static Flavor,
-    client: &LockClient,
-    name: &Arc<str>,
-) -> Result<bool, LockError> {
+/// Deletes the lock `name` whoever holds it, and wakes every waiter: whoever tries first (the
+/// reentrant lock) or the head of the queue (the fair lock) takes it, the others queue on.
+pub(crate) async fn force_unlock(client: &LockClient, name: &Arc<str>) -> Result<bool, LockError> {
     let backend = &client.backend;
     let keys = backend.keys(name)?;
     let mut force = FORCE_UNLOCK.prepare_invoke();
     force
         .key(&keys.main)
         .key(keys.channel())
-        .arg(flavor.force_wake.message())
+        .arg(Wake::All.message())
         .arg(PUBLISH);
     let context = || format!("force-unlocking lock `{}`", keys.name);
     let forced = backend.in_context(backend.scripts.eval(&force, None, context));
@@ -135,12 +130,10 @@ struct Acquire {
     /// Registered with the watchdog before a try is sent (watchdog mode), removed if the try took
     /// nothing, handed to the hold if it took the lock.
     renewal: Option<RenewalId>,
-    /// Whether a try had to be resent: an earlier copy may still reach Redis later and take the
-    /// lock for this owner, even after the guard released it.
-    resent: bool,
-    /// Armed once something of this acquisition may remain in Redis if it ends without a guard
-    /// (an earlier copy of a resent request, or its place in the queue): dropped armed, it undoes
-    /// that, marking the owner abandoned if a copy may still be on its way.
+    /// Armed once something of this acquisition may remain in Redis if it ends without a guard:
+    /// its place in the queue, or an earlier copy of a resent request (`Mark::Abandoned`: that
+    /// copy may reach Redis later and take the lock for this owner, even after the guard
+    /// released it). Dropped armed, it undoes that.
     undo_on_drop: Option<(InFlight, Mark)>,
 }
 
@@ -161,7 +154,6 @@ impl Acquire {
             lease: Lease::new(&keys.name, Instant::now()),
             watchdog: lease.is_none(),
             renewal: None,
-            resent: false,
             undo_on_drop: None,
         }
     }
@@ -173,10 +165,10 @@ impl Acquire {
     }
 
     /// Keeps the right undo armed after a try whose request was `in_flight`: a marking one once
-    /// a request was resent, a plain one while queued, none otherwise.
-    fn keep_undo(&mut self, in_flight: InFlight, queued: bool) {
+    /// a request was `resent` (now or before), a plain one while queued, none otherwise.
+    fn keep_undo(&mut self, in_flight: InFlight, resent: bool, queued: bool) {
         let armed = self.undo_on_drop.as_ref().map(|(_, mark)| *mark);
-        if self.resent && armed != Some(Mark::Abandoned) {
+        if resent && armed != Some(Mark::Abandoned) {
             if let Some((previous, _)) = self.undo_on_drop.replace((in_flight, Mark::Abandoned)) {
                 previous.disarm();
             }
@@ -222,14 +214,15 @@ impl Acquire {
         }
         // The acquire script took this owner out of the queue: only stale copies remain to undo,
         // and the guard's release does that.
-        if let Some((undo, _)) = self.undo_on_drop.take() {
+        let resent = self.undo_on_drop.take().is_some_and(|(undo, mark)| {
             undo.disarm();
-        }
+            mark == Mark::Abandoned
+        });
         tracing::debug!(lock = %self.keys.name, token, "acquired");
         let release = Box::new(Release {
             keys: Arc::clone(&self.keys),
             owner: Arc::clone(&self.owner),
-            abandon_after: self.resent,
+            abandon_after: resent,
         });
         let holder = Holder {
             client_id: Arc::clone(self.backend.ids.client()),
@@ -293,9 +286,8 @@ impl Attempt for Acquire {
             .scripts
             .eval_replicated::<Acquired>(&acquire, deadline, context)
             .await?;
-        self.resent |= resent;
         let queued = matches!(reply, Acquired::Busy { .. });
-        self.keep_undo(in_flight, queued);
+        self.keep_undo(in_flight, resent, queued);
         match reply {
             Acquired::Taken { token } => {
                 if let (Some(wait), Some(acknowledged)) =

@@ -15,10 +15,7 @@ use std::{sync::Arc, time::Duration};
 
 use tracing::Instrument;
 
-use crate::{
-    LockClient, LockError, LockGuard,
-    core::{hub::Wake, scope::HoldKind},
-};
+use crate::{LockClient, LockError, LockGuard, core::scope::HoldKind};
 
 pub(crate) mod exclusive;
 pub(crate) mod scripts;
@@ -31,8 +28,6 @@ use scripts::ACQUIRE;
 pub(crate) static REENTRANT: Flavor = Flavor {
     kind: HoldKind::Exclusive,
     acquire: &ACQUIRE,
-    // Whoever tries first takes it; the others queue on.
-    force_wake: Wake::All,
 };
 
 /// A handle to one reentrant lock, made by [`LockClient::lock`]. Cheap to clone; holds nothing.
@@ -205,6 +200,6 @@ impl Lock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        exclusive::force_unlock(&REENTRANT, &self.client, &self.name).await
+        exclusive::force_unlock(&self.client, &self.name).await
     }
 }
