@@ -15,15 +15,13 @@ pub mod scripts {
 
     use crate::{
         LockError,
+        client::config::DEFAULT_WATCHDOG_TIMEOUT,
         core::keys::Keys,
         lock::{
             self,
             exclusive::{acquire_call, release_call},
         },
     };
-
-    /// The watchdog timeout of a client with default settings: a queued waiter's liveness.
-    const DEFAULT_WATCHDOG: Duration = Duration::from_secs(30);
 
     /// `(file name, source)` of every script of the reentrant lock.
     pub fn lock() -> [(&'static str, &'static str); 7] {
@@ -59,7 +57,8 @@ pub mod scripts {
         lease: Duration,
     ) -> Result<(), LockError> {
         let keys = Keys::new(prefix, &Arc::from(name))?;
-        let waiting = (DEFAULT_WATCHDOG, DEFAULT_WATCHDOG / 3);
+        // A queued waiter's liveness and refresh under a client with default settings.
+        let waiting = (DEFAULT_WATCHDOG_TIMEOUT, DEFAULT_WATCHDOG_TIMEOUT / 3);
         let call = acquire_call(&lock::scripts::ACQUIRE, &keys, owner, lease, waiting, false);
         pipeline.invoke_script(&call);
         Ok(())

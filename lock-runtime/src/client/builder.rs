@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use crate::{
     LockClient, LockError,
-    client::config::{Config, Deployment, MAX_WATCHDOG_TIMEOUT, ReplicaCheck},
+    client::config::{
+        Config, DEFAULT_WATCHDOG_TIMEOUT, Deployment, MAX_WATCHDOG_TIMEOUT, ReplicaCheck,
+    },
     core::keys::validate_name,
 };
 
@@ -40,7 +42,7 @@ impl Default for LockClientBuilder {
         Self {
             deployment: None,
             key_prefix: "lock".to_owned(),
-            watchdog_timeout: Duration::from_secs(30),
+            watchdog_timeout: DEFAULT_WATCHDOG_TIMEOUT,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(3),
             retry_timeout: Duration::from_secs(10),

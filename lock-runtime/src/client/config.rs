@@ -10,6 +10,9 @@ const MAX_MEMO_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long an abandoned owner id is remembered at least; see [`Config::abandoned_ttl`].
 const ABANDONED_TTL: Duration = Duration::from_secs(15 * 60);
 
+/// The watchdog timeout of a client built with default settings.
+pub(crate) const DEFAULT_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The longest watchdog timeout: the watchdog's lease is a lease like any other.
 pub(crate) const MAX_WATCHDOG_TIMEOUT: Duration = MAX_LEASE;
 

@@ -29,7 +29,7 @@ use crate::{
         background,
         hub::Hub,
         ids::Ids,
-        script::{ScriptPath, timed_out},
+        script::{ScriptPath, within},
         watchdog::Watchdog,
     },
 };
@@ -150,13 +150,9 @@ impl LockClient {
             Ok::<_, redis::RedisError>((commands, replicated))
         });
         let context = || format!("connecting to {}", config.deployment);
-        let timed = background::in_context(
-            runtime,
-            tokio::time::timeout(config.connect_timeout, connecting),
-        );
+        let timed = background::in_context(runtime, within(config.connect_timeout, connecting));
         let (commands, replicated) = timed
             .await
-            .map_err(|_| LockError::redis(context(), timed_out(config.connect_timeout)))?
             .map_err(|err| LockError::redis(context(), err))?;
         let scripts = Arc::new(ScriptPath::new(runtime, commands, replicated, &config));
         let ids = Ids::new();

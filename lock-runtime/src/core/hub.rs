@@ -71,7 +71,11 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
     client::config::Config,
-    core::{lease::MAX_LEASE, script::timed_out, sync::lock},
+    core::{
+        lease::MAX_LEASE,
+        script::{is_transient, within},
+        sync::lock,
+    },
 };
 
 /// The command the scripts publish wake-ups with (passed to them as an argument, so a deployment
@@ -543,23 +547,9 @@ async fn connect(
 }
 
 /// Whether Redis answered the command with a refusal (such as `NOPERM`) rather than the
-/// connection failing: reconnecting would not help.
+/// connection failing or the server asking to try again later: reconnecting would not help.
 fn is_refusal(err: &redis::RedisError) -> bool {
-    matches!(err.kind(), redis::ErrorKind::Server(_)) && !is_transient_server_error(err)
-}
-
-/// Server errors that say "try again later" (loading, failing over, busy) rather than "no".
-fn is_transient_server_error(err: &redis::RedisError) -> bool {
-    !matches!(err.retry_method(), redis::RetryMethod::NoRetry)
-}
-
-async fn within<T>(
-    limit: Duration,
-    request: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> redis::RedisResult<T> {
-    tokio::time::timeout(limit, request)
-        .await
-        .unwrap_or_else(|_| Err(timed_out(limit)))
+    matches!(err.kind(), redis::ErrorKind::Server(_)) && !is_transient(err)
 }
 
 #[cfg(test)]

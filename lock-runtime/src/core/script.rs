@@ -274,9 +274,7 @@ impl ScriptPath {
     {
         let leased = commands.lease();
         let sent = Instant::now();
-        let reply = tokio::time::timeout(self.response_timeout, request(leased.connection.clone()))
-            .await
-            .unwrap_or_else(|_| Err(timed_out(self.response_timeout)));
+        let reply = within(self.response_timeout, request(leased.connection.clone())).await;
         if let Err(err) = &reply {
             commands.report(&leased, err);
         }
@@ -286,9 +284,19 @@ impl ScriptPath {
 
 /// Whether resending the command may succeed: the connection dropped or stalled, or the server is
 /// loading or failing over.
-fn is_transient(err: &redis::RedisError) -> bool {
+pub(crate) fn is_transient(err: &redis::RedisError) -> bool {
     !matches!(err.retry_method(), RetryMethod::NoRetry)
         && err.kind() != redis::ErrorKind::AuthenticationFailed
+}
+
+/// `request`, or a timed-out error if it gets no answer within `limit`.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    request: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    tokio::time::timeout(limit, request)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(limit)))
 }
 
 /// The error of a request that got no answer within `after`.
