@@ -6,8 +6,8 @@
 use once_cell::sync::Lazy;
 use redis::Script;
 
-/// `scripts/acquire.lua` as sent: the reentrant lock's `common.lua` in front (it uses its
-/// `next_token`).
+/// `scripts/acquire.lua` as sent: the reentrant lock's `common.lua` in front (it shares its
+/// functions: taking the lock, re-arming a resent hold, the queue).
 const ACQUIRE_SOURCE: &str = concat!(
     include_str!("../lock/scripts/common.lua"),
     include_str!("scripts/acquire.lua")

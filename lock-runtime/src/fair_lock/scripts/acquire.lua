@@ -35,16 +35,10 @@ if kind ~= 'none' and kind ~= 'hash' then
     return {-1, kind}
 end
 
-local lease = ARGV[2]
-
 if kind == 'hash' then
-    local holds = redis.call('hget', KEYS[1], ARGV[1])
-    if holds then
-        -- A resend of a request that succeeded: write the hold again and re-arm its lease.
-        redis.call('hset', KEYS[1], ARGV[1], holds)
-        redis.call('pexpire', KEYS[1], lease)
-        local token = tonumber(redis.call('get', KEYS[2]))
-        return {1, token or next_token(KEYS[2], ARGV[3])}
+    local token = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])
+    if token then
+        return {1, token}
     end
 end
 
@@ -52,35 +46,13 @@ local time = redis.call('time')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now = math.floor(now_us / 1000)
 
--- The first live waiter; the dead ones ahead of it leave the queue.
-local head
-while true do
-    head = redis.call('zrange', KEYS[4], 0, 0)[1]
-    if not head then
-        break
-    end
-    local live_until = tonumber(redis.call('zscore', KEYS[5], head) or '0')
-    if live_until >= now or head == ARGV[1] then
-        break
-    end
-    redis.call('zrem', KEYS[4], head)
-    redis.call('zrem', KEYS[5], head)
-end
-
+local head = first_live(KEYS[4], KEYS[5], now, ARGV[1])
 if kind == 'none' and (not head or head == ARGV[1]) then
-    redis.call('zrem', KEYS[4], ARGV[1])
-    redis.call('zrem', KEYS[5], ARGV[1])
-    local token = next_token(KEYS[2], ARGV[3])
-    redis.call('hset', KEYS[1], ARGV[1], 1)
-    redis.call('pexpire', KEYS[1], lease)
-    return {1, token}
+    dequeue(KEYS[4], KEYS[5], ARGV[1])
+    return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])}
 end
 
-local liveness = tonumber(ARGV[4])
-redis.call('zadd', KEYS[4], 'NX', now_us, ARGV[1])
-redis.call('zadd', KEYS[5], now + liveness, ARGV[1])
-redis.call('pexpire', KEYS[4], liveness)
-redis.call('pexpire', KEYS[5], liveness)
+enqueue(KEYS[4], KEYS[5], ARGV[1], now_us, tonumber(ARGV[4]))
 
 local wait = tonumber(ARGV[5])
 if kind == 'hash' then

@@ -28,9 +28,7 @@
 -- (fair_lock/scripts/acquire.lua) gives a free lock to the head of the queue only.
 --
 -- An owner id is unique to one acquire call, so finding it already in the hash means this request
--- is a resend of one that succeeded: the hold is written again and its lease re-armed, so the
--- lease the caller times from this resend is never longer than the key's, and a replica that
--- missed the first write gets it (WAIT covers the resend).
+-- is a resend of one that succeeded (see rearm in common.lua).
 --
 -- Tokens: see next_token in common.lua.
 
@@ -43,34 +41,20 @@ if kind ~= 'none' and kind ~= 'hash' then
     return {-1, kind}
 end
 
-local lease = ARGV[2]
-
 if kind == 'none' then
     if ARGV[6] == '1' then
-        redis.call('zrem', KEYS[4], ARGV[1])
-        redis.call('zrem', KEYS[5], ARGV[1])
+        dequeue(KEYS[4], KEYS[5], ARGV[1])
     end
-    local token = next_token(KEYS[2], ARGV[3])
-    redis.call('hset', KEYS[1], ARGV[1], 1)
-    redis.call('pexpire', KEYS[1], lease)
+    return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])}
+end
+
+local token = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])
+if token then
     return {1, token}
 end
 
-local holds = redis.call('hget', KEYS[1], ARGV[1])
-if holds then
-    redis.call('hset', KEYS[1], ARGV[1], holds)
-    redis.call('pexpire', KEYS[1], lease)
-    local token = tonumber(redis.call('get', KEYS[2]))
-    return {1, token or next_token(KEYS[2], ARGV[3])}
-end
-
 local time = redis.call('time')
-local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local liveness = tonumber(ARGV[4])
-redis.call('zadd', KEYS[4], 'NX', now_us, ARGV[1])
-redis.call('zadd', KEYS[5], math.floor(now_us / 1000) + liveness, ARGV[1])
-redis.call('pexpire', KEYS[4], liveness)
-redis.call('pexpire', KEYS[5], liveness)
+enqueue(KEYS[4], KEYS[5], ARGV[1], tonumber(time[1]) * 1000000 + tonumber(time[2]), tonumber(ARGV[4]))
 
 local wait = tonumber(ARGV[5])
 local pttl = redis.call('pttl', KEYS[1])

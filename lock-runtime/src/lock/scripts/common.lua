@@ -18,24 +18,72 @@ local function next_token(fence, ttl)
     return token
 end
 
+-- Takes the free lock `lock` for `owner`: one hold, `lease` ms as its TTL, and the next token
+-- of `fence` (see next_token), which it returns.
+local function take(lock, fence, fence_ttl, owner, lease)
+    local token = next_token(fence, fence_ttl)
+    redis.call('hset', lock, owner, 1)
+    redis.call('pexpire', lock, lease)
+    return token
+end
+
+-- A resend of an acquisition that succeeded finds `owner` in `lock`: writes the hold again and
+-- re-arms its lease, so the lease the caller times from this resend is never longer than the
+-- key's, and a replica that missed the first write gets it (WAIT covers the resend). Returns the
+-- hold's token, or nil if `owner` does not hold `lock`.
+local function rearm(lock, fence, fence_ttl, owner, lease)
+    local holds = redis.call('hget', lock, owner)
+    if not holds then
+        return nil
+    end
+    redis.call('hset', lock, owner, holds)
+    redis.call('pexpire', lock, lease)
+    return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
+end
+
+-- The server time in milliseconds.
+local function server_ms()
+    local time = redis.call('time')
+    return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+
+-- Queues `owner` in `queue`, keeping the place (`now_us`) of its first try, and makes it live
+-- until `liveness` ms from now in `alive`. Both keys live one liveness period past the last try.
+local function enqueue(queue, alive, owner, now_us, liveness)
+    redis.call('zadd', queue, 'NX', now_us, owner)
+    redis.call('zadd', alive, math.floor(now_us / 1000) + liveness, owner)
+    redis.call('pexpire', queue, liveness)
+    redis.call('pexpire', alive, liveness)
+end
+
+-- Takes `waiter` out of `queue` and `alive`.
+local function dequeue(queue, alive, waiter)
+    redis.call('zrem', queue, waiter)
+    redis.call('zrem', alive, waiter)
+end
+
+-- The first waiter of `queue` that is live at `now` (server ms; read when first needed if nil),
+-- or `keep` if it comes first; the dead ones ahead of it leave the queue. Nil if none.
+local function first_live(queue, alive, now, keep)
+    local head = redis.call('zrange', queue, 0, 0)[1]
+    while head and head ~= keep do
+        now = now or server_ms()
+        if tonumber(redis.call('zscore', alive, head) or '0') >= now then
+            return head
+        end
+        dequeue(queue, alive, head)
+        head = redis.call('zrange', queue, 0, 0)[1]
+    end
+    return head
+end
+
 -- Wakes the first live waiter of `queue` (liveness deadlines in `alive`), by name, on `channel`
 -- with the `publish` command; dead waiters ahead of it leave the queue. Published with pcall: a
 -- Redis user without channel rights still gets its work done (its waiters wake at their timers).
 local function wake_head(queue, alive, channel, publish)
-    local head = redis.call('zrange', queue, 0, 0)[1]
-    if not head then
-        return
-    end
-    local time = redis.call('time')
-    local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-    while head do
-        if tonumber(redis.call('zscore', alive, head) or '0') >= now then
-            redis.pcall(publish, channel, 'to:' .. head)
-            return
-        end
-        redis.call('zrem', queue, head)
-        redis.call('zrem', alive, head)
-        head = redis.call('zrange', queue, 0, 0)[1]
+    local head = first_live(queue, alive, nil, nil)
+    if head then
+        redis.pcall(publish, channel, 'to:' .. head)
     end
 end
 

@@ -24,8 +24,7 @@
 if tonumber(ARGV[2]) > 0 then
     redis.call('set', KEYS[3], 1, 'px', ARGV[2])
 end
-redis.call('zrem', KEYS[4], ARGV[1])
-redis.call('zrem', KEYS[5], ARGV[1])
+dequeue(KEYS[4], KEYS[5], ARGV[1])
 
 local released = 0
 local kind = redis.call('type', KEYS[1]).ok
