@@ -386,3 +386,75 @@ pub async fn commands_per_acquisition_across(
     );
     sent / acquired
 }
+
+/// What [`served_behind_a_killed_waiter`] saw.
+#[derive(Debug)]
+pub struct KilledWaiterRun {
+    /// The server, the lock released and the live waiter's guard given back.
+    pub server: RedisServer,
+    /// The lock's name.
+    pub name: String,
+    /// How long the live waiter waited after the holder's release.
+    pub waited: Duration,
+}
+
+/// A queued waiter's process SIGKILLed: nothing undoes its place in the queue, so a release may
+/// name it and wake nobody. One `worker` process (the `lock-worker` binary) queues first on a
+/// lock of `family` held with a 30 s fixed lease (so the holder's TTL bounds no one's sleep),
+/// with `liveness` as its client's watchdog timeout; a live waiter queues behind it; the worker
+/// is killed and the holder releases. Returns how long the live waiter waited, after checking
+/// the killed waiter never got the lock.
+///
+/// # Panics
+///
+/// When a step fails.
+pub async fn served_behind_a_killed_waiter(
+    worker: &str,
+    family: Family,
+    liveness: Duration,
+) -> KilledWaiterRun {
+    let server = RedisServer::start();
+    let name = crate::unique_name("killed-waiter");
+    let client = client_with_watchdog(&server, liveness).await;
+    let lease = Some(Duration::from_secs(30));
+    let wait = Duration::from_secs(20);
+    let acquire = |client: LockClient, name: String| async move {
+        match family {
+            Family::Reentrant => client.lock(&name).try_acquire(wait, lease).await,
+            Family::Fair => client.fair_lock(&name).try_acquire(wait, lease).await,
+        }
+    };
+    let holder = acquire(client.clone(), name.clone()).await.expect("holder");
+    let mode = match family {
+        Family::Reentrant => "lock-turns",
+        Family::Fair => "fair-turns",
+    };
+    let liveness_ms = liveness.as_millis().to_string();
+    let mut doomed = crate::Workers::command(worker)
+        .worker([mode, &server.url(), &name, "killed", "1", &liveness_ms])
+        .spawn();
+    assert!(
+        doomed.wait_for_stdout(0, "queued=1", Duration::from_secs(20)),
+        "the worker did not queue: {}",
+        doomed.stdout_so_far(0)
+    );
+    let waiter = tokio::spawn(acquire(client.clone(), name.clone()));
+    await_queued(&server, &name, 2).await;
+    doomed.kill(0);
+
+    let released = tokio::time::Instant::now();
+    holder.unlock().await.expect("unlock");
+    let guard = waiter
+        .await
+        .expect("join")
+        .expect("served despite the killed waiter");
+    let waited = released.elapsed();
+    guard.unlock().await.expect("unlock");
+    let turns: i64 = server.cmd(&["LLEN", &format!("turns:{name}")]);
+    assert_eq!(turns, 0, "the killed waiter never got the lock");
+    KilledWaiterRun {
+        server,
+        name,
+        waited,
+    }
+}

@@ -15,7 +15,8 @@ use lock_tests::{
     RedisServer,
     locks::{
         Family, assert_no_key_without_ttl, assert_released, await_queued, client_with_watchdog,
-        commands_per_acquisition_across, eventually, lock_key, queue_len, unlock_channel,
+        commands_per_acquisition_across, eventually, lock_key, queue_len,
+        served_behind_a_killed_waiter, unlock_channel,
     },
     unique_name,
 };
@@ -312,52 +313,22 @@ async fn queued_waiters_survive_a_lost_subscription_and_a_redis_restart() {
 /// A waiter's process SIGKILLed while it heads the queue: nothing undoes its place, so it stays
 /// until its liveness (its client's watchdog timeout, here 2 s) runs out after its last try. The
 /// waiter queued behind it must be served within about that long after the release.
-#[test]
-fn a_head_waiters_process_killed_delays_the_next_by_at_most_one_liveness_period() {
-    const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
-    let server = RedisServer::start();
-    let name = unique_name("fair-killed");
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_waiters_process_killed_delays_the_next_by_at_most_one_liveness_period() {
     let liveness = Duration::from_secs(2);
-    let client = runtime.block_on(client_with_watchdog(&server, liveness));
-    let holder = runtime
-        .block_on(client.fair_lock(&name).acquire())
-        .expect("holder");
-
-    let mut doomed = lock_tests::Workers::command(WORKER)
-        .worker(["fair-turns", &server.url(), &name, "killed", "1", "2000"])
-        .spawn();
+    let run =
+        served_behind_a_killed_waiter(env!("CARGO_BIN_EXE_lock-worker"), Family::Fair, liveness)
+            .await;
     assert!(
-        doomed.wait_for_stdout(0, "queued=1", Duration::from_secs(20)),
-        "the worker did not queue: {}",
-        doomed.stdout_so_far(0)
+        run.waited < liveness + Duration::from_millis(1_500),
+        "the waiter behind a killed head waited {:?}; its liveness is {liveness:?}",
+        run.waited
     );
-    let waiter = {
-        let lock = client.fair_lock(&name);
-        runtime.spawn(async move { lock.try_acquire(Duration::from_secs(20), None).await })
-    };
-    runtime.block_on(await_queued(&server, &name, 2));
-    doomed.kill(0);
-
-    let released = Instant::now();
-    runtime.block_on(holder.unlock()).expect("unlock");
-    let guard = runtime
-        .block_on(waiter)
-        .expect("join")
-        .expect("served after the killed head");
-    let waited = released.elapsed();
-    assert!(
-        waited < liveness + Duration::from_millis(1_500),
-        "the waiter behind a killed head waited {waited:?}; its liveness is {liveness:?}"
-    );
-    runtime.block_on(guard.unlock()).expect("unlock");
-    let turns: i64 = server.cmd(&["LLEN", &format!("turns:{name}")]);
-    assert_eq!(turns, 0, "the killed waiter never got the lock");
     assert_eq!(
-        queue_len(&server, &name),
+        queue_len(&run.server, &run.name),
         0,
         "the killed head left the queue"
     );
-    assert_released(&server, &name);
-    assert_no_key_without_ttl(&server, &name);
+    assert_released(&run.server, &run.name);
+    assert_no_key_without_ttl(&run.server, &run.name);
 }

@@ -6,7 +6,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use lock_runtime::LockClient;
@@ -14,8 +14,8 @@ use lock_tests::{
     RedisServer,
     locks::{
         Family, SENT_BY_A_LOCK_CLIENT, assert_no_key_without_ttl, assert_released,
-        await_no_subscriptions, await_queued, client_with_watchdog, command_calls,
-        commands_per_acquisition_across, eventually, lock_key, queue_len,
+        await_no_subscriptions, command_calls, commands_per_acquisition_across, eventually,
+        lock_key, queue_len, served_behind_a_killed_waiter,
     },
     unique_name,
 };
@@ -191,57 +191,28 @@ async fn a_release_wakes_one_waiter_across_every_client() {
 
 /// A queued waiter's process SIGKILLed: a release may name it, and nobody wakes; the others
 /// must still get the lock within one liveness period (its client's watchdog timeout, 2 s here),
-/// as they try again at least every third of it.
-#[test]
-fn a_queued_waiters_process_killed_delays_the_others_by_at_most_one_liveness_period() {
-    const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
-    let server = RedisServer::start();
-    let name = unique_name("killed-waiter");
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+/// as they try again at least every third of it. The holder's long fixed lease leaves only that
+/// rhythm to save the live waiter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_waiters_process_killed_delays_the_others_by_at_most_one_liveness_period() {
     let liveness = Duration::from_secs(2);
-    let client = runtime.block_on(client_with_watchdog(&server, liveness));
-    // A long fixed lease: the holder's TTL does not bound the waiters' sleep; only their
-    // liveness rhythm does.
-    let holder = runtime
-        .block_on(
-            client
-                .lock(&name)
-                .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(30))),
-        )
-        .expect("holder");
-    let mut doomed = lock_tests::Workers::command(WORKER)
-        .worker(["lock-turns", &server.url(), &name, "killed", "1", "2000"])
-        .spawn();
+    let run = served_behind_a_killed_waiter(
+        env!("CARGO_BIN_EXE_lock-worker"),
+        Family::Reentrant,
+        liveness,
+    )
+    .await;
     assert!(
-        doomed.wait_for_stdout(0, "queued=1", Duration::from_secs(20)),
-        "the worker did not queue: {}",
-        doomed.stdout_so_far(0)
+        run.waited < liveness + Duration::from_millis(500),
+        "the live waiter waited {:?}; the dead one's liveness is {liveness:?}",
+        run.waited
     );
-    let waiter = {
-        let lock = client.lock(&name);
-        runtime.spawn(async move { lock.try_acquire(Duration::from_secs(20), None).await })
-    };
-    runtime.block_on(await_queued(&server, &name, 2));
-    doomed.kill(0);
-
-    let released = Instant::now();
-    runtime.block_on(holder.unlock()).expect("unlock");
-    let guard = runtime
-        .block_on(waiter)
-        .expect("join")
-        .expect("served despite the killed waiter");
-    let waited = released.elapsed();
     assert!(
-        waited < liveness + Duration::from_millis(500),
-        "the live waiter waited {waited:?}; the dead one's liveness is {liveness:?}"
-    );
-    runtime.block_on(guard.unlock()).expect("unlock");
-    assert!(
-        runtime.block_on(eventually(Duration::from_secs(3), || {
-            queue_len(&server, &name) == 0
-        })),
+        eventually(Duration::from_secs(3), || queue_len(&run.server, &run.name)
+            == 0)
+        .await,
         "the killed waiter leaves the queue once its liveness ran out"
     );
-    assert_released(&server, &name);
-    assert_no_key_without_ttl(&server, &name);
+    assert_released(&run.server, &run.name);
+    assert_no_key_without_ttl(&run.server, &run.name);
 }
