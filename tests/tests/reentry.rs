@@ -172,3 +172,33 @@ async fn a_reentry_cancelled_after_its_request_ran_leaves_no_extra_hold() {
     }
     assert_released(&server, &name);
 }
+
+/// A re-entry waiting for its scope's turn (another re-entry of the same scope holds it) may be
+/// dropped there: nothing was sent, nothing is counted, and the turn goes to the next re-entry
+/// once the first is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reentry_dropped_while_waiting_for_its_turn_takes_nothing() {
+    let f = Fixture::new("turn-dropped").await;
+    let lock = f.client.lock(&f.name);
+    let outer = lock.acquire().await.expect("acquire");
+    outer
+        .scope(async {
+            let first = lock.acquire().await.expect("first re-entry");
+            let second = tokio::time::timeout(Duration::from_millis(200), lock.acquire()).await;
+            assert!(
+                second.is_err(),
+                "the second re-entry waited for the first's turn"
+            );
+            let holds: Vec<i64> = f.server.cmd(&["HVALS", &lock_key(&f.name)]);
+            assert_eq!(holds, vec![2], "the dropped re-entry counted no hold");
+            first.unlock().await.expect("first unlock");
+            let third = tokio::time::timeout(Duration::from_millis(500), lock.acquire())
+                .await
+                .expect("the turn is free again")
+                .expect("third re-entry");
+            third.unlock().await.expect("third unlock");
+        })
+        .await;
+    outer.unlock().await.expect("outer unlock");
+    assert_released(&f.server, &f.name);
+}
