@@ -6,7 +6,7 @@
 //! | name | what it is |
 //! | --- | --- |
 //! | `ours` | `lock-runtime`: `Lock::acquire` (watchdog lease, pub/sub wake-ups) and `LockGuard::unlock` |
-//! | `fair` | `lock-runtime`'s fair lock: `FairLock::acquire` (waiters queue in Redis, a release wakes the head by name) and `LockGuard::unlock` |
+//! | `fair` | `lock-runtime`'s fair lock: `FairLock::acquire` (waiters queue in Redis, a release makes the head the owner and tells it) and `LockGuard::unlock` |
 //! | `spin-fixed` | `SET key token NX PX lease`; on failure sleep a fixed delay and retry; release with a compare-and-delete script |
 //! | `spin-jitter` | the same, sleeping an exponential backoff with full jitter: uniform in `0..=min(max, initial·2ⁿ)` after the n-th failure |
 //! | `rslock` | the published `rslock` crate (Redlock on one server), its `LockManager::acquire` and `LockGuard::release` with default retry settings |
@@ -103,6 +103,7 @@ impl Implementation {
             Implementation::Ours | Implementation::Fair => &[
                 "type", "incr", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl",
                 "exists", "hincrby", "set", "del", "publish", "zadd", "zrange", "zscore", "zrem",
+                "hdel",
             ],
             // The compare-and-delete release script.
             Implementation::SpinFixed | Implementation::SpinJitter => &["get", "del"],

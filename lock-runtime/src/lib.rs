@@ -47,8 +47,9 @@
 //!   monotonic clock with a drift margin and never later than the key's expiry in Redis, and
 //!   [`LockGuard::lease_lost`] resolves when the lease is known lost.
 //! - **A fair lock too.** [`LockClient::fair_lock`] gives a [`FairLock`]: waiters queue in Redis
-//!   by their first try, and the release wakes the head of the queue by name, in whichever
-//!   process it waits: first come first served, one wake-up per release.
+//!   by their first try, and the release hands the lock straight to the head of the queue, in
+//!   whichever process it waits: first come first served, one message per release, and the
+//!   woken task returns its guard without another request.
 //! - **Reentrancy by scope.** Inside [`LockGuard::scope`], acquiring the same lock again
 //!   re-enters it instead of deadlocking; one re-entry at a time per scope. Ownership follows that
 //!   scope, not a thread or a task.

@@ -59,7 +59,15 @@ pub mod scripts {
         let keys = Keys::new(prefix, &Arc::from(name))?;
         // A queued waiter's liveness and refresh under a client with default settings.
         let waiting = (DEFAULT_WATCHDOG_TIMEOUT, DEFAULT_WATCHDOG_TIMEOUT / 3);
-        let call = acquire_call(&lock::scripts::ACQUIRE, &keys, owner, lease, waiting, false);
+        let call = acquire_call(
+            &lock::scripts::ACQUIRE,
+            &keys,
+            owner,
+            lease,
+            waiting,
+            false,
+            Duration::ZERO,
+        );
         pipeline.invoke_script(&call);
         Ok(())
     }

@@ -396,6 +396,10 @@ pub struct KilledWaiterRun {
     pub name: String,
     /// How long the live waiter waited after the holder's release.
     pub waited: Duration,
+    /// How many fencing tokens were handed out from the holder's to the live waiter's: 1 if
+    /// the killed waiter never became the owner, 2 if a release handed it the lock (the fair
+    /// lock's direct hand-over), which it then held until its lease ran out.
+    pub tokens_handed_out: u64,
 }
 
 /// A queued waiter's process SIGKILLed: nothing undoes its place in the queue, so a release may
@@ -403,7 +407,7 @@ pub struct KilledWaiterRun {
 /// lock of `family` held with a 30 s fixed lease (so the holder's TTL bounds no one's sleep),
 /// with `liveness` as its client's watchdog timeout; a live waiter queues behind it; the worker
 /// is killed and the holder releases. Returns how long the live waiter waited, after checking
-/// the killed waiter never got the lock.
+/// the killed waiter never ran with the lock (it may have been made the owner while dead).
 ///
 /// # Panics
 ///
@@ -443,18 +447,21 @@ pub async fn served_behind_a_killed_waiter(
     doomed.kill(0);
 
     let released = tokio::time::Instant::now();
+    let holder_token = holder.fencing_token();
     holder.unlock().await.expect("unlock");
     let guard = waiter
         .await
         .expect("join")
         .expect("served despite the killed waiter");
     let waited = released.elapsed();
+    let tokens_handed_out = guard.fencing_token() - holder_token;
     guard.unlock().await.expect("unlock");
     let turns: i64 = server.cmd(&["LLEN", &format!("turns:{name}")]);
-    assert_eq!(turns, 0, "the killed waiter never got the lock");
+    assert_eq!(turns, 0, "the killed waiter never ran with the lock");
     KilledWaiterRun {
         server,
         name,
         waited,
+        tokens_handed_out,
     }
 }

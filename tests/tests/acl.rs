@@ -151,3 +151,46 @@ async fn a_waiter_without_channel_rights_still_gets_the_lock() {
     );
     assert_released(&server, &name);
 }
+
+/// A fair waiter (watchdog mode, so it takes a direct hand-over) is handed the lock by the
+/// release, whose message Redis refuses to publish. The waiter wakes at its timer (the holder's
+/// remaining lease, 1.5 s fixed, at its last try) and finds the lock its own at that try: it
+/// must not queue behind its own hold until that hold's lease (its watchdog timeout, 30 s) runs
+/// out, past its wait of 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fair_waiter_handed_the_lock_unannounced_takes_it_at_its_next_try() {
+    let (server, client) = a_client_without_channel_rights().await;
+    let name = unique_name("acl-fair-handed");
+    let lease = Duration::from_millis(1_500);
+    let holder = client
+        .fair_lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(lease))
+        .await
+        .expect("holder");
+    let held_since = Instant::now();
+
+    let lock = client.fair_lock(&name);
+    let waiter = tokio::spawn(async move {
+        let guard = lock.try_acquire(Duration::from_secs(10), None).await?;
+        let acquired = Instant::now();
+        guard.unlock().await?;
+        Ok::<_, lock_runtime::LockError>(acquired)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    holder.unlock().await.expect("unlock");
+    assert!(
+        is_held(&server, &name),
+        "the release handed the lock to the waiter"
+    );
+    let acquired = tokio::time::timeout(Duration::from_secs(12), waiter)
+        .await
+        .expect("the waiter finishes within its wait")
+        .expect("join")
+        .expect("the waiter gets the lock and releases it");
+    let waited = acquired.saturating_duration_since(held_since);
+    assert!(
+        waited < lease + Duration::from_millis(1_500),
+        "the waiter got the lock {waited:?} after the holder took it (lease {lease:?})"
+    );
+    assert_released(&server, &name);
+}

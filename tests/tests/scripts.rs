@@ -22,6 +22,7 @@ struct Keys {
     channel: String,
     queue: String,
     alive: String,
+    grants: String,
 }
 
 impl Keys {
@@ -41,27 +42,32 @@ fn keys(name: &str) -> Keys {
         channel: format!("{lock}:unlock"),
         queue: format!("{lock}:queue"),
         alive: format!("{lock}:alive"),
+        grants: format!("{lock}:grants"),
         lock,
     }
 }
 
+/// `acquire.lua`'s status and value (a busy reply's third field, the server time, left out).
 fn acquire(server: &RedisServer, keys: &Keys, owner: &str, lease_ms: &str) -> (i64, i64) {
-    server.cmd(&[
+    let reply: Vec<i64> = server.cmd(&[
         "EVAL",
         script("acquire.lua"),
-        "5",
+        "6",
         &keys.lock,
         &keys.fence,
         &keys.abandoned(owner),
         &keys.queue,
         &keys.alive,
+        &keys.grants,
         owner,
         lease_ms,
         FENCE_IDLE_MS,
         LIVENESS_MS,
         REFRESH_MS,
         "0",
-    ])
+        "0",
+    ]);
+    (reply[0], reply[1])
 }
 
 fn reenter(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64 {
@@ -80,15 +86,18 @@ fn release(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64
     server.cmd(&[
         "EVAL",
         script("release.lua"),
-        "5",
+        "7",
         &keys.lock,
         &keys.channel,
         &keys.memo(request),
+        &keys.fence,
         &keys.queue,
         &keys.alive,
+        &keys.grants,
         owner,
         MEMO_MS,
         "publish",
+        FENCE_IDLE_MS,
     ])
 }
 
@@ -97,15 +106,18 @@ fn abandon(server: &RedisServer, keys: &Keys, owner: &str) -> i64 {
     server.cmd(&[
         "EVAL",
         script("leave.lua"),
-        "5",
+        "7",
         &keys.lock,
         &keys.channel,
         &keys.abandoned(owner),
+        &keys.fence,
         &keys.queue,
         &keys.alive,
+        &keys.grants,
         owner,
         MEMO_MS,
         "publish",
+        FENCE_IDLE_MS,
     ])
 }
 
@@ -113,15 +125,18 @@ fn undo_reenter(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -
     server.cmd(&[
         "EVAL",
         script("undo_reenter.lua"),
-        "5",
+        "7",
         &keys.lock,
         &keys.channel,
         &keys.memo(request),
+        &keys.fence,
         &keys.queue,
         &keys.alive,
+        &keys.grants,
         owner,
         MEMO_MS,
         "publish",
+        FENCE_IDLE_MS,
     ])
 }
 

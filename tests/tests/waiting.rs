@@ -213,6 +213,10 @@ async fn a_queued_waiters_process_killed_delays_the_others_by_at_most_one_livene
         .await,
         "the killed waiter leaves the queue once its liveness ran out"
     );
+    assert_eq!(
+        run.tokens_handed_out, 1,
+        "the reentrant lock wakes its waiters; it never makes one the owner"
+    );
     assert_released(&run.server, &run.name);
     assert_no_key_without_ttl(&run.server, &run.name);
 }

@@ -23,8 +23,8 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult, spin: &Spi
          1, 3 and 4: scenario 2 has no ceiling for its scripts):\n\n\
          - **ours**: `lock-runtime`, `Lock::acquire` (watchdog lease) and `LockGuard::unlock`;\n\
          - **fair**: `lock-runtime`'s fair lock, `FairLock::acquire` (watchdog lease; waiters \
-           queue in Redis, first come first served, and a release wakes the head of the queue by \
-           name) and the same `LockGuard::unlock`;\n\
+           queue in Redis, first come first served, and a release makes the head of the queue the \
+           owner and tells it) and the same `LockGuard::unlock`;\n\
          - **spin-fixed**: `SET key token NX PX 30000`, on failure sleep {} ms and retry; release \
            with a compare-and-delete script. {} ms is Redisson's `ConstantBackOff` default;\n\
          - **spin-jitter**: the same with exponential backoff and full jitter: after the n-th \
@@ -103,9 +103,9 @@ fn process_sweep(out: &mut String, contention: &ContentionResult) {
     let _ = writeln!(
         out,
         "**Processes: ours against fair.** At {waiters} waiters spread over more or fewer \
-         processes, each cell `{names}`. A release of `ours` wakes one waiter in every process \
-         with waiters and they race; one of `fair` wakes the head of the queue, in whichever \
-         process it waits:\n"
+         processes, each cell `{names}`. A release of `ours` wakes the longest-queued waiter by \
+         name, which tries (newcomers may barge); one of `fair` makes the head of the queue the \
+         owner and tells it, in whichever process it waits:\n"
     );
     let columns = [
         "commands/acquisition",

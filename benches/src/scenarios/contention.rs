@@ -44,8 +44,9 @@
 //! # The sweep over processes
 //!
 //! At one waiter count (64 in the full run), `ours` and `fair` run over 1, 2, 4 and 8 processes:
-//! `ours` wakes one waiter per process with waiters and lets them race, `fair` wakes the head of
-//! its queue by name, so the sweep shows what cross-process hand-off costs each. The peers run at
+//! `ours` wakes its longest-queued waiter by name, which then tries (newcomers may barge), `fair`
+//! makes the head of its queue the owner in the release and tells it, so the sweep shows what
+//! cross-process hand-off costs each. The peers run at
 //! the process counts the targets compare them at, so every comparison is at equal processes.
 
 use std::{path::Path, time::Duration};

@@ -22,7 +22,9 @@
 //! A message on a channel says which local waiters to wake ([`Wake`]): `to:<id>` when Redis knows
 //! whom a release hands the lock to and names that waiter (the locks' releases: the one task
 //! registered under that id wakes, in whichever process it waits, and every other process
-//! ignores the message); `one` for one local waiter; `all` when every waiter may proceed (a
+//! ignores the message), `to:<id> <grant>` when the release already gave it the resource (a
+//! lock handed over directly: the grant, in the primitive's own words, reaches that waiter with
+//! its wake-up); `one` for one local waiter; `all` when every waiter may proceed (a
 //! forced unlock, a read unlock, a latch at zero); `n:<k>` when `k` units came free (a semaphore
 //! release). An unknown message wakes everyone: always safe.
 //! Tokio hands a notification to another waiter if the woken one is dropped before it runs, and
@@ -92,10 +94,11 @@ pub(crate) enum Wake {
     All,
     /// Up to this many waiters.
     Count(u32),
-    /// The one waiter registered under this id (see [`Subscription::name`]): a primitive that
+    /// The one waiter registered under `id` (see [`Subscription::name`]): a primitive that
     /// knows its next owner in Redis wakes exactly that task, in whichever process it waits.
-    /// Every other process ignores the message.
-    Waiter(String),
+    /// Every other process ignores the message. A `grant` tells the waiter what it was given
+    /// (a lock handed over directly: the primitive's own words, see [`NamedWaiter::take_grant`]).
+    Waiter { id: String, grant: Option<String> },
 }
 
 impl Wake {
@@ -105,7 +108,11 @@ impl Wake {
             Self::One => "one".to_owned(),
             Self::All => "all".to_owned(),
             Self::Count(n) => format!("n:{n}"),
-            Self::Waiter(id) => format!("to:{id}"),
+            Self::Waiter { id, grant: None } => format!("to:{id}"),
+            Self::Waiter {
+                id,
+                grant: Some(grant),
+            } => format!("to:{id} {grant}"),
         }
     }
 
@@ -118,8 +125,17 @@ impl Wake {
             "one" => Self::One,
             "all" => Self::All,
             _ => {
-                if let Some(id) = text.strip_prefix("to:").filter(|id| !id.is_empty()) {
-                    return Self::Waiter(id.to_owned());
+                if let Some(named) = text.strip_prefix("to:") {
+                    let (id, grant) = match named.split_once(' ') {
+                        Some((id, grant)) => (id, Some(grant.to_owned())),
+                        None => (named, None),
+                    };
+                    if !id.is_empty() {
+                        return Self::Waiter {
+                            id: id.to_owned(),
+                            grant,
+                        };
+                    }
                 }
                 text.strip_prefix("n:")
                     .and_then(|count| count.parse().ok())
@@ -162,7 +178,14 @@ struct Channel {
     confirmed: AtomicBool,
     /// The waiters that registered a name ([`Subscription::name`]), each with a wake-up of its
     /// own. Empty for primitives that only wake by count.
-    named: Mutex<HashMap<Arc<str>, Arc<Notify>>>,
+    named: Mutex<HashMap<Arc<str>, Arc<Named>>>,
+}
+
+/// What a named waiter receives: its own wake-up, and the grant of the last message naming it.
+#[derive(Default)]
+struct Named {
+    wake: Notify,
+    grant: Mutex<Option<String>>,
 }
 
 /// A channel whose first waiter just joined: subscribe to it.
@@ -266,12 +289,12 @@ impl Subscription {
     /// also registers them in Redis); they must be unique per channel.
     pub(crate) fn name(&self, id: &Arc<str>) -> NamedWaiter {
         let id = Arc::clone(id);
-        let wake = Arc::new(Notify::new());
-        lock(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&wake));
+        let named = Arc::new(Named::default());
+        lock(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&named));
         NamedWaiter {
             channel: Arc::clone(&self.channel),
             id,
-            wake,
+            named,
         }
     }
 
@@ -285,14 +308,19 @@ impl Subscription {
 pub(crate) struct NamedWaiter {
     channel: Arc<Channel>,
     id: Arc<str>,
-    wake: Arc<Notify>,
+    named: Arc<Named>,
 }
 
 impl NamedWaiter {
     /// Completes at a message naming this waiter, including one that arrived since the last
     /// call: a named wake-up is kept until it is awaited.
     pub(crate) async fn woken(&self) {
-        self.wake.notified().await;
+        self.named.wake.notified().await;
+    }
+
+    /// The grant carried by a message naming this waiter since the last call, if any.
+    pub(crate) fn take_grant(&self) -> Option<String> {
+        lock(&self.named.grant).take()
     }
 }
 
@@ -380,10 +408,13 @@ impl Shared {
             Wake::All => wake.notify_waiters(),
             Wake::Count(n) => (0..n.min(u32::try_from(slot.waiters).unwrap_or(u32::MAX)))
                 .for_each(|_| wake.notify_one()),
-            Wake::Waiter(id) => {
+            Wake::Waiter { id, grant } => {
                 if let Some(named) = lock(&slot.channel.named).get(id.as_str()) {
+                    if grant.is_some() {
+                        *lock(&named.grant) = grant;
+                    }
                     // `notify_one` keeps the wake-up if the waiter is trying right now.
-                    named.notify_one();
+                    named.wake.notify_one();
                 }
             }
         }
@@ -562,11 +593,18 @@ mod tests {
             Wake::One,
             Wake::All,
             Wake::Count(3),
-            Wake::Waiter("client:w7".to_owned()),
+            Wake::Waiter {
+                id: "client:w7".to_owned(),
+                grant: None,
+            },
+            Wake::Waiter {
+                id: "client:w7".to_owned(),
+                grant: Some("17 1700000000000000".to_owned()),
+            },
         ] {
             assert_eq!(Wake::parse(wake.message().as_bytes()), wake);
         }
-        for unknown in [&b"unlock"[..], b"n:", b"n:-1", b"to:", b"\xff"] {
+        for unknown in [&b"unlock"[..], b"n:", b"n:-1", b"to:", b"to: 17 1", b"\xff"] {
             assert_eq!(Wake::parse(unknown), Wake::All);
         }
     }

@@ -62,6 +62,12 @@ impl Keys {
         self.sub("alive")
     }
 
+    /// The queued owner ids that take a direct hand-over, with the lease to hand them the lock
+    /// with (the fair lock's waiters).
+    pub(crate) fn grants(&self) -> String {
+        self.sub("grants")
+    }
+
     /// The memo key of one request (see the scripts' headers).
     pub(crate) fn memo(&self, request_id: &str) -> String {
         format!("{}:memo:{request_id}", self.main)

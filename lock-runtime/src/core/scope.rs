@@ -35,8 +35,8 @@ tokio::task_local! {
 pub(crate) enum HoldKind {
     /// The reentrant lock's exclusive hold.
     Exclusive,
-    /// The fair lock's exclusive hold: re-entered only through the fair lock, whose release
-    /// wakes the head of its queue.
+    /// The fair lock's exclusive hold: re-entered only through the fair lock, whose waiters
+    /// take the lock straight from the release.
     Fair,
 }
 

@@ -308,13 +308,6 @@ pub(crate) fn timed_out(after: Duration) -> redis::RedisError {
     .into()
 }
 
-/// Decodes the `{status, value}` pair most scripts return, for the reply types' `FromRedisValue`.
-pub(crate) fn status_and_value(
-    value: redis::Value,
-) -> Result<(i64, redis::Value), redis::ParsingError> {
-    FromRedisValue::from_redis_value(value)
-}
-
 /// A reply that matches no variant of the script's reply type: a script and its decoder out of
 /// step, which a test would have caught; reported, never a panic.
 pub(crate) fn unexpected(script: &str, status: i64) -> redis::ParsingError {

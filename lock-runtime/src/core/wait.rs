@@ -17,7 +17,9 @@
 //!   gave up, its deadline passed) passes the wake-up on to another local waiter, so the others
 //!   do not sleep to the holder's TTL.
 //! - A waiter with an id ([`Attempt::waiter_id`]) is also woken by a message naming it, so a
-//!   release that knows its next owner wakes one task across every process.
+//!   release that knows its next owner wakes one task across every process. A message that
+//!   also grants the resource (a direct hand-over) is taken up by [`Attempt::granted`] without
+//!   another try.
 
 use std::{future::Future, pin::pin, sync::Arc, time::Duration};
 
@@ -27,7 +29,7 @@ use crate::{
     LockError,
     core::{
         backend::Backend,
-        hub::{Baton, Subscription},
+        hub::{Baton, NamedWaiter, Subscription},
         keys::Keys,
     },
 };
@@ -50,6 +52,15 @@ pub(crate) trait Attempt {
     /// owner's waiter (`Wake::Waiter`): while it waits, a message naming it wakes this task
     /// alone. `None` (the default): woken by count only.
     fn waiter_id(&self) -> Option<&Arc<str>> {
+        None
+    }
+
+    /// Takes up what a release handed this waiter directly (the `grant` of a message naming it,
+    /// see [`Wake::Waiter`](crate::core::hub::Wake::Waiter)), without another request. `None`
+    /// when the grant cannot be taken up as it stands (it is stale, or the lease it gives would
+    /// be spent): the engine then tries, and the try finds out. The default takes nothing.
+    fn granted(&mut self, grant: &str) -> Option<Self::Output> {
+        let _ = grant;
         None
     }
 
@@ -146,7 +157,13 @@ pub(crate) async fn wait<A: Attempt + Send>(
         };
         tokio::select! {
             () = woken => baton = subscription.map(Subscription::baton),
-            () = named_wake => baton = subscription.map(Subscription::baton),
+            () = named_wake => {
+                let grant = named.as_ref().and_then(NamedWaiter::take_grant);
+                if let Some(output) = grant.and_then(|grant| attempt.granted(&grant)) {
+                    return Ok(output);
+                }
+                baton = subscription.map(Subscription::baton);
+            }
             () = timer => {}
         }
         try_now = true;
@@ -331,7 +348,10 @@ mod tests {
             .collect();
         let settled = settle(&script, 3).await;
         script.free.store(true, Ordering::SeqCst);
-        let named = Wake::Waiter(format!("{}:w1", client.id()));
+        let named = Wake::Waiter {
+            id: format!("{}:w1", client.id()),
+            grant: None,
+        };
         let _: i64 = server.cmd(&["PUBLISH", &keys.channel(), &named.message()]);
 
         let second = waiters.remove(1);

@@ -32,13 +32,17 @@ use crate::{
 
 /// How one exclusive lock differs from the other: its acquire script (the reentrant lock's lets
 /// newcomers barge, the fair lock's gives a free lock to the head of the queue only; both take
-/// the same KEYS and ARGV) and the hold kind its scopes carry.
-/// Their waiters queue alike, their releases wake the head of the queue by name alike.
+/// the same KEYS and ARGV), whether its waiters take a direct hand-over, and the hold kind its
+/// scopes carry. Their waiters queue alike, their releases pass the lock on to the head of the
+/// queue alike.
 pub(crate) struct Flavor {
     /// The hold kind its scopes carry: a lock re-enters only its own kind.
     pub(crate) kind: HoldKind,
     /// Its acquire script; the reply is [`Acquired`].
     pub(crate) acquire: &'static Lazy<Script>,
+    /// Whether a release makes its head waiter the owner at once (the fair lock), rather than
+    /// waking it to try (the reentrant lock, whose newcomers may barge); see [`Acquire::granted`].
+    pub(crate) hand_over: bool,
 }
 
 /// Whether an undo marks the owner abandoned.
@@ -130,6 +134,12 @@ struct Acquire {
     /// Registered with the watchdog before a try is sent (watchdog mode), removed if the try took
     /// nothing, handed to the hold if it took the lock.
     renewal: Option<RenewalId>,
+    /// The lease a release may hand this waiter the lock with directly (`Duration::ZERO`: none,
+    /// it is woken to try); see [`Acquire::granted`].
+    grant_lease: Duration,
+    /// When the last try that found the lock busy was sent, and the server's clock (µs) as it
+    /// ran: a direct hand-over after it is timed from these.
+    last_busy: Option<(Instant, u64)>,
     /// Armed once something of this acquisition may remain in Redis if it ends without a guard:
     /// its place in the queue, or an earlier copy of a resent request (`Mark::Abandoned`: that
     /// copy may reach Redis later and take the lock for this owner, even after the guard
@@ -144,7 +154,13 @@ impl Acquire {
         keys: &Arc<Keys>,
         lease: Option<Duration>,
     ) -> Self {
-        let lease_time = lease.unwrap_or(backend.config.watchdog_timeout);
+        let liveness = backend.config.watchdog_timeout;
+        let lease_time = lease.unwrap_or(liveness);
+        // A head handed the lock that turns out to be gone holds it until this lease runs out:
+        // at most one liveness period. A replica wait must follow the request that took the lock,
+        // so a waiter that asks for one takes the lock itself.
+        let grants =
+            flavor.hand_over && lease_time <= liveness && backend.scripts.replica_wait().is_none();
         Self {
             flavor,
             backend: Arc::clone(backend),
@@ -154,7 +170,24 @@ impl Acquire {
             lease: Lease::new(&keys.name, Instant::now()),
             watchdog: lease.is_none(),
             renewal: None,
+            grant_lease: if grants { lease_time } else { Duration::ZERO },
+            last_busy: None,
             undo_on_drop: None,
+        }
+    }
+
+    /// In watchdog mode, registers this acquisition with the watchdog (once): before a try is
+    /// sent, so a lock taken is never left unrenewed, or as a hand-over is taken up.
+    fn register_renewal(&mut self) {
+        if self.watchdog && self.renewal.is_none() {
+            let mut renew = RENEW.prepare_invoke();
+            renew
+                .key(&self.keys.main)
+                .arg(self.owner.as_ref())
+                .arg(redis_millis(self.lease_time));
+            let registration =
+                Registration::new(&self.keys.name, renew, &self.lease, self.lease_time);
+            self.renewal = Some(self.backend.watchdog.register(registration));
         }
     }
 
@@ -205,15 +238,16 @@ impl Acquire {
         }
     }
 
-    /// The guard of the lock this acquisition took; the renewal goes with it.
+    /// The guard of the lock this acquisition took, with a lease timed from `sent`; the renewal
+    /// goes with it.
     fn hand_over(&mut self, token: u64, sent: Instant) -> LockGuard {
         self.lease.extend_to(valid_until(sent, self.lease_time));
         let renewal = self.renewal.take();
         if let Some(id) = renewal {
             self.backend.watchdog.activate(id);
         }
-        // The acquire script took this owner out of the queue: only stale copies remain to undo,
-        // and the guard's release does that.
+        // The acquire script (or the release that handed it over) took this owner out of the
+        // queue: only stale copies remain to undo, and the guard's release does that.
         let resent = self.undo_on_drop.take().is_some_and(|(undo, mark)| {
             undo.disarm();
             mark == Mark::Abandoned
@@ -249,22 +283,40 @@ impl Attempt for Acquire {
         Some(&self.owner)
     }
 
+    /// A release made this waiter the owner (`pass_on` in `scripts/common.lua`): `grant` is
+    /// "<token> <server time in µs of the hand-over>".
+    ///
+    /// The lease ran from the hand-over, which this client did not see happen. What it knows:
+    /// its last try that found the lock busy was sent at `sent` and ran at server time `S`, so
+    /// at or after `sent`; the hand-over ran at server time `H`, so at least `H - S` after
+    /// `sent`, by a clock that may drift from the server's (1 % is allowed, as for leases). The
+    /// deadline is timed from there, never later than the key's expiry in Redis. A hand-over
+    /// timed before that try ran is stale (the lock was no longer ours then), and a lease
+    /// spent already is not handed out: either way the engine tries, and the try tells (a hold
+    /// still ours is re-armed and taken with a fresh deadline).
+    fn granted(&mut self, grant: &str) -> Option<LockGuard> {
+        let (token, handed_us) = grant.split_once(' ')?;
+        let (token, handed_us) = (token.parse().ok()?, handed_us.parse::<u64>().ok()?);
+        let (sent, busy_us) = self.last_busy?;
+        let since_busy = Duration::from_micros(handed_us.checked_sub(busy_us)?);
+        let now = Instant::now();
+        let handed = sent
+            .checked_add(since_busy - since_busy / 100)
+            .map_or(now, |handed| handed.min(now));
+        if valid_until(handed, self.lease_time) <= now {
+            return None;
+        }
+        self.register_renewal();
+        tracing::debug!(lock = %self.keys.name, "handed over");
+        Some(self.hand_over(token, handed))
+    }
+
     async fn attempt(
         &mut self,
         deadline: Option<Instant>,
     ) -> Result<Outcome<LockGuard>, LockError> {
-        // Registered before the request is sent, so a lock taken is never left unrenewed; only
-        // for the try, so a task that is merely waiting costs the watchdog nothing.
-        if self.watchdog && self.renewal.is_none() {
-            let mut renew = RENEW.prepare_invoke();
-            renew
-                .key(&self.keys.main)
-                .arg(self.owner.as_ref())
-                .arg(redis_millis(self.lease_time));
-            let registration =
-                Registration::new(&self.keys.name, renew, &self.lease, self.lease_time);
-            self.renewal = Some(self.backend.watchdog.register(registration));
-        }
+        // Only for the try, so a task that is merely waiting costs the watchdog nothing.
+        self.register_renewal();
         let keys = Arc::clone(&self.keys);
         let config = &self.backend.config;
         let acquire = acquire_call(
@@ -274,6 +326,7 @@ impl Attempt for Acquire {
             self.lease_time,
             (config.watchdog_timeout, config.renew_interval()),
             self.undo_on_drop.is_some(),
+            self.grant_lease,
         );
         let context = || format!("acquiring lock `{}`", keys.name);
         let in_flight = InFlight::arm(&self.backend, self.abandon(Mark::Abandoned));
@@ -312,8 +365,9 @@ impl Attempt for Acquire {
                 }
                 Ok(Outcome::Done(self.hand_over(token, sent)))
             }
-            Acquired::Busy { ttl } => {
+            Acquired::Busy { ttl, server_us } => {
                 self.stop_renewal();
+                self.last_busy = Some((sent, server_us));
                 Ok(Outcome::Busy { ttl })
             }
             Acquired::WrongType { found } => {
@@ -488,12 +542,12 @@ impl GiveBack for Undo {
                     let mut call = UNDO_REENTER.prepare_invoke();
                     call.key(&keys.main)
                         .key(keys.channel())
-                        .key(keys.memo(request))
-                        .key(keys.queue())
-                        .key(keys.alive())
+                        .key(keys.memo(request));
+                    passing_on(&mut call, keys)
                         .arg(owner.as_ref())
                         .arg(redis_millis(backend.config.abandoned_ttl()))
-                        .arg(PUBLISH);
+                        .arg(PUBLISH)
+                        .arg(redis_millis(FENCE_TTL));
                     call
                 }
             };
@@ -507,7 +561,8 @@ impl GiveBack for Undo {
 
 /// The call of a flavor's acquire `script` for a fresh acquisition by `owner` for `lease`;
 /// `waiting` is the liveness period of a queued waiter and the longest it may sleep before it
-/// tries again, `queued` whether this owner queued on an earlier try.
+/// tries again, `queued` whether this owner queued on an earlier try, `grant` the lease a
+/// release may hand it the lock with while it waits (`Duration::ZERO`: none).
 pub(crate) fn acquire_call(
     script: &'static Script,
     keys: &Keys,
@@ -515,6 +570,7 @@ pub(crate) fn acquire_call(
     lease: Duration,
     (liveness, refresh): (Duration, Duration),
     queued: bool,
+    grant: Duration,
 ) -> ScriptInvocation<'static> {
     let mut acquire = script.prepare_invoke();
     acquire
@@ -523,12 +579,14 @@ pub(crate) fn acquire_call(
         .key(abandoned_mark(keys, owner))
         .key(keys.queue())
         .key(keys.alive())
+        .key(keys.grants())
         .arg(owner)
         .arg(redis_millis(lease))
         .arg(redis_millis(FENCE_TTL))
         .arg(redis_millis(liveness))
         .arg(redis_millis(refresh))
-        .arg(if queued { "1" } else { "0" });
+        .arg(if queued { "1" } else { "0" })
+        .arg(redis_millis(grant));
     acquire
 }
 
@@ -543,12 +601,12 @@ pub(crate) fn release_call(
     release
         .key(&keys.main)
         .key(keys.channel())
-        .key(keys.memo(request))
-        .key(keys.queue())
-        .key(keys.alive())
+        .key(keys.memo(request));
+    passing_on(&mut release, keys)
         .arg(owner)
         .arg(redis_millis(memo_ttl))
-        .arg(PUBLISH);
+        .arg(PUBLISH)
+        .arg(redis_millis(FENCE_TTL));
     release
 }
 
@@ -559,13 +617,25 @@ fn leave_call(keys: &Keys, owner: &str, mark_ttl: Duration) -> ScriptInvocation<
     leave
         .key(&keys.main)
         .key(keys.channel())
-        .key(abandoned_mark(keys, owner))
-        .key(keys.queue())
-        .key(keys.alive())
+        .key(abandoned_mark(keys, owner));
+    passing_on(&mut leave, keys)
         .arg(owner)
         .arg(redis_millis(mark_ttl))
-        .arg(PUBLISH);
+        .arg(PUBLISH)
+        .arg(redis_millis(FENCE_TTL));
     leave
+}
+
+/// Adds the keys a script that may free the lock needs to pass it on (`pass_on` in
+/// `scripts/common.lua`): the fencing state, the queue, the liveness deadlines, the grants.
+fn passing_on<'a, 'b>(
+    call: &'a mut ScriptInvocation<'b>,
+    keys: &Keys,
+) -> &'a mut ScriptInvocation<'b> {
+    call.key(keys.fence())
+        .key(keys.queue())
+        .key(keys.alive())
+        .key(keys.grants())
 }
 
 /// The key marking `owner` abandoned (see `scripts/leave.lua`).

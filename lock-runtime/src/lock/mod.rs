@@ -28,6 +28,7 @@ use scripts::ACQUIRE;
 pub(crate) static REENTRANT: Flavor = Flavor {
     kind: HoldKind::Exclusive,
     acquire: &ACQUIRE,
+    hand_over: false,
 };
 
 /// A handle to one reentrant lock, made by [`LockClient::lock`]. Cheap to clone; holds nothing.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use once_cell::sync::Lazy;
 use redis::{FromRedisValue, ParsingError, Script, Value};
 
-use crate::core::script::{status_and_value, unexpected};
+use crate::core::script::unexpected;
 
 /// The source of a lock script that uses the functions of `scripts/common.lua`, with that file
 /// in front (Lua scripts in Redis cannot include one another).
@@ -67,8 +67,13 @@ pub(crate) fn sources() -> [(&'static str, &'static str); 7] {
 pub(crate) enum Acquired {
     /// Taken, with this fencing token.
     Taken { token: u64 },
-    /// Held by another owner for `ttl` more (`None`: the key has no TTL).
-    Busy { ttl: Option<Duration> },
+    /// Held by another owner for `ttl` more (`None`: the key has no TTL); the owner is queued.
+    /// `server_us`: the server's clock, in µs, as the script ran (a direct hand-over to this
+    /// owner is timed from it).
+    Busy {
+        ttl: Option<Duration>,
+        server_us: u64,
+    },
     /// The lock's key holds another type.
     WrongType { found: String },
     /// The owner id was abandoned: this is a late copy of a request whose caller gave up.
@@ -77,7 +82,14 @@ pub(crate) enum Acquired {
 
 impl FromRedisValue for Acquired {
     fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        let (status, value) = status_and_value(value)?;
+        let mut items = Vec::<Value>::from_redis_value(value)?.into_iter();
+        let mut next = || {
+            items
+                .next()
+                .ok_or_else(|| ParsingError::from("short acquire reply"))
+        };
+        let status = i64::from_redis_value(next()?)?;
+        let value = next()?;
         Ok(match status {
             1 => Self::Taken {
                 token: u64::from_redis_value(value)?,
@@ -86,6 +98,7 @@ impl FromRedisValue for Acquired {
                 ttl: u64::try_from(i64::from_redis_value(value)?)
                     .ok()
                     .map(Duration::from_millis),
+                server_us: u64::from_redis_value(next()?)?,
             },
             -1 => Self::WrongType {
                 found: String::from_redis_value(value)?,

@@ -6,22 +6,30 @@
 -- KEYS[3]  abandoned mark of this owner id (set by leave.lua when the caller gave up)
 -- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
+-- KEYS[6]  grants: hash of the waiting owner ids a release hands the lock to directly -> lease
 --
 -- ARGV[1]  owner id, new to this acquisition (it is also the waiter's id in the queue)
 -- ARGV[2]  lease in milliseconds
 -- ARGV[3]  how long the fencing state lives, in milliseconds
 -- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
+-- ARGV[6]  unused here (the reentrant lock's "queued before" flag: the fair lock always looks)
+-- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits, or "0":
+--          woken by name only, it takes the lock with its next try (see pass_on in common.lua)
 --
 -- Returns {status, value}:
 --   { 1, token}  acquired; token as lock/scripts/acquire.lua
---   { 0, wait}   not this owner's turn: it is queued (its liveness refreshed) and must try again
---                within `wait` ms (the holder's remaining lease, the head's liveness, or ARGV[5])
+--   { 0, wait, now}  not this owner's turn: it is queued (its liveness refreshed) and must try
+--                again within `wait` ms (the holder's remaining lease, the head's liveness, or
+--                ARGV[5]); `now` is the server time in µs (a direct hand-over is timed from it)
 --   {-1, type}   KEYS[1] holds a value of another type
 --   {-3, 0}      this owner id was abandoned: a late copy of a request whose caller gave up
 --
 -- FIFO by first try: a free lock goes to the head of the queue only; a newcomer queues behind it
--- (no barging). A head whose liveness ran out (a crashed process, a cancelled task whose undo was
+-- (no barging). A release normally hands the lock straight to the head (pass_on in common.lua),
+-- so a free lock with a queue is met only when a holder's lease ran out, or the head takes no
+-- direct hand-over (a lease longer than its liveness, or a replica wait to run itself). A head
+-- handed the lock whose message went astray finds its own hold at its next try (rearm). A head whose liveness ran out (a crashed process, a cancelled task whose undo was
 -- lost) is dropped from the queue here and by the release, so it blocks the queue at most one
 -- liveness period. Every key carries a TTL: the queue keys live one liveness period past the
 -- last waiter's try.
@@ -46,13 +54,14 @@ local time = redis.call('time')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now = math.floor(now_us / 1000)
 
-local head = first_live(KEYS[4], KEYS[5], now, ARGV[1])
+local q = {queue = KEYS[4], alive = KEYS[5], grants = KEYS[6]}
+local head = first_live(q, now, ARGV[1])
 if kind == 'none' and (not head or head == ARGV[1]) then
-    dequeue(KEYS[4], KEYS[5], ARGV[1])
+    dequeue(q, ARGV[1])
     return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])}
 end
 
-enqueue(KEYS[4], KEYS[5], ARGV[1], now_us, tonumber(ARGV[4]))
+enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), tonumber(ARGV[7]))
 
 local wait = tonumber(ARGV[5])
 if kind == 'hash' then
@@ -67,4 +76,4 @@ elseif head and head ~= ARGV[1] then
         wait = head_left
     end
 end
-return {0, math.max(wait, 0)}
+return {0, math.max(wait, 0), now_us}

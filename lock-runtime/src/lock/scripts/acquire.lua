@@ -6,6 +6,7 @@
 -- KEYS[3]  abandoned mark of this owner id (set by leave.lua when the caller gave up)
 -- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
+-- KEYS[6]  grants: hash of the waiting owner ids a release hands the lock to directly -> lease
 --
 -- ARGV[1]  owner id (client id ":" scope id), new to this acquisition; also its waiter id
 -- ARGV[2]  lease in milliseconds
@@ -14,11 +15,14 @@
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
 -- ARGV[6]  "1" if this owner queued on an earlier try (it leaves the queue when it takes the
 --          lock), "0" otherwise (the uncontended path touches no queue key)
+-- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits (the fair
+--          lock's direct hand-over), or "0": woken by name only (see pass_on in common.lua)
 --
 -- Returns {status, value}:
 --   { 1, token}  acquired; token is strictly greater than every earlier one for this name
---   { 0, wait}   held by another owner: this owner is queued (its liveness refreshed) and must
---                try again within `wait` ms (the holder's remaining lease, or ARGV[5])
+--   { 0, wait, now}  held by another owner: this owner is queued (its liveness refreshed) and
+--                must try again within `wait` ms (the holder's remaining lease, or ARGV[5]);
+--                `now` is the server time in µs (a direct hand-over is timed from it)
 --   {-1, type}   KEYS[1] holds a value of another type: not ours to touch
 --   {-3, 0}      this owner id was abandoned: a late copy of a request whose caller gave up
 --
@@ -41,9 +45,11 @@ if kind ~= 'none' and kind ~= 'hash' then
     return {-1, kind}
 end
 
+local q = {queue = KEYS[4], alive = KEYS[5], grants = KEYS[6]}
+
 if kind == 'none' then
     if ARGV[6] == '1' then
-        dequeue(KEYS[4], KEYS[5], ARGV[1])
+        dequeue(q, ARGV[1])
     end
     return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])}
 end
@@ -54,11 +60,12 @@ if token then
 end
 
 local time = redis.call('time')
-enqueue(KEYS[4], KEYS[5], ARGV[1], tonumber(time[1]) * 1000000 + tonumber(time[2]), tonumber(ARGV[4]))
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), tonumber(ARGV[7]))
 
 local wait = tonumber(ARGV[5])
 local pttl = redis.call('pttl', KEYS[1])
 if pttl >= 0 and pttl < wait then
     wait = pttl
 end
-return {0, wait}
+return {0, wait, now_us}

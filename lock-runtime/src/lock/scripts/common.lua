@@ -47,43 +47,68 @@ local function server_ms()
     return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
 
--- Queues `owner` in `queue`, keeping the place (`now_us`) of its first try, and makes it live
--- until `liveness` ms from now in `alive`. Both keys live one liveness period past the last try.
-local function enqueue(queue, alive, owner, now_us, liveness)
-    redis.call('zadd', queue, 'NX', now_us, owner)
-    redis.call('zadd', alive, math.floor(now_us / 1000) + liveness, owner)
-    redis.call('pexpire', queue, liveness)
-    redis.call('pexpire', alive, liveness)
+-- The queue keys of a lock, passed to every function below as `q`: `q.queue` (sorted set of
+-- waiting owner ids, by the server time in µs of their first try), `q.alive` (sorted set of the
+-- same ids, by the server time in ms they are live until) and `q.grants` (hash of the waiting
+-- owner ids that take a direct hand-over -> the lease in ms to hand them the lock with).
+
+-- Queues `owner` in `q`, keeping the place (`now_us`) of its first try, and makes it live until
+-- `liveness` ms from now. `grant` > 0: a release hands it the lock directly, with that lease (the
+-- fair lock's waiters). Every queue key lives one liveness period past the last try.
+local function enqueue(q, owner, now_us, liveness, grant)
+    redis.call('zadd', q.queue, 'NX', now_us, owner)
+    redis.call('zadd', q.alive, math.floor(now_us / 1000) + liveness, owner)
+    redis.call('pexpire', q.queue, liveness)
+    redis.call('pexpire', q.alive, liveness)
+    if grant > 0 then
+        redis.call('hset', q.grants, owner, grant)
+        redis.call('pexpire', q.grants, liveness)
+    end
 end
 
--- Takes `waiter` out of `queue` and `alive`.
-local function dequeue(queue, alive, waiter)
-    redis.call('zrem', queue, waiter)
-    redis.call('zrem', alive, waiter)
+-- Takes `waiter` out of the queue `q`.
+local function dequeue(q, waiter)
+    redis.call('zrem', q.queue, waiter)
+    redis.call('zrem', q.alive, waiter)
+    redis.call('hdel', q.grants, waiter)
 end
 
--- The first waiter of `queue` that is live at `now` (server ms; read when first needed if nil),
--- or `keep` if it comes first; the dead ones ahead of it leave the queue. Nil if none.
-local function first_live(queue, alive, now, keep)
-    local head = redis.call('zrange', queue, 0, 0)[1]
+-- The first waiter of `q` that is live at `now` (server ms; read when first needed if nil), or
+-- `keep` if it comes first; the dead ones ahead of it leave the queue. Nil if none.
+local function first_live(q, now, keep)
+    local head = redis.call('zrange', q.queue, 0, 0)[1]
     while head and head ~= keep do
         now = now or server_ms()
-        if tonumber(redis.call('zscore', alive, head) or '0') >= now then
+        if tonumber(redis.call('zscore', q.alive, head) or '0') >= now then
             return head
         end
-        dequeue(queue, alive, head)
-        head = redis.call('zrange', queue, 0, 0)[1]
+        dequeue(q, head)
+        head = redis.call('zrange', q.queue, 0, 0)[1]
     end
     return head
 end
 
--- Wakes the first live waiter of `queue` (liveness deadlines in `alive`), by name, on `channel`
--- with the `publish` command; dead waiters ahead of it leave the queue. Published with pcall: a
--- Redis user without channel rights still gets its work done (its waiters wake at their timers).
-local function wake_head(queue, alive, channel, publish)
-    local head = first_live(queue, alive, nil, nil)
-    if head then
-        redis.pcall(publish, channel, 'to:' .. head)
+-- The lock `lock` was just freed: passes it on to the first live waiter of `q` (dead waiters
+-- ahead of it leave the queue), on `channel` with the `publish` command.
+-- - A waiter that takes a direct hand-over (in `q.grants`) becomes the owner here, with its own
+--   lease and the next token of `fence`, and leaves the queue; the message "to:<id> <token>
+--   <server time in µs>" tells its client, which returns the guard without another request.
+-- - Any other waiter is woken by name ("to:<id>") and tries.
+-- Published with pcall: a Redis user without channel rights still gets its work done (its
+-- waiters wake at their timers, and a waiter handed the lock finds it its own at its next try).
+local function pass_on(lock, fence, fence_ttl, q, channel, publish)
+    local head = first_live(q, nil, nil)
+    if not head then
+        return
     end
+    local grant = redis.call('hget', q.grants, head)
+    if not grant then
+        redis.pcall(publish, channel, 'to:' .. head)
+        return
+    end
+    dequeue(q, head)
+    local token = take(lock, fence, fence_ttl, head, grant)
+    local time = redis.call('time')
+    local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+    redis.pcall(publish, channel, string.format('to:%s %d %d', head, token, now_us))
 end
-

@@ -6,25 +6,30 @@
 -- KEYS[1]  lock key (hash of owner id -> hold count)
 -- KEYS[2]  wake-up channel
 -- KEYS[3]  abandoned mark of the owner id (see acquire.lua)
--- KEYS[4]  queue of waiting owner ids (see acquire.lua)
--- KEYS[5]  their liveness deadlines (see acquire.lua)
+-- KEYS[4]  fencing state (see acquire.lua): a lock handed over directly takes the next token
+-- KEYS[5]  queue of waiting owner ids (see acquire.lua)
+-- KEYS[6]  their liveness deadlines (see acquire.lua)
+-- KEYS[7]  the waiters taking a direct hand-over, with their leases (see acquire.lua)
 --
 -- ARGV[1]  owner id of the acquisition
 -- ARGV[2]  how long the mark lives, in milliseconds; 0: no mark (no request of this owner can
 --          still be on its way: its wait just ended)
 -- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
+-- ARGV[4]  how long the fencing state lives, in milliseconds (see acquire.lua)
 --
 -- Returns:
 --   1   the acquisition had taken the lock: released
 --   0   it had not: it never will now
 --
--- If the lock is free afterwards, the new head of the queue is woken, so the waiters behind a
--- leaving head do not wait for its liveness to run out. Safe to resend.
+-- If the lock is free afterwards, it is passed on to the new head of the queue (pass_on in
+-- common.lua), so the waiters behind a leaving head do not wait for its liveness to run out.
+-- Safe to resend.
 
+local q = {queue = KEYS[5], alive = KEYS[6], grants = KEYS[7]}
 if tonumber(ARGV[2]) > 0 then
     redis.call('set', KEYS[3], 1, 'px', ARGV[2])
 end
-dequeue(KEYS[4], KEYS[5], ARGV[1])
+dequeue(q, ARGV[1])
 
 local released = 0
 local kind = redis.call('type', KEYS[1]).ok
@@ -34,6 +39,6 @@ if kind == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     kind = 'none'
 end
 if kind == 'none' then
-    wake_head(KEYS[4], KEYS[5], KEYS[2], ARGV[3])
+    pass_on(KEYS[1], KEYS[4], ARGV[4], q, KEYS[2], ARGV[3])
 end
 return released
