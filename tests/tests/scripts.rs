@@ -22,7 +22,7 @@ struct Keys {
     channel: String,
     queue: String,
     alive: String,
-    grants: String,
+    wants: String,
 }
 
 impl Keys {
@@ -42,7 +42,7 @@ fn keys(name: &str) -> Keys {
         channel: format!("{lock}:unlock"),
         queue: format!("{lock}:queue"),
         alive: format!("{lock}:alive"),
-        grants: format!("{lock}:grants"),
+        wants: format!("{lock}:wants"),
         lock,
     }
 }
@@ -58,7 +58,7 @@ fn acquire(server: &RedisServer, keys: &Keys, owner: &str, lease_ms: &str) -> (i
         &keys.abandoned(owner),
         &keys.queue,
         &keys.alive,
-        &keys.grants,
+        &keys.wants,
         owner,
         lease_ms,
         FENCE_IDLE_MS,
@@ -93,7 +93,7 @@ fn release(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64
         &keys.fence,
         &keys.queue,
         &keys.alive,
-        &keys.grants,
+        &keys.wants,
         owner,
         MEMO_MS,
         "publish",
@@ -113,7 +113,7 @@ fn abandon(server: &RedisServer, keys: &Keys, owner: &str) -> i64 {
         &keys.fence,
         &keys.queue,
         &keys.alive,
-        &keys.grants,
+        &keys.wants,
         owner,
         MEMO_MS,
         "publish",
@@ -132,7 +132,7 @@ fn undo_reenter(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -
         &keys.fence,
         &keys.queue,
         &keys.alive,
-        &keys.grants,
+        &keys.wants,
         owner,
         MEMO_MS,
         "publish",

@@ -62,10 +62,10 @@ impl Keys {
         self.sub("alive")
     }
 
-    /// The queued owner ids that take a direct hand-over, with the lease to hand them the lock
-    /// with (the fair lock's waiters).
-    pub(crate) fn grants(&self) -> String {
-        self.sub("grants")
+    /// What each queued owner id waits for, where the primitive needs to know (the lease of a
+    /// direct hand-over, a read or a write).
+    pub(crate) fn wants(&self) -> String {
+        self.sub("wants")
     }
 
     /// The memo key of one request (see the scripts' headers).

@@ -579,7 +579,7 @@ pub(crate) fn acquire_call(
         .key(abandoned_mark(keys, owner))
         .key(keys.queue())
         .key(keys.alive())
-        .key(keys.grants())
+        .key(keys.wants())
         .arg(owner)
         .arg(redis_millis(lease))
         .arg(redis_millis(FENCE_TTL))
@@ -627,7 +627,7 @@ fn leave_call(keys: &Keys, owner: &str, mark_ttl: Duration) -> ScriptInvocation<
 }
 
 /// Adds the keys a script that may free the lock needs to pass it on (`pass_on` in
-/// `scripts/common.lua`): the fencing state, the queue, the liveness deadlines, the grants.
+/// `scripts/common.lua`): the fencing state, the queue, the liveness deadlines, what each waiter wants.
 fn passing_on<'a, 'b>(
     call: &'a mut ScriptInvocation<'b>,
     keys: &Keys,
@@ -635,7 +635,7 @@ fn passing_on<'a, 'b>(
     call.key(keys.fence())
         .key(keys.queue())
         .key(keys.alive())
-        .key(keys.grants())
+        .key(keys.wants())
 }
 
 /// The key marking `owner` abandoned (see `scripts/leave.lua`).

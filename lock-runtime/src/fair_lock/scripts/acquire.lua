@@ -6,7 +6,8 @@
 -- KEYS[3]  abandoned mark of this owner id (set by leave.lua when the caller gave up)
 -- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
--- KEYS[6]  grants: hash of the waiting owner ids a release hands the lock to directly -> lease
+-- KEYS[6]  wants: hash of waiting owner ids -> what each waits for (here: the lease a release
+--          hands it the lock with, for the waiters that take a direct hand-over)
 --
 -- ARGV[1]  owner id, new to this acquisition (it is also the waiter's id in the queue)
 -- ARGV[2]  lease in milliseconds
@@ -54,14 +55,18 @@ local time = redis.call('time')
 local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local now = math.floor(now_us / 1000)
 
-local q = {queue = KEYS[4], alive = KEYS[5], grants = KEYS[6]}
+local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 local head = first_live(q, now, ARGV[1])
 if kind == 'none' and (not head or head == ARGV[1]) then
     dequeue(q, ARGV[1])
     return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])}
 end
 
-enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), tonumber(ARGV[7]))
+local want = nil
+if tonumber(ARGV[7]) > 0 then
+    want = ARGV[7]
+end
+enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), want)
 
 local wait = tonumber(ARGV[5])
 if kind == 'hash' then

@@ -49,20 +49,21 @@ end
 
 -- The queue keys of a lock, passed to every function below as `q`: `q.queue` (sorted set of
 -- waiting owner ids, by the server time in µs of their first try), `q.alive` (sorted set of the
--- same ids, by the server time in ms they are live until) and `q.grants` (hash of the waiting
--- owner ids that take a direct hand-over -> the lease in ms to hand them the lock with).
+-- same ids, by the server time in ms they are live until) and `q.wants` (hash of waiting owner
+-- ids -> what each waits for, where the primitive needs to know: for the exclusive locks the
+-- lease to hand the lock over with, for the read-write lock `read` or `write`).
 
 -- Queues `owner` in `q`, keeping the place (`now_us`) of its first try, and makes it live until
--- `liveness` ms from now. `grant` > 0: a release hands it the lock directly, with that lease (the
--- fair lock's waiters). Every queue key lives one liveness period past the last try.
-local function enqueue(q, owner, now_us, liveness, grant)
+-- `liveness` ms from now. `want` (or nil) is recorded in `q.wants`. Every queue key lives one
+-- liveness period past the last try.
+local function enqueue(q, owner, now_us, liveness, want)
     redis.call('zadd', q.queue, 'NX', now_us, owner)
     redis.call('zadd', q.alive, math.floor(now_us / 1000) + liveness, owner)
     redis.call('pexpire', q.queue, liveness)
     redis.call('pexpire', q.alive, liveness)
-    if grant > 0 then
-        redis.call('hset', q.grants, owner, grant)
-        redis.call('pexpire', q.grants, liveness)
+    if want then
+        redis.call('hset', q.wants, owner, want)
+        redis.call('pexpire', q.wants, liveness)
     end
 end
 
@@ -70,7 +71,7 @@ end
 local function dequeue(q, waiter)
     redis.call('zrem', q.queue, waiter)
     redis.call('zrem', q.alive, waiter)
-    redis.call('hdel', q.grants, waiter)
+    redis.call('hdel', q.wants, waiter)
 end
 
 -- The first waiter of `q` that is live at `now` (server ms; read when first needed if nil), or
@@ -90,7 +91,7 @@ end
 
 -- The lock `lock` was just freed: passes it on to the first live waiter of `q` (dead waiters
 -- ahead of it leave the queue), on `channel` with the `publish` command.
--- - A waiter that takes a direct hand-over (in `q.grants`) becomes the owner here, with its own
+-- - A waiter that takes a direct hand-over (in `q.wants`) becomes the owner here, with its own
 --   lease and the next token of `fence`, and leaves the queue; the message "to:<id> <token>
 --   <server time in µs>" tells its client, which returns the guard without another request.
 -- - Any other waiter is woken by name ("to:<id>") and tries.
@@ -101,13 +102,13 @@ local function pass_on(lock, fence, fence_ttl, q, channel, publish)
     if not head then
         return
     end
-    local grant = redis.call('hget', q.grants, head)
-    if not grant then
+    local lease = redis.call('hget', q.wants, head)
+    if not lease then
         redis.pcall(publish, channel, 'to:' .. head)
         return
     end
     dequeue(q, head)
-    local token = take(lock, fence, fence_ttl, head, grant)
+    local token = take(lock, fence, fence_ttl, head, lease)
     local time = redis.call('time')
     local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
     redis.pcall(publish, channel, string.format('to:%s %d %d', head, token, now_us))

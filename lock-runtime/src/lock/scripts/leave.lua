@@ -9,7 +9,7 @@
 -- KEYS[4]  fencing state (see acquire.lua): a lock handed over directly takes the next token
 -- KEYS[5]  queue of waiting owner ids (see acquire.lua)
 -- KEYS[6]  their liveness deadlines (see acquire.lua)
--- KEYS[7]  the waiters taking a direct hand-over, with their leases (see acquire.lua)
+-- KEYS[7]  what each waiter waits for: the lease of a direct hand-over (see acquire.lua)
 --
 -- ARGV[1]  owner id of the acquisition
 -- ARGV[2]  how long the mark lives, in milliseconds; 0: no mark (no request of this owner can
@@ -25,7 +25,7 @@
 -- common.lua), so the waiters behind a leaving head do not wait for its liveness to run out.
 -- Safe to resend.
 
-local q = {queue = KEYS[5], alive = KEYS[6], grants = KEYS[7]}
+local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
 if tonumber(ARGV[2]) > 0 then
     redis.call('set', KEYS[3], 1, 'px', ARGV[2])
 end

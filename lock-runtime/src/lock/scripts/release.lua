@@ -7,7 +7,7 @@
 -- KEYS[4]  fencing state (see acquire.lua): a lock handed over directly takes the next token
 -- KEYS[5]  queue of waiting owner ids (see acquire.lua)
 -- KEYS[6]  their liveness deadlines (see acquire.lua)
--- KEYS[7]  the waiters taking a direct hand-over, with their leases (see acquire.lua)
+-- KEYS[7]  what each waiter waits for: the lease of a direct hand-over (see acquire.lua)
 --
 -- ARGV[1]  owner id
 -- ARGV[2]  memo TTL in milliseconds
@@ -42,7 +42,7 @@ if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     else
         redis.call('del', KEYS[1])
         result = 1
-        pass_on(KEYS[1], KEYS[4], ARGV[4], {queue = KEYS[5], alive = KEYS[6], grants = KEYS[7]}, KEYS[2], ARGV[3])
+        pass_on(KEYS[1], KEYS[4], ARGV[4], {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}, KEYS[2], ARGV[3])
     end
 end
 redis.call('set', KEYS[3], result, 'px', ARGV[2])

@@ -6,7 +6,7 @@
 -- KEYS[4]  fencing state (see acquire.lua): a lock handed over directly takes the next token
 -- KEYS[5]  queue of waiting owner ids (see acquire.lua)
 -- KEYS[6]  their liveness deadlines (see acquire.lua)
--- KEYS[7]  the waiters taking a direct hand-over, with their leases (see acquire.lua)
+-- KEYS[7]  what each waiter waits for: the lease of a direct hand-over (see acquire.lua)
 --
 -- ARGV[1]  owner id
 -- ARGV[2]  how long the memo remembers the undo, in milliseconds: a copy of the re-entry still
@@ -31,7 +31,7 @@ if not memo then
 end
 
 redis.call('set', KEYS[3], 'undone', 'px', ARGV[2])
-local q = {queue = KEYS[5], alive = KEYS[6], grants = KEYS[7]}
+local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
 if redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     if redis.call('hincrby', KEYS[1], ARGV[1], -1) <= 0 then
         redis.call('del', KEYS[1])
