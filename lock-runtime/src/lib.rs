@@ -89,7 +89,7 @@
 //! | `background`, `backend` | the runtime that outlives the caller's; what a client shares with its handles |
 //!
 //! A primitive is one folder. The fair lock (`src/fair_lock/`) is three Lua files and a
-//! `Flavor` naming them; everything else it shares with the reentrant lock (`lock/exclusive.rs`).
+//! `Flavor` naming them; everything else it shares with the reentrant lock (`lock/acquisition.rs`).
 //! The reentrant lock (`src/lock/`) is:
 //!
 //! 1. a **handle** ([`Lock`]) made by [`LockClient`], holding a name;

@@ -18,14 +18,14 @@ pub mod scripts {
         client::config::DEFAULT_WATCHDOG_TIMEOUT,
         core::keys::Keys,
         lock::{
-            self,
-            exclusive::{acquire_call, release_call},
+            EXCLUSIVE, REENTRANT,
+            acquisition::{Queueing, acquire_call, release_call},
         },
     };
 
     /// `(file name, source)` of every script of the reentrant lock.
     pub fn lock() -> [(&'static str, &'static str); 7] {
-        lock::scripts::sources()
+        crate::lock::scripts::sources()
     }
 
     /// `(file name, source)` of the fair lock's own scripts (its acquire; every other script it
@@ -58,16 +58,13 @@ pub mod scripts {
     ) -> Result<(), LockError> {
         let keys = Keys::new(prefix, &Arc::from(name))?;
         // A queued waiter's liveness and refresh under a client with default settings.
-        let waiting = (DEFAULT_WATCHDOG_TIMEOUT, DEFAULT_WATCHDOG_TIMEOUT / 3);
-        let call = acquire_call(
-            &lock::scripts::ACQUIRE,
-            &keys,
-            owner,
-            lease,
-            waiting,
-            false,
-            Duration::ZERO,
-        );
+        let queueing = Queueing {
+            liveness: DEFAULT_WATCHDOG_TIMEOUT,
+            refresh: DEFAULT_WATCHDOG_TIMEOUT / 3,
+            queued: false,
+            grant: Duration::ZERO,
+        };
+        let call = acquire_call(&REENTRANT, &keys, owner, lease, queueing, None);
         pipeline.invoke_script(&call);
         Ok(())
     }
@@ -87,7 +84,7 @@ pub mod scripts {
         memo_ttl: Duration,
     ) -> Result<(), LockError> {
         let keys = Keys::new(prefix, &Arc::from(name))?;
-        pipeline.invoke_script(&release_call(&keys, owner, request, memo_ttl));
+        pipeline.invoke_script(&release_call(&EXCLUSIVE, &keys, owner, request, memo_ttl));
         Ok(())
     }
 }

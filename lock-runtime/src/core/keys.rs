@@ -37,6 +37,15 @@ impl Keys {
         })
     }
 
+    /// The keys of a primitive that keeps its own under the same name: its main key is
+    /// `{prefix:name}:part` (and every other key is named after that), still in the name's slot.
+    pub(crate) fn part(self, part: &str) -> Self {
+        Self {
+            main: self.sub(part),
+            name: self.name,
+        }
+    }
+
     /// A helper key of this resource: `{prefix:name}:suffix`.
     pub(crate) fn sub(&self, suffix: &str) -> String {
         format!("{}:{suffix}", self.main)
@@ -66,6 +75,11 @@ impl Keys {
     /// direct hand-over, a read or a write).
     pub(crate) fn wants(&self) -> String {
         self.sub("wants")
+    }
+
+    /// The lease of each hold, for primitives whose holds each have one (the read-write lock).
+    pub(crate) fn leases(&self) -> String {
+        self.sub("leases")
     }
 
     /// The memo key of one request (see the scripts' headers).

@@ -3,7 +3,7 @@
 //! What is the fair lock's own: one Lua script (`scripts/acquire.lua`: take the lock if it is
 //! free and this owner heads the queue, else queue) and its [`Flavor`], which asks for direct
 //! hand-over. Everything else (the release passing the lock on, leaving the queue, re-entry) is
-//! the exclusive locks' shared machinery (`lock/exclusive.rs`, the reentrant lock's scripts)
+//! the family's shared machinery (`lock/acquisition.rs`, the reentrant lock's scripts)
 //! and the core.
 //!
 //! # The queue
@@ -56,7 +56,10 @@ use tracing::Instrument;
 use crate::{
     LockClient, LockError, LockGuard,
     core::scope::HoldKind,
-    lock::exclusive::{self, Flavor},
+    lock::{
+        EXCLUSIVE,
+        acquisition::{self, Flavor, nothing_alongside},
+    },
 };
 
 pub(crate) mod scripts;
@@ -68,6 +71,8 @@ static FAIR: Flavor = Flavor {
     kind: HoldKind::Fair,
     acquire: &ACQUIRE,
     hand_over: true,
+    layout: &EXCLUSIVE,
+    fresh: nothing_alongside,
 };
 
 /// A handle to one fair lock, made by [`LockClient::fair_lock`]. Cheap to clone; holds nothing.
@@ -131,7 +136,7 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        let acquiring = exclusive::acquire(&FAIR, &self.client, &self.name, Duration::MAX, None);
+        let acquiring = acquisition::acquire(&FAIR, &self.client, &self.name, Duration::MAX, None);
         self.client
             .backend
             .in_context(acquiring)
@@ -174,7 +179,7 @@ impl FairLock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        let acquiring = exclusive::acquire(&FAIR, &self.client, &self.name, wait, lease);
+        let acquiring = acquisition::acquire(&FAIR, &self.client, &self.name, wait, lease);
         self.client
             .backend
             .in_context(acquiring)
@@ -202,7 +207,7 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn is_locked(&self) -> Result<bool, LockError> {
-        exclusive::is_locked(&self.client, &self.name).await
+        acquisition::is_locked(&EXCLUSIVE, &self.client, &self.name).await
     }
 
     /// Deletes the lock whoever holds it, and wakes its waiters (the head of the queue takes it).
@@ -228,6 +233,6 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        exclusive::force_unlock(&self.client, &self.name).await
+        acquisition::force_unlock(&EXCLUSIVE, &self.client, &self.name).await
     }
 }

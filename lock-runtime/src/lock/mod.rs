@@ -1,8 +1,9 @@
 //! [`Lock`]: the reentrant lock, a thin layer over the core.
 //!
 //! What is the lock's own: its Lua scripts and their reply types (`scripts.rs`, `scripts/*.lua`;
-//! the fair lock uses all of them but the acquire), and its [`Flavor`](exclusive::Flavor). The
-//! acquisition, re-entry, release and undos it shares with the fair lock (`exclusive.rs`);
+//! the fair lock uses all of them but the acquire), its [`Flavor`](acquisition::Flavor) and the
+//! [`Layout`](acquisition::Layout) it shares with the fair lock. The acquisition, re-entry,
+//! release and undos it shares with the whole family (`acquisition.rs`);
 //! waiting, holding, renewing, releasing on drop and finishing cancelled releases are the core's.
 //!
 //! Waiters queue in Redis, in the lock's hash slot, so that a release wakes exactly one of them
@@ -17,11 +18,11 @@ use tracing::Instrument;
 
 use crate::{LockClient, LockError, LockGuard, core::scope::HoldKind};
 
-pub(crate) mod exclusive;
+pub(crate) mod acquisition;
 pub(crate) mod scripts;
 
-use exclusive::Flavor;
-use scripts::ACQUIRE;
+use acquisition::{Flavor, Layout, nothing_alongside};
+use scripts::{ACQUIRE, FORCE_UNLOCK, LEAVE, RELEASE, RENEW, UNDO_REENTER};
 
 /// The reentrant lock: a free lock goes to whoever asks (barging allowed); waiters queue only so
 /// that a release wakes one of them, by name, across every process.
@@ -29,6 +30,20 @@ pub(crate) static REENTRANT: Flavor = Flavor {
     kind: HoldKind::Exclusive,
     acquire: &ACQUIRE,
     hand_over: false,
+    layout: &EXCLUSIVE,
+    fresh: nothing_alongside,
+};
+
+/// How the reentrant and the fair lock keep their holds: one hash at `{prefix:name}`, whose TTL
+/// is the lease.
+pub(crate) static EXCLUSIVE: Layout = Layout {
+    part: None,
+    release: &RELEASE,
+    leave: &LEAVE,
+    undo_reenter: &UNDO_REENTER,
+    renew: &RENEW,
+    force_unlock: &FORCE_UNLOCK,
+    leases: false,
 };
 
 /// A handle to one reentrant lock, made by [`LockClient::lock`]. Cheap to clone; holds nothing.
@@ -96,7 +111,7 @@ impl Lock {
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
         let acquiring =
-            exclusive::acquire(&REENTRANT, &self.client, &self.name, Duration::MAX, None);
+            acquisition::acquire(&REENTRANT, &self.client, &self.name, Duration::MAX, None);
         self.client
             .backend
             .in_context(acquiring)
@@ -142,7 +157,7 @@ impl Lock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        let acquiring = exclusive::acquire(&REENTRANT, &self.client, &self.name, wait, lease);
+        let acquiring = acquisition::acquire(&REENTRANT, &self.client, &self.name, wait, lease);
         self.client
             .backend
             .in_context(acquiring)
@@ -173,7 +188,7 @@ impl Lock {
     /// # Ok(()) });
     /// ```
     pub async fn is_locked(&self) -> Result<bool, LockError> {
-        exclusive::is_locked(&self.client, &self.name).await
+        acquisition::is_locked(&EXCLUSIVE, &self.client, &self.name).await
     }
 
     /// Deletes the lock whoever holds it, and wakes its waiters. Returns whether it was held.
@@ -201,6 +216,6 @@ impl Lock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        exclusive::force_unlock(&self.client, &self.name).await
+        acquisition::force_unlock(&EXCLUSIVE, &self.client, &self.name).await
     }
 }

@@ -1,8 +1,11 @@
-//! What the two exclusive locks share: the reentrant [`Lock`](crate::Lock) and the
-//! [`FairLock`](crate::FairLock) hold the same kind of Redis hash (owner id -> hold count) and
-//! differ only in their acquire, release and undo scripts and in whether their waiters queue in
-//! Redis. A [`Flavor`] names those differences; everything else is written once here, on top of
-//! the core: the [`Attempt`] of a fresh acquisition, the re-entry, the release and the undos.
+//! What every lock of the family shares: the reentrant [`Lock`](crate::Lock), the
+//! [`FairLock`](crate::FairLock) and the read and write locks of a
+//! [`ReadWriteLock`](crate::ReadWriteLock) all keep their holds in a Redis hash (owner id ->
+//! hold count), queue their waiters in Redis, and pass the lock on to the head of the queue.
+//! They differ in their scripts, which a [`Flavor`] (one per lock) and a [`Layout`] (one per
+//! way of keeping holds: the exclusive locks' one hash, the read-write lock's hash with a lease
+//! per hold) name. Everything else is written once here, on top of the core: the [`Attempt`] of
+//! a fresh acquisition, the re-entry, the release and the undos.
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,25 +27,83 @@ use crate::{
         wait::{self, Attempt, Outcome},
         watchdog::{Registration, RenewalId},
     },
-    lock::scripts::{
-        Acquired, FORCE_UNLOCK, ForceUnlocked, LEAVE, REENTER, RELEASE, RENEW, Reentered, Released,
-        UNDO_REENTER, Undone,
-    },
+    lock::scripts::{Acquired, ForceUnlocked, REENTER, Reentered, Released, Undone},
 };
 
-/// How one exclusive lock differs from the other: its acquire script (the reentrant lock's lets
-/// newcomers barge, the fair lock's gives a free lock to the head of the queue only; both take
-/// the same KEYS and ARGV), whether its waiters take a direct hand-over, and the hold kind its
-/// scopes carry. Their waiters queue alike, their releases pass the lock on to the head of the
-/// queue alike.
+/// What makes one lock of the family itself: its acquire script (the reentrant lock's lets
+/// newcomers barge, the fair lock's gives a free lock to the head of the queue only, the read
+/// and write locks' share it or wait for it; all take the same KEYS and ARGV), whether its
+/// waiters take a direct hand-over, the hold kind its scopes carry, and how it keeps its holds.
 pub(crate) struct Flavor {
     /// The hold kind its scopes carry: a lock re-enters only its own kind.
     pub(crate) kind: HoldKind,
     /// Its acquire script; the reply is [`Acquired`].
     pub(crate) acquire: &'static Lazy<Script>,
     /// Whether a release makes its head waiter the owner at once (the fair lock), rather than
-    /// waking it to try (the reentrant lock, whose newcomers may barge); see [`Acquire::granted`].
+    /// waking it to try (the others); see [`Acquire::granted`].
     pub(crate) hand_over: bool,
+    /// Where its holds live and the scripts that renew, give back and undo them.
+    pub(crate) layout: &'static Layout,
+    /// Asked before a fresh acquisition (one the current scope does not re-enter), with the
+    /// client's id and the lock's keys: the owner id of a hold of the current scope the new hold
+    /// may be granted alongside (a read lock under the scope's own write lock), or the error
+    /// that refuses it at once (a write lock asked under the scope's read lock).
+    pub(crate) fresh: fn(&str, &Keys) -> Result<Alongside, LockError>,
+}
+
+/// The owner id of a hold of the current scope that a fresh hold may be granted alongside, if
+/// any (see [`Flavor::fresh`]).
+pub(crate) type Alongside = Option<Arc<str>>;
+
+/// How a kind of lock keeps its holds in Redis: the key, and the scripts that renew, give back,
+/// undo and force them. The reentrant and the fair lock share one layout (one hash, its TTL the
+/// lease); the read-write lock has its own (a lease per hold).
+pub(crate) struct Layout {
+    /// The lock's key after the name's hash tag (`{prefix:name}:rw`), or `None` for the tag
+    /// itself (`{prefix:name}`). Every other key of the lock is named after it.
+    pub(crate) part: Option<&'static str>,
+    /// Release one hold (`lock/scripts/release.lua`'s KEYS and ARGV); reply [`Released`].
+    pub(crate) release: &'static Lazy<Script>,
+    /// Undo a fresh acquisition (`lock/scripts/leave.lua`'s); reply [`Undone`].
+    pub(crate) leave: &'static Lazy<Script>,
+    /// Undo a re-entry (`lock/scripts/undo_reenter.lua`'s); reply [`Undone`].
+    pub(crate) undo_reenter: &'static Lazy<Script>,
+    /// Renew a hold (`lock/scripts/renew.lua`'s); reply the watchdog's `Renewal`.
+    pub(crate) renew: &'static Lazy<Script>,
+    /// Delete the lock whoever holds it (`lock/scripts/force_unlock.lua`'s); reply
+    /// [`ForceUnlocked`].
+    pub(crate) force_unlock: &'static Lazy<Script>,
+    /// Whether each hold has a lease of its own, kept in `{…}:leases` (the read-write lock's):
+    /// that key is then passed to every script after its other keys.
+    pub(crate) leases: bool,
+}
+
+impl Layout {
+    /// The keys of the lock `name`.
+    pub(crate) fn keys(&self, backend: &Backend, name: &Arc<str>) -> Result<Keys, LockError> {
+        let keys = backend.keys(name)?;
+        Ok(match self.part {
+            Some(part) => keys.part(part),
+            None => keys,
+        })
+    }
+
+    /// Adds the per-hold leases key to `call` if this layout has one.
+    fn with_leases<'a, 'b>(
+        &self,
+        call: &'a mut ScriptInvocation<'b>,
+        keys: &Keys,
+    ) -> &'a mut ScriptInvocation<'b> {
+        if self.leases {
+            call.key(keys.leases());
+        }
+        call
+    }
+}
+
+/// No hold of the scope matters to a fresh acquisition: the exclusive locks' [`Flavor::fresh`].
+pub(crate) fn nothing_alongside(_: &str, _: &Keys) -> Result<Alongside, LockError> {
+    Ok(None)
 }
 
 /// Whether an undo marks the owner abandoned.
@@ -77,22 +138,36 @@ pub(crate) async fn acquire(
 ) -> Result<LockGuard, LockError> {
     let start = Instant::now();
     let backend = &client.backend;
-    let keys = Arc::new(backend.keys(name)?);
+    let keys = Arc::new(flavor.layout.keys(backend, name)?);
     let lease = lease
         .map(|lease| check_lease(name, "lease", lease))
         .transpose()?;
     let deadline = deadline_after(start, wait);
-    if let Some(held) = scope::find(backend.ids.client(), &keys.main, flavor.kind) {
-        return Box::pin(reenter(backend, keys, &held, start, deadline)).await;
+    let client_id = backend.ids.client();
+    if let Some(held) = scope::find(client_id, &keys.main, flavor.kind) {
+        return Box::pin(reenter(
+            flavor.layout,
+            backend,
+            keys,
+            &held,
+            start,
+            deadline,
+        ))
+        .await;
     }
-    let mut acquire = Acquire::new(flavor, backend, &keys, lease);
+    let alongside = (flavor.fresh)(client_id, &keys)?;
+    let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside);
     wait::wait(backend, &keys, start, deadline, &mut acquire).await
 }
 
-/// Whether anyone holds the lock `name`.
-pub(crate) async fn is_locked(client: &LockClient, name: &Arc<str>) -> Result<bool, LockError> {
+/// Whether anyone holds the lock `name` of `layout`.
+pub(crate) async fn is_locked(
+    layout: &Layout,
+    client: &LockClient,
+    name: &Arc<str>,
+) -> Result<bool, LockError> {
     let backend = &client.backend;
-    let keys = backend.keys(name)?;
+    let keys = layout.keys(backend, name)?;
     let exists = redis::cmd("EXISTS").arg(&keys.main).clone();
     let context = || format!("checking lock `{}`", keys.name);
     backend
@@ -100,15 +175,19 @@ pub(crate) async fn is_locked(client: &LockClient, name: &Arc<str>) -> Result<bo
         .await
 }
 
-/// Deletes the lock `name` whoever holds it, and wakes every waiter: whoever tries first (the
-/// reentrant lock) or the head of the queue (the fair lock) takes it, the others queue on.
-pub(crate) async fn force_unlock(client: &LockClient, name: &Arc<str>) -> Result<bool, LockError> {
+/// Deletes the lock `name` of `layout` whoever holds it, and wakes every waiter: whoever tries
+/// first (the reentrant lock) or the head of the queue (the others) takes it, the others queue on.
+pub(crate) async fn force_unlock(
+    layout: &Layout,
+    client: &LockClient,
+    name: &Arc<str>,
+) -> Result<bool, LockError> {
     let backend = &client.backend;
-    let keys = backend.keys(name)?;
-    let mut force = FORCE_UNLOCK.prepare_invoke();
-    force
-        .key(&keys.main)
-        .key(keys.channel())
+    let keys = layout.keys(backend, name)?;
+    let mut force = layout.force_unlock.prepare_invoke();
+    force.key(&keys.main).key(keys.channel());
+    layout
+        .with_leases(&mut force, &keys)
         .arg(Wake::All.message())
         .arg(PUBLISH);
     let context = || format!("force-unlocking lock `{}`", keys.name);
@@ -140,6 +219,9 @@ struct Acquire {
     /// When the last try that found the lock busy was sent, and the server's clock (µs) as it
     /// ran: a direct hand-over after it is timed from these.
     last_busy: Option<(Instant, u64)>,
+    /// The owner id of the scope's hold this one may be granted alongside (see
+    /// [`Flavor::fresh`]).
+    alongside: Option<Arc<str>>,
     /// Armed once something of this acquisition may remain in Redis if it ends without a guard:
     /// its place in the queue, or an earlier copy of a resent request (`Mark::Abandoned`: that
     /// copy may reach Redis later and take the lock for this owner, even after the guard
@@ -153,6 +235,7 @@ impl Acquire {
         backend: &Arc<Backend>,
         keys: &Arc<Keys>,
         lease: Option<Duration>,
+        alongside: Option<Arc<str>>,
     ) -> Self {
         let liveness = backend.config.watchdog_timeout;
         let lease_time = lease.unwrap_or(liveness);
@@ -172,6 +255,7 @@ impl Acquire {
             renewal: None,
             grant_lease: if grants { lease_time } else { Duration::ZERO },
             last_busy: None,
+            alongside,
             undo_on_drop: None,
         }
     }
@@ -180,9 +264,11 @@ impl Acquire {
     /// sent, so a lock taken is never left unrenewed, or as a hand-over is taken up.
     fn register_renewal(&mut self) {
         if self.watchdog && self.renewal.is_none() {
-            let mut renew = RENEW.prepare_invoke();
-            renew
-                .key(&self.keys.main)
+            let layout = self.flavor.layout;
+            let mut renew = layout.renew.prepare_invoke();
+            renew.key(&self.keys.main);
+            layout
+                .with_leases(&mut renew, &self.keys)
                 .arg(self.owner.as_ref())
                 .arg(redis_millis(self.lease_time));
             let registration =
@@ -194,7 +280,7 @@ impl Acquire {
     /// The undo of this acquisition: release whatever it holds, leave the queue, and mark its
     /// owner as `mark` says.
     fn abandon(&self, mark: Mark) -> Box<Undo> {
-        Undo::acquisition(&self.keys, &self.owner, mark)
+        Undo::acquisition(self.flavor.layout, &self.keys, &self.owner, mark)
     }
 
     /// Keeps the right undo armed after a try whose request was `in_flight`: a marking one once
@@ -254,6 +340,7 @@ impl Acquire {
         });
         tracing::debug!(lock = %self.keys.name, token, "acquired");
         let release = Box::new(Release {
+            layout: self.flavor.layout,
             keys: Arc::clone(&self.keys),
             owner: Arc::clone(&self.owner),
             abandon_after: resent,
@@ -319,14 +406,19 @@ impl Attempt for Acquire {
         self.register_renewal();
         let keys = Arc::clone(&self.keys);
         let config = &self.backend.config;
+        let queueing = Queueing {
+            liveness: config.watchdog_timeout,
+            refresh: config.renew_interval(),
+            queued: self.undo_on_drop.is_some(),
+            grant: self.grant_lease,
+        };
         let acquire = acquire_call(
-            self.flavor.acquire,
+            self.flavor,
             &keys,
             &self.owner,
             self.lease_time,
-            (config.watchdog_timeout, config.renew_interval()),
-            self.undo_on_drop.is_some(),
-            self.grant_lease,
+            queueing,
+            self.alongside.as_deref(),
         );
         let context = || format!("acquiring lock `{}`", keys.name);
         let in_flight = InFlight::arm(&self.backend, self.abandon(Mark::Abandoned));
@@ -394,6 +486,7 @@ impl Drop for Acquire {
 /// Acquires again a lock the current scope holds: one more hold under the scope's owner id, once
 /// no other re-entry of that scope is held.
 async fn reenter(
+    layout: &'static Layout,
     backend: &Arc<Backend>,
     keys: Arc<Keys>,
     held: &Held,
@@ -417,7 +510,7 @@ async fn reenter(
         .arg(owner.as_ref())
         .arg(redis_millis(backend.config.memo_ttl()));
     let context = || format!("re-entering lock `{}`", keys.name);
-    let in_flight = InFlight::arm(backend, Undo::reentry(&keys, owner, request));
+    let in_flight = InFlight::arm(backend, Undo::reentry(layout, &keys, owner, request));
     let reply = backend
         .scripts
         .eval::<Reentered>(&call, deadline, context)
@@ -427,6 +520,7 @@ async fn reenter(
         Reentered::Entered => {
             tracing::debug!(lock = %keys.name, "re-entered");
             let release = Box::new(Release {
+                layout,
                 keys: Arc::clone(&keys),
                 owner: Arc::clone(owner),
                 abandon_after: false,
@@ -448,6 +542,7 @@ async fn reenter(
 
 /// Releases one hold of an owner.
 struct Release {
+    layout: &'static Layout,
     keys: Arc<Keys>,
     owner: Arc<str>,
     /// The acquisition had to resend its request, so a copy may still arrive after this release:
@@ -465,7 +560,7 @@ impl GiveBack for Release {
             let keys = &self.keys;
             let request = backend.ids.request();
             let memo_ttl = backend.config.memo_ttl();
-            let release = release_call(keys, &self.owner, &request, memo_ttl);
+            let release = release_call(self.layout, keys, &self.owner, &request, memo_ttl);
             let context = || format!("releasing lock `{}`", keys.name);
             let released = backend
                 .scripts
@@ -473,7 +568,7 @@ impl GiveBack for Release {
                 .await?;
             tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
             if self.abandon_after && released.reply != Released::StillHeld {
-                Undo::acquisition(keys, &self.owner, Mark::Abandoned)
+                Undo::acquisition(self.layout, keys, &self.owner, Mark::Abandoned)
                     .give_back(backend)
                     .await?;
             }
@@ -493,11 +588,13 @@ impl GiveBack for Release {
 /// sent, so an undo armed for every waiting task costs a few pointers.
 enum Undo {
     Acquisition {
+        layout: &'static Layout,
         keys: Arc<Keys>,
         owner: Arc<str>,
         mark: Mark,
     },
     Reentry {
+        layout: &'static Layout,
         keys: Arc<Keys>,
         owner: Arc<str>,
         request: String,
@@ -505,16 +602,28 @@ enum Undo {
 }
 
 impl Undo {
-    fn acquisition(keys: &Arc<Keys>, owner: &Arc<str>, mark: Mark) -> Box<Self> {
+    fn acquisition(
+        layout: &'static Layout,
+        keys: &Arc<Keys>,
+        owner: &Arc<str>,
+        mark: Mark,
+    ) -> Box<Self> {
         Box::new(Self::Acquisition {
+            layout,
             keys: Arc::clone(keys),
             owner: Arc::clone(owner),
             mark,
         })
     }
 
-    fn reentry(keys: &Arc<Keys>, owner: &Arc<str>, request: String) -> Box<Self> {
+    fn reentry(
+        layout: &'static Layout,
+        keys: &Arc<Keys>,
+        owner: &Arc<str>,
+        request: String,
+    ) -> Box<Self> {
         Box::new(Self::Reentry {
+            layout,
             keys: Arc::clone(keys),
             owner: Arc::clone(owner),
             request,
@@ -537,13 +646,23 @@ impl GiveBack for Undo {
         Box::pin(async move {
             let keys = self.keys();
             let call = match self {
-                Self::Acquisition { owner, mark, .. } => leave_call(keys, owner, mark.ttl(backend)),
-                Self::Reentry { owner, request, .. } => {
-                    let mut call = UNDO_REENTER.prepare_invoke();
+                Self::Acquisition {
+                    layout,
+                    owner,
+                    mark,
+                    ..
+                } => leave_call(layout, keys, owner, mark.ttl(backend)),
+                Self::Reentry {
+                    layout,
+                    owner,
+                    request,
+                    ..
+                } => {
+                    let mut call = layout.undo_reenter.prepare_invoke();
                     call.key(&keys.main)
                         .key(keys.channel())
                         .key(keys.memo(request));
-                    passing_on(&mut call, keys)
+                    passing_on(layout, &mut call, keys)
                         .arg(owner.as_ref())
                         .arg(redis_millis(backend.config.abandoned_ttl()))
                         .arg(PUBLISH)
@@ -559,50 +678,67 @@ impl GiveBack for Undo {
     }
 }
 
-/// The call of a flavor's acquire `script` for a fresh acquisition by `owner` for `lease`;
-/// `waiting` is the liveness period of a queued waiter and the longest it may sleep before it
-/// tries again, `queued` whether this owner queued on an earlier try, `grant` the lease a
-/// release may hand it the lock with while it waits (`Duration::ZERO`: none).
+/// How a fresh acquisition waits in the queue, for its acquire script.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Queueing {
+    /// How long a queued waiter stays live after each try.
+    pub(crate) liveness: Duration,
+    /// The longest it may sleep before it tries again.
+    pub(crate) refresh: Duration,
+    /// Whether it queued on an earlier try.
+    pub(crate) queued: bool,
+    /// The lease a release may hand it the lock with while it waits (`Duration::ZERO`: none).
+    pub(crate) grant: Duration,
+}
+
+/// The call of `flavor`'s acquire script for a fresh acquisition by `owner` for `lease`, which
+/// may be granted `alongside` the scope's hold of that owner id (see [`Flavor::fresh`]).
 pub(crate) fn acquire_call(
-    script: &'static Script,
+    flavor: &Flavor,
     keys: &Keys,
     owner: &str,
     lease: Duration,
-    (liveness, refresh): (Duration, Duration),
-    queued: bool,
-    grant: Duration,
+    queueing: Queueing,
+    alongside: Option<&str>,
 ) -> ScriptInvocation<'static> {
-    let mut acquire = script.prepare_invoke();
+    let mut acquire = flavor.acquire.prepare_invoke();
     acquire
         .key(&keys.main)
         .key(keys.fence())
         .key(abandoned_mark(keys, owner))
         .key(keys.queue())
         .key(keys.alive())
-        .key(keys.wants())
+        .key(keys.wants());
+    flavor
+        .layout
+        .with_leases(&mut acquire, keys)
         .arg(owner)
         .arg(redis_millis(lease))
         .arg(redis_millis(FENCE_TTL))
-        .arg(redis_millis(liveness))
-        .arg(redis_millis(refresh))
-        .arg(if queued { "1" } else { "0" })
-        .arg(redis_millis(grant));
+        .arg(redis_millis(queueing.liveness))
+        .arg(redis_millis(queueing.refresh))
+        .arg(if queueing.queued { "1" } else { "0" })
+        .arg(redis_millis(queueing.grant));
+    if let Some(alongside) = alongside {
+        acquire.arg(alongside);
+    }
     acquire
 }
 
-/// The call of `release.lua` giving back one hold of `owner`, as request `request`.
+/// The call of `layout`'s release giving back one hold of `owner`, as request `request`.
 pub(crate) fn release_call(
+    layout: &Layout,
     keys: &Keys,
     owner: &str,
     request: &str,
     memo_ttl: Duration,
 ) -> ScriptInvocation<'static> {
-    let mut release = RELEASE.prepare_invoke();
+    let mut release = layout.release.prepare_invoke();
     release
         .key(&keys.main)
         .key(keys.channel())
         .key(keys.memo(request));
-    passing_on(&mut release, keys)
+    passing_on(layout, &mut release, keys)
         .arg(owner)
         .arg(redis_millis(memo_ttl))
         .arg(PUBLISH)
@@ -610,15 +746,20 @@ pub(crate) fn release_call(
     release
 }
 
-/// The call of `leave.lua`: `owner` leaves the queue and gives back what it took; a `mark_ttl`
-/// above zero marks it abandoned for that long.
-fn leave_call(keys: &Keys, owner: &str, mark_ttl: Duration) -> ScriptInvocation<'static> {
-    let mut leave = LEAVE.prepare_invoke();
+/// The call of `layout`'s leave: `owner` leaves the queue and gives back what it took; a
+/// `mark_ttl` above zero marks it abandoned for that long.
+fn leave_call(
+    layout: &Layout,
+    keys: &Keys,
+    owner: &str,
+    mark_ttl: Duration,
+) -> ScriptInvocation<'static> {
+    let mut leave = layout.leave.prepare_invoke();
     leave
         .key(&keys.main)
         .key(keys.channel())
         .key(abandoned_mark(keys, owner));
-    passing_on(&mut leave, keys)
+    passing_on(layout, &mut leave, keys)
         .arg(owner)
         .arg(redis_millis(mark_ttl))
         .arg(PUBLISH)
@@ -627,15 +768,18 @@ fn leave_call(keys: &Keys, owner: &str, mark_ttl: Duration) -> ScriptInvocation<
 }
 
 /// Adds the keys a script that may free the lock needs to pass it on (`pass_on` in
-/// `scripts/common.lua`): the fencing state, the queue, the liveness deadlines, what each waiter wants.
+/// `scripts/common.lua`): the fencing state, the queue, the liveness deadlines, what each waiter
+/// wants, and the per-hold leases if `layout` has them.
 fn passing_on<'a, 'b>(
+    layout: &Layout,
     call: &'a mut ScriptInvocation<'b>,
     keys: &Keys,
 ) -> &'a mut ScriptInvocation<'b> {
     call.key(keys.fence())
         .key(keys.queue())
         .key(keys.alive())
-        .key(keys.wants())
+        .key(keys.wants());
+    layout.with_leases(call, keys)
 }
 
 /// The key marking `owner` abandoned (see `scripts/leave.lua`).
