@@ -22,7 +22,10 @@ use lock_runtime::{LockClient, LockGuard};
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 
-use crate::{BenchResult, util::Rng};
+use crate::{
+    BenchResult,
+    util::{Rng, saturating_ns},
+};
 
 /// The lease every implementation asks for: long enough never to expire during a run.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -156,8 +159,7 @@ impl Backoff {
                 let ceiling = initial
                     .checked_mul(1u32 << failures.min(20))
                     .map_or(max, |ceiling| ceiling.min(max));
-                let ceiling_ns = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-                Duration::from_nanos(rng.up_to(ceiling_ns))
+                Duration::from_nanos(rng.up_to(saturating_ns(ceiling)))
             }
         }
     }

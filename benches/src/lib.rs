@@ -16,7 +16,9 @@
 //!
 //! 1. **Uncontended latency** ([`scenarios::latency`]): one task acquires and releases in a loop;
 //!    p50 / p99 / p99.9 from an HDR histogram, against the physical floor: two sequential raw
-//!    `EVALSHA` calls of a trivial script on one connection (two round trips).
+//!    `EVALSHA` calls of a trivial script on one connection (two round trips). Beside it, the
+//!    floor of a hand-off through pub/sub: a script that publishes, until a subscriber on another
+//!    thread receives the message.
 //! 2. **Uncontended throughput** ([`scenarios::throughput`]): many tasks, each on its own lock
 //!    name; acquisitions per second against Redis's own ceiling for the same two scripts sent
 //!    pipelined, measured by the tool.

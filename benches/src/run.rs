@@ -234,7 +234,8 @@ async fn measure(cli: &Cli, url: &str, progress: &Progress) -> BenchResult<Resul
     if cli.runs(Scenario::Latency) {
         progress.step(
             "1",
-            "uncontended latency (acquire + release) vs two raw EVALSHA round trips",
+            "uncontended latency (acquire + release) vs two raw EVALSHA round trips; \
+             the pub/sub floor of a hand-off",
         );
         results.latency =
             Some(latency::run(url, &implementations, &spin, sizes.latency, progress).await?);

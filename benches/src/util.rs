@@ -18,6 +18,11 @@ pub fn monotonic_ns() -> u64 {
     })
 }
 
+/// `duration` in nanoseconds, `u64::MAX` for the durations (over 584 years) that do not fit.
+pub fn saturating_ns(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Sleeps (asynchronously) until [`monotonic_ns`] reaches `deadline_ns`.
 pub async fn sleep_until_ns(deadline_ns: u64) {
     let now = monotonic_ns();

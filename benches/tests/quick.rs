@@ -31,6 +31,12 @@ fn quick_run_writes_the_report_the_results_and_the_plots() {
             "results.json has no `{scenario}`"
         );
     }
+    assert!(
+        results["latency"]["pubsub_delivery"]["count"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "scenario 1 measured no pub/sub delivery"
+    );
     let points = results["contention"]["points"]
         .as_array()
         .expect("contention points");
@@ -77,6 +83,10 @@ fn quick_run_writes_the_report_the_results_and_the_plots() {
     ] {
         assert!(report.contains(heading), "REPORT.md lacks `{heading}`");
     }
+    assert!(
+        report.contains("Floor of a pub/sub hand-off"),
+        "REPORT.md does not show the pub/sub floor"
+    );
     for plot in [
         "handoff_latency.svg",
         "commands_per_acquisition.svg",

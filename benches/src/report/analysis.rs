@@ -63,11 +63,12 @@ fn analysis_latency(results: &Results) -> String {
     let redis_ns = (ours.redis_us_per_op - latency.floor.redis_us_per_op) * 1_000.0;
     format!(
         "Our p50 is {} above the floor. Redis itself spends {} more per acquire + release running \
-         our two scripts than `return 1` twice (acquire: `TYPE`, `INCR`, `HSET`, `PEXPIRE`; \
-         release: `GET`, `TYPE`, `HEXISTS`, `HINCRBY`, `DEL`, `PUBLISH`, `SET` of the request \
-         memo): that much no client can remove without dropping a guarantee (fencing tokens, \
-         reentrancy, idempotent resends). The rest, about {}, is the client: two owner / request \
-         ids and five key strings formatted per call, the watchdog registration, the tracing \
+         our two scripts than `return 1` twice (acquire: `EXISTS` of the abandoned mark, \
+         `TYPE`, `INCR`, `HSET`, `PEXPIRE`; release: `GET`, `TYPE`, `HEXISTS`, `HINCRBY`, `DEL`, \
+         `ZRANGE` of the empty queue, `SET` of the request memo): that much no client can remove \
+         without dropping a guarantee (fencing tokens, reentrancy, idempotent resends, the \
+         queue of waiters). The rest, about {}, is the client: two owner / request ids and the \
+         key strings of both scripts formatted per call, the watchdog registration, the tracing \
          span, the `ConnectionManager` indirection.",
         fmt_ns(extra_ns),
         fmt_ns(redis_ns),
@@ -117,10 +118,63 @@ fn process_sweep_line(
         .unwrap_or_default()
 }
 
-const ANALYSIS_HANDOFF: &str = "A hand-off is at least half the release round trip (Redis runs \
-the release and publishes), the pub/sub delivery to each waiting process and the wake-up of one \
-task there, then the acquire round trip; more when the woken task loses the race to a task of \
-another process or to a newcomer and waits again.";
+/// The p50 of the floor of a pub/sub hand-off measured in scenario 1, in nanoseconds, if it was.
+fn pubsub_floor_ns(results: &Results) -> Option<f64> {
+    Some(results.latency.as_ref()?.pubsub_delivery?.p50_ns as f64)
+}
+
+/// The floor of a pub/sub hand-off as the analyses cite it, with its p50 in round trips.
+fn pubsub_floor(results: &Results) -> String {
+    match (&results.latency, pubsub_floor_ns(results)) {
+        (Some(latency), Some(floor)) => format!(
+            "the pub/sub floor measured in scenario 1 (p50 {} = {:.2} round trips of {})",
+            fmt_ns(floor),
+            floor / latency.round_trip_ns(),
+            fmt_ns(latency.round_trip_ns())
+        ),
+        _ => "the pub/sub floor (not measured in this run)".to_owned(),
+    }
+}
+
+/// `point`'s p50 hand-off, and how far it is from `least` (nanoseconds, called `what`) when that
+/// was measured.
+fn handoff_beyond(point: &ContentionPoint, least: Option<f64>, what: &str) -> String {
+    let p50 = p(point.handoff, |h| h.p50_ns);
+    match (point.handoff, least) {
+        (Some(handoff), Some(least)) => {
+            let beyond = handoff.p50_ns as f64 - least;
+            let side = if beyond < 0.0 { "below" } else { "above" };
+            format!("{p50} ({} {side} {what})", fmt_ns(beyond.abs()))
+        }
+        _ => p50,
+    }
+}
+
+/// The least a hand-off of the default lock costs, in nanoseconds, from the floors measured: the
+/// release and the message to the woken waiter (the pub/sub floor), then its own acquire (a
+/// round trip). `None` unless scenario 1 measured both.
+fn default_handoff_least_ns(results: &Results) -> Option<f64> {
+    Some(pubsub_floor_ns(results)? + results.latency.as_ref()?.round_trip_ns())
+}
+
+/// Why a hand-off of the default lock takes what it takes, and its least as measured.
+fn default_handoff_bound(results: &Results) -> String {
+    let least = default_handoff_least_ns(results).map_or_else(String::new, |least| {
+        format!(
+            " That least is {} plus one round trip: {}.",
+            pubsub_floor(results),
+            fmt_ns(least)
+        )
+    });
+    format!(
+        "A release of `{}` wakes one waiter, by name, across every process (the longest-queued \
+         live one), which then sends its own acquire. A hand-off is therefore half the release \
+         round trip, one pub/sub delivery and a wake-up, then a full acquire round trip: at \
+         least about 2 round trips plus the wake-ups, and more when a newcomer, a task back from \
+         its pause, barges in first and the woken waiter must wait again.{least}",
+        Implementation::Ours
+    )
+}
 
 fn analysis_handoff(results: &Results) -> String {
     let waiters = results
@@ -129,8 +183,10 @@ fn analysis_handoff(results: &Results) -> String {
         .and_then(|c| c.sweep_waiters())
         .unwrap_or(0);
     format!(
-        "{ANALYSIS_HANDOFF} On {} CPUs shared with Redis, every extra woken process delays the \
-         winner: p50 at {waiters} waiters {}.",
+        "{} On {} CPUs shared with Redis, every extra process delays the hand-off: each one with \
+         waiters receives the message and drops it unless the waiter it names is its own, and \
+         they all compete with the woken task for the CPU: p50 at {waiters} waiters {}.",
+        default_handoff_bound(results),
         results.meta.machine.cpus,
         process_sweep_line(results, Implementation::Ours, &|point| p(
             point.handoff,
@@ -141,10 +197,11 @@ fn analysis_handoff(results: &Results) -> String {
 
 fn analysis_flat(results: &Results) -> String {
     format!(
-        "Every release wakes one task in each process that has waiters, and they race; on {} \
-         CPUs shared with Redis, more woken processes means a longer queue for the CPU before the \
-         winner's acquire is sent. The hand-off depends on the processes, not on the waiters: \
-         p50 {}.",
+        "A release wakes one waiter, by name, but its message reaches every process subscribed \
+         to the lock's channel (one per process with waiters), and each reads it; on {} CPUs \
+         shared with Redis, more processes means more work and a longer queue for the CPU before \
+         the woken waiter's acquire is sent. The hand-off depends on the processes, not on the \
+         waiters: p50 {}.",
         results.meta.machine.cpus,
         process_sweep_line(results, Implementation::Ours, &|point| p(
             point.handoff,
@@ -184,15 +241,18 @@ fn analysis_spin(results: &Results) -> String {
     )
 }
 
+/// Where the default lock's commands per acquisition go.
+const DEFAULT_COMMANDS: &str = "A release wakes one waiter, by name, across every process, and \
+only that waiter tries again: an acquisition costs the try that queued its caller, the woken \
+waiter's try and the release, about 3 commands whatever the number of waiters or processes; more \
+when a newcomer barges in first and the woken waiter must try once more, or when a process \
+subscribes to the lock's channel again (`SUBSCRIBE` + `UNSUBSCRIBE`, and one try by each of its \
+waiters once the subscription is confirmed)";
+
 fn analysis_commands(results: &Results) -> String {
     format!(
-        "Pub/sub wakes one task per subscribed process, not one per cluster. Each release wakes one \
-         waiter in every process that has waiters; all but one lose the race and send one failed \
-         attempt each; and every task that comes back from its pause tries once before it waits. \
-         So the cost is about `2 + processes` commands per acquisition, whatever the number of \
-         waiters: {}. Redisson's lock has the same shape (one permit released per JVM). Only a \
-         lock that names its next owner in Redis (a fair lock's queue) wakes exactly one waiter \
-         across processes.",
+        "{DEFAULT_COMMANDS}: {}. Redisson's lock, which releases one permit in each JVM, pays one \
+         failed attempt per other process on top.",
         process_sweep_line(results, Implementation::Ours, &|p| format!(
             "{:.2}",
             p.client_commands_per_acquisition
@@ -227,36 +287,40 @@ fn family_line(
 }
 
 fn analysis_family_handoff(results: &Results, lock: Implementation) -> String {
+    let least = default_handoff_least_ns(results);
+    let floor = pubsub_floor_ns(results);
     format!(
-        "{ANALYSIS_HANDOFF} Every release wakes one task in each process with waiters and they \
-         race for the CPU and for Redis: p50 {} for `{lock}`, against {} for the fair lock, \
-         which wakes one task in all.",
-        family_line(results, lock, &|point| p(point.handoff, |h| h.p50_ns)),
-        family_line(results, Implementation::Fair, &|point| p(
-            point.handoff,
-            |h| h.p50_ns
+        "{} p50 of `{lock}`: {}; of the fair lock, whose release hands the lock over: {}.",
+        default_handoff_bound(results),
+        family_line(results, lock, &|point| handoff_beyond(
+            point,
+            least,
+            "that least"
+        )),
+        family_line(results, Implementation::Fair, &|point| handoff_beyond(
+            point,
+            floor,
+            "the pub/sub floor"
         ))
     )
 }
 
 fn analysis_fair_handoff(results: &Results) -> String {
-    let round_trip = results
-        .latency
-        .as_ref()
-        .map_or_else(|| "–".to_owned(), |l| fmt_ns(l.round_trip_ns()));
+    let floor = pubsub_floor_ns(results);
     format!(
-        "The fair lock does not yet hand the lock over in the release: the release script deletes \
-         the key and publishes the head's name, and the head, woken in its process, sends one \
-         acquire of its own. A hand-off is therefore half the release round trip, one pub/sub \
-         delivery and the wake-up of one task, then a full acquire round trip (a round trip: \
-         {round_trip}); and on {} CPUs shared with Redis, each message is delivered to every \
-         process subscribed to the lock's channel, which all but the head's ignore. p50 at \
-         {COMPARED_AT_WAITERS} waiters: {}. Granting the lock to the head inside the release \
-         script, the message carrying the grant, would leave one delivery and no round trip.",
+        "The release hands the lock over: in the same script it makes the head of the queue the \
+         owner and publishes one message naming it, and the head's task returns its guard with \
+         no further request. A hand-off is therefore {}, the release reaching Redis and the \
+         message coming back out to a thread of the head's process, plus waking the head's task \
+         on the application's runtime, in a process that shares the machine's {} CPUs with \
+         Redis, the harness and the other worker processes (which receive the message too, and \
+         drop it). p50 {}.",
+        pubsub_floor(results),
         results.meta.machine.cpus,
-        process_sweep_line(results, Implementation::Fair, &|point| p(
-            point.handoff,
-            |h| h.p50_ns
+        family_line(results, Implementation::Fair, &|point| handoff_beyond(
+            point,
+            floor,
+            "the floor"
         ))
     )
 }
@@ -330,9 +394,10 @@ fn analysis_wait_vs_peers(results: &Results, lock: Implementation) -> String {
         )
     } else {
         format!(
-            "`{lock}` is not fair: each process wakes its own waiters in order but the processes \
-             race, and a task back from its pause tries before it waits, so an unlucky caller \
-             loses many races in a row: {behind}. The fair lock on the same workload: p99 {}.",
+            "`{lock}` is not fair: a release wakes its longest-queued waiter, but a task back from \
+             its pause tries before it queues and may take the lock first, and the woken waiter \
+             then waits again, so an unlucky caller loses many times in a row: {behind}. The fair \
+             lock on the same workload: p99 {}.",
             family_line(results, Implementation::Fair, &|point| p(point.wait, |w| w
                 .p99_ns))
         )
@@ -360,9 +425,7 @@ fn analysis_fair_queue(results: &Results) -> String {
 
 fn analysis_family_commands(results: &Results, lock: Implementation) -> String {
     format!(
-        "About `2 + processes` commands per acquisition, as for the target at any number of \
-         waiters: each release wakes one waiter in every process with waiters, and all but one \
-         send a failed attempt: {}.{}",
+        "{DEFAULT_COMMANDS}: {}.{}",
         family_line(results, lock, &|point| format!(
             "{:.2}",
             point.client_commands_per_acquisition
@@ -373,10 +436,12 @@ fn analysis_family_commands(results: &Results, lock: Implementation) -> String {
 
 fn analysis_fair_commands(results: &Results) -> String {
     format!(
-        "A caller of the fair lock sends one acquire that queues it, one more when it is woken at \
-         its turn, and the release: 3 scripts per acquisition, whatever the processes; more when \
-         a woken head's process subscribes to the channel again (`SUBSCRIBE` + `UNSUBSCRIBE`) or \
-         a waiter renews its place in the queue. Measured: {}.",
+        "A caller of the fair lock sends the try that queues it and, once it holds the lock, the \
+         release: 2 scripts per acquisition, whatever the processes. The head the release hands \
+         the lock to sends nothing. More when a process subscribes to the lock's channel again \
+         (`SUBSCRIBE` + `UNSUBSCRIBE`, and one try by each of its waiters once the subscription \
+         is confirmed) or a waiter renews its place in the queue (a try at least every third of \
+         the watchdog timeout). Measured: {}.",
         family_line(results, Implementation::Fair, &|point| format!(
             "{:.2} ({:.2} `EVALSHA`, {:.2} `SUBSCRIBE` + `UNSUBSCRIBE`)",
             point.client_commands_per_acquisition,

@@ -5,7 +5,7 @@ use super::thresholds::{
     FAMILY_TARGET_PROCESSES, Goal, HANDOFF_FROM_WAITERS, HANDOFF_MAX_ROUND_TRIPS,
     HANDOFF_MAX_SPREAD, MEMORY_PER_TASK_MAX_KIB, PUBSUB_CONNECTIONS_PER_CLIENT,
     SPIN_HANDOFF_MIN_RATIO, SUBSCRIBERS_PER_CHANNEL, THROUGHPUT_MIN_SHARE,
-    UNCONTENDED_P50_MAX_RATIO,
+    UNCONTENDED_P50_MAX_RATIO, commands_per_acquisition_max, handoff_max_round_trips,
 };
 use crate::{
     contenders::Implementation,
@@ -218,22 +218,21 @@ fn over_family_points(
 }
 
 fn family_commands(results: &Results, lock: Implementation) -> Verdict {
+    let max = commands_per_acquisition_max(lock);
     over_family_points(results, lock, |point| {
         let commands = point.client_commands_per_acquisition;
-        Some((
-            format!("{commands:.2}"),
-            commands <= COMMANDS_PER_ACQUISITION_MAX,
-        ))
+        Some((format!("{commands:.2}"), commands <= max))
     })
 }
 
 fn family_handoff(results: &Results, lock: Implementation) -> Verdict {
     let round_trip = results.latency.as_ref()?.round_trip_ns();
+    let max = handoff_max_round_trips(lock) * round_trip;
     let verdict = over_family_points(results, lock, |point| {
         let p50 = point.handoff?.p50_ns as f64;
         Some((
             format!("p50 {} = {:.1} round trips", fmt_ns(p50), p50 / round_trip),
-            p50 <= HANDOFF_MAX_ROUND_TRIPS * round_trip,
+            p50 <= max,
         ))
     })?;
     Some((

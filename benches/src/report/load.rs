@@ -26,8 +26,8 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
         "Where lock-runtime's locks spend them, per acquisition: every command Redis executed \
          (inside scripts too), the release messages published, the processes subscribed to the \
          lock's channel (sampled), and the messages delivered (published × subscribers). A \
-         message of `ours` wakes one waiter in each process that receives it; one of `fair` names \
-         the one waiter to wake, and the other processes drop it.\n"
+         message of either lock names one waiter, in whichever process it waits: `ours` wakes it \
+         to try, `fair` tells it the lock is now its own; every other process drops it.\n"
     );
     table_header(
         out,

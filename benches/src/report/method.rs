@@ -10,10 +10,14 @@ pub(super) fn render(out: &mut String, results: &Results) {
     let _ = writeln!(
         out,
         "- **One run, references beside the figures.** Scenario 1 interleaves its series one \
-         operation at a time and scenario 2 in rounds (the order rotated each time), so a noisy moment hits the reference and the \
-         implementations alike. Scenario 3 runs each point in fresh worker processes.\n\
-         - **Clocks.** Latencies within one process use `Instant`; hand-offs across processes use \
-         `clock_gettime(CLOCK_MONOTONIC)`, one kernel clock for all processes of the machine. A \
+         operation at a time and scenario 2 in rounds (the order rotated each time), so a noisy \
+         moment hits the reference and the implementations alike; scenario 1 then measures the \
+         floor of a pub/sub hand-off on its own, one delivery after the other. Scenario 3 runs \
+         each point in fresh worker processes.\n\
+         - **Clocks.** Latencies within one process use `Instant` (the pub/sub floor's too: its \
+         publisher and its subscriber are two threads of one process); hand-offs across \
+         processes use `clock_gettime(CLOCK_MONOTONIC)`, one kernel clock for all processes of \
+         the machine. A \
          holder writes the time it starts releasing into a shared 24-byte file while it still \
          holds the lock, and the next holder reads it right after its acquire returns: the file is \
          itself protected by the lock under test, costs no Redis command, and doubles as a \

@@ -32,10 +32,11 @@ pub(super) fn render(out: &mut String, results: &Results) {
                 .collect();
             notes.push(format!(
                 "**Subscription churn.** `SUBSCRIBE` + `UNSUBSCRIBE` per acquisition for `ours`: \
-                 {}. A process whose last local waiter gets the lock unsubscribes, and its next \
-                 waiter subscribes again and makes one more attempt once the subscription is \
-                 confirmed. Keeping a channel subscribed for a short grace period after its last \
-                 waiter leaves removes both.",
+                 {}. A process whose last local waiter leaves keeps the lock's channel subscribed \
+                 for a short while (the hub's linger), then unsubscribes; its next waiter \
+                 subscribes again, and every waiter of that process makes one more attempt once \
+                 the subscription is confirmed. Churn here means processes left without a \
+                 waiter for longer than the linger.",
                 listed.join(", ")
             ));
         }
@@ -56,10 +57,11 @@ pub(super) fn render(out: &mut String, results: &Results) {
                     },
                 );
             notes.push(format!(
-                "**Fairness.** The lock is not fair: a task coming back from its pause tries \
-                 before it waits and can take a lock just released, and each process wakes its \
-                 own waiters in order but races the others. At {COMPARED_AT_WAITERS} waiters a \
-                 caller waits {} at the median but {} at p99. {fair}",
+                "**Fairness.** The lock is not fair: a release wakes its longest-queued waiter, \
+                 by name, but a task coming back from its pause tries before it queues and can \
+                 take the lock first, and the woken waiter waits again. At \
+                 {COMPARED_AT_WAITERS} waiters a caller waits {} at the median but {} at p99. \
+                 {fair}",
                 fmt_ns(wait.p50_ns as f64),
                 fmt_ns(wait.p99_ns as f64)
             ));

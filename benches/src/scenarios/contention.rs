@@ -38,8 +38,8 @@
 //! it closes; acquisitions are counted in the same window. See
 //! [`crate::redis_stats::CommandCounts`] for which commands count as client-sent. For `ours` and
 //! `fair` the harness also samples `PUBSUB NUMSUB` of the lock's channel every 100 ms: each
-//! published release is delivered once per subscribed process (for `fair` it names the one
-//! waiter to wake, and the other processes ignore it).
+//! published release is delivered once per subscribed process (it names the one waiter it
+//! concerns, and the other processes ignore it).
 //!
 //! # The sweep over processes
 //!

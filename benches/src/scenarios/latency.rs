@@ -6,11 +6,24 @@
 //! from the same process and runtime. The series are interleaved one operation at a time (floor,
 //! ours, peers, the order rotated every iteration) so that a noisy moment of the machine hits
 //! them all alike.
+//!
+//! # The floor of a pub/sub hand-off
+//!
+//! After the series, the scenario measures what any hand-off through pub/sub costs at the least,
+//! the reference of the contended hand-offs of scenario 3: an `EVALSHA` of a script that only
+//! publishes (a release that does nothing else), sent on a multiplexed connection, until a plain
+//! redis-rs subscriber receives the message. The subscriber runs on an OS thread of its own with
+//! a current-thread runtime, as lock-runtime's hub runs on its background runtime's thread, so
+//! the figure includes waking that thread; it does not include waking a task on another runtime,
+//! which a lock's waiter adds. Both ends are in this process, so one `Instant` clock times them.
+//! The deliveries are sequential: each waits for the one before to arrive.
 
-use std::time::Instant;
+use std::{thread::JoinHandle, time::Instant};
 
+use futures_util::StreamExt as _;
 use hdrhistogram::Histogram;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{MultiplexedConnection, PubSubStream};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     BenchResult,
@@ -18,7 +31,7 @@ use crate::{
     progress::Progress,
     redis_stats::{Admin, client_usec},
     results::{LatencyResult, LatencySeries, Percentiles, log_buckets, new_histogram, record},
-    util::{Rng, fmt_ns, unique_name},
+    util::{Rng, fmt_ns, saturating_ns, unique_name},
 };
 
 /// Sizes of scenario 1.
@@ -54,11 +67,7 @@ impl Floor {
     /// When Redis fails.
     pub async fn connect(url: &str) -> BenchResult<Self> {
         let mut connection = multiplexed_connection(url).await?;
-        let sha: String = redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg("return 1")
-            .query_async(&mut connection)
-            .await?;
+        let sha = load_script(&mut connection, "return 1").await?;
         Ok(Self { connection, sha })
     }
 
@@ -77,6 +86,188 @@ impl Floor {
         }
         Ok(())
     }
+}
+
+/// Loads `script` into Redis's script cache and returns its SHA1, for `EVALSHA`.
+async fn load_script(connection: &mut MultiplexedConnection, script: &str) -> BenchResult<String> {
+    Ok(redis::cmd("SCRIPT")
+        .arg("LOAD")
+        .arg(script)
+        .query_async(connection)
+        .await?)
+}
+
+/// The script of the pub/sub floor: a release that does nothing but publish. Returns the number
+/// of subscribers the message reached.
+const PUBLISH_SCRIPT: &str = "return redis.call('publish', KEYS[1], ARGV[1])";
+
+/// A message as the subscriber received it: its sequence number (`None` if the payload was not
+/// one) and the instant it came out of the subscription.
+type Delivery = (Option<u64>, Instant);
+
+/// The floor of a pub/sub hand-off: a script that publishes, and a subscriber on another thread.
+struct PubSubFloor {
+    connection: MultiplexedConnection,
+    sha: String,
+    channel: String,
+    /// What the subscriber received; dropping it stops the subscriber.
+    delivered: mpsc::UnboundedReceiver<Delivery>,
+    /// The subscriber's thread.
+    subscriber: JoinHandle<()>,
+    /// Messages published so far: the next one's sequence number is one more.
+    published: u64,
+}
+
+impl PubSubFloor {
+    /// Starts the subscriber of a fresh channel, returns once it is subscribed, and loads the
+    /// script.
+    async fn connect(url: &str) -> BenchResult<Self> {
+        let channel = unique_name("pubsub-floor");
+        let (delivered, subscriber) = spawn_subscriber(url, &channel).await?;
+        let mut connection = multiplexed_connection(url).await?;
+        let sha = load_script(&mut connection, PUBLISH_SCRIPT).await?;
+        Ok(Self {
+            connection,
+            sha,
+            channel,
+            delivered,
+            subscriber,
+            published: 0,
+        })
+    }
+
+    /// Publishes one message through the script and returns the nanoseconds from sending the
+    /// `EVALSHA` to the subscriber receiving the message.
+    async fn once(&mut self) -> BenchResult<u64> {
+        self.published += 1;
+        let start = Instant::now();
+        let reached: u64 = redis::cmd("EVALSHA")
+            .arg(&self.sha)
+            .arg(1)
+            .arg(&self.channel)
+            .arg(self.published)
+            .query_async(&mut self.connection)
+            .await?;
+        // Checked before waiting: a message that reached nobody would never arrive.
+        if reached != 1 {
+            return Err(format!("a pub/sub floor message reached {reached} subscribers").into());
+        }
+        let (number, received) = self
+            .delivered
+            .recv()
+            .await
+            .ok_or("the pub/sub floor's subscriber stopped")?;
+        if number != Some(self.published) {
+            return Err(format!(
+                "the pub/sub floor's subscriber received message {number:?}, not {}",
+                self.published
+            )
+            .into());
+        }
+        Ok(saturating_ns(received.saturating_duration_since(start)))
+    }
+
+    /// Stops the subscriber and waits for its thread to end, its connection closed with it.
+    async fn close(self) -> BenchResult<()> {
+        let Self {
+            delivered,
+            subscriber,
+            ..
+        } = self;
+        drop(delivered);
+        tokio::task::spawn_blocking(move || subscriber.join())
+            .await?
+            .map_err(|_| "the pub/sub floor's subscriber thread panicked")?;
+        Ok(())
+    }
+}
+
+/// Starts a plain redis-rs subscriber of `channel` on an OS thread of its own, with a
+/// current-thread runtime, and returns once it is subscribed: what it receives, and its thread.
+async fn spawn_subscriber(
+    url: &str,
+    channel: &str,
+) -> BenchResult<(mpsc::UnboundedReceiver<Delivery>, JoinHandle<()>)> {
+    let client = redis::Client::open(url)?;
+    let channel = channel.to_owned();
+    let (subscribed, ready) = oneshot::channel();
+    let (deliver, delivered) = mpsc::unbounded_channel();
+    let thread = std::thread::Builder::new()
+        .name("pubsub-floor".to_owned())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(listen(client, channel, subscribed, deliver)),
+                Err(err) => {
+                    let _ = subscribed.send(Err(err.into()));
+                }
+            }
+        })?;
+    ready
+        .await
+        .map_err(|_| "the pub/sub floor's subscriber ended before it subscribed")??;
+    Ok((delivered, thread))
+}
+
+/// The subscriber's work: subscribes to `channel`, says so (or why not) on `subscribed`, then
+/// hands each message to `deliver` with the instant it came out of the subscription, until the
+/// receiving end is dropped or the subscription ends.
+async fn listen(
+    client: redis::Client,
+    channel: String,
+    subscribed: oneshot::Sender<BenchResult<()>>,
+    deliver: mpsc::UnboundedSender<Delivery>,
+) {
+    let mut messages = match subscribe(&client, &channel).await {
+        Ok(messages) => messages,
+        Err(err) => {
+            let _ = subscribed.send(Err(err));
+            return;
+        }
+    };
+    if subscribed.send(Ok(())).is_err() {
+        return;
+    }
+    loop {
+        let message = tokio::select! {
+            message = messages.next() => message,
+            () = deliver.closed() => None,
+        };
+        let Some(message) = message else {
+            return;
+        };
+        let received = Instant::now();
+        if deliver
+            .send((message.get_payload().ok(), received))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A pub/sub connection subscribed to `channel` (the subscription confirmed), as its messages.
+async fn subscribe(client: &redis::Client, channel: &str) -> BenchResult<PubSubStream> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(channel).await?;
+    Ok(pubsub.into_on_message())
+}
+
+/// Measures the floor of a pub/sub hand-off: `params.iterations` sequential deliveries, after
+/// `params.warm_up` unmeasured ones.
+async fn pubsub_delivery(url: &str, params: LatencyParams) -> BenchResult<Percentiles> {
+    let mut floor = PubSubFloor::connect(url).await?;
+    for _ in 0..params.warm_up {
+        floor.once().await?;
+    }
+    let mut histogram = new_histogram();
+    for _ in 0..params.iterations {
+        record(&mut histogram, floor.once().await?);
+    }
+    floor.close().await?;
+    Ok(Percentiles::of(&histogram).ok_or("no pub/sub delivery was recorded")?)
 }
 
 enum Series {
@@ -129,10 +320,10 @@ pub async fn run(
             let index = (iteration + offset) % series.len();
             let start = Instant::now();
             series[index].once(&mut rng).await?;
-            let elapsed = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            record(&mut histograms[index], elapsed);
+            record(&mut histograms[index], saturating_ns(start.elapsed()));
         }
     }
+    let pubsub_delivery = pubsub_delivery(url, params).await?;
 
     // Redis's own time per operation: each series alone between RESETSTAT and INFO.
     let mut admin = Admin::connect(url).await?;
@@ -179,6 +370,7 @@ pub async fn run(
         calibration: params.calibration,
         floor,
         series,
+        pubsub_delivery: Some(pubsub_delivery),
     };
     let mut line = format!("floor p50 {}", fmt_ns(result.floor.latency.p50_ns as f64));
     for one in &result.series {
@@ -189,6 +381,12 @@ pub async fn run(
             result.p50_over_floor(one)
         );
     }
+    line += &format!(
+        "; pub/sub delivery p50 {} ({:.2} round trips), p99 {}",
+        fmt_ns(pubsub_delivery.p50_ns as f64),
+        pubsub_delivery.p50_ns as f64 / result.round_trip_ns(),
+        fmt_ns(pubsub_delivery.p99_ns as f64)
+    );
     progress.note(&line);
     Ok(result)
 }
