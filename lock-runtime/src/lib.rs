@@ -128,6 +128,7 @@ mod error;
 mod fair_lock;
 mod guard;
 mod lock;
+mod rwlock;
 
 /// Runs the body of an `async fn` while holding a Redis lock, and releases it on every exit.
 ///
@@ -273,6 +274,7 @@ pub use error::LockError;
 pub use fair_lock::FairLock;
 pub use guard::LockGuard;
 pub use lock::Lock;
+pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -34,6 +34,11 @@ pub mod scripts {
         crate::fair_lock::scripts::sources()
     }
 
+    /// `(file name, source)` of every script of the read-write lock.
+    pub fn read_write_lock() -> [(&'static str, &'static str); 8] {
+        crate::rwlock::scripts::sources()
+    }
+
     /// The source of the lock's script `file` (such as `"acquire.lua"`), if there is one.
     pub fn lock_script(file: &str) -> Option<&'static str> {
         lock()

@@ -38,6 +38,29 @@ pub fn assert_released(server: &RedisServer, name: &str) {
     }
 }
 
+/// The Redis key of the read-write lock `name` under the default prefix: `{lock:name}:rw`.
+pub fn rw_key(name: &str) -> String {
+    format!("{}:rw", lock_key(name))
+}
+
+/// Asserts that nothing holds the read-write lock `name` (neither its hash nor its per-hold
+/// leases are left) and that every key left of it has a TTL.
+///
+/// # Panics
+///
+/// When a hold, its lease, or a key without TTL is left.
+pub fn assert_rw_released(server: &RedisServer, name: &str) {
+    let rw_key = rw_key(name);
+    for key in [rw_key.clone(), format!("{rw_key}:leases")] {
+        let held: i64 = server.cmd(&["EXISTS", &key]);
+        assert_eq!(
+            held, 0,
+            "key {key} of read-write lock {name} is still there"
+        );
+    }
+    assert_released(server, name);
+}
+
 /// Polls `condition` every 10 ms until it holds, for at most `limit`; returns whether it held.
 pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;

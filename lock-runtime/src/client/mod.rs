@@ -23,7 +23,7 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    FairLock, Lock, LockClientBuilder, LockError,
+    FairLock, Lock, LockClientBuilder, LockError, ReadWriteLock,
     core::{
         backend::Backend,
         background,
@@ -115,6 +115,15 @@ impl LockClient {
     /// Making a handle does not talk to Redis; the name is checked when the lock is used.
     pub fn fair_lock(&self, name: impl Into<String>) -> FairLock {
         FairLock::new(self.clone(), name.into())
+    }
+
+    /// A handle to the read-write lock called `name`: many readers or one writer, across every
+    /// process, with no writer starved. Its Redis keys are its own: it does not exclude the
+    /// reentrant lock of the same name.
+    ///
+    /// Making a handle does not talk to Redis; the name is checked when the lock is used.
+    pub fn read_write_lock(&self, name: impl Into<String>) -> ReadWriteLock {
+        ReadWriteLock::new(self.clone(), name.into())
     }
 
     /// The random id of this client, the first part of every owner id it hands out.

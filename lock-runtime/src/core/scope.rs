@@ -38,6 +38,10 @@ pub(crate) enum HoldKind {
     /// The fair lock's exclusive hold: re-entered only through the fair lock, whose waiters
     /// take the lock straight from the release.
     Fair,
+    /// A read hold of a read-write lock.
+    Read,
+    /// The write hold of a read-write lock.
+    Write,
 }
 
 /// One hold around the current scope; `parent` links to the holds further out.

@@ -51,8 +51,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tracing::Instrument;
-
 use crate::{
     LockClient, LockError, LockGuard,
     core::scope::HoldKind,
@@ -136,12 +134,7 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        let acquiring = acquisition::acquire(&FAIR, &self.client, &self.name, Duration::MAX, None);
-        self.client
-            .backend
-            .in_context(acquiring)
-            .instrument(tracing::debug_span!("acquire", fair_lock = %self.name))
-            .await
+        acquisition::acquire_traced(&FAIR, &self.client, &self.name, Duration::MAX, None).await
     }
 
     /// Waits, in turn, at most `wait` for the lock; with `lease = Some(d)` holds it for at most
@@ -179,12 +172,7 @@ impl FairLock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        let acquiring = acquisition::acquire(&FAIR, &self.client, &self.name, wait, lease);
-        self.client
-            .backend
-            .in_context(acquiring)
-            .instrument(tracing::debug_span!("acquire", fair_lock = %self.name, ?wait, ?lease))
-            .await
+        acquisition::acquire_traced(&FAIR, &self.client, &self.name, wait, lease).await
     }
 
     /// Whether anyone holds the lock now.

@@ -13,6 +13,7 @@ use futures_util::future::BoxFuture;
 use once_cell::sync::Lazy;
 use redis::{Script, ScriptInvocation};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::{
     LockClient, LockError, LockGuard,
@@ -27,7 +28,7 @@ use crate::{
         wait::{self, Attempt, Outcome},
         watchdog::{Registration, RenewalId},
     },
-    lock::scripts::{Acquired, ForceUnlocked, REENTER, Reentered, Released, Undone},
+    lock::scripts::{Acquired, ForceUnlocked, Reentered, Released, Undone},
 };
 
 /// What makes one lock of the family itself: its acquire script (the reentrant lock's lets
@@ -62,7 +63,9 @@ pub(crate) struct Layout {
     /// The lock's key after the name's hash tag (`{prefix:name}:rw`), or `None` for the tag
     /// itself (`{prefix:name}`). Every other key of the lock is named after it.
     pub(crate) part: Option<&'static str>,
-    /// Release one hold (`lock/scripts/release.lua`'s KEYS and ARGV); reply [`Released`].
+    /// Re-enter a hold (`lock/scripts/reenter.lua`'s KEYS and ARGV); reply [`Reentered`].
+    pub(crate) reenter: &'static Lazy<Script>,
+    /// Release one hold (`lock/scripts/release.lua`'s); reply [`Released`].
     pub(crate) release: &'static Lazy<Script>,
     /// Undo a fresh acquisition (`lock/scripts/leave.lua`'s); reply [`Undone`].
     pub(crate) leave: &'static Lazy<Script>,
@@ -158,6 +161,20 @@ pub(crate) async fn acquire(
     let alongside = (flavor.fresh)(client_id, &keys)?;
     let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside);
     wait::wait(backend, &keys, start, deadline, &mut acquire).await
+}
+
+/// [`acquire`] as a handle's `acquire` and `try_acquire` run it: in the background runtime's
+/// context (so its timers work from any executor), inside a debug span naming the lock.
+pub(crate) async fn acquire_traced(
+    flavor: &'static Flavor,
+    client: &LockClient,
+    name: &Arc<str>,
+    wait: Duration,
+    lease: Option<Duration>,
+) -> Result<LockGuard, LockError> {
+    let span = tracing::debug_span!("acquire", lock = %name, hold = ?flavor.kind, ?wait, ?lease);
+    let acquiring = acquire(flavor, client, name, wait, lease);
+    client.backend.in_context(acquiring).instrument(span).await
 }
 
 /// Whether anyone holds the lock `name` of `layout`.
@@ -504,9 +521,10 @@ async fn reenter(
     };
     let owner = &held.holder.owner;
     let request = backend.ids.request();
-    let mut call = REENTER.prepare_invoke();
-    call.key(&keys.main)
-        .key(keys.memo(&request))
+    let mut call = layout.reenter.prepare_invoke();
+    call.key(&keys.main).key(keys.memo(&request));
+    layout
+        .with_leases(&mut call, &keys)
         .arg(owner.as_ref())
         .arg(redis_millis(backend.config.memo_ttl()));
     let context = || format!("re-entering lock `{}`", keys.name);

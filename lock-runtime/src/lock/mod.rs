@@ -14,15 +14,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tracing::Instrument;
-
 use crate::{LockClient, LockError, LockGuard, core::scope::HoldKind};
 
 pub(crate) mod acquisition;
 pub(crate) mod scripts;
 
 use acquisition::{Flavor, Layout, nothing_alongside};
-use scripts::{ACQUIRE, FORCE_UNLOCK, LEAVE, RELEASE, RENEW, UNDO_REENTER};
+use scripts::{ACQUIRE, FORCE_UNLOCK, LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER};
 
 /// The reentrant lock: a free lock goes to whoever asks (barging allowed); waiters queue only so
 /// that a release wakes one of them, by name, across every process.
@@ -38,6 +36,7 @@ pub(crate) static REENTRANT: Flavor = Flavor {
 /// is the lease.
 pub(crate) static EXCLUSIVE: Layout = Layout {
     part: None,
+    reenter: &REENTER,
     release: &RELEASE,
     leave: &LEAVE,
     undo_reenter: &UNDO_REENTER,
@@ -110,13 +109,7 @@ impl Lock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        let acquiring =
-            acquisition::acquire(&REENTRANT, &self.client, &self.name, Duration::MAX, None);
-        self.client
-            .backend
-            .in_context(acquiring)
-            .instrument(tracing::debug_span!("acquire", lock = %self.name))
-            .await
+        acquisition::acquire_traced(&REENTRANT, &self.client, &self.name, Duration::MAX, None).await
     }
 
     /// Waits at most `wait` for the lock. With `lease = Some(d)` the lock is held for at most `d`
@@ -157,12 +150,7 @@ impl Lock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        let acquiring = acquisition::acquire(&REENTRANT, &self.client, &self.name, wait, lease);
-        self.client
-            .backend
-            .in_context(acquiring)
-            .instrument(tracing::debug_span!("acquire", lock = %self.name, ?wait, ?lease))
-            .await
+        acquisition::acquire_traced(&REENTRANT, &self.client, &self.name, wait, lease).await
     }
 
     /// Whether anyone holds the lock now.

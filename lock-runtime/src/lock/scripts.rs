@@ -26,8 +26,7 @@ macro_rules! with_common {
 pub(crate) static ACQUIRE: Lazy<Script> = Lazy::new(|| Script::new(with_common!("acquire.lua")));
 
 /// Re-enter a lock the scope holds; see `scripts/reenter.lua`.
-pub(crate) static REENTER: Lazy<Script> =
-    Lazy::new(|| Script::new(include_str!("scripts/reenter.lua")));
+pub(crate) static REENTER: Lazy<Script> = Lazy::new(|| Script::new(with_common!("reenter.lua")));
 
 /// Release one hold, waking the head of the queue by name at the last; see
 /// `scripts/release.lua`. Shared with the fair lock.
@@ -53,7 +52,7 @@ pub(crate) static UNDO_REENTER: Lazy<Script> =
 pub(crate) fn sources() -> [(&'static str, &'static str); 7] {
     [
         ("acquire.lua", with_common!("acquire.lua")),
-        ("reenter.lua", include_str!("scripts/reenter.lua")),
+        ("reenter.lua", with_common!("reenter.lua")),
         ("release.lua", with_common!("release.lua")),
         ("renew.lua", include_str!("scripts/renew.lua")),
         ("force_unlock.lua", include_str!("scripts/force_unlock.lua")),

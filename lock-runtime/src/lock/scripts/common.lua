@@ -113,3 +113,39 @@ local function pass_on(lock, fence, fence_ttl, q, channel, publish)
     local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
     redis.pcall(publish, channel, string.format('to:%s %d %d', head, token, now_us))
 end
+
+-- Counts one re-entry of `owner` into `lock` as the request whose memo key is `memo` (kept
+-- `memo_ttl` ms), once however often the request is resent. Returns 1 re-entered, 0 the owner
+-- no longer holds the lock, -2 the request was undone before it arrived (see undo_reentry).
+-- Memo values: "entered" once counted; "cancelled" or "undone" once undo_reentry ran.
+local function reenter(lock, memo, owner, memo_ttl)
+    local seen = redis.call('get', memo)
+    if seen == 'entered' then
+        return 1
+    end
+    if seen then
+        return -2
+    end
+    if redis.call('hexists', lock, owner) == 0 then
+        return 0
+    end
+    redis.call('hincrby', lock, owner, 1)
+    redis.call('set', memo, 'entered', 'px', memo_ttl)
+    return 1
+end
+
+-- Undoes the re-entry request whose memo key is `memo`: whether it had counted (the caller then
+-- gives that hold back). Either way the memo (kept `memo_ttl` ms) makes a late copy of the
+-- request count nothing, and a resend of the undo find it undone.
+local function undo_reentry(memo, memo_ttl)
+    local seen = redis.call('get', memo)
+    if seen == 'undone' or seen == 'cancelled' then
+        return false
+    end
+    if not seen then
+        redis.call('set', memo, 'cancelled', 'px', memo_ttl)
+        return false
+    end
+    redis.call('set', memo, 'undone', 'px', memo_ttl)
+    return true
+end

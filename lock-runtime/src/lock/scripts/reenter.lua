@@ -12,23 +12,10 @@
 --  -1   KEYS[1] holds a value of another type
 --  -2   this request was cancelled (undo_reenter.lua ran first): nothing taken
 --
--- Memo values: "entered" once counted; "cancelled" or "undone" once undo_reenter.lua ran.
-
-local memo = redis.call('get', KEYS[2])
-if memo == 'entered' then
-    return 1
-end
-if memo then
-    return -2
-end
+-- The memo: see reenter in common.lua.
 
 local kind = redis.call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return -1
 end
-if redis.call('hexists', KEYS[1], ARGV[1]) == 0 then
-    return 0
-end
-redis.call('hincrby', KEYS[1], ARGV[1], 1)
-redis.call('set', KEYS[2], 'entered', 'px', ARGV[2])
-return 1
+return reenter(KEYS[1], KEYS[2], ARGV[1], ARGV[2])

@@ -21,16 +21,9 @@
 --
 -- Safe to resend: the memo records the undo.
 
-local memo = redis.call('get', KEYS[3])
-if memo == 'undone' or memo == 'cancelled' then
+if not undo_reentry(KEYS[3], ARGV[2]) then
     return 0
 end
-if not memo then
-    redis.call('set', KEYS[3], 'cancelled', 'px', ARGV[2])
-    return 0
-end
-
-redis.call('set', KEYS[3], 'undone', 'px', ARGV[2])
 local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
 if redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     if redis.call('hincrby', KEYS[1], ARGV[1], -1) <= 0 then

@@ -1,0 +1,221 @@
+//! [`ReadWriteLock`]: many readers or one writer, across processes, with no writer starved.
+//!
+//! What is the read-write lock's own: its Lua scripts (`scripts.rs`, `scripts/*.lua`), one
+//! [`Layout`] (a lease per hold) and two [`Flavor`]s (read and write). Acquiring, re-entering,
+//! releasing, undoing, waiting and renewing are the family's (`lock/acquisition.rs`) and the
+//! core's.
+//!
+//! # In Redis
+//!
+//! The lock is a hash at `{prefix:name}:rw`: one field per hold, its owner id -> hold count, and
+//! `writer`, the owner id of the write hold while there is one. Every hold has a lease of its
+//! own, in `{prefix:name}:rw:leases` (owner id -> the server time its lease ends): a reader
+//! whose process crashed frees its share when *its* lease ends, and the next script to look
+//! drops it. Both keys expire with the last lease. The read-write lock's keys are its own: it
+//! does not exclude the reentrant lock of the same name.
+//!
+//! # Who gets in
+//!
+//! Waiters queue in Redis by their first try, as the fair lock's do, each marked `read` or
+//! `write`. A write is granted to the head of the queue, on a lock nobody holds; a read to
+//! anyone while no write is held and no live writer queues ahead of it. So a waiting writer
+//! blocks new readers (a stream of readers cannot starve it, as it can Redisson's), and the
+//! readers that queued behind it enter together after it. Releases wake whom they let in: the
+//! last read hold leaving wakes the writer at the head, by name; a write hold leaving wakes every
+//! waiter if the head wants to read (the readers enter together; writers behind them sleep
+//! again), or the writer at the head.
+//!
+//! # Scopes: re-entry, downgrade, no upgrade
+//!
+//! Inside a guard's [scope](crate::LockGuard::scope), taking the same kind again re-enters it (one more
+//! count, the same lease and token). A scope holding the write lock may take the read lock: it
+//! is granted at once, alongside (a *downgrade*: release the write guard and keep reading, with
+//! no writer slipping in between). A scope holding only the read lock that asks for the write
+//! lock gets [`LockError::Config`] at once: it would wait for its own read hold forever
+//! (Redisson blocks there, by design, issue 4796).
+//!
+//! # Fencing tokens
+//!
+//! A write hold gets a fresh token, strictly greater than every token handed out before for this
+//! name. A read hold takes no new token: it carries the last one handed out (that of the latest
+//! write, or one from the server clock after ten idle minutes), so the token a reader sees names
+//! the write its reads come after, and readers at the same time may share it.
+
+use std::sync::Arc;
+
+use crate::{
+    LockClient, LockError,
+    core::{
+        keys::Keys,
+        scope::{self, HoldKind},
+    },
+    lock::acquisition::{self, Alongside, Flavor, Layout},
+};
+
+mod read;
+pub(crate) mod scripts;
+mod write;
+
+pub use read::ReadLock;
+pub use write::WriteLock;
+
+use scripts::{
+    ACQUIRE_READ, ACQUIRE_WRITE, FORCE_UNLOCK, LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER,
+};
+
+/// How the read-write lock keeps its holds: a hash at `{prefix:name}:rw`, and a lease per hold.
+static RW: Layout = Layout {
+    part: Some("rw"),
+    reenter: &REENTER,
+    release: &RELEASE,
+    leave: &LEAVE,
+    undo_reenter: &UNDO_REENTER,
+    renew: &RENEW,
+    force_unlock: &FORCE_UNLOCK,
+    leases: true,
+};
+
+/// A read hold: shared, granted alongside the scope's own write hold (a downgrade).
+static READ: Flavor = Flavor {
+    kind: HoldKind::Read,
+    acquire: &ACQUIRE_READ,
+    hand_over: false,
+    layout: &RW,
+    fresh: under_own_write,
+};
+
+/// The write hold: refused at once under the scope's own read hold (an upgrade).
+static WRITE: Flavor = Flavor {
+    kind: HoldKind::Write,
+    acquire: &ACQUIRE_WRITE,
+    hand_over: false,
+    layout: &RW,
+    fresh: no_upgrade,
+};
+
+/// A fresh read hold may be granted alongside the current scope's write hold of the same lock.
+fn under_own_write(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
+    Ok(scope::find(client_id, &keys.main, HoldKind::Write)
+        .map(|held| Arc::clone(&held.holder.owner)))
+}
+
+/// A write hold asked under the current scope's read hold of the same lock would wait for that
+/// read hold forever: refused.
+fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
+    if scope::find(client_id, &keys.main, HoldKind::Read).is_some() {
+        return Err(LockError::config(format!(
+            "the write lock of `{}` was asked for where the read lock of it is held: an upgrade \
+             would wait for its own read hold forever. Release the read lock first, or take the \
+             write lock first and the read lock under it (a downgrade)",
+            keys.name
+        )));
+    }
+    Ok(None)
+}
+
+/// A handle to one read-write lock, made by [`LockClient::read_write_lock`]. Cheap to clone;
+/// holds nothing.
+///
+/// Many readers or one writer, across every process; a waiting writer blocks new readers, so
+/// writers are never starved; reentrant within a [scope](crate::LockGuard::scope) in both modes, with
+/// downgrade (write, then read under it) and no upgrade. Each hold has its own lease (the
+/// watchdog's or a fixed one) and releases on every exit path, like [`Lock`](crate::Lock)'s.
+/// See the [module docs](crate::ReadWriteLock) for how it is kept in Redis.
+///
+/// ```no_run
+/// # async fn example(client: lock_runtime::LockClient) -> Result<(), lock_runtime::LockError> {
+/// use std::time::Duration;
+///
+/// let doc = client.read_write_lock("doc:7");
+/// let reading = doc.read().try_acquire(Duration::from_secs(5), None).await?;
+/// // ... other readers may read too; writers wait ...
+/// reading.unlock().await?;
+///
+/// let writing = doc.write().try_acquire(Duration::from_secs(5), None).await?;
+/// // ... alone ...
+/// writing.unlock().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReadWriteLock {
+    client: LockClient,
+    name: Arc<str>,
+}
+
+impl ReadWriteLock {
+    pub(crate) fn new(client: LockClient, name: String) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    /// The lock's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The read lock: shared with other readers.
+    pub fn read(&self) -> ReadLock {
+        ReadLock::new(self.client.clone(), Arc::clone(&self.name))
+    }
+
+    /// The write lock: exclusive.
+    pub fn write(&self) -> WriteLock {
+        WriteLock::new(self.client.clone(), Arc::clone(&self.name))
+    }
+
+    /// Whether anyone holds the lock now, to read or to write.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], or [`LockError::Redis`] if Redis stays unreachable.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let doc = client.read_write_lock("doc:1");
+    /// assert!(!doc.is_locked().await?);
+    /// let reading = doc.read().acquire().await?;
+    /// assert!(doc.is_locked().await?);
+    /// reading.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn is_locked(&self) -> Result<bool, LockError> {
+        acquisition::is_locked(&RW, &self.client, &self.name).await
+    }
+
+    /// Deletes every hold, read and write, whoever holds them, and wakes every waiter. Returns
+    /// whether anything was held. For operators and tests, as
+    /// [`Lock::force_unlock`](crate::Lock::force_unlock): the holders learn it at their next
+    /// renewal, re-entry or release.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the deletion is one atomic script, sent or not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let doc = client.read_write_lock("doc:stuck");
+    /// let writing = doc.write().acquire().await?;
+    /// assert!(doc.force_unlock().await?);
+    /// assert!(writing.unlock().await.expect_err("taken away").is_not_held());
+    /// # Ok(()) });
+    /// ```
+    pub async fn force_unlock(&self) -> Result<bool, LockError> {
+        acquisition::force_unlock(&RW, &self.client, &self.name).await
+    }
+}

@@ -1,0 +1,91 @@
+//! [`ReadLock`]: the shared side of a [`ReadWriteLock`](crate::ReadWriteLock).
+
+use std::{sync::Arc, time::Duration};
+
+use super::READ;
+use crate::{LockClient, LockError, LockGuard, lock::acquisition};
+
+/// The read lock of a [`ReadWriteLock`](crate::ReadWriteLock), made by
+/// [`ReadWriteLock::read`](crate::ReadWriteLock::read). Cheap to clone; holds nothing.
+///
+/// Any number of tasks, in any process, hold it at once while nobody holds the write lock and no
+/// writer waits ahead of them.
+#[derive(Debug, Clone)]
+pub struct ReadLock {
+    client: LockClient,
+    name: Arc<str>,
+}
+
+impl ReadLock {
+    pub(super) fn new(client: LockClient, name: Arc<str>) -> Self {
+        Self { client, name }
+    }
+
+    /// Waits as long as it takes for a read hold, then holds it in watchdog mode: its lease is
+    /// renewed while the guard lives. Inside the scope of a write guard of the same lock it is
+    /// granted at once (a downgrade); inside the scope of a read guard it re-enters that hold.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::acquire`](crate::Lock::acquire).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped, the waiter leaves the queue and whatever a request
+    /// in flight may have taken is given back, in the background.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let doc = client.read_write_lock("doc:2");
+    /// let one = doc.read().acquire().await?;
+    /// let two = doc.read().acquire().await?; // readers share it
+    /// one.unlock().await?;
+    /// two.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn acquire(&self) -> Result<LockGuard, LockError> {
+        acquisition::acquire_traced(&READ, &self.client, &self.name, Duration::MAX, None).await
+    }
+
+    /// Waits at most `wait` for a read hold; with `lease = Some(d)` holds it for at most `d`
+    /// (never renewed), with `None` in watchdog mode. Any `wait` is valid, as for
+    /// [`Lock::try_acquire`](crate::Lock::try_acquire).
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::Timeout`] if a writer held the lock, or waited ahead, for the whole wait
+    /// (the waiter then leaves the queue), and the errors of [`ReadLock::acquire`]. A lease out
+    /// of range is a [`LockError::Config`] error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`ReadLock::acquire`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let doc = client.read_write_lock("doc:3");
+    /// let writing = doc.write().acquire().await?;
+    /// let err = doc
+    ///     .read()
+    ///     .try_acquire(Duration::from_millis(50), None)
+    ///     .await
+    ///     .expect_err("a writer holds it");
+    /// assert!(err.is_timeout());
+    /// writing.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn try_acquire(
+        &self,
+        wait: Duration,
+        lease: Option<Duration>,
+    ) -> Result<LockGuard, LockError> {
+        acquisition::acquire_traced(&READ, &self.client, &self.name, wait, lease).await
+    }
+}

@@ -1,0 +1,68 @@
+-- Take a read hold for a new owner: shared with other readers, refused while a write is held
+-- (unless it is the caller's own scope's: a downgrade) or a live writer queues ahead; else queue.
+--
+-- KEYS[1]  lock key: hash of `writer` and owner id -> hold count (see rw.lua)
+-- KEYS[2]  fencing state (see lock/scripts/acquire.lua)
+-- KEYS[3]  abandoned mark of this owner id (set by leave.lua when the caller gave up)
+-- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
+-- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
+-- KEYS[6]  wants: hash of waiting owner ids -> `read` or `write`
+-- KEYS[7]  leases: sorted set of owner id -> server time (ms) its hold's lease ends
+--
+-- ARGV[1]  owner id, new to this acquisition (it is also the waiter's id in the queue)
+-- ARGV[2]  lease in milliseconds
+-- ARGV[3]  how long the fencing state lives, in milliseconds
+-- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
+-- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
+-- ARGV[6]  "1" if this owner queued on an earlier try, "0" otherwise
+-- ARGV[7]  unused (the exclusive locks' hand-over lease)
+-- ARGV[8]  optional: the owner id of the write hold of the caller's scope; the read is granted
+--          alongside it (a downgrade)
+--
+-- Returns {status, value}:
+--   { 1, token}      acquired; token: see read_token in rw.lua
+--   { 0, wait, now}  not now: queued (its liveness refreshed); try again within `wait` ms (the
+--                    nearest lease end, or ARGV[5]); `now` is the server time in µs
+--   {-1, type}       KEYS[1] holds a value of another type
+--   {-3, 0}          this owner id was abandoned: a late copy of a request whose caller gave up
+
+if redis.call('exists', KEYS[3]) == 1 then
+    return {-3, 0}
+end
+
+local kind = redis.call('type', KEYS[1]).ok
+if kind ~= 'none' and kind ~= 'hash' then
+    return {-1, kind}
+end
+
+local time = redis.call('time')
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now = math.floor(now_us / 1000)
+local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+local lease = tonumber(ARGV[2])
+local mode = expire_holds(KEYS[1], KEYS[7], now)
+
+-- A resend of a request that was granted: re-arm its lease from now.
+if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+    redis.call('zadd', KEYS[7], now + lease, ARGV[1])
+    settle(KEYS[1], KEYS[7])
+    return {1, read_token(KEYS[2], ARGV[3])}
+end
+
+local granted
+if mode == 'write' then
+    granted = ARGV[8] ~= nil and redis.call('hget', KEYS[1], 'writer') == ARGV[8]
+else
+    granted = not writer_ahead(q, ARGV[1], now)
+end
+if granted then
+    if ARGV[6] == '1' then
+        dequeue(q, ARGV[1])
+    end
+    hold(KEYS[1], KEYS[7], ARGV[1], now, lease)
+    settle(KEYS[1], KEYS[7])
+    return {1, read_token(KEYS[2], ARGV[3])}
+end
+
+enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'read')
+return {0, next_try(KEYS[7], now, tonumber(ARGV[5])), now_us}

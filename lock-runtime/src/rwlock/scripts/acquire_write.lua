@@ -1,0 +1,56 @@
+-- Take the write hold for a new owner: only when no hold of either kind is left and this owner
+-- heads the queue (or nobody queues); else queue.
+--
+-- KEYS and ARGV: as acquire_read.lua (ARGV[8] is not used: a write is never granted alongside).
+--
+-- Returns {status, value}:
+--   { 1, token}      acquired; token is strictly greater than every earlier one for this name
+--   { 0, wait, now}  not now: queued (its liveness refreshed); try again within `wait` ms (the
+--                    nearest lease end, the head's liveness on a free lock, or ARGV[5]); `now`
+--                    is the server time in µs
+--   {-1, type}       KEYS[1] holds a value of another type
+--   {-3, 0}          this owner id was abandoned: a late copy of a request whose caller gave up
+
+if redis.call('exists', KEYS[3]) == 1 then
+    return {-3, 0}
+end
+
+local kind = redis.call('type', KEYS[1]).ok
+if kind ~= 'none' and kind ~= 'hash' then
+    return {-1, kind}
+end
+
+local time = redis.call('time')
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now = math.floor(now_us / 1000)
+local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+local lease = tonumber(ARGV[2])
+local mode = expire_holds(KEYS[1], KEYS[7], now)
+
+-- A resend of a request that was granted: re-arm its lease from now.
+if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+    redis.call('zadd', KEYS[7], now + lease, ARGV[1])
+    settle(KEYS[1], KEYS[7])
+    return {1, tonumber(redis.call('get', KEYS[2])) or next_token(KEYS[2], ARGV[3])}
+end
+
+local wait = tonumber(ARGV[5])
+if not mode then
+    local head = first_live(q, now, ARGV[1])
+    if not head or head == ARGV[1] then
+        if head then
+            dequeue(q, ARGV[1])
+        end
+        hold(KEYS[1], KEYS[7], ARGV[1], now, lease)
+        redis.call('hset', KEYS[1], 'writer', ARGV[1])
+        settle(KEYS[1], KEYS[7])
+        return {1, next_token(KEYS[2], ARGV[3])}
+    end
+    -- Free, but the head's turn: it has until its liveness runs out to take it.
+    wait = math.min(wait, tonumber(redis.call('zscore', q.alive, head)) - now)
+else
+    wait = next_try(KEYS[7], now, wait)
+end
+
+enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'write')
+return {0, math.max(wait, 0), now_us}

@@ -1,0 +1,38 @@
+-- Release one hold of a read or write lock; at its last, the hold leaves and the lock is passed
+-- on: the head of the queue is woken if it may now enter (see wake_next in rw.lua).
+--
+-- KEYS[1]  lock key (see rw.lua)
+-- KEYS[2]  wake-up channel
+-- KEYS[3]  memo key of this request: a resend answers what the first attempt did
+-- KEYS[4]  fencing state (unused here; the exclusive locks' release hands over with it)
+-- KEYS[5]  queue of waiting owner ids (see acquire_read.lua)
+-- KEYS[6]  their liveness deadlines
+-- KEYS[7]  what each waits for: `read` or `write`
+-- KEYS[8]  the leases of the holds (see rw.lua)
+--
+-- ARGV[1]  owner id of the hold
+-- ARGV[2]  memo TTL in milliseconds
+-- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
+-- ARGV[4]  unused (the exclusive locks' fencing state TTL)
+--
+-- Returns:
+--   1   released: this was the hold's last count; it is gone
+--   2   one count released; the owner still holds it
+--   0   this owner holds nothing (its lease ran out, or the lock was force-unlocked)
+--  -1   KEYS[1] holds a value of another type
+
+local memo = redis.call('get', KEYS[3])
+if memo then
+    return tonumber(memo)
+end
+
+local kind = redis.call('type', KEYS[1]).ok
+if kind ~= 'none' and kind ~= 'hash' then
+    return -1
+end
+
+local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
+expire_holds(KEYS[1], KEYS[8], server_ms())
+local result = give_back(KEYS[1], KEYS[8], ARGV[1], q, KEYS[2], ARGV[3])
+redis.call('set', KEYS[3], result, 'px', ARGV[2])
+return result

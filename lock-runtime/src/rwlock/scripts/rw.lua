@@ -1,0 +1,132 @@
+-- Functions shared by the read-write lock's scripts (rwlock/scripts.rs puts lock/scripts/common.lua
+-- and this file in front of each).
+--
+-- The lock is a hash: `writer` (the owner id of the write hold, while there is one) and one field
+-- per hold, its owner id -> hold count (re-entries count up). Every hold, read or write, has an
+-- owner id of its own, so the write hold and the read holds its scope took under it (a downgrade)
+-- can be there together. Each hold has its own lease, in `leases`: a sorted set of owner id ->
+-- server time (ms) its lease ends. A hold whose lease ended is dropped by the next script that
+-- looks (every script looks first), so a reader that crashed frees its share when its own lease
+-- ends, not when the last reader's does. Both keys expire with the last lease.
+--
+-- Waiters queue as the other locks' do (see common.lua), with `read` or `write` in `q.wants`.
+-- A write is granted to the head of the queue only, on a free lock; a read to anyone while no
+-- write is held and no live writer queues ahead of it: a waiting writer blocks new readers, so
+-- a stream of readers cannot starve it, and the queue keeps both kinds in order.
+
+-- Settles `lock` after holds came or went: `writer` cleared if its hold is gone, both keys set to
+-- expire with the last lease, or deleted when no hold is left. Returns the mode: 'write' while
+-- the write hold is there, 'read' while only read holds are, nil when the lock is free.
+local function settle(lock, leases)
+    local writer = redis.call('hget', lock, 'writer')
+    if writer and redis.call('hexists', lock, writer) == 0 then
+        redis.call('hdel', lock, 'writer')
+        writer = nil
+    end
+    local last = redis.call('zrange', leases, -1, -1, 'WITHSCORES')
+    if not last[1] then
+        redis.call('del', lock, leases)
+        return nil
+    end
+    redis.call('pexpireat', lock, last[2])
+    redis.call('pexpireat', leases, last[2])
+    if writer then
+        return 'write'
+    end
+    return 'read'
+end
+
+-- Drops the holds of `lock` whose lease ended before `now` (server ms). Returns the mode (see
+-- settle).
+local function expire_holds(lock, leases, now)
+    local ended = redis.call('zrangebyscore', leases, '-inf', '(' .. now)
+    if #ended == 0 then
+        if redis.call('exists', lock) == 0 then
+            return nil
+        end
+        if redis.call('hexists', lock, 'writer') == 1 then
+            return 'write'
+        end
+        return 'read'
+    end
+    for _, owner in ipairs(ended) do
+        redis.call('hdel', lock, owner)
+    end
+    redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
+    return settle(lock, leases)
+end
+
+-- Grants `owner` a new hold of `lock` for `lease` ms from `now` (server ms).
+local function hold(lock, leases, owner, now, lease)
+    redis.call('hset', lock, owner, 1)
+    redis.call('zadd', leases, now + lease, owner)
+end
+
+-- Wakes whom the lock, now in `mode`, lets in: the head of `q`, by name, if it wants to write and
+-- the lock is free; every waiter ('all') if the head wants to read and no write is held: the
+-- readers enter together, and the writers among the woken find the lock read and sleep again.
+local function wake_next(mode, q, channel, publish)
+    if mode == 'write' then
+        return
+    end
+    local head = first_live(q, nil, nil)
+    if not head then
+        return
+    end
+    if redis.call('hget', q.wants, head) == 'write' then
+        if not mode then
+            redis.pcall(publish, channel, 'to:' .. head)
+        end
+    else
+        redis.pcall(publish, channel, 'all')
+    end
+end
+
+-- Gives back one hold of `owner` (re-entries count down); at its last, the hold leaves and the
+-- lock is settled and passed on (wake_next). Returns 1 the hold is gone, 2 the owner still holds
+-- it, 0 the owner held nothing.
+local function give_back(lock, leases, owner, q, channel, publish)
+    if redis.call('hexists', lock, owner) == 0 then
+        return 0
+    end
+    if redis.call('hincrby', lock, owner, -1) > 0 then
+        return 2
+    end
+    redis.call('hdel', lock, owner)
+    redis.call('zrem', leases, owner)
+    wake_next(settle(lock, leases), q, channel, publish)
+    return 1
+end
+
+-- The token of a read hold: the last token handed out for this name (that of the latest write
+-- hold, or one from the server clock if the fencing state had expired). A read takes no new
+-- token, so a write's token is above every token read holds carried before it.
+local function read_token(fence, fence_ttl)
+    return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
+end
+
+-- Whether a live waiter that wants to write queues in `q` ahead of `owner` (anywhere in the
+-- queue if `owner` is not in it). Dead waiters met on the way leave the queue.
+local function writer_ahead(q, owner, now)
+    for _, waiter in ipairs(redis.call('zrange', q.queue, 0, -1)) do
+        if waiter == owner then
+            return false
+        end
+        if tonumber(redis.call('zscore', q.alive, waiter) or '0') < now then
+            dequeue(q, waiter)
+        elseif redis.call('hget', q.wants, waiter) == 'write' then
+            return true
+        end
+    end
+    return false
+end
+
+-- The soonest a waiter must try again: `refresh` ms, or less if a lease of `leases` ends sooner
+-- (a crashed holder's share comes back then).
+local function next_try(leases, now, refresh)
+    local first = redis.call('zrange', leases, 0, 0, 'WITHSCORES')
+    if first[2] then
+        return math.max(math.min(refresh, tonumber(first[2]) - now), 0)
+    end
+    return refresh
+end
