@@ -1,5 +1,6 @@
-//! Every `.await` of the lock is a place where the caller may give up (DESIGN 3.2): a sweep of
-//! cancellation points across each operation's round trip leaves nothing held.
+//! Every `.await` of every lock of the family is a place where the caller may give up (DESIGN
+//! 3.2): a sweep of cancellation points across each operation's round trip leaves nothing held,
+//! for the reentrant lock, the fair lock, and the read and write locks.
 //!
 //! The client talks to Redis through a proxy that delays every chunk by [`DELAY`] each way, so a
 //! request is on the wire for a long while, measured once as the round trip. Each operation is
@@ -16,7 +17,7 @@ use std::time::Duration;
 use lock_runtime::{LockClient, LockGuard};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{assert_released, eventually, lock_key},
+    locks::{Family, eventually},
     unique_name,
 };
 
@@ -33,6 +34,8 @@ const CUT_POINTS: [u32; 10] = [0, 5, 20, 35, 45, 55, 65, 80, 95, 150];
 const SETTLE: Duration = Duration::from_secs(2);
 
 struct Fixture {
+    /// The lock under test.
+    family: Family,
     server: RedisServer,
     proxy: TcpProxy,
     /// Through the proxy: the client whose operations are cut short.
@@ -44,7 +47,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new() -> Self {
+    async fn new(family: Family) -> Self {
         let server = RedisServer::start();
         let proxy = TcpProxy::start(server.port()).await;
         let slow = LockClient::builder()
@@ -58,10 +61,9 @@ impl Fixture {
         // cached in Redis (a cold `EVALSHA` is answered `NOSCRIPT` and runs one round trip
         // later, which would put every cut before the request runs).
         let name = unique_name("warm-up");
-        let lock = slow.lock(&name);
-        let outer = lock.acquire().await.expect("warm-up");
+        let outer = family.acquire(&slow, &name).await.expect("warm-up");
         outer
-            .scope(async { lock.acquire().await?.unlock().await })
+            .scope(async { family.acquire(&slow, &name).await?.unlock().await })
             .await
             .expect("warm-up re-entry");
         outer.unlock().await.expect("warm-up unlock");
@@ -74,6 +76,7 @@ impl Fixture {
             "one request took {round_trip:?}: the proxy does not delay, so no cut would fall in flight"
         );
         Self {
+            family,
             server,
             proxy,
             slow,
@@ -88,7 +91,11 @@ impl Fixture {
     }
 
     fn is_held(&self, name: &str) -> bool {
-        self.server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
+        self.server.cmd::<i64>(&["EXISTS", &self.family.key(name)]) == 1
+    }
+
+    fn owners(&self, name: &str) -> Vec<String> {
+        self.server.cmd(&["HGETALL", &self.family.key(name)])
     }
 
     /// Waits for the lock to be free, then checks another client takes it at once and that
@@ -103,25 +110,23 @@ impl Fixture {
         assert!(
             eventually(SETTLE, || !self.is_held(name)).await,
             "{what}: the lock stayed held ({:?}) after the caller gave up",
-            self.server
-                .cmd::<Vec<String>>(&["HGETALL", &lock_key(name)])
+            self.owners(name)
         );
         let guard = self
-            .direct
-            .lock(name)
-            .try_acquire(Duration::from_millis(200), None)
+            .family
+            .try_acquire(&self.direct, name, Duration::from_millis(200), None)
             .await
             .unwrap_or_else(|err| panic!("{what}: another client cannot take the lock: {err}"));
         guard.unlock().await.expect("unlock");
         if self.is_held(name) {
-            let owners: Vec<String> = self.server.cmd(&["HGETALL", &lock_key(name)]);
             panic!(
-                "{what}: the lock was taken again after it was freed: {owners:?} (slow client {}, direct client {})",
+                "{what}: the lock was taken again after it was freed: {:?} (slow client {}, direct client {})",
+                self.owners(name),
                 self.slow.id(),
                 self.direct.id()
             );
         }
-        assert_released(&self.server, name);
+        self.family.assert_released(&self.server, name);
     }
 }
 
@@ -130,13 +135,19 @@ async fn cut_short<T>(cut: Duration, operation: impl Future<Output = T>) -> Opti
     tokio::time::timeout(cut, operation).await.ok()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_acquire_cut_short_anywhere_leaves_nothing_held() {
-    let f = Fixture::new().await;
+/// The lock that makes a waiter of `family` wait: the same lock, or the write lock for a reader.
+fn blocker(family: Family) -> Family {
+    match family {
+        Family::Read => Family::Write,
+        other => other,
+    }
+}
+
+async fn an_acquire_cut_short_anywhere_leaves_nothing_held(family: Family) {
+    let f = Fixture::new(family).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-acquire");
-        let lock = f.slow.lock(&name);
-        let acquiring = lock.try_acquire(Duration::from_secs(5), None);
+        let acquiring = family.try_acquire(&f.slow, &name, Duration::from_secs(5), None);
         if let Some(acquired) = cut_short(f.at(cut), acquiring).await {
             acquired
                 .expect("a free lock")
@@ -149,20 +160,24 @@ async fn an_acquire_cut_short_anywhere_leaves_nothing_held() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiter_cut_short_anywhere_leaves_nothing_held() {
-    let f = Fixture::new().await;
+async fn a_waiter_cut_short_anywhere_leaves_nothing_held(family: Family) {
+    let f = Fixture::new(family).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-waiter");
-        let holder = f.direct.lock(&name).acquire().await.expect("holder");
-        let lock = f.slow.lock(&name);
+        let holder = blocker(family)
+            .acquire(&f.direct, &name)
+            .await
+            .expect("holder");
         // Released while the waiter's request may be on the wire.
         let release_at = f.at(cut / 2);
         let releasing = async {
             tokio::time::sleep(release_at).await;
             holder.unlock().await.expect("holder unlock");
         };
-        let waiting = cut_short(f.at(cut), lock.try_acquire(Duration::from_secs(5), None));
+        let waiting = cut_short(
+            f.at(cut),
+            family.try_acquire(&f.slow, &name, Duration::from_secs(5), None),
+        );
         let (waited, ()) = tokio::join!(waiting, releasing);
         if let Some(acquired) = waited {
             acquired
@@ -176,12 +191,11 @@ async fn a_waiter_cut_short_anywhere_leaves_nothing_held() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unlock_cut_short_anywhere_still_releases() {
-    let f = Fixture::new().await;
+async fn an_unlock_cut_short_anywhere_still_releases(family: Family) {
+    let f = Fixture::new(family).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-unlock");
-        let guard = f.slow.lock(&name).acquire().await.expect("acquire");
+        let guard = family.acquire(&f.slow, &name).await.expect("acquire");
         let _ = cut_short(f.at(cut), guard.unlock()).await;
         // Whatever was written is lost: only a release that goes on in the background, and
         // resends on a new connection, frees the lock now.
@@ -191,16 +205,14 @@ async fn an_unlock_cut_short_anywhere_still_releases() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold() {
-    let f = Fixture::new().await;
+async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold(family: Family) {
+    let f = Fixture::new(family).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-reentry");
-        let lock = f.slow.lock(&name);
-        let outer = lock.acquire().await.expect("acquire");
+        let outer = family.acquire(&f.slow, &name).await.expect("acquire");
         let inner: Option<LockGuard> = outer
             .scope(async {
-                cut_short(f.at(cut), lock.acquire())
+                cut_short(f.at(cut), family.acquire(&f.slow, &name))
                     .await
                     .map(|reentered| reentered.expect("re-entry"))
             })
@@ -212,4 +224,43 @@ async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold() {
         f.assert_free(&name, &format!("re-entry cut at {cut} %"))
             .await;
     }
+}
+
+/// One test per operation and lock of the family (`cancellation::read::an_unlock_…`), so each
+/// runs, and fails, on its own.
+macro_rules! sweep {
+    ($($module:ident => $family:expr),+ $(,)?) => {
+        $(
+            mod $module {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn an_acquire_cut_short_anywhere_leaves_nothing_held() {
+                    super::an_acquire_cut_short_anywhere_leaves_nothing_held($family).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn a_waiter_cut_short_anywhere_leaves_nothing_held() {
+                    super::a_waiter_cut_short_anywhere_leaves_nothing_held($family).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn an_unlock_cut_short_anywhere_still_releases() {
+                    super::an_unlock_cut_short_anywhere_still_releases($family).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold() {
+                    super::a_reentry_cut_short_anywhere_leaves_no_extra_hold($family).await;
+                }
+            }
+        )+
+    };
+}
+
+sweep! {
+    reentrant => Family::Reentrant,
+    fair => Family::Fair,
+    read => Family::Read,
+    write => Family::Write,
 }
