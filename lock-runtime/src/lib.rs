@@ -129,6 +129,7 @@ mod fair_lock;
 mod guard;
 mod lock;
 mod rwlock;
+mod semaphore;
 
 /// Runs the body of an `async fn` while holding a Redis lock, and releases it on every exit.
 ///
@@ -275,6 +276,7 @@ pub use fair_lock::FairLock;
 pub use guard::LockGuard;
 pub use lock::Lock;
 pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
+pub use semaphore::{Semaphore, SemaphorePermit};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -39,6 +39,11 @@ pub mod scripts {
         crate::rwlock::scripts::sources()
     }
 
+    /// `(file name, source)` of every script of the semaphore.
+    pub fn semaphore() -> [(&'static str, &'static str); 7] {
+        crate::semaphore::scripts::sources()
+    }
+
     /// The source of the lock's script `file` (such as `"acquire.lua"`), if there is one.
     pub fn lock_script(file: &str) -> Option<&'static str> {
         lock()

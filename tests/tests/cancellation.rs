@@ -34,8 +34,6 @@ const CUT_POINTS: [u32; 10] = [0, 5, 20, 35, 45, 55, 65, 80, 95, 150];
 const SETTLE: Duration = Duration::from_secs(2);
 
 struct Fixture {
-    /// The lock under test.
-    family: Family,
     server: RedisServer,
     proxy: TcpProxy,
     /// Through the proxy: the client whose operations are cut short.
@@ -47,7 +45,25 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// A fixture for the lock `family`, warmed up by taking, re-entering and releasing it.
     async fn new(family: Family) -> Self {
+        Self::warmed_up(|slow, name| async move {
+            let outer = family.acquire(&slow, &name).await.expect("warm-up");
+            outer
+                .scope(async { family.acquire(&slow, &name).await?.unlock().await })
+                .await
+                .expect("warm-up re-entry");
+            outer.unlock().await.expect("warm-up unlock");
+        })
+        .await
+    }
+
+    /// A fixture whose slow client ran `warm_up` (on a fresh name) before the proxy's delay
+    /// began.
+    async fn warmed_up<F>(warm_up: impl FnOnce(LockClient, String) -> F) -> Self
+    where
+        F: Future<Output = ()>,
+    {
         let server = RedisServer::start();
         let proxy = TcpProxy::start(server.port()).await;
         let slow = LockClient::builder()
@@ -61,12 +77,7 @@ impl Fixture {
         // cached in Redis (a cold `EVALSHA` is answered `NOSCRIPT` and runs one round trip
         // later, which would put every cut before the request runs).
         let name = unique_name("warm-up");
-        let outer = family.acquire(&slow, &name).await.expect("warm-up");
-        outer
-            .scope(async { family.acquire(&slow, &name).await?.unlock().await })
-            .await
-            .expect("warm-up re-entry");
-        outer.unlock().await.expect("warm-up unlock");
+        warm_up(slow.clone(), name.clone()).await;
         proxy.set_delay(DELAY);
         let started = std::time::Instant::now();
         slow.lock(&name).is_locked().await.expect("one round trip");
@@ -76,7 +87,6 @@ impl Fixture {
             "one request took {round_trip:?}: the proxy does not delay, so no cut would fall in flight"
         );
         Self {
-            family,
             server,
             proxy,
             slow,
@@ -90,12 +100,12 @@ impl Fixture {
         self.round_trip * percent / 100
     }
 
-    fn is_held(&self, name: &str) -> bool {
-        self.server.cmd::<i64>(&["EXISTS", &self.family.key(name)]) == 1
+    fn is_held(&self, family: Family, name: &str) -> bool {
+        self.server.cmd::<i64>(&["EXISTS", &family.key(name)]) == 1
     }
 
-    fn owners(&self, name: &str) -> Vec<String> {
-        self.server.cmd(&["HGETALL", &self.family.key(name)])
+    fn owners(&self, family: Family, name: &str) -> Vec<String> {
+        self.server.cmd(&["HGETALL", &family.key(name)])
     }
 
     /// Waits for the lock to be free, then checks another client takes it at once and that
@@ -105,28 +115,27 @@ impl Fixture {
     /// take the lock when it lands; its undo, sent after it on the same connection, lands after
     /// it and gives the lock back. So first let a few round trips pass: what must hold is that
     /// nothing *stays* held.
-    async fn assert_free(&self, name: &str, what: &str) {
+    async fn assert_free(&self, family: Family, name: &str, what: &str) {
         tokio::time::sleep(self.round_trip * 3).await;
         assert!(
-            eventually(SETTLE, || !self.is_held(name)).await,
+            eventually(SETTLE, || !self.is_held(family, name)).await,
             "{what}: the lock stayed held ({:?}) after the caller gave up",
-            self.owners(name)
+            self.owners(family, name)
         );
-        let guard = self
-            .family
+        let guard = family
             .try_acquire(&self.direct, name, Duration::from_millis(200), None)
             .await
             .unwrap_or_else(|err| panic!("{what}: another client cannot take the lock: {err}"));
         guard.unlock().await.expect("unlock");
-        if self.is_held(name) {
+        if self.is_held(family, name) {
             panic!(
                 "{what}: the lock was taken again after it was freed: {:?} (slow client {}, direct client {})",
-                self.owners(name),
+                self.owners(family, name),
                 self.slow.id(),
                 self.direct.id()
             );
         }
-        self.family.assert_released(&self.server, name);
+        family.assert_released(&self.server, name);
     }
 }
 
@@ -155,7 +164,7 @@ async fn an_acquire_cut_short_anywhere_leaves_nothing_held(family: Family) {
                 .await
                 .expect("unlock");
         }
-        f.assert_free(&name, &format!("acquire cut at {cut} %"))
+        f.assert_free(family, &name, &format!("acquire cut at {cut} %"))
             .await;
     }
 }
@@ -186,7 +195,7 @@ async fn a_waiter_cut_short_anywhere_leaves_nothing_held(family: Family) {
                 .await
                 .expect("unlock");
         }
-        f.assert_free(&name, &format!("waiter cut at {cut} %"))
+        f.assert_free(family, &name, &format!("waiter cut at {cut} %"))
             .await;
     }
 }
@@ -200,7 +209,7 @@ async fn an_unlock_cut_short_anywhere_still_releases(family: Family) {
         // Whatever was written is lost: only a release that goes on in the background, and
         // resends on a new connection, frees the lock now.
         f.proxy.drop_connections();
-        f.assert_free(&name, &format!("unlock cut at {cut} %"))
+        f.assert_free(family, &name, &format!("unlock cut at {cut} %"))
             .await;
     }
 }
@@ -221,8 +230,99 @@ async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold(family: Family) {
             inner.unlock().await.expect("inner unlock");
         }
         outer.unlock().await.expect("outer unlock");
-        f.assert_free(&name, &format!("re-entry cut at {cut} %"))
+        f.assert_free(family, &name, &format!("re-entry cut at {cut} %"))
             .await;
+    }
+}
+
+/// The free permits of semaphore `name`, after its operations cut short settle: all of them.
+async fn assert_permits_free(f: &Fixture, name: &str, total: u64, what: &str) {
+    tokio::time::sleep(f.round_trip * 3).await;
+    let semaphore = f.direct.semaphore(name);
+    let mut free = 0;
+    for _ in 0..(SETTLE.as_millis() / 10) {
+        free = semaphore.available_permits().await.expect("count");
+        if free == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        free, total,
+        "{what}: permits stayed held after the caller gave up"
+    );
+    let queued: i64 = f
+        .server
+        .cmd(&["ZCARD", &format!("{{lock:{name}}}:sem:queue")]);
+    assert_eq!(queued, 0, "{what}: a waiter stayed queued");
+}
+
+/// A fixture for the semaphore, warmed up by setting, taking and releasing permits.
+async fn semaphore_fixture() -> Fixture {
+    Fixture::warmed_up(|slow, name| async move {
+        let semaphore = slow.semaphore(name);
+        semaphore.try_set_permits(1).await.expect("warm-up");
+        let permit = semaphore.acquire(1).await.expect("warm-up");
+        permit.release().await.expect("warm-up release");
+        semaphore.available_permits().await.expect("warm-up count");
+    })
+    .await
+}
+
+/// Permits asked, or waited for, and the caller gives up at every point: all come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semaphore_acquire_or_wait_cut_short_anywhere_leaves_no_permit_held() {
+    let f = semaphore_fixture().await;
+    for cut in CUT_POINTS {
+        let name = unique_name("cut-permits");
+        let semaphore = f.slow.semaphore(&name);
+        f.direct
+            .semaphore(&name)
+            .try_set_permits(2)
+            .await
+            .expect("set");
+        let acquiring = semaphore.try_acquire(2, Duration::from_secs(5), None);
+        if let Some(permit) = cut_short(f.at(cut), acquiring).await {
+            permit.expect("free").release().await.expect("release");
+        }
+        assert_permits_free(&f, &name, 2, &format!("acquire cut at {cut} %")).await;
+
+        let holder = f.direct.semaphore(&name).acquire(2).await.expect("holder");
+        let releasing = async {
+            tokio::time::sleep(f.at(cut / 2)).await;
+            holder.release().await.expect("holder release");
+        };
+        let waiting = cut_short(
+            f.at(cut),
+            semaphore.try_acquire(1, Duration::from_secs(5), None),
+        );
+        let (waited, ()) = tokio::join!(waiting, releasing);
+        if let Some(permit) = waited {
+            permit
+                .expect("released meanwhile")
+                .release()
+                .await
+                .expect("release");
+        }
+        assert_permits_free(&f, &name, 2, &format!("waiter cut at {cut} %")).await;
+    }
+}
+
+/// A release cut short anywhere, its connections then reset, still frees the permits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permit_release_cut_short_anywhere_still_releases() {
+    let f = semaphore_fixture().await;
+    for cut in CUT_POINTS {
+        let name = unique_name("cut-permit-release");
+        f.direct
+            .semaphore(&name)
+            .try_set_permits(1)
+            .await
+            .expect("set");
+        let permit = f.slow.semaphore(&name).acquire(1).await.expect("acquire");
+        let _ = cut_short(f.at(cut), permit.release()).await;
+        f.proxy.drop_connections();
+        assert_permits_free(&f, &name, 1, &format!("release cut at {cut} %")).await;
     }
 }
 

@@ -221,6 +221,12 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        acquisition::force_unlock(&EXCLUSIVE, &self.client, &self.name).await
+        acquisition::force_unlock(
+            &EXCLUSIVE,
+            &crate::lock::scripts::FORCE_UNLOCK,
+            &self.client,
+            &self.name,
+        )
+        .await
     }
 }

@@ -66,12 +66,11 @@ use scripts::{
 /// How the read-write lock keeps its holds: a hash at `{prefix:name}:rw`, and a lease per hold.
 static RW: Layout = Layout {
     part: Some("rw"),
-    reenter: &REENTER,
+    reenter: Some(&REENTER),
     release: &RELEASE,
     leave: &LEAVE,
-    undo_reenter: &UNDO_REENTER,
+    undo_reenter: Some(&UNDO_REENTER),
     renew: &RENEW,
-    force_unlock: &FORCE_UNLOCK,
     leases: true,
 };
 
@@ -216,6 +215,6 @@ impl ReadWriteLock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        acquisition::force_unlock(&RW, &self.client, &self.name).await
+        acquisition::force_unlock(&RW, &FORCE_UNLOCK, &self.client, &self.name).await
     }
 }

@@ -30,6 +30,15 @@
 //!     writer is inside, stays 2 ms. Prints `writes=N`, `violations=N` (a writer not alone, a
 //!     reader beside a writer) and `max_readers=N` (the most readers inside at once, over every
 //!     process, that this process saw).
+//! lock-worker sem-mix URL NAME TASKS ITERATIONS TOTAL
+//!     Each task ITERATIONS times takes 1 or 2 permits (in turn) of the semaphore NAME, whose
+//!     permits number TOTAL (set by the test), counts them in a Redis counter of the permits in
+//!     use, checks the counter never exceeds TOTAL, stays 2 ms, counts them out, releases.
+//!     Prints `acquisitions=N`, `violations=N` and `max_in_use=N` (the most it saw in use).
+//! lock-worker sem-hold URL NAME PERMITS WATCHDOG_MS
+//!     Takes PERMITS permits of the semaphore NAME in watchdog mode (a client whose watchdog
+//!     timeout is WATCHDOG_MS), prints `id=ID`, then holds them until killed or the lease is
+//!     lost (then prints `lost=1` and exits with an error).
 //! lock-worker default NAME
 //!     Takes and releases the lock through `lock_runtime::default_client()` (so through the
 //!     `REDIS_URL` environment variable), printing `token=N`, or `error=MESSAGE` on failure.
@@ -84,6 +93,12 @@ async fn main() -> ExitCode {
         }
         ["rw-mix", url, name, tasks, iterations] => {
             rw_mix(url, name, parse(tasks), parse(iterations)).await
+        }
+        ["sem-mix", url, name, tasks, iterations, total] => {
+            sem_mix(url, name, parse(tasks), parse(iterations), parse(total)).await
+        }
+        ["sem-hold", url, name, permits, watchdog_ms] => {
+            sem_hold(url, name, parse(permits), parse(watchdog_ms)).await
         }
         ["default", name] => through_the_default_client(name).await,
         _ => {
@@ -326,6 +341,67 @@ async fn rw_mix(url: &str, name: &str, tasks: u64, iterations: u64) -> Result<()
     println!("violations={violations}");
     println!("max_readers={most}");
     Ok(())
+}
+
+async fn sem_mix(
+    url: &str,
+    name: &str,
+    tasks: u64,
+    iterations: u64,
+    total: u64,
+) -> Result<(), Failure> {
+    let client = LockClient::connect(url).await?;
+    let redis = redis::Client::open(url)?;
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let semaphore = client.semaphore(name);
+        let mut connection = redis.get_multiplexed_async_connection().await?;
+        let in_use = format!("{name}:in-use");
+        handles.push(tokio::spawn(async move {
+            let (mut violations, mut most) = (0u64, 0u64);
+            for i in 0..iterations {
+                let wanted = 1 + u32::from((task + i) % 2 == 1);
+                let permit = semaphore.acquire(wanted).await?;
+                let now: u64 = connection.incr(&in_use, wanted).await?;
+                most = most.max(now);
+                if now > total {
+                    violations += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let _: i64 = connection.decr(&in_use, wanted).await?;
+                permit.release().await?;
+            }
+            Ok::<_, Failure>((violations, most))
+        }));
+    }
+    let (mut violations, mut most) = (0, 0);
+    for handle in handles {
+        let (task_violations, task_most) = handle.await??;
+        violations += task_violations;
+        most = most.max(task_most);
+    }
+    println!("acquisitions={}", tasks * iterations);
+    println!("violations={violations}");
+    println!("max_in_use={most}");
+    Ok(())
+}
+
+async fn sem_hold(url: &str, name: &str, permits: u64, watchdog_ms: u64) -> Result<(), Failure> {
+    let client = LockClient::builder()
+        .url(url)
+        .watchdog_timeout(Duration::from_millis(watchdog_ms))
+        .build()
+        .await?;
+    let permit = client
+        .semaphore(name)
+        .try_acquire(u32::try_from(permits)?, Duration::from_secs(30), None)
+        .await?;
+    println!("id={}", permit.id());
+    permit.lease_lost().await;
+    println!("lost=1");
+    Err(LockError::LeaseLost {
+        name: name.to_owned(),
+    })?
 }
 
 async fn through_the_default_client(name: &str) -> Result<(), Failure> {
