@@ -182,23 +182,33 @@ mod semaphore;
 /// | `client = self.locks` | an expression, evaluated in the function, giving a [`LockClient`] (or a reference, `Arc`, … to one) | the [default client](set_default_client) |
 /// | `on_lease_lost = "abort"` | when the lease is lost while the body runs: `"abort"` drops the body and returns [`LockError::LeaseLost`]; `"continue"` lets it finish and logs a warning | `"abort"` |
 /// | `fair = true` | take the [fair lock](LockClient::fair_lock): callers get it in the order they started waiting, across every process | `false`: the [reentrant lock](LockClient::lock) |
+/// | `mode = "read"` or `mode = "write"` | take the [read](ReadWriteLock::read) or the [write](ReadWriteLock::write) lock of [`client.read_write_lock(key)`](LockClient::read_write_lock): many readers at once, or one writer; a waiting writer keeps new readers out | none: the [reentrant lock](LockClient::lock) |
+///
+/// `fair` and `mode` cannot go together: the read-write lock has no fair variant.
 ///
 /// Every mistake is a compile error pointing at the offending token and saying how to fix it: an
 /// unknown or repeated argument, a missing `key`, a placeholder naming no parameter, a duration
 /// that does not parse or is zero, an unknown `on_lease_lost` policy, a `fair` that is not `true`
-/// or `false`, a function that is not `async` or does not return a `Result`. The function is
-/// still emitted, so IDEs keep working.
+/// or `false`, a `mode` that is not `"read"` or `"write"`, `fair` given with `mode` (reported on
+/// both), a function that is not `async` or does not return a `Result`. The function is still
+/// emitted, so IDEs keep working.
 ///
 /// # What a call does
 ///
 /// 1. Formats the key from the arguments (before the body takes them).
-/// 2. Waits up to `wait` for the lock (in turn, with `fair = true`). If it cannot be had, returns
-///    `Err(E::from(LockError::Timeout { .. }))` (or the Redis error) without running the body.
+/// 2. Waits up to `wait` for the lock (in turn, with `fair = true` or `mode`). If it cannot be
+///    had, returns `Err(E::from(LockError::Timeout { .. }))` (or the Redis error) without running
+///    the body.
 /// 3. Runs the body inside the guard's [scope](LockGuard::scope): [`fencing_token()`] returns this
-///    call's token, and an annotated function with the same key and the same `fair` called from
-///    within re-enters the lock instead of deadlocking (the fair lock and the reentrant lock of
-///    one name exclude each other, so a call taking the other one waits until its `wait` runs
-///    out).
+///    call's token (with `mode = "read"`, the token of the last write: readers take no new one),
+///    and an annotated function with the same key and the same `fair` or `mode` called from
+///    within re-enters the lock instead of deadlocking. Under `mode = "write"`, a
+///    `mode = "read"` call of the same key is granted at once (a downgrade); under
+///    `mode = "read"`, a `mode = "write"` call of the same key returns [`LockError::Config`] at
+///    once, without running its body (an upgrade would wait for its own read hold forever). The
+///    fair lock and the reentrant lock of one name exclude each other, so a call taking the other
+///    one waits until its `wait` runs out; the read-write lock's keys are its own, so a `mode`
+///    call does not exclude a call of the same key without `mode`.
 /// 4. Releases the lock, and then returns, whatever the body did: `Ok`, `Err`, `?`, an early
 ///    `return`. A panic in the body, or the caller dropping the future (a `tokio::time::timeout`,
 ///    a `select!`), releases it from the guard's drop. A release that fails after the body ran
@@ -234,6 +244,45 @@ mod semaphore;
 /// # lock_tests::locks::run_with_redis(|url| async move {
 /// let accounts = Accounts { locks: LockClient::connect(&url).await? };
 /// assert_eq!(accounts.transfer_in(7, 250).await?, 250);
+/// # Ok(())
+/// # });
+/// ```
+///
+/// With `mode`, readers of one key run together and a writer runs alone:
+///
+/// ```
+/// use lock_runtime::{distribute_lock, LockClient, LockError};
+///
+/// struct Docs {
+///     locks: LockClient,
+/// }
+///
+/// impl Docs {
+///     /// Any number of calls at once, across every process, while no writer holds the key.
+///     #[distribute_lock(key = "doc:{id}", client = self.locks, mode = "read")]
+///     async fn show(&self, id: u64) -> Result<String, LockError> {
+///         Ok(format!("doc {id}"))
+///     }
+///
+///     /// Alone; reading back under its own write lock is a downgrade, granted at once.
+///     #[distribute_lock(key = "doc:{id}", client = self.locks, mode = "write")]
+///     async fn edit(&self, id: u64) -> Result<String, LockError> {
+///         self.show(id).await
+///     }
+///
+///     /// Writing under its own read lock is an upgrade: refused at once.
+///     #[distribute_lock(key = "doc:{id}", client = self.locks, mode = "read")]
+///     async fn show_then_edit(&self, id: u64) -> Result<String, LockError> {
+///         self.edit(id).await
+///     }
+/// }
+///
+/// # lock_tests::locks::run_with_redis(|url| async move {
+/// let docs = Docs { locks: LockClient::connect(&url).await? };
+/// let (a, b) = tokio::join!(docs.show(7), docs.show(7)); // two readers, side by side
+/// assert_eq!(a?, b?);
+/// assert_eq!(docs.edit(7).await?, "doc 7");
+/// assert!(matches!(docs.show_then_edit(7).await, Err(LockError::Config { .. })));
 /// # Ok(())
 /// # });
 /// ```
