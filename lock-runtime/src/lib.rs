@@ -50,6 +50,13 @@
 //!   by their first try, and the release hands the lock straight to the head of the queue, in
 //!   whichever process it waits: first come first served, one message per release, and the
 //!   woken task returns its guard without another request.
+//! - **A read-write lock.** [`LockClient::read_write_lock`] gives a [`ReadWriteLock`]: many
+//!   readers or one writer across every process, each hold with its own lease; a waiting writer
+//!   blocks new readers (no writer starves), a write scope may take the read lock (downgrade),
+//!   and an upgrade is refused at once instead of deadlocking.
+//! - **A semaphore.** [`LockClient::semaphore`] gives a [`Semaphore`]: permits shared by every
+//!   process, each acquisition leased like a lock ([`SemaphorePermit`]), so a crashed holder's
+//!   permits come back when its lease ends; a release wakes the waiters its permits fit.
 //! - **Reentrancy by scope.** Inside [`LockGuard::scope`], acquiring the same lock again
 //!   re-enters it instead of deadlocking; one re-entry at a time per scope. Ownership follows that
 //!   scope, not a thread or a task.
@@ -88,9 +95,14 @@
 //! | `lease`, `scope`, `keys`, `ids` | lease arithmetic and limits; reentrancy by scope and hold kind; the hash-tagged keys; owner and request ids |
 //! | `background`, `backend` | the runtime that outlives the caller's; what a client shares with its handles |
 //!
-//! A primitive is one folder. The fair lock (`src/fair_lock/`) is three Lua files and a
-//! `Flavor` naming them; everything else it shares with the reentrant lock (`lock/acquisition.rs`).
-//! The reentrant lock (`src/lock/`) is:
+//! A primitive is one folder. What every lock of the family shares (the `Attempt` of a fresh
+//! acquisition, re-entry, release, the undos, direct hand-over) is written once, in
+//! `lock/acquisition.rs`; a primitive names its differences in a `Flavor` (its acquire script,
+//! its hold kind, the check before a fresh hold) and a `Layout` (where its holds live, and the
+//! scripts that release, undo and renew them). The fair lock (`src/fair_lock/`) is one Lua file
+//! and a `Flavor`; the read-write lock (`src/rwlock/`) a `Layout`, two `Flavor`s and its
+//! scripts; the semaphore (`src/semaphore/`) the same with its own permit type. The reentrant
+//! lock (`src/lock/`) is:
 //!
 //! 1. a **handle** ([`Lock`]) made by [`LockClient`], holding a name;
 //! 2. **its scripts**, one `.lua` file per operation under `lock/scripts/` with a header giving
@@ -103,7 +115,7 @@
 //! 5. a **renew call** registered with the watchdog for a hold taken without a fixed lease.
 //!
 //! Nothing else: waiting, wake-ups, resends, renewals, lease bookkeeping, release on drop and
-//! scopes come from the core, and a new primitive reuses [`LockGuard`].
+//! scopes come from the core, and a new lock reuses [`LockGuard`].
 //!
 //! # What a lock does and does not guarantee
 //!
@@ -344,6 +356,11 @@ mod tests {
         assert_send_sync::<LockClientBuilder>();
         assert_send_sync::<Lock>();
         assert_send_sync::<FairLock>();
+        assert_send_sync::<ReadWriteLock>();
+        assert_send_sync::<ReadLock>();
+        assert_send_sync::<WriteLock>();
+        assert_send_sync::<Semaphore>();
+        assert_send_sync::<SemaphorePermit>();
         assert_send_sync::<LockGuard>();
         assert_send_sync::<LockError>();
     }
