@@ -5,36 +5,7 @@
 //! request whose caller gave up, renewing and releasing on drop are the family's
 //! (`lock/acquisition.rs`) and the core's.
 //!
-//! # In Redis
-//!
-//! The semaphore is a hash at `{prefix:name}:sem`: `total` (the permits in all), `used` (those
-//! held now) and one field per acquisition, its permit id -> the permits it holds. Each
-//! acquisition has a lease of its own in `{prefix:name}:sem:leases`, renewed by the watchdog or
-//! fixed, so the permits of a holder that crashed come back when its lease ends (Redisson's plain
-//! `RSemaphore` loses them for good, issue 2213; here every semaphore behaves like its
-//! `PermitExpirableSemaphore`). The hash has no TTL: `total` is the semaphore's definition,
-//! set once with [`Semaphore::try_set_permits`] and grown with [`Semaphore::add_permits`]; it
-//! stays in Redis until deleted (`DEL {prefix:name}:sem {prefix:name}:sem:leases`). The leases
-//! have no TTL either, as they time holds kept in that hash; they are gone when no permit is
-//! held, and the next call drops the entries of crashed holders. The queue's keys expire by
-//! themselves, as the locks' do.
-//!
-//! # Waiting
-//!
-//! A caller that finds too few permits free queues in Redis, in the semaphore's hash slot, with
-//! the number it wants. A release (or new permits, or a lease ending) wakes, by name and in
-//! queue order, the waiters whose permits fit in what is free, in whichever process they wait:
-//! a release of n single permits wakes n waiters, not one per process. A waiter never sleeps
-//! past the nearest lease end (a crashed holder's permits come back then) or a third of the
-//! watchdog timeout. Newcomers may take free permits ahead of the queue (the semaphore is not
-//! fair), and the queue stops at a waiter whose request does not fit, so the small requests
-//! behind a large one do not pass it in the queue. Every grant is one atomic script: tasks
-//! acquiring several permits at once never over-grant (Redisson issues 6664, 6687).
-//!
-//! # Misuse is an error at once
-//!
-//! `acquire(0)`, more permits than the total, and a semaphore whose permits were never set are
-//! [`LockError::Config`] errors, returned without waiting.
+//! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
 use std::{sync::Arc, time::Duration};
 
@@ -80,8 +51,7 @@ static PERMITS: Flavor = Flavor {
 /// A handle to one semaphore, made by [`LockClient::semaphore`]. Cheap to clone; holds nothing.
 ///
 /// Permits shared by every process, each acquisition leased like a lock (watchdog or fixed
-/// lease) and released on every exit path. See the [module docs](crate::Semaphore) for how it
-/// is kept in Redis and who is woken.
+/// lease) and released on every exit path.
 ///
 /// ```no_run
 /// # async fn example(client: lock_runtime::LockClient) -> Result<(), lock_runtime::LockError> {
@@ -94,6 +64,37 @@ static PERMITS: Flavor = Flavor {
 /// permit.release().await?;
 /// # Ok(()) }
 /// ```
+///
+/// # In Redis
+///
+/// The semaphore is a hash at `{prefix:name}:sem`: `total` (the permits in all), `used` (those
+/// held now) and one field per acquisition, its permit id -> the permits it holds. Each
+/// acquisition has a lease of its own in `{prefix:name}:sem:leases`, renewed by the watchdog or
+/// fixed, so the permits of a holder that crashed come back when its lease ends (Redisson's plain
+/// `RSemaphore` loses them for good, issue 2213; here every semaphore behaves like its
+/// `PermitExpirableSemaphore`). The hash has no TTL: `total` is the semaphore's definition,
+/// set once with [`Semaphore::try_set_permits`] and grown with [`Semaphore::add_permits`]; it
+/// stays in Redis until deleted (`DEL {prefix:name}:sem {prefix:name}:sem:leases`). The leases
+/// have no TTL either, as they time holds kept in that hash; they are gone when no permit is
+/// held, and the next call drops the entries of crashed holders. The queue's keys expire by
+/// themselves, as the locks' do.
+///
+/// # Waiting
+///
+/// A caller that finds too few permits free queues in Redis, in the semaphore's hash slot, with
+/// the number it wants. A release (or new permits, or a lease ending) wakes, by name and in
+/// queue order, the waiters whose permits fit in what is free, in whichever process they wait:
+/// a release of n single permits wakes n waiters, not one per process. A waiter never sleeps
+/// past the nearest lease end (a crashed holder's permits come back then) or a third of the
+/// watchdog timeout. Newcomers may take free permits ahead of the queue (the semaphore is not
+/// fair), and the queue stops at a waiter whose request does not fit, so the small requests
+/// behind a large one do not pass it in the queue. Every grant is one atomic script: tasks
+/// acquiring several permits at once never over-grant (Redisson issues 6664, 6687).
+///
+/// # Misuse is an error at once
+///
+/// `acquire(0)`, more permits than the total, and a semaphore whose permits were never set are
+/// [`LockError::Config`] errors, returned without waiting.
 #[derive(Debug, Clone)]
 pub struct Semaphore {
     client: LockClient,
