@@ -35,13 +35,9 @@
 -- liveness period. Every key carries a TTL: the queue keys live one liveness period past the
 -- last waiter's try.
 
-if redis.call('exists', KEYS[3]) == 1 then
-    return {-3, 0}
-end
-
-local kind = redis.call('type', KEYS[1]).ok
-if kind ~= 'none' and kind ~= 'hash' then
-    return {-1, kind}
+local refused, kind = refusal(KEYS[3], KEYS[1])
+if refused then
+    return refused
 end
 
 if kind == 'hash' then
@@ -51,9 +47,7 @@ if kind == 'hash' then
     end
 end
 
-local time = redis.call('time')
-local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local now = math.floor(now_us / 1000)
+local now_us, now = server_time()
 
 local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 local head = first_live(q, now, ARGV[1])

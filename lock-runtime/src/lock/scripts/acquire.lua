@@ -37,13 +37,9 @@
 --
 -- Tokens: see next_token in common.lua.
 
-if redis.call('exists', KEYS[3]) == 1 then
-    return {-3, 0}
-end
-
-local kind = redis.call('type', KEYS[1]).ok
-if kind ~= 'none' and kind ~= 'hash' then
-    return {-1, kind}
+local refused, kind = refusal(KEYS[3], KEYS[1])
+if refused then
+    return refused
 end
 
 local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
@@ -60,8 +56,7 @@ if token then
     return {1, token}
 end
 
-local time = redis.call('time')
-local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now_us = server_time()
 local want = nil
 if tonumber(ARGV[7]) > 0 then
     want = ARGV[7]

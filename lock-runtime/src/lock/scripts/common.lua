@@ -41,10 +41,31 @@ local function rearm(lock, fence, fence_ttl, owner, lease)
     return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
 end
 
+-- The server time in microseconds, and in milliseconds.
+local function server_time()
+    local time = redis.call('time')
+    local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+    return now_us, math.floor(now_us / 1000)
+end
+
 -- The server time in milliseconds.
 local function server_ms()
-    local time = redis.call('time')
-    return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+    local _, now = server_time()
+    return now
+end
+
+-- What every fresh acquisition checks first. Returns the reply refusing it, or nil, and the type
+-- of `lock`: {-3, 0} if its owner id is marked abandoned in `mark` (a late copy of a request
+-- whose caller gave up), {-1, type} if `lock` holds a value of another type than a hash.
+local function refusal(mark, lock)
+    if redis.call('exists', mark) == 1 then
+        return {-3, 0}, nil
+    end
+    local kind = redis.call('type', lock).ok
+    if kind ~= 'none' and kind ~= 'hash' then
+        return {-1, kind}, kind
+    end
+    return nil, kind
 end
 
 -- The queue keys of a lock, passed to every function below as `q`: `q.queue` (sorted set of
@@ -109,8 +130,7 @@ local function pass_on(lock, fence, fence_ttl, q, channel, publish)
     end
     dequeue(q, head)
     local token = take(lock, fence, fence_ttl, head, lease)
-    local time = redis.call('time')
-    local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+    local now_us = server_time()
     redis.pcall(publish, channel, string.format('to:%s %d %d', head, token, now_us))
 end
 

@@ -11,26 +11,18 @@
 --   {-1, type}       KEYS[1] holds a value of another type
 --   {-3, 0}          this owner id was abandoned: a late copy of a request whose caller gave up
 
-if redis.call('exists', KEYS[3]) == 1 then
-    return {-3, 0}
+local refused = refusal(KEYS[3], KEYS[1])
+if refused then
+    return refused
 end
 
-local kind = redis.call('type', KEYS[1]).ok
-if kind ~= 'none' and kind ~= 'hash' then
-    return {-1, kind}
-end
-
-local time = redis.call('time')
-local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local now = math.floor(now_us / 1000)
+local now_us, now = server_time()
 local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 local lease = tonumber(ARGV[2])
 local mode = expire_holds(KEYS[1], KEYS[7], now)
 
 -- A resend of a request that was granted: re-arm its lease from now.
-if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
-    redis.call('zadd', KEYS[7], now + lease, ARGV[1])
-    settle(KEYS[1], KEYS[7])
+if rearm_hold(KEYS[1], KEYS[7], ARGV[1], now + lease) then
     return {1, tonumber(redis.call('get', KEYS[2])) or next_token(KEYS[2], ARGV[3])}
 end
 

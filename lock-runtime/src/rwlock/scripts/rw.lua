@@ -56,6 +56,18 @@ local function expire_holds(lock, leases, now)
     return settle(lock, leases)
 end
 
+-- A resend of a request that was granted finds `owner`'s hold in `lock`: its lease is re-armed
+-- to end at `ends` (server ms), so the lease the caller times from the resend is never longer
+-- than Redis keeps it. Returns whether `owner` holds `lock`.
+local function rearm_hold(lock, leases, owner, ends)
+    if redis.call('hexists', lock, owner) == 0 then
+        return false
+    end
+    redis.call('zadd', leases, ends, owner)
+    settle(lock, leases)
+    return true
+end
+
 -- Grants `owner` a new hold of `lock` for `lease` ms from `now` (server ms).
 local function hold(lock, leases, owner, now, lease)
     redis.call('hset', lock, owner, 1)

@@ -29,16 +29,12 @@
 -- Newcomers may take free permits ahead of queued waiters (as the reentrant lock lets them
 -- barge); the queue says whom a release wakes.
 
-if redis.call('exists', KEYS[3]) == 1 then
-    return {-3, 0}
+local refused, kind = refusal(KEYS[3], KEYS[1])
+if refused then
+    return refused
 end
-
-local kind = redis.call('type', KEYS[1]).ok
 if kind == 'none' then
     return {-5, 0}
-end
-if kind ~= 'hash' then
-    return {-1, kind}
 end
 local total = tonumber(redis.call('hget', KEYS[1], 'total'))
 if not total then
@@ -49,9 +45,7 @@ if wanted > total then
     return {-4, total}
 end
 
-local time = redis.call('time')
-local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local now = math.floor(now_us / 1000)
+local now_us, now = server_time()
 local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 local lease = tonumber(ARGV[2])
 expire_permits(KEYS[1], KEYS[7], now)
