@@ -212,7 +212,7 @@ pub(crate) async fn force_unlock(
     match forced.await?.reply {
         ForceUnlocked::Deleted => Ok(true),
         ForceUnlocked::NotLocked => Ok(false),
-        ForceUnlocked::WrongType => Err(wrong_type(&keys, None)),
+        ForceUnlocked::WrongType => Err(keys.wrong_type(None)),
     }
 }
 
@@ -481,7 +481,7 @@ impl Attempt for Acquire {
             }
             Acquired::WrongType { found } => {
                 self.stop_renewal();
-                Err(wrong_type(&keys, Some(found)))
+                Err(keys.wrong_type(Some(found)))
             }
             // Only a request whose caller gave up is marked abandoned; this one is still wanted.
             Acquired::Abandoned => {
@@ -551,7 +551,7 @@ async fn reenter(
                 backend.runtime,
             ))
         }
-        Reentered::WrongType => Err(wrong_type(&keys, None)),
+        Reentered::WrongType => Err(keys.wrong_type(None)),
         Reentered::Lost | Reentered::Cancelled => Err(LockError::LeaseLost {
             name: keys.name.to_string(),
         }),
@@ -595,7 +595,7 @@ impl GiveBack for Release {
                 Released::NotHeld => Err(LockError::NotHeld {
                     name: keys.name.to_string(),
                 }),
-                Released::WrongType => Err(wrong_type(keys, None)),
+                Released::WrongType => Err(keys.wrong_type(None)),
             }
         })
     }
@@ -803,12 +803,4 @@ fn passing_on<'a, 'b>(
 /// The key marking `owner` abandoned (see `scripts/leave.lua`).
 pub(crate) fn abandoned_mark(keys: &Keys, owner: &str) -> String {
     keys.sub(&format!("abandoned:{owner}"))
-}
-
-fn wrong_type(keys: &Keys, found: Option<String>) -> LockError {
-    LockError::WrongType {
-        name: keys.name.to_string(),
-        key: keys.main.clone(),
-        found: found.unwrap_or_else(|| "value of another type".to_owned()),
-    }
 }
