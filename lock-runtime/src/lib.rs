@@ -50,6 +50,10 @@
 //!   by their first try, and the release hands the lock straight to the head of the queue, in
 //!   whichever process it waits: first come first served, one message per release, and the
 //!   woken task returns its guard without another request.
+//! - **A count-down latch.** [`LockClient::count_down_latch`] gives a [`CountDownLatch`]: a count
+//!   set once and counted down from any process; the count-down that reaches zero wakes every
+//!   waiter in every process with one message. A waiter still looks at the count at least every
+//!   third of the watchdog timeout, and the latch's key lives 24 hours after its last change.
 //! - **Reentrancy by scope.** Inside [`LockGuard::scope`], acquiring the same lock again
 //!   re-enters it instead of deadlocking; one re-entry at a time per scope. Ownership follows that
 //!   scope, not a thread or a task.
@@ -88,8 +92,10 @@
 //! | `lease`, `scope`, `keys`, `ids` | lease arithmetic and limits; reentrancy by scope and hold kind; the hash-tagged keys; owner and request ids |
 //! | `background`, `backend` | the runtime that outlives the caller's; what a client shares with its handles |
 //!
-//! A primitive is one folder. The fair lock (`src/fair_lock/`) is three Lua files and a
-//! `Flavor` naming them; everything else it shares with the reentrant lock (`lock/acquisition.rs`).
+//! A primitive is one folder. The count-down latch (`src/latch/`) is a Lua file per operation,
+//! their reply types, and one `Attempt` (a look at the count, done at zero) handed to the wait
+//! engine. The fair lock (`src/fair_lock/`) is three Lua files and a `Flavor` naming them;
+//! everything else it shares with the reentrant lock (`lock/acquisition.rs`).
 //! The reentrant lock (`src/lock/`) is:
 //!
 //! 1. a **handle** ([`Lock`]) made by [`LockClient`], holding a name;
@@ -127,6 +133,7 @@ mod core;
 mod error;
 mod fair_lock;
 mod guard;
+mod latch;
 mod lock;
 mod rwlock;
 
@@ -273,6 +280,7 @@ pub use client::{
 pub use error::LockError;
 pub use fair_lock::FairLock;
 pub use guard::LockGuard;
+pub use latch::CountDownLatch;
 pub use lock::Lock;
 pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
 
@@ -293,6 +301,7 @@ mod tests {
         assert_send_sync::<LockClientBuilder>();
         assert_send_sync::<Lock>();
         assert_send_sync::<FairLock>();
+        assert_send_sync::<CountDownLatch>();
         assert_send_sync::<LockGuard>();
         assert_send_sync::<LockError>();
     }
