@@ -76,9 +76,10 @@ use scripts::{COUNT, COUNT_DOWN, CountSet, Counted, CountedDown, TRY_SET_COUNT};
 /// The latch `batch:9` under the default key prefix `lock` is the string key
 /// `{lock:batch:9}:latch`, holding its count. No key means a count of zero: the count-down that
 /// reaches zero deletes the key, and a latch that does not exist is open. Its channel is
-/// `{lock:batch:9}:latch:unlock`; request memos, `{lock:batch:9}:latch:memo:*`, live a few
-/// seconds. Every key shares the name's hash tag, so each script touches one slot (Redis
-/// Cluster). The latch's keys are its own: it does not touch the locks of the same name.
+/// `{lock:batch:9}:latch:unlock`; request memos, `{lock:batch:9}:latch:memo:*`, live as long
+/// as a request may be resent (the retry timeout plus the response timeout: 13 s by default).
+/// Every key shares the name's hash tag, so each script touches one slot (Redis Cluster). The
+/// latch's keys are its own: it does not touch the locks of the same name.
 ///
 /// # Lifetime
 ///
