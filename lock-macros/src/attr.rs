@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 use syn::{
     Expr, Lit, LitBool, LitStr, Token,
     parse::{Parse, ParseStream},
@@ -16,6 +16,7 @@ mod kw {
     syn::custom_keyword!(client);
     syn::custom_keyword!(on_lease_lost);
     syn::custom_keyword!(fair);
+    syn::custom_keyword!(mode);
 }
 
 /// The arguments of one `#[distribute_lock(...)]`, each set at most once.
@@ -31,6 +32,7 @@ pub(crate) struct LockArgs {
     pub(crate) client: Slot<Expr>,
     pub(crate) on_lease_lost: Slot<LeaseLostPolicy>,
     pub(crate) fair: Slot<LitBool>,
+    pub(crate) mode: Slot<LockMode>,
     pub(crate) errors: Errors,
 }
 
@@ -39,6 +41,13 @@ pub(crate) struct LockArgs {
 pub(crate) enum LeaseLostPolicy {
     Abort,
     Continue,
+}
+
+/// Which side of the read-write lock `mode` takes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum LockMode {
+    Read,
+    Write,
 }
 
 /// A duration given as a string literal and parsed at expansion time.
@@ -50,16 +59,17 @@ pub(crate) struct DurationArg {
 /// An argument that may be given once; a repeat is an error pointing at the second one.
 ///
 /// An argument given with an invalid value (already reported) still takes its slot, so that a
-/// repeat of it is reported too.
+/// repeat of it is reported too. The slot keeps the argument's name as written, so that an
+/// error about arguments that cannot go together points at each of them.
 pub(crate) struct Slot<T> {
-    taken: bool,
+    given: Option<Ident>,
     value: Option<T>,
 }
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
         Self {
-            taken: false,
+            given: None,
             value: None,
         }
     }
@@ -67,13 +77,13 @@ impl<T> Default for Slot<T> {
 
 impl<T> Slot<T> {
     fn set(&mut self, name: &str, span: Span, value: Option<T>, errors: &mut Errors) {
-        if self.taken {
+        if self.given.is_some() {
             errors.push(syn::Error::new(
                 span,
                 format!("`{name}` is given twice; keep one"),
             ));
         } else {
-            self.taken = true;
+            self.given = Some(Ident::new(name, span));
             self.value = value;
         }
     }
@@ -83,7 +93,12 @@ impl<T> Slot<T> {
     }
 
     fn is_taken(&self) -> bool {
-        self.taken
+        self.given.is_some()
+    }
+
+    /// The argument's name where it was written, if it was given.
+    fn given(&self) -> Option<&Ident> {
+        self.given.as_ref()
     }
 }
 
@@ -122,9 +137,10 @@ enum Arg {
     Client(kw::client, Expr),
     OnLeaseLost(kw::on_lease_lost, LitStr),
     Fair(kw::fair, LitBool),
+    Mode(kw::mode, LitStr),
 }
 
-const ARGUMENTS: &str = "`key`, `wait`, `lease`, `client`, `on_lease_lost`, `fair`";
+const ARGUMENTS: &str = "`key`, `wait`, `lease`, `client`, `on_lease_lost`, `fair`, `mode`";
 
 impl Parse for Arg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -154,6 +170,9 @@ impl Parse for Arg {
         } else if lookahead.peek(kw::fair) {
             let name: kw::fair = input.parse()?;
             Ok(Self::Fair(name, bool_value(input, "fair", name.span)?))
+        } else if lookahead.peek(kw::mode) {
+            let name: kw::mode = input.parse()?;
+            Ok(Self::Mode(name, mode_value(input, name.span)?))
         } else if input.peek(syn::Ident) {
             let unknown: syn::Ident = input.parse()?;
             Err(syn::Error::new(
@@ -213,6 +232,34 @@ fn bool_value(input: ParseStream<'_>, name: &str, name_span: Span) -> syn::Resul
     Err(expected(value.span()))
 }
 
+/// Parses `= "read"` or `= "write"` as far as syntax goes: a string literal, checked against the
+/// two modes later. Anything else, a missing value included, is an error on the offending token
+/// (the value, or the name when there is none) saying what is accepted.
+fn mode_value(input: ParseStream<'_>, name_span: Span) -> syn::Result<LitStr> {
+    const EXPECTED: &str = "`mode` takes \"read\" or \"write\", e.g. `mode = \"read\"`";
+    if input.is_empty() {
+        return Err(syn::Error::new(name_span, EXPECTED));
+    }
+    input.parse::<Token![=]>()?;
+    if input.is_empty() {
+        return Err(syn::Error::new(name_span, EXPECTED));
+    }
+    if input.peek(LitStr) {
+        return input.parse();
+    }
+    let value: Expr = input.parse()?;
+    if let Expr::Path(path) = &value
+        && let Some(mode) = path.path.get_ident()
+        && (mode == "read" || mode == "write")
+    {
+        return Err(syn::Error::new_spanned(
+            &value,
+            format!("`mode` takes a string literal: `mode = \"{mode}\"`"),
+        ));
+    }
+    Err(syn::Error::new_spanned(&value, EXPECTED))
+}
+
 impl Parse for LockArgs {
     /// Reads the arguments one comma-separated piece at a time, so that an argument that does
     /// not parse is reported and the others are still read and checked.
@@ -246,14 +293,20 @@ impl Parse for LockArgs {
 
 impl LockArgs {
     /// The rules about the arguments taken together, checked once every one is read: `key` is
-    /// required. Arguments that cannot go together are reported here too, on both of their
-    /// tokens (each slot keeps what was written).
+    /// required, and `fair` and `mode` cannot go together. A conflict is reported on each of its
+    /// arguments (each slot keeps the name as written), whatever their values.
     fn check_together(&mut self) {
         if self.key.get().is_none() && !self.key.is_taken() {
             self.errors.push(syn::Error::new(
                 Span::call_site(),
                 "missing `key`: name the lock, e.g. `#[distribute_lock(key = \"stock:{product_id}\")]`",
             ));
+        }
+        if let (Some(fair), Some(mode)) = (self.fair.given(), self.mode.given()) {
+            const EXCLUSIVE: &str = "`fair` and `mode` are mutually exclusive: `fair` picks the fair lock, `mode` the read-write lock, which has no fair variant; remove one of them";
+            for name in [fair, mode] {
+                self.errors.push(syn::Error::new_spanned(name, EXCLUSIVE));
+            }
         }
     }
 
@@ -288,6 +341,22 @@ impl LockArgs {
                     .set("on_lease_lost", name.span, policy, errors);
             }
             Arg::Fair(name, literal) => self.fair.set("fair", name.span, Some(literal), errors),
+            Arg::Mode(name, literal) => {
+                let mode = match literal.value().as_str() {
+                    "read" => Some(LockMode::Read),
+                    "write" => Some(LockMode::Write),
+                    other => {
+                        errors.push(syn::Error::new_spanned(
+                            &literal,
+                            format!(
+                                "unknown `mode = \"{other}\"`; expected \"read\" (the read lock, shared with other readers) or \"write\" (the write lock, exclusive)"
+                            ),
+                        ));
+                        None
+                    }
+                };
+                self.mode.set("mode", name.span, mode, errors);
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::{FnArg, ItemFn, Pat, ReturnType, Type, spanned::Spanned};
 
 use crate::{
-    attr::{DurationArg, Errors, LeaseLostPolicy, LockArgs},
+    attr::{DurationArg, Errors, LeaseLostPolicy, LockArgs, LockMode},
     template::KeyTemplate,
 };
 
@@ -105,9 +105,12 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         Some(LeaseLostPolicy::Continue) => quote!(Continue),
         Some(LeaseLostPolicy::Abort) | None => quote!(Abort),
     };
-    let kind = match args.fair.get() {
-        Some(fair) if fair.value => quote!(Fair),
-        Some(_) | None => quote!(Exclusive),
+    // `fair` with `mode` was refused above.
+    let kind = match (args.mode.get(), args.fair.get()) {
+        (Some(LockMode::Read), _) => quote!(Read),
+        (Some(LockMode::Write), _) => quote!(Write),
+        (None, Some(fair)) if fair.value => quote!(Fair),
+        (None, _) => quote!(Exclusive),
     };
     let body = &function.block;
 

@@ -111,6 +111,37 @@ fn fair_lock() {
     insta::assert_snapshot!("fair_lock", text);
 }
 
+#[test]
+fn read_mode() {
+    let text = expand(
+        quote!(key = "doc:{id}", mode = "read", wait = "1s"),
+        quote! {
+            pub async fn show(id: u64) -> Result<String, LockError> {
+                Ok(id.to_string())
+            }
+        },
+    );
+    insta::assert_snapshot!("read_mode", text);
+}
+
+#[test]
+fn write_mode() {
+    let text = expand(
+        quote!(
+            mode = "write",
+            key = "doc:{id}",
+            client = self.locks,
+            lease = "10s"
+        ),
+        quote! {
+            async fn edit(&self, id: u64, text: String) -> Result<(), LockError> {
+                Ok(())
+            }
+        },
+    );
+    insta::assert_snapshot!("write_mode", text);
+}
+
 /// `fair = false` is the default: the expansion is the one without `fair`.
 #[test]
 fn fair_false_is_the_default_lock() {

@@ -50,6 +50,13 @@
 //!   by their first try, and the release hands the lock straight to the head of the queue, in
 //!   whichever process it waits: first come first served, one message per release, and the
 //!   woken task returns its guard without another request.
+//! - **A read-write lock.** [`LockClient::read_write_lock`] gives a [`ReadWriteLock`]: many
+//!   readers or one writer across every process, each hold with its own lease; a waiting writer
+//!   blocks new readers (no writer starves), a write scope may take the read lock (downgrade),
+//!   and an upgrade is refused at once instead of deadlocking.
+//! - **A semaphore.** [`LockClient::semaphore`] gives a [`Semaphore`]: permits shared by every
+//!   process, each acquisition leased like a lock ([`SemaphorePermit`]), so a crashed holder's
+//!   permits come back when its lease ends; a release wakes the waiters its permits fit.
 //! - **A count-down latch.** [`LockClient::count_down_latch`] gives a [`CountDownLatch`]: a count
 //!   set once and counted down from any process; the count-down that reaches zero wakes every
 //!   waiter in every process with one message. A waiter still looks at the count at least every
@@ -92,11 +99,16 @@
 //! | `lease`, `scope`, `keys`, `ids` | lease arithmetic and limits; reentrancy by scope and hold kind; the hash-tagged keys; owner and request ids |
 //! | `background`, `backend` | the runtime that outlives the caller's; what a client shares with its handles |
 //!
-//! A primitive is one folder. The count-down latch (`src/latch/`) is a Lua file per operation,
-//! their reply types, and one `Attempt` (a look at the count, done at zero) handed to the wait
-//! engine. The fair lock (`src/fair_lock/`) is three Lua files and a `Flavor` naming them;
-//! everything else it shares with the reentrant lock (`lock/acquisition.rs`).
-//! The reentrant lock (`src/lock/`) is:
+//! A primitive is one folder. What every lock of the family shares (the `Attempt` of a fresh
+//! acquisition, re-entry, release, the undos, direct hand-over) is written once, in
+//! `lock/acquisition.rs`; a primitive names its differences in a `Flavor` (its acquire script,
+//! its hold kind, the check before a fresh hold) and a `Layout` (where its holds live, and the
+//! scripts that release, undo and renew them). The fair lock (`src/fair_lock/`) is one Lua file
+//! and a `Flavor`; the read-write lock (`src/rwlock/`) a `Layout`, two `Flavor`s and its
+//! scripts; the semaphore (`src/semaphore/`) the same with its own permit type. The count-down
+//! latch (`src/latch/`), which holds nothing, is a Lua file per operation, their reply types,
+//! and one `Attempt` (a look at the count, done at zero) handed to the wait engine. The
+//! reentrant lock (`src/lock/`) is:
 //!
 //! 1. a **handle** ([`Lock`]) made by [`LockClient`], holding a name;
 //! 2. **its scripts**, one `.lua` file per operation under `lock/scripts/` with a header giving
@@ -109,7 +121,7 @@
 //! 5. a **renew call** registered with the watchdog for a hold taken without a fixed lease.
 //!
 //! Nothing else: waiting, wake-ups, resends, renewals, lease bookkeeping, release on drop and
-//! scopes come from the core, and a new primitive reuses [`LockGuard`].
+//! scopes come from the core, and a new lock reuses [`LockGuard`].
 //!
 //! # What a lock does and does not guarantee
 //!
@@ -136,6 +148,7 @@ mod guard;
 mod latch;
 mod lock;
 mod rwlock;
+mod semaphore;
 
 /// Runs the body of an `async fn` while holding a Redis lock, and releases it on every exit.
 ///
@@ -188,23 +201,33 @@ mod rwlock;
 /// | `client = self.locks` | an expression, evaluated in the function, giving a [`LockClient`] (or a reference, `Arc`, … to one) | the [default client](set_default_client) |
 /// | `on_lease_lost = "abort"` | when the lease is lost while the body runs: `"abort"` drops the body and returns [`LockError::LeaseLost`]; `"continue"` lets it finish and logs a warning | `"abort"` |
 /// | `fair = true` | take the [fair lock](LockClient::fair_lock): callers get it in the order they started waiting, across every process | `false`: the [reentrant lock](LockClient::lock) |
+/// | `mode = "read"` or `mode = "write"` | take the [read](ReadWriteLock::read) or the [write](ReadWriteLock::write) lock of [`client.read_write_lock(key)`](LockClient::read_write_lock): many readers at once, or one writer; a waiting writer keeps new readers out | none: the [reentrant lock](LockClient::lock) |
+///
+/// `fair` and `mode` cannot go together: the read-write lock has no fair variant.
 ///
 /// Every mistake is a compile error pointing at the offending token and saying how to fix it: an
 /// unknown or repeated argument, a missing `key`, a placeholder naming no parameter, a duration
 /// that does not parse or is zero, an unknown `on_lease_lost` policy, a `fair` that is not `true`
-/// or `false`, a function that is not `async` or does not return a `Result`. The function is
-/// still emitted, so IDEs keep working.
+/// or `false`, a `mode` that is not `"read"` or `"write"`, `fair` given with `mode` (reported on
+/// both), a function that is not `async` or does not return a `Result`. The function is still
+/// emitted, so IDEs keep working.
 ///
 /// # What a call does
 ///
 /// 1. Formats the key from the arguments (before the body takes them).
-/// 2. Waits up to `wait` for the lock (in turn, with `fair = true`). If it cannot be had, returns
-///    `Err(E::from(LockError::Timeout { .. }))` (or the Redis error) without running the body.
+/// 2. Waits up to `wait` for the lock (in turn, with `fair = true` or `mode`). If it cannot be
+///    had, returns `Err(E::from(LockError::Timeout { .. }))` (or the Redis error) without running
+///    the body.
 /// 3. Runs the body inside the guard's [scope](LockGuard::scope): [`fencing_token()`] returns this
-///    call's token, and an annotated function with the same key and the same `fair` called from
-///    within re-enters the lock instead of deadlocking (the fair lock and the reentrant lock of
-///    one name exclude each other, so a call taking the other one waits until its `wait` runs
-///    out).
+///    call's token (with `mode = "read"`, the token of the last write: readers take no new one),
+///    and an annotated function with the same key and the same `fair` or `mode` called from
+///    within re-enters the lock instead of deadlocking. Under `mode = "write"`, a
+///    `mode = "read"` call of the same key is granted at once (a downgrade); under
+///    `mode = "read"`, a `mode = "write"` call of the same key returns [`LockError::Config`] at
+///    once, without running its body (an upgrade would wait for its own read hold forever). The
+///    fair lock and the reentrant lock of one name exclude each other, so a call taking the other
+///    one waits until its `wait` runs out; the read-write lock's keys are its own, so a `mode`
+///    call does not exclude a call of the same key without `mode`.
 /// 4. Releases the lock, and then returns, whatever the body did: `Ok`, `Err`, `?`, an early
 ///    `return`. A panic in the body, or the caller dropping the future (a `tokio::time::timeout`,
 ///    a `select!`), releases it from the guard's drop. A release that fails after the body ran
@@ -240,6 +263,45 @@ mod rwlock;
 /// # lock_tests::locks::run_with_redis(|url| async move {
 /// let accounts = Accounts { locks: LockClient::connect(&url).await? };
 /// assert_eq!(accounts.transfer_in(7, 250).await?, 250);
+/// # Ok(())
+/// # });
+/// ```
+///
+/// With `mode`, readers of one key run together and a writer runs alone:
+///
+/// ```
+/// use lock_runtime::{distribute_lock, LockClient, LockError};
+///
+/// struct Docs {
+///     locks: LockClient,
+/// }
+///
+/// impl Docs {
+///     /// Any number of calls at once, across every process, while no writer holds the key.
+///     #[distribute_lock(key = "doc:{id}", client = self.locks, mode = "read")]
+///     async fn show(&self, id: u64) -> Result<String, LockError> {
+///         Ok(format!("doc {id}"))
+///     }
+///
+///     /// Alone; reading back under its own write lock is a downgrade, granted at once.
+///     #[distribute_lock(key = "doc:{id}", client = self.locks, mode = "write")]
+///     async fn edit(&self, id: u64) -> Result<String, LockError> {
+///         self.show(id).await
+///     }
+///
+///     /// Writing under its own read lock is an upgrade: refused at once.
+///     #[distribute_lock(key = "doc:{id}", client = self.locks, mode = "read")]
+///     async fn show_then_edit(&self, id: u64) -> Result<String, LockError> {
+///         self.edit(id).await
+///     }
+/// }
+///
+/// # lock_tests::locks::run_with_redis(|url| async move {
+/// let docs = Docs { locks: LockClient::connect(&url).await? };
+/// let (a, b) = tokio::join!(docs.show(7), docs.show(7)); // two readers, side by side
+/// assert_eq!(a?, b?);
+/// assert_eq!(docs.edit(7).await?, "doc 7");
+/// assert!(matches!(docs.show_then_edit(7).await, Err(LockError::Config { .. })));
 /// # Ok(())
 /// # });
 /// ```
@@ -283,6 +345,7 @@ pub use guard::LockGuard;
 pub use latch::CountDownLatch;
 pub use lock::Lock;
 pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
+pub use semaphore::{Semaphore, SemaphorePermit};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
@@ -301,6 +364,11 @@ mod tests {
         assert_send_sync::<LockClientBuilder>();
         assert_send_sync::<Lock>();
         assert_send_sync::<FairLock>();
+        assert_send_sync::<ReadWriteLock>();
+        assert_send_sync::<ReadLock>();
+        assert_send_sync::<WriteLock>();
+        assert_send_sync::<Semaphore>();
+        assert_send_sync::<SemaphorePermit>();
         assert_send_sync::<CountDownLatch>();
         assert_send_sync::<LockGuard>();
         assert_send_sync::<LockError>();

@@ -39,6 +39,11 @@ pub mod scripts {
         crate::rwlock::scripts::sources()
     }
 
+    /// `(file name, source)` of every script of the semaphore.
+    pub fn semaphore() -> [(&'static str, &'static str); 7] {
+        crate::semaphore::scripts::sources()
+    }
+
     /// `(file name, source)` of every script of the count-down latch.
     pub fn count_down_latch() -> [(&'static str, &'static str); 3] {
         crate::latch::scripts::sources()
@@ -115,6 +120,13 @@ pub enum LockKind {
     Exclusive,
     /// `client.fair_lock(name)` (`fair = true`).
     Fair,
+    /// `client.read_write_lock(name).read()` (`mode = "read"`): shared with other readers; taken
+    /// at once under the scope's own write hold of the same name (a downgrade).
+    Read,
+    /// `client.read_write_lock(name).write()` (`mode = "write"`): exclusive; refused at once with
+    /// `LockError::Config` under the scope's own read hold of the same name (an upgrade would
+    /// wait for itself).
+    Write,
 }
 
 /// One call of an annotated function: which lock, how long to wait, which lease.
@@ -164,20 +176,25 @@ impl LockedCall {
             Some(client) => client,
             None => default_client().await?,
         };
+        let (name, wait, lease) = (self.name, self.wait, self.lease);
         let guard = match self.kind {
-            LockKind::Exclusive => {
+            LockKind::Exclusive => client.lock(name).try_acquire(wait, lease).await,
+            LockKind::Fair => client.fair_lock(name).try_acquire(wait, lease).await,
+            LockKind::Read => {
                 client
-                    .lock(self.name)
-                    .try_acquire(self.wait, self.lease)
-                    .await?
+                    .read_write_lock(name)
+                    .read()
+                    .try_acquire(wait, lease)
+                    .await
             }
-            LockKind::Fair => {
+            LockKind::Write => {
                 client
-                    .fair_lock(self.name)
-                    .try_acquire(self.wait, self.lease)
-                    .await?
+                    .read_write_lock(name)
+                    .write()
+                    .try_acquire(wait, lease)
+                    .await
             }
-        };
+        }?;
         let output = {
             let mut body = pin!(guard.scope(body));
             tokio::select! {

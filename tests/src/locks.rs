@@ -2,7 +2,7 @@
 
 use std::{future::Future, time::Duration};
 
-use lock_runtime::{LockClient, LockError};
+use lock_runtime::{LockClient, LockError, LockGuard};
 
 use crate::RedisServer;
 
@@ -362,13 +362,97 @@ where
     (output, panics)
 }
 
-/// Which lock of the family a load test drives.
+/// Which lock of the family a test drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     /// `client.lock(name)`.
     Reentrant,
     /// `client.fair_lock(name)`.
     Fair,
+    /// `client.read_write_lock(name).read()`.
+    Read,
+    /// `client.read_write_lock(name).write()`.
+    Write,
+}
+
+impl Family {
+    /// Every lock of the family.
+    pub const ALL: [Self; 4] = [Self::Reentrant, Self::Fair, Self::Read, Self::Write];
+
+    /// `try_acquire(wait, lease)` on the lock `name` of this kind.
+    ///
+    /// # Errors
+    ///
+    /// The lock's.
+    pub async fn try_acquire(
+        self,
+        client: &LockClient,
+        name: &str,
+        wait: Duration,
+        lease: Option<Duration>,
+    ) -> Result<LockGuard, LockError> {
+        match self {
+            Self::Reentrant => client.lock(name).try_acquire(wait, lease).await,
+            Self::Fair => client.fair_lock(name).try_acquire(wait, lease).await,
+            Self::Read => {
+                client
+                    .read_write_lock(name)
+                    .read()
+                    .try_acquire(wait, lease)
+                    .await
+            }
+            Self::Write => {
+                client
+                    .read_write_lock(name)
+                    .write()
+                    .try_acquire(wait, lease)
+                    .await
+            }
+        }
+    }
+
+    /// `acquire()` on the lock `name` of this kind: waits without limit, watchdog lease.
+    ///
+    /// # Errors
+    ///
+    /// The lock's.
+    pub async fn acquire(self, client: &LockClient, name: &str) -> Result<LockGuard, LockError> {
+        self.try_acquire(client, name, Duration::MAX, None).await
+    }
+
+    /// The Redis key holding the lock `name` of this kind (default prefix).
+    pub fn key(self, name: &str) -> String {
+        match self {
+            Self::Reentrant | Self::Fair => lock_key(name),
+            Self::Read | Self::Write => rw_key(name),
+        }
+    }
+
+    /// Asserts nothing holds the lock `name` of this kind and every key left of it has a TTL
+    /// ([`assert_released`], [`assert_rw_released`]).
+    ///
+    /// # Panics
+    ///
+    /// When something is left held, or a key without TTL.
+    pub fn assert_released(self, server: &RedisServer, name: &str) {
+        match self {
+            Self::Reentrant | Self::Fair => assert_released(server, name),
+            Self::Read | Self::Write => assert_rw_released(server, name),
+        }
+    }
+
+    /// The `lock-worker` mode queueing waiters in turn on this lock (`fair-turns`, `lock-turns`).
+    ///
+    /// # Panics
+    ///
+    /// For the read-write lock, which has no such mode.
+    pub fn turns_mode(self) -> &'static str {
+        match self {
+            Self::Reentrant => "lock-turns",
+            Self::Fair => "fair-turns",
+            Self::Read | Self::Write => panic!("lock-worker has no turns mode for {self:?}"),
+        }
+    }
 }
 
 /// The commands a lock client sends itself (scripts run as `EVALSHA`, or `EVAL` after a
@@ -416,10 +500,7 @@ pub async fn commands_per_acquisition_across(
             let acquisitions = Arc::clone(&acquisitions);
             handles.push(tokio::spawn(async move {
                 while tokio::time::Instant::now() < run_until {
-                    let guard = match family {
-                        Family::Reentrant => client.lock(&name).acquire().await?,
-                        Family::Fair => client.fair_lock(&name).acquire().await?,
-                    };
+                    let guard = family.acquire(&client, &name).await?;
                     acquisitions.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(1)).await;
                     guard.unlock().await?;
@@ -478,16 +559,10 @@ pub async fn served_behind_a_killed_waiter(
     let lease = Some(Duration::from_secs(30));
     let wait = Duration::from_secs(20);
     let acquire = |client: LockClient, name: String| async move {
-        match family {
-            Family::Reentrant => client.lock(&name).try_acquire(wait, lease).await,
-            Family::Fair => client.fair_lock(&name).try_acquire(wait, lease).await,
-        }
+        family.try_acquire(&client, &name, wait, lease).await
     };
     let holder = acquire(client.clone(), name.clone()).await.expect("holder");
-    let mode = match family {
-        Family::Reentrant => "lock-turns",
-        Family::Fair => "fair-turns",
-    };
+    let mode = family.turns_mode();
     let liveness_ms = liveness.as_millis().to_string();
     let mut doomed = crate::Workers::command(worker)
         .worker([mode, &server.url(), &name, "killed", "1", &liveness_ms])

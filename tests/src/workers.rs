@@ -27,6 +27,20 @@ pub struct WorkerOutput {
     pub timed_out: bool,
 }
 
+impl WorkerOutput {
+    /// The value of the `name=value` line the worker printed.
+    ///
+    /// # Panics
+    ///
+    /// When the worker printed no such line.
+    pub fn field(&self, name: &str) -> &str {
+        self.stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no `{name}=` in worker output:\n{}", self.stdout))
+    }
+}
+
 /// Configures worker processes; made by [`Workers::command`].
 ///
 /// # Examples

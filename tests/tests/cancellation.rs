@@ -1,5 +1,6 @@
-//! Every `.await` of the lock is a place where the caller may give up (DESIGN 3.2): a sweep of
-//! cancellation points across each operation's round trip leaves nothing held.
+//! Every `.await` of every lock of the family is a place where the caller may give up (DESIGN
+//! 3.2): a sweep of cancellation points across each operation's round trip leaves nothing held,
+//! for the reentrant lock, the fair lock, and the read and write locks.
 //!
 //! The client talks to Redis through a proxy that delays every chunk by [`DELAY`] each way, so a
 //! request is on the wire for a long while, measured once as the round trip. Each operation is
@@ -16,7 +17,7 @@ use std::time::Duration;
 use lock_runtime::{LockClient, LockGuard};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{assert_released, eventually, lock_key},
+    locks::{Family, eventually},
     unique_name,
 };
 
@@ -44,7 +45,25 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new() -> Self {
+    /// A fixture for the lock `family`, warmed up by taking, re-entering and releasing it.
+    async fn new(family: Family) -> Self {
+        Self::warmed_up(|slow, name| async move {
+            let outer = family.acquire(&slow, &name).await.expect("warm-up");
+            outer
+                .scope(async { family.acquire(&slow, &name).await?.unlock().await })
+                .await
+                .expect("warm-up re-entry");
+            outer.unlock().await.expect("warm-up unlock");
+        })
+        .await
+    }
+
+    /// A fixture whose slow client ran `warm_up` (on a fresh name) before the proxy's delay
+    /// began.
+    async fn warmed_up<F>(warm_up: impl FnOnce(LockClient, String) -> F) -> Self
+    where
+        F: Future<Output = ()>,
+    {
         let server = RedisServer::start();
         let proxy = TcpProxy::start(server.port()).await;
         let slow = LockClient::builder()
@@ -58,13 +77,7 @@ impl Fixture {
         // cached in Redis (a cold `EVALSHA` is answered `NOSCRIPT` and runs one round trip
         // later, which would put every cut before the request runs).
         let name = unique_name("warm-up");
-        let lock = slow.lock(&name);
-        let outer = lock.acquire().await.expect("warm-up");
-        outer
-            .scope(async { lock.acquire().await?.unlock().await })
-            .await
-            .expect("warm-up re-entry");
-        outer.unlock().await.expect("warm-up unlock");
+        warm_up(slow.clone(), name.clone()).await;
         proxy.set_delay(DELAY);
         let started = std::time::Instant::now();
         slow.lock(&name).is_locked().await.expect("one round trip");
@@ -87,8 +100,12 @@ impl Fixture {
         self.round_trip * percent / 100
     }
 
-    fn is_held(&self, name: &str) -> bool {
-        self.server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
+    fn is_held(&self, family: Family, name: &str) -> bool {
+        self.server.cmd::<i64>(&["EXISTS", &family.key(name)]) == 1
+    }
+
+    fn owners(&self, family: Family, name: &str) -> Vec<String> {
+        self.server.cmd(&["HGETALL", &family.key(name)])
     }
 
     /// Waits for the lock to be free, then checks another client takes it at once and that
@@ -98,30 +115,27 @@ impl Fixture {
     /// take the lock when it lands; its undo, sent after it on the same connection, lands after
     /// it and gives the lock back. So first let a few round trips pass: what must hold is that
     /// nothing *stays* held.
-    async fn assert_free(&self, name: &str, what: &str) {
+    async fn assert_free(&self, family: Family, name: &str, what: &str) {
         tokio::time::sleep(self.round_trip * 3).await;
         assert!(
-            eventually(SETTLE, || !self.is_held(name)).await,
+            eventually(SETTLE, || !self.is_held(family, name)).await,
             "{what}: the lock stayed held ({:?}) after the caller gave up",
-            self.server
-                .cmd::<Vec<String>>(&["HGETALL", &lock_key(name)])
+            self.owners(family, name)
         );
-        let guard = self
-            .direct
-            .lock(name)
-            .try_acquire(Duration::from_millis(200), None)
+        let guard = family
+            .try_acquire(&self.direct, name, Duration::from_millis(200), None)
             .await
             .unwrap_or_else(|err| panic!("{what}: another client cannot take the lock: {err}"));
         guard.unlock().await.expect("unlock");
-        if self.is_held(name) {
-            let owners: Vec<String> = self.server.cmd(&["HGETALL", &lock_key(name)]);
+        if self.is_held(family, name) {
             panic!(
-                "{what}: the lock was taken again after it was freed: {owners:?} (slow client {}, direct client {})",
+                "{what}: the lock was taken again after it was freed: {:?} (slow client {}, direct client {})",
+                self.owners(family, name),
                 self.slow.id(),
                 self.direct.id()
             );
         }
-        assert_released(&self.server, name);
+        family.assert_released(&self.server, name);
     }
 }
 
@@ -130,13 +144,19 @@ async fn cut_short<T>(cut: Duration, operation: impl Future<Output = T>) -> Opti
     tokio::time::timeout(cut, operation).await.ok()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_acquire_cut_short_anywhere_leaves_nothing_held() {
-    let f = Fixture::new().await;
+/// The lock that makes a waiter of `family` wait: the same lock, or the write lock for a reader.
+fn blocker(family: Family) -> Family {
+    match family {
+        Family::Read => Family::Write,
+        other => other,
+    }
+}
+
+async fn an_acquire_cut_short_anywhere_leaves_nothing_held(family: Family) {
+    let f = Fixture::new(family).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-acquire");
-        let lock = f.slow.lock(&name);
-        let acquiring = lock.try_acquire(Duration::from_secs(5), None);
+        let acquiring = family.try_acquire(&f.slow, &name, Duration::from_secs(5), None);
         if let Some(acquired) = cut_short(f.at(cut), acquiring).await {
             acquired
                 .expect("a free lock")
@@ -144,25 +164,29 @@ async fn an_acquire_cut_short_anywhere_leaves_nothing_held() {
                 .await
                 .expect("unlock");
         }
-        f.assert_free(&name, &format!("acquire cut at {cut} %"))
+        f.assert_free(family, &name, &format!("acquire cut at {cut} %"))
             .await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiter_cut_short_anywhere_leaves_nothing_held() {
-    let f = Fixture::new().await;
+async fn a_waiter_cut_short_anywhere_leaves_nothing_held(family: Family) {
+    let f = Fixture::new(family).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-waiter");
-        let holder = f.direct.lock(&name).acquire().await.expect("holder");
-        let lock = f.slow.lock(&name);
+        let holder = blocker(family)
+            .acquire(&f.direct, &name)
+            .await
+            .expect("holder");
         // Released while the waiter's request may be on the wire.
         let release_at = f.at(cut / 2);
         let releasing = async {
             tokio::time::sleep(release_at).await;
             holder.unlock().await.expect("holder unlock");
         };
-        let waiting = cut_short(f.at(cut), lock.try_acquire(Duration::from_secs(5), None));
+        let waiting = cut_short(
+            f.at(cut),
+            family.try_acquire(&f.slow, &name, Duration::from_secs(5), None),
+        );
         let (waited, ()) = tokio::join!(waiting, releasing);
         if let Some(acquired) = waited {
             acquired
@@ -171,36 +195,33 @@ async fn a_waiter_cut_short_anywhere_leaves_nothing_held() {
                 .await
                 .expect("unlock");
         }
-        f.assert_free(&name, &format!("waiter cut at {cut} %"))
+        f.assert_free(family, &name, &format!("waiter cut at {cut} %"))
             .await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unlock_cut_short_anywhere_still_releases() {
-    let f = Fixture::new().await;
+async fn an_unlock_cut_short_anywhere_still_releases(family: Family) {
+    let f = Fixture::new(family).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-unlock");
-        let guard = f.slow.lock(&name).acquire().await.expect("acquire");
+        let guard = family.acquire(&f.slow, &name).await.expect("acquire");
         let _ = cut_short(f.at(cut), guard.unlock()).await;
         // Whatever was written is lost: only a release that goes on in the background, and
         // resends on a new connection, frees the lock now.
         f.proxy.drop_connections();
-        f.assert_free(&name, &format!("unlock cut at {cut} %"))
+        f.assert_free(family, &name, &format!("unlock cut at {cut} %"))
             .await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold() {
-    let f = Fixture::new().await;
+async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold(family: Family) {
+    let f = Fixture::new(family).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-reentry");
-        let lock = f.slow.lock(&name);
-        let outer = lock.acquire().await.expect("acquire");
+        let outer = family.acquire(&f.slow, &name).await.expect("acquire");
         let inner: Option<LockGuard> = outer
             .scope(async {
-                cut_short(f.at(cut), lock.acquire())
+                cut_short(f.at(cut), family.acquire(&f.slow, &name))
                     .await
                     .map(|reentered| reentered.expect("re-entry"))
             })
@@ -209,7 +230,137 @@ async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold() {
             inner.unlock().await.expect("inner unlock");
         }
         outer.unlock().await.expect("outer unlock");
-        f.assert_free(&name, &format!("re-entry cut at {cut} %"))
+        f.assert_free(family, &name, &format!("re-entry cut at {cut} %"))
             .await;
     }
+}
+
+/// The free permits of semaphore `name`, after its operations cut short settle: all of them.
+async fn assert_permits_free(f: &Fixture, name: &str, total: u64, what: &str) {
+    tokio::time::sleep(f.round_trip * 3).await;
+    let semaphore = f.direct.semaphore(name);
+    let mut free = 0;
+    for _ in 0..(SETTLE.as_millis() / 10) {
+        free = semaphore.available_permits().await.expect("count");
+        if free == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        free, total,
+        "{what}: permits stayed held after the caller gave up"
+    );
+    let queued: i64 = f
+        .server
+        .cmd(&["ZCARD", &format!("{{lock:{name}}}:sem:queue")]);
+    assert_eq!(queued, 0, "{what}: a waiter stayed queued");
+}
+
+/// A fixture for the semaphore, warmed up by setting, taking and releasing permits.
+async fn semaphore_fixture() -> Fixture {
+    Fixture::warmed_up(|slow, name| async move {
+        let semaphore = slow.semaphore(name);
+        semaphore.try_set_permits(1).await.expect("warm-up");
+        let permit = semaphore.acquire(1).await.expect("warm-up");
+        permit.release().await.expect("warm-up release");
+        semaphore.available_permits().await.expect("warm-up count");
+    })
+    .await
+}
+
+/// Permits asked, or waited for, and the caller gives up at every point: all come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semaphore_acquire_or_wait_cut_short_anywhere_leaves_no_permit_held() {
+    let f = semaphore_fixture().await;
+    for cut in CUT_POINTS {
+        let name = unique_name("cut-permits");
+        let semaphore = f.slow.semaphore(&name);
+        f.direct
+            .semaphore(&name)
+            .try_set_permits(2)
+            .await
+            .expect("set");
+        let acquiring = semaphore.try_acquire(2, Duration::from_secs(5), None);
+        if let Some(permit) = cut_short(f.at(cut), acquiring).await {
+            permit.expect("free").release().await.expect("release");
+        }
+        assert_permits_free(&f, &name, 2, &format!("acquire cut at {cut} %")).await;
+
+        let holder = f.direct.semaphore(&name).acquire(2).await.expect("holder");
+        let releasing = async {
+            tokio::time::sleep(f.at(cut / 2)).await;
+            holder.release().await.expect("holder release");
+        };
+        let waiting = cut_short(
+            f.at(cut),
+            semaphore.try_acquire(1, Duration::from_secs(5), None),
+        );
+        let (waited, ()) = tokio::join!(waiting, releasing);
+        if let Some(permit) = waited {
+            permit
+                .expect("released meanwhile")
+                .release()
+                .await
+                .expect("release");
+        }
+        assert_permits_free(&f, &name, 2, &format!("waiter cut at {cut} %")).await;
+    }
+}
+
+/// A release cut short anywhere, its connections then reset, still frees the permits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permit_release_cut_short_anywhere_still_releases() {
+    let f = semaphore_fixture().await;
+    for cut in CUT_POINTS {
+        let name = unique_name("cut-permit-release");
+        f.direct
+            .semaphore(&name)
+            .try_set_permits(1)
+            .await
+            .expect("set");
+        let permit = f.slow.semaphore(&name).acquire(1).await.expect("acquire");
+        let _ = cut_short(f.at(cut), permit.release()).await;
+        f.proxy.drop_connections();
+        assert_permits_free(&f, &name, 1, &format!("release cut at {cut} %")).await;
+    }
+}
+
+/// One test per operation and lock of the family (`cancellation::read::an_unlock_…`), so each
+/// runs, and fails, on its own.
+macro_rules! sweep {
+    ($($module:ident => $family:expr),+ $(,)?) => {
+        $(
+            mod $module {
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn an_acquire_cut_short_anywhere_leaves_nothing_held() {
+                    super::an_acquire_cut_short_anywhere_leaves_nothing_held($family).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn a_waiter_cut_short_anywhere_leaves_nothing_held() {
+                    super::a_waiter_cut_short_anywhere_leaves_nothing_held($family).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn an_unlock_cut_short_anywhere_still_releases() {
+                    super::an_unlock_cut_short_anywhere_still_releases($family).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold() {
+                    super::a_reentry_cut_short_anywhere_leaves_no_extra_hold($family).await;
+                }
+            }
+        )+
+    };
+}
+
+sweep! {
+    reentrant => Family::Reentrant,
+    fair => Family::Fair,
+    read => Family::Read,
+    write => Family::Write,
 }

@@ -54,14 +54,6 @@ fn run_counter(
     outputs
 }
 
-fn field<'a>(output: &'a WorkerOutput, name: &str) -> &'a str {
-    output
-        .stdout
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no `{name}=` in worker output:\n{}", output.stdout))
-}
-
 fn counter(server: &RedisServer, name: &str) -> u64 {
     server.cmd(&["GET", &format!("{name}:counter")])
 }
@@ -110,9 +102,10 @@ fn fencing_tokens_strictly_increase_over_a_thousand_acquisitions() {
     let mut tokens = Vec::new();
     for output in &outputs {
         // Each holder checks, under the lock, that its token is above the last one stored.
-        assert_eq!(field(output, "violations"), "0", "a token did not increase");
+        assert_eq!(output.field("violations"), "0", "a token did not increase");
         tokens.extend(
-            field(output, "tokens")
+            output
+                .field("tokens")
                 .split(',')
                 .map(|token| token.parse::<u64>().expect("token")),
         );
@@ -148,7 +141,7 @@ fn an_annotated_function_is_exact_across_processes() {
 
     let expected = processes as u64 * tasks * iterations;
     for output in &outputs {
-        assert_eq!(field(output, "acquired"), (tasks * iterations).to_string());
+        assert_eq!(output.field("acquired"), (tasks * iterations).to_string());
     }
     assert_eq!(
         counter(&server, &name),

@@ -421,3 +421,135 @@ async fn a_read_hold_ends_with_its_own_lease() {
     long.unlock().await.expect("unlock");
     assert_rw_released(&server, &name);
 }
+
+const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
+
+/// Three processes of four tasks each mix reads and writes (one in three a write) on one lock:
+/// no writer is ever inside with anyone, the writers' non-atomic read-modify-write of a counter
+/// loses no increment, and readers were inside together.
+#[test]
+fn writers_exclude_and_readers_share_across_processes() {
+    let server = RedisServer::start();
+    let name = unique_name("rw-mix");
+    let (processes, tasks, iterations) = (3, 4, 15);
+    let mut workers = lock_tests::Workers::command(WORKER);
+    for _ in 0..processes {
+        workers = workers.worker([
+            "rw-mix".to_owned(),
+            server.url(),
+            name.clone(),
+            tasks.to_string(),
+            iterations.to_string(),
+        ]);
+    }
+    let outputs = workers.spawn().wait_all(Duration::from_secs(120));
+    let (mut writes, mut most) = (0u64, 0u64);
+    for output in &outputs {
+        assert!(output.status.success(), "worker failed: {}", output.stderr);
+        assert_eq!(output.field("violations"), "0", "{}", output.stdout);
+        writes += output.field("writes").parse::<u64>().expect("writes");
+        most = most.max(output.field("max_readers").parse().expect("max_readers"));
+    }
+    let counter: u64 = server.cmd(&["GET", &format!("{name}:counter")]);
+    assert_eq!(counter, writes, "a write was lost: writers overlapped");
+    assert!(
+        most >= 2,
+        "readers never shared the lock (at most {most} inside at once)"
+    );
+    assert_rw_released(&server, &name);
+}
+
+/// Three reader processes hold the lock together (each prints `held` while the others hold it);
+/// they are SIGKILLed, and each frees its share when its own lease ends (watchdog mode, 1 s),
+/// though a reader of this test holds on with a fixed lease of 30 s: the next script to look (a
+/// writer's try) drops them. When this test's reader lets go, the waiting writer is served at
+/// once, not when the last lease in the lock ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_of_several_processes_share_and_a_killed_readers_share_ends_with_its_lease() {
+    let server = RedisServer::start();
+    let name = unique_name("rw-processes");
+    let client = connect(&server).await;
+    let mut workers = lock_tests::Workers::command(WORKER);
+    for _ in 0..3 {
+        workers = workers.worker(["rw-hold", &server.url(), &name, "read", "0", "1000"]);
+    }
+    let mut readers = workers.spawn();
+    for i in 0..3 {
+        assert!(
+            readers.wait_for_stdout(i, "held=1", Duration::from_secs(20)),
+            "reader process {i} did not get in beside the others: {}",
+            readers.stdout_so_far(i)
+        );
+    }
+    let mine = client
+        .read_write_lock(&name)
+        .read()
+        .try_acquire(Duration::from_secs(5), Some(Duration::from_secs(30)))
+        .await
+        .expect("a fourth reader");
+    assert_eq!(holds(&server, &name), 4);
+    for i in 0..3 {
+        readers.kill(i);
+    }
+    // Their leases end at most one watchdog timeout (1 s) after their last renewal.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+
+    let writer = {
+        let lock = client.read_write_lock(&name);
+        tokio::spawn(async move {
+            lock.write()
+                .try_acquire(Duration::from_secs(10), None)
+                .await
+        })
+    };
+    assert!(eventually(Duration::from_secs(5), || queued(&server, &name) == 1).await);
+    assert_eq!(
+        holds(&server, &name),
+        1,
+        "the writer's try found the killed readers' leases over and dropped their shares"
+    );
+    let released = Instant::now();
+    mine.unlock().await.expect("unlock");
+    let writing = writer.await.expect("join").expect("the writer is served");
+    assert!(released.elapsed() < Duration::from_secs(1));
+    writing.unlock().await.expect("unlock");
+    assert_rw_released(&server, &name);
+    assert_no_key_without_ttl(&server, &name);
+}
+
+/// A read hold taken under the scope's write hold (a downgrade) is renewed on its own once the
+/// write hold is released (Redisson issue 4217 lost it): with a watchdog timeout of 1 s it is
+/// still held 2.5 s later, and a writer still cannot get in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downgraded_read_hold_is_renewed_after_the_write_is_released() {
+    let server = RedisServer::start();
+    let client = lock_tests::locks::client_with_watchdog(&server, Duration::from_secs(1)).await;
+    let name = unique_name("rw-downgrade-renewed");
+    let lock = client.read_write_lock(&name);
+    let writing = lock.write().acquire().await.expect("write");
+    let reading = writing
+        .scope(lock.read().acquire())
+        .await
+        .expect("downgrade");
+    writing.unlock().await.expect("release the write");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert!(
+        !reading.is_lease_lost(),
+        "the downgraded read hold lost its lease"
+    );
+    assert_eq!(
+        holds(&server, &name),
+        1,
+        "the read hold expired: it was not renewed"
+    );
+    let err = connect(&server)
+        .await
+        .read_write_lock(&name)
+        .write()
+        .try_acquire(Duration::from_millis(200), None)
+        .await
+        .expect_err("the reader holds it");
+    assert!(err.is_timeout(), "{err}");
+    reading.unlock().await.expect("unlock");
+    assert_rw_released(&server, &name);
+}

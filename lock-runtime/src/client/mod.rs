@@ -23,7 +23,7 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    CountDownLatch, FairLock, Lock, LockClientBuilder, LockError, ReadWriteLock,
+    CountDownLatch, FairLock, Lock, LockClientBuilder, LockError, ReadWriteLock, Semaphore,
     core::{
         backend::Backend,
         background,
@@ -124,6 +124,15 @@ impl LockClient {
     /// Making a handle does not talk to Redis; the name is checked when the lock is used.
     pub fn read_write_lock(&self, name: impl Into<String>) -> ReadWriteLock {
         ReadWriteLock::new(self.clone(), name.into())
+    }
+
+    /// A handle to the semaphore called `name`: permits shared by every process, each
+    /// acquisition leased like a lock, so a crashed holder's permits come back when its lease
+    /// ends. Set its permits once with [`Semaphore::try_set_permits`].
+    ///
+    /// Making a handle does not talk to Redis; the name is checked when the semaphore is used.
+    pub fn semaphore(&self, name: impl Into<String>) -> Semaphore {
+        Semaphore::new(self.clone(), name.into())
     }
 
     /// A handle to the count-down latch called `name`: a count set once, counted down from any

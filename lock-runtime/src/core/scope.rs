@@ -42,6 +42,8 @@ pub(crate) enum HoldKind {
     Read,
     /// The write hold of a read-write lock.
     Write,
+    /// A semaphore's permits: never re-entered.
+    Permit,
 }
 
 /// One hold around the current scope; `parent` links to the holds further out.

@@ -6,48 +6,7 @@
 //! the family's shared machinery (`lock/acquisition.rs`, the reentrant lock's scripts)
 //! and the core.
 //!
-//! # The queue
-//!
-//! Waiters queue in Redis, in the lock's hash slot, under their owner id, in the order of their
-//! first try. A free lock goes to the head of the queue only (no barging by newcomers). Each
-//! waiter has a liveness deadline in Redis, renewed by each of its tries; a waiter tries again
-//! at least every third of the client's `watchdog_timeout` (10 s by default), so a waiter whose
-//! process died (or whose task was cancelled and whose undo was lost) drops out of the queue
-//! one `watchdog_timeout` after its last try. A waiter that gives up (its wait ran out, its
-//! future dropped) leaves the queue at once, passing the lock on if it was free or its own.
-//!
-//! # Direct hand-over
-//!
-//! The release does not wake the head to try: in the same script it makes the first live
-//! waiter the owner (its own owner id, the lease it asked for, the next fencing token), takes it
-//! out of the queue, and publishes `to:<owner id> <token> <server time>`. Only that waiter's
-//! process acts on the message, and the waiting task returns its guard without another request:
-//! a hand-off costs one pub/sub delivery, an acquisition under contention about two client
-//! commands (the try that queued, the release).
-//!
-//! - **The lease of a hold handed over** runs from the hand-over, which the waiter did not see.
-//!   Its last try that found the lock busy was sent at a known instant and ran at a known server
-//!   time; the hand-over ran a known server time later; so the hand-over came at least that much
-//!   later than the send, by a local clock that may drift 1 % from the server's. The guard's
-//!   deadline is timed from there, never later than the key's expiry in Redis (a server whose
-//!   wall clock jumps forward breaks this, as it breaks every lease in Redis, whose expiries run
-//!   on that clock).
-//! - **A message that goes astray** (pub/sub is at-most-once) costs one timer: the waiter tries
-//!   at the latest when its sleep ends (the holder's remaining lease, or a third of the watchdog
-//!   timeout), and the try finds the hold its own and re-arms its lease.
-//! - **A head that is gone** (its process died) holds the lock it was handed until the lease it
-//!   asked for runs out. So only a waiter whose lease is at most its liveness period
-//!   (`watchdog_timeout`; watchdog mode always is) takes a direct hand-over: a dead head costs at
-//!   most one liveness period. A waiter with a longer fixed lease, or one whose client waits for
-//!   replicas (the `WAIT` must follow the request that took the lock), is woken by name and takes
-//!   the lock with a try, as the reentrant lock's waiters are.
-//! - **A head whose future is dropped** as the lock is handed to it gives it back in its undo,
-//!   which passes it on to the next waiter at once.
-//!
-//! What Redisson's fair lock gets wrong, and this one does not: a live waiter is never purged for
-//! waiting long (its tries keep it live; Redisson issue 3004); the queue keys carry TTLs, so
-//! neither expired leases nor timed-out waits leave stale keys (issues 3730, 5019); every wait is
-//! bounded by Redis's answer, never negative (issues 4705, 5503).
+//! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
 use std::{sync::Arc, time::Duration};
 
@@ -92,6 +51,49 @@ static FAIR: Flavor = Flavor {
 /// guard.unlock().await?;
 /// # Ok(()) }
 /// ```
+///
+/// # The queue
+///
+/// Waiters queue in Redis, in the lock's hash slot, under their owner id, in the order of their
+/// first try. A free lock goes to the head of the queue only (no barging by newcomers). Each
+/// waiter has a liveness deadline in Redis, renewed by each of its tries; a waiter tries again
+/// at least every third of the client's `watchdog_timeout` (10 s by default), so a waiter whose
+/// process died (or whose task was cancelled and whose undo was lost) drops out of the queue
+/// one `watchdog_timeout` after its last try. A waiter that gives up (its wait ran out, its
+/// future dropped) leaves the queue at once, passing the lock on if it was free or its own.
+///
+/// # Direct hand-over
+///
+/// The release does not wake the head to try: in the same script it makes the first live
+/// waiter the owner (its own owner id, the lease it asked for, the next fencing token), takes it
+/// out of the queue, and publishes `to:<owner id> <token> <server time>`. Only that waiter's
+/// process acts on the message, and the waiting task returns its guard without another request:
+/// a hand-off costs one pub/sub delivery, an acquisition under contention about two client
+/// commands (the try that queued, the release).
+///
+/// - **The lease of a hold handed over** runs from the hand-over, which the waiter did not see.
+///   Its last try that found the lock busy was sent at a known instant and ran at a known server
+///   time; the hand-over ran a known server time later; so the hand-over came at least that much
+///   later than the send, by a local clock that may drift 1 % from the server's. The guard's
+///   deadline is timed from there, never later than the key's expiry in Redis (a server whose
+///   wall clock jumps forward breaks this, as it breaks every lease in Redis, whose expiries run
+///   on that clock).
+/// - **A message that goes astray** (pub/sub is at-most-once) costs one timer: the waiter tries
+///   at the latest when its sleep ends (the holder's remaining lease, or a third of the watchdog
+///   timeout), and the try finds the hold its own and re-arms its lease.
+/// - **A head that is gone** (its process died) holds the lock it was handed until the lease it
+///   asked for runs out. So only a waiter whose lease is at most its liveness period
+///   (`watchdog_timeout`; watchdog mode always is) takes a direct hand-over: a dead head costs at
+///   most one liveness period. A waiter with a longer fixed lease, or one whose client waits for
+///   replicas (the `WAIT` must follow the request that took the lock), is woken by name and takes
+///   the lock with a try, as the reentrant lock's waiters are.
+/// - **A head whose future is dropped** as the lock is handed to it gives it back in its undo,
+///   which passes it on to the next waiter at once.
+///
+/// What Redisson's fair lock gets wrong, and this one does not: a live waiter is never purged for
+/// waiting long (its tries keep it live; Redisson issue 3004); the queue keys carry TTLs, so
+/// neither expired leases nor timed-out waits leave stale keys (issues 3730, 5019); every wait is
+/// bounded by Redis's answer, never negative (issues 4705, 5503).
 #[derive(Debug, Clone)]
 pub struct FairLock {
     client: LockClient,
@@ -221,6 +223,12 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        acquisition::force_unlock(&EXCLUSIVE, &self.client, &self.name).await
+        acquisition::force_unlock(
+            &EXCLUSIVE,
+            &crate::lock::scripts::FORCE_UNLOCK,
+            &self.client,
+            &self.name,
+        )
+        .await
     }
 }

@@ -56,26 +56,25 @@ pub(crate) struct Flavor {
 /// any (see [`Flavor::fresh`]).
 pub(crate) type Alongside = Option<Arc<str>>;
 
-/// How a kind of lock keeps its holds in Redis: the key, and the scripts that renew, give back,
-/// undo and force them. The reentrant and the fair lock share one layout (one hash, its TTL the
-/// lease); the read-write lock has its own (a lease per hold).
+/// How a kind of hold is kept in Redis: the key, and the scripts that renew, give back and undo
+/// holds. The reentrant and the fair lock share one layout (one hash, its TTL the lease); the
+/// read-write lock and the semaphore have their own (a lease per hold).
 pub(crate) struct Layout {
     /// The lock's key after the name's hash tag (`{prefix:name}:rw`), or `None` for the tag
     /// itself (`{prefix:name}`). Every other key of the lock is named after it.
     pub(crate) part: Option<&'static str>,
     /// Re-enter a hold (`lock/scripts/reenter.lua`'s KEYS and ARGV); reply [`Reentered`].
-    pub(crate) reenter: &'static Lazy<Script>,
+    /// `None` for holds that are never re-entered (semaphore permits).
+    pub(crate) reenter: Option<&'static Lazy<Script>>,
     /// Release one hold (`lock/scripts/release.lua`'s); reply [`Released`].
     pub(crate) release: &'static Lazy<Script>,
     /// Undo a fresh acquisition (`lock/scripts/leave.lua`'s); reply [`Undone`].
     pub(crate) leave: &'static Lazy<Script>,
-    /// Undo a re-entry (`lock/scripts/undo_reenter.lua`'s); reply [`Undone`].
-    pub(crate) undo_reenter: &'static Lazy<Script>,
+    /// Undo a re-entry (`lock/scripts/undo_reenter.lua`'s); reply [`Undone`]. `None` where
+    /// `reenter` is.
+    pub(crate) undo_reenter: Option<&'static Lazy<Script>>,
     /// Renew a hold (`lock/scripts/renew.lua`'s); reply the watchdog's `Renewal`.
     pub(crate) renew: &'static Lazy<Script>,
-    /// Delete the lock whoever holds it (`lock/scripts/force_unlock.lua`'s); reply
-    /// [`ForceUnlocked`].
-    pub(crate) force_unlock: &'static Lazy<Script>,
     /// Whether each hold has a lease of its own, kept in `{…}:leases` (the read-write lock's):
     /// that key is then passed to every script after its other keys.
     pub(crate) leases: bool,
@@ -101,6 +100,22 @@ impl Layout {
             call.key(keys.leases());
         }
         call
+    }
+}
+
+/// A hold a fresh acquisition took, before it becomes a guard ([`LockGuard`], or a semaphore
+/// permit).
+pub(crate) struct Taken {
+    /// Releases it on drop or on demand.
+    pub(crate) hold: Hold,
+    /// Who holds it, with its lease and token.
+    pub(crate) holder: Holder,
+}
+
+impl Taken {
+    /// The lock guard of this hold.
+    fn guard(self, backend: &Backend, name: &Arc<str>) -> LockGuard {
+        LockGuard::new(self.hold, Arc::clone(name), self.holder, backend.runtime)
     }
 }
 
@@ -160,7 +175,35 @@ pub(crate) async fn acquire(
     }
     let alongside = (flavor.fresh)(client_id, &keys)?;
     let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside);
-    wait::wait(backend, &keys, start, deadline, &mut acquire).await
+    let taken = wait::wait(backend, &keys, start, deadline, &mut acquire).await?;
+    Ok(taken.guard(backend, name))
+}
+
+/// Waits up to `wait` for a fresh hold of `name` of `flavor` (never a re-entry), with a fixed
+/// `lease` or in watchdog mode; `argument` is the flavor's own last argument to its acquire
+/// script (a semaphore's number of permits). In the background runtime's context, inside a
+/// debug span naming the resource.
+pub(crate) async fn acquire_fresh(
+    flavor: &'static Flavor,
+    client: &LockClient,
+    name: &Arc<str>,
+    (wait, lease): (Duration, Option<Duration>),
+    argument: Arc<str>,
+) -> Result<Taken, LockError> {
+    let span =
+        tracing::debug_span!("acquire", resource = %name, hold = ?flavor.kind, ?wait, ?lease);
+    let acquiring = async {
+        let start = Instant::now();
+        let backend = &client.backend;
+        let keys = Arc::new(flavor.layout.keys(backend, name)?);
+        let lease = lease
+            .map(|lease| check_lease(name, "lease", lease))
+            .transpose()?;
+        let deadline = deadline_after(start, wait);
+        let mut acquire = Acquire::new(flavor, backend, &keys, lease, Some(argument));
+        wait::wait(backend, &keys, start, deadline, &mut acquire).await
+    };
+    client.backend.in_context(acquiring).instrument(span).await
 }
 
 /// [`acquire`] as a handle's `acquire` and `try_acquire` run it: in the background runtime's
@@ -192,16 +235,18 @@ pub(crate) async fn is_locked(
         .await
 }
 
-/// Deletes the lock `name` of `layout` whoever holds it, and wakes every waiter: whoever tries
-/// first (the reentrant lock) or the head of the queue (the others) takes it, the others queue on.
+/// Deletes the lock `name` of `layout` whoever holds it, with `script` (its `force_unlock.lua`,
+/// whose reply is [`ForceUnlocked`]), and wakes every waiter: whoever tries first (the reentrant
+/// lock) or the head of the queue (the others) takes it, the others queue on.
 pub(crate) async fn force_unlock(
     layout: &Layout,
+    script: &Script,
     client: &LockClient,
     name: &Arc<str>,
 ) -> Result<bool, LockError> {
     let backend = &client.backend;
     let keys = layout.keys(backend, name)?;
-    let mut force = layout.force_unlock.prepare_invoke();
+    let mut force = script.prepare_invoke();
     force.key(&keys.main).key(keys.channel());
     layout
         .with_leases(&mut force, &keys)
@@ -236,9 +281,10 @@ struct Acquire {
     /// When the last try that found the lock busy was sent, and the server's clock (µs) as it
     /// ran: a direct hand-over after it is timed from these.
     last_busy: Option<(Instant, u64)>,
-    /// The owner id of the scope's hold this one may be granted alongside (see
-    /// [`Flavor::fresh`]).
-    alongside: Option<Arc<str>>,
+    /// The flavor's own last argument to its acquire script: the owner id of the scope's hold
+    /// this one may be granted alongside (see [`Flavor::fresh`]), or a semaphore's number of
+    /// permits.
+    argument: Option<Arc<str>>,
     /// Armed once something of this acquisition may remain in Redis if it ends without a guard:
     /// its place in the queue, or an earlier copy of a resent request (`Mark::Abandoned`: that
     /// copy may reach Redis later and take the lock for this owner, even after the guard
@@ -252,7 +298,7 @@ impl Acquire {
         backend: &Arc<Backend>,
         keys: &Arc<Keys>,
         lease: Option<Duration>,
-        alongside: Option<Arc<str>>,
+        argument: Option<Arc<str>>,
     ) -> Self {
         let liveness = backend.config.watchdog_timeout;
         let lease_time = lease.unwrap_or(liveness);
@@ -272,7 +318,7 @@ impl Acquire {
             renewal: None,
             grant_lease: if grants { lease_time } else { Duration::ZERO },
             last_busy: None,
-            alongside,
+            argument,
             undo_on_drop: None,
         }
     }
@@ -341,9 +387,8 @@ impl Acquire {
         }
     }
 
-    /// The guard of the lock this acquisition took, with a lease timed from `sent`; the renewal
-    /// goes with it.
-    fn hand_over(&mut self, token: u64, sent: Instant) -> LockGuard {
+    /// The hold this acquisition took, with a lease timed from `sent`; the renewal goes with it.
+    fn hand_over(&mut self, token: u64, sent: Instant) -> Taken {
         self.lease.extend_to(valid_until(sent, self.lease_time));
         let renewal = self.renewal.take();
         if let Some(id) = renewal {
@@ -371,17 +416,12 @@ impl Acquire {
             lease: Arc::clone(&self.lease),
         };
         let hold = Hold::new(Arc::clone(&self.backend), release, renewal, None);
-        LockGuard::new(
-            hold,
-            Arc::clone(&self.keys.name),
-            holder,
-            self.backend.runtime,
-        )
+        Taken { hold, holder }
     }
 }
 
 impl Attempt for Acquire {
-    type Output = LockGuard;
+    type Output = Taken;
 
     fn waiter_id(&self) -> Option<&Arc<str>> {
         Some(&self.owner)
@@ -398,7 +438,7 @@ impl Attempt for Acquire {
     /// timed before that try ran is stale (the lock was no longer ours then), and a lease
     /// spent already is not handed out: either way the engine tries, and the try tells (a hold
     /// still ours is re-armed and taken with a fresh deadline).
-    fn granted(&mut self, grant: &str) -> Option<LockGuard> {
+    fn granted(&mut self, grant: &str) -> Option<Taken> {
         let (token, handed_us) = grant.split_once(' ')?;
         let (token, handed_us) = (token.parse().ok()?, handed_us.parse::<u64>().ok()?);
         let (sent, busy_us) = self.last_busy?;
@@ -415,10 +455,7 @@ impl Attempt for Acquire {
         Some(self.hand_over(token, handed))
     }
 
-    async fn attempt(
-        &mut self,
-        deadline: Option<Instant>,
-    ) -> Result<Outcome<LockGuard>, LockError> {
+    async fn attempt(&mut self, deadline: Option<Instant>) -> Result<Outcome<Taken>, LockError> {
         // Only for the try, so a task that is merely waiting costs the watchdog nothing.
         self.register_renewal();
         let keys = Arc::clone(&self.keys);
@@ -435,7 +472,7 @@ impl Attempt for Acquire {
             &self.owner,
             self.lease_time,
             queueing,
-            self.alongside.as_deref(),
+            self.argument.as_deref(),
         );
         let context = || format!("acquiring lock `{}`", keys.name);
         let in_flight = InFlight::arm(&self.backend, self.abandon(Mark::Abandoned));
@@ -483,6 +520,23 @@ impl Attempt for Acquire {
                 self.stop_renewal();
                 Err(keys.wrong_type(Some(found)))
             }
+            Acquired::MoreThanTotal { total } => {
+                self.stop_renewal();
+                Err(LockError::config(format!(
+                    "semaphore `{}` has {total} permits in all: {} at once can never be acquired \
+                     (add permits with `Semaphore::add_permits`)",
+                    keys.name,
+                    self.argument.as_deref().unwrap_or("more")
+                )))
+            }
+            Acquired::NoPermitsSet => {
+                self.stop_renewal();
+                Err(LockError::config(format!(
+                    "semaphore `{}` has no permits: set them once with \
+                     `Semaphore::try_set_permits(n)` (or `add_permits(n)`) before acquiring",
+                    keys.name
+                )))
+            }
             // Only a request whose caller gave up is marked abandoned; this one is still wanted.
             Acquired::Abandoned => {
                 self.stop_renewal();
@@ -521,7 +575,13 @@ async fn reenter(
     };
     let owner = &held.holder.owner;
     let request = backend.ids.request();
-    let mut call = layout.reenter.prepare_invoke();
+    let Some(script) = layout.reenter else {
+        return Err(LockError::config(format!(
+            "`{}` cannot be re-entered",
+            keys.name
+        )));
+    };
+    let mut call = script.prepare_invoke();
     call.key(&keys.main).key(keys.memo(&request));
     layout
         .with_leases(&mut call, &keys)
@@ -676,7 +736,10 @@ impl GiveBack for Undo {
                     request,
                     ..
                 } => {
-                    let mut call = layout.undo_reenter.prepare_invoke();
+                    let Some(script) = layout.undo_reenter else {
+                        return Ok(());
+                    };
+                    let mut call = script.prepare_invoke();
                     call.key(&keys.main)
                         .key(keys.channel())
                         .key(keys.memo(request));
@@ -709,15 +772,16 @@ pub(crate) struct Queueing {
     pub(crate) grant: Duration,
 }
 
-/// The call of `flavor`'s acquire script for a fresh acquisition by `owner` for `lease`, which
-/// may be granted `alongside` the scope's hold of that owner id (see [`Flavor::fresh`]).
+/// The call of `flavor`'s acquire script for a fresh acquisition by `owner` for `lease`, with the
+/// flavor's own last `argument` if it has one (the scope's hold a read may be granted alongside,
+/// see [`Flavor::fresh`]; a semaphore's number of permits).
 pub(crate) fn acquire_call(
     flavor: &Flavor,
     keys: &Keys,
     owner: &str,
     lease: Duration,
     queueing: Queueing,
-    alongside: Option<&str>,
+    argument: Option<&str>,
 ) -> ScriptInvocation<'static> {
     let mut acquire = flavor.acquire.prepare_invoke();
     acquire
@@ -737,8 +801,8 @@ pub(crate) fn acquire_call(
         .arg(redis_millis(queueing.refresh))
         .arg(if queueing.queued { "1" } else { "0" })
         .arg(redis_millis(queueing.grant));
-    if let Some(alongside) = alongside {
-        acquire.arg(alongside);
+    if let Some(argument) = argument {
+        acquire.arg(argument);
     }
     acquire
 }

@@ -36,12 +36,11 @@ pub(crate) static REENTRANT: Flavor = Flavor {
 /// is the lease.
 pub(crate) static EXCLUSIVE: Layout = Layout {
     part: None,
-    reenter: &REENTER,
+    reenter: Some(&REENTER),
     release: &RELEASE,
     leave: &LEAVE,
-    undo_reenter: &UNDO_REENTER,
+    undo_reenter: Some(&UNDO_REENTER),
     renew: &RENEW,
-    force_unlock: &FORCE_UNLOCK,
     leases: false,
 };
 
@@ -204,6 +203,6 @@ impl Lock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        acquisition::force_unlock(&EXCLUSIVE, &self.client, &self.name).await
+        acquisition::force_unlock(&EXCLUSIVE, &FORCE_UNLOCK, &self.client, &self.name).await
     }
 }

@@ -77,6 +77,10 @@ pub(crate) enum Acquired {
     WrongType { found: String },
     /// The owner id was abandoned: this is a late copy of a request whose caller gave up.
     Abandoned,
+    /// A semaphore's acquire asked for more permits than its total, `total`: it never could.
+    MoreThanTotal { total: u64 },
+    /// A semaphore's acquire found no permits set.
+    NoPermitsSet,
 }
 
 impl FromRedisValue for Acquired {
@@ -103,6 +107,10 @@ impl FromRedisValue for Acquired {
                 found: String::from_redis_value(value)?,
             },
             -3 => Self::Abandoned,
+            -4 => Self::MoreThanTotal {
+                total: u64::from_redis_value(value)?,
+            },
+            -5 => Self::NoPermitsSet,
             other => return Err(unexpected("acquire", other)),
         })
     }

@@ -5,41 +5,7 @@
 //! releasing, undoing, waiting and renewing are the family's (`lock/acquisition.rs`) and the
 //! core's.
 //!
-//! # In Redis
-//!
-//! The lock is a hash at `{prefix:name}:rw`: one field per hold, its owner id -> hold count, and
-//! `writer`, the owner id of the write hold while there is one. Every hold has a lease of its
-//! own, in `{prefix:name}:rw:leases` (owner id -> the server time its lease ends): a reader
-//! whose process crashed frees its share when *its* lease ends, and the next script to look
-//! drops it. Both keys expire with the last lease. The read-write lock's keys are its own: it
-//! does not exclude the reentrant lock of the same name.
-//!
-//! # Who gets in
-//!
-//! Waiters queue in Redis by their first try, as the fair lock's do, each marked `read` or
-//! `write`. A write is granted to the head of the queue, on a lock nobody holds; a read to
-//! anyone while no write is held and no live writer queues ahead of it. So a waiting writer
-//! blocks new readers (a stream of readers cannot starve it, as it can Redisson's), and the
-//! readers that queued behind it enter together after it. Releases wake whom they let in: the
-//! last read hold leaving wakes the writer at the head, by name; a write hold leaving wakes every
-//! waiter if the head wants to read (the readers enter together; writers behind them sleep
-//! again), or the writer at the head.
-//!
-//! # Scopes: re-entry, downgrade, no upgrade
-//!
-//! Inside a guard's [scope](crate::LockGuard::scope), taking the same kind again re-enters it (one more
-//! count, the same lease and token). A scope holding the write lock may take the read lock: it
-//! is granted at once, alongside (a *downgrade*: release the write guard and keep reading, with
-//! no writer slipping in between). A scope holding only the read lock that asks for the write
-//! lock gets [`LockError::Config`] at once: it would wait for its own read hold forever
-//! (Redisson blocks there, by design, issue 4796).
-//!
-//! # Fencing tokens
-//!
-//! A write hold gets a fresh token, strictly greater than every token handed out before for this
-//! name. A read hold takes no new token: it carries the last one handed out (that of the latest
-//! write, or one from the server clock after ten idle minutes), so the token a reader sees names
-//! the write its reads come after, and readers at the same time may share it.
+//! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
 use std::sync::Arc;
 
@@ -66,12 +32,11 @@ use scripts::{
 /// How the read-write lock keeps its holds: a hash at `{prefix:name}:rw`, and a lease per hold.
 static RW: Layout = Layout {
     part: Some("rw"),
-    reenter: &REENTER,
+    reenter: Some(&REENTER),
     release: &RELEASE,
     leave: &LEAVE,
-    undo_reenter: &UNDO_REENTER,
+    undo_reenter: Some(&UNDO_REENTER),
     renew: &RENEW,
-    force_unlock: &FORCE_UNLOCK,
     leases: true,
 };
 
@@ -120,7 +85,6 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 /// writers are never starved; reentrant within a [scope](crate::LockGuard::scope) in both modes, with
 /// downgrade (write, then read under it) and no upgrade. Each hold has its own lease (the
 /// watchdog's or a fixed one) and releases on every exit path, like [`Lock`](crate::Lock)'s.
-/// See the [module docs](crate::ReadWriteLock) for how it is kept in Redis.
 ///
 /// ```no_run
 /// # async fn example(client: lock_runtime::LockClient) -> Result<(), lock_runtime::LockError> {
@@ -136,6 +100,42 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 /// writing.unlock().await?;
 /// # Ok(()) }
 /// ```
+///
+/// # In Redis
+///
+/// The lock is a hash at `{prefix:name}:rw`: one field per hold, its owner id -> hold count, and
+/// `writer`, the owner id of the write hold while there is one. Every hold has a lease of its
+/// own, in `{prefix:name}:rw:leases` (owner id -> the server time its lease ends): a reader
+/// whose process crashed frees its share when *its* lease ends, and the next script to look
+/// drops it. Both keys expire with the last lease. The read-write lock's keys are its own: it
+/// does not exclude the reentrant lock of the same name.
+///
+/// # Who gets in
+///
+/// Waiters queue in Redis by their first try, as the fair lock's do, each marked `read` or
+/// `write`. A write is granted to the head of the queue, on a lock nobody holds; a read to
+/// anyone while no write is held and no live writer queues ahead of it. So a waiting writer
+/// blocks new readers (a stream of readers cannot starve it, as it can Redisson's), and the
+/// readers that queued behind it enter together after it. Releases wake whom they let in: the
+/// last read hold leaving wakes the writer at the head, by name; a write hold leaving wakes every
+/// waiter if the head wants to read (the readers enter together; writers behind them sleep
+/// again), or the writer at the head.
+///
+/// # Scopes: re-entry, downgrade, no upgrade
+///
+/// Inside a guard's [scope](crate::LockGuard::scope), taking the same kind again re-enters it (one more
+/// count, the same lease and token). A scope holding the write lock may take the read lock: it
+/// is granted at once, alongside (a *downgrade*: release the write guard and keep reading, with
+/// no writer slipping in between). A scope holding only the read lock that asks for the write
+/// lock gets [`LockError::Config`] at once: it would wait for its own read hold forever
+/// (Redisson blocks there, by design, issue 4796).
+///
+/// # Fencing tokens
+///
+/// A write hold gets a fresh token, strictly greater than every token handed out before for this
+/// name. A read hold takes no new token: it carries the last one handed out (that of the latest
+/// write, or one from the server clock after ten idle minutes), so the token a reader sees names
+/// the write its reads come after, and readers at the same time may share it.
 #[derive(Debug, Clone)]
 pub struct ReadWriteLock {
     client: LockClient,
@@ -216,6 +216,6 @@ impl ReadWriteLock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        acquisition::force_unlock(&RW, &self.client, &self.name).await
+        acquisition::force_unlock(&RW, &FORCE_UNLOCK, &self.client, &self.name).await
     }
 }

@@ -19,6 +19,26 @@
 //!     timeout, which is also the liveness period of its queued waiters.
 //! lock-worker lock-turns URL NAME LABEL TASKS [WATCHDOG_MS]
 //!     The same through the reentrant lock NAME (whose waiters queue too, to be woken by name).
+//! lock-worker rw-hold URL NAME MODE LEASE_MS WATCHDOG_MS
+//!     Takes the read-write lock NAME in MODE (`read` or `write`; LEASE_MS = 0: watchdog mode,
+//!     renewed by a client whose watchdog timeout is WATCHDOG_MS), prints `held=1` and
+//!     `token=N`, then holds it until killed or the lease is lost.
+//! lock-worker rw-mix URL NAME TASKS ITERATIONS
+//!     Each task ITERATIONS times takes the read-write lock NAME, writing one time in three:
+//!     a writer checks it is alone (Redis counters of the writers and readers inside), then
+//!     reads the counter, yields, writes it back plus one; a reader counts itself in, checks no
+//!     writer is inside, stays 2 ms. Prints `writes=N`, `violations=N` (a writer not alone, a
+//!     reader beside a writer) and `max_readers=N` (the most readers inside at once, over every
+//!     process, that this process saw).
+//! lock-worker sem-mix URL NAME TASKS ITERATIONS TOTAL
+//!     Each task ITERATIONS times takes 1 or 2 permits (in turn) of the semaphore NAME, whose
+//!     permits number TOTAL (set by the test), counts them in a Redis counter of the permits in
+//!     use, checks the counter never exceeds TOTAL, stays 2 ms, counts them out, releases.
+//!     Prints `acquisitions=N`, `violations=N` and `max_in_use=N` (the most it saw in use).
+//! lock-worker sem-hold URL NAME PERMITS WATCHDOG_MS
+//!     Takes PERMITS permits of the semaphore NAME in watchdog mode (a client whose watchdog
+//!     timeout is WATCHDOG_MS), prints `id=ID`, then holds them until killed or the lease is
+//!     lost (then prints `lost=1` and exits with an error).
 //! lock-worker default NAME
 //!     Takes and releases the lock through `lock_runtime::default_client()` (so through the
 //!     `REDIS_URL` environment variable), printing `token=N`, or `error=MESSAGE` on failure.
@@ -70,6 +90,18 @@ async fn main() -> ExitCode {
             });
             let fair = *mode == "fair-turns";
             turns(url, name, label, parse(tasks), watchdog, fair).await
+        }
+        ["rw-hold", url, name, mode, lease_ms, watchdog_ms] => {
+            rw_hold(url, name, mode, parse(lease_ms), parse(watchdog_ms)).await
+        }
+        ["rw-mix", url, name, tasks, iterations] => {
+            rw_mix(url, name, parse(tasks), parse(iterations)).await
+        }
+        ["sem-mix", url, name, tasks, iterations, total] => {
+            sem_mix(url, name, parse(tasks), parse(iterations), parse(total)).await
+        }
+        ["sem-hold", url, name, permits, watchdog_ms] => {
+            sem_hold(url, name, parse(permits), parse(watchdog_ms)).await
         }
         ["default", name] => through_the_default_client(name).await,
         ["latch-wait", url, name] => latch_wait(url, name).await,
@@ -226,6 +258,154 @@ async fn turns(
         waiter.await??;
     }
     Ok(())
+}
+
+async fn rw_hold(
+    url: &str,
+    name: &str,
+    mode: &str,
+    lease_ms: u64,
+    watchdog_ms: u64,
+) -> Result<(), Failure> {
+    let client = LockClient::builder()
+        .url(url)
+        .watchdog_timeout(Duration::from_millis(watchdog_ms))
+        .build()
+        .await?;
+    let lease = (lease_ms > 0).then(|| Duration::from_millis(lease_ms));
+    let lock = client.read_write_lock(name);
+    let wait = Duration::from_secs(30);
+    let guard = match mode {
+        "read" => lock.read().try_acquire(wait, lease).await?,
+        "write" => lock.write().try_acquire(wait, lease).await?,
+        other => return Err(format!("mode must be `read` or `write`, not {other:?}").into()),
+    };
+    println!("held=1");
+    println!("token={}", guard.fencing_token());
+    guard.lease_lost().await;
+    Err(LockError::LeaseLost {
+        name: name.to_owned(),
+    })?
+}
+
+async fn rw_mix(url: &str, name: &str, tasks: u64, iterations: u64) -> Result<(), Failure> {
+    let client = LockClient::connect(url).await?;
+    let redis = redis::Client::open(url)?;
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let lock = client.read_write_lock(name);
+        let mut connection = redis.get_multiplexed_async_connection().await?;
+        let name = name.to_owned();
+        handles.push(tokio::spawn(async move {
+            let (counter, writers, readers) = (
+                format!("{name}:counter"),
+                format!("{name}:writers"),
+                format!("{name}:readers"),
+            );
+            let (mut writes, mut violations, mut most) = (0u64, 0u64, 0i64);
+            for i in 0..iterations {
+                if (task + i) % 3 == 0 {
+                    let guard = lock.write().acquire().await?;
+                    let inside: i64 = connection.incr(&writers, 1).await?;
+                    let reading: Option<i64> = connection.get(&readers).await?;
+                    if inside != 1 || reading.unwrap_or(0) != 0 {
+                        violations += 1;
+                    }
+                    let value: Option<u64> = connection.get(&counter).await?;
+                    // Let every other task run: without exclusion, writes overwrite each other.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    let () = connection.set(&counter, value.unwrap_or(0) + 1).await?;
+                    let _: i64 = connection.decr(&writers, 1).await?;
+                    guard.unlock().await?;
+                    writes += 1;
+                } else {
+                    let guard = lock.read().acquire().await?;
+                    let inside: i64 = connection.incr(&readers, 1).await?;
+                    most = most.max(inside);
+                    let writing: Option<i64> = connection.get(&writers).await?;
+                    if writing.unwrap_or(0) != 0 {
+                        violations += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    let _: i64 = connection.decr(&readers, 1).await?;
+                    guard.unlock().await?;
+                }
+            }
+            Ok::<_, Failure>((writes, violations, most))
+        }));
+    }
+    let (mut writes, mut violations, mut most) = (0, 0, 0);
+    for handle in handles {
+        let (task_writes, task_violations, task_most) = handle.await??;
+        writes += task_writes;
+        violations += task_violations;
+        most = most.max(task_most);
+    }
+    println!("writes={writes}");
+    println!("violations={violations}");
+    println!("max_readers={most}");
+    Ok(())
+}
+
+async fn sem_mix(
+    url: &str,
+    name: &str,
+    tasks: u64,
+    iterations: u64,
+    total: u64,
+) -> Result<(), Failure> {
+    let client = LockClient::connect(url).await?;
+    let redis = redis::Client::open(url)?;
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let semaphore = client.semaphore(name);
+        let mut connection = redis.get_multiplexed_async_connection().await?;
+        let in_use = format!("{name}:in-use");
+        handles.push(tokio::spawn(async move {
+            let (mut violations, mut most) = (0u64, 0u64);
+            for i in 0..iterations {
+                let wanted = 1 + u32::from((task + i) % 2 == 1);
+                let permit = semaphore.acquire(wanted).await?;
+                let now: u64 = connection.incr(&in_use, wanted).await?;
+                most = most.max(now);
+                if now > total {
+                    violations += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let _: i64 = connection.decr(&in_use, wanted).await?;
+                permit.release().await?;
+            }
+            Ok::<_, Failure>((violations, most))
+        }));
+    }
+    let (mut violations, mut most) = (0, 0);
+    for handle in handles {
+        let (task_violations, task_most) = handle.await??;
+        violations += task_violations;
+        most = most.max(task_most);
+    }
+    println!("acquisitions={}", tasks * iterations);
+    println!("violations={violations}");
+    println!("max_in_use={most}");
+    Ok(())
+}
+
+async fn sem_hold(url: &str, name: &str, permits: u64, watchdog_ms: u64) -> Result<(), Failure> {
+    let client = LockClient::builder()
+        .url(url)
+        .watchdog_timeout(Duration::from_millis(watchdog_ms))
+        .build()
+        .await?;
+    let permit = client
+        .semaphore(name)
+        .try_acquire(u32::try_from(permits)?, Duration::from_secs(30), None)
+        .await?;
+    println!("id={}", permit.id());
+    permit.lease_lost().await;
+    println!("lost=1");
+    Err(LockError::LeaseLost {
+        name: name.to_owned(),
+    })?
 }
 
 async fn through_the_default_client(name: &str) -> Result<(), Failure> {

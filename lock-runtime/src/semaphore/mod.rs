@@ -1,0 +1,360 @@
+//! [`Semaphore`]: permits shared across processes, each acquisition leased like a lock.
+//!
+//! What is the semaphore's own: its Lua scripts (`scripts.rs`, `scripts/*.lua`), one [`Layout`]
+//! (a lease per acquisition, no re-entry) and one [`Flavor`]. Waiting, queueing, undoing a
+//! request whose caller gave up, renewing and releasing on drop are the family's
+//! (`lock/acquisition.rs`) and the core's.
+//!
+//! How it behaves, and how it is kept in Redis, is documented on the handle itself.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    LockClient, LockError,
+    core::{hub::PUBLISH, scope::HoldKind},
+    lock::{
+        acquisition::{self, Flavor, Layout, nothing_alongside, release_call},
+        scripts::Released,
+    },
+};
+
+mod permit;
+pub(crate) mod scripts;
+
+pub use permit::SemaphorePermit;
+
+use scripts::{
+    ACQUIRE, ADD_PERMITS, AVAILABLE, Counted, LEAVE, PermitsSet, RELEASE, RENEW, SET_PERMITS,
+};
+
+/// How a semaphore keeps its permits: a hash at `{prefix:name}:sem`, and a lease per
+/// acquisition. Permits are never re-entered.
+static SEM: Layout = Layout {
+    part: Some("sem"),
+    reenter: None,
+    release: &RELEASE,
+    leave: &LEAVE,
+    undo_reenter: None,
+    renew: &RENEW,
+    leases: true,
+};
+
+/// An acquisition of permits.
+static PERMITS: Flavor = Flavor {
+    kind: HoldKind::Permit,
+    acquire: &ACQUIRE,
+    hand_over: false,
+    layout: &SEM,
+    fresh: nothing_alongside,
+};
+
+/// A handle to one semaphore, made by [`LockClient::semaphore`]. Cheap to clone; holds nothing.
+///
+/// Permits shared by every process, each acquisition leased like a lock (watchdog or fixed
+/// lease) and released on every exit path.
+///
+/// ```no_run
+/// # async fn example(client: lock_runtime::LockClient) -> Result<(), lock_runtime::LockError> {
+/// use std::time::Duration;
+///
+/// let quota = client.semaphore("api-quota");
+/// quota.try_set_permits(10).await?; // once; false if it was set already
+/// let permit = quota.try_acquire(2, Duration::from_secs(5), None).await?;
+/// // ... two of the ten calls in flight ...
+/// permit.release().await?;
+/// # Ok(()) }
+/// ```
+///
+/// # In Redis
+///
+/// The semaphore is a hash at `{prefix:name}:sem`: `total` (the permits in all), `used` (those
+/// held now) and one field per acquisition, its permit id -> the permits it holds. Each
+/// acquisition has a lease of its own in `{prefix:name}:sem:leases`, renewed by the watchdog or
+/// fixed, so the permits of a holder that crashed come back when its lease ends (Redisson's plain
+/// `RSemaphore` loses them for good, issue 2213; here every semaphore behaves like its
+/// `PermitExpirableSemaphore`). The hash has no TTL: `total` is the semaphore's definition,
+/// set once with [`Semaphore::try_set_permits`] and grown with [`Semaphore::add_permits`]; it
+/// stays in Redis until deleted (`DEL {prefix:name}:sem {prefix:name}:sem:leases`). The leases
+/// have no TTL either, as they time holds kept in that hash; they are gone when no permit is
+/// held, and the next call drops the entries of crashed holders. The queue's keys expire by
+/// themselves, as the locks' do.
+///
+/// # Waiting
+///
+/// A caller that finds too few permits free queues in Redis, in the semaphore's hash slot, with
+/// the number it wants. A release (or new permits, or a lease ending) wakes, by name and in
+/// queue order, the waiters whose permits fit in what is free, in whichever process they wait:
+/// a release of n single permits wakes n waiters, not one per process. A waiter never sleeps
+/// past the nearest lease end (a crashed holder's permits come back then) or a third of the
+/// watchdog timeout. Newcomers may take free permits ahead of the queue (the semaphore is not
+/// fair), and the queue stops at a waiter whose request does not fit, so the small requests
+/// behind a large one do not pass it in the queue. Every grant is one atomic script: tasks
+/// acquiring several permits at once never over-grant (Redisson issues 6664, 6687).
+///
+/// # Misuse is an error at once
+///
+/// `acquire(0)`, more permits than the total, and a semaphore whose permits were never set are
+/// [`LockError::Config`] errors, returned without waiting.
+#[derive(Debug, Clone)]
+pub struct Semaphore {
+    client: LockClient,
+    name: Arc<str>,
+}
+
+impl Semaphore {
+    pub(crate) fn new(client: LockClient, name: String) -> Self {
+        Self {
+            client,
+            name: name.into(),
+        }
+    }
+
+    /// The semaphore's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets the semaphore's total of permits, if it was never set: `true` if this call set it,
+    /// `false` if it was set already (it is left as it is). A total of zero is allowed (every
+    /// acquisition then fails at once until [`add_permits`](Self::add_permits)).
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: one atomic script, sent or not; resending it changes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let pool = client.semaphore("pool:set");
+    /// assert!(pool.try_set_permits(5).await?);
+    /// assert!(!pool.try_set_permits(7).await?, "set once");
+    /// assert_eq!(pool.available_permits().await?, 5);
+    /// # Ok(()) });
+    /// ```
+    pub async fn try_set_permits(&self, permits: u32) -> Result<bool, LockError> {
+        let backend = &self.client.backend;
+        let keys = SEM.keys(backend, &self.name)?;
+        let mut call = SET_PERMITS.prepare_invoke();
+        call.key(&keys.main).arg(permits);
+        let context = || format!("setting the permits of semaphore `{}`", keys.name);
+        let set = backend.in_context(backend.scripts.eval::<PermitsSet>(&call, None, context));
+        match set.await?.reply {
+            PermitsSet::Set => Ok(true),
+            PermitsSet::AlreadySet => Ok(false),
+            PermitsSet::WrongType => Err(keys.wrong_type(None)),
+        }
+    }
+
+    /// Adds `permits` to the semaphore's total (setting it, if it was never set), and wakes the
+    /// waiters they let in.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Not idempotent: if the future is dropped after the request was sent, the permits may or
+    /// may not have been added. Check with [`available_permits`](Self::available_permits).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let pool = client.semaphore("pool:add");
+    /// pool.try_set_permits(1).await?;
+    /// pool.add_permits(2).await?;
+    /// assert_eq!(pool.available_permits().await?, 3);
+    /// # Ok(()) });
+    /// ```
+    pub async fn add_permits(&self, permits: u32) -> Result<(), LockError> {
+        let backend = &self.client.backend;
+        let keys = SEM.keys(backend, &self.name)?;
+        let mut call = ADD_PERMITS.prepare_invoke();
+        call.key(&keys.main)
+            .key(keys.channel())
+            .key(keys.queue())
+            .key(keys.alive())
+            .key(keys.wants())
+            .arg(permits)
+            .arg(PUBLISH);
+        let context = || format!("adding permits to semaphore `{}`", keys.name);
+        // Sent once: a resend could add the permits twice.
+        let added = backend.in_context(backend.scripts.eval_once::<Counted>(&call, context));
+        match added.await? {
+            Counted::Permits(_) => Ok(()),
+            Counted::WrongType => Err(keys.wrong_type(None)),
+        }
+    }
+
+    /// How many permits nobody holds now (permits whose holder's lease ended count as free);
+    /// 0 if the permits were never set.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only counts (and drops what has expired).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let pool = client.semaphore("pool:count");
+    /// assert_eq!(pool.available_permits().await?, 0);
+    /// pool.try_set_permits(4).await?;
+    /// let permit = pool.acquire(3).await?;
+    /// assert_eq!(pool.available_permits().await?, 1);
+    /// permit.release().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn available_permits(&self) -> Result<u64, LockError> {
+        let backend = &self.client.backend;
+        let keys = SEM.keys(backend, &self.name)?;
+        let mut call = AVAILABLE.prepare_invoke();
+        call.key(&keys.main).key(keys.leases());
+        let context = || format!("counting the permits of semaphore `{}`", keys.name);
+        let counted = backend.in_context(backend.scripts.eval::<Counted>(&call, None, context));
+        match counted.await?.reply {
+            Counted::Permits(free) => Ok(free),
+            Counted::WrongType => Err(keys.wrong_type(None)),
+        }
+    }
+
+    /// Waits as long as it takes for `permits` permits, then holds them in watchdog mode: their
+    /// lease is renewed while the [`SemaphorePermit`] lives.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::Config`] at once for `permits == 0`, for more permits than the semaphore's
+    /// total, and for a semaphore whose permits were never set (set them with
+    /// [`try_set_permits`](Self::try_set_permits)); [`LockError::InvalidName`],
+    /// [`LockError::WrongType`], [`LockError::Redis`] as for [`Lock::acquire`](crate::Lock::acquire).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped, the waiter leaves the queue and whatever a request
+    /// in flight may have taken is given back, in the background.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let pool = client.semaphore("pool:acquire");
+    /// pool.try_set_permits(2).await?;
+    /// let permit = pool.acquire(2).await?;
+    /// assert_eq!(permit.permits(), 2);
+    /// permit.release().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn acquire(&self, permits: u32) -> Result<SemaphorePermit, LockError> {
+        self.try_acquire(permits, Duration::MAX, None).await
+    }
+
+    /// Waits at most `wait` for `permits` permits; with `lease = Some(d)` holds them for at most
+    /// `d` (never renewed), with `None` in watchdog mode. Any `wait` is valid, as for
+    /// [`Lock::try_acquire`](crate::Lock::try_acquire).
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::Timeout`] if too few permits were free for the whole wait (the waiter then
+    /// leaves the queue), and the errors of [`Semaphore::acquire`]. A lease out of range is a
+    /// [`LockError::Config`] error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`Semaphore::acquire`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let pool = client.semaphore("pool:try");
+    /// pool.try_set_permits(1).await?;
+    /// let held = pool.acquire(1).await?;
+    /// let err = pool
+    ///     .try_acquire(1, Duration::from_millis(50), None)
+    ///     .await
+    ///     .expect_err("the only permit is held");
+    /// assert!(err.is_timeout());
+    /// held.release().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn try_acquire(
+        &self,
+        permits: u32,
+        wait: Duration,
+        lease: Option<Duration>,
+    ) -> Result<SemaphorePermit, LockError> {
+        if permits == 0 {
+            return Err(LockError::config(format!(
+                "zero permits asked of semaphore `{}`: acquire at least one",
+                self.name
+            )));
+        }
+        let argument = Arc::from(permits.to_string());
+        let taken =
+            acquisition::acquire_fresh(&PERMITS, &self.client, &self.name, (wait, lease), argument)
+                .await?;
+        Ok(SemaphorePermit::new(
+            taken,
+            Arc::clone(&self.name),
+            permits,
+            self.client.backend.runtime,
+        ))
+    }
+
+    /// Releases the permits of the acquisition `id` (a [`SemaphorePermit::id`]), whoever holds
+    /// them, from any process: `true` if they were held, `false` if not (released already, or
+    /// their lease ended). Their holder learns it at its next renewal ([`SemaphorePermit::lease_lost`]).
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the release is one atomic script, and a resend answers what the first
+    /// attempt did.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let pool = client.semaphore("pool:by-id");
+    /// pool.try_set_permits(1).await?;
+    /// let permit = pool.acquire(1).await?;
+    /// let id = permit.id().to_owned();
+    /// assert!(pool.release_by_id(&id).await?);
+    /// assert!(!pool.release_by_id(&id).await?);
+    /// assert!(permit.release().await.expect_err("released by id").is_not_held());
+    /// # Ok(()) });
+    /// ```
+    pub async fn release_by_id(&self, id: &str) -> Result<bool, LockError> {
+        let backend = &self.client.backend;
+        let keys = SEM.keys(backend, &self.name)?;
+        let request = backend.ids.request();
+        let call = release_call(&SEM, &keys, id, &request, backend.config.memo_ttl());
+        let context = || format!("releasing permits of semaphore `{}` by id", keys.name);
+        let released = backend.in_context(backend.scripts.eval::<Released>(&call, None, context));
+        match released.await?.reply {
+            Released::Freed | Released::StillHeld => Ok(true),
+            Released::NotHeld => Ok(false),
+            Released::WrongType => Err(keys.wrong_type(None)),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+-- Take permits for a new acquisition if enough are free; else queue.
+--
+-- KEYS[1]  the semaphore: hash of `total`, `used` and permit id -> permits held (see sem.lua)
+-- KEYS[2]  unused (the locks' fencing state: permits carry no token)
+-- KEYS[3]  abandoned mark of this permit id (set by leave.lua when the caller gave up)
+-- KEYS[4]  queue: sorted set of waiting permit ids, by the server time (µs) of their first try
+-- KEYS[5]  liveness: sorted set of waiting permit ids, by the server time (ms) they are live until
+-- KEYS[6]  wants: hash of waiting permit ids -> the number of permits each wants
+-- KEYS[7]  leases: sorted set of permit id -> server time (ms) its lease ends
+--
+-- ARGV[1]  permit id, new to this acquisition (it is also the waiter's id in the queue)
+-- ARGV[2]  lease in milliseconds
+-- ARGV[3]  unused (the locks' fencing state TTL)
+-- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
+-- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
+-- ARGV[6]  "1" if this acquisition queued on an earlier try, "0" otherwise
+-- ARGV[7]  unused (the fair lock's hand-over lease)
+-- ARGV[8]  the number of permits wanted (at least 1)
+--
+-- Returns {status, value}:
+--   { 1, 0}          acquired
+--   { 0, wait, now}  not enough free: queued (its liveness refreshed); try again within `wait`
+--                    ms (the nearest lease end, or ARGV[5]); `now` is the server time in µs
+--   {-1, type}       KEYS[1] holds a value of another type
+--   {-3, 0}          this permit id was abandoned: a late copy of a request whose caller gave up
+--   {-4, total}      more permits wanted than the semaphore has in all: it never could
+--   {-5, 0}          the semaphore's permits were never set
+--
+-- Newcomers may take free permits ahead of queued waiters (as the reentrant lock lets them
+-- barge); the queue says whom a release wakes.
+
+if redis.call('exists', KEYS[3]) == 1 then
+    return {-3, 0}
+end
+
+local kind = redis.call('type', KEYS[1]).ok
+if kind == 'none' then
+    return {-5, 0}
+end
+if kind ~= 'hash' then
+    return {-1, kind}
+end
+local total = tonumber(redis.call('hget', KEYS[1], 'total'))
+if not total then
+    return {-5, 0}
+end
+local wanted = tonumber(ARGV[8])
+if wanted > total then
+    return {-4, total}
+end
+
+local time = redis.call('time')
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now = math.floor(now_us / 1000)
+local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+local lease = tonumber(ARGV[2])
+expire_permits(KEYS[1], KEYS[7], now)
+
+-- A resend of a request that was granted: re-arm its lease from now.
+if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+    lease_until(KEYS[7], ARGV[1], now + lease)
+    return {1, 0}
+end
+
+if available(KEYS[1]) >= wanted then
+    if ARGV[6] == '1' then
+        dequeue(q, ARGV[1])
+    end
+    redis.call('hset', KEYS[1], ARGV[1], wanted)
+    redis.call('hincrby', KEYS[1], 'used', wanted)
+    lease_until(KEYS[7], ARGV[1], now + lease)
+    return {1, 0}
+end
+
+enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), wanted)
+local wait = tonumber(ARGV[5])
+local first = redis.call('zrange', KEYS[7], 0, 0, 'WITHSCORES')
+if first[2] then
+    wait = math.min(wait, tonumber(first[2]) - now)
+end
+return {0, math.max(wait, 0), now_us}

@@ -1,0 +1,22 @@
+-- Grow a semaphore's total of permits (setting it if it was never set), and wake the waiters the
+-- new permits let in.
+--
+-- KEYS[1]  the semaphore (see sem.lua)
+-- KEYS[2]  wake-up channel
+-- KEYS[3]  queue of waiting permit ids (see acquire.lua)
+-- KEYS[4]  their liveness deadlines
+-- KEYS[5]  the permits each waiter wants
+--
+-- ARGV[1]  how many permits to add
+-- ARGV[2]  publish command: "publish", or "spublish" on Redis Cluster
+--
+-- Returns the new total, or -1 if KEYS[1] holds a value of another type.
+
+local kind = redis.call('type', KEYS[1]).ok
+if kind ~= 'none' and kind ~= 'hash' then
+    return -1
+end
+local total = redis.call('hincrby', KEYS[1], 'total', ARGV[1])
+redis.call('hsetnx', KEYS[1], 'used', 0)
+wake_fitting(KEYS[1], {queue = KEYS[3], alive = KEYS[4], wants = KEYS[5]}, KEYS[2], ARGV[2])
+return total

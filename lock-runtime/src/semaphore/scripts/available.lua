@@ -1,0 +1,17 @@
+-- The permits of a semaphore nobody holds now (after dropping acquisitions whose lease ended).
+--
+-- KEYS[1]  the semaphore (see sem.lua)
+-- KEYS[2]  the leases of the acquisitions (see sem.lua)
+--
+-- Returns the free permits (0 if the permits were never set), or -1 if KEYS[1] holds a value
+-- of another type.
+
+local kind = redis.call('type', KEYS[1]).ok
+if kind == 'none' then
+    return 0
+end
+if kind ~= 'hash' then
+    return -1
+end
+expire_permits(KEYS[1], KEYS[2], server_ms())
+return math.max(available(KEYS[1]), 0)

@@ -1,0 +1,83 @@
+-- Functions shared by the semaphore's scripts (semaphore/scripts.rs puts lock/scripts/common.lua
+-- and this file in front of each).
+--
+-- The semaphore is a hash: `total` (the permits in all: set once by set_permits.lua, grown by
+-- add_permits.lua; it has no TTL, it is the semaphore's definition), `used` (the permits held
+-- now), and one field per acquisition, its permit id -> the number of permits it holds. Each
+-- acquisition has its own lease in `leases` (permit id -> server time in ms its lease ends); one
+-- whose lease ended is dropped by the next script that looks (every one looks first), and its
+-- permits come back: a crashed holder's permits return when its lease ends. `leases` exists
+-- while permits are held.
+--
+-- Waiters queue as the locks' do (see common.lua), with the number of permits each wants in
+-- `q.wants`. A release wakes, by name and in queue order, the waiters whose permits fit in what
+-- is free, whatever process they wait in.
+
+-- Drops the acquisitions of `sem` whose lease ended before `now` (server ms); their permits
+-- come back.
+local function expire_permits(sem, leases, now)
+    local ended = redis.call('zrangebyscore', leases, '-inf', '(' .. now)
+    if #ended == 0 then
+        return
+    end
+    for _, id in ipairs(ended) do
+        local held = tonumber(redis.call('hget', sem, id))
+        if held then
+            redis.call('hincrby', sem, 'used', -held)
+            redis.call('hdel', sem, id)
+        end
+    end
+    redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
+end
+
+-- Sets the lease of acquisition `id` to end at `ends` (server ms). `leases` has no TTL: were
+-- it to expire, the holds it times would stay in the semaphore's hash, which has none either.
+-- It is deleted when its last entry leaves (an empty sorted set is no key).
+local function lease_until(leases, id, ends)
+    redis.call('zadd', leases, ends, id)
+end
+
+-- The permits of `sem` nobody holds now.
+local function available(sem)
+    local total = tonumber(redis.call('hget', sem, 'total')) or 0
+    return total - (tonumber(redis.call('hget', sem, 'used')) or 0)
+end
+
+-- Wakes, by name and in queue order, the live waiters of `q` whose permits fit in what `sem`
+-- has free, stopping at the first that does not fit, so a large request is not passed over by
+-- the queued small ones behind it. Dead waiters met on the way leave the queue. Published with
+-- pcall: a Redis user without channel rights still releases (its waiters wake at their timers).
+local function wake_fitting(sem, q, channel, publish)
+    local free = available(sem)
+    local now = server_ms()
+    local index = 0
+    while free > 0 do
+        local waiter = redis.call('zrange', q.queue, index, index)[1]
+        if not waiter then
+            return
+        end
+        if tonumber(redis.call('zscore', q.alive, waiter) or '0') < now then
+            dequeue(q, waiter)
+        else
+            local want = tonumber(redis.call('hget', q.wants, waiter)) or 1
+            if want > free then
+                return
+            end
+            redis.pcall(publish, channel, 'to:' .. waiter)
+            free = free - want
+            index = index + 1
+        end
+    end
+end
+
+-- Gives back every permit the acquisition `id` holds. Returns whether it held any.
+local function give_back(sem, leases, id)
+    local held = tonumber(redis.call('hget', sem, id))
+    if not held then
+        return false
+    end
+    redis.call('hincrby', sem, 'used', -held)
+    redis.call('hdel', sem, id)
+    redis.call('zrem', leases, id)
+    return true
+end

@@ -1,0 +1,203 @@
+//! The read-write lock's and the semaphore's scripts driven directly: like the reentrant lock's
+//! (`scripts.rs`), a request resent after a timeout or a reconnect must not change the outcome
+//! (a hold counted once, a release answering what its first attempt did), and a late copy of a
+//! request whose caller gave up must take nothing.
+
+use lock_runtime::__private::scripts::{read_write_lock, semaphore};
+use lock_tests::{RedisServer, locks::lock_key, unique_name};
+
+const FENCE_IDLE_MS: &str = "600000";
+const MEMO_MS: &str = "10000";
+const LIVENESS_MS: &str = "30000";
+const REFRESH_MS: &str = "10000";
+const LEASE_MS: &str = "10000";
+
+/// A primitive whose keys live under `{lock:name}:part`, and its scripts.
+struct Subject {
+    part: &'static str,
+    scripts: Vec<(&'static str, &'static str)>,
+}
+
+impl Subject {
+    fn read_write_lock() -> Self {
+        Self {
+            part: "rw",
+            scripts: read_write_lock().to_vec(),
+        }
+    }
+
+    fn semaphore() -> Self {
+        Self {
+            part: "sem",
+            scripts: semaphore().to_vec(),
+        }
+    }
+
+    fn script(&self, file: &str) -> &'static str {
+        self.scripts
+            .iter()
+            .find(|(name, _)| *name == file)
+            .map(|(_, source)| *source)
+            .unwrap_or_else(|| panic!("no script {file} for `{}`", self.part))
+    }
+
+    /// The main key of `name`, and a key named after it.
+    fn key(&self, name: &str, suffix: Option<&str>) -> String {
+        let main = format!("{}:{}", lock_key(name), self.part);
+        suffix.map_or_else(|| main.clone(), |suffix| format!("{main}:{suffix}"))
+    }
+
+    /// A fresh acquisition's try with the family's KEYS and ARGV (see `acquire_call`); the
+    /// reply's status and value.
+    fn acquire(
+        &self,
+        server: &RedisServer,
+        file: &str,
+        name: &str,
+        owner: &str,
+        argument: Option<&str>,
+    ) -> (i64, i64) {
+        let key = |suffix: Option<&str>| self.key(name, suffix);
+        let mark = key(Some(&format!("abandoned:{owner}")));
+        let mut args = vec![
+            "EVAL".to_owned(),
+            self.script(file).to_owned(),
+            "7".to_owned(),
+            key(None),
+            key(Some("fence")),
+            mark,
+            key(Some("queue")),
+            key(Some("alive")),
+            key(Some("wants")),
+            key(Some("leases")),
+            owner.to_owned(),
+            LEASE_MS.to_owned(),
+            FENCE_IDLE_MS.to_owned(),
+            LIVENESS_MS.to_owned(),
+            REFRESH_MS.to_owned(),
+            "0".to_owned(),
+            "0".to_owned(),
+        ];
+        args.extend(argument.map(str::to_owned));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let reply: Vec<i64> = server.cmd(&args);
+        (reply[0], reply[1])
+    }
+
+    /// `release.lua` (request `request`) or `leave.lua` (marking the owner abandoned).
+    fn give_back(
+        &self,
+        server: &RedisServer,
+        file: &str,
+        name: &str,
+        owner: &str,
+        request: &str,
+    ) -> i64 {
+        let key = |suffix: &str| self.key(name, Some(suffix));
+        let third = if file == "leave.lua" {
+            key(&format!("abandoned:{owner}"))
+        } else {
+            key(&format!("memo:{request}"))
+        };
+        server.cmd(&[
+            "EVAL",
+            self.script(file),
+            "8",
+            &self.key(name, None),
+            &key("unlock"),
+            &third,
+            &key("fence"),
+            &key("queue"),
+            &key("alive"),
+            &key("wants"),
+            &key("leases"),
+            owner,
+            MEMO_MS,
+            "publish",
+            FENCE_IDLE_MS,
+        ])
+    }
+
+    /// The field `field` of the main hash.
+    fn field(&self, server: &RedisServer, name: &str, field: &str) -> Option<i64> {
+        server.cmd(&["HGET", &self.key(name, None), field])
+    }
+}
+
+/// The read or write acquisition, and the semaphore's of two permits.
+fn acquisitions() -> [(Subject, &'static str, Option<&'static str>); 3] {
+    [
+        (Subject::read_write_lock(), "acquire_read.lua", None),
+        (Subject::read_write_lock(), "acquire_write.lua", None),
+        (Subject::semaphore(), "acquire.lua", Some("2")),
+    ]
+}
+
+/// Sets a semaphore's permits, so its acquire has something to take.
+fn prepare(server: &RedisServer, subject: &Subject, name: &str) {
+    if subject.part == "sem" {
+        let _: i64 = server.cmd(&["HSET", &subject.key(name, None), "total", "4", "used", "0"]);
+    }
+}
+
+#[test]
+fn a_resent_acquisition_counts_once_and_a_resent_release_answers_like_the_first() {
+    for (subject, file, argument) in acquisitions() {
+        let server = RedisServer::start();
+        let name = unique_name("resent");
+        prepare(&server, &subject, &name);
+        let first = subject.acquire(&server, file, &name, "client:1", argument);
+        let resent = subject.acquire(&server, file, &name, "client:1", argument);
+        assert_eq!(first.0, 1, "{file}: acquired");
+        assert_eq!(
+            resent, first,
+            "{file}: the resend answers like the first attempt"
+        );
+        let counted = subject.field(&server, &name, "client:1");
+        assert_eq!(
+            counted,
+            Some(argument.map_or(1, |n| n.parse().expect("n"))),
+            "{file}"
+        );
+        if subject.part == "sem" {
+            assert_eq!(
+                subject.field(&server, &name, "used"),
+                Some(2),
+                "counted once"
+            );
+        }
+
+        let released = subject.give_back(&server, "release.lua", &name, "client:1", "r1");
+        let again = subject.give_back(&server, "release.lua", &name, "client:1", "r1");
+        assert_eq!(
+            (released, again),
+            (1, 1),
+            "{file}: the resent release answers 1"
+        );
+        let other = subject.give_back(&server, "release.lua", &name, "client:1", "r2");
+        assert_eq!(other, 0, "{file}: a new release finds nothing held");
+        assert_eq!(subject.field(&server, &name, "client:1"), None, "{file}");
+    }
+}
+
+#[test]
+fn an_abandoned_acquisition_is_given_back_and_a_late_copy_takes_nothing() {
+    for (subject, file, argument) in acquisitions() {
+        let server = RedisServer::start();
+        let name = unique_name("abandoned");
+        prepare(&server, &subject, &name);
+        assert_eq!(
+            subject
+                .acquire(&server, file, &name, "client:1", argument)
+                .0,
+            1
+        );
+        let left = subject.give_back(&server, "leave.lua", &name, "client:1", "");
+        assert_eq!(left, 1, "{file}: what the request took is given back");
+        let late = subject.acquire(&server, file, &name, "client:1", argument);
+        assert_eq!(late, (-3, 0), "{file}: a late copy is refused");
+        assert_eq!(subject.field(&server, &name, "client:1"), None, "{file}");
+        let other = subject.acquire(&server, file, &name, "client:2", argument);
+        assert_eq!(other.0, 1, "{file}: the lock is free for others");
+    }
+}
