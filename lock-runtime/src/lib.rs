@@ -57,6 +57,10 @@
 //! - **A semaphore.** [`LockClient::semaphore`] gives a [`Semaphore`]: permits shared by every
 //!   process, each acquisition leased like a lock ([`SemaphorePermit`]), so a crashed holder's
 //!   permits come back when its lease ends; a release wakes the waiters its permits fit.
+//! - **A count-down latch.** [`LockClient::count_down_latch`] gives a [`CountDownLatch`]: a count
+//!   set once and counted down from any process; the count-down that reaches zero wakes every
+//!   waiter in every process with one message. A waiter still looks at the count at least every
+//!   third of the watchdog timeout, and the latch's key lives 24 hours after its last change.
 //! - **Reentrancy by scope.** Inside [`LockGuard::scope`], acquiring the same lock again
 //!   re-enters it instead of deadlocking; one re-entry at a time per scope. Ownership follows that
 //!   scope, not a thread or a task.
@@ -101,8 +105,10 @@
 //! its hold kind, the check before a fresh hold) and a `Layout` (where its holds live, and the
 //! scripts that release, undo and renew them). The fair lock (`src/fair_lock/`) is one Lua file
 //! and a `Flavor`; the read-write lock (`src/rwlock/`) a `Layout`, two `Flavor`s and its
-//! scripts; the semaphore (`src/semaphore/`) the same with its own permit type. The reentrant
-//! lock (`src/lock/`) is:
+//! scripts; the semaphore (`src/semaphore/`) the same with its own permit type. The count-down
+//! latch (`src/latch/`), which holds nothing, is a Lua file per operation, their reply types,
+//! and one `Attempt` (a look at the count, done at zero) handed to the wait engine. The
+//! reentrant lock (`src/lock/`) is:
 //!
 //! 1. a **handle** ([`Lock`]) made by [`LockClient`], holding a name;
 //! 2. **its scripts**, one `.lua` file per operation under `lock/scripts/` with a header giving
@@ -139,6 +145,7 @@ mod core;
 mod error;
 mod fair_lock;
 mod guard;
+mod latch;
 mod lock;
 mod rwlock;
 mod semaphore;
@@ -335,6 +342,7 @@ pub use client::{
 pub use error::LockError;
 pub use fair_lock::FairLock;
 pub use guard::LockGuard;
+pub use latch::CountDownLatch;
 pub use lock::Lock;
 pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
 pub use semaphore::{Semaphore, SemaphorePermit};
@@ -361,6 +369,7 @@ mod tests {
         assert_send_sync::<WriteLock>();
         assert_send_sync::<Semaphore>();
         assert_send_sync::<SemaphorePermit>();
+        assert_send_sync::<CountDownLatch>();
         assert_send_sync::<LockGuard>();
         assert_send_sync::<LockError>();
     }

@@ -7,7 +7,7 @@ use crate::{LockClient, LockError};
 
 pub use crate::client::default::default_client;
 
-/// The Lua scripts of the reentrant lock, for tests that drive them directly and for the
+/// The Lua scripts of the lock family, for tests that drive them directly and for the
 /// benchmark, which pipelines them to measure Redis's own ceiling. Each file's header gives its
 /// KEYS, ARGV and replies; the calls below are built exactly as the lock builds them.
 pub mod scripts {
@@ -42,6 +42,11 @@ pub mod scripts {
     /// `(file name, source)` of every script of the semaphore.
     pub fn semaphore() -> [(&'static str, &'static str); 7] {
         crate::semaphore::scripts::sources()
+    }
+
+    /// `(file name, source)` of every script of the count-down latch.
+    pub fn count_down_latch() -> [(&'static str, &'static str); 3] {
+        crate::latch::scripts::sources()
     }
 
     /// The source of the lock's script `file` (such as `"acquire.lua"`), if there is one.

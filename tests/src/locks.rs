@@ -151,16 +151,48 @@ pub fn spawn_waiters(
 ///
 /// If that does not happen within 5 seconds.
 pub async fn await_one_subscription(server: &RedisServer, name: &str) {
-    let channel = unlock_channel(name);
-    let subscribed = || {
+    await_subscribers(server, &unlock_channel(name), 1).await;
+}
+
+/// Waits until Redis counts exactly `n` subscribers on `channel`: one per client (or process)
+/// with a task waiting on it, since the waiters of one client share one subscription.
+///
+/// # Panics
+///
+/// If that does not happen within 5 seconds.
+pub async fn await_subscribers(server: &RedisServer, channel: &str, n: i64) {
+    let numsub = || {
         server
-            .try_cmd::<(String, i64)>(&["PUBSUB", "NUMSUB", &channel])
-            .is_ok_and(|(_, count)| count == 1)
+            .try_cmd::<(String, i64)>(&["PUBSUB", "NUMSUB", channel])
+            .map_or(0, |(_, count)| count)
     };
     assert!(
-        eventually(Duration::from_secs(5), subscribed).await,
-        "nobody subscribed to {channel}"
+        eventually(Duration::from_secs(5), || numsub() == n).await,
+        "expected {n} subscriber(s) on {channel}, found {}",
+        numsub()
     );
+}
+
+/// The Redis key of the count-down latch `name` under the default prefix: `{lock:name}:latch`,
+/// a string holding the count.
+pub fn latch_key(name: &str) -> String {
+    format!("{}:latch", lock_key(name))
+}
+
+/// The channel on which the count-down latch `name` announces it reached zero (default prefix).
+pub fn latch_channel(name: &str) -> String {
+    format!("{}:unlock", latch_key(name))
+}
+
+/// The count of the latch `name` as Redis holds it, read with `GET` (0: no latch).
+///
+/// # Panics
+///
+/// When the key holds something that is not a count, or the server cannot be queried.
+pub fn latch_count(server: &RedisServer, name: &str) -> u64 {
+    server
+        .cmd::<Option<u64>>(&["GET", &latch_key(name)])
+        .unwrap_or(0)
 }
 
 /// Waits until no channel of `server` has a subscriber: every waiter left, and the lingering

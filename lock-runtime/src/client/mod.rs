@@ -23,7 +23,7 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    FairLock, Lock, LockClientBuilder, LockError, ReadWriteLock, Semaphore,
+    CountDownLatch, FairLock, Lock, LockClientBuilder, LockError, ReadWriteLock, Semaphore,
     core::{
         backend::Backend,
         background,
@@ -133,6 +133,15 @@ impl LockClient {
     /// Making a handle does not talk to Redis; the name is checked when the semaphore is used.
     pub fn semaphore(&self, name: impl Into<String>) -> Semaphore {
         Semaphore::new(self.clone(), name.into())
+    }
+
+    /// A handle to the count-down latch called `name`: a count set once, counted down from any
+    /// process, and every waiter released together at zero. Its Redis keys are its own: it does
+    /// not touch the locks of the same name.
+    ///
+    /// Making a handle does not talk to Redis; the name is checked when the latch is used.
+    pub fn count_down_latch(&self, name: impl Into<String>) -> CountDownLatch {
+        CountDownLatch::new(self.clone(), name.into())
     }
 
     /// The random id of this client, the first part of every owner id it hands out.

@@ -12,7 +12,8 @@
 //!    any `Drop`: a panic unwinding, a cancelled future, even outside a runtime.
 //! 3. **A release once started finishes.** [`Hold::release_now`] runs the release inline and,
 //!    if its caller stops waiting half-way (`timeout(…, guard.unlock())`), hands the rest to the
-//!    background runtime ([`RunToEnd`]) instead of dropping it.
+//!    background runtime ([`RunToEnd`]) instead of dropping it. So does any request that must
+//!    take effect once started, though it gives nothing back (a latch's count-down).
 //!
 //! Renewal stops synchronously when a release starts, before anything is sent, so the watchdog
 //! never renews a hold that is being given back.
@@ -112,7 +113,8 @@ impl Hold {
 }
 
 /// A release that finishes even if its caller stops waiting: polled inline, and handed to the
-/// background runtime if dropped half-way.
+/// background runtime if dropped half-way. Any request that must take effect once started runs
+/// this way too (a latch's count-down).
 #[must_use = "a release does nothing until awaited (or dropped, which finishes it in the background)"]
 pub(crate) struct RunToEnd {
     backend: Arc<Backend>,
@@ -120,7 +122,13 @@ pub(crate) struct RunToEnd {
 }
 
 impl RunToEnd {
-    fn new(backend: Arc<Backend>, release: BoxFuture<'static, Result<(), LockError>>) -> Self {
+    /// Wraps `release`; dropped, even before its first poll, it runs on the background runtime.
+    /// Create it where the work is to start (inside an `async fn`'s body, which runs only once
+    /// polled), not where a lazy future would be expected.
+    pub(crate) fn new(
+        backend: Arc<Backend>,
+        release: BoxFuture<'static, Result<(), LockError>>,
+    ) -> Self {
         Self {
             backend,
             release: Some(release),
@@ -146,7 +154,7 @@ impl Drop for RunToEnd {
         if let Some(release) = self.release.take() {
             self.backend.spawn(async move {
                 if let Err(err) = release.await {
-                    tracing::debug!(error = %err, "a release finished in the background failed");
+                    tracing::debug!(error = %err, "a request finished in the background failed");
                 }
             });
         }

@@ -86,6 +86,17 @@ impl Keys {
     pub(crate) fn memo(&self, request_id: &str) -> String {
         format!("{}:memo:{request_id}", self.main)
     }
+
+    /// The error of a script that found the main key holding something that is not this
+    /// primitive's (another program's key, left untouched): `found` is the Redis type, if the
+    /// script said.
+    pub(crate) fn wrong_type(&self, found: Option<String>) -> LockError {
+        LockError::WrongType {
+            name: self.name.to_string(),
+            key: self.main.clone(),
+            found: found.unwrap_or_else(|| "value of another type".to_owned()),
+        }
+    }
 }
 
 /// Checks a resource name (or key prefix) for what would break the key scheme.

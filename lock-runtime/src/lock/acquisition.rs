@@ -257,7 +257,7 @@ pub(crate) async fn force_unlock(
     match forced.await?.reply {
         ForceUnlocked::Deleted => Ok(true),
         ForceUnlocked::NotLocked => Ok(false),
-        ForceUnlocked::WrongType => Err(wrong_type(&keys, None)),
+        ForceUnlocked::WrongType => Err(keys.wrong_type(None)),
     }
 }
 
@@ -518,7 +518,7 @@ impl Attempt for Acquire {
             }
             Acquired::WrongType { found } => {
                 self.stop_renewal();
-                Err(wrong_type(&keys, Some(found)))
+                Err(keys.wrong_type(Some(found)))
             }
             Acquired::MoreThanTotal { total } => {
                 self.stop_renewal();
@@ -611,7 +611,7 @@ async fn reenter(
                 backend.runtime,
             ))
         }
-        Reentered::WrongType => Err(wrong_type(&keys, None)),
+        Reentered::WrongType => Err(keys.wrong_type(None)),
         Reentered::Lost | Reentered::Cancelled => Err(LockError::LeaseLost {
             name: keys.name.to_string(),
         }),
@@ -655,7 +655,7 @@ impl GiveBack for Release {
                 Released::NotHeld => Err(LockError::NotHeld {
                     name: keys.name.to_string(),
                 }),
-                Released::WrongType => Err(wrong_type(keys, None)),
+                Released::WrongType => Err(keys.wrong_type(None)),
             }
         })
     }
@@ -867,12 +867,4 @@ fn passing_on<'a, 'b>(
 /// The key marking `owner` abandoned (see `scripts/leave.lua`).
 pub(crate) fn abandoned_mark(keys: &Keys, owner: &str) -> String {
     keys.sub(&format!("abandoned:{owner}"))
-}
-
-pub(crate) fn wrong_type(keys: &Keys, found: Option<String>) -> LockError {
-    LockError::WrongType {
-        name: keys.name.to_string(),
-        key: keys.main.clone(),
-        found: found.unwrap_or_else(|| "value of another type".to_owned()),
-    }
 }

@@ -13,7 +13,7 @@ use crate::{
     LockClient, LockError,
     core::{hub::PUBLISH, scope::HoldKind},
     lock::{
-        acquisition::{self, Flavor, Layout, nothing_alongside, release_call, wrong_type},
+        acquisition::{self, Flavor, Layout, nothing_alongside, release_call},
         scripts::Released,
     },
 };
@@ -147,7 +147,7 @@ impl Semaphore {
         match set.await?.reply {
             PermitsSet::Set => Ok(true),
             PermitsSet::AlreadySet => Ok(false),
-            PermitsSet::WrongType => Err(wrong_type(&keys, None)),
+            PermitsSet::WrongType => Err(keys.wrong_type(None)),
         }
     }
 
@@ -190,7 +190,7 @@ impl Semaphore {
         let added = backend.in_context(backend.scripts.eval_once::<Counted>(&call, context));
         match added.await? {
             Counted::Permits(_) => Ok(()),
-            Counted::WrongType => Err(wrong_type(&keys, None)),
+            Counted::WrongType => Err(keys.wrong_type(None)),
         }
     }
 
@@ -227,7 +227,7 @@ impl Semaphore {
         let counted = backend.in_context(backend.scripts.eval::<Counted>(&call, None, context));
         match counted.await?.reply {
             Counted::Permits(free) => Ok(free),
-            Counted::WrongType => Err(wrong_type(&keys, None)),
+            Counted::WrongType => Err(keys.wrong_type(None)),
         }
     }
 
@@ -354,7 +354,7 @@ impl Semaphore {
         match released.await?.reply {
             Released::Freed | Released::StillHeld => Ok(true),
             Released::NotHeld => Ok(false),
-            Released::WrongType => Err(wrong_type(&keys, None)),
+            Released::WrongType => Err(keys.wrong_type(None)),
         }
     }
 }

@@ -42,6 +42,9 @@
 //! lock-worker default NAME
 //!     Takes and releases the lock through `lock_runtime::default_client()` (so through the
 //!     `REDIS_URL` environment variable), printing `token=N`, or `error=MESSAGE` on failure.
+//! lock-worker latch-wait URL NAME
+//!     Prints `waiting`, waits (without limit, on a client with default settings) until the
+//!     count-down latch NAME is at zero, prints `released` and exits.
 //! ```
 
 use std::{process::ExitCode, time::Duration};
@@ -101,6 +104,7 @@ async fn main() -> ExitCode {
             sem_hold(url, name, parse(permits), parse(watchdog_ms)).await
         }
         ["default", name] => through_the_default_client(name).await,
+        ["latch-wait", url, name] => latch_wait(url, name).await,
         _ => {
             eprintln!("usage: see the doc comment of tests/src/bin/lock-worker.rs; got {args:?}");
             return ExitCode::from(2);
@@ -419,6 +423,14 @@ async fn through_the_default_client(name: &str) -> Result<(), Failure> {
         Ok(token) => println!("token={token}"),
         Err(err) => println!("error={err}"),
     }
+    Ok(())
+}
+
+async fn latch_wait(url: &str, name: &str) -> Result<(), Failure> {
+    let latch = LockClient::connect(url).await?.count_down_latch(name);
+    println!("waiting");
+    latch.wait().await?;
+    println!("released");
     Ok(())
 }
 

@@ -1,0 +1,125 @@
+//! The count-down latch's Lua scripts, and the typed reply of each.
+//!
+//! Each script is a `.lua` file under `latch/scripts/` whose header gives its KEYS, ARGV and
+//! replies, sent with `scripts/latch.lua` (reading a count, telling a count from another
+//! program's key) in front. Every call goes through the core's script path (`core/script.rs`).
+
+use std::time::Duration;
+
+use once_cell::sync::Lazy;
+use redis::{FromRedisValue, ParsingError, Script, Value};
+
+use crate::core::script::unexpected;
+
+/// The source of a latch script, with the shared functions in front (Lua scripts in Redis cannot
+/// include one another).
+macro_rules! with_latch {
+    ($file:literal) => {
+        concat!(
+            include_str!("scripts/latch.lua"),
+            include_str!(concat!("scripts/", $file))
+        )
+    };
+}
+
+/// Read the count and the key's TTL; see `scripts/count.lua`. Reply: [`Counted`].
+pub(crate) static COUNT: Lazy<Script> = Lazy::new(|| Script::new(with_latch!("count.lua")));
+
+/// Set the count of a latch that does not exist; see `scripts/try_set_count.lua`. Reply:
+/// [`CountSet`].
+pub(crate) static TRY_SET_COUNT: Lazy<Script> =
+    Lazy::new(|| Script::new(with_latch!("try_set_count.lua")));
+
+/// Count down by one, deleting the latch and waking every waiter at zero; see
+/// `scripts/count_down.lua`. Reply: [`CountedDown`].
+pub(crate) static COUNT_DOWN: Lazy<Script> =
+    Lazy::new(|| Script::new(with_latch!("count_down.lua")));
+
+/// Every script of the latch, by file name: for tests (`__private::scripts`).
+pub(crate) fn sources() -> [(&'static str, &'static str); 3] {
+    [
+        ("count.lua", with_latch!("count.lua")),
+        ("try_set_count.lua", with_latch!("try_set_count.lua")),
+        ("count_down.lua", with_latch!("count_down.lua")),
+    ]
+}
+
+/// The reply of `count.lua`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// The latch stands at `count`, its key expiring in `ttl` (`None`: the key has no TTL).
+    At { count: u64, ttl: Option<Duration> },
+    /// There is no latch: its count is zero.
+    Missing,
+    /// The latch's key holds something that is not a count, of this Redis type.
+    WrongType { found: String },
+}
+
+impl FromRedisValue for Counted {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        let mut items = Vec::<Value>::from_redis_value(value)?.into_iter();
+        let mut next = || {
+            items
+                .next()
+                .ok_or_else(|| ParsingError::from("short count reply"))
+        };
+        Ok(match i64::from_redis_value(next()?)? {
+            1 => Self::At {
+                count: u64::from_redis_value(next()?)?,
+                ttl: u64::try_from(i64::from_redis_value(next()?)?)
+                    .ok()
+                    .map(Duration::from_millis),
+            },
+            0 => Self::Missing,
+            -1 => Self::WrongType {
+                found: String::from_redis_value(next()?)?,
+            },
+            other => return Err(unexpected("count", other)),
+        })
+    }
+}
+
+/// The reply of `try_set_count.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CountSet {
+    /// There was no latch; it now stands at the count asked for.
+    Set,
+    /// The latch exists; nothing changed.
+    Exists,
+    WrongType,
+}
+
+impl FromRedisValue for CountSet {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Ok(match i64::from_redis_value(value)? {
+            1 => Self::Set,
+            0 => Self::Exists,
+            -1 => Self::WrongType,
+            other => return Err(unexpected("try_set_count", other)),
+        })
+    }
+}
+
+/// The reply of `count_down.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CountedDown {
+    /// One less; the count is still above zero.
+    Down,
+    /// Down to zero: the latch is gone and every waiter was woken.
+    Opened,
+    /// There was no latch (the count was zero already): nothing changed.
+    Missing,
+    WrongType,
+}
+
+impl FromRedisValue for CountedDown {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Ok(match i64::from_redis_value(value)? {
+            2 => Self::Down,
+            1 => Self::Opened,
+            0 => Self::Missing,
+            -1 => Self::WrongType,
+            other => return Err(unexpected("count_down", other)),
+        })
+    }
+}
