@@ -178,14 +178,10 @@ struct Channel {
     confirmed: AtomicBool,
     /// The waiters that registered a name ([`Subscription::name`]), each with a wake-up of its
     /// own. Empty for primitives that only wake by count.
-    named: Mutex<HashMap<Arc<str>, Arc<Named>>>,
-}
-
-/// What a named waiter receives: its own wake-up, and the grant of the last message naming it.
-#[derive(Default)]
-struct Named {
-    wake: Notify,
-    grant: Mutex<Option<String>>,
+    named: Mutex<HashMap<Arc<str>, Arc<Notify>>>,
+    /// The grant of the last message naming a registered waiter, until it takes it: kept here
+    /// rather than beside each waiter, as only a waiter handed something has one.
+    grants: Mutex<HashMap<Arc<str>, String>>,
 }
 
 /// A channel whose first waiter just joined: subscribe to it.
@@ -253,6 +249,7 @@ impl Hub {
                 wake: Notify::new(),
                 confirmed: AtomicBool::new(false),
                 named: Mutex::new(HashMap::new()),
+                grants: Mutex::new(HashMap::new()),
             });
             // The listener outlives every sender but the one in `Shared`, which we are using.
             let _ = self.shared.commands.send(Subscribe(Arc::clone(&channel)));
@@ -289,12 +286,12 @@ impl Subscription {
     /// also registers them in Redis); they must be unique per channel.
     pub(crate) fn name(&self, id: &Arc<str>) -> NamedWaiter {
         let id = Arc::clone(id);
-        let named = Arc::new(Named::default());
-        lock(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&named));
+        let wake = Arc::new(Notify::new());
+        lock(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&wake));
         NamedWaiter {
             channel: Arc::clone(&self.channel),
             id,
-            named,
+            wake,
         }
     }
 
@@ -308,25 +305,26 @@ impl Subscription {
 pub(crate) struct NamedWaiter {
     channel: Arc<Channel>,
     id: Arc<str>,
-    named: Arc<Named>,
+    wake: Arc<Notify>,
 }
 
 impl NamedWaiter {
     /// Completes at a message naming this waiter, including one that arrived since the last
     /// call: a named wake-up is kept until it is awaited.
     pub(crate) async fn woken(&self) {
-        self.named.wake.notified().await;
+        self.wake.notified().await;
     }
 
     /// The grant carried by a message naming this waiter since the last call, if any.
     pub(crate) fn take_grant(&self) -> Option<String> {
-        lock(&self.named.grant).take()
+        lock(&self.channel.grants).remove(&self.id)
     }
 }
 
 impl Drop for NamedWaiter {
     fn drop(&mut self) {
         lock(&self.channel.named).remove(&self.id);
+        lock(&self.channel.grants).remove(&self.id);
     }
 }
 
@@ -409,12 +407,13 @@ impl Shared {
             Wake::Count(n) => (0..n.min(u32::try_from(slot.waiters).unwrap_or(u32::MAX)))
                 .for_each(|_| wake.notify_one()),
             Wake::Waiter { id, grant } => {
-                if let Some(named) = lock(&slot.channel.named).get(id.as_str()) {
-                    if grant.is_some() {
-                        *lock(&named.grant) = grant;
+                let named = lock(&slot.channel.named);
+                if let Some((id, wake)) = named.get_key_value(id.as_str()) {
+                    if let Some(grant) = grant {
+                        lock(&slot.channel.grants).insert(Arc::clone(id), grant);
                     }
                     // `notify_one` keeps the wake-up if the waiter is trying right now.
-                    named.wake.notify_one();
+                    wake.notify_one();
                 }
             }
         }

@@ -7,7 +7,7 @@
 //! per hold) name. Everything else is written once here, on top of the core: the [`Attempt`] of
 //! a fresh acquisition, the re-entry, the release and the undos.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use futures_util::future::BoxFuture;
 use once_cell::sync::Lazy;
@@ -207,17 +207,18 @@ pub(crate) async fn acquire_fresh(
 }
 
 /// [`acquire`] as a handle's `acquire` and `try_acquire` run it: in the background runtime's
-/// context (so its timers work from any executor), inside a debug span naming the lock.
-pub(crate) async fn acquire_traced(
+/// context (so its timers work from any executor), inside a debug span naming the lock. Not an
+/// `async fn`, so it adds no state of its own to the future every waiting task holds.
+pub(crate) fn acquire_traced<'a>(
     flavor: &'static Flavor,
-    client: &LockClient,
-    name: &Arc<str>,
+    client: &'a LockClient,
+    name: &'a Arc<str>,
     wait: Duration,
     lease: Option<Duration>,
-) -> Result<LockGuard, LockError> {
+) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'a {
     let span = tracing::debug_span!("acquire", lock = %name, hold = ?flavor.kind, ?wait, ?lease);
     let acquiring = acquire(flavor, client, name, wait, lease);
-    client.backend.in_context(acquiring).instrument(span).await
+    client.backend.in_context(acquiring).instrument(span)
 }
 
 /// Whether anyone holds the lock `name` of `layout`.
@@ -275,9 +276,9 @@ struct Acquire {
     /// Registered with the watchdog before a try is sent (watchdog mode), removed if the try took
     /// nothing, handed to the hold if it took the lock.
     renewal: Option<RenewalId>,
-    /// The lease a release may hand this waiter the lock with directly (`Duration::ZERO`: none,
-    /// it is woken to try); see [`Acquire::granted`].
-    grant_lease: Duration,
+    /// Whether a release may hand this waiter the lock directly, with `lease_time` (else it is
+    /// woken to try); see [`Acquire::granted`].
+    takes_hand_over: bool,
     /// When the last try that found the lock busy was sent, and the server's clock (µs) as it
     /// ran: a direct hand-over after it is timed from these.
     last_busy: Option<(Instant, u64)>,
@@ -305,7 +306,7 @@ impl Acquire {
         // A head handed the lock that turns out to be gone holds it until this lease runs out:
         // at most one liveness period. A replica wait must follow the request that took the lock,
         // so a waiter that asks for one takes the lock itself.
-        let grants =
+        let takes_hand_over =
             flavor.hand_over && lease_time <= liveness && backend.scripts.replica_wait().is_none();
         Self {
             flavor,
@@ -316,7 +317,7 @@ impl Acquire {
             lease: Lease::new(&keys.name, Instant::now()),
             watchdog: lease.is_none(),
             renewal: None,
-            grant_lease: if grants { lease_time } else { Duration::ZERO },
+            takes_hand_over,
             last_busy: None,
             argument,
             undo_on_drop: None,
@@ -464,7 +465,11 @@ impl Attempt for Acquire {
             liveness: config.watchdog_timeout,
             refresh: config.renew_interval(),
             queued: self.undo_on_drop.is_some(),
-            grant: self.grant_lease,
+            grant: if self.takes_hand_over {
+                self.lease_time
+            } else {
+                Duration::ZERO
+            },
         };
         let acquire = acquire_call(
             self.flavor,
