@@ -11,6 +11,7 @@ use crate::{
         hold::Hold,
         scope::{self, Holder},
     },
+    lock::exec::{self, LockedConnection},
 };
 
 /// A held lock. Dropping it releases the lock; [`LockGuard::unlock`] releases it and reports how
@@ -129,6 +130,88 @@ impl LockGuard {
     /// ```
     pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> + use<F> {
         scope::enter(self.holder.clone(), future)
+    }
+
+    /// Runs `pipeline`'s commands in Redis only if this guard still holds the lock, checked on
+    /// the server in the same script as the commands: a holder whose lease ran out, or whose lock
+    /// was force-unlocked or taken over, writes nothing, even before it learns of the loss.
+    /// Returns the replies as [`redis::Pipeline::query_async`] would (ignored commands left out,
+    /// an atomic pipeline's meaning kept: the script runs its commands with nothing between).
+    ///
+    /// For an exclusive hold: the reentrant, fair or write lock. On Redis Cluster the commands'
+    /// keys must live in the lock's hash slot: name them with [`hash_tag`](Self::hash_tag).
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::LeaseLost`] if the lock is no longer this owner's (nothing ran);
+    /// [`LockError::Config`] for a read hold, for a command that cannot run inside a script
+    /// (blocking ones such as `BLPOP`, `SUBSCRIBE`, `MULTI`, nested scripts), and, on Cluster,
+    /// for a key outside the lock's slot; [`LockError::Redis`] for a command's own error reply
+    /// (as the pipeline would report it) or if Redis cannot be reached.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not idempotent, and never resent: if the future is dropped, or the reply times out,
+    /// after the request was sent, the commands may or may not have run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let guard = client.lock("item:a1").acquire().await?;
+    /// let bids = format!("{}:bids", guard.hash_tag());
+    /// let mut pipe = redis::pipe();
+    /// pipe.hset(&bids, "alice", 15).ignore().hget(&bids, "alice");
+    /// let (bid,): (u32,) = guard.exec(&pipe).await?;
+    /// assert_eq!(bid, 15);
+    /// guard.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn exec<T: redis::FromRedisValue>(
+        &self,
+        pipeline: &redis::Pipeline,
+    ) -> Result<T, LockError> {
+        exec::run(&self.holder, &self.name, pipeline).await
+    }
+
+    /// A connection for ordinary redis-rs code run under the lock: it sends each command on the
+    /// client's shared connection, and refuses it, on the client, once the lease is known lost
+    /// or has less than [`LockGuard::CONNECTION_MARGIN`] left. See [`LockedConnection`] for what
+    /// that check can and cannot promise; [`exec`](Self::exec) has Redis check instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use redis::AsyncCommands;
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let guard = client.lock("report").acquire().await?;
+    /// let mut connection = guard.connection();
+    /// let written: redis::RedisResult<()> = connection.set("report:status", "writing").await;
+    /// written.expect("held, so sent");
+    /// guard.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub fn connection(&self) -> LockedConnection {
+        self.connection_with_margin(Self::CONNECTION_MARGIN)
+    }
+
+    /// [`connection`](Self::connection) with a safety margin of your own: commands are refused
+    /// once less than `margin` of the lease is left.
+    pub fn connection_with_margin(&self, margin: Duration) -> LockedConnection {
+        LockedConnection::new(&self.holder, &self.name, margin)
+    }
+
+    /// The safety margin of [`connection`](Self::connection): 100 ms, far more than a command
+    /// takes to reach a healthy Redis, far less than any sensible lease.
+    pub const CONNECTION_MARGIN: Duration = Duration::from_millis(100);
+
+    /// The hash tag of the lock's keys, such as `{lock:item:a1}`: keys named with it live in the
+    /// lock's hash slot on Redis Cluster, as [`exec`](Self::exec) needs there.
+    pub fn hash_tag(&self) -> &str {
+        let key = &self.holder.key;
+        key.find('}').map_or(key.as_str(), |end| &key[..=end])
     }
 
     /// Releases the lock now and waits for Redis to confirm.

@@ -343,7 +343,8 @@ pub use error::LockError;
 pub use fair_lock::FairLock;
 pub use guard::LockGuard;
 pub use latch::CountDownLatch;
-pub use lock::Lock;
+pub use lock::exec::exec;
+pub use lock::{Lock, exec::LockedConnection};
 pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
 pub use semaphore::{Semaphore, SemaphorePermit};
 

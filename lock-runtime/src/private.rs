@@ -24,7 +24,7 @@ pub mod scripts {
     };
 
     /// `(file name, source)` of every script of the reentrant lock.
-    pub fn lock() -> [(&'static str, &'static str); 7] {
+    pub fn lock() -> [(&'static str, &'static str); 8] {
         crate::lock::scripts::sources()
     }
 

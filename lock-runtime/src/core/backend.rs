@@ -31,6 +31,14 @@ pub(crate) struct Backend {
     pub(crate) watchdog: Watchdog,
 }
 
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("client_id", self.ids.client())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Backend {
     /// The keys of resource `name` under this client's prefix, or why the name cannot be used.
     pub(crate) fn keys(&self, name: &Arc<str>) -> Result<Keys, LockError> {

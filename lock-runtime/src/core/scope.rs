@@ -24,7 +24,7 @@ use std::{future::Future, sync::Arc};
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::core::lease::Lease;
+use crate::core::{backend::Backend, lease::Lease};
 
 tokio::task_local! {
     static HELD: Option<Arc<Held>>;
@@ -58,6 +58,8 @@ pub(crate) struct Held {
 /// What a scope is entered with: a guard's identity and lease.
 #[derive(Debug, Clone)]
 pub(crate) struct Holder {
+    /// The client the hold was taken through: lock-checked writes go through it.
+    pub(crate) backend: Arc<Backend>,
     pub(crate) client_id: Arc<str>,
     pub(crate) key: String,
     pub(crate) kind: HoldKind,
@@ -72,6 +74,11 @@ impl Held {
     pub(crate) async fn exclusive_reentry(&self) -> OwnedMutexGuard<()> {
         Arc::clone(&self.reentry).lock_owned().await
     }
+}
+
+/// The hold of the innermost scope around the current code, if any.
+pub(crate) fn innermost_holder() -> Option<Holder> {
+    innermost().map(|held| held.holder.clone())
 }
 
 fn innermost() -> Option<Arc<Held>> {

@@ -88,6 +88,12 @@ impl ScriptPath {
         }
     }
 
+    /// The shared command connection as it stands now, for callers that send commands of
+    /// their own (`LockGuard::connection`). A cheap clone; requests on it are pipelined.
+    pub(crate) fn connection(&self) -> crate::client::connection::Connection {
+        self.commands.lease().connection
+    }
+
     /// The replica check, if the client asked for one.
     pub(crate) fn replica_wait(&self) -> Option<ReplicaWait> {
         self.replicated.as_ref().map(|(_, wait)| *wait)

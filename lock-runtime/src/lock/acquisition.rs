@@ -409,6 +409,7 @@ impl Acquire {
             abandon_after: resent,
         });
         let holder = Holder {
+            backend: Arc::clone(&self.backend),
             client_id: Arc::clone(self.backend.ids.client()),
             key: self.keys.main.clone(),
             kind: self.flavor.kind,

@@ -48,9 +48,14 @@ pub(crate) static LEAVE: Lazy<Script> = Lazy::new(|| Script::new(with_common!("l
 pub(crate) static UNDO_REENTER: Lazy<Script> =
     Lazy::new(|| Script::new(with_common!("undo_reenter.lua")));
 
+/// Run a pipeline's commands if an owner still holds its lock; see `scripts/exec.lua`. Its reply
+/// is decoded by `lock/exec.rs`.
+pub(crate) static EXEC: Lazy<Script> = Lazy::new(|| Script::new(with_common!("exec.lua")));
+
 /// Every script of the lock, by file name: for tests and the benchmark (`__private::scripts`).
-pub(crate) fn sources() -> [(&'static str, &'static str); 7] {
+pub(crate) fn sources() -> [(&'static str, &'static str); 8] {
     [
+        ("exec.lua", with_common!("exec.lua")),
         ("acquire.lua", with_common!("acquire.lua")),
         ("reenter.lua", with_common!("reenter.lua")),
         ("release.lua", with_common!("release.lua")),
