@@ -127,3 +127,35 @@ async fn exclusion_and_fencing_hold_on_a_cluster() {
     let held: i64 = owner.cmd(&["EXISTS", &lock_key(&name)]);
     assert_eq!(held, 0, "released");
 }
+
+/// Lock-checked writes on a cluster: keys named with the lock's hash tag live in its slot and
+/// are written; a key of another slot is a clear error naming the tag to use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_checked_writes_need_the_locks_slot() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    let name = unique_name("cluster-exec");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+    let inside = format!("{}:data", guard.hash_tag());
+    let mut pipe = redis::pipe();
+    pipe.set(&inside, "written").ignore().get(&inside);
+    let (value,): (String,) = guard.exec(&pipe).await.expect("a key in the lock's slot");
+    assert_eq!(value, "written");
+
+    // A key without the tag that hashes to another slot than the lock's.
+    let outside = (0..)
+        .map(|i| format!("elsewhere-{i}"))
+        .find(|key| {
+            lock_tests::key_slot(key.as_bytes()) != lock_tests::key_slot(lock_key(&name).as_bytes())
+        })
+        .expect("some key hashes elsewhere");
+    let mut pipe = redis::pipe();
+    pipe.set(&outside, "stray").ignore();
+    let err = guard.exec::<()>(&pipe).await.expect_err("another slot");
+    assert!(
+        matches!(err, lock_runtime::LockError::Config { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("hash tag"), "{err}");
+    guard.unlock().await.expect("unlock");
+}

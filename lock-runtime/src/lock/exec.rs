@@ -94,7 +94,13 @@ pub(crate) async fn run<T: FromRedisValue>(
     // ran, and says so.
     let reply = backend
         .in_context(backend.scripts.eval_once::<Value>(&call, context))
-        .await?;
+        .await
+        .map_err(|err| {
+            let cause = std::error::Error::source(&err).map(ToString::to_string);
+            cause
+                .and_then(|cause| outside_slot(name, &cause))
+                .unwrap_or(err)
+        })?;
     let replies = match checked(reply) {
         Some(replies) => replies,
         None => {
@@ -104,10 +110,14 @@ pub(crate) async fn run<T: FromRedisValue>(
         }
     };
     let mut replayed = Replayed(Some(replies));
-    pipeline
-        .query_async(&mut replayed)
-        .await
-        .map_err(|err| refused_keys(name, err))
+    pipeline.query_async(&mut replayed).await.map_err(|err| {
+        outside_slot(name, &err.to_string()).unwrap_or_else(|| {
+            LockError::redis(
+                format!("running lock-checked commands under lock `{name}`"),
+                err,
+            )
+        })
+    })
 }
 
 /// Runs `pipeline`'s commands in Redis only if the lock held around the current code (the
@@ -190,21 +200,20 @@ fn checked(reply: Value) -> Option<Vec<Value>> {
     }
 }
 
-/// A command of the pipeline touched a key outside the lock's hash slot (Redis Cluster refuses
-/// that inside a script): says which tag to use. Any other error is the command's own.
-fn refused_keys(name: &str, err: RedisError) -> LockError {
-    let text = err.to_string();
-    if text.contains("non local key") || text.contains("CROSSSLOT") || text.contains("same slot") {
-        return LockError::config(format!(
-            "a lock-checked write under lock `{name}` touched a key outside the lock's hash slot: \
-             on Redis Cluster name the keys with the lock's hash tag \
-             (`LockGuard::hash_tag`, such as `{{lock:{name}}}:data`): {text}"
-        ));
-    }
-    LockError::redis(
-        format!("running lock-checked commands under lock `{name}`"),
-        err,
-    )
+/// The error of a command that touched a key outside the lock's hash slot, if Redis's message
+/// `text` says so (on Redis Cluster the script, declared with a shebang, may touch its own slot
+/// only), saying which tag to use.
+fn outside_slot(name: &str, text: &str) -> Option<LockError> {
+    let crossed = ["same slot", "non local key", "CROSSSLOT"]
+        .iter()
+        .any(|sign| text.contains(sign));
+    crossed.then(|| {
+        LockError::config(format!(
+            "a lock-checked write under lock `{name}` touched a key outside the lock's hash \
+             slot: on Redis Cluster name the keys with the lock's hash tag \
+             (`LockGuard::hash_tag`, such as `{{lock:{name}}}:data`); Redis said: {text}"
+        ))
+    })
 }
 
 /// A connection that answers a pipeline with replies already received: lets redis-rs put them

@@ -48,14 +48,19 @@ pub(crate) static LEAVE: Lazy<Script> = Lazy::new(|| Script::new(with_common!("l
 pub(crate) static UNDO_REENTER: Lazy<Script> =
     Lazy::new(|| Script::new(with_common!("undo_reenter.lua")));
 
+/// `scripts/exec.lua` as sent: declared with a shebang, so that on Redis Cluster it may touch
+/// keys of its lock's slot only (a script without one may touch any key of its node, and
+/// breaks when slots move), then `common.lua`.
+const EXEC_SOURCE: &str = concat!("#!lua\n", with_common!("exec.lua"));
+
 /// Run a pipeline's commands if an owner still holds its lock; see `scripts/exec.lua`. Its reply
 /// is decoded by `lock/exec.rs`.
-pub(crate) static EXEC: Lazy<Script> = Lazy::new(|| Script::new(with_common!("exec.lua")));
+pub(crate) static EXEC: Lazy<Script> = Lazy::new(|| Script::new(EXEC_SOURCE));
 
 /// Every script of the lock, by file name: for tests and the benchmark (`__private::scripts`).
 pub(crate) fn sources() -> [(&'static str, &'static str); 8] {
     [
-        ("exec.lua", with_common!("exec.lua")),
+        ("exec.lua", EXEC_SOURCE),
         ("acquire.lua", with_common!("acquire.lua")),
         ("reenter.lua", with_common!("reenter.lua")),
         ("release.lua", with_common!("release.lua")),

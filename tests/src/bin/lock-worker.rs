@@ -39,6 +39,11 @@
 //!     Takes PERMITS permits of the semaphore NAME in watchdog mode (a client whose watchdog
 //!     timeout is WATCHDOG_MS), prints `id=ID`, then holds them until killed or the lease is
 //!     lost (then prints `lost=1` and exits with an error).
+//! lock-worker exec-late URL NAME LEASE_MS DELAY_MS
+//!     Takes the lock NAME with a fixed lease of LEASE_MS, prints `held=1`, waits DELAY_MS, then
+//!     writes `{lock:NAME}:data` field `writer` = `late` through `LockGuard::exec` and prints
+//!     `exec=ok`, `exec=lease-lost` (Redis refused: the lock was no longer this owner's) or
+//!     `exec=error`.
 //! lock-worker default NAME
 //!     Takes and releases the lock through `lock_runtime::default_client()` (so through the
 //!     `REDIS_URL` environment variable), printing `token=N`, or `error=MESSAGE` on failure.
@@ -102,6 +107,9 @@ async fn main() -> ExitCode {
         }
         ["sem-hold", url, name, permits, watchdog_ms] => {
             sem_hold(url, name, parse(permits), parse(watchdog_ms)).await
+        }
+        ["exec-late", url, name, lease_ms, delay_ms] => {
+            exec_late(url, name, parse(lease_ms), parse(delay_ms)).await
         }
         ["default", name] => through_the_default_client(name).await,
         ["latch-wait", url, name] => latch_wait(url, name).await,
@@ -406,6 +414,28 @@ async fn sem_hold(url: &str, name: &str, permits: u64, watchdog_ms: u64) -> Resu
     Err(LockError::LeaseLost {
         name: name.to_owned(),
     })?
+}
+
+async fn exec_late(url: &str, name: &str, lease_ms: u64, delay_ms: u64) -> Result<(), Failure> {
+    let client = LockClient::connect(url).await?;
+    let guard = client
+        .lock(name)
+        .try_acquire(
+            Duration::from_secs(5),
+            Some(Duration::from_millis(lease_ms)),
+        )
+        .await?;
+    println!("held=1");
+    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+    let mut pipe = redis::pipe();
+    pipe.hset(format!("{}:data", guard.hash_tag()), "writer", "late")
+        .ignore();
+    match guard.exec::<()>(&pipe).await {
+        Ok(()) => println!("exec=ok"),
+        Err(err) if err.is_lease_lost() => println!("exec=lease-lost"),
+        Err(err) => println!("exec=error {err}"),
+    }
+    Ok(())
 }
 
 async fn through_the_default_client(name: &str) -> Result<(), Failure> {

@@ -16,8 +16,9 @@
 --   {1, replies}  every command ran, in order; replies holds each one's reply, an error reply
 --                 where a command failed (the others still ran, as in a pipeline)
 --
--- The commands' keys are not declared (the client cannot tell keys from other arguments): on
--- Redis Cluster they must live in the lock's hash slot, which Redis enforces.
+-- The commands' keys are not declared (the client cannot tell keys from other arguments). The
+-- script is sent with a `#!lua` shebang (lock/scripts.rs), so on Redis Cluster Redis lets it
+-- touch keys of its declared keys' slot only: the lock's.
 
 local holds = redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1
 if holds and ARGV[2] == '1' then
