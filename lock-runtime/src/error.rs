@@ -80,6 +80,15 @@ pub enum LockError {
         source: redis::RedisError,
     },
 
+    /// Some locks of a multi-lock could not be released as asked (each error says which and
+    /// why); every other lock of it was released. A lock that could not be released frees
+    /// itself when its lease runs out.
+    #[error("releasing a multi-lock: {}", joined(failed))]
+    MultiRelease {
+        /// One error per lock that failed, in name order.
+        failed: Vec<LockError>,
+    },
+
     /// The client configuration is invalid or incomplete.
     #[error("invalid lock client configuration: {message}")]
     Config {
@@ -121,4 +130,13 @@ impl LockError {
             message: message.into(),
         }
     }
+}
+
+/// The messages of `errors`, joined for one line.
+fn joined(errors: &[LockError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -214,6 +214,11 @@ impl LockGuard {
         key.find('}').map_or(key.as_str(), |end| &key[..=end])
     }
 
+    /// Who holds it, for scopes composed of several guards (a multi-lock's).
+    pub(crate) fn holder(&self) -> Holder {
+        self.holder.clone()
+    }
+
     /// Releases the lock now and waits for Redis to confirm.
     ///
     /// # Errors

@@ -54,6 +54,8 @@
 //!   readers or one writer across every process, each hold with its own lease; a waiting writer
 //!   blocks new readers (no writer starves), a write scope may take the read lock (downgrade),
 //!   and an upgrade is refused at once instead of deadlocking.
+//! - **A multi-lock.** [`LockClient::multi_lock`] gives a [`MultiLock`]: several reentrant
+//!   locks, all or nothing, taken in name order so that callers never deadlock.
 //! - **A semaphore.** [`LockClient::semaphore`] gives a [`Semaphore`]: permits shared by every
 //!   process, each acquisition leased like a lock ([`SemaphorePermit`]), so a crashed holder's
 //!   permits come back when its lease ends; a release wakes the waiters its permits fit.
@@ -147,6 +149,7 @@ mod fair_lock;
 mod guard;
 mod latch;
 mod lock;
+mod multi;
 mod rwlock;
 mod semaphore;
 
@@ -345,6 +348,7 @@ pub use guard::LockGuard;
 pub use latch::CountDownLatch;
 pub use lock::exec::exec;
 pub use lock::{Lock, exec::LockedConnection};
+pub use multi::{MultiLock, MultiLockGuard};
 pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
 pub use semaphore::{Semaphore, SemaphorePermit};
 
@@ -369,6 +373,8 @@ mod tests {
         assert_send_sync::<ReadLock>();
         assert_send_sync::<WriteLock>();
         assert_send_sync::<Semaphore>();
+        assert_send_sync::<MultiLock>();
+        assert_send_sync::<MultiLockGuard>();
         assert_send_sync::<SemaphorePermit>();
         assert_send_sync::<CountDownLatch>();
         assert_send_sync::<LockGuard>();

@@ -23,7 +23,8 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    CountDownLatch, FairLock, Lock, LockClientBuilder, LockError, ReadWriteLock, Semaphore,
+    CountDownLatch, FairLock, Lock, LockClientBuilder, LockError, MultiLock, ReadWriteLock,
+    Semaphore,
     core::{
         backend::Backend,
         background,
@@ -142,6 +143,19 @@ impl LockClient {
     /// Making a handle does not talk to Redis; the name is checked when the latch is used.
     pub fn count_down_latch(&self, name: impl Into<String>) -> CountDownLatch {
         CountDownLatch::new(self.clone(), name.into())
+    }
+
+    /// A handle to the multi-lock of the reentrant locks `names`: all of them, or none, taken in
+    /// the order of their names whatever order they are given in, so multi-locks over the same
+    /// names never deadlock. A name given twice is taken once.
+    ///
+    /// Making a handle does not talk to Redis; the names are checked when the lock is used.
+    pub fn multi_lock<I>(&self, names: I) -> MultiLock
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        MultiLock::new(self.clone(), names.into_iter().map(Into::into).collect())
     }
 
     /// The random id of this client, the first part of every owner id it hands out.

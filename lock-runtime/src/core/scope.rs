@@ -100,12 +100,23 @@ pub(crate) fn find(client_id: &str, key: &str, kind: HoldKind) -> Option<Arc<Hel
 
 /// Runs `future` in a scope that has one more hold.
 pub(crate) fn enter<F: Future>(holder: Holder, future: F) -> impl Future<Output = F::Output> {
-    let held = Held {
-        holder,
-        reentry: Arc::new(Mutex::new(())),
-        parent: innermost(),
-    };
-    HELD.scope(Some(Arc::new(held)), future)
+    enter_all([holder], future)
+}
+
+/// Runs `future` in a scope that has these holds more, the last innermost (a multi-lock's).
+pub(crate) fn enter_all<F: Future>(
+    holders: impl IntoIterator<Item = Holder>,
+    future: F,
+) -> impl Future<Output = F::Output> {
+    let mut scope = innermost();
+    for holder in holders {
+        scope = Some(Arc::new(Held {
+            holder,
+            reentry: Arc::new(Mutex::new(())),
+            parent: scope,
+        }));
+    }
+    HELD.scope(scope, future)
 }
 
 /// The fencing token of the innermost lock held around the current code, if any.

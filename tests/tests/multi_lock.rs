@@ -1,0 +1,251 @@
+//! The multi-lock (DESIGN 4.1): several reentrant locks all or nothing, deadlock-free whatever
+//! order callers name them in, nothing left held when an acquisition fails or is cancelled, and
+//! every member released even when one of them fails.
+
+use std::time::Duration;
+
+use lock_runtime::{LockClient, LockError};
+use lock_tests::{
+    RedisServer,
+    locks::{
+        assert_no_key_without_ttl, assert_released, client_with_watchdog, eventually, lock_key,
+    },
+    unique_name,
+};
+
+async fn connect(server: &RedisServer) -> LockClient {
+    LockClient::connect(&server.url()).await.expect("connect")
+}
+
+fn held(server: &RedisServer, name: &str) -> bool {
+    server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
+}
+
+fn names(prefix: &str, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| unique_name(&format!("{prefix}-{i}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_lock_holds_every_member_and_excludes_plain_locks_on_them() {
+    let server = RedisServer::start();
+    let (a, b) = (connect(&server).await, connect(&server).await);
+    let names = names("multi-basic", 3);
+    let multi = a.multi_lock(names.iter().rev().cloned().chain([names[0].clone()]));
+    let sorted: Vec<&str> = multi.names().collect();
+    assert_eq!(sorted.len(), 3, "a name given twice is taken once");
+    assert!(
+        sorted.windows(2).all(|pair| pair[0] < pair[1]),
+        "taken in name order"
+    );
+
+    let guard = multi.acquire().await.expect("acquire");
+    assert!(names.iter().all(|name| held(&server, name)));
+    let err = b
+        .lock(&names[1])
+        .try_acquire(Duration::from_millis(200), None)
+        .await
+        .expect_err("a member excludes the plain lock");
+    assert!(err.is_timeout(), "{err}");
+    let tokens: Vec<u64> = guard.guards().iter().map(|g| g.fencing_token()).collect();
+    assert_eq!(tokens.len(), 3);
+    guard.unlock().await.expect("unlock");
+    for name in &names {
+        assert_released(&server, name);
+    }
+
+    let empty = a
+        .multi_lock(Vec::<String>::new())
+        .acquire()
+        .await
+        .expect_err("empty");
+    assert!(matches!(empty, LockError::Config { .. }), "{empty}");
+}
+
+/// One member held elsewhere: the multi-lock times out naming it, and gives back the members it
+/// had taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_held_elsewhere_times_out_with_nothing_left_held() {
+    let server = RedisServer::start();
+    let (a, b) = (connect(&server).await, connect(&server).await);
+    let names = names("multi-busy", 3);
+    let busy = b.lock(&names[2]).acquire().await.expect("held elsewhere");
+    let err = a
+        .multi_lock(names.clone())
+        .try_acquire(Duration::from_millis(300), None)
+        .await
+        .expect_err("the last member is held");
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        err.to_string().contains(&names[2]),
+        "names the member: {err}"
+    );
+    for name in &names[..2] {
+        assert!(!held(&server, name), "{name} was given back");
+    }
+    busy.unlock().await.expect("unlock");
+    for name in &names {
+        assert_released(&server, name);
+        assert_no_key_without_ttl(&server, name);
+    }
+}
+
+/// Dropped while it waits for its last member, after taking the others: nothing stays held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_acquisition_leaves_nothing_held() {
+    let server = RedisServer::start();
+    let (a, b) = (connect(&server).await, connect(&server).await);
+    let names = names("multi-cancel", 3);
+    let busy = b.lock(&names[2]).acquire().await.expect("held elsewhere");
+    let waiting = {
+        let multi = a.multi_lock(names.clone());
+        tokio::spawn(async move { multi.acquire().await })
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || held(&server, &names[0])
+            && held(&server, &names[1]))
+        .await,
+        "the first members are taken"
+    );
+    waiting.abort();
+    let _ = waiting.await;
+    assert!(
+        eventually(Duration::from_secs(3), || !held(&server, &names[0])
+            && !held(&server, &names[1]))
+        .await,
+        "the members taken are given back"
+    );
+    busy.unlock().await.expect("unlock");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for name in &names {
+        assert_released(&server, name);
+    }
+}
+
+/// Tasks of three clients take the same three locks named in opposite orders, many rounds:
+/// none deadlocks, and no two are ever inside at once (a Redis counter of those inside).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opposite_orders_never_deadlock_nor_overlap() {
+    let server = RedisServer::start();
+    let names = names("multi-orders", 3);
+    let inside = format!("{}:inside", names[0]);
+    let mut tasks = Vec::new();
+    for index in 0..3 {
+        let client = connect(&server).await;
+        for task in 0..3 {
+            let mut order = names.clone();
+            if (index + task) % 2 == 0 {
+                order.reverse();
+            }
+            let (client, inside) = (client.clone(), inside.clone());
+            let mut redis = redis::Client::open(server.url())
+                .expect("url")
+                .get_multiplexed_async_connection()
+                .await
+                .expect("connect");
+            tasks.push(tokio::spawn(async move {
+                let mut overlaps = 0;
+                for _ in 0..10 {
+                    let guard = client
+                        .multi_lock(order.clone())
+                        .try_acquire(Duration::from_secs(20), None)
+                        .await?;
+                    let now: i64 = redis::cmd("INCR")
+                        .arg(&inside)
+                        .query_async(&mut redis)
+                        .await
+                        .expect("incr");
+                    if now != 1 {
+                        overlaps += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    let _: i64 = redis::cmd("DECR")
+                        .arg(&inside)
+                        .query_async(&mut redis)
+                        .await
+                        .expect("decr");
+                    guard.unlock().await?;
+                }
+                Ok::<_, LockError>(overlaps)
+            }));
+        }
+    }
+    let all = async {
+        let mut overlaps = 0;
+        for task in tasks {
+            overlaps += task.await.expect("join").expect("every round acquires");
+        }
+        overlaps
+    };
+    let overlaps = tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("no deadlock");
+    assert_eq!(overlaps, 0, "two multi-locks were inside at once");
+    for name in &names {
+        assert_released(&server, name);
+    }
+}
+
+/// A member taken away (force-unlocked): the guard learns its lease is lost, and `unlock`
+/// reports that member and still releases the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_member_is_reported_and_the_others_are_released() {
+    let server = RedisServer::start();
+    let client = client_with_watchdog(&server, Duration::from_secs(1)).await;
+    let names = names("multi-lost", 3);
+    let guard = client
+        .multi_lock(names.clone())
+        .acquire()
+        .await
+        .expect("acquire");
+    assert!(client.lock(&names[1]).force_unlock().await.expect("force"));
+    tokio::time::timeout(Duration::from_secs(3), guard.lease_lost())
+        .await
+        .expect("the watchdog notices the lost member");
+    let err = guard.unlock().await.expect_err("one member was lost");
+    match &err {
+        LockError::MultiRelease { failed } => {
+            assert_eq!(failed.len(), 1, "{err}");
+            assert!(failed[0].is_not_held(), "{err}");
+            assert!(err.to_string().contains(&names[1]), "{err}");
+        }
+        other => panic!("expected MultiRelease, got {other}"),
+    }
+    for name in &names {
+        assert_released(&server, name);
+    }
+}
+
+/// Inside the multi-lock's scope each member re-enters, and the fencing token of the scope is
+/// the last member's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_reenter_inside_the_multi_locks_scope() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    let names = names("multi-scope", 2);
+    let guard = client
+        .multi_lock(names.clone())
+        .acquire()
+        .await
+        .expect("acquire");
+    let last = guard.guards()[1].fencing_token();
+    let (token, reentered) = guard
+        .scope(async {
+            let inner = client
+                .lock(&names[0])
+                .try_acquire(Duration::from_millis(200), None)
+                .await?;
+            let token = lock_runtime::fencing_token();
+            inner.unlock().await?;
+            Ok::<_, LockError>((token, true))
+        })
+        .await
+        .expect("re-entered");
+    assert!(reentered);
+    assert_eq!(token, Some(last));
+    guard.unlock().await.expect("unlock");
+    for name in &names {
+        assert_released(&server, name);
+    }
+}
