@@ -1,4 +1,5 @@
-//! A stock-decrement service protected by `#[distribute_lock]`, and a fenced document store.
+//! A stock-decrement service protected by `#[distribute_lock]`, a fenced document store, and an
+//! auction whose bids Redis accepts only from the lock's holder.
 //!
 //! [`StockService::decrease`] is the Rust form of a Spring service method annotated with a
 //! Redisson lock and `@Transactional(REQUIRES_NEW)`:
@@ -14,15 +15,20 @@
 //! The database is SQLite, one file shared by every process, so the demo (`stock-demo`) and the
 //! tests run real worker processes against real storage: the lock is what keeps them from
 //! overselling. [`FencedStore`] is the second example: a store that refuses writes carrying a
-//! fencing token older than one it has seen (`fencing-demo`).
+//! fencing token older than one it has seen (`fencing-demo`). [`Auction`] is the third: bids
+//! kept in Redis, each a read-check-write under `#[distribute_lock(key = "item:{item_id}")]`
+//! whose write Redis runs only while the lock is still held ([`lock_runtime::exec`]), so a bidder
+//! frozen past its lease cannot put a stale bid over a newer one (`auction-demo`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod auction;
 mod database;
 mod fencing;
 mod stock;
 
+pub use auction::{AcceptedBid, Auction, AuctionError, BidOutcome, Item, LostBid};
 pub use database::open_database;
 pub use fencing::{FencedStore, WriteOutcome};
 pub use stock::{Sale, SaleRecord, StockError, StockService};
