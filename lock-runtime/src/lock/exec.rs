@@ -149,7 +149,8 @@ pub(crate) async fn run<T: FromRedisValue>(
 pub async fn exec<T: FromRedisValue>(pipeline: &Pipeline) -> Result<T, LockError> {
     let holder = crate::core::scope::innermost_holder().ok_or_else(|| {
         LockError::config(
-            "lock_runtime::exec needs a lock held around the call (a `#[distribute_lock]` body,              or a `LockGuard::scope`); none is",
+            "lock_runtime::exec needs a lock held around the call (a `#[distribute_lock]` body, \
+             or a `LockGuard::scope`); none is",
         )
     })?;
     let name = holder.key.clone();
