@@ -9,7 +9,9 @@
 //!
 //! ```text
 //! {
-//!     let __lock_call = ::lock_runtime::__private::LockedCall { client, kind, name: format!(..), wait, lease, on_lease_lost };
+//!     let __lock_call = ::lock_runtime::__private::LockedCall {
+//!         client, lock: LockKind::Exclusive(format!("stock:{}", product_id)), wait, lease, on_lease_lost,
+//!     };
 //!     __lock_call.run(async move {
 //!         if let Some(__lock_ret) = None::<Result<u32, StockError>> { return __lock_ret; }
 //!         BODY
@@ -17,10 +19,12 @@
 //! }
 //! ```
 //!
-//! The key is formatted before the body's `async move` block takes the parameters. The body is a
-//! future that does not run until the lock is held; `run` races it against lease loss and releases
-//! the lock on every exit. The never-taken `return` fixes the block's output type to the declared
-//! return type, so `?` converts errors into it and type errors point at the user's code.
+//! `LockKind` names the lock and carries its formatted name: `Exclusive`, `Fair`, `Read` or
+//! `Write`. The key is formatted before the body's `async move` block takes the parameters. The
+//! body is a future that does not run until the lock is held; `run` races it against lease loss
+//! and releases the lock on every exit. The never-taken `return` fixes the block's output type to
+//! the declared return type, so `?` converts errors into it and type errors point at the user's
+//! code.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -66,13 +70,8 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         ));
     }
     let output = result_type(signature, &mut errors);
-    let parameters = bound_names(signature);
-    let key = args.key.get().and_then(|literal| {
-        KeyTemplate::parse(literal, &signature.ident.to_string(), &parameters)
-            .map_err(|error| errors.push(error))
-            .ok()
-    });
-    let (Some(output), Some(key)) = (output, key) else {
+    let lock = lock_kind(&args, signature, &mut errors);
+    let (Some(output), Some(lock)) = (output, lock) else {
         return Err(errors.into_error());
     };
     errors.into_result()?;
@@ -89,7 +88,6 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         }
         None => quote!(::core::option::Option::None),
     };
-    let name = key.to_format_call();
     let wait = args.wait.get().map_or_else(
         || duration(std::time::Duration::from_secs(5)),
         DurationArg::to_tokens,
@@ -104,13 +102,6 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     let policy = match args.on_lease_lost.get() {
         Some(LeaseLostPolicy::Continue) => quote!(Continue),
         Some(LeaseLostPolicy::Abort) | None => quote!(Abort),
-    };
-    // `fair` with `mode` was refused above.
-    let kind = match (args.mode.get(), args.fair.get()) {
-        (Some(LockMode::Read), _) => quote!(Read),
-        (Some(LockMode::Write), _) => quote!(Write),
-        (None, Some(fair)) if fair.value => quote!(Fair),
-        (None, _) => quote!(Exclusive),
     };
     let body = &function.block;
 
@@ -128,8 +119,7 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         {
             let #call = ::lock_runtime::__private::LockedCall {
                 client: #client,
-                kind: ::lock_runtime::__private::LockKind::#kind,
-                name: #name,
+                lock: ::lock_runtime::__private::LockKind::#lock,
                 wait: #wait,
                 lease: #lease,
                 on_lease_lost: ::lock_runtime::__private::OnLeaseLost::#policy,
@@ -141,6 +131,29 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         attrs, vis, sig, ..
     } = function;
     Ok(quote!(#(#attrs)* #vis #sig #block))
+}
+
+/// The variant of `LockKind` the call takes, with its name formatted: `Exclusive`, `Fair`, `Read`
+/// or `Write` of `key`. The template is checked, its error reported on its literal; `None` once
+/// an error is pushed.
+fn lock_kind(
+    args: &LockArgs,
+    signature: &syn::Signature,
+    errors: &mut Errors,
+) -> Option<TokenStream> {
+    let parameters = bound_names(signature);
+    let name = KeyTemplate::parse(args.key.get()?, &signature.ident.to_string(), &parameters)
+        .map_err(|error| errors.push(error))
+        .ok()?
+        .to_format_call();
+    // `fair` with `mode` was refused while parsing.
+    let kind = match (args.mode.get(), args.fair.get()) {
+        (Some(LockMode::Read), _) => quote!(Read),
+        (Some(LockMode::Write), _) => quote!(Write),
+        (None, Some(fair)) if fair.value => quote!(Fair),
+        (None, _) => quote!(Exclusive),
+    };
+    Some(quote!(#kind(#name)))
 }
 
 /// The declared return type if it is a `Result`; otherwise an error saying what is needed.

@@ -315,8 +315,9 @@ mod semaphore;
 /// async fn decrease_stock(product_id: u64, qty: u32) -> Result<u32, StockError> {
 ///     let __lock_call = ::lock_runtime::__private::LockedCall {
 ///         client: ::core::option::Option::None,
-///         kind: ::lock_runtime::__private::LockKind::Exclusive,
-///         name: ::std::format!("stock:{}", product_id),
+///         lock: ::lock_runtime::__private::LockKind::Exclusive(
+///             ::std::format!("stock:{}", product_id),
+///         ),
 ///         wait: ::core::time::Duration::new(5u64, 0u32),
 ///         lease: ::core::option::Option::Some(::core::time::Duration::new(3u64, 0u32)),
 ///         on_lease_lost: ::lock_runtime::__private::OnLeaseLost::Abort,
