@@ -20,15 +20,16 @@
 //! ```
 //!
 //! `LockKind` names the lock and carries its formatted name: `Exclusive`, `Fair`, `Read` or
-//! `Write`. The key is formatted before the body's `async move` block takes the parameters. The
-//! body is a future that does not run until the lock is held; `run` races it against lease loss
-//! and releases the lock on every exit. The never-taken `return` fixes the block's output type to
-//! the declared return type, so `?` converts errors into it and type errors point at the user's
-//! code.
+//! `Write` with the name of `key`, or `Multi(vec![format!(..), ..])` with one name per template of
+//! `keys = [...]`. The keys are formatted before the body's `async move` block takes the
+//! parameters. The body is a future that does not run until the lock is held; `run` races it
+//! against lease loss and releases the lock on every exit. The never-taken `return` fixes the
+//! block's output type to the declared return type, so `?` converts errors into it and type
+//! errors point at the user's code.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
-use syn::{FnArg, ItemFn, Pat, ReturnType, Type, spanned::Spanned};
+use syn::{FnArg, ItemFn, LitStr, Pat, ReturnType, Type, spanned::Spanned};
 
 use crate::{
     attr::{DurationArg, Errors, LeaseLostPolicy, LockArgs, LockMode},
@@ -133,19 +134,35 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     Ok(quote!(#(#attrs)* #vis #sig #block))
 }
 
-/// The variant of `LockKind` the call takes, with its name formatted: `Exclusive`, `Fair`, `Read`
-/// or `Write` of `key`. The template is checked, its error reported on its literal; `None` once
-/// an error is pushed.
+/// The variant of `LockKind` the call takes, with its names formatted: `Multi(vec![..])` for
+/// `keys`, otherwise `Exclusive`, `Fair`, `Read` or `Write` of `key`. Every template given is
+/// checked, each error reported on its literal; `None` once an error is pushed.
 fn lock_kind(
     args: &LockArgs,
     signature: &syn::Signature,
     errors: &mut Errors,
 ) -> Option<TokenStream> {
     let parameters = bound_names(signature);
-    let name = KeyTemplate::parse(args.key.get()?, &signature.ident.to_string(), &parameters)
-        .map_err(|error| errors.push(error))
-        .ok()?
-        .to_format_call();
+    let fn_name = signature.ident.to_string();
+    let mut template = |literal: &LitStr| {
+        KeyTemplate::parse(literal, &fn_name, &parameters)
+            .map_err(|error| errors.push(error))
+            .ok()
+    };
+    let key = args.key.get().map(&mut template);
+    let keys = args
+        .keys
+        .get()
+        .map(|literals| literals.iter().map(&mut template).collect::<Vec<_>>());
+    // `key` with `keys`, and `keys` with `fair` or `mode`, were refused while parsing.
+    if let Some(keys) = keys {
+        let names = keys
+            .iter()
+            .map(|key| key.as_ref().map(KeyTemplate::to_format_call))
+            .collect::<Option<Vec<_>>>()?;
+        return Some(quote!(Multi(::std::vec![#(#names),*])));
+    }
+    let name = key??.to_format_call();
     // `fair` with `mode` was refused while parsing.
     let kind = match (args.mode.get(), args.fair.get()) {
         (Some(LockMode::Read), _) => quote!(Read),
