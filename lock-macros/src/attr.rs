@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use proc_macro2::{Ident, Span, TokenStream, TokenTree};
 use syn::{
-    Expr, Lit, LitBool, LitStr, Token,
+    Expr, ExprArray, Lit, LitBool, LitStr, Token,
     parse::{Parse, ParseStream},
     spanned::Spanned,
 };
 
 mod kw {
     syn::custom_keyword!(key);
+    syn::custom_keyword!(keys);
     syn::custom_keyword!(wait);
     syn::custom_keyword!(lease);
     syn::custom_keyword!(client);
@@ -22,11 +23,15 @@ mod kw {
 /// The arguments of one `#[distribute_lock(...)]`, each set at most once.
 ///
 /// Parsing never fails as a whole: every mistake (an argument that does not parse, a bad
-/// duration, a repeat, a missing key) is collected in `errors`, and the arguments that are right
-/// are kept, so that every mistake of the attribute and of the function is reported at once.
+/// duration, a repeat, a missing key, arguments that cannot go together) is collected in
+/// `errors`, and the arguments that are right are kept, so that every mistake of the attribute
+/// and of the function is reported at once.
 #[derive(Default)]
 pub(crate) struct LockArgs {
     pub(crate) key: Slot<LitStr>,
+    /// The string literals of `keys = [...]`, in order (the elements that are not one were
+    /// reported); taken but empty-handed for `keys = []`.
+    pub(crate) keys: Slot<Vec<LitStr>>,
     pub(crate) wait: Slot<DurationArg>,
     pub(crate) lease: Slot<DurationArg>,
     pub(crate) client: Slot<Expr>,
@@ -132,6 +137,7 @@ impl Errors {
 /// One `name = value` pair, before checking.
 enum Arg {
     Key(kw::key, LitStr),
+    Keys(kw::keys, ExprArray),
     Wait(kw::wait, LitStr),
     Lease(kw::lease, LitStr),
     Client(kw::client, Expr),
@@ -140,7 +146,7 @@ enum Arg {
     Mode(kw::mode, LitStr),
 }
 
-const ARGUMENTS: &str = "`key`, `wait`, `lease`, `client`, `on_lease_lost`, `fair`, `mode`";
+const ARGUMENTS: &str = "`key`, `keys`, `wait`, `lease`, `client`, `on_lease_lost`, `fair`, `mode`";
 
 impl Parse for Arg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -151,6 +157,9 @@ impl Parse for Arg {
                 name,
                 string_value(input, "key", "\"stock:{product_id}\"")?,
             ))
+        } else if lookahead.peek(kw::keys) {
+            let name: kw::keys = input.parse()?;
+            Ok(Self::Keys(name, list_value(input, name.span)?))
         } else if lookahead.peek(kw::wait) {
             let name = input.parse()?;
             Ok(Self::Wait(name, string_value(input, "wait", "\"5s\"")?))
@@ -260,6 +269,43 @@ fn mode_value(input: ParseStream<'_>, name_span: Span) -> syn::Result<LitStr> {
     Err(syn::Error::new_spanned(&value, EXPECTED))
 }
 
+/// An example of `keys`, for the messages.
+const KEYS_EXAMPLE: &str = "`keys = [\"acct:{from}\", \"acct:{to}\"]`";
+
+/// Parses `= [...]` as far as syntax goes: a bracketed, comma-separated list (a trailing comma
+/// allowed), whose elements are checked later. Anything else, a missing value included, is an
+/// error on the offending token (the value, or the name when there is none) saying what is
+/// accepted; a lone string literal is shown in brackets.
+fn list_value(input: ParseStream<'_>, name_span: Span) -> syn::Result<ExprArray> {
+    let expected =
+        format!("`keys` takes a list of string literals in brackets, e.g. {KEYS_EXAMPLE}");
+    if input.is_empty() {
+        return Err(syn::Error::new(name_span, expected));
+    }
+    input.parse::<Token![=]>()?;
+    if input.is_empty() {
+        return Err(syn::Error::new(name_span, expected));
+    }
+    if input.peek(syn::token::Bracket) {
+        return input.parse();
+    }
+    let value: Expr = input.parse()?;
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(key), ..
+    }) = &value
+    {
+        return Err(syn::Error::new_spanned(
+            &value,
+            format!(
+                "`keys` takes a list in brackets: `keys = [{}]`, or `key = {}` for one lock",
+                key.token(),
+                key.token()
+            ),
+        ));
+    }
+    Err(syn::Error::new_spanned(&value, expected))
+}
+
 impl Parse for LockArgs {
     /// Reads the arguments one comma-separated piece at a time, so that an argument that does
     /// not parse is reported and the others are still read and checked.
@@ -292,20 +338,44 @@ impl Parse for LockArgs {
 }
 
 impl LockArgs {
-    /// The rules about the arguments taken together, checked once every one is read: `key` is
-    /// required, and `fair` and `mode` cannot go together. A conflict is reported on each of its
-    /// arguments (each slot keeps the name as written), whatever their values.
+    /// The rules about the arguments taken together, checked once every one is read: `key` or
+    /// `keys` is required, and `key` and `keys`, `fair` and `mode`, `keys` and `fair`, `keys`
+    /// and `mode` cannot go together. A conflict is reported on each of its arguments (each slot
+    /// keeps the name as written), whatever their values.
     fn check_together(&mut self) {
-        if self.key.get().is_none() && !self.key.is_taken() {
+        if !self.key.is_taken() && !self.keys.is_taken() {
             self.errors.push(syn::Error::new(
                 Span::call_site(),
-                "missing `key`: name the lock, e.g. `#[distribute_lock(key = \"stock:{product_id}\")]`",
+                "missing `key` or `keys`: name the lock, e.g. `#[distribute_lock(key = \"stock:{product_id}\")]`, or the locks to take together, e.g. `#[distribute_lock(keys = [\"acct:{from}\", \"acct:{to}\"])]`",
             ));
         }
-        if let (Some(fair), Some(mode)) = (self.fair.given(), self.mode.given()) {
-            const EXCLUSIVE: &str = "`fair` and `mode` are mutually exclusive: `fair` picks the fair lock, `mode` the read-write lock, which has no fair variant; remove one of them";
-            for name in [fair, mode] {
-                self.errors.push(syn::Error::new_spanned(name, EXCLUSIVE));
+        let conflicts = [
+            (
+                self.key.given(),
+                self.keys.given(),
+                "`key` and `keys` are mutually exclusive: `key` takes one lock, `keys` a multi-lock of several; put every key in `keys`, or remove `keys`",
+            ),
+            (
+                self.fair.given(),
+                self.mode.given(),
+                "`fair` and `mode` are mutually exclusive: `fair` picks the fair lock, `mode` the read-write lock, which has no fair variant; remove one of them",
+            ),
+            (
+                self.keys.given(),
+                self.fair.given(),
+                "`keys` and `fair` are mutually exclusive: `keys` takes a multi-lock of reentrant locks, which has no fair variant; remove one of them",
+            ),
+            (
+                self.keys.given(),
+                self.mode.given(),
+                "`keys` and `mode` are mutually exclusive: `keys` takes a multi-lock of reentrant locks, which has no read-write mode; remove one of them",
+            ),
+        ];
+        for (first, second, message) in conflicts {
+            if let (Some(first), Some(second)) = (first, second) {
+                for name in [first, second] {
+                    self.errors.push(syn::Error::new_spanned(name, message));
+                }
             }
         }
     }
@@ -314,6 +384,10 @@ impl LockArgs {
         let errors = &mut self.errors;
         match arg {
             Arg::Key(name, literal) => self.key.set("key", name.span, Some(literal), errors),
+            Arg::Keys(name, list) => {
+                let keys = key_literals(&list, errors);
+                self.keys.set("keys", name.span, keys, errors);
+            }
             Arg::Wait(name, literal) => {
                 let value = positive_duration("wait", &literal, errors);
                 self.wait.set("wait", name.span, value, errors);
@@ -359,6 +433,36 @@ impl LockArgs {
             }
         }
     }
+}
+
+/// The string literals of `keys = [...]`; an element that is not one is an error on it, and an
+/// empty list an error on its brackets (and no keys).
+fn key_literals(list: &ExprArray, errors: &mut Errors) -> Option<Vec<LitStr>> {
+    if list.elems.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            list,
+            format!(
+                "`keys = []` names no lock: list at least one key, e.g. {KEYS_EXAMPLE}, or use `key` for one lock"
+            ),
+        ));
+        return None;
+    }
+    let mut literals = Vec::with_capacity(list.elems.len());
+    for element in &list.elems {
+        match element {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(literal),
+                ..
+            }) => literals.push(literal.clone()),
+            other => errors.push(syn::Error::new_spanned(
+                other,
+                format!(
+                    "each key in `keys` is a string literal, e.g. {KEYS_EXAMPLE}; `{{param}}` in it is replaced by that parameter"
+                ),
+            )),
+        }
+    }
+    Some(literals)
 }
 
 /// Parses a duration literal; zero, negative and unparsable values are errors on the literal.

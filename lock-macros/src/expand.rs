@@ -9,7 +9,9 @@
 //!
 //! ```text
 //! {
-//!     let __lock_call = ::lock_runtime::__private::LockedCall { client, kind, name: format!(..), wait, lease, on_lease_lost };
+//!     let __lock_call = ::lock_runtime::__private::LockedCall {
+//!         client, lock: LockKind::Exclusive(format!("stock:{}", product_id)), wait, lease, on_lease_lost,
+//!     };
 //!     __lock_call.run(async move {
 //!         if let Some(__lock_ret) = None::<Result<u32, StockError>> { return __lock_ret; }
 //!         BODY
@@ -17,14 +19,17 @@
 //! }
 //! ```
 //!
-//! The key is formatted before the body's `async move` block takes the parameters. The body is a
-//! future that does not run until the lock is held; `run` races it against lease loss and releases
-//! the lock on every exit. The never-taken `return` fixes the block's output type to the declared
-//! return type, so `?` converts errors into it and type errors point at the user's code.
+//! `LockKind` names the lock and carries its formatted name: `Exclusive`, `Fair`, `Read` or
+//! `Write` with the name of `key`, or `Multi(vec![format!(..), ..])` with one name per template of
+//! `keys = [...]`. The keys are formatted before the body's `async move` block takes the
+//! parameters. The body is a future that does not run until the lock is held; `run` races it
+//! against lease loss and releases the lock on every exit. The never-taken `return` fixes the
+//! block's output type to the declared return type, so `?` converts errors into it and type
+//! errors point at the user's code.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
-use syn::{FnArg, ItemFn, Pat, ReturnType, Type, spanned::Spanned};
+use syn::{FnArg, ItemFn, LitStr, Pat, ReturnType, Type, spanned::Spanned};
 
 use crate::{
     attr::{DurationArg, Errors, LeaseLostPolicy, LockArgs, LockMode},
@@ -66,13 +71,8 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         ));
     }
     let output = result_type(signature, &mut errors);
-    let parameters = bound_names(signature);
-    let key = args.key.get().and_then(|literal| {
-        KeyTemplate::parse(literal, &signature.ident.to_string(), &parameters)
-            .map_err(|error| errors.push(error))
-            .ok()
-    });
-    let (Some(output), Some(key)) = (output, key) else {
+    let lock = lock_kind(&args, signature, &mut errors);
+    let (Some(output), Some(lock)) = (output, lock) else {
         return Err(errors.into_error());
     };
     errors.into_result()?;
@@ -89,7 +89,6 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         }
         None => quote!(::core::option::Option::None),
     };
-    let name = key.to_format_call();
     let wait = args.wait.get().map_or_else(
         || duration(std::time::Duration::from_secs(5)),
         DurationArg::to_tokens,
@@ -104,13 +103,6 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     let policy = match args.on_lease_lost.get() {
         Some(LeaseLostPolicy::Continue) => quote!(Continue),
         Some(LeaseLostPolicy::Abort) | None => quote!(Abort),
-    };
-    // `fair` with `mode` was refused above.
-    let kind = match (args.mode.get(), args.fair.get()) {
-        (Some(LockMode::Read), _) => quote!(Read),
-        (Some(LockMode::Write), _) => quote!(Write),
-        (None, Some(fair)) if fair.value => quote!(Fair),
-        (None, _) => quote!(Exclusive),
     };
     let body = &function.block;
 
@@ -128,8 +120,7 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         {
             let #call = ::lock_runtime::__private::LockedCall {
                 client: #client,
-                kind: ::lock_runtime::__private::LockKind::#kind,
-                name: #name,
+                lock: ::lock_runtime::__private::LockKind::#lock,
                 wait: #wait,
                 lease: #lease,
                 on_lease_lost: ::lock_runtime::__private::OnLeaseLost::#policy,
@@ -141,6 +132,45 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         attrs, vis, sig, ..
     } = function;
     Ok(quote!(#(#attrs)* #vis #sig #block))
+}
+
+/// The variant of `LockKind` the call takes, with its names formatted: `Multi(vec![..])` for
+/// `keys`, otherwise `Exclusive`, `Fair`, `Read` or `Write` of `key`. Every template given is
+/// checked, each error reported on its literal; `None` once an error is pushed.
+fn lock_kind(
+    args: &LockArgs,
+    signature: &syn::Signature,
+    errors: &mut Errors,
+) -> Option<TokenStream> {
+    let parameters = bound_names(signature);
+    let fn_name = signature.ident.to_string();
+    let mut template = |literal: &LitStr| {
+        KeyTemplate::parse(literal, &fn_name, &parameters)
+            .map_err(|error| errors.push(error))
+            .ok()
+    };
+    let key = args.key.get().map(&mut template);
+    let keys = args
+        .keys
+        .get()
+        .map(|literals| literals.iter().map(&mut template).collect::<Vec<_>>());
+    // `key` with `keys`, and `keys` with `fair` or `mode`, were refused while parsing.
+    if let Some(keys) = keys {
+        let names = keys
+            .iter()
+            .map(|key| key.as_ref().map(KeyTemplate::to_format_call))
+            .collect::<Option<Vec<_>>>()?;
+        return Some(quote!(Multi(::std::vec![#(#names),*])));
+    }
+    let name = key??.to_format_call();
+    // `fair` with `mode` was refused while parsing.
+    let kind = match (args.mode.get(), args.fair.get()) {
+        (Some(LockMode::Read), _) => quote!(Read),
+        (Some(LockMode::Write), _) => quote!(Write),
+        (None, Some(fair)) if fair.value => quote!(Fair),
+        (None, _) => quote!(Exclusive),
+    };
+    Some(quote!(#kind(#name)))
 }
 
 /// The declared return type if it is a `Result`; otherwise an error saying what is needed.

@@ -142,6 +142,23 @@ fn write_mode() {
     insta::assert_snapshot!("write_mode", text);
 }
 
+#[test]
+fn multi_lock_keys() {
+    let text = expand(
+        quote!(
+            keys = ["acct:{from}", "acct:{to.id}",],
+            client = self.locks,
+            wait = "2s"
+        ),
+        quote! {
+            async fn transfer(&self, from: u64, to: &Account, cents: u64) -> Result<u64, LockError> {
+                Ok(cents)
+            }
+        },
+    );
+    insta::assert_snapshot!("multi_lock_keys", text);
+}
+
 /// `fair = false` is the default: the expansion is the one without `fair`.
 #[test]
 fn fair_false_is_the_default_lock() {

@@ -1,4 +1,5 @@
-//! The key template: `"stock:{product_id}"`, `"order:{order.id}"`, `"user:{self.tenant}:{id}"`.
+//! The key template: `"stock:{product_id}"`, `"order:{order.id}"`, `"user:{self.tenant}:{id}"`,
+//! given by `key`, or once per lock by `keys`.
 //!
 //! Literal text, and placeholders in braces that name a parameter of the function, optionally
 //! followed by field accesses. Each placeholder is formatted with `Display` at run time. Lock names
@@ -31,7 +32,7 @@ impl KeyTemplate {
         let error = |message: String| syn::Error::new(span, message);
         if text.trim().is_empty() {
             return Err(error(
-                "`key` must not be empty: name the lock, e.g. \"stock:{product_id}\"".to_owned(),
+                "a key must not be empty: name the lock, e.g. \"stock:{product_id}\"".to_owned(),
             ));
         }
         let mut format = String::new();

@@ -198,29 +198,34 @@ mod semaphore;
 ///
 /// | argument | meaning | default |
 /// | --- | --- | --- |
-/// | `key = "stock:{product_id}"` | the lock's name; `{param}` or `{param.field}` is replaced by that parameter formatted with `Display` | required |
+/// | `key = "stock:{product_id}"` | the lock's name; `{param}` or `{param.field}` is replaced by that parameter formatted with `Display` | required, unless `keys` is given |
 /// | `wait = "5s"` | how long to wait for the lock: `"500ms"`, `"5s"`, `"1m"`, `"1m30s"` | `"5s"` |
 /// | `lease = "3s"` | a fixed lease, never renewed | none: the watchdog renews the lock while the body runs |
 /// | `client = self.locks` | an expression, evaluated in the function, giving a [`LockClient`] (or a reference, `Arc`, … to one) | the [default client](set_default_client) |
 /// | `on_lease_lost = "abort"` | when the lease is lost while the body runs: `"abort"` drops the body and returns [`LockError::LeaseLost`]; `"continue"` lets it finish and logs a warning | `"abort"` |
 /// | `fair = true` | take the [fair lock](LockClient::fair_lock): callers get it in the order they started waiting, across every process | `false`: the [reentrant lock](LockClient::lock) |
 /// | `mode = "read"` or `mode = "write"` | take the [read](ReadWriteLock::read) or the [write](ReadWriteLock::write) lock of [`client.read_write_lock(key)`](LockClient::read_write_lock): many readers at once, or one writer; a waiting writer keeps new readers out | none: the [reentrant lock](LockClient::lock) |
+/// | `keys = ["acct:{from}", "acct:{to}"]` | instead of `key`: take the [multi-lock](LockClient::multi_lock) of every key, each a template like `key`'s: the reentrant lock of each, all of them or none, taken in the order of their names whatever order they are listed in, so calls over the same keys never deadlock | none: the one lock of `key` |
 ///
-/// `fair` and `mode` cannot go together: the read-write lock has no fair variant.
+/// `fair` and `mode` cannot go together: the read-write lock has no fair variant. `keys` goes
+/// with neither, nor with `key`: the multi-lock is made of reentrant locks.
 ///
 /// Every mistake is a compile error pointing at the offending token and saying how to fix it: an
-/// unknown or repeated argument, a missing `key`, a placeholder naming no parameter, a duration
-/// that does not parse or is zero, an unknown `on_lease_lost` policy, a `fair` that is not `true`
-/// or `false`, a `mode` that is not `"read"` or `"write"`, `fair` given with `mode` (reported on
-/// both), a function that is not `async` or does not return a `Result`. The function is still
-/// emitted, so IDEs keep working.
+/// unknown or repeated argument, neither `key` nor `keys`, a placeholder naming no parameter, a
+/// duration that does not parse or is zero, an unknown `on_lease_lost` policy, a `fair` that is
+/// not `true` or `false`, a `mode` that is not `"read"` or `"write"`, a `keys` that is empty or
+/// holds something other than string literals, arguments that cannot go together (`fair` with
+/// `mode`, `key` with `keys`, `keys` with `fair` or `mode`: reported on both), a function that is
+/// not `async` or does not return a `Result`. The function is still emitted, so IDEs keep working.
 ///
 /// # What a call does
 ///
-/// 1. Formats the key from the arguments (before the body takes them).
-/// 2. Waits up to `wait` for the lock (in turn, with `fair = true` or `mode`). If it cannot be
-///    had, returns `Err(E::from(LockError::Timeout { .. }))` (or the Redis error) without running
-///    the body.
+/// 1. Formats the key, or every key of `keys`, from the arguments (before the body takes them).
+/// 2. Waits up to `wait` for the lock (in turn, with `fair = true` or `mode`; with `keys`, for all
+///    of its locks together). If it cannot be had, returns
+///    `Err(E::from(LockError::Timeout { .. }))` (or the Redis error) without running the body;
+///    with `keys`, the timeout names the key that stayed held, and the keys already taken are
+///    given back, so none is left held.
 /// 3. Runs the body inside the guard's [scope](LockGuard::scope): [`fencing_token()`] returns this
 ///    call's token (with `mode = "read"`, the token of the last write: readers take no new one),
 ///    and an annotated function with the same key and the same `fair` or `mode` called from
@@ -230,13 +235,18 @@ mod semaphore;
 ///    once, without running its body (an upgrade would wait for its own read hold forever). The
 ///    fair lock and the reentrant lock of one name exclude each other, so a call taking the other
 ///    one waits until its `wait` runs out; the read-write lock's keys are its own, so a `mode`
-///    call does not exclude a call of the same key without `mode`.
-/// 4. Releases the lock, and then returns, whatever the body did: `Ok`, `Err`, `?`, an early
+///    call does not exclude a call of the same key without `mode`. With `keys`, the scope holds
+///    every key: [`fencing_token()`] returns the token of the last key in name order (each key
+///    has its own tokens, not comparable with another's), and a call with `key` (or `keys`)
+///    naming keys it holds re-enters them; `keys` and `key` calls of the same name exclude each
+///    other, as they take the same reentrant lock.
+/// 4. Releases the lock (with `keys`, every one of them), and then returns, whatever the body did: `Ok`, `Err`, `?`, an early
 ///    `return`. A panic in the body, or the caller dropping the future (a `tokio::time::timeout`,
 ///    a `select!`), releases it from the guard's drop. A release that fails after the body ran
-///    (typically `NotHeld`: the lease ran out while the body ran, with
-///    `on_lease_lost = "continue"`) does not change the function's result; it is logged as a
-///    `tracing` event at `warn` level naming the lock, never silently.
+///    (typically `NotHeld`, or `MultiRelease` with `keys`: the lease ran out while the body ran,
+///    with `on_lease_lost = "continue"`) does not change the function's result; it is logged as a
+///    `tracing` event at `warn` level naming the lock (with `keys`, every key), never silently.
+///    With `keys`, the lease is lost when any key's is, and `LockError::LeaseLost` names that key.
 ///
 /// Two calls joined in one task (`tokio::join!`) are two scopes: they exclude each other. Two
 /// calls joined *inside* a locked body that re-enter its lock take turns: one re-entry at a time
@@ -309,14 +319,47 @@ mod semaphore;
 /// # });
 /// ```
 ///
+/// With `keys`, a call holds several keys at once, and calls naming the same keys in any order
+/// neither deadlock nor overlap:
+///
+/// ```
+/// use lock_runtime::{distribute_lock, LockClient, LockError};
+///
+/// struct Bank {
+///     locks: LockClient,
+/// }
+///
+/// impl Bank {
+///     /// Both accounts, or neither: `transfer(1, 2, ..)` and `transfer(2, 1, ..)` take them in
+///     /// the same order, so they never hold one each and wait for the other.
+///     #[distribute_lock(keys = ["acct:{from}", "acct:{to}"], client = self.locks, wait = "2s")]
+///     async fn transfer(&self, from: u64, to: u64, cents: u64) -> Result<u64, LockError> {
+///         self.deposit(to, cents).await // re-enters `acct:{to}`, held by this call
+///     }
+///
+///     #[distribute_lock(key = "acct:{id}", client = self.locks)]
+///     async fn deposit(&self, id: u64, cents: u64) -> Result<u64, LockError> {
+///         Ok(cents)
+///     }
+/// }
+///
+/// # lock_tests::locks::run_with_redis(|url| async move {
+/// let bank = Bank { locks: LockClient::connect(&url).await? };
+/// let (there, back) = tokio::join!(bank.transfer(1, 2, 250), bank.transfer(2, 1, 100));
+/// assert_eq!((there?, back?), (250, 100));
+/// # Ok(())
+/// # });
+/// ```
+///
 /// The expansion of the first example reads (as `cargo expand` shows it):
 ///
 /// ```text
 /// async fn decrease_stock(product_id: u64, qty: u32) -> Result<u32, StockError> {
 ///     let __lock_call = ::lock_runtime::__private::LockedCall {
 ///         client: ::core::option::Option::None,
-///         kind: ::lock_runtime::__private::LockKind::Exclusive,
-///         name: ::std::format!("stock:{}", product_id),
+///         lock: ::lock_runtime::__private::LockKind::Exclusive(
+///             ::std::format!("stock:{}", product_id),
+///         ),
 ///         wait: ::core::time::Duration::new(5u64, 0u32),
 ///         lease: ::core::option::Option::Some(::core::time::Duration::new(3u64, 0u32)),
 ///         on_lease_lost: ::lock_runtime::__private::OnLeaseLost::Abort,
@@ -333,6 +376,9 @@ mod semaphore;
 ///         .await
 /// }
 /// ```
+///
+/// With `keys`, the lock is `LockKind::Multi(::std::vec![::std::format!(..), ..])`, one
+/// `format!` per key.
 #[doc(inline)]
 pub use lock_macros::distribute_lock;
 

@@ -3,7 +3,9 @@
 
 use std::{future::Future, pin::pin, time::Duration};
 
-use crate::{LockClient, LockError};
+use futures_util::future::Either;
+
+use crate::{LockClient, LockError, LockGuard, MultiLockGuard};
 
 pub use crate::client::default::default_client;
 
@@ -113,20 +115,25 @@ pub enum OnLeaseLost {
     Continue,
 }
 
-/// Which lock of the family the attribute takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which lock of the family the attribute takes, with the name (or names) formatted from the
+/// key template (or templates) for this call.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockKind {
-    /// `client.lock(name)`: the reentrant lock (the default).
-    Exclusive,
+    /// `client.lock(name)`: the reentrant lock (the default, `key = "…"`).
+    Exclusive(String),
     /// `client.fair_lock(name)` (`fair = true`).
-    Fair,
+    Fair(String),
     /// `client.read_write_lock(name).read()` (`mode = "read"`): shared with other readers; taken
     /// at once under the scope's own write hold of the same name (a downgrade).
-    Read,
+    Read(String),
     /// `client.read_write_lock(name).write()` (`mode = "write"`): exclusive; refused at once with
     /// `LockError::Config` under the scope's own read hold of the same name (an upgrade would
     /// wait for itself).
-    Write,
+    Write(String),
+    /// `client.multi_lock(names)` (`keys = [...]`): the reentrant lock of every name, all or
+    /// nothing, taken in name order (a name formatted twice is taken once). The body's scope
+    /// holds every member, and `fencing_token()` is the last member's.
+    Multi(Vec<String>),
 }
 
 /// One call of an annotated function: which lock, how long to wait, which lease.
@@ -134,11 +141,9 @@ pub enum LockKind {
 pub struct LockedCall {
     /// The `client = …` argument, or `None` for the default client.
     pub client: Option<LockClient>,
-    /// Which lock of the family.
-    pub kind: LockKind,
-    /// The key template, formatted.
-    pub name: String,
-    /// How long to wait for the lock.
+    /// Which lock of the family, and its name or names.
+    pub lock: LockKind,
+    /// How long to wait for the lock (for a multi-lock, for all of its members together).
     pub wait: Duration,
     /// A fixed lease, or `None` for the watchdog.
     pub lease: Option<Duration>,
@@ -176,25 +181,30 @@ impl LockedCall {
             Some(client) => client,
             None => default_client().await?,
         };
-        let (name, wait, lease) = (self.name, self.wait, self.lease);
-        let guard = match self.kind {
-            LockKind::Exclusive => client.lock(name).try_acquire(wait, lease).await,
-            LockKind::Fair => client.fair_lock(name).try_acquire(wait, lease).await,
-            LockKind::Read => {
-                client
-                    .read_write_lock(name)
-                    .read()
-                    .try_acquire(wait, lease)
-                    .await
+        let (wait, lease) = (self.wait, self.lease);
+        let guard = match self.lock {
+            LockKind::Exclusive(name) => client.lock(name).try_acquire(wait, lease).await?.into(),
+            LockKind::Fair(name) => client
+                .fair_lock(name)
+                .try_acquire(wait, lease)
+                .await?
+                .into(),
+            LockKind::Read(name) => client
+                .read_write_lock(name)
+                .read()
+                .try_acquire(wait, lease)
+                .await?
+                .into(),
+            LockKind::Write(name) => client
+                .read_write_lock(name)
+                .write()
+                .try_acquire(wait, lease)
+                .await?
+                .into(),
+            LockKind::Multi(names) => {
+                Held::Many(client.multi_lock(names).try_acquire(wait, lease).await?)
             }
-            LockKind::Write => {
-                client
-                    .read_write_lock(name)
-                    .write()
-                    .try_acquire(wait, lease)
-                    .await
-            }
-        }?;
+        };
         let output = {
             let mut body = pin!(guard.scope(body));
             tokio::select! {
@@ -204,7 +214,7 @@ impl LockedCall {
                     OnLeaseLost::Abort => None,
                     OnLeaseLost::Continue => {
                         tracing::warn!(
-                            lock = guard.name(),
+                            lock = %guard.name(),
                             "lease lost while the body runs; letting it finish (on_lease_lost = \"continue\")"
                         );
                         Some(body.as_mut().await)
@@ -213,11 +223,77 @@ impl LockedCall {
             }
             // An aborted body is dropped here, before the release.
         };
-        let name = guard.name().to_owned();
+        // An aborted body's outcome: the lease lost, naming the lock (or member) that lost it.
+        let output = output.ok_or_else(|| guard.lost_name());
+        let name = guard.name();
         if let Err(err) = guard.unlock().await {
-            // Typically `NotHeld`: the body ran past the lease. Never silent.
+            // Typically `NotHeld` (`MultiRelease` for a multi-lock): the body ran past the lease.
+            // Never silent.
             tracing::warn!(lock = %name, error = %err, "releasing the lock after the body failed");
         }
-        output.unwrap_or_else(|| Err(LockError::LeaseLost { name }.into()))
+        output.unwrap_or_else(|name| Err(LockError::LeaseLost { name }.into()))
+    }
+}
+
+/// The guard of a call: one lock's, or a multi-lock's. `run` does the same with either; this is
+/// where they differ.
+enum Held {
+    One(LockGuard),
+    Many(MultiLockGuard),
+}
+
+impl From<LockGuard> for Held {
+    fn from(guard: LockGuard) -> Self {
+        Self::One(guard)
+    }
+}
+
+impl Held {
+    /// Runs `future` in the scope of every lock held.
+    fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> + use<F> {
+        match self {
+            Self::One(guard) => Either::Left(guard.scope(future)),
+            Self::Many(guard) => Either::Right(guard.scope(future)),
+        }
+    }
+
+    /// Resolves when the lease of any lock held is known lost.
+    async fn lease_lost(&self) {
+        match self {
+            Self::One(guard) => guard.lease_lost().await,
+            Self::Many(guard) => guard.lease_lost().await,
+        }
+    }
+
+    /// The lock's name, or the names of a multi-lock's members (in name order), for the logs.
+    fn name(&self) -> String {
+        match self {
+            Self::One(guard) => guard.name().to_owned(),
+            Self::Many(guard) => {
+                let names: Vec<&str> = guard.guards().iter().map(LockGuard::name).collect();
+                names.join(", ")
+            }
+        }
+    }
+
+    /// The name a `LeaseLost` error gives: the lock's, or that of the first member of a
+    /// multi-lock whose lease is lost (all of them if none is, which `run` never asks for).
+    fn lost_name(&self) -> String {
+        match self {
+            Self::One(guard) => guard.name().to_owned(),
+            Self::Many(guard) => guard
+                .guards()
+                .iter()
+                .find(|member| member.is_lease_lost())
+                .map_or_else(|| self.name(), |member| member.name().to_owned()),
+        }
+    }
+
+    /// Releases every lock held and waits for Redis to confirm.
+    async fn unlock(self) -> Result<(), LockError> {
+        match self {
+            Self::One(guard) => guard.unlock().await,
+            Self::Many(guard) => guard.unlock().await,
+        }
     }
 }
