@@ -270,8 +270,10 @@ struct Acquire {
     owner: Arc<str>,
     /// The lease each try asks for: the fixed lease, or the watchdog timeout.
     lease_time: Duration,
-    /// What the holder will know of its lease; renewed by the watchdog in watchdog mode.
-    lease: Arc<Lease>,
+    /// What the holder will know of its lease; renewed by the watchdog in watchdog mode. Made
+    /// for a try (the watchdog's registration needs it) or a hand-over, and dropped again when
+    /// the try took nothing: a task that is merely waiting keeps none.
+    lease: Option<Arc<Lease>>,
     watchdog: bool,
     /// Registered with the watchdog before a try is sent (watchdog mode), removed if the try took
     /// nothing, handed to the hold if it took the lock.
@@ -314,7 +316,7 @@ impl Acquire {
             keys: Arc::clone(keys),
             owner: backend.ids.owner(),
             lease_time,
-            lease: Lease::new(&keys.name, Instant::now()),
+            lease: None,
             watchdog: lease.is_none(),
             renewal: None,
             takes_hand_over,
@@ -335,8 +337,8 @@ impl Acquire {
                 .with_leases(&mut renew, &self.keys)
                 .arg(self.owner.as_ref())
                 .arg(redis_millis(self.lease_time));
-            let registration =
-                Registration::new(&self.keys.name, renew, &self.lease, self.lease_time);
+            let lease = self.lease();
+            let registration = Registration::new(&self.keys.name, renew, &lease, self.lease_time);
             self.renewal = Some(self.backend.watchdog.register(registration));
         }
     }
@@ -364,10 +366,20 @@ impl Acquire {
         }
     }
 
+    /// The lease a hold taken now would have (made on first use).
+    fn lease(&mut self) -> Arc<Lease> {
+        Arc::clone(
+            self.lease
+                .get_or_insert_with(|| Lease::new(&self.keys.name, Instant::now())),
+        )
+    }
+
+    /// Stops renewing after a try that took nothing, and lets its lease go.
     fn stop_renewal(&mut self) {
         if let Some(id) = self.renewal.take() {
             self.backend.watchdog.unregister(id);
         }
+        self.lease = None;
     }
 
     /// Gives back a lock this acquisition took but will not hand out. A hold like any other: if
@@ -390,7 +402,8 @@ impl Acquire {
 
     /// The hold this acquisition took, with a lease timed from `sent`; the renewal goes with it.
     fn hand_over(&mut self, token: u64, sent: Instant) -> Taken {
-        self.lease.extend_to(valid_until(sent, self.lease_time));
+        let lease = self.lease();
+        lease.extend_to(valid_until(sent, self.lease_time));
         let renewal = self.renewal.take();
         if let Some(id) = renewal {
             self.backend.watchdog.activate(id);
@@ -415,7 +428,7 @@ impl Acquire {
             kind: self.flavor.kind,
             owner: Arc::clone(&self.owner),
             token,
-            lease: Arc::clone(&self.lease),
+            lease,
         };
         let hold = Hold::new(Arc::clone(&self.backend), release, renewal, None);
         Taken { hold, holder }
