@@ -159,3 +159,59 @@ async fn lock_checked_writes_need_the_locks_slot() {
     assert!(err.to_string().contains("hash tag"), "{err}");
     guard.unlock().await.expect("unlock");
 }
+
+/// The rest of the family on a cluster, on names whose keys land on every node: every script
+/// touches its name's slot only, wherever that slot lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_family_works_on_every_node() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    let short = Duration::from_millis(200);
+    for name in names_on_every_node(&cluster) {
+        let rw = client.read_write_lock(&name);
+        let reading = rw.read().acquire().await.expect("read");
+        let also = rw.read().acquire().await.expect("readers share");
+        let err = rw.write().try_acquire(short, None).await.expect_err("read");
+        assert!(err.is_timeout(), "{err}");
+        reading.unlock().await.expect("unlock");
+        also.unlock().await.expect("unlock");
+        rw.write()
+            .acquire()
+            .await
+            .expect("write")
+            .unlock()
+            .await
+            .expect("unlock");
+
+        let fair = client.fair_lock(&name);
+        fair.acquire()
+            .await
+            .expect("fair")
+            .unlock()
+            .await
+            .expect("unlock");
+
+        let semaphore = client.semaphore(&name);
+        assert!(semaphore.try_set_permits(2).await.expect("set"));
+        let permit = semaphore.acquire(2).await.expect("permits");
+        let err = semaphore
+            .try_acquire(1, short, None)
+            .await
+            .expect_err("none free");
+        assert!(err.is_timeout(), "{err}");
+        permit.release().await.expect("release");
+        assert_eq!(semaphore.available_permits().await.expect("count"), 2);
+
+        let latch = client.count_down_latch(&name);
+        assert!(latch.try_set_count(1).await.expect("set"));
+        latch.count_down().await.expect("count down");
+        assert!(latch.wait_timeout(short).await.expect("wait"));
+
+        let both = client
+            .multi_lock([name.clone(), format!("{name}-other")])
+            .acquire()
+            .await
+            .expect("multi-lock across slots");
+        both.unlock().await.expect("unlock");
+    }
+}
