@@ -11,12 +11,19 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum LockError {
     /// The lock stayed held by another owner for the whole wait.
-    #[error("timed out after {waited:?} waiting for lock `{name}`")]
+    #[error(
+        "timed out after {waited:?} waiting for lock `{name}`{}",
+        in_brackets(holder)
+    )]
     Timeout {
         /// The lock's name, as the caller gave it.
         name: String,
         /// How long the caller waited.
         waited: Duration,
+        /// Who held it at the caller's last try, when the lock knows (the reentrant and fair
+        /// locks): the holder's client name (`LockClientBuilder::client_name`), how long it had
+        /// held the lock, and how many waited in the queue. Read in the same script as that try.
+        holder: Option<String>,
     },
 
     /// The lease ran out, or the lock was deleted or taken over, while the guard was held.
@@ -139,4 +146,11 @@ fn joined(errors: &[LockError]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// ` (text)`, or nothing.
+fn in_brackets(text: &Option<String>) -> String {
+    text.as_ref()
+        .map(|text| format!(" ({text})"))
+        .unwrap_or_default()
 }

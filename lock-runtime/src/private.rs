@@ -80,6 +80,7 @@ pub mod scripts {
             refresh: DEFAULT_WATCHDOG_TIMEOUT / 3,
             queued: false,
             grant: Duration::ZERO,
+            client_name: "lock-bench",
         };
         let call = acquire_call(&REENTRANT, &keys, owner, lease, queueing, None);
         pipeline.invoke_script(&call);

@@ -52,6 +52,21 @@ pub fn assert_released_beside(server: &RedisServer, name: &str, data: &[&str]) {
     }
 }
 
+/// The hold count of each owner of the reentrant or fair lock `name`, the field recording who
+/// holds it (`~who`) aside.
+pub fn hold_counts(server: &RedisServer, name: &str) -> Vec<i64> {
+    let fields: Vec<(String, String)> = server.cmd(&["HGETALL", &lock_key(name)]);
+    fields
+        .into_iter()
+        .filter(|(field, _)| field != "~who")
+        .map(|(owner, count)| {
+            count
+                .parse()
+                .unwrap_or_else(|_| panic!("hold count of {owner}: {count:?}"))
+        })
+        .collect()
+}
+
 /// The Redis key of the read-write lock `name` under the default prefix: `{lock:name}:rw`.
 pub fn rw_key(name: &str) -> String {
     format!("{}:rw", lock_key(name))

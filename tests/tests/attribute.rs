@@ -332,7 +332,7 @@ async fn outer(f: &Fixture) -> Result<(u64, u64), LockError> {
 #[distribute_lock(key = "{f.name}", client = f.client, wait = "300ms")]
 async fn inner(f: &Fixture) -> Result<u64, LockError> {
     f.runs.fetch_add(1, Ordering::SeqCst);
-    let holds: Vec<i64> = f.server.cmd(&["HVALS", &lock_key(&f.name)]);
+    let holds = lock_tests::locks::hold_counts(&f.server, &f.name);
     assert_eq!(holds, vec![2], "the inner call re-entered the outer hold");
     Ok(lock_runtime::fencing_token().expect("token"))
 }
@@ -1051,7 +1051,7 @@ async fn transfer_then_deposit(f: &Fixture, from: &str, to: &str) -> Result<u64,
 #[distribute_lock(key = "{f.name}:{into}", client = f.client, wait = "300ms")]
 async fn deposit(f: &Fixture, into: &str) -> Result<u64, LockError> {
     f.runs.fetch_add(1, Ordering::SeqCst);
-    let holds: Vec<i64> = f.server.cmd(&["HVALS", &lock_key(&account(f, into))]);
+    let holds = lock_tests::locks::hold_counts(&f.server, &account(f, into));
     assert_eq!(
         holds,
         vec![2],

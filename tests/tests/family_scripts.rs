@@ -77,6 +77,7 @@ impl Subject {
             REFRESH_MS.to_owned(),
             "0".to_owned(),
             "0".to_owned(),
+            "family-scripts-test".to_owned(),
         ];
         args.extend(argument.map(str::to_owned));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

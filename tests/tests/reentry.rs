@@ -163,7 +163,7 @@ async fn a_reentry_cancelled_after_its_request_ran_leaves_no_extra_hold() {
     })
     .await;
     if !released {
-        let holds: Vec<String> = server.cmd(&["HVALS", &lock_key(&name)]);
+        let holds = lock_tests::locks::hold_counts(&server, &name);
         let pttl: i64 = server.cmd(&["PTTL", &lock_key(&name)]);
         panic!(
             "the lock is still held 1.5 s after the outer unlock, with hold count {holds:?} and \
@@ -189,7 +189,7 @@ async fn a_reentry_dropped_while_waiting_for_its_turn_takes_nothing() {
                 second.is_err(),
                 "the second re-entry waited for the first's turn"
             );
-            let holds: Vec<i64> = f.server.cmd(&["HVALS", &lock_key(&f.name)]);
+            let holds = lock_tests::locks::hold_counts(&f.server, &f.name);
             assert_eq!(holds, vec![2], "the dropped re-entry counted no hold");
             first.unlock().await.expect("first unlock");
             let third = tokio::time::timeout(Duration::from_millis(500), lock.acquire())

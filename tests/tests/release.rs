@@ -149,7 +149,6 @@ async fn reacquiring_inside_the_guards_scope_reenters_without_a_new_token() {
 
     let outer = lock.acquire().await.expect("acquire");
     let token = outer.fencing_token();
-    let hash_key = lock_key(&name);
     outer
         .scope(async {
             assert_eq!(lock_runtime::fencing_token(), Some(token));
@@ -158,7 +157,7 @@ async fn reacquiring_inside_the_guards_scope_reenters_without_a_new_token() {
                 .await
                 .expect("re-entry does not wait for itself");
             assert_eq!(inner.fencing_token(), token, "re-entry keeps the token");
-            let holds: Vec<i64> = server.cmd(&["HVALS", &hash_key]);
+            let holds = lock_tests::locks::hold_counts(&server, &name);
             assert_eq!(holds, vec![2]);
             inner.unlock().await.expect("inner unlock");
             assert!(is_held(&server, &name), "the outer hold remains");

@@ -47,9 +47,9 @@ fn keys(name: &str) -> Keys {
     }
 }
 
-/// `acquire.lua`'s status and value (a busy reply's third field, the server time, left out).
+/// `acquire.lua`'s status and value (a busy reply's server time and holder left out).
 fn acquire(server: &RedisServer, keys: &Keys, owner: &str, lease_ms: &str) -> (i64, i64) {
-    let reply: Vec<i64> = server.cmd(&[
+    let reply: Vec<redis::Value> = server.cmd(&[
         "EVAL",
         script("acquire.lua"),
         "6",
@@ -67,7 +67,11 @@ fn acquire(server: &RedisServer, keys: &Keys, owner: &str, lease_ms: &str) -> (i
         "0",
         "0",
     ]);
-    (reply[0], reply[1])
+    let int = |value: &redis::Value| match value {
+        redis::Value::Int(n) => *n,
+        other => panic!("expected an integer, got {other:?}"),
+    };
+    (int(&reply[0]), int(&reply[1]))
 }
 
 fn reenter(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64 {

@@ -29,6 +29,7 @@ use crate::{
 pub struct LockClientBuilder {
     deployment: Option<Deployment>,
     key_prefix: String,
+    client_name: Option<String>,
     watchdog_timeout: Duration,
     connect_timeout: Duration,
     response_timeout: Duration,
@@ -42,6 +43,7 @@ impl Default for LockClientBuilder {
         Self {
             deployment: None,
             key_prefix: "lock".to_owned(),
+            client_name: None,
             watchdog_timeout: DEFAULT_WATCHDOG_TIMEOUT,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(3),
@@ -88,6 +90,16 @@ impl LockClientBuilder {
     /// Defaults to `"lock"`: the lock named `stock:42` lives at the key `{lock:stock:42}`.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
+        self
+    }
+
+    /// The name this client's holds are recorded under, so that a caller who times out on a lock
+    /// learns who holds it: [`LockError::Timeout`](crate::LockError::Timeout) says "held by
+    /// orders-api@host-3 for 12.4 s, 3 in the queue". At most 200 bytes.
+    ///
+    /// Defaults to the host's name and the process id, such as `host-3/4121`.
+    pub fn client_name(mut self, name: impl Into<String>) -> Self {
+        self.client_name = Some(name.into());
         self
     }
 
@@ -266,9 +278,16 @@ impl LockClientBuilder {
                 )));
             }
         }
+        let client_name = self.client_name.unwrap_or_else(default_client_name);
+        if client_name.is_empty() || client_name.len() > 200 {
+            return Err(LockError::config(format!(
+                "the client name {client_name:?} must have 1 to 200 bytes"
+            )));
+        }
         Ok(Config {
             deployment,
             key_prefix: self.key_prefix,
+            client_name,
             watchdog_timeout: self.watchdog_timeout,
             connect_timeout: self.connect_timeout,
             response_timeout: self.response_timeout,
@@ -277,6 +296,17 @@ impl LockClientBuilder {
             replicas: self.replicas,
         })
     }
+}
+
+/// The host's name and this process's id, such as `host-3/4121`.
+fn default_client_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned());
+    format!("{host}/{}", std::process::id())
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub(crate) const MAX_WATCHDOG_TIMEOUT: Duration = MAX_LEASE;
 pub(crate) struct Config {
     pub(crate) deployment: Deployment,
     pub(crate) key_prefix: String,
+    /// Recorded with each fresh hold, so that a caller who times out learns who holds the lock.
+    pub(crate) client_name: String,
     pub(crate) watchdog_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,

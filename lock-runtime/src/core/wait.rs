@@ -39,8 +39,12 @@ use crate::{
 pub(crate) enum Outcome<T> {
     /// Taken: the wait is over.
     Done(T),
-    /// Held by another owner, for `ttl` more at most (`None`: no TTL, or unknown).
-    Busy { ttl: Option<Duration> },
+    /// Held by another owner, for `ttl` more at most (`None`: no TTL, or unknown); `holder` says
+    /// who, if the primitive knows (for the timeout's message).
+    Busy {
+        ttl: Option<Duration>,
+        holder: Option<String>,
+    },
 }
 
 /// One try at taking a resource; see [`wait`].
@@ -90,6 +94,7 @@ pub(crate) async fn wait<A: Attempt + Send>(
     let mut seen_confirmed = subscription.is_some();
     let mut try_now = true;
     let mut ttl = None;
+    let mut holder = None;
     // Set while this task holds a wake-up it has not used yet.
     let mut baton: Option<Baton> = None;
     loop {
@@ -123,7 +128,10 @@ pub(crate) async fn wait<A: Attempt + Send>(
             }
             match outcome {
                 Outcome::Done(output) => return Ok(output),
-                Outcome::Busy { ttl: left } => ttl = left,
+                Outcome::Busy {
+                    ttl: left,
+                    holder: seen,
+                } => (ttl, holder) = (left, seen),
             }
         }
         let now = Instant::now();
@@ -131,6 +139,7 @@ pub(crate) async fn wait<A: Attempt + Send>(
             return Err(LockError::Timeout {
                 name: keys.name.to_string(),
                 waited: now - start,
+                holder,
             });
         }
         let Some(woken) = woken.as_mut().as_pin_mut() else {
@@ -225,6 +234,7 @@ mod tests {
             script.tries.fetch_add(1, Ordering::SeqCst);
             if !script.free.load(Ordering::SeqCst) {
                 return Ok(Outcome::Busy {
+                    holder: None,
                     ttl: Some(Duration::from_secs(30)),
                 });
             }

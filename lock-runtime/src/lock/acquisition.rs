@@ -484,6 +484,7 @@ impl Attempt for Acquire {
             } else {
                 Duration::ZERO
             },
+            client_name: &config.client_name,
         };
         let acquire = acquire_call(
             self.flavor,
@@ -530,10 +531,15 @@ impl Attempt for Acquire {
                 }
                 Ok(Outcome::Done(self.hand_over(token, sent)))
             }
-            Acquired::Busy { ttl, server_us } => {
+            Acquired::Busy {
+                ttl,
+                server_us,
+                holder,
+            } => {
                 self.stop_renewal();
                 self.last_busy = Some((sent, server_us));
-                Ok(Outcome::Busy { ttl })
+                let holder = holder.map(|seen| seen.describe(server_us));
+                Ok(Outcome::Busy { ttl, holder })
             }
             Acquired::WrongType { found } => {
                 self.stop_renewal();
@@ -589,6 +595,7 @@ async fn reenter(
             .map_err(|_| LockError::Timeout {
                 name: keys.name.to_string(),
                 waited: start.elapsed(),
+                holder: None,
             })?,
         None => held.exclusive_reentry().await,
     };
@@ -780,7 +787,7 @@ impl GiveBack for Undo {
 
 /// How a fresh acquisition waits in the queue, for its acquire script.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Queueing {
+pub(crate) struct Queueing<'a> {
     /// How long a queued waiter stays live after each try.
     pub(crate) liveness: Duration,
     /// The longest it may sleep before it tries again.
@@ -789,6 +796,8 @@ pub(crate) struct Queueing {
     pub(crate) queued: bool,
     /// The lease a release may hand it the lock with while it waits (`Duration::ZERO`: none).
     pub(crate) grant: Duration,
+    /// The client's name, recorded with the hold it takes (see `LockClientBuilder::client_name`).
+    pub(crate) client_name: &'a str,
 }
 
 /// The call of `flavor`'s acquire script for a fresh acquisition by `owner` for `lease`, with the
@@ -799,7 +808,7 @@ pub(crate) fn acquire_call(
     keys: &Keys,
     owner: &str,
     lease: Duration,
-    queueing: Queueing,
+    queueing: Queueing<'_>,
     argument: Option<&str>,
 ) -> ScriptInvocation<'static> {
     let mut acquire = flavor.acquire.prepare_invoke();
@@ -819,7 +828,8 @@ pub(crate) fn acquire_call(
         .arg(redis_millis(queueing.liveness))
         .arg(redis_millis(queueing.refresh))
         .arg(if queueing.queued { "1" } else { "0" })
-        .arg(redis_millis(queueing.grant));
+        .arg(redis_millis(queueing.grant))
+        .arg(queueing.client_name);
     if let Some(argument) = argument {
         acquire.arg(argument);
     }

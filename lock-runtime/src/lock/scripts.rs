@@ -82,6 +82,8 @@ pub(crate) enum Acquired {
     Busy {
         ttl: Option<Duration>,
         server_us: u64,
+        /// Who holds it, if the script says (the reentrant and fair locks' do).
+        holder: Option<Seen>,
     },
     /// The lock's key holds another type.
     WrongType { found: String },
@@ -112,6 +114,13 @@ impl FromRedisValue for Acquired {
                     .ok()
                     .map(Duration::from_millis),
                 server_us: u64::from_redis_value(next()?)?,
+                holder: match (items.next(), items.next()) {
+                    (Some(who), Some(waiters)) => Seen::decode(
+                        &String::from_redis_value(who)?,
+                        u64::from_redis_value(waiters)?,
+                    ),
+                    _ => None,
+                },
             },
             -1 => Self::WrongType {
                 found: String::from_redis_value(value)?,
@@ -123,6 +132,39 @@ impl FromRedisValue for Acquired {
             -5 => Self::NoPermitsSet,
             other => return Err(unexpected("acquire", other)),
         })
+    }
+}
+
+/// What a busy acquire saw of the holder: its client's name, when it took the lock (server
+/// time, ms), and how many waited in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seen {
+    name: String,
+    since_ms: u64,
+    waiters: u64,
+}
+
+impl Seen {
+    /// Decodes the lock's `~who` field ("<client name> <server time in ms>"); `None` when the
+    /// hold recorded none.
+    fn decode(who: &str, waiters: u64) -> Option<Self> {
+        let (name, since) = who.rsplit_once(' ')?;
+        Some(Self {
+            name: name.to_owned(),
+            since_ms: since.parse().ok()?,
+            waiters,
+        })
+    }
+
+    /// The holder, in words, as seen at server time `server_us`.
+    pub(crate) fn describe(&self, server_us: u64) -> String {
+        let held = Duration::from_millis((server_us / 1000).saturating_sub(self.since_ms));
+        format!(
+            "held by {} for {:.1} s, {} in the queue",
+            self.name,
+            held.as_secs_f64(),
+            self.waiters
+        )
     }
 }
 

@@ -17,12 +17,14 @@
 -- ARGV[6]  unused here (the reentrant lock's "queued before" flag: the fair lock always looks)
 -- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits, or "0":
 --          woken by name only, it takes the lock with its next try (see pass_on in common.lua)
+-- ARGV[8]  the client's name, recorded with the hold (see take in common.lua)
 --
 -- Returns {status, value}:
 --   { 1, token}  acquired; token as lock/scripts/acquire.lua
---   { 0, wait, now}  not this owner's turn: it is queued (its liveness refreshed) and must try
---                again within `wait` ms (the holder's remaining lease, the head's liveness, or
---                ARGV[5]); `now` is the server time in µs (a direct hand-over is timed from it)
+--   { 0, wait, now, who, waiters}  not this owner's turn: it is queued (its liveness refreshed)
+--                and must try again within `wait` ms (the holder's remaining lease, the head's
+--                liveness, or ARGV[5]); `now` is the server time in µs (a direct hand-over is
+--                timed from it); `who` and `waiters` as lock/scripts/acquire.lua
 --   {-1, type}   KEYS[1] holds a value of another type
 --   {-3, 0}      this owner id was abandoned: a late copy of a request whose caller gave up
 --
@@ -53,12 +55,13 @@ local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 local head = first_live(q, now, ARGV[1])
 if kind == 'none' and (not head or head == ARGV[1]) then
     dequeue(q, ARGV[1])
-    return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])}
+    return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], ARGV[8])}
 end
 
+-- A hand-over records the waiter's name with its hold, as a try would (see pass_on).
 local want = nil
 if tonumber(ARGV[7]) > 0 then
-    want = ARGV[7]
+    want = ARGV[7] .. ' ' .. ARGV[8]
 end
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), want)
 
@@ -75,4 +78,5 @@ elseif head and head ~= ARGV[1] then
         wait = head_left
     end
 end
-return {0, math.max(wait, 0), now_us}
+local who, waiters = holder_seen(KEYS[1], KEYS[4])
+return {0, math.max(wait, 0), now_us, who, waiters}

@@ -18,12 +18,15 @@
 --          lock), "0" otherwise (the uncontended path touches no queue key)
 -- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits (the fair
 --          lock's direct hand-over), or "0": woken by name only (see pass_on in common.lua)
+-- ARGV[8]  the client's name, recorded with the hold (see take in common.lua)
 --
 -- Returns {status, value}:
 --   { 1, token}  acquired; token is strictly greater than every earlier one for this name
---   { 0, wait, now}  held by another owner: this owner is queued (its liveness refreshed) and
---                must try again within `wait` ms (the holder's remaining lease, or ARGV[5]);
---                `now` is the server time in µs (a direct hand-over is timed from it)
+--   { 0, wait, now, who, waiters}  held by another owner: this owner is queued (its liveness
+--                refreshed) and must try again within `wait` ms (the holder's remaining lease,
+--                or ARGV[5]); `now` is the server time in µs (a direct hand-over is timed from
+--                it); `who` the holder's record ("<client name> <server ms>", or ''), `waiters`
+--                the queue's length
 --   {-1, type}   KEYS[1] holds a value of another type: not ours to touch
 --   {-3, 0}      this owner id was abandoned: a late copy of a request whose caller gave up
 --
@@ -48,7 +51,7 @@ if kind == 'none' then
     if ARGV[6] == '1' then
         dequeue(q, ARGV[1])
     end
-    return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])}
+    return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], ARGV[8])}
 end
 
 local token = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])
@@ -68,4 +71,5 @@ local pttl = redis.call('pttl', KEYS[1])
 if pttl >= 0 and pttl < wait then
     wait = pttl
 end
-return {0, wait, now_us}
+local who, waiters = holder_seen(KEYS[1], KEYS[4])
+return {0, wait, now_us, who, waiters}

@@ -1,6 +1,19 @@
 -- Functions shared by the lock scripts. lock/scripts.rs puts this file in front of every script
 -- that uses them (Lua scripts in Redis cannot include one another).
 
+-- The server time in microseconds, and in milliseconds.
+local function server_time()
+    local time = redis.call('time')
+    local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+    return now_us, math.floor(now_us / 1000)
+end
+
+-- The server time in milliseconds.
+local function server_ms()
+    local _, now = server_time()
+    return now
+end
+
 -- The next fencing token of the lock whose fencing state is `fence` (a key with a TTL of
 -- `ttl` ms once created): a hybrid logical clock. The state counts up by one per acquisition
 -- (INCR keeps its TTL); when it is gone it restarts from the server time in microseconds.
@@ -19,12 +32,23 @@ local function next_token(fence, ttl)
 end
 
 -- Takes the free lock `lock` for `owner`: one hold, `lease` ms as its TTL, and the next token
--- of `fence` (see next_token), which it returns.
-local function take(lock, fence, fence_ttl, owner, lease)
+-- of `fence` (see next_token), which it returns. `who` (the client's name, or nil) is recorded
+-- in the field `~who` with the server time, so a caller who times out learns who holds it.
+local function take(lock, fence, fence_ttl, owner, lease, who)
     local token = next_token(fence, fence_ttl)
-    redis.call('hset', lock, owner, 1)
+    if who then
+        redis.call('hset', lock, owner, 1, '~who', who .. ' ' .. server_ms())
+    else
+        redis.call('hset', lock, owner, 1)
+    end
     redis.call('pexpire', lock, lease)
     return token
+end
+
+-- What a busy acquire tells about the holder of `lock`: its `~who` record ('' if none), and how
+-- many wait in `queue`.
+local function holder_seen(lock, queue)
+    return redis.call('hget', lock, '~who') or '', redis.call('zcard', queue)
 end
 
 -- A resend of an acquisition that succeeded finds `owner` in `lock`: writes the hold again and
@@ -39,19 +63,6 @@ local function rearm(lock, fence, fence_ttl, owner, lease)
     redis.call('hset', lock, owner, holds)
     redis.call('pexpire', lock, lease)
     return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
-end
-
--- The server time in microseconds, and in milliseconds.
-local function server_time()
-    local time = redis.call('time')
-    local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
-    return now_us, math.floor(now_us / 1000)
-end
-
--- The server time in milliseconds.
-local function server_ms()
-    local _, now = server_time()
-    return now
 end
 
 -- What every fresh acquisition checks first. Returns the reply refusing it, or nil, and the type
@@ -123,13 +134,15 @@ local function pass_on(lock, fence, fence_ttl, q, channel, publish)
     if not head then
         return
     end
-    local lease = redis.call('hget', q.wants, head)
-    if not lease then
+    local want = redis.call('hget', q.wants, head)
+    if not want then
         redis.pcall(publish, channel, 'to:' .. head)
         return
     end
+    -- "<lease> <client name>", see the fair lock's acquire.
+    local lease, who = string.match(want, '^(%d+) (.+)$')
     dequeue(q, head)
-    local token = take(lock, fence, fence_ttl, head, lease)
+    local token = take(lock, fence, fence_ttl, head, lease or want, who)
     local now_us = server_time()
     redis.pcall(publish, channel, string.format('to:%s %d %d', head, token, now_us))
 end

@@ -16,7 +16,8 @@
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
 -- ARGV[6]  "1" if this owner queued on an earlier try, "0" otherwise
 -- ARGV[7]  unused (the exclusive locks' hand-over lease)
--- ARGV[8]  optional: the owner id of the write hold of the caller's scope; the read is granted
+-- ARGV[8]  the client's name (not recorded yet by the read-write lock)
+-- ARGV[9]  optional: the owner id of the write hold of the caller's scope; the read is granted
 --          alongside it (a downgrade)
 --
 -- Returns {status, value}:
@@ -43,7 +44,7 @@ end
 
 local granted
 if mode == 'write' then
-    granted = ARGV[8] ~= nil and redis.call('hget', KEYS[1], 'writer') == ARGV[8]
+    granted = ARGV[9] ~= nil and redis.call('hget', KEYS[1], 'writer') == ARGV[9]
 else
     granted = not writer_ahead(q, ARGV[1], now)
 end

@@ -1,7 +1,7 @@
 -- Take the write hold for a new owner: only when no hold of either kind is left and this owner
 -- heads the queue (or nobody queues); else queue.
 --
--- KEYS and ARGV: as acquire_read.lua (ARGV[8] is not used: a write is never granted alongside).
+-- KEYS and ARGV: as acquire_read.lua (ARGV[9] is not used: a write is never granted alongside).
 --
 -- Returns {status, value}:
 --   { 1, token}      acquired; token is strictly greater than every earlier one for this name

@@ -15,7 +15,8 @@
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
 -- ARGV[6]  "1" if this acquisition queued on an earlier try, "0" otherwise
 -- ARGV[7]  unused (the fair lock's hand-over lease)
--- ARGV[8]  the number of permits wanted (at least 1)
+-- ARGV[8]  the client's name (not recorded yet by the semaphore)
+-- ARGV[9]  the number of permits wanted (at least 1)
 --
 -- Returns {status, value}:
 --   { 1, 0}          acquired
@@ -40,7 +41,7 @@ local total = tonumber(redis.call('hget', KEYS[1], 'total'))
 if not total then
     return {-5, 0}
 end
-local wanted = tonumber(ARGV[8])
+local wanted = tonumber(ARGV[9])
 if wanted > total then
     return {-4, total}
 end

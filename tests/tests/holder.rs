@@ -1,0 +1,113 @@
+//! Who holds a lock, told to the caller who times out on it (issue "Operations"): the holder's
+//! client name, how long it has held it, and the queue's length, read in the same script as the
+//! caller's last try.
+
+use std::time::Duration;
+
+use lock_runtime::{LockClient, LockError};
+use lock_tests::{
+    RedisServer,
+    locks::{assert_released, await_queued},
+    unique_name,
+};
+
+async fn named(server: &RedisServer, name: &str) -> LockClient {
+    LockClient::builder()
+        .url(server.url())
+        .client_name(name)
+        .build()
+        .await
+        .expect("connect")
+}
+
+/// The holder's field of a timeout, checked against its message.
+fn holder_of(err: &LockError) -> &str {
+    match err {
+        LockError::Timeout {
+            holder: Some(holder),
+            ..
+        } => {
+            assert!(err.to_string().contains(holder.as_str()), "{err}");
+            holder
+        }
+        other => panic!("expected a timeout naming the holder, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_names_the_holder_and_how_long_it_held() {
+    let server = RedisServer::start();
+    let holding = named(&server, "orders-api@host-3").await;
+    let waiting = named(&server, "reports@host-9").await;
+    let name = unique_name("who-holds");
+    let guard = holding.lock(&name).acquire().await.expect("holder");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let err = waiting
+        .lock(&name)
+        .try_acquire(Duration::from_millis(300), None)
+        .await
+        .expect_err("held");
+    let holder = holder_of(&err);
+    assert!(
+        holder.starts_with("held by orders-api@host-3 for 1."),
+        "{holder}"
+    );
+    assert!(holder.ends_with("1 in the queue"), "{holder}");
+    guard.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+}
+
+/// A fair lock handed over directly records the new holder's name too (it took the lock with
+/// no request of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_handed_over_names_its_new_holder() {
+    let server = RedisServer::start();
+    let first = named(&server, "first").await;
+    let next = named(&server, "next-in-line").await;
+    let late = named(&server, "late").await;
+    let name = unique_name("who-handed");
+    let guard = first.fair_lock(&name).acquire().await.expect("first");
+    let waiter = {
+        let lock = next.fair_lock(&name);
+        tokio::spawn(async move { lock.acquire().await })
+    };
+    await_queued(&server, &name, 1).await;
+    guard.unlock().await.expect("unlock");
+    let handed = waiter.await.expect("join").expect("handed over");
+    let err = late
+        .fair_lock(&name)
+        .try_acquire(Duration::from_millis(300), None)
+        .await
+        .expect_err("held by the next in line");
+    assert!(
+        holder_of(&err).starts_with("held by next-in-line for"),
+        "{err}"
+    );
+    handed.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+}
+
+/// Without a name, a client is known by its host's name and its process id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_is_known_by_host_and_pid_by_default() {
+    let server = RedisServer::start();
+    let holding = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("who-default");
+    let guard = holding.lock(&name).acquire().await.expect("holder");
+    let err = holding
+        .lock(&name)
+        .try_acquire(Duration::from_millis(200), None)
+        .await
+        .expect_err("held");
+    let pid = format!("/{} for", std::process::id());
+    assert!(holder_of(&err).contains(&pid), "{err}");
+    guard.unlock().await.expect("unlock");
+
+    let err = LockClient::builder()
+        .url(server.url())
+        .client_name("")
+        .build()
+        .await
+        .expect_err("an empty name");
+    assert!(matches!(err, LockError::Config { .. }), "{err}");
+}
