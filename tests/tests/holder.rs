@@ -83,6 +83,9 @@ async fn a_lock_handed_over_names_its_new_holder() {
         holder_of(&err).starts_with("held by next-in-line for"),
         "{err}"
     );
+    // The late waiter leaves the queue in the background; were it still there, the release
+    // below would hand it the lock, and its leaving would give it back a moment later.
+    await_queued(&server, &name, 0).await;
     handed.unlock().await.expect("unlock");
     assert_released(&server, &name);
 }
