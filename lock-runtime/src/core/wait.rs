@@ -39,12 +39,8 @@ use crate::{
 pub(crate) enum Outcome<T> {
     /// Taken: the wait is over.
     Done(T),
-    /// Held by another owner, for `ttl` more at most (`None`: no TTL, or unknown); `holder` says
-    /// who, if the primitive knows (for the timeout's message).
-    Busy {
-        ttl: Option<Duration>,
-        holder: Option<String>,
-    },
+    /// Held by another owner, for `ttl` more at most (`None`: no TTL, or unknown).
+    Busy { ttl: Option<Duration> },
 }
 
 /// One try at taking a resource; see [`wait`].
@@ -65,6 +61,13 @@ pub(crate) trait Attempt {
     /// be spent): the engine then tries, and the try finds out. The default takes nothing.
     fn granted(&mut self, grant: &str) -> Option<Self::Output> {
         let _ = grant;
+        None
+    }
+
+    /// Who held the resource at the last try that found it busy, in words, if the primitive
+    /// knows: for the timeout's message, so it is asked only when the wait runs out. The
+    /// default knows nothing.
+    fn holder(&self) -> Option<String> {
         None
     }
 
@@ -94,7 +97,6 @@ pub(crate) async fn wait<A: Attempt + Send>(
     let mut seen_confirmed = subscription.is_some();
     let mut try_now = true;
     let mut ttl = None;
-    let mut holder = None;
     // Set while this task holds a wake-up it has not used yet.
     let mut baton: Option<Baton> = None;
     loop {
@@ -128,10 +130,7 @@ pub(crate) async fn wait<A: Attempt + Send>(
             }
             match outcome {
                 Outcome::Done(output) => return Ok(output),
-                Outcome::Busy {
-                    ttl: left,
-                    holder: seen,
-                } => (ttl, holder) = (left, seen),
+                Outcome::Busy { ttl: left } => ttl = left,
             }
         }
         let now = Instant::now();
@@ -139,7 +138,7 @@ pub(crate) async fn wait<A: Attempt + Send>(
             return Err(LockError::Timeout {
                 name: keys.name.to_string(),
                 waited: now - start,
-                holder,
+                holder: attempt.holder(),
             });
         }
         let Some(woken) = woken.as_mut().as_pin_mut() else {
@@ -234,7 +233,6 @@ mod tests {
             script.tries.fetch_add(1, Ordering::SeqCst);
             if !script.free.load(Ordering::SeqCst) {
                 return Ok(Outcome::Busy {
-                    holder: None,
                     ttl: Some(Duration::from_secs(30)),
                 });
             }

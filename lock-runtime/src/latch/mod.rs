@@ -408,7 +408,6 @@ impl Attempt for Opened<'_> {
         }
         let recheck = self.backend.config.renew_interval();
         Ok(Outcome::Busy {
-            holder: None,
             ttl: Some(ttl.map_or(recheck, |ttl| ttl.min(recheck))),
         })
     }

@@ -28,7 +28,7 @@ use crate::{
         wait::{self, Attempt, Outcome},
         watchdog::{Registration, RenewalId},
     },
-    lock::scripts::{Acquired, ForceUnlocked, Reentered, Released, Undone},
+    lock::scripts::{Acquired, ForceUnlocked, Reentered, Released, Seen, Undone},
 };
 
 /// What makes one lock of the family itself: its acquire script (the reentrant lock's lets
@@ -284,6 +284,8 @@ struct Acquire {
     /// When the last try that found the lock busy was sent, and the server's clock (µs) as it
     /// ran: a direct hand-over after it is timed from these.
     last_busy: Option<(Instant, u64)>,
+    /// Who held the lock at that try, if the script said: described only if the wait runs out.
+    last_holder: Option<Seen>,
     /// The flavor's own last argument to its acquire script: the owner id of the scope's hold
     /// this one may be granted alongside (see [`Flavor::fresh`]), or a semaphore's number of
     /// permits.
@@ -321,6 +323,7 @@ impl Acquire {
             renewal: None,
             takes_hand_over,
             last_busy: None,
+            last_holder: None,
             argument,
             undo_on_drop: None,
         }
@@ -442,6 +445,11 @@ impl Attempt for Acquire {
         Some(&self.owner)
     }
 
+    fn holder(&self) -> Option<String> {
+        let (_, server_us) = self.last_busy?;
+        Some(self.last_holder.as_ref()?.describe(server_us))
+    }
+
     /// A release made this waiter the owner (`pass_on` in `scripts/common.lua`): `grant` is
     /// "<token> <server time in µs of the hand-over>".
     ///
@@ -538,8 +546,8 @@ impl Attempt for Acquire {
             } => {
                 self.stop_renewal();
                 self.last_busy = Some((sent, server_us));
-                let holder = holder.map(|seen| seen.describe(server_us));
-                Ok(Outcome::Busy { ttl, holder })
+                self.last_holder = holder;
+                Ok(Outcome::Busy { ttl })
             }
             Acquired::WrongType { found } => {
                 self.stop_renewal();
