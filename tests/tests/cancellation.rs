@@ -326,6 +326,66 @@ async fn a_permit_release_cut_short_anywhere_still_releases() {
     }
 }
 
+/// A multi-lock of two locks, acquired or waited for while one member is held, and released,
+/// each cut short at every point: both members end up free. Its members are taken one after the
+/// other, so the cuts fall on the first member's request, between the two, and on the second's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_lock_cut_short_anywhere_leaves_no_member_held() {
+    let f = Fixture::new(Family::Reentrant).await;
+    let wait = Duration::from_secs(5);
+    for cut in CUT_POINTS {
+        let names = [unique_name("cut-multi-a"), unique_name("cut-multi-b")];
+        let multi = f.slow.multi_lock(names.clone());
+        // Twice a round trip: both members' requests are on the wire in turn.
+        if let Some(taken) = cut_short(f.at(cut * 2), multi.try_acquire(wait, None)).await {
+            taken.expect("free").unlock().await.expect("unlock");
+        }
+        for name in &names {
+            f.assert_free(
+                Family::Reentrant,
+                name,
+                &format!("multi-lock acquire cut at {cut} %"),
+            )
+            .await;
+        }
+
+        let holder = f.direct.lock(&names[1]).acquire().await.expect("holder");
+        let releasing = async {
+            tokio::time::sleep(f.at(cut)).await;
+            holder.unlock().await.expect("holder unlock");
+        };
+        let waiting = cut_short(f.at(cut * 2), multi.try_acquire(wait, None));
+        let (waited, ()) = tokio::join!(waiting, releasing);
+        if let Some(taken) = waited {
+            taken
+                .expect("released meanwhile")
+                .unlock()
+                .await
+                .expect("unlock");
+        }
+        for name in &names {
+            f.assert_free(
+                Family::Reentrant,
+                name,
+                &format!("multi-lock wait cut at {cut} %"),
+            )
+            .await;
+        }
+
+        let held = multi.acquire().await.expect("acquire");
+        let _ = cut_short(f.at(cut), held.unlock()).await;
+        f.proxy.drop_connections();
+        for name in &names {
+            f.assert_free(
+                Family::Reentrant,
+                name,
+                &format!("multi-lock unlock cut at {cut} %"),
+            )
+            .await;
+        }
+    }
+}
+
 /// One test per operation and lock of the family (`cancellation::read::an_unlock_…`), so each
 /// runs, and fails, on its own.
 macro_rules! sweep {
