@@ -25,6 +25,7 @@
 
 mod auction;
 mod database;
+pub mod demo;
 mod fencing;
 mod stock;
 

@@ -31,7 +31,10 @@ use std::{process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use lock_examples::{Auction, AuctionError, BidOutcome, Item};
+use lock_examples::{
+    Auction, AuctionError, BidOutcome, Item,
+    demo::{Ran, percentile, run_workers},
+};
 use lock_runtime::{LockClient, distribute_lock};
 use lock_tests::{RedisServer, Workers};
 use tokio::time::Instant;
@@ -298,27 +301,16 @@ async fn demo(args: DemoArgs) -> Result<bool, Failure> {
         }
         command = command.worker(worker_args);
     }
-    let started = Instant::now();
-    let mut workers = command.spawn();
-    while (0..workers.len()).any(|index| workers.is_running(index)) {
-        let placed: usize = (0..workers.len())
-            .map(|index| workers.stdout_so_far(index).lines().count())
-            .sum();
-        progress.set_position(placed as u64);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    progress.finish_and_clear();
-    let pids: Vec<u32> = (0..workers.len()).map(|index| workers.pid(index)).collect();
-    let outputs = workers.wait_all(Duration::from_secs(60));
-    let elapsed = started.elapsed();
+    let Ran {
+        outputs,
+        pids,
+        elapsed,
+    } = run_workers(command, &progress).await;
 
     let tallies: Vec<Tally> = outputs
         .iter()
         .map(|output| Tally::from_output(&output.stdout))
         .collect();
-    for output in outputs.iter().filter(|output| !output.status.success()) {
-        eprintln!("a worker failed ({}):\n{}", output.status, output.stderr);
-    }
     print_tallies(&tallies, &pids);
     println!("\n  finished in {:.1} s\n", elapsed.as_secs_f64());
     let mut records = Vec::new();
@@ -405,16 +397,6 @@ fn print_tallies(tallies: &[Tally], pids: &[u32]) {
     for failure in failures.take(5) {
         println!("  failure: {}", failure.message);
     }
-}
-
-fn percentile(times: &[Duration], percent: usize) -> String {
-    if times.is_empty() {
-        return "-".to_owned();
-    }
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    let index = (sorted.len() * percent).div_ceil(100).saturating_sub(1);
-    format!("{:.1} ms", sorted[index].as_secs_f64() * 1e3)
 }
 
 /// Reads the verdict from Redis: each item's bid standing and log of accepted bids, against the

@@ -18,7 +18,11 @@ use std::{
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use lock_examples::{SaleRecord, StockError, StockService, open_database};
+use lock_examples::{
+    SaleRecord, StockError, StockService,
+    demo::{Ran, percentile, run_workers},
+    open_database,
+};
 use lock_runtime::LockClient;
 use lock_tests::{RedisServer, Workers};
 use tokio::time::Instant;
@@ -222,27 +226,16 @@ async fn demo(args: DemoArgs) -> Result<bool, Failure> {
         }
         command = command.worker(worker_args);
     }
-    let started = Instant::now();
-    let mut workers = command.spawn();
-    while (0..workers.len()).any(|index| workers.is_running(index)) {
-        let attempted: usize = (0..workers.len())
-            .map(|index| workers.stdout_so_far(index).lines().count())
-            .sum();
-        progress.set_position(attempted as u64);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    progress.finish_and_clear();
-    let pids: Vec<u32> = (0..workers.len()).map(|index| workers.pid(index)).collect();
-    let outputs = workers.wait_all(Duration::from_secs(60));
-    let elapsed = started.elapsed();
+    let Ran {
+        outputs,
+        pids,
+        elapsed,
+    } = run_workers(command, &progress).await;
 
     let tallies: Vec<Tally> = outputs
         .iter()
         .map(|output| Tally::from_output(&output.stdout))
         .collect();
-    for output in outputs.iter().filter(|output| !output.status.success()) {
-        eprintln!("a worker failed ({}):\n{}", output.status, output.stderr);
-    }
     print_tallies(&tallies, &pids, !args.no_lock);
     let sales = service.sales(PRODUCT).await?;
     let final_stock = service.stock(PRODUCT).await?;
@@ -332,16 +325,6 @@ fn print_tallies(tallies: &[Tally], pids: &[u32], locked: bool) {
     for failure in tallies.iter().flat_map(|tally| &tally.failures).take(5) {
         println!("  failure: {failure}");
     }
-}
-
-fn percentile(waits: &[Duration], percent: usize) -> String {
-    if waits.is_empty() {
-        return "-".to_owned();
-    }
-    let mut sorted = waits.to_vec();
-    sorted.sort();
-    let index = (sorted.len() * percent).div_ceil(100).saturating_sub(1);
-    format!("{:.1} ms", sorted[index].as_secs_f64() * 1e3)
 }
 
 /// Reads the verdict from the audit table; returns whether the stock is consistent.
