@@ -13,12 +13,13 @@ use futures_util::future::BoxFuture;
 use once_cell::sync::Lazy;
 use redis::{Script, ScriptInvocation};
 use tokio::time::Instant;
-use tracing::Instrument;
+use tracing::{Instrument, instrument::Instrumented};
 
 use crate::{
     LockClient, LockError, LockGuard,
     core::{
         backend::Backend,
+        background::InContext,
         hold::{GiveBack, Hold, InFlight},
         hub::{PUBLISH, Wake},
         keys::{FENCE_TTL, Keys},
@@ -154,13 +155,13 @@ pub(crate) async fn acquire(
     wait: Duration,
     lease: Option<Duration>,
 ) -> Result<LockGuard, LockError> {
-    let start = Instant::now();
     let backend = &client.backend;
-    let keys = Arc::new(flavor.layout.keys(backend, name)?);
-    let lease = lease
-        .map(|lease| check_lease(name, "lease", lease))
-        .transpose()?;
-    let deadline = deadline_after(start, wait);
+    let Asked {
+        start,
+        keys,
+        lease,
+        deadline,
+    } = Asked::new(flavor, backend, name, wait, lease)?;
     let client_id = backend.ids.client();
     if let Some(held) = scope::find(client_id, &keys.main, flavor.kind) {
         return Box::pin(reenter(
@@ -181,8 +182,7 @@ pub(crate) async fn acquire(
 
 /// Waits up to `wait` for a fresh hold of `name` of `flavor` (never a re-entry), with a fixed
 /// `lease` or in watchdog mode; `argument` is the flavor's own last argument to its acquire
-/// script (a semaphore's number of permits). In the background runtime's context, inside a
-/// debug span naming the resource.
+/// script (a semaphore's number of permits). Traced as [`acquire_traced`].
 pub(crate) async fn acquire_fresh(
     flavor: &'static Flavor,
     client: &LockClient,
@@ -190,20 +190,18 @@ pub(crate) async fn acquire_fresh(
     (wait, lease): (Duration, Option<Duration>),
     argument: Arc<str>,
 ) -> Result<Taken, LockError> {
-    let span =
-        tracing::debug_span!("acquire", resource = %name, hold = ?flavor.kind, ?wait, ?lease);
     let acquiring = async {
-        let start = Instant::now();
         let backend = &client.backend;
-        let keys = Arc::new(flavor.layout.keys(backend, name)?);
-        let lease = lease
-            .map(|lease| check_lease(name, "lease", lease))
-            .transpose()?;
-        let deadline = deadline_after(start, wait);
+        let Asked {
+            start,
+            keys,
+            lease,
+            deadline,
+        } = Asked::new(flavor, backend, name, wait, lease)?;
         let mut acquire = Acquire::new(flavor, backend, &keys, lease, Some(argument));
         wait::wait(backend, &keys, start, deadline, &mut acquire).await
     };
-    client.backend.in_context(acquiring).instrument(span).await
+    traced(flavor, client, name, (wait, lease), acquiring).await
 }
 
 /// [`acquire`] as a handle's `acquire` and `try_acquire` run it: in the background runtime's
@@ -216,9 +214,49 @@ pub(crate) fn acquire_traced<'a>(
     wait: Duration,
     lease: Option<Duration>,
 ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'a {
-    let span = tracing::debug_span!("acquire", lock = %name, hold = ?flavor.kind, ?wait, ?lease);
     let acquiring = acquire(flavor, client, name, wait, lease);
+    traced(flavor, client, name, (wait, lease), acquiring)
+}
+
+/// `acquiring` polled in the background runtime's context, inside a debug span naming the lock,
+/// its hold kind, the wait and the lease.
+fn traced<F: Future>(
+    flavor: &Flavor,
+    client: &LockClient,
+    name: &str,
+    (wait, lease): (Duration, Option<Duration>),
+    acquiring: F,
+) -> Instrumented<InContext<F>> {
+    let span = tracing::debug_span!("acquire", lock = %name, hold = ?flavor.kind, ?wait, ?lease);
     client.backend.in_context(acquiring).instrument(span)
+}
+
+/// What every acquisition starts from: when it began, the keys, the lease checked, the deadline.
+struct Asked {
+    start: Instant,
+    keys: Arc<Keys>,
+    lease: Option<Duration>,
+    deadline: Option<Instant>,
+}
+
+impl Asked {
+    fn new(
+        flavor: &Flavor,
+        backend: &Backend,
+        name: &Arc<str>,
+        wait: Duration,
+        lease: Option<Duration>,
+    ) -> Result<Self, LockError> {
+        let start = Instant::now();
+        Ok(Self {
+            start,
+            keys: Arc::new(flavor.layout.keys(backend, name)?),
+            lease: lease
+                .map(|lease| check_lease(name, "lease", lease))
+                .transpose()?,
+            deadline: deadline_after(start, wait),
+        })
+    }
 }
 
 /// Whether anyone holds the lock `name` of `layout`.
