@@ -79,7 +79,7 @@ impl Keys {
 
     /// The lease of each hold, for primitives whose holds each have one (the read-write lock).
     pub(crate) fn leases(&self) -> String {
-        self.sub("leases")
+        leases_of(&self.main)
     }
 
     /// The memo key of one request (see the scripts' headers).
@@ -97,6 +97,12 @@ impl Keys {
             found: found.unwrap_or_else(|| "value of another type".to_owned()),
         }
     }
+}
+
+/// The per-hold leases key of the resource whose main key is `main` (see [`Keys::leases`]),
+/// for code that keeps only a hold's main key.
+pub(crate) fn leases_of(main: &str) -> String {
+    format!("{main}:leases")
 }
 
 /// Checks a resource name (or key prefix) for what would break the key scheme.

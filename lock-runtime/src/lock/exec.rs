@@ -21,7 +21,10 @@ use tokio::time::Instant;
 use crate::{
     LockError,
     client::connection::Connection,
-    core::scope::{HoldKind, Holder},
+    core::{
+        keys::leases_of,
+        scope::{HoldKind, Holder},
+    },
     lock::scripts::EXEC,
 };
 
@@ -77,7 +80,7 @@ pub(crate) async fn run<T: FromRedisValue>(
     };
     let mut call = EXEC.prepare_invoke();
     call.key(&holder.key)
-        .key(format!("{}:leases", holder.key))
+        .key(leases_of(&holder.key))
         .arg(holder.owner.as_ref())
         .arg(if leases { "1" } else { "0" })
         .arg(pipeline.len());
