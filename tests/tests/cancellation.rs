@@ -386,6 +386,44 @@ async fn a_multi_lock_cut_short_anywhere_leaves_no_member_held() {
     }
 }
 
+/// A lock-checked write cut short at every point: the lock stays held by its guard (exec takes
+/// nothing), and its commands ran all or none (one script), never half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_cut_short_anywhere_runs_all_or_nothing_and_holds_nothing_more() {
+    let f = Fixture::warmed_up(|slow, name| async move {
+        let guard = slow.lock(&name).acquire().await.expect("warm-up");
+        let mut pipe = redis::pipe();
+        pipe.get(format!("{}:data", guard.hash_tag()));
+        guard.exec::<()>(&pipe).await.expect("warm-up exec");
+        guard.unlock().await.expect("warm-up unlock");
+    })
+    .await;
+    for cut in CUT_POINTS {
+        let name = unique_name("cut-exec");
+        let guard = f.slow.lock(&name).acquire().await.expect("acquire");
+        let (first, second) = (
+            format!("{}:first", guard.hash_tag()),
+            format!("{}:second", guard.hash_tag()),
+        );
+        let mut pipe = redis::pipe();
+        pipe.set(&first, 1).ignore().set(&second, 2).ignore();
+        let _ = cut_short(f.at(cut), guard.exec::<()>(&pipe)).await;
+        tokio::time::sleep(f.round_trip * 3).await;
+        let written: (Option<i64>, Option<i64>) = (
+            f.server.cmd(&["GET", &first]),
+            f.server.cmd(&["GET", &second]),
+        );
+        assert!(
+            matches!(written, (None, None) | (Some(1), Some(2))),
+            "exec cut at {cut} %: half of it ran: {written:?}"
+        );
+        guard.unlock().await.expect("still held, released");
+        let _: i64 = f.server.cmd(&["DEL", &first, &second]);
+        f.assert_free(Family::Reentrant, &name, &format!("exec cut at {cut} %"))
+            .await;
+    }
+}
+
 /// One test per operation and lock of the family (`cancellation::read::an_unlock_…`), so each
 /// runs, and fails, on its own.
 macro_rules! sweep {
