@@ -82,9 +82,18 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     let error_span = error_type_span(output);
     let call = syn::Ident::new("__lock_call", Span::mixed_site().located_at(error_span));
     let ret = syn::Ident::new("__lock_ret", Span::mixed_site());
+    // A Redlock takes the exclusive lock only: the other kinds ask for a `LockClient`.
+    let exclusive = args.keys.get().is_none()
+        && args.mode.get().is_none()
+        && !args.fair.get().is_some_and(|fair| fair.value);
     let client = match args.client.get() {
         Some(expr) => {
-            let client = quote_spanned!(expr.span()=> ::lock_runtime::__private::client(&(#expr)));
+            let source = if exclusive {
+                quote!(client)
+            } else {
+                quote!(family_client)
+            };
+            let client = quote_spanned!(expr.span()=> ::lock_runtime::__private::#source(&(#expr)));
             quote!(::core::option::Option::Some(#client))
         }
         None => quote!(::core::option::Option::None),

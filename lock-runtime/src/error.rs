@@ -96,6 +96,23 @@ pub enum LockError {
         failed: Vec<LockError>,
     },
 
+    /// Fewer masters of a [`Redlock`](crate::Redlock) than its quorum answered in time (each
+    /// error says why one did not): the lock can be neither taken nor known.
+    #[error(
+        "Redlock `{name}`: {answered} master(s) answered, {quorum} needed: {}",
+        joined(failed)
+    )]
+    NoQuorum {
+        /// The lock's name.
+        name: String,
+        /// How many masters answered.
+        answered: usize,
+        /// How many must: a majority.
+        quorum: usize,
+        /// One error per master that did not answer.
+        failed: Vec<LockError>,
+    },
+
     /// The client configuration is invalid or incomplete.
     #[error("invalid lock client configuration: {message}")]
     Config {

@@ -152,6 +152,7 @@ mod lock;
 mod multi;
 mod rwlock;
 mod semaphore;
+mod source;
 
 /// Runs the body of an `async fn` while holding a Redis lock, and releases it on every exit.
 ///
@@ -394,9 +395,10 @@ pub use guard::LockGuard;
 pub use latch::CountDownLatch;
 pub use lock::exec::exec;
 pub use lock::{Lock, exec::LockedConnection};
-pub use multi::{MultiLock, MultiLockGuard};
+pub use multi::{MultiLock, MultiLockGuard, Redlock, RedlockBuilder, RedlockGuard, RedlockLock};
 pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
 pub use semaphore::{Semaphore, SemaphorePermit};
+pub use source::LockSource;
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
@@ -421,6 +423,9 @@ mod tests {
         assert_send_sync::<Semaphore>();
         assert_send_sync::<MultiLock>();
         assert_send_sync::<MultiLockGuard>();
+        assert_send_sync::<Redlock>();
+        assert_send_sync::<RedlockLock>();
+        assert_send_sync::<RedlockGuard>();
         assert_send_sync::<SemaphorePermit>();
         assert_send_sync::<CountDownLatch>();
         assert_send_sync::<LockGuard>();

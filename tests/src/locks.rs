@@ -144,6 +144,27 @@ where
     }
 }
 
+/// [`run_with_redis`] with `n` independent servers (for a Redlock): `body` gets their URLs.
+///
+/// # Panics
+///
+/// When `body` returns an error, or the runtime cannot be built.
+pub fn run_with_masters<F, Fut>(n: usize, body: F)
+where
+    F: FnOnce(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<(), LockError>>,
+{
+    let masters = crate::start_masters(n);
+    let urls = masters.iter().map(RedisServer::url).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|err| panic!("building a Tokio runtime: {err}"));
+    if let Err(err) = runtime.block_on(body(urls)) {
+        panic!("example failed: {err}");
+    }
+}
+
 /// Sums the calls of the given commands in `INFO commandstats`.
 pub fn command_calls(server: &RedisServer, commands: &[&str]) -> u64 {
     crate::command_stats(&server.info("commandstats"), "calls")

@@ -120,18 +120,80 @@ impl Lease {
     }
 }
 
+/// The margin kept for clock drift between this process and Redis over a lease of `lease`:
+/// Redlock's 1 % of the lease plus 2 ms.
+pub(crate) fn drift(lease: Duration) -> Duration {
+    lease / 100 + Duration::from_millis(2)
+}
+
 /// The last instant a lease of `lease` requested at `sent` can be trusted: Redlock's validity,
-/// with a drift margin of 1% of the lease plus 2 ms. A lease shorter than the margin is spent at
-/// once. Leases are at most [`MAX_LEASE`], so the sum cannot overflow.
+/// with the [`drift`] margin. A lease shorter than the margin is spent at once. Leases are at
+/// most [`MAX_LEASE`], so the sum cannot overflow.
 pub(crate) fn valid_until(sent: Instant, lease: Duration) -> Instant {
-    let drift = lease / 100 + Duration::from_millis(2);
-    let valid = lease.saturating_sub(drift);
+    let valid = lease.saturating_sub(drift(lease));
     sent.checked_add(valid).unwrap_or(sent)
+}
+
+/// What is left of a lease of `lease` requested `elapsed` ago, the [`drift`] margin taken off:
+/// Redlock's validity time. `None` once nothing is left, so a lock whose acquisition took as
+/// long as its lease is never handed out.
+pub(crate) fn validity(lease: Duration, elapsed: Duration) -> Option<Duration> {
+    lease
+        .checked_sub(elapsed)?
+        .checked_sub(drift(lease))
+        .filter(|left| !left.is_zero())
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// Redlock's validity is exactly what is left of the lease once the time taken and the
+        /// drift margin are off, never more, and it is gone once they use the lease up.
+        #[test]
+        fn validity_is_what_is_left_of_the_lease(
+            lease_us in 1_000_u64..=MAX_LEASE.as_micros() as u64,
+            elapsed_us in 0_u64..=2 * MAX_LEASE.as_micros() as u64,
+        ) {
+            let (lease, elapsed) = (Duration::from_micros(lease_us), Duration::from_micros(elapsed_us));
+            let margin = drift(lease);
+            match validity(lease, elapsed) {
+                Some(left) => {
+                    prop_assert!(!left.is_zero());
+                    prop_assert_eq!(left + elapsed + margin, lease);
+                }
+                None => prop_assert!(elapsed + margin >= lease),
+            }
+        }
+
+        /// The later the quorum is reached, the less validity is left.
+        #[test]
+        fn validity_shrinks_as_time_passes(
+            lease_us in 1_000_u64..=MAX_LEASE.as_micros() as u64,
+            earlier_us in 0_u64..=MAX_LEASE.as_micros() as u64,
+            later_by_us in 0_u64..=MAX_LEASE.as_micros() as u64,
+        ) {
+            let lease = Duration::from_micros(lease_us);
+            let earlier = Duration::from_micros(earlier_us);
+            let later = earlier + Duration::from_micros(later_by_us);
+            prop_assert!(validity(lease, later) <= validity(lease, earlier));
+        }
+
+        /// A holder's deadline is the validity of a lease taken at once: the two computations
+        /// agree.
+        #[test]
+        fn the_deadline_is_the_validity_at_the_start(
+            lease_us in 1_000_u64..=MAX_LEASE.as_micros() as u64,
+        ) {
+            let lease = Duration::from_micros(lease_us);
+            let start = Instant::now();
+            let left = validity(lease, Duration::ZERO).unwrap_or_default();
+            prop_assert_eq!(valid_until(start, lease) - start, left);
+        }
+    }
 
     #[test]
     fn validity_keeps_a_drift_margin() {

@@ -115,7 +115,7 @@ pub(crate) struct Taken {
 
 impl Taken {
     /// The lock guard of this hold.
-    fn guard(self, backend: &Backend, name: &Arc<str>) -> LockGuard {
+    pub(super) fn guard(self, backend: &Backend, name: &Arc<str>) -> LockGuard {
         LockGuard::new(self.hold, Arc::clone(name), self.holder, backend.runtime)
     }
 }
@@ -300,8 +300,9 @@ pub(crate) async fn force_unlock(
     }
 }
 
-/// One fresh acquisition: a new owner id, tried as often as the wait engine asks.
-struct Acquire {
+/// One fresh acquisition: a new owner id, tried as often as the wait engine (or a
+/// [`Contender`](super::contender::Contender)) asks.
+pub(super) struct Acquire {
     flavor: &'static Flavor,
     backend: Arc<Backend>,
     keys: Arc<Keys>,
@@ -336,7 +337,7 @@ struct Acquire {
 }
 
 impl Acquire {
-    fn new(
+    pub(super) fn new(
         flavor: &'static Flavor,
         backend: &Arc<Backend>,
         keys: &Arc<Keys>,
@@ -365,6 +366,11 @@ impl Acquire {
             argument,
             undo_on_drop: None,
         }
+    }
+
+    /// The owner id of this acquisition, which is also its waiter id.
+    pub(super) fn owner(&self) -> &Arc<str> {
+        &self.owner
     }
 
     /// In watchdog mode, registers this acquisition with the watchdog (once): before a try is
@@ -480,7 +486,7 @@ impl Attempt for Acquire {
     type Output = Taken;
 
     fn waiter_id(&self) -> Option<&Arc<str>> {
-        Some(&self.owner)
+        Some(self.owner())
     }
 
     fn holder(&self) -> Option<String> {

@@ -17,6 +17,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{LockClient, LockError, LockGuard, core::scope::HoldKind};
 
 pub(crate) mod acquisition;
+pub(crate) mod contender;
 pub(crate) mod exec;
 pub(crate) mod scripts;
 

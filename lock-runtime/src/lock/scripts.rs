@@ -48,6 +48,10 @@ pub(crate) static LEAVE: Lazy<Script> = Lazy::new(|| Script::new(with_common!("l
 pub(crate) static UNDO_REENTER: Lazy<Script> =
     Lazy::new(|| Script::new(with_common!("undo_reenter.lua")));
 
+/// Raise the fencing state to a quorum's token; see `scripts/raise_fence.lua`.
+pub(crate) static RAISE_FENCE: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/raise_fence.lua")));
+
 /// `scripts/exec.lua` as sent: declared with a shebang, so that on Redis Cluster it may touch
 /// keys of its lock's slot only (a script without one may touch any key of its node, and
 /// breaks when slots move), then `common.lua`.
@@ -58,7 +62,7 @@ const EXEC_SOURCE: &str = concat!("#!lua\n", with_common!("exec.lua"));
 pub(crate) static EXEC: Lazy<Script> = Lazy::new(|| Script::new(EXEC_SOURCE));
 
 /// Every script of the lock, by file name: for tests and the benchmark (`__private::scripts`).
-pub(crate) fn sources() -> [(&'static str, &'static str); 8] {
+pub(crate) fn sources() -> [(&'static str, &'static str); 9] {
     [
         ("exec.lua", EXEC_SOURCE),
         ("acquire.lua", with_common!("acquire.lua")),
@@ -68,6 +72,7 @@ pub(crate) fn sources() -> [(&'static str, &'static str); 8] {
         ("force_unlock.lua", include_str!("scripts/force_unlock.lua")),
         ("leave.lua", with_common!("leave.lua")),
         ("undo_reenter.lua", with_common!("undo_reenter.lua")),
+        ("raise_fence.lua", include_str!("scripts/raise_fence.lua")),
     ]
 }
 
@@ -249,6 +254,25 @@ impl FromRedisValue for Undone {
             1 => Self::GivenBack,
             0 => Self::NothingTaken,
             other => return Err(unexpected("undo", other)),
+        })
+    }
+}
+
+/// The reply of `raise_fence.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FenceRaised {
+    /// The fencing state is at the token or above.
+    Raised,
+    /// The owner no longer holds the lock: nothing changed.
+    NotHeld,
+}
+
+impl FromRedisValue for FenceRaised {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Ok(match i64::from_redis_value(value)? {
+            1 => Self::Raised,
+            0 => Self::NotHeld,
+            other => return Err(unexpected("raise_fence", other)),
         })
     }
 }

@@ -2,9 +2,10 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use futures_util::future::{join_all, select_all};
+use futures_util::future::select_all;
 use tokio::time::Instant;
 
+use super::{release_all, released};
 use crate::{
     LockClient, LockError, LockGuard,
     core::{lease::deadline_after, scope},
@@ -154,23 +155,6 @@ impl MultiLock {
         }
         Ok(MultiLockGuard { guards })
     }
-}
-
-/// Gives back the members taken by an acquisition that failed; their failures are only logged
-/// (each frees itself when its lease runs out).
-async fn release_all(guards: Vec<LockGuard>) {
-    for (name, outcome) in released(guards).await {
-        if let Err(err) = outcome {
-            tracing::debug!(lock = %name, error = %err, "giving back a member of a multi-lock failed");
-        }
-    }
-}
-
-/// Releases every guard at once; each outcome with its lock's name, in order.
-async fn released(guards: Vec<LockGuard>) -> Vec<(String, Result<(), LockError>)> {
-    let names: Vec<String> = guards.iter().map(|guard| guard.name().to_owned()).collect();
-    let outcomes = join_all(guards.into_iter().map(LockGuard::unlock)).await;
-    names.into_iter().zip(outcomes).collect()
 }
 
 /// The locks of a [`MultiLock`], all held until this is released or dropped.

@@ -1,0 +1,475 @@
+//! Redlock (DESIGN 4.1): one lock over independent masters, held by a quorum; fencing tokens
+//! that stay strictly increasing although each master counts on its own; waiting through each
+//! master's hub; nothing left held when an acquisition fails or is cancelled.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use lock_runtime::{LockClient, LockError, Redlock, distribute_lock};
+use lock_tests::{
+    RedisServer, TcpProxy,
+    locks::{assert_released, eventually, lock_key},
+    start_masters, unique_name,
+};
+
+async fn clients(masters: &[RedisServer]) -> Vec<LockClient> {
+    let mut clients = Vec::new();
+    for master in masters {
+        clients.push(
+            LockClient::builder()
+                .url(master.url())
+                .watchdog_timeout(Duration::from_secs(3))
+                .build()
+                .await
+                .expect("connect"),
+        );
+    }
+    clients
+}
+
+async fn redlock(masters: &[RedisServer]) -> Redlock {
+    Redlock::new(clients(masters).await).expect("a Redlock")
+}
+
+fn held_on(master: &RedisServer, name: &str) -> bool {
+    master.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
+}
+
+/// Waits until no master holds `name` (releases and undos run in the background) and nothing
+/// of it lingers without a TTL.
+async fn assert_released_everywhere(masters: &[RedisServer], name: &str) {
+    let released = eventually(Duration::from_secs(5), || {
+        masters.iter().all(|master| !held_on(master, name))
+    })
+    .await;
+    assert!(released, "lock {name} is still held on some master");
+    for master in masters {
+        assert_released(master, name);
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redlock_holds_the_lock_on_every_master_it_can_and_excludes_another() {
+    let masters = start_masters(3);
+    let (ours, theirs) = (redlock(&masters).await, redlock(&masters).await);
+    assert_eq!(ours.quorum(), 2);
+    let name = unique_name("redlock-basic");
+
+    let held = ours
+        .lock(&name)
+        .try_acquire(Duration::ZERO, Some(LEASE))
+        .await
+        .expect("free on every master");
+    assert_eq!(held.masters_held(), 3);
+    assert!(masters.iter().all(|master| held_on(master, &name)));
+    assert!(held.remaining_lease() > LEASE / 2);
+    assert!(ours.lock(&name).is_locked().await.expect("is_locked"));
+
+    let err = theirs
+        .lock(&name)
+        .try_acquire(Duration::from_millis(300), Some(LEASE))
+        .await
+        .expect_err("held by the other Redlock");
+    assert!(err.is_timeout(), "{err}");
+    assert!(err.to_string().contains("held by"), "names a holder: {err}");
+
+    held.unlock().await.expect("unlock");
+    assert_released_everywhere(&masters, &name).await;
+    assert!(!ours.lock(&name).is_locked().await.expect("is_locked"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_an_error() {
+    let masters = start_masters(1);
+    let clients = clients(&masters).await;
+    let err = Redlock::new(Vec::new()).expect_err("no clients");
+    assert!(matches!(err, LockError::Config { .. }), "{err}");
+    let twice = [clients[0].clone(), clients[0].clone()];
+    let err = Redlock::new(twice).expect_err("the same client twice");
+    assert!(err.to_string().contains("twice"), "{err}");
+    let err = Redlock::builder(clients.clone())
+        .node_timeout(Duration::ZERO)
+        .build()
+        .expect_err("a zero node timeout");
+    assert!(matches!(err, LockError::Config { .. }), "{err}");
+    let err = Redlock::builder(clients.clone())
+        .retry_delay(Duration::MAX)
+        .build()
+        .expect_err("a retry delay past a year");
+    assert!(matches!(err, LockError::Config { .. }), "{err}");
+
+    let redlock = Redlock::new(clients).expect("one master");
+    let err = redlock
+        .lock("x")
+        .try_acquire(Duration::ZERO, Some(Duration::ZERO))
+        .await
+        .expect_err("a zero lease");
+    assert!(matches!(err, LockError::Config { .. }), "{err}");
+    let err = redlock.lock("").acquire().await.expect_err("an empty name");
+    assert!(matches!(err, LockError::InvalidName { .. }), "{err}");
+    // Waits of any size are input.
+    let held = redlock
+        .lock("y")
+        .try_acquire(Duration::MAX, Some(Duration::from_secs(1)))
+        .await
+        .expect("free");
+    held.unlock().await.expect("unlock");
+}
+
+/// In the manner of redsync's tests: for every mask of masters made unavailable (the even ones
+/// paused, the odd ones held by a foreign owner), one try succeeds exactly when a quorum is free,
+/// and holds the lock on every free master.
+async fn succeeds_exactly_when_a_quorum_is_free(n: usize) {
+    let masters = start_masters(n);
+    let ours = Redlock::builder(clients(&masters).await)
+        .node_timeout(Duration::from_millis(200))
+        .build()
+        .expect("a Redlock");
+    let foreign = clients(&masters).await;
+    let quorum = n / 2 + 1;
+    for mask in 0..(1_usize << n) {
+        let name = unique_name(&format!("redlock-mask-{n}-{mask}"));
+        let unavailable: Vec<usize> = (0..n).filter(|i| mask & (1 << i) != 0).collect();
+        let paused: Vec<usize> = unavailable.iter().copied().filter(|i| i % 2 == 0).collect();
+        let mut foreign_holds = Vec::new();
+        for &i in &unavailable {
+            if i % 2 == 0 {
+                masters[i].pause();
+            } else {
+                let lock = foreign[i].lock(&name);
+                let hold = lock.try_acquire(Duration::ZERO, Some(LEASE)).await;
+                foreign_holds.push(hold.expect("free for the foreign owner"));
+            }
+        }
+        let free = n - unavailable.len();
+        let outcome = ours
+            .lock(&name)
+            .try_acquire(Duration::ZERO, Some(LEASE))
+            .await;
+        match outcome {
+            Ok(guard) => {
+                assert!(
+                    free >= quorum,
+                    "mask {mask:b}: taken with {free} of {n} free"
+                );
+                assert_eq!(guard.masters_held(), free, "mask {mask:b}");
+                guard.unlock().await.expect("unlock");
+            }
+            Err(err) => {
+                assert!(free < quorum, "mask {mask:b}: {err}");
+                if n - paused.len() < quorum {
+                    assert!(
+                        matches!(err, LockError::NoQuorum { .. }),
+                        "mask {mask:b}: {err}"
+                    );
+                } else {
+                    assert!(err.is_timeout(), "mask {mask:b}: {err}");
+                }
+            }
+        }
+        for &i in &paused {
+            masters[i].resume();
+        }
+        for hold in foreign_holds {
+            hold.unlock().await.expect("foreign unlock");
+        }
+        assert_released_everywhere(&masters, &name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_masters_every_mask() {
+    succeeds_exactly_when_a_quorum_is_free(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_masters_every_mask() {
+    succeeds_exactly_when_a_quorum_is_free(5).await;
+}
+
+/// Two independent Redlocks, three tasks each, take turns while one master after another is
+/// killed and restarted empty (after the longest lease, as Redlock requires): never two holders
+/// at once, and the fencing tokens, read in the order the holders came, strictly increase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_redlocks_never_hold_at_once_while_masters_die_and_tokens_increase() {
+    const HOLD_LEASE: Duration = Duration::from_secs(3);
+    let masters = Arc::new(start_masters(3));
+    let redlocks = [redlock(&masters).await, redlock(&masters).await];
+    let name = unique_name("redlock-chaos");
+    let inside = Arc::new(AtomicBool::new(false));
+    let tokens = Arc::new(Mutex::new(Vec::new()));
+    let with_a_master_down = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for redlock in &redlocks {
+        for _ in 0..3 {
+            let lock = redlock.lock(&name);
+            let (inside, tokens, stop) = (inside.clone(), tokens.clone(), stop.clone());
+            let down = with_a_master_down.clone();
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let guard = lock
+                        .try_acquire(Duration::from_secs(20), Some(HOLD_LEASE))
+                        .await
+                        .expect("a quorum stays up");
+                    assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
+                    tokens.lock().expect("tokens").push(guard.fencing_token());
+                    if guard.masters_held() < 3 {
+                        down.fetch_add(1, Ordering::SeqCst);
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    inside.store(false, Ordering::SeqCst);
+                    // A master that died under the hold cannot confirm; the others do.
+                    let _ = guard.unlock().await;
+                }
+            }));
+        }
+    }
+    for master in masters.iter() {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        master.kill();
+        tokio::time::sleep(HOLD_LEASE + Duration::from_millis(300)).await;
+        master.restart();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    for task in tasks {
+        task.await.expect("no task failed");
+    }
+    let tokens = tokens.lock().expect("tokens").clone();
+    assert!(tokens.len() > 50, "only {} acquisitions", tokens.len());
+    assert!(
+        with_a_master_down.load(Ordering::SeqCst) > 10,
+        "the lock was taken while masters were down"
+    );
+    for pair in tokens.windows(2) {
+        assert!(pair[0] < pair[1], "tokens {} then {}", pair[0], pair[1]);
+    }
+    assert_released_everywhere(&masters, &name).await;
+}
+
+/// A waiting Redlock is woken by the release on the masters (its requests stay queued there),
+/// not by its timer: its clients' watchdog timeout is 30 s, so without the wake-up it would try
+/// again only after 10 s, past its wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_redlock_is_woken_by_the_release() {
+    let masters = start_masters(3);
+    let mut slow = Vec::new();
+    for master in &masters {
+        slow.push(LockClient::connect(&master.url()).await.expect("connect"));
+    }
+    let (holder, waiter) = (
+        redlock(&masters).await,
+        Redlock::new(slow).expect("a Redlock"),
+    );
+    let name = unique_name("redlock-wake");
+    let held = holder
+        .lock(&name)
+        .try_acquire(Duration::ZERO, Some(Duration::from_secs(60)))
+        .await
+        .expect("free");
+    let waiting = {
+        let lock = waiter.lock(&name);
+        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(4), None).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    held.unlock().await.expect("unlock");
+    let guard = waiting
+        .await
+        .expect("join")
+        .expect("woken by the release, within the wait");
+    guard.unlock().await.expect("unlock");
+    assert_released_everywhere(&masters, &name).await;
+}
+
+/// In watchdog mode each master's hold is renewed by its client; the lease survives the loss of
+/// a minority and is lost with the quorum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_is_lost_with_the_quorum_not_before() {
+    let masters = start_masters(3);
+    let mut clients = Vec::new();
+    for master in &masters {
+        let client = LockClient::builder()
+            .url(master.url())
+            .watchdog_timeout(Duration::from_secs(1))
+            .build()
+            .await
+            .expect("connect");
+        clients.push(client);
+    }
+    let redlock = Redlock::new(clients).expect("a Redlock");
+    let name = unique_name("redlock-watchdog");
+    let guard = redlock.lock(&name).acquire().await.expect("free");
+    masters[0].pause();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!guard.is_lease_lost(), "two of three masters still renew");
+    assert!(held_on(&masters[1], &name) && held_on(&masters[2], &name));
+    masters[1].pause();
+    tokio::time::timeout(Duration::from_secs(5), guard.lease_lost())
+        .await
+        .expect("lost with the quorum");
+    assert!(guard.is_lease_lost());
+    // The local deadline keeps a drift margin: let the keys expire in Redis too.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    masters[0].resume();
+    masters[1].resume();
+    let err = guard.unlock().await.expect_err("the quorum was lost");
+    assert!(matches!(err, LockError::MultiRelease { .. }), "{err}");
+    assert_released_everywhere(&masters, &name).await;
+}
+
+/// An acquisition dropped at any point of its round (one master slow behind a proxy, so the
+/// cut falls while requests, fence raises or give-backs are in flight) leaves nothing held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquisition_cut_at_any_point_leaves_nothing_held() {
+    let masters = start_masters(3);
+    let proxy = TcpProxy::start(masters[0].port()).await;
+    let mut clients = vec![LockClient::connect(&proxy.url()).await.expect("connect")];
+    for master in &masters[1..] {
+        clients.push(LockClient::connect(&master.url()).await.expect("connect"));
+    }
+    let redlock = Redlock::builder(clients)
+        .node_timeout(Duration::from_secs(1))
+        .build()
+        .expect("a Redlock");
+    proxy.set_delay(Duration::from_millis(60));
+    for cut in [0, 5, 30, 60, 100, 130, 160, 200, 260, 330, 400] {
+        let name = unique_name(&format!("redlock-cut-{cut}"));
+        let lock = redlock.lock(&name);
+        let acquiring = lock.try_acquire(Duration::from_secs(5), Some(LEASE));
+        if let Ok(taken) = tokio::time::timeout(Duration::from_millis(cut), acquiring).await {
+            drop(taken.expect("free"));
+        }
+        assert_released_everywhere(&masters, &name).await;
+    }
+}
+
+/// Inside a guard's scope the same lock re-enters, with the guard's token; outside, it waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redlock_re_enters_within_its_scope() {
+    let masters = start_masters(3);
+    let redlock = redlock(&masters).await;
+    let name = unique_name("redlock-reenter");
+    let lock = redlock.lock(&name);
+    let outer = lock.acquire().await.expect("free");
+    let token = outer.fencing_token();
+    outer
+        .scope(async {
+            assert_eq!(lock_runtime::fencing_token(), Some(token));
+            let inner = lock
+                .try_acquire(Duration::ZERO, None)
+                .await
+                .expect("re-enters");
+            assert_eq!(inner.fencing_token(), token);
+            inner.unlock().await.expect("inner unlock");
+        })
+        .await;
+    assert!(
+        masters.iter().all(|master| held_on(master, &name)),
+        "the outer hold remains"
+    );
+    let err = lock
+        .try_acquire(Duration::from_millis(200), None)
+        .await
+        .expect_err("outside the scope it waits");
+    assert!(err.is_timeout(), "{err}");
+    outer.unlock().await.expect("unlock");
+    assert_released_everywhere(&masters, &name).await;
+}
+
+/// What [`increment`] fails with.
+#[derive(Debug)]
+enum CountError {
+    Lock(LockError),
+    Redis(redis::RedisError),
+}
+
+impl std::fmt::Display for CountError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Lock(err) => write!(f, "lock: {err}"),
+            Self::Redis(err) => write!(f, "redis: {err}"),
+        }
+    }
+}
+
+impl From<LockError> for CountError {
+    fn from(err: LockError) -> Self {
+        Self::Lock(err)
+    }
+}
+
+impl From<redis::RedisError> for CountError {
+    fn from(err: redis::RedisError) -> Self {
+        Self::Redis(err)
+    }
+}
+
+/// Increments a counter kept on `store`, read and written apart (lost updates if two calls
+/// overlap), under the Redlock's lock; returns the token the body saw.
+#[distribute_lock(key = "{name}", client = redlock, wait = "20s", lease = "5s")]
+async fn increment(redlock: &Redlock, name: &str, store: &RedisServer) -> Result<u64, CountError> {
+    let counter = format!("{name}:count");
+    let mut connection = store.async_connection().await;
+    let count: u64 = redis::cmd("INCRBY")
+        .arg(&counter)
+        .arg(0)
+        .query_async(&mut connection)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    redis::cmd("SET")
+        .arg(&counter)
+        .arg(count + 1)
+        .query_async::<()>(&mut connection)
+        .await?;
+    Ok(lock_runtime::fencing_token().expect("the body runs in the lock's scope"))
+}
+
+/// `client = redlock` in the attribute: two independent Redlocks, four tasks each, increment
+/// one counter without losing an update, and each body sees a greater token than the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attribute_takes_a_redlock() {
+    const CALLS: u64 = 10;
+    let masters = Arc::new(start_masters(3));
+    let store = Arc::new(RedisServer::start());
+    let redlocks = [redlock(&masters).await, redlock(&masters).await];
+    let name: Arc<str> = Arc::from(unique_name("redlock-attribute"));
+    let tokens = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for redlock in &redlocks {
+        for _ in 0..4 {
+            let (redlock, name, store) = (redlock.clone(), name.clone(), store.clone());
+            let tokens = tokens.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..CALLS {
+                    let token = increment(&redlock, &name, &store)
+                        .await
+                        .unwrap_or_else(|err| panic!("increment: {err}"));
+                    tokens.lock().expect("tokens").push(token);
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("no task failed");
+    }
+    let count: u64 = store.cmd(&["GET", &format!("{name}:count")]);
+    assert_eq!(
+        count,
+        8 * CALLS,
+        "an update was lost: two bodies overlapped"
+    );
+    let mut tokens = tokens.lock().expect("tokens").clone();
+    let calls = tokens.len();
+    tokens.sort_unstable();
+    tokens.dedup();
+    assert_eq!(tokens.len(), calls, "every call had its own token");
+    assert_released_everywhere(&masters, &name).await;
+}
