@@ -12,7 +12,7 @@ use std::{
 
 use lock_runtime::{LockClient, LockError, Redlock, distribute_lock};
 use lock_tests::{
-    RedisServer, TcpProxy,
+    RedisServer, TcpProxy, Workers,
     locks::{assert_released, eventually, lock_key},
     start_masters, unique_name,
 };
@@ -125,7 +125,7 @@ async fn bad_input_is_an_error() {
 
 /// In the manner of redsync's tests: for every mask of masters made unavailable (the even ones
 /// paused, the odd ones held by a foreign owner), one try succeeds exactly when a quorum is free,
-/// and holds the lock on every free master.
+/// holding the lock on a quorum of the free masters at least.
 async fn succeeds_exactly_when_a_quorum_is_free(n: usize) {
     let masters = start_masters(n);
     let ours = Redlock::builder(clients(&masters).await)
@@ -159,7 +159,11 @@ async fn succeeds_exactly_when_a_quorum_is_free(n: usize) {
                     free >= quorum,
                     "mask {mask:b}: taken with {free} of {n} free"
                 );
-                assert_eq!(guard.masters_held(), free, "mask {mask:b}");
+                let held = guard.masters_held();
+                assert!(
+                    (quorum..=free).contains(&held),
+                    "mask {mask:b}: held on {held}"
+                );
                 guard.unlock().await.expect("unlock");
             }
             Err(err) => {
@@ -325,22 +329,26 @@ async fn the_lease_is_lost_with_the_quorum_not_before() {
     assert_released_everywhere(&masters, &name).await;
 }
 
-/// An acquisition dropped at any point of its round (one master slow behind a proxy, so the
-/// cut falls while requests, fence raises or give-backs are in flight) leaves nothing held.
+/// An acquisition dropped at any point leaves nothing held: each master sits behind a proxy
+/// with its own delay, so the cuts fall while tries, the wait for the last master, fence raises
+/// or give-backs are in flight (the acquisition takes about 155 ms; the last cuts let it end).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acquisition_cut_at_any_point_leaves_nothing_held() {
     let masters = start_masters(3);
-    let proxy = TcpProxy::start(masters[0].port()).await;
-    let mut clients = vec![LockClient::connect(&proxy.url()).await.expect("connect")];
-    for master in &masters[1..] {
-        clients.push(LockClient::connect(&master.url()).await.expect("connect"));
+    let mut proxies = Vec::new();
+    let mut clients = Vec::new();
+    for (master, delay_ms) in masters.iter().zip([15, 30, 45]) {
+        let proxy = TcpProxy::start(master.port()).await;
+        clients.push(LockClient::connect(&proxy.url()).await.expect("connect"));
+        proxy.set_delay(Duration::from_millis(delay_ms));
+        proxies.push(proxy);
     }
     let redlock = Redlock::builder(clients)
         .node_timeout(Duration::from_secs(1))
         .build()
         .expect("a Redlock");
-    proxy.set_delay(Duration::from_millis(60));
-    for cut in [0, 5, 30, 60, 100, 130, 160, 200, 260, 330, 400] {
+    let cuts = [0, 10, 25, 35, 50, 65, 80, 95, 110, 130, 150, 170, 200, 400];
+    for cut in cuts {
         let name = unique_name(&format!("redlock-cut-{cut}"));
         let lock = redlock.lock(&name);
         let acquiring = lock.try_acquire(Duration::from_secs(5), Some(LEASE));
@@ -472,4 +480,62 @@ async fn the_attribute_takes_a_redlock() {
     tokens.dedup();
     assert_eq!(tokens.len(), calls, "every call had its own token");
     assert_released_everywhere(&masters, &name).await;
+}
+
+/// Many tasks in three `lock-worker` processes, each process with its own Redlock over the same
+/// three masters, do a non-atomic read-modify-write of a counter under the lock, while one
+/// master is killed half-way: no update is lost, and each process saw every token above the
+/// last one stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redlocks_in_several_processes_keep_a_counter_exact() {
+    const PROCESSES: u64 = 3;
+    const TASKS: u64 = 4;
+    const ITERATIONS: u64 = 15;
+    let masters = start_masters(3);
+    let store = RedisServer::start();
+    let name = unique_name("redlock-processes");
+    let mut workers = Workers::command(env!("CARGO_BIN_EXE_lock-worker"));
+    for _ in 0..PROCESSES {
+        let mut args = vec![
+            "redlock-counter".to_owned(),
+            store.url(),
+            name.clone(),
+            TASKS.to_string(),
+            ITERATIONS.to_string(),
+        ];
+        args.extend(masters.iter().map(RedisServer::url));
+        workers = workers.worker(args);
+    }
+    let workers = workers.spawn();
+    let counter = format!("{name}:counter");
+    let halfway = PROCESSES * TASKS * ITERATIONS / 2;
+    let reached = eventually(Duration::from_secs(60), || {
+        store.cmd::<Option<u64>>(&["GET", &counter]).unwrap_or(0) >= halfway
+    })
+    .await;
+    assert!(reached, "the workers got half-way");
+    masters[2].kill();
+    let outputs = workers.wait_all_async(Duration::from_secs(120)).await;
+    let mut acquired = 0;
+    for output in &outputs {
+        assert!(
+            output.status.success(),
+            "worker failed: {:?}\n{}",
+            output.status,
+            output.stderr
+        );
+        assert_eq!(
+            output.field("violations"),
+            "0",
+            "a token was not above the last"
+        );
+        acquired += output.field("acquired").parse::<u64>().expect("a count");
+    }
+    assert_eq!(acquired, PROCESSES * TASKS * ITERATIONS);
+    let count: u64 = store.cmd(&["GET", &counter]);
+    assert_eq!(
+        count, acquired,
+        "an update was lost: two holders overlapped"
+    );
+    assert_released_everywhere(&masters[..2], &name).await;
 }

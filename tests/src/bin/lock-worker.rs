@@ -6,6 +6,9 @@
 //!     Each task ITERATIONS times: take the lock (unless --no-lock), read the counter, yield,
 //!     write it back plus one, check the fencing token is above the last one stored, release.
 //!     Prints `acquired=N`, `violations=N` (tokens not above the last seen) and `tokens=a,b,...`.
+//! lock-worker redlock-counter URL NAME TASKS ITERATIONS MASTER_URL...
+//!     The same as `counter`, under the lock NAME of a Redlock over the masters MASTER_URL...
+//!     (in watchdog mode); the counter and the last token are kept on URL.
 //! lock-worker macro-counter URL NAME TASKS ITERATIONS
 //!     The same read-modify-write as `counter`, inside a `#[distribute_lock]` function using the
 //!     default client. Prints `acquired=N`.
@@ -54,7 +57,9 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use lock_runtime::{LockClient, LockError, distribute_lock};
+use lock_runtime::{
+    Lock, LockClient, LockError, LockGuard, Redlock, RedlockGuard, RedlockLock, distribute_lock,
+};
 use redis::AsyncCommands;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -67,14 +72,27 @@ async fn main() -> ExitCode {
         .as_slice()
     {
         ["counter", url, name, tasks, iterations, rest @ ..] => {
-            counter(
-                url,
-                name,
-                parse(tasks),
-                parse(iterations),
-                rest != ["--no-lock"],
-            )
-            .await
+            let locker = if rest == ["--no-lock"] {
+                Ok(Locker::Nothing)
+            } else {
+                LockClient::connect(url)
+                    .await
+                    .map(|client| Locker::Lock(client.lock(*name)))
+            };
+            counter(url, name, parse(tasks), parse(iterations), locker).await
+        }
+        [
+            "redlock-counter",
+            url,
+            name,
+            tasks,
+            iterations,
+            masters @ ..,
+        ] => {
+            let locker = redlock(masters)
+                .await
+                .map(|redlock| Locker::Redlock(redlock.lock(*name)));
+            counter(url, name, parse(tasks), parse(iterations), locker).await
         }
         ["hold", url, name, lease_ms, watchdog_ms] => {
             hold(url, name, parse(lease_ms), parse(watchdog_ms)).await
@@ -135,32 +153,75 @@ fn parse(number: &str) -> u64 {
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// What `counter` takes around each read-modify-write.
+enum Locker {
+    Nothing,
+    Lock(Lock),
+    Redlock(RedlockLock),
+}
+
+/// A hold `counter` took: its token, and its release.
+enum Held {
+    Lock(LockGuard),
+    Redlock(RedlockGuard),
+}
+
+impl Held {
+    fn fencing_token(&self) -> u64 {
+        match self {
+            Self::Lock(guard) => guard.fencing_token(),
+            Self::Redlock(guard) => guard.fencing_token(),
+        }
+    }
+
+    async fn unlock(self) -> Result<(), LockError> {
+        match self {
+            Self::Lock(guard) => guard.unlock().await,
+            Self::Redlock(guard) => guard.unlock().await,
+        }
+    }
+}
+
+impl Locker {
+    async fn take(&self) -> Result<Option<Held>, Failure> {
+        Ok(match self {
+            Self::Nothing => None,
+            Self::Lock(lock) => Some(Held::Lock(lock.acquire().await?)),
+            Self::Redlock(lock) => Some(Held::Redlock(lock.acquire().await?)),
+        })
+    }
+}
+
+/// A Redlock over a client of each of `masters`.
+async fn redlock(masters: &[&str]) -> Result<Redlock, LockError> {
+    let mut clients = Vec::new();
+    for master in masters {
+        clients.push(LockClient::connect(master).await?);
+    }
+    Redlock::new(clients)
+}
+
 async fn counter(
     url: &str,
     name: &str,
     tasks: u64,
     iterations: u64,
-    locked: bool,
+    locker: Result<Locker, LockError>,
 ) -> Result<(), Failure> {
-    let client = LockClient::connect(url).await?;
+    let locker = std::sync::Arc::new(locker?);
     let redis = redis::Client::open(url)?;
     let mut handles = Vec::new();
     for _ in 0..tasks {
-        let client = client.clone();
+        let locker = std::sync::Arc::clone(&locker);
         let mut connection = redis.get_multiplexed_async_connection().await?;
         let name = name.to_owned();
         handles.push(tokio::spawn(async move {
             let counter_key = format!("{name}:counter");
             let last_token_key = format!("{name}:last-token");
-            let lock = client.lock(&name);
             let mut tokens = Vec::new();
             let mut violations = 0u64;
             for _ in 0..iterations {
-                let guard = if locked {
-                    Some(lock.acquire().await?)
-                } else {
-                    None
-                };
+                let guard = locker.take().await?;
                 let value: u64 = connection
                     .get::<_, Option<u64>>(&counter_key)
                     .await?

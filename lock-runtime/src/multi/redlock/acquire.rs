@@ -3,7 +3,11 @@
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
-use futures_util::future::{join_all, select_all};
+use futures_util::{
+    StreamExt,
+    future::{join_all, select_all},
+    stream::FuturesUnordered,
+};
 use tokio::{sync::futures::Notified, time::Instant};
 
 use super::{RedlockGuard, Settings, node_deadline};
@@ -90,6 +94,9 @@ fn random_delay(most: Duration) -> Duration {
     most.mul_f64(fastrand::f64())
 }
 
+/// The least a master still to answer is waited for once a quorum took the lock.
+const MIN_GRACE: Duration = Duration::from_millis(2);
+
 /// What a round that missed the quorum saw.
 struct Missed {
     /// The masters it took, by index (given back since).
@@ -138,26 +145,45 @@ async fn round(
 ) -> Result<RedlockGuard, Missed> {
     let start = Instant::now();
     let answer_by = node_deadline(settings, start);
-    let tried = join_all(
-        masters
-            .iter_mut()
-            .map(|master| master.try_once(name, lease, answer_by)),
-    )
-    .await;
+    let mut tries: FuturesUnordered<_> = masters
+        .iter_mut()
+        .enumerate()
+        .map(
+            |(index, master)| async move { (index, master.try_once(name, lease, answer_by).await) },
+        )
+        .collect();
     let mut taken = Vec::new();
     let mut guards = Vec::new();
     let mut failed = Vec::new();
-    for (index, tried) in tried.into_iter().enumerate() {
+    let mut answered = 0;
+    // Once the quorum is reached, the masters still to answer get as long again as the quorum
+    // took: a healthy one answers within it, and one that is down or slow is not waited for
+    // (its request is undone in the background).
+    let mut answer_by = answer_by;
+    loop {
+        let next = tokio::time::timeout_at(answer_by, tries.next());
+        let Ok(Some((index, tried))) = next.await else {
+            break;
+        };
         match tried {
             Ok(Some(guard)) => {
+                answered += 1;
                 taken.push(index);
                 guards.push(guard);
             }
-            Ok(None) => {}
+            Ok(None) => answered += 1,
             Err(err) => failed.push(err),
         }
+        if guards.len() + tries.len() < settings.quorum {
+            // The quorum is out of reach this round.
+            break;
+        }
+        if guards.len() == settings.quorum {
+            let grace = start.elapsed().max(MIN_GRACE);
+            answer_by = answer_by.min(Instant::now() + grace);
+        }
     }
-    let answered = masters.len() - failed.len();
+    drop(tries);
     if guards.len() >= settings.quorum {
         // The lease each master was asked for: the fixed one, or the shortest watchdog lease.
         let lease_time = lease.unwrap_or_else(|| {

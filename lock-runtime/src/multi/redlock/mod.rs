@@ -46,8 +46,10 @@ pub use guard::RedlockGuard;
 /// # How it acquires
 ///
 /// Each round asks every master at once, each within the [node
-/// timeout](RedlockBuilder::node_timeout), so a master that is down costs one timeout, not one
-/// per master. If a quorum took the lock and there is time left of the lease (the validity:
+/// timeout](RedlockBuilder::node_timeout). Once a quorum took the lock, the masters still to
+/// answer get as long again as the quorum took, and no longer: a master that is down or slow
+/// costs a round about one more round trip, not a node timeout (its request is undone in the
+/// background). If a quorum took the lock and there is time left of the lease (the validity:
 /// lease − time since the round began − a drift margin of 1 % + 2 ms, on the monotonic clock),
 /// the lock is held; otherwise every master taken is given back. Between rounds the caller
 /// waits, through each master's subscription hub, for a release on a master where the lock was
