@@ -56,6 +56,9 @@
 //!   and an upgrade is refused at once instead of deadlocking.
 //! - **A multi-lock.** [`LockClient::multi_lock`] gives a [`MultiLock`]: several reentrant
 //!   locks, all or nothing, taken in name order so that callers never deadlock.
+//! - **Redlock.** [`Redlock::new`] over one client per independent master gives one lock held
+//!   by a quorum of them ([`RedlockLock`], [`RedlockGuard`]), surviving the loss of any minority,
+//!   with fencing tokens that stay strictly increasing across the masters.
 //! - **A semaphore.** [`LockClient::semaphore`] gives a [`Semaphore`]: permits shared by every
 //!   process, each acquisition leased like a lock ([`SemaphorePermit`]), so a crashed holder's
 //!   permits come back when its lease ends; a release wakes the waiters its permits fit.
@@ -202,7 +205,7 @@ mod source;
 /// | `key = "stock:{product_id}"` | the lock's name; `{param}` or `{param.field}` is replaced by that parameter formatted with `Display` | required, unless `keys` is given |
 /// | `wait = "5s"` | how long to wait for the lock: `"500ms"`, `"5s"`, `"1m"`, `"1m30s"` | `"5s"` |
 /// | `lease = "3s"` | a fixed lease, never renewed | none: the watchdog renews the lock while the body runs |
-/// | `client = self.locks` | an expression, evaluated in the function, giving a [`LockClient`] (or a reference, `Arc`, … to one) | the [default client](set_default_client) |
+/// | `client = self.locks` | an expression, evaluated in the function, giving a [`LockClient`] or a [`Redlock`] (or a reference, `Arc` or `Box` of one: any [`LockSource`]); a Redlock takes the exclusive lock only, so `fair`, `mode` and `keys` need a `LockClient` | the [default client](set_default_client) |
 /// | `on_lease_lost = "abort"` | when the lease is lost while the body runs: `"abort"` drops the body and returns [`LockError::LeaseLost`]; `"continue"` lets it finish and logs a warning | `"abort"` |
 /// | `fair = true` | take the [fair lock](LockClient::fair_lock): callers get it in the order they started waiting, across every process | `false`: the [reentrant lock](LockClient::lock) |
 /// | `mode = "read"` or `mode = "write"` | take the [read](ReadWriteLock::read) or the [write](ReadWriteLock::write) lock of [`client.read_write_lock(key)`](LockClient::read_write_lock): many readers at once, or one writer; a waiting writer keeps new readers out | none: the [reentrant lock](LockClient::lock) |
