@@ -97,7 +97,8 @@ pub enum LockError {
     },
 
     /// Fewer masters of a [`Redlock`](crate::Redlock) than its quorum answered in time (each
-    /// error says why one did not): the lock can be neither taken nor known.
+    /// error says why one did not): the lock could not be taken, looked at, or released on a
+    /// quorum. Holds left on masters free themselves when their leases run out.
     #[error(
         "Redlock `{name}`: {answered} master(s) answered, {quorum} needed: {}",
         joined(failed)

@@ -45,11 +45,24 @@ pub(super) async fn acquire(
             reentering.push(client);
         }
     }
-    if !reentering.is_empty() {
+    if reentering.len() >= settings.quorum {
         return reenter(settings, name, &reentering, start, wait, lease).await;
     }
+    if !reentering.is_empty() {
+        // A guard of this Redlock holds at least a quorum: this is a plain lock of the name.
+        return Err(LockError::config(format!(
+            "the current scope holds lock `{name}` through {} of the Redlock's clients, not a \
+             quorum: a plain lock of that name is held here, and a Redlock re-enters only its \
+             own guards",
+            reentering.len()
+        )));
+    }
 
-    let mut masters: Vec<Master<'_>> = settings.clients.iter().map(Master::new).collect();
+    let mut masters: Vec<Master<'_>> = settings
+        .clients
+        .iter()
+        .map(|client| Master::new(client, settings.node_timeout))
+        .collect();
     // A wake-up taken from a master's channel by count: passed on to another local waiter of
     // that channel unless the next round takes that master.
     let mut baton: Option<(usize, Baton)> = None;
@@ -69,14 +82,22 @@ pub(super) async fn acquire(
             used.used();
         }
         let now = Instant::now();
-        if deadline.is_some_and(|deadline| now >= deadline) {
+        // Masters whose key is not a lock stay so: once too many for a quorum, stop.
+        let wrong_types = missed
+            .failed
+            .iter()
+            .filter(|err| matches!(err, LockError::WrongType { .. }))
+            .count();
+        let hopeless = wrong_types > masters.len() - settings.quorum;
+        if hopeless || deadline.is_some_and(|deadline| now >= deadline) {
             return Err(missed.into_error(settings, name, &masters, start));
         }
+        // No master holds the lock (they failed): look again after a pause, never at once.
         let mut until = masters
             .iter()
             .filter_map(Master::next_try)
             .min()
-            .unwrap_or_else(|| now + random_delay(settings.retry_delay));
+            .unwrap_or_else(|| now + random_delay(settings.retry_delay).max(MIN_PAUSE));
         if let Some(deadline) = deadline {
             until = until.min(deadline);
         }
@@ -97,6 +118,10 @@ fn random_delay(most: Duration) -> Duration {
 /// The least a master still to answer is waited for once a quorum took the lock.
 const MIN_GRACE: Duration = Duration::from_millis(2);
 
+/// The least pause between rounds while no master holds the lock (they failed), so failures
+/// that come back at once do not spin.
+const MIN_PAUSE: Duration = Duration::from_millis(10);
+
 /// What a round that missed the quorum saw.
 struct Missed {
     /// The masters it took, by index (given back since).
@@ -111,13 +136,21 @@ impl Missed {
     /// The error of an acquisition whose wait ran out after this round: no quorum answered, or
     /// the lock stayed held.
     fn into_error(
-        self,
+        mut self,
         settings: &Settings,
         name: &str,
         masters: &[Master<'_>],
         start: Instant,
     ) -> LockError {
         if self.answered < settings.quorum {
+            // Masters whose key is not a lock: say so rather than that they did not answer.
+            if let Some(index) = self
+                .failed
+                .iter()
+                .position(|err| matches!(err, LockError::WrongType { .. }))
+            {
+                return self.failed.swap_remove(index);
+            }
             return LockError::NoQuorum {
                 name: name.to_owned(),
                 answered: self.answered,
@@ -296,6 +329,8 @@ async fn reenter(
 /// One master, as one acquisition sees it across rounds.
 struct Master<'a> {
     client: &'a LockClient,
+    /// How long it has to answer one request.
+    node_timeout: Duration,
     /// Queued there since a round found the lock busy on it; `None` when it is not.
     contender: Option<Contender>,
     /// When the contender must try again at the latest (the holder's TTL, or its liveness).
@@ -305,9 +340,10 @@ struct Master<'a> {
 }
 
 impl<'a> Master<'a> {
-    fn new(client: &'a LockClient) -> Self {
+    fn new(client: &'a LockClient, node_timeout: Duration) -> Self {
         Self {
             client,
+            node_timeout,
             contender: None,
             retry_at: None,
             watch: None,
@@ -341,7 +377,7 @@ impl<'a> Master<'a> {
             Ok(Err(err)) => Err(err),
             Err(_) => Err(LockError::redis(
                 format!("acquiring lock `{name}` on a Redlock master"),
-                timed_out(answer_by.saturating_duration_since(Instant::now())),
+                timed_out(self.node_timeout),
             )),
         }
     }

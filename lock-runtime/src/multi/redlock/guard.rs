@@ -153,10 +153,10 @@ impl RedlockGuard {
     ///
     /// # Errors
     ///
-    /// [`LockError::MultiRelease`], with one error per master that failed, when fewer than a
-    /// quorum confirmed the release (the lease was lost, or masters were unreachable: a hold
-    /// not released frees itself when its lease runs out). A minority's failures are only
-    /// logged.
+    /// Ok once a quorum of the masters confirmed the release; a minority's failures are only
+    /// logged (at debug). Otherwise [`LockError::NotHeld`] if fewer than a quorum still held the
+    /// lock (the lease was lost), or [`LockError::NoQuorum`] if masters that did not answer kept
+    /// the release from a quorum (their holds free themselves when their leases run out).
     ///
     /// # Cancel safety
     ///
@@ -183,18 +183,37 @@ impl RedlockGuard {
             quorum,
             ..
         } = self;
-        let (confirmed, failed): (Vec<_>, Vec<_>) = released(members)
-            .await
-            .into_iter()
-            .map(|(_, outcome)| outcome)
-            .partition(Result::is_ok);
-        let failed: Vec<LockError> = failed.into_iter().filter_map(Result::err).collect();
-        if confirmed.len() >= quorum {
-            for err in &failed {
-                tracing::debug!(lock = %name, error = %err, "a Redlock master did not confirm the release");
+        let held = members.len();
+        let mut confirmed = 0;
+        let mut not_held = 0;
+        let mut unreachable = Vec::new();
+        for (_, outcome) in released(members).await {
+            match outcome {
+                Ok(()) => confirmed += 1,
+                Err(err) => {
+                    tracing::debug!(lock = %name, error = %err, "a Redlock master did not confirm the release");
+                    if err.is_not_held() {
+                        not_held += 1;
+                    } else {
+                        unreachable.push(err);
+                    }
+                }
             }
-            return Ok(());
         }
-        Err(LockError::MultiRelease { failed })
+        if confirmed >= quorum {
+            Ok(())
+        } else if not_held > held - quorum {
+            // Fewer than a quorum still held it: the lease was lost.
+            Err(LockError::NotHeld {
+                name: name.to_string(),
+            })
+        } else {
+            Err(LockError::NoQuorum {
+                name: name.to_string(),
+                answered: confirmed + not_held,
+                quorum,
+                failed: unreachable,
+            })
+        }
     }
 }
