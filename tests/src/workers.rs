@@ -28,6 +28,16 @@ pub struct WorkerOutput {
 }
 
 impl WorkerOutput {
+    /// Panics unless the worker exited with success, showing its status and stderr.
+    pub fn assert_success(&self) {
+        assert!(
+            self.status.success(),
+            "worker failed: {:?}\n{}",
+            self.status,
+            self.stderr
+        );
+    }
+
     /// The value of the `name=value` line the worker printed.
     ///
     /// # Panics

@@ -44,12 +44,7 @@ fn run_counter(
     }
     let outputs = workers.spawn().wait_all(Duration::from_secs(120));
     for output in &outputs {
-        assert!(
-            output.status.success(),
-            "worker failed: {:?}\n{}",
-            output.status,
-            output.stderr
-        );
+        output.assert_success();
     }
     outputs
 }

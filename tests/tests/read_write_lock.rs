@@ -445,7 +445,7 @@ fn writers_exclude_and_readers_share_across_processes() {
     let outputs = workers.spawn().wait_all(Duration::from_secs(120));
     let (mut writes, mut most) = (0u64, 0u64);
     for output in &outputs {
-        assert!(output.status.success(), "worker failed: {}", output.stderr);
+        output.assert_success();
         assert_eq!(output.field("violations"), "0", "{}", output.stdout);
         writes += output.field("writes").parse::<u64>().expect("writes");
         most = most.max(output.field("max_readers").parse().expect("max_readers"));

@@ -554,12 +554,7 @@ async fn redlocks_in_several_processes_keep_a_counter_exact() {
     let outputs = workers.wait_all_async(Duration::from_secs(120)).await;
     let mut acquired = 0;
     for output in &outputs {
-        assert!(
-            output.status.success(),
-            "worker failed: {:?}\n{}",
-            output.status,
-            output.stderr
-        );
+        output.assert_success();
         assert_eq!(
             output.field("violations"),
             "0",

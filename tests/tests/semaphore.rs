@@ -205,7 +205,7 @@ async fn never_more_than_the_total_in_use_across_processes() {
         .wait_all_async(Duration::from_secs(120))
         .await
     {
-        assert!(output.status.success(), "worker failed: {}", output.stderr);
+        output.assert_success();
         assert_eq!(
             output.field("violations"),
             "0",
