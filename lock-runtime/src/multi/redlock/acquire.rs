@@ -64,7 +64,8 @@ pub(super) async fn acquire(
         .map(|client| Master::new(client, settings.node_timeout))
         .collect();
     // A wake-up taken from a master's channel by count: passed on to another local waiter of
-    // that channel unless the next round takes that master.
+    // that channel unless the next round's try there reaches Redis (it took the lock, or found
+    // it held, and then its holder's release wakes someone), as the wait engine does.
     let mut baton: Option<(usize, Baton)> = None;
     loop {
         let missed = match round(settings, &mut masters, name, lease).await {
@@ -77,7 +78,7 @@ pub(super) async fn acquire(
             Err(missed) => missed,
         };
         if let Some((index, used)) = baton.take()
-            && missed.taken.contains(&index)
+            && missed.answered.contains(&index)
         {
             used.used();
         }
@@ -126,8 +127,8 @@ const MIN_PAUSE: Duration = Duration::from_millis(10);
 struct Missed {
     /// The masters it took, by index (given back since).
     taken: Vec<usize>,
-    /// How many masters answered.
-    answered: usize,
+    /// The masters that answered (took it or found it held), by index.
+    answered: Vec<usize>,
     /// The errors of the masters that did not.
     failed: Vec<LockError>,
 }
@@ -142,7 +143,7 @@ impl Missed {
         masters: &[Master<'_>],
         start: Instant,
     ) -> LockError {
-        if self.answered < settings.quorum {
+        if self.answered.len() < settings.quorum {
             // Masters whose key is not a lock: say so rather than that they did not answer.
             if let Some(index) = self
                 .failed
@@ -153,7 +154,7 @@ impl Missed {
             }
             return LockError::NoQuorum {
                 name: name.to_owned(),
-                answered: self.answered,
+                answered: self.answered.len(),
                 quorum: settings.quorum,
                 failed: self.failed,
             };
@@ -188,7 +189,7 @@ async fn round(
     let mut taken = Vec::new();
     let mut guards = Vec::new();
     let mut failed = Vec::new();
-    let mut answered = 0;
+    let mut answered = Vec::new();
     // Once the quorum is reached, the masters still to answer get as long again as the quorum
     // took: a healthy one answers within it, and one that is down or slow is not waited for
     // (its request is undone in the background).
@@ -200,11 +201,11 @@ async fn round(
         };
         match tried {
             Ok(Some(guard)) => {
-                answered += 1;
+                answered.push(index);
                 taken.push(index);
                 guards.push(guard);
             }
-            Ok(None) => answered += 1,
+            Ok(None) => answered.push(index),
             Err(err) => failed.push(err),
         }
         if guards.len() + tries.len() < settings.quorum {
