@@ -397,7 +397,11 @@ pub use fair_lock::FairLock;
 pub use guard::LockGuard;
 pub use latch::CountDownLatch;
 pub use lock::exec::exec;
-pub use lock::{Lock, exec::LockedConnection};
+pub use lock::{
+    Lock,
+    exec::LockedConnection,
+    info::{LockHolder, LockInfo},
+};
 pub use multi::{MultiLock, MultiLockGuard, Redlock, RedlockBuilder, RedlockGuard, RedlockLock};
 pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
 pub use semaphore::{Semaphore, SemaphorePermit};
@@ -420,6 +424,7 @@ mod tests {
         assert_send_sync::<LockClientBuilder>();
         assert_send_sync::<Lock>();
         assert_send_sync::<FairLock>();
+        assert_send_sync::<LockInfo>();
         assert_send_sync::<ReadWriteLock>();
         assert_send_sync::<ReadLock>();
         assert_send_sync::<WriteLock>();

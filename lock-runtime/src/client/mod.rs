@@ -163,6 +163,49 @@ impl LockClient {
         self.backend.ids.client()
     }
 
+    /// The key prefix this client's locks live under ([`LockClientBuilder::key_prefix`]).
+    pub fn key_prefix(&self) -> &str {
+        &self.backend.config.key_prefix
+    }
+
+    /// The names of the reentrant and fair locks held now under this client's key prefix whose
+    /// name matches the glob `pattern` (Redis glob syntax: `*` any run of characters, `?` one,
+    /// `[abc]` one of them, `\` escapes; `"*"` for every lock), at most `limit` of them, sorted.
+    /// Describe each with [`Lock::info`].
+    ///
+    /// Walks the keyspace with `SCAN` (never `KEYS`): each call looks at a thousand keys and
+    /// Redis answers it at once, so listing never stalls the server, however many keys it
+    /// holds; it costs one round trip per thousand keys. As with any `SCAN`, a lock taken or
+    /// released while the walk runs may or may not be listed. Read-write locks, semaphores and
+    /// latches are not listed.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::Config`] for a pattern with `{` or `}` (no lock name has them) and, for now,
+    /// on a Redis Cluster (whose keys are spread over nodes that one `SCAN` does not see);
+    /// [`LockError::Redis`] if Redis stays unreachable.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let a = client.lock("stock:1").acquire().await?;
+    /// let b = client.lock("stock:2").acquire().await?;
+    /// let c = client.lock("orders:7").acquire().await?;
+    /// assert_eq!(client.held_locks("stock:*", 100).await?, ["stock:1", "stock:2"]);
+    /// assert_eq!(client.held_locks("*", 1).await?.len(), 1);
+    /// # for guard in [a, b, c] { guard.unlock().await?; }
+    /// # Ok(()) });
+    /// ```
+    pub async fn held_locks(&self, pattern: &str, limit: usize) -> Result<Vec<String>, LockError> {
+        crate::lock::info::held_locks(self, pattern, limit).await
+    }
+
     pub(crate) async fn from_config(config: Config) -> Result<Self, LockError> {
         let runtime = background::handle()?;
         let urls = match &config.deployment {

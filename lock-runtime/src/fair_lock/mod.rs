@@ -11,11 +11,12 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    LockClient, LockError, LockGuard,
+    LockClient, LockError, LockGuard, LockInfo,
     core::scope::HoldKind,
     lock::{
         EXCLUSIVE,
         acquisition::{self, Flavor, nothing_alongside},
+        info,
     },
 };
 
@@ -230,5 +231,41 @@ impl FairLock {
             &self.name,
         )
         .await
+    }
+
+    /// A snapshot of the lock, as [`Lock::info`](crate::Lock::info) (the fair lock and the
+    /// reentrant lock of one name share their keys, so either describes both). Its
+    /// [`queue`](LockInfo::queue) is the order in which the lock will be handed on.
+    ///
+    /// # Errors
+    ///
+    /// As [`Lock::info`](crate::Lock::info).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let lock = client.fair_lock("printer");
+    /// let guard = lock.acquire().await?;
+    /// let waiter = {
+    ///     let lock = lock.clone();
+    ///     tokio::spawn(async move { lock.acquire().await?.unlock().await })
+    /// };
+    /// while lock.info().await?.waiters() == 0 {
+    ///     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    /// }
+    /// let info = lock.info().await?;
+    /// assert_eq!(info.queue().len(), 1); // the waiter's owner id: the next to get the lock
+    /// guard.unlock().await?;
+    /// waiter.await.expect("the waiter ran")?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn info(&self) -> Result<LockInfo, LockError> {
+        info::info(&self.client, &self.name).await
     }
 }

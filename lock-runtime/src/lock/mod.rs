@@ -14,11 +14,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{LockClient, LockError, LockGuard, core::scope::HoldKind};
+use crate::{LockClient, LockError, LockGuard, LockInfo, core::scope::HoldKind};
 
 pub(crate) mod acquisition;
 pub(crate) mod contender;
 pub(crate) mod exec;
+pub(crate) mod info;
 pub(crate) mod scripts;
 
 use acquisition::{Flavor, Layout, nothing_alongside};
@@ -206,5 +207,47 @@ impl Lock {
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
         acquisition::force_unlock(&EXCLUSIVE, &FORCE_UNLOCK, &self.client, &self.name).await
+    }
+
+    /// A snapshot of the lock: whether it is held, by whom (client name, owner id), for how long,
+    /// how often re-entered, how long its lease has left, how many wait and who (in queue order),
+    /// and the last fencing token handed out. Read in one read-only script, so its parts agree.
+    ///
+    /// For operators and diagnostics: by the time it returns, the lock may have changed hands,
+    /// so never decide to take or release the lock from it.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], [`LockError::WrongType`] if the lock's key holds something
+    /// else, or [`LockError::Redis`] if Redis stays unreachable.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// let client = lock_runtime::LockClient::builder()
+    ///     .url(url)
+    ///     .client_name("orders-api@host-3")
+    ///     .build()
+    ///     .await?;
+    /// let lock = client.lock("stock:42");
+    /// assert!(!lock.info().await?.is_held());
+    ///
+    /// let guard = lock.acquire().await?;
+    /// let info = lock.info().await?;
+    /// let holder = info.holder().expect("held above");
+    /// assert_eq!(holder.client_name(), Some("orders-api@host-3"));
+    /// assert_eq!(holder.hold_count(), 1);
+    /// assert_eq!(info.waiters(), 0);
+    /// assert_eq!(info.last_fencing_token(), Some(guard.fencing_token()));
+    /// guard.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn info(&self) -> Result<LockInfo, LockError> {
+        info::info(&self.client, &self.name).await
     }
 }
