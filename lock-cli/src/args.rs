@@ -1,0 +1,108 @@
+//! The command line, as clap parses it.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Operate the Redis locks of lock-runtime: who holds a lock, since when, and who waits.
+///
+/// Exit status: 0 done, 1 failed (the reason on stderr), 2 bad usage.
+#[derive(Debug, Parser)]
+#[command(name = "lock-cli", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options of every subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The Redis the locks live in.
+    #[arg(
+        long,
+        global = true,
+        env = "LOCK_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        value_name = "URL"
+    )]
+    pub(crate) url: String,
+
+    /// The key prefix the services' lock clients use (`LockClientBuilder::key_prefix`)
+    /// [default: the client's default, `lock`].
+    #[arg(long, global = true, value_name = "PREFIX")]
+    pub(crate) prefix: Option<String>,
+
+    /// Print JSON instead of text: one document, or one per line for `watch`.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Show who holds a lock, since when, its lease, its waiters and its last fencing token.
+    Inspect {
+        /// The lock's name, as the services give it (such as `stock:42`).
+        name: String,
+    },
+
+    /// List the locks held now (walked with SCAN, never KEYS), each with what `inspect` shows.
+    List {
+        /// Only the locks whose name matches this Redis glob (`*`, `?`, `[abc]`).
+        #[arg(long, default_value = "*", value_name = "GLOB")]
+        pattern: String,
+        /// List at most this many locks.
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: usize,
+    },
+
+    /// Delete a lock whoever holds it, and wake its waiters. Asks for --yes.
+    ///
+    /// The holder is not told until its next renewal (watchdog mode) or the end of its lease,
+    /// and may go on working meanwhile as if it held the lock, beside the next owner.
+    ForceUnlock {
+        /// The lock's name.
+        name: String,
+        /// Confirm: delete the lock even though its holder may still be working under it.
+        #[arg(long)]
+        yes: bool,
+    },
+
+    /// Print a line whenever a lock's holder or waiters change, until Ctrl-C.
+    Watch {
+        /// The lock's name.
+        name: String,
+        /// How often to look (such as `500ms`, `2s`).
+        #[arg(long, default_value = "500ms", value_name = "DURATION", value_parser = interval)]
+        interval: Duration,
+    },
+}
+
+/// Parses `watch`'s interval: a human duration of at least 10 ms.
+fn interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|err| err.to_string())?;
+    if interval < Duration::from_millis(10) {
+        return Err("the interval must be at least 10ms".to_owned());
+    }
+    Ok(interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn intervals_are_human_and_not_too_short() {
+        assert_eq!(interval("1s 500ms"), Ok(Duration::from_millis(1_500)));
+        assert!(interval("5ms").is_err());
+        assert!(interval("soon").is_err());
+    }
+}

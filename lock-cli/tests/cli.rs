@@ -1,0 +1,303 @@
+//! `lock-cli` run as a process against a real Redis (the kit's), as an operator runs it: what it
+//! prints, in text and JSON, and its exit status.
+
+use std::{process::Output, process::Stdio, time::Duration};
+
+use lock_runtime::LockClient;
+use lock_tests::{RedisServer, locks::await_queued, unique_name};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader, Lines},
+    process::{ChildStdout, Command},
+};
+
+/// The binary under test, with no `LOCK_REDIS_URL` from the environment.
+fn lock_cli() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lock-cli"));
+    command.env_remove("LOCK_REDIS_URL").kill_on_drop(true);
+    command
+}
+
+/// Runs `lock-cli --url <server> <args>` to its end.
+async fn run(server: &RedisServer, args: &[&str]) -> Output {
+    lock_cli()
+        .arg("--url")
+        .arg(server.url())
+        .args(args)
+        .output()
+        .await
+        .expect("lock-cli runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts that `output` exited with `code`, showing what it printed otherwise.
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+fn json(output: &Output) -> Value {
+    assert_exit(output, 0);
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|err| panic!("not JSON ({err}): {}", stdout(output)))
+}
+
+async fn named(server: &RedisServer, name: &str) -> LockClient {
+    LockClient::builder()
+        .url(server.url())
+        .client_name(name)
+        .build()
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_tells_a_free_lock_from_a_held_one_in_text_and_json() {
+    let server = RedisServer::start();
+    let holding = named(&server, "orders-api@host-3").await;
+    let name = unique_name("cli-inspect");
+
+    let free = run(&server, &["inspect", &name]).await;
+    assert_exit(&free, 0);
+    assert!(
+        stdout(&free).starts_with(&format!("lock `{name}`: free\n")),
+        "{}",
+        stdout(&free)
+    );
+    let free = json(&run(&server, &["--json", "inspect", &name]).await);
+    assert_eq!(free["name"], name.as_str());
+    assert_eq!(free["held"], false);
+    assert!(free["holder"].is_null(), "{free}");
+    assert_eq!(free["waiters"], 0);
+
+    let guard = holding.lock(&name).acquire().await.expect("free");
+    let held = run(&server, &["inspect", &name]).await;
+    assert_exit(&held, 0);
+    let text = stdout(&held);
+    assert!(
+        text.starts_with(&format!("lock `{name}`: held\n")),
+        "{text}"
+    );
+    assert!(text.contains("holder:      orders-api@host-3\n"), "{text}");
+    assert!(text.contains("holds:       1\n"), "{text}");
+    assert!(
+        text.contains(&format!("last token:  {}\n", guard.fencing_token())),
+        "{text}"
+    );
+
+    let held = json(&run(&server, &["inspect", &name, "--json"]).await);
+    assert_eq!(held["held"], true);
+    let holder = &held["holder"];
+    assert_eq!(holder["client_name"], "orders-api@host-3");
+    assert_eq!(holder["hold_count"], 1);
+    let owner = holder["owner"].as_str().expect("an owner id");
+    assert!(owner.starts_with(&format!("{}:", holding.id())), "{owner}");
+    let ttl = holder["ttl_ms"].as_u64().expect("a lease");
+    assert!(ttl > 20_000 && ttl <= 30_000, "watchdog lease: {ttl}");
+    assert!(holder["held_for_ms"].as_u64().is_some(), "{held}");
+    assert_eq!(held["last_fencing_token"], guard.fencing_token());
+    guard.unlock().await.expect("unlock");
+}
+
+/// `--prefix` reaches locks of a client with another key prefix; without it, the default's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_follows_the_key_prefix() {
+    let server = RedisServer::start();
+    let billing = LockClient::builder()
+        .url(server.url())
+        .key_prefix("billing")
+        .build()
+        .await
+        .expect("connect");
+    let name = unique_name("cli-prefix");
+    let guard = billing.lock(&name).acquire().await.expect("free");
+    let seen = json(
+        &run(
+            &server,
+            &["--json", "--prefix", "billing", "inspect", &name],
+        )
+        .await,
+    );
+    assert_eq!(seen["held"], true, "{seen}");
+    let default = json(&run(&server, &["--json", "inspect", &name]).await);
+    assert_eq!(default["held"], false, "{default}");
+    guard.unlock().await.expect("unlock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_finds_the_held_locks_matching_the_pattern() {
+    let server = RedisServer::start();
+    let client = named(&server, "lister").await;
+    let base = unique_name("cli-list");
+    let (first, second) = (format!("{base}:1"), format!("{base}:2"));
+    let guards = [
+        client.lock(&first).acquire().await.expect("free"),
+        client.lock(&second).acquire().await.expect("free"),
+        client.lock("elsewhere").acquire().await.expect("free"),
+    ];
+    let pattern = format!("{base}:*");
+
+    let listed = run(&server, &["list", "--pattern", &pattern]).await;
+    assert_exit(&listed, 0);
+    let lines: Vec<_> = stdout(&listed).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("{first}  held by lister for ")),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{second}  held by lister for ")),
+        "{lines:?}"
+    );
+
+    let listed = json(&run(&server, &["list", "--pattern", &pattern, "--json"]).await);
+    let names: Vec<_> = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|lock| (lock["name"].as_str().expect("a name"), lock["held"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (first.as_str(), Value::Bool(true)),
+            (second.as_str(), Value::Bool(true))
+        ]
+    );
+    let every = json(&run(&server, &["list", "--json", "--limit", "2"]).await);
+    assert_eq!(every.as_array().map(Vec::len), Some(2), "{every}");
+
+    for guard in guards {
+        guard.unlock().await.expect("unlock");
+    }
+    let none = run(&server, &["list", "--pattern", &pattern]).await;
+    assert_exit(&none, 0);
+    assert!(
+        stdout(&none).starts_with("no lock matching"),
+        "{}",
+        stdout(&none)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_unlock_refuses_without_yes_and_frees_the_lock_with_it() {
+    let server = RedisServer::start();
+    let holding = named(&server, "stuck-job").await;
+    let waiting = named(&server, "next-job").await;
+    let name = unique_name("cli-force");
+    let lock = holding.lock(&name);
+    let guard = lock.acquire().await.expect("free");
+
+    let refused = run(&server, &["force-unlock", &name]).await;
+    assert_exit(&refused, 2);
+    assert!(stderr(&refused).contains("--yes"), "{}", stderr(&refused));
+    assert!(
+        lock.is_locked().await.expect("is_locked"),
+        "refused, yet unlocked"
+    );
+
+    let waiter = {
+        let lock = waiting.lock(&name);
+        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), None).await })
+    };
+    await_queued(&server, &name, 1).await;
+    let forced = run(&server, &["force-unlock", &name, "--yes"]).await;
+    assert_exit(&forced, 0);
+    assert!(stdout(&forced).contains("was held"), "{}", stdout(&forced));
+    // Its waiter is woken and takes it; the old holder finds it gone.
+    let next = waiter
+        .await
+        .expect("join")
+        .expect("woken, then took the lock");
+    assert!(guard.unlock().await.expect_err("taken away").is_not_held());
+    next.unlock().await.expect("unlock");
+
+    let again = json(&run(&server, &["--json", "force-unlock", &name, "--yes"]).await);
+    assert_eq!(again["was_held"], false, "{again}");
+}
+
+/// The next line of `watch`, within a few seconds.
+async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+    tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+        .await
+        .expect("a line within 5 s")
+        .expect("stdout readable")
+        .expect("a line before the end")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_a_line_per_change_and_stops_on_ctrl_c() {
+    let server = RedisServer::start();
+    let holding = named(&server, "watched-holder").await;
+    let name = unique_name("cli-watch");
+    let mut watching = lock_cli()
+        .arg("--url")
+        .arg(server.url())
+        .args(["watch", &name, "--interval", "20ms"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("lock-cli starts");
+    let mut lines = BufReader::new(watching.stdout.take().expect("piped")).lines();
+
+    let first = next_line(&mut lines).await;
+    assert!(
+        first.contains(&format!("{name}  free, 0 waiting")),
+        "{first}"
+    );
+    let guard = holding.lock(&name).acquire().await.expect("free");
+    let held = next_line(&mut lines).await;
+    assert!(held.contains("held by watched-holder for"), "{held}");
+    guard.unlock().await.expect("unlock");
+    let freed = next_line(&mut lines).await;
+    assert!(freed.contains("free, 0 waiting"), "{freed}");
+
+    let pid = watching.id().expect("running");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = tokio::time::timeout(Duration::from_secs(5), watching.wait())
+        .await
+        .expect("stops within 5 s")
+        .expect("exit status");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_and_bad_usage_exit_non_zero_with_a_message() {
+    let unreachable = lock_cli()
+        .args(["--url", "redis://127.0.0.1:1", "inspect", "x"])
+        .output()
+        .await
+        .expect("lock-cli runs");
+    assert_exit(&unreachable, 1);
+    assert!(
+        stderr(&unreachable).contains("redis://127.0.0.1:1"),
+        "{}",
+        stderr(&unreachable)
+    );
+
+    let server = RedisServer::start();
+    let braces = run(&server, &["inspect", "a{b}"]).await;
+    assert_exit(&braces, 1);
+    assert!(
+        stderr(&braces).contains("invalid lock name"),
+        "{}",
+        stderr(&braces)
+    );
+
+    let unknown = run(&server, &["unlock-everything"]).await;
+    assert_exit(&unknown, 2);
+    let bad_interval = run(&server, &["watch", "x", "--interval", "soon"]).await;
+    assert_exit(&bad_interval, 2);
+}
