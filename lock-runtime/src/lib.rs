@@ -75,6 +75,11 @@
 //!   and expires ten minutes after it started, then restarts from the clock. No key outlives a
 //!   lock without a TTL, and tokens stay increasing as long as the Redis server's clock does not
 //!   step back by more than those ten minutes.
+//! - **Who holds it.** Each hold records its client's name
+//!   ([`LockClientBuilder::client_name`]) and when it was taken: a [`LockError::Timeout`] names
+//!   the holder, [`Lock::info`] returns a [`LockInfo`] snapshot (holder, how long, hold count,
+//!   lease left, waiters in queue order, last token), and [`LockClient::held_locks`] lists the
+//!   held locks; the `lock-cli` binary shows the same from a shell.
 //! - **Deployments.** One Redis ([`LockClientBuilder::url`]), optionally waiting after each
 //!   acquisition for replicas to have the lock ([`LockClientBuilder::wait_for_replicas`]), or a
 //!   Redis Cluster ([`LockClientBuilder::cluster`]).
