@@ -234,6 +234,9 @@ pub(crate) async fn held_locks(
             "the pattern `{pattern}` must not contain `{{` or `}}`: no lock name does"
         )));
     }
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     let prefix = &backend.config.key_prefix;
     // `{prefix:pattern}` matches the main key of every lock whose name matches `pattern`, and no
     // other key of a lock (they all go on after the closing brace); SCAN's TYPE leaves out the
