@@ -13,27 +13,33 @@ use std::{
 use lock_runtime::{LockClient, LockError, Redlock, distribute_lock};
 use lock_tests::{
     RedisServer, TcpProxy, Workers,
-    locks::{assert_released, eventually, lock_key},
+    locks::{
+        assert_released, client_with_watchdog, command_calls, eventually, lock_key, queue_len,
+    },
     start_masters, unique_name,
 };
 
-async fn clients(masters: &[RedisServer]) -> Vec<LockClient> {
+/// A client of each of `masters` whose watchdog timeout is `watchdog`.
+async fn clients_with_watchdog(masters: &[RedisServer], watchdog: Duration) -> Vec<LockClient> {
     let mut clients = Vec::new();
     for master in masters {
-        clients.push(
-            LockClient::builder()
-                .url(master.url())
-                .watchdog_timeout(Duration::from_secs(3))
-                .build()
-                .await
-                .expect("connect"),
-        );
+        clients.push(client_with_watchdog(master, watchdog).await);
     }
     clients
 }
 
+/// A client of each of `masters`, with a short watchdog timeout (3 s).
+async fn clients(masters: &[RedisServer]) -> Vec<LockClient> {
+    clients_with_watchdog(masters, Duration::from_secs(3)).await
+}
+
 async fn redlock(masters: &[RedisServer]) -> Redlock {
-    Redlock::new(clients(masters).await).expect("a Redlock")
+    redlock_of(masters, Duration::from_secs(3)).await
+}
+
+/// A Redlock over new clients of `masters` whose watchdog timeout is `watchdog`.
+async fn redlock_of(masters: &[RedisServer], watchdog: Duration) -> Redlock {
+    Redlock::new(clients_with_watchdog(masters, watchdog).await).expect("a Redlock")
 }
 
 fn held_on(master: &RedisServer, name: &str) -> bool {
@@ -301,13 +307,9 @@ async fn two_redlocks_never_hold_at_once_while_masters_die_and_tokens_increase()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_redlock_is_woken_by_the_release() {
     let masters = start_masters(3);
-    let mut slow = Vec::new();
-    for master in &masters {
-        slow.push(LockClient::connect(&master.url()).await.expect("connect"));
-    }
     let (holder, waiter) = (
         redlock(&masters).await,
-        Redlock::new(slow).expect("a Redlock"),
+        redlock_of(&masters, Duration::from_secs(30)).await,
     );
     let name = unique_name("redlock-wake");
     let held = holder
@@ -334,17 +336,7 @@ async fn a_waiting_redlock_is_woken_by_the_release() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lease_is_lost_with_the_quorum_not_before() {
     let masters = start_masters(3);
-    let mut clients = Vec::new();
-    for master in &masters {
-        let client = LockClient::builder()
-            .url(master.url())
-            .watchdog_timeout(Duration::from_secs(1))
-            .build()
-            .await
-            .expect("connect");
-        clients.push(client);
-    }
-    let redlock = Redlock::new(clients).expect("a Redlock");
+    let redlock = redlock_of(&masters, Duration::from_secs(1)).await;
     let name = unique_name("redlock-watchdog");
     let guard = redlock.lock(&name).acquire().await.expect("free");
     masters[0].pause();
@@ -365,12 +357,9 @@ async fn the_lease_is_lost_with_the_quorum_not_before() {
     assert_released_everywhere(&masters, &name).await;
 }
 
-/// An acquisition dropped at any point leaves nothing held: each master sits behind a proxy
-/// with its own delay, so the cuts fall while tries, the wait for the last master, fence raises
-/// or give-backs are in flight (the acquisition takes about 155 ms; the last cuts let it end).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_acquisition_cut_at_any_point_leaves_nothing_held() {
-    let masters = start_masters(3);
+/// A Redlock over `masters`, each behind a proxy with its own delay (15, 30 and 45 ms each way),
+/// so the phases of a round come one after the other; the proxies live as long as it is used.
+async fn behind_delaying_proxies(masters: &[RedisServer]) -> (Redlock, Vec<TcpProxy>) {
     let mut proxies = Vec::new();
     let mut clients = Vec::new();
     for (master, delay_ms) in masters.iter().zip([15, 30, 45]) {
@@ -383,6 +372,16 @@ async fn an_acquisition_cut_at_any_point_leaves_nothing_held() {
         .node_timeout(Duration::from_secs(1))
         .build()
         .expect("a Redlock");
+    (redlock, proxies)
+}
+
+/// An acquisition dropped at any point leaves nothing held: the cuts fall while tries, the wait
+/// for the last master, fence raises or give-backs are in flight (the acquisition takes about
+/// 155 ms behind the proxies; the last cuts let it end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquisition_cut_at_any_point_leaves_nothing_held() {
+    let masters = start_masters(3);
+    let (redlock, _proxies) = behind_delaying_proxies(&masters).await;
     let cuts = [0, 10, 25, 35, 50, 65, 80, 95, 110, 130, 150, 170, 200, 400];
     for cut in cuts {
         let name = unique_name(&format!("redlock-cut-{cut}"));
@@ -390,6 +389,85 @@ async fn an_acquisition_cut_at_any_point_leaves_nothing_held() {
         let acquiring = lock.try_acquire(Duration::from_secs(5), Some(LEASE));
         if let Ok(taken) = tokio::time::timeout(Duration::from_millis(cut), acquiring).await {
             drop(taken.expect("free"));
+        }
+        assert_released_everywhere(&masters, &name).await;
+    }
+}
+
+/// An acquisition dropped while it waits between rounds (queued on the masters, listening on
+/// each hub), or while its next round is on the wire, leaves no place in any queue: the holder's
+/// release then finds nobody to hand on to. Once settled, the waiter sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_acquisition_cut_leaves_no_place_in_any_queue() {
+    let masters = start_masters(3);
+    let (redlock, _proxies) = behind_delaying_proxies(&masters).await;
+    let holder = redlock_of(&masters, Duration::from_secs(3)).await;
+    for after_queued_ms in [0, 250, 800] {
+        let name = unique_name(&format!("redlock-wait-cut-{after_queued_ms}"));
+        let held = holder
+            .lock(&name)
+            .try_acquire(Duration::ZERO, Some(LEASE))
+            .await
+            .expect("free");
+        let lock = redlock.lock(&name);
+        let waiting =
+            tokio::spawn(
+                async move { lock.try_acquire(Duration::from_secs(30), Some(LEASE)).await },
+            );
+        let queued = eventually(Duration::from_secs(5), || {
+            masters.iter().any(|master| queue_len(master, &name) > 0)
+        })
+        .await;
+        assert!(queued, "the waiter queued on the masters");
+        tokio::time::sleep(Duration::from_millis(after_queued_ms)).await;
+        if after_queued_ms >= 800 {
+            // Settled (queued, subscriptions confirmed): nothing changes, so nothing is sent
+            // until the holder's TTL; waiting is not polling.
+            let scripts = || -> u64 {
+                let calls = masters
+                    .iter()
+                    .map(|m| command_calls(m, &["evalsha", "eval"]));
+                calls.sum()
+            };
+            let before = scripts();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(
+                scripts(),
+                before,
+                "the waiter tried again while nothing changed"
+            );
+        }
+        assert!(
+            !waiting.is_finished(),
+            "held by the other Redlock, so still waiting"
+        );
+        waiting.abort();
+        assert!(waiting.await.expect_err("aborted").is_cancelled());
+        let left = eventually(Duration::from_secs(5), || {
+            masters.iter().all(|master| queue_len(master, &name) == 0)
+        })
+        .await;
+        assert!(left, "the cut waiter left every queue");
+        held.unlock().await.expect("unlock");
+        assert_released_everywhere(&masters, &name).await;
+    }
+}
+
+/// An unlock dropped at any point still releases every master, in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlock_cut_at_any_point_still_releases() {
+    let masters = start_masters(3);
+    let (redlock, _proxies) = behind_delaying_proxies(&masters).await;
+    for cut in [0, 10, 40, 70, 100] {
+        let name = unique_name(&format!("redlock-unlock-cut-{cut}"));
+        let held = redlock
+            .lock(&name)
+            .try_acquire(Duration::from_secs(5), Some(LEASE))
+            .await
+            .expect("free");
+        let unlocking = held.unlock();
+        if let Ok(released) = tokio::time::timeout(Duration::from_millis(cut), unlocking).await {
+            released.expect("unlock");
         }
         assert_released_everywhere(&masters, &name).await;
     }

@@ -452,23 +452,26 @@ async fn wait_for_release(masters: &mut [Master<'_>], until: Instant) -> Option<
     for (_, watch) in &watches {
         newly_confirmed |= !watch.seen_confirmed && watch.subscription.is_confirmed();
     }
-    if newly_confirmed {
-        return None;
-    }
-    let by_count = first_of(counted);
-    let by_name = first_of(
-        watches
-            .iter()
-            .map(|(_, watch)| Box::pin(watch.named.woken()))
-            .collect(),
-    );
-    let woken = tokio::select! {
-        index = by_count => Some(index),
-        _ = by_name => None,
-        () = tokio::time::sleep_until(until) => None,
+    let woken = if newly_confirmed {
+        drop(counted);
+        None
+    } else {
+        let by_count = first_of(counted);
+        let by_name = first_of(
+            watches
+                .iter()
+                .map(|(_, watch)| Box::pin(watch.named.woken()))
+                .collect(),
+        );
+        tokio::select! {
+            index = by_count => Some(index),
+            _ = by_name => None,
+            () = tokio::time::sleep_until(until) => None,
+        }
     };
     let baton = woken.map(|index| (watches[index].0, watches[index].1.subscription.baton()));
     drop(watches);
+    // Whichever way the wait ended, a confirmation seen now is not news to the next one.
     for master in masters.iter_mut() {
         if let Some(watch) = &mut master.watch {
             watch.seen_confirmed = watch.subscription.is_confirmed();
