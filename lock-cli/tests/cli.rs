@@ -4,7 +4,11 @@
 use std::{process::Output, process::Stdio, time::Duration};
 
 use lock_runtime::LockClient;
-use lock_tests::{RedisServer, locks::await_queued, unique_name};
+use lock_tests::{
+    RedisServer,
+    locks::{await_queued, client_named},
+    unique_name,
+};
 use serde_json::Value;
 use tokio::{
     io::{AsyncBufReadExt, BufReader, Lines},
@@ -54,19 +58,10 @@ fn json(output: &Output) -> Value {
         .unwrap_or_else(|err| panic!("not JSON ({err}): {}", stdout(output)))
 }
 
-async fn named(server: &RedisServer, name: &str) -> LockClient {
-    LockClient::builder()
-        .url(server.url())
-        .client_name(name)
-        .build()
-        .await
-        .expect("connect")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspect_tells_a_free_lock_from_a_held_one_in_text_and_json() {
     let server = RedisServer::start();
-    let holding = named(&server, "orders-api@host-3").await;
+    let holding = client_named(&server, "orders-api@host-3").await;
     let name = unique_name("cli-inspect");
 
     let free = run(&server, &["inspect", &name]).await;
@@ -139,7 +134,7 @@ async fn inspect_follows_the_key_prefix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_finds_the_held_locks_matching_the_pattern() {
     let server = RedisServer::start();
-    let client = named(&server, "lister").await;
+    let client = client_named(&server, "lister").await;
     let base = unique_name("cli-list");
     let (first, second) = (format!("{base}:1"), format!("{base}:2"));
     let guards = [
@@ -194,8 +189,8 @@ async fn list_finds_the_held_locks_matching_the_pattern() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn force_unlock_refuses_without_yes_and_frees_the_lock_with_it() {
     let server = RedisServer::start();
-    let holding = named(&server, "stuck-job").await;
-    let waiting = named(&server, "next-job").await;
+    let holding = client_named(&server, "stuck-job").await;
+    let waiting = client_named(&server, "next-job").await;
     let name = unique_name("cli-force");
     let lock = holding.lock(&name);
     let guard = lock.acquire().await.expect("free");
@@ -240,7 +235,7 @@ async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_prints_a_line_per_change_and_stops_on_ctrl_c() {
     let server = RedisServer::start();
-    let holding = named(&server, "watched-holder").await;
+    let holding = client_named(&server, "watched-holder").await;
     let name = unique_name("cli-watch");
     let mut watching = lock_cli()
         .arg("--url")

@@ -25,6 +25,21 @@ pub async fn client_with_watchdog(server: &RedisServer, watchdog: Duration) -> L
         .unwrap_or_else(|err| panic!("connecting to {}: {err}", server.url()))
 }
 
+/// A client of `server` whose client name is `name`: what a timeout or `info()` says holds a
+/// lock.
+///
+/// # Panics
+///
+/// When the client cannot connect.
+pub async fn client_named(server: &RedisServer, name: &str) -> LockClient {
+    LockClient::builder()
+        .url(server.url())
+        .client_name(name)
+        .build()
+        .await
+        .unwrap_or_else(|err| panic!("connecting to {}: {err}", server.url()))
+}
+
 /// Panics unless the lock `name` is released and nothing of it lingers: the lock key is gone,
 /// and every other key of the lock (its fencing state, request memos, abandoned marks) carries a
 /// TTL.

@@ -7,18 +7,9 @@ use std::time::Duration;
 use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, await_queued},
+    locks::{assert_released, await_queued, client_named},
     unique_name,
 };
-
-async fn named(server: &RedisServer, name: &str) -> LockClient {
-    LockClient::builder()
-        .url(server.url())
-        .client_name(name)
-        .build()
-        .await
-        .expect("connect")
-}
 
 /// The holder's field of a timeout, checked against its message.
 fn holder_of(err: &LockError) -> &str {
@@ -37,8 +28,8 @@ fn holder_of(err: &LockError) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timeout_names_the_holder_and_how_long_it_held() {
     let server = RedisServer::start();
-    let holding = named(&server, "orders-api@host-3").await;
-    let waiting = named(&server, "reports@host-9").await;
+    let holding = client_named(&server, "orders-api@host-3").await;
+    let waiting = client_named(&server, "reports@host-9").await;
     let name = unique_name("who-holds");
     let guard = holding.lock(&name).acquire().await.expect("holder");
     tokio::time::sleep(Duration::from_millis(1_200)).await;
@@ -62,9 +53,9 @@ async fn a_timeout_names_the_holder_and_how_long_it_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_handed_over_names_its_new_holder() {
     let server = RedisServer::start();
-    let first = named(&server, "first").await;
-    let next = named(&server, "next-in-line").await;
-    let late = named(&server, "late").await;
+    let first = client_named(&server, "first").await;
+    let next = client_named(&server, "next-in-line").await;
+    let late = client_named(&server, "late").await;
     let name = unique_name("who-handed");
     let guard = first.fair_lock(&name).acquire().await.expect("first");
     let waiter = {

@@ -7,18 +7,9 @@ use std::time::Duration;
 use lock_runtime::{LockClient, LockError, LockInfo};
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, await_queued, lock_key, spawn_waiters},
+    locks::{assert_released, await_queued, client_named, lock_key, spawn_waiters},
     unique_name,
 };
-
-async fn named(server: &RedisServer, name: &str) -> LockClient {
-    LockClient::builder()
-        .url(server.url())
-        .client_name(name)
-        .build()
-        .await
-        .expect("connect")
-}
 
 /// Asserts that `info` describes a lock nobody holds and nobody waits for.
 fn assert_free(info: &LockInfo, name: &str) {
@@ -45,7 +36,7 @@ fn unchanging(info: &LockInfo) -> impl PartialEq + std::fmt::Debug + use<> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_of_a_free_lock_says_free() {
     let server = RedisServer::start();
-    let client = named(&server, "inspector").await;
+    let client = client_named(&server, "inspector").await;
     let name = unique_name("info-free");
     let info = client.lock(&name).info().await.expect("info");
     assert_free(&info, &name);
@@ -58,8 +49,8 @@ async fn info_of_a_free_lock_says_free() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_names_the_holder_since_when_its_lease_and_token() {
     let server = RedisServer::start();
-    let holding = named(&server, "orders-api@host-3").await;
-    let inspecting = named(&server, "inspector").await;
+    let holding = client_named(&server, "orders-api@host-3").await;
+    let inspecting = client_named(&server, "inspector").await;
     let name = unique_name("info-held");
     let guard = holding
         .lock(&name)
@@ -102,7 +93,7 @@ async fn info_names_the_holder_since_when_its_lease_and_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_counts_the_holds_of_a_reentered_lock() {
     let server = RedisServer::start();
-    let client = named(&server, "reentrant").await;
+    let client = client_named(&server, "reentrant").await;
     let name = unique_name("info-reentered");
     let lock = client.lock(&name);
     let guard = lock.acquire().await.expect("free");
@@ -137,8 +128,8 @@ async fn info_counts_the_holds_of_a_reentered_lock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_counts_and_lists_waiting_tasks_then_none_after_release() {
     let server = RedisServer::start();
-    let holding = named(&server, "holder").await;
-    let waiting = named(&server, "waiter").await;
+    let holding = client_named(&server, "holder").await;
+    let waiting = client_named(&server, "waiter").await;
     let name = unique_name("info-waiters");
     let guard = holding.lock(&name).acquire().await.expect("free");
     let waiters = spawn_waiters(&waiting, &name, 3, Duration::from_secs(10));
@@ -172,13 +163,13 @@ async fn info_counts_and_lists_waiting_tasks_then_none_after_release() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_lists_the_fair_queue_in_the_order_it_is_served() {
     let server = RedisServer::start();
-    let holding = named(&server, "holder").await;
+    let holding = client_named(&server, "holder").await;
     let name = unique_name("info-fair-queue");
     let guard = holding.fair_lock(&name).acquire().await.expect("free");
     let mut clients = Vec::new();
     let mut waiters = Vec::new();
     for i in 0..3 {
-        let client = named(&server, &format!("waiter-{i}")).await;
+        let client = client_named(&server, &format!("waiter-{i}")).await;
         let lock = client.fair_lock(&name);
         waiters.push(tokio::spawn(
             async move { lock.acquire().await?.unlock().await },
@@ -203,7 +194,7 @@ async fn info_lists_the_fair_queue_in_the_order_it_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_of_a_key_of_another_type_is_an_error_not_a_panic() {
     let server = RedisServer::start();
-    let client = named(&server, "inspector").await;
+    let client = client_named(&server, "inspector").await;
     let name = unique_name("info-wrong-type");
     let _: () = server.cmd(&["SET", &lock_key(&name), "someone else's"]);
     for result in [
@@ -222,7 +213,7 @@ async fn info_of_a_key_of_another_type_is_an_error_not_a_panic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_held_locks_lists_the_held_locks_of_the_prefix_only() {
     let server = RedisServer::start();
-    let client = named(&server, "lister").await;
+    let client = client_named(&server, "lister").await;
     let base = unique_name("info-list");
     let names: Vec<String> = ["a", "b", "c"].map(|s| format!("{base}:{s}")).into();
     let mut guards = Vec::new();
