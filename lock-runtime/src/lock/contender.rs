@@ -42,20 +42,21 @@ pub(crate) struct Contender {
 }
 
 impl Contender {
-    /// A contender for `name` on `client`, asking for a fixed `lease` (checked by the caller) or
-    /// the client's watchdog lease.
-    pub(crate) fn new(
-        client: &LockClient,
-        name: &Arc<str>,
-        lease: Option<Duration>,
-    ) -> Result<Self, LockError> {
+    /// The keys of the reentrant lock `name` on `client`, for [`Contender::new`]: made once per
+    /// acquisition, however many contenders it makes.
+    pub(crate) fn keys(client: &LockClient, name: &Arc<str>) -> Result<Arc<Keys>, LockError> {
+        Ok(Arc::new(REENTRANT.layout.keys(&client.backend, name)?))
+    }
+
+    /// A contender for the lock of `keys` ([`Contender::keys`]) on `client`, asking for a fixed
+    /// `lease` (checked by the caller) or the client's watchdog lease.
+    pub(crate) fn new(client: &LockClient, keys: &Arc<Keys>, lease: Option<Duration>) -> Self {
         let backend = &client.backend;
-        let keys = Arc::new(REENTRANT.layout.keys(backend, name)?);
-        Ok(Self {
-            acquire: Acquire::new(&REENTRANT, backend, &keys, lease, None),
+        Self {
+            acquire: Acquire::new(&REENTRANT, backend, keys, lease, None),
             backend: Arc::clone(backend),
-            keys,
-        })
+            keys: Arc::clone(keys),
+        }
     }
 
     /// Its owner id, which is also its waiter id: a release on this client that names it wakes

@@ -15,6 +15,7 @@ use crate::{
     LockClient, LockError, LockGuard,
     core::{
         hub::{Baton, NamedWaiter, Subscription},
+        keys::Keys,
         lease::{check_lease, deadline_after, valid_until, validity},
         scope::{self, HoldKind},
         script::timed_out,
@@ -38,12 +39,13 @@ pub(super) async fn acquire(
         .transpose()?;
     let deadline = deadline_after(start, wait);
     let mut reentering = Vec::new();
+    let mut masters = Vec::with_capacity(settings.clients.len());
     for client in &settings.clients {
-        let backend = &client.backend;
-        let keys = backend.keys(name)?;
-        if scope::find(backend.ids.client(), &keys.main, HoldKind::Exclusive).is_some() {
+        let keys = Contender::keys(client, name)?;
+        if scope::find(client.id(), &keys.main, HoldKind::Exclusive).is_some() {
             reentering.push(client);
         }
+        masters.push(Master::new(client, keys, settings.node_timeout));
     }
     if reentering.len() >= settings.quorum {
         return reenter(settings, name, &reentering, start, wait, lease).await;
@@ -58,17 +60,12 @@ pub(super) async fn acquire(
         )));
     }
 
-    let mut masters: Vec<Master<'_>> = settings
-        .clients
-        .iter()
-        .map(|client| Master::new(client, settings.node_timeout))
-        .collect();
     // A wake-up taken from a master's channel by count: passed on to another local waiter of
     // that channel unless the next round's try there reaches Redis (it took the lock, or found
     // it held, and then its holder's release wakes someone), as the wait engine does.
     let mut baton: Option<(usize, Baton)> = None;
     loop {
-        let missed = match round(settings, &mut masters, name, lease).await {
+        let missed = match round(settings, &mut masters, lease).await {
             Ok(guard) => {
                 if let Some((_, baton)) = baton.take() {
                     baton.used();
@@ -174,7 +171,6 @@ impl Missed {
 async fn round(
     settings: &Settings,
     masters: &mut [Master<'_>],
-    name: &Arc<str>,
     lease: Option<Duration>,
 ) -> Result<RedlockGuard, Missed> {
     let start = Instant::now();
@@ -182,9 +178,7 @@ async fn round(
     let mut tries: FuturesUnordered<_> = masters
         .iter_mut()
         .enumerate()
-        .map(
-            |(index, master)| async move { (index, master.try_once(name, lease, answer_by).await) },
-        )
+        .map(|(index, master)| async move { (index, master.try_once(lease, answer_by).await) })
         .collect();
     let mut taken = Vec::new();
     let mut guards = Vec::new();
@@ -330,6 +324,8 @@ async fn reenter(
 /// One master, as one acquisition sees it across rounds.
 struct Master<'a> {
     client: &'a LockClient,
+    /// The lock's keys on this master.
+    keys: Arc<Keys>,
     /// How long it has to answer one request.
     node_timeout: Duration,
     /// Queued there since a round found the lock busy on it; `None` when it is not.
@@ -341,9 +337,10 @@ struct Master<'a> {
 }
 
 impl<'a> Master<'a> {
-    fn new(client: &'a LockClient, node_timeout: Duration) -> Self {
+    fn new(client: &'a LockClient, keys: Arc<Keys>, node_timeout: Duration) -> Self {
         Self {
             client,
+            keys,
             node_timeout,
             contender: None,
             retry_at: None,
@@ -355,14 +352,13 @@ impl<'a> Master<'a> {
     /// (the contender stays queued), or why it did not answer by `answer_by`.
     async fn try_once(
         &mut self,
-        name: &Arc<str>,
         lease: Option<Duration>,
         answer_by: Instant,
     ) -> Result<Option<LockGuard>, LockError> {
         self.retry_at = None;
         let mut contender = match self.contender.take() {
             Some(contender) => contender,
-            None => Contender::new(self.client, name, lease)?,
+            None => Contender::new(self.client, &self.keys, lease),
         };
         let tried = tokio::time::timeout_at(answer_by, contender.try_once(Some(answer_by))).await;
         // Dropped when it took the lock (spent) or failed (its request may linger: undone).
@@ -377,7 +373,7 @@ impl<'a> Master<'a> {
             }
             Ok(Err(err)) => Err(err),
             Err(_) => Err(LockError::redis(
-                format!("acquiring lock `{name}` on a Redlock master"),
+                format!("acquiring lock `{}` on a Redlock master", self.keys.name),
                 timed_out(self.node_timeout),
             )),
         }
