@@ -15,6 +15,11 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The workspace build turns lock-runtime's `metrics` feature on (the tests use it): check the
+# library alone too, as a user without the feature builds it.
+step "cargo clippy (lock-runtime without optional features)"
+cargo clippy -p lock-runtime --lib --locked -- -D warnings
+
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 

@@ -10,7 +10,8 @@
 //! ```text
 //! {
 //!     let __lock_call = ::lock_runtime::__private::LockedCall {
-//!         client, lock: LockKind::Exclusive(format!("stock:{}", product_id)), wait, lease, on_lease_lost,
+//!         client, lock: LockKind::Exclusive(format!("stock:{}", product_id)),
+//!         label: "stock:{product_id}", wait, lease, on_lease_lost,
 //!     };
 //!     __lock_call.run(async move {
 //!         if let Some(__lock_ret) = None::<Result<u32, StockError>> { return __lock_ret; }
@@ -21,7 +22,7 @@
 //!
 //! `LockKind` names the lock and carries its formatted name: `Exclusive`, `Fair`, `Read` or
 //! `Write` with the name of `key`, or `Multi(vec![format!(..), ..])` with one name per template of
-//! `keys = [...]`. The keys are formatted before the body's `async move` block takes the
+//! `keys = [...]`; `label` is the template as written, the lock's metrics label. The keys are formatted before the body's `async move` block takes the
 //! parameters. The body is a future that does not run until the lock is held; `run` races it
 //! against lease loss and releases the lock on every exit. The never-taken `return` fixes the
 //! block's output type to the declared return type, so `?` converts errors into it and type
@@ -109,6 +110,7 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         }
         None => quote!(::core::option::Option::None),
     };
+    let label = metrics_label(&args);
     let policy = match args.on_lease_lost.get() {
         Some(LeaseLostPolicy::Continue) => quote!(Continue),
         Some(LeaseLostPolicy::Abort) | None => quote!(Abort),
@@ -130,6 +132,7 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
             let #call = ::lock_runtime::__private::LockedCall {
                 client: #client,
                 lock: ::lock_runtime::__private::LockKind::#lock,
+                label: #label,
                 wait: #wait,
                 lease: #lease,
                 on_lease_lost: ::lock_runtime::__private::OnLeaseLost::#policy,
@@ -180,6 +183,16 @@ fn lock_kind(
         (None, _) => quote!(Exclusive),
     };
     Some(quote!(#kind(#name)))
+}
+
+/// The lock's metrics label: its key template as written (`"stock:{product_id}"`), or the
+/// templates of `keys` joined by `,`. Bounded, unlike the names formatted from them.
+fn metrics_label(args: &LockArgs) -> String {
+    match (args.keys.get(), args.key.get()) {
+        (Some(keys), _) => keys.iter().map(LitStr::value).collect::<Vec<_>>().join(","),
+        (None, Some(key)) => key.value(),
+        (None, None) => String::new(),
+    }
 }
 
 /// The declared return type if it is a `Result`; otherwise an error saying what is needed.

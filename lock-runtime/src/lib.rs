@@ -80,6 +80,10 @@
 //!   the holder, [`Lock::info`] returns a [`LockInfo`] snapshot (holder, how long, hold count,
 //!   lease left, waiters in queue order, last token), and [`LockClient::held_locks`] lists the
 //!   held locks; the `lock-cli` binary shows the same from a shell.
+//! - **Metrics.** With the `metrics` cargo feature: wait and hold times, acquisitions, timeouts,
+//!   hand-offs, renewals and lease losses, through the `metrics` facade, labeled by the
+//!   primitive and the attribute's key template (or a handle's
+//!   [`metrics_label`](Lock::metrics_label)); see [`metrics`].
 //! - **Deployments.** One Redis ([`LockClientBuilder::url`]), optionally waiting after each
 //!   acquisition for replicas to have the lock ([`LockClientBuilder::wait_for_replicas`]), or a
 //!   Redis Cluster ([`LockClientBuilder::cluster`]).
@@ -106,6 +110,7 @@
 //! | `hold` | undo of a request in flight when its caller gives up, release on drop, releases that finish whoever stops waiting |
 //! | `hub` | one pub/sub connection per client, one subscription per channel, wake messages naming how many to wake (`one`, `all`, `n:<k>`) or which waiter (`to:<id>`, for a release that knows its next owner) |
 //! | `watchdog` | one task renewing every renewable hold through the hold's own script |
+//! | `meter` | what is measured (feature `metrics`): waits by outcome, holds, renewals, losses |
 //! | `lease`, `scope`, `keys`, `ids` | lease arithmetic and limits; reentrancy by scope and hold kind; the hash-tagged keys; owner and request ids |
 //! | `background`, `backend` | the runtime that outlives the caller's; what a client shares with its handles |
 //!
@@ -157,6 +162,7 @@ mod fair_lock;
 mod guard;
 mod latch;
 mod lock;
+pub mod metrics;
 mod multi;
 mod rwlock;
 mod semaphore;
@@ -369,6 +375,7 @@ mod source;
 ///         lock: ::lock_runtime::__private::LockKind::Exclusive(
 ///             ::std::format!("stock:{}", product_id),
 ///         ),
+///         label: "stock:{product_id}",
 ///         wait: ::core::time::Duration::new(5u64, 0u32),
 ///         lease: ::core::option::Option::Some(::core::time::Duration::new(3u64, 0u32)),
 ///         on_lease_lost: ::lock_runtime::__private::OnLeaseLost::Abort,

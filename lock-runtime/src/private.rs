@@ -144,6 +144,8 @@ pub struct LockedCall {
     pub client: Option<Source>,
     /// Which lock of the family, and its name or names.
     pub lock: LockKind,
+    /// The lock's metrics label: the key's template as written (see `crate::metrics`).
+    pub label: &'static str,
     /// How long to wait for the lock (for a multi-lock, for all of its members together).
     pub wait: Duration,
     /// A fixed lease, or `None` for the watchdog.
@@ -249,6 +251,7 @@ impl LockedCall {
         let Self {
             client,
             lock,
+            label,
             wait,
             lease,
             ..
@@ -262,32 +265,32 @@ impl LockedCall {
                         "a Redlock takes the exclusive lock only: `key = \"…\"` without `fair`, `mode` or `keys`",
                     ));
                 };
-                let guard = redlock.lock(name).try_acquire(wait, lease).await?;
+                let lock = redlock.lock(name).metrics_label(label);
+                let guard = lock.try_acquire(wait, lease).await?;
                 return Ok(Held::Quorum(guard));
             }
             None => default_client().await?,
         };
         Ok(match lock {
-            LockKind::Exclusive(name) => client.lock(name).try_acquire(wait, lease).await?.into(),
-            LockKind::Fair(name) => client
-                .fair_lock(name)
-                .try_acquire(wait, lease)
-                .await?
-                .into(),
-            LockKind::Read(name) => client
-                .read_write_lock(name)
-                .read()
-                .try_acquire(wait, lease)
-                .await?
-                .into(),
-            LockKind::Write(name) => client
-                .read_write_lock(name)
-                .write()
-                .try_acquire(wait, lease)
-                .await?
-                .into(),
+            LockKind::Exclusive(name) => {
+                let lock = client.lock(name).metrics_label(label);
+                lock.try_acquire(wait, lease).await?.into()
+            }
+            LockKind::Fair(name) => {
+                let lock = client.fair_lock(name).metrics_label(label);
+                lock.try_acquire(wait, lease).await?.into()
+            }
+            LockKind::Read(name) => {
+                let lock = client.read_write_lock(name).metrics_label(label);
+                lock.read().try_acquire(wait, lease).await?.into()
+            }
+            LockKind::Write(name) => {
+                let lock = client.read_write_lock(name).metrics_label(label);
+                lock.write().try_acquire(wait, lease).await?.into()
+            }
             LockKind::Multi(names) => {
-                Held::Many(client.multi_lock(names).try_acquire(wait, lease).await?)
+                let lock = client.multi_lock(names).metrics_label(label);
+                Held::Many(lock.try_acquire(wait, lease).await?)
             }
         })
     }

@@ -30,7 +30,11 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::{
     LockError,
-    core::{backend::Backend, watchdog::RenewalId},
+    core::{
+        backend::Backend,
+        meter::{Holding, Meter},
+        watchdog::RenewalId,
+    },
 };
 
 /// A script call that gives back what a hold (or a request in flight) took: a primitive's
@@ -51,6 +55,9 @@ pub(crate) struct Hold {
     renewal: Option<RenewalId>,
     /// A re-entry's turn in its scope (see `core/scope.rs`), given up when the release starts.
     reentry: Option<OwnedMutexGuard<()>>,
+    /// The hold's time being measured, recorded when the release starts; a re-entry's and a
+    /// give-back's are not.
+    holding: Option<Holding>,
 }
 
 impl std::fmt::Debug for Hold {
@@ -74,11 +81,19 @@ impl Hold {
             release,
             renewal,
             reentry,
+            holding: None,
         }
+    }
+
+    /// Measures this hold's time in `meter`'s series, from now until its release starts.
+    pub(crate) fn measured(mut self, meter: &Meter) -> Self {
+        self.holding = Some(meter.holding());
+        self
     }
 
     /// Stops renewing and leaves the scope's re-entry turn: the release is starting.
     fn start_release(&mut self) {
+        self.holding = None;
         if let Some(id) = self.renewal.take() {
             self.backend.watchdog.unregister(id);
         }

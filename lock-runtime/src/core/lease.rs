@@ -27,7 +27,10 @@ use std::{
 
 use tokio::{sync::Notify, time::Instant};
 
-use crate::{LockError, core::sync::lock};
+use crate::{
+    LockError,
+    core::{meter::Meter, sync::lock},
+};
 
 /// The shortest lease: Redis counts leases in whole milliseconds.
 pub(crate) const MIN_LEASE: Duration = Duration::from_millis(1);
@@ -60,6 +63,8 @@ pub(crate) fn redis_millis(duration: Duration) -> u64 {
 #[derive(Debug)]
 pub(crate) struct Lease {
     name: Arc<str>,
+    /// Where a loss is counted.
+    meter: Meter,
     deadline: Mutex<Instant>,
     /// Set once, never cleared: a lease known lost stays lost.
     lost: AtomicBool,
@@ -67,9 +72,10 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    pub(crate) fn new(name: &Arc<str>, deadline: Instant) -> Arc<Self> {
+    pub(crate) fn new(name: &Arc<str>, meter: &Meter, deadline: Instant) -> Arc<Self> {
         Arc::new(Self {
             name: Arc::clone(name),
+            meter: meter.clone(),
             deadline: Mutex::new(deadline),
             lost: AtomicBool::new(false),
             lost_notify: Notify::new(),
@@ -78,6 +84,11 @@ impl Lease {
 
     pub(crate) fn deadline(&self) -> Instant {
         *lock(&self.deadline)
+    }
+
+    /// Where this hold's renewals and loss are counted.
+    pub(crate) fn meter(&self) -> &Meter {
+        &self.meter
     }
 
     /// Moves the deadline after Redis confirmed a new lease.
@@ -89,6 +100,7 @@ impl Lease {
     pub(crate) fn mark_lost(&self) {
         if !self.lost.swap(true, Ordering::AcqRel) {
             tracing::debug!(lock = %self.name, "lease lost");
+            self.meter.lease_lost();
             self.lost_notify.notify_waiters();
         }
     }
@@ -149,6 +161,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::core::meter::Label;
 
     proptest! {
         /// Redlock's validity is exactly what is left of the lease once the time taken and the
@@ -222,7 +235,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn lost_resolves_at_the_deadline_unless_extended() {
         let start = Instant::now();
-        let lease = Lease::new(&Arc::from("x"), start + Duration::from_secs(1));
+        let meter = Meter::new("lock", &Label::Unlabeled);
+        let lease = Lease::new(&Arc::from("x"), &meter, start + Duration::from_secs(1));
         let extender = {
             let lease = Arc::clone(&lease);
             tokio::spawn(async move {

@@ -12,6 +12,7 @@
 //! | `hold` | undo of requests in flight, release on drop, releases that always finish |
 //! | `watchdog` | one task renewing every renewable hold |
 //! | `lease` | lease arithmetic and limits; what a holder knows of its lease |
+//! | `meter` | what is measured (the `metrics` feature): waits, holds, renewals, losses |
 //! | `scope` | reentrancy by dynamic scope, one re-entry at a time per scope |
 //! | `sync` | the poison-tolerant mutex helper |
 
@@ -22,6 +23,7 @@ pub(crate) mod hub;
 pub(crate) mod ids;
 pub(crate) mod keys;
 pub(crate) mod lease;
+pub(crate) mod meter;
 pub(crate) mod scope;
 pub(crate) mod script;
 pub(crate) mod sync;

@@ -31,6 +31,7 @@ use crate::{
         backend::Backend,
         hub::{Baton, NamedWaiter, Subscription},
         keys::Keys,
+        meter::Won,
     },
 };
 
@@ -79,7 +80,8 @@ pub(crate) trait Attempt {
 }
 
 /// Tries `attempt` until it is done, waiting between tries through the hub, until `deadline`
-/// (`None`: without limit). `start` is when the caller began, for the timeout error.
+/// (`None`: without limit). `start` is when the caller began, for the timeout error. What it
+/// won says whether a release's wake-up led to it (for the hand-off count).
 ///
 /// # Errors
 ///
@@ -90,7 +92,7 @@ pub(crate) async fn wait<A: Attempt + Send>(
     start: Instant,
     deadline: Option<Instant>,
     attempt: &mut A,
-) -> Result<A::Output, LockError> {
+) -> Result<Won<A::Output>, LockError> {
     let channel = keys.channel();
     let mut subscription = backend.hub.join_if_confirmed(&channel);
     let mut named = None;
@@ -99,6 +101,8 @@ pub(crate) async fn wait<A: Attempt + Send>(
     let mut ttl = None;
     // Set while this task holds a wake-up it has not used yet.
     let mut baton: Option<Baton> = None;
+    // Whether the coming try follows a release's wake-up (not a timer or a confirmation).
+    let mut after_release = false;
     loop {
         if subscription.is_none() && !try_now {
             tracing::debug!(lock = %keys.name, ?ttl, "held by another owner; waiting");
@@ -120,6 +124,7 @@ pub(crate) async fn wait<A: Attempt + Send>(
         {
             seen_confirmed = true;
             try_now = true;
+            after_release = false;
         }
         if try_now {
             let outcome = Box::pin(attempt.attempt(deadline)).await?;
@@ -129,7 +134,12 @@ pub(crate) async fn wait<A: Attempt + Send>(
                 baton.used();
             }
             match outcome {
-                Outcome::Done(output) => return Ok(output),
+                Outcome::Done(output) => {
+                    return Ok(Won {
+                        output,
+                        handed_off: after_release,
+                    });
+                }
                 Outcome::Busy { ttl: left } => ttl = left,
             }
         }
@@ -163,17 +173,24 @@ pub(crate) async fn wait<A: Attempt + Send>(
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            () = woken => baton = subscription.map(Subscription::baton),
+        after_release = tokio::select! {
+            () = woken => {
+                baton = subscription.map(Subscription::baton);
+                true
+            }
             () = named_wake => {
                 let grant = named.as_ref().and_then(NamedWaiter::take_grant);
                 if let Some(output) = grant.and_then(|grant| attempt.granted(&grant)) {
-                    return Ok(output);
+                    return Ok(Won {
+                        output,
+                        handed_off: true,
+                    });
                 }
                 baton = subscription.map(Subscription::baton);
+                true
             }
-            () = timer => {}
-        }
+            () = timer => false,
+        };
         try_now = true;
     }
 }

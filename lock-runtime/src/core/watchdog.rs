@@ -166,6 +166,7 @@ async fn renew_all(state: &Shared, scripts: &ScriptPath, due: Vec<(u64, Registra
         match reply {
             Ok(Renewal::Renewed) => {
                 held.extend_to(valid_until(sent, registration.lease_time));
+                held.meter().renewed();
                 tracing::trace!(lock = %name, "lease renewed");
             }
             Ok(Renewal::Lost) => {

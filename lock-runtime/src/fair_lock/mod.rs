@@ -8,11 +8,11 @@
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use crate::{
     LockClient, LockError, LockGuard, LockInfo,
-    core::scope::HoldKind,
+    core::{meter::Label, scope::HoldKind},
     lock::{
         EXCLUSIVE,
         acquisition::{self, Flavor, nothing_alongside},
@@ -27,6 +27,7 @@ use scripts::ACQUIRE;
 /// The fair lock: a free lock goes to the head of the queue only.
 static FAIR: Flavor = Flavor {
     kind: HoldKind::Fair,
+    primitive: "fair_lock",
     acquire: &ACQUIRE,
     hand_over: true,
     layout: &EXCLUSIVE,
@@ -99,6 +100,7 @@ static FAIR: Flavor = Flavor {
 pub struct FairLock {
     client: LockClient,
     name: Arc<str>,
+    label: Label,
 }
 
 impl FairLock {
@@ -106,7 +108,18 @@ impl FairLock {
         Self {
             client,
             name: name.into(),
+            label: Label::Unlabeled,
         }
+    }
+
+    /// Labels this handle's metrics (cargo feature `metrics`) `label`, instead of
+    /// `"unlabeled"`. Choose one label per kind of resource (`"stock"`), never one per name:
+    /// every label value is a series the exporter keeps. Unused without the feature.
+    /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
+    #[must_use]
+    pub fn metrics_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.label = Label::given(label);
+        self
     }
 
     /// The lock's name.
@@ -137,7 +150,14 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&FAIR, &self.client, &self.name, Duration::MAX, None).await
+        acquisition::acquire_traced(
+            &FAIR,
+            &self.client,
+            (&self.name, &self.label),
+            Duration::MAX,
+            None,
+        )
+        .await
     }
 
     /// Waits, in turn, at most `wait` for the lock; with `lease = Some(d)` holds it for at most
@@ -175,7 +195,8 @@ impl FairLock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&FAIR, &self.client, &self.name, wait, lease).await
+        acquisition::acquire_traced(&FAIR, &self.client, (&self.name, &self.label), wait, lease)
+            .await
     }
 
     /// Whether anyone holds the lock now.

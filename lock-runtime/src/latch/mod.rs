@@ -360,7 +360,8 @@ impl CountDownLatch {
                 keys: &keys,
             };
             let deadline = deadline_after(start, timeout);
-            wait::wait(backend, &keys, start, deadline, &mut opened).await
+            wait::wait(backend, &keys, start, deadline, &mut opened).await?;
+            Ok(())
         };
         let span = tracing::debug_span!("latch_wait", latch = %self.name, ?timeout);
         backend.in_context(waiting).instrument(span).await

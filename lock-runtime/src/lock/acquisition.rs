@@ -24,6 +24,7 @@ use crate::{
         hub::{PUBLISH, Wake},
         keys::{FENCE_TTL, Keys},
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
+        meter::{Label, Meter},
         scope::{self, Held, HoldKind, Holder},
         script::Sent,
         wait::{self, Attempt, Outcome},
@@ -39,6 +40,8 @@ use crate::{
 pub(crate) struct Flavor {
     /// The hold kind its scopes carry: a lock re-enters only its own kind.
     pub(crate) kind: HoldKind,
+    /// The primitive, as its measurements' `kind` label names it (see `core/meter.rs`).
+    pub(crate) primitive: &'static str,
     /// Its acquire script; the reply is [`Acquired`].
     pub(crate) acquire: &'static Lazy<Script>,
     /// Whether a release makes its head waiter the owner at once (the fair lock), rather than
@@ -147,11 +150,12 @@ impl Mark {
 }
 
 /// Waits up to `wait` for the lock `name` of `flavor` (or re-enters it if the current scope
-/// holds it), with a fixed `lease` or in watchdog mode.
+/// holds it), with a fixed `lease` or in watchdog mode. A fresh acquisition is measured under
+/// `label`.
 pub(crate) async fn acquire(
     flavor: &'static Flavor,
     client: &LockClient,
-    name: &Arc<str>,
+    (name, label): (&Arc<str>, &Label),
     wait: Duration,
     lease: Option<Duration>,
 ) -> Result<LockGuard, LockError> {
@@ -175,18 +179,20 @@ pub(crate) async fn acquire(
         .await;
     }
     let alongside = (flavor.fresh)(client_id, &keys)?;
-    let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside);
-    let taken = wait::wait(backend, &keys, start, deadline, &mut acquire).await?;
+    let meter = Meter::new(flavor.primitive, label);
+    let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside, &meter);
+    let waiting = wait::wait(backend, &keys, start, deadline, &mut acquire);
+    let taken = meter.measure(waiting).await?;
     Ok(taken.guard(backend, name))
 }
 
 /// Waits up to `wait` for a fresh hold of `name` of `flavor` (never a re-entry), with a fixed
 /// `lease` or in watchdog mode; `argument` is the flavor's own last argument to its acquire
-/// script (a semaphore's number of permits). Traced as [`acquire_traced`].
+/// script (a semaphore's number of permits). Traced and measured as [`acquire_traced`].
 pub(crate) async fn acquire_fresh(
     flavor: &'static Flavor,
     client: &LockClient,
-    name: &Arc<str>,
+    (name, label): (&Arc<str>, &Label),
     (wait, lease): (Duration, Option<Duration>),
     argument: Arc<str>,
 ) -> Result<Taken, LockError> {
@@ -198,10 +204,13 @@ pub(crate) async fn acquire_fresh(
             lease,
             deadline,
         } = Asked::new(flavor, backend, name, wait, lease)?;
-        let mut acquire = Acquire::new(flavor, backend, &keys, lease, Some(argument));
-        wait::wait(backend, &keys, start, deadline, &mut acquire).await
+        let meter = Meter::new(flavor.primitive, label);
+        let mut acquire = Acquire::new(flavor, backend, &keys, lease, Some(argument), &meter);
+        meter
+            .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
+            .await
     };
-    traced(flavor, client, name, (wait, lease), acquiring).await
+    traced(flavor, client, (name, label), (wait, lease), acquiring).await
 }
 
 /// [`acquire`] as a handle's `acquire` and `try_acquire` run it: in the background runtime's
@@ -210,24 +219,25 @@ pub(crate) async fn acquire_fresh(
 pub(crate) fn acquire_traced<'a>(
     flavor: &'static Flavor,
     client: &'a LockClient,
-    name: &'a Arc<str>,
+    (name, label): (&'a Arc<str>, &'a Label),
     wait: Duration,
     lease: Option<Duration>,
 ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'a {
-    let acquiring = acquire(flavor, client, name, wait, lease);
-    traced(flavor, client, name, (wait, lease), acquiring)
+    let acquiring = acquire(flavor, client, (name, label), wait, lease);
+    traced(flavor, client, (name, label), (wait, lease), acquiring)
 }
 
 /// `acquiring` polled in the background runtime's context, inside a debug span naming the lock,
-/// its hold kind, the wait and the lease.
+/// its primitive and metrics label, the wait and the lease.
 fn traced<F: Future>(
     flavor: &Flavor,
     client: &LockClient,
-    name: &str,
+    (name, label): (&str, &Label),
     (wait, lease): (Duration, Option<Duration>),
     acquiring: F,
 ) -> Instrumented<InContext<F>> {
-    let span = tracing::debug_span!("acquire", lock = %name, hold = ?flavor.kind, ?wait, ?lease);
+    let meter = Meter::new(flavor.primitive, label);
+    let span = tracing::debug_span!("acquire", lock = %name, %meter, ?wait, ?lease);
     client.backend.in_context(acquiring).instrument(span)
 }
 
@@ -334,6 +344,8 @@ pub(super) struct Acquire {
     /// copy may reach Redis later and take the lock for this owner, even after the guard
     /// released it). Dropped armed, it undoes that.
     undo_on_drop: Option<(InFlight, Mark)>,
+    /// Where the hold's time, renewals and loss are counted.
+    meter: Meter,
 }
 
 impl Acquire {
@@ -343,6 +355,7 @@ impl Acquire {
         keys: &Arc<Keys>,
         lease: Option<Duration>,
         argument: Option<Arc<str>>,
+        meter: &Meter,
     ) -> Self {
         let liveness = backend.config.watchdog_timeout;
         let lease_time = lease.unwrap_or(liveness);
@@ -365,6 +378,7 @@ impl Acquire {
             last_holder: None,
             argument,
             undo_on_drop: None,
+            meter: meter.clone(),
         }
     }
 
@@ -417,7 +431,7 @@ impl Acquire {
     fn lease(&mut self) -> Arc<Lease> {
         Arc::clone(
             self.lease
-                .get_or_insert_with(|| Lease::new(&self.keys.name, Instant::now())),
+                .get_or_insert_with(|| Lease::new(&self.keys.name, &self.meter, Instant::now())),
         )
     }
 
@@ -477,7 +491,8 @@ impl Acquire {
             token,
             lease,
         };
-        let hold = Hold::new(Arc::clone(&self.backend), release, renewal, None);
+        let hold =
+            Hold::new(Arc::clone(&self.backend), release, renewal, None).measured(&self.meter);
         Taken { hold, holder }
     }
 }

@@ -18,6 +18,7 @@ use crate::{
         backend::Backend,
         keys::{FENCE_TTL, Keys},
         lease::redis_millis,
+        meter::{Label, Meter},
         wait::{Attempt, Outcome},
     },
     lock::{
@@ -49,11 +50,13 @@ impl Contender {
     }
 
     /// A contender for the lock of `keys` ([`Contender::keys`]) on `client`, asking for a fixed
-    /// `lease` (checked by the caller) or the client's watchdog lease.
+    /// `lease` (checked by the caller) or the client's watchdog lease. Not measured on its own:
+    /// the Redlock is, as a whole.
     pub(crate) fn new(client: &LockClient, keys: &Arc<Keys>, lease: Option<Duration>) -> Self {
         let backend = &client.backend;
+        let member = Meter::new(REENTRANT.primitive, &Label::Member);
         Self {
-            acquire: Acquire::new(&REENTRANT, backend, keys, lease, None),
+            acquire: Acquire::new(&REENTRANT, backend, keys, lease, None, &member),
             backend: Arc::clone(backend),
             keys: Arc::clone(keys),
         }

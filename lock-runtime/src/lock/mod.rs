@@ -12,9 +12,12 @@
 //! waiter tries again at least every third of the watchdog timeout, so one whose process died
 //! stops being woken one watchdog timeout after its last try.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
-use crate::{LockClient, LockError, LockGuard, LockInfo, core::scope::HoldKind};
+use crate::{
+    LockClient, LockError, LockGuard, LockInfo,
+    core::{meter::Label, scope::HoldKind},
+};
 
 pub(crate) mod acquisition;
 pub(crate) mod contender;
@@ -29,6 +32,7 @@ use scripts::{ACQUIRE, FORCE_UNLOCK, LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTE
 /// that a release wakes one of them, by name, across every process.
 pub(crate) static REENTRANT: Flavor = Flavor {
     kind: HoldKind::Exclusive,
+    primitive: "lock",
     acquire: &ACQUIRE,
     hand_over: false,
     layout: &EXCLUSIVE,
@@ -70,6 +74,7 @@ pub(crate) static EXCLUSIVE: Layout = Layout {
 pub struct Lock {
     client: LockClient,
     name: Arc<str>,
+    label: Label,
 }
 
 impl Lock {
@@ -77,7 +82,24 @@ impl Lock {
         Self {
             client,
             name: name.into(),
+            label: Label::Unlabeled,
         }
+    }
+
+    /// Labels this handle's metrics (cargo feature `metrics`) `label`, instead of
+    /// `"unlabeled"`. Choose one label per kind of resource (`"stock"`), never one per name:
+    /// every label value is a series the exporter keeps. Unused without the feature.
+    /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
+    #[must_use]
+    pub fn metrics_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.label = Label::given(label);
+        self
+    }
+
+    /// This lock as a member of a multi-lock, which is measured as a whole.
+    pub(crate) fn member(mut self) -> Self {
+        self.label = Label::Member;
+        self
     }
 
     /// The lock's name.
@@ -111,7 +133,14 @@ impl Lock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&REENTRANT, &self.client, &self.name, Duration::MAX, None).await
+        acquisition::acquire_traced(
+            &REENTRANT,
+            &self.client,
+            (&self.name, &self.label),
+            Duration::MAX,
+            None,
+        )
+        .await
     }
 
     /// Waits at most `wait` for the lock. With `lease = Some(d)` the lock is held for at most `d`
@@ -152,7 +181,14 @@ impl Lock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&REENTRANT, &self.client, &self.name, wait, lease).await
+        acquisition::acquire_traced(
+            &REENTRANT,
+            &self.client,
+            (&self.name, &self.label),
+            wait,
+            lease,
+        )
+        .await
     }
 
     /// Whether anyone holds the lock now.

@@ -7,12 +7,13 @@
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use crate::{
     LockClient, LockError,
     core::{
         keys::Keys,
+        meter::Label,
         scope::{self, HoldKind},
     },
     lock::acquisition::{self, Alongside, Flavor, Layout},
@@ -43,6 +44,7 @@ static RW: Layout = Layout {
 /// A read hold: shared, granted alongside the scope's own write hold (a downgrade).
 static READ: Flavor = Flavor {
     kind: HoldKind::Read,
+    primitive: "read_lock",
     acquire: &ACQUIRE_READ,
     hand_over: false,
     layout: &RW,
@@ -52,6 +54,7 @@ static READ: Flavor = Flavor {
 /// The write hold: refused at once under the scope's own read hold (an upgrade).
 static WRITE: Flavor = Flavor {
     kind: HoldKind::Write,
+    primitive: "write_lock",
     acquire: &ACQUIRE_WRITE,
     hand_over: false,
     layout: &RW,
@@ -140,6 +143,7 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 pub struct ReadWriteLock {
     client: LockClient,
     name: Arc<str>,
+    label: Label,
 }
 
 impl ReadWriteLock {
@@ -147,7 +151,18 @@ impl ReadWriteLock {
         Self {
             client,
             name: name.into(),
+            label: Label::Unlabeled,
         }
+    }
+
+    /// Labels this handle's metrics (cargo feature `metrics`) `label`, instead of
+    /// `"unlabeled"`. Choose one label per kind of resource (`"stock"`), never one per name:
+    /// every label value is a series the exporter keeps. Unused without the feature.
+    /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
+    #[must_use]
+    pub fn metrics_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.label = Label::given(label);
+        self
     }
 
     /// The lock's name.
@@ -157,12 +172,20 @@ impl ReadWriteLock {
 
     /// The read lock: shared with other readers.
     pub fn read(&self) -> ReadLock {
-        ReadLock::new(self.client.clone(), Arc::clone(&self.name))
+        ReadLock::new(
+            self.client.clone(),
+            Arc::clone(&self.name),
+            self.label.clone(),
+        )
     }
 
     /// The write lock: exclusive.
     pub fn write(&self) -> WriteLock {
-        WriteLock::new(self.client.clone(), Arc::clone(&self.name))
+        WriteLock::new(
+            self.client.clone(),
+            Arc::clone(&self.name),
+            self.label.clone(),
+        )
     }
 
     /// Whether anyone holds the lock now, to read or to write.

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use super::READ;
-use crate::{LockClient, LockError, LockGuard, lock::acquisition};
+use crate::{LockClient, LockError, LockGuard, core::meter::Label, lock::acquisition};
 
 /// The read lock of a [`ReadWriteLock`](crate::ReadWriteLock), made by
 /// [`ReadWriteLock::read`](crate::ReadWriteLock::read). Cheap to clone; holds nothing.
@@ -14,11 +14,16 @@ use crate::{LockClient, LockError, LockGuard, lock::acquisition};
 pub struct ReadLock {
     client: LockClient,
     name: Arc<str>,
+    label: Label,
 }
 
 impl ReadLock {
-    pub(super) fn new(client: LockClient, name: Arc<str>) -> Self {
-        Self { client, name }
+    pub(super) fn new(client: LockClient, name: Arc<str>, label: Label) -> Self {
+        Self {
+            client,
+            name,
+            label,
+        }
     }
 
     /// Waits as long as it takes for a read hold, then holds it in watchdog mode: its lease is
@@ -47,7 +52,14 @@ impl ReadLock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&READ, &self.client, &self.name, Duration::MAX, None).await
+        acquisition::acquire_traced(
+            &READ,
+            &self.client,
+            (&self.name, &self.label),
+            Duration::MAX,
+            None,
+        )
+        .await
     }
 
     /// Waits at most `wait` for a read hold; with `lease = Some(d)` holds it for at most `d`
@@ -86,6 +98,7 @@ impl ReadLock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&READ, &self.client, &self.name, wait, lease).await
+        acquisition::acquire_traced(&READ, &self.client, (&self.name, &self.label), wait, lease)
+            .await
     }
 }

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use super::WRITE;
-use crate::{LockClient, LockError, LockGuard, lock::acquisition};
+use crate::{LockClient, LockError, LockGuard, core::meter::Label, lock::acquisition};
 
 /// The write lock of a [`ReadWriteLock`](crate::ReadWriteLock), made by
 /// [`ReadWriteLock::write`](crate::ReadWriteLock::write). Cheap to clone; holds nothing.
@@ -14,11 +14,16 @@ use crate::{LockClient, LockError, LockGuard, lock::acquisition};
 pub struct WriteLock {
     client: LockClient,
     name: Arc<str>,
+    label: Label,
 }
 
 impl WriteLock {
-    pub(super) fn new(client: LockClient, name: Arc<str>) -> Self {
-        Self { client, name }
+    pub(super) fn new(client: LockClient, name: Arc<str>, label: Label) -> Self {
+        Self {
+            client,
+            name,
+            label,
+        }
     }
 
     /// Waits as long as it takes for the write hold, then holds it in watchdog mode: its lease
@@ -51,7 +56,14 @@ impl WriteLock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&WRITE, &self.client, &self.name, Duration::MAX, None).await
+        acquisition::acquire_traced(
+            &WRITE,
+            &self.client,
+            (&self.name, &self.label),
+            Duration::MAX,
+            None,
+        )
+        .await
     }
 
     /// Waits at most `wait` for the write hold; with `lease = Some(d)` holds it for at most `d`
@@ -90,6 +102,7 @@ impl WriteLock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&WRITE, &self.client, &self.name, wait, lease).await
+        acquisition::acquire_traced(&WRITE, &self.client, (&self.name, &self.label), wait, lease)
+            .await
     }
 }

@@ -7,11 +7,11 @@
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use crate::{
     LockClient, LockError,
-    core::{hub::PUBLISH, scope::HoldKind},
+    core::{hub::PUBLISH, meter::Label, scope::HoldKind},
     lock::{
         acquisition::{self, Flavor, Layout, nothing_alongside, release_call},
         scripts::Released,
@@ -42,6 +42,7 @@ static SEM: Layout = Layout {
 /// An acquisition of permits.
 static PERMITS: Flavor = Flavor {
     kind: HoldKind::Permit,
+    primitive: "semaphore",
     acquire: &ACQUIRE,
     hand_over: false,
     layout: &SEM,
@@ -99,6 +100,7 @@ static PERMITS: Flavor = Flavor {
 pub struct Semaphore {
     client: LockClient,
     name: Arc<str>,
+    label: Label,
 }
 
 impl Semaphore {
@@ -106,7 +108,18 @@ impl Semaphore {
         Self {
             client,
             name: name.into(),
+            label: Label::Unlabeled,
         }
+    }
+
+    /// Labels this handle's metrics (cargo feature `metrics`) `label`, instead of
+    /// `"unlabeled"`. Choose one label per kind of resource (`"stock"`), never one per name:
+    /// every label value is a series the exporter keeps. Unused without the feature.
+    /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
+    #[must_use]
+    pub fn metrics_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.label = Label::given(label);
+        self
     }
 
     /// The semaphore's name.
@@ -306,9 +319,14 @@ impl Semaphore {
             )));
         }
         let argument = Arc::from(permits.to_string());
-        let taken =
-            acquisition::acquire_fresh(&PERMITS, &self.client, &self.name, (wait, lease), argument)
-                .await?;
+        let taken = acquisition::acquire_fresh(
+            &PERMITS,
+            &self.client,
+            (&self.name, &self.label),
+            (wait, lease),
+            argument,
+        )
+        .await?;
         Ok(SemaphorePermit::new(
             taken,
             Arc::clone(&self.name),

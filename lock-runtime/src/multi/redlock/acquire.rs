@@ -17,6 +17,7 @@ use crate::{
         hub::{Baton, NamedWaiter, Subscription},
         keys::Keys,
         lease::{check_lease, deadline_after, valid_until, validity},
+        meter::{Meter, Won},
         scope::{self, HoldKind},
         script::timed_out,
         wait::Outcome,
@@ -29,7 +30,7 @@ use crate::{
 /// the current scope holds it.
 pub(super) async fn acquire(
     settings: &Settings,
-    name: &Arc<str>,
+    (name, meter): (&Arc<str>, &Meter),
     wait: Duration,
     lease: Option<Duration>,
 ) -> Result<RedlockGuard, LockError> {
@@ -59,18 +60,35 @@ pub(super) async fn acquire(
             reentering.len()
         )));
     }
+    let taking = take(settings, name, &mut masters, (start, deadline), lease);
+    let guard = meter.measure(taking).await?;
+    Ok(guard.measured(meter))
+}
 
+/// Takes the lock `name` fresh on a quorum of `masters`, in rounds until `deadline`; `start` is
+/// when the caller began.
+async fn take(
+    settings: &Settings,
+    name: &Arc<str>,
+    masters: &mut [Master<'_>],
+    (start, deadline): (Instant, Option<Instant>),
+    lease: Option<Duration>,
+) -> Result<Won<RedlockGuard>, LockError> {
     // A wake-up taken from a master's channel by count: passed on to another local waiter of
     // that channel unless the next round's try there reaches Redis (it took the lock, or found
     // it held, and then its holder's release wakes someone), as the wait engine does.
     let mut baton: Option<(usize, Baton)> = None;
     loop {
-        let missed = match round(settings, &mut masters, lease).await {
+        let missed = match round(settings, masters, lease).await {
             Ok(guard) => {
-                if let Some((_, baton)) = baton.take() {
+                let handed_off = baton.take().is_some_and(|(_, baton)| {
                     baton.used();
-                }
-                return Ok(guard);
+                    true
+                });
+                return Ok(Won {
+                    output: guard,
+                    handed_off,
+                });
             }
             Err(missed) => missed,
         };
@@ -88,7 +106,7 @@ pub(super) async fn acquire(
             .count();
         let hopeless = wrong_types > masters.len() - settings.quorum;
         if hopeless || deadline.is_some_and(|deadline| now >= deadline) {
-            return Err(missed.into_error(settings, name, &masters, start));
+            return Err(missed.into_error(settings, name, masters, start));
         }
         // No master holds the lock (they failed): look again after a pause, never at once.
         let mut until = masters
@@ -99,7 +117,7 @@ pub(super) async fn acquire(
         if let Some(deadline) = deadline {
             until = until.min(deadline);
         }
-        baton = wait_for_release(&mut masters, until).await;
+        baton = wait_for_release(masters, until).await;
         if !missed.taken.is_empty() {
             // Two callers split the masters: try again apart.
             let delay = Instant::now() + random_delay(settings.retry_delay);

@@ -7,7 +7,11 @@ use tokio::time::Instant;
 
 use crate::{
     LockError, LockGuard,
-    core::{background::in_context, scope},
+    core::{
+        background::in_context,
+        meter::{Holding, Meter},
+        scope,
+    },
     multi::released,
 };
 
@@ -24,6 +28,8 @@ pub struct RedlockGuard {
     token: u64,
     /// The end of a fixed lease's validity, timed from the start of the round that took it.
     valid_until: Option<Instant>,
+    /// The hold's time, measured until the release starts (a re-entry's is not).
+    holding: Option<Holding>,
 }
 
 impl RedlockGuard {
@@ -40,7 +46,14 @@ impl RedlockGuard {
             quorum,
             token,
             valid_until,
+            holding: None,
         }
+    }
+
+    /// Measures this hold's time in `meter`'s series, from now until its release starts.
+    pub(super) fn measured(mut self, meter: &Meter) -> Self {
+        self.holding = Some(meter.holding());
+        self
     }
 
     /// The lock's name.
@@ -181,8 +194,12 @@ impl RedlockGuard {
             name,
             members,
             quorum,
+            holding,
             ..
         } = self;
+        if let Some(holding) = holding {
+            holding.end();
+        }
         let held = members.len();
         let mut confirmed = 0;
         let mut not_held = 0;

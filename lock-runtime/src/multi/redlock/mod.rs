@@ -1,6 +1,6 @@
 //! [`Redlock`]: one lock over several independent Redis masters, held by a quorum of them.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use futures_util::future::join_all;
 use tokio::time::Instant;
@@ -9,6 +9,7 @@ use crate::{
     LockClient, LockError,
     core::{
         lease::{MAX_LEASE, MIN_LEASE},
+        meter::{Label, Meter},
         script::timed_out,
     },
 };
@@ -127,6 +128,7 @@ impl Redlock {
         RedlockLock {
             redlock: self.clone(),
             name: Arc::from(name.into()),
+            label: Label::Unlabeled,
         }
     }
 
@@ -225,12 +227,22 @@ impl RedlockBuilder {
 pub struct RedlockLock {
     redlock: Redlock,
     name: Arc<str>,
+    label: Label,
 }
 
 impl RedlockLock {
     /// The lock's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Labels this lock's metrics (cargo feature `metrics`) `label`, instead of
+    /// `"unlabeled"`: it is measured as a whole, its masters not one by one. Choose one label per
+    /// kind of resource (`"report"`), never one per name. Unused without the feature.
+    #[must_use]
+    pub fn metrics_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.label = Label::given(label);
+        self
     }
 
     /// Waits as long as it takes for a quorum of the masters, then holds the lock in watchdog
@@ -315,7 +327,8 @@ impl RedlockLock {
     ) -> Result<RedlockGuard, LockError> {
         let client = &self.redlock.inner.clients[0];
         let span = tracing::debug_span!("redlock_acquire", lock = %self.name, ?wait, ?lease);
-        let acquiring = acquire::acquire(&self.redlock.inner, &self.name, wait, lease);
+        let meter = Meter::new("redlock", &self.label);
+        let acquiring = acquire::acquire(&self.redlock.inner, (&self.name, &meter), wait, lease);
         tracing::Instrument::instrument(client.backend.in_context(acquiring), span).await
     }
 

@@ -1,0 +1,230 @@
+//! What the runtime measures of its locks, recorded through the `metrics` facade when the
+//! `metrics` cargo feature is on (and compiled to nothing when it is off).
+//!
+//! The names, labels and meaning of what is recorded are public, in `crate::metrics`. This
+//! module records them: where a primitive is measured, it holds a [`Meter`] (its kind and
+//! label), built from the handle's [`Label`].
+
+use std::{borrow::Cow, fmt, future::Future, sync::Arc};
+
+#[cfg(feature = "metrics")]
+use tokio::time::Instant;
+
+#[cfg(feature = "metrics")]
+use crate::metrics::{
+    ACQUISITIONS, HANDOFFS, HOLD_SECONDS, LEASE_LOSSES, RENEWALS, TIMEOUTS, WAIT_SECONDS,
+};
+use crate::{LockError, metrics::UNLABELED};
+
+/// The `lock` label of a handle's measurements.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Label {
+    /// No label given: measured as [`UNLABELED`].
+    #[default]
+    Unlabeled,
+    /// A label given by the caller, as a static string (a template).
+    Static(&'static str),
+    /// A label given by the caller, made at run time: shared, so a hold clones no string.
+    Shared(Arc<str>),
+    /// Not measured on its own: a member of a multi-lock or a Redlock, measured as a whole.
+    Member,
+}
+
+impl Label {
+    /// A label the caller chose.
+    pub(crate) fn given(label: impl Into<Cow<'static, str>>) -> Self {
+        match label.into() {
+            Cow::Borrowed(label) => Self::Static(label),
+            Cow::Owned(label) => Self::Shared(label.into()),
+        }
+    }
+}
+
+/// The series one primitive's measurements go to: its kind and its label.
+#[derive(Debug, Clone)]
+pub(crate) struct Meter {
+    kind: &'static str,
+    label: Label,
+}
+
+impl fmt::Display for Meter {
+    /// `kind/label`, as the acquisition's tracing span shows it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.label {
+            Label::Unlabeled => write!(f, "{}/{UNLABELED}", self.kind),
+            Label::Static(label) => write!(f, "{}/{label}", self.kind),
+            Label::Shared(label) => write!(f, "{}/{label}", self.kind),
+            Label::Member => write!(f, "{} member", self.kind),
+        }
+    }
+}
+
+/// A fresh acquisition that succeeded, and how.
+#[derive(Debug)]
+pub(crate) struct Won<T> {
+    pub(crate) output: T,
+    /// Whether a release woke this waiter (or handed it the lock) just before it won.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) handed_off: bool,
+}
+
+impl<T> Won<T> {
+    /// Won without being handed the lock by a release.
+    pub(crate) fn found_free(output: T) -> Self {
+        Self {
+            output,
+            handed_off: false,
+        }
+    }
+}
+
+impl Meter {
+    pub(crate) fn new(kind: &'static str, label: &Label) -> Self {
+        Self {
+            kind,
+            label: label.clone(),
+        }
+    }
+
+    /// Awaits a fresh acquisition and records its wait and outcome (`cancelled` if the
+    /// returned future is dropped before the acquisition ends).
+    pub(crate) async fn measure<T>(
+        &self,
+        acquiring: impl Future<Output = Result<Won<T>, LockError>>,
+    ) -> Result<T, LockError> {
+        #[cfg(feature = "metrics")]
+        {
+            let mut waiting = recording::Waiting::new(self);
+            let outcome = acquiring.await;
+            waiting.ended(&outcome);
+            outcome.map(|won| won.output)
+        }
+        #[cfg(not(feature = "metrics"))]
+        acquiring.await.map(|won| won.output)
+    }
+
+    /// A hold starting now, measured when the returned value is dropped.
+    pub(crate) fn holding(&self) -> Holding {
+        Holding {
+            #[cfg(feature = "metrics")]
+            since: (Instant::now(), self.clone()),
+        }
+    }
+
+    /// The watchdog renewed a hold.
+    pub(crate) fn renewed(&self) {
+        #[cfg(feature = "metrics")]
+        self.count(RENEWALS);
+    }
+
+    /// A hold's lease is known lost.
+    pub(crate) fn lease_lost(&self) {
+        #[cfg(feature = "metrics")]
+        self.count(LEASE_LOSSES);
+    }
+
+    /// The `lock` label's value, or `None` for a member (not measured).
+    #[cfg(feature = "metrics")]
+    fn label(&self) -> Option<::metrics::SharedString> {
+        match &self.label {
+            Label::Unlabeled => Some(::metrics::SharedString::const_str(UNLABELED)),
+            Label::Static(label) => Some(::metrics::SharedString::const_str(label)),
+            Label::Shared(label) => Some(::metrics::SharedString::from(Arc::clone(label))),
+            Label::Member => None,
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    fn count(&self, counter: &'static str) {
+        if let Some(lock) = self.label() {
+            ::metrics::counter!(counter, "kind" => self.kind, "lock" => lock).increment(1);
+        }
+    }
+}
+
+/// A hold being measured: its time is recorded when this is dropped (when the release starts).
+#[derive(Debug)]
+pub(crate) struct Holding {
+    #[cfg(feature = "metrics")]
+    since: (Instant, Meter),
+}
+
+impl Holding {
+    /// The release starts: the hold's time is recorded now.
+    pub(crate) fn end(self) {}
+}
+
+#[cfg(feature = "metrics")]
+impl Drop for Holding {
+    fn drop(&mut self) {
+        let (since, meter) = &self.since;
+        if let Some(lock) = meter.label() {
+            ::metrics::histogram!(HOLD_SECONDS, "kind" => meter.kind, "lock" => lock)
+                .record(since.elapsed());
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+mod recording {
+    //! The wait's measurement, kept apart so a build without the feature carries none of it.
+
+    use super::*;
+
+    /// A fresh acquisition being measured; dropped before [`Waiting::ended`], it counts as
+    /// cancelled.
+    pub(super) struct Waiting<'a> {
+        meter: &'a Meter,
+        start: Instant,
+        ended: bool,
+    }
+
+    impl<'a> Waiting<'a> {
+        pub(super) fn new(meter: &'a Meter) -> Self {
+            Self {
+                meter,
+                start: Instant::now(),
+                ended: false,
+            }
+        }
+
+        pub(super) fn ended<T>(&mut self, outcome: &Result<Won<T>, LockError>) {
+            self.ended = true;
+            let outcome = match outcome {
+                Ok(won) => {
+                    self.meter.count(ACQUISITIONS);
+                    if won.handed_off {
+                        self.meter.count(HANDOFFS);
+                    }
+                    "acquired"
+                }
+                Err(LockError::Timeout { .. }) => {
+                    self.meter.count(TIMEOUTS);
+                    "timeout"
+                }
+                Err(_) => "error",
+            };
+            self.record(outcome);
+        }
+
+        fn record(&self, outcome: &'static str) {
+            if let Some(lock) = self.meter.label() {
+                ::metrics::histogram!(
+                    WAIT_SECONDS,
+                    "kind" => self.meter.kind,
+                    "lock" => lock,
+                    "outcome" => outcome
+                )
+                .record(self.start.elapsed());
+            }
+        }
+    }
+
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            if !self.ended {
+                self.record("cancelled");
+            }
+        }
+    }
+}
