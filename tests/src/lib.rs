@@ -56,6 +56,7 @@ pub mod locks;
 mod proxy;
 mod replication;
 mod server;
+mod tls;
 mod workers;
 
 use std::sync::atomic::{AtomicU64, Ordering};

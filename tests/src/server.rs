@@ -16,6 +16,8 @@ use nix::unistd::Pid;
 use redis::FromRedisValue;
 use tempfile::TempDir;
 
+use crate::tls::{self, TlsMaterial};
+
 /// How long [`RedisServer::start`] and [`RedisServer::restart`] wait for the server to answer `PING`.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many fresh ports a start tries when the chosen one was taken in the meantime.
@@ -61,6 +63,9 @@ or set REDIS_SERVER=/path/to/redis-server";
 pub struct RedisServer {
     port: u16,
     cluster_port: Option<u16>,
+    /// The TLS port and its certificates, for a server started with
+    /// [`tls`](RedisServerBuilder::tls).
+    tls: Option<(u16, TlsMaterial)>,
     binary: PathBuf,
     /// Every argument after the binary, ports included, so a restart reuses them as they are.
     args: Vec<String>,
@@ -85,6 +90,7 @@ pub struct RedisServerBuilder {
     args: Vec<(String, Vec<String>)>,
     replica_of: Option<u16>,
     cluster_enabled: bool,
+    tls: bool,
 }
 
 impl RedisServerBuilder {
@@ -146,6 +152,18 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Also listens with TLS on a port of its own ([`RedisServer::tls_url`]), with a
+    /// certificate for `127.0.0.1` signed by a CA made for this server
+    /// ([`RedisServer::tls_ca_pem`]). Clients may show a certificate signed by that CA
+    /// ([`RedisServer::tls_client_certificate`]) and need not (`tls-auth-clients optional`,
+    /// unless overridden with [`arg`](Self::arg)). The plain port stays open for the kit's own
+    /// commands. Defaults to `false`.
+    #[must_use]
+    pub fn tls(mut self, enabled: bool) -> Self {
+        self.tls = enabled;
+        self
+    }
+
     /// Starts the server and waits until it answers `PING`.
     ///
     /// # Panics
@@ -160,9 +178,11 @@ impl RedisServerBuilder {
             .unwrap_or_else(|e| {
                 panic!("cannot create a temporary directory for redis-server: {e}")
             });
+        let tls = self.tls.then(|| (0, tls::issue(dir.path())));
         let mut server = RedisServer {
             port: 0,
             cluster_port: None,
+            tls,
             binary,
             args: Vec::new(),
             child: Mutex::new(None),
@@ -175,7 +195,16 @@ impl RedisServerBuilder {
                 .cluster_enabled
                 .then(|| std::iter::repeat_with(free_port).find(|p| *p != server.port))
                 .flatten();
-            server.args = self.command_args(server.dir.path(), server.port, server.cluster_port);
+            if let Some((tls_port, _)) = &mut server.tls {
+                *tls_port = std::iter::repeat_with(free_port)
+                    .find(|p| *p != server.port && Some(*p) != server.cluster_port)
+                    .unwrap_or_default();
+            }
+            let tls_port = server.tls.as_ref().map(|(port, _)| *port);
+            server.args = self.command_args(
+                server.dir.path(),
+                (server.port, server.cluster_port, tls_port),
+            );
             match server.launch() {
                 Ok(()) => return server,
                 Err(StartError::AddressInUse(log)) => last_failure = log,
@@ -187,7 +216,11 @@ impl RedisServerBuilder {
         );
     }
 
-    fn command_args(&self, dir: &Path, port: u16, cluster_port: Option<u16>) -> Vec<String> {
+    fn command_args(
+        &self,
+        dir: &Path,
+        (port, cluster_port, tls_port): (u16, Option<u16>, Option<u16>),
+    ) -> Vec<String> {
         let dir_str = dir.to_string_lossy().into_owned();
         let mut args: Vec<String> = Vec::new();
         let mut push = |name: &str, values: &[&str]| {
@@ -216,6 +249,13 @@ impl RedisServerBuilder {
             );
             push("cluster-node-timeout", &["2000"]);
             push("cluster-port", &[&cluster_port.to_string()]);
+        }
+        if let Some(tls_port) = tls_port {
+            push("tls-port", &[&tls_port.to_string()]);
+            for (option, file) in tls::SERVER_FILES {
+                push(option, &[&dir.join(file).to_string_lossy()]);
+            }
+            push("tls-auth-clients", &["optional"]);
         }
         for (name, values) in &self.args {
             let values: Vec<&str> = values.iter().map(String::as_str).collect();
@@ -254,6 +294,36 @@ impl RedisServer {
     /// The TCP port the server listens on (on `127.0.0.1`); it stays the same across [`restart`](Self::restart).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The `rediss://` URL of the TLS port, for a server started with
+    /// [`tls`](RedisServerBuilder::tls).
+    ///
+    /// # Panics
+    ///
+    /// When the server was started without TLS.
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.tls_material().0)
+    }
+
+    /// The certificate (PEM) of the CA that signed the TLS port's certificate: what a client
+    /// trusts. Panics as [`tls_url`](Self::tls_url).
+    pub fn tls_ca_pem(&self) -> &str {
+        &self.tls_material().1.ca_pem
+    }
+
+    /// A client certificate signed by the server's CA and its private key (both PEM), for
+    /// mutual TLS. Panics as [`tls_url`](Self::tls_url).
+    pub fn tls_client_certificate(&self) -> (&str, &str) {
+        let (cert, key) = &self.tls_material().1.client;
+        (cert, key)
+    }
+
+    fn tls_material(&self) -> (u16, &TlsMaterial) {
+        match &self.tls {
+            Some((port, material)) => (*port, material),
+            None => panic!("this server was started without `RedisServer::builder().tls(true)`"),
+        }
     }
 
     /// The cluster bus port, for a server started with [`cluster_enabled`](RedisServerBuilder::cluster_enabled).

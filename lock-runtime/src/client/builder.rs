@@ -7,6 +7,7 @@ use crate::{
     client::config::{
         Config, DEFAULT_WATCHDOG_TIMEOUT, Deployment, MAX_WATCHDOG_TIMEOUT, ReplicaCheck,
     },
+    client::tls::Tls,
     core::keys::validate_name,
 };
 
@@ -36,6 +37,7 @@ pub struct LockClientBuilder {
     retry_timeout: Duration,
     pubsub_ping_interval: Duration,
     replicas: Option<ReplicaCheck>,
+    tls: Tls,
 }
 
 impl Default for LockClientBuilder {
@@ -50,12 +52,14 @@ impl Default for LockClientBuilder {
             retry_timeout: Duration::from_secs(10),
             pubsub_ping_interval: Duration::from_secs(5),
             replicas: None,
+            tls: Tls::default(),
         }
     }
 }
 
 impl LockClientBuilder {
-    /// The Redis server, as a `redis://` (or `rediss://`, `redis+unix://`) URL.
+    /// The Redis server, as a `redis://` (or `redis+unix://`) URL; `rediss://` (TLS) needs the
+    /// `tls` cargo feature, which adds `tls_root_certificate` and `tls_client_certificate`.
     ///
     /// This or [`cluster`](Self::cluster) is required; the last one given wins.
     pub fn url(mut self, url: impl Into<String>) -> Self {
@@ -177,6 +181,32 @@ impl LockClientBuilder {
         self
     }
 
+    /// Trusts the CA certificate(s) in `pem` (PEM text) for `rediss://` servers, instead of the
+    /// system's root certificates: for a private CA, as managed Redis services and self-run
+    /// TLS setups use. Needs the `tls` cargo feature.
+    ///
+    /// Defaults to the system's roots.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.root(pem.into());
+        self
+    }
+
+    /// Shows a client certificate to `rediss://` servers that ask for one
+    /// (`tls-auth-clients yes`, mutual TLS): the certificate chain and its private key, both
+    /// PEM text. Needs the `tls` cargo feature.
+    ///
+    /// Defaults to none.
+    #[cfg(feature = "tls")]
+    pub fn tls_client_certificate(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.identity(cert_pem.into(), key_pem.into());
+        self
+    }
+
     /// Checks the settings, connects to Redis, and starts the client's background tasks.
     ///
     /// Must be called inside a Tokio runtime.
@@ -278,6 +308,8 @@ impl LockClientBuilder {
                 )));
             }
         }
+        #[cfg(feature = "tls")]
+        self.tls.check()?;
         let client_name = self.client_name.unwrap_or_else(default_client_name);
         if client_name.is_empty() || client_name.len() > 200 {
             return Err(LockError::config(format!(
@@ -294,6 +326,7 @@ impl LockClientBuilder {
             retry_timeout: self.retry_timeout,
             pubsub_ping_interval: self.pubsub_ping_interval,
             replicas: self.replicas,
+            tls: self.tls,
         })
     }
 }

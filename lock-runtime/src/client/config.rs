@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::core::lease::MAX_LEASE;
+use crate::{client::tls::Tls, core::lease::MAX_LEASE};
 
 /// The longest a request memo is kept.
 const MAX_MEMO_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -29,6 +29,8 @@ pub(crate) struct Config {
     pub(crate) retry_timeout: Duration,
     pub(crate) pubsub_ping_interval: Duration,
     pub(crate) replicas: Option<ReplicaCheck>,
+    /// The certificates of `rediss://` connections (the `tls` feature).
+    pub(crate) tls: Tls,
 }
 
 /// Where the locks live.

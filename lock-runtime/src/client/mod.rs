@@ -39,6 +39,7 @@ pub(crate) mod builder;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod default;
+pub(crate) mod tls;
 
 use config::{Config, Deployment};
 use connection::{Commands, Connection};
@@ -215,11 +216,7 @@ impl LockClient {
         // The pub/sub connection goes to one node (the first that answers, in this order).
         let nodes = urls
             .iter()
-            .map(|url| {
-                redis::Client::open(url.as_str()).map_err(|err| {
-                    LockError::config(format!("Redis URL `{url}` does not parse: {err}"))
-                })
-            })
+            .map(|url| tls::open(url, &config.tls))
             .collect::<Result<Vec<_>, _>>()?;
         // Connected inside the background runtime's context, so the connections' drivers live
         // there and not on the caller's runtime.
@@ -272,8 +269,13 @@ async fn connect(config: &Config, nodes: &[redis::Client]) -> redis::RedisResult
         Deployment::Cluster(urls) => {
             let cluster = redis::cluster::ClusterClient::builder(urls.clone())
                 .connection_timeout(config.connect_timeout)
-                .response_timeout(config.response_timeout)
-                .build()?;
+                .response_timeout(config.response_timeout);
+            #[cfg(feature = "tls")]
+            let cluster = match config.tls.given() {
+                Some(certificates) => cluster.certs(certificates.clone()),
+                None => cluster,
+            };
+            let cluster = cluster.build()?;
             Commands::connect_cluster(cluster).await
         }
     }
