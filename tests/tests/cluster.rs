@@ -215,3 +215,38 @@ async fn the_family_works_on_every_node() {
         both.unlock().await.expect("unlock");
     }
 }
+
+/// `held_locks` walks every primary: locks whose keys live on three different nodes are all
+/// listed, the limit holds across nodes, and released locks are not listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_locks_lists_the_locks_of_every_primary() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    let names = names_on_every_node(&cluster);
+    let mut guards = Vec::new();
+    for name in &names {
+        guards.push(client.lock(name).acquire().await.expect("acquire"));
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(
+        client.held_locks("cluster-*", 100).await.expect("list"),
+        sorted
+    );
+    let two = client.held_locks("cluster-*", 2).await.expect("list");
+    assert_eq!(two.len(), 2, "{two:?}");
+    assert!(two.iter().all(|name| names.contains(name)), "{two:?}");
+    let one = client.held_locks(&names[2], 10).await.expect("list");
+    assert_eq!(one, [names[2].clone()]);
+
+    for guard in guards {
+        guard.unlock().await.expect("unlock");
+    }
+    assert!(
+        client
+            .held_locks("cluster-*", 100)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}

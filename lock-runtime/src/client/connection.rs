@@ -16,9 +16,10 @@
 use std::sync::RwLock;
 
 use redis::{
-    Cmd, Pipeline, RedisFuture, Value,
+    Cmd, FromRedisValue, Pipeline, RedisFuture, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster_async::ClusterConnection,
+    cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
 };
 
 /// The multiplexed command connection shared by every task of a client.
@@ -65,6 +66,27 @@ impl ConnectionLike for Connection {
         match self {
             Self::Single(connection) => connection.get_db(),
             Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+impl Connection {
+    /// Runs `command` on the primary serving `slot`, for commands that name no key and must
+    /// reach a given node of a cluster (a `SCAN` walks one node's keys). On one Redis, or
+    /// without a slot, it runs where any command runs.
+    pub(crate) async fn query_on<T: FromRedisValue>(
+        &mut self,
+        command: &Cmd,
+        slot: Option<u16>,
+    ) -> redis::RedisResult<T> {
+        match (self, slot) {
+            (Self::Cluster(connection), Some(slot)) => {
+                let primary = Route::new(slot, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(primary));
+                let value = connection.route_command(command.clone(), routing).await?;
+                Ok(T::from_redis_value(value)?)
+            }
+            (connection, _) => command.query_async(connection).await,
         }
     }
 }

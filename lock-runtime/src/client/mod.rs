@@ -175,15 +175,16 @@ impl LockClient {
     ///
     /// Walks the keyspace with `SCAN` (never `KEYS`): each call looks at a thousand keys and
     /// Redis answers it at once, so listing never stalls the server, however many keys it
-    /// holds; it costs one round trip per thousand keys. As with any `SCAN`, a lock taken or
-    /// released while the walk runs may or may not be listed. Read-write locks, semaphores and
-    /// latches are not listed.
+    /// holds; it costs one round trip per thousand keys. On a Redis Cluster it walks every
+    /// primary in turn (found with `CLUSTER SLOTS`, each reached through a slot it serves),
+    /// and stops as soon as it has `limit` names. As with any `SCAN`, a lock taken or released
+    /// while the walk runs (or whose slot moves to another node meanwhile) may or may not be
+    /// listed. Read-write locks, semaphores and latches are not listed.
     ///
     /// # Errors
     ///
-    /// [`LockError::Config`] for a pattern with `{` or `}` (no lock name has them) and, for now,
-    /// on a Redis Cluster (whose keys are spread over nodes that one `SCAN` does not see);
-    /// [`LockError::Redis`] if Redis stays unreachable.
+    /// [`LockError::Config`] for a pattern with `{` or `}` (no lock name has them);
+    /// [`LockError::Redis`] if Redis (any primary of a cluster) stays unreachable.
     ///
     /// # Cancel safety
     ///

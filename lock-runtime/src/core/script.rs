@@ -191,9 +191,20 @@ impl ScriptPath {
         command: &redis::Cmd,
         context: impl Fn() -> String,
     ) -> Result<R, LockError> {
+        self.query_on(command, None, context).await
+    }
+
+    /// [`query`](Self::query) on the primary serving `slot` of a cluster (see
+    /// [`Connection::query_on`]); `None`, or one Redis: where any command runs.
+    pub(crate) async fn query_on<R: FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+        slot: Option<u16>,
+        context: impl Fn() -> String,
+    ) -> Result<R, LockError> {
         let sent = self
             .run(&self.commands, context, None, |mut connection| async move {
-                command.query_async(&mut connection).await
+                connection.query_on(command, slot).await
             })
             .await?;
         Ok(sent.reply)

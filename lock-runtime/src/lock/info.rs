@@ -14,6 +14,7 @@ use crate::{
     LockClient, LockError,
     client::config::Deployment,
     core::{
+        backend::Backend,
         keys::Keys,
         script::{Items, unexpected},
     },
@@ -304,12 +305,6 @@ pub(crate) async fn held_locks(
     limit: usize,
 ) -> Result<Vec<String>, LockError> {
     let backend = &client.backend;
-    if let Deployment::Cluster(_) = backend.config.deployment {
-        return Err(LockError::config(
-            "listing held locks scans one Redis node; on a Redis Cluster it is not supported yet \
-             (inspect a lock by name instead)",
-        ));
-    }
     if pattern.contains(['{', '}']) {
         return Err(LockError::config(format!(
             "the pattern `{pattern}` must not contain `{{` or `}}`: no lock name does"
@@ -324,28 +319,74 @@ pub(crate) async fn held_locks(
     // read-write locks, semaphores and latches, whose main keys are not bare hashes at the tag.
     let matching = format!("{{{}:{pattern}}}", escape_glob(prefix));
     let mut names = BTreeSet::new();
-    let mut cursor = 0_u64;
-    loop {
-        let scan = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&matching)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .arg("TYPE")
-            .arg("hash")
-            .clone();
-        let context = || format!("listing the locks matching `{pattern}`");
-        let (next, keys): (u64, Vec<String>) = backend
-            .in_context(backend.scripts.query(&scan, context))
-            .await?;
-        names.extend(keys.iter().filter_map(|key| name_of(prefix, key)));
-        cursor = next;
-        if cursor == 0 || names.len() >= limit {
-            break;
+    // Each primary of a cluster holds its own slots' keys: walked one after the other, each
+    // reached through one of its slots.
+    for node in primaries(backend).await? {
+        let mut cursor = 0_u64;
+        loop {
+            let scan = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&matching)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .arg("TYPE")
+                .arg("hash")
+                .clone();
+            let context = || format!("listing the locks matching `{pattern}`");
+            let (next, keys): (u64, Vec<String>) = backend
+                .in_context(backend.scripts.query_on(&scan, node, context))
+                .await?;
+            names.extend(keys.iter().filter_map(|key| name_of(prefix, key)));
+            cursor = next;
+            if names.len() >= limit {
+                return Ok(names.into_iter().take(limit).collect());
+            }
+            if cursor == 0 {
+                break;
+            }
         }
     }
     Ok(names.into_iter().take(limit).collect())
+}
+
+/// The nodes whose keys make up the deployment, each as a slot it serves, through which a
+/// command reaches it: one Redis is `[None]`; a cluster is each primary's first slot, from
+/// `CLUSTER SLOTS`.
+async fn primaries(backend: &Backend) -> Result<Vec<Option<u16>>, LockError> {
+    if let Deployment::Single(_) = backend.config.deployment {
+        return Ok(vec![None]);
+    }
+    let slots = redis::cmd("CLUSTER").arg("SLOTS").clone();
+    let context = || "listing the primaries of the Redis Cluster".to_owned();
+    let ranges: Vec<SlotRange> = backend
+        .in_context(backend.scripts.query(&slots, context))
+        .await?;
+    let mut seen = BTreeSet::new();
+    Ok(ranges
+        .into_iter()
+        .filter(|range| seen.insert(range.primary.clone()))
+        .map(|range| Some(range.start))
+        .collect())
+}
+
+/// One entry of `CLUSTER SLOTS`: the first slot of a range, and its primary's address.
+struct SlotRange {
+    start: u16,
+    primary: (String, u16),
+}
+
+impl FromRedisValue for SlotRange {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        let mut items = Items::new(value, "CLUSTER SLOTS")?;
+        let start = items.next()?;
+        let _end: u16 = items.next()?;
+        let mut primary = Items::new(items.next()?, "CLUSTER SLOTS")?;
+        Ok(Self {
+            start,
+            primary: (primary.next()?, primary.next()?),
+        })
+    }
 }
 
 /// The lock name whose main key is `key` under `prefix`, if it is one (see [`Keys::new`]).
