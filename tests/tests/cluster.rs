@@ -250,3 +250,34 @@ async fn held_locks_lists_the_locks_of_every_primary() {
             .is_empty()
     );
 }
+
+/// The client's name reaches every node: `CLIENT SETNAME` goes to each node connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_lists_the_client_by_name() {
+    let cluster = RedisCluster::start(3);
+    let client = LockClient::builder()
+        .cluster(cluster.urls())
+        .client_name("billing on node 7")
+        .build()
+        .await
+        .expect("connect to the cluster");
+    client
+        .lock(unique_name("named"))
+        .acquire()
+        .await
+        .expect("acquire")
+        .unlock()
+        .await
+        .expect("unlock");
+    for node in cluster.nodes() {
+        let named = node.client_list().iter().any(|connection| {
+            connection.get("name").map(String::as_str) == Some("billing_on_node_7")
+        });
+        assert!(
+            named,
+            "node {} lists no named connection: {:?}",
+            node.port(),
+            node.client_list()
+        );
+    }
+}

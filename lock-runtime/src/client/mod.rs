@@ -15,6 +15,9 @@
 //! - with [`LockClientBuilder::wait_for_replicas`] only, a third connection for the acquisitions
 //!   that `WAIT` for replicas.
 //!
+//! Every connection carries the client's name (`CLIENT SETNAME`; see the `naming` module), so
+//! `CLIENT LIST` on the server tells which service each connection belongs to.
+//!
 //! Pub/sub lives on its own connection rather than as RESP3 pushes on the command connection so
 //! that the hub sees the connection drop (its message stream ends) and can resubscribe and wake
 //! every waiter, and so that a slow subscriber never holds up lock commands. It also works with
@@ -39,6 +42,7 @@ pub(crate) mod builder;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod default;
+pub(crate) mod naming;
 
 use config::{Config, Deployment};
 use connection::{Commands, Connection};
@@ -268,14 +272,14 @@ async fn connect(config: &Config, nodes: &[redis::Client]) -> redis::RedisResult
                 .set_response_timeout(None)
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_secs(1));
-            Commands::connect(nodes[0].clone(), manager_config).await
+            Commands::connect(nodes[0].clone(), manager_config, &config.connection_name()).await
         }
         Deployment::Cluster(urls) => {
             let cluster = redis::cluster::ClusterClient::builder(urls.clone())
                 .connection_timeout(config.connect_timeout)
                 .response_timeout(config.response_timeout)
                 .build()?;
-            Commands::connect_cluster(cluster).await
+            Commands::connect_cluster(cluster, &config.connection_name()).await
         }
     }
 }
