@@ -148,3 +148,32 @@ async fn naming_costs_an_uncontended_acquisition_nothing() {
     );
     assert_released(&server, lock.name());
 }
+
+/// A client that logs in as an ACL user names its pub/sub connection too: the name is set
+/// after `AUTH` (here the default user, which a connection is before `AUTH`, may not name
+/// itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_with_a_password_names_its_pub_sub_connection() {
+    let server = RedisServer::start();
+    let _: () = server.cmd(&["ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all"]);
+    let _: () = server.cmd(&["ACL", "SETUSER", "default", "-client|setname"]);
+    let client = LockClient::builder()
+        .url(format!("redis://app:pw@127.0.0.1:{}", server.port()))
+        .client_name("billing")
+        .build()
+        .await
+        .expect("connect as app");
+    let name = unique_name("named-acl");
+    let guard = client.lock(&name).acquire().await.expect("free");
+    let waiters = spawn_waiters(&client, &name, 1, Duration::from_secs(20));
+    let subscribed = eventually(Duration::from_secs(5), || {
+        named(&server, "billing").iter().any(|(pubsub, _)| *pubsub)
+    })
+    .await;
+    assert!(
+        subscribed,
+        "no named subscriber: {:?}",
+        server.client_list()
+    );
+    release(&server, &name, guard, waiters).await;
+}

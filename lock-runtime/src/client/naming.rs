@@ -117,8 +117,9 @@ pub(crate) async fn pubsub(
 /// Names a fresh connection `name`: `AUTH` first if `settings` has a password (an unnamed
 /// connection may not run `CLIENT SETNAME` before it), then `CLIENT SETNAME`, and reads their
 /// replies (one line each) so that nothing of them is left for redis-rs, which then sets the
-/// connection up as usual. A refused `AUTH` is the connection's error; a refused name is only
-/// logged.
+/// connection up as usual, `AUTH` included. A refusal of either is only logged: redis-rs's own
+/// `AUTH` reports a wrong password (or retries without the username on an old Redis), and an
+/// unnamed connection works the same.
 async fn introduce<S>(
     stream: &mut S,
     settings: &redis::RedisConnectionInfo,
@@ -138,27 +139,20 @@ where
     pipeline.cmd("CLIENT").arg("SETNAME").arg(name);
     stream.write_all(&pipeline.get_packed_pipeline()).await?;
     let mut replies = BufReader::new(stream);
-    let authenticating = settings.password().is_some();
-    for index in 0..pipeline.len() {
+    for _ in 0..pipeline.len() {
         let mut line = Vec::new();
-        replies.read_until(b'\n', &mut line).await?;
-        if line.first() != Some(&b'-') {
-            continue;
+        if replies.read_until(b'\n', &mut line).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
         }
-        let error = String::from_utf8_lossy(&line).trim().to_owned();
-        if authenticating && index == 0 {
-            return Err(redis::RedisError::from((
-                redis::ErrorKind::AuthenticationFailed,
-                "Redis refused the password",
-                error,
-            )));
+        if line.first() == Some(&b'-') {
+            let error = String::from_utf8_lossy(&line);
+            tracing::debug!(error = %error.trim(), "could not name the pub/sub connection");
         }
-        tracing::debug!(%error, "could not name the pub/sub connection");
     }
     if !replies.buffer().is_empty() {
         return Err(redis::RedisError::from((
             redis::ErrorKind::Client,
-            "unexpected reply to CLIENT SETNAME",
+            "unexpected reply while naming the pub/sub connection",
         )));
     }
     Ok(())
