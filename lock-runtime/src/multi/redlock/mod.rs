@@ -356,11 +356,11 @@ impl RedlockLock {
         Ok(answers.into_iter().any(|deleted| deleted))
     }
 
-    /// A snapshot of the lock on each master: its [`LockInfo`] there (who holds it, since when,
-    /// who waits), or the error of a master that did not answer within the node timeout. A
-    /// master that is down or paused costs the call one node timeout and is reported as such;
-    /// it never fails the call: each master's error (a name it refuses, Redis unreachable) is
-    /// in [`RedlockInfo::masters`].
+    /// A snapshot of the lock on each master: its [`LockInfo`](crate::LockInfo) there (who
+    /// holds it, since when, who waits), or the error of a master that did not answer within
+    /// the node timeout. A master that is down or paused costs the call one node timeout and
+    /// is reported as such; it never fails the call: each master's error (a name it refuses,
+    /// Redis unreachable) is in [`RedlockInfo::masters`].
     ///
     /// # Cancel safety
     ///
