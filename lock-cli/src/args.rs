@@ -50,7 +50,7 @@ pub(crate) enum Command {
     /// List the locks held now (walked with SCAN, never KEYS), each with what `inspect` shows.
     ///
     /// Lists the reentrant and fair locks of the prefix, sorted by name; read-write locks,
-    /// semaphores and latches are not listed. One Redis node only (not a Redis Cluster yet).
+    /// semaphores and latches are not listed. The CLI connects to one Redis node (`--url`).
     List {
         /// Only the locks whose name matches this Redis glob (`*`, `?`, `[abc]`).
         #[arg(long, default_value = "*", value_name = "GLOB")]

@@ -407,16 +407,18 @@ pub use client::{
 pub use error::LockError;
 pub use fair_lock::FairLock;
 pub use guard::LockGuard;
-pub use latch::CountDownLatch;
+pub use latch::{CountDownLatch, LatchInfo};
 pub use lock::exec::exec;
 pub use lock::{
     Lock,
     exec::LockedConnection,
     info::{LockHolder, LockInfo},
 };
-pub use multi::{MultiLock, MultiLockGuard, Redlock, RedlockBuilder, RedlockGuard, RedlockLock};
-pub use rwlock::{ReadLock, ReadWriteLock, WriteLock};
-pub use semaphore::{Semaphore, SemaphorePermit};
+pub use multi::{
+    MultiLock, MultiLockGuard, Redlock, RedlockBuilder, RedlockGuard, RedlockInfo, RedlockLock,
+};
+pub use rwlock::{ReadLock, ReadWriteLock, ReadWriteLockInfo, ReadWriteWaiter, WriteLock};
+pub use semaphore::{PermitHolder, PermitWaiter, Semaphore, SemaphoreInfo, SemaphorePermit};
 pub use source::LockSource;
 
 #[cfg(doctest)]
@@ -437,6 +439,10 @@ mod tests {
         assert_send_sync::<Lock>();
         assert_send_sync::<FairLock>();
         assert_send_sync::<LockInfo>();
+        assert_send_sync::<ReadWriteLockInfo>();
+        assert_send_sync::<SemaphoreInfo>();
+        assert_send_sync::<LatchInfo>();
+        assert_send_sync::<RedlockInfo>();
         assert_send_sync::<ReadWriteLock>();
         assert_send_sync::<ReadLock>();
         assert_send_sync::<WriteLock>();

@@ -444,6 +444,24 @@ impl RedisServer {
         self.cmd(&args)
     }
 
+    /// The server's `CLIENT LIST`: one map per connection, of its fields (`id`, `name`, `sub`,
+    /// `cmd`, ...), the kit's own connection included.
+    ///
+    /// # Panics
+    ///
+    /// When the command fails.
+    pub fn client_list(&self) -> Vec<std::collections::BTreeMap<String, String>> {
+        let list: String = self.cmd(&["CLIENT", "LIST"]);
+        list.lines()
+            .map(|line| {
+                line.split(' ')
+                    .filter_map(|field| field.split_once('='))
+                    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Makes the server unresponsive for `duration` with `DEBUG SLEEP`, without blocking the caller for
     /// that long.
     ///

@@ -215,3 +215,69 @@ async fn the_family_works_on_every_node() {
         both.unlock().await.expect("unlock");
     }
 }
+
+/// `held_locks` walks every primary: locks whose keys live on three different nodes are all
+/// listed, the limit holds across nodes, and released locks are not listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_locks_lists_the_locks_of_every_primary() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    let names = names_on_every_node(&cluster);
+    let mut guards = Vec::new();
+    for name in &names {
+        guards.push(client.lock(name).acquire().await.expect("acquire"));
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(
+        client.held_locks("cluster-*", 100).await.expect("list"),
+        sorted
+    );
+    let two = client.held_locks("cluster-*", 2).await.expect("list");
+    assert_eq!(two.len(), 2, "{two:?}");
+    assert!(two.iter().all(|name| names.contains(name)), "{two:?}");
+    let one = client.held_locks(&names[2], 10).await.expect("list");
+    assert_eq!(one, [names[2].clone()]);
+
+    for guard in guards {
+        guard.unlock().await.expect("unlock");
+    }
+    assert!(
+        client
+            .held_locks("cluster-*", 100)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+/// The client's name reaches every node: `CLIENT SETNAME` goes to each node connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_lists_the_client_by_name() {
+    let cluster = RedisCluster::start(3);
+    let client = LockClient::builder()
+        .cluster(cluster.urls())
+        .client_name("billing on node 7")
+        .build()
+        .await
+        .expect("connect to the cluster");
+    client
+        .lock(unique_name("named"))
+        .acquire()
+        .await
+        .expect("acquire")
+        .unlock()
+        .await
+        .expect("unlock");
+    for node in cluster.nodes() {
+        let named = node.client_list().iter().any(|connection| {
+            connection.get("name").map(String::as_str) == Some("billing_on_node_7")
+        });
+        assert!(
+            named,
+            "node {} lists no named connection: {:?}",
+            node.port(),
+            node.client_list()
+        );
+    }
+}

@@ -1,14 +1,18 @@
 //! What a lock tells an operator (issue "Operations"): `Lock::info` and `FairLock::info` (who
 //! holds it, since when, how often re-entered, how long its lease has left, who waits, the last
-//! token) and `LockClient::held_locks` (which locks are held), against a real Redis.
+//! token), the `info` of every other primitive (read-write lock, semaphore, latch, multi-lock,
+//! Redlock) and `LockClient::held_locks` (which locks are held), against a real Redis.
 
 use std::time::Duration;
 
-use lock_runtime::{LockClient, LockError, LockInfo};
+use lock_runtime::{LockClient, LockError, LockInfo, Redlock};
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, await_queued, client_named, lock_key, spawn_waiters},
-    unique_name,
+    locks::{
+        assert_released, assert_rw_released, await_queued, client_named, eventually, lock_key,
+        rw_key, spawn_waiters,
+    },
+    start_masters, unique_name,
 };
 
 /// Asserts that `info` describes a lock nobody holds and nobody waits for.
@@ -206,6 +210,16 @@ async fn info_of_a_key_of_another_type_is_an_error_not_a_panic() {
             other => panic!("expected WrongType, got {other:?}"),
         }
     }
+    let _: () = server.cmd(&["SET", &rw_key(&name), "x"]);
+    let _: () = server.cmd(&["SET", &format!("{}:sem", lock_key(&name)), "x"]);
+    let rw = client.read_write_lock(&name).info().await.map(drop);
+    let sem = client.semaphore(&name).info().await.map(drop);
+    for result in [rw, sem] {
+        match result {
+            Err(LockError::WrongType { found, .. }) => assert_eq!(found, "string"),
+            other => panic!("expected WrongType, got {other:?}"),
+        }
+    }
     let err = client.lock("a{b}").info().await.expect_err("braces");
     assert!(matches!(err, LockError::InvalidName { .. }), "{err}");
 }
@@ -282,4 +296,297 @@ async fn info_held_locks_lists_the_held_locks_of_the_prefix_only() {
             .expect("list")
             .is_empty()
     );
+}
+
+/// Asserts that `owner` is an owner id (or permit id) handed out by `client`.
+fn assert_owned_by(owner: &str, client: &LockClient) {
+    assert!(
+        owner.starts_with(&format!("{}:", client.id())),
+        "{owner} is not an id of client {}",
+        client.id()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_of_a_read_write_lock_lists_two_readers_then_nothing() {
+    let server = RedisServer::start();
+    let reading = client_named(&server, "reader").await;
+    let name = unique_name("info-rw-read");
+    let doc = reading.read_write_lock(&name);
+    let free = doc.info().await.expect("info");
+    assert!(!free.is_locked() && free.writer().is_none() && free.readers().is_empty());
+    assert!(
+        server.keys(&format!("*{name}*")).is_empty(),
+        "describing writes nothing"
+    );
+
+    let first = doc
+        .read()
+        .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(20)))
+        .await
+        .expect("free");
+    let second = doc.read().acquire().await.expect("shared");
+    let info = doc.info().await.expect("info");
+    assert_eq!(info.name(), name);
+    assert!(info.is_locked() && info.writer().is_none(), "{info:?}");
+    assert_eq!(info.read_holds(), 2);
+    assert_eq!(info.readers().len(), 2);
+    for reader in info.readers() {
+        assert_owned_by(reader.owner(), &reading);
+        assert_eq!(reader.hold_count(), 1);
+        assert_eq!(reader.client_name(), None, "not recorded by read holds");
+        assert!(
+            reader
+                .ttl()
+                .is_some_and(|ttl| ttl <= Duration::from_secs(30))
+        );
+    }
+    // Soonest lease end first: the fixed 20 s lease ends before the 30 s watchdog lease.
+    let ttls: Vec<_> = info.readers().iter().filter_map(|r| r.ttl()).collect();
+    assert!(
+        ttls[0] <= Duration::from_secs(20) && ttls[1] > Duration::from_secs(20),
+        "{ttls:?}"
+    );
+    assert_eq!(info.last_fencing_token(), Some(first.fencing_token()));
+
+    first.unlock().await.expect("unlock");
+    second.unlock().await.expect("unlock");
+    let info = doc.info().await.expect("info");
+    assert!(!info.is_locked() && info.readers().is_empty(), "{info:?}");
+    assert_rw_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_of_a_read_write_lock_names_the_writer_its_reentries_and_a_waiting_reader() {
+    let server = RedisServer::start();
+    let writing = client_named(&server, "writer").await;
+    let waiting = client_named(&server, "waiter").await;
+    let name = unique_name("info-rw-write");
+    let doc = writing.read_write_lock(&name);
+    let guard = doc
+        .write()
+        .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(20)))
+        .await
+        .expect("free");
+    let again = guard
+        .scope(doc.write().acquire())
+        .await
+        .expect("re-entered");
+    let reader = {
+        let lock = waiting.read_write_lock(&name);
+        tokio::spawn(async move { lock.read().try_acquire(Duration::from_secs(10), None).await })
+    };
+    let queue = format!("{}:queue", rw_key(&name));
+    let queued = eventually(Duration::from_secs(5), || {
+        server.cmd::<i64>(&["ZCARD", &queue]) == 1
+    })
+    .await;
+    assert!(queued, "the reader never queued");
+
+    let info = doc.info().await.expect("info");
+    let writer = info.writer().expect("written");
+    assert_owned_by(writer.owner(), &writing);
+    assert_eq!(writer.hold_count(), 2, "re-entered once");
+    let ttl = writer.ttl().expect("a lease");
+    assert!(
+        ttl > Duration::from_secs(15) && ttl <= Duration::from_secs(20),
+        "{ttl:?}"
+    );
+    assert_eq!(info.read_holds(), 0);
+    assert_eq!(info.last_fencing_token(), Some(guard.fencing_token()));
+    assert_eq!(info.waiters(), 1, "{info:?}");
+    let waiter = &info.queue()[0];
+    assert_owned_by(waiter.owner(), &waiting);
+    assert!(!waiter.wants_write(), "it waits to read");
+
+    again.unlock().await.expect("unlock the re-entry");
+    guard.unlock().await.expect("unlock");
+    let read = reader
+        .await
+        .expect("join")
+        .expect("let in after the writer");
+    let info = doc.info().await.expect("info");
+    assert!(info.writer().is_none() && info.waiters() == 0, "{info:?}");
+    assert_eq!(info.read_holds(), 1);
+    read.unlock().await.expect("unlock");
+    assert_rw_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_of_a_semaphore_lists_permits_by_holder_and_its_waiter() {
+    let server = RedisServer::start();
+    let one = client_named(&server, "one").await;
+    let two = client_named(&server, "two").await;
+    let name = unique_name("info-sem");
+    let sem = one.semaphore(&name);
+    let unset = sem.info().await.expect("info");
+    assert_eq!(
+        (unset.total_permits(), unset.available_permits()),
+        (None, 0)
+    );
+    assert!(sem.try_set_permits(5).await.expect("set"));
+
+    let a = sem
+        .try_acquire(2, Duration::from_secs(1), Some(Duration::from_secs(20)))
+        .await
+        .expect("free");
+    let b = two.semaphore(&name).acquire(3).await.expect("free");
+    let waiter = {
+        let sem = two.semaphore(&name);
+        tokio::spawn(async move { sem.try_acquire(4, Duration::from_secs(10), None).await })
+    };
+    let queue = format!("{}:sem:queue", lock_key(&name));
+    let queued = eventually(Duration::from_secs(5), || {
+        server.cmd::<i64>(&["ZCARD", &queue]) == 1
+    })
+    .await;
+    assert!(queued, "the waiter never queued");
+
+    let info = sem.info().await.expect("info");
+    assert_eq!(info.name(), name);
+    assert_eq!(info.total_permits(), Some(5));
+    assert_eq!((info.used_permits(), info.available_permits()), (5, 0));
+    assert_eq!(info.acquisitions(), 2);
+    let held: Vec<_> = info
+        .holders()
+        .iter()
+        .map(|h| (h.id(), h.permits()))
+        .collect();
+    // Soonest lease end first: the fixed 20 s lease, then the 30 s watchdog lease.
+    assert_eq!(held, [(a.id(), 2), (b.id(), 3)]);
+    assert_owned_by(a.id(), &one);
+    assert_owned_by(b.id(), &two);
+    let ttl = info.holders()[0].ttl().expect("a lease");
+    assert!(
+        ttl > Duration::from_secs(15) && ttl <= Duration::from_secs(20),
+        "{ttl:?}"
+    );
+    assert_eq!(info.waiters(), 1);
+    assert_eq!(info.queue()[0].permits(), 4);
+    assert_owned_by(info.queue()[0].id(), &two);
+
+    a.release().await.expect("release");
+    b.release().await.expect("release");
+    let taken = waiter.await.expect("join").expect("four fit now");
+    let info = sem.info().await.expect("info");
+    assert_eq!((info.used_permits(), info.available_permits()), (4, 1));
+    assert_eq!(info.waiters(), 0);
+    taken.release().await.expect("release");
+    let info = sem.info().await.expect("info");
+    assert!(
+        info.holders().is_empty() && info.available_permits() == 5,
+        "{info:?}"
+    );
+    // The definition stays (it has no TTL, by design); nothing else of it is left.
+    let _: () = server.cmd(&["DEL", &format!("{}:sem", lock_key(&name))]);
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_of_a_latch_gives_its_count_and_time_left() {
+    let server = RedisServer::start();
+    let client = client_named(&server, "latch").await;
+    let name = unique_name("info-latch");
+    let latch = client.count_down_latch(&name);
+    let unset = latch.info().await.expect("info");
+    assert!(!unset.is_set());
+    assert_eq!(
+        (unset.name(), unset.count(), unset.ttl()),
+        (name.as_str(), 0, None)
+    );
+    assert!(latch.try_set_count(2).await.expect("set"));
+    latch.count_down().await.expect("count down");
+    let info = latch.info().await.expect("info");
+    assert!(info.is_set());
+    assert_eq!(info.count(), 1);
+    let ttl = info.ttl().expect("a TTL");
+    let day = lock_runtime::CountDownLatch::TTL;
+    assert!(ttl <= day && ttl > day - Duration::from_secs(60), "{ttl:?}");
+    latch.count_down().await.expect("count down");
+    assert!(!latch.info().await.expect("info").is_set());
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_of_a_multi_lock_describes_each_member_in_name_order() {
+    let server = RedisServer::start();
+    let client = client_named(&server, "multi").await;
+    let base = unique_name("info-multi");
+    let names = [format!("{base}:b"), format!("{base}:a")];
+    let multi = client.multi_lock(names.clone());
+    let free = multi.info().await.expect("info");
+    assert_eq!(free.len(), 2);
+    assert!(free.iter().all(|member| !member.is_held()));
+
+    let both = multi.acquire().await.expect("free");
+    let info = multi.info().await.expect("info");
+    let listed: Vec<_> = info.iter().map(LockInfo::name).collect();
+    assert_eq!(
+        listed,
+        [names[1].as_str(), names[0].as_str()],
+        "in name order"
+    );
+    for (member, guard) in info.iter().zip(both.guards()) {
+        let holder = member.holder().expect("held");
+        assert_eq!(holder.client_name(), Some("multi"));
+        assert_eq!(member.last_fencing_token(), Some(guard.fencing_token()));
+    }
+    both.unlock().await.expect("unlock");
+    assert!(
+        multi
+            .info()
+            .await
+            .expect("info")
+            .iter()
+            .all(|m| !m.is_held())
+    );
+    for name in &names {
+        assert_released(&server, name);
+    }
+    let none = client.multi_lock(Vec::<String>::new());
+    assert!(none.info().await.expect("info").is_empty());
+}
+
+/// A master that does not answer (frozen with SIGSTOP) is reported, with the others' answers;
+/// it neither fails the call nor holds it up past the node timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_of_a_redlock_reports_each_master_and_one_that_is_paused() {
+    let masters = start_masters(3);
+    let mut clients = Vec::new();
+    for (i, master) in masters.iter().enumerate() {
+        clients.push(client_named(master, &format!("red-{i}")).await);
+    }
+    let redlock = Redlock::builder(clients)
+        .node_timeout(Duration::from_millis(200))
+        .build()
+        .expect("a Redlock");
+    let name = unique_name("info-redlock");
+    let lock = redlock.lock(&name);
+    let guard = lock.acquire().await.expect("free");
+    let info = lock.info().await;
+    assert_eq!((info.name(), info.quorum()), (name.as_str(), 2));
+    assert_eq!((info.held_on(), info.answered()), (3, 3));
+
+    masters[1].pause();
+    let started = std::time::Instant::now();
+    let info = lock.info().await;
+    let took = started.elapsed();
+    masters[1].resume();
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!((info.held_on(), info.answered()), (2, 2));
+    let answers = info.masters();
+    assert!(answers[1].is_err(), "{answers:?}");
+    for i in [0, 2] {
+        let master = answers[i].as_ref().expect("answered");
+        let holder = master.holder().expect("held");
+        assert_eq!(holder.client_name(), Some(format!("red-{i}").as_str()));
+        assert_owned_by(holder.owner(), &redlock.clients()[i]);
+    }
+
+    guard.unlock().await.expect("unlock");
+    let info = lock.info().await;
+    assert_eq!((info.held_on(), info.answered()), (0, 3));
+    for master in &masters {
+        assert_released(master, &name);
+    }
 }

@@ -101,6 +101,17 @@ impl LockClientBuilder {
     /// learns who holds it: [`LockError::Timeout`](crate::LockError::Timeout) says "held by
     /// orders-api@host-3 for 12.4 s, 3 in the queue". At most 200 bytes.
     ///
+    /// It also names the client's connections to Redis (`CLIENT SETNAME`: the command
+    /// connection, the pub/sub connection, and every connection that replaces them after a
+    /// failure), so `CLIENT LIST` on the server shows which service each connection belongs to.
+    /// Redis refuses spaces and newlines in a connection name, so there every character outside
+    /// `'!'..='~'` becomes `_` (`"orders api"` names its connections `orders_api`); holds record
+    /// the name as given. Naming costs no round trip: the name goes out with the first request
+    /// on a connection (and the first after a failure that may have replaced it), never with
+    /// the others. A Redis user whose ACL refuses `CLIENT SETNAME` leaves the connections
+    /// unnamed and works the same. On a Redis Cluster, a node connection redis-rs opens on its
+    /// own (a failover, a new node) is named after the next failed request, not before.
+    ///
     /// Defaults to the host's name and the process id, such as `host-3/4121`.
     pub fn client_name(mut self, name: impl Into<String>) -> Self {
         self.client_name = Some(name.into());

@@ -60,6 +60,12 @@ pub(crate) struct ReplicaCheck {
 }
 
 impl Config {
+    /// The client's name as its connections carry it (`CLIENT SETNAME`): see
+    /// [`connection_name`](super::naming::connection_name).
+    pub(crate) fn connection_name(&self) -> String {
+        super::naming::connection_name(&self.client_name)
+    }
+
     /// How long a request memo lives in Redis: long enough to cover every resend of the request
     /// (see the scripts), short enough that memos do not pile up. A retry timeout without
     /// practical end (`Duration::MAX`) keeps memos for [`MAX_MEMO_TTL`].

@@ -12,19 +12,29 @@
 //!
 //! Connections are opened, and replaced, inside the background runtime's context (the script
 //! path polls every request there), so their drivers live as long as the client.
+//!
+//! Every connection carries the client's name (`CLIENT SETNAME`, see `naming.rs`): each request
+//! goes through [`Connection`], which sends the name along with the first request on a new or
+//! possibly reconnected connection.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
+use futures_util::future::{BoxFuture, join};
 use redis::{
-    Cmd, Pipeline, RedisFuture, Value,
+    Cmd, FromRedisValue, Pipeline, RedisFuture, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster_async::ClusterConnection,
+    cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
 };
+
+use super::naming::Naming;
 
 /// The multiplexed command connection shared by every task of a client.
 pub(crate) struct Commands {
     /// How to open a replacement; `None` on a cluster, whose connection replaces its own.
     single: Option<(redis::Client, ConnectionManagerConfig)>,
+    /// The client's name, as its connections carry it.
+    name: Arc<str>,
     current: RwLock<Current>,
 }
 
@@ -35,13 +45,21 @@ struct Current {
 }
 
 /// A connection to one Redis or to a Redis Cluster; cheap to clone, requests are pipelined.
+/// Every request names the connection first if it may not carry the client's name yet.
 #[derive(Clone)]
-pub(crate) enum Connection {
+pub(crate) struct Connection {
+    inner: Inner,
+    naming: Arc<Naming>,
+}
+
+/// The redis-rs connection under a [`Connection`].
+#[derive(Clone)]
+enum Inner {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
 }
 
-impl ConnectionLike for Connection {
+impl ConnectionLike for Inner {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(connection) => connection.req_packed_command(cmd),
@@ -69,6 +87,86 @@ impl ConnectionLike for Connection {
     }
 }
 
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        let naming = self.naming_along();
+        let request = self.inner.req_packed_command(cmd);
+        Box::pin(along(naming, request))
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        let naming = self.naming_along();
+        let request = self.inner.req_packed_commands(pipeline, offset, count);
+        Box::pin(along(naming, request))
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
+/// The naming state of a connection, and the `CLIENT SETNAME` to send with this request, if
+/// it is the one to send it.
+type NamingAlong = (Arc<Naming>, Option<BoxFuture<'static, ()>>);
+
+/// `request`, with `CLIENT SETNAME` sent beside it if `naming` says so (both go out at once on
+/// the multiplexed connection: no extra round trip); its outcome is told to the naming state.
+async fn along<T>(
+    (naming, setname): NamingAlong,
+    request: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    let outcome = match setname {
+        Some(setname) => join(setname, request).await.1,
+        None => request.await,
+    };
+    naming.observe(&outcome);
+    outcome
+}
+
+impl Connection {
+    fn new(inner: Inner, name: &str) -> Self {
+        Self {
+            inner,
+            naming: Naming::new(name),
+        }
+    }
+
+    /// This connection's naming state, and the `CLIENT SETNAME` the next request sends with it,
+    /// if it is the first of its epoch (see `naming.rs`).
+    fn naming_along(&self) -> NamingAlong {
+        let naming = Arc::clone(&self.naming);
+        let setname = naming.claim().then(|| -> BoxFuture<'static, ()> {
+            Box::pin(Arc::clone(&naming).name(self.inner.clone()))
+        });
+        (naming, setname)
+    }
+
+    /// Runs `command` on the primary serving `slot`, for commands that name no key and must
+    /// reach a given node of a cluster (a `SCAN` walks one node's keys). On one Redis, or
+    /// without a slot, it runs where any command runs.
+    pub(crate) async fn query_on<T: FromRedisValue>(
+        &mut self,
+        command: &Cmd,
+        slot: Option<u16>,
+    ) -> redis::RedisResult<T> {
+        match (&mut self.inner, slot) {
+            (Inner::Cluster(connection), Some(slot)) => {
+                let primary = Route::new(slot, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(primary));
+                let value = connection.route_command(command.clone(), routing).await;
+                self.naming.observe(&value);
+                Ok(T::from_redis_value(value?)?)
+            }
+            _ => command.query_async(self).await,
+        }
+    }
+}
+
 /// One connection handed out, remembering which one, so a failure retires only that one.
 pub(crate) struct Leased {
     generation: u64,
@@ -77,36 +175,43 @@ pub(crate) struct Leased {
 
 impl Commands {
     /// Connects to one Redis, failing if it cannot be reached.
+    /// Its connections are named `name` (a `connection_name`).
     pub(crate) async fn connect(
         client: redis::Client,
         config: ConnectionManagerConfig,
+        name: &str,
     ) -> redis::RedisResult<Self> {
         let connection = client
             .get_connection_manager_with_config(config.clone())
             .await?;
         Ok(Self::with(
-            Connection::Single(connection),
+            Inner::Single(connection),
             Some((client, config)),
+            name,
         ))
     }
 
     /// Connects to a Redis Cluster, failing if no seed node can be reached.
+    /// Its connections are named `name` (a `connection_name`).
     pub(crate) async fn connect_cluster(
         client: redis::cluster::ClusterClient,
+        name: &str,
     ) -> redis::RedisResult<Self> {
         let connection = client.get_async_connection().await?;
-        Ok(Self::with(Connection::Cluster(connection), None))
+        Ok(Self::with(Inner::Cluster(connection), None, name))
     }
 
     fn with(
-        connection: Connection,
+        inner: Inner,
         single: Option<(redis::Client, ConnectionManagerConfig)>,
+        name: &str,
     ) -> Self {
         Self {
             single,
+            name: Arc::from(name),
             current: RwLock::new(Current {
                 generation: 0,
-                connection,
+                connection: Connection::new(inner, name),
             }),
         }
     }
@@ -145,7 +250,7 @@ impl Commands {
                 tracing::debug!(error = %err, "command connection stopped answering; replacing it");
                 *current = Current {
                     generation: current.generation + 1,
-                    connection: Connection::Single(connection),
+                    connection: Connection::new(Inner::Single(connection), &self.name),
                 };
             }
             Err(replace_err) => {

@@ -15,6 +15,9 @@
 //! - with [`LockClientBuilder::wait_for_replicas`] only, a third connection for the acquisitions
 //!   that `WAIT` for replicas.
 //!
+//! Every connection carries the client's name (`CLIENT SETNAME`; see the `naming` module), so
+//! `CLIENT LIST` on the server tells which service each connection belongs to.
+//!
 //! Pub/sub lives on its own connection rather than as RESP3 pushes on the command connection so
 //! that the hub sees the connection drop (its message stream ends) and can resubscribe and wake
 //! every waiter, and so that a slow subscriber never holds up lock commands. It also works with
@@ -39,6 +42,7 @@ pub(crate) mod builder;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod default;
+pub(crate) mod naming;
 pub(crate) mod tls;
 
 use config::{Config, Deployment};
@@ -176,15 +180,16 @@ impl LockClient {
     ///
     /// Walks the keyspace with `SCAN` (never `KEYS`): each call looks at a thousand keys and
     /// Redis answers it at once, so listing never stalls the server, however many keys it
-    /// holds; it costs one round trip per thousand keys. As with any `SCAN`, a lock taken or
-    /// released while the walk runs may or may not be listed. Read-write locks, semaphores and
-    /// latches are not listed.
+    /// holds; it costs one round trip per thousand keys. On a Redis Cluster it walks every
+    /// primary in turn (found with `CLUSTER SLOTS`, each reached through a slot it serves),
+    /// and stops as soon as it has `limit` names. As with any `SCAN`, a lock taken or released
+    /// while the walk runs (or whose slot moves to another node meanwhile) may or may not be
+    /// listed. Read-write locks, semaphores and latches are not listed.
     ///
     /// # Errors
     ///
-    /// [`LockError::Config`] for a pattern with `{` or `}` (no lock name has them) and, for now,
-    /// on a Redis Cluster (whose keys are spread over nodes that one `SCAN` does not see);
-    /// [`LockError::Redis`] if Redis stays unreachable.
+    /// [`LockError::Config`] for a pattern with `{` or `}` (no lock name has them);
+    /// [`LockError::Redis`] if Redis (any primary of a cluster) stays unreachable.
     ///
     /// # Cancel safety
     ///
@@ -264,7 +269,7 @@ async fn connect(config: &Config, nodes: &[redis::Client]) -> redis::RedisResult
                 .set_response_timeout(None)
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_secs(1));
-            Commands::connect(nodes[0].clone(), manager_config).await
+            Commands::connect(nodes[0].clone(), manager_config, &config.connection_name()).await
         }
         Deployment::Cluster(urls) => {
             let cluster = redis::cluster::ClusterClient::builder(urls.clone())
@@ -276,7 +281,7 @@ async fn connect(config: &Config, nodes: &[redis::Client]) -> redis::RedisResult
                 None => cluster,
             };
             let cluster = cluster.build()?;
-            Commands::connect_cluster(cluster).await
+            Commands::connect_cluster(cluster, &config.connection_name()).await
         }
     }
 }

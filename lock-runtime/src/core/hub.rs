@@ -72,7 +72,7 @@ use tokio::{
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
-    client::config::Config,
+    client::{config::Config, naming},
     core::{
         lease::MAX_LEASE,
         script::{is_transient, within},
@@ -217,7 +217,14 @@ impl Hub {
             // An interval must fit `Instant` arithmetic: "never" is once a year.
             ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
         };
-        let listener = runtime.spawn(listen(Arc::downgrade(&shared), nodes, receiver, timeouts));
+        let name = config.connection_name();
+        let listener = runtime.spawn(listen(
+            Arc::downgrade(&shared),
+            nodes,
+            name,
+            receiver,
+            timeouts,
+        ));
         Self {
             shared,
             _listener: AbortOnDropHandle::new(listener),
@@ -444,6 +451,7 @@ impl Channel {
 async fn listen(
     shared: Weak<Shared>,
     nodes: Vec<redis::Client>,
+    name: String,
     mut commands: mpsc::UnboundedReceiver<Subscribe>,
     timeouts: Timeouts,
 ) {
@@ -455,7 +463,7 @@ async fn listen(
         if idle && commands.recv().await.is_none() {
             return;
         }
-        let (mut sink, mut stream) = match connect(&nodes, timeouts).await {
+        let (mut sink, mut stream) = match connect(&nodes, &name, timeouts).await {
             Ok(connection) => connection,
             Err(err) => {
                 tracing::debug!(error = %err, ?delay, "pub/sub connection failed; retrying");
@@ -556,14 +564,15 @@ async fn serve(
     }
 }
 
-/// Opens a pub/sub connection to the first node that answers.
+/// Opens a pub/sub connection to the first node that answers, named `name`.
 async fn connect(
     nodes: &[redis::Client],
+    name: &str,
     timeouts: Timeouts,
 ) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
     let mut failure = None;
     for node in nodes {
-        match within(timeouts.connect, node.get_async_pubsub()).await {
+        match within(timeouts.connect, naming::pubsub(node, name)).await {
             Ok(pubsub) => return Ok(pubsub.split()),
             Err(err) => failure = Some(err),
         }

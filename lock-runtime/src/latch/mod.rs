@@ -47,8 +47,10 @@ use crate::{
     },
 };
 
+mod info;
 pub(crate) mod scripts;
 
+pub use info::LatchInfo;
 use scripts::{COUNT, COUNT_DOWN, CountSet, Counted, CountedDown, TRY_SET_COUNT};
 
 /// A handle to one count-down latch, made by [`LockClient::count_down_latch`]. Cheap to clone;
@@ -276,6 +278,38 @@ impl CountDownLatch {
         let keys = self.keys()?;
         let (count, _) = backend.in_context(look(backend, &keys, None)).await?;
         Ok(count)
+    }
+
+    /// A snapshot of the latch: its count, whether it is set, and how long it has left before
+    /// it expires. Read in one read-only script, so the count and the time agree. Waiters are
+    /// not counted: they take nothing in Redis (see [`LatchInfo`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`count`](Self::count).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let latch = client.count_down_latch("batch:info");
+    /// assert!(!latch.info().await?.is_set());
+    /// latch.try_set_count(3).await?;
+    /// let info = latch.info().await?;
+    /// assert_eq!(info.count(), 3);
+    /// assert!(info.ttl().is_some_and(|ttl| ttl <= lock_runtime::CountDownLatch::TTL));
+    /// # Ok(()) });
+    /// ```
+    pub async fn info(&self) -> Result<LatchInfo, LockError> {
+        let backend = &self.client.backend;
+        let keys = self.keys()?;
+        let (count, ttl) = backend.in_context(look(backend, &keys, None)).await?;
+        Ok(LatchInfo::new(self.name.to_string(), count, ttl))
     }
 
     /// Waits, without limit, until the count is zero. A latch that does not exist is open: the

@@ -13,8 +13,12 @@ use redis::{FromRedisValue, ParsingError, Script, Value};
 use crate::{
     LockClient, LockError,
     client::config::Deployment,
-    core::{keys::Keys, script::unexpected},
-    lock::EXCLUSIVE,
+    core::{
+        backend::Backend,
+        keys::Keys,
+        script::{Items, unexpected},
+    },
+    lock::{EXCLUSIVE, acquisition::Layout},
 };
 
 /// How many waiters' owner ids a [`LockInfo`] lists at most, longest-queued first (it counts
@@ -24,8 +28,15 @@ pub(crate) const QUEUE_SHOWN: usize = 100;
 /// How many keys one `SCAN` call looks at: small enough that Redis answers each at once.
 const SCAN_COUNT: usize = 1000;
 
+/// `scripts/info.lua` as sent: declared read-only, with `scripts/inspect.lua` in front.
+const INFO_SOURCE: &str = concat!(
+    "#!lua flags=no-writes\n",
+    include_str!("scripts/inspect.lua"),
+    include_str!("scripts/info.lua")
+);
+
 /// Describe a reentrant or fair lock without changing it; see `scripts/info.lua`.
-pub(crate) static INFO: Lazy<Script> = Lazy::new(|| Script::new(include_str!("scripts/info.lua")));
+pub(crate) static INFO: Lazy<Script> = Lazy::new(|| Script::new(INFO_SOURCE));
 
 /// A snapshot of one reentrant or fair lock, as Redis held it at one instant: made by
 /// [`Lock::info`](crate::Lock::info) and [`FairLock::info`](crate::FairLock::info).
@@ -91,6 +102,18 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
+    /// A hold that recorded neither its client's name nor when it began (the read-write lock's
+    /// holds).
+    pub(crate) fn unrecorded(owner: String, hold_count: u64, ttl: Option<Duration>) -> Self {
+        Self {
+            owner,
+            client_name: None,
+            held_for: None,
+            hold_count,
+            ttl,
+        }
+    }
+
     /// The holder's owner id: its client's [id](LockClient::id), a colon, and the id of the
     /// scope holding the lock.
     pub fn owner(&self) -> &str {
@@ -137,29 +160,24 @@ pub(crate) enum Inspected {
 
 impl FromRedisValue for Inspected {
     fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        let mut items = Vec::<Value>::from_redis_value(value)?.into_iter();
-        let mut next = || {
-            items
-                .next()
-                .ok_or_else(|| ParsingError::from("short info reply"))
-        };
-        let status = i64::from_redis_value(next()?)?;
+        let mut items = Items::new(value, "info")?;
+        let status = items.next::<i64>()?;
         if status == -1 {
             return Ok(Self::WrongType {
-                found: String::from_redis_value(next()?)?,
+                found: items.next()?,
             });
         }
         if status != 0 && status != 1 {
             return Err(unexpected("info", status));
         }
-        let now_ms = u64::from_redis_value(next()?)?;
-        let pttl = i64::from_redis_value(next()?)?;
-        let owner = String::from_redis_value(next()?)?;
-        let hold_count = u64::from_redis_value(next()?)?;
-        let who = String::from_redis_value(next()?)?;
-        let token = String::from_redis_value(next()?)?;
-        let waiters = u64::from_redis_value(next()?)?;
-        let queue = Vec::<String>::from_redis_value(next()?)?;
+        let now_ms = items.next::<u64>()?;
+        let ttl = items.next_millis()?;
+        let owner = items.next::<String>()?;
+        let hold_count = items.next::<u64>()?;
+        let who = items.next::<String>()?;
+        let token = items.next::<String>()?;
+        let waiters = items.next::<u64>()?;
+        let queue = items.next::<Vec<String>>()?;
         let holder = (status == 1).then(|| {
             // "<client name> <server ms>"; a record that does not end in a time is all name.
             let (client_name, since_ms) = match who.rsplit_once(' ') {
@@ -174,7 +192,7 @@ impl FromRedisValue for Inspected {
                 client_name,
                 held_for: since_ms.map(|since| Duration::from_millis(now_ms.saturating_sub(since))),
                 hold_count,
-                ttl: u64::try_from(pttl).ok().map(Duration::from_millis),
+                ttl,
             }
         });
         Ok(Self::Found {
@@ -183,6 +201,70 @@ impl FromRedisValue for Inspected {
             queue,
             last_fencing_token: token.parse().ok(),
         })
+    }
+}
+
+/// A snapshot decoded from the reply of its primitive's `info.lua`, which answers
+/// `{1, parts...}`, or `{-1, type}` when the primitive's key holds another type: the snapshot
+/// decodes the parts, and [`describe`] names it.
+pub(crate) trait Snapshot: Sized {
+    /// What the primitive is called in errors: "read-write lock", "semaphore".
+    const KIND: &'static str;
+
+    /// The snapshot from the parts of the reply, after its status.
+    fn decode(parts: &mut Items) -> Result<Self, ParsingError>;
+
+    /// The snapshot, of the primitive called `name`.
+    fn named(self, name: String) -> Self;
+}
+
+/// The reply of a primitive's `info.lua`, decoded by its [`Snapshot`].
+enum Described<T> {
+    Found(T),
+    /// The primitive's key holds another type.
+    WrongType {
+        found: String,
+    },
+}
+
+impl<T: Snapshot> FromRedisValue for Described<T> {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        let mut items = Items::new(value, T::KIND)?;
+        match items.next::<i64>()? {
+            1 => Ok(Self::Found(T::decode(&mut items)?)),
+            -1 => Ok(Self::WrongType {
+                found: items.next()?,
+            }),
+            other => Err(unexpected(T::KIND, other)),
+        }
+    }
+}
+
+/// The snapshot of `name`, a primitive of `layout` (one whose holds each have a lease: the
+/// read-write lock, the semaphore), by `script`, its `info.lua`. Every such script takes the
+/// family's keys (main, fencing state, queue, liveness, wants, leases) and how many holds and
+/// waiters to list.
+pub(crate) async fn describe<T: Snapshot>(
+    script: &Script,
+    layout: &Layout,
+    client: &LockClient,
+    name: &Arc<str>,
+) -> Result<T, LockError> {
+    let backend = &client.backend;
+    let keys = layout.keys(backend, name)?;
+    let mut call = script.prepare_invoke();
+    call.key(&keys.main)
+        .key(keys.fence())
+        .key(keys.queue())
+        .key(keys.alive())
+        .key(keys.wants())
+        .key(keys.leases())
+        .arg(QUEUE_SHOWN);
+    let context = || format!("describing {} `{}`", T::KIND, keys.name);
+    let described = backend.in_context(backend.scripts.eval::<Described<T>>(&call, None, context));
+    match described.await?.reply {
+        Described::Found(snapshot) => Ok(snapshot.named(name.to_string())),
+        Described::WrongType { found } => Err(keys.wrong_type(Some(found))),
     }
 }
 
@@ -223,12 +305,6 @@ pub(crate) async fn held_locks(
     limit: usize,
 ) -> Result<Vec<String>, LockError> {
     let backend = &client.backend;
-    if let Deployment::Cluster(_) = backend.config.deployment {
-        return Err(LockError::config(
-            "listing held locks scans one Redis node; on a Redis Cluster it is not supported yet \
-             (inspect a lock by name instead)",
-        ));
-    }
     if pattern.contains(['{', '}']) {
         return Err(LockError::config(format!(
             "the pattern `{pattern}` must not contain `{{` or `}}`: no lock name does"
@@ -243,28 +319,74 @@ pub(crate) async fn held_locks(
     // read-write locks, semaphores and latches, whose main keys are not bare hashes at the tag.
     let matching = format!("{{{}:{pattern}}}", escape_glob(prefix));
     let mut names = BTreeSet::new();
-    let mut cursor = 0_u64;
-    loop {
-        let scan = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&matching)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .arg("TYPE")
-            .arg("hash")
-            .clone();
-        let context = || format!("listing the locks matching `{pattern}`");
-        let (next, keys): (u64, Vec<String>) = backend
-            .in_context(backend.scripts.query(&scan, context))
-            .await?;
-        names.extend(keys.iter().filter_map(|key| name_of(prefix, key)));
-        cursor = next;
-        if cursor == 0 || names.len() >= limit {
-            break;
+    // Each primary of a cluster holds its own slots' keys: walked one after the other, each
+    // reached through one of its slots.
+    for node in primaries(backend).await? {
+        let mut cursor = 0_u64;
+        loop {
+            let scan = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&matching)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .arg("TYPE")
+                .arg("hash")
+                .clone();
+            let context = || format!("listing the locks matching `{pattern}`");
+            let (next, keys): (u64, Vec<String>) = backend
+                .in_context(backend.scripts.query_on(&scan, node, context))
+                .await?;
+            names.extend(keys.iter().filter_map(|key| name_of(prefix, key)));
+            cursor = next;
+            if names.len() >= limit {
+                return Ok(names.into_iter().take(limit).collect());
+            }
+            if cursor == 0 {
+                break;
+            }
         }
     }
     Ok(names.into_iter().take(limit).collect())
+}
+
+/// The nodes whose keys make up the deployment, each as a slot it serves, through which a
+/// command reaches it: one Redis is `[None]`; a cluster is each primary's first slot, from
+/// `CLUSTER SLOTS`.
+async fn primaries(backend: &Backend) -> Result<Vec<Option<u16>>, LockError> {
+    if let Deployment::Single(_) = backend.config.deployment {
+        return Ok(vec![None]);
+    }
+    let slots = redis::cmd("CLUSTER").arg("SLOTS").clone();
+    let context = || "listing the primaries of the Redis Cluster".to_owned();
+    let ranges: Vec<SlotRange> = backend
+        .in_context(backend.scripts.query(&slots, context))
+        .await?;
+    let mut seen = BTreeSet::new();
+    Ok(ranges
+        .into_iter()
+        .filter(|range| seen.insert(range.primary.clone()))
+        .map(|range| Some(range.start))
+        .collect())
+}
+
+/// One entry of `CLUSTER SLOTS`: the first slot of a range, and its primary's address.
+struct SlotRange {
+    start: u16,
+    primary: (String, u16),
+}
+
+impl FromRedisValue for SlotRange {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        let mut items = Items::new(value, "CLUSTER SLOTS")?;
+        let start = items.next()?;
+        let _end: u16 = items.next()?;
+        let mut primary = Items::new(items.next()?, "CLUSTER SLOTS")?;
+        Ok(Self {
+            start,
+            primary: (primary.next()?, primary.next()?),
+        })
+    }
 }
 
 /// The lock name whose main key is `key` under `prefix`, if it is one (see [`Keys::new`]).

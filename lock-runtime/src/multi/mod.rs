@@ -11,7 +11,7 @@ mod multi_lock;
 mod redlock;
 
 pub use multi_lock::{MultiLock, MultiLockGuard};
-pub use redlock::{Redlock, RedlockBuilder, RedlockGuard, RedlockLock};
+pub use redlock::{Redlock, RedlockBuilder, RedlockGuard, RedlockInfo, RedlockLock};
 
 /// Gives back the members taken by an acquisition that failed; their failures are only logged
 /// (each frees itself when its lease runs out).

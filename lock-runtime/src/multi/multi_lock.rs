@@ -2,17 +2,18 @@
 
 use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
 
-use futures_util::future::select_all;
+use futures_util::future::{select_all, try_join_all};
 use tokio::time::Instant;
 
 use super::{release_all, released};
 use crate::{
-    LockClient, LockError, LockGuard,
+    LockClient, LockError, LockGuard, LockInfo,
     core::{
         lease::deadline_after,
         meter::{Holding, Label, Meter, Won},
         scope,
     },
+    lock::info,
 };
 
 /// A set of reentrant locks taken all or nothing, made by [`LockClient::multi_lock`]. Cheap to
@@ -179,6 +180,36 @@ impl MultiLock {
             }
         }
         Ok(Won::found_free(guards))
+    }
+
+    /// A snapshot of each member, in name order: its [`LockInfo`], as
+    /// [`Lock::info`](crate::Lock::info) gives it (who holds it, since when, who waits). The
+    /// members are read at once, each in one read-only script: each snapshot is consistent in
+    /// itself, not with the others (a member may change hands between them). An empty
+    /// multi-lock has none.
+    ///
+    /// # Errors
+    ///
+    /// The first error of a member, as [`Lock::info`](crate::Lock::info)'s.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let accounts = client.multi_lock(["acct:9", "acct:8"]);
+    /// let one = client.lock("acct:9").acquire().await?;
+    /// let held: Vec<_> = accounts.info().await?.iter().map(|m| m.is_held()).collect();
+    /// assert_eq!(held, [false, true], "in name order: acct:8, acct:9");
+    /// one.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn info(&self) -> Result<Vec<LockInfo>, LockError> {
+        try_join_all(self.names.iter().map(|name| info::info(&self.client, name))).await
     }
 }
 

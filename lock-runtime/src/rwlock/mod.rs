@@ -19,10 +19,12 @@ use crate::{
     lock::acquisition::{self, Alongside, Flavor, Layout},
 };
 
+mod info;
 mod read;
 pub(crate) mod scripts;
 mod write;
 
+pub use info::{ReadWriteLockInfo, ReadWriteWaiter};
 pub use read::ReadLock;
 pub use write::WriteLock;
 
@@ -240,5 +242,41 @@ impl ReadWriteLock {
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
         acquisition::force_unlock(&RW, &FORCE_UNLOCK, &self.client, &self.name).await
+    }
+
+    /// A snapshot of the lock: its write hold and its read holds (each with its owner id, hold
+    /// count and lease left), how many wait and who (in queue order, each marked read or
+    /// write), and the last fencing token. Read in one read-only script, so its parts agree.
+    ///
+    /// The read-write lock does not record its holders' client names nor when each hold began
+    /// (the reentrant lock's [`info`](crate::Lock::info) does): see [`ReadWriteLockInfo`].
+    /// For operators and diagnostics: by the time it returns, the lock may have changed hands.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], [`LockError::WrongType`] if the lock's key holds something
+    /// else, or [`LockError::Redis`] if Redis stays unreachable.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let doc = client.read_write_lock("doc:info");
+    /// let (a, b) = (doc.read().acquire().await?, doc.read().acquire().await?);
+    /// let info = doc.info().await?;
+    /// assert!(info.writer().is_none());
+    /// assert_eq!(info.read_holds(), 2);
+    /// a.unlock().await?;
+    /// b.unlock().await?;
+    /// assert!(!doc.info().await?.is_locked());
+    /// # Ok(()) });
+    /// ```
+    pub async fn info(&self) -> Result<ReadWriteLockInfo, LockError> {
+        info::info(&self.client, &self.name).await
     }
 }

@@ -18,9 +18,11 @@ use crate::{
     },
 };
 
+mod info;
 mod permit;
 pub(crate) mod scripts;
 
+pub use info::{PermitHolder, PermitWaiter, SemaphoreInfo};
 pub use permit::SemaphorePermit;
 
 use scripts::{
@@ -374,5 +376,42 @@ impl Semaphore {
             Released::NotHeld => Ok(false),
             Released::WrongType => Err(keys.wrong_type(None)),
         }
+    }
+
+    /// A snapshot of the semaphore: its total, the permits held and free, the acquisitions
+    /// holding permits (each with its permit id, permits and lease left), how many wait and
+    /// who (in queue order, each with the permits it wants). Read in one read-only script, so
+    /// its parts agree.
+    ///
+    /// The semaphore does not record its holders' client names (the reentrant lock's
+    /// [`info`](crate::Lock::info) does): a permit id starts with its client's
+    /// [id](LockClient::id). For operators and diagnostics: by the time it returns, permits may
+    /// have changed hands.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], [`LockError::WrongType`] if the semaphore's key holds
+    /// something else, or [`LockError::Redis`] if Redis stays unreachable.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let pool = client.semaphore("pool:info");
+    /// pool.try_set_permits(5).await?;
+    /// let permit = pool.acquire(2).await?;
+    /// let info = pool.info().await?;
+    /// assert_eq!((info.total_permits(), info.available_permits()), (Some(5), 3));
+    /// assert_eq!(info.holders()[0].id(), permit.id());
+    /// permit.release().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn info(&self) -> Result<SemaphoreInfo, LockError> {
+        info::info(&self.client, &self.name).await
     }
 }

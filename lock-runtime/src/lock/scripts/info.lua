@@ -1,9 +1,6 @@
-#!lua flags=no-writes
 -- Describe a reentrant or fair lock as it stands, changing nothing: who holds it, since when,
 -- how often re-entered, how long its lease has left, who waits, the last fencing token.
---
--- Declared read-only (`flags=no-writes`): Redis refuses any write in it, runs it under memory
--- pressure and on replicas, and on Redis Cluster lets it touch only its declared keys.
+-- Sent read-only, with inspect.lua in front (see there).
 --
 -- KEYS[1]  lock key: hash of owner id -> hold count, and `~who` (see take in common.lua)
 -- KEYS[2]  fencing state: the last token handed out (see next_token in common.lua)
@@ -23,34 +20,16 @@
 -- deadline not passed: the dead ones are purged by the next release, not here); `ids` the first
 -- ARGV[1] live waiters' owner ids, longest-queued first.
 
-local kind = redis.call('type', KEYS[1]).ok
-if kind ~= 'none' and kind ~= 'hash' then
-    return {-1, kind}
+local refused = not_a_hash(KEYS[1])
+if refused then
+    return refused
 end
 
-local time = redis.call('time')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 local token = redis.call('get', KEYS[2]) or ''
-local waiters = redis.call('zcount', KEYS[4], now, '+inf')
+local waiters, ids = live_waiters({queue = KEYS[3], alive = KEYS[4]}, now, tonumber(ARGV[1]))
 
-local ids = {}
-local limit = tonumber(ARGV[1])
-local start = 0
-while #ids < limit do
-    local batch = redis.call('zrange', KEYS[3], start, start + 99)
-    if #batch == 0 then
-        break
-    end
-    for _, id in ipairs(batch) do
-        local live_until = tonumber(redis.call('zscore', KEYS[4], id) or '0')
-        if live_until >= now and #ids < limit then
-            ids[#ids + 1] = id
-        end
-    end
-    start = start + #batch
-end
-
-if kind == 'none' then
+if redis.call('exists', KEYS[1]) == 0 then
     return {0, now, -2, '', 0, '', token, waiters, ids}
 end
 

@@ -16,8 +16,10 @@ use crate::{
 
 mod acquire;
 mod guard;
+mod info;
 
 pub use guard::RedlockGuard;
+pub use info::RedlockInfo;
 
 /// A lock over independent Redis masters (Redis's Redlock algorithm), made by [`Redlock::new`]
 /// from one [`LockClient`] per master. Cheap to clone; holds nothing.
@@ -367,12 +369,69 @@ impl RedlockLock {
         Ok(answers.into_iter().any(|deleted| deleted))
     }
 
+    /// A snapshot of the lock on each master: its [`LockInfo`](crate::LockInfo) there (who
+    /// holds it, since when, who waits), or the error of a master that did not answer within
+    /// the node timeout. A master that is down or paused costs the call one node timeout and
+    /// is reported as such; it never fails the call: each master's error (a name it refuses,
+    /// Redis unreachable) is in [`RedlockInfo::masters`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_masters(3, |urls| async move {
+    /// # let mut clients = Vec::new();
+    /// # for url in &urls {
+    /// #     clients.push(lock_runtime::LockClient::connect(url).await?);
+    /// # }
+    /// let redlock = lock_runtime::Redlock::new(clients)?;
+    /// let lock = redlock.lock("report:info");
+    /// let held = lock.acquire().await?;
+    /// let info = lock.info().await;
+    /// assert_eq!((info.held_on(), info.answered()), (3, 3));
+    /// held.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn info(&self) -> RedlockInfo {
+        let answers = self
+            .ask_every_master(|client| async move { client.lock(self.name()).info().await })
+            .await;
+        RedlockInfo::new(self.name.to_string(), self.redlock.quorum(), answers)
+    }
+
     /// The answers of the masters that gave one to `ask`, each within the node timeout, if a
     /// quorum did.
     async fn on_every_master<'a, T, F>(
         &'a self,
         ask: impl Fn(&'a LockClient) -> F,
     ) -> Result<Vec<T>, LockError>
+    where
+        F: Future<Output = Result<T, LockError>>,
+    {
+        let settings = &self.redlock.inner;
+        let answers = self.ask_every_master(ask).await;
+        let (answered, failed): (Vec<_>, Vec<_>) = answers.into_iter().partition(Result::is_ok);
+        let answered: Vec<T> = answered.into_iter().filter_map(Result::ok).collect();
+        if answered.len() >= settings.quorum {
+            return Ok(answered);
+        }
+        Err(LockError::NoQuorum {
+            name: self.name.to_string(),
+            answered: answered.len(),
+            quorum: settings.quorum,
+            failed: failed.into_iter().filter_map(Result::err).collect(),
+        })
+    }
+
+    /// Each master's answer to `ask`, in the order of the clients, or its error; a master that
+    /// does not answer within the node timeout has a timeout error.
+    async fn ask_every_master<'a, T, F>(
+        &'a self,
+        ask: impl Fn(&'a LockClient) -> F,
+    ) -> Vec<Result<T, LockError>>
     where
         F: Future<Output = Result<T, LockError>>,
     {
@@ -392,18 +451,7 @@ impl RedlockLock {
             }
         });
         let first = &settings.clients[0];
-        let answers = first.backend.in_context(join_all(asking)).await;
-        let (answered, failed): (Vec<_>, Vec<_>) = answers.into_iter().partition(Result::is_ok);
-        let answered: Vec<T> = answered.into_iter().filter_map(Result::ok).collect();
-        if answered.len() >= settings.quorum {
-            return Ok(answered);
-        }
-        Err(LockError::NoQuorum {
-            name: self.name.to_string(),
-            answered: answered.len(),
-            quorum: settings.quorum,
-            failed: failed.into_iter().filter_map(Result::err).collect(),
-        })
+        first.backend.in_context(join_all(asking)).await
     }
 }
 

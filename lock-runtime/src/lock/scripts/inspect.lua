@@ -1,0 +1,47 @@
+-- Functions shared by the scripts that describe a primitive without changing it (its `info`).
+-- Each such script is sent as the shebang `#!lua flags=no-writes`, this file, then its own
+-- body (Lua scripts in Redis cannot include one another): Redis refuses any write in it, runs it
+-- under memory pressure and on replicas, and on Redis Cluster lets it touch only its declared
+-- keys. Nothing here writes: dead waiters and ended leases are skipped, not purged (the next
+-- script that writes purges them).
+
+-- The reply refusing to describe `key` if it holds something other than a hash (another
+-- program's key): {-1, type}; nil for a hash or no key.
+local function not_a_hash(key)
+    local kind = redis.call('type', key).ok
+    if kind ~= 'none' and kind ~= 'hash' then
+        return {-1, kind}
+    end
+    return nil
+end
+
+-- The server time in milliseconds.
+local function now_ms()
+    local time = redis.call('time')
+    return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+
+-- The live waiters of the queue `q` (see common.lua: `q.queue`, `q.alive`, and `q.wants` or nil
+-- where the caller did not declare it) at `now` (server ms): how many there are, the owner ids
+-- of the first `limit` of them, longest-queued first, and what each of those waits for (from
+-- `q.wants`; '' where it records nothing or was not given).
+local function live_waiters(q, now, limit)
+    local count = redis.call('zcount', q.alive, now, '+inf')
+    local ids, wants = {}, {}
+    local start = 0
+    while #ids < limit do
+        local batch = redis.call('zrange', q.queue, start, start + 99)
+        if #batch == 0 then
+            break
+        end
+        for _, id in ipairs(batch) do
+            local live_until = tonumber(redis.call('zscore', q.alive, id) or '0')
+            if live_until >= now and #ids < limit then
+                ids[#ids + 1] = id
+                wants[#wants + 1] = (q.wants and redis.call('hget', q.wants, id)) or ''
+            end
+        end
+        start = start + #batch
+    end
+    return count, ids, wants
+end

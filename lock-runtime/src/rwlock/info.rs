@@ -1,0 +1,231 @@
+//! What an operator asks of a read-write lock ([`ReadWriteLockInfo`]): its write hold, its read
+//! holds, who waits and for what, read in one read-only script (`scripts/info.lua`). Like the
+//! lock's `info.lua`, it is not among the read-write lock's `sources()` (the scripts whose
+//! commands tests and the benchmark count).
+
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
+use redis::{ParsingError, Script, Value};
+
+use crate::{
+    LockClient, LockError, LockHolder,
+    core::script::Items,
+    lock::info::{Snapshot, describe},
+    rwlock::RW,
+};
+
+/// `scripts/info.lua` as sent: declared read-only, with the lock's `inspect.lua` in front.
+const INFO_SOURCE: &str = concat!(
+    "#!lua flags=no-writes\n",
+    include_str!("../lock/scripts/inspect.lua"),
+    include_str!("scripts/info.lua")
+);
+
+/// Describe a read-write lock without changing it; see `scripts/info.lua`.
+static INFO: Lazy<Script> = Lazy::new(|| Script::new(INFO_SOURCE));
+
+/// A snapshot of one read-write lock, as Redis held it at one instant: made by
+/// [`ReadWriteLock::info`](crate::ReadWriteLock::info).
+///
+/// Read in one atomic script, so its parts agree with each other; by the time it is read, the
+/// lock may have changed hands. The read-write lock records, per hold, its owner id, its hold
+/// count and its lease, not its client's name nor when it began: each [`LockHolder`] here has
+/// [`client_name`](LockHolder::client_name) and [`held_for`](LockHolder::held_for) `None`. The
+/// owner id starts with the holder's client [id](LockClient::id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadWriteLockInfo {
+    name: String,
+    writer: Option<LockHolder>,
+    readers: Vec<LockHolder>,
+    read_holds: u64,
+    waiters: u64,
+    queue: Vec<ReadWriteWaiter>,
+    last_fencing_token: Option<u64>,
+}
+
+impl ReadWriteLockInfo {
+    /// The lock's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether anyone held the lock, to read or to write.
+    pub fn is_locked(&self) -> bool {
+        self.writer.is_some() || self.read_holds > 0
+    }
+
+    /// The write hold, or `None` if nobody held the write lock.
+    pub fn writer(&self) -> Option<&LockHolder> {
+        self.writer.as_ref()
+    }
+
+    /// The read holds, soonest lease end first: at most the first 100, while
+    /// [`read_holds`](Self::read_holds) counts all. A read hold taken under the write hold of
+    /// its own scope (a downgrade) is one of them, with an owner id of its own.
+    pub fn readers(&self) -> &[LockHolder] {
+        &self.readers
+    }
+
+    /// How many read holds there were.
+    pub fn read_holds(&self) -> u64 {
+        self.read_holds
+    }
+
+    /// How many tasks waited for the lock, in every process: the queued waiters still live (as
+    /// [`LockInfo::waiters`](crate::LockInfo::waiters) counts them).
+    pub fn waiters(&self) -> u64 {
+        self.waiters
+    }
+
+    /// The live waiters, longest-queued first (the order the lock lets them in): at most the
+    /// first 100, while [`waiters`](Self::waiters) counts all.
+    pub fn queue(&self) -> &[ReadWriteWaiter] {
+        &self.queue
+    }
+
+    /// The last fencing token handed out for this name (the latest write hold's; read holds
+    /// carry it and take none of their own), or `None` if none was handed out within the
+    /// fencing state's lifetime.
+    pub fn last_fencing_token(&self) -> Option<u64> {
+        self.last_fencing_token
+    }
+}
+
+/// A task waiting for a read-write lock, as a [`ReadWriteLockInfo`] saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadWriteWaiter {
+    owner: String,
+    wants_write: bool,
+}
+
+impl ReadWriteWaiter {
+    /// The owner id the waiter will hold the lock under (its client's [id](LockClient::id), a
+    /// colon, and its own).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Whether it waited for the write lock (`false`: for the read lock).
+    pub fn wants_write(&self) -> bool {
+        self.wants_write
+    }
+}
+
+/// Decodes one hold of the reply: owner id, hold count, milliseconds of lease left.
+fn hold(items: &mut Items) -> Result<LockHolder, ParsingError> {
+    let owner = items.next()?;
+    let hold_count = items.next()?;
+    Ok(LockHolder::unrecorded(
+        owner,
+        hold_count,
+        items.next_millis()?,
+    ))
+}
+
+/// The holds of a flat list of them (see [`hold`]).
+fn holds(value: Value) -> Result<Vec<LockHolder>, ParsingError> {
+    let mut items = Items::new(value, ReadWriteLockInfo::KIND)?;
+    let mut holds = Vec::new();
+    while !items.is_empty() {
+        holds.push(hold(&mut items)?);
+    }
+    Ok(holds)
+}
+
+/// Decodes the reply of `scripts/info.lua`.
+impl Snapshot for ReadWriteLockInfo {
+    const KIND: &'static str = "read-write lock";
+
+    fn decode(parts: &mut Items) -> Result<Self, ParsingError> {
+        let writer = holds(parts.next()?)?.into_iter().next();
+        let readers = holds(parts.next()?)?;
+        let read_holds = parts.next()?;
+        let token = parts.next::<String>()?;
+        let waiters = parts.next()?;
+        let ids = parts.next::<Vec<String>>()?;
+        let wants = parts.next::<Vec<String>>()?;
+        let queue = ids
+            .into_iter()
+            .zip(wants)
+            .map(|(owner, wants)| ReadWriteWaiter {
+                owner,
+                wants_write: wants == "write",
+            })
+            .collect();
+        Ok(Self {
+            name: String::new(),
+            writer,
+            readers,
+            read_holds,
+            waiters,
+            queue,
+            last_fencing_token: token.parse().ok(),
+        })
+    }
+
+    fn named(self, name: String) -> Self {
+        Self { name, ..self }
+    }
+}
+
+/// The snapshot of the read-write lock `name`.
+pub(crate) async fn info(
+    client: &LockClient,
+    name: &Arc<str>,
+) -> Result<ReadWriteLockInfo, LockError> {
+    describe(&INFO, &RW, client, name).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::core::script::text;
+
+    fn decoded(reply: Value) -> ReadWriteLockInfo {
+        let mut items = Items::new(reply, "test").expect("an array");
+        ReadWriteLockInfo::decode(&mut items).expect("decodes")
+    }
+
+    #[test]
+    fn a_reply_decodes_into_holds_and_waiters() {
+        let info = decoded(Value::Array(vec![
+            Value::Array(vec![text("c:w"), Value::Int(2), Value::Int(900)]),
+            Value::Array(vec![text("c:r"), Value::Int(1), Value::Int(300)]),
+            Value::Int(1),
+            text("1700000000000001"),
+            Value::Int(2),
+            Value::Array(vec![text("d:1"), text("d:2")]),
+            Value::Array(vec![text("write"), text("read")]),
+        ]));
+        let writer = info.writer().expect("a writer");
+        assert_eq!((writer.owner(), writer.hold_count()), ("c:w", 2));
+        assert_eq!(writer.ttl(), Some(Duration::from_millis(900)));
+        assert_eq!(writer.client_name(), None);
+        assert_eq!(info.readers().len(), 1);
+        assert_eq!(info.read_holds(), 1);
+        assert_eq!(info.last_fencing_token(), Some(1_700_000_000_000_001));
+        let wants: Vec<_> = info
+            .queue()
+            .iter()
+            .map(ReadWriteWaiter::wants_write)
+            .collect();
+        assert_eq!(wants, [true, false]);
+
+        let info = decoded(Value::Array(vec![
+            Value::Array(vec![]),
+            Value::Array(vec![]),
+            Value::Int(0),
+            text(""),
+            Value::Int(0),
+            Value::Array(vec![]),
+            Value::Array(vec![]),
+        ]));
+        assert!(!info.is_locked());
+        assert_eq!(info.last_fencing_token(), None);
+    }
+}

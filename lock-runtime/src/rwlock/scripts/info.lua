@@ -1,0 +1,67 @@
+-- Describe a read-write lock as it stands, changing nothing: its write hold, its read holds,
+-- who waits and for what, the last fencing token. Sent read-only, with lock/scripts/inspect.lua
+-- in front (see there). A hold whose lease ended counts as gone (the next script that writes
+-- drops it, see expire_holds in rw.lua).
+--
+-- KEYS[1]  lock key: hash of `writer` and owner id -> hold count (see rw.lua)
+-- KEYS[2]  fencing state: the last token handed out (see next_token in common.lua)
+-- KEYS[3]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
+-- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until
+-- KEYS[5]  wants: hash of waiting owner ids -> `read` or `write`
+-- KEYS[6]  leases: sorted set of owner id -> server time (ms) its hold's lease ends
+--
+-- ARGV[1]  how many read holds and waiters to return at most (the counts cover them all)
+--
+-- Returns {status, ...}:
+--   {1, writer, readers, reads, token, waiters, ids, wants}
+--   {-1, type}   KEYS[1] holds a value of another type
+-- where `writer` is {owner id, hold count, ms of lease left} of the write hold, or {} if none;
+-- `readers` the first ARGV[1] read holds, soonest lease end first, as a flat list of owner id,
+-- hold count, ms of lease left; `reads` how many read holds there are; `token` the last token
+-- handed out, or '' once the fencing state expired; `waiters` how many queued waiters are live;
+-- `ids` the first ARGV[1] of them, longest-queued first, and `wants` what each waits for.
+
+local refused = not_a_hash(KEYS[1])
+if refused then
+    return refused
+end
+
+local now = now_ms()
+local limit = tonumber(ARGV[1])
+
+-- One hold as the reply lists it, or nil if its lease ended (or it is not in the hash).
+local function live_hold(owner, ends)
+    local holds = redis.call('hget', KEYS[1], owner)
+    if not holds or not ends or tonumber(ends) < now then
+        return nil
+    end
+    return {owner, tonumber(holds), tonumber(ends) - now}
+end
+
+local writer = {}
+local writer_id = redis.call('hget', KEYS[1], 'writer')
+if writer_id then
+    writer = live_hold(writer_id, redis.call('zscore', KEYS[6], writer_id)) or {}
+end
+
+local readers = {}
+local reads = redis.call('zcount', KEYS[6], now, '+inf')
+if writer[1] then
+    reads = reads - 1
+end
+local live = redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, limit + 1)
+for i = 1, #live, 2 do
+    if live[i] ~= writer[1] and #readers < limit * 3 then
+        local hold = live_hold(live[i], live[i + 1])
+        if hold then
+            readers[#readers + 1] = hold[1]
+            readers[#readers + 1] = hold[2]
+            readers[#readers + 1] = hold[3]
+        end
+    end
+end
+
+local token = redis.call('get', KEYS[2]) or ''
+local q = {queue = KEYS[3], alive = KEYS[4], wants = KEYS[5]}
+local waiters, ids, wants = live_waiters(q, now, limit)
+return {1, writer, readers, reads, token, waiters, ids, wants}

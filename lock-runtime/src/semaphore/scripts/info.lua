@@ -1,0 +1,55 @@
+-- Describe a semaphore as it stands, changing nothing: its total, the permits free, who holds
+-- permits and how many, who waits and for how many. Sent read-only, with
+-- lock/scripts/inspect.lua in front (see there). An acquisition whose lease ended counts as
+-- gone and its permits as free (the next script that writes drops it, see expire_permits in
+-- sem.lua).
+--
+-- KEYS[1]  the semaphore: hash of `total`, `used` and permit id -> permits held (see sem.lua)
+-- KEYS[2]  unused (the locks' fencing state: permits carry no token)
+-- KEYS[3]  queue: sorted set of waiting permit ids, by the server time (µs) of their first try
+-- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until
+-- KEYS[5]  wants: hash of waiting permit ids -> the number of permits each wants
+-- KEYS[6]  leases: sorted set of permit id -> server time (ms) its lease ends
+--
+-- ARGV[1]  how many holders and waiters to return at most (the counts cover them all)
+--
+-- Returns {status, ...}:
+--   {1, total, used, holders, held_by, waiters, ids, wants}
+--   {-1, type}   KEYS[1] holds a value of another type
+-- where `total` is the semaphore's total, or '' if its permits were never set; `used` the
+-- permits held by acquisitions whose lease has not ended; `holders` the first ARGV[1] of those
+-- acquisitions, soonest lease end first, as a flat list of permit id, permits, ms of lease
+-- left; `held_by` how many such acquisitions there are; `waiters` how many queued waiters are
+-- live; `ids` the first ARGV[1] of them, longest-queued first, and `wants` how many permits
+-- each wants.
+
+local refused = not_a_hash(KEYS[1])
+if refused then
+    return refused
+end
+
+local now = now_ms()
+local limit = tonumber(ARGV[1])
+local total = redis.call('hget', KEYS[1], 'total') or ''
+
+-- The permits of acquisitions whose lease ended still count in `used`: take them out.
+local used = tonumber(redis.call('hget', KEYS[1], 'used')) or 0
+for _, id in ipairs(redis.call('zrangebyscore', KEYS[6], '-inf', '(' .. now)) do
+    used = used - (tonumber(redis.call('hget', KEYS[1], id)) or 0)
+end
+
+local holders = {}
+local held_by = redis.call('zcount', KEYS[6], now, '+inf')
+local live = redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+for i = 1, #live, 2 do
+    local permits = redis.call('hget', KEYS[1], live[i])
+    if permits then
+        holders[#holders + 1] = live[i]
+        holders[#holders + 1] = tonumber(permits)
+        holders[#holders + 1] = tonumber(live[i + 1]) - now
+    end
+end
+
+local q = {queue = KEYS[3], alive = KEYS[4], wants = KEYS[5]}
+local waiters, ids, wants = live_waiters(q, now, limit)
+return {1, total, math.max(used, 0), holders, held_by, waiters, ids, wants}
