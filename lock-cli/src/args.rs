@@ -72,7 +72,12 @@ pub(crate) enum Command {
         yes: bool,
     },
 
-    /// Print a line whenever a lock's holder or waiters change, until Ctrl-C.
+    /// Follow a lock until Ctrl-C: a live view at a terminal, else a line per change.
+    ///
+    /// At a terminal, a view redrawn in place every interval: holder, how long held, lease
+    /// left, last fencing token, waiters and the next in line, and the hand-offs seen. With
+    /// --json, or when stdout is not a terminal, a line now and one whenever the holder or the
+    /// waiters change, for scripts to read.
     Watch {
         /// The lock's name.
         name: String,

@@ -4,7 +4,7 @@
 //! lock-cli inspect stock:42                 # who holds it, since when, its lease, its waiters
 //! lock-cli list --pattern 'stock:*'         # every held lock matching, one line each
 //! lock-cli force-unlock stock:42 --yes      # delete it whoever holds it, wake its waiters
-//! lock-cli watch stock:42 --interval 250ms  # a line per change of holder or waiters, until Ctrl-C
+//! lock-cli watch stock:42 --interval 250ms  # a live view until Ctrl-C (a line per change if piped)
 //! ```
 //!
 //! Global options: `--url` (or `LOCK_REDIS_URL`; default `redis://127.0.0.1:6379`), `--prefix`
@@ -19,9 +19,12 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod args;
+mod live;
 mod render;
+mod screen;
+mod watch;
 
-use std::{error::Error, process::ExitCode, time::Duration};
+use std::{error::Error, process::ExitCode};
 
 use clap::Parser;
 use lock_runtime::{LockClient, LockError};
@@ -85,7 +88,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 println!("lock `{name}` was not held: nothing to do");
             }
         }
-        Command::Watch { name, interval } => watch(&client, global, &name, interval).await?,
+        Command::Watch { name, interval } => watch::watch(&client, global, &name, interval).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -126,48 +129,6 @@ async fn list(
         }
     }
     Ok(())
-}
-
-/// `watch`: a line now, then one whenever the holder or the waiters change, until Ctrl-C. A read
-/// that fails after the first (Redis restarting, say) is reported on stderr and the watch goes on.
-async fn watch(
-    client: &LockClient,
-    global: &Global,
-    name: &str,
-    interval: Duration,
-) -> Result<(), Failure> {
-    let lock = client.lock(name);
-    let mut last = None;
-    let mut first = true;
-    let stop = tokio::signal::ctrl_c();
-    tokio::pin!(stop);
-    loop {
-        match lock.info().await {
-            Ok(info) => {
-                let seen = render::watched(&info);
-                if last.as_ref() != Some(&seen) {
-                    let at = humantime::format_rfc3339_millis(std::time::SystemTime::now());
-                    if global.json {
-                        let mut document = render::json(&info);
-                        document["at"] = serde_json::Value::String(at.to_string());
-                        println!("{document}");
-                    } else {
-                        println!("{at}  {}", render::line(&info));
-                    }
-                    last = Some(seen);
-                }
-            }
-            Err(err) if first => return Err(err.into()),
-            Err(err) => eprintln!("lock-cli: {}", chain(&err)),
-        }
-        first = false;
-        tokio::select! {
-            stopped = &mut stop => {
-                return stopped.map_err(|err| format!("listening for Ctrl-C: {err}").into());
-            }
-            () = tokio::time::sleep(interval) => {}
-        }
-    }
 }
 
 /// `err` and its sources, on one line.

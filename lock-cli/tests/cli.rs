@@ -1,7 +1,9 @@
 //! `lock-cli` run as a process against a real Redis (the kit's), as an operator runs it: what it
-//! prints, in text and JSON, and its exit status.
+//! prints, in text and JSON, and its exit status; at a terminal (tmux), what it shows and asks.
 
-use std::{process::Output, process::Stdio, time::Duration};
+mod tmux;
+
+use std::{path::Path, process::Output, process::Stdio, time::Duration};
 
 use lock_runtime::LockClient;
 use lock_tests::{
@@ -10,6 +12,7 @@ use lock_tests::{
     unique_name,
 };
 use serde_json::Value;
+use tmux::Terminal;
 use tokio::{
     io::{AsyncBufReadExt, BufReader, Lines},
     process::{ChildStdout, Command},
@@ -223,6 +226,13 @@ async fn force_unlock_refuses_without_yes_and_frees_the_lock_with_it() {
     assert_eq!(again["was_held"], false, "{again}");
 }
 
+/// `lock-cli --url <server> <args>` at a 120 x 30 terminal.
+fn at_terminal(server: &RedisServer, args: &[&str]) -> Terminal {
+    let mut full = vec!["--url".to_owned(), server.url()];
+    full.extend(args.iter().map(|arg| (*arg).to_owned()));
+    Terminal::start(120, 30, Path::new(env!("CARGO_BIN_EXE_lock-cli")), &full)
+}
+
 /// The next line of `watch`, within a few seconds.
 async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
     tokio::time::timeout(Duration::from_secs(5), lines.next_line())
@@ -266,6 +276,67 @@ async fn watch_prints_a_line_per_change_and_stops_on_ctrl_c() {
         .expect("stops within 5 s")
         .expect("exit status");
     assert!(status.success(), "{status}");
+}
+
+/// At a terminal, `watch` is one page redrawn in place: the first row stays its header however
+/// often it refreshes and whoever holds the lock, and Ctrl-C gives the terminal back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_at_a_terminal_redraws_in_place_until_ctrl_c() {
+    let server = RedisServer::start();
+    let first = client_named(&server, "watcher-a").await;
+    let second = client_named(&server, "watcher-b").await;
+    let name = unique_name("cli-live");
+    let terminal = at_terminal(&server, &["watch", &name, "--interval", "100ms"]);
+    let header = format!("lock-cli watch `{name}` every 100ms (Ctrl-C to stop)");
+    let in_place = |screen: &str| {
+        screen.lines().next() == Some(header.as_str()) && screen.matches(&header).count() == 1
+    };
+
+    let free = format!("lock `{name}`: free");
+    terminal
+        .await_screen("the free lock", |screen| screen.contains(&free))
+        .await;
+    assert!(terminal.alternate_screen(), "not on the alternate screen");
+    let guard = first.lock(&name).acquire().await.expect("free");
+    terminal
+        .await_screen("the first holder", |screen| {
+            screen.contains("holder:      watcher-a\n")
+        })
+        .await;
+    guard.unlock().await.expect("unlock");
+    let guard = second.lock(&name).acquire().await.expect("free");
+    let mut screen = terminal
+        .await_screen("the hand-off", |screen| {
+            screen.contains("holder:      watcher-b\n") && screen.contains("hand-offs seen: 2\n")
+        })
+        .await;
+    assert!(in_place(&screen), "{screen}");
+    for _ in 0..3 {
+        let before = screen.clone();
+        screen = terminal
+            .await_screen("a refresh", |now| now != before)
+            .await;
+        assert!(in_place(&screen), "scrolled, or drawn twice:\n{screen}");
+        assert!(screen.contains("holder:      watcher-b\n"), "{screen}");
+        assert!(screen.contains("lease left:  "), "{screen}");
+        assert!(
+            screen.contains(&format!("last token:  {}\n", guard.fencing_token())),
+            "{screen}"
+        );
+    }
+
+    terminal.send_keys(&["C-c"]);
+    assert_eq!(terminal.await_exit().await, 0, "{}", terminal.screen());
+    assert!(
+        !terminal.alternate_screen(),
+        "the terminal was not given back"
+    );
+    assert!(
+        !terminal.screen().contains(&header),
+        "{}",
+        terminal.screen()
+    );
+    guard.unlock().await.expect("unlock");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

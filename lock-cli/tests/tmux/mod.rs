@@ -1,0 +1,161 @@
+//! `lock-cli` at a real terminal: a detached tmux session of a fixed size runs it, the test
+//! reads the screen (`capture-pane`) and types (`send-keys`).
+//!
+//! Each [`Terminal`] has its own tmux server (its own socket, no user configuration), so tests
+//! run in parallel and never touch the tmux sessions of the person running them; dropping it
+//! kills that server and the program in it, also when the test panics. A missing tmux fails the
+//! test with a message saying how to install it: these tests never skip.
+
+use std::{
+    ffi::OsStr,
+    path::Path,
+    process::{Command, Output},
+    time::Duration,
+};
+
+use lock_tests::unique_name;
+
+/// How long a screen may take to show what a test waits for.
+const SCREEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the screen is read while waiting.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A program running at a tmux terminal of its own.
+#[derive(Debug)]
+pub(crate) struct Terminal {
+    socket: String,
+}
+
+impl Terminal {
+    /// Runs `program` with `args` (no shell between) at a `width` x `height` terminal. The pane
+    /// stays once the program ended, so its exit status can be read.
+    pub(crate) fn start(
+        width: u16,
+        height: u16,
+        program: &Path,
+        args: &[impl AsRef<OsStr>],
+    ) -> Terminal {
+        let terminal = Terminal {
+            socket: unique_name("lock-cli-test"),
+        };
+        let mut command = terminal.tmux();
+        command
+            .args(["new-session", "-d", "-s", "test", "-x"])
+            .arg(width.to_string())
+            .arg("-y")
+            .arg(height.to_string())
+            .arg("--")
+            .arg(program)
+            .args(args)
+            .args([";", "set-option", "-t", "test", "remain-on-exit", "on"]);
+        run(&mut command);
+        terminal
+    }
+
+    /// The screen as it shows now, one line per row (trailing blanks trimmed by tmux).
+    pub(crate) fn screen(&self) -> String {
+        let output = run(self.tmux().args(["capture-pane", "-p", "-t", "test"]));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Reads the screen until `shows` accepts it, and returns it.
+    ///
+    /// # Panics
+    ///
+    /// If it does not within 10 seconds, showing the last screen and naming `what`.
+    pub(crate) async fn await_screen(&self, what: &str, shows: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + SCREEN_TIMEOUT;
+        loop {
+            let screen = self.screen();
+            if shows(&screen) {
+                return screen;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the screen did not show {what} within {SCREEN_TIMEOUT:?}:\n{screen}"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Types `keys`, as tmux names them (`y`, `Enter`, `C-c`).
+    pub(crate) fn send_keys(&self, keys: &[&str]) {
+        run(self.tmux().args(["send-keys", "-t", "test"]).args(keys));
+    }
+
+    /// Whether the terminal shows its alternate screen (a full-screen program's) now.
+    pub(crate) fn alternate_screen(&self) -> bool {
+        self.format("#{alternate_on}") == "1"
+    }
+
+    /// Waits for the program to end, and returns its exit status.
+    ///
+    /// # Panics
+    ///
+    /// If it does not end within 10 seconds, or was killed by a signal.
+    pub(crate) async fn await_exit(&self) -> i32 {
+        let deadline = tokio::time::Instant::now() + SCREEN_TIMEOUT;
+        while self.format("#{pane_dead}") != "1" {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the program did not end within {SCREEN_TIMEOUT:?}:\n{}",
+                self.screen()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+        let status = self.format("#{pane_dead_status}");
+        status.parse().unwrap_or_else(|_| {
+            panic!(
+                "no exit status ({status:?}; killed by signal {}?):\n{}",
+                self.format("#{pane_dead_signal}"),
+                self.screen()
+            )
+        })
+    }
+
+    /// The pane's value of a tmux format, such as `#{pane_dead}`.
+    fn format(&self, format: &str) -> String {
+        let output = run(self
+            .tmux()
+            .args(["display-message", "-p", "-t", "test", format]));
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// `tmux` on this terminal's own server, without the user's configuration.
+    fn tmux(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .env_remove("TMUX");
+        command
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // The server may be gone already; nothing to clean then.
+        let _ = self.tmux().arg("kill-server").output();
+    }
+}
+
+/// Runs a tmux command to its end.
+///
+/// # Panics
+///
+/// When tmux is missing (saying how to install it) or the command fails.
+fn run(command: &mut Command) -> Output {
+    let output = command.output().unwrap_or_else(|err| {
+        panic!(
+            "cannot run tmux ({err}): the terminal tests of lock-cli drive lock-cli at a tmux \
+             terminal.\nInstall tmux: `sudo apt-get install tmux` (Debian/Ubuntu), \
+             `brew install tmux` (macOS)."
+        )
+    });
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
