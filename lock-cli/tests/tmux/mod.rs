@@ -19,6 +19,8 @@ use lock_tests::unique_name;
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the screen is read while waiting.
 const POLL: Duration = Duration::from_millis(50);
+/// The shell that runs the program, then prints its exit status (see [`Terminal::start`]).
+const REPORT_EXIT: &str = r#"trap : INT; "$0" "$@"; echo "[exit status $?]""#;
 
 /// A program running at a tmux terminal of its own.
 #[derive(Debug)]
@@ -27,8 +29,13 @@ pub(crate) struct Terminal {
 }
 
 impl Terminal {
-    /// Runs `program` with `args` (no shell between) at a `width` x `height` terminal. The pane
-    /// stays once the program ended, so its exit status can be read.
+    /// Runs `program` with `args` at a `width` x `height` terminal.
+    ///
+    /// A shell runs it and prints its exit status when it ends, for
+    /// [`await_exit`](Self::await_exit): tmux's own `pane_dead_status` is not always set (tmux
+    /// 3.3a now and then misses the end of a pane's process). The shell traps SIGINT, so Ctrl-C
+    /// reaches the program (which starts with SIGINT's default action: a trap is reset at
+    /// `exec`) while the shell lives on to print the status.
     pub(crate) fn start(
         width: u16,
         height: u16,
@@ -44,7 +51,7 @@ impl Terminal {
             .arg(width.to_string())
             .arg("-y")
             .arg(height.to_string())
-            .arg("--")
+            .args(["--", "sh", "-c", REPORT_EXIT])
             .arg(program)
             .args(args)
             .args([";", "set-option", "-t", "test", "remain-on-exit", "on"]);
@@ -54,8 +61,7 @@ impl Terminal {
 
     /// The screen as it shows now, one line per row (trailing blanks trimmed by tmux).
     pub(crate) fn screen(&self) -> String {
-        let output = run(self.tmux().args(["capture-pane", "-p", "-t", "test"]));
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        self.capture(&[])
     }
 
     /// Reads the screen until `shows` accepts it, and returns it.
@@ -85,40 +91,42 @@ impl Terminal {
 
     /// Whether the terminal shows its alternate screen (a full-screen program's) now.
     pub(crate) fn alternate_screen(&self) -> bool {
-        self.format("#{alternate_on}") == "1"
+        let output =
+            run(self
+                .tmux()
+                .args(["display-message", "-p", "-t", "test", "#{alternate_on}"]));
+        String::from_utf8_lossy(&output.stdout).trim() == "1"
     }
 
-    /// Waits for the program to end, and returns its exit status.
+    /// Waits for the program to end, and returns its exit status (128 + N if killed by signal
+    /// N).
     ///
     /// # Panics
     ///
-    /// If it does not end within 10 seconds, or was killed by a signal.
+    /// If it does not end within 10 seconds.
     pub(crate) async fn await_exit(&self) -> i32 {
         let deadline = tokio::time::Instant::now() + SCREEN_TIMEOUT;
-        while self.format("#{pane_dead}") != "1" {
+        loop {
+            // tmux's note that the pane is dead may scroll the status off the screen's top.
+            let seen = self.capture(&["-S", "-"]);
+            if let Some(status) = exit_status(&seen) {
+                return status;
+            }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the program did not end within {SCREEN_TIMEOUT:?}:\n{}",
-                self.screen()
+                "the program did not end within {SCREEN_TIMEOUT:?}:\n{seen}"
             );
             tokio::time::sleep(POLL).await;
         }
-        let status = self.format("#{pane_dead_status}");
-        status.parse().unwrap_or_else(|_| {
-            panic!(
-                "no exit status ({status:?}; killed by signal {}?):\n{}",
-                self.format("#{pane_dead_signal}"),
-                self.screen()
-            )
-        })
     }
 
-    /// The pane's value of a tmux format, such as `#{pane_dead}`.
-    fn format(&self, format: &str) -> String {
+    /// The pane's text; `range` as `capture-pane` takes it (none: the screen only).
+    fn capture(&self, range: &[&str]) -> String {
         let output = run(self
             .tmux()
-            .args(["display-message", "-p", "-t", "test", format]));
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+            .args(["capture-pane", "-p", "-t", "test"])
+            .args(range));
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// `tmux` on this terminal's own server, without the user's configuration.
@@ -136,6 +144,16 @@ impl Drop for Terminal {
         // The server may be gone already; nothing to clean then.
         let _ = self.tmux().arg("kill-server").output();
     }
+}
+
+/// The exit status that [`REPORT_EXIT`] printed in `text`, if it did.
+fn exit_status(text: &str) -> Option<i32> {
+    text.lines().find_map(|line| {
+        line.strip_prefix("[exit status ")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    })
 }
 
 /// Runs a tmux command to its end.
