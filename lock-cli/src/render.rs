@@ -61,7 +61,7 @@ pub(crate) fn details(info: &LockInfo) -> String {
     text
 }
 
-/// `info` on one line, for `list` and `watch`'s lines.
+/// `info` on one line, for `list`, `watch`'s lines and `force-unlock`'s messages.
 pub(crate) fn line(info: &LockInfo) -> String {
     let waiting = format!("{} waiting", info.waiters());
     match info.holder() {
