@@ -3,12 +3,13 @@
 //!
 //! Each [`Terminal`] has its own tmux server (its own socket, no user configuration), so tests
 //! run in parallel and never touch the tmux sessions of the person running them; dropping it
-//! kills that server and the program in it, also when the test panics. A missing tmux fails the
+//! kills that server and the program in it and removes the socket (tmux leaves it behind), also
+//! when the test panics. A missing tmux fails the
 //! test with a message saying how to install it: these tests never skip.
 
 use std::{
     ffi::OsStr,
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Output},
     time::Duration,
 };
@@ -25,7 +26,8 @@ const REPORT_EXIT: &str = r#"trap : INT; "$0" "$@"; echo "[exit status $?]""#;
 /// A program running at a tmux terminal of its own.
 #[derive(Debug)]
 pub(crate) struct Terminal {
-    socket: String,
+    /// The tmux server's socket, in the temporary directory.
+    socket: PathBuf,
 }
 
 impl Terminal {
@@ -43,7 +45,7 @@ impl Terminal {
         args: &[impl AsRef<OsStr>],
     ) -> Terminal {
         let terminal = Terminal {
-            socket: unique_name("lock-cli-test"),
+            socket: std::env::temp_dir().join(unique_name("lock-cli-tmux")),
         };
         let mut command = terminal.tmux();
         command
@@ -133,7 +135,9 @@ impl Terminal {
     fn tmux(&self) -> Command {
         let mut command = Command::new("tmux");
         command
-            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
             .env_remove("TMUX");
         command
     }
@@ -141,8 +145,9 @@ impl Terminal {
 
 impl Drop for Terminal {
     fn drop(&mut self) {
-        // The server may be gone already; nothing to clean then.
+        // The server or its socket may be gone already; nothing to clean then.
         let _ = self.tmux().arg("kill-server").output();
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
