@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every check of the workspace, as CI runs it (.ci/run calls this script):
-# redis-server installed if missing, formatting, clippy, docs, then every test against real Redis.
+# redis-server and tmux installed if missing, formatting, clippy, docs, then every test against real Redis.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -8,6 +8,18 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "redis-server"
 scripts/ensure-redis.sh
+
+step "tmux (lock-cli's terminal tests)"
+if ! command -v tmux >/dev/null 2>&1; then
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux
+    else
+        echo "tmux was not found: lock-cli's terminal tests need it (sudo apt-get install tmux)." >&2
+        exit 1
+    fi
+fi
+tmux -V
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

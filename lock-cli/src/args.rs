@@ -60,19 +60,26 @@ pub(crate) enum Command {
         limit: usize,
     },
 
-    /// Delete a lock whoever holds it, and wake its waiters. Asks for --yes.
+    /// Delete a lock whoever holds it, and wake its waiters. Asks first, or needs --yes.
     ///
     /// The holder is not told until its next renewal (watchdog mode) or the end of its lease,
-    /// and may go on working meanwhile as if it held the lock, beside the next owner.
+    /// and may go on working meanwhile as if it held the lock, beside the next owner. So at a
+    /// terminal it shows who holds the lock and asks `[y/N]` (only `y` or `yes` go on); where
+    /// stdin is not a terminal (a script, a pipe) it refuses unless given --yes.
     ForceUnlock {
         /// The lock's name.
         name: String,
-        /// Confirm: delete the lock even though its holder may still be working under it.
+        /// Do not ask: delete the lock even though its holder may still be working under it.
         #[arg(long)]
         yes: bool,
     },
 
-    /// Print a line whenever a lock's holder or waiters change, until Ctrl-C.
+    /// Follow a lock until Ctrl-C: a live view at a terminal, else a line per change.
+    ///
+    /// At a terminal, a view redrawn in place every interval: holder, how long held, lease
+    /// left, last fencing token, waiters and the next in line, and the hand-offs seen. With
+    /// --json, or when stdout is not a terminal, a line now and one whenever the holder or the
+    /// waiters change, for scripts to read.
     Watch {
         /// The lock's name.
         name: String,

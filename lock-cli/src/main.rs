@@ -3,14 +3,14 @@
 //! ```text
 //! lock-cli inspect stock:42                 # who holds it, since when, its lease, its waiters
 //! lock-cli list --pattern 'stock:*'         # every held lock matching, one line each
-//! lock-cli force-unlock stock:42 --yes      # delete it whoever holds it, wake its waiters
-//! lock-cli watch stock:42 --interval 250ms  # a line per change of holder or waiters, until Ctrl-C
+//! lock-cli force-unlock stock:42            # asks first at a terminal; --yes in scripts
+//! lock-cli watch stock:42 --interval 250ms  # a live view until Ctrl-C (a line per change if piped)
 //! ```
 //!
 //! Global options: `--url` (or `LOCK_REDIS_URL`; default `redis://127.0.0.1:6379`), `--prefix`
 //! (the services' key prefix; default the client's, `lock`), `--json` (see `render.rs` for the
-//! document). Exit status: 0 done, 1 failed (the reason on stderr), 2 bad usage (including a
-//! `force-unlock` without `--yes`).
+//! document). Exit status: 0 done, 1 failed or not confirmed (the reason on stderr), 2 bad usage
+//! (including a `force-unlock` without `--yes` where there is no terminal to ask at).
 //!
 //! Everything lock-specific goes through `lock_runtime`'s public API (`Lock::info`,
 //! `LockClient::held_locks`, `Lock::force_unlock`): this binary knows no key layout.
@@ -19,9 +19,13 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod args;
+mod force_unlock;
+mod live;
 mod render;
+mod screen;
+mod watch;
 
-use std::{error::Error, process::ExitCode, time::Duration};
+use std::{error::Error, process::ExitCode};
 
 use clap::Parser;
 use lock_runtime::{LockClient, LockError};
@@ -51,41 +55,25 @@ type Failure = Box<dyn Error>;
 /// Runs the command; `Err` for a failure, `Ok` with the exit status otherwise.
 async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let global = &cli.global;
-    if let Command::ForceUnlock { name, yes: false } = &cli.command {
-        eprintln!(
-            "lock-cli: refusing to force-unlock `{name}` without --yes.\n\
-             Force-unlocking deletes the lock whoever holds it. Its holder is not told until its \
-             next renewal\n(watchdog mode) or the end of its lease, and may go on working as if it \
-             held the lock, beside\nthe next owner. See who holds it with `lock-cli inspect \
-             {name}`; run again with --yes to delete it."
-        );
-        return Ok(ExitCode::from(USAGE));
-    }
-    let client = connect(global).await?;
     match cli.command {
         Command::Inspect { name } => {
-            let info = client.lock(name).info().await?;
+            let info = connect(global).await?.lock(name).info().await?;
             if global.json {
                 println!("{}", render::json(&info));
             } else {
                 print!("{}", render::details(&info));
             }
         }
-        Command::List { pattern, limit } => list(&client, global, &pattern, limit).await?,
-        Command::ForceUnlock { name, .. } => {
-            let was_held = client.lock(&name).force_unlock().await?;
-            if global.json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "name": name, "was_held": was_held })
-                );
-            } else if was_held {
-                println!("lock `{name}` was held: deleted, and its waiters woken");
-            } else {
-                println!("lock `{name}` was not held: nothing to do");
-            }
+        Command::List { pattern, limit } => {
+            list(&connect(global).await?, global, &pattern, limit).await?;
         }
-        Command::Watch { name, interval } => watch(&client, global, &name, interval).await?,
+        // Connects once it knows it may go on: refusing needs no Redis.
+        Command::ForceUnlock { name, yes } => {
+            return force_unlock::force_unlock(global, &name, yes).await;
+        }
+        Command::Watch { name, interval } => {
+            watch::watch(&connect(global).await?, global, &name, interval).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -126,48 +114,6 @@ async fn list(
         }
     }
     Ok(())
-}
-
-/// `watch`: a line now, then one whenever the holder or the waiters change, until Ctrl-C. A read
-/// that fails after the first (Redis restarting, say) is reported on stderr and the watch goes on.
-async fn watch(
-    client: &LockClient,
-    global: &Global,
-    name: &str,
-    interval: Duration,
-) -> Result<(), Failure> {
-    let lock = client.lock(name);
-    let mut last = None;
-    let mut first = true;
-    let stop = tokio::signal::ctrl_c();
-    tokio::pin!(stop);
-    loop {
-        match lock.info().await {
-            Ok(info) => {
-                let seen = render::watched(&info);
-                if last.as_ref() != Some(&seen) {
-                    let at = humantime::format_rfc3339_millis(std::time::SystemTime::now());
-                    if global.json {
-                        let mut document = render::json(&info);
-                        document["at"] = serde_json::Value::String(at.to_string());
-                        println!("{document}");
-                    } else {
-                        println!("{at}  {}", render::line(&info));
-                    }
-                    last = Some(seen);
-                }
-            }
-            Err(err) if first => return Err(err.into()),
-            Err(err) => eprintln!("lock-cli: {}", chain(&err)),
-        }
-        first = false;
-        tokio::select! {
-            stopped = &mut stop => {
-                return stopped.map_err(|err| format!("listening for Ctrl-C: {err}").into());
-            }
-            () = tokio::time::sleep(interval) => {}
-        }
-    }
 }
 
 /// `err` and its sources, on one line.

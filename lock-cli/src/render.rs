@@ -61,7 +61,7 @@ pub(crate) fn details(info: &LockInfo) -> String {
     text
 }
 
-/// `info` on one line, for `list` and `watch`.
+/// `info` on one line, for `list`, `watch`'s lines and `force-unlock`'s messages.
 pub(crate) fn line(info: &LockInfo) -> String {
     let waiting = format!("{} waiting", info.waiters());
     match info.holder() {
@@ -90,30 +90,30 @@ pub(crate) fn watched(info: &LockInfo) -> impl PartialEq + use<> {
     )
 }
 
-fn state(info: &LockInfo) -> &'static str {
+pub(crate) fn state(info: &LockInfo) -> &'static str {
     if info.is_held() { "held" } else { "free" }
 }
 
 /// The holder's client name, or its owner id when it recorded none.
-fn who(holder: &LockHolder) -> String {
+pub(crate) fn who(holder: &LockHolder) -> String {
     match holder.client_name() {
         Some(name) => name.to_owned(),
         None => format!("owner {} (no client name recorded)", holder.owner()),
     }
 }
 
-fn lease_left(holder: &LockHolder) -> String {
+pub(crate) fn lease_left(holder: &LockHolder) -> String {
     holder
         .ttl()
         .map_or_else(|| "unlimited (no expiry)".to_owned(), seconds)
 }
 
-fn token(info: &LockInfo) -> String {
+pub(crate) fn token(info: &LockInfo) -> String {
     info.last_fencing_token()
         .map_or_else(|| "none".to_owned(), |token| token.to_string())
 }
 
-fn maybe_seconds(duration: Option<Duration>) -> String {
+pub(crate) fn maybe_seconds(duration: Option<Duration>) -> String {
     duration.map_or_else(|| "unknown".to_owned(), seconds)
 }
 

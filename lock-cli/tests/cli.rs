@@ -1,18 +1,22 @@
 //! `lock-cli` run as a process against a real Redis (the kit's), as an operator runs it: what it
-//! prints, in text and JSON, and its exit status.
+//! prints, in text and JSON, and its exit status; at a terminal (tmux), what it shows and asks.
 
-use std::{process::Output, process::Stdio, time::Duration};
+mod tmux;
 
-use lock_runtime::LockClient;
+use std::{path::Path, process::Output, process::Stdio, time::Duration};
+
+use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
     RedisServer,
     locks::{await_queued, client_named},
     unique_name,
 };
 use serde_json::Value;
+use tmux::Terminal;
 use tokio::{
-    io::{AsyncBufReadExt, BufReader, Lines},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
     process::{ChildStdout, Command},
+    task::JoinHandle,
 };
 
 /// The binary under test, with no `LOCK_REDIS_URL` from the environment.
@@ -186,8 +190,10 @@ async fn list_finds_the_held_locks_matching_the_pattern() {
     );
 }
 
+/// A script piping `y` is not a person answering: without `--yes` and without a terminal,
+/// `force-unlock` refuses at once and reads nothing; with `--yes` it deletes the lock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn force_unlock_refuses_without_yes_and_frees_the_lock_with_it() {
+async fn force_unlock_refuses_without_yes_off_a_terminal_and_frees_the_lock_with_it() {
     let server = RedisServer::start();
     let holding = client_named(&server, "stuck-job").await;
     let waiting = client_named(&server, "next-job").await;
@@ -195,9 +201,30 @@ async fn force_unlock_refuses_without_yes_and_frees_the_lock_with_it() {
     let lock = holding.lock(&name);
     let guard = lock.acquire().await.expect("free");
 
-    let refused = run(&server, &["force-unlock", &name]).await;
+    let mut piped = lock_cli()
+        .arg("--url")
+        .arg(server.url())
+        .args(["force-unlock", &name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lock-cli starts");
+    let mut stdin = piped.stdin.take().expect("piped");
+    if let Err(err) = stdin.write_all(b"y\n").await {
+        // It may have refused and ended already.
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+    }
+    // Held open: a prompt reading stdin would wait here, and the timeout below would fail.
+    let refused = tokio::time::timeout(Duration::from_secs(10), piped.wait_with_output())
+        .await
+        .expect("refuses at once, not waiting for input")
+        .expect("exit status");
+    drop(stdin);
     assert_exit(&refused, 2);
-    assert!(stderr(&refused).contains("--yes"), "{}", stderr(&refused));
+    let message = stderr(&refused);
+    assert!(message.contains("not a terminal"), "{message}");
+    assert!(message.contains("--yes"), "{message}");
     assert!(
         lock.is_locked().await.expect("is_locked"),
         "refused, yet unlocked"
@@ -221,6 +248,93 @@ async fn force_unlock_refuses_without_yes_and_frees_the_lock_with_it() {
 
     let again = json(&run(&server, &["--json", "force-unlock", &name, "--yes"]).await);
     assert_eq!(again["was_held"], false, "{again}");
+}
+
+/// `lock-cli --url <server> <args>` at a 120 x 30 terminal.
+fn at_terminal(server: &RedisServer, args: &[&str]) -> Terminal {
+    let mut full = vec!["--url".to_owned(), server.url()];
+    full.extend(args.iter().map(|arg| (*arg).to_owned()));
+    Terminal::start(120, 30, Path::new(env!("CARGO_BIN_EXE_lock-cli")), &full)
+}
+
+/// A lock held by `stuck-job` with `next-job` queued for it (up to 20 s), and `force-unlock`
+/// asking about it at a terminal; returns when the question shows, with the screen.
+async fn asked_to_force_unlock(
+    server: &RedisServer,
+    name: &str,
+) -> (
+    LockGuard,
+    JoinHandle<Result<LockGuard, LockError>>,
+    Terminal,
+) {
+    let holding = client_named(server, "stuck-job").await;
+    let waiting = client_named(server, "next-job").await;
+    let guard = holding.lock(name).acquire().await.expect("free");
+    let waiter = {
+        let lock = waiting.lock(name);
+        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(20), None).await })
+    };
+    await_queued(server, name, 1).await;
+    let terminal = at_terminal(server, &["force-unlock", name]);
+    let question = format!("Force-unlock `{name}`? [y/N]");
+    let screen = terminal
+        .await_screen("the question", |screen| screen.contains(&question))
+        .await;
+    // Who holds it, for how long, and who waits, before the question.
+    for shown in [
+        "holder:      stuck-job\n",
+        "held for:    ",
+        "waiters:     1\n",
+    ] {
+        assert!(screen.contains(shown), "{shown:?} not shown:\n{screen}");
+    }
+    (guard, waiter, terminal)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_unlock_at_a_terminal_answered_no_leaves_the_lock_held() {
+    let server = RedisServer::start();
+    let name = unique_name("cli-ask-no");
+    let (guard, waiter, terminal) = asked_to_force_unlock(&server, &name).await;
+
+    terminal.send_keys(&["n", "Enter"]);
+    assert_eq!(terminal.await_exit().await, 1, "{}", terminal.screen());
+    let screen = terminal.screen();
+    assert!(screen.contains("left as it was"), "{screen}");
+    assert!(
+        !waiter.is_finished(),
+        "the waiter was served: the lock was deleted"
+    );
+    guard
+        .unlock()
+        .await
+        .expect("still held by its holder: the answer was no");
+    waiter
+        .await
+        .expect("join")
+        .expect("served once released")
+        .unlock()
+        .await
+        .expect("unlock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_unlock_at_a_terminal_answered_yes_frees_the_lock_and_wakes_a_waiter() {
+    let server = RedisServer::start();
+    let name = unique_name("cli-ask-yes");
+    let (guard, waiter, terminal) = asked_to_force_unlock(&server, &name).await;
+
+    terminal.send_keys(&["y", "Enter"]);
+    assert_eq!(terminal.await_exit().await, 0, "{}", terminal.screen());
+    let screen = terminal.screen();
+    assert!(screen.contains("was held: deleted"), "{screen}");
+    let next = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the waiter is woken, not left to its timer")
+        .expect("join")
+        .expect("took the lock");
+    assert!(guard.unlock().await.expect_err("taken away").is_not_held());
+    next.unlock().await.expect("unlock");
 }
 
 /// The next line of `watch`, within a few seconds.
@@ -266,6 +380,67 @@ async fn watch_prints_a_line_per_change_and_stops_on_ctrl_c() {
         .expect("stops within 5 s")
         .expect("exit status");
     assert!(status.success(), "{status}");
+}
+
+/// At a terminal, `watch` is one page redrawn in place: the first row stays its header however
+/// often it refreshes and whoever holds the lock, and Ctrl-C gives the terminal back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_at_a_terminal_redraws_in_place_until_ctrl_c() {
+    let server = RedisServer::start();
+    let first = client_named(&server, "watcher-a").await;
+    let second = client_named(&server, "watcher-b").await;
+    let name = unique_name("cli-live");
+    let terminal = at_terminal(&server, &["watch", &name, "--interval", "100ms"]);
+    let header = format!("lock-cli watch `{name}` every 100ms (Ctrl-C to stop)");
+    let in_place = |screen: &str| {
+        screen.lines().next() == Some(header.as_str()) && screen.matches(&header).count() == 1
+    };
+
+    let free = format!("lock `{name}`: free");
+    terminal
+        .await_screen("the free lock", |screen| screen.contains(&free))
+        .await;
+    assert!(terminal.alternate_screen(), "not on the alternate screen");
+    let guard = first.lock(&name).acquire().await.expect("free");
+    terminal
+        .await_screen("the first holder", |screen| {
+            screen.contains("holder:      watcher-a\n")
+        })
+        .await;
+    guard.unlock().await.expect("unlock");
+    let guard = second.lock(&name).acquire().await.expect("free");
+    let mut screen = terminal
+        .await_screen("the hand-off", |screen| {
+            screen.contains("holder:      watcher-b\n") && screen.contains("hand-offs seen: 2\n")
+        })
+        .await;
+    assert!(in_place(&screen), "{screen}");
+    for _ in 0..3 {
+        let before = screen.clone();
+        screen = terminal
+            .await_screen("a refresh", |now| now != before)
+            .await;
+        assert!(in_place(&screen), "scrolled, or drawn twice:\n{screen}");
+        assert!(screen.contains("holder:      watcher-b\n"), "{screen}");
+        assert!(screen.contains("lease left:  "), "{screen}");
+        assert!(
+            screen.contains(&format!("last token:  {}\n", guard.fencing_token())),
+            "{screen}"
+        );
+    }
+
+    terminal.send_keys(&["C-c"]);
+    assert_eq!(terminal.await_exit().await, 0, "{}", terminal.screen());
+    assert!(
+        !terminal.alternate_screen(),
+        "the terminal was not given back"
+    );
+    assert!(
+        !terminal.screen().contains(&header),
+        "{}",
+        terminal.screen()
+    );
+    guard.unlock().await.expect("unlock");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

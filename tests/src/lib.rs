@@ -16,6 +16,7 @@
 //! | lost or late replies, requests delivered late | [`TcpProxy::drop_replies`], [`hold_replies`](TcpProxy::hold_replies), [`hold_connections`](TcpProxy::hold_connections) |
 //! | contention across OS processes | [`Workers`] / [`spawn_workers`] |
 //! | a fresh lock name, no keys left behind | [`unique_name`], [`assert_no_keys`] |
+//! | which commands a client sent (not a script) | [`RedisServer::monitor`] |
 //!
 //! # Finding `redis-server`
 //!
@@ -53,6 +54,7 @@
 
 mod cluster;
 pub mod locks;
+mod monitor;
 mod proxy;
 mod replication;
 mod server;
@@ -63,6 +65,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use cluster::{CLUSTER_SLOTS, RedisCluster, key_slot};
+pub use monitor::{Monitor, MonitoredCommand};
 pub use proxy::TcpProxy;
 pub use replication::{ReplicatedRedis, start_with_replicas};
 pub use server::{RedisServer, RedisServerBuilder, command_stats, start_masters};

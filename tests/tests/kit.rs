@@ -411,6 +411,35 @@ fn sync_connection_commands() {
     assert_eq!(value, 1);
 }
 
+/// What a client sent is told from what a script ran, under the same command name.
+#[test]
+fn monitor_tells_a_clients_commands_from_a_scripts() {
+    let server = RedisServer::start();
+    let monitor = server.monitor();
+    let _: Option<String> = server.cmd(&["EVAL", "return redis.call('GET', KEYS[1])", "1", "k"]);
+    let _: Option<String> = server.cmd(&["GET", "k \"quoted\""]);
+    let seen = monitor.stop();
+    let by_clients: Vec<_> = seen
+        .iter()
+        .filter(|command| command.sent_by_a_client())
+        .map(|command| command.args.clone())
+        .collect();
+    assert_eq!(
+        by_clients,
+        [
+            vec!["EVAL", "return redis.call('GET', KEYS[1])", "1", "k"],
+            vec!["GET", "k \"quoted\""],
+        ],
+        "{seen:?}"
+    );
+    let by_scripts: Vec<_> = seen
+        .iter()
+        .filter(|command| !command.sent_by_a_client())
+        .map(lock_tests::MonitoredCommand::name)
+        .collect();
+    assert_eq!(by_scripts, ["get"], "{seen:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn async_connection_commands() {
     let server = RedisServer::start();

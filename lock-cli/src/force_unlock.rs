@@ -1,0 +1,152 @@
+//! `force-unlock`: delete a lock whoever holds it, once someone has confirmed it.
+//!
+//! Deleting a lock under a holder that is still working lets two owners work at once, so the
+//! command asks first: with `--yes` it does not ask; at a terminal it shows who holds the lock
+//! and asks `[y/N]`; anywhere else (a script, a pipe, a cron job) it refuses at once. It never
+//! waits for input that nobody will type, and it never takes a piped `y` for a person's answer.
+
+use std::{
+    io::{self, BufRead, IsTerminal, Write},
+    process::ExitCode,
+};
+
+use lock_runtime::{Lock, LockInfo};
+
+use crate::{FAILED, Failure, USAGE, args::Global, connect, render};
+
+/// What the operator said to deleting the lock.
+enum Answer {
+    /// Delete it.
+    Yes,
+    /// Leave it as it is.
+    No,
+    /// Nothing to ask: the lock is free.
+    Free,
+    /// The lock changed hands while the operator answered: what they confirmed is gone.
+    Moved(LockInfo),
+}
+
+/// Runs `force-unlock NAME [--yes]`; `yes` skips the question.
+pub(crate) async fn force_unlock(
+    global: &Global,
+    name: &str,
+    yes: bool,
+) -> Result<ExitCode, Failure> {
+    if !yes && !io::stdin().is_terminal() {
+        eprintln!("{}", refusal(name));
+        return Ok(ExitCode::from(USAGE));
+    }
+    let lock = connect(global).await?.lock(name);
+    if !yes {
+        match confirm(&lock).await? {
+            Answer::Yes => {}
+            Answer::Free => {
+                report(global, name, false);
+                return Ok(ExitCode::SUCCESS);
+            }
+            Answer::No => {
+                eprintln!("lock-cli: not confirmed: lock `{name}` left as it was");
+                return Ok(ExitCode::from(FAILED));
+            }
+            Answer::Moved(now) => {
+                eprintln!(
+                    "lock-cli: lock `{name}` changed hands while you answered, nothing deleted; \
+                     it is now: {}\nRun again to decide on its new holder.",
+                    render::line(&now)
+                );
+                return Ok(ExitCode::from(FAILED));
+            }
+        }
+    }
+    let was_held = lock.force_unlock().await?;
+    report(global, name, was_held);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Why `force-unlock` without `--yes` does nothing when there is no terminal to ask at.
+fn refusal(name: &str) -> String {
+    format!(
+        "lock-cli: refusing to force-unlock `{name}` without --yes: standard input is not a \
+         terminal, so there is no one to ask.\n\
+         Force-unlocking deletes the lock whoever holds it. Its holder is not told until its \
+         next renewal\n(watchdog mode) or the end of its lease, and may go on working as if it \
+         held the lock, beside\nthe next owner. See who holds it with `lock-cli inspect \
+         {name}`; run again with --yes to delete it."
+    )
+}
+
+/// Shows who holds the lock and asks whether to delete it. The lock is read again after the
+/// answer: a "yes" stands only for the holder that was shown.
+async fn confirm(lock: &Lock) -> Result<Answer, Failure> {
+    let shown = lock.info().await?;
+    let Some(holder) = shown.holder() else {
+        return Ok(Answer::Free);
+    };
+    let question = format!(
+        "{}\nForce-unlocking deletes the lock whoever holds it; its holder is not told until its \
+         next renewal or the end of its lease,\nand may go on working beside the next owner.\n\
+         Force-unlock `{}`? [y/N] ",
+        render::details(&shown),
+        shown.name()
+    );
+    if !is_yes(&ask(question).await?) {
+        return Ok(Answer::No);
+    }
+    let now = lock.info().await?;
+    Ok(match now.holder() {
+        None => Answer::Free,
+        Some(current) if current.owner() == holder.owner() => Answer::Yes,
+        Some(_) => Answer::Moved(now),
+    })
+}
+
+/// Prints `question` on stderr and reads one line of stdin ("" at its end), off the runtime's
+/// thread so the client's connections keep being served while the operator thinks.
+async fn ask(question: String) -> io::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut stderr = io::stderr().lock();
+        stderr.write_all(question.as_bytes())?;
+        stderr.flush()?;
+        let mut answer = String::new();
+        io::stdin().lock().read_line(&mut answer)?;
+        Ok(answer)
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
+/// Whether an answer to a `[y/N]` question is yes: `y` or `yes`, in any case. Anything else,
+/// an empty line and the end of input included, is no.
+fn is_yes(answer: &str) -> bool {
+    let answer = answer.trim();
+    answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes")
+}
+
+/// Says what was done, in text or JSON.
+fn report(global: &Global, name: &str, was_held: bool) {
+    if global.json {
+        println!(
+            "{}",
+            serde_json::json!({ "name": name, "was_held": was_held })
+        );
+    } else if was_held {
+        println!("lock `{name}` was held: deleted, and its waiters woken");
+    } else {
+        println!("lock `{name}` was not held: nothing to do");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_y_and_yes_confirm() {
+        for yes in ["y\n", "Y\n", "yes\n", " YES \r\n", "y"] {
+            assert!(is_yes(yes), "{yes:?}");
+        }
+        for no in ["", "\n", "n\n", "no\n", "yep\n", "y y\n", "ye\n"] {
+            assert!(!is_yes(no), "{no:?}");
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! `watch`: follow a lock until Ctrl-C, in one of two forms.
+//!
+//! - For a person (stdout is a terminal, no `--json`): a live view redrawn in place every
+//!   interval ([`crate::live`] says what it shows), on the alternate screen, given back on exit.
+//! - For a program (`--json`, or stdout a pipe or a file): a line now, then one per change of
+//!   holder or waiters, each with its time, so a script can read the changes as they come.
+//!
+//! The first look must succeed (a wrong URL or lock name ends the command with status 1); a look
+//! that fails after it (Redis restarting, say) is reported and the watch goes on.
+
+use std::{
+    future::Future,
+    io::{self, IsTerminal, Write},
+    time::{Duration, SystemTime},
+};
+
+use lock_runtime::{Lock, LockClient, LockInfo};
+
+use crate::{
+    Failure,
+    args::Global,
+    chain,
+    live::{Frame, History},
+    render,
+    screen::Screen,
+};
+
+/// Runs `watch NAME --interval …` until Ctrl-C.
+pub(crate) async fn watch(
+    client: &LockClient,
+    global: &Global,
+    name: &str,
+    interval: Duration,
+) -> Result<(), Failure> {
+    let lock = client.lock(name);
+    let first = lock.info().await?;
+    if global.json || !io::stdout().is_terminal() {
+        until_ctrl_c(lines(&lock, global.json, interval, first)).await
+    } else {
+        until_ctrl_c(live(&lock, interval, first)).await
+    }
+}
+
+/// Runs `follow` until it fails or Ctrl-C is pressed; dropping `follow` on Ctrl-C drops what it
+/// holds (the live view's [`Screen`], which gives the terminal back).
+async fn until_ctrl_c(follow: impl Future<Output = Result<(), Failure>>) -> Result<(), Failure> {
+    tokio::select! {
+        stopped = tokio::signal::ctrl_c() => {
+            stopped.map_err(|err| format!("listening for Ctrl-C: {err}").into())
+        }
+        failed = follow => failed,
+    }
+}
+
+/// The live view: redrawn every `interval`, from the look `first` on. Ends only on an error
+/// writing to the terminal.
+async fn live(lock: &Lock, interval: Duration, first: LockInfo) -> Result<(), Failure> {
+    let mut screen = Screen::enter()?;
+    let mut history = History::new(&first);
+    let (mut info, mut at) = (first, SystemTime::now());
+    let mut failure = None;
+    loop {
+        let frame = Frame {
+            interval,
+            info: &info,
+            at,
+            failure: failure.as_ref(),
+            history: &history,
+        };
+        screen.draw(&frame.lines())?;
+        tokio::time::sleep(interval).await;
+        let looked_at = SystemTime::now();
+        match lock.info().await {
+            Ok(now) => {
+                history.observe(&now, looked_at);
+                (info, at, failure) = (now, looked_at, None);
+            }
+            Err(err) => failure = Some((looked_at, chain(&err))),
+        }
+    }
+}
+
+/// Lines for programs: the look `first`, then one line per change of holder or waiters, as
+/// text or (with `json`) one JSON document per line with an `at` timestamp. Ends only on an
+/// error writing to stdout (such as a closed pipe).
+async fn lines(
+    lock: &Lock,
+    json: bool,
+    interval: Duration,
+    first: LockInfo,
+) -> Result<(), Failure> {
+    let mut last = render::watched(&first);
+    print_change(&first, json)?;
+    loop {
+        tokio::time::sleep(interval).await;
+        match lock.info().await {
+            Ok(info) => {
+                let seen = render::watched(&info);
+                if seen != last {
+                    print_change(&info, json)?;
+                    last = seen;
+                }
+            }
+            Err(err) => eprintln!("lock-cli: {}", chain(&err)),
+        }
+    }
+}
+
+/// Prints one line of [`lines`], now.
+fn print_change(info: &LockInfo, json: bool) -> io::Result<()> {
+    let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    let line = if json {
+        let mut document = render::json(info);
+        document["at"] = serde_json::Value::String(at);
+        document.to_string()
+    } else {
+        format!("{at}  {}", render::line(info))
+    };
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
+}
