@@ -1,6 +1,6 @@
 //! The command line, as clap parses it.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -29,6 +29,30 @@ pub(crate) struct Global {
     )]
     pub(crate) url: String,
 
+    /// A Redis Cluster instead of `--url`: seed nodes, comma-separated or the option repeated.
+    #[arg(
+        long,
+        global = true,
+        env = "LOCK_REDIS_CLUSTER",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub(crate) cluster: Vec<String>,
+
+    /// For `rediss://` URLs: trust the CA certificate(s) in this PEM file instead of the
+    /// system's roots.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) tls_ca: Option<PathBuf>,
+
+    /// For `rediss://` servers that require client certificates: this PEM certificate (with
+    /// `--tls-key`).
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+
     /// The key prefix the services' lock clients use (`LockClientBuilder::key_prefix`)
     /// [default: the client's default, `lock`].
     #[arg(long, global = true, value_name = "PREFIX")]
@@ -50,7 +74,8 @@ pub(crate) enum Command {
     /// List the locks held now (walked with SCAN, never KEYS), each with what `inspect` shows.
     ///
     /// Lists the reentrant and fair locks of the prefix, sorted by name; read-write locks,
-    /// semaphores and latches are not listed. The CLI connects to one Redis node (`--url`).
+    /// semaphores and latches are not listed. On a Redis Cluster (`--cluster`), every primary
+    /// is walked.
     List {
         /// Only the locks whose name matches this Redis glob (`*`, `?`, `[abc]`).
         #[arg(long, default_value = "*", value_name = "GLOB")]

@@ -25,7 +25,7 @@ mod render;
 mod screen;
 mod watch;
 
-use std::{error::Error, process::ExitCode};
+use std::{error::Error, path::Path, process::ExitCode};
 
 use clap::Parser;
 use lock_runtime::{LockClient, LockError};
@@ -79,12 +79,27 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 }
 
 /// A client of the Redis and key prefix the options name.
-async fn connect(global: &Global) -> Result<LockClient, LockError> {
-    let mut builder = LockClient::builder().url(&global.url);
+async fn connect(global: &Global) -> Result<LockClient, Failure> {
+    let mut builder = if global.cluster.is_empty() {
+        LockClient::builder().url(&global.url)
+    } else {
+        LockClient::builder().cluster(global.cluster.iter().cloned())
+    };
     if let Some(prefix) = &global.prefix {
         builder = builder.key_prefix(prefix);
     }
-    builder.build().await
+    if let Some(ca) = &global.tls_ca {
+        builder = builder.tls_root_certificate(read_pem(ca)?);
+    }
+    if let (Some(cert), Some(key)) = (&global.tls_cert, &global.tls_key) {
+        builder = builder.tls_client_certificate(read_pem(cert)?, read_pem(key)?);
+    }
+    Ok(builder.build().await?)
+}
+
+/// The contents of a PEM file given on the command line.
+fn read_pem(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|err| format!("cannot read `{}`: {err}", path.display()).into())
 }
 
 /// `list`: the held locks matching `pattern`, each with its snapshot.

@@ -7,7 +7,7 @@ use std::{path::Path, process::Output, process::Stdio, time::Duration};
 
 use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
-    RedisServer,
+    RedisCluster, RedisServer,
     locks::{await_queued, client_named},
     unique_name,
 };
@@ -188,6 +188,100 @@ async fn list_finds_the_held_locks_matching_the_pattern() {
         "{}",
         stdout(&none)
     );
+}
+
+/// `--cluster` reaches a Redis Cluster: `list` walks every primary, and `inspect` finds a lock
+/// whatever node owns it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_and_inspect_reach_every_primary_of_a_cluster() {
+    let cluster = RedisCluster::start(3);
+    let client = LockClient::builder()
+        .cluster(cluster.urls())
+        .client_name("clustered")
+        .build()
+        .await
+        .expect("connect");
+    let base = unique_name("cli-cluster");
+    let names: Vec<String> = (0..6).map(|i| format!("{base}:{i}")).collect();
+    let mut guards = Vec::new();
+    for name in &names {
+        guards.push(client.lock(name).acquire().await.expect("free"));
+    }
+    let owners: std::collections::BTreeSet<u16> = names
+        .iter()
+        .map(|name| {
+            cluster
+                .node_for_key(lock_tests::locks::lock_key(name))
+                .port()
+        })
+        .collect();
+    assert!(owners.len() > 1, "the locks live on several primaries");
+
+    let seeds = cluster.urls().join(",");
+    let cli = |args: &[&str]| lock_cli().arg("--cluster").arg(&seeds).args(args).output();
+    let pattern = format!("{base}:*");
+    let listed = json(
+        &cli(&["list", "--json", "--pattern", &pattern])
+            .await
+            .expect("runs"),
+    );
+    let mut listed: Vec<String> = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|lock| lock["name"].as_str().expect("a name").to_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, names);
+    let seen = json(&cli(&["--json", "inspect", &names[5]]).await.expect("runs"));
+    assert_eq!(seen["holder"]["client_name"], "clustered");
+    for guard in guards {
+        guard.unlock().await.expect("unlock");
+    }
+}
+
+/// `--tls-ca` reaches a `rediss://` server whose certificate a private CA signed; without it
+/// the server is refused (exit 1, the reason on stderr), and a missing file is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_reaches_a_tls_server_with_its_ca() {
+    let server = RedisServer::builder().tls(true).start();
+    let ca = server.dir().join("cli-ca.pem");
+    std::fs::write(&ca, server.tls_ca_pem()).expect("write the CA");
+    let ca = ca.to_string_lossy().into_owned();
+    let holding = client_named(&server, "over-plain").await;
+    let name = unique_name("cli-tls");
+    let guard = holding.lock(&name).acquire().await.expect("free");
+    let tls = |args: &[&str]| {
+        lock_cli()
+            .arg("--url")
+            .arg(server.tls_url())
+            .args(args)
+            .output()
+    };
+
+    let seen = json(
+        &tls(&["--tls-ca", &ca, "--json", "inspect", &name])
+            .await
+            .expect("runs"),
+    );
+    assert_eq!(seen["holder"]["client_name"], "over-plain");
+    let refused = tls(&["inspect", &name]).await.expect("runs");
+    assert_exit(&refused, 1);
+    assert!(
+        stderr(&refused).contains(&server.tls_url()),
+        "{}",
+        stderr(&refused)
+    );
+    let missing = tls(&["--tls-ca", "/nonexistent/ca.pem", "inspect", &name])
+        .await
+        .expect("runs");
+    assert_exit(&missing, 1);
+    assert!(
+        stderr(&missing).contains("/nonexistent/ca.pem"),
+        "{}",
+        stderr(&missing)
+    );
+    guard.unlock().await.expect("unlock");
 }
 
 /// A script piping `y` is not a person answering: without `--yes` and without a terminal,
