@@ -54,6 +54,7 @@
 
 mod cluster;
 pub mod locks;
+pub mod logs;
 mod monitor;
 mod proxy;
 mod replication;

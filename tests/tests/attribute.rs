@@ -27,6 +27,7 @@ use lock_tests::{
         assert_no_key_without_ttl, assert_released, assert_rw_released, await_queued, eventually,
         lock_key, queue_len, rw_key,
     },
+    logs::capture_warnings,
     unique_name,
 };
 use tokio::sync::{Barrier, Notify};
@@ -269,43 +270,12 @@ async fn lease_lost_with_abort_stops_the_body_and_returns_lease_lost() {
     assert_released(&f.server, &f.name);
 }
 
-/// What the subscriber of a test wrote: `tracing` events, one line each.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().expect("log buffer").clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
 /// The body outlives its lease and is let finish; the release after it finds the lock gone
 /// (`NotHeld`). That failure must be a `warn` event naming the lock, never silent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_lost_with_continue_lets_the_body_finish_and_warns_of_the_failed_release() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || writer.clone())
-        .finish();
     // The test's own future runs on this thread, and so does the attribute's release.
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let (_logging, captured) = capture_warnings();
     let f = Fixture::new("macro-continue").await;
 
     let result = outlives_its_lease_continue(&f).await;
@@ -1140,14 +1110,8 @@ async fn keys_lease_lost_with_abort_stops_the_body_and_names_a_key() {
 /// gone (`MultiRelease`). That failure must be a `warn` event naming the keys, never silent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_lease_lost_with_continue_warns_of_the_failed_release_naming_the_keys() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || writer.clone())
-        .finish();
     // The test's own future runs on this thread, and so does the attribute's release.
-    let _logging = tracing::subscriber::set_default(subscriber);
+    let (_logging, captured) = capture_warnings();
     let f = Fixture::new("macro-keys-continue").await;
 
     let result = transfer_outlives_its_lease_continue(&f, "b", "a").await;

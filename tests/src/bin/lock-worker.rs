@@ -47,6 +47,15 @@
 //!     writes `{lock:NAME}:data` field `writer` = `late` through `LockGuard::exec` and prints
 //!     `exec=ok`, `exec=lease-lost` (Redis refused: the lock was no longer this owner's) or
 //!     `exec=error`.
+//! lock-worker fenced-writer URL NAME ROUNDS LEASE_MS STORE [--pause]
+//!     ROUNDS times: takes the lock NAME with a fixed lease of LEASE_MS, prints `held=TOKEN`,
+//!     writes its token to a store on URL, prints `wrote=TOKEN:accepted` or
+//!     `wrote=TOKEN:rejected`, releases. STORE `fenced` is a store that checks fencing tokens
+//!     (a script keeping `NAME:store`'s token and refusing any token not above it); `unfenced`
+//!     writes whatever comes. Every accepted write appends its token to the list `NAME:log`.
+//!     With `--pause`, the first hold stops the process (`SIGSTOP` to itself, after printing
+//!     `pausing`) before it writes, as a long GC pause or a frozen VM would, until the test
+//!     resumes it. Prints `accepted=N` and `rejected=N` at the end.
 //! lock-worker default NAME
 //!     Takes and releases the lock through `lock_runtime::default_client()` (so through the
 //!     `REDIS_URL` environment variable), printing `token=N`, or `error=MESSAGE` on failure.
@@ -128,6 +137,18 @@ async fn main() -> ExitCode {
         }
         ["exec-late", url, name, lease_ms, delay_ms] => {
             exec_late(url, name, parse(lease_ms), parse(delay_ms)).await
+        }
+        [
+            "fenced-writer",
+            url,
+            name,
+            rounds,
+            lease_ms,
+            store,
+            rest @ ..,
+        ] => {
+            let pause = rest == ["--pause"];
+            fenced_writer(url, name, parse(rounds), parse(lease_ms), store, pause).await
         }
         ["default", name] => through_the_default_client(name).await,
         ["latch-wait", url, name] => latch_wait(url, name).await,
@@ -267,6 +288,75 @@ async fn counter(
     println!("acquired={acquired}");
     println!("violations={violations}");
     println!("tokens={}", tokens.join(","));
+    Ok(())
+}
+
+/// The store of `fenced-writer fenced`: accepts a write only with a token above the last it
+/// accepted, as a database checking fencing tokens would.
+const FENCED_WRITE: &str = "
+local last = tonumber(redis.call('hget', KEYS[1], 'token') or '0')
+if tonumber(ARGV[1]) <= last then return 0 end
+redis.call('hset', KEYS[1], 'token', ARGV[1])
+redis.call('rpush', KEYS[2], ARGV[1])
+return 1";
+
+/// The store of `fenced-writer unfenced`: accepts every write.
+const UNFENCED_WRITE: &str = "
+redis.call('hset', KEYS[1], 'token', ARGV[1])
+redis.call('rpush', KEYS[2], ARGV[1])
+return 1";
+
+async fn fenced_writer(
+    url: &str,
+    name: &str,
+    rounds: u64,
+    lease_ms: u64,
+    store: &str,
+    pause: bool,
+) -> Result<(), Failure> {
+    let client = LockClient::connect(url).await?;
+    let mut connection = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let write = redis::Script::new(match store {
+        "fenced" => FENCED_WRITE,
+        "unfenced" => UNFENCED_WRITE,
+        other => return Err(format!("STORE is `fenced` or `unfenced`, not {other:?}").into()),
+    });
+    let lock = client.lock(name);
+    let (mut accepted, mut rejected) = (0, 0);
+    for round in 0..rounds {
+        let guard = lock
+            .try_acquire(
+                Duration::from_secs(20),
+                Some(Duration::from_millis(lease_ms)),
+            )
+            .await?;
+        let token = guard.fencing_token();
+        println!("held={token}");
+        if pause && round == 0 {
+            println!("pausing");
+            nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP)?;
+        }
+        let written: i64 = write
+            .key(format!("{name}:store"))
+            .key(format!("{name}:log"))
+            .arg(token)
+            .invoke_async(&mut connection)
+            .await?;
+        if written == 1 {
+            accepted += 1;
+            println!("wrote={token}:accepted");
+        } else {
+            rejected += 1;
+            println!("wrote={token}:rejected");
+        }
+        // A paused holder's lease ran out: its release finds the lock another's.
+        let _ = guard.unlock().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("accepted={accepted}");
+    println!("rejected={rejected}");
     Ok(())
 }
 
