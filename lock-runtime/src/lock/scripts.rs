@@ -153,10 +153,12 @@ impl Seen {
     /// Decodes the lock's `~who` field ("<client name> <server time in ms>"); `None` when the
     /// hold recorded none.
     fn decode(who: &str, waiters: u64) -> Option<Self> {
-        let (name, since) = who.rsplit_once(' ')?;
+        let (Some(name), Some(since_ms)) = split_record(who) else {
+            return None;
+        };
         Some(Self {
             name: name.to_owned(),
-            since_ms: since.parse().ok()?,
+            since_ms,
             waiters,
         })
     }
@@ -170,6 +172,19 @@ impl Seen {
             held.as_secs_f64(),
             self.waiters
         )
+    }
+}
+
+/// A hold's record of who took it, "<client name> <server ms>" (see `take` and `who_field` in
+/// `scripts/common.lua`): the name and the time. A record that does not end in a time is all
+/// name; an empty one is neither.
+pub(crate) fn split_record(record: &str) -> (Option<&str>, Option<u64>) {
+    match record.rsplit_once(' ') {
+        Some((name, since)) => match since.parse() {
+            Ok(since_ms) => (Some(name), Some(since_ms)),
+            Err(_) => (Some(record), None),
+        },
+        None => ((!record.is_empty()).then_some(record), None),
     }
 }
 

@@ -33,7 +33,7 @@ if not mode then
         if head then
             dequeue(q, ARGV[1])
         end
-        hold(KEYS[1], KEYS[7], ARGV[1], now, lease)
+        hold(KEYS[1], KEYS[7], ARGV[1], now, lease, ARGV[8])
         redis.call('hset', KEYS[1], 'writer', ARGV[1])
         settle(KEYS[1], KEYS[7])
         return {1, next_token(KEYS[2], ARGV[3])}

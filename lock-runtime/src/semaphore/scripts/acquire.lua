@@ -1,6 +1,7 @@
 -- Take permits for a new acquisition if enough are free; else queue.
 --
--- KEYS[1]  the semaphore: hash of `total`, `used` and permit id -> permits held (see sem.lua)
+-- KEYS[1]  the semaphore: hash of `total`, `used`, permit id -> permits held and
+--          `~who:<permit id>` (see sem.lua)
 -- KEYS[2]  unused (the locks' fencing state: permits carry no token)
 -- KEYS[3]  abandoned mark of this permit id (set by leave.lua when the caller gave up)
 -- KEYS[4]  queue: sorted set of waiting permit ids, by the server time (µs) of their first try
@@ -15,7 +16,7 @@
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
 -- ARGV[6]  "1" if this acquisition queued on an earlier try, "0" otherwise
 -- ARGV[7]  unused (the fair lock's hand-over lease)
--- ARGV[8]  the client's name (not recorded yet by the semaphore)
+-- ARGV[8]  the client's name, recorded with the permits (see sem.lua)
 -- ARGV[9]  the number of permits wanted (at least 1)
 --
 -- Returns {status, value}:
@@ -61,7 +62,7 @@ if available(KEYS[1]) >= wanted then
     if ARGV[6] == '1' then
         dequeue(q, ARGV[1])
     end
-    redis.call('hset', KEYS[1], ARGV[1], wanted)
+    redis.call('hset', KEYS[1], ARGV[1], wanted, who_field(ARGV[1]), ARGV[8] .. ' ' .. now)
     redis.call('hincrby', KEYS[1], 'used', wanted)
     lease_until(KEYS[7], ARGV[1], now + lease)
     return {1, 0}
