@@ -109,12 +109,13 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 /// # In Redis
 ///
 /// The lock is a hash at `{prefix:name}:rw`: two fields per hold, its owner id -> hold count
-/// and `~who:<owner id>` -> its client's name and the server time it was taken (what
-/// [`info`](Self::info) tells), and `writer`, the owner id of the write hold while there is
-/// one. Every hold has a lease of its own, in `{prefix:name}:rw:leases` (owner id -> the
-/// server time its lease ends): a reader whose process crashed frees its share when *its*
-/// lease ends, and the next script to look drops it. Both keys expire with the last lease. The
-/// read-write lock's keys are its own: it does not exclude the reentrant lock of the same name.
+/// and `~who:<owner id>` -> its client's name and the server time it was taken (what a
+/// [`LockError::Timeout`] and [`info`](Self::info) tell), and `writer`, the owner id of the
+/// write hold while there is one. Every hold has a lease of its own, in
+/// `{prefix:name}:rw:leases` (owner id -> the server time its lease ends): a reader whose
+/// process crashed frees its share when *its* lease ends, and the next script to look drops
+/// it. Both keys expire with the last lease. The read-write lock's keys are its own: it does
+/// not exclude the reentrant lock of the same name.
 ///
 /// # Who gets in
 ///

@@ -72,8 +72,8 @@ static PERMITS: Flavor = Flavor {
 ///
 /// The semaphore is a hash at `{prefix:name}:sem`: `total` (the permits in all), `used` (those
 /// held now) and two fields per acquisition, its permit id -> the permits it holds and
-/// `~who:<permit id>` -> its client's name and the server time it took them (what
-/// [`info`](Self::info) tells), both gone with its permits. Each
+/// `~who:<permit id>` -> its client's name and the server time it took them (what a
+/// [`LockError::Timeout`] and [`info`](Self::info) tell), both gone with its permits. Each
 /// acquisition has a lease of its own in `{prefix:name}:sem:leases`, renewed by the watchdog or
 /// fixed, so the permits of a holder that crashed come back when its lease ends (Redisson's plain
 /// `RSemaphore` loses them for good, issue 2213; here every semaphore behaves like its

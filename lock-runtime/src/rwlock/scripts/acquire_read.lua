@@ -22,8 +22,10 @@
 --
 -- Returns {status, value}:
 --   { 1, token}      acquired; token: see read_token in rw.lua
---   { 0, wait, now}  not now: queued (its liveness refreshed); try again within `wait` ms (the
---                    nearest lease end, or ARGV[5]); `now` is the server time in µs
+--   { 0, wait, now, who, waiters}  not now: queued (its liveness refreshed); try again within
+--                    `wait` ms (the nearest lease end, or ARGV[5]); `now` is the server time in
+--                    µs; `who` the holds in the way (see holders_seen in rw.lua), `waiters` the
+--                    queue's length
 --   {-1, type}       KEYS[1] holds a value of another type
 --   {-3, 0}          this owner id was abandoned: a late copy of a request whose caller gave up
 
@@ -58,4 +60,5 @@ if granted then
 end
 
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'read')
-return {0, next_try(KEYS[7], now, tonumber(ARGV[5])), now_us}
+local wait = next_try(KEYS[7], now, tonumber(ARGV[5]))
+return {0, wait, now_us, holders_seen(KEYS[1], KEYS[7], mode), redis.call('zcard', q.queue)}

@@ -144,3 +144,18 @@ local function next_try(leases, now, refresh)
     end
     return refresh
 end
+
+-- What a busy acquire tells about the holds of `lock` in `mode` (see settle), as holds_seen in
+-- common.lua: the writer while a write is held (the read holds its own scope took beside it
+-- aside), else the first three read holds by lease end out of all of them; '' on a free lock
+-- (its turn is the head's, or a writer's queued ahead).
+local function holders_seen(lock, leases, mode)
+    if mode == 'write' then
+        return holds_seen(lock, 'writer', 1, {redis.call('hget', lock, 'writer')})
+    end
+    if mode == 'read' then
+        local first = redis.call('zrange', leases, 0, 2)
+        return holds_seen(lock, 'reader', redis.call('zcard', leases), first)
+    end
+    return ''
+end

@@ -21,8 +21,10 @@
 --
 -- Returns {status, value}:
 --   { 1, 0}          acquired
---   { 0, wait, now}  not enough free: queued (its liveness refreshed); try again within `wait`
---                    ms (the nearest lease end, or ARGV[5]); `now` is the server time in µs
+--   { 0, wait, now, who, waiters}  not enough free: queued (its liveness refreshed); try
+--                    again within `wait` ms (the nearest lease end, or ARGV[5]); `now` is the
+--                    server time in µs; `who` the acquisitions holding permits (see holders_seen
+--                    in sem.lua), `waiters` the queue's length
 --   {-1, type}       KEYS[1] holds a value of another type
 --   {-3, 0}          this permit id was abandoned: a late copy of a request whose caller gave up
 --   {-4, total}      more permits wanted than the semaphore has in all: it never could
@@ -74,4 +76,5 @@ local first = redis.call('zrange', KEYS[7], 0, 0, 'WITHSCORES')
 if first[2] then
     wait = math.min(wait, tonumber(first[2]) - now)
 end
-return {0, math.max(wait, 0), now_us}
+local who = holders_seen(KEYS[1], KEYS[7])
+return {0, math.max(wait, 0), now_us, who, redis.call('zcard', q.queue)}

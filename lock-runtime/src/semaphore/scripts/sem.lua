@@ -83,3 +83,10 @@ local function give_back(sem, leases, id)
     redis.call('zrem', leases, id)
     return true
 end
+
+-- What a busy acquire tells about the acquisitions holding permits of `sem`, as holds_seen in
+-- common.lua: the first three by lease end, out of all of them.
+local function holders_seen(sem, leases)
+    local first = redis.call('zrange', leases, 0, 2)
+    return holds_seen(sem, 'permit holder', redis.call('zcard', leases), first)
+end
