@@ -20,9 +20,13 @@ pub enum LockError {
         name: String,
         /// How long the caller waited.
         waited: Duration,
-        /// Who held it at the caller's last try, when the lock knows (the reentrant and fair
-        /// locks): the holder's client name (`LockClientBuilder::client_name`), how long it had
-        /// held the lock, and how many waited in the queue. Read in the same script as that try.
+        /// Who held it at the caller's last try, when the holds recorded it (every lock and
+        /// semaphore of this crate records it): the holder's client name
+        /// (`LockClientBuilder::client_name`), how long it had held the lock, and how many
+        /// waited in the queue; for a read-write lock, the writer ("held by orders-api (writer)
+        /// for 2.1 s, 1 in the queue") or the readers, and for a semaphore the acquisitions
+        /// holding permits ("held by 4 permit holders (a for 2.1 s, b for 0.4 s, c for 0.1 s,
+        /// 1 more), 2 in the queue": three named at most). Read in the same script as that try.
         holder: Option<String>,
     },
 

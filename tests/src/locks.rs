@@ -87,6 +87,38 @@ pub fn rw_key(name: &str) -> String {
     format!("{}:rw", lock_key(name))
 }
 
+/// The Redis key of the semaphore `name` under the default prefix: `{lock:name}:sem`.
+pub fn sem_key(name: &str) -> String {
+    format!("{}:sem", lock_key(name))
+}
+
+/// How the fields of a read-write lock's or a semaphore's hash that record who took a hold are
+/// named: this, then the hold's owner id (permit id).
+const RECORD: &str = "~who:";
+
+/// How many holds, read or write, the read-write lock `name` has in Redis: the fields of its
+/// hash, `writer` and the records of who took each hold aside.
+pub fn rw_holds(server: &RedisServer, name: &str) -> usize {
+    let fields: Vec<String> = server.cmd(&["HKEYS", &rw_key(name)]);
+    fields
+        .iter()
+        .filter(|field| *field != "writer" && !field.starts_with(RECORD))
+        .count()
+}
+
+/// The owner ids (permit ids) whose record of who took their hold is in the hash `key` (a
+/// read-write lock's, [`rw_key`], or a semaphore's, [`sem_key`]), sorted.
+pub fn hold_records(server: &RedisServer, key: &str) -> Vec<String> {
+    let fields: Vec<String> = server.cmd(&["HKEYS", key]);
+    let mut owners: Vec<String> = fields
+        .iter()
+        .filter_map(|field| field.strip_prefix(RECORD))
+        .map(str::to_owned)
+        .collect();
+    owners.sort();
+    owners
+}
+
 /// Asserts that nothing holds the read-write lock `name` (neither its hash nor its per-hold
 /// leases are left) and that every key left of it has a TTL.
 ///

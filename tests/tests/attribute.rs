@@ -97,8 +97,7 @@ impl Fixture {
 
     /// How many holds, read or write, the read-write lock of `name` has.
     fn rw_holds(&self) -> usize {
-        let fields: Vec<String> = self.server.cmd(&["HKEYS", &rw_key(&self.name)]);
-        fields.iter().filter(|field| *field != "writer").count()
+        lock_tests::locks::rw_holds(&self.server, &self.name)
     }
 
     fn runs(&self) -> usize {

@@ -7,7 +7,7 @@ use std::{collections::BTreeSet, time::Duration};
 use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     MonitoredCommand, RedisServer,
-    locks::{assert_released, await_queued, client_named},
+    locks::{assert_released, assert_rw_released, await_queued, client_named, sem_key},
     unique_name,
 };
 
@@ -182,5 +182,100 @@ async fn a_timeout_names_the_holder_without_an_extra_command() {
         scripts.len()
     );
     guard.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+}
+
+/// A read-write lock's timeout names what is in the way: the writer, or the readers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_on_a_read_write_lock_names_the_writer_or_the_readers() {
+    let server = RedisServer::start();
+    let writing = client_named(&server, "editor@host-1").await;
+    let (a, b) = (
+        client_named(&server, "viewer-a").await,
+        client_named(&server, "viewer-b").await,
+    );
+    let name = unique_name("who-rw");
+    let wait = Duration::from_millis(300);
+
+    let written = writing.read_write_lock(&name).write().acquire().await;
+    let err = a
+        .read_write_lock(&name)
+        .read()
+        .try_acquire(wait, None)
+        .await
+        .expect_err("written");
+    let holder = holder_of(&err);
+    assert!(
+        holder.starts_with("held by editor@host-1 (writer) for 0."),
+        "{holder}"
+    );
+    assert!(holder.ends_with(", 1 in the queue"), "{holder}");
+    written.expect("free").unlock().await.expect("unlock");
+
+    let first = a.read_write_lock(&name).read().acquire().await;
+    let second = b.read_write_lock(&name).read().acquire().await;
+    let err = writing
+        .read_write_lock(&name)
+        .write()
+        .try_acquire(wait, None)
+        .await
+        .expect_err("read");
+    let holder = holder_of(&err);
+    assert!(holder.starts_with("held by 2 readers ("), "{holder}");
+    assert!(
+        holder.contains("viewer-a for 0.") && holder.contains("viewer-b for 0."),
+        "{holder}"
+    );
+    assert!(holder.ends_with("), 1 in the queue"), "{holder}");
+    for guard in [first, second] {
+        guard.expect("shared").unlock().await.expect("unlock");
+    }
+    assert_rw_released(&server, &name);
+}
+
+/// A semaphore's timeout names the acquisitions holding its permits: three at most, the others
+/// counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_on_a_semaphore_names_the_permit_holders() {
+    let server = RedisServer::start();
+    let name = unique_name("who-sem");
+    let waiting = client_named(&server, "batch@host-9").await;
+    let sem = waiting.semaphore(&name);
+    sem.try_set_permits(4).await.expect("set");
+    let try_two = || sem.try_acquire(2, Duration::from_millis(300), None);
+
+    let one = client_named(&server, "api-1").await;
+    let mut permits = vec![one.semaphore(&name).acquire(3).await.expect("free")];
+    let err = try_two().await.expect_err("one free");
+    let holder = holder_of(&err);
+    assert!(
+        holder.starts_with("held by api-1 (permit holder) for 0."),
+        "{holder}"
+    );
+    assert!(holder.ends_with(", 1 in the queue"), "{holder}");
+
+    permits
+        .pop()
+        .expect("held")
+        .release()
+        .await
+        .expect("release");
+    for i in 1..=4 {
+        let client = client_named(&server, &format!("api-{i}")).await;
+        permits.push(client.semaphore(&name).acquire(1).await.expect("free"));
+    }
+    let err = try_two().await.expect_err("none free");
+    let holder = holder_of(&err);
+    assert!(holder.starts_with("held by 4 permit holders ("), "{holder}");
+    let named = (1..=4)
+        .filter(|i| holder.contains(&format!("api-{i} for ")))
+        .count();
+    assert_eq!(named, 3, "{holder}");
+    assert!(holder.ends_with(", 1 more), 1 in the queue"), "{holder}");
+
+    for permit in permits {
+        permit.release().await.expect("release");
+    }
+    let _: () = server.cmd(&["DEL", &sem_key(&name)]);
     assert_released(&server, &name);
 }

@@ -9,8 +9,8 @@ use lock_runtime::{LockClient, LockError, LockInfo, Redlock};
 use lock_tests::{
     RedisServer,
     locks::{
-        assert_released, assert_rw_released, await_queued, client_named, eventually, lock_key,
-        rw_key, spawn_waiters,
+        assert_released, assert_rw_released, await_queued, client_named, eventually, hold_records,
+        lock_key, rw_key, sem_key, spawn_waiters,
     },
     start_masters, unique_name,
 };
@@ -307,10 +307,20 @@ fn assert_owned_by(owner: &str, client: &LockClient) {
     );
 }
 
+/// Asserts that `held_for` was recorded, at least `at_least` and under 5 s.
+fn assert_held_for(held_for: Option<Duration>, at_least: Duration) {
+    let held_for = held_for.expect("recorded");
+    assert!(
+        held_for >= at_least && held_for < Duration::from_secs(5),
+        "held for {held_for:?}, expected at least {at_least:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn info_of_a_read_write_lock_lists_two_readers_then_nothing() {
+async fn info_of_a_read_write_lock_names_two_readers_then_nothing() {
     let server = RedisServer::start();
-    let reading = client_named(&server, "reader").await;
+    let reading = client_named(&server, "reader-a").await;
+    let other = client_named(&server, "reader-b").await;
     let name = unique_name("info-rw-read");
     let doc = reading.read_write_lock(&name);
     let free = doc.info().await.expect("info");
@@ -325,23 +335,36 @@ async fn info_of_a_read_write_lock_lists_two_readers_then_nothing() {
         .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(20)))
         .await
         .expect("free");
-    let second = doc.read().acquire().await.expect("shared");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = other
+        .read_write_lock(&name)
+        .read()
+        .acquire()
+        .await
+        .expect("shared");
     let info = doc.info().await.expect("info");
     assert_eq!(info.name(), name);
     assert!(info.is_locked() && info.writer().is_none(), "{info:?}");
     assert_eq!(info.read_holds(), 2);
-    assert_eq!(info.readers().len(), 2);
+    // Soonest lease end first: the fixed 20 s lease ends before the 30 s watchdog lease.
+    let [a, b] = info.readers() else {
+        panic!("two readers: {info:?}")
+    };
+    assert_owned_by(a.owner(), &reading);
+    assert_eq!(a.client_name(), Some("reader-a"));
+    assert_held_for(a.held_for(), Duration::from_millis(300));
+    assert_owned_by(b.owner(), &other);
+    assert_eq!(b.client_name(), Some("reader-b"));
+    assert_held_for(b.held_for(), Duration::ZERO);
+    assert!(b.held_for() < a.held_for(), "{info:?}");
     for reader in info.readers() {
-        assert_owned_by(reader.owner(), &reading);
         assert_eq!(reader.hold_count(), 1);
-        assert_eq!(reader.client_name(), None, "not recorded by read holds");
         assert!(
             reader
                 .ttl()
                 .is_some_and(|ttl| ttl <= Duration::from_secs(30))
         );
     }
-    // Soonest lease end first: the fixed 20 s lease ends before the 30 s watchdog lease.
     let ttls: Vec<_> = info.readers().iter().filter_map(|r| r.ttl()).collect();
     assert!(
         ttls[0] <= Duration::from_secs(20) && ttls[1] > Duration::from_secs(20),
@@ -386,6 +409,8 @@ async fn info_of_a_read_write_lock_names_the_writer_its_reentries_and_a_waiting_
     let info = doc.info().await.expect("info");
     let writer = info.writer().expect("written");
     assert_owned_by(writer.owner(), &writing);
+    assert_eq!(writer.client_name(), Some("writer"));
+    assert_held_for(writer.held_for(), Duration::ZERO);
     assert_eq!(writer.hold_count(), 2, "re-entered once");
     let ttl = writer.ttl().expect("a lease");
     assert!(
@@ -430,6 +455,7 @@ async fn info_of_a_semaphore_lists_permits_by_holder_and_its_waiter() {
         .try_acquire(2, Duration::from_secs(1), Some(Duration::from_secs(20)))
         .await
         .expect("free");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let b = two.semaphore(&name).acquire(3).await.expect("free");
     let waiter = {
         let sem = two.semaphore(&name);
@@ -444,6 +470,10 @@ async fn info_of_a_semaphore_lists_permits_by_holder_and_its_waiter() {
 
     let info = sem.info().await.expect("info");
     assert_eq!(info.name(), name);
+    let named: Vec<_> = info.holders().iter().map(|h| h.client_name()).collect();
+    assert_eq!(named, [Some("one"), Some("two")]);
+    assert_held_for(info.holders()[0].held_for(), Duration::from_millis(200));
+    assert!(info.holders()[1].held_for() < info.holders()[0].held_for());
     assert_eq!(info.total_permits(), Some(5));
     assert_eq!((info.used_permits(), info.available_permits()), (5, 0));
     assert_eq!(info.acquisitions(), 2);
@@ -477,8 +507,72 @@ async fn info_of_a_semaphore_lists_permits_by_holder_and_its_waiter() {
         info.holders().is_empty() && info.available_permits() == 5,
         "{info:?}"
     );
+    let records = hold_records(&server, &sem_key(&name));
+    assert!(records.is_empty(), "records left: {records:?}");
     // The definition stays (it has no TTL, by design); nothing else of it is left.
-    let _: () = server.cmd(&["DEL", &format!("{}:sem", lock_key(&name))]);
+    let _: () = server.cmd(&["DEL", &sem_key(&name)]);
+    assert_released(&server, &name);
+}
+
+/// The record of who took a hold lives exactly as long as the hold: a read hold's and a
+/// permit's goes with its release, with the end of its lease (dropped by the next script that
+/// writes), with a release by id and with a force-unlock; a semaphore's hash, which has no TTL,
+/// keeps none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_holders_go_with_their_holds() {
+    let server = RedisServer::start();
+    let client = client_named(&server, "short-lived").await;
+    let name = unique_name("info-records");
+    let short = Some(Duration::from_millis(300));
+
+    let doc = client.read_write_lock(&name);
+    let ending = doc
+        .read()
+        .try_acquire(Duration::ZERO, short)
+        .await
+        .expect("free");
+    let staying = doc.read().acquire().await.expect("shared");
+    let released = doc.read().acquire().await.expect("shared");
+    let records = || hold_records(&server, &rw_key(&name));
+    assert_eq!(records().len(), 3);
+    released.unlock().await.expect("unlock");
+    assert_eq!(records().len(), 2, "released");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The next acquisition drops the hold whose lease ended, and its record.
+    let writer = doc
+        .write()
+        .try_acquire(Duration::from_millis(50), None)
+        .await;
+    assert!(writer.expect_err("read held").is_timeout());
+    let info = doc.info().await.expect("info");
+    assert_eq!(records(), [info.readers()[0].owner()], "lease ended");
+    assert!(doc.force_unlock().await.expect("force-unlock"));
+    assert!(records().is_empty(), "force-unlocked");
+    for guard in [ending, staying] {
+        assert!(guard.unlock().await.expect_err("gone").is_not_held());
+    }
+    assert_rw_released(&server, &name);
+
+    let sem = client.semaphore(&name);
+    sem.try_set_permits(3).await.expect("set");
+    let ending = sem
+        .try_acquire(1, Duration::ZERO, short)
+        .await
+        .expect("free");
+    let by_id = sem.acquire(1).await.expect("free");
+    let released = sem.acquire(1).await.expect("free");
+    let records = || hold_records(&server, &sem_key(&name));
+    assert_eq!(records().len(), 3);
+    released.release().await.expect("release");
+    assert!(sem.release_by_id(by_id.id()).await.expect("by id"));
+    assert_eq!(records(), [ending.id()], "released");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(sem.available_permits().await.expect("count"), 3);
+    assert!(records().is_empty(), "lease ended");
+    for permit in [ending, by_id] {
+        assert!(permit.release().await.expect_err("gone").is_not_held());
+    }
+    let _: () = server.cmd(&["DEL", &sem_key(&name)]);
     assert_released(&server, &name);
 }
 

@@ -12,18 +12,12 @@ use std::{
 use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
     RedisServer,
-    locks::{assert_no_key_without_ttl, assert_rw_released, eventually, rw_key},
+    locks::{assert_no_key_without_ttl, assert_rw_released, eventually, rw_holds, rw_key},
     unique_name,
 };
 
 async fn connect(server: &RedisServer) -> LockClient {
     LockClient::connect(&server.url()).await.expect("connect")
-}
-
-/// How many holds the lock has in Redis (its `writer` field aside).
-fn holds(server: &RedisServer, name: &str) -> usize {
-    let fields: Vec<String> = server.cmd(&["HKEYS", &rw_key(name)]);
-    fields.iter().filter(|field| *field != "writer").count()
 }
 
 /// How many waiters queue on the lock.
@@ -50,7 +44,7 @@ async fn readers_share_and_a_writer_excludes_everyone() {
         .acquire()
         .await
         .expect("readers share");
-    assert_eq!(holds(&server, &name), 2);
+    assert_eq!(rw_holds(&server, &name), 2);
     let err = b
         .read_write_lock(&name)
         .write()
@@ -204,7 +198,7 @@ async fn a_write_release_lets_every_waiting_reader_in_together() {
     let released = Instant::now();
     writing.unlock().await.expect("unlock");
     assert!(
-        eventually(Duration::from_secs(1), || holds(&server, &name) == 4).await,
+        eventually(Duration::from_secs(1), || rw_holds(&server, &name) == 4).await,
         "the four readers hold the lock together, at once after the write release"
     );
     let served = released.elapsed();
@@ -295,7 +289,11 @@ async fn reentry_and_downgrade_work_within_a_scope() {
     );
     rewriting.unlock().await.expect("inner write");
     writing.unlock().await.expect("outer write");
-    assert_eq!(holds(&server, &name), 1, "the downgraded read hold stays");
+    assert_eq!(
+        rw_holds(&server, &name),
+        1,
+        "the downgraded read hold stays"
+    );
 
     let short = Duration::from_millis(200);
     let other = b
@@ -343,7 +341,7 @@ async fn an_upgrade_is_refused_at_once() {
     assert!(matches!(err, LockError::Config { .. }), "{err}");
     assert!(err.to_string().contains("upgrade"), "{err}");
     assert!(asked.elapsed() < Duration::from_millis(100));
-    assert_eq!(holds(&server, &name), 1);
+    assert_eq!(rw_holds(&server, &name), 1);
     reading.unlock().await.expect("unlock");
     assert_rw_released(&server, &name);
 }
@@ -416,7 +414,7 @@ async fn a_read_hold_ends_with_its_own_lease() {
             .expect_err("its lease ended")
             .is_not_held()
     );
-    assert_eq!(holds(&server, &name), 1, "only the live reader holds");
+    assert_eq!(rw_holds(&server, &name), 1, "only the live reader holds");
     assert!(!long.is_lease_lost());
     long.unlock().await.expect("unlock");
     assert_rw_released(&server, &name);
@@ -487,7 +485,7 @@ async fn readers_of_several_processes_share_and_a_killed_readers_share_ends_with
         .try_acquire(Duration::from_secs(5), Some(Duration::from_secs(30)))
         .await
         .expect("a fourth reader");
-    assert_eq!(holds(&server, &name), 4);
+    assert_eq!(rw_holds(&server, &name), 4);
     for i in 0..3 {
         readers.kill(i);
     }
@@ -504,7 +502,7 @@ async fn readers_of_several_processes_share_and_a_killed_readers_share_ends_with
     };
     assert!(eventually(Duration::from_secs(5), || queued(&server, &name) == 1).await);
     assert_eq!(
-        holds(&server, &name),
+        rw_holds(&server, &name),
         1,
         "the writer's try found the killed readers' leases over and dropped their shares"
     );
@@ -538,7 +536,7 @@ async fn a_downgraded_read_hold_is_renewed_after_the_write_is_released() {
         "the downgraded read hold lost its lease"
     );
     assert_eq!(
-        holds(&server, &name),
+        rw_holds(&server, &name),
         1,
         "the read hold expired: it was not renewed"
     );

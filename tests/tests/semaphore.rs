@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     RedisServer,
-    locks::{assert_no_key_without_ttl, eventually, lock_key},
+    locks::{assert_no_key_without_ttl, eventually, hold_records, lock_key, sem_key},
     unique_name,
 };
 
@@ -26,6 +26,11 @@ fn assert_no_permit_held(server: &RedisServer, name: &str) {
     assert_eq!(used.unwrap_or(0), 0, "permits of {name} are still held");
     let leases: i64 = server.cmd(&["EXISTS", &format!("{}:sem:leases", lock_key(name))]);
     assert_eq!(leases, 0, "leases of {name} are left");
+    let records = hold_records(server, &sem_key(name));
+    assert!(
+        records.is_empty(),
+        "records of {name} are left: {records:?}"
+    );
     for key in server.keys(&format!("{}*", lock_key(name))) {
         if key == format!("{}:sem", lock_key(name)) {
             continue;

@@ -18,7 +18,7 @@ use crate::{
         keys::Keys,
         script::{Items, unexpected},
     },
-    lock::{EXCLUSIVE, acquisition::Layout},
+    lock::{EXCLUSIVE, acquisition::Layout, scripts::split_record},
 };
 
 /// How many waiters' owner ids a [`LockInfo`] lists at most, longest-queued first (it counts
@@ -102,13 +102,20 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
-    /// A hold that recorded neither its client's name nor when it began (the read-write lock's
-    /// holds).
-    pub(crate) fn unrecorded(owner: String, hold_count: u64, ttl: Option<Duration>) -> Self {
+    /// The hold of `owner` whose record of who took it is `who` (see [`recorded`]), seen at
+    /// server time `now_ms`.
+    pub(crate) fn new(
+        owner: String,
+        hold_count: u64,
+        ttl: Option<Duration>,
+        who: &str,
+        now_ms: u64,
+    ) -> Self {
+        let (client_name, held_for) = recorded(who, now_ms);
         Self {
             owner,
-            client_name: None,
-            held_for: None,
+            client_name,
+            held_for,
             hold_count,
             ttl,
         }
@@ -178,23 +185,7 @@ impl FromRedisValue for Inspected {
         let token = items.next::<String>()?;
         let waiters = items.next::<u64>()?;
         let queue = items.next::<Vec<String>>()?;
-        let holder = (status == 1).then(|| {
-            // "<client name> <server ms>"; a record that does not end in a time is all name.
-            let (client_name, since_ms) = match who.rsplit_once(' ') {
-                Some((name, since)) => match since.parse::<u64>() {
-                    Ok(since) => (Some(name.to_owned()), Some(since)),
-                    Err(_) => (Some(who.clone()), None),
-                },
-                None => ((!who.is_empty()).then(|| who.clone()), None),
-            };
-            LockHolder {
-                owner,
-                client_name,
-                held_for: since_ms.map(|since| Duration::from_millis(now_ms.saturating_sub(since))),
-                hold_count,
-                ttl,
-            }
-        });
+        let holder = (status == 1).then(|| LockHolder::new(owner, hold_count, ttl, &who, now_ms));
         Ok(Self::Found {
             holder,
             waiters,
@@ -202,6 +193,16 @@ impl FromRedisValue for Inspected {
             last_fencing_token: token.parse().ok(),
         })
     }
+}
+
+/// A hold's record of who took it, `who` ("<client name> <server ms>", see [`split_record`]),
+/// read at server time `now_ms`: the client's name, and how long it has held.
+pub(crate) fn recorded(who: &str, now_ms: u64) -> (Option<String>, Option<Duration>) {
+    let (name, since_ms) = split_record(who);
+    (
+        name.map(str::to_owned),
+        since_ms.map(|since| Duration::from_millis(now_ms.saturating_sub(since))),
+    )
 }
 
 /// A snapshot decoded from the reply of its primitive's `info.lua`, which answers

@@ -9,7 +9,7 @@ use std::time::Duration;
 use once_cell::sync::Lazy;
 use redis::{FromRedisValue, ParsingError, Script, Value};
 
-use crate::core::script::unexpected;
+use crate::core::script::{Items, unexpected};
 
 /// The source of a lock script that uses the functions of `scripts/common.lua`, with that file
 /// in front (Lua scripts in Redis cannot include one another).
@@ -87,7 +87,8 @@ pub(crate) enum Acquired {
     Busy {
         ttl: Option<Duration>,
         server_us: u64,
-        /// Who holds it, if the script says (the reentrant and fair locks' do).
+        /// Who holds it, if the script says (every lock's and the semaphore's does, when the
+        /// holds recorded it).
         holder: Option<Seen>,
     },
     /// The lock's key holds another type.
@@ -120,10 +121,9 @@ impl FromRedisValue for Acquired {
                     .map(Duration::from_millis),
                 server_us: u64::from_redis_value(next()?)?,
                 holder: match (items.next(), items.next()) {
-                    (Some(who), Some(waiters)) => Seen::decode(
-                        &String::from_redis_value(who)?,
-                        u64::from_redis_value(waiters)?,
-                    ),
+                    (Some(who), Some(waiters)) => {
+                        Seen::decode(who, u64::from_redis_value(waiters)?)?
+                    }
                     _ => None,
                 },
             },
@@ -140,36 +140,89 @@ impl FromRedisValue for Acquired {
     }
 }
 
-/// What a busy acquire saw of the holder: its client's name, when it took the lock (server
+/// What a busy acquire saw of the holders: their client names, when each took its hold (server
 /// time, ms), and how many waited in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Seen {
-    name: String,
-    since_ms: u64,
+    /// The exclusive locks' one holder, or the first few holds of a read-write lock or a
+    /// semaphore: client name, and server ms the hold was taken. Never empty.
+    holders: Vec<(String, u64)>,
+    /// What each holder is ("writer", "reader", "permit holder") and how many holds there were
+    /// in all, where the script says (the read-write lock's and the semaphore's).
+    holds: Option<(String, u64)>,
     waiters: u64,
 }
 
 impl Seen {
-    /// Decodes the lock's `~who` field ("<client name> <server time in ms>"); `None` when the
-    /// hold recorded none.
-    fn decode(who: &str, waiters: u64) -> Option<Self> {
-        let (name, since) = who.rsplit_once(' ')?;
-        Some(Self {
-            name: name.to_owned(),
-            since_ms: since.parse().ok()?,
+    /// Decodes the `who` of a busy reply: the exclusive locks' `~who` field ("<client name>
+    /// <server ms>"), or `{noun, holds, record...}` (see `holds_seen` in `scripts/common.lua`).
+    /// `None` when no hold recorded who took it.
+    fn decode(who: Value, waiters: u64) -> Result<Option<Self>, ParsingError> {
+        let (records, holds) = match who {
+            Value::Array(_) => {
+                let mut items = Items::new(who, "acquire")?;
+                let holds = (items.next()?, items.next()?);
+                let mut records = Vec::new();
+                while !items.is_empty() {
+                    records.push(items.next::<String>()?);
+                }
+                (records, Some(holds))
+            }
+            record => (vec![String::from_redis_value(record)?], None),
+        };
+        let holders: Vec<_> = records
+            .iter()
+            .filter_map(|record| match split_record(record) {
+                (Some(name), Some(since_ms)) => Some((name.to_owned(), since_ms)),
+                _ => None,
+            })
+            .collect();
+        Ok((!holders.is_empty()).then_some(Self {
+            holders,
+            holds,
             waiters,
-        })
+        }))
     }
 
-    /// The holder, in words, as seen at server time `server_us`.
+    /// The holders, in words, as seen at server time `server_us`: "held by orders-api for 1.2 s",
+    /// "held by orders-api (writer) for 1.2 s", or "held by 5 readers (a for 1.2 s, b for 0.3 s,
+    /// c for 0.1 s, 2 more)", then how many wait.
     pub(crate) fn describe(&self, server_us: u64) -> String {
-        let held = Duration::from_millis((server_us / 1000).saturating_sub(self.since_ms));
-        format!(
-            "held by {} for {:.1} s, {} in the queue",
-            self.name,
-            held.as_secs_f64(),
-            self.waiters
-        )
+        let held = |since_ms: u64| {
+            let held = Duration::from_millis((server_us / 1000).saturating_sub(since_ms));
+            format!("{:.1} s", held.as_secs_f64())
+        };
+        let (name, since_ms) = &self.holders[0];
+        let by = match &self.holds {
+            None => format!("{name} for {}", held(*since_ms)),
+            Some((noun, 1)) => format!("{name} ({noun}) for {}", held(*since_ms)),
+            Some((noun, holds)) => {
+                let mut listed: Vec<_> = self
+                    .holders
+                    .iter()
+                    .map(|(name, since_ms)| format!("{name} for {}", held(*since_ms)))
+                    .collect();
+                let unlisted = holds.saturating_sub(listed.len() as u64);
+                if unlisted > 0 {
+                    listed.push(format!("{unlisted} more"));
+                }
+                format!("{holds} {noun}s ({})", listed.join(", "))
+            }
+        };
+        format!("held by {by}, {} in the queue", self.waiters)
+    }
+}
+
+/// A hold's record of who took it, "<client name> <server ms>" (see `take` and `who_field` in
+/// `scripts/common.lua`): the name and the time. A record that does not end in a time is all
+/// name; an empty one is neither.
+pub(crate) fn split_record(record: &str) -> (Option<&str>, Option<u64>) {
+    match record.rsplit_once(' ') {
+        Some((name, since)) => match since.parse() {
+            Ok(since_ms) => (Some(name), Some(since_ms)),
+            Err(_) => (Some(record), None),
+        },
+        None => ((!record.is_empty()).then_some(record), None),
     }
 }
 
@@ -274,5 +327,60 @@ impl FromRedisValue for FenceRaised {
             0 => Self::NotHeld,
             other => return Err(unexpected("raise_fence", other)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::script::text;
+
+    /// A busy reply whose holders are `who`, with 2 waiters, decoded and described at server
+    /// time 10 s.
+    fn described(who: Value) -> Option<String> {
+        let reply = Value::Array(vec![
+            Value::Int(0),
+            Value::Int(500),
+            Value::Int(10_000_000),
+            who,
+            Value::Int(2),
+        ]);
+        match Acquired::from_redis_value(reply).expect("decodes") {
+            Acquired::Busy {
+                holder, server_us, ..
+            } => holder.map(|seen| seen.describe(server_us)),
+            other => panic!("expected busy, got {other:?}"),
+        }
+    }
+
+    /// `{noun, holds, record...}` as `holds_seen` in `scripts/common.lua` answers.
+    fn holds(noun: &str, holds: i64, records: &[&str]) -> Value {
+        let mut items = vec![text(noun), Value::Int(holds)];
+        items.extend(records.iter().map(|record| text(record)));
+        Value::Array(items)
+    }
+
+    #[test]
+    fn a_busy_reply_names_its_holders() {
+        assert_eq!(
+            described(text("orders api 8800")).as_deref(),
+            Some("held by orders api for 1.2 s, 2 in the queue")
+        );
+        assert_eq!(
+            described(holds("writer", 1, &["w 9000"])).as_deref(),
+            Some("held by w (writer) for 1.0 s, 2 in the queue")
+        );
+        assert_eq!(
+            described(holds("reader", 2, &["a 8800", "b 9700"])).as_deref(),
+            Some("held by 2 readers (a for 1.2 s, b for 0.3 s), 2 in the queue")
+        );
+        // Three named at most; one of them without a record counts with the unnamed.
+        assert_eq!(
+            described(holds("permit holder", 5, &["a 9000", "", "c 9900"])).as_deref(),
+            Some("held by 5 permit holders (a for 1.0 s, c for 0.1 s, 3 more), 2 in the queue")
+        );
+        assert_eq!(described(text("")), None);
+        assert_eq!(described(holds("reader", 1, &[""])), None);
+        assert_eq!(described(holds("reader", 0, &[])), None);
     }
 }

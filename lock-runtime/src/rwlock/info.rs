@@ -29,10 +29,10 @@ static INFO: Lazy<Script> = Lazy::new(|| Script::new(INFO_SOURCE));
 /// [`ReadWriteLock::info`](crate::ReadWriteLock::info).
 ///
 /// Read in one atomic script, so its parts agree with each other; by the time it is read, the
-/// lock may have changed hands. The read-write lock records, per hold, its owner id, its hold
-/// count and its lease, not its client's name nor when it began: each [`LockHolder`] here has
-/// [`client_name`](LockHolder::client_name) and [`held_for`](LockHolder::held_for) `None`. The
-/// owner id starts with the holder's client [id](LockClient::id).
+/// lock may have changed hands. Each hold, read or write, is a [`LockHolder`] of its own: its
+/// owner id (which starts with the holder's client [id](LockClient::id)), its client's
+/// [name](LockHolder::client_name), how long it has been [held](LockHolder::held_for), its hold
+/// count and its lease left.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReadWriteLockInfo {
@@ -114,23 +114,22 @@ impl ReadWriteWaiter {
     }
 }
 
-/// Decodes one hold of the reply: owner id, hold count, milliseconds of lease left.
-fn hold(items: &mut Items) -> Result<LockHolder, ParsingError> {
+/// Decodes one hold of the reply, seen at server time `now_ms`: owner id, hold count,
+/// milliseconds of lease left, who took it.
+fn hold(items: &mut Items, now_ms: u64) -> Result<LockHolder, ParsingError> {
     let owner = items.next()?;
     let hold_count = items.next()?;
-    Ok(LockHolder::unrecorded(
-        owner,
-        hold_count,
-        items.next_millis()?,
-    ))
+    let ttl = items.next_millis()?;
+    let who = items.next::<String>()?;
+    Ok(LockHolder::new(owner, hold_count, ttl, &who, now_ms))
 }
 
 /// The holds of a flat list of them (see [`hold`]).
-fn holds(value: Value) -> Result<Vec<LockHolder>, ParsingError> {
+fn holds(value: Value, now_ms: u64) -> Result<Vec<LockHolder>, ParsingError> {
     let mut items = Items::new(value, ReadWriteLockInfo::KIND)?;
     let mut holds = Vec::new();
     while !items.is_empty() {
-        holds.push(hold(&mut items)?);
+        holds.push(hold(&mut items, now_ms)?);
     }
     Ok(holds)
 }
@@ -140,8 +139,9 @@ impl Snapshot for ReadWriteLockInfo {
     const KIND: &'static str = "read-write lock";
 
     fn decode(parts: &mut Items) -> Result<Self, ParsingError> {
-        let writer = holds(parts.next()?)?.into_iter().next();
-        let readers = holds(parts.next()?)?;
+        let now_ms = parts.next()?;
+        let writer = holds(parts.next()?, now_ms)?.into_iter().next();
+        let readers = holds(parts.next()?, now_ms)?;
         let read_holds = parts.next()?;
         let token = parts.next::<String>()?;
         let waiters = parts.next()?;
@@ -194,8 +194,14 @@ mod tests {
     #[test]
     fn a_reply_decodes_into_holds_and_waiters() {
         let info = decoded(Value::Array(vec![
-            Value::Array(vec![text("c:w"), Value::Int(2), Value::Int(900)]),
-            Value::Array(vec![text("c:r"), Value::Int(1), Value::Int(300)]),
+            Value::Int(10_000),
+            Value::Array(vec![
+                text("c:w"),
+                Value::Int(2),
+                Value::Int(900),
+                text("orders api 7500"),
+            ]),
+            Value::Array(vec![text("c:r"), Value::Int(1), Value::Int(300), text("")]),
             Value::Int(1),
             text("1700000000000001"),
             Value::Int(2),
@@ -205,7 +211,10 @@ mod tests {
         let writer = info.writer().expect("a writer");
         assert_eq!((writer.owner(), writer.hold_count()), ("c:w", 2));
         assert_eq!(writer.ttl(), Some(Duration::from_millis(900)));
-        assert_eq!(writer.client_name(), None);
+        assert_eq!(writer.client_name(), Some("orders api"));
+        assert_eq!(writer.held_for(), Some(Duration::from_millis(2_500)));
+        let reader = &info.readers()[0];
+        assert_eq!((reader.client_name(), reader.held_for()), (None, None));
         assert_eq!(info.readers().len(), 1);
         assert_eq!(info.read_holds(), 1);
         assert_eq!(info.last_fencing_token(), Some(1_700_000_000_000_001));
@@ -217,6 +226,7 @@ mod tests {
         assert_eq!(wants, [true, false]);
 
         let info = decoded(Value::Array(vec![
+            Value::Int(10_000),
             Value::Array(vec![]),
             Value::Array(vec![]),
             Value::Int(0),

@@ -108,12 +108,14 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 ///
 /// # In Redis
 ///
-/// The lock is a hash at `{prefix:name}:rw`: one field per hold, its owner id -> hold count, and
-/// `writer`, the owner id of the write hold while there is one. Every hold has a lease of its
-/// own, in `{prefix:name}:rw:leases` (owner id -> the server time its lease ends): a reader
-/// whose process crashed frees its share when *its* lease ends, and the next script to look
-/// drops it. Both keys expire with the last lease. The read-write lock's keys are its own: it
-/// does not exclude the reentrant lock of the same name.
+/// The lock is a hash at `{prefix:name}:rw`: two fields per hold, its owner id -> hold count
+/// and `~who:<owner id>` -> its client's name and the server time it was taken (what a
+/// [`LockError::Timeout`] and [`info`](Self::info) tell), and `writer`, the owner id of the
+/// write hold while there is one. Every hold has a lease of its own, in
+/// `{prefix:name}:rw:leases` (owner id -> the server time its lease ends): a reader whose
+/// process crashed frees its share when *its* lease ends, and the next script to look drops
+/// it. Both keys expire with the last lease. The read-write lock's keys are its own: it does
+/// not exclude the reentrant lock of the same name.
 ///
 /// # Who gets in
 ///
@@ -248,9 +250,10 @@ impl ReadWriteLock {
     /// count and lease left), how many wait and who (in queue order, each marked read or
     /// write), and the last fencing token. Read in one read-only script, so its parts agree.
     ///
-    /// The read-write lock does not record its holders' client names nor when each hold began
-    /// (the reentrant lock's [`info`](crate::Lock::info) does): see [`ReadWriteLockInfo`].
-    /// For operators and diagnostics: by the time it returns, the lock may have changed hands.
+    /// Each hold names its client
+    /// ([`LockClientBuilder::client_name`](crate::LockClientBuilder::client_name)) and how long
+    /// it has been held, as the reentrant lock's [`info`](crate::Lock::info) does. For operators
+    /// and diagnostics: by the time it returns, the lock may have changed hands.
     ///
     /// # Errors
     ///

@@ -11,7 +11,7 @@ use redis::{ParsingError, Script};
 use crate::{
     LockClient, LockError,
     core::script::Items,
-    lock::info::{Snapshot, describe},
+    lock::info::{Snapshot, describe, recorded},
     semaphore::SEM,
 };
 
@@ -29,9 +29,10 @@ static INFO: Lazy<Script> = Lazy::new(|| Script::new(INFO_SOURCE));
 /// [`Semaphore::info`](crate::Semaphore::info).
 ///
 /// Read in one atomic script, so its parts agree with each other. An acquisition whose lease
-/// ended counts as gone and its permits as free, as [`available_permits`] counts them. The
-/// semaphore records, per acquisition, its permit id, its permits and its lease, not its
-/// client's name: the permit id starts with the holder's client [id](LockClient::id).
+/// ended counts as gone and its permits as free, as [`available_permits`] counts them. Each
+/// acquisition holding permits is a [`PermitHolder`]: its permit id (which starts with the
+/// holder's client [id](LockClient::id)), its client's name, how long it has held, its permits
+/// and its lease left.
 ///
 /// [`available_permits`]: crate::Semaphore::available_permits
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,8 @@ impl SemaphoreInfo {
 #[non_exhaustive]
 pub struct PermitHolder {
     id: String,
+    client_name: Option<String>,
+    held_for: Option<Duration>,
     permits: u64,
     ttl: Option<Duration>,
 }
@@ -107,6 +110,19 @@ impl PermitHolder {
     /// [`Semaphore::release_by_id`](crate::Semaphore::release_by_id).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The holder's client name
+    /// ([`LockClientBuilder::client_name`](crate::LockClientBuilder::client_name): by default
+    /// the host's name and the process id), or `None` if the acquisition recorded none.
+    pub fn client_name(&self) -> Option<&str> {
+        self.client_name.as_deref()
+    }
+
+    /// How long the acquisition had held its permits, by the Redis server's clock, or `None` if
+    /// it recorded no start.
+    pub fn held_for(&self) -> Option<Duration> {
+        self.held_for
     }
 
     /// How many permits it held.
@@ -145,15 +161,20 @@ impl Snapshot for SemaphoreInfo {
     const KIND: &'static str = "semaphore";
 
     fn decode(parts: &mut Items) -> Result<Self, ParsingError> {
+        let now_ms = parts.next()?;
         let total = parts.next::<String>()?.parse().ok();
         let used = parts.next()?;
         let mut held = Items::new(parts.next()?, Self::KIND)?;
         let mut holders = Vec::new();
         while !held.is_empty() {
+            let (id, permits, ttl) = (held.next()?, held.next()?, held.next_millis()?);
+            let (client_name, held_for) = recorded(&held.next::<String>()?, now_ms);
             holders.push(PermitHolder {
-                id: held.next()?,
-                permits: held.next()?,
-                ttl: held.next_millis()?,
+                id,
+                client_name,
+                held_for,
+                permits,
+                ttl,
             });
         }
         let acquisitions = parts.next()?;
@@ -204,9 +225,15 @@ mod tests {
     #[test]
     fn a_reply_decodes_into_permits_holders_and_waiters() {
         let info = decoded(Value::Array(vec![
+            Value::Int(10_000),
             text("5"),
             Value::Int(3),
-            Value::Array(vec![text("c:1"), Value::Int(3), Value::Int(1_500)]),
+            Value::Array(vec![
+                text("c:1"),
+                Value::Int(3),
+                Value::Int(1_500),
+                text("one 9000"),
+            ]),
             Value::Int(1),
             Value::Int(1),
             Value::Array(vec![text("d:1")]),
@@ -217,9 +244,12 @@ mod tests {
         let holder = &info.holders()[0];
         assert_eq!((holder.id(), holder.permits()), ("c:1", 3));
         assert_eq!(holder.ttl(), Some(Duration::from_millis(1_500)));
+        assert_eq!(holder.client_name(), Some("one"));
+        assert_eq!(holder.held_for(), Some(Duration::from_secs(1)));
         assert_eq!(info.queue()[0].permits(), 4);
 
         let info = decoded(Value::Array(vec![
+            Value::Int(10_000),
             text(""),
             Value::Int(0),
             Value::Array(vec![]),

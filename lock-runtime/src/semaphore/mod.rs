@@ -71,7 +71,9 @@ static PERMITS: Flavor = Flavor {
 /// # In Redis
 ///
 /// The semaphore is a hash at `{prefix:name}:sem`: `total` (the permits in all), `used` (those
-/// held now) and one field per acquisition, its permit id -> the permits it holds. Each
+/// held now) and two fields per acquisition, its permit id -> the permits it holds and
+/// `~who:<permit id>` -> its client's name and the server time it took them (what a
+/// [`LockError::Timeout`] and [`info`](Self::info) tell), both gone with its permits. Each
 /// acquisition has a lease of its own in `{prefix:name}:sem:leases`, renewed by the watchdog or
 /// fixed, so the permits of a holder that crashed come back when its lease ends (Redisson's plain
 /// `RSemaphore` loses them for good, issue 2213; here every semaphore behaves like its
@@ -383,10 +385,10 @@ impl Semaphore {
     /// who (in queue order, each with the permits it wants). Read in one read-only script, so
     /// its parts agree.
     ///
-    /// The semaphore does not record its holders' client names (the reentrant lock's
-    /// [`info`](crate::Lock::info) does): a permit id starts with its client's
-    /// [id](LockClient::id). For operators and diagnostics: by the time it returns, permits may
-    /// have changed hands.
+    /// Each acquisition names its client
+    /// ([`LockClientBuilder::client_name`](crate::LockClientBuilder::client_name)) and how long
+    /// it has held its permits, as the reentrant lock's [`info`](crate::Lock::info) does. For
+    /// operators and diagnostics: by the time it returns, permits may have changed hands.
     ///
     /// # Errors
     ///

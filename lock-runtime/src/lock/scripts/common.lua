@@ -51,6 +51,33 @@ local function holder_seen(lock, queue)
     return redis.call('hget', lock, '~who') or '', redis.call('zcard', queue)
 end
 
+-- The field that records who took the hold of `owner` where every hold has an owner id of its
+-- own in one hash (the read-write lock's holds, the semaphore's acquisitions): "<client name>
+-- <server ms>", as the exclusive locks' `~who` (see take). It comes and goes with its hold, in
+-- the same HSET and HDEL, so it lives exactly as long as the hold.
+local function who_field(owner)
+    return '~who:' .. owner
+end
+
+-- What a busy acquire tells about holds kept under who_field: {noun, holds, record...}, where
+-- `noun` says what each holder is ('writer', 'reader', 'permit holder'), `holds` how many holds
+-- there are in all, and each record is that of one of `owners` (the few to name; '' where a
+-- hold recorded none), read with one HMGET.
+local function holds_seen(lock, noun, holds, owners)
+    local seen = {noun, holds}
+    if #owners == 0 then
+        return seen
+    end
+    local fields = {}
+    for i, owner in ipairs(owners) do
+        fields[i] = who_field(owner)
+    end
+    for _, record in ipairs(redis.call('hmget', lock, unpack(fields))) do
+        seen[#seen + 1] = record or ''
+    end
+    return seen
+end
+
 -- A resend of an acquisition that succeeded finds `owner` in `lock`: writes the hold again and
 -- re-arms its lease, so the lease the caller times from this resend is never longer than the
 -- key's, and a replica that missed the first write gets it (WAIT covers the resend). Returns the

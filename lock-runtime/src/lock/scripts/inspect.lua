@@ -21,6 +21,12 @@ local function now_ms()
     return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
 
+-- The record of who took the hold of `owner` in `hash`, where every hold has a field of its own
+-- for it ("<client name> <server ms>", see who_field in common.lua), or '' if it has none.
+local function who_took(hash, owner)
+    return redis.call('hget', hash, '~who:' .. owner) or ''
+end
+
 -- The live waiters of the queue `q` (see common.lua: `q.queue`, `q.alive`, and `q.wants` or nil
 -- where the caller did not declare it) at `now` (server ms): how many there are, the owner ids
 -- of the first `limit` of them, longest-queued first, and what each of those waits for (from

@@ -1,7 +1,7 @@
 -- Take a read hold for a new owner: shared with other readers, refused while a write is held
 -- (unless it is the caller's own scope's: a downgrade) or a live writer queues ahead; else queue.
 --
--- KEYS[1]  lock key: hash of `writer` and owner id -> hold count (see rw.lua)
+-- KEYS[1]  lock key: hash of `writer`, owner id -> hold count and `~who:<owner id>` (see rw.lua)
 -- KEYS[2]  fencing state (see lock/scripts/acquire.lua)
 -- KEYS[3]  abandoned mark of this owner id (set by leave.lua when the caller gave up)
 -- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
@@ -16,14 +16,16 @@
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
 -- ARGV[6]  "1" if this owner queued on an earlier try, "0" otherwise
 -- ARGV[7]  unused (the exclusive locks' hand-over lease)
--- ARGV[8]  the client's name (not recorded yet by the read-write lock)
+-- ARGV[8]  the client's name, recorded with the hold (see hold in rw.lua)
 -- ARGV[9]  optional: the owner id of the write hold of the caller's scope; the read is granted
 --          alongside it (a downgrade)
 --
 -- Returns {status, value}:
 --   { 1, token}      acquired; token: see read_token in rw.lua
---   { 0, wait, now}  not now: queued (its liveness refreshed); try again within `wait` ms (the
---                    nearest lease end, or ARGV[5]); `now` is the server time in µs
+--   { 0, wait, now, who, waiters}  not now: queued (its liveness refreshed); try again within
+--                    `wait` ms (the nearest lease end, or ARGV[5]); `now` is the server time in
+--                    µs; `who` the holds in the way (see holders_seen in rw.lua), `waiters` the
+--                    queue's length
 --   {-1, type}       KEYS[1] holds a value of another type
 --   {-3, 0}          this owner id was abandoned: a late copy of a request whose caller gave up
 
@@ -52,10 +54,11 @@ if granted then
     if ARGV[6] == '1' then
         dequeue(q, ARGV[1])
     end
-    hold(KEYS[1], KEYS[7], ARGV[1], now, lease)
+    hold(KEYS[1], KEYS[7], ARGV[1], now, lease, ARGV[8])
     settle(KEYS[1], KEYS[7])
     return {1, read_token(KEYS[2], ARGV[3])}
 end
 
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'read')
-return {0, next_try(KEYS[7], now, tonumber(ARGV[5])), now_us}
+local wait = next_try(KEYS[7], now, tonumber(ARGV[5]))
+return {0, wait, now_us, holders_seen(KEYS[1], KEYS[7], mode), redis.call('zcard', q.queue)}

@@ -5,9 +5,10 @@
 --
 -- Returns {status, value}:
 --   { 1, token}      acquired; token is strictly greater than every earlier one for this name
---   { 0, wait, now}  not now: queued (its liveness refreshed); try again within `wait` ms (the
---                    nearest lease end, the head's liveness on a free lock, or ARGV[5]); `now`
---                    is the server time in µs
+--   { 0, wait, now, who, waiters}  not now: queued (its liveness refreshed); try again within
+--                    `wait` ms (the nearest lease end, the head's liveness on a free lock, or
+--                    ARGV[5]); `now` is the server time in µs; `who` and `waiters` as
+--                    acquire_read.lua
 --   {-1, type}       KEYS[1] holds a value of another type
 --   {-3, 0}          this owner id was abandoned: a late copy of a request whose caller gave up
 
@@ -33,7 +34,7 @@ if not mode then
         if head then
             dequeue(q, ARGV[1])
         end
-        hold(KEYS[1], KEYS[7], ARGV[1], now, lease)
+        hold(KEYS[1], KEYS[7], ARGV[1], now, lease, ARGV[8])
         redis.call('hset', KEYS[1], 'writer', ARGV[1])
         settle(KEYS[1], KEYS[7])
         return {1, next_token(KEYS[2], ARGV[3])}
@@ -45,4 +46,5 @@ else
 end
 
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'write')
-return {0, math.max(wait, 0), now_us}
+local who = holders_seen(KEYS[1], KEYS[7], mode)
+return {0, math.max(wait, 0), now_us, who, redis.call('zcard', q.queue)}

@@ -3,7 +3,7 @@
 -- in front (see there). A hold whose lease ended counts as gone (the next script that writes
 -- drops it, see expire_holds in rw.lua).
 --
--- KEYS[1]  lock key: hash of `writer` and owner id -> hold count (see rw.lua)
+-- KEYS[1]  lock key: hash of `writer`, owner id -> hold count and `~who:<owner id>` (see rw.lua)
 -- KEYS[2]  fencing state: the last token handed out (see next_token in common.lua)
 -- KEYS[3]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until
@@ -13,13 +13,15 @@
 -- ARGV[1]  how many read holds and waiters to return at most (the counts cover them all)
 --
 -- Returns {status, ...}:
---   {1, writer, readers, reads, token, waiters, ids, wants}
+--   {1, now, writer, readers, reads, token, waiters, ids, wants}
 --   {-1, type}   KEYS[1] holds a value of another type
--- where `writer` is {owner id, hold count, ms of lease left} of the write hold, or {} if none;
--- `readers` the first ARGV[1] read holds, soonest lease end first, as a flat list of owner id,
--- hold count, ms of lease left; `reads` how many read holds there are; `token` the last token
--- handed out, or '' once the fencing state expired; `waiters` how many queued waiters are live;
--- `ids` the first ARGV[1] of them, longest-queued first, and `wants` what each waits for.
+-- where `now` is the server time in ms; `writer` is {owner id, hold count, ms of lease left,
+-- who} of the write hold, or {} if none, `who` being the hold's record ("<client name> <server
+-- ms it was taken>", or '' if none); `readers` the first ARGV[1] read holds, soonest lease end
+-- first, as a flat list of the same four; `reads` how many read holds there are; `token` the
+-- last token handed out, or '' once the fencing state expired; `waiters` how many queued
+-- waiters are live; `ids` the first ARGV[1] of them, longest-queued first, and `wants` what
+-- each waits for.
 
 local refused = not_a_hash(KEYS[1])
 if refused then
@@ -35,7 +37,7 @@ local function live_hold(owner, ends)
     if not holds or not ends or tonumber(ends) < now then
         return nil
     end
-    return {owner, tonumber(holds), tonumber(ends) - now}
+    return {owner, tonumber(holds), tonumber(ends) - now, who_took(KEYS[1], owner)}
 end
 
 local writer = {}
@@ -51,12 +53,9 @@ if writer[1] then
 end
 local live = redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, limit + 1)
 for i = 1, #live, 2 do
-    if live[i] ~= writer[1] and #readers < limit * 3 then
-        local hold = live_hold(live[i], live[i + 1])
-        if hold then
-            readers[#readers + 1] = hold[1]
-            readers[#readers + 1] = hold[2]
-            readers[#readers + 1] = hold[3]
+    if live[i] ~= writer[1] and #readers < limit * 4 then
+        for _, part in ipairs(live_hold(live[i], live[i + 1]) or {}) do
+            readers[#readers + 1] = part
         end
     end
 end
@@ -64,4 +63,4 @@ end
 local token = redis.call('get', KEYS[2]) or ''
 local q = {queue = KEYS[3], alive = KEYS[4], wants = KEYS[5]}
 local waiters, ids, wants = live_waiters(q, now, limit)
-return {1, writer, readers, reads, token, waiters, ids, wants}
+return {1, now, writer, readers, reads, token, waiters, ids, wants}

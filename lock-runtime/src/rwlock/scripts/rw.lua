@@ -1,13 +1,14 @@
 -- Functions shared by the read-write lock's scripts (rwlock/scripts.rs puts lock/scripts/common.lua
 -- and this file in front of each).
 --
--- The lock is a hash: `writer` (the owner id of the write hold, while there is one) and one field
--- per hold, its owner id -> hold count (re-entries count up). Every hold, read or write, has an
--- owner id of its own, so the write hold and the read holds its scope took under it (a downgrade)
--- can be there together. Each hold has its own lease, in `leases`: a sorted set of owner id ->
--- server time (ms) its lease ends. A hold whose lease ended is dropped by the next script that
--- looks (every script looks first), so a reader that crashed frees its share when its own lease
--- ends, not when the last reader's does. Both keys expire with the last lease.
+-- The lock is a hash: `writer` (the owner id of the write hold, while there is one) and two fields
+-- per hold: its owner id -> hold count (re-entries count up), and `~who:<owner id>` -> who took it
+-- and when (see who_field in common.lua), written and deleted with it. Every hold, read or write,
+-- has an owner id of its own, so the write hold and the read holds its scope took under it (a
+-- downgrade) can be there together. Each hold has its own lease, in `leases`: a sorted set of
+-- owner id -> server time (ms) its lease ends. A hold whose lease ended is dropped by the next
+-- script that looks (every script looks first), so a reader that crashed frees its share when
+-- its own lease ends, not when the last reader's does. Both keys expire with the last lease.
 --
 -- Waiters queue as the other locks' do (see common.lua), with `read` or `write` in `q.wants`.
 -- A write is granted to the head of the queue only, on a free lock; a read to anyone while no
@@ -50,7 +51,7 @@ local function expire_holds(lock, leases, now)
         return 'read'
     end
     for _, owner in ipairs(ended) do
-        redis.call('hdel', lock, owner)
+        redis.call('hdel', lock, owner, who_field(owner))
     end
     redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
     return settle(lock, leases)
@@ -68,9 +69,10 @@ local function rearm_hold(lock, leases, owner, ends)
     return true
 end
 
--- Grants `owner` a new hold of `lock` for `lease` ms from `now` (server ms).
-local function hold(lock, leases, owner, now, lease)
-    redis.call('hset', lock, owner, 1)
+-- Grants `owner` a new hold of `lock` for `lease` ms from `now` (server ms), recording that the
+-- client named `who` took it then.
+local function hold(lock, leases, owner, now, lease, who)
+    redis.call('hset', lock, owner, 1, who_field(owner), who .. ' ' .. now)
     redis.call('zadd', leases, now + lease, owner)
 end
 
@@ -104,7 +106,7 @@ local function give_back(lock, leases, owner, q, channel, publish)
     if redis.call('hincrby', lock, owner, -1) > 0 then
         return 2
     end
-    redis.call('hdel', lock, owner)
+    redis.call('hdel', lock, owner, who_field(owner))
     redis.call('zrem', leases, owner)
     wake_next(settle(lock, leases), q, channel, publish)
     return 1
@@ -141,4 +143,19 @@ local function next_try(leases, now, refresh)
         return math.max(math.min(refresh, tonumber(first[2]) - now), 0)
     end
     return refresh
+end
+
+-- What a busy acquire tells about the holds of `lock` in `mode` (see settle), as holds_seen in
+-- common.lua: the writer while a write is held (the read holds its own scope took beside it
+-- aside), else the first three read holds by lease end out of all of them; '' on a free lock
+-- (its turn is the head's, or a writer's queued ahead).
+local function holders_seen(lock, leases, mode)
+    if mode == 'write' then
+        return holds_seen(lock, 'writer', 1, {redis.call('hget', lock, 'writer')})
+    end
+    if mode == 'read' then
+        local first = redis.call('zrange', leases, 0, 2)
+        return holds_seen(lock, 'reader', redis.call('zcard', leases), first)
+    end
+    return ''
 end

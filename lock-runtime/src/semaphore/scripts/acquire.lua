@@ -1,6 +1,7 @@
 -- Take permits for a new acquisition if enough are free; else queue.
 --
--- KEYS[1]  the semaphore: hash of `total`, `used` and permit id -> permits held (see sem.lua)
+-- KEYS[1]  the semaphore: hash of `total`, `used`, permit id -> permits held and
+--          `~who:<permit id>` (see sem.lua)
 -- KEYS[2]  unused (the locks' fencing state: permits carry no token)
 -- KEYS[3]  abandoned mark of this permit id (set by leave.lua when the caller gave up)
 -- KEYS[4]  queue: sorted set of waiting permit ids, by the server time (µs) of their first try
@@ -15,13 +16,15 @@
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
 -- ARGV[6]  "1" if this acquisition queued on an earlier try, "0" otherwise
 -- ARGV[7]  unused (the fair lock's hand-over lease)
--- ARGV[8]  the client's name (not recorded yet by the semaphore)
+-- ARGV[8]  the client's name, recorded with the permits (see sem.lua)
 -- ARGV[9]  the number of permits wanted (at least 1)
 --
 -- Returns {status, value}:
 --   { 1, 0}          acquired
---   { 0, wait, now}  not enough free: queued (its liveness refreshed); try again within `wait`
---                    ms (the nearest lease end, or ARGV[5]); `now` is the server time in µs
+--   { 0, wait, now, who, waiters}  not enough free: queued (its liveness refreshed); try
+--                    again within `wait` ms (the nearest lease end, or ARGV[5]); `now` is the
+--                    server time in µs; `who` the acquisitions holding permits (see holders_seen
+--                    in sem.lua), `waiters` the queue's length
 --   {-1, type}       KEYS[1] holds a value of another type
 --   {-3, 0}          this permit id was abandoned: a late copy of a request whose caller gave up
 --   {-4, total}      more permits wanted than the semaphore has in all: it never could
@@ -61,7 +64,7 @@ if available(KEYS[1]) >= wanted then
     if ARGV[6] == '1' then
         dequeue(q, ARGV[1])
     end
-    redis.call('hset', KEYS[1], ARGV[1], wanted)
+    redis.call('hset', KEYS[1], ARGV[1], wanted, who_field(ARGV[1]), ARGV[8] .. ' ' .. now)
     redis.call('hincrby', KEYS[1], 'used', wanted)
     lease_until(KEYS[7], ARGV[1], now + lease)
     return {1, 0}
@@ -73,4 +76,5 @@ local first = redis.call('zrange', KEYS[7], 0, 0, 'WITHSCORES')
 if first[2] then
     wait = math.min(wait, tonumber(first[2]) - now)
 end
-return {0, math.max(wait, 0), now_us}
+local who = holders_seen(KEYS[1], KEYS[7])
+return {0, math.max(wait, 0), now_us, who, redis.call('zcard', q.queue)}

@@ -4,7 +4,8 @@
 -- gone and its permits as free (the next script that writes drops it, see expire_permits in
 -- sem.lua).
 --
--- KEYS[1]  the semaphore: hash of `total`, `used` and permit id -> permits held (see sem.lua)
+-- KEYS[1]  the semaphore: hash of `total`, `used`, permit id -> permits held and
+--          `~who:<permit id>` (see sem.lua)
 -- KEYS[2]  unused (the locks' fencing state: permits carry no token)
 -- KEYS[3]  queue: sorted set of waiting permit ids, by the server time (µs) of their first try
 -- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until
@@ -14,14 +15,15 @@
 -- ARGV[1]  how many holders and waiters to return at most (the counts cover them all)
 --
 -- Returns {status, ...}:
---   {1, total, used, holders, held_by, waiters, ids, wants}
+--   {1, now, total, used, holders, held_by, waiters, ids, wants}
 --   {-1, type}   KEYS[1] holds a value of another type
--- where `total` is the semaphore's total, or '' if its permits were never set; `used` the
--- permits held by acquisitions whose lease has not ended; `holders` the first ARGV[1] of those
--- acquisitions, soonest lease end first, as a flat list of permit id, permits, ms of lease
--- left; `held_by` how many such acquisitions there are; `waiters` how many queued waiters are
--- live; `ids` the first ARGV[1] of them, longest-queued first, and `wants` how many permits
--- each wants.
+-- where `now` is the server time in ms; `total` the semaphore's total, or '' if its permits
+-- were never set; `used` the permits held by acquisitions whose lease has not ended; `holders`
+-- the first ARGV[1] of those acquisitions, soonest lease end first, as a flat list of permit
+-- id, permits, ms of lease left, and who took them ("<client name> <server ms>", or '' if
+-- unrecorded); `held_by` how many such acquisitions there are; `waiters` how many queued
+-- waiters are live; `ids` the first ARGV[1] of them, longest-queued first, and `wants` how many
+-- permits each wants.
 
 local refused = not_a_hash(KEYS[1])
 if refused then
@@ -47,9 +49,10 @@ for i = 1, #live, 2 do
         holders[#holders + 1] = live[i]
         holders[#holders + 1] = tonumber(permits)
         holders[#holders + 1] = tonumber(live[i + 1]) - now
+        holders[#holders + 1] = who_took(KEYS[1], live[i])
     end
 end
 
 local q = {queue = KEYS[3], alive = KEYS[4], wants = KEYS[5]}
 local waiters, ids, wants = live_waiters(q, now, limit)
-return {1, total, math.max(used, 0), holders, held_by, waiters, ids, wants}
+return {1, now, total, math.max(used, 0), holders, held_by, waiters, ids, wants}

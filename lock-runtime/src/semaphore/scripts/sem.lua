@@ -3,7 +3,9 @@
 --
 -- The semaphore is a hash: `total` (the permits in all: set once by set_permits.lua, grown by
 -- add_permits.lua; it has no TTL, it is the semaphore's definition), `used` (the permits held
--- now), and one field per acquisition, its permit id -> the number of permits it holds. Each
+-- now), and two fields per acquisition: its permit id -> the number of permits it holds, and
+-- `~who:<permit id>` -> who took them and when (see who_field in common.lua), written and
+-- deleted with it, so no record outlives its permits in this hash without a TTL. Each
 -- acquisition has its own lease in `leases` (permit id -> server time in ms its lease ends); one
 -- whose lease ended is dropped by the next script that looks (every one looks first), and its
 -- permits come back: a crashed holder's permits return when its lease ends. `leases` exists
@@ -24,7 +26,7 @@ local function expire_permits(sem, leases, now)
         local held = tonumber(redis.call('hget', sem, id))
         if held then
             redis.call('hincrby', sem, 'used', -held)
-            redis.call('hdel', sem, id)
+            redis.call('hdel', sem, id, who_field(id))
         end
     end
     redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
@@ -77,7 +79,14 @@ local function give_back(sem, leases, id)
         return false
     end
     redis.call('hincrby', sem, 'used', -held)
-    redis.call('hdel', sem, id)
+    redis.call('hdel', sem, id, who_field(id))
     redis.call('zrem', leases, id)
     return true
+end
+
+-- What a busy acquire tells about the acquisitions holding permits of `sem`, as holds_seen in
+-- common.lua: the first three by lease end, out of all of them.
+local function holders_seen(sem, leases)
+    local first = redis.call('zrange', leases, 0, 2)
+    return holds_seen(sem, 'permit holder', redis.call('zcard', leases), first)
 end
