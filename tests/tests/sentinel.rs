@@ -190,6 +190,48 @@ async fn a_demoted_primary_still_running_is_left_by_every_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_is_followed_as_the_sentinels_announce_it_while_the_old_primary_takes_writes() {
+    let redis = SentinelRedis::start(1, 1);
+    let client = client_of(&redis).await;
+    let old = redis.primary();
+    client
+        .lock(unique_name("before"))
+        .acquire()
+        .await
+        .expect("free")
+        .unlock()
+        .await
+        .expect("unlock");
+
+    redis.failover();
+    let new = redis.wait_for_new_primary(old.port(), FAILOVER);
+    // Sentinel demotes the old primary only some seconds after the switch; until then it still
+    // takes writes, and only the Sentinels' announcement tells the client to move.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let landed = loop {
+        let name = unique_name("after-switch");
+        let guard = client.lock(&name).acquire().await.expect("free");
+        let on_new_primary = new.cmd::<i64>(&["EXISTS", &lock_key(&name)]) == 1;
+        guard.unlock().await.expect("unlock");
+        if on_new_primary {
+            break Some(name);
+        }
+        assert_released(old, &name);
+        if Instant::now() >= deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        old.info_field("replication", "role").as_deref(),
+        Some("master"),
+        "the old primary was not demoted yet"
+    );
+    let name = landed.expect("locks still went to the old primary 3 s after the switch");
+    assert_released(new, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_sentinel_settings_are_config_errors() {
     let sentinel_url = ["redis://127.0.0.1:26379"];
     for (builder, says) in [
