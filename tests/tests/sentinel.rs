@@ -4,12 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use lock_runtime::{LockClient, LockError};
+use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
     RedisServer, SentinelRedis,
     locks::{assert_released, await_one_subscription, eventually, lock_key},
     unique_name,
 };
+use tokio::task::JoinHandle;
 
 /// How long the Sentinels get to agree on a new primary (about a second with the kit's
 /// settings).
@@ -57,6 +58,48 @@ async fn await_replicated(redis: &SentinelRedis, name: &str) {
     );
 }
 
+/// A lock held (watchdog lease) and replicated, and a task of the same client waiting for it,
+/// subscribed on the primary.
+struct Contended {
+    guard: LockGuard,
+    waiter: JoinHandle<Result<(LockGuard, Instant), LockError>>,
+}
+
+impl Contended {
+    async fn start(redis: &SentinelRedis, client: &LockClient, name: &str) -> Self {
+        let guard = client.lock(name).acquire().await.expect("free");
+        await_replicated(redis, name).await;
+        let lock = client.lock(name);
+        let waiter = tokio::spawn(async move {
+            let guard = lock.try_acquire(Duration::from_secs(30), None).await?;
+            Ok((guard, Instant::now()))
+        });
+        await_one_subscription(redis.primary(), name).await;
+        Self { guard, waiter }
+    }
+
+    /// Releases the lock and returns the waiter's guard, once it took the lock at the release
+    /// (well before the 30 s watchdog lease would have woken it), with no error on either side.
+    async fn release(self) -> LockGuard {
+        let released = Instant::now();
+        self.guard
+            .unlock()
+            .await
+            .expect("the holder's unlock rides out the failover");
+        let (woken, acquired) = self
+            .waiter
+            .await
+            .expect("join")
+            .expect("the waiter rides out the failover");
+        let after = acquired.saturating_duration_since(released);
+        assert!(
+            after < Duration::from_secs(5),
+            "woken {after:?} after the release, not by the release"
+        );
+        woken
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locks_go_to_the_primary_the_sentinels_name() {
     let redis = SentinelRedis::start(1, 1);
@@ -76,12 +119,10 @@ async fn locks_go_to_the_primary_the_sentinels_name() {
         (1, 1),
         "one command and one pub/sub connection, named"
     );
-    let sentinel_connections = redis.sentinels[0]
-        .client_list()
-        .into_iter()
-        .filter(|client| client.get("name").map(String::as_str) == Some(CLIENT_NAME))
-        .count();
-    assert_eq!(sentinel_connections, 1, "the `+switch-master` listener");
+    let listening = eventually(Duration::from_secs(5), || {
+        connections_on(&redis.sentinels[0]) == (0, 1)
+    });
+    assert!(listening.await, "the `+switch-master` listener, named");
 
     guard.unlock().await.expect("unlock");
     let woken = waiter.await.expect("join").expect("served at the release");
@@ -96,16 +137,7 @@ async fn a_killed_primary_is_followed_by_its_holder_its_waiter_and_later_locks()
     let name = unique_name("killed-primary");
     let old = redis.primary();
 
-    let guard = client.lock(&name).acquire().await.expect("free");
-    await_replicated(&redis, &name).await;
-    let waiter = {
-        let lock = client.lock(&name);
-        tokio::spawn(async move {
-            let guard = lock.try_acquire(Duration::from_secs(30), None).await?;
-            Ok::<_, LockError>((guard, Instant::now()))
-        })
-    };
-    await_one_subscription(old, &name).await;
+    let contended = Contended::start(&redis, &client, &name).await;
 
     old.kill();
     let new = redis.wait_for_new_primary(old.port(), FAILOVER);
@@ -114,21 +146,7 @@ async fn a_killed_primary_is_followed_by_its_holder_its_waiter_and_later_locks()
         1,
         "the lock was replicated before the failover"
     );
-    let released = Instant::now();
-    guard
-        .unlock()
-        .await
-        .expect("the holder's unlock rides out the failover");
-    let (woken, acquired) = waiter
-        .await
-        .expect("join")
-        .expect("the waiter rides out the failover");
-    assert!(acquired >= released);
-    assert!(
-        acquired - released < Duration::from_secs(5),
-        "woken {:?} after the release, not at the release",
-        acquired - released
-    );
+    let woken = contended.release().await;
     woken.unlock().await.expect("unlock");
     assert_released(new, &name);
 
@@ -150,16 +168,7 @@ async fn a_demoted_primary_still_running_is_left_by_every_connection() {
     let name = unique_name("demoted-primary");
     let old = redis.primary();
 
-    let guard = client.lock(&name).acquire().await.expect("free");
-    await_replicated(&redis, &name).await;
-    let waiter = {
-        let lock = client.lock(&name);
-        tokio::spawn(async move {
-            let guard = lock.try_acquire(Duration::from_secs(30), None).await?;
-            Ok::<_, LockError>((guard, Instant::now()))
-        })
-    };
-    await_one_subscription(old, &name).await;
+    let contended = Contended::start(&redis, &client, &name).await;
 
     redis.failover();
     let new = redis.wait_for_new_primary(old.port(), FAILOVER);
@@ -167,14 +176,7 @@ async fn a_demoted_primary_still_running_is_left_by_every_connection() {
     // (and answers writes with READONLY), while it keeps running and keeps our connections.
     let _: () = old.cmd(&["REPLICAOF", "127.0.0.1", &new.port().to_string()]);
 
-    let released = Instant::now();
-    guard.unlock().await.expect("unlocked on the new primary");
-    let (woken, acquired) = waiter.await.expect("join").expect("the waiter is served");
-    assert!(
-        acquired - released < Duration::from_secs(5),
-        "woken {:?} after the release: by its TTL, not by the release",
-        acquired - released
-    );
+    let woken = contended.release().await;
     let moved = eventually(Duration::from_secs(5), || {
         connections_on(old) == (0, 0) && connections_on(new) == (1, 1)
     })
@@ -194,14 +196,6 @@ async fn a_failover_is_followed_as_the_sentinels_announce_it_while_the_old_prima
     let redis = SentinelRedis::start(1, 1);
     let client = client_of(&redis).await;
     let old = redis.primary();
-    client
-        .lock(unique_name("before"))
-        .acquire()
-        .await
-        .expect("free")
-        .unlock()
-        .await
-        .expect("unlock");
 
     redis.failover();
     let new = redis.wait_for_new_primary(old.port(), FAILOVER);
