@@ -51,8 +51,9 @@ pub(crate) struct Commands {
 
 /// How a replacement connection is opened.
 enum Reopen {
-    /// To the one Redis at this client's address.
-    Single(redis::Client, ConnectionManagerConfig),
+    /// To the one Redis at this client's address (boxed: a client is large, and the other
+    /// variant small).
+    Single(Box<redis::Client>, ConnectionManagerConfig),
     /// To wherever the Sentinels say the primary is.
     Sentinel(Arc<Primary>, ConnectionManagerConfig),
 }
@@ -209,7 +210,7 @@ impl Commands {
             .await?;
         Ok(Self::with(
             Inner::Single(connection),
-            Some(Reopen::Single(client, config)),
+            Some(Reopen::Single(Box::new(client), config)),
             name,
         ))
     }
@@ -356,7 +357,7 @@ impl Commands {
                 current.stale = true;
             }
             Reopen::Single(client, config) => {
-                match ConnectionManager::new_lazy_with_config(client.clone(), config.clone()) {
+                match ConnectionManager::new_lazy_with_config((**client).clone(), config.clone()) {
                     Ok(connection) => {
                         tracing::debug!(error = %err, "command connection stopped answering; replacing it");
                         *current = Current {

@@ -28,6 +28,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use futures_util::future::BoxFuture;
+
 use crate::{
     CountDownLatch, FairLock, Lock, LockClientBuilder, LockError, MultiLock, ReadWriteLock,
     Semaphore,
@@ -229,7 +231,7 @@ impl LockClient {
             ),
             Deployment::Sentinel { master, sentinels } => Targets::Sentinels(
                 master,
-                sentinel::sentinel_client(master, sentinels, &config.tls)?,
+                Box::new(sentinel::sentinel_client(master, sentinels, &config.tls)?),
             ),
         };
         // Connected inside the background runtime's context, so the connections' drivers live
@@ -243,15 +245,16 @@ impl LockClient {
                         response: config.response_timeout,
                         ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
                     };
-                    let primary = sentinel::Primary::locate(
+                    // Boxed as a trait object: redis-rs's lookup future is deep, and every
+                    // future that may build a client (the default client's) would carry it.
+                    let locating: BoxFuture<'_, _> = Box::pin(sentinel::Primary::locate(
                         runtime,
                         master,
-                        sentinels,
+                        *sentinels,
                         limits,
                         config.connection_name(),
-                    )
-                    .await?;
-                    Nodes::Sentinel(primary)
+                    ));
+                    Nodes::Sentinel(locating.await?)
                 }
             };
             let commands = connect(&config, &nodes).await?;
@@ -289,7 +292,8 @@ impl LockClient {
 /// Where a deployment's nodes are, before connecting: known, or to be asked of the Sentinels.
 enum Targets<'a> {
     Nodes(Vec<redis::Client>),
-    Sentinels(&'a str, redis::sentinel::SentinelClient),
+    /// Boxed: redis-rs's Sentinel client is large.
+    Sentinels(&'a str, Box<redis::sentinel::SentinelClient>),
 }
 
 /// Opens one command connection to the deployment.

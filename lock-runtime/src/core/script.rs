@@ -296,15 +296,16 @@ impl ScriptPath {
         F: FnMut(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let mut used = None;
         let sent = Instant::now();
-        let reply = within(self.response_timeout, async {
-            let leased = used.insert(commands.ready().await?);
-            request(leased.connection.clone()).await
-        })
-        .await;
-        if let (Err(err), Some(leased)) = (&reply, &used) {
-            commands.report(leased, err);
+        // Finding the primary again (behind Sentinels) and the request share one budget.
+        let leased = match within(self.response_timeout, commands.ready()).await {
+            Ok(leased) => leased,
+            Err(err) => return (Err(err), sent),
+        };
+        let left = self.response_timeout.saturating_sub(sent.elapsed());
+        let reply = within(left, request(leased.connection.clone())).await;
+        if let Err(err) = &reply {
+            commands.report(&leased, err);
         }
         (reply, sent)
     }

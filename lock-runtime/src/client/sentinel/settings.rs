@@ -2,7 +2,7 @@
 //! `SentinelClient`, with everything wrong with them found before connecting.
 
 use redis::{
-    ConnectionAddr, IntoConnectionInfo,
+    IntoConnectionInfo,
     sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType},
 };
 
@@ -37,6 +37,22 @@ pub(crate) fn sentinel_client(
             "`.sentinel(..)` was given no Sentinel: name at least one Sentinel URL",
         ));
     }
+    // Read from the scheme, before parsing: without the `tls` feature redis-rs does not parse
+    // a `rediss://` URL, and the error should say why.
+    let secure = |url: &String| url.starts_with("rediss://");
+    let tls_mode = secure(&urls[0]);
+    if urls.iter().any(|url| secure(url) != tls_mode) {
+        return Err(LockError::config(
+            "the Sentinel URLs mix `redis://` and `rediss://`: use one scheme for every Sentinel",
+        ));
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = tls;
+        if tls_mode {
+            return Err(crate::client::tls::unavailable(&urls[0]));
+        }
+    }
     let infos = urls
         .iter()
         .map(|url| {
@@ -62,21 +78,6 @@ pub(crate) fn sentinel_client(
             "the Sentinel URLs carry different usernames, passwords or database numbers: every \
              Sentinel and the data nodes are reached with one of each",
         ));
-    }
-    let secure =
-        |info: &redis::ConnectionInfo| matches!(info.addr(), ConnectionAddr::TcpTls { .. });
-    let tls_mode = secure(&infos[0]);
-    if infos.iter().any(|info| secure(info) != tls_mode) {
-        return Err(LockError::config(
-            "the Sentinel URLs mix `redis://` and `rediss://`: use one scheme for every Sentinel",
-        ));
-    }
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = tls;
-        if tls_mode {
-            return Err(crate::client::tls::unavailable(&urls[0]));
-        }
     }
     let invalid = |err: redis::RedisError| {
         LockError::config(format!(
@@ -146,6 +147,12 @@ mod tests {
             )
             .contains("mix")
         );
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_sentinels_need_the_tls_feature() {
+        assert!(refused("mymaster", &["rediss://127.0.0.1:26379"]).contains("`tls` cargo feature"));
     }
 
     #[test]
