@@ -85,8 +85,9 @@
 //!   primitive and the attribute's key template (or a handle's
 //!   [`metrics_label`](Lock::metrics_label)); see [`metrics`].
 //! - **Deployments.** One Redis ([`LockClientBuilder::url`]), optionally waiting after each
-//!   acquisition for replicas to have the lock ([`LockClientBuilder::wait_for_replicas`]), or a
-//!   Redis Cluster ([`LockClientBuilder::cluster`]).
+//!   acquisition for replicas to have the lock ([`LockClientBuilder::wait_for_replicas`]), a
+//!   Redis Cluster ([`LockClientBuilder::cluster`]), or a Sentinel-managed primary followed
+//!   through failovers ([`LockClientBuilder::sentinel`]).
 //! - **Safe to resend, and to give up.** Releases and re-entries carry request ids the scripts
 //!   remember, and a fresh acquisition's owner id is unique to it, so a command resent after a
 //!   timeout or a reconnect never counts twice. A request whose caller gave up in flight is undone

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | one server | [`RedisServer::start`], or [`RedisServer::builder`] for extra directives |
 //! | a primary with synced replicas | [`ReplicatedRedis::start`] / [`start_with_replicas`] |
+//! | Sentinels that fail a primary over | [`SentinelRedis::start`], [`wait_for_new_primary`](SentinelRedis::wait_for_new_primary) |
 //! | N independent masters (Redlock) | [`start_masters`] |
 //! | a 3+ master Redis Cluster | [`RedisCluster::start`], [`key_slot`] |
 //! | crash, restart, freeze a node | [`RedisServer::kill`], [`restart`](RedisServer::restart), [`pause`](RedisServer::pause) / [`resume`](RedisServer::resume) |
@@ -58,6 +59,7 @@ pub mod logs;
 mod monitor;
 mod proxy;
 mod replication;
+mod sentinel;
 mod server;
 mod tls;
 mod workers;
@@ -69,6 +71,7 @@ pub use cluster::{CLUSTER_SLOTS, RedisCluster, key_slot};
 pub use monitor::{Monitor, MonitoredCommand};
 pub use proxy::TcpProxy;
 pub use replication::{ReplicatedRedis, start_with_replicas};
+pub use sentinel::SentinelRedis;
 pub use server::{RedisServer, RedisServerBuilder, command_stats, start_masters};
 pub use workers::{WorkerOutput, Workers, WorkersBuilder, spawn_workers};
 

@@ -91,6 +91,7 @@ pub struct RedisServerBuilder {
     replica_of: Option<u16>,
     cluster_enabled: bool,
     tls: bool,
+    sentinel: Option<String>,
 }
 
 impl RedisServerBuilder {
@@ -164,6 +165,16 @@ impl RedisServerBuilder {
         self
     }
 
+    /// Starts a Sentinel (`redis-server <config> --sentinel`) instead of a data node, with
+    /// `config` (such as `sentinel monitor …` lines) as its configuration file, written to its
+    /// temporary directory (Sentinel rewrites it as it learns the deployment).
+    /// [`SentinelRedis`](crate::SentinelRedis) starts Sentinels monitoring a primary.
+    #[must_use]
+    pub fn sentinel(mut self, config: impl Into<String>) -> Self {
+        self.sentinel = Some(config.into());
+        self
+    }
+
     /// Starts the server and waits until it answers `PING`.
     ///
     /// # Panics
@@ -179,6 +190,10 @@ impl RedisServerBuilder {
                 panic!("cannot create a temporary directory for redis-server: {e}")
             });
         let tls = self.tls.then(|| (0, tls::issue(dir.path())));
+        if let Some(config) = &self.sentinel {
+            fs::write(dir.path().join(SENTINEL_CONFIG), config)
+                .unwrap_or_else(|e| panic!("cannot write the Sentinel configuration: {e}"));
+        }
         let mut server = RedisServer {
             port: 0,
             cluster_port: None,
@@ -223,6 +238,10 @@ impl RedisServerBuilder {
     ) -> Vec<String> {
         let dir_str = dir.to_string_lossy().into_owned();
         let mut args: Vec<String> = Vec::new();
+        if self.sentinel.is_some() {
+            args.push(dir.join(SENTINEL_CONFIG).to_string_lossy().into_owned());
+            args.push("--sentinel".to_owned());
+        }
         let mut push = |name: &str, values: &[&str]| {
             args.push(format!("--{name}"));
             args.extend(values.iter().map(|v| (*v).to_owned()));
@@ -266,6 +285,7 @@ impl RedisServerBuilder {
 }
 
 const LOG_FILE: &str = "redis.log";
+const SENTINEL_CONFIG: &str = "sentinel.conf";
 const OUTPUT_FILE: &str = "stdout-stderr.log";
 
 enum StartError {

@@ -7,7 +7,7 @@ use crate::{
     client::config::{
         Config, DEFAULT_WATCHDOG_TIMEOUT, Deployment, MAX_WATCHDOG_TIMEOUT, ReplicaCheck,
     },
-    client::tls::Tls,
+    client::{sentinel::sentinel_client, tls::Tls},
     core::keys::validate_name,
 };
 
@@ -61,7 +61,8 @@ impl LockClientBuilder {
     /// The Redis server, as a `redis://` (or `redis+unix://`) URL; `rediss://` (TLS) needs the
     /// `tls` cargo feature, which adds `tls_root_certificate` and `tls_client_certificate`.
     ///
-    /// This or [`cluster`](Self::cluster) is required; the last one given wins.
+    /// This, [`cluster`](Self::cluster) or [`sentinel`](Self::sentinel) is required; the last
+    /// one given wins.
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.deployment = Some(Deployment::Single(url.into()));
         self
@@ -76,7 +77,8 @@ impl LockClientBuilder {
     /// (Sharded pub/sub, which would keep them inside the lock's shard, is not used yet.)
     /// [`wait_for_replicas`](Self::wait_for_replicas) is not available on a cluster.
     ///
-    /// This or [`url`](Self::url) is required; the last one given wins.
+    /// This, [`url`](Self::url) or [`sentinel`](Self::sentinel) is required; the last one given
+    /// wins.
     pub fn cluster<I, S>(mut self, urls: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -85,6 +87,53 @@ impl LockClientBuilder {
         self.deployment = Some(Deployment::Cluster(
             urls.into_iter().map(Into::into).collect(),
         ));
+        self
+    }
+
+    /// The primary that Redis Sentinel monitors as `master_name`, found through the Sentinels at
+    /// `sentinel_urls` (`redis://host:port` each; the client asks them in this order) and
+    /// followed through failovers.
+    ///
+    /// The client listens to the Sentinels' `+switch-master` announcements, and also looks the
+    /// primary up again when a request finds its connection refused, reset, silent, or answered
+    /// `READONLY` by a demoted primary; the command and pub/sub connections then move to the new
+    /// primary, and waiting tasks retry there. Acquire, release and renew resend through a
+    /// failover within the [retry timeout](Self::retry_timeout) and their own deadline, so a
+    /// failover delays them rather than failing them. A lock the old primary had not yet
+    /// replicated is lost with it: see [`wait_for_replicas`](Self::wait_for_replicas) (allowed
+    /// here) and fencing tokens.
+    ///
+    /// The username and password in the URLs (which must agree) are used for the Sentinels and
+    /// for the data nodes alike, and the URLs' database number for the data nodes.
+    /// `rediss://` URLs (the `tls` cargo feature) mean TLS to the Sentinels and the data nodes,
+    /// with the certificates given by `tls_root_certificate` and `tls_client_certificate`.
+    ///
+    /// This, [`url`](Self::url) or [`cluster`](Self::cluster) is required; the last one given
+    /// wins. An empty master name, no Sentinel, or a URL that does not parse is a
+    /// [`LockError::Config`] from [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), lock_runtime::LockError> {
+    /// let client = lock_runtime::LockClient::builder()
+    ///     .sentinel(
+    ///         "mymaster",
+    ///         ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"],
+    ///     )
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sentinel<I, S>(mut self, master_name: impl Into<String>, sentinel_urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.deployment = Some(Deployment::Sentinel {
+            master: master_name.into(),
+            sentinels: sentinel_urls.into_iter().map(Into::into).collect(),
+        });
         self
     }
 
@@ -254,7 +303,7 @@ impl LockClientBuilder {
         let deployment = match self.deployment {
             None => {
                 return Err(LockError::config(
-                    "no Redis URL: call `.url(\"redis://host:port\")` (or `.cluster([...])`) on the builder",
+                    "no Redis URL: call `.url(\"redis://host:port\")` (or `.cluster([...])`, or `.sentinel(name, [...])`) on the builder",
                 ));
             }
             Some(Deployment::Cluster(urls)) if urls.is_empty() => {
@@ -266,6 +315,11 @@ impl LockClientBuilder {
                 return Err(LockError::config(
                     "`wait_for_replicas` is not available on a Redis Cluster",
                 ));
+            }
+            Some(Deployment::Sentinel { master, sentinels }) => {
+                // Checked now, so a mistake is found before anything connects.
+                sentinel_client(&master, &sentinels, &self.tls)?;
+                Deployment::Sentinel { master, sentinels }
             }
             Some(deployment) => deployment,
         };
@@ -381,6 +435,31 @@ mod tests {
             waiting.to_string().contains("wait_for_replicas"),
             "{waiting}"
         );
+    }
+
+    #[test]
+    fn the_last_deployment_given_wins_and_sentinels_are_checked() {
+        let sentinel = LockClientBuilder::default()
+            .url("redis://127.0.0.1:6379")
+            .sentinel("mymaster", ["redis://127.0.0.1:26379"])
+            .wait_for_replicas(1, Duration::from_millis(100))
+            .into_config()
+            .expect("a Sentinel-managed primary may wait for replicas");
+        assert!(matches!(
+            sentinel.deployment,
+            Deployment::Sentinel { ref master, .. } if master == "mymaster"
+        ));
+        let single = LockClientBuilder::default()
+            .sentinel("mymaster", ["redis://127.0.0.1:26379"])
+            .url("redis://127.0.0.1:6379")
+            .into_config()
+            .expect("valid");
+        assert!(matches!(single.deployment, Deployment::Single(_)));
+        let err = LockClientBuilder::default()
+            .sentinel("", ["redis://127.0.0.1:26379"])
+            .into_config()
+            .expect_err("no name");
+        assert!(err.to_string().contains("empty master name"), "{err}");
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub(crate) enum Deployment {
     Single(String),
     /// A Redis Cluster, reached through these seed nodes.
     Cluster(Vec<String>),
+    /// The primary that these Sentinels monitor under `master` (see `client/sentinel`).
+    Sentinel {
+        master: String,
+        sentinels: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for Deployment {
@@ -47,6 +52,11 @@ impl std::fmt::Display for Deployment {
         match self {
             Self::Single(url) => f.write_str(url),
             Self::Cluster(urls) => write!(f, "the Redis Cluster at {}", urls.join(", ")),
+            Self::Sentinel { master, sentinels } => write!(
+                f,
+                "the primary `{master}` of the Sentinels at {}",
+                sentinels.join(", ")
+            ),
         }
     }
 }

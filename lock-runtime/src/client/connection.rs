@@ -10,6 +10,12 @@
 //! On a Redis Cluster the connection is redis-rs's `ClusterConnection`, which routes every script
 //! to the node owning its keys' slot and manages its per-node connections itself.
 //!
+//! Behind Sentinels the connection goes to the primary they name, and a failure that says it no
+//! longer reaches the primary (no answer, refused, reset, or `READONLY`) marks it stale rather
+//! than replacing it at once: the next request asks the Sentinels where the primary is now and
+//! connects there (see `client/sentinel`). A failover someone else learned of (the hub, the
+//! `+switch-master` listener) moves the connection at its next request.
+//!
 //! Connections are opened, and replaced, inside the background runtime's context (the script
 //! path polls every request there), so their drivers live as long as the client.
 //!
@@ -19,6 +25,8 @@
 
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::Mutex;
+
 use futures_util::future::{BoxFuture, join};
 use redis::{
     Cmd, FromRedisValue, Pipeline, RedisFuture, Value,
@@ -27,21 +35,37 @@ use redis::{
     cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
 };
 
-use super::naming::Naming;
+use super::{naming::Naming, sentinel::Primary};
 
 /// The multiplexed command connection shared by every task of a client.
 pub(crate) struct Commands {
     /// How to open a replacement; `None` on a cluster, whose connection replaces its own.
-    single: Option<(redis::Client, ConnectionManagerConfig)>,
+    reopen: Option<Reopen>,
     /// The client's name, as its connections carry it.
     name: Arc<str>,
     current: RwLock<Current>,
+    /// Taken to replace a stale connection behind Sentinels, so one request does it and the
+    /// others wait for it.
+    following: Mutex<()>,
+}
+
+/// How a replacement connection is opened.
+enum Reopen {
+    /// To the one Redis at this client's address (boxed: a client is large, and the other
+    /// variant small).
+    Single(Box<redis::Client>, ConnectionManagerConfig),
+    /// To wherever the Sentinels say the primary is.
+    Sentinel(Arc<Primary>, ConnectionManagerConfig),
 }
 
 #[derive(Clone)]
 struct Current {
     generation: u64,
     connection: Connection,
+    /// The primary's epoch this connection goes to (behind Sentinels; 0 otherwise).
+    epoch: u64,
+    /// A request found that this connection no longer reaches the primary (behind Sentinels).
+    stale: bool,
 }
 
 /// A connection to one Redis or to a Redis Cluster; cheap to clone, requests are pipelined.
@@ -186,9 +210,30 @@ impl Commands {
             .await?;
         Ok(Self::with(
             Inner::Single(connection),
-            Some((client, config)),
+            Some(Reopen::Single(Box::new(client), config)),
             name,
         ))
+    }
+
+    /// Connects to the primary the Sentinels named last, failing if it cannot be reached.
+    /// Its connections are named `name` (a `connection_name`).
+    pub(crate) async fn connect_sentinel(
+        primary: Arc<Primary>,
+        config: ConnectionManagerConfig,
+        name: &str,
+    ) -> redis::RedisResult<Self> {
+        let located = primary.current();
+        let connection = located
+            .node
+            .get_connection_manager_with_config(config.clone())
+            .await?;
+        let commands = Self::with(
+            Inner::Single(connection),
+            Some(Reopen::Sentinel(primary, config)),
+            name,
+        );
+        commands.write().epoch = located.epoch;
+        Ok(commands)
     }
 
     /// Connects to a Redis Cluster, failing if no seed node can be reached.
@@ -201,61 +246,180 @@ impl Commands {
         Ok(Self::with(Inner::Cluster(connection), None, name))
     }
 
-    fn with(
-        inner: Inner,
-        single: Option<(redis::Client, ConnectionManagerConfig)>,
-        name: &str,
-    ) -> Self {
+    fn with(inner: Inner, reopen: Option<Reopen>, name: &str) -> Self {
         Self {
-            single,
+            reopen,
             name: Arc::from(name),
             current: RwLock::new(Current {
                 generation: 0,
                 connection: Connection::new(inner, name),
+                epoch: 0,
+                stale: false,
             }),
+            following: Mutex::new(()),
         }
+    }
+
+    fn read(&self) -> Current {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Current> {
+        self.current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The current connection (a cheap clone; requests on it are pipelined).
     pub(crate) fn lease(&self) -> Leased {
-        let current = self
-            .current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        Leased {
+        Leased::from(self.read())
+    }
+
+    /// The connection to send a request on: the current one, or behind Sentinels, if it is stale
+    /// or the primary moved since it was opened, a new one to where the primary is now (asking
+    /// the Sentinels first if it is stale).
+    ///
+    /// # Errors
+    ///
+    /// The Sentinels' error when they cannot say where the primary is (transient: a failover is
+    /// under way, or they are unreachable).
+    pub(crate) async fn ready(&self) -> redis::RedisResult<Leased> {
+        let current = self.read();
+        match &self.reopen {
+            Some(Reopen::Sentinel(primary, config))
+                if current.stale || current.epoch != primary.epoch() =>
+            {
+                // Boxed as a trait object: the lookup's future type is deep (it would overflow
+                // the compiler's checks of every caller's future), and only a failover comes here.
+                let follow: BoxFuture<'_, _> = Box::pin(self.follow(primary, config));
+                follow.await
+            }
+            _ => Ok(Leased::from(current)),
+        }
+    }
+
+    /// Replaces the connection with one to where the primary is now; one request at a time, the
+    /// others take its replacement.
+    async fn follow(
+        &self,
+        primary: &Primary,
+        config: &ConnectionManagerConfig,
+    ) -> redis::RedisResult<Leased> {
+        let seen = primary.lookups();
+        let _turn = self.following.lock().await;
+        let current = self.read();
+        if current.stale {
+            primary.resolve_after(seen).await?;
+        } else if current.epoch == primary.epoch() {
+            return Ok(Leased::from(current));
+        }
+        let located = primary.current();
+        let connection = ConnectionManager::new_lazy_with_config(located.node, config.clone())?;
+        tracing::debug!(
+            master = primary.master(),
+            "command connection follows the primary"
+        );
+        let mut current = self.write();
+        *current = Current {
+            generation: current.generation + 1,
+            connection: Connection::new(Inner::Single(connection), &self.name),
+            epoch: located.epoch,
+            stale: false,
+        };
+        Ok(Leased::from(current.clone()))
+    }
+
+    /// Tells how a request on `leased` ended. A timeout retires that connection (if no other
+    /// request retired it already); the replacement connects on its first request. Behind
+    /// Sentinels, any failure that says the connection no longer reaches the primary marks it
+    /// stale, and the next request finds the primary again ([`ready`](Self::ready)).
+    pub(crate) fn report(&self, leased: &Leased, err: &redis::RedisError) {
+        let Some(reopen) = &self.reopen else {
+            return;
+        };
+        let retire = match reopen {
+            Reopen::Single(..) => err.is_timeout(),
+            Reopen::Sentinel(..) => leaves_primary(err),
+        };
+        if !retire {
+            return;
+        }
+        let mut current = self.write();
+        if current.generation != leased.generation {
+            return;
+        }
+        match reopen {
+            Reopen::Sentinel(..) => {
+                tracing::debug!(error = %err, "command connection may not reach the primary; finding it again");
+                current.stale = true;
+            }
+            Reopen::Single(client, config) => {
+                match ConnectionManager::new_lazy_with_config((**client).clone(), config.clone()) {
+                    Ok(connection) => {
+                        tracing::debug!(error = %err, "command connection stopped answering; replacing it");
+                        *current = Current {
+                            generation: current.generation + 1,
+                            connection: Connection::new(Inner::Single(connection), &self.name),
+                            epoch: 0,
+                            stale: false,
+                        };
+                    }
+                    Err(replace_err) => {
+                        tracing::debug!(error = %replace_err, "could not replace the command connection");
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl From<Current> for Leased {
+    fn from(current: Current) -> Self {
+        Self {
             generation: current.generation,
             connection: current.connection,
         }
     }
+}
 
-    /// Tells how a request on `leased` ended. A timeout retires that connection (if no other
-    /// request retired it already); the replacement connects on its first request.
-    pub(crate) fn report(&self, leased: &Leased, err: &redis::RedisError) {
-        let Some((client, config)) = &self.single else {
-            return;
-        };
-        if !err.is_timeout() {
-            return;
+/// Whether `err` says that a connection behind Sentinels no longer reaches the primary: no
+/// answer, the connection refused, reset or closed, or a write refused by a replica
+/// (`READONLY`: the old primary, demoted, still accepts connections).
+fn leaves_primary(err: &redis::RedisError) -> bool {
+    err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_unrecoverable_error()
+        || err.kind() == redis::ServerErrorKind::ReadOnly.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_demoted_or_unreachable_primary_is_left() {
+        let io = |kind: std::io::ErrorKind| redis::RedisError::from(std::io::Error::from(kind));
+        for err in [
+            io(std::io::ErrorKind::TimedOut),
+            io(std::io::ErrorKind::ConnectionRefused),
+            io(std::io::ErrorKind::ConnectionReset),
+            io(std::io::ErrorKind::UnexpectedEof),
+            redis::RedisError::from((
+                redis::ServerErrorKind::ReadOnly.into(),
+                "You can't write against a read only replica.",
+            )),
+        ] {
+            assert!(leaves_primary(&err), "{err}");
         }
-        let mut current = self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if current.generation != leased.generation {
-            return;
-        }
-        match ConnectionManager::new_lazy_with_config(client.clone(), config.clone()) {
-            Ok(connection) => {
-                tracing::debug!(error = %err, "command connection stopped answering; replacing it");
-                *current = Current {
-                    generation: current.generation + 1,
-                    connection: Connection::new(Inner::Single(connection), &self.name),
-                };
-            }
-            Err(replace_err) => {
-                tracing::debug!(error = %replace_err, "could not replace the command connection");
-            }
+        for err in [
+            redis::RedisError::from((redis::ServerErrorKind::NoScript.into(), "NOSCRIPT")),
+            redis::RedisError::from((redis::ServerErrorKind::ResponseError.into(), "WRONGTYPE")),
+        ] {
+            assert!(!leaves_primary(&err), "{err}");
         }
     }
 }

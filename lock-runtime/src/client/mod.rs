@@ -13,7 +13,10 @@
 //! - one dedicated RESP2 pub/sub connection owned by the subscription hub (`core/hub.rs`), opened
 //!   the first time a task has to wait;
 //! - with [`LockClientBuilder::wait_for_replicas`] only, a third connection for the acquisitions
-//!   that `WAIT` for replicas.
+//!   that `WAIT` for replicas;
+//! - behind Sentinels ([`LockClientBuilder::sentinel`]), a pub/sub connection to one Sentinel
+//!   for its failover announcements, and the connections redis-rs keeps to the Sentinels it
+//!   asks (see the `sentinel` module).
 //!
 //! Every connection carries the client's name (`CLIENT SETNAME`; see the `naming` module), so
 //! `CLIENT LIST` on the server tells which service each connection belongs to.
@@ -25,14 +28,17 @@
 
 use std::{sync::Arc, time::Duration};
 
+use futures_util::future::BoxFuture;
+
 use crate::{
     CountDownLatch, FairLock, Lock, LockClientBuilder, LockError, MultiLock, ReadWriteLock,
     Semaphore,
     core::{
         backend::Backend,
         background,
-        hub::Hub,
+        hub::{Hub, Nodes},
         ids::Ids,
+        lease::MAX_LEASE,
         script::{ScriptPath, within},
         watchdog::Watchdog,
     },
@@ -43,6 +49,7 @@ pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod default;
 pub(crate) mod naming;
+pub(crate) mod sentinel;
 pub(crate) mod tls;
 
 use config::{Config, Deployment};
@@ -214,18 +221,42 @@ impl LockClient {
 
     pub(crate) async fn from_config(config: Config) -> Result<Self, LockError> {
         let runtime = background::handle()?;
-        let urls = match &config.deployment {
-            Deployment::Single(url) => std::slice::from_ref(url),
-            Deployment::Cluster(urls) => urls.as_slice(),
+        let targets = match &config.deployment {
+            Deployment::Single(url) => Targets::Nodes(vec![tls::open(url, &config.tls)?]),
+            // The pub/sub connection goes to one node (the first that answers, in this order).
+            Deployment::Cluster(urls) => Targets::Nodes(
+                urls.iter()
+                    .map(|url| tls::open(url, &config.tls))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Deployment::Sentinel { master, sentinels } => Targets::Sentinels(
+                master,
+                Box::new(sentinel::sentinel_client(master, sentinels, &config.tls)?),
+            ),
         };
-        // The pub/sub connection goes to one node (the first that answers, in this order).
-        let nodes = urls
-            .iter()
-            .map(|url| tls::open(url, &config.tls))
-            .collect::<Result<Vec<_>, _>>()?;
         // Connected inside the background runtime's context, so the connections' drivers live
         // there and not on the caller's runtime.
         let connecting = background::in_context(runtime, async {
+            let nodes = match targets {
+                Targets::Nodes(nodes) => Nodes::Fixed(nodes),
+                Targets::Sentinels(master, sentinels) => {
+                    let limits = sentinel::Limits {
+                        connect: config.connect_timeout,
+                        response: config.response_timeout,
+                        ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
+                    };
+                    // Boxed as a trait object: redis-rs's lookup future is deep, and every
+                    // future that may build a client (the default client's) would carry it.
+                    let locating: BoxFuture<'_, _> = Box::pin(sentinel::Primary::locate(
+                        runtime,
+                        master,
+                        *sentinels,
+                        limits,
+                        config.connection_name(),
+                    ));
+                    Nodes::Sentinel(locating.await?)
+                }
+            };
             let commands = connect(&config, &nodes).await?;
             let replicated = match config.replicas {
                 Some(_) => Some(connect(&config, &nodes).await?),
@@ -233,11 +264,11 @@ impl LockClient {
             };
             warn_if_locks_can_be_evicted(&mut commands.lease().connection, &config.deployment)
                 .await;
-            Ok::<_, redis::RedisError>((commands, replicated))
+            Ok::<_, redis::RedisError>((nodes, commands, replicated))
         });
         let context = || format!("connecting to {}", config.deployment);
         let timed = background::in_context(runtime, within(config.connect_timeout, connecting));
-        let (commands, replicated) = timed
+        let (nodes, commands, replicated) = timed
             .await
             .map_err(|err| LockError::redis(context(), err))?;
         let scripts = Arc::new(ScriptPath::new(runtime, commands, replicated, &config));
@@ -258,20 +289,28 @@ impl LockClient {
     }
 }
 
+/// Where a deployment's nodes are, before connecting: known, or to be asked of the Sentinels.
+enum Targets<'a> {
+    Nodes(Vec<redis::Client>),
+    /// Boxed: redis-rs's Sentinel client is large.
+    Sentinels(&'a str, Box<redis::sentinel::SentinelClient>),
+}
+
 /// Opens one command connection to the deployment.
-async fn connect(config: &Config, nodes: &[redis::Client]) -> redis::RedisResult<Commands> {
-    match &config.deployment {
-        Deployment::Single(_) => {
-            // One reconnection try per request: the script path resends, on a fresh connection
-            // after a timeout, so the manager's own retries would only pile up behind it.
-            let manager_config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(config.connect_timeout))
-                .set_response_timeout(None)
-                .set_number_of_retries(1)
-                .set_max_delay(Duration::from_secs(1));
-            Commands::connect(nodes[0].clone(), manager_config, &config.connection_name()).await
+async fn connect(config: &Config, nodes: &Nodes) -> redis::RedisResult<Commands> {
+    // One reconnection try per request: the script path resends, on a fresh connection after a
+    // timeout, so the manager's own retries would only pile up behind it.
+    let manager_config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(config.connect_timeout))
+        .set_response_timeout(None)
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_secs(1));
+    let name = config.connection_name();
+    match (&config.deployment, nodes) {
+        (_, Nodes::Sentinel(primary)) => {
+            Commands::connect_sentinel(Arc::clone(primary), manager_config, &name).await
         }
-        Deployment::Cluster(urls) => {
+        (Deployment::Cluster(urls), Nodes::Fixed(_)) => {
             let cluster = redis::cluster::ClusterClient::builder(urls.clone())
                 .connection_timeout(config.connect_timeout)
                 .response_timeout(config.response_timeout);
@@ -281,7 +320,16 @@ async fn connect(config: &Config, nodes: &[redis::Client]) -> redis::RedisResult
                 None => cluster,
             };
             let cluster = cluster.build()?;
-            Commands::connect_cluster(cluster, &config.connection_name()).await
+            Commands::connect_cluster(cluster, &name).await
+        }
+        (_, Nodes::Fixed(nodes)) => {
+            let node = nodes.first().cloned().ok_or_else(|| {
+                redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "no Redis node to connect to",
+                ))
+            })?;
+            Commands::connect(node, manager_config, &name).await
         }
     }
 }

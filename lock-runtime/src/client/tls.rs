@@ -103,11 +103,17 @@ pub(crate) fn open(url: &str, tls: &Tls) -> Result<redis::Client, LockError> {
     {
         let _ = tls;
         if secure {
-            return Err(LockError::config(format!(
-                "`{url}` asks for TLS, and this build of lock-runtime has no TLS: enable its \
-                 `tls` cargo feature"
-            )));
+            return Err(unavailable(url));
         }
     }
     redis::Client::open(url).map_err(bad)
+}
+
+/// The error for a `rediss://` `url` in a build without the `tls` feature.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn unavailable(url: &str) -> LockError {
+    LockError::config(format!(
+        "`{url}` asks for TLS, and this build of lock-runtime has no TLS: enable its `tls` \
+         cargo feature"
+    ))
 }

@@ -39,6 +39,16 @@
 //! The listener pings the connection while it is idle, so a half-open connection is noticed and
 //! replaced rather than silently swallowing wake-ups.
 //!
+//! # Behind Sentinels
+//!
+//! The connection goes to the primary the Sentinels name ([`Nodes::Sentinel`]). A demoted
+//! primary keeps its pub/sub connections and receives nothing the new primary publishes until
+//! it replicates from it, so the listener does not wait for its connection to fail: when the
+//! client finds the primary at a new address (see `client/sentinel`), the listener drops its
+//! connection and reconnects to the new primary, resubscribing and waking every waiter as after
+//! any reconnection. After a failure of its own it asks the Sentinels where the primary is
+//! before reconnecting.
+//!
 //! # When Redis refuses a subscription
 //!
 //! A Redis 7 ACL user may lack channel rights (`acl-pubsub-default resetchannels` makes that the
@@ -72,7 +82,7 @@ use tokio::{
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
-    client::{config::Config, naming},
+    client::{config::Config, naming, sentinel::Primary},
     core::{
         lease::MAX_LEASE,
         script::{is_transient, within},
@@ -204,7 +214,7 @@ impl Hub {
     /// Starts the listener on `runtime`. It opens the pub/sub connection only when the first
     /// task waits. `nodes`: where the pub/sub connection may go, tried in order; one Redis, or
     /// the seed nodes of a cluster, which delivers classic pub/sub messages to every node.
-    pub(crate) fn start(runtime: &Handle, nodes: Vec<redis::Client>, config: &Config) -> Self {
+    pub(crate) fn start(runtime: &Handle, nodes: Nodes, config: &Config) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             channels: Mutex::new(HashMap::new()),
@@ -450,12 +460,15 @@ impl Channel {
 /// and reconnects, resubscribes and wakes everyone when the connection fails.
 async fn listen(
     shared: Weak<Shared>,
-    nodes: Vec<redis::Client>,
+    nodes: Nodes,
     name: String,
     mut commands: mpsc::UnboundedReceiver<Subscribe>,
     timeouts: Timeouts,
 ) {
     let mut delay = MIN_RECONNECT_DELAY;
+    // Whether to ask the Sentinels where the primary is before connecting: after a failure, not
+    // at the start nor after following a move.
+    let mut ask = false;
     loop {
         // No pub/sub connection while no task waits. Whatever a queued command asks for is in the
         // map, which the (re)subscription below reads.
@@ -463,9 +476,10 @@ async fn listen(
         if idle && commands.recv().await.is_none() {
             return;
         }
-        let (mut sink, mut stream) = match connect(&nodes, &name, timeouts).await {
+        let (mut sink, mut stream, epoch) = match nodes.connect(&name, timeouts, ask).await {
             Ok(connection) => connection,
             Err(err) => {
+                ask = true;
                 tracing::debug!(error = %err, ?delay, "pub/sub connection failed; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_RECONNECT_DELAY);
@@ -490,6 +504,7 @@ async fn listen(
                 }
                 Err(err) if is_refusal(&err) => state.refused(&names, &err),
                 Err(err) => {
+                    ask = true;
                     tracing::debug!(error = %err, ?delay, "resubscribing failed; reconnecting");
                     drop(state);
                     tokio::time::sleep(delay).await;
@@ -503,10 +518,19 @@ async fn listen(
         // then fails them cannot make the listener reconnect in a tight loop.
         delay = MIN_RECONNECT_DELAY;
 
-        let failure = serve(&shared, &mut sink, &mut stream, &mut commands, timeouts).await;
+        let moved = nodes.moved_from(epoch);
+        let failure = serve(
+            &shared,
+            (&mut sink, &mut stream),
+            &mut commands,
+            timeouts,
+            moved,
+        )
+        .await;
         let Some(reason) = failure else {
             return;
         };
+        ask = nodes.epoch() == epoch;
         tracing::debug!(%reason, "pub/sub connection lost; reconnecting");
         if let Some(state) = shared.upgrade() {
             for channel in state.wanted() {
@@ -516,14 +540,16 @@ async fn listen(
     }
 }
 
-/// Serves one connection until it fails (`Some(reason)`) or the hub is gone (`None`).
+/// Serves one connection until it fails or `moved` completes (`Some(reason)`), or the hub is
+/// gone (`None`).
 async fn serve(
     shared: &Weak<Shared>,
-    sink: &mut PubSubSink,
-    stream: &mut PubSubStream,
+    (sink, stream): (&mut PubSubSink, &mut PubSubStream),
     commands: &mut mpsc::UnboundedReceiver<Subscribe>,
     timeouts: Timeouts,
+    moved: impl Future<Output = ()>,
 ) -> Option<String> {
+    tokio::pin!(moved);
     let mut ping = tokio::time::interval(timeouts.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.reset();
@@ -560,29 +586,90 @@ async fn serve(
                     return Some(format!("ping failed: {err}"));
                 }
             }
+            () = &mut moved => {
+                return Some("the primary moved (Sentinel failover)".to_owned());
+            }
         }
     }
 }
 
-/// Opens a pub/sub connection to the first node that answers, named `name`.
-async fn connect(
-    nodes: &[redis::Client],
-    name: &str,
-    timeouts: Timeouts,
-) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
-    let mut failure = None;
-    for node in nodes {
-        match within(timeouts.connect, naming::pubsub(node, name)).await {
-            Ok(pubsub) => return Ok(pubsub.split()),
-            Err(err) => failure = Some(err),
+/// Where the hub subscribes.
+pub(crate) enum Nodes {
+    /// The first of these nodes that answers, in this order.
+    Fixed(Vec<redis::Client>),
+    /// The primary the Sentinels name, followed through failovers.
+    Sentinel(Arc<Primary>),
+}
+
+impl Nodes {
+    /// Opens a pub/sub connection named `name`, and says which [epoch](Self::epoch) it goes
+    /// to. Behind Sentinels, it asks them where the primary is first if `ask`.
+    async fn connect(
+        &self,
+        name: &str,
+        timeouts: Timeouts,
+        ask: bool,
+    ) -> redis::RedisResult<(PubSubSink, PubSubStream, u64)> {
+        let nodes = match self {
+            Self::Fixed(nodes) => nodes,
+            Self::Sentinel(primary) => {
+                if ask {
+                    primary.resolve_soon(timeouts.connect).await;
+                }
+                let located = primary.current();
+                let pubsub = within(timeouts.connect, naming::pubsub(&located.node, name)).await?;
+                let (sink, stream) = pubsub.split();
+                return Ok((sink, stream, located.epoch));
+            }
+        };
+        let mut failure = None;
+        for node in nodes {
+            match within(timeouts.connect, naming::pubsub(node, name)).await {
+                Ok(pubsub) => {
+                    let (sink, stream) = pubsub.split();
+                    return Ok((sink, stream, 0));
+                }
+                Err(err) => failure = Some(err),
+            }
+        }
+        Err(failure.unwrap_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "no Redis node to subscribe on",
+            ))
+        }))
+    }
+
+    /// How many times the Sentinel-managed primary moved; always 0 for fixed nodes.
+    fn epoch(&self) -> u64 {
+        match self {
+            Self::Fixed(_) => 0,
+            Self::Sentinel(primary) => primary.epoch(),
         }
     }
-    Err(failure.unwrap_or_else(|| {
-        redis::RedisError::from((
-            redis::ErrorKind::InvalidClientConfig,
-            "no Redis node to subscribe on",
-        ))
-    }))
+
+    /// Completes when the primary is found at another address than at `epoch`; never for fixed
+    /// nodes.
+    fn moved_from(&self, epoch: u64) -> impl Future<Output = ()> + use<> {
+        let moves = match self {
+            Self::Fixed(_) => None,
+            Self::Sentinel(primary) => Some(primary.moves()),
+        };
+        async move {
+            match moves {
+                Some(mut moves) => {
+                    if moves
+                        .wait_for(|located| located.epoch != epoch)
+                        .await
+                        .is_err()
+                    {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        }
+    }
 }
 
 /// Whether Redis answered the command with a refusal (such as `NOPERM`) rather than the

@@ -16,6 +16,12 @@
 //! into a dead network, and an operation must recover within about one response timeout of the
 //! network coming back. An attempt that times out retires its connection (see
 //! `client/connection.rs`), so the next one starts on a fresh socket.
+//!
+//! Behind Sentinels a failover shows here as transient errors: refused or reset connections,
+//! timeouts, `READONLY` from the demoted primary (redis-rs marks it retriable), and the
+//! Sentinels' "no primary" while they elect one. Each also marks the connection stale, so the
+//! next attempt finds the primary again first (see `client/sentinel`): a failover delays an
+//! operation, within its retry timeout and its own deadline, and does not fail it.
 
 use std::{future::Future, time::Duration};
 
@@ -278,8 +284,9 @@ impl ScriptPath {
 }
 
 impl ScriptPath {
-    /// One attempt of `request`, bounded by the response timeout; a failure is reported to the
-    /// connection (a timeout retires it). Returns when the request was sent.
+    /// One attempt of `request`, bounded by the response timeout (which also bounds finding
+    /// the primary again behind Sentinels); a failure is reported to the connection (a timeout
+    /// retires it). Returns when the request was sent.
     async fn attempt<T, F, Fut>(
         &self,
         commands: &Commands,
@@ -289,9 +296,14 @@ impl ScriptPath {
         F: FnMut(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let leased = commands.lease();
         let sent = Instant::now();
-        let reply = within(self.response_timeout, request(leased.connection.clone())).await;
+        // Finding the primary again (behind Sentinels) and the request share one budget.
+        let leased = match within(self.response_timeout, commands.ready()).await {
+            Ok(leased) => leased,
+            Err(err) => return (Err(err), sent),
+        };
+        let left = self.response_timeout.saturating_sub(sent.elapsed());
+        let reply = within(left, request(leased.connection.clone())).await;
         if let Err(err) = &reply {
             commands.report(&leased, err);
         }

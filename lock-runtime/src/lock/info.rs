@@ -352,10 +352,10 @@ pub(crate) async fn held_locks(
 }
 
 /// The nodes whose keys make up the deployment, each as a slot it serves, through which a
-/// command reaches it: one Redis is `[None]`; a cluster is each primary's first slot, from
+/// command reaches it: one Redis (or a Sentinel-managed primary) is `[None]`; a cluster is each primary's first slot, from
 /// `CLUSTER SLOTS`.
 async fn primaries(backend: &Backend) -> Result<Vec<Option<u16>>, LockError> {
-    if let Deployment::Single(_) = backend.config.deployment {
+    if !matches!(backend.config.deployment, Deployment::Cluster(_)) {
         return Ok(vec![None]);
     }
     let slots = redis::cmd("CLUSTER").arg("SLOTS").clone();
