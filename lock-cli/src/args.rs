@@ -39,6 +39,29 @@ pub(crate) struct Global {
     )]
     pub(crate) cluster: Vec<String>,
 
+    /// A Sentinel-managed primary instead of `--url`: the Sentinels' URLs, comma-separated or
+    /// the option repeated (with `--sentinel-master`).
+    #[arg(
+        long,
+        global = true,
+        env = "LOCK_REDIS_SENTINELS",
+        value_delimiter = ',',
+        value_name = "URL",
+        requires = "sentinel_master",
+        conflicts_with = "cluster"
+    )]
+    pub(crate) sentinel: Vec<String>,
+
+    /// The name the Sentinels monitor the primary under (`sentinel monitor <name> …`).
+    #[arg(
+        long,
+        global = true,
+        env = "LOCK_REDIS_SENTINEL_MASTER",
+        value_name = "NAME",
+        requires = "sentinel"
+    )]
+    pub(crate) sentinel_master: Option<String>,
+
     /// For `rediss://` URLs: trust the CA certificate(s) in this PEM file instead of the
     /// system's roots.
     #[arg(long, global = true, value_name = "FILE")]

@@ -80,10 +80,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
 
 /// A client of the Redis and key prefix the options name.
 async fn connect(global: &Global) -> Result<LockClient, Failure> {
-    let mut builder = if global.cluster.is_empty() {
-        LockClient::builder().url(&global.url)
-    } else {
-        LockClient::builder().cluster(global.cluster.iter().cloned())
+    let mut builder = match (&global.sentinel_master, global.cluster.is_empty()) {
+        (Some(master), _) => {
+            LockClient::builder().sentinel(master, global.sentinel.iter().cloned())
+        }
+        (None, false) => LockClient::builder().cluster(global.cluster.iter().cloned()),
+        (None, true) => LockClient::builder().url(&global.url),
     };
     if let Some(prefix) = &global.prefix {
         builder = builder.key_prefix(prefix);

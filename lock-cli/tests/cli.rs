@@ -7,7 +7,7 @@ use std::{path::Path, process::Output, process::Stdio, time::Duration};
 
 use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
-    RedisCluster, RedisServer,
+    RedisCluster, RedisServer, SentinelRedis,
     locks::{await_queued, client_named},
     unique_name,
 };
@@ -22,7 +22,15 @@ use tokio::{
 /// The binary under test, with no `LOCK_REDIS_URL` from the environment.
 fn lock_cli() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lock-cli"));
-    command.env_remove("LOCK_REDIS_URL").kill_on_drop(true);
+    for variable in [
+        "LOCK_REDIS_URL",
+        "LOCK_REDIS_CLUSTER",
+        "LOCK_REDIS_SENTINELS",
+        "LOCK_REDIS_SENTINEL_MASTER",
+    ] {
+        command.env_remove(variable);
+    }
+    command.kill_on_drop(true);
     command
 }
 
@@ -238,6 +246,43 @@ async fn list_and_inspect_reach_every_primary_of_a_cluster() {
     for guard in guards {
         guard.unlock().await.expect("unlock");
     }
+}
+
+/// `--sentinel` with `--sentinel-master` finds the primary through the Sentinels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_finds_the_primary_through_the_sentinels() {
+    let redis = SentinelRedis::start(1, 3);
+    let client = LockClient::builder()
+        .sentinel(SentinelRedis::MASTER_NAME, redis.urls())
+        .client_name("sentinel-holder")
+        .build()
+        .await
+        .expect("connect");
+    let name = unique_name("cli-sentinel");
+    let guard = client.lock(&name).acquire().await.expect("free");
+    let seen = lock_cli()
+        .arg("--sentinel")
+        .arg(redis.urls().join(","))
+        .args([
+            "--sentinel-master",
+            SentinelRedis::MASTER_NAME,
+            "--json",
+            "inspect",
+            &name,
+        ])
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(json(&seen)["holder"]["client_name"], "sentinel-holder");
+    let without_master = lock_cli()
+        .arg("--sentinel")
+        .arg(redis.urls().join(","))
+        .args(["inspect", &name])
+        .output()
+        .await
+        .expect("runs");
+    assert_exit(&without_master, 2);
+    guard.unlock().await.expect("unlock");
 }
 
 /// `--tls-ca` reaches a `rediss://` server whose certificate a private CA signed; without it
