@@ -1,0 +1,125 @@
+//! The fault suite's failover window: a primary killed under Sentinel after a lock was taken
+//! on it but before its replica had it. Without `wait_for_replicas` the lock is handed out, lost
+//! in the failover, and taken again by another client while the first still has its guard: its
+//! `lease_lost()` tells it, and the fencing token still goes up. With `wait_for_replicas` no lock
+//! is handed out that the replica has not confirmed. The window itself (how long after an
+//! acquisition the replica has it) is what `WAIT` measures; the test prints it.
+
+use std::time::{Duration, Instant};
+
+use lock_runtime::{LockClient, LockClientBuilder, LockError};
+use lock_tests::{SentinelRedis, locks::lock_key, unique_name};
+
+/// A client of `redis`'s primary through its Sentinels.
+fn through_sentinels(redis: &SentinelRedis) -> LockClientBuilder {
+    LockClient::builder()
+        .sentinel(SentinelRedis::MASTER_NAME, redis.urls())
+        .watchdog_timeout(Duration::from_secs(2))
+}
+
+/// Kills the primary while its only replica is frozen (so nothing written since reaches it),
+/// thaws the replica and waits until the Sentinels promote it.
+fn fail_over_with_the_replica_behind(redis: &SentinelRedis) {
+    let old = redis.primary().port();
+    redis.primary().kill();
+    redis.nodes.replicas[0].resume();
+    redis.wait_for_new_primary(old, Duration::from_secs(30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_wait_for_replicas_a_lock_lost_in_a_failover_is_taken_again() {
+    let redis = SentinelRedis::start(1, 3);
+    let first = through_sentinels(&redis).build().await.expect("connect");
+    let name = unique_name("failover-lost");
+    let before = first.lock(&name).acquire().await.expect("free");
+    let replicated_token = before.fencing_token();
+    before.unlock().await.expect("unlock");
+
+    redis.nodes.replicas[0].pause();
+    let guard = first.lock(&name).acquire().await.expect("free");
+    assert!(guard.fencing_token() > replicated_token);
+    fail_over_with_the_replica_behind(&redis);
+
+    assert_eq!(
+        redis.primary().cmd::<i64>(&["EXISTS", &lock_key(&name)]),
+        0,
+        "the new primary never had the lock"
+    );
+    let second = through_sentinels(&redis).build().await.expect("connect");
+    let taken = second
+        .lock(&name)
+        .try_acquire(Duration::from_secs(10), None)
+        .await
+        .expect("the lock is free on the new primary");
+    assert!(
+        taken.fencing_token() > guard.fencing_token(),
+        "tokens still go up: the lost fence restarts from the server's clock"
+    );
+    tokio::time::timeout(Duration::from_secs(10), guard.lease_lost())
+        .await
+        .expect("the first holder's renewal finds its lock gone");
+    taken.unlock().await.expect("unlock");
+    assert!(guard.unlock().await.expect_err("lost").is_not_held());
+}
+
+/// The median time of 50 acquisitions and releases of `name`.
+async fn round_trips(client: &LockClient, name: &str) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        let guard = client.lock(name).acquire().await.expect("free");
+        guard.unlock().await.expect("unlock");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_for_replicas_no_unreplicated_lock_is_handed_out() {
+    let redis = SentinelRedis::start(1, 3);
+    let client = through_sentinels(&redis)
+        .wait_for_replicas(1, Duration::from_millis(200))
+        .build()
+        .await
+        .expect("connect");
+    let name = unique_name("failover-kept");
+
+    // The window: how much longer an acquisition takes when it waits for the replica's
+    // confirmation, measured beside the same work without it (printed, not asserted).
+    let plain = through_sentinels(&redis).build().await.expect("connect");
+    let without = round_trips(&plain, &name).await;
+    let with = round_trips(&client, &name).await;
+    println!(
+        "acquire + release over loopback, p50: {without:?} without WAIT, {with:?} with `WAIT 1`"
+    );
+
+    redis.nodes.replicas[0].pause();
+    let refused = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), None)
+        .await
+        .expect_err("the replica cannot confirm");
+    assert!(
+        matches!(refused, LockError::NotReplicated { .. }),
+        "{refused}"
+    );
+    assert_eq!(
+        redis.primary().cmd::<i64>(&["EXISTS", &lock_key(&name)]),
+        0,
+        "the unconfirmed lock was given back"
+    );
+    fail_over_with_the_replica_behind(&redis);
+
+    // The promoted replica has no replica of its own: still nothing unconfirmed is handed out.
+    let refused = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(10), None)
+        .await
+        .expect_err("no replica to confirm");
+    assert!(
+        matches!(refused, LockError::NotReplicated { .. }),
+        "{refused}"
+    );
+    assert_eq!(redis.primary().cmd::<i64>(&["EXISTS", &lock_key(&name)]), 0);
+}
