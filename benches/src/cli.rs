@@ -94,6 +94,8 @@ pub enum Scenario {
     Contention,
     /// 6: memory and connections of waiting tasks.
     Footprint,
+    /// 7: uncontended throughput on Redis Cluster, 1 and 3 masters.
+    Cluster,
 }
 
 /// The hidden subcommands.

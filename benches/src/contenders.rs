@@ -263,11 +263,31 @@ impl Contender {
             implementation,
             kind,
         };
+        contender.warm_up().await?;
+        Ok(contender)
+    }
+
+    /// `ours` on a client already built (a Redis Cluster's, say), warmed up as
+    /// [`connect`](Self::connect) does.
+    ///
+    /// # Errors
+    ///
+    /// When Redis fails.
+    pub async fn ours_on(client: LockClient) -> BenchResult<Self> {
+        let contender = Self {
+            implementation: Implementation::Ours,
+            kind: ContenderKind::Ours(client),
+        };
+        contender.warm_up().await?;
+        Ok(contender)
+    }
+
+    /// One acquisition and release, so that connections are open and scripts are loaded.
+    async fn warm_up(&self) -> BenchResult<()> {
         let mut rng = Rng::new(0);
         let warm_up = crate::util::unique_name("warm-up");
-        let held = contender.acquire(&warm_up, &mut rng).await?;
-        contender.release(held).await?;
-        Ok(contender)
+        let held = self.acquire(&warm_up, &mut rng).await?;
+        self.release(held).await
     }
 
     /// Which implementation this is.

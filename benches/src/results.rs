@@ -245,6 +245,44 @@ impl ThroughputResult {
     }
 }
 
+/// Scenario 7: uncontended throughput on Redis Cluster, by number of masters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterResult {
+    /// Tasks, each on its own name, in one process.
+    pub tasks: usize,
+    /// Seconds measured per cluster.
+    pub seconds_per_series: f64,
+    /// One series per cluster, fewest masters first.
+    pub series: Vec<ClusterSeries>,
+}
+
+/// The throughput of one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSeries {
+    /// Its masters.
+    pub masters: usize,
+    /// Acquisitions made.
+    pub acquisitions: u64,
+    /// Seconds measured.
+    pub seconds: f64,
+    /// Acquisitions per second.
+    pub per_s: f64,
+}
+
+impl ClusterResult {
+    /// The throughput of the most masters over that of the fewest: how it scales.
+    pub fn scaling(&self) -> Option<(usize, usize, f64)> {
+        let (first, last) = (self.series.first()?, self.series.last()?);
+        (self.series.len() > 1).then(|| {
+            (
+                first.masters,
+                last.masters,
+                last.per_s / first.per_s.max(1e-9),
+            )
+        })
+    }
+}
+
 /// One run of the contended workload: one implementation, one number of waiters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContentionPoint {
@@ -448,6 +486,9 @@ pub struct Results {
     pub contention: Option<ContentionResult>,
     /// Scenario 6.
     pub footprint: Option<FootprintResult>,
+    /// Scenario 7 (absent from results written before it existed).
+    #[serde(default)]
+    pub cluster: Option<ClusterResult>,
     /// The targets, evaluated.
     pub targets: Vec<Target>,
 }

@@ -15,6 +15,7 @@ use crate::{
     },
     results::{Machine, Meta, Results},
     scenarios::{
+        cluster::{self, ClusterParams},
         contention::{self, ContentionParams},
         footprint::{self, FootprintParams},
         latency::{self, LatencyParams},
@@ -34,6 +35,8 @@ pub struct Sizes {
     pub contention: ContentionParams,
     /// Scenario 6.
     pub footprint: FootprintParams,
+    /// Scenario 7.
+    pub cluster: ClusterParams,
 }
 
 impl Sizes {
@@ -69,6 +72,11 @@ impl Sizes {
                 per_name: 10,
                 idle: Duration::from_secs(1),
             },
+            cluster: ClusterParams {
+                tasks: 256,
+                seconds: 5.0,
+                masters: vec![1, 3],
+            },
         }
     }
 
@@ -103,6 +111,11 @@ impl Sizes {
                 names: 20,
                 per_name: 5,
                 idle: Duration::from_millis(200),
+            },
+            cluster: ClusterParams {
+                tasks: 8,
+                seconds: 0.3,
+                masters: vec![1, 3],
             },
         }
     }
@@ -229,6 +242,7 @@ async fn measure(cli: &Cli, url: &str, progress: &Progress) -> BenchResult<Resul
         throughput: None,
         contention: None,
         footprint: None,
+        cluster: None,
         targets: Vec::new(),
     };
     if cli.runs(Scenario::Latency) {
@@ -256,6 +270,13 @@ async fn measure(cli: &Cli, url: &str, progress: &Progress) -> BenchResult<Resul
     if cli.runs(Scenario::Footprint) {
         progress.step("6", "footprint of waiting tasks");
         results.footprint = Some(footprint::run(url, sizes.footprint, progress).await?);
+    }
+    if cli.runs(Scenario::Cluster) {
+        progress.step(
+            "7",
+            "uncontended throughput on Redis Cluster, 1 and 3 masters",
+        );
+        results.cluster = Some(cluster::run(&sizes.cluster, progress).await?);
     }
     Ok(results)
 }

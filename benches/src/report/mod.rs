@@ -6,6 +6,7 @@
 //! order.
 
 mod analysis;
+mod cluster;
 mod evaluate;
 mod footprint;
 mod handoff;
@@ -50,6 +51,9 @@ pub fn render(results: &Results) -> String {
     }
     if let Some(footprint) = &results.footprint {
         footprint::render(&mut out, footprint);
+    }
+    if let Some(cluster) = &results.cluster {
+        cluster::render(&mut out, cluster);
     }
     method::render(&mut out, results);
     out

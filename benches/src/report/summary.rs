@@ -137,6 +137,22 @@ pub fn render_summary(results: &Results) -> String {
             fmt_bytes(footprint.bare.bytes_per_task)
         );
     }
+    if let Some(cluster) = &results.cluster
+        && let (Some(fewest), Some(most)) = (cluster.series.first(), cluster.series.last())
+        && cluster.series.len() > 1
+    {
+        let _ = writeln!(
+            out,
+            "| uncontended acquisitions per second on Redis Cluster, {} tasks, {} masters | {} | – | {} master(s): {} (×{:.2} with {}) |",
+            cluster.tasks,
+            most.masters,
+            fmt_rate(most.per_s),
+            fewest.masters,
+            fmt_rate(fewest.per_s),
+            most.per_s / fewest.per_s.max(1e-9),
+            most.masters
+        );
+    }
     let met = results
         .targets
         .iter()

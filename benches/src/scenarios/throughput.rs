@@ -200,7 +200,7 @@ impl Pipelines {
 }
 
 /// Runs `tasks` tasks of `contender`, each on its own name, for `duration`; returns acquisitions.
-async fn measure_contender(
+pub(crate) async fn measure_contender(
     contender: &Arc<Contender>,
     names: &Arc<Vec<String>>,
     duration: Duration,
