@@ -311,8 +311,13 @@ async fn connect(config: &Config, nodes: &Nodes) -> redis::RedisResult<Commands>
             Commands::connect_sentinel(Arc::clone(primary), manager_config, &name).await
         }
         (Deployment::Cluster(urls), Nodes::Fixed(_)) => {
+            // A fresh cluster connection waits for every seed node before it asks for the slot
+            // map, and is opened inside one request's response timeout (a request that timed
+            // out retires the connection, see `connection.rs`): a seed that accepts connections
+            // but never answers (a frozen host) may take only half of it.
+            let node_connect_timeout = config.connect_timeout.min(config.response_timeout / 2);
             let cluster = redis::cluster::ClusterClient::builder(urls.clone())
-                .connection_timeout(config.connect_timeout)
+                .connection_timeout(node_connect_timeout)
                 .response_timeout(config.response_timeout);
             #[cfg(feature = "tls")]
             let cluster = match config.tls.given() {
@@ -320,7 +325,11 @@ async fn connect(config: &Config, nodes: &Nodes) -> redis::RedisResult<Commands>
                 None => cluster,
             };
             let cluster = cluster.build()?;
-            Commands::connect_cluster(cluster, &name).await
+            // Given again with each connection: a connection's config replaces the builder's.
+            let cluster_config = redis::cluster::ClusterConfig::new()
+                .set_connection_timeout(node_connect_timeout)
+                .set_response_timeout(config.response_timeout);
+            Commands::connect_cluster(cluster, cluster_config, &name).await
         }
         (_, Nodes::Fixed(nodes)) => {
             let node = nodes.first().cloned().ok_or_else(|| {

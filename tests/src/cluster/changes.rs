@@ -36,7 +36,32 @@ impl RedisCluster {
             primary.port()
         );
         primary.kill();
-        self.wait_for_owner(&slots, |port| replicas.contains(&port))
+        self.wait_for_owner(&slots, |port| replicas.contains(&port), None)
+    }
+
+    /// Freezes `primary` (`SIGSTOP`: its connections stay open and silent, as when a host
+    /// vanishes without closing them) and waits, as [`kill_primary`](Self::kill_primary) does,
+    /// until one of its replicas has taken over its slots; returns the new primary. The frozen
+    /// node is left out of every later check of this cluster until
+    /// [`resume`](RedisServer::resume)d; dropping the cluster kills it.
+    ///
+    /// # Panics
+    ///
+    /// As [`kill_primary`](Self::kill_primary).
+    pub fn freeze_primary(&self, primary: &RedisServer) -> &RedisServer {
+        let slots = self.slots_of(primary);
+        let replicas: Vec<u16> = self.replicas_of(primary).iter().map(|r| r.port()).collect();
+        assert!(
+            !replicas.is_empty(),
+            "primary {} has no running replica to take over",
+            primary.port()
+        );
+        primary.pause();
+        self.wait_for_owner(
+            &slots,
+            |port| replicas.contains(&port),
+            Some(primary.port()),
+        )
     }
 
     /// Promotes `replica` with `CLUSTER FAILOVER` (its primary hands over once the replica
@@ -54,7 +79,7 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("node {} is not a replica:\n{info}", replica.port()));
         let slots = self.slots_of(self.node(primary_port));
         let _: () = replica.cmd(&["CLUSTER", "FAILOVER"]);
-        self.wait_for_owner(&slots, |port| port == replica.port());
+        self.wait_for_owner(&slots, |port| port == replica.port(), None);
     }
 
     /// Moves `slot`, with its keys, from the primary serving it to `target` (another primary):
@@ -109,7 +134,7 @@ impl RedisCluster {
                 let _: () = primary.cmd(&assign);
             }
         }
-        self.wait_for_owner(&[slot..=slot], |port| port == target.port());
+        self.wait_for_owner(&[slot..=slot], |port| port == target.port(), None);
     }
 
     /// The slot ranges `primary` serves, as the first running node that answers sees them.
@@ -124,16 +149,22 @@ impl RedisCluster {
         slots
     }
 
-    /// Waits until every running node reports `cluster_state:ok` and says one node chosen by
-    /// `candidate` serves every one of `slots`, and that node reports `role:master`; returns it.
+    /// Waits until every running node (but `frozen`) reports `cluster_state:ok` and says one
+    /// node chosen by `candidate` serves every one of `slots`, and that node reports
+    /// `role:master`; returns it.
     fn wait_for_owner(
         &self,
         slots: &[RangeInclusive<u16>],
         candidate: impl Fn(u16) -> bool,
+        frozen: Option<u16>,
     ) -> &RedisServer {
         let mut owner = None;
+        let answering = || {
+            self.running()
+                .filter(move |node| Some(node.port()) != frozen)
+        };
         self.wait_for("a new owner of the slots", CHANGE_TIMEOUT, || {
-            owner = self.agreed_owner(slots).filter(|port| candidate(*port));
+            owner = agreed_owner(answering(), slots).filter(|port| candidate(*port));
             owner.is_some_and(|port| {
                 self.node(port)
                     .try_cmd::<String>(&["INFO", "replication"])
@@ -141,7 +172,7 @@ impl RedisCluster {
                     .and_then(|info| info_value(&info, "role"))
                     .as_deref()
                     == Some("master")
-            }) && self.running().all(|node| {
+            }) && answering().all(|node| {
                 node.try_cmd::<String>(&["CLUSTER", "INFO"])
                     .ok()
                     .and_then(|info| info_value(&info, "cluster_state"))
@@ -151,24 +182,27 @@ impl RedisCluster {
         });
         self.node(owner.expect("the wait ended with an owner"))
     }
+}
 
-    /// The one port that every running node says serves all of `slots`, if they agree.
-    fn agreed_owner(&self, slots: &[RangeInclusive<u16>]) -> Option<u16> {
-        let mut agreed = None;
-        for node in self.running() {
-            let owners = view::slot_owners(node)?;
-            for slot in slots
+/// The one port that every one of `nodes` says serves all of `slots`, if they agree.
+fn agreed_owner<'a>(
+    nodes: impl Iterator<Item = &'a RedisServer>,
+    slots: &[RangeInclusive<u16>],
+) -> Option<u16> {
+    let mut agreed = None;
+    for node in nodes {
+        let owners = view::slot_owners(node)?;
+        for slot in slots
+            .iter()
+            .flat_map(|range| [*range.start(), *range.end()])
+        {
+            let port = owners
                 .iter()
-                .flat_map(|range| [*range.start(), *range.end()])
-            {
-                let port = owners
-                    .iter()
-                    .find_map(|(range, port)| range.contains(&slot).then_some(*port))?;
-                if *agreed.get_or_insert(port) != port {
-                    return None;
-                }
+                .find_map(|(range, port)| range.contains(&slot).then_some(*port))?;
+            if *agreed.get_or_insert(port) != port {
+                return None;
             }
         }
-        agreed
     }
+    agreed
 }

@@ -319,6 +319,29 @@ impl RedisCluster {
             .collect()
     }
 
+    /// Waits until every running replica of `primary` has replicated everything `primary` had
+    /// written when this was called (its `master_repl_offset`), so a failover keeps it.
+    ///
+    /// # Panics
+    ///
+    /// When that takes more than 10 s.
+    pub fn await_replicated(&self, primary: &RedisServer) {
+        let offset = |node: &RedisServer| {
+            node.try_cmd::<String>(&["INFO", "replication"])
+                .ok()
+                .and_then(|info| info_value(&info, "master_repl_offset"))
+                .and_then(|offset| offset.parse::<u64>().ok())
+        };
+        let written = offset(primary)
+            .unwrap_or_else(|| panic!("node {} reports no replication offset", primary.port()));
+        let replicas = self.replicas_of(primary);
+        self.wait_for("the replicas to catch up", Duration::from_secs(10), || {
+            replicas
+                .iter()
+                .all(|replica| offset(replica).is_some_and(|at| at >= written))
+        });
+    }
+
     /// Each slot range and the port of its primary, as the first running node that answers
     /// sees them.
     fn slot_owners(&self) -> Vec<(RangeInclusive<u16>, u16)> {
