@@ -1,7 +1,9 @@
 //! A Redis Cluster with a replica per master, changing under a held and waited-on lock: the
-//! master owning the lock is killed and its replica takes over, or the lock's slot migrates to
-//! another master. Neither is an error: the holder's renewals and release and every waiter ride
-//! it out within their deadlines, and no two tasks ever hold the lock at once.
+//! master owning the lock is killed or frozen and its replica takes over, or the lock's slot
+//! migrates to another master. Neither is an error: the holder's renewals and release and every
+//! waiter ride it out within their deadlines, no two tasks ever hold the lock at once, and the
+//! waiters' shard subscription moves to the slot's new owner, where each release wakes the next
+//! waiter at once.
 //!
 //! Redis replication is asynchronous: a lock written on a master that dies before sending it to
 //! its replica is gone, and another task may take it. These tests wait until the replica has the
@@ -13,13 +15,13 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
     RedisCluster, RedisServer, key_slot,
-    locks::{await_queued, lock_key},
+    locks::{await_queued, await_shard_subscribers, lock_key, unlock_channel},
     unique_name,
 };
 use tokio::task::JoinHandle;
@@ -39,6 +41,10 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long the holder keeps the lock once the cluster changed: long enough for a renewal on the
 /// new owner.
 const HOLD_AFTER: Duration = Duration::from_millis(3500);
+
+/// How long the waiters may take, all together, once the holder released: each is woken by the
+/// previous one's release. Far less than the holder's TTL, which would wake them otherwise.
+const SERVED_WITHIN: Duration = Duration::from_secs(2);
 
 /// How long a waiter waits at most: far more than a failover takes.
 const WAIT: Duration = Duration::from_secs(30);
@@ -85,9 +91,11 @@ impl Contended {
         }
     }
 
-    /// Holds the lock a while longer (the watchdog renews on the new owner), releases it, and
-    /// checks that every waiter was served after it, one at a time, each with a new token.
-    async fn finish(self) {
+    /// Once the waiters' subscription moved to `owner`, the slot's new owner, holds the lock a
+    /// while longer (the watchdog renews there), releases it, and checks that every waiter was
+    /// served after it, one at a time, each with a new token, woken by the releases.
+    async fn finish(self, owner: &RedisServer, name: &str) {
+        await_shard_subscribers(owner, &unlock_channel(name), 1).await;
         tokio::time::sleep(HOLD_AFTER).await;
         assert!(
             !self.holder.is_lease_lost(),
@@ -98,6 +106,7 @@ impl Contended {
             .unlock()
             .await
             .expect("the holder's release rides out the change");
+        let released = Instant::now();
         let mut tokens = Vec::new();
         for waiter in self.waiters {
             let served = tokio::time::timeout(WAIT, waiter)
@@ -106,6 +115,11 @@ impl Contended {
                 .expect("join");
             tokens.push(served.expect("every waiter is served"));
         }
+        assert!(
+            released.elapsed() < SERVED_WITHIN,
+            "the waiters took {:?}: not woken by the releases",
+            released.elapsed()
+        );
         assert_eq!(
             self.overlaps.load(Ordering::SeqCst),
             0,
@@ -147,7 +161,7 @@ async fn a_master_failover_is_ridden_out_by_the_holder_and_every_waiter() {
     })
     .await;
     assert_ne!(new, old);
-    contended.finish().await;
+    contended.finish(cluster.node(new), &name).await;
     assert_eq!(
         cluster.node(new).cmd::<i64>(&["EXISTS", &lock_key(&name)]),
         0,
@@ -172,7 +186,7 @@ async fn a_frozen_master_is_failed_over_and_ridden_out_by_the_holder_and_every_w
     })
     .await;
     assert_ne!(new, old);
-    contended.finish().await;
+    contended.finish(cluster.node(new), &name).await;
     assert_eq!(
         cluster.node(new).cmd::<i64>(&["EXISTS", &lock_key(&name)]),
         0,
@@ -194,8 +208,8 @@ async fn a_slot_migration_is_ridden_out_by_the_holder_and_every_waiter() {
         move || cluster.migrate_slot(slot, cluster.node(target))
     })
     .await;
-    contended.finish().await;
     let target = cluster.node(target);
+    contended.finish(target, &name).await;
     assert_eq!(cluster.node_for_slot(slot).port(), target.port());
     assert_eq!(target.cmd::<i64>(&["EXISTS", &lock_key(&name)]), 0);
 }
