@@ -9,7 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lock_runtime::LockClient;
+use tokio::task::JoinHandle;
+
+use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     RedisCluster,
     locks::{await_shard_subscribers, command_calls, lock_key, shard_subscribers, unlock_channel},
@@ -85,6 +87,34 @@ async fn waiters_are_woken_by_a_release_on_every_node() {
     }
 }
 
+/// A task waiting up to 10 s for the lock `name`; once it has it, it releases it and returns
+/// when it took it.
+fn spawn_waiter(client: &LockClient, name: &str) -> JoinHandle<Result<Instant, LockError>> {
+    let lock = client.lock(name);
+    tokio::spawn(async move {
+        let guard = lock.try_acquire(Duration::from_secs(10), None).await?;
+        let acquired = Instant::now();
+        guard.unlock().await?;
+        Ok(acquired)
+    })
+}
+
+/// Every one of `waiters` got the lock within 2 s of `released`: woken by the release, not by
+/// the holder's 30 s lease.
+async fn assert_woken_by_the_release(
+    released: Instant,
+    waiters: Vec<JoinHandle<Result<Instant, LockError>>>,
+) {
+    for waiter in waiters {
+        let acquired = waiter.await.expect("join").expect("the waiter");
+        let after = acquired.saturating_duration_since(released);
+        assert!(
+            after < Duration::from_secs(2),
+            "woken {after:?} after the release"
+        );
+    }
+}
+
 /// Waiting on a cluster uses a shard channel, subscribed with `SSUBSCRIBE` on the node owning
 /// the lock's slot: no node has a classic subscription, no other node a shard one, and the
 /// release's `SPUBLISH` wakes the waiter at once (the holder's lease is 30 s).
@@ -100,17 +130,7 @@ async fn waiters_subscribe_to_a_shard_channel_on_the_owning_node_only() {
         .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(30)))
         .await
         .expect("acquire");
-    let waiters: Vec<_> = (0..3)
-        .map(|_| {
-            let lock = client.lock(&name);
-            tokio::spawn(async move {
-                let guard = lock.try_acquire(Duration::from_secs(10), None).await?;
-                let acquired = Instant::now();
-                guard.unlock().await?;
-                Ok::<_, lock_runtime::LockError>(acquired)
-            })
-        })
-        .collect();
+    let waiters: Vec<_> = (0..3).map(|_| spawn_waiter(&client, &name)).collect();
     await_shard_subscribers(owner, &channel, 1).await;
     for node in cluster.nodes() {
         let classic: Vec<String> = node.cmd(&["PUBSUB", "CHANNELS", "*"]);
@@ -124,14 +144,7 @@ async fn waiters_subscribe_to_a_shard_channel_on_the_owning_node_only() {
 
     let released = Instant::now();
     holder.unlock().await.expect("unlock");
-    for waiter in waiters {
-        let acquired = waiter.await.expect("join").expect("the waiter");
-        let after = acquired.saturating_duration_since(released);
-        assert!(
-            after < Duration::from_secs(2),
-            "woken {after:?} after the release"
-        );
-    }
+    assert_woken_by_the_release(released, waiters).await;
     for node in cluster.nodes() {
         assert_eq!(command_calls(node, &["publish"]), 0, "node {}", node.port());
     }
@@ -160,15 +173,7 @@ async fn locks_in_different_slots_are_waited_on_at_once() {
             .await
             .expect("acquire");
         holders.push(holder);
-        for _ in 0..2 {
-            let lock = client.lock(name);
-            waiters.push(tokio::spawn(async move {
-                let guard = lock.try_acquire(Duration::from_secs(10), None).await?;
-                let acquired = Instant::now();
-                guard.unlock().await?;
-                Ok::<_, lock_runtime::LockError>(acquired)
-            }));
-        }
+        waiters.extend((0..2).map(|_| spawn_waiter(&client, name)));
     }
     for name in &names {
         let owner = cluster.node_for_key(lock_key(name));
@@ -188,14 +193,7 @@ async fn locks_in_different_slots_are_waited_on_at_once() {
     for holder in holders {
         holder.unlock().await.expect("unlock");
     }
-    for waiter in waiters {
-        let acquired = waiter.await.expect("join").expect("the waiter");
-        let after = acquired.saturating_duration_since(released);
-        assert!(
-            after < Duration::from_secs(2),
-            "woken {after:?} after the release"
-        );
-    }
+    assert_woken_by_the_release(released, waiters).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

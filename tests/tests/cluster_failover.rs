@@ -142,31 +142,44 @@ async fn cluster_client(cluster: &RedisCluster) -> LockClient {
         .expect("connect to the cluster")
 }
 
-/// Runs a blocking kit call (a failover, a migration: seconds) off the test's runtime.
-async fn off_runtime<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(call).await.expect("join")
+/// Starts a cluster with a replica per master and a held, waited-on lock; runs `change` on the
+/// cluster, given the node serving the lock's slot and the slot, off the test's runtime (the kit
+/// blocks for seconds); `change` returns the port of the slot's owner afterwards. Then checks
+/// that the holder and every waiter rode the change out ([`Contended::finish`]).
+async fn ride_out(
+    prefix: &str,
+    change: impl FnOnce(&RedisCluster, &RedisServer, u16) -> u16 + Send + 'static,
+) {
+    let cluster = Arc::new(RedisCluster::with_replicas(3, 1));
+    let client = cluster_client(&cluster).await;
+    let name = unique_name(prefix);
+    let key = lock_key(&name);
+    let contended = Contended::start(&cluster, &client, &name).await;
+
+    let old = cluster.node_for_key(&key).port();
+    let new = tokio::task::spawn_blocking({
+        let cluster = Arc::clone(&cluster);
+        let slot = key_slot(key.as_bytes());
+        move || change(&cluster, cluster.node(old), slot)
+    })
+    .await
+    .expect("join");
+    assert_ne!(new, old);
+    let new = cluster.node(new);
+    contended.finish(new, &name).await;
+    assert_eq!(
+        new.cmd::<i64>(&["EXISTS", &key]),
+        0,
+        "released on the slot's new owner"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_failover_is_ridden_out_by_the_holder_and_every_waiter() {
-    let cluster = Arc::new(RedisCluster::with_replicas(3, 1));
-    let client = cluster_client(&cluster).await;
-    let name = unique_name("failover");
-    let contended = Contended::start(&cluster, &client, &name).await;
-
-    let old = cluster.node_for_key(lock_key(&name)).port();
-    let new = off_runtime({
-        let cluster = Arc::clone(&cluster);
-        move || cluster.kill_primary(cluster.node(old)).port()
+    ride_out("failover", |cluster, owner, _| {
+        cluster.kill_primary(owner).port()
     })
     .await;
-    assert_ne!(new, old);
-    contended.finish(cluster.node(new), &name).await;
-    assert_eq!(
-        cluster.node(new).cmd::<i64>(&["EXISTS", &lock_key(&name)]),
-        0,
-        "released on the new master"
-    );
 }
 
 /// The master freezes (its connections stay open and silent, as when its host vanishes) and its
@@ -174,53 +187,22 @@ async fn a_master_failover_is_ridden_out_by_the_holder_and_every_waiter() {
 /// leads them to the replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_master_is_failed_over_and_ridden_out_by_the_holder_and_every_waiter() {
-    let cluster = Arc::new(RedisCluster::with_replicas(3, 1));
-    let client = cluster_client(&cluster).await;
-    let name = unique_name("frozen");
-    let contended = Contended::start(&cluster, &client, &name).await;
-
-    let old = cluster.node_for_key(lock_key(&name)).port();
-    let new = off_runtime({
-        let cluster = Arc::clone(&cluster);
-        move || cluster.freeze_primary(cluster.node(old)).port()
+    ride_out("frozen", |cluster, owner, _| {
+        cluster.freeze_primary(owner).port()
     })
     .await;
-    assert_ne!(new, old);
-    contended.finish(cluster.node(new), &name).await;
-    assert_eq!(
-        cluster.node(new).cmd::<i64>(&["EXISTS", &lock_key(&name)]),
-        0,
-        "released on the new master"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_migration_is_ridden_out_by_the_holder_and_every_waiter() {
-    let cluster = Arc::new(RedisCluster::with_replicas(3, 1));
-    let client = cluster_client(&cluster).await;
-    let name = unique_name("migration");
-    let contended = Contended::start(&cluster, &client, &name).await;
-
-    let slot = key_slot(lock_key(&name).as_bytes());
-    let target = other_primary(&cluster, slot);
-    off_runtime({
-        let cluster = Arc::clone(&cluster);
-        move || cluster.migrate_slot(slot, cluster.node(target))
+    ride_out("migration", |cluster, owner, slot| {
+        let target = cluster
+            .primaries()
+            .into_iter()
+            .find(|primary| primary.port() != owner.port())
+            .expect("three primaries");
+        cluster.migrate_slot(slot, target);
+        target.port()
     })
     .await;
-    let target = cluster.node(target);
-    contended.finish(target, &name).await;
-    assert_eq!(cluster.node_for_slot(slot).port(), target.port());
-    assert_eq!(target.cmd::<i64>(&["EXISTS", &lock_key(&name)]), 0);
-}
-
-/// A primary other than the one serving `slot`.
-fn other_primary(cluster: &RedisCluster, slot: u16) -> u16 {
-    let owner = cluster.node_for_slot(slot).port();
-    cluster
-        .primaries()
-        .iter()
-        .map(|primary| RedisServer::port(primary))
-        .find(|port| *port != owner)
-        .expect("three primaries")
 }

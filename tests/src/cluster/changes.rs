@@ -28,13 +28,7 @@ impl RedisCluster {
     /// When `primary` serves no slot or has no running replica, or when no replica takes over
     /// within 30 s (with every node's view of the cluster).
     pub fn kill_primary(&self, primary: &RedisServer) -> &RedisServer {
-        let slots = self.slots_of(primary);
-        let replicas: Vec<u16> = self.replicas_of(primary).iter().map(|r| r.port()).collect();
-        assert!(
-            !replicas.is_empty(),
-            "primary {} has no running replica to take over",
-            primary.port()
-        );
+        let (slots, replicas) = self.before_failover(primary);
         primary.kill();
         self.wait_for_owner(&slots, |port| replicas.contains(&port), None)
     }
@@ -49,13 +43,7 @@ impl RedisCluster {
     ///
     /// As [`kill_primary`](Self::kill_primary).
     pub fn freeze_primary(&self, primary: &RedisServer) -> &RedisServer {
-        let slots = self.slots_of(primary);
-        let replicas: Vec<u16> = self.replicas_of(primary).iter().map(|r| r.port()).collect();
-        assert!(
-            !replicas.is_empty(),
-            "primary {} has no running replica to take over",
-            primary.port()
-        );
+        let (slots, replicas) = self.before_failover(primary);
         primary.pause();
         self.wait_for_owner(
             &slots,
@@ -135,6 +123,22 @@ impl RedisCluster {
             }
         }
         self.wait_for_owner(&[slot..=slot], |port| port == target.port(), None);
+    }
+
+    /// The slots `primary` serves and the ports of its running replicas, one of which will
+    /// take them over.
+    fn before_failover(&self, primary: &RedisServer) -> (Vec<RangeInclusive<u16>>, Vec<u16>) {
+        let replicas: Vec<u16> = self
+            .replicas_of(primary)
+            .iter()
+            .map(|replica| replica.port())
+            .collect();
+        assert!(
+            !replicas.is_empty(),
+            "primary {} has no running replica to take over",
+            primary.port()
+        );
+        (self.slots_of(primary), replicas)
     }
 
     /// The slot ranges `primary` serves, as the first running node that answers sees them.

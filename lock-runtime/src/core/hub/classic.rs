@@ -13,7 +13,7 @@ use redis::aio::{PubSubSink, PubSubStream};
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
-    LINGER, MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY, Shared, Subscribe, Timeouts, is_refusal,
+    MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY, Shared, Subscribe, Timeouts, is_refusal, timers,
 };
 use crate::{
     client::{naming, sentinel::Primary},
@@ -114,11 +114,7 @@ async fn serve(
     moved: impl Future<Output = ()>,
 ) -> Option<String> {
     tokio::pin!(moved);
-    let mut ping = tokio::time::interval(timeouts.ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.reset();
-    let mut sweep = tokio::time::interval(LINGER / 2);
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut ping, mut sweep) = timers(timeouts.ping_interval);
     loop {
         tokio::select! {
             command = commands.recv() => {

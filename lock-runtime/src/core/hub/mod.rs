@@ -241,6 +241,18 @@ pub(crate) struct Subscription {
     channel: Arc<Channel>,
 }
 
+/// The listener's timers: a ping of its connections every `ping_interval` (the first one
+/// interval from now), and a sweep of the lingering channels twice per [`LINGER`]. A tick
+/// missed while the listener was busy is delayed, not repeated.
+fn timers(ping_interval: Duration) -> (tokio::time::Interval, tokio::time::Interval) {
+    let mut ping = tokio::time::interval(ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.reset();
+    let mut sweep = tokio::time::interval(LINGER / 2);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    (ping, sweep)
+}
+
 /// The time limits of the hub's connections.
 #[derive(Clone, Copy)]
 struct Timeouts {

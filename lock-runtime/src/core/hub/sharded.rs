@@ -53,8 +53,8 @@ use redis::{
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
-    Channel, LINGER, MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY, Shared, Subscribe, Timeouts,
-    is_refusal,
+    Channel, MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY, Shared, Subscribe, Timeouts, is_refusal,
+    timers,
 };
 use crate::core::{
     script::within,
@@ -141,11 +141,7 @@ pub(super) async fn listen(
         next_id: 0,
         pushes,
     };
-    let mut ping = tokio::time::interval(timeouts.ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.reset();
-    let mut sweep = tokio::time::interval(LINGER / 2);
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut ping, mut sweep) = timers(timeouts.ping_interval);
     loop {
         let retry = listener.retry;
         tokio::select! {
