@@ -35,9 +35,12 @@ impl RedisCluster {
 
     /// Freezes `primary` (`SIGSTOP`: its connections stay open and silent, as when a host
     /// vanishes without closing them) and waits, as [`kill_primary`](Self::kill_primary) does,
-    /// until one of its replicas has taken over its slots; returns the new primary. The frozen
-    /// node is left out of every later check of this cluster until
-    /// [`resume`](RedisServer::resume)d; dropping the cluster kills it.
+    /// until one of its replicas has taken over its slots; returns the new primary. Until it is
+    /// [`resume`](RedisServer::resume)d, the helpers that ask the cluster
+    /// ([`node_for_slot`](Self::node_for_slot), [`primaries`](Self::primaries),
+    /// [`wait_until_ready`](Self::wait_until_ready)) may ask the frozen node and wait for its
+    /// answer (up to 10 s a command): ask the returned node directly. Dropping the cluster kills
+    /// it.
     ///
     /// # Panics
     ///
