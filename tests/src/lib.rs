@@ -11,6 +11,7 @@
 //! | Sentinels that fail a primary over | [`SentinelRedis::start`], [`wait_for_new_primary`](SentinelRedis::wait_for_new_primary) |
 //! | N independent masters (Redlock) | [`start_masters`] |
 //! | a 3+ master Redis Cluster | [`RedisCluster::start`], [`key_slot`] |
+//! | a cluster with replicas, failed over, a slot migrated | [`RedisCluster::with_replicas`], [`kill_primary`](RedisCluster::kill_primary), [`fail_over_to`](RedisCluster::fail_over_to), [`migrate_slot`](RedisCluster::migrate_slot) |
 //! | crash, restart, freeze a node | [`RedisServer::kill`], [`restart`](RedisServer::restart), [`pause`](RedisServer::pause) / [`resume`](RedisServer::resume) |
 //! | drop client connections, stall the server | [`RedisServer::client_kill`], [`RedisServer::debug_sleep`] |
 //! | latency, half-open or reset connections | [`TcpProxy`] between the client and the server |

@@ -274,6 +274,31 @@ pub async fn await_subscribers(server: &RedisServer, channel: &str, n: i64) {
     );
 }
 
+/// How many clients subscribe to the shard channel `channel` on `server`
+/// (`PUBSUB SHARDNUMSUB`, Redis 7); 0 if the server does not answer.
+pub fn shard_subscribers(server: &RedisServer, channel: &str) -> i64 {
+    server
+        .try_cmd::<(String, i64)>(&["PUBSUB", "SHARDNUMSUB", channel])
+        .map_or(0, |(_, count)| count)
+}
+
+/// Waits until exactly `n` clients subscribe to the shard channel `channel` on `server`.
+///
+/// # Panics
+///
+/// If that does not happen within 10 seconds.
+pub async fn await_shard_subscribers(server: &RedisServer, channel: &str, n: i64) {
+    assert!(
+        eventually(Duration::from_secs(10), || shard_subscribers(
+            server, channel
+        ) == n)
+        .await,
+        "expected {n} shard subscriber(s) on {channel} on port {}, found {}",
+        server.port(),
+        shard_subscribers(server, channel)
+    );
+}
+
 /// The Redis key of the count-down latch `name` under the default prefix: `{lock:name}:latch`,
 /// a string holding the count.
 pub fn latch_key(name: &str) -> String {

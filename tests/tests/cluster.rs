@@ -1,5 +1,5 @@
 //! The lock on a real 3-master Redis Cluster: each lock lives on the node that owns its hash tag's
-//! slot, waiters are woken across nodes, and exclusion and fencing hold.
+//! slot, waiters wait on sharded pub/sub on that node only, and exclusion and fencing hold.
 
 use std::{
     sync::{
@@ -9,8 +9,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lock_runtime::LockClient;
-use lock_tests::{RedisCluster, locks::lock_key, unique_name};
+use tokio::task::JoinHandle;
+
+use lock_runtime::{LockClient, LockError};
+use lock_tests::{
+    RedisCluster,
+    locks::{await_shard_subscribers, command_calls, lock_key, shard_subscribers, unlock_channel},
+    unique_name,
+};
 
 async fn cluster_client(cluster: &RedisCluster) -> LockClient {
     LockClient::builder()
@@ -54,7 +60,7 @@ async fn each_lock_lives_on_the_node_owning_its_slot() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn waiters_are_woken_by_a_release_on_another_node() {
+async fn waiters_are_woken_by_a_release_on_every_node() {
     let cluster = RedisCluster::start(3);
     let client = cluster_client(&cluster).await;
     for name in names_on_every_node(&cluster) {
@@ -79,6 +85,115 @@ async fn waiters_are_woken_by_a_release_on_another_node() {
         );
         guard.unlock().await.expect("unlock");
     }
+}
+
+/// A task waiting up to 10 s for the lock `name`; once it has it, it releases it and returns
+/// when it took it.
+fn spawn_waiter(client: &LockClient, name: &str) -> JoinHandle<Result<Instant, LockError>> {
+    let lock = client.lock(name);
+    tokio::spawn(async move {
+        let guard = lock.try_acquire(Duration::from_secs(10), None).await?;
+        let acquired = Instant::now();
+        guard.unlock().await?;
+        Ok(acquired)
+    })
+}
+
+/// Every one of `waiters` got the lock within 2 s of `released`: woken by the release, not by
+/// the holder's 30 s lease.
+async fn assert_woken_by_the_release(
+    released: Instant,
+    waiters: Vec<JoinHandle<Result<Instant, LockError>>>,
+) {
+    for waiter in waiters {
+        let acquired = waiter.await.expect("join").expect("the waiter");
+        let after = acquired.saturating_duration_since(released);
+        assert!(
+            after < Duration::from_secs(2),
+            "woken {after:?} after the release"
+        );
+    }
+}
+
+/// Waiting on a cluster uses a shard channel, subscribed with `SSUBSCRIBE` on the node owning
+/// the lock's slot: no node has a classic subscription, no other node a shard one, and the
+/// release's `SPUBLISH` wakes the waiter at once (the holder's lease is 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_subscribe_to_a_shard_channel_on_the_owning_node_only() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    let name = unique_name("sharded");
+    let channel = unlock_channel(&name);
+    let owner = cluster.node_for_key(lock_key(&name));
+    let holder = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(30)))
+        .await
+        .expect("acquire");
+    let waiters: Vec<_> = (0..3).map(|_| spawn_waiter(&client, &name)).collect();
+    await_shard_subscribers(owner, &channel, 1).await;
+    for node in cluster.nodes() {
+        let classic: Vec<String> = node.cmd(&["PUBSUB", "CHANNELS", "*"]);
+        assert!(classic.is_empty(), "node {}: {classic:?}", node.port());
+        let (_, numsub): (String, i64) = node.cmd(&["PUBSUB", "NUMSUB", &channel]);
+        assert_eq!(numsub, 0, "no classic subscription on node {}", node.port());
+        if node.port() != owner.port() {
+            assert_eq!(shard_subscribers(node, &channel), 0, "node {}", node.port());
+        }
+    }
+
+    let released = Instant::now();
+    holder.unlock().await.expect("unlock");
+    assert_woken_by_the_release(released, waiters).await;
+    for node in cluster.nodes() {
+        assert_eq!(command_calls(node, &["publish"]), 0, "node {}", node.port());
+    }
+    assert!(
+        command_calls(owner, &["spublish"]) > 0,
+        "the releases used SPUBLISH"
+    );
+    // The subscription lingers, then is dropped with SUNSUBSCRIBE.
+    await_shard_subscribers(owner, &channel, 0).await;
+}
+
+/// Locks in three slots on three nodes waited on at once: each channel is subscribed on its own
+/// node, one `SSUBSCRIBE` each (one naming channels of two slots would be refused with
+/// `CROSSSLOT`), and every waiter is woken by its release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_in_different_slots_are_waited_on_at_once() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    let names = names_on_every_node(&cluster);
+    let mut holders = Vec::new();
+    let mut waiters = Vec::new();
+    for name in &names {
+        let holder = client
+            .lock(name)
+            .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(30)))
+            .await
+            .expect("acquire");
+        holders.push(holder);
+        waiters.extend((0..2).map(|_| spawn_waiter(&client, name)));
+    }
+    for name in &names {
+        let owner = cluster.node_for_key(lock_key(name));
+        await_shard_subscribers(owner, &unlock_channel(name), 1).await;
+        for node in cluster.nodes() {
+            let shard_channels: Vec<String> = node.cmd(&["PUBSUB", "SHARDCHANNELS", "*"]);
+            assert_eq!(
+                shard_channels.contains(&unlock_channel(name)),
+                node.port() == owner.port(),
+                "node {}: {shard_channels:?}",
+                node.port()
+            );
+        }
+    }
+
+    let released = Instant::now();
+    for holder in holders {
+        holder.unlock().await.expect("unlock");
+    }
+    assert_woken_by_the_release(released, waiters).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -213,6 +328,21 @@ async fn the_family_works_on_every_node() {
             .await
             .expect("multi-lock across slots");
         both.unlock().await.expect("unlock");
+
+        semaphore.add_permits(1).await.expect("add permits");
+        let _forgotten = client.lock(&name).acquire().await.expect("lock");
+        assert!(client.lock(&name).force_unlock().await.expect("force"));
+        let _forgotten = rw.write().acquire().await.expect("write");
+        assert!(rw.force_unlock().await.expect("force"));
+    }
+    // Every script that wakes waiters published with SPUBLISH, inside the lock's shard.
+    for node in cluster.nodes() {
+        assert_eq!(command_calls(node, &["publish"]), 0, "node {}", node.port());
+        assert!(
+            command_calls(node, &["spublish"]) > 0,
+            "node {}",
+            node.port()
+        );
     }
 }
 

@@ -513,3 +513,44 @@ async fn wait_until(mut condition: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A cluster with a replica per master: a killed primary's replica takes over its slots with
+/// the data it had replicated, `CLUSTER FAILOVER` hands a slot back, and a migrated slot's keys
+/// move with it.
+#[test]
+fn cluster_with_replicas_fails_over_and_migrates() {
+    let cluster = RedisCluster::with_replicas(3, 1);
+    assert_eq!(cluster.nodes().len(), 6);
+    assert_eq!(cluster.primaries().len(), 3);
+    let key = "kit:{failover}";
+    let primary = cluster.node_for_key(key);
+    let _: () = primary.cmd(&["SET", key, "v"]);
+    let replica = cluster.replicas_of(primary)[0];
+    let _: i64 = primary.cmd(&["WAIT", "1", "5000"]);
+
+    let promoted = cluster.kill_primary(primary);
+    assert_eq!(promoted.port(), replica.port());
+    assert_eq!(cluster.node_for_key(key).port(), promoted.port());
+    assert_eq!(promoted.cmd::<String>(&["GET", key]), "v");
+
+    let other = cluster.primaries()[0];
+    let other = if other.port() == promoted.port() {
+        cluster.primaries()[1]
+    } else {
+        other
+    };
+    let stand_in = cluster.replicas_of(other)[0];
+    cluster.fail_over_to(stand_in);
+    assert!(
+        cluster
+            .primaries()
+            .iter()
+            .any(|p| p.port() == stand_in.port())
+    );
+
+    let slot = key_slot(key.as_bytes());
+    cluster.migrate_slot(slot, stand_in);
+    assert_eq!(cluster.node_for_key(key).port(), stand_in.port());
+    assert_eq!(stand_in.cmd::<String>(&["GET", key]), "v");
+    assert_eq!(promoted.cmd::<i64>(&["DBSIZE"]), 0);
+}

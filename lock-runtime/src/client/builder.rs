@@ -73,9 +73,18 @@ impl LockClientBuilder {
     ///
     /// Every key of one lock shares a hash tag, so each script runs on the one node that owns the
     /// lock's slot, and it follows the slot through resharding and failover. Release
-    /// notifications use classic pub/sub on one node: Redis Cluster delivers them cluster-wide.
-    /// (Sharded pub/sub, which would keep them inside the lock's shard, is not used yet.)
-    /// [`wait_for_replicas`](Self::wait_for_replicas) is not available on a cluster.
+    /// notifications use sharded pub/sub (Redis 7): waiters subscribe with `SSUBSCRIBE` on the
+    /// primary serving the lock's slot and the scripts publish with `SPUBLISH`, so a message
+    /// stays inside its shard; the subscriptions follow failovers and slot migrations. On a
+    /// cluster older than Redis 7 (found at connect), the client warns and uses classic pub/sub,
+    /// which Redis Cluster broadcasts to every node.
+    ///
+    /// A master failover delays acquire, release and renew (they resend within the
+    /// [retry timeout](Self::retry_timeout) and their own deadline) rather than failing them;
+    /// a master that stops answering costs one [response timeout](Self::response_timeout) more
+    /// before the client asks for the new slot map. A lock the failed master had not yet
+    /// replicated is lost with it. [`wait_for_replicas`](Self::wait_for_replicas) is not
+    /// available on a cluster.
     ///
     /// This, [`url`](Self::url) or [`sentinel`](Self::sentinel) is required; the last one given
     /// wins.

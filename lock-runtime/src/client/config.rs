@@ -93,6 +93,15 @@ impl Config {
         self.memo_ttl().max(ABANDONED_TTL)
     }
 
+    /// How long a connection to one node of a Redis Cluster may take to open. A fresh cluster
+    /// connection waits for every seed node before it asks for the slot map, and is opened
+    /// inside one request's response timeout (a request that timed out retires the connection,
+    /// see `connection.rs`): a node that accepts connections but never answers (a frozen host)
+    /// may take only half of it. The hub's per-shard connections use it too.
+    pub(crate) fn cluster_node_connect_timeout(&self) -> Duration {
+        self.connect_timeout.min(self.response_timeout / 2)
+    }
+
     /// How often the watchdog renews: a third of the lease it sets, as Redisson does, so two
     /// renewals in a row may fail before the lease runs out.
     pub(crate) fn renew_interval(&self) -> Duration {

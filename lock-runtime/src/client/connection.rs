@@ -8,7 +8,12 @@
 //! the next command opens a fresh one. Redisson's `pingConnectionInterval` serves the same end.
 //!
 //! On a Redis Cluster the connection is redis-rs's `ClusterConnection`, which routes every script
-//! to the node owning its keys' slot and manages its per-node connections itself.
+//! to the node owning its keys' slot and manages its per-node connections itself. It learns a
+//! new slot map when a node answers `MOVED` or refuses connections, but not when a node stops
+//! answering: a master whose host vanished (or froze) keeps its requests, which redis-rs resends
+//! to it after each timeout, even once its replica took over. So a request that times out on a
+//! cluster retires the whole cluster connection too; the replacement asks the nodes for the slot
+//! map on its first request, and finds the new master.
 //!
 //! Behind Sentinels the connection goes to the primary they name, and a failure that says it no
 //! longer reaches the primary (no answer, refused, reset, or `READONLY`) marks it stale rather
@@ -31,6 +36,7 @@ use futures_util::future::{BoxFuture, join};
 use redis::{
     Cmd, FromRedisValue, Pipeline, RedisFuture, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    cluster::{ClusterClient, ClusterConfig},
     cluster_async::ClusterConnection,
     cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr},
 };
@@ -39,8 +45,8 @@ use super::{naming::Naming, sentinel::Primary};
 
 /// The multiplexed command connection shared by every task of a client.
 pub(crate) struct Commands {
-    /// How to open a replacement; `None` on a cluster, whose connection replaces its own.
-    reopen: Option<Reopen>,
+    /// How to open a replacement.
+    reopen: Reopen,
     /// The client's name, as its connections carry it.
     name: Arc<str>,
     current: RwLock<Current>,
@@ -56,6 +62,8 @@ enum Reopen {
     Single(Box<redis::Client>, ConnectionManagerConfig),
     /// To wherever the Sentinels say the primary is.
     Sentinel(Arc<Primary>, ConnectionManagerConfig),
+    /// To the cluster, through its seed nodes (boxed: a client is large).
+    Cluster(Box<ClusterClient>, ClusterConfig),
 }
 
 #[derive(Clone)]
@@ -210,7 +218,7 @@ impl Commands {
             .await?;
         Ok(Self::with(
             Inner::Single(connection),
-            Some(Reopen::Single(Box::new(client), config)),
+            Reopen::Single(Box::new(client), config),
             name,
         ))
     }
@@ -229,7 +237,7 @@ impl Commands {
             .await?;
         let commands = Self::with(
             Inner::Single(connection),
-            Some(Reopen::Sentinel(primary, config)),
+            Reopen::Sentinel(primary, config),
             name,
         );
         commands.write().epoch = located.epoch;
@@ -239,14 +247,21 @@ impl Commands {
     /// Connects to a Redis Cluster, failing if no seed node can be reached.
     /// Its connections are named `name` (a `connection_name`).
     pub(crate) async fn connect_cluster(
-        client: redis::cluster::ClusterClient,
+        client: ClusterClient,
+        config: ClusterConfig,
         name: &str,
     ) -> redis::RedisResult<Self> {
-        let connection = client.get_async_connection().await?;
-        Ok(Self::with(Inner::Cluster(connection), None, name))
+        let connection = client
+            .get_async_connection_with_config(config.clone())
+            .await?;
+        Ok(Self::with(
+            Inner::Cluster(connection),
+            Reopen::Cluster(Box::new(client), config),
+            name,
+        ))
     }
 
-    fn with(inner: Inner, reopen: Option<Reopen>, name: &str) -> Self {
+    fn with(inner: Inner, reopen: Reopen, name: &str) -> Self {
         Self {
             reopen,
             name: Arc::from(name),
@@ -289,7 +304,7 @@ impl Commands {
     pub(crate) async fn ready(&self) -> redis::RedisResult<Leased> {
         let current = self.read();
         match &self.reopen {
-            Some(Reopen::Sentinel(primary, config))
+            Reopen::Sentinel(primary, config)
                 if current.stale || current.epoch != primary.epoch() =>
             {
                 // Boxed as a trait object: the lookup's future type is deep (it would overflow
@@ -333,15 +348,14 @@ impl Commands {
     }
 
     /// Tells how a request on `leased` ended. A timeout retires that connection (if no other
-    /// request retired it already); the replacement connects on its first request. Behind
-    /// Sentinels, any failure that says the connection no longer reaches the primary marks it
-    /// stale, and the next request finds the primary again ([`ready`](Self::ready)).
+    /// request retired it already); the replacement connects on its first request (on a
+    /// cluster, it asks for the slot map first). Behind Sentinels, any failure that says the
+    /// connection no longer reaches the primary marks it stale, and the next request finds the
+    /// primary again ([`ready`](Self::ready)).
     pub(crate) fn report(&self, leased: &Leased, err: &redis::RedisError) {
-        let Some(reopen) = &self.reopen else {
-            return;
-        };
+        let reopen = &self.reopen;
         let retire = match reopen {
-            Reopen::Single(..) => err.is_timeout(),
+            Reopen::Single(..) | Reopen::Cluster(..) => err.is_timeout(),
             Reopen::Sentinel(..) => leaves_primary(err),
         };
         if !retire {
@@ -352,6 +366,16 @@ impl Commands {
             return;
         }
         match reopen {
+            Reopen::Cluster(client, config) => {
+                let connection = client.get_pending_async_connection_with_config(config.clone());
+                tracing::debug!(error = %err, "a cluster node stopped answering; reconnecting to learn the slot map");
+                *current = Current {
+                    generation: current.generation + 1,
+                    connection: Connection::new(Inner::Cluster(connection), &self.name),
+                    epoch: 0,
+                    stale: false,
+                };
+            }
             Reopen::Sentinel(..) => {
                 tracing::debug!(error = %err, "command connection may not reach the primary; finding it again");
                 current.stale = true;

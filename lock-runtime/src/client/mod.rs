@@ -5,13 +5,14 @@
 //!
 //! # Connections
 //!
-//! A client keeps exactly two connections to Redis, whatever the number of locks and waiters:
+//! A client keeps few connections to Redis, whatever the number of locks and waiters:
 //!
 //! - one multiplexed command connection (redis-rs `ConnectionManager`): every task's scripts are
 //!   pipelined on it, and it reconnects by itself after a failure, or is replaced when it stops
 //!   answering (see the `connection` module);
-//! - one dedicated RESP2 pub/sub connection owned by the subscription hub (`core/hub.rs`), opened
-//!   the first time a task has to wait;
+//! - one dedicated RESP2 pub/sub connection owned by the subscription hub (`core/hub`), opened
+//!   the first time a task has to wait; on a Redis Cluster (Redis 7 or newer), one RESP3
+//!   connection to each primary a waited-on lock lives on, for sharded pub/sub;
 //! - with [`LockClientBuilder::wait_for_replicas`] only, a third connection for the acquisitions
 //!   that `WAIT` for replicas;
 //! - behind Sentinels ([`LockClientBuilder::sentinel`]), a pub/sub connection to one Sentinel
@@ -36,7 +37,7 @@ use crate::{
     core::{
         backend::Backend,
         background,
-        hub::{Hub, Nodes},
+        hub::{Hub, Nodes, Transport},
         ids::Ids,
         lease::MAX_LEASE,
         script::{ScriptPath, within},
@@ -223,7 +224,9 @@ impl LockClient {
         let runtime = background::handle()?;
         let targets = match &config.deployment {
             Deployment::Single(url) => Targets::Nodes(vec![tls::open(url, &config.tls)?]),
-            // The pub/sub connection goes to one node (the first that answers, in this order).
+            // The seed nodes: of the command connection, and of the hub (sharded pub/sub on each
+            // channel's primary, or on Redis before 7 one classic connection to the first that
+            // answers).
             Deployment::Cluster(urls) => Targets::Nodes(
                 urls.iter()
                     .map(|url| tls::open(url, &config.tls))
@@ -262,18 +265,28 @@ impl LockClient {
                 Some(_) => Some(connect(&config, &nodes).await?),
                 None => None,
             };
-            warn_if_locks_can_be_evicted(&mut commands.lease().connection, &config.deployment)
-                .await;
-            Ok::<_, redis::RedisError>((nodes, commands, replicated))
+            let mut connection = commands.lease().connection;
+            warn_if_locks_can_be_evicted(&mut connection, &config.deployment).await;
+            let transport = match (&config.deployment, nodes) {
+                (Deployment::Cluster(_), Nodes::Fixed(seeds)) => {
+                    if cluster_has_sharded_pubsub(&mut connection).await? {
+                        Transport::Sharded(seeds)
+                    } else {
+                        Transport::Classic(Nodes::Fixed(seeds))
+                    }
+                }
+                (_, nodes) => Transport::Classic(nodes),
+            };
+            Ok::<_, redis::RedisError>((transport, commands, replicated))
         });
         let context = || format!("connecting to {}", config.deployment);
         let timed = background::in_context(runtime, within(config.connect_timeout, connecting));
-        let (nodes, commands, replicated) = timed
+        let (transport, commands, replicated) = timed
             .await
             .map_err(|err| LockError::redis(context(), err))?;
         let scripts = Arc::new(ScriptPath::new(runtime, commands, replicated, &config));
         let ids = Ids::new();
-        let hub = Hub::start(runtime, nodes, &config);
+        let hub = Hub::start(runtime, transport, &config);
         let watchdog = Watchdog::start(runtime, Arc::clone(&scripts), config.renew_interval());
         tracing::debug!(client = %ids.client(), redis = %config.deployment, "lock client connected");
         Ok(Self {
@@ -311,8 +324,9 @@ async fn connect(config: &Config, nodes: &Nodes) -> redis::RedisResult<Commands>
             Commands::connect_sentinel(Arc::clone(primary), manager_config, &name).await
         }
         (Deployment::Cluster(urls), Nodes::Fixed(_)) => {
+            let node_connect_timeout = config.cluster_node_connect_timeout();
             let cluster = redis::cluster::ClusterClient::builder(urls.clone())
-                .connection_timeout(config.connect_timeout)
+                .connection_timeout(node_connect_timeout)
                 .response_timeout(config.response_timeout);
             #[cfg(feature = "tls")]
             let cluster = match config.tls.given() {
@@ -320,7 +334,11 @@ async fn connect(config: &Config, nodes: &Nodes) -> redis::RedisResult<Commands>
                 None => cluster,
             };
             let cluster = cluster.build()?;
-            Commands::connect_cluster(cluster, &name).await
+            // Given again with each connection: a connection's config replaces the builder's.
+            let cluster_config = redis::cluster::ClusterConfig::new()
+                .set_connection_timeout(node_connect_timeout)
+                .set_response_timeout(config.response_timeout);
+            Commands::connect_cluster(cluster, cluster_config, &name).await
         }
         (_, Nodes::Fixed(nodes)) => {
             let node = nodes.first().cloned().ok_or_else(|| {
@@ -332,6 +350,37 @@ async fn connect(config: &Config, nodes: &Nodes) -> redis::RedisResult<Commands>
             Commands::connect(node, manager_config, &name).await
         }
     }
+}
+
+/// Whether the cluster serves sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`: Redis 7 or newer),
+/// judged by the version of the primary of slot 0. On an older cluster the client falls back on
+/// classic pub/sub, which Redis Cluster broadcasts to every node, and says so once.
+async fn cluster_has_sharded_pubsub(connection: &mut Connection) -> redis::RedisResult<bool> {
+    let info = redis::cmd("INFO").arg("server").clone();
+    let info: String = connection.query_on(&info, Some(0)).await?;
+    let version = redis_version(&info);
+    let sharded = version.is_some_and(|(major, _)| major >= 7);
+    if !sharded {
+        tracing::warn!(
+            version = ?version,
+            "this Redis Cluster predates Redis 7 and its sharded pub/sub: release notifications use classic pub/sub, which the cluster broadcasts to every node"
+        );
+    }
+    Ok(sharded)
+}
+
+/// The `(major, minor)` version in the text of `INFO server`, if it says.
+fn redis_version(info: &str) -> Option<(u32, u32)> {
+    let version = info
+        .lines()
+        .find_map(|line| line.strip_prefix("redis_version:"))?;
+    let mut parts = version.trim().split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts
+        .next()
+        .and_then(|minor| minor.parse().ok())
+        .unwrap_or(0);
+    Some((major, minor))
 }
 
 /// Every `volatile-*` and `allkeys-*` eviction policy may delete a held lock under memory
@@ -350,5 +399,19 @@ async fn warn_if_locks_can_be_evicted(connection: &mut Connection, redis: &Deplo
         ),
         Ok(_) => {}
         Err(err) => tracing::debug!(%redis, error = %err, "could not read maxmemory-policy"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_is_read_from_info_server() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n";
+        assert_eq!(redis_version(info), Some((7, 0)));
+        assert_eq!(redis_version("redis_version:6.2.14\n"), Some((6, 2)));
+        assert_eq!(redis_version("redis_version:8\n"), Some((8, 0)));
+        assert_eq!(redis_version("# Server\n"), None);
     }
 }

@@ -18,7 +18,9 @@
 //!   after a failed one, not before.
 //! - **The pub/sub connection** is opened by the hub, which reopens it itself after a failure:
 //!   [`pubsub`] opens the socket, names it (after `AUTH` if the URL has a password), and hands it
-//!   to redis-rs's `PubSub`, so each connection is named before its first `SUBSCRIBE`.
+//!   to redis-rs's `PubSub`, so each connection is named before its first `SUBSCRIBE`. On a
+//!   Redis Cluster the hub's per-primary RESP3 connections take commands beside their pushes,
+//!   and are named with `CLIENT SETNAME` as they open, before their first `SSUBSCRIBE`.
 //!
 //! Naming is best effort: a server that refuses `CLIENT SETNAME` (an ACL without it) leaves the
 //! connection unnamed, and the lock works the same. Redis refuses names with spaces or newlines:

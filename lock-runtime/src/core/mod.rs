@@ -7,7 +7,8 @@
 //! | `ids` | client, owner and request ids |
 //! | `keys` | a resource's Redis keys, under one hash tag |
 //! | `script` | the one path of every script call: resends, time limits, typed replies |
-//! | `hub` | one pub/sub connection, one subscription per channel, wake-ups by count |
+//! | `hub` | one subscription per channel, classic or sharded by slot; wake-ups by count |
+//! | `slots` | a Redis Cluster's hash slots and who serves them (`CLUSTER SLOTS`) |
 //! | `wait` | the wait engine: try, subscribe, sleep at most the TTL, pass unused wake-ups on |
 //! | `hold` | undo of requests in flight, release on drop, releases that always finish |
 //! | `watchdog` | one task renewing every renewable hold |
@@ -26,6 +27,7 @@ pub(crate) mod lease;
 pub(crate) mod meter;
 pub(crate) mod scope;
 pub(crate) mod script;
+pub(crate) mod slots;
 pub(crate) mod sync;
 pub(crate) mod wait;
 pub(crate) mod watchdog;

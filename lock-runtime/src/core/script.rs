@@ -22,6 +22,13 @@
 //! Sentinels' "no primary" while they elect one. Each also marks the connection stale, so the
 //! next attempt finds the primary again first (see `client/sentinel`): a failover delays an
 //! operation, within its retry timeout and its own deadline, and does not fail it.
+//!
+//! On a Redis Cluster a master failover shows the same way: a killed master refuses connections
+//! (redis-rs then asks for the slot map and finds the promoted replica), a frozen one lets the
+//! attempt time out, which retires the cluster connection so that the next attempt learns the
+//! new slot map (see `client/connection.rs`), and `CLUSTERDOWN`, `TRYAGAIN` or `MOVED` while the
+//! cluster settles are retried by redis-rs or here. A slot migration shows as `ASK` and
+//! `TRYAGAIN`, which redis-rs follows.
 
 use std::{future::Future, time::Duration};
 

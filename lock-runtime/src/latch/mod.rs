@@ -40,7 +40,7 @@ use crate::{
     core::{
         backend::Backend,
         hold::RunToEnd,
-        hub::{PUBLISH, Wake},
+        hub::Wake,
         keys::Keys,
         lease::{deadline_after, redis_millis},
         wait::{self, Attempt, Outcome},
@@ -235,7 +235,7 @@ impl CountDownLatch {
                 .key(keys.channel())
                 .key(keys.memo(&request))
                 .arg(Wake::All.message())
-                .arg(PUBLISH)
+                .arg(backend.hub.publish())
                 .arg(redis_millis(Self::TTL))
                 .arg(redis_millis(backend.config.memo_ttl()));
             let context = || format!("counting down latch `{}`", keys.name);

@@ -21,7 +21,7 @@ use crate::{
         backend::Backend,
         background::InContext,
         hold::{GiveBack, Hold, InFlight},
-        hub::{PUBLISH, Wake},
+        hub::Wake,
         keys::{FENCE_TTL, Keys},
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         meter::{Label, Meter},
@@ -300,7 +300,7 @@ pub(crate) async fn force_unlock(
     layout
         .with_leases(&mut force, &keys)
         .arg(Wake::All.message())
-        .arg(PUBLISH);
+        .arg(backend.hub.publish());
     let context = || format!("force-unlocking lock `{}`", keys.name);
     let forced = backend.in_context(backend.scripts.eval(&force, None, context));
     match forced.await?.reply {
@@ -731,7 +731,8 @@ impl GiveBack for Release {
             let keys = &self.keys;
             let request = backend.ids.request();
             let memo_ttl = backend.config.memo_ttl();
-            let release = release_call(self.layout, keys, &self.owner, &request, memo_ttl);
+            let publish = backend.hub.publish();
+            let release = release_call(self.layout, keys, &self.owner, &request, memo_ttl, publish);
             let context = || format!("releasing lock `{}`", keys.name);
             let released = backend
                 .scripts
@@ -822,7 +823,13 @@ impl GiveBack for Undo {
                     owner,
                     mark,
                     ..
-                } => leave_call(layout, keys, owner, mark.ttl(backend)),
+                } => leave_call(
+                    layout,
+                    keys,
+                    owner,
+                    mark.ttl(backend),
+                    backend.hub.publish(),
+                ),
                 Self::Reentry {
                     layout,
                     owner,
@@ -839,7 +846,7 @@ impl GiveBack for Undo {
                     passing_on(layout, &mut call, keys)
                         .arg(owner.as_ref())
                         .arg(redis_millis(backend.config.abandoned_ttl()))
-                        .arg(PUBLISH)
+                        .arg(backend.hub.publish())
                         .arg(redis_millis(FENCE_TTL));
                     call
                 }
@@ -903,13 +910,15 @@ pub(crate) fn acquire_call(
     acquire
 }
 
-/// The call of `layout`'s release giving back one hold of `owner`, as request `request`.
+/// The call of `layout`'s release giving back one hold of `owner`, as request `request`; it
+/// wakes the next waiter with the command `publish` (see `Hub::publish`).
 pub(crate) fn release_call(
     layout: &Layout,
     keys: &Keys,
     owner: &str,
     request: &str,
     memo_ttl: Duration,
+    publish: &str,
 ) -> ScriptInvocation<'static> {
     let mut release = layout.release.prepare_invoke();
     release
@@ -919,18 +928,20 @@ pub(crate) fn release_call(
     passing_on(layout, &mut release, keys)
         .arg(owner)
         .arg(redis_millis(memo_ttl))
-        .arg(PUBLISH)
+        .arg(publish)
         .arg(redis_millis(FENCE_TTL));
     release
 }
 
 /// The call of `layout`'s leave: `owner` leaves the queue and gives back what it took; a
-/// `mark_ttl` above zero marks it abandoned for that long.
+/// `mark_ttl` above zero marks it abandoned for that long. It wakes the next waiter with the
+/// command `publish`.
 fn leave_call(
     layout: &Layout,
     keys: &Keys,
     owner: &str,
     mark_ttl: Duration,
+    publish: &str,
 ) -> ScriptInvocation<'static> {
     let mut leave = layout.leave.prepare_invoke();
     leave
@@ -940,7 +951,7 @@ fn leave_call(
     passing_on(layout, &mut leave, keys)
         .arg(owner)
         .arg(redis_millis(mark_ttl))
-        .arg(PUBLISH)
+        .arg(publish)
         .arg(redis_millis(FENCE_TTL));
     leave
 }

@@ -17,6 +17,7 @@ use crate::{
         backend::Backend,
         keys::Keys,
         script::{Items, unexpected},
+        slots::SlotRange,
     },
     lock::{EXCLUSIVE, acquisition::Layout, scripts::split_record},
 };
@@ -369,25 +370,6 @@ async fn primaries(backend: &Backend) -> Result<Vec<Option<u16>>, LockError> {
         .filter(|range| seen.insert(range.primary.clone()))
         .map(|range| Some(range.start))
         .collect())
-}
-
-/// One entry of `CLUSTER SLOTS`: the first slot of a range, and its primary's address.
-struct SlotRange {
-    start: u16,
-    primary: (String, u16),
-}
-
-impl FromRedisValue for SlotRange {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        let mut items = Items::new(value, "CLUSTER SLOTS")?;
-        let start = items.next()?;
-        let _end: u16 = items.next()?;
-        let mut primary = Items::new(items.next()?, "CLUSTER SLOTS")?;
-        Ok(Self {
-            start,
-            primary: (primary.next()?, primary.next()?),
-        })
-    }
 }
 
 /// The lock name whose main key is `key` under `prefix`, if it is one (see [`Keys::new`]).

@@ -11,7 +11,7 @@ use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use crate::{
     LockClient, LockError,
-    core::{hub::PUBLISH, meter::Label, scope::HoldKind},
+    core::{meter::Label, scope::HoldKind},
     lock::{
         acquisition::{self, Flavor, Layout, nothing_alongside, release_call},
         scripts::Released,
@@ -201,7 +201,7 @@ impl Semaphore {
             .key(keys.alive())
             .key(keys.wants())
             .arg(permits)
-            .arg(PUBLISH);
+            .arg(backend.hub.publish());
         let context = || format!("adding permits to semaphore `{}`", keys.name);
         // Sent once: a resend could add the permits twice.
         let added = backend.in_context(backend.scripts.eval_once::<Counted>(&call, context));
@@ -370,7 +370,8 @@ impl Semaphore {
         let backend = &self.client.backend;
         let keys = SEM.keys(backend, &self.name)?;
         let request = backend.ids.request();
-        let call = release_call(&SEM, &keys, id, &request, backend.config.memo_ttl());
+        let memo_ttl = backend.config.memo_ttl();
+        let call = release_call(&SEM, &keys, id, &request, memo_ttl, backend.hub.publish());
         let context = || format!("releasing permits of semaphore `{}` by id", keys.name);
         let released = backend.in_context(backend.scripts.eval::<Released>(&call, None, context));
         match released.await?.reply {

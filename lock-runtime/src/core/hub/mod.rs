@@ -1,4 +1,5 @@
-//! The subscription hub: one pub/sub connection per client, one subscription per lock channel.
+//! The subscription hub: one subscription per lock channel per client, on one pub/sub
+//! connection, or on a Redis Cluster on the primary serving each channel's slot.
 //!
 //! A task that cannot take a lock at once joins the lock's channel here and sleeps until an unlock
 //! message, the holder's TTL, or its own deadline wakes it. The hub keeps, per channel, the count
@@ -9,13 +10,32 @@
 //! unsubscribed. Under light contention this saves a `SUBSCRIBE`, an `UNSUBSCRIBE` and a retry
 //! per acquisition.
 //!
+//! # Transports
+//!
+//! This module keeps the bookkeeping (channels, waiters, wake-ups); a listener task per client
+//! talks to Redis, in one of two ways ([`Transport`]):
+//!
+//! - **classic** (`classic.rs`): one RESP2 connection, `SUBSCRIBE`, and the scripts `PUBLISH`.
+//!   One Redis, a Sentinel-managed primary, or a Redis Cluster older than Redis 7 (where Redis
+//!   broadcasts every message to every node);
+//! - **sharded** (`sharded.rs`): on a Redis Cluster (Redis 7 or newer), each channel is
+//!   subscribed with `SSUBSCRIBE` on the primary serving its slot, one RESP3 connection per
+//!   primary, and the scripts `SPUBLISH`, so a release's message stays inside the lock's shard.
+//!   Every key of a lock and its channel share the lock's hash tag, so the channel's slot is the
+//!   lock's. A failed primary's channels, and those of a slot that moved (Redis says so with a
+//!   `sunsubscribe`), are subscribed again where the slot is served now.
+//!
+//! The scripts take the publish command as an argument ([`Hub::publish`]).
+//!
 //! # Ordering
 //!
 //! Joining and leaving only update a map under a mutex (a new channel also queues its
-//! `SUBSCRIBE`); one listener task owns the connection, runs the queued subscriptions one at a
+//! subscription); one listener task owns the connections, runs the queued subscriptions one at a
 //! time, in order, and is the only one to unsubscribe, after taking the lingering channel out of
 //! the map. So subscribe and unsubscribe of one channel never race: a channel joined again after
-//! it was taken out is a new entry whose `SUBSCRIBE` is queued behind the `UNSUBSCRIBE`.
+//! it was taken out is a new entry whose subscription is queued behind the unsubscription. On a
+//! cluster a channel is subscribed on one primary at a time: it is subscribed elsewhere only
+//! once the old subscription is gone (its connection dropped, or Redis unsubscribed it).
 //!
 //! # Wake-ups
 //!
@@ -32,12 +52,13 @@
 //! - A confirmed subscription wakes every waiter of that channel once: an unlock published between
 //!   a waiter's failed attempt and its subscription would otherwise go unseen (Redisson issue 1763).
 //! - When the connection drops, the listener reconnects, resubscribes every channel that still has
-//!   waiters, and wakes all of them, because messages may have been lost meanwhile.
+//!   waiters, and wakes all of them, because messages may have been lost meanwhile. On a cluster
+//!   the same holds per primary, and for a channel whose slot moved.
 //! - A waiter never sleeps longer than the holder's remaining TTL: a crashed holder publishes
 //!   nothing. Pub/sub is at-most-once, and correctness never depends on a message arriving.
 //!
-//! The listener pings the connection while it is idle, so a half-open connection is noticed and
-//! replaced rather than silently swallowing wake-ups.
+//! The listener pings its connections, so a half-open (or frozen) one is noticed and replaced
+//! rather than silently swallowing wake-ups.
 //!
 //! # Behind Sentinels
 //!
@@ -52,11 +73,11 @@
 //! # When Redis refuses a subscription
 //!
 //! A Redis 7 ACL user may lack channel rights (`acl-pubsub-default resetchannels` makes that the
-//! default for new users): `SUBSCRIBE` is answered `NOPERM`. That is not a broken connection, so
+//! default for new users): `SUBSCRIBE` (or `SSUBSCRIBE`) is answered `NOPERM`. That is not a broken connection, so
 //! the listener does not reconnect (which would only be refused again, in a storm); it logs one
 //! warning, marks the channel refused, and its waiters fall back on their timers: each sleeps at
-//! most the holder's remaining TTL. The scripts publish with `pcall`, so a refused `PUBLISH` never
-//! fails a release.
+//! most the holder's remaining TTL. The scripts publish with `pcall`, so a refused `PUBLISH` (or
+//! `SPUBLISH`) never fails a release.
 //!
 //! # Which runtime
 //!
@@ -66,14 +87,12 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, Weak,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
 
-use futures_util::StreamExt;
-use redis::aio::{PubSubSink, PubSubStream};
 use tokio::{
     runtime::Handle,
     sync::{Notify, futures::Notified, mpsc},
@@ -82,17 +101,14 @@ use tokio::{
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
-    client::{config::Config, naming, sentinel::Primary},
-    core::{
-        lease::MAX_LEASE,
-        script::{is_transient, within},
-        sync::lock,
-    },
+    client::config::Config,
+    core::{lease::MAX_LEASE, script::is_transient, sync::lock},
 };
 
-/// The command the scripts publish wake-ups with (passed to them as an argument, so a deployment
-/// can use sharded `SPUBLISH` instead).
-pub(crate) const PUBLISH: &str = "publish";
+mod classic;
+mod sharded;
+
+pub(crate) use classic::Nodes;
 
 /// Which local waiters a message on a channel wakes. Published by the scripts (as
 /// [`Wake::message`]) and decoded by the hub.
@@ -158,23 +174,45 @@ impl Wake {
 /// How long a channel stays subscribed after its last local waiter left.
 pub(crate) const LINGER: Duration = Duration::from_millis(500);
 
+/// The command the scripts publish wake-ups with on one Redis (passed to them as an argument).
+pub(crate) const PUBLISH: &str = "publish";
+
+/// The command the scripts publish wake-ups with on a Redis Cluster with sharded pub/sub: the
+/// message goes to the subscribers of the shard serving the channel's slot only.
+const SPUBLISH: &str = "spublish";
+
+/// The first pause before reconnecting (or resubscribing) after a failure; it doubles with each
+/// failure in a row, up to [`MAX_RECONNECT_DELAY`].
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(10);
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
-/// The per-client hub; dropping it stops the listener and closes the pub/sub connection.
+/// Where and how the hub subscribes.
+pub(crate) enum Transport {
+    /// Classic pub/sub (`SUBSCRIBE`, `PUBLISH`) on one connection.
+    Classic(Nodes),
+    /// Sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`, Redis 7) on the primary serving each channel's
+    /// slot, in the Redis Cluster reached through these seed nodes.
+    Sharded(Vec<redis::Client>),
+}
+
+/// The per-client hub; dropping it stops the listener and closes the pub/sub connections.
 pub(crate) struct Hub {
     shared: Arc<Shared>,
+    /// The command the scripts publish wake-ups with, passed to them as an argument:
+    /// `publish`, or `spublish` where the hub subscribes with `SSUBSCRIBE`.
+    publish: &'static str,
     _listener: AbortOnDropHandle<()>,
 }
 
 struct Shared {
-    channels: Mutex<HashMap<String, Slot>>,
+    channels: Mutex<HashMap<String, Entry>>,
     commands: mpsc::UnboundedSender<Subscribe>,
     /// Set once Redis refused a subscription, so the warning is logged once per client.
     warned_refused: AtomicBool,
 }
 
-struct Slot {
+/// A channel of the map, with its local waiters.
+struct Entry {
     channel: Arc<Channel>,
     waiters: usize,
     /// When the last waiter left; `None` while some task waits.
@@ -203,6 +241,19 @@ pub(crate) struct Subscription {
     channel: Arc<Channel>,
 }
 
+/// The listener's timers: a ping of its connections every `ping_interval` (the first one
+/// interval from now), and a sweep of the lingering channels twice per [`LINGER`]. A tick
+/// missed while the listener was busy is delayed, not repeated.
+fn timers(ping_interval: Duration) -> (tokio::time::Interval, tokio::time::Interval) {
+    let mut ping = tokio::time::interval(ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.reset();
+    let mut sweep = tokio::time::interval(LINGER / 2);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    (ping, sweep)
+}
+
+/// The time limits of the hub's connections.
 #[derive(Clone, Copy)]
 struct Timeouts {
     connect: Duration,
@@ -211,56 +262,70 @@ struct Timeouts {
 }
 
 impl Hub {
-    /// Starts the listener on `runtime`. It opens the pub/sub connection only when the first
-    /// task waits. `nodes`: where the pub/sub connection may go, tried in order; one Redis, or
-    /// the seed nodes of a cluster, which delivers classic pub/sub messages to every node.
-    pub(crate) fn start(runtime: &Handle, nodes: Nodes, config: &Config) -> Self {
+    /// Starts the listener on `runtime`. It opens a pub/sub connection only when a task waits.
+    pub(crate) fn start(runtime: &Handle, transport: Transport, config: &Config) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             channels: Mutex::new(HashMap::new()),
             commands,
             warned_refused: AtomicBool::new(false),
         });
-        let timeouts = Timeouts {
-            connect: config.connect_timeout,
-            response: config.response_timeout,
-            // An interval must fit `Instant` arithmetic: "never" is once a year.
-            ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
-        };
         let name = config.connection_name();
-        let listener = runtime.spawn(listen(
-            Arc::downgrade(&shared),
-            nodes,
-            name,
-            receiver,
-            timeouts,
-        ));
+        let state = Arc::downgrade(&shared);
+        let (publish, listener) = match transport {
+            Transport::Classic(nodes) => {
+                let timeouts = Timeouts {
+                    connect: config.connect_timeout,
+                    response: config.response_timeout,
+                    // An interval must fit `Instant` arithmetic: "never" is once a year.
+                    ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
+                };
+                let listen = classic::listen(state, nodes, name, receiver, timeouts);
+                (PUBLISH, runtime.spawn(listen))
+            }
+            Transport::Sharded(seeds) => {
+                let timeouts = Timeouts {
+                    connect: config.cluster_node_connect_timeout(),
+                    response: config.response_timeout,
+                    ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
+                };
+                let listen = sharded::listen(state, seeds, name, receiver, timeouts);
+                (SPUBLISH, runtime.spawn(listen))
+            }
+        };
         Self {
             shared,
+            publish,
             _listener: AbortOnDropHandle::new(listener),
         }
+    }
+
+    /// The command the scripts publish wake-ups with: `publish`, or `spublish` on a Redis
+    /// Cluster with sharded pub/sub. Passed to every script that publishes.
+    pub(crate) fn publish(&self) -> &'static str {
+        self.publish
     }
 
     /// Joins `channel` only if other local tasks wait on it already and Redis confirmed the
     /// subscription: then joining sends nothing to Redis.
     pub(crate) fn join_if_confirmed(&self, channel: &str) -> Option<Subscription> {
         let mut channels = lock(&self.shared.channels);
-        let slot = channels.get_mut(channel)?;
-        if !slot.channel.confirmed.load(Ordering::Acquire) {
+        let entry = channels.get_mut(channel)?;
+        if !entry.channel.confirmed.load(Ordering::Acquire) {
             return None;
         }
-        slot.waiters += 1;
-        slot.idle_since = None;
+        entry.waiters += 1;
+        entry.idle_since = None;
         Some(Subscription {
             shared: Arc::clone(&self.shared),
-            channel: Arc::clone(&slot.channel),
+            channel: Arc::clone(&entry.channel),
         })
     }
 
     /// Joins `channel` as one more local waiter, subscribing if this is the first.
     pub(crate) fn join(&self, channel: &str) -> Subscription {
         let mut channels = lock(&self.shared.channels);
-        let slot = channels.entry(channel.to_owned()).or_insert_with(|| {
+        let entry = channels.entry(channel.to_owned()).or_insert_with(|| {
             let channel = Arc::new(Channel {
                 name: channel.to_owned(),
                 wake: Notify::new(),
@@ -270,17 +335,17 @@ impl Hub {
             });
             // The listener outlives every sender but the one in `Shared`, which we are using.
             let _ = self.shared.commands.send(Subscribe(Arc::clone(&channel)));
-            Slot {
+            Entry {
                 channel,
                 waiters: 0,
                 idle_since: None,
             }
         });
-        slot.waiters += 1;
-        slot.idle_since = None;
+        entry.waiters += 1;
+        entry.idle_since = None;
         Subscription {
             shared: Arc::clone(&self.shared),
-            channel: Arc::clone(&slot.channel),
+            channel: Arc::clone(&entry.channel),
         }
     }
 }
@@ -368,15 +433,15 @@ impl Drop for Baton {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut channels = lock(&self.shared.channels);
-        let Some(slot) = channels.get_mut(&self.channel.name) else {
+        let Some(entry) = channels.get_mut(&self.channel.name) else {
             return;
         };
-        if !Arc::ptr_eq(&slot.channel, &self.channel) {
+        if !Arc::ptr_eq(&entry.channel, &self.channel) {
             return;
         }
-        slot.waiters -= 1;
-        if slot.waiters == 0 {
-            slot.idle_since = Some(Instant::now());
+        entry.waiters -= 1;
+        if entry.waiters == 0 {
+            entry.idle_since = Some(Instant::now());
         }
     }
 }
@@ -386,22 +451,30 @@ impl Shared {
     /// new connection, subscribed to nothing, is set up.
     fn wanted(&self) -> Vec<Arc<Channel>> {
         let mut channels = lock(&self.channels);
-        channels.retain(|_, slot| slot.waiters > 0);
+        channels.retain(|_, entry| entry.waiters > 0);
         channels
             .values()
-            .map(|slot| Arc::clone(&slot.channel))
+            .map(|entry| Arc::clone(&entry.channel))
             .collect()
     }
 
+    /// Whether `channel` is still the map's entry for its name: a channel taken out of the map
+    /// (unsubscribed after lingering) and joined again is a new entry.
+    fn is_current(&self, channel: &Arc<Channel>) -> bool {
+        lock(&self.channels)
+            .get(&channel.name)
+            .is_some_and(|entry| Arc::ptr_eq(&entry.channel, channel))
+    }
+
     fn has_waiters(&self) -> bool {
-        lock(&self.channels).values().any(|slot| slot.waiters > 0)
+        lock(&self.channels).values().any(|entry| entry.waiters > 0)
     }
 
     /// Takes out of the map the channels that have lingered long enough, to unsubscribe them.
     fn expire_lingering(&self, now: Instant) -> Vec<String> {
         let mut expired = Vec::new();
-        lock(&self.channels).retain(|name, slot| {
-            let keep = slot
+        lock(&self.channels).retain(|name, entry| {
+            let keep = entry
                 .idle_since
                 .is_none_or(|since| now.duration_since(since) < LINGER);
             if !keep {
@@ -414,20 +487,20 @@ impl Shared {
 
     fn deliver(&self, channel: &str, payload: &[u8]) {
         let channels = lock(&self.channels);
-        let Some(slot) = channels.get(channel) else {
+        let Some(entry) = channels.get(channel) else {
             return;
         };
-        let wake = &slot.channel.wake;
+        let wake = &entry.channel.wake;
         match Wake::parse(payload) {
             Wake::One => wake.notify_one(),
             Wake::All => wake.notify_waiters(),
-            Wake::Count(n) => (0..n.min(u32::try_from(slot.waiters).unwrap_or(u32::MAX)))
+            Wake::Count(n) => (0..n.min(u32::try_from(entry.waiters).unwrap_or(u32::MAX)))
                 .for_each(|_| wake.notify_one()),
             Wake::Waiter { id, grant } => {
-                let named = lock(&slot.channel.named);
+                let named = lock(&entry.channel.named);
                 if let Some((id, wake)) = named.get_key_value(id.as_str()) {
                     if let Some(grant) = grant {
-                        lock(&slot.channel.grants).insert(Arc::clone(id), grant);
+                        lock(&entry.channel.grants).insert(Arc::clone(id), grant);
                     }
                     // `notify_one` keeps the wake-up if the waiter is trying right now.
                     wake.notify_one();
@@ -450,225 +523,17 @@ impl Shared {
 }
 
 impl Channel {
+    /// Redis confirmed the subscription: every waiter tries again, since a release published
+    /// before it went unseen.
     fn confirm(&self) {
         self.confirmed.store(true, Ordering::Release);
         self.wake.notify_waiters();
     }
-}
 
-/// The listener task: owns the pub/sub connection, runs the queued commands, delivers messages,
-/// and reconnects, resubscribes and wakes everyone when the connection fails.
-async fn listen(
-    shared: Weak<Shared>,
-    nodes: Nodes,
-    name: String,
-    mut commands: mpsc::UnboundedReceiver<Subscribe>,
-    timeouts: Timeouts,
-) {
-    let mut delay = MIN_RECONNECT_DELAY;
-    // Whether to ask the Sentinels where the primary is before connecting: after a failure, not
-    // at the start nor after following a move.
-    let mut ask = false;
-    loop {
-        // No pub/sub connection while no task waits. Whatever a queued command asks for is in the
-        // map, which the (re)subscription below reads.
-        let idle = shared.upgrade().is_none_or(|state| !state.has_waiters());
-        if idle && commands.recv().await.is_none() {
-            return;
-        }
-        let (mut sink, mut stream, epoch) = match nodes.connect(&name, timeouts, ask).await {
-            Ok(connection) => connection,
-            Err(err) => {
-                ask = true;
-                tracing::debug!(error = %err, ?delay, "pub/sub connection failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_RECONNECT_DELAY);
-                continue;
-            }
-        };
-        let Some(state) = shared.upgrade() else {
-            return;
-        };
-        let wanted = state.wanted();
-        if !wanted.is_empty() {
-            let names: Vec<&str> = wanted.iter().map(|channel| channel.name.as_str()).collect();
-            match within(timeouts.response, sink.subscribe(&names)).await {
-                Ok(()) => {
-                    tracing::debug!(
-                        channels = names.len(),
-                        "pub/sub (re)subscribed; waking every waiter"
-                    );
-                    for channel in &wanted {
-                        channel.confirm();
-                    }
-                }
-                Err(err) if is_refusal(&err) => state.refused(&names, &err),
-                Err(err) => {
-                    ask = true;
-                    tracing::debug!(error = %err, ?delay, "resubscribing failed; reconnecting");
-                    drop(state);
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_RECONNECT_DELAY);
-                    continue;
-                }
-            }
-        }
-        drop(state);
-        // Reset only once a connection proved usable, so a server that accepts connections and
-        // then fails them cannot make the listener reconnect in a tight loop.
-        delay = MIN_RECONNECT_DELAY;
-
-        let moved = nodes.moved_from(epoch);
-        let failure = serve(
-            &shared,
-            (&mut sink, &mut stream),
-            &mut commands,
-            timeouts,
-            moved,
-        )
-        .await;
-        let Some(reason) = failure else {
-            return;
-        };
-        ask = nodes.epoch() == epoch;
-        tracing::debug!(%reason, "pub/sub connection lost; reconnecting");
-        if let Some(state) = shared.upgrade() {
-            for channel in state.wanted() {
-                channel.confirmed.store(false, Ordering::Release);
-            }
-        }
-    }
-}
-
-/// Serves one connection until it fails or `moved` completes (`Some(reason)`), or the hub is
-/// gone (`None`).
-async fn serve(
-    shared: &Weak<Shared>,
-    (sink, stream): (&mut PubSubSink, &mut PubSubStream),
-    commands: &mut mpsc::UnboundedReceiver<Subscribe>,
-    timeouts: Timeouts,
-    moved: impl Future<Output = ()>,
-) -> Option<String> {
-    tokio::pin!(moved);
-    let mut ping = tokio::time::interval(timeouts.ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.reset();
-    let mut sweep = tokio::time::interval(LINGER / 2);
-    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            command = commands.recv() => {
-                let Subscribe(channel) = command?;
-                match within(timeouts.response, sink.subscribe(&channel.name)).await {
-                    Ok(()) => channel.confirm(),
-                    Err(err) if is_refusal(&err) => {
-                        shared.upgrade()?.refused(&[channel.name.as_str()], &err);
-                    }
-                    Err(err) => return Some(err.to_string()),
-                }
-            }
-            _ = sweep.tick() => {
-                let expired = shared.upgrade()?.expire_lingering(Instant::now());
-                if !expired.is_empty()
-                    && let Err(err) = within(timeouts.response, sink.unsubscribe(&expired)).await
-                {
-                    return Some(err.to_string());
-                }
-            }
-            message = stream.next() => {
-                let Some(message) = message else {
-                    return Some("the server closed the connection".to_owned());
-                };
-                shared.upgrade()?.deliver(message.get_channel_name(), message.get_payload_bytes());
-            }
-            _ = ping.tick() => {
-                if let Err(err) = within(timeouts.response, sink.ping::<redis::Value>()).await {
-                    return Some(format!("ping failed: {err}"));
-                }
-            }
-            () = &mut moved => {
-                return Some("the primary moved (Sentinel failover)".to_owned());
-            }
-        }
-    }
-}
-
-/// Where the hub subscribes.
-pub(crate) enum Nodes {
-    /// The first of these nodes that answers, in this order.
-    Fixed(Vec<redis::Client>),
-    /// The primary the Sentinels name, followed through failovers.
-    Sentinel(Arc<Primary>),
-}
-
-impl Nodes {
-    /// Opens a pub/sub connection named `name`, and says which [epoch](Self::epoch) it goes
-    /// to. Behind Sentinels, it asks them where the primary is first if `ask`.
-    async fn connect(
-        &self,
-        name: &str,
-        timeouts: Timeouts,
-        ask: bool,
-    ) -> redis::RedisResult<(PubSubSink, PubSubStream, u64)> {
-        let nodes = match self {
-            Self::Fixed(nodes) => nodes,
-            Self::Sentinel(primary) => {
-                if ask {
-                    primary.resolve_soon(timeouts.connect).await;
-                }
-                let located = primary.current();
-                let pubsub = within(timeouts.connect, naming::pubsub(&located.node, name)).await?;
-                let (sink, stream) = pubsub.split();
-                return Ok((sink, stream, located.epoch));
-            }
-        };
-        let mut failure = None;
-        for node in nodes {
-            match within(timeouts.connect, naming::pubsub(node, name)).await {
-                Ok(pubsub) => {
-                    let (sink, stream) = pubsub.split();
-                    return Ok((sink, stream, 0));
-                }
-                Err(err) => failure = Some(err),
-            }
-        }
-        Err(failure.unwrap_or_else(|| {
-            redis::RedisError::from((
-                redis::ErrorKind::InvalidClientConfig,
-                "no Redis node to subscribe on",
-            ))
-        }))
-    }
-
-    /// How many times the Sentinel-managed primary moved; always 0 for fixed nodes.
-    fn epoch(&self) -> u64 {
-        match self {
-            Self::Fixed(_) => 0,
-            Self::Sentinel(primary) => primary.epoch(),
-        }
-    }
-
-    /// Completes when the primary is found at another address than at `epoch`; never for fixed
-    /// nodes.
-    fn moved_from(&self, epoch: u64) -> impl Future<Output = ()> + use<> {
-        let moves = match self {
-            Self::Fixed(_) => None,
-            Self::Sentinel(primary) => Some(primary.moves()),
-        };
-        async move {
-            match moves {
-                Some(mut moves) => {
-                    if moves
-                        .wait_for(|located| located.epoch != epoch)
-                        .await
-                        .is_err()
-                    {
-                        std::future::pending::<()>().await;
-                    }
-                }
-                None => std::future::pending().await,
-            }
-        }
+    /// The subscription is gone (its connection failed, or its slot moved): until it is
+    /// confirmed again, a new waiter does not count on it.
+    fn unconfirm(&self) {
+        self.confirmed.store(false, Ordering::Release);
     }
 }
 

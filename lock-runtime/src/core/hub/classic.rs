@@ -1,0 +1,233 @@
+//! The classic transport: one pub/sub connection (RESP2, `SUBSCRIBE`) for every channel of
+//! the client, to one Redis, to the primary the Sentinels name, or to an old cluster (Redis
+//! before 7, where classic messages reach every node).
+//!
+//! One listener task owns the connection, runs the queued subscriptions one at a time, in order,
+//! delivers messages, pings while idle, and on failure reconnects, resubscribes every channel
+//! that still has waiters and wakes all of them (see the hub's module docs).
+
+use std::sync::{Arc, Weak};
+
+use futures_util::StreamExt;
+use redis::aio::{PubSubSink, PubSubStream};
+use tokio::{sync::mpsc, time::Instant};
+
+use super::{
+    MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY, Shared, Subscribe, Timeouts, is_refusal, timers,
+};
+use crate::{
+    client::{naming, sentinel::Primary},
+    core::script::within,
+};
+
+/// The listener task: owns the pub/sub connection, runs the queued commands, delivers messages,
+/// and reconnects, resubscribes and wakes everyone when the connection fails.
+pub(super) async fn listen(
+    shared: Weak<Shared>,
+    nodes: Nodes,
+    name: String,
+    mut commands: mpsc::UnboundedReceiver<Subscribe>,
+    timeouts: Timeouts,
+) {
+    let mut delay = MIN_RECONNECT_DELAY;
+    // Whether to ask the Sentinels where the primary is before connecting: after a failure, not
+    // at the start nor after following a move.
+    let mut ask = false;
+    loop {
+        // No pub/sub connection while no task waits. Whatever a queued command asks for is in the
+        // map, which the (re)subscription below reads.
+        let idle = shared.upgrade().is_none_or(|state| !state.has_waiters());
+        if idle && commands.recv().await.is_none() {
+            return;
+        }
+        let (mut sink, mut stream, epoch) = match nodes.connect(&name, timeouts, ask).await {
+            Ok(connection) => connection,
+            Err(err) => {
+                ask = true;
+                tracing::debug!(error = %err, ?delay, "pub/sub connection failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+                continue;
+            }
+        };
+        let Some(state) = shared.upgrade() else {
+            return;
+        };
+        let wanted = state.wanted();
+        if !wanted.is_empty() {
+            let names: Vec<&str> = wanted.iter().map(|channel| channel.name.as_str()).collect();
+            match within(timeouts.response, sink.subscribe(&names)).await {
+                Ok(()) => {
+                    tracing::debug!(
+                        channels = names.len(),
+                        "pub/sub (re)subscribed; waking every waiter"
+                    );
+                    for channel in &wanted {
+                        channel.confirm();
+                    }
+                }
+                Err(err) if is_refusal(&err) => state.refused(&names, &err),
+                Err(err) => {
+                    ask = true;
+                    tracing::debug!(error = %err, ?delay, "resubscribing failed; reconnecting");
+                    drop(state);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+                    continue;
+                }
+            }
+        }
+        drop(state);
+        // Reset only once a connection proved usable, so a server that accepts connections and
+        // then fails them cannot make the listener reconnect in a tight loop.
+        delay = MIN_RECONNECT_DELAY;
+
+        let moved = nodes.moved_from(epoch);
+        let failure = serve(
+            &shared,
+            (&mut sink, &mut stream),
+            &mut commands,
+            timeouts,
+            moved,
+        )
+        .await;
+        let Some(reason) = failure else {
+            return;
+        };
+        ask = nodes.epoch() == epoch;
+        tracing::debug!(%reason, "pub/sub connection lost; reconnecting");
+        if let Some(state) = shared.upgrade() {
+            for channel in state.wanted() {
+                channel.unconfirm();
+            }
+        }
+    }
+}
+
+/// Serves one connection until it fails or `moved` completes (`Some(reason)`), or the hub is
+/// gone (`None`).
+async fn serve(
+    shared: &Weak<Shared>,
+    (sink, stream): (&mut PubSubSink, &mut PubSubStream),
+    commands: &mut mpsc::UnboundedReceiver<Subscribe>,
+    timeouts: Timeouts,
+    moved: impl Future<Output = ()>,
+) -> Option<String> {
+    tokio::pin!(moved);
+    let (mut ping, mut sweep) = timers(timeouts.ping_interval);
+    loop {
+        tokio::select! {
+            command = commands.recv() => {
+                let Subscribe(channel) = command?;
+                match within(timeouts.response, sink.subscribe(&channel.name)).await {
+                    Ok(()) => channel.confirm(),
+                    Err(err) if is_refusal(&err) => {
+                        shared.upgrade()?.refused(&[channel.name.as_str()], &err);
+                    }
+                    Err(err) => return Some(err.to_string()),
+                }
+            }
+            _ = sweep.tick() => {
+                let expired = shared.upgrade()?.expire_lingering(Instant::now());
+                if !expired.is_empty()
+                    && let Err(err) = within(timeouts.response, sink.unsubscribe(&expired)).await
+                {
+                    return Some(err.to_string());
+                }
+            }
+            message = stream.next() => {
+                let Some(message) = message else {
+                    return Some("the server closed the connection".to_owned());
+                };
+                shared.upgrade()?.deliver(message.get_channel_name(), message.get_payload_bytes());
+            }
+            _ = ping.tick() => {
+                if let Err(err) = within(timeouts.response, sink.ping::<redis::Value>()).await {
+                    return Some(format!("ping failed: {err}"));
+                }
+            }
+            () = &mut moved => {
+                return Some("the primary moved (Sentinel failover)".to_owned());
+            }
+        }
+    }
+}
+
+/// Where the hub subscribes.
+pub(crate) enum Nodes {
+    /// The first of these nodes that answers, in this order.
+    Fixed(Vec<redis::Client>),
+    /// The primary the Sentinels name, followed through failovers.
+    Sentinel(Arc<Primary>),
+}
+
+impl Nodes {
+    /// Opens a pub/sub connection named `name`, and says which [epoch](Self::epoch) it goes
+    /// to. Behind Sentinels, it asks them where the primary is first if `ask`.
+    async fn connect(
+        &self,
+        name: &str,
+        timeouts: Timeouts,
+        ask: bool,
+    ) -> redis::RedisResult<(PubSubSink, PubSubStream, u64)> {
+        let nodes = match self {
+            Self::Fixed(nodes) => nodes,
+            Self::Sentinel(primary) => {
+                if ask {
+                    primary.resolve_soon(timeouts.connect).await;
+                }
+                let located = primary.current();
+                let pubsub = within(timeouts.connect, naming::pubsub(&located.node, name)).await?;
+                let (sink, stream) = pubsub.split();
+                return Ok((sink, stream, located.epoch));
+            }
+        };
+        let mut failure = None;
+        for node in nodes {
+            match within(timeouts.connect, naming::pubsub(node, name)).await {
+                Ok(pubsub) => {
+                    let (sink, stream) = pubsub.split();
+                    return Ok((sink, stream, 0));
+                }
+                Err(err) => failure = Some(err),
+            }
+        }
+        Err(failure.unwrap_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "no Redis node to subscribe on",
+            ))
+        }))
+    }
+
+    /// How many times the Sentinel-managed primary moved; always 0 for fixed nodes.
+    fn epoch(&self) -> u64 {
+        match self {
+            Self::Fixed(_) => 0,
+            Self::Sentinel(primary) => primary.epoch(),
+        }
+    }
+
+    /// Completes when the primary is found at another address than at `epoch`; never for fixed
+    /// nodes.
+    fn moved_from(&self, epoch: u64) -> impl Future<Output = ()> + use<> {
+        let moves = match self {
+            Self::Fixed(_) => None,
+            Self::Sentinel(primary) => Some(primary.moves()),
+        };
+        async move {
+            match moves {
+                Some(mut moves) => {
+                    if moves
+                        .wait_for(|located| located.epoch != epoch)
+                        .await
+                        .is_err()
+                    {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        }
+    }
+}

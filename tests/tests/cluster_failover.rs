@@ -1,0 +1,208 @@
+//! A Redis Cluster with a replica per master, changing under a held and waited-on lock: the
+//! master owning the lock is killed or frozen and its replica takes over, or the lock's slot
+//! migrates to another master. Neither is an error: the holder's renewals and release and every
+//! waiter ride it out within their deadlines, no two tasks ever hold the lock at once, and the
+//! waiters' shard subscription moves to the slot's new owner, where each release wakes the next
+//! waiter at once.
+//!
+//! Redis replication is asynchronous: a lock written on a master that dies before sending it to
+//! its replica is gone, and another task may take it. These tests wait until the replica has the
+//! lock and the queued waiters ([`RedisCluster::await_replicated`]) before they kill the master,
+//! so they tolerate no loss: a lease lost here is a bug.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use lock_runtime::{LockClient, LockError, LockGuard};
+use lock_tests::{
+    RedisCluster, RedisServer, key_slot,
+    locks::{await_queued, await_shard_subscribers, lock_key, unlock_channel},
+    unique_name,
+};
+use tokio::task::JoinHandle;
+
+/// How many tasks wait while the cluster changes.
+const WAITERS: i64 = 5;
+
+/// The holder's watchdog lease, renewed every third of it. It covers what a frozen master costs
+/// a renewal: the failover (about two seconds), plus one [`RESPONSE_TIMEOUT`] to notice the
+/// silence, plus the next renewal's turn.
+const WATCHDOG: Duration = Duration::from_secs(9);
+
+/// How long a request waits for an answer before it is resent (and on a cluster, before the
+/// client asks for the slot map again).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long the holder keeps the lock once the cluster changed: long enough for a renewal on the
+/// new owner.
+const HOLD_AFTER: Duration = Duration::from_millis(3500);
+
+/// How long the waiters may take, all together, once the holder released: each is woken by the
+/// previous one's release. Far less than the holder's TTL, which would wake them otherwise.
+const SERVED_WITHIN: Duration = Duration::from_secs(2);
+
+/// How long a waiter waits at most: far more than a failover takes.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A lock held in watchdog mode by one task while [`WAITERS`] tasks of the same client wait for
+/// it, each of which, once served, checks that nobody else holds it and releases it.
+struct Contended {
+    holder: LockGuard,
+    waiters: Vec<JoinHandle<Result<u64, LockError>>>,
+    overlaps: Arc<AtomicUsize>,
+}
+
+impl Contended {
+    /// Takes the lock `name` and starts the waiters; returns once they all sleep in its queue and
+    /// the replica of its master has the lock and the queue.
+    async fn start(cluster: &RedisCluster, client: &LockClient, name: &str) -> Self {
+        let holder = client.lock(name).acquire().await.expect("free");
+        let inside = Arc::new(AtomicUsize::new(0));
+        let overlaps = Arc::new(AtomicUsize::new(0));
+        let waiters = (0..WAITERS)
+            .map(|_| {
+                let lock = client.lock(name);
+                let (inside, overlaps) = (Arc::clone(&inside), Arc::clone(&overlaps));
+                tokio::spawn(async move {
+                    let guard = lock.try_acquire(WAIT, None).await?;
+                    if inside.fetch_add(1, Ordering::SeqCst) > 0 {
+                        overlaps.fetch_add(1, Ordering::SeqCst);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    let token = guard.fencing_token();
+                    guard.unlock().await?;
+                    Ok(token)
+                })
+            })
+            .collect();
+        let owner = cluster.node_for_key(lock_key(name));
+        await_queued(owner, name, WAITERS).await;
+        cluster.await_replicated(owner);
+        Self {
+            holder,
+            waiters,
+            overlaps,
+        }
+    }
+
+    /// Once the waiters' subscription moved to `owner`, the slot's new owner, holds the lock a
+    /// while longer (the watchdog renews there), releases it, and checks that every waiter was
+    /// served after it, one at a time, each with a new token, woken by the releases.
+    async fn finish(self, owner: &RedisServer, name: &str) {
+        await_shard_subscribers(owner, &unlock_channel(name), 1).await;
+        tokio::time::sleep(HOLD_AFTER).await;
+        assert!(
+            !self.holder.is_lease_lost(),
+            "the holder's renewals ride out the change"
+        );
+        let first = self.holder.fencing_token();
+        self.holder
+            .unlock()
+            .await
+            .expect("the holder's release rides out the change");
+        let released = Instant::now();
+        let mut tokens = Vec::new();
+        for waiter in self.waiters {
+            let served = tokio::time::timeout(WAIT, waiter)
+                .await
+                .expect("every waiter finishes within its wait")
+                .expect("join");
+            tokens.push(served.expect("every waiter is served"));
+        }
+        assert!(
+            released.elapsed() < SERVED_WITHIN,
+            "the waiters took {:?}: not woken by the releases",
+            released.elapsed()
+        );
+        assert_eq!(
+            self.overlaps.load(Ordering::SeqCst),
+            0,
+            "two holders at once"
+        );
+        tokens.sort_unstable();
+        tokens.dedup();
+        assert_eq!(tokens.len(), 5, "each waiter got its own token: {tokens:?}");
+        assert!(tokens[0] > first, "waiters' tokens follow the holder's");
+    }
+}
+
+async fn cluster_client(cluster: &RedisCluster) -> LockClient {
+    LockClient::builder()
+        .cluster(cluster.urls())
+        .watchdog_timeout(WATCHDOG)
+        .response_timeout(RESPONSE_TIMEOUT)
+        .build()
+        .await
+        .expect("connect to the cluster")
+}
+
+/// Starts a cluster with a replica per master and a held, waited-on lock; runs `change` on the
+/// cluster, given the node serving the lock's slot and the slot, off the test's runtime (the kit
+/// blocks for seconds); `change` returns the port of the slot's owner afterwards. Then checks
+/// that the holder and every waiter rode the change out ([`Contended::finish`]).
+async fn ride_out(
+    prefix: &str,
+    change: impl FnOnce(&RedisCluster, &RedisServer, u16) -> u16 + Send + 'static,
+) {
+    let cluster = Arc::new(RedisCluster::with_replicas(3, 1));
+    let client = cluster_client(&cluster).await;
+    let name = unique_name(prefix);
+    let key = lock_key(&name);
+    let contended = Contended::start(&cluster, &client, &name).await;
+
+    let old = cluster.node_for_key(&key).port();
+    let new = tokio::task::spawn_blocking({
+        let cluster = Arc::clone(&cluster);
+        let slot = key_slot(key.as_bytes());
+        move || change(&cluster, cluster.node(old), slot)
+    })
+    .await
+    .expect("join");
+    assert_ne!(new, old);
+    let new = cluster.node(new);
+    contended.finish(new, &name).await;
+    assert_eq!(
+        new.cmd::<i64>(&["EXISTS", &key]),
+        0,
+        "released on the slot's new owner"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_failover_is_ridden_out_by_the_holder_and_every_waiter() {
+    ride_out("failover", |cluster, owner, _| {
+        cluster.kill_primary(owner).port()
+    })
+    .await;
+}
+
+/// The master freezes (its connections stay open and silent, as when its host vanishes) and its
+/// replica takes over: requests sent to it get no answer, and only the cluster's new slot map
+/// leads them to the replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_master_is_failed_over_and_ridden_out_by_the_holder_and_every_waiter() {
+    ride_out("frozen", |cluster, owner, _| {
+        cluster.freeze_primary(owner).port()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_migration_is_ridden_out_by_the_holder_and_every_waiter() {
+    ride_out("migration", |cluster, owner, slot| {
+        let target = cluster
+            .primaries()
+            .into_iter()
+            .find(|primary| primary.port() != owner.port())
+            .expect("three primaries");
+        cluster.migrate_slot(slot, target);
+        target.port()
+    })
+    .await;
+}
