@@ -5,7 +5,14 @@
 //! module records them: where a primitive is measured, it holds a [`Meter`] (its kind and
 //! label), built from the handle's [`Label`].
 
-use std::{borrow::Cow, fmt, future::Future, sync::Arc};
+use std::{
+    borrow::Cow,
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 #[cfg(feature = "metrics")]
 use tokio::time::Instant;
@@ -86,21 +93,18 @@ impl Meter {
         }
     }
 
-    /// Awaits a fresh acquisition and records its wait and outcome (`cancelled` if the
-    /// returned future is dropped before the acquisition ends).
-    pub(crate) async fn measure<T>(
-        &self,
-        acquiring: impl Future<Output = Result<Won<T>, LockError>>,
-    ) -> Result<T, LockError> {
-        #[cfg(feature = "metrics")]
-        {
-            let mut waiting = recording::Waiting::new(self);
-            let outcome = acquiring.await;
-            waiting.ended(&outcome);
-            outcome.map(|won| won.output)
+    /// `acquiring`, its wait and outcome recorded (`cancelled` if the returned future is dropped
+    /// before the acquisition ends). A future wrapping the other in place, not an `async fn`:
+    /// an `async fn` would keep the wait future twice in its state (once as its argument, once
+    /// being awaited), and every waiting task carries that state.
+    pub(crate) fn measure<T, F>(&self, acquiring: F) -> Measured<'_, F>
+    where
+        F: Future<Output = Result<Won<T>, LockError>>,
+    {
+        Measured {
+            acquiring,
+            waiting: Waiting::new(self),
         }
-        #[cfg(not(feature = "metrics"))]
-        acquiring.await.map(|won| won.output)
     }
 
     /// A hold starting now, measured when the returned value is dropped.
@@ -142,6 +146,29 @@ impl Meter {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A fresh acquisition being measured; see [`Meter::measure`].
+    pub(crate) struct Measured<'a, F> {
+        #[pin]
+        acquiring: F,
+        waiting: Waiting<'a>,
+    }
+}
+
+impl<T, F> Future for Measured<'_, F>
+where
+    F: Future<Output = Result<Won<T>, LockError>>,
+{
+    type Output = Result<T, LockError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let outcome = std::task::ready!(this.acquiring.poll(cx));
+        this.waiting.ended(&outcome);
+        Poll::Ready(outcome.map(|won| won.output))
+    }
+}
+
 /// A hold being measured: its time is recorded when this is dropped (when the release starts).
 #[derive(Debug)]
 pub(crate) struct Holding {
@@ -163,6 +190,22 @@ impl Drop for Holding {
                 .record(since.elapsed());
         }
     }
+}
+
+#[cfg(feature = "metrics")]
+use recording::Waiting;
+
+/// Without the feature a wait is not measured: nothing to keep.
+#[cfg(not(feature = "metrics"))]
+struct Waiting<'a>(std::marker::PhantomData<&'a Meter>);
+
+#[cfg(not(feature = "metrics"))]
+impl<'a> Waiting<'a> {
+    fn new(_: &'a Meter) -> Self {
+        Self(std::marker::PhantomData)
+    }
+
+    fn ended<T>(&mut self, _: &Result<Won<T>, LockError>) {}
 }
 
 #[cfg(feature = "metrics")]

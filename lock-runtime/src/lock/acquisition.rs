@@ -181,8 +181,12 @@ pub(crate) async fn acquire(
     let alongside = (flavor.fresh)(client_id, &keys)?;
     let meter = Meter::new(flavor.primitive, label);
     let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside, &meter);
-    let waiting = wait::wait(backend, &keys, start, deadline, &mut acquire);
-    let taken = meter.measure(waiting).await?;
+    // One expression: a wait future first bound to a local would be laid out twice in this
+    // future's state (once for the local, once inside `measure`'s), and every waiting task
+    // carries it.
+    let taken = meter
+        .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
+        .await?;
     Ok(taken.guard(backend, name))
 }
 
