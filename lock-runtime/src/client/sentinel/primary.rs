@@ -13,7 +13,7 @@ use redis::sentinel::SentinelClient;
 use tokio::{runtime::Handle, sync::watch};
 use tokio_util::task::AbortOnDropHandle;
 
-use super::switches::{self, Limits};
+use super::switches::{self, Followed, Limits};
 
 /// The primary of a Sentinel-managed deployment, as last found: shared by the command
 /// connections, the hub and the `+switch-master` listener.
@@ -191,5 +191,19 @@ impl Primary {
             };
             true
         });
+    }
+}
+
+impl Followed for Primary {
+    fn master(&self) -> &str {
+        Primary::master(self)
+    }
+
+    fn sentinel(&self) -> impl Future<Output = redis::RedisResult<redis::Client>> + Send {
+        Primary::sentinel(self)
+    }
+
+    fn resolve_soon(&self, within: Duration) -> impl Future<Output = ()> + Send {
+        Primary::resolve_soon(self, within)
     }
 }

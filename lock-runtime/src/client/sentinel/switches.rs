@@ -1,12 +1,11 @@
 //! The `+switch-master` listener: one pub/sub connection to a Sentinel, so a failover is
 //! followed the moment the Sentinels announce it, even while the old primary still answers.
 
-use std::{sync::Weak, time::Duration};
+use std::{future::Future, sync::Weak, time::Duration};
 
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 
-use super::primary::Primary;
 use crate::{client::naming, core::script::within};
 
 /// The channel on which a Sentinel announces a new primary:
@@ -27,11 +26,24 @@ pub(crate) struct Limits {
     pub(crate) ping_interval: Duration,
 }
 
+/// What the listener needs of the primary it follows (`Primary`, which starts it): a trait, so
+/// that the listener and its owner do not import each other.
+pub(super) trait Followed: Send + Sync + 'static {
+    /// The name the Sentinels monitor the primary under.
+    fn master(&self) -> &str;
+
+    /// A client of a Sentinel that answers.
+    fn sentinel(&self) -> impl Future<Output = redis::RedisResult<redis::Client>> + Send;
+
+    /// Asks the Sentinels where the primary is now, for at most `within`.
+    fn resolve_soon(&self, within: Duration) -> impl Future<Output = ()> + Send;
+}
+
 /// Listens to the first Sentinel that answers, and asks the Sentinels for the primary each
 /// time one announces a switch of ours. Reconnects (to whichever Sentinel answers) when the
 /// connection fails, and then asks once, since a switch may have been announced meanwhile.
-/// Returns when the [`Primary`] is gone.
-pub(super) async fn listen(primary: Weak<Primary>, name: String, limits: Limits) {
+/// Returns when the primary followed is gone.
+pub(super) async fn listen<P: Followed>(primary: Weak<P>, name: String, limits: Limits) {
     let mut delay = MIN_RECONNECT_DELAY;
     let mut first = true;
     loop {
@@ -59,9 +71,9 @@ pub(super) async fn listen(primary: Weak<Primary>, name: String, limits: Limits)
     }
 }
 
-/// Subscribes to [`SWITCH_MASTER`] on a Sentinel; `None` when the [`Primary`] is gone.
-async fn subscribe(
-    primary: &Weak<Primary>,
+/// Subscribes to [`SWITCH_MASTER`] on a Sentinel; `None` when the primary followed is gone.
+async fn subscribe<P: Followed>(
+    primary: &Weak<P>,
     name: &str,
     limits: Limits,
 ) -> Option<redis::RedisResult<(PubSubSink, PubSubStream)>> {
@@ -75,9 +87,10 @@ async fn subscribe(
     Some(within(limits.connect, subscribing).await)
 }
 
-/// Serves one subscription until it fails (`Some(reason)`) or the [`Primary`] is gone (`None`).
-async fn serve(
-    primary: &Weak<Primary>,
+/// Serves one subscription until it fails (`Some(reason)`) or the primary followed is gone
+/// (`None`).
+async fn serve<P: Followed>(
+    primary: &Weak<P>,
     sink: &mut PubSubSink,
     stream: &mut PubSubStream,
     limits: Limits,
