@@ -124,6 +124,51 @@ async fn a_client_is_known_by_host_and_pid_by_default() {
     assert!(matches!(err, LockError::Config { .. }), "{err}");
 }
 
+/// Times out once uncounted (so the wait's scripts are loaded and sent by hash), a second
+/// later once more under `MONITOR`: that timeout's error, and what clients sent meanwhile.
+async fn counted_timeout<F, Fut>(
+    server: &RedisServer,
+    time_out: F,
+) -> (LockError, Vec<MonitoredCommand>)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = LockError>,
+{
+    time_out().await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let monitor = server.monitor();
+    let err = time_out().await;
+    let sent = monitor
+        .stop()
+        .into_iter()
+        .filter(MonitoredCommand::sent_by_a_client)
+        .collect();
+    (err, sent)
+}
+
+/// Panics unless `sent` is only waiting: scripts and subscriptions, and at most two scripts
+/// (a try, once or more, and leaving the queue); a third would be a read of its own.
+fn assert_only_waiting(sent: &[MonitoredCommand]) {
+    let extra: Vec<_> = sent
+        .iter()
+        .filter(|c| !SENT_WHILE_WAITING.contains(&c.name().as_str()))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "sent beyond waiting: {extra:?}\nall sent: {sent:?}"
+    );
+    let scripts: BTreeSet<_> = sent
+        .iter()
+        .filter(|c| c.name().starts_with("eval"))
+        .filter_map(|c| c.args.get(1))
+        .collect();
+    assert!(
+        (1..=2).contains(&scripts.len()),
+        "{} scripts sent: {sent:?}",
+        scripts.len()
+    );
+}
+
 /// A timeout's message names the holder's client name (by default its host and pid) and how
 /// long it has held the lock, and costs no command beyond the waiting itself: the holder's
 /// record is read by the acquire script's last try. Counted with `MONITOR`, which tells what the
@@ -141,46 +186,21 @@ async fn a_timeout_names_the_holder_without_an_extra_command() {
         .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(60)))
         .await
         .expect("holder");
-    let time_out = || {
+    let (err, sent) = counted_timeout(&server, || {
         let lock = waiting.lock(&name);
         async move {
             lock.try_acquire(Duration::from_millis(300), None)
                 .await
                 .expect_err("held")
         }
-    };
-    // Once uncounted, so that the scripts of a timed-out wait are loaded and sent by hash.
-    time_out().await;
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-
-    let monitor = server.monitor();
-    let err = time_out().await;
-    let seen = monitor.stop();
+    })
+    .await;
 
     let holder = holder_of(&err);
     let by_default = format!("held by {} for 1.", default_client_name());
     assert!(holder.starts_with(&by_default), "{holder}");
     assert!(holder.ends_with("1 in the queue"), "{holder}");
-    let sent: Vec<&MonitoredCommand> = seen.iter().filter(|c| c.sent_by_a_client()).collect();
-    let extra: Vec<_> = sent
-        .iter()
-        .filter(|c| !SENT_WHILE_WAITING.contains(&c.name().as_str()))
-        .collect();
-    assert!(
-        extra.is_empty(),
-        "sent beyond waiting: {extra:?}\nall sent: {sent:?}"
-    );
-    // A try (once or more) and leaving the queue: a third script would be a read of its own.
-    let scripts: BTreeSet<_> = sent
-        .iter()
-        .filter(|c| c.name().starts_with("eval"))
-        .filter_map(|c| c.args.get(1))
-        .collect();
-    assert!(
-        (1..=2).contains(&scripts.len()),
-        "{} scripts sent: {sent:?}",
-        scripts.len()
-    );
+    assert_only_waiting(&sent);
     guard.unlock().await.expect("unlock");
     assert_released(&server, &name);
 }
@@ -278,4 +298,58 @@ async fn a_timeout_on_a_semaphore_names_the_permit_holders() {
     }
     let _: () = server.cmd(&["DEL", &sem_key(&name)]);
     assert_released(&server, &name);
+}
+
+/// A read-write lock's and a semaphore's timeouts name their holders the same way: from the
+/// last try's reply, with no command of their own (counted with `MONITOR`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_write_and_semaphore_timeouts_send_no_extra_command() {
+    let server = RedisServer::start();
+    let holding = client_named(&server, "holder@host-1").await;
+    let waiting = LockClient::connect(&server.url()).await.expect("connect");
+    let lease = Some(Duration::from_secs(60));
+    let wait = Duration::from_millis(300);
+
+    let name = unique_name("who-rw-counted");
+    let written = holding
+        .read_write_lock(&name)
+        .write()
+        .try_acquire(wait, lease)
+        .await
+        .expect("writer");
+    let (err, sent) = counted_timeout(&server, || {
+        let lock = waiting.read_write_lock(&name);
+        async move {
+            lock.read()
+                .try_acquire(wait, None)
+                .await
+                .expect_err("written")
+        }
+    })
+    .await;
+    assert!(holder_of(&err).contains("holder@host-1"), "{err}");
+    assert_only_waiting(&sent);
+    written.unlock().await.expect("unlock");
+    assert_rw_released(&server, &name);
+
+    let name = unique_name("who-sem-counted");
+    let semaphore = holding.semaphore(&name);
+    assert!(semaphore.try_set_permits(1).await.expect("set"));
+    let permit = semaphore
+        .try_acquire(1, wait, lease)
+        .await
+        .expect("the permit");
+    let (err, sent) = counted_timeout(&server, || {
+        let semaphore = waiting.semaphore(&name);
+        async move {
+            semaphore
+                .try_acquire(1, wait, None)
+                .await
+                .expect_err("taken")
+        }
+    })
+    .await;
+    assert!(holder_of(&err).contains("holder@host-1"), "{err}");
+    assert_only_waiting(&sent);
+    permit.release().await.expect("release");
 }
