@@ -15,6 +15,7 @@ use lock_tests::{
     RedisServer, TcpProxy, Workers,
     locks::{
         assert_released, client_with_watchdog, command_calls, eventually, lock_key, queue_len,
+        redlock_on_every_master,
     },
     start_masters, unique_name,
 };
@@ -68,11 +69,7 @@ async fn a_redlock_holds_the_lock_on_every_master_it_can_and_excludes_another() 
     assert_eq!(ours.quorum(), 2);
     let name = unique_name("redlock-basic");
 
-    let held = ours
-        .lock(&name)
-        .try_acquire(Duration::ZERO, Some(LEASE))
-        .await
-        .expect("free on every master");
+    let held = redlock_on_every_master(&ours, &name, Some(LEASE)).await;
     assert_eq!(held.masters_held(), 3);
     assert!(masters.iter().all(|master| held_on(master, &name)));
     assert!(held.remaining_lease() > LEASE / 2);

@@ -391,7 +391,8 @@ impl RedlockLock {
     /// let lock = redlock.lock("report:info");
     /// let held = lock.acquire().await?;
     /// let info = lock.info().await;
-    /// assert_eq!((info.held_on(), info.answered()), (3, 3));
+    /// // A quorum holds it; a master slower than the quorum may have been left out.
+    /// assert!(info.held_on() >= redlock.quorum());
     /// held.unlock().await?;
     /// # Ok(()) });
     /// ```
