@@ -181,9 +181,8 @@ pub(crate) async fn acquire(
     let alongside = (flavor.fresh)(client_id, &keys)?;
     let meter = Meter::new(flavor.primitive, label);
     let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside, &meter);
-    // One expression: a wait future first bound to a local would be laid out twice in this
-    // future's state (once for the local, once inside `measure`'s), and every waiting task
-    // carries it.
+    // Not shared with `acquire_fresh` through an `async fn` of its own: its arguments would be
+    // kept in this future's state beside its own (160 bytes more per waiting task, measured).
     let taken = meter
         .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
         .await?;
