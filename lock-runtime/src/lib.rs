@@ -88,11 +88,13 @@
 //!   acquisition for replicas to have the lock ([`LockClientBuilder::wait_for_replicas`]), a
 //!   Redis Cluster ([`LockClientBuilder::cluster`]), or a Sentinel-managed primary followed
 //!   through failovers ([`LockClientBuilder::sentinel`]).
-//! - **Safe to resend, and to give up.** Releases and re-entries carry request ids the scripts
-//!   remember, and a fresh acquisition's owner id is unique to it, so a command resent after a
-//!   timeout or a reconnect never counts twice. A request whose caller gave up in flight is undone
-//!   in the background and marked abandoned, so a late copy takes nothing; a release cut short
-//!   finishes in the background.
+//! - **Safe to resend, and to give up.** A fresh acquisition's owner id is unique to it, and
+//!   every hold of an owner has a number (its acquisition's, each re-entry's own) that the lock
+//!   keeps in its own hash, so a command resent after a timeout or a reconnect never counts
+//!   twice, nor does a copy that lands minutes late on a connection the client retired; a
+//!   resent release answers what its first attempt did. A request whose caller gave up in flight
+//!   is undone in the background (an acquisition marked abandoned, a re-entry's number spent),
+//!   so a late copy takes nothing; a release cut short finishes in the background.
 //! - **Any runtime.** The client's background work (hub, watchdog, releases, the connections'
 //!   I/O) runs on one small runtime the library keeps, so a client outlives the Tokio runtime that
 //!   built it: a default client serves every `#[tokio::test]` in turn.

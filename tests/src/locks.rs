@@ -71,13 +71,25 @@ pub fn assert_released_beside(server: &RedisServer, name: &str, data: &[&str]) {
     }
 }
 
-/// The hold count of each owner of the reentrant or fair lock `name`, the field recording who
-/// holds it (`~who`) aside.
+/// The hold count of each owner of the reentrant or fair lock `name`: the fields of its hash
+/// that are not bookkeeping (see [`is_owner_field`]).
 pub fn hold_counts(server: &RedisServer, name: &str) -> Vec<i64> {
-    let fields: Vec<(String, String)> = server.cmd(&["HGETALL", &lock_key(name)]);
+    owner_counts(server, &lock_key(name))
+}
+
+/// Whether a field of a lock's hash (any lock of the family, or a semaphore) is an owner id
+/// holding a count: the scripts' bookkeeping fields start with `~` (who took a hold, the
+/// re-entries of an owner), and the read-write lock names its write hold's owner in `writer`.
+pub fn is_owner_field(field: &str) -> bool {
+    !field.starts_with('~') && field != "writer"
+}
+
+/// The hold count of each owner in the lock hash `key` (see [`is_owner_field`]).
+fn owner_counts(server: &RedisServer, key: &str) -> Vec<i64> {
+    let fields: Vec<(String, String)> = server.cmd(&["HGETALL", key]);
     fields
         .into_iter()
-        .filter(|(field, _)| field != "~who")
+        .filter(|(field, _)| is_owner_field(field))
         .map(|(owner, count)| {
             count
                 .parse()
@@ -101,13 +113,10 @@ pub fn sem_key(name: &str) -> String {
 const RECORD: &str = "~who:";
 
 /// How many holds, read or write, the read-write lock `name` has in Redis: the fields of its
-/// hash, `writer` and the records of who took each hold aside.
+/// hash that name an owner (see [`is_owner_field`]).
 pub fn rw_holds(server: &RedisServer, name: &str) -> usize {
     let fields: Vec<String> = server.cmd(&["HKEYS", &rw_key(name)]);
-    fields
-        .iter()
-        .filter(|field| *field != "writer" && !field.starts_with(RECORD))
-        .count()
+    fields.iter().filter(|field| is_owner_field(field)).count()
 }
 
 /// The owner ids (permit ids) whose record of who took their hold is in the hash `key` (a
@@ -553,6 +562,13 @@ impl Family {
             Self::Reentrant | Self::Fair => lock_key(name),
             Self::Read | Self::Write => rw_key(name),
         }
+    }
+
+    /// The hold count of each owner of the lock `name` of this kind, as Redis keeps it: one
+    /// entry per hold (an acquisition, or a read hold of the read-write lock), counting its
+    /// re-entries.
+    pub fn hold_counts(self, server: &RedisServer, name: &str) -> Vec<i64> {
+        owner_counts(server, &self.key(name))
     }
 
     /// Asserts nothing holds the lock `name` of this kind and every key left of it has a TTL

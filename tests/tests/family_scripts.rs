@@ -85,13 +85,26 @@ impl Subject {
         (reply[0], reply[1])
     }
 
-    /// `release.lua` (request `request`) or `leave.lua` (marking the owner abandoned).
+    /// `release.lua` (request `request`, the acquisition's hold: number 0) or `leave.lua`
+    /// (marking the owner abandoned).
     fn give_back(
         &self,
         server: &RedisServer,
         file: &str,
         name: &str,
         owner: &str,
+        request: &str,
+    ) -> i64 {
+        self.release(server, file, name, (owner, "0"), request)
+    }
+
+    /// `release.lua` of the hold of `owner` numbered `hold` (or `leave.lua`, as `give_back`).
+    fn release(
+        &self,
+        server: &RedisServer,
+        file: &str,
+        name: &str,
+        (owner, hold): (&str, &str),
         request: &str,
     ) -> i64 {
         let key = |suffix: &str| self.key(name, Some(suffix));
@@ -116,7 +129,30 @@ impl Subject {
             MEMO_MS,
             "publish",
             FENCE_IDLE_MS,
+            hold,
         ])
+    }
+
+    /// `reenter.lua`: re-entry `number` of `owner`'s hold.
+    fn reenter(&self, server: &RedisServer, name: &str, owner: &str, number: &str) -> i64 {
+        let script = self.script("reenter.lua");
+        let leases = self.key(name, Some("leases"));
+        server.cmd(&[
+            "EVAL",
+            script,
+            "2",
+            &self.key(name, None),
+            &leases,
+            owner,
+            number,
+        ])
+    }
+
+    /// The fields of the main hash.
+    fn fields(&self, server: &RedisServer, name: &str) -> Vec<String> {
+        let mut fields: Vec<String> = server.cmd(&["HKEYS", &self.key(name, None)]);
+        fields.sort();
+        fields
     }
 
     /// The field `field` of the main hash.
@@ -201,4 +237,55 @@ fn an_abandoned_acquisition_is_given_back_and_a_late_copy_takes_nothing() {
         let other = subject.acquire(&server, file, &name, "client:2", argument);
         assert_eq!(other.0, 1, "{file}: the lock is free for others");
     }
+}
+
+/// A read or write hold re-entered: a late copy of the re-entry, or of a release (once its memo
+/// expired: a request id of its own here), counts nothing; the record of the hold's re-entries
+/// goes with the hold, whether it is released or its lease ends.
+#[test]
+fn late_copies_of_read_and_write_reentries_and_releases_count_nothing() {
+    for file in ["acquire_read.lua", "acquire_write.lua"] {
+        let subject = Subject::read_write_lock();
+        let server = RedisServer::start();
+        let name = unique_name("late-rw");
+        assert_eq!(subject.acquire(&server, file, &name, "c:1", None).0, 1);
+        assert_eq!(subject.reenter(&server, &name, "c:1", "1"), 1, "{file}");
+        assert_eq!(subject.reenter(&server, &name, "c:1", "1"), 1, "{file}");
+        assert_eq!(subject.field(&server, &name, "c:1"), Some(2), "{file}");
+
+        let release = |hold: &str, request: &str| {
+            subject.release(&server, "release.lua", &name, ("c:1", hold), request)
+        };
+        assert_eq!(release("1", "r1"), 2, "{file}");
+        assert_eq!(release("1", "r1-late"), 0, "{file}: a late copy");
+        assert_eq!(subject.reenter(&server, &name, "c:1", "1"), -2, "{file}");
+        assert_eq!(subject.field(&server, &name, "c:1"), Some(1), "{file}");
+        assert_eq!(release("0", "r2"), 1, "{file}");
+        assert!(
+            subject.fields(&server, &name).is_empty(),
+            "{file}: nothing of the hold is left"
+        );
+    }
+
+    // A re-entered read hold whose lease ended is dropped with its record, beside a live one.
+    let subject = Subject::read_write_lock();
+    let server = RedisServer::start();
+    let name = unique_name("ended-rw");
+    for owner in ["c:1", "c:2"] {
+        assert_eq!(
+            subject
+                .acquire(&server, "acquire_read.lua", &name, owner, None)
+                .0,
+            1
+        );
+    }
+    assert_eq!(subject.reenter(&server, &name, "c:1", "1"), 1);
+    let leases = subject.key(&name, Some("leases"));
+    let _: i64 = server.cmd(&["ZADD", &leases, "1", "c:1"]);
+    assert_eq!(subject.reenter(&server, &name, "c:2", "2"), 1);
+    assert_eq!(
+        subject.fields(&server, &name),
+        ["c:2", "~r:c:2", "~who:c:2"],
+        "the ended hold left nothing behind"
+    );
 }

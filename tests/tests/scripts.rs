@@ -74,19 +74,21 @@ fn acquire(server: &RedisServer, keys: &Keys, owner: &str, lease_ms: &str) -> (i
     (int(&reply[0]), int(&reply[1]))
 }
 
-fn reenter(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64 {
+/// `reenter.lua`: re-entry `number` of `owner`.
+fn reenter(server: &RedisServer, keys: &Keys, owner: &str, number: &str) -> i64 {
     server.cmd(&[
         "EVAL",
         script("reenter.lua"),
-        "2",
+        "1",
         &keys.lock,
-        &keys.memo(request),
         owner,
-        MEMO_MS,
+        number,
     ])
 }
 
-fn release(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64 {
+/// `release.lua`: the hold numbered `hold` of `owner` ("0": its acquisition's), as request
+/// `request`.
+fn release(server: &RedisServer, keys: &Keys, owner: &str, hold: &str, request: &str) -> i64 {
     server.cmd(&[
         "EVAL",
         script("release.lua"),
@@ -102,6 +104,7 @@ fn release(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64
         MEMO_MS,
         "publish",
         FENCE_IDLE_MS,
+        hold,
     ])
 }
 
@@ -125,20 +128,20 @@ fn abandon(server: &RedisServer, keys: &Keys, owner: &str) -> i64 {
     ])
 }
 
-fn undo_reenter(server: &RedisServer, keys: &Keys, owner: &str, request: &str) -> i64 {
+/// `undo_reenter.lua`: undoes re-entry `number` of `owner`.
+fn undo_reenter(server: &RedisServer, keys: &Keys, owner: &str, number: &str) -> i64 {
     server.cmd(&[
         "EVAL",
         script("undo_reenter.lua"),
-        "7",
+        "6",
         &keys.lock,
         &keys.channel,
-        &keys.memo(request),
         &keys.fence,
         &keys.queue,
         &keys.alive,
         &keys.wants,
         owner,
-        MEMO_MS,
+        number,
         "publish",
         FENCE_IDLE_MS,
     ])
@@ -172,7 +175,7 @@ fn a_resent_fresh_acquisition_counts_once_returns_the_same_token_and_rearms_the_
         Some(1),
         "one hold, not two"
     );
-    assert_eq!(release(&server, &keys, "client:1", "r1"), 1);
+    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
     let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
     assert_eq!(exists, 0, "a single release frees it");
 }
@@ -216,7 +219,10 @@ fn tokens_increase_strictly_and_survive_the_loss_of_the_fencing_state() {
             fence_ttl > 0,
             "the fencing state carries a TTL ({fence_ttl})"
         );
-        assert_eq!(release(&server, &keys, &owner, &format!("r{round}")), 1);
+        assert_eq!(
+            release(&server, &keys, &owner, "0", &format!("r{round}")),
+            1
+        );
         if round == 2 {
             // As if the fencing state had lived out its TTL.
             server.cmd::<i64>(&["DEL", &keys.fence]);
@@ -232,8 +238,8 @@ fn a_resent_reentry_counts_once() {
 
     acquire(&server, &keys, "client:1", "10000");
     let fence: i64 = server.cmd(&["GET", &keys.fence]);
-    assert_eq!(reenter(&server, &keys, "client:1", "r2"), 1);
-    assert_eq!(reenter(&server, &keys, "client:1", "r2"), 1);
+    assert_eq!(reenter(&server, &keys, "client:1", "1"), 1);
+    assert_eq!(reenter(&server, &keys, "client:1", "1"), 1);
 
     assert_eq!(
         holds(&server, &keys, "client:1"),
@@ -249,7 +255,7 @@ fn a_reentry_into_a_lost_lock_is_refused() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("lost-reentry"));
 
-    assert_eq!(reenter(&server, &keys, "client:1", "r3"), 0);
+    assert_eq!(reenter(&server, &keys, "client:1", "1"), 0);
     let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
     assert_eq!(exists, 0, "nothing taken");
 }
@@ -259,15 +265,15 @@ fn a_resent_release_reports_the_first_attempts_result_and_counts_once() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("resent-release"));
     acquire(&server, &keys, "client:1", "10000");
-    reenter(&server, &keys, "client:1", "r5");
+    reenter(&server, &keys, "client:1", "1");
 
     assert_eq!(
-        release(&server, &keys, "client:1", "r4"),
+        release(&server, &keys, "client:1", "1", "r4"),
         2,
         "one hold left"
     );
     assert_eq!(
-        release(&server, &keys, "client:1", "r4"),
+        release(&server, &keys, "client:1", "1", "r4"),
         2,
         "the resend says the same"
     );
@@ -277,9 +283,13 @@ fn a_resent_release_reports_the_first_attempts_result_and_counts_once() {
         "decremented once"
     );
 
-    assert_eq!(release(&server, &keys, "client:1", "r6"), 1, "released");
     assert_eq!(
-        release(&server, &keys, "client:1", "r6"),
+        release(&server, &keys, "client:1", "0", "r6"),
+        1,
+        "released"
+    );
+    assert_eq!(
+        release(&server, &keys, "client:1", "0", "r6"),
         1,
         "not `not held`"
     );
@@ -289,6 +299,57 @@ fn a_resent_release_reports_the_first_attempts_result_and_counts_once() {
             "memo {request} expires"
         );
     }
+}
+
+/// A copy of a release that lands once its memo is gone (a retired connection's bytes, up to
+/// ~15 minutes late) finds the hold it names gone: it gives back nothing, whichever hold it named,
+/// and whichever holds the owner has left.
+#[test]
+fn a_late_copy_of_a_release_gives_back_nothing() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("late-release"));
+    acquire(&server, &keys, "client:1", "10000");
+    assert_eq!(reenter(&server, &keys, "client:1", "1"), 1);
+    assert_eq!(reenter(&server, &keys, "client:1", "2"), 1);
+
+    // Each copy below carries a request id of its own: its first attempt's memo has expired.
+    assert_eq!(release(&server, &keys, "client:1", "1", "r1"), 2);
+    assert_eq!(release(&server, &keys, "client:1", "1", "r1-late"), 0);
+    // The acquisition's hold released while re-entry 2 is still held (its guard escaped).
+    assert_eq!(release(&server, &keys, "client:1", "0", "r2"), 2);
+    assert_eq!(release(&server, &keys, "client:1", "0", "r2-late"), 0);
+    assert_eq!(
+        holds(&server, &keys, "client:1"),
+        Some(1),
+        "re-entry 2's hold is left"
+    );
+
+    assert_eq!(release(&server, &keys, "client:1", "2", "r3"), 1, "freed");
+    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
+    assert_eq!(exists, 0, "the last hold given back frees the lock");
+}
+
+/// A late copy of a re-entry (at or below the highest number its owner's record has seen)
+/// counts nothing, after its hold was released too; so does a re-entry overtaken by a later one
+/// of the same owner, whose caller asks again under a new number.
+#[test]
+fn a_late_or_overtaken_reentry_counts_nothing() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("late-reentry"));
+    acquire(&server, &keys, "client:1", "10000");
+
+    assert_eq!(reenter(&server, &keys, "client:1", "1"), 1);
+    assert_eq!(release(&server, &keys, "client:1", "1", "r1"), 2);
+    assert_eq!(
+        reenter(&server, &keys, "client:1", "1"),
+        -2,
+        "a copy after its release"
+    );
+    assert_eq!(holds(&server, &keys, "client:1"), Some(1));
+
+    assert_eq!(reenter(&server, &keys, "client:1", "3"), 1);
+    assert_eq!(reenter(&server, &keys, "client:1", "2"), -2, "overtaken");
+    assert_eq!(holds(&server, &keys, "client:1"), Some(2));
 }
 
 #[test]
@@ -323,20 +384,28 @@ fn an_undone_reentry_gives_its_hold_back_once_and_a_late_copy_counts_nothing() {
     acquire(&server, &keys, "client:1", "10000");
 
     // Counted, then undone (twice: a resend of the undo changes nothing).
-    assert_eq!(reenter(&server, &keys, "client:1", "r7"), 1);
-    assert_eq!(undo_reenter(&server, &keys, "client:1", "r7"), 1);
-    assert_eq!(undo_reenter(&server, &keys, "client:1", "r7"), 0);
+    assert_eq!(reenter(&server, &keys, "client:1", "7"), 1);
+    assert_eq!(undo_reenter(&server, &keys, "client:1", "7"), 1);
+    assert_eq!(undo_reenter(&server, &keys, "client:1", "7"), 0);
     assert_eq!(holds(&server, &keys, "client:1"), Some(1));
 
     // Undone before it arrived: the late copy is refused.
-    assert_eq!(undo_reenter(&server, &keys, "client:1", "r8"), 0);
-    assert_eq!(reenter(&server, &keys, "client:1", "r8"), -2);
+    assert_eq!(undo_reenter(&server, &keys, "client:1", "8"), 0);
+    assert_eq!(reenter(&server, &keys, "client:1", "8"), -2);
     assert_eq!(holds(&server, &keys, "client:1"), Some(1));
 
+    // Nothing of it is kept outside the lock's hash.
+    let lock_keys = server.keys(&format!("{}*", keys.lock));
+    assert_eq!(
+        lock_keys,
+        vec![keys.lock.clone(), keys.fence.clone()],
+        "re-entries and their undos leave no key of their own"
+    );
+
     // The outer hold released meanwhile: the undo of the last hold frees the lock.
-    assert_eq!(reenter(&server, &keys, "client:1", "r9"), 1);
-    assert_eq!(release(&server, &keys, "client:1", "r10"), 2);
-    assert_eq!(undo_reenter(&server, &keys, "client:1", "r9"), 1);
+    assert_eq!(reenter(&server, &keys, "client:1", "9"), 1);
+    assert_eq!(release(&server, &keys, "client:1", "0", "r10"), 2);
+    assert_eq!(undo_reenter(&server, &keys, "client:1", "9"), 1);
     let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
     assert_eq!(exists, 0, "the last hold given back frees the lock");
 }

@@ -78,7 +78,10 @@ impl Config {
 
     /// How long a request memo lives in Redis: long enough to cover every resend of the request
     /// (see the scripts), short enough that memos do not pile up. A retry timeout without
-    /// practical end (`Duration::MAX`) keeps memos for [`MAX_MEMO_TTL`].
+    /// practical end (`Duration::MAX`) keeps memos for [`MAX_MEMO_TTL`]. A memo only answers a
+    /// resend with the first attempt's reply: a copy that lands after it expired must count
+    /// nothing by what the object's own keys record (a lock's hold numbers, see
+    /// `lock/scripts/common.lua`).
     pub(crate) fn memo_ttl(&self) -> Duration {
         self.retry_timeout
             .saturating_add(self.response_timeout)

@@ -6,8 +6,9 @@
 //!    is on the wire, an [`InFlight`] guard is armed with the [`GiveBack`] that would undo it.
 //!    If the caller's future is dropped before the reply arrives (a timeout, a `select!`, a
 //!    dropped task), the undo runs on the background runtime. The undo scripts also leave a mark
-//!    (an abandoned owner id, a cancelled request memo), so a copy of the request still queued on
-//!    a retired connection, arriving later, takes nothing.
+//!    (an abandoned owner id; a re-entry's number spent in its owner's record, in the lock's own
+//!    hash), so a copy of the request still queued on a retired connection, arriving later,
+//!    takes nothing.
 //! 2. **A hold is released when its guard goes**, from the background runtime, so that works in
 //!    any `Drop`: a panic unwinding, a cancelled future, even outside a runtime.
 //! 3. **A release once started finishes.** [`Hold::release_now`] runs the release inline and,

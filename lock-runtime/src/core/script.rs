@@ -10,8 +10,9 @@
 //!
 //! # Resends and time limits
 //!
-//! Only requests that are safe to resend come here: the scripts make them so (request memos, owner
-//! ids unique to one acquisition). An attempt is bounded by the response timeout *including* the
+//! Only requests that are safe to resend come here: the scripts make them so (owner ids unique to
+//! one acquisition, hold numbers recorded in the lock's own hash, request memos answering a
+//! resend with the first attempt's reply). An attempt is bounded by the response timeout *including* the
 //! time to (re)connect: redis-rs would otherwise wait a whole connect timeout on a handshake sent
 //! into a dead network, and an operation must recover within about one response timeout of the
 //! network coming back. An attempt that times out retires its connection (see

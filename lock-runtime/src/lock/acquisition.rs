@@ -483,6 +483,7 @@ impl Acquire {
             layout: self.flavor.layout,
             keys: Arc::clone(&self.keys),
             owner: Arc::clone(&self.owner),
+            hold: ACQUISITION_HOLD,
             abandon_after: resent,
         });
         let holder = Holder {
@@ -670,33 +671,43 @@ async fn reenter(
         None => held.exclusive_reentry().await,
     };
     let owner = &held.holder.owner;
-    let request = backend.ids.request();
     let Some(script) = layout.reenter else {
         return Err(LockError::config(format!(
             "`{}` cannot be re-entered",
             keys.name
         )));
     };
-    let mut call = script.prepare_invoke();
-    call.key(&keys.main).key(keys.memo(&request));
-    layout
-        .with_leases(&mut call, &keys)
-        .arg(owner.as_ref())
-        .arg(redis_millis(backend.config.memo_ttl()));
     let context = || format!("re-entering lock `{}`", keys.name);
-    let in_flight = InFlight::arm(backend, Undo::reentry(layout, &keys, owner, request));
-    let reply = backend
-        .scripts
-        .eval::<Reentered>(&call, deadline, context)
-        .await?;
-    in_flight.disarm();
-    match reply.reply {
+    let mut tries = 0;
+    let (reply, number) = loop {
+        let number = backend.ids.reentry();
+        let mut call = script.prepare_invoke();
+        call.key(&keys.main);
+        layout
+            .with_leases(&mut call, &keys)
+            .arg(owner.as_ref())
+            .arg(number);
+        let in_flight = InFlight::arm(backend, Undo::reentry(layout, &keys, owner, number));
+        let reply = backend
+            .scripts
+            .eval::<Reentered>(&call, deadline, context)
+            .await?;
+        in_flight.disarm();
+        tries += 1;
+        // Spent: a later re-entry of this owner (another scope level's) landed first, so this
+        // number can never count; nothing was taken, and a new number is asked again.
+        if reply.reply != Reentered::Spent || tries == SPENT_TRIES {
+            break (reply.reply, number);
+        }
+    };
+    match reply {
         Reentered::Entered => {
             tracing::debug!(lock = %keys.name, "re-entered");
             let release = Box::new(Release {
                 layout,
                 keys: Arc::clone(&keys),
                 owner: Arc::clone(owner),
+                hold: number,
                 abandon_after: false,
             });
             let hold = Hold::new(Arc::clone(backend), release, None, Some(turn));
@@ -708,17 +719,29 @@ async fn reenter(
             ))
         }
         Reentered::WrongType => Err(keys.wrong_type(None)),
-        Reentered::Lost | Reentered::Cancelled => Err(LockError::LeaseLost {
+        Reentered::Lost | Reentered::Spent => Err(LockError::LeaseLost {
             name: keys.name.to_string(),
         }),
     }
 }
+
+/// How many numbers a re-entry tries, each found spent by a later re-entry of its owner that
+/// landed first, before it gives up. Re-entries of one owner run one at a time per scope level,
+/// so one more try is all it takes unless a guard's scope runs beside its own release.
+const SPENT_TRIES: u32 = 3;
+
+/// The number of the hold an acquisition takes; each re-entry's is its own (see
+/// `scripts/common.lua`).
+pub(crate) const ACQUISITION_HOLD: u64 = 0;
 
 /// Releases one hold of an owner.
 struct Release {
     layout: &'static Layout,
     keys: Arc<Keys>,
     owner: Arc<str>,
+    /// The number of the hold: [`ACQUISITION_HOLD`], or the re-entry's. A copy of the release
+    /// that lands late finds this hold gone and gives back nothing.
+    hold: u64,
     /// The acquisition had to resend its request, so a copy may still arrive after this release:
     /// mark the owner abandoned once the lock is given back.
     abandon_after: bool,
@@ -735,7 +758,14 @@ impl GiveBack for Release {
             let request = backend.ids.request();
             let memo_ttl = backend.config.memo_ttl();
             let publish = backend.hub.publish();
-            let release = release_call(self.layout, keys, &self.owner, &request, memo_ttl, publish);
+            let release = release_hold_call(
+                self.layout,
+                keys,
+                (&self.owner, self.hold),
+                &request,
+                memo_ttl,
+                publish,
+            );
             let context = || format!("releasing lock `{}`", keys.name);
             let released = backend
                 .scripts
@@ -772,7 +802,9 @@ enum Undo {
         layout: &'static Layout,
         keys: Arc<Keys>,
         owner: Arc<str>,
-        request: String,
+        /// The re-entry's number: its hold, if it counted, is given back; if it did not land
+        /// yet, the number is spent, so it never counts.
+        number: u64,
     },
 }
 
@@ -795,13 +827,13 @@ impl Undo {
         layout: &'static Layout,
         keys: &Arc<Keys>,
         owner: &Arc<str>,
-        request: String,
+        number: u64,
     ) -> Box<Self> {
         Box::new(Self::Reentry {
             layout,
             keys: Arc::clone(keys),
             owner: Arc::clone(owner),
-            request,
+            number,
         })
     }
 
@@ -836,19 +868,17 @@ impl GiveBack for Undo {
                 Self::Reentry {
                     layout,
                     owner,
-                    request,
+                    number,
                     ..
                 } => {
                     let Some(script) = layout.undo_reenter else {
                         return Ok(());
                     };
                     let mut call = script.prepare_invoke();
-                    call.key(&keys.main)
-                        .key(keys.channel())
-                        .key(keys.memo(request));
+                    call.key(&keys.main).key(keys.channel());
                     passing_on(layout, &mut call, keys)
                         .arg(owner.as_ref())
-                        .arg(redis_millis(backend.config.abandoned_ttl()))
+                        .arg(*number)
                         .arg(backend.hub.publish())
                         .arg(redis_millis(FENCE_TTL));
                     call
@@ -913,12 +943,34 @@ pub(crate) fn acquire_call(
     acquire
 }
 
-/// The call of `layout`'s release giving back one hold of `owner`, as request `request`; it
-/// wakes the next waiter with the command `publish` (see `Hub::publish`).
+/// The call of `layout`'s release giving back the hold an acquisition of `owner` took (not a
+/// re-entry's: see [`release_hold_call`]), as request `request`; it wakes the next waiter with
+/// the command `publish` (see `Hub::publish`).
 pub(crate) fn release_call(
     layout: &Layout,
     keys: &Keys,
     owner: &str,
+    request: &str,
+    memo_ttl: Duration,
+    publish: &str,
+) -> ScriptInvocation<'static> {
+    release_hold_call(
+        layout,
+        keys,
+        (owner, ACQUISITION_HOLD),
+        request,
+        memo_ttl,
+        publish,
+    )
+}
+
+/// The call of `layout`'s release giving back the hold of `owner` numbered `hold` (its
+/// acquisition's, [`ACQUISITION_HOLD`], or a re-entry's), as request `request`, whose memo lives
+/// `memo_ttl` to answer a resend; it wakes the next waiter with the command `publish`.
+fn release_hold_call(
+    layout: &Layout,
+    keys: &Keys,
+    (owner, hold): (&str, u64),
     request: &str,
     memo_ttl: Duration,
     publish: &str,
@@ -932,7 +984,8 @@ pub(crate) fn release_call(
         .arg(owner)
         .arg(redis_millis(memo_ttl))
         .arg(publish)
-        .arg(redis_millis(FENCE_TTL));
+        .arg(redis_millis(FENCE_TTL))
+        .arg(hold);
     release
 }
 

@@ -233,8 +233,9 @@ pub(crate) enum Reentered {
     /// The scope's owner no longer holds the lock.
     Lost,
     WrongType,
-    /// The request was undone before it arrived.
-    Cancelled,
+    /// The re-entry's number is spent: it was undone before it landed, or a later re-entry of
+    /// the owner landed first. It took nothing, and never will.
+    Spent,
 }
 
 impl FromRedisValue for Reentered {
@@ -243,7 +244,7 @@ impl FromRedisValue for Reentered {
             1 => Self::Entered,
             0 => Self::Lost,
             -1 => Self::WrongType,
-            -2 => Self::Cancelled,
+            -2 => Self::Spent,
             other => return Err(unexpected("reenter", other)),
         })
     }

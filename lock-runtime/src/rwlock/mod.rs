@@ -108,10 +108,12 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 ///
 /// # In Redis
 ///
-/// The lock is a hash at `{prefix:name}:rw`: two fields per hold, its owner id -> hold count
-/// and `~who:<owner id>` -> its client's name and the server time it was taken (what a
-/// [`LockError::Timeout`] and [`info`](Self::info) tell), and `writer`, the owner id of the
-/// write hold while there is one. Every hold has a lease of its own, in
+/// The lock is a hash at `{prefix:name}:rw`: per hold, its owner id -> hold count,
+/// `~who:<owner id>` -> its client's name and the server time it was taken (what a
+/// [`LockError::Timeout`] and [`info`](Self::info) tell) and, once the hold was re-entered,
+/// `~r:<owner id>`, which counts it has (every re-entry, release and undo names the count it adds
+/// or takes, so a copy of it landing late, on a connection the client retired, counts nothing),
+/// all deleted with the hold; and `writer`, the owner id of the write hold while there is one. Every hold has a lease of its own, in
 /// `{prefix:name}:rw:leases` (owner id -> the server time its lease ends): a reader whose
 /// process crashed frees its share when *its* lease ends, and the next script to look drops
 /// it. Both keys expire with the last lease. The read-write lock's keys are its own: it does

@@ -1,5 +1,5 @@
 //! The read-write lock's Lua scripts. Each is sent with `lock/scripts/common.lua` (the queue,
-//! tokens, re-entry memos) and `scripts/rw.lua` (per-hold leases, the mode, whom a release
+//! tokens, the holds' re-entry records) and `scripts/rw.lua` (per-hold leases, the mode, whom a release
 //! wakes) in front. The replies are the reentrant lock's types (`lock::scripts`): the scripts
 //! keep the same KEYS, ARGV and replies, so the family's acquisition machinery drives them.
 

@@ -174,38 +174,98 @@ local function pass_on(lock, fence, fence_ttl, q, channel, publish)
     redis.pcall(publish, channel, string.format('to:%s %d %d', head, token, now_us))
 end
 
--- Counts one re-entry of `owner` into `lock` as the request whose memo key is `memo` (kept
--- `memo_ttl` ms), once however often the request is resent. Returns 1 re-entered, 0 the owner
--- no longer holds the lock, -2 the request was undone before it arrived (see undo_reentry).
--- Memo values: "entered" once counted; "cancelled" or "undone" once undo_reentry ran.
-local function reenter(lock, memo, owner, memo_ttl)
-    local seen = redis.call('get', memo)
-    if seen == 'entered' then
-        return 1
+-- The holds of one owner, and why each state change counts once however late a copy of its
+-- request lands. Every hold of an owner has a number: 0 for the hold its acquisition took, and
+-- for each re-entry the number its client gave it, above every number that client gave before
+-- (see core/ids.rs). The owner's own field counts its holds (what renewals, exec, info and a
+-- resent acquisition read); the field `~r:<owner>`, its record, holds "<highest number seen>
+-- <number of each hold left>...", e.g. "7 0 7": seen up to re-entry 7, the acquisition's hold
+-- and re-entry 7 left. No record: no re-entry seen, the acquisition's hold only (as "0 0").
+-- - A re-entry numbered above the highest seen counts, and becomes the highest; at or below it,
+--   it is a copy (or it was undone, or a later re-entry landed first): it adds nothing.
+-- - A release or an undo names the hold it gives back, and finds it gone the second time.
+-- - An undo numbered above the highest seen (its re-entry has not landed) raises the highest
+--   to it, so the re-entry adds nothing when it lands.
+-- The record lives in the lock's hash and goes with the owner's hold: nothing of it outlives the
+-- hold, and no key per request is needed (a release's memo only answers a resend).
+
+-- The field of `owner`'s record.
+local function record_field(owner)
+    return '~r:' .. owner
+end
+
+-- The record `record` (nil: none) read: the highest number seen, and the list of the numbers of
+-- the holds left, as strings.
+local function read_record(record)
+    local numbers = {}
+    for number in string.gmatch(record or '0 0', '%d+') do
+        numbers[#numbers + 1] = number
     end
-    if seen then
-        return -2
+    local last = table.remove(numbers, 1)
+    return last, numbers
+end
+
+-- The position of `number` in the list `numbers`, or nil.
+local function find_number(numbers, number)
+    for at, held in ipairs(numbers) do
+        if held == number then
+            return at
+        end
     end
-    if redis.call('hexists', lock, owner) == 0 then
+    return nil
+end
+
+-- Counts re-entry `number` of `owner` into `lock`, once however often and however late a copy
+-- of it arrives. Returns 1 re-entered (by this copy or an earlier one), 0 the owner no longer
+-- holds the lock, -2 the number is spent: its re-entry was undone, or a later re-entry of the
+-- owner landed first (a caller still waiting asks again under a new number).
+local function reenter(lock, owner, number)
+    local found = redis.call('hmget', lock, owner, record_field(owner))
+    if not found[1] then
         return 0
     end
-    redis.call('hincrby', lock, owner, 1)
-    redis.call('set', memo, 'entered', 'px', memo_ttl)
+    local last, held = read_record(found[2])
+    if tonumber(number) <= tonumber(last) then
+        if find_number(held, number) then
+            return 1
+        end
+        return -2
+    end
+    held[#held + 1] = number
+    local record = number .. ' ' .. table.concat(held, ' ')
+    redis.call('hset', lock, owner, tonumber(found[1]) + 1, record_field(owner), record)
     return 1
 end
 
--- Undoes the re-entry request whose memo key is `memo`: whether it had counted (the caller then
--- gives that hold back). Either way the memo (kept `memo_ttl` ms) makes a late copy of the
--- request count nothing, and a resend of the undo find it undone.
-local function undo_reentry(memo, memo_ttl)
-    local seen = redis.call('get', memo)
-    if seen == 'undone' or seen == 'cancelled' then
-        return false
+-- Gives back hold `number` of `owner` in `lock` if the owner still has it. `undo`: the number is
+-- a re-entry's whose caller gave up, which may not have landed yet; if it is above the highest
+-- seen, it becomes the highest, so that re-entry adds nothing when it lands. Returns how many
+-- holds the owner has left (0: none, the caller lets the owner's hold go), or nil if it did not
+-- have this one (a copy of a release or undo that counted already, an undo that came first, or
+-- an owner that holds nothing).
+local function give_back_hold(lock, owner, number, undo)
+    local found = redis.call('hmget', lock, owner, record_field(owner))
+    if not found[1] then
+        return nil
     end
-    if not seen then
-        redis.call('set', memo, 'cancelled', 'px', memo_ttl)
-        return false
+    if not found[2] and number == '0' then
+        -- No re-entry seen: the acquisition's hold is the only one (the uncontended release).
+        return tonumber(found[1]) - 1
     end
-    redis.call('set', memo, 'undone', 'px', memo_ttl)
-    return true
+    local last, held = read_record(found[2])
+    if undo and tonumber(number) > tonumber(last) then
+        redis.call('hset', lock, record_field(owner), number .. ' ' .. table.concat(held, ' '))
+        return nil
+    end
+    local at = find_number(held, number)
+    if not at then
+        return nil
+    end
+    table.remove(held, at)
+    local left = tonumber(found[1]) - 1
+    if left > 0 then
+        local record = last .. ' ' .. table.concat(held, ' ')
+        redis.call('hset', lock, owner, left, record_field(owner), record)
+    end
+    return left
 end

@@ -2,7 +2,9 @@
 -- how often re-entered, how long its lease has left, who waits, the last fencing token.
 -- Sent read-only, with inspect.lua in front (see there).
 --
--- KEYS[1]  lock key: hash of owner id -> hold count, and `~who` (see take in common.lua)
+-- KEYS[1]  lock key: hash of owner id -> hold count, and bookkeeping fields whose names start
+--          with `~`: `~who` (see take in common.lua), the owner's record of its re-entries (see
+--          reenter in common.lua)
 -- KEYS[2]  fencing state: the last token handed out (see next_token in common.lua)
 -- KEYS[3]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until
@@ -36,7 +38,7 @@ end
 local owner, holds = '', 0
 local fields = redis.call('hgetall', KEYS[1])
 for i = 1, #fields, 2 do
-    if fields[i] ~= '~who' then
+    if string.sub(fields[i], 1, 1) ~= '~' then
         owner, holds = fields[i], tonumber(fields[i + 1]) or 0
         break
     end

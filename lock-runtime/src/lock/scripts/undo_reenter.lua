@@ -1,34 +1,35 @@
 -- Undo a re-entry whose caller gave up while its request was in flight.
 --
--- KEYS[1]  lock key (hash of owner id -> hold count)
+-- KEYS[1]  lock key (hash of owner id -> hold count, and the owner's record, see common.lua)
 -- KEYS[2]  wake-up channel
--- KEYS[3]  memo key of the re-entry request (see reenter.lua)
--- KEYS[4]  fencing state (see acquire.lua): a lock handed over directly takes the next token
--- KEYS[5]  queue of waiting owner ids (see acquire.lua)
--- KEYS[6]  their liveness deadlines (see acquire.lua)
--- KEYS[7]  what each waiter waits for: the lease of a direct hand-over (see acquire.lua)
+-- KEYS[3]  fencing state (see acquire.lua): a lock handed over directly takes the next token
+-- KEYS[4]  queue of waiting owner ids (see acquire.lua)
+-- KEYS[5]  their liveness deadlines (see acquire.lua)
+-- KEYS[6]  what each waiter waits for: the lease of a direct hand-over (see acquire.lua)
 --
 -- ARGV[1]  owner id
--- ARGV[2]  how long the memo remembers the undo, in milliseconds: a copy of the re-entry still
---          queued on a retired connection must find it
+-- ARGV[2]  the re-entry's number (see reenter.lua)
 -- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
 -- ARGV[4]  how long the fencing state lives, in milliseconds (see acquire.lua)
 --
 -- Returns:
---   1   the re-entry had counted: one hold given back (if it was the last, the lock deleted and
---       passed on to the head of the queue)
---   0   it had not arrived: it never will count now
+--   1   the re-entry had counted: its hold given back (if it was the owner's last, the lock
+--       deleted and passed on to the head of the queue)
+--   0   it had not landed: it never will count now (its number is spent in the owner's record)
 --
--- Safe to resend: the memo records the undo.
+-- Safe to resend, and a copy counts once however late it lands, as does a copy of the re-entry
+-- (see give_back_hold in common.lua): no key is left behind.
 
-if not undo_reentry(KEYS[3], ARGV[2]) then
+if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return 0
 end
-local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
-if redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
-    if redis.call('hincrby', KEYS[1], ARGV[1], -1) <= 0 then
-        redis.call('del', KEYS[1])
-        pass_on(KEYS[1], KEYS[4], ARGV[4], q, KEYS[2], ARGV[3])
-    end
+local left = give_back_hold(KEYS[1], ARGV[1], ARGV[2], true)
+if not left then
+    return 0
+end
+if left == 0 then
+    redis.call('del', KEYS[1])
+    local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+    pass_on(KEYS[1], KEYS[3], ARGV[4], q, KEYS[2], ARGV[3])
 end
 return 1

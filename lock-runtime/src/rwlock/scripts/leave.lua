@@ -36,8 +36,7 @@ if kind ~= 'none' and kind ~= 'hash' then
 end
 local mode = expire_holds(KEYS[1], KEYS[8], server_ms())
 if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
-    redis.call('hdel', KEYS[1], ARGV[1], who_field(ARGV[1]))
-    redis.call('zrem', KEYS[8], ARGV[1])
+    drop_hold(KEYS[1], KEYS[8], ARGV[1])
     wake_next(settle(KEYS[1], KEYS[8]), q, KEYS[2], ARGV[3])
     return 1
 end

@@ -1,19 +1,18 @@
 -- Re-enter a read or write hold the caller's scope has: one more count under the same owner id.
 --
 -- KEYS[1]  lock key (see rw.lua)
--- KEYS[2]  memo key of this request: a resend counts once
--- KEYS[3]  the leases of the holds (see rw.lua)
+-- KEYS[2]  the leases of the holds (see rw.lua)
 --
 -- ARGV[1]  owner id of the scope's hold
--- ARGV[2]  memo TTL in milliseconds
+-- ARGV[2]  the re-entry's number (see reenter in lock/scripts/common.lua)
 --
 -- Returns: as lock/scripts/reenter.lua (1 re-entered, 0 the hold is gone: its lease ended, -1
--- wrong type, -2 undone before it arrived). A hold whose lease ended is dropped first, so it
--- cannot be re-entered.
+-- wrong type, -2 the number is spent). A hold whose lease ended is dropped first, so it cannot
+-- be re-entered. A copy counts once, however late it lands.
 
 local kind = redis.call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return -1
 end
-expire_holds(KEYS[1], KEYS[3], server_ms())
-return reenter(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+expire_holds(KEYS[1], KEYS[2], server_ms())
+return reenter(KEYS[1], ARGV[1], ARGV[2])

@@ -1,5 +1,6 @@
--- Release one hold of a read or write lock; at its last, the hold leaves and the lock is passed
--- on: the head of the queue is woken if it may now enter (see wake_next in rw.lua).
+-- Release one count of a read or write hold, named by its number; at its last, the hold leaves
+-- and the lock is passed on: the head of the queue is woken if it may now enter (see wake_next
+-- in rw.lua).
 --
 -- KEYS[1]  lock key (see rw.lua)
 -- KEYS[2]  wake-up channel
@@ -14,12 +15,18 @@
 -- ARGV[2]  memo TTL in milliseconds
 -- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
 -- ARGV[4]  unused (the exclusive locks' fencing state TTL)
+-- ARGV[5]  the number of the count: 0 for the acquisition's, a re-entry's own otherwise (see
+--          reenter in lock/scripts/common.lua)
 --
 -- Returns:
 --   1   released: this was the hold's last count; it is gone
 --   2   one count released; the owner still holds it
---   0   this owner holds nothing (its lease ran out, or the lock was force-unlocked)
+--   0   this owner holds nothing (its lease ran out, or the lock was force-unlocked), or no
+--       longer has this count (a copy landing after the memo of the first expired)
 --  -1   KEYS[1] holds a value of another type
+--
+-- A copy counts once, however late it lands: the count it names is gone after the first. The
+-- memo only lets a resend answer what the first attempt did.
 
 local memo = redis.call('get', KEYS[3])
 if memo then
@@ -33,6 +40,6 @@ end
 
 local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
 expire_holds(KEYS[1], KEYS[8], server_ms())
-local result = give_back(KEYS[1], KEYS[8], ARGV[1], q, KEYS[2], ARGV[3])
+local result = give_back(KEYS[1], KEYS[8], ARGV[1], ARGV[5], false, q, KEYS[2], ARGV[3])
 redis.call('set', KEYS[3], result, 'px', ARGV[2])
 return result

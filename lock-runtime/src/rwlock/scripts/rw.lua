@@ -1,9 +1,11 @@
 -- Functions shared by the read-write lock's scripts (rwlock/scripts.rs puts lock/scripts/common.lua
 -- and this file in front of each).
 --
--- The lock is a hash: `writer` (the owner id of the write hold, while there is one) and two fields
--- per hold: its owner id -> hold count (re-entries count up), and `~who:<owner id>` -> who took it
--- and when (see who_field in common.lua), written and deleted with it. Every hold, read or write,
+-- The lock is a hash: `writer` (the owner id of the write hold, while there is one) and per hold:
+-- its owner id -> hold count (re-entries count up), `~who:<owner id>` -> who took it and when (see
+-- who_field in common.lua), written and deleted with it, and once it was re-entered its record
+-- `~r:<owner id>` (see reenter in common.lua: each re-entry, release and undo names the count it
+-- adds or takes, so a late copy of it counts nothing), deleted with it. Every hold, read or write,
 -- has an owner id of its own, so the write hold and the read holds its scope took under it (a
 -- downgrade) can be there together. Each hold has its own lease, in `leases`: a sorted set of
 -- owner id -> server time (ms) its lease ends. A hold whose lease ended is dropped by the next
@@ -51,10 +53,16 @@ local function expire_holds(lock, leases, now)
         return 'read'
     end
     for _, owner in ipairs(ended) do
-        redis.call('hdel', lock, owner, who_field(owner))
+        redis.call('hdel', lock, owner, who_field(owner), record_field(owner))
     end
     redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
     return settle(lock, leases)
+end
+
+-- Lets the hold of `owner` go from `lock`: its count, its records, its lease.
+local function drop_hold(lock, leases, owner)
+    redis.call('hdel', lock, owner, who_field(owner), record_field(owner))
+    redis.call('zrem', leases, owner)
 end
 
 -- A resend of a request that was granted finds `owner`'s hold in `lock`: its lease is re-armed
@@ -96,18 +104,19 @@ local function wake_next(mode, q, channel, publish)
     end
 end
 
--- Gives back one hold of `owner` (re-entries count down); at its last, the hold leaves and the
--- lock is settled and passed on (wake_next). Returns 1 the hold is gone, 2 the owner still holds
--- it, 0 the owner held nothing.
-local function give_back(lock, leases, owner, q, channel, publish)
-    if redis.call('hexists', lock, owner) == 0 then
+-- Gives back the count numbered `number` of `owner`'s hold (0 the acquisition's, else a
+-- re-entry's; `undo`: a re-entry being undone, see give_back_hold in common.lua); at its last,
+-- the hold leaves and the lock is settled and passed on (wake_next). Returns 1 the hold is gone,
+-- 2 the owner still holds it, 0 the owner did not have that count (a late copy) or held nothing.
+local function give_back(lock, leases, owner, number, undo, q, channel, publish)
+    local left = give_back_hold(lock, owner, number, undo)
+    if not left then
         return 0
     end
-    if redis.call('hincrby', lock, owner, -1) > 0 then
+    if left > 0 then
         return 2
     end
-    redis.call('hdel', lock, owner, who_field(owner))
-    redis.call('zrem', leases, owner)
+    drop_hold(lock, leases, owner)
     wake_next(settle(lock, leases), q, channel, publish)
     return 1
 end

@@ -2,30 +2,30 @@
 --
 -- KEYS[1]  lock key (see rw.lua)
 -- KEYS[2]  wake-up channel
--- KEYS[3]  memo key of the re-entry request (see reenter.lua)
--- KEYS[4]  fencing state (unused here)
--- KEYS[5]  queue of waiting owner ids
--- KEYS[6]  their liveness deadlines
--- KEYS[7]  what each waits for: `read` or `write`
--- KEYS[8]  the leases of the holds (see rw.lua)
+-- KEYS[3]  fencing state (unused here)
+-- KEYS[4]  queue of waiting owner ids
+-- KEYS[5]  their liveness deadlines
+-- KEYS[6]  what each waits for: `read` or `write`
+-- KEYS[7]  the leases of the holds (see rw.lua)
 --
 -- ARGV[1]  owner id
--- ARGV[2]  how long the memo remembers the undo, in milliseconds
+-- ARGV[2]  the re-entry's number (see reenter.lua)
 -- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
 -- ARGV[4]  unused
 --
 -- Returns:
---   1   the re-entry had counted: one count given back (the lock passed on if it was the last)
---   0   it had not arrived: it never will count now
+--   1   the re-entry had counted: its count given back (the lock passed on if it was the last)
+--   0   it had not landed: it never will count now (its number is spent in the hold's record)
 --
--- Safe to resend: the memo records the undo.
+-- Safe to resend, and a copy counts once however late it lands, as does a copy of the re-entry
+-- (see give_back_hold in lock/scripts/common.lua): no key is left behind.
 
-if not undo_reentry(KEYS[3], ARGV[2]) then
+if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return 0
 end
-if redis.call('type', KEYS[1]).ok == 'hash' then
-    local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
-    expire_holds(KEYS[1], KEYS[8], server_ms())
-    give_back(KEYS[1], KEYS[8], ARGV[1], q, KEYS[2], ARGV[3])
+local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+expire_holds(KEYS[1], KEYS[7], server_ms())
+if give_back(KEYS[1], KEYS[7], ARGV[1], ARGV[2], true, q, KEYS[2], ARGV[3]) == 0 then
+    return 0
 end
 return 1
