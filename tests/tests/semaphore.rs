@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use lock_runtime::{LockClient, LockError};
 use lock_tests::{
-    RedisServer,
+    RedisServer, TcpProxy,
+    late::{deliver_after_the_memos, first_copy_held, quick_client_through},
     locks::{assert_no_key_without_ttl, eventually, hold_records, lock_key, sem_key},
     unique_name,
 };
@@ -316,5 +317,129 @@ async fn waiters_that_give_up_leave_nothing_behind() {
     assert!(err.is_timeout());
     assert!(eventually(Duration::from_secs(2), || queued(&server, &name) == 0).await);
     held.release().await.expect("release");
+    assert_no_permit_held(&server, &name);
+}
+
+/// `add_permits` whose first copy is stuck on a retired connection: the client resends it and
+/// is answered, and the copy landing after the client's memos are gone adds nothing (DESIGN 3.2:
+/// a copy counts once, however late). Before, it was sent once: the call failed after one
+/// response timeout though the copy added the permits later, so a caller who tried again added
+/// them twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_add_permits_adds_once() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = quick_client_through(&proxy).await;
+    let name = unique_name("sem-late-add");
+    let sem = client.semaphore(&name);
+    sem.try_set_permits(1).await.expect("set");
+    sem.add_permits(1).await.expect("warm-up");
+
+    let added = first_copy_held(&proxy, sem.add_permits(2)).await;
+    added.expect("resent after a response timeout, and answered");
+    assert_eq!(sem.available_permits().await.expect("count"), 4);
+    deliver_after_the_memos(&server, &proxy, &[&name]).await;
+    assert_eq!(
+        sem.available_permits().await.expect("count"),
+        4,
+        "the late copy added the permits again"
+    );
+    assert_no_permit_held(&server, &name);
+}
+
+/// `try_set_permits` resent after its reply was lost still says it set the total; and its first
+/// copy, landing after the semaphore was deleted (the documented way to remove one) and after
+/// the client's memos are gone, does not make the semaphore again. Before, the resend answered
+/// `false`, and the late copy set the total again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_set_permits_resent_or_late_sets_once() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = quick_client_through(&proxy).await;
+
+    // Warm-up: the script is cached, so the first attempt runs (a NOSCRIPT reply lost with
+    // the others would leave nothing to resend over).
+    let warm_up = client.semaphore(unique_name("sem-warm-up"));
+    assert!(warm_up.try_set_permits(1).await.expect("warm-up"));
+    let name = unique_name("sem-resent-set");
+    let sem = client.semaphore(&name);
+    proxy.drop_replies(true);
+    let setting = tokio::spawn({
+        let sem = sem.clone();
+        async move { sem.try_set_permits(5).await }
+    });
+    let total = || server.cmd::<Option<i64>>(&["HGET", &sem_key(&name), "total"]);
+    assert!(
+        eventually(Duration::from_secs(3), || total() == Some(5)).await,
+        "the first attempt ran"
+    );
+    proxy.drop_replies(false);
+    assert!(
+        setting.await.expect("join").expect("set"),
+        "the resend said the total was set already, though its first attempt set it"
+    );
+
+    let name = unique_name("sem-late-set");
+    let sem = client.semaphore(&name);
+    let set = first_copy_held(&proxy, sem.try_set_permits(3)).await;
+    assert!(set.expect("set"));
+    let _: i64 = server.cmd(&["DEL", &sem_key(&name)]);
+    deliver_after_the_memos(&server, &proxy, &[&name]).await;
+    let exists: i64 = server.cmd(&["EXISTS", &sem_key(&name)]);
+    assert_eq!(
+        exists, 0,
+        "the late copy made the deleted semaphore again, with 3 permits"
+    );
+    assert_no_key_without_ttl(&server, &name);
+}
+
+/// A permit release, and a release by id, whose first copies land after the client's memos are
+/// gone, while a later acquisition holds the permits: they free nothing of it, because each
+/// names its permit id, which left the semaphore with the first release. (Idempotent by
+/// construction; this guards it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_a_permit_release_frees_nothing_of_a_later_acquisition() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = quick_client_through(&proxy).await;
+    let name = unique_name("sem-late-release");
+    let sem = client.semaphore(&name);
+    sem.try_set_permits(2).await.expect("set");
+    let first = sem.acquire(1).await.expect("first");
+    let second = sem.acquire(1).await.expect("second");
+    let second_id = second.id().to_owned();
+
+    let (released, by_id) = first_copy_held(&proxy, async {
+        tokio::join!(first.release(), sem.release_by_id(&second_id))
+    })
+    .await;
+    released.expect("release");
+    assert!(by_id.expect("release by id"), "the second was held");
+    assert!(
+        second
+            .release()
+            .await
+            .expect_err("released by id")
+            .is_not_held(),
+        "released by id already"
+    );
+    let later = sem
+        .acquire(2)
+        .await
+        .expect("both permits, for a later acquisition");
+
+    deliver_after_the_memos(&server, &proxy, &[&name]).await;
+    assert_eq!(
+        sem.available_permits().await.expect("count"),
+        0,
+        "a late release copy freed permits of a later acquisition"
+    );
+    let held: Option<i64> = server.cmd(&["HGET", &sem_key(&name), later.id()]);
+    assert_eq!(
+        held,
+        Some(2),
+        "the later acquisition still holds its permits"
+    );
+    later.release().await.expect("release");
     assert_no_permit_held(&server, &name);
 }

@@ -11,7 +11,7 @@ use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use crate::{
     LockClient, LockError,
-    core::{meter::Label, scope::HoldKind},
+    core::{lease::redis_millis, meter::Label, scope::HoldKind},
     lock::{
         acquisition::{self, Flavor, Layout, nothing_alongside, release_call},
         scripts::Released,
@@ -26,7 +26,8 @@ pub use info::{PermitHolder, PermitWaiter, SemaphoreInfo};
 pub use permit::SemaphorePermit;
 
 use scripts::{
-    ACQUIRE, ADD_PERMITS, AVAILABLE, Counted, LEAVE, PermitsSet, RELEASE, RENEW, SET_PERMITS,
+    ACQUIRE, ADD_PERMITS, AVAILABLE, Counted, LEAVE, PermitsAdded, PermitsSet, RELEASE, RENEW,
+    SET_PERMITS,
 };
 
 /// How a semaphore keeps its permits: a hash at `{prefix:name}:sem`, and a lease per
@@ -82,7 +83,25 @@ static PERMITS: Flavor = Flavor {
 /// stays in Redis until deleted (`DEL {prefix:name}:sem {prefix:name}:sem:leases`). The leases
 /// have no TTL either, as they time holds kept in that hash; they are gone when no permit is
 /// held, and the next call drops the entries of crashed holders. The queue's keys expire by
-/// themselves, as the locks' do.
+/// themselves, as the locks' do. The ids of the [`try_set_permits`](Self::try_set_permits) and
+/// [`add_permits`](Self::add_permits) calls of the last 15 minutes are kept in the sorted set
+/// `{prefix:name}:sem:requests` (see [Late copies](#late-copies)), which expires 15 minutes
+/// after the last of them.
+///
+/// # Late copies
+///
+/// A request the client resent after a timeout may still sit on the connection it gave up, and
+/// reach Redis minutes later (TCP retransmits for about 15 minutes). Each call counts once
+/// however late its copy lands:
+///
+/// - a permit release (by [`SemaphorePermit::release`], on drop, or
+///   [`release_by_id`](Self::release_by_id)) names its permit id, which leaves the semaphore
+///   with the first release and is never used again: a late copy finds nothing to free, and
+///   cannot free the permits of a later acquisition;
+/// - [`add_permits`](Self::add_permits) and [`try_set_permits`](Self::try_set_permits) are
+///   recognised by their request id, kept in the `requests` set for 15 minutes (at least the
+///   client's retry timeout plus its response timeout) after the request first ran: a copy adds
+///   nothing again, and does not set again the total of a semaphore deleted since.
 ///
 /// # Waiting
 ///
@@ -141,7 +160,9 @@ impl Semaphore {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: one atomic script, sent or not; resending it changes nothing.
+    /// Cancel safe: one atomic script, sent or not. A resend after a timeout answers what the
+    /// first attempt did, and a copy landing late changes nothing (see
+    /// [Late copies](Self#late-copies)).
     ///
     /// # Examples
     ///
@@ -157,8 +178,13 @@ impl Semaphore {
     pub async fn try_set_permits(&self, permits: u32) -> Result<bool, LockError> {
         let backend = &self.client.backend;
         let keys = SEM.keys(backend, &self.name)?;
+        let request = backend.ids.request();
         let mut call = SET_PERMITS.prepare_invoke();
-        call.key(&keys.main).arg(permits);
+        call.key(&keys.main)
+            .key(keys.requests())
+            .arg(permits)
+            .arg(&request)
+            .arg(redis_millis(backend.config.abandoned_ttl()));
         let context = || format!("setting the permits of semaphore `{}`", keys.name);
         let set = backend.in_context(backend.scripts.eval::<PermitsSet>(&call, None, context));
         match set.await?.reply {
@@ -177,8 +203,11 @@ impl Semaphore {
     ///
     /// # Cancel safety
     ///
-    /// Not idempotent: if the future is dropped after the request was sent, the permits may or
-    /// may not have been added. Check with [`available_permits`](Self::available_permits).
+    /// Not undone: if the future is dropped while its request is in flight, the permits may or
+    /// may not have been added (once at most); check with
+    /// [`available_permits`](Self::available_permits). A resend after a timeout, and a copy
+    /// landing late, add nothing again (see [Late copies](Self#late-copies)), so a completed
+    /// call added them exactly once.
     ///
     /// # Examples
     ///
@@ -194,20 +223,23 @@ impl Semaphore {
     pub async fn add_permits(&self, permits: u32) -> Result<(), LockError> {
         let backend = &self.client.backend;
         let keys = SEM.keys(backend, &self.name)?;
+        let request = backend.ids.request();
         let mut call = ADD_PERMITS.prepare_invoke();
         call.key(&keys.main)
             .key(keys.channel())
             .key(keys.queue())
             .key(keys.alive())
             .key(keys.wants())
+            .key(keys.requests())
             .arg(permits)
-            .arg(backend.hub.publish());
+            .arg(backend.hub.publish())
+            .arg(&request)
+            .arg(redis_millis(backend.config.abandoned_ttl()));
         let context = || format!("adding permits to semaphore `{}`", keys.name);
-        // Sent once: a resend could add the permits twice.
-        let added = backend.in_context(backend.scripts.eval_once::<Counted>(&call, context));
-        match added.await? {
-            Counted::Permits(_) => Ok(()),
-            Counted::WrongType => Err(keys.wrong_type(None)),
+        let added = backend.in_context(backend.scripts.eval::<PermitsAdded>(&call, None, context));
+        match added.await?.reply {
+            PermitsAdded::Added => Ok(()),
+            PermitsAdded::WrongType => Err(keys.wrong_type(None)),
         }
     }
 
@@ -350,7 +382,7 @@ impl Semaphore {
     /// # Cancel safety
     ///
     /// Cancel safe: the release is one atomic script, and a resend answers what the first
-    /// attempt did.
+    /// attempt did; a copy landing late frees nothing (see [Late copies](Self#late-copies)).
     ///
     /// # Examples
     ///
