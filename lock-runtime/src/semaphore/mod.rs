@@ -103,17 +103,27 @@ static PERMITS: Flavor = Flavor {
 ///   client's retry timeout plus its response timeout) after the request first ran: a copy adds
 ///   nothing again, and does not set again the total of a semaphore deleted since.
 ///
-/// # Waiting
+/// # Waiting: first come, first served
 ///
-/// A caller that finds too few permits free queues in Redis, in the semaphore's hash slot, with
-/// the number it wants. A release (or new permits, or a lease ending) wakes, by name and in
-/// queue order, the waiters whose permits fit in what is free, in whichever process they wait:
-/// a release of n single permits wakes n waiters, not one per process. A waiter never sleeps
-/// past the nearest lease end (a crashed holder's permits come back then) or a third of the
-/// watchdog timeout. Newcomers may take free permits ahead of the queue (the semaphore is not
-/// fair), and the queue stops at a waiter whose request does not fit, so the small requests
-/// behind a large one do not pass it in the queue. Every grant is one atomic script: tasks
-/// acquiring several permits at once never over-grant (Redisson issues 6664, 6687).
+/// Permits go to callers in the order they asked, as with tokio's `Semaphore`. A caller that
+/// finds too few permits free, or others already waiting, queues in Redis (in the semaphore's
+/// hash slot) with the number it wants, and takes its permits only once the free permits cover
+/// what every live waiter ahead of it wants, and then its own. So a newcomer never takes
+/// permits ahead of a queued waiter, whichever process either is in; and a large request at the
+/// head of the queue holds back the smaller ones behind it, even those that would fit. That is
+/// the choice that starves no one: were small requests let past, a steady stream of them could
+/// keep a request for many permits waiting for ever. Its price is that permits may stay free
+/// while the head waits for enough of them; if large and small requests must not wait on each
+/// other, give them a semaphore each.
+///
+/// A release (or new permits, or a waiter leaving the queue) wakes, by name and in queue order,
+/// every waiter whose turn it now is, in whichever process it waits: a release of n single
+/// permits wakes n waiters, not one per process, and the small waiters behind a head that gives
+/// up are woken at once, not at their timers. A waiter never sleeps past the nearest lease end
+/// (a crashed holder's permits come back then) or a third of the watchdog timeout. A waiter
+/// whose process died keeps its place for at most one watchdog timeout (its liveness), then
+/// leaves the queue. Every grant is one atomic script: tasks acquiring several permits at once
+/// never over-grant (Redisson issues 6664, 6687).
 ///
 /// # Misuse is an error at once
 ///
@@ -244,7 +254,8 @@ impl Semaphore {
     }
 
     /// How many permits nobody holds now (permits whose holder's lease ended count as free);
-    /// 0 if the permits were never set.
+    /// 0 if the permits were never set. Free permits are not all up for grabs: those the
+    /// queued waiters are owed go to them first (see [Waiting](Self#waiting-first-come-first-served)).
     ///
     /// # Errors
     ///
