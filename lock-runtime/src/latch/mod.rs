@@ -27,10 +27,11 @@
 //! the client's renew interval: the engine looks again at the expiry, or one renew interval
 //! later, message or not.
 //!
-//! # Late copies: the requests of the last 15 minutes, not of the latch
+//! # Late copies: the requests of the last minutes, not of the latch
 //!
-//! A copy of a request can land up to the client's abandoned horizon (`Config::abandoned_ttl`,
-//! 15 minutes, which covers TCP's retransmissions) after the request first ran: on the same
+//! A copy of a request can land up to the client's request horizon
+//! (`Config::request_horizon`: resends go out for the retry timeout, and TCP retransmits each
+//! for about 15 minutes; 15 min 13 s by default) after the request first ran: on the same
 //! latch, on a latch set since under the same name, or on none. Neither a count (it names no
 //! request) nor a memo of the retry timeout's length can tell such a copy, and ids kept only
 //! while the latch lives would be gone when it opens, the moment a late `try_set_count` copy
@@ -38,10 +39,10 @@
 //! answered, in one sorted set scored by time (`core/scripts/requests.lua`), trimmed to the
 //! horizon at each write: a copy is recognised whichever latch, if any, stands when it lands,
 //! and a resend reads its answer there too, so no memo key per request is written. What this
-//! keeps is bounded by the requests of the last 15 minutes on one name (about 100 bytes each),
-//! not by requests for ever, and it goes 15 minutes after the last of them. A latch's
-//! generations need no ids of their own: a copy is a copy of a request that ran at most 15
-//! minutes ago, whichever generation it ran on.
+//! keeps is bounded by the requests of one horizon on one name (about 100 bytes each), not by
+//! requests for ever, and it goes one horizon after the last of them. A latch's generations
+//! need no ids of their own: a copy is a copy of a request that ran at most one horizon ago,
+//! whichever generation it ran on.
 //!
 //! [`try_set_count`]: CountDownLatch::try_set_count
 //! [`count_down`]: CountDownLatch::count_down
@@ -95,9 +96,10 @@ use scripts::{COUNT, COUNT_DOWN, CountSet, Counted, CountedDown, TRY_SET_COUNT};
 /// `{lock:batch:9}:latch`, holding its count. No key means a count of zero: the count-down that
 /// reaches zero deletes the key, and a latch that does not exist is open. Its channel is
 /// `{lock:batch:9}:latch:unlock`. The ids of the requests ([`try_set_count`](Self::try_set_count),
-/// [`count_down`](Self::count_down)) that ran on the name in the last 15 minutes are kept in the
-/// sorted set `{lock:batch:9}:latch:requests`, about 100 bytes each, which expires 15 minutes
-/// after the last of them: see [Late copies](#late-copies). Every key shares the name's hash tag,
+/// [`count_down`](Self::count_down)) that ran on the name in the last 15 minutes (plus the
+/// client's retry and response timeouts: 15 min 13 s by default) are kept in the sorted set
+/// `{lock:batch:9}:latch:requests`, about 100 bytes each, which expires as long after the last
+/// of them: see [Late copies](#late-copies). Every key shares the name's hash tag,
 /// so each script touches one slot (Redis Cluster). The latch's keys are its own: it does not
 /// touch the locks of the same name.
 ///
@@ -133,8 +135,8 @@ use scripts::{COUNT, COUNT_DOWN, CountSet, Counted, CountedDown, TRY_SET_COUNT};
 /// [`try_set_count`](Self::try_set_count) counts once however late its copy lands: a copy of a
 /// count-down never counts the latch down again, nor a latch set since under the same name; a
 /// copy of a `try_set_count` never sets again a latch that has opened. Redis recognises the
-/// copy by its request id, kept in the latch's `requests` set for 15 minutes (at least the
-/// client's retry timeout plus its response timeout) after the request first ran.
+/// copy by its request id, kept in the latch's `requests` set for 15 minutes plus the client's
+/// retry and response timeouts after the request first ran.
 #[derive(Debug, Clone)]
 pub struct CountDownLatch {
     client: LockClient,
@@ -209,7 +211,7 @@ impl CountDownLatch {
             .arg(count)
             .arg(redis_millis(Self::TTL))
             .arg(&request)
-            .arg(redis_millis(backend.config.abandoned_ttl()));
+            .arg(redis_millis(backend.config.request_horizon()));
         let context = || format!("setting the count of latch `{}`", keys.name);
         let set = backend.in_context(backend.scripts.eval(&call, None, context));
         match set.await?.reply {
@@ -269,7 +271,7 @@ impl CountDownLatch {
                 .arg(backend.hub.publish())
                 .arg(redis_millis(Self::TTL))
                 .arg(&request)
-                .arg(redis_millis(backend.config.abandoned_ttl()));
+                .arg(redis_millis(backend.config.request_horizon()));
             let context = || format!("counting down latch `{}`", keys.name);
             let counted = backend.in_context(backend.scripts.eval(&call, None, context));
             let counted = counted.await?.reply;

@@ -84,9 +84,10 @@ static PERMITS: Flavor = Flavor {
 /// have no TTL either, as they time holds kept in that hash; they are gone when no permit is
 /// held, and the next call drops the entries of crashed holders. The queue's keys expire by
 /// themselves, as the locks' do. The ids of the [`try_set_permits`](Self::try_set_permits) and
-/// [`add_permits`](Self::add_permits) calls of the last 15 minutes are kept in the sorted set
-/// `{prefix:name}:sem:requests` (see [Late copies](#late-copies)), which expires 15 minutes
-/// after the last of them.
+/// [`add_permits`](Self::add_permits) calls of the last 15 minutes (plus the client's retry and
+/// response timeouts: 15 min 13 s by default) are kept in the sorted set
+/// `{prefix:name}:sem:requests` (see [Late copies](#late-copies)), which expires as long after
+/// the last of them.
 ///
 /// # Late copies
 ///
@@ -99,9 +100,9 @@ static PERMITS: Flavor = Flavor {
 ///   with the first release and is never used again: a late copy finds nothing to free, and
 ///   cannot free the permits of a later acquisition;
 /// - [`add_permits`](Self::add_permits) and [`try_set_permits`](Self::try_set_permits) are
-///   recognised by their request id, kept in the `requests` set for 15 minutes (at least the
-///   client's retry timeout plus its response timeout) after the request first ran: a copy adds
-///   nothing again, and does not set again the total of a semaphore deleted since.
+///   recognised by their request id, kept in the `requests` set for 15 minutes plus the
+///   client's retry and response timeouts after the request first ran: a copy adds nothing
+///   again, and does not set again the total of a semaphore deleted since.
 ///
 /// # Waiting: first come, first served
 ///
@@ -194,7 +195,7 @@ impl Semaphore {
             .key(keys.requests())
             .arg(permits)
             .arg(&request)
-            .arg(redis_millis(backend.config.abandoned_ttl()));
+            .arg(redis_millis(backend.config.request_horizon()));
         let context = || format!("setting the permits of semaphore `{}`", keys.name);
         let set = backend.in_context(backend.scripts.eval::<PermitsSet>(&call, None, context));
         match set.await?.reply {
@@ -244,7 +245,7 @@ impl Semaphore {
             .arg(permits)
             .arg(backend.hub.publish())
             .arg(&request)
-            .arg(redis_millis(backend.config.abandoned_ttl()));
+            .arg(redis_millis(backend.config.request_horizon()));
         let context = || format!("adding permits to semaphore `{}`", keys.name);
         let added = backend.in_context(backend.scripts.eval::<PermitsAdded>(&call, None, context));
         match added.await?.reply {
