@@ -16,6 +16,7 @@
 //! | drop client connections, stall the server | [`RedisServer::client_kill`], [`RedisServer::debug_sleep`] |
 //! | latency, half-open or reset connections | [`TcpProxy`] between the client and the server |
 //! | lost or late replies, requests delivered late | [`TcpProxy::drop_replies`], [`hold_replies`](TcpProxy::hold_replies), [`hold_connections`](TcpProxy::hold_connections) |
+//! | a request's copy landing after its memos are gone | [`late`]: [`first_copy_held`](late::first_copy_held), [`deliver_after_the_memos`](late::deliver_after_the_memos) |
 //! | contention across OS processes | [`Workers`] / [`spawn_workers`] |
 //! | a fresh lock name, no keys left behind | [`unique_name`], [`assert_no_keys`] |
 //! | which commands a client sent (not a script) | [`RedisServer::monitor`] |
@@ -55,6 +56,7 @@
 #![warn(missing_docs)]
 
 mod cluster;
+pub mod late;
 pub mod locks;
 pub mod logs;
 mod monitor;

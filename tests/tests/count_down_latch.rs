@@ -14,6 +14,7 @@ use std::{
 use lock_runtime::{CountDownLatch, LockClient, LockError};
 use lock_tests::{
     RedisServer, Workers,
+    late::{deliver_after_the_memos, first_copy_held, quick_client_through},
     locks::{
         assert_no_key_without_ttl, await_no_subscriptions, await_subscribers, client_with_watchdog,
         eventually, latch_channel, latch_count, latch_key,
@@ -325,7 +326,7 @@ async fn count_reports_the_count_and_zero_without_a_latch() {
 }
 
 /// The key expires `CountDownLatch::TTL` after it was set, and every count-down above zero
-/// re-arms it; the request memos expire within seconds.
+/// re-arms it; the record of the requests expires too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_latch_key_has_a_ttl_rearmed_by_each_count_down() {
     let server = RedisServer::start();
@@ -490,11 +491,11 @@ async fn a_key_of_another_type_is_an_error_and_left_untouched() {
     assert!(matches!(err, LockError::InvalidName { .. }), "{err}");
 }
 
-/// The scripts answer a resent request (the same request id, so the same memo key) with what
-/// the first attempt did: a count-down resent after a lost reply counts once, and a resent set
-/// still says it set the count.
+/// The scripts answer a resent request (the same request id, recorded in the latch's
+/// `requests` set) with what the first attempt did: a count-down resent after a lost reply
+/// counts once, and a resent set still says it set the count. No memo key is written.
 #[test]
-fn a_resent_request_is_answered_from_its_memo() {
+fn a_resent_request_is_answered_from_its_record() {
     let server = RedisServer::start();
     let script = |file: &str| {
         lock_runtime::__private::scripts::count_down_latch()
@@ -504,39 +505,157 @@ fn a_resent_request_is_answered_from_its_memo() {
     };
     let name = unique_name("latch-resend");
     let (key, channel) = (latch_key(&name), latch_channel(&name));
-    let set_memo = format!("{key}:memo:set");
+    let requests = format!("{key}:requests");
     let set = || -> i64 {
         server.cmd(&[
             "EVAL",
             script("try_set_count.lua"),
             "2",
             &key,
-            &set_memo,
+            &requests,
             "3",
             "60000",
-            "10000",
+            "client:r1",
+            "900000",
         ])
     };
     assert_eq!(set(), 1);
     assert_eq!(set(), 1, "the resend says what the first attempt did");
 
-    let down_memo = format!("{key}:memo:down");
-    let count_down = || -> i64 {
+    let count_down = |request: &str, horizon_ms: &str| -> i64 {
         server.cmd(&[
             "EVAL",
             script("count_down.lua"),
             "3",
             &key,
             &channel,
-            &down_memo,
+            &requests,
             "all",
             "publish",
             "60000",
-            "10000",
+            request,
+            horizon_ms,
         ])
     };
-    assert_eq!(count_down(), 2);
-    assert_eq!(count_down(), 2, "answered from the memo");
+    assert_eq!(count_down("client:r2", "900000"), 2);
+    assert_eq!(
+        count_down("client:r2", "900000"),
+        2,
+        "answered from the record"
+    );
     assert_eq!(latch_count(&server, &name), 2, "counted down once");
+    let mut keys = server.keys(&format!("*{name}*"));
+    keys.sort();
+    assert_eq!(
+        keys,
+        [key.clone(), requests.clone()],
+        "the latch and its requests, no memo"
+    );
+    assert_no_key_without_ttl(&server, &name);
+
+    // Each write keeps only the requests of the horizon (here 100 ms) and sets it as the TTL.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(count_down("client:r3", "100"), 2);
+    let recorded: Vec<String> = server.cmd(&["ZRANGE", &requests, "0", "-1"]);
+    assert_eq!(recorded, ["client:r3"], "older requests trimmed");
+    let ttl: i64 = server.cmd(&["PTTL", &requests]);
+    assert!(ttl > 0 && ttl <= 100, "pttl {ttl}");
+}
+
+/// A count-down's first copy stuck on a retired connection lands after the client's memos are
+/// gone (DESIGN 3.2: a copy counts once, however late). Three count-downs are in flight at once,
+/// each resent on a fresh connection and answered:
+///
+/// - `same`: set to 3 and counted down to 2 before; the resend counts it to 1, and the late copy
+///   must not count it again;
+/// - `next`: set to 1; the resend opens it, a new latch of the same name is set to 2, and the
+///   late copy must not count the new latch down;
+/// - `unset`: no latch; the resend finds none (a count-down lost, as documented), a latch is set
+///   to 1 afterwards, and the late copy must not count it down.
+///
+/// Before request ids were kept in the latch's own keys, the copies counted from their memos'
+/// expiry on: `same` was left at 0, `next` at 1 and `unset` open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_a_count_down_counts_once() {
+    let server = RedisServer::start();
+    let proxy = lock_tests::TcpProxy::start(server.port()).await;
+    let client = quick_client_through(&proxy).await;
+    let [same, next, unset] = ["latch-late-same", "latch-late-next", "latch-late-unset"]
+        .map(|prefix| client.count_down_latch(unique_name(prefix)));
+    assert!(same.try_set_count(3).await.expect("set"));
+    same.count_down().await.expect("count down");
+    assert!(next.try_set_count(1).await.expect("set"));
+
+    let counted = first_copy_held(&proxy, async {
+        tokio::join!(same.count_down(), next.count_down(), unset.count_down())
+    })
+    .await;
+    for (latch, outcome) in [(&same, counted.0), (&next, counted.1), (&unset, counted.2)] {
+        outcome.unwrap_or_else(|err| panic!("count down {}: {err}", latch.name()));
+    }
+    assert_eq!(latch_count(&server, same.name()), 1, "`same` counted once");
+    assert_eq!(latch_count(&server, next.name()), 0, "`next` opened");
+    assert!(next.try_set_count(2).await.expect("set the next latch"));
+    assert!(unset.try_set_count(1).await.expect("set"));
+
+    deliver_after_the_memos(&server, &proxy, &[same.name(), next.name(), unset.name()]).await;
+    assert_eq!(
+        latch_count(&server, same.name()),
+        1,
+        "the late copy counted `same` down a second time"
+    );
+    assert_eq!(
+        latch_count(&server, next.name()),
+        2,
+        "the late copy of the count-down that opened `next` counted the new latch down"
+    );
+    assert_eq!(
+        latch_count(&server, unset.name()),
+        1,
+        "the late copy of a count-down that found no latch counted the latch set afterwards"
+    );
+    for latch in [&same, &next, &unset] {
+        while latch.count().await.expect("count") > 0 {
+            latch.count_down().await.expect("count down");
+        }
+        assert_no_key_without_ttl(&server, latch.name());
+    }
+}
+
+/// A `try_set_count` whose first copy lands after the latch it set has opened, and after the
+/// client's memos are gone, must not set the latch again: its waiters were released, and a latch
+/// set again would hold whoever waits next until its TTL (24 hours). Before, it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_try_set_count_does_not_set_an_opened_latch_again() {
+    let server = RedisServer::start();
+    let proxy = lock_tests::TcpProxy::start(server.port()).await;
+    let client = quick_client_through(&proxy).await;
+    let name = unique_name("latch-late-set");
+    let latch = client.count_down_latch(&name);
+    // Warm-up: the client's connection is open and the script cached before the fault.
+    assert_eq!(latch.count().await.expect("count"), 0);
+
+    let set = first_copy_held(&proxy, latch.try_set_count(1)).await;
+    assert!(
+        set.expect("set"),
+        "the resend answers what the first attempt did"
+    );
+    latch.count_down().await.expect("count down to zero");
+    assert!(latch.wait_timeout(Duration::ZERO).await.expect("open"));
+
+    deliver_after_the_memos(&server, &proxy, &[&name]).await;
+    let exists: i64 = server.cmd(&["EXISTS", &latch_key(&name)]);
+    assert_eq!(
+        exists,
+        0,
+        "the late copy set the opened latch again, to {}",
+        latch_count(&server, &name)
+    );
+    assert!(
+        latch.try_set_count(2).await.expect("set"),
+        "the next generation is set by its own call"
+    );
+    latch.count_down().await.expect("count down");
+    latch.count_down().await.expect("count down");
     assert_no_key_without_ttl(&server, &name);
 }

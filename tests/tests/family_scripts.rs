@@ -81,8 +81,11 @@ impl Subject {
         ];
         args.extend(argument.map(str::to_owned));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let reply: Vec<i64> = server.cmd(&args);
-        (reply[0], reply[1])
+        // A queued try answers more than two items, some of them lists: read the first two.
+        let reply: Vec<redis::Value> = server.cmd(&args);
+        let number =
+            |value: &redis::Value| redis::from_redis_value::<i64>(value.clone()).expect("number");
+        (number(&reply[0]), number(&reply[1]))
     }
 
     /// `release.lua` (request `request`, the acquisition's hold: number 0) or `leave.lua`
@@ -288,4 +291,34 @@ fn late_copies_of_read_and_write_reentries_and_releases_count_nothing() {
         ["c:2", "~r:c:2", "~who:c:2"],
         "the ended hold left nothing behind"
     );
+}
+
+/// The semaphore serves first come, first served, and only live waiters count: with all four
+/// permits free, a newcomer does not take two of them ahead of a live waiter queued for four;
+/// once that waiter is dead (its liveness passed, its process gone), the next try drops it
+/// from the queue and takes its permits.
+#[test]
+fn a_semaphore_newcomer_queues_behind_a_live_waiter_and_passes_a_dead_one() {
+    let server = RedisServer::start();
+    let subject = Subject::semaphore();
+    let name = unique_name("sem-turn");
+    prepare(&server, &subject, &name);
+    let queue = |owner: &str, live_until_ms: i64| {
+        let _: i64 = server.cmd(&["ZADD", &subject.key(&name, Some("queue")), "1", owner]);
+        let until = live_until_ms.to_string();
+        let _: i64 = server.cmd(&["ZADD", &subject.key(&name, Some("alive")), &until, owner]);
+        let _: i64 = server.cmd(&["HSET", &subject.key(&name, Some("wants")), owner, "4"]);
+    };
+    let (seconds, _): (i64, i64) = server.cmd(&["TIME"]);
+    queue("client:head", (seconds + 60) * 1000);
+    let newcomer = subject.acquire(&server, "acquire.lua", &name, "client:new", Some("2"));
+    assert_eq!(newcomer.0, 0, "the newcomer queues behind the live head");
+    assert_eq!(subject.field(&server, &name, "used"), Some(0));
+
+    queue("client:head", (seconds - 60) * 1000);
+    let again = subject.acquire(&server, "acquire.lua", &name, "client:new", Some("2"));
+    assert_eq!(again.0, 1, "the dead head holds nobody back");
+    let queued: Vec<String> =
+        server.cmd(&["ZRANGE", &subject.key(&name, Some("queue")), "0", "-1"]);
+    assert!(queued.is_empty(), "both left the queue: {queued:?}");
 }

@@ -3,12 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use lock_runtime::{LockClient, LockError};
+use lock_runtime::{LockClient, LockError, Semaphore};
 use lock_tests::{
-    RedisServer,
-    locks::{assert_no_key_without_ttl, eventually, hold_records, lock_key, sem_key},
+    RedisServer, TcpProxy,
+    late::{deliver_after_the_memos, first_copy_held, quick_client_through},
+    locks::{
+        assert_no_key_without_ttl, client_with_watchdog, eventually, hold_records, lock_key,
+        sem_key,
+    },
     unique_name,
 };
+use tokio::task::JoinHandle;
 
 async fn connect(server: &RedisServer) -> LockClient {
     LockClient::connect(&server.url()).await.expect("connect")
@@ -315,6 +320,278 @@ async fn waiters_that_give_up_leave_nothing_behind() {
         .expect_err("held");
     assert!(err.is_timeout());
     assert!(eventually(Duration::from_secs(2), || queued(&server, &name) == 0).await);
+    held.release().await.expect("release");
+    assert_no_permit_held(&server, &name);
+}
+
+/// `add_permits` whose first copy is stuck on a retired connection: the client resends it and
+/// is answered, and the copy landing after the client's memos are gone adds nothing (DESIGN 3.2:
+/// a copy counts once, however late). Before, it was sent once: the call failed after one
+/// response timeout though the copy added the permits later, so a caller who tried again added
+/// them twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_add_permits_adds_once() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = quick_client_through(&proxy).await;
+    let name = unique_name("sem-late-add");
+    let sem = client.semaphore(&name);
+    sem.try_set_permits(1).await.expect("set");
+    sem.add_permits(1).await.expect("warm-up");
+
+    let added = first_copy_held(&proxy, sem.add_permits(2)).await;
+    added.expect("resent after a response timeout, and answered");
+    assert_eq!(sem.available_permits().await.expect("count"), 4);
+    deliver_after_the_memos(&server, &proxy, &[&name]).await;
+    assert_eq!(
+        sem.available_permits().await.expect("count"),
+        4,
+        "the late copy added the permits again"
+    );
+    assert_no_permit_held(&server, &name);
+}
+
+/// `try_set_permits` resent after its reply was lost still says it set the total; and its first
+/// copy, landing after the semaphore was deleted (the documented way to remove one) and after
+/// the client's memos are gone, does not make the semaphore again. Before, the resend answered
+/// `false`, and the late copy set the total again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_set_permits_resent_or_late_sets_once() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = quick_client_through(&proxy).await;
+
+    // Warm-up: the script is cached, so the first attempt runs (a NOSCRIPT reply lost with
+    // the others would leave nothing to resend over).
+    let warm_up = client.semaphore(unique_name("sem-warm-up"));
+    assert!(warm_up.try_set_permits(1).await.expect("warm-up"));
+    let name = unique_name("sem-resent-set");
+    let sem = client.semaphore(&name);
+    proxy.drop_replies(true);
+    let setting = tokio::spawn({
+        let sem = sem.clone();
+        async move { sem.try_set_permits(5).await }
+    });
+    let total = || server.cmd::<Option<i64>>(&["HGET", &sem_key(&name), "total"]);
+    assert!(
+        eventually(Duration::from_secs(3), || total() == Some(5)).await,
+        "the first attempt ran"
+    );
+    proxy.drop_replies(false);
+    assert!(
+        setting.await.expect("join").expect("set"),
+        "the resend said the total was set already, though its first attempt set it"
+    );
+
+    let name = unique_name("sem-late-set");
+    let sem = client.semaphore(&name);
+    let set = first_copy_held(&proxy, sem.try_set_permits(3)).await;
+    assert!(set.expect("set"));
+    let _: i64 = server.cmd(&["DEL", &sem_key(&name)]);
+    deliver_after_the_memos(&server, &proxy, &[&name]).await;
+    let exists: i64 = server.cmd(&["EXISTS", &sem_key(&name)]);
+    assert_eq!(
+        exists, 0,
+        "the late copy made the deleted semaphore again, with 3 permits"
+    );
+    assert_no_key_without_ttl(&server, &name);
+}
+
+/// A permit release, and a release by id, whose first copies land after the client's memos are
+/// gone, while a later acquisition holds the permits: they free nothing of it, because each
+/// names its permit id, which left the semaphore with the first release. (Idempotent by
+/// construction; this guards it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_a_permit_release_frees_nothing_of_a_later_acquisition() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = quick_client_through(&proxy).await;
+    let name = unique_name("sem-late-release");
+    let sem = client.semaphore(&name);
+    sem.try_set_permits(2).await.expect("set");
+    let first = sem.acquire(1).await.expect("first");
+    let second = sem.acquire(1).await.expect("second");
+    let second_id = second.id().to_owned();
+
+    let (released, by_id) = first_copy_held(&proxy, async {
+        tokio::join!(first.release(), sem.release_by_id(&second_id))
+    })
+    .await;
+    released.expect("release");
+    assert!(by_id.expect("release by id"), "the second was held");
+    assert!(
+        second
+            .release()
+            .await
+            .expect_err("released by id")
+            .is_not_held(),
+        "released by id already"
+    );
+    let later = sem
+        .acquire(2)
+        .await
+        .expect("both permits, for a later acquisition");
+
+    deliver_after_the_memos(&server, &proxy, &[&name]).await;
+    assert_eq!(
+        sem.available_permits().await.expect("count"),
+        0,
+        "a late release copy freed permits of a later acquisition"
+    );
+    let held: Option<i64> = server.cmd(&["HGET", &sem_key(&name), later.id()]);
+    assert_eq!(
+        held,
+        Some(2),
+        "the later acquisition still holds its permits"
+    );
+    later.release().await.expect("release");
+    assert_no_permit_held(&server, &name);
+}
+
+/// Spawns a task that takes `permits` of `sem` within `wait`, then holds them `hold` and
+/// releases them; it returns how long after `since` it was served.
+fn spawn_served_at(
+    sem: Semaphore,
+    permits: u32,
+    wait: Duration,
+    hold: Duration,
+    since: Instant,
+) -> JoinHandle<Result<Duration, LockError>> {
+    tokio::spawn(async move {
+        let permit = sem.try_acquire(permits, wait, None).await?;
+        let served = since.elapsed();
+        tokio::time::sleep(hold).await;
+        permit.release().await?;
+        Ok(served)
+    })
+}
+
+/// First come, first served, for newcomers too: a waiter of one client queues for both permits
+/// while one is held; a newcomer of another client asking for the free one does not take it
+/// ahead of the queued waiter, who is served as soon as the held permit comes back. Before, the
+/// newcomer took it at once and the queued waiter waited for it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_does_not_overtake_a_queued_waiter_across_clients() {
+    let server = RedisServer::start();
+    let (queued_client, newcomer_client) = (connect(&server).await, connect(&server).await);
+    let name = unique_name("sem-fifo-newcomer");
+    let sem = queued_client.semaphore(&name);
+    sem.try_set_permits(2).await.expect("set");
+    let held = sem.acquire(1).await.expect("one of two");
+    let start = Instant::now();
+    let waiter = spawn_served_at(
+        sem.clone(),
+        2,
+        Duration::from_secs(10),
+        Duration::ZERO,
+        start,
+    );
+    assert!(eventually(Duration::from_secs(5), || queued(&server, &name) == 1).await);
+
+    let newcomer = newcomer_client
+        .semaphore(&name)
+        .try_acquire(1, Duration::from_millis(500), None)
+        .await;
+    let err = newcomer.expect_err("the newcomer took the free permit ahead of the queued waiter");
+    assert!(err.is_timeout(), "{err}");
+
+    let released = start.elapsed();
+    held.release().await.expect("release");
+    let served = waiter.await.expect("join").expect("served");
+    assert!(
+        served - released < Duration::from_secs(1),
+        "the queued waiter was served {:?} after the permit it waited for came back",
+        served - released
+    );
+    assert_no_permit_held(&server, &name);
+}
+
+/// A large request at the head of the queue is not passed by a smaller one behind it, even when
+/// the smaller one would fit: a permit whose fixed lease ends comes back while the head (two
+/// permits, of one client) and a waiter for one (of another client) queue; both wake at the
+/// lease end, and the small one waits for the head, which is served first once the other
+/// permit comes back. Before, the small one took the permit at the lease end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_waiter_does_not_pass_a_large_head_across_clients() {
+    let server = RedisServer::start();
+    let (head_client, small_client) = (connect(&server).await, connect(&server).await);
+    let name = unique_name("sem-fifo-head");
+    let sem = head_client.semaphore(&name);
+    sem.try_set_permits(2).await.expect("set");
+    let held = sem.acquire(1).await.expect("one of two");
+    let lease = Duration::from_millis(600);
+    let leased = sem
+        .try_acquire(1, Duration::from_secs(1), Some(lease))
+        .await
+        .expect("the other, leased");
+    let start = Instant::now();
+    let (wait, hold) = (Duration::from_secs(10), Duration::from_millis(200));
+    let head = spawn_served_at(sem.clone(), 2, wait, hold, start);
+    assert!(eventually(Duration::from_secs(5), || queued(&server, &name) == 1).await);
+    let small = spawn_served_at(small_client.semaphore(&name), 1, wait, hold, start);
+    assert!(eventually(Duration::from_secs(5), || queued(&server, &name) == 2).await);
+
+    tokio::time::sleep(lease + Duration::from_millis(700)).await;
+    assert!(leased.is_lease_lost(), "set-up: the lease ended");
+    assert!(
+        !small.is_finished(),
+        "the small waiter took the permit that came back ahead of the large head"
+    );
+    assert_eq!(queued(&server, &name), 2, "both still queue");
+
+    held.release().await.expect("release");
+    let head_served = head.await.expect("join").expect("head served");
+    let small_served = small.await.expect("join").expect("small served");
+    assert!(
+        head_served < small_served,
+        "the head was served at {head_served:?}, after the small waiter at {small_served:?}"
+    );
+    drop(leased);
+    assert!(
+        eventually(Duration::from_secs(2), || queued(&server, &name) == 0).await,
+        "nobody queues"
+    );
+    assert_no_permit_held(&server, &name);
+}
+
+/// A small waiter queued behind a large head that gives up is served at once, not at its timer:
+/// the head leaving wakes whoever now fits. The small waiter's client looks again only every
+/// 200 s, and the held permit's lease lasts 30 s, so a wake within a second is the head's.
+/// Before, the small waiter did not queue at all: it took the free permit ahead of the head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_waiter_behind_a_head_that_gives_up_is_served_at_once() {
+    let server = RedisServer::start();
+    let head_client = connect(&server).await;
+    let small_client = client_with_watchdog(&server, Duration::from_secs(600)).await;
+    let name = unique_name("sem-fifo-give-up");
+    let sem = head_client.semaphore(&name);
+    sem.try_set_permits(2).await.expect("set");
+    let held = sem.acquire(1).await.expect("one of two");
+    let start = Instant::now();
+    let head_wait = Duration::from_secs(1);
+    let head = spawn_served_at(sem.clone(), 2, head_wait, Duration::ZERO, start);
+    assert!(eventually(Duration::from_secs(5), || queued(&server, &name) == 1).await);
+    let small = spawn_served_at(
+        small_client.semaphore(&name),
+        1,
+        Duration::from_secs(10),
+        Duration::ZERO,
+        start,
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || queued(&server, &name) == 2).await,
+        "the small waiter queues behind the head (it did not take the free permit)"
+    );
+
+    let gave_up = head.await.expect("join").expect_err("the head's wait ends");
+    assert!(gave_up.is_timeout(), "{gave_up}");
+    let head_left = start.elapsed();
+    let served = small.await.expect("join").expect("small served");
+    assert!(
+        served.saturating_sub(head_left) < Duration::from_secs(1),
+        "the small waiter was served {:?} after the head gave up",
+        served.saturating_sub(head_left)
+    );
     held.release().await.expect("release");
     assert_no_permit_held(&server, &name);
 }

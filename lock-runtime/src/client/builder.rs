@@ -495,6 +495,20 @@ mod tests {
             .expect("valid");
         assert_eq!(config.memo_ttl(), Duration::from_secs(24 * 60 * 60));
         assert!(config.abandoned_ttl() >= config.memo_ttl());
+        assert_eq!(
+            config.request_horizon(),
+            Duration::from_secs(24 * 60 * 60 + 15 * 60)
+        );
+    }
+
+    #[test]
+    fn the_request_horizon_covers_every_resend_and_then_tcp() {
+        let config = LockClientBuilder::default()
+            .url("redis://127.0.0.1")
+            .into_config()
+            .expect("valid");
+        assert_eq!(config.memo_ttl(), Duration::from_secs(13));
+        assert_eq!(config.request_horizon(), Duration::from_secs(15 * 60 + 13));
     }
 
     #[test]

@@ -96,6 +96,18 @@ impl Config {
         self.memo_ttl().max(ABANDONED_TTL)
     }
 
+    /// How long after a request first ran a copy of it may still reach Redis: the primitives
+    /// that recognise a request by its id kept in their own keys (the count-down latch, the
+    /// semaphore's `add_permits` and `try_set_permits`) keep it this long. Copies are sent up to
+    /// the retry timeout plus one response timeout after the first send ([`memo_ttl`]), which
+    /// may come after the request first ran, and each can sit on a retired connection for as
+    /// long as TCP retransmits ([`ABANDONED_TTL`]).
+    ///
+    /// [`memo_ttl`]: Self::memo_ttl
+    pub(crate) fn request_horizon(&self) -> Duration {
+        self.memo_ttl().saturating_add(ABANDONED_TTL)
+    }
+
     /// How long a connection to one node of a Redis Cluster may take to open. A fresh cluster
     /// connection waits for every seed node before it asks for the slot map, and is opened
     /// inside one request's response timeout (a request that timed out retires the connection,

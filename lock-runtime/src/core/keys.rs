@@ -87,6 +87,13 @@ impl Keys {
         format!("{}:memo:{request_id}", self.main)
     }
 
+    /// The ids of the requests that ran on this resource lately (a sorted set, see
+    /// `core/scripts/requests.lua`), for primitives whose requests count once however late a
+    /// copy lands by being recognised there.
+    pub(crate) fn requests(&self) -> String {
+        self.sub("requests")
+    }
+
     /// The error of a script that found the main key holding something that is not this
     /// primitive's (another program's key, left untouched): `found` is the Redis type, if the
     /// script said.

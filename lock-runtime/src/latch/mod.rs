@@ -27,6 +27,23 @@
 //! the client's renew interval: the engine looks again at the expiry, or one renew interval
 //! later, message or not.
 //!
+//! # Late copies: the requests of the last minutes, not of the latch
+//!
+//! A copy of a request can land up to the client's request horizon
+//! (`Config::request_horizon`: resends go out for the retry timeout, and TCP retransmits each
+//! for about 15 minutes; 15 min 13 s by default) after the request first ran: on the same
+//! latch, on a latch set since under the same name, or on none. Neither a count (it names no
+//! request) nor a memo of the retry timeout's length can tell such a copy, and ids kept only
+//! while the latch lives would be gone when it opens, the moment a late `try_set_count` copy
+//! does its harm. So the scripts keep every request id that ran on the name, with what it
+//! answered, in one sorted set scored by time (`core/scripts/requests.lua`), trimmed to the
+//! horizon at each write: a copy is recognised whichever latch, if any, stands when it lands,
+//! and a resend reads its answer there too, so no memo key per request is written. What this
+//! keeps is bounded by the requests of one horizon on one name (about 100 bytes each), not by
+//! requests for ever, and it goes one horizon after the last of them. A latch's generations
+//! need no ids of their own: a copy is a copy of a request that ran at most one horizon ago,
+//! whichever generation it ran on.
+//!
 //! [`try_set_count`]: CountDownLatch::try_set_count
 //! [`count_down`]: CountDownLatch::count_down
 
@@ -78,10 +95,13 @@ use scripts::{COUNT, COUNT_DOWN, CountSet, Counted, CountedDown, TRY_SET_COUNT};
 /// The latch `batch:9` under the default key prefix `lock` is the string key
 /// `{lock:batch:9}:latch`, holding its count. No key means a count of zero: the count-down that
 /// reaches zero deletes the key, and a latch that does not exist is open. Its channel is
-/// `{lock:batch:9}:latch:unlock`; request memos, `{lock:batch:9}:latch:memo:*`, live as long
-/// as a request may be resent (the retry timeout plus the response timeout: 13 s by default).
-/// Every key shares the name's hash tag, so each script touches one slot (Redis Cluster). The
-/// latch's keys are its own: it does not touch the locks of the same name.
+/// `{lock:batch:9}:latch:unlock`. The ids of the requests ([`try_set_count`](Self::try_set_count),
+/// [`count_down`](Self::count_down)) that ran on the name in the last 15 minutes (plus the
+/// client's retry and response timeouts: 15 min 13 s by default) are kept in the sorted set
+/// `{lock:batch:9}:latch:requests`, about 100 bytes each, which expires as long after the last
+/// of them: see [Late copies](#late-copies). Every key shares the name's hash tag,
+/// so each script touches one slot (Redis Cluster). The latch's keys are its own: it does not
+/// touch the locks of the same name.
 ///
 /// # Lifetime
 ///
@@ -107,6 +127,16 @@ use scripts::{COUNT, COUNT_DOWN, CountSet, Counted, CountedDown, TRY_SET_COUNT};
 ///   if anything counts the missing latch down afterwards, which wakes the waiters too;
 /// - at once when the client's pub/sub connection comes back after a failure (every waiter
 ///   looks again).
+///
+/// # Late copies
+///
+/// A request the client resent after a timeout may still sit on the connection it gave up, and
+/// reach Redis minutes later (TCP retransmits for about 15 minutes). Every count-down and every
+/// [`try_set_count`](Self::try_set_count) counts once however late its copy lands: a copy of a
+/// count-down never counts the latch down again, nor a latch set since under the same name; a
+/// copy of a `try_set_count` never sets again a latch that has opened. Redis recognises the
+/// copy by its request id, kept in the latch's `requests` set for 15 minutes plus the client's
+/// retry and response timeouts after the request first ran.
 #[derive(Debug, Clone)]
 pub struct CountDownLatch {
     client: LockClient,
@@ -146,7 +176,8 @@ impl CountDownLatch {
     ///
     /// Not undone: if the future is dropped while its request is in flight, the count may or
     /// may not have been set; [`count`](Self::count) tells. A resend after a timeout answers
-    /// what the first attempt did, so a completed call's `true` or `false` is never wrong.
+    /// what the first attempt did, so a completed call's `true` or `false` is never wrong, and
+    /// a copy landing late sets nothing (see [Late copies](Self#late-copies)).
     ///
     /// # Examples
     ///
@@ -176,10 +207,11 @@ impl CountDownLatch {
         let request = backend.ids.request();
         let mut call = TRY_SET_COUNT.prepare_invoke();
         call.key(&keys.main)
-            .key(keys.memo(&request))
+            .key(keys.requests())
             .arg(count)
             .arg(redis_millis(Self::TTL))
-            .arg(redis_millis(backend.config.memo_ttl()));
+            .arg(&request)
+            .arg(redis_millis(backend.config.request_horizon()));
         let context = || format!("setting the count of latch `{}`", keys.name);
         let set = backend.in_context(backend.scripts.eval(&call, None, context));
         match set.await?.reply {
@@ -208,7 +240,8 @@ impl CountDownLatch {
     ///
     /// A count-down once started finishes: if the future is dropped after its first poll, the
     /// count-down goes on in the background and takes effect once (its request id makes every
-    /// resend harmless). A future dropped before it is polled does nothing.
+    /// resend, and every copy landing late, harmless: see [Late copies](Self#late-copies)). A
+    /// future dropped before it is polled does nothing.
     ///
     /// # Examples
     ///
@@ -233,11 +266,12 @@ impl CountDownLatch {
             let mut call = COUNT_DOWN.prepare_invoke();
             call.key(&keys.main)
                 .key(keys.channel())
-                .key(keys.memo(&request))
+                .key(keys.requests())
                 .arg(Wake::All.message())
                 .arg(backend.hub.publish())
                 .arg(redis_millis(Self::TTL))
-                .arg(redis_millis(backend.config.memo_ttl()));
+                .arg(&request)
+                .arg(redis_millis(backend.config.request_horizon()));
             let context = || format!("counting down latch `{}`", keys.name);
             let counted = backend.in_context(backend.scripts.eval(&call, None, context));
             let counted = counted.await?.reply;

@@ -1,8 +1,9 @@
 //! The count-down latch's Lua scripts, and the typed reply of each.
 //!
 //! Each script is a `.lua` file under `latch/scripts/` whose header gives its KEYS, ARGV and
-//! replies, sent with `scripts/latch.lua` (reading a count, telling a count from another
-//! program's key) in front. Every call goes through the core's script path (`core/script.rs`).
+//! replies, sent with `core/scripts/requests.lua` (the ids of the requests that ran lately) and
+//! `scripts/latch.lua` (reading a count, telling a count from another program's key) in front.
+//! Every call goes through the core's script path (`core/script.rs`).
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use crate::core::script::unexpected;
 macro_rules! with_latch {
     ($file:literal) => {
         concat!(
+            include_str!("../core/scripts/requests.lua"),
             include_str!("scripts/latch.lua"),
             include_str!(concat!("scripts/", $file))
         )

@@ -11,7 +11,7 @@ use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use crate::{
     LockClient, LockError,
-    core::{meter::Label, scope::HoldKind},
+    core::{lease::redis_millis, meter::Label, scope::HoldKind},
     lock::{
         acquisition::{self, Flavor, Layout, nothing_alongside, release_call},
         scripts::Released,
@@ -26,7 +26,8 @@ pub use info::{PermitHolder, PermitWaiter, SemaphoreInfo};
 pub use permit::SemaphorePermit;
 
 use scripts::{
-    ACQUIRE, ADD_PERMITS, AVAILABLE, Counted, LEAVE, PermitsSet, RELEASE, RENEW, SET_PERMITS,
+    ACQUIRE, ADD_PERMITS, AVAILABLE, Counted, LEAVE, PermitsAdded, PermitsSet, RELEASE, RENEW,
+    SET_PERMITS,
 };
 
 /// How a semaphore keeps its permits: a hash at `{prefix:name}:sem`, and a lease per
@@ -82,19 +83,48 @@ static PERMITS: Flavor = Flavor {
 /// stays in Redis until deleted (`DEL {prefix:name}:sem {prefix:name}:sem:leases`). The leases
 /// have no TTL either, as they time holds kept in that hash; they are gone when no permit is
 /// held, and the next call drops the entries of crashed holders. The queue's keys expire by
-/// themselves, as the locks' do.
+/// themselves, as the locks' do. The ids of the [`try_set_permits`](Self::try_set_permits) and
+/// [`add_permits`](Self::add_permits) calls of the last 15 minutes (plus the client's retry and
+/// response timeouts: 15 min 13 s by default) are kept in the sorted set
+/// `{prefix:name}:sem:requests` (see [Late copies](#late-copies)), which expires as long after
+/// the last of them.
 ///
-/// # Waiting
+/// # Late copies
 ///
-/// A caller that finds too few permits free queues in Redis, in the semaphore's hash slot, with
-/// the number it wants. A release (or new permits, or a lease ending) wakes, by name and in
-/// queue order, the waiters whose permits fit in what is free, in whichever process they wait:
-/// a release of n single permits wakes n waiters, not one per process. A waiter never sleeps
-/// past the nearest lease end (a crashed holder's permits come back then) or a third of the
-/// watchdog timeout. Newcomers may take free permits ahead of the queue (the semaphore is not
-/// fair), and the queue stops at a waiter whose request does not fit, so the small requests
-/// behind a large one do not pass it in the queue. Every grant is one atomic script: tasks
-/// acquiring several permits at once never over-grant (Redisson issues 6664, 6687).
+/// A request the client resent after a timeout may still sit on the connection it gave up, and
+/// reach Redis minutes later (TCP retransmits for about 15 minutes). Each call counts once
+/// however late its copy lands:
+///
+/// - a permit release (by [`SemaphorePermit::release`], on drop, or
+///   [`release_by_id`](Self::release_by_id)) names its permit id, which leaves the semaphore
+///   with the first release and is never used again: a late copy finds nothing to free, and
+///   cannot free the permits of a later acquisition;
+/// - [`add_permits`](Self::add_permits) and [`try_set_permits`](Self::try_set_permits) are
+///   recognised by their request id, kept in the `requests` set for 15 minutes plus the
+///   client's retry and response timeouts after the request first ran: a copy adds nothing
+///   again, and does not set again the total of a semaphore deleted since.
+///
+/// # Waiting: first come, first served
+///
+/// Permits go to callers in the order they asked, as with tokio's `Semaphore`. A caller that
+/// finds too few permits free, or others already waiting, queues in Redis (in the semaphore's
+/// hash slot) with the number it wants, and takes its permits only once the free permits cover
+/// what every live waiter ahead of it wants, and then its own. So a newcomer never takes
+/// permits ahead of a queued waiter, whichever process either is in; and a large request at the
+/// head of the queue holds back the smaller ones behind it, even those that would fit. That is
+/// the choice that starves no one: were small requests let past, a steady stream of them could
+/// keep a request for many permits waiting for ever. Its price is that permits may stay free
+/// while the head waits for enough of them; if large and small requests must not wait on each
+/// other, give them a semaphore each.
+///
+/// A release (or new permits, or a waiter leaving the queue) wakes, by name and in queue order,
+/// every waiter whose turn it now is, in whichever process it waits: a release of n single
+/// permits wakes n waiters, not one per process, and the small waiters behind a head that gives
+/// up are woken at once, not at their timers. A waiter never sleeps past the nearest lease end
+/// (a crashed holder's permits come back then) or a third of the watchdog timeout. A waiter
+/// whose process died keeps its place for at most one watchdog timeout (its liveness), then
+/// leaves the queue. Every grant is one atomic script: tasks acquiring several permits at once
+/// never over-grant (Redisson issues 6664, 6687).
 ///
 /// # Misuse is an error at once
 ///
@@ -141,7 +171,9 @@ impl Semaphore {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: one atomic script, sent or not; resending it changes nothing.
+    /// Cancel safe: one atomic script, sent or not. A resend after a timeout answers what the
+    /// first attempt did, and a copy landing late changes nothing (see
+    /// [Late copies](Self#late-copies)).
     ///
     /// # Examples
     ///
@@ -157,8 +189,13 @@ impl Semaphore {
     pub async fn try_set_permits(&self, permits: u32) -> Result<bool, LockError> {
         let backend = &self.client.backend;
         let keys = SEM.keys(backend, &self.name)?;
+        let request = backend.ids.request();
         let mut call = SET_PERMITS.prepare_invoke();
-        call.key(&keys.main).arg(permits);
+        call.key(&keys.main)
+            .key(keys.requests())
+            .arg(permits)
+            .arg(&request)
+            .arg(redis_millis(backend.config.request_horizon()));
         let context = || format!("setting the permits of semaphore `{}`", keys.name);
         let set = backend.in_context(backend.scripts.eval::<PermitsSet>(&call, None, context));
         match set.await?.reply {
@@ -177,8 +214,11 @@ impl Semaphore {
     ///
     /// # Cancel safety
     ///
-    /// Not idempotent: if the future is dropped after the request was sent, the permits may or
-    /// may not have been added. Check with [`available_permits`](Self::available_permits).
+    /// Not undone: if the future is dropped while its request is in flight, the permits may or
+    /// may not have been added (once at most); check with
+    /// [`available_permits`](Self::available_permits). A resend after a timeout, and a copy
+    /// landing late, add nothing again (see [Late copies](Self#late-copies)), so a completed
+    /// call added them exactly once.
     ///
     /// # Examples
     ///
@@ -194,25 +234,29 @@ impl Semaphore {
     pub async fn add_permits(&self, permits: u32) -> Result<(), LockError> {
         let backend = &self.client.backend;
         let keys = SEM.keys(backend, &self.name)?;
+        let request = backend.ids.request();
         let mut call = ADD_PERMITS.prepare_invoke();
         call.key(&keys.main)
             .key(keys.channel())
             .key(keys.queue())
             .key(keys.alive())
             .key(keys.wants())
+            .key(keys.requests())
             .arg(permits)
-            .arg(backend.hub.publish());
+            .arg(backend.hub.publish())
+            .arg(&request)
+            .arg(redis_millis(backend.config.request_horizon()));
         let context = || format!("adding permits to semaphore `{}`", keys.name);
-        // Sent once: a resend could add the permits twice.
-        let added = backend.in_context(backend.scripts.eval_once::<Counted>(&call, context));
-        match added.await? {
-            Counted::Permits(_) => Ok(()),
-            Counted::WrongType => Err(keys.wrong_type(None)),
+        let added = backend.in_context(backend.scripts.eval::<PermitsAdded>(&call, None, context));
+        match added.await?.reply {
+            PermitsAdded::Added => Ok(()),
+            PermitsAdded::WrongType => Err(keys.wrong_type(None)),
         }
     }
 
     /// How many permits nobody holds now (permits whose holder's lease ended count as free);
-    /// 0 if the permits were never set.
+    /// 0 if the permits were never set. Free permits are not all up for grabs: those the
+    /// queued waiters are owed go to them first (see [Waiting](Self#waiting-first-come-first-served)).
     ///
     /// # Errors
     ///
@@ -350,7 +394,7 @@ impl Semaphore {
     /// # Cancel safety
     ///
     /// Cancel safe: the release is one atomic script, and a resend answers what the first
-    /// attempt did.
+    /// attempt did; a copy landing late frees nothing (see [Late copies](Self#late-copies)).
     ///
     /// # Examples
     ///

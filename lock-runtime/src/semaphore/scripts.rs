@@ -1,6 +1,6 @@
 //! The semaphore's Lua scripts, and the typed reply of those that are its own. Each is sent with
-//! `lock/scripts/common.lua` (the queue) and `scripts/sem.lua` (the permits and their leases) in
-//! front. Acquire, release, leave and renew keep the locks' KEYS, ARGV and replies
+//! `lock/scripts/common.lua` (the queue), `core/scripts/requests.lua` (the ids of the requests
+//! that ran lately) and `scripts/sem.lua` (the permits and their leases) in front. Acquire, release, leave and renew keep the locks' KEYS, ARGV and replies
 //! (`lock::scripts`), so the family's acquisition machinery drives them.
 
 use once_cell::sync::Lazy;
@@ -14,6 +14,7 @@ macro_rules! with_sem {
     ($file:literal) => {
         concat!(
             include_str!("../lock/scripts/common.lua"),
+            include_str!("../core/scripts/requests.lua"),
             include_str!("scripts/sem.lua"),
             include_str!(concat!("scripts/", $file))
         )
@@ -37,7 +38,7 @@ pub(crate) static RENEW: Lazy<Script> = Lazy::new(|| Script::new(with_sem!("rene
 pub(crate) static SET_PERMITS: Lazy<Script> =
     Lazy::new(|| Script::new(with_sem!("set_permits.lua")));
 
-/// Grow the total; see `scripts/add_permits.lua`. Reply: [`Counted`].
+/// Grow the total; see `scripts/add_permits.lua`. Reply: [`PermitsAdded`].
 pub(crate) static ADD_PERMITS: Lazy<Script> =
     Lazy::new(|| Script::new(with_sem!("add_permits.lua")));
 
@@ -79,7 +80,26 @@ impl FromRedisValue for PermitsSet {
     }
 }
 
-/// The reply of `add_permits.lua` (the new total) and `available.lua` (the free permits).
+/// The reply of `add_permits.lua`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PermitsAdded {
+    /// The permits are added: by this request, or by an earlier copy of it.
+    Added,
+    /// The semaphore's key holds another type.
+    WrongType,
+}
+
+impl FromRedisValue for PermitsAdded {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Ok(match i64::from_redis_value(value)? {
+            1 => Self::Added,
+            -1 => Self::WrongType,
+            other => return Err(unexpected("add_permits", other)),
+        })
+    }
+}
+
+/// The reply of `available.lua`: the free permits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Counted {
     /// The count.

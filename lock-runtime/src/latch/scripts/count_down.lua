@@ -5,13 +5,15 @@
 --
 -- KEYS[1]  latch key (see latch.lua)
 -- KEYS[2]  wake-up channel
--- KEYS[3]  memo key of this request: a resend answers what the first attempt did, and never
---          counts down twice
+-- KEYS[3]  the latch's recent requests (see requests.lua): a request that ran already counts
+--          nothing again, however late its copy lands (on this latch or on one set since), and
+--          answers what it did
 --
 -- ARGV[1]  wake-up message: every waiter
 -- ARGV[2]  publish command: "publish", or "spublish" on Redis Cluster
 -- ARGV[3]  the latch's TTL in milliseconds, re-armed while the count stays above zero
--- ARGV[4]  memo TTL in milliseconds
+-- ARGV[4]  id of this request
+-- ARGV[5]  how long a copy of a request may land after it ran, in milliseconds (see requests.lua)
 --
 -- Returns:
 --   2   counted down; the count is still above zero
@@ -19,9 +21,9 @@
 --   0   there was no latch (the count was already zero): nothing changed; waiters woken
 --  -1   KEYS[1] holds something that is not a count (left untouched)
 
-local memo = redis.call('get', KEYS[3])
-if memo then
-    return tonumber(memo)
+local ran = ran_already(KEYS[3], ARGV[4])
+if ran then
+    return ran
 end
 
 local count = read_count(KEYS[1])
@@ -41,5 +43,5 @@ if result ~= 2 then
     -- pcall: a user without channel rights still counts down; its waiters wake by their timers.
     redis.pcall(ARGV[2], KEYS[2], ARGV[1])
 end
-redis.call('set', KEYS[3], result, 'px', ARGV[4])
+record_run(KEYS[3], ARGV[4], result, ARGV[5])
 return result

@@ -1,20 +1,23 @@
 -- Set a count-down latch's count, unless the latch exists.
 --
 -- KEYS[1]  latch key (see latch.lua)
--- KEYS[2]  memo key of this request: a resend answers what the first attempt did
+-- KEYS[2]  the latch's recent requests (see requests.lua): a request that ran already answers
+--          what it did and changes nothing, however late its copy lands (a latch it set and
+--          that opened since is not set again)
 --
 -- ARGV[1]  the count: a positive integer that fits a signed 64-bit integer (DECR's range)
 -- ARGV[2]  the latch's TTL in milliseconds
--- ARGV[3]  memo TTL in milliseconds
+-- ARGV[3]  id of this request
+-- ARGV[4]  how long a copy of a request may land after it ran, in milliseconds (see requests.lua)
 --
 -- Returns:
 --   1   set: there was no latch; it now stands at ARGV[1], expiring in ARGV[2] ms
 --   0   not set: the latch exists (its count and TTL unchanged)
 --  -1   KEYS[1] holds something that is not a count (left untouched)
 
-local memo = redis.call('get', KEYS[2])
-if memo then
-    return tonumber(memo)
+local ran = ran_already(KEYS[2], ARGV[3])
+if ran then
+    return ran
 end
 
 local count = read_count(KEYS[1])
@@ -27,5 +30,5 @@ elseif count then
 else
     return -1
 end
-redis.call('set', KEYS[2], result, 'px', ARGV[3])
+record_run(KEYS[2], ARGV[3], result, ARGV[4])
 return result

@@ -14,7 +14,8 @@
 -- ARGV[3]  unused (the locks' fencing state TTL)
 -- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
--- ARGV[6]  "1" if this acquisition queued on an earlier try, "0" otherwise
+-- ARGV[6]  unused ("1" if this acquisition queued on an earlier try: the queue itself tells,
+--          resends included)
 -- ARGV[7]  unused (the fair lock's hand-over lease)
 -- ARGV[8]  the client's name, recorded with the permits (see sem.lua)
 -- ARGV[9]  the number of permits wanted (at least 1)
@@ -30,8 +31,8 @@
 --   {-4, total}      more permits wanted than the semaphore has in all: it never could
 --   {-5, 0}          the semaphore's permits were never set
 --
--- Newcomers may take free permits ahead of queued waiters (as the reentrant lock lets them
--- barge); the queue says whom a release wakes.
+-- First come, first served (see in_turn in sem.lua): permits are taken only when they cover
+-- what every live waiter queued ahead wants too; a newcomer queues behind every waiter.
 
 local refused, kind = refusal(KEYS[3], KEYS[1])
 if refused then
@@ -60,8 +61,9 @@ if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     return {1, 0}
 end
 
-if available(KEYS[1]) >= wanted then
-    if ARGV[6] == '1' then
+local fits, queued = in_turn(KEYS[1], q, ARGV[1], wanted, now)
+if fits then
+    if queued then
         dequeue(q, ARGV[1])
     end
     redis.call('hset', KEYS[1], ARGV[1], wanted, who_field(ARGV[1]), ARGV[8] .. ' ' .. now)

@@ -6,17 +6,26 @@
 -- KEYS[3]  queue of waiting permit ids (see acquire.lua)
 -- KEYS[4]  their liveness deadlines
 -- KEYS[5]  the permits each waiter wants
+-- KEYS[6]  the semaphore's recent requests (see requests.lua): a request that ran already adds
+--          nothing again, however late its copy lands
 --
 -- ARGV[1]  how many permits to add
 -- ARGV[2]  publish command: "publish", or "spublish" on Redis Cluster
+-- ARGV[3]  id of this request
+-- ARGV[4]  how long a copy of a request may land after it ran, in milliseconds (see requests.lua)
 --
--- Returns the new total, or -1 if KEYS[1] holds a value of another type.
+-- Returns 1 added (now, or by an earlier copy of this request), -1 KEYS[1] holds a value of
+-- another type.
 
+if ran_already(KEYS[6], ARGV[3]) then
+    return 1
+end
 local kind = redis.call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return -1
 end
-local total = redis.call('hincrby', KEYS[1], 'total', ARGV[1])
+redis.call('hincrby', KEYS[1], 'total', ARGV[1])
 redis.call('hsetnx', KEYS[1], 'used', 0)
 wake_fitting(KEYS[1], {queue = KEYS[3], alive = KEYS[4], wants = KEYS[5]}, KEYS[2], ARGV[2])
-return total
+record_run(KEYS[6], ARGV[3], 1, ARGV[4])
+return 1

@@ -12,8 +12,9 @@
 -- while permits are held.
 --
 -- Waiters queue as the locks' do (see common.lua), with the number of permits each wants in
--- `q.wants`. A release wakes, by name and in queue order, the waiters whose permits fit in what
--- is free, whatever process they wait in.
+-- `q.wants`, and are served first come, first served (see in_turn): newcomers too queue behind
+-- them. A release wakes, by name and in queue order, the waiters whose permits fit in what is
+-- free, whatever process they wait in.
 
 -- Drops the acquisitions of `sem` whose lease ended before `now` (server ms); their permits
 -- come back.
@@ -45,30 +46,63 @@ local function available(sem)
     return total - (tonumber(redis.call('hget', sem, 'used')) or 0)
 end
 
--- Wakes, by name and in queue order, the live waiters of `q` whose permits fit in what `sem`
--- has free, stopping at the first that does not fit, so a large request is not passed over by
--- the queued small ones behind it. Dead waiters met on the way leave the queue. Published with
--- pcall: a Redis user without channel rights still releases (its waiters wake at their timers).
+-- The live waiter of `q` at `index` in queue order and the permits it wants, or nil past the
+-- end of the queue. Dead waiters met there (live until before `now`, server ms) leave the queue
+-- first, so `index` then names the next one; `keep` (an acquisition looking for its own place)
+-- is returned as it is.
+local function live_at(q, index, now, keep)
+    while true do
+        local waiter = redis.call('zrange', q.queue, index, index)[1]
+        if not waiter then
+            return nil
+        end
+        if waiter == keep or tonumber(redis.call('zscore', q.alive, waiter) or '0') >= now then
+            return waiter, tonumber(redis.call('hget', q.wants, waiter)) or 1
+        end
+        dequeue(q, waiter)
+    end
+end
+
+-- Whether the acquisition `id` may take `wanted` permits of `sem` now, first come first served:
+-- the free permits must cover what every live waiter queued ahead of it wants, and then its own.
+-- A newcomer (not in the queue) comes after every waiter, so it never takes permits a waiter is
+-- owed, and a large request at the head holds back the smaller ones behind it, as in tokio's
+-- Semaphore. Walks at most as many live waiters as there are free permits (each wants at least
+-- one). Returns whether it may, and whether `id` was found queued (it then leaves the queue).
+local function in_turn(sem, q, id, wanted, now)
+    local left = available(sem) - wanted
+    local index = 0
+    while left >= 0 do
+        local waiter, want = live_at(q, index, now, id)
+        if not waiter then
+            return true, false
+        end
+        if waiter == id then
+            return true, true
+        end
+        left = left - want
+        index = index + 1
+    end
+    return false, false
+end
+
+-- Wakes, by name and in queue order, the live waiters of `q` whose permits fit in what `sem` has
+-- free, stopping at the first that does not fit: the rule of in_turn, so every waiter woken may
+-- take its permits, and no waiter behind one that does not fit is woken (it could not take them).
+-- Dead waiters met on the way leave the queue. Published with pcall: a Redis user without channel
+-- rights still releases (its waiters wake at their timers).
 local function wake_fitting(sem, q, channel, publish)
     local free = available(sem)
     local now = server_ms()
     local index = 0
     while free > 0 do
-        local waiter = redis.call('zrange', q.queue, index, index)[1]
-        if not waiter then
+        local waiter, want = live_at(q, index, now, nil)
+        if not waiter or want > free then
             return
         end
-        if tonumber(redis.call('zscore', q.alive, waiter) or '0') < now then
-            dequeue(q, waiter)
-        else
-            local want = tonumber(redis.call('hget', q.wants, waiter)) or 1
-            if want > free then
-                return
-            end
-            redis.pcall(publish, channel, 'to:' .. waiter)
-            free = free - want
-            index = index + 1
-        end
+        redis.pcall(publish, channel, 'to:' .. waiter)
+        free = free - want
+        index = index + 1
     end
 end
 

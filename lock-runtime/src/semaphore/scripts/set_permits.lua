@@ -1,17 +1,28 @@
 -- Set a semaphore's total of permits, once.
 --
 -- KEYS[1]  the semaphore (see sem.lua)
+-- KEYS[2]  the semaphore's recent requests (see requests.lua): a request that ran already
+--          answers what it did and changes nothing, however late its copy lands (a semaphore
+--          deleted since is not made again)
 --
 -- ARGV[1]  the total
+-- ARGV[2]  id of this request
+-- ARGV[3]  how long a copy of a request may land after it ran, in milliseconds (see requests.lua)
 --
 -- Returns 1 set, 0 it was set already (left as it is), -1 KEYS[1] holds a value of another type.
 
+local ran = ran_already(KEYS[2], ARGV[2])
+if ran then
+    return ran
+end
 local kind = redis.call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return -1
 end
-if redis.call('hsetnx', KEYS[1], 'total', ARGV[1]) == 0 then
-    return 0
+local result = 0
+if redis.call('hsetnx', KEYS[1], 'total', ARGV[1]) == 1 then
+    redis.call('hsetnx', KEYS[1], 'used', 0)
+    result = 1
 end
-redis.call('hsetnx', KEYS[1], 'used', 0)
-return 1
+record_run(KEYS[2], ARGV[2], result, ARGV[3])
+return result
