@@ -11,6 +11,12 @@ pub fn lock_key(name: &str) -> String {
     format!("{{lock:{name}}}")
 }
 
+/// The Redis key of the fencing state of the lock `name` (the last token handed out), under the
+/// default key prefix `lock`: a key of the lock's hash tag, as every other key of the lock.
+pub fn fence_key(name: &str) -> String {
+    format!("{}:fence", lock_key(name))
+}
+
 /// A client of `server` with a short watchdog timeout, so lease tests run in seconds.
 ///
 /// # Panics

@@ -98,9 +98,10 @@ impl Contender {
     }
 }
 
-/// Raises the fencing state of `guard`'s lock to `token`, so every later token of that lock is
-/// above it, provided `guard` still holds the lock. `Ok(false)` when it does not (nothing
-/// changed). `deadline` bounds the resends.
+/// Raises the fencing state of `guard`'s lock to `token`, with the full fence TTL, so every
+/// later token of that lock is above it, provided `guard` still holds the lock (see
+/// `scripts/raise_fence.lua` for the clock condition this leaves). `Ok(false)` when it does not
+/// (nothing changed). `deadline` bounds the resends.
 ///
 /// # Errors
 ///
