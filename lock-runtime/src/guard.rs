@@ -219,6 +219,11 @@ impl LockGuard {
         self.holder.clone()
     }
 
+    /// The local deadline of the lease (see [`remaining_lease`](Self::remaining_lease)).
+    pub(crate) fn deadline(&self) -> Instant {
+        self.holder.lease.deadline()
+    }
+
     /// Releases the lock now and waits for Redis to confirm.
     ///
     /// # Errors

@@ -11,6 +11,12 @@ pub fn lock_key(name: &str) -> String {
     format!("{{lock:{name}}}")
 }
 
+/// The Redis key of the fencing state of the lock `name` (the last token handed out), under the
+/// default key prefix `lock`: a key of the lock's hash tag, as every other key of the lock.
+pub fn fence_key(name: &str) -> String {
+    format!("{}:fence", lock_key(name))
+}
+
 /// A client of `server` with a short watchdog timeout, so lease tests run in seconds.
 ///
 /// # Panics
@@ -38,6 +44,32 @@ pub async fn client_named(server: &RedisServer, name: &str) -> LockClient {
         .build()
         .await
         .unwrap_or_else(|err| panic!("connecting to {}: {err}", server.url()))
+}
+
+/// A client of `server` connected as the ACL user `app` (password `pw`, created here), who may
+/// run every command on every key but may use no pub/sub channel (`resetchannels`, the default
+/// for new users since Redis 7 with `acl-pubsub-default resetchannels`): its `SUBSCRIBE` and
+/// the `PUBLISH` of its release scripts are refused, so every message its releases would send
+/// is lost, as pub/sub (at-most-once) may lose one.
+///
+/// # Panics
+///
+/// When the user cannot be created or the client cannot connect.
+pub async fn client_without_channel_rights(server: &RedisServer) -> LockClient {
+    let _: () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "app",
+        "on",
+        ">pw",
+        "~*",
+        "+@all",
+        "resetchannels",
+    ]);
+    let url = format!("redis://app:pw@127.0.0.1:{}", server.port());
+    LockClient::connect(&url)
+        .await
+        .unwrap_or_else(|err| panic!("connecting as `app` to {url}: {err}"))
 }
 
 /// Panics unless the lock `name` is released and nothing of it lingers: the lock key is gone,

@@ -9,28 +9,15 @@ use std::time::{Duration, Instant};
 use lock_runtime::LockClient;
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, eventually, lock_key},
+    locks::{assert_released, client_without_channel_rights, eventually, lock_key},
     unique_name,
 };
 
-/// A server with the user `app` (password `pw`), who may run every command on every key but may
-/// use no pub/sub channel, and a client connected as that user.
+/// A server with the user `app`, who may use no pub/sub channel, and a client connected as
+/// that user (see `client_without_channel_rights`).
 async fn a_client_without_channel_rights() -> (RedisServer, LockClient) {
     let server = RedisServer::start();
-    let _: () = server.cmd(&[
-        "ACL",
-        "SETUSER",
-        "app",
-        "on",
-        ">pw",
-        "~*",
-        "+@all",
-        "resetchannels",
-    ]);
-    let url = format!("redis://app:pw@127.0.0.1:{}", server.port());
-    let client = LockClient::connect(&url)
-        .await
-        .unwrap_or_else(|err| panic!("connecting as `app` to {url}: {err}"));
+    let client = client_without_channel_rights(&server).await;
     (server, client)
 }
 

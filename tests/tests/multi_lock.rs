@@ -249,3 +249,79 @@ async fn members_reenter_inside_the_multi_locks_scope() {
         assert_released(&server, name);
     }
 }
+
+/// The PTTL of `name`'s lock key, as a duration; panics if the key is gone or has no TTL.
+fn pttl(server: &RedisServer, name: &str) -> Duration {
+    let pttl: i64 = server.cmd(&["PTTL", &lock_key(name)]);
+    let pttl = u64::try_from(pttl)
+        .unwrap_or_else(|_| panic!("{name} is not held in Redis with a TTL (PTTL {pttl})"));
+    Duration::from_millis(pttl)
+}
+
+/// Issue 20, item 2: `try_acquire(5 s, Some(500 ms))` of `["a", "b"]` while `b` is held for
+/// 1.5 s. `a` is taken first and its fixed lease runs out while `b` is waited for. Before the
+/// fix the call returned at 1.5 s with `a`'s lease long spent, and another client took `a` at
+/// once. Now no member of the guard is spent: another client cannot take `a`, and the guard's
+/// lease, and each member's, is never later than its key's expiry in Redis and close to the
+/// full lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_lease_member_taken_first_is_not_handed_out_spent() {
+    const LEASE: Duration = Duration::from_millis(500);
+    let server = RedisServer::start();
+    let (ours, theirs) = (connect(&server).await, connect(&server).await);
+    let names = names("multi-spent", 2);
+    let (a, b) = (&names[0], &names[1]);
+    let busy = theirs
+        .lock(b)
+        .try_acquire(Duration::ZERO, Some(Duration::from_secs(10)))
+        .await
+        .expect("b is free");
+    let holding_b = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        busy.unlock().await
+    });
+    let guard = ours
+        .multi_lock(names.clone())
+        .try_acquire(Duration::from_secs(5), Some(LEASE))
+        .await
+        .expect("both, once b is released");
+    holding_b.await.expect("join").expect("b released");
+
+    let read = std::time::Instant::now();
+    let ttls: Vec<Duration> = names.iter().map(|name| pttl(&server, name)).collect();
+    let slack = read.elapsed() + Duration::from_millis(1);
+    for (member, ttl) in guard.guards().iter().zip(&ttls) {
+        let remaining = member.remaining_lease();
+        assert!(
+            remaining <= *ttl + slack,
+            "{} counts on {remaining:?} more; Redis keeps it {ttl:?} more",
+            member.name()
+        );
+        assert!(
+            remaining > LEASE / 2,
+            "{} handed out with only {remaining:?} of a {LEASE:?} lease",
+            member.name()
+        );
+    }
+    let remaining = guard.remaining_lease();
+    assert!(
+        ttls.iter().all(|ttl| remaining <= *ttl + slack),
+        "the guard counts on {remaining:?}; the keys live {ttls:?}"
+    );
+    assert!(
+        remaining > LEASE / 2,
+        "the guard has only {remaining:?} left"
+    );
+
+    let err = theirs
+        .lock(a)
+        .try_acquire(Duration::ZERO, None)
+        .await
+        .expect_err("a is the multi-lock's");
+    assert!(err.is_timeout(), "{err}");
+    guard.unlock().await.expect("every member still held");
+    for name in &names {
+        assert_released(&server, name);
+        assert_no_key_without_ttl(&server, name);
+    }
+}

@@ -14,8 +14,8 @@ use lock_runtime::{LockClient, LockError, Redlock, distribute_lock};
 use lock_tests::{
     RedisServer, TcpProxy, Workers,
     locks::{
-        assert_released, client_with_watchdog, command_calls, eventually, lock_key, queue_len,
-        redlock_on_every_master,
+        assert_released, client_with_watchdog, command_calls, eventually, fence_key, lock_key,
+        queue_len, redlock_on_every_master,
     },
     start_masters, unique_name,
 };
@@ -295,6 +295,58 @@ async fn two_redlocks_never_hold_at_once_while_masters_die_and_tokens_increase()
     for pair in tokens.windows(2) {
         assert!(pair[0] < pair[1], "tokens {} then {}", pair[0], pair[1]);
     }
+    assert_released_everywhere(&masters, &name).await;
+}
+
+/// `master`'s clock (`TIME`), in microseconds.
+fn server_time_us(master: &RedisServer) -> u64 {
+    let time: Vec<u64> = master.cmd(&["TIME"]);
+    time[0] * 1_000_000 + time[1]
+}
+
+/// Issue 20, item 3: two quorums in a row that share one master, whose fencing state was
+/// created from its own clock almost a fence TTL ago (1 s left to live), while another master's
+/// clock runs five minutes ahead (its state is there). The first quorum's token comes from the
+/// master ahead and is raised on the shared one; the second quorum does not include the master
+/// ahead, so its token is above the first only if the shared master kept the raised state.
+/// Before the fix the raise kept the old state's TTL: it expired a second later, the shared
+/// master restarted from its own clock, and the second token was five minutes below the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_increase_across_quorums_that_share_one_master_with_a_skewed_fence_state() {
+    let masters = start_masters(3);
+    let redlock = redlock(&masters).await;
+    let name = unique_name("redlock-skew");
+    let fence = fence_key(&name);
+    let ahead = server_time_us(&masters[1]) + 5 * 60 * 1_000_000;
+    let _: () = masters[1].cmd(&["SET", &fence, &ahead.to_string(), "PX", "600000"]);
+    let shared_own = server_time_us(&masters[2]);
+    let _: () = masters[2].cmd(&["SET", &fence, &shared_own.to_string(), "PX", "1000"]);
+    let lock = redlock.lock(&name);
+
+    // The first quorum: masters 1 and 2.
+    masters[0].pause();
+    let first = lock.try_acquire(Duration::from_secs(5), Some(LEASE)).await;
+    masters[0].resume();
+    let first = first.expect("masters 1 and 2 are a quorum");
+    assert_eq!(first.masters_held(), 2);
+    let first_token = first.fencing_token();
+    assert!(first_token > ahead, "the token of the master ahead wins");
+    first.unlock().await.expect("unlock");
+    // Past the TTL the shared master's state had before it was raised.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    // The second quorum: masters 0 and 2, sharing only master 2 with the first.
+    masters[1].pause();
+    let second = lock.try_acquire(Duration::from_secs(5), Some(LEASE)).await;
+    masters[1].resume();
+    let second = second.expect("masters 0 and 2 are a quorum");
+    assert_eq!(second.masters_held(), 2);
+    assert!(
+        second.fencing_token() > first_token,
+        "tokens went back: {first_token} then {}",
+        second.fencing_token()
+    );
+    second.unlock().await.expect("unlock");
     assert_released_everywhere(&masters, &name).await;
 }
 

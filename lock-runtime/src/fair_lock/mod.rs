@@ -62,7 +62,10 @@ static FAIR: Flavor = Flavor {
 /// at least every third of the client's `watchdog_timeout` (10 s by default), so a waiter whose
 /// process died (or whose task was cancelled and whose undo was lost) drops out of the queue
 /// one `watchdog_timeout` after its last try. A waiter that gives up (its wait ran out, its
-/// future dropped) leaves the queue at once, passing the lock on if it was free or its own.
+/// future dropped) leaves the queue at once, passing the lock on if it was free or its own. A
+/// waiter taken out at the head of the queue while it still waits (dropped as gone while its
+/// process stalled, or handed the lock without seeing it, below) goes back to the head at its
+/// next try: everyone still queued came after it.
 ///
 /// # Direct hand-over
 ///
@@ -80,9 +83,17 @@ static FAIR: Flavor = Flavor {
 ///   deadline is timed from there, never later than the key's expiry in Redis (a server whose
 ///   wall clock jumps forward breaks this, as it breaks every lease in Redis, whose expiries run
 ///   on that clock).
-/// - **A message that goes astray** (pub/sub is at-most-once) costs one timer: the waiter tries
-///   at the latest when its sleep ends (the holder's remaining lease, or a third of the watchdog
-///   timeout), and the try finds the hold its own and re-arms its lease.
+/// - **A message that goes astray** (pub/sub is at-most-once) costs one timer, never the
+///   waiter's turn. A waiter that takes a direct hand-over sleeps at most a third of the lease
+///   it would be handed (as the watchdog renews every third of its lease), and at most the
+///   holder's remaining lease: its next try lands long before the lease it was handed runs out
+///   unused, finds the hold its own and re-arms it. In watchdog mode that is a third of the
+///   watchdog timeout, as for every waiter; a waiter with a shorter fixed lease tries more often
+///   while it waits (three tries per lease, one script call each). Should the try come too late
+///   all the same (Redis or the waiter's process stalled for two thirds of the lease), the hold
+///   has run out and the waiter is out of the queue (the release took it out as the head): it
+///   then takes its place back at the head of the queue, not the back, so it is served next,
+///   after at most the waiters that took the lock while it was out.
 /// - **A head that is gone** (its process died) holds the lock it was handed until the lease it
 ///   asked for runs out. So only a waiter whose lease is at most its liveness period
 ///   (`watchdog_timeout`; watchdog mode always is) takes a direct hand-over: a dead head costs at

@@ -1,5 +1,6 @@
-//! What a lock made of the reentrant locks of several clients (a [`Redlock`](crate::Redlock))
-//! asks of each: a [`Contender`] tried when the Redlock says, and [`raise_fence`].
+//! What a lock made of reentrant locks asks of each: a [`Redlock`](crate::Redlock) (one per
+//! client) a [`Contender`] tried when the Redlock says, and [`raise_fence`]; a
+//! [`MultiLock`](crate::MultiLock) (one per name) [`rearm`].
 //!
 //! A Redlock cannot leave its waiting to the wait engine of each client: it must hold a quorum
 //! of them at once or none, so it tries all of them together, gives back what it took when it
@@ -17,9 +18,10 @@ use crate::{
     core::{
         backend::Backend,
         keys::{FENCE_TTL, Keys},
-        lease::redis_millis,
+        lease::{redis_millis, valid_until},
         meter::{Label, Meter},
         wait::{Attempt, Outcome},
+        watchdog::Renewal,
     },
     lock::{
         REENTRANT,
@@ -96,9 +98,10 @@ impl Contender {
     }
 }
 
-/// Raises the fencing state of `guard`'s lock to `token`, so every later token of that lock is
-/// above it, provided `guard` still holds the lock. `Ok(false)` when it does not (nothing
-/// changed). `deadline` bounds the resends.
+/// Raises the fencing state of `guard`'s lock to `token`, with the full fence TTL, so every
+/// later token of that lock is above it, provided `guard` still holds the lock (see
+/// `scripts/raise_fence.lua` for the clock condition this leaves). `Ok(false)` when it does not
+/// (nothing changed). `deadline` bounds the resends.
 ///
 /// # Errors
 ///
@@ -127,4 +130,35 @@ pub(crate) async fn raise_fence(
         )
         .await?;
     Ok(raised.reply == FenceRaised::Raised)
+}
+
+/// Re-arms the lease of `guard`'s hold to a full `lease` from now, provided `guard` still holds
+/// the lock (the renewal script, as the watchdog sends it): `Ok(false)` when it does not (its
+/// lease ran out, or it was taken away), and nothing changed. The guard's deadline is then timed
+/// from the send of the request whose reply came back: that request set the TTL, or a later
+/// copy of it did, so the deadline is never later than the key's expiry. Re-arming twice is
+/// harmless, so a late copy needs no memo: it finds the hold gone, or extends it further.
+///
+/// # Errors
+///
+/// [`LockError::Redis`] if Redis could not be reached within the retry timeout.
+pub(crate) async fn rearm(guard: &LockGuard, lease: Duration) -> Result<bool, LockError> {
+    let holder = guard.holder();
+    let backend = &holder.backend;
+    let mut renew = REENTRANT.layout.renew.prepare_invoke();
+    renew
+        .key(&holder.key)
+        .arg(holder.owner.as_ref())
+        .arg(redis_millis(lease));
+    let context = || format!("re-arming the lease of lock `{}`", guard.name());
+    let rearmed = backend
+        .in_context(backend.scripts.eval::<Renewal>(&renew, None, context))
+        .await?;
+    match rearmed.reply {
+        Renewal::Renewed => {
+            holder.lease.extend_to(valid_until(rearmed.sent, lease));
+            Ok(true)
+        }
+        Renewal::Lost => Ok(false),
+    }
 }

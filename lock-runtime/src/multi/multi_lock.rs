@@ -2,18 +2,18 @@
 
 use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
 
-use futures_util::future::{select_all, try_join_all};
+use futures_util::future::{join_all, select_all, try_join_all};
 use tokio::time::Instant;
 
 use super::{release_all, released};
 use crate::{
     LockClient, LockError, LockGuard, LockInfo,
     core::{
-        lease::deadline_after,
+        lease::{deadline_after, drift, valid_until},
         meter::{Holding, Label, Meter, Won},
-        scope,
+        scope::{self, HoldKind},
     },
-    lock::info,
+    lock::{contender::rearm, info},
 };
 
 /// A set of reentrant locks taken all or nothing, made by [`LockClient::multi_lock`]. Cheap to
@@ -51,6 +51,18 @@ use crate::{
 /// multi-lock's lease is the shortest of its members': [`MultiLockGuard::lease_lost`] resolves
 /// when any member's is lost. Each member keeps its own fencing token
 /// ([`MultiLockGuard::guards`]): tokens of different names are not comparable.
+///
+/// A guard is never handed out with a member whose lease is spent. A fixed lease runs from the
+/// moment each member is taken, so the members taken first run theirs down while a later one
+/// is waited for. Once the last member is taken, every member whose lease lags the last one's
+/// by more than the drift margin (1 % of the lease + 2 ms) is re-armed to the full lease, by a
+/// script that first checks this owner still holds it, and its deadline is timed from that
+/// request; an uncontended acquisition, whose members are taken back to back, sends nothing
+/// more. A member whose lease already ran out in Redis (or that was taken away) cannot be
+/// re-armed: every member is given back and the acquisition goes on waiting, taking them all
+/// again within what is left of the wait. (Redisson's multi-lock re-arms its members without
+/// checking whose they are, and takes them meanwhile with a lease of twice the wait, which a
+/// crashed caller then holds.)
 #[derive(Debug, Clone)]
 pub struct MultiLock {
     client: LockClient,
@@ -116,8 +128,11 @@ impl MultiLock {
     ///
     /// # Errors
     ///
-    /// [`LockError::Timeout`] naming the member that stayed held past the wait; every member
-    /// taken before it is released. Otherwise as [`MultiLock::acquire`].
+    /// [`LockError::Timeout`] naming the member that stayed held past the wait, or whose
+    /// fixed lease ran out while a later member was waited for, with no wait left to take them
+    /// all again; every member taken is released. [`LockError::LeaseLost`] if a fixed lease is
+    /// too short for the members to be taken one after the other (it runs out with no member
+    /// waited for). Otherwise as [`MultiLock::acquire`].
     ///
     /// # Cancel safety
     ///
@@ -158,28 +173,60 @@ impl MultiLock {
         })
     }
 
-    /// Takes every member in name order within `wait`, or none.
+    /// Takes every member in name order within `wait`, or none, each with what is left of the
+    /// wait. A round that took them all is handed out only once no member's lease is spent
+    /// ([`settle`]); a member lost while later ones were waited for sends the round back, and
+    /// every member is taken again.
     async fn take_all(
         &self,
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<Won<Vec<LockGuard>>, LockError> {
-        let deadline = deadline_after(Instant::now(), wait);
-        let mut guards = Vec::with_capacity(self.names.len());
-        for name in self.names.iter() {
-            let left = deadline.map_or(Duration::MAX, |deadline| {
-                deadline.saturating_duration_since(Instant::now())
-            });
-            let member = self.client.lock(name.as_ref()).member();
-            match member.try_acquire(left, lease).await {
-                Ok(guard) => guards.push(guard),
-                Err(err) => {
-                    release_all(guards).await;
-                    return Err(err);
+        let start = Instant::now();
+        let deadline = deadline_after(start, wait);
+        loop {
+            let mut members = Vec::with_capacity(self.names.len());
+            for name in self.names.iter() {
+                let asked = Instant::now();
+                let left = deadline.map_or(Duration::MAX, |deadline| {
+                    deadline.saturating_duration_since(asked)
+                });
+                let fresh = !reenters(&self.client, name);
+                let member = self.client.lock(name.as_ref()).member();
+                match member.try_acquire(left, lease).await {
+                    Ok(guard) => members.push(Member::new(guard, fresh, asked, lease)),
+                    Err(err) => {
+                        release_all(guards(members)).await;
+                        return Err(err);
+                    }
                 }
             }
+            let lapsed = match settle(&members, lease).await {
+                Ok(Settled::Ready) => return Ok(Won::found_free(guards(members))),
+                Ok(Settled::Lapsed(index)) => index,
+                Err(err) => {
+                    release_all(guards(members)).await;
+                    return Err(err);
+                }
+            };
+            let name = members[lapsed].guard.name().to_owned();
+            // A fixed lease lost to the round trips alone (no member after it waited) would be
+            // lost again by the next round: as a single lock whose lease its round trip spent.
+            let waited_for = lease.is_none() || members[lapsed + 1..].iter().any(|m| m.waited);
+            release_all(guards(members)).await;
+            let now = Instant::now();
+            if !waited_for {
+                return Err(LockError::LeaseLost { name });
+            }
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                return Err(LockError::Timeout {
+                    name,
+                    waited: now - start,
+                    holder: None,
+                });
+            }
+            tracing::debug!(lock = %name, "a member was lost while the others were taken; taking them all again");
         }
-        Ok(Won::found_free(guards))
     }
 
     /// A snapshot of each member, in name order: its [`LockInfo`], as
@@ -210,6 +257,105 @@ impl MultiLock {
     /// ```
     pub async fn info(&self) -> Result<Vec<LockInfo>, LockError> {
         try_join_all(self.names.iter().map(|name| info::info(&self.client, name))).await
+    }
+}
+
+/// A member taken by one round of [`MultiLock::take_all`].
+struct Member {
+    guard: LockGuard,
+    /// Taken by this round; `false` for a re-entry, which carries the lease of the scope's hold.
+    fresh: bool,
+    /// Whether it was taken by a later request than the first (it was found held and waited
+    /// for), by more than the drift margin. Known for a fixed lease only (`false` otherwise).
+    waited: bool,
+}
+
+impl Member {
+    /// The member `guard`, taken by this round if `fresh`, asked for at `asked` with `lease`.
+    fn new(guard: LockGuard, fresh: bool, asked: Instant, lease: Option<Duration>) -> Self {
+        // A fresh hold's deadline is `valid_until(sent, lease)`, `sent` being when the request
+        // that took it was sent: past `asked` by the time it waited.
+        let waited = fresh
+            && lease
+                .is_some_and(|lease| guard.deadline() > valid_until(asked, lease) + drift(lease));
+        Self {
+            guard,
+            fresh,
+            waited,
+        }
+    }
+}
+
+/// The guards of `members`, in their order.
+fn guards(members: Vec<Member>) -> Vec<LockGuard> {
+    members.into_iter().map(|member| member.guard).collect()
+}
+
+/// Whether taking `name` through `client` re-enters a hold of the current scope.
+fn reenters(client: &LockClient, name: &Arc<str>) -> bool {
+    client
+        .backend
+        .keys(name)
+        .is_ok_and(|keys| scope::find(client.id(), &keys.main, HoldKind::Exclusive).is_some())
+}
+
+/// What [`settle`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// No member's lease is spent: the guard can be handed out.
+    Ready,
+    /// The member at this index no longer holds its lock (its lease ran out in Redis while the
+    /// later members were taken, or it was taken away): the round must be given back.
+    Lapsed(usize),
+}
+
+/// Makes sure no member of a round that took them all has a spent lease.
+///
+/// With a fixed lease, the members taken first ran down their leases while the later ones were
+/// taken. Every fresh member whose deadline lags the last one taken by more than the drift
+/// margin (never on an uncontended round, whose members are taken back to back), or has passed,
+/// is re-armed to the full lease if it still holds its lock, its deadline timed from that
+/// request. In watchdog mode the watchdog kept renewing them; a renewal that found one gone
+/// marked it lost. Re-entered members keep the lease of the scope's hold.
+///
+/// # Errors
+///
+/// The error of a re-arm Redis did not answer, and [`LockError::LeaseLost`] naming a member
+/// whose lease even a re-arm leaves spent (a lease too short for one round trip).
+async fn settle(members: &[Member], lease: Option<Duration>) -> Result<Settled, LockError> {
+    let fresh = || {
+        members
+            .iter()
+            .enumerate()
+            .filter(|(_, member)| member.fresh)
+            .map(|(index, member)| (index, &member.guard))
+    };
+    let Some(lease) = lease else {
+        return Ok(fresh()
+            .find(|(_, guard)| guard.is_lease_lost())
+            .map_or(Settled::Ready, |(index, _)| Settled::Lapsed(index)));
+    };
+    let Some(last) = fresh().map(|(_, guard)| guard.deadline()).max() else {
+        return Ok(Settled::Ready);
+    };
+    let now = Instant::now();
+    let lagging = fresh()
+        .filter(|(_, guard)| guard.deadline() + drift(lease) < last || guard.deadline() <= now);
+    let rearmed =
+        join_all(lagging.map(|(index, guard)| async move {
+            rearm(guard, lease).await.map(|held| (index, held))
+        }))
+        .await;
+    for outcome in rearmed {
+        if let (index, false) = outcome? {
+            return Ok(Settled::Lapsed(index));
+        }
+    }
+    match fresh().find(|(_, guard)| guard.is_lease_lost()) {
+        Some((_, guard)) => Err(LockError::LeaseLost {
+            name: guard.name().to_owned(),
+        }),
+        None => Ok(Settled::Ready),
     }
 }
 

@@ -14,7 +14,8 @@
 -- ARGV[3]  how long the fencing state lives, in milliseconds
 -- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
--- ARGV[6]  unused here (the reentrant lock's "queued before" flag: the fair lock always looks)
+-- ARGV[6]  "1" if this owner queued on an earlier try, "0" otherwise: one that did but is no
+--          longer in the queue takes its place back at the head (see below)
 -- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits, or "0":
 --          woken by name only, it takes the lock with its next try (see pass_on in common.lua)
 -- ARGV[8]  the client's name, recorded with the hold (see take in common.lua)
@@ -23,8 +24,9 @@
 --   { 1, token}  acquired; token as lock/scripts/acquire.lua
 --   { 0, wait, now, who, waiters}  not this owner's turn: it is queued (its liveness refreshed)
 --                and must try again within `wait` ms (the holder's remaining lease, the head's
---                liveness, or ARGV[5]); `now` is the server time in µs (a direct hand-over is
---                timed from it); `who` and `waiters` as lock/scripts/acquire.lua
+--                liveness, or ARGV[5]; for a waiter that takes a direct hand-over, at most a
+--                third of ARGV[7]); `now` is the server time in µs (a direct hand-over is timed
+--                from it); `who` and `waiters` as lock/scripts/acquire.lua
 --   {-1, type}   KEYS[1] holds a value of another type
 --   {-3, 0}      this owner id was abandoned: a late copy of a request whose caller gave up
 --
@@ -32,10 +34,21 @@
 -- (no barging). A release normally hands the lock straight to the head (pass_on in common.lua),
 -- so a free lock with a queue is met only when a holder's lease ran out, or the head takes no
 -- direct hand-over (a lease longer than its liveness, or a replica wait to run itself). A head
--- handed the lock whose message went astray finds its own hold at its next try (rearm). A head whose liveness ran out (a crashed process, a cancelled task whose undo was
--- lost) is dropped from the queue here and by the release, so it blocks the queue at most one
--- liveness period. Every key carries a TTL: the queue keys live one liveness period past the
--- last waiter's try.
+-- whose liveness ran out (a crashed process, a cancelled task whose undo was lost) is dropped
+-- from the queue here and by the release, so it blocks the queue at most one liveness period.
+-- Every key carries a TTL: the queue keys live one liveness period past the last waiter's try.
+--
+-- A hand-over message that goes astray (pub/sub is at-most-once) must not cost the head its
+-- turn. The head was made the owner with its own lease; it learns so at its next try, which
+-- finds the hold its own (rearm). So a waiter that takes a direct hand-over tries again within
+-- a third of the lease it would be handed (as the watchdog renews every third of its lease; in
+-- watchdog mode that is ARGV[5] already): its try lands long before the lease it was handed
+-- runs out unused. Should the try still come too late (Redis or the client stalled for two
+-- thirds of the lease), the waiter is no longer in the queue: the release took it out as the
+-- head. A waiter that says it queued before (ARGV[6]) and is not in the queue was taken out at
+-- its head (handed the lock, or dropped as gone), and everyone still queued came after it; it
+-- goes back to the head instead of the back. A late copy of a try cannot do this for an owner
+-- that has finished: a resent request's owner is marked abandoned once it is done (KEYS[3]).
 
 local refused, kind = refusal(KEYS[3], KEYS[1])
 if refused then
@@ -52,6 +65,16 @@ end
 local now_us, now = server_time()
 
 local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+if ARGV[6] == '1' and not redis.call('zscore', KEYS[4], ARGV[1]) then
+    -- Taken out at the head (see above): back to the head, ahead of everyone queued now.
+    local first = redis.call('zrange', KEYS[4], 0, 0, 'WITHSCORES')[2]
+    local place = now_us
+    if first and tonumber(first) <= place then
+        place = tonumber(first) - 1
+    end
+    redis.call('zadd', KEYS[4], place, ARGV[1])
+    redis.call('zadd', KEYS[5], now + tonumber(ARGV[4]), ARGV[1])
+end
 local head = first_live(q, now, ARGV[1])
 if kind == 'none' and (not head or head == ARGV[1]) then
     dequeue(q, ARGV[1])
@@ -76,6 +99,13 @@ elseif head and head ~= ARGV[1] then
     local head_left = tonumber(redis.call('zscore', KEYS[5], head)) - now
     if head_left < wait then
         wait = head_left
+    end
+end
+if want then
+    -- Within a third of the lease a release may hand it the lock with (see above).
+    local within = math.max(math.floor(tonumber(ARGV[7]) / 3), 1)
+    if within < wait then
+        wait = within
     end
 end
 local who, waiters = holder_seen(KEYS[1], KEYS[4])

@@ -70,7 +70,19 @@ pub use info::RedlockInfo;
 /// masters share at least one master: that master's count is at or above this token and it
 /// was raised before the later acquisition took it, so the later token, the largest of its
 /// quorum's, is greater. This costs one more round trip per acquisition, to the masters whose
-/// own token was lower. The argument needs the shared master to have kept its count: see below.
+/// own token was lower.
+///
+/// The argument needs the shared master to have kept its count, or to restart it above the
+/// token. A master's fencing state (see the crate docs) lives 10 minutes (the fence TTL) from
+/// when it was created or last raised, then restarts from that master's clock in microseconds.
+/// A raise gives the state the full fence TTL again, so the shared master keeps the token for
+/// 10 minutes after the raise, and restarts from a clock that has moved 10 minutes past it,
+/// while the token was read from some master's clock at or before the raise. **Tokens stay
+/// strictly increasing as long as no master's clock runs 10 minutes (the fence TTL) or more
+/// behind another master's, and no master's clock steps back by that much.** A few seconds of
+/// skew, as NTP keeps, is far inside it; a master whose clock is hours off (a host that booted
+/// with a wrong clock, a VM restored from a snapshot) can hand out a token below one of the
+/// fastest master's.
 ///
 /// # What it does not promise
 ///
@@ -85,8 +97,10 @@ pub use info::RedlockInfo;
 ///   `appendfsync` less than `always`) forgets the lock: if it rejoins while the lease is still
 ///   running, another owner can count it towards a second quorum. Restart a crashed master only
 ///   after the longest lease has passed (Redis's advice for Redlock), or persist with
-///   `appendfsync always`. Tokens stay increasing across such a restart as long as the master's
-///   clock is: a master without a count starts from its server time in microseconds.
+///   `appendfsync always`. A master without a count starts from its server time in
+///   microseconds, so tokens stay increasing across such a restart if the master stays down
+///   longer than its clock lags the fastest master's (waiting out the longest lease covers a
+///   lag shorter than that lease).
 /// - **Masters that are not independent.** The clients must reach different Redis masters; two
 ///   clients of the same server, or a primary and its replica, count twice.
 #[derive(Debug, Clone)]
