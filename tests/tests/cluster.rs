@@ -244,7 +244,8 @@ async fn exclusion_and_fencing_hold_on_a_cluster() {
 }
 
 /// Lock-checked writes on a cluster: keys named with the lock's hash tag live in its slot and
-/// are written; a key of another slot is a clear error naming the tag to use.
+/// are written; a key of another slot is a clear error naming the tag to use, and leaves the
+/// whole pipeline unrun, the writes in the lock's slot before it included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_checked_writes_need_the_locks_slot() {
     let cluster = RedisCluster::start(3);
@@ -264,14 +265,29 @@ async fn lock_checked_writes_need_the_locks_slot() {
             lock_tests::key_slot(key.as_bytes()) != lock_tests::key_slot(lock_key(&name).as_bytes())
         })
         .expect("some key hashes elsewhere");
-    let mut pipe = redis::pipe();
-    pipe.set(&outside, "stray").ignore();
-    let err = guard.exec::<()>(&pipe).await.expect_err("another slot");
-    assert!(
-        matches!(err, lock_runtime::LockError::Config { .. }),
-        "{err}"
-    );
-    assert!(err.to_string().contains("hash tag"), "{err}");
+    let before = format!("{}:before", guard.hash_tag());
+    for atomic in [true, false] {
+        let mut pipe = redis::pipe();
+        if atomic {
+            pipe.atomic();
+        }
+        pipe.set(&before, "written")
+            .ignore()
+            .set(&outside, "stray")
+            .ignore();
+        let err = guard.exec::<()>(&pipe).await.expect_err("another slot");
+        let written: i64 = cluster.node_for_key(&before).cmd(&["EXISTS", &before]);
+        assert_eq!(written, 0, "the write in the lock's slot landed: {err}");
+        let stray: i64 = cluster.node_for_key(&outside).cmd(&["EXISTS", &outside]);
+        assert_eq!(stray, 0, "the key outside the slot was written: {err}");
+        assert!(
+            matches!(err, lock_runtime::LockError::Config { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("hash tag"), "{err}");
+        assert!(err.to_string().contains("nothing ran"), "{err}");
+    }
+    let _: i64 = cluster.node_for_key(&inside).cmd(&["DEL", &inside]);
     guard.unlock().await.expect("unlock");
 }
 
