@@ -87,6 +87,27 @@ async fn the_replies_are_the_pipelines_own() {
         plain,
         "same shape as sent directly"
     );
+
+    // An empty pipeline, and a stream read that does not block (`XREAD` blocks only with
+    // `BLOCK`), run as sent directly.
+    let () = guard.exec(&redis::pipe()).await.expect("empty");
+    let stream = format!("{}:stream", guard.hash_tag());
+    let mut read = redis::pipe();
+    read.cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("f")
+        .arg("v")
+        .ignore()
+        .cmd("XREAD")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(0);
+    let (entries,): (redis::Value,) = guard.exec(&read).await.expect("XREAD without BLOCK");
+    assert!(matches!(entries, redis::Value::Array(_)), "{entries:?}");
+    let _: i64 = server.cmd(&["DEL", &key, &stream]);
     guard.unlock().await.expect("unlock");
 }
 
@@ -366,6 +387,13 @@ async fn a_malformed_command_leaves_the_whole_pipeline_unrun() {
     no_subcommand.arg("NO-SUCH-SUBCOMMAND").arg(&key);
     let mut blocking = redis::cmd("BLMPOP");
     blocking.arg(0).arg(1).arg(&key).arg("LEFT");
+    let mut blocking_read = redis::cmd("XREAD");
+    blocking_read
+        .arg("BLOCK")
+        .arg(0)
+        .arg("STREAMS")
+        .arg(&key)
+        .arg("$");
     let mut select = redis::cmd("SELECT");
     select.arg(1);
     for (what, command) in [
@@ -374,6 +402,7 @@ async fn a_malformed_command_leaves_the_whole_pipeline_unrun() {
         ("SCRIPT EXISTS", no_script),
         ("an unknown subcommand", no_subcommand),
         ("BLMPOP", blocking),
+        ("XREAD BLOCK", blocking_read),
         ("SELECT", select),
     ] {
         for atomic in [true, false] {
@@ -403,7 +432,11 @@ async fn select_is_refused_before_anything_runs() {
         .expect_err("SELECT");
     assert_nothing_ran(&server, &guard, &err, "SELECT");
     assert!(err.to_string().contains("SELECT"), "{err}");
-    let in_db_1: i64 = server.cmd(&["EVAL", "redis.call('select', 1) return redis.call('dbsize')", "0"]);
+    let in_db_1: i64 = server.cmd(&[
+        "EVAL",
+        "redis.call('select', 1) return redis.call('dbsize')",
+        "0",
+    ]);
     assert_eq!(in_db_1, 0, "nothing written in database 1");
     guard.unlock().await.expect("unlock");
 }

@@ -243,15 +243,19 @@ mod tests {
         assert!(script.has_subcommands() && !script.has_keys());
         let exists = script.subcommand("exists").expect("a subcommand");
         assert!(exists.has_flag("noscript") && exists.takes(4) && !exists.takes(2));
-        let ping = Command::from_redis_value(entry("ping", -1, &["fast"], 0, vec![]))
-            .expect("decodes");
+        let ping =
+            Command::from_redis_value(entry("ping", -1, &["fast"], 0, vec![])).expect("decodes");
         assert!(ping.takes(1) && ping.takes(2) && !ping.has_subcommands());
     }
 
     #[test]
     fn a_table_is_of_one_version() {
         let table = CommandTable::default();
-        assert_eq!(table.snapshot().missing(["set"]), ["set"], "nothing read yet");
+        assert_eq!(
+            table.snapshot().missing(["set"]),
+            ["set"],
+            "nothing read yet"
+        );
         let set = Command::from_redis_value(entry("set", -3, &[], 1, vec![])).expect("decodes");
         table.learn(
             "7.0.15",
@@ -260,11 +264,21 @@ mod tests {
         );
         let read = table.snapshot();
         assert_eq!(read.version(), Some("7.0.15"));
-        assert!(read.missing(["set", "nope"]).is_empty(), "unknown names are kept");
+        assert!(
+            read.missing(["set", "nope"]).is_empty(),
+            "unknown names are kept"
+        );
         assert!(read.command("set").is_some() && read.command("nope").is_none());
         table.expect("7.0.15");
-        assert!(table.snapshot().command("set").is_some(), "the same version");
+        assert!(
+            table.snapshot().command("set").is_some(),
+            "the same version"
+        );
         table.expect("7.2.4");
-        assert_eq!(table.snapshot().missing(["set"]), ["set"], "another version");
+        assert_eq!(
+            table.snapshot().missing(["set"]),
+            ["set"],
+            "another version"
+        );
     }
 }

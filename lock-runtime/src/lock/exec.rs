@@ -92,8 +92,11 @@ pub(crate) async fn run<T: FromRedisValue>(
             .arg(commands.len());
         for args in &commands {
             let command = checked(&table, args, name)?;
-            call.arg(args.len())
-                .arg(if cluster && command.has_keys() { "1" } else { "0" });
+            call.arg(args.len()).arg(if cluster && command.has_keys() {
+                "1"
+            } else {
+                "0"
+            });
             for arg in args {
                 call.arg(*arg);
             }

@@ -46,8 +46,8 @@
 -- The commands' keys are not declared (the client cannot tell keys from other arguments). The
 -- script is sent with a `#!lua` shebang (lock/scripts.rs), so on Redis Cluster Redis lets it
 -- touch keys of its declared keys' slot only: the lock's. `COMMAND GETKEYS` finds each
--- command's keys as Redis does, and an `EXISTS` of each meets the same slot check as the
--- command will, before anything runs.
+-- command's keys as Redis does (and SPUBLISH's channel, which Cluster places as a key), and an
+-- `EXISTS` of each meets the same slot check as the command will, before anything runs.
 
 local holds = redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1
 if holds and ARGV[2] == '1' then
@@ -92,7 +92,10 @@ for index, command in ipairs(commands) do
     end
     if cluster and command[3] then
         local keys = redis.pcall('command', 'getkeys', unpack(ARGV, first, last))
-        if keys.err then
+        if keys.err and string.lower(ARGV[first]) == 'spublish' then
+            -- A sharded channel is no key to GETKEYS, but Cluster places it in a slot as one.
+            keys = {ARGV[first + 1]}
+        elseif keys.err then
             return {3, index, keys.err}
         end
         for _, key in ipairs(keys) do
