@@ -136,18 +136,45 @@ impl LockGuard {
     /// the server in the same script as the commands: a holder whose lease ran out, or whose lock
     /// was force-unlocked or taken over, writes nothing, even before it learns of the loss.
     /// Returns the replies as [`redis::Pipeline::query_async`] would (ignored commands left out,
-    /// an atomic pipeline's meaning kept: the script runs its commands with nothing between).
+    /// an atomic pipeline's one array unwrapped, integer replies exact).
+    ///
+    /// The pipeline runs whole or not at all, atomic ([`redis::Pipeline::atomic`]) or not: its
+    /// commands run in one script, in order, with no other client's command between them, and
+    /// only once every one of them has been checked for what would make Redis refuse it without
+    /// running it (what makes `EXEC` discard a whole transaction): an unknown command or
+    /// subcommand, a wrong number of arguments, a command Redis does not run in scripts
+    /// (`SCRIPT`, `CLIENT`, `SUBSCRIBE`, `MULTI`, nested scripts, ...), one the connection's ACL
+    /// user may not run, and on Redis Cluster a key outside the lock's hash slot. Also refused
+    /// whole: blocking commands (`BLPOP`, `XREAD ... BLOCK`: a script would not wait), commands
+    /// that change the connection (`SELECT`, `READONLY`, `READWRITE`, `ASKING`: a script would
+    /// change its own alone while the later commands followed) and commands of more than
+    /// [`EXEC_MAX_ARGUMENTS`](Self::EXEC_MAX_ARGUMENTS) arguments. As in `MULTI`/`EXEC`, a
+    /// command that fails as it runs (`WRONGTYPE`, an `INCR` of a string) does not stop or undo
+    /// the others, and its error is reported as the pipeline would report it. The only
+    /// difference between an atomic pipeline and a plain one is then the shape of the replies,
+    /// as when sent directly; a plain pipeline sent directly would also run the commands around
+    /// a malformed one, which `exec` refuses instead.
+    ///
+    /// A Lua script holds integers exactly up to 2^53 only: a counter's reply beyond that
+    /// (`INCR`, `INCRBY`, `DECR`, `DECRBY`, `HINCRBY`) is read again, in the same script, as
+    /// Redis keeps it, and comes back exact; any other reply holding such an integer (a
+    /// `BITFIELD` of 64-bit fields) comes back as an error reply, which says its command ran.
+    ///
+    /// What Redis says of its commands (`COMMAND INFO`) is read once per command name and
+    /// client, from the node that serves the lock, and kept; the script checks that the server
+    /// is still of the version it was read from, and a client that finds another reads again.
     ///
     /// For an exclusive hold: the reentrant, fair or write lock. On Redis Cluster the commands'
     /// keys must live in the lock's hash slot: name them with [`hash_tag`](Self::hash_tag).
     ///
     /// # Errors
     ///
-    /// [`LockError::LeaseLost`] if the lock is no longer this owner's (nothing ran);
-    /// [`LockError::Config`] for a read hold, for a command that cannot run inside a script
-    /// (blocking ones such as `BLPOP`, `SUBSCRIBE`, `MULTI`, nested scripts), and, on Cluster,
-    /// for a key outside the lock's slot; [`LockError::Redis`] for a command's own error reply
-    /// (as the pipeline would report it) or if Redis cannot be reached.
+    /// Each says whether anything ran. [`LockError::LeaseLost`] if the lock is no longer this
+    /// owner's: nothing ran. [`LockError::Config`], nothing ran: for a read hold, and for a
+    /// pipeline refused whole, as above (the message names the command and why).
+    /// [`LockError::Redis`] for a command's error reply as it ran (every command ran; the
+    /// message says so), or if Redis cannot be reached (if the request reached Redis, its
+    /// commands ran all or none; which, is unknown: the message says so).
     ///
     /// # Cancel safety
     ///
@@ -202,6 +229,14 @@ impl LockGuard {
     pub fn connection_with_margin(&self, margin: Duration) -> LockedConnection {
         LockedConnection::new(&self.holder, &self.name, margin)
     }
+
+    /// The most arguments, the command's name included, that one command given to
+    /// [`exec`](Self::exec) may have: 7997. The script calls each command with Lua's `unpack`,
+    /// which gives at most 8000 values (Lua's stack limit for a C function, `LUAI_MAXCSTACK`)
+    /// less its own three. A command with more is refused before anything is sent, with
+    /// nothing run; split it (`SADD`, `HSET`, `DEL`, `MSET`, ... of fewer arguments each) into
+    /// several commands of the same pipeline, which still run all or none.
+    pub const EXEC_MAX_ARGUMENTS: usize = exec::MAX_ARGUMENTS;
 
     /// The safety margin of [`connection`](Self::connection): 100 ms, far more than a command
     /// takes to reach a healthy Redis, far less than any sensible lease.

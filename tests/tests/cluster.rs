@@ -244,7 +244,8 @@ async fn exclusion_and_fencing_hold_on_a_cluster() {
 }
 
 /// Lock-checked writes on a cluster: keys named with the lock's hash tag live in its slot and
-/// are written; a key of another slot is a clear error naming the tag to use.
+/// are written; a key of another slot is a clear error naming the tag to use, and leaves the
+/// whole pipeline unrun, the writes in the lock's slot before it included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_checked_writes_need_the_locks_slot() {
     let cluster = RedisCluster::start(3);
@@ -257,21 +258,59 @@ async fn lock_checked_writes_need_the_locks_slot() {
     let (value,): (String,) = guard.exec(&pipe).await.expect("a key in the lock's slot");
     assert_eq!(value, "written");
 
-    // A key without the tag that hashes to another slot than the lock's.
-    let outside = (0..)
-        .map(|i| format!("elsewhere-{i}"))
-        .find(|key| {
-            lock_tests::key_slot(key.as_bytes()) != lock_tests::key_slot(lock_key(&name).as_bytes())
-        })
-        .expect("some key hashes elsewhere");
+    // A sharded channel in the lock's slot is published to.
     let mut pipe = redis::pipe();
-    pipe.set(&outside, "stray").ignore();
-    let err = guard.exec::<()>(&pipe).await.expect_err("another slot");
-    assert!(
-        matches!(err, lock_runtime::LockError::Config { .. }),
-        "{err}"
-    );
-    assert!(err.to_string().contains("hash tag"), "{err}");
+    pipe.cmd("SPUBLISH").arg(&inside).arg("news");
+    let (receivers,): (i64,) = guard
+        .exec(&pipe)
+        .await
+        .expect("a channel in the lock's slot");
+    assert_eq!(receivers, 0);
+
+    // Keys without the tag that hash to another slot than the lock's: one on the lock's node,
+    // one on another.
+    let lock_slot = lock_tests::key_slot(lock_key(&name).as_bytes());
+    let lock_node = cluster.node_for_key(lock_key(&name)).port();
+    let elsewhere = |same_node: bool| {
+        (0..)
+            .map(|i| format!("elsewhere-{i}"))
+            .find(|key| {
+                lock_tests::key_slot(key.as_bytes()) != lock_slot
+                    && (cluster.node_for_key(key).port() == lock_node) == same_node
+            })
+            .expect("some key hashes elsewhere")
+    };
+    let before = format!("{}:before", guard.hash_tag());
+    let (same_node, other_node) = (elsewhere(true), elsewhere(false));
+    for (outside, atomic, command) in [
+        (&same_node, true, "SET"),
+        (&same_node, false, "SET"),
+        (&other_node, true, "SET"),
+        (&other_node, false, "SPUBLISH"),
+    ] {
+        let mut pipe = redis::pipe();
+        if atomic {
+            pipe.atomic();
+        }
+        pipe.set(&before, "written")
+            .ignore()
+            .cmd(command)
+            .arg(outside)
+            .arg("stray")
+            .ignore();
+        let err = guard.exec::<()>(&pipe).await.expect_err("another slot");
+        let written: i64 = cluster.node_for_key(&before).cmd(&["EXISTS", &before]);
+        assert_eq!(written, 0, "the write in the lock's slot landed: {err}");
+        let stray: i64 = cluster.node_for_key(outside).cmd(&["EXISTS", outside]);
+        assert_eq!(stray, 0, "the key outside the slot was written: {err}");
+        assert!(
+            matches!(err, lock_runtime::LockError::Config { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("hash tag"), "{err}");
+        assert!(err.to_string().contains("nothing ran"), "{err}");
+    }
+    let _: i64 = cluster.node_for_key(&inside).cmd(&["DEL", &inside]);
     guard.unlock().await.expect("unlock");
 }
 

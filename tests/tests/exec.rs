@@ -87,11 +87,32 @@ async fn the_replies_are_the_pipelines_own() {
         plain,
         "same shape as sent directly"
     );
+
+    // An empty pipeline, and a stream read that does not block (`XREAD` blocks only with
+    // `BLOCK`), run as sent directly.
+    let () = guard.exec(&redis::pipe()).await.expect("empty");
+    let stream = format!("{}:stream", guard.hash_tag());
+    let mut read = redis::pipe();
+    read.cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("f")
+        .arg("v")
+        .ignore()
+        .cmd("XREAD")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(&stream)
+        .arg(0);
+    let (entries,): (redis::Value,) = guard.exec(&read).await.expect("XREAD without BLOCK");
+    assert!(matches!(entries, redis::Value::Array(_)), "{entries:?}");
+    let _: i64 = server.cmd(&["DEL", &key, &stream]);
     guard.unlock().await.expect("unlock");
 }
 
-/// A command's error is reported as the pipeline reports it, and the other commands still ran,
-/// as in a pipeline.
+/// A command's error as it runs (here `HINCRBY` of a string) is reported as the pipeline reports
+/// it, and the other commands still ran, as in `MULTI`/`EXEC`: the error says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_command_is_reported_and_the_others_ran() {
     let server = RedisServer::start();
@@ -110,6 +131,7 @@ async fn a_failing_command_is_reported_and_the_others_ran() {
         .await
         .expect_err("HINCRBY of a string");
     assert!(matches!(err, LockError::Redis { .. }), "{err}");
+    assert!(err.to_string().contains("every command ran"), "{err}");
     let after: Option<String> = server.cmd(&["HGET", &key, "after"]);
     assert_eq!(after.as_deref(), Some("yes"));
     guard.unlock().await.expect("unlock");
@@ -315,4 +337,248 @@ async fn a_locked_connection_refuses_once_the_lease_is_lost() {
     let err = refused.expect_err("refused once the lease is lost");
     assert!(err.to_string().contains(&name), "{err}");
     assert_eq!(written(&server, &name).as_deref(), Some("before"));
+}
+
+/// `[SET first 1, <command>, SET last 2]` under `guard`, atomic or not.
+fn around(guard: &LockGuard, command: &redis::Cmd, atomic: bool) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    if atomic {
+        pipe.atomic();
+    }
+    pipe.set(format!("{}:first", guard.hash_tag()), 1)
+        .ignore()
+        .add_command(command.clone())
+        .ignore()
+        .set(format!("{}:last", guard.hash_tag()), 2)
+        .ignore();
+    pipe
+}
+
+/// Panics unless `err` is a refusal that says nothing ran, and neither write around the refused
+/// command landed.
+fn assert_nothing_ran(server: &RedisServer, guard: &LockGuard, err: &LockError, what: &str) {
+    let written: i64 = server.cmd(&[
+        "EXISTS",
+        &format!("{}:first", guard.hash_tag()),
+        &format!("{}:last", guard.hash_tag()),
+    ]);
+    assert_eq!(written, 0, "{what}: {err}: a write around it landed");
+    assert!(matches!(err, LockError::Config { .. }), "{what}: {err}");
+    assert!(err.to_string().contains("nothing ran"), "{what}: {err}");
+}
+
+/// A command Redis would refuse before running it (wrong arity, unknown, refused in scripts
+/// though the old deny list missed it, blocking, or changing the connection's database) makes
+/// the whole pipeline run nowhere, atomic or not, as `MULTI`/`EXEC` discards a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_command_leaves_the_whole_pipeline_unrun() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    let name = unique_name("exec-malformed");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+    let key = format!("{}:other", guard.hash_tag());
+    let mut no_value = redis::cmd("SET");
+    no_value.arg(&key);
+    let mut unknown = redis::cmd("NO-SUCH-COMMAND");
+    unknown.arg(&key);
+    let mut no_script = redis::cmd("SCRIPT");
+    no_script.arg("EXISTS").arg("0123");
+    let mut no_subcommand = redis::cmd("OBJECT");
+    no_subcommand.arg("NO-SUCH-SUBCOMMAND").arg(&key);
+    let mut blocking = redis::cmd("BLMPOP");
+    blocking.arg(0).arg(1).arg(&key).arg("LEFT");
+    let mut blocking_read = redis::cmd("XREAD");
+    blocking_read
+        .arg("BLOCK")
+        .arg(0)
+        .arg("STREAMS")
+        .arg(&key)
+        .arg("$");
+    let mut select = redis::cmd("SELECT");
+    select.arg(1);
+    for (what, command) in [
+        ("SET without a value", no_value),
+        ("an unknown command", unknown),
+        ("SCRIPT EXISTS", no_script),
+        ("an unknown subcommand", no_subcommand),
+        ("BLMPOP", blocking),
+        ("XREAD BLOCK", blocking_read),
+        ("SELECT", select),
+    ] {
+        for atomic in [true, false] {
+            let err = guard
+                .exec::<()>(&around(&guard, &command, atomic))
+                .await
+                .expect_err(what);
+            assert_nothing_ran(&server, &guard, &err, what);
+        }
+    }
+    guard.unlock().await.expect("unlock");
+}
+
+/// `SELECT` would move the later commands to another database while the caller's connection
+/// stays: refused, so nothing lands in database 1 either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_is_refused_before_anything_runs() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    let name = unique_name("exec-select");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+    let mut select = redis::cmd("SELECT");
+    select.arg(1);
+    let err = guard
+        .exec::<()>(&around(&guard, &select, false))
+        .await
+        .expect_err("SELECT");
+    assert_nothing_ran(&server, &guard, &err, "SELECT");
+    assert!(err.to_string().contains("SELECT"), "{err}");
+    let in_db_1: i64 = server.cmd(&[
+        "EVAL",
+        "redis.call('select', 1) return redis.call('dbsize')",
+        "0",
+    ]);
+    assert_eq!(in_db_1, 0, "nothing written in database 1");
+    guard.unlock().await.expect("unlock");
+}
+
+/// A command the client's ACL user may not run is refused before anything runs, as `EXEC`
+/// discards a transaction with a `NOPERM` command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_acl_refuses_leaves_the_whole_pipeline_unrun() {
+    let server = RedisServer::start();
+    let _: () = server.cmd(&[
+        "ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-sadd",
+    ]);
+    let url = server.url().replacen("redis://", "redis://app:pw@", 1);
+    let client = LockClient::connect(&url).await.expect("connect as app");
+    let name = unique_name("exec-acl");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+    let mut sadd = redis::cmd("SADD");
+    sadd.arg(format!("{}:set", guard.hash_tag())).arg("member");
+    for atomic in [true, false] {
+        let err = guard
+            .exec::<()>(&around(&guard, &sadd, atomic))
+            .await
+            .expect_err("SADD is not app's");
+        assert_nothing_ran(&server, &guard, &err, "SADD");
+        assert!(err.to_string().contains("NOPERM"), "{err}");
+    }
+    guard.unlock().await.expect("unlock");
+}
+
+/// A command with more arguments than a Lua call can take (Redis's Lua stops at about 8 000
+/// values) is refused before anything runs, with the limit; one at the limit runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_too_large_for_a_script_is_refused_before_anything_runs() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    let name = unique_name("exec-large");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+    let set = format!("{}:set", guard.hash_tag());
+    let sadd = |members: usize| {
+        let mut sadd = redis::cmd("SADD");
+        sadd.arg(&set).arg((0..members).collect::<Vec<_>>());
+        sadd
+    };
+    for atomic in [true, false] {
+        let err = guard
+            .exec::<()>(&around(&guard, &sadd(10_000), atomic))
+            .await
+            .expect_err("10 000 members");
+        assert_nothing_ran(&server, &guard, &err, "SADD of 10 000 members");
+        assert!(err.to_string().contains("7997"), "{err}");
+        let members: i64 = server.cmd(&["SCARD", &set]);
+        assert_eq!(members, 0);
+    }
+    // SADD, the key and 7995 members: 7997 arguments, the most a command may have.
+    let limit = LockGuard::EXEC_MAX_ARGUMENTS;
+    assert_eq!(limit, 7997);
+    let err = guard
+        .exec::<()>(&around(&guard, &sadd(limit - 1), true))
+        .await
+        .expect_err("one past the limit");
+    assert_nothing_ran(&server, &guard, &err, "one argument past the limit");
+    let mut pipe = redis::pipe();
+    pipe.add_command(sadd(limit - 2));
+    let (added,): (usize,) = guard.exec(&pipe).await.expect("at the limit");
+    assert_eq!(added, limit - 2);
+    guard.unlock().await.expect("unlock");
+}
+
+/// Integer replies beyond 2^53 (past what a Lua number holds exactly) come back as Redis
+/// stored them: a counter's new value exactly; any other such reply as an error that says
+/// the commands ran, never a rounded number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integer_replies_beyond_2_pow_53_are_exact() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    let name = unique_name("exec-integers");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+    let (counter, hash) = (
+        format!("{}:counter", guard.hash_tag()),
+        format!("{}:hash", guard.hash_tag()),
+    );
+    for atomic in [true, false] {
+        let _: () = server.cmd(&["SET", &counter, "9007199254740992"]);
+        let _: () = server.cmd(&["HSET", &hash, "n", "-9223372036854775000"]);
+        let mut pipe = redis::pipe();
+        if atomic {
+            pipe.atomic();
+        }
+        pipe.incr(&counter, 1)
+            .cmd("INCR")
+            .arg(&counter)
+            .cmd("INCRBY")
+            .arg(&counter)
+            .arg(i64::MAX - 9_007_199_254_740_994)
+            .hincr(&hash, "n", -808)
+            .cmd("DECR")
+            .arg(&counter);
+        let value: redis::Value = guard.exec(&pipe).await.expect("exec");
+        let redis::Value::Array(replies) = value else {
+            panic!("not an array: {value:?}");
+        };
+        assert_eq!(
+            replies,
+            [
+                redis::Value::Int(9_007_199_254_740_993),
+                redis::Value::Int(9_007_199_254_740_994),
+                redis::Value::Int(i64::MAX),
+                redis::Value::Int(i64::MIN),
+                redis::Value::Int(i64::MAX - 1),
+            ],
+            "atomic: {atomic}"
+        );
+        let stored: String = server.cmd(&["GET", &counter]);
+        assert_eq!(stored, (i64::MAX - 1).to_string());
+    }
+    // Small integers are left as they are.
+    let mut pipe = redis::pipe();
+    pipe.set(&counter, 41).ignore().incr(&counter, 1);
+    let (small,): (i64,) = guard.exec(&pipe).await.expect("exec");
+    assert_eq!(small, 42);
+
+    // No exact way to carry BITFIELD's 64-bit reply: an error, and it says the commands ran.
+    let bits = format!("{}:bits", guard.hash_tag());
+    let mut pipe = redis::pipe();
+    pipe.cmd("BITFIELD")
+        .arg(&bits)
+        .arg("SET")
+        .arg("i64")
+        .arg(0)
+        .arg(i64::MAX)
+        .ignore()
+        .cmd("BITFIELD")
+        .arg(&bits)
+        .arg("GET")
+        .arg("i64")
+        .arg(0);
+    let err = guard
+        .exec::<(Vec<i64>,)>(&pipe)
+        .await
+        .expect_err("not exact in Lua");
+    assert!(matches!(err, LockError::Redis { .. }), "{err}");
+    assert!(err.to_string().contains("every command ran"), "{err}");
+    let _: i64 = server.cmd(&["DEL", &counter, &hash, &bits]);
+    guard.unlock().await.expect("unlock");
 }

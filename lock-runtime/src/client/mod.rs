@@ -37,6 +37,7 @@ use crate::{
     core::{
         backend::Backend,
         background,
+        commands::CommandTable,
         hub::{Hub, Nodes, Transport},
         ids::Ids,
         lease::MAX_LEASE,
@@ -297,6 +298,7 @@ impl LockClient {
                 scripts,
                 hub,
                 watchdog,
+                commands: CommandTable::default(),
             }),
         })
     }

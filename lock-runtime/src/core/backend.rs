@@ -1,5 +1,6 @@
 //! What a client shares with every handle and guard made from it: its ids, settings, script
-//! path, hub and watchdog, and the background runtime they run on.
+//! path, hub and watchdog, the background runtime they run on, and what Redis said of its
+//! commands.
 //!
 //! `LockClient` is an `Arc` of this; the core's modules take a `&Backend` rather than the client,
 //! so they never depend on the public handle types built on top of them.
@@ -13,6 +14,7 @@ use crate::{
     client::config::Config,
     core::{
         background::{InContext, in_context},
+        commands::CommandTable,
         hub::Hub,
         ids::Ids,
         keys::Keys,
@@ -29,6 +31,8 @@ pub(crate) struct Backend {
     pub(crate) scripts: Arc<ScriptPath>,
     pub(crate) hub: Hub,
     pub(crate) watchdog: Watchdog,
+    /// What the server said of the commands of lock-checked writes, read as they come.
+    pub(crate) commands: CommandTable,
 }
 
 impl std::fmt::Debug for Backend {

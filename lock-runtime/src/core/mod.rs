@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | `backend` | what a client shares with its handles and guards |
 //! | `background` | the library's own runtime, which outlives every caller's |
+//! | `commands` | what Redis says of its commands, for checks before a script runs them |
 //! | `ids` | client, owner and request ids |
 //! | `keys` | a resource's Redis keys, under one hash tag |
 //! | `script` | the one path of every script call: resends, time limits, typed replies |
@@ -19,6 +20,7 @@
 
 pub(crate) mod backend;
 pub(crate) mod background;
+pub(crate) mod commands;
 pub(crate) mod hold;
 pub(crate) mod hub;
 pub(crate) mod ids;

@@ -3,14 +3,26 @@
 //! [`run`] sends a pipeline's commands inside one script (`scripts/exec.lua`) that first checks,
 //! on the server, that the hold's owner still holds the lock: a holder whose lease ran out, or
 //! whose lock was force-unlocked or taken over, cannot write, even before it learns of the loss.
+//!
+//! The pipeline runs whole or not at all. Before the first command runs, every command is
+//! checked for what would make Redis refuse it without running it, as `EXEC` discards a
+//! transaction that queued such a command: here, on the client, against what the server said
+//! of its commands (`core/commands.rs`: unknown commands and subcommands, wrong arity, commands
+//! Redis does not run in scripts, blocking ones, `SELECT` and the other commands that change
+//! the connection, more arguments than a Lua call takes), and in the script, on the server
+//! (its version, the ACL user's rights, on Redis Cluster every key's slot). A command that
+//! fails as it runs (`WRONGTYPE`) does not stop the others, as in `MULTI`/`EXEC`: Redis has no
+//! rollback.
+//!
 //! The replies are then put together by redis-rs itself ([`Pipeline::query_async`] over a
 //! connection that only replays them), so ignored commands, error replies and atomic pipelines
-//! mean what they mean for a pipeline sent directly.
+//! give what they give for a pipeline sent directly; integer replies past 2^53, which a Lua
+//! number cannot hold, are read again exactly (counters) or refused (see `scripts/exec.lua`).
 //!
 //! [`LockedConnection`] is the plain connection of [`LockGuard::connection`](crate::LockGuard::connection):
 //! it refuses every command, on the client, once the lease is known lost or nearly spent.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use redis::{
     Arg, Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, Value,
@@ -20,49 +32,33 @@ use tokio::time::Instant;
 
 use crate::{
     LockError,
-    client::connection::Connection,
+    client::{config::Deployment, connection::Connection},
     core::{
+        commands::{Command, Table},
         keys::leases_of,
         scope::{HoldKind, Holder},
     },
-    lock::scripts::EXEC,
+    lock::scripts::{COMMANDS, Described, EXEC, Executed},
 };
 
-/// Commands that cannot run inside a script, or would not mean the same there: Redis refuses
-/// some (`SUBSCRIBE`, `MULTI`, nested scripts), and runs blocking ones without blocking.
-const NOT_IN_A_SCRIPT: &[&str] = &[
-    "BLPOP",
-    "BRPOP",
-    "BRPOPLPUSH",
-    "BLMOVE",
-    "BLMPOP",
-    "BZPOPMIN",
-    "BZPOPMAX",
-    "BZMPOP",
-    "WAIT",
-    "WAITAOF",
-    "SUBSCRIBE",
-    "PSUBSCRIBE",
-    "SSUBSCRIBE",
-    "UNSUBSCRIBE",
-    "PUNSUBSCRIBE",
-    "SUNSUBSCRIBE",
-    "MULTI",
-    "EXEC",
-    "DISCARD",
-    "WATCH",
-    "UNWATCH",
-    "EVAL",
-    "EVALSHA",
-    "EVAL_RO",
-    "EVALSHA_RO",
-    "FCALL",
-    "FCALL_RO",
-    "MONITOR",
-];
+/// The most arguments, the command's name included, that one command of a lock-checked write
+/// may have: the script calls each command with Lua's `unpack`, which gives at most 8000 values
+/// (Lua's `LUAI_MAXCSTACK`) less its own three arguments. A command with more is refused before
+/// anything is sent.
+pub(crate) const MAX_ARGUMENTS: usize = 7997;
 
-/// Runs `pipeline` if `holder` still holds its lock, and decodes its replies as
-/// [`Pipeline::query_async`] would.
+/// Commands that Redis runs inside a script but that would not mean there what they mean in a
+/// pipeline sent directly: they change the state of the connection they are sent on (its
+/// database, its Cluster read mode), and inside the script they would change the script's alone
+/// while the later commands of the pipeline followed.
+const CONNECTION_STATE: &[&str] = &["select", "readonly", "readwrite", "asking"];
+
+/// How many times a pipeline is checked again after the script found the server at another
+/// version than the one it was checked against (a failover to an upgraded node).
+const VERSION_TRIES: usize = 3;
+
+/// Runs `pipeline` if `holder` still holds its lock, whole or not at all, and decodes its
+/// replies as [`Pipeline::query_async`] would.
 pub(crate) async fn run<T: FromRedisValue>(
     holder: &Holder,
     name: &str,
@@ -78,49 +74,62 @@ pub(crate) async fn run<T: FromRedisValue>(
             )));
         }
     };
-    let mut call = EXEC.prepare_invoke();
-    call.key(&holder.key)
-        .key(leases_of(&holder.key))
-        .arg(holder.owner.as_ref())
-        .arg(if leases { "1" } else { "0" })
-        .arg(pipeline.len());
-    for command in pipeline.cmd_iter() {
-        let args = arguments(command, name)?;
-        call.arg(args.len());
-        for arg in args {
-            call.arg(arg);
+    let commands = pipeline
+        .cmd_iter()
+        .map(|command| arguments(command, name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let backend = &holder.backend;
+    let cluster = matches!(backend.config.deployment, Deployment::Cluster(_));
+    for _ in 0..VERSION_TRIES {
+        let table = described(holder, name, &commands).await?;
+        let mut call = EXEC.prepare_invoke();
+        call.key(&holder.key)
+            .key(leases_of(&holder.key))
+            .arg(holder.owner.as_ref())
+            .arg(if leases { "1" } else { "0" })
+            .arg(table.version().unwrap_or_default())
+            .arg(if cluster { "1" } else { "0" })
+            .arg(commands.len());
+        for args in &commands {
+            let command = checked(&table, args, name)?;
+            call.arg(args.len()).arg(if cluster && command.has_keys() {
+                "1"
+            } else {
+                "0"
+            });
+            for arg in args {
+                call.arg(*arg);
+            }
+        }
+        let context = || {
+            format!(
+                "running lock-checked commands under lock `{name}` (if the request reached \
+                 Redis, its commands ran all or none; which, is unknown)"
+            )
+        };
+        // Sent once: a resend could run the writes twice. A timeout leaves it unknown whether they
+        // ran, and says so.
+        let reply = backend
+            .in_context(backend.scripts.eval_once::<Executed>(&call, context))
+            .await?;
+        match reply {
+            Executed::Ran(replies) => return replay(pipeline, replies, name).await,
+            Executed::NotHeld => {
+                return Err(LockError::LeaseLost {
+                    name: name.to_owned(),
+                });
+            }
+            Executed::Refused { index, error } => {
+                let args = commands.get(index).map(Vec::as_slice).unwrap_or_default();
+                return Err(refused_by_redis(name, args, &error));
+            }
+            Executed::OtherVersion { version } => backend.commands.expect(&version),
         }
     }
-    let backend = &holder.backend;
-    let context = || format!("running lock-checked commands under lock `{name}`");
-    // Sent once: a resend could run the writes twice. A timeout leaves it unknown whether they
-    // ran, and says so.
-    let reply = backend
-        .in_context(backend.scripts.eval_once::<Value>(&call, context))
-        .await
-        .map_err(|err| {
-            let cause = std::error::Error::source(&err).map(ToString::to_string);
-            cause
-                .and_then(|cause| outside_slot(name, &cause))
-                .unwrap_or(err)
-        })?;
-    let replies = match checked(reply) {
-        Some(replies) => replies,
-        None => {
-            return Err(LockError::LeaseLost {
-                name: name.to_owned(),
-            });
-        }
-    };
-    let mut replayed = Replayed(Some(replies));
-    pipeline.query_async(&mut replayed).await.map_err(|err| {
-        outside_slot(name, &err.to_string()).unwrap_or_else(|| {
-            LockError::redis(
-                format!("running lock-checked commands under lock `{name}`"),
-                err,
-            )
-        })
-    })
+    Err(LockError::config(format!(
+        "lock-checked commands under lock `{name}` were checked against a Redis version, then \
+         found another {VERSION_TRIES} times in a row; nothing ran"
+    )))
 }
 
 /// Runs `pipeline`'s commands in Redis only if the lock held around the current code (the
@@ -168,55 +177,168 @@ fn arguments<'a>(command: &'a Cmd, name: &str) -> Result<Vec<&'a [u8]>, LockErro
             Arg::Simple(bytes) => args.push(bytes),
             _ => {
                 return Err(LockError::config(format!(
-                    "a cursor command cannot run under lock `{name}` as a lock-checked write"
+                    "a cursor command cannot run under lock `{name}` as a lock-checked write; \
+                     nothing ran"
                 )));
             }
         }
     }
-    let command_name = args
-        .first()
-        .map(|bytes| String::from_utf8_lossy(bytes).to_ascii_uppercase())
-        .unwrap_or_default();
-    let blocking_read = matches!(command_name.as_str(), "XREAD" | "XREADGROUP")
-        && args.iter().any(|arg| arg.eq_ignore_ascii_case(b"BLOCK"));
-    if blocking_read || NOT_IN_A_SCRIPT.contains(&command_name.as_str()) {
+    if args.is_empty() {
         return Err(LockError::config(format!(
-            "`{command_name}` cannot run as a lock-checked write under lock `{name}`: it blocks, \
-             or Redis does not run it inside a script; send it on a connection of its own \
-             (`LockGuard::connection` checks the lease on the client)"
+            "a command without a name cannot run under lock `{name}` as a lock-checked write; \
+             nothing ran"
         )));
     }
     Ok(args)
 }
 
-/// The replies of the commands, or `None` if the owner no longer held the lock.
-fn checked(reply: Value) -> Option<Vec<Value>> {
-    let Value::Array(mut parts) = reply else {
-        return None;
-    };
-    if parts.len() != 2 || !matches!(parts[0], Value::Int(1)) {
-        return None;
-    }
-    match parts.pop() {
-        Some(Value::Array(replies)) => Some(replies),
-        // An empty pipeline: Lua's empty table comes back as an empty array.
-        _ => Some(Vec::new()),
-    }
+/// A command's name (or subcommand's), in lower case as `COMMAND INFO` gives names.
+fn lower(arg: &[u8]) -> String {
+    String::from_utf8_lossy(arg).to_ascii_lowercase()
 }
 
-/// The error of a command that touched a key outside the lock's hash slot, if Redis's message
-/// `text` says so (on Redis Cluster the script, declared with a shebang, may touch its own slot
-/// only), saying which tag to use.
-fn outside_slot(name: &str, text: &str) -> Option<LockError> {
+/// What the server says of every command of `commands`, reading what the client does not know
+/// yet from the node that serves the lock's slot (where the commands will run).
+async fn described(
+    holder: &Holder,
+    name: &str,
+    commands: &[Vec<&[u8]>],
+) -> Result<Arc<Table>, LockError> {
+    let backend = &holder.backend;
+    let names: Vec<String> = commands
+        .iter()
+        .filter_map(|args| args.first())
+        .map(|arg| lower(arg))
+        .collect();
+    // A read that finds another version starts the table again: read what it dropped.
+    for _ in 0..VERSION_TRIES {
+        let table = backend.commands.snapshot();
+        let missing = table.missing(names.iter().map(String::as_str));
+        if missing.is_empty() && (table.version().is_some() || names.is_empty()) {
+            return Ok(table);
+        }
+        let mut call = COMMANDS.prepare_invoke();
+        call.key(&holder.key).arg(&missing);
+        let context = || format!("reading Redis's commands for lock-checked writes under `{name}`");
+        let described: Described = backend.scripts.eval(&call, None, context).await?.reply;
+        backend
+            .commands
+            .learn(&described.version, &missing, described.commands);
+    }
+    Err(LockError::config(format!(
+        "lock-checked commands under lock `{name}`: Redis's version changed at every read of \
+         its commands; nothing ran"
+    )))
+}
+
+/// The description of the command `args` call (its subcommand's, for a container such as
+/// `OBJECT`), or why Redis would not run it inside the lock-checked script as it would run it
+/// in a pipeline sent directly.
+fn checked<'t>(table: &'t Table, args: &[&[u8]], name: &str) -> Result<&'t Command, LockError> {
+    let command_name = args.first().map(|arg| lower(arg)).unwrap_or_default();
+    let refuse = |why: String| {
+        Err(LockError::config(format!(
+            "`{}` cannot run as a lock-checked write under lock `{name}`: {why}; the pipeline \
+             was refused whole, nothing ran",
+            command_name.to_ascii_uppercase()
+        )))
+    };
+    if args.len() > MAX_ARGUMENTS {
+        return refuse(format!(
+            "it has {} arguments, and a command run from a Lua script takes at most \
+             {MAX_ARGUMENTS} (`LockGuard::EXEC_MAX_ARGUMENTS`); split it into several commands \
+             of the same pipeline, which still run all or none",
+            args.len()
+        ));
+    }
+    let Some(mut command) = table.command(&command_name) else {
+        return refuse("Redis does not know this command".to_owned());
+    };
+    if let (true, Some(sub)) = (command.has_subcommands(), args.get(1)) {
+        let Some(subcommand) = command.subcommand(&lower(sub)) else {
+            return refuse(format!(
+                "Redis does not know its subcommand `{}`",
+                String::from_utf8_lossy(sub)
+            ));
+        };
+        command = subcommand;
+    }
+    if !command.takes(args.len()) {
+        return refuse(format!(
+            "wrong number of arguments ({} with the name; Redis's arity for it is {})",
+            args.len(),
+            command.arity()
+        ));
+    }
+    if command.has_flag("noscript") {
+        return refuse(
+            "Redis does not run it inside a script; send it on a connection of its own \
+             (`LockGuard::connection` checks the lease on the client)"
+                .to_owned(),
+        );
+    }
+    let blocks = match command_name.as_str() {
+        // The stream reads block only when asked to.
+        "xread" | "xreadgroup" => args.iter().any(|arg| arg.eq_ignore_ascii_case(b"BLOCK")),
+        _ => command.has_flag("blocking"),
+    };
+    if blocks {
+        return refuse(
+            "it blocks, and inside a script it would not wait; send it on a connection of its \
+             own (`LockGuard::connection` checks the lease on the client)"
+                .to_owned(),
+        );
+    }
+    if CONNECTION_STATE.contains(&command_name.as_str()) {
+        return refuse(
+            "it changes the connection it is sent on, and inside the script it would change \
+             the script's alone while the later commands followed"
+                .to_owned(),
+        );
+    }
+    Ok(command)
+}
+
+/// The error of a command that the script found Redis would refuse before running it: the ACL
+/// user may not run it, or (on Redis Cluster) one of its keys is outside the lock's slot.
+fn refused_by_redis(name: &str, args: &[&[u8]], error: &str) -> LockError {
+    let command = args
+        .first()
+        .map(|arg| lower(arg).to_ascii_uppercase())
+        .unwrap_or_default();
     let crossed = ["same slot", "non local key", "CROSSSLOT"]
         .iter()
-        .any(|sign| text.contains(sign));
-    crossed.then(|| {
-        LockError::config(format!(
-            "a lock-checked write under lock `{name}` touched a key outside the lock's hash \
-             slot: on Redis Cluster name the keys with the lock's hash tag \
-             (`LockGuard::hash_tag`, such as `{{lock:{name}}}:data`); Redis said: {text}"
-        ))
+        .any(|sign| error.contains(sign));
+    if crossed {
+        return LockError::config(format!(
+            "a lock-checked write under lock `{name}` would touch a key outside the lock's hash \
+             slot (`{command}`): on Redis Cluster name the keys with the lock's hash tag \
+             (`LockGuard::hash_tag`, such as `{{lock:{name}}}:data`); the pipeline was refused \
+             whole, nothing ran; Redis said: {error}"
+        ));
+    }
+    LockError::config(format!(
+        "`{command}` cannot run as a lock-checked write under lock `{name}`: Redis would refuse \
+         it; the pipeline was refused whole, nothing ran; Redis said: {error}"
+    ))
+}
+
+/// The replies of a pipeline that ran, decoded as redis-rs decodes them for a pipeline sent
+/// directly.
+async fn replay<T: FromRedisValue>(
+    pipeline: &Pipeline,
+    replies: Vec<Value>,
+    name: &str,
+) -> Result<T, LockError> {
+    let mut replayed = Replayed(Some(replies));
+    pipeline.query_async(&mut replayed).await.map_err(|err| {
+        LockError::redis(
+            format!(
+                "running lock-checked commands under lock `{name}`: every command ran (one that \
+                 fails as it runs does not stop or undo the others, as in MULTI/EXEC)"
+            ),
+            err,
+        )
     })
 }
 

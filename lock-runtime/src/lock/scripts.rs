@@ -9,7 +9,10 @@ use std::time::Duration;
 use once_cell::sync::Lazy;
 use redis::{FromRedisValue, ParsingError, Script, Value};
 
-use crate::core::script::{Items, unexpected};
+use crate::core::{
+    commands::Command,
+    script::{Items, unexpected},
+};
 
 /// The source of a lock script that uses the functions of `scripts/common.lua`, with that file
 /// in front (Lua scripts in Redis cannot include one another).
@@ -57,9 +60,20 @@ pub(crate) static RAISE_FENCE: Lazy<Script> =
 /// breaks when slots move), then `common.lua`.
 const EXEC_SOURCE: &str = concat!("#!lua\n", with_common!("exec.lua"));
 
-/// Run a pipeline's commands if an owner still holds its lock; see `scripts/exec.lua`. Its reply
-/// is decoded by `lock/exec.rs`.
+/// Run a pipeline's commands if an owner still holds its lock, all or none; see
+/// `scripts/exec.lua`. Its reply is [`Executed`].
 pub(crate) static EXEC: Lazy<Script> = Lazy::new(|| Script::new(EXEC_SOURCE));
+
+/// `scripts/commands.lua` as sent: declared read-only. Not among [`sources`]: it runs once per
+/// command name a client uses, not per operation.
+const COMMANDS_SOURCE: &str = concat!(
+    "#!lua flags=no-writes\n",
+    include_str!("scripts/commands.lua")
+);
+
+/// Read what the server says of some commands, with its version; see `scripts/commands.lua`.
+/// Its reply is [`Described`].
+pub(crate) static COMMANDS: Lazy<Script> = Lazy::new(|| Script::new(COMMANDS_SOURCE));
 
 /// Every script of the lock, by file name: for tests and the benchmark (`__private::scripts`).
 pub(crate) fn sources() -> [(&'static str, &'static str); 9] {
@@ -331,10 +345,134 @@ impl FromRedisValue for FenceRaised {
     }
 }
 
+/// The reply of `exec.lua`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Executed {
+    /// Every command ran, in order; each one's reply, as Redis gave it (an error reply where a
+    /// command failed as it ran).
+    Ran(Vec<Value>),
+    /// The owner does not hold the lock: nothing ran.
+    NotHeld,
+    /// The server runs `version`, not the one the commands were checked against: nothing ran.
+    OtherVersion { version: String },
+    /// Redis would refuse command `index` (from 0) before running it, saying `error`: nothing
+    /// ran.
+    Refused { index: usize, error: String },
+}
+
+impl FromRedisValue for Executed {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        let mut items = Items::new(value, "exec")?;
+        Ok(match items.next::<i64>()? {
+            1 => {
+                // Matched, not decoded: a `Vec<Value>` would turn an error reply into an error.
+                let mut replies = match items.next::<Value>()? {
+                    Value::Array(replies) => replies,
+                    Value::Nil => Vec::new(),
+                    other => return Err(format!("exec replies: {other:?}").into()),
+                };
+                for (carried, restore) in [
+                    (items.next::<Vec<usize>>()?, exact_integer as fn(_) -> _),
+                    (items.next::<Vec<usize>>()?, error_reply),
+                ] {
+                    for position in carried {
+                        let reply = position
+                            .checked_sub(1)
+                            .and_then(|index| replies.get_mut(index));
+                        if let Some(reply) = reply {
+                            *reply = restore(std::mem::replace(reply, Value::Nil))?;
+                        }
+                    }
+                }
+                Self::Ran(replies)
+            }
+            0 => Self::NotHeld,
+            2 => Self::OtherVersion {
+                version: items.next()?,
+            },
+            3 => Self::Refused {
+                index: items.next::<usize>()?.saturating_sub(1),
+                error: items.next()?,
+            },
+            other => return Err(unexpected("exec", other)),
+        })
+    }
+}
+
+/// A counter's integer reply that `exec.lua` carried as the string Redis keeps, as the integer
+/// it is. Anything else (an error reply from the read) is left as it is.
+fn exact_integer(reply: Value) -> Result<Value, ParsingError> {
+    Ok(match reply {
+        Value::BulkString(digits) => Value::Int(
+            std::str::from_utf8(&digits)
+                .ok()
+                .and_then(|digits| digits.parse().ok())
+                .ok_or_else(|| ParsingError::from("exec: an exact integer that is not one"))?,
+        ),
+        other => other,
+    })
+}
+
+/// An error reply that `exec.lua` carried as its message, as the error reply it is.
+fn error_reply(reply: Value) -> Result<Value, ParsingError> {
+    let message = String::from_redis_value(reply)?.replace(['\r', '\n'], " ");
+    redis::parse_redis_value(format!("-{message}\r\n").as_bytes())
+        .map_err(|err| ParsingError::from(format!("exec: an error reply: {err}")))
+}
+
+/// The reply of `commands.lua`: the server's version, and what it says of each name asked
+/// about, in order (`None` for a name it does not know).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Described {
+    pub(crate) version: String,
+    pub(crate) commands: Vec<Option<Command>>,
+}
+
+impl FromRedisValue for Described {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        let mut items = Items::new(value, "commands")?;
+        Ok(Self {
+            version: items.next()?,
+            commands: items.next()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::script::text;
+
+    #[test]
+    fn exact_integers_are_integers_again() {
+        let reply = Value::Array(vec![
+            Value::Int(1),
+            Value::Array(vec![
+                Value::Int(3),
+                text("ERR 9223372036854775807 is not"),
+                text("9223372036854775807"),
+            ]),
+            Value::Array(vec![Value::Int(3)]),
+            Value::Array(vec![Value::Int(2)]),
+        ]);
+        let Executed::Ran(replies) = Executed::from_redis_value(reply).expect("decodes") else {
+            panic!("ran");
+        };
+        assert_eq!(replies[0], Value::Int(3));
+        assert_eq!(replies[2], Value::Int(i64::MAX));
+        let Value::ServerError(err) = &replies[1] else {
+            panic!("an error reply: {:?}", replies[1]);
+        };
+        assert_eq!(err.code(), "ERR");
+        let refused = Value::Array(vec![Value::Int(3), Value::Int(2), text("NOPERM no")]);
+        assert_eq!(
+            Executed::from_redis_value(refused).expect("decodes"),
+            Executed::Refused {
+                index: 1,
+                error: "NOPERM no".to_owned()
+            }
+        );
+    }
 
     /// A busy reply whose holders are `who`, with 2 waiters, decoded and described at server
     /// time 10 s.

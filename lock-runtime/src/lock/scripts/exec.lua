@@ -1,6 +1,14 @@
--- Run a pipeline's commands only if an owner still holds its lock: the check and the writes are
--- one script, so a holder whose lease ran out (or whose lock was force-unlocked or taken over)
--- cannot write, even before it learns of the loss.
+-- Run a pipeline's commands only if an owner still holds its lock, all of them or none: the
+-- hold check, the checks of every command and the commands are one script, so a holder whose
+-- lease ran out (or whose lock was force-unlocked or taken over) cannot write, even before it
+-- learns of the loss, and a command that Redis would refuse before running it leaves the whole
+-- pipeline unrun, as `EXEC` discards a transaction that queued such a command.
+--
+-- The client has already refused what `COMMAND INFO` tells (unknown commands and subcommands,
+-- wrong arity, commands refused in scripts, blocking ones, `SELECT` and the like, more
+-- arguments than `unpack` gives: see lock/exec.rs), for the server version in ARGV[3]. What
+-- only the server can tell is checked here, before the first command runs: that version, the
+-- ACL user's rights, and on Redis Cluster that every key is one this script may touch.
 --
 -- KEYS[1]  lock key: hash of owner id -> hold count (the reentrant, fair or write lock)
 -- KEYS[2]  the per-hold leases of a read-write lock (see rwlock/scripts/rw.lua); unused by the
@@ -8,17 +16,38 @@
 --
 -- ARGV[1]  owner id of the hold
 -- ARGV[2]  "1" if the hold's lease is kept in KEYS[2] (a write hold), "0" otherwise
--- ARGV[3]  the number of commands
--- ARGV[4…] the commands, each as its argument count followed by its arguments (name first)
+-- ARGV[3]  the server version (`redis.REDIS_VERSION`) the client checked the commands against
+-- ARGV[4]  "1" to check the commands' keys first (Redis Cluster), "0" otherwise
+-- ARGV[5]  the number of commands
+-- ARGV[6…] the commands, each as its argument count, "1" if it has keys ("0" if not), then its
+--          arguments (name first); at most 7997 arguments, all `unpack` gives
 --
 -- Returns:
---   {0}           the owner does not hold the lock: nothing ran
---   {1, replies}  every command ran, in order; replies holds each one's reply, an error reply
---                 where a command failed (the others still ran, as in a pipeline)
+--   {0}                    the owner does not hold the lock: nothing ran
+--   {1, replies, exact, errors}
+--                          every command ran, in order, with nothing between them; replies holds
+--                          each one's reply; exact lists the positions of replies that are
+--                          integers carried as strings (see below); errors the positions of
+--                          replies that are error messages carried as strings: a command that
+--                          failed as it ran (the others still ran, as in MULTI/EXEC), or whose
+--                          reply held an error inside (the first one, depth first, is what a
+--                          pipeline sent directly reports). Carried as strings because the
+--                          client's Redis library turns an error anywhere in a reply into an
+--                          error for the whole script.
+--   {2, version}           the server runs another version than ARGV[3]: nothing ran
+--   {3, index, error}      Redis would refuse command `index` (1-based) before running it, for
+--                          `error` (its ACL rights; a key outside the lock's slot): nothing ran
+--
+-- A Lua number holds integers exactly up to 2^53 only, and Redis hands a script every integer
+-- reply as a Lua number. A counter's reply past that (INCR, INCRBY, DECR, DECRBY, HINCRBY) is
+-- read again as the string Redis keeps, exactly, and its position listed in `exact`; any other
+-- reply holding such an integer becomes an error reply that says the command ran.
 --
 -- The commands' keys are not declared (the client cannot tell keys from other arguments). The
 -- script is sent with a `#!lua` shebang (lock/scripts.rs), so on Redis Cluster Redis lets it
--- touch keys of its declared keys' slot only: the lock's.
+-- touch keys of its declared keys' slot only: the lock's. `COMMAND GETKEYS` finds each
+-- command's keys as Redis does (and SPUBLISH's channel, which Cluster places as a key), and an
+-- `EXISTS` of each meets the same slot check as the command will, before anything runs.
 
 local holds = redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1
 if holds and ARGV[2] == '1' then
@@ -29,11 +58,114 @@ if not holds then
     return {0}
 end
 
-local replies = {}
-local at = 4
-for index = 1, tonumber(ARGV[3]) do
-    local count = tonumber(ARGV[at])
-    replies[index] = redis.pcall(unpack(ARGV, at + 1, at + count))
-    at = at + count + 1
+local count = tonumber(ARGV[5])
+if count > 0 and ARGV[3] ~= redis.REDIS_VERSION then
+    return {2, redis.REDIS_VERSION}
 end
-return {1, replies}
+
+-- The text of an error raised by a Redis function: a table in Redis 7, a string in some cases.
+local function message(err)
+    if type(err) == 'table' and err.err then
+        return err.err
+    end
+    return tostring(err)
+end
+
+-- Each command's first and last argument in ARGV, and whether it has keys.
+local commands = {}
+local at = 6
+for index = 1, count do
+    local size = tonumber(ARGV[at])
+    commands[index] = {at + 2, at + 1 + size, ARGV[at + 1] == '1'}
+    at = at + size + 2
+end
+
+local cluster = ARGV[4] == '1'
+for index, command in ipairs(commands) do
+    local first, last = command[1], command[2]
+    local checked, allowed = pcall(redis.acl_check_cmd, unpack(ARGV, first, last))
+    if not checked then
+        return {3, index, message(allowed)}
+    end
+    if not allowed then
+        return {3, index, 'NOPERM the ACL user of this connection may not run this command with these arguments'}
+    end
+    if cluster and command[3] then
+        local keys = redis.pcall('command', 'getkeys', unpack(ARGV, first, last))
+        if keys.err and string.lower(ARGV[first]) == 'spublish' then
+            -- A sharded channel is no key to GETKEYS, but Cluster places it in a slot as one.
+            keys = {ARGV[first + 1]}
+        elseif keys.err then
+            return {3, index, keys.err}
+        end
+        for _, key in ipairs(keys) do
+            local probe = redis.pcall('exists', key)
+            if type(probe) == 'table' and probe.err then
+                return {3, index, probe.err}
+            end
+        end
+    end
+end
+
+-- 2^53: a Lua number this far from zero may not be the integer Redis replied.
+local EXACT_UP_TO = 9007199254740992
+
+local function inexact(reply)
+    if type(reply) == 'number' then
+        return reply >= EXACT_UP_TO or reply <= -EXACT_UP_TO
+    end
+    if type(reply) == 'table' then
+        for _, item in ipairs(reply) do
+            if inexact(item) then
+                return true
+            end
+        end
+    end
+    return false
+end
+
+-- The counters, whose integer reply is the value they leave: the command that reads it back.
+local counters = {incr = 'get', incrby = 'get', decr = 'get', decrby = 'get', hincrby = 'hget'}
+
+-- The first error in `reply`, depth first, or nil.
+local function first_error(reply)
+    if type(reply) ~= 'table' then
+        return nil
+    end
+    if reply.err then
+        return reply.err
+    end
+    for _, item in ipairs(reply) do
+        local err = first_error(item)
+        if err then
+            return err
+        end
+    end
+    return nil
+end
+
+local replies, exact, errors = {}, {}, {}
+for index, command in ipairs(commands) do
+    local first, last = command[1], command[2]
+    local reply = redis.pcall(unpack(ARGV, first, last))
+    if inexact(reply) then
+        local read = type(reply) == 'number' and counters[string.lower(ARGV[first])]
+        if read == 'get' then
+            reply = redis.pcall('get', ARGV[first + 1])
+            exact[#exact + 1] = index
+        elseif read == 'hget' then
+            reply = redis.pcall('hget', ARGV[first + 1], ARGV[first + 2])
+            exact[#exact + 1] = index
+        else
+            reply = {err = 'ERR this command ran, but its reply holds an integer beyond 2^53, '
+                .. 'which a Lua script cannot pass on exactly (lock-checked writes run in one)'}
+        end
+    end
+    local err = first_error(reply)
+    if err then
+        reply = err
+        errors[#errors + 1] = index
+    end
+    replies[index] = reply
+end
+return {1, replies, exact, errors}

@@ -1,0 +1,16 @@
+-- What the server says of some commands, and its version: what lock-checked writes check a
+-- pipeline's commands against before sending them (lock/exec.rs, core/commands.rs). Sent
+-- read-only, changing nothing.
+--
+-- KEYS[1]  a lock key: not read; it sends the call, on Redis Cluster, to the node that serves
+--          the lock's slot, where the lock-checked script will run
+--
+-- ARGV     command names (at most 7997)
+--
+-- Returns {version, infos}: `redis.REDIS_VERSION`, and `COMMAND INFO` of the names, in order
+-- (nil for a name the server does not know), both read at one instant of one server.
+
+if #ARGV == 0 then
+    return {redis.REDIS_VERSION, {}}
+end
+return {redis.REDIS_VERSION, redis.call('command', 'info', unpack(ARGV))}
