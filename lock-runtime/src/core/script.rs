@@ -550,3 +550,53 @@ pub(crate) fn text(text: &str) -> redis::Value {
 pub(crate) fn unexpected(script: &str, status: i64) -> redis::ParsingError {
     format!("unexpected status {status} from the {script} script").into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error of the error reply `line`, as it comes from Redis.
+    fn server(line: &str) -> redis::RedisError {
+        redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
+            .expect("an error reply")
+            .extract_error()
+            .expect_err("an error reply")
+    }
+
+    #[test]
+    fn only_a_failure_that_proves_nothing_ran_allows_sending_once_more() {
+        let io = |kind: std::io::ErrorKind| redis::RedisError::from(std::io::Error::from(kind));
+        for err in [
+            server("MOVED 12 127.0.0.1:7001"),
+            server("ASK 12 127.0.0.1:7001"),
+            server("TRYAGAIN Multiple keys request during rehashing of slot"),
+            server("CLUSTERDOWN The cluster is down"),
+            server("LOADING Redis is loading the dataset in memory"),
+            server("READONLY You can't write against a read only replica."),
+            io(std::io::ErrorKind::ConnectionRefused),
+        ] {
+            assert!(never_ran(&err), "{err}");
+        }
+        for err in [
+            io(std::io::ErrorKind::TimedOut),
+            io(std::io::ErrorKind::BrokenPipe),
+            io(std::io::ErrorKind::ConnectionReset),
+            io(std::io::ErrorKind::UnexpectedEof),
+            server("ERR something went wrong in the script"),
+        ] {
+            assert!(!never_ran(&err), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_ask_names_where_to_send_next() {
+        assert!(matches!(
+            Target::asked_by(&server("ASK 12 10.0.0.7:7001")),
+            Target::Asked { ref host, port: 7001 } if host == "10.0.0.7"
+        ));
+        assert!(matches!(
+            Target::asked_by(&server("MOVED 12 10.0.0.7:7001")),
+            Target::Current
+        ));
+    }
+}
