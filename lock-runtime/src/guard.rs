@@ -202,10 +202,14 @@ impl LockGuard {
         exec::run(&self.holder, &self.name, pipeline).await
     }
 
-    /// A connection for ordinary redis-rs code run under the lock: it sends each command on the
-    /// client's shared connection, and refuses it, on the client, once the lease is known lost
-    /// or has less than [`LockGuard::CONNECTION_MARGIN`] left. See [`LockedConnection`] for what
-    /// that check can and cannot promise; [`exec`](Self::exec) has Redis check instead.
+    /// A connection for ordinary redis-rs code run under the lock: it sends each command once,
+    /// on the client's shared connection as it is when the command goes out (it follows a
+    /// Sentinel failover, and a cluster's redirects, like the client's own requests), and
+    /// refuses it, on the client, once the lease is known lost or has less than
+    /// [`LockGuard::CONNECTION_MARGIN`] left. A command is sent again only when its failure
+    /// proves it did not run (`READONLY` from a demoted primary, `MOVED`, `ASK`); one whose
+    /// reply is lost fails, and may have run. See [`LockedConnection`] for what the lease check
+    /// can and cannot promise; [`exec`](Self::exec) has Redis check instead.
     ///
     /// # Examples
     ///

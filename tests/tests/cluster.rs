@@ -314,6 +314,94 @@ async fn lock_checked_writes_need_the_locks_slot() {
     guard.unlock().await.expect("unlock");
 }
 
+/// A request the runtime sends once (a lock-checked write, a command of the guard's connection)
+/// runs once on a cluster, even when its connection drops after it ran: nothing resends it, not
+/// redis-rs either. Its reply is lost on purpose: the node closes a client whose reply passes
+/// the output buffer limit, after running the command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_sent_once_runs_once_when_its_reply_is_lost() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    let name = unique_name("cluster-once");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+    let node = cluster.node_for_key(lock_key(&name));
+    let (runs, big) = (
+        format!("{}:runs", guard.hash_tag()),
+        format!("{}:big", guard.hash_tag()),
+    );
+    // Far past the 16 KB a reply may take before the limit is checked.
+    let _: () = node.cmd(&["SET", &big, &"x".repeat(64 * 1024)]);
+    let mut pipe = redis::pipe();
+    pipe.incr(&runs, 1).ignore().get(&big);
+    let _: () = node.cmd(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "normal 1024 0 0",
+    ]);
+
+    let written = guard.exec::<(String,)>(&pipe).await;
+    assert!(written.is_err(), "the reply was lost: {written:?}");
+    let sent: redis::RedisResult<(String,)> = pipe.query_async(&mut guard.connection()).await;
+    assert!(sent.is_err(), "the reply was lost: {sent:?}");
+
+    let _: () = node.cmd(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "normal 0 0 0",
+    ]);
+    let ran: i64 = node.cmd(&["GET", &runs]);
+    assert_eq!(ran, 2, "each request ran once");
+    guard.unlock().await.expect("unlock");
+    lock_tests::locks::assert_released_beside(node, &name, &[&runs, &big]);
+}
+
+/// A slot being migrated answers `ASK` for the keys that already left it (or were never
+/// there): the client follows it to the importing node, after `ASKING`, while the slot map still
+/// names the old owner. A command of the guard's connection on a key not written yet lands
+/// there. A script of several keys gets `TRYAGAIN` until the migration ends (Redis serves no
+/// request of several keys split between two nodes): the release waits and is done then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_being_migrated_is_followed_where_it_goes() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    let name = unique_name("cluster-ask");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+    let slot = lock_tests::key_slot(lock_key(&name).as_bytes());
+    let owner = cluster.node_for_slot(slot).port();
+    let target = cluster
+        .primaries()
+        .into_iter()
+        .find(|primary| primary.port() != owner)
+        .expect("three primaries");
+    let source = cluster.start_slot_migration(slot, target);
+
+    let direct = format!("{}:direct", guard.hash_tag());
+    let () = redis::cmd("SET")
+        .arg(&direct)
+        .arg("asked")
+        .query_async(&mut guard.connection())
+        .await
+        .expect("a command of the guard's connection");
+    let on_target: Vec<String> = target.cmd(&["CLUSTER", "GETKEYSINSLOT", &slot.to_string(), "10"]);
+    assert_eq!(
+        on_target,
+        [direct.as_str()],
+        "written on the importing node"
+    );
+
+    let release = tokio::spawn(guard.unlock());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!release.is_finished(), "a release waits for the migration");
+    cluster.finish_slot_migration(slot, source, target);
+    release
+        .await
+        .expect("join")
+        .expect("released once the slot moved");
+    lock_tests::locks::assert_released_beside(target, &name, &[&direct]);
+}
+
 /// The rest of the family on a cluster, on names whose keys land on every node: every script
 /// touches its name's slot only, wherever that slot lives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

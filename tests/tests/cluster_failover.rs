@@ -30,13 +30,10 @@ use tokio::task::JoinHandle;
 const WAITERS: i64 = 5;
 
 /// The holder's watchdog lease, renewed every third of it. It covers what a frozen master costs
-/// a renewal: the failover (about two seconds), plus one [`RESPONSE_TIMEOUT`] to notice the
-/// silence, plus the next renewal's turn.
+/// a renewal: the failover (about two seconds), plus one response timeout (the default 3 s) to
+/// notice the silence, plus the next renewal's turn. (Shorter than the default 30 s so that the
+/// holder renews during the test; the clients are otherwise the default builder's.)
 const WATCHDOG: Duration = Duration::from_secs(9);
-
-/// How long a request waits for an answer before it is resent (and on a cluster, before the
-/// client asks for the slot map again).
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long the holder keeps the lock once the cluster changed: long enough for a renewal on the
 /// new owner.
@@ -136,7 +133,6 @@ async fn cluster_client(cluster: &RedisCluster) -> LockClient {
     LockClient::builder()
         .cluster(cluster.urls())
         .watchdog_timeout(WATCHDOG)
-        .response_timeout(RESPONSE_TIMEOUT)
         .build()
         .await
         .expect("connect to the cluster")
@@ -205,4 +201,77 @@ async fn a_slot_migration_is_ridden_out_by_the_holder_and_every_waiter() {
         target.port()
     })
     .await;
+}
+
+/// A master killed under a held lock, with the default settings but a 3 s watchdog (renewed
+/// every second): the holder's release, started 4.5 s after the kill, and every waiter of
+/// another client are done within the node timeout and a few seconds. The holder may lose its
+/// lease (its renewals cannot reach the slot while its replica is promoted, about as long as the
+/// lease): then a waiter takes the lock once it expired, and the release says `NotHeld`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_master_delays_the_default_clients_by_seconds_only() {
+    /// `cluster-node-timeout` of the kit's cluster with replicas, plus a few seconds.
+    const DONE_WITHIN: Duration = Duration::from_secs(1 + 5);
+    let cluster = RedisCluster::with_replicas(3, 1);
+    let holder_client = LockClient::builder()
+        .cluster(cluster.urls())
+        .watchdog_timeout(Duration::from_secs(3))
+        .build()
+        .await
+        .expect("connect to the cluster");
+    let waiters_client = LockClient::builder()
+        .cluster(cluster.urls())
+        .build()
+        .await
+        .expect("connect to the cluster");
+    let name = unique_name("killed");
+    let holder = holder_client.lock(&name).acquire().await.expect("free");
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let lock = waiters_client.lock(&name);
+            tokio::spawn(async move {
+                let guard = lock.try_acquire(Duration::from_secs(40), None).await?;
+                let token = guard.fencing_token();
+                guard.unlock().await?;
+                Ok::<_, LockError>(token)
+            })
+        })
+        .collect();
+    let owner = cluster.node_for_key(lock_key(&name));
+    await_queued(owner, &name, 3).await;
+    cluster.await_replicated(owner);
+
+    owner.kill();
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let first = holder.fencing_token();
+    match holder.unlock().await {
+        Ok(()) | Err(LockError::NotHeld { .. }) => {}
+        Err(err) => panic!("the release failed: {err}"),
+    }
+    assert!(
+        killed.elapsed() < DONE_WITHIN,
+        "the release ended {:?} after the kill",
+        killed.elapsed()
+    );
+    let mut tokens = Vec::new();
+    for waiter in waiters {
+        tokens.push(waiter.await.expect("join").expect("every waiter is served"));
+    }
+    assert!(
+        killed.elapsed() < DONE_WITHIN,
+        "the waiters were served {:?} after the kill",
+        killed.elapsed()
+    );
+    tokens.sort_unstable();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 3, "each waiter got its own token: {tokens:?}");
+    assert!(tokens[0] > first, "waiters' tokens follow the holder's");
+    assert_eq!(
+        cluster
+            .node_for_key(lock_key(&name))
+            .cmd::<i64>(&["EXISTS", &lock_key(&name)]),
+        0,
+        "released on the slot's new owner"
+    );
 }

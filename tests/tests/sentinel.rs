@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
     RedisServer, SentinelRedis,
-    locks::{assert_released, await_one_subscription, eventually, lock_key},
+    locks::{
+        assert_released, assert_released_beside, await_one_subscription, eventually, lock_key,
+    },
     unique_name,
 };
 use tokio::task::JoinHandle;
@@ -189,6 +191,38 @@ async fn a_demoted_primary_still_running_is_left_by_every_connection() {
     );
     woken.unlock().await.expect("unlock");
     assert_released(new, &name);
+}
+
+/// `LockGuard::connection` follows a failover like every other request: a connection taken
+/// before it sends a write made after it to the new primary, not to the demoted one (which
+/// would answer `READONLY` for the rest of the guard's life).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guards_connection_follows_a_failover() {
+    let redis = SentinelRedis::start(1, 1);
+    let client = client_of(&redis).await;
+    let name = unique_name("guard-connection");
+    let old = redis.primary();
+    let guard = client.lock(&name).acquire().await.expect("free");
+    await_replicated(&redis, &name).await;
+    let mut connection = guard.connection();
+    let key = format!("{}:data", guard.hash_tag());
+    let set = |value: &str| redis::cmd("SET").arg(&key).arg(value).clone();
+    let () = set("before")
+        .query_async(&mut connection)
+        .await
+        .expect("a write before the failover");
+
+    redis.failover();
+    let new = redis.wait_for_new_primary(old.port(), FAILOVER);
+    let _: () = old.cmd(&["REPLICAOF", "127.0.0.1", &new.port().to_string()]);
+
+    let () = set("after")
+        .query_async(&mut connection)
+        .await
+        .expect("a write after the failover");
+    assert_eq!(new.cmd::<String>(&["GET", &key]), "after");
+    guard.unlock().await.expect("unlock");
+    assert_released_beside(new, &name, &[&key]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,6 +81,9 @@ impl LockClientBuilder {
     ///
     /// A master failover delays acquire, release and renew (they resend within the
     /// [retry timeout](Self::retry_timeout) and their own deadline) rather than failing them;
+    /// requests that must not run twice (lock-checked writes, `add_permits`, the commands of
+    /// [`LockGuard::connection`](crate::LockGuard::connection)) are sent again only when the
+    /// cluster's answer proves they did not run (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`);
     /// a master that stops answering costs one [response timeout](Self::response_timeout) more
     /// before the client asks for the new slot map. A lock the failed master had not yet
     /// replicated is lost with it. [`wait_for_replicas`](Self::wait_for_replicas) is not

@@ -8,12 +8,20 @@
 //! the next command opens a fresh one. Redisson's `pingConnectionInterval` serves the same end.
 //!
 //! On a Redis Cluster the connection is redis-rs's `ClusterConnection`, which routes every script
-//! to the node owning its keys' slot and manages its per-node connections itself. It learns a
-//! new slot map when a node answers `MOVED` or refuses connections, but not when a node stops
-//! answering: a master whose host vanished (or froze) keeps its requests, which redis-rs resends
-//! to it after each timeout, even once its replica took over. So a request that times out on a
-//! cluster retires the whole cluster connection too; the replacement asks the nodes for the slot
-//! map on its first request, and finds the new master.
+//! to the node owning its keys' slot and manages its per-node connections itself. It is built
+//! to send each request once (`retries(0)`): left to itself, redis-rs resends a request whose
+//! connection dropped or timed out after it was written, which may run it twice, and it sleeps
+//! over a second between its resends. Every failure comes back to the script path, which knows
+//! which requests are safe to resend (see `core/script.rs`). redis-rs still acts on what a
+//! failure says about the cluster: it reads the slot map again after `MOVED` (and holds the
+//! requests sent meanwhile until it has it), and reconnects a node whose connection dropped.
+//! It does not learn anything when a node stops answering: a master whose host vanished (or
+//! froze) would keep getting requests even once its replica took over. So a request that times
+//! out on a cluster retires the whole cluster connection too; the replacement asks the nodes for
+//! the slot map on its first request, and finds the new master.
+//!
+//! A slot being migrated answers `ASK` for the keys that already left: the request is then sent
+//! to the node named, on a connection of its own, after `ASKING` ([`Commands::asking`]).
 //!
 //! Behind Sentinels the connection goes to the primary they name, and a failure that says it no
 //! longer reaches the primary (no answer, refused, reset, or `READONLY`) marks it stale rather
@@ -34,7 +42,7 @@ use tokio::sync::Mutex;
 
 use futures_util::future::{BoxFuture, join};
 use redis::{
-    Cmd, FromRedisValue, Pipeline, RedisFuture, Value,
+    Cmd, ConnectionAddr, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::{ClusterClient, ClusterConfig},
     cluster_async::ClusterConnection,
@@ -62,8 +70,16 @@ enum Reopen {
     Single(Box<redis::Client>, ConnectionManagerConfig),
     /// To wherever the Sentinels say the primary is.
     Sentinel(Arc<Primary>, ConnectionManagerConfig),
-    /// To the cluster, through its seed nodes (boxed: a client is large).
-    Cluster(Box<ClusterClient>, ClusterConfig),
+    /// To the cluster, through its seed nodes (boxed: a client is large); and to a node that
+    /// answered `ASK`, with the first seed's settings.
+    Cluster(Box<ClusterClient>, ClusterConfig, Box<Asked>),
+}
+
+/// How a connection to a node named by `ASK` is opened: with a seed node's settings
+/// (credentials, TLS), and the reconnection settings of a single node's connection.
+pub(crate) struct Asked {
+    pub(crate) seed: redis::Client,
+    pub(crate) config: ConnectionManagerConfig,
 }
 
 #[derive(Clone)]
@@ -89,6 +105,9 @@ pub(crate) struct Connection {
 enum Inner {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    /// To the node a cluster named in an `ASK` redirect: every command goes out right after an
+    /// `ASKING` of its own, in one write, so no other request on it can take the flag.
+    Asking(ConnectionManager),
 }
 
 impl ConnectionLike for Inner {
@@ -96,6 +115,14 @@ impl ConnectionLike for Inner {
         match self {
             Self::Single(connection) => connection.req_packed_command(cmd),
             Self::Cluster(connection) => connection.req_packed_command(cmd),
+            Self::Asking(connection) => Box::pin(async move {
+                let mut asking = redis::pipe();
+                asking.cmd("ASKING").add_command(cmd.clone());
+                let mut replies = connection.req_packed_commands(&asking, 1, 1).await?;
+                replies.pop().ok_or_else(|| {
+                    redis::RedisError::from((redis::ErrorKind::Client, "no reply after ASKING"))
+                })
+            }),
         }
     }
 
@@ -108,12 +135,30 @@ impl ConnectionLike for Inner {
         match self {
             Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
             Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Asking(connection) => Box::pin(async move {
+                // The same commands after `ASKING`, a transaction's `MULTI` and `EXEC` spelled
+                // out so that `ASKING` comes before them: every reply one place further.
+                let mut asking = redis::pipe();
+                asking.cmd("ASKING");
+                if pipeline.is_transaction() {
+                    asking.cmd("MULTI");
+                }
+                for command in pipeline.cmd_iter() {
+                    asking.add_command(command.clone());
+                }
+                if pipeline.is_transaction() {
+                    asking.cmd("EXEC");
+                }
+                connection
+                    .req_packed_commands(&asking, offset + 1, count)
+                    .await
+            }),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Self::Single(connection) => connection.get_db(),
+            Self::Single(connection) | Self::Asking(connection) => connection.get_db(),
             Self::Cluster(connection) => connection.get_db(),
         }
     }
@@ -201,7 +246,9 @@ impl Connection {
 
 /// One connection handed out, remembering which one, so a failure retires only that one.
 pub(crate) struct Leased {
-    generation: u64,
+    /// The generation of the shared connection; `None` for a connection opened for one request
+    /// (to a node that answered `ASK`), which nothing else uses.
+    generation: Option<u64>,
     pub(crate) connection: Connection,
 }
 
@@ -249,6 +296,7 @@ impl Commands {
     pub(crate) async fn connect_cluster(
         client: ClusterClient,
         config: ClusterConfig,
+        asked: Asked,
         name: &str,
     ) -> redis::RedisResult<Self> {
         let connection = client
@@ -256,7 +304,7 @@ impl Commands {
             .await?;
         Ok(Self::with(
             Inner::Cluster(connection),
-            Reopen::Cluster(Box::new(client), config),
+            Reopen::Cluster(Box::new(client), config, Box::new(asked)),
             name,
         ))
     }
@@ -316,6 +364,28 @@ impl Commands {
         }
     }
 
+    /// A connection, for one request, to the cluster node at `host:port` that answered `ASK`
+    /// for a slot being migrated: each command on it goes after an `ASKING`. It connects on
+    /// its first request.
+    ///
+    /// # Errors
+    ///
+    /// When this is not a cluster's connection, or the address cannot be used.
+    pub(crate) fn asking(&self, host: &str, port: u16) -> redis::RedisResult<Leased> {
+        let Reopen::Cluster(_, _, asked) = &self.reopen else {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "ASK redirect outside a Redis Cluster",
+            )));
+        };
+        let node = node_client(&asked.seed, host, port, None)?;
+        let connection = ConnectionManager::new_lazy_with_config(node, asked.config.clone())?;
+        Ok(Leased {
+            generation: None,
+            connection: Connection::new(Inner::Asking(connection), &self.name),
+        })
+    }
+
     /// Replaces the connection with one to where the primary is now; one request at a time, the
     /// others take its replacement.
     async fn follow(
@@ -362,11 +432,11 @@ impl Commands {
             return;
         }
         let mut current = self.write();
-        if current.generation != leased.generation {
+        if leased.generation != Some(current.generation) {
             return;
         }
         match reopen {
-            Reopen::Cluster(client, config) => {
+            Reopen::Cluster(client, config, _) => {
                 let connection = client.get_pending_async_connection_with_config(config.clone());
                 tracing::debug!(error = %err, "a cluster node stopped answering; reconnecting to learn the slot map");
                 *current = Current {
@@ -403,10 +473,43 @@ impl Commands {
 impl From<Current> for Leased {
     fn from(current: Current) -> Self {
         Self {
-            generation: current.generation,
+            generation: Some(current.generation),
             connection: current.connection,
         }
     }
+}
+
+/// A client of the node at `host:port`, with `seed`'s settings (credentials, TLS), speaking
+/// `protocol` if given, else the seed's: for connections to one node of a cluster.
+///
+/// # Errors
+///
+/// When the settings cannot be used for that address.
+pub(crate) fn node_client(
+    seed: &redis::Client,
+    host: &str,
+    port: u16,
+    protocol: Option<redis::ProtocolVersion>,
+) -> RedisResult<redis::Client> {
+    let info = seed.get_connection_info().clone();
+    let addr = match info.addr() {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(host.to_owned(), port),
+    };
+    let mut settings = info.redis_settings().clone();
+    if let Some(protocol) = protocol {
+        settings = settings.set_protocol(protocol);
+    }
+    redis::Client::open(info.set_addr(addr).set_redis_settings(settings))
 }
 
 /// Whether `err` says that a connection behind Sentinels no longer reaches the primary: no

@@ -55,7 +55,7 @@ pub(crate) mod sentinel;
 pub(crate) mod tls;
 
 use config::{Config, Deployment};
-use connection::{Commands, Connection};
+use connection::{Asked, Commands, Connection};
 
 /// A handle to one Redis deployment, from which locks are made.
 ///
@@ -325,9 +325,12 @@ async fn connect(config: &Config, nodes: &Nodes) -> redis::RedisResult<Commands>
         (_, Nodes::Sentinel(primary)) => {
             Commands::connect_sentinel(Arc::clone(primary), manager_config, &name).await
         }
-        (Deployment::Cluster(urls), Nodes::Fixed(_)) => {
+        (Deployment::Cluster(urls), Nodes::Fixed(seeds)) => {
             let node_connect_timeout = config.cluster_node_connect_timeout();
+            // Sent once by redis-rs: the script path resends what is safe to resend (see
+            // `connection.rs`).
             let cluster = redis::cluster::ClusterClient::builder(urls.clone())
+                .retries(0)
                 .connection_timeout(node_connect_timeout)
                 .response_timeout(config.response_timeout);
             #[cfg(feature = "tls")]
@@ -340,18 +343,25 @@ async fn connect(config: &Config, nodes: &Nodes) -> redis::RedisResult<Commands>
             let cluster_config = redis::cluster::ClusterConfig::new()
                 .set_connection_timeout(node_connect_timeout)
                 .set_response_timeout(config.response_timeout);
-            Commands::connect_cluster(cluster, cluster_config, &name).await
+            let asked = Asked {
+                seed: seeds.first().cloned().ok_or_else(no_node)?,
+                config: manager_config.set_connection_timeout(Some(node_connect_timeout)),
+            };
+            Commands::connect_cluster(cluster, cluster_config, asked, &name).await
         }
         (_, Nodes::Fixed(nodes)) => {
-            let node = nodes.first().cloned().ok_or_else(|| {
-                redis::RedisError::from((
-                    redis::ErrorKind::InvalidClientConfig,
-                    "no Redis node to connect to",
-                ))
-            })?;
+            let node = nodes.first().cloned().ok_or_else(no_node)?;
             Commands::connect(node, manager_config, &name).await
         }
     }
+}
+
+/// The error of a deployment given no node to connect to.
+fn no_node() -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::InvalidClientConfig,
+        "no Redis node to connect to",
+    ))
 }
 
 /// Whether the cluster serves sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`: Redis 7 or newer),

@@ -10,9 +10,15 @@
 //!
 //! # Resends and time limits
 //!
-//! Only requests that are safe to resend come here: the scripts make them so (owner ids unique to
-//! one acquisition, hold numbers recorded in the lock's own hash, request memos answering a
-//! resend with the first attempt's reply). An attempt is bounded by the response timeout *including* the
+//! Requests that are safe to resend (the scripts make them so: owner ids unique to one
+//! acquisition, hold numbers recorded in the lock's own hash, request memos answering a resend
+//! with the first attempt's reply) are resent while the failure is transient
+//! ([`ScriptPath::eval`]). The others are sent once ([`ScriptPath::eval_once`]): again only when
+//! the failure proves that the first copy did not run (a redirect, a cluster or server not serving
+//! yet, a refused connection; see [`never_ran`]), never after a timeout or a dropped connection,
+//! which leave it unknown. Nothing below resends on its own (see `client/connection.rs`).
+//!
+//! An attempt is bounded by the response timeout *including* the
 //! time to (re)connect: redis-rs would otherwise wait a whole connect timeout on a handshake sent
 //! into a dead network, and an operation must recover within about one response timeout of the
 //! network coming back. An attempt that times out retires its connection (see
@@ -24,16 +30,17 @@
 //! next attempt finds the primary again first (see `client/sentinel`): a failover delays an
 //! operation, within its retry timeout and its own deadline, and does not fail it.
 //!
-//! On a Redis Cluster a master failover shows the same way: a killed master refuses connections
-//! (redis-rs then asks for the slot map and finds the promoted replica), a frozen one lets the
-//! attempt time out, which retires the cluster connection so that the next attempt learns the
-//! new slot map (see `client/connection.rs`), and `CLUSTERDOWN`, `TRYAGAIN` or `MOVED` while the
-//! cluster settles are retried by redis-rs or here. A slot migration shows as `ASK` and
-//! `TRYAGAIN`, which redis-rs follows.
+//! On a Redis Cluster a master failover shows the same way: a killed master drops its
+//! connection and refuses new ones, and the other nodes answer `MOVED` to it until its replica
+//! is promoted (redis-rs reads the slot map again after each, before it sends the next request);
+//! a frozen one lets the attempt time out, which retires the cluster connection so that the next
+//! attempt learns the new slot map (see `client/connection.rs`); `CLUSTERDOWN` and `TRYAGAIN`
+//! while the cluster settles are resent here. A slot migration shows as `MOVED`, `ASK` (the next
+//! attempt goes to the node named, after `ASKING`) and `TRYAGAIN`.
 
 use std::{future::Future, time::Duration};
 
-use redis::{FromRedisValue, RetryMethod, ScriptInvocation};
+use redis::{FromRedisValue, RetryMethod, ScriptInvocation, aio::ConnectionLike};
 use tokio::{runtime::Handle, time::Instant};
 
 use crate::{
@@ -44,6 +51,9 @@ use crate::{
     },
     core::{background::in_context, lease::redis_millis},
 };
+
+/// The pause before the first resend, doubled for each next one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 
 /// The longest pause between two resends.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
@@ -102,10 +112,9 @@ impl ScriptPath {
         }
     }
 
-    /// The shared command connection as it stands now, for callers that send commands of
-    /// their own (`LockGuard::connection`). A cheap clone; requests on it are pipelined.
-    pub(crate) fn connection(&self) -> crate::client::connection::Connection {
-        self.commands.lease().connection
+    /// The database number the command connection uses (0 on a cluster).
+    pub(crate) fn db(&self) -> i64 {
+        self.commands.lease().connection.get_db()
     }
 
     /// The replica check, if the client asked for one.
@@ -123,6 +132,7 @@ impl ScriptPath {
     ) -> Result<Sent<R>, LockError> {
         self.run(
             &self.commands,
+            Resend::WhileTransient,
             context,
             deadline,
             |mut connection| async move { call.invoke_async(&mut connection).await },
@@ -130,22 +140,40 @@ impl ScriptPath {
         .await
     }
 
-    /// Sends `call` once, bounded by the response timeout: for requests repeated on a timer
-    /// anyway, such as the watchdog's renewals.
+    /// Sends `call` once: for requests that must not run twice (`exec`, `add_permits`), and
+    /// for requests repeated on a timer anyway (the watchdog's renewals). It goes out again only
+    /// when the failure proves that it did not run ([`never_ran`]: a redirect, the cluster
+    /// settling), within one response timeout of the first send.
     pub(crate) async fn eval_once<R: FromRedisValue>(
         &self,
         call: &ScriptInvocation<'_>,
         context: impl Fn() -> String,
     ) -> Result<R, LockError> {
-        let once = async {
-            let (reply, _) = self
-                .attempt(&self.commands, |mut connection| async move {
-                    call.invoke_async(&mut connection).await
-                })
-                .await;
-            reply.map_err(|err| LockError::redis(context(), err))
-        };
-        in_context(self.runtime, once).await
+        let sent = self
+            .run(
+                &self.commands,
+                Resend::IfNeverRan,
+                context,
+                None,
+                |mut connection| async move { call.invoke_async(&mut connection).await },
+            )
+            .await?;
+        Ok(sent.reply)
+    }
+
+    /// Sends a request of the caller's own (a command of `LockGuard::connection`) once, on the
+    /// connection current now: behind Sentinels, to the primary as it is now. Like
+    /// [`eval_once`](Self::eval_once), it goes out again only after a failure that proves it
+    /// did not run, but it may take as long as it needs (it may block on purpose); finding the
+    /// primary is bounded by the response timeout. A failure is reported to the connection, so
+    /// that the next request finds the primary again if this one says it moved (`READONLY`).
+    pub(crate) async fn send_once<T, F, Fut>(&self, request: F) -> redis::RedisResult<T>
+    where
+        F: FnMut(Connection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let sent = self.resend(&self.commands, Resend::CallersOwn, None, request);
+        Ok(in_context(self.runtime, sent).await?.reply)
     }
 
     /// Runs `call` followed by `WAIT`, in one pipeline on the replica-check connection, and
@@ -181,15 +209,21 @@ impl ScriptPath {
             sent,
             resent,
         } = self
-            .run(commands, context, deadline, |mut connection| async move {
-                match pipeline.query_async(&mut connection).await {
-                    Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
-                        call.load_async(&mut connection).await?;
-                        pipeline.query_async(&mut connection).await
+            .run(
+                commands,
+                Resend::WhileTransient,
+                context,
+                deadline,
+                |mut connection| async move {
+                    match pipeline.query_async(&mut connection).await {
+                        Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
+                            call.load_async(&mut connection).await?;
+                            pipeline.query_async(&mut connection).await
+                        }
+                        reply => reply,
                     }
-                    reply => reply,
-                }
-            })
+                },
+            )
             .await?;
         let (reply, acknowledged): (R, usize) = reply;
         Ok(Sent {
@@ -217,9 +251,13 @@ impl ScriptPath {
         context: impl Fn() -> String,
     ) -> Result<R, LockError> {
         let sent = self
-            .run(&self.commands, context, None, |mut connection| async move {
-                connection.query_on(command, slot).await
-            })
+            .run(
+                &self.commands,
+                Resend::WhileTransient,
+                context,
+                None,
+                |mut connection| async move { connection.query_on(command, slot).await },
+            )
             .await?;
         Ok(sent.reply)
     }
@@ -230,6 +268,7 @@ impl ScriptPath {
     async fn run<T, F, Fut>(
         &self,
         commands: &Commands,
+        policy: Resend,
         context: impl Fn() -> String,
         deadline: Option<Instant>,
         request: F,
@@ -240,48 +279,85 @@ impl ScriptPath {
     {
         in_context(
             self.runtime,
-            self.resend(commands, context, deadline, request),
+            self.resend(commands, policy, deadline, request),
         )
         .await
+        .map_err(|err| LockError::redis(context(), err))
     }
 
+    /// Sends `request` until it succeeds, or fails in a way `policy` does not resend after, or
+    /// runs out of time; returns the last failure.
     async fn resend<T, F, Fut>(
         &self,
         commands: &Commands,
-        context: impl Fn() -> String,
+        policy: Resend,
         deadline: Option<Instant>,
         mut request: F,
-    ) -> Result<Sent<T>, LockError>
+    ) -> redis::RedisResult<Sent<T>>
     where
         F: FnMut(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let mut give_up_at: Option<Option<Instant>> = None;
-        let mut backoff = Duration::from_millis(10);
+        let mut backoff = FIRST_BACKOFF;
         let mut resent = false;
+        let mut target = Target::Current;
+        let mut redirected_to = None;
         loop {
-            let err = match self.attempt(commands, &mut request).await {
-                (Ok(reply), sent) => {
+            let limit = match policy {
+                Resend::CallersOwn => Duration::MAX,
+                Resend::WhileTransient | Resend::IfNeverRan => self.response_timeout,
+            };
+            let (reply, sent) = self.attempt(commands, &target, limit, &mut request).await;
+            let err = match reply {
+                Ok(reply) => {
                     return Ok(Sent {
                         reply,
-                        sent,
+                        sent: sent.at,
                         resent,
                     });
                 }
-                (Err(err), _) => err,
+                Err(err) => {
+                    // `None` inside: no limit (a retry timeout too large to add, and no
+                    // deadline). A request sent once may follow a redirect within the response
+                    // timeout of its first send.
+                    give_up_at.get_or_insert_with(|| {
+                        let end = match policy {
+                            Resend::WhileTransient => {
+                                Instant::now().checked_add(self.retry_timeout)
+                            }
+                            Resend::IfNeverRan | Resend::CallersOwn => {
+                                sent.at.checked_add(self.response_timeout)
+                            }
+                        };
+                        match (end, deadline) {
+                            (Some(end), Some(deadline)) => Some(end.min(deadline)),
+                            (end, deadline) => end.or(deadline),
+                        }
+                    });
+                    err
+                }
             };
             let now = Instant::now();
-            // `None` inside: no limit (a retry timeout too large to add, and no deadline).
-            let give_up_at = *give_up_at.get_or_insert_with(|| {
-                let retry_end = now.checked_add(self.retry_timeout);
-                match (retry_end, deadline) {
-                    (Some(retry_end), Some(deadline)) => Some(retry_end.min(deadline)),
-                    (retry_end, deadline) => retry_end.or(deadline),
-                }
-            });
-            let out_of_time = give_up_at.is_some_and(|give_up_at| now + backoff >= give_up_at);
-            if !is_transient(&err) || out_of_time {
-                return Err(LockError::redis(context(), err));
+            let out_of_time = give_up_at
+                .flatten()
+                .is_some_and(|give_up_at| now + backoff >= give_up_at);
+            let may_resend = match policy {
+                Resend::WhileTransient => is_transient(&err),
+                Resend::IfNeverRan | Resend::CallersOwn => !sent.out || never_ran(&err),
+            };
+            if !may_resend || out_of_time {
+                return Err(err);
+            }
+            target = Target::asked_by(&err);
+            // A redirect to a node not named before says the cluster moved on (redis-rs has
+            // read the slot map again by the time the next request goes): go there at once,
+            // rather than after a pause grown while the cluster settled. A node named again
+            // (a failed master, until its replica is promoted) gets no such haste.
+            let redirect = err.redirect_node().map(|(node, _slot)| node.to_owned());
+            if redirect.is_some() && redirect != redirected_to {
+                backoff = FIRST_BACKOFF;
+                redirected_to = redirect;
             }
             tracing::debug!(error = %err, ?backoff, "transient Redis error; resending");
             tokio::time::sleep(backoff).await;
@@ -291,31 +367,88 @@ impl ScriptPath {
     }
 }
 
+/// When an attempt was made, and whether its request went out: an attempt that found no
+/// connection to send it on (the Sentinels could not say where the primary is) sent nothing.
+#[derive(Debug, Clone, Copy)]
+struct Attempted {
+    at: Instant,
+    out: bool,
+}
+
+/// Which failures a request may be sent again after.
+#[derive(Debug, Clone, Copy)]
+enum Resend {
+    /// Safe to resend: any transient failure, within the retry timeout after the first failure
+    /// (and the caller's deadline).
+    WhileTransient,
+    /// Sent once: again only after a failure that proves it did not run ([`never_ran`]),
+    /// within the response timeout of the first send.
+    IfNeverRan,
+    /// A command of the caller's own: as [`IfNeverRan`](Self::IfNeverRan), but each attempt
+    /// may take as long as it needs (a blocking command blocks on purpose).
+    CallersOwn,
+}
+
+/// Where an attempt goes.
+#[derive(Debug)]
+enum Target {
+    /// The shared connection: the node the slot map names, on a cluster.
+    Current,
+    /// The cluster node that answered `ASK` to the previous attempt (its slot is being
+    /// migrated there, and the keys already moved), reached after `ASKING`.
+    Asked { host: String, port: u16 },
+}
+
+impl Target {
+    /// Where to send again after `err`: to the node an `ASK` names, else as usual.
+    fn asked_by(err: &redis::RedisError) -> Self {
+        if err.kind() != redis::ServerErrorKind::Ask.into() {
+            return Self::Current;
+        }
+        err.redirect_node()
+            .and_then(|(address, _slot)| address.rsplit_once(':'))
+            .and_then(|(host, port)| {
+                Some(Self::Asked {
+                    host: host.to_owned(),
+                    port: port.parse().ok()?,
+                })
+            })
+            .unwrap_or(Self::Current)
+    }
+}
+
 impl ScriptPath {
-    /// One attempt of `request`, bounded by the response timeout (which also bounds finding
-    /// the primary again behind Sentinels); a failure is reported to the connection (a timeout
-    /// retires it). Returns when the request was sent.
+    /// One attempt of `request` to `target`, bounded by `limit` (the response timeout, or no
+    /// limit), which also bounds finding the primary again behind Sentinels (that, never longer
+    /// than the response timeout); a failure is reported to the connection (a timeout retires
+    /// it). Returns when the request was sent.
     async fn attempt<T, F, Fut>(
         &self,
         commands: &Commands,
+        target: &Target,
+        limit: Duration,
         mut request: F,
-    ) -> (redis::RedisResult<T>, Instant)
+    ) -> (redis::RedisResult<T>, Attempted)
     where
         F: FnMut(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let sent = Instant::now();
+        let at = Instant::now();
         // Finding the primary again (behind Sentinels) and the request share one budget.
-        let leased = match within(self.response_timeout, commands.ready()).await {
-            Ok(leased) => leased,
-            Err(err) => return (Err(err), sent),
+        let leased = match target {
+            Target::Current => within(self.response_timeout, commands.ready()).await,
+            Target::Asked { host, port } => commands.asking(host, *port),
         };
-        let left = self.response_timeout.saturating_sub(sent.elapsed());
+        let leased = match leased {
+            Ok(leased) => leased,
+            Err(err) => return (Err(err), Attempted { at, out: false }),
+        };
+        let left = limit.saturating_sub(at.elapsed());
         let reply = within(left, request(leased.connection.clone())).await;
         if let Err(err) = &reply {
             commands.report(&leased, err);
         }
-        (reply, sent)
+        (reply, Attempted { at, out: true })
     }
 }
 
@@ -324,6 +457,26 @@ impl ScriptPath {
 pub(crate) fn is_transient(err: &redis::RedisError) -> bool {
     !matches!(err.retry_method(), RetryMethod::NoRetry)
         && err.kind() != redis::ErrorKind::AuthenticationFailed
+}
+
+/// Whether `err` proves that the request did not run, so that even a request sent once may go
+/// out again: a redirect (`MOVED`, `ASK`), a cluster or server not serving yet (`TRYAGAIN`,
+/// `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`), a write refused by a replica (`READONLY`: the first
+/// write of a script fails, so none ran), or no connection to send it on (refused, or none to
+/// the node in the cluster connection). A timeout or a dropped connection proves nothing: the
+/// request may have run, and its reply been lost.
+pub(crate) fn never_ran(err: &redis::RedisError) -> bool {
+    use redis::ServerErrorKind::{
+        Ask, BusyLoading, ClusterDown, MasterDown, Moved, ReadOnly, TryAgain,
+    };
+    match err.kind() {
+        redis::ErrorKind::Server(kind) => matches!(
+            kind,
+            Moved | Ask | TryAgain | ClusterDown | MasterDown | BusyLoading | ReadOnly
+        ),
+        redis::ErrorKind::ClusterConnectionNotFound => true,
+        _ => err.is_connection_refusal(),
+    }
 }
 
 /// `request`, or a timed-out error if it gets no answer within `limit`.
@@ -397,4 +550,54 @@ pub(crate) fn text(text: &str) -> redis::Value {
 /// step, which a test would have caught; reported, never a panic.
 pub(crate) fn unexpected(script: &str, status: i64) -> redis::ParsingError {
     format!("unexpected status {status} from the {script} script").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error of the error reply `line`, as it comes from Redis.
+    fn server(line: &str) -> redis::RedisError {
+        redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
+            .expect("an error reply")
+            .extract_error()
+            .expect_err("an error reply")
+    }
+
+    #[test]
+    fn only_a_failure_that_proves_nothing_ran_allows_sending_once_more() {
+        let io = |kind: std::io::ErrorKind| redis::RedisError::from(std::io::Error::from(kind));
+        for err in [
+            server("MOVED 12 127.0.0.1:7001"),
+            server("ASK 12 127.0.0.1:7001"),
+            server("TRYAGAIN Multiple keys request during rehashing of slot"),
+            server("CLUSTERDOWN The cluster is down"),
+            server("LOADING Redis is loading the dataset in memory"),
+            server("READONLY You can't write against a read only replica."),
+            io(std::io::ErrorKind::ConnectionRefused),
+        ] {
+            assert!(never_ran(&err), "{err}");
+        }
+        for err in [
+            io(std::io::ErrorKind::TimedOut),
+            io(std::io::ErrorKind::BrokenPipe),
+            io(std::io::ErrorKind::ConnectionReset),
+            io(std::io::ErrorKind::UnexpectedEof),
+            server("ERR something went wrong in the script"),
+        ] {
+            assert!(!never_ran(&err), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_ask_names_where_to_send_next() {
+        assert!(matches!(
+            Target::asked_by(&server("ASK 12 10.0.0.7:7001")),
+            Target::Asked { ref host, port: 7001 } if host == "10.0.0.7"
+        ));
+        assert!(matches!(
+            Target::asked_by(&server("MOVED 12 10.0.0.7:7001")),
+            Target::Current
+        ));
+    }
 }

@@ -379,9 +379,10 @@ fn replayed_twice() -> RedisError {
 }
 
 /// A connection for ordinary redis-rs code run under a lock, made by
-/// [`LockGuard::connection`](crate::LockGuard::connection): it sends every command on the
-/// client's shared connection, and refuses it, on the client, once the lease is known lost or
-/// has less left than its safety margin.
+/// [`LockGuard::connection`](crate::LockGuard::connection): it sends every command once, on the
+/// client's shared connection as it is when the command goes out (behind Sentinels, to the
+/// primary as it is then: it follows failovers), and refuses it, on the client, once the lease
+/// is known lost or has less left than its safety margin.
 ///
 /// The check is the client's: a command sent just inside the margin may still reach Redis after
 /// the lease ended (a stalled network, a paused process). For data kept in Redis, prefer
@@ -389,7 +390,6 @@ fn replayed_twice() -> RedisError {
 /// write; for other stores, the [fencing token](crate::LockGuard::fencing_token).
 #[derive(Clone)]
 pub struct LockedConnection {
-    connection: Connection,
     holder: Holder,
     name: std::sync::Arc<str>,
     margin: Duration,
@@ -407,7 +407,6 @@ impl std::fmt::Debug for LockedConnection {
 impl LockedConnection {
     pub(crate) fn new(holder: &Holder, name: &std::sync::Arc<str>, margin: Duration) -> Self {
         Self {
-            connection: holder.backend.scripts.connection(),
             holder: holder.clone(),
             name: std::sync::Arc::clone(name),
             margin,
@@ -437,9 +436,13 @@ impl ConnectionLike for LockedConnection {
         let checked = self.check();
         Box::pin(async move {
             checked?;
-            let runtime = self.holder.backend.runtime;
-            crate::core::background::in_context(runtime, self.connection.req_packed_command(cmd))
-                .await
+            let scripts = &self.holder.backend.scripts;
+            // An error reply as an error, so that a refusal (`READONLY` from a demoted primary,
+            // `MOVED`) is seen for what it is: sent again where it belongs.
+            let sent = |mut connection: Connection| async move {
+                connection.req_packed_command(cmd).await?.extract_error()
+            };
+            scripts.send_once(sent).await
         })
     }
 
@@ -452,13 +455,18 @@ impl ConnectionLike for LockedConnection {
         let checked = self.check();
         Box::pin(async move {
             checked?;
-            let runtime = self.holder.backend.runtime;
-            let sent = self.connection.req_packed_commands(pipeline, offset, count);
-            crate::core::background::in_context(runtime, sent).await
+            let scripts = &self.holder.backend.scripts;
+            scripts
+                .send_once(|mut connection| async move {
+                    connection
+                        .req_packed_commands(pipeline, offset, count)
+                        .await
+                })
+                .await
         })
     }
 
     fn get_db(&self) -> i64 {
-        self.connection.get_db()
+        self.holder.backend.scripts.db()
     }
 }

@@ -74,9 +74,8 @@ impl RedisCluster {
     }
 
     /// Moves `slot`, with its keys, from the primary serving it to `target` (another primary):
-    /// `CLUSTER SETSLOT … IMPORTING` on the target and `MIGRATING` on the source, `MIGRATE` of
-    /// every key of the slot, then `SETSLOT … NODE` on the target, the source and every other
-    /// primary. Waits until every running node says `target` serves the slot.
+    /// [`start_slot_migration`](Self::start_slot_migration), then
+    /// [`finish_slot_migration`](Self::finish_slot_migration).
     ///
     /// Keys keep their TTLs. Clients subscribed to the slot's shard channels on the source
     /// receive `sunsubscribe` (Redis 7).
@@ -86,6 +85,19 @@ impl RedisCluster {
     /// When `target` already serves the slot, a command fails, or the nodes do not agree within
     /// 30 s.
     pub fn migrate_slot(&self, slot: u16, target: &RedisServer) {
+        let source = self.start_slot_migration(slot, target);
+        self.finish_slot_migration(slot, source, target);
+    }
+
+    /// Starts moving `slot` from the primary serving it (returned) to `target` (another
+    /// primary): `CLUSTER SETSLOT … IMPORTING` on the target and `MIGRATING` on the source, and
+    /// no key moved yet. Until [`finish_slot_migration`](Self::finish_slot_migration), the source
+    /// answers `ASK` (to the target) for the slot's keys it does not have.
+    ///
+    /// # Panics
+    ///
+    /// When `target` already serves the slot, or a command fails.
+    pub fn start_slot_migration(&self, slot: u16, target: &RedisServer) -> &RedisServer {
         let source = self.node_for_slot(slot);
         assert_ne!(
             source.port(),
@@ -98,6 +110,20 @@ impl RedisCluster {
         let target_id: String = target.cmd(&["CLUSTER", "MYID"]);
         let _: () = target.cmd(&["CLUSTER", "SETSLOT", &slot_text, "IMPORTING", &source_id]);
         let _: () = source.cmd(&["CLUSTER", "SETSLOT", &slot_text, "MIGRATING", &target_id]);
+        source
+    }
+
+    /// Ends the migration of `slot` from `source` to `target` begun by
+    /// [`start_slot_migration`](Self::start_slot_migration): `MIGRATE` of every key still on
+    /// the source, then `SETSLOT … NODE` on the target, the source and every other primary.
+    /// Waits until every running node says `target` serves the slot.
+    ///
+    /// # Panics
+    ///
+    /// When a command fails, or the nodes do not agree within 30 s.
+    pub fn finish_slot_migration(&self, slot: u16, source: &RedisServer, target: &RedisServer) {
+        let slot_text = slot.to_string();
+        let target_id: String = target.cmd(&["CLUSTER", "MYID"]);
         let target_port = target.port().to_string();
         loop {
             let keys: Vec<String> =

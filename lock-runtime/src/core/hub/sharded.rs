@@ -47,7 +47,7 @@ use std::{
 };
 
 use redis::{
-    AsyncConnectionConfig, ConnectionAddr, ProtocolVersion, PushInfo, PushKind, RedisResult, Value,
+    AsyncConnectionConfig, ProtocolVersion, PushInfo, PushKind, RedisResult, Value,
     aio::{AsyncPushSender, MultiplexedConnection, SendError},
 };
 use tokio::{sync::mpsc, time::Instant};
@@ -56,9 +56,12 @@ use super::{
     Channel, MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY, Shared, Subscribe, Timeouts, is_refusal,
     timers,
 };
-use crate::core::{
-    script::within,
-    slots::{self, Address, SlotRange},
+use crate::{
+    client::connection::node_client,
+    core::{
+        script::within,
+        slots::{self, Address, SlotRange},
+    },
 };
 
 /// A push message, and the id of the connection it came on.
@@ -283,7 +286,7 @@ impl Listener {
                 "no Redis Cluster seed node",
             ))
         })?;
-        let node = node_client(seed, address)?;
+        let node = node_client(seed, &address.0, address.1, Some(ProtocolVersion::RESP3))?;
         self.next_id += 1;
         let id = self.next_id;
         let config = AsyncConnectionConfig::new()
@@ -513,30 +516,6 @@ fn confirms(reply: &Value, kind: &PushKind, channel: &str) -> bool {
             if got == kind
                 && matches!(data.first(), Some(Value::BulkString(name)) if name == channel.as_bytes())
     )
-}
-
-/// A client of the node at `address`, with `seed`'s settings (credentials, TLS), speaking RESP3
-/// (pushes share the connection with replies).
-fn node_client(seed: &redis::Client, (host, port): &Address) -> RedisResult<redis::Client> {
-    let info = seed.get_connection_info().clone();
-    let addr = match info.addr() {
-        ConnectionAddr::TcpTls {
-            insecure,
-            tls_params,
-            ..
-        } => ConnectionAddr::TcpTls {
-            host: host.clone(),
-            port: *port,
-            insecure: *insecure,
-            tls_params: tls_params.clone(),
-        },
-        _ => ConnectionAddr::Tcp(host.clone(), *port),
-    };
-    let settings = info
-        .redis_settings()
-        .clone()
-        .set_protocol(ProtocolVersion::RESP3);
-    redis::Client::open(info.set_addr(addr).set_redis_settings(settings))
 }
 
 #[cfg(test)]
