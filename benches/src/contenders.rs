@@ -106,7 +106,7 @@ impl Implementation {
             Implementation::Ours | Implementation::Fair => &[
                 "type", "incr", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl",
                 "exists", "hincrby", "set", "del", "publish", "zadd", "zrange", "zscore", "zrem",
-                "hdel", "zcard", "hmget",
+                "hdel", "zcard", "hmget", "command",
             ],
             // The compare-and-delete release script.
             Implementation::SpinFixed | Implementation::SpinJitter => &["get", "del"],
