@@ -494,6 +494,7 @@ impl Acquire {
             owner: Arc::clone(&self.owner),
             token,
             lease,
+            execs: Arc::default(),
         };
         let hold =
             Hold::new(Arc::clone(&self.backend), release, renewal, None).measured(&self.meter);

@@ -64,6 +64,11 @@ const EXEC_SOURCE: &str = concat!("#!lua\n", with_common!("exec.lua"));
 /// `scripts/exec.lua`. Its reply is [`Executed`].
 pub(crate) static EXEC: Lazy<Script> = Lazy::new(|| Script::new(EXEC_SOURCE));
 
+/// Spend the number of a lock-checked write whose caller got no reply, learning whether it ran;
+/// see `scripts/spend_exec.lua`. Its reply is [`SpentExec`].
+pub(crate) static SPEND_EXEC: Lazy<Script> =
+    Lazy::new(|| Script::new(with_common!("spend_exec.lua")));
+
 /// `scripts/commands.lua` as sent: declared read-only. Not among [`sources`]: it runs once per
 /// command name a client uses, not per operation.
 const COMMANDS_SOURCE: &str = concat!(
@@ -76,9 +81,10 @@ const COMMANDS_SOURCE: &str = concat!(
 pub(crate) static COMMANDS: Lazy<Script> = Lazy::new(|| Script::new(COMMANDS_SOURCE));
 
 /// Every script of the lock, by file name: for tests and the benchmark (`__private::scripts`).
-pub(crate) fn sources() -> [(&'static str, &'static str); 9] {
+pub(crate) fn sources() -> [(&'static str, &'static str); 10] {
     [
         ("exec.lua", EXEC_SOURCE),
+        ("spend_exec.lua", with_common!("spend_exec.lua")),
         ("acquire.lua", with_common!("acquire.lua")),
         ("reenter.lua", with_common!("reenter.lua")),
         ("release.lua", with_common!("release.lua")),
@@ -358,6 +364,12 @@ pub(crate) enum Executed {
     /// Redis would refuse command `index` (from 0) before running it, saying `error`: nothing
     /// ran.
     Refused { index: usize, error: String },
+    /// The exec's number is spent: a later exec of the owner landed first (or the number was
+    /// spent for a caller that gave up on it). Nothing ran.
+    NumberSpent,
+    /// A copy of this very request ran before (its replies went to a connection the client no
+    /// longer reads): nothing ran now.
+    RanBefore,
 }
 
 impl FromRedisValue for Executed {
@@ -394,7 +406,33 @@ impl FromRedisValue for Executed {
                 index: items.next::<usize>()?.saturating_sub(1),
                 error: items.next()?,
             },
+            4 => Self::NumberSpent,
+            5 => Self::RanBefore,
             other => return Err(unexpected("exec", other)),
+        })
+    }
+}
+
+/// The reply of `spend_exec.lua`: what became of a lock-checked write whose caller got no
+/// reply, now that its number is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpentExec {
+    /// Its commands ran, all of them; a copy of its request runs nothing.
+    Ran,
+    /// They did not run, and never will: a copy of its request that lands later runs nothing.
+    DidNotRun,
+    /// The owner no longer holds the lock, so no exec of it runs any more; whether this one ran
+    /// before the hold was lost is not known (its record went with the hold).
+    NotHeld,
+}
+
+impl FromRedisValue for SpentExec {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Ok(match i64::from_redis_value(value)? {
+            1 => Self::Ran,
+            0 => Self::DidNotRun,
+            2 => Self::NotHeld,
+            other => return Err(unexpected("spend_exec", other)),
         })
     }
 }
@@ -472,6 +510,27 @@ mod tests {
                 error: "NOPERM no".to_owned()
             }
         );
+    }
+
+    #[test]
+    fn exec_numbers_decode_into_names() {
+        let status = |status| Value::Array(vec![Value::Int(status)]);
+        assert_eq!(
+            Executed::from_redis_value(status(4)).expect("decodes"),
+            Executed::NumberSpent
+        );
+        assert_eq!(
+            Executed::from_redis_value(status(5)).expect("decodes"),
+            Executed::RanBefore
+        );
+        for (reply, spent) in [
+            (1, SpentExec::Ran),
+            (0, SpentExec::DidNotRun),
+            (2, SpentExec::NotHeld),
+        ] {
+            assert_eq!(SpentExec::from_redis_value(Value::Int(reply)), Ok(spent));
+        }
+        assert!(SpentExec::from_redis_value(Value::Int(3)).is_err());
     }
 
     /// A busy reply whose holders are `who`, with 2 waiters, decoded and described at server
