@@ -604,6 +604,20 @@ impl Family {
         self.try_acquire(client, name, Duration::MAX, None).await
     }
 
+    /// `force_unlock()` on the lock `name` of this kind (the whole read-write lock for `Read`
+    /// and `Write`).
+    ///
+    /// # Errors
+    ///
+    /// The lock's.
+    pub async fn force_unlock(self, client: &LockClient, name: &str) -> Result<bool, LockError> {
+        match self {
+            Self::Reentrant => client.lock(name).force_unlock().await,
+            Self::Fair => client.fair_lock(name).force_unlock().await,
+            Self::Read | Self::Write => client.read_write_lock(name).force_unlock().await,
+        }
+    }
+
     /// The Redis key holding the lock `name` of this kind (default prefix).
     pub fn key(self, name: &str) -> String {
         match self {

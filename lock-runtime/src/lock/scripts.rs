@@ -39,7 +39,13 @@ pub(crate) static RELEASE: Lazy<Script> = Lazy::new(|| Script::new(with_common!(
 pub(crate) static RENEW: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/renew.lua")));
 
-/// Delete a lock whoever holds it; see `scripts/force_unlock.lua`.
+/// Read the owner ids holding a lock of the family, the first step of a force-unlock; see
+/// `scripts/holders.lua`. Its reply is [`Holders`]. Not among [`sources`]: an operator's tool,
+/// not a step of acquiring or releasing.
+pub(crate) static HOLDERS: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/holders.lua")));
+
+/// Delete a lock if an owner [`HOLDERS`] found still holds it; see `scripts/force_unlock.lua`.
 pub(crate) static FORCE_UNLOCK: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/force_unlock.lua")));
 
@@ -294,10 +300,37 @@ impl FromRedisValue for Released {
     }
 }
 
-/// The reply of `force_unlock.lua`.
+/// The reply of `holders.lua`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Holders {
+    /// The owner ids of every hold of the lock (none: it is free).
+    Owners(Vec<String>),
+    WrongType,
+}
+
+impl FromRedisValue for Holders {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        let mut items = Items::new(value, "holders")?;
+        Ok(match items.next::<i64>()? {
+            1 => {
+                let mut owners = Vec::new();
+                while !items.is_empty() {
+                    owners.push(items.next()?);
+                }
+                Self::Owners(owners)
+            }
+            -1 => Self::WrongType,
+            other => return Err(unexpected("holders", other)),
+        })
+    }
+}
+
+/// The reply of `force_unlock.lua` (and the read-write lock's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ForceUnlocked {
+    /// The holds of the owners seen are gone.
     Deleted,
+    /// None of the owners seen held it any more: nothing was deleted.
     NotLocked,
     WrongType,
 }
@@ -513,7 +546,7 @@ mod tests {
     }
 
     #[test]
-    fn exec_numbers_decode_into_names() {
+    fn exec_numbers_and_holders_decode_into_names() {
         let status = |status| Value::Array(vec![Value::Int(status)]);
         assert_eq!(
             Executed::from_redis_value(status(4)).expect("decodes"),
@@ -531,6 +564,17 @@ mod tests {
             assert_eq!(SpentExec::from_redis_value(Value::Int(reply)), Ok(spent));
         }
         assert!(SpentExec::from_redis_value(Value::Int(3)).is_err());
+        let owners = Value::Array(vec![Value::Int(1), text("c:1"), text("c:2")]);
+        assert_eq!(
+            Holders::from_redis_value(owners),
+            Ok(Holders::Owners(vec!["c:1".to_owned(), "c:2".to_owned()]))
+        );
+        assert_eq!(
+            Holders::from_redis_value(status(1)),
+            Ok(Holders::Owners(Vec::new()))
+        );
+        let wrong = Value::Array(vec![Value::Int(-1), text("string")]);
+        assert_eq!(Holders::from_redis_value(wrong), Ok(Holders::WrongType));
     }
 
     /// A busy reply whose holders are `who`, with 2 waiters, decoded and described at server
