@@ -167,19 +167,34 @@ impl LockGuard {
     /// For an exclusive hold: the reentrant, fair or write lock. On Redis Cluster the commands'
     /// keys must live in the lock's hash slot: name them with [`hash_tag`](Self::hash_tag).
     ///
+    /// The request is sent once, never resent, and runs at most once however late a copy of it
+    /// reaches Redis: each exec carries a number, above every earlier one of its hold, and Redis
+    /// records it in the lock's own hash before the commands run. Without a reply (a timeout, a
+    /// dropped connection), the client spends the number before returning the error: Redis
+    /// raises the hold's record to it, so a copy of the request still on its way (queued on a
+    /// connection the client retired, delivered minutes later) runs nothing, and says whether
+    /// the commands had run. This costs the exec one `HSET` in its script, and an exec without
+    /// a reply one more request, resent like any request that is safe to resend (so while Redis
+    /// stays unreachable, the error comes after the retry timeout, not the response timeout).
+    ///
     /// # Errors
     ///
     /// Each says whether anything ran. [`LockError::LeaseLost`] if the lock is no longer this
     /// owner's: nothing ran. [`LockError::Config`], nothing ran: for a read hold, and for a
     /// pipeline refused whole, as above (the message names the command and why).
     /// [`LockError::Redis`] for a command's error reply as it ran (every command ran; the
-    /// message says so), or if Redis cannot be reached (if the request reached Redis, its
-    /// commands ran all or none; which, is unknown: the message says so).
+    /// message says so), or if no reply came: the message then says what Redis answered once
+    /// asked, either that the commands ran (all of them; their replies are lost) or that they
+    /// did not run and never will. It says "unknown" only when the lock was lost meanwhile (no
+    /// command runs any more) or when Redis could not be asked within the retry timeout either
+    /// (then a late copy could still run while this guard holds the lock: releasing it rules
+    /// that out).
     ///
     /// # Cancel safety
     ///
-    /// Not idempotent, and never resent: if the future is dropped, or the reply times out,
-    /// after the request was sent, the commands may or may not have run.
+    /// If the future is dropped after the request was sent, the commands may or may not have
+    /// run; the number is spent in the background, so a copy still on its way runs nothing
+    /// once that lands.
     ///
     /// # Examples
     ///

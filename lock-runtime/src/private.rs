@@ -26,7 +26,7 @@ pub mod scripts {
     };
 
     /// `(file name, source)` of every script of the reentrant lock.
-    pub fn lock() -> [(&'static str, &'static str); 9] {
+    pub fn lock() -> [(&'static str, &'static str); 10] {
         crate::lock::scripts::sources()
     }
 

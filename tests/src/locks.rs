@@ -111,7 +111,8 @@ pub fn hold_counts(server: &RedisServer, name: &str) -> Vec<i64> {
 
 /// Whether a field of a lock's hash (any lock of the family, or a semaphore) is an owner id
 /// holding a count: the scripts' bookkeeping fields start with `~` (who took a hold, the
-/// re-entries of an owner), and the read-write lock names its write hold's owner in `writer`.
+/// re-entries and lock-checked writes of an owner), and the read-write lock names its write
+/// hold's owner in `writer`.
 pub fn is_owner_field(field: &str) -> bool {
     !field.starts_with('~') && field != "writer"
 }
@@ -144,6 +145,10 @@ pub fn sem_key(name: &str) -> String {
 /// named: this, then the hold's owner id (permit id).
 const RECORD: &str = "~who:";
 
+/// How the fields of a lock's hash that record an owner's lock-checked writes
+/// (`LockGuard::exec`) are named: this, then the owner id.
+const EXEC_RECORD: &str = "~x:";
+
 /// How many holds, read or write, the read-write lock `name` has in Redis: the fields of its
 /// hash that name an owner (see [`is_owner_field`]).
 pub fn rw_holds(server: &RedisServer, name: &str) -> usize {
@@ -154,10 +159,21 @@ pub fn rw_holds(server: &RedisServer, name: &str) -> usize {
 /// The owner ids (permit ids) whose record of who took their hold is in the hash `key` (a
 /// read-write lock's, [`rw_key`], or a semaphore's, [`sem_key`]), sorted.
 pub fn hold_records(server: &RedisServer, key: &str) -> Vec<String> {
+    owners_recorded(server, key, RECORD)
+}
+
+/// The owner ids whose record of lock-checked writes is in the lock hash `key` (any lock of the
+/// family: [`Family::key`]), sorted. Such a record lives exactly as long as the owner's hold.
+pub fn exec_records(server: &RedisServer, key: &str) -> Vec<String> {
+    owners_recorded(server, key, EXEC_RECORD)
+}
+
+/// The owner ids named by the fields `<prefix><owner id>` of the hash `key`, sorted.
+fn owners_recorded(server: &RedisServer, key: &str, prefix: &str) -> Vec<String> {
     let fields: Vec<String> = server.cmd(&["HKEYS", key]);
     let mut owners: Vec<String> = fields
         .iter()
-        .filter_map(|field| field.strip_prefix(RECORD))
+        .filter_map(|field| field.strip_prefix(prefix))
         .map(str::to_owned)
         .collect();
     owners.sort();
@@ -586,6 +602,20 @@ impl Family {
     /// The lock's.
     pub async fn acquire(self, client: &LockClient, name: &str) -> Result<LockGuard, LockError> {
         self.try_acquire(client, name, Duration::MAX, None).await
+    }
+
+    /// `force_unlock()` on the lock `name` of this kind (the whole read-write lock for `Read`
+    /// and `Write`).
+    ///
+    /// # Errors
+    ///
+    /// The lock's.
+    pub async fn force_unlock(self, client: &LockClient, name: &str) -> Result<bool, LockError> {
+        match self {
+            Self::Reentrant => client.lock(name).force_unlock().await,
+            Self::Fair => client.fair_lock(name).force_unlock().await,
+            Self::Read | Self::Write => client.read_write_lock(name).force_unlock().await,
+        }
     }
 
     /// The Redis key holding the lock `name` of this kind (default prefix).

@@ -2,12 +2,15 @@
 //! owner holds the lock, checked by Redis in the same script; `lock_runtime::exec` does it for
 //! the innermost held lock; `LockGuard::connection` refuses on the client once the lease is lost.
 
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 
 use lock_runtime::{LockClient, LockError, LockGuard, distribute_lock};
 use lock_tests::{
-    RedisServer,
-    locks::{Family, lock_key},
+    RedisServer, TcpProxy,
+    locks::{
+        Family, assert_released_beside, assert_rw_released, eventually, exec_records, lock_key,
+        rw_holds,
+    },
     unique_name,
 };
 use redis::AsyncCommands;
@@ -581,4 +584,301 @@ async fn integer_replies_beyond_2_pow_53_are_exact() {
     assert!(err.to_string().contains("every command ran"), "{err}");
     let _: i64 = server.cmd(&["DEL", &counter, &hash, &bits]);
     guard.unlock().await.expect("unlock");
+}
+
+/// A lock of `family` held through a [`TcpProxy`] by a client with the default settings (a
+/// request gets no reply after 3 s), for the late copies of an exec: its request queued on a
+/// connection the client retires, delivered to Redis afterwards (DESIGN 3.2: up to ~15 minutes
+/// later).
+struct LateCopies {
+    family: Family,
+    server: RedisServer,
+    proxy: TcpProxy,
+    client: LockClient,
+    name: String,
+}
+
+impl LateCopies {
+    async fn start(family: Family, prefix: &str) -> Self {
+        let server = RedisServer::start();
+        let proxy = TcpProxy::start(server.port()).await;
+        let client = LockClient::connect(&proxy.url()).await.expect("connect");
+        Self {
+            family,
+            server,
+            proxy,
+            client,
+            name: unique_name(prefix),
+        }
+    }
+
+    /// Takes the lock `name` (a fixed lease that outlasts the test, so no renewal shares the
+    /// connection), and runs one exec: Redis has the scripts, and the client knows the
+    /// commands, so what follows is one request each (a late copy of an `EVALSHA` Redis had
+    /// never seen would run nothing, and hide what the test looks for).
+    async fn warmed_up_guard(&self, name: &str) -> LockGuard {
+        let guard = self
+            .family
+            .try_acquire(&self.client, name, WAIT, Some(Duration::from_secs(60)))
+            .await
+            .unwrap_or_else(|err| panic!("{:?}: acquire: {err}", self.family));
+        let (value,): (String,) = guard
+            .exec(&write(&guard, "warm-up"))
+            .await
+            .unwrap_or_else(|err| panic!("{:?}: warm-up exec: {err}", self.family));
+        assert_eq!(value, "warm-up");
+        guard
+    }
+
+    /// Delivers what the proxy holds, and waits until Redis ran it.
+    async fn deliver(&self) {
+        let family = self.family;
+        assert!(
+            self.proxy.held_bytes() > 0,
+            "{family:?}: set-up: a request should be held on the retired connection"
+        );
+        self.proxy.release_held();
+        assert!(
+            eventually(Duration::from_secs(3), || self.proxy.held_bytes() == 0).await,
+            "{family:?}: set-up: the held requests were not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    /// The exec records in the lock's hash: the owners that ran a lock-checked write, with
+    /// what each record says.
+    fn exec_records(&self, name: &str) -> Vec<(String, String)> {
+        let key = self.family.key(name);
+        exec_records(&self.server, &key)
+            .into_iter()
+            .map(|owner| {
+                let record: String = self.server.cmd(&["HGET", &key, &format!("~x:{owner}")]);
+                (owner, record)
+            })
+            .collect()
+    }
+
+    /// Releases `guard`, which must still hold the lock, deletes the data the execs wrote, and
+    /// checks nothing of the lock is left.
+    async fn release(&self, guard: LockGuard, name: &str) {
+        let family = self.family;
+        assert!(
+            !guard.is_lease_lost(),
+            "{family:?}: the guard lost its lease"
+        );
+        guard
+            .unlock()
+            .await
+            .unwrap_or_else(|err| panic!("{family:?}: unlock: {err}"));
+        let _: i64 = self
+            .server
+            .cmd(&["DEL", &format!("{}:data", lock_key(name))]);
+        family.assert_released(&self.server, name);
+    }
+}
+
+/// How long the late-copy tests wait for a lock: it is free.
+const WAIT: Duration = Duration::from_secs(2);
+
+/// The exclusive holds, which run lock-checked writes.
+const EXCLUSIVE: [Family; 3] = [Family::Reentrant, Family::Fair, Family::Write];
+
+/// Runs `scenario` for each exclusive hold at once, on servers of their own, and panics naming
+/// every one it failed for.
+async fn for_every_exclusive_hold<F, Fut>(scenario: F)
+where
+    F: Fn(Family) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let runs: Vec<_> = EXCLUSIVE
+        .into_iter()
+        .map(|family| (family, tokio::spawn(scenario(family))))
+        .collect();
+    let mut failed = Vec::new();
+    for (family, run) in runs {
+        if let Err(err) = run.await {
+            failed.push(format!("{family:?}: {err}"));
+        }
+    }
+    assert!(failed.is_empty(), "failed for:\n{}", failed.join("\n"));
+}
+
+/// An exec whose request stalls on its connection: no reply within the response timeout, so the
+/// client retires the connection. Its error must say for certain that the commands did not run,
+/// and they must not run when the stalled request reaches Redis afterwards, though the same
+/// owner still holds the lock. Before the fix the error said "unknown", and the late copy wrote.
+async fn timed_out_exec(family: Family) {
+    let late = LateCopies::start(family, "exec-timed-out").await;
+    let guard = late.warmed_up_guard(&late.name).await;
+    late.proxy.hold_connections();
+    let err = guard
+        .exec::<(String,)>(&write(&guard, "late copy"))
+        .await
+        .expect_err("no reply: the request is held");
+
+    late.deliver().await;
+
+    assert_eq!(
+        written(&late.server, &late.name).as_deref(),
+        Some("warm-up"),
+        "{family:?}: the late copy of the exec ran"
+    );
+    assert!(
+        err.to_string().contains("did not run, and never will"),
+        "{family:?}: the error should say the commands did not run: {err}"
+    );
+    late.release(guard, &late.name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_exec_says_it_did_not_run_and_its_late_copy_runs_nothing() {
+    for_every_exclusive_hold(timed_out_exec).await;
+}
+
+/// An exec that reached Redis and ran, whose reply was lost: the client times out, and its
+/// error must say the commands ran (Redis's record of the exec's number says so). Before the
+/// fix it said "unknown".
+async fn exec_whose_reply_is_lost(family: Family) {
+    let late = LateCopies::start(family, "exec-reply-lost").await;
+    let guard = late.warmed_up_guard(&late.name).await;
+    let pipe = write(&guard, "ran");
+    late.proxy.drop_replies(true);
+    let (ran, ()) = tokio::join!(guard.exec::<(String,)>(&pipe), async {
+        assert!(
+            eventually(WAIT, || written(&late.server, &late.name).as_deref()
+                == Some("ran"))
+            .await,
+            "{family:?}: set-up: the exec did not reach Redis"
+        );
+        // Nothing else is sent on the connection that lost the reply before the client gives
+        // up on it; the check of what ran goes out on a new one.
+        late.proxy.drop_replies(false);
+    });
+    let err = ran.expect_err("the reply was lost");
+    assert!(
+        err.to_string().contains("they ran, all of them"),
+        "{family:?}: the error should say the commands ran: {err}"
+    );
+    late.release(guard, &late.name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_whose_reply_is_lost_says_it_ran() {
+    for_every_exclusive_hold(exec_whose_reply_is_lost).await;
+}
+
+/// Where an exec is cut short (its future dropped, as `tokio::time::timeout` does) while its
+/// request is on the wire: at once, and at points up to well into the response timeout.
+const CUTS: [Duration; 5] = [
+    Duration::ZERO,
+    Duration::from_millis(1),
+    Duration::from_millis(20),
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+];
+
+/// Execs cut short at every point of [`CUTS`] while their requests stall (one lock each, one
+/// client): each number is spent in the background, so when the stalled requests reach Redis,
+/// none of them runs, and every guard still holds its lock. Before the fix every late copy
+/// wrote.
+async fn execs_cut_short(family: Family) {
+    let late = LateCopies::start(family, "exec-cut").await;
+    let mut locks = Vec::new();
+    for cut in CUTS {
+        let name = unique_name(&format!("exec-cut-{}ms", cut.as_millis()));
+        let guard = late.warmed_up_guard(&name).await;
+        let warm = late.exec_records(&name);
+        locks.push((cut, name, guard, warm));
+    }
+    late.proxy.hold_connections();
+    for (cut, _, guard, _) in &locks {
+        let pipe = write(guard, "late copy");
+        let cut_short = tokio::time::timeout(*cut, guard.exec::<(String,)>(&pipe)).await;
+        assert!(cut_short.is_err(), "{family:?}: an exec held came back");
+    }
+    // The numbers are spent in the background, on a new connection once the held one times out.
+    eventually(Duration::from_secs(10), || {
+        locks
+            .iter()
+            .all(|(_, name, _, warm)| late.exec_records(name) != *warm)
+    })
+    .await;
+
+    late.deliver().await;
+
+    for (cut, name, guard, _) in locks {
+        assert_eq!(
+            written(&late.server, &name).as_deref(),
+            Some("warm-up"),
+            "{family:?}: the exec cut at {cut:?} ran when its late copy landed"
+        );
+        late.release(guard, &name).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_cut_short_never_runs_later() {
+    for_every_exclusive_hold(execs_cut_short).await;
+}
+
+/// The record of an owner's execs lives in the lock's hash exactly as long as the owner's hold:
+/// the exclusive locks' goes with the hash; a write hold's goes with the hold when it is
+/// released, or dropped once its lease ended, while a read hold of its scope keeps the hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_record_goes_with_its_hold() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    for family in [Family::Reentrant, Family::Fair] {
+        let name = unique_name("exec-record");
+        let guard = family.acquire(&client, &name).await.expect("acquire");
+        let _: (String,) = guard.exec(&write(&guard, "me")).await.expect("exec");
+        assert_eq!(
+            exec_records(&server, &family.key(&name)).len(),
+            1,
+            "{family:?}: the exec is recorded"
+        );
+        guard.unlock().await.expect("unlock");
+        let data = format!("{}:data", lock_key(&name));
+        assert_released_beside(&server, &name, &[&data]);
+    }
+
+    for lease in [None, Some(Duration::from_millis(300))] {
+        let name = unique_name("exec-record-rw");
+        let lock = client.read_write_lock(&name);
+        let writing = lock.write().try_acquire(WAIT, lease).await.expect("write");
+        let reading = writing
+            .scope(lock.read().acquire())
+            .await
+            .expect("downgrade");
+        let _: (String,) = writing.exec(&write(&writing, "me")).await.expect("exec");
+        let key = Family::Write.key(&name);
+        assert_eq!(exec_records(&server, &key).len(), 1, "the exec is recorded");
+        match lease {
+            None => writing.unlock().await.expect("unlock"),
+            Some(lease) => {
+                tokio::time::sleep(lease + Duration::from_millis(100)).await;
+                // The next script that looks drops the ended hold: another reader's acquire.
+                let other = connect(&server).await;
+                other
+                    .read_write_lock(&name)
+                    .read()
+                    .try_acquire(WAIT, None)
+                    .await
+                    .expect("a reader beside the downgraded one")
+                    .unlock()
+                    .await
+                    .expect("unlock");
+                drop(writing);
+            }
+        }
+        assert_eq!(
+            exec_records(&server, &key),
+            Vec::<String>::new(),
+            "lease {lease:?}: the write hold is gone, its exec record too"
+        );
+        assert_eq!(rw_holds(&server, &name), 1, "the read hold is left");
+        reading.unlock().await.expect("unlock");
+        let _: i64 = server.cmd(&["DEL", &format!("{}:data", lock_key(&name))]);
+        assert_rw_released(&server, &name);
+    }
 }

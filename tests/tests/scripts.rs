@@ -147,6 +147,51 @@ fn undo_reenter(server: &RedisServer, keys: &Keys, owner: &str, number: &str) ->
     ])
 }
 
+/// `exec.lua`: exec `number` of `owner` (floor `floor`) writing `SET <lock>:data <value>`; its
+/// status.
+fn exec(server: &RedisServer, keys: &Keys, owner: &str, number: &str, floor: &str) -> i64 {
+    let version = server
+        .info_field("server", "redis_version")
+        .expect("the server's version");
+    let data = format!("{}:data", keys.lock);
+    let reply: Vec<redis::Value> = server.cmd(&[
+        "EVAL",
+        script("exec.lua"),
+        "2",
+        &keys.lock,
+        &format!("{}:leases", keys.lock),
+        owner,
+        "0",
+        &version,
+        "0",
+        number,
+        floor,
+        "1",
+        "3",
+        "0",
+        "SET",
+        &data,
+        number,
+    ]);
+    match reply.first() {
+        Some(redis::Value::Int(status)) => *status,
+        other => panic!("exec.lua's status: {other:?}"),
+    }
+}
+
+/// `spend_exec.lua`: spends exec `number` of `owner` (floor `floor`); its status.
+fn spend_exec(server: &RedisServer, keys: &Keys, owner: &str, number: &str, floor: &str) -> i64 {
+    server.cmd(&[
+        "EVAL",
+        script("spend_exec.lua"),
+        "1",
+        &keys.lock,
+        owner,
+        number,
+        floor,
+    ])
+}
+
 fn holds(server: &RedisServer, keys: &Keys, owner: &str) -> Option<i64> {
     server.cmd(&["HGET", &keys.lock, owner])
 }
@@ -408,4 +453,57 @@ fn an_undone_reentry_gives_its_hold_back_once_and_a_late_copy_counts_nothing() {
     assert_eq!(undo_reenter(&server, &keys, "client:1", "9"), 1);
     let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
     assert_eq!(exists, 0, "the last hold given back frees the lock");
+}
+
+/// A lock-checked write runs once, however often and however late a copy of its request lands,
+/// and never once its number is spent; the spend says whether it ran; the owner's record keeps
+/// the numbers a client may still ask about (at or above the floor) and goes with the hold.
+#[test]
+fn an_exec_runs_once_and_never_after_its_number_is_spent() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("exec-numbers"));
+    let data = || server.cmd::<Option<String>>(&["GET", &format!("{}:data", keys.lock)]);
+    let record = || server.cmd::<Option<String>>(&["HGET", &keys.lock, "~x:c:1"]);
+    assert_eq!(acquire(&server, &keys, "c:1", "10000").0, 1);
+
+    assert_eq!(exec(&server, &keys, "c:1", "5", "5"), 1, "ran");
+    assert_eq!(
+        exec(&server, &keys, "c:1", "5", "5"),
+        5,
+        "a copy: ran before"
+    );
+    assert_eq!(exec(&server, &keys, "c:1", "3", "3"), 4, "overtaken: spent");
+    assert_eq!(data().as_deref(), Some("5"), "only the first copy ran");
+    assert_eq!(spend_exec(&server, &keys, "c:1", "5", "5"), 1, "it ran");
+
+    assert_eq!(spend_exec(&server, &keys, "c:1", "7", "7"), 0, "not run");
+    assert_eq!(spend_exec(&server, &keys, "c:1", "7", "7"), 0, "resent");
+    assert_eq!(
+        exec(&server, &keys, "c:1", "7", "7"),
+        4,
+        "spent: never runs"
+    );
+    assert_eq!(data().as_deref(), Some("5"));
+
+    // Below the floor, numbers are forgotten; at or above it, kept while a caller may ask.
+    assert_eq!(exec(&server, &keys, "c:1", "9", "9"), 1);
+    assert_eq!(record().as_deref(), Some("9 9"));
+    assert_eq!(exec(&server, &keys, "c:1", "10", "9"), 1);
+    assert_eq!(record().as_deref(), Some("10 9 10"));
+    assert_eq!(
+        spend_exec(&server, &keys, "c:1", "9", "9"),
+        1,
+        "9 is still known"
+    );
+    assert_eq!(exec(&server, &keys, "c:1", "12", "12"), 1);
+    assert_eq!(record().as_deref(), Some("12 12"));
+
+    // Another owner's execs run nothing; nothing of an owner's outlives its hold.
+    assert_eq!(exec(&server, &keys, "c:2", "13", "13"), 0);
+    assert_eq!(spend_exec(&server, &keys, "c:2", "13", "13"), 2);
+    assert_eq!(release(&server, &keys, "c:1", "0", "r1"), 1);
+    assert_eq!(spend_exec(&server, &keys, "c:1", "12", "12"), 2, "not held");
+    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
+    assert_eq!(exists, 0);
+    let _: i64 = server.cmd(&["DEL", &format!("{}:data", keys.lock)]);
 }

@@ -24,7 +24,7 @@ use std::{future::Future, sync::Arc};
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::core::{backend::Backend, lease::Lease};
+use crate::core::{backend::Backend, ids::Unsettled, lease::Lease};
 
 tokio::task_local! {
     static HELD: Option<Arc<Held>>;
@@ -66,6 +66,9 @@ pub(crate) struct Holder {
     pub(crate) owner: Arc<str>,
     pub(crate) token: u64,
     pub(crate) lease: Arc<Lease>,
+    /// The numbers of the owner's lock-checked writes still awaiting an outcome, shared by its
+    /// re-entries (one owner id).
+    pub(crate) execs: Arc<Unsettled>,
 }
 
 impl Held {

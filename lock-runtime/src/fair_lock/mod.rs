@@ -234,7 +234,9 @@ impl FairLock {
     }
 
     /// Deletes the lock whoever holds it, and wakes its waiters (the head of the queue takes it).
-    /// Returns whether it was held. For operators and tests, as [`Lock::force_unlock`](crate::Lock::force_unlock).
+    /// Returns whether it deleted a hold. For operators and tests, as
+    /// [`Lock::force_unlock`](crate::Lock::force_unlock): it deletes the hold that is there when
+    /// it asks, never one taken after, even when a copy of its request reaches Redis late.
     ///
     /// # Errors
     ///
@@ -242,7 +244,7 @@ impl FairLock {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: the deletion is one atomic script, sent or not.
+    /// Cancel safe, as [`Lock::force_unlock`](crate::Lock::force_unlock).
     ///
     /// # Examples
     ///

@@ -30,7 +30,7 @@ use crate::{
         wait::{self, Attempt, Outcome},
         watchdog::{Registration, RenewalId},
     },
-    lock::scripts::{Acquired, ForceUnlocked, Reentered, Released, Seen, Undone},
+    lock::scripts::{Acquired, ForceUnlocked, HOLDERS, Holders, Reentered, Released, Seen, Undone},
 };
 
 /// What makes one lock of the family itself: its acquire script (the reentrant lock's lets
@@ -287,9 +287,16 @@ pub(crate) async fn is_locked(
         .await
 }
 
-/// Deletes the lock `name` of `layout` whoever holds it, with `script` (its `force_unlock.lua`,
-/// whose reply is [`ForceUnlocked`]), and wakes every waiter: whoever tries first (the reentrant
-/// lock) or the head of the queue (the others) takes it, the others queue on.
+/// Deletes the holds of the lock `name` of `layout` that are there when it asks, whoever holds
+/// them, and wakes every waiter: whoever tries first (the reentrant lock) or the head of the
+/// queue (the others) takes it, the others queue on. Returns whether it deleted a hold.
+///
+/// Two steps, because a force-unlock is resent like any request, and a copy may land minutes
+/// later (DESIGN 3.2): `holders.lua` reads the owner ids holding the lock, then `script` (its
+/// `force_unlock.lua`, whose reply is [`ForceUnlocked`]) deletes the holds of those owners
+/// only. An owner id belongs to one acquisition, so a copy of the second step that lands after
+/// the lock was taken again finds none of its owners and deletes nothing. A hold taken between
+/// the two steps is left too (it came after the caller asked); no retry is needed.
 pub(crate) async fn force_unlock(
     layout: &Layout,
     script: &Script,
@@ -298,19 +305,31 @@ pub(crate) async fn force_unlock(
 ) -> Result<bool, LockError> {
     let backend = &client.backend;
     let keys = layout.keys(backend, name)?;
-    let mut force = script.prepare_invoke();
-    force.key(&keys.main).key(keys.channel());
-    layout
-        .with_leases(&mut force, &keys)
-        .arg(Wake::All.message())
-        .arg(backend.hub.publish());
     let context = || format!("force-unlocking lock `{}`", keys.name);
-    let forced = backend.in_context(backend.scripts.eval(&force, None, context));
-    match forced.await?.reply {
-        ForceUnlocked::Deleted => Ok(true),
-        ForceUnlocked::NotLocked => Ok(false),
-        ForceUnlocked::WrongType => Err(keys.wrong_type(None)),
-    }
+    let forcing = async {
+        let mut read = HOLDERS.prepare_invoke();
+        read.key(&keys.main);
+        let owners = match backend.scripts.eval(&read, None, context).await?.reply {
+            Holders::Owners(owners) => owners,
+            Holders::WrongType => return Err(keys.wrong_type(None)),
+        };
+        if owners.is_empty() {
+            return Ok(false);
+        }
+        let mut force = script.prepare_invoke();
+        force.key(&keys.main).key(keys.channel());
+        layout
+            .with_leases(&mut force, &keys)
+            .arg(Wake::All.message())
+            .arg(backend.hub.publish())
+            .arg(&owners);
+        match backend.scripts.eval(&force, None, context).await?.reply {
+            ForceUnlocked::Deleted => Ok(true),
+            ForceUnlocked::NotLocked => Ok(false),
+            ForceUnlocked::WrongType => Err(keys.wrong_type(None)),
+        }
+    };
+    backend.in_context(forcing).await
 }
 
 /// One fresh acquisition: a new owner id, tried as often as the wait engine (or a
@@ -494,6 +513,7 @@ impl Acquire {
             owner: Arc::clone(&self.owner),
             token,
             lease,
+            execs: Arc::default(),
         };
         let hold =
             Hold::new(Arc::clone(&self.backend), release, renewal, None).measured(&self.meter);

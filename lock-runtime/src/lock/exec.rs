@@ -19,6 +19,14 @@
 //! give what they give for a pipeline sent directly; integer replies past 2^53, which a Lua
 //! number cannot hold, are read again exactly (counters) or refused (see `scripts/exec.lua`).
 //!
+//! The request is sent once and never resent, but a copy of it may still reach Redis long after
+//! the client gave up on it (a request queued on a connection the client retired, delivered
+//! minutes later by TCP). So each exec has a number (see `core/ids.rs`), and runs only above
+//! every number of its owner seen before. A caller that gets no reply (a timeout, a dropped
+//! connection) spends the number before it returns ([`Spend`]): from then on a copy runs
+//! nothing, and the spend's reply says whether the exec ran, which the error then states. A
+//! future dropped while its request is on the wire spends the number in the background.
+//!
 //! [`LockedConnection`] is the plain connection of [`LockGuard::connection`](crate::LockGuard::connection):
 //! it refuses every command, on the client, once the lease is known lost or nearly spent.
 
@@ -34,11 +42,13 @@ use crate::{
     LockError,
     client::{config::Deployment, connection::Connection},
     core::{
+        backend::Backend,
         commands::{Command, Table},
+        ids::UnsettledNumber,
         keys::leases_of,
         scope::{HoldKind, Holder},
     },
-    lock::scripts::{COMMANDS, Described, EXEC, Executed},
+    lock::scripts::{COMMANDS, Described, EXEC, Executed, SPEND_EXEC, SpentExec},
 };
 
 /// The most arguments, the command's name included, that one command of a lock-checked write
@@ -56,6 +66,11 @@ const CONNECTION_STATE: &[&str] = &["select", "readonly", "readwrite", "asking"]
 /// How many times a pipeline is checked again after the script found the server at another
 /// version than the one it was checked against (a failover to an upgraded node).
 const VERSION_TRIES: usize = 3;
+
+/// How many numbers an exec tries, each found spent by a later exec of its owner that landed
+/// first (two execs of one hold in flight, sent in the other order): nothing ran, and a new
+/// number is above the one that landed.
+const SPENT_TRIES: usize = 2;
 
 /// Runs `pipeline` if `holder` still holds its lock, whole or not at all, and decodes its
 /// replies as [`Pipeline::query_async`] would.
@@ -80,8 +95,10 @@ pub(crate) async fn run<T: FromRedisValue>(
         .collect::<Result<Vec<_>, _>>()?;
     let backend = &holder.backend;
     let cluster = matches!(backend.config.deployment, Deployment::Cluster(_));
-    for _ in 0..VERSION_TRIES {
+    let (mut other_versions, mut spent) = (0, 0);
+    loop {
         let table = described(holder, name, &commands).await?;
+        let number = holder.execs.open(&backend.ids);
         let mut call = EXEC.prepare_invoke();
         call.key(&holder.key)
             .key(leases_of(&holder.key))
@@ -89,6 +106,8 @@ pub(crate) async fn run<T: FromRedisValue>(
             .arg(if leases { "1" } else { "0" })
             .arg(table.version().unwrap_or_default())
             .arg(if cluster { "1" } else { "0" })
+            .arg(number.number())
+            .arg(number.floor())
             .arg(commands.len());
         for args in &commands {
             let command = checked(&table, args, name)?;
@@ -101,17 +120,19 @@ pub(crate) async fn run<T: FromRedisValue>(
                 call.arg(*arg);
             }
         }
-        let context = || {
-            format!(
-                "running lock-checked commands under lock `{name}` (if the request reached \
-                 Redis, its commands ran all or none; which, is unknown)"
-            )
-        };
-        // Sent once: a resend could run the writes twice. A timeout leaves it unknown whether they
-        // ran, and says so.
-        let reply = backend
+        let context = || format!("running lock-checked commands under lock `{name}`");
+        // Sent once: a resend could only find its number taken. Without a reply, the number is
+        // spent, and Redis says whether the commands ran; dropped on the way, in the background.
+        let unanswered = Unanswered(Some(Spend::new(holder, name, number)));
+        let sent = backend
             .in_context(backend.scripts.eval_once::<Executed>(&call, context))
-            .await?;
+            .await;
+        let spend = unanswered.answered();
+        let reply = match (sent, spend) {
+            (Ok(reply), _) => reply,
+            (Err(err), Some(spend)) => return Err(spend.settle(err).await),
+            (Err(err), None) => return Err(err),
+        };
         match reply {
             Executed::Ran(replies) => return replay(pipeline, replies, name).await,
             Executed::NotHeld => {
@@ -123,13 +144,159 @@ pub(crate) async fn run<T: FromRedisValue>(
                 let args = commands.get(index).map(Vec::as_slice).unwrap_or_default();
                 return Err(refused_by_redis(name, args, &error));
             }
-            Executed::OtherVersion { version } => backend.commands.expect(&version),
+            Executed::RanBefore => {
+                return Err(LockError::redis(
+                    format!(
+                        "running lock-checked commands under lock `{name}`: they ran, all of them, \
+                         from an earlier copy of the request, whose replies are lost"
+                    ),
+                    RedisError::from((ErrorKind::Client, "replies lost")),
+                ));
+            }
+            Executed::OtherVersion { version } => {
+                backend.commands.expect(&version);
+                other_versions += 1;
+                if other_versions == VERSION_TRIES {
+                    return Err(LockError::config(format!(
+                        "lock-checked commands under lock `{name}` were checked against a Redis \
+                         version, then found another {VERSION_TRIES} times in a row; nothing ran"
+                    )));
+                }
+            }
+            Executed::NumberSpent => {
+                spent += 1;
+                if spent == SPENT_TRIES {
+                    return Err(LockError::redis(
+                        format!(
+                            "running lock-checked commands under lock `{name}`: other execs of \
+                             this hold landed first {SPENT_TRIES} times in a row; nothing ran"
+                        ),
+                        RedisError::from((ErrorKind::Client, "exec number spent")),
+                    ));
+                }
+            }
         }
     }
-    Err(LockError::config(format!(
-        "lock-checked commands under lock `{name}` were checked against a Redis version, then \
-         found another {VERSION_TRIES} times in a row; nothing ran"
-    )))
+}
+
+/// The number of an exec whose request is on the wire, and how to spend it if no reply comes
+/// (see `scripts/spend_exec.lua`). The number stays unsettled until the spend is done, so the
+/// script keeps the record of whether it ran until then.
+struct Spend {
+    backend: Arc<Backend>,
+    key: String,
+    owner: Arc<str>,
+    name: String,
+    number: UnsettledNumber,
+}
+
+impl Spend {
+    fn new(holder: &Holder, name: &str, number: UnsettledNumber) -> Self {
+        Self {
+            backend: Arc::clone(&holder.backend),
+            key: holder.key.clone(),
+            owner: Arc::clone(&holder.owner),
+            name: name.to_owned(),
+            number,
+        }
+    }
+
+    /// Spends the number (resent while the failure is transient, as every script that is safe
+    /// to resend) and says what became of the exec.
+    async fn run(self) -> Result<SpentExec, LockError> {
+        let mut call = SPEND_EXEC.prepare_invoke();
+        call.key(&self.key)
+            .arg(self.owner.as_ref())
+            .arg(self.number.number())
+            .arg(self.number.floor());
+        let context = || {
+            format!(
+                "asking Redis whether lock-checked commands under lock `{}` ran",
+                self.name
+            )
+        };
+        let spent = self.backend.scripts.eval(&call, None, context).await?;
+        Ok(spent.reply)
+    }
+
+    /// The error of an exec that got no reply (`failed`), once its number is spent: it says
+    /// whether the commands ran. The spend runs on the background runtime, so it finishes even
+    /// if the caller stops waiting for it.
+    async fn settle(self, failed: LockError) -> LockError {
+        let name = self.name.clone();
+        let spent = self.backend.runtime.spawn(self.run()).await;
+        let outcome = match spent {
+            Ok(Ok(SpentExec::Ran)) => {
+                "they ran, all of them, but their replies are lost (Redis said so once asked; a \
+                 copy of the request runs nothing)"
+                    .to_owned()
+            }
+            Ok(Ok(SpentExec::DidNotRun)) => {
+                "they did not run, and never will (Redis said so once asked; a copy of the \
+                 request that reaches it later runs nothing)"
+                    .to_owned()
+            }
+            Ok(Ok(SpentExec::NotHeld)) => {
+                "the lock is no longer this owner's, so they never run now; whether they ran \
+                 before it was lost is unknown"
+                    .to_owned()
+            }
+            Ok(Err(asking)) => format!(
+                "whether they ran is unknown: asking Redis failed too ({asking}); a copy of \
+                 the request that reaches Redis later still runs if this owner holds the lock \
+                 then (releasing it rules that out)"
+            ),
+            Err(stopped) => format!(
+                "whether they ran is unknown: asking Redis was cut short ({stopped}); a copy \
+                 of the request that reaches Redis later still runs if this owner holds the \
+                 lock then (releasing it rules that out)"
+            ),
+        };
+        match failed {
+            LockError::Redis { source, .. } => LockError::redis(
+                format!("running lock-checked commands under lock `{name}`: no reply; {outcome}"),
+                source,
+            ),
+            // Sending a script fails with a Redis error only.
+            other => other,
+        }
+    }
+}
+
+/// The [`Spend`] of an exec whose request is on the wire: if the caller's future is dropped
+/// before the reply, the number is spent in the background.
+struct Unanswered(Option<Spend>);
+
+impl Unanswered {
+    /// The reply came, or the request failed: the caller takes the spend over.
+    fn answered(mut self) -> Option<Spend> {
+        self.0.take()
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(spend) = self.0.take() {
+            let backend = Arc::clone(&spend.backend);
+            let name = spend.name.clone();
+            backend.spawn(async move {
+                match spend.run().await {
+                    Ok(outcome) => tracing::debug!(
+                        lock = %name,
+                        ?outcome,
+                        "spent the number of a lock-checked write whose caller gave up"
+                    ),
+                    Err(err) => tracing::warn!(
+                        lock = %name,
+                        error = %err,
+                        "could not spend the number of a lock-checked write whose caller gave up: \
+                         a copy of its request that reaches Redis later runs if the owner still \
+                         holds the lock then"
+                    ),
+                }
+            });
+        }
+    }
 }
 
 /// Runs `pipeline`'s commands in Redis only if the lock held around the current code (the
@@ -144,7 +311,8 @@ pub(crate) async fn run<T: FromRedisValue>(
 ///
 /// # Cancel safety
 ///
-/// As [`LockGuard::exec`](crate::LockGuard::exec): never resent, not idempotent.
+/// As [`LockGuard::exec`](crate::LockGuard::exec): never resent, and never run by a late copy
+/// once its number is spent.
 ///
 /// # Examples
 ///

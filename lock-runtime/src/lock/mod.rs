@@ -217,10 +217,18 @@ impl Lock {
         acquisition::is_locked(&EXCLUSIVE, &self.client, &self.name).await
     }
 
-    /// Deletes the lock whoever holds it, and wakes its waiters. Returns whether it was held.
+    /// Deletes the lock whoever holds it, and wakes its waiters. Returns whether it deleted a
+    /// hold.
     ///
     /// For operators and tests: the holder is not told until its next renewal (watchdog mode) or
-    /// its deadline (fixed lease), and may go on believing it holds the lock until then.
+    /// its deadline (fixed lease), and may go on believing it holds the lock until then (a
+    /// [lock-checked write](crate::LockGuard::exec) of it is refused at once).
+    ///
+    /// It deletes the hold that is there when it asks, never a later one. It reads who holds
+    /// the lock, then deletes that owner's hold only, in a second atomic script: a lock
+    /// released and taken again in between is left to its new holder (it then returns
+    /// `false`), and so is the lock of a newer holder when a copy of the request, resent after
+    /// a timeout, reaches Redis minutes later.
     ///
     /// # Errors
     ///
@@ -228,7 +236,8 @@ impl Lock {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: the deletion is one atomic script, sent or not.
+    /// Cancel safe: if the future is dropped before the deletion was sent, nothing is deleted;
+    /// the deletion is one atomic script, sent or not.
     ///
     /// # Examples
     ///

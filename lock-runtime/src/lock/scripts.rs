@@ -39,7 +39,13 @@ pub(crate) static RELEASE: Lazy<Script> = Lazy::new(|| Script::new(with_common!(
 pub(crate) static RENEW: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/renew.lua")));
 
-/// Delete a lock whoever holds it; see `scripts/force_unlock.lua`.
+/// Read the owner ids holding a lock of the family, the first step of a force-unlock; see
+/// `scripts/holders.lua`. Its reply is [`Holders`]. Not among [`sources`]: an operator's tool,
+/// not a step of acquiring or releasing.
+pub(crate) static HOLDERS: Lazy<Script> =
+    Lazy::new(|| Script::new(include_str!("scripts/holders.lua")));
+
+/// Delete a lock if an owner [`HOLDERS`] found still holds it; see `scripts/force_unlock.lua`.
 pub(crate) static FORCE_UNLOCK: Lazy<Script> =
     Lazy::new(|| Script::new(include_str!("scripts/force_unlock.lua")));
 
@@ -64,6 +70,11 @@ const EXEC_SOURCE: &str = concat!("#!lua\n", with_common!("exec.lua"));
 /// `scripts/exec.lua`. Its reply is [`Executed`].
 pub(crate) static EXEC: Lazy<Script> = Lazy::new(|| Script::new(EXEC_SOURCE));
 
+/// Spend the number of a lock-checked write whose caller got no reply, learning whether it ran;
+/// see `scripts/spend_exec.lua`. Its reply is [`SpentExec`].
+pub(crate) static SPEND_EXEC: Lazy<Script> =
+    Lazy::new(|| Script::new(with_common!("spend_exec.lua")));
+
 /// `scripts/commands.lua` as sent: declared read-only. Not among [`sources`]: it runs once per
 /// command name a client uses, not per operation.
 const COMMANDS_SOURCE: &str = concat!(
@@ -76,9 +87,10 @@ const COMMANDS_SOURCE: &str = concat!(
 pub(crate) static COMMANDS: Lazy<Script> = Lazy::new(|| Script::new(COMMANDS_SOURCE));
 
 /// Every script of the lock, by file name: for tests and the benchmark (`__private::scripts`).
-pub(crate) fn sources() -> [(&'static str, &'static str); 9] {
+pub(crate) fn sources() -> [(&'static str, &'static str); 10] {
     [
         ("exec.lua", EXEC_SOURCE),
+        ("spend_exec.lua", with_common!("spend_exec.lua")),
         ("acquire.lua", with_common!("acquire.lua")),
         ("reenter.lua", with_common!("reenter.lua")),
         ("release.lua", with_common!("release.lua")),
@@ -288,10 +300,37 @@ impl FromRedisValue for Released {
     }
 }
 
-/// The reply of `force_unlock.lua`.
+/// The reply of `holders.lua`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Holders {
+    /// The owner ids of every hold of the lock (none: it is free).
+    Owners(Vec<String>),
+    WrongType,
+}
+
+impl FromRedisValue for Holders {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        let mut items = Items::new(value, "holders")?;
+        Ok(match items.next::<i64>()? {
+            1 => {
+                let mut owners = Vec::new();
+                while !items.is_empty() {
+                    owners.push(items.next()?);
+                }
+                Self::Owners(owners)
+            }
+            -1 => Self::WrongType,
+            other => return Err(unexpected("holders", other)),
+        })
+    }
+}
+
+/// The reply of `force_unlock.lua` (and the read-write lock's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ForceUnlocked {
+    /// The holds of the owners seen are gone.
     Deleted,
+    /// None of the owners seen held it any more: nothing was deleted.
     NotLocked,
     WrongType,
 }
@@ -358,6 +397,12 @@ pub(crate) enum Executed {
     /// Redis would refuse command `index` (from 0) before running it, saying `error`: nothing
     /// ran.
     Refused { index: usize, error: String },
+    /// The exec's number is spent: a later exec of the owner landed first (or the number was
+    /// spent for a caller that gave up on it). Nothing ran.
+    NumberSpent,
+    /// A copy of this very request ran before (its replies went to a connection the client no
+    /// longer reads): nothing ran now.
+    RanBefore,
 }
 
 impl FromRedisValue for Executed {
@@ -394,7 +439,33 @@ impl FromRedisValue for Executed {
                 index: items.next::<usize>()?.saturating_sub(1),
                 error: items.next()?,
             },
+            4 => Self::NumberSpent,
+            5 => Self::RanBefore,
             other => return Err(unexpected("exec", other)),
+        })
+    }
+}
+
+/// The reply of `spend_exec.lua`: what became of a lock-checked write whose caller got no
+/// reply, now that its number is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SpentExec {
+    /// Its commands ran, all of them; a copy of its request runs nothing.
+    Ran,
+    /// They did not run, and never will: a copy of its request that lands later runs nothing.
+    DidNotRun,
+    /// The owner no longer holds the lock, so no exec of it runs any more; whether this one ran
+    /// before the hold was lost is not known (its record went with the hold).
+    NotHeld,
+}
+
+impl FromRedisValue for SpentExec {
+    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        Ok(match i64::from_redis_value(value)? {
+            1 => Self::Ran,
+            0 => Self::DidNotRun,
+            2 => Self::NotHeld,
+            other => return Err(unexpected("spend_exec", other)),
         })
     }
 }
@@ -472,6 +543,38 @@ mod tests {
                 error: "NOPERM no".to_owned()
             }
         );
+    }
+
+    #[test]
+    fn exec_numbers_and_holders_decode_into_names() {
+        let status = |status| Value::Array(vec![Value::Int(status)]);
+        assert_eq!(
+            Executed::from_redis_value(status(4)).expect("decodes"),
+            Executed::NumberSpent
+        );
+        assert_eq!(
+            Executed::from_redis_value(status(5)).expect("decodes"),
+            Executed::RanBefore
+        );
+        for (reply, spent) in [
+            (1, SpentExec::Ran),
+            (0, SpentExec::DidNotRun),
+            (2, SpentExec::NotHeld),
+        ] {
+            assert_eq!(SpentExec::from_redis_value(Value::Int(reply)), Ok(spent));
+        }
+        assert!(SpentExec::from_redis_value(Value::Int(3)).is_err());
+        let owners = Value::Array(vec![Value::Int(1), text("c:1"), text("c:2")]);
+        assert_eq!(
+            Holders::from_redis_value(owners),
+            Ok(Holders::Owners(vec!["c:1".to_owned(), "c:2".to_owned()]))
+        );
+        assert_eq!(
+            Holders::from_redis_value(status(1)),
+            Ok(Holders::Owners(Vec::new()))
+        );
+        let wrong = Value::Array(vec![Value::Int(-1), text("string")]);
+        assert_eq!(Holders::from_redis_value(wrong), Ok(Holders::WrongType));
     }
 
     /// A busy reply whose holders are `who`, with 2 waiters, decoded and described at server

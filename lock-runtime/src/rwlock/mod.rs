@@ -221,9 +221,16 @@ impl ReadWriteLock {
     }
 
     /// Deletes every hold, read and write, whoever holds them, and wakes every waiter. Returns
-    /// whether anything was held. For operators and tests, as
+    /// whether it deleted a hold. For operators and tests, as
     /// [`Lock::force_unlock`](crate::Lock::force_unlock): the holders learn it at their next
     /// renewal, re-entry or release.
+    ///
+    /// It deletes the holds that are there when it asks, never a later one: it reads the owner
+    /// id of every hold, then deletes the holds of those owners only, in a second atomic
+    /// script. A reader that joins in between keeps its hold, and a copy of the request that
+    /// reaches Redis minutes later (resent after a timeout) deletes nothing taken since. (A
+    /// reader takes no new fencing token, so the fencing state could not tell such a reader
+    /// apart; every hold's owner id can.)
     ///
     /// # Errors
     ///
@@ -231,7 +238,7 @@ impl ReadWriteLock {
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: the deletion is one atomic script, sent or not.
+    /// Cancel safe, as [`Lock::force_unlock`](crate::Lock::force_unlock).
     ///
     /// # Examples
     ///

@@ -269,3 +269,57 @@ local function give_back_hold(lock, owner, number, undo)
     end
     return left
 end
+
+-- Lock-checked writes (exec.lua), and why a copy of one runs at most once, and never after its
+-- caller was told it did not run, however late it lands. Every exec of an owner has a number,
+-- from the same client-wide counter as its re-entries (see core/ids.rs), and carries a floor:
+-- the lowest number of that owner's execs whose outcome its client may still ask about. The
+-- field `~x:<owner>`, the owner's exec record, holds "<highest number seen> <number of each
+-- exec that ran, at or above the floor>...", e.g. "9 8 9". No record: no exec seen (as "0").
+-- - An exec numbered above the highest seen runs: its number becomes the highest and is listed
+--   as run, in the same script, before its commands run. At or below the highest, it runs
+--   nothing: listed, it is a copy of an exec that ran; not listed, its number is spent (its
+--   caller gave up on it, or a later exec of the owner landed first).
+-- - A caller that got no reply spends the number (spend_exec.lua): the highest is raised to it,
+--   so a copy that lands later runs nothing, and the list says whether it ran.
+-- - Numbers below the floor leave the list, so it holds no more numbers than the owner has
+--   execs in flight.
+-- The record lives in the lock's hash and goes with the owner's hold, as its re-entry record
+-- does: nothing of it outlives the hold, and no key per request is needed.
+
+-- The field of `owner`'s exec record.
+local function exec_field(owner)
+    return '~x:' .. owner
+end
+
+-- What the exec record `record` (nil: none) says of exec `number` for a request whose floor is
+-- `floor` (both strings): 'new' (above the highest seen: it may run), 'ran' (listed: a copy of
+-- it ran) or 'spent' (at or below the highest, not listed: it did not run and never will). Also
+-- returns the highest number seen and the numbers listed as run at or above `floor`, as strings.
+local function exec_seen(record, number, floor)
+    local highest, ran = nil, {}
+    for seen in string.gmatch(record or '0', '%d+') do
+        if not highest then
+            highest = seen
+        elseif tonumber(seen) >= tonumber(floor) then
+            ran[#ran + 1] = seen
+        end
+    end
+    if tonumber(number) > tonumber(highest) then
+        return 'new', highest, ran
+    end
+    if find_number(ran, number) then
+        return 'ran', highest, ran
+    end
+    return 'spent', highest, ran
+end
+
+-- Writes `owner`'s exec record in `lock`: the highest number seen `highest`, then the numbers
+-- `ran` listed as run.
+local function write_execs(lock, owner, highest, ran)
+    local record = highest
+    if #ran > 0 then
+        record = highest .. ' ' .. table.concat(ran, ' ')
+    end
+    redis.call('hset', lock, exec_field(owner), record)
+end

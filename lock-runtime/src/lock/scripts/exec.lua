@@ -10,7 +10,15 @@
 -- only the server can tell is checked here, before the first command runs: that version, the
 -- ACL user's rights, and on Redis Cluster that every key is one this script may touch.
 --
--- KEYS[1]  lock key: hash of owner id -> hold count (the reentrant, fair or write lock)
+-- Sent once, never resent, yet its request may reach Redis long after the client gave up on it
+-- (a copy queued on a connection the client retired): it runs only if its number is above every
+-- exec number of the owner seen before, and records it before its commands run, so a copy that
+-- lands after the caller spent the number (spend_exec.lua) runs nothing, and a copy of one that
+-- ran does not run again (see exec_seen in common.lua). This costs one HSET: the HMGET that
+-- reads the record also checks the hold.
+--
+-- KEYS[1]  lock key: hash of owner id -> hold count (the reentrant, fair or write lock), and the
+--          owner's exec record `~x:<owner id>` (see exec_field in common.lua)
 -- KEYS[2]  the per-hold leases of a read-write lock (see rwlock/scripts/rw.lua); unused by the
 --          exclusive locks, whose key's TTL is the lease
 --
@@ -18,8 +26,11 @@
 -- ARGV[2]  "1" if the hold's lease is kept in KEYS[2] (a write hold), "0" otherwise
 -- ARGV[3]  the server version (`redis.REDIS_VERSION`) the client checked the commands against
 -- ARGV[4]  "1" to check the commands' keys first (Redis Cluster), "0" otherwise
--- ARGV[5]  the number of commands
--- ARGV[6…] the commands, each as its argument count, "1" if it has keys ("0" if not), then its
+-- ARGV[5]  this exec's number (see core/ids.rs)
+-- ARGV[6]  its floor: the lowest number of the owner's execs whose outcome the client may still
+--          ask about (this one's at most)
+-- ARGV[7]  the number of commands
+-- ARGV[8…] the commands, each as its argument count, "1" if it has keys ("0" if not), then its
 --          arguments (name first); at most 7997 arguments, all `unpack` gives
 --
 -- Returns:
@@ -37,6 +48,9 @@
 --   {2, version}           the server runs another version than ARGV[3]: nothing ran
 --   {3, index, error}      Redis would refuse command `index` (1-based) before running it, for
 --                          `error` (its ACL rights; a key outside the lock's slot): nothing ran
+--   {4}                    the number is spent: its caller gave up on it, or a later exec of the
+--                          owner landed first; nothing ran
+--   {5}                    a copy of this request ran before: nothing ran now
 --
 -- A Lua number holds integers exactly up to 2^53 only, and Redis hands a script every integer
 -- reply as a Lua number. A counter's reply past that (INCR, INCRBY, DECR, DECRBY, HINCRBY) is
@@ -49,16 +63,28 @@
 -- command's keys as Redis does (and SPUBLISH's channel, which Cluster places as a key), and an
 -- `EXISTS` of each meets the same slot check as the command will, before anything runs.
 
-local holds = redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1
-if holds and ARGV[2] == '1' then
-    local ends = tonumber(redis.call('zscore', KEYS[2], ARGV[1]))
-    holds = ends ~= nil and ends >= server_ms()
-end
-if not holds then
+if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return {0}
 end
+local found = redis.call('hmget', KEYS[1], ARGV[1], exec_field(ARGV[1]))
+if not found[1] then
+    return {0}
+end
+if ARGV[2] == '1' then
+    local ends = tonumber(redis.call('zscore', KEYS[2], ARGV[1]))
+    if ends == nil or ends < server_ms() then
+        return {0}
+    end
+end
+local seen, _, ran = exec_seen(found[2], ARGV[5], ARGV[6])
+if seen == 'spent' then
+    return {4}
+end
+if seen == 'ran' then
+    return {5}
+end
 
-local count = tonumber(ARGV[5])
+local count = tonumber(ARGV[7])
 if count > 0 and ARGV[3] ~= redis.REDIS_VERSION then
     return {2, redis.REDIS_VERSION}
 end
@@ -73,7 +99,7 @@ end
 
 -- Each command's first and last argument in ARGV, and whether it has keys.
 local commands = {}
-local at = 6
+local at = 8
 for index = 1, count do
     local size = tonumber(ARGV[at])
     commands[index] = {at + 2, at + 1 + size, ARGV[at + 1] == '1'}
@@ -143,6 +169,10 @@ local function first_error(reply)
     end
     return nil
 end
+
+-- Every check passed: the commands run now, and the record says so first.
+ran[#ran + 1] = ARGV[5]
+write_execs(KEYS[1], ARGV[1], ARGV[5], ran)
 
 local replies, exact, errors = {}, {}, {}
 for index, command in ipairs(commands) do

@@ -3,8 +3,9 @@
 -- Sent read-only, with inspect.lua in front (see there).
 --
 -- KEYS[1]  lock key: hash of owner id -> hold count, and bookkeeping fields whose names start
---          with `~`: `~who` (see take in common.lua), the owner's record of its re-entries (see
---          reenter in common.lua)
+--          with `~`, skipped here: `~who` (see take in common.lua), the owner's record of its
+--          re-entries (see reenter in common.lua) and of its lock-checked writes (see exec_field
+--          in common.lua)
 -- KEYS[2]  fencing state: the last token handed out (see next_token in common.lua)
 -- KEYS[3]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until

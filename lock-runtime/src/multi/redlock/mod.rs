@@ -365,7 +365,9 @@ impl RedlockLock {
     }
 
     /// Deletes the lock on every master, whoever holds it, and wakes its waiters. `true` if any
-    /// master had it. A guard of it then finds its lease lost at its next renewal.
+    /// master had it. A guard of it then finds its lease lost at its next renewal. On each
+    /// master it deletes the hold that is there when it asks, never one taken after, as
+    /// [`Lock::force_unlock`](crate::Lock::force_unlock).
     ///
     /// # Errors
     ///

@@ -1,4 +1,5 @@
--- Delete a read-write lock whoever holds it, and wake its waiters.
+-- Delete the holds, read and write, of the owners that holders.lua (lock/scripts) found holding
+-- a read-write lock, and wake its waiters: the second step of a force-unlock.
 --
 -- KEYS[1]  lock key (see rw.lua)
 -- KEYS[2]  wake-up channel
@@ -6,11 +7,18 @@
 --
 -- ARGV[1]  wake-up message
 -- ARGV[2]  publish command: "publish", or "spublish" on Redis Cluster
+-- ARGV[3…] the owner ids holders.lua found holding the lock
 --
 -- Returns:
---   1   a hold was there and is gone
---   0   nothing was held
+--   1   at least one of them still held it: their holds are gone (with their records and
+--       leases, see drop_hold in rw.lua)
+--   0   none of them holds it any more: nothing was deleted
 --  -1   KEYS[1] holds a value of another type (left untouched)
+--
+-- A hold taken after the read, such as a reader that joined meanwhile, is left alone: a reader
+-- takes no new fencing token, so the fencing state could not tell, but every hold has an owner
+-- id of its own, unique to its acquisition. So a copy that lands late, after the lock was taken
+-- again, deletes nothing.
 
 local kind = redis.call('type', KEYS[1]).ok
 if kind == 'none' then
@@ -20,6 +28,16 @@ end
 if kind ~= 'hash' then
     return -1
 end
-redis.call('del', KEYS[1], KEYS[3])
+local dropped = false
+for i = 3, #ARGV do
+    if redis.call('hexists', KEYS[1], ARGV[i]) == 1 then
+        drop_hold(KEYS[1], KEYS[3], ARGV[i])
+        dropped = true
+    end
+end
+if not dropped then
+    return 0
+end
+settle(KEYS[1], KEYS[3])
 redis.pcall(ARGV[2], KEYS[2], ARGV[1])
 return 1

@@ -3,7 +3,8 @@
 -- in front (see there). A hold whose lease ended counts as gone (the next script that writes
 -- drops it, see expire_holds in rw.lua).
 --
--- KEYS[1]  lock key: hash of `writer`, owner id -> hold count and `~who:<owner id>` (see rw.lua)
+-- KEYS[1]  lock key: hash of `writer`, owner id -> hold count and the holds' bookkeeping fields
+--          (`~who:`, `~r:`, `~x:`, see rw.lua), read by name only
 -- KEYS[2]  fencing state: the last token handed out (see next_token in common.lua)
 -- KEYS[3]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until

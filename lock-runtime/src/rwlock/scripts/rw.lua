@@ -3,14 +3,16 @@
 --
 -- The lock is a hash: `writer` (the owner id of the write hold, while there is one) and per hold:
 -- its owner id -> hold count (re-entries count up), `~who:<owner id>` -> who took it and when (see
--- who_field in common.lua), written and deleted with it, and once it was re-entered its record
+-- who_field in common.lua), written and deleted with it, once it was re-entered its record
 -- `~r:<owner id>` (see reenter in common.lua: each re-entry, release and undo names the count it
--- adds or takes, so a late copy of it counts nothing), deleted with it. Every hold, read or write,
--- has an owner id of its own, so the write hold and the read holds its scope took under it (a
--- downgrade) can be there together. Each hold has its own lease, in `leases`: a sorted set of
--- owner id -> server time (ms) its lease ends. A hold whose lease ended is dropped by the next
--- script that looks (every script looks first), so a reader that crashed frees its share when
--- its own lease ends, not when the last reader's does. Both keys expire with the last lease.
+-- adds or takes, so a late copy of it counts nothing), and once it ran a lock-checked write its
+-- exec record `~x:<owner id>` (see exec_field in common.lua), both deleted with it. Every hold,
+-- read or write, has an owner id of its own, so the write hold and the read holds its scope took
+-- under it (a downgrade) can be there together. Each hold has its own lease, in `leases`: a
+-- sorted set of owner id -> server time (ms) its lease ends. A hold whose lease ended is dropped
+-- by the next script that looks (every script looks first), so a reader that crashed frees its
+-- share when its own lease ends, not when the last reader's does. Both keys expire with the last
+-- lease.
 --
 -- Waiters queue as the other locks' do (see common.lua), with `read` or `write` in `q.wants`.
 -- A write is granted to the head of the queue only, on a free lock; a read to anyone while no
@@ -53,15 +55,16 @@ local function expire_holds(lock, leases, now)
         return 'read'
     end
     for _, owner in ipairs(ended) do
-        redis.call('hdel', lock, owner, who_field(owner), record_field(owner))
+        redis.call('hdel', lock, owner, who_field(owner), record_field(owner), exec_field(owner))
     end
     redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
     return settle(lock, leases)
 end
 
--- Lets the hold of `owner` go from `lock`: its count, its records, its lease.
+-- Lets the hold of `owner` go from `lock`: its count, its records (who took it, its re-entries,
+-- its execs), its lease.
 local function drop_hold(lock, leases, owner)
-    redis.call('hdel', lock, owner, who_field(owner), record_field(owner))
+    redis.call('hdel', lock, owner, who_field(owner), record_field(owner), exec_field(owner))
     redis.call('zrem', leases, owner)
 end
 

@@ -1,0 +1,220 @@
+//! `force_unlock` deletes the holds that are there when it asks, never a later one: not when it
+//! races a new acquisition, and not when a copy of its request, resent after a timeout, reaches
+//! Redis minutes later (DESIGN 3.2, "a copy counts once, however late"), after the lock was
+//! taken again. For every lock of the family, and for several readers of a read-write lock.
+//!
+//! The client that force-unlocks talks to Redis through a [`TcpProxy`] with the default
+//! settings: [`TcpProxy::hold_connections`] keeps a request on the connection it was sent on,
+//! the client gets no reply within its response timeout (3 s), resends on a new connection, and
+//! [`TcpProxy::release_held`] delivers the first copy after another holder took the lock.
+
+use std::{future::Future, time::Duration};
+
+use lock_runtime::{LockClient, LockGuard};
+use lock_tests::{
+    RedisServer, TcpProxy,
+    locks::{Family, command_calls, eventually},
+    unique_name,
+};
+
+/// How long a holder waits for the lock: it is free, or freed by the force-unlock.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A lease that outlasts the test: the holders send nothing while the force-unlock runs.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// Runs `scenario` for each lock of the family at once, and panics naming every lock it failed
+/// for.
+async fn for_every_lock<F, Fut>(scenario: F)
+where
+    F: Fn(Family) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let runs: Vec<_> = Family::ALL
+        .into_iter()
+        .map(|family| (family, tokio::spawn(scenario(family))))
+        .collect();
+    let mut failed = Vec::new();
+    for (family, run) in runs {
+        if let Err(err) = run.await {
+            failed.push(format!("{family:?}: {err}"));
+        }
+    }
+    assert!(failed.is_empty(), "failed for:\n{}", failed.join("\n"));
+}
+
+/// One lock of `family` on a server of its own: `forcer` force-unlocks it through the proxy,
+/// `holders` (straight to Redis) hold it.
+struct Setup {
+    family: Family,
+    server: RedisServer,
+    proxy: TcpProxy,
+    forcer: LockClient,
+    holders: LockClient,
+    name: String,
+}
+
+impl Setup {
+    /// Starts the server and the proxy and connects both clients; the forcer force-unlocks a
+    /// held lock once, so Redis has its scripts (a late copy of an `EVALSHA` of a script Redis
+    /// never saw would do nothing, and hide what it does).
+    async fn new(family: Family, prefix: &str) -> Self {
+        let server = RedisServer::start();
+        let proxy = TcpProxy::start(server.port()).await;
+        let forcer = LockClient::connect(&proxy.url()).await.expect("connect");
+        let holders = LockClient::connect(&server.url()).await.expect("connect");
+        let setup = Self {
+            family,
+            name: unique_name(prefix),
+            server,
+            proxy,
+            forcer,
+            holders,
+        };
+        let warm_up = unique_name("warm-up");
+        let held = setup.hold(&warm_up).await;
+        assert!(
+            family
+                .force_unlock(&setup.forcer, &warm_up)
+                .await
+                .expect("warm-up force-unlock"),
+            "{family:?}: warm-up: nothing to force-unlock"
+        );
+        // Released now, not in the background later: nothing but the force-unlock under test
+        // runs a script from here on.
+        let released = held.unlock().await;
+        assert!(
+            released.as_ref().is_err_and(|err| err.is_not_held()),
+            "{family:?}: warm-up: {released:?}"
+        );
+        setup
+    }
+
+    /// A new hold of the lock `name` (for a read lock, one more reader).
+    async fn hold(&self, name: &str) -> LockGuard {
+        self.family
+            .try_acquire(&self.holders, name, WAIT, Some(LEASE))
+            .await
+            .unwrap_or_else(|err| panic!("{:?}: acquiring: {err}", self.family))
+    }
+
+    /// The holds the force-unlock is meant for: two readers of a read lock, one hold otherwise.
+    async fn old_holds(&self) -> Vec<LockGuard> {
+        let mut holds = vec![self.hold(&self.name).await];
+        if self.family == Family::Read {
+            holds.push(self.hold(&self.name).await);
+        }
+        holds
+    }
+
+    /// Force-unlocks the lock; it must find the old holds there.
+    async fn force_unlock(&self) {
+        let family = self.family;
+        assert!(
+            family
+                .force_unlock(&self.forcer, &self.name)
+                .await
+                .unwrap_or_else(|err| panic!("{family:?}: force-unlock: {err}")),
+            "{family:?}: the force-unlock found nothing to delete"
+        );
+    }
+
+    /// Delivers the held copy once it is known to be held, and waits until Redis ran it.
+    async fn deliver_late(&self, what: &str) {
+        let family = self.family;
+        assert!(
+            self.proxy.held_bytes() > 0,
+            "{family:?}: set-up: {what} should be held on the retired connection"
+        );
+        self.proxy.release_held();
+        assert!(
+            eventually(Duration::from_secs(3), || self.proxy.held_bytes() == 0).await,
+            "{family:?}: set-up: the held requests were not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    /// Panics unless `new` still holds the lock, alone, then releases it and checks nothing of
+    /// the lock is left. The old guards go first: their releases find nothing of theirs.
+    async fn assert_new_holder_kept(&self, old: Vec<LockGuard>, new: LockGuard) {
+        let family = self.family;
+        for guard in old {
+            let released = guard.unlock().await;
+            assert!(
+                released.as_ref().is_err_and(|err| err.is_not_held()),
+                "{family:?}: an old hold was not force-unlocked: {released:?}"
+            );
+        }
+        assert_eq!(
+            family.hold_counts(&self.server, &self.name),
+            vec![1],
+            "{family:?}: the new holder's hold should be left alone"
+        );
+        new.unlock()
+            .await
+            .unwrap_or_else(|err| panic!("{family:?}: the new holder lost its lock: {err}"));
+        family.assert_released(&self.server, &self.name);
+    }
+}
+
+/// The force-unlock's request stalls on its connection; the client times out and resends it on
+/// a new one, which deletes the old holds. A new holder takes the lock; then the first copy
+/// lands. Required: it deletes nothing: the new holder keeps the lock. Before the fix the late
+/// copy deleted whatever held the name when it landed: the new holder's lock.
+async fn late_copy_of_a_force_unlock(family: Family) {
+    let setup = Setup::new(family, "late-force").await;
+    let old = setup.old_holds().await;
+    setup.proxy.hold_connections();
+    setup.force_unlock().await;
+    let new = setup.hold(&setup.name).await;
+
+    setup.deliver_late("the force-unlock's request").await;
+
+    setup.assert_new_holder_kept(old, new).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_a_force_unlock_leaves_the_new_holder_alone() {
+    for_every_lock(late_copy_of_a_force_unlock).await;
+}
+
+/// The same with the deletion itself stalled: the force-unlock read the holders at once (its
+/// reply held back until the connection is held), then its deletion stalls, times out and is
+/// resent. A reader that joins meanwhile keeps its hold through the resend (it came after the
+/// force-unlock asked); an exclusive lock is taken once the resend freed it. Then the first copy
+/// of the deletion lands. Required: the new holder keeps the lock.
+async fn late_copy_of_the_deletion(family: Family) {
+    let setup = Setup::new(family, "late-deletion").await;
+    let old = setup.old_holds().await;
+    let scripts_run = command_calls(&setup.server, &["evalsha"]);
+    setup.proxy.hold_replies(true);
+    let ((), joined) = tokio::join!(setup.force_unlock(), async {
+        assert!(
+            eventually(WAIT, || command_calls(&setup.server, &["evalsha"])
+                > scripts_run)
+            .await,
+            "{family:?}: set-up: the force-unlock's read did not reach Redis"
+        );
+        // The read ran; its reply comes once the connection is held, and the deletion then
+        // goes out on it.
+        setup.proxy.hold_connections();
+        setup.proxy.hold_replies(false);
+        match family {
+            Family::Read => Some(setup.hold(&setup.name).await),
+            _ => None,
+        }
+    });
+    let new = match joined {
+        Some(reader) => reader,
+        None => setup.hold(&setup.name).await,
+    };
+
+    setup.deliver_late("the deletion's first copy").await;
+
+    setup.assert_new_holder_kept(old, new).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_the_deletion_leaves_the_new_holder_alone() {
+    for_every_lock(late_copy_of_the_deletion).await;
+}
