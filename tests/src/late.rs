@@ -80,10 +80,25 @@ pub async fn deliver_after_the_memos(server: &RedisServer, proxy: &TcpProxy, nam
             server.keys(&memos)
         );
     }
+    deliver_held(proxy, "a request").await;
+}
+
+/// Delivers what `proxy` holds (see [`TcpProxy::hold_connections`]) and waits until Redis ran
+/// it. `what` names the held request in the panic messages.
+///
+/// # Panics
+///
+/// When `proxy` holds nothing (the set-up did not hold `what`), or the held bytes are not
+/// delivered within 3 seconds.
+pub async fn deliver_held(proxy: &TcpProxy, what: &str) {
+    assert!(
+        proxy.held_bytes() > 0,
+        "set-up: {what} should be held on the retired connection"
+    );
     proxy.release_held();
     assert!(
         eventually(Duration::from_secs(3), || proxy.held_bytes() == 0).await,
-        "the held copies were not delivered"
+        "set-up: the held copy of {what} was not delivered"
     );
     // Time for Redis to run what was delivered.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -830,3 +830,27 @@ pub async fn redlock_on_every_master(
     }
     panic!("20 acquisitions of {name} each missed a master");
 }
+
+/// Runs `scenario` for each of `families` at once, each as a task of its own (a scenario starts
+/// its own servers), and panics naming every family it failed for, with its panic.
+///
+/// # Panics
+///
+/// When `scenario` panicked for any family.
+pub async fn for_each_family<F, Fut>(families: impl IntoIterator<Item = Family>, scenario: F)
+where
+    F: Fn(Family) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let runs: Vec<_> = families
+        .into_iter()
+        .map(|family| (family, tokio::spawn(scenario(family))))
+        .collect();
+    let mut failed = Vec::new();
+    for (family, run) in runs {
+        if let Err(err) = run.await {
+            failed.push(format!("{family:?}: {err}"));
+        }
+    }
+    assert!(failed.is_empty(), "failed for:\n{}", failed.join("\n"));
+}

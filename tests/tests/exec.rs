@@ -2,14 +2,15 @@
 //! owner holds the lock, checked by Redis in the same script; `lock_runtime::exec` does it for
 //! the innermost held lock; `LockGuard::connection` refuses on the client once the lease is lost.
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use lock_runtime::{LockClient, LockError, LockGuard, distribute_lock};
 use lock_tests::{
     RedisServer, TcpProxy,
+    late::deliver_held,
     locks::{
-        Family, assert_released_beside, assert_rw_released, eventually, exec_records, lock_key,
-        rw_holds,
+        Family, assert_released_beside, assert_rw_released, eventually, exec_records,
+        for_each_family, lock_key, rw_holds,
     },
     unique_name,
 };
@@ -632,17 +633,7 @@ impl LateCopies {
 
     /// Delivers what the proxy holds, and waits until Redis ran it.
     async fn deliver(&self) {
-        let family = self.family;
-        assert!(
-            self.proxy.held_bytes() > 0,
-            "{family:?}: set-up: a request should be held on the retired connection"
-        );
-        self.proxy.release_held();
-        assert!(
-            eventually(Duration::from_secs(3), || self.proxy.held_bytes() == 0).await,
-            "{family:?}: set-up: the held requests were not delivered"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        deliver_held(&self.proxy, &format!("{:?}'s exec", self.family)).await;
     }
 
     /// The exec records in the lock's hash: the owners that ran a lock-checked write, with
@@ -683,26 +674,6 @@ const WAIT: Duration = Duration::from_secs(2);
 /// The exclusive holds, which run lock-checked writes.
 const EXCLUSIVE: [Family; 3] = [Family::Reentrant, Family::Fair, Family::Write];
 
-/// Runs `scenario` for each exclusive hold at once, on servers of their own, and panics naming
-/// every one it failed for.
-async fn for_every_exclusive_hold<F, Fut>(scenario: F)
-where
-    F: Fn(Family) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let runs: Vec<_> = EXCLUSIVE
-        .into_iter()
-        .map(|family| (family, tokio::spawn(scenario(family))))
-        .collect();
-    let mut failed = Vec::new();
-    for (family, run) in runs {
-        if let Err(err) = run.await {
-            failed.push(format!("{family:?}: {err}"));
-        }
-    }
-    assert!(failed.is_empty(), "failed for:\n{}", failed.join("\n"));
-}
-
 /// An exec whose request stalls on its connection: no reply within the response timeout, so the
 /// client retires the connection. Its error must say for certain that the commands did not run,
 /// and they must not run when the stalled request reaches Redis afterwards, though the same
@@ -732,7 +703,7 @@ async fn timed_out_exec(family: Family) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_exec_says_it_did_not_run_and_its_late_copy_runs_nothing() {
-    for_every_exclusive_hold(timed_out_exec).await;
+    for_each_family(EXCLUSIVE, timed_out_exec).await;
 }
 
 /// An exec that reached Redis and ran, whose reply was lost: the client times out, and its
@@ -764,7 +735,7 @@ async fn exec_whose_reply_is_lost(family: Family) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exec_whose_reply_is_lost_says_it_ran() {
-    for_every_exclusive_hold(exec_whose_reply_is_lost).await;
+    for_each_family(EXCLUSIVE, exec_whose_reply_is_lost).await;
 }
 
 /// Where an exec is cut short (its future dropped, as `tokio::time::timeout` does) while its
@@ -818,7 +789,7 @@ async fn execs_cut_short(family: Family) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exec_cut_short_never_runs_later() {
-    for_every_exclusive_hold(execs_cut_short).await;
+    for_each_family(EXCLUSIVE, execs_cut_short).await;
 }
 
 /// The record of an owner's execs lives in the lock's hash exactly as long as the owner's hold:

@@ -8,12 +8,13 @@
 //! the client gets no reply within its response timeout (3 s), resends on a new connection, and
 //! [`TcpProxy::release_held`] delivers the first copy after another holder took the lock.
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use lock_runtime::{LockClient, LockGuard};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{Family, command_calls, eventually},
+    late::deliver_held,
+    locks::{Family, command_calls, eventually, for_each_family},
     unique_name,
 };
 
@@ -22,26 +23,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A lease that outlasts the test: the holders send nothing while the force-unlock runs.
 const LEASE: Duration = Duration::from_secs(60);
-
-/// Runs `scenario` for each lock of the family at once, and panics naming every lock it failed
-/// for.
-async fn for_every_lock<F, Fut>(scenario: F)
-where
-    F: Fn(Family) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let runs: Vec<_> = Family::ALL
-        .into_iter()
-        .map(|family| (family, tokio::spawn(scenario(family))))
-        .collect();
-    let mut failed = Vec::new();
-    for (family, run) in runs {
-        if let Err(err) = run.await {
-            failed.push(format!("{family:?}: {err}"));
-        }
-    }
-    assert!(failed.is_empty(), "failed for:\n{}", failed.join("\n"));
-}
 
 /// One lock of `family` on a server of its own: `forcer` force-unlocks it through the proxy,
 /// `holders` (straight to Redis) hold it.
@@ -121,17 +102,7 @@ impl Setup {
 
     /// Delivers the held copy once it is known to be held, and waits until Redis ran it.
     async fn deliver_late(&self, what: &str) {
-        let family = self.family;
-        assert!(
-            self.proxy.held_bytes() > 0,
-            "{family:?}: set-up: {what} should be held on the retired connection"
-        );
-        self.proxy.release_held();
-        assert!(
-            eventually(Duration::from_secs(3), || self.proxy.held_bytes() == 0).await,
-            "{family:?}: set-up: the held requests were not delivered"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        deliver_held(&self.proxy, &format!("{:?}: {what}", self.family)).await;
     }
 
     /// Panics unless `new` still holds the lock, alone, then releases it and checks nothing of
@@ -175,7 +146,7 @@ async fn late_copy_of_a_force_unlock(family: Family) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_copy_of_a_force_unlock_leaves_the_new_holder_alone() {
-    for_every_lock(late_copy_of_a_force_unlock).await;
+    for_each_family(Family::ALL, late_copy_of_a_force_unlock).await;
 }
 
 /// The same with the deletion itself stalled: the force-unlock read the holders at once (its
@@ -216,5 +187,5 @@ async fn late_copy_of_the_deletion(family: Family) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_copy_of_the_deletion_leaves_the_new_holder_alone() {
-    for_every_lock(late_copy_of_the_deletion).await;
+    for_each_family(Family::ALL, late_copy_of_the_deletion).await;
 }

@@ -22,36 +22,13 @@ use std::{
 use lock_runtime::{LockClient, LockGuard};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{Family, eventually, lock_key},
+    late::{RESPONSE_TIMEOUT, RETRY_TIMEOUT, deliver_held, quick_client_through},
+    locks::{Family, eventually, for_each_family, lock_key},
     unique_name,
 };
 
-/// The response timeout of the clients through the proxy.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(300);
-/// How long they resend a request for.
-const RETRY_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a memo lives with these settings: retry + response timeout.
-const MEMO_TTL: Duration = Duration::from_millis(1_300);
-
-/// Runs `scenario` for each lock of the family at once, and panics naming every lock it failed
-/// for.
-async fn for_every_lock<F, Fut>(scenario: F)
-where
-    F: Fn(Family) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let runs: Vec<_> = Family::ALL
-        .into_iter()
-        .map(|family| (family, tokio::spawn(scenario(family))))
-        .collect();
-    let mut failed = Vec::new();
-    for (family, run) in runs {
-        if let Err(err) = run.await {
-            failed.push(format!("{family:?}: {err}"));
-        }
-    }
-    assert!(failed.is_empty(), "failed for:\n{}", failed.join("\n"));
-}
+/// How long a memo lives for the kit's quick clients: retry + response timeout.
+const MEMO_TTL: Duration = RESPONSE_TIMEOUT.saturating_add(RETRY_TIMEOUT);
 
 /// One lock of `family` on a server of its own, with a client through a proxy.
 struct Setup {
@@ -69,13 +46,7 @@ impl Setup {
     async fn new(family: Family, prefix: &str) -> Self {
         let server = RedisServer::start();
         let proxy = TcpProxy::start(server.port()).await;
-        let client = LockClient::builder()
-            .url(proxy.url())
-            .response_timeout(RESPONSE_TIMEOUT)
-            .retry_timeout(RETRY_TIMEOUT)
-            .build()
-            .await
-            .expect("connect");
+        let client = quick_client_through(&proxy).await;
         let setup = Self {
             family,
             name: unique_name(prefix),
@@ -131,21 +102,11 @@ impl Setup {
     async fn deliver_late(&self) {
         let family = self.family;
         assert!(
-            self.proxy.held_bytes() > 0,
-            "{family:?}: set-up: a request should be held on the retired connection"
-        );
-        assert!(
             eventually(MEMO_TTL * 3, || self.memos().is_empty()).await,
             "{family:?}: set-up: the memos outlived their TTL: {:?}",
             self.memos()
         );
-        self.proxy.release_held();
-        assert!(
-            eventually(Duration::from_secs(3), || self.proxy.held_bytes() == 0).await,
-            "{family:?}: set-up: the held requests were not delivered"
-        );
-        // Time for Redis to run what was delivered.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        deliver_held(&self.proxy, &format!("{family:?}'s request")).await;
     }
 
     /// Panics unless the lock is held by one owner with `holds` holds.
@@ -207,7 +168,7 @@ async fn late_copy_of_a_reentry_release(family: Family) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_copy_of_a_reentry_release_frees_nothing() {
-    for_every_lock(late_copy_of_a_reentry_release).await;
+    for_each_family(Family::ALL, late_copy_of_a_reentry_release).await;
 }
 
 /// The outer guard released while a re-entry guard that escaped its scope still holds the lock
@@ -233,7 +194,7 @@ async fn late_copy_of_the_outer_release(family: Family) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_copy_of_the_outer_release_takes_no_reentry_hold() {
-    for_every_lock(late_copy_of_the_outer_release).await;
+    for_each_family(Family::ALL, late_copy_of_the_outer_release).await;
 }
 
 /// A re-entry's request stalls; the client times out and resends on a fresh connection, which
@@ -262,7 +223,7 @@ async fn late_copy_of_a_reentry(family: Family) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_copy_of_a_reentry_adds_no_hold() {
-    for_every_lock(late_copy_of_a_reentry).await;
+    for_each_family(Family::ALL, late_copy_of_a_reentry).await;
 }
 
 /// A re-entry whose caller gives up while its request is stalled: the request, and the undo
@@ -308,5 +269,5 @@ async fn late_copies_of_an_undone_reentry(family: Family) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_copies_of_an_undone_reentry_count_nothing_and_leave_no_lasting_key() {
-    for_every_lock(late_copies_of_an_undone_reentry).await;
+    for_each_family(Family::ALL, late_copies_of_an_undone_reentry).await;
 }
