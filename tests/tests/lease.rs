@@ -163,13 +163,7 @@ async fn a_killed_holder_in_watchdog_mode_frees_the_lock_after_the_watchdog_time
 async fn lease_lost_fires_when_redis_stays_unreachable_past_the_deadline() {
     let server = RedisServer::start();
     let watchdog = Duration::from_millis(900);
-    let client = LockClient::builder()
-        .url(server.url())
-        .watchdog_timeout(watchdog)
-        .response_timeout(Duration::from_millis(200))
-        .build()
-        .await
-        .expect("connect");
+    let client = client_with_watchdog(&server, watchdog).await;
     let name = unique_name("unreachable");
     let guard = client.lock(&name).acquire().await.expect("acquire");
     let acquired = Instant::now();
