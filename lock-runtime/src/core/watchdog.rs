@@ -8,10 +8,11 @@
 //!
 //! Ordering (Redisson issues 7272 and 4698): a hold is registered *before* each acquire request
 //! is sent (and removed again if the request took nothing), but is renewed only once the acquire
-//! succeeded; it is removed synchronously when its release starts, so a renewal never outlives
-//! the hold. A renewal that finds the hold gone or owned by another, or a Redis that stays
-//! unreachable past the lease's deadline, marks the lease lost, and the holder learns it through
-//! `LockGuard::lease_lost`.
+//! succeeded; it is removed synchronously when its release starts, so no renewal starts after
+//! the release (one already on its way, perhaps being resent, finds the hold gone, changes
+//! nothing and reports nothing: the owner id is the acquisition's own). A renewal that finds
+//! the hold gone or owned by another, or a Redis that stays unreachable past the lease's
+//! deadline, marks the lease lost, and the holder learns it through `LockGuard::lease_lost`.
 //!
 //! A renewal is safe to resend: it only re-arms the TTL of a hold its owner still has (the
 //! renew scripts say so), so a copy that lands late keeps the hold in Redis longer than its
@@ -25,7 +26,7 @@
 //! does not hold up the renewals of the other holds.
 //!
 //! The local deadline a renewal sets is timed from the send of the attempt that got the reply:
-//! that attempt ran after it was sent, and any other copy that runs re-arms the TTL from a
+//! that attempt ran after it was sent, and a copy that runs after it re-arms the TTL from a
 //! later instant still, so the deadline is never later than the key's expiry in Redis.
 //!
 //! The task runs on the library's background runtime, so it lives as long as the client; the
