@@ -66,10 +66,7 @@ impl Fixture {
     {
         let server = RedisServer::start();
         let proxy = TcpProxy::start(server.port()).await;
-        let slow = LockClient::builder()
-            .url(proxy.url())
-            .response_timeout(Duration::from_secs(2))
-            .build()
+        let slow = LockClient::connect(&proxy.url())
             .await
             .expect("connect through the proxy");
         let direct = LockClient::connect(&server.url()).await.expect("connect");

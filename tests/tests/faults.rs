@@ -202,6 +202,12 @@ async fn a_key_of_the_wrong_type_at_the_locks_name_is_reported_and_left_alone() 
 }
 
 /// A client through `proxy` that gives up on an unanswered command or ping after 300 ms.
+///
+/// The settings under test (DESIGN 3.2: defaults are the tested settings unless a test is
+/// about a setting): a connection that stops answering without a `FIN` or `RST` is found out
+/// only by the response timeout (commands) and the ping interval (pub/sub), so how soon the
+/// tests below recover is these two settings, and their time bounds are set against them. At
+/// the defaults (3 s, 5 s) the same recovery takes up to ~8 s a test.
 async fn impatient_client(proxy: &TcpProxy) -> LockClient {
     LockClient::builder()
         .url(proxy.url())

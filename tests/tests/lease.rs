@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use lock_runtime::LockClient;
+use lock_runtime::{LockClient, LockGuard};
 use lock_tests::{
-    RedisServer, Workers,
+    RedisServer, TcpProxy, Workers,
     locks::{assert_released, client_with_watchdog, lock_key},
     unique_name,
 };
@@ -163,13 +163,7 @@ async fn a_killed_holder_in_watchdog_mode_frees_the_lock_after_the_watchdog_time
 async fn lease_lost_fires_when_redis_stays_unreachable_past_the_deadline() {
     let server = RedisServer::start();
     let watchdog = Duration::from_millis(900);
-    let client = LockClient::builder()
-        .url(server.url())
-        .watchdog_timeout(watchdog)
-        .response_timeout(Duration::from_millis(200))
-        .build()
-        .await
-        .expect("connect");
+    let client = client_with_watchdog(&server, watchdog).await;
     let name = unique_name("unreachable");
     let guard = client.lock(&name).acquire().await.expect("acquire");
     let acquired = Instant::now();
@@ -192,5 +186,85 @@ async fn lease_lost_fires_when_redis_stays_unreachable_past_the_deadline() {
         .await
         .expect("the lock frees once the server runs again");
     guard.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+}
+
+/// Waits until `guard`'s lease is renewed (its remaining lease jumps up), for at most `within`;
+/// returns whether it was.
+async fn renewed_within(guard: &LockGuard, within: Duration) -> bool {
+    let started = Instant::now();
+    let mut before = guard.remaining_lease();
+    while started.elapsed() < within {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = guard.remaining_lease();
+        if now > before + Duration::from_millis(50) {
+            return true;
+        }
+        before = now;
+    }
+    false
+}
+
+/// A renewal whose connection is reset under it (what a Redis Cluster master dying under it
+/// answers: "broken pipe") proves nothing about whether it ran; a renewal is safe to resend, so
+/// it is resent at once on a new connection, not left to the next tick. Here the first attempt
+/// of each of three renewals in a row is cut; two failed ticks in a row are all a lease has
+/// room for (ticks come every third of the watchdog timeout), so without the resend the lease
+/// runs out at the third.
+///
+/// Default settings but the watchdog timeout, the setting under test: 3 s, so that three ticks
+/// take seconds (the default 30 s would make them take a minute and a half).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_cut_on_the_wire_is_resent_and_the_lease_is_kept() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let watchdog = Duration::from_secs(3);
+    let client = LockClient::builder()
+        .url(proxy.url())
+        .watchdog_timeout(watchdog)
+        .build()
+        .await
+        .expect("connect");
+    let name = unique_name("renewal-cut");
+    let guard = client.lock(&name).acquire().await.expect("free");
+    let tick = watchdog / 3;
+    assert!(
+        renewed_within(&guard, tick * 2).await,
+        "set-up: the watchdog renews every {tick:?}"
+    );
+
+    for cut in 1..=3 {
+        // The connection open now holds what the client sends next: the next tick's renewal.
+        proxy.hold_connections();
+        let waiting = Instant::now();
+        while proxy.held_bytes() == 0 {
+            assert!(
+                waiting.elapsed() < tick * 2,
+                "set-up: no renewal went out within {:?}",
+                tick * 2
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Its first attempt is on the wire: reset the connection under it.
+        proxy.drop_connections();
+        assert!(
+            renewed_within(&guard, tick / 2).await,
+            "renewal {cut}: its first attempt was cut, and it was not resent within {:?} \
+             (the next tick comes {tick:?} after it)",
+            tick / 2
+        );
+        assert!(!guard.is_lease_lost(), "renewal {cut}: lease lost");
+        let pttl: i64 = server.cmd(&["PTTL", &lock_key(&name)]);
+        let redis_left = Duration::from_millis(u64::try_from(pttl).unwrap_or(0));
+        assert!(
+            guard.remaining_lease() <= redis_left,
+            "renewal {cut}: the guard trusts {:?} of lease, Redis keeps the key {pttl} ms",
+            guard.remaining_lease()
+        );
+        // Let any resend of this renewal finish before the next one is held.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!guard.is_lease_lost(), "lease lost");
+    guard.unlock().await.expect("still held: unlock");
     assert_released(&server, &name);
 }

@@ -140,8 +140,7 @@ impl ScriptPath {
         .await
     }
 
-    /// Sends `call` once: for requests that must not run twice (`exec`, `add_permits`), and
-    /// for requests repeated on a timer anyway (the watchdog's renewals). It goes out again only
+    /// Sends `call` once: for requests that must not run twice (`exec`, `add_permits`). It goes out again only
     /// when the failure proves that it did not run ([`never_ran`]: a redirect, the cluster
     /// settling), within one response timeout of the first send.
     pub(crate) async fn eval_once<R: FromRedisValue>(

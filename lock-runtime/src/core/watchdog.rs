@@ -8,29 +8,46 @@
 //!
 //! Ordering (Redisson issues 7272 and 4698): a hold is registered *before* each acquire request
 //! is sent (and removed again if the request took nothing), but is renewed only once the acquire
-//! succeeded; it is removed synchronously when its release starts, so a renewal never outlives
-//! the hold. A renewal that finds the hold gone or owned by another, or a Redis that stays
-//! unreachable past the lease's deadline, marks the lease lost, and the holder learns it through
-//! `LockGuard::lease_lost`.
+//! succeeded; it is removed synchronously when its release starts, so no renewal starts after
+//! the release (one already on its way, perhaps being resent, finds the hold gone, changes
+//! nothing and reports nothing: the owner id is the acquisition's own). A renewal that finds
+//! the hold gone or owned by another, or a Redis that stays unreachable past the lease's
+//! deadline, marks the lease lost, and the holder learns it through `LockGuard::lease_lost`.
 //!
-//! The task runs on the library's background runtime, so it lives as long as the client.
+//! A renewal is safe to resend: it only re-arms the TTL of a hold its owner still has (the
+//! renew scripts say so), so a copy that lands late keeps the hold in Redis longer than its
+//! holder believes, never shorter, and never revives a hold that is gone. So a renewal whose
+//! connection failed (a reset or a timeout, which prove nothing: a Redis Cluster master dying
+//! under it answers "broken pipe") is resent like any request safe to resend, within the
+//! retry timeout and never past the hold's local deadline: a renewal keeps trying only while the
+//! lease it protects is still good. Otherwise two failed ticks in a row would lose the lease of
+//! a short watchdog timeout through a failover of a few seconds. A renewal still being resent
+//! when the next tick comes is left to go on (the tick sends no second one for that hold), and
+//! does not hold up the renewals of the other holds.
+//!
+//! The local deadline a renewal sets is timed from the send of the attempt that got the reply:
+//! that attempt ran after it was sent, and a copy that runs after it re-arms the TTL from a
+//! later instant still, so the deadline is never later than the key's expiry in Redis.
+//!
+//! The task runs on the library's background runtime, so it lives as long as the client; the
+//! renewals in flight are its subtasks, and end with it.
 
 use std::{
     collections::HashMap,
     sync::{
         Arc, Mutex, Weak,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
 use redis::{FromRedisValue, ScriptInvocation};
-use tokio::{runtime::Handle, time::Instant};
+use tokio::{runtime::Handle, task::JoinSet, time::Instant};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::core::{
     lease::{Lease, valid_until},
-    script::ScriptPath,
+    script::{ScriptPath, Sent},
     sync::lock,
 };
 
@@ -58,6 +75,9 @@ pub(crate) struct Registration {
     lease_time: Duration,
     /// False until the acquire succeeded: a hold not yet taken must not be reported lost.
     active: bool,
+    /// Set while a renewal of this hold is on its way (perhaps being resent): a tick sends no
+    /// second one meanwhile. Shared by the clones of the registration.
+    in_flight: Arc<AtomicBool>,
 }
 
 impl Registration {
@@ -73,6 +93,7 @@ impl Registration {
             lease: Arc::clone(lease),
             lease_time,
             active: false,
+            in_flight: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -131,57 +152,75 @@ impl Watchdog {
 async fn renew_forever(shared: Weak<Shared>, scripts: Arc<ScriptPath>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The renewals of each tick run as subtasks, so that one being resent (until its hold's
+    // deadline at most) holds up neither the next tick nor the other holds' renewals; dropping
+    // the set (the client is gone) aborts them.
+    let mut batches = JoinSet::new();
     loop {
         tick.tick().await;
+        while batches.try_join_next().is_some() {}
         let Some(state) = shared.upgrade() else {
             return;
         };
         let due: Vec<(u64, Registration)> = lock(&state.renewals)
             .iter()
-            .filter(|(_, renewal)| renewal.active)
+            .filter(|(_, renewal)| {
+                renewal.active && !renewal.in_flight.swap(true, Ordering::AcqRel)
+            })
             .map(|(id, renewal)| (*id, renewal.clone()))
             .collect();
         if due.is_empty() {
             continue;
         }
-        renew_all(&state, &scripts, due).await;
+        let scripts = Arc::clone(&scripts);
+        batches.spawn(async move { renew_all(&state, &scripts, due).await });
     }
 }
 
-/// Sends every due renewal at once, pipelined on the shared connection, each bounded by the
-/// response timeout; a failure retires the connection as any other request's would.
+/// Sends every due renewal at once, pipelined on the shared connection, each resent while it
+/// fails for a transient reason, until its hold's deadline; a failure retires the connection
+/// as any other request's would. Each renewal's reply is acted on as soon as it comes.
 async fn renew_all(state: &Shared, scripts: &ScriptPath, due: Vec<(u64, Registration)>) {
-    let sent = Instant::now();
-    let replies = futures_util::future::join_all(due.iter().map(|(_, registration)| {
-        let renew = Arc::clone(&registration.renew);
-        let name = Arc::clone(&registration.name);
-        async move {
-            let context = || format!("renewing the lease of `{name}`");
-            scripts.eval_once::<Renewal>(&renew, context).await
-        }
-    }))
+    futures_util::future::join_all(
+        due.into_iter()
+            .map(|(id, registration)| renew(state, scripts, id, registration)),
+    )
     .await;
-    for ((id, registration), reply) in due.iter().zip(replies) {
-        let (name, held) = (&registration.name, &registration.lease);
-        match reply {
-            Ok(Renewal::Renewed) => {
-                held.extend_to(valid_until(sent, registration.lease_time));
-                held.meter().renewed();
-                tracing::trace!(lock = %name, "lease renewed");
+}
+
+/// Renews one hold, and records what came of it.
+async fn renew(state: &Shared, scripts: &ScriptPath, id: u64, registration: Registration) {
+    let (name, held) = (&registration.name, &registration.lease);
+    let context = || format!("renewing the lease of `{name}`");
+    let reply = scripts
+        .eval::<Renewal>(&registration.renew, Some(held.deadline()), context)
+        .await;
+    match reply {
+        Ok(Sent {
+            reply: Renewal::Renewed,
+            sent,
+            ..
+        }) => {
+            held.extend_to(valid_until(sent, registration.lease_time));
+            held.meter().renewed();
+            tracing::trace!(lock = %name, "lease renewed");
+        }
+        Ok(Sent {
+            reply: Renewal::Lost,
+            ..
+        }) => {
+            // Gone or taken over; unless the holder released it meanwhile, that is a loss.
+            if lock(&state.renewals).remove(&id).is_some() {
+                tracing::debug!(lock = %name, "renewal found the hold no longer ours");
+                held.mark_lost();
             }
-            Ok(Renewal::Lost) => {
-                // Gone or taken over; unless the holder released it meanwhile, that is a loss.
-                if lock(&state.renewals).remove(id).is_some() {
-                    tracing::debug!(lock = %name, "renewal found the hold no longer ours");
-                    held.mark_lost();
-                }
-            }
-            Err(err) => {
-                tracing::debug!(lock = %name, error = %err, "renewal failed");
-                if Instant::now() >= held.deadline() && lock(&state.renewals).remove(id).is_some() {
-                    held.mark_lost();
-                }
+        }
+        Err(err) => {
+            tracing::debug!(lock = %name, error = %err, "renewal failed");
+            if Instant::now() >= held.deadline() && lock(&state.renewals).remove(&id).is_some() {
+                held.mark_lost();
             }
         }
     }
+    registration.in_flight.store(false, Ordering::Release);
 }

@@ -9,7 +9,12 @@
 --   1   renewed
 --   0   this owner does not hold the lock any more: the lease is lost
 --
--- Renewing twice is harmless, so a resent renewal needs no memo.
+-- Renewing twice is harmless, so a resent renewal needs no memo: the watchdog resends a renewal
+-- whose reply it did not get, and a copy may also land late from a connection the client retired.
+-- Any copy only re-arms the TTL of a hold this owner still has, from the moment it runs: Redis
+-- then keeps the lock longer than the holder believes (its local deadline is timed from the
+-- send of the copy it got the reply of), which is safe. A copy that finds the hold gone or
+-- another owner's changes nothing.
 
 if redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     redis.call('pexpire', KEYS[1], ARGV[2])

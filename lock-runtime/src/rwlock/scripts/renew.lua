@@ -7,6 +7,13 @@
 -- ARGV[2]  lease in milliseconds, from now
 --
 -- Returns 1 renewed, 0 the hold is gone (its lease ended, or the lock was force-unlocked).
+--
+-- Renewing twice is harmless, so a resent renewal needs no memo: the watchdog resends a renewal
+-- whose reply it did not get, and a copy may also land late from a connection the client retired.
+-- Any copy only re-arms the lease of a hold this owner still has, from the moment it runs:
+-- Redis then keeps the hold longer than the holder believes (its local deadline is timed from
+-- the send of the copy it got the reply of), which is safe. A copy that finds the hold gone
+-- changes nothing.
 
 if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return 0

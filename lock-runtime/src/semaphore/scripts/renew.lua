@@ -7,6 +7,13 @@
 -- ARGV[2]  lease in milliseconds, from now
 --
 -- Returns 1 renewed, 0 the permits are gone (their lease ended, or they were released by id).
+--
+-- Renewing twice is harmless, so a resent renewal needs no memo: the watchdog resends a renewal
+-- whose reply it did not get, and a copy may also land late from a connection the client retired.
+-- Any copy only re-arms the lease of permits this acquisition still has, from the moment it runs:
+-- Redis then keeps them longer than the holder believes (its local deadline is timed from
+-- the send of the copy it got the reply of), which is safe. A copy that finds them gone
+-- changes nothing.
 
 if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return 0
