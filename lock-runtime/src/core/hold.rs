@@ -48,12 +48,35 @@ pub(crate) trait GiveBack: Send + Sync + 'static {
     fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>>;
 }
 
+/// A watchdog registration, shared by a hold and the re-entries of it: the owner's holds are
+/// renewed until the last of them starts its release. An outer guard released before a
+/// re-entry guard that outlived its scope leaves the re-entry renewed (the owner id and its lease
+/// are the same).
+#[derive(Debug)]
+pub(crate) struct Renewal {
+    backend: Arc<Backend>,
+    id: RenewalId,
+}
+
+impl Renewal {
+    pub(crate) fn new(backend: Arc<Backend>, id: RenewalId) -> Self {
+        Self { backend, id }
+    }
+}
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        self.backend.watchdog.unregister(self.id);
+    }
+}
+
 /// What a guard owns: a hold in Redis and how to give it back.
 pub(crate) struct Hold {
     backend: Arc<Backend>,
     release: Box<dyn GiveBack>,
-    /// The watchdog registration of a renewed hold; a re-entry or a fixed lease has none.
-    renewal: Option<RenewalId>,
+    /// The watchdog registration of a renewed hold, shared with its re-entries; a fixed lease
+    /// has none.
+    renewal: Option<Arc<Renewal>>,
     /// A re-entry's turn in its scope (see `core/scope.rs`), given up when the release starts.
     reentry: Option<OwnedMutexGuard<()>>,
     /// The hold's time being measured, recorded when the release starts; a re-entry's and a
@@ -74,7 +97,7 @@ impl Hold {
     pub(crate) fn new(
         backend: Arc<Backend>,
         release: Box<dyn GiveBack>,
-        renewal: Option<RenewalId>,
+        renewal: Option<Arc<Renewal>>,
         reentry: Option<OwnedMutexGuard<()>>,
     ) -> Self {
         Self {
@@ -92,12 +115,11 @@ impl Hold {
         self
     }
 
-    /// Stops renewing and leaves the scope's re-entry turn: the release is starting.
+    /// Stops renewing (unless another hold of the owner still shares the renewal) and leaves the
+    /// scope's re-entry turn: the release is starting.
     fn start_release(&mut self) {
         self.holding = None;
-        if let Some(id) = self.renewal.take() {
-            self.backend.watchdog.unregister(id);
-        }
+        self.renewal = None;
         self.reentry = None;
     }
 

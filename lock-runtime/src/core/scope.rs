@@ -20,11 +20,14 @@
 //! scope at the same time, in one future, therefore waits on itself: run the inner work in the
 //! first guard's [`scope`](crate::LockGuard::scope) instead.
 
-use std::{future::Future, sync::Arc};
+use std::{
+    future::Future,
+    sync::{Arc, Weak},
+};
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::core::{backend::Backend, ids::Unsettled, lease::Lease};
+use crate::core::{backend::Backend, hold::Renewal, ids::Unsettled, lease::Lease};
 
 tokio::task_local! {
     static HELD: Option<Arc<Held>>;
@@ -66,6 +69,10 @@ pub(crate) struct Holder {
     pub(crate) owner: Arc<str>,
     pub(crate) token: u64,
     pub(crate) lease: Arc<Lease>,
+    /// The hold's watchdog registration, for its re-entries to share (see
+    /// [`Renewal`](crate::core::hold::Renewal)); weak, so a guard that started its release does
+    /// not keep it. `None` with a fixed lease.
+    pub(crate) renewal: Option<Weak<Renewal>>,
     /// The numbers of the owner's lock-checked writes still awaiting an outcome, shared by its
     /// re-entries (one owner id).
     pub(crate) execs: Arc<Unsettled>,

@@ -7,7 +7,11 @@
 //! per hold) name. Everything else is written once here, on top of the core: the [`Attempt`] of
 //! a fresh acquisition, the re-entry, the release and the undos.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use futures_util::future::BoxFuture;
 use once_cell::sync::Lazy;
@@ -20,7 +24,7 @@ use crate::{
     core::{
         backend::Backend,
         background::InContext,
-        hold::{GiveBack, Hold, InFlight},
+        hold::{GiveBack, Hold, InFlight, Renewal},
         hub::Wake,
         keys::{FENCE_TTL, Keys},
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
@@ -487,10 +491,10 @@ impl Acquire {
     fn hand_over(&mut self, token: u64, sent: Instant) -> Taken {
         let lease = self.lease();
         lease.extend_to(valid_until(sent, self.lease_time));
-        let renewal = self.renewal.take();
-        if let Some(id) = renewal {
+        let renewal = self.renewal.take().map(|id| {
             self.backend.watchdog.activate(id);
-        }
+            Arc::new(Renewal::new(Arc::clone(&self.backend), id))
+        });
         // The acquire script (or the release that handed it over) took this owner out of the
         // queue: only stale copies remain to undo, and the guard's release does that.
         let resent = self.undo_on_drop.take().is_some_and(|(undo, mark)| {
@@ -514,6 +518,7 @@ impl Acquire {
             token,
             lease,
             execs: Arc::default(),
+            renewal: renewal.as_ref().map(Arc::downgrade),
         };
         let hold =
             Hold::new(Arc::clone(&self.backend), release, renewal, None).measured(&self.meter);
@@ -730,7 +735,9 @@ async fn reenter(
                 hold: number,
                 abandon_after: false,
             });
-            let hold = Hold::new(Arc::clone(backend), release, None, Some(turn));
+            // The re-entry shares the outer hold's renewal: renewed as long as either is held.
+            let renewal = held.holder.renewal.as_ref().and_then(Weak::upgrade);
+            let hold = Hold::new(Arc::clone(backend), release, renewal, Some(turn));
             Ok(LockGuard::new(
                 hold,
                 Arc::clone(&keys.name),
