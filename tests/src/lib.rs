@@ -24,10 +24,14 @@
 //! # Finding `redis-server`
 //!
 //! The binary is [`RedisServerBuilder::binary`] when given, else `$REDIS_SERVER`, else `redis-server`
-//! on `PATH`. Redis 7.0 or newer is needed (`enable-debug-command`, `cluster-port`,
-//! `CLUSTER ADDSLOTSRANGE`). When it is missing, starting a server panics with a message saying how to
-//! install it (`scripts/ensure-redis.sh`, `apt-get install redis-server`, `brew install redis`): the
-//! tests fail, they never skip.
+//! on `PATH`. Every supported server runs: Redis 6.2 or newer, Valkey 7.2 or newer; the kit reads
+//! the binary's `--version` ([`server_version`], [`RedisServer::version`]) and leaves out what an
+//! older server does not know (`enable-debug-command`, `cluster-port`, `CLUSTER ADDSLOTSRANGE`
+//! before Redis 7.0). `scripts/ensure-servers.sh` installs Valkey 9 and Redis 6.2 binaries.
+//! When the binary is missing, starting a server panics with a message saying how to install it
+//! (`scripts/ensure-redis.sh`, `apt-get install redis-server`, `brew install redis`): the tests
+//! fail, they never skip for that. Only a test that needs what the binary was built without (TLS)
+//! skips, by name, through [`skip_without`].
 //!
 //! # Blocking
 //!
@@ -55,6 +59,7 @@
 
 #![warn(missing_docs)]
 
+mod binary;
 mod cluster;
 pub mod late;
 pub mod locks;
@@ -70,6 +75,9 @@ mod workers;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use binary::{
+    Capability, SKIP_LOG_VAR, ServerProduct, ServerVersion, server_version, skip_without,
+};
 pub use cluster::{CLUSTER_SLOTS, RedisCluster, key_slot};
 pub use monitor::{Monitor, MonitoredCommand};
 pub use proxy::TcpProxy;

@@ -552,6 +552,38 @@ pub(crate) fn unexpected(script: &str, status: i64) -> redis::ParsingError {
     format!("unexpected status {status} from the {script} script").into()
 }
 
+/// A script whose source starts with a `#!lua` shebang line (flags such as `no-writes`, or on
+/// Redis Cluster the check that it touches only its declared keys' slots), sent as is to Redis
+/// 7.0 and newer, and without that line to older servers, which cannot compile it (`unexpected
+/// symbol near '#'`) and run every script as a shebang-less one. Both are hashed once.
+pub(crate) struct Flagged {
+    with_shebang: redis::Script,
+    without_shebang: redis::Script,
+}
+
+impl Flagged {
+    /// The script of `source`, whose first line is its shebang.
+    pub(crate) fn new(source: &str) -> Flagged {
+        let body = source
+            .strip_prefix("#!")
+            .and_then(|rest| rest.split_once('\n'))
+            .map_or(source, |(_, body)| body);
+        Flagged {
+            with_shebang: redis::Script::new(source),
+            without_shebang: redis::Script::new(body),
+        }
+    }
+
+    /// The variant `backend`'s server compiles: with the shebang when it reads script flags.
+    pub(crate) fn for_server(&self, backend: &crate::core::backend::Backend) -> &redis::Script {
+        if backend.server.script_flags() {
+            &self.with_shebang
+        } else {
+            &self.without_shebang
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,5 +631,18 @@ mod tests {
             Target::asked_by(&server("MOVED 12 10.0.0.7:7001")),
             Target::Current
         ));
+    }
+
+    #[test]
+    fn a_flagged_script_loses_its_shebang_line_only() {
+        let script = Flagged::new("#!lua flags=no-writes\nreturn 1\n");
+        assert_eq!(
+            script.without_shebang.get_hash(),
+            redis::Script::new("return 1\n").get_hash()
+        );
+        assert_eq!(
+            script.with_shebang.get_hash(),
+            redis::Script::new("#!lua flags=no-writes\nreturn 1\n").get_hash()
+        );
     }
 }

@@ -95,11 +95,20 @@ pub(crate) async fn run<T: FromRedisValue>(
         .collect::<Result<Vec<_>, _>>()?;
     let backend = &holder.backend;
     let cluster = matches!(backend.config.deployment, Deployment::Cluster(_));
+    if cluster && !commands.is_empty() && !backend.server.script_flags() {
+        // Before 7.0 a script may touch keys of any slot its node holds or not: nothing would
+        // keep the commands inside the lock's slot, and a write there would be lost.
+        return Err(LockError::config(format!(
+            "lock-checked writes under `{name}` on Redis Cluster need Redis 7.0 or newer (its \
+             script key checks); this cluster runs Redis {}: nothing ran",
+            backend.server.describe()
+        )));
+    }
     let (mut other_versions, mut spent) = (0, 0);
     loop {
         let table = described(holder, name, &commands).await?;
         let number = holder.execs.open(&backend.ids);
-        let mut call = EXEC.prepare_invoke();
+        let mut call = EXEC.for_server(backend).prepare_invoke();
         call.key(&holder.key)
             .key(leases_of(&holder.key))
             .arg(holder.owner.as_ref())
@@ -385,7 +394,7 @@ async fn described(
         if missing.is_empty() && (table.version().is_some() || names.is_empty()) {
             return Ok(table);
         }
-        let mut call = COMMANDS.prepare_invoke();
+        let mut call = COMMANDS.for_server(backend).prepare_invoke();
         call.key(&holder.key).arg(&missing);
         let context = || format!("reading Redis's commands for lock-checked writes under `{name}`");
         let described: Described = backend.scripts.eval(&call, None, context).await?.reply;

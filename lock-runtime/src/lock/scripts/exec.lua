@@ -24,7 +24,8 @@
 --
 -- ARGV[1]  owner id of the hold
 -- ARGV[2]  "1" if the hold's lease is kept in KEYS[2] (a write hold), "0" otherwise
--- ARGV[3]  the server version (`redis.REDIS_VERSION`) the client checked the commands against
+-- ARGV[3]  the server version (server_version in common.lua) the client checked the commands
+--          against
 -- ARGV[4]  "1" to check the commands' keys first (Redis Cluster), "0" otherwise
 -- ARGV[5]  this exec's number (see core/ids.rs)
 -- ARGV[6]  its floor: the lowest number of the owner's execs whose outcome the client may still
@@ -62,6 +63,8 @@
 -- touch keys of its declared keys' slot only: the lock's. `COMMAND GETKEYS` finds each
 -- command's keys as Redis does (and SPUBLISH's channel, which Cluster places as a key), and an
 -- `EXISTS` of each meets the same slot check as the command will, before anything runs.
+-- Redis before 7.0 cannot compile the shebang and checks no slot: the client sends it without
+-- one there, and refuses commands on such a Cluster before sending anything (lock/exec.rs).
 
 if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return {0}
@@ -85,8 +88,11 @@ if seen == 'ran' then
 end
 
 local count = tonumber(ARGV[7])
-if count > 0 and ARGV[3] ~= redis.REDIS_VERSION then
-    return {2, redis.REDIS_VERSION}
+if count > 0 then
+    local version = server_version()
+    if ARGV[3] ~= version then
+        return {2, version}
+    end
 end
 
 -- The text of an error raised by a Redis function: a table in Redis 7, a string in some cases.
@@ -107,9 +113,15 @@ for index = 1, count do
 end
 
 local cluster = ARGV[4] == '1'
+-- `redis.acl_check_cmd` came with Redis 7.0: before, a command the ACL user may not run fails
+-- as it runs, and the others still run (the README's table of servers says so).
+local acl_check = redis.acl_check_cmd
 for index, command in ipairs(commands) do
     local first, last = command[1], command[2]
-    local checked, allowed = pcall(redis.acl_check_cmd, unpack(ARGV, first, last))
+    local checked, allowed = true, true
+    if acl_check then
+        checked, allowed = pcall(acl_check, unpack(ARGV, first, last))
+    end
     if not checked then
         return {3, index, message(allowed)}
     end
