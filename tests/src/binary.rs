@@ -135,10 +135,19 @@ pub enum Capability {
     /// in `COMMAND INFO`): Redis 7.0 and Valkey. Before, lock-checked writes cannot refuse such
     /// a command before the others run.
     CommandChecksInScripts,
+    /// Sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`): Redis 7.0 and Valkey. Before, the client
+    /// falls back on classic pub/sub, which a cluster broadcasts to every node.
+    ShardedPubSub,
+    /// Lock-checked writes on Redis Cluster, which need a script's key checks (`#!lua`): Redis
+    /// 7.0 and Valkey. Before, the client refuses them, naming the version needed.
+    LockCheckedWritesOnCluster,
+    /// ACL rules on subcommands (`-client|setname`): Redis 7.0 and Valkey.
+    AclSubcommandRules,
 }
 
-/// Whether the kit's default binary lacks `capability`; if so, says so on stderr and in the
-/// file named by `$LOCK_TESTS_SKIPPED`, by the calling test's name, and the test should return.
+/// Whether the kit's default binary lacks `capability`; if so, says so on stderr (past the test
+/// harness's capture) and in the file named by `$LOCK_TESTS_SKIPPED`, by the calling test's
+/// name, and the test should return.
 ///
 /// ```no_run
 /// # use lock_tests::{Capability, skip_without};
@@ -154,7 +163,10 @@ pub enum Capability {
 pub fn skip_without(capability: Capability) -> bool {
     let missing = match capability {
         Capability::Tls => !has_tls(),
-        Capability::CommandChecksInScripts => !server_version().redis_7_or_newer(),
+        Capability::CommandChecksInScripts
+        | Capability::ShardedPubSub
+        | Capability::LockCheckedWritesOnCluster
+        | Capability::AclSubcommandRules => !server_version().redis_7_or_newer(),
     };
     if missing {
         let test = std::thread::current()
@@ -162,7 +174,9 @@ pub fn skip_without(capability: Capability) -> bool {
             .unwrap_or("(unnamed test)")
             .to_owned();
         let line = format!("SKIPPED {test}: {} has no {capability:?}", server_version());
-        eprintln!("{line}");
+        // Written to stderr directly, not with `eprintln!`, which the test harness captures:
+        // a skip shows in every run's output, by name.
+        let _ = writeln!(std::io::stderr(), "{line}");
         if let Some(path) = std::env::var_os(SKIP_LOG_VAR).filter(|path| !path.is_empty()) {
             let written = OpenOptions::new()
                 .create(true)

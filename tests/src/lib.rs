@@ -20,6 +20,7 @@
 //! | contention across OS processes | [`Workers`] / [`spawn_workers`] |
 //! | a fresh lock name, no keys left behind | [`unique_name`], [`assert_no_keys`] |
 //! | which commands a client sent (not a script) | [`RedisServer::monitor`] |
+//! | which server runs (Redis 6.2, Valkey 9, …), a test skipped where it lacks TLS | [`server_version`], [`RedisServer::version`], [`skip_without`] |
 //!
 //! # Finding `redis-server`
 //!

@@ -444,12 +444,32 @@ impl ScriptPath {
             Err(err) => return (Err(err), Attempted { at, out: false }),
         };
         let left = limit.saturating_sub(at.elapsed());
-        let reply = within(left, request(leased.connection.clone())).await;
+        let reply = within(left, request(leased.connection.clone()))
+            .await
+            .map_err(refused_by_a_replica);
         if let Err(err) = &reply {
             commands.report(&leased, err);
         }
         (reply, Attempted { at, out: true })
     }
+}
+
+/// A script's error that wraps a replica's `READONLY` as the plain `READONLY` it stands for.
+/// Redis 7 refuses a writing script on a replica before it runs; Redis 6.2 runs it, and its first
+/// write fails (`Error running script …: -READONLY You can't write …`): nothing was written
+/// either way (every write fails on a replica), so both mean "find the primary and send again".
+fn refused_by_a_replica(err: redis::RedisError) -> redis::RedisError {
+    let is_wrapped = !matches!(
+        err.kind(),
+        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+    ) && err.to_string().contains("-READONLY ");
+    if !is_wrapped {
+        return err;
+    }
+    redis::parse_redis_value(b"-READONLY You can't write against a read only replica.\r\n")
+        .and_then(redis::Value::extract_error)
+        .err()
+        .unwrap_or(err)
 }
 
 /// Whether resending the command may succeed: the connection dropped or stalled, or the server is
@@ -594,6 +614,18 @@ mod tests {
             .expect("an error reply")
             .extract_error()
             .expect_err("an error reply")
+    }
+
+    #[test]
+    fn a_script_refused_by_a_replica_of_redis_6_2_never_ran() {
+        let wrapped = server(
+            "ERR Error running script (call to f_7e32): @user_script:380: @user_script: 380: \
+             -READONLY You can't write against a read only replica.",
+        );
+        assert!(!never_ran(&wrapped));
+        assert!(never_ran(&refused_by_a_replica(wrapped)));
+        let other = refused_by_a_replica(server("ERR something else"));
+        assert!(!never_ran(&other) && other.to_string().contains("something else"));
     }
 
     #[test]
