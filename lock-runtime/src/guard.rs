@@ -169,9 +169,7 @@ impl LockGuard {
     ///
     /// On Redis before 7.0 (6.2) two of those checks cannot be made before the commands run: a
     /// command the ACL user may not run, and an unknown subcommand, fail as they run (the
-    /// others still run, as in a `MULTI` on 6.2); and on a Redis Cluster before 7.0, whose
-    /// scripts may touch keys of any slot, `exec` with commands is refused whole
-    /// ([`LockError::Config`], naming the version needed).
+    /// others still run, as in a `MULTI` on 6.2).
     ///
     /// The request is sent once, never resent, and runs at most once however late a copy of it
     /// reaches Redis: each exec carries a number, above every earlier one of its hold, and Redis

@@ -138,9 +138,6 @@ pub enum Capability {
     /// Sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`): Redis 7.0 and Valkey. Before, the client
     /// falls back on classic pub/sub, which a cluster broadcasts to every node.
     ShardedPubSub,
-    /// Lock-checked writes on Redis Cluster, which need a script's key checks (`#!lua`): Redis
-    /// 7.0 and Valkey. Before, the client refuses them, naming the version needed.
-    LockCheckedWritesOnCluster,
     /// ACL rules on subcommands (`-client|setname`): Redis 7.0 and Valkey.
     AclSubcommandRules,
 }
@@ -165,7 +162,6 @@ pub fn skip_without(capability: Capability) -> bool {
         Capability::Tls => !has_tls(),
         Capability::CommandChecksInScripts
         | Capability::ShardedPubSub
-        | Capability::LockCheckedWritesOnCluster
         | Capability::AclSubcommandRules => !server_version().redis_7_or_newer(),
     };
     if missing {

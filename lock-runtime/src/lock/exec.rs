@@ -95,15 +95,6 @@ pub(crate) async fn run<T: FromRedisValue>(
         .collect::<Result<Vec<_>, _>>()?;
     let backend = &holder.backend;
     let cluster = matches!(backend.config.deployment, Deployment::Cluster(_));
-    if cluster && !commands.is_empty() && !backend.server.script_flags() {
-        // Before 7.0 a script may touch keys of any slot its node holds or not: nothing would
-        // keep the commands inside the lock's slot, and a write there would be lost.
-        return Err(LockError::config(format!(
-            "lock-checked writes under `{name}` on Redis Cluster need Redis 7.0 or newer (its \
-             script key checks); this cluster runs Redis {}: nothing ran",
-            backend.server.describe()
-        )));
-    }
     let (mut other_versions, mut spent) = (0, 0);
     loop {
         let table = described(holder, name, &commands).await?;

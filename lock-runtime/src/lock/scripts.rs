@@ -64,8 +64,7 @@ pub(crate) static RAISE_FENCE: Lazy<Script> =
 /// `scripts/exec.lua` as sent: declared with a shebang, so that on Redis Cluster it may touch
 /// keys of its lock's slot only (a script without one may touch any key of its node, and
 /// breaks when slots move), then `common.lua`. Sent without the shebang to Redis before 7.0
-/// ([`Flagged`]), where a lock-checked write with commands on Redis Cluster is refused (see
-/// `lock/exec.rs`).
+/// ([`Flagged`]), where the script compares the keys' slots with the lock's itself.
 const EXEC_SOURCE: &str = concat!("#!lua\n", with_common!("exec.lua"));
 
 /// Run a pipeline's commands if an owner still holds its lock, all or none; see

@@ -63,8 +63,8 @@
 -- touch keys of its declared keys' slot only: the lock's. `COMMAND GETKEYS` finds each
 -- command's keys as Redis does (and SPUBLISH's channel, which Cluster places as a key), and an
 -- `EXISTS` of each meets the same slot check as the command will, before anything runs.
--- Redis before 7.0 cannot compile the shebang and checks no slot: the client sends it without
--- one there, and refuses commands on such a Cluster before sending anything (lock/exec.rs).
+-- Redis before 7.0 cannot compile the shebang: the client sends it without one there, and the
+-- script compares each key's slot with the lock's itself (see slot_checked below).
 
 if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return {0}
@@ -113,6 +113,11 @@ for index = 1, count do
 end
 
 local cluster = ARGV[4] == '1'
+-- Redis 7.0 (the shebang) refuses a key of another slot than the declared ones; before, a
+-- script may touch any key its node serves (a key it does not serve is still refused): there
+-- each key's slot is compared with the lock's, one CLUSTER KEYSLOT each, on such servers only.
+local slot_checked = redis.REDIS_VERSION ~= nil
+local lock_slot = cluster and not slot_checked and redis.call('cluster', 'keyslot', KEYS[1])
 -- `redis.acl_check_cmd` came with Redis 7.0: before, a command the ACL user may not run fails
 -- as it runs, and the others still run (the README's table of servers says so).
 local acl_check = redis.acl_check_cmd
@@ -140,6 +145,9 @@ for index, command in ipairs(commands) do
             local probe = redis.pcall('exists', key)
             if type(probe) == 'table' and probe.err then
                 return {3, index, probe.err}
+            end
+            if not slot_checked and redis.call('cluster', 'keyslot', key) ~= lock_slot then
+                return {3, index, 'CROSSSLOT Script attempted to access a key outside the lock\'s slot'}
             end
         end
     end
