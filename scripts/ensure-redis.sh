@@ -29,7 +29,7 @@ fi
 install_hint() {
     printf '%s\n' \
         "redis-server was not found, and this script cannot install it here." \
-        "The tests of this workspace run real redis-server processes (Redis >= 7.0). Install it with one of:" \
+        "The tests of this workspace run real redis-server processes (Redis >= 6.2 or Valkey >= 7.2). Install it with one of:" \
         "  Debian/Ubuntu:  sudo apt-get install redis-server" \
         "  macOS:          brew install redis" \
         "or point the tests at a binary:  export REDIS_SERVER=/path/to/redis-server" >&2

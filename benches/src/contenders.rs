@@ -102,11 +102,12 @@ impl Implementation {
         match self {
             // Every script of both locks (`__private::scripts::lock()` and `fair_lock()`: the
             // fair lock has an acquire of its own and runs the reentrant lock's other scripts);
-            // `publish` is passed to the scripts as an argument. A unit test checks the list.
+            // `publish` is passed to the scripts as an argument; `info` and `cluster` run on
+            // Redis before 7.0 only (exec's version and slot checks). A unit test checks the list.
             Implementation::Ours | Implementation::Fair => &[
                 "type", "incr", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl",
                 "exists", "hincrby", "set", "del", "publish", "zadd", "zrange", "zscore", "zrem",
-                "hdel", "zcard", "hmget", "command",
+                "hdel", "zcard", "hmget", "command", "info", "cluster",
             ],
             // The compare-and-delete release script.
             Implementation::SpinFixed | Implementation::SpinJitter => &["get", "del"],

@@ -289,6 +289,9 @@ async fn inspect_finds_the_primary_through_the_sentinels() {
 /// the server is refused (exit 1, the reason on stderr), and a missing file is named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspect_reaches_a_tls_server_with_its_ca() {
+    if lock_tests::skip_without(lock_tests::Capability::Tls) {
+        return;
+    }
     let server = RedisServer::builder().tls(true).start();
     let ca = server.dir().join("cli-ca.pem");
     std::fs::write(&ca, server.tls_ca_pem()).expect("write the CA");

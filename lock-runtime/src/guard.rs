@@ -167,6 +167,10 @@ impl LockGuard {
     /// For an exclusive hold: the reentrant, fair or write lock. On Redis Cluster the commands'
     /// keys must live in the lock's hash slot: name them with [`hash_tag`](Self::hash_tag).
     ///
+    /// On Redis before 7.0 (6.2) two of those checks cannot be made before the commands run: a
+    /// command the ACL user may not run, and an unknown subcommand, fail as they run (the
+    /// others still run, as in a `MULTI` on 6.2).
+    ///
     /// The request is sent once, never resent, and runs at most once however late a copy of it
     /// reaches Redis: each exec carries a number, above every earlier one of its hold, and Redis
     /// records it in the lock's own hash before the commands run. Without a reply (a timeout, a

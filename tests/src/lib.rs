@@ -20,14 +20,19 @@
 //! | contention across OS processes | [`Workers`] / [`spawn_workers`] |
 //! | a fresh lock name, no keys left behind | [`unique_name`], [`assert_no_keys`] |
 //! | which commands a client sent (not a script) | [`RedisServer::monitor`] |
+//! | which server runs (Redis 6.2, Valkey 9, …), a test skipped where it lacks TLS | [`server_version`], [`RedisServer::version`], [`skip_without`] |
 //!
 //! # Finding `redis-server`
 //!
 //! The binary is [`RedisServerBuilder::binary`] when given, else `$REDIS_SERVER`, else `redis-server`
-//! on `PATH`. Redis 7.0 or newer is needed (`enable-debug-command`, `cluster-port`,
-//! `CLUSTER ADDSLOTSRANGE`). When it is missing, starting a server panics with a message saying how to
-//! install it (`scripts/ensure-redis.sh`, `apt-get install redis-server`, `brew install redis`): the
-//! tests fail, they never skip.
+//! on `PATH`. Every supported server runs: Redis 6.2 or newer, Valkey 7.2 or newer; the kit reads
+//! the binary's `--version` ([`server_version`], [`RedisServer::version`]) and leaves out what an
+//! older server does not know (`enable-debug-command`, `cluster-port`, `CLUSTER ADDSLOTSRANGE`
+//! before Redis 7.0). `scripts/ensure-servers.sh` installs Valkey 9 and Redis 6.2 binaries.
+//! When the binary is missing, starting a server panics with a message saying how to install it
+//! (`scripts/ensure-redis.sh`, `apt-get install redis-server`, `brew install redis`): the tests
+//! fail, they never skip for that. Only a test that needs what the binary was built without (TLS)
+//! skips, by name, through [`skip_without`].
 //!
 //! # Blocking
 //!
@@ -55,6 +60,7 @@
 
 #![warn(missing_docs)]
 
+mod binary;
 mod cluster;
 pub mod late;
 pub mod locks;
@@ -70,6 +76,9 @@ mod workers;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use binary::{
+    Capability, SKIP_LOG_VAR, ServerProduct, ServerVersion, server_version, skip_without,
+};
 pub use cluster::{CLUSTER_SLOTS, RedisCluster, key_slot};
 pub use monitor::{Monitor, MonitoredCommand};
 pub use proxy::TcpProxy;

@@ -5,7 +5,10 @@
 //! whether a client sent a command of its own. `MONITOR` can: it tags each command with the
 //! address of the connection that sent it, or `lua` for the commands a script ran.
 //!
-//! Redis leaves administrative commands (`CONFIG`, `DEBUG`, …) out of `MONITOR`'s feed.
+//! Redis leaves administrative commands (`CONFIG`, `DEBUG`, …) out of `MONITOR`'s feed. The
+//! kit leaves out the handshake of each new connection too: redis-rs sends
+//! `CLIENT SETINFO LIB-NAME` / `LIB-VER` before anything else, which Redis 7.2+ and Valkey run
+//! (and show) and older servers refuse (and do not show), so counts stay the same on every server.
 
 use std::{
     thread::{self, JoinHandle},
@@ -36,6 +39,17 @@ impl MonitoredCommand {
             .first()
             .map(|name| name.to_ascii_lowercase())
             .unwrap_or_default()
+    }
+
+    /// Whether it is part of a new connection's handshake (`CLIENT SETINFO`, sent by redis-rs
+    /// to every server; only Redis 7.2+ and Valkey run it), not a command of the client's own.
+    fn is_handshake(&self) -> bool {
+        self.sent_by_a_client()
+            && self.name() == "client"
+            && self
+                .args
+                .get(1)
+                .is_some_and(|sub| sub.eq_ignore_ascii_case("setinfo"))
     }
 
     /// Whether a client sent it (rather than a script running it).
@@ -113,7 +127,9 @@ fn read_feed(
         if command.name() == "echo" && command.args.get(1).is_some_and(|arg| arg == marker) {
             return Ok(seen);
         }
-        seen.push(command);
+        if !command.is_handshake() {
+            seen.push(command);
+        }
     }
 }
 
@@ -185,5 +201,10 @@ mod tests {
         assert_eq!(ran.name(), "hset");
         assert_eq!(ran.args, ["HSET", "k", "a\"b\\c\u{1} d"]);
         assert_eq!(parse_line("garbage"), None);
+        let handshake =
+            parse_line(r#"1.5 [0 127.0.0.1:60866] "CLIENT" "SETINFO" "LIB-NAME" "redis-rs""#)
+                .expect("a line");
+        assert!(handshake.is_handshake());
+        assert!(!sent.is_handshake());
     }
 }

@@ -16,6 +16,7 @@ use nix::unistd::Pid;
 use redis::FromRedisValue;
 use tempfile::TempDir;
 
+use crate::binary::{self, ServerVersion};
 use crate::tls::{self, TlsMaterial};
 
 /// How long [`RedisServer::start`] and [`RedisServer::restart`] wait for the server to answer `PING`.
@@ -67,6 +68,7 @@ pub struct RedisServer {
     /// [`tls`](RedisServerBuilder::tls).
     tls: Option<(u16, TlsMaterial)>,
     binary: PathBuf,
+    version: ServerVersion,
     /// Every argument after the binary, ports included, so a restart reuses them as they are.
     args: Vec<String>,
     child: Mutex<Option<Child>>,
@@ -182,7 +184,23 @@ impl RedisServerBuilder {
     /// When `redis-server` is missing (with a hint on how to install it), or when the server does not
     /// answer within 10 s (with the tail of its log).
     pub fn start(self) -> RedisServer {
+        self.try_start()
+            .unwrap_or_else(|message| panic!("{message}"))
+    }
+
+    /// Like [`start`](Self::start), but a server that exits during start or does not answer is an
+    /// error (with the tail of its log) instead of a panic.
+    ///
+    /// # Errors
+    ///
+    /// The reason the server did not start, and its log.
+    ///
+    /// # Panics
+    ///
+    /// When `redis-server` is missing, or its temporary directory cannot be made.
+    pub fn try_start(self) -> Result<RedisServer, String> {
         let binary = resolve_binary(self.binary.as_deref());
+        let version = binary::version_of(&binary);
         let dir = tempfile::Builder::new()
             .prefix("lock-tests-redis-")
             .tempdir()
@@ -199,17 +217,30 @@ impl RedisServerBuilder {
             cluster_port: None,
             tls,
             binary,
+            version,
             args: Vec::new(),
             child: Mutex::new(None),
             dir,
         };
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS {
-            server.port = free_port();
-            server.cluster_port = self
-                .cluster_enabled
-                .then(|| std::iter::repeat_with(free_port).find(|p| *p != server.port))
-                .flatten();
+            if self.cluster_enabled && !version.redis_7_or_newer() {
+                // Before Redis 7.0 (no `cluster-port`) the bus listens on the port plus 10000.
+                let (port, bus) = std::iter::repeat_with(free_port)
+                    .find_map(|port| {
+                        let bus = port.checked_add(CLUSTER_BUS_OFFSET)?;
+                        port_is_free(bus).then_some((port, bus))
+                    })
+                    .unwrap_or_default();
+                server.port = port;
+                server.cluster_port = Some(bus);
+            } else {
+                server.port = free_port();
+                server.cluster_port = self
+                    .cluster_enabled
+                    .then(|| std::iter::repeat_with(free_port).find(|p| *p != server.port))
+                    .flatten();
+            }
             if let Some((tls_port, _)) = &mut server.tls {
                 *tls_port = std::iter::repeat_with(free_port)
                     .find(|p| *p != server.port && Some(*p) != server.cluster_port)
@@ -218,22 +249,24 @@ impl RedisServerBuilder {
             let tls_port = server.tls.as_ref().map(|(port, _)| *port);
             server.args = self.command_args(
                 server.dir.path(),
+                version,
                 (server.port, server.cluster_port, tls_port),
             );
             match server.launch() {
-                Ok(()) => return server,
+                Ok(()) => return Ok(server),
                 Err(StartError::AddressInUse(log)) => last_failure = log,
-                Err(StartError::Failed(message)) => panic!("{message}"),
+                Err(StartError::Failed(message)) => return Err(message),
             }
         }
-        panic!(
+        Err(format!(
             "redis-server could not find a free port after {START_ATTEMPTS} attempts; last log:\n{last_failure}"
-        );
+        ))
     }
 
     fn command_args(
         &self,
         dir: &Path,
+        version: ServerVersion,
         (port, cluster_port, tls_port): (u16, Option<u16>, Option<u16>),
     ) -> Vec<String> {
         let dir_str = dir.to_string_lossy().into_owned();
@@ -255,7 +288,10 @@ impl RedisServerBuilder {
         push("logfile", &[&dir.join(LOG_FILE).to_string_lossy()]);
         push("save", &[""]);
         push("appendonly", &["no"]);
-        push("enable-debug-command", &["local"]);
+        if version.redis_7_or_newer() {
+            // Before Redis 7.0 `DEBUG` is always enabled and the option does not exist.
+            push("enable-debug-command", &["local"]);
+        }
         push("repl-diskless-sync-delay", &["0"]);
         if let Some(primary) = self.replica_of {
             push("replicaof", &["127.0.0.1", &primary.to_string()]);
@@ -267,7 +303,9 @@ impl RedisServerBuilder {
                 &[&dir.join("nodes.conf").to_string_lossy()],
             );
             push("cluster-node-timeout", &["2000"]);
-            push("cluster-port", &[&cluster_port.to_string()]);
+            if version.redis_7_or_newer() {
+                push("cluster-port", &[&cluster_port.to_string()]);
+            }
         }
         if let Some(tls_port) = tls_port {
             push("tls-port", &[&tls_port.to_string()]);
@@ -284,6 +322,8 @@ impl RedisServerBuilder {
     }
 }
 
+/// Where a cluster node's bus listens before Redis 7.0: its port plus this.
+const CLUSTER_BUS_OFFSET: u16 = 10_000;
 const LOG_FILE: &str = "redis.log";
 const SENTINEL_CONFIG: &str = "sentinel.conf";
 const OUTPUT_FILE: &str = "stdout-stderr.log";
@@ -344,6 +384,11 @@ impl RedisServer {
             Some((port, material)) => (*port, material),
             None => panic!("this server was started without `RedisServer::builder().tls(true)`"),
         }
+    }
+
+    /// The product and version of the server's binary (Redis 6.2.14, Valkey 9.1.2, …).
+    pub fn version(&self) -> ServerVersion {
+        self.version
     }
 
     /// The cluster bus port, for a server started with [`cluster_enabled`](RedisServerBuilder::cluster_enabled).
@@ -817,8 +862,13 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0 to find a free port: {e}"))
 }
 
+/// Whether `port` on `127.0.0.1` was free a moment ago.
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
 /// The `redis-server` to run: the builder's, else `$REDIS_SERVER`, else `redis-server` on `PATH`.
-fn resolve_binary(explicit: Option<&Path>) -> PathBuf {
+pub(crate) fn resolve_binary(explicit: Option<&Path>) -> PathBuf {
     let (path, origin) = match explicit {
         Some(path) => (path.to_path_buf(), "RedisServerBuilder::binary"),
         None => match std::env::var_os("REDIS_SERVER").filter(|v| !v.is_empty()) {

@@ -20,9 +20,9 @@ use std::{
 
 use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
-    RedisCluster, RedisServer, key_slot,
+    Capability, RedisCluster, RedisServer, key_slot,
     locks::{await_queued, await_shard_subscribers, lock_key, unlock_channel},
-    unique_name,
+    skip_without, unique_name,
 };
 use tokio::task::JoinHandle;
 
@@ -172,6 +172,9 @@ async fn ride_out(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_failover_is_ridden_out_by_the_holder_and_every_waiter() {
+    if skip_without(Capability::ShardedPubSub) {
+        return;
+    }
     ride_out("failover", |cluster, owner, _| {
         cluster.kill_primary(owner).port()
     })
@@ -183,6 +186,9 @@ async fn a_master_failover_is_ridden_out_by_the_holder_and_every_waiter() {
 /// leads them to the replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_master_is_failed_over_and_ridden_out_by_the_holder_and_every_waiter() {
+    if skip_without(Capability::ShardedPubSub) {
+        return;
+    }
     ride_out("frozen", |cluster, owner, _| {
         cluster.freeze_primary(owner).port()
     })
@@ -191,6 +197,9 @@ async fn a_frozen_master_is_failed_over_and_ridden_out_by_the_holder_and_every_w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_migration_is_ridden_out_by_the_holder_and_every_waiter() {
+    if skip_without(Capability::ShardedPubSub) {
+        return;
+    }
     ride_out("migration", |cluster, owner, slot| {
         let target = cluster
             .primaries()

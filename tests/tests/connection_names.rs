@@ -7,12 +7,12 @@ use std::{collections::BTreeMap, time::Duration};
 
 use lock_runtime::{LockClient, LockGuard};
 use lock_tests::{
-    RedisServer,
+    Capability, RedisServer,
     locks::{
         assert_released, await_one_subscription, client_named, command_calls, eventually,
         spawn_waiters,
     },
-    unique_name,
+    skip_without, unique_name,
 };
 
 /// What `CLIENT SETNAME` makes of the name `orders api\nhost 3` (Redis refuses spaces and
@@ -154,6 +154,9 @@ async fn naming_costs_an_uncontended_acquisition_nothing() {
 /// itself).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_with_a_password_names_its_pub_sub_connection() {
+    if skip_without(Capability::AclSubcommandRules) {
+        return;
+    }
     let server = RedisServer::start();
     let _: () = server.cmd(&["ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all"]);
     let _: () = server.cmd(&["ACL", "SETUSER", "default", "-client|setname"]);

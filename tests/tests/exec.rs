@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use lock_runtime::{LockClient, LockError, LockGuard, distribute_lock};
 use lock_tests::{
-    RedisServer, TcpProxy,
+    Capability, RedisServer, TcpProxy,
     late::deliver_held,
     locks::{
         Family, assert_released_beside, assert_rw_released, eventually, exec_records,
         for_each_family, lock_key, rw_holds,
     },
-    unique_name,
+    server_version, skip_without, unique_name,
 };
 use redis::AsyncCommands;
 
@@ -400,15 +400,19 @@ async fn a_malformed_command_leaves_the_whole_pipeline_unrun() {
         .arg("$");
     let mut select = redis::cmd("SELECT");
     select.arg(1);
-    for (what, command) in [
+    let mut malformed = vec![
         ("SET without a value", no_value),
         ("an unknown command", unknown),
         ("SCRIPT EXISTS", no_script),
-        ("an unknown subcommand", no_subcommand),
         ("BLMPOP", blocking),
         ("XREAD BLOCK", blocking_read),
         ("SELECT", select),
-    ] {
+    ];
+    // Redis before 7.0 describes no subcommand: the command itself refuses it as it runs.
+    if server_version().redis_7_or_newer() {
+        malformed.push(("an unknown subcommand", no_subcommand));
+    }
+    for (what, command) in malformed {
         for atomic in [true, false] {
             let err = guard
                 .exec::<()>(&around(&guard, &command, atomic))
@@ -449,6 +453,9 @@ async fn select_is_refused_before_anything_runs() {
 /// discards a transaction with a `NOPERM` command.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_the_acl_refuses_leaves_the_whole_pipeline_unrun() {
+    if skip_without(Capability::CommandChecksInScripts) {
+        return;
+    }
     let server = RedisServer::start();
     let _: () = server.cmd(&[
         "ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-sadd",

@@ -5,8 +5,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lock_tests::{
-    RedisCluster, RedisServer, ReplicatedRedis, TcpProxy, Workers, assert_no_keys, key_slot,
-    spawn_workers, start_masters, unique_name,
+    RedisCluster, RedisServer, ReplicatedRedis, ServerProduct, TcpProxy, Workers, assert_no_keys,
+    key_slot, spawn_workers, start_masters, unique_name,
 };
 use redis::{Commands, RedisResult};
 
@@ -438,6 +438,25 @@ fn monitor_tells_a_clients_commands_from_a_scripts() {
         .map(lock_tests::MonitoredCommand::name)
         .collect();
     assert_eq!(by_scripts, ["get"], "{seen:?}");
+}
+
+/// The kit reads the product and version of its binary, and they are the running server's own
+/// (Valkey reports `redis_version:7.2.4` for compatibility, and its own in `valkey_version`).
+#[test]
+fn a_server_is_the_version_its_binary_says() {
+    let server = RedisServer::start();
+    let version = server.version();
+    assert_eq!(version, lock_tests::server_version());
+    let field = match version.product {
+        ServerProduct::Redis => "redis_version",
+        ServerProduct::Valkey => "valkey_version",
+    };
+    let (major, minor, patch) = version.version;
+    assert_eq!(
+        server.info_field("server", field),
+        Some(format!("{major}.{minor}.{patch}")),
+        "{version}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,12 +1,13 @@
-//! `rediss://` (the `tls` feature) against Debian's redis-server on a TLS port, with
+//! `rediss://` (the `tls` feature) against the kit's server on a TLS port, with
 //! certificates made for each test by the kit: locks taken, waited for (pub/sub over TLS) and
 //! released; a private CA trusted; a client certificate shown when the server asks; an
-//! untrusted server refused.
+//! untrusted server refused. A server binary built without TLS skips these tests by name
+//! ([`skip_without`]).
 
 use std::time::Duration;
 
 use lock_runtime::{LockClient, LockClientBuilder};
-use lock_tests::{RedisServer, locks::assert_released, unique_name};
+use lock_tests::{Capability, RedisServer, locks::assert_released, skip_without, unique_name};
 
 /// A builder for `server`'s TLS port, trusting the CA that signed its certificate.
 fn trusting(server: &RedisServer) -> LockClientBuilder {
@@ -31,6 +32,9 @@ fn tls_connections(server: &RedisServer) -> Vec<String> {
 /// subscription is on the TLS port too), long before the holder's 30 s lease would free it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_is_taken_and_handed_over_through_tls() {
+    if skip_without(Capability::Tls) {
+        return;
+    }
     let server = RedisServer::builder().tls(true).start();
     let holding = trusting(&server).build().await.expect("TLS connect");
     let waiting = trusting(&server).build().await.expect("TLS connect");
@@ -64,6 +68,9 @@ async fn a_lock_is_taken_and_handed_over_through_tls() {
 /// that shows a certificate signed by its CA.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_certificate_is_shown_when_the_server_requires_one() {
+    if skip_without(Capability::Tls) {
+        return;
+    }
     let server = RedisServer::builder()
         .tls(true)
         .arg("tls-auth-clients", "yes")
@@ -96,6 +103,9 @@ async fn a_client_certificate_is_shown_when_the_server_requires_one() {
 /// naming the server, not a panic and not a hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_signed_by_an_unknown_ca_is_refused() {
+    if skip_without(Capability::Tls) {
+        return;
+    }
     let server = RedisServer::builder().tls(true).start();
     let other = RedisServer::builder().tls(true).start();
     for builder in [
@@ -114,6 +124,9 @@ async fn a_server_signed_by_an_unknown_ca_is_refused() {
 /// Certificates that are not PEM are a configuration error at build time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_that_do_not_parse_are_a_config_error() {
+    if skip_without(Capability::Tls) {
+        return;
+    }
     let server = RedisServer::builder().tls(true).start();
     let err = LockClient::builder()
         .url(server.tls_url())

@@ -35,7 +35,7 @@ use crate::{
     CountDownLatch, FairLock, Lock, LockClientBuilder, LockError, MultiLock, ReadWriteLock,
     Semaphore,
     core::{
-        backend::Backend,
+        backend::{Backend, ServerFeatures},
         background,
         commands::CommandTable,
         hub::{Hub, Nodes, Transport},
@@ -268,9 +268,10 @@ impl LockClient {
             };
             let mut connection = commands.lease().connection;
             warn_if_locks_can_be_evicted(&mut connection, &config.deployment).await;
+            let server = server_features(&mut connection, &config.deployment).await?;
             let transport = match (&config.deployment, nodes) {
                 (Deployment::Cluster(_), Nodes::Fixed(seeds)) => {
-                    if cluster_has_sharded_pubsub(&mut connection).await? {
+                    if cluster_has_sharded_pubsub(server) {
                         Transport::Sharded(seeds)
                     } else {
                         Transport::Classic(Nodes::Fixed(seeds))
@@ -278,11 +279,11 @@ impl LockClient {
                 }
                 (_, nodes) => Transport::Classic(nodes),
             };
-            Ok::<_, redis::RedisError>((transport, commands, replicated))
+            Ok::<_, redis::RedisError>((transport, commands, replicated, server))
         });
         let context = || format!("connecting to {}", config.deployment);
         let timed = background::in_context(runtime, within(config.connect_timeout, connecting));
-        let (transport, commands, replicated) = timed
+        let (transport, commands, replicated, server) = timed
             .await
             .map_err(|err| LockError::redis(context(), err))?;
         let scripts = Arc::new(ScriptPath::new(runtime, commands, replicated, &config));
@@ -299,6 +300,7 @@ impl LockClient {
                 hub,
                 watchdog,
                 commands: CommandTable::default(),
+                server,
             }),
         })
     }
@@ -364,21 +366,45 @@ fn no_node() -> redis::RedisError {
     ))
 }
 
+/// What the server can run, by the version `INFO server` gives (on a cluster, the primary of
+/// slot 0's): read once at connect, it chooses the scripts' variants (`#!lua` shebangs from
+/// Redis 7.0) and on a cluster the pub/sub. A server that refuses `INFO` (some managed services)
+/// counts as Redis 7, except a cluster, which needs the answer to choose its pub/sub.
+async fn server_features(
+    connection: &mut Connection,
+    deployment: &Deployment,
+) -> redis::RedisResult<ServerFeatures> {
+    let info = redis::cmd("INFO").arg("server").clone();
+    let version = match connection.query_on::<String>(&info, Some(0)).await {
+        Ok(info) => redis_version(&info),
+        Err(err) if !matches!(deployment, Deployment::Cluster(_)) => {
+            tracing::debug!(redis = %deployment, error = %err, "could not read the server's version");
+            None
+        }
+        Err(err) => return Err(err),
+    };
+    let server = ServerFeatures { version };
+    if !server.script_flags() {
+        tracing::info!(
+            version = %server.describe(),
+            "this Redis predates 7.0: scripts are sent without their `#!lua` flags"
+        );
+    }
+    Ok(server)
+}
+
 /// Whether the cluster serves sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`: Redis 7 or newer),
 /// judged by the version of the primary of slot 0. On an older cluster the client falls back on
 /// classic pub/sub, which Redis Cluster broadcasts to every node, and says so once.
-async fn cluster_has_sharded_pubsub(connection: &mut Connection) -> redis::RedisResult<bool> {
-    let info = redis::cmd("INFO").arg("server").clone();
-    let info: String = connection.query_on(&info, Some(0)).await?;
-    let version = redis_version(&info);
-    let sharded = version.is_some_and(|(major, _)| major >= 7);
+fn cluster_has_sharded_pubsub(server: ServerFeatures) -> bool {
+    let sharded = server.version.is_some_and(|(major, _)| major >= 7);
     if !sharded {
         tracing::warn!(
-            version = ?version,
+            version = %server.describe(),
             "this Redis Cluster predates Redis 7 and its sharded pub/sub: release notifications use classic pub/sub, which the cluster broadcasts to every node"
         );
     }
-    Ok(sharded)
+    sharded
 }
 
 /// The `(major, minor)` version in the text of `INFO server`, if it says.

@@ -155,7 +155,9 @@ impl Command {
 impl FromRedisValue for Command {
     /// One entry of `COMMAND INFO` (Redis 7): name, arity, flags, first key, last key, key step,
     /// ACL categories, tips, key specifications, subcommands (entries of the same shape, named
-    /// `container|subcommand`).
+    /// `container|subcommand`). Redis 6.2 stops after the ACL categories: it describes no
+    /// subcommand (a container's subcommand is checked by the command itself as it runs, as
+    /// Redis 6.2 does in a `MULTI` too).
     fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
         let mut items = Items::new(value, "COMMAND INFO")?;
         let _name: String = items.next()?;
@@ -165,9 +167,14 @@ impl FromRedisValue for Command {
         let _last_key: i64 = items.next()?;
         let _step: i64 = items.next()?;
         let _categories: Value = items.next()?;
-        let _tips: Value = items.next()?;
-        let key_specs: Vec<Value> = items.next()?;
-        let subcommands: Vec<(String, Command)> = Vec::<Value>::from_redis_value(items.next()?)?
+        let (key_specs, subcommands) = if items.is_empty() {
+            (Vec::new(), Value::Array(Vec::new()))
+        } else {
+            let _tips: Value = items.next()?;
+            let key_specs: Vec<Value> = items.next()?;
+            (key_specs, items.next()?)
+        };
+        let subcommands: Vec<(String, Command)> = Vec::<Value>::from_redis_value(subcommands)?
             .into_iter()
             .map(|entry| {
                 let name = match &entry {
@@ -246,6 +253,17 @@ mod tests {
         let ping =
             Command::from_redis_value(entry("ping", -1, &["fast"], 0, vec![])).expect("decodes");
         assert!(ping.takes(1) && ping.takes(2) && !ping.has_subcommands());
+    }
+
+    #[test]
+    fn command_info_of_redis_6_2_has_no_subcommands() {
+        let mut fields = match entry("config", -2, &["admin"], 0, vec![]) {
+            Value::Array(fields) => fields,
+            other => panic!("an entry is an array: {other:?}"),
+        };
+        fields.truncate(7);
+        let config = Command::from_redis_value(Value::Array(fields)).expect("a 6.2 entry");
+        assert!(config.takes(3) && !config.has_subcommands() && !config.has_keys());
     }
 
     #[test]

@@ -443,12 +443,32 @@ impl ScriptPath {
             Err(err) => return (Err(err), Attempted { at, out: false }),
         };
         let left = limit.saturating_sub(at.elapsed());
-        let reply = within(left, request(leased.connection.clone())).await;
+        let reply = within(left, request(leased.connection.clone()))
+            .await
+            .map_err(refused_by_a_replica);
         if let Err(err) = &reply {
             commands.report(&leased, err);
         }
         (reply, Attempted { at, out: true })
     }
+}
+
+/// A script's error that wraps a replica's `READONLY` as the plain `READONLY` it stands for.
+/// Redis 7 refuses a writing script on a replica before it runs; Redis 6.2 runs it, and its first
+/// write fails (`Error running script …: -READONLY You can't write …`): nothing was written
+/// either way (every write fails on a replica), so both mean "find the primary and send again".
+fn refused_by_a_replica(err: redis::RedisError) -> redis::RedisError {
+    let is_wrapped = !matches!(
+        err.kind(),
+        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+    ) && err.to_string().contains("-READONLY ");
+    if !is_wrapped {
+        return err;
+    }
+    redis::parse_redis_value(b"-READONLY You can't write against a read only replica.\r\n")
+        .and_then(redis::Value::extract_error)
+        .err()
+        .unwrap_or(err)
 }
 
 /// Whether resending the command may succeed: the connection dropped or stalled, or the server is
@@ -551,6 +571,38 @@ pub(crate) fn unexpected(script: &str, status: i64) -> redis::ParsingError {
     format!("unexpected status {status} from the {script} script").into()
 }
 
+/// A script whose source starts with a `#!lua` shebang line (flags such as `no-writes`, or on
+/// Redis Cluster the check that it touches only its declared keys' slots), sent as is to Redis
+/// 7.0 and newer, and without that line to older servers, which cannot compile it (`unexpected
+/// symbol near '#'`) and run every script as a shebang-less one. Both are hashed once.
+pub(crate) struct Flagged {
+    with_shebang: redis::Script,
+    without_shebang: redis::Script,
+}
+
+impl Flagged {
+    /// The script of `source`, whose first line is its shebang.
+    pub(crate) fn new(source: &str) -> Flagged {
+        let body = source
+            .strip_prefix("#!")
+            .and_then(|rest| rest.split_once('\n'))
+            .map_or(source, |(_, body)| body);
+        Flagged {
+            with_shebang: redis::Script::new(source),
+            without_shebang: redis::Script::new(body),
+        }
+    }
+
+    /// The variant `backend`'s server compiles: with the shebang when it reads script flags.
+    pub(crate) fn for_server(&self, backend: &crate::core::backend::Backend) -> &redis::Script {
+        if backend.server.script_flags() {
+            &self.with_shebang
+        } else {
+            &self.without_shebang
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,6 +613,18 @@ mod tests {
             .expect("an error reply")
             .extract_error()
             .expect_err("an error reply")
+    }
+
+    #[test]
+    fn a_script_refused_by_a_replica_of_redis_6_2_never_ran() {
+        let wrapped = server(
+            "ERR Error running script (call to f_7e32): @user_script:380: @user_script: 380: \
+             -READONLY You can't write against a read only replica.",
+        );
+        assert!(!never_ran(&wrapped));
+        assert!(never_ran(&refused_by_a_replica(wrapped)));
+        let other = refused_by_a_replica(server("ERR something else"));
+        assert!(!never_ran(&other) && other.to_string().contains("something else"));
     }
 
     #[test]
@@ -598,5 +662,18 @@ mod tests {
             Target::asked_by(&server("MOVED 12 10.0.0.7:7001")),
             Target::Current
         ));
+    }
+
+    #[test]
+    fn a_flagged_script_loses_its_shebang_line_only() {
+        let script = Flagged::new("#!lua flags=no-writes\nreturn 1\n");
+        assert_eq!(
+            script.without_shebang.get_hash(),
+            redis::Script::new("return 1\n").get_hash()
+        );
+        assert_eq!(
+            script.with_shebang.get_hash(),
+            redis::Script::new("#!lua flags=no-writes\nreturn 1\n").get_hash()
+        );
     }
 }

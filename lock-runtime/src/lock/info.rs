@@ -8,7 +8,7 @@
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use once_cell::sync::Lazy;
-use redis::{FromRedisValue, ParsingError, Script, Value};
+use redis::{FromRedisValue, ParsingError, Value};
 
 use crate::{
     LockClient, LockError,
@@ -16,7 +16,7 @@ use crate::{
     core::{
         backend::Backend,
         keys::Keys,
-        script::{Items, unexpected},
+        script::{Flagged, Items, unexpected},
         slots::SlotRange,
     },
     lock::{EXCLUSIVE, acquisition::Layout, scripts::split_record},
@@ -37,7 +37,7 @@ const INFO_SOURCE: &str = concat!(
 );
 
 /// Describe a reentrant or fair lock without changing it; see `scripts/info.lua`.
-pub(crate) static INFO: Lazy<Script> = Lazy::new(|| Script::new(INFO_SOURCE));
+pub(crate) static INFO: Lazy<Flagged> = Lazy::new(|| Flagged::new(INFO_SOURCE));
 
 /// A snapshot of one reentrant or fair lock, as Redis held it at one instant: made by
 /// [`Lock::info`](crate::Lock::info) and [`FairLock::info`](crate::FairLock::info).
@@ -247,14 +247,14 @@ impl<T: Snapshot> FromRedisValue for Described<T> {
 /// family's keys (main, fencing state, queue, liveness, wants, leases) and how many holds and
 /// waiters to list.
 pub(crate) async fn describe<T: Snapshot>(
-    script: &Script,
+    script: &Flagged,
     layout: &Layout,
     client: &LockClient,
     name: &Arc<str>,
 ) -> Result<T, LockError> {
     let backend = &client.backend;
     let keys = layout.keys(backend, name)?;
-    let mut call = script.prepare_invoke();
+    let mut call = script.for_server(backend).prepare_invoke();
     call.key(&keys.main)
         .key(keys.fence())
         .key(keys.queue())
@@ -274,7 +274,7 @@ pub(crate) async fn describe<T: Snapshot>(
 pub(crate) async fn info(client: &LockClient, name: &Arc<str>) -> Result<LockInfo, LockError> {
     let backend = &client.backend;
     let keys = EXCLUSIVE.keys(backend, name)?;
-    let mut call = INFO.prepare_invoke();
+    let mut call = INFO.for_server(backend).prepare_invoke();
     call.key(&keys.main)
         .key(keys.fence())
         .key(keys.queue())

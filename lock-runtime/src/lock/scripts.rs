@@ -11,7 +11,7 @@ use redis::{FromRedisValue, ParsingError, Script, Value};
 
 use crate::core::{
     commands::Command,
-    script::{Items, unexpected},
+    script::{Flagged, Items, unexpected},
 };
 
 /// The source of a lock script that uses the functions of `scripts/common.lua`, with that file
@@ -63,28 +63,26 @@ pub(crate) static RAISE_FENCE: Lazy<Script> =
 
 /// `scripts/exec.lua` as sent: declared with a shebang, so that on Redis Cluster it may touch
 /// keys of its lock's slot only (a script without one may touch any key of its node, and
-/// breaks when slots move), then `common.lua`.
+/// breaks when slots move), then `common.lua`. Sent without the shebang to Redis before 7.0
+/// ([`Flagged`]), where the script compares the keys' slots with the lock's itself.
 const EXEC_SOURCE: &str = concat!("#!lua\n", with_common!("exec.lua"));
 
 /// Run a pipeline's commands if an owner still holds its lock, all or none; see
 /// `scripts/exec.lua`. Its reply is [`Executed`].
-pub(crate) static EXEC: Lazy<Script> = Lazy::new(|| Script::new(EXEC_SOURCE));
+pub(crate) static EXEC: Lazy<Flagged> = Lazy::new(|| Flagged::new(EXEC_SOURCE));
 
 /// Spend the number of a lock-checked write whose caller got no reply, learning whether it ran;
 /// see `scripts/spend_exec.lua`. Its reply is [`SpentExec`].
 pub(crate) static SPEND_EXEC: Lazy<Script> =
     Lazy::new(|| Script::new(with_common!("spend_exec.lua")));
 
-/// `scripts/commands.lua` as sent: declared read-only. Not among [`sources`]: it runs once per
+/// `scripts/commands.lua` as sent: declared read-only, `common.lua` in front. Not among [`sources`]: it runs once per
 /// command name a client uses, not per operation.
-const COMMANDS_SOURCE: &str = concat!(
-    "#!lua flags=no-writes\n",
-    include_str!("scripts/commands.lua")
-);
+const COMMANDS_SOURCE: &str = concat!("#!lua flags=no-writes\n", with_common!("commands.lua"));
 
 /// Read what the server says of some commands, with its version; see `scripts/commands.lua`.
 /// Its reply is [`Described`].
-pub(crate) static COMMANDS: Lazy<Script> = Lazy::new(|| Script::new(COMMANDS_SOURCE));
+pub(crate) static COMMANDS: Lazy<Flagged> = Lazy::new(|| Flagged::new(COMMANDS_SOURCE));
 
 /// Every script of the lock, by file name: for tests and the benchmark (`__private::scripts`).
 pub(crate) fn sources() -> [(&'static str, &'static str); 10] {

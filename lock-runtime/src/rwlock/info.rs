@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use once_cell::sync::Lazy;
-use redis::{ParsingError, Script, Value};
+use redis::{ParsingError, Value};
 
 use crate::{
     LockClient, LockError, LockHolder,
-    core::script::Items,
+    core::script::{Flagged, Items},
     lock::info::{Snapshot, describe},
     rwlock::RW,
 };
@@ -23,7 +23,7 @@ const INFO_SOURCE: &str = concat!(
 );
 
 /// Describe a read-write lock without changing it; see `scripts/info.lua`.
-static INFO: Lazy<Script> = Lazy::new(|| Script::new(INFO_SOURCE));
+static INFO: Lazy<Flagged> = Lazy::new(|| Flagged::new(INFO_SOURCE));
 
 /// A snapshot of one read-write lock, as Redis held it at one instant: made by
 /// [`ReadWriteLock::info`](crate::ReadWriteLock::info).

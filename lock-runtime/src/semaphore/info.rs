@@ -6,11 +6,11 @@
 use std::{sync::Arc, time::Duration};
 
 use once_cell::sync::Lazy;
-use redis::{ParsingError, Script};
+use redis::ParsingError;
 
 use crate::{
     LockClient, LockError,
-    core::script::Items,
+    core::script::{Flagged, Items},
     lock::info::{Snapshot, describe, recorded},
     semaphore::SEM,
 };
@@ -23,7 +23,7 @@ const INFO_SOURCE: &str = concat!(
 );
 
 /// Describe a semaphore without changing it; see `scripts/info.lua`.
-static INFO: Lazy<Script> = Lazy::new(|| Script::new(INFO_SOURCE));
+static INFO: Lazy<Flagged> = Lazy::new(|| Flagged::new(INFO_SOURCE));
 
 /// A snapshot of one semaphore, as Redis held it at one instant: made by
 /// [`Semaphore::info`](crate::Semaphore::info).

@@ -1,4 +1,5 @@
-//! A real Redis Cluster, assembled with `CLUSTER ADDSLOTSRANGE`, `CLUSTER MEET` and
+//! A real Redis Cluster, assembled with `CLUSTER ADDSLOTSRANGE` (`ADDSLOTS` before Redis 7.0),
+//! `CLUSTER MEET` and
 //! `CLUSTER REPLICATE`; its failovers and slot migrations are in `changes.rs`.
 
 use std::ops::RangeInclusive;
@@ -92,12 +93,20 @@ impl RedisCluster {
         for (i, (node, range)) in nodes.iter().zip(&slots).enumerate() {
             let epoch = (i + 1).to_string();
             let _: () = node.cmd(&["CLUSTER", "SET-CONFIG-EPOCH", &epoch]);
-            let _: () = node.cmd(&[
-                "CLUSTER",
-                "ADDSLOTSRANGE",
-                &range.start().to_string(),
-                &range.end().to_string(),
-            ]);
+            if node.version().redis_7_or_newer() {
+                let _: () = node.cmd(&[
+                    "CLUSTER",
+                    "ADDSLOTSRANGE",
+                    &range.start().to_string(),
+                    &range.end().to_string(),
+                ]);
+            } else {
+                // `ADDSLOTSRANGE` came with Redis 7.0: name every slot.
+                let slots: Vec<String> = range.clone().map(|slot| slot.to_string()).collect();
+                let mut args = vec!["CLUSTER", "ADDSLOTS"];
+                args.extend(slots.iter().map(String::as_str));
+                let _: () = node.cmd(&args);
+            }
         }
         let first = &nodes[0];
         for node in &nodes[1..] {

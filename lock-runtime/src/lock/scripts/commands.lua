@@ -7,10 +7,10 @@
 --
 -- ARGV     command names (at most 7997)
 --
--- Returns {version, infos}: `redis.REDIS_VERSION`, and `COMMAND INFO` of the names, in order
+-- Returns {version, infos}: the server's version (server_version in common.lua), and `COMMAND INFO` of the names, in order
 -- (nil for a name the server does not know), both read at one instant of one server.
 
 if #ARGV == 0 then
-    return {redis.REDIS_VERSION, {}}
+    return {server_version(), {}}
 end
-return {redis.REDIS_VERSION, redis.call('command', 'info', unpack(ARGV))}
+return {server_version(), redis.call('command', 'info', unpack(ARGV))}

@@ -14,6 +14,13 @@ local function server_ms()
     return now
 end
 
+-- The server's version: `redis.REDIS_VERSION` (Redis 7.0 and newer), else what `INFO` says
+-- (Redis 6.2 has no such field; only lock-checked writes ask, not the lock's hot path).
+local function server_version()
+    return redis.REDIS_VERSION
+        or string.match(redis.call('info', 'server'), 'redis_version:([%w%.%-]+)')
+end
+
 -- The next fencing token of the lock whose fencing state is `fence` (a key with a TTL of
 -- `ttl` ms once created): a hybrid logical clock. The state counts up by one per acquisition
 -- (INCR keeps its TTL); when it is gone it restarts from the server time in microseconds.

@@ -24,7 +24,8 @@
 --
 -- ARGV[1]  owner id of the hold
 -- ARGV[2]  "1" if the hold's lease is kept in KEYS[2] (a write hold), "0" otherwise
--- ARGV[3]  the server version (`redis.REDIS_VERSION`) the client checked the commands against
+-- ARGV[3]  the server version (server_version in common.lua) the client checked the commands
+--          against
 -- ARGV[4]  "1" to check the commands' keys first (Redis Cluster), "0" otherwise
 -- ARGV[5]  this exec's number (see core/ids.rs)
 -- ARGV[6]  its floor: the lowest number of the owner's execs whose outcome the client may still
@@ -62,6 +63,8 @@
 -- touch keys of its declared keys' slot only: the lock's. `COMMAND GETKEYS` finds each
 -- command's keys as Redis does (and SPUBLISH's channel, which Cluster places as a key), and an
 -- `EXISTS` of each meets the same slot check as the command will, before anything runs.
+-- Redis before 7.0 cannot compile the shebang: the client sends it without one there, and the
+-- script compares each key's slot with the lock's itself (see slot_checked below).
 
 if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return {0}
@@ -85,8 +88,11 @@ if seen == 'ran' then
 end
 
 local count = tonumber(ARGV[7])
-if count > 0 and ARGV[3] ~= redis.REDIS_VERSION then
-    return {2, redis.REDIS_VERSION}
+if count > 0 then
+    local version = server_version()
+    if ARGV[3] ~= version then
+        return {2, version}
+    end
 end
 
 -- The text of an error raised by a Redis function: a table in Redis 7, a string in some cases.
@@ -107,9 +113,20 @@ for index = 1, count do
 end
 
 local cluster = ARGV[4] == '1'
+-- Redis 7.0 (the shebang) refuses a key of another slot than the declared ones; before, a
+-- script may touch any key its node serves (a key it does not serve is still refused): there
+-- each key's slot is compared with the lock's, one CLUSTER KEYSLOT each, on such servers only.
+local slot_checked = redis.REDIS_VERSION ~= nil
+local lock_slot = cluster and not slot_checked and redis.call('cluster', 'keyslot', KEYS[1])
+-- `redis.acl_check_cmd` came with Redis 7.0: before, a command the ACL user may not run fails
+-- as it runs, and the others still run (the README's table of servers says so).
+local acl_check = redis.acl_check_cmd
 for index, command in ipairs(commands) do
     local first, last = command[1], command[2]
-    local checked, allowed = pcall(redis.acl_check_cmd, unpack(ARGV, first, last))
+    local checked, allowed = true, true
+    if acl_check then
+        checked, allowed = pcall(acl_check, unpack(ARGV, first, last))
+    end
     if not checked then
         return {3, index, message(allowed)}
     end
@@ -128,6 +145,9 @@ for index, command in ipairs(commands) do
             local probe = redis.pcall('exists', key)
             if type(probe) == 'table' and probe.err then
                 return {3, index, probe.err}
+            end
+            if not slot_checked and redis.call('cluster', 'keyslot', key) ~= lock_slot then
+                return {3, index, 'CROSSSLOT Script attempted to access a key outside the lock\'s slot'}
             end
         end
     end
