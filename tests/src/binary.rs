@@ -172,13 +172,15 @@ pub fn skip_without(capability: Capability) -> bool {
         let line = format!("SKIPPED {test}: {} has no {capability:?}", server_version());
         // Written to stderr directly, not with `eprintln!`, which the test harness captures:
         // a skip shows in every run's output, by name.
-        let _ = writeln!(std::io::stderr(), "{line}");
+        // One write per line: tests skip on several threads at once.
+        let line = format!("{line}\n");
+        let _ = std::io::stderr().write_all(line.as_bytes());
         if let Some(path) = std::env::var_os(SKIP_LOG_VAR).filter(|path| !path.is_empty()) {
             let written = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
-                .and_then(|mut file| writeln!(file, "{line}"));
+                .and_then(|mut file| file.write_all(line.as_bytes()));
             if let Err(err) = written {
                 panic!("cannot record the skip in {}: {err}", path.display());
             }
