@@ -76,11 +76,20 @@ for file in tests/tests/*.rs; do
     test_name="$(basename "${file}" .rs)"
     [[ "${test_name}" == ui ]] || integration+=(--test "${test_name}")
 done
+# As above: nextest runs each test in a process of its own (tests that capture the client's
+# warnings through a thread's tracing subscriber race with each other inside one process).
+run_lock_tests() {
+    if cargo nextest --version >/dev/null 2>&1; then
+        cargo nextest run -p lock-tests --locked --no-fail-fast --profile ci "$@"
+    else
+        cargo test -p lock-tests --locked --no-fail-fast "$@"
+    fi
+}
 failed=()
 while read -r name binary; do
     step "lock-tests on ${name}: $("${binary}" --version)"
     export LOCK_TESTS_SKIPPED="${skipped}/${name}"
-    if ! REDIS_SERVER="${binary}" cargo test -p lock-tests --locked --no-fail-fast "${integration[@]}"; then
+    if ! REDIS_SERVER="${binary}" run_lock_tests "${integration[@]}"; then
         failed+=("${name}")
     fi
     show_skipped "${LOCK_TESTS_SKIPPED}" "${name}"
