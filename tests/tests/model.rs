@@ -24,8 +24,8 @@
 //! - at the end, everything given back, **no key without a TTL**.
 //!
 //! The model does not replay deliveries: a late copy must change nothing, so delivering held
-//! copies changes no expectation (only a semaphore's `add_permits`, which is sent once, lands
-//! exactly when its only copy does).
+//! copies changes no expectation (only a semaphore's `add_permits` that failed, which is sent
+//! once and never resent, may land whenever its only copy does).
 //!
 //! # How sequences are made
 //!
@@ -42,18 +42,18 @@
 //! # Timeouts shortened for run time
 //!
 //! The clients use a 300 ms response timeout, a 500 ms retry timeout (so request memos live the
-//! 1 s minimum), a 1.5 s watchdog timeout and 1.5 s fixed leases, instead of the defaults
-//! (3 s, 10 s, so memos live 13 s; 30 s): each stalled request costs one response timeout,
-//! each "after the memo expired" delivery one memo TTL, each crash or lease expiry one lease, and
-//! the whole test must run in under a minute. What the model checks does not depend on them:
-//! whether a copy counts once is a property of the scripts whatever the memo TTL is, and the
-//! late delivery waits for the memo TTL these settings give, as it would wait 13 s (or 15
-//! minutes of TCP retransmission) with the defaults.
+//! 1 s minimum), a 1.5 s watchdog timeout and 2.5 s fixed leases (long enough to outlive a late
+//! delivery), instead of the defaults (3 s, 10 s, so memos live 13 s; 30 s): each stalled
+//! request costs one response timeout, each "after the memo expired" delivery one memo TTL, each
+//! crash or lease expiry one lease, and the whole test must run in under a minute. What the
+//! model checks does not depend on them: whether a copy counts once is a property of the scripts
+//! whatever the memo TTL is, and the late delivery waits for the memo TTL these settings give,
+//! as it would wait 13 s (or 15 minutes of TCP retransmission) with the defaults.
 //!
 //! # Reading a failure
 //!
 //! The three models run side by side, each with its own proptest runner and seed; a failure is
-//! shrunk (for at most two minutes) and reported as the minimal case, with what each step did
+//! shrunk (for at most three minutes) and reported as the minimal case, with what each step did
 //! and the violated invariant. `PROPTEST_RNG_SEED=<seed>` replays a seed (timing aside), and
 //! `PROPTEST_CASES=<n>` explores further than the CI budget. The counterexamples the search
 //! found are kept at the end of the file as tests of their own.
@@ -102,8 +102,9 @@ const MEMO_TTL: Duration = Duration::from_secs(1);
 /// Shortened for run time (see the module docs).
 const WATCHDOG_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// The fixed lease of the acquisitions that take one. Short for run time (see the module docs).
-const FIXED_LEASE: Duration = Duration::from_millis(1500);
+/// The fixed lease of the acquisitions that take one: short for run time (see the module docs),
+/// long enough that a hold usually outlives a stalled release delivered late (about 1.5 s).
+const FIXED_LEASE: Duration = Duration::from_millis(2500);
 
 /// How many clients each model drives, each behind its own proxy.
 const CLIENTS: usize = 2;
@@ -120,7 +121,7 @@ const BACKGROUND: Duration = Duration::from_millis(100);
 const OP_LIMIT: Duration = Duration::from_secs(10);
 
 /// How long the shrinking of one failure may take.
-const SHRINK_TIME: Duration = Duration::from_secs(120);
+const SHRINK_TIME: Duration = Duration::from_secs(180);
 
 /// One step of a sequence: an operation of the model (maybe stalled), or a fault.
 #[derive(Clone)]
@@ -515,12 +516,6 @@ trait Model: Sized {
     /// Client `client` crashed.
     fn crashed(&mut self, _client: usize) {}
 
-    /// The connections of client `client` were reset (or it crashed): its held copies are lost.
-    fn copies_lost(&mut self, _client: usize) {}
-
-    /// Every held copy was delivered.
-    fn delivered(&mut self) {}
-
     /// When every fixed lease, and every lease of a crashed client, surely ran out.
     fn leases_end(&self) -> Option<Instant> {
         None
@@ -581,7 +576,6 @@ async fn run_step<M: Model>(
         Step::Op { op, stalled } => model.apply(h, op, *stalled).await,
         Step::DeliverNow => {
             h.deliver().await?;
-            model.delivered();
             Ok("delivered".into())
         }
         Step::DeliverLate => {
@@ -593,7 +587,6 @@ async fn run_step<M: Model>(
                 tokio::time::sleep_until(stalled + MEMO_TTL + Duration::from_millis(50)).await;
             }
             h.deliver().await?;
-            model.delivered();
             Ok("delivered after the memo TTL".into())
         }
         Step::ExpireLeases => match model.leases_end() {
@@ -606,12 +599,10 @@ async fn run_step<M: Model>(
         Step::Crash(client) => {
             h.crash(*client).await;
             model.crashed(*client);
-            model.copies_lost(*client);
             Ok("crashed; a fresh client took its place".into())
         }
         Step::Reset(client) => {
             h.reset(*client);
-            model.copies_lost(*client);
             Ok("connections reset".into())
         }
     }
@@ -659,7 +650,6 @@ async fn run_case<M: Model>(server: &RedisServer, steps: &[Step<M::Op>]) -> Resu
     }
     // Whatever is still held reaches Redis, then everything is given back.
     h.deliver().await?;
-    model.delivered();
     if let Err(err) = settle(&mut model, &h).await {
         return Err(report(
             &trace,
@@ -727,6 +717,22 @@ fn start_server() -> RedisServer {
         let _: String = server.cmd(&["SCRIPT", "LOAD", source]);
     }
     server
+}
+
+/// Runs `check`, an assertion of the kit (which panics), and returns its message as an error,
+/// so that a failure reports the steps that led to it.
+fn kit_check(check: impl FnOnce()) -> Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| {
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|message| (*message).to_owned())
+            })
+            .unwrap_or_else(|| "a kit assertion failed".to_owned())
+    })
 }
 
 /// How much of a model one run explores.
@@ -1448,11 +1454,12 @@ impl Model for LockModel {
             self.unlock(h, 0, false).await?;
         }
         settle(self, h).await?;
-        if !self.holds.any_doubtful() {
-            assert_released(h.server, &self.name);
-        }
-        assert_no_key_without_ttl(h.server, &self.name);
-        Ok(())
+        kit_check(|| {
+            if !self.holds.any_doubtful() {
+                assert_released(h.server, &self.name);
+            }
+            assert_no_key_without_ttl(h.server, &self.name);
+        })
     }
 }
 
@@ -1579,8 +1586,7 @@ impl Model for LatchModel {
     }
 
     async fn finish(&mut self, h: &Harness<'_>) -> Result<(), String> {
-        assert_no_key_without_ttl(h.server, &self.name);
-        Ok(())
+        kit_check(|| assert_no_key_without_ttl(h.server, &self.name))
     }
 }
 
@@ -1617,10 +1623,9 @@ struct SemaphoreModel {
     name: String,
     /// The total in Redis; `None`: never set.
     total: Option<u64>,
-    /// Permits added by requests held in each client's proxy: `add_permits` is sent once, so
-    /// its only copy lands when it is delivered.
-    held_adds: [u64; CLIENTS],
-    /// Permits added by requests whose reply was lost without a stall: they may land or not.
+    /// Permits added by `add_permits` calls that failed: sent once, never resent, so their
+    /// only copy may land (now, or when delivered if it was held) or not at all (lost with a
+    /// reset connection). Settled when Redis shows them.
     unsure_adds: u64,
     holds: Holds<SemaphorePermit>,
 }
@@ -1754,7 +1759,6 @@ impl Model for SemaphoreModel {
         Self {
             name: unique_name("model-semaphore"),
             total: None,
-            held_adds: [0; CLIENTS],
             unsure_adds: 0,
             holds: Holds::new("permit"),
         }
@@ -1796,13 +1800,9 @@ impl Model for SemaphoreModel {
                         self.total = Some(self.total.unwrap_or(0) + permits);
                         Ok(format!("total {:?}", self.total))
                     }
-                    Err(err) if stalled => {
-                        self.held_adds[client] += permits;
-                        Ok(format!("held, lands when delivered: {err}"))
-                    }
                     Err(err) => {
                         self.unsure_adds += permits;
-                        Ok(format!("reply lost, may land: {err}"))
+                        Ok(format!("failed, may land: {err}"))
                     }
                 }
             }
@@ -1884,18 +1884,6 @@ impl Model for SemaphoreModel {
         self.holds.crashed(client);
     }
 
-    fn copies_lost(&mut self, client: usize) {
-        self.held_adds[client] = 0;
-    }
-
-    fn delivered(&mut self) {
-        let landed: u64 = self.held_adds.iter().sum();
-        if landed > 0 {
-            self.total = Some(self.total.unwrap_or(0) + landed);
-        }
-        self.held_adds = [0; CLIENTS];
-    }
-
     fn leases_end(&self) -> Option<Instant> {
         self.holds.leases_end()
     }
@@ -1913,26 +1901,31 @@ impl Model for SemaphoreModel {
         // `Semaphore`): deleted as its docs say; everything else of it must expire.
         let sem = sem_key(&self.name);
         let _: i64 = h.server.cmd(&["DEL", &sem, &format!("{sem}:leases")]);
-        assert_no_key_without_ttl(h.server, &self.name);
-        Ok(())
+        kit_check(|| assert_no_key_without_ttl(h.server, &self.name))
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The tests.
 
+/// The lock's budget. On a loaded two-core machine, debug build: 25 to 40 s when every
+/// invariant holds; with only item 1 of issue 20 left in the scripts (the other seams patched
+/// out for the measure), it found item 1 in each of ten runs, within its first four cases.
 const LOCK_BUDGET: Budget = Budget {
-    cases: 10,
-    lanes: 5,
-    genes: 12,
+    cases: 8,
+    lanes: 6,
+    genes: 10,
 };
 
+/// The latch's budget: 20 to 35 s when every invariant holds; it finds the late count-down in
+/// its first case or two.
 const LATCH_BUDGET: Budget = Budget {
-    cases: 10,
+    cases: 8,
     lanes: 3,
     genes: 8,
 };
 
+/// The semaphore's budget: 25 to 40 s.
 const SEMAPHORE_BUDGET: Budget = Budget {
     cases: 10,
     lanes: 3,
