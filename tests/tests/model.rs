@@ -370,7 +370,7 @@ impl Node {
             .watchdog_timeout(WATCHDOG_TIMEOUT)
             .build()
             .await
-            .unwrap_or_else(|err| panic!("connecting through {}: {err}", proxy.url()));
+            .unwrap_or_else(|err| panic!("connecting through {}: {err:?}", proxy.url()));
         Node {
             proxy,
             client,
@@ -397,7 +397,7 @@ impl<'s> Harness<'s> {
     async fn new(server: &'s RedisServer) -> Harness<'s> {
         let observer = LockClient::connect(&server.url())
             .await
-            .unwrap_or_else(|err| panic!("connecting to {}: {err}", server.url()));
+            .unwrap_or_else(|err| panic!("connecting to {}: {err:?}", server.url()));
         let mut harness = Harness {
             server,
             observer,
@@ -784,7 +784,6 @@ fn explore<M: Model>(budget: Budget) -> Result<String, String> {
         .enable_all()
         .build()
         .unwrap_or_else(|err| panic!("building a Tokio runtime: {err}"));
-    let server = start_server();
     let started = std::time::Instant::now();
     // When the first failure was found, and in which case.
     let found = Mutex::new(None);
@@ -792,6 +791,8 @@ fn explore<M: Model>(budget: Budget) -> Result<String, String> {
     let lanes = prop::collection::vec(steps::<M>(budget.genes), 1..=budget.lanes);
     let outcome = TestRunner::new(config).run(&lanes, |lanes| {
         let run = runs.fetch_add(1, Ordering::Relaxed) + 1;
+        // A server of its own for each case, as every test of the kit has.
+        let server = start_server();
         let result = runtime.block_on(run_lanes::<M>(&server, &lanes));
         if result.is_err() {
             let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
