@@ -82,7 +82,15 @@ pub mod scripts {
             grant: Duration::ZERO,
             client_name: "lock-bench",
         };
-        let call = acquire_call(&REENTRANT, &keys, owner, lease, queueing, None);
+        let call = acquire_call(
+            &REENTRANT,
+            &keys,
+            owner,
+            lease,
+            queueing,
+            None,
+            Duration::ZERO,
+        );
         pipeline.invoke_script(&call);
         Ok(())
     }

@@ -47,8 +47,8 @@ impl Subject {
         suffix.map_or_else(|| main.clone(), |suffix| format!("{main}:{suffix}"))
     }
 
-    /// A fresh acquisition's try with the family's KEYS and ARGV (see `acquire_call`); the
-    /// reply's status and value.
+    /// A fresh acquisition's try with the family's KEYS and ARGV (see `acquire_call`), with no
+    /// earlier copy on its way; the reply's status and value.
     fn acquire(
         &self,
         server: &RedisServer,
@@ -56,6 +56,20 @@ impl Subject {
         name: &str,
         owner: &str,
         argument: Option<&str>,
+    ) -> (i64, i64) {
+        self.acquire_marking(server, file, name, owner, argument, "0")
+    }
+
+    /// [`acquire`](Self::acquire) for a copy that marks its owner for `mark_ms` as it takes or
+    /// re-arms its hold.
+    fn acquire_marking(
+        &self,
+        server: &RedisServer,
+        file: &str,
+        name: &str,
+        owner: &str,
+        argument: Option<&str>,
+        mark_ms: &str,
     ) -> (i64, i64) {
         let key = |suffix: Option<&str>| self.key(name, suffix);
         let mark = key(Some(&format!("abandoned:{owner}")));
@@ -78,6 +92,7 @@ impl Subject {
             "0".to_owned(),
             "0".to_owned(),
             "family-scripts-test".to_owned(),
+            mark_ms.to_owned(),
         ];
         args.extend(argument.map(str::to_owned));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -239,6 +254,27 @@ fn an_abandoned_acquisition_is_given_back_and_a_late_copy_takes_nothing() {
         assert_eq!(subject.field(&server, &name, "client:1"), None, "{file}");
         let other = subject.acquire(&server, file, &name, "client:2", argument);
         assert_eq!(other.0, 1, "{file}: the lock is free for others");
+    }
+}
+
+/// A resend that takes a read or write hold or permits marks the owner: a copy re-arms the hold
+/// while it lasts, and takes nothing once it is given back.
+#[test]
+fn a_resent_acquisition_marks_its_owner_so_a_late_copy_takes_nothing_once_the_hold_is_gone() {
+    for (subject, file, argument) in acquisitions() {
+        let server = RedisServer::start();
+        let name = unique_name("marked");
+        prepare(&server, &subject, &name);
+        let taken = subject.acquire_marking(&server, file, &name, "client:1", argument, "60000");
+        assert_eq!(taken.0, 1, "{file}: the resend takes it");
+        let again = subject.acquire(&server, file, &name, "client:1", argument);
+        assert_eq!(again, taken, "{file}: an earlier copy re-arms the hold");
+        let released = subject.give_back(&server, "release.lua", &name, "client:1", "r1");
+        assert!(released >= 0, "{file}: released");
+        assert_eq!(subject.field(&server, &name, "client:1"), None, "{file}");
+        let late = subject.acquire(&server, file, &name, "client:1", argument);
+        assert_eq!(late, (-3, 0), "{file}: a late copy takes nothing");
+        assert_eq!(subject.field(&server, &name, "client:1"), None, "{file}");
     }
 }
 

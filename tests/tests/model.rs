@@ -2062,3 +2062,19 @@ fn late_copy_of_try_set_count_leaves_an_opened_latch_open() {
         Step::DeliverLate,
     ]);
 }
+
+/// A stalled acquisition with a fixed lease, resent on a fresh connection, takes the lock; its
+/// lease runs out under the live guard; then the first copy lands: it must not take the lock
+/// again for an owner whose guard already counts its lease as spent (a hold nobody gives back).
+#[test]
+fn late_copy_of_a_resent_acquire_takes_nothing_after_the_lease_ran_out() {
+    replay::<LockModel>(&[
+        stalled(LockOp::Acquire {
+            client: 0,
+            leasing: Leasing::Fixed,
+            wait: Wait::Long,
+        }),
+        Step::ExpireLeases,
+        Step::DeliverLate,
+    ]);
+}

@@ -56,8 +56,20 @@ fn keys(name: &str) -> Keys {
     }
 }
 
-/// `acquire.lua`'s status and value (a busy reply's server time and holder left out).
+/// `acquire.lua`'s status and value (a busy reply's server time and holder left out), for a copy
+/// with no earlier copy on its way.
 fn acquire(server: &RedisServer, keys: &Keys, owner: &str, lease_ms: &str) -> (i64, i64) {
+    acquire_marking(server, keys, owner, lease_ms, "0")
+}
+
+/// [`acquire`] for a copy that marks its owner for `mark_ms` as it takes or re-arms the hold.
+fn acquire_marking(
+    server: &RedisServer,
+    keys: &Keys,
+    owner: &str,
+    lease_ms: &str,
+    mark_ms: &str,
+) -> (i64, i64) {
     let reply: Vec<redis::Value> = server.cmd(&[
         "EVAL",
         script("acquire.lua"),
@@ -75,6 +87,8 @@ fn acquire(server: &RedisServer, keys: &Keys, owner: &str, lease_ms: &str) -> (i
         REFRESH_MS,
         "0",
         "0",
+        "scripts-test",
+        mark_ms,
     ]);
     let int = |value: &redis::Value| match value {
         redis::Value::Int(n) => *n,
@@ -428,6 +442,47 @@ fn an_abandoned_acquisition_is_released_and_a_late_copy_takes_nothing() {
     assert!(
         pttl(&server, &keys.abandoned("client:2")) > 0,
         "the mark expires"
+    );
+}
+
+/// A resend of an acquisition that takes the lock marks the owner: while the hold lasts, any
+/// copy re-arms it; once it is gone (released, or its lease ran out under the live guard), an
+/// earlier copy landing late takes nothing, and a copy that marks nothing is left unmarked.
+#[test]
+fn a_resent_acquisition_marks_its_owner_so_a_late_copy_takes_nothing_once_the_hold_is_gone() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("marked"));
+
+    let taken = acquire_marking(&server, &keys, "client:1", "200", "60000");
+    assert_eq!(taken.0, 1, "the resend takes the lock");
+    assert!(
+        pttl(&server, &keys.abandoned("client:1")) > 200,
+        "and marks the owner"
+    );
+    assert_eq!(
+        acquire(&server, &keys, "client:1", "200"),
+        taken,
+        "an earlier copy landing while the hold lasts re-arms it"
+    );
+
+    let gone = std::time::Instant::now() + std::time::Duration::from_millis(250);
+    while pttl(&server, &keys.lock) > 0 && std::time::Instant::now() < gone {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(pttl(&server, &keys.lock), -2, "the lease ran out");
+    assert_eq!(
+        acquire(&server, &keys, "client:1", "10000"),
+        (-3, 0),
+        "a copy landing after the hold is gone takes nothing"
+    );
+    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
+    assert_eq!(exists, 0);
+
+    acquire(&server, &keys, "client:2", "10000");
+    assert_eq!(
+        pttl(&server, &keys.abandoned("client:2")),
+        -2,
+        "a copy with no earlier copy on its way leaves no mark"
     );
 }
 

@@ -38,7 +38,7 @@
 //! while the cluster settles are resent here. A slot migration shows as `MOVED`, `ASK` (the next
 //! attempt goes to the node named, after `ASKING`) and `TRYAGAIN`.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::OnceLock, time::Duration};
 
 use redis::{FromRedisValue, RetryMethod, ScriptInvocation, aio::ConnectionLike};
 use tokio::{runtime::Handle, time::Instant};
@@ -68,6 +68,37 @@ pub(crate) struct Sent<R> {
     /// a retired connection and reach Redis later: a request that takes something must be
     /// undone (and marked abandoned) if its result is not kept.
     pub(crate) resent: bool,
+}
+
+/// A request whose resends differ from its first copy: a resend may have earlier copies still on
+/// their way (on a retired connection), and tells the script so. The first copy goes out as
+/// `first`; every later one as what `resend` builds, once, when the first resend goes out.
+pub(crate) struct Copies<'a> {
+    first: ScriptInvocation<'static>,
+    resend: Box<dyn Fn() -> ScriptInvocation<'static> + Send + Sync + 'a>,
+    resent: OnceLock<ScriptInvocation<'static>>,
+}
+
+impl<'a> Copies<'a> {
+    pub(crate) fn new(
+        first: ScriptInvocation<'static>,
+        resend: impl Fn() -> ScriptInvocation<'static> + Send + Sync + 'a,
+    ) -> Self {
+        Self {
+            first,
+            resend: Box::new(resend),
+            resent: OnceLock::new(),
+        }
+    }
+
+    /// The copy to send after `sent_before` copies went out.
+    fn copy(&self, sent_before: usize) -> &ScriptInvocation<'static> {
+        if sent_before == 0 {
+            &self.first
+        } else {
+            self.resent.get_or_init(|| (self.resend)())
+        }
+    }
 }
 
 /// The command connections of a client, and how long to keep resending on them.
@@ -175,34 +206,41 @@ impl ScriptPath {
         Ok(in_context(self.runtime, sent).await?.reply)
     }
 
-    /// Runs `call` followed by `WAIT`, in one pipeline on the replica-check connection, and
-    /// returns the reply with the number of replicas that acknowledged. Without a replica check
-    /// configured, the same as [`eval`](Self::eval) with no acknowledgement.
+    /// Runs the request `copies` describes, followed by `WAIT` in one pipeline on the
+    /// replica-check connection, and returns the reply with the number of replicas that
+    /// acknowledged. Without a replica check configured, the request alone, with no
+    /// acknowledgement. Resent as [`eval`](Self::eval) is.
     pub(crate) async fn eval_replicated<R: FromRedisValue>(
         &self,
-        call: &ScriptInvocation<'_>,
+        copies: &Copies<'_>,
         deadline: Option<Instant>,
         context: impl Fn() -> String,
     ) -> Result<Sent<(R, Option<usize>)>, LockError> {
+        let mut sent_before = 0;
         let Some((commands, wait)) = &self.replicated else {
             let Sent {
                 reply,
                 sent,
                 resent,
-            } = self.eval(call, deadline, context).await?;
+            } = self
+                .run(
+                    &self.commands,
+                    Resend::WhileTransient,
+                    context,
+                    deadline,
+                    |mut connection| {
+                        let call = copies.copy(sent_before);
+                        sent_before += 1;
+                        async move { call.invoke_async(&mut connection).await }
+                    },
+                )
+                .await?;
             return Ok(Sent {
                 reply: (reply, None),
                 sent,
                 resent,
             });
         };
-        let mut pipeline = redis::pipe();
-        pipeline
-            .invoke_script(call)
-            .cmd("WAIT")
-            .arg(wait.replicas)
-            .arg(redis_millis(wait.timeout));
-        let pipeline = &pipeline;
         let Sent {
             reply,
             sent,
@@ -213,13 +251,23 @@ impl ScriptPath {
                 Resend::WhileTransient,
                 context,
                 deadline,
-                |mut connection| async move {
-                    match pipeline.query_async(&mut connection).await {
-                        Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
-                            call.load_async(&mut connection).await?;
-                            pipeline.query_async(&mut connection).await
+                |mut connection| {
+                    let call = copies.copy(sent_before);
+                    sent_before += 1;
+                    let mut pipeline = redis::pipe();
+                    pipeline
+                        .invoke_script(call)
+                        .cmd("WAIT")
+                        .arg(wait.replicas)
+                        .arg(redis_millis(wait.timeout));
+                    async move {
+                        match pipeline.query_async(&mut connection).await {
+                            Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
+                                call.load_async(&mut connection).await?;
+                                pipeline.query_async(&mut connection).await
+                            }
+                            reply => reply,
                         }
-                        reply => reply,
                     }
                 },
             )

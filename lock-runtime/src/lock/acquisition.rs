@@ -30,7 +30,7 @@ use crate::{
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         meter::{Label, Meter},
         scope::{self, Held, HoldKind, Holder},
-        script::Sent,
+        script::{Copies, Sent},
         wait::{self, Attempt, Outcome},
         watchdog::{Registration, RenewalId},
     },
@@ -367,8 +367,9 @@ pub(super) struct Acquire {
     argument: Option<Arc<str>>,
     /// Armed once something of this acquisition may remain in Redis if it ends without a guard:
     /// its place in the queue, or an earlier copy of a resent request (`Mark::Abandoned`: that
-    /// copy may reach Redis later and take the lock for this owner, even after the guard
-    /// released it). Dropped armed, it undoes that.
+    /// copy may reach Redis later and take the lock for this owner). Dropped armed, it undoes
+    /// that. Once a guard is handed out it is disarmed: the copy that took the hold marked the
+    /// owner (see `attempt`).
     undo_on_drop: Option<(InFlight, Mark)>,
     /// Where the hold's time, renewals and loss are counted.
     meter: Meter,
@@ -453,6 +454,12 @@ impl Acquire {
         }
     }
 
+    /// Whether a request of this acquisition went out more than once: an earlier copy may then
+    /// still be on its way (on a retired connection) and reach Redis at any time.
+    fn copies_may_linger(&self) -> bool {
+        matches!(self.undo_on_drop, Some((_, Mark::Abandoned)))
+    }
+
     /// The lease a hold taken now would have (made on first use).
     fn lease(&mut self) -> Arc<Lease> {
         Arc::clone(
@@ -496,18 +503,17 @@ impl Acquire {
             Arc::new(Renewal::new(Arc::clone(&self.backend), id))
         });
         // The acquire script (or the release that handed it over) took this owner out of the
-        // queue: only stale copies remain to undo, and the guard's release does that.
-        let resent = self.undo_on_drop.take().is_some_and(|(undo, mark)| {
+        // queue, and a copy of its requests still on its way finds the owner marked once the
+        // hold is gone (see `attempt`): nothing is left to undo.
+        if let Some((undo, _)) = self.undo_on_drop.take() {
             undo.disarm();
-            mark == Mark::Abandoned
-        });
+        }
         tracing::debug!(lock = %self.keys.name, token, "acquired");
         let release = Box::new(Release {
             layout: self.flavor.layout,
             keys: Arc::clone(&self.keys),
             owner: Arc::clone(&self.owner),
             hold: ACQUISITION_HOLD,
-            abandon_after: resent,
         });
         let holder = Holder {
             backend: Arc::clone(&self.backend),
@@ -550,6 +556,10 @@ impl Attempt for Acquire {
     /// spent already is not handed out: either way the engine tries, and the try tells (a hold
     /// still ours is re-armed and taken with a fresh deadline).
     fn granted(&mut self, grant: &str) -> Option<Taken> {
+        // A hand-over does not mark the owner: the try that takes it up does (see `attempt`).
+        if self.copies_may_linger() {
+            return None;
+        }
         let (token, handed_us) = grant.split_once(' ')?;
         let (token, handed_us) = (token.parse().ok()?, handed_us.parse::<u64>().ok()?);
         let (sent, busy_us) = self.last_busy?;
@@ -582,25 +592,44 @@ impl Attempt for Acquire {
             },
             client_name: &config.client_name,
         };
-        let acquire = acquire_call(
-            self.flavor,
-            &keys,
-            &self.owner,
-            self.lease_time,
-            queueing,
-            self.argument.as_deref(),
-        );
-        let context = || format!("acquiring lock `{}`", keys.name);
+        // A copy that may have earlier copies of this acquisition's requests on their way marks
+        // the owner as it takes the hold, so that none of them takes the lock again once the
+        // hold is gone (see `abandoned` in `scripts/common.lua`): every resend, and every try
+        // after a request was resent.
+        let mark = config.abandoned_ttl();
+        let (flavor, owner, lease_time) = (self.flavor, Arc::clone(&self.owner), self.lease_time);
+        let argument = self.argument.clone();
+        let call = move |mark| {
+            acquire_call(
+                flavor,
+                &keys,
+                &owner,
+                lease_time,
+                queueing,
+                argument.as_deref(),
+                mark,
+            )
+        };
+        let first_mark = if self.copies_may_linger() {
+            mark
+        } else {
+            Duration::ZERO
+        };
+        let copies = Copies::new(call(first_mark), move || call(mark));
+        let context = || format!("acquiring lock `{}`", self.keys.name);
         let in_flight = InFlight::arm(&self.backend, self.abandon(Mark::Abandoned));
+        let sent = self
+            .backend
+            .scripts
+            .eval_replicated::<Acquired>(&copies, deadline, context)
+            .await;
+        drop(copies);
         let Sent {
             reply: (reply, acknowledged),
             sent,
             resent,
-        } = self
-            .backend
-            .scripts
-            .eval_replicated::<Acquired>(&acquire, deadline, context)
-            .await?;
+        } = sent?;
+        let keys = Arc::clone(&self.keys);
         let queued = matches!(reply, Acquired::Busy { .. });
         self.keep_undo(in_flight, resent, queued);
         match reply {
@@ -658,7 +687,9 @@ impl Attempt for Acquire {
                     keys.name
                 )))
             }
-            // Only a request whose caller gave up is marked abandoned; this one is still wanted.
+            // This acquisition is still wanted, so an earlier copy of its request took the hold
+            // and marked the owner (see above), and the hold is gone since: its lease ran out
+            // before a reply came.
             Acquired::Abandoned => {
                 self.stop_renewal();
                 Err(LockError::LeaseLost {
@@ -733,7 +764,6 @@ async fn reenter(
                 keys: Arc::clone(&keys),
                 owner: Arc::clone(owner),
                 hold: number,
-                abandon_after: false,
             });
             // The re-entry shares the outer hold's renewal: renewed as long as either is held.
             let renewal = held.holder.renewal.as_ref().and_then(Weak::upgrade);
@@ -769,9 +799,6 @@ struct Release {
     /// The number of the hold: [`ACQUISITION_HOLD`], or the re-entry's. A copy of the release
     /// that lands late finds this hold gone and gives back nothing.
     hold: u64,
-    /// The acquisition had to resend its request, so a copy may still arrive after this release:
-    /// mark the owner abandoned once the lock is given back.
-    abandon_after: bool,
 }
 
 impl GiveBack for Release {
@@ -799,11 +826,6 @@ impl GiveBack for Release {
                 .eval::<Released>(&release, None, context)
                 .await?;
             tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
-            if self.abandon_after && released.reply != Released::StillHeld {
-                Undo::acquisition(self.layout, keys, &self.owner, Mark::Abandoned)
-                    .give_back(backend)
-                    .await?;
-            }
             match released.reply {
                 Released::Freed | Released::StillHeld => Ok(()),
                 Released::NotHeld => Err(LockError::NotHeld {
@@ -936,7 +958,9 @@ pub(crate) struct Queueing<'a> {
 
 /// The call of `flavor`'s acquire script for a fresh acquisition by `owner` for `lease`, with the
 /// flavor's own last `argument` if it has one (the scope's hold a read may be granted alongside,
-/// see [`Flavor::fresh`]; a semaphore's number of permits).
+/// see [`Flavor::fresh`]; a semaphore's number of permits). The script marks the owner for `mark`
+/// as it takes or re-arms the hold (`Duration::ZERO`: no mark), for copies of the acquisition's
+/// requests that may still be on their way (see `abandoned` in `scripts/common.lua`).
 pub(crate) fn acquire_call(
     flavor: &Flavor,
     keys: &Keys,
@@ -944,6 +968,7 @@ pub(crate) fn acquire_call(
     lease: Duration,
     queueing: Queueing<'_>,
     argument: Option<&str>,
+    mark: Duration,
 ) -> ScriptInvocation<'static> {
     let mut acquire = flavor.acquire.prepare_invoke();
     acquire
@@ -963,7 +988,8 @@ pub(crate) fn acquire_call(
         .arg(redis_millis(queueing.refresh))
         .arg(if queueing.queued { "1" } else { "0" })
         .arg(redis_millis(queueing.grant))
-        .arg(queueing.client_name);
+        .arg(queueing.client_name)
+        .arg(redis_millis(mark));
     if let Some(argument) = argument {
         acquire.arg(argument);
     }

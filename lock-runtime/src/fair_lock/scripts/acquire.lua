@@ -3,7 +3,7 @@
 -- KEYS[1]  lock key: hash of owner id -> hold count, with the lease as its TTL (shared with the
 --          reentrant lock of the same name, so the two exclude each other)
 -- KEYS[2]  fencing state (see lock/scripts/acquire.lua)
--- KEYS[3]  abandoned mark of this owner id (set by leave.lua when the caller gave up)
+-- KEYS[3]  the owner id's mark: this acquisition takes nothing new (see abandoned in common.lua)
 -- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting owner ids -> what each waits for (here: the lease a release
@@ -19,6 +19,8 @@
 -- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits, or "0":
 --          woken by name only, it takes the lock with its next try (see pass_on in common.lua)
 -- ARGV[8]  the client's name, recorded with the hold (see take in common.lua)
+-- ARGV[9]  how long to mark the owner id when this copy takes or re-arms the hold, in ms, or
+--          "0" (see lock/scripts/acquire.lua)
 --
 -- Returns {status, value}:
 --   { 1, token}  acquired; token as lock/scripts/acquire.lua
@@ -28,7 +30,8 @@
 --                third of ARGV[7]); `now` is the server time in µs (a direct hand-over is timed
 --                from it); `who` and `waiters` as lock/scripts/acquire.lua
 --   {-1, type}   KEYS[1] holds a value of another type
---   {-3, 0}      this owner id was abandoned: a late copy of a request whose caller gave up
+--   {-3, 0}      this owner id is marked: a late copy of a request whose caller gave up or
+--                whose acquisition already took its hold
 --
 -- FIFO by first try: a free lock goes to the head of the queue only; a newcomer queues behind it
 -- (no barging). A release normally hands the lock straight to the head (pass_on in common.lua),
@@ -48,9 +51,10 @@
 -- head. A waiter that says it queued before (ARGV[6]) and is not in the queue was taken out at
 -- its head (handed the lock, or dropped as gone), and everyone still queued came after it; it
 -- goes back to the head instead of the back. A late copy of a try cannot do this for an owner
--- that has finished: a resent request's owner is marked abandoned once it is done (KEYS[3]).
+-- that has finished: the owner of a request that went out more than once is marked once it takes
+-- its hold or gives up (KEYS[3]).
 
-local refused, kind = refusal(KEYS[3], KEYS[1])
+local refused, kind = wrong_type(KEYS[1])
 if refused then
     return refused
 end
@@ -58,8 +62,14 @@ end
 if kind == 'hash' then
     local token = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])
     if token then
+        mark_taken(KEYS[3], ARGV[9])
         return {1, token}
     end
+end
+
+refused = abandoned(KEYS[3])
+if refused then
+    return refused
 end
 
 local now_us, now = server_time()
@@ -78,6 +88,7 @@ end
 local head = first_live(q, now, ARGV[1])
 if kind == 'none' and (not head or head == ARGV[1]) then
     dequeue(q, ARGV[1])
+    mark_taken(KEYS[3], ARGV[9])
     return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], ARGV[8])}
 end
 

@@ -3,7 +3,7 @@
 -- KEYS[1]  lock key: hash of owner id -> hold count, with the lease as its TTL
 -- KEYS[2]  fencing state: the last token handed out for this name, under a TTL set when it was
 --          created
--- KEYS[3]  abandoned mark of this owner id (set by leave.lua when the caller gave up)
+-- KEYS[3]  the owner id's mark: this acquisition takes nothing new (see abandoned in common.lua)
 -- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting owner ids -> what each waits for (here: the lease a release
@@ -19,6 +19,9 @@
 -- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits (the fair
 --          lock's direct hand-over), or "0": woken by name only (see pass_on in common.lua)
 -- ARGV[8]  the client's name, recorded with the hold (see take in common.lua)
+-- ARGV[9]  how long to mark the owner id when this copy takes or re-arms the hold, in ms: a
+--          request of this acquisition went out more than once; "0": no copy of one can still
+--          be on its way (see mark_taken in common.lua)
 --
 -- Returns {status, value}:
 --   { 1, token}  acquired; token is strictly greater than every earlier one for this name
@@ -28,7 +31,8 @@
 --                it); `who` the holder's record ("<client name> <server ms>", or ''), `waiters`
 --                the queue's length
 --   {-1, type}   KEYS[1] holds a value of another type: not ours to touch
---   {-3, 0}      this owner id was abandoned: a late copy of a request whose caller gave up
+--   {-3, 0}      this owner id is marked: a late copy of a request whose caller gave up or
+--                whose acquisition already took its hold
 --
 -- A free lock goes to whoever asks (barging is allowed: that is the reentrant lock's contract);
 -- the queue only says whom a release wakes: the longest-queued live waiter, by name, so a release
@@ -40,7 +44,20 @@
 --
 -- Tokens: see next_token in common.lua.
 
-local refused, kind = refusal(KEYS[3], KEYS[1])
+local refused, kind = wrong_type(KEYS[1])
+if refused then
+    return refused
+end
+
+if kind == 'hash' then
+    local token = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])
+    if token then
+        mark_taken(KEYS[3], ARGV[9])
+        return {1, token}
+    end
+end
+
+refused = abandoned(KEYS[3])
 if refused then
     return refused
 end
@@ -51,12 +68,8 @@ if kind == 'none' then
     if ARGV[6] == '1' then
         dequeue(q, ARGV[1])
     end
+    mark_taken(KEYS[3], ARGV[9])
     return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], ARGV[8])}
-end
-
-local token = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])
-if token then
-    return {1, token}
 end
 
 local now_us = server_time()

@@ -99,18 +99,43 @@ local function rearm(lock, fence, fence_ttl, owner, lease)
     return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
 end
 
--- What every fresh acquisition checks first. Returns the reply refusing it, or nil, and the type
--- of `lock`: {-3, 0} if its owner id is marked abandoned in `mark` (a late copy of a request
--- whose caller gave up), {-1, type} if `lock` holds a value of another type than a hash.
-local function refusal(mark, lock)
-    if redis.call('exists', mark) == 1 then
-        return {-3, 0}, nil
-    end
+-- What every acquisition checks first: {-1, type} if `lock` holds a value of another type than
+-- a hash (not ours to touch), else nil; and the type of `lock`.
+local function wrong_type(lock)
     local kind = redis.call('type', lock).ok
     if kind ~= 'none' and kind ~= 'hash' then
         return {-1, kind}, kind
     end
     return nil, kind
+end
+
+-- The owner's mark (KEYS[3] of every acquire), and why a late copy of an acquisition takes
+-- nothing. A copy of an acquire request may sit on a retired connection and reach Redis up to
+-- the mark's life (`Config::abandoned_ttl`) after it was sent. Two cases leave such a copy:
+-- - the caller gave up (its wait ran out, it failed, it was cancelled): the undo (leave.lua)
+--   marks the owner as it leaves;
+-- - a request of the acquisition went out more than once and the acquisition took a hold: the
+--   copy that takes or re-arms the hold marks the owner (ARGV `mark_ttl` > 0, see mark_taken),
+--   so that once the hold is gone (released, or its lease ran out under its guard) an earlier
+--   copy landing late does not take the lock again for an owner nobody acts for.
+-- A marked owner takes nothing new and does not queue (abandoned); a copy that finds its own
+-- hold still there re-arms it, as any resend does (rearm), before the mark is read.
+
+-- {-3, 0} if the owner whose mark is `mark` is marked: a late copy of a request of an
+-- acquisition that gave up or already took its hold; else nil.
+local function abandoned(mark)
+    if redis.call('exists', mark) == 1 then
+        return {-3, 0}
+    end
+    return nil
+end
+
+-- Marks the owner whose mark is `mark` for `ttl` ms (a string; "0": no mark) as its hold is
+-- taken or re-armed by a copy that may have earlier copies on their way (see above).
+local function mark_taken(mark, ttl)
+    if ttl ~= '0' then
+        redis.call('set', mark, 1, 'px', ttl)
+    end
 end
 
 -- The queue keys of a lock, passed to every function below as `q`: `q.queue` (sorted set of

@@ -3,7 +3,8 @@
 --
 -- KEYS[1]  lock key: hash of `writer`, owner id -> hold count and `~who:<owner id>` (see rw.lua)
 -- KEYS[2]  fencing state (see lock/scripts/acquire.lua)
--- KEYS[3]  abandoned mark of this owner id (set by leave.lua when the caller gave up)
+-- KEYS[3]  the owner id's mark: this acquisition takes nothing new (see abandoned in
+--          lock/scripts/common.lua)
 -- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting owner ids -> `read` or `write`
@@ -17,7 +18,9 @@
 -- ARGV[6]  "1" if this owner queued on an earlier try, "0" otherwise
 -- ARGV[7]  unused (the exclusive locks' hand-over lease)
 -- ARGV[8]  the client's name, recorded with the hold (see hold in rw.lua)
--- ARGV[9]  optional: the owner id of the write hold of the caller's scope; the read is granted
+-- ARGV[9]  how long to mark the owner id when this copy takes or re-arms the hold, in ms, or
+--          "0" (see lock/scripts/acquire.lua)
+-- ARGV[10] optional: the owner id of the write hold of the caller's scope; the read is granted
 --          alongside it (a downgrade)
 --
 -- Returns {status, value}:
@@ -27,9 +30,10 @@
 --                    µs; `who` the holds in the way (see holders_seen in rw.lua), `waiters` the
 --                    queue's length
 --   {-1, type}       KEYS[1] holds a value of another type
---   {-3, 0}          this owner id was abandoned: a late copy of a request whose caller gave up
+--   {-3, 0}          this owner id is marked: a late copy of a request whose caller gave up
+--                    or whose acquisition already took its hold
 
-local refused = refusal(KEYS[3], KEYS[1])
+local refused = wrong_type(KEYS[1])
 if refused then
     return refused
 end
@@ -41,12 +45,18 @@ local mode = expire_holds(KEYS[1], KEYS[7], now)
 
 -- A resend of a request that was granted: re-arm its lease from now.
 if rearm_hold(KEYS[1], KEYS[7], ARGV[1], now + lease) then
+    mark_taken(KEYS[3], ARGV[9])
     return {1, read_token(KEYS[2], ARGV[3])}
+end
+
+refused = abandoned(KEYS[3])
+if refused then
+    return refused
 end
 
 local granted
 if mode == 'write' then
-    granted = ARGV[9] ~= nil and redis.call('hget', KEYS[1], 'writer') == ARGV[9]
+    granted = ARGV[10] ~= nil and redis.call('hget', KEYS[1], 'writer') == ARGV[10]
 else
     granted = not writer_ahead(q, ARGV[1], now)
 end
@@ -56,6 +66,7 @@ if granted then
     end
     hold(KEYS[1], KEYS[7], ARGV[1], now, lease, ARGV[8])
     settle(KEYS[1], KEYS[7])
+    mark_taken(KEYS[3], ARGV[9])
     return {1, read_token(KEYS[2], ARGV[3])}
 end
 

@@ -1,7 +1,7 @@
 -- Take the write hold for a new owner: only when no hold of either kind is left and this owner
 -- heads the queue (or nobody queues); else queue.
 --
--- KEYS and ARGV: as acquire_read.lua (ARGV[9] is not used: a write is never granted alongside).
+-- KEYS and ARGV: as acquire_read.lua (ARGV[10] is not used: a write is never granted alongside).
 --
 -- Returns {status, value}:
 --   { 1, token}      acquired; token is strictly greater than every earlier one for this name
@@ -10,9 +10,10 @@
 --                    ARGV[5]); `now` is the server time in µs; `who` and `waiters` as
 --                    acquire_read.lua
 --   {-1, type}       KEYS[1] holds a value of another type
---   {-3, 0}          this owner id was abandoned: a late copy of a request whose caller gave up
+--   {-3, 0}          this owner id is marked: a late copy of a request whose caller gave up
+--                    or whose acquisition already took its hold
 
-local refused = refusal(KEYS[3], KEYS[1])
+local refused = wrong_type(KEYS[1])
 if refused then
     return refused
 end
@@ -24,7 +25,13 @@ local mode = expire_holds(KEYS[1], KEYS[7], now)
 
 -- A resend of a request that was granted: re-arm its lease from now.
 if rearm_hold(KEYS[1], KEYS[7], ARGV[1], now + lease) then
+    mark_taken(KEYS[3], ARGV[9])
     return {1, tonumber(redis.call('get', KEYS[2])) or next_token(KEYS[2], ARGV[3])}
+end
+
+refused = abandoned(KEYS[3])
+if refused then
+    return refused
 end
 
 local wait = tonumber(ARGV[5])
@@ -37,6 +44,7 @@ if not mode then
         hold(KEYS[1], KEYS[7], ARGV[1], now, lease, ARGV[8])
         redis.call('hset', KEYS[1], 'writer', ARGV[1])
         settle(KEYS[1], KEYS[7])
+        mark_taken(KEYS[3], ARGV[9])
         return {1, next_token(KEYS[2], ARGV[3])}
     end
     -- Free, but the head's turn: it has until its liveness runs out to take it.

@@ -3,7 +3,8 @@
 -- KEYS[1]  the semaphore: hash of `total`, `used`, permit id -> permits held and
 --          `~who:<permit id>` (see sem.lua)
 -- KEYS[2]  unused (the locks' fencing state: permits carry no token)
--- KEYS[3]  abandoned mark of this permit id (set by leave.lua when the caller gave up)
+-- KEYS[3]  the permit id's mark: this acquisition takes nothing new (see abandoned in
+--          lock/scripts/common.lua)
 -- KEYS[4]  queue: sorted set of waiting permit ids, by the server time (µs) of their first try
 -- KEYS[5]  liveness: sorted set of waiting permit ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting permit ids -> the number of permits each wants
@@ -18,7 +19,9 @@
 --          resends included)
 -- ARGV[7]  unused (the fair lock's hand-over lease)
 -- ARGV[8]  the client's name, recorded with the permits (see sem.lua)
--- ARGV[9]  the number of permits wanted (at least 1)
+-- ARGV[9]  how long to mark the permit id when this copy takes or re-arms the permits, in ms,
+--          or "0" (see lock/scripts/acquire.lua)
+-- ARGV[10] the number of permits wanted (at least 1)
 --
 -- Returns {status, value}:
 --   { 1, 0}          acquired
@@ -27,14 +30,15 @@
 --                    server time in µs; `who` the acquisitions holding permits (see holders_seen
 --                    in sem.lua), `waiters` the queue's length
 --   {-1, type}       KEYS[1] holds a value of another type
---   {-3, 0}          this permit id was abandoned: a late copy of a request whose caller gave up
+--   {-3, 0}          this permit id is marked: a late copy of a request whose caller gave up
+--                    or whose acquisition already took its permits
 --   {-4, total}      more permits wanted than the semaphore has in all: it never could
 --   {-5, 0}          the semaphore's permits were never set
 --
 -- First come, first served (see in_turn in sem.lua): permits are taken only when they cover
 -- what every live waiter queued ahead wants too; a newcomer queues behind every waiter.
 
-local refused, kind = refusal(KEYS[3], KEYS[1])
+local refused, kind = wrong_type(KEYS[1])
 if refused then
     return refused
 end
@@ -45,7 +49,7 @@ local total = tonumber(redis.call('hget', KEYS[1], 'total'))
 if not total then
     return {-5, 0}
 end
-local wanted = tonumber(ARGV[9])
+local wanted = tonumber(ARGV[10])
 if wanted > total then
     return {-4, total}
 end
@@ -58,7 +62,13 @@ expire_permits(KEYS[1], KEYS[7], now)
 -- A resend of a request that was granted: re-arm its lease from now.
 if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     lease_until(KEYS[7], ARGV[1], now + lease)
+    mark_taken(KEYS[3], ARGV[9])
     return {1, 0}
+end
+
+refused = abandoned(KEYS[3])
+if refused then
+    return refused
 end
 
 local fits, queued = in_turn(KEYS[1], q, ARGV[1], wanted, now)
@@ -69,6 +79,7 @@ if fits then
     redis.call('hset', KEYS[1], ARGV[1], wanted, who_field(ARGV[1]), ARGV[8] .. ' ' .. now)
     redis.call('hincrby', KEYS[1], 'used', wanted)
     lease_until(KEYS[7], ARGV[1], now + lease)
+    mark_taken(KEYS[3], ARGV[9])
     return {1, 0}
 end
 
