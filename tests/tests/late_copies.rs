@@ -271,3 +271,53 @@ async fn late_copies_of_an_undone_reentry(family: Family) {
 async fn late_copies_of_an_undone_reentry_count_nothing_and_leave_no_lasting_key() {
     for_each_family(Family::ALL, late_copies_of_an_undone_reentry).await;
 }
+
+/// A re-entry whose caller gives up after it was resent, while Redis is out of reach: its first
+/// copy is held on the retired connection, and new connections are refused for longer than the
+/// client's retry timeout, so every attempt of the undo fails. Then Redis is reachable again and
+/// the first copy lands.
+///
+/// Required: the undo is tried again until it lands, so nothing of the re-entry stays: the
+/// outer guard holds one hold, and its release frees the lock. Before the fix the undo gave up
+/// after its retry timeout and the late copy added a hold no guard gives back: the lock stayed
+/// held after the outer release, until its lease ran out.
+async fn late_copy_of_a_reentry_whose_undo_could_not_land(family: Family) {
+    let setup = Setup::new(family, "undo-retried").await;
+    let outer = setup.acquire().await;
+    outer
+        .scope(async {
+            setup.proxy.hold_connections();
+            setup.proxy.refuse(true);
+            let gave_up = tokio::time::timeout(RESPONSE_TIMEOUT * 3 / 2, setup.acquire()).await;
+            assert!(
+                gave_up.is_err(),
+                "{family:?}: the re-entry returned though Redis was out of reach"
+            );
+        })
+        .await;
+    // The undo's attempts fail for the whole retry timeout, and more.
+    tokio::time::sleep(RETRY_TIMEOUT + RESPONSE_TIMEOUT * 2).await;
+    setup.proxy.refuse(false);
+    deliver_held(&setup.proxy, &format!("{family:?}'s re-entry")).await;
+
+    let one_hold = eventually(Duration::from_secs(5), || {
+        family.hold_counts(&setup.server, &setup.name) == [1]
+    })
+    .await;
+    assert!(
+        one_hold,
+        "{family:?}: expected the outer hold alone once the undo landed, Redis counts {:?}",
+        family.hold_counts(&setup.server, &setup.name)
+    );
+    setup.unlock(outer, "outer").await;
+    setup.assert_released();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undo_that_cannot_reach_redis_is_tried_again_until_it_lands() {
+    for_each_family(
+        Family::ALL,
+        late_copy_of_a_reentry_whose_undo_could_not_land,
+    )
+    .await;
+}

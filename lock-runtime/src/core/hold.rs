@@ -5,7 +5,8 @@
 //! 1. **A request in flight is undone if its caller gives up.** While an acquire (or a re-entry)
 //!    is on the wire, an [`InFlight`] guard is armed with the [`GiveBack`] that would undo it.
 //!    If the caller's future is dropped before the reply arrives (a timeout, a `select!`, a
-//!    dropped task), the undo runs on the background runtime. The undo scripts also leave a mark
+//!    dropped task), the undo runs on the background runtime, tried again while Redis cannot be
+//!    reached until a copy of the request can no longer land. The undo scripts also leave a mark
 //!    (an abandoned owner id; a re-entry's number spent in its owner's record, in the lock's own
 //!    hash), so a copy of the request still queued on a retired connection, arriving later,
 //!    takes nothing.
@@ -24,16 +25,18 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use futures_util::future::BoxFuture;
-use tokio::sync::OwnedMutexGuard;
+use tokio::{sync::OwnedMutexGuard, time::Instant};
 
 use crate::{
     LockError,
     core::{
         backend::Backend,
         meter::{Holding, Meter},
+        script::is_transient,
         watchdog::RenewalId,
     },
 };
@@ -225,12 +228,40 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(undo) = self.undo.take() {
             let backend = Arc::clone(&self.backend);
-            self.backend.spawn(async move {
-                tracing::debug!(lock = undo.name(), "undoing a request whose caller gave up");
-                if let Err(err) = undo.give_back(&backend).await {
-                    tracing::debug!(lock = undo.name(), error = %err, "undo failed");
-                }
-            });
+            self.backend.spawn(undo_until_it_lands(backend, undo));
         }
+    }
+}
+
+/// The first pause before an undo that failed is tried again; doubled after each failure.
+const FIRST_UNDO_PAUSE: Duration = Duration::from_secs(1);
+
+/// The longest pause between two tries of an undo.
+const MAX_UNDO_PAUSE: Duration = Duration::from_secs(30);
+
+/// Undoes a request whose caller gave up, trying again while Redis cannot be reached, until the
+/// undo lands or no copy of the request can reach Redis any more (`Config::abandoned_ttl` from
+/// now: every copy was sent before). An undo given up after its retry timeout would leave the
+/// request's copy, still on its way, free to take a hold for an owner that is gone, held until its
+/// lease runs out (a re-entry's would keep the lock held after its outer guard's release). The
+/// undo scripts count once however often they run, so a late try is harmless.
+async fn undo_until_it_lands(backend: Arc<Backend>, undo: Box<dyn GiveBack>) {
+    tracing::debug!(lock = undo.name(), "undoing a request whose caller gave up");
+    let horizon = Instant::now().checked_add(backend.config.abandoned_ttl());
+    let mut pause = FIRST_UNDO_PAUSE;
+    loop {
+        let err = match undo.give_back(&backend).await {
+            Ok(()) => return,
+            Err(err) => err,
+        };
+        let unreachable = matches!(&err, LockError::Redis { source, .. } if is_transient(source));
+        let in_time = horizon.is_none_or(|horizon| Instant::now() + pause < horizon);
+        if !unreachable || !in_time {
+            tracing::debug!(lock = undo.name(), error = %err, "undo failed");
+            return;
+        }
+        tracing::debug!(lock = undo.name(), error = %err, ?pause, "undo failed; trying again");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_UNDO_PAUSE);
     }
 }
