@@ -96,6 +96,8 @@ pub enum Scenario {
     Footprint,
     /// 7: uncontended throughput on Redis Cluster, 1 and 3 masters.
     Cluster,
+    /// 8: Redis's own CPU per uncontended acquire + release, beside the Redisson-style reference.
+    RedisCpu,
 }
 
 /// The hidden subcommands.

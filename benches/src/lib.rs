@@ -36,6 +36,11 @@
 //!    and 8 processes at 64 waiters, with the peers at the process counts the targets compare.
 //! 6. **Footprint** ([`scenarios::footprint`]): memory (RSS) and Redis connections of one client
 //!    process with 10 000 tasks waiting on 1 000 names, against bare parked Tokio tasks.
+//! 7. **Redis Cluster** ([`scenarios::cluster`]): uncontended throughput with 1 and 3 masters.
+//! 8. **Redis CPU per acquisition** ([`scenarios::redis_cpu`]): Redis's own CPU (`INFO cpu`) and
+//!    script time (`INFO commandstats`) per uncontended acquire + release of every primitive,
+//!    beside a Redisson-style reference ([`redisson`]) and `SET NX PX` + compare-and-delete, also
+//!    with the scripts pipelined.
 //!
 //! The report ([`report`]) states each target of the issue as met or not, and the plots
 //! ([`report::plots`]) show hand-off latency and Redis commands per acquisition against the number of
@@ -48,6 +53,7 @@ pub mod cli;
 pub mod contenders;
 pub mod progress;
 pub mod redis_stats;
+pub mod redisson;
 pub mod report;
 pub mod results;
 pub mod run;

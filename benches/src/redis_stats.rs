@@ -186,6 +186,24 @@ impl Admin {
             .unwrap_or(0))
     }
 
+    /// Seconds of CPU the server has used since it started, system and user, all its threads:
+    /// `used_cpu_sys` + `used_cpu_user` of `INFO cpu`.
+    ///
+    /// # Errors
+    ///
+    /// When Redis fails, or its reply lacks either figure.
+    pub async fn cpu_seconds(&mut self) -> BenchResult<f64> {
+        let info = self.info("cpu").await?;
+        let mut total = 0.0;
+        for field in ["used_cpu_sys", "used_cpu_user"] {
+            let seconds: f64 = info_value(&info, field)
+                .and_then(|value| value.parse().ok())
+                .ok_or_else(|| format!("INFO cpu has no `{field}`"))?;
+            total += seconds;
+        }
+        Ok(total)
+    }
+
     /// The server's version (`redis_version` of `INFO server`).
     ///
     /// # Errors

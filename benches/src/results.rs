@@ -283,6 +283,129 @@ impl ClusterResult {
     }
 }
 
+/// What scenario 8 measures Redis's CPU for: each of lock-runtime's primitives, and the two
+/// references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CpuSubject {
+    /// `Lock::acquire` and `LockGuard::unlock`.
+    Lock,
+    /// `FairLock::acquire` and `LockGuard::unlock`.
+    FairLock,
+    /// `ReadLock::acquire` of a read-write lock and `LockGuard::unlock`.
+    ReadLock,
+    /// `WriteLock::acquire` of a read-write lock and `LockGuard::unlock`.
+    WriteLock,
+    /// `Semaphore::acquire(1)` of a semaphore of one permit, and `SemaphorePermit::release`.
+    Semaphore,
+    /// Redisson's `RLock` algorithm as two scripts ([`crate::redisson`]).
+    RedissonReference,
+    /// `SET NX PX` and a compare-and-delete script: the least a lock can cost.
+    SetNx,
+}
+
+impl CpuSubject {
+    /// Every subject, in report order.
+    pub const ALL: [Self; 7] = [
+        Self::Lock,
+        Self::FairLock,
+        Self::ReadLock,
+        Self::WriteLock,
+        Self::Semaphore,
+        Self::RedissonReference,
+        Self::SetNx,
+    ];
+
+    /// How the report names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lock => "lock",
+            Self::FairLock => "fair lock",
+            Self::ReadLock => "read lock",
+            Self::WriteLock => "write lock",
+            Self::Semaphore => "semaphore (1 permit)",
+            Self::RedissonReference => "Redisson-style reference",
+            Self::SetNx => "`SET NX PX` + compare-and-delete",
+        }
+    }
+
+    /// Whether this is one of lock-runtime's primitives rather than a reference.
+    pub fn is_ours(self) -> bool {
+        !matches!(self, Self::RedissonReference | Self::SetNx)
+    }
+}
+
+impl std::fmt::Display for CpuSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Redis's cost of one subject's uncontended acquire + release pairs in scenario 8.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuSeries {
+    /// What was measured.
+    pub subject: CpuSubject,
+    /// `false`: tasks of one client, each waiting for its replies; `true`: the subject's scripts
+    /// sent in pipelines (Redis's own ceiling).
+    pub pipelined: bool,
+    /// Acquire + release pairs done.
+    pub pairs: u64,
+    /// Seconds measured.
+    pub seconds: f64,
+    /// Pairs per second.
+    pub pairs_per_s: f64,
+    /// Microseconds of CPU Redis used per pair (`INFO cpu`: `used_cpu_sys` + `used_cpu_user`,
+    /// every thread, everything Redis did in the window).
+    pub cpu_us_per_pair: f64,
+    /// Microseconds Redis spent per pair executing the commands the client sent (`INFO
+    /// commandstats`: `EVALSHA`, `EVAL`, and the `SET` of `SET NX`), the scripts' own calls
+    /// inside.
+    pub command_us_per_pair: f64,
+    /// Those client-sent commands per pair.
+    pub client_commands_per_pair: f64,
+    /// Commands Redis executed per pair, those the scripts call included.
+    pub executed_commands_per_pair: f64,
+}
+
+/// Scenario 8: Redis's own CPU per uncontended acquire + release, for every primitive beside the
+/// references.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedisCpuResult {
+    /// Tasks of one client, each on a name of its own.
+    pub tasks: usize,
+    /// Seconds measured per series (split into interleaved rounds).
+    pub seconds_per_series: f64,
+    /// Rounds.
+    pub rounds: u32,
+    /// The pipelined series: connections × pairs per pipeline.
+    pub pipeline: String,
+    /// Whether the scenario ran on a Redis started for it alone (else the one `--redis-url` gave).
+    pub fresh_redis: bool,
+    /// One series per subject, then the pipelined ones.
+    pub series: Vec<CpuSeries>,
+}
+
+impl RedisCpuResult {
+    /// The series of `subject`, pipelined or not.
+    pub fn series_of(&self, subject: CpuSubject, pipelined: bool) -> Option<&CpuSeries> {
+        self.series
+            .iter()
+            .find(|series| series.subject == subject && series.pipelined == pipelined)
+    }
+
+    /// The series of the Redisson-style reference measured the same way as `series`.
+    pub fn reference_for(&self, series: &CpuSeries) -> Option<&CpuSeries> {
+        self.series_of(CpuSubject::RedissonReference, series.pipelined)
+    }
+
+    /// `figure` of `series` over that of the reference measured the same way.
+    pub fn ratio(&self, series: &CpuSeries, figure: fn(&CpuSeries) -> f64) -> Option<f64> {
+        let reference = figure(self.reference_for(series)?);
+        (reference > 0.0).then(|| figure(series) / reference)
+    }
+}
+
 /// One run of the contended workload: one implementation, one number of waiters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContentionPoint {
@@ -463,7 +586,7 @@ pub struct FootprintResult {
 /// A target of the issue, and whether this run met it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
-    /// The scenario (1 … 6).
+    /// The scenario (1 … 8).
     pub scenario: u8,
     /// The target as the issue states it.
     pub target: String,
@@ -489,6 +612,9 @@ pub struct Results {
     /// Scenario 7 (absent from results written before it existed).
     #[serde(default)]
     pub cluster: Option<ClusterResult>,
+    /// Scenario 8 (absent from results written before it existed).
+    #[serde(default)]
+    pub redis_cpu: Option<RedisCpuResult>,
     /// The targets, evaluated.
     pub targets: Vec<Target>,
 }

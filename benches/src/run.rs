@@ -19,6 +19,7 @@ use crate::{
         contention::{self, ContentionParams},
         footprint::{self, FootprintParams},
         latency::{self, LatencyParams},
+        redis_cpu::{self, RedisCpuParams},
         throughput::{self, ThroughputParams},
     },
     util::{unique_name, utc_now},
@@ -37,10 +38,13 @@ pub struct Sizes {
     pub footprint: FootprintParams,
     /// Scenario 7.
     pub cluster: ClusterParams,
+    /// Scenario 8.
+    pub redis_cpu: RedisCpuParams,
 }
 
 impl Sizes {
-    /// The full run: about three minutes on two cores (157 s measured with the fair lock).
+    /// The full run: about three minutes on two cores (157 s measured with the fair lock, before
+    /// scenario 8 added its ten series of 3 s).
     pub fn full(processes: usize) -> Self {
         Self {
             latency: LatencyParams {
@@ -76,6 +80,14 @@ impl Sizes {
                 tasks: 256,
                 seconds: 5.0,
                 masters: vec![1, 3],
+            },
+            // The 64 tasks on one client; ten series of 3 s.
+            redis_cpu: RedisCpuParams {
+                tasks: 64,
+                seconds: 3.0,
+                rounds: 10,
+                pipeline_connections: 4,
+                pipeline_depth: 64,
             },
         }
     }
@@ -116,6 +128,13 @@ impl Sizes {
                 tasks: 8,
                 seconds: 0.3,
                 masters: vec![1, 3],
+            },
+            redis_cpu: RedisCpuParams {
+                tasks: 8,
+                seconds: 0.2,
+                rounds: 1,
+                pipeline_connections: 2,
+                pipeline_depth: 8,
             },
         }
     }
@@ -243,6 +262,7 @@ async fn measure(cli: &Cli, url: &str, progress: &Progress) -> BenchResult<Resul
         contention: None,
         footprint: None,
         cluster: None,
+        redis_cpu: None,
         targets: Vec::new(),
     };
     if cli.runs(Scenario::Latency) {
@@ -277,6 +297,14 @@ async fn measure(cli: &Cli, url: &str, progress: &Progress) -> BenchResult<Resul
             "uncontended throughput on Redis Cluster, 1 and 3 masters",
         );
         results.cluster = Some(cluster::run(&sizes.cluster, progress).await?);
+    }
+    if cli.runs(Scenario::RedisCpu) {
+        progress.step(
+            "8",
+            "Redis CPU per uncontended acquire + release, beside the Redisson-style reference",
+        );
+        results.redis_cpu =
+            Some(redis_cpu::run(cli.redis_url.as_deref(), &spin, sizes.redis_cpu, progress).await?);
     }
     Ok(results)
 }

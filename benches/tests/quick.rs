@@ -25,7 +25,13 @@ fn quick_run_writes_the_report_the_results_and_the_plots() {
     let results: serde_json::Value =
         serde_json::from_str(&read(out.path(), "results.json")).expect("results.json parses");
     assert_eq!(results["meta"]["quick"], true);
-    for scenario in ["latency", "throughput", "contention", "footprint"] {
+    for scenario in [
+        "latency",
+        "throughput",
+        "contention",
+        "footprint",
+        "redis_cpu",
+    ] {
         assert!(
             results[scenario].is_object(),
             "results.json has no `{scenario}`"
@@ -79,6 +85,7 @@ fn quick_run_writes_the_report_the_results_and_the_plots() {
         "## 4. Redis load under contention",
         "## 5. Peers on the same workloads",
         "## 6. Footprint of waiting",
+        "## 8. Redis CPU per acquisition",
         "## Method",
     ] {
         assert!(report.contains(heading), "REPORT.md lacks `{heading}`");

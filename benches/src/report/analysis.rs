@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::{
     evaluate::{Figure, THROUGHPUT, WAIT_P99, best_peer, family_points, queue_wait_ns},
     markdown::p,
+    redis_cpu::{analysis_cpu, analysis_pairs},
     thresholds::{
         COMPARED_AT_WAITERS, FAIR_WAIT_P99_MAX_QUEUE_RATIO, Goal, SPIN_HANDOFF_MIN_RATIO,
     },
@@ -45,6 +46,14 @@ pub(super) fn render(out: &mut String, results: &Results) {
                     "The hub keeps one pub/sub connection per client.".to_owned()
                 }
                 Goal::MemoryPerTask => analysis_memory(results),
+                Goal::RedisCpu => results
+                    .redis_cpu
+                    .as_ref()
+                    .map_or_else(String::new, analysis_cpu),
+                Goal::RedisCpuPairs => results
+                    .redis_cpu
+                    .as_ref()
+                    .map_or_else(String::new, analysis_pairs),
             };
             let _ = writeln!(out, "- **{}.** {text}", target.target);
         }

@@ -1,15 +1,19 @@
 //! The verdicts: every target of the issue evaluated against what a run measured.
 
-use super::thresholds::{
-    COMMANDS_PER_ACQUISITION_MAX, COMPARED_AT_WAITERS, FAIR_WAIT_P99_MAX_QUEUE_RATIO,
-    FAMILY_TARGET_PROCESSES, Goal, HANDOFF_FROM_WAITERS, HANDOFF_MAX_ROUND_TRIPS,
-    HANDOFF_MAX_SPREAD, MEMORY_PER_TASK_MAX_KIB, PUBSUB_CONNECTIONS_PER_CLIENT,
-    SPIN_HANDOFF_MIN_RATIO, SUBSCRIBERS_PER_CHANNEL, THROUGHPUT_MIN_SHARE,
-    UNCONTENDED_P50_MAX_RATIO, commands_per_acquisition_max, handoff_max_round_trips,
+use super::{
+    redis_cpu::fmt_us,
+    thresholds::{
+        COMMANDS_PER_ACQUISITION_MAX, COMPARED_AT_WAITERS, FAIR_WAIT_P99_MAX_QUEUE_RATIO,
+        FAMILY_TARGET_PROCESSES, Goal, HANDOFF_FROM_WAITERS, HANDOFF_MAX_ROUND_TRIPS,
+        HANDOFF_MAX_SPREAD, MEMORY_PER_TASK_MAX_KIB, PUBSUB_CONNECTIONS_PER_CLIENT,
+        REDIS_CPU_MAX_RATIO, REDIS_CPU_PAIRS_MIN_RATIO, SPIN_HANDOFF_MIN_RATIO,
+        SUBSCRIBERS_PER_CHANNEL, THROUGHPUT_MIN_SHARE, UNCONTENDED_P50_MAX_RATIO,
+        commands_per_acquisition_max, handoff_max_round_trips,
+    },
 };
 use crate::{
     contenders::Implementation,
-    results::{ContentionPoint, Results, Target},
+    results::{ContentionPoint, CpuSeries, CpuSubject, Results, Target},
     util::{fmt_bytes, fmt_ns, fmt_rate, group_thousands},
 };
 
@@ -35,6 +39,8 @@ pub fn evaluate_targets(results: &Results) -> Vec<Target> {
                 Goal::FamilyCommands(lock) => family_commands(results, lock),
                 Goal::OnePubSubConnection => one_pubsub_connection(results),
                 Goal::MemoryPerTask => memory_per_task(results),
+                Goal::RedisCpu => beside_reference(results, &REDIS_CPU),
+                Goal::RedisCpuPairs => beside_reference(results, &PAIRS_PER_S),
             };
             let (measured, met) = verdict.map_or_else(
                 || ("not measured".to_owned(), None),
@@ -371,4 +377,76 @@ fn memory_per_task(results: &Results) -> Verdict {
         ),
         footprint.ours.bytes_per_task < MEMORY_PER_TASK_MAX_KIB * 1024.0,
     ))
+}
+
+/// A figure of scenario 8 that each of lock-runtime's primitives is held to, as a ratio to the
+/// Redisson-style reference's.
+pub(super) struct CpuFigure {
+    /// Its value for a series.
+    pub(super) value: fn(&CpuSeries) -> f64,
+    /// Its value as the verdict writes it.
+    pub(super) format: fn(f64) -> String,
+    /// The bound on the ratio: at most it, or at least it when more is better.
+    pub(super) bound: f64,
+    /// Whether more is better.
+    pub(super) higher_is_better: bool,
+}
+
+impl CpuFigure {
+    /// Whether `ratio` (ours over the reference's) meets the bound.
+    pub(super) fn meets(&self, ratio: f64) -> bool {
+        if self.higher_is_better {
+            ratio >= self.bound
+        } else {
+            ratio <= self.bound
+        }
+    }
+}
+
+/// Redis's CPU per uncontended acquire + release: at most [`REDIS_CPU_MAX_RATIO`] × the reference's.
+pub(super) const REDIS_CPU: CpuFigure = CpuFigure {
+    value: |series| series.cpu_us_per_pair,
+    format: fmt_us,
+    bound: REDIS_CPU_MAX_RATIO,
+    higher_is_better: false,
+};
+
+/// Uncontended pairs per second: at least [`REDIS_CPU_PAIRS_MIN_RATIO`] × the reference's.
+pub(super) const PAIRS_PER_S: CpuFigure = CpuFigure {
+    value: |series| series.pairs_per_s,
+    format: fmt_rate,
+    bound: REDIS_CPU_PAIRS_MIN_RATIO,
+    higher_is_better: true,
+};
+
+/// The verdict on `figure` for every primitive of scenario 8 (tasks of one client, not
+/// pipelined) against the Redisson-style reference measured in the same run.
+fn beside_reference(results: &Results, figure: &CpuFigure) -> Verdict {
+    let cpu = results.redis_cpu.as_ref()?;
+    let reference = cpu.series_of(CpuSubject::RedissonReference, false)?;
+    let mut parts = Vec::new();
+    let mut all_met = true;
+    for series in cpu
+        .series
+        .iter()
+        .filter(|s| s.subject.is_ours() && !s.pipelined)
+    {
+        let ratio = cpu.ratio(series, figure.value)?;
+        all_met &= figure.meets(ratio);
+        parts.push(format!(
+            "{} {} = {ratio:.2}×",
+            series.subject,
+            (figure.format)((figure.value)(series))
+        ));
+    }
+    (!parts.is_empty()).then(|| {
+        (
+            format!(
+                "{} (reference {})",
+                parts.join(", "),
+                (figure.format)((figure.value)(reference))
+            ),
+            all_met,
+        )
+    })
 }

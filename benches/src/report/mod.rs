@@ -18,6 +18,7 @@ mod markdown;
 mod method;
 mod observations;
 mod peers;
+mod redis_cpu;
 mod summary;
 mod targets;
 mod throughput;
@@ -54,6 +55,9 @@ pub fn render(results: &Results) -> String {
     }
     if let Some(cluster) = &results.cluster {
         cluster::render(&mut out, cluster);
+    }
+    if let Some(redis_cpu) = &results.redis_cpu {
+        redis_cpu::render(&mut out, redis_cpu);
     }
     method::render(&mut out, results);
     out

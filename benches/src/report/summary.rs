@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use super::{
     markdown::{p, table_header},
     plots::HANDOFF_SVG,
+    redis_cpu,
     thresholds::COMPARED_AT_WAITERS,
 };
 use crate::{
@@ -81,6 +82,9 @@ pub fn render_summary(results: &Results) -> String {
             fmt_rate(ours.per_s / ours.of_ceiling),
             ours.of_ceiling * 100.0
         );
+    }
+    if let Some(row) = results.redis_cpu.as_ref().and_then(redis_cpu::summary_row) {
+        out += &row;
     }
     if let Some(contention) = &results.contention
         && let Some(ours) = contention.point(Implementation::Ours, COMPARED_AT_WAITERS)

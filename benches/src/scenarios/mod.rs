@@ -4,4 +4,5 @@ pub mod cluster;
 pub mod contention;
 pub mod footprint;
 pub mod latency;
+pub mod redis_cpu;
 pub mod throughput;

@@ -29,6 +29,7 @@ use crate::{
     BenchResult,
     contenders::{Contender, Implementation, LEASE, SpinSettings, multiplexed_connection},
     progress::Progress,
+    redisson,
     results::{Ceiling, ThroughputResult, ThroughputSeries},
     util::{Rng, fmt_rate, unique_name},
 };
@@ -61,11 +62,14 @@ pub struct ThroughputParams {
 
 /// An acquire + release protocol whose pipelined ceiling is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
+pub(crate) enum Protocol {
     /// `EVALSHA acquire.lua` + `EVALSHA release.lua`.
     OurScripts,
     /// `SET NX PX` + `EVALSHA compare-and-delete`.
     SetNx,
+    /// The Redisson-style reference's two scripts ([`crate::redisson`]); scenario 8 measures
+    /// Redis's CPU per pair of it pipelined.
+    Redisson,
 }
 
 impl Protocol {
@@ -73,6 +77,7 @@ impl Protocol {
         match self {
             Protocol::OurScripts => "ours-scripts",
             Protocol::SetNx => "set-nx",
+            Protocol::Redisson => "redisson-reference",
         }
     }
 
@@ -82,6 +87,9 @@ impl Protocol {
                 "EVALSHA acquire.lua + EVALSHA release.lua (the runtime's scripts, keys and arguments)"
             }
             Protocol::SetNx => "SET key token NX PX 30000 + EVALSHA compare-and-delete",
+            Protocol::Redisson => {
+                "EVALSHA lock.lua + EVALSHA unlock.lua (the Redisson-style reference)"
+            }
         }
     }
 
@@ -98,11 +106,13 @@ impl Protocol {
     }
 }
 
-/// Connections and the compare-and-delete script's hash for the pipelined ceilings. Our scripts
-/// are loaded too; their calls name them by hash.
-struct Pipelines {
+/// Connections, and the hashes of the compare-and-delete script and of the Redisson-style
+/// reference's scripts, for the pipelined ceilings. Our scripts are loaded too; their calls name
+/// them by hash.
+pub(crate) struct Pipelines {
     connections: Vec<MultiplexedConnection>,
     compare_and_delete_sha: String,
+    redisson: redisson::Loaded,
     depth: usize,
     run: String,
     /// Numbers the rounds, so that no two pairs of the run share an owner id: a release's memo
@@ -112,7 +122,7 @@ struct Pipelines {
 }
 
 impl Pipelines {
-    async fn connect(url: &str, connections: usize, depth: usize) -> BenchResult<Self> {
+    pub(crate) async fn connect(url: &str, connections: usize, depth: usize) -> BenchResult<Self> {
         let mut opened = Vec::new();
         for _ in 0..connections.max(1) {
             opened.push(multiplexed_connection(url).await?);
@@ -132,6 +142,7 @@ impl Pipelines {
         }
         Ok(Self {
             compare_and_delete_sha: load(COMPARE_AND_DELETE_LUA).await?,
+            redisson: redisson::Loaded::load(&opened[0]).await?,
             connections: opened,
             depth: depth.max(1),
             run: unique_name("ceiling"),
@@ -140,7 +151,7 @@ impl Pipelines {
     }
 
     /// Sends pipelines of `protocol` pairs on every connection for `duration`; returns pairs done.
-    async fn measure(&self, protocol: Protocol, duration: Duration) -> BenchResult<u64> {
+    pub(crate) async fn measure(&self, protocol: Protocol, duration: Duration) -> BenchResult<u64> {
         let deadline = Instant::now() + duration;
         let round = self.rounds.fetch_add(1, Ordering::Relaxed);
         let mut tasks = tokio::task::JoinSet::new();
@@ -150,6 +161,7 @@ impl Pipelines {
                 .map(|slot| format!("{}-{index}-{slot}", self.run))
                 .collect();
             let cad = self.compare_and_delete_sha.clone();
+            let reference = self.redisson.clone();
             let lease_ms = LEASE.as_millis() as u64;
             tasks.spawn(async move {
                 let mut pairs = 0u64;
@@ -176,6 +188,21 @@ impl Pipelines {
                                     .arg("PX")
                                     .arg(lease_ms);
                                 pipe.cmd("EVALSHA").arg(&cad).arg(1).arg(&key).arg(&owner);
+                            }
+                            Protocol::Redisson => {
+                                let key = format!("redisson:{name}");
+                                pipe.add_command(redisson::lock_call(
+                                    &reference.lock_sha,
+                                    &key,
+                                    &owner,
+                                ));
+                                // Every pair is a request of its own: its owner names it.
+                                pipe.add_command(redisson::unlock_call(
+                                    &reference.unlock_sha,
+                                    &key,
+                                    &owner,
+                                    &owner,
+                                ));
                             }
                         }
                     }
