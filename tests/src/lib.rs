@@ -28,11 +28,11 @@
 //! on `PATH`. Every supported server runs: Redis 6.2 or newer, Valkey 7.2 or newer; the kit reads
 //! the binary's `--version` ([`server_version`], [`RedisServer::version`]) and leaves out what an
 //! older server does not know (`enable-debug-command`, `cluster-port`, `CLUSTER ADDSLOTSRANGE`
-//! before Redis 7.0). `scripts/ensure-servers.sh` installs Valkey 9 and Redis 6.2 binaries.
-//! When the binary is missing, starting a server panics with a message saying how to install it
-//! (`scripts/ensure-redis.sh`, `apt-get install redis-server`, `brew install redis`): the tests
-//! fail, they never skip for that. Only a test that needs what the binary was built without (TLS)
-//! skips, by name, through [`skip_without`].
+//! before Redis 7.0). `scripts/ensure-servers.sh` installs Valkey 9, Valkey 8 and Redis 6.2
+//! binaries. When the binary is missing, starting a server panics with a message saying how to
+//! install it (`scripts/ensure-redis.sh`, `apt-get install redis-server`, `brew install redis`):
+//! the tests fail, they never skip for that. Only a test that needs what the binary was built
+//! without (TLS) skips, by name, through [`skip_without`].
 //!
 //! # Blocking
 //!

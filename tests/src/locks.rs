@@ -356,6 +356,36 @@ pub async fn await_shard_subscribers(server: &RedisServer, channel: &str, n: i64
     );
 }
 
+/// Waits until one client subscribes to the channel `channel` of a Redis Cluster, where the
+/// server version puts that subscription. With sharded pub/sub (Redis 7, Valkey), it is a shard
+/// subscription on `owner`, the primary serving the channel's slot. Before Redis 7, the client
+/// falls back on classic pub/sub on one node of its choice (the cluster broadcasts `PUBLISH` to
+/// every node), so the classic subscriptions are counted over `nodes`: give the nodes that
+/// answer (not a [paused](RedisServer::pause) one).
+///
+/// # Panics
+///
+/// If that does not happen within 10 seconds.
+pub async fn await_cluster_subscriber(nodes: &[&RedisServer], owner: &RedisServer, channel: &str) {
+    if crate::server_version().redis_7_or_newer() {
+        return await_shard_subscribers(owner, channel, 1).await;
+    }
+    let subscribers = || -> i64 {
+        nodes
+            .iter()
+            .map(|node| {
+                node.try_cmd::<(String, i64)>(&["PUBSUB", "NUMSUB", channel])
+                    .map_or(0, |(_, count)| count)
+            })
+            .sum()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || subscribers() == 1).await,
+        "expected one classic subscriber on {channel} over the nodes, found {}",
+        subscribers()
+    );
+}
+
 /// The Redis key of the count-down latch `name` under the default prefix: `{lock:name}:latch`,
 /// a string holding the count.
 pub fn latch_key(name: &str) -> String {

@@ -3,7 +3,8 @@
 //! migrates to another master. Neither is an error: the holder's renewals and release and every
 //! waiter ride it out within their deadlines, no two tasks ever hold the lock at once, and the
 //! waiters' shard subscription moves to the slot's new owner, where each release wakes the next
-//! waiter at once.
+//! waiter at once. Before Redis 7 (no sharded pub/sub) the waiters' classic subscription stays
+//! on a node that answers, or moves to one, and the cluster broadcasts each release to it.
 //!
 //! Redis replication is asynchronous: a lock written on a master that dies before sending it to
 //! its replica is gone, and another task may take it. These tests wait until the replica has the
@@ -20,9 +21,9 @@ use std::{
 
 use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
-    Capability, RedisCluster, RedisServer, key_slot,
-    locks::{await_queued, await_shard_subscribers, lock_key, unlock_channel},
-    skip_without, unique_name,
+    RedisCluster, RedisServer, key_slot,
+    locks::{await_cluster_subscriber, await_queued, command_calls, lock_key, unlock_channel},
+    server_version, unique_name,
 };
 use tokio::task::JoinHandle;
 
@@ -88,11 +89,12 @@ impl Contended {
         }
     }
 
-    /// Once the waiters' subscription moved to `owner`, the slot's new owner, holds the lock a
-    /// while longer (the watchdog renews there), releases it, and checks that every waiter was
-    /// served after it, one at a time, each with a new token, woken by the releases.
-    async fn finish(self, owner: &RedisServer, name: &str) {
-        await_shard_subscribers(owner, &unlock_channel(name), 1).await;
+    /// Once the waiters' subscription moved to `owner`, the slot's new owner (before Redis 7, to
+    /// one of the `answering` nodes), holds the lock a while longer (the watchdog renews there),
+    /// releases it, and checks that every waiter was served after it, one at a time, each with a
+    /// new token, woken by the releases, published on `owner`.
+    async fn finish(self, answering: &[&RedisServer], owner: &RedisServer, name: &str) {
+        await_cluster_subscriber(answering, owner, &unlock_channel(name)).await;
         tokio::time::sleep(HOLD_AFTER).await;
         assert!(
             !self.holder.is_lease_lost(),
@@ -126,6 +128,15 @@ impl Contended {
         tokens.dedup();
         assert_eq!(tokens.len(), 5, "each waiter got its own token: {tokens:?}");
         assert!(tokens[0] > first, "waiters' tokens follow the holder's");
+        let publish = if server_version().redis_7_or_newer() {
+            "spublish"
+        } else {
+            "publish"
+        };
+        assert!(
+            command_calls(owner, &[publish]) > 0,
+            "the releases used {publish} on the slot's new owner"
+        );
     }
 }
 
@@ -138,17 +149,33 @@ async fn cluster_client(cluster: &RedisCluster) -> LockClient {
         .expect("connect to the cluster")
 }
 
+/// Whether the node that served the lock's slot before a change still answers after it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FormerOwner {
+    /// It still serves other slots (a slot migration).
+    Answers,
+    /// It was killed or frozen (a failover).
+    Fails,
+}
+
 /// Starts a cluster with a replica per master and a held, waited-on lock; runs `change` on the
 /// cluster, given the node serving the lock's slot and the slot, off the test's runtime (the kit
 /// blocks for seconds); `change` returns the port of the slot's owner afterwards. Then checks
 /// that the holder and every waiter rode the change out ([`Contended::finish`]).
 async fn ride_out(
     prefix: &str,
+    former: FormerOwner,
     change: impl FnOnce(&RedisCluster, &RedisServer, u16) -> u16 + Send + 'static,
 ) {
     let cluster = Arc::new(RedisCluster::with_replicas(3, 1));
     let client = cluster_client(&cluster).await;
-    let name = unique_name(prefix);
+    // A lock on the first seed: before Redis 7 the client's classic subscription is there too
+    // (on the first seed that answers), so the change hits the subscription as well.
+    let first_seed = cluster.nodes()[0].port();
+    let name = (0..)
+        .map(|i| unique_name(&format!("{prefix}-{i}")))
+        .find(|name| cluster.node_for_key(lock_key(name)).port() == first_seed)
+        .expect("some name lands on every node");
     let key = lock_key(&name);
     let contended = Contended::start(&cluster, &client, &name).await;
 
@@ -162,7 +189,12 @@ async fn ride_out(
     .expect("join");
     assert_ne!(new, old);
     let new = cluster.node(new);
-    contended.finish(new, &name).await;
+    let answering: Vec<&RedisServer> = cluster
+        .nodes()
+        .iter()
+        .filter(|node| node.port() != old || former == FormerOwner::Answers)
+        .collect();
+    contended.finish(&answering, new, &name).await;
     assert_eq!(
         new.cmd::<i64>(&["EXISTS", &key]),
         0,
@@ -172,10 +204,7 @@ async fn ride_out(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_failover_is_ridden_out_by_the_holder_and_every_waiter() {
-    if skip_without(Capability::ShardedPubSub) {
-        return;
-    }
-    ride_out("failover", |cluster, owner, _| {
+    ride_out("failover", FormerOwner::Fails, |cluster, owner, _| {
         cluster.kill_primary(owner).port()
     })
     .await;
@@ -186,10 +215,7 @@ async fn a_master_failover_is_ridden_out_by_the_holder_and_every_waiter() {
 /// leads them to the replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_master_is_failed_over_and_ridden_out_by_the_holder_and_every_waiter() {
-    if skip_without(Capability::ShardedPubSub) {
-        return;
-    }
-    ride_out("frozen", |cluster, owner, _| {
+    ride_out("frozen", FormerOwner::Fails, |cluster, owner, _| {
         cluster.freeze_primary(owner).port()
     })
     .await;
@@ -197,10 +223,7 @@ async fn a_frozen_master_is_failed_over_and_ridden_out_by_the_holder_and_every_w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_migration_is_ridden_out_by_the_holder_and_every_waiter() {
-    if skip_without(Capability::ShardedPubSub) {
-        return;
-    }
-    ride_out("migration", |cluster, owner, slot| {
+    ride_out("migration", FormerOwner::Answers, |cluster, owner, slot| {
         let target = cluster
             .primaries()
             .into_iter()

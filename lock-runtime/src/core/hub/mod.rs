@@ -101,7 +101,7 @@ use tokio::{
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
-    client::config::Config,
+    client::config::{Config, Deployment},
     core::{lease::MAX_LEASE, script::is_transient, sync::lock},
 };
 
@@ -274,8 +274,15 @@ impl Hub {
         let state = Arc::downgrade(&shared);
         let (publish, listener) = match transport {
             Transport::Classic(nodes) => {
+                // On a Redis Cluster before Redis 7 the connection goes to the first seed that
+                // answers: a frozen one is passed over as quickly as the per-shard connections
+                // of a newer cluster pass over theirs.
+                let connect = match config.deployment {
+                    Deployment::Cluster(_) => config.cluster_node_connect_timeout(),
+                    _ => config.connect_timeout,
+                };
                 let timeouts = Timeouts {
-                    connect: config.connect_timeout,
+                    connect,
                     response: config.response_timeout,
                     // An interval must fit `Instant` arithmetic: "never" is once a year.
                     ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
