@@ -587,6 +587,10 @@ where
 }
 
 /// Which lock of the family a test drives.
+///
+/// Not the runtime's `lock_runtime::__private::LockKind`, the one public enum of the kinds: that
+/// one is the attribute's (hidden, free to change with `lock-macros` in any release), carries the
+/// formatted names, and has a multi-lock case that none of the methods here could serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     /// `client.lock(name)`.
