@@ -9,7 +9,7 @@
 # A later run finds the binaries in the cache and installs nothing.
 #
 # The cache is $LOCK_SERVERS_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/lock-runtime/servers.
-# Run a test with one of them: REDIS_SERVER=<path> cargo test -p lock-tests --test <file>.
+# Run a test with one of them: REDIS_SERVER=<path> cargo test -p lock-tests --test <binary>.
 set -euo pipefail
 
 cache="${LOCK_SERVERS_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/lock-runtime/servers}"

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/ensure-redis.sh
-cargo test --release --locked -p lock-tests --test exclusion -- --ignored --nocapture \
-    a_hundred_thousand_acquisitions_across_processes_never_overlap
+cargo test --release --locked -p lock-tests --test primitives -- --ignored --nocapture \
+    lock::exclusion::a_hundred_thousand_acquisitions_across_processes_never_overlap

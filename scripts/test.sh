@@ -102,9 +102,15 @@ fi
 # clippy and the docs.
 step "servers besides the distribution's"
 servers="$(scripts/ensure-servers.sh)"
+# Every integration test binary but ui: a file `tests/tests/<name>.rs`, or a directory
+# `tests/tests/<name>/` with its `main.rs` (see tests/README.md).
 integration=()
-for file in tests/tests/*.rs; do
-    test_name="$(basename "${file}" .rs)"
+for path in tests/tests/*.rs tests/tests/*/main.rs; do
+    if [[ "${path}" == */main.rs ]]; then
+        test_name="$(basename "$(dirname "${path}")")"
+    else
+        test_name="$(basename "${path}" .rs)"
+    fi
     [[ "${test_name}" == ui ]] || integration+=(--test "${test_name}")
 done
 # On these servers only the test files below run, those that exercise what differs between

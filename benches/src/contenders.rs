@@ -22,10 +22,7 @@ use lock_runtime::{LockClient, LockGuard};
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    BenchResult,
-    util::{Rng, saturating_ns},
-};
+use crate::{BenchResult, util::saturating_ns};
 
 /// The lease every implementation asks for: long enough never to expire during a run.
 pub const LEASE: Duration = Duration::from_secs(30);
@@ -153,14 +150,14 @@ enum Backoff {
 }
 
 impl Backoff {
-    fn delay(self, failures: u32, rng: &mut Rng) -> Duration {
+    fn delay(self, failures: u32) -> Duration {
         match self {
             Backoff::Fixed(delay) => delay,
             Backoff::Jitter { initial, max } => {
                 let ceiling = initial
                     .checked_mul(1u32 << failures.min(20))
                     .map_or(max, |ceiling| ceiling.min(max));
-                Duration::from_nanos(rng.up_to(saturating_ns(ceiling)))
+                Duration::from_nanos(fastrand::u64(..=saturating_ns(ceiling)))
             }
         }
     }
@@ -285,9 +282,8 @@ impl Contender {
 
     /// One acquisition and release, so that connections are open and scripts are loaded.
     async fn warm_up(&self) -> BenchResult<()> {
-        let mut rng = Rng::new(0);
-        let warm_up = crate::util::unique_name("warm-up");
-        let held = self.acquire(&warm_up, &mut rng).await?;
+        let warm_up = lock_tests::unique_name("warm-up");
+        let held = self.acquire(&warm_up).await?;
         self.release(held).await
     }
 
@@ -302,7 +298,7 @@ impl Contender {
     ///
     /// When Redis fails. Cancel safe in the sense the benchmark needs: a dropped attempt at
     /// worst leaves a key that expires with its lease, under a name no later run uses.
-    pub async fn acquire(&self, name: &str, rng: &mut Rng) -> BenchResult<Held> {
+    pub async fn acquire(&self, name: &str) -> BenchResult<Held> {
         match &self.kind {
             ContenderKind::Ours(client) => {
                 let guard = client.lock(name).acquire().await?;
@@ -317,7 +313,7 @@ impl Contender {
                 backoff,
             } => {
                 let key = format!("{SPIN_PREFIX}:{name}");
-                let token = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
+                let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
                 let lease_ms = u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX);
                 let mut failures = 0u32;
                 loop {
@@ -333,7 +329,7 @@ impl Contender {
                     if reply.is_some() {
                         return Ok(Held(HeldKind::Spin { key, token }));
                     }
-                    tokio::time::sleep(backoff.delay(failures, rng)).await;
+                    tokio::time::sleep(backoff.delay(failures)).await;
                     failures = failures.saturating_add(1);
                 }
             }
@@ -440,10 +436,9 @@ mod tests {
             initial: Duration::from_millis(1),
             max: Duration::from_millis(128),
         };
-        let mut rng = Rng::new(1);
         for failures in 0..40 {
             let ceiling = Duration::from_millis((1u64 << failures.min(7)).min(128));
-            assert!(backoff.delay(failures, &mut rng) <= ceiling);
+            assert!(backoff.delay(failures) <= ceiling);
         }
     }
 }

@@ -83,14 +83,6 @@ pub fn client_usec(usec: &BTreeMap<String, u64>, implementation: Option<Implemen
         .sum()
 }
 
-/// The value of `field` in the text of an `INFO` reply.
-pub fn info_value(info: &str, field: &str) -> Option<String> {
-    info.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        (name == field).then(|| value.trim_end().to_owned())
-    })
-}
-
 /// How many clients of each kind are connected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientCounts {
@@ -181,7 +173,7 @@ impl Admin {
     /// When Redis fails.
     pub async fn used_memory(&mut self) -> BenchResult<u64> {
         let info = self.info("memory").await?;
-        Ok(info_value(&info, "used_memory")
+        Ok(lock_tests::info_value(&info, "used_memory")
             .and_then(|value| value.parse().ok())
             .unwrap_or(0))
     }
@@ -211,7 +203,7 @@ impl Admin {
     /// When Redis fails.
     pub async fn version(&mut self) -> BenchResult<String> {
         let info = self.info("server").await?;
-        Ok(info_value(&info, "redis_version").unwrap_or_else(|| "unknown".to_owned()))
+        Ok(lock_tests::info_value(&info, "redis_version").unwrap_or_else(|| "unknown".to_owned()))
     }
 
     /// How many connections of each type are open (this admin connection included).

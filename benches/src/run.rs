@@ -22,7 +22,7 @@ use crate::{
         redis_cpu::{self, RedisCpuParams},
         throughput::{self, ThroughputParams},
     },
-    util::{unique_name, utc_now},
+    util::utc_now,
 };
 
 /// Every size of a run.
@@ -192,7 +192,7 @@ fn run(cli: &Cli) -> BenchResult<PathBuf> {
     let out = match (&cli.out, cli.quick) {
         (Some(out), _) => out.clone(),
         (None, false) => default_out(),
-        (None, true) => std::env::temp_dir().join(unique_name("lock-bench-quick")),
+        (None, true) => std::env::temp_dir().join(lock_tests::unique_name("lock-bench-quick")),
     };
     let progress = Progress::new();
     let started = utc_now();

@@ -1,4 +1,4 @@
-//! Small helpers: the cross-process clock, process memory, a tiny PRNG, formatting.
+//! Small helpers: the cross-process clock, process memory, formatting.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,44 +43,6 @@ pub fn rss_bytes() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
-}
-
-/// A small xorshift64* generator: enough for jitter and random owner tokens, no dependency.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator seeded from the clock, the process id and `salt`.
-    pub fn new(salt: u64) -> Self {
-        let seed = monotonic_ns()
-            ^ (u64::from(std::process::id()) << 32)
-            ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        Self(seed | 1)
-    }
-
-    /// The next pseudo-random 64-bit value.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A value in `0..=max`.
-    pub fn up_to(&mut self, max: u64) -> u64 {
-        if max == u64::MAX {
-            self.next_u64()
-        } else {
-            self.next_u64() % (max + 1)
-        }
-    }
-}
-
-/// A name no other run uses: `<prefix>-<pid>-<nanos>`.
-pub fn unique_name(prefix: &str) -> String {
-    format!("{prefix}-{}-{:x}", std::process::id(), monotonic_ns())
 }
 
 /// `ns` nanoseconds as a short human figure: `"87 µs"`, `"1.25 ms"`, `"2.0 s"`.
@@ -178,11 +140,5 @@ mod tests {
         let b = monotonic_ns();
         assert!(b >= a && a > 0);
         assert!(rss_bytes().is_some_and(|rss| rss > 0));
-    }
-
-    #[test]
-    fn rng_stays_in_range() {
-        let mut rng = Rng::new(7);
-        assert!((0..1_000).all(|_| rng.up_to(10) <= 10));
     }
 }

@@ -23,7 +23,7 @@ use crate::{
     cli::{ContendArgs, FootprintArgs, FootprintMode, WorkerJob},
     contenders::{Contender, SpinSettings},
     results::{new_histogram, record, to_pairs},
-    util::{Rng, monotonic_ns, rss_bytes, sleep_until_ns},
+    util::{monotonic_ns, rss_bytes, sleep_until_ns},
 };
 
 /// The prefix of the line carrying a contending worker's [`ContendReport`].
@@ -233,18 +233,17 @@ async fn contend_task(
         waits: new_histogram(),
         violations: 0,
     };
-    let mut rng = Rng::new(id);
     let hold = Duration::from_micros(args.hold_us);
     let think = Duration::from_micros(args.think_us);
     // Tasks start spread over one think time, not in one burst.
-    sleep_until_ns(window.start_ns + rng.up_to(args.think_us * 1_000)).await;
+    sleep_until_ns(window.start_ns + fastrand::u64(..=args.think_us * 1_000)).await;
     loop {
         let started = monotonic_ns();
         if started >= window.end_ns {
             break;
         }
         let held = tokio::select! {
-            held = contender.acquire(&args.name, &mut rng) => held?,
+            held = contender.acquire(&args.name) => held?,
             () = sleep_until_ns(window.end_ns) => break,
         };
         let acquired = monotonic_ns();
@@ -291,7 +290,7 @@ async fn footprint(args: FootprintArgs) -> BenchResult<()> {
         FootprintMode::Ours => {
             let client = LockClient::connect(&args.url).await?;
             // Warm up: scripts loaded, connection buffers grown, the runtime's structures made.
-            let warm_up = crate::util::unique_name("footprint-warm-up");
+            let warm_up = lock_tests::unique_name("footprint-warm-up");
             client.lock(&warm_up).acquire().await?.unlock().await?;
             {
                 let lock = client.lock(&warm_up);

@@ -84,7 +84,7 @@ pub use monitor::{Monitor, MonitoredCommand};
 pub use proxy::TcpProxy;
 pub use replication::{ReplicatedRedis, start_with_replicas};
 pub use sentinel::SentinelRedis;
-pub use server::{RedisServer, RedisServerBuilder, command_stats, start_masters};
+pub use server::{RedisServer, RedisServerBuilder, command_stats, info_value, start_masters};
 pub use workers::{WorkerOutput, Workers, WorkersBuilder, spawn_workers};
 
 /// A lock name no other test (in this or another process) uses: `<prefix>-<pid>-<counter>-<time>`.

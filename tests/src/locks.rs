@@ -72,6 +72,43 @@ pub async fn client_without_channel_rights(server: &RedisServer) -> LockClient {
         .unwrap_or_else(|err| panic!("connecting as `app` to {url}: {err}"))
 }
 
+/// A client of `server` with the default settings.
+///
+/// # Panics
+///
+/// When the client cannot connect.
+pub async fn connect(server: &RedisServer) -> LockClient {
+    LockClient::connect(&server.url())
+        .await
+        .unwrap_or_else(|err| panic!("connecting to {}: {err}", server.url()))
+}
+
+/// Whether anyone holds the reentrant (or fair) lock `name`: its key exists.
+pub fn is_held(server: &RedisServer, name: &str) -> bool {
+    server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
+}
+
+/// Takes the reentrant lock `name` through `client` and releases it at once, and returns the
+/// fencing token it was given: a warm-up (connections open, scripts cached in Redis) or a lock
+/// that must have been taken once.
+///
+/// # Panics
+///
+/// When the lock is not had within 10 s (it is meant to be free), or its release fails.
+pub async fn take_once(client: &LockClient, name: &str) -> u64 {
+    let guard = client
+        .lock(name)
+        .try_acquire(Duration::from_secs(10), None)
+        .await
+        .unwrap_or_else(|err| panic!("taking {name}: {err}"));
+    let token = guard.fencing_token();
+    guard
+        .unlock()
+        .await
+        .unwrap_or_else(|err| panic!("releasing {name}: {err}"));
+    token
+}
+
 /// Panics unless the lock `name` is released and nothing of it lingers: the lock key is gone,
 /// and every other key of the lock (its fencing state, request memos, abandoned marks) carries a
 /// TTL.
@@ -312,6 +349,14 @@ pub async fn await_one_subscription(server: &RedisServer, name: &str) {
     await_subscribers(server, &unlock_channel(name), 1).await;
 }
 
+/// How many clients subscribe to `channel` on `server` (`PUBSUB NUMSUB`); 0 if the server does
+/// not answer (it is down or restarting).
+pub fn subscribers(server: &RedisServer, channel: &str) -> i64 {
+    server
+        .try_cmd::<(String, i64)>(&["PUBSUB", "NUMSUB", channel])
+        .map_or(0, |(_, count)| count)
+}
+
 /// Waits until Redis counts exactly `n` subscribers on `channel`: one per client (or process)
 /// with a task waiting on it, since the waiters of one client share one subscription.
 ///
@@ -319,15 +364,10 @@ pub async fn await_one_subscription(server: &RedisServer, name: &str) {
 ///
 /// If that does not happen within 5 seconds.
 pub async fn await_subscribers(server: &RedisServer, channel: &str, n: i64) {
-    let numsub = || {
-        server
-            .try_cmd::<(String, i64)>(&["PUBSUB", "NUMSUB", channel])
-            .map_or(0, |(_, count)| count)
-    };
     assert!(
-        eventually(Duration::from_secs(5), || numsub() == n).await,
+        eventually(Duration::from_secs(5), || subscribers(server, channel) == n).await,
         "expected {n} subscriber(s) on {channel}, found {}",
-        numsub()
+        subscribers(server, channel)
     );
 }
 
@@ -577,6 +617,10 @@ where
 }
 
 /// Which lock of the family a test drives.
+///
+/// Not the runtime's `lock_runtime::__private::LockKind`, the one public enum of the kinds: that
+/// one is the attribute's (hidden, free to change with `lock-macros` in any release), carries the
+/// formatted names, and has a multi-lock case that none of the methods here could serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     /// `client.lock(name)`.

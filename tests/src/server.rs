@@ -827,8 +827,9 @@ pub(crate) fn start_many(
     })
 }
 
-/// The value of `field` in the text of an `INFO` reply.
-pub(crate) fn info_value(info: &str, field: &str) -> Option<String> {
+/// The value of `field` in the text of an `INFO` reply (`field:value` lines), for example
+/// `info_value(&info, "redis_version")`.
+pub fn info_value(info: &str, field: &str) -> Option<String> {
     info.lines().find_map(|line| {
         let (name, value) = line.split_once(':')?;
         (name == field).then(|| value.trim_end().to_owned())

@@ -3,7 +3,9 @@
 //!
 //! The recorder is global to the process. A snapshot drains it, so every snapshot is added into
 //! one shared tally, and each test reads only the series of its own labels: the tests may share
-//! a process (`cargo test`) without taking each other's values.
+//! a process (`cargo test`) without taking each other's values. They also check that nothing
+//! recorded an unlabeled series, which only holds in a process of this file's tests alone: so
+//! this is a binary of its own, not a module of `operations`.
 
 use std::{
     collections::HashMap,

@@ -13,7 +13,7 @@ use std::{
 };
 
 use lock_runtime::LockClient;
-use lock_tests::RedisCluster;
+use lock_tests::{RedisCluster, unique_name};
 
 use super::throughput::measure_contender;
 use crate::{
@@ -21,7 +21,7 @@ use crate::{
     contenders::Contender,
     progress::Progress,
     results::{ClusterResult, ClusterSeries},
-    util::{fmt_rate, unique_name},
+    util::fmt_rate,
 };
 
 /// Sizes of scenario 7.

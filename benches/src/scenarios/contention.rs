@@ -52,7 +52,7 @@
 use std::{path::Path, time::Duration};
 
 use hdrhistogram::Histogram;
-use lock_tests::Workers;
+use lock_tests::{Workers, unique_name};
 
 use crate::{
     BenchResult,
@@ -60,7 +60,7 @@ use crate::{
     progress::Progress,
     redis_stats::{Admin, CommandCounts},
     results::{ContentionPoint, ContentionResult, Percentiles, add_pairs, new_histogram},
-    util::{fmt_ns, fmt_rate, monotonic_ns, sleep_until_ns, unique_name},
+    util::{fmt_ns, fmt_rate, monotonic_ns, sleep_until_ns},
     worker::{ContendReport, READY, RESULT_PREFIX, Window, create_baton_file},
 };
 

@@ -15,7 +15,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use lock_runtime::LockClient;
-use lock_tests::Workers;
+use lock_tests::{Workers, unique_name};
 
 use crate::{
     BenchResult,
@@ -23,7 +23,7 @@ use crate::{
     progress::Progress,
     redis_stats::{Admin, ClientCounts, CommandCounts},
     results::{FootprintResult, FootprintRun},
-    util::{fmt_bytes, monotonic_ns, unique_name},
+    util::{fmt_bytes, monotonic_ns},
 };
 
 /// Sizes of scenario 6.

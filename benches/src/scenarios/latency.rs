@@ -22,6 +22,7 @@ use std::{thread::JoinHandle, time::Instant};
 
 use futures_util::StreamExt as _;
 use hdrhistogram::Histogram;
+use lock_tests::unique_name;
 use redis::aio::{MultiplexedConnection, PubSubStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,7 +32,7 @@ use crate::{
     progress::Progress,
     redis_stats::{Admin, client_usec},
     results::{LatencyResult, LatencySeries, Percentiles, log_buckets, new_histogram, record},
-    util::{Rng, fmt_ns, saturating_ns, unique_name},
+    util::{fmt_ns, saturating_ns},
 };
 
 /// Sizes of scenario 1.
@@ -276,11 +277,11 @@ enum Series {
 }
 
 impl Series {
-    async fn once(&mut self, rng: &mut Rng) -> BenchResult<()> {
+    async fn once(&mut self) -> BenchResult<()> {
         match self {
             Series::Floor(floor) => floor.two_round_trips().await,
             Series::Lock { contender, name } => {
-                let held = contender.acquire(name, rng).await?;
+                let held = contender.acquire(name).await?;
                 contender.release(held).await
             }
         }
@@ -306,10 +307,9 @@ pub async fn run(
             name: unique_name(&format!("latency-{implementation}")),
         });
     }
-    let mut rng = Rng::new(1);
     for one in &mut series {
         for _ in 0..params.warm_up {
-            one.once(&mut rng).await?;
+            one.once().await?;
         }
     }
     let mut histograms: Vec<Histogram<u64>> = series.iter().map(|_| new_histogram()).collect();
@@ -319,7 +319,7 @@ pub async fn run(
         for offset in 0..series.len() {
             let index = (iteration + offset) % series.len();
             let start = Instant::now();
-            series[index].once(&mut rng).await?;
+            series[index].once().await?;
             record(&mut histograms[index], saturating_ns(start.elapsed()));
         }
     }
@@ -331,7 +331,7 @@ pub async fn run(
     for one in &mut series {
         admin.reset_stats().await?;
         for _ in 0..params.calibration {
-            one.once(&mut rng).await?;
+            one.once().await?;
         }
         let usec = admin.command_usec().await?;
         let implementation = match one {

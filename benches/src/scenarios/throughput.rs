@@ -24,6 +24,7 @@ use std::{
 use redis::aio::MultiplexedConnection;
 
 use lock_runtime::__private::scripts;
+use lock_tests::unique_name;
 
 use crate::{
     BenchResult,
@@ -31,7 +32,7 @@ use crate::{
     progress::Progress,
     redisson,
     results::{Ceiling, ThroughputResult, ThroughputSeries},
-    util::{Rng, fmt_rate, unique_name},
+    util::fmt_rate,
 };
 
 /// How long the ceiling's release memos live, as a client with default settings keeps them.
@@ -240,10 +241,9 @@ pub(crate) async fn measure_contender(
         let names = Arc::clone(names);
         let done = Arc::clone(&done);
         tasks.spawn(async move {
-            let mut rng = Rng::new(index as u64);
             let name = &names[index];
             while Instant::now() < deadline {
-                let held = contender.acquire(name, &mut rng).await?;
+                let held = contender.acquire(name).await?;
                 contender.release(held).await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }

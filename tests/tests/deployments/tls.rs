@@ -7,7 +7,11 @@
 use std::time::Duration;
 
 use lock_runtime::{LockClient, LockClientBuilder};
-use lock_tests::{Capability, RedisServer, locks::assert_released, skip_without, unique_name};
+use lock_tests::{
+    Capability, RedisServer,
+    locks::{assert_released, take_once},
+    skip_without, unique_name,
+};
 
 /// A builder for `server`'s TLS port, trusting the CA that signed its certificate.
 fn trusting(server: &RedisServer) -> LockClientBuilder {
@@ -88,14 +92,7 @@ async fn a_client_certificate_is_shown_when_the_server_requires_one() {
         .await
         .expect("mutual TLS");
     let name = unique_name("tls-mutual");
-    client
-        .lock(&name)
-        .acquire()
-        .await
-        .expect("free")
-        .unlock()
-        .await
-        .expect("unlock");
+    take_once(&client, &name).await;
     assert_released(&server, &name);
 }
 

@@ -11,16 +11,10 @@ use lock_tests::{
     RedisServer, TcpProxy,
     locks::{
         assert_released, await_one_subscription, client_with_watchdog, eventually, lock_key,
-        spawn_waiters, unlock_channel,
+        spawn_waiters, subscribers, take_once, unlock_channel,
     },
     unique_name,
 };
-
-fn subscribers(server: &RedisServer, channel: &str) -> i64 {
-    server
-        .try_cmd::<(String, i64)>(&["PUBSUB", "NUMSUB", channel])
-        .map_or(0, |reply| reply.1)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiters_get_the_lock_after_redis_restarts_empty() {
@@ -224,14 +218,7 @@ async fn a_command_connection_that_stops_answering_is_replaced() {
     let proxy = TcpProxy::start(server.port()).await;
     let client = impatient_client(&proxy).await;
     let name = unique_name("half-open-commands");
-    client
-        .lock(&name)
-        .acquire()
-        .await
-        .expect("acquire")
-        .unlock()
-        .await
-        .expect("unlock");
+    take_once(&client, &name).await;
 
     // The peer vanishes without a FIN or RST: only a timeout can tell.
     proxy.freeze_connections();

@@ -3,21 +3,19 @@
 
 use std::time::{Duration, Instant};
 
-use lock_runtime::{LockClient, LockError, Semaphore};
+use lock_runtime::{LockError, Semaphore};
 use lock_tests::{
     RedisServer, TcpProxy,
     late::{deliver_after_the_memos, first_copy_held, quick_client_through},
     locks::{
-        assert_no_key_without_ttl, client_with_watchdog, eventually, hold_records, lock_key,
-        sem_key,
+        assert_no_key_without_ttl, client_with_watchdog, connect, eventually, hold_records,
+        lock_key, sem_key,
     },
     unique_name,
 };
 use tokio::task::JoinHandle;
 
-async fn connect(server: &RedisServer) -> LockClient {
-    LockClient::connect(&server.url()).await.expect("connect")
-}
+use crate::WORKER;
 
 /// How many waiters queue on the semaphore.
 fn queued(server: &RedisServer, name: &str) -> i64 {
@@ -186,8 +184,6 @@ async fn permits_come_back_when_their_lease_ends() {
     next.release().await.expect("release");
     assert_no_permit_held(&server, &name);
 }
-
-const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
 
 /// Three processes of six tasks each take 1 or 2 of 5 permits, 20 times each: never more than
 /// 5 in use at once, and the permits were shared (more than 2 in use at some point).

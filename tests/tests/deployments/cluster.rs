@@ -14,7 +14,10 @@ use tokio::task::JoinHandle;
 use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     Capability, RedisCluster,
-    locks::{await_shard_subscribers, command_calls, lock_key, shard_subscribers, unlock_channel},
+    locks::{
+        await_shard_subscribers, command_calls, lock_key, shard_subscribers, take_once,
+        unlock_channel,
+    },
     server_version, skip_without, unique_name,
 };
 
@@ -537,14 +540,7 @@ async fn every_node_lists_the_client_by_name() {
         .build()
         .await
         .expect("connect to the cluster");
-    client
-        .lock(unique_name("named"))
-        .acquire()
-        .await
-        .expect("acquire")
-        .unlock()
-        .await
-        .expect("unlock");
+    take_once(&client, &unique_name("named")).await;
     for node in cluster.nodes() {
         let named = node.client_list().iter().any(|connection| {
             connection.get("name").map(String::as_str) == Some("billing_on_node_7")

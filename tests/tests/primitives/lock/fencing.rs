@@ -13,35 +13,14 @@ use std::{
     time::Duration,
 };
 
-use lock_runtime::LockClient;
 use lock_tests::{
     RedisServer,
     locks::{
-        assert_no_key_without_ttl, assert_released, client_with_watchdog, eventually, lock_key,
-        spawn_waiters,
+        assert_no_key_without_ttl, assert_released, client_with_watchdog, connect, eventually,
+        is_held, spawn_waiters, take_once,
     },
     unique_name,
 };
-
-async fn connect(server: &RedisServer) -> LockClient {
-    LockClient::connect(&server.url()).await.expect("connect")
-}
-
-fn is_held(server: &RedisServer, name: &str) -> bool {
-    server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
-}
-
-/// Takes and releases the lock `name` through `client` once, and returns its fencing token.
-async fn token_of_one_acquisition(client: &LockClient, name: &str) -> u64 {
-    let guard = client
-        .lock(name)
-        .try_acquire(Duration::from_secs(5), None)
-        .await
-        .expect("acquire");
-    let token = guard.fencing_token();
-    guard.unlock().await.expect("unlock");
-    token
-}
 
 /// Panics unless `tokens` strictly increase, naming the first pair that does not.
 fn assert_strictly_increasing(tokens: &[u64], what: &str) {
@@ -112,11 +91,11 @@ async fn tokens_strictly_increase_across_acquisitions_and_clients() {
 
     let mut tokens = Vec::new();
     for _ in 0..10 {
-        tokens.push(token_of_one_acquisition(&first, &name).await);
+        tokens.push(take_once(&first, &name).await);
     }
     for round in 0..10 {
         let client = if round % 2 == 0 { &first } else { &second };
-        tokens.push(token_of_one_acquisition(client, &name).await);
+        tokens.push(take_once(client, &name).await);
     }
     assert_strictly_increasing(&tokens, "one acquisition after the other");
 
@@ -169,16 +148,16 @@ async fn tokens_keep_increasing_after_the_fence_state_expired() {
 
     let mut tokens = Vec::new();
     for _ in 0..3 {
-        tokens.push(token_of_one_acquisition(&first, &name).await);
+        tokens.push(take_once(&first, &name).await);
     }
     forget_everything_but_the_lock();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    tokens.push(token_of_one_acquisition(&first, &name).await);
+    tokens.push(take_once(&first, &name).await);
     assert_strictly_increasing(&tokens, "through the same client, after the state expired");
 
     forget_everything_but_the_lock();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    tokens.push(token_of_one_acquisition(&second, &name).await);
+    tokens.push(take_once(&second, &name).await);
     assert_strictly_increasing(&tokens, "through another client, after the state expired");
     assert_released(&server, &name);
 }

@@ -9,20 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lock_runtime::LockClient;
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, await_no_subscriptions, eventually, lock_key},
+    locks::{assert_released, await_no_subscriptions, connect, eventually, is_held},
     unique_name,
 };
-
-async fn connect(server: &RedisServer) -> LockClient {
-    LockClient::connect(&server.url()).await.expect("connect")
-}
-
-fn is_held(server: &RedisServer, name: &str) -> bool {
-    server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn try_acquire_times_out_after_the_wait_while_another_holds_the_lock() {

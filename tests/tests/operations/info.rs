@@ -10,7 +10,7 @@ use lock_tests::{
     RedisServer,
     locks::{
         assert_released, assert_rw_released, await_queued, client_named, eventually, hold_records,
-        lock_key, redlock_on_every_master, rw_key, sem_key, spawn_waiters,
+        lock_key, redlock_on_every_master, rw_key, sem_key, spawn_waiters, take_once,
     },
     start_masters, unique_name,
 };
@@ -237,14 +237,7 @@ async fn info_held_locks_lists_the_held_locks_of_the_prefix_only() {
     // Neither the fair lock's waiters, a read-write lock, a released lock, a string at a lock's
     // key nor another prefix's lock is a held lock of this prefix.
     let released = format!("{base}:released");
-    client
-        .lock(&released)
-        .acquire()
-        .await
-        .expect("free")
-        .unlock()
-        .await
-        .expect("unlock");
+    take_once(&client, &released).await;
     let read = client
         .read_write_lock(format!("{base}:rw"))
         .read()

@@ -8,7 +8,7 @@ use std::{
 
 use lock_tests::{RedisServer, WorkerOutput, Workers, locks::assert_released, unique_name};
 
-const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
+use crate::WORKER;
 
 /// How the workers protect their read-modify-write.
 #[derive(Clone, Copy, PartialEq)]

@@ -4,22 +4,15 @@
 
 use std::time::Duration;
 
-use lock_runtime::{LockClient, LockError};
+use lock_runtime::LockError;
 use lock_tests::{
     RedisServer,
     locks::{
-        assert_no_key_without_ttl, assert_released, client_with_watchdog, eventually, lock_key,
+        assert_no_key_without_ttl, assert_released, client_with_watchdog, connect, eventually,
+        is_held, lock_key,
     },
     unique_name,
 };
-
-async fn connect(server: &RedisServer) -> LockClient {
-    LockClient::connect(&server.url()).await.expect("connect")
-}
-
-fn held(server: &RedisServer, name: &str) -> bool {
-    server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
-}
 
 fn names(prefix: &str, count: usize) -> Vec<String> {
     (0..count)
@@ -41,7 +34,7 @@ async fn a_multi_lock_holds_every_member_and_excludes_plain_locks_on_them() {
     );
 
     let guard = multi.acquire().await.expect("acquire");
-    assert!(names.iter().all(|name| held(&server, name)));
+    assert!(names.iter().all(|name| is_held(&server, name)));
     let err = b
         .lock(&names[1])
         .try_acquire(Duration::from_millis(200), None)
@@ -82,7 +75,7 @@ async fn a_member_held_elsewhere_times_out_with_nothing_left_held() {
         "names the member: {err}"
     );
     for name in &names[..2] {
-        assert!(!held(&server, name), "{name} was given back");
+        assert!(!is_held(&server, name), "{name} was given back");
     }
     busy.unlock().await.expect("unlock");
     for name in &names {
@@ -103,16 +96,16 @@ async fn a_cancelled_acquisition_leaves_nothing_held() {
         tokio::spawn(async move { multi.acquire().await })
     };
     assert!(
-        eventually(Duration::from_secs(5), || held(&server, &names[0])
-            && held(&server, &names[1]))
+        eventually(Duration::from_secs(5), || is_held(&server, &names[0])
+            && is_held(&server, &names[1]))
         .await,
         "the first members are taken"
     );
     waiting.abort();
     let _ = waiting.await;
     assert!(
-        eventually(Duration::from_secs(3), || !held(&server, &names[0])
-            && !held(&server, &names[1]))
+        eventually(Duration::from_secs(3), || !is_held(&server, &names[0])
+            && !is_held(&server, &names[1]))
         .await,
         "the members taken are given back"
     );

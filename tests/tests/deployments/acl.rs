@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use lock_runtime::LockClient;
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, client_without_channel_rights, eventually, lock_key},
+    locks::{assert_released, client_without_channel_rights, eventually, is_held},
     unique_name,
 };
 
@@ -26,10 +26,6 @@ fn connections_received(server: &RedisServer) -> u64 {
         .info_field("stats", "total_connections_received")
         .and_then(|count| count.parse().ok())
         .expect("INFO stats has total_connections_received")
-}
-
-fn is_held(server: &RedisServer, name: &str) -> bool {
-    server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
 }
 
 /// While one task holds the lock (fixed lease 10 s) and another waits, the client opens fewer

@@ -9,16 +9,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lock_runtime::{LockClient, LockError, LockGuard};
+use lock_runtime::{LockError, LockGuard};
 use lock_tests::{
     RedisServer,
-    locks::{assert_no_key_without_ttl, assert_rw_released, eventually, rw_holds, rw_key},
+    locks::{assert_no_key_without_ttl, assert_rw_released, connect, eventually, rw_holds, rw_key},
     unique_name,
 };
 
-async fn connect(server: &RedisServer) -> LockClient {
-    LockClient::connect(&server.url()).await.expect("connect")
-}
+use crate::WORKER;
 
 /// How many waiters queue on the lock.
 fn queued(server: &RedisServer, name: &str) -> i64 {
@@ -419,8 +417,6 @@ async fn a_read_hold_ends_with_its_own_lease() {
     long.unlock().await.expect("unlock");
     assert_rw_released(&server, &name);
 }
-
-const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
 
 /// Three processes of four tasks each mix reads and writes (one in three a write) on one lock:
 /// no writer is ever inside with anyone, the writers' non-atomic read-modify-write of a counter

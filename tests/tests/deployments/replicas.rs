@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     ReplicatedRedis, TcpProxy,
-    locks::{assert_released, eventually, lock_key},
+    locks::{assert_released, eventually, lock_key, take_once},
     unique_name,
 };
 
@@ -154,14 +154,7 @@ async fn a_caller_giving_up_while_the_lock_is_given_back_leaves_nothing_held() {
         .await
         .expect("connect");
     let warm_up = unique_name("warm-up");
-    client
-        .lock(&warm_up)
-        .acquire()
-        .await
-        .expect("replicated")
-        .unlock()
-        .await
-        .expect("unlock");
+    take_once(&client, &warm_up).await;
     redis.replicas[0].pause();
     proxy.set_delay(Duration::from_millis(40));
 

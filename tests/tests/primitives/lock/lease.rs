@@ -10,7 +10,7 @@ use lock_tests::{
     unique_name,
 };
 
-const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
+use crate::WORKER;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watchdog_keeps_a_lock_for_three_times_its_timeout() {

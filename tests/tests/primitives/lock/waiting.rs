@@ -15,15 +15,10 @@ use lock_tests::{
     locks::{
         Family, SENT_BY_A_LOCK_CLIENT, assert_no_key_without_ttl, assert_released,
         await_no_subscriptions, command_calls, commands_per_acquisition_across, eventually,
-        lock_key, queue_len, served_behind_a_killed_waiter,
+        lock_key, queue_len, served_behind_a_killed_waiter, subscribers,
     },
     unique_name,
 };
-
-fn subscribers(server: &RedisServer, channel: &str) -> i64 {
-    let reply: (String, i64) = server.cmd(&["PUBSUB", "NUMSUB", channel]);
-    reply.1
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_local_waiters_share_one_subscription() {

@@ -9,6 +9,8 @@ use lock_tests::{
     unique_name,
 };
 
+use crate::DEFAULT_CLIENT;
+
 const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
 
 fn run_default_worker(name: &str, redis_url: &str) -> String {
@@ -23,6 +25,7 @@ fn run_default_worker(name: &str, redis_url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_set_as_default_is_the_one_returned() {
+    let _turn = DEFAULT_CLIENT.lock().await;
     let server = RedisServer::start();
     let client = LockClient::connect(&server.url()).await.expect("connect");
     lock_runtime::set_default_client(client.clone());

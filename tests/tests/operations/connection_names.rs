@@ -10,7 +10,7 @@ use lock_tests::{
     Capability, RedisServer,
     locks::{
         assert_released, await_one_subscription, client_named, command_calls, eventually,
-        spawn_waiters,
+        spawn_waiters, take_once,
     },
     skip_without, unique_name,
 };
@@ -98,14 +98,7 @@ async fn the_name_comes_back_after_the_connections_are_killed() {
     assert!(server.client_kill("TYPE pubsub") >= 1);
     assert!(server.client_kill("TYPE normal") >= 1);
     // The hub reconnects by itself (a task waits); the command connection on the next request.
-    let other = client.lock(unique_name("after-kill"));
-    other
-        .acquire()
-        .await
-        .expect("acquire")
-        .unlock()
-        .await
-        .expect("unlock");
+    take_once(&client, &unique_name("after-kill")).await;
     let back = eventually(Duration::from_secs(5), || {
         let now = named(&server, SANITIZED);
         now.iter().any(|(pubsub, _)| *pubsub)
@@ -125,12 +118,7 @@ async fn naming_costs_an_uncontended_acquisition_nothing() {
     let server = RedisServer::start();
     let client = client_named(&server, "orders api\nhost 3").await;
     let lock = client.lock(unique_name("uncontended"));
-    lock.acquire()
-        .await
-        .expect("acquire")
-        .unlock()
-        .await
-        .expect("unlock");
+    take_once(&client, lock.name()).await;
     let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
     for _ in 0..100 {
         lock.acquire()

@@ -9,16 +9,12 @@ use lock_tests::{
     Capability, RedisServer, TcpProxy,
     late::deliver_held,
     locks::{
-        Family, assert_released_beside, assert_rw_released, eventually, exec_records,
+        Family, assert_released_beside, assert_rw_released, connect, eventually, exec_records,
         for_each_family, lock_key, rw_holds,
     },
     server_version, skip_without, unique_name,
 };
 use redis::AsyncCommands;
-
-async fn connect(server: &RedisServer) -> LockClient {
-    LockClient::connect(&server.url()).await.expect("connect")
-}
 
 /// The test's data key, in the lock's slot.
 fn data_key(guard: &LockGuard) -> String {

@@ -8,21 +8,19 @@
 //! is "runtime B", where the default client must still wake waiters, renew leases and serve
 //! `#[distribute_lock]`.
 //!
-//! The default client is process-wide, so these tests take turns ([`SERIAL`]): `cargo test`
-//! runs them in parallel in one process, and each sets its own default client for its own
-//! server. Keep every test that calls `set_default_client` in this file.
+//! The default client is process-wide, so these tests take turns with every test of this binary
+//! that sets it ([`crate::DEFAULT_CLIENT`]).
 
 use std::time::{Duration, Instant};
 
 use lock_runtime::{LockClient, LockError, distribute_lock};
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, eventually, lock_key, unlock_channel},
+    locks::{assert_released, eventually, lock_key, subscribers, take_once, unlock_channel},
     unique_name,
 };
 
-/// Held by each test for its whole run, so only one test at a time owns the default client.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use crate::DEFAULT_CLIENT;
 
 /// Builds runtime A on its own thread, connects a client to `url` there (with this watchdog
 /// timeout), makes it the default client, takes and releases a lock once, and drops runtime A.
@@ -42,25 +40,12 @@ async fn default_client_from_an_ended_runtime(url: &str, watchdog: Duration) {
                 .await
                 .expect("connect in runtime A");
             lock_runtime::set_default_client(client.clone());
-            client
-                .lock(unique_name("runtime-a"))
-                .acquire()
-                .await
-                .expect("acquire in runtime A")
-                .unlock()
-                .await
-                .expect("unlock in runtime A");
+            take_once(&client, &unique_name("runtime-a")).await;
         });
         drop(runtime_a);
     })
     .await
     .expect("runtime A's thread");
-}
-
-fn subscribers(server: &RedisServer, name: &str) -> i64 {
-    server
-        .try_cmd::<(String, i64)>(&["PUBSUB", "NUMSUB", &unlock_channel(name)])
-        .map_or(0, |(_, count)| count)
 }
 
 /// In runtime B, a waiter on the default client gets the lock promptly when the holder releases
@@ -69,7 +54,7 @@ fn subscribers(server: &RedisServer, name: &str) -> i64 {
 /// when the holder's lease runs out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiter_on_the_default_client_is_woken_in_another_runtime() {
-    let _serial = SERIAL.lock().await;
+    let _turn = DEFAULT_CLIENT.lock().await;
     let server = RedisServer::start();
     default_client_from_an_ended_runtime(&server.url(), Duration::from_secs(30)).await;
     let client = lock_runtime::default_client()
@@ -92,7 +77,10 @@ async fn a_waiter_on_the_default_client_is_woken_in_another_runtime() {
     });
     // Let the waiter subscribe (not asserted: a late subscriber retries once confirmed, and
     // before the core rewrite nobody ever subscribed, which the hand-off time below shows).
-    eventually(Duration::from_secs(2), || subscribers(&server, &name) == 1).await;
+    eventually(Duration::from_secs(2), || {
+        subscribers(&server, &unlock_channel(&name)) == 1
+    })
+    .await;
 
     let released = Instant::now();
     holder.unlock().await.expect("holder unlock");
@@ -115,7 +103,7 @@ async fn a_waiter_on_the_default_client_is_woken_in_another_runtime() {
 /// died with runtime A, so nothing renews the lock and it expires after 1 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watchdog_lease_of_the_default_client_is_renewed_in_another_runtime() {
-    let _serial = SERIAL.lock().await;
+    let _turn = DEFAULT_CLIENT.lock().await;
     let server = RedisServer::start();
     let watchdog = Duration::from_secs(1);
     default_client_from_an_ended_runtime(&server.url(), watchdog).await;
@@ -154,7 +142,7 @@ async fn hold_for_a_while(name: &str) -> Result<(Instant, Instant), LockError> {
 /// aborts its body with `LeaseLost`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_attribute_on_the_default_client_works_in_another_runtime() {
-    let _serial = SERIAL.lock().await;
+    let _turn = DEFAULT_CLIENT.lock().await;
     let server = RedisServer::start();
     default_client_from_an_ended_runtime(&server.url(), Duration::from_secs(1)).await;
     let name = unique_name("attribute-in-b");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use lock_runtime::{LockClient, LockGuard};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{assert_released, await_one_subscription, eventually, lock_key},
+    locks::{assert_released, await_one_subscription, eventually, is_held, lock_key, take_once},
     unique_name,
 };
 
@@ -40,22 +40,6 @@ async fn impatient_client_through(proxy: &TcpProxy) -> LockClient {
         .build()
         .await
         .expect("connect")
-}
-
-/// Takes and releases `name` once, so the scripts are cached in Redis before the fault.
-async fn warm_up(client: &LockClient, name: &str) {
-    client
-        .lock(name)
-        .acquire()
-        .await
-        .expect("warm-up acquire")
-        .unlock()
-        .await
-        .expect("warm-up unlock");
-}
-
-fn is_held(server: &RedisServer, name: &str) -> bool {
-    server.cmd::<i64>(&["EXISTS", &lock_key(name)]) == 1
 }
 
 /// What is wrong with a guard obtained through a blip that healed `since_heal` ago, if
@@ -128,7 +112,8 @@ async fn acquire_through_a_blip(fault: ReplyFault) {
     // acquisition whose reply is late) only after it; 300 ms, so that it falls within the blip.
     let client = impatient_client_through(&proxy).await;
     let name = unique_name("reply-blip");
-    warm_up(&client, &name).await;
+    // The scripts are cached in Redis before the fault.
+    take_once(&client, &name).await;
     let set_fault = |on| match fault {
         ReplyFault::Lost => proxy.drop_replies(on),
         ReplyFault::Late => proxy.hold_replies(on),
@@ -190,7 +175,8 @@ async fn a_cancelled_unlock_still_releases_the_lock_once_the_network_heals() {
     let proxy = TcpProxy::start(server.port()).await;
     let client = client_through(&proxy).await;
     let name = unique_name("cancelled-unlock");
-    warm_up(&client, &name).await;
+    // The scripts are cached in Redis before the fault.
+    take_once(&client, &name).await;
     let lease = Duration::from_secs(8);
     let guard = client
         .lock(&name)
@@ -235,7 +221,8 @@ async fn a_cancelled_unlock_still_releases_the_lock_after_redis_lost_its_scripts
     let proxy = TcpProxy::start(server.port()).await;
     let client = client_through(&proxy).await;
     let name = unique_name("cancelled-unlock-noscript");
-    warm_up(&client, &name).await;
+    // The scripts are cached in Redis before the fault.
+    take_once(&client, &name).await;
     let lease = Duration::from_secs(8);
     let guard = client
         .lock(&name)
@@ -294,7 +281,8 @@ async fn a_stuck_request_after_the_waiter_gave_up(give_up: GiveUp) {
     let waiting = impatient_client_through(&proxy).await;
     let holding = LockClient::connect(&server.url()).await.expect("connect");
     let name = unique_name("stuck-request");
-    warm_up(&waiting, &name).await;
+    // The scripts are cached in Redis before the fault.
+    take_once(&waiting, &name).await;
 
     let holder = holding
         .lock(&name)

@@ -17,12 +17,12 @@ use lock_tests::{
     late::{deliver_after_the_memos, first_copy_held, quick_client_through},
     locks::{
         assert_no_key_without_ttl, await_no_subscriptions, await_subscribers, client_with_watchdog,
-        eventually, latch_channel, latch_count, latch_key,
+        connect, eventually, latch_channel, latch_count, latch_key,
     },
     unique_name,
 };
 
-const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");
+use crate::WORKER;
 
 /// Well under the renew interval of a default client (10 s), and of the long-watchdog clients
 /// below (200 s): a waiter released within this was woken by the count-down's message.
@@ -31,10 +31,6 @@ const PROMPTLY: Duration = Duration::from_secs(2);
 /// A waiter not released by then waits for its timer (200 s for a slow-rechecking client,
 /// below): the test fails then rather than wait for it.
 const GIVE_UP: Duration = Duration::from_secs(10);
-
-async fn connect(server: &RedisServer) -> LockClient {
-    LockClient::connect(&server.url()).await.expect("connect")
-}
 
 /// A client whose waiters look at a latch again only every 200 s (a third of its watchdog
 /// timeout) unless a message or the latch key's TTL wakes them first.
