@@ -113,16 +113,22 @@ for path in tests/tests/*.rs tests/tests/*/main.rs; do
     fi
     [[ "${test_name}" == ui ]] || integration+=(--test "${test_name}")
 done
-# On these servers only the test files below run, those that exercise what differs between
-# server versions (scripts, ACL and CLIENT commands, pub/sub, Cluster and Sentinel failover):
-# every test runs on the newest Valkey and on the oldest Redis, and CI stays short.
+# On these servers only the tests below run, those that exercise what differs between server
+# versions (scripts, ACL and CLIENT commands, pub/sub, Cluster and Sentinel failover): every test
+# runs on the newest Valkey and on the oldest Redis, and CI stays short. Without nextest (no
+# filter expressions), their whole binaries run.
 focused_servers=(valkey-8)
-focused_names=(scripts family_scripts exec acl connection_names kit waiting cluster
-    cluster_failover sentinel)
-focused=()
-for test_name in "${focused_names[@]}"; do
-    focused+=(--test "${test_name}")
-done
+focused_names="faults: scripts, family_scripts; primitives: lock::exec, lock::waiting;
+    deployments: acl, cluster, cluster_failover, sentinel; operations: connection_names; kit"
+focused=(--test faults --test primitives --test deployments --test operations --test kit)
+if cargo nextest --version >/dev/null 2>&1; then
+    focused+=(-E "binary(faults) & (test(/^scripts::/) | test(/^family_scripts::/))
+        | binary(primitives) & (test(/^lock::exec::/) | test(/^lock::waiting::/))
+        | binary(deployments) & (test(/^acl::/) | test(/^cluster::/)
+            | test(/^cluster_failover::/) | test(/^sentinel::/))
+        | binary(operations) & test(/^connection_names::/)
+        | binary(kit)")
+fi
 # As above: nextest runs each test in a process of its own (tests that capture the client's
 # warnings through a thread's tracing subscriber race with each other inside one process).
 run_lock_tests() {
@@ -139,7 +145,7 @@ while read -r name binary; do
     scope="lock-tests' integration tests"
     if [[ " ${focused_servers[*]} " == *" ${name} "* ]]; then
         tests=("${focused[@]}")
-        scope="only lock-tests' version-sensitive files (${focused_names[*]})"
+        scope="only lock-tests' version-sensitive tests (${focused_names//$'\n'/})"
     fi
     step "${scope} on ${name}: ${version}"
     export LOCK_TESTS_SKIPPED="${skipped}/${name}"
