@@ -157,7 +157,7 @@ async fn what_waiting_cannot_fix_fails_at_once() {
         .scope(lock.acquire())
         .await
         .expect_err("a plain lock's scope is not a Redlock's");
-    assert!(matches!(err, LockError::Config { .. }), "{err}");
+    assert!(matches!(err, LockError::Misuse { .. }), "{err}");
     plain.unlock().await.expect("unlock");
     assert_released_everywhere(&masters, &name).await;
 }
