@@ -435,10 +435,6 @@ pub use source::LockSource;
 #[doc(no_inline)]
 pub use redis;
 
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
-
 #[cfg(test)]
 mod tests {
     use super::*;
