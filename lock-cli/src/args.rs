@@ -89,22 +89,26 @@ pub(crate) struct Global {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Show who holds a lock, since when, its lease, its waiters and its last fencing token.
+    ///
+    /// Shows every primitive of that name that exists: the lock (reentrant or fair), the
+    /// read-write lock (its writer or readers), the semaphore (its permits and their holders)
+    /// and the count-down latch (its count).
     Inspect {
         /// The lock's name, as the services give it (such as `stock:42`).
         name: String,
     },
 
-    /// List the locks held now (walked with SCAN, never KEYS), each with what `inspect` shows.
+    /// List what exists now (walked with SCAN, never KEYS), one line each with its kind.
     ///
-    /// Lists the reentrant and fair locks of the prefix, sorted by name; read-write locks,
-    /// semaphores and latches are not listed. On a Redis Cluster (`--cluster`), every primary
-    /// is walked.
+    /// Lists the locks (reentrant or fair) and read-write locks held, the semaphores whose
+    /// permits were set and the count-down latches set, under the prefix, sorted by name. On a
+    /// Redis Cluster (`--cluster`), every primary is walked.
     List {
-        /// Only the locks whose name matches this Redis glob (`*`, `?`, `[abc]`).
+        /// Only the names matching this Redis glob (`*`, `?`, `[abc]`).
         #[arg(long, default_value = "*", value_name = "GLOB")]
         pattern: String,
-        /// List at most this many locks.
-        #[arg(long, default_value_t = 100, value_name = "N")]
+        /// List at most this many (at least 1).
+        #[arg(long, default_value_t = 100, value_name = "N", value_parser = limit)]
         limit: usize,
     },
 
@@ -125,9 +129,10 @@ pub(crate) enum Command {
     /// Follow a lock until Ctrl-C: a live view at a terminal, else a line per change.
     ///
     /// At a terminal, a view redrawn in place every interval: holder, how long held, lease
-    /// left, last fencing token, waiters and the next in line, and the hand-offs seen. With
-    /// --json, or when stdout is not a terminal, a line now and one whenever the holder or the
-    /// waiters change, for scripts to read.
+    /// left, last fencing token, waiters and the next in line, and the hand-offs seen; and the
+    /// read-write lock, semaphore or count-down latch of that name, if one exists. With --json,
+    /// or when stdout is not a terminal, a line now and one whenever the holders, the waiters,
+    /// a semaphore's total or a latch's count change, for scripts to read.
     Watch {
         /// The lock's name.
         name: String,
@@ -135,6 +140,16 @@ pub(crate) enum Command {
         #[arg(long, default_value = "500ms", value_name = "DURATION", value_parser = interval)]
         interval: Duration,
     },
+}
+
+/// Parses `list`'s limit: a count of at least 1 (a limit of 0 would list nothing, and look as
+/// if nothing existed).
+fn limit(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("the limit must be at least 1".to_owned()),
+        Ok(limit) => Ok(limit),
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 /// Parses `watch`'s interval: a human duration of at least 10 ms.
@@ -155,6 +170,13 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn limits_are_at_least_one() {
+        assert_eq!(limit("1"), Ok(1));
+        assert!(limit("0").is_err());
+        assert!(limit("-1").is_err());
     }
 
     #[test]

@@ -4,15 +4,19 @@
 //! command asks first: with `--yes` it does not ask; at a terminal it shows who holds the lock
 //! and asks `[y/N]`; anywhere else (a script, a pipe, a cron job) it refuses at once. It never
 //! waits for input that nobody will type, and it never takes a piped `y` for a person's answer.
+//!
+//! It deletes the lock (reentrant or fair) of the name only. When that is not held, it says
+//! which other primitives of the name exist (a read-write lock, a semaphore, a latch), so that
+//! "nothing to do" is not read as "nothing is held".
 
 use std::{
     io::{self, BufRead, IsTerminal, Write},
     process::ExitCode,
 };
 
-use lock_runtime::{Lock, LockInfo};
+use lock_runtime::{Lock, LockClient, LockInfo, PrimitiveKind};
 
-use crate::{FAILED, Failure, USAGE, args::Global, connect, render};
+use crate::{FAILED, Failure, USAGE, args::Global, connect, render, snapshot::Snapshot};
 
 /// What the operator said to deleting the lock.
 enum Answer {
@@ -36,12 +40,13 @@ pub(crate) async fn force_unlock(
         eprintln!("{}", refusal(name));
         return Ok(ExitCode::from(USAGE));
     }
-    let lock = connect(global).await?.lock(name);
+    let client = connect(global).await?;
+    let lock = client.lock(name);
     if !yes {
         match confirm(&lock).await? {
             Answer::Yes => {}
             Answer::Free => {
-                report(global, name, false);
+                report(global, name, false, &others(&client, name).await?);
                 return Ok(ExitCode::SUCCESS);
             }
             Answer::No => {
@@ -59,8 +64,23 @@ pub(crate) async fn force_unlock(
         }
     }
     let was_held = lock.force_unlock().await?;
-    report(global, name, was_held);
+    let others = if was_held {
+        Vec::new()
+    } else {
+        others(&client, name).await?
+    };
+    report(global, name, was_held, &others);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The kinds other than the lock that exist under `name`.
+async fn others(client: &LockClient, name: &str) -> Result<Vec<PrimitiveKind>, Failure> {
+    let snapshot = Snapshot::look(client, name).await?;
+    Ok(snapshot
+        .kinds()
+        .into_iter()
+        .filter(|&kind| kind != PrimitiveKind::Lock)
+        .collect())
 }
 
 /// Why `force-unlock` without `--yes` does nothing when there is no terminal to ask at.
@@ -86,7 +106,7 @@ async fn confirm(lock: &Lock) -> Result<Answer, Failure> {
         "{}\nForce-unlocking deletes the lock whoever holds it; its holder is not told until its \
          next renewal or the end of its lease,\nand may go on working beside the next owner.\n\
          Force-unlock `{}`? [y/N] ",
-        render::details(&shown),
+        render::lock_details(&shown),
         shown.name()
     );
     if !is_yes(&ask(question).await?) {
@@ -122,17 +142,26 @@ fn is_yes(answer: &str) -> bool {
     answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes")
 }
 
-/// Says what was done, in text or JSON.
-fn report(global: &Global, name: &str, was_held: bool) {
+/// Says what was done, in text or JSON; `others` are the other kinds of primitive that exist
+/// under the name, which `force-unlock` leaves alone.
+fn report(global: &Global, name: &str, was_held: bool, others: &[PrimitiveKind]) {
     if global.json {
+        let others: Vec<_> = others.iter().map(|&kind| render::kind_key(kind)).collect();
         println!(
             "{}",
-            serde_json::json!({ "name": name, "was_held": was_held })
+            serde_json::json!({ "name": name, "was_held": was_held, "others": others })
         );
     } else if was_held {
         println!("lock `{name}` was held: deleted, and its waiters woken");
-    } else {
+    } else if others.is_empty() {
         println!("lock `{name}` was not held: nothing to do");
+    } else {
+        let others: Vec<_> = others.iter().map(|kind| kind.as_str()).collect();
+        println!(
+            "lock `{name}` was not held: nothing to do; a {} of that name exists, which \
+             force-unlock leaves alone (see `lock-cli inspect {name}`)",
+            others.join(" and a ")
+        );
     }
 }
 

@@ -1,5 +1,6 @@
-//! What `watch`'s live view shows: the lock as last seen, and the changes of holder seen since
-//! the view began. Text only; [`crate::screen`] puts it on the terminal.
+//! What `watch`'s live view shows: the lock as last seen (and the read-write lock, semaphore or
+//! count-down latch of the name, if one exists), and the changes of holders seen since the view
+//! began. Text only; [`crate::screen`] puts it on the terminal.
 //!
 //! ```text
 //! lock-cli watch `stock:42` every 500ms (Ctrl-C to stop)
@@ -20,50 +21,54 @@
 //!   2025-06-01T12:00:01.000Z  held by billing@host-1
 //! ```
 //!
-//! A hand-off is the lock taken by a new owner (a new acquisition) after the view began. The
-//! view looks once per interval, so a holder that came and went between two looks is not seen.
+//! A hand-off is a new hold (a new acquisition: of the lock, a read or write hold, permits)
+//! after the view began. The view looks once per interval, so a holder that came and went
+//! between two looks is not seen.
 
-use std::{collections::VecDeque, fmt::Write as _, time::Duration, time::SystemTime};
+use std::{
+    collections::{BTreeSet, VecDeque},
+    fmt::Write as _,
+    time::Duration,
+    time::SystemTime,
+};
 
-use lock_runtime::LockInfo;
+use lock_runtime::{LockInfo, PrimitiveKind};
 
-use crate::render;
+use crate::{render, snapshot::Snapshot};
 
 /// How many changes of holder the view keeps (it shows as many as the terminal has rows for).
 const KEPT_CHANGES: usize = 100;
 
-/// The changes of holder seen from one look to the next.
+/// The changes of holders seen from one look to the next.
 #[derive(Debug)]
 pub(crate) struct History {
-    /// The owner id at the last look (`None`: free).
-    owner: Option<String>,
-    /// How many times a new owner was seen.
+    /// The holds at the last look (owner ids, permit ids; empty: nothing held).
+    holds: BTreeSet<String>,
+    /// How many new holds were seen.
     handoffs: u64,
-    /// The latest changes, newest first: when seen, and the lock's state then.
+    /// The latest changes, newest first: when seen, and who held then.
     changes: VecDeque<(SystemTime, String)>,
 }
 
 impl History {
     /// A history starting from the first look, `first`, which is no change.
-    pub(crate) fn new(first: &LockInfo) -> Self {
+    pub(crate) fn new(first: &Snapshot) -> Self {
         Self {
-            owner: owner(first),
+            holds: first.holds(),
             handoffs: 0,
             changes: VecDeque::new(),
         }
     }
 
-    /// Records the look `info`, taken at `at`, if the lock changed hands since the last.
-    pub(crate) fn observe(&mut self, info: &LockInfo, at: SystemTime) {
-        let now = owner(info);
-        if now == self.owner {
+    /// Records the look `snapshot`, taken at `at`, if its holds changed since the last.
+    pub(crate) fn observe(&mut self, snapshot: &Snapshot, at: SystemTime) {
+        let now = snapshot.holds();
+        if now == self.holds {
             return;
         }
-        if now.is_some() {
-            self.handoffs += 1;
-        }
-        self.owner = now;
-        self.changes.push_front((at, holder_state(info)));
+        self.handoffs += now.difference(&self.holds).count() as u64;
+        self.holds = now;
+        self.changes.push_front((at, holder_state(snapshot)));
         self.changes.truncate(KEPT_CHANGES);
     }
 }
@@ -74,7 +79,7 @@ pub(crate) struct Frame<'a> {
     /// How often the view looks.
     pub(crate) interval: Duration,
     /// The last successful look, and when it was taken.
-    pub(crate) info: &'a LockInfo,
+    pub(crate) snapshot: &'a Snapshot,
     pub(crate) at: SystemTime,
     /// The last look, if it failed: when, and why.
     pub(crate) failure: Option<&'a (SystemTime, String)>,
@@ -84,11 +89,11 @@ pub(crate) struct Frame<'a> {
 impl Frame<'_> {
     /// The frame's lines, top to bottom.
     pub(crate) fn lines(&self) -> Vec<String> {
-        let info = self.info;
+        let snapshot = self.snapshot;
         let mut lines = vec![
             format!(
                 "lock-cli watch `{}` every {} (Ctrl-C to stop)",
-                info.name(),
+                snapshot.name(),
                 humantime::format_duration(self.interval)
             ),
             format!("as of {}", timestamp(self.at)),
@@ -97,7 +102,17 @@ impl Frame<'_> {
             lines.push(format!("the look at {} failed: {why}", timestamp(*at)));
         }
         lines.push(String::new());
-        lines.extend(state_lines(info));
+        lines.extend(state_lines(&snapshot.lock));
+        for kind in snapshot.kinds() {
+            let block = match kind {
+                PrimitiveKind::ReadWriteLock => render::rw_lines(&snapshot.rw),
+                PrimitiveKind::Semaphore => render::semaphore_lines(&snapshot.semaphore),
+                PrimitiveKind::CountDownLatch => render::latch_lines(&snapshot.latch),
+                _ => continue,
+            };
+            lines.push(String::new());
+            lines.extend(block);
+        }
         lines.push(String::new());
         lines.push(format!("hand-offs seen: {}", self.history.handoffs));
         lines.extend(
@@ -120,10 +135,16 @@ fn state_lines(info: &LockInfo) -> Vec<String> {
             "  held for:    {}",
             render::maybe_seconds(holder.held_for())
         ));
-        lines.push(format!("  lease left:  {}", render::lease_left(holder)));
+        lines.push(format!(
+            "  lease left:  {}",
+            render::lease_left(holder.ttl())
+        ));
         lines.push(format!("  holds:       {}", holder.hold_count()));
     }
-    lines.push(format!("  last token:  {}", render::token(info)));
+    lines.push(format!(
+        "  last token:  {}",
+        render::token(info.last_fencing_token())
+    ));
     let mut waiters = format!("  waiters:     {}", info.waiters());
     if let Some(head) = info.queue().first() {
         let _ = write!(waiters, ", next: {head}");
@@ -132,17 +153,14 @@ fn state_lines(info: &LockInfo) -> Vec<String> {
     lines
 }
 
-/// The owner id holding the lock at this look.
-fn owner(info: &LockInfo) -> Option<String> {
-    info.holder().map(|holder| holder.owner().to_owned())
-}
-
-/// The lock's holder for the history: `held by <who>`, or `free`.
-fn holder_state(info: &LockInfo) -> String {
-    info.holder().map_or_else(
-        || "free".to_owned(),
-        |holder| format!("held by {}", render::who(holder)),
-    )
+/// Who held anything at this look, for the history: `held by <who>, <who>`, or `free`.
+fn holder_state(snapshot: &Snapshot) -> String {
+    let names = snapshot.holder_names();
+    if names.is_empty() {
+        "free".to_owned()
+    } else {
+        format!("held by {}", names.join(", "))
+    }
 }
 
 fn timestamp(at: SystemTime) -> String {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! lock-cli inspect stock:42                 # who holds it, since when, its lease, its waiters
-//! lock-cli list --pattern 'stock:*'         # every held lock matching, one line each
+//! lock-cli list --pattern 'stock:*'         # every primitive matching, one line each
 //! lock-cli force-unlock stock:42            # asks first at a terminal; --yes in scripts
 //! lock-cli watch stock:42 --interval 250ms  # a live view until Ctrl-C (a line per change if piped)
 //! ```
@@ -12,8 +12,11 @@
 //! document). Exit status: 0 done, 1 failed or not confirmed (the reason on stderr), 2 bad usage
 //! (including a `force-unlock` without `--yes` where there is no terminal to ask at).
 //!
-//! Everything lock-specific goes through `lock_runtime`'s public API (`Lock::info`,
-//! `LockClient::held_locks`, `Lock::force_unlock`): this binary knows no key layout.
+//! `inspect`, `list` and `watch` show every primitive of a name (see `snapshot.rs`): the lock
+//! (reentrant or fair), the read-write lock, the semaphore and the count-down latch.
+//!
+//! Everything lock-specific goes through `lock_runtime`'s public API (the primitives' `info()`,
+//! `LockClient::primitives`, `Lock::force_unlock`): this binary knows no key layout.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -23,6 +26,7 @@ mod force_unlock;
 mod live;
 mod render;
 mod screen;
+mod snapshot;
 mod watch;
 
 use std::{error::Error, path::Path, process::ExitCode};
@@ -31,6 +35,7 @@ use clap::Parser;
 use lock_runtime::{LockClient, LockError};
 
 use args::{Cli, Command, Global};
+use snapshot::Snapshot;
 
 /// Exit status of a command that failed.
 const FAILED: u8 = 1;
@@ -57,11 +62,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let global = &cli.global;
     match cli.command {
         Command::Inspect { name } => {
-            let info = connect(global).await?.lock(name).info().await?;
+            let snapshot = Snapshot::look(&connect(global).await?, &name).await?;
             if global.json {
-                println!("{}", render::json(&info));
+                println!("{}", render::snapshot_json(&snapshot));
             } else {
-                print!("{}", render::details(&info));
+                print!("{}", render::details(&snapshot));
             }
         }
         Command::List { pattern, limit } => {
@@ -104,30 +109,44 @@ fn read_pem(path: &Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|err| format!("cannot read `{}`: {err}", path.display()).into())
 }
 
-/// `list`: the held locks matching `pattern`, each with its snapshot.
+/// `list`: the primitives of every kind matching `pattern`, each with its state.
 async fn list(
     client: &LockClient,
     global: &Global,
     pattern: &str,
     limit: usize,
 ) -> Result<(), LockError> {
-    let names = client.held_locks(pattern, limit).await?;
-    let mut infos = Vec::with_capacity(names.len());
-    for name in names {
-        // A lock released since the walk is shown as free: that is what it is now.
-        infos.push(client.lock(name).info().await?);
+    let found = client.primitives(pattern, limit).await?;
+    // One look per name, shared by its kinds. A primitive released since the walk is shown as
+    // it is now (free).
+    let mut looks: Vec<(lock_runtime::PrimitiveKind, Snapshot)> = Vec::with_capacity(found.len());
+    for (kind, name) in found {
+        let snapshot = match looks.last() {
+            Some((_, last)) if last.name() == name => last.clone(),
+            _ => Snapshot::look(client, &name).await?,
+        };
+        looks.push((kind, snapshot));
     }
     if global.json {
-        let documents: Vec<_> = infos.iter().map(render::json).collect();
+        let documents: Vec<_> = looks
+            .iter()
+            .map(|(kind, snapshot)| render::kind_json(snapshot, *kind))
+            .collect();
         println!("{}", serde_json::Value::Array(documents));
-    } else if infos.is_empty() {
+    } else if looks.is_empty() {
         println!(
-            "no lock matching `{pattern}` is held under prefix `{}`",
+            "no lock, read-write lock, semaphore or count-down latch matching `{pattern}` under \
+             prefix `{}`",
             client.key_prefix()
         );
     } else {
-        for info in &infos {
-            println!("{}", render::line(info));
+        let width = looks
+            .iter()
+            .map(|(_, snapshot)| snapshot.name().chars().count())
+            .max()
+            .unwrap_or(0);
+        for (kind, snapshot) in &looks {
+            println!("{}", render::list_line(snapshot, *kind, width));
         }
     }
     Ok(())

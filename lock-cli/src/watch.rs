@@ -3,7 +3,8 @@
 //! - For a person (stdout is a terminal, no `--json`): a live view redrawn in place every
 //!   interval ([`crate::live`] says what it shows), on the alternate screen, given back on exit.
 //! - For a program (`--json`, or stdout a pipe or a file): a line now, then one per change of
-//!   holder or waiters, each with its time, so a script can read the changes as they come.
+//!   holders or waiters (of any primitive of the name: see [`Snapshot`]), each with its time,
+//!   so a script can read the changes as they come.
 //!
 //! The first look must succeed (a wrong URL or lock name ends the command with status 1); a look
 //! that fails after it (Redis restarting, say) is reported and the watch goes on.
@@ -14,7 +15,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use lock_runtime::{Lock, LockClient, LockInfo};
+use lock_runtime::LockClient;
 
 use crate::{
     Failure,
@@ -23,6 +24,7 @@ use crate::{
     live::{Frame, History},
     render,
     screen::Screen,
+    snapshot::Snapshot,
 };
 
 /// Runs `watch NAME --interval …` until Ctrl-C.
@@ -32,12 +34,11 @@ pub(crate) async fn watch(
     name: &str,
     interval: Duration,
 ) -> Result<(), Failure> {
-    let lock = client.lock(name);
-    let first = lock.info().await?;
+    let first = Snapshot::look(client, name).await?;
     if global.json || !io::stdout().is_terminal() {
-        until_ctrl_c(lines(&lock, global.json, interval, first)).await
+        until_ctrl_c(lines(client, global.json, interval, first)).await
     } else {
-        until_ctrl_c(live(&lock, interval, first)).await
+        until_ctrl_c(live(client, interval, first)).await
     }
 }
 
@@ -54,15 +55,15 @@ async fn until_ctrl_c(follow: impl Future<Output = Result<(), Failure>>) -> Resu
 
 /// The live view: redrawn every `interval`, from the look `first` on. Ends only on an error
 /// writing to the terminal.
-async fn live(lock: &Lock, interval: Duration, first: LockInfo) -> Result<(), Failure> {
+async fn live(client: &LockClient, interval: Duration, first: Snapshot) -> Result<(), Failure> {
     let mut screen = Screen::enter()?;
     let mut history = History::new(&first);
-    let (mut info, mut at) = (first, SystemTime::now());
+    let (mut snapshot, mut at) = (first, SystemTime::now());
     let mut failure = None;
     loop {
         let frame = Frame {
             interval,
-            info: &info,
+            snapshot: &snapshot,
             at,
             failure: failure.as_ref(),
             history: &history,
@@ -70,10 +71,10 @@ async fn live(lock: &Lock, interval: Duration, first: LockInfo) -> Result<(), Fa
         screen.draw(&frame.lines())?;
         tokio::time::sleep(interval).await;
         let looked_at = SystemTime::now();
-        match lock.info().await {
+        match Snapshot::look(client, snapshot.name()).await {
             Ok(now) => {
                 history.observe(&now, looked_at);
-                (info, at, failure) = (now, looked_at, None);
+                (snapshot, at, failure) = (now, looked_at, None);
             }
             Err(err) => failure = Some((looked_at, chain(&err))),
         }
@@ -84,20 +85,20 @@ async fn live(lock: &Lock, interval: Duration, first: LockInfo) -> Result<(), Fa
 /// text or (with `json`) one JSON document per line with an `at` timestamp. Ends only on an
 /// error writing to stdout (such as a closed pipe).
 async fn lines(
-    lock: &Lock,
+    client: &LockClient,
     json: bool,
     interval: Duration,
-    first: LockInfo,
+    first: Snapshot,
 ) -> Result<(), Failure> {
-    let mut last = render::watched(&first);
+    let mut last = first.watched();
     print_change(&first, json)?;
     loop {
         tokio::time::sleep(interval).await;
-        match lock.info().await {
-            Ok(info) => {
-                let seen = render::watched(&info);
+        match Snapshot::look(client, first.name()).await {
+            Ok(snapshot) => {
+                let seen = snapshot.watched();
                 if seen != last {
-                    print_change(&info, json)?;
+                    print_change(&snapshot, json)?;
                     last = seen;
                 }
             }
@@ -107,14 +108,14 @@ async fn lines(
 }
 
 /// Prints one line of [`lines`], now.
-fn print_change(info: &LockInfo, json: bool) -> io::Result<()> {
+fn print_change(snapshot: &Snapshot, json: bool) -> io::Result<()> {
     let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let line = if json {
-        let mut document = render::json(info);
+        let mut document = render::snapshot_json(snapshot);
         document["at"] = serde_json::Value::String(at);
         document.to_string()
     } else {
-        format!("{at}  {}", render::line(info))
+        format!("{at}  {}", render::watch_line(snapshot))
     };
     let mut out = io::stdout().lock();
     writeln!(out, "{line}")?;

@@ -1,9 +1,10 @@
 //! `lock-cli` run as a process against a real Redis (the kit's), as an operator runs it: what it
 //! prints, in text and JSON, and its exit status; at a terminal (tmux), what it shows and asks.
 
+mod support;
 mod tmux;
 
-use std::{path::Path, process::Output, process::Stdio, time::Duration};
+use std::{path::Path, process::Stdio, time::Duration};
 
 use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
@@ -12,63 +13,12 @@ use lock_tests::{
     unique_name,
 };
 use serde_json::Value;
+use support::{assert_exit, json, lock_cli, next_line, run, stderr, stdout};
 use tmux::Terminal;
 use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
-    process::{ChildStdout, Command},
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     task::JoinHandle,
 };
-
-/// The binary under test, with no `LOCK_REDIS_URL` from the environment.
-fn lock_cli() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lock-cli"));
-    for variable in [
-        "LOCK_REDIS_URL",
-        "LOCK_REDIS_CLUSTER",
-        "LOCK_REDIS_SENTINELS",
-        "LOCK_REDIS_SENTINEL_MASTER",
-    ] {
-        command.env_remove(variable);
-    }
-    command.kill_on_drop(true);
-    command
-}
-
-/// Runs `lock-cli --url <server> <args>` to its end.
-async fn run(server: &RedisServer, args: &[&str]) -> Output {
-    lock_cli()
-        .arg("--url")
-        .arg(server.url())
-        .args(args)
-        .output()
-        .await
-        .expect("lock-cli runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Asserts that `output` exited with `code`, showing what it printed otherwise.
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
-}
-
-fn json(output: &Output) -> Value {
-    assert_exit(output, 0);
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|err| panic!("not JSON ({err}): {}", stdout(output)))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspect_tells_a_free_lock_from_a_held_one_in_text_and_json() {
@@ -85,9 +35,10 @@ async fn inspect_tells_a_free_lock_from_a_held_one_in_text_and_json() {
     );
     let free = json(&run(&server, &["--json", "inspect", &name]).await);
     assert_eq!(free["name"], name.as_str());
-    assert_eq!(free["held"], false);
-    assert!(free["holder"].is_null(), "{free}");
-    assert_eq!(free["waiters"], 0);
+    // Nothing of that name exists: every kind is null.
+    for kind in ["lock", "read_write_lock", "semaphore", "count_down_latch"] {
+        assert!(free[kind].is_null(), "{kind}: {free}");
+    }
 
     let guard = holding.lock(&name).acquire().await.expect("free");
     let held = run(&server, &["inspect", &name]).await;
@@ -105,6 +56,8 @@ async fn inspect_tells_a_free_lock_from_a_held_one_in_text_and_json() {
     );
 
     let held = json(&run(&server, &["inspect", &name, "--json"]).await);
+    let held = &held["lock"];
+    assert_eq!(held["kind"], "lock");
     assert_eq!(held["held"], true);
     let holder = &held["holder"];
     assert_eq!(holder["client_name"], "orders-api@host-3");
@@ -137,9 +90,9 @@ async fn inspect_follows_the_key_prefix() {
         )
         .await,
     );
-    assert_eq!(seen["held"], true, "{seen}");
+    assert_eq!(seen["lock"]["held"], true, "{seen}");
     let default = json(&run(&server, &["--json", "inspect", &name]).await);
-    assert_eq!(default["held"], false, "{default}");
+    assert!(default["lock"].is_null(), "{default}");
     guard.unlock().await.expect("unlock");
 }
 
@@ -160,12 +113,13 @@ async fn list_finds_the_held_locks_matching_the_pattern() {
     assert_exit(&listed, 0);
     let lines: Vec<_> = stdout(&listed).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
+    // The kind column, the names padded to one width, the state.
     assert!(
-        lines[0].starts_with(&format!("{first}  held by lister for ")),
+        lines[0].starts_with(&format!("lock              {first}  held by lister for ")),
         "{lines:?}"
     );
     assert!(
-        lines[1].starts_with(&format!("{second}  held by lister for ")),
+        lines[1].starts_with(&format!("lock              {second}  held by lister for ")),
         "{lines:?}"
     );
 
@@ -174,7 +128,10 @@ async fn list_finds_the_held_locks_matching_the_pattern() {
         .as_array()
         .expect("an array")
         .iter()
-        .map(|lock| (lock["name"].as_str().expect("a name"), lock["held"].clone()))
+        .map(|lock| {
+            assert_eq!(lock["kind"], "lock", "{lock}");
+            (lock["name"].as_str().expect("a name"), lock["held"].clone())
+        })
         .collect();
     assert_eq!(
         names,
@@ -192,7 +149,8 @@ async fn list_finds_the_held_locks_matching_the_pattern() {
     let none = run(&server, &["list", "--pattern", &pattern]).await;
     assert_exit(&none, 0);
     assert!(
-        stdout(&none).starts_with("no lock matching"),
+        stdout(&none)
+            .starts_with("no lock, read-write lock, semaphore or count-down latch matching"),
         "{}",
         stdout(&none)
     );
@@ -242,7 +200,7 @@ async fn list_and_inspect_reach_every_primary_of_a_cluster() {
     listed.sort();
     assert_eq!(listed, names);
     let seen = json(&cli(&["--json", "inspect", &names[5]]).await.expect("runs"));
-    assert_eq!(seen["holder"]["client_name"], "clustered");
+    assert_eq!(seen["lock"]["holder"]["client_name"], "clustered");
     for guard in guards {
         guard.unlock().await.expect("unlock");
     }
@@ -273,7 +231,10 @@ async fn inspect_finds_the_primary_through_the_sentinels() {
         .output()
         .await
         .expect("runs");
-    assert_eq!(json(&seen)["holder"]["client_name"], "sentinel-holder");
+    assert_eq!(
+        json(&seen)["lock"]["holder"]["client_name"],
+        "sentinel-holder"
+    );
     let without_master = lock_cli()
         .arg("--sentinel")
         .arg(redis.urls().join(","))
@@ -312,7 +273,7 @@ async fn inspect_reaches_a_tls_server_with_its_ca() {
             .await
             .expect("runs"),
     );
-    assert_eq!(seen["holder"]["client_name"], "over-plain");
+    assert_eq!(seen["lock"]["holder"]["client_name"], "over-plain");
     let refused = tls(&["inspect", &name]).await.expect("runs");
     assert_exit(&refused, 1);
     assert!(
@@ -477,15 +438,6 @@ async fn force_unlock_at_a_terminal_answered_yes_frees_the_lock_and_wakes_a_wait
         .expect("took the lock");
     assert!(guard.unlock().await.expect_err("taken away").is_not_held());
     next.unlock().await.expect("unlock");
-}
-
-/// The next line of `watch`, within a few seconds.
-async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
-    tokio::time::timeout(Duration::from_secs(5), lines.next_line())
-        .await
-        .expect("a line within 5 s")
-        .expect("stdout readable")
-        .expect("a line before the end")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

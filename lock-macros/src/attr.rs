@@ -465,10 +465,38 @@ fn key_literals(list: &ExprArray, errors: &mut Errors) -> Option<Vec<LitStr>> {
     Some(literals)
 }
 
-/// Parses a duration literal; zero, negative and unparsable values are errors on the literal.
+/// The shortest lease the runtime takes (`lock-runtime/src/core/lease.rs`, `MIN_LEASE`): Redis
+/// counts leases in whole milliseconds.
+const MIN_LEASE: Duration = Duration::from_millis(1);
+
+/// The longest lease the runtime takes (`lock-runtime/src/core/lease.rs`, `MAX_LEASE`): 365
+/// days. (humantime's `"1y"` is 365.25 days, so it is over.)
+const MAX_LEASE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// Parses a duration literal; zero, negative and unparsable values are errors on the literal, and
+/// so is a `lease` outside what the runtime takes, `MIN_LEASE ..= MAX_LEASE` (a `wait` has no
+/// upper bound: the runtime takes any, and one too far away to reach means "forever").
 fn positive_duration(name: &str, literal: &LitStr, errors: &mut Errors) -> Option<DurationArg> {
     let text = literal.value();
     let problem = match humantime::parse_duration(text.trim()) {
+        Ok(value) if name == "lease" && !value.is_zero() && value < MIN_LEASE => {
+            errors.push(syn::Error::new(
+                literal.span(),
+                format!(
+                    "`lease = \"{text}\"` is under 1 ms, the shortest lease: Redis counts leases in whole milliseconds; write at least \"1ms\""
+                ),
+            ));
+            return None;
+        }
+        Ok(value) if name == "lease" && value > MAX_LEASE => {
+            errors.push(syn::Error::new(
+                literal.span(),
+                format!(
+                    "`lease = \"{text}\"` is over 365 days, the longest lease (\"1y\" is 365.25 days); write at most \"365d\", or leave `lease` out to have the watchdog renew the lock while the body runs"
+                ),
+            ));
+            return None;
+        }
         Ok(value) if !value.is_zero() => {
             return Some(DurationArg {
                 value,

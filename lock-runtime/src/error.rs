@@ -10,23 +10,33 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LockError {
-    /// The lock stayed held by another owner for the whole wait.
+    /// The lock (or the semaphore's permits) stayed held by others for the whole wait.
+    ///
+    /// The message names what was waited for and says how long in one unit family: "timed out
+    /// after 502 ms waiting for semaphore `pool` (held by 2 permit holders (api-1 for 9.0 s,
+    /// api-2 for 200 ms), 1 other caller waiting)".
     #[error(
-        "timed out after {waited:?} waiting for lock `{name}`{}",
+        "timed out after {} waiting for {what} `{name}`{}",
+        human_duration(*waited),
         in_brackets(holder)
     )]
     Timeout {
         /// The lock's name, as the caller gave it.
         name: String,
+        /// What was waited for: `"lock"`, `"fair lock"`, `"read lock"`, `"write lock"`,
+        /// `"semaphore"`, `"count-down latch"` or `"Redlock"` (a multi-lock names the member
+        /// lock that stayed held).
+        what: &'static str,
         /// How long the caller waited.
         waited: Duration,
         /// Who held it at the caller's last try, when the holds recorded it (every lock and
         /// semaphore of this crate records it): the holder's client name
         /// (`LockClientBuilder::client_name`), how long it had held the lock, and how many
-        /// waited in the queue; for a read-write lock, the writer ("held by orders-api (writer)
-        /// for 2.1 s, 1 in the queue") or the readers, and for a semaphore the acquisitions
-        /// holding permits ("held by 4 permit holders (a for 2.1 s, b for 0.4 s, c for 0.1 s,
-        /// 1 more), 2 in the queue": three named at most). Read in the same script as that try.
+        /// other callers waited in the queue (the caller itself not counted); for a read-write
+        /// lock, the writer ("held by orders-api (writer) for 2.1 s, 1 other caller waiting")
+        /// or the readers, and for a semaphore the acquisitions holding permits ("held by 4
+        /// permit holders (a for 2.1 s, b for 400 ms, c for 100 ms, 1 more), 2 other callers
+        /// waiting": three named at most). Read in the same script as that try.
         holder: Option<String>,
     },
 
@@ -82,7 +92,12 @@ pub enum LockError {
     },
 
     /// Redis refused or failed a command, or could not be reached.
-    #[error("Redis error while {context}")]
+    ///
+    /// The message ends with the Redis client's own ("… while connecting to
+    /// redis://127.0.0.1:1: Connection refused (os error 111)"), so one log line tells the
+    /// cause; [`source`](std::error::Error::source) still gives the [`redis::RedisError`] (whose
+    /// message a report walking the sources may therefore repeat, as redis-rs's own errors do).
+    #[error("Redis error while {context}: {source}")]
     Redis {
         /// What the client was doing, naming the lock or the URL.
         context: String,
@@ -118,12 +133,46 @@ pub enum LockError {
         failed: Vec<LockError>,
     },
 
-    /// The client configuration is invalid or incomplete.
+    /// The client's configuration is invalid or incomplete: a setting of
+    /// [`LockClientBuilder`](crate::LockClientBuilder) or
+    /// [`RedlockBuilder`](crate::RedlockBuilder), a URL, a certificate. Found at `build()` or
+    /// `connect()`, before anything is sent; a mistake in one call's arguments is
+    /// [`InvalidArgument`](Self::InvalidArgument) instead, and a call the state forbids
+    /// [`Misuse`](Self::Misuse).
     #[error("invalid lock client configuration: {message}")]
     Config {
         /// What is wrong and how to fix it.
         message: String,
     },
+
+    /// An argument of one call is out of range or cannot be used, whatever the state in Redis:
+    /// a lease outside 1 ms ..= 1 year, zero permits, a latch count of zero, a multi-lock of no
+    /// names, a glob with braces, a command that cannot run as a lock-checked write. Refused
+    /// before anything changed.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What is wrong and how to fix it; names the lock.
+        message: String,
+    },
+
+    /// A call that the state it is made in does not allow, refused at once instead of waiting
+    /// forever or doing the wrong thing: acquiring from a semaphore whose permits were never
+    /// set, or more permits than its total; the write lock asked under the same lock's read
+    /// hold (an upgrade); `lock_runtime::exec` with no lock held around it, or under a read
+    /// hold; the attribute with no client given and no default client. Nothing changed.
+    #[error("misuse: {message}")]
+    Misuse {
+        /// What is wrong and how to fix it; names the lock.
+        message: String,
+    },
+}
+
+/// The error of a Redis command run with `?` in code that returns [`LockError`] (such as a
+/// `#[distribute_lock]` body): a [`LockError::Redis`] "while running a command".
+impl From<redis::RedisError> for LockError {
+    fn from(source: redis::RedisError) -> Self {
+        Self::redis("running a command", source)
+    }
 }
 
 impl LockError {
@@ -147,6 +196,21 @@ impl LockError {
         matches!(self, Self::Redis { .. })
     }
 
+    /// True if the client's configuration is invalid ([`LockError::Config`]).
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Config { .. })
+    }
+
+    /// True if an argument of the call was refused ([`LockError::InvalidArgument`]).
+    pub fn is_invalid_argument(&self) -> bool {
+        matches!(self, Self::InvalidArgument { .. })
+    }
+
+    /// True if the call is not allowed in the state it was made in ([`LockError::Misuse`]).
+    pub fn is_misuse(&self) -> bool {
+        matches!(self, Self::Misuse { .. })
+    }
+
     pub(crate) fn redis(context: impl Into<String>, source: redis::RedisError) -> Self {
         Self::Redis {
             context: context.into(),
@@ -158,6 +222,31 @@ impl LockError {
         Self::Config {
             message: message.into(),
         }
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn misuse(message: impl Into<String>) -> Self {
+        Self::Misuse {
+            message: message.into(),
+        }
+    }
+}
+
+/// A duration as the messages give it, in one family of units whatever its size: whole
+/// microseconds under a millisecond, whole milliseconds under a second, then seconds to a
+/// tenth ("850 µs", "502 ms", "1.8 s", "125.0 s").
+pub(crate) fn human_duration(duration: Duration) -> String {
+    if duration < Duration::from_millis(1) {
+        format!("{} µs", duration.as_micros())
+    } else if duration < Duration::from_secs(1) {
+        format!("{} ms", duration.as_millis())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
     }
 }
 
@@ -175,4 +264,17 @@ fn in_brackets(text: &Option<String>) -> String {
     text.as_ref()
         .map(|text| format!(" ({text})"))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_in_one_family_of_units() {
+        assert_eq!(human_duration(Duration::from_micros(850)), "850 µs");
+        assert_eq!(human_duration(Duration::from_nanos(502_485_790)), "502 ms");
+        assert_eq!(human_duration(Duration::from_millis(1_849)), "1.8 s");
+        assert_eq!(human_duration(Duration::from_secs(125)), "125.0 s");
+    }
 }

@@ -184,8 +184,9 @@ impl LockGuard {
     /// # Errors
     ///
     /// Each says whether anything ran. [`LockError::LeaseLost`] if the lock is no longer this
-    /// owner's: nothing ran. [`LockError::Config`], nothing ran: for a read hold, and for a
-    /// pipeline refused whole, as above (the message names the command and why).
+    /// owner's: nothing ran. [`LockError::Misuse`] for a read hold, and
+    /// [`LockError::InvalidArgument`] for a pipeline refused whole, as above (the message names
+    /// the command and why): nothing ran.
     /// [`LockError::Redis`] for a command's error reply as it ran (every command ran; the
     /// message says so), or if no reply came: the message then says what Redis answered once
     /// asked, either that the commands ran (all of them; their replies are lost) or that they
@@ -207,7 +208,7 @@ impl LockGuard {
     /// # let client = lock_runtime::LockClient::connect(&url).await?;
     /// let guard = client.lock("item:a1").acquire().await?;
     /// let bids = format!("{}:bids", guard.hash_tag());
-    /// let mut pipe = redis::pipe();
+    /// let mut pipe = lock_runtime::redis::pipe();
     /// pipe.hset(&bids, "alice", 15).ignore().hget(&bids, "alice");
     /// let (bid,): (u32,) = guard.exec(&pipe).await?;
     /// assert_eq!(bid, 15);
@@ -233,12 +234,12 @@ impl LockGuard {
     /// # Examples
     ///
     /// ```
-    /// use redis::AsyncCommands;
+    /// use lock_runtime::redis::{AsyncCommands, RedisResult};
     /// # lock_tests::locks::run_with_redis(|url| async move {
     /// # let client = lock_runtime::LockClient::connect(&url).await?;
     /// let guard = client.lock("report").acquire().await?;
     /// let mut connection = guard.connection();
-    /// let written: redis::RedisResult<()> = connection.set("report:status", "writing").await;
+    /// let written: RedisResult<()> = connection.set("report:status", "writing").await;
     /// written.expect("held, so sent");
     /// guard.unlock().await?;
     /// # Ok(()) });

@@ -99,7 +99,7 @@
 //!   I/O) runs on one small runtime the library keeps, so a client outlives the Tokio runtime that
 //!   built it: a default client serves every `#[tokio::test]` in turn.
 //! - **Any `Duration`.** A wait of `Duration::MAX` means forever; timeouts that large mean no
-//!   limit; a lease outside 1 ms ..= 1 year is a [`LockError::Config`]. Nothing panics.
+//!   limit; a lease outside 1 ms ..= 1 year is a [`LockError::InvalidArgument`]. Nothing panics.
 //!
 //! # How it is built
 //!
@@ -217,8 +217,8 @@ mod source;
 /// | argument | meaning | default |
 /// | --- | --- | --- |
 /// | `key = "stock:{product_id}"` | the lock's name; `{param}` or `{param.field}` is replaced by that parameter formatted with `Display` | required, unless `keys` is given |
-/// | `wait = "5s"` | how long to wait for the lock: `"500ms"`, `"5s"`, `"1m"`, `"1m30s"` | `"5s"` |
-/// | `lease = "3s"` | a fixed lease, never renewed | none: the watchdog renews the lock while the body runs |
+/// | `wait = "5s"` | how long to wait for the lock: `"500ms"`, `"5s"`, `"1m"`, `"1m30s"`; any duration above zero | `"5s"` |
+/// | `lease = "3s"` | a fixed lease, never renewed: from `"1ms"` to `"365d"`, the leases the runtime takes (`"1y"` is 365.25 days, over) | none: the watchdog renews the lock while the body runs |
 /// | `client = self.locks` | an expression, evaluated in the function, giving a [`LockClient`] or a [`Redlock`] (or a reference, `Arc` or `Box` of one: any [`LockSource`]); a Redlock takes the exclusive lock only, so `fair`, `mode` and `keys` need a `LockClient` | the [default client](set_default_client) |
 /// | `on_lease_lost = "abort"` | when the lease is lost while the body runs: `"abort"` drops the body and returns [`LockError::LeaseLost`]; `"continue"` lets it finish and logs a warning | `"abort"` |
 /// | `fair = true` | take the [fair lock](LockClient::fair_lock): callers get it in the order they started waiting, across every process | `false`: the [reentrant lock](LockClient::lock) |
@@ -230,7 +230,7 @@ mod source;
 ///
 /// Every mistake is a compile error pointing at the offending token and saying how to fix it: an
 /// unknown or repeated argument, neither `key` nor `keys`, a placeholder naming no parameter, a
-/// duration that does not parse or is zero, an unknown `on_lease_lost` policy, a `fair` that is
+/// duration that does not parse or is zero, a `lease` under 1 ms or over 365 days, an unknown `on_lease_lost` policy, a `fair` that is
 /// not `true` or `false`, a `mode` that is not `"read"` or `"write"`, a `keys` that is empty or
 /// holds something other than string literals, arguments that cannot go together (`fair` with
 /// `mode`, `key` with `keys`, `keys` with `fair` or `mode`: reported on both), a function that is
@@ -249,7 +249,7 @@ mod source;
 ///    and an annotated function with the same key and the same `fair` or `mode` called from
 ///    within re-enters the lock instead of deadlocking. Under `mode = "write"`, a
 ///    `mode = "read"` call of the same key is granted at once (a downgrade); under
-///    `mode = "read"`, a `mode = "write"` call of the same key returns [`LockError::Config`] at
+///    `mode = "read"`, a `mode = "write"` call of the same key returns [`LockError::Misuse`] at
 ///    once, without running its body (an upgrade would wait for its own read hold forever). The
 ///    fair lock and the reentrant lock of one name exclude each other, so a call taking the other
 ///    one waits until its `wait` runs out; the read-write lock's keys are its own, so a `mode`
@@ -332,7 +332,7 @@ mod source;
 /// let (a, b) = tokio::join!(docs.show(7), docs.show(7)); // two readers, side by side
 /// assert_eq!(a?, b?);
 /// assert_eq!(docs.edit(7).await?, "doc 7");
-/// assert!(matches!(docs.show_then_edit(7).await, Err(LockError::Config { .. })));
+/// assert!(matches!(docs.show_then_edit(7).await, Err(LockError::Misuse { .. })));
 /// # Ok(())
 /// # });
 /// ```
@@ -415,18 +415,25 @@ pub use lock::exec::exec;
 pub use lock::{
     Lock,
     exec::LockedConnection,
-    info::{LockHolder, LockInfo},
+    info::{LockHolder, LockInfo, PrimitiveKind},
 };
 pub use multi::{
     MultiLock, MultiLockGuard, Redlock, RedlockBuilder, RedlockGuard, RedlockInfo, RedlockLock,
 };
 pub use rwlock::{ReadLock, ReadWriteLock, ReadWriteLockInfo, ReadWriteWaiter, WriteLock};
-pub use semaphore::{PermitHolder, PermitWaiter, Semaphore, SemaphoreInfo, SemaphorePermit};
+pub use semaphore::{
+    PermitHolder, PermitWaiter, PermitsTotal, Semaphore, SemaphoreInfo, SemaphorePermit,
+};
 pub use source::LockSource;
 
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
+/// The `redis` crate this crate is built with, for [`LockGuard::exec`], [`exec`] and
+/// [`LockGuard::connection`]: build pipelines with `lock_runtime::redis::pipe()` and name
+/// `lock_runtime::redis::Value` without a `redis` dependency of your own (and without having
+/// to match this crate's version). A `redis::RedisError` converts into [`LockError`] (a
+/// [`LockError::Redis`]), so `?` works on it in a function returning `LockError`, such as a
+/// `#[distribute_lock]` body.
+#[doc(no_inline)]
+pub use redis;
 
 #[cfg(test)]
 mod tests {

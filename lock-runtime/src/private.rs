@@ -138,7 +138,7 @@ pub enum LockKind {
     /// at once under the scope's own write hold of the same name (a downgrade).
     Read(String),
     /// `client.read_write_lock(name).write()` (`mode = "write"`): exclusive; refused at once with
-    /// `LockError::Config` under the scope's own read hold of the same name (an upgrade would
+    /// `LockError::Misuse` under the scope's own read hold of the same name (an upgrade would
     /// wait for itself).
     Write(String),
     /// `client.multi_lock(names)` (`keys = [...]`): the reentrant lock of every name, all or
@@ -271,7 +271,7 @@ impl LockedCall {
             Some(Source::Redlock(redlock)) => {
                 // `client = …` names a Redlock with `key` alone, or the call does not compile.
                 let LockKind::Exclusive(name) = lock else {
-                    return Err(LockError::config(
+                    return Err(LockError::misuse(
                         "a Redlock takes the exclusive lock only: `key = \"…\"` without `fair`, `mode` or `keys`",
                     ));
                 };

@@ -126,3 +126,9 @@ pub fn assert_no_keys(server: &RedisServer, pattern: &str) {
         );
     }
 }
+
+/// The workspace README's Rust examples, as doctests: `build.rs` adds to each the throwaway
+/// servers it needs, so the README itself shows no test setup.
+#[cfg(doctest)]
+#[doc = include_str!(concat!(env!("OUT_DIR"), "/README.md"))]
+struct ReadmeDoctests;

@@ -33,7 +33,7 @@ pub fn set_default_client(client: LockClient) {
 ///
 /// # Errors
 ///
-/// [`LockError::Config`] if no client was set and `REDIS_URL` is unset or empty, and the errors of
+/// [`LockError::Misuse`] if no client was set and `REDIS_URL` is unset or empty, and the errors of
 /// [`LockClient::connect`] when connecting to `REDIS_URL`.
 ///
 /// # Cancel safety
@@ -61,7 +61,7 @@ pub async fn default_client() -> Result<LockClient, LockError> {
         .ok()
         .filter(|url| !url.is_empty())
         .ok_or_else(|| {
-            LockError::config(
+            LockError::misuse(
                 "no default lock client: call `lock_runtime::set_default_client`, or set REDIS_URL",
             )
         })?;

@@ -44,6 +44,7 @@ use crate::{
         script::{ScriptPath, within},
         watchdog::Watchdog,
     },
+    lock::info::PrimitiveKind,
 };
 
 pub(crate) mod builder;
@@ -197,7 +198,7 @@ impl LockClient {
     ///
     /// # Errors
     ///
-    /// [`LockError::Config`] for a pattern with `{` or `}` (no lock name has them);
+    /// [`LockError::InvalidArgument`] for a pattern with `{` or `}` (no lock name has them);
     /// [`LockError::Redis`] if Redis (any primary of a cluster) stays unreachable.
     ///
     /// # Cancel safety
@@ -219,6 +220,49 @@ impl LockClient {
     /// ```
     pub async fn held_locks(&self, pattern: &str, limit: usize) -> Result<Vec<String>, LockError> {
         crate::lock::info::held_locks(self, pattern, limit).await
+    }
+
+    /// The primitives of every kind under this client's key prefix whose name matches the glob
+    /// `pattern` (as for [`held_locks`](Self::held_locks)): the reentrant and fair locks held,
+    /// the read-write locks held, the semaphores whose permits were set (held or not) and the
+    /// latches set, at most `limit` of them, sorted by name (one name may have several kinds).
+    /// Describe each with its handle's `info()`.
+    ///
+    /// Walks the keyspace with `SCAN` as [`held_locks`](Self::held_locks) does, twice (once for
+    /// the kinds kept in hashes, once for the latches, kept in strings).
+    ///
+    /// # Errors
+    ///
+    /// As [`held_locks`](Self::held_locks).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lock_runtime::PrimitiveKind;
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let read = client.read_write_lock("doc:1").read().acquire().await?;
+    /// client.semaphore("pool:cli").try_set_permits(3).await?;
+    /// assert_eq!(
+    ///     client.primitives("*", 100).await?,
+    ///     [
+    ///         (PrimitiveKind::ReadWriteLock, "doc:1".to_owned()),
+    ///         (PrimitiveKind::Semaphore, "pool:cli".to_owned()),
+    ///     ]
+    /// );
+    /// # read.unlock().await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn primitives(
+        &self,
+        pattern: &str,
+        limit: usize,
+    ) -> Result<Vec<(PrimitiveKind, String)>, LockError> {
+        crate::lock::info::primitives(self, pattern, limit).await
     }
 
     pub(crate) async fn from_config(config: Config) -> Result<Self, LockError> {

@@ -43,7 +43,7 @@ pub(crate) fn check_lease(name: &str, what: &str, lease: Duration) -> Result<Dur
     if (MIN_LEASE..=MAX_LEASE).contains(&lease) {
         return Ok(lease);
     }
-    Err(LockError::config(format!(
+    Err(LockError::invalid_argument(format!(
         "the {what} of `{name}` is {lease:?}; it must lie between {MIN_LEASE:?} and {MAX_LEASE:?} (a year), or be `None` for the watchdog"
     )))
 }
@@ -224,7 +224,7 @@ mod tests {
             Duration::MAX,
         ] {
             let err = check_lease("x", "lease", lease).expect_err("out of range");
-            assert!(matches!(err, LockError::Config { .. }), "{err}");
+            assert!(err.is_invalid_argument(), "{err}");
         }
         assert!(check_lease("x", "lease", MIN_LEASE).is_ok());
         assert!(check_lease("x", "lease", MAX_LEASE).is_ok());

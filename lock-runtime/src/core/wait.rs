@@ -72,6 +72,10 @@ pub(crate) trait Attempt {
         None
     }
 
+    /// What is waited for, as the timeout's message names it (`"lock"`, `"semaphore"`, …; see
+    /// [`LockError::Timeout`]).
+    fn what(&self) -> &'static str;
+
     /// Tries once. `deadline` bounds the resends of the request.
     fn attempt(
         &mut self,
@@ -147,6 +151,7 @@ pub(crate) async fn wait<A: Attempt + Send>(
         if deadline.is_some_and(|deadline| now >= deadline) {
             return Err(LockError::Timeout {
                 name: keys.name.to_string(),
+                what: attempt.what(),
                 waited: now - start,
                 holder: attempt.holder(),
             });
@@ -245,6 +250,10 @@ mod tests {
             self.name.as_ref()
         }
 
+        fn what(&self) -> &'static str {
+            "lock"
+        }
+
         async fn attempt(&mut self, _: Option<Instant>) -> Result<Outcome<()>, LockError> {
             let script = &self.script;
             script.tries.fetch_add(1, Ordering::SeqCst);
@@ -258,7 +267,7 @@ mod tests {
                     script.hanging.store(self.id + 1, Ordering::SeqCst);
                     std::future::pending::<()>().await;
                 }
-                return Err(LockError::config("this try fails"));
+                return Err(LockError::misuse("this try fails"));
             }
             Ok(Outcome::Done(()))
         }

@@ -535,6 +535,10 @@ impl Acquire {
 impl Attempt for Acquire {
     type Output = Taken;
 
+    fn what(&self) -> &'static str {
+        noun(self.flavor.kind)
+    }
+
     fn waiter_id(&self) -> Option<&Arc<str>> {
         Some(self.owner())
     }
@@ -672,7 +676,7 @@ impl Attempt for Acquire {
             }
             Acquired::MoreThanTotal { total } => {
                 self.stop_renewal();
-                Err(LockError::config(format!(
+                Err(LockError::misuse(format!(
                     "semaphore `{}` has {total} permits in all: {} at once can never be acquired \
                      (add permits with `Semaphore::add_permits`)",
                     keys.name,
@@ -681,7 +685,7 @@ impl Attempt for Acquire {
             }
             Acquired::NoPermitsSet => {
                 self.stop_renewal();
-                Err(LockError::config(format!(
+                Err(LockError::misuse(format!(
                     "semaphore `{}` has no permits: set them once with \
                      `Semaphore::try_set_permits(n)` (or `add_permits(n)`) before acquiring",
                     keys.name
@@ -706,6 +710,17 @@ impl Drop for Acquire {
     }
 }
 
+/// What a hold of `kind` is a hold of, as [`LockError::Timeout`] names it.
+fn noun(kind: HoldKind) -> &'static str {
+    match kind {
+        HoldKind::Exclusive => "lock",
+        HoldKind::Fair => "fair lock",
+        HoldKind::Read => "read lock",
+        HoldKind::Write => "write lock",
+        HoldKind::Permit => "semaphore",
+    }
+}
+
 /// Acquires again a lock the current scope holds: one more hold under the scope's owner id, once
 /// no other re-entry of that scope is held.
 async fn reenter(
@@ -721,6 +736,7 @@ async fn reenter(
             .await
             .map_err(|_| LockError::Timeout {
                 name: keys.name.to_string(),
+                what: noun(held.holder.kind),
                 waited: start.elapsed(),
                 holder: None,
             })?,
@@ -728,7 +744,7 @@ async fn reenter(
     };
     let owner = &held.holder.owner;
     let Some(script) = layout.reenter else {
-        return Err(LockError::config(format!(
+        return Err(LockError::misuse(format!(
             "`{}` cannot be re-entered",
             keys.name
         )));

@@ -83,7 +83,7 @@ pub(crate) async fn run<T: FromRedisValue>(
         HoldKind::Exclusive | HoldKind::Fair => false,
         HoldKind::Write => true,
         HoldKind::Read | HoldKind::Permit => {
-            return Err(LockError::config(format!(
+            return Err(LockError::misuse(format!(
                 "lock-checked writes need an exclusive hold of `{name}`: a read hold does not \
                  keep other readers out; take the write lock to write"
             )));
@@ -157,10 +157,14 @@ pub(crate) async fn run<T: FromRedisValue>(
                 backend.commands.expect(&version);
                 other_versions += 1;
                 if other_versions == VERSION_TRIES {
-                    return Err(LockError::config(format!(
-                        "lock-checked commands under lock `{name}` were checked against a Redis \
-                         version, then found another {VERSION_TRIES} times in a row; nothing ran"
-                    )));
+                    return Err(LockError::redis(
+                        format!(
+                            "running lock-checked commands under lock `{name}`: they were \
+                             checked against a Redis version, then found another \
+                             {VERSION_TRIES} times in a row; nothing ran"
+                        ),
+                        RedisError::from((ErrorKind::Client, "Redis version kept changing")),
+                    ));
                 }
             }
             Executed::NumberSpent => {
@@ -306,7 +310,7 @@ impl Drop for Unanswered {
 ///
 /// # Errors
 ///
-/// [`LockError::Config`] if no lock is held around the current code, and the errors of
+/// [`LockError::Misuse`] if no lock is held around the current code, and the errors of
 /// [`LockGuard::exec`](crate::LockGuard::exec).
 ///
 /// # Cancel safety
@@ -321,20 +325,31 @@ impl Drop for Unanswered {
 ///
 /// #[distribute_lock(key = "item:{item}")]
 /// async fn bid(item: u64, bidder: &str, amount: u64) -> Result<(), LockError> {
-///     let mut pipe = redis::pipe();
+///     let mut pipe = lock_runtime::redis::pipe();
 ///     pipe.hset(format!("{{lock:item:{item}}}:bids"), bidder, amount).ignore();
 ///     lock_runtime::exec::<()>(&pipe).await
 /// }
 /// ```
 pub async fn exec<T: FromRedisValue>(pipeline: &Pipeline) -> Result<T, LockError> {
     let holder = crate::core::scope::innermost_holder().ok_or_else(|| {
-        LockError::config(
+        LockError::misuse(
             "lock_runtime::exec needs a lock held around the call (a `#[distribute_lock]` body, \
              or a `LockGuard::scope`); none is",
         )
     })?;
-    let name = holder.key.clone();
-    run(&holder, &name, pipeline).await
+    let name = name_of_key(&holder.backend.config.key_prefix, &holder.key);
+    run(&holder, name, pipeline).await
+}
+
+/// The lock's name in its main key `key` under `prefix` (`{prefix:name}`, or `{prefix:name}:rw`
+/// for a read-write lock), so errors name the lock as its caller gave it; the key itself if it
+/// is not one (it always is: the key was made from the name).
+fn name_of_key<'k>(prefix: &str, key: &'k str) -> &'k str {
+    key.strip_prefix('{')
+        .and_then(|key| key.strip_prefix(prefix))
+        .and_then(|key| key.strip_prefix(':'))
+        .and_then(|key| key.split_once('}'))
+        .map_or(key, |(name, _)| name)
 }
 
 /// The arguments of `command`, name first, or why it cannot run in the lock-checked script.
@@ -344,7 +359,7 @@ fn arguments<'a>(command: &'a Cmd, name: &str) -> Result<Vec<&'a [u8]>, LockErro
         match arg {
             Arg::Simple(bytes) => args.push(bytes),
             _ => {
-                return Err(LockError::config(format!(
+                return Err(LockError::invalid_argument(format!(
                     "a cursor command cannot run under lock `{name}` as a lock-checked write; \
                      nothing ran"
                 )));
@@ -352,7 +367,7 @@ fn arguments<'a>(command: &'a Cmd, name: &str) -> Result<Vec<&'a [u8]>, LockErro
         }
     }
     if args.is_empty() {
-        return Err(LockError::config(format!(
+        return Err(LockError::invalid_argument(format!(
             "a command without a name cannot run under lock `{name}` as a lock-checked write; \
              nothing ran"
         )));
@@ -393,10 +408,13 @@ async fn described(
             .commands
             .learn(&described.version, &missing, described.commands);
     }
-    Err(LockError::config(format!(
-        "lock-checked commands under lock `{name}`: Redis's version changed at every read of \
-         its commands; nothing ran"
-    )))
+    Err(LockError::redis(
+        format!(
+            "reading Redis's commands for lock-checked writes under lock `{name}`: Redis's \
+             version changed at every read; nothing ran"
+        ),
+        RedisError::from((ErrorKind::Client, "Redis version kept changing")),
+    ))
 }
 
 /// The description of the command `args` call (its subcommand's, for a container such as
@@ -405,7 +423,7 @@ async fn described(
 fn checked<'t>(table: &'t Table, args: &[&[u8]], name: &str) -> Result<&'t Command, LockError> {
     let command_name = args.first().map(|arg| lower(arg)).unwrap_or_default();
     let refuse = |why: String| {
-        Err(LockError::config(format!(
+        Err(LockError::invalid_argument(format!(
             "`{}` cannot run as a lock-checked write under lock `{name}`: {why}; the pipeline \
              was refused whole, nothing ran",
             command_name.to_ascii_uppercase()
@@ -478,14 +496,14 @@ fn refused_by_redis(name: &str, args: &[&[u8]], error: &str) -> LockError {
         .iter()
         .any(|sign| error.contains(sign));
     if crossed {
-        return LockError::config(format!(
+        return LockError::invalid_argument(format!(
             "a lock-checked write under lock `{name}` would touch a key outside the lock's hash \
              slot (`{command}`): on Redis Cluster name the keys with the lock's hash tag \
              (`LockGuard::hash_tag`, such as `{{lock:{name}}}:data`); the pipeline was refused \
              whole, nothing ran; Redis said: {error}"
         ));
     }
-    LockError::config(format!(
+    LockError::invalid_argument(format!(
         "`{command}` cannot run as a lock-checked write under lock `{name}`: Redis would refuse \
          it; the pipeline was refused whole, nothing ran; Redis said: {error}"
     ))

@@ -9,9 +9,12 @@ use std::time::Duration;
 use once_cell::sync::Lazy;
 use redis::{FromRedisValue, ParsingError, Script, Value};
 
-use crate::core::{
-    commands::Command,
-    script::{Flagged, Items, unexpected},
+use crate::{
+    core::{
+        commands::Command,
+        script::{Flagged, Items, unexpected},
+    },
+    error::human_duration,
 };
 
 /// The source of a lock script that uses the functions of `scripts/common.lua`, with that file
@@ -165,7 +168,7 @@ impl FromRedisValue for Acquired {
 }
 
 /// What a busy acquire saw of the holders: their client names, when each took its hold (server
-/// time, ms), and how many waited in the queue.
+/// time, ms), and how many waited in the queue besides the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Seen {
     /// The exclusive locks' one holder, or the first few holds of a read-write lock or a
@@ -174,7 +177,9 @@ pub(crate) struct Seen {
     /// What each holder is ("writer", "reader", "permit holder") and how many holds there were
     /// in all, where the script says (the read-write lock's and the semaphore's).
     holds: Option<(String, u64)>,
-    waiters: u64,
+    /// The other callers queued: every acquire script queues its caller before counting the
+    /// queue, so the caller is not one of them.
+    others: u64,
 }
 
 impl Seen {
@@ -204,17 +209,18 @@ impl Seen {
         Ok((!holders.is_empty()).then_some(Self {
             holders,
             holds,
-            waiters,
+            others: waiters.saturating_sub(1),
         }))
     }
 
     /// The holders, in words, as seen at server time `server_us`: "held by orders-api for 1.2 s",
-    /// "held by orders-api (writer) for 1.2 s", or "held by 5 readers (a for 1.2 s, b for 0.3 s,
-    /// c for 0.1 s, 2 more)", then how many wait.
+    /// "held by orders-api (writer) for 1.2 s", or "held by 5 readers (a for 1.2 s, b for 300
+    /// ms, c for 100 ms, 2 more)", then how many others wait: "1 other caller waiting".
     pub(crate) fn describe(&self, server_us: u64) -> String {
         let held = |since_ms: u64| {
-            let held = Duration::from_millis((server_us / 1000).saturating_sub(since_ms));
-            format!("{:.1} s", held.as_secs_f64())
+            human_duration(Duration::from_millis(
+                (server_us / 1000).saturating_sub(since_ms),
+            ))
         };
         let (name, since_ms) = &self.holders[0];
         let by = match &self.holds {
@@ -233,7 +239,12 @@ impl Seen {
                 format!("{holds} {noun}s ({})", listed.join(", "))
             }
         };
-        format!("held by {by}, {} in the queue", self.waiters)
+        let waiting = match self.others {
+            0 => "no other caller waiting".to_owned(),
+            1 => "1 other caller waiting".to_owned(),
+            others => format!("{others} other callers waiting"),
+        };
+        format!("held by {by}, {waiting}")
     }
 }
 
@@ -602,22 +613,25 @@ mod tests {
 
     #[test]
     fn a_busy_reply_names_its_holders() {
+        // The queue of 2 counts the caller: 1 other waits.
         assert_eq!(
             described(text("orders api 8800")).as_deref(),
-            Some("held by orders api for 1.2 s, 2 in the queue")
+            Some("held by orders api for 1.2 s, 1 other caller waiting")
         );
         assert_eq!(
             described(holds("writer", 1, &["w 9000"])).as_deref(),
-            Some("held by w (writer) for 1.0 s, 2 in the queue")
+            Some("held by w (writer) for 1.0 s, 1 other caller waiting")
         );
         assert_eq!(
             described(holds("reader", 2, &["a 8800", "b 9700"])).as_deref(),
-            Some("held by 2 readers (a for 1.2 s, b for 0.3 s), 2 in the queue")
+            Some("held by 2 readers (a for 1.2 s, b for 300 ms), 1 other caller waiting")
         );
         // Three named at most; one of them without a record counts with the unnamed.
         assert_eq!(
             described(holds("permit holder", 5, &["a 9000", "", "c 9900"])).as_deref(),
-            Some("held by 5 permit holders (a for 1.0 s, c for 0.1 s, 3 more), 2 in the queue")
+            Some(
+                "held by 5 permit holders (a for 1.0 s, c for 100 ms, 3 more), 1 other caller waiting"
+            )
         );
         assert_eq!(described(text("")), None);
         assert_eq!(described(holds("reader", 1, &[""])), None);

@@ -101,7 +101,7 @@ impl MultiLock {
     ///
     /// # Errors
     ///
-    /// [`LockError::Config`] for a multi-lock of no names, and the first error of a member (as
+    /// [`LockError::InvalidArgument`] for a multi-lock of no names, and the first error of a member (as
     /// [`Lock::acquire`](crate::Lock::acquire)); every member taken before it is then released.
     ///
     /// # Cancel safety
@@ -161,7 +161,7 @@ impl MultiLock {
         lease: Option<Duration>,
     ) -> Result<MultiLockGuard, LockError> {
         if self.names.is_empty() {
-            return Err(LockError::config(
+            return Err(LockError::invalid_argument(
                 "a multi-lock of no names: name at least one lock",
             ));
         }
@@ -221,6 +221,7 @@ impl MultiLock {
             if deadline.is_some_and(|deadline| now >= deadline) {
                 return Err(LockError::Timeout {
                     name,
+                    what: "lock",
                     waited: now - start,
                     holder: None,
                 });

@@ -73,7 +73,7 @@ fn under_own_write(client_id: &str, keys: &Keys) -> Result<Alongside, LockError>
 /// read hold forever: refused.
 fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
     if scope::find(client_id, &keys.main, HoldKind::Read).is_some() {
-        return Err(LockError::config(format!(
+        return Err(LockError::misuse(format!(
             "the write lock of `{}` was asked for where the read lock of it is held: an upgrade \
              would wait for its own read hold forever. Release the read lock first, or take the \
              write lock first and the read lock under it (a downgrade)",
@@ -136,7 +136,7 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 /// count, the same lease and token). A scope holding the write lock may take the read lock: it
 /// is granted at once, alongside (a *downgrade*: release the write guard and keep reading, with
 /// no writer slipping in between). A scope holding only the read lock that asks for the write
-/// lock gets [`LockError::Config`] at once: it would wait for its own read hold forever
+/// lock gets [`LockError::Misuse`] at once: it would wait for its own read hold forever
 /// (Redisson blocks there, by design, issue 4796).
 ///
 /// # Fencing tokens

@@ -25,6 +25,19 @@ pub(crate) mod scripts;
 pub use info::{PermitHolder, PermitWaiter, SemaphoreInfo};
 pub use permit::SemaphorePermit;
 
+/// What [`Semaphore::set_permits_once`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermitsTotal {
+    /// This call set the total to the permits it was given.
+    Set,
+    /// The total was set already, and is left as it is.
+    AlreadySet {
+        /// The semaphore's total as the call left it (with every
+        /// [`add_permits`](Semaphore::add_permits) so far).
+        total: u64,
+    },
+}
+
 use scripts::{
     ACQUIRE, ADD_PERMITS, AVAILABLE, Counted, LEAVE, PermitsAdded, PermitsSet, RELEASE, RENEW,
     SET_PERMITS,
@@ -128,8 +141,9 @@ static PERMITS: Flavor = Flavor {
 ///
 /// # Misuse is an error at once
 ///
-/// `acquire(0)`, more permits than the total, and a semaphore whose permits were never set are
-/// [`LockError::Config`] errors, returned without waiting.
+/// `acquire(0)` is a [`LockError::InvalidArgument`] error; more permits than the total, and a
+/// semaphore whose permits were never set, are [`LockError::Misuse`] errors: each returned
+/// without waiting.
 #[derive(Debug, Clone)]
 pub struct Semaphore {
     client: LockClient,
@@ -187,6 +201,35 @@ impl Semaphore {
     /// # Ok(()) });
     /// ```
     pub async fn try_set_permits(&self, permits: u32) -> Result<bool, LockError> {
+        Ok(self.set_permits_once(permits).await? == PermitsTotal::Set)
+    }
+
+    /// [`try_set_permits`](Self::try_set_permits) that also tells the total it left: sets the
+    /// semaphore's total of permits if it was never set ([`PermitsTotal::Set`]), or leaves it
+    /// and says what it is ([`PermitsTotal::AlreadySet`]), read in the same script. A service
+    /// that expects its own total learns at once that another set a different one.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_set_permits`](Self::try_set_permits).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`try_set_permits`](Self::try_set_permits). A resend whose first copy ran answers what
+    /// that copy did, with the total as it is when the resend runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lock_runtime::PermitsTotal;
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let pool = client.semaphore("pool:once");
+    /// assert_eq!(pool.set_permits_once(5).await?, PermitsTotal::Set);
+    /// assert_eq!(pool.set_permits_once(7).await?, PermitsTotal::AlreadySet { total: 5 });
+    /// # Ok(()) });
+    /// ```
+    pub async fn set_permits_once(&self, permits: u32) -> Result<PermitsTotal, LockError> {
         let backend = &self.client.backend;
         let keys = SEM.keys(backend, &self.name)?;
         let request = backend.ids.request();
@@ -199,8 +242,8 @@ impl Semaphore {
         let context = || format!("setting the permits of semaphore `{}`", keys.name);
         let set = backend.in_context(backend.scripts.eval::<PermitsSet>(&call, None, context));
         match set.await?.reply {
-            PermitsSet::Set => Ok(true),
-            PermitsSet::AlreadySet => Ok(false),
+            PermitsSet::Set => Ok(PermitsTotal::Set),
+            PermitsSet::AlreadySet { total } => Ok(PermitsTotal::AlreadySet { total }),
             PermitsSet::WrongType => Err(keys.wrong_type(None)),
         }
     }
@@ -297,9 +340,9 @@ impl Semaphore {
     ///
     /// # Errors
     ///
-    /// [`LockError::Config`] at once for `permits == 0`, for more permits than the semaphore's
-    /// total, and for a semaphore whose permits were never set (set them with
-    /// [`try_set_permits`](Self::try_set_permits)); [`LockError::InvalidName`],
+    /// [`LockError::InvalidArgument`] at once for `permits == 0`; [`LockError::Misuse`] at once
+    /// for more permits than the semaphore's total, and for a semaphore whose permits were
+    /// never set (set them with [`try_set_permits`](Self::try_set_permits)); [`LockError::InvalidName`],
     /// [`LockError::WrongType`], [`LockError::Redis`] as for [`Lock::acquire`](crate::Lock::acquire).
     ///
     /// # Cancel safety
@@ -331,7 +374,7 @@ impl Semaphore {
     ///
     /// [`LockError::Timeout`] if too few permits were free for the whole wait (the waiter then
     /// leaves the queue), and the errors of [`Semaphore::acquire`]. A lease out of range is a
-    /// [`LockError::Config`] error.
+    /// [`LockError::InvalidArgument`] error.
     ///
     /// # Cancel safety
     ///
@@ -361,7 +404,7 @@ impl Semaphore {
         lease: Option<Duration>,
     ) -> Result<SemaphorePermit, LockError> {
         if permits == 0 {
-            return Err(LockError::config(format!(
+            return Err(LockError::invalid_argument(format!(
                 "zero permits asked of semaphore `{}`: acquire at least one",
                 self.name
             )));

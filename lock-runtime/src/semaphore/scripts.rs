@@ -63,17 +63,18 @@ pub(crate) fn sources() -> [(&'static str, &'static str); 7] {
 pub(crate) enum PermitsSet {
     /// The total is set.
     Set,
-    /// It was set already; left as it is.
-    AlreadySet,
+    /// It was set already; left as it is, at `total`.
+    AlreadySet { total: u64 },
     /// The semaphore's key holds another type.
     WrongType,
 }
 
 impl FromRedisValue for PermitsSet {
     fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
+        let (status, total): (i64, u64) = FromRedisValue::from_redis_value(value)?;
+        Ok(match status {
             1 => Self::Set,
-            0 => Self::AlreadySet,
+            0 => Self::AlreadySet { total },
             -1 => Self::WrongType,
             other => return Err(unexpected("set_permits", other)),
         })

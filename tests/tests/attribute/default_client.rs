@@ -58,7 +58,7 @@ fn without_a_default_client_or_redis_url_the_error_says_what_to_do() {
     let stdout = run_default_worker(&unique_name("no-default"), "");
 
     assert!(
-        stdout.contains("error=invalid lock client configuration"),
+        stdout.contains("error=misuse: no default lock client"),
         "{stdout}"
     );
     assert!(stdout.contains("set_default_client"), "{stdout}");

@@ -61,7 +61,7 @@ async fn a_timeout_names_the_holder_and_how_long_it_held() {
         holder.starts_with("held by orders-api@host-3 for 1."),
         "{holder}"
     );
-    assert!(holder.ends_with("1 in the queue"), "{holder}");
+    assert!(holder.ends_with(", no other caller waiting"), "{holder}");
     guard.unlock().await.expect("unlock");
     assert_released(&server, &name);
 }
@@ -199,7 +199,7 @@ async fn a_timeout_names_the_holder_without_an_extra_command() {
     let holder = holder_of(&err);
     let by_default = format!("held by {} for 1.", default_client_name());
     assert!(holder.starts_with(&by_default), "{holder}");
-    assert!(holder.ends_with("1 in the queue"), "{holder}");
+    assert!(holder.ends_with(", no other caller waiting"), "{holder}");
     assert_only_waiting(&sent);
     guard.unlock().await.expect("unlock");
     assert_released(&server, &name);
@@ -226,10 +226,10 @@ async fn a_timeout_on_a_read_write_lock_names_the_writer_or_the_readers() {
         .expect_err("written");
     let holder = holder_of(&err);
     assert!(
-        holder.starts_with("held by editor@host-1 (writer) for 0."),
+        holder.starts_with("held by editor@host-1 (writer) for ") && holder.contains(" ms, "),
         "{holder}"
     );
-    assert!(holder.ends_with(", 1 in the queue"), "{holder}");
+    assert!(holder.ends_with(", no other caller waiting"), "{holder}");
     written.expect("free").unlock().await.expect("unlock");
 
     let first = a.read_write_lock(&name).read().acquire().await;
@@ -243,10 +243,10 @@ async fn a_timeout_on_a_read_write_lock_names_the_writer_or_the_readers() {
     let holder = holder_of(&err);
     assert!(holder.starts_with("held by 2 readers ("), "{holder}");
     assert!(
-        holder.contains("viewer-a for 0.") && holder.contains("viewer-b for 0."),
+        holder.contains("viewer-a for ") && holder.contains("viewer-b for "),
         "{holder}"
     );
-    assert!(holder.ends_with("), 1 in the queue"), "{holder}");
+    assert!(holder.ends_with("), no other caller waiting"), "{holder}");
     for guard in [first, second] {
         guard.expect("shared").unlock().await.expect("unlock");
     }
@@ -269,10 +269,10 @@ async fn a_timeout_on_a_semaphore_names_the_permit_holders() {
     let err = try_two().await.expect_err("one free");
     let holder = holder_of(&err);
     assert!(
-        holder.starts_with("held by api-1 (permit holder) for 0."),
+        holder.starts_with("held by api-1 (permit holder) for ") && holder.contains(" ms, "),
         "{holder}"
     );
-    assert!(holder.ends_with(", 1 in the queue"), "{holder}");
+    assert!(holder.ends_with(", no other caller waiting"), "{holder}");
 
     permits
         .pop()
@@ -291,7 +291,10 @@ async fn a_timeout_on_a_semaphore_names_the_permit_holders() {
         .filter(|i| holder.contains(&format!("api-{i} for ")))
         .count();
     assert_eq!(named, 3, "{holder}");
-    assert!(holder.ends_with(", 1 more), 1 in the queue"), "{holder}");
+    assert!(
+        holder.ends_with(", 1 more), no other caller waiting"),
+        "{holder}"
+    );
 
     for permit in permits {
         permit.release().await.expect("release");

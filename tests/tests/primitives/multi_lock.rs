@@ -53,7 +53,10 @@ async fn a_multi_lock_holds_every_member_and_excludes_plain_locks_on_them() {
         .acquire()
         .await
         .expect_err("empty");
-    assert!(matches!(empty, LockError::Config { .. }), "{empty}");
+    assert!(
+        matches!(empty, LockError::InvalidArgument { .. }),
+        "{empty}"
+    );
 }
 
 /// One member held elsewhere: the multi-lock times out naming it, and gives back the members it

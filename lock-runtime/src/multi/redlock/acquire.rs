@@ -53,7 +53,7 @@ pub(super) async fn acquire(
     }
     if !reentering.is_empty() {
         // A guard of this Redlock holds at least a quorum: this is a plain lock of the name.
-        return Err(LockError::config(format!(
+        return Err(LockError::misuse(format!(
             "the current scope holds lock `{name}` through {} of the Redlock's clients, not a \
              quorum: a plain lock of that name is held here, and a Redlock re-enters only its \
              own guards",
@@ -176,6 +176,7 @@ impl Missed {
         }
         LockError::Timeout {
             name: name.to_owned(),
+            what: "Redlock",
             waited: start.elapsed(),
             holder: masters
                 .iter()

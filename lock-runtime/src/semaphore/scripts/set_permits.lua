@@ -9,15 +9,17 @@
 -- ARGV[2]  id of this request
 -- ARGV[3]  how long a copy of a request may land after it ran, in milliseconds (see requests.lua)
 --
--- Returns 1 set, 0 it was set already (left as it is), -1 KEYS[1] holds a value of another type.
+-- Returns {status, total}: status 1 set, 0 it was set already (left as it is), -1 KEYS[1] holds
+-- a value of another type; total the semaphore's total as this run leaves it (0 if there is
+-- none: another type, or a semaphore deleted since an earlier copy of this request ran).
 
 local ran = ran_already(KEYS[2], ARGV[2])
-if ran then
-    return ran
-end
 local kind = redis.call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
-    return -1
+    return {-1, 0}
+end
+if ran then
+    return {ran, tonumber(redis.call('hget', KEYS[1], 'total') or '0')}
 end
 local result = 0
 if redis.call('hsetnx', KEYS[1], 'total', ARGV[1]) == 1 then
@@ -25,4 +27,4 @@ if redis.call('hsetnx', KEYS[1], 'total', ARGV[1]) == 1 then
     result = 1
 end
 record_run(KEYS[2], ARGV[2], result, ARGV[3])
-return result
+return {result, tonumber(redis.call('hget', KEYS[1], 'total'))}

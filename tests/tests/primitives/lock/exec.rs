@@ -227,7 +227,7 @@ async fn a_write_hold_past_its_own_lease_writes_nothing() {
         .exec::<(String,)>(&write(&reading, "reader"))
         .await
         .expect_err("read");
-    assert!(matches!(refused, LockError::Config { .. }), "{refused}");
+    assert!(matches!(refused, LockError::Misuse { .. }), "{refused}");
     reading.unlock().await.expect("unlock");
 }
 
@@ -280,7 +280,10 @@ async fn commands_that_cannot_run_in_a_script_are_refused_before_anything_runs()
             .arg("x")
             .arg(0);
         let err = guard.exec::<()>(&pipe).await.expect_err(command);
-        assert!(matches!(err, LockError::Config { .. }), "{command}: {err}");
+        assert!(
+            matches!(err, LockError::InvalidArgument { .. }),
+            "{command}: {err}"
+        );
         assert!(err.to_string().contains(command), "{err}");
     }
     assert_eq!(written(&server, &name), None, "nothing ran");
@@ -314,7 +317,7 @@ async fn lock_runtime_exec_writes_under_the_lock_held_around_it() {
     let err = lock_runtime::exec::<()>(&pipe)
         .await
         .expect_err("no lock around");
-    assert!(matches!(err, LockError::Config { .. }), "{err}");
+    assert!(matches!(err, LockError::Misuse { .. }), "{err}");
 }
 
 /// `connection()` sends commands while the lease is intact and refuses them once it is lost.
@@ -363,7 +366,10 @@ fn assert_nothing_ran(server: &RedisServer, guard: &LockGuard, err: &LockError, 
         &format!("{}:last", guard.hash_tag()),
     ]);
     assert_eq!(written, 0, "{what}: {err}: a write around it landed");
-    assert!(matches!(err, LockError::Config { .. }), "{what}: {err}");
+    assert!(
+        matches!(err, LockError::InvalidArgument { .. }),
+        "{what}: {err}"
+    );
     assert!(err.to_string().contains("nothing ran"), "{what}: {err}");
 }
 
