@@ -188,7 +188,7 @@ impl Admin {
         let info = self.info("cpu").await?;
         let mut total = 0.0;
         for field in ["used_cpu_sys", "used_cpu_user"] {
-            let seconds: f64 = info_value(&info, field)
+            let seconds: f64 = lock_tests::info_value(&info, field)
                 .and_then(|value| value.parse().ok())
                 .ok_or_else(|| format!("INFO cpu has no `{field}`"))?;
             total += seconds;

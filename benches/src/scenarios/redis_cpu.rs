@@ -28,6 +28,7 @@ use std::{
 };
 
 use lock_runtime::LockClient;
+use lock_tests::unique_name;
 
 use super::throughput::{Pipelines, Protocol, measure_contender};
 use crate::{
@@ -37,7 +38,7 @@ use crate::{
     redis_stats::{Admin, HARNESS_COMMANDS},
     redisson::RedissonReference,
     results::{CpuSeries, CpuSubject, RedisCpuResult},
-    util::{fmt_rate, unique_name},
+    util::fmt_rate,
 };
 
 /// Sizes of scenario 8.
