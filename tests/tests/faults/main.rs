@@ -2,8 +2,7 @@
 //! or out of memory, a holder frozen past its lease, a failover before the replica had the lock,
 //! any `Duration` and any bad input, and the Lua scripts' resend contract driven directly.
 //!
-//! Late copies of requests have a binary of their own for now (`late_copies.rs`), and so does
-//! the model-based test (`model.rs`).
+//! The model-based test of late and duplicated copies has a binary of its own (`model.rs`).
 
 mod blips;
 mod cancellation;
@@ -12,5 +11,6 @@ mod eviction;
 mod failover_window;
 mod family_scripts;
 mod fenced_store;
+mod late_copies;
 mod restarts_and_input;
 mod scripts;
