@@ -207,7 +207,10 @@ async fn a_lock_checked_bid_outside_any_lock_is_refused_and_writes_nothing() {
     assert!(
         matches!(
             &err,
-            lock_examples::AuctionError::Lock(lock_runtime::LockError::Misuse { .. })
+            lock_examples::AuctionError::Lock(lock_runtime::LockError::Config {
+                mistake: lock_runtime::Mistake::Misuse,
+                ..
+            })
         ),
         "{err:?}"
     );

@@ -1,6 +1,6 @@
 //! The error type of every fallible operation in this crate.
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 /// What went wrong with a lock operation.
 ///
@@ -133,38 +133,48 @@ pub enum LockError {
         failed: Vec<LockError>,
     },
 
-    /// The client's configuration is invalid or incomplete: a setting of
-    /// [`LockClientBuilder`](crate::LockClientBuilder) or
-    /// [`RedlockBuilder`](crate::RedlockBuilder), a URL, a certificate. Found at `build()` or
-    /// `connect()`, before anything is sent; a mistake in one call's arguments is
-    /// [`InvalidArgument`](Self::InvalidArgument) instead, and a call the state forbids
-    /// [`Misuse`](Self::Misuse).
-    #[error("invalid lock client configuration: {message}")]
+    /// A mistake of the caller's, refused before anything changed: the client's configuration
+    /// (a setting of [`LockClientBuilder`](crate::LockClientBuilder) or
+    /// [`RedlockBuilder`](crate::RedlockBuilder), a URL, a certificate), an argument of one call
+    /// out of range, or a call the state it is made in does not allow. `mistake` says which, and
+    /// the message begins with it ("invalid lock client configuration: …", "invalid argument:
+    /// …", "misuse: …").
+    #[error("{mistake}: {message}")]
     Config {
-        /// What is wrong and how to fix it.
+        /// Which kind of mistake.
+        mistake: Mistake,
+        /// What is wrong and how to fix it; names the lock where there is one.
         message: String,
     },
+}
 
+/// Which kind of mistake a [`LockError::Config`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Mistake {
+    /// The client's configuration is invalid or incomplete. Found at `build()` or `connect()`,
+    /// before anything is sent.
+    Configuration,
     /// An argument of one call is out of range or cannot be used, whatever the state in Redis:
     /// a lease outside 1 ms ..= 1 year, zero permits, a latch count of zero, a multi-lock of no
-    /// names, a glob with braces, a command that cannot run as a lock-checked write. Refused
-    /// before anything changed.
-    #[error("invalid argument: {message}")]
-    InvalidArgument {
-        /// What is wrong and how to fix it; names the lock.
-        message: String,
-    },
-
+    /// names, a glob with braces, a command that cannot run as a lock-checked write.
+    InvalidArgument,
     /// A call that the state it is made in does not allow, refused at once instead of waiting
     /// forever or doing the wrong thing: acquiring from a semaphore whose permits were never
     /// set, or more permits than its total; the write lock asked under the same lock's read
     /// hold (an upgrade); `lock_runtime::exec` with no lock held around it, or under a read
-    /// hold; the attribute with no client given and no default client. Nothing changed.
-    #[error("misuse: {message}")]
-    Misuse {
-        /// What is wrong and how to fix it; names the lock.
-        message: String,
-    },
+    /// hold; the attribute with no client given and no default client.
+    Misuse,
+}
+
+impl fmt::Display for Mistake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Configuration => "invalid lock client configuration",
+            Self::InvalidArgument => "invalid argument",
+            Self::Misuse => "misuse",
+        })
+    }
 }
 
 /// The error of a Redis command run with `?` in code that returns [`LockError`] (such as a
@@ -196,19 +206,28 @@ impl LockError {
         matches!(self, Self::Redis { .. })
     }
 
-    /// True if the client's configuration is invalid ([`LockError::Config`]).
+    /// True for every mistake of the caller's ([`LockError::Config`]): the client's
+    /// configuration, an invalid argument or a misuse.
     pub fn is_config(&self) -> bool {
         matches!(self, Self::Config { .. })
     }
 
-    /// True if an argument of the call was refused ([`LockError::InvalidArgument`]).
-    pub fn is_invalid_argument(&self) -> bool {
-        matches!(self, Self::InvalidArgument { .. })
+    /// The kind of mistake, for a [`LockError::Config`].
+    pub fn mistake(&self) -> Option<Mistake> {
+        match self {
+            Self::Config { mistake, .. } => Some(*mistake),
+            _ => None,
+        }
     }
 
-    /// True if the call is not allowed in the state it was made in ([`LockError::Misuse`]).
+    /// True if an argument of the call was refused ([`Mistake::InvalidArgument`]).
+    pub fn is_invalid_argument(&self) -> bool {
+        self.mistake() == Some(Mistake::InvalidArgument)
+    }
+
+    /// True if the call is not allowed in the state it was made in ([`Mistake::Misuse`]).
     pub fn is_misuse(&self) -> bool {
-        matches!(self, Self::Misuse { .. })
+        self.mistake() == Some(Mistake::Misuse)
     }
 
     pub(crate) fn redis(context: impl Into<String>, source: redis::RedisError) -> Self {
@@ -219,19 +238,20 @@ impl LockError {
     }
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        Self::Config {
-            message: message.into(),
-        }
+        Self::mistaken(Mistake::Configuration, message)
     }
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
-        Self::InvalidArgument {
-            message: message.into(),
-        }
+        Self::mistaken(Mistake::InvalidArgument, message)
     }
 
     pub(crate) fn misuse(message: impl Into<String>) -> Self {
-        Self::Misuse {
+        Self::mistaken(Mistake::Misuse, message)
+    }
+
+    fn mistaken(mistake: Mistake, message: impl Into<String>) -> Self {
+        Self::Config {
+            mistake,
             message: message.into(),
         }
     }

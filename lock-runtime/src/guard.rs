@@ -184,8 +184,8 @@ impl LockGuard {
     /// # Errors
     ///
     /// Each says whether anything ran. [`LockError::LeaseLost`] if the lock is no longer this
-    /// owner's: nothing ran. [`LockError::Misuse`] for a read hold, and
-    /// [`LockError::InvalidArgument`] for a pipeline refused whole, as above (the message names
+    /// owner's: nothing ran. [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) for a read hold, and
+    /// [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) for a pipeline refused whole, as above (the message names
     /// the command and why): nothing ran.
     /// [`LockError::Redis`] for a command's error reply as it ran (every command ran; the
     /// message says so), or if no reply came: the message then says what Redis answered once

@@ -138,7 +138,7 @@ pub enum LockKind {
     /// at once under the scope's own write hold of the same name (a downgrade).
     Read(String),
     /// `client.read_write_lock(name).write()` (`mode = "write"`): exclusive; refused at once with
-    /// `LockError::Misuse` under the scope's own read hold of the same name (an upgrade would
+    /// `LockError::Config` (`Mistake::Misuse`) under the scope's own read hold of the same name (an upgrade would
     /// wait for itself).
     Write(String),
     /// `client.multi_lock(names)` (`keys = [...]`): the reentrant lock of every name, all or

@@ -33,7 +33,7 @@ pub fn set_default_client(client: LockClient) {
 ///
 /// # Errors
 ///
-/// [`LockError::Misuse`] if no client was set and `REDIS_URL` is unset or empty, and the errors of
+/// [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) if no client was set and `REDIS_URL` is unset or empty, and the errors of
 /// [`LockClient::connect`] when connecting to `REDIS_URL`.
 ///
 /// # Cancel safety

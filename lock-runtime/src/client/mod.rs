@@ -198,7 +198,7 @@ impl LockClient {
     ///
     /// # Errors
     ///
-    /// [`LockError::InvalidArgument`] for a pattern with `{` or `}` (no lock name has them);
+    /// [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) for a pattern with `{` or `}` (no lock name has them);
     /// [`LockError::Redis`] if Redis (any primary of a cluster) stays unreachable.
     ///
     /// # Cancel safety

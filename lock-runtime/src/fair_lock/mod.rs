@@ -179,7 +179,7 @@ impl FairLock {
     ///
     /// [`LockError::Timeout`] if the lock did not come to this waiter's turn within the wait (the
     /// waiter then leaves the queue), and the errors of [`FairLock::acquire`]. A lease out of
-    /// range is a [`LockError::InvalidArgument`] error.
+    /// range is a [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error.
     ///
     /// # Cancel safety
     ///

@@ -166,7 +166,7 @@ impl CountDownLatch {
     ///
     /// # Errors
     ///
-    /// [`LockError::InvalidArgument`] for a `count` of zero (a latch at zero is open: there is nothing
+    /// [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) for a `count` of zero (a latch at zero is open: there is nothing
     /// to wait for) or above `i64::MAX` (Redis counts in signed 64-bit integers), before
     /// anything is sent. [`LockError::InvalidName`] for an empty name or one with braces,
     /// [`LockError::WrongType`] if the latch's key holds something that is not a count (it is

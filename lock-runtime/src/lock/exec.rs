@@ -310,7 +310,7 @@ impl Drop for Unanswered {
 ///
 /// # Errors
 ///
-/// [`LockError::Misuse`] if no lock is held around the current code, and the errors of
+/// [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) if no lock is held around the current code, and the errors of
 /// [`LockGuard::exec`](crate::LockGuard::exec).
 ///
 /// # Cancel safety

@@ -152,7 +152,7 @@ impl Lock {
     /// # Errors
     ///
     /// [`LockError::Timeout`] if another owner held the lock for the whole wait, and the errors of
-    /// [`Lock::acquire`]. A lease out of range is a [`LockError::InvalidArgument`] error; so is a lease
+    /// [`Lock::acquire`]. A lease out of range is a [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error; so is a lease
     /// too short to survive the round trip that set it ([`LockError::LeaseLost`] then, and
     /// nothing stays held).
     ///

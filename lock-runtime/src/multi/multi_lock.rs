@@ -101,7 +101,7 @@ impl MultiLock {
     ///
     /// # Errors
     ///
-    /// [`LockError::InvalidArgument`] for a multi-lock of no names, and the first error of a member (as
+    /// [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) for a multi-lock of no names, and the first error of a member (as
     /// [`Lock::acquire`](crate::Lock::acquire)); every member taken before it is then released.
     ///
     /// # Cancel safety

@@ -136,7 +136,7 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 /// count, the same lease and token). A scope holding the write lock may take the read lock: it
 /// is granted at once, alongside (a *downgrade*: release the write guard and keep reading, with
 /// no writer slipping in between). A scope holding only the read lock that asks for the write
-/// lock gets [`LockError::Misuse`] at once: it would wait for its own read hold forever
+/// lock gets [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) at once: it would wait for its own read hold forever
 /// (Redisson blocks there, by design, issue 4796).
 ///
 /// # Fencing tokens

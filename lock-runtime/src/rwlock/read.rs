@@ -70,7 +70,7 @@ impl ReadLock {
     ///
     /// [`LockError::Timeout`] if a writer held the lock, or waited ahead, for the whole wait
     /// (the waiter then leaves the queue), and the errors of [`ReadLock::acquire`]. A lease out
-    /// of range is a [`LockError::InvalidArgument`] error.
+    /// of range is a [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error.
     ///
     /// # Cancel safety
     ///

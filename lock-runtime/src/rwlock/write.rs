@@ -32,7 +32,7 @@ impl WriteLock {
     ///
     /// # Errors
     ///
-    /// [`LockError::Misuse`] at once inside the scope of a read guard of the same lock (an
+    /// [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) at once inside the scope of a read guard of the same lock (an
     /// upgrade, which would wait for that read hold forever), and the errors of
     /// [`Lock::acquire`](crate::Lock::acquire).
     ///
@@ -74,7 +74,7 @@ impl WriteLock {
     ///
     /// [`LockError::Timeout`] if the lock did not come free, with this writer at the head of the
     /// queue, within the wait (the waiter then leaves the queue), and the errors of
-    /// [`WriteLock::acquire`]. A lease out of range is a [`LockError::InvalidArgument`] error.
+    /// [`WriteLock::acquire`]. A lease out of range is a [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error.
     ///
     /// # Cancel safety
     ///

@@ -141,8 +141,8 @@ static PERMITS: Flavor = Flavor {
 ///
 /// # Misuse is an error at once
 ///
-/// `acquire(0)` is a [`LockError::InvalidArgument`] error; more permits than the total, and a
-/// semaphore whose permits were never set, are [`LockError::Misuse`] errors: each returned
+/// `acquire(0)` is a [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error; more permits than the total, and a
+/// semaphore whose permits were never set, are [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) errors: each returned
 /// without waiting.
 #[derive(Debug, Clone)]
 pub struct Semaphore {
@@ -340,7 +340,7 @@ impl Semaphore {
     ///
     /// # Errors
     ///
-    /// [`LockError::InvalidArgument`] at once for `permits == 0`; [`LockError::Misuse`] at once
+    /// [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) at once for `permits == 0`; [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) at once
     /// for more permits than the semaphore's total, and for a semaphore whose permits were
     /// never set (set them with [`try_set_permits`](Self::try_set_permits)); [`LockError::InvalidName`],
     /// [`LockError::WrongType`], [`LockError::Redis`] as for [`Lock::acquire`](crate::Lock::acquire).
@@ -374,7 +374,7 @@ impl Semaphore {
     ///
     /// [`LockError::Timeout`] if too few permits were free for the whole wait (the waiter then
     /// leaves the queue), and the errors of [`Semaphore::acquire`]. A lease out of range is a
-    /// [`LockError::InvalidArgument`] error.
+    /// [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error.
     ///
     /// # Cancel safety
     ///

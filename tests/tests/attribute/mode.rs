@@ -208,7 +208,16 @@ async fn mode_read_calling_mode_write_is_refused_at_once() {
         .await
         .expect_err("an upgrade is refused");
     let elapsed = started.elapsed();
-    assert!(matches!(err, LockError::Misuse { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            LockError::Config {
+                mistake: lock_runtime::Mistake::Misuse,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("upgrade"), "{err}");
     assert!(
         elapsed < Duration::from_secs(1),

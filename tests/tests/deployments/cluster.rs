@@ -317,7 +317,13 @@ async fn lock_checked_writes_need_the_locks_slot() {
         let stray: i64 = cluster.node_for_key(outside).cmd(&["EXISTS", outside]);
         assert_eq!(stray, 0, "the key outside the slot was written: {err}");
         assert!(
-            matches!(err, lock_runtime::LockError::InvalidArgument { .. }),
+            matches!(
+                err,
+                lock_runtime::LockError::Config {
+                    mistake: lock_runtime::Mistake::InvalidArgument,
+                    ..
+                }
+            ),
             "{err}"
         );
         assert!(err.to_string().contains("hash tag"), "{err}");

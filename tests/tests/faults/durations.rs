@@ -1,5 +1,5 @@
 //! Any `Duration` is valid input and nothing panics (DESIGN 3.2): `Duration::MAX` as a wait means
-//! "wait forever", huge leases either work or are refused with `LockError::InvalidArgument` and
+//! "wait forever", huge leases either work or are refused with `LockError::Config` (`InvalidArgument`) and
 //! builder timeouts with `LockError::Config`, and a lease under 1 ms is refused instead of
 //! becoming `PEXPIRE 0`.
 //!
@@ -112,7 +112,7 @@ fn a_wait_of_duration_max_waits_for_ever() {
 }
 
 /// Huge leases (`Duration::MAX`, leases whose milliseconds overflow Redis's 64-bit signed
-/// expiry, a century) either give a working lock or `LockError::InvalidArgument`, never a panic and never
+/// expiry, a century) either give a working lock or `LockError::Config` (`InvalidArgument`), never a panic and never
 /// a Redis error, and none leaves the lock held. Every lease is tried and every problem listed.
 /// Before the core rewrite (issue 8), `Duration::MAX` panics computing the guard's deadline, and a lease of `u64::MAX`
 /// milliseconds reaches `PEXPIRE`, which Redis refuses after the script already wrote the lock.
@@ -149,9 +149,9 @@ fn huge_leases_work_or_are_refused_and_leave_nothing_held() {
                     panicked::<()>(&Err(err)).unwrap_or_default()
                 )),
                 Ok(Ok(_)) => {}
-                Ok(Err(LockError::InvalidArgument { .. })) => {}
+                Ok(Err(LockError::Config { mistake: lock_runtime::Mistake::InvalidArgument, .. })) => {}
                 Ok(Err(err)) => problems.push(format!(
-                    "lease {label}: neither a lock nor LockError::InvalidArgument, but: {err}"
+                    "lease {label}: neither a lock nor LockError::Config (InvalidArgument), but: {err}"
                 )),
             }
             let released = eventually(Duration::from_secs(2), || {
@@ -167,13 +167,13 @@ fn huge_leases_work_or_are_refused_and_leave_nothing_held() {
         }
         assert!(
             problems.is_empty(),
-            "huge leases must work or give LockError::InvalidArgument:\n{}",
+            "huge leases must work or give LockError::Config (InvalidArgument):\n{}",
             problems.join("\n")
         );
     });
 }
 
-/// A lease under one millisecond is refused with `LockError::InvalidArgument`: Redis counts leases in
+/// A lease under one millisecond is refused with `LockError::Config` (`InvalidArgument`): Redis counts leases in
 /// whole milliseconds, and before the core rewrite 500 µs becomes `PEXPIRE 0`, which deletes the lock the script
 /// has just written while the caller is handed a guard.
 #[test]
@@ -193,13 +193,19 @@ fn a_lease_under_a_millisecond_is_refused() {
                 .await;
             match outcome {
                 Err(err) => assert!(
-                    matches!(err, LockError::InvalidArgument { .. }),
-                    "a lease of {lease:?} must be refused with LockError::InvalidArgument, got: {err}"
+                    matches!(
+                        err,
+                        LockError::Config {
+                            mistake: lock_runtime::Mistake::InvalidArgument,
+                            ..
+                        }
+                    ),
+                    "a lease of {lease:?} must be refused with LockError::Config (InvalidArgument), got: {err}"
                 ),
                 Ok(guard) => {
                     let unlocked = guard.unlock().await;
                     panic!(
-                        "a lease of {lease:?} must be refused with LockError::InvalidArgument, but it \
+                        "a lease of {lease:?} must be refused with LockError::Config (InvalidArgument), but it \
                          gave a guard (its unlock then said {unlocked:?})"
                     );
                 }

@@ -125,7 +125,16 @@ async fn a_zero_lease_is_refused() {
         .try_acquire(Duration::from_millis(100), Some(Duration::ZERO))
         .await
         .expect_err("zero lease");
-    assert!(matches!(err, LockError::InvalidArgument { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            LockError::Config {
+                mistake: lock_runtime::Mistake::InvalidArgument,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_released(&server, &name);
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lock_runtime::{LockClient, LockError, PermitsTotal, distribute_lock, redis};
+use lock_runtime::{LockClient, LockError, Mistake, PermitsTotal, distribute_lock, redis};
 use lock_tests::{
     RedisServer,
     locks::{assert_released, assert_rw_released, await_queued, client_named},
@@ -30,14 +30,17 @@ fn assert_timeout_head(err: &LockError, what: &str, name: &str) {
 }
 
 /// Every mistake of a call says which kind it is: an argument, the state the call is made in,
-/// or the client's configuration; and only one of the query methods says yes.
+/// or the client's configuration; and only one of the kinds' query methods says yes. Each is a
+/// `LockError::Config`, the variant DESIGN names for a caller's mistakes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_call_mistakes_are_not_called_configuration() {
     let server = RedisServer::start();
     let client = LockClient::connect(&server.url()).await.expect("connect");
     let name = unique_name("err-kinds");
     let kinds = |err: &LockError| {
-        [err.is_config(), err.is_invalid_argument(), err.is_misuse()]
+        assert!(err.is_config(), "{err}");
+        let configuration = err.mistake() == Some(Mistake::Configuration);
+        [configuration, err.is_invalid_argument(), err.is_misuse()]
             .iter()
             .filter(|yes| **yes)
             .count()

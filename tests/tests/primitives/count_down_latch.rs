@@ -278,7 +278,16 @@ async fn try_set_count_sets_once_and_refuses_a_count_of_zero() {
 
     for count in [0, u64::MAX] {
         let err = latch.try_set_count(count).await.expect_err("misuse");
-        assert!(matches!(err, LockError::InvalidArgument { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LockError::Config {
+                    mistake: lock_runtime::Mistake::InvalidArgument,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains(&name), "{err}");
     }
     assert_eq!(

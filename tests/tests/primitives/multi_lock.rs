@@ -54,7 +54,13 @@ async fn a_multi_lock_holds_every_member_and_excludes_plain_locks_on_them() {
         .await
         .expect_err("empty");
     assert!(
-        matches!(empty, LockError::InvalidArgument { .. }),
+        matches!(
+            empty,
+            LockError::Config {
+                mistake: lock_runtime::Mistake::InvalidArgument,
+                ..
+            }
+        ),
         "{empty}"
     );
 }

@@ -336,7 +336,16 @@ async fn an_upgrade_is_refused_at_once() {
         .scope(lock.write().try_acquire(Duration::from_secs(10), None))
         .await
         .expect_err("an upgrade is refused");
-    assert!(matches!(err, LockError::Misuse { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            LockError::Config {
+                mistake: lock_runtime::Mistake::Misuse,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("upgrade"), "{err}");
     assert!(asked.elapsed() < Duration::from_millis(100));
     assert_eq!(rw_holds(&server, &name), 1);

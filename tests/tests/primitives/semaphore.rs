@@ -93,7 +93,16 @@ async fn misuse_is_an_error_at_once() {
     let wait = Duration::from_secs(10);
     let asked = Instant::now();
     let never_set = sem.try_acquire(1, wait, None).await.expect_err("never set");
-    assert!(matches!(never_set, LockError::Misuse { .. }), "{never_set}");
+    assert!(
+        matches!(
+            never_set,
+            LockError::Config {
+                mistake: lock_runtime::Mistake::Misuse,
+                ..
+            }
+        ),
+        "{never_set}"
+    );
     assert!(
         never_set.to_string().contains("try_set_permits"),
         "{never_set}"
@@ -101,12 +110,30 @@ async fn misuse_is_an_error_at_once() {
 
     sem.try_set_permits(2).await.expect("set");
     let zero = sem.try_acquire(0, wait, None).await.expect_err("zero");
-    assert!(matches!(zero, LockError::InvalidArgument { .. }), "{zero}");
+    assert!(
+        matches!(
+            zero,
+            LockError::Config {
+                mistake: lock_runtime::Mistake::InvalidArgument,
+                ..
+            }
+        ),
+        "{zero}"
+    );
     let too_many = sem
         .try_acquire(3, wait, None)
         .await
         .expect_err("more than the total");
-    assert!(matches!(too_many, LockError::Misuse { .. }), "{too_many}");
+    assert!(
+        matches!(
+            too_many,
+            LockError::Config {
+                mistake: lock_runtime::Mistake::Misuse,
+                ..
+            }
+        ),
+        "{too_many}"
+    );
     assert!(
         too_many.to_string().contains("2 permits in all"),
         "{too_many}"

@@ -308,7 +308,7 @@ impl RedlockLock {
     ///   (naming a holder, if a master said);
     /// - [`LockError::NoQuorum`] if, at the end of the wait, fewer than a quorum of the masters
     ///   answered (each master's error is in it);
-    /// - [`LockError::InvalidArgument`] for a lease out of range, [`LockError::InvalidName`] for a name a
+    /// - [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) for a lease out of range, [`LockError::InvalidName`] for a name a
     ///   master's client refuses;
     /// - [`LockError::LeaseLost`] for a re-entry under a guard that lost its quorum.
     ///
