@@ -99,7 +99,7 @@
 //!   I/O) runs on one small runtime the library keeps, so a client outlives the Tokio runtime that
 //!   built it: a default client serves every `#[tokio::test]` in turn.
 //! - **Any `Duration`.** A wait of `Duration::MAX` means forever; timeouts that large mean no
-//!   limit; a lease outside 1 ms ..= 1 year is a [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)). Nothing panics.
+//!   limit; a lease outside 1 ms ..= 1 year is a [`LockError::Config`] ([`Mistake::InvalidArgument`]). Nothing panics.
 //!
 //! # How it is built
 //!
@@ -249,7 +249,7 @@ mod source;
 ///    and an annotated function with the same key and the same `fair` or `mode` called from
 ///    within re-enters the lock instead of deadlocking. Under `mode = "write"`, a
 ///    `mode = "read"` call of the same key is granted at once (a downgrade); under
-///    `mode = "read"`, a `mode = "write"` call of the same key returns [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) at
+///    `mode = "read"`, a `mode = "write"` call of the same key returns [`LockError::Config`] ([`Mistake::Misuse`]) at
 ///    once, without running its body (an upgrade would wait for its own read hold forever). The
 ///    fair lock and the reentrant lock of one name exclude each other, so a call taking the other
 ///    one waits until its `wait` runs out; the read-write lock's keys are its own, so a `mode`
