@@ -266,7 +266,7 @@ impl Auction {
     /// # Errors
     ///
     /// [`AuctionError::Lock`] with [`LockError::LeaseLost`] if the lock is no longer held
-    /// (nothing was written), with [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) if no lock is held around the call;
+    /// (nothing was written), with [`LockError::Config`] ([`Mistake::Misuse`](lock_runtime::Mistake::Misuse)) if no lock is held around the call;
     /// [`AuctionError::Redis`] if Redis cannot be reached.
     pub async fn accept(
         &self,
