@@ -7,11 +7,11 @@ use tokio::{runtime::Handle, time::Instant};
 use crate::{
     LockError,
     core::{
-        background::in_context,
         hold::Hold,
         scope::{self, Holder},
     },
     lock::exec::{self, LockedConnection},
+    transport::background::in_context,
 };
 
 /// A held lock. Dropping it releases the lock; [`LockGuard::unlock`] releases it and reports how

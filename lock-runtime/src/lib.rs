@@ -170,6 +170,7 @@ mod multi;
 mod rwlock;
 mod semaphore;
 mod source;
+mod transport;
 
 /// Runs the body of an `async fn` while holding a Redis lock, and releases it on every exit.
 ///

@@ -17,12 +17,12 @@ pub mod scripts {
 
     use crate::{
         LockError,
-        client::config::DEFAULT_WATCHDOG_TIMEOUT,
         core::{hub::PUBLISH, keys::Keys},
         lock::{
             EXCLUSIVE, REENTRANT,
             acquisition::{Queueing, acquire_call, release_call},
         },
+        transport::config::DEFAULT_WATCHDOG_TIMEOUT,
     };
 
     /// `(file name, source)` of every script of the reentrant lock.

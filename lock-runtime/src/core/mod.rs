@@ -3,7 +3,6 @@
 //! | module | its one job |
 //! | --- | --- |
 //! | `backend` | what a client shares with its handles and guards |
-//! | `background` | the library's own runtime, which outlives every caller's |
 //! | `commands` | what Redis says of its commands, for checks before a script runs them |
 //! | `ids` | client, owner and request ids |
 //! | `keys` | a resource's Redis keys, under one hash tag |
@@ -19,7 +18,6 @@
 //! | `sync` | the poison-tolerant mutex helper |
 
 pub(crate) mod backend;
-pub(crate) mod background;
 pub(crate) mod commands;
 pub(crate) mod hold;
 pub(crate) mod hub;

@@ -23,7 +23,6 @@ use crate::{
     LockClient, LockError, LockGuard,
     core::{
         backend::Backend,
-        background::InContext,
         hold::{GiveBack, Hold, InFlight, Renewal},
         hub::Wake,
         keys::{FENCE_TTL, Keys},
@@ -35,6 +34,7 @@ use crate::{
         watchdog::{Registration, RenewalId},
     },
     lock::scripts::{Acquired, ForceUnlocked, HOLDERS, Holders, Reentered, Released, Seen, Undone},
+    transport::background::InContext,
 };
 
 /// What makes one lock of the family itself: its acquire script (the reentrant lock's lets

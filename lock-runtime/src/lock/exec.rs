@@ -40,7 +40,6 @@ use tokio::time::Instant;
 
 use crate::{
     LockError,
-    client::{config::Deployment, connection::Connection},
     core::{
         backend::Backend,
         commands::{Command, Table},
@@ -49,6 +48,7 @@ use crate::{
         scope::{HoldKind, Holder},
     },
     lock::scripts::{COMMANDS, Described, EXEC, Executed, SPEND_EXEC, SpentExec},
+    transport::{config::Deployment, connection::Connection},
 };
 
 /// The most arguments, the command's name included, that one command of a lock-checked write

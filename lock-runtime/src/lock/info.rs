@@ -12,7 +12,6 @@ use redis::{FromRedisValue, ParsingError, Value};
 
 use crate::{
     LockClient, LockError,
-    client::config::Deployment,
     core::{
         backend::Backend,
         keys::Keys,
@@ -20,6 +19,7 @@ use crate::{
         slots::SlotRange,
     },
     lock::{EXCLUSIVE, acquisition::Layout, scripts::split_record},
+    transport::config::Deployment,
 };
 
 /// How many waiters' owner ids a [`LockInfo`] lists at most, longest-queued first (it counts

@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 
 use crate::{LockError, LockGuard};
 
-mod multi_lock;
+pub(crate) mod multi_lock;
 mod redlock;
 
 pub use multi_lock::{MultiLock, MultiLockGuard};

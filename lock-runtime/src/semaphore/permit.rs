@@ -6,8 +6,9 @@ use tokio::{runtime::Handle, time::Instant};
 
 use crate::{
     LockError,
-    core::{background::in_context, hold::Hold, lease::Lease},
+    core::{hold::Hold, lease::Lease},
     lock::acquisition::Taken,
+    transport::background::in_context,
 };
 
 /// Permits of a [`Semaphore`](crate::Semaphore), held until this is released or dropped.

@@ -13,7 +13,7 @@
 //! # Transports
 //!
 //! This module keeps the bookkeeping (channels, waiters, wake-ups); a listener task per client
-//! talks to Redis, in one of two ways ([`Transport`]):
+//! talks to Redis, in one of two ways ([`PubSub`]):
 //!
 //! - **classic** (`classic.rs`): one RESP2 connection, `SUBSCRIBE`, and the scripts `PUBLISH`.
 //!   One Redis, a Sentinel-managed primary, or a Redis Cluster older than Redis 7 (where Redis
@@ -62,7 +62,8 @@
 //!
 //! # Behind Sentinels
 //!
-//! The connection goes to the primary the Sentinels name ([`Nodes::Sentinel`]). A demoted
+//! The connection goes to the primary the Sentinels name
+//! ([`Nodes::Sentinel`](crate::transport::nodes::Nodes::Sentinel)). A demoted
 //! primary keeps its pub/sub connections and receives nothing the new primary publishes until
 //! it replicates from it, so the listener does not wait for its connection to fail: when the
 //! client finds the primary at a new address (see `client/sentinel`), the listener drops its
@@ -101,14 +102,12 @@ use tokio::{
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
-    client::config::Config,
-    core::{lease::MAX_LEASE, script::is_transient, sync::lock},
+    core::sync::lock,
+    transport::{config::Config, failure::is_transient, nodes::PubSub},
 };
 
 mod classic;
 mod sharded;
-
-pub(crate) use classic::Nodes;
 
 /// Which local waiters a message on a channel wakes. Published by the scripts (as
 /// [`Wake::message`]) and decoded by the hub.
@@ -186,15 +185,6 @@ const SPUBLISH: &str = "spublish";
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(10);
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
-/// Where and how the hub subscribes.
-pub(crate) enum Transport {
-    /// Classic pub/sub (`SUBSCRIBE`, `PUBLISH`) on one connection.
-    Classic(Nodes),
-    /// Sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`, Redis 7) on the primary serving each channel's
-    /// slot, in the Redis Cluster reached through these seed nodes.
-    Sharded(Vec<redis::Client>),
-}
-
 /// The per-client hub; dropping it stops the listener and closes the pub/sub connections.
 pub(crate) struct Hub {
     shared: Arc<Shared>,
@@ -263,7 +253,7 @@ struct Timeouts {
 
 impl Hub {
     /// Starts the listener on `runtime`. It opens a pub/sub connection only when a task waits.
-    pub(crate) fn start(runtime: &Handle, transport: Transport, config: &Config) -> Self {
+    pub(crate) fn start(runtime: &Handle, pubsub: PubSub, config: &Config) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             channels: Mutex::new(HashMap::new()),
@@ -272,22 +262,21 @@ impl Hub {
         });
         let name = config.connection_name();
         let state = Arc::downgrade(&shared);
-        let (publish, listener) = match transport {
-            Transport::Classic(nodes) => {
+        let (publish, listener) = match pubsub {
+            PubSub::Classic(nodes) => {
                 let timeouts = Timeouts {
                     connect: config.connect_timeout,
                     response: config.response_timeout,
-                    // An interval must fit `Instant` arithmetic: "never" is once a year.
-                    ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
+                    ping_interval: config.pubsub_ping_interval,
                 };
                 let listen = classic::listen(state, nodes, name, receiver, timeouts);
                 (PUBLISH, runtime.spawn(listen))
             }
-            Transport::Sharded(seeds) => {
+            PubSub::Sharded(seeds) => {
                 let timeouts = Timeouts {
                     connect: config.cluster_node_connect_timeout(),
                     response: config.response_timeout,
-                    ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
+                    ping_interval: config.pubsub_ping_interval,
                 };
                 let listen = sharded::listen(state, seeds, name, receiver, timeouts);
                 (SPUBLISH, runtime.spawn(listen))

@@ -19,11 +19,11 @@ use crate::{
         lease::{check_lease, deadline_after, valid_until, validity},
         meter::{Meter, Won},
         scope::{self, HoldKind},
-        script::timed_out,
         wait::Outcome,
     },
     lock::contender::{Contender, raise_fence},
     multi::release_all,
+    transport::deadline::timed_out,
 };
 
 /// Acquires the lock `name` on a quorum of `settings`' masters within `wait`, re-entering it if

@@ -8,11 +8,11 @@ use tokio::time::Instant;
 use crate::{
     LockError, LockGuard,
     core::{
-        background::in_context,
         meter::{Holding, Meter},
         scope,
     },
     multi::released,
+    transport::background::in_context,
 };
 
 /// A [`Redlock`](crate::Redlock)'s lock, held on a quorum of its masters. Dropping it releases

@@ -10,8 +10,8 @@ use crate::{
     core::{
         lease::{MAX_LEASE, MIN_LEASE},
         meter::{Label, Meter},
-        script::timed_out,
     },
+    transport::deadline::timed_out,
 };
 
 mod acquire;

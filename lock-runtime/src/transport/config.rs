@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{client::tls::Tls, core::lease::MAX_LEASE};
+use crate::transport::tls::Tls;
 
 /// The longest a request memo is kept.
 const MAX_MEMO_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -12,9 +12,6 @@ const ABANDONED_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// The watchdog timeout of a client built with default settings.
 pub(crate) const DEFAULT_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The longest watchdog timeout: the watchdog's lease is a lease like any other.
-pub(crate) const MAX_WATCHDOG_TIMEOUT: Duration = MAX_LEASE;
 
 /// Settings shared by every lock of one [`LockClient`](crate::LockClient).
 #[derive(Debug, Clone)]
