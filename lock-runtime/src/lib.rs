@@ -162,7 +162,7 @@ mod client;
 mod core;
 mod error;
 mod fair_lock;
-mod guard;
+mod family;
 mod latch;
 mod lock;
 pub mod metrics;
@@ -410,14 +410,13 @@ pub use client::{
 };
 pub use error::LockError;
 pub use fair_lock::FairLock;
-pub use guard::LockGuard;
-pub use latch::{CountDownLatch, LatchInfo};
-pub use lock::exec::exec;
-pub use lock::{
-    Lock,
-    exec::LockedConnection,
+pub use family::{
+    exec::{LockedConnection, exec},
+    guard::LockGuard,
     info::{LockHolder, LockInfo},
 };
+pub use latch::{CountDownLatch, LatchInfo};
+pub use lock::Lock;
 pub use multi::{
     MultiLock, MultiLockGuard, Redlock, RedlockBuilder, RedlockGuard, RedlockInfo, RedlockLock,
 };

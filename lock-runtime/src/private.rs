@@ -5,7 +5,16 @@ use std::{future::Future, pin::pin, sync::Arc, time::Duration};
 
 use futures_util::future::Either;
 
-use crate::{LockClient, LockError, LockGuard, LockSource, MultiLockGuard, Redlock, RedlockGuard};
+use crate::{
+    client::LockClient,
+    error::LockError,
+    family::guard::LockGuard,
+    multi::{
+        multi_lock::MultiLockGuard,
+        redlock::{Redlock, RedlockGuard},
+    },
+    source::LockSource,
+};
 
 pub use crate::client::default::default_client;
 
@@ -16,39 +25,46 @@ pub mod scripts {
     use std::{sync::Arc, time::Duration};
 
     use crate::{
-        LockError,
         core::{hub::PUBLISH, keys::Keys},
-        lock::{
-            EXCLUSIVE, REENTRANT,
-            acquisition::{Queueing, acquire_call, release_call},
+        error::LockError,
+        family::{
+            acquisition::{Queueing, acquire_call},
+            flavor::ONE_OWNER,
+            release::release_call,
         },
+        lock::REENTRANT,
         transport::config::DEFAULT_WATCHDOG_TIMEOUT,
     };
 
     /// `(file name, source)` of every script of the reentrant lock.
-    pub fn lock() -> [(&'static str, &'static str); 10] {
-        crate::lock::scripts::sources()
+    pub fn lock() -> Vec<(&'static str, &'static str)> {
+        [
+            crate::family::scripts::SOURCES,
+            crate::lock::scripts::SOURCES,
+            crate::multi::redlock::scripts::SOURCES,
+        ]
+        .concat()
     }
 
     /// `(file name, source)` of the fair lock's own scripts (its acquire; every other script it
     /// runs is the reentrant lock's).
-    pub fn fair_lock() -> [(&'static str, &'static str); 1] {
-        crate::fair_lock::scripts::sources()
+    pub fn fair_lock() -> Vec<(&'static str, &'static str)> {
+        crate::fair_lock::scripts::SOURCES.to_vec()
     }
 
     /// `(file name, source)` of every script of the read-write lock.
-    pub fn read_write_lock() -> [(&'static str, &'static str); 8] {
-        crate::rwlock::scripts::sources()
+    pub fn read_write_lock() -> Vec<(&'static str, &'static str)> {
+        crate::rwlock::scripts::SOURCES.to_vec()
     }
 
     /// `(file name, source)` of every script of the semaphore.
-    pub fn semaphore() -> [(&'static str, &'static str); 7] {
-        crate::semaphore::scripts::sources()
+    pub fn semaphore() -> Vec<(&'static str, &'static str)> {
+        crate::semaphore::scripts::SOURCES.to_vec()
     }
 
     /// `(file name, source)` of every script of the count-down latch.
-    pub fn count_down_latch() -> [(&'static str, &'static str); 3] {
-        crate::latch::scripts::sources()
+    pub fn count_down_latch() -> Vec<(&'static str, &'static str)> {
+        crate::latch::scripts::SOURCES.to_vec()
     }
 
     /// The source of the lock's script `file` (such as `"acquire.lua"`), if there is one.
@@ -103,7 +119,7 @@ pub mod scripts {
     ) -> Result<(), LockError> {
         let keys = Keys::new(prefix, &Arc::from(name))?;
         // The bench runs on one Redis: classic `PUBLISH`.
-        let call = release_call(&EXCLUSIVE, &keys, owner, request, memo_ttl, PUBLISH);
+        let call = release_call(&ONE_OWNER, &keys, owner, request, memo_ttl, PUBLISH);
         pipeline.invoke_script(&call);
         Ok(())
     }

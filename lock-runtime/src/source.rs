@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::{
     __private::{Sealed, Source},
-    LockClient, Redlock,
+    client::LockClient,
+    multi::redlock::Redlock,
 };
 
 /// Where [`#[distribute_lock]`](crate::distribute_lock) takes its lock when given

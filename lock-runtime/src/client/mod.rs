@@ -37,6 +37,7 @@ use crate::{
     },
     error::LockError,
     fair_lock::FairLock,
+    family::listing,
     latch::CountDownLatch,
     lock::Lock,
     multi::multi_lock::MultiLock,
@@ -115,7 +116,7 @@ impl LockClient {
     ///
     /// Making a handle does not talk to Redis; the name is checked when the lock is used.
     pub fn lock(&self, name: impl Into<String>) -> Lock {
-        Lock::new(self.clone(), name.into())
+        Lock::new(&self.backend, name.into())
     }
 
     /// A handle to the fair lock called `name`: like [`lock`](Self::lock), and first come first
@@ -124,7 +125,7 @@ impl LockClient {
     ///
     /// Making a handle does not talk to Redis; the name is checked when the lock is used.
     pub fn fair_lock(&self, name: impl Into<String>) -> FairLock {
-        FairLock::new(self.clone(), name.into())
+        FairLock::new(&self.backend, name.into())
     }
 
     /// A handle to the read-write lock called `name`: many readers or one writer, across every
@@ -133,7 +134,7 @@ impl LockClient {
     ///
     /// Making a handle does not talk to Redis; the name is checked when the lock is used.
     pub fn read_write_lock(&self, name: impl Into<String>) -> ReadWriteLock {
-        ReadWriteLock::new(self.clone(), name.into())
+        ReadWriteLock::new(&self.backend, name.into())
     }
 
     /// A handle to the semaphore called `name`: permits shared by every process, each
@@ -142,7 +143,7 @@ impl LockClient {
     ///
     /// Making a handle does not talk to Redis; the name is checked when the semaphore is used.
     pub fn semaphore(&self, name: impl Into<String>) -> Semaphore {
-        Semaphore::new(self.clone(), name.into())
+        Semaphore::new(&self.backend, name.into())
     }
 
     /// A handle to the count-down latch called `name`: a count set once, counted down from any
@@ -151,7 +152,7 @@ impl LockClient {
     ///
     /// Making a handle does not talk to Redis; the name is checked when the latch is used.
     pub fn count_down_latch(&self, name: impl Into<String>) -> CountDownLatch {
-        CountDownLatch::new(self.clone(), name.into())
+        CountDownLatch::new(&self.backend, name.into())
     }
 
     /// A handle to the multi-lock of the reentrant locks `names`: all of them, or none, taken in
@@ -164,7 +165,7 @@ impl LockClient {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        MultiLock::new(self.clone(), names.into_iter().map(Into::into).collect())
+        MultiLock::new(&self.backend, names.into_iter().map(Into::into).collect())
     }
 
     /// The random id of this client, the first part of every owner id it hands out.
@@ -213,7 +214,7 @@ impl LockClient {
     /// # Ok(()) });
     /// ```
     pub async fn held_locks(&self, pattern: &str, limit: usize) -> Result<Vec<String>, LockError> {
-        crate::lock::info::held_locks(self, pattern, limit).await
+        listing::held_locks(&self.backend, pattern, limit).await
     }
 
     pub(crate) async fn from_config(config: Config) -> Result<Self, LockError> {

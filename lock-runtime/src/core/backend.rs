@@ -10,11 +10,11 @@ use std::{future::Future, sync::Arc};
 use tokio::runtime::Handle;
 
 use crate::{
-    LockError,
     core::{
         commands::CommandTable, hub::Hub, ids::Ids, keys::Keys, script::ScriptPath,
         watchdog::Watchdog,
     },
+    error::LockError,
     transport::{
         background::{InContext, in_context},
         config::Config,

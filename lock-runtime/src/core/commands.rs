@@ -17,7 +17,7 @@ use std::{
 
 use redis::{FromRedisValue, ParsingError, Value};
 
-use crate::core::{script::Items, sync::lock};
+use crate::core::{reply::Items, sync::lock};
 
 /// How many names a table keeps at most: Redis has a few hundred commands; past this, names a
 /// program made up (each one an error) start a new table rather than grow it without end.
@@ -211,7 +211,7 @@ impl FromRedisValue for Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::script::text;
+    use crate::core::reply::text;
 
     fn entry(name: &str, arity: i64, flags: &[&str], first_key: i64, subs: Vec<Value>) -> Value {
         Value::Array(vec![

@@ -30,12 +30,12 @@ use futures_util::future::BoxFuture;
 use tokio::sync::OwnedMutexGuard;
 
 use crate::{
-    LockError,
     core::{
         backend::Backend,
         meter::{Holding, Meter},
         watchdog::RenewalId,
     },
+    error::LockError,
 };
 
 /// A script call that gives back what a hold (or a request in flight) took: a primitive's

@@ -28,8 +28,8 @@ use std::{
 use tokio::{sync::Notify, time::Instant};
 
 use crate::{
-    LockError,
     core::{meter::Meter, sync::lock},
+    error::LockError,
 };
 
 /// The shortest lease: Redis counts leases in whole milliseconds.

@@ -7,6 +7,8 @@
 //! | `ids` | client, owner and request ids |
 //! | `keys` | a resource's Redis keys, under one hash tag |
 //! | `script` | the one path of every script call: resends, time limits, typed replies |
+//! | `lua` | how a primitive declares its Lua scripts, one line per file |
+//! | `reply` | decoding a script's reply into its type |
 //! | `hub` | one subscription per channel, classic or sharded by slot; wake-ups by count |
 //! | `slots` | a Redis Cluster's hash slots and who serves them (`CLUSTER SLOTS`) |
 //! | `wait` | the wait engine: try, subscribe, sleep at most the TTL, pass unused wake-ups on |
@@ -24,7 +26,9 @@ pub(crate) mod hub;
 pub(crate) mod ids;
 pub(crate) mod keys;
 pub(crate) mod lease;
+pub(crate) mod lua;
 pub(crate) mod meter;
+pub(crate) mod reply;
 pub(crate) mod scope;
 pub(crate) mod script;
 pub(crate) mod slots;

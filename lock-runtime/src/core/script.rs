@@ -44,8 +44,8 @@ use redis::{FromRedisValue, ScriptInvocation, aio::ConnectionLike};
 use tokio::{runtime::Handle, time::Instant};
 
 use crate::{
-    LockError,
     core::lease::redis_millis,
+    error::LockError,
     transport::{
         background::in_context,
         config::Config,
@@ -456,92 +456,6 @@ impl ScriptPath {
     }
 }
 
-/// The items of a script's array reply, read one after the other into their types: for the
-/// decoders of replies with many parts (the `info` scripts').
-pub(crate) struct Items {
-    items: std::vec::IntoIter<redis::Value>,
-    script: &'static str,
-}
-
-impl Items {
-    /// The items of `value`, the reply of `script` (named in errors).
-    pub(crate) fn new(
-        value: redis::Value,
-        script: &'static str,
-    ) -> Result<Self, redis::ParsingError> {
-        Ok(Self {
-            items: Vec::<redis::Value>::from_redis_value(value)?.into_iter(),
-            script,
-        })
-    }
-
-    /// The next item, as a `T`.
-    pub(crate) fn next<T: FromRedisValue>(&mut self) -> Result<T, redis::ParsingError> {
-        let item = self
-            .items
-            .next()
-            .ok_or_else(|| redis::ParsingError::from(format!("short {} reply", self.script)))?;
-        T::from_redis_value(item)
-    }
-
-    /// Whether every item was read.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.items.len() == 0
-    }
-
-    /// The next item, a number of milliseconds, as a duration; `None` for a negative one (a
-    /// key without TTL, or none at all).
-    pub(crate) fn next_millis(&mut self) -> Result<Option<Duration>, redis::ParsingError> {
-        Ok(u64::try_from(self.next::<i64>()?)
-            .ok()
-            .map(Duration::from_millis))
-    }
-}
-
-/// A bulk string reply holding `text`: for the tests of reply decoders.
-#[cfg(test)]
-pub(crate) fn text(text: &str) -> redis::Value {
-    redis::Value::BulkString(text.as_bytes().to_vec())
-}
-
-/// A reply that matches no variant of the script's reply type: a script and its decoder out of
-/// step, which a test would have caught; reported, never a panic.
-pub(crate) fn unexpected(script: &str, status: i64) -> redis::ParsingError {
-    format!("unexpected status {status} from the {script} script").into()
-}
-
-/// A script whose source starts with a `#!lua` shebang line (flags such as `no-writes`, or on
-/// Redis Cluster the check that it touches only its declared keys' slots), sent as is to Redis
-/// 7.0 and newer, and without that line to older servers, which cannot compile it (`unexpected
-/// symbol near '#'`) and run every script as a shebang-less one. Both are hashed once.
-pub(crate) struct Flagged {
-    with_shebang: redis::Script,
-    without_shebang: redis::Script,
-}
-
-impl Flagged {
-    /// The script of `source`, whose first line is its shebang.
-    pub(crate) fn new(source: &str) -> Flagged {
-        let body = source
-            .strip_prefix("#!")
-            .and_then(|rest| rest.split_once('\n'))
-            .map_or(source, |(_, body)| body);
-        Flagged {
-            with_shebang: redis::Script::new(source),
-            without_shebang: redis::Script::new(body),
-        }
-    }
-
-    /// The variant `backend`'s server compiles: with the shebang when it reads script flags.
-    pub(crate) fn for_server(&self, backend: &crate::core::backend::Backend) -> &redis::Script {
-        if backend.server.script_flags() {
-            &self.with_shebang
-        } else {
-            &self.without_shebang
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,18 +471,5 @@ mod tests {
             Target::asked_by(&server("MOVED 12 10.0.0.7:7001")),
             Target::Current
         ));
-    }
-
-    #[test]
-    fn a_flagged_script_loses_its_shebang_line_only() {
-        let script = Flagged::new("#!lua flags=no-writes\nreturn 1\n");
-        assert_eq!(
-            script.without_shebang.get_hash(),
-            redis::Script::new("return 1\n").get_hash()
-        );
-        assert_eq!(
-            script.with_shebang.get_hash(),
-            redis::Script::new("#!lua flags=no-writes\nreturn 1\n").get_hash()
-        );
     }
 }

@@ -110,7 +110,7 @@ impl FromRedisValue for Renewal {
         match i64::from_redis_value(value)? {
             1 => Ok(Self::Renewed),
             0 => Ok(Self::Lost),
-            other => Err(crate::core::script::unexpected("renew", other)),
+            other => Err(crate::core::reply::unexpected("renew", other)),
         }
     }
 }

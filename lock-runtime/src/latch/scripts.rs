@@ -7,43 +7,26 @@
 
 use std::time::Duration;
 
-use once_cell::sync::Lazy;
 use redis::{FromRedisValue, ParsingError, Script, Value};
 
-use crate::core::script::unexpected;
+use crate::core::{
+    lua::{lua_scripts, requests_lua},
+    reply::unexpected,
+};
 
-/// The source of a latch script, with the shared functions in front (Lua scripts in Redis cannot
-/// include one another).
-macro_rules! with_latch {
-    ($file:literal) => {
-        concat!(
-            include_str!("../core/scripts/requests.lua"),
-            include_str!("scripts/latch.lua"),
-            include_str!(concat!("scripts/", $file))
-        )
-    };
-}
+lua_scripts! {
+    front: [requests_lua!(), include_str!("scripts/latch.lua")];
 
-/// Read the count and the key's TTL; see `scripts/count.lua`. Reply: [`Counted`].
-pub(crate) static COUNT: Lazy<Script> = Lazy::new(|| Script::new(with_latch!("count.lua")));
+    /// Read the count and the key's TTL; see `scripts/count.lua`. Reply: [`Counted`].
+    pub(crate) static COUNT: Script = "count.lua";
 
-/// Set the count of a latch that does not exist; see `scripts/try_set_count.lua`. Reply:
-/// [`CountSet`].
-pub(crate) static TRY_SET_COUNT: Lazy<Script> =
-    Lazy::new(|| Script::new(with_latch!("try_set_count.lua")));
+    /// Set the count of a latch that does not exist; see `scripts/try_set_count.lua`. Reply:
+    /// [`CountSet`].
+    pub(crate) static TRY_SET_COUNT: Script = "try_set_count.lua";
 
-/// Count down by one, deleting the latch and waking every waiter at zero; see
-/// `scripts/count_down.lua`. Reply: [`CountedDown`].
-pub(crate) static COUNT_DOWN: Lazy<Script> =
-    Lazy::new(|| Script::new(with_latch!("count_down.lua")));
-
-/// Every script of the latch, by file name: for tests (`__private::scripts`).
-pub(crate) fn sources() -> [(&'static str, &'static str); 3] {
-    [
-        ("count.lua", with_latch!("count.lua")),
-        ("try_set_count.lua", with_latch!("try_set_count.lua")),
-        ("count_down.lua", with_latch!("count_down.lua")),
-    ]
+    /// Count down by one, deleting the latch and waking every waiter at zero; see
+    /// `scripts/count_down.lua`. Reply: [`CountedDown`].
+    pub(crate) static COUNT_DOWN: Script = "count_down.lua";
 }
 
 /// The reply of `count.lua`.

@@ -5,9 +5,9 @@ use std::{sync::Arc, time::Duration};
 use tokio::{runtime::Handle, time::Instant};
 
 use crate::{
-    LockError,
     core::{hold::Hold, lease::Lease},
-    lock::acquisition::Taken,
+    error::LockError,
+    family::acquisition::Taken,
     transport::background::in_context,
 };
 

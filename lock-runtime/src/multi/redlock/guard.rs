@@ -6,11 +6,12 @@ use futures_util::{StreamExt, stream::FuturesUnordered};
 use tokio::time::Instant;
 
 use crate::{
-    LockError, LockGuard,
     core::{
         meter::{Holding, Meter},
         scope,
     },
+    error::LockError,
+    family::guard::LockGuard,
     multi::released,
     transport::background::in_context,
 };

@@ -5,12 +5,12 @@ use std::{future::Future, sync::Arc, time::Duration};
 use tokio::{runtime::Handle, time::Instant};
 
 use crate::{
-    LockError,
     core::{
         hold::Hold,
         scope::{self, Holder},
     },
-    lock::exec::{self, LockedConnection},
+    error::LockError,
+    family::exec::{self, LockedConnection},
     transport::background::in_context,
 };
 

@@ -1,43 +1,33 @@
-//! What an operator asks of a lock: who holds it, since when, who waits ([`LockInfo`]), and which
-//! locks are held at all ([`held_locks`]).
+//! What an operator asks of a lock of the family: who holds it, since when, who waits.
 //!
 //! The reentrant and the fair lock keep the same keys, so one read-only script
-//! (`scripts/info.lua`) describes both. It is not among the lock's `sources()`: those are the
-//! scripts of acquiring and releasing, whose commands the benchmark counts.
+//! (`scripts/info.lua`) describes both ([`LockInfo`]). A primitive whose holds each have a lease
+//! (the read-write lock, the semaphore) describes itself with an `info.lua` of its own that
+//! answers in the same frame, decoded by its [`Snapshot`] ([`describe`]); each hold is a
+//! [`LockHolder`]. None of these scripts is among the `SOURCES`: those are the scripts of
+//! acquiring and releasing, whose commands the benchmark counts.
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::time::Duration;
 
-use once_cell::sync::Lazy;
 use redis::{FromRedisValue, ParsingError, Value};
 
 use crate::{
-    LockClient, LockError,
     core::{
-        backend::Backend,
-        keys::Keys,
-        script::{Flagged, Items, unexpected},
-        slots::SlotRange,
+        lua::Flagged,
+        reply::{Items, unexpected},
     },
-    lock::{EXCLUSIVE, acquisition::Layout, scripts::split_record},
-    transport::config::Deployment,
+    error::LockError,
+    family::{
+        flavor::{Layout, ONE_OWNER},
+        handle::Handle,
+        replies::split_record,
+        scripts::INFO,
+    },
 };
 
 /// How many waiters' owner ids a [`LockInfo`] lists at most, longest-queued first (it counts
 /// them all).
 pub(crate) const QUEUE_SHOWN: usize = 100;
-
-/// How many keys one `SCAN` call looks at: small enough that Redis answers each at once.
-const SCAN_COUNT: usize = 1000;
-
-/// `scripts/info.lua` as sent: declared read-only, with `scripts/inspect.lua` in front.
-const INFO_SOURCE: &str = concat!(
-    "#!lua flags=no-writes\n",
-    include_str!("scripts/inspect.lua"),
-    include_str!("scripts/info.lua")
-);
-
-/// Describe a reentrant or fair lock without changing it; see `scripts/info.lua`.
-pub(crate) static INFO: Lazy<Flagged> = Lazy::new(|| Flagged::new(INFO_SOURCE));
 
 /// A snapshot of one reentrant or fair lock, as Redis held it at one instant: made by
 /// [`Lock::info`](crate::Lock::info) and [`FairLock::info`](crate::FairLock::info).
@@ -122,7 +112,7 @@ impl LockHolder {
         }
     }
 
-    /// The holder's owner id: its client's [id](LockClient::id), a colon, and the id of the
+    /// The holder's owner id: its client's [id](crate::LockClient::id), a colon, and the id of the
     /// scope holding the lock.
     pub fn owner(&self) -> &str {
         &self.owner
@@ -221,7 +211,7 @@ pub(crate) trait Snapshot: Sized {
 }
 
 /// The reply of a primitive's `info.lua`, decoded by its [`Snapshot`].
-enum Described<T> {
+enum SnapshotReply<T> {
     Found(T),
     /// The primitive's key holds another type.
     WrongType {
@@ -229,7 +219,7 @@ enum Described<T> {
     },
 }
 
-impl<T: Snapshot> FromRedisValue for Described<T> {
+impl<T: Snapshot> FromRedisValue for SnapshotReply<T> {
     fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
         let mut items = Items::new(value, T::KIND)?;
         match items.next::<i64>()? {
@@ -242,19 +232,18 @@ impl<T: Snapshot> FromRedisValue for Described<T> {
     }
 }
 
-/// The snapshot of `name`, a primitive of `layout` (one whose holds each have a lease: the
-/// read-write lock, the semaphore), by `script`, its `info.lua`. Every such script takes the
-/// family's keys (main, fencing state, queue, liveness, wants, leases) and how many holds and
-/// waiters to list.
+/// The snapshot of `handle`'s resource, a primitive of `layout` (one whose holds each have a
+/// lease: the read-write lock, the semaphore), by `script`, its `info.lua`. Every such script
+/// takes the family's keys (main, fencing state, queue, liveness, wants, leases) and how many
+/// holds and waiters to list.
 pub(crate) async fn describe<T: Snapshot>(
     script: &Flagged,
     layout: &Layout,
-    client: &LockClient,
-    name: &Arc<str>,
+    handle: &Handle,
 ) -> Result<T, LockError> {
-    let backend = &client.backend;
-    let keys = layout.keys(backend, name)?;
-    let mut call = script.for_server(backend).prepare_invoke();
+    let backend = &handle.backend;
+    let keys = handle.keys(layout)?;
+    let mut call = script.for_server(backend.server).prepare_invoke();
     call.key(&keys.main)
         .key(keys.fence())
         .key(keys.queue())
@@ -263,18 +252,22 @@ pub(crate) async fn describe<T: Snapshot>(
         .key(keys.leases())
         .arg(QUEUE_SHOWN);
     let context = || format!("describing {} `{}`", T::KIND, keys.name);
-    let described = backend.in_context(backend.scripts.eval::<Described<T>>(&call, None, context));
+    let described = backend.in_context(
+        backend
+            .scripts
+            .eval::<SnapshotReply<T>>(&call, None, context),
+    );
     match described.await?.reply {
-        Described::Found(snapshot) => Ok(snapshot.named(name.to_string())),
-        Described::WrongType { found } => Err(keys.wrong_type(Some(found))),
+        SnapshotReply::Found(snapshot) => Ok(snapshot.named(handle.name.to_string())),
+        SnapshotReply::WrongType { found } => Err(keys.wrong_type(Some(found))),
     }
 }
 
-/// The snapshot of the reentrant or fair lock `name` (they share their keys).
-pub(crate) async fn info(client: &LockClient, name: &Arc<str>) -> Result<LockInfo, LockError> {
-    let backend = &client.backend;
-    let keys = EXCLUSIVE.keys(backend, name)?;
-    let mut call = INFO.for_server(backend).prepare_invoke();
+/// The snapshot of `handle`'s reentrant or fair lock (they share their keys).
+pub(crate) async fn info(handle: &Handle) -> Result<LockInfo, LockError> {
+    let backend = &handle.backend;
+    let keys = handle.keys(&ONE_OWNER)?;
+    let mut call = INFO.for_server(backend.server).prepare_invoke();
     call.key(&keys.main)
         .key(keys.fence())
         .key(keys.queue())
@@ -289,7 +282,7 @@ pub(crate) async fn info(client: &LockClient, name: &Arc<str>) -> Result<LockInf
             queue,
             last_fencing_token,
         } => Ok(LockInfo {
-            name: name.to_string(),
+            name: handle.name.to_string(),
             holder,
             waiters,
             queue,
@@ -299,119 +292,9 @@ pub(crate) async fn info(client: &LockClient, name: &Arc<str>) -> Result<LockInf
     }
 }
 
-/// The names of the reentrant and fair locks held under `client`'s key prefix whose name matches
-/// the glob `pattern`, at most `limit` of them, sorted; see [`LockClient::held_locks`].
-pub(crate) async fn held_locks(
-    client: &LockClient,
-    pattern: &str,
-    limit: usize,
-) -> Result<Vec<String>, LockError> {
-    let backend = &client.backend;
-    if pattern.contains(['{', '}']) {
-        return Err(LockError::config(format!(
-            "the pattern `{pattern}` must not contain `{{` or `}}`: no lock name does"
-        )));
-    }
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let prefix = &backend.config.key_prefix;
-    // `{prefix:pattern}` matches the main key of every lock whose name matches `pattern`, and no
-    // other key of a lock (they all go on after the closing brace); SCAN's TYPE leaves out the
-    // read-write locks, semaphores and latches, whose main keys are not bare hashes at the tag.
-    let matching = format!("{{{}:{pattern}}}", escape_glob(prefix));
-    let mut names = BTreeSet::new();
-    // Each primary of a cluster holds its own slots' keys: walked one after the other, each
-    // reached through one of its slots.
-    for node in primaries(backend).await? {
-        let mut cursor = 0_u64;
-        loop {
-            let scan = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&matching)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .arg("TYPE")
-                .arg("hash")
-                .clone();
-            let context = || format!("listing the locks matching `{pattern}`");
-            let (next, keys): (u64, Vec<String>) = backend
-                .in_context(backend.scripts.query_on(&scan, node, context))
-                .await?;
-            names.extend(keys.iter().filter_map(|key| name_of(prefix, key)));
-            cursor = next;
-            if names.len() >= limit {
-                return Ok(names.into_iter().take(limit).collect());
-            }
-            if cursor == 0 {
-                break;
-            }
-        }
-    }
-    Ok(names.into_iter().take(limit).collect())
-}
-
-/// The nodes whose keys make up the deployment, each as a slot it serves, through which a
-/// command reaches it: one Redis (or a Sentinel-managed primary) is `[None]`; a cluster is each primary's first slot, from
-/// `CLUSTER SLOTS`.
-async fn primaries(backend: &Backend) -> Result<Vec<Option<u16>>, LockError> {
-    if !matches!(backend.config.deployment, Deployment::Cluster(_)) {
-        return Ok(vec![None]);
-    }
-    let slots = redis::cmd("CLUSTER").arg("SLOTS").clone();
-    let context = || "listing the primaries of the Redis Cluster".to_owned();
-    let ranges: Vec<SlotRange> = backend
-        .in_context(backend.scripts.query(&slots, context))
-        .await?;
-    let mut seen = BTreeSet::new();
-    Ok(ranges
-        .into_iter()
-        .filter(|range| seen.insert(range.primary.clone()))
-        .map(|range| Some(range.start))
-        .collect())
-}
-
-/// The lock name whose main key is `key` under `prefix`, if it is one (see [`Keys::new`]).
-fn name_of(prefix: &str, key: &str) -> Option<String> {
-    let name = key
-        .strip_prefix('{')?
-        .strip_prefix(prefix)?
-        .strip_prefix(':')?
-        .strip_suffix('}')?;
-    let keys = Keys::new(prefix, &Arc::from(name)).ok()?;
-    (keys.main == key).then(|| name.to_owned())
-}
-
-/// `text` with the characters that mean something in a Redis glob escaped, so it matches itself.
-fn escape_glob(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_main_keys_name_a_lock() {
-        assert_eq!(name_of("lock", "{lock:stock:42}"), Some("stock:42".into()));
-        assert_eq!(name_of("lock", "{lock:stock:42}:fence"), None);
-        assert_eq!(name_of("lock", "{other:stock:42}"), None);
-        assert_eq!(name_of("lock", "{lock:}"), None);
-        assert_eq!(name_of("lock", "{lock:a{b}"), None);
-    }
-
-    #[test]
-    fn a_prefix_matches_itself_only() {
-        assert_eq!(escape_glob("app*[1]?\\"), "app\\*\\[1\\]\\?\\\\");
-    }
 
     /// A reply of `info.lua` for a held lock whose `~who` record is `who`, at server time 10 s.
     fn held_by(who: &str) -> Value {

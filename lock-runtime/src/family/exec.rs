@@ -39,15 +39,18 @@ use redis::{
 use tokio::time::Instant;
 
 use crate::{
-    LockError,
     core::{
         backend::Backend,
         commands::{Command, Table},
         ids::UnsettledNumber,
         keys::leases_of,
-        scope::{HoldKind, Holder},
+        scope::{self, HoldKind, Holder},
     },
-    lock::scripts::{COMMANDS, Described, EXEC, Executed, SPEND_EXEC, SpentExec},
+    error::LockError,
+    family::{
+        replies::{Described, Executed, SpentExec},
+        scripts::{COMMANDS, EXEC, SPEND_EXEC},
+    },
     transport::{config::Deployment, connection::Connection},
 };
 
@@ -99,7 +102,7 @@ pub(crate) async fn run<T: FromRedisValue>(
     loop {
         let table = described(holder, name, &commands).await?;
         let number = holder.execs.open(&backend.ids);
-        let mut call = EXEC.for_server(backend).prepare_invoke();
+        let mut call = EXEC.for_server(backend.server).prepare_invoke();
         call.key(&holder.key)
             .key(leases_of(&holder.key))
             .arg(holder.owner.as_ref())
@@ -327,7 +330,7 @@ impl Drop for Unanswered {
 /// }
 /// ```
 pub async fn exec<T: FromRedisValue>(pipeline: &Pipeline) -> Result<T, LockError> {
-    let holder = crate::core::scope::innermost_holder().ok_or_else(|| {
+    let holder = scope::innermost_holder().ok_or_else(|| {
         LockError::config(
             "lock_runtime::exec needs a lock held around the call (a `#[distribute_lock]` body, \
              or a `LockGuard::scope`); none is",
@@ -385,7 +388,7 @@ async fn described(
         if missing.is_empty() && (table.version().is_some() || names.is_empty()) {
             return Ok(table);
         }
-        let mut call = COMMANDS.for_server(backend).prepare_invoke();
+        let mut call = COMMANDS.for_server(backend.server).prepare_invoke();
         call.key(&holder.key).arg(&missing);
         let context = || format!("reading Redis's commands for lock-checked writes under `{name}`");
         let described: Described = backend.scripts.eval(&call, None, context).await?.reply;
