@@ -1,10 +1,14 @@
 //! A fresh acquisition: the [`Attempt`] every lock of the family hands to the wait engine (one
 //! owner id, tried as often as the engine, or a Redlock's contender, asks), what it arms to be
 //! undone if its caller gives up, and the hold it hands out: taken by a try, or handed over
-//! directly by a release. A scope that holds the lock already re-enters it instead
-//! (`reentry.rs`); the holds are given back by `release.rs`.
+//! directly by a release; or a re-entry, when the current scope holds the lock already. The
+//! holds are given back by `release.rs`.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use redis::ScriptInvocation;
 use tokio::time::Instant;
@@ -17,18 +21,17 @@ use crate::{
         keys::{FENCE_TTL, Keys},
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         meter::{Label, Meter},
-        scope::{self, Holder},
+        scope::{self, Held, Holder},
         script::Sent,
         wait::{self, Attempt, Outcome},
         watchdog::{Registration, RenewalId},
     },
     error::LockError,
     family::{
-        flavor::Flavor,
+        flavor::{Flavor, Layout},
         guard::LockGuard,
-        reentry::reenter,
         release::{ACQUISITION_HOLD, Mark, Release, Undo, abandoned_mark},
-        replies::{Acquired, Seen},
+        replies::{Acquired, Reentered, Seen},
     },
     transport::background::InContext,
 };
@@ -508,6 +511,88 @@ impl Drop for Acquire {
         self.stop_renewal();
     }
 }
+
+/// Acquires again a lock the current scope holds: one more hold under the scope's owner id, once
+/// no other re-entry of that scope is held.
+async fn reenter(
+    layout: &'static Layout,
+    backend: &Arc<Backend>,
+    keys: Arc<Keys>,
+    held: &Held,
+    start: Instant,
+    deadline: Option<Instant>,
+) -> Result<LockGuard, LockError> {
+    let turn = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, held.exclusive_reentry())
+            .await
+            .map_err(|_| LockError::Timeout {
+                name: keys.name.to_string(),
+                waited: start.elapsed(),
+                holder: None,
+            })?,
+        None => held.exclusive_reentry().await,
+    };
+    let owner = &held.holder.owner;
+    let Some(script) = layout.reenter else {
+        return Err(LockError::config(format!(
+            "`{}` cannot be re-entered",
+            keys.name
+        )));
+    };
+    let context = || format!("re-entering lock `{}`", keys.name);
+    let mut tries = 0;
+    let (reply, number) = loop {
+        let number = backend.ids.reentry();
+        let mut call = script.prepare_invoke();
+        call.key(&keys.main);
+        layout
+            .with_leases(&mut call, &keys)
+            .arg(owner.as_ref())
+            .arg(number);
+        let in_flight = InFlight::arm(backend, Undo::reentry(layout, &keys, owner, number));
+        let reply = backend
+            .scripts
+            .eval::<Reentered>(&call, deadline, context)
+            .await?;
+        in_flight.disarm();
+        tries += 1;
+        // Spent: a later re-entry of this owner (another scope level's) landed first, so this
+        // number can never count; nothing was taken, and a new number is asked again.
+        if reply.reply != Reentered::Spent || tries == SPENT_TRIES {
+            break (reply.reply, number);
+        }
+    };
+    match reply {
+        Reentered::Entered => {
+            tracing::debug!(lock = %keys.name, "re-entered");
+            let release = Box::new(Release {
+                layout,
+                keys: Arc::clone(&keys),
+                owner: Arc::clone(owner),
+                hold: number,
+                abandon_after: false,
+            });
+            // The re-entry shares the outer hold's renewal: renewed as long as either is held.
+            let renewal = held.holder.renewal.as_ref().and_then(Weak::upgrade);
+            let hold = Hold::new(Arc::clone(backend), release, renewal, Some(turn));
+            Ok(LockGuard::new(
+                hold,
+                Arc::clone(&keys.name),
+                held.holder.clone(),
+                backend.runtime,
+            ))
+        }
+        Reentered::WrongType => Err(keys.wrong_type(None)),
+        Reentered::Lost | Reentered::Spent => Err(LockError::LeaseLost {
+            name: keys.name.to_string(),
+        }),
+    }
+}
+
+/// How many numbers a re-entry tries, each found spent by a later re-entry of its owner that
+/// landed first, before it gives up. Re-entries of one owner run one at a time per scope level,
+/// so one more try is all it takes unless a guard's scope runs beside its own release.
+const SPENT_TRIES: u32 = 3;
 
 /// How a fresh acquisition waits in the queue, for its acquire script.
 #[derive(Debug, Clone, Copy)]

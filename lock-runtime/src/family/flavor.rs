@@ -1,8 +1,8 @@
 //! What makes one lock of the family itself, named as data: a [`Flavor`] per lock (its acquire
 //! script, its hold kind, whether it takes a direct hand-over, the check before a fresh hold)
 //! and a [`Layout`] per way of keeping holds (the key, and the scripts that renew, give back
-//! and undo them). The engine (`acquisition.rs`, `reentry.rs`, `release.rs`) reads them and
-//! knows no primitive.
+//! and undo them). The engine (`acquisition.rs`, `release.rs`) reads them and knows no
+//! primitive.
 
 use std::sync::Arc;
 

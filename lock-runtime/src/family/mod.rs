@@ -13,8 +13,7 @@
 //! | --- | --- |
 //! | `handle` | what every handle holds (client, name, metrics label) and does alike |
 //! | `flavor` | a lock's [`Flavor`](flavor::Flavor) and [`Layout`](flavor::Layout); the one-owner layout the reentrant and fair lock share |
-//! | `acquisition` | a fresh acquisition, the `Attempt` handed to the wait engine, a direct hand-over |
-//! | `reentry` | acquiring again a lock the scope holds |
+//! | `acquisition` | a fresh acquisition (the `Attempt` handed to the wait engine, a direct hand-over), or a re-entry of a lock the scope holds |
 //! | `release` | the release of a hold, and the undos of requests whose callers gave up |
 //! | `guard` | [`LockGuard`](crate::LockGuard), the proof of a hold of any lock of the family |
 //! | `exec` | a guard's lock-checked writes |
@@ -29,7 +28,6 @@ pub(crate) mod guard;
 pub(crate) mod handle;
 pub(crate) mod info;
 pub(crate) mod listing;
-pub(crate) mod reentry;
 pub(crate) mod release;
 pub(crate) mod replies;
 pub(crate) mod scripts;
