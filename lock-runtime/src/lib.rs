@@ -156,7 +156,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 #[doc(hidden)]
-#[path = "private.rs"]
+#[path = "macro_support.rs"]
 pub mod __private;
 mod client;
 mod core;
@@ -168,8 +168,12 @@ mod lock;
 pub mod metrics;
 mod multi;
 mod rwlock;
+mod sealed;
 mod semaphore;
 mod source;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 mod transport;
 
 /// Runs the body of an `async fn` while holding a Redis lock, and releases it on every exit.

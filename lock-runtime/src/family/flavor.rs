@@ -68,9 +68,14 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    /// The keys of the lock `name`.
+    /// The keys of the lock `name` of the client whose state is `backend`.
     pub(crate) fn keys(&self, backend: &Backend, name: &Arc<str>) -> Result<Keys, LockError> {
-        let keys = backend.keys(name)?;
+        self.keys_under(&backend.config.key_prefix, name)
+    }
+
+    /// The keys of the lock `name` under the key prefix `prefix`.
+    pub(crate) fn keys_under(&self, prefix: &str, name: &Arc<str>) -> Result<Keys, LockError> {
+        let keys = Keys::new(prefix, name)?;
         Ok(match self.part {
             Some(part) => keys.part(part),
             None => keys,

@@ -35,7 +35,7 @@ use scripts::{
 };
 
 /// How the read-write lock keeps its holds: a hash at `{prefix:name}:rw`, and a lease per hold.
-static RW: Layout = Layout {
+pub(crate) static RW: Layout = Layout {
     part: Some("rw"),
     reenter: Some(&REENTER),
     release: &RELEASE,

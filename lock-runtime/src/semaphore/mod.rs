@@ -34,7 +34,7 @@ use scripts::{
 
 /// How a semaphore keeps its permits: a hash at `{prefix:name}:sem`, and a lease per
 /// acquisition. Permits are never re-entered.
-static SEM: Layout = Layout {
+pub(crate) static SEM: Layout = Layout {
     part: Some("sem"),
     reenter: None,
     release: &RELEASE,
