@@ -259,41 +259,31 @@ trait Guard {
     fn unlock(self) -> impl Future<Output = Result<(), LockError>>;
 }
 
-impl Guard for LockGuard {
-    fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
-        LockGuard::scope(self, future)
-    }
+/// [`Guard`] for the guard of one lock (on one Redis, or on a quorum of masters): its own
+/// methods of the same names.
+macro_rules! one_lock_guard {
+    ($($guard:ident),*) => {$(
+        impl Guard for $guard {
+            fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
+                $guard::scope(self, future)
+            }
 
-    fn lease_lost(&self) -> impl Future<Output = ()> {
-        LockGuard::lease_lost(self)
-    }
+            fn lease_lost(&self) -> impl Future<Output = ()> {
+                $guard::lease_lost(self)
+            }
 
-    fn name(&self) -> String {
-        LockGuard::name(self).to_owned()
-    }
+            fn name(&self) -> String {
+                $guard::name(self).to_owned()
+            }
 
-    fn unlock(self) -> impl Future<Output = Result<(), LockError>> {
-        LockGuard::unlock(self)
-    }
+            fn unlock(self) -> impl Future<Output = Result<(), LockError>> {
+                $guard::unlock(self)
+            }
+        }
+    )*};
 }
 
-impl Guard for RedlockGuard {
-    fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {
-        RedlockGuard::scope(self, future)
-    }
-
-    fn lease_lost(&self) -> impl Future<Output = ()> {
-        RedlockGuard::lease_lost(self)
-    }
-
-    fn name(&self) -> String {
-        RedlockGuard::name(self).to_owned()
-    }
-
-    fn unlock(self) -> impl Future<Output = Result<(), LockError>> {
-        RedlockGuard::unlock(self)
-    }
-}
+one_lock_guard!(LockGuard, RedlockGuard);
 
 impl Guard for MultiLockGuard {
     fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> {

@@ -150,6 +150,34 @@ impl Hold {
     }
 }
 
+/// A guard's hold: released in the background when dropped, unless released before. What
+/// every guard of the family owns ([`LockGuard`](crate::LockGuard),
+/// [`SemaphorePermit`](crate::SemaphorePermit)).
+#[derive(Debug)]
+pub(crate) struct ReleaseOnDrop(Option<Hold>);
+
+impl ReleaseOnDrop {
+    pub(crate) fn new(hold: Hold) -> Self {
+        Self(Some(hold))
+    }
+
+    /// Releases now and says how it went (see [`Hold::release_now`]).
+    pub(crate) async fn release(mut self) -> Result<(), LockError> {
+        match self.0.take() {
+            Some(hold) => hold.release_now().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if let Some(hold) = self.0.take() {
+            hold.release_in_background();
+        }
+    }
+}
+
 /// A release that finishes even if its caller stops waiting: polled inline, and handed to the
 /// background runtime if dropped half-way. Any request that must take effect once started runs
 /// this way too (a latch's count-down).

@@ -53,6 +53,45 @@ pub(crate) fn text(text: &str) -> redis::Value {
     redis::Value::BulkString(text.as_bytes().to_vec())
 }
 
+/// Declares the reply type of a script that answers one status number: the enum, each variant
+/// with the number the script's header gives it, and its decoding (a number the enum does not
+/// know is an error naming `script`, never a panic).
+///
+/// ```ignore
+/// status_reply! {
+///     /// The reply of `reenter.lua`.
+///     pub(crate) enum Reentered from "reenter" {
+///         Entered = 1,
+///         /// The scope's owner no longer holds the lock.
+///         Lost = 0,
+///     }
+/// }
+/// ```
+macro_rules! status_reply {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident from $script:literal {
+            $($(#[$variant_meta:meta])* $variant:ident = $status:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name {
+            $($(#[$variant_meta])* $variant,)*
+        }
+
+        impl ::redis::FromRedisValue for $name {
+            fn from_redis_value(value: ::redis::Value) -> Result<Self, ::redis::ParsingError> {
+                Ok(match <i64 as ::redis::FromRedisValue>::from_redis_value(value)? {
+                    $($status => Self::$variant,)*
+                    other => return Err($crate::core::reply::unexpected($script, other)),
+                })
+            }
+        }
+    };
+}
+pub(crate) use status_reply;
+
 /// A reply that matches no variant of the script's reply type: a script and its decoder out of
 /// step, which a test would have caught; reported, never a panic.
 pub(crate) fn unexpected(script: &str, status: i64) -> redis::ParsingError {

@@ -41,12 +41,13 @@ use std::{
     time::Duration,
 };
 
-use redis::{FromRedisValue, ScriptInvocation};
+use redis::ScriptInvocation;
 use tokio::{runtime::Handle, task::JoinSet, time::Instant};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::core::{
     lease::{Lease, valid_until},
+    reply::status_reply,
     script::{ScriptPath, Sent},
     sync::lock,
 };
@@ -98,20 +99,12 @@ impl Registration {
     }
 }
 
-/// The reply of every renew script: `1` renewed, `0` the hold is no longer this owner's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Renewal {
-    Renewed,
-    Lost,
-}
-
-impl FromRedisValue for Renewal {
-    fn from_redis_value(value: redis::Value) -> Result<Self, redis::ParsingError> {
-        match i64::from_redis_value(value)? {
-            1 => Ok(Self::Renewed),
-            0 => Ok(Self::Lost),
-            other => Err(crate::core::reply::unexpected("renew", other)),
-        }
+status_reply! {
+    /// The reply of every renew script.
+    pub(crate) enum Renewal from "renew" {
+        Renewed = 1,
+        /// The hold is no longer this owner's.
+        Lost = 0,
     }
 }
 

@@ -30,7 +30,7 @@ use crate::{
     family::{
         flavor::{Flavor, Layout},
         guard::LockGuard,
-        release::{ACQUISITION_HOLD, Mark, Release, Undo, abandoned_mark},
+        release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf, abandoned_mark},
         replies::{Acquired, Reentered, Seen},
     },
     transport::background::InContext,
@@ -270,7 +270,12 @@ impl Acquire {
     /// The undo of this acquisition: release whatever it holds, leave the queue, and mark its
     /// owner as `mark` says.
     fn abandon(&self, mark: Mark) -> Box<Undo> {
-        Undo::acquisition(self.flavor.layout, &self.keys, &self.owner, mark)
+        Undo::new(
+            self.flavor.layout,
+            &self.keys,
+            &self.owner,
+            UndoOf::Acquisition(mark),
+        )
     }
 
     /// Keeps the right undo armed after a try whose request was `in_flight`: a marking one once
@@ -549,7 +554,8 @@ async fn reenter(
             .with_leases(&mut call, &keys)
             .arg(owner.as_ref())
             .arg(number);
-        let in_flight = InFlight::arm(backend, Undo::reentry(layout, &keys, owner, number));
+        let undo = Undo::new(layout, &keys, owner, UndoOf::Reentry(number));
+        let in_flight = InFlight::arm(backend, undo);
         let reply = backend
             .scripts
             .eval::<Reentered>(&call, deadline, context)

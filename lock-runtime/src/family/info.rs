@@ -263,6 +263,14 @@ pub(crate) async fn describe<T: Snapshot>(
     }
 }
 
+/// The snapshot decoded from `reply`, the parts of an `info.lua` reply after its status: for the
+/// tests of each [`Snapshot`].
+#[cfg(test)]
+pub(crate) fn decoded<T: Snapshot>(reply: Value) -> T {
+    let mut items = Items::new(reply, "test").expect("an array");
+    T::decode(&mut items).expect("decodes")
+}
+
 /// The snapshot of `handle`'s reentrant or fair lock (they share their keys).
 pub(crate) async fn info(handle: &Handle) -> Result<LockInfo, LockError> {
     let backend = &handle.backend;

@@ -86,9 +86,14 @@ impl GiveBack for Release {
                 .await?;
             tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
             if self.abandon_after && released.reply != Released::StillHeld {
-                Undo::acquisition(self.layout, keys, &self.owner, Mark::Abandoned)
-                    .give_back(backend)
-                    .await?;
+                Undo::new(
+                    self.layout,
+                    keys,
+                    &self.owner,
+                    UndoOf::Acquisition(Mark::Abandoned),
+                )
+                .give_back(backend)
+                .await?;
             }
             match released.reply {
                 Released::Freed | Released::StillHeld => Ok(()),
@@ -104,86 +109,62 @@ impl GiveBack for Release {
 /// Undoes a request whose caller gave up: a fresh acquisition (`leave.lua`, also for a lock
 /// taken but not handed out) or a re-entry (`undo_reenter.lua`). The call is built when it is
 /// sent, so an undo armed for every waiting task costs a few pointers.
-pub(crate) enum Undo {
-    Acquisition {
-        layout: &'static Layout,
-        keys: Arc<Keys>,
-        owner: Arc<str>,
-        mark: Mark,
-    },
-    Reentry {
-        layout: &'static Layout,
-        keys: Arc<Keys>,
-        owner: Arc<str>,
-        /// The re-entry's number: its hold, if it counted, is given back; if it did not land
-        /// yet, the number is spent, so it never counts.
-        number: u64,
-    },
+pub(crate) struct Undo {
+    layout: &'static Layout,
+    keys: Arc<Keys>,
+    owner: Arc<str>,
+    of: UndoOf,
+}
+
+/// Which request of its owner an [`Undo`] undoes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UndoOf {
+    /// The fresh acquisition, marking the owner as the [`Mark`] says.
+    Acquisition(Mark),
+    /// The re-entry of this number: its hold, if it counted, is given back; if it did not land
+    /// yet, the number is spent, so it never counts.
+    Reentry(u64),
 }
 
 impl Undo {
-    pub(crate) fn acquisition(
+    /// The undo of `owner`'s request `of` on the lock of `keys`, kept as `layout` says.
+    pub(crate) fn new(
         layout: &'static Layout,
         keys: &Arc<Keys>,
         owner: &Arc<str>,
-        mark: Mark,
+        of: UndoOf,
     ) -> Box<Self> {
-        Box::new(Self::Acquisition {
+        Box::new(Self {
             layout,
             keys: Arc::clone(keys),
             owner: Arc::clone(owner),
-            mark,
+            of,
         })
-    }
-
-    pub(crate) fn reentry(
-        layout: &'static Layout,
-        keys: &Arc<Keys>,
-        owner: &Arc<str>,
-        number: u64,
-    ) -> Box<Self> {
-        Box::new(Self::Reentry {
-            layout,
-            keys: Arc::clone(keys),
-            owner: Arc::clone(owner),
-            number,
-        })
-    }
-
-    fn keys(&self) -> &Keys {
-        match self {
-            Self::Acquisition { keys, .. } | Self::Reentry { keys, .. } => keys,
-        }
     }
 }
 
 impl GiveBack for Undo {
     fn name(&self) -> &str {
-        &self.keys().name
+        &self.keys.name
     }
 
     fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
         Box::pin(async move {
-            let keys = self.keys();
-            let call = match self {
-                Self::Acquisition {
-                    layout,
-                    owner,
-                    mark,
-                    ..
-                } => leave_call(
+            let Self {
+                layout,
+                keys,
+                owner,
+                of,
+            } = self;
+            let call = match *of {
+                UndoOf::Acquisition(mark) => leave_call(
                     layout,
                     keys,
                     owner,
                     mark.ttl(backend),
                     backend.hub.publish(),
                 ),
-                Self::Reentry {
-                    layout,
-                    owner,
-                    number,
-                    ..
-                } => {
+                UndoOf::Reentry(number) => {
                     let Some(script) = layout.undo_reenter else {
                         return Ok(());
                     };
@@ -191,7 +172,7 @@ impl GiveBack for Undo {
                     call.key(&keys.main).key(keys.channel());
                     passing_on(layout, &mut call, keys)
                         .arg(owner.as_ref())
-                        .arg(*number)
+                        .arg(number)
                         .arg(backend.hub.publish())
                         .arg(redis_millis(FENCE_TTL));
                     call

@@ -10,7 +10,7 @@ use redis::{FromRedisValue, ParsingError, Value};
 
 use crate::core::{
     commands::Command,
-    reply::{Items, unexpected},
+    reply::{Items, status_reply, unexpected},
 };
 
 /// The reply of `acquire.lua`.
@@ -163,51 +163,29 @@ pub(crate) fn split_record(record: &str) -> (Option<&str>, Option<u64>) {
     }
 }
 
-/// The reply of `reenter.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Reentered {
-    Entered,
-    /// The scope's owner no longer holds the lock.
-    Lost,
-    WrongType,
-    /// The re-entry's number is spent: it was undone before it landed, or a later re-entry of
-    /// the owner landed first. It took nothing, and never will.
-    Spent,
-}
-
-impl FromRedisValue for Reentered {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::Entered,
-            0 => Self::Lost,
-            -1 => Self::WrongType,
-            -2 => Self::Spent,
-            other => return Err(unexpected("reenter", other)),
-        })
+status_reply! {
+    /// The reply of `reenter.lua`.
+    pub(crate) enum Reentered from "reenter" {
+        Entered = 1,
+        /// The scope's owner no longer holds the lock.
+        Lost = 0,
+        WrongType = -1,
+        /// The re-entry's number is spent: it was undone before it landed, or a later re-entry of
+        /// the owner landed first. It took nothing, and never will.
+        Spent = -2,
     }
 }
 
-/// The reply of `release.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Released {
-    /// The last hold: the lock is free and a waiter was woken.
-    Freed,
-    /// One hold given back; the owner still holds the lock.
-    StillHeld,
-    /// The owner did not hold the lock.
-    NotHeld,
-    WrongType,
-}
-
-impl FromRedisValue for Released {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::Freed,
-            2 => Self::StillHeld,
-            0 => Self::NotHeld,
-            -1 => Self::WrongType,
-            other => return Err(unexpected("release", other)),
-        })
+status_reply! {
+    /// The reply of `release.lua`.
+    pub(crate) enum Released from "release" {
+        /// The last hold: the lock is free and a waiter was woken.
+        Freed = 1,
+        /// One hold given back; the owner still holds the lock.
+        StillHeld = 2,
+        /// The owner did not hold the lock.
+        NotHeld = 0,
+        WrongType = -1,
     }
 }
 
@@ -236,43 +214,24 @@ impl FromRedisValue for Holders {
     }
 }
 
-/// The reply of `force_unlock.lua` (and the read-write lock's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ForceUnlocked {
-    /// The holds of the owners seen are gone.
-    Deleted,
-    /// None of the owners seen held it any more: nothing was deleted.
-    NotLocked,
-    WrongType,
-}
-
-impl FromRedisValue for ForceUnlocked {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::Deleted,
-            0 => Self::NotLocked,
-            -1 => Self::WrongType,
-            other => return Err(unexpected("force_unlock", other)),
-        })
+status_reply! {
+    /// The reply of `force_unlock.lua` (and the read-write lock's).
+    pub(crate) enum ForceUnlocked from "force_unlock" {
+        /// The holds of the owners seen are gone.
+        Deleted = 1,
+        /// None of the owners seen held it any more: nothing was deleted.
+        NotLocked = 0,
+        WrongType = -1,
     }
 }
 
-/// The reply of `leave.lua` and `undo_reenter.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Undone {
-    /// The request had taken something: given back.
-    GivenBack,
-    /// It had taken nothing, and now never will.
-    NothingTaken,
-}
-
-impl FromRedisValue for Undone {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::GivenBack,
-            0 => Self::NothingTaken,
-            other => return Err(unexpected("undo", other)),
-        })
+status_reply! {
+    /// The reply of `leave.lua` and `undo_reenter.lua`.
+    pub(crate) enum Undone from "undo" {
+        /// The request had taken something: given back.
+        GivenBack = 1,
+        /// It had taken nothing, and now never will.
+        NothingTaken = 0,
     }
 }
 
@@ -338,27 +297,17 @@ impl FromRedisValue for Executed {
     }
 }
 
-/// The reply of `spend_exec.lua`: what became of a lock-checked write whose caller got no
-/// reply, now that its number is spent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SpentExec {
-    /// Its commands ran, all of them; a copy of its request runs nothing.
-    Ran,
-    /// They did not run, and never will: a copy of its request that lands later runs nothing.
-    DidNotRun,
-    /// The owner no longer holds the lock, so no exec of it runs any more; whether this one ran
-    /// before the hold was lost is not known (its record went with the hold).
-    NotHeld,
-}
-
-impl FromRedisValue for SpentExec {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::Ran,
-            0 => Self::DidNotRun,
-            2 => Self::NotHeld,
-            other => return Err(unexpected("spend_exec", other)),
-        })
+status_reply! {
+    /// The reply of `spend_exec.lua`: what became of a lock-checked write whose caller got no
+    /// reply, now that its number is spent.
+    pub(crate) enum SpentExec from "spend_exec" {
+        /// Its commands ran, all of them; a copy of its request runs nothing.
+        Ran = 1,
+        /// They did not run, and never will: a copy of its request that lands later runs nothing.
+        DidNotRun = 0,
+        /// The owner no longer holds the lock, so no exec of it runs any more; whether this one ran
+        /// before the hold was lost is not known (its record went with the hold).
+        NotHeld = 2,
     }
 }
 

@@ -11,7 +11,7 @@ use redis::{FromRedisValue, ParsingError, Script, Value};
 
 use crate::core::{
     lua::{lua_scripts, requests_lua},
-    reply::unexpected,
+    reply::{status_reply, unexpected},
 };
 
 lua_scripts! {
@@ -64,47 +64,26 @@ impl FromRedisValue for Counted {
     }
 }
 
-/// The reply of `try_set_count.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CountSet {
-    /// There was no latch; it now stands at the count asked for.
-    Set,
-    /// The latch exists; nothing changed.
-    Exists,
-    WrongType,
-}
-
-impl FromRedisValue for CountSet {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::Set,
-            0 => Self::Exists,
-            -1 => Self::WrongType,
-            other => return Err(unexpected("try_set_count", other)),
-        })
+status_reply! {
+    /// The reply of `try_set_count.lua`.
+    pub(crate) enum CountSet from "try_set_count" {
+        /// There was no latch; it now stands at the count asked for.
+        Set = 1,
+        /// The latch exists; nothing changed.
+        Exists = 0,
+        WrongType = -1,
     }
 }
 
-/// The reply of `count_down.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CountedDown {
-    /// One less; the count is still above zero.
-    Down,
-    /// Down to zero: the latch is gone and every waiter was woken.
-    Opened,
-    /// There was no latch (the count was zero already): nothing changed.
-    Missing,
-    WrongType,
-}
-
-impl FromRedisValue for CountedDown {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            2 => Self::Down,
-            1 => Self::Opened,
-            0 => Self::Missing,
-            -1 => Self::WrongType,
-            other => return Err(unexpected("count_down", other)),
-        })
+status_reply! {
+    /// The reply of `count_down.lua`.
+    pub(crate) enum CountedDown from "count_down" {
+        /// One less; the count is still above zero.
+        Down = 2,
+        /// Down to zero: the latch is gone and every waiter was woken.
+        Opened = 1,
+        /// There was no latch (the count was zero already): nothing changed.
+        Missing = 0,
+        WrongType = -1,
     }
 }

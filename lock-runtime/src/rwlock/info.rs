@@ -7,12 +7,7 @@ use redis::{ParsingError, Value};
 
 use crate::{
     core::reply::Items,
-    error::LockError,
-    family::{
-        handle::Handle,
-        info::{LockHolder, Snapshot, describe},
-    },
-    rwlock::{RW, scripts::INFO},
+    family::info::{LockHolder, Snapshot},
 };
 
 /// A snapshot of one read-write lock, as Redis held it at one instant: made by
@@ -161,26 +156,16 @@ impl Snapshot for ReadWriteLockInfo {
     }
 }
 
-/// The snapshot of `handle`'s read-write lock.
-pub(crate) async fn info(handle: &Handle) -> Result<ReadWriteLockInfo, LockError> {
-    describe(&INFO, &RW, handle).await
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::core::reply::text;
-
-    fn decoded(reply: Value) -> ReadWriteLockInfo {
-        let mut items = Items::new(reply, "test").expect("an array");
-        ReadWriteLockInfo::decode(&mut items).expect("decodes")
-    }
+    use crate::{core::reply::text, family::info::decoded};
 
     #[test]
     fn a_reply_decodes_into_holds_and_waiters() {
-        let info = decoded(Value::Array(vec![
+        let info: ReadWriteLockInfo = decoded(Value::Array(vec![
             Value::Int(10_000),
             Value::Array(vec![
                 text("c:w"),
@@ -212,7 +197,7 @@ mod tests {
             .collect();
         assert_eq!(wants, [true, false]);
 
-        let info = decoded(Value::Array(vec![
+        let info: ReadWriteLockInfo = decoded(Value::Array(vec![
             Value::Int(10_000),
             Value::Array(vec![]),
             Value::Array(vec![]),

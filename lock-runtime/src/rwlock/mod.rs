@@ -18,6 +18,7 @@ use crate::{
     family::{
         flavor::{Alongside, Flavor, Layout},
         handle::Handle,
+        info::describe,
     },
 };
 
@@ -31,7 +32,7 @@ pub use read::ReadLock;
 pub use write::WriteLock;
 
 use scripts::{
-    ACQUIRE_READ, ACQUIRE_WRITE, FORCE_UNLOCK, LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER,
+    ACQUIRE_READ, ACQUIRE_WRITE, FORCE_UNLOCK, INFO, LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER,
 };
 
 /// How the read-write lock keeps its holds: a hash at `{prefix:name}:rw`, and a lease per hold.
@@ -279,6 +280,6 @@ impl ReadWriteLock {
     /// # Ok(()) });
     /// ```
     pub async fn info(&self) -> Result<ReadWriteLockInfo, LockError> {
-        info::info(&self.handle).await
+        describe(&INFO, &RW, &self.handle).await
     }
 }

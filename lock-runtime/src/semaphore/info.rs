@@ -9,12 +9,7 @@ use redis::ParsingError;
 
 use crate::{
     core::reply::Items,
-    error::LockError,
-    family::{
-        handle::Handle,
-        info::{Snapshot, describe, recorded},
-    },
-    semaphore::{SEM, scripts::INFO},
+    family::info::{Snapshot, recorded},
 };
 
 /// A snapshot of one semaphore, as Redis held it at one instant: made by
@@ -197,26 +192,16 @@ impl Snapshot for SemaphoreInfo {
     }
 }
 
-/// The snapshot of `handle`'s semaphore.
-pub(crate) async fn info(handle: &Handle) -> Result<SemaphoreInfo, LockError> {
-    describe(&INFO, &SEM, handle).await
-}
-
 #[cfg(test)]
 mod tests {
     use redis::Value;
 
     use super::*;
-    use crate::core::reply::text;
-
-    fn decoded(reply: Value) -> SemaphoreInfo {
-        let mut items = Items::new(reply, "test").expect("an array");
-        SemaphoreInfo::decode(&mut items).expect("decodes")
-    }
+    use crate::{core::reply::text, family::info::decoded};
 
     #[test]
     fn a_reply_decodes_into_permits_holders_and_waiters() {
-        let info = decoded(Value::Array(vec![
+        let info: SemaphoreInfo = decoded(Value::Array(vec![
             Value::Int(10_000),
             text("5"),
             Value::Int(3),
@@ -240,7 +225,7 @@ mod tests {
         assert_eq!(holder.held_for(), Some(Duration::from_secs(1)));
         assert_eq!(info.queue()[0].permits(), 4);
 
-        let info = decoded(Value::Array(vec![
+        let info: SemaphoreInfo = decoded(Value::Array(vec![
             Value::Int(10_000),
             text(""),
             Value::Int(0),

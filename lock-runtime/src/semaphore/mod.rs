@@ -15,6 +15,7 @@ use crate::{
     family::{
         flavor::{Flavor, Layout, nothing_alongside},
         handle::Handle,
+        info::describe,
         release::release_call,
         replies::Released,
     },
@@ -28,8 +29,8 @@ pub use info::{PermitHolder, PermitWaiter, SemaphoreInfo};
 pub use permit::SemaphorePermit;
 
 use scripts::{
-    ACQUIRE, ADD_PERMITS, AVAILABLE, Available, LEAVE, PermitsAdded, PermitsSet, RELEASE, RENEW,
-    SET_PERMITS,
+    ACQUIRE, ADD_PERMITS, AVAILABLE, Available, INFO, LEAVE, PermitsAdded, PermitsSet, RELEASE,
+    RENEW, SET_PERMITS,
 };
 
 /// How a semaphore keeps its permits: a hash at `{prefix:name}:sem`, and a lease per
@@ -453,6 +454,6 @@ impl Semaphore {
     /// # Ok(()) });
     /// ```
     pub async fn info(&self) -> Result<SemaphoreInfo, LockError> {
-        info::info(&self.handle).await
+        describe(&INFO, &SEM, &self.handle).await
     }
 }

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::{runtime::Handle, time::Instant};
 
 use crate::{
-    core::{hold::Hold, lease::Lease},
+    core::{hold::ReleaseOnDrop, lease::Lease},
     error::LockError,
     family::acquisition::Taken,
     transport::background::in_context,
@@ -23,7 +23,7 @@ use crate::{
 #[must_use = "dropping the permit releases it at once"]
 #[derive(Debug)]
 pub struct SemaphorePermit {
-    hold: Option<Hold>,
+    hold: ReleaseOnDrop,
     name: Arc<str>,
     id: Arc<str>,
     permits: u32,
@@ -39,7 +39,7 @@ impl SemaphorePermit {
         runtime: &'static Handle,
     ) -> Self {
         Self {
-            hold: Some(taken.hold),
+            hold: ReleaseOnDrop::new(taken.hold),
             name,
             id: taken.holder.owner,
             permits,
@@ -130,18 +130,7 @@ impl SemaphorePermit {
     /// assert_eq!(pool.available_permits().await?, 3);
     /// # Ok(()) });
     /// ```
-    pub async fn release(mut self) -> Result<(), LockError> {
-        match self.hold.take() {
-            Some(hold) => hold.release_now().await,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for SemaphorePermit {
-    fn drop(&mut self) {
-        if let Some(hold) = self.hold.take() {
-            hold.release_in_background();
-        }
+    pub async fn release(self) -> Result<(), LockError> {
+        self.hold.release().await
     }
 }

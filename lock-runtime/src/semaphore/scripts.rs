@@ -9,7 +9,7 @@ use redis::{FromRedisValue, ParsingError, Script, Value};
 use crate::{
     core::{
         lua::{Flagged, lua_scripts, requests_lua},
-        reply::unexpected,
+        reply::{status_reply, unexpected},
     },
     family::scripts::{common_lua, inspect_lua},
 };
@@ -45,44 +45,25 @@ lua_scripts! {
         ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
 }
 
-/// The reply of `set_permits.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PermitsSet {
-    /// The total is set.
-    Set,
-    /// It was set already; left as it is.
-    AlreadySet,
-    /// The semaphore's key holds another type.
-    WrongType,
-}
-
-impl FromRedisValue for PermitsSet {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::Set,
-            0 => Self::AlreadySet,
-            -1 => Self::WrongType,
-            other => return Err(unexpected("set_permits", other)),
-        })
+status_reply! {
+    /// The reply of `set_permits.lua`.
+    pub(crate) enum PermitsSet from "set_permits" {
+        /// The total is set.
+        Set = 1,
+        /// It was set already; left as it is.
+        AlreadySet = 0,
+        /// The semaphore's key holds another type.
+        WrongType = -1,
     }
 }
 
-/// The reply of `add_permits.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PermitsAdded {
-    /// The permits are added: by this request, or by an earlier copy of it.
-    Added,
-    /// The semaphore's key holds another type.
-    WrongType,
-}
-
-impl FromRedisValue for PermitsAdded {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::Added,
-            -1 => Self::WrongType,
-            other => return Err(unexpected("add_permits", other)),
-        })
+status_reply! {
+    /// The reply of `add_permits.lua`.
+    pub(crate) enum PermitsAdded from "add_permits" {
+        /// The permits are added: by this request, or by an earlier copy of it.
+        Added = 1,
+        /// The semaphore's key holds another type.
+        WrongType = -1,
     }
 }
 

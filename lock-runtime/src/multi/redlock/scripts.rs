@@ -2,9 +2,9 @@
 //! the token its quorum agreed on. Everything else a Redlock runs is the reentrant lock's, on
 //! each of its clients.
 
-use redis::{FromRedisValue, ParsingError, Script, Value};
+use redis::Script;
 
-use crate::core::{lua::lua_scripts, reply::unexpected};
+use crate::core::{lua::lua_scripts, reply::status_reply};
 
 lua_scripts! {
     front: [];
@@ -14,21 +14,12 @@ lua_scripts! {
     pub(crate) static RAISE_FENCE: Script = "raise_fence.lua";
 }
 
-/// The reply of `raise_fence.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FenceRaised {
-    /// The fencing state is at the token or above.
-    Raised,
-    /// The owner no longer holds the lock: nothing changed.
-    NotHeld,
-}
-
-impl FromRedisValue for FenceRaised {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::Raised,
-            0 => Self::NotHeld,
-            other => return Err(unexpected("raise_fence", other)),
-        })
+status_reply! {
+    /// The reply of `raise_fence.lua`.
+    pub(crate) enum FenceRaised from "raise_fence" {
+        /// The fencing state is at the token or above.
+        Raised = 1,
+        /// The owner no longer holds the lock: nothing changed.
+        NotHeld = 0,
     }
 }
