@@ -108,7 +108,7 @@
 //!
 //! | core module | its one job |
 //! | --- | --- |
-//! | `script` | the one path of every script call: EVALSHA with the NOSCRIPT fallback, resends while the failure is transient, every attempt bounded by the response timeout, a reply decoded into a type |
+//! | `script_path` | the one path of every script call: EVALSHA with the NOSCRIPT fallback, resends while the failure is transient, every attempt bounded by the response timeout, a reply decoded into a type |
 //! | `wait` | the wait engine: try, subscribe only once the resource is found taken, retry once the subscription is confirmed, sleep at most the holder's TTL and the deadline, pass an unused wake-up on |
 //! | `hold` | undo of a request in flight when its caller gives up, release on drop, releases that finish whoever stops waiting |
 //! | `hub` | one pub/sub connection per client, one subscription per channel, wake messages naming how many to wake (`one`, `all`, `n:<k>`) or which waiter (`to:<id>`, for a release that knows its next owner) |

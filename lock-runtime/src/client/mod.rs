@@ -32,7 +32,7 @@ use std::sync::Arc;
 use crate::{
     client::builder::LockClientBuilder,
     core::{
-        backend::Backend, commands::CommandTable, hub::Hub, ids::Ids, script::ScriptPath,
+        backend::Backend, commands::CommandTable, hub::Hub, ids::Ids, script_path::ScriptPath,
         watchdog::Watchdog,
     },
     error::LockError,

@@ -11,7 +11,7 @@ use tokio::runtime::Handle;
 
 use crate::{
     core::{
-        commands::CommandTable, hub::Hub, ids::Ids, keys::Keys, script::ScriptPath,
+        commands::CommandTable, hub::Hub, ids::Ids, keys::Keys, script_path::ScriptPath,
         watchdog::Watchdog,
     },
     error::LockError,

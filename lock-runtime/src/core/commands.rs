@@ -17,7 +17,7 @@ use std::{
 
 use redis::{FromRedisValue, ParsingError, Value};
 
-use crate::core::{reply::Items, sync::lock};
+use crate::core::{reply::Items, sync::lock_ignoring_poison};
 
 /// How many names a table keeps at most: Redis has a few hundred commands; past this, names a
 /// program made up (each one an error) start a new table rather than grow it without end.
@@ -30,13 +30,13 @@ pub(crate) struct CommandTable(Mutex<Arc<Table>>);
 impl CommandTable {
     /// The descriptions as they stand: a cheap clone, unchanged by later reads.
     pub(crate) fn snapshot(&self) -> Arc<Table> {
-        Arc::clone(&lock(&self.0))
+        Arc::clone(&lock_ignoring_poison(&self.0))
     }
 
     /// Keeps what version `version` said of `names`, in the same order as `described` (`None`
     /// for a name it does not know). Descriptions of another version are dropped.
     pub(crate) fn learn(&self, version: &str, names: &[String], described: Vec<Option<Command>>) {
-        let mut current = lock(&self.0);
+        let mut current = lock_ignoring_poison(&self.0);
         let mut table = if current.version.as_deref() == Some(version)
             && current.commands.len() + names.len() <= MOST_NAMES
         {
@@ -53,7 +53,7 @@ impl CommandTable {
     /// Starts an empty table for `version`, unless the table is of it already: a server of
     /// that version answered, and what the table says of another no longer holds.
     pub(crate) fn expect(&self, version: &str) {
-        let mut current = lock(&self.0);
+        let mut current = lock_ignoring_poison(&self.0);
         if current.version.as_deref() != Some(version) {
             *current = Arc::new(Table::of(version));
         }

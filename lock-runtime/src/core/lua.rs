@@ -5,7 +5,7 @@
 //! Lua scripts in Redis cannot include one another: a script that uses shared functions is sent
 //! with their file in front (the family's `common.lua`, the latch's and the semaphore's
 //! `requests.lua` below, a primitive's own). Every call of a declared script goes through the
-//! script path (`core/script.rs`).
+//! script path (`core/script_path.rs`).
 
 use crate::transport::connect::ServerFeatures;
 

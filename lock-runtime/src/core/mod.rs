@@ -6,7 +6,7 @@
 //! | `commands` | what Redis says of its commands, for checks before a script runs them |
 //! | `ids` | client, owner and request ids |
 //! | `keys` | a resource's Redis keys, under one hash tag |
-//! | `script` | the one path of every script call: resends, time limits, typed replies |
+//! | `script_path` | the one path of every script call: resends, time limits, typed replies |
 //! | `lua` | how a primitive declares its Lua scripts, one line per file |
 //! | `reply` | decoding a script's reply into its type |
 //! | `hub` | one subscription per channel, classic or sharded by slot; wake-ups by count |
@@ -17,7 +17,7 @@
 //! | `lease` | lease arithmetic and limits; what a holder knows of its lease |
 //! | `meter` | what is measured (the `metrics` feature): waits, holds, renewals, losses |
 //! | `scope` | reentrancy by dynamic scope, one re-entry at a time per scope |
-//! | `sync` | the poison-tolerant mutex helper |
+//! | `sync` | `lock_ignoring_poison`, the helper for mutexes whose state no panic can tear |
 
 pub(crate) mod backend;
 pub(crate) mod commands;
@@ -30,7 +30,7 @@ pub(crate) mod lua;
 pub(crate) mod meter;
 pub(crate) mod reply;
 pub(crate) mod scope;
-pub(crate) mod script;
+pub(crate) mod script_path;
 pub(crate) mod slots;
 pub(crate) mod sync;
 pub(crate) mod wait;

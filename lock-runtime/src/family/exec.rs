@@ -83,7 +83,7 @@ pub(crate) async fn run<T: FromRedisValue>(
     pipeline: &Pipeline,
 ) -> Result<T, LockError> {
     let leases = match holder.kind {
-        HoldKind::Exclusive | HoldKind::Fair => false,
+        HoldKind::Reentrant | HoldKind::Fair => false,
         HoldKind::Write => true,
         HoldKind::Read | HoldKind::Permit => {
             return Err(LockError::config(format!(

@@ -2,7 +2,7 @@
 //! acquire script answers as `acquire.lua` does), and those of the family's own scripts
 //! (`scripts.rs`). Each enum decodes the replies that the script's header lists, so the code
 //! that calls a script matches on names. Every call goes through the core's script path
-//! (`core/script.rs`).
+//! (`core/script_path.rs`).
 
 use std::time::Duration;
 

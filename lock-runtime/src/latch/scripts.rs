@@ -3,7 +3,7 @@
 //! Each script is a `.lua` file under `latch/scripts/` whose header gives its KEYS, ARGV and
 //! replies, sent with `core/scripts/requests.lua` (the ids of the requests that ran lately) and
 //! `scripts/latch.lua` (reading a count, telling a count from another program's key) in front.
-//! Every call goes through the core's script path (`core/script.rs`).
+//! Every call goes through the core's script path (`core/script_path.rs`).
 
 use std::time::Duration;
 

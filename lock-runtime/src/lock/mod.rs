@@ -33,7 +33,7 @@ use scripts::ACQUIRE;
 /// The reentrant lock: a free lock goes to whoever asks (barging allowed); waiters queue only so
 /// that a release wakes one of them, by name, across every process.
 pub(crate) static REENTRANT: Flavor = Flavor {
-    kind: HoldKind::Exclusive,
+    kind: HoldKind::Reentrant,
     primitive: "lock",
     acquire: &ACQUIRE,
     hand_over: false,

@@ -307,7 +307,7 @@ fn guards(members: Vec<Member>) -> Vec<LockGuard> {
 /// current scope.
 fn reenters(backend: &Backend, name: &Arc<str>) -> bool {
     backend.keys(name).is_ok_and(|keys| {
-        scope::find(backend.ids.client(), &keys.main, HoldKind::Exclusive).is_some()
+        scope::find(backend.ids.client(), &keys.main, HoldKind::Reentrant).is_some()
     })
 }
 

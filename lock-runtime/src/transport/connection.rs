@@ -12,7 +12,7 @@
 //! to send each request once (`retries(0)`): left to itself, redis-rs resends a request whose
 //! connection dropped or timed out after it was written, which may run it twice, and it sleeps
 //! over a second between its resends. Every failure comes back to the script path, which knows
-//! which requests are safe to resend (see `core/script.rs`). redis-rs still acts on what a
+//! which requests are safe to resend (see `core/script_path.rs`). redis-rs still acts on what a
 //! failure says about the cluster: it reads the slot map again after `MOVED` (and holds the
 //! requests sent meanwhile until it has it), and reconnects a node whose connection dropped.
 //! It does not learn anything when a node stops answering: a master whose host vanished (or

@@ -102,7 +102,7 @@ use tokio::{
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
-    core::sync::lock,
+    core::sync::lock_ignoring_poison,
     transport::{config::Config, failure::is_transient, nodes::PubSub},
 };
 
@@ -298,7 +298,7 @@ impl Hub {
     /// Joins `channel` only if other local tasks wait on it already and Redis confirmed the
     /// subscription: then joining sends nothing to Redis.
     pub(crate) fn join_if_confirmed(&self, channel: &str) -> Option<Subscription> {
-        let mut channels = lock(&self.shared.channels);
+        let mut channels = lock_ignoring_poison(&self.shared.channels);
         let entry = channels.get_mut(channel)?;
         if !entry.channel.confirmed.load(Ordering::Acquire) {
             return None;
@@ -313,7 +313,7 @@ impl Hub {
 
     /// Joins `channel` as one more local waiter, subscribing if this is the first.
     pub(crate) fn join(&self, channel: &str) -> Subscription {
-        let mut channels = lock(&self.shared.channels);
+        let mut channels = lock_ignoring_poison(&self.shared.channels);
         let entry = channels.entry(channel.to_owned()).or_insert_with(|| {
             let channel = Arc::new(Channel {
                 name: channel.to_owned(),
@@ -358,7 +358,7 @@ impl Subscription {
     pub(crate) fn name(&self, id: &Arc<str>) -> NamedWaiter {
         let id = Arc::clone(id);
         let wake = Arc::new(Notify::new());
-        lock(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&wake));
+        lock_ignoring_poison(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&wake));
         NamedWaiter {
             channel: Arc::clone(&self.channel),
             id,
@@ -388,14 +388,14 @@ impl NamedWaiter {
 
     /// The grant carried by a message naming this waiter since the last call, if any.
     pub(crate) fn take_grant(&self) -> Option<String> {
-        lock(&self.channel.grants).remove(&self.id)
+        lock_ignoring_poison(&self.channel.grants).remove(&self.id)
     }
 }
 
 impl Drop for NamedWaiter {
     fn drop(&mut self) {
-        lock(&self.channel.named).remove(&self.id);
-        lock(&self.channel.grants).remove(&self.id);
+        lock_ignoring_poison(&self.channel.named).remove(&self.id);
+        lock_ignoring_poison(&self.channel.grants).remove(&self.id);
     }
 }
 
@@ -421,7 +421,7 @@ impl Drop for Baton {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut channels = lock(&self.shared.channels);
+        let mut channels = lock_ignoring_poison(&self.shared.channels);
         let Some(entry) = channels.get_mut(&self.channel.name) else {
             return;
         };
@@ -439,7 +439,7 @@ impl Shared {
     /// The channels some task waits on. Lingering channels are forgotten: this is asked when a
     /// new connection, subscribed to nothing, is set up.
     fn wanted(&self) -> Vec<Arc<Channel>> {
-        let mut channels = lock(&self.channels);
+        let mut channels = lock_ignoring_poison(&self.channels);
         channels.retain(|_, entry| entry.waiters > 0);
         channels
             .values()
@@ -450,19 +450,21 @@ impl Shared {
     /// Whether `channel` is still the map's entry for its name: a channel taken out of the map
     /// (unsubscribed after lingering) and joined again is a new entry.
     fn is_current(&self, channel: &Arc<Channel>) -> bool {
-        lock(&self.channels)
+        lock_ignoring_poison(&self.channels)
             .get(&channel.name)
             .is_some_and(|entry| Arc::ptr_eq(&entry.channel, channel))
     }
 
     fn has_waiters(&self) -> bool {
-        lock(&self.channels).values().any(|entry| entry.waiters > 0)
+        lock_ignoring_poison(&self.channels)
+            .values()
+            .any(|entry| entry.waiters > 0)
     }
 
     /// Takes out of the map the channels that have lingered long enough, to unsubscribe them.
     fn expire_lingering(&self, now: Instant) -> Vec<String> {
         let mut expired = Vec::new();
-        lock(&self.channels).retain(|name, entry| {
+        lock_ignoring_poison(&self.channels).retain(|name, entry| {
             let keep = entry
                 .idle_since
                 .is_none_or(|since| now.duration_since(since) < LINGER);
@@ -475,7 +477,7 @@ impl Shared {
     }
 
     fn deliver(&self, channel: &str, payload: &[u8]) {
-        let channels = lock(&self.channels);
+        let channels = lock_ignoring_poison(&self.channels);
         let Some(entry) = channels.get(channel) else {
             return;
         };
@@ -486,10 +488,10 @@ impl Shared {
             Wake::Count(n) => (0..n.min(u32::try_from(entry.waiters).unwrap_or(u32::MAX)))
                 .for_each(|_| wake.notify_one()),
             Wake::Waiter { id, grant } => {
-                let named = lock(&entry.channel.named);
+                let named = lock_ignoring_poison(&entry.channel.named);
                 if let Some((id, wake)) = named.get_key_value(id.as_str()) {
                     if let Some(grant) = grant {
-                        lock(&entry.channel.grants).insert(Arc::clone(id), grant);
+                        lock_ignoring_poison(&entry.channel.grants).insert(Arc::clone(id), grant);
                     }
                     // `notify_one` keeps the wake-up if the waiter is trying right now.
                     wake.notify_one();

@@ -48,7 +48,7 @@ pub(super) async fn acquire(
     let mut masters = Vec::with_capacity(settings.clients.len());
     for client in &settings.clients {
         let keys = Contender::keys(&client.backend, name)?;
-        if scope::find(client.id(), &keys.main, HoldKind::Exclusive).is_some() {
+        if scope::find(client.id(), &keys.main, HoldKind::Reentrant).is_some() {
             reentering.push(client);
         }
         masters.push(Master::new(client, keys, settings.node_timeout));
