@@ -3,7 +3,7 @@
 //! running it (an unknown command or subcommand, a wrong number of arguments, a command Redis
 //! does not run in scripts) or run it otherwise than when sent directly (a blocking one).
 //!
-//! Lock-checked writes (`lock/exec.rs`) check a whole pipeline against it so that one malformed
+//! Lock-checked writes (`family/exec.rs`) check a whole pipeline against it so that one malformed
 //! command leaves the pipeline unrun, as `EXEC` discards a transaction, rather than half run.
 //! The table fills lazily: one read of the names a pipeline uses that it does not know yet, so
 //! a client pays one round trip per new command name, once. It is of one server version: the

@@ -32,7 +32,8 @@ pub(crate) use requests_lua;
 ///     /// Extend a hold's lease; see `scripts/renew.lua`. Sent alone.
 ///     pub(crate) static RENEW: Script = [] "renew.lua";
 ///     /// Read-only, declared with a shebang ([`Flagged`]); not among `SOURCES`.
-///     unlisted pub(crate) static INFO: Flagged = ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
+///     unlisted pub(crate) static INFO: Flagged =
+///         ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
 /// }
 /// ```
 ///
@@ -65,7 +66,8 @@ macro_rules! lua_scripts {
         $crate::core::lua::lua_scripts!(@static $(#[$doc])* $vis $name $kind
             $crate::core::lua::lua_scripts!(@source [$($front),*] $([$($own),*])? $file));
         $crate::core::lua::lua_scripts!(@line [$($front),*] [$($listed)* ($file,
-            $crate::core::lua::lua_scripts!(@source [$($front),*] $([$($own),*])? $file))] $($rest)*);
+            $crate::core::lua::lua_scripts!(@source [$($front),*] $([$($own),*])? $file))]
+            $($rest)*);
     };
     (@static $(#[$doc:meta])* $vis:vis $name:ident $kind:ident $source:expr) => {
         $(#[$doc])*

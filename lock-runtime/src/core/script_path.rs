@@ -1,8 +1,9 @@
 //! The one path every script call takes: EVALSHA with the NOSCRIPT fallback, resends while the
 //! failure is transient, a bound on every attempt, and a reply decoded into a type.
 //!
-//! Every primitive keeps its Lua files and their reply types next to each other (for the lock:
-//! `lock/scripts.rs`); a reply type implements `FromRedisValue`, so a call site matches on names
+//! Every primitive keeps its Lua files and their reply types next to each other (its
+//! `scripts.rs`, declared with `core::lua::lua_scripts!`; the family's shared replies in
+//! `family/replies.rs`); a reply type implements `FromRedisValue`, so a call site matches on names
 //! such as `Acquired` or `NotHeld`, never on bare status numbers. Scripts are
 //! `static Lazy<redis::Script>`, hashed once per process; `ScriptInvocation::invoke_async` sends
 //! `EVALSHA` and falls back to `EVAL` when Redis answers `NOSCRIPT` (after a restart or a
@@ -27,7 +28,7 @@
 //! Behind Sentinels a failover shows here as transient errors: refused or reset connections,
 //! timeouts, `READONLY` from the demoted primary (redis-rs marks it retriable), and the
 //! Sentinels' "no primary" while they elect one. Each also marks the connection stale, so the
-//! next attempt finds the primary again first (see `client/sentinel`): a failover delays an
+//! next attempt finds the primary again first (see `transport/sentinel`): a failover delays an
 //! operation, within its retry timeout and its own deadline, and does not fail it.
 //!
 //! On a Redis Cluster a master failover shows the same way: a killed master drops its

@@ -36,7 +36,8 @@ static FAIR: Flavor = Flavor {
     fresh: nothing_alongside,
 };
 
-/// A handle to one fair lock, made by [`LockClient::fair_lock`]. Cheap to clone; holds nothing.
+/// A handle to one fair lock, made by
+/// [`LockClient::fair_lock`](crate::LockClient::fair_lock). Cheap to clone; holds nothing.
 ///
 /// Like [`Lock`](crate::Lock) (exclusive across processes, reentrant within a
 /// [scope](LockGuard::scope), fencing tokens, watchdog or fixed lease, release on every exit

@@ -74,7 +74,8 @@ use scripts::{COUNT, COUNT_DOWN, CountSet, Counted, CountedDown, TRY_SET_COUNT};
 /// The latch's key after the name's hash tag: `{prefix:name}:latch`.
 pub(crate) const PART: &str = "latch";
 
-/// A handle to one count-down latch, made by [`LockClient::count_down_latch`]. Cheap to clone;
+/// A handle to one count-down latch, made by
+/// [`LockClient::count_down_latch`](crate::LockClient::count_down_latch). Cheap to clone;
 /// holds nothing.
 ///
 /// One party sets the count ([`try_set_count`](Self::try_set_count)), the parties doing the

@@ -41,7 +41,8 @@ pub(crate) static REENTRANT: Flavor = Flavor {
     fresh: nothing_alongside,
 };
 
-/// A handle to one reentrant lock, made by [`LockClient::lock`]. Cheap to clone; holds nothing.
+/// A handle to one reentrant lock, made by [`LockClient::lock`](crate::LockClient::lock). Cheap
+/// to clone; holds nothing.
 ///
 /// The lock is exclusive across every process using the same Redis and key prefix, reentrant
 /// within one [scope](LockGuard::scope), and hands out a strictly increasing

@@ -24,11 +24,11 @@ use crate::{
     lock::Lock,
 };
 
-/// A set of reentrant locks taken all or nothing, made by [`LockClient::multi_lock`]. Cheap to
-/// clone; holds nothing.
+/// A set of reentrant locks taken all or nothing, made by
+/// [`LockClient::multi_lock`](crate::LockClient::multi_lock). Cheap to clone; holds nothing.
 ///
-/// Its members are the very locks [`LockClient::lock`] takes: a multi-lock on `["a", "b"]`
-/// excludes a plain lock on `"a"`, and the other way round.
+/// Its members are the very locks [`LockClient::lock`](crate::LockClient::lock) takes: a
+/// multi-lock on `["a", "b"]` excludes a plain lock on `"a"`, and the other way round.
 ///
 /// ```no_run
 /// # async fn example(client: lock_runtime::LockClient) -> Result<(), lock_runtime::LockError> {

@@ -87,8 +87,8 @@ pub struct ReadWriteWaiter {
 }
 
 impl ReadWriteWaiter {
-    /// The owner id the waiter will hold the lock under (its client's [id](crate::LockClient::id), a
-    /// colon, and its own).
+    /// The owner id the waiter will hold the lock under (its client's
+    /// [id](crate::LockClient::id), a colon, and its own).
     pub fn owner(&self) -> &str {
         &self.owner
     }

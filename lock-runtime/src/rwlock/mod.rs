@@ -86,7 +86,8 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
     Ok(None)
 }
 
-/// A handle to one read-write lock, made by [`LockClient::read_write_lock`]. Cheap to clone;
+/// A handle to one read-write lock, made by
+/// [`LockClient::read_write_lock`](crate::LockClient::read_write_lock). Cheap to clone;
 /// holds nothing.
 ///
 /// Many readers or one writer, across every process; a waiting writer blocks new readers, so

@@ -18,8 +18,8 @@ use crate::{
 /// Read in one atomic script, so its parts agree with each other. An acquisition whose lease
 /// ended counts as gone and its permits as free, as [`available_permits`] counts them. Each
 /// acquisition holding permits is a [`PermitHolder`]: its permit id (which starts with the
-/// holder's client [id](crate::LockClient::id)), its client's name, how long it has held, its permits
-/// and its lease left.
+/// holder's client [id](crate::LockClient::id)), its client's name, how long it has held, its
+/// permits and its lease left.
 ///
 /// [`available_permits`]: crate::Semaphore::available_permits
 #[derive(Debug, Clone, PartialEq, Eq)]

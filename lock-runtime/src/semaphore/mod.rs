@@ -55,7 +55,8 @@ static PERMITS: Flavor = Flavor {
     fresh: nothing_alongside,
 };
 
-/// A handle to one semaphore, made by [`LockClient::semaphore`]. Cheap to clone; holds nothing.
+/// A handle to one semaphore, made by [`LockClient::semaphore`](crate::LockClient::semaphore).
+/// Cheap to clone; holds nothing.
 ///
 /// Permits shared by every process, each acquisition leased like a lock (watchdog or fixed
 /// lease) and released on every exit path.

@@ -37,7 +37,7 @@ pub(crate) enum Deployment {
     Single(String),
     /// A Redis Cluster, reached through these seed nodes.
     Cluster(Vec<String>),
-    /// The primary that these Sentinels monitor under `master` (see `client/sentinel`).
+    /// The primary that these Sentinels monitor under `master` (see `transport/sentinel`).
     Sentinel {
         master: String,
         sentinels: Vec<String>,
@@ -78,7 +78,7 @@ impl Config {
     /// practical end (`Duration::MAX`) keeps memos for [`MAX_MEMO_TTL`]. A memo only answers a
     /// resend with the first attempt's reply: a copy that lands after it expired must count
     /// nothing by what the object's own keys record (a lock's hold numbers, see
-    /// `lock/scripts/common.lua`).
+    /// `family/scripts/common.lua`).
     pub(crate) fn memo_ttl(&self) -> Duration {
         self.retry_timeout
             .saturating_add(self.response_timeout)

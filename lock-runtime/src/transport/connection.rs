@@ -26,7 +26,7 @@
 //! Behind Sentinels the connection goes to the primary they name, and a failure that says it no
 //! longer reaches the primary (no answer, refused, reset, or `READONLY`) marks it stale rather
 //! than replacing it at once: the next request asks the Sentinels where the primary is now and
-//! connects there (see `client/sentinel`). A failover someone else learned of (the hub, the
+//! connects there (see `transport/sentinel`). A failover someone else learned of (the hub, the
 //! `+switch-master` listener) moves the connection at its next request.
 //!
 //! Connections are opened, and replaced, inside the background runtime's context (the script

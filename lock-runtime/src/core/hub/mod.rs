@@ -66,7 +66,7 @@
 //! ([`Nodes::Sentinel`](crate::transport::nodes::Nodes::Sentinel)). A demoted
 //! primary keeps its pub/sub connections and receives nothing the new primary publishes until
 //! it replicates from it, so the listener does not wait for its connection to fail: when the
-//! client finds the primary at a new address (see `client/sentinel`), the listener drops its
+//! client finds the primary at a new address (see `transport/sentinel`), the listener drops its
 //! connection and reconnects to the new primary, resubscribing and waking every waiter as after
 //! any reconnection. After a failure of its own it asks the Sentinels where the primary is
 //! before reconnecting.
@@ -82,8 +82,8 @@
 //!
 //! # Which runtime
 //!
-//! The listener runs on the library's background runtime (see `core/background.rs`), so it lives
-//! as long as the client, whatever runtime created it.
+//! The listener runs on the library's background runtime (see `transport/background.rs`), so it
+//! lives as long as the client, whatever runtime created it.
 
 use std::{
     collections::HashMap,
