@@ -97,7 +97,7 @@ impl Implementation {
     /// [`crate::redis_stats::CommandCounts`]).
     pub fn script_internal_commands(self) -> &'static [&'static str] {
         match self {
-            // Every script of both locks (`__private::scripts::lock()` and `fair_lock()`: the
+            // Every script of both locks (`testing::scripts::lock()` and `fair_lock()`: the
             // fair lock has an acquire of its own and runs the reentrant lock's other scripts);
             // `publish` is passed to the scripts as an argument; `info` and `cluster` run on
             // Redis before 7.0 only (exec's version and slot checks). A unit test checks the list.
@@ -400,8 +400,8 @@ mod tests {
     /// the reentrant lock's, whose re-entry, renewal and force-unlock it runs too.
     #[test]
     fn our_script_commands_are_all_listed() {
-        let lock = lock_runtime::__private::scripts::lock();
-        let fair = lock_runtime::__private::scripts::fair_lock();
+        let lock = lock_runtime::testing::scripts::lock();
+        let fair = lock_runtime::testing::scripts::fair_lock();
         for (implementation, scripts) in [
             (Implementation::Ours, lock.to_vec()),
             (Implementation::Fair, [&lock[..], &fair[..]].concat()),

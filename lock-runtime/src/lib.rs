@@ -103,43 +103,71 @@
 //!
 //! # How it is built
 //!
-//! Every primitive is a thin layer over one crate-private core (`src/core/`), the way tokio's
-//! `Mutex` and `Semaphore` sit on its `batch_semaphore`:
+//! The crate stands in floors, each importing only the floors below it, the way tokio's
+//! `Mutex`, `RwLock` and `Semaphore` stand on its `batch_semaphore`: the engine of the family
+//! knows no primitive, and no primitive imports another.
 //!
-//! | core module | its one job |
+//! ```text
+//! lib.rs              the public face: crate docs and re-exports; the attribute's calls
+//! │                   (`__private`, macro_support.rs) and sealed.rs beside it
+//! ├── client/         LockClient, its builder, the default client
+//! ├── multi/          MultiLock and Redlock (with its contender), composed of reentrant locks
+//! ├── lock/  fair_lock/  rwlock/  semaphore/  latch/
+//! │                   one folder per primitive: its handle, its guard if it has its own,
+//! │                   its Lua scripts and their reply types
+//! ├── family/         the engine of the lock family: Handle, Flavor and Layout, acquisition
+//! │                   and re-entry, release and undos, LockGuard, the shared replies, common.lua
+//! ├── core/           script path, wait engine, holds, hub, watchdog, lease, scope, meter
+//! └── transport/      connections, config, naming, Sentinel, TLS, deadlines
+//! ```
+//!
+//! | floor | its modules and their one job |
 //! | --- | --- |
-//! | `script` | the one path of every script call: EVALSHA with the NOSCRIPT fallback, resends while the failure is transient, every attempt bounded by the response timeout, a reply decoded into a type |
-//! | `wait` | the wait engine: try, subscribe only once the resource is found taken, retry once the subscription is confirmed, sleep at most the holder's TTL and the deadline, pass an unused wake-up on |
-//! | `hold` | undo of a request in flight when its caller gives up, release on drop, releases that finish whoever stops waiting |
-//! | `hub` | one pub/sub connection per client, one subscription per channel, wake messages naming how many to wake (`one`, `all`, `n:<k>`) or which waiter (`to:<id>`, for a release that knows its next owner) |
-//! | `watchdog` | one task renewing every renewable hold through the hold's own script |
-//! | `meter` | what is measured (feature `metrics`): waits by outcome, holds, renewals, losses |
-//! | `lease`, `scope`, `keys`, `ids` | lease arithmetic and limits; reentrancy by scope and hold kind; the hash-tagged keys; owner and request ids |
-//! | `background`, `backend` | the runtime that outlives the caller's; what a client shares with its handles |
+//! | `transport` | `connect` opens a deployment, `connection` replaces a command connection that stops answering, `sentinel` follows a failover, `naming`, `tls`, `config`; `background` is the runtime that outlives the caller's; `deadline` and `failure` bound every wait and say whether a failure may be resent |
+//! | `core` | `script_path`: the one path of every script call (EVALSHA with the NOSCRIPT fallback, resends while the failure is transient, every attempt bounded by the response timeout, a reply decoded into a type); `wait`: try, subscribe only once the resource is found taken, retry once the subscription is confirmed, sleep at most the holder's TTL and the deadline, pass an unused wake-up on; `hold`: undo of a request in flight when its caller gives up, release on drop, releases that finish whoever stops waiting; `hub`: one subscription per channel, wake messages naming how many to wake (`one`, `all`, `n:<k>`) or which waiter (`to:<id>`); `watchdog`: one task renewing every renewable hold; `lua` and `reply`: how scripts and their replies are declared; `lease`, `scope`, `keys`, `ids`, `meter` |
+//! | `family` | what every lock of the family shares: a primitive names its differences in a `Flavor` (its acquire script, its hold kind, the check before a fresh hold, whether its waiters take a direct hand-over) and a `Layout` (where its holds live, and the scripts that release, undo and renew them); the engine does the rest |
 //!
-//! A primitive is one folder. What every lock of the family shares (the `Attempt` of a fresh
-//! acquisition, re-entry, release, the undos, direct hand-over) is written once, in
-//! `lock/acquisition.rs`; a primitive names its differences in a `Flavor` (its acquire script,
-//! its hold kind, the check before a fresh hold) and a `Layout` (where its holds live, and the
-//! scripts that release, undo and renew them). The fair lock (`src/fair_lock/`) is one Lua file
-//! and a `Flavor`; the read-write lock (`src/rwlock/`) a `Layout`, two `Flavor`s and its
-//! scripts; the semaphore (`src/semaphore/`) the same with its own permit type. The count-down
-//! latch (`src/latch/`), which holds nothing, is a Lua file per operation, their reply types,
-//! and one `Attempt` (a look at the count, done at zero) handed to the wait engine. The
-//! reentrant lock (`src/lock/`) is:
+//! ## Adding a primitive: the latch as the worked example
 //!
-//! 1. a **handle** ([`Lock`]) made by [`LockClient`], holding a name;
-//! 2. **its scripts**, one `.lua` file per operation under `lock/scripts/` with a header giving
-//!    KEYS, ARGV and replies, and in `lock/scripts.rs` one `static Lazy<redis::Script>` and one
-//!    reply enum (`FromRedisValue`) per script;
-//! 3. one **`Attempt`** (a fresh acquisition: send the acquire script, answer `Done(guard)` or
-//!    `Busy { ttl }`), handed to the wait engine;
-//! 4. its **`GiveBack`s**: the release of one hold, and the undos of an abandoned acquisition and
-//!    re-entry, which the core runs on drop, on cancellation and in the background;
-//! 5. a **renew call** registered with the watchdog for a hold taken without a fixed lease.
+//! A primitive is its folder, one line in `lib.rs` (its `mod`, beside the re-export of its
+//! public types) and one constructor on [`LockClient`]. The count-down latch, which holds
+//! nothing, is:
 //!
-//! Nothing else: waiting, wake-ups, resends, renewals, lease bookkeeping, release on drop and
-//! scopes come from the core, and a new lock reuses [`LockGuard`].
+//! 1. **its scripts**: one `.lua` file per operation under `latch/scripts/`, each with a
+//!    header giving KEYS, ARGV and replies, and in `latch/scripts.rs` one line per file
+//!    (the `static` the code calls, and its place in the list the tests read) and one reply
+//!    enum per script, its variants numbered as the script answers:
+//!
+//!    ```text
+//!    lua_scripts! {
+//!        front: [requests_lua!(), include_str!("scripts/latch.lua")];
+//!        /// Count down by one, deleting the latch and waking every waiter at zero.
+//!        pub(crate) static COUNT_DOWN: Script = "count_down.lua";
+//!    }
+//!    status_reply! {
+//!        pub(crate) enum CountedDown from "count_down" {
+//!            Down = 2,
+//!            Opened = 1,
+//!            Missing = 0,
+//!            WrongType = -1,
+//!        }
+//!    }
+//!    ```
+//!
+//! 2. **its handle** ([`CountDownLatch`], in `latch/mod.rs`): the family's `Handle` (the
+//!    client, the name) and one method per operation, each building its script's call and
+//!    matching on the reply's names;
+//! 3. **one `Attempt`** (a look at the count: done at zero, else busy for the key's TTL) handed
+//!    to the wait engine, which subscribes, sleeps, wakes and resends;
+//! 4. in `lib.rs`, `mod latch;` and `pub use latch::{CountDownLatch, LatchInfo};`, and on the
+//!    client, `LockClient::count_down_latch`, which makes the handle.
+//!
+//! Nothing else: waiting, wake-ups, resends and finishing a count-down whose caller stopped
+//! waiting come from the core. A primitive that holds something names a `Flavor` and a
+//! `Layout` instead of an `Attempt` of its own, and gets acquisition, re-entry, release on drop,
+//! renewal and a guard from the family: the fair lock (`fair_lock/`) is one acquire script and a
+//! `Flavor`; the read-write lock (`rwlock/`) a `Layout`, two `Flavor`s and its scripts; the
+//! semaphore (`semaphore/`) the same with its own permit type.
 //!
 //! # What a lock does and does not guarantee
 //!
@@ -156,20 +184,25 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 #[doc(hidden)]
-#[path = "private.rs"]
+#[path = "macro_support.rs"]
 pub mod __private;
 mod client;
 mod core;
 mod error;
 mod fair_lock;
-mod guard;
+mod family;
 mod latch;
 mod lock;
 pub mod metrics;
 mod multi;
 mod rwlock;
+mod sealed;
 mod semaphore;
 mod source;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
+mod transport;
 
 /// Runs the body of an `async fn` while holding a Redis lock, and releases it on every exit.
 ///
@@ -409,14 +442,14 @@ pub use client::{
 };
 pub use error::{LockError, Mistake};
 pub use fair_lock::FairLock;
-pub use guard::LockGuard;
-pub use latch::{CountDownLatch, LatchInfo};
-pub use lock::exec::exec;
-pub use lock::{
-    Lock,
-    exec::LockedConnection,
-    info::{LockHolder, LockInfo, PrimitiveKind},
+pub use family::{
+    exec::{LockedConnection, exec},
+    guard::LockGuard,
+    info::{LockHolder, LockInfo},
+    listing::PrimitiveKind,
 };
+pub use latch::{CountDownLatch, LatchInfo};
+pub use lock::Lock;
 pub use multi::{
     MultiLock, MultiLockGuard, Redlock, RedlockBuilder, RedlockGuard, RedlockInfo, RedlockLock,
 };

@@ -2,10 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::{
-    __private::{Sealed, Source},
-    LockClient, Redlock,
-};
+use crate::{client::LockClient, multi::redlock::Redlock, sealed::Sealed};
 
 /// Where [`#[distribute_lock]`](crate::distribute_lock) takes its lock when given
 /// `client = …`: a [`LockClient`] (every lock of the family) or a [`Redlock`] (the exclusive
@@ -36,6 +33,16 @@ pub trait LockSource: Sealed {
     /// The source, for the attribute's generated code.
     #[doc(hidden)]
     fn source(&self) -> Source;
+}
+
+/// What `client = …` named: where the call takes its lock.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// One Redis deployment's locks.
+    Client(LockClient),
+    /// A lock held on a quorum of independent masters (`key = …` only).
+    Redlock(Redlock),
 }
 
 impl LockSource for LockClient {

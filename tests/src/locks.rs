@@ -2,19 +2,31 @@
 
 use std::{future::Future, time::Duration};
 
-use lock_runtime::{LockClient, LockError, LockGuard, Redlock, RedlockGuard};
+use lock_runtime::{LockClient, LockError, LockGuard, Redlock, RedlockGuard, testing::keys};
 
 use crate::RedisServer;
 
+/// The key prefix of a client built with default settings.
+const DEFAULT_PREFIX: &str = "lock";
+
+/// A Redis name of `name` under the default key prefix, as the runtime's `key` names it.
+///
+/// # Panics
+///
+/// When the runtime refuses the name (empty, or with braces).
+fn named(key: fn(&str, &str) -> Result<String, LockError>, name: &str) -> String {
+    key(DEFAULT_PREFIX, name).unwrap_or_else(|err| panic!("no key for {name:?}: {err}"))
+}
+
 /// The Redis key of the lock `name` under the default key prefix `lock`.
 pub fn lock_key(name: &str) -> String {
-    format!("{{lock:{name}}}")
+    named(keys::lock, name)
 }
 
 /// The Redis key of the fencing state of the lock `name` (the last token handed out), under the
 /// default key prefix `lock`: a key of the lock's hash tag, as every other key of the lock.
 pub fn fence_key(name: &str) -> String {
-    format!("{}:fence", lock_key(name))
+    named(keys::fence, name)
 }
 
 /// A client of `server` with a short watchdog timeout, so lease tests run in seconds.
@@ -170,12 +182,12 @@ fn owner_counts(server: &RedisServer, key: &str) -> Vec<i64> {
 
 /// The Redis key of the read-write lock `name` under the default prefix: `{lock:name}:rw`.
 pub fn rw_key(name: &str) -> String {
-    format!("{}:rw", lock_key(name))
+    named(keys::read_write_lock, name)
 }
 
 /// The Redis key of the semaphore `name` under the default prefix: `{lock:name}:sem`.
 pub fn sem_key(name: &str) -> String {
-    format!("{}:sem", lock_key(name))
+    named(keys::semaphore, name)
 }
 
 /// How the fields of a read-write lock's or a semaphore's hash that record who took a hold are
@@ -224,8 +236,7 @@ fn owners_recorded(server: &RedisServer, key: &str, prefix: &str) -> Vec<String>
 ///
 /// When a hold, its lease, or a key without TTL is left.
 pub fn assert_rw_released(server: &RedisServer, name: &str) {
-    let rw_key = rw_key(name);
-    for key in [rw_key.clone(), format!("{rw_key}:leases")] {
+    for key in [rw_key(name), named(keys::read_write_leases, name)] {
         let held: i64 = server.cmd(&["EXISTS", &key]);
         assert_eq!(
             held, 0,
@@ -251,7 +262,7 @@ pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) ->
 
 /// How many waiters queue on the fair lock `name` (default key prefix): the `ZCARD` of its queue.
 pub fn queue_len(server: &RedisServer, name: &str) -> i64 {
-    server.cmd(&["ZCARD", &format!("{}:queue", lock_key(name))])
+    server.cmd(&["ZCARD", &named(keys::queue, name)])
 }
 
 /// Waits until exactly `n` waiters queue on the fair lock `name`. Queue waiters one at a time
@@ -321,7 +332,7 @@ pub fn command_calls(server: &RedisServer, commands: &[&str]) -> u64 {
 
 /// The channel on which the release of lock `name` is announced (default key prefix).
 pub fn unlock_channel(name: &str) -> String {
-    format!("{}:unlock", lock_key(name))
+    named(keys::unlock_channel, name)
 }
 
 /// Spawns `count` tasks that each wait up to `wait` for the lock `name`, then release it.
@@ -429,12 +440,12 @@ pub async fn await_cluster_subscriber(nodes: &[&RedisServer], owner: &RedisServe
 /// The Redis key of the count-down latch `name` under the default prefix: `{lock:name}:latch`,
 /// a string holding the count.
 pub fn latch_key(name: &str) -> String {
-    format!("{}:latch", lock_key(name))
+    named(keys::latch, name)
 }
 
 /// The channel on which the count-down latch `name` announces it reached zero (default prefix).
 pub fn latch_channel(name: &str) -> String {
-    format!("{}:unlock", latch_key(name))
+    named(keys::latch_channel, name)
 }
 
 /// The count of the latch `name` as Redis holds it, read with `GET` (0: no latch).

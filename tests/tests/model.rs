@@ -706,10 +706,10 @@ async fn run_lanes<M: Model>(
 /// no script does nothing).
 fn start_server() -> RedisServer {
     let server = RedisServer::start();
-    let scripts = lock_runtime::__private::scripts::lock()
+    let scripts = lock_runtime::testing::scripts::lock()
         .into_iter()
-        .chain(lock_runtime::__private::scripts::count_down_latch())
-        .chain(lock_runtime::__private::scripts::semaphore());
+        .chain(lock_runtime::testing::scripts::count_down_latch())
+        .chain(lock_runtime::testing::scripts::semaphore());
     // Scripts with flags (`#!lua`: the read-only ones and exec, none of which a late copy
     // here runs) do not load on Redis before 7.0, which the client sends without the line.
     let flags = server.version().redis_7_or_newer();

@@ -10,7 +10,7 @@
 //!
 //! The fair lock is not in this scenario: its reference would be the pipelined ceiling of its own
 //! scripts, and lock-runtime builds pipelined calls only of the reentrant lock's
-//! (`__private::scripts::pipe_acquire`). Uncontended, its path is one script each way, as ours;
+//! (`testing::scripts::pipe_acquire`). Uncontended, its path is one script each way, as ours;
 //! scenario 1 measures it against the two-round-trip floor.
 
 use std::{
@@ -23,7 +23,7 @@ use std::{
 
 use redis::aio::MultiplexedConnection;
 
-use lock_runtime::__private::scripts;
+use lock_runtime::testing::scripts;
 use lock_tests::unique_name;
 
 use crate::{
@@ -34,6 +34,9 @@ use crate::{
     results::{Ceiling, ThroughputResult, ThroughputSeries},
     util::fmt_rate,
 };
+
+/// The client name the ceiling's acquisitions record, as a lock's record its client's.
+const CLIENT_NAME: &str = "lock-bench";
 
 /// How long the ceiling's release memos live, as a client with default settings keeps them.
 const MEMO_TTL: Duration = Duration::from_secs(13);
@@ -175,7 +178,14 @@ impl Pipelines {
                         match protocol {
                             Protocol::OurScripts => {
                                 // Built by the runtime itself, byte for byte what a lock sends.
-                                scripts::pipe_acquire(&mut pipe, "lock", name, &owner, LEASE)?;
+                                scripts::pipe_acquire(
+                                    &mut pipe,
+                                    "lock",
+                                    name,
+                                    &owner,
+                                    LEASE,
+                                    CLIENT_NAME,
+                                )?;
                                 scripts::pipe_release(
                                     &mut pipe, "lock", name, &owner, &owner, MEMO_TTL,
                                 )?;

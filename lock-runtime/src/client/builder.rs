@@ -3,13 +3,18 @@
 use std::time::Duration;
 
 use crate::{
-    LockClient, LockError,
-    client::config::{
-        Config, DEFAULT_WATCHDOG_TIMEOUT, Deployment, MAX_WATCHDOG_TIMEOUT, ReplicaCheck,
+    client::LockClient,
+    core::{keys::validate_name, lease::MAX_LEASE},
+    error::LockError,
+    transport::{
+        config::{Config, DEFAULT_WATCHDOG_TIMEOUT, Deployment, ReplicaCheck},
+        sentinel::sentinel_client,
+        tls::Tls,
     },
-    client::{sentinel::sentinel_client, tls::Tls},
-    core::keys::validate_name,
 };
+
+/// The longest watchdog timeout: the watchdog's lease is a lease like any other.
+const MAX_WATCHDOG_TIMEOUT: Duration = MAX_LEASE;
 
 /// Builds a [`LockClient`] with every setting spelled out.
 ///
@@ -401,7 +406,8 @@ impl LockClientBuilder {
             connect_timeout: self.connect_timeout,
             response_timeout: self.response_timeout,
             retry_timeout: self.retry_timeout,
-            pubsub_ping_interval: self.pubsub_ping_interval,
+            // An interval must fit `Instant` arithmetic: "never" is once a year.
+            pubsub_ping_interval: self.pubsub_ping_interval.min(MAX_LEASE),
             replicas: self.replicas,
             tls: self.tls,
         })

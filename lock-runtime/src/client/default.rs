@@ -4,7 +4,7 @@ use std::sync::RwLock;
 
 use tokio::sync::OnceCell;
 
-use crate::{LockClient, LockError};
+use crate::{client::LockClient, error::LockError};
 
 static DEFAULT_CLIENT: RwLock<Option<LockClient>> = RwLock::new(None);
 static FROM_ENVIRONMENT: OnceCell<LockClient> = OnceCell::const_new();

@@ -10,16 +10,15 @@ use std::{future::Future, sync::Arc};
 use tokio::runtime::Handle;
 
 use crate::{
-    LockError,
-    client::config::Config,
     core::{
-        background::{InContext, in_context},
-        commands::CommandTable,
-        hub::Hub,
-        ids::Ids,
-        keys::Keys,
-        script::ScriptPath,
+        commands::CommandTable, hub::Hub, ids::Ids, keys::Keys, script_path::ScriptPath,
         watchdog::Watchdog,
+    },
+    error::LockError,
+    transport::{
+        background::{InContext, in_context},
+        config::Config,
+        connect::ServerFeatures,
     },
 };
 
@@ -35,31 +34,6 @@ pub(crate) struct Backend {
     pub(crate) commands: CommandTable,
     /// What the server connected to can run, read once at connect from its version.
     pub(crate) server: ServerFeatures,
-}
-
-/// What the server a client connected to can run, by the version it reported at connect
-/// (`redis_version` of `INFO server`; Valkey reports 7.2.4 there, so it counts as Redis 7.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ServerFeatures {
-    /// The server's `(major, minor)` version; `None` when `INFO` did not say (a managed service
-    /// may refuse it), which counts as Redis 7: the scripts are written for it.
-    pub(crate) version: Option<(u32, u32)>,
-}
-
-impl ServerFeatures {
-    /// Whether the server reads `#!lua` shebangs and script flags (Redis 7.0 and newer): older
-    /// servers cannot compile a script that starts with one.
-    pub(crate) fn script_flags(self) -> bool {
-        self.version.is_none_or(|(major, _)| major >= 7)
-    }
-
-    /// The version for messages, such as `6.2` (`unknown` when the server did not say).
-    pub(crate) fn describe(self) -> String {
-        self.version.map_or_else(
-            || "unknown".to_owned(),
-            |(major, minor)| format!("{major}.{minor}"),
-        )
-    }
 }
 
 impl std::fmt::Debug for Backend {

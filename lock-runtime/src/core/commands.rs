@@ -3,7 +3,7 @@
 //! running it (an unknown command or subcommand, a wrong number of arguments, a command Redis
 //! does not run in scripts) or run it otherwise than when sent directly (a blocking one).
 //!
-//! Lock-checked writes (`lock/exec.rs`) check a whole pipeline against it so that one malformed
+//! Lock-checked writes (`family/exec.rs`) check a whole pipeline against it so that one malformed
 //! command leaves the pipeline unrun, as `EXEC` discards a transaction, rather than half run.
 //! The table fills lazily: one read of the names a pipeline uses that it does not know yet, so
 //! a client pays one round trip per new command name, once. It is of one server version: the
@@ -17,7 +17,7 @@ use std::{
 
 use redis::{FromRedisValue, ParsingError, Value};
 
-use crate::core::{script::Items, sync::lock};
+use crate::core::{reply::Items, sync::lock_ignoring_poison};
 
 /// How many names a table keeps at most: Redis has a few hundred commands; past this, names a
 /// program made up (each one an error) start a new table rather than grow it without end.
@@ -30,13 +30,13 @@ pub(crate) struct CommandTable(Mutex<Arc<Table>>);
 impl CommandTable {
     /// The descriptions as they stand: a cheap clone, unchanged by later reads.
     pub(crate) fn snapshot(&self) -> Arc<Table> {
-        Arc::clone(&lock(&self.0))
+        Arc::clone(&lock_ignoring_poison(&self.0))
     }
 
     /// Keeps what version `version` said of `names`, in the same order as `described` (`None`
     /// for a name it does not know). Descriptions of another version are dropped.
     pub(crate) fn learn(&self, version: &str, names: &[String], described: Vec<Option<Command>>) {
-        let mut current = lock(&self.0);
+        let mut current = lock_ignoring_poison(&self.0);
         let mut table = if current.version.as_deref() == Some(version)
             && current.commands.len() + names.len() <= MOST_NAMES
         {
@@ -53,7 +53,7 @@ impl CommandTable {
     /// Starts an empty table for `version`, unless the table is of it already: a server of
     /// that version answered, and what the table says of another no longer holds.
     pub(crate) fn expect(&self, version: &str) {
-        let mut current = lock(&self.0);
+        let mut current = lock_ignoring_poison(&self.0);
         if current.version.as_deref() != Some(version) {
             *current = Arc::new(Table::of(version));
         }
@@ -211,7 +211,7 @@ impl FromRedisValue for Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::script::text;
+    use crate::core::reply::text;
 
     fn entry(name: &str, arity: i64, flags: &[&str], first_key: i64, subs: Vec<Value>) -> Value {
         Value::Array(vec![

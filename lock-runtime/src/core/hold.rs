@@ -32,13 +32,13 @@ use futures_util::future::BoxFuture;
 use tokio::{sync::OwnedMutexGuard, time::Instant};
 
 use crate::{
-    LockError,
     core::{
         backend::Backend,
         meter::{Holding, Meter},
-        script::is_transient,
         watchdog::RenewalId,
     },
+    error::LockError,
+    transport::failure::is_transient,
 };
 
 /// A script call that gives back what a hold (or a request in flight) took: a primitive's
@@ -150,6 +150,34 @@ impl Hold {
                 tracing::debug!(lock = self.release.name(), error = %err, "background release failed");
             }
         });
+    }
+}
+
+/// A guard's hold: released in the background when dropped, unless released before. What
+/// every guard of the family owns ([`LockGuard`](crate::LockGuard),
+/// [`SemaphorePermit`](crate::SemaphorePermit)).
+#[derive(Debug)]
+pub(crate) struct ReleaseOnDrop(Option<Hold>);
+
+impl ReleaseOnDrop {
+    pub(crate) fn new(hold: Hold) -> Self {
+        Self(Some(hold))
+    }
+
+    /// Releases now and says how it went (see [`Hold::release_now`]).
+    pub(crate) async fn release(mut self) -> Result<(), LockError> {
+        match self.0.take() {
+            Some(hold) => hold.release_now().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        if let Some(hold) = self.0.take() {
+            hold.release_in_background();
+        }
     }
 }
 

@@ -28,7 +28,7 @@ use std::{
     },
 };
 
-use crate::core::sync::lock;
+use crate::core::sync::lock_ignoring_poison;
 
 /// Hands out the ids of one client.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ impl Unsettled {
     /// A new number from `ids`' counter, above every one the client gave before (re-entries'
     /// included), unsettled until the returned guard is dropped.
     pub(crate) fn open(self: &Arc<Self>, ids: &Ids) -> UnsettledNumber {
-        let mut numbers = lock(&self.numbers);
+        let mut numbers = lock_ignoring_poison(&self.numbers);
         let number = ids.next_number.fetch_add(1, Ordering::Relaxed);
         numbers.insert(number);
         UnsettledNumber {
@@ -113,7 +113,7 @@ impl UnsettledNumber {
     /// The owner's lowest unsettled number now (this one's at most): the scripts forget the
     /// numbers below it, whose outcome no caller will ask about again.
     pub(crate) fn floor(&self) -> u64 {
-        lock(&self.unsettled.numbers)
+        lock_ignoring_poison(&self.unsettled.numbers)
             .first()
             .copied()
             .unwrap_or(self.number)
@@ -123,7 +123,7 @@ impl UnsettledNumber {
 
 impl Drop for UnsettledNumber {
     fn drop(&mut self) {
-        lock(&self.unsettled.numbers).remove(&self.number);
+        lock_ignoring_poison(&self.unsettled.numbers).remove(&self.number);
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::LockError;
+use crate::error::LockError;
 
 /// How long a resource's fencing state lives once created; then it restarts from the server's
 /// clock. Tokens stay strictly increasing across a restart as long as the Redis server's clock

@@ -28,8 +28,8 @@ use std::{
 use tokio::{sync::Notify, time::Instant};
 
 use crate::{
-    LockError,
-    core::{meter::Meter, sync::lock},
+    core::{meter::Meter, sync::lock_ignoring_poison},
+    error::LockError,
 };
 
 /// The shortest lease: Redis counts leases in whole milliseconds.
@@ -83,7 +83,7 @@ impl Lease {
     }
 
     pub(crate) fn deadline(&self) -> Instant {
-        *lock(&self.deadline)
+        *lock_ignoring_poison(&self.deadline)
     }
 
     /// Where this hold's renewals and loss are counted.
@@ -93,7 +93,7 @@ impl Lease {
 
     /// Moves the deadline after Redis confirmed a new lease.
     pub(crate) fn extend_to(&self, deadline: Instant) {
-        *lock(&self.deadline) = deadline;
+        *lock_ignoring_poison(&self.deadline) = deadline;
     }
 
     /// Records that the lease is lost; wakes everyone awaiting [`Lease::lost`].

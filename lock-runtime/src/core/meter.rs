@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::metrics::{
     ACQUISITIONS, HANDOFFS, HOLD_SECONDS, LEASE_LOSSES, RENEWALS, TIMEOUTS, WAIT_SECONDS,
 };
-use crate::{LockError, metrics::UNLABELED};
+use crate::{error::LockError, metrics::UNLABELED};
 
 /// The `lock` label of a handle's measurements.
 #[derive(Debug, Clone, Default)]

@@ -30,14 +30,14 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::core::{backend::Backend, hold::Renewal, ids::Unsettled, lease::Lease};
 
 tokio::task_local! {
-    static HELD: Option<Arc<Held>>;
+    static HELD: Option<Arc<ScopeHold>>;
 }
 
 /// What kind of hold a scope carries, so a primitive re-enters only its own kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HoldKind {
-    /// The reentrant lock's exclusive hold.
-    Exclusive,
+    /// The reentrant lock's hold.
+    Reentrant,
     /// The fair lock's exclusive hold: re-entered only through the fair lock, whose waiters
     /// take the lock straight from the release.
     Fair,
@@ -51,11 +51,11 @@ pub(crate) enum HoldKind {
 
 /// One hold around the current scope; `parent` links to the holds further out.
 #[derive(Debug)]
-pub(crate) struct Held {
+pub(crate) struct ScopeHold {
     pub(crate) holder: Holder,
     /// Taken by a re-entry for as long as its guard lives: one re-entry at a time.
     reentry: Arc<Mutex<()>>,
-    parent: Option<Arc<Held>>,
+    parent: Option<Arc<ScopeHold>>,
 }
 
 /// What a scope is entered with: a guard's identity and lease.
@@ -78,7 +78,7 @@ pub(crate) struct Holder {
     pub(crate) execs: Arc<Unsettled>,
 }
 
-impl Held {
+impl ScopeHold {
     /// Waits until no other re-entry of this scope level is held, and holds the level until the
     /// returned permit is dropped.
     pub(crate) async fn exclusive_reentry(&self) -> OwnedMutexGuard<()> {
@@ -91,12 +91,12 @@ pub(crate) fn innermost_holder() -> Option<Holder> {
     innermost().map(|held| held.holder.clone())
 }
 
-fn innermost() -> Option<Arc<Held>> {
+fn innermost() -> Option<Arc<ScopeHold>> {
     HELD.try_with(Clone::clone).ok().flatten()
 }
 
 /// The hold of this key and kind, if the current scope has it through this client.
-pub(crate) fn find(client_id: &str, key: &str, kind: HoldKind) -> Option<Arc<Held>> {
+pub(crate) fn find(client_id: &str, key: &str, kind: HoldKind) -> Option<Arc<ScopeHold>> {
     let mut next = innermost();
     while let Some(held) = next {
         let holder = &held.holder;
@@ -120,7 +120,7 @@ pub(crate) fn enter_all<F: Future>(
 ) -> impl Future<Output = F::Output> {
     let mut scope = innermost();
     for holder in holders {
-        scope = Some(Arc::new(Held {
+        scope = Some(Arc::new(ScopeHold {
             holder,
             reentry: Arc::new(Mutex::new(())),
             parent: scope,

@@ -7,7 +7,7 @@
 
 use redis::{FromRedisValue, ParsingError, Value};
 
-use crate::core::script::Items;
+use crate::core::reply::Items;
 
 /// The number of hash slots of a Redis Cluster.
 const SLOTS: u16 = 16384;

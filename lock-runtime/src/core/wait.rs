@@ -26,13 +26,13 @@ use std::{future::Future, pin::pin, sync::Arc, time::Duration};
 use tokio::time::Instant;
 
 use crate::{
-    LockError,
     core::{
         backend::Backend,
         hub::{Baton, NamedWaiter, Subscription},
         keys::Keys,
         meter::Won,
     },
+    error::LockError,
 };
 
 /// What one try found.
@@ -213,7 +213,7 @@ mod tests {
     use lock_tests::RedisServer;
 
     use super::*;
-    use crate::{LockClient, core::hub::Wake};
+    use crate::{client::LockClient, core::hub::Wake};
 
     /// What the first try after the resource comes free does.
     #[derive(Clone, Copy)]

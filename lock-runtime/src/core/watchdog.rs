@@ -41,14 +41,15 @@ use std::{
     time::Duration,
 };
 
-use redis::{FromRedisValue, ScriptInvocation};
+use redis::ScriptInvocation;
 use tokio::{runtime::Handle, task::JoinSet, time::Instant};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::core::{
     lease::{Lease, valid_until},
-    script::{ScriptPath, Sent},
-    sync::lock,
+    reply::status_reply,
+    script_path::{ScriptPath, Sent},
+    sync::lock_ignoring_poison,
 };
 
 /// The per-client watchdog; dropping it stops the renewal task.
@@ -98,20 +99,12 @@ impl Registration {
     }
 }
 
-/// The reply of every renew script: `1` renewed, `0` the hold is no longer this owner's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Renewal {
-    Renewed,
-    Lost,
-}
-
-impl FromRedisValue for Renewal {
-    fn from_redis_value(value: redis::Value) -> Result<Self, redis::ParsingError> {
-        match i64::from_redis_value(value)? {
-            1 => Ok(Self::Renewed),
-            0 => Ok(Self::Lost),
-            other => Err(crate::core::script::unexpected("renew", other)),
-        }
+status_reply! {
+    /// The reply of every renew script.
+    pub(crate) enum Renewal from "renew" {
+        Renewed = 1,
+        /// The hold is no longer this owner's.
+        Lost = 0,
     }
 }
 
@@ -132,20 +125,20 @@ impl Watchdog {
     /// Registers a hold about to be acquired; renewals start at [`Watchdog::activate`].
     pub(crate) fn register(&self, registration: Registration) -> RenewalId {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        lock(&self.shared.renewals).insert(id, registration);
+        lock_ignoring_poison(&self.shared.renewals).insert(id, registration);
         RenewalId(id)
     }
 
     /// The acquire succeeded: renew from now on.
     pub(crate) fn activate(&self, id: RenewalId) {
-        if let Some(renewal) = lock(&self.shared.renewals).get_mut(&id.0) {
+        if let Some(renewal) = lock_ignoring_poison(&self.shared.renewals).get_mut(&id.0) {
             renewal.active = true;
         }
     }
 
     /// Stops renewing; called before a release is sent, or when an acquire took nothing.
     pub(crate) fn unregister(&self, id: RenewalId) {
-        lock(&self.shared.renewals).remove(&id.0);
+        lock_ignoring_poison(&self.shared.renewals).remove(&id.0);
     }
 }
 
@@ -162,7 +155,7 @@ async fn renew_forever(shared: Weak<Shared>, scripts: Arc<ScriptPath>, interval:
         let Some(state) = shared.upgrade() else {
             return;
         };
-        let due: Vec<(u64, Registration)> = lock(&state.renewals)
+        let due: Vec<(u64, Registration)> = lock_ignoring_poison(&state.renewals)
             .iter()
             .filter(|(_, renewal)| {
                 renewal.active && !renewal.in_flight.swap(true, Ordering::AcqRel)
@@ -210,14 +203,16 @@ async fn renew(state: &Shared, scripts: &ScriptPath, id: u64, registration: Regi
             ..
         }) => {
             // Gone or taken over; unless the holder released it meanwhile, that is a loss.
-            if lock(&state.renewals).remove(&id).is_some() {
+            if lock_ignoring_poison(&state.renewals).remove(&id).is_some() {
                 tracing::debug!(lock = %name, "renewal found the hold no longer ours");
                 held.mark_lost();
             }
         }
         Err(err) => {
             tracing::debug!(lock = %name, error = %err, "renewal failed");
-            if Instant::now() >= held.deadline() && lock(&state.renewals).remove(&id).is_some() {
+            if Instant::now() >= held.deadline()
+                && lock_ignoring_poison(&state.renewals).remove(&id).is_some()
+            {
                 held.mark_lost();
             }
         }

@@ -3,20 +3,22 @@
 //! What is the fair lock's own: one Lua script (`scripts/acquire.lua`: take the lock if it is
 //! free and this owner heads the queue, else queue) and its [`Flavor`], which asks for direct
 //! hand-over. Everything else (the release passing the lock on, leaving the queue, re-entry) is
-//! the family's shared machinery (`lock/acquisition.rs`, the reentrant lock's scripts)
-//! and the core.
+//! the family's (`family/`: its engine and the one-owner layout's scripts, shared with the
+//! reentrant lock) and the core's.
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
 use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use crate::{
-    LockClient, LockError, LockGuard, LockInfo,
-    core::{meter::Label, scope::HoldKind},
-    lock::{
-        EXCLUSIVE,
-        acquisition::{self, Flavor, nothing_alongside},
-        info,
+    core::{backend::Backend, scope::HoldKind},
+    error::LockError,
+    family::{
+        flavor::{Flavor, ONE_OWNER, nothing_alongside},
+        guard::LockGuard,
+        handle::Handle,
+        info::{self, LockInfo},
+        scripts::FORCE_UNLOCK,
     },
 };
 
@@ -30,11 +32,12 @@ static FAIR: Flavor = Flavor {
     primitive: "fair_lock",
     acquire: &ACQUIRE,
     hand_over: true,
-    layout: &EXCLUSIVE,
+    layout: &ONE_OWNER,
     fresh: nothing_alongside,
 };
 
-/// A handle to one fair lock, made by [`LockClient::fair_lock`]. Cheap to clone; holds nothing.
+/// A handle to one fair lock, made by
+/// [`LockClient::fair_lock`](crate::LockClient::fair_lock). Cheap to clone; holds nothing.
 ///
 /// Like [`Lock`](crate::Lock) (exclusive across processes, reentrant within a
 /// [scope](LockGuard::scope), fencing tokens, watchdog or fixed lease, release on every exit
@@ -109,17 +112,13 @@ static FAIR: Flavor = Flavor {
 /// bounded by Redis's answer, never negative (issues 4705, 5503).
 #[derive(Debug, Clone)]
 pub struct FairLock {
-    client: LockClient,
-    name: Arc<str>,
-    label: Label,
+    handle: Handle,
 }
 
 impl FairLock {
-    pub(crate) fn new(client: LockClient, name: String) -> Self {
+    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
         Self {
-            client,
-            name: name.into(),
-            label: Label::Unlabeled,
+            handle: Handle::new(backend, name),
         }
     }
 
@@ -128,14 +127,14 @@ impl FairLock {
     /// every label value is a series the exporter keeps. Unused without the feature.
     /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
     #[must_use]
-    pub fn metrics_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
-        self.label = Label::given(label);
-        self
+    pub fn metrics_label(self, label: impl Into<Cow<'static, str>>) -> Self {
+        let handle = self.handle.labeled(label);
+        Self { handle }
     }
 
     /// The lock's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.handle.name
     }
 
     /// Waits, in turn, as long as it takes for the lock, then holds it in watchdog mode: the
@@ -161,14 +160,7 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(
-            &FAIR,
-            &self.client,
-            (&self.name, &self.label),
-            Duration::MAX,
-            None,
-        )
-        .await
+        self.handle.acquire(&FAIR, Duration::MAX, None).await
     }
 
     /// Waits, in turn, at most `wait` for the lock; with `lease = Some(d)` holds it for at most
@@ -206,8 +198,7 @@ impl FairLock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&FAIR, &self.client, (&self.name, &self.label), wait, lease)
-            .await
+        self.handle.acquire(&FAIR, wait, lease).await
     }
 
     /// Whether anyone holds the lock now.
@@ -230,7 +221,7 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn is_locked(&self) -> Result<bool, LockError> {
-        acquisition::is_locked(&EXCLUSIVE, &self.client, &self.name).await
+        self.handle.is_locked(&ONE_OWNER).await
     }
 
     /// Deletes the lock whoever holds it, and wakes its waiters (the head of the queue takes it).
@@ -258,13 +249,7 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        acquisition::force_unlock(
-            &EXCLUSIVE,
-            &crate::lock::scripts::FORCE_UNLOCK,
-            &self.client,
-            &self.name,
-        )
-        .await
+        self.handle.force_unlock(&ONE_OWNER, &FORCE_UNLOCK).await
     }
 
     /// A snapshot of the lock, as [`Lock::info`](crate::Lock::info) (the fair lock and the
@@ -300,6 +285,6 @@ impl FairLock {
     /// # Ok(()) });
     /// ```
     pub async fn info(&self) -> Result<LockInfo, LockError> {
-        info::info(&self.client, &self.name).await
+        info::info(&self.handle).await
     }
 }

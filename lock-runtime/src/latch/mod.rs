@@ -53,7 +53,6 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::{
-    LockClient, LockError,
     core::{
         backend::Backend,
         hold::RunToEnd,
@@ -62,6 +61,8 @@ use crate::{
         lease::{deadline_after, redis_millis},
         wait::{self, Attempt, Outcome},
     },
+    error::LockError,
+    family::handle::Handle,
 };
 
 mod info;
@@ -70,7 +71,11 @@ pub(crate) mod scripts;
 pub use info::LatchInfo;
 use scripts::{COUNT, COUNT_DOWN, CountSet, Counted, CountedDown, TRY_SET_COUNT};
 
-/// A handle to one count-down latch, made by [`LockClient::count_down_latch`]. Cheap to clone;
+/// The latch's key after the name's hash tag: `{prefix:name}:latch`.
+pub(crate) const PART: &str = "latch";
+
+/// A handle to one count-down latch, made by
+/// [`LockClient::count_down_latch`](crate::LockClient::count_down_latch). Cheap to clone;
 /// holds nothing.
 ///
 /// One party sets the count ([`try_set_count`](Self::try_set_count)), the parties doing the
@@ -139,8 +144,7 @@ use scripts::{COUNT, COUNT_DOWN, CountSet, Counted, CountedDown, TRY_SET_COUNT};
 /// retry and response timeouts after the request first ran.
 #[derive(Debug, Clone)]
 pub struct CountDownLatch {
-    client: LockClient,
-    name: Arc<str>,
+    handle: Handle,
 }
 
 impl CountDownLatch {
@@ -148,16 +152,15 @@ impl CountDownLatch {
     /// that expires is open (its count is zero), so its waiters are released.
     pub const TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-    pub(crate) fn new(client: LockClient, name: String) -> Self {
+    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
         Self {
-            client,
-            name: name.into(),
+            handle: Handle::new(backend, name),
         }
     }
 
     /// The latch's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.handle.name
     }
 
     /// Sets the count to `count` if the latch does not exist (it never did, it reached zero, or
@@ -198,11 +201,11 @@ impl CountDownLatch {
             return Err(LockError::invalid_argument(format!(
                 "the count of latch `{}` is {count}; it must lie between 1 and {} (i64::MAX): a \
                  latch at zero is open already, and Redis counts in signed 64-bit integers",
-                self.name,
+                self.handle.name,
                 i64::MAX
             )));
         }
-        let backend = &self.client.backend;
+        let backend = &self.handle.backend;
         let keys = self.keys()?;
         let request = backend.ids.request();
         let mut call = TRY_SET_COUNT.prepare_invoke();
@@ -259,7 +262,7 @@ impl CountDownLatch {
     /// # Ok(()) });
     /// ```
     pub async fn count_down(&self) -> Result<(), LockError> {
-        let backend = Arc::clone(&self.client.backend);
+        let backend = Arc::clone(&self.handle.backend);
         let keys = self.keys()?;
         let request = backend.ids.request();
         let counting = async move {
@@ -281,7 +284,7 @@ impl CountDownLatch {
                 CountedDown::WrongType => Err(keys.wrong_type(None)),
             }
         };
-        RunToEnd::new(Arc::clone(&self.client.backend), Box::pin(counting)).await
+        RunToEnd::new(Arc::clone(&self.handle.backend), Box::pin(counting)).await
     }
 
     /// The latch's count now: 0 when the latch does not exist (never set, counted down to zero,
@@ -308,7 +311,7 @@ impl CountDownLatch {
     /// # Ok(()) });
     /// ```
     pub async fn count(&self) -> Result<u64, LockError> {
-        let backend = &self.client.backend;
+        let backend = &self.handle.backend;
         let keys = self.keys()?;
         let (count, _) = backend.in_context(look(backend, &keys, None)).await?;
         Ok(count)
@@ -340,10 +343,10 @@ impl CountDownLatch {
     /// # Ok(()) });
     /// ```
     pub async fn info(&self) -> Result<LatchInfo, LockError> {
-        let backend = &self.client.backend;
+        let backend = &self.handle.backend;
         let keys = self.keys()?;
         let (count, ttl) = backend.in_context(look(backend, &keys, None)).await?;
-        Ok(LatchInfo::new(self.name.to_string(), count, ttl))
+        Ok(LatchInfo::new(self.handle.name.to_string(), count, ttl))
     }
 
     /// Waits, without limit, until the count is zero. A latch that does not exist is open: the
@@ -419,7 +422,7 @@ impl CountDownLatch {
     /// Waits through the core's engine until the count is zero or `timeout` ran out
     /// ([`LockError::Timeout`]).
     async fn wait_for(&self, timeout: Duration) -> Result<(), LockError> {
-        let backend = &self.client.backend;
+        let backend = &self.handle.backend;
         let keys = self.keys()?;
         let waiting = async {
             let start = Instant::now();
@@ -431,13 +434,13 @@ impl CountDownLatch {
             wait::wait(backend, &keys, start, deadline, &mut opened).await?;
             Ok(())
         };
-        let span = tracing::debug_span!("latch_wait", latch = %self.name, ?timeout);
+        let span = tracing::debug_span!("latch_wait", latch = %self.handle.name, ?timeout);
         backend.in_context(waiting).instrument(span).await
     }
 
     /// The latch's keys: `{prefix:name}:latch` and those named after it.
     fn keys(&self) -> Result<Keys, LockError> {
-        Ok(self.client.backend.keys(&self.name)?.part("latch"))
+        Ok(self.handle.backend.keys(&self.handle.name)?.part(PART))
     }
 }
 

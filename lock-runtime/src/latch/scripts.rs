@@ -3,47 +3,30 @@
 //! Each script is a `.lua` file under `latch/scripts/` whose header gives its KEYS, ARGV and
 //! replies, sent with `core/scripts/requests.lua` (the ids of the requests that ran lately) and
 //! `scripts/latch.lua` (reading a count, telling a count from another program's key) in front.
-//! Every call goes through the core's script path (`core/script.rs`).
+//! Every call goes through the core's script path (`core/script_path.rs`).
 
 use std::time::Duration;
 
-use once_cell::sync::Lazy;
 use redis::{FromRedisValue, ParsingError, Script, Value};
 
-use crate::core::script::unexpected;
+use crate::core::{
+    lua::{lua_scripts, requests_lua},
+    reply::{status_reply, unexpected},
+};
 
-/// The source of a latch script, with the shared functions in front (Lua scripts in Redis cannot
-/// include one another).
-macro_rules! with_latch {
-    ($file:literal) => {
-        concat!(
-            include_str!("../core/scripts/requests.lua"),
-            include_str!("scripts/latch.lua"),
-            include_str!(concat!("scripts/", $file))
-        )
-    };
-}
+lua_scripts! {
+    front: [requests_lua!(), include_str!("scripts/latch.lua")];
 
-/// Read the count and the key's TTL; see `scripts/count.lua`. Reply: [`Counted`].
-pub(crate) static COUNT: Lazy<Script> = Lazy::new(|| Script::new(with_latch!("count.lua")));
+    /// Read the count and the key's TTL; see `scripts/count.lua`. Reply: [`Counted`].
+    pub(crate) static COUNT: Script = "count.lua";
 
-/// Set the count of a latch that does not exist; see `scripts/try_set_count.lua`. Reply:
-/// [`CountSet`].
-pub(crate) static TRY_SET_COUNT: Lazy<Script> =
-    Lazy::new(|| Script::new(with_latch!("try_set_count.lua")));
+    /// Set the count of a latch that does not exist; see `scripts/try_set_count.lua`. Reply:
+    /// [`CountSet`].
+    pub(crate) static TRY_SET_COUNT: Script = "try_set_count.lua";
 
-/// Count down by one, deleting the latch and waking every waiter at zero; see
-/// `scripts/count_down.lua`. Reply: [`CountedDown`].
-pub(crate) static COUNT_DOWN: Lazy<Script> =
-    Lazy::new(|| Script::new(with_latch!("count_down.lua")));
-
-/// Every script of the latch, by file name: for tests (`__private::scripts`).
-pub(crate) fn sources() -> [(&'static str, &'static str); 3] {
-    [
-        ("count.lua", with_latch!("count.lua")),
-        ("try_set_count.lua", with_latch!("try_set_count.lua")),
-        ("count_down.lua", with_latch!("count_down.lua")),
-    ]
+    /// Count down by one, deleting the latch and waking every waiter at zero; see
+    /// `scripts/count_down.lua`. Reply: [`CountedDown`].
+    pub(crate) static COUNT_DOWN: Script = "count_down.lua";
 }
 
 /// The reply of `count.lua`.
@@ -81,47 +64,26 @@ impl FromRedisValue for Counted {
     }
 }
 
-/// The reply of `try_set_count.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CountSet {
-    /// There was no latch; it now stands at the count asked for.
-    Set,
-    /// The latch exists; nothing changed.
-    Exists,
-    WrongType,
-}
-
-impl FromRedisValue for CountSet {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::Set,
-            0 => Self::Exists,
-            -1 => Self::WrongType,
-            other => return Err(unexpected("try_set_count", other)),
-        })
+status_reply! {
+    /// The reply of `try_set_count.lua`.
+    pub(crate) enum CountSet from "try_set_count" {
+        /// There was no latch; it now stands at the count asked for.
+        Set = 1,
+        /// The latch exists; nothing changed.
+        Exists = 0,
+        WrongType = -1,
     }
 }
 
-/// The reply of `count_down.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CountedDown {
-    /// One less; the count is still above zero.
-    Down,
-    /// Down to zero: the latch is gone and every waiter was woken.
-    Opened,
-    /// There was no latch (the count was zero already): nothing changed.
-    Missing,
-    WrongType,
-}
-
-impl FromRedisValue for CountedDown {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            2 => Self::Down,
-            1 => Self::Opened,
-            0 => Self::Missing,
-            -1 => Self::WrongType,
-            other => return Err(unexpected("count_down", other)),
-        })
+status_reply! {
+    /// The reply of `count_down.lua`.
+    pub(crate) enum CountedDown from "count_down" {
+        /// One less; the count is still above zero.
+        Down = 2,
+        /// Down to zero: the latch is gone and every waiter was woken.
+        Opened = 1,
+        /// There was no latch (the count was zero already): nothing changed.
+        Missing = 0,
+        WrongType = -1,
     }
 }

@@ -1,10 +1,10 @@
-//! [`Lock`]: the reentrant lock, a thin layer over the core.
+//! [`Lock`]: the reentrant lock, a thin layer over the family's engine.
 //!
-//! What is the lock's own: its Lua scripts and their reply types (`scripts.rs`, `scripts/*.lua`;
-//! the fair lock uses all of them but the acquire), its [`Flavor`](acquisition::Flavor) and the
-//! [`Layout`](acquisition::Layout) it shares with the fair lock. The acquisition, re-entry,
-//! release and undos it shares with the whole family (`acquisition.rs`);
-//! waiting, holding, renewing, releasing on drop and finishing cancelled releases are the core's.
+//! What is the lock's own: its acquire script (`scripts.rs`, `scripts/acquire.lua`), which lets
+//! newcomers barge, and its [`Flavor`]. It keeps its holds in the family's one-owner layout,
+//! shared with the fair lock; the acquisition, re-entry, release and undos are the family's
+//! (`family/`); waiting, holding, renewing, releasing on drop and finishing cancelled releases
+//! are the core's.
 //!
 //! Waiters queue in Redis, in the lock's hash slot, so that a release wakes exactly one of them
 //! (the longest-queued live one), by name, in whichever process it waits; a free lock still goes
@@ -15,43 +15,34 @@
 use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use crate::{
-    LockClient, LockError, LockGuard, LockInfo,
-    core::{meter::Label, scope::HoldKind},
+    core::{backend::Backend, scope::HoldKind},
+    error::LockError,
+    family::{
+        flavor::{Flavor, ONE_OWNER, nothing_alongside},
+        guard::LockGuard,
+        handle::Handle,
+        info::{self, LockInfo},
+        scripts::FORCE_UNLOCK,
+    },
 };
 
-pub(crate) mod acquisition;
-pub(crate) mod contender;
-pub(crate) mod exec;
-pub(crate) mod info;
 pub(crate) mod scripts;
 
-use acquisition::{Flavor, Layout, nothing_alongside};
-use scripts::{ACQUIRE, FORCE_UNLOCK, LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER};
+use scripts::ACQUIRE;
 
 /// The reentrant lock: a free lock goes to whoever asks (barging allowed); waiters queue only so
 /// that a release wakes one of them, by name, across every process.
 pub(crate) static REENTRANT: Flavor = Flavor {
-    kind: HoldKind::Exclusive,
+    kind: HoldKind::Reentrant,
     primitive: "lock",
     acquire: &ACQUIRE,
     hand_over: false,
-    layout: &EXCLUSIVE,
+    layout: &ONE_OWNER,
     fresh: nothing_alongside,
 };
 
-/// How the reentrant and the fair lock keep their holds: one hash at `{prefix:name}`, whose TTL
-/// is the lease.
-pub(crate) static EXCLUSIVE: Layout = Layout {
-    part: None,
-    reenter: Some(&REENTER),
-    release: &RELEASE,
-    leave: &LEAVE,
-    undo_reenter: Some(&UNDO_REENTER),
-    renew: &RENEW,
-    leases: false,
-};
-
-/// A handle to one reentrant lock, made by [`LockClient::lock`]. Cheap to clone; holds nothing.
+/// A handle to one reentrant lock, made by [`LockClient::lock`](crate::LockClient::lock). Cheap
+/// to clone; holds nothing.
 ///
 /// The lock is exclusive across every process using the same Redis and key prefix, reentrant
 /// within one [scope](LockGuard::scope), and hands out a strictly increasing
@@ -72,17 +63,13 @@ pub(crate) static EXCLUSIVE: Layout = Layout {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Lock {
-    client: LockClient,
-    name: Arc<str>,
-    label: Label,
+    handle: Handle,
 }
 
 impl Lock {
-    pub(crate) fn new(client: LockClient, name: String) -> Self {
+    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
         Self {
-            client,
-            name: name.into(),
-            label: Label::Unlabeled,
+            handle: Handle::new(backend, name),
         }
     }
 
@@ -91,20 +78,20 @@ impl Lock {
     /// every label value is a series the exporter keeps. Unused without the feature.
     /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
     #[must_use]
-    pub fn metrics_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
-        self.label = Label::given(label);
-        self
+    pub fn metrics_label(self, label: impl Into<Cow<'static, str>>) -> Self {
+        let handle = self.handle.labeled(label);
+        Self { handle }
     }
 
     /// This lock as a member of a multi-lock, which is measured as a whole.
-    pub(crate) fn member(mut self) -> Self {
-        self.label = Label::Member;
-        self
+    pub(crate) fn member(self) -> Self {
+        let handle = self.handle.member();
+        Self { handle }
     }
 
     /// The lock's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.handle.name
     }
 
     /// Waits as long as it takes for the lock, then holds it in watchdog mode: the lease is
@@ -133,14 +120,7 @@ impl Lock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(
-            &REENTRANT,
-            &self.client,
-            (&self.name, &self.label),
-            Duration::MAX,
-            None,
-        )
-        .await
+        self.handle.acquire(&REENTRANT, Duration::MAX, None).await
     }
 
     /// Waits at most `wait` for the lock. With `lease = Some(d)` the lock is held for at most `d`
@@ -181,14 +161,7 @@ impl Lock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(
-            &REENTRANT,
-            &self.client,
-            (&self.name, &self.label),
-            wait,
-            lease,
-        )
-        .await
+        self.handle.acquire(&REENTRANT, wait, lease).await
     }
 
     /// Whether anyone holds the lock now.
@@ -214,7 +187,7 @@ impl Lock {
     /// # Ok(()) });
     /// ```
     pub async fn is_locked(&self) -> Result<bool, LockError> {
-        acquisition::is_locked(&EXCLUSIVE, &self.client, &self.name).await
+        self.handle.is_locked(&ONE_OWNER).await
     }
 
     /// Deletes the lock whoever holds it, and wakes its waiters. Returns whether it deleted a
@@ -251,7 +224,7 @@ impl Lock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        acquisition::force_unlock(&EXCLUSIVE, &FORCE_UNLOCK, &self.client, &self.name).await
+        self.handle.force_unlock(&ONE_OWNER, &FORCE_UNLOCK).await
     }
 
     /// A snapshot of the lock: whether it is held, by whom (client name, owner id), for how long,
@@ -293,6 +266,6 @@ impl Lock {
     /// # Ok(()) });
     /// ```
     pub async fn info(&self) -> Result<LockInfo, LockError> {
-        info::info(&self.client, &self.name).await
+        info::info(&self.handle).await
     }
 }

@@ -1,14 +1,15 @@
 //! Locks composed of other locks: [`MultiLock`] (several locks of one client, all or nothing)
 //! and [`Redlock`] (one lock over several independent masters, by quorum). They are made of the
 //! reentrant lock's guards; the Redlock adds only a script that raises a lock's fencing state to
-//! its quorum's token (`lock/scripts/raise_fence.lua`).
+//! its quorum's token (`redlock/scripts/raise_fence.lua`), and its contender on each master
+//! (`redlock/contender.rs`).
 
 use futures_util::future::join_all;
 
-use crate::{LockError, LockGuard};
+use crate::{error::LockError, family::guard::LockGuard};
 
-mod multi_lock;
-mod redlock;
+pub(crate) mod multi_lock;
+pub(crate) mod redlock;
 
 pub use multi_lock::{MultiLock, MultiLockGuard};
 pub use redlock::{Redlock, RedlockBuilder, RedlockGuard, RedlockInfo, RedlockLock};

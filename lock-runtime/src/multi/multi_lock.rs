@@ -7,20 +7,28 @@ use tokio::time::Instant;
 
 use super::{release_all, released};
 use crate::{
-    LockClient, LockError, LockGuard, LockInfo,
     core::{
-        lease::{deadline_after, drift, valid_until},
+        backend::Backend,
+        lease::{deadline_after, drift, redis_millis, valid_until},
         meter::{Holding, Label, Meter, Won},
         scope::{self, HoldKind},
+        watchdog::Renewal,
     },
-    lock::{contender::rearm, info},
+    error::LockError,
+    family::{
+        flavor::ONE_OWNER,
+        guard::LockGuard,
+        handle::Handle,
+        info::{self, LockInfo},
+    },
+    lock::Lock,
 };
 
-/// A set of reentrant locks taken all or nothing, made by [`LockClient::multi_lock`]. Cheap to
-/// clone; holds nothing.
+/// A set of reentrant locks taken all or nothing, made by
+/// [`LockClient::multi_lock`](crate::LockClient::multi_lock). Cheap to clone; holds nothing.
 ///
-/// Its members are the very locks [`LockClient::lock`] takes: a multi-lock on `["a", "b"]`
-/// excludes a plain lock on `"a"`, and the other way round.
+/// Its members are the very locks [`LockClient::lock`](crate::LockClient::lock) takes: a
+/// multi-lock on `["a", "b"]` excludes a plain lock on `"a"`, and the other way round.
 ///
 /// ```no_run
 /// # async fn example(client: lock_runtime::LockClient) -> Result<(), lock_runtime::LockError> {
@@ -65,19 +73,19 @@ use crate::{
 /// crashed caller then holds.)
 #[derive(Debug, Clone)]
 pub struct MultiLock {
-    client: LockClient,
+    backend: Arc<Backend>,
     /// Sorted and without duplicates: the order every caller takes them in.
     names: Arc<[Arc<str>]>,
     label: Label,
 }
 
 impl MultiLock {
-    pub(crate) fn new(client: LockClient, names: Vec<String>) -> Self {
+    pub(crate) fn new(backend: &Arc<Backend>, names: Vec<String>) -> Self {
         let mut names: Vec<Arc<str>> = names.into_iter().map(Arc::from).collect();
         names.sort_unstable();
         names.dedup();
         Self {
-            client,
+            backend: Arc::clone(backend),
             names: names.into(),
             label: Label::Unlabeled,
         }
@@ -191,8 +199,8 @@ impl MultiLock {
                 let left = deadline.map_or(Duration::MAX, |deadline| {
                     deadline.saturating_duration_since(asked)
                 });
-                let fresh = !reenters(&self.client, name);
-                let member = self.client.lock(name.as_ref()).member();
+                let fresh = !reenters(&self.backend, name);
+                let member = Lock::new(&self.backend, name.to_string()).member();
                 match member.try_acquire(left, lease).await {
                     Ok(guard) => members.push(Member::new(guard, fresh, asked, lease)),
                     Err(err) => {
@@ -257,7 +265,11 @@ impl MultiLock {
     /// # Ok(()) });
     /// ```
     pub async fn info(&self) -> Result<Vec<LockInfo>, LockError> {
-        try_join_all(self.names.iter().map(|name| info::info(&self.client, name))).await
+        let members = self.names.iter().map(|name| {
+            let handle = Handle::new(&self.backend, Arc::clone(name));
+            async move { info::info(&handle).await }
+        });
+        try_join_all(members).await
     }
 }
 
@@ -292,12 +304,12 @@ fn guards(members: Vec<Member>) -> Vec<LockGuard> {
     members.into_iter().map(|member| member.guard).collect()
 }
 
-/// Whether taking `name` through `client` re-enters a hold of the current scope.
-fn reenters(client: &LockClient, name: &Arc<str>) -> bool {
-    client
-        .backend
-        .keys(name)
-        .is_ok_and(|keys| scope::find(client.id(), &keys.main, HoldKind::Exclusive).is_some())
+/// Whether taking `name` through the client whose state is `backend` re-enters a hold of the
+/// current scope.
+fn reenters(backend: &Backend, name: &Arc<str>) -> bool {
+    backend.keys(name).is_ok_and(|keys| {
+        scope::find(backend.ids.client(), &keys.main, HoldKind::Reentrant).is_some()
+    })
 }
 
 /// What [`settle`] found.
@@ -446,5 +458,36 @@ impl MultiLockGuard {
         } else {
             Err(LockError::MultiRelease { failed })
         }
+    }
+}
+
+/// Re-arms the lease of `guard`'s hold to a full `lease` from now, provided `guard` still holds
+/// the lock (the renewal script, as the watchdog sends it): `Ok(false)` when it does not (its
+/// lease ran out, or it was taken away), and nothing changed. The guard's deadline is then timed
+/// from the send of the request whose reply came back: that request set the TTL, or a later
+/// copy of it did, so the deadline is never later than the key's expiry. Re-arming twice is
+/// harmless, so a late copy needs no memo: it finds the hold gone, or extends it further.
+///
+/// # Errors
+///
+/// [`LockError::Redis`] if Redis could not be reached within the retry timeout.
+pub(crate) async fn rearm(guard: &LockGuard, lease: Duration) -> Result<bool, LockError> {
+    let holder = guard.holder();
+    let backend = &holder.backend;
+    let mut renew = ONE_OWNER.renew.prepare_invoke();
+    renew
+        .key(&holder.key)
+        .arg(holder.owner.as_ref())
+        .arg(redis_millis(lease));
+    let context = || format!("re-arming the lease of lock `{}`", guard.name());
+    let rearmed = backend
+        .in_context(backend.scripts.eval::<Renewal>(&renew, None, context))
+        .await?;
+    match rearmed.reply {
+        Renewal::Renewed => {
+            holder.lease.extend_to(valid_until(rearmed.sent, lease));
+            Ok(true)
+        }
+        Renewal::Lost => Ok(false),
     }
 }

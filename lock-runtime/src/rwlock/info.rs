@@ -1,36 +1,21 @@
 //! What an operator asks of a read-write lock ([`ReadWriteLockInfo`]): its write hold, its read
 //! holds, who waits and for what, read in one read-only script (`scripts/info.lua`). Like the
-//! lock's `info.lua`, it is not among the read-write lock's `sources()` (the scripts whose
+//! lock's `info.lua`, it is not among the read-write lock's `SOURCES` (the scripts whose
 //! commands tests and the benchmark count).
 
-use std::sync::Arc;
-
-use once_cell::sync::Lazy;
 use redis::{ParsingError, Value};
 
 use crate::{
-    LockClient, LockError, LockHolder,
-    core::script::{Flagged, Items},
-    lock::info::{Snapshot, describe},
-    rwlock::RW,
+    core::reply::Items,
+    family::info::{LockHolder, Snapshot},
 };
-
-/// `scripts/info.lua` as sent: declared read-only, with the lock's `inspect.lua` in front.
-const INFO_SOURCE: &str = concat!(
-    "#!lua flags=no-writes\n",
-    include_str!("../lock/scripts/inspect.lua"),
-    include_str!("scripts/info.lua")
-);
-
-/// Describe a read-write lock without changing it; see `scripts/info.lua`.
-static INFO: Lazy<Flagged> = Lazy::new(|| Flagged::new(INFO_SOURCE));
 
 /// A snapshot of one read-write lock, as Redis held it at one instant: made by
 /// [`ReadWriteLock::info`](crate::ReadWriteLock::info).
 ///
 /// Read in one atomic script, so its parts agree with each other; by the time it is read, the
 /// lock may have changed hands. Each hold, read or write, is a [`LockHolder`] of its own: its
-/// owner id (which starts with the holder's client [id](LockClient::id)), its client's
+/// owner id (which starts with the holder's client [id](crate::LockClient::id)), its client's
 /// [name](LockHolder::client_name), how long it has been [held](LockHolder::held_for), its hold
 /// count and its lease left.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +87,8 @@ pub struct ReadWriteWaiter {
 }
 
 impl ReadWriteWaiter {
-    /// The owner id the waiter will hold the lock under (its client's [id](LockClient::id), a
-    /// colon, and its own).
+    /// The owner id the waiter will hold the lock under (its client's
+    /// [id](crate::LockClient::id), a colon, and its own).
     pub fn owner(&self) -> &str {
         &self.owner
     }
@@ -171,29 +156,16 @@ impl Snapshot for ReadWriteLockInfo {
     }
 }
 
-/// The snapshot of the read-write lock `name`.
-pub(crate) async fn info(
-    client: &LockClient,
-    name: &Arc<str>,
-) -> Result<ReadWriteLockInfo, LockError> {
-    describe(&INFO, &RW, client, name).await
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::core::script::text;
-
-    fn decoded(reply: Value) -> ReadWriteLockInfo {
-        let mut items = Items::new(reply, "test").expect("an array");
-        ReadWriteLockInfo::decode(&mut items).expect("decodes")
-    }
+    use crate::{core::reply::text, family::info::decoded};
 
     #[test]
     fn a_reply_decodes_into_holds_and_waiters() {
-        let info = decoded(Value::Array(vec![
+        let info: ReadWriteLockInfo = decoded(Value::Array(vec![
             Value::Int(10_000),
             Value::Array(vec![
                 text("c:w"),
@@ -225,7 +197,7 @@ mod tests {
             .collect();
         assert_eq!(wants, [true, false]);
 
-        let info = decoded(Value::Array(vec![
+        let info: ReadWriteLockInfo = decoded(Value::Array(vec![
             Value::Int(10_000),
             Value::Array(vec![]),
             Value::Array(vec![]),

@@ -2,21 +2,24 @@
 //!
 //! What is the read-write lock's own: its Lua scripts (`scripts.rs`, `scripts/*.lua`), one
 //! [`Layout`] (a lease per hold) and two [`Flavor`]s (read and write). Acquiring, re-entering,
-//! releasing, undoing, waiting and renewing are the family's (`lock/acquisition.rs`) and the
-//! core's.
+//! releasing, undoing, waiting and renewing are the family's (`family/`) and the core's.
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
 use std::{borrow::Cow, sync::Arc};
 
 use crate::{
-    LockClient, LockError,
     core::{
+        backend::Backend,
         keys::Keys,
-        meter::Label,
         scope::{self, HoldKind},
     },
-    lock::acquisition::{self, Alongside, Flavor, Layout},
+    error::LockError,
+    family::{
+        flavor::{Alongside, Flavor, Layout},
+        handle::Handle,
+        info::describe,
+    },
 };
 
 mod info;
@@ -29,11 +32,11 @@ pub use read::ReadLock;
 pub use write::WriteLock;
 
 use scripts::{
-    ACQUIRE_READ, ACQUIRE_WRITE, FORCE_UNLOCK, LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER,
+    ACQUIRE_READ, ACQUIRE_WRITE, FORCE_UNLOCK, INFO, LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER,
 };
 
 /// How the read-write lock keeps its holds: a hash at `{prefix:name}:rw`, and a lease per hold.
-static RW: Layout = Layout {
+pub(crate) static RW: Layout = Layout {
     part: Some("rw"),
     reenter: Some(&REENTER),
     release: &RELEASE,
@@ -83,7 +86,8 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
     Ok(None)
 }
 
-/// A handle to one read-write lock, made by [`LockClient::read_write_lock`]. Cheap to clone;
+/// A handle to one read-write lock, made by
+/// [`LockClient::read_write_lock`](crate::LockClient::read_write_lock). Cheap to clone;
 /// holds nothing.
 ///
 /// Many readers or one writer, across every process; a waiting writer blocks new readers, so
@@ -147,17 +151,13 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 /// the write its reads come after, and readers at the same time may share it.
 #[derive(Debug, Clone)]
 pub struct ReadWriteLock {
-    client: LockClient,
-    name: Arc<str>,
-    label: Label,
+    handle: Handle,
 }
 
 impl ReadWriteLock {
-    pub(crate) fn new(client: LockClient, name: String) -> Self {
+    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
         Self {
-            client,
-            name: name.into(),
-            label: Label::Unlabeled,
+            handle: Handle::new(backend, name),
         }
     }
 
@@ -166,32 +166,24 @@ impl ReadWriteLock {
     /// every label value is a series the exporter keeps. Unused without the feature.
     /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
     #[must_use]
-    pub fn metrics_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
-        self.label = Label::given(label);
-        self
+    pub fn metrics_label(self, label: impl Into<Cow<'static, str>>) -> Self {
+        let handle = self.handle.labeled(label);
+        Self { handle }
     }
 
     /// The lock's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.handle.name
     }
 
     /// The read lock: shared with other readers.
     pub fn read(&self) -> ReadLock {
-        ReadLock::new(
-            self.client.clone(),
-            Arc::clone(&self.name),
-            self.label.clone(),
-        )
+        ReadLock::new(self.handle.clone())
     }
 
     /// The write lock: exclusive.
     pub fn write(&self) -> WriteLock {
-        WriteLock::new(
-            self.client.clone(),
-            Arc::clone(&self.name),
-            self.label.clone(),
-        )
+        WriteLock::new(self.handle.clone())
     }
 
     /// Whether anyone holds the lock now, to read or to write.
@@ -217,7 +209,7 @@ impl ReadWriteLock {
     /// # Ok(()) });
     /// ```
     pub async fn is_locked(&self) -> Result<bool, LockError> {
-        acquisition::is_locked(&RW, &self.client, &self.name).await
+        self.handle.is_locked(&RW).await
     }
 
     /// Deletes every hold, read and write, whoever holds them, and wakes every waiter. Returns
@@ -252,7 +244,7 @@ impl ReadWriteLock {
     /// # Ok(()) });
     /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        acquisition::force_unlock(&RW, &FORCE_UNLOCK, &self.client, &self.name).await
+        self.handle.force_unlock(&RW, &FORCE_UNLOCK).await
     }
 
     /// A snapshot of the lock: its write hold and its read holds (each with its owner id, hold
@@ -289,6 +281,6 @@ impl ReadWriteLock {
     /// # Ok(()) });
     /// ```
     pub async fn info(&self) -> Result<ReadWriteLockInfo, LockError> {
-        info::info(&self.client, &self.name).await
+        describe(&INFO, &RW, &self.handle).await
     }
 }

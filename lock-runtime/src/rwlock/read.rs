@@ -1,9 +1,12 @@
 //! [`ReadLock`]: the shared side of a [`ReadWriteLock`](crate::ReadWriteLock).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use super::READ;
-use crate::{LockClient, LockError, LockGuard, core::meter::Label, lock::acquisition};
+use crate::{
+    error::LockError,
+    family::{guard::LockGuard, handle::Handle},
+};
 
 /// The read lock of a [`ReadWriteLock`](crate::ReadWriteLock), made by
 /// [`ReadWriteLock::read`](crate::ReadWriteLock::read). Cheap to clone; holds nothing.
@@ -12,18 +15,12 @@ use crate::{LockClient, LockError, LockGuard, core::meter::Label, lock::acquisit
 /// writer waits ahead of them.
 #[derive(Debug, Clone)]
 pub struct ReadLock {
-    client: LockClient,
-    name: Arc<str>,
-    label: Label,
+    handle: Handle,
 }
 
 impl ReadLock {
-    pub(super) fn new(client: LockClient, name: Arc<str>, label: Label) -> Self {
-        Self {
-            client,
-            name,
-            label,
-        }
+    pub(super) fn new(handle: Handle) -> Self {
+        Self { handle }
     }
 
     /// Waits as long as it takes for a read hold, then holds it in watchdog mode: its lease is
@@ -52,14 +49,7 @@ impl ReadLock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(
-            &READ,
-            &self.client,
-            (&self.name, &self.label),
-            Duration::MAX,
-            None,
-        )
-        .await
+        self.handle.acquire(&READ, Duration::MAX, None).await
     }
 
     /// Waits at most `wait` for a read hold; with `lease = Some(d)` holds it for at most `d`
@@ -98,7 +88,6 @@ impl ReadLock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&READ, &self.client, (&self.name, &self.label), wait, lease)
-            .await
+        self.handle.acquire(&READ, wait, lease).await
     }
 }

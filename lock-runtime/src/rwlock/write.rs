@@ -1,9 +1,12 @@
 //! [`WriteLock`]: the exclusive side of a [`ReadWriteLock`](crate::ReadWriteLock).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use super::WRITE;
-use crate::{LockClient, LockError, LockGuard, core::meter::Label, lock::acquisition};
+use crate::{
+    error::LockError,
+    family::{guard::LockGuard, handle::Handle},
+};
 
 /// The write lock of a [`ReadWriteLock`](crate::ReadWriteLock), made by
 /// [`ReadWriteLock::write`](crate::ReadWriteLock::write). Cheap to clone; holds nothing.
@@ -12,18 +15,12 @@ use crate::{LockClient, LockError, LockGuard, core::meter::Label, lock::acquisit
 /// waits blocks new readers, and waiting writers are served in the order they came.
 #[derive(Debug, Clone)]
 pub struct WriteLock {
-    client: LockClient,
-    name: Arc<str>,
-    label: Label,
+    handle: Handle,
 }
 
 impl WriteLock {
-    pub(super) fn new(client: LockClient, name: Arc<str>, label: Label) -> Self {
-        Self {
-            client,
-            name,
-            label,
-        }
+    pub(super) fn new(handle: Handle) -> Self {
+        Self { handle }
     }
 
     /// Waits as long as it takes for the write hold, then holds it in watchdog mode: its lease
@@ -56,14 +53,7 @@ impl WriteLock {
     /// # Ok(()) });
     /// ```
     pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(
-            &WRITE,
-            &self.client,
-            (&self.name, &self.label),
-            Duration::MAX,
-            None,
-        )
-        .await
+        self.handle.acquire(&WRITE, Duration::MAX, None).await
     }
 
     /// Waits at most `wait` for the write hold; with `lease = Some(d)` holds it for at most `d`
@@ -102,7 +92,6 @@ impl WriteLock {
         wait: Duration,
         lease: Option<Duration>,
     ) -> Result<LockGuard, LockError> {
-        acquisition::acquire_traced(&WRITE, &self.client, (&self.name, &self.label), wait, lease)
-            .await
+        self.handle.acquire(&WRITE, wait, lease).await
     }
 }

@@ -1,29 +1,16 @@
 //! What an operator asks of a semaphore ([`SemaphoreInfo`]): its total, the permits free, who
 //! holds permits and who waits, read in one read-only script (`scripts/info.lua`). Like the
-//! lock's `info.lua`, it is not among the semaphore's `sources()` (the scripts whose commands
+//! lock's `info.lua`, it is not among the semaphore's `SOURCES` (the scripts whose commands
 //! tests and the benchmark count).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use once_cell::sync::Lazy;
 use redis::ParsingError;
 
 use crate::{
-    LockClient, LockError,
-    core::script::{Flagged, Items},
-    lock::info::{Snapshot, describe, recorded},
-    semaphore::SEM,
+    core::reply::Items,
+    family::info::{Snapshot, recorded},
 };
-
-/// `scripts/info.lua` as sent: declared read-only, with the lock's `inspect.lua` in front.
-const INFO_SOURCE: &str = concat!(
-    "#!lua flags=no-writes\n",
-    include_str!("../lock/scripts/inspect.lua"),
-    include_str!("scripts/info.lua")
-);
-
-/// Describe a semaphore without changing it; see `scripts/info.lua`.
-static INFO: Lazy<Flagged> = Lazy::new(|| Flagged::new(INFO_SOURCE));
 
 /// A snapshot of one semaphore, as Redis held it at one instant: made by
 /// [`Semaphore::info`](crate::Semaphore::info).
@@ -31,8 +18,8 @@ static INFO: Lazy<Flagged> = Lazy::new(|| Flagged::new(INFO_SOURCE));
 /// Read in one atomic script, so its parts agree with each other. An acquisition whose lease
 /// ended counts as gone and its permits as free, as [`available_permits`] counts them. Each
 /// acquisition holding permits is a [`PermitHolder`]: its permit id (which starts with the
-/// holder's client [id](LockClient::id)), its client's name, how long it has held, its permits
-/// and its lease left.
+/// holder's client [id](crate::LockClient::id)), its client's name, how long it has held, its
+/// permits and its lease left.
 ///
 /// [`available_permits`]: crate::Semaphore::available_permits
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +93,7 @@ pub struct PermitHolder {
 
 impl PermitHolder {
     /// The permit id ([`SemaphorePermit::id`](crate::SemaphorePermit::id)): its client's
-    /// [id](LockClient::id), a colon, and its own. Release it from anywhere with
+    /// [id](crate::LockClient::id), a colon, and its own. Release it from anywhere with
     /// [`Semaphore::release_by_id`](crate::Semaphore::release_by_id).
     pub fn id(&self) -> &str {
         &self.id
@@ -205,26 +192,16 @@ impl Snapshot for SemaphoreInfo {
     }
 }
 
-/// The snapshot of the semaphore `name`.
-pub(crate) async fn info(client: &LockClient, name: &Arc<str>) -> Result<SemaphoreInfo, LockError> {
-    describe(&INFO, &SEM, client, name).await
-}
-
 #[cfg(test)]
 mod tests {
     use redis::Value;
 
     use super::*;
-    use crate::core::script::text;
-
-    fn decoded(reply: Value) -> SemaphoreInfo {
-        let mut items = Items::new(reply, "test").expect("an array");
-        SemaphoreInfo::decode(&mut items).expect("decodes")
-    }
+    use crate::{core::reply::text, family::info::decoded};
 
     #[test]
     fn a_reply_decodes_into_permits_holders_and_waiters() {
-        let info = decoded(Value::Array(vec![
+        let info: SemaphoreInfo = decoded(Value::Array(vec![
             Value::Int(10_000),
             text("5"),
             Value::Int(3),
@@ -248,7 +225,7 @@ mod tests {
         assert_eq!(holder.held_for(), Some(Duration::from_secs(1)));
         assert_eq!(info.queue()[0].permits(), 4);
 
-        let info = decoded(Value::Array(vec![
+        let info: SemaphoreInfo = decoded(Value::Array(vec![
             Value::Int(10_000),
             text(""),
             Value::Int(0),

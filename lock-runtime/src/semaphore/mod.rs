@@ -2,19 +2,22 @@
 //!
 //! What is the semaphore's own: its Lua scripts (`scripts.rs`, `scripts/*.lua`), one [`Layout`]
 //! (a lease per acquisition, no re-entry) and one [`Flavor`]. Waiting, queueing, undoing a
-//! request whose caller gave up, renewing and releasing on drop are the family's
-//! (`lock/acquisition.rs`) and the core's.
+//! request whose caller gave up, renewing and releasing on drop are the family's (`family/`)
+//! and the core's.
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
 use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use crate::{
-    LockClient, LockError,
-    core::{lease::redis_millis, meter::Label, scope::HoldKind},
-    lock::{
-        acquisition::{self, Flavor, Layout, nothing_alongside, release_call},
-        scripts::Released,
+    core::{backend::Backend, lease::redis_millis, scope::HoldKind},
+    error::LockError,
+    family::{
+        flavor::{Flavor, Layout, nothing_alongside},
+        handle::Handle,
+        info::describe,
+        release::release_call,
+        replies::Released,
     },
 };
 
@@ -39,13 +42,13 @@ pub enum PermitsTotal {
 }
 
 use scripts::{
-    ACQUIRE, ADD_PERMITS, AVAILABLE, Counted, LEAVE, PermitsAdded, PermitsSet, RELEASE, RENEW,
-    SET_PERMITS,
+    ACQUIRE, ADD_PERMITS, AVAILABLE, Available, INFO, LEAVE, PermitsAdded, PermitsSet, RELEASE,
+    RENEW, SET_PERMITS,
 };
 
 /// How a semaphore keeps its permits: a hash at `{prefix:name}:sem`, and a lease per
 /// acquisition. Permits are never re-entered.
-static SEM: Layout = Layout {
+pub(crate) static SEM: Layout = Layout {
     part: Some("sem"),
     reenter: None,
     release: &RELEASE,
@@ -65,7 +68,8 @@ static PERMITS: Flavor = Flavor {
     fresh: nothing_alongside,
 };
 
-/// A handle to one semaphore, made by [`LockClient::semaphore`]. Cheap to clone; holds nothing.
+/// A handle to one semaphore, made by [`LockClient::semaphore`](crate::LockClient::semaphore).
+/// Cheap to clone; holds nothing.
 ///
 /// Permits shared by every process, each acquisition leased like a lock (watchdog or fixed
 /// lease) and released on every exit path.
@@ -146,17 +150,13 @@ static PERMITS: Flavor = Flavor {
 /// without waiting.
 #[derive(Debug, Clone)]
 pub struct Semaphore {
-    client: LockClient,
-    name: Arc<str>,
-    label: Label,
+    handle: Handle,
 }
 
 impl Semaphore {
-    pub(crate) fn new(client: LockClient, name: String) -> Self {
+    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
         Self {
-            client,
-            name: name.into(),
-            label: Label::Unlabeled,
+            handle: Handle::new(backend, name),
         }
     }
 
@@ -165,14 +165,14 @@ impl Semaphore {
     /// every label value is a series the exporter keeps. Unused without the feature.
     /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
     #[must_use]
-    pub fn metrics_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
-        self.label = Label::given(label);
-        self
+    pub fn metrics_label(self, label: impl Into<Cow<'static, str>>) -> Self {
+        let handle = self.handle.labeled(label);
+        Self { handle }
     }
 
     /// The semaphore's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.handle.name
     }
 
     /// Sets the semaphore's total of permits, if it was never set: `true` if this call set it,
@@ -230,8 +230,8 @@ impl Semaphore {
     /// # Ok(()) });
     /// ```
     pub async fn set_permits_once(&self, permits: u32) -> Result<PermitsTotal, LockError> {
-        let backend = &self.client.backend;
-        let keys = SEM.keys(backend, &self.name)?;
+        let backend = &self.handle.backend;
+        let keys = self.handle.keys(&SEM)?;
         let request = backend.ids.request();
         let mut call = SET_PERMITS.prepare_invoke();
         call.key(&keys.main)
@@ -275,8 +275,8 @@ impl Semaphore {
     /// # Ok(()) });
     /// ```
     pub async fn add_permits(&self, permits: u32) -> Result<(), LockError> {
-        let backend = &self.client.backend;
-        let keys = SEM.keys(backend, &self.name)?;
+        let backend = &self.handle.backend;
+        let keys = self.handle.keys(&SEM)?;
         let request = backend.ids.request();
         let mut call = ADD_PERMITS.prepare_invoke();
         call.key(&keys.main)
@@ -323,15 +323,15 @@ impl Semaphore {
     /// # Ok(()) });
     /// ```
     pub async fn available_permits(&self) -> Result<u64, LockError> {
-        let backend = &self.client.backend;
-        let keys = SEM.keys(backend, &self.name)?;
+        let backend = &self.handle.backend;
+        let keys = self.handle.keys(&SEM)?;
         let mut call = AVAILABLE.prepare_invoke();
         call.key(&keys.main).key(keys.leases());
         let context = || format!("counting the permits of semaphore `{}`", keys.name);
-        let counted = backend.in_context(backend.scripts.eval::<Counted>(&call, None, context));
+        let counted = backend.in_context(backend.scripts.eval::<Available>(&call, None, context));
         match counted.await?.reply {
-            Counted::Permits(free) => Ok(free),
-            Counted::WrongType => Err(keys.wrong_type(None)),
+            Available::Permits(free) => Ok(free),
+            Available::WrongType => Err(keys.wrong_type(None)),
         }
     }
 
@@ -406,23 +406,19 @@ impl Semaphore {
         if permits == 0 {
             return Err(LockError::invalid_argument(format!(
                 "zero permits asked of semaphore `{}`: acquire at least one",
-                self.name
+                self.handle.name
             )));
         }
         let argument = Arc::from(permits.to_string());
-        let taken = acquisition::acquire_fresh(
-            &PERMITS,
-            &self.client,
-            (&self.name, &self.label),
-            (wait, lease),
-            argument,
-        )
-        .await?;
+        let handle = &self.handle;
+        let taken = handle
+            .acquire_fresh(&PERMITS, (wait, lease), argument)
+            .await?;
         Ok(SemaphorePermit::new(
             taken,
-            Arc::clone(&self.name),
+            Arc::clone(&handle.name),
             permits,
-            self.client.backend.runtime,
+            handle.backend.runtime,
         ))
     }
 
@@ -454,8 +450,8 @@ impl Semaphore {
     /// # Ok(()) });
     /// ```
     pub async fn release_by_id(&self, id: &str) -> Result<bool, LockError> {
-        let backend = &self.client.backend;
-        let keys = SEM.keys(backend, &self.name)?;
+        let backend = &self.handle.backend;
+        let keys = self.handle.keys(&SEM)?;
         let request = backend.ids.request();
         let memo_ttl = backend.config.memo_ttl();
         let call = release_call(&SEM, &keys, id, &request, memo_ttl, backend.hub.publish());
@@ -502,6 +498,6 @@ impl Semaphore {
     /// # Ok(()) });
     /// ```
     pub async fn info(&self) -> Result<SemaphoreInfo, LockError> {
-        info::info(&self.client, &self.name).await
+        describe(&INFO, &SEM, &self.handle).await
     }
 }

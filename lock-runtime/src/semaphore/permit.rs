@@ -5,9 +5,10 @@ use std::{sync::Arc, time::Duration};
 use tokio::{runtime::Handle, time::Instant};
 
 use crate::{
-    LockError,
-    core::{background::in_context, hold::Hold, lease::Lease},
-    lock::acquisition::Taken,
+    core::{hold::ReleaseOnDrop, lease::Lease},
+    error::LockError,
+    family::acquisition::Taken,
+    transport::background::in_context,
 };
 
 /// Permits of a [`Semaphore`](crate::Semaphore), held until this is released or dropped.
@@ -22,7 +23,7 @@ use crate::{
 #[must_use = "dropping the permit releases it at once"]
 #[derive(Debug)]
 pub struct SemaphorePermit {
-    hold: Option<Hold>,
+    hold: ReleaseOnDrop,
     name: Arc<str>,
     id: Arc<str>,
     permits: u32,
@@ -38,7 +39,7 @@ impl SemaphorePermit {
         runtime: &'static Handle,
     ) -> Self {
         Self {
-            hold: Some(taken.hold),
+            hold: ReleaseOnDrop::new(taken.hold),
             name,
             id: taken.holder.owner,
             permits,
@@ -129,18 +130,7 @@ impl SemaphorePermit {
     /// assert_eq!(pool.available_permits().await?, 3);
     /// # Ok(()) });
     /// ```
-    pub async fn release(mut self) -> Result<(), LockError> {
-        match self.hold.take() {
-            Some(hold) => hold.release_now().await,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for SemaphorePermit {
-    fn drop(&mut self) {
-        if let Some(hold) = self.hold.take() {
-            hold.release_in_background();
-        }
+    pub async fn release(self) -> Result<(), LockError> {
+        self.hold.release().await
     }
 }

@@ -1,61 +1,48 @@
 //! The semaphore's Lua scripts, and the typed reply of those that are its own. Each is sent with
-//! `lock/scripts/common.lua` (the queue), `core/scripts/requests.lua` (the ids of the requests
-//! that ran lately) and `scripts/sem.lua` (the permits and their leases) in front. Acquire, release, leave and renew keep the locks' KEYS, ARGV and replies
-//! (`lock::scripts`), so the family's acquisition machinery drives them.
+//! the family's `common.lua` (the queue), `core/scripts/requests.lua` (the ids of the requests
+//! that ran lately) and `scripts/sem.lua` (the permits and their leases) in front. Acquire,
+//! release, leave and renew keep the locks' KEYS, ARGV and replies (`family/replies.rs`), so
+//! the family's engine drives them.
 
-use once_cell::sync::Lazy;
 use redis::{FromRedisValue, ParsingError, Script, Value};
 
-use crate::core::script::unexpected;
+use crate::{
+    core::{
+        lua::{Flagged, lua_scripts, requests_lua},
+        reply::{status_reply, unexpected},
+    },
+    family::scripts::{common_lua, inspect_lua},
+};
 
-/// The source of a semaphore script, with the shared functions in front (Lua scripts in Redis
-/// cannot include one another).
-macro_rules! with_sem {
-    ($file:literal) => {
-        concat!(
-            include_str!("../lock/scripts/common.lua"),
-            include_str!("../core/scripts/requests.lua"),
-            include_str!("scripts/sem.lua"),
-            include_str!(concat!("scripts/", $file))
-        )
-    };
-}
+lua_scripts! {
+    front: [common_lua!(), requests_lua!(), include_str!("scripts/sem.lua")];
 
-/// Take permits, or queue; see `scripts/acquire.lua`. Reply: `Acquired`.
-pub(crate) static ACQUIRE: Lazy<Script> = Lazy::new(|| Script::new(with_sem!("acquire.lua")));
+    /// Take permits, or queue; see `scripts/acquire.lua`. Reply: `Acquired`.
+    pub(crate) static ACQUIRE: Script = "acquire.lua";
 
-/// Give back an acquisition's permits, waking whom they fit; see `scripts/release.lua`. Reply:
-/// `Released`.
-pub(crate) static RELEASE: Lazy<Script> = Lazy::new(|| Script::new(with_sem!("release.lua")));
+    /// Give back an acquisition's permits, waking whom they fit; see `scripts/release.lua`.
+    /// Reply: `Released`.
+    pub(crate) static RELEASE: Script = "release.lua";
 
-/// Undo an acquisition; see `scripts/leave.lua`. Reply: `Undone`.
-pub(crate) static LEAVE: Lazy<Script> = Lazy::new(|| Script::new(with_sem!("leave.lua")));
+    /// Undo an acquisition; see `scripts/leave.lua`. Reply: `Undone`.
+    pub(crate) static LEAVE: Script = "leave.lua";
 
-/// Extend an acquisition's lease; see `scripts/renew.lua`. Reply: the watchdog's `Renewal`.
-pub(crate) static RENEW: Lazy<Script> = Lazy::new(|| Script::new(with_sem!("renew.lua")));
+    /// Extend an acquisition's lease; see `scripts/renew.lua`. Reply: the watchdog's `Renewal`.
+    pub(crate) static RENEW: Script = "renew.lua";
 
-/// Set the total once; see `scripts/set_permits.lua`. Reply: [`PermitsSet`].
-pub(crate) static SET_PERMITS: Lazy<Script> =
-    Lazy::new(|| Script::new(with_sem!("set_permits.lua")));
+    /// Set the total once; see `scripts/set_permits.lua`. Reply: [`PermitsSet`].
+    pub(crate) static SET_PERMITS: Script = "set_permits.lua";
 
-/// Grow the total; see `scripts/add_permits.lua`. Reply: [`PermitsAdded`].
-pub(crate) static ADD_PERMITS: Lazy<Script> =
-    Lazy::new(|| Script::new(with_sem!("add_permits.lua")));
+    /// Grow the total; see `scripts/add_permits.lua`. Reply: [`PermitsAdded`].
+    pub(crate) static ADD_PERMITS: Script = "add_permits.lua";
 
-/// Count the free permits; see `scripts/available.lua`. Reply: [`Counted`].
-pub(crate) static AVAILABLE: Lazy<Script> = Lazy::new(|| Script::new(with_sem!("available.lua")));
+    /// Count the free permits; see `scripts/available.lua`. Reply: [`Available`].
+    pub(crate) static AVAILABLE: Script = "available.lua";
 
-/// Every script of the semaphore, by file name: for tests (`__private::scripts`).
-pub(crate) fn sources() -> [(&'static str, &'static str); 7] {
-    [
-        ("acquire.lua", with_sem!("acquire.lua")),
-        ("release.lua", with_sem!("release.lua")),
-        ("leave.lua", with_sem!("leave.lua")),
-        ("renew.lua", with_sem!("renew.lua")),
-        ("set_permits.lua", with_sem!("set_permits.lua")),
-        ("add_permits.lua", with_sem!("add_permits.lua")),
-        ("available.lua", with_sem!("available.lua")),
-    ]
+    /// Describe a semaphore without changing it; see `scripts/info.lua`. Declared read-only,
+    /// with the family's `inspect.lua` in front.
+    unlisted pub(crate) static INFO: Flagged =
+        ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
 }
 
 /// The reply of `set_permits.lua`.
@@ -81,35 +68,26 @@ impl FromRedisValue for PermitsSet {
     }
 }
 
-/// The reply of `add_permits.lua`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PermitsAdded {
-    /// The permits are added: by this request, or by an earlier copy of it.
-    Added,
-    /// The semaphore's key holds another type.
-    WrongType,
-}
-
-impl FromRedisValue for PermitsAdded {
-    fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        Ok(match i64::from_redis_value(value)? {
-            1 => Self::Added,
-            -1 => Self::WrongType,
-            other => return Err(unexpected("add_permits", other)),
-        })
+status_reply! {
+    /// The reply of `add_permits.lua`.
+    pub(crate) enum PermitsAdded from "add_permits" {
+        /// The permits are added: by this request, or by an earlier copy of it.
+        Added = 1,
+        /// The semaphore's key holds another type.
+        WrongType = -1,
     }
 }
 
 /// The reply of `available.lua`: the free permits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Counted {
+pub(crate) enum Available {
     /// The count.
     Permits(u64),
     /// The semaphore's key holds another type.
     WrongType,
 }
 
-impl FromRedisValue for Counted {
+impl FromRedisValue for Available {
     fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
         Ok(match i64::from_redis_value(value)? {
             -1 => Self::WrongType,

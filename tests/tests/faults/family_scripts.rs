@@ -3,7 +3,7 @@
 //! (a hold counted once, a release answering what its first attempt did), and a late copy of a
 //! request whose caller gave up must take nothing.
 
-use lock_runtime::__private::scripts::{read_write_lock, semaphore};
+use lock_runtime::testing::scripts::{read_write_lock, semaphore};
 use lock_tests::{RedisServer, locks::lock_key, unique_name};
 
 const FENCE_IDLE_MS: &str = "600000";

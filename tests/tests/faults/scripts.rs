@@ -2,7 +2,7 @@
 //! timeout or a reconnect must not change the outcome (Redisson issues 7367, 4822, 4178 and
 //! 4871), and a request whose caller gave up must take nothing when a late copy arrives.
 
-use lock_runtime::__private::scripts::lock_script;
+use lock_runtime::testing::scripts::lock_script;
 use lock_tests::{RedisServer, locks::lock_key, server_version, unique_name};
 
 /// The lock's script `file` as the client sends it to the kit's server: without its `#!lua`

@@ -503,7 +503,7 @@ async fn a_key_of_another_type_is_an_error_and_left_untouched() {
 fn a_resent_request_is_answered_from_its_record() {
     let server = RedisServer::start();
     let script = |file: &str| {
-        lock_runtime::__private::scripts::count_down_latch()
+        lock_runtime::testing::scripts::count_down_latch()
             .into_iter()
             .find_map(|(name, source)| (name == file).then_some(source))
             .unwrap_or_else(|| panic!("the latch has no script {file}"))

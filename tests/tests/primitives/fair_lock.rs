@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lock_runtime::{__private::scripts::lock_script, LockClient, LockError, LockGuard};
+use lock_runtime::{LockClient, LockError, LockGuard, testing::scripts::lock_script};
 use lock_tests::{
     RedisServer, TcpProxy,
     locks::{

@@ -6,7 +6,7 @@
 //! delivers messages, pings while idle, and on failure reconnects, resubscribes every channel
 //! that still has waiters and wakes all of them (see the hub's module docs).
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
@@ -15,10 +15,7 @@ use tokio::{sync::mpsc, time::Instant};
 use super::{
     MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY, Shared, Subscribe, Timeouts, is_refusal, timers,
 };
-use crate::{
-    client::{naming, sentinel::Primary},
-    core::script::within,
-};
+use crate::transport::{deadline::within, nodes::Nodes};
 
 /// The listener task: owns the pub/sub connection, runs the queued commands, delivers messages,
 /// and reconnects, resubscribes and wakes everyone when the connection fails.
@@ -40,7 +37,8 @@ pub(super) async fn listen(
         if idle && commands.recv().await.is_none() {
             return;
         }
-        let (mut sink, mut stream, epoch) = match nodes.connect(&name, timeouts, ask).await {
+        let (mut sink, mut stream, epoch) = match nodes.connect(&name, timeouts.connect, ask).await
+        {
             Ok(connection) => connection,
             Err(err) => {
                 ask = true;
@@ -148,85 +146,6 @@ async fn serve(
             }
             () = &mut moved => {
                 return Some("the primary moved (Sentinel failover)".to_owned());
-            }
-        }
-    }
-}
-
-/// Where the hub subscribes.
-pub(crate) enum Nodes {
-    /// The first of these nodes that answers, in this order.
-    Fixed(Vec<redis::Client>),
-    /// The primary the Sentinels name, followed through failovers.
-    Sentinel(Arc<Primary>),
-}
-
-impl Nodes {
-    /// Opens a pub/sub connection named `name`, and says which [epoch](Self::epoch) it goes
-    /// to. Behind Sentinels, it asks them where the primary is first if `ask`.
-    async fn connect(
-        &self,
-        name: &str,
-        timeouts: Timeouts,
-        ask: bool,
-    ) -> redis::RedisResult<(PubSubSink, PubSubStream, u64)> {
-        let nodes = match self {
-            Self::Fixed(nodes) => nodes,
-            Self::Sentinel(primary) => {
-                if ask {
-                    primary.resolve_soon(timeouts.connect).await;
-                }
-                let located = primary.current();
-                let pubsub = within(timeouts.connect, naming::pubsub(&located.node, name)).await?;
-                let (sink, stream) = pubsub.split();
-                return Ok((sink, stream, located.epoch));
-            }
-        };
-        let mut failure = None;
-        for node in nodes {
-            match within(timeouts.connect, naming::pubsub(node, name)).await {
-                Ok(pubsub) => {
-                    let (sink, stream) = pubsub.split();
-                    return Ok((sink, stream, 0));
-                }
-                Err(err) => failure = Some(err),
-            }
-        }
-        Err(failure.unwrap_or_else(|| {
-            redis::RedisError::from((
-                redis::ErrorKind::InvalidClientConfig,
-                "no Redis node to subscribe on",
-            ))
-        }))
-    }
-
-    /// How many times the Sentinel-managed primary moved; always 0 for fixed nodes.
-    fn epoch(&self) -> u64 {
-        match self {
-            Self::Fixed(_) => 0,
-            Self::Sentinel(primary) => primary.epoch(),
-        }
-    }
-
-    /// Completes when the primary is found at another address than at `epoch`; never for fixed
-    /// nodes.
-    fn moved_from(&self, epoch: u64) -> impl Future<Output = ()> + use<> {
-        let moves = match self {
-            Self::Fixed(_) => None,
-            Self::Sentinel(primary) => Some(primary.moves()),
-        };
-        async move {
-            match moves {
-                Some(mut moves) => {
-                    if moves
-                        .wait_for(|located| located.epoch != epoch)
-                        .await
-                        .is_err()
-                    {
-                        std::future::pending::<()>().await;
-                    }
-                }
-                None => std::future::pending().await,
             }
         }
     }

@@ -13,7 +13,7 @@
 //! # Transports
 //!
 //! This module keeps the bookkeeping (channels, waiters, wake-ups); a listener task per client
-//! talks to Redis, in one of two ways ([`Transport`]):
+//! talks to Redis, in one of two ways ([`PubSub`]):
 //!
 //! - **classic** (`classic.rs`): one RESP2 connection, `SUBSCRIBE`, and the scripts `PUBLISH`.
 //!   One Redis, a Sentinel-managed primary, or a Redis Cluster older than Redis 7 (where Redis
@@ -62,10 +62,11 @@
 //!
 //! # Behind Sentinels
 //!
-//! The connection goes to the primary the Sentinels name ([`Nodes::Sentinel`]). A demoted
+//! The connection goes to the primary the Sentinels name
+//! ([`Nodes::Sentinel`](crate::transport::nodes::Nodes::Sentinel)). A demoted
 //! primary keeps its pub/sub connections and receives nothing the new primary publishes until
 //! it replicates from it, so the listener does not wait for its connection to fail: when the
-//! client finds the primary at a new address (see `client/sentinel`), the listener drops its
+//! client finds the primary at a new address (see `transport/sentinel`), the listener drops its
 //! connection and reconnects to the new primary, resubscribing and waking every waiter as after
 //! any reconnection. After a failure of its own it asks the Sentinels where the primary is
 //! before reconnecting.
@@ -81,8 +82,8 @@
 //!
 //! # Which runtime
 //!
-//! The listener runs on the library's background runtime (see `core/background.rs`), so it lives
-//! as long as the client, whatever runtime created it.
+//! The listener runs on the library's background runtime (see `transport/background.rs`), so it
+//! lives as long as the client, whatever runtime created it.
 
 use std::{
     collections::HashMap,
@@ -101,14 +102,16 @@ use tokio::{
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
-    client::config::{Config, Deployment},
-    core::{lease::MAX_LEASE, script::is_transient, sync::lock},
+    core::sync::lock_ignoring_poison,
+    transport::{
+        config::{Config, Deployment},
+        failure::is_transient,
+        nodes::PubSub,
+    },
 };
 
 mod classic;
 mod sharded;
-
-pub(crate) use classic::Nodes;
 
 /// Which local waiters a message on a channel wakes. Published by the scripts (as
 /// [`Wake::message`]) and decoded by the hub.
@@ -186,15 +189,6 @@ const SPUBLISH: &str = "spublish";
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(10);
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
-/// Where and how the hub subscribes.
-pub(crate) enum Transport {
-    /// Classic pub/sub (`SUBSCRIBE`, `PUBLISH`) on one connection.
-    Classic(Nodes),
-    /// Sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`, Redis 7) on the primary serving each channel's
-    /// slot, in the Redis Cluster reached through these seed nodes.
-    Sharded(Vec<redis::Client>),
-}
-
 /// The per-client hub; dropping it stops the listener and closes the pub/sub connections.
 pub(crate) struct Hub {
     shared: Arc<Shared>,
@@ -263,7 +257,7 @@ struct Timeouts {
 
 impl Hub {
     /// Starts the listener on `runtime`. It opens a pub/sub connection only when a task waits.
-    pub(crate) fn start(runtime: &Handle, transport: Transport, config: &Config) -> Self {
+    pub(crate) fn start(runtime: &Handle, pubsub: PubSub, config: &Config) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             channels: Mutex::new(HashMap::new()),
@@ -272,8 +266,8 @@ impl Hub {
         });
         let name = config.connection_name();
         let state = Arc::downgrade(&shared);
-        let (publish, listener) = match transport {
-            Transport::Classic(nodes) => {
+        let (publish, listener) = match pubsub {
+            PubSub::Classic(nodes) => {
                 // On a Redis Cluster before Redis 7 the connection goes to the first seed that
                 // answers: a frozen one is passed over as quickly as the per-shard connections
                 // of a newer cluster pass over theirs.
@@ -284,17 +278,16 @@ impl Hub {
                 let timeouts = Timeouts {
                     connect,
                     response: config.response_timeout,
-                    // An interval must fit `Instant` arithmetic: "never" is once a year.
-                    ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
+                    ping_interval: config.pubsub_ping_interval,
                 };
                 let listen = classic::listen(state, nodes, name, receiver, timeouts);
                 (PUBLISH, runtime.spawn(listen))
             }
-            Transport::Sharded(seeds) => {
+            PubSub::Sharded(seeds) => {
                 let timeouts = Timeouts {
                     connect: config.cluster_node_connect_timeout(),
                     response: config.response_timeout,
-                    ping_interval: config.pubsub_ping_interval.min(MAX_LEASE),
+                    ping_interval: config.pubsub_ping_interval,
                 };
                 let listen = sharded::listen(state, seeds, name, receiver, timeouts);
                 (SPUBLISH, runtime.spawn(listen))
@@ -316,7 +309,7 @@ impl Hub {
     /// Joins `channel` only if other local tasks wait on it already and Redis confirmed the
     /// subscription: then joining sends nothing to Redis.
     pub(crate) fn join_if_confirmed(&self, channel: &str) -> Option<Subscription> {
-        let mut channels = lock(&self.shared.channels);
+        let mut channels = lock_ignoring_poison(&self.shared.channels);
         let entry = channels.get_mut(channel)?;
         if !entry.channel.confirmed.load(Ordering::Acquire) {
             return None;
@@ -331,7 +324,7 @@ impl Hub {
 
     /// Joins `channel` as one more local waiter, subscribing if this is the first.
     pub(crate) fn join(&self, channel: &str) -> Subscription {
-        let mut channels = lock(&self.shared.channels);
+        let mut channels = lock_ignoring_poison(&self.shared.channels);
         let entry = channels.entry(channel.to_owned()).or_insert_with(|| {
             let channel = Arc::new(Channel {
                 name: channel.to_owned(),
@@ -376,7 +369,7 @@ impl Subscription {
     pub(crate) fn name(&self, id: &Arc<str>) -> NamedWaiter {
         let id = Arc::clone(id);
         let wake = Arc::new(Notify::new());
-        lock(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&wake));
+        lock_ignoring_poison(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&wake));
         NamedWaiter {
             channel: Arc::clone(&self.channel),
             id,
@@ -406,14 +399,14 @@ impl NamedWaiter {
 
     /// The grant carried by a message naming this waiter since the last call, if any.
     pub(crate) fn take_grant(&self) -> Option<String> {
-        lock(&self.channel.grants).remove(&self.id)
+        lock_ignoring_poison(&self.channel.grants).remove(&self.id)
     }
 }
 
 impl Drop for NamedWaiter {
     fn drop(&mut self) {
-        lock(&self.channel.named).remove(&self.id);
-        lock(&self.channel.grants).remove(&self.id);
+        lock_ignoring_poison(&self.channel.named).remove(&self.id);
+        lock_ignoring_poison(&self.channel.grants).remove(&self.id);
     }
 }
 
@@ -439,7 +432,7 @@ impl Drop for Baton {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut channels = lock(&self.shared.channels);
+        let mut channels = lock_ignoring_poison(&self.shared.channels);
         let Some(entry) = channels.get_mut(&self.channel.name) else {
             return;
         };
@@ -457,7 +450,7 @@ impl Shared {
     /// The channels some task waits on. Lingering channels are forgotten: this is asked when a
     /// new connection, subscribed to nothing, is set up.
     fn wanted(&self) -> Vec<Arc<Channel>> {
-        let mut channels = lock(&self.channels);
+        let mut channels = lock_ignoring_poison(&self.channels);
         channels.retain(|_, entry| entry.waiters > 0);
         channels
             .values()
@@ -468,19 +461,21 @@ impl Shared {
     /// Whether `channel` is still the map's entry for its name: a channel taken out of the map
     /// (unsubscribed after lingering) and joined again is a new entry.
     fn is_current(&self, channel: &Arc<Channel>) -> bool {
-        lock(&self.channels)
+        lock_ignoring_poison(&self.channels)
             .get(&channel.name)
             .is_some_and(|entry| Arc::ptr_eq(&entry.channel, channel))
     }
 
     fn has_waiters(&self) -> bool {
-        lock(&self.channels).values().any(|entry| entry.waiters > 0)
+        lock_ignoring_poison(&self.channels)
+            .values()
+            .any(|entry| entry.waiters > 0)
     }
 
     /// Takes out of the map the channels that have lingered long enough, to unsubscribe them.
     fn expire_lingering(&self, now: Instant) -> Vec<String> {
         let mut expired = Vec::new();
-        lock(&self.channels).retain(|name, entry| {
+        lock_ignoring_poison(&self.channels).retain(|name, entry| {
             let keep = entry
                 .idle_since
                 .is_none_or(|since| now.duration_since(since) < LINGER);
@@ -493,7 +488,7 @@ impl Shared {
     }
 
     fn deliver(&self, channel: &str, payload: &[u8]) {
-        let channels = lock(&self.channels);
+        let channels = lock_ignoring_poison(&self.channels);
         let Some(entry) = channels.get(channel) else {
             return;
         };
@@ -504,10 +499,10 @@ impl Shared {
             Wake::Count(n) => (0..n.min(u32::try_from(entry.waiters).unwrap_or(u32::MAX)))
                 .for_each(|_| wake.notify_one()),
             Wake::Waiter { id, grant } => {
-                let named = lock(&entry.channel.named);
+                let named = lock_ignoring_poison(&entry.channel.named);
                 if let Some((id, wake)) = named.get_key_value(id.as_str()) {
                     if let Some(grant) = grant {
-                        lock(&entry.channel.grants).insert(Arc::clone(id), grant);
+                        lock_ignoring_poison(&entry.channel.grants).insert(Arc::clone(id), grant);
                     }
                     // `notify_one` keeps the wake-up if the waiter is trying right now.
                     wake.notify_one();

@@ -57,11 +57,8 @@ use super::{
     timers,
 };
 use crate::{
-    client::connection::node_client,
-    core::{
-        script::within,
-        slots::{self, Address, SlotRange},
-    },
+    core::slots::{self, Address, SlotRange},
+    transport::{connection::node_client, deadline::within},
 };
 
 /// A push message, and the id of the connection it came on.

@@ -10,20 +10,25 @@ use futures_util::{
 };
 use tokio::{sync::futures::Notified, time::Instant};
 
-use super::{RedlockGuard, Settings, node_deadline};
+use super::{
+    RedlockGuard, Settings,
+    contender::{Contender, raise_fence},
+    node_deadline,
+};
 use crate::{
-    LockClient, LockError, LockGuard,
+    client::LockClient,
     core::{
         hub::{Baton, NamedWaiter, Subscription},
         keys::Keys,
         lease::{check_lease, deadline_after, valid_until, validity},
         meter::{Meter, Won},
         scope::{self, HoldKind},
-        script::timed_out,
         wait::Outcome,
     },
-    lock::contender::{Contender, raise_fence},
+    error::LockError,
+    family::guard::LockGuard,
     multi::release_all,
+    transport::deadline::timed_out,
 };
 
 /// Acquires the lock `name` on a quorum of `settings`' masters within `wait`, re-entering it if
@@ -42,8 +47,8 @@ pub(super) async fn acquire(
     let mut reentering = Vec::new();
     let mut masters = Vec::with_capacity(settings.clients.len());
     for client in &settings.clients {
-        let keys = Contender::keys(client, name)?;
-        if scope::find(client.id(), &keys.main, HoldKind::Exclusive).is_some() {
+        let keys = Contender::keys(&client.backend, name)?;
+        if scope::find(client.id(), &keys.main, HoldKind::Reentrant).is_some() {
             reentering.push(client);
         }
         masters.push(Master::new(client, keys, settings.node_timeout));
@@ -377,7 +382,7 @@ impl<'a> Master<'a> {
         self.retry_at = None;
         let mut contender = match self.contender.take() {
             Some(contender) => contender,
-            None => Contender::new(self.client, &self.keys, lease),
+            None => Contender::new(&self.client.backend, &self.keys, lease),
         };
         let tried = tokio::time::timeout_at(answer_by, contender.try_once(Some(answer_by))).await;
         // Dropped when it took the lock (spent) or failed (its request may linger: undone).

@@ -6,13 +6,14 @@ use futures_util::{StreamExt, stream::FuturesUnordered};
 use tokio::time::Instant;
 
 use crate::{
-    LockError, LockGuard,
     core::{
-        background::in_context,
         meter::{Holding, Meter},
         scope,
     },
+    error::LockError,
+    family::guard::LockGuard,
     multi::released,
+    transport::background::in_context,
 };
 
 /// A [`Redlock`](crate::Redlock)'s lock, held on a quorum of its masters. Dropping it releases

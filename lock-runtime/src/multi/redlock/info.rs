@@ -3,7 +3,7 @@
 //! others' answers, never failing the whole call: an operator looks at a Redlock precisely when
 //! some of its masters are in trouble.
 
-use crate::{LockError, LockInfo};
+use crate::{error::LockError, family::info::LockInfo};
 
 /// A snapshot of one lock of a [`Redlock`](crate::Redlock), master by master: made by
 /// [`RedlockLock::info`](crate::RedlockLock::info).

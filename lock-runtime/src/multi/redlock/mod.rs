@@ -6,17 +6,20 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use crate::{
-    LockClient, LockError,
+    client::LockClient,
     core::{
         lease::{MAX_LEASE, MIN_LEASE},
         meter::{Label, Meter},
-        script::timed_out,
     },
+    error::LockError,
+    transport::deadline::timed_out,
 };
 
 mod acquire;
+mod contender;
 mod guard;
 mod info;
+pub(crate) mod scripts;
 
 pub use guard::RedlockGuard;
 pub use info::RedlockInfo;

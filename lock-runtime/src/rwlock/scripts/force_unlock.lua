@@ -1,4 +1,4 @@
--- Delete the holds, read and write, of the owners that holders.lua (lock/scripts) found holding
+-- Delete the holds, read and write, of the owners that holders.lua (family/scripts) found holding
 -- a read-write lock, and wake its waiters: the second step of a force-unlock.
 --
 -- KEYS[1]  lock key (see rw.lua)

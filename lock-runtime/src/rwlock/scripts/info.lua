@@ -1,5 +1,5 @@
 -- Describe a read-write lock as it stands, changing nothing: its write hold, its read holds,
--- who waits and for what, the last fencing token. Sent read-only, with lock/scripts/inspect.lua
+-- who waits and for what, the last fencing token. Sent read-only, with family/scripts/inspect.lua
 -- in front (see there). A hold whose lease ended counts as gone (the next script that writes
 -- drops it, see expire_holds in rw.lua).
 --

@@ -4,9 +4,9 @@
 -- KEYS[2]  the leases of the holds (see rw.lua)
 --
 -- ARGV[1]  owner id of the scope's hold
--- ARGV[2]  the re-entry's number (see reenter in lock/scripts/common.lua)
+-- ARGV[2]  the re-entry's number (see reenter in family/scripts/common.lua)
 --
--- Returns: as lock/scripts/reenter.lua (1 re-entered, 0 the hold is gone: its lease ended, -1
+-- Returns: as family/scripts/reenter.lua (1 re-entered, 0 the hold is gone: its lease ended, -1
 -- wrong type, -2 the number is spent). A hold whose lease ended is dropped first, so it cannot
 -- be re-entered. A copy counts once, however late it lands.
 

@@ -16,7 +16,7 @@
 -- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
 -- ARGV[4]  unused (the exclusive locks' fencing state TTL)
 -- ARGV[5]  the number of the count: 0 for the acquisition's, a re-entry's own otherwise (see
---          reenter in lock/scripts/common.lua)
+--          reenter in family/scripts/common.lua)
 --
 -- Returns:
 --   1   released: this was the hold's last count; it is gone

@@ -1,5 +1,5 @@
--- Functions shared by the read-write lock's scripts (rwlock/scripts.rs puts lock/scripts/common.lua
--- and this file in front of each).
+-- Functions shared by the read-write lock's scripts (rwlock/scripts.rs puts
+-- family/scripts/common.lua and this file in front of each).
 --
 -- The lock is a hash: `writer` (the owner id of the write hold, while there is one) and per hold:
 -- its owner id -> hold count (re-entries count up), `~who:<owner id>` -> who took it and when (see

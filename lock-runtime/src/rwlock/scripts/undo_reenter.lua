@@ -18,7 +18,7 @@
 --   0   it had not landed: it never will count now (its number is spent in the hold's record)
 --
 -- Safe to resend, and a copy counts once however late it lands, as does a copy of the re-entry
--- (see give_back_hold in lock/scripts/common.lua): no key is left behind.
+-- (see give_back_hold in family/scripts/common.lua): no key is left behind.
 
 if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return 0

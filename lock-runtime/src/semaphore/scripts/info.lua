@@ -1,6 +1,6 @@
 -- Describe a semaphore as it stands, changing nothing: its total, the permits free, who holds
 -- permits and how many, who waits and for how many. Sent read-only, with
--- lock/scripts/inspect.lua in front (see there). An acquisition whose lease ended counts as
+-- family/scripts/inspect.lua in front (see there). An acquisition whose lease ended counts as
 -- gone and its permits as free (the next script that writes drops it, see expire_permits in
 -- sem.lua).
 --

@@ -1,4 +1,4 @@
--- Functions shared by the semaphore's scripts (semaphore/scripts.rs puts lock/scripts/common.lua
+-- Functions shared by the semaphore's scripts (semaphore/scripts.rs puts family/scripts/common.lua
 -- and this file in front of each).
 --
 -- The semaphore is a hash: `total` (the permits in all: set once by set_permits.lua, grown by

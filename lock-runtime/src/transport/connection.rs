@@ -12,7 +12,7 @@
 //! to send each request once (`retries(0)`): left to itself, redis-rs resends a request whose
 //! connection dropped or timed out after it was written, which may run it twice, and it sleeps
 //! over a second between its resends. Every failure comes back to the script path, which knows
-//! which requests are safe to resend (see `core/script.rs`). redis-rs still acts on what a
+//! which requests are safe to resend (see `core/script_path.rs`). redis-rs still acts on what a
 //! failure says about the cluster: it reads the slot map again after `MOVED` (and holds the
 //! requests sent meanwhile until it has it), and reconnects a node whose connection dropped.
 //! It does not learn anything when a node stops answering: a master whose host vanished (or
@@ -26,7 +26,7 @@
 //! Behind Sentinels the connection goes to the primary they name, and a failure that says it no
 //! longer reaches the primary (no answer, refused, reset, or `READONLY`) marks it stale rather
 //! than replacing it at once: the next request asks the Sentinels where the primary is now and
-//! connects there (see `client/sentinel`). A failover someone else learned of (the hub, the
+//! connects there (see `transport/sentinel`). A failover someone else learned of (the hub, the
 //! `+switch-master` listener) moves the connection at its next request.
 //!
 //! Connections are opened, and replaced, inside the background runtime's context (the script

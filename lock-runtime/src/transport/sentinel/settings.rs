@@ -6,7 +6,7 @@ use redis::{
     sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType},
 };
 
-use crate::{LockError, client::tls::Tls};
+use crate::{error::LockError, transport::tls::Tls};
 
 /// The redis-rs client that asks the Sentinels at `urls` for the primary they monitor as
 /// `master`. Opens no connection.
@@ -50,7 +50,7 @@ pub(crate) fn sentinel_client(
     {
         let _ = tls;
         if tls_mode {
-            return Err(crate::client::tls::unavailable(&urls[0]));
+            return Err(crate::transport::tls::unavailable(&urls[0]));
         }
     }
     let infos = urls

@@ -6,7 +6,7 @@
 //! the given ones (a private CA), and [`Tls::identity`] adds a client certificate for servers
 //! that ask for one (`tls-auth-clients yes`).
 
-use crate::LockError;
+use crate::error::LockError;
 
 /// The certificates of a client's TLS connections; empty without the `tls` feature.
 #[derive(Debug, Clone, Default)]

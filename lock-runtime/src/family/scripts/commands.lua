@@ -1,5 +1,5 @@
 -- What the server says of some commands, and its version: what lock-checked writes check a
--- pipeline's commands against before sending them (lock/exec.rs, core/commands.rs). Sent
+-- pipeline's commands against before sending them (family/exec.rs, core/commands.rs). Sent
 -- read-only, changing nothing.
 --
 -- KEYS[1]  a lock key: not read; it sends the call, on Redis Cluster, to the node that serves

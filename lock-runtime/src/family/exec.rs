@@ -39,16 +39,19 @@ use redis::{
 use tokio::time::Instant;
 
 use crate::{
-    LockError,
-    client::{config::Deployment, connection::Connection},
     core::{
         backend::Backend,
         commands::{Command, Table},
         ids::UnsettledNumber,
         keys::leases_of,
-        scope::{HoldKind, Holder},
+        scope::{self, HoldKind, Holder},
     },
-    lock::scripts::{COMMANDS, Described, EXEC, Executed, SPEND_EXEC, SpentExec},
+    error::LockError,
+    family::{
+        replies::{Described, Executed, SpentExec},
+        scripts::{COMMANDS, EXEC, SPEND_EXEC},
+    },
+    transport::{config::Deployment, connection::Connection},
 };
 
 /// The most arguments, the command's name included, that one command of a lock-checked write
@@ -80,7 +83,7 @@ pub(crate) async fn run<T: FromRedisValue>(
     pipeline: &Pipeline,
 ) -> Result<T, LockError> {
     let leases = match holder.kind {
-        HoldKind::Exclusive | HoldKind::Fair => false,
+        HoldKind::Reentrant | HoldKind::Fair => false,
         HoldKind::Write => true,
         HoldKind::Read | HoldKind::Permit => {
             return Err(LockError::misuse(format!(
@@ -99,7 +102,7 @@ pub(crate) async fn run<T: FromRedisValue>(
     loop {
         let table = described(holder, name, &commands).await?;
         let number = holder.execs.open(&backend.ids);
-        let mut call = EXEC.for_server(backend).prepare_invoke();
+        let mut call = EXEC.for_server(backend.server).prepare_invoke();
         call.key(&holder.key)
             .key(leases_of(&holder.key))
             .arg(holder.owner.as_ref())
@@ -331,7 +334,7 @@ impl Drop for Unanswered {
 /// }
 /// ```
 pub async fn exec<T: FromRedisValue>(pipeline: &Pipeline) -> Result<T, LockError> {
-    let holder = crate::core::scope::innermost_holder().ok_or_else(|| {
+    let holder = scope::innermost_holder().ok_or_else(|| {
         LockError::misuse(
             "lock_runtime::exec needs a lock held around the call (a `#[distribute_lock]` body, \
              or a `LockGuard::scope`); none is",
@@ -400,7 +403,7 @@ async fn described(
         if missing.is_empty() && (table.version().is_some() || names.is_empty()) {
             return Ok(table);
         }
-        let mut call = COMMANDS.for_server(backend).prepare_invoke();
+        let mut call = COMMANDS.for_server(backend.server).prepare_invoke();
         call.key(&holder.key).arg(&missing);
         let context = || format!("reading Redis's commands for lock-checked writes under `{name}`");
         let described: Described = backend.scripts.eval(&call, None, context).await?.reply;

@@ -1,6 +1,6 @@
-//! What a lock made of reentrant locks asks of each: a [`Redlock`](crate::Redlock) (one per
-//! client) a [`Contender`] tried when the Redlock says, and [`raise_fence`]; a
-//! [`MultiLock`](crate::MultiLock) (one per name) [`rearm`].
+//! What a [`Redlock`](crate::Redlock) asks of the reentrant lock on each of its clients: a
+//! [`Contender`] tried when the Redlock says, and [`raise_fence`] once a quorum agreed on a
+//! token.
 //!
 //! A Redlock cannot leave its waiting to the wait engine of each client: it must hold a quorum
 //! of them at once or none, so it tries all of them together, gives back what it took when it
@@ -13,21 +13,18 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
+use super::scripts::{FenceRaised, RAISE_FENCE};
 use crate::{
-    LockClient, LockError, LockGuard,
     core::{
         backend::Backend,
         keys::{FENCE_TTL, Keys},
-        lease::{redis_millis, valid_until},
+        lease::redis_millis,
         meter::{Label, Meter},
         wait::{Attempt, Outcome},
-        watchdog::Renewal,
     },
-    lock::{
-        REENTRANT,
-        acquisition::Acquire,
-        scripts::{FenceRaised, RAISE_FENCE},
-    },
+    error::LockError,
+    family::{acquisition::Acquire, guard::LockGuard},
+    lock::REENTRANT,
 };
 
 /// One owner's fresh acquisition of the reentrant lock `name` on one client, tried one request
@@ -45,17 +42,16 @@ pub(crate) struct Contender {
 }
 
 impl Contender {
-    /// The keys of the reentrant lock `name` on `client`, for [`Contender::new`]: made once per
-    /// acquisition, however many contenders it makes.
-    pub(crate) fn keys(client: &LockClient, name: &Arc<str>) -> Result<Arc<Keys>, LockError> {
-        Ok(Arc::new(REENTRANT.layout.keys(&client.backend, name)?))
+    /// The keys of the reentrant lock `name` on the client whose state is `backend`, for
+    /// [`Contender::new`]: made once per acquisition, however many contenders it makes.
+    pub(crate) fn keys(backend: &Backend, name: &Arc<str>) -> Result<Arc<Keys>, LockError> {
+        Ok(Arc::new(REENTRANT.layout.keys(backend, name)?))
     }
 
-    /// A contender for the lock of `keys` ([`Contender::keys`]) on `client`, asking for a fixed
-    /// `lease` (checked by the caller) or the client's watchdog lease. Not measured on its own:
-    /// the Redlock is, as a whole.
-    pub(crate) fn new(client: &LockClient, keys: &Arc<Keys>, lease: Option<Duration>) -> Self {
-        let backend = &client.backend;
+    /// A contender for the lock of `keys` ([`Contender::keys`]) on the client whose state is
+    /// `backend`, asking for a fixed `lease` (checked by the caller) or the client's watchdog
+    /// lease. Not measured on its own: the Redlock is, as a whole.
+    pub(crate) fn new(backend: &Arc<Backend>, keys: &Arc<Keys>, lease: Option<Duration>) -> Self {
         let member = Meter::new(REENTRANT.primitive, &Label::Member);
         Self {
             acquire: Acquire::new(&REENTRANT, backend, keys, lease, None, &member),
@@ -130,35 +126,4 @@ pub(crate) async fn raise_fence(
         )
         .await?;
     Ok(raised.reply == FenceRaised::Raised)
-}
-
-/// Re-arms the lease of `guard`'s hold to a full `lease` from now, provided `guard` still holds
-/// the lock (the renewal script, as the watchdog sends it): `Ok(false)` when it does not (its
-/// lease ran out, or it was taken away), and nothing changed. The guard's deadline is then timed
-/// from the send of the request whose reply came back: that request set the TTL, or a later
-/// copy of it did, so the deadline is never later than the key's expiry. Re-arming twice is
-/// harmless, so a late copy needs no memo: it finds the hold gone, or extends it further.
-///
-/// # Errors
-///
-/// [`LockError::Redis`] if Redis could not be reached within the retry timeout.
-pub(crate) async fn rearm(guard: &LockGuard, lease: Duration) -> Result<bool, LockError> {
-    let holder = guard.holder();
-    let backend = &holder.backend;
-    let mut renew = REENTRANT.layout.renew.prepare_invoke();
-    renew
-        .key(&holder.key)
-        .arg(holder.owner.as_ref())
-        .arg(redis_millis(lease));
-    let context = || format!("re-arming the lease of lock `{}`", guard.name());
-    let rearmed = backend
-        .in_context(backend.scripts.eval::<Renewal>(&renew, None, context))
-        .await?;
-    match rearmed.reply {
-        Renewal::Renewed => {
-            holder.lease.extend_to(valid_until(rearmed.sent, lease));
-            Ok(true)
-        }
-        Renewal::Lost => Ok(false),
-    }
 }

@@ -6,7 +6,7 @@
 --
 -- The client has already refused what `COMMAND INFO` tells (unknown commands and subcommands,
 -- wrong arity, commands refused in scripts, blocking ones, `SELECT` and the like, more
--- arguments than `unpack` gives: see lock/exec.rs), for the server version in ARGV[3]. What
+-- arguments than `unpack` gives: see family/exec.rs), for the server version in ARGV[3]. What
 -- only the server can tell is checked here, before the first command runs: that version, the
 -- ACL user's rights, and on Redis Cluster that every key is one this script may touch.
 --
@@ -59,7 +59,7 @@
 -- reply holding such an integer becomes an error reply that says the command ran.
 --
 -- The commands' keys are not declared (the client cannot tell keys from other arguments). The
--- script is sent with a `#!lua` shebang (lock/scripts.rs), so on Redis Cluster Redis lets it
+-- script is sent with a `#!lua` shebang (family/scripts.rs), so on Redis Cluster Redis lets it
 -- touch keys of its declared keys' slot only: the lock's. `COMMAND GETKEYS` finds each
 -- command's keys as Redis does (and SPUBLISH's channel, which Cluster places as a key), and an
 -- `EXISTS` of each meets the same slot check as the command will, before anything runs.

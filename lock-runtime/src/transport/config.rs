@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{client::tls::Tls, core::lease::MAX_LEASE};
+use crate::transport::tls::Tls;
 
 /// The longest a request memo is kept.
 const MAX_MEMO_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -12,9 +12,6 @@ const ABANDONED_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// The watchdog timeout of a client built with default settings.
 pub(crate) const DEFAULT_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The longest watchdog timeout: the watchdog's lease is a lease like any other.
-pub(crate) const MAX_WATCHDOG_TIMEOUT: Duration = MAX_LEASE;
 
 /// Settings shared by every lock of one [`LockClient`](crate::LockClient).
 #[derive(Debug, Clone)]
@@ -40,7 +37,7 @@ pub(crate) enum Deployment {
     Single(String),
     /// A Redis Cluster, reached through these seed nodes.
     Cluster(Vec<String>),
-    /// The primary that these Sentinels monitor under `master` (see `client/sentinel`).
+    /// The primary that these Sentinels monitor under `master` (see `transport/sentinel`).
     Sentinel {
         master: String,
         sentinels: Vec<String>,
@@ -81,7 +78,7 @@ impl Config {
     /// practical end (`Duration::MAX`) keeps memos for [`MAX_MEMO_TTL`]. A memo only answers a
     /// resend with the first attempt's reply: a copy that lands after it expired must count
     /// nothing by what the object's own keys record (a lock's hold numbers, see
-    /// `lock/scripts/common.lua`).
+    /// `family/scripts/common.lua`).
     pub(crate) fn memo_ttl(&self) -> Duration {
         self.retry_timeout
             .saturating_add(self.response_timeout)

@@ -5,13 +5,13 @@ use std::{future::Future, sync::Arc, time::Duration};
 use tokio::{runtime::Handle, time::Instant};
 
 use crate::{
-    LockError,
     core::{
-        background::in_context,
-        hold::Hold,
+        hold::{Hold, ReleaseOnDrop},
         scope::{self, Holder},
     },
-    lock::exec::{self, LockedConnection},
+    error::LockError,
+    family::exec::{self, LockedConnection},
+    transport::background::in_context,
 };
 
 /// A held lock. Dropping it releases the lock; [`LockGuard::unlock`] releases it and reports how
@@ -22,8 +22,8 @@ use crate::{
 #[must_use = "dropping the guard releases the lock at once"]
 #[derive(Debug)]
 pub struct LockGuard {
-    /// `None` once a release has started.
-    hold: Option<Hold>,
+    /// Released on drop, or by [`unlock`](Self::unlock).
+    hold: ReleaseOnDrop,
     name: Arc<str>,
     holder: Holder,
     runtime: &'static Handle,
@@ -37,7 +37,7 @@ impl LockGuard {
         runtime: &'static Handle,
     ) -> Self {
         Self {
-            hold: Some(hold),
+            hold: ReleaseOnDrop::new(hold),
             name,
             holder,
             runtime,
@@ -305,18 +305,7 @@ impl LockGuard {
     /// guard.unlock().await?; // released, and Redis confirmed it
     /// # Ok(()) });
     /// ```
-    pub async fn unlock(mut self) -> Result<(), LockError> {
-        match self.hold.take() {
-            Some(hold) => hold.release_now().await,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        if let Some(hold) = self.hold.take() {
-            hold.release_in_background();
-        }
+    pub async fn unlock(self) -> Result<(), LockError> {
+        self.hold.release().await
     }
 }

@@ -6,7 +6,7 @@ use std::{future::Future, sync::Weak, time::Duration};
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 
-use crate::{client::naming, core::script::within};
+use crate::transport::{deadline::within, naming};
 
 /// The channel on which a Sentinel announces a new primary:
 /// `<master> <old ip> <old port> <new ip> <new port>`.

@@ -30,7 +30,7 @@
 //!   reads). `Commands::report` then marks the command connection stale; the next attempt of any
 //!   request looks the primary up and opens a fresh connection to it, inside that attempt's
 //!   response timeout. Every one of these errors is transient for the script path
-//!   (`core/script.rs`), so acquire, release and renew resend, with backoff, until the new
+//!   (`core/script_path.rs`), so acquire, release and renew resend, with backoff, until the new
 //!   primary answers or their own deadline passes: a failover is not an error, only a delay.
 //!   While the Sentinels still name the dead primary (until `down-after-milliseconds` and the
 //!   election pass), the lookup fails and the request resends.

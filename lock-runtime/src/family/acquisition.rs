@@ -1,11 +1,8 @@
-//! What every lock of the family shares: the reentrant [`Lock`](crate::Lock), the
-//! [`FairLock`](crate::FairLock) and the read and write locks of a
-//! [`ReadWriteLock`](crate::ReadWriteLock) all keep their holds in a Redis hash (owner id ->
-//! hold count), queue their waiters in Redis, and pass the lock on to the head of the queue.
-//! They differ in their scripts, which a [`Flavor`] (one per lock) and a [`Layout`] (one per
-//! way of keeping holds: the exclusive locks' one hash, the read-write lock's hash with a lease
-//! per hold) name. Everything else is written once here, on top of the core: the [`Attempt`] of
-//! a fresh acquisition, the re-entry, the release and the undos.
+//! A fresh acquisition: the [`Attempt`] every lock of the family hands to the wait engine (one
+//! owner id, tried as often as the engine, or a Redlock's contender, asks), what it arms to be
+//! undone if its caller gives up, and the hold it hands out: taken by a try, or handed over
+//! directly by a release; or a re-entry, when the current scope holds the lock already. The
+//! holds are given back by `release.rs`.
 
 use std::{
     future::Future,
@@ -13,103 +10,31 @@ use std::{
     time::Duration,
 };
 
-use futures_util::future::BoxFuture;
-use once_cell::sync::Lazy;
-use redis::{Script, ScriptInvocation};
+use redis::ScriptInvocation;
 use tokio::time::Instant;
 use tracing::{Instrument, instrument::Instrumented};
 
 use crate::{
-    LockClient, LockError, LockGuard,
     core::{
         backend::Backend,
-        background::InContext,
-        hold::{GiveBack, Hold, InFlight, Renewal},
-        hub::Wake,
+        hold::{Hold, InFlight, Renewal},
         keys::{FENCE_TTL, Keys},
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         meter::{Label, Meter},
-        scope::{self, Held, HoldKind, Holder},
-        script::{Copies, Sent},
+        scope::{self, HoldKind, Holder, ScopeHold},
+        script_path::{Copies, Sent},
         wait::{self, Attempt, Outcome},
         watchdog::{Registration, RenewalId},
     },
-    lock::scripts::{Acquired, ForceUnlocked, HOLDERS, Holders, Reentered, Released, Seen, Undone},
+    error::LockError,
+    family::{
+        flavor::{Flavor, Layout},
+        guard::LockGuard,
+        release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf, abandoned_mark},
+        replies::{Acquired, Reentered, Seen},
+    },
+    transport::background::InContext,
 };
-
-/// What makes one lock of the family itself: its acquire script (the reentrant lock's lets
-/// newcomers barge, the fair lock's gives a free lock to the head of the queue only, the read
-/// and write locks' share it or wait for it; all take the same KEYS and ARGV), whether its
-/// waiters take a direct hand-over, the hold kind its scopes carry, and how it keeps its holds.
-pub(crate) struct Flavor {
-    /// The hold kind its scopes carry: a lock re-enters only its own kind.
-    pub(crate) kind: HoldKind,
-    /// The primitive, as its measurements' `kind` label names it (see `core/meter.rs`).
-    pub(crate) primitive: &'static str,
-    /// Its acquire script; the reply is [`Acquired`].
-    pub(crate) acquire: &'static Lazy<Script>,
-    /// Whether a release makes its head waiter the owner at once (the fair lock), rather than
-    /// waking it to try (the others); see [`Acquire::granted`].
-    pub(crate) hand_over: bool,
-    /// Where its holds live and the scripts that renew, give back and undo them.
-    pub(crate) layout: &'static Layout,
-    /// Asked before a fresh acquisition (one the current scope does not re-enter), with the
-    /// client's id and the lock's keys: the owner id of a hold of the current scope the new hold
-    /// may be granted alongside (a read lock under the scope's own write lock), or the error
-    /// that refuses it at once (a write lock asked under the scope's read lock).
-    pub(crate) fresh: fn(&str, &Keys) -> Result<Alongside, LockError>,
-}
-
-/// The owner id of a hold of the current scope that a fresh hold may be granted alongside, if
-/// any (see [`Flavor::fresh`]).
-pub(crate) type Alongside = Option<Arc<str>>;
-
-/// How a kind of hold is kept in Redis: the key, and the scripts that renew, give back and undo
-/// holds. The reentrant and the fair lock share one layout (one hash, its TTL the lease); the
-/// read-write lock and the semaphore have their own (a lease per hold).
-pub(crate) struct Layout {
-    /// The lock's key after the name's hash tag (`{prefix:name}:rw`), or `None` for the tag
-    /// itself (`{prefix:name}`). Every other key of the lock is named after it.
-    pub(crate) part: Option<&'static str>,
-    /// Re-enter a hold (`lock/scripts/reenter.lua`'s KEYS and ARGV); reply [`Reentered`].
-    /// `None` for holds that are never re-entered (semaphore permits).
-    pub(crate) reenter: Option<&'static Lazy<Script>>,
-    /// Release one hold (`lock/scripts/release.lua`'s); reply [`Released`].
-    pub(crate) release: &'static Lazy<Script>,
-    /// Undo a fresh acquisition (`lock/scripts/leave.lua`'s); reply [`Undone`].
-    pub(crate) leave: &'static Lazy<Script>,
-    /// Undo a re-entry (`lock/scripts/undo_reenter.lua`'s); reply [`Undone`]. `None` where
-    /// `reenter` is.
-    pub(crate) undo_reenter: Option<&'static Lazy<Script>>,
-    /// Renew a hold (`lock/scripts/renew.lua`'s); reply the watchdog's `Renewal`.
-    pub(crate) renew: &'static Lazy<Script>,
-    /// Whether each hold has a lease of its own, kept in `{…}:leases` (the read-write lock's):
-    /// that key is then passed to every script after its other keys.
-    pub(crate) leases: bool,
-}
-
-impl Layout {
-    /// The keys of the lock `name`.
-    pub(crate) fn keys(&self, backend: &Backend, name: &Arc<str>) -> Result<Keys, LockError> {
-        let keys = backend.keys(name)?;
-        Ok(match self.part {
-            Some(part) => keys.part(part),
-            None => keys,
-        })
-    }
-
-    /// Adds the per-hold leases key to `call` if this layout has one.
-    fn with_leases<'a, 'b>(
-        &self,
-        call: &'a mut ScriptInvocation<'b>,
-        keys: &Keys,
-    ) -> &'a mut ScriptInvocation<'b> {
-        if self.leases {
-            call.key(keys.leases());
-        }
-        call
-    }
-}
 
 /// A hold a fresh acquisition took, before it becomes a guard ([`LockGuard`], or a semaphore
 /// permit).
@@ -122,34 +47,8 @@ pub(crate) struct Taken {
 
 impl Taken {
     /// The lock guard of this hold.
-    pub(super) fn guard(self, backend: &Backend, name: &Arc<str>) -> LockGuard {
+    pub(crate) fn guard(self, backend: &Backend, name: &Arc<str>) -> LockGuard {
         LockGuard::new(self.hold, Arc::clone(name), self.holder, backend.runtime)
-    }
-}
-
-/// No hold of the scope matters to a fresh acquisition: the exclusive locks' [`Flavor::fresh`].
-pub(crate) fn nothing_alongside(_: &str, _: &Keys) -> Result<Alongside, LockError> {
-    Ok(None)
-}
-
-/// Whether an undo marks the owner abandoned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mark {
-    /// A copy of the request may still reach Redis (it was in flight, or resent): mark, so it
-    /// takes nothing when it lands.
-    Abandoned,
-    /// Nothing of the owner's can still be on its way (a queued waiter whose wait ended): no
-    /// mark, no key left behind.
-    Nothing,
-}
-
-impl Mark {
-    /// How long the mark lives, for the scripts (0: none).
-    pub(crate) fn ttl(self, backend: &Backend) -> Duration {
-        match self {
-            Self::Abandoned => backend.config.abandoned_ttl(),
-            Self::Nothing => Duration::ZERO,
-        }
     }
 }
 
@@ -158,12 +57,11 @@ impl Mark {
 /// `label`.
 pub(crate) async fn acquire(
     flavor: &'static Flavor,
-    client: &LockClient,
+    backend: &Arc<Backend>,
     (name, label): (&Arc<str>, &Label),
     wait: Duration,
     lease: Option<Duration>,
 ) -> Result<LockGuard, LockError> {
-    let backend = &client.backend;
     let Asked {
         start,
         keys,
@@ -198,13 +96,12 @@ pub(crate) async fn acquire(
 /// script (a semaphore's number of permits). Traced and measured as [`acquire_traced`].
 pub(crate) async fn acquire_fresh(
     flavor: &'static Flavor,
-    client: &LockClient,
+    backend: &Arc<Backend>,
     (name, label): (&Arc<str>, &Label),
     (wait, lease): (Duration, Option<Duration>),
     argument: Arc<str>,
 ) -> Result<Taken, LockError> {
     let acquiring = async {
-        let backend = &client.backend;
         let Asked {
             start,
             keys,
@@ -217,7 +114,7 @@ pub(crate) async fn acquire_fresh(
             .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
             .await
     };
-    traced(flavor, client, (name, label), (wait, lease), acquiring).await
+    traced(flavor, backend, (name, label), (wait, lease), acquiring).await
 }
 
 /// [`acquire`] as a handle's `acquire` and `try_acquire` run it: in the background runtime's
@@ -225,27 +122,27 @@ pub(crate) async fn acquire_fresh(
 /// `async fn`, so it adds no state of its own to the future every waiting task holds.
 pub(crate) fn acquire_traced<'a>(
     flavor: &'static Flavor,
-    client: &'a LockClient,
+    backend: &'a Arc<Backend>,
     (name, label): (&'a Arc<str>, &'a Label),
     wait: Duration,
     lease: Option<Duration>,
 ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'a {
-    let acquiring = acquire(flavor, client, (name, label), wait, lease);
-    traced(flavor, client, (name, label), (wait, lease), acquiring)
+    let acquiring = acquire(flavor, backend, (name, label), wait, lease);
+    traced(flavor, backend, (name, label), (wait, lease), acquiring)
 }
 
 /// `acquiring` polled in the background runtime's context, inside a debug span naming the lock,
 /// its primitive and metrics label, the wait and the lease.
 fn traced<F: Future>(
     flavor: &Flavor,
-    client: &LockClient,
+    backend: &Backend,
     (name, label): (&str, &Label),
     (wait, lease): (Duration, Option<Duration>),
     acquiring: F,
 ) -> Instrumented<InContext<F>> {
     let meter = Meter::new(flavor.primitive, label);
     let span = tracing::debug_span!("acquire", lock = %name, %meter, ?wait, ?lease);
-    client.backend.in_context(acquiring).instrument(span)
+    backend.in_context(acquiring).instrument(span)
 }
 
 /// What every acquisition starts from: when it began, the keys, the lease checked, the deadline.
@@ -276,69 +173,9 @@ impl Asked {
     }
 }
 
-/// Whether anyone holds the lock `name` of `layout`.
-pub(crate) async fn is_locked(
-    layout: &Layout,
-    client: &LockClient,
-    name: &Arc<str>,
-) -> Result<bool, LockError> {
-    let backend = &client.backend;
-    let keys = layout.keys(backend, name)?;
-    let exists = redis::cmd("EXISTS").arg(&keys.main).clone();
-    let context = || format!("checking lock `{}`", keys.name);
-    backend
-        .in_context(backend.scripts.query(&exists, context))
-        .await
-}
-
-/// Deletes the holds of the lock `name` of `layout` that are there when it asks, whoever holds
-/// them, and wakes every waiter: whoever tries first (the reentrant lock) or the head of the
-/// queue (the others) takes it, the others queue on. Returns whether it deleted a hold.
-///
-/// Two steps, because a force-unlock is resent like any request, and a copy may land minutes
-/// later (DESIGN 3.2): `holders.lua` reads the owner ids holding the lock, then `script` (its
-/// `force_unlock.lua`, whose reply is [`ForceUnlocked`]) deletes the holds of those owners
-/// only. An owner id belongs to one acquisition, so a copy of the second step that lands after
-/// the lock was taken again finds none of its owners and deletes nothing. A hold taken between
-/// the two steps is left too (it came after the caller asked); no retry is needed.
-pub(crate) async fn force_unlock(
-    layout: &Layout,
-    script: &Script,
-    client: &LockClient,
-    name: &Arc<str>,
-) -> Result<bool, LockError> {
-    let backend = &client.backend;
-    let keys = layout.keys(backend, name)?;
-    let context = || format!("force-unlocking lock `{}`", keys.name);
-    let forcing = async {
-        let mut read = HOLDERS.prepare_invoke();
-        read.key(&keys.main);
-        let owners = match backend.scripts.eval(&read, None, context).await?.reply {
-            Holders::Owners(owners) => owners,
-            Holders::WrongType => return Err(keys.wrong_type(None)),
-        };
-        if owners.is_empty() {
-            return Ok(false);
-        }
-        let mut force = script.prepare_invoke();
-        force.key(&keys.main).key(keys.channel());
-        layout
-            .with_leases(&mut force, &keys)
-            .arg(Wake::All.message())
-            .arg(backend.hub.publish())
-            .arg(&owners);
-        match backend.scripts.eval(&force, None, context).await?.reply {
-            ForceUnlocked::Deleted => Ok(true),
-            ForceUnlocked::NotLocked => Ok(false),
-            ForceUnlocked::WrongType => Err(keys.wrong_type(None)),
-        }
-    };
-    backend.in_context(forcing).await
-}
-
 /// One fresh acquisition: a new owner id, tried as often as the wait engine (or a
 /// [`Contender`](super::contender::Contender)) asks.
-pub(super) struct Acquire {
+pub(crate) struct Acquire {
     flavor: &'static Flavor,
     backend: Arc<Backend>,
     keys: Arc<Keys>,
@@ -376,7 +213,7 @@ pub(super) struct Acquire {
 }
 
 impl Acquire {
-    pub(super) fn new(
+    pub(crate) fn new(
         flavor: &'static Flavor,
         backend: &Arc<Backend>,
         keys: &Arc<Keys>,
@@ -410,7 +247,7 @@ impl Acquire {
     }
 
     /// The owner id of this acquisition, which is also its waiter id.
-    pub(super) fn owner(&self) -> &Arc<str> {
+    pub(crate) fn owner(&self) -> &Arc<str> {
         &self.owner
     }
 
@@ -434,7 +271,12 @@ impl Acquire {
     /// The undo of this acquisition: release whatever it holds, leave the queue, and mark its
     /// owner as `mark` says.
     fn abandon(&self, mark: Mark) -> Box<Undo> {
-        Undo::acquisition(self.flavor.layout, &self.keys, &self.owner, mark)
+        Undo::new(
+            self.flavor.layout,
+            &self.keys,
+            &self.owner,
+            UndoOf::Acquisition(mark),
+        )
     }
 
     /// Keeps the right undo armed after a try whose request was `in_flight`: a marking one once
@@ -713,7 +555,7 @@ impl Drop for Acquire {
 /// What a hold of `kind` is a hold of, as [`LockError::Timeout`] names it.
 fn noun(kind: HoldKind) -> &'static str {
     match kind {
-        HoldKind::Exclusive => "lock",
+        HoldKind::Reentrant => "lock",
         HoldKind::Fair => "fair lock",
         HoldKind::Read => "read lock",
         HoldKind::Write => "write lock",
@@ -727,7 +569,7 @@ async fn reenter(
     layout: &'static Layout,
     backend: &Arc<Backend>,
     keys: Arc<Keys>,
-    held: &Held,
+    held: &ScopeHold,
     start: Instant,
     deadline: Option<Instant>,
 ) -> Result<LockGuard, LockError> {
@@ -759,7 +601,8 @@ async fn reenter(
             .with_leases(&mut call, &keys)
             .arg(owner.as_ref())
             .arg(number);
-        let in_flight = InFlight::arm(backend, Undo::reentry(layout, &keys, owner, number));
+        let undo = Undo::new(layout, &keys, owner, UndoOf::Reentry(number));
+        let in_flight = InFlight::arm(backend, undo);
         let reply = backend
             .scripts
             .eval::<Reentered>(&call, deadline, context)
@@ -802,160 +645,6 @@ async fn reenter(
 /// landed first, before it gives up. Re-entries of one owner run one at a time per scope level,
 /// so one more try is all it takes unless a guard's scope runs beside its own release.
 const SPENT_TRIES: u32 = 3;
-
-/// The number of the hold an acquisition takes; each re-entry's is its own (see
-/// `scripts/common.lua`).
-pub(crate) const ACQUISITION_HOLD: u64 = 0;
-
-/// Releases one hold of an owner.
-struct Release {
-    layout: &'static Layout,
-    keys: Arc<Keys>,
-    owner: Arc<str>,
-    /// The number of the hold: [`ACQUISITION_HOLD`], or the re-entry's. A copy of the release
-    /// that lands late finds this hold gone and gives back nothing.
-    hold: u64,
-}
-
-impl GiveBack for Release {
-    fn name(&self) -> &str {
-        &self.keys.name
-    }
-
-    fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
-        Box::pin(async move {
-            let keys = &self.keys;
-            let request = backend.ids.request();
-            let memo_ttl = backend.config.memo_ttl();
-            let publish = backend.hub.publish();
-            let release = release_hold_call(
-                self.layout,
-                keys,
-                (&self.owner, self.hold),
-                &request,
-                memo_ttl,
-                publish,
-            );
-            let context = || format!("releasing lock `{}`", keys.name);
-            let released = backend
-                .scripts
-                .eval::<Released>(&release, None, context)
-                .await?;
-            tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
-            match released.reply {
-                Released::Freed | Released::StillHeld => Ok(()),
-                Released::NotHeld => Err(LockError::NotHeld {
-                    name: keys.name.to_string(),
-                }),
-                Released::WrongType => Err(keys.wrong_type(None)),
-            }
-        })
-    }
-}
-
-/// Undoes a request whose caller gave up: a fresh acquisition (`leave.lua`, also for a lock
-/// taken but not handed out) or a re-entry (`undo_reenter.lua`). The call is built when it is
-/// sent, so an undo armed for every waiting task costs a few pointers.
-enum Undo {
-    Acquisition {
-        layout: &'static Layout,
-        keys: Arc<Keys>,
-        owner: Arc<str>,
-        mark: Mark,
-    },
-    Reentry {
-        layout: &'static Layout,
-        keys: Arc<Keys>,
-        owner: Arc<str>,
-        /// The re-entry's number: its hold, if it counted, is given back; if it did not land
-        /// yet, the number is spent, so it never counts.
-        number: u64,
-    },
-}
-
-impl Undo {
-    fn acquisition(
-        layout: &'static Layout,
-        keys: &Arc<Keys>,
-        owner: &Arc<str>,
-        mark: Mark,
-    ) -> Box<Self> {
-        Box::new(Self::Acquisition {
-            layout,
-            keys: Arc::clone(keys),
-            owner: Arc::clone(owner),
-            mark,
-        })
-    }
-
-    fn reentry(
-        layout: &'static Layout,
-        keys: &Arc<Keys>,
-        owner: &Arc<str>,
-        number: u64,
-    ) -> Box<Self> {
-        Box::new(Self::Reentry {
-            layout,
-            keys: Arc::clone(keys),
-            owner: Arc::clone(owner),
-            number,
-        })
-    }
-
-    fn keys(&self) -> &Keys {
-        match self {
-            Self::Acquisition { keys, .. } | Self::Reentry { keys, .. } => keys,
-        }
-    }
-}
-
-impl GiveBack for Undo {
-    fn name(&self) -> &str {
-        &self.keys().name
-    }
-
-    fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
-        Box::pin(async move {
-            let keys = self.keys();
-            let call = match self {
-                Self::Acquisition {
-                    layout,
-                    owner,
-                    mark,
-                    ..
-                } => leave_call(
-                    layout,
-                    keys,
-                    owner,
-                    mark.ttl(backend),
-                    backend.hub.publish(),
-                ),
-                Self::Reentry {
-                    layout,
-                    owner,
-                    number,
-                    ..
-                } => {
-                    let Some(script) = layout.undo_reenter else {
-                        return Ok(());
-                    };
-                    let mut call = script.prepare_invoke();
-                    call.key(&keys.main).key(keys.channel());
-                    passing_on(layout, &mut call, keys)
-                        .arg(owner.as_ref())
-                        .arg(*number)
-                        .arg(backend.hub.publish())
-                        .arg(redis_millis(FENCE_TTL));
-                    call
-                }
-            };
-            let context = || format!("undoing a request on lock `{}`", keys.name);
-            let undone = backend.scripts.eval::<Undone>(&call, None, context).await?;
-            tracing::debug!(lock = %keys.name, outcome = ?undone.reply, "request undone");
-            Ok(())
-        })
-    }
-}
 
 /// How a fresh acquisition waits in the queue, for its acquire script.
 #[derive(Debug, Clone, Copy)]
@@ -1010,93 +699,4 @@ pub(crate) fn acquire_call(
         acquire.arg(argument);
     }
     acquire
-}
-
-/// The call of `layout`'s release giving back the hold an acquisition of `owner` took (not a
-/// re-entry's: see [`release_hold_call`]), as request `request`; it wakes the next waiter with
-/// the command `publish` (see `Hub::publish`).
-pub(crate) fn release_call(
-    layout: &Layout,
-    keys: &Keys,
-    owner: &str,
-    request: &str,
-    memo_ttl: Duration,
-    publish: &str,
-) -> ScriptInvocation<'static> {
-    release_hold_call(
-        layout,
-        keys,
-        (owner, ACQUISITION_HOLD),
-        request,
-        memo_ttl,
-        publish,
-    )
-}
-
-/// The call of `layout`'s release giving back the hold of `owner` numbered `hold` (its
-/// acquisition's, [`ACQUISITION_HOLD`], or a re-entry's), as request `request`, whose memo lives
-/// `memo_ttl` to answer a resend; it wakes the next waiter with the command `publish`.
-fn release_hold_call(
-    layout: &Layout,
-    keys: &Keys,
-    (owner, hold): (&str, u64),
-    request: &str,
-    memo_ttl: Duration,
-    publish: &str,
-) -> ScriptInvocation<'static> {
-    let mut release = layout.release.prepare_invoke();
-    release
-        .key(&keys.main)
-        .key(keys.channel())
-        .key(keys.memo(request));
-    passing_on(layout, &mut release, keys)
-        .arg(owner)
-        .arg(redis_millis(memo_ttl))
-        .arg(publish)
-        .arg(redis_millis(FENCE_TTL))
-        .arg(hold);
-    release
-}
-
-/// The call of `layout`'s leave: `owner` leaves the queue and gives back what it took; a
-/// `mark_ttl` above zero marks it abandoned for that long. It wakes the next waiter with the
-/// command `publish`.
-fn leave_call(
-    layout: &Layout,
-    keys: &Keys,
-    owner: &str,
-    mark_ttl: Duration,
-    publish: &str,
-) -> ScriptInvocation<'static> {
-    let mut leave = layout.leave.prepare_invoke();
-    leave
-        .key(&keys.main)
-        .key(keys.channel())
-        .key(abandoned_mark(keys, owner));
-    passing_on(layout, &mut leave, keys)
-        .arg(owner)
-        .arg(redis_millis(mark_ttl))
-        .arg(publish)
-        .arg(redis_millis(FENCE_TTL));
-    leave
-}
-
-/// Adds the keys a script that may free the lock needs to pass it on (`pass_on` in
-/// `scripts/common.lua`): the fencing state, the queue, the liveness deadlines, what each waiter
-/// wants, and the per-hold leases if `layout` has them.
-fn passing_on<'a, 'b>(
-    layout: &Layout,
-    call: &'a mut ScriptInvocation<'b>,
-    keys: &Keys,
-) -> &'a mut ScriptInvocation<'b> {
-    call.key(keys.fence())
-        .key(keys.queue())
-        .key(keys.alive())
-        .key(keys.wants());
-    layout.with_leases(call, keys)
-}
-
-/// The key marking `owner` abandoned (see `scripts/leave.lua`).
-pub(crate) fn abandoned_mark(keys: &Keys, owner: &str) -> String {
-    keys.sub(&format!("abandoned:{owner}"))
 }

@@ -29,7 +29,7 @@ use std::{
 use once_cell::sync::OnceCell;
 use tokio::runtime::{Builder, Handle, Runtime};
 
-use crate::LockError;
+use crate::error::LockError;
 
 static RUNTIME: OnceCell<Runtime> = OnceCell::new();
 

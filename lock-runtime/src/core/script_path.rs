@@ -1,8 +1,9 @@
 //! The one path every script call takes: EVALSHA with the NOSCRIPT fallback, resends while the
 //! failure is transient, a bound on every attempt, and a reply decoded into a type.
 //!
-//! Every primitive keeps its Lua files and their reply types next to each other (for the lock:
-//! `lock/scripts.rs`); a reply type implements `FromRedisValue`, so a call site matches on names
+//! Every primitive keeps its Lua files and their reply types next to each other (its
+//! `scripts.rs`, declared with `core::lua::lua_scripts!`; the family's shared replies in
+//! `family/replies.rs`); a reply type implements `FromRedisValue`, so a call site matches on names
 //! such as `Acquired` or `NotHeld`, never on bare status numbers. Scripts are
 //! `static Lazy<redis::Script>`, hashed once per process; `ScriptInvocation::invoke_async` sends
 //! `EVALSHA` and falls back to `EVAL` when Redis answers `NOSCRIPT` (after a restart or a
@@ -27,7 +28,7 @@
 //! Behind Sentinels a failover shows here as transient errors: refused or reset connections,
 //! timeouts, `READONLY` from the demoted primary (redis-rs marks it retriable), and the
 //! Sentinels' "no primary" while they elect one. Each also marks the connection stale, so the
-//! next attempt finds the primary again first (see `client/sentinel`): a failover delays an
+//! next attempt finds the primary again first (see `transport/sentinel`): a failover delays an
 //! operation, within its retry timeout and its own deadline, and does not fail it.
 //!
 //! On a Redis Cluster a master failover shows the same way: a killed master drops its
@@ -40,16 +41,19 @@
 
 use std::{future::Future, sync::OnceLock, time::Duration};
 
-use redis::{FromRedisValue, RetryMethod, ScriptInvocation, aio::ConnectionLike};
+use redis::{FromRedisValue, ScriptInvocation, aio::ConnectionLike};
 use tokio::{runtime::Handle, time::Instant};
 
 use crate::{
-    LockError,
-    client::{
+    core::lease::redis_millis,
+    error::LockError,
+    transport::{
+        background::in_context,
         config::Config,
         connection::{Commands, Connection},
+        deadline::within,
+        failure::{is_transient, never_ran, refused_by_a_replica},
     },
-    core::{background::in_context, lease::redis_millis},
 };
 
 /// The pause before the first resend, doubled for each next one.
@@ -501,204 +505,10 @@ impl ScriptPath {
     }
 }
 
-/// A script's error that wraps a replica's `READONLY` as the plain `READONLY` it stands for.
-/// Redis 7 refuses a writing script on a replica before it runs; Redis 6.2 runs it, and its first
-/// write fails (`Error running script …: -READONLY You can't write …`): nothing was written
-/// either way (every write fails on a replica), so both mean "find the primary and send again".
-fn refused_by_a_replica(err: redis::RedisError) -> redis::RedisError {
-    let is_wrapped = !matches!(
-        err.kind(),
-        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
-    ) && err.to_string().contains("-READONLY ");
-    if !is_wrapped {
-        return err;
-    }
-    redis::parse_redis_value(b"-READONLY You can't write against a read only replica.\r\n")
-        .and_then(redis::Value::extract_error)
-        .err()
-        .unwrap_or(err)
-}
-
-/// Whether resending the command may succeed: the connection dropped or stalled, or the server is
-/// loading or failing over.
-pub(crate) fn is_transient(err: &redis::RedisError) -> bool {
-    !matches!(err.retry_method(), RetryMethod::NoRetry)
-        && err.kind() != redis::ErrorKind::AuthenticationFailed
-}
-
-/// Whether `err` proves that the request did not run, so that even a request sent once may go
-/// out again: a redirect (`MOVED`, `ASK`), a cluster or server not serving yet (`TRYAGAIN`,
-/// `CLUSTERDOWN`, `MASTERDOWN`, `LOADING`), a write refused by a replica (`READONLY`: the first
-/// write of a script fails, so none ran), or no connection to send it on (refused, or none to
-/// the node in the cluster connection). A timeout or a dropped connection proves nothing: the
-/// request may have run, and its reply been lost.
-pub(crate) fn never_ran(err: &redis::RedisError) -> bool {
-    use redis::ServerErrorKind::{
-        Ask, BusyLoading, ClusterDown, MasterDown, Moved, ReadOnly, TryAgain,
-    };
-    match err.kind() {
-        redis::ErrorKind::Server(kind) => matches!(
-            kind,
-            Moved | Ask | TryAgain | ClusterDown | MasterDown | BusyLoading | ReadOnly
-        ),
-        redis::ErrorKind::ClusterConnectionNotFound => true,
-        _ => err.is_connection_refusal(),
-    }
-}
-
-/// `request`, or a timed-out error if it gets no answer within `limit`.
-pub(crate) async fn within<T>(
-    limit: Duration,
-    request: impl Future<Output = redis::RedisResult<T>>,
-) -> redis::RedisResult<T> {
-    tokio::time::timeout(limit, request)
-        .await
-        .unwrap_or_else(|_| Err(timed_out(limit)))
-}
-
-/// The error of a request that got no answer within `after`.
-pub(crate) fn timed_out(after: Duration) -> redis::RedisError {
-    std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!("no answer within {after:?}"),
-    )
-    .into()
-}
-
-/// The items of a script's array reply, read one after the other into their types: for the
-/// decoders of replies with many parts (the `info` scripts').
-pub(crate) struct Items {
-    items: std::vec::IntoIter<redis::Value>,
-    script: &'static str,
-}
-
-impl Items {
-    /// The items of `value`, the reply of `script` (named in errors).
-    pub(crate) fn new(
-        value: redis::Value,
-        script: &'static str,
-    ) -> Result<Self, redis::ParsingError> {
-        Ok(Self {
-            items: Vec::<redis::Value>::from_redis_value(value)?.into_iter(),
-            script,
-        })
-    }
-
-    /// The next item, as a `T`.
-    pub(crate) fn next<T: FromRedisValue>(&mut self) -> Result<T, redis::ParsingError> {
-        let item = self
-            .items
-            .next()
-            .ok_or_else(|| redis::ParsingError::from(format!("short {} reply", self.script)))?;
-        T::from_redis_value(item)
-    }
-
-    /// Whether every item was read.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.items.len() == 0
-    }
-
-    /// The next item, a number of milliseconds, as a duration; `None` for a negative one (a
-    /// key without TTL, or none at all).
-    pub(crate) fn next_millis(&mut self) -> Result<Option<Duration>, redis::ParsingError> {
-        Ok(u64::try_from(self.next::<i64>()?)
-            .ok()
-            .map(Duration::from_millis))
-    }
-}
-
-/// A bulk string reply holding `text`: for the tests of reply decoders.
-#[cfg(test)]
-pub(crate) fn text(text: &str) -> redis::Value {
-    redis::Value::BulkString(text.as_bytes().to_vec())
-}
-
-/// A reply that matches no variant of the script's reply type: a script and its decoder out of
-/// step, which a test would have caught; reported, never a panic.
-pub(crate) fn unexpected(script: &str, status: i64) -> redis::ParsingError {
-    format!("unexpected status {status} from the {script} script").into()
-}
-
-/// A script whose source starts with a `#!lua` shebang line (flags such as `no-writes`, or on
-/// Redis Cluster the check that it touches only its declared keys' slots), sent as is to Redis
-/// 7.0 and newer, and without that line to older servers, which cannot compile it (`unexpected
-/// symbol near '#'`) and run every script as a shebang-less one. Both are hashed once.
-pub(crate) struct Flagged {
-    with_shebang: redis::Script,
-    without_shebang: redis::Script,
-}
-
-impl Flagged {
-    /// The script of `source`, whose first line is its shebang.
-    pub(crate) fn new(source: &str) -> Flagged {
-        let body = source
-            .strip_prefix("#!")
-            .and_then(|rest| rest.split_once('\n'))
-            .map_or(source, |(_, body)| body);
-        Flagged {
-            with_shebang: redis::Script::new(source),
-            without_shebang: redis::Script::new(body),
-        }
-    }
-
-    /// The variant `backend`'s server compiles: with the shebang when it reads script flags.
-    pub(crate) fn for_server(&self, backend: &crate::core::backend::Backend) -> &redis::Script {
-        if backend.server.script_flags() {
-            &self.with_shebang
-        } else {
-            &self.without_shebang
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The error of the error reply `line`, as it comes from Redis.
-    fn server(line: &str) -> redis::RedisError {
-        redis::parse_redis_value(format!("-{line}\r\n").as_bytes())
-            .expect("an error reply")
-            .extract_error()
-            .expect_err("an error reply")
-    }
-
-    #[test]
-    fn a_script_refused_by_a_replica_of_redis_6_2_never_ran() {
-        let wrapped = server(
-            "ERR Error running script (call to f_7e32): @user_script:380: @user_script: 380: \
-             -READONLY You can't write against a read only replica.",
-        );
-        assert!(!never_ran(&wrapped));
-        assert!(never_ran(&refused_by_a_replica(wrapped)));
-        let other = refused_by_a_replica(server("ERR something else"));
-        assert!(!never_ran(&other) && other.to_string().contains("something else"));
-    }
-
-    #[test]
-    fn only_a_failure_that_proves_nothing_ran_allows_sending_once_more() {
-        let io = |kind: std::io::ErrorKind| redis::RedisError::from(std::io::Error::from(kind));
-        for err in [
-            server("MOVED 12 127.0.0.1:7001"),
-            server("ASK 12 127.0.0.1:7001"),
-            server("TRYAGAIN Multiple keys request during rehashing of slot"),
-            server("CLUSTERDOWN The cluster is down"),
-            server("LOADING Redis is loading the dataset in memory"),
-            server("READONLY You can't write against a read only replica."),
-            io(std::io::ErrorKind::ConnectionRefused),
-        ] {
-            assert!(never_ran(&err), "{err}");
-        }
-        for err in [
-            io(std::io::ErrorKind::TimedOut),
-            io(std::io::ErrorKind::BrokenPipe),
-            io(std::io::ErrorKind::ConnectionReset),
-            io(std::io::ErrorKind::UnexpectedEof),
-            server("ERR something went wrong in the script"),
-        ] {
-            assert!(!never_ran(&err), "{err}");
-        }
-    }
+    use crate::transport::failure::server_error as server;
 
     #[test]
     fn an_ask_names_where_to_send_next() {
@@ -710,18 +520,5 @@ mod tests {
             Target::asked_by(&server("MOVED 12 10.0.0.7:7001")),
             Target::Current
         ));
-    }
-
-    #[test]
-    fn a_flagged_script_loses_its_shebang_line_only() {
-        let script = Flagged::new("#!lua flags=no-writes\nreturn 1\n");
-        assert_eq!(
-            script.without_shebang.get_hash(),
-            redis::Script::new("return 1\n").get_hash()
-        );
-        assert_eq!(
-            script.with_shebang.get_hash(),
-            redis::Script::new("#!lua flags=no-writes\nreturn 1\n").get_hash()
-        );
     }
 }

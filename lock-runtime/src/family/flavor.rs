@@ -1,0 +1,114 @@
+//! What makes one lock of the family itself, named as data: a [`Flavor`] per lock (its acquire
+//! script, its hold kind, whether it takes a direct hand-over, the check before a fresh hold)
+//! and a [`Layout`] per way of keeping holds (the key, and the scripts that renew, give back
+//! and undo them). The engine (`acquisition.rs`, `release.rs`) reads them and knows no
+//! primitive.
+
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
+use redis::{Script, ScriptInvocation};
+
+use crate::{
+    core::{backend::Backend, keys::Keys, scope::HoldKind},
+    error::LockError,
+    family::scripts::{LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER},
+};
+
+/// What makes one lock of the family itself: its acquire script (the reentrant lock's lets
+/// newcomers barge, the fair lock's gives a free lock to the head of the queue only, the read
+/// and write locks' share it or wait for it; all take the same KEYS and ARGV), whether its
+/// waiters take a direct hand-over, the hold kind its scopes carry, and how it keeps its holds.
+pub(crate) struct Flavor {
+    /// The hold kind its scopes carry: a lock re-enters only its own kind.
+    pub(crate) kind: HoldKind,
+    /// The primitive, as its measurements' `kind` label names it (see `core/meter.rs`).
+    pub(crate) primitive: &'static str,
+    /// Its acquire script; the reply is [`Acquired`](super::replies::Acquired).
+    pub(crate) acquire: &'static Lazy<Script>,
+    /// Whether a release makes its head waiter the owner at once (the fair lock), rather than
+    /// waking it to try (the others); see
+    /// [`Acquire::granted`](super::acquisition::Acquire).
+    pub(crate) hand_over: bool,
+    /// Where its holds live and the scripts that renew, give back and undo them.
+    pub(crate) layout: &'static Layout,
+    /// Asked before a fresh acquisition (one the current scope does not re-enter), with the
+    /// client's id and the lock's keys: the owner id of a hold of the current scope the new hold
+    /// may be granted alongside (a read lock under the scope's own write lock), or the error
+    /// that refuses it at once (a write lock asked under the scope's read lock).
+    pub(crate) fresh: fn(&str, &Keys) -> Result<Alongside, LockError>,
+}
+
+/// The owner id of a hold of the current scope that a fresh hold may be granted alongside, if
+/// any (see [`Flavor::fresh`]).
+pub(crate) type Alongside = Option<Arc<str>>;
+
+/// How a kind of hold is kept in Redis: the key, and the scripts that renew, give back and undo
+/// holds. The reentrant and the fair lock share one layout (one hash, its TTL the lease); the
+/// read-write lock and the semaphore have their own (a lease per hold).
+pub(crate) struct Layout {
+    /// The lock's key after the name's hash tag (`{prefix:name}:rw`), or `None` for the tag
+    /// itself (`{prefix:name}`). Every other key of the lock is named after it.
+    pub(crate) part: Option<&'static str>,
+    /// Re-enter a hold (`family/scripts/reenter.lua`'s KEYS and ARGV); reply `Reentered`.
+    /// `None` for holds that are never re-entered (semaphore permits).
+    pub(crate) reenter: Option<&'static Lazy<Script>>,
+    /// Release one hold (`family/scripts/release.lua`'s); reply `Released`.
+    pub(crate) release: &'static Lazy<Script>,
+    /// Undo a fresh acquisition (`family/scripts/leave.lua`'s); reply `Undone`.
+    pub(crate) leave: &'static Lazy<Script>,
+    /// Undo a re-entry (`family/scripts/undo_reenter.lua`'s); reply `Undone`. `None` where
+    /// `reenter` is.
+    pub(crate) undo_reenter: Option<&'static Lazy<Script>>,
+    /// Renew a hold (`family/scripts/renew.lua`'s); reply the watchdog's `Renewal`.
+    pub(crate) renew: &'static Lazy<Script>,
+    /// Whether each hold has a lease of its own, kept in `{…}:leases` (the read-write lock's):
+    /// that key is then passed to every script after its other keys.
+    pub(crate) leases: bool,
+}
+
+impl Layout {
+    /// The keys of the lock `name` of the client whose state is `backend`.
+    pub(crate) fn keys(&self, backend: &Backend, name: &Arc<str>) -> Result<Keys, LockError> {
+        self.keys_under(&backend.config.key_prefix, name)
+    }
+
+    /// The keys of the lock `name` under the key prefix `prefix`.
+    pub(crate) fn keys_under(&self, prefix: &str, name: &Arc<str>) -> Result<Keys, LockError> {
+        let keys = Keys::new(prefix, name)?;
+        Ok(match self.part {
+            Some(part) => keys.part(part),
+            None => keys,
+        })
+    }
+
+    /// Adds the per-hold leases key to `call` if this layout has one.
+    pub(crate) fn with_leases<'a, 'b>(
+        &self,
+        call: &'a mut ScriptInvocation<'b>,
+        keys: &Keys,
+    ) -> &'a mut ScriptInvocation<'b> {
+        if self.leases {
+            call.key(keys.leases());
+        }
+        call
+    }
+}
+
+/// No hold of the scope matters to a fresh acquisition: the exclusive locks' [`Flavor::fresh`].
+pub(crate) fn nothing_alongside(_: &str, _: &Keys) -> Result<Alongside, LockError> {
+    Ok(None)
+}
+
+/// The one-owner layout: one hash at `{prefix:name}` holding one owner's holds, whose TTL is the
+/// lease. The reentrant and the fair lock keep their holds so (they exclude each other, sharing
+/// the hash and its queue); its force-unlock is `family/scripts/force_unlock.lua`.
+pub(crate) static ONE_OWNER: Layout = Layout {
+    part: None,
+    reenter: Some(&REENTER),
+    release: &RELEASE,
+    leave: &LEAVE,
+    undo_reenter: Some(&UNDO_REENTER),
+    renew: &RENEW,
+    leases: false,
+};

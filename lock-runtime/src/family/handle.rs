@@ -1,0 +1,158 @@
+//! [`Handle`]: what every handle of the family holds and does alike, so that a primitive's
+//! public handle is its documentation and one line per method.
+
+use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
+
+use redis::Script;
+
+use crate::{
+    core::{backend::Backend, hub::Wake, keys::Keys, meter::Label},
+    error::LockError,
+    family::{
+        acquisition::{self, Taken},
+        flavor::{Flavor, Layout},
+        guard::LockGuard,
+        replies::{ForceUnlocked, Holders},
+        scripts::HOLDERS,
+    },
+};
+
+/// One named resource of one client, with the label its measurements carry: cheap to clone,
+/// holding nothing in Redis. Each public handle ([`Lock`](crate::Lock),
+/// [`Semaphore`](crate::Semaphore), …) wraps one and names its own [`Flavor`] and [`Layout`].
+#[derive(Clone)]
+pub(crate) struct Handle {
+    pub(crate) backend: Arc<Backend>,
+    pub(crate) name: Arc<str>,
+    pub(crate) label: Label,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("name", &self.name)
+            .field("label", &self.label)
+            .field("client", self.backend.ids.client())
+            .finish()
+    }
+}
+
+impl Handle {
+    /// The resource `name` of the client whose state is `backend`, unlabeled.
+    pub(crate) fn new(backend: &Arc<Backend>, name: impl Into<Arc<str>>) -> Self {
+        Self {
+            backend: Arc::clone(backend),
+            name: name.into(),
+            label: Label::Unlabeled,
+        }
+    }
+
+    /// This handle, its measurements labeled `label` (see `metrics_label` on the public
+    /// handles).
+    pub(crate) fn labeled(self, label: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            label: Label::given(label),
+            ..self
+        }
+    }
+
+    /// This handle as a member of a composite lock, which is measured as a whole.
+    pub(crate) fn member(self) -> Self {
+        Self {
+            label: Label::Member,
+            ..self
+        }
+    }
+
+    /// The keys of this resource kept as `layout` says.
+    pub(crate) fn keys(&self, layout: &Layout) -> Result<Keys, LockError> {
+        layout.keys(&self.backend, &self.name)
+    }
+
+    /// Waits up to `wait` for a hold of `flavor` (or re-enters the current scope's), with a
+    /// fixed `lease` or in watchdog mode: a handle's `acquire` and `try_acquire`. Not an
+    /// `async fn`, so it adds no state of its own to the future every waiting task holds.
+    pub(crate) fn acquire(
+        &self,
+        flavor: &'static Flavor,
+        wait: Duration,
+        lease: Option<Duration>,
+    ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + '_ {
+        acquisition::acquire_traced(
+            flavor,
+            &self.backend,
+            (&self.name, &self.label),
+            wait,
+            lease,
+        )
+    }
+
+    /// Waits up to `wait` for a fresh hold of `flavor` (never a re-entry), `argument` being the
+    /// flavor's own last argument to its acquire script (a semaphore's number of permits).
+    pub(crate) async fn acquire_fresh(
+        &self,
+        flavor: &'static Flavor,
+        (wait, lease): (Duration, Option<Duration>),
+        argument: Arc<str>,
+    ) -> Result<Taken, LockError> {
+        let resource = (&self.name, &self.label);
+        acquisition::acquire_fresh(flavor, &self.backend, resource, (wait, lease), argument).await
+    }
+
+    /// Whether anyone holds this resource kept as `layout` says.
+    pub(crate) async fn is_locked(&self, layout: &Layout) -> Result<bool, LockError> {
+        let backend = &self.backend;
+        let keys = self.keys(layout)?;
+        let exists = redis::cmd("EXISTS").arg(&keys.main).clone();
+        let context = || format!("checking lock `{}`", keys.name);
+        backend
+            .in_context(backend.scripts.query(&exists, context))
+            .await
+    }
+
+    /// Deletes the holds of this resource (kept as `layout` says) that are there when it asks,
+    /// whoever holds them, and wakes every waiter: whoever tries first (the reentrant lock) or
+    /// the head of the queue (the others) takes it, the others queue on. Returns whether it
+    /// deleted a hold.
+    ///
+    /// Two steps, because a force-unlock is resent like any request, and a copy may land
+    /// minutes later (DESIGN 3.2): `holders.lua` reads the owner ids holding the lock, then
+    /// `script` (the layout's `force_unlock.lua`, whose reply is [`ForceUnlocked`]) deletes the
+    /// holds of those owners only. An owner id belongs to one acquisition, so a copy of the
+    /// second step that lands after the lock was taken again finds none of its owners and
+    /// deletes nothing. A hold taken between the two steps is left too (it came after the
+    /// caller asked); no retry is needed.
+    pub(crate) async fn force_unlock(
+        &self,
+        layout: &Layout,
+        script: &Script,
+    ) -> Result<bool, LockError> {
+        let backend = &self.backend;
+        let keys = self.keys(layout)?;
+        let context = || format!("force-unlocking lock `{}`", keys.name);
+        let forcing = async {
+            let mut read = HOLDERS.prepare_invoke();
+            read.key(&keys.main);
+            let owners = match backend.scripts.eval(&read, None, context).await?.reply {
+                Holders::Owners(owners) => owners,
+                Holders::WrongType => return Err(keys.wrong_type(None)),
+            };
+            if owners.is_empty() {
+                return Ok(false);
+            }
+            let mut force = script.prepare_invoke();
+            force.key(&keys.main).key(keys.channel());
+            layout
+                .with_leases(&mut force, &keys)
+                .arg(Wake::All.message())
+                .arg(backend.hub.publish())
+                .arg(&owners);
+            match backend.scripts.eval(&force, None, context).await?.reply {
+                ForceUnlocked::Deleted => Ok(true),
+                ForceUnlocked::NotLocked => Ok(false),
+                ForceUnlocked::WrongType => Err(keys.wrong_type(None)),
+            }
+        };
+        backend.in_context(forcing).await
+    }
+}

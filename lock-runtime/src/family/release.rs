@@ -1,0 +1,263 @@
+//! Giving holds back: the release of one hold (its acquisition's or a re-entry's), and the undo
+//! of a request whose caller gave up (a fresh acquisition, also one that took the lock but will
+//! not hand it out, or a re-entry). Each is a [`GiveBack`] the core runs on drop, on
+//! cancellation and in the background; the calls are built from the hold's [`Layout`].
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::future::BoxFuture;
+use redis::ScriptInvocation;
+
+use crate::{
+    core::{
+        backend::Backend,
+        hold::GiveBack,
+        keys::{FENCE_TTL, Keys},
+        lease::redis_millis,
+    },
+    error::LockError,
+    family::{
+        flavor::Layout,
+        replies::{Released, Undone},
+    },
+};
+
+/// Whether an undo marks the owner abandoned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// A copy of the request may still reach Redis (it was in flight, or resent): mark, so it
+    /// takes nothing when it lands.
+    Abandoned,
+    /// Nothing of the owner's can still be on its way (a queued waiter whose wait ended): no
+    /// mark, no key left behind.
+    Nothing,
+}
+
+impl Mark {
+    /// How long the mark lives, for the scripts (0: none).
+    pub(crate) fn ttl(self, backend: &Backend) -> Duration {
+        match self {
+            Self::Abandoned => backend.config.abandoned_ttl(),
+            Self::Nothing => Duration::ZERO,
+        }
+    }
+}
+
+/// The number of the hold an acquisition takes; each re-entry's is its own (see
+/// `scripts/common.lua`).
+pub(crate) const ACQUISITION_HOLD: u64 = 0;
+
+/// Releases one hold of an owner.
+pub(crate) struct Release {
+    pub(crate) layout: &'static Layout,
+    pub(crate) keys: Arc<Keys>,
+    pub(crate) owner: Arc<str>,
+    /// The number of the hold: [`ACQUISITION_HOLD`], or the re-entry's. A copy of the release
+    /// that lands late finds this hold gone and gives back nothing.
+    pub(crate) hold: u64,
+}
+
+impl GiveBack for Release {
+    fn name(&self) -> &str {
+        &self.keys.name
+    }
+
+    fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
+        Box::pin(async move {
+            let keys = &self.keys;
+            let request = backend.ids.request();
+            let memo_ttl = backend.config.memo_ttl();
+            let publish = backend.hub.publish();
+            let release = release_hold_call(
+                self.layout,
+                keys,
+                (&self.owner, self.hold),
+                &request,
+                memo_ttl,
+                publish,
+            );
+            let context = || format!("releasing lock `{}`", keys.name);
+            let released = backend
+                .scripts
+                .eval::<Released>(&release, None, context)
+                .await?;
+            tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
+            match released.reply {
+                Released::Freed | Released::StillHeld => Ok(()),
+                Released::NotHeld => Err(LockError::NotHeld {
+                    name: keys.name.to_string(),
+                }),
+                Released::WrongType => Err(keys.wrong_type(None)),
+            }
+        })
+    }
+}
+
+/// Undoes a request whose caller gave up: a fresh acquisition (`leave.lua`, also for a lock
+/// taken but not handed out) or a re-entry (`undo_reenter.lua`). The call is built when it is
+/// sent, so an undo armed for every waiting task costs a few pointers.
+pub(crate) struct Undo {
+    layout: &'static Layout,
+    keys: Arc<Keys>,
+    owner: Arc<str>,
+    of: UndoOf,
+}
+
+/// Which request of its owner an [`Undo`] undoes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UndoOf {
+    /// The fresh acquisition, marking the owner as the [`Mark`] says.
+    Acquisition(Mark),
+    /// The re-entry of this number: its hold, if it counted, is given back; if it did not land
+    /// yet, the number is spent, so it never counts.
+    Reentry(u64),
+}
+
+impl Undo {
+    /// The undo of `owner`'s request `of` on the lock of `keys`, kept as `layout` says.
+    pub(crate) fn new(
+        layout: &'static Layout,
+        keys: &Arc<Keys>,
+        owner: &Arc<str>,
+        of: UndoOf,
+    ) -> Box<Self> {
+        Box::new(Self {
+            layout,
+            keys: Arc::clone(keys),
+            owner: Arc::clone(owner),
+            of,
+        })
+    }
+}
+
+impl GiveBack for Undo {
+    fn name(&self) -> &str {
+        &self.keys.name
+    }
+
+    fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
+        Box::pin(async move {
+            let Self {
+                layout,
+                keys,
+                owner,
+                of,
+            } = self;
+            let call = match *of {
+                UndoOf::Acquisition(mark) => leave_call(
+                    layout,
+                    keys,
+                    owner,
+                    mark.ttl(backend),
+                    backend.hub.publish(),
+                ),
+                UndoOf::Reentry(number) => {
+                    let Some(script) = layout.undo_reenter else {
+                        return Ok(());
+                    };
+                    let mut call = script.prepare_invoke();
+                    call.key(&keys.main).key(keys.channel());
+                    passing_on(layout, &mut call, keys)
+                        .arg(owner.as_ref())
+                        .arg(number)
+                        .arg(backend.hub.publish())
+                        .arg(redis_millis(FENCE_TTL));
+                    call
+                }
+            };
+            let context = || format!("undoing a request on lock `{}`", keys.name);
+            let undone = backend.scripts.eval::<Undone>(&call, None, context).await?;
+            tracing::debug!(lock = %keys.name, outcome = ?undone.reply, "request undone");
+            Ok(())
+        })
+    }
+}
+
+/// The call of `layout`'s release giving back the hold an acquisition of `owner` took (not a
+/// re-entry's: see [`release_hold_call`]), as request `request`; it wakes the next waiter with
+/// the command `publish` (see `Hub::publish`).
+pub(crate) fn release_call(
+    layout: &Layout,
+    keys: &Keys,
+    owner: &str,
+    request: &str,
+    memo_ttl: Duration,
+    publish: &str,
+) -> ScriptInvocation<'static> {
+    release_hold_call(
+        layout,
+        keys,
+        (owner, ACQUISITION_HOLD),
+        request,
+        memo_ttl,
+        publish,
+    )
+}
+
+/// The call of `layout`'s release giving back the hold of `owner` numbered `hold` (its
+/// acquisition's, [`ACQUISITION_HOLD`], or a re-entry's), as request `request`, whose memo lives
+/// `memo_ttl` to answer a resend; it wakes the next waiter with the command `publish`.
+pub(crate) fn release_hold_call(
+    layout: &Layout,
+    keys: &Keys,
+    (owner, hold): (&str, u64),
+    request: &str,
+    memo_ttl: Duration,
+    publish: &str,
+) -> ScriptInvocation<'static> {
+    let mut release = layout.release.prepare_invoke();
+    release
+        .key(&keys.main)
+        .key(keys.channel())
+        .key(keys.memo(request));
+    passing_on(layout, &mut release, keys)
+        .arg(owner)
+        .arg(redis_millis(memo_ttl))
+        .arg(publish)
+        .arg(redis_millis(FENCE_TTL))
+        .arg(hold);
+    release
+}
+
+/// The call of `layout`'s leave: `owner` leaves the queue and gives back what it took; a
+/// `mark_ttl` above zero marks it abandoned for that long. It wakes the next waiter with the
+/// command `publish`.
+fn leave_call(
+    layout: &Layout,
+    keys: &Keys,
+    owner: &str,
+    mark_ttl: Duration,
+    publish: &str,
+) -> ScriptInvocation<'static> {
+    let mut leave = layout.leave.prepare_invoke();
+    leave
+        .key(&keys.main)
+        .key(keys.channel())
+        .key(abandoned_mark(keys, owner));
+    passing_on(layout, &mut leave, keys)
+        .arg(owner)
+        .arg(redis_millis(mark_ttl))
+        .arg(publish)
+        .arg(redis_millis(FENCE_TTL));
+    leave
+}
+
+/// Adds the keys a script that may free the lock needs to pass it on (`pass_on` in
+/// `scripts/common.lua`): the fencing state, the queue, the liveness deadlines, what each waiter
+/// wants, and the per-hold leases if `layout` has them.
+fn passing_on<'a, 'b>(
+    layout: &Layout,
+    call: &'a mut ScriptInvocation<'b>,
+    keys: &Keys,
+) -> &'a mut ScriptInvocation<'b> {
+    call.key(keys.fence())
+        .key(keys.queue())
+        .key(keys.alive())
+        .key(keys.wants());
+    layout.with_leases(call, keys)
+}
+
+/// The key marking `owner` abandoned (see `scripts/leave.lua`).
+pub(crate) fn abandoned_mark(keys: &Keys, owner: &str) -> String {
+    keys.sub(&format!("abandoned:{owner}"))
+}

@@ -1,0 +1,195 @@
+//! For the workspace's own tests and benchmark (cargo feature `testing`): the Lua scripts of
+//! every primitive as they are sent, calls built exactly as the reentrant lock builds them, and
+//! the Redis names of every primitive's keys, from the runtime's own naming code. Not a public
+//! API: it may change in any release.
+
+/// The Lua scripts of the lock family, for tests that drive them directly and for the
+/// benchmark, which pipelines them to measure Redis's own ceiling. Each file's header gives its
+/// KEYS, ARGV and replies; each source is the script as sent, shared files in front.
+pub mod scripts {
+    use std::{sync::Arc, time::Duration};
+
+    use crate::{
+        core::{hub::PUBLISH, keys::Keys},
+        error::LockError,
+        family::{
+            acquisition::{Queueing, acquire_call},
+            flavor::ONE_OWNER,
+            release::release_call,
+        },
+        lock::REENTRANT,
+        transport::config::DEFAULT_WATCHDOG_TIMEOUT,
+    };
+
+    /// `(file name, source)` of every script of the reentrant lock: the family's (the fair lock
+    /// runs them too), its acquire, and the Redlock's fence raise.
+    pub fn lock() -> Vec<(&'static str, &'static str)> {
+        [
+            crate::family::scripts::SOURCES,
+            crate::lock::scripts::SOURCES,
+            crate::multi::redlock::scripts::SOURCES,
+        ]
+        .concat()
+    }
+
+    /// `(file name, source)` of the fair lock's own scripts (its acquire; every other script it
+    /// runs is the reentrant lock's).
+    pub fn fair_lock() -> Vec<(&'static str, &'static str)> {
+        crate::fair_lock::scripts::SOURCES.to_vec()
+    }
+
+    /// `(file name, source)` of every script of the read-write lock.
+    pub fn read_write_lock() -> Vec<(&'static str, &'static str)> {
+        crate::rwlock::scripts::SOURCES.to_vec()
+    }
+
+    /// `(file name, source)` of every script of the semaphore.
+    pub fn semaphore() -> Vec<(&'static str, &'static str)> {
+        crate::semaphore::scripts::SOURCES.to_vec()
+    }
+
+    /// `(file name, source)` of every script of the count-down latch.
+    pub fn count_down_latch() -> Vec<(&'static str, &'static str)> {
+        crate::latch::scripts::SOURCES.to_vec()
+    }
+
+    /// The source of the lock's script `file` (such as `"acquire.lua"`), if there is one.
+    pub fn lock_script(file: &str) -> Option<&'static str> {
+        lock()
+            .into_iter()
+            .find(|(name, _)| *name == file)
+            .map(|(_, source)| source)
+    }
+
+    /// Appends to `pipeline` the fresh acquisition of lock `name` (under key prefix `prefix`) by
+    /// `owner`, for `lease`, recording `client_name` as the holder's client (see
+    /// `LockClientBuilder::client_name`). The scripts must be loaded (`SCRIPT LOAD`) first: a
+    /// pipeline does not fall back from `EVALSHA` to `EVAL`.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`] for a name the lock refuses.
+    pub fn pipe_acquire(
+        pipeline: &mut redis::Pipeline,
+        prefix: &str,
+        name: &str,
+        owner: &str,
+        lease: Duration,
+        client_name: &str,
+    ) -> Result<(), LockError> {
+        let keys = Keys::new(prefix, &Arc::from(name))?;
+        // A queued waiter's liveness and refresh under a client with default settings.
+        let queueing = Queueing {
+            liveness: DEFAULT_WATCHDOG_TIMEOUT,
+            refresh: DEFAULT_WATCHDOG_TIMEOUT / 3,
+            queued: false,
+            grant: Duration::ZERO,
+            client_name,
+        };
+        let call = acquire_call(
+            &REENTRANT,
+            &keys,
+            owner,
+            lease,
+            queueing,
+            None,
+            Duration::ZERO,
+        );
+        pipeline.invoke_script(&call);
+        Ok(())
+    }
+
+    /// Appends to `pipeline` the release of one hold of lock `name` by `owner`, as request
+    /// `request` (its memo lives `memo_ttl`). Loaded scripts required, as for [`pipe_acquire`].
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`] for a name the lock refuses.
+    pub fn pipe_release(
+        pipeline: &mut redis::Pipeline,
+        prefix: &str,
+        name: &str,
+        owner: &str,
+        request: &str,
+        memo_ttl: Duration,
+    ) -> Result<(), LockError> {
+        let keys = Keys::new(prefix, &Arc::from(name))?;
+        // The bench runs on one Redis: classic `PUBLISH`.
+        let call = release_call(&ONE_OWNER, &keys, owner, request, memo_ttl, PUBLISH);
+        pipeline.invoke_script(&call);
+        Ok(())
+    }
+}
+
+/// The Redis names of every primitive's keys and channels under a key prefix, as the runtime
+/// derives them: every key of one name shares its hash tag `{prefix:name}`.
+///
+/// # Errors
+///
+/// Each function returns [`LockError::InvalidName`](crate::LockError::InvalidName) for a name
+/// (or prefix) the runtime refuses: empty, or with braces.
+pub mod keys {
+    use std::sync::Arc;
+
+    use crate::{
+        core::keys::Keys, error::LockError, family::flavor::ONE_OWNER, latch, rwlock::RW,
+        semaphore::SEM,
+    };
+
+    /// The keys of the reentrant and fair lock `name`.
+    fn one_owner(prefix: &str, name: &str) -> Result<Keys, LockError> {
+        ONE_OWNER.keys_under(prefix, &Arc::from(name))
+    }
+
+    /// The reentrant and the fair lock `name`'s hash (owner id -> hold count): `{prefix:name}`.
+    pub fn lock(prefix: &str, name: &str) -> Result<String, LockError> {
+        Ok(one_owner(prefix, name)?.main)
+    }
+
+    /// The fencing state of the lock `name` (the last token handed out): `{prefix:name}:fence`.
+    pub fn fence(prefix: &str, name: &str) -> Result<String, LockError> {
+        Ok(one_owner(prefix, name)?.fence())
+    }
+
+    /// The queue of the lock `name`'s waiters, by their first try: `{prefix:name}:queue`.
+    pub fn queue(prefix: &str, name: &str) -> Result<String, LockError> {
+        Ok(one_owner(prefix, name)?.queue())
+    }
+
+    /// The channel on which the releases of the lock `name` are announced:
+    /// `{prefix:name}:unlock`.
+    pub fn unlock_channel(prefix: &str, name: &str) -> Result<String, LockError> {
+        Ok(one_owner(prefix, name)?.channel())
+    }
+
+    /// The read-write lock `name`'s hash: `{prefix:name}:rw`.
+    pub fn read_write_lock(prefix: &str, name: &str) -> Result<String, LockError> {
+        Ok(RW.keys_under(prefix, &Arc::from(name))?.main)
+    }
+
+    /// The per-hold leases of the read-write lock `name`: `{prefix:name}:rw:leases`.
+    pub fn read_write_leases(prefix: &str, name: &str) -> Result<String, LockError> {
+        Ok(RW.keys_under(prefix, &Arc::from(name))?.leases())
+    }
+
+    /// The semaphore `name`'s hash: `{prefix:name}:sem`.
+    pub fn semaphore(prefix: &str, name: &str) -> Result<String, LockError> {
+        Ok(SEM.keys_under(prefix, &Arc::from(name))?.main)
+    }
+
+    /// The count-down latch `name`'s count: `{prefix:name}:latch`.
+    pub fn latch(prefix: &str, name: &str) -> Result<String, LockError> {
+        Ok(latch_keys(prefix, name)?.main)
+    }
+
+    /// The channel on which the count-down latch `name` announces it reached zero:
+    /// `{prefix:name}:latch:unlock`.
+    pub fn latch_channel(prefix: &str, name: &str) -> Result<String, LockError> {
+        Ok(latch_keys(prefix, name)?.channel())
+    }
+
+    /// The keys of the count-down latch `name`.
+    fn latch_keys(prefix: &str, name: &str) -> Result<Keys, LockError> {
+        Ok(Keys::new(prefix, &Arc::from(name))?.part(latch::PART))
+    }
+}

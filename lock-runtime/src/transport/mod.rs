@@ -1,0 +1,23 @@
+//! The bottom floor: how a client reaches Redis, knowing nothing of locks.
+//!
+//! | module | its one job |
+//! | --- | --- |
+//! | `config` | a client's settings, checked and complete |
+//! | `connect` | opening a deployment's command connection; what its server can run |
+//! | `connection` | the command connection, replaced when it stops answering |
+//! | `naming` | the client's name on every connection (`CLIENT SETNAME`) |
+//! | `sentinel` | a Sentinel-managed primary, found and followed through failovers |
+//! | `tls` | `rediss://` URLs and their certificates |
+//! | `deadline` | a bound on every wait for an answer |
+//! | `failure` | whether a failed request may be sent again, and whether it ran |
+
+pub(crate) mod background;
+pub(crate) mod config;
+pub(crate) mod connect;
+pub(crate) mod connection;
+pub(crate) mod deadline;
+pub(crate) mod failure;
+pub(crate) mod naming;
+pub(crate) mod nodes;
+pub(crate) mod sentinel;
+pub(crate) mod tls;
