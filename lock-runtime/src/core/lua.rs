@@ -24,7 +24,7 @@ pub(crate) use requests_lua;
 
 /// Declares the Lua scripts of one module, one line per file of its `scripts/` folder:
 ///
-/// ```ignore
+/// ```text
 /// lua_scripts! {
 ///     front: [common_lua!()];
 ///     /// Re-enter a lock the scope holds; see `scripts/reenter.lua`. Reply: `Reentered`.

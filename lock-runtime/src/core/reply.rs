@@ -57,7 +57,7 @@ pub(crate) fn text(text: &str) -> redis::Value {
 /// with the number the script's header gives it, and its decoding (a number the enum does not
 /// know is an error naming `script`, never a panic).
 ///
-/// ```ignore
+/// ```text
 /// status_reply! {
 ///     /// The reply of `reenter.lua`.
 ///     pub(crate) enum Reentered from "reenter" {
