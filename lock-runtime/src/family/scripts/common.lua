@@ -1,5 +1,6 @@
--- Functions shared by the lock scripts. lock/scripts.rs puts this file in front of every script
--- that uses them (Lua scripts in Redis cannot include one another).
+-- Functions shared by the family's scripts. Each primitive's scripts.rs puts this file in front
+-- of every script that uses them (`common_lua!` in family/scripts.rs: Lua scripts in Redis
+-- cannot include one another).
 
 -- The server time in microseconds, and in milliseconds.
 local function server_time()

@@ -4,7 +4,7 @@
 -- KEYS[1]  lock key: hash of `writer`, owner id -> hold count and `~who:<owner id>` (see rw.lua)
 -- KEYS[2]  fencing state (see lock/scripts/acquire.lua)
 -- KEYS[3]  the owner id's mark: this acquisition takes nothing new (see abandoned in
---          lock/scripts/common.lua)
+--          family/scripts/common.lua)
 -- KEYS[4]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting owner ids -> `read` or `write`

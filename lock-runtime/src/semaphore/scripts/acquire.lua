@@ -4,7 +4,7 @@
 --          `~who:<permit id>` (see sem.lua)
 -- KEYS[2]  unused (the locks' fencing state: permits carry no token)
 -- KEYS[3]  the permit id's mark: this acquisition takes nothing new (see abandoned in
---          lock/scripts/common.lua)
+--          family/scripts/common.lua)
 -- KEYS[4]  queue: sorted set of waiting permit ids, by the server time (µs) of their first try
 -- KEYS[5]  liveness: sorted set of waiting permit ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting permit ids -> the number of permits each wants
