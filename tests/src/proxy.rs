@@ -61,6 +61,8 @@ struct Shared {
     hold_replies: watch::Sender<bool>,
     /// Server-to-client bytes are discarded while this is `true` (`drop_replies`).
     drop_replies: AtomicBool,
+    /// Server-to-client bytes discarded so far (`dropped_bytes`).
+    dropped_bytes: AtomicUsize,
     /// Client-to-server bytes of every connection whose id is below this wait (`hold_connections`);
     /// 0 holds nothing.
     hold_below: watch::Sender<u64>,
@@ -100,6 +102,7 @@ impl TcpProxy {
             blackhole: watch::Sender::new(false),
             hold_replies: watch::Sender::new(false),
             drop_replies: AtomicBool::new(false),
+            dropped_bytes: AtomicUsize::new(0),
             hold_below: watch::Sender::new(0),
             held_bytes: AtomicUsize::new(0),
             refuse: AtomicBool::new(false),
@@ -166,6 +169,13 @@ impl TcpProxy {
     /// never becomes ready; only the client's own timeouts can tell.
     pub fn drop_replies(&self, on: bool) {
         self.shared.drop_replies.store(on, Ordering::SeqCst);
+    }
+
+    /// How many server-to-client bytes [`drop_replies`](Self::drop_replies) has discarded so
+    /// far: a test that needs a reply lost waits for this to grow before it lets replies through
+    /// again (a request seen to run in Redis may not have had its reply read by the proxy yet).
+    pub fn dropped_bytes(&self) -> usize {
+        self.shared.dropped_bytes.load(Ordering::SeqCst)
     }
 
     /// Holds, from now on, every byte the client sends on the connections open now: the proxy
@@ -345,6 +355,7 @@ async fn pump(
             if matches!(direction, Direction::ToClient)
                 && shared.drop_replies.load(Ordering::SeqCst)
             {
+                shared.dropped_bytes.fetch_add(n, Ordering::SeqCst);
                 continue;
             }
             let held = held_connection(&shared.hold_below.borrow()).then(|| {

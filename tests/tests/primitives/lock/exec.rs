@@ -752,6 +752,7 @@ async fn exec_whose_reply_is_lost(family: Family) {
     let late = LateCopies::start(family, "exec-reply-lost").await;
     let guard = late.warmed_up_guard(&late.name).await;
     let pipe = write(&guard, "ran");
+    let dropped_before = late.proxy.dropped_bytes();
     late.proxy.drop_replies(true);
     let (ran, ()) = tokio::join!(guard.exec::<(String,)>(&pipe), async {
         assert!(
@@ -759,6 +760,11 @@ async fn exec_whose_reply_is_lost(family: Family) {
                 == Some("ran"))
             .await,
             "{family:?}: set-up: the exec did not reach Redis"
+        );
+        // The exec ran; its reply is lost once the proxy has read and discarded it.
+        assert!(
+            eventually(WAIT, || late.proxy.dropped_bytes() > dropped_before).await,
+            "{family:?}: set-up: the exec's reply was not dropped"
         );
         // Nothing else is sent on the connection that lost the reply before the client gives
         // up on it; the check of what ran goes out on a new one.
