@@ -33,7 +33,7 @@ pub const HARNESS_COMMANDS: &[&str] = &[
 ///
 /// - [`client_sent`](Self::client_sent): every command but the harness's own
 ///   ([`HARNESS_COMMANDS`]) and those the implementation's scripts call inside Redis
-///   ([`Implementation::script_internal_commands`]): `EVALSHA`, `EVAL`, `SCRIPT LOAD`,
+///   ([`Implementation::script_internal_commands`]): `FCALL`, `EVALSHA`, `EVAL`, `SCRIPT LOAD`,
 ///   `SUBSCRIBE`, `UNSUBSCRIBE`, `PING`, and a spin lock's `SET`. Each is one request on the
 ///   network and one trip through Redis's event loop: the figure the targets speak of.
 /// - [`executed`](Self::executed): every command Redis executed, those inside scripts included.

@@ -33,8 +33,10 @@
 //! - **One client, two connections.** A [`LockClient`] holds one multiplexed command connection
 //!   and one pub/sub connection, whatever the number of locks and waiting tasks; clones share them.
 //! - **Atomic scripts.** Acquire, re-entry, release, renewal, force-unlock and the undos of an
-//!   abandoned request are each one Lua script run with `EVALSHA`. Every key of one lock shares a
-//!   hash tag (`{prefix:name}`), so each script touches one slot.
+//!   abandoned request are each one Lua script, run as a Redis Function (`FCALL`; each script is
+//!   a library named by its source's SHA-1, loaded the first time a server lacks it), or with
+//!   `EVALSHA` on Redis before 7.0 and for a Redis user denied Functions. Every key of one lock
+//!   shares a hash tag (`{prefix:name}`), so each script touches one slot.
 //! - **Waiting without polling, one wake-up per release.** A task that finds the lock taken
 //!   queues in Redis under its owner id, joins the lock's channel in the client's subscription
 //!   hub, and sleeps until the release names it, never longer than the holder's remaining TTL. A
@@ -124,7 +126,7 @@
 //! | floor | its modules and their one job |
 //! | --- | --- |
 //! | `transport` | `connect` opens a deployment, `connection` replaces a command connection that stops answering, `sentinel` follows a failover, `naming`, `tls`, `config`; `background` is the runtime that outlives the caller's; `deadline` and `failure` bound every wait and say whether a failure may be resent |
-//! | `core` | `script_path`: the one path of every script call (EVALSHA with the NOSCRIPT fallback, resends while the failure is transient, every attempt bounded by the response timeout, a reply decoded into a type); `wait`: try, subscribe only once the resource is found taken, retry once the subscription is confirmed, sleep at most the holder's TTL and the deadline, pass an unused wake-up on; `hold`: undo of a request in flight when its caller gives up, release on drop, releases that finish whoever stops waiting; `hub`: one subscription per channel, wake messages naming how many to wake (`one`, `all`, `n:<k>`) or which waiter (`to:<id>`); `watchdog`: one task renewing every renewable hold; `lua` and `reply`: how scripts and their replies are declared; `lease`, `scope`, `keys`, `ids`, `meter` |
+//! | `core` | `script_path`: the one path of every script call (`FCALL`, or `EVALSHA` before Redis 7.0, the script loaded when the server lacks it; resends while the failure is transient, every attempt bounded by the response timeout, a reply decoded into a type); `wait`: try, subscribe only once the resource is found taken, retry once the subscription is confirmed, sleep at most the holder's TTL and the deadline, pass an unused wake-up on; `hold`: undo of a request in flight when its caller gives up, release on drop, releases that finish whoever stops waiting; `hub`: one subscription per channel, wake messages naming how many to wake (`one`, `all`, `n:<k>`) or which waiter (`to:<id>`); `watchdog`: one task renewing every renewable hold; `lua` and `reply`: how scripts and their replies are declared, and how a script goes out (a Redis Function, or `EVALSHA`); `lease`, `scope`, `keys`, `ids`, `meter` |
 //! | `family` | what every lock of the family shares: a primitive names its differences in a `Flavor` (its acquire script, its hold kind, the check before a fresh hold, whether its waiters take a direct hand-over) and a `Layout` (where its holds live, and the scripts that release, undo and renew them); the engine does the rest |
 //!
 //! ## Adding a primitive: the latch as the worked example
@@ -142,7 +144,7 @@
 //!    lua_scripts! {
 //!        front: [requests_lua!(), include_str!("scripts/latch.lua")];
 //!        /// Count down by one, deleting the latch and waking every waiter at zero.
-//!        pub(crate) static COUNT_DOWN: Script = "count_down.lua";
+//!        pub(crate) static COUNT_DOWN: LuaScript = "count_down.lua";
 //!    }
 //!    status_reply! {
 //!        pub(crate) enum CountedDown from "count_down" {

@@ -5,12 +5,20 @@
 
 /// The Lua scripts of the lock family, for tests that drive them directly and for the
 /// benchmark, which pipelines them to measure Redis's own ceiling. Each file's header gives its
-/// KEYS, ARGV and replies; each source is the script as sent, shared files in front.
+/// KEYS, ARGV and replies; each source is the script as `EVAL` runs it on every server, shared
+/// files in
+/// front (the runtime sends it as a Redis Function where it can).
 pub mod scripts {
     use std::{sync::Arc, time::Duration};
 
+    use once_cell::sync::Lazy;
+
     use crate::{
-        core::{hub::PUBLISH, keys::Keys},
+        core::{
+            hub::PUBLISH,
+            keys::Keys,
+            lua::{Calls, Invocation, LuaScript},
+        },
         error::LockError,
         family::{
             acquisition::{Queueing, acquire_call},
@@ -18,39 +26,55 @@ pub mod scripts {
             release::release_call,
         },
         lock::REENTRANT,
-        transport::config::DEFAULT_WATCHDOG_TIMEOUT,
+        transport::{config::DEFAULT_WATCHDOG_TIMEOUT, connect::ServerFeatures},
     };
+
+    /// A module's `SCRIPTS`.
+    type Scripts = &'static [(&'static str, &'static Lazy<LuaScript>)];
+
+    /// `(file name, source)` of every script of `tables`, each as `EVAL` runs it on every server
+    /// (without its shebang line).
+    fn sources(tables: &[Scripts]) -> Vec<(&'static str, &'static str)> {
+        tables
+            .iter()
+            .flat_map(|table| table.iter())
+            .map(|(file, script)| (*file, Lazy::force(script).source()))
+            .collect()
+    }
+
+    /// The reentrant lock's scripts: the family's (the fair lock runs them too), its acquire,
+    /// and the Redlock's fence raise.
+    const LOCK: [Scripts; 3] = [
+        crate::family::scripts::SCRIPTS,
+        crate::lock::scripts::SCRIPTS,
+        crate::multi::redlock::scripts::SCRIPTS,
+    ];
 
     /// `(file name, source)` of every script of the reentrant lock: the family's (the fair lock
     /// runs them too), its acquire, and the Redlock's fence raise.
     pub fn lock() -> Vec<(&'static str, &'static str)> {
-        [
-            crate::family::scripts::SOURCES,
-            crate::lock::scripts::SOURCES,
-            crate::multi::redlock::scripts::SOURCES,
-        ]
-        .concat()
+        sources(&LOCK)
     }
 
     /// `(file name, source)` of the fair lock's own scripts (its acquire; every other script it
     /// runs is the reentrant lock's).
     pub fn fair_lock() -> Vec<(&'static str, &'static str)> {
-        crate::fair_lock::scripts::SOURCES.to_vec()
+        sources(&[crate::fair_lock::scripts::SCRIPTS])
     }
 
     /// `(file name, source)` of every script of the read-write lock.
     pub fn read_write_lock() -> Vec<(&'static str, &'static str)> {
-        crate::rwlock::scripts::SOURCES.to_vec()
+        sources(&[crate::rwlock::scripts::SCRIPTS])
     }
 
     /// `(file name, source)` of every script of the semaphore.
     pub fn semaphore() -> Vec<(&'static str, &'static str)> {
-        crate::semaphore::scripts::SOURCES.to_vec()
+        sources(&[crate::semaphore::scripts::SCRIPTS])
     }
 
     /// `(file name, source)` of every script of the count-down latch.
     pub fn count_down_latch() -> Vec<(&'static str, &'static str)> {
-        crate::latch::scripts::SOURCES.to_vec()
+        sources(&[crate::latch::scripts::SCRIPTS])
     }
 
     /// The source of the lock's script `file` (such as `"acquire.lua"`), if there is one.
@@ -61,16 +85,105 @@ pub mod scripts {
             .map(|(_, source)| source)
     }
 
+    /// How a pipeline sends the lock's scripts: as a client of the runtime would on a server of
+    /// `version` (`(major, minor)`): `FCALL` from Redis 7.0 on, `EVALSHA` before.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Pipelined {
+        calls: &'static Calls,
+    }
+
+    impl Pipelined {
+        /// The calls a client of the runtime makes on a server of `version`.
+        pub fn for_version(version: (u32, u32)) -> Self {
+            let server = ServerFeatures {
+                version: Some(version),
+            };
+            Self {
+                calls: Box::leak(Box::new(Calls::new(server))),
+            }
+        }
+
+        /// Whether the scripts go out as `FCALL`.
+        pub fn functions(self) -> bool {
+            self.calls.functions()
+        }
+
+        /// The commands that load the scripts [`pipe_acquire`] and [`pipe_release`] send
+        /// (`FUNCTION LOAD`, or `SCRIPT LOAD`), to run once before the pipelines: a pipeline
+        /// does not load what the server lacks. A `FUNCTION LOAD` of a library the server has
+        /// fails with "already exists", which the caller may ignore.
+        pub fn load_commands(self) -> Vec<redis::Cmd> {
+            [REENTRANT.acquire, ONE_OWNER.release]
+                .into_iter()
+                .map(|script| self.calls.load_command(script))
+                .collect()
+        }
+
+        /// The command that loads the reentrant lock's script `file` (see [`lock`]) the way a
+        /// client sends it, so that a test can have it in Redis before a request that must not
+        /// stall on loading it; `None` if there is no such script.
+        pub fn load_lock_script(self, file: &str) -> Option<redis::Cmd> {
+            LOCK.iter()
+                .flat_map(|table| table.iter())
+                .find(|(name, _)| *name == file)
+                .map(|(_, script)| self.calls.load_command(script))
+        }
+
+        /// The commands that load every script of every primitive that tests drive (see
+        /// [`lock`], [`fair_lock`], [`read_write_lock`], [`semaphore`], [`count_down_latch`]) the
+        /// way a client sends them: so that a late copy of a request finds its script, as it
+        /// would where other clients had run it.
+        pub fn load_every_script(self) -> Vec<redis::Cmd> {
+            LOCK.iter()
+                .chain(&[
+                    crate::fair_lock::scripts::SCRIPTS,
+                    crate::rwlock::scripts::SCRIPTS,
+                    crate::semaphore::scripts::SCRIPTS,
+                    crate::latch::scripts::SCRIPTS,
+                ])
+                .flat_map(|table| table.iter())
+                .map(|(_, script)| self.calls.load_command(script))
+                .collect()
+        }
+
+        fn acquire_invocation(
+            self,
+            keys: &Keys,
+            owner: &str,
+            lease: Duration,
+            client_name: &str,
+        ) -> Invocation {
+            // A queued waiter's liveness and refresh under a client with default settings.
+            let queueing = Queueing {
+                liveness: DEFAULT_WATCHDOG_TIMEOUT,
+                refresh: DEFAULT_WATCHDOG_TIMEOUT / 3,
+                queued: false,
+                grant: Duration::ZERO,
+                client_name,
+            };
+            acquire_call(
+                &REENTRANT,
+                keys,
+                owner,
+                lease,
+                queueing,
+                None,
+                Duration::ZERO,
+            )
+        }
+    }
+
     /// Appends to `pipeline` the fresh acquisition of lock `name` (under key prefix `prefix`) by
     /// `owner`, for `lease`, recording `client_name` as the holder's client (see
-    /// `LockClientBuilder::client_name`). The scripts must be loaded (`SCRIPT LOAD`) first: a
-    /// pipeline does not fall back from `EVALSHA` to `EVAL`.
+    /// `LockClientBuilder::client_name`), sent as `calls` says. The scripts must be loaded
+    /// first ([`Pipelined::load_commands`]): a pipeline does not load what the server lacks.
     ///
     /// # Errors
     ///
     /// [`LockError::InvalidName`] for a name the lock refuses.
     pub fn pipe_acquire(
         pipeline: &mut redis::Pipeline,
+        calls: Pipelined,
         prefix: &str,
         name: &str,
         owner: &str,
@@ -78,35 +191,21 @@ pub mod scripts {
         client_name: &str,
     ) -> Result<(), LockError> {
         let keys = Keys::new(prefix, &Arc::from(name))?;
-        // A queued waiter's liveness and refresh under a client with default settings.
-        let queueing = Queueing {
-            liveness: DEFAULT_WATCHDOG_TIMEOUT,
-            refresh: DEFAULT_WATCHDOG_TIMEOUT / 3,
-            queued: false,
-            grant: Duration::ZERO,
-            client_name,
-        };
-        let call = acquire_call(
-            &REENTRANT,
-            &keys,
-            owner,
-            lease,
-            queueing,
-            None,
-            Duration::ZERO,
-        );
-        pipeline.invoke_script(&call);
+        let call = calls.acquire_invocation(&keys, owner, lease, client_name);
+        pipeline.add_command(calls.calls.command(&call));
         Ok(())
     }
 
     /// Appends to `pipeline` the release of one hold of lock `name` by `owner`, as request
-    /// `request` (its memo lives `memo_ttl`). Loaded scripts required, as for [`pipe_acquire`].
+    /// `request` (its memo lives `memo_ttl`), sent as `calls` says. Loaded scripts required, as
+    /// for [`pipe_acquire`].
     ///
     /// # Errors
     ///
     /// [`LockError::InvalidName`] for a name the lock refuses.
     pub fn pipe_release(
         pipeline: &mut redis::Pipeline,
+        calls: Pipelined,
         prefix: &str,
         name: &str,
         owner: &str,
@@ -116,7 +215,7 @@ pub mod scripts {
         let keys = Keys::new(prefix, &Arc::from(name))?;
         // The bench runs on one Redis: classic `PUBLISH`.
         let call = release_call(&ONE_OWNER, &keys, owner, request, memo_ttl, PUBLISH);
-        pipeline.invoke_script(&call);
+        pipeline.add_command(calls.calls.command(&call));
         Ok(())
     }
 }

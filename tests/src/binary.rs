@@ -140,6 +140,9 @@ pub enum Capability {
     ShardedPubSub,
     /// ACL rules on subcommands (`-client|setname`): Redis 7.0 and Valkey.
     AclSubcommandRules,
+    /// Redis Functions (`FUNCTION LOAD`, `FCALL`): Redis 7.0 and Valkey. Before, the client
+    /// sends every script with `EVALSHA`.
+    Functions,
 }
 
 /// Whether the kit's default binary lacks `capability`; if so, says so on stderr (past the test
@@ -162,7 +165,8 @@ pub fn skip_without(capability: Capability) -> bool {
         Capability::Tls => !has_tls(),
         Capability::CommandChecksInScripts
         | Capability::ShardedPubSub
-        | Capability::AclSubcommandRules => !server_version().redis_7_or_newer(),
+        | Capability::AclSubcommandRules
+        | Capability::Functions => !server_version().redis_7_or_newer(),
     };
     if missing {
         let test = std::thread::current()

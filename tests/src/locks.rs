@@ -2,7 +2,10 @@
 
 use std::{future::Future, time::Duration};
 
-use lock_runtime::{LockClient, LockError, LockGuard, Redlock, RedlockGuard, testing::keys};
+use lock_runtime::{
+    LockClient, LockError, LockGuard, Redlock, RedlockGuard,
+    testing::{keys, scripts::Pipelined},
+};
 
 use crate::RedisServer;
 
@@ -119,6 +122,50 @@ pub async fn take_once(client: &LockClient, name: &str) -> u64 {
         .await
         .unwrap_or_else(|err| panic!("releasing {name}: {err}"));
     token
+}
+
+/// How a client of the runtime sends its scripts to `server`: as Redis Functions from Redis 7.0
+/// on (and on every Valkey), with `EVALSHA` before.
+#[must_use]
+pub fn script_calls(server: &RedisServer) -> Pipelined {
+    let (major, minor, _) = server.version().version;
+    Pipelined::for_version((major, minor))
+}
+
+/// Loads the reentrant lock's script `file` (such as `"leave.lua"`) into `server` as a client
+/// sends it, so that a request whose replies a test holds back does not stall on loading it.
+///
+/// # Panics
+///
+/// If the lock has no such script, or `server` refuses it.
+pub fn load_lock_script(server: &RedisServer, file: &str) {
+    let load = script_calls(server)
+        .load_lock_script(file)
+        .unwrap_or_else(|| panic!("lock-runtime has no {file}"));
+    run_load(server, &load);
+}
+
+/// Loads every script of every primitive into `server` as a client sends them: a late copy of
+/// a request then runs the script it names even if no other copy of it reached Redis first.
+///
+/// # Panics
+///
+/// If `server` refuses one.
+pub fn load_every_script(server: &RedisServer) {
+    for load in script_calls(server).load_every_script() {
+        run_load(server, &load);
+    }
+}
+
+/// Runs `load` (`FUNCTION LOAD` or `SCRIPT LOAD`) on `server`; a library it has already is
+/// loaded.
+fn run_load(server: &RedisServer, load: &redis::Cmd) {
+    match load.query::<redis::Value>(&mut server.sync_connection()) {
+        Err(err) if !err.to_string().contains("already exists") => {
+            panic!("loading a script on port {}: {err}", server.port())
+        }
+        _ => {}
+    }
 }
 
 /// Panics unless the lock `name` is released and nothing of it lingers: the lock key is gone,
@@ -745,9 +792,12 @@ impl Family {
     }
 }
 
-/// The commands a lock client sends itself (scripts run as `EVALSHA`, or `EVAL` after a
-/// `NOSCRIPT`), as `INFO commandstats` names them.
+/// The commands a lock client sends itself (scripts run as `FCALL`, loaded by `FUNCTION LOAD`;
+/// before Redis 7.0 as `EVALSHA`, loaded by `SCRIPT LOAD` after a `NOSCRIPT`), as
+/// `INFO commandstats` names them.
 pub const SENT_BY_A_LOCK_CLIENT: &[&str] = &[
+    "fcall",
+    "function|load",
     "evalsha",
     "eval",
     "subscribe",

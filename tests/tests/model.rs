@@ -78,7 +78,7 @@ use std::{
 use lock_runtime::{LockClient, LockError, LockGuard, SemaphorePermit};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{assert_no_key_without_ttl, assert_released, eventually, sem_key},
+    locks::{assert_no_key_without_ttl, assert_released, eventually, load_every_script, sem_key},
     unique_name,
 };
 use proptest::{
@@ -701,21 +701,11 @@ async fn run_lanes<M: Model>(
     .await
 }
 
-/// A server with every script of the lock, the latch and the semaphore loaded: a late copy runs
-/// the script it names even if no other copy of it reached Redis first (an `EVALSHA` that finds
-/// no script does nothing).
+/// A server with every script loaded: a late copy runs the script it names even if no other
+/// copy of it reached Redis first (an `FCALL` or `EVALSHA` that finds no script does nothing).
 fn start_server() -> RedisServer {
     let server = RedisServer::start();
-    let scripts = lock_runtime::testing::scripts::lock()
-        .into_iter()
-        .chain(lock_runtime::testing::scripts::count_down_latch())
-        .chain(lock_runtime::testing::scripts::semaphore());
-    // Scripts with flags (`#!lua`: the read-only ones and exec, none of which a late copy
-    // here runs) do not load on Redis before 7.0, which the client sends without the line.
-    let flags = server.version().redis_7_or_newer();
-    for (_, source) in scripts.filter(|(_, source)| flags || !source.starts_with("#!")) {
-        let _: String = server.cmd(&["SCRIPT", "LOAD", source]);
-    }
+    load_every_script(&server);
     server
 }
 

@@ -452,9 +452,11 @@ fn analysis_fair_commands(results: &Results) -> String {
          is confirmed) or a waiter renews its place in the queue (a try at least every third of \
          the watchdog timeout). Measured: {}.",
         family_line(results, Implementation::Fair, &|point| format!(
-            "{:.2} ({:.2} `EVALSHA`, {:.2} `SUBSCRIBE` + `UNSUBSCRIBE`)",
+            "{:.2} ({:.2} `FCALL` or `EVALSHA`, {:.2} `SUBSCRIBE` + `UNSUBSCRIBE`)",
             point.client_commands_per_acquisition,
-            point.calls_per_acquisition("evalsha") + point.calls_per_acquisition("eval"),
+            point.calls_per_acquisition("fcall")
+                + point.calls_per_acquisition("evalsha")
+                + point.calls_per_acquisition("eval"),
             point.calls_per_acquisition("subscribe") + point.calls_per_acquisition("unsubscribe")
         ))
     )

@@ -37,7 +37,7 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
             "processes",
             "client-sent",
             "executed",
-            "EVALSHA",
+            "FCALL / EVALSHA",
             "SUBSCRIBE + UNSUBSCRIBE",
             "published",
             "subscribers",
@@ -59,7 +59,9 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
             point.processes,
             point.client_commands_per_acquisition,
             point.executed_per_acquisition,
-            point.calls_per_acquisition("evalsha") + point.calls_per_acquisition("eval"),
+            point.calls_per_acquisition("fcall")
+                + point.calls_per_acquisition("evalsha")
+                + point.calls_per_acquisition("eval"),
             point.calls_per_acquisition("subscribe") + point.calls_per_acquisition("unsubscribe"),
             point.published_per_acquisition,
             point.mean_subscribers,

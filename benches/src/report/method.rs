@@ -36,7 +36,7 @@ pub(super) fn render(out: &mut String, results: &Results) {
          - **Counting commands.** `CONFIG RESETSTAT` opens the window, `INFO commandstats` closes \
          it. Redis counts a command called from a Lua script like one a client sent, so the \
          commands each implementation's scripts call ({}) are subtracted to get client-sent \
-         commands (`EVALSHA`, `EVAL`, `SCRIPT LOAD`, `SUBSCRIBE`, `UNSUBSCRIBE`, `PING`, the spin \
+         commands (`FCALL`, `EVALSHA`, `EVAL`, `FUNCTION LOAD`, `SCRIPT LOAD`, `SUBSCRIBE`, `UNSUBSCRIBE`, `PING`, the spin \
          lock's `SET`), and reported separately as *executed*. The harness's own commands \
          (`INFO`, `CONFIG`, `CLIENT`, `PUBSUB`) are left out.\n\
          - **Pub/sub messages.** Every `PUBLISH` happens inside a release script of `ours` or \

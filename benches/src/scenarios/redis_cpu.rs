@@ -61,7 +61,7 @@ pub struct RedisCpuParams {
 fn client_commands(subject: CpuSubject) -> &'static [&'static str] {
     match subject {
         CpuSubject::SetNx => &["set", "evalsha", "eval"],
-        _ => &["evalsha", "eval"],
+        _ => &["fcall", "evalsha", "eval"],
     }
 }
 

@@ -41,11 +41,6 @@ const CLIENT_NAME: &str = "lock-bench";
 /// How long the ceiling's release memos live, as a client with default settings keeps them.
 const MEMO_TTL: Duration = Duration::from_secs(13);
 
-/// The source of one of our lock's scripts, byte for byte the runtime's.
-fn our_script(file: &str) -> BenchResult<&'static str> {
-    scripts::lock_script(file).ok_or_else(|| format!("lock-runtime has no script {file}").into())
-}
-
 /// The spin lock's (and rslock's) compare-and-delete release.
 const COMPARE_AND_DELETE_LUA: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -88,7 +83,8 @@ impl Protocol {
     fn description(self) -> &'static str {
         match self {
             Protocol::OurScripts => {
-                "EVALSHA acquire.lua + EVALSHA release.lua (the runtime's scripts, keys and arguments)"
+                "FCALL acquire.lua + FCALL release.lua (the runtime's scripts, keys and arguments; \
+                 EVALSHA before Redis 7.0)"
             }
             Protocol::SetNx => "SET key token NX PX 30000 + EVALSHA compare-and-delete",
             Protocol::Redisson => {
@@ -117,6 +113,8 @@ pub(crate) struct Pipelines {
     connections: Vec<MultiplexedConnection>,
     compare_and_delete_sha: String,
     redisson: redisson::Loaded,
+    /// How our scripts go out: as a client of the runtime sends them to this server.
+    calls: scripts::Pipelined,
     depth: usize,
     run: String,
     /// Numbers the rounds, so that no two pairs of the run share an owner id: a release's memo
@@ -141,12 +139,20 @@ impl Pipelines {
                     .await
             }
         };
-        for file in ["acquire.lua", "release.lua"] {
-            load(our_script(file)?).await?;
+        // Our scripts go out as a client of the runtime sends them to this server.
+        let calls = scripts::Pipelined::for_version(server_version(&opened[0]).await?);
+        for command in calls.load_commands() {
+            let loaded: redis::RedisResult<redis::Value> =
+                command.query_async(&mut opened[0].clone()).await;
+            match loaded {
+                Err(err) if !err.to_string().contains("already exists") => return Err(err.into()),
+                _ => {}
+            }
         }
         Ok(Self {
             compare_and_delete_sha: load(COMPARE_AND_DELETE_LUA).await?,
             redisson: redisson::Loaded::load(&opened[0]).await?,
+            calls,
             connections: opened,
             depth: depth.max(1),
             run: unique_name("ceiling"),
@@ -166,6 +172,7 @@ impl Pipelines {
                 .collect();
             let cad = self.compare_and_delete_sha.clone();
             let reference = self.redisson.clone();
+            let calls = self.calls;
             let lease_ms = LEASE.as_millis() as u64;
             tasks.spawn(async move {
                 let mut pairs = 0u64;
@@ -180,6 +187,7 @@ impl Pipelines {
                                 // Built by the runtime itself, byte for byte what a lock sends.
                                 scripts::pipe_acquire(
                                     &mut pipe,
+                                    calls,
                                     "lock",
                                     name,
                                     &owner,
@@ -187,7 +195,7 @@ impl Pipelines {
                                     CLIENT_NAME,
                                 )?;
                                 scripts::pipe_release(
-                                    &mut pipe, "lock", name, &owner, &owner, MEMO_TTL,
+                                    &mut pipe, calls, "lock", name, &owner, &owner, MEMO_TTL,
                                 )?;
                             }
                             Protocol::SetNx => {
@@ -389,4 +397,18 @@ pub async fn run(
         ceilings,
         series: results,
     })
+}
+
+/// The `(major, minor)` version of the Redis behind `connection`, as `INFO server` says.
+async fn server_version(connection: &MultiplexedConnection) -> BenchResult<(u32, u32)> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut connection.clone())
+        .await?;
+    let version = lock_tests::info_value(&info, "redis_version").unwrap_or_default();
+    let mut parts = version.split('.').map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => Ok((major, minor)),
+        _ => Err(format!("INFO server names no redis_version: {version:?}").into()),
+    }
 }

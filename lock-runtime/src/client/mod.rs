@@ -268,7 +268,9 @@ impl LockClient {
             replicated,
             server,
         } = connect::open(&config, runtime).await?;
-        let scripts = Arc::new(ScriptPath::new(runtime, commands, replicated, &config));
+        let scripts = Arc::new(ScriptPath::new(
+            runtime, commands, replicated, server, &config,
+        ));
         let ids = Ids::new();
         let hub = Hub::start(runtime, pubsub, &config);
         let watchdog = Watchdog::start(runtime, Arc::clone(&scripts), config.renew_interval());
@@ -282,7 +284,6 @@ impl LockClient {
                 hub,
                 watchdog,
                 commands: CommandTable::default(),
-                server,
             }),
         })
     }

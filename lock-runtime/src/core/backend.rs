@@ -18,7 +18,6 @@ use crate::{
     transport::{
         background::{InContext, in_context},
         config::Config,
-        connect::ServerFeatures,
     },
 };
 
@@ -32,8 +31,6 @@ pub(crate) struct Backend {
     pub(crate) watchdog: Watchdog,
     /// What the server said of the commands of lock-checked writes, read as they come.
     pub(crate) commands: CommandTable,
-    /// What the server connected to can run, read once at connect from its version.
-    pub(crate) server: ServerFeatures,
 }
 
 impl std::fmt::Debug for Backend {

@@ -1,13 +1,45 @@
-//! How a primitive declares its Lua scripts: one line per `.lua` file, giving the `static` the
-//! code calls and its place in the module's `SOURCES` (what the `testing` feature hands to tests
-//! and the benchmark), so no script is named twice.
+//! How a primitive declares its Lua scripts (one line per `.lua` file, giving the `static` the
+//! code calls and its place in the module's `SOURCES`, what the `testing` feature hands to tests
+//! and the benchmark, so no script is named twice), and how a script is sent: as a Redis
+//! Function where the server has them, else with `EVALSHA`.
 //!
-//! Lua scripts in Redis cannot include one another: a script that uses shared functions is sent
+//! Lua scripts in Redis cannot include one another: a script that uses shared functions comes
 //! with their file in front (the family's `common.lua`, the latch's and the semaphore's
-//! `requests.lua` below, a primitive's own). Every call of a declared script goes through the
-//! script path (`core/script_path.rs`).
+//! `requests.lua` below, a primitive's own). Sent with `EVALSHA`, those files run again on every
+//! call, defining each of their functions before the script's own lines run: about a
+//! microsecond of Redis's time per call for `common.lua`, more than most of the commands a
+//! script calls. As a Redis Function (Redis 7.0 and newer, Valkey), they run once, when the
+//! library is loaded, and every `FCALL` runs the script's own lines only. Every call of a
+//! declared script goes through the script path (`core/script_path.rs`).
+//!
+//! # One library per script, named by its source
+//!
+//! Each script is a library of its own, holding one function; both are named `lock_runtime_`
+//! followed by the SHA-1 of the script's `EVAL` source, the name `EVALSHA` would use. So:
+//!
+//! - two versions of this crate sharing a Redis (a rolling deploy) never replace each other's
+//!   functions: a changed script is another library;
+//! - nothing is loaded up front: an `FCALL` that finds no function (a fresh server, a restart
+//!   without persistence, `FUNCTION FLUSH`) loads the script's library on the node that answered
+//!   and sends the call again, as `EVALSHA` loads a script after `NOSCRIPT`; a library loaded by
+//!   another client meanwhile counts as loaded;
+//! - a failover keeps them: Redis replicates and persists functions with the data.
+//!
+//! A server before 7.0 has no Functions, and a Redis user may be denied `FCALL` or
+//! `FUNCTION LOAD` by its ACL: the client then sends every script with `EVALSHA` ([`Calls`]).
+//!
+//! A function runs with the flags of its script's shebang line (`no-writes` for the read-only
+//! ones) and, like every flagged script, may touch only keys of one slot on a cluster; a script
+//! without a shebang line is sent with `EVALSHA` without flags, as before.
 
-use crate::transport::connect::ServerFeatures;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use redis::{Cmd, ToRedisArgs};
+
+use crate::{
+    core::slots::key_slot,
+    transport::{connect::ServerFeatures, connection::Connection},
+};
 
 /// `core/scripts/requests.lua`, for [`lua_scripts!`] lists of files sent in front: the ids of
 /// the requests that ran lately on a resource, so that a copy of one counts once however late
@@ -22,92 +54,158 @@ macro_rules! requests_lua {
 }
 pub(crate) use requests_lua;
 
+/// The shebang line of the scripts that give back (release, undo, renewal, force-unlock), for
+/// [`lua_scripts!`] lists of files sent in front: a Redis out of memory under `noeviction` refuses
+/// every flagged script that may write (a Function, or a script with a shebang line) unless it
+/// says `allow-oom`, and a hold given back frees memory, as `DEL` does, which Redis never
+/// refuses. The acquisitions say nothing, so Redis refuses them when full.
+macro_rules! allow_oom {
+    () => {
+        "#!lua flags=allow-oom\n"
+    };
+}
+pub(crate) use allow_oom;
+
 /// Declares the Lua scripts of one module, one line per file of its `scripts/` folder:
 ///
 /// ```text
 /// lua_scripts! {
 ///     front: [common_lua!()];
 ///     /// Re-enter a lock the scope holds; see `scripts/reenter.lua`. Reply: `Reentered`.
-///     pub(crate) static REENTER: Script = "reenter.lua";
-///     /// Extend a hold's lease; see `scripts/renew.lua`. Sent alone.
-///     pub(crate) static RENEW: Script = [] "renew.lua";
-///     /// Read-only, declared with a shebang ([`Flagged`]); not among `SOURCES`.
-///     unlisted pub(crate) static INFO: Flagged =
+///     pub(crate) static REENTER: LuaScript = "reenter.lua";
+///     /// Extend a hold's lease; see `scripts/renew.lua`. Nothing in front.
+///     pub(crate) static RENEW: LuaScript = [] "renew.lua";
+///     /// Read-only (its shebang's flags); not among `SOURCES`.
+///     unlisted pub(crate) static INFO: LuaScript =
 ///         ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
 /// }
 /// ```
 ///
-/// Each line makes a `static Lazy<Script>` (or `Lazy<Flagged>`) of `scripts/<file>` with the
-/// `front` files before it, or the list given on the line instead; and, unless `unlisted`, a
-/// `(file, source)` entry in the module's `pub(crate) const SOURCES`, the source exactly as
-/// sent. Scripts left out of `SOURCES` are the operators' and the connection's (`info`,
-/// `holders`, `commands`), not the steps of acquiring and releasing that tests drive and the
-/// benchmark pipelines.
+/// Each line makes a `static Lazy<LuaScript>` of `scripts/<file>` with the `front` files before
+/// it, or the list given on the line instead (a list may start with a `#!lua` shebang line: see
+/// [`LuaScript`]); and, unless `unlisted`, a `(file, script)` entry in the module's
+/// `pub(crate) static SCRIPTS`. Scripts left out of `SCRIPTS` are the operators' and the
+/// connection's (`info`, `holders`, `commands`), not the steps of acquiring and releasing that
+/// tests drive and the benchmark pipelines.
 macro_rules! lua_scripts {
     (front: [$($front:expr),* $(,)?]; $($lines:tt)*) => {
         $crate::core::lua::lua_scripts!(@line [$($front),*] [] $($lines)*);
     };
     // Every line read: the listed ones.
-    (@line [$($front:expr),*] [$(($file:literal, $source:expr))*]) => {
-        /// Every script of this module but the unlisted ones: `(file name, source as sent)`.
+    (@line [$($front:expr),*] [$(($file:literal, $name:ident))*]) => {
+        /// Every script of this module but the unlisted ones, by file name.
         #[cfg_attr(not(feature = "testing"), allow(dead_code))]
-        pub(crate) const SOURCES: &[(&str, &str)] = &[$(($file, $source)),*];
+        pub(crate) static SCRIPTS: &[(&str, &::once_cell::sync::Lazy<$crate::core::lua::LuaScript>)] =
+            &[$(($file, &$name)),*];
     };
     (@line [$($front:expr),*] [$($listed:tt)*]
-        $(#[$doc:meta])* unlisted $vis:vis static $name:ident: $kind:ident
+        $(#[$doc:meta])* unlisted $vis:vis static $name:ident: LuaScript
         = $([$($own:expr),* $(,)?])? $file:literal; $($rest:tt)*) => {
-        $crate::core::lua::lua_scripts!(@static $(#[$doc])* $vis $name $kind
-            $crate::core::lua::lua_scripts!(@source [$($front),*] $([$($own),*])? $file));
+        $crate::core::lua::lua_scripts!(@static $(#[$doc])* $vis $name
+            $crate::core::lua::lua_scripts!(@front [$($front),*] $([$($own),*])?), $file);
         $crate::core::lua::lua_scripts!(@line [$($front),*] [$($listed)*] $($rest)*);
     };
     (@line [$($front:expr),*] [$($listed:tt)*]
-        $(#[$doc:meta])* $vis:vis static $name:ident: $kind:ident
+        $(#[$doc:meta])* $vis:vis static $name:ident: LuaScript
         = $([$($own:expr),* $(,)?])? $file:literal; $($rest:tt)*) => {
-        $crate::core::lua::lua_scripts!(@static $(#[$doc])* $vis $name $kind
-            $crate::core::lua::lua_scripts!(@source [$($front),*] $([$($own),*])? $file));
-        $crate::core::lua::lua_scripts!(@line [$($front),*] [$($listed)* ($file,
-            $crate::core::lua::lua_scripts!(@source [$($front),*] $([$($own),*])? $file))]
+        $crate::core::lua::lua_scripts!(@static $(#[$doc])* $vis $name
+            $crate::core::lua::lua_scripts!(@front [$($front),*] $([$($own),*])?), $file);
+        $crate::core::lua::lua_scripts!(@line [$($front),*] [$($listed)* ($file, $name)]
             $($rest)*);
     };
-    (@static $(#[$doc:meta])* $vis:vis $name:ident $kind:ident $source:expr) => {
+    (@static $(#[$doc:meta])* $vis:vis $name:ident $front:expr, $file:literal) => {
         $(#[$doc])*
-        $vis static $name: ::once_cell::sync::Lazy<$kind> =
-            ::once_cell::sync::Lazy::new(|| $kind::new($source));
+        $vis static $name: ::once_cell::sync::Lazy<$crate::core::lua::LuaScript> =
+            ::once_cell::sync::Lazy::new(|| {
+                $crate::core::lua::LuaScript::new($front, include_str!(concat!("scripts/", $file)))
+            });
     };
-    // The source as sent: the line's own list in front if it has one, else the module's.
-    (@source [$($front:expr),*] [$($own:expr),*] $file:literal) => {
-        concat!($($own,)* include_str!(concat!("scripts/", $file)))
+    // The files in front: the line's own list if it has one, else the module's.
+    (@front [$($front:expr),*] [$($own:expr),*]) => {
+        concat!("", $($own),*)
     };
-    (@source [$($front:expr),*] $file:literal) => {
-        concat!($($front,)* include_str!(concat!("scripts/", $file)))
+    (@front [$($front:expr),*]) => {
+        concat!("", $($front),*)
     };
 }
 pub(crate) use lua_scripts;
 
-/// A script whose source starts with a `#!lua` shebang line (flags such as `no-writes`, or on
-/// Redis Cluster the check that it touches only its declared keys' slots), sent as is to Redis
-/// 7.0 and newer, and without that line to older servers, which cannot compile it (`unexpected
-/// symbol near '#'`) and run every script as a shebang-less one. Both are hashed once.
-pub(crate) struct Flagged {
-    with_shebang: redis::Script,
-    without_shebang: redis::Script,
+/// The prefix of every library and function this crate loads.
+const NAME_PREFIX: &str = "lock_runtime_";
+
+/// One Lua script of the runtime: the files in front of it and its own lines, ready to be sent
+/// as `FCALL` or as `EVALSHA` (see the module docs).
+pub(crate) struct LuaScript {
+    /// The `EVALSHA` script, with its shebang line if it has one (Redis 7.0 and newer).
+    with_shebang: Eval,
+    /// The same without the shebang line, for servers before 7.0, which cannot compile one and
+    /// run every script as a shebang-less one. The same script when there is no shebang.
+    without_shebang: Eval,
+    /// The name of its function and of the library that holds it.
+    function: String,
+    /// The library's source, for `FUNCTION LOAD`.
+    library: String,
 }
 
-impl Flagged {
-    /// The script of `source`, whose first line is its shebang.
-    pub(crate) fn new(source: &str) -> Flagged {
-        let body = source
-            .strip_prefix("#!")
-            .and_then(|rest| rest.split_once('\n'))
-            .map_or(source, |(_, body)| body);
-        Flagged {
-            with_shebang: redis::Script::new(source),
-            without_shebang: redis::Script::new(body),
+impl LuaScript {
+    /// The script of `body` with `front` (shared functions, maybe a shebang line first) before
+    /// it.
+    pub(crate) fn new(front: &str, body: &str) -> Self {
+        let source = format!("{front}{body}");
+        let (shebang, front) = match front.strip_prefix("#!") {
+            Some(rest) => match rest.split_once('\n') {
+                Some((line, front)) => (Some(line), front),
+                None => (Some(rest), ""),
+            },
+            None => (None, front),
+        };
+        let without_shebang = Eval::new(format!("{front}{body}"));
+        let function = format!("{NAME_PREFIX}{}", without_shebang.script.get_hash());
+        let flags = shebang
+            .and_then(|line| {
+                line.split_whitespace()
+                    .find_map(|word| word.strip_prefix("flags="))
+            })
+            .map(|flags| {
+                flags
+                    .split(',')
+                    .map(|flag| format!("'{flag}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        // The script's own lines become the function's body: `KEYS` and `ARGV` are its
+        // parameters, and the files in front run once, when the library is loaded.
+        let library = format!(
+            "#!lua name={function}\n{front}\nredis.register_function{{function_name = \
+             '{function}', callback = function(KEYS, ARGV)\n{body}\nend, flags = {{{flags}}}}}\n"
+        );
+        Self {
+            with_shebang: Eval::new(source),
+            without_shebang,
+            function,
+            library,
         }
     }
 
-    /// The variant `server` compiles: with the shebang when it reads script flags.
-    pub(crate) fn for_server(&self, server: ServerFeatures) -> &redis::Script {
+    /// A call of this script with no keys or arguments yet.
+    pub(crate) fn prepare_invoke(&'static self) -> Invocation {
+        Invocation {
+            script: self,
+            keys: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+
+    /// The source as `EVAL` runs it on every server: the files in front and the script, without
+    /// the shebang line (whose flags say only when Redis may refuse to run it).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn source(&self) -> &str {
+        &self.without_shebang.source
+    }
+
+    /// The `EVALSHA` script `server` compiles: with the shebang when it reads script flags.
+    fn for_eval(&self, server: ServerFeatures) -> &Eval {
         if server.script_flags() {
             &self.with_shebang
         } else {
@@ -116,20 +214,268 @@ impl Flagged {
     }
 }
 
+/// A script as `EVALSHA` runs it: its source, and the hash that names it.
+struct Eval {
+    script: redis::Script,
+    source: String,
+}
+
+impl Eval {
+    fn new(source: String) -> Self {
+        Self {
+            script: redis::Script::new(&source),
+            source,
+        }
+    }
+}
+
+/// A call of a [`LuaScript`]: its keys and arguments, sent by [`Calls::invoke`].
+#[derive(Clone)]
+pub(crate) struct Invocation {
+    script: &'static LuaScript,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Arguments may carry a caller's data (`exec`): their count only.
+        f.debug_struct("Invocation")
+            .field("function", &self.script.function)
+            .field("keys", &self.keys.len())
+            .field("args", &self.args.len())
+            .finish()
+    }
+}
+
+impl Invocation {
+    /// Adds an argument: the script's next `ARGV`.
+    pub(crate) fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
+        arg.write_redis_args(&mut self.args);
+        self
+    }
+
+    /// Adds a key: the script's next `KEYS`.
+    pub(crate) fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
+        key.write_redis_args(&mut self.keys);
+        self
+    }
+
+    /// The slot of its first key (every key of a script shares its slot), where its library
+    /// must be loaded on a cluster.
+    fn slot(&self) -> Option<u16> {
+        self.keys.first().map(|key| key_slot(key))
+    }
+
+    fn command(&self, name: &str, script: &str) -> Cmd {
+        let mut command = redis::cmd(name);
+        command
+            .arg(script)
+            .arg(self.keys.len())
+            .arg(&*self.keys)
+            .arg(&*self.args);
+        command
+    }
+}
+
+/// How a client sends the runtime's scripts: as Redis Functions (`FCALL`) while the server
+/// lets it, else with `EVALSHA` (see the module docs). Shared by every request of the client.
+#[derive(Debug)]
+pub(crate) struct Calls {
+    server: ServerFeatures,
+    functions: AtomicBool,
+}
+
+impl Calls {
+    /// Functions on a server that has them (Redis 7.0 and newer, and Valkey, which reports
+    /// 7.2); `EVALSHA` before.
+    pub(crate) fn new(server: ServerFeatures) -> Self {
+        Self {
+            server,
+            functions: AtomicBool::new(server.functions()),
+        }
+    }
+
+    /// Whether scripts go out as `FCALL` now.
+    pub(crate) fn functions(&self) -> bool {
+        self.functions.load(Ordering::Relaxed)
+    }
+
+    /// The command that runs `call` as things stand.
+    pub(crate) fn command(&self, call: &Invocation) -> Cmd {
+        if self.functions() {
+            call.command("FCALL", &call.script.function)
+        } else {
+            call.command(
+                "EVALSHA",
+                call.script.for_eval(self.server).script.get_hash(),
+            )
+        }
+    }
+
+    /// Runs `call` on `connection` and returns its reply, loading the script first if the
+    /// server does not have it.
+    ///
+    /// A Redis out of memory refuses `FUNCTION LOAD` but not `SCRIPT LOAD`: a call whose library
+    /// cannot be loaded then goes out with `EVALSHA`, so that a release or a renewal (which
+    /// Redis runs when full, see [`allow_oom!`]) still runs on a server that lost its functions.
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        call: &Invocation,
+        connection: &mut Connection,
+    ) -> redis::RedisResult<T> {
+        if self.functions() {
+            match self.command(call).query_async(connection).await {
+                Err(err) if self.needs_load(&err) => match self.load(call, connection).await {
+                    Ok(()) if self.functions() => {
+                        return self.command(call).query_async(connection).await;
+                    }
+                    // Turned to `EVALSHA` (`needs_load` says when).
+                    Ok(()) => {}
+                    Err(err) if err.code() == Some("OOM") => {}
+                    Err(err) => return Err(err),
+                },
+                reply => return reply,
+            }
+        }
+        let script = &call.script.for_eval(self.server).script;
+        let command = call.command("EVALSHA", script.get_hash());
+        match command.query_async(connection).await {
+            Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
+                script.load_async(connection).await?;
+                command.query_async(connection).await
+            }
+            reply => reply,
+        }
+    }
+
+    /// Whether `err`, the failure of a call made as things stood, asks for its script to be
+    /// loaded before it is sent again: `NOSCRIPT` and "Function not found"; and a Redis user
+    /// denied `FCALL` (ACL), or a server without it, which turns this client to `EVALSHA`.
+    pub(crate) fn needs_load(&self, err: &redis::RedisError) -> bool {
+        if err.kind() == redis::ServerErrorKind::NoScript.into() {
+            return true;
+        }
+        if !self.functions() {
+            return false;
+        }
+        if err.kind() == redis::ServerErrorKind::NoPerm.into() || is_unknown_command(err) {
+            self.give_up_functions(err);
+            return true;
+        }
+        err.kind() == redis::ServerErrorKind::ResponseError.into()
+            && detail(err).as_deref() == Some("Function not found")
+    }
+
+    /// The command that loads `script` as things stand: its library (`FUNCTION LOAD`), or its
+    /// `EVALSHA` script (`SCRIPT LOAD`).
+    pub(crate) fn load_command(&self, script: &LuaScript) -> Cmd {
+        let mut load = redis::cmd(if self.functions() {
+            "FUNCTION"
+        } else {
+            "SCRIPT"
+        });
+        load.arg("LOAD");
+        if self.functions() {
+            load.arg(&script.library);
+        } else {
+            load.arg(&script.for_eval(self.server).source);
+        }
+        load
+    }
+
+    /// Loads the script of `call` on the node that runs it (see [`load_command`]).
+    ///
+    /// [`load_command`]: Self::load_command
+    pub(crate) async fn load(
+        &self,
+        call: &Invocation,
+        connection: &mut Connection,
+    ) -> redis::RedisResult<()> {
+        match connection
+            .query_on::<redis::Value>(&self.load_command(call.script), call.slot())
+            .await
+        {
+            // Loaded meanwhile by another request, or another client of the same version.
+            Err(err)
+                if err
+                    .detail()
+                    .is_some_and(|detail| detail.ends_with("already exists")) =>
+            {
+                Ok(())
+            }
+            Err(err)
+                if self.functions()
+                    && (err.kind() == redis::ServerErrorKind::NoPerm.into()
+                        || is_unknown_command(&err)) =>
+            {
+                self.give_up_functions(&err);
+                Ok(())
+            }
+            loaded => loaded.map(drop),
+        }
+    }
+
+    fn give_up_functions(&self, err: &redis::RedisError) {
+        if self.functions.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                error = %err,
+                "Redis refused a Redis Function call or load; sending scripts with EVALSHA"
+            );
+        }
+    }
+}
+
+/// Whether `err` says the server does not know the command (a server or proxy without
+/// Functions).
+fn is_unknown_command(err: &redis::RedisError) -> bool {
+    err.kind() == redis::ServerErrorKind::ResponseError.into()
+        && detail(err).is_some_and(|detail| detail.starts_with("unknown command"))
+}
+
+/// What the server said after its error code, for a command's error or the first error of a
+/// pipeline (the replica check sends the script and `WAIT` in one).
+fn detail(err: &redis::RedisError) -> Option<String> {
+    if let Some(detail) = err.detail() {
+        return Some(detail.to_owned());
+    }
+    let errors = err.clone().into_server_errors()?;
+    let (_, first) = errors.first()?;
+    first.details().map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_flagged_script_loses_its_shebang_line_only() {
-        let script = Flagged::new("#!lua flags=no-writes\nreturn 1\n");
+    fn a_flagged_script_loses_its_shebang_line_only_for_old_servers() {
+        let script = LuaScript::new("#!lua flags=no-writes\n", "return 1\n");
+        assert_eq!(script.without_shebang.source, "return 1\n");
         assert_eq!(
-            script.without_shebang.get_hash(),
-            redis::Script::new("return 1\n").get_hash()
+            script.with_shebang.source,
+            "#!lua flags=no-writes\nreturn 1\n"
         );
+    }
+
+    #[test]
+    fn a_library_runs_the_files_in_front_once_and_the_script_as_its_function() {
+        let script = LuaScript::new("#!lua flags=no-writes\nlocal x = 1\n", "return x\n");
+        let function = format!(
+            "lock_runtime_{}",
+            redis::Script::new("local x = 1\nreturn x\n").get_hash()
+        );
+        assert_eq!(script.function, function);
         assert_eq!(
-            script.with_shebang.get_hash(),
-            redis::Script::new("#!lua flags=no-writes\nreturn 1\n").get_hash()
+            script.library,
+            format!(
+                "#!lua name={function}\nlocal x = 1\n\nredis.register_function{{function_name = \
+                 '{function}', callback = function(KEYS, ARGV)\nreturn x\n\nend, flags = \
+                 {{'no-writes'}}}}\n"
+            )
         );
+        let plain = LuaScript::new("", "return 1\n");
+        assert!(plain.library.ends_with("end, flags = {}}\n"));
+        assert_eq!(plain.with_shebang.source, plain.without_shebang.source);
     }
 }

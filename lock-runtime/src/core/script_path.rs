@@ -1,13 +1,15 @@
-//! The one path every script call takes: EVALSHA with the NOSCRIPT fallback, resends while the
-//! failure is transient, a bound on every attempt, and a reply decoded into a type.
+//! The one path every script call takes: `FCALL` (or `EVALSHA` where the server has no Redis
+//! Functions) with the script loaded when the server lacks it, resends while the failure is
+//! transient, a bound on every attempt, and a reply decoded into a type.
 //!
 //! Every primitive keeps its Lua files and their reply types next to each other (its
 //! `scripts.rs`, declared with `core::lua::lua_scripts!`; the family's shared replies in
 //! `family/replies.rs`); a reply type implements `FromRedisValue`, so a call site matches on names
 //! such as `Acquired` or `NotHeld`, never on bare status numbers. Scripts are
-//! `static Lazy<redis::Script>`, hashed once per process; `ScriptInvocation::invoke_async` sends
-//! `EVALSHA` and falls back to `EVAL` when Redis answers `NOSCRIPT` (after a restart or a
-//! `SCRIPT FLUSH`), so nothing has to be loaded up front.
+//! `static Lazy<LuaScript>`, hashed once per process; [`Calls::invoke`] sends `FCALL` and loads
+//! the script's library when Redis answers that it has no such function (a fresh server, a
+//! restart), or `EVALSHA` and `SCRIPT LOAD` after `NOSCRIPT` on a server without Functions, so
+//! nothing has to be loaded up front (see `core/lua.rs`).
 //!
 //! # Resends and time limits
 //!
@@ -41,15 +43,19 @@
 
 use std::{future::Future, sync::OnceLock, time::Duration};
 
-use redis::{FromRedisValue, ScriptInvocation, aio::ConnectionLike};
+use redis::{FromRedisValue, aio::ConnectionLike};
 use tokio::{runtime::Handle, time::Instant};
 
 use crate::{
-    core::lease::redis_millis,
+    core::{
+        lease::redis_millis,
+        lua::{Calls, Invocation},
+    },
     error::LockError,
     transport::{
         background::in_context,
         config::Config,
+        connect::ServerFeatures,
         connection::{Commands, Connection},
         deadline::within,
         failure::{is_transient, never_ran, refused_by_a_replica},
@@ -78,15 +84,15 @@ pub(crate) struct Sent<R> {
 /// their way (on a retired connection), and tells the script so. The first copy goes out as
 /// `first`; every later one as what `resend` builds, once, when the first resend goes out.
 pub(crate) struct Copies<'a> {
-    first: ScriptInvocation<'static>,
-    resend: Box<dyn Fn() -> ScriptInvocation<'static> + Send + Sync + 'a>,
-    resent: OnceLock<ScriptInvocation<'static>>,
+    first: Invocation,
+    resend: Box<dyn Fn() -> Invocation + Send + Sync + 'a>,
+    resent: OnceLock<Invocation>,
 }
 
 impl<'a> Copies<'a> {
     pub(crate) fn new(
-        first: ScriptInvocation<'static>,
-        resend: impl Fn() -> ScriptInvocation<'static> + Send + Sync + 'a,
+        first: Invocation,
+        resend: impl Fn() -> Invocation + Send + Sync + 'a,
     ) -> Self {
         Self {
             first,
@@ -96,7 +102,7 @@ impl<'a> Copies<'a> {
     }
 
     /// The copy to send after `sent_before` copies went out.
-    fn copy(&self, sent_before: usize) -> &ScriptInvocation<'static> {
+    fn copy(&self, sent_before: usize) -> &Invocation {
         if sent_before == 0 {
             &self.first
         } else {
@@ -109,6 +115,8 @@ impl<'a> Copies<'a> {
 pub(crate) struct ScriptPath {
     runtime: &'static Handle,
     commands: Commands,
+    /// How scripts go out: `FCALL`, or `EVALSHA`.
+    calls: Calls,
     /// A connection of its own for acquisitions that `WAIT` for replicas, so that `WAIT` never
     /// holds up the releases and renewals on the shared one.
     replicated: Option<(Commands, ReplicaWait)>,
@@ -128,11 +136,13 @@ impl ScriptPath {
         runtime: &'static Handle,
         commands: Commands,
         replicated: Option<Commands>,
+        server: ServerFeatures,
         config: &Config,
     ) -> Self {
         Self {
             runtime,
             commands,
+            calls: Calls::new(server),
             replicated: replicated.zip(config.replicas).map(|(commands, check)| {
                 (
                     commands,
@@ -161,7 +171,7 @@ impl ScriptPath {
     /// until the retry timeout after the first failure or until `deadline`, whichever is first.
     pub(crate) async fn eval<R: FromRedisValue>(
         &self,
-        call: &ScriptInvocation<'_>,
+        call: &Invocation,
         deadline: Option<Instant>,
         context: impl Fn() -> String,
     ) -> Result<Sent<R>, LockError> {
@@ -170,7 +180,7 @@ impl ScriptPath {
             Resend::WhileTransient,
             context,
             deadline,
-            |mut connection| async move { call.invoke_async(&mut connection).await },
+            |mut connection| async move { self.calls.invoke(call, &mut connection).await },
         )
         .await
     }
@@ -180,7 +190,7 @@ impl ScriptPath {
     /// settling), within one response timeout of the first send.
     pub(crate) async fn eval_once<R: FromRedisValue>(
         &self,
-        call: &ScriptInvocation<'_>,
+        call: &Invocation,
         context: impl Fn() -> String,
     ) -> Result<R, LockError> {
         let sent = self
@@ -189,7 +199,7 @@ impl ScriptPath {
                 Resend::IfNeverRan,
                 context,
                 None,
-                |mut connection| async move { call.invoke_async(&mut connection).await },
+                |mut connection| async move { self.calls.invoke(call, &mut connection).await },
             )
             .await?;
         Ok(sent.reply)
@@ -235,7 +245,7 @@ impl ScriptPath {
                     |mut connection| {
                         let call = copies.copy(sent_before);
                         sent_before += 1;
-                        async move { call.invoke_async(&mut connection).await }
+                        async move { self.calls.invoke(call, &mut connection).await }
                     },
                 )
                 .await?;
@@ -258,17 +268,21 @@ impl ScriptPath {
                 |mut connection| {
                     let call = copies.copy(sent_before);
                     sent_before += 1;
-                    let mut pipeline = redis::pipe();
-                    pipeline
-                        .invoke_script(call)
-                        .cmd("WAIT")
-                        .arg(wait.replicas)
-                        .arg(redis_millis(wait.timeout));
+                    let pipeline = |calls: &Calls| {
+                        let mut pipeline = redis::pipe();
+                        pipeline
+                            .add_command(calls.command(call))
+                            .cmd("WAIT")
+                            .arg(wait.replicas)
+                            .arg(redis_millis(wait.timeout));
+                        pipeline
+                    };
+                    let calls = &self.calls;
                     async move {
-                        match pipeline.query_async(&mut connection).await {
-                            Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
-                                call.load_async(&mut connection).await?;
-                                pipeline.query_async(&mut connection).await
+                        match pipeline(calls).query_async(&mut connection).await {
+                            Err(err) if calls.needs_load(&err) => {
+                                calls.load(call, &mut connection).await?;
+                                pipeline(calls).query_async(&mut connection).await
                             }
                             reply => reply,
                         }

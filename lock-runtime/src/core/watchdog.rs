@@ -41,7 +41,7 @@ use std::{
     time::Duration,
 };
 
-use redis::ScriptInvocation;
+use crate::core::lua::Invocation;
 use tokio::{runtime::Handle, task::JoinSet, time::Instant};
 use tokio_util::task::AbortOnDropHandle;
 
@@ -70,7 +70,7 @@ pub(crate) struct Registration {
     /// For logs: the name of the resource held.
     name: Arc<str>,
     /// The script call that renews the hold for `lease`; its reply is a [`Renewal`].
-    renew: Arc<ScriptInvocation<'static>>,
+    renew: Arc<Invocation>,
     lease: Arc<Lease>,
     /// The lease each renewal sets.
     lease_time: Duration,
@@ -84,7 +84,7 @@ pub(crate) struct Registration {
 impl Registration {
     pub(crate) fn new(
         name: &Arc<str>,
-        renew: ScriptInvocation<'static>,
+        renew: Invocation,
         lease: &Arc<Lease>,
         lease_time: Duration,
     ) -> Self {

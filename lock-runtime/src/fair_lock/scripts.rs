@@ -3,8 +3,6 @@
 //! name, leaving the queue, re-entry, renewal, force-unlock) is the family's one-owner layout's,
 //! shared with the reentrant lock, since both keep the same hash and the same queue.
 
-use redis::Script;
-
 use crate::{core::lua::lua_scripts, family::scripts::common_lua};
 
 lua_scripts! {
@@ -12,5 +10,5 @@ lua_scripts! {
 
     /// Take the lock if it is free and this owner heads the queue, else queue; see
     /// `scripts/acquire.lua`. Its reply is `Acquired`.
-    pub(crate) static ACQUIRE: Script = "acquire.lua";
+    pub(crate) static ACQUIRE: LuaScript = "acquire.lua";
 }

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use redis::ScriptInvocation;
+use crate::core::lua::Invocation;
 use tokio::time::Instant;
 use tracing::{Instrument, instrument::Instrumented};
 
@@ -674,7 +674,7 @@ pub(crate) fn acquire_call(
     queueing: Queueing<'_>,
     argument: Option<&str>,
     mark: Duration,
-) -> ScriptInvocation<'static> {
+) -> Invocation {
     let mut acquire = flavor.acquire.prepare_invoke();
     acquire
         .key(&keys.main)

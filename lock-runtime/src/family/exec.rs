@@ -102,7 +102,7 @@ pub(crate) async fn run<T: FromRedisValue>(
     loop {
         let table = described(holder, name, &commands).await?;
         let number = holder.execs.open(&backend.ids);
-        let mut call = EXEC.for_server(backend.server).prepare_invoke();
+        let mut call = EXEC.prepare_invoke();
         call.key(&holder.key)
             .key(leases_of(&holder.key))
             .arg(holder.owner.as_ref())
@@ -403,7 +403,7 @@ async fn described(
         if missing.is_empty() && (table.version().is_some() || names.is_empty()) {
             return Ok(table);
         }
-        let mut call = COMMANDS.for_server(backend.server).prepare_invoke();
+        let mut call = COMMANDS.prepare_invoke();
         call.key(&holder.key).arg(&missing);
         let context = || format!("reading Redis's commands for lock-checked writes under `{name}`");
         let described: Described = backend.scripts.eval(&call, None, context).await?.reply;

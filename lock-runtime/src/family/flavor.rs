@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use crate::core::lua::{Invocation, LuaScript};
 use once_cell::sync::Lazy;
-use redis::{Script, ScriptInvocation};
 
 use crate::{
     core::{backend::Backend, keys::Keys, scope::HoldKind},
@@ -25,7 +25,7 @@ pub(crate) struct Flavor {
     /// The primitive, as its measurements' `kind` label names it (see `core/meter.rs`).
     pub(crate) primitive: &'static str,
     /// Its acquire script; the reply is [`Acquired`](super::replies::Acquired).
-    pub(crate) acquire: &'static Lazy<Script>,
+    pub(crate) acquire: &'static Lazy<LuaScript>,
     /// Whether a release makes its head waiter the owner at once (the fair lock), rather than
     /// waking it to try (the others); see
     /// [`Acquire::granted`](super::acquisition::Acquire).
@@ -52,16 +52,16 @@ pub(crate) struct Layout {
     pub(crate) part: Option<&'static str>,
     /// Re-enter a hold (`family/scripts/reenter.lua`'s KEYS and ARGV); reply `Reentered`.
     /// `None` for holds that are never re-entered (semaphore permits).
-    pub(crate) reenter: Option<&'static Lazy<Script>>,
+    pub(crate) reenter: Option<&'static Lazy<LuaScript>>,
     /// Release one hold (`family/scripts/release.lua`'s); reply `Released`.
-    pub(crate) release: &'static Lazy<Script>,
+    pub(crate) release: &'static Lazy<LuaScript>,
     /// Undo a fresh acquisition (`family/scripts/leave.lua`'s); reply `Undone`.
-    pub(crate) leave: &'static Lazy<Script>,
+    pub(crate) leave: &'static Lazy<LuaScript>,
     /// Undo a re-entry (`family/scripts/undo_reenter.lua`'s); reply `Undone`. `None` where
     /// `reenter` is.
-    pub(crate) undo_reenter: Option<&'static Lazy<Script>>,
+    pub(crate) undo_reenter: Option<&'static Lazy<LuaScript>>,
     /// Renew a hold (`family/scripts/renew.lua`'s); reply the watchdog's `Renewal`.
-    pub(crate) renew: &'static Lazy<Script>,
+    pub(crate) renew: &'static Lazy<LuaScript>,
     /// Whether each hold has a lease of its own, kept in `{…}:leases` (the read-write lock's):
     /// that key is then passed to every script after its other keys.
     pub(crate) leases: bool,
@@ -83,11 +83,11 @@ impl Layout {
     }
 
     /// Adds the per-hold leases key to `call` if this layout has one.
-    pub(crate) fn with_leases<'a, 'b>(
+    pub(crate) fn with_leases<'a>(
         &self,
-        call: &'a mut ScriptInvocation<'b>,
+        call: &'a mut Invocation,
         keys: &Keys,
-    ) -> &'a mut ScriptInvocation<'b> {
+    ) -> &'a mut Invocation {
         if self.leases {
             call.key(keys.leases());
         }

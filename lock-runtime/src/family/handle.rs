@@ -3,7 +3,7 @@
 
 use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
 
-use redis::Script;
+use crate::core::lua::LuaScript;
 
 use crate::{
     core::{backend::Backend, hub::Wake, keys::Keys, meter::Label},
@@ -125,7 +125,7 @@ impl Handle {
     pub(crate) async fn force_unlock(
         &self,
         layout: &Layout,
-        script: &Script,
+        script: &'static LuaScript,
     ) -> Result<bool, LockError> {
         let backend = &self.backend;
         let keys = self.keys(layout)?;

@@ -13,7 +13,7 @@ use redis::{FromRedisValue, ParsingError, Value};
 
 use crate::{
     core::{
-        lua::Flagged,
+        lua::LuaScript,
         reply::{Items, unexpected},
     },
     error::LockError,
@@ -237,13 +237,13 @@ impl<T: Snapshot> FromRedisValue for SnapshotReply<T> {
 /// takes the family's keys (main, fencing state, queue, liveness, wants, leases) and how many
 /// holds and waiters to list.
 pub(crate) async fn describe<T: Snapshot>(
-    script: &Flagged,
+    script: &'static LuaScript,
     layout: &Layout,
     handle: &Handle,
 ) -> Result<T, LockError> {
     let backend = &handle.backend;
     let keys = handle.keys(layout)?;
-    let mut call = script.for_server(backend.server).prepare_invoke();
+    let mut call = script.prepare_invoke();
     call.key(&keys.main)
         .key(keys.fence())
         .key(keys.queue())
@@ -275,7 +275,7 @@ pub(crate) fn decoded<T: Snapshot>(reply: Value) -> T {
 pub(crate) async fn info(handle: &Handle) -> Result<LockInfo, LockError> {
     let backend = &handle.backend;
     let keys = handle.keys(&ONE_OWNER)?;
-    let mut call = INFO.for_server(backend.server).prepare_invoke();
+    let mut call = INFO.prepare_invoke();
     call.key(&keys.main)
         .key(keys.fence())
         .key(keys.queue())

@@ -5,8 +5,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::core::lua::Invocation;
 use futures_util::future::BoxFuture;
-use redis::ScriptInvocation;
 
 use crate::{
     core::{
@@ -183,7 +183,7 @@ pub(crate) fn release_call(
     request: &str,
     memo_ttl: Duration,
     publish: &str,
-) -> ScriptInvocation<'static> {
+) -> Invocation {
     release_hold_call(
         layout,
         keys,
@@ -204,7 +204,7 @@ pub(crate) fn release_hold_call(
     request: &str,
     memo_ttl: Duration,
     publish: &str,
-) -> ScriptInvocation<'static> {
+) -> Invocation {
     let mut release = layout.release.prepare_invoke();
     release
         .key(&keys.main)
@@ -228,7 +228,7 @@ fn leave_call(
     owner: &str,
     mark_ttl: Duration,
     publish: &str,
-) -> ScriptInvocation<'static> {
+) -> Invocation {
     let mut leave = layout.leave.prepare_invoke();
     leave
         .key(&keys.main)
@@ -245,11 +245,7 @@ fn leave_call(
 /// Adds the keys a script that may free the lock needs to pass it on (`pass_on` in
 /// `scripts/common.lua`): the fencing state, the queue, the liveness deadlines, what each waiter
 /// wants, and the per-hold leases if `layout` has them.
-fn passing_on<'a, 'b>(
-    layout: &Layout,
-    call: &'a mut ScriptInvocation<'b>,
-    keys: &Keys,
-) -> &'a mut ScriptInvocation<'b> {
+fn passing_on<'a>(layout: &Layout, call: &'a mut Invocation, keys: &Keys) -> &'a mut Invocation {
     call.key(keys.fence())
         .key(keys.queue())
         .key(keys.alive())

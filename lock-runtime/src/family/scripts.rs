@@ -11,9 +11,7 @@
 //! - `info.lua`, with `inspect.lua` in front (the read-write lock's and the semaphore's
 //!   `info.lua` use it too), describing a reentrant or fair lock.
 
-use redis::Script;
-
-use crate::core::lua::{Flagged, lua_scripts};
+use crate::core::lua::{allow_oom, lua_scripts};
 
 /// `family/scripts/common.lua`, for [`lua_scripts!`] lists of files sent in front.
 macro_rules! common_lua {
@@ -45,49 +43,50 @@ lua_scripts! {
     /// `scripts/exec.lua`. Its reply is `Executed`. Declared with a shebang, so that on Redis
     /// Cluster it may touch keys of its lock's slot only (a script without one may touch any key
     /// of its node, and breaks when slots move); sent without it to Redis before 7.0
-    /// ([`Flagged`]), where the script compares the keys' slots with the lock's itself.
-    pub(crate) static EXEC: Flagged = ["#!lua\n", common_lua!()] "exec.lua";
+    /// (see `LuaScript`), where the script compares the keys' slots with the lock's itself.
+    pub(crate) static EXEC: LuaScript = ["#!lua\n", common_lua!()] "exec.lua";
 
     /// Spend the number of a lock-checked write whose caller got no reply, learning whether it
     /// ran; see `scripts/spend_exec.lua`. Its reply is `SpentExec`.
-    pub(crate) static SPEND_EXEC: Script = "spend_exec.lua";
+    pub(crate) static SPEND_EXEC: LuaScript = "spend_exec.lua";
 
     /// Re-enter a lock the scope holds; see `scripts/reenter.lua`. Its reply is `Reentered`.
-    pub(crate) static REENTER: Script = "reenter.lua";
+    pub(crate) static REENTER: LuaScript = "reenter.lua";
 
     /// Release one hold, waking the head of the queue by name at the last; see
     /// `scripts/release.lua`. Its reply is `Released`.
-    pub(crate) static RELEASE: Script = "release.lua";
+    pub(crate) static RELEASE: LuaScript = [allow_oom!(), common_lua!()] "release.lua";
 
     /// Extend a held lock's lease; see `scripts/renew.lua`. Its reply is the watchdog's
     /// `Renewal`. Sent alone.
-    pub(crate) static RENEW: Script = [] "renew.lua";
+    pub(crate) static RENEW: LuaScript = [allow_oom!()] "renew.lua";
 
     /// Delete a lock if an owner [`HOLDERS`] found still holds it; see
     /// `scripts/force_unlock.lua`. Its reply is `ForceUnlocked`. Sent alone.
-    pub(crate) static FORCE_UNLOCK: Script = [] "force_unlock.lua";
+    pub(crate) static FORCE_UNLOCK: LuaScript = [allow_oom!()] "force_unlock.lua";
 
     /// Undo a fresh acquisition that ends without a guard: leave the queue, give back, mark if
     /// needed; see `scripts/leave.lua`. Its reply is `Undone`.
-    pub(crate) static LEAVE: Script = "leave.lua";
+    pub(crate) static LEAVE: LuaScript = [allow_oom!(), common_lua!()] "leave.lua";
 
     /// Undo a re-entry whose caller gave up; see `scripts/undo_reenter.lua`. Its reply is
     /// `Undone`.
-    pub(crate) static UNDO_REENTER: Script = "undo_reenter.lua";
+    pub(crate) static UNDO_REENTER: LuaScript =
+        [allow_oom!(), common_lua!()] "undo_reenter.lua";
 
     /// Read the owner ids holding a lock of the family, the first step of a force-unlock; see
     /// `scripts/holders.lua`. Its reply is `Holders`. An operator's tool, not a step of
     /// acquiring or releasing.
-    unlisted pub(crate) static HOLDERS: Script = [] "holders.lua";
+    unlisted pub(crate) static HOLDERS: LuaScript = [] "holders.lua";
 
     /// Read what the server says of some commands, with its version; see
     /// `scripts/commands.lua`. Its reply is `Described`. Declared read-only; it runs once per
     /// command name a client uses, not per operation.
-    unlisted pub(crate) static COMMANDS: Flagged =
+    unlisted pub(crate) static COMMANDS: LuaScript =
         ["#!lua flags=no-writes\n", common_lua!()] "commands.lua";
 
     /// Describe a reentrant or fair lock without changing it; see `scripts/info.lua`. Its reply
     /// is `Inspected`. Declared read-only.
-    unlisted pub(crate) static INFO: Flagged =
+    unlisted pub(crate) static INFO: LuaScript =
         ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
 }

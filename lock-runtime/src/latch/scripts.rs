@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use redis::{FromRedisValue, ParsingError, Script, Value};
+use redis::{FromRedisValue, ParsingError, Value};
 
 use crate::core::{
     lua::{lua_scripts, requests_lua},
@@ -18,15 +18,15 @@ lua_scripts! {
     front: [requests_lua!(), include_str!("scripts/latch.lua")];
 
     /// Read the count and the key's TTL; see `scripts/count.lua`. Reply: [`Counted`].
-    pub(crate) static COUNT: Script = "count.lua";
+    pub(crate) static COUNT: LuaScript = "count.lua";
 
     /// Set the count of a latch that does not exist; see `scripts/try_set_count.lua`. Reply:
     /// [`CountSet`].
-    pub(crate) static TRY_SET_COUNT: Script = "try_set_count.lua";
+    pub(crate) static TRY_SET_COUNT: LuaScript = "try_set_count.lua";
 
     /// Count down by one, deleting the latch and waking every waiter at zero; see
     /// `scripts/count_down.lua`. Reply: [`CountedDown`].
-    pub(crate) static COUNT_DOWN: Script = "count_down.lua";
+    pub(crate) static COUNT_DOWN: LuaScript = "count_down.lua";
 }
 
 /// The reply of `count.lua`.

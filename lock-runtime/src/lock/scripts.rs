@@ -3,8 +3,6 @@
 //! name. Its reply is the family's `Acquired`; every other script it runs is the family's
 //! one-owner layout's (`family/scripts/`), shared with the fair lock.
 
-use redis::Script;
-
 use crate::{core::lua::lua_scripts, family::scripts::common_lua};
 
 lua_scripts! {
@@ -12,5 +10,5 @@ lua_scripts! {
 
     /// Take a free lock for a new owner, or queue; see `scripts/acquire.lua`. Its reply is
     /// `Acquired`.
-    pub(crate) static ACQUIRE: Script = "acquire.lua";
+    pub(crate) static ACQUIRE: LuaScript = "acquire.lua";
 }

@@ -4,11 +4,11 @@
 //! release, leave and renew keep the locks' KEYS, ARGV and replies (`family/replies.rs`), so
 //! the family's engine drives them.
 
-use redis::{FromRedisValue, ParsingError, Script, Value};
+use redis::{FromRedisValue, ParsingError, Value};
 
 use crate::{
     core::{
-        lua::{Flagged, lua_scripts, requests_lua},
+        lua::{allow_oom, lua_scripts, requests_lua},
         reply::{status_reply, unexpected},
     },
     family::scripts::{common_lua, inspect_lua},
@@ -18,30 +18,33 @@ lua_scripts! {
     front: [common_lua!(), requests_lua!(), include_str!("scripts/sem.lua")];
 
     /// Take permits, or queue; see `scripts/acquire.lua`. Reply: `Acquired`.
-    pub(crate) static ACQUIRE: Script = "acquire.lua";
+    pub(crate) static ACQUIRE: LuaScript = "acquire.lua";
 
     /// Give back an acquisition's permits, waking whom they fit; see `scripts/release.lua`.
     /// Reply: `Released`.
-    pub(crate) static RELEASE: Script = "release.lua";
+    pub(crate) static RELEASE: LuaScript =
+        [allow_oom!(), common_lua!(), requests_lua!(), include_str!("scripts/sem.lua")] "release.lua";
 
     /// Undo an acquisition; see `scripts/leave.lua`. Reply: `Undone`.
-    pub(crate) static LEAVE: Script = "leave.lua";
+    pub(crate) static LEAVE: LuaScript =
+        [allow_oom!(), common_lua!(), requests_lua!(), include_str!("scripts/sem.lua")] "leave.lua";
 
     /// Extend an acquisition's lease; see `scripts/renew.lua`. Reply: the watchdog's `Renewal`.
-    pub(crate) static RENEW: Script = "renew.lua";
+    pub(crate) static RENEW: LuaScript =
+        [allow_oom!(), common_lua!(), requests_lua!(), include_str!("scripts/sem.lua")] "renew.lua";
 
     /// Set the total once; see `scripts/set_permits.lua`. Reply: [`PermitsSet`].
-    pub(crate) static SET_PERMITS: Script = "set_permits.lua";
+    pub(crate) static SET_PERMITS: LuaScript = "set_permits.lua";
 
     /// Grow the total; see `scripts/add_permits.lua`. Reply: [`PermitsAdded`].
-    pub(crate) static ADD_PERMITS: Script = "add_permits.lua";
+    pub(crate) static ADD_PERMITS: LuaScript = "add_permits.lua";
 
     /// Count the free permits; see `scripts/available.lua`. Reply: [`Available`].
-    pub(crate) static AVAILABLE: Script = "available.lua";
+    pub(crate) static AVAILABLE: LuaScript = "available.lua";
 
     /// Describe a semaphore without changing it; see `scripts/info.lua`. Declared read-only,
     /// with the family's `inspect.lua` in front.
-    unlisted pub(crate) static INFO: Flagged =
+    unlisted pub(crate) static INFO: LuaScript =
         ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
 }
 

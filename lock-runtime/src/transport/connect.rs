@@ -129,6 +129,12 @@ impl ServerFeatures {
         self.version.is_none_or(|(major, _)| major >= 7)
     }
 
+    /// Whether the server has Redis Functions (`FUNCTION LOAD`, `FCALL`; Redis 7.0 and newer,
+    /// and Valkey): the scripts then go out as `FCALL` (see `core/lua.rs`).
+    pub(crate) fn functions(self) -> bool {
+        self.version.is_none_or(|(major, _)| major >= 7)
+    }
+
     /// The version for messages, such as `6.2` (`unknown` when the server did not say).
     pub(crate) fn describe(self) -> String {
         self.version.map_or_else(

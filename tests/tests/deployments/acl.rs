@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 
 use lock_runtime::LockClient;
 use lock_tests::{
-    RedisServer,
-    locks::{assert_released, client_without_channel_rights, eventually, is_held},
-    unique_name,
+    Capability, RedisServer,
+    locks::{
+        assert_released, assert_rw_released, client_without_channel_rights, command_calls,
+        eventually, is_held,
+    },
+    skip_without, unique_name,
 };
 
 /// A server with the user `app`, who may use no pub/sub channel, and a client connected as
@@ -176,4 +179,119 @@ async fn a_fair_waiter_handed_the_lock_unannounced_takes_it_at_its_next_try() {
         "the waiter got the lock {waited:?} after the holder took it (lease {lease:?})"
     );
     assert_released(&server, &name);
+}
+
+/// A client of `server` logged in as a user whose ACL rules are `rules` (after `+@all`).
+async fn client_of_user(server: &RedisServer, rules: &[&str]) -> LockClient {
+    let mut command = vec![
+        "ACL", "SETUSER", "scripts", "on", ">pw", "~*", "&*", "+@all",
+    ];
+    command.extend_from_slice(rules);
+    let _: () = server.cmd(&command);
+    let url = format!("redis://scripts:pw@127.0.0.1:{}", server.port());
+    LockClient::connect(&url)
+        .await
+        .unwrap_or_else(|err| panic!("connecting as `scripts` to {url}: {err}"))
+}
+
+/// Takes and gives back the lock, the fair lock, both locks of the read-write lock and a
+/// permit of `client`, each under a name of its own, and checks Redis keeps nothing of them.
+async fn every_primitive_works(server: &RedisServer, client: &LockClient) {
+    let lock = unique_name("acl-lock");
+    client
+        .lock(&lock)
+        .acquire()
+        .await
+        .expect("lock")
+        .unlock()
+        .await
+        .expect("unlock");
+    assert_released(server, &lock);
+    let fair = unique_name("acl-fair");
+    let guard = client.fair_lock(&fair).acquire().await.expect("fair lock");
+    guard.unlock().await.expect("fair unlock");
+    assert_released(server, &fair);
+    let rw = unique_name("acl-rw");
+    let read = client
+        .read_write_lock(&rw)
+        .read()
+        .acquire()
+        .await
+        .expect("read");
+    read.unlock().await.expect("read unlock");
+    let write = client
+        .read_write_lock(&rw)
+        .write()
+        .acquire()
+        .await
+        .expect("write");
+    write.unlock().await.expect("write unlock");
+    assert_rw_released(server, &rw);
+    let semaphore = client.semaphore(unique_name("acl-semaphore"));
+    assert!(semaphore.try_set_permits(1).await.expect("set permits"));
+    let permit = semaphore.acquire(1).await.expect("permit");
+    permit.release().await.expect("release");
+    assert_eq!(semaphore.available_permits().await.expect("available"), 1);
+}
+
+/// The libraries of lock-runtime's functions `server` holds.
+fn our_libraries(server: &RedisServer) -> usize {
+    let libraries: Vec<redis::Value> =
+        server.cmd(&["FUNCTION", "LIST", "LIBRARYNAME", "lock_runtime_*"]);
+    libraries.len()
+}
+
+/// A Redis user denied `FCALL` and `FUNCTION` (an ACL written before Redis 7.0, granting
+/// `EVALSHA`) still uses every primitive: its client finds Functions refused and sends its
+/// scripts with `EVALSHA`, as on a server without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_denied_functions_runs_every_primitive_with_evalsha() {
+    if skip_without(Capability::Functions) {
+        return;
+    }
+    let server = RedisServer::start();
+    let client = client_of_user(&server, &["-fcall", "-fcall_ro", "-function"]).await;
+    every_primitive_works(&server, &client).await;
+    assert_eq!(our_libraries(&server), 0, "nothing could be loaded");
+}
+
+/// A user who may call functions but not load them: the first call finds its function missing,
+/// the load is refused, and the client turns to `EVALSHA` for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_may_not_load_functions_runs_every_primitive_with_evalsha() {
+    if skip_without(Capability::Functions) {
+        return;
+    }
+    let server = RedisServer::start();
+    let client = client_of_user(&server, &["-function"]).await;
+    every_primitive_works(&server, &client).await;
+    assert_eq!(our_libraries(&server), 0, "nothing could be loaded");
+}
+
+/// With every right, the scripts run as Redis Functions: each one used is a library of its own,
+/// loaded once, however many calls and clients use it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_run_as_functions_loaded_once_per_script() {
+    if skip_without(Capability::Functions) {
+        return;
+    }
+    let server = RedisServer::start();
+    let first = LockClient::connect(&server.url()).await.expect("connect");
+    let second = LockClient::connect(&server.url()).await.expect("connect");
+    every_primitive_works(&server, &first).await;
+    let loaded = our_libraries(&server);
+    assert!(loaded > 0, "the scripts ran as functions");
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    every_primitive_works(&server, &second).await;
+    every_primitive_works(&server, &first).await;
+    assert_eq!(
+        our_libraries(&server),
+        loaded,
+        "the same scripts, the same libraries"
+    );
+    assert_eq!(
+        command_calls(&server, &["function|load", "evalsha", "eval"]),
+        0,
+        "nothing loaded or sent by hash again"
+    );
 }

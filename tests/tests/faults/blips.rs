@@ -230,6 +230,9 @@ async fn a_cancelled_unlock_still_releases_the_lock_after_redis_lost_its_scripts
         .await
         .expect("acquire");
     let _: () = server.cmd(&["SCRIPT", "FLUSH"]);
+    if server.version().redis_7_or_newer() {
+        let _: () = server.cmd(&["FUNCTION", "FLUSH"]);
+    }
 
     proxy.blackhole(true);
     let unlocked = tokio::time::timeout(Duration::from_millis(700), guard.unlock()).await;

@@ -130,7 +130,7 @@ async fn naming_costs_an_uncontended_acquisition_nothing() {
     }
     assert_eq!(command_calls(&server, &["client|setname"]), 0);
     assert_eq!(
-        command_calls(&server, &["evalsha"]),
+        command_calls(&server, &["fcall", "evalsha"]),
         200,
         "one script per acquire and release"
     );

@@ -157,11 +157,11 @@ async fn a_late_copy_of_a_force_unlock_leaves_the_new_holder_alone() {
 async fn late_copy_of_the_deletion(family: Family) {
     let setup = Setup::new(family, "late-deletion").await;
     let old = setup.old_holds().await;
-    let scripts_run = command_calls(&setup.server, &["evalsha"]);
+    let scripts_run = command_calls(&setup.server, &["fcall", "evalsha"]);
     setup.proxy.hold_replies(true);
     let ((), joined) = tokio::join!(setup.force_unlock(), async {
         assert!(
-            eventually(WAIT, || command_calls(&setup.server, &["evalsha"])
+            eventually(WAIT, || command_calls(&setup.server, &["fcall", "evalsha"])
                 > scripts_run)
             .await,
             "{family:?}: set-up: the force-unlock's read did not reach Redis"

@@ -11,10 +11,12 @@ use lock_tests::{
     unique_name,
 };
 
-/// What a lock client may send while it waits: its scripts (by hash, or whole after a
-/// `NOSCRIPT`) and its subscriptions. Anything else is a command of its own, such as an
-/// `HGET` of the holder's record.
+/// What a lock client may send while it waits: its scripts (as functions, by hash, or whole
+/// after a `NOSCRIPT`), what loads them, and its subscriptions. Anything else is a command of its
+/// own, such as an `HGET` of the holder's record.
 const SENT_WHILE_WAITING: &[&str] = &[
+    "fcall",
+    "function",
     "evalsha",
     "eval",
     "script",
@@ -159,7 +161,7 @@ fn assert_only_waiting(sent: &[MonitoredCommand]) {
     );
     let scripts: BTreeSet<_> = sent
         .iter()
-        .filter(|c| c.name().starts_with("eval"))
+        .filter(|c| matches!(c.name().as_str(), "fcall" | "evalsha" | "eval"))
         .filter_map(|c| c.args.get(1))
         .collect();
     assert!(

@@ -10,13 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lock_runtime::{LockClient, LockError, LockGuard, testing::scripts::lock_script};
+use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
     RedisServer, TcpProxy,
     locks::{
         Family, assert_no_key_without_ttl, assert_released, await_queued, await_subscribers,
         client_with_watchdog, client_without_channel_rights, commands_per_acquisition_across,
-        eventually, lock_key, queue_len, served_behind_a_killed_waiter, unlock_channel,
+        eventually, load_lock_script, lock_key, queue_len, served_behind_a_killed_waiter,
+        unlock_channel,
     },
     unique_name,
 };
@@ -440,10 +441,9 @@ async fn a_head_dropped_before_its_hand_over_arrives_passes_the_lock_on() {
     };
     await_queued(&server, &name, 2).await;
 
-    // The undo goes out as EVALSHA: its script must be in Redis, or the NOSCRIPT reply, held
-    // by the proxy, would stall it.
-    let leave = lock_script("leave.lua").expect("lock-runtime has leave.lua");
-    let _: String = server.cmd(&["SCRIPT", "LOAD", leave]);
+    // The undo's script must be in Redis, or the reply saying it is not, held by the proxy,
+    // would stall it.
+    load_lock_script(&server, "leave.lua");
     proxy.hold_replies(true);
     holder.unlock().await.expect("unlock");
     assert_eq!(queue_len(&server, &name), 1, "the head was handed the lock");

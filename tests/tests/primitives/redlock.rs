@@ -493,7 +493,7 @@ async fn a_waiting_acquisition_cut_leaves_no_place_in_any_queue() {
             let scripts = || -> u64 {
                 let calls = masters
                     .iter()
-                    .map(|m| command_calls(m, &["evalsha", "eval"]));
+                    .map(|m| command_calls(m, &["fcall", "evalsha", "eval"]));
                 calls.sum()
             };
             let before = scripts();

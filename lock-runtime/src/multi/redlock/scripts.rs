@@ -2,8 +2,6 @@
 //! the token its quorum agreed on. Everything else a Redlock runs is the reentrant lock's, on
 //! each of its clients.
 
-use redis::Script;
-
 use crate::core::{lua::lua_scripts, reply::status_reply};
 
 lua_scripts! {
@@ -11,7 +9,7 @@ lua_scripts! {
 
     /// Raise the fencing state to a quorum's token; see `scripts/raise_fence.lua`. Its reply
     /// is [`FenceRaised`].
-    pub(crate) static RAISE_FENCE: Script = "raise_fence.lua";
+    pub(crate) static RAISE_FENCE: LuaScript = "raise_fence.lua";
 }
 
 status_reply! {
