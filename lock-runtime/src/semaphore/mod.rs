@@ -7,14 +7,14 @@
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
-use std::{borrow::Cow, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use crate::{
-    core::{backend::Backend, lease::redis_millis, scope::HoldKind},
+    core::{lease::redis_millis, scope::HoldKind},
     error::LockError,
     family::{
         flavor::{Flavor, Layout, nothing_alongside},
-        handle::Handle,
+        handle::{Handle, handle_methods},
         info::describe,
         release::release_call,
         replies::Released,
@@ -154,25 +154,11 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
-    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
-        Self {
-            handle: Handle::new(backend, name),
-        }
-    }
-
-    /// Labels this handle's metrics (cargo feature `metrics`) `label`, instead of
-    /// `"unlabeled"`. Choose one label per kind of resource (`"stock"`), never one per name:
-    /// every label value is a series the exporter keeps. Unused without the feature.
-    /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
-    #[must_use]
-    pub fn metrics_label(self, label: impl Into<Cow<'static, str>>) -> Self {
-        let handle = self.handle.labeled(label);
-        Self { handle }
-    }
-
-    /// The semaphore's name.
-    pub fn name(&self) -> &str {
-        &self.handle.name
+    handle_methods! {
+        new;
+        metrics_label;
+        /// The semaphore's name.
+        name;
     }
 
     /// Sets the semaphore's total of permits, if it was never set: `true` if this call set it,
