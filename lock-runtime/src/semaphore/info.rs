@@ -9,7 +9,7 @@ use redis::ParsingError;
 
 use crate::{
     core::reply::Items,
-    family::info::{Snapshot, recorded},
+    family::info::{Snapshot, recorded, waiters},
 };
 
 /// A snapshot of one semaphore, as Redis held it at one instant: made by
@@ -165,17 +165,10 @@ impl Snapshot for SemaphoreInfo {
             });
         }
         let acquisitions = parts.next()?;
-        let waiters = parts.next()?;
-        let ids = parts.next::<Vec<String>>()?;
-        let wants = parts.next::<Vec<String>>()?;
-        let queue = ids
-            .into_iter()
-            .zip(wants)
-            .map(|(id, wants)| PermitWaiter {
-                id,
-                permits: wants.parse().unwrap_or(1),
-            })
-            .collect();
+        let (waiters, queue) = waiters(parts, |id, wants| PermitWaiter {
+            id,
+            permits: wants.parse().unwrap_or(1),
+        })?;
         Ok(Self {
             name: String::new(),
             total,
