@@ -12,7 +12,7 @@ use crate::{
     core::scope::HoldKind,
     error::LockError,
     family::{
-        flavor::{Flavor, ONE_OWNER, nothing_alongside},
+        flavor::{Flavor, ONE_OWNER, no_refusal, nothing_alongside},
         handle::{Handle, handle_methods},
         info::{self, LockInfo},
         scripts::FORCE_UNLOCK,
@@ -27,10 +27,12 @@ use scripts::ACQUIRE;
 static FAIR: Flavor = Flavor {
     kind: HoldKind::Fair,
     primitive: "fair_lock",
+    noun: "fair lock",
     acquire: &ACQUIRE,
     hand_over: true,
     layout: &ONE_OWNER,
     fresh: nothing_alongside,
+    refused: no_refusal,
 };
 
 /// A handle to one fair lock, made by

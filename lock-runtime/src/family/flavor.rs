@@ -12,18 +12,25 @@ use once_cell::sync::Lazy;
 use crate::{
     core::{backend::Backend, keys::Keys, scope::HoldKind},
     error::LockError,
-    family::scripts::{LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER},
+    family::{
+        replies::Refusal,
+        scripts::{LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER},
+    },
 };
 
 /// What makes one lock of the family itself: its acquire script (the reentrant lock's lets
 /// newcomers barge, the fair lock's gives a free lock to the head of the queue only, the read
 /// and write locks' share it or wait for it; all take the same KEYS and ARGV), whether its
-/// waiters take a direct hand-over, the hold kind its scopes carry, and how it keeps its holds.
+/// waiters take a direct hand-over, the hold kind its scopes carry, how it keeps its holds, its
+/// names, and what the refusals of its own that its script may answer mean. The engine knows a
+/// lock by its flavor alone.
 pub(crate) struct Flavor {
     /// The hold kind its scopes carry: a lock re-enters only its own kind.
     pub(crate) kind: HoldKind,
     /// The primitive, as its measurements' `kind` label names it (see `core/meter.rs`).
     pub(crate) primitive: &'static str,
+    /// What a hold of it is a hold of, as a [`LockError::Timeout`] names it ("fair lock").
+    pub(crate) noun: &'static str,
     /// Its acquire script; the reply is [`Acquired`](super::replies::Acquired).
     pub(crate) acquire: &'static Lazy<LuaScript>,
     /// Whether a release makes its head waiter the owner at once (the fair lock), rather than
@@ -37,6 +44,12 @@ pub(crate) struct Flavor {
     /// may be granted alongside (a read lock under the scope's own write lock), or the error
     /// that refuses it at once (a write lock asked under the scope's read lock).
     pub(crate) fresh: fn(&str, &Keys) -> Result<Alongside, LockError>,
+    /// What a refusal of its acquire script that is the primitive's own means
+    /// ([`Acquired::Refused`](super::replies::Acquired::Refused): the semaphore's "more permits
+    /// than its total"), given the lock's name and the flavor's own last argument to the script:
+    /// the error the acquisition returns at once. [`no_refusal`] for the scripts that answer
+    /// the family's replies only.
+    pub(crate) refused: fn(Refusal, &str, Option<&str>) -> LockError,
 }
 
 /// The owner id of a hold of the current scope that a fresh hold may be granted alongside, if
@@ -98,6 +111,11 @@ impl Layout {
 /// No hold of the scope matters to a fresh acquisition: the exclusive locks' [`Flavor::fresh`].
 pub(crate) fn nothing_alongside(_: &str, _: &Keys) -> Result<Alongside, LockError> {
     Ok(None)
+}
+
+/// The acquire script refuses nothing of its own: the locks' [`Flavor::refused`].
+pub(crate) fn no_refusal(refusal: Refusal, name: &str, _: Option<&str>) -> LockError {
+    refusal.unexpected(name)
 }
 
 /// The one-owner layout: one hash at `{prefix:name}` holding one owner's holds, whose TTL is the

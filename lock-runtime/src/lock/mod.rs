@@ -16,7 +16,7 @@ use crate::{
     core::scope::HoldKind,
     error::LockError,
     family::{
-        flavor::{Flavor, ONE_OWNER, nothing_alongside},
+        flavor::{Flavor, ONE_OWNER, no_refusal, nothing_alongside},
         handle::{Handle, handle_methods},
         info::{self, LockInfo},
         scripts::FORCE_UNLOCK,
@@ -32,10 +32,12 @@ use scripts::ACQUIRE;
 pub(crate) static REENTRANT: Flavor = Flavor {
     kind: HoldKind::Reentrant,
     primitive: "lock",
+    noun: "lock",
     acquire: &ACQUIRE,
     hand_over: false,
     layout: &ONE_OWNER,
     fresh: nothing_alongside,
+    refused: no_refusal,
 };
 
 /// A handle to one reentrant lock, made by [`LockClient::lock`](crate::LockClient::lock). Cheap

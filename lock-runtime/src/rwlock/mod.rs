@@ -15,7 +15,7 @@ use crate::{
     },
     error::LockError,
     family::{
-        flavor::{Alongside, Flavor, Layout},
+        flavor::{Alongside, Flavor, Layout, no_refusal},
         handle::{Handle, handle_methods},
         info::describe,
     },
@@ -49,20 +49,24 @@ pub(crate) static RW: Layout = Layout {
 static READ: Flavor = Flavor {
     kind: HoldKind::Read,
     primitive: "read_lock",
+    noun: "read lock",
     acquire: &ACQUIRE_READ,
     hand_over: false,
     layout: &RW,
     fresh: under_own_write,
+    refused: no_refusal,
 };
 
 /// The write hold: refused at once under the scope's own read hold (an upgrade).
 static WRITE: Flavor = Flavor {
     kind: HoldKind::Write,
     primitive: "write_lock",
+    noun: "write lock",
     acquire: &ACQUIRE_WRITE,
     hand_over: false,
     layout: &RW,
     fresh: no_upgrade,
+    refused: no_refusal,
 };
 
 /// A fresh read hold may be granted alongside the current scope's write hold of the same lock.

@@ -17,7 +17,7 @@ use crate::{
         handle::{Handle, handle_methods},
         info::describe,
         release::release_call,
-        replies::Released,
+        replies::{Refusal, Released},
     },
 };
 
@@ -43,7 +43,7 @@ pub enum PermitsTotal {
 
 use scripts::{
     ACQUIRE, ADD_PERMITS, AVAILABLE, Available, INFO, LEAVE, PermitsAdded, PermitsSet, RELEASE,
-    RENEW, SET_PERMITS,
+    RENEW, Refused, SET_PERMITS,
 };
 
 /// How a semaphore keeps its permits: a hash at `{prefix:name}:sem`, and a lease per
@@ -62,11 +62,30 @@ pub(crate) static SEM: Layout = Layout {
 static PERMITS: Flavor = Flavor {
     kind: HoldKind::Permit,
     primitive: "semaphore",
+    noun: "semaphore",
     acquire: &ACQUIRE,
     hand_over: false,
     layout: &SEM,
     fresh: nothing_alongside,
+    refused,
 };
+
+/// The error of an acquisition of `permits` permits of the semaphore `name` that its acquire
+/// script refused ([`Refused`]): misuse, returned at once.
+fn refused(refusal: Refusal, name: &str, permits: Option<&str>) -> LockError {
+    match Refused::of(&refusal) {
+        Ok(Refused::MoreThanTotal { total }) => LockError::misuse(format!(
+            "semaphore `{name}` has {total} permits in all: {} at once can never be acquired \
+             (add permits with `Semaphore::add_permits`)",
+            permits.unwrap_or("more")
+        )),
+        Ok(Refused::NoPermitsSet) => LockError::misuse(format!(
+            "semaphore `{name}` has no permits: set them once with \
+             `Semaphore::try_set_permits(n)` (or `add_permits(n)`) before acquiring"
+        )),
+        Err(_) => refusal.unexpected(name),
+    }
+}
 
 /// A handle to one semaphore, made by [`LockClient::semaphore`](crate::LockClient::semaphore).
 /// Cheap to clone; holds nothing.
