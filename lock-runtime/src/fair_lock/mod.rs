@@ -15,7 +15,6 @@ use crate::{
         flavor::{Flavor, ONE_OWNER, no_refusal, nothing_alongside},
         handle::{Handle, handle_methods},
         info::{self, LockInfo},
-        scripts::FORCE_UNLOCK,
     },
 };
 
@@ -223,7 +222,7 @@ impl FairLock {
         /// assert!(guard.unlock().await.expect_err("taken away").is_not_held());
         /// # Ok(()) });
         /// ```
-        force_unlock(ONE_OWNER, FORCE_UNLOCK);
+        force_unlock(ONE_OWNER);
     }
 
     /// A snapshot of the lock, as [`Lock::info`](crate::Lock::info) (the fair lock and the

@@ -14,7 +14,7 @@ use crate::{
     error::LockError,
     family::{
         replies::Refusal,
-        scripts::{LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER},
+        scripts::{FORCE_UNLOCK, LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER},
     },
 };
 
@@ -75,6 +75,10 @@ pub(crate) struct Layout {
     pub(crate) undo_reenter: Option<&'static Lazy<LuaScript>>,
     /// Renew a hold (`family/scripts/renew.lua`'s); reply the watchdog's `Renewal`.
     pub(crate) renew: &'static Lazy<LuaScript>,
+    /// Delete the holds of the owners `holders.lua` found (`family/scripts/force_unlock.lua`'s);
+    /// reply `ForceUnlocked`. `None` for holds that are never forced (semaphore permits, which
+    /// are released by id instead).
+    pub(crate) force_unlock: Option<&'static Lazy<LuaScript>>,
     /// Whether each hold has a lease of its own, kept in `{…}:leases` (the read-write lock's):
     /// that key is then passed to every script after its other keys.
     pub(crate) leases: bool,
@@ -120,7 +124,7 @@ pub(crate) fn no_refusal(refusal: Refusal, name: &str, _: Option<&str>) -> LockE
 
 /// The one-owner layout: one hash at `{prefix:name}` holding one owner's holds, whose TTL is the
 /// lease. The reentrant and the fair lock keep their holds so (they exclude each other, sharing
-/// the hash and its queue); its force-unlock is `family/scripts/force_unlock.lua`.
+/// the hash and its queue).
 pub(crate) static ONE_OWNER: Layout = Layout {
     part: None,
     reenter: Some(&REENTER),
@@ -128,5 +132,6 @@ pub(crate) static ONE_OWNER: Layout = Layout {
     leave: &LEAVE,
     undo_reenter: Some(&UNDO_REENTER),
     renew: &RENEW,
+    force_unlock: Some(&FORCE_UNLOCK),
     leases: false,
 };

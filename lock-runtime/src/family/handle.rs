@@ -4,8 +4,6 @@
 
 use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
 
-use crate::core::lua::LuaScript;
-
 use crate::{
     core::{backend::Backend, hub::Wake, keys::Keys, meter::Label},
     error::LockError,
@@ -117,19 +115,21 @@ impl Handle {
     /// deleted a hold.
     ///
     /// Two steps, because a force-unlock is resent like any request, and a copy may land
-    /// minutes later (DESIGN 3.2): `holders.lua` reads the owner ids holding the lock, then
-    /// `script` (the layout's `force_unlock.lua`, whose reply is [`ForceUnlocked`]) deletes the
-    /// holds of those owners only. An owner id belongs to one acquisition, so a copy of the
-    /// second step that lands after the lock was taken again finds none of its owners and
-    /// deletes nothing. A hold taken between the two steps is left too (it came after the
-    /// caller asked); no retry is needed.
-    pub(crate) async fn force_unlock(
-        &self,
-        layout: &Layout,
-        script: &'static LuaScript,
-    ) -> Result<bool, LockError> {
+    /// minutes later (DESIGN 3.2): `holders.lua` reads the owner ids holding the lock, then the
+    /// layout's `force_unlock.lua` (whose reply is [`ForceUnlocked`]) deletes the holds of those
+    /// owners only. An owner id belongs to one acquisition, so a copy of the second step that
+    /// lands after the lock was taken again finds none of its owners and deletes nothing. A
+    /// hold taken between the two steps is left too (it came after the caller asked); no retry
+    /// is needed.
+    pub(crate) async fn force_unlock(&self, layout: &Layout) -> Result<bool, LockError> {
         let backend = &self.backend;
         let keys = self.keys(layout)?;
+        let Some(script) = layout.force_unlock else {
+            return Err(LockError::misuse(format!(
+                "`{}` cannot be force-unlocked",
+                keys.name
+            )));
+        };
         let context = || format!("force-unlocking lock `{}`", keys.name);
         let forcing = async {
             let mut read = HOLDERS.prepare_invoke();
@@ -178,7 +178,7 @@ impl Handle {
 ///         /// Whether anyone holds the lock now, ...
 ///         is_locked(ONE_OWNER);
 ///         /// Deletes the lock whoever holds it, ...
-///         force_unlock(ONE_OWNER, FORCE_UNLOCK);
+///         force_unlock(ONE_OWNER);
 ///     }
 /// }
 /// ```
@@ -186,7 +186,7 @@ impl Handle {
 /// `new` is the constructor the client calls (the client's state, the name); `metrics_label`
 /// is documented here, alike for every handle; `acquire` and `try_acquire` take a hold of the
 /// `Flavor` named, `is_locked` and `force_unlock` look at or delete the holds kept as the
-/// `Layout` named says (the latter with that layout's `force_unlock.lua`).
+/// `Layout` named says.
 macro_rules! handle_methods {
     () => {};
     (new; $($rest:tt)*) => {
@@ -252,10 +252,10 @@ macro_rules! handle_methods {
 
         $crate::family::handle::handle_methods!($($rest)*);
     };
-    ($(#[$doc:meta])* force_unlock($layout:path, $script:path); $($rest:tt)*) => {
+    ($(#[$doc:meta])* force_unlock($layout:path); $($rest:tt)*) => {
         $(#[$doc])*
         pub async fn force_unlock(&self) -> Result<bool, $crate::error::LockError> {
-            self.handle.force_unlock(&$layout, &$script).await
+            self.handle.force_unlock(&$layout).await
         }
 
         $crate::family::handle::handle_methods!($($rest)*);

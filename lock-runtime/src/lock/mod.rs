@@ -19,7 +19,6 @@ use crate::{
         flavor::{Flavor, ONE_OWNER, no_refusal, nothing_alongside},
         handle::{Handle, handle_methods},
         info::{self, LockInfo},
-        scripts::FORCE_UNLOCK,
     },
 };
 
@@ -193,7 +192,7 @@ impl Lock {
         /// assert!(guard.unlock().await.expect_err("taken away").is_not_held());
         /// # Ok(()) });
         /// ```
-        force_unlock(ONE_OWNER, FORCE_UNLOCK);
+        force_unlock(ONE_OWNER);
     }
 
     /// A snapshot of the lock: whether it is held, by whom (client name, owner id), for how long,

@@ -42,6 +42,7 @@ pub(crate) static RW: Layout = Layout {
     leave: &LEAVE,
     undo_reenter: Some(&UNDO_REENTER),
     renew: &RENEW,
+    force_unlock: Some(&FORCE_UNLOCK),
     leases: true,
 };
 
@@ -233,7 +234,7 @@ impl ReadWriteLock {
         /// assert!(writing.unlock().await.expect_err("taken away").is_not_held());
         /// # Ok(()) });
         /// ```
-        force_unlock(RW, FORCE_UNLOCK);
+        force_unlock(RW);
     }
 
     /// A snapshot of the lock: its write hold and its read holds (each with its owner id, hold

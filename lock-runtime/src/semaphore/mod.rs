@@ -55,6 +55,7 @@ pub(crate) static SEM: Layout = Layout {
     leave: &LEAVE,
     undo_reenter: None,
     renew: &RENEW,
+    force_unlock: None,
     leases: true,
 };
 
