@@ -121,11 +121,7 @@ impl Seen {
             Value::Array(_) => {
                 let mut items = Items::new(who, "acquire")?;
                 let holds = (items.next()?, items.next()?);
-                let mut records = Vec::new();
-                while !items.is_empty() {
-                    records.push(items.next::<String>()?);
-                }
-                (records, Some(holds))
+                (items.rest(Items::next)?, Some(holds))
             }
             record => (vec![String::from_redis_value(record)?], None),
         };
@@ -229,13 +225,7 @@ impl FromRedisValue for Holders {
     fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
         let mut items = Items::new(value, "holders")?;
         Ok(match items.next::<i64>()? {
-            1 => {
-                let mut owners = Vec::new();
-                while !items.is_empty() {
-                    owners.push(items.next()?);
-                }
-                Self::Owners(owners)
-            }
+            1 => Self::Owners(items.rest(Items::next)?),
             -1 => Self::WrongType,
             other => return Err(unexpected("holders", other)),
         })

@@ -112,11 +112,7 @@ fn hold(items: &mut Items, now_ms: u64) -> Result<LockHolder, ParsingError> {
 /// The holds of a flat list of them (see [`hold`]).
 fn holds(value: Value, now_ms: u64) -> Result<Vec<LockHolder>, ParsingError> {
     let mut items = Items::new(value, ReadWriteLockInfo::KIND)?;
-    let mut holds = Vec::new();
-    while !items.is_empty() {
-        holds.push(hold(&mut items, now_ms)?);
-    }
-    Ok(holds)
+    items.rest(|items| hold(items, now_ms))
 }
 
 /// Decodes the reply of `scripts/info.lua`.

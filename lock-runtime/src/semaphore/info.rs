@@ -151,19 +151,17 @@ impl Snapshot for SemaphoreInfo {
         let now_ms = parts.next()?;
         let total = parts.next::<String>()?.parse().ok();
         let used = parts.next()?;
-        let mut held = Items::new(parts.next()?, Self::KIND)?;
-        let mut holders = Vec::new();
-        while !held.is_empty() {
+        let holders = Items::new(parts.next()?, Self::KIND)?.rest(|held| {
             let (id, permits, ttl) = (held.next()?, held.next()?, held.next_millis()?);
             let (client_name, held_for) = recorded(&held.next::<String>()?, now_ms);
-            holders.push(PermitHolder {
+            Ok(PermitHolder {
                 id,
                 client_name,
                 held_for,
                 permits,
                 ttl,
-            });
-        }
+            })
+        })?;
         let acquisitions = parts.next()?;
         let (waiters, queue) = waiters(parts, |id, wants| PermitWaiter {
             id,
