@@ -110,15 +110,17 @@
 //! knows no primitive, and no primitive imports another.
 //!
 //! ```text
-//! lib.rs              the public face: crate docs and re-exports; the attribute's calls
-//! │                   (`__private`, macro_support.rs) and sealed.rs beside it
+//! lib.rs              the public face: crate docs and re-exports, one line per primitive in
+//! │                   `primitives!`; the attribute's calls (`__private`, macro_support.rs)
+//! │                   and sealed.rs beside it
 //! ├── client/         LockClient, its builder, the default client
 //! ├── multi/          MultiLock and Redlock (with its contender), composed of reentrant locks
 //! ├── lock/  fair_lock/  rwlock/  semaphore/  latch/
 //! │                   one folder per primitive: its handle, its guard if it has its own,
 //! │                   its Lua scripts and their reply types
-//! ├── family/         the engine of the lock family: Handle, Flavor and Layout, acquisition
-//! │                   and re-entry, release and undos, LockGuard, the shared replies, common.lua
+//! ├── family/         the engine of the lock family: Handle and the methods every handle
+//! │                   shares, Flavor and Layout, acquisition and re-entry, release and undos,
+//! │                   LockGuard, the shared replies, common.lua
 //! ├── core/           script path, wait engine, holds, hub, watchdog, lease, scope, meter
 //! └── transport/      connections, config, naming, Sentinel, TLS, deadlines
 //! ```
@@ -127,13 +129,13 @@
 //! | --- | --- |
 //! | `transport` | `connect` opens a deployment, `connection` replaces a command connection that stops answering, `sentinel` follows a failover, `naming`, `tls`, `config`; `background` is the runtime that outlives the caller's; `deadline` and `failure` bound every wait and say whether a failure may be resent |
 //! | `core` | `script_path`: the one path of every script call (`FCALL`, or `EVALSHA` before Redis 7.0, the script loaded when the server lacks it; resends while the failure is transient, every attempt bounded by the response timeout, a reply decoded into a type); `wait`: try, subscribe only once the resource is found taken, retry once the subscription is confirmed, sleep at most the holder's TTL and the deadline, pass an unused wake-up on; `hold`: undo of a request in flight when its caller gives up, release on drop, releases that finish whoever stops waiting; `hub`: one subscription per channel, wake messages naming how many to wake (`one`, `all`, `n:<k>`) or which waiter (`to:<id>`); `watchdog`: one task renewing every renewable hold; `lua` and `reply`: how scripts and their replies are declared, and how a script goes out (a Redis Function, or `EVALSHA`); `lease`, `scope`, `keys`, `ids`, `meter` |
-//! | `family` | what every lock of the family shares: a primitive names its differences in a `Flavor` (its acquire script, its hold kind, the check before a fresh hold, whether its waiters take a direct hand-over) and a `Layout` (where its holds live, and the scripts that release, undo and renew them); the engine does the rest |
+//! | `family` | what every lock of the family shares: a primitive names its differences in a `Flavor` (its acquire script, its hold kind, the check before a fresh hold, whether its waiters take a direct hand-over, what its script's refusals of its own mean) and a `Layout` (where its holds live, and the scripts that release, undo and renew them); the engine does the rest. `handle_methods!` writes the methods the public handles share (`name`, `metrics_label`, `acquire`, `try_acquire`, `is_locked`, `force_unlock`), each one call on the family's `Handle`, under the docs each handle gives them |
 //!
 //! ## Adding a primitive: the latch as the worked example
 //!
-//! A primitive is its folder, one line in `lib.rs` (its `mod`, beside the re-export of its
-//! public types) and one constructor on [`LockClient`]. The count-down latch, which holds
-//! nothing, is:
+//! A primitive is its folder, one line in `lib.rs` (in the `primitives!` list: its module and
+//! the public types it gives, which makes the `mod` and the re-export) and one constructor on
+//! [`LockClient`]. The count-down latch, which holds nothing, is:
 //!
 //! 1. **its scripts**: one `.lua` file per operation under `latch/scripts/`, each with a
 //!    header giving KEYS, ARGV and replies, and in `latch/scripts.rs` one line per file
@@ -156,20 +158,41 @@
 //!    }
 //!    ```
 //!
-//! 2. **its handle** ([`CountDownLatch`], in `latch/mod.rs`): the family's `Handle` (the
-//!    client, the name) and one method per operation, each building its script's call and
-//!    matching on the reply's names;
+//! 2. **its handle** ([`CountDownLatch`], in `latch/mod.rs`): a struct around the family's
+//!    `Handle` (the client, the name), whose methods every handle has (its constructor, its
+//!    name) the family's `handle_methods!` writes under the docs the latch gives them, and one
+//!    method per operation of its own, each building its script's call and matching on the
+//!    reply's names:
+//!
+//!    ```text
+//!    impl CountDownLatch {
+//!        handle_methods! {
+//!            new;
+//!            /// The latch's name.
+//!            name;
+//!        }
+//!
+//!        /// Counts the latch down by one. ...
+//!        pub async fn count_down(&self) -> Result<(), LockError> { ... }
+//!    }
+//!    ```
+//!
 //! 3. **one `Attempt`** (a look at the count: done at zero, else busy for the key's TTL) handed
 //!    to the wait engine, which subscribes, sleeps, wakes and resends;
-//! 4. in `lib.rs`, `mod latch;` and `pub use latch::{CountDownLatch, LatchInfo};`, and on the
+//! 4. in `lib.rs`, the line `latch: CountDownLatch, LatchInfo;` of `primitives!`, and on the
 //!    client, `LockClient::count_down_latch`, which makes the handle.
 //!
 //! Nothing else: waiting, wake-ups, resends and finishing a count-down whose caller stopped
 //! waiting come from the core. A primitive that holds something names a `Flavor` and a
 //! `Layout` instead of an `Attempt` of its own, and gets acquisition, re-entry, release on drop,
-//! renewal and a guard from the family: the fair lock (`fair_lock/`) is one acquire script and a
-//! `Flavor`; the read-write lock (`rwlock/`) a `Layout`, two `Flavor`s and its scripts; the
-//! semaphore (`semaphore/`) the same with its own permit type.
+//! renewal and a guard from the family, and its handle's `acquire`, `try_acquire`,
+//! `is_locked` and `force_unlock` from `handle_methods!`: the fair lock (`fair_lock/`) is one
+//! acquire script and a `Flavor`; the read-write lock (`rwlock/`) a `Layout`, two `Flavor`s and
+//! its scripts; the semaphore (`semaphore/`) the same with its own permit type, and its own
+//! reply type for the refusals its acquire script adds to the family's (more permits than its
+//! total, none set), which its `Flavor` turns into errors. Optional: to be found by
+//! [`LockClient::primitives`] and `lock-cli`, a primitive also names its key's kind in
+//! [`PrimitiveKind`]; for the tests, the `testing` feature lists its scripts.
 //!
 //! # What a lock does and does not guarantee
 //!
@@ -191,20 +214,34 @@ pub mod __private;
 mod client;
 mod core;
 mod error;
-mod fair_lock;
 mod family;
-mod latch;
-mod lock;
 pub mod metrics;
 mod multi;
-mod rwlock;
 mod sealed;
-mod semaphore;
 mod source;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing;
 mod transport;
+
+/// Declares each primitive, one line each: its folder (`mod`), then the public types it gives,
+/// re-exported at the crate's root (`pub use`).
+macro_rules! primitives {
+    ($($module:ident: $($public:ident),+;)*) => {
+        $(
+            mod $module;
+            pub use $module::{$($public),+};
+        )*
+    };
+}
+
+primitives! {
+    fair_lock: FairLock;
+    latch: CountDownLatch, LatchInfo;
+    lock: Lock;
+    rwlock: ReadLock, ReadWriteLock, ReadWriteLockInfo, ReadWriteWaiter, WriteLock;
+    semaphore: PermitHolder, PermitWaiter, PermitsTotal, Semaphore, SemaphoreInfo, SemaphorePermit;
+}
 
 /// Runs the body of an `async fn` while holding a Redis lock, and releases it on every exit.
 ///
@@ -443,21 +480,14 @@ pub use client::{
     default::{default_client, set_default_client},
 };
 pub use error::{LockError, Mistake};
-pub use fair_lock::FairLock;
 pub use family::{
     exec::{LockedConnection, exec},
     guard::LockGuard,
     info::{LockHolder, LockInfo},
     listing::PrimitiveKind,
 };
-pub use latch::{CountDownLatch, LatchInfo};
-pub use lock::Lock;
 pub use multi::{
     MultiLock, MultiLockGuard, Redlock, RedlockBuilder, RedlockGuard, RedlockInfo, RedlockLock,
-};
-pub use rwlock::{ReadLock, ReadWriteLock, ReadWriteLockInfo, ReadWriteWaiter, WriteLock};
-pub use semaphore::{
-    PermitHolder, PermitWaiter, PermitsTotal, Semaphore, SemaphoreInfo, SemaphorePermit,
 };
 pub use source::LockSource;
 

@@ -1,7 +1,5 @@
 //! [`LockSource`]: what `#[distribute_lock(client = …)]` may name.
 
-use std::sync::Arc;
-
 use crate::{client::LockClient, multi::redlock::Redlock, sealed::Sealed};
 
 /// Where [`#[distribute_lock]`](crate::distribute_lock) takes its lock when given
@@ -45,6 +43,32 @@ pub enum Source {
     Redlock(Redlock),
 }
 
+/// Implements a trait of one method (`Trait::method -> Output`, taking `&self`) for `&T`,
+/// `Arc<T>` and `Box<T>` of every `T` that implements it, each asking the `T` it points to:
+/// what `client = …` names may be a reference or a shared pointer as well as the client.
+macro_rules! through_pointers {
+    ($trait:ident::$method:ident -> $output:ty) => {
+        impl<T: $trait + ?Sized> $trait for &T {
+            fn $method(&self) -> $output {
+                (**self).$method()
+            }
+        }
+
+        impl<T: $trait + ?Sized> $trait for ::std::sync::Arc<T> {
+            fn $method(&self) -> $output {
+                (**self).$method()
+            }
+        }
+
+        impl<T: $trait + ?Sized> $trait for Box<T> {
+            fn $method(&self) -> $output {
+                (**self).$method()
+            }
+        }
+    };
+}
+pub(crate) use through_pointers;
+
 impl LockSource for LockClient {
     fn source(&self) -> Source {
         Source::Client(self.clone())
@@ -57,20 +81,4 @@ impl LockSource for Redlock {
     }
 }
 
-impl<T: LockSource + ?Sized> LockSource for &T {
-    fn source(&self) -> Source {
-        (**self).source()
-    }
-}
-
-impl<T: LockSource + ?Sized> LockSource for Arc<T> {
-    fn source(&self) -> Source {
-        (**self).source()
-    }
-}
-
-impl<T: LockSource + ?Sized> LockSource for Box<T> {
-    fn source(&self) -> Source {
-        (**self).source()
-    }
-}
+through_pointers!(LockSource::source -> Source);

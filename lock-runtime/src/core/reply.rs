@@ -38,6 +38,19 @@ impl Items {
         self.items.len() == 0
     }
 
+    /// The items left, read by `read` one record at a time (a record may take several items)
+    /// until none is left: for the lists that end a reply (holds, owner ids).
+    pub(crate) fn rest<T>(
+        &mut self,
+        mut read: impl FnMut(&mut Self) -> Result<T, redis::ParsingError>,
+    ) -> Result<Vec<T>, redis::ParsingError> {
+        let mut records = Vec::new();
+        while !self.is_empty() {
+            records.push(read(self)?);
+        }
+        Ok(records)
+    }
+
     /// The next item, a number of milliseconds, as a duration; `None` for a negative one (a
     /// key without TTL, or none at all).
     pub(crate) fn next_millis(&mut self) -> Result<Option<Duration>, redis::ParsingError> {

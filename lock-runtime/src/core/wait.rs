@@ -287,47 +287,82 @@ mod tests {
         }
     }
 
+    /// Waiters of one resource on a Redis of their own, each in a task of its own.
+    struct Waiters {
+        server: RedisServer,
+        client: LockClient,
+        keys: Arc<Keys>,
+        script: Arc<Script>,
+        tasks: Vec<tokio::task::JoinHandle<Result<Won<()>, LockError>>>,
+    }
+
+    impl Waiters {
+        /// `count` waiters of the resource `name`, which is busy until the test frees it. The
+        /// first try after that runs into `trouble`, if any; each waiter registers with the hub
+        /// under `<client id>:w<index>` if `named`.
+        async fn start(name: &str, count: usize, trouble: Option<Trouble>, named: bool) -> Self {
+            let server = RedisServer::start();
+            let client = LockClient::connect(&server.url()).await.expect("connect");
+            let backend = Arc::clone(&client.backend);
+            let keys = Arc::new(backend.keys(&Arc::from(name)).expect("keys"));
+            let script = Arc::new(Script {
+                free: AtomicBool::new(false),
+                trouble_left: AtomicBool::new(trouble.is_some()),
+                tries: AtomicUsize::new(0),
+                hanging: AtomicUsize::new(0),
+            });
+            let tasks = (0..count)
+                .map(|id| {
+                    let (backend, keys) = (Arc::clone(&backend), Arc::clone(&keys));
+                    let mut attempt = Scripted {
+                        id,
+                        script: Arc::clone(&script),
+                        trouble: trouble.unwrap_or(Trouble::Fails),
+                        name: named.then(|| format!("{}:w{id}", client.id()).into()),
+                    };
+                    tokio::spawn(async move {
+                        wait(&backend, &keys, Instant::now(), None, &mut attempt).await
+                    })
+                })
+                .collect();
+            Self {
+                server,
+                client,
+                keys,
+                script,
+                tasks,
+            }
+        }
+
+        /// Frees the resource, and publishes `wake` on its channel.
+        fn free(&self, wake: &Wake) {
+            self.script.free.store(true, Ordering::SeqCst);
+            let _: i64 = self
+                .server
+                .cmd(&["PUBLISH", &self.keys.channel(), &wake.message()]);
+        }
+    }
+
     /// Two waiters sleep on a resource whose holder's TTL is 30 s; one release message wakes
     /// one of them, whose try runs into `trouble`. The other must be served at once: without the
     /// pass-on it would sleep out the TTL.
     async fn the_other_waiter_is_served(trouble: Trouble) {
-        let server = RedisServer::start();
-        let client = LockClient::connect(&server.url()).await.expect("connect");
-        let backend = Arc::clone(&client.backend);
-        let keys = Arc::new(backend.keys(&Arc::from("wake-pass")).expect("keys"));
-        let script = Arc::new(Script {
-            free: AtomicBool::new(false),
-            trouble_left: AtomicBool::new(true),
-            tries: AtomicUsize::new(0),
-            hanging: AtomicUsize::new(0),
-        });
-        let mut waiters: Vec<_> = (0..2)
-            .map(|id| {
-                let (backend, keys) = (Arc::clone(&backend), Arc::clone(&keys));
-                let mut attempt = Scripted {
-                    id,
-                    script: Arc::clone(&script),
-                    trouble,
-                    name: None,
-                };
-                tokio::spawn(async move {
-                    wait(&backend, &keys, Instant::now(), None, &mut attempt).await
-                })
-            })
-            .collect();
-        settle(&script, 2).await;
-        script.free.store(true, Ordering::SeqCst);
+        let mut waiters = Waiters::start("wake-pass", 2, Some(trouble), false).await;
+        let script = &waiters.script;
+        settle(script, 2).await;
         let released = Instant::now();
-        let _: i64 = server.cmd(&["PUBLISH", &keys.channel(), &Wake::One.message()]);
+        waiters.free(&Wake::One);
         if let Trouble::Hangs = trouble {
             while script.hanging.load(Ordering::SeqCst) == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            let hanging = waiters.remove(script.hanging.load(Ordering::SeqCst) - 1);
+            let hanging = waiters
+                .tasks
+                .remove(script.hanging.load(Ordering::SeqCst) - 1);
             hanging.abort();
         }
         let mut served = false;
-        for waiter in waiters {
+        for waiter in waiters.tasks {
             let outcome = tokio::time::timeout(Duration::from_secs(5), waiter)
                 .await
                 .expect("every waiter finishes")
@@ -356,53 +391,28 @@ mod tests {
     /// message naming the second wakes it alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_message_naming_a_waiter_wakes_that_waiter_alone() {
-        let server = RedisServer::start();
-        let client = LockClient::connect(&server.url()).await.expect("connect");
-        let backend = Arc::clone(&client.backend);
-        let keys = Arc::new(backend.keys(&Arc::from("named")).expect("keys"));
-        let script = Arc::new(Script {
-            free: AtomicBool::new(false),
-            trouble_left: AtomicBool::new(false),
-            tries: AtomicUsize::new(0),
-            hanging: AtomicUsize::new(0),
-        });
-        let mut waiters: Vec<_> = (0..3)
-            .map(|id| {
-                let (backend, keys) = (Arc::clone(&backend), Arc::clone(&keys));
-                let mut attempt = Scripted {
-                    id,
-                    script: Arc::clone(&script),
-                    trouble: Trouble::Fails,
-                    name: Some(format!("{}:w{id}", client.id()).into()),
-                };
-                tokio::spawn(async move {
-                    wait(&backend, &keys, Instant::now(), None, &mut attempt).await
-                })
-            })
-            .collect();
-        let settled = settle(&script, 3).await;
-        script.free.store(true, Ordering::SeqCst);
-        let named = Wake::Waiter {
-            id: format!("{}:w1", client.id()),
+        let mut waiters = Waiters::start("named", 3, None, true).await;
+        let settled = settle(&waiters.script, 3).await;
+        waiters.free(&Wake::Waiter {
+            id: format!("{}:w1", waiters.client.id()),
             grant: None,
-        };
-        let _: i64 = server.cmd(&["PUBLISH", &keys.channel(), &named.message()]);
+        });
 
-        let second = waiters.remove(1);
+        let second = waiters.tasks.remove(1);
         tokio::time::timeout(Duration::from_secs(2), second)
             .await
             .expect("the named waiter is woken at once")
             .expect("join")
             .expect("it takes the resource");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        for other in &waiters {
+        for other in &waiters.tasks {
             assert!(
                 !other.is_finished(),
                 "a waiter the message did not name woke"
             );
         }
         assert_eq!(
-            script.tries.load(Ordering::SeqCst),
+            waiters.script.tries.load(Ordering::SeqCst),
             settled + 1,
             "one try after the message"
         );

@@ -8,17 +8,13 @@
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
-use std::{borrow::Cow, sync::Arc, time::Duration};
-
 use crate::{
-    core::{backend::Backend, scope::HoldKind},
+    core::scope::HoldKind,
     error::LockError,
     family::{
-        flavor::{Flavor, ONE_OWNER, nothing_alongside},
-        guard::LockGuard,
-        handle::Handle,
+        flavor::{Flavor, ONE_OWNER, no_refusal, nothing_alongside},
+        handle::{Handle, handle_methods},
         info::{self, LockInfo},
-        scripts::FORCE_UNLOCK,
     },
 };
 
@@ -30,17 +26,19 @@ use scripts::ACQUIRE;
 static FAIR: Flavor = Flavor {
     kind: HoldKind::Fair,
     primitive: "fair_lock",
+    noun: "fair lock",
     acquire: &ACQUIRE,
     hand_over: true,
     layout: &ONE_OWNER,
     fresh: nothing_alongside,
+    refused: no_refusal,
 };
 
 /// A handle to one fair lock, made by
 /// [`LockClient::fair_lock`](crate::LockClient::fair_lock). Cheap to clone; holds nothing.
 ///
 /// Like [`Lock`](crate::Lock) (exclusive across processes, reentrant within a
-/// [scope](LockGuard::scope), fencing tokens, watchdog or fixed lease, release on every exit
+/// [scope](crate::LockGuard::scope), fencing tokens, watchdog or fixed lease, release on every exit
 /// path), and first come first served: waiters get the lock in the order of their first try,
 /// whatever process or task they run in, and a newcomer never overtakes a waiter. The fair lock
 /// and the reentrant lock of the same name share one Redis key, so they exclude each other (but
@@ -116,140 +114,115 @@ pub struct FairLock {
 }
 
 impl FairLock {
-    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
-        Self {
-            handle: Handle::new(backend, name),
-        }
-    }
+    handle_methods! {
+        new;
+        metrics_label;
+        /// The lock's name.
+        name;
 
-    /// Labels this handle's metrics (cargo feature `metrics`) `label`, instead of
-    /// `"unlabeled"`. Choose one label per kind of resource (`"stock"`), never one per name:
-    /// every label value is a series the exporter keeps. Unused without the feature.
-    /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
-    #[must_use]
-    pub fn metrics_label(self, label: impl Into<Cow<'static, str>>) -> Self {
-        let handle = self.handle.labeled(label);
-        Self { handle }
-    }
+        /// Waits, in turn, as long as it takes for the lock, then holds it in watchdog mode: the
+        /// lease is renewed while the guard lives.
+        ///
+        /// # Errors
+        ///
+        /// As [`Lock::acquire`](crate::Lock::acquire).
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe: if the future is dropped, the waiter leaves the queue (and whatever a
+        /// request in flight may have taken is given back) in the background.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let guard = client.fair_lock("nightly-report").acquire().await?;
+        /// // ... held, and renewed by the watchdog, until the guard goes ...
+        /// guard.unlock().await?;
+        /// # Ok(()) });
+        /// ```
+        acquire(FAIR);
 
-    /// The lock's name.
-    pub fn name(&self) -> &str {
-        &self.handle.name
-    }
+        /// Waits, in turn, at most `wait` for the lock; with `lease = Some(d)` holds it for at most
+        /// `d` (never renewed), with `None` in watchdog mode. Any `wait` is valid, as for
+        /// [`Lock::try_acquire`](crate::Lock::try_acquire).
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::Timeout`] if the lock did not come to this waiter's turn within the wait
+        /// (the waiter then leaves the queue), and the errors of [`FairLock::acquire`]. A lease out
+        /// of range is a [`LockError::Config`]
+        /// ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error.
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe, as [`FairLock::acquire`].
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let lock = client.fair_lock("printer");
+        /// let held = lock.try_acquire(Duration::from_secs(1), Some(Duration::from_secs(3))).await?;
+        /// let err = lock
+        ///     .try_acquire(Duration::from_millis(50), None)
+        ///     .await
+        ///     .expect_err("held above");
+        /// assert!(err.is_timeout());
+        /// held.unlock().await?;
+        /// # Ok(()) });
+        /// ```
+        try_acquire(FAIR);
 
-    /// Waits, in turn, as long as it takes for the lock, then holds it in watchdog mode: the
-    /// lease is renewed while the guard lives.
-    ///
-    /// # Errors
-    ///
-    /// As [`Lock::acquire`](crate::Lock::acquire).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: if the future is dropped, the waiter leaves the queue (and whatever a request
-    /// in flight may have taken is given back) in the background.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # lock_tests::locks::run_with_redis(|url| async move {
-    /// # let client = lock_runtime::LockClient::connect(&url).await?;
-    /// let guard = client.fair_lock("nightly-report").acquire().await?;
-    /// // ... held, and renewed by the watchdog, until the guard goes ...
-    /// guard.unlock().await?;
-    /// # Ok(()) });
-    /// ```
-    pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        self.handle.acquire(&FAIR, Duration::MAX, None).await
-    }
+        /// Whether anyone holds the lock now.
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::InvalidName`], or [`LockError::Redis`] if Redis stays unreachable.
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe: it only reads.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let lock = client.fair_lock("queue-runner");
+        /// assert!(!lock.is_locked().await?);
+        /// # Ok(()) });
+        /// ```
+        is_locked(ONE_OWNER);
 
-    /// Waits, in turn, at most `wait` for the lock; with `lease = Some(d)` holds it for at most
-    /// `d` (never renewed), with `None` in watchdog mode. Any `wait` is valid, as for
-    /// [`Lock::try_acquire`](crate::Lock::try_acquire).
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::Timeout`] if the lock did not come to this waiter's turn within the wait (the
-    /// waiter then leaves the queue), and the errors of [`FairLock::acquire`]. A lease out of
-    /// range is a [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe, as [`FairLock::acquire`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # lock_tests::locks::run_with_redis(|url| async move {
-    /// # let client = lock_runtime::LockClient::connect(&url).await?;
-    /// let lock = client.fair_lock("printer");
-    /// let held = lock.try_acquire(Duration::from_secs(1), Some(Duration::from_secs(3))).await?;
-    /// let err = lock
-    ///     .try_acquire(Duration::from_millis(50), None)
-    ///     .await
-    ///     .expect_err("held above");
-    /// assert!(err.is_timeout());
-    /// held.unlock().await?;
-    /// # Ok(()) });
-    /// ```
-    pub async fn try_acquire(
-        &self,
-        wait: Duration,
-        lease: Option<Duration>,
-    ) -> Result<LockGuard, LockError> {
-        self.handle.acquire(&FAIR, wait, lease).await
-    }
-
-    /// Whether anyone holds the lock now.
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::InvalidName`], or [`LockError::Redis`] if Redis stays unreachable.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: it only reads.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # lock_tests::locks::run_with_redis(|url| async move {
-    /// # let client = lock_runtime::LockClient::connect(&url).await?;
-    /// let lock = client.fair_lock("queue-runner");
-    /// assert!(!lock.is_locked().await?);
-    /// # Ok(()) });
-    /// ```
-    pub async fn is_locked(&self) -> Result<bool, LockError> {
-        self.handle.is_locked(&ONE_OWNER).await
-    }
-
-    /// Deletes the lock whoever holds it, and wakes its waiters (the head of the queue takes it).
-    /// Returns whether it deleted a hold. For operators and tests, as
-    /// [`Lock::force_unlock`](crate::Lock::force_unlock): it deletes the hold that is there when
-    /// it asks, never one taken after, even when a copy of its request reaches Redis late.
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe, as [`Lock::force_unlock`](crate::Lock::force_unlock).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # lock_tests::locks::run_with_redis(|url| async move {
-    /// # let client = lock_runtime::LockClient::connect(&url).await?;
-    /// let lock = client.fair_lock("stuck");
-    /// let guard = lock.acquire().await?;
-    /// assert!(lock.force_unlock().await?);
-    /// assert!(guard.unlock().await.expect_err("taken away").is_not_held());
-    /// # Ok(()) });
-    /// ```
-    pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        self.handle.force_unlock(&ONE_OWNER, &FORCE_UNLOCK).await
+        /// Deletes the lock whoever holds it, and wakes its waiters (the head of the queue takes
+        /// it). Returns whether it deleted a hold. For operators and tests, as
+        /// [`Lock::force_unlock`](crate::Lock::force_unlock): it deletes the hold that is there
+        /// when it asks, never one taken after, even when a copy of its request reaches Redis late.
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe, as [`Lock::force_unlock`](crate::Lock::force_unlock).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let lock = client.fair_lock("stuck");
+        /// let guard = lock.acquire().await?;
+        /// assert!(lock.force_unlock().await?);
+        /// assert!(guard.unlock().await.expect_err("taken away").is_not_held());
+        /// # Ok(()) });
+        /// ```
+        force_unlock(ONE_OWNER);
     }
 
     /// A snapshot of the lock, as [`Lock::info`](crate::Lock::info) (the fair lock and the

@@ -21,14 +21,14 @@ use crate::{
         keys::{FENCE_TTL, Keys},
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         meter::{Label, Meter},
-        scope::{self, HoldKind, Holder, ScopeHold},
+        scope::{self, Holder, ScopeHold},
         script_path::{Copies, Sent},
         wait::{self, Attempt, Outcome},
         watchdog::{Registration, RenewalId},
     },
     error::LockError,
     family::{
-        flavor::{Flavor, Layout},
+        flavor::Flavor,
         guard::LockGuard,
         release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf, abandoned_mark},
         replies::{Acquired, Reentered, Seen},
@@ -70,15 +70,7 @@ pub(crate) async fn acquire(
     } = Asked::new(flavor, backend, name, wait, lease)?;
     let client_id = backend.ids.client();
     if let Some(held) = scope::find(client_id, &keys.main, flavor.kind) {
-        return Box::pin(reenter(
-            flavor.layout,
-            backend,
-            keys,
-            &held,
-            start,
-            deadline,
-        ))
-        .await;
+        return Box::pin(reenter(flavor, backend, keys, &held, start, deadline)).await;
     }
     let alongside = (flavor.fresh)(client_id, &keys)?;
     let meter = Meter::new(flavor.primitive, label);
@@ -378,7 +370,7 @@ impl Attempt for Acquire {
     type Output = Taken;
 
     fn what(&self) -> &'static str {
-        noun(self.flavor.kind)
+        self.flavor.noun
     }
 
     fn waiter_id(&self) -> Option<&Arc<str>> {
@@ -516,22 +508,10 @@ impl Attempt for Acquire {
                 self.stop_renewal();
                 Err(keys.wrong_type(Some(found)))
             }
-            Acquired::MoreThanTotal { total } => {
+            Acquired::Refused(refusal) => {
                 self.stop_renewal();
-                Err(LockError::misuse(format!(
-                    "semaphore `{}` has {total} permits in all: {} at once can never be acquired \
-                     (add permits with `Semaphore::add_permits`)",
-                    keys.name,
-                    self.argument.as_deref().unwrap_or("more")
-                )))
-            }
-            Acquired::NoPermitsSet => {
-                self.stop_renewal();
-                Err(LockError::misuse(format!(
-                    "semaphore `{}` has no permits: set them once with \
-                     `Semaphore::try_set_permits(n)` (or `add_permits(n)`) before acquiring",
-                    keys.name
-                )))
+                let argument = self.argument.as_deref();
+                Err((self.flavor.refused)(refusal, &keys.name, argument))
             }
             // This acquisition is still wanted, so an earlier copy of its request took the hold
             // and marked the owner (see above), and the hold is gone since: its lease ran out
@@ -552,21 +532,10 @@ impl Drop for Acquire {
     }
 }
 
-/// What a hold of `kind` is a hold of, as [`LockError::Timeout`] names it.
-fn noun(kind: HoldKind) -> &'static str {
-    match kind {
-        HoldKind::Reentrant => "lock",
-        HoldKind::Fair => "fair lock",
-        HoldKind::Read => "read lock",
-        HoldKind::Write => "write lock",
-        HoldKind::Permit => "semaphore",
-    }
-}
-
 /// Acquires again a lock the current scope holds: one more hold under the scope's owner id, once
 /// no other re-entry of that scope is held.
 async fn reenter(
-    layout: &'static Layout,
+    flavor: &'static Flavor,
     backend: &Arc<Backend>,
     keys: Arc<Keys>,
     held: &ScopeHold,
@@ -578,13 +547,13 @@ async fn reenter(
             .await
             .map_err(|_| LockError::Timeout {
                 name: keys.name.to_string(),
-                what: noun(held.holder.kind),
+                what: flavor.noun,
                 waited: start.elapsed(),
                 holder: None,
             })?,
         None => held.exclusive_reentry().await,
     };
-    let owner = &held.holder.owner;
+    let (owner, layout) = (&held.holder.owner, flavor.layout);
     let Some(script) = layout.reenter else {
         return Err(LockError::misuse(format!(
             "`{}` cannot be re-entered",

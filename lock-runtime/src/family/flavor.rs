@@ -12,18 +12,25 @@ use once_cell::sync::Lazy;
 use crate::{
     core::{backend::Backend, keys::Keys, scope::HoldKind},
     error::LockError,
-    family::scripts::{LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER},
+    family::{
+        replies::Refusal,
+        scripts::{FORCE_UNLOCK, LEAVE, REENTER, RELEASE, RENEW, UNDO_REENTER},
+    },
 };
 
 /// What makes one lock of the family itself: its acquire script (the reentrant lock's lets
 /// newcomers barge, the fair lock's gives a free lock to the head of the queue only, the read
 /// and write locks' share it or wait for it; all take the same KEYS and ARGV), whether its
-/// waiters take a direct hand-over, the hold kind its scopes carry, and how it keeps its holds.
+/// waiters take a direct hand-over, the hold kind its scopes carry, how it keeps its holds, its
+/// names, and what the refusals of its own that its script may answer mean. The engine knows a
+/// lock by its flavor alone.
 pub(crate) struct Flavor {
     /// The hold kind its scopes carry: a lock re-enters only its own kind.
     pub(crate) kind: HoldKind,
     /// The primitive, as its measurements' `kind` label names it (see `core/meter.rs`).
     pub(crate) primitive: &'static str,
+    /// What a hold of it is a hold of, as a [`LockError::Timeout`] names it ("fair lock").
+    pub(crate) noun: &'static str,
     /// Its acquire script; the reply is [`Acquired`](super::replies::Acquired).
     pub(crate) acquire: &'static Lazy<LuaScript>,
     /// Whether a release makes its head waiter the owner at once (the fair lock), rather than
@@ -37,6 +44,12 @@ pub(crate) struct Flavor {
     /// may be granted alongside (a read lock under the scope's own write lock), or the error
     /// that refuses it at once (a write lock asked under the scope's read lock).
     pub(crate) fresh: fn(&str, &Keys) -> Result<Alongside, LockError>,
+    /// What a refusal of its acquire script that is the primitive's own means
+    /// ([`Acquired::Refused`](super::replies::Acquired::Refused): the semaphore's "more permits
+    /// than its total"), given the lock's name and the flavor's own last argument to the script:
+    /// the error the acquisition returns at once. [`no_refusal`] for the scripts that answer
+    /// the family's replies only.
+    pub(crate) refused: fn(Refusal, &str, Option<&str>) -> LockError,
 }
 
 /// The owner id of a hold of the current scope that a fresh hold may be granted alongside, if
@@ -62,6 +75,10 @@ pub(crate) struct Layout {
     pub(crate) undo_reenter: Option<&'static Lazy<LuaScript>>,
     /// Renew a hold (`family/scripts/renew.lua`'s); reply the watchdog's `Renewal`.
     pub(crate) renew: &'static Lazy<LuaScript>,
+    /// Delete the holds of the owners `holders.lua` found (`family/scripts/force_unlock.lua`'s);
+    /// reply `ForceUnlocked`. `None` for holds that are never forced (semaphore permits, which
+    /// are released by id instead).
+    pub(crate) force_unlock: Option<&'static Lazy<LuaScript>>,
     /// Whether each hold has a lease of its own, kept in `{…}:leases` (the read-write lock's):
     /// that key is then passed to every script after its other keys.
     pub(crate) leases: bool,
@@ -100,9 +117,14 @@ pub(crate) fn nothing_alongside(_: &str, _: &Keys) -> Result<Alongside, LockErro
     Ok(None)
 }
 
+/// The acquire script refuses nothing of its own: the locks' [`Flavor::refused`].
+pub(crate) fn no_refusal(refusal: Refusal, name: &str, _: Option<&str>) -> LockError {
+    refusal.unexpected(name)
+}
+
 /// The one-owner layout: one hash at `{prefix:name}` holding one owner's holds, whose TTL is the
 /// lease. The reentrant and the fair lock keep their holds so (they exclude each other, sharing
-/// the hash and its queue); its force-unlock is `family/scripts/force_unlock.lua`.
+/// the hash and its queue).
 pub(crate) static ONE_OWNER: Layout = Layout {
     part: None,
     reenter: Some(&REENTER),
@@ -110,5 +132,6 @@ pub(crate) static ONE_OWNER: Layout = Layout {
     leave: &LEAVE,
     undo_reenter: Some(&UNDO_REENTER),
     renew: &RENEW,
+    force_unlock: Some(&FORCE_UNLOCK),
     leases: false,
 };

@@ -1,9 +1,8 @@
 //! [`Handle`]: what every handle of the family holds and does alike, so that a primitive's
-//! public handle is its documentation and one line per method.
+//! public handle is its documentation and one line per method; [`handle_methods!`] writes the
+//! public methods the handles share, each with the docs its handle gives it.
 
 use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
-
-use crate::core::lua::LuaScript;
 
 use crate::{
     core::{backend::Backend, hub::Wake, keys::Keys, meter::Label},
@@ -116,19 +115,21 @@ impl Handle {
     /// deleted a hold.
     ///
     /// Two steps, because a force-unlock is resent like any request, and a copy may land
-    /// minutes later (DESIGN 3.2): `holders.lua` reads the owner ids holding the lock, then
-    /// `script` (the layout's `force_unlock.lua`, whose reply is [`ForceUnlocked`]) deletes the
-    /// holds of those owners only. An owner id belongs to one acquisition, so a copy of the
-    /// second step that lands after the lock was taken again finds none of its owners and
-    /// deletes nothing. A hold taken between the two steps is left too (it came after the
-    /// caller asked); no retry is needed.
-    pub(crate) async fn force_unlock(
-        &self,
-        layout: &Layout,
-        script: &'static LuaScript,
-    ) -> Result<bool, LockError> {
+    /// minutes later (DESIGN 3.2): `holders.lua` reads the owner ids holding the lock, then the
+    /// layout's `force_unlock.lua` (whose reply is [`ForceUnlocked`]) deletes the holds of those
+    /// owners only. An owner id belongs to one acquisition, so a copy of the second step that
+    /// lands after the lock was taken again finds none of its owners and deletes nothing. A
+    /// hold taken between the two steps is left too (it came after the caller asked); no retry
+    /// is needed.
+    pub(crate) async fn force_unlock(&self, layout: &Layout) -> Result<bool, LockError> {
         let backend = &self.backend;
         let keys = self.keys(layout)?;
+        let Some(script) = layout.force_unlock else {
+            return Err(LockError::misuse(format!(
+                "`{}` cannot be force-unlocked",
+                keys.name
+            )));
+        };
         let context = || format!("force-unlocking lock `{}`", keys.name);
         let forcing = async {
             let mut read = HOLDERS.prepare_invoke();
@@ -156,3 +157,108 @@ impl Handle {
         backend.in_context(forcing).await
     }
 }
+
+/// Writes, inside the `impl` of a public handle (a struct whose `handle` field is a [`Handle`]),
+/// the methods the handles of the family have alike: each is one call on the [`Handle`], and
+/// keeps the docs its handle gives it, since what it waits for, its errors and its examples
+/// differ from one handle to the next. Each method is named with what it takes of the
+/// primitive, in the order they are to be listed:
+///
+/// ```text
+/// impl Lock {
+///     handle_methods! {
+///         new;
+///         metrics_label;
+///         /// The lock's name.
+///         name;
+///         /// Waits as long as it takes for the lock, ...
+///         acquire(REENTRANT);
+///         /// Waits at most `wait` for the lock, ...
+///         try_acquire(REENTRANT);
+///         /// Whether anyone holds the lock now, ...
+///         is_locked(ONE_OWNER);
+///         /// Deletes the lock whoever holds it, ...
+///         force_unlock(ONE_OWNER);
+///     }
+/// }
+/// ```
+///
+/// `new` is the constructor the client calls (the client's state, the name); `metrics_label`
+/// is documented here, alike for every handle; `acquire` and `try_acquire` take a hold of the
+/// `Flavor` named, `is_locked` and `force_unlock` look at or delete the holds kept as the
+/// `Layout` named says.
+macro_rules! handle_methods {
+    () => {};
+    (new; $($rest:tt)*) => {
+        pub(crate) fn new(
+            backend: &::std::sync::Arc<$crate::core::backend::Backend>,
+            name: String,
+        ) -> Self {
+            Self {
+                handle: $crate::family::handle::Handle::new(backend, name),
+            }
+        }
+
+        $crate::family::handle::handle_methods!($($rest)*);
+    };
+    (metrics_label; $($rest:tt)*) => {
+        /// Labels this handle's metrics (cargo feature `metrics`) `label`, instead of
+        /// `"unlabeled"`. Choose one label per kind of resource (`"stock"`), never one per name:
+        /// every label value is a series the exporter keeps. Unused without the feature.
+        /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
+        #[must_use]
+        pub fn metrics_label(self, label: impl Into<::std::borrow::Cow<'static, str>>) -> Self {
+            let handle = self.handle.labeled(label);
+            Self { handle }
+        }
+
+        $crate::family::handle::handle_methods!($($rest)*);
+    };
+    ($(#[$doc:meta])* name; $($rest:tt)*) => {
+        $(#[$doc])*
+        pub fn name(&self) -> &str {
+            &self.handle.name
+        }
+
+        $crate::family::handle::handle_methods!($($rest)*);
+    };
+    ($(#[$doc:meta])* acquire($flavor:path); $($rest:tt)*) => {
+        $(#[$doc])*
+        pub async fn acquire(
+            &self,
+        ) -> Result<$crate::family::guard::LockGuard, $crate::error::LockError> {
+            self.handle.acquire(&$flavor, ::std::time::Duration::MAX, None).await
+        }
+
+        $crate::family::handle::handle_methods!($($rest)*);
+    };
+    ($(#[$doc:meta])* try_acquire($flavor:path); $($rest:tt)*) => {
+        $(#[$doc])*
+        pub async fn try_acquire(
+            &self,
+            wait: ::std::time::Duration,
+            lease: Option<::std::time::Duration>,
+        ) -> Result<$crate::family::guard::LockGuard, $crate::error::LockError> {
+            self.handle.acquire(&$flavor, wait, lease).await
+        }
+
+        $crate::family::handle::handle_methods!($($rest)*);
+    };
+    ($(#[$doc:meta])* is_locked($layout:path); $($rest:tt)*) => {
+        $(#[$doc])*
+        pub async fn is_locked(&self) -> Result<bool, $crate::error::LockError> {
+            self.handle.is_locked(&$layout).await
+        }
+
+        $crate::family::handle::handle_methods!($($rest)*);
+    };
+    ($(#[$doc:meta])* force_unlock($layout:path); $($rest:tt)*) => {
+        $(#[$doc])*
+        pub async fn force_unlock(&self) -> Result<bool, $crate::error::LockError> {
+            self.handle.force_unlock(&$layout).await
+        }
+
+        $crate::family::handle::handle_methods!($($rest)*);
+    };
+}
+pub(crate) use handle_methods;

@@ -210,6 +210,24 @@ pub(crate) trait Snapshot: Sized {
     fn named(self, name: String) -> Self;
 }
 
+/// The live waiters that a primitive's `info.lua` lists last, as `inspect.lua` reads them: how
+/// many there were, and the first [`QUEUE_SHOWN`] of them in queue order, each made by `waiter`
+/// from its id and what it wants (`read` or `write`, a number of permits).
+pub(crate) fn waiters<W>(
+    parts: &mut Items,
+    waiter: impl Fn(String, String) -> W,
+) -> Result<(u64, Vec<W>), ParsingError> {
+    let count = parts.next()?;
+    let ids = parts.next::<Vec<String>>()?;
+    let wants = parts.next::<Vec<String>>()?;
+    let queue = ids
+        .into_iter()
+        .zip(wants)
+        .map(|(id, wants)| waiter(id, wants))
+        .collect();
+    Ok((count, queue))
+}
+
 /// The reply of a primitive's `info.lua`, decoded by its [`Snapshot`].
 enum SnapshotReply<T> {
     Found(T),

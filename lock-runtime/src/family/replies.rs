@@ -1,8 +1,9 @@
 //! The typed replies of the scripts the whole family shares: the acquires' (every primitive's
-//! acquire script answers as `acquire.lua` does), and those of the family's own scripts
-//! (`scripts.rs`). Each enum decodes the replies that the script's header lists, so the code
-//! that calls a script matches on names. Every call goes through the core's script path
-//! (`core/script_path.rs`).
+//! acquire script answers as `acquire.lua` does; a refusal of a primitive's own, such as the
+//! semaphore's, is carried as it came, for that primitive's reply type to decode), and those of
+//! the family's own scripts (`scripts.rs`). Each enum decodes the replies that the script's
+//! header lists, so the code that calls a script matches on names. Every call goes through the
+//! core's script path (`core/script_path.rs`).
 
 use std::time::Duration;
 
@@ -13,11 +14,11 @@ use crate::{
         commands::Command,
         reply::{Items, status_reply, unexpected},
     },
-    error::human_duration,
+    error::{LockError, human_duration},
 };
 
-/// The reply of `acquire.lua`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The reply of `acquire.lua`: what every acquire script of the family answers alike.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Acquired {
     /// Taken, with this fencing token.
     Taken { token: u64 },
@@ -35,10 +36,10 @@ pub(crate) enum Acquired {
     WrongType { found: String },
     /// The owner id was abandoned: this is a late copy of a request whose caller gave up.
     Abandoned,
-    /// A semaphore's acquire asked for more permits than its total, `total`: it never could.
-    MoreThanTotal { total: u64 },
-    /// A semaphore's acquire found no permits set.
-    NoPermitsSet,
+    /// Refused at once, for a reason of the primitive's own (a status below -3, which its
+    /// acquire script's header lists): the flavor's [`refused`](super::flavor::Flavor::refused)
+    /// says what it means.
+    Refused(Refusal),
 }
 
 impl FromRedisValue for Acquired {
@@ -71,12 +72,28 @@ impl FromRedisValue for Acquired {
                 found: String::from_redis_value(value)?,
             },
             -3 => Self::Abandoned,
-            -4 => Self::MoreThanTotal {
-                total: u64::from_redis_value(value)?,
-            },
-            -5 => Self::NoPermitsSet,
+            status if status < -3 => Self::Refused(Refusal { status, value }),
             other => return Err(unexpected("acquire", other)),
         })
+    }
+}
+
+/// An acquire script's refusal of its primitive's own, `{status, value}` as the script answered
+/// it, for the primitive's reply type to decode (see the semaphore's `Refused`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Refusal {
+    /// Below -3: the family's own replies are above.
+    pub(crate) status: i64,
+    pub(crate) value: Value,
+}
+
+impl Refusal {
+    /// The error of an acquisition of the lock `name` refused for a reason its flavor does not
+    /// know: the script and its decoder out of step, which a test would have caught; reported,
+    /// never a panic.
+    pub(crate) fn unexpected(&self, name: &str) -> LockError {
+        let err = unexpected("acquire", self.status);
+        LockError::redis(format!("acquiring lock `{name}`"), err.into())
     }
 }
 
@@ -104,11 +121,7 @@ impl Seen {
             Value::Array(_) => {
                 let mut items = Items::new(who, "acquire")?;
                 let holds = (items.next()?, items.next()?);
-                let mut records = Vec::new();
-                while !items.is_empty() {
-                    records.push(items.next::<String>()?);
-                }
-                (records, Some(holds))
+                (items.rest(Items::next)?, Some(holds))
             }
             record => (vec![String::from_redis_value(record)?], None),
         };
@@ -212,13 +225,7 @@ impl FromRedisValue for Holders {
     fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
         let mut items = Items::new(value, "holders")?;
         Ok(match items.next::<i64>()? {
-            1 => {
-                let mut owners = Vec::new();
-                while !items.is_empty() {
-                    owners.push(items.next()?);
-                }
-                Self::Owners(owners)
-            }
+            1 => Self::Owners(items.rest(Items::next)?),
             -1 => Self::WrongType,
             other => return Err(unexpected("holders", other)),
         })

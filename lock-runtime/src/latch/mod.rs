@@ -62,7 +62,7 @@ use crate::{
         wait::{self, Attempt, Outcome},
     },
     error::LockError,
-    family::handle::Handle,
+    family::handle::{Handle, handle_methods},
 };
 
 mod info;
@@ -152,15 +152,10 @@ impl CountDownLatch {
     /// that expires is open (its count is zero), so its waiters are released.
     pub const TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
-    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
-        Self {
-            handle: Handle::new(backend, name),
-        }
-    }
-
-    /// The latch's name.
-    pub fn name(&self) -> &str {
-        &self.handle.name
+    handle_methods! {
+        new;
+        /// The latch's name.
+        name;
     }
 
     /// Sets the count to `count` if the latch does not exist (it never did, it reached zero, or

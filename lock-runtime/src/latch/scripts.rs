@@ -11,7 +11,7 @@ use redis::{FromRedisValue, ParsingError, Value};
 
 use crate::core::{
     lua::{lua_scripts, requests_lua},
-    reply::{status_reply, unexpected},
+    reply::{Items, status_reply, unexpected},
 };
 
 lua_scripts! {
@@ -42,22 +42,15 @@ pub(crate) enum Counted {
 
 impl FromRedisValue for Counted {
     fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
-        let mut items = Vec::<Value>::from_redis_value(value)?.into_iter();
-        let mut next = || {
-            items
-                .next()
-                .ok_or_else(|| ParsingError::from("short count reply"))
-        };
-        Ok(match i64::from_redis_value(next()?)? {
+        let mut items = Items::new(value, "count")?;
+        Ok(match items.next::<i64>()? {
             1 => Self::At {
-                count: u64::from_redis_value(next()?)?,
-                ttl: u64::try_from(i64::from_redis_value(next()?)?)
-                    .ok()
-                    .map(Duration::from_millis),
+                count: items.next()?,
+                ttl: items.next_millis()?,
             },
             0 => Self::Missing,
             -1 => Self::WrongType {
-                found: String::from_redis_value(next()?)?,
+                found: items.next()?,
             },
             other => return Err(unexpected("count", other)),
         })

@@ -12,17 +12,13 @@
 //! waiter tries again at least every third of the watchdog timeout, so one whose process died
 //! stops being woken one watchdog timeout after its last try.
 
-use std::{borrow::Cow, sync::Arc, time::Duration};
-
 use crate::{
-    core::{backend::Backend, scope::HoldKind},
+    core::scope::HoldKind,
     error::LockError,
     family::{
-        flavor::{Flavor, ONE_OWNER, nothing_alongside},
-        guard::LockGuard,
-        handle::Handle,
+        flavor::{Flavor, ONE_OWNER, no_refusal, nothing_alongside},
+        handle::{Handle, handle_methods},
         info::{self, LockInfo},
-        scripts::FORCE_UNLOCK,
     },
 };
 
@@ -35,18 +31,20 @@ use scripts::ACQUIRE;
 pub(crate) static REENTRANT: Flavor = Flavor {
     kind: HoldKind::Reentrant,
     primitive: "lock",
+    noun: "lock",
     acquire: &ACQUIRE,
     hand_over: false,
     layout: &ONE_OWNER,
     fresh: nothing_alongside,
+    refused: no_refusal,
 };
 
 /// A handle to one reentrant lock, made by [`LockClient::lock`](crate::LockClient::lock). Cheap
 /// to clone; holds nothing.
 ///
 /// The lock is exclusive across every process using the same Redis and key prefix, reentrant
-/// within one [scope](LockGuard::scope), and hands out a strictly increasing
-/// [fencing token](LockGuard::fencing_token) with every fresh acquisition.
+/// within one [scope](crate::LockGuard::scope), and hands out a strictly increasing
+/// [fencing token](crate::LockGuard::fencing_token) with every fresh acquisition.
 ///
 /// ```no_run
 /// # async fn example(client: lock_runtime::LockClient) -> Result<(), lock_runtime::LockError> {
@@ -67,164 +65,134 @@ pub struct Lock {
 }
 
 impl Lock {
-    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
-        Self {
-            handle: Handle::new(backend, name),
-        }
-    }
+    handle_methods! {
+        new;
+        metrics_label;
+        /// The lock's name.
+        name;
 
-    /// Labels this handle's metrics (cargo feature `metrics`) `label`, instead of
-    /// `"unlabeled"`. Choose one label per kind of resource (`"stock"`), never one per name:
-    /// every label value is a series the exporter keeps. Unused without the feature.
-    /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
-    #[must_use]
-    pub fn metrics_label(self, label: impl Into<Cow<'static, str>>) -> Self {
-        let handle = self.handle.labeled(label);
-        Self { handle }
-    }
+        /// Waits as long as it takes for the lock, then holds it in watchdog mode: the lease is
+        /// renewed while the guard lives.
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::InvalidName`] for an empty name or one with braces,
+        /// [`LockError::WrongType`] if the lock's key holds something else,
+        /// [`LockError::LeaseLost`] when re-entering a lock whose lease the scope has lost,
+        /// [`LockError::Redis`] if Redis stays unreachable for the retry timeout.
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe: if the future is dropped while a request is in flight, a background task
+        /// undoes whatever that request may have acquired.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let guard = client.lock("report:daily").acquire().await?;
+        /// // ... held, and renewed by the watchdog, until the guard goes ...
+        /// guard.unlock().await?;
+        /// # Ok(()) });
+        /// ```
+        acquire(REENTRANT);
 
-    /// This lock as a member of a multi-lock, which is measured as a whole.
-    pub(crate) fn member(self) -> Self {
-        let handle = self.handle.member();
-        Self { handle }
-    }
+        /// Waits at most `wait` for the lock. With `lease = Some(d)` the lock is held for at most
+        /// `d` (never renewed); with `None` it is held in watchdog mode, renewed while the guard
+        /// lives.
+        ///
+        /// Any `wait` is valid: `Duration::ZERO` tries once, `Duration::MAX` (or any wait too far
+        /// away for the clock) waits without limit. A lease must lie between 1 ms and a year.
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::Timeout`] if another owner held the lock for the whole wait, and the errors
+        /// of [`Lock::acquire`]. A lease out of range is a [`LockError::Config`]
+        /// ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error; so is a lease too
+        /// short to survive the round trip that set it ([`LockError::LeaseLost`] then, and nothing
+        /// stays held).
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe, as [`Lock::acquire`].
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let lock = client.lock("stock:42");
+        /// let held = lock.try_acquire(Duration::from_secs(1), Some(Duration::from_secs(3))).await?;
+        /// let err = lock
+        ///     .try_acquire(Duration::from_millis(50), None)
+        ///     .await
+        ///     .expect_err("held above");
+        /// assert!(err.is_timeout());
+        /// held.unlock().await?;
+        /// # Ok(()) });
+        /// ```
+        try_acquire(REENTRANT);
 
-    /// The lock's name.
-    pub fn name(&self) -> &str {
-        &self.handle.name
-    }
+        /// Whether anyone holds the lock now.
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::InvalidName`], or [`LockError::Redis`] if Redis stays unreachable.
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe: it only reads.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let lock = client.lock("nightly-import");
+        /// assert!(!lock.is_locked().await?);
+        /// let guard = lock.acquire().await?;
+        /// assert!(lock.is_locked().await?);
+        /// # guard.unlock().await?;
+        /// # Ok(()) });
+        /// ```
+        is_locked(ONE_OWNER);
 
-    /// Waits as long as it takes for the lock, then holds it in watchdog mode: the lease is
-    /// renewed while the guard lives.
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::InvalidName`] for an empty name or one with braces, [`LockError::WrongType`]
-    /// if the lock's key holds something else, [`LockError::LeaseLost`] when re-entering a lock
-    /// whose lease the scope has lost, [`LockError::Redis`] if Redis stays unreachable for the
-    /// retry timeout.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: if the future is dropped while a request is in flight, a background task
-    /// undoes whatever that request may have acquired.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # lock_tests::locks::run_with_redis(|url| async move {
-    /// # let client = lock_runtime::LockClient::connect(&url).await?;
-    /// let guard = client.lock("report:daily").acquire().await?;
-    /// // ... held, and renewed by the watchdog, until the guard goes ...
-    /// guard.unlock().await?;
-    /// # Ok(()) });
-    /// ```
-    pub async fn acquire(&self) -> Result<LockGuard, LockError> {
-        self.handle.acquire(&REENTRANT, Duration::MAX, None).await
-    }
-
-    /// Waits at most `wait` for the lock. With `lease = Some(d)` the lock is held for at most `d`
-    /// (never renewed); with `None` it is held in watchdog mode, renewed while the guard lives.
-    ///
-    /// Any `wait` is valid: `Duration::ZERO` tries once, `Duration::MAX` (or any wait too far
-    /// away for the clock) waits without limit. A lease must lie between 1 ms and a year.
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::Timeout`] if another owner held the lock for the whole wait, and the errors of
-    /// [`Lock::acquire`]. A lease out of range is a [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error; so is a lease
-    /// too short to survive the round trip that set it ([`LockError::LeaseLost`] then, and
-    /// nothing stays held).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe, as [`Lock::acquire`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// # lock_tests::locks::run_with_redis(|url| async move {
-    /// # let client = lock_runtime::LockClient::connect(&url).await?;
-    /// let lock = client.lock("stock:42");
-    /// let held = lock.try_acquire(Duration::from_secs(1), Some(Duration::from_secs(3))).await?;
-    /// let err = lock
-    ///     .try_acquire(Duration::from_millis(50), None)
-    ///     .await
-    ///     .expect_err("held above");
-    /// assert!(err.is_timeout());
-    /// held.unlock().await?;
-    /// # Ok(()) });
-    /// ```
-    pub async fn try_acquire(
-        &self,
-        wait: Duration,
-        lease: Option<Duration>,
-    ) -> Result<LockGuard, LockError> {
-        self.handle.acquire(&REENTRANT, wait, lease).await
-    }
-
-    /// Whether anyone holds the lock now.
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::InvalidName`], or [`LockError::Redis`] if Redis stays unreachable.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: it only reads.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # lock_tests::locks::run_with_redis(|url| async move {
-    /// # let client = lock_runtime::LockClient::connect(&url).await?;
-    /// let lock = client.lock("nightly-import");
-    /// assert!(!lock.is_locked().await?);
-    /// let guard = lock.acquire().await?;
-    /// assert!(lock.is_locked().await?);
-    /// # guard.unlock().await?;
-    /// # Ok(()) });
-    /// ```
-    pub async fn is_locked(&self) -> Result<bool, LockError> {
-        self.handle.is_locked(&ONE_OWNER).await
-    }
-
-    /// Deletes the lock whoever holds it, and wakes its waiters. Returns whether it deleted a
-    /// hold.
-    ///
-    /// For operators and tests: the holder is not told until its next renewal (watchdog mode) or
-    /// its deadline (fixed lease), and may go on believing it holds the lock until then (a
-    /// [lock-checked write](crate::LockGuard::exec) of it is refused at once).
-    ///
-    /// It deletes the hold that is there when it asks, never a later one. It reads who holds
-    /// the lock, then deletes that owner's hold only, in a second atomic script: a lock
-    /// released and taken again in between is left to its new holder (it then returns
-    /// `false`), and so is the lock of a newer holder when a copy of the request, resent after
-    /// a timeout, reaches Redis minutes later.
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: if the future is dropped before the deletion was sent, nothing is deleted;
-    /// the deletion is one atomic script, sent or not.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # lock_tests::locks::run_with_redis(|url| async move {
-    /// # let client = lock_runtime::LockClient::connect(&url).await?;
-    /// let lock = client.lock("stuck-job");
-    /// let guard = lock.acquire().await?;
-    /// assert!(lock.force_unlock().await?);
-    /// assert!(guard.unlock().await.expect_err("taken away").is_not_held());
-    /// # Ok(()) });
-    /// ```
-    pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        self.handle.force_unlock(&ONE_OWNER, &FORCE_UNLOCK).await
+        /// Deletes the lock whoever holds it, and wakes its waiters. Returns whether it deleted a
+        /// hold.
+        ///
+        /// For operators and tests: the holder is not told until its next renewal (watchdog mode)
+        /// or its deadline (fixed lease), and may go on believing it holds the lock until then (a
+        /// [lock-checked write](crate::LockGuard::exec) of it is refused at once).
+        ///
+        /// It deletes the hold that is there when it asks, never a later one. It reads who holds
+        /// the lock, then deletes that owner's hold only, in a second atomic script: a lock
+        /// released and taken again in between is left to its new holder (it then returns
+        /// `false`), and so is the lock of a newer holder when a copy of the request, resent after
+        /// a timeout, reaches Redis minutes later.
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe: if the future is dropped before the deletion was sent, nothing is deleted;
+        /// the deletion is one atomic script, sent or not.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let lock = client.lock("stuck-job");
+        /// let guard = lock.acquire().await?;
+        /// assert!(lock.force_unlock().await?);
+        /// assert!(guard.unlock().await.expect_err("taken away").is_not_held());
+        /// # Ok(()) });
+        /// ```
+        force_unlock(ONE_OWNER);
     }
 
     /// A snapshot of the lock: whether it is held, by whom (client name, owner id), for how long,
@@ -267,5 +235,11 @@ impl Lock {
     /// ```
     pub async fn info(&self) -> Result<LockInfo, LockError> {
         info::info(&self.handle).await
+    }
+
+    /// This lock as a member of a multi-lock, which is measured as a whole.
+    pub(crate) fn member(self) -> Self {
+        let handle = self.handle.member();
+        Self { handle }
     }
 }

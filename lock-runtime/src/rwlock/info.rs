@@ -7,7 +7,7 @@ use redis::{ParsingError, Value};
 
 use crate::{
     core::reply::Items,
-    family::info::{LockHolder, Snapshot},
+    family::info::{LockHolder, Snapshot, waiters},
 };
 
 /// A snapshot of one read-write lock, as Redis held it at one instant: made by
@@ -112,11 +112,7 @@ fn hold(items: &mut Items, now_ms: u64) -> Result<LockHolder, ParsingError> {
 /// The holds of a flat list of them (see [`hold`]).
 fn holds(value: Value, now_ms: u64) -> Result<Vec<LockHolder>, ParsingError> {
     let mut items = Items::new(value, ReadWriteLockInfo::KIND)?;
-    let mut holds = Vec::new();
-    while !items.is_empty() {
-        holds.push(hold(&mut items, now_ms)?);
-    }
-    Ok(holds)
+    items.rest(|items| hold(items, now_ms))
 }
 
 /// Decodes the reply of `scripts/info.lua`.
@@ -129,17 +125,10 @@ impl Snapshot for ReadWriteLockInfo {
         let readers = holds(parts.next()?, now_ms)?;
         let read_holds = parts.next()?;
         let token = parts.next::<String>()?;
-        let waiters = parts.next()?;
-        let ids = parts.next::<Vec<String>>()?;
-        let wants = parts.next::<Vec<String>>()?;
-        let queue = ids
-            .into_iter()
-            .zip(wants)
-            .map(|(owner, wants)| ReadWriteWaiter {
-                owner,
-                wants_write: wants == "write",
-            })
-            .collect();
+        let (waiters, queue) = waiters(parts, |owner, wants| ReadWriteWaiter {
+            owner,
+            wants_write: wants == "write",
+        })?;
         Ok(Self {
             name: String::new(),
             writer,

@@ -6,18 +6,17 @@
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
-use std::{borrow::Cow, sync::Arc};
+use std::sync::Arc;
 
 use crate::{
     core::{
-        backend::Backend,
         keys::Keys,
         scope::{self, HoldKind},
     },
     error::LockError,
     family::{
-        flavor::{Alongside, Flavor, Layout},
-        handle::Handle,
+        flavor::{Alongside, Flavor, Layout, no_refusal},
+        handle::{Handle, handle_methods},
         info::describe,
     },
 };
@@ -43,6 +42,7 @@ pub(crate) static RW: Layout = Layout {
     leave: &LEAVE,
     undo_reenter: Some(&UNDO_REENTER),
     renew: &RENEW,
+    force_unlock: Some(&FORCE_UNLOCK),
     leases: true,
 };
 
@@ -50,20 +50,24 @@ pub(crate) static RW: Layout = Layout {
 static READ: Flavor = Flavor {
     kind: HoldKind::Read,
     primitive: "read_lock",
+    noun: "read lock",
     acquire: &ACQUIRE_READ,
     hand_over: false,
     layout: &RW,
     fresh: under_own_write,
+    refused: no_refusal,
 };
 
 /// The write hold: refused at once under the scope's own read hold (an upgrade).
 static WRITE: Flavor = Flavor {
     kind: HoldKind::Write,
     primitive: "write_lock",
+    noun: "write lock",
     acquire: &ACQUIRE_WRITE,
     hand_over: false,
     layout: &RW,
     fresh: no_upgrade,
+    refused: no_refusal,
 };
 
 /// A fresh read hold may be granted alongside the current scope's write hold of the same lock.
@@ -155,96 +159,82 @@ pub struct ReadWriteLock {
 }
 
 impl ReadWriteLock {
-    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
-        Self {
-            handle: Handle::new(backend, name),
-        }
-    }
-
-    /// Labels this handle's metrics (cargo feature `metrics`) `label`, instead of
-    /// `"unlabeled"`. Choose one label per kind of resource (`"stock"`), never one per name:
-    /// every label value is a series the exporter keeps. Unused without the feature.
-    /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
-    #[must_use]
-    pub fn metrics_label(self, label: impl Into<Cow<'static, str>>) -> Self {
-        let handle = self.handle.labeled(label);
-        Self { handle }
-    }
-
-    /// The lock's name.
-    pub fn name(&self) -> &str {
-        &self.handle.name
+    handle_methods! {
+        new;
+        metrics_label;
+        /// The lock's name.
+        name;
     }
 
     /// The read lock: shared with other readers.
     pub fn read(&self) -> ReadLock {
-        ReadLock::new(self.handle.clone())
+        let handle = self.handle.clone();
+        ReadLock { handle }
     }
 
     /// The write lock: exclusive.
     pub fn write(&self) -> WriteLock {
-        WriteLock::new(self.handle.clone())
+        let handle = self.handle.clone();
+        WriteLock { handle }
     }
 
-    /// Whether anyone holds the lock now, to read or to write.
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::InvalidName`], or [`LockError::Redis`] if Redis stays unreachable.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: it only reads.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # lock_tests::locks::run_with_redis(|url| async move {
-    /// # let client = lock_runtime::LockClient::connect(&url).await?;
-    /// let doc = client.read_write_lock("doc:1");
-    /// assert!(!doc.is_locked().await?);
-    /// let reading = doc.read().acquire().await?;
-    /// assert!(doc.is_locked().await?);
-    /// reading.unlock().await?;
-    /// # Ok(()) });
-    /// ```
-    pub async fn is_locked(&self) -> Result<bool, LockError> {
-        self.handle.is_locked(&RW).await
-    }
+    handle_methods! {
+        /// Whether anyone holds the lock now, to read or to write.
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::InvalidName`], or [`LockError::Redis`] if Redis stays unreachable.
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe: it only reads.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let doc = client.read_write_lock("doc:1");
+        /// assert!(!doc.is_locked().await?);
+        /// let reading = doc.read().acquire().await?;
+        /// assert!(doc.is_locked().await?);
+        /// reading.unlock().await?;
+        /// # Ok(()) });
+        /// ```
+        is_locked(RW);
 
-    /// Deletes every hold, read and write, whoever holds them, and wakes every waiter. Returns
-    /// whether it deleted a hold. For operators and tests, as
-    /// [`Lock::force_unlock`](crate::Lock::force_unlock): the holders learn it at their next
-    /// renewal, re-entry or release.
-    ///
-    /// It deletes the holds that are there when it asks, never a later one: it reads the owner
-    /// id of every hold, then deletes the holds of those owners only, in a second atomic
-    /// script. A reader that joins in between keeps its hold, and a copy of the request that
-    /// reaches Redis minutes later (resent after a timeout) deletes nothing taken since. (A
-    /// reader takes no new fencing token, so the fencing state could not tell such a reader
-    /// apart; every hold's owner id can.)
-    ///
-    /// # Errors
-    ///
-    /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe, as [`Lock::force_unlock`](crate::Lock::force_unlock).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # lock_tests::locks::run_with_redis(|url| async move {
-    /// # let client = lock_runtime::LockClient::connect(&url).await?;
-    /// let doc = client.read_write_lock("doc:stuck");
-    /// let writing = doc.write().acquire().await?;
-    /// assert!(doc.force_unlock().await?);
-    /// assert!(writing.unlock().await.expect_err("taken away").is_not_held());
-    /// # Ok(()) });
-    /// ```
-    pub async fn force_unlock(&self) -> Result<bool, LockError> {
-        self.handle.force_unlock(&RW, &FORCE_UNLOCK).await
+        /// Deletes every hold, read and write, whoever holds them, and wakes every waiter. Returns
+        /// whether it deleted a hold. For operators and tests, as
+        /// [`Lock::force_unlock`](crate::Lock::force_unlock): the holders learn it at their next
+        /// renewal, re-entry or release.
+        ///
+        /// It deletes the holds that are there when it asks, never a later one: it reads the owner
+        /// id of every hold, then deletes the holds of those owners only, in a second atomic
+        /// script. A reader that joins in between keeps its hold, and a copy of the request that
+        /// reaches Redis minutes later (resent after a timeout) deletes nothing taken since. (A
+        /// reader takes no new fencing token, so the fencing state could not tell such a reader
+        /// apart; every hold's owner id can.)
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe, as [`Lock::force_unlock`](crate::Lock::force_unlock).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let doc = client.read_write_lock("doc:stuck");
+        /// let writing = doc.write().acquire().await?;
+        /// assert!(doc.force_unlock().await?);
+        /// assert!(writing.unlock().await.expect_err("taken away").is_not_held());
+        /// # Ok(()) });
+        /// ```
+        force_unlock(RW);
     }
 
     /// A snapshot of the lock: its write hold and its read holds (each with its owner id, hold

@@ -9,7 +9,7 @@ use redis::ParsingError;
 
 use crate::{
     core::reply::Items,
-    family::info::{Snapshot, recorded},
+    family::info::{Snapshot, recorded, waiters},
 };
 
 /// A snapshot of one semaphore, as Redis held it at one instant: made by
@@ -151,31 +151,22 @@ impl Snapshot for SemaphoreInfo {
         let now_ms = parts.next()?;
         let total = parts.next::<String>()?.parse().ok();
         let used = parts.next()?;
-        let mut held = Items::new(parts.next()?, Self::KIND)?;
-        let mut holders = Vec::new();
-        while !held.is_empty() {
+        let holders = Items::new(parts.next()?, Self::KIND)?.rest(|held| {
             let (id, permits, ttl) = (held.next()?, held.next()?, held.next_millis()?);
             let (client_name, held_for) = recorded(&held.next::<String>()?, now_ms);
-            holders.push(PermitHolder {
+            Ok(PermitHolder {
                 id,
                 client_name,
                 held_for,
                 permits,
                 ttl,
-            });
-        }
-        let acquisitions = parts.next()?;
-        let waiters = parts.next()?;
-        let ids = parts.next::<Vec<String>>()?;
-        let wants = parts.next::<Vec<String>>()?;
-        let queue = ids
-            .into_iter()
-            .zip(wants)
-            .map(|(id, wants)| PermitWaiter {
-                id,
-                permits: wants.parse().unwrap_or(1),
             })
-            .collect();
+        })?;
+        let acquisitions = parts.next()?;
+        let (waiters, queue) = waiters(parts, |id, wants| PermitWaiter {
+            id,
+            permits: wants.parse().unwrap_or(1),
+        })?;
         Ok(Self {
             name: String::new(),
             total,

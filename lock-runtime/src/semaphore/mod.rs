@@ -7,17 +7,17 @@
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
-use std::{borrow::Cow, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use crate::{
-    core::{backend::Backend, lease::redis_millis, scope::HoldKind},
+    core::{lease::redis_millis, scope::HoldKind},
     error::LockError,
     family::{
         flavor::{Flavor, Layout, nothing_alongside},
-        handle::Handle,
+        handle::{Handle, handle_methods},
         info::describe,
         release::release_call,
-        replies::Released,
+        replies::{Refusal, Released},
     },
 };
 
@@ -43,7 +43,7 @@ pub enum PermitsTotal {
 
 use scripts::{
     ACQUIRE, ADD_PERMITS, AVAILABLE, Available, INFO, LEAVE, PermitsAdded, PermitsSet, RELEASE,
-    RENEW, SET_PERMITS,
+    RENEW, Refused, SET_PERMITS,
 };
 
 /// How a semaphore keeps its permits: a hash at `{prefix:name}:sem`, and a lease per
@@ -55,6 +55,7 @@ pub(crate) static SEM: Layout = Layout {
     leave: &LEAVE,
     undo_reenter: None,
     renew: &RENEW,
+    force_unlock: None,
     leases: true,
 };
 
@@ -62,11 +63,30 @@ pub(crate) static SEM: Layout = Layout {
 static PERMITS: Flavor = Flavor {
     kind: HoldKind::Permit,
     primitive: "semaphore",
+    noun: "semaphore",
     acquire: &ACQUIRE,
     hand_over: false,
     layout: &SEM,
     fresh: nothing_alongside,
+    refused,
 };
+
+/// The error of an acquisition of `permits` permits of the semaphore `name` that its acquire
+/// script refused ([`Refused`]): misuse, returned at once.
+fn refused(refusal: Refusal, name: &str, permits: Option<&str>) -> LockError {
+    match Refused::of(&refusal) {
+        Ok(Refused::MoreThanTotal { total }) => LockError::misuse(format!(
+            "semaphore `{name}` has {total} permits in all: {} at once can never be acquired \
+             (add permits with `Semaphore::add_permits`)",
+            permits.unwrap_or("more")
+        )),
+        Ok(Refused::NoPermitsSet) => LockError::misuse(format!(
+            "semaphore `{name}` has no permits: set them once with \
+             `Semaphore::try_set_permits(n)` (or `add_permits(n)`) before acquiring"
+        )),
+        Err(_) => refusal.unexpected(name),
+    }
+}
 
 /// A handle to one semaphore, made by [`LockClient::semaphore`](crate::LockClient::semaphore).
 /// Cheap to clone; holds nothing.
@@ -154,25 +174,11 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
-    pub(crate) fn new(backend: &Arc<Backend>, name: String) -> Self {
-        Self {
-            handle: Handle::new(backend, name),
-        }
-    }
-
-    /// Labels this handle's metrics (cargo feature `metrics`) `label`, instead of
-    /// `"unlabeled"`. Choose one label per kind of resource (`"stock"`), never one per name:
-    /// every label value is a series the exporter keeps. Unused without the feature.
-    /// `#[distribute_lock]` labels its lock with the key's template (`"stock:{product_id}"`).
-    #[must_use]
-    pub fn metrics_label(self, label: impl Into<Cow<'static, str>>) -> Self {
-        let handle = self.handle.labeled(label);
-        Self { handle }
-    }
-
-    /// The semaphore's name.
-    pub fn name(&self) -> &str {
-        &self.handle.name
+    handle_methods! {
+        new;
+        metrics_label;
+        /// The semaphore's name.
+        name;
     }
 
     /// Sets the semaphore's total of permits, if it was never set: `true` if this call set it,

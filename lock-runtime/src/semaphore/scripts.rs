@@ -11,13 +11,16 @@ use crate::{
         lua::{allow_oom, lua_scripts, requests_lua},
         reply::{status_reply, unexpected},
     },
-    family::scripts::{common_lua, inspect_lua},
+    family::{
+        replies::Refusal,
+        scripts::{common_lua, inspect_lua},
+    },
 };
 
 lua_scripts! {
     front: [common_lua!(), requests_lua!(), include_str!("scripts/sem.lua")];
 
-    /// Take permits, or queue; see `scripts/acquire.lua`. Reply: `Acquired`.
+    /// Take permits, or queue; see `scripts/acquire.lua`. Reply: `Acquired`, or [`Refused`].
     pub(crate) static ACQUIRE: LuaScript = "acquire.lua";
 
     /// Give back an acquisition's permits, waking whom they fit; see `scripts/release.lua`.
@@ -46,6 +49,29 @@ lua_scripts! {
     /// with the family's `inspect.lua` in front.
     unlisted pub(crate) static INFO: LuaScript =
         ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
+}
+
+/// The replies of `acquire.lua` that are the semaphore's own: refusals, returned at once. The
+/// others are the family's `Acquired`, which carries these as a `Refusal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// More permits asked than the semaphore has in all, `total`: it never could have them.
+    MoreThanTotal { total: u64 },
+    /// The semaphore's permits were never set.
+    NoPermitsSet,
+}
+
+impl Refused {
+    /// The semaphore's refusal that `refusal`, as the family's acquire reply carried it, is.
+    pub(crate) fn of(refusal: &Refusal) -> Result<Self, ParsingError> {
+        Ok(match refusal.status {
+            -4 => Self::MoreThanTotal {
+                total: u64::from_redis_value(refusal.value.clone())?,
+            },
+            -5 => Self::NoPermitsSet,
+            other => return Err(unexpected("acquire", other)),
+        })
+    }
 }
 
 /// The reply of `set_permits.lua`.
@@ -98,5 +124,28 @@ impl FromRedisValue for Available {
                 u64::try_from(count).map_err(|_| unexpected("semaphore count", count))?,
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::family::replies::Acquired;
+
+    /// The acquire reply `{status, value}` decoded as the family does, then its refusal as the
+    /// semaphore does.
+    fn refused(status: i64, value: i64) -> Option<Refused> {
+        let reply = Value::Array(vec![Value::Int(status), Value::Int(value)]);
+        match Acquired::from_redis_value(reply).expect("decodes") {
+            Acquired::Refused(refusal) => Refused::of(&refusal).ok(),
+            other => panic!("a refusal, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_semaphores_refusals_pass_through_the_family_reply() {
+        assert_eq!(refused(-4, 3), Some(Refused::MoreThanTotal { total: 3 }));
+        assert_eq!(refused(-5, 0), Some(Refused::NoPermitsSet));
+        assert_eq!(refused(-6, 0), None);
     }
 }

@@ -11,7 +11,7 @@ use crate::{
     transport::{
         background::in_context,
         config::{Config, Deployment},
-        connection::{Asked, Commands, Connection},
+        connection::{Asked, Commands, Connection, Open},
         deadline::within,
         nodes::{Nodes, PubSub},
         sentinel, tls,
@@ -163,7 +163,8 @@ async fn command_connection(config: &Config, nodes: &Nodes) -> redis::RedisResul
     let name = config.connection_name();
     match (&config.deployment, nodes) {
         (_, Nodes::Sentinel(primary)) => {
-            Commands::connect_sentinel(Arc::clone(primary), manager_config, &name).await
+            let open = Open::Sentinel(Arc::clone(primary), manager_config);
+            Commands::connect(open, &name).await
         }
         (Deployment::Cluster(urls), Nodes::Fixed(seeds)) => {
             let node_connect_timeout = config.cluster_node_connect_timeout();
@@ -187,11 +188,13 @@ async fn command_connection(config: &Config, nodes: &Nodes) -> redis::RedisResul
                 seed: seeds.first().cloned().ok_or_else(no_node)?,
                 config: manager_config.set_connection_timeout(Some(node_connect_timeout)),
             };
-            Commands::connect_cluster(cluster, cluster_config, asked, &name).await
+            let open = Open::Cluster(Box::new(cluster), cluster_config, Box::new(asked));
+            Commands::connect(open, &name).await
         }
         (_, Nodes::Fixed(nodes)) => {
             let node = nodes.first().cloned().ok_or_else(no_node)?;
-            Commands::connect(node, manager_config, &name).await
+            let open = Open::Single(Box::new(node), manager_config);
+            Commands::connect(open, &name).await
         }
     }
 }

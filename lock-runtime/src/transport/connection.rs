@@ -54,7 +54,7 @@ use super::{naming::Naming, sentinel::Primary};
 /// The multiplexed command connection shared by every task of a client.
 pub(crate) struct Commands {
     /// How to open a replacement.
-    reopen: Reopen,
+    open: Open,
     /// The client's name, as its connections carry it.
     name: Arc<str>,
     current: RwLock<Current>,
@@ -63,8 +63,8 @@ pub(crate) struct Commands {
     following: Mutex<()>,
 }
 
-/// How a replacement connection is opened.
-enum Reopen {
+/// How the command connection is opened: at first, and each time it is replaced.
+pub(crate) enum Open {
     /// To the one Redis at this client's address (boxed: a client is large, and the other
     /// variant small).
     Single(Box<redis::Client>, ConnectionManagerConfig),
@@ -253,74 +253,43 @@ pub(crate) struct Leased {
 }
 
 impl Commands {
-    /// Connects to one Redis, failing if it cannot be reached.
-    /// Its connections are named `name` (a `connection_name`).
-    pub(crate) async fn connect(
-        client: redis::Client,
-        config: ConnectionManagerConfig,
-        name: &str,
-    ) -> redis::RedisResult<Self> {
-        let connection = client
-            .get_connection_manager_with_config(config.clone())
-            .await?;
-        Ok(Self::with(
-            Inner::Single(connection),
-            Reopen::Single(Box::new(client), config),
-            name,
-        ))
-    }
-
-    /// Connects to the primary the Sentinels named last, failing if it cannot be reached.
-    /// Its connections are named `name` (a `connection_name`).
-    pub(crate) async fn connect_sentinel(
-        primary: Arc<Primary>,
-        config: ConnectionManagerConfig,
-        name: &str,
-    ) -> redis::RedisResult<Self> {
-        let located = primary.current();
-        let connection = located
-            .node
-            .get_connection_manager_with_config(config.clone())
-            .await?;
-        let commands = Self::with(
-            Inner::Single(connection),
-            Reopen::Sentinel(primary, config),
-            name,
-        );
-        commands.write().epoch = located.epoch;
-        Ok(commands)
-    }
-
-    /// Connects to a Redis Cluster, failing if no seed node can be reached.
-    /// Its connections are named `name` (a `connection_name`).
-    pub(crate) async fn connect_cluster(
-        client: ClusterClient,
-        config: ClusterConfig,
-        asked: Asked,
-        name: &str,
-    ) -> redis::RedisResult<Self> {
-        let connection = client
-            .get_async_connection_with_config(config.clone())
-            .await?;
-        Ok(Self::with(
-            Inner::Cluster(connection),
-            Reopen::Cluster(Box::new(client), config, Box::new(asked)),
-            name,
-        ))
-    }
-
-    fn with(inner: Inner, reopen: Reopen, name: &str) -> Self {
-        Self {
-            reopen,
+    /// Connects as `open` says: to one Redis, to the primary the Sentinels named last, or to a
+    /// Redis Cluster, failing if it (or every seed node) cannot be reached. Its connections are
+    /// named `name` (a `connection_name`).
+    pub(crate) async fn connect(open: Open, name: &str) -> redis::RedisResult<Self> {
+        let (inner, epoch) = match &open {
+            Open::Single(client, config) => {
+                let connection = client
+                    .get_connection_manager_with_config(config.clone())
+                    .await?;
+                (Inner::Single(connection), 0)
+            }
+            Open::Sentinel(primary, config) => {
+                let located = primary.current();
+                let connection = located
+                    .node
+                    .get_connection_manager_with_config(config.clone())
+                    .await?;
+                (Inner::Single(connection), located.epoch)
+            }
+            Open::Cluster(client, config, _) => {
+                let connection = client
+                    .get_async_connection_with_config(config.clone())
+                    .await?;
+                (Inner::Cluster(connection), 0)
+            }
+        };
+        Ok(Self {
+            open,
             name: Arc::from(name),
             current: RwLock::new(Current {
                 generation: 0,
                 connection: Connection::new(inner, name),
-                epoch: 0,
+                epoch,
                 stale: false,
             }),
             following: Mutex::new(()),
-        }
+        })
     }
 
     fn read(&self) -> Current {
@@ -351,8 +320,8 @@ impl Commands {
     /// under way, or they are unreachable).
     pub(crate) async fn ready(&self) -> redis::RedisResult<Leased> {
         let current = self.read();
-        match &self.reopen {
-            Reopen::Sentinel(primary, config)
+        match &self.open {
+            Open::Sentinel(primary, config)
                 if current.stale || current.epoch != primary.epoch() =>
             {
                 // Boxed as a trait object: the lookup's future type is deep (it would overflow
@@ -372,7 +341,7 @@ impl Commands {
     ///
     /// When this is not a cluster's connection, or the address cannot be used.
     pub(crate) fn asking(&self, host: &str, port: u16) -> redis::RedisResult<Leased> {
-        let Reopen::Cluster(_, _, asked) = &self.reopen else {
+        let Open::Cluster(_, _, asked) = &self.open else {
             return Err(redis::RedisError::from((
                 redis::ErrorKind::Client,
                 "ASK redirect outside a Redis Cluster",
@@ -408,12 +377,7 @@ impl Commands {
             "command connection follows the primary"
         );
         let mut current = self.write();
-        *current = Current {
-            generation: current.generation + 1,
-            connection: Connection::new(Inner::Single(connection), &self.name),
-            epoch: located.epoch,
-            stale: false,
-        };
+        current.replace(Inner::Single(connection), &self.name, located.epoch);
         Ok(Leased::from(current.clone()))
     }
 
@@ -423,10 +387,10 @@ impl Commands {
     /// connection no longer reaches the primary marks it stale, and the next request finds the
     /// primary again ([`ready`](Self::ready)).
     pub(crate) fn report(&self, leased: &Leased, err: &redis::RedisError) {
-        let reopen = &self.reopen;
-        let retire = match reopen {
-            Reopen::Single(..) | Reopen::Cluster(..) => err.is_timeout(),
-            Reopen::Sentinel(..) => leaves_primary(err),
+        let open = &self.open;
+        let retire = match open {
+            Open::Single(..) | Open::Cluster(..) => err.is_timeout(),
+            Open::Sentinel(..) => leaves_primary(err),
         };
         if !retire {
             return;
@@ -435,31 +399,21 @@ impl Commands {
         if leased.generation != Some(current.generation) {
             return;
         }
-        match reopen {
-            Reopen::Cluster(client, config, _) => {
+        match open {
+            Open::Cluster(client, config, _) => {
                 let connection = client.get_pending_async_connection_with_config(config.clone());
                 tracing::debug!(error = %err, "a cluster node stopped answering; reconnecting to learn the slot map");
-                *current = Current {
-                    generation: current.generation + 1,
-                    connection: Connection::new(Inner::Cluster(connection), &self.name),
-                    epoch: 0,
-                    stale: false,
-                };
+                current.replace(Inner::Cluster(connection), &self.name, 0);
             }
-            Reopen::Sentinel(..) => {
+            Open::Sentinel(..) => {
                 tracing::debug!(error = %err, "command connection may not reach the primary; finding it again");
                 current.stale = true;
             }
-            Reopen::Single(client, config) => {
+            Open::Single(client, config) => {
                 match ConnectionManager::new_lazy_with_config((**client).clone(), config.clone()) {
                     Ok(connection) => {
                         tracing::debug!(error = %err, "command connection stopped answering; replacing it");
-                        *current = Current {
-                            generation: current.generation + 1,
-                            connection: Connection::new(Inner::Single(connection), &self.name),
-                            epoch: 0,
-                            stale: false,
-                        };
+                        current.replace(Inner::Single(connection), &self.name, 0);
                     }
                     Err(replace_err) => {
                         tracing::debug!(error = %replace_err, "could not replace the command connection");
@@ -467,6 +421,19 @@ impl Commands {
                 }
             }
         }
+    }
+}
+
+impl Current {
+    /// Retires this connection for `inner`, a new one to where the primary's `epoch` is (0 but
+    /// behind Sentinels), named `name`: requests on the retired one report to it no more.
+    fn replace(&mut self, inner: Inner, name: &str, epoch: u64) {
+        *self = Self {
+            generation: self.generation + 1,
+            connection: Connection::new(inner, name),
+            epoch,
+            stale: false,
+        };
     }
 }
 
