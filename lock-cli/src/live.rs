@@ -34,7 +34,10 @@ use std::{
 
 use lock_runtime::{LockInfo, PrimitiveKind};
 
-use crate::{render, snapshot::Snapshot};
+use crate::{
+    render,
+    snapshot::{Snapshot, who},
+};
 
 /// How many changes of holder the view keeps (it shows as many as the terminal has rows for).
 const KEPT_CHANGES: usize = 100;
@@ -129,7 +132,7 @@ impl Frame<'_> {
 fn state_lines(info: &LockInfo) -> Vec<String> {
     let mut lines = vec![format!("lock `{}`: {}", info.name(), render::state(info))];
     if let Some(holder) = info.holder() {
-        lines.push(format!("  holder:      {}", render::who(holder)));
+        lines.push(format!("  holder:      {}", who(holder)));
         lines.push(format!("  owner id:    {}", holder.owner()));
         lines.push(format!(
             "  held for:    {}",

@@ -27,11 +27,11 @@
 use std::{fmt::Write as _, time::Duration};
 
 use lock_runtime::{
-    LatchInfo, LockHolder, LockInfo, PermitHolder, PrimitiveKind, ReadWriteLockInfo, SemaphoreInfo,
+    LatchInfo, LockHolder, LockInfo, PrimitiveKind, ReadWriteLockInfo, SemaphoreInfo,
 };
 use serde_json::{Value, json};
 
-use crate::snapshot::{KINDS, Snapshot};
+use crate::snapshot::{KINDS, Snapshot, permit_holder, who};
 
 /// The JSON key of a kind (and its `kind` field).
 pub(crate) fn kind_key(kind: PrimitiveKind) -> &'static str {
@@ -437,22 +437,6 @@ fn hold_line(holder: &LockHolder) -> String {
         if holder.hold_count() == 1 { "" } else { "s" },
         lease_left(holder.ttl()),
     )
-}
-
-/// The holder's client name, or its owner id when it recorded none.
-pub(crate) fn who(holder: &LockHolder) -> String {
-    match holder.client_name() {
-        Some(name) => name.to_owned(),
-        None => format!("owner {} (no client name recorded)", holder.owner()),
-    }
-}
-
-/// A semaphore's holder's client name, or its permit id when it recorded none.
-pub(crate) fn permit_holder(holder: &PermitHolder) -> String {
-    match holder.client_name() {
-        Some(name) => name.to_owned(),
-        None => format!("permit {} (no client name recorded)", holder.id()),
-    }
 }
 
 pub(crate) fn lease_left(ttl: Option<Duration>) -> String {

@@ -6,7 +6,8 @@
 use std::collections::BTreeSet;
 
 use lock_runtime::{
-    LatchInfo, LockClient, LockError, LockInfo, PrimitiveKind, ReadWriteLockInfo, SemaphoreInfo,
+    LatchInfo, LockClient, LockError, LockHolder, LockInfo, PermitHolder, PrimitiveKind,
+    ReadWriteLockInfo, SemaphoreInfo,
 };
 
 /// One look at every primitive of a name.
@@ -70,15 +71,10 @@ impl Snapshot {
     /// order of [`holds`](Self::holds)' kinds; empty when nothing is held.
     pub(crate) fn holder_names(&self) -> Vec<String> {
         let mut names = Vec::new();
-        names.extend(self.lock.holder().map(crate::render::who));
-        names.extend(self.rw.writer().map(crate::render::who));
-        names.extend(self.rw.readers().iter().map(crate::render::who));
-        names.extend(
-            self.semaphore
-                .holders()
-                .iter()
-                .map(crate::render::permit_holder),
-        );
+        names.extend(self.lock.holder().map(who));
+        names.extend(self.rw.writer().map(who));
+        names.extend(self.rw.readers().iter().map(who));
+        names.extend(self.semaphore.holders().iter().map(permit_holder));
         names
     }
 
@@ -137,4 +133,20 @@ fn rw_exists(info: &ReadWriteLockInfo) -> bool {
 
 fn semaphore_exists(info: &SemaphoreInfo) -> bool {
     info.total_permits().is_some() || info.acquisitions() > 0 || info.waiters() > 0
+}
+
+/// The holder's client name, or its owner id when it recorded none.
+pub(crate) fn who(holder: &LockHolder) -> String {
+    match holder.client_name() {
+        Some(name) => name.to_owned(),
+        None => format!("owner {} (no client name recorded)", holder.owner()),
+    }
+}
+
+/// A semaphore's holder's client name, or its permit id when it recorded none.
+pub(crate) fn permit_holder(holder: &PermitHolder) -> String {
+    match holder.client_name() {
+        Some(name) => name.to_owned(),
+        None => format!("permit {} (no client name recorded)", holder.id()),
+    }
 }
