@@ -41,7 +41,11 @@
 //! while the cluster settles are resent here. A slot migration shows as `MOVED`, `ASK` (the next
 //! attempt goes to the node named, after `ASKING`) and `TRYAGAIN`.
 
-use std::{future::Future, sync::OnceLock, time::Duration};
+use std::{
+    future::Future,
+    sync::{OnceLock, atomic},
+    time::Duration,
+};
 
 use redis::{FromRedisValue, aio::ConnectionLike};
 use tokio::{runtime::Handle, time::Instant};
@@ -80,6 +84,17 @@ pub(crate) struct Sent<R> {
     pub(crate) resent: bool,
 }
 
+impl<R> Sent<R> {
+    /// The same request, its reply turned by `turn`.
+    fn map<U>(self, turn: impl FnOnce(R) -> U) -> Sent<U> {
+        Sent {
+            reply: turn(self.reply),
+            sent: self.sent,
+            resent: self.resent,
+        }
+    }
+}
+
 /// A request whose resends differ from its first copy: a resend may have earlier copies still on
 /// their way (on a retired connection), and tells the script so. The first copy goes out as
 /// `first`; every later one as what `resend` builds, once, when the first resend goes out.
@@ -87,6 +102,8 @@ pub(crate) struct Copies<'a> {
     first: Invocation,
     resend: Box<dyn Fn() -> Invocation + Send + Sync + 'a>,
     resent: OnceLock<Invocation>,
+    /// Whether the first copy went out.
+    first_sent: atomic::AtomicBool,
 }
 
 impl<'a> Copies<'a> {
@@ -98,15 +115,16 @@ impl<'a> Copies<'a> {
             first,
             resend: Box::new(resend),
             resent: OnceLock::new(),
+            first_sent: atomic::AtomicBool::new(false),
         }
     }
 
-    /// The copy to send after `sent_before` copies went out.
-    fn copy(&self, sent_before: usize) -> &Invocation {
-        if sent_before == 0 {
-            &self.first
-        } else {
+    /// The copy to send next: the first, then the resend.
+    fn next(&self) -> &Invocation {
+        if self.first_sent.swap(true, atomic::Ordering::Relaxed) {
             self.resent.get_or_init(|| (self.resend)())
+        } else {
+            &self.first
         }
     }
 }
@@ -193,16 +211,10 @@ impl ScriptPath {
         call: &Invocation,
         context: impl Fn() -> String,
     ) -> Result<R, LockError> {
-        let sent = self
-            .run(
-                &self.commands,
-                Resend::IfNeverRan,
-                context,
-                None,
-                |mut connection| async move { self.calls.invoke(call, &mut connection).await },
-            )
-            .await?;
-        Ok(sent.reply)
+        self.reply(Resend::IfNeverRan, context, |mut connection| async move {
+            self.calls.invoke(call, &mut connection).await
+        })
+        .await
     }
 
     /// Sends a request of the caller's own (a command of `LockGuard::connection`) once, on the
@@ -230,44 +242,29 @@ impl ScriptPath {
         deadline: Option<Instant>,
         context: impl Fn() -> String,
     ) -> Result<Sent<(R, Option<usize>)>, LockError> {
-        let mut sent_before = 0;
         let Some((commands, wait)) = &self.replicated else {
-            let Sent {
-                reply,
-                sent,
-                resent,
-            } = self
+            let sent = self
                 .run(
                     &self.commands,
                     Resend::WhileTransient,
                     context,
                     deadline,
                     |mut connection| {
-                        let call = copies.copy(sent_before);
-                        sent_before += 1;
+                        let call = copies.next();
                         async move { self.calls.invoke(call, &mut connection).await }
                     },
                 )
                 .await?;
-            return Ok(Sent {
-                reply: (reply, None),
-                sent,
-                resent,
-            });
+            return Ok(sent.map(|reply| (reply, None)));
         };
-        let Sent {
-            reply,
-            sent,
-            resent,
-        } = self
+        let sent = self
             .run(
                 commands,
                 Resend::WhileTransient,
                 context,
                 deadline,
                 |mut connection| {
-                    let call = copies.copy(sent_before);
-                    sent_before += 1;
+                    let call = copies.next();
                     let pipeline = |calls: &Calls| {
                         let mut pipeline = redis::pipe();
                         pipeline
@@ -290,12 +287,7 @@ impl ScriptPath {
                 },
             )
             .await?;
-        let (reply, acknowledged): (R, usize) = reply;
-        Ok(Sent {
-            reply: (reply, Some(acknowledged)),
-            sent,
-            resent,
-        })
+        Ok(sent.map(|(reply, acknowledged): (R, usize)| (reply, Some(acknowledged))))
     }
 
     /// Runs one plain command (a read such as `EXISTS`), with the same resends and limits.
@@ -315,14 +307,28 @@ impl ScriptPath {
         slot: Option<u16>,
         context: impl Fn() -> String,
     ) -> Result<R, LockError> {
+        self.reply(
+            Resend::WhileTransient,
+            context,
+            |mut connection| async move { connection.query_on(command, slot).await },
+        )
+        .await
+    }
+
+    /// [`run`](Self::run) on the shared connection, with no deadline of the caller's: the
+    /// reply alone.
+    async fn reply<T, F, Fut>(
+        &self,
+        policy: Resend,
+        context: impl Fn() -> String,
+        request: F,
+    ) -> Result<T, LockError>
+    where
+        F: FnMut(Connection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         let sent = self
-            .run(
-                &self.commands,
-                Resend::WhileTransient,
-                context,
-                None,
-                |mut connection| async move { connection.query_on(command, slot).await },
-            )
+            .run(&self.commands, policy, context, None, request)
             .await?;
         Ok(sent.reply)
     }
