@@ -58,8 +58,8 @@
 -- keys before the four commands of take (common.lua): with no queue, no one is ahead, and this
 -- owner is in none of the queue keys (a waiter leaves all three at once, see dequeue), unless
 -- it queued on an earlier try (ARGV[6]), which it then leaves. Anything found costs more: the
--- HGET of the owner's hold (through redis.pcall: its failure tells a value of another type, see
--- refused_type), the mark, and the PTTL that tells whether the lock is held.
+-- HGET of the owner's hold in rearm (common.lua; its failure tells a value of another type, so
+-- no TYPE is asked), the mark, and the PTTL that tells whether the lock is held.
 
 if redis.call('exists', KEYS[1], KEYS[3], KEYS[4]) == 0 then
     if ARGV[6] == '1' then
@@ -70,14 +70,9 @@ if redis.call('exists', KEYS[1], KEYS[3], KEYS[4]) == 0 then
     return {1, token}
 end
 
-local holds = redis.pcall('hget', KEYS[1], ARGV[1])
-local kind = refused_type(KEYS[1], holds)
-if kind then
-    return {-1, kind}
-end
-if holds then
-    mark_taken(KEYS[3], ARGV[9])
-    return {1, rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], holds, ARGV[2])}
+local reply = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], KEYS[3], ARGV[9])
+if reply then
+    return reply
 end
 
 local refused = abandoned(KEYS[3])

@@ -107,16 +107,6 @@ local function holds_seen(lock, noun, holds, owners)
     return seen
 end
 
--- A resend of an acquisition that succeeded finds `owner` in `lock` with `holds` (its field, read
--- by the caller): writes the hold again and re-arms its lease, so the lease the caller times from
--- this resend is never longer than the key's, and a replica that missed the first write gets it
--- (WAIT covers the resend). Returns the hold's token.
-local function rearm(lock, fence, fence_ttl, owner, holds, lease)
-    redis.call('hset', lock, owner, holds)
-    redis.call('pexpire', lock, lease)
-    return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
-end
-
 -- What an acquisition checks first: {-1, type} if `lock` holds a value of another type than a
 -- hash (not ours to touch), else nil; and the type of `lock`. (The reentrant and the fair lock
 -- learn it without a TYPE on their common path: see refused_type.)
@@ -169,6 +159,28 @@ local function mark_taken(mark, ttl)
     if ttl ~= '0' then
         redis.call('set', mark, 1, 'px', ttl)
     end
+end
+
+-- What the reentrant and the fair lock's acquires do first when their EXISTS found something at
+-- the lock or the mark. A resend of an acquisition that succeeded finds `owner` in `lock`:
+-- writes the hold again and re-arms its lease, so the lease the caller times from this resend is
+-- never longer than the key's, and a replica that missed the first write gets it (WAIT covers
+-- the resend); and marks the owner's `mark` for `mark_ttl` (see mark_taken). Returns {1, token}
+-- for such a resend, {-1, type} for a value of another type at `lock` (learnt from the HGET,
+-- through redis.pcall: see refused_type), else nil: the hold is not this owner's.
+local function rearm(lock, fence, fence_ttl, owner, lease, mark, mark_ttl)
+    local holds = redis.pcall('hget', lock, owner)
+    local kind = refused_type(lock, holds)
+    if kind then
+        return {-1, kind}
+    end
+    if not holds then
+        return nil
+    end
+    redis.call('hset', lock, owner, holds)
+    redis.call('pexpire', lock, lease)
+    mark_taken(mark, mark_ttl)
+    return {1, tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)}
 end
 
 -- The queue keys of a lock, passed to every function below as `q`: `q.queue` (sorted set of

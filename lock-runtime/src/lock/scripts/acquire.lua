@@ -44,8 +44,8 @@
 --
 -- The common path, a free lock and an unmarked owner, costs one EXISTS of both keys before the
 -- four commands of take (common.lua). Only a lock or a mark found costs more: the HGET of the
--- owner's hold (through redis.pcall: its failure tells a value of another type, see
--- refused_type), then the PTTL that tells which of the two was found.
+-- owner's hold in rearm (common.lua; its failure tells a value of another type, so no TYPE is
+-- asked), then the PTTL that tells which of the two was found.
 --
 -- Tokens: see next_token_at in common.lua.
 
@@ -59,14 +59,9 @@ if found == 0 then
     return {1, token}
 end
 
-local holds = redis.pcall('hget', KEYS[1], ARGV[1])
-local kind = refused_type(KEYS[1], holds)
-if kind then
-    return {-1, kind}
-end
-if holds then
-    mark_taken(KEYS[3], ARGV[9])
-    return {1, rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], holds, ARGV[2])}
+local reply = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], KEYS[3], ARGV[9])
+if reply then
+    return reply
 end
 
 -- Not this owner's hold: the lock is another's, or the owner is marked (see abandoned in
