@@ -632,14 +632,7 @@ fn a_value_of_another_type_is_refused_by_the_acquires_and_the_release_and_left_a
 
     let _: i64 = server.cmd(&["RPUSH", &keys.lock, "not", "a", "lock"]);
     for source in [script("acquire.lua"), fair_acquire_script()] {
-        let reply = acquire_reply(
-            &server,
-            source,
-            &keys,
-            ("client:2", "0"),
-            "10000",
-            "60000",
-        );
+        let reply = acquire_reply(&server, source, &keys, ("client:2", "0"), "10000", "60000");
         assert_eq!(
             reply,
             vec![
@@ -667,8 +660,7 @@ fn a_value_of_another_type_is_refused_by_the_acquires_and_the_release_and_left_a
 /// found: here after another owner took the lock, whose hold the resend leaves alone. A copy
 /// that finds no hold writes no memo.
 #[test]
-fn a_resent_release_whose_first_copy_ran_answers_from_its_memo_and_leaves_the_next_owner_alone()
-{
+fn a_resent_release_whose_first_copy_ran_answers_from_its_memo_and_leaves_the_next_owner_alone() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("resent-after-next"));
     assert_eq!(acquire(&server, &keys, "client:1", "10000").0, 1);
@@ -678,7 +670,11 @@ fn a_resent_release_whose_first_copy_ran_answers_from_its_memo_and_leaves_the_ne
     assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1, "resent");
     assert_eq!(holds(&server, &keys, "client:2"), Some(1), "untouched");
 
-    assert_eq!(release(&server, &keys, "client:1", "0", "r9"), 0, "not held");
+    assert_eq!(
+        release(&server, &keys, "client:1", "0", "r9"),
+        0,
+        "not held"
+    );
     assert_eq!(
         pttl(&server, &keys.memo("r9")),
         -2,
@@ -701,7 +697,11 @@ fn a_marked_owner_takes_nothing_and_does_not_queue_while_another_holds_the_lock(
     assert_eq!(holds(&server, &keys, "client:1"), Some(1));
 
     assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
-    assert_eq!(acquire(&server, &keys, "client:2", "10000"), (-3, 0), "free");
+    assert_eq!(
+        acquire(&server, &keys, "client:2", "10000"),
+        (-3, 0),
+        "free"
+    );
     let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
     assert_eq!(exists, 0);
 }
@@ -713,7 +713,11 @@ fn a_free_fair_lock_goes_to_the_waiter_queued_not_to_a_newcomer() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("fair-free-queued"));
     assert_eq!(fair_acquire(&server, &keys, ("client:1", "0")).0, 1);
-    assert_eq!(fair_acquire(&server, &keys, ("client:2", "0")).0, 0, "queued");
+    assert_eq!(
+        fair_acquire(&server, &keys, ("client:2", "0")).0,
+        0,
+        "queued"
+    );
     // client:2 takes no direct hand-over: the release frees the lock and wakes it by name.
     assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
     let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
