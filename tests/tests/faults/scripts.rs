@@ -2,7 +2,7 @@
 //! timeout or a reconnect must not change the outcome (Redisson issues 7367, 4822, 4178 and
 //! 4871), and a request whose caller gave up must take nothing when a late copy arrives.
 
-use lock_runtime::testing::scripts::lock_script;
+use lock_runtime::testing::scripts::{fair_lock, lock_script};
 use lock_tests::{RedisServer, locks::lock_key, server_version, unique_name};
 
 /// The lock's script `file` as the client sends it to the kit's server: without its `#!lua`
@@ -16,6 +16,15 @@ fn script(file: &str) -> &'static str {
         Some((_, body)) if !server_version().redis_7_or_newer() => body,
         _ => source,
     }
+}
+
+/// The fair lock's `acquire.lua`, which takes the reentrant lock's KEYS and ARGV.
+fn fair_acquire_script() -> &'static str {
+    fair_lock()
+        .into_iter()
+        .find(|(name, _)| *name == "acquire.lua")
+        .map(|(_, source)| source)
+        .expect("the fair lock's acquire.lua")
 }
 
 /// Lifetime of the fencing state passed to the scripts: 10 minutes.
@@ -70,9 +79,39 @@ fn acquire_marking(
     lease_ms: &str,
     mark_ms: &str,
 ) -> (i64, i64) {
-    let reply: Vec<redis::Value> = server.cmd(&[
-        "EVAL",
+    let reply = acquire_reply(
+        server,
         script("acquire.lua"),
+        keys,
+        (owner, "0"),
+        lease_ms,
+        mark_ms,
+    );
+    status_and_value(&reply)
+}
+
+/// The first two items of an acquire script's reply, both integers.
+fn status_and_value(reply: &[redis::Value]) -> (i64, i64) {
+    let int = |value: &redis::Value| match value {
+        redis::Value::Int(n) => *n,
+        other => panic!("expected an integer, got {other:?}"),
+    };
+    (int(&reply[0]), int(&reply[1]))
+}
+
+/// The whole reply of the acquire script `source` (the reentrant or the fair lock's) for
+/// `owner`, which says whether it queued on an earlier try ("1") or not ("0").
+fn acquire_reply(
+    server: &RedisServer,
+    source: &str,
+    keys: &Keys,
+    (owner, queued): (&str, &str),
+    lease_ms: &str,
+    mark_ms: &str,
+) -> Vec<redis::Value> {
+    server.cmd(&[
+        "EVAL",
+        source,
         "6",
         &keys.lock,
         &keys.fence,
@@ -85,16 +124,24 @@ fn acquire_marking(
         FENCE_IDLE_MS,
         LIVENESS_MS,
         REFRESH_MS,
-        "0",
+        queued,
         "0",
         "scripts-test",
         mark_ms,
-    ]);
-    let int = |value: &redis::Value| match value {
-        redis::Value::Int(n) => *n,
-        other => panic!("expected an integer, got {other:?}"),
-    };
-    (int(&reply[0]), int(&reply[1]))
+    ])
+}
+
+/// The fair lock's `acquire.lua`'s status and value, as [`acquire`].
+fn fair_acquire(server: &RedisServer, keys: &Keys, (owner, queued): (&str, &str)) -> (i64, i64) {
+    let reply = acquire_reply(
+        server,
+        fair_acquire_script(),
+        keys,
+        (owner, queued),
+        "10000",
+        "0",
+    );
+    status_and_value(&reply)
 }
 
 /// `reenter.lua`: re-entry `number` of `owner`.
@@ -570,4 +617,148 @@ fn an_exec_runs_once_and_never_after_its_number_is_spent() {
     let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
     assert_eq!(exists, 0);
     let _: i64 = server.cmd(&["DEL", &format!("{}:data", keys.lock)]);
+}
+
+/// A value of another type at the lock's key is not ours: both acquires answer its type and
+/// the release -1, without a TYPE on their common path (the hold's read fails with WRONGTYPE),
+/// and nothing is written: no hold, no mark, no memo. A resent release whose first copy ran
+/// before the key changed type still answers what that copy did.
+#[test]
+fn a_value_of_another_type_is_refused_by_the_acquires_and_the_release_and_left_as_it_is() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("wrong-type"));
+    assert_eq!(acquire(&server, &keys, "client:1", "10000").0, 1);
+    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+
+    let _: i64 = server.cmd(&["RPUSH", &keys.lock, "not", "a", "lock"]);
+    for source in [script("acquire.lua"), fair_acquire_script()] {
+        let reply = acquire_reply(&server, source, &keys, ("client:2", "0"), "10000", "60000");
+        assert_eq!(
+            reply,
+            vec![
+                redis::Value::Int(-1),
+                redis::Value::BulkString(b"list".to_vec())
+            ],
+            "the acquire names the type it found"
+        );
+    }
+    assert_eq!(release(&server, &keys, "client:2", "0", "r2"), -1);
+    assert_eq!(
+        release(&server, &keys, "client:1", "0", "r1"),
+        1,
+        "a resend whose first copy ran answers from its memo"
+    );
+
+    let list: Vec<String> = server.cmd(&["LRANGE", &keys.lock, "0", "-1"]);
+    assert_eq!(list, ["not", "a", "lock"], "the value is left as it was");
+    for key in [keys.abandoned("client:2"), keys.memo("r2")] {
+        assert_eq!(pttl(&server, &key), -2, "{key}: nothing written");
+    }
+}
+
+/// A release counts once and its resend answers from the memo, read only when the hold is not
+/// found: here after another owner took the lock, whose hold the resend leaves alone. A copy
+/// that finds no hold writes no memo.
+#[test]
+fn a_resent_release_whose_first_copy_ran_answers_from_its_memo_and_leaves_the_next_owner_alone() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("resent-after-next"));
+    assert_eq!(acquire(&server, &keys, "client:1", "10000").0, 1);
+    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+    assert_eq!(acquire(&server, &keys, "client:2", "10000").0, 1);
+
+    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1, "resent");
+    assert_eq!(holds(&server, &keys, "client:2"), Some(1), "untouched");
+
+    assert_eq!(
+        release(&server, &keys, "client:1", "0", "r9"),
+        0,
+        "not held"
+    );
+    assert_eq!(
+        pttl(&server, &keys.memo("r9")),
+        -2,
+        "a release that found no hold leaves no memo"
+    );
+}
+
+/// A marked owner takes nothing, whether the lock is free or another's, and does not queue:
+/// the acquire tells the mark from the lock by the lock's PTTL.
+#[test]
+fn a_marked_owner_takes_nothing_and_does_not_queue_while_another_holds_the_lock() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("marked-busy"));
+    assert_eq!(acquire(&server, &keys, "client:1", "10000").0, 1);
+
+    assert_eq!(abandon(&server, &keys, "client:2"), 0);
+    assert_eq!(acquire(&server, &keys, "client:2", "10000"), (-3, 0));
+    let queued: Option<String> = server.cmd(&["ZSCORE", &keys.queue, "client:2"]);
+    assert_eq!(queued, None, "a marked owner does not queue");
+    assert_eq!(holds(&server, &keys, "client:1"), Some(1));
+
+    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+    assert_eq!(
+        acquire(&server, &keys, "client:2", "10000"),
+        (-3, 0),
+        "free"
+    );
+    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
+    assert_eq!(exists, 0);
+}
+
+/// The fair lock's common path takes a free lock only when no queue exists: a free lock with a
+/// live waiter queued goes to that waiter, not to a newcomer.
+#[test]
+fn a_free_fair_lock_goes_to_the_waiter_queued_not_to_a_newcomer() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("fair-free-queued"));
+    assert_eq!(fair_acquire(&server, &keys, ("client:1", "0")).0, 1);
+    assert_eq!(
+        fair_acquire(&server, &keys, ("client:2", "0")).0,
+        0,
+        "queued"
+    );
+    // client:2 takes no direct hand-over: the release frees the lock and wakes it by name.
+    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
+    assert_eq!(exists, 0, "free, client:2's turn");
+
+    assert_eq!(
+        fair_acquire(&server, &keys, ("client:3", "0")).0,
+        0,
+        "the newcomer queues behind"
+    );
+    assert_eq!(fair_acquire(&server, &keys, ("client:2", "1")).0, 1);
+    assert_eq!(holds(&server, &keys, "client:3"), None);
+    let waiters: Vec<String> = server.cmd(&["ZRANGE", &keys.queue, "0", "-1"]);
+    assert_eq!(waiters, ["client:3"], "client:2 left the queue");
+}
+
+/// The holder's record is "<client name> <server time in ms>", the ms of the same TIME the
+/// acquire read: a fencing state that restarts takes its token from it (µs), so both agree.
+/// Tried until the microseconds of the second had one and two leading zeros (the record's ms are
+/// made of TIME's digits), which about one try in a hundred meets.
+#[test]
+fn the_holders_record_names_the_client_and_the_server_ms_of_the_taking() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("record"));
+    let (mut one_zero, mut two_zeros) = (false, false);
+    for _ in 0..3_000 {
+        let _: i64 = server.cmd(&["DEL", &keys.lock, &keys.fence]);
+        let (status, token) = acquire(&server, &keys, "client:1", "10000");
+        assert_eq!(status, 1);
+        let record: Option<String> = server.cmd(&["HGET", &keys.lock, "~who"]);
+        assert_eq!(
+            record,
+            Some(format!("scripts-test {}", token / 1000)),
+            "token {token}"
+        );
+        let micros = token % 1_000_000;
+        one_zero |= (10_000..100_000).contains(&micros);
+        two_zeros |= micros < 10_000;
+        if one_zero && two_zeros {
+            return;
+        }
+    }
+    panic!("no token with leading zeros in its microseconds after 3000 tries");
 }

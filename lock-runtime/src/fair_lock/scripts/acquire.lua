@@ -53,28 +53,41 @@
 -- goes back to the head instead of the back. A late copy of a try cannot do this for an owner
 -- that has finished: the owner of a request that went out more than once is marked once it takes
 -- its hold or gives up (KEYS[3]).
+--
+-- The common path, a free lock, an unmarked owner and no queue, costs one EXISTS of the three
+-- keys before the four commands of take (common.lua): with no queue, no one is ahead, and this
+-- owner is in none of the queue keys (a waiter leaves all three at once, see dequeue), unless
+-- it queued on an earlier try (ARGV[6]), which it then leaves. Anything found costs more: the
+-- HGET of the owner's hold in rearm (common.lua; its failure tells a value of another type, so
+-- no TYPE is asked), the mark, and the PTTL that tells whether the lock is held.
 
-local refused, kind = wrong_type(KEYS[1])
-if refused then
-    return refused
-end
-
-if kind == 'hash' then
-    local token = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2])
-    if token then
-        mark_taken(KEYS[3], ARGV[9])
-        return {1, token}
+if redis.call('exists', KEYS[1], KEYS[3], KEYS[4]) == 0 then
+    if ARGV[6] == '1' then
+        dequeue({queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}, ARGV[1])
     end
+    mark_taken(KEYS[3], ARGV[9])
+    local token = take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], ARGV[8])
+    return {1, token}
 end
 
-refused = abandoned(KEYS[3])
+local reply = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], KEYS[3], ARGV[9])
+if reply then
+    return reply
+end
+
+local refused = abandoned(KEYS[3])
 if refused then
     return refused
 end
 
-local now_us, now = server_time()
+-- Held by another owner unless its PTTL says the lock is gone (-2).
+local pttl = redis.call('pttl', KEYS[1])
+local time = redis.call('time')
+local now_us = time_us(time)
+local now = math.floor(now_us / 1000)
 
 local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+
 if ARGV[6] == '1' and not redis.call('zscore', KEYS[4], ARGV[1]) then
     -- Taken out at the head (see above): back to the head, ahead of everyone queued now.
     local first = redis.call('zrange', KEYS[4], 0, 0, 'WITHSCORES')[2]
@@ -86,10 +99,11 @@ if ARGV[6] == '1' and not redis.call('zscore', KEYS[4], ARGV[1]) then
     redis.call('zadd', KEYS[5], now + tonumber(ARGV[4]), ARGV[1])
 end
 local head = first_live(q, now, ARGV[1])
-if kind == 'none' and (not head or head == ARGV[1]) then
+if pttl == -2 and (not head or head == ARGV[1]) then
     dequeue(q, ARGV[1])
     mark_taken(KEYS[3], ARGV[9])
-    return {1, take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], ARGV[8])}
+    local token = take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], ARGV[8], time)
+    return {1, token}
 end
 
 -- A hand-over records the waiter's name with its hold, as a try would (see pass_on).
@@ -100,12 +114,11 @@ end
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), want)
 
 local wait = tonumber(ARGV[5])
-if kind == 'hash' then
-    local pttl = redis.call('pttl', KEYS[1])
-    if pttl >= 0 and pttl < wait then
+if pttl >= 0 then
+    if pttl < wait then
         wait = pttl
     end
-elseif head and head ~= ARGV[1] then
+elseif pttl == -2 and head and head ~= ARGV[1] then
     -- Free, but the head's turn: it has until its liveness runs out to take it.
     local head_left = tonumber(redis.call('zscore', KEYS[5], head)) - now
     if head_left < wait then

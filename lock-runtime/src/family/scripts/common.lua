@@ -2,10 +2,14 @@
 -- of every script that uses them (`common_lua!` in family/scripts.rs: Lua scripts in Redis
 -- cannot include one another).
 
+-- A TIME reply `time` ({seconds, microseconds}, as strings) in microseconds.
+local function time_us(time)
+    return tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
+
 -- The server time in microseconds, and in milliseconds.
 local function server_time()
-    local time = redis.call('time')
-    local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+    local now_us = time_us(redis.call('time'))
     return now_us, math.floor(now_us / 1000)
 end
 
@@ -28,29 +32,46 @@ end
 -- Counting up by one never outruns the clock (an acquisition takes far more than a microsecond
 -- of server time), so the clock is above every token handed out before, as long as it does not
 -- step back by more than `ttl`. A counter below 10^15 (from a version without this scheme,
--- without TTL) restarts from the clock too.
-local function next_token(fence, ttl)
+-- without TTL) restarts from the clock too. `time` is the TIME reply the caller has read, or
+-- nil: read here if the state restarts. Returns the token and the TIME reply (nil if none was
+-- read), so a script asks for the time once.
+local function next_token_at(fence, ttl, time)
     local token = redis.call('incr', fence)
     if token < 1000000000000000 then
-        local time = redis.call('time')
-        token = tonumber(time[1]) * 1000000 + tonumber(time[2])
+        time = time or redis.call('time')
+        token = time_us(time)
         redis.call('set', fence, string.format('%d', token), 'px', ttl)
     end
-    return token
+    return token, time
+end
+
+-- The next fencing token of `fence`: next_token_at for a caller that has not read the time.
+local function next_token(fence, ttl)
+    return (next_token_at(fence, ttl, nil))
 end
 
 -- Takes the free lock `lock` for `owner`: one hold, `lease` ms as its TTL, and the next token
--- of `fence` (see next_token), which it returns. `who` (the client's name, or nil) is recorded
--- in the field `~who` with the server time, so a caller who times out learns who holds it.
-local function take(lock, fence, fence_ttl, owner, lease, who)
-    local token = next_token(fence, fence_ttl)
+-- of `fence` (see next_token_at), which it returns with the TIME reply it used (nil if none).
+-- `who` (the client's name, or nil) is recorded in the field `~who` with the server time in ms,
+-- so a caller who times out learns who holds it. `time` is the TIME reply the caller has read,
+-- or nil: the time is read once per script, for the record and for a fencing state that
+-- restarts. Four commands for a caller that has not read it: TIME, INCR, HSET, PEXPIRE.
+local function take(lock, fence, fence_ttl, owner, lease, who, time)
     if who then
-        redis.call('hset', lock, owner, 1, '~who', who .. ' ' .. server_ms())
+        time = time or redis.call('time')
+    end
+    local token
+    token, time = next_token_at(fence, fence_ttl, time)
+    if who then
+        -- "<who> <server ms>", the ms made of TIME's strings (seconds, then the first three of
+        -- six microsecond digits): tonumber and string.format cost more than a command here.
+        local record = who .. ' ' .. time[1] .. string.sub('00000' .. time[2], -6, -4)
+        redis.call('hset', lock, owner, '1', '~who', record)
     else
-        redis.call('hset', lock, owner, 1)
+        redis.call('hset', lock, owner, '1')
     end
     redis.call('pexpire', lock, lease)
-    return token
+    return token, time
 end
 
 -- What a busy acquire tells about the holder of `lock`: its `~who` record ('' if none), and how
@@ -86,28 +107,29 @@ local function holds_seen(lock, noun, holds, owners)
     return seen
 end
 
--- A resend of an acquisition that succeeded finds `owner` in `lock`: writes the hold again and
--- re-arms its lease, so the lease the caller times from this resend is never longer than the
--- key's, and a replica that missed the first write gets it (WAIT covers the resend). Returns the
--- hold's token, or nil if `owner` does not hold `lock`.
-local function rearm(lock, fence, fence_ttl, owner, lease)
-    local holds = redis.call('hget', lock, owner)
-    if not holds then
-        return nil
-    end
-    redis.call('hset', lock, owner, holds)
-    redis.call('pexpire', lock, lease)
-    return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
-end
-
--- What every acquisition checks first: {-1, type} if `lock` holds a value of another type than
--- a hash (not ours to touch), else nil; and the type of `lock`.
+-- What an acquisition checks first: {-1, type} if `lock` holds a value of another type than a
+-- hash (not ours to touch), else nil; and the type of `lock`. (The reentrant and the fair lock
+-- learn it without a TYPE on their common path: see refused_type.)
 local function wrong_type(lock)
     local kind = redis.call('type', lock).ok
     if kind ~= 'none' and kind ~= 'hash' then
         return {-1, kind}, kind
     end
     return nil, kind
+end
+
+-- wrong_type for a script whose first command on `lock` ran with redis.pcall, which fails only
+-- on a value of another type than a hash: the type of that value if `reply` (that command's
+-- reply) is this failure, else nil. So the common case costs no TYPE. Any other failure is
+-- raised, as redis.call would.
+local function refused_type(lock, reply)
+    if type(reply) ~= 'table' or not reply.err then
+        return nil
+    end
+    if not string.find(reply.err, 'WRONGTYPE', 1, true) then
+        error(reply.err)
+    end
+    return redis.call('type', lock).ok
 end
 
 -- The owner's mark (KEYS[3] of every acquire), and why a late copy of an acquisition takes
@@ -137,6 +159,28 @@ local function mark_taken(mark, ttl)
     if ttl ~= '0' then
         redis.call('set', mark, 1, 'px', ttl)
     end
+end
+
+-- What the reentrant and the fair lock's acquires do first when their EXISTS found something at
+-- the lock or the mark. A resend of an acquisition that succeeded finds `owner` in `lock`:
+-- writes the hold again and re-arms its lease, so the lease the caller times from this resend is
+-- never longer than the key's, and a replica that missed the first write gets it (WAIT covers
+-- the resend); and marks the owner's `mark` for `mark_ttl` (see mark_taken). Returns {1, token}
+-- for such a resend, {-1, type} for a value of another type at `lock` (learnt from the HGET,
+-- through redis.pcall: see refused_type), else nil: the hold is not this owner's.
+local function rearm(lock, fence, fence_ttl, owner, lease, mark, mark_ttl)
+    local holds = redis.pcall('hget', lock, owner)
+    local kind = refused_type(lock, holds)
+    if kind then
+        return {-1, kind}
+    end
+    if not holds then
+        return nil
+    end
+    redis.call('hset', lock, owner, holds)
+    redis.call('pexpire', lock, lease)
+    mark_taken(mark, mark_ttl)
+    return {1, tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)}
 end
 
 -- The queue keys of a lock, passed to every function below as `q`: `q.queue` (sorted set of
@@ -169,14 +213,14 @@ end
 -- The first waiter of `q` that is live at `now` (server ms; read when first needed if nil), or
 -- `keep` if it comes first; the dead ones ahead of it leave the queue. Nil if none.
 local function first_live(q, now, keep)
-    local head = redis.call('zrange', q.queue, 0, 0)[1]
+    local head = redis.call('zrange', q.queue, '0', '0')[1]
     while head and head ~= keep do
         now = now or server_ms()
         if tonumber(redis.call('zscore', q.alive, head) or '0') >= now then
             return head
         end
         dequeue(q, head)
-        head = redis.call('zrange', q.queue, 0, 0)[1]
+        head = redis.call('zrange', q.queue, '0', '0')[1]
     end
     return head
 end
@@ -202,8 +246,8 @@ local function pass_on(lock, fence, fence_ttl, q, channel, publish)
     -- "<lease> <client name>", see the fair lock's acquire.
     local lease, who = string.match(want, '^(%d+) (.+)$')
     dequeue(q, head)
-    local token = take(lock, fence, fence_ttl, head, lease or want, who)
-    local now_us = server_time()
+    local token, time = take(lock, fence, fence_ttl, head, lease or want, who)
+    local now_us = time_us(time or redis.call('time'))
     redis.pcall(publish, channel, string.format('to:%s %d %d', head, token, now_us))
 end
 
@@ -275,9 +319,9 @@ end
 -- seen, it becomes the highest, so that re-entry adds nothing when it lands. Returns how many
 -- holds the owner has left (0: none, the caller lets the owner's hold go), or nil if it did not
 -- have this one (a copy of a release or undo that counted already, an undo that came first, or
--- an owner that holds nothing).
-local function give_back_hold(lock, owner, number, undo)
-    local found = redis.call('hmget', lock, owner, record_field(owner))
+-- an owner that holds nothing). `found` is the reply of `HMGET lock owner <its record field>`,
+-- read by the caller (see give_back_hold).
+local function give_back(lock, owner, number, undo, found)
     if not found[1] then
         return nil
     end
@@ -301,6 +345,12 @@ local function give_back_hold(lock, owner, number, undo)
         redis.call('hset', lock, owner, left, record_field(owner), record)
     end
     return left
+end
+
+-- give_back, reading the owner's hold and record itself: one HMGET.
+local function give_back_hold(lock, owner, number, undo)
+    local found = redis.call('hmget', lock, owner, record_field(owner))
+    return give_back(lock, owner, number, undo, found)
 end
 
 -- Lock-checked writes (exec.lua), and why a copy of one runs at most once, and never after its

@@ -29,28 +29,32 @@
 -- waiters ahead of it leave the queue.
 --
 -- A copy counts once, however late it lands: the hold it names is gone after the first (see
--- give_back_hold in common.lua). The memo only lets a resend answer what the first attempt did.
--- The acquisition's hold, alone, costs one HMGET before the DEL.
+-- give_back in common.lua), and never comes back (an owner id is new to each acquisition, a
+-- re-entry's number to each re-entry). The memo only lets a resend answer what the first attempt
+-- did, so it is read only when the hold is not found: a request that finds its hold is the
+-- first of its copies to run. A copy that finds none writes no memo: any later copy finds none
+-- either, and answers 0 as it did.
+--
+-- The acquisition's hold, alone, costs four commands: the HMGET of the hold and its record
+-- (through redis.pcall: its failure tells a value of another type, see refused_type), the DEL,
+-- the ZRANGE that finds no waiter, and the SET of the memo.
 
-local memo = redis.call('get', KEYS[3])
-if memo then
-    return tonumber(memo)
+local found = redis.pcall('hmget', KEYS[1], ARGV[1], record_field(ARGV[1]))
+if refused_type(KEYS[1], found) then
+    return tonumber(redis.call('get', KEYS[3])) or -1
 end
 
-local kind = redis.call('type', KEYS[1]).ok
-if kind ~= 'none' and kind ~= 'hash' then
-    return -1
+local left = give_back(KEYS[1], ARGV[1], ARGV[5], false, found)
+if not left then
+    return tonumber(redis.call('get', KEYS[3])) or 0
 end
-
-local result = 0
-local left = give_back_hold(KEYS[1], ARGV[1], ARGV[5], false)
-if left == 0 then
-    redis.call('del', KEYS[1])
-    result = 1
-    local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
-    pass_on(KEYS[1], KEYS[4], ARGV[4], q, KEYS[2], ARGV[3])
-elseif left then
-    result = 2
+-- The memo is written as a string: a Lua number would cost a float formatting.
+if left > 0 then
+    redis.call('set', KEYS[3], '2', 'px', ARGV[2])
+    return 2
 end
-redis.call('set', KEYS[3], result, 'px', ARGV[2])
-return result
+redis.call('del', KEYS[1])
+local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
+pass_on(KEYS[1], KEYS[4], ARGV[4], q, KEYS[2], ARGV[3])
+redis.call('set', KEYS[3], '1', 'px', ARGV[2])
+return 1
