@@ -71,6 +71,23 @@ impl Subject {
         argument: Option<&str>,
         mark_ms: &str,
     ) -> (i64, i64) {
+        // A queued try answers more than two items, some of them lists: read the first two.
+        let reply = self.acquire_reply(server, file, name, owner, argument, mark_ms);
+        let number =
+            |value: &redis::Value| redis::from_redis_value::<i64>(value.clone()).expect("number");
+        (number(&reply[0]), number(&reply[1]))
+    }
+
+    /// The whole reply of [`acquire_marking`](Self::acquire_marking).
+    fn acquire_reply(
+        &self,
+        server: &RedisServer,
+        file: &str,
+        name: &str,
+        owner: &str,
+        argument: Option<&str>,
+        mark_ms: &str,
+    ) -> Vec<redis::Value> {
         let key = |suffix: Option<&str>| self.key(name, suffix);
         let mark = key(Some(&format!("abandoned:{owner}")));
         let mut args = vec![
@@ -96,11 +113,7 @@ impl Subject {
         ];
         args.extend(argument.map(str::to_owned));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        // A queued try answers more than two items, some of them lists: read the first two.
-        let reply: Vec<redis::Value> = server.cmd(&args);
-        let number =
-            |value: &redis::Value| redis::from_redis_value::<i64>(value.clone()).expect("number");
-        (number(&reply[0]), number(&reply[1]))
+        server.cmd(&args)
     }
 
     /// `release.lua` (request `request`, the acquisition's hold: number 0) or `leave.lua`
@@ -357,4 +370,162 @@ fn a_semaphore_newcomer_queues_behind_a_live_waiter_and_passes_a_dead_one() {
     let queued: Vec<String> =
         server.cmd(&["ZRANGE", &subject.key(&name, Some("queue")), "0", "-1"]);
     assert!(queued.is_empty(), "both left the queue: {queued:?}");
+}
+
+/// A key of another type at the primitive's name is another program's: every acquire and release
+/// says so (`{-1, type}`, `-1`) and writes nothing, not even a memo or a lease.
+#[test]
+fn a_value_of_another_type_is_refused_and_left_alone() {
+    for (subject, file, argument) in acquisitions() {
+        let server = RedisServer::start();
+        let name = unique_name("wrong-type");
+        let main = subject.key(&name, None);
+        let _: () = server.cmd(&["SET", &main, "somebody else's"]);
+
+        let reply = subject.acquire_reply(&server, file, &name, "client:1", argument, "0");
+        let refused: (i64, String) =
+            redis::from_redis_value(redis::Value::Array(reply)).expect("{-1, type}");
+        assert_eq!(refused, (-1, "string".to_owned()), "{file}");
+        let released = subject.give_back(&server, "release.lua", &name, "client:1", "r1");
+        assert_eq!(released, -1, "{file}: release.lua");
+
+        let value: String = server.cmd(&["GET", &main]);
+        assert_eq!(value, "somebody else's", "{file}");
+        assert!(
+            server.keys(&format!("{main}:*")).is_empty(),
+            "{file}: nothing else written"
+        );
+    }
+}
+
+/// A release's memo is read only when its count is not found: a resend whose first copy ran
+/// answers like it, whether that copy left other counts of the hold, other holds, or nothing.
+#[test]
+fn a_resent_release_whose_first_copy_ran_answers_like_it_beside_other_holds() {
+    let subject = Subject::read_write_lock();
+    let server = RedisServer::start();
+    let name = unique_name("resent-rw");
+    for owner in ["c:1", "c:2"] {
+        let taken = subject.acquire(&server, "acquire_read.lua", &name, owner, None);
+        assert_eq!(taken.0, 1, "{owner}");
+    }
+    assert_eq!(subject.reenter(&server, &name, "c:1", "1"), 1);
+    let release = |owner: &str, hold: &str, request: &str| {
+        subject.release(&server, "release.lua", &name, (owner, hold), request)
+    };
+    assert_eq!(release("c:1", "1", "r1"), 2, "a count of two");
+    assert_eq!(
+        release("c:1", "1", "r1"),
+        2,
+        "resent: the hold is there, its count is not"
+    );
+    assert_eq!(
+        release("c:1", "0", "r2"),
+        1,
+        "the hold's last count, beside c:2's"
+    );
+    assert_eq!(release("c:1", "0", "r2"), 1, "resent: the hold is gone");
+    assert_eq!(subject.fields(&server, &name), ["c:2", "~who:c:2"]);
+    let ttl: i64 = server.cmd(&["PTTL", &subject.key(&name, None)]);
+    assert!(ttl > 0, "the lock still expires with c:2's lease: {ttl}");
+    assert_eq!(release("c:2", "0", "r3"), 1, "the only hold");
+    assert_eq!(release("c:2", "0", "r3"), 1, "resent: the lock is free");
+    let left: i64 = server.cmd(&[
+        "EXISTS",
+        &subject.key(&name, None),
+        &subject.key(&name, Some("leases")),
+    ]);
+    assert_eq!(left, 0, "neither the lock nor its leases is left");
+    assert_eq!(release("c:2", "0", "r4"), 0, "a new release finds nothing");
+
+    let subject = Subject::semaphore();
+    let name = unique_name("resent-sem");
+    prepare(&server, &subject, &name);
+    for owner in ["c:1", "c:2"] {
+        let taken = subject.acquire(&server, "acquire.lua", &name, owner, Some("2"));
+        assert_eq!(taken.0, 1, "{owner}");
+    }
+    for _ in 0..2 {
+        let released = subject.give_back(&server, "release.lua", &name, "c:1", "r1");
+        assert_eq!(released, 1, "the first copy and its resend");
+    }
+    assert_eq!(
+        subject.field(&server, &name, "used"),
+        Some(2),
+        "given back once"
+    );
+    assert_eq!(subject.field(&server, &name, "c:2"), Some(2));
+}
+
+/// A release drops the holds whose lease ended before it looks at its own, as every script does:
+/// an ended hold of another owner leaves with its permits, and an ended hold of its own is not
+/// released (0: its lease ran out).
+#[test]
+fn a_release_drops_the_holds_whose_lease_ended_first() {
+    for (subject, file, argument) in [
+        (Subject::read_write_lock(), "acquire_read.lua", None),
+        (Subject::semaphore(), "acquire.lua", Some("1")),
+    ] {
+        let server = RedisServer::start();
+        let name = unique_name("ended");
+        prepare(&server, &subject, &name);
+        for owner in ["c:1", "c:2", "c:3"] {
+            let taken = subject.acquire(&server, file, &name, owner, argument);
+            assert_eq!(taken.0, 1, "{file}: {owner}");
+        }
+        let leases = subject.key(&name, Some("leases"));
+        let _: i64 = server.cmd(&["ZADD", &leases, "1", "c:2"]);
+        assert_eq!(
+            subject.give_back(&server, "release.lua", &name, "c:1", "r1"),
+            1,
+            "{file}"
+        );
+        assert_eq!(
+            subject.field(&server, &name, "c:2"),
+            None,
+            "{file}: c:2 dropped"
+        );
+        let _: i64 = server.cmd(&["ZADD", &leases, "1", "c:3"]);
+        assert_eq!(
+            subject.give_back(&server, "release.lua", &name, "c:3", "r3"),
+            0,
+            "{file}: c:3's lease ran out"
+        );
+        assert_eq!(subject.field(&server, &name, "c:3"), None, "{file}");
+        if subject.part == "sem" {
+            assert_eq!(subject.field(&server, &name, "used"), Some(0), "{file}");
+        } else {
+            assert!(subject.fields(&server, &name).is_empty(), "{file}");
+        }
+        let left: i64 = server.cmd(&["EXISTS", &leases]);
+        assert_eq!(left, 0, "{file}: no lease left");
+    }
+}
+
+/// A free lock is taken at once (one EXISTS finds no lock, no mark and no queue): the hold is
+/// its only one, so both keys expire with its lease; an entry of a hold gone from the lock (its
+/// key deleted by hand) is in nobody's way.
+#[test]
+fn a_free_lock_is_taken_at_once_and_expires_with_its_lease() {
+    for (file, fields) in [
+        ("acquire_read.lua", &["c:1", "~who:c:1"][..]),
+        ("acquire_write.lua", &["c:1", "writer", "~who:c:1"][..]),
+    ] {
+        let subject = Subject::read_write_lock();
+        let server = RedisServer::start();
+        let name = unique_name("free");
+        let leases = subject.key(&name, Some("leases"));
+        let _: i64 = server.cmd(&["ZADD", &leases, "99999999999999", "gone"]);
+        assert_eq!(
+            subject.acquire(&server, file, &name, "c:1", None).0,
+            1,
+            "{file}"
+        );
+        assert_eq!(subject.fields(&server, &name), fields, "{file}");
+        let lease: i64 = LEASE_MS.parse().expect("ms");
+        for key in [subject.key(&name, None), leases] {
+            let ttl: i64 = server.cmd(&["PTTL", &key]);
+            assert!(lease - 5000 < ttl && ttl <= lease, "{file}: {key} {ttl}");
+        }
+    }
 }

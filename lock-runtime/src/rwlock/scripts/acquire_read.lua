@@ -33,30 +33,37 @@
 --   {-3, 0}          this owner id is marked: a late copy of a request whose caller gave up
 --                    or whose acquisition already took its hold
 
-local refused = wrong_type(KEYS[1])
-if refused then
-    return refused
-end
-
 local now_us, now = server_time()
-local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
-local lease = tonumber(ARGV[2])
-local mode = expire_holds(KEYS[1], KEYS[7], now)
+local ends = string.format('%d', now + tonumber(ARGV[2]))
 
--- A resend of a request that was granted: re-arm its lease from now.
-if rearm_hold(KEYS[1], KEYS[7], ARGV[1], now + lease) then
+-- Free, the owner unmarked, nobody queued (see untouched in rw.lua): granted at once.
+if untouched(KEYS[1], KEYS[3], KEYS[4]) then
+    take_free(KEYS[1], KEYS[7], ARGV[1], now, ends, ARGV[8], false)
     mark_taken(KEYS[3], ARGV[9])
     return {1, read_token(KEYS[2], ARGV[3])}
 end
 
-refused = abandoned(KEYS[3])
+local seen, kind = look(KEYS[1], KEYS[7], ARGV[1], now)
+if not seen then
+    return {-1, kind}
+end
+
+-- A resend of a request that was granted: re-arm its lease from now.
+if seen.held then
+    rearm_hold(KEYS[1], KEYS[7], ARGV[1], ends)
+    mark_taken(KEYS[3], ARGV[9])
+    return {1, read_token(KEYS[2], ARGV[3])}
+end
+
+local refused = abandoned(KEYS[3])
 if refused then
     return refused
 end
+local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 
 local granted
-if mode == 'write' then
-    granted = ARGV[10] ~= nil and redis.call('hget', KEYS[1], 'writer') == ARGV[10]
+if seen.writer then
+    granted = ARGV[10] ~= nil and seen.writer == ARGV[10]
 else
     granted = not writer_ahead(q, ARGV[1], now)
 end
@@ -64,12 +71,13 @@ if granted then
     if ARGV[6] == '1' then
         dequeue(q, ARGV[1])
     end
-    hold(KEYS[1], KEYS[7], ARGV[1], now, lease, ARGV[8])
-    settle(KEYS[1], KEYS[7])
+    hold(KEYS[1], KEYS[7], ARGV[1], now, ends, ARGV[8], false)
+    expire_with_last(KEYS[1], KEYS[7])
     mark_taken(KEYS[3], ARGV[9])
     return {1, read_token(KEYS[2], ARGV[3])}
 end
 
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'read')
 local wait = next_try(KEYS[7], now, tonumber(ARGV[5]))
-return {0, wait, now_us, holders_seen(KEYS[1], KEYS[7], mode), redis.call('zcard', q.queue)}
+local who = holders_seen(KEYS[1], KEYS[7], mode_of(KEYS[1], seen.writer))
+return {0, wait, now_us, who, redis.call('zcard', q.queue)}

@@ -13,37 +13,43 @@
 --   {-3, 0}          this owner id is marked: a late copy of a request whose caller gave up
 --                    or whose acquisition already took its hold
 
-local refused = wrong_type(KEYS[1])
-if refused then
-    return refused
+local now_us, now = server_time()
+local ends = string.format('%d', now + tonumber(ARGV[2]))
+
+-- Free, the owner unmarked, nobody queued (see untouched in rw.lua): granted at once.
+if untouched(KEYS[1], KEYS[3], KEYS[4]) then
+    take_free(KEYS[1], KEYS[7], ARGV[1], now, ends, ARGV[8], true)
+    mark_taken(KEYS[3], ARGV[9])
+    return {1, next_token(KEYS[2], ARGV[3])}
 end
 
-local now_us, now = server_time()
-local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
-local lease = tonumber(ARGV[2])
-local mode = expire_holds(KEYS[1], KEYS[7], now)
+local seen, kind = look(KEYS[1], KEYS[7], ARGV[1], now)
+if not seen then
+    return {-1, kind}
+end
 
 -- A resend of a request that was granted: re-arm its lease from now.
-if rearm_hold(KEYS[1], KEYS[7], ARGV[1], now + lease) then
+if seen.held then
+    rearm_hold(KEYS[1], KEYS[7], ARGV[1], ends)
     mark_taken(KEYS[3], ARGV[9])
     return {1, tonumber(redis.call('get', KEYS[2])) or next_token(KEYS[2], ARGV[3])}
 end
 
-refused = abandoned(KEYS[3])
+local refused = abandoned(KEYS[3])
 if refused then
     return refused
 end
+local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 
 local wait = tonumber(ARGV[5])
+local mode = mode_of(KEYS[1], seen.writer)
 if not mode then
     local head = first_live(q, now, ARGV[1])
     if not head or head == ARGV[1] then
         if head then
             dequeue(q, ARGV[1])
         end
-        hold(KEYS[1], KEYS[7], ARGV[1], now, lease, ARGV[8])
-        redis.call('hset', KEYS[1], 'writer', ARGV[1])
-        settle(KEYS[1], KEYS[7])
+        take_free(KEYS[1], KEYS[7], ARGV[1], now, ends, ARGV[8], true)
         mark_taken(KEYS[3], ARGV[9])
         return {1, next_token(KEYS[2], ARGV[3])}
     end

@@ -25,21 +25,39 @@
 --       longer has this count (a copy landing after the memo of the first expired)
 --  -1   KEYS[1] holds a value of another type
 --
--- A copy counts once, however late it lands: the count it names is gone after the first. The
--- memo only lets a resend answer what the first attempt did.
+-- A copy counts once, however late it lands: the count it names is gone after the first, and
+-- never comes back (a re-entry's number is spent once seen, and a late copy of the acquisition
+-- finds its owner marked: see abandoned in family/scripts/common.lua). So a copy that finds its
+-- count is the first to run, and the memo, which only lets a resend answer what the first attempt
+-- did, is read only when the count is not found.
 
-local memo = redis.call('get', KEYS[3])
-if memo then
-    return tonumber(memo)
-end
-
-local kind = redis.call('type', KEYS[1]).ok
-if kind ~= 'none' and kind ~= 'hash' then
+local found = redis.pcall('hmget', KEYS[1], ARGV[1], record_field(ARGV[1]))
+if refused_type(KEYS[1], found) then
     return -1
 end
 
-local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
-expire_holds(KEYS[1], KEYS[8], server_ms())
-local result = give_back(KEYS[1], KEYS[8], ARGV[1], ARGV[5], false, q, KEYS[2], ARGV[3])
-redis.call('set', KEYS[3], result, 'px', ARGV[2])
-return result
+if found[1] then
+    local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
+    local now = server_ms()
+    -- The two holds whose lease ends first: whether one ended, and whether this is the only one.
+    local first = redis.call('zrange', KEYS[8], '0', '1', 'WITHSCORES')
+    local result
+    if first[1] == ARGV[1] and not first[3] and tonumber(first[2]) >= now
+        and found[1] == '1' and not found[2] and ARGV[5] == '0' then
+        -- The lock's only hold, live, never re-entered: the lock is left free, as give_back
+        -- would leave it, in one DEL.
+        redis.call('del', KEYS[1], KEYS[8])
+        wake_next(nil, q, KEYS[2], ARGV[3])
+        result = 1
+    else
+        if tonumber(first[2] or now) < now then
+            expire_holds(KEYS[1], KEYS[8], now)
+        end
+        result = give_back(KEYS[1], KEYS[8], ARGV[1], ARGV[5], false, q, KEYS[2], ARGV[3])
+    end
+    if result > 0 then
+        redis.call('set', KEYS[3], string.format('%d', result), 'px', ARGV[2])
+        return result
+    end
+end
+return tonumber(redis.call('get', KEYS[3]) or '0')

@@ -18,27 +18,57 @@
 -- A write is granted to the head of the queue only, on a free lock; a read to anyone while no
 -- write is held and no live writer queues ahead of it: a waiting writer blocks new readers, so
 -- a stream of readers cannot starve it, and the queue keeps both kinds in order.
+--
+-- A number given to redis.call is written out by Redis as a float ('%.17g'), at about the cost
+-- of a command, and string.format('%d') costs half of that: the common paths pass strings, each
+-- number written out once.
 
--- Settles `lock` after holds came or went: `writer` cleared if its hold is gone, both keys set to
--- expire with the last lease, or deleted when no hold is left. Returns the mode: 'write' while
--- the write hold is there, 'read' while only read holds are, nil when the lock is free.
+    if not string.find(reply.err, 'WRONGTYPE', 1, true) then
+        error(reply.err)
+    end
+    return redis.call('type', lock).ok
+end
+
+-- Sets `lock` and `leases` to expire with the last lease in `leases`, or deletes both when no
+-- lease is left. Returns whether a lease is left.
+local function expire_with_last(lock, leases)
+    local last = redis.call('zrange', leases, -1, -1, 'WITHSCORES')
+    if not last[1] then
+        redis.call('del', lock, leases)
+        return false
+    end
+    redis.call('pexpireat', lock, last[2])
+    redis.call('pexpireat', leases, last[2])
+    return true
+end
+
+-- Settles `lock` after holds went: `writer` cleared if its hold is gone, both keys set to expire
+-- with the last lease, or deleted when no hold is left (expire_with_last). Returns the mode:
+-- 'write' while the write hold is there, 'read' while only read holds are, nil when the lock is
+-- free. (A hold that comes leaves `writer` as it is: expire_with_last is all it needs.)
 local function settle(lock, leases)
     local writer = redis.call('hget', lock, 'writer')
     if writer and redis.call('hexists', lock, writer) == 0 then
         redis.call('hdel', lock, 'writer')
         writer = nil
     end
-    local last = redis.call('zrange', leases, -1, -1, 'WITHSCORES')
-    if not last[1] then
-        redis.call('del', lock, leases)
+    if not expire_with_last(lock, leases) then
         return nil
     end
-    redis.call('pexpireat', lock, last[2])
-    redis.call('pexpireat', leases, last[2])
     if writer then
         return 'write'
     end
     return 'read'
+end
+
+-- Drops the holds `ended` (owner ids read from `leases`: those whose lease ended before `now`,
+-- server ms) from `lock`, and settles it. Returns the mode (see settle).
+local function drop_ended(lock, leases, ended, now)
+    for _, owner in ipairs(ended) do
+        redis.call('hdel', lock, owner, who_field(owner), record_field(owner), exec_field(owner))
+    end
+    redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
+    return settle(lock, leases)
 end
 
 -- Drops the holds of `lock` whose lease ended before `now` (server ms). Returns the mode (see
@@ -54,11 +84,7 @@ local function expire_holds(lock, leases, now)
         end
         return 'read'
     end
-    for _, owner in ipairs(ended) do
-        redis.call('hdel', lock, owner, who_field(owner), record_field(owner), exec_field(owner))
-    end
-    redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
-    return settle(lock, leases)
+    return drop_ended(lock, leases, ended, now)
 end
 
 -- Lets the hold of `owner` go from `lock`: its count, its records (who took it, its re-entries,
@@ -68,23 +94,79 @@ local function drop_hold(lock, leases, owner)
     redis.call('zrem', leases, owner)
 end
 
--- A resend of a request that was granted finds `owner`'s hold in `lock`: its lease is re-armed
--- to end at `ends` (server ms), so the lease the caller times from the resend is never longer
--- than Redis keeps it. Returns whether `owner` holds `lock`.
-local function rearm_hold(lock, leases, owner, ends)
-    if redis.call('hexists', lock, owner) == 0 then
-        return false
+-- Grants `owner` a new hold of `lock` whose lease ends at `ends` (server ms, as a string),
+-- recording that the client named `who` took it at `now` (server ms); `write`: the write hold.
+-- The keys' expiry is the caller's (take_free, or expire_with_last: a hold that comes leaves
+-- `writer` as it is).
+local function hold(lock, leases, owner, now, ends, who, write)
+    local record = string.format('%s %d', who, now)
+    if write then
+        redis.call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner)
+    else
+        redis.call('hset', lock, owner, '1', who_field(owner), record)
     end
     redis.call('zadd', leases, ends, owner)
-    settle(lock, leases)
-    return true
 end
 
--- Grants `owner` a new hold of `lock` for `lease` ms from `now` (server ms), recording that the
--- client named `who` took it then.
-local function hold(lock, leases, owner, now, lease, who)
-    redis.call('hset', lock, owner, 1, who_field(owner), who .. ' ' .. now)
-    redis.call('zadd', leases, now + lease, owner)
+-- How a fresh acquisition starts (acquire_read.lua, acquire_write.lua). One EXISTS of the lock,
+-- the owner's mark and the queue: none of them there (untouched) tells that the lock is free (no
+-- hold: none whose lease ended, no writer, and no hold of this owner, so this copy is not a
+-- resend of a request that was granted), that the owner is not marked (see abandoned in
+-- common.lua) and that nobody queues ahead; so the hold is granted at once (take_free), as the
+-- full checks would grant it. Otherwise look reads the lock: the holds whose lease ended leave
+-- first, then the write hold and the owner's own are read in one HMGET (its failure tells a
+-- value of another type, see refused_type); the mark and the queue are read after, as before.
+
+-- Whether `lock`, the owner's mark `mark` and the queue `queue` are all absent (see above).
+local function untouched(lock, mark, queue)
+    return redis.call('exists', lock, mark, queue) == 0
+end
+
+-- Grants `owner` a new hold (see hold) of `lock`, which has no key: the lock is free, and this
+-- hold is its only one, so both keys expire with its lease. (An entry `leases` may still keep of
+-- a hold no longer in `lock`, its key deleted by hand, holds nothing back: it goes with the key,
+-- or leaves at its end, see expire_holds.)
+local function take_free(lock, leases, owner, now, ends, who, write)
+    hold(lock, leases, owner, now, ends, who, write)
+    redis.call('pexpireat', lock, ends)
+    redis.call('pexpireat', leases, ends)
+end
+
+-- What a fresh acquisition of `owner` finds in `lock` at `now` (server ms) when it is not
+-- untouched (see above): {writer = the owner id of the write hold, or false, held = whether
+-- `owner` holds `lock`: a resend of a request that was granted}, once the holds whose lease ended
+-- are dropped; or nil and the type of `lock` if it holds a value of another type.
+local function look(lock, leases, owner, now)
+    local found = redis.pcall('hmget', lock, 'writer', owner)
+    local kind = refused_type(lock, found)
+    if kind then
+        return nil, kind
+    end
+    local ended = redis.call('zrangebyscore', leases, '-inf', '(' .. now)
+    if #ended > 0 then
+        drop_ended(lock, leases, ended, now)
+        found = redis.call('hmget', lock, 'writer', owner)
+    end
+    return {writer = found[1], held = found[2] ~= false}
+end
+
+-- The mode (see settle) of `lock` whose write hold look found to be `writer` (false: none).
+local function mode_of(lock, writer)
+    if writer then
+        return 'write'
+    end
+    if redis.call('exists', lock) == 1 then
+        return 'read'
+    end
+    return nil
+end
+
+-- A resend of a request that was granted finds `owner`'s hold in `lock` (see look): its lease is
+-- re-armed to end at `ends` (server ms), so the lease the caller times from the resend is never
+-- longer than Redis keeps it.
+local function rearm_hold(lock, leases, owner, ends)
+    redis.call('zadd', leases, ends, owner)
+    expire_with_last(lock, leases)
 end
 
 -- Wakes whom the lock, now in `mode`, lets in: the head of `q`, by name, if it wants to write and

@@ -38,14 +38,12 @@
 -- First come, first served (see in_turn in sem.lua): permits are taken only when they cover
 -- what every live waiter queued ahead wants too; a newcomer queues behind every waiter.
 
-local refused, kind = wrong_type(KEYS[1])
-if refused then
-    return refused
+local found = redis.pcall('hmget', KEYS[1], 'total', 'used', ARGV[1])
+local kind = refused_type(KEYS[1], found)
+if kind then
+    return {-1, kind}
 end
-if kind == 'none' then
-    return {-5, 0}
-end
-local total = tonumber(redis.call('hget', KEYS[1], 'total'))
+local total = tonumber(found[1])
 if not total then
     return {-5, 0}
 end
@@ -56,34 +54,45 @@ end
 
 local now_us, now = server_time()
 local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
-local lease = tonumber(ARGV[2])
-expire_permits(KEYS[1], KEYS[7], now)
+local ends = string.format('%d', now + tonumber(ARGV[2]))
+local ended = redis.call('zrangebyscore', KEYS[7], '-inf', string.format('(%d', now))
+if #ended > 0 then
+    drop_permits(KEYS[1], KEYS[7], ended, now)
+    found = redis.call('hmget', KEYS[1], 'total', 'used', ARGV[1])
+end
 
 -- A resend of a request that was granted: re-arm its lease from now.
-if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
-    lease_until(KEYS[7], ARGV[1], now + lease)
+if found[3] then
+    lease_until(KEYS[7], ARGV[1], ends)
     mark_taken(KEYS[3], ARGV[9])
     return {1, 0}
 end
 
-refused = abandoned(KEYS[3])
-if refused then
-    return refused
+local used = tonumber(found[2]) or 0
+local fits, queued
+if redis.call('exists', KEYS[3], KEYS[4]) == 0 then
+    -- Not marked (see abandoned in common.lua), and nobody queues: the free permits decide.
+    fits, queued = total - used >= wanted, false
+else
+    local refused = abandoned(KEYS[3])
+    if refused then
+        return refused
+    end
+    fits, queued = in_turn(q, ARGV[1], total - used - wanted, now)
 end
-
-local fits, queued = in_turn(KEYS[1], q, ARGV[1], wanted, now)
 if fits then
     if queued then
         dequeue(q, ARGV[1])
     end
-    redis.call('hset', KEYS[1], ARGV[1], wanted, who_field(ARGV[1]), ARGV[8] .. ' ' .. now)
-    redis.call('hincrby', KEYS[1], 'used', wanted)
-    lease_until(KEYS[7], ARGV[1], now + lease)
+    local record = string.format('%s %d', ARGV[8], now)
+    local taken = string.format('%d', used + wanted)
+    redis.call('hset', KEYS[1], ARGV[1], ARGV[10], who_field(ARGV[1]), record, 'used', taken)
+    lease_until(KEYS[7], ARGV[1], ends)
     mark_taken(KEYS[3], ARGV[9])
     return {1, 0}
 end
 
-enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), wanted)
+enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), ARGV[10])
 local wait = tonumber(ARGV[5])
 local first = redis.call('zrange', KEYS[7], 0, 0, 'WITHSCORES')
 if first[2] then

@@ -33,10 +33,11 @@ dequeue(q, ARGV[1])
 if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return 0
 end
-expire_permits(KEYS[1], KEYS[8], server_ms())
+local now = server_ms()
+expire_permits(KEYS[1], KEYS[8], now)
 local released = 0
 if give_back(KEYS[1], KEYS[8], ARGV[1]) then
     released = 1
 end
-wake_fitting(KEYS[1], q, KEYS[2], ARGV[3])
+wake_fitting(q, available(KEYS[1]), now, KEYS[2], ARGV[3])
 return released

@@ -18,24 +18,33 @@
 --   1   released: the permits are free again, and the waiters they fit were woken by name
 --   0   this permit id holds nothing (its lease ran out, or it was released already by id)
 --  -1   KEYS[1] holds a value of another type
+--
+-- A copy counts once, however late it lands: the permits are gone after the first, and never
+-- come back under this permit id (a late copy of its acquisition finds it marked: see abandoned
+-- in family/scripts/common.lua). So a copy that finds its permits is the first to run, and the
+-- memo, which only lets a resend answer what the first attempt did, is read only when the permit
+-- id holds nothing.
 
-local memo = redis.call('get', KEYS[3])
-if memo then
-    return tonumber(memo)
-end
-
-local kind = redis.call('type', KEYS[1]).ok
-if kind ~= 'none' and kind ~= 'hash' then
+local found = redis.pcall('hmget', KEYS[1], ARGV[1], 'total')
+if refused_type(KEYS[1], found) then
     return -1
 end
 
-local result = 0
-if kind == 'hash' then
-    expire_permits(KEYS[1], KEYS[8], server_ms())
-    if give_back(KEYS[1], KEYS[8], ARGV[1]) then
-        result = 1
-        wake_fitting(KEYS[1], {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}, KEYS[2], ARGV[3])
+if found[1] then
+    local now = server_ms()
+    local ended = redis.call('zrangebyscore', KEYS[8], '-inf', string.format('(%d', now))
+    local used
+    if #ended > 0 then
+        drop_permits(KEYS[1], KEYS[8], ended, now)
+        used = give_back(KEYS[1], KEYS[8], ARGV[1])
+    else
+        used = give_back(KEYS[1], KEYS[8], ARGV[1], found[1])
+    end
+    if used then
+        local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
+        wake_fitting(q, (tonumber(found[2]) or 0) - used, now, KEYS[2], ARGV[3])
+        redis.call('set', KEYS[3], '1', 'px', ARGV[2])
+        return 1
     end
 end
-redis.call('set', KEYS[3], result, 'px', ARGV[2])
-return result
+return tonumber(redis.call('get', KEYS[3]) or '0')

@@ -15,14 +15,19 @@
 -- `q.wants`, and are served first come, first served (see in_turn): newcomers too queue behind
 -- them. A release wakes, by name and in queue order, the waiters whose permits fit in what is
 -- free, whatever process they wait in.
+--
+-- As in rwlock/scripts/rw.lua, the common paths give redis.call strings, each number written out
+-- once: a Lua number costs about a command to write out.
 
--- Drops the acquisitions of `sem` whose lease ended before `now` (server ms); their permits
--- come back.
-local function expire_permits(sem, leases, now)
-    local ended = redis.call('zrangebyscore', leases, '-inf', '(' .. now)
-    if #ended == 0 then
-        return
+    if not string.find(reply.err, 'WRONGTYPE', 1, true) then
+        error(reply.err)
     end
+    return redis.call('type', sem).ok
+end
+
+-- Drops the acquisitions `ended` (permit ids read from `leases`: those whose lease ended before
+-- `now`, server ms) from `sem`; their permits come back.
+local function drop_permits(sem, leases, ended, now)
     for _, id in ipairs(ended) do
         local held = tonumber(redis.call('hget', sem, id))
         if held then
@@ -33,9 +38,18 @@ local function expire_permits(sem, leases, now)
     redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
 end
 
--- Sets the lease of acquisition `id` to end at `ends` (server ms). `leases` has no TTL: were
--- it to expire, the holds it times would stay in the semaphore's hash, which has none either.
--- It is deleted when its last entry leaves (an empty sorted set is no key).
+-- Drops the acquisitions of `sem` whose lease ended before `now` (server ms); their permits
+-- come back.
+local function expire_permits(sem, leases, now)
+    local ended = redis.call('zrangebyscore', leases, '-inf', '(' .. now)
+    if #ended > 0 then
+        drop_permits(sem, leases, ended, now)
+    end
+end
+
+-- Sets the lease of acquisition `id` to end at `ends` (server ms, as a string). `leases` has no
+-- TTL: were it to expire, the holds it times would stay in the semaphore's hash, which has none
+-- either. It is deleted when its last entry leaves (an empty sorted set is no key).
 local function lease_until(leases, id, ends)
     redis.call('zadd', leases, ends, id)
 end
@@ -52,7 +66,8 @@ end
 -- is returned as it is.
 local function live_at(q, index, now, keep)
     while true do
-        local waiter = redis.call('zrange', q.queue, index, index)[1]
+        local at = string.format('%d', index)
+        local waiter = redis.call('zrange', q.queue, at, at)[1]
         if not waiter then
             return nil
         end
@@ -63,14 +78,14 @@ local function live_at(q, index, now, keep)
     end
 end
 
--- Whether the acquisition `id` may take `wanted` permits of `sem` now, first come first served:
--- the free permits must cover what every live waiter queued ahead of it wants, and then its own.
--- A newcomer (not in the queue) comes after every waiter, so it never takes permits a waiter is
--- owed, and a large request at the head holds back the smaller ones behind it, as in tokio's
--- Semaphore. Walks at most as many live waiters as there are free permits (each wants at least
--- one). Returns whether it may, and whether `id` was found queued (it then leaves the queue).
-local function in_turn(sem, q, id, wanted, now)
-    local left = available(sem) - wanted
+-- Whether the acquisition `id` may take the permits it wants now, first come first served: the
+-- free permits must cover what every live waiter queued ahead of it wants, and then its own
+-- (`left`: the permits free once its own are taken). A newcomer (not in the queue) comes after
+-- every waiter, so it never takes permits a waiter is owed, and a large request at the head
+-- holds back the smaller ones behind it, as in tokio's Semaphore. Walks at most as many live
+-- waiters as there are free permits (each wants at least one). Returns whether it may, and
+-- whether `id` was found queued (it then leaves the queue).
+local function in_turn(q, id, left, now)
     local index = 0
     while left >= 0 do
         local waiter, want = live_at(q, index, now, id)
@@ -86,14 +101,13 @@ local function in_turn(sem, q, id, wanted, now)
     return false, false
 end
 
--- Wakes, by name and in queue order, the live waiters of `q` whose permits fit in what `sem` has
--- free, stopping at the first that does not fit: the rule of in_turn, so every waiter woken may
--- take its permits, and no waiter behind one that does not fit is woken (it could not take them).
--- Dead waiters met on the way leave the queue. Published with pcall: a Redis user without channel
--- rights still releases (its waiters wake at their timers).
-local function wake_fitting(sem, q, channel, publish)
-    local free = available(sem)
-    local now = server_ms()
+-- Wakes, by name and in queue order, the live waiters of `q` whose permits fit in `free` (the
+-- permits free at `now`, server ms), stopping at the first that does not fit: the rule of
+-- in_turn, so every waiter woken may take its permits, and no waiter behind one that does not
+-- fit is woken (it could not take them). Dead waiters met on the way leave the queue. Published
+-- with pcall: a Redis user without channel rights still releases (its waiters wake at their
+-- timers).
+local function wake_fitting(q, free, now, channel, publish)
     local index = 0
     while free > 0 do
         local waiter, want = live_at(q, index, now, nil)
@@ -106,16 +120,17 @@ local function wake_fitting(sem, q, channel, publish)
     end
 end
 
--- Gives back every permit the acquisition `id` holds. Returns whether it held any.
-local function give_back(sem, leases, id)
-    local held = tonumber(redis.call('hget', sem, id))
+-- Gives back every permit the acquisition `id` holds (`held`: how many, as the caller read them
+-- from `sem`, or nil). Returns the permits of `sem` in use after, or nil if it held none.
+local function give_back(sem, leases, id, held)
+    held = held or redis.call('hget', sem, id)
     if not held then
-        return false
+        return nil
     end
-    redis.call('hincrby', sem, 'used', -held)
+    local used = redis.call('hincrby', sem, 'used', '-' .. held)
     redis.call('hdel', sem, id, who_field(id))
     redis.call('zrem', leases, id)
-    return true
+    return used
 end
 
 -- What a busy acquire tells about the acquisitions holding permits of `sem`, as holds_seen in
