@@ -13,31 +13,9 @@
 --   {-3, 0}          this owner id is marked: a late copy of a request whose caller gave up
 --                    or whose acquisition already took its hold
 
-local now_us, now = server_time()
-local ends = string.format('%d', now + tonumber(ARGV[2]))
-
--- Free, the owner unmarked, nobody queued (see untouched in rw.lua): granted at once.
-if untouched(KEYS[1], KEYS[3], KEYS[4]) then
-    take_free(KEYS[1], KEYS[7], ARGV[1], now, ends, ARGV[8], true)
-    mark_taken(KEYS[3], ARGV[9])
-    return {1, next_token(KEYS[2], ARGV[3])}
-end
-
-local seen, kind = look(KEYS[1], KEYS[7], ARGV[1], now)
-if not seen then
-    return {-1, kind}
-end
-
--- A resend of a request that was granted: re-arm its lease from now.
-if seen.held then
-    rearm_hold(KEYS[1], KEYS[7], ARGV[1], ends)
-    mark_taken(KEYS[3], ARGV[9])
-    return {1, tonumber(redis.call('get', KEYS[2])) or next_token(KEYS[2], ARGV[3])}
-end
-
-local refused = abandoned(KEYS[3])
-if refused then
-    return refused
+local decided, seen, now_us, now, ends = acquire_start(KEYS, ARGV, true)
+if decided then
+    return decided
 end
 local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 

@@ -23,11 +23,6 @@
 -- of a command, and string.format('%d') costs half of that: the common paths pass strings, each
 -- number written out once.
 
-    if not string.find(reply.err, 'WRONGTYPE', 1, true) then
-        error(reply.err)
-    end
-    return redis.call('type', lock).ok
-end
 
 -- Sets `lock` and `leases` to expire with the last lease in `leases`, or deletes both when no
 -- lease is left. Returns whether a lease is left.
@@ -252,4 +247,46 @@ local function holders_seen(lock, leases, mode)
         return holds_seen(lock, 'reader', redis.call('zcard', leases), first)
     end
     return ''
+end
+
+-- The token a read (`write` false) or write hold takes: a read hold's is the fence's last
+-- (read_token), a write hold's the next one (next_token in common.lua). `rearmed`: the hold was
+-- taken by an earlier copy, whose write token the fence still holds.
+local function hold_token(fence, fence_ttl, write, rearmed)
+    if not write then
+        return read_token(fence, fence_ttl)
+    end
+    if rearmed then
+        return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
+    end
+    return next_token(fence, fence_ttl)
+end
+
+-- The steps both acquires start with, for a read (`write` false) or write hold, on their
+-- KEYS and ARGV: a free lock nobody queues for is taken at once; a value of another type is
+-- refused; a resend of a request that was granted re-arms its hold; a marked owner is refused.
+-- Returns the reply when one of them decides the request, else nil and what the rest needs:
+-- what look saw, the server time in µs and in ms, and the new lease's end (server ms, a string).
+local function acquire_start(keys, argv, write)
+    local now_us, now = server_time()
+    local ends = string.format('%d', now + tonumber(argv[2]))
+    if untouched(keys[1], keys[3], keys[4]) then
+        take_free(keys[1], keys[7], argv[1], now, ends, argv[8], write)
+        mark_taken(keys[3], argv[9])
+        return {1, hold_token(keys[2], argv[3], write, false)}
+    end
+    local seen, kind = look(keys[1], keys[7], argv[1], now)
+    if not seen then
+        return {-1, kind}
+    end
+    if seen.held then
+        rearm_hold(keys[1], keys[7], argv[1], ends)
+        mark_taken(keys[3], argv[9])
+        return {1, hold_token(keys[2], argv[3], write, true)}
+    end
+    local refused = abandoned(keys[3])
+    if refused then
+        return refused
+    end
+    return nil, seen, now_us, now, ends
 end

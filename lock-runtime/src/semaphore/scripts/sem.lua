@@ -19,11 +19,6 @@
 -- As in rwlock/scripts/rw.lua, the common paths give redis.call strings, each number written out
 -- once: a Lua number costs about a command to write out.
 
-    if not string.find(reply.err, 'WRONGTYPE', 1, true) then
-        error(reply.err)
-    end
-    return redis.call('type', sem).ok
-end
 
 -- Drops the acquisitions `ended` (permit ids read from `leases`: those whose lease ended before
 -- `now`, server ms) from `sem`; their permits come back.
