@@ -61,16 +61,7 @@
 -- HGET of the owner's hold in rearm (common.lua; its failure tells a value of another type, so
 -- no TYPE is asked), the mark, and the PTTL that tells whether the lock is held.
 
-if redis.call('exists', KEYS[1], KEYS[3], KEYS[4]) == 0 then
-    if ARGV[6] == '1' then
-        dequeue({queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}, ARGV[1])
-    end
-    mark_taken(KEYS[3], ARGV[9])
-    local token = take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], ARGV[8])
-    return {1, token}
-end
-
-local reply = rearm(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], KEYS[3], ARGV[9])
+local reply = take_or_rearm(KEYS, ARGV, redis.call('exists', KEYS[1], KEYS[3], KEYS[4]))
 if reply then
     return reply
 end

@@ -210,6 +210,24 @@ local function dequeue(q, waiter)
     redis.call('hdel', q.wants, waiter)
 end
 
+-- The first step of the reentrant and the fair lock's acquires, on their own KEYS and ARGV,
+-- after an EXISTS that found `found` of their keys: nothing found (a free lock, an unmarked
+-- owner), it leaves the queue if this owner queued on an earlier try (ARGV[6]), marks the owner
+-- if an earlier copy may still be on its way (ARGV[9], see mark_taken) and takes the lock;
+-- else a resend whose hold exists re-arms it (see rearm). Returns the acquire's reply, or nil
+-- when neither happened.
+local function take_or_rearm(keys, argv, found)
+    if found == 0 then
+        if argv[6] == '1' then
+            dequeue({queue = keys[4], alive = keys[5], wants = keys[6]}, argv[1])
+        end
+        mark_taken(keys[3], argv[9])
+        local token = take(keys[1], keys[2], argv[3], argv[1], argv[2], argv[8])
+        return {1, token}
+    end
+    return rearm(keys[1], keys[2], argv[3], argv[1], argv[2], keys[3], argv[9])
+end
+
 -- The first waiter of `q` that is live at `now` (server ms; read when first needed if nil), or
 -- `keep` if it comes first; the dead ones ahead of it leave the queue. Nil if none.
 local function first_live(q, now, keep)
