@@ -23,12 +23,10 @@
 -- deadline not passed: the dead ones are purged by the next release, not here); `ids` the first
 -- ARGV[1] live waiters' owner ids, longest-queued first.
 
-local refused = not_a_hash(KEYS[1])
+local refused, now = inspect_start(KEYS[1])
 if refused then
     return refused
 end
-
-local now = now_ms()
 local token = redis.call('get', KEYS[2]) or ''
 local waiters, ids = live_waiters({queue = KEYS[3], alive = KEYS[4]}, now, tonumber(ARGV[1]))
 

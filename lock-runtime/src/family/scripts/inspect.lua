@@ -5,20 +5,16 @@
 -- keys. Nothing here writes: dead waiters and ended leases are skipped, not purged (the next
 -- script that writes purges them).
 
--- The reply refusing to describe `key` if it holds something other than a hash (another
--- program's key): {-1, type}; nil for a hash or no key.
-local function not_a_hash(key)
+-- The first step of every info.lua, on the primitive's hash `key`: the reply refusing to
+-- describe it if it holds something other than a hash (another program's key), {-1, type};
+-- else nil and the server time in milliseconds, from which leases and liveness are read.
+local function inspect_start(key)
     local kind = redis.call('type', key).ok
     if kind ~= 'none' and kind ~= 'hash' then
         return {-1, kind}
     end
-    return nil
-end
-
--- The server time in milliseconds.
-local function now_ms()
     local time = redis.call('time')
-    return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+    return nil, tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
 
 -- The record of who took the hold of `owner` in `hash`, where every hold has a field of its own

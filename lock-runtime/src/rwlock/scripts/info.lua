@@ -24,12 +24,10 @@
 -- waiters are live; `ids` the first ARGV[1] of them, longest-queued first, and `wants` what
 -- each waits for.
 
-local refused = not_a_hash(KEYS[1])
+local refused, now = inspect_start(KEYS[1])
 if refused then
     return refused
 end
-
-local now = now_ms()
 local limit = tonumber(ARGV[1])
 
 -- One hold as the reply lists it, or nil if its lease ended (or it is not in the hash).

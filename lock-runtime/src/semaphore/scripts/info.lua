@@ -25,12 +25,10 @@
 -- waiters are live; `ids` the first ARGV[1] of them, longest-queued first, and `wants` how many
 -- permits each wants.
 
-local refused = not_a_hash(KEYS[1])
+local refused, now = inspect_start(KEYS[1])
 if refused then
     return refused
 end
-
-local now = now_ms()
 local limit = tonumber(ARGV[1])
 local total = redis.call('hget', KEYS[1], 'total') or ''
 
