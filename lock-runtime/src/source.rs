@@ -1,5 +1,7 @@
 //! [`LockSource`]: what `#[distribute_lock(client = …)]` may name.
 
+use std::sync::Arc;
+
 use crate::{client::LockClient, multi::redlock::Redlock, sealed::Sealed};
 
 /// Where [`#[distribute_lock]`](crate::distribute_lock) takes its lock when given
@@ -43,32 +45,6 @@ pub enum Source {
     Redlock(Redlock),
 }
 
-/// Implements a trait of one method (`Trait::method -> Output`, taking `&self`) for `&T`,
-/// `Arc<T>` and `Box<T>` of every `T` that implements it, each asking the `T` it points to:
-/// what `client = …` names may be a reference or a shared pointer as well as the client.
-macro_rules! through_pointers {
-    ($trait:ident::$method:ident -> $output:ty) => {
-        impl<T: $trait + ?Sized> $trait for &T {
-            fn $method(&self) -> $output {
-                (**self).$method()
-            }
-        }
-
-        impl<T: $trait + ?Sized> $trait for ::std::sync::Arc<T> {
-            fn $method(&self) -> $output {
-                (**self).$method()
-            }
-        }
-
-        impl<T: $trait + ?Sized> $trait for Box<T> {
-            fn $method(&self) -> $output {
-                (**self).$method()
-            }
-        }
-    };
-}
-pub(crate) use through_pointers;
-
 impl LockSource for LockClient {
     fn source(&self) -> Source {
         Source::Client(self.clone())
@@ -81,4 +57,20 @@ impl LockSource for Redlock {
     }
 }
 
-through_pointers!(LockSource::source -> Source);
+impl<T: LockSource + ?Sized> LockSource for &T {
+    fn source(&self) -> Source {
+        (**self).source()
+    }
+}
+
+impl<T: LockSource + ?Sized> LockSource for Arc<T> {
+    fn source(&self) -> Source {
+        (**self).source()
+    }
+}
+
+impl<T: LockSource + ?Sized> LockSource for Box<T> {
+    fn source(&self) -> Source {
+        (**self).source()
+    }
+}
