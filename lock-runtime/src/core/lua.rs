@@ -230,7 +230,6 @@ impl Eval {
 }
 
 /// A call of a [`LuaScript`]: its keys and arguments, sent by [`Calls::invoke`].
-#[derive(Clone)]
 pub(crate) struct Invocation {
     script: &'static LuaScript,
     keys: Vec<Vec<u8>>,
@@ -370,17 +369,13 @@ impl Calls {
     /// The command that loads `script` as things stand: its library (`FUNCTION LOAD`), or its
     /// `EVALSHA` script (`SCRIPT LOAD`).
     pub(crate) fn load_command(&self, script: &LuaScript) -> Cmd {
-        let mut load = redis::cmd(if self.functions() {
-            "FUNCTION"
+        let (command, source) = if self.functions() {
+            ("FUNCTION", &script.library)
         } else {
-            "SCRIPT"
-        });
-        load.arg("LOAD");
-        if self.functions() {
-            load.arg(&script.library);
-        } else {
-            load.arg(&script.for_eval(self.server).source);
-        }
+            ("SCRIPT", &script.for_eval(self.server).source)
+        };
+        let mut load = redis::cmd(command);
+        load.arg("LOAD").arg(source);
         load
     }
 
