@@ -87,9 +87,9 @@ pub mod scripts {
 
     /// How a pipeline sends the lock's scripts: as a client of the runtime would on a server of
     /// `version` (`(major, minor)`): `FCALL` from Redis 7.0 on, `EVALSHA` before.
-    #[derive(Debug, Clone, Copy)]
+    #[derive(Debug, Clone)]
     pub struct Pipelined {
-        calls: &'static Calls,
+        calls: Arc<Calls>,
     }
 
     impl Pipelined {
@@ -99,12 +99,12 @@ pub mod scripts {
                 version: Some(version),
             };
             Self {
-                calls: Box::leak(Box::new(Calls::new(server))),
+                calls: Arc::new(Calls::new(server)),
             }
         }
 
         /// Whether the scripts go out as `FCALL`.
-        pub fn functions(self) -> bool {
+        pub fn functions(&self) -> bool {
             self.calls.functions()
         }
 
@@ -112,7 +112,7 @@ pub mod scripts {
         /// (`FUNCTION LOAD`, or `SCRIPT LOAD`), to run once before the pipelines: a pipeline
         /// does not load what the server lacks. A `FUNCTION LOAD` of a library the server has
         /// fails with "already exists", which the caller may ignore.
-        pub fn load_commands(self) -> Vec<redis::Cmd> {
+        pub fn load_commands(&self) -> Vec<redis::Cmd> {
             [REENTRANT.acquire, ONE_OWNER.release]
                 .into_iter()
                 .map(|script| self.calls.load_command(script))
@@ -122,7 +122,7 @@ pub mod scripts {
         /// The command that loads the reentrant lock's script `file` (see [`lock`]) the way a
         /// client sends it, so that a test can have it in Redis before a request that must not
         /// stall on loading it; `None` if there is no such script.
-        pub fn load_lock_script(self, file: &str) -> Option<redis::Cmd> {
+        pub fn load_lock_script(&self, file: &str) -> Option<redis::Cmd> {
             LOCK.iter()
                 .flat_map(|table| table.iter())
                 .find(|(name, _)| *name == file)
@@ -133,7 +133,7 @@ pub mod scripts {
         /// [`lock`], [`fair_lock`], [`read_write_lock`], [`semaphore`], [`count_down_latch`]) the
         /// way a client sends them: so that a late copy of a request finds its script, as it
         /// would where other clients had run it.
-        pub fn load_every_script(self) -> Vec<redis::Cmd> {
+        pub fn load_every_script(&self) -> Vec<redis::Cmd> {
             LOCK.iter()
                 .chain(&[
                     crate::fair_lock::scripts::SCRIPTS,
@@ -147,7 +147,7 @@ pub mod scripts {
         }
 
         fn acquire_invocation(
-            self,
+            &self,
             keys: &Keys,
             owner: &str,
             lease: Duration,
@@ -183,7 +183,7 @@ pub mod scripts {
     /// [`LockError::InvalidName`] for a name the lock refuses.
     pub fn pipe_acquire(
         pipeline: &mut redis::Pipeline,
-        calls: Pipelined,
+        calls: &Pipelined,
         prefix: &str,
         name: &str,
         owner: &str,
@@ -205,7 +205,7 @@ pub mod scripts {
     /// [`LockError::InvalidName`] for a name the lock refuses.
     pub fn pipe_release(
         pipeline: &mut redis::Pipeline,
-        calls: Pipelined,
+        calls: &Pipelined,
         prefix: &str,
         name: &str,
         owner: &str,

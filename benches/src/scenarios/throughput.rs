@@ -172,7 +172,7 @@ impl Pipelines {
                 .collect();
             let cad = self.compare_and_delete_sha.clone();
             let reference = self.redisson.clone();
-            let calls = self.calls;
+            let calls = self.calls.clone();
             let lease_ms = LEASE.as_millis() as u64;
             tasks.spawn(async move {
                 let mut pairs = 0u64;
@@ -187,7 +187,7 @@ impl Pipelines {
                                 // Built by the runtime itself, byte for byte what a lock sends.
                                 scripts::pipe_acquire(
                                     &mut pipe,
-                                    calls,
+                                    &calls,
                                     "lock",
                                     name,
                                     &owner,
@@ -195,7 +195,7 @@ impl Pipelines {
                                     CLIENT_NAME,
                                 )?;
                                 scripts::pipe_release(
-                                    &mut pipe, calls, "lock", name, &owner, &owner, MEMO_TTL,
+                                    &mut pipe, &calls, "lock", name, &owner, &owner, MEMO_TTL,
                                 )?;
                             }
                             Protocol::SetNx => {
