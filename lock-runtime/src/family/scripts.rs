@@ -63,7 +63,8 @@ lua_scripts! {
 
     /// Delete a lock if an owner [`HOLDERS`] found still holds it; see
     /// `scripts/force_unlock.lua`. Its reply is `ForceUnlocked`. Sent alone.
-    pub(crate) static FORCE_UNLOCK: LuaScript = [allow_oom!()] "force_unlock.lua";
+    pub(crate) static FORCE_UNLOCK: LuaScript =
+        [allow_oom!(), common_lua!()] "force_unlock.lua";
 
     /// Undo a fresh acquisition that ends without a guard: leave the queue, give back, mark if
     /// needed; see `scripts/leave.lua`. Its reply is `Undone`.

@@ -33,3 +33,19 @@ local function record_run(requests, id, outcome, horizon)
     redis.call('zadd', requests, string.format('%d', now * 4 + outcome), id)
     redis.call('pexpire', requests, horizon)
 end
+
+-- Runs `change` for request `id` unless the request ran within the horizon, and answers what it
+-- answered the first time. `change()` returns its outcome: 0 to 3, recorded with `id` in
+-- `requests` for `horizon` ms, or a negative status (a value of another type at the primitive's
+-- key), which changed nothing and is not recorded.
+local function run_once(requests, id, horizon, change)
+    local ran = ran_already(requests, id)
+    if ran then
+        return ran
+    end
+    local outcome = change()
+    if outcome >= 0 then
+        record_run(requests, id, outcome, horizon)
+    end
+    return outcome
+end

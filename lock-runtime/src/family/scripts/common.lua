@@ -88,6 +88,27 @@ local function who_field(owner)
     return '~who:' .. owner
 end
 
+-- The watchdog's renewal of the hold of `owner` in `lock` where every hold has a lease of its
+-- own in `leases` (owner id -> server ms it ends): the read-write lock's holds, the semaphore's
+-- acquisitions. `expire(lock, leases, now)` first drops the holds whose lease ended; the hold's
+-- lease then ends `lease` ms from now, and `settle(lock, leases)` (nil: nothing to do) brings
+-- the keys' own expiry in line. Returns 1 renewed, 0 the hold is gone.
+local function renew_own_lease(lock, leases, owner, lease, expire, settle)
+    if redis.call('type', lock).ok ~= 'hash' then
+        return 0
+    end
+    local now = server_ms()
+    expire(lock, leases, now)
+    if redis.call('hexists', lock, owner) == 0 then
+        return 0
+    end
+    redis.call('zadd', leases, string.format('%d', now + tonumber(lease)), owner)
+    if settle then
+        settle(lock, leases)
+    end
+    return 1
+end
+
 -- What a busy acquire tells about holds kept under who_field: {noun, holds, record...}, where
 -- `noun` says what each holder is ('writer', 'reader', 'permit holder'), `holds` how many holds
 -- there are in all, and each record is that of one of `owners` (the few to name; '' where a
@@ -116,6 +137,20 @@ local function wrong_type(lock)
         return {-1, kind}, kind
     end
     return nil, kind
+end
+
+-- What a script that reads or changes the hash `key`, and nothing else when it is absent,
+-- answers before it starts: -1 if `key` holds a value of another type (not ours to touch),
+-- `absent` if there is no key, nil for a hash (go on).
+local function not_a_hash(key, absent)
+    local kind = redis.call('type', key).ok
+    if kind == 'hash' then
+        return nil
+    end
+    if kind == 'none' then
+        return absent
+    end
+    return -1
 end
 
 -- wrong_type for a script whose first command on `lock` ran with redis.pcall, which fails only

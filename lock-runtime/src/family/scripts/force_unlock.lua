@@ -18,12 +18,9 @@
 -- that lands after the lock was freed and taken again finds none of its owners and leaves the
 -- new holder's lock alone.
 
-local kind = redis.call('type', KEYS[1]).ok
-if kind == 'none' then
-    return 0
-end
-if kind ~= 'hash' then
-    return -1
+local early = not_a_hash(KEYS[1], 0)
+if early then
+    return early
 end
 for i = 3, #ARGV do
     if redis.call('hexists', KEYS[1], ARGV[i]) == 1 then

@@ -21,27 +21,21 @@
 --   0   there was no latch (the count was already zero): nothing changed; waiters woken
 --  -1   KEYS[1] holds something that is not a count (left untouched)
 
-local ran = ran_already(KEYS[3], ARGV[4])
-if ran then
-    return ran
-end
-
-local count = read_count(KEYS[1])
-local result
-if count == nil then
-    result = 0
-elseif not count then
-    return -1
-elseif redis.call('decr', KEYS[1]) > 0 then
-    redis.call('pexpire', KEYS[1], ARGV[3])
-    result = 2
-else
-    redis.call('del', KEYS[1])
-    result = 1
-end
-if result ~= 2 then
+return run_once(KEYS[3], ARGV[4], ARGV[5], function()
+    local count = read_count(KEYS[1])
+    local result
+    if count == nil then
+        result = 0
+    elseif not count then
+        return -1
+    elseif redis.call('decr', KEYS[1]) > 0 then
+        redis.call('pexpire', KEYS[1], ARGV[3])
+        return 2
+    else
+        redis.call('del', KEYS[1])
+        result = 1
+    end
     -- pcall: a user without channel rights still counts down; its waiters wake by their timers.
     redis.pcall(ARGV[2], KEYS[2], ARGV[1])
-end
-record_run(KEYS[3], ARGV[4], result, ARGV[5])
-return result
+    return result
+end)

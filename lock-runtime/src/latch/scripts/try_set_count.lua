@@ -15,20 +15,13 @@
 --   0   not set: the latch exists (its count and TTL unchanged)
 --  -1   KEYS[1] holds something that is not a count (left untouched)
 
-local ran = ran_already(KEYS[2], ARGV[3])
-if ran then
-    return ran
-end
-
-local count = read_count(KEYS[1])
-local result
-if count == nil then
-    redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
-    result = 1
-elseif count then
-    result = 0
-else
+return run_once(KEYS[2], ARGV[3], ARGV[4], function()
+    local count = read_count(KEYS[1])
+    if count == nil then
+        redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
+        return 1
+    elseif count then
+        return 0
+    end
     return -1
-end
-record_run(KEYS[2], ARGV[3], result, ARGV[4])
-return result
+end)

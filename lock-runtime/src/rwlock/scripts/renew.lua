@@ -15,14 +15,4 @@
 -- the send of the copy it got the reply of), which is safe. A copy that finds the hold gone
 -- changes nothing.
 
-if redis.call('type', KEYS[1]).ok ~= 'hash' then
-    return 0
-end
-local now = server_ms()
-expire_holds(KEYS[1], KEYS[2], now)
-if redis.call('hexists', KEYS[1], ARGV[1]) == 0 then
-    return 0
-end
-redis.call('zadd', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
-settle(KEYS[1], KEYS[2])
-return 1
+return renew_own_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2], expire_holds, settle)

@@ -6,12 +6,9 @@
 -- Returns the free permits (0 if the permits were never set), or -1 if KEYS[1] holds a value
 -- of another type.
 
-local kind = redis.call('type', KEYS[1]).ok
-if kind == 'none' then
-    return 0
-end
-if kind ~= 'hash' then
-    return -1
+local early = not_a_hash(KEYS[1], 0)
+if early then
+    return early
 end
 expire_permits(KEYS[1], KEYS[2], server_ms())
 return math.max(available(KEYS[1]), 0)

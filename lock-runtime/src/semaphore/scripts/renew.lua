@@ -15,13 +15,4 @@
 -- the send of the copy it got the reply of), which is safe. A copy that finds them gone
 -- changes nothing.
 
-if redis.call('type', KEYS[1]).ok ~= 'hash' then
-    return 0
-end
-local now = server_ms()
-expire_permits(KEYS[1], KEYS[2], now)
-if redis.call('hexists', KEYS[1], ARGV[1]) == 0 then
-    return 0
-end
-lease_until(KEYS[2], ARGV[1], now + tonumber(ARGV[2]))
-return 1
+return renew_own_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2], expire_permits)
