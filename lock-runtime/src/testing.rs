@@ -247,18 +247,18 @@ pub mod keys {
 
     /// The fencing state of the lock `name` (the last token handed out): `{prefix:name}:fence`.
     pub fn fence(prefix: &str, name: &str) -> Result<String, LockError> {
-        Ok(one_owner(prefix, name)?.fence())
+        Ok(one_owner(prefix, name)?.fence().to_string())
     }
 
     /// The queue of the lock `name`'s waiters, by their first try: `{prefix:name}:queue`.
     pub fn queue(prefix: &str, name: &str) -> Result<String, LockError> {
-        Ok(one_owner(prefix, name)?.queue())
+        Ok(one_owner(prefix, name)?.queue().to_string())
     }
 
     /// The channel on which the releases of the lock `name` are announced:
     /// `{prefix:name}:unlock`.
     pub fn unlock_channel(prefix: &str, name: &str) -> Result<String, LockError> {
-        Ok(one_owner(prefix, name)?.channel())
+        Ok(one_owner(prefix, name)?.channel().to_string())
     }
 
     /// The read-write lock `name`'s hash: `{prefix:name}:rw`.
@@ -268,7 +268,10 @@ pub mod keys {
 
     /// The per-hold leases of the read-write lock `name`: `{prefix:name}:rw:leases`.
     pub fn read_write_leases(prefix: &str, name: &str) -> Result<String, LockError> {
-        Ok(RW.keys_under(prefix, &Arc::from(name))?.leases())
+        Ok(RW
+            .keys_under(prefix, &Arc::from(name))?
+            .leases()
+            .to_string())
     }
 
     /// The semaphore `name`'s hash: `{prefix:name}:sem`.
@@ -284,7 +287,7 @@ pub mod keys {
     /// The channel on which the count-down latch `name` announces it reached zero:
     /// `{prefix:name}:latch:unlock`.
     pub fn latch_channel(prefix: &str, name: &str) -> Result<String, LockError> {
-        Ok(latch_keys(prefix, name)?.channel())
+        Ok(latch_keys(prefix, name)?.channel().to_string())
     }
 
     /// The keys of the count-down latch `name`.

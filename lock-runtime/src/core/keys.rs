@@ -5,7 +5,9 @@
 //! all of them live in one hash slot: each script touches a single slot and runs unchanged on
 //! Redis Cluster.
 
-use std::{sync::Arc, time::Duration};
+use std::{fmt, io::Write, sync::Arc, time::Duration};
+
+use redis::{RedisWrite, ToRedisArgs};
 
 use crate::error::LockError;
 
@@ -41,56 +43,74 @@ impl Keys {
     /// `{prefix:name}:part` (and every other key is named after that), still in the name's slot.
     pub(crate) fn part(self, part: &str) -> Self {
         Self {
-            main: self.sub(part),
+            main: self.sub(part).to_string(),
             name: self.name,
         }
     }
 
     /// A helper key of this resource: `{prefix:name}:suffix`.
-    pub(crate) fn sub(&self, suffix: &str) -> String {
-        format!("{}:{suffix}", self.main)
+    pub(crate) fn sub<'a>(&'a self, suffix: &'a str) -> SubKey<'a> {
+        SubKey {
+            main: &self.main,
+            suffix,
+            id: None,
+        }
     }
 
     /// The fencing state: the last token handed out, under a TTL of [`FENCE_TTL`].
-    pub(crate) fn fence(&self) -> String {
+    pub(crate) fn fence(&self) -> SubKey<'_> {
         self.sub("fence")
     }
 
     /// The channel that announces releases and carries wake-ups.
-    pub(crate) fn channel(&self) -> String {
+    pub(crate) fn channel(&self) -> SubKey<'_> {
         self.sub("unlock")
     }
 
     /// The queue of waiting owner ids, by their first try (the locks' acquire scripts).
-    pub(crate) fn queue(&self) -> String {
+    pub(crate) fn queue(&self) -> SubKey<'_> {
         self.sub("queue")
     }
 
     /// The queued owner ids' liveness deadlines.
-    pub(crate) fn alive(&self) -> String {
+    pub(crate) fn alive(&self) -> SubKey<'_> {
         self.sub("alive")
     }
 
     /// What each queued owner id waits for, where the primitive needs to know (the lease of a
     /// direct hand-over, a read or a write).
-    pub(crate) fn wants(&self) -> String {
+    pub(crate) fn wants(&self) -> SubKey<'_> {
         self.sub("wants")
     }
 
     /// The lease of each hold, for primitives whose holds each have one (the read-write lock).
-    pub(crate) fn leases(&self) -> String {
+    pub(crate) fn leases(&self) -> SubKey<'_> {
         leases_of(&self.main)
     }
 
+    /// The mark of an owner id that takes nothing new (see `abandoned` in
+    /// `family/scripts/common.lua`).
+    pub(crate) fn abandoned<'a>(&'a self, owner: &'a str) -> SubKey<'a> {
+        SubKey {
+            main: &self.main,
+            suffix: "abandoned",
+            id: Some(owner),
+        }
+    }
+
     /// The memo key of one request (see the scripts' headers).
-    pub(crate) fn memo(&self, request_id: &str) -> String {
-        format!("{}:memo:{request_id}", self.main)
+    pub(crate) fn memo<'a>(&'a self, request_id: &'a str) -> SubKey<'a> {
+        SubKey {
+            main: &self.main,
+            suffix: "memo",
+            id: Some(request_id),
+        }
     }
 
     /// The ids of the requests that ran on this resource lately (a sorted set, see
     /// `core/scripts/requests.lua`), for primitives whose requests count once however late a
     /// copy lands by being recognised there.
-    pub(crate) fn requests(&self) -> String {
+    pub(crate) fn requests(&self) -> SubKey<'_> {
         self.sub("requests")
     }
 
@@ -108,8 +128,42 @@ impl Keys {
 
 /// The per-hold leases key of the resource whose main key is `main` (see [`Keys::leases`]),
 /// for code that keeps only a hold's main key.
-pub(crate) fn leases_of(main: &str) -> String {
-    format!("{main}:leases")
+pub(crate) fn leases_of(main: &str) -> SubKey<'_> {
+    SubKey {
+        main,
+        suffix: "leases",
+        id: None,
+    }
+}
+
+/// A helper key of a resource, `{prefix:name}:suffix` or `{prefix:name}:suffix:id`, written
+/// where it is used: straight into a script call's buffer, or into a `String` (`to_string()`)
+/// where one is kept. The calls built for every try and release so format no `String` per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SubKey<'a> {
+    main: &'a str,
+    suffix: &'a str,
+    /// A request's or an owner's id, after the suffix.
+    id: Option<&'a str>,
+}
+
+impl fmt::Display for SubKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.main, self.suffix)?;
+        match self.id {
+            Some(id) => write!(f, ":{id}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ToRedisArgs for SubKey<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut key = out.writer_for_next_arg();
+        // Into the command's own buffer: writing to memory does not fail.
+        let written = write!(key, "{self}");
+        debug_assert!(written.is_ok(), "writing a key into a command's buffer");
+    }
 }
 
 /// Checks a resource name (or key prefix) for what would break the key scheme.
@@ -136,13 +190,34 @@ mod tests {
         let keys = Keys::new("app", &Arc::from("stock:42")).expect("valid name");
         assert_eq!(keys.main, "{app:stock:42}");
         for key in [
-            &keys.fence(),
-            &keys.channel(),
-            &keys.memo("r1"),
-            &keys.sub("queue"),
+            keys.fence(),
+            keys.channel(),
+            keys.memo("r1"),
+            keys.abandoned("owner"),
+            keys.sub("queue"),
         ] {
-            assert!(key.starts_with("{app:stock:42}:"), "{key}");
+            assert!(key.to_string().starts_with("{app:stock:42}:"), "{key}");
         }
+        assert_eq!(keys.memo("r1").to_string(), "{app:stock:42}:memo:r1");
+        assert_eq!(
+            keys.abandoned("c:1").to_string(),
+            "{app:stock:42}:abandoned:c:1"
+        );
+    }
+
+    #[test]
+    fn a_key_goes_into_a_command_as_it_reads() {
+        let keys = Keys::new("app", &Arc::from("stock:42")).expect("valid name");
+        let mut command = redis::Cmd::new();
+        command.arg(keys.abandoned("c:1")).arg(keys.fence());
+        let written: Vec<_> = command.args_iter().collect();
+        assert_eq!(
+            written,
+            [
+                redis::Arg::Simple(&b"{app:stock:42}:abandoned:c:1"[..]),
+                redis::Arg::Simple(&b"{app:stock:42}:fence"[..]),
+            ]
+        );
     }
 
     #[test]

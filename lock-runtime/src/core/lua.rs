@@ -34,7 +34,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use redis::{Cmd, ToRedisArgs};
+use redis::{Arg, Cmd, ToRedisArgs};
 
 use crate::{
     core::slots::key_slot,
@@ -192,8 +192,8 @@ impl LuaScript {
     pub(crate) fn prepare_invoke(&'static self) -> Invocation {
         Invocation {
             script: self,
-            keys: Vec::new(),
-            args: Vec::new(),
+            keys: 0,
+            arguments: Cmd::with_capacity(16, 384),
         }
     }
 
@@ -230,10 +230,15 @@ impl Eval {
 }
 
 /// A call of a [`LuaScript`]: its keys and arguments, sent by [`Calls::invoke`].
+///
+/// The keys, then the arguments, are written into one buffer as they are added (a `Cmd` that is
+/// never sent itself), so a call costs a couple of allocations however many it has: it is built
+/// for every try, release and renewal.
 pub(crate) struct Invocation {
     script: &'static LuaScript,
-    keys: Vec<Vec<u8>>,
-    args: Vec<Vec<u8>>,
+    /// How many of `arguments`, from the first, are the script's `KEYS`.
+    keys: usize,
+    arguments: Cmd,
 }
 
 impl std::fmt::Debug for Invocation {
@@ -241,8 +246,8 @@ impl std::fmt::Debug for Invocation {
         // Arguments may carry a caller's data (`exec`): their count only.
         f.debug_struct("Invocation")
             .field("function", &self.script.function)
-            .field("keys", &self.keys.len())
-            .field("args", &self.args.len())
+            .field("keys", &self.keys)
+            .field("args", &(self.arguments.args_iter().len() - self.keys))
             .finish()
     }
 }
@@ -250,29 +255,48 @@ impl std::fmt::Debug for Invocation {
 impl Invocation {
     /// Adds an argument: the script's next `ARGV`.
     pub(crate) fn arg<T: ToRedisArgs>(&mut self, arg: T) -> &mut Self {
-        arg.write_redis_args(&mut self.args);
+        self.arguments.arg(arg);
         self
     }
 
-    /// Adds a key: the script's next `KEYS`.
+    /// Adds a key: the script's next `KEYS`. Every key comes before the first argument.
     pub(crate) fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
-        key.write_redis_args(&mut self.keys);
+        debug_assert_eq!(
+            self.keys,
+            self.arguments.args_iter().len(),
+            "a key added after an argument"
+        );
+        self.arguments.arg(key);
+        self.keys = self.arguments.args_iter().len();
         self
     }
 
     /// The slot of its first key (every key of a script shares its slot), where its library
     /// must be loaded on a cluster.
     fn slot(&self) -> Option<u16> {
-        self.keys.first().map(|key| key_slot(key))
+        match self.arguments.args_iter().next() {
+            Some(Arg::Simple(key)) if self.keys > 0 => Some(key_slot(key)),
+            _ => None,
+        }
     }
 
     fn command(&self, name: &str, script: &str) -> Cmd {
-        let mut command = redis::cmd(name);
-        command
-            .arg(script)
-            .arg(self.keys.len())
-            .arg(&*self.keys)
-            .arg(&*self.args);
+        let arguments = self.arguments.args_iter();
+        let bytes: usize = arguments
+            .clone()
+            .map(|argument| match argument {
+                Arg::Simple(bytes) => bytes.len(),
+                _ => 0,
+            })
+            .sum();
+        let mut command =
+            Cmd::with_capacity(arguments.len() + 3, bytes + name.len() + script.len() + 8);
+        command.arg(name).arg(script).arg(self.keys);
+        for argument in arguments {
+            if let Arg::Simple(bytes) = argument {
+                command.arg(bytes);
+            }
+        }
         command
     }
 }

@@ -97,7 +97,7 @@ pub(crate) async fn wait<A: Attempt + Send>(
     deadline: Option<Instant>,
     attempt: &mut A,
 ) -> Result<Won<A::Output>, LockError> {
-    let channel = keys.channel();
+    let channel = keys.channel().to_string();
     let mut subscription = backend.hub.join_if_confirmed(&channel);
     let mut named = None;
     let mut seen_confirmed = subscription.is_some();
@@ -337,9 +337,9 @@ mod tests {
         /// Frees the resource, and publishes `wake` on its channel.
         fn free(&self, wake: &Wake) {
             self.script.free.store(true, Ordering::SeqCst);
-            let _: i64 = self
-                .server
-                .cmd(&["PUBLISH", &self.keys.channel(), &wake.message()]);
+            let _: i64 =
+                self.server
+                    .cmd(&["PUBLISH", &self.keys.channel().to_string(), &wake.message()]);
         }
     }
 

@@ -30,7 +30,7 @@ use crate::{
     family::{
         flavor::Flavor,
         guard::LockGuard,
-        release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf, abandoned_mark},
+        release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf},
         replies::{Acquired, Reentered, Seen},
     },
     transport::background::InContext,
@@ -648,7 +648,7 @@ pub(crate) fn acquire_call(
     acquire
         .key(&keys.main)
         .key(keys.fence())
-        .key(abandoned_mark(keys, owner))
+        .key(keys.abandoned(owner))
         .key(keys.queue())
         .key(keys.alive())
         .key(keys.wants());

@@ -233,7 +233,7 @@ fn leave_call(
     leave
         .key(&keys.main)
         .key(keys.channel())
-        .key(abandoned_mark(keys, owner));
+        .key(keys.abandoned(owner));
     passing_on(layout, &mut leave, keys)
         .arg(owner)
         .arg(redis_millis(mark_ttl))
@@ -251,9 +251,4 @@ fn passing_on<'a>(layout: &Layout, call: &'a mut Invocation, keys: &Keys) -> &'a
         .key(keys.alive())
         .key(keys.wants());
     layout.with_leases(call, keys)
-}
-
-/// The key marking `owner` abandoned (see `scripts/leave.lua`).
-pub(crate) fn abandoned_mark(keys: &Keys, owner: &str) -> String {
-    keys.sub(&format!("abandoned:{owner}"))
 }

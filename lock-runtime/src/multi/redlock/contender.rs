@@ -68,7 +68,7 @@ impl Contender {
 
     /// The channel its client's releases of this lock publish on.
     pub(crate) fn channel(&self) -> String {
-        self.keys.channel()
+        self.keys.channel().to_string()
     }
 
     /// Who held the lock at the last try that found it busy, in words, if known.
