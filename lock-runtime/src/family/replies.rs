@@ -17,7 +17,8 @@ use crate::{
     error::{LockError, human_duration},
 };
 
-/// The reply of `acquire.lua`: what every acquire script of the family answers alike.
+/// The reply of `acquire.lua`: what every acquire script of the family answers alike: the
+/// fencing token (an integer) when taken, else a table whose first element says what happened.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Acquired {
     /// Taken, with this fencing token.
@@ -44,6 +45,14 @@ pub(crate) enum Acquired {
 
 impl FromRedisValue for Acquired {
     fn from_redis_value(value: Value) -> Result<Self, ParsingError> {
+        // Taken: the token alone, the cheapest reply for Redis to give (a table costs it the
+        // conversion of every element and a search for its special fields).
+        if let Value::Int(token) = value {
+            return Ok(Self::Taken {
+                token: u64::try_from(token)
+                    .map_err(|_| ParsingError::from("negative fencing token"))?,
+            });
+        }
         let mut items = Vec::<Value>::from_redis_value(value)?.into_iter();
         let mut next = || {
             items
@@ -53,9 +62,6 @@ impl FromRedisValue for Acquired {
         let status = i64::from_redis_value(next()?)?;
         let value = next()?;
         Ok(match status {
-            1 => Self::Taken {
-                token: u64::from_redis_value(value)?,
-            },
             0 => Self::Busy {
                 ttl: u64::try_from(i64::from_redis_value(value)?)
                     .ok()

@@ -100,7 +100,8 @@ fn status_and_value(reply: &[redis::Value]) -> (i64, i64) {
 }
 
 /// The whole reply of the acquire script `source` (the reentrant or the fair lock's) for
-/// `owner`, which says whether it queued on an earlier try ("1") or not ("0").
+/// `owner`, which says whether it queued on an earlier try ("1") or not ("0"). A taken lock
+/// answers its token alone: read as `{1, token}`, beside the other answers' `{status, …}`.
 fn acquire_reply(
     server: &RedisServer,
     source: &str,
@@ -109,7 +110,7 @@ fn acquire_reply(
     lease_ms: &str,
     mark_ms: &str,
 ) -> Vec<redis::Value> {
-    server.cmd(&[
+    let reply: redis::Value = server.cmd(&[
         "EVAL",
         source,
         "6",
@@ -128,7 +129,11 @@ fn acquire_reply(
         "0",
         "scripts-test",
         mark_ms,
-    ])
+    ]);
+    match reply {
+        redis::Value::Int(token) => vec![redis::Value::Int(1), redis::Value::Int(token)],
+        reply => redis::from_redis_value(reply).expect("an acquire's reply"),
+    }
 }
 
 /// The fair lock's `acquire.lua`'s status and value, as [`acquire`].

@@ -23,7 +23,8 @@
 --          "0" (see lock/scripts/acquire.lua)
 --
 -- Returns {status, value}:
---   { 1, token}  acquired; token as lock/scripts/acquire.lua
+--   token        acquired (a bare integer, not a table: the common reply costs Redis least);
+--                token as lock/scripts/acquire.lua
 --   { 0, wait, now, who, waiters}  not this owner's turn: it is queued (its liveness refreshed)
 --                and must try again within `wait` ms (the holder's remaining lease, the head's
 --                liveness, or ARGV[5]; for a waiter that takes a direct hand-over, at most a
@@ -94,7 +95,7 @@ if pttl == -2 and (not head or head == ARGV[1]) then
     dequeue(q, ARGV[1])
     mark_taken(KEYS[3], ARGV[9])
     local token = take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], ARGV[8], time)
-    return {1, token}
+    return token
 end
 
 -- A hand-over records the waiter's name with its hold, as a try would (see pass_on).

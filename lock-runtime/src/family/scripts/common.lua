@@ -200,7 +200,7 @@ end
 -- the lock or the mark. A resend of an acquisition that succeeded finds `owner` in `lock`:
 -- writes the hold again and re-arms its lease, so the lease the caller times from this resend is
 -- never longer than the key's, and a replica that missed the first write gets it (WAIT covers
--- the resend); and marks the owner's `mark` for `mark_ttl` (see mark_taken). Returns {1, token}
+-- the resend); and marks the owner's `mark` for `mark_ttl` (see mark_taken). Returns the token
 -- for such a resend, {-1, type} for a value of another type at `lock` (learnt from the HGET,
 -- through redis.pcall: see refused_type), else nil: the hold is not this owner's.
 local function rearm(lock, fence, fence_ttl, owner, lease, mark, mark_ttl)
@@ -215,7 +215,7 @@ local function rearm(lock, fence, fence_ttl, owner, lease, mark, mark_ttl)
     redis.call('hset', lock, owner, holds)
     redis.call('pexpire', lock, lease)
     mark_taken(mark, mark_ttl)
-    return {1, tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)}
+    return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
 end
 
 -- The queue keys of a lock, passed to every function below as `q`: `q.queue` (sorted set of
@@ -258,7 +258,7 @@ local function take_or_rearm(keys, argv, found)
         end
         mark_taken(keys[3], argv[9])
         local token = take(keys[1], keys[2], argv[3], argv[1], argv[2], argv[8])
-        return {1, token}
+        return token
     end
     return rearm(keys[1], keys[2], argv[3], argv[1], argv[2], keys[3], argv[9])
 end
@@ -287,6 +287,11 @@ end
 -- Published with pcall: a Redis user without channel rights still gets its work done (its
 -- waiters wake at their timers, and a waiter handed the lock finds it its own at its next try).
 local function pass_on(lock, fence, fence_ttl, q, channel, publish)
+    -- Nobody queued, the common case: told by an EXISTS, whose integer reply costs Redis less
+    -- than the empty table of a ZRANGE.
+    if redis.call('exists', q.queue) == 0 then
+        return
+    end
     local head = first_live(q, nil, nil)
     if not head then
         return

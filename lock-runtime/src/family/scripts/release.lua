@@ -37,7 +37,7 @@
 --
 -- The acquisition's hold, alone, costs four commands: the HMGET of the hold and its record
 -- (through redis.pcall: its failure tells a value of another type, see refused_type), the DEL,
--- the ZRANGE that finds no waiter, and the SET of the memo.
+-- the EXISTS that finds no waiter (see pass_on), and the SET of the memo.
 
 local found = redis.pcall('hmget', KEYS[1], ARGV[1], record_field(ARGV[1]))
 if refused_type(KEYS[1], found) then

@@ -24,7 +24,8 @@
 --          be on its way (see mark_taken in common.lua)
 --
 -- Returns {status, value}:
---   { 1, token}  acquired; token is strictly greater than every earlier one for this name
+--   token        acquired (a bare integer, not a table: the common reply costs Redis least);
+--                token is strictly greater than every earlier one for this name
 --   { 0, wait, now, who, waiters}  held by another owner: this owner is queued (its liveness
 --                refreshed) and must try again within `wait` ms (the holder's remaining lease,
 --                or ARGV[5]); `now` is the server time in µs (a direct hand-over is timed from

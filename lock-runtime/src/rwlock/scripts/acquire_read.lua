@@ -24,7 +24,8 @@
 --          alongside it (a downgrade)
 --
 -- Returns {status, value}:
---   { 1, token}      acquired; token: see read_token in rw.lua
+--   token           acquired (a bare integer, as every acquire of the family answers);
+--                   token: see read_token in rw.lua
 --   { 0, wait, now, who, waiters}  not now: queued (its liveness refreshed); try again within
 --                    `wait` ms (the nearest lease end, or ARGV[5]); `now` is the server time in
 --                    µs; `who` the holds in the way (see holders_seen in rw.lua), `waiters` the
@@ -52,7 +53,7 @@ if granted then
     hold(KEYS[1], KEYS[7], ARGV[1], now, ends, ARGV[8], false)
     expire_with_last(KEYS[1], KEYS[7])
     mark_taken(KEYS[3], ARGV[9])
-    return {1, read_token(KEYS[2], ARGV[3])}
+    return read_token(KEYS[2], ARGV[3])
 end
 
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'read')

@@ -4,7 +4,8 @@
 -- KEYS and ARGV: as acquire_read.lua (ARGV[10] is not used: a write is never granted alongside).
 --
 -- Returns {status, value}:
---   { 1, token}      acquired; token is strictly greater than every earlier one for this name
+--   token           acquired (a bare integer, as every acquire of the family answers);
+--                   token is strictly greater than every earlier one for this name
 --   { 0, wait, now, who, waiters}  not now: queued (its liveness refreshed); try again within
 --                    `wait` ms (the nearest lease end, the head's liveness on a free lock, or
 --                    ARGV[5]); `now` is the server time in µs; `who` and `waiters` as
@@ -29,7 +30,7 @@ if not mode then
         end
         take_free(KEYS[1], KEYS[7], ARGV[1], now, ends, ARGV[8], true)
         mark_taken(KEYS[3], ARGV[9])
-        return {1, next_token(KEYS[2], ARGV[3])}
+        return next_token(KEYS[2], ARGV[3])
     end
     -- Free, but the head's turn: it has until its liveness runs out to take it.
     wait = math.min(wait, tonumber(redis.call('zscore', q.alive, head)) - now)

@@ -273,7 +273,7 @@ local function acquire_start(keys, argv, write)
     if untouched(keys[1], keys[3], keys[4]) then
         take_free(keys[1], keys[7], argv[1], now, ends, argv[8], write)
         mark_taken(keys[3], argv[9])
-        return {1, hold_token(keys[2], argv[3], write, false)}
+        return hold_token(keys[2], argv[3], write, false)
     end
     local seen, kind = look(keys[1], keys[7], argv[1], now)
     if not seen then
@@ -282,7 +282,7 @@ local function acquire_start(keys, argv, write)
     if seen.held then
         rearm_hold(keys[1], keys[7], argv[1], ends)
         mark_taken(keys[3], argv[9])
-        return {1, hold_token(keys[2], argv[3], write, true)}
+        return hold_token(keys[2], argv[3], write, true)
     end
     local refused = abandoned(keys[3])
     if refused then

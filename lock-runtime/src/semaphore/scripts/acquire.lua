@@ -24,7 +24,8 @@
 -- ARGV[10] the number of permits wanted (at least 1)
 --
 -- Returns {status, value}:
---   { 1, 0}          acquired
+--   0               acquired (a bare integer, as every acquire of the family answers: a
+--                   semaphore hands out no fencing token)
 --   { 0, wait, now, who, waiters}  not enough free: queued (its liveness refreshed); try
 --                    again within `wait` ms (the nearest lease end, or ARGV[5]); `now` is the
 --                    server time in µs; `who` the acquisitions holding permits (see holders_seen
@@ -65,7 +66,7 @@ end
 if found[3] then
     lease_until(KEYS[7], ARGV[1], ends)
     mark_taken(KEYS[3], ARGV[9])
-    return {1, 0}
+    return 0
 end
 
 local used = tonumber(found[2]) or 0
@@ -89,7 +90,7 @@ if fits then
     redis.call('hset', KEYS[1], ARGV[1], ARGV[10], who_field(ARGV[1]), record, 'used', taken)
     lease_until(KEYS[7], ARGV[1], ends)
     mark_taken(KEYS[3], ARGV[9])
-    return {1, 0}
+    return 0
 end
 
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), ARGV[10])
