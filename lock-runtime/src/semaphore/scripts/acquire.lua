@@ -56,9 +56,7 @@ end
 local now_us, now = server_time()
 local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 local ends = string.format('%d', now + tonumber(ARGV[2]))
-local ended = redis.call('zrangebyscore', KEYS[7], '-inf', string.format('(%d', now))
-if #ended > 0 then
-    drop_permits(KEYS[1], KEYS[7], ended, now)
+if expire_permits(KEYS[1], KEYS[7], now) then
     found = redis.call('hmget', KEYS[1], 'total', 'used', ARGV[1])
 end
 

@@ -32,10 +32,8 @@ end
 
 if found[1] then
     local now = server_ms()
-    local ended = redis.call('zrangebyscore', KEYS[8], '-inf', string.format('(%d', now))
     local used
-    if #ended > 0 then
-        drop_permits(KEYS[1], KEYS[8], ended, now)
+    if expire_permits(KEYS[1], KEYS[8], now) then
         used = give_back(KEYS[1], KEYS[8], ARGV[1])
     else
         used = give_back(KEYS[1], KEYS[8], ARGV[1], found[1])

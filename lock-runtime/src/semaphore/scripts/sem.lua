@@ -34,12 +34,15 @@ local function drop_permits(sem, leases, ended, now)
 end
 
 -- Drops the acquisitions of `sem` whose lease ended before `now` (server ms); their permits
--- come back.
+-- come back. Returns whether any ended. Asked with a ZCOUNT first: none ended is the common
+-- case, and its integer reply costs Redis less than the empty table of a ZRANGEBYSCORE.
 local function expire_permits(sem, leases, now)
-    local ended = redis.call('zrangebyscore', leases, '-inf', '(' .. now)
-    if #ended > 0 then
-        drop_permits(sem, leases, ended, now)
+    local before = string.format('(%d', now)
+    if redis.call('zcount', leases, '-inf', before) == 0 then
+        return false
     end
+    drop_permits(sem, leases, redis.call('zrangebyscore', leases, '-inf', before), now)
+    return true
 end
 
 -- Sets the lease of acquisition `id` to end at `ends` (server ms, as a string). `leases` has no
@@ -103,6 +106,10 @@ end
 -- with pcall: a Redis user without channel rights still releases (its waiters wake at their
 -- timers).
 local function wake_fitting(q, free, now, channel, publish)
+    -- Nobody queued, the common case: told by an EXISTS, cheaper for Redis than an empty ZRANGE.
+    if free <= 0 or redis.call('exists', q.queue) == 0 then
+        return
+    end
     local index = 0
     while free > 0 do
         local waiter, want = live_at(q, index, now, nil)
