@@ -160,8 +160,16 @@ impl fmt::Display for SubKey<'_> {
 impl ToRedisArgs for SubKey<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         let mut key = out.writer_for_next_arg();
-        // Into the command's own buffer: writing to memory does not fail.
-        let written = write!(key, "{self}");
+        // The parts copied as they are (no formatting machinery: a call writes several keys),
+        // into the command's own buffer, where writing does not fail.
+        let written = key
+            .write_all(self.main.as_bytes())
+            .and_then(|()| key.write_all(b":"))
+            .and_then(|()| key.write_all(self.suffix.as_bytes()))
+            .and_then(|()| match self.id {
+                Some(id) => key.write_all(b":").and_then(|()| key.write_all(id.as_bytes())),
+                None => Ok(()),
+            });
         debug_assert!(written.is_ok(), "writing a key into a command's buffer");
     }
 }
