@@ -17,7 +17,7 @@ use tracing::{Instrument, instrument::Instrumented};
 use crate::{
     core::{
         backend::Backend,
-        hold::{Hold, InFlight, Renewal},
+        hold::{Hold, InFlight, Renewal, undo_in_background},
         keys::{FENCE_TTL, Keys},
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         meter::{Label, Meter},
@@ -194,12 +194,13 @@ pub(crate) struct Acquire {
     /// this one may be granted alongside (see [`Flavor::fresh`]), or a semaphore's number of
     /// permits.
     argument: Option<Arc<str>>,
-    /// Armed once something of this acquisition may remain in Redis if it ends without a guard:
-    /// its place in the queue, or an earlier copy of a resent request (`Mark::Abandoned`: that
-    /// copy may reach Redis later and take the lock for this owner). Dropped armed, it undoes
-    /// that. Once a guard is handed out it is disarmed: the copy that took the hold marked the
-    /// owner (see `attempt`).
-    undo_on_drop: Option<(InFlight, Mark)>,
+    /// Set once something of this acquisition may remain in Redis if it ends without a guard:
+    /// its place in the queue (`Mark::Nothing`), or an earlier copy of a resent request
+    /// (`Mark::Abandoned`: that copy may reach Redis later and take the lock for this owner).
+    /// Dropped set, the acquisition undoes that in the background; the undo is made then, so a
+    /// waiting task keeps a byte for it rather than an armed undo. Cleared once a guard is
+    /// handed out: the copy that took the hold marked the owner (see `attempt`).
+    undo_on_drop: Option<Mark>,
     /// Where the hold's time, renewals and loss are counted.
     meter: Meter,
 }
@@ -271,27 +272,22 @@ impl Acquire {
         )
     }
 
-    /// Keeps the right undo armed after a try whose request was `in_flight`: a marking one once
-    /// a request was `resent` (now or before), a plain one while queued, none otherwise.
+    /// Keeps the right undo for the end of this acquisition after a try whose request was
+    /// `in_flight`, which it disarms: a marking one once a request was `resent` (now or
+    /// before), a plain one while queued, none otherwise.
     fn keep_undo(&mut self, in_flight: InFlight, resent: bool, queued: bool) {
-        let armed = self.undo_on_drop.as_ref().map(|(_, mark)| *mark);
-        if resent && armed != Some(Mark::Abandoned) {
-            if let Some((previous, _)) = self.undo_on_drop.replace((in_flight, Mark::Abandoned)) {
-                previous.disarm();
-            }
-            return;
-        }
         in_flight.disarm();
-        if queued && armed.is_none() {
-            let undo = InFlight::arm(&self.backend, self.abandon(Mark::Nothing));
-            self.undo_on_drop = Some((undo, Mark::Nothing));
+        if resent {
+            self.undo_on_drop = Some(Mark::Abandoned);
+        } else if queued && self.undo_on_drop.is_none() {
+            self.undo_on_drop = Some(Mark::Nothing);
         }
     }
 
     /// Whether a request of this acquisition went out more than once: an earlier copy may then
     /// still be on its way (on a retired connection) and reach Redis at any time.
     fn copies_may_linger(&self) -> bool {
-        matches!(self.undo_on_drop, Some((_, Mark::Abandoned)))
+        self.undo_on_drop == Some(Mark::Abandoned)
     }
 
     /// The lease a hold taken now would have (made on first use).
@@ -314,9 +310,7 @@ impl Acquire {
     /// the caller gives up while the undo is on the wire, it finishes in the background.
     async fn give_back(&mut self) {
         // Abandoning marks the owner: stale copies of the request are covered too.
-        if let Some((undo, _)) = self.undo_on_drop.take() {
-            undo.disarm();
-        }
+        self.undo_on_drop = None;
         let taken = Hold::new(
             Arc::clone(&self.backend),
             self.abandon(Mark::Abandoned),
@@ -339,9 +333,7 @@ impl Acquire {
         // The acquire script (or the release that handed it over) took this owner out of the
         // queue, and a copy of its requests still on its way finds the owner marked once the
         // hold is gone (see `attempt`): nothing is left to undo.
-        if let Some((undo, _)) = self.undo_on_drop.take() {
-            undo.disarm();
-        }
+        self.undo_on_drop = None;
         tracing::debug!(lock = %self.keys.name, token, "acquired");
         let release = Box::new(Release {
             layout: self.flavor.layout,
@@ -529,6 +521,9 @@ impl Attempt for Acquire {
 impl Drop for Acquire {
     fn drop(&mut self) {
         self.stop_renewal();
+        if let Some(mark) = self.undo_on_drop.take() {
+            undo_in_background(&self.backend, self.abandon(mark));
+        }
     }
 }
 
