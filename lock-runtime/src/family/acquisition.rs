@@ -188,8 +188,10 @@ pub(crate) struct Acquire {
     /// When the last try that found the lock busy was sent, and the server's clock (µs) as it
     /// ran: a direct hand-over after it is timed from these.
     last_busy: Option<(Instant, u64)>,
-    /// Who held the lock at that try, if the script said: described only if the wait runs out.
-    last_holder: Option<Seen>,
+    /// Who held the lock at that try, if the script said, kept only by a try with a deadline:
+    /// described if the wait runs out, which a wait without one never does. Boxed, as most
+    /// waiting tasks keep none.
+    last_holder: Option<Box<Seen>>,
     /// The flavor's own last argument to its acquire script: the owner id of the scope's hold
     /// this one may be granted alongside (see [`Flavor::fresh`]), or a semaphore's number of
     /// permits.
@@ -493,7 +495,7 @@ impl Attempt for Acquire {
             } => {
                 self.stop_renewal();
                 self.last_busy = Some((sent, server_us));
-                self.last_holder = holder;
+                self.last_holder = deadline.and(holder).map(Box::new);
                 Ok(Outcome::Busy { ttl })
             }
             Acquired::WrongType { found } => {
