@@ -55,32 +55,39 @@ impl Taken {
 /// Waits up to `wait` for the lock `name` of `flavor` (or re-enters it if the current scope
 /// holds it), with a fixed `lease` or in watchdog mode. A fresh acquisition is measured under
 /// `label`.
-pub(crate) async fn acquire(
+///
+/// Not an `async fn`, whose arguments would be kept twice in the state every waiting task
+/// carries (as arguments, and as the locals they are moved into): the block captures them once.
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its args twice")]
+pub(crate) fn acquire<'a>(
     flavor: &'static Flavor,
-    backend: &Arc<Backend>,
-    (name, label): (&Arc<str>, &Label),
+    backend: &'a Arc<Backend>,
+    (name, label): (&'a Arc<str>, &'a Label),
     wait: Duration,
     lease: Option<Duration>,
-) -> Result<LockGuard, LockError> {
-    let Asked {
-        start,
-        keys,
-        lease,
-        deadline,
-    } = Asked::new(flavor, backend, name, wait, lease)?;
-    let client_id = backend.ids.client();
-    if let Some(held) = scope::find(client_id, &keys.main, flavor.kind) {
-        return Box::pin(reenter(flavor, backend, keys, &held, start, deadline)).await;
+) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'a {
+    async move {
+        let Asked {
+            start,
+            keys,
+            lease,
+            deadline,
+        } = Asked::new(flavor, backend, name, wait, lease)?;
+        let client_id = backend.ids.client();
+        if let Some(held) = scope::find(client_id, &keys.main, flavor.kind) {
+            return Box::pin(reenter(flavor, backend, keys, &held, start, deadline)).await;
+        }
+        let alongside = (flavor.fresh)(client_id, &keys)?;
+        let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside, label);
+        // Not shared with `acquire_fresh` through an `async fn` of its own: its arguments would
+        // be kept in this future's state beside its own (160 bytes more per waiting task,
+        // measured).
+        let taken = acquire
+            .meter()
+            .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
+            .await?;
+        Ok(taken.guard(backend, name))
     }
-    let alongside = (flavor.fresh)(client_id, &keys)?;
-    let meter = Meter::new(flavor.primitive, label);
-    let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside, &meter);
-    // Not shared with `acquire_fresh` through an `async fn` of its own: its arguments would be
-    // kept in this future's state beside its own (160 bytes more per waiting task, measured).
-    let taken = meter
-        .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
-        .await?;
-    Ok(taken.guard(backend, name))
 }
 
 /// Waits up to `wait` for a fresh hold of `name` of `flavor` (never a re-entry), with a fixed
@@ -100,9 +107,9 @@ pub(crate) async fn acquire_fresh(
             lease,
             deadline,
         } = Asked::new(flavor, backend, name, wait, lease)?;
-        let meter = Meter::new(flavor.primitive, label);
-        let mut acquire = Acquire::new(flavor, backend, &keys, lease, Some(argument), &meter);
-        meter
+        let mut acquire = Acquire::new(flavor, backend, &keys, lease, Some(argument), label);
+        acquire
+            .meter()
             .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
             .await
     };
@@ -203,8 +210,8 @@ pub(crate) struct Acquire {
     /// waiting task keeps a byte for it rather than an armed undo. Cleared once a guard is
     /// handed out: the copy that took the hold marked the owner (see `attempt`).
     undo_on_drop: Option<Mark>,
-    /// Where the hold's time, renewals and loss are counted.
-    meter: Meter,
+    /// The label the hold's time, renewals and loss are counted under (see [`Acquire::meter`]).
+    label: Label,
 }
 
 impl Acquire {
@@ -214,7 +221,7 @@ impl Acquire {
         keys: &Arc<Keys>,
         lease: Option<Duration>,
         argument: Option<Arc<str>>,
-        meter: &Meter,
+        label: &Label,
     ) -> Self {
         let liveness = backend.config.watchdog_timeout;
         let lease_time = lease.unwrap_or(liveness);
@@ -237,8 +244,14 @@ impl Acquire {
             last_holder: None,
             argument,
             undo_on_drop: None,
-            meter: meter.clone(),
+            label: label.clone(),
         }
+    }
+
+    /// Where this acquisition's wait, and the time, renewals and loss of its hold, are counted:
+    /// made when needed from the flavor and the label, rather than kept while waiting.
+    pub(crate) fn meter(&self) -> Meter {
+        Meter::new(self.flavor.primitive, &self.label)
     }
 
     /// The owner id of this acquisition, which is also its waiter id.
@@ -294,10 +307,10 @@ impl Acquire {
 
     /// The lease a hold taken now would have (made on first use).
     fn lease(&mut self) -> Arc<Lease> {
-        Arc::clone(
-            self.lease
-                .get_or_insert_with(|| Lease::new(&self.keys.name, &self.meter, Instant::now())),
-        )
+        Arc::clone(self.lease.get_or_insert_with(|| {
+            let meter = Meter::new(self.flavor.primitive, &self.label);
+            Lease::new(&self.keys.name, &meter, Instant::now())
+        }))
     }
 
     /// Stops renewing after a try that took nothing, and lets its lease go.
@@ -355,7 +368,7 @@ impl Acquire {
             renewal: renewal.as_ref().map(Arc::downgrade),
         };
         let hold =
-            Hold::new(Arc::clone(&self.backend), release, renewal, None).measured(&self.meter);
+            Hold::new(Arc::clone(&self.backend), release, renewal, None).measured(&self.meter());
         Taken { hold, holder }
     }
 }
