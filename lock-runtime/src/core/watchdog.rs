@@ -64,13 +64,18 @@ struct Shared {
     next_id: AtomicU64,
 }
 
+/// Makes the script call that renews one hold.
+type MakeRenewal = dyn Fn() -> Invocation + Send + Sync;
+
 /// What renews one hold.
 #[derive(Clone)]
 pub(crate) struct Registration {
     /// For logs: the name of the resource held.
     name: Arc<str>,
-    /// The script call that renews the hold for `lease`; its reply is a [`Renewal`].
-    renew: Arc<Invocation>,
+    /// Makes the script call that renews the hold for `lease`, whose reply is a [`Renewal`]:
+    /// made when a renewal is due rather than kept, since every try of a waiting task registers
+    /// (see the module docs) and most of them take nothing.
+    renew: Arc<MakeRenewal>,
     lease: Arc<Lease>,
     /// The lease each renewal sets.
     lease_time: Duration,
@@ -84,7 +89,7 @@ pub(crate) struct Registration {
 impl Registration {
     pub(crate) fn new(
         name: &Arc<str>,
-        renew: Invocation,
+        renew: impl Fn() -> Invocation + Send + Sync + 'static,
         lease: &Arc<Lease>,
         lease_time: Duration,
     ) -> Self {
@@ -185,8 +190,9 @@ async fn renew_all(state: &Shared, scripts: &ScriptPath, due: Vec<(u64, Registra
 async fn renew(state: &Shared, scripts: &ScriptPath, id: u64, registration: Registration) {
     let (name, held) = (&registration.name, &registration.lease);
     let context = || format!("renewing the lease of `{name}`");
+    let renew = (registration.renew)();
     let reply = scripts
-        .eval::<Renewal>(&registration.renew, Some(held.deadline()), context)
+        .eval::<Renewal>(&renew, Some(held.deadline()), context)
         .await;
     match reply {
         Ok(Sent {

@@ -263,13 +263,17 @@ impl Acquire {
     /// sent, so a lock taken is never left unrenewed, or as a hand-over is taken up.
     fn register_renewal(&mut self) {
         if self.watchdog && self.renewal.is_none() {
-            let layout = self.flavor.layout;
-            let mut renew = layout.renew.prepare_invoke();
-            renew.key(&self.keys.main);
-            layout
-                .with_leases(&mut renew, &self.keys)
-                .arg(self.owner.as_ref())
-                .arg(redis_millis(self.lease_time));
+            let (layout, lease_time) = (self.flavor.layout, self.lease_time);
+            let (keys, owner) = (Arc::clone(&self.keys), Arc::clone(&self.owner));
+            let renew = move || {
+                let mut renew = layout.renew.prepare_invoke();
+                renew.key(&keys.main);
+                layout
+                    .with_leases(&mut renew, &keys)
+                    .arg(owner.as_ref())
+                    .arg(redis_millis(lease_time));
+                renew
+            };
             let lease = self.lease();
             let registration = Registration::new(&self.keys.name, renew, &lease, self.lease_time);
             self.renewal = Some(self.backend.watchdog.register(registration));
