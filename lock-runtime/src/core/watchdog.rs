@@ -142,10 +142,23 @@ impl Watchdog {
     }
 
     /// Stops renewing; called before a release is sent, or when an acquire took nothing.
+    ///
+    /// Every try of a waiting task registers, so a burst of tasks arriving at once grows the
+    /// map to as many entries, nearly all gone a round trip later: the room is given back once
+    /// three quarters of it stand empty. A shrink moves the entries left, and follows at least
+    /// as many removals, so it costs each removal O(1).
     pub(crate) fn unregister(&self, id: RenewalId) {
-        lock_ignoring_poison(&self.shared.renewals).remove(&id.0);
+        let mut renewals = lock_ignoring_poison(&self.shared.renewals);
+        renewals.remove(&id.0);
+        let left = renewals.len();
+        if renewals.capacity() > MIN_CAPACITY && left * 4 < renewals.capacity() {
+            renewals.shrink_to(left * 2);
+        }
     }
 }
+
+/// The room below which the map of registrations is not shrunk.
+const MIN_CAPACITY: usize = 64;
 
 async fn renew_forever(shared: Weak<Shared>, scripts: Arc<ScriptPath>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
