@@ -446,25 +446,29 @@ impl Attempt for Acquire {
         // hold is gone (see `abandoned` in `scripts/common.lua`): every resend, and every try
         // after a request was resent.
         let mark = config.abandoned_ttl();
-        let (flavor, owner, lease_time) = (self.flavor, Arc::clone(&self.owner), self.lease_time);
-        let argument = self.argument.clone();
-        let call = move |mark| {
-            acquire_call(
-                flavor,
-                &keys,
-                &owner,
-                lease_time,
-                queueing,
-                argument.as_deref(),
-                mark,
-            )
-        };
         let first_mark = if self.copies_may_linger() {
             mark
         } else {
             Duration::ZERO
         };
-        let copies = Copies::new(call(first_mark), move || call(mark));
+        // In a block of its own: the closure lives on inside `copies`, and the future, boxed for
+        // every try in flight, keeps no second place for it.
+        let copies = {
+            let (flavor, lease_time) = (self.flavor, self.lease_time);
+            let (owner, argument) = (Arc::clone(&self.owner), self.argument.clone());
+            let call = move |mark| {
+                acquire_call(
+                    flavor,
+                    &keys,
+                    &owner,
+                    lease_time,
+                    queueing,
+                    argument.as_deref(),
+                    mark,
+                )
+            };
+            Copies::new(call(first_mark), move || call(mark))
+        };
         let context = || format!("acquiring lock `{}`", self.keys.name);
         let in_flight = InFlight::arm(&self.backend, self.abandon(Mark::Abandoned));
         let sent = self
