@@ -181,10 +181,6 @@ pub(crate) struct Acquire {
     owner: Arc<str>,
     /// The lease each try asks for: the fixed lease, or the watchdog timeout.
     lease_time: Duration,
-    /// What the holder will know of its lease; renewed by the watchdog in watchdog mode. Made
-    /// for a try (the watchdog's registration needs it) or a hand-over, and dropped again when
-    /// the try took nothing: a task that is merely waiting keeps none.
-    lease: Option<Arc<Lease>>,
     watchdog: bool,
     /// Registered with the watchdog before a try is sent (watchdog mode), removed if the try took
     /// nothing, handed to the hold if it took the lock.
@@ -236,7 +232,6 @@ impl Acquire {
             keys: Arc::clone(keys),
             owner: backend.ids.owner(),
             lease_time,
-            lease: None,
             watchdog: lease.is_none(),
             renewal: None,
             takes_hand_over,
@@ -274,8 +269,7 @@ impl Acquire {
                     .arg(redis_millis(lease_time));
                 renew
             };
-            let lease = self.lease();
-            let registration = Registration::new(&self.keys.name, renew, &lease, self.lease_time);
+            let registration = Registration::new(&self.keys.name, renew, lease_time);
             self.renewal = Some(self.backend.watchdog.register(registration));
         }
     }
@@ -309,20 +303,11 @@ impl Acquire {
         self.undo_on_drop == Some(Mark::Abandoned)
     }
 
-    /// The lease a hold taken now would have (made on first use).
-    fn lease(&mut self) -> Arc<Lease> {
-        Arc::clone(self.lease.get_or_insert_with(|| {
-            let meter = Meter::new(self.flavor.primitive, &self.label);
-            Lease::new(&self.keys.name, &meter, Instant::now())
-        }))
-    }
-
-    /// Stops renewing after a try that took nothing, and lets its lease go.
+    /// Stops renewing after a try that took nothing.
     fn stop_renewal(&mut self) {
         if let Some(id) = self.renewal.take() {
             self.backend.watchdog.unregister(id);
         }
-        self.lease = None;
     }
 
     /// Gives back a lock this acquisition took but will not hand out. A hold like any other: if
@@ -343,10 +328,15 @@ impl Acquire {
 
     /// The hold this acquisition took, with a lease timed from `sent`; the renewal goes with it.
     fn hand_over(&mut self, token: u64, sent: Instant) -> Taken {
-        let lease = self.lease();
-        lease.extend_to(valid_until(sent, self.lease_time));
+        // What the holder will know of its lease, renewed by the watchdog in watchdog mode:
+        // made here, for a hold, and never for the tries that took nothing.
+        let lease = Lease::new(
+            &self.keys.name,
+            &self.meter(),
+            valid_until(sent, self.lease_time),
+        );
         let renewal = self.renewal.take().map(|id| {
-            self.backend.watchdog.activate(id);
+            self.backend.watchdog.activate(id, &lease);
             Arc::new(Renewal::new(Arc::clone(&self.backend), id))
         });
         // The acquire script (or the release that handed it over) took this owner out of the
