@@ -21,7 +21,13 @@
 //!   also grants the resource (a direct hand-over) is taken up by [`Attempt::granted`] without
 //!   another try.
 
-use std::{future::Future, pin::pin, sync::Arc, time::Duration};
+use std::{
+    future::{Future, poll_fn},
+    pin::{Pin, pin},
+    sync::Arc,
+    task::Poll,
+    time::Duration,
+};
 
 use tokio::time::Instant;
 
@@ -123,12 +129,11 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
             {
                 named = Some(subscription.name(id));
             }
-            let subscription = subscription.as_ref();
-            let mut woken = pin!(subscription.map(Subscription::woken));
+            let mut woken = pin!(subscription.as_ref().map(Subscription::woken));
             if let Some(woken) = woken.as_mut().as_pin_mut() {
                 woken.enable();
             }
-            if let Some(subscription) = subscription
+            if let Some(subscription) = &subscription
                 && !seen_confirmed
                 && subscription.is_confirmed()
             {
@@ -153,43 +158,57 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
                     Outcome::Busy { ttl: left } => ttl = left,
                 }
             }
-            let now = Instant::now();
-            if deadline.is_some_and(|deadline| now >= deadline) {
-                return Err(LockError::Timeout {
-                    name: keys.name.to_string(),
-                    what: attempt.what(),
-                    waited: now - start,
-                    holder: attempt.holder(),
-                });
-            }
-            let Some(woken) = woken.as_mut().as_pin_mut() else {
+            // In a block, so that the sleeping task keeps no copy of the time read here.
+            let wake_at = {
+                let now = Instant::now();
+                if let Some(deadline) = deadline
+                    && now >= deadline
+                {
+                    return Err(LockError::Timeout {
+                        name: keys.name.to_string(),
+                        what: attempt.what(),
+                        waited: now - start,
+                        holder: attempt.holder(),
+                    });
+                }
+                // A lock without TTL is not ours; look again after a renewal interval.
+                let wake_at = now.checked_add(ttl.unwrap_or(backend.config.renew_interval()));
+                match deadline {
+                    Some(deadline) => Some(wake_at.map_or(deadline, |at| at.min(deadline))),
+                    None => wake_at,
+                }
+            };
+            if woken.is_none() {
                 // Subscribe at the top of the loop; its confirmation calls for the next try.
                 try_now = false;
                 continue;
-            };
-            // A lock without TTL is not ours; look again after a renewal interval.
-            let mut wake_at = now.checked_add(ttl.unwrap_or(backend.config.renew_interval()));
-            if let Some(deadline) = deadline {
-                wake_at = Some(wake_at.map_or(deadline, |wake_at| wake_at.min(deadline)));
             }
-            let timer = async {
-                match wake_at {
-                    Some(wake_at) => tokio::time::sleep_until(wake_at).await,
-                    None => std::future::pending().await,
+            let mut timer = pin!(wake_at.map(tokio::time::sleep_until));
+            // Polled by hand rather than through `select!`, whose futures and bookkeeping every
+            // sleeping task would carry: a message naming this waiter first (it may hand over
+            // the lock), then one for the channel, then the timer. A named wake-up is kept by
+            // the hub, not by its future, so a new one is polled each time.
+            let woke = poll_fn(|cx| {
+                if let Some(named) = &named
+                    && Pin::new(&mut named.woken()).poll(cx).is_ready()
+                {
+                    return Poll::Ready(Woke::Named);
                 }
-            };
-            let named_wake = async {
-                match &named {
-                    Some(named) => named.woken().await,
-                    None => std::future::pending().await,
+                if let Some(woken) = woken.as_mut().as_pin_mut()
+                    && woken.poll(cx).is_ready()
+                {
+                    return Poll::Ready(Woke::Channel);
                 }
-            };
-            after_release = tokio::select! {
-                () = woken => {
-                    baton = subscription.map(Subscription::baton);
-                    true
+                if let Some(timer) = timer.as_mut().as_pin_mut()
+                    && timer.poll(cx).is_ready()
+                {
+                    return Poll::Ready(Woke::Timer);
                 }
-                () = named_wake => {
+                Poll::Pending
+            })
+            .await;
+            after_release = match woke {
+                Woke::Named => {
                     let grant = named.as_ref().and_then(NamedWaiter::take_grant);
                     if let Some(output) = grant.and_then(|grant| attempt.granted(&grant)) {
                         return Ok(Won {
@@ -197,14 +216,28 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
                             handed_off: true,
                         });
                     }
-                    baton = subscription.map(Subscription::baton);
+                    baton = subscription.as_ref().map(Subscription::baton);
                     true
                 }
-                () = timer => false,
+                Woke::Channel => {
+                    baton = subscription.as_ref().map(Subscription::baton);
+                    true
+                }
+                Woke::Timer => false,
             };
             try_now = true;
         }
     }
+}
+
+/// What woke a sleeping waiter.
+enum Woke {
+    /// A message naming it.
+    Named,
+    /// A wake-up of its channel: a release, a confirmed subscription, a reconnection.
+    Channel,
+    /// Its timer: the holder's TTL, a renewal interval, or its deadline.
+    Timer,
 }
 
 #[cfg(test)]
