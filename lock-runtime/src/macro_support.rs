@@ -139,6 +139,10 @@ impl LockedCall {
     }
 
     /// Takes the lock of this call.
+    ///
+    /// The future of every call waiting for its lock is as large as the largest of the ways it
+    /// may take one, so the rare and large ones are boxed: a multi-lock's and a Redlock's
+    /// acquisitions (each nearly twice a single lock's), as is connecting the default client.
     async fn acquire(self) -> Result<CallGuard, LockError> {
         let Self {
             client,
@@ -158,7 +162,7 @@ impl LockedCall {
                     ));
                 };
                 let lock = redlock.lock(name).metrics_label(label);
-                let guard = lock.try_acquire(wait, lease).await?;
+                let guard = Box::pin(lock.try_acquire(wait, lease)).await?;
                 return Ok(CallGuard::Quorum(guard));
             }
             None => default_client().await?,
@@ -182,7 +186,7 @@ impl LockedCall {
             }
             LockKind::Multi(names) => {
                 let lock = client.multi_lock(names).metrics_label(label);
-                CallGuard::Many(lock.try_acquire(wait, lease).await?)
+                CallGuard::Many(Box::pin(lock.try_acquire(wait, lease)).await?)
             }
         })
     }
