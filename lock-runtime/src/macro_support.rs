@@ -3,6 +3,8 @@
 
 use std::{future::Future, pin::pin, sync::Arc, time::Duration};
 
+use futures_util::future::Either;
+
 use crate::{
     client::LockClient,
     error::LockError,
@@ -131,14 +133,17 @@ impl LockedCall {
         E: FromLockError,
     {
         let on_lease_lost = self.on_lease_lost;
-        match self.acquire().await? {
-            CallGuard::One(guard) => guarded(guard, on_lease_lost, body).await,
-            CallGuard::Many(guard) => guarded(guard, on_lease_lost, body).await,
-            CallGuard::Quorum(guard) => guarded(guard, on_lease_lost, body).await,
-        }
+        // Two statements: the temporaries of one would stay in this future's state (the `?`'s
+        // holds the whole guard) for as long as the body runs.
+        let guard = self.acquire().await?;
+        guard.guarded(on_lease_lost, body).await
     }
 
     /// Takes the lock of this call.
+    ///
+    /// The future of every call waiting for its lock is as large as the largest of the ways it
+    /// may take one, so the rare and large ones are boxed: a multi-lock's and a Redlock's
+    /// acquisitions (each nearly twice a single lock's), as is connecting the default client.
     async fn acquire(self) -> Result<CallGuard, LockError> {
         let Self {
             client,
@@ -158,7 +163,7 @@ impl LockedCall {
                     ));
                 };
                 let lock = redlock.lock(name).metrics_label(label);
-                let guard = lock.try_acquire(wait, lease).await?;
+                let guard = Box::pin(lock.try_acquire(wait, lease)).await?;
                 return Ok(CallGuard::Quorum(guard));
             }
             None => default_client().await?,
@@ -182,7 +187,7 @@ impl LockedCall {
             }
             LockKind::Multi(names) => {
                 let lock = client.multi_lock(names).metrics_label(label);
-                CallGuard::Many(lock.try_acquire(wait, lease).await?)
+                CallGuard::Many(Box::pin(lock.try_acquire(wait, lease)).await?)
             }
         })
     }
@@ -195,6 +200,28 @@ enum CallGuard {
     Quorum(RedlockGuard),
 }
 
+impl CallGuard {
+    /// [`guarded`] with this guard. Matched here, outside any `async` body: a guard matched in
+    /// one stays in its state (with the matched temporary, twice) for as long as the body runs.
+    fn guarded<T, E, F>(
+        self,
+        on_lease_lost: OnLeaseLost,
+        body: F,
+    ) -> impl Future<Output = Result<T, E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: FromLockError,
+    {
+        match self {
+            Self::One(guard) => Either::Left(guarded(guard, on_lease_lost, body)),
+            Self::Many(guard) => Either::Right(Either::Left(guarded(guard, on_lease_lost, body))),
+            Self::Quorum(guard) => {
+                Either::Right(Either::Right(guarded(guard, on_lease_lost, body)))
+            }
+        }
+    }
+}
+
 impl From<LockGuard> for CallGuard {
     fn from(guard: LockGuard) -> Self {
         Self::One(guard)
@@ -203,39 +230,49 @@ impl From<LockGuard> for CallGuard {
 
 /// Runs `body` in the scope of `guard`, raced against lease loss as `on_lease_lost` says, then
 /// releases the guard (see [`LockedCall::run`]).
-async fn guarded<G, T, E, F>(guard: G, on_lease_lost: OnLeaseLost, body: F) -> Result<T, E>
+///
+/// Not an `async fn`, which would keep the guard twice in its state (as an argument, and as the
+/// local it is moved into) for as long as the body runs: the block captures it once.
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its args twice")]
+fn guarded<G, T, E, F>(
+    guard: G,
+    on_lease_lost: OnLeaseLost,
+    body: F,
+) -> impl Future<Output = Result<T, E>>
 where
     G: Guard,
     F: Future<Output = Result<T, E>>,
     E: FromLockError,
 {
-    let output = {
-        let mut body = pin!(guard.scope(body));
-        tokio::select! {
-            biased;
-            output = body.as_mut() => Some(output),
-            () = guard.lease_lost() => match on_lease_lost {
-                OnLeaseLost::Abort => None,
-                OnLeaseLost::Continue => {
-                    tracing::warn!(
-                        lock = %guard.name(),
-                        "lease lost while the body runs; letting it finish (on_lease_lost = \"continue\")"
-                    );
-                    Some(body.as_mut().await)
-                }
-            },
+    async move {
+        let output = {
+            let mut body = pin!(guard.scope(body));
+            tokio::select! {
+                biased;
+                output = body.as_mut() => Some(output),
+                () = guard.lease_lost() => match on_lease_lost {
+                    OnLeaseLost::Abort => None,
+                    OnLeaseLost::Continue => {
+                        tracing::warn!(
+                            lock = %guard.name(),
+                            "lease lost while the body runs; letting it finish (on_lease_lost = \"continue\")"
+                        );
+                        Some(body.as_mut().await)
+                    }
+                },
+            }
+            // An aborted body is dropped here, before the release.
+        };
+        // An aborted body's outcome: the lease lost, naming the lock (or member) that lost it.
+        let output = output.ok_or_else(|| guard.lost_name());
+        let name = guard.name();
+        if let Err(err) = guard.unlock().await {
+            // Typically `NotHeld` (`MultiRelease` for a multi-lock): the body ran past the lease.
+            // Never silent.
+            tracing::warn!(lock = %name, error = %err, "releasing the lock after the body failed");
         }
-        // An aborted body is dropped here, before the release.
-    };
-    // An aborted body's outcome: the lease lost, naming the lock (or member) that lost it.
-    let output = output.ok_or_else(|| guard.lost_name());
-    let name = guard.name();
-    if let Err(err) = guard.unlock().await {
-        // Typically `NotHeld` (`MultiRelease` for a multi-lock): the body ran past the lease.
-        // Never silent.
-        tracing::warn!(lock = %name, error = %err, "releasing the lock after the body failed");
+        output.unwrap_or_else(|name| Err(LockError::LeaseLost { name }.into()))
     }
-    output.unwrap_or_else(|name| Err(LockError::LeaseLost { name }.into()))
 }
 
 /// What [`guarded`] asks of the guard of a call, whichever lock it holds.

@@ -41,10 +41,16 @@ impl Captured {
 /// Captures the `warn` and `error` events of the current thread until the guard is dropped: the
 /// events of futures polled on it, such as a test's own future under `#[tokio::test]`.
 pub fn capture_warnings() -> (DefaultGuard, Captured) {
+    capture(tracing::Level::WARN)
+}
+
+/// Captures the events of `level` and above of the current thread until the guard is dropped,
+/// each line led by the spans it was recorded in (as `acquire{lock=…}:`).
+pub fn capture(level: tracing::Level) -> (DefaultGuard, Captured) {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
+        .with_max_level(level)
         .with_writer(move || writer.clone())
         .finish();
     (tracing::subscriber::set_default(subscriber), captured)

@@ -54,9 +54,16 @@ pub async fn default_client() -> Result<LockClient, LockError> {
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    if let Some(client) = set {
+    if let Some(client) = set.or_else(|| FROM_ENVIRONMENT.get().cloned()) {
         return Ok(client);
     }
+    // Boxed: connecting takes about 3 KiB of future state, which every `#[distribute_lock]`
+    // call on the default client would otherwise carry for as long as it waits for its lock.
+    Box::pin(connect_from_environment()).await
+}
+
+/// The client connected once to `REDIS_URL`, connecting it if no call did yet.
+async fn connect_from_environment() -> Result<LockClient, LockError> {
     let url = std::env::var("REDIS_URL")
         .ok()
         .filter(|url| !url.is_empty())

@@ -255,10 +255,15 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(undo) = self.undo.take() {
-            let backend = Arc::clone(&self.backend);
-            self.backend.spawn(undo_until_it_lands(backend, undo));
+            undo_in_background(&self.backend, undo);
         }
     }
+}
+
+/// Runs `undo` on the background runtime, for a caller that gave up: what an [`InFlight`]
+/// dropped armed does, and what an acquisition still queued does when it ends without a guard.
+pub(crate) fn undo_in_background(backend: &Arc<Backend>, undo: Box<dyn GiveBack>) {
+    backend.spawn(undo_until_it_lands(Arc::clone(backend), undo));
 }
 
 /// The first pause before an undo that failed is tried again; doubled after each failure.

@@ -167,7 +167,9 @@ impl ToRedisArgs for SubKey<'_> {
             .and_then(|()| key.write_all(b":"))
             .and_then(|()| key.write_all(self.suffix.as_bytes()))
             .and_then(|()| match self.id {
-                Some(id) => key.write_all(b":").and_then(|()| key.write_all(id.as_bytes())),
+                Some(id) => key
+                    .write_all(b":")
+                    .and_then(|()| key.write_all(id.as_bytes())),
                 None => Ok(()),
             });
         debug_assert!(written.is_ok(), "writing a key into a command's buffer");

@@ -96,8 +96,9 @@ impl Meter {
     /// `acquiring`, its wait and outcome recorded (`cancelled` if the returned future is dropped
     /// before the acquisition ends). A future wrapping the other in place, not an `async fn`:
     /// an `async fn` would keep the wait future twice in its state (once as its argument, once
-    /// being awaited), and every waiting task carries that state.
-    pub(crate) fn measure<T, F>(&self, acquiring: F) -> Measured<'_, F>
+    /// being awaited), and every waiting task carries that state. It takes the meter, so that
+    /// a build without the `metrics` feature keeps none while waiting.
+    pub(crate) fn measure<T, F>(self, acquiring: F) -> Measured<F>
     where
         F: Future<Output = Result<Won<T>, LockError>>,
     {
@@ -148,14 +149,14 @@ impl Meter {
 
 pin_project_lite::pin_project! {
     /// A fresh acquisition being measured; see [`Meter::measure`].
-    pub(crate) struct Measured<'a, F> {
+    pub(crate) struct Measured<F> {
         #[pin]
         acquiring: F,
-        waiting: Waiting<'a>,
+        waiting: Waiting,
     }
 }
 
-impl<T, F> Future for Measured<'_, F>
+impl<T, F> Future for Measured<F>
 where
     F: Future<Output = Result<Won<T>, LockError>>,
 {
@@ -197,12 +198,12 @@ use recording::Waiting;
 
 /// Without the feature a wait is not measured: nothing to keep.
 #[cfg(not(feature = "metrics"))]
-struct Waiting<'a>(std::marker::PhantomData<&'a Meter>);
+struct Waiting;
 
 #[cfg(not(feature = "metrics"))]
-impl<'a> Waiting<'a> {
-    fn new(_: &'a Meter) -> Self {
-        Self(std::marker::PhantomData)
+impl Waiting {
+    fn new(_: Meter) -> Self {
+        Self
     }
 
     fn ended<T>(&mut self, _: &Result<Won<T>, LockError>) {}
@@ -216,14 +217,14 @@ mod recording {
 
     /// A fresh acquisition being measured; dropped before [`Waiting::ended`], it counts as
     /// cancelled.
-    pub(super) struct Waiting<'a> {
-        meter: &'a Meter,
+    pub(super) struct Waiting {
+        meter: Meter,
         start: Instant,
         ended: bool,
     }
 
-    impl<'a> Waiting<'a> {
-        pub(super) fn new(meter: &'a Meter) -> Self {
+    impl Waiting {
+        pub(super) fn new(meter: Meter) -> Self {
             Self {
                 meter,
                 start: Instant::now(),
@@ -263,7 +264,7 @@ mod recording {
         }
     }
 
-    impl Drop for Waiting<'_> {
+    impl Drop for Waiting {
         fn drop(&mut self) {
             if !self.ended {
                 self.record("cancelled");

@@ -47,6 +47,7 @@ use std::{
     time::Duration,
 };
 
+use futures_util::FutureExt;
 use redis::{FromRedisValue, aio::ConnectionLike};
 use tokio::{runtime::Handle, time::Instant};
 
@@ -336,14 +337,19 @@ impl ScriptPath {
     /// Every request of the client goes through here. The whole loop is polled inside the
     /// background runtime's context: what redis-rs spawns (connection drivers, reconnections)
     /// and the timers below then belong to the runtime that outlives every caller.
-    async fn run<T, F, Fut>(
+    ///
+    /// `run`, [`resend`](Self::resend) and [`attempt`](Self::attempt) are plain fns returning
+    /// futures, not `async fn`s: an `async fn` keeps its arguments twice in its state (as
+    /// arguments, and as the locals they are moved into), and every request in flight carries
+    /// the state of all three (each try of a waiting task among them, boxed).
+    fn run<T, F, Fut>(
         &self,
         commands: &Commands,
         policy: Resend,
         context: impl Fn() -> String,
         deadline: Option<Instant>,
         request: F,
-    ) -> Result<Sent<T>, LockError>
+    ) -> impl Future<Output = Result<Sent<T>, LockError>>
     where
         F: FnMut(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -352,88 +358,90 @@ impl ScriptPath {
             self.runtime,
             self.resend(commands, policy, deadline, request),
         )
-        .await
-        .map_err(|err| LockError::redis(context(), err))
+        .map(move |sent| sent.map_err(|err| LockError::redis(context(), err)))
     }
 
     /// Sends `request` until it succeeds, or fails in a way `policy` does not resend after, or
     /// runs out of time; returns the last failure.
-    async fn resend<T, F, Fut>(
+    #[expect(clippy::manual_async_fn, reason = "an async fn keeps its args twice")]
+    fn resend<T, F, Fut>(
         &self,
         commands: &Commands,
         policy: Resend,
         deadline: Option<Instant>,
         mut request: F,
-    ) -> redis::RedisResult<Sent<T>>
+    ) -> impl Future<Output = redis::RedisResult<Sent<T>>>
     where
         F: FnMut(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let mut give_up_at: Option<Option<Instant>> = None;
-        let mut backoff = FIRST_BACKOFF;
-        let mut resent = false;
-        let mut target = Target::Current;
-        let mut redirected_to = None;
-        loop {
-            let limit = match policy {
-                Resend::CallersOwn => Duration::MAX,
-                Resend::WhileTransient | Resend::IfNeverRan => self.response_timeout,
-            };
-            let (reply, sent) = self.attempt(commands, &target, limit, &mut request).await;
-            let err = match reply {
-                Ok(reply) => {
-                    return Ok(Sent {
-                        reply,
-                        sent: sent.at,
-                        resent,
-                    });
-                }
-                Err(err) => {
-                    // `None` inside: no limit (a retry timeout too large to add, and no
-                    // deadline). A request sent once may follow a redirect within the response
-                    // timeout of its first send.
-                    give_up_at.get_or_insert_with(|| {
-                        let end = match policy {
-                            Resend::WhileTransient => {
-                                Instant::now().checked_add(self.retry_timeout)
+        async move {
+            let mut give_up_at: Option<Option<Instant>> = None;
+            let mut backoff = FIRST_BACKOFF;
+            let mut resent = false;
+            let mut target = Target::Current;
+            let mut redirected_to = None;
+            loop {
+                let limit = match policy {
+                    Resend::CallersOwn => Duration::MAX,
+                    Resend::WhileTransient | Resend::IfNeverRan => self.response_timeout,
+                };
+                let (reply, sent) = self.attempt(commands, &target, limit, &mut request).await;
+                let err = match reply {
+                    Ok(reply) => {
+                        return Ok(Sent {
+                            reply,
+                            sent: sent.at,
+                            resent,
+                        });
+                    }
+                    Err(err) => {
+                        // `None` inside: no limit (a retry timeout too large to add, and no
+                        // deadline). A request sent once may follow a redirect within the response
+                        // timeout of its first send.
+                        give_up_at.get_or_insert_with(|| {
+                            let end = match policy {
+                                Resend::WhileTransient => {
+                                    Instant::now().checked_add(self.retry_timeout)
+                                }
+                                Resend::IfNeverRan | Resend::CallersOwn => {
+                                    sent.at.checked_add(self.response_timeout)
+                                }
+                            };
+                            match (end, deadline) {
+                                (Some(end), Some(deadline)) => Some(end.min(deadline)),
+                                (end, deadline) => end.or(deadline),
                             }
-                            Resend::IfNeverRan | Resend::CallersOwn => {
-                                sent.at.checked_add(self.response_timeout)
-                            }
-                        };
-                        match (end, deadline) {
-                            (Some(end), Some(deadline)) => Some(end.min(deadline)),
-                            (end, deadline) => end.or(deadline),
-                        }
-                    });
-                    err
+                        });
+                        err
+                    }
+                };
+                let now = Instant::now();
+                let out_of_time = give_up_at
+                    .flatten()
+                    .is_some_and(|give_up_at| now + backoff >= give_up_at);
+                let may_resend = match policy {
+                    Resend::WhileTransient => is_transient(&err),
+                    Resend::IfNeverRan | Resend::CallersOwn => !sent.out || never_ran(&err),
+                };
+                if !may_resend || out_of_time {
+                    return Err(err);
                 }
-            };
-            let now = Instant::now();
-            let out_of_time = give_up_at
-                .flatten()
-                .is_some_and(|give_up_at| now + backoff >= give_up_at);
-            let may_resend = match policy {
-                Resend::WhileTransient => is_transient(&err),
-                Resend::IfNeverRan | Resend::CallersOwn => !sent.out || never_ran(&err),
-            };
-            if !may_resend || out_of_time {
-                return Err(err);
+                target = Target::asked_by(&err);
+                // A redirect to a node not named before says the cluster moved on (redis-rs has
+                // read the slot map again by the time the next request goes): go there at once,
+                // rather than after a pause grown while the cluster settled. A node named again
+                // (a failed master, until its replica is promoted) gets no such haste.
+                let redirect = err.redirect_node().map(|(node, _slot)| node.to_owned());
+                if redirect.is_some() && redirect != redirected_to {
+                    backoff = FIRST_BACKOFF;
+                    redirected_to = redirect;
+                }
+                tracing::debug!(error = %err, ?backoff, "transient Redis error; resending");
+                tokio::time::sleep(backoff).await;
+                resent = true;
+                backoff = (backoff * 2).min(MAX_BACKOFF).min(self.response_timeout);
             }
-            target = Target::asked_by(&err);
-            // A redirect to a node not named before says the cluster moved on (redis-rs has
-            // read the slot map again by the time the next request goes): go there at once,
-            // rather than after a pause grown while the cluster settled. A node named again
-            // (a failed master, until its replica is promoted) gets no such haste.
-            let redirect = err.redirect_node().map(|(node, _slot)| node.to_owned());
-            if redirect.is_some() && redirect != redirected_to {
-                backoff = FIRST_BACKOFF;
-                redirected_to = redirect;
-            }
-            tracing::debug!(error = %err, ?backoff, "transient Redis error; resending");
-            tokio::time::sleep(backoff).await;
-            resent = true;
-            backoff = (backoff * 2).min(MAX_BACKOFF).min(self.response_timeout);
         }
     }
 }
@@ -493,35 +501,41 @@ impl ScriptPath {
     /// limit), which also bounds finding the primary again behind Sentinels (that, never longer
     /// than the response timeout); a failure is reported to the connection (a timeout retires
     /// it). Returns when the request was sent.
-    async fn attempt<T, F, Fut>(
+    #[expect(clippy::manual_async_fn, reason = "an async fn keeps its args twice")]
+    fn attempt<T, F, Fut>(
         &self,
         commands: &Commands,
         target: &Target,
         limit: Duration,
         mut request: F,
-    ) -> (redis::RedisResult<T>, Attempted)
+    ) -> impl Future<Output = (redis::RedisResult<T>, Attempted)>
     where
         F: FnMut(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let at = Instant::now();
-        // Finding the primary again (behind Sentinels) and the request share one budget.
-        let leased = match target {
-            Target::Current => within(self.response_timeout, commands.ready()).await,
-            Target::Asked { host, port } => commands.asking(host, *port),
-        };
-        let leased = match leased {
-            Ok(leased) => leased,
-            Err(err) => return (Err(err), Attempted { at, out: false }),
-        };
-        let left = limit.saturating_sub(at.elapsed());
-        let reply = within(left, request(leased.connection.clone()))
-            .await
-            .map_err(refused_by_a_replica);
-        if let Err(err) = &reply {
-            commands.report(&leased, err);
+        async move {
+            let at = Instant::now();
+            // Finding the primary again (behind Sentinels) and the request share one budget. What
+            // was found is read in a block of its own, so the future keeps it no longer than that.
+            let leased = {
+                let found = match target {
+                    Target::Current => within(self.response_timeout, commands.ready()).await,
+                    Target::Asked { host, port } => commands.asking(host, *port),
+                };
+                match found {
+                    Ok(leased) => leased,
+                    Err(err) => return (Err(err), Attempted { at, out: false }),
+                }
+            };
+            let left = limit.saturating_sub(at.elapsed());
+            let reply = within(left, request(leased.connection.clone()))
+                .await
+                .map_err(refused_by_a_replica);
+            if let Err(err) = &reply {
+                commands.report(&leased, err);
+            }
+            (reply, Attempted { at, out: true })
         }
-        (reply, Attempted { at, out: true })
     }
 }
 

@@ -21,7 +21,13 @@
 //!   also grants the resource (a direct hand-over) is taken up by [`Attempt::granted`] without
 //!   another try.
 
-use std::{future::Future, pin::pin, sync::Arc, time::Duration};
+use std::{
+    future::{Future, poll_fn},
+    pin::{Pin, pin},
+    sync::Arc,
+    task::Poll,
+    time::Duration,
+};
 
 use tokio::time::Instant;
 
@@ -87,117 +93,151 @@ pub(crate) trait Attempt {
 /// (`None`: without limit). `start` is when the caller began, for the timeout error. What it
 /// won says whether a release's wake-up led to it (for the hand-off count).
 ///
+/// Every waiting task carries the returned future's state while it sleeps, so it keeps no more
+/// than it needs across an `.await`: not an `async fn` (one would keep its arguments twice, as
+/// arguments and as the locals they are moved into), the channel's name made only to join it,
+/// and the try boxed, as it is large and short-lived.
+///
 /// # Errors
 ///
 /// The first error of a try, or [`LockError::Timeout`] once `deadline` passed.
-pub(crate) async fn wait<A: Attempt + Send>(
-    backend: &Backend,
-    keys: &Keys,
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its args twice")]
+pub(crate) fn wait<'a, A: Attempt + Send>(
+    backend: &'a Backend,
+    keys: &'a Keys,
     start: Instant,
     deadline: Option<Instant>,
-    attempt: &mut A,
-) -> Result<Won<A::Output>, LockError> {
-    let channel = keys.channel().to_string();
-    let mut subscription = backend.hub.join_if_confirmed(&channel);
-    let mut named = None;
-    let mut seen_confirmed = subscription.is_some();
-    let mut try_now = true;
-    let mut ttl = None;
-    // Set while this task holds a wake-up it has not used yet.
-    let mut baton: Option<Baton> = None;
-    // Whether the coming try follows a release's wake-up (not a timer or a confirmation).
-    let mut after_release = false;
-    loop {
-        if subscription.is_none() && !try_now {
-            tracing::debug!(lock = %keys.name, ?ttl, "held by another owner; waiting");
-            subscription = Some(backend.hub.join(&channel));
-        }
-        if named.is_none()
-            && let (Some(subscription), Some(id)) = (&subscription, attempt.waiter_id())
-        {
-            named = Some(subscription.name(id));
-        }
-        let subscription = subscription.as_ref();
-        let mut woken = pin!(subscription.map(Subscription::woken));
-        if let Some(woken) = woken.as_mut().as_pin_mut() {
-            woken.enable();
-        }
-        if let Some(subscription) = subscription
-            && !seen_confirmed
-            && subscription.is_confirmed()
-        {
-            seen_confirmed = true;
+    attempt: &'a mut A,
+) -> impl Future<Output = Result<Won<A::Output>, LockError>> + 'a {
+    async move {
+        let mut subscription = backend.hub.join_if_confirmed(&keys.channel().to_string());
+        let mut named = None;
+        let mut seen_confirmed = subscription.is_some();
+        let mut try_now = true;
+        let mut ttl = None;
+        // Set while this task holds a wake-up it has not used yet.
+        let mut baton: Option<Baton> = None;
+        // Whether the coming try follows a release's wake-up (not a timer or a confirmation).
+        let mut after_release = false;
+        loop {
+            if subscription.is_none() && !try_now {
+                tracing::debug!(lock = %keys.name, ?ttl, "held by another owner; waiting");
+                subscription = Some(backend.hub.join(&keys.channel().to_string()));
+            }
+            if named.is_none()
+                && let (Some(subscription), Some(id)) = (&subscription, attempt.waiter_id())
+            {
+                named = Some(subscription.name(id));
+            }
+            let mut woken = pin!(subscription.as_ref().map(Subscription::woken));
+            if let Some(woken) = woken.as_mut().as_pin_mut() {
+                woken.enable();
+            }
+            if let Some(subscription) = &subscription
+                && !seen_confirmed
+                && subscription.is_confirmed()
+            {
+                seen_confirmed = true;
+                try_now = true;
+                after_release = false;
+            }
+            if try_now {
+                let outcome = Box::pin(attempt.attempt(deadline)).await?;
+                // The try reached Redis: taken, or another owner holds it (and its release will
+                // wake someone). Either way the wake-up served its purpose.
+                if let Some(baton) = baton.take() {
+                    baton.used();
+                }
+                match outcome {
+                    Outcome::Done(output) => {
+                        return Ok(Won {
+                            output,
+                            handed_off: after_release,
+                        });
+                    }
+                    Outcome::Busy { ttl: left } => ttl = left,
+                }
+            }
+            // In a block, so that the sleeping task keeps no copy of the time read here.
+            let wake_at = {
+                let now = Instant::now();
+                if let Some(deadline) = deadline
+                    && now >= deadline
+                {
+                    return Err(LockError::Timeout {
+                        name: keys.name.to_string(),
+                        what: attempt.what(),
+                        waited: now - start,
+                        holder: attempt.holder(),
+                    });
+                }
+                // A lock without TTL is not ours; look again after a renewal interval.
+                let wake_at = now.checked_add(ttl.unwrap_or(backend.config.renew_interval()));
+                match deadline {
+                    Some(deadline) => Some(wake_at.map_or(deadline, |at| at.min(deadline))),
+                    None => wake_at,
+                }
+            };
+            if woken.is_none() {
+                // Subscribe at the top of the loop; its confirmation calls for the next try.
+                try_now = false;
+                continue;
+            }
+            let mut timer = pin!(wake_at.map(tokio::time::sleep_until));
+            // Polled by hand rather than through `select!`, whose futures and bookkeeping every
+            // sleeping task would carry: a message naming this waiter first (it may hand over
+            // the lock), then one for the channel, then the timer. A named wake-up is kept by
+            // the hub, not by its future, so a new one is polled each time.
+            let woke = poll_fn(|cx| {
+                if let Some(named) = &named
+                    && Pin::new(&mut named.woken()).poll(cx).is_ready()
+                {
+                    return Poll::Ready(Woke::Named);
+                }
+                if let Some(woken) = woken.as_mut().as_pin_mut()
+                    && woken.poll(cx).is_ready()
+                {
+                    return Poll::Ready(Woke::Channel);
+                }
+                if let Some(timer) = timer.as_mut().as_pin_mut()
+                    && timer.poll(cx).is_ready()
+                {
+                    return Poll::Ready(Woke::Timer);
+                }
+                Poll::Pending
+            })
+            .await;
+            after_release = match woke {
+                Woke::Named => {
+                    let grant = named.as_ref().and_then(NamedWaiter::take_grant);
+                    if let Some(output) = grant.and_then(|grant| attempt.granted(&grant)) {
+                        return Ok(Won {
+                            output,
+                            handed_off: true,
+                        });
+                    }
+                    baton = subscription.as_ref().map(Subscription::baton);
+                    true
+                }
+                Woke::Channel => {
+                    baton = subscription.as_ref().map(Subscription::baton);
+                    true
+                }
+                Woke::Timer => false,
+            };
             try_now = true;
-            after_release = false;
         }
-        if try_now {
-            let outcome = Box::pin(attempt.attempt(deadline)).await?;
-            // The try reached Redis: taken, or another owner holds it (and its release will
-            // wake someone). Either way the wake-up served its purpose.
-            if let Some(baton) = baton.take() {
-                baton.used();
-            }
-            match outcome {
-                Outcome::Done(output) => {
-                    return Ok(Won {
-                        output,
-                        handed_off: after_release,
-                    });
-                }
-                Outcome::Busy { ttl: left } => ttl = left,
-            }
-        }
-        let now = Instant::now();
-        if deadline.is_some_and(|deadline| now >= deadline) {
-            return Err(LockError::Timeout {
-                name: keys.name.to_string(),
-                what: attempt.what(),
-                waited: now - start,
-                holder: attempt.holder(),
-            });
-        }
-        let Some(woken) = woken.as_mut().as_pin_mut() else {
-            // Subscribe at the top of the loop; its confirmation calls for the next try.
-            try_now = false;
-            continue;
-        };
-        // A lock without TTL is not ours; look again after a renewal interval.
-        let mut wake_at = now.checked_add(ttl.unwrap_or(backend.config.renew_interval()));
-        if let Some(deadline) = deadline {
-            wake_at = Some(wake_at.map_or(deadline, |wake_at| wake_at.min(deadline)));
-        }
-        let timer = async {
-            match wake_at {
-                Some(wake_at) => tokio::time::sleep_until(wake_at).await,
-                None => std::future::pending().await,
-            }
-        };
-        let named_wake = async {
-            match &named {
-                Some(named) => named.woken().await,
-                None => std::future::pending().await,
-            }
-        };
-        after_release = tokio::select! {
-            () = woken => {
-                baton = subscription.map(Subscription::baton);
-                true
-            }
-            () = named_wake => {
-                let grant = named.as_ref().and_then(NamedWaiter::take_grant);
-                if let Some(output) = grant.and_then(|grant| attempt.granted(&grant)) {
-                    return Ok(Won {
-                        output,
-                        handed_off: true,
-                    });
-                }
-                baton = subscription.map(Subscription::baton);
-                true
-            }
-            () = timer => false,
-        };
-        try_now = true;
     }
+}
+
+/// What woke a sleeping waiter.
+enum Woke {
+    /// A message naming it.
+    Named,
+    /// A wake-up of its channel: a release, a confirmed subscription, a reconnection.
+    Channel,
+    /// Its timer: the holder's TTL, a renewal interval, or its deadline.
+    Timer,
 }
 
 #[cfg(test)]

@@ -64,18 +64,24 @@ struct Shared {
     next_id: AtomicU64,
 }
 
+/// Makes the script call that renews one hold.
+type MakeRenewal = dyn Fn() -> Invocation + Send + Sync;
+
 /// What renews one hold.
 #[derive(Clone)]
 pub(crate) struct Registration {
     /// For logs: the name of the resource held.
     name: Arc<str>,
-    /// The script call that renews the hold for `lease`; its reply is a [`Renewal`].
-    renew: Arc<Invocation>,
-    lease: Arc<Lease>,
+    /// Makes the script call that renews the hold for `lease`, whose reply is a [`Renewal`]:
+    /// made when a renewal is due rather than kept, since every try of a waiting task registers
+    /// (see the module docs) and most of them take nothing.
+    renew: Arc<MakeRenewal>,
+    /// The hold's lease, given when the acquire succeeded ([`Watchdog::activate`]): until then
+    /// the hold is neither renewed nor reported lost, and the many tries that take nothing make
+    /// no lease.
+    lease: Option<Arc<Lease>>,
     /// The lease each renewal sets.
     lease_time: Duration,
-    /// False until the acquire succeeded: a hold not yet taken must not be reported lost.
-    active: bool,
     /// Set while a renewal of this hold is on its way (perhaps being resent): a tick sends no
     /// second one meanwhile. Shared by the clones of the registration.
     in_flight: Arc<AtomicBool>,
@@ -84,16 +90,14 @@ pub(crate) struct Registration {
 impl Registration {
     pub(crate) fn new(
         name: &Arc<str>,
-        renew: Invocation,
-        lease: &Arc<Lease>,
+        renew: impl Fn() -> Invocation + Send + Sync + 'static,
         lease_time: Duration,
     ) -> Self {
         Self {
             name: Arc::clone(name),
             renew: Arc::new(renew),
-            lease: Arc::clone(lease),
+            lease: None,
             lease_time,
-            active: false,
             in_flight: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -129,18 +133,31 @@ impl Watchdog {
         RenewalId(id)
     }
 
-    /// The acquire succeeded: renew from now on.
-    pub(crate) fn activate(&self, id: RenewalId) {
+    /// The acquire succeeded, and its hold has `lease`: renew from now on.
+    pub(crate) fn activate(&self, id: RenewalId, lease: &Arc<Lease>) {
         if let Some(renewal) = lock_ignoring_poison(&self.shared.renewals).get_mut(&id.0) {
-            renewal.active = true;
+            renewal.lease = Some(Arc::clone(lease));
         }
     }
 
     /// Stops renewing; called before a release is sent, or when an acquire took nothing.
+    ///
+    /// Every try of a waiting task registers, so a burst of tasks arriving at once grows the
+    /// map to as many entries, nearly all gone a round trip later: the room is given back once
+    /// three quarters of it stand empty. A shrink moves the entries left, and follows at least
+    /// as many removals, so it costs each removal O(1).
     pub(crate) fn unregister(&self, id: RenewalId) {
-        lock_ignoring_poison(&self.shared.renewals).remove(&id.0);
+        let mut renewals = lock_ignoring_poison(&self.shared.renewals);
+        renewals.remove(&id.0);
+        let left = renewals.len();
+        if renewals.capacity() > MIN_CAPACITY && left * 4 < renewals.capacity() {
+            renewals.shrink_to(left * 2);
+        }
     }
 }
+
+/// The room below which the map of registrations is not shrunk.
+const MIN_CAPACITY: usize = 64;
 
 async fn renew_forever(shared: Weak<Shared>, scripts: Arc<ScriptPath>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
@@ -155,12 +172,13 @@ async fn renew_forever(shared: Weak<Shared>, scripts: Arc<ScriptPath>, interval:
         let Some(state) = shared.upgrade() else {
             return;
         };
-        let due: Vec<(u64, Registration)> = lock_ignoring_poison(&state.renewals)
+        let due: Vec<Due> = lock_ignoring_poison(&state.renewals)
             .iter()
-            .filter(|(_, renewal)| {
-                renewal.active && !renewal.in_flight.swap(true, Ordering::AcqRel)
+            .filter_map(|(id, renewal)| {
+                let lease = Arc::clone(renewal.lease.as_ref()?);
+                let idle = !renewal.in_flight.swap(true, Ordering::AcqRel);
+                idle.then(|| (*id, lease, renewal.clone()))
             })
-            .map(|(id, renewal)| (*id, renewal.clone()))
             .collect();
         if due.is_empty() {
             continue;
@@ -173,20 +191,30 @@ async fn renew_forever(shared: Weak<Shared>, scripts: Arc<ScriptPath>, interval:
 /// Sends every due renewal at once, pipelined on the shared connection, each resent while it
 /// fails for a transient reason, until its hold's deadline; a failure retires the connection
 /// as any other request's would. Each renewal's reply is acted on as soon as it comes.
-async fn renew_all(state: &Shared, scripts: &ScriptPath, due: Vec<(u64, Registration)>) {
+async fn renew_all(state: &Shared, scripts: &ScriptPath, due: Vec<Due>) {
     futures_util::future::join_all(
         due.into_iter()
-            .map(|(id, registration)| renew(state, scripts, id, registration)),
+            .map(|(id, held, registration)| renew(state, scripts, id, held, registration)),
     )
     .await;
 }
 
+/// A renewal due: the registration's id, the lease it renews, and the registration.
+type Due = (u64, Arc<Lease>, Registration);
+
 /// Renews one hold, and records what came of it.
-async fn renew(state: &Shared, scripts: &ScriptPath, id: u64, registration: Registration) {
-    let (name, held) = (&registration.name, &registration.lease);
+async fn renew(
+    state: &Shared,
+    scripts: &ScriptPath,
+    id: u64,
+    held: Arc<Lease>,
+    registration: Registration,
+) {
+    let name = &registration.name;
     let context = || format!("renewing the lease of `{name}`");
+    let renew = (registration.renew)();
     let reply = scripts
-        .eval::<Renewal>(&registration.renew, Some(held.deadline()), context)
+        .eval::<Renewal>(&renew, Some(held.deadline()), context)
         .await;
     match reply {
         Ok(Sent {

@@ -11,13 +11,14 @@ use std::{
 };
 
 use crate::core::lua::Invocation;
+use futures_util::future::Either;
 use tokio::time::Instant;
-use tracing::{Instrument, instrument::Instrumented};
+use tracing::Instrument;
 
 use crate::{
     core::{
         backend::Backend,
-        hold::{Hold, InFlight, Renewal},
+        hold::{Hold, InFlight, Renewal, undo_in_background},
         keys::{FENCE_TTL, Keys},
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         meter::{Label, Meter},
@@ -33,7 +34,6 @@ use crate::{
         release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf},
         replies::{Acquired, Reentered, Seen},
     },
-    transport::background::InContext,
 };
 
 /// A hold a fresh acquisition took, before it becomes a guard ([`LockGuard`], or a semaphore
@@ -55,32 +55,39 @@ impl Taken {
 /// Waits up to `wait` for the lock `name` of `flavor` (or re-enters it if the current scope
 /// holds it), with a fixed `lease` or in watchdog mode. A fresh acquisition is measured under
 /// `label`.
-pub(crate) async fn acquire(
+///
+/// Not an `async fn`, whose arguments would be kept twice in the state every waiting task
+/// carries (as arguments, and as the locals they are moved into): the block captures them once.
+#[expect(clippy::manual_async_fn, reason = "an async fn keeps its args twice")]
+pub(crate) fn acquire<'a>(
     flavor: &'static Flavor,
-    backend: &Arc<Backend>,
-    (name, label): (&Arc<str>, &Label),
+    backend: &'a Arc<Backend>,
+    (name, label): (&'a Arc<str>, &'a Label),
     wait: Duration,
     lease: Option<Duration>,
-) -> Result<LockGuard, LockError> {
-    let Asked {
-        start,
-        keys,
-        lease,
-        deadline,
-    } = Asked::new(flavor, backend, name, wait, lease)?;
-    let client_id = backend.ids.client();
-    if let Some(held) = scope::find(client_id, &keys.main, flavor.kind) {
-        return Box::pin(reenter(flavor, backend, keys, &held, start, deadline)).await;
+) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'a {
+    async move {
+        let Asked {
+            start,
+            keys,
+            lease,
+            deadline,
+        } = Asked::new(flavor, backend, name, wait, lease)?;
+        let client_id = backend.ids.client();
+        if let Some(held) = scope::find(client_id, &keys.main, flavor.kind) {
+            return Box::pin(reenter(flavor, backend, keys, &held, start, deadline)).await;
+        }
+        let alongside = (flavor.fresh)(client_id, &keys)?;
+        let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside, label);
+        // Not shared with `acquire_fresh` through an `async fn` of its own: its arguments would
+        // be kept in this future's state beside its own (160 bytes more per waiting task,
+        // measured).
+        let taken = acquire
+            .meter()
+            .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
+            .await?;
+        Ok(taken.guard(backend, name))
     }
-    let alongside = (flavor.fresh)(client_id, &keys)?;
-    let meter = Meter::new(flavor.primitive, label);
-    let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside, &meter);
-    // Not shared with `acquire_fresh` through an `async fn` of its own: its arguments would be
-    // kept in this future's state beside its own (160 bytes more per waiting task, measured).
-    let taken = meter
-        .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
-        .await?;
-    Ok(taken.guard(backend, name))
 }
 
 /// Waits up to `wait` for a fresh hold of `name` of `flavor` (never a re-entry), with a fixed
@@ -100,9 +107,9 @@ pub(crate) async fn acquire_fresh(
             lease,
             deadline,
         } = Asked::new(flavor, backend, name, wait, lease)?;
-        let meter = Meter::new(flavor.primitive, label);
-        let mut acquire = Acquire::new(flavor, backend, &keys, lease, Some(argument), &meter);
-        meter
+        let mut acquire = Acquire::new(flavor, backend, &keys, lease, Some(argument), label);
+        acquire
+            .meter()
             .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
             .await
     };
@@ -125,16 +132,25 @@ pub(crate) fn acquire_traced<'a>(
 
 /// `acquiring` polled in the background runtime's context, inside a debug span naming the lock,
 /// its primitive and metrics label, the wait and the lease.
+///
+/// A span takes 40 bytes of the future every waiting task carries, even when nothing records it
+/// (debug spans are off in most deployments): a span that is on comes with the future boxed, and
+/// one that is off leaves no trace.
 fn traced<F: Future>(
     flavor: &Flavor,
     backend: &Backend,
     (name, label): (&str, &Label),
     (wait, lease): (Duration, Option<Duration>),
     acquiring: F,
-) -> Instrumented<InContext<F>> {
+) -> impl Future<Output = F::Output> {
     let meter = Meter::new(flavor.primitive, label);
     let span = tracing::debug_span!("acquire", lock = %name, %meter, ?wait, ?lease);
-    backend.in_context(acquiring).instrument(span)
+    let acquiring = backend.in_context(acquiring);
+    if span.is_disabled() {
+        Either::Left(acquiring)
+    } else {
+        Either::Right(Box::pin(acquiring.instrument(span)))
+    }
 }
 
 /// What every acquisition starts from: when it began, the keys, the lease checked, the deadline.
@@ -174,10 +190,6 @@ pub(crate) struct Acquire {
     owner: Arc<str>,
     /// The lease each try asks for: the fixed lease, or the watchdog timeout.
     lease_time: Duration,
-    /// What the holder will know of its lease; renewed by the watchdog in watchdog mode. Made
-    /// for a try (the watchdog's registration needs it) or a hand-over, and dropped again when
-    /// the try took nothing: a task that is merely waiting keeps none.
-    lease: Option<Arc<Lease>>,
     watchdog: bool,
     /// Registered with the watchdog before a try is sent (watchdog mode), removed if the try took
     /// nothing, handed to the hold if it took the lock.
@@ -188,20 +200,23 @@ pub(crate) struct Acquire {
     /// When the last try that found the lock busy was sent, and the server's clock (µs) as it
     /// ran: a direct hand-over after it is timed from these.
     last_busy: Option<(Instant, u64)>,
-    /// Who held the lock at that try, if the script said: described only if the wait runs out.
-    last_holder: Option<Seen>,
+    /// Who held the lock at that try, if the script said, kept only by a try with a deadline:
+    /// described if the wait runs out, which a wait without one never does. Boxed, as most
+    /// waiting tasks keep none.
+    last_holder: Option<Box<Seen>>,
     /// The flavor's own last argument to its acquire script: the owner id of the scope's hold
     /// this one may be granted alongside (see [`Flavor::fresh`]), or a semaphore's number of
     /// permits.
     argument: Option<Arc<str>>,
-    /// Armed once something of this acquisition may remain in Redis if it ends without a guard:
-    /// its place in the queue, or an earlier copy of a resent request (`Mark::Abandoned`: that
-    /// copy may reach Redis later and take the lock for this owner). Dropped armed, it undoes
-    /// that. Once a guard is handed out it is disarmed: the copy that took the hold marked the
-    /// owner (see `attempt`).
-    undo_on_drop: Option<(InFlight, Mark)>,
-    /// Where the hold's time, renewals and loss are counted.
-    meter: Meter,
+    /// Set once something of this acquisition may remain in Redis if it ends without a guard:
+    /// its place in the queue (`Mark::Nothing`), or an earlier copy of a resent request
+    /// (`Mark::Abandoned`: that copy may reach Redis later and take the lock for this owner).
+    /// Dropped set, the acquisition undoes that in the background; the undo is made then, so a
+    /// waiting task keeps a byte for it rather than an armed undo. Cleared once a guard is
+    /// handed out: the copy that took the hold marked the owner (see `attempt`).
+    undo_on_drop: Option<Mark>,
+    /// The label the hold's time, renewals and loss are counted under (see [`Acquire::meter`]).
+    label: Label,
 }
 
 impl Acquire {
@@ -211,7 +226,7 @@ impl Acquire {
         keys: &Arc<Keys>,
         lease: Option<Duration>,
         argument: Option<Arc<str>>,
-        meter: &Meter,
+        label: &Label,
     ) -> Self {
         let liveness = backend.config.watchdog_timeout;
         let lease_time = lease.unwrap_or(liveness);
@@ -226,7 +241,6 @@ impl Acquire {
             keys: Arc::clone(keys),
             owner: backend.ids.owner(),
             lease_time,
-            lease: None,
             watchdog: lease.is_none(),
             renewal: None,
             takes_hand_over,
@@ -234,8 +248,14 @@ impl Acquire {
             last_holder: None,
             argument,
             undo_on_drop: None,
-            meter: meter.clone(),
+            label: label.clone(),
         }
+    }
+
+    /// Where this acquisition's wait, and the time, renewals and loss of its hold, are counted:
+    /// made when needed from the flavor and the label, rather than kept while waiting.
+    pub(crate) fn meter(&self) -> Meter {
+        Meter::new(self.flavor.primitive, &self.label)
     }
 
     /// The owner id of this acquisition, which is also its waiter id.
@@ -247,15 +267,18 @@ impl Acquire {
     /// sent, so a lock taken is never left unrenewed, or as a hand-over is taken up.
     fn register_renewal(&mut self) {
         if self.watchdog && self.renewal.is_none() {
-            let layout = self.flavor.layout;
-            let mut renew = layout.renew.prepare_invoke();
-            renew.key(&self.keys.main);
-            layout
-                .with_leases(&mut renew, &self.keys)
-                .arg(self.owner.as_ref())
-                .arg(redis_millis(self.lease_time));
-            let lease = self.lease();
-            let registration = Registration::new(&self.keys.name, renew, &lease, self.lease_time);
+            let (layout, lease_time) = (self.flavor.layout, self.lease_time);
+            let (keys, owner) = (Arc::clone(&self.keys), Arc::clone(&self.owner));
+            let renew = move || {
+                let mut renew = layout.renew.prepare_invoke();
+                renew.key(&keys.main);
+                layout
+                    .with_leases(&mut renew, &keys)
+                    .arg(owner.as_ref())
+                    .arg(redis_millis(lease_time));
+                renew
+            };
+            let registration = Registration::new(&self.keys.name, renew, lease_time);
             self.renewal = Some(self.backend.watchdog.register(registration));
         }
     }
@@ -271,52 +294,36 @@ impl Acquire {
         )
     }
 
-    /// Keeps the right undo armed after a try whose request was `in_flight`: a marking one once
-    /// a request was `resent` (now or before), a plain one while queued, none otherwise.
+    /// Keeps the right undo for the end of this acquisition after a try whose request was
+    /// `in_flight`, which it disarms: a marking one once a request was `resent` (now or
+    /// before), a plain one while queued, none otherwise.
     fn keep_undo(&mut self, in_flight: InFlight, resent: bool, queued: bool) {
-        let armed = self.undo_on_drop.as_ref().map(|(_, mark)| *mark);
-        if resent && armed != Some(Mark::Abandoned) {
-            if let Some((previous, _)) = self.undo_on_drop.replace((in_flight, Mark::Abandoned)) {
-                previous.disarm();
-            }
-            return;
-        }
         in_flight.disarm();
-        if queued && armed.is_none() {
-            let undo = InFlight::arm(&self.backend, self.abandon(Mark::Nothing));
-            self.undo_on_drop = Some((undo, Mark::Nothing));
+        if resent {
+            self.undo_on_drop = Some(Mark::Abandoned);
+        } else if queued && self.undo_on_drop.is_none() {
+            self.undo_on_drop = Some(Mark::Nothing);
         }
     }
 
     /// Whether a request of this acquisition went out more than once: an earlier copy may then
     /// still be on its way (on a retired connection) and reach Redis at any time.
     fn copies_may_linger(&self) -> bool {
-        matches!(self.undo_on_drop, Some((_, Mark::Abandoned)))
+        self.undo_on_drop == Some(Mark::Abandoned)
     }
 
-    /// The lease a hold taken now would have (made on first use).
-    fn lease(&mut self) -> Arc<Lease> {
-        Arc::clone(
-            self.lease
-                .get_or_insert_with(|| Lease::new(&self.keys.name, &self.meter, Instant::now())),
-        )
-    }
-
-    /// Stops renewing after a try that took nothing, and lets its lease go.
+    /// Stops renewing after a try that took nothing.
     fn stop_renewal(&mut self) {
         if let Some(id) = self.renewal.take() {
             self.backend.watchdog.unregister(id);
         }
-        self.lease = None;
     }
 
     /// Gives back a lock this acquisition took but will not hand out. A hold like any other: if
     /// the caller gives up while the undo is on the wire, it finishes in the background.
     async fn give_back(&mut self) {
         // Abandoning marks the owner: stale copies of the request are covered too.
-        if let Some((undo, _)) = self.undo_on_drop.take() {
-            undo.disarm();
-        }
+        self.undo_on_drop = None;
         let taken = Hold::new(
             Arc::clone(&self.backend),
             self.abandon(Mark::Abandoned),
@@ -330,18 +337,21 @@ impl Acquire {
 
     /// The hold this acquisition took, with a lease timed from `sent`; the renewal goes with it.
     fn hand_over(&mut self, token: u64, sent: Instant) -> Taken {
-        let lease = self.lease();
-        lease.extend_to(valid_until(sent, self.lease_time));
+        // What the holder will know of its lease, renewed by the watchdog in watchdog mode:
+        // made here, for a hold, and never for the tries that took nothing.
+        let lease = Lease::new(
+            &self.keys.name,
+            &self.meter(),
+            valid_until(sent, self.lease_time),
+        );
         let renewal = self.renewal.take().map(|id| {
-            self.backend.watchdog.activate(id);
+            self.backend.watchdog.activate(id, &lease);
             Arc::new(Renewal::new(Arc::clone(&self.backend), id))
         });
         // The acquire script (or the release that handed it over) took this owner out of the
         // queue, and a copy of its requests still on its way finds the owner marked once the
         // hold is gone (see `attempt`): nothing is left to undo.
-        if let Some((undo, _)) = self.undo_on_drop.take() {
-            undo.disarm();
-        }
+        self.undo_on_drop = None;
         tracing::debug!(lock = %self.keys.name, token, "acquired");
         let release = Box::new(Release {
             layout: self.flavor.layout,
@@ -361,7 +371,7 @@ impl Acquire {
             renewal: renewal.as_ref().map(Arc::downgrade),
         };
         let hold =
-            Hold::new(Arc::clone(&self.backend), release, renewal, None).measured(&self.meter);
+            Hold::new(Arc::clone(&self.backend), release, renewal, None).measured(&self.meter());
         Taken { hold, holder }
     }
 }
@@ -435,25 +445,29 @@ impl Attempt for Acquire {
         // hold is gone (see `abandoned` in `scripts/common.lua`): every resend, and every try
         // after a request was resent.
         let mark = config.abandoned_ttl();
-        let (flavor, owner, lease_time) = (self.flavor, Arc::clone(&self.owner), self.lease_time);
-        let argument = self.argument.clone();
-        let call = move |mark| {
-            acquire_call(
-                flavor,
-                &keys,
-                &owner,
-                lease_time,
-                queueing,
-                argument.as_deref(),
-                mark,
-            )
-        };
         let first_mark = if self.copies_may_linger() {
             mark
         } else {
             Duration::ZERO
         };
-        let copies = Copies::new(call(first_mark), move || call(mark));
+        // In a block of its own: the closure lives on inside `copies`, and the future, boxed for
+        // every try in flight, keeps no second place for it.
+        let copies = {
+            let (flavor, lease_time) = (self.flavor, self.lease_time);
+            let (owner, argument) = (Arc::clone(&self.owner), self.argument.clone());
+            let call = move |mark| {
+                acquire_call(
+                    flavor,
+                    &keys,
+                    &owner,
+                    lease_time,
+                    queueing,
+                    argument.as_deref(),
+                    mark,
+                )
+            };
+            Copies::new(call(first_mark), move || call(mark))
+        };
         let context = || format!("acquiring lock `{}`", self.keys.name);
         let in_flight = InFlight::arm(&self.backend, self.abandon(Mark::Abandoned));
         let sent = self
@@ -501,7 +515,7 @@ impl Attempt for Acquire {
             } => {
                 self.stop_renewal();
                 self.last_busy = Some((sent, server_us));
-                self.last_holder = holder;
+                self.last_holder = deadline.and(holder).map(Box::new);
                 Ok(Outcome::Busy { ttl })
             }
             Acquired::WrongType { found } => {
@@ -529,6 +543,9 @@ impl Attempt for Acquire {
 impl Drop for Acquire {
     fn drop(&mut self) {
         self.stop_renewal();
+        if let Some(mark) = self.undo_on_drop.take() {
+            undo_in_background(&self.backend, self.abandon(mark));
+        }
     }
 }
 

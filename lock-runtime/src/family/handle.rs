@@ -187,6 +187,10 @@ impl Handle {
 /// is documented here, alike for every handle; `acquire` and `try_acquire` take a hold of the
 /// `Flavor` named, `is_locked` and `force_unlock` look at or delete the holds kept as the
 /// `Layout` named says.
+///
+/// `acquire` and `try_acquire` return the future of [`Handle::acquire`] rather than await it in
+/// an `async fn`, which would add its arguments and its own state to the future every waiting
+/// task carries.
 macro_rules! handle_methods {
     () => {};
     (new; $($rest:tt)*) => {
@@ -224,22 +228,26 @@ macro_rules! handle_methods {
     };
     ($(#[$doc:meta])* acquire($flavor:path); $($rest:tt)*) => {
         $(#[$doc])*
-        pub async fn acquire(
+        pub fn acquire(
             &self,
-        ) -> Result<$crate::family::guard::LockGuard, $crate::error::LockError> {
-            self.handle.acquire(&$flavor, ::std::time::Duration::MAX, None).await
+        ) -> impl ::std::future::Future<
+            Output = Result<$crate::family::guard::LockGuard, $crate::error::LockError>,
+        > + Send + '_ {
+            self.handle.acquire(&$flavor, ::std::time::Duration::MAX, None)
         }
 
         $crate::family::handle::handle_methods!($($rest)*);
     };
     ($(#[$doc:meta])* try_acquire($flavor:path); $($rest:tt)*) => {
         $(#[$doc])*
-        pub async fn try_acquire(
+        pub fn try_acquire(
             &self,
             wait: ::std::time::Duration,
             lease: Option<::std::time::Duration>,
-        ) -> Result<$crate::family::guard::LockGuard, $crate::error::LockError> {
-            self.handle.acquire(&$flavor, wait, lease).await
+        ) -> impl ::std::future::Future<
+            Output = Result<$crate::family::guard::LockGuard, $crate::error::LockError>,
+        > + Send + '_ {
+            self.handle.acquire(&$flavor, wait, lease)
         }
 
         $crate::family::handle::handle_methods!($($rest)*);

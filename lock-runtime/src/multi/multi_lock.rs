@@ -174,7 +174,7 @@ impl MultiLock {
             ));
         }
         let meter = Meter::new("multi_lock", &self.label);
-        let guards = meter.measure(self.take_all(wait, lease)).await?;
+        let guards = meter.clone().measure(self.take_all(wait, lease)).await?;
         Ok(MultiLockGuard {
             guards,
             holding: meter.holding(),

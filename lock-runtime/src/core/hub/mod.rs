@@ -87,10 +87,13 @@
 
 use std::{
     collections::HashMap,
+    future::Future,
+    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -218,12 +221,22 @@ struct Channel {
     name: String,
     wake: Notify,
     confirmed: AtomicBool,
-    /// The waiters that registered a name ([`Subscription::name`]), each with a wake-up of its
-    /// own. Empty for primitives that only wake by count.
-    named: Mutex<HashMap<Arc<str>, Arc<Notify>>>,
+    /// The waiters that registered a name ([`Subscription::name`]), each with its wake-up. Empty
+    /// for primitives that only wake by count.
+    named: Mutex<HashMap<Arc<str>, Named>>,
     /// The grant of the last message naming a registered waiter, until it takes it: kept here
     /// rather than beside each waiter, as only a waiter handed something has one.
     grants: Mutex<HashMap<Arc<str>, String>>,
+}
+
+/// The wake-up of one named waiter, kept in its channel's map rather than in a `Notify` of its
+/// own: a waiting task then costs the hub one map entry and no allocation of its own.
+#[derive(Default)]
+struct Named {
+    /// Set by a message naming the waiter, until the waiter sees it.
+    woken: bool,
+    /// The task to wake: the one that last polled [`NamedWaiter::woken`] and found no wake-up.
+    waker: Option<Waker>,
 }
 
 /// A channel whose first waiter just joined: subscribe to it.
@@ -368,12 +381,10 @@ impl Subscription {
     /// also registers them in Redis); they must be unique per channel.
     pub(crate) fn name(&self, id: &Arc<str>) -> NamedWaiter {
         let id = Arc::clone(id);
-        let wake = Arc::new(Notify::new());
-        lock_ignoring_poison(&self.channel.named).insert(Arc::clone(&id), Arc::clone(&wake));
+        lock_ignoring_poison(&self.channel.named).insert(Arc::clone(&id), Named::default());
         NamedWaiter {
             channel: Arc::clone(&self.channel),
             id,
-            wake,
         }
     }
 
@@ -387,14 +398,13 @@ impl Subscription {
 pub(crate) struct NamedWaiter {
     channel: Arc<Channel>,
     id: Arc<str>,
-    wake: Arc<Notify>,
 }
 
 impl NamedWaiter {
     /// Completes at a message naming this waiter, including one that arrived since the last
     /// call: a named wake-up is kept until it is awaited.
-    pub(crate) async fn woken(&self) {
-        self.wake.notified().await;
+    pub(crate) fn woken(&self) -> NamedWoken<'_> {
+        NamedWoken(self)
     }
 
     /// The grant carried by a message naming this waiter since the last call, if any.
@@ -407,6 +417,31 @@ impl Drop for NamedWaiter {
     fn drop(&mut self) {
         lock_ignoring_poison(&self.channel.named).remove(&self.id);
         lock_ignoring_poison(&self.channel.grants).remove(&self.id);
+    }
+}
+
+/// The future of [`NamedWaiter::woken`]: a pointer, where a `Notified` would be eight words in
+/// the state of every waiting task.
+pub(crate) struct NamedWoken<'a>(&'a NamedWaiter);
+
+impl Future for NamedWoken<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let waiter = self.0;
+        let mut named = lock_ignoring_poison(&waiter.channel.named);
+        // Registered until the waiter is dropped; should another registration under the same id
+        // have taken it out, the waiter registers again rather than sleep to its timer.
+        let slot = named.entry(Arc::clone(&waiter.id)).or_default();
+        if std::mem::take(&mut slot.woken) {
+            slot.waker = None;
+            return Poll::Ready(());
+        }
+        match &mut slot.waker {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => slot.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
 
@@ -499,13 +534,22 @@ impl Shared {
             Wake::Count(n) => (0..n.min(u32::try_from(entry.waiters).unwrap_or(u32::MAX)))
                 .for_each(|_| wake.notify_one()),
             Wake::Waiter { id, grant } => {
-                let named = lock_ignoring_poison(&entry.channel.named);
-                if let Some((id, wake)) = named.get_key_value(id.as_str()) {
-                    if let Some(grant) = grant {
-                        lock_ignoring_poison(&entry.channel.grants).insert(Arc::clone(id), grant);
-                    }
-                    // `notify_one` keeps the wake-up if the waiter is trying right now.
-                    wake.notify_one();
+                let mut named = lock_ignoring_poison(&entry.channel.named);
+                let Some((id, _)) = named.get_key_value(id.as_str()) else {
+                    return;
+                };
+                let id = Arc::clone(id);
+                if let Some(grant) = grant {
+                    lock_ignoring_poison(&entry.channel.grants).insert(Arc::clone(&id), grant);
+                }
+                // Kept until the waiter sees it, should it be trying right now.
+                let waker = named.get_mut(&id).and_then(|slot| {
+                    slot.woken = true;
+                    slot.waker.take()
+                });
+                drop(named);
+                if let Some(waker) = waker {
+                    waker.wake();
                 }
             }
         }

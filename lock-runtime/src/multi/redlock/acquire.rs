@@ -66,7 +66,7 @@ pub(super) async fn acquire(
         )));
     }
     let taking = take(settings, name, &mut masters, (start, deadline), lease);
-    let guard = meter.measure(taking).await?;
+    let guard = meter.clone().measure(taking).await?;
     Ok(guard.measured(meter))
 }
 

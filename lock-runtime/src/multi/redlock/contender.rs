@@ -19,7 +19,7 @@ use crate::{
         backend::Backend,
         keys::{FENCE_TTL, Keys},
         lease::redis_millis,
-        meter::{Label, Meter},
+        meter::Label,
         wait::{Attempt, Outcome},
     },
     error::LockError,
@@ -52,9 +52,8 @@ impl Contender {
     /// `backend`, asking for a fixed `lease` (checked by the caller) or the client's watchdog
     /// lease. Not measured on its own: the Redlock is, as a whole.
     pub(crate) fn new(backend: &Arc<Backend>, keys: &Arc<Keys>, lease: Option<Duration>) -> Self {
-        let member = Meter::new(REENTRANT.primitive, &Label::Member);
         Self {
-            acquire: Acquire::new(&REENTRANT, backend, keys, lease, None, &member),
+            acquire: Acquire::new(&REENTRANT, backend, keys, lease, None, &Label::Member),
             backend: Arc::clone(backend),
             keys: Arc::clone(keys),
         }
