@@ -347,17 +347,21 @@ impl Calls {
         call: &Invocation,
         connection: &mut Connection,
     ) -> redis::RedisResult<T> {
+        // The loads below are rare (a server that lacks the script): boxed, so that the state
+        // they need across an await is not carried by every call's future.
         if self.functions() {
             match self.command(call).query_async(connection).await {
-                Err(err) if self.needs_load(&err) => match self.load(call, connection).await {
-                    Ok(()) if self.functions() => {
-                        return self.command(call).query_async(connection).await;
+                Err(err) if self.needs_load(&err) => {
+                    match Box::pin(self.load(call, connection)).await {
+                        Ok(()) if self.functions() => {
+                            return self.command(call).query_async(connection).await;
+                        }
+                        // Turned to `EVALSHA` (`needs_load` says when).
+                        Ok(()) => {}
+                        Err(err) if err.code() == Some("OOM") => {}
+                        Err(err) => return Err(err),
                     }
-                    // Turned to `EVALSHA` (`needs_load` says when).
-                    Ok(()) => {}
-                    Err(err) if err.code() == Some("OOM") => {}
-                    Err(err) => return Err(err),
-                },
+                }
                 reply => return reply,
             }
         }
@@ -365,7 +369,7 @@ impl Calls {
         let command = call.command("EVALSHA", script.get_hash());
         match command.query_async(connection).await {
             Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
-                script.load_async(connection).await?;
+                Box::pin(script.load_async(connection)).await?;
                 command.query_async(connection).await
             }
             reply => reply,
