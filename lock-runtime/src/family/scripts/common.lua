@@ -263,6 +263,12 @@ local function take_or_rearm(keys, argv, found)
     return rearm(keys[1], keys[2], argv[3], argv[1], argv[2], keys[3], argv[9])
 end
 
+-- Whether nobody queues in `q`, the common case of a release: told by an EXISTS, whose integer
+-- reply costs Redis less than the empty table of a ZRANGE.
+local function nobody_queued(q)
+    return redis.call('exists', q.queue) == 0
+end
+
 -- The first waiter of `q` that is live at `now` (server ms; read when first needed if nil), or
 -- `keep` if it comes first; the dead ones ahead of it leave the queue. Nil if none.
 local function first_live(q, now, keep)
@@ -278,6 +284,20 @@ local function first_live(q, now, keep)
     return head
 end
 
+-- The first live waiter of `q` (the dead ones ahead of it leave the queue) and what it waits
+-- for (its entry in `q.wants`, or nil); nil if nobody waits, which an EXISTS tells first (see
+-- nobody_queued).
+local function live_head(q)
+    if nobody_queued(q) then
+        return nil
+    end
+    local head = first_live(q, nil, nil)
+    if not head then
+        return nil
+    end
+    return head, redis.call('hget', q.wants, head)
+end
+
 -- The lock `lock` was just freed: passes it on to the first live waiter of `q` (dead waiters
 -- ahead of it leave the queue), on `channel` with the `publish` command.
 -- - A waiter that takes a direct hand-over (in `q.wants`) becomes the owner here, with its own
@@ -287,16 +307,10 @@ end
 -- Published with pcall: a Redis user without channel rights still gets its work done (its
 -- waiters wake at their timers, and a waiter handed the lock finds it its own at its next try).
 local function pass_on(lock, fence, fence_ttl, q, channel, publish)
-    -- Nobody queued, the common case: told by an EXISTS, whose integer reply costs Redis less
-    -- than the empty table of a ZRANGE.
-    if redis.call('exists', q.queue) == 0 then
-        return
-    end
-    local head = first_live(q, nil, nil)
+    local head, want = live_head(q)
     if not head then
         return
     end
-    local want = redis.call('hget', q.wants, head)
     if not want then
         redis.pcall(publish, channel, 'to:' .. head)
         return

@@ -168,15 +168,14 @@ end
 -- the lock is free; every waiter ('all') if the head wants to read and no write is held: the
 -- readers enter together, and the writers among the woken find the lock read and sleep again.
 local function wake_next(mode, q, channel, publish)
-    -- Nobody queued, the common case: told by an EXISTS, cheaper for Redis than an empty ZRANGE.
-    if mode == 'write' or redis.call('exists', q.queue) == 0 then
+    if mode == 'write' then
         return
     end
-    local head = first_live(q, nil, nil)
+    local head, want = live_head(q)
     if not head then
         return
     end
-    if redis.call('hget', q.wants, head) == 'write' then
+    if want == 'write' then
         if not mode then
             redis.pcall(publish, channel, 'to:' .. head)
         end

@@ -106,8 +106,7 @@ end
 -- with pcall: a Redis user without channel rights still releases (its waiters wake at their
 -- timers).
 local function wake_fitting(q, free, now, channel, publish)
-    -- Nobody queued, the common case: told by an EXISTS, cheaper for Redis than an empty ZRANGE.
-    if free <= 0 or redis.call('exists', q.queue) == 0 then
+    if free <= 0 or nobody_queued(q) then
         return
     end
     local index = 0
