@@ -147,31 +147,29 @@ pub(crate) struct SubKey<'a> {
     id: Option<&'a str>,
 }
 
+impl SubKey<'_> {
+    /// The key's text, piece by piece: the one place its shape is written, for
+    /// [`Display`](fmt::Display) and for writing it into a command.
+    fn pieces(&self) -> impl Iterator<Item = &str> {
+        let id = self.id.into_iter().flat_map(|id| [":", id]);
+        [self.main, ":", self.suffix].into_iter().chain(id)
+    }
+}
+
 impl fmt::Display for SubKey<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.main, self.suffix)?;
-        match self.id {
-            Some(id) => write!(f, ":{id}"),
-            None => Ok(()),
-        }
+        self.pieces().try_for_each(|piece| f.write_str(piece))
     }
 }
 
 impl ToRedisArgs for SubKey<'_> {
     fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
         let mut key = out.writer_for_next_arg();
-        // The parts copied as they are (no formatting machinery: a call writes several keys),
-        // into the command's own buffer, where writing does not fail.
-        let written = key
-            .write_all(self.main.as_bytes())
-            .and_then(|()| key.write_all(b":"))
-            .and_then(|()| key.write_all(self.suffix.as_bytes()))
-            .and_then(|()| match self.id {
-                Some(id) => key
-                    .write_all(b":")
-                    .and_then(|()| key.write_all(id.as_bytes())),
-                None => Ok(()),
-            });
+        // Copied as they are (no formatting machinery: a call writes several keys), into the
+        // command's own buffer, where writing does not fail.
+        let written = self
+            .pieces()
+            .try_for_each(|piece| key.write_all(piece.as_bytes()));
         debug_assert!(written.is_ok(), "writing a key into a command's buffer");
     }
 }
