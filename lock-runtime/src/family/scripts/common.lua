@@ -143,14 +143,14 @@ end
 -- answers before it starts: -1 if `key` holds a value of another type (not ours to touch),
 -- `absent` if there is no key, nil for a hash (go on).
 local function not_a_hash(key, absent)
-    local kind = redis.call('type', key).ok
-    if kind == 'hash' then
-        return nil
+    local refused, kind = wrong_type(key)
+    if refused then
+        return -1
     end
     if kind == 'none' then
         return absent
     end
-    return -1
+    return nil
 end
 
 -- wrong_type for a script whose first command on `lock` ran with redis.pcall, which fails only
