@@ -113,12 +113,7 @@ impl Subject {
         ];
         args.extend(argument.map(str::to_owned));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        // A taken lock answers its token alone; read it as `{1, token}`, beside the other
-        // answers' `{status, …}`.
-        match server.cmd(&args) {
-            redis::Value::Int(token) => vec![redis::Value::Int(1), redis::Value::Int(token)],
-            reply => redis::from_redis_value(reply).expect("an acquire's reply"),
-        }
+        super::acquire_reply_items(server.cmd(&args))
     }
 
     /// `release.lua` (request `request`, the acquisition's hold: number 0) or `leave.lua`

@@ -14,3 +14,13 @@ mod fenced_store;
 mod late_copies;
 mod restarts_and_input;
 mod scripts;
+
+/// An acquire script's reply as a list, for the tests that drive the scripts directly: a taken
+/// lock answers its fencing token alone, read as `{1, token}` beside the other answers'
+/// `{status, …}`.
+fn acquire_reply_items(reply: redis::Value) -> Vec<redis::Value> {
+    match reply {
+        redis::Value::Int(token) => vec![redis::Value::Int(1), redis::Value::Int(token)],
+        reply => redis::from_redis_value(reply).expect("an acquire's reply"),
+    }
+}

@@ -100,8 +100,8 @@ fn status_and_value(reply: &[redis::Value]) -> (i64, i64) {
 }
 
 /// The whole reply of the acquire script `source` (the reentrant or the fair lock's) for
-/// `owner`, which says whether it queued on an earlier try ("1") or not ("0"). A taken lock
-/// answers its token alone: read as `{1, token}`, beside the other answers' `{status, …}`.
+/// `owner`, which says whether it queued on an earlier try ("1") or not ("0"), as a list (see
+/// `acquire_reply_items`).
 fn acquire_reply(
     server: &RedisServer,
     source: &str,
@@ -110,7 +110,7 @@ fn acquire_reply(
     lease_ms: &str,
     mark_ms: &str,
 ) -> Vec<redis::Value> {
-    let reply: redis::Value = server.cmd(&[
+    super::acquire_reply_items(server.cmd(&[
         "EVAL",
         source,
         "6",
@@ -129,11 +129,7 @@ fn acquire_reply(
         "0",
         "scripts-test",
         mark_ms,
-    ]);
-    match reply {
-        redis::Value::Int(token) => vec![redis::Value::Int(1), redis::Value::Int(token)],
-        reply => redis::from_redis_value(reply).expect("an acquire's reply"),
-    }
+    ]))
 }
 
 /// The fair lock's `acquire.lua`'s status and value, as [`acquire`].
@@ -147,6 +143,12 @@ fn fair_acquire(server: &RedisServer, keys: &Keys, (owner, queued): (&str, &str)
         "0",
     );
     status_and_value(&reply)
+}
+
+/// Asserts that the lock's key is gone (`why` says what freed it, or why nothing took it).
+fn assert_lock_gone(server: &RedisServer, keys: &Keys, why: &str) {
+    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
+    assert_eq!(exists, 0, "{why}");
 }
 
 /// `reenter.lua`: re-entry `number` of `owner`.
@@ -296,8 +298,7 @@ fn a_resent_fresh_acquisition_counts_once_returns_the_same_token_and_rearms_the_
         "one hold, not two"
     );
     assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
-    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
-    assert_eq!(exists, 0, "a single release frees it");
+    assert_lock_gone(&server, &keys, "a single release frees it");
 }
 
 #[test]
@@ -376,8 +377,7 @@ fn a_reentry_into_a_lost_lock_is_refused() {
     let keys = keys(&unique_name("lost-reentry"));
 
     assert_eq!(reenter(&server, &keys, "client:1", "1"), 0);
-    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
-    assert_eq!(exists, 0, "nothing taken");
+    assert_lock_gone(&server, &keys, "nothing taken");
 }
 
 #[test]
@@ -445,8 +445,7 @@ fn a_late_copy_of_a_release_gives_back_nothing() {
     );
 
     assert_eq!(release(&server, &keys, "client:1", "2", "r3"), 1, "freed");
-    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
-    assert_eq!(exists, 0, "the last hold given back frees the lock");
+    assert_lock_gone(&server, &keys, "the last hold given back frees the lock");
 }
 
 /// A late copy of a re-entry (at or below the highest number its owner's record has seen)
@@ -480,16 +479,15 @@ fn an_abandoned_acquisition_is_released_and_a_late_copy_takes_nothing() {
     // The request ran before the caller gave up: the undo releases it.
     acquire(&server, &keys, "client:1", "10000");
     assert_eq!(abandon(&server, &keys, "client:1"), 1);
-    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
-    assert_eq!(exists, 0, "released by the undo");
+    assert_lock_gone(&server, &keys, "released by the undo");
 
     // The undo ran before the request arrived: the late copy takes nothing.
     assert_eq!(abandon(&server, &keys, "client:2"), 0);
     assert_eq!(acquire(&server, &keys, "client:2", "10000"), (-3, 0));
-    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
-    assert_eq!(
-        exists, 0,
-        "a late copy of an abandoned request takes nothing"
+    assert_lock_gone(
+        &server,
+        &keys,
+        "a late copy of an abandoned request takes nothing",
     );
     assert!(
         pttl(&server, &keys.abandoned("client:2")) > 0,
@@ -527,8 +525,7 @@ fn a_resent_acquisition_marks_its_owner_so_a_late_copy_takes_nothing_once_the_ho
         (-3, 0),
         "a copy landing after the hold is gone takes nothing"
     );
-    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
-    assert_eq!(exists, 0);
+    assert_lock_gone(&server, &keys, "the late copy took nothing");
 
     acquire(&server, &keys, "client:2", "10000");
     assert_eq!(
@@ -567,8 +564,7 @@ fn an_undone_reentry_gives_its_hold_back_once_and_a_late_copy_counts_nothing() {
     assert_eq!(reenter(&server, &keys, "client:1", "9"), 1);
     assert_eq!(release(&server, &keys, "client:1", "0", "r10"), 2);
     assert_eq!(undo_reenter(&server, &keys, "client:1", "9"), 1);
-    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
-    assert_eq!(exists, 0, "the last hold given back frees the lock");
+    assert_lock_gone(&server, &keys, "the last hold given back frees the lock");
 }
 
 /// A lock-checked write runs once, however often and however late a copy of its request lands,
@@ -619,8 +615,7 @@ fn an_exec_runs_once_and_never_after_its_number_is_spent() {
     assert_eq!(spend_exec(&server, &keys, "c:2", "13", "13"), 2);
     assert_eq!(release(&server, &keys, "c:1", "0", "r1"), 1);
     assert_eq!(spend_exec(&server, &keys, "c:1", "12", "12"), 2, "not held");
-    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
-    assert_eq!(exists, 0);
+    assert_lock_gone(&server, &keys, "the release frees the lock");
     let _: i64 = server.cmd(&["DEL", &format!("{}:data", keys.lock)]);
 }
 
@@ -707,8 +702,7 @@ fn a_marked_owner_takes_nothing_and_does_not_queue_while_another_holds_the_lock(
         (-3, 0),
         "free"
     );
-    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
-    assert_eq!(exists, 0);
+    assert_lock_gone(&server, &keys, "nor does it take a free lock");
 }
 
 /// The fair lock's common path takes a free lock only when no queue exists: a free lock with a
@@ -725,8 +719,7 @@ fn a_free_fair_lock_goes_to_the_waiter_queued_not_to_a_newcomer() {
     );
     // client:2 takes no direct hand-over: the release frees the lock and wakes it by name.
     assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
-    let exists: i64 = server.cmd(&["EXISTS", &keys.lock]);
-    assert_eq!(exists, 0, "free, client:2's turn");
+    assert_lock_gone(&server, &keys, "free, client:2's turn");
 
     assert_eq!(
         fair_acquire(&server, &keys, ("client:3", "0")).0,
