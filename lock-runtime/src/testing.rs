@@ -99,7 +99,7 @@ pub mod scripts {
                 version: Some(version),
             };
             Self {
-                calls: Arc::new(Calls::new(server)),
+                calls: Arc::new(Calls::new(server, false)),
             }
         }
 

@@ -31,6 +31,20 @@
 //! A function runs with the flags of its script's shebang line (`no-writes` for the read-only
 //! ones) and, like every flagged script, may touch only keys of one slot on a cluster; a script
 //! without a shebang line is sent with `EVALSHA` without flags, as before.
+//!
+//! # Keys named by the script
+//!
+//! Every key a script touches is declared in its call, as Redis asks: on a Redis Cluster, the
+//! declared keys are what tells a node, while a slot migrates, whether it has all of them or
+//! must redirect the call (`ASK`, `TRYAGAIN`), so a script never writes a key that has moved.
+//! Declared keys are not free, though: Redis reads each one from the request and hands it to
+//! the script, about 0.3 µs of its time per key, and a lock's acquire and release declared six
+//! and seven. So the scripts that run on every acquisition (the locks' acquire and release) read
+//! only `KEYS[1]`, the resource's main key, and name the others from it, as `core/keys.rs` does
+//! (`fence_of`, `queue_of`, … in `family/scripts/common.lua`). Their calls still declare every
+//! key; where no cluster needs the declarations (one node, Sentinel), only the main key goes out.
+//! Which scripts qualify is read from the source ([`reads_main_key_only`]), so a script
+//! that reads another `KEYS` entry always gets every key.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -143,6 +157,9 @@ pub(crate) struct LuaScript {
     without_shebang: Eval,
     /// The name of its function and of the library that holds it.
     function: String,
+    /// Whether its own lines read no key but `KEYS[1]`, naming every other key it touches from
+    /// it: its calls may then leave the other keys out where no cluster needs them declared.
+    names_its_keys: bool,
     /// The library's source, for `FUNCTION LOAD`.
     library: String,
 }
@@ -185,6 +202,7 @@ impl LuaScript {
             without_shebang,
             function,
             library,
+            names_its_keys: reads_main_key_only(body),
         }
     }
 
@@ -280,22 +298,32 @@ impl Invocation {
         }
     }
 
-    fn command(&self, name: &str, script: &str) -> Cmd {
-        let arguments = self.arguments.args_iter();
-        let bytes: usize = arguments
-            .clone()
-            .map(|argument| match argument {
-                Arg::Simple(bytes) => bytes.len(),
-                _ => 0,
-            })
-            .sum();
-        let mut command =
-            Cmd::with_capacity(arguments.len() + 3, bytes + name.len() + script.len() + 8);
-        command.arg(name).arg(script).arg(self.keys);
-        for argument in arguments {
-            if let Arg::Simple(bytes) = argument {
-                command.arg(bytes);
-            }
+    /// The command calling `script` by `name` (`FCALL` or `EVALSHA`), declaring its keys, or
+    /// its main key alone if `main_key_only` and the script names its other keys itself.
+    fn command(&self, name: &str, script: &str, main_key_only: bool) -> Cmd {
+        let skipped = if main_key_only && self.script.names_its_keys {
+            self.keys.saturating_sub(1)
+        } else {
+            0
+        };
+        // The main key, then the arguments after the skipped keys.
+        let sent = || {
+            self.arguments
+                .args_iter()
+                .enumerate()
+                .filter(move |(at, _)| *at == 0 || *at > skipped)
+                .filter_map(|(_, argument)| match argument {
+                    Arg::Simple(bytes) => Some(bytes),
+                    _ => None,
+                })
+        };
+        let (count, bytes) = sent().fold((0, 0), |(count, bytes), argument| {
+            (count + 1, bytes + argument.len())
+        });
+        let mut command = Cmd::with_capacity(count + 3, bytes + name.len() + script.len() + 8);
+        command.arg(name).arg(script).arg(self.keys - skipped);
+        for argument in sent() {
+            command.arg(argument);
         }
         command
     }
@@ -307,15 +335,20 @@ impl Invocation {
 pub(crate) struct Calls {
     server: ServerFeatures,
     functions: AtomicBool,
+    /// Whether calls declare their main key alone where the script names the others (see the
+    /// module docs): everywhere but on a Redis Cluster.
+    main_key_only: bool,
 }
 
 impl Calls {
     /// Functions on a server that has them (Redis 7.0 and newer, and Valkey, which reports
-    /// 7.2); `EVALSHA` before.
-    pub(crate) fn new(server: ServerFeatures) -> Self {
+    /// 7.2); `EVALSHA` before. Every key a script touches is declared on a `cluster`; elsewhere,
+    /// only those the script reads from its `KEYS`.
+    pub(crate) fn new(server: ServerFeatures, cluster: bool) -> Self {
         Self {
             server,
             functions: AtomicBool::new(server.functions()),
+            main_key_only: !cluster,
         }
     }
 
@@ -327,11 +360,12 @@ impl Calls {
     /// The command that runs `call` as things stand.
     pub(crate) fn command(&self, call: &Invocation) -> Cmd {
         if self.functions() {
-            call.command("FCALL", &call.script.function)
+            call.command("FCALL", &call.script.function, self.main_key_only)
         } else {
             call.command(
                 "EVALSHA",
                 call.script.for_eval(self.server).script.get_hash(),
+                self.main_key_only,
             )
         }
     }
@@ -366,7 +400,7 @@ impl Calls {
             }
         }
         let script = &call.script.for_eval(self.server).script;
-        let command = call.command("EVALSHA", script.get_hash());
+        let command = call.command("EVALSHA", script.get_hash(), self.main_key_only);
         match command.query_async(connection).await {
             Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
                 Box::pin(script.load_async(connection)).await?;
@@ -467,9 +501,58 @@ fn detail(err: &redis::RedisError) -> Option<String> {
     first.details().map(str::to_owned)
 }
 
+/// Whether the Lua lines of `body` read no entry of `KEYS` but `KEYS[1]`, comments aside. The
+/// files in front never read `KEYS`: as a Function's body, a script gets it as a parameter, and
+/// the shared functions take the keys they touch as theirs.
+fn reads_main_key_only(body: &str) -> bool {
+    body.lines()
+        .map(|line| line.split_once("--").map_or(line, |(code, _)| code))
+        .all(|code| {
+            code.match_indices("KEYS")
+                .all(|(at, _)| code[at..].starts_with("KEYS[1]"))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_that_reads_only_its_main_key_is_sent_with_it_alone_off_a_cluster() {
+        static SCRIPT: once_cell::sync::Lazy<LuaScript> = once_cell::sync::Lazy::new(|| {
+            LuaScript::new(
+                "",
+                "-- KEYS[2] is named from KEYS[1]\nreturn redis.call('get', KEYS[1] .. ':x')\n",
+            )
+        });
+        assert!(SCRIPT.names_its_keys);
+        let mut call = SCRIPT.prepare_invoke();
+        call.key("main").key("main:x").arg("a");
+        let sent = |main_key_only| {
+            let command = call.command("FCALL", "f", main_key_only);
+            command
+                .args_iter()
+                .map(|arg| match arg {
+                    Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sent(true), ["FCALL", "f", "1", "main", "a"]);
+        assert_eq!(sent(false), ["FCALL", "f", "2", "main", "main:x", "a"]);
+    }
+
+    #[test]
+    fn a_script_that_reads_another_key_is_sent_with_every_key() {
+        for body in [
+            "return redis.call('get', KEYS[2])",
+            "return helper(KEYS)",
+            "local k = KEYS[1] return #KEYS",
+        ] {
+            assert!(!reads_main_key_only(body), "{body}");
+        }
+        assert!(reads_main_key_only("-- KEYS[3]: the queue\nreturn KEYS[1]"));
+    }
 
     #[test]
     fn a_flagged_script_loses_its_shebang_line_only_for_old_servers() {

@@ -59,7 +59,7 @@ use crate::{
     error::LockError,
     transport::{
         background::in_context,
-        config::Config,
+        config::{Config, Deployment},
         connect::ServerFeatures,
         connection::{Commands, Connection},
         deadline::within,
@@ -161,7 +161,7 @@ impl ScriptPath {
         Self {
             runtime,
             commands,
-            calls: Calls::new(server),
+            calls: Calls::new(server, matches!(config.deployment, Deployment::Cluster(_))),
             replicated: replicated.zip(config.replicas).map(|(commands, check)| {
                 (
                     commands,

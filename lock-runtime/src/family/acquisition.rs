@@ -6,12 +6,14 @@
 
 use std::{
     future::Future,
+    io::Write,
     sync::{Arc, Weak},
-    time::Duration,
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use crate::core::lua::Invocation;
 use futures_util::future::Either;
+use redis::{RedisWrite, ToRedisArgs};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -632,6 +634,39 @@ async fn reenter(
 /// so one more try is all it takes unless a guard's scope runs beside its own release.
 const SPENT_TRIES: u32 = 3;
 
+/// Who takes a hold, as the acquire scripts record it with the hold: "<client name> <ms since
+/// the Unix epoch>" (see `take` in `scripts/common.lua`), timed by this client's clock when the
+/// call is built. Redis would pay more to read its own clock (a `TIME` call, and the strings made
+/// of its reply) than for the rest of taking a free lock; the time only says how long a hold has
+/// been held, so the clocks of the client and Redis need agree only about as well as that.
+struct TakenBy<'a> {
+    client_name: &'a str,
+    at: SystemTime,
+}
+
+impl<'a> TakenBy<'a> {
+    fn now(client_name: &'a str) -> Self {
+        Self {
+            client_name,
+            at: SystemTime::now(),
+        }
+    }
+}
+
+impl ToRedisArgs for TakenBy<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        // A clock set before 1970 says 0: the hold then reads as held since then.
+        let millis = self
+            .at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_millis());
+        let mut record = out.writer_for_next_arg();
+        // Written into the command's own buffer, where writing does not fail.
+        let written = write!(record, "{} {millis}", self.client_name);
+        debug_assert!(written.is_ok(), "writing a record into a command's buffer");
+    }
+}
+
 /// How a fresh acquisition waits in the queue, for its acquire script.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Queueing<'a> {
@@ -679,7 +714,7 @@ pub(crate) fn acquire_call(
         .arg(redis_millis(queueing.refresh))
         .arg(if queueing.queued { "1" } else { "0" })
         .arg(redis_millis(queueing.grant))
-        .arg(queueing.client_name)
+        .arg(TakenBy::now(queueing.client_name))
         .arg(redis_millis(mark));
     if let Some(argument) = argument {
         acquire.arg(argument);

@@ -124,8 +124,10 @@ impl LockHolder {
         self.client_name.as_deref()
     }
 
-    /// How long the holder had held the lock, by the Redis server's clock, or `None` if the hold
-    /// recorded no start. Re-entries do not restart it.
+    /// How long the holder had held the lock, or `None` if the hold recorded no start.
+    /// Re-entries do not restart it. The start is read from the acquiring client's clock (from
+    /// Redis's for a fair lock handed over by its release) and the end from Redis's: clocks that
+    /// disagree by a second make it a second off, and it never reads below zero.
     pub fn held_for(&self) -> Option<Duration> {
         self.held_for
     }
@@ -186,8 +188,8 @@ impl FromRedisValue for Inspected {
     }
 }
 
-/// A hold's record of who took it, `who` ("<client name> <server ms>", see [`split_record`]),
-/// read at server time `now_ms`: the client's name, and how long it has held.
+/// A hold's record of who took it, `who` ("<client name> <ms>", see [`split_record`]), read at
+/// server time `now_ms`: the client's name, and how long it has held.
 pub(crate) fn recorded(who: &str, now_ms: u64) -> (Option<String>, Option<Duration>) {
     let (name, since_ms) = split_record(who);
     (

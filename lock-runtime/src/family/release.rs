@@ -215,7 +215,8 @@ pub(crate) fn release_hold_call(
         .arg(redis_millis(memo_ttl))
         .arg(publish)
         .arg(redis_millis(FENCE_TTL))
-        .arg(hold);
+        .arg(hold)
+        .arg(request);
     release
 }
 

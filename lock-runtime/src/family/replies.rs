@@ -103,12 +103,12 @@ impl Refusal {
     }
 }
 
-/// What a busy acquire saw of the holders: their client names, when each took its hold (server
-/// time, ms), and how many waited in the queue besides the caller.
+/// What a busy acquire saw of the holders: their client names, when each took its hold (ms since
+/// the Unix epoch, see [`split_record`]), and how many waited in the queue besides the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Seen {
     /// The exclusive locks' one holder, or the first few holds of a read-write lock or a
-    /// semaphore: client name, and server ms the hold was taken. Never empty.
+    /// semaphore: client name, and the ms the hold was taken. Never empty.
     holders: Vec<(String, u64)>,
     /// What each holder is ("writer", "reader", "permit holder") and how many holds there were
     /// in all, where the script says (the read-write lock's and the semaphore's).
@@ -120,7 +120,7 @@ pub(crate) struct Seen {
 
 impl Seen {
     /// Decodes the `who` of a busy reply: the exclusive locks' `~who` field ("<client name>
-    /// <server ms>"), or `{noun, holds, record...}` (see `holds_seen` in `scripts/common.lua`).
+    /// <ms>"), or `{noun, holds, record...}` (see `holds_seen` in `scripts/common.lua`).
     /// `None` when no hold recorded who took it.
     fn decode(who: Value, waiters: u64) -> Result<Option<Self>, ParsingError> {
         let (records, holds) = match who {
@@ -180,8 +180,9 @@ impl Seen {
     }
 }
 
-/// A hold's record of who took it, "<client name> <server ms>" (see `take` and `who_field` in
-/// `scripts/common.lua`): the name and the time. A record that does not end in a time is all
+/// A hold's record of who took it, "<client name> <ms since the Unix epoch>" (see `take` and
+/// `who_field` in `scripts/common.lua`), timed by the acquiring client's clock (by Redis's for a
+/// direct hand-over): the name and the time. A record that does not end in a time is all
 /// name; an empty one is neither.
 pub(crate) fn split_record(record: &str) -> (Option<&str>, Option<u64>) {
     match record.rsplit_once(' ') {

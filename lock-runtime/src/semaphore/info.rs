@@ -106,8 +106,8 @@ impl PermitHolder {
         self.client_name.as_deref()
     }
 
-    /// How long the acquisition had held its permits, by the Redis server's clock, or `None` if
-    /// it recorded no start.
+    /// How long the acquisition had held its permits, or `None` if it recorded no start: from the
+    /// acquiring client's clock to Redis's (see [`LockHolder::held_for`](crate::LockHolder::held_for)).
     pub fn held_for(&self) -> Option<Duration> {
         self.held_for
     }

@@ -33,6 +33,8 @@ const MEMO_MS: &str = "10000";
 /// A queued waiter's liveness, and the longest it sleeps between tries.
 const LIVENESS_MS: &str = "30000";
 const REFRESH_MS: &str = "10000";
+/// Who takes the holds, as a client of the runtime records it: its name and its clock in ms.
+const TAKEN_BY: &str = "scripts-test 1796548183609";
 
 struct Keys {
     lock: String,
@@ -84,7 +86,7 @@ fn acquire_marking(
         script("acquire.lua"),
         keys,
         (owner, "0"),
-        lease_ms,
+        (lease_ms, "0"),
         mark_ms,
     );
     status_and_value(&reply)
@@ -100,14 +102,14 @@ fn status_and_value(reply: &[redis::Value]) -> (i64, i64) {
 }
 
 /// The whole reply of the acquire script `source` (the reentrant or the fair lock's) for
-/// `owner`, which says whether it queued on an earlier try ("1") or not ("0"), as a list (see
-/// `acquire_reply_items`).
+/// `owner`, which says whether it queued on an earlier try ("1") or not ("0"), for a lease and
+/// the lease of a direct hand-over ("0": none), as a list (see `acquire_reply_items`).
 fn acquire_reply(
     server: &RedisServer,
     source: &str,
     keys: &Keys,
     (owner, queued): (&str, &str),
-    lease_ms: &str,
+    (lease_ms, grant_ms): (&str, &str),
     mark_ms: &str,
 ) -> Vec<redis::Value> {
     super::acquire_reply_items(server.cmd(&[
@@ -126,8 +128,8 @@ fn acquire_reply(
         LIVENESS_MS,
         REFRESH_MS,
         queued,
-        "0",
-        "scripts-test",
+        grant_ms,
+        TAKEN_BY,
         mark_ms,
     ]))
 }
@@ -139,7 +141,7 @@ fn fair_acquire(server: &RedisServer, keys: &Keys, (owner, queued): (&str, &str)
         fair_acquire_script(),
         keys,
         (owner, queued),
-        "10000",
+        ("10000", "0"),
         "0",
     );
     status_and_value(&reply)
@@ -182,6 +184,7 @@ fn release(server: &RedisServer, keys: &Keys, owner: &str, hold: &str, request: 
         "publish",
         FENCE_IDLE_MS,
         hold,
+        request,
     ])
 }
 
@@ -632,7 +635,14 @@ fn a_value_of_another_type_is_refused_by_the_acquires_and_the_release_and_left_a
 
     let _: i64 = server.cmd(&["RPUSH", &keys.lock, "not", "a", "lock"]);
     for source in [script("acquire.lua"), fair_acquire_script()] {
-        let reply = acquire_reply(&server, source, &keys, ("client:2", "0"), "10000", "60000");
+        let reply = acquire_reply(
+            &server,
+            source,
+            &keys,
+            ("client:2", "0"),
+            ("10000", "0"),
+            "60000",
+        );
         assert_eq!(
             reply,
             vec![
@@ -732,31 +742,46 @@ fn a_free_fair_lock_goes_to_the_waiter_queued_not_to_a_newcomer() {
     assert_eq!(waiters, ["client:3"], "client:2 left the queue");
 }
 
-/// The holder's record is "<client name> <server time in ms>", the ms of the same TIME the
-/// acquire read: a fencing state that restarts takes its token from it (µs), so both agree.
-/// Tried until the microseconds of the second had one and two leading zeros (the record's ms are
-/// made of TIME's digits), which about one try in a hundred meets.
+/// The holder's record, "<client name> <ms since the Unix epoch>", is written as the acquiring
+/// client made it (Redis reads no clock for it); a release that hands the lock over directly
+/// times it by Redis's clock.
 #[test]
-fn the_holders_record_names_the_client_and_the_server_ms_of_the_taking() {
+fn the_holders_record_is_its_clients_and_a_hand_over_is_timed_by_redis() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("record"));
-    let (mut one_zero, mut two_zeros) = (false, false);
-    for _ in 0..3_000 {
-        let _: i64 = server.cmd(&["DEL", &keys.lock, &keys.fence]);
-        let (status, token) = acquire(&server, &keys, "client:1", "10000");
-        assert_eq!(status, 1);
-        let record: Option<String> = server.cmd(&["HGET", &keys.lock, "~who"]);
-        assert_eq!(
-            record,
-            Some(format!("scripts-test {}", token / 1000)),
-            "token {token}"
-        );
-        let micros = token % 1_000_000;
-        one_zero |= (10_000..100_000).contains(&micros);
-        two_zeros |= micros < 10_000;
-        if one_zero && two_zeros {
-            return;
-        }
-    }
-    panic!("no token with leading zeros in its microseconds after 3000 tries");
+    let (status, _) = acquire(&server, &keys, "client:1", "10000");
+    assert_eq!(status, 1);
+    let record: Option<String> = server.cmd(&["HGET", &keys.lock, "~who"]);
+    assert_eq!(record.as_deref(), Some(TAKEN_BY), "as the client made it");
+
+    // A waiter of the fair lock that takes a direct hand-over is made the owner by the release:
+    // its record is its client's name and the server's time of the release.
+    let reply = acquire_reply(
+        &server,
+        fair_acquire_script(),
+        &keys,
+        ("client:2", "0"),
+        ("10000", "10000"),
+        "0",
+    );
+    assert_eq!(status_and_value(&reply).0, 0, "queued behind client:1");
+    let before = server_ms(&server);
+    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+    let after = server_ms(&server);
+    let owner: i64 = server.cmd(&["HEXISTS", &keys.lock, "client:2"]);
+    assert_eq!(owner, 1, "handed over");
+    let record: String = server.cmd(&["HGET", &keys.lock, "~who"]);
+    let (name, at) = record.rsplit_once(' ').expect("a name and a time");
+    assert_eq!(name, "scripts-test");
+    let at: u64 = at.parse().expect("ms");
+    assert!(
+        (before..=after).contains(&at),
+        "{before} <= {at} <= {after}"
+    );
+}
+
+/// The server's clock in ms.
+fn server_ms(server: &RedisServer) -> u64 {
+    let (seconds, micros): (u64, u64) = server.cmd(&["TIME"]);
+    seconds * 1000 + micros / 1000
 }

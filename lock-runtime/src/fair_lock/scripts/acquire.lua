@@ -8,6 +8,7 @@
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting owner ids -> what each waits for (here: the lease a release
 --          hands it the lock with, for the waiters that take a direct hand-over)
+-- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id, new to this acquisition (it is also the waiter's id in the queue)
 -- ARGV[2]  lease in milliseconds
@@ -18,7 +19,7 @@
 --          longer in the queue takes its place back at the head (see below)
 -- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits, or "0":
 --          woken by name only, it takes the lock with its next try (see pass_on in common.lua)
--- ARGV[8]  the client's name, recorded with the hold (see take in common.lua)
+-- ARGV[8]  who takes it, recorded with the hold (see lock/scripts/acquire.lua)
 -- ARGV[9]  how long to mark the owner id when this copy takes or re-arms the hold, in ms, or
 --          "0" (see lock/scripts/acquire.lua)
 --
@@ -56,63 +57,60 @@
 -- its hold or gives up (KEYS[3]).
 --
 -- The common path, a free lock, an unmarked owner and no queue, costs one EXISTS of the three
--- keys before the four commands of take (common.lua): with no queue, no one is ahead, and this
+-- keys before the three commands of take (common.lua): with no queue, no one is ahead, and this
 -- owner is in none of the queue keys (a waiter leaves all three at once, see dequeue), unless
 -- it queued on an earlier try (ARGV[6]), which it then leaves. Anything found costs more: the
 -- HGET of the owner's hold in rearm (common.lua; its failure tells a value of another type, so
 -- no TYPE is asked), the mark, and the PTTL that tells whether the lock is held.
 
-local reply = take_or_rearm(KEYS, ARGV, redis.call('exists', KEYS[1], KEYS[3], KEYS[4]))
+local lock, owner = KEYS[1], ARGV[1]
+local mark = mark_of(lock, owner)
+local q = queue_of(lock)
+local reply = take_or_rearm(lock, mark, ARGV, redis.call('exists', lock, mark, q.queue))
 if reply then
     return reply
 end
 
-local refused = abandoned(KEYS[3])
+local refused = abandoned(mark)
 if refused then
     return refused
 end
 
--- Held by another owner unless its PTTL says the lock is gone (-2).
-local pttl = redis.call('pttl', KEYS[1])
-local time = redis.call('time')
-local now_us = time_us(time)
-local now = math.floor(now_us / 1000)
+local pttl = redis.call('pttl', lock)
+local now_us, now = server_time()
 
-local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
-
-if ARGV[6] == '1' and not redis.call('zscore', KEYS[4], ARGV[1]) then
+if ARGV[6] == '1' and not redis.call('zscore', q.queue, owner) then
     -- Taken out at the head (see above): back to the head, ahead of everyone queued now.
-    local first = redis.call('zrange', KEYS[4], 0, 0, 'WITHSCORES')[2]
+    local first = redis.call('zrange', q.queue, 0, 0, 'WITHSCORES')[2]
     local place = now_us
     if first and tonumber(first) <= place then
         place = tonumber(first) - 1
     end
-    redis.call('zadd', KEYS[4], place, ARGV[1])
-    redis.call('zadd', KEYS[5], now + tonumber(ARGV[4]), ARGV[1])
+    redis.call('zadd', q.queue, place, owner)
+    redis.call('zadd', q.alive, now + tonumber(ARGV[4]), owner)
 end
-local head = first_live(q, now, ARGV[1])
-if pttl == -2 and (not head or head == ARGV[1]) then
-    dequeue(q, ARGV[1])
-    mark_taken(KEYS[3], ARGV[9])
-    local token = take(KEYS[1], KEYS[2], ARGV[3], ARGV[1], ARGV[2], ARGV[8], time)
-    return token
+local head = first_live(q, now, owner)
+if pttl == -2 and (not head or head == owner) then
+    dequeue(q, owner)
+    mark_taken(mark, ARGV[9])
+    return take(lock, fence_of(lock), ARGV[3], owner, ARGV[2], ARGV[8])
 end
 
--- A hand-over records the waiter's name with its hold, as a try would (see pass_on).
 local want = nil
 if tonumber(ARGV[7]) > 0 then
-    want = ARGV[7] .. ' ' .. ARGV[8]
+    -- "<lease> <client name>": the record's time is the hand-over's (see pass_on).
+    want = ARGV[7] .. ' ' .. (string.match(ARGV[8], '^(.+) %d+$') or ARGV[8])
 end
-enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), want)
+enqueue(q, owner, now_us, tonumber(ARGV[4]), want)
 
 local wait = tonumber(ARGV[5])
 if pttl >= 0 then
     if pttl < wait then
         wait = pttl
     end
-elseif pttl == -2 and head and head ~= ARGV[1] then
+elseif pttl == -2 and head and head ~= owner then
     -- Free, but the head's turn: it has until its liveness runs out to take it.
-    local head_left = tonumber(redis.call('zscore', KEYS[5], head)) - now
+    local head_left = tonumber(redis.call('zscore', q.alive, head)) - now
     if head_left < wait then
         wait = head_left
     end
@@ -124,5 +122,5 @@ if want then
         wait = within
     end
 end
-local who, waiters = holder_seen(KEYS[1], KEYS[4])
+local who, waiters = holder_seen(lock, q.queue)
 return {0, math.max(wait, 0), now_us, who, waiters}

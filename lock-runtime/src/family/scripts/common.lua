@@ -26,52 +26,68 @@ local function server_version()
         or string.match(redis.call('info', 'server'), 'redis_version:([%w%.%-]+)')
 end
 
+-- The keys of a resource named from its main key `main` (KEYS[1]), as core/keys.rs names them.
+-- The scripts run on every acquisition read KEYS[1] alone and name the others here, so a call
+-- off a cluster need not declare them (see core/lua.rs); a concatenation costs Redis less than
+-- reading a declared key from the request.
+
+-- The fencing state (see next_token_at).
+local function fence_of(main)
+    return main .. ':fence'
+end
+
+-- The wake-up channel.
+local function channel_of(main)
+    return main .. ':unlock'
+end
+
+-- The mark of an owner id (see abandoned).
+local function mark_of(main, owner)
+    return main .. ':abandoned:' .. owner
+end
+
+-- The memo of a request (a release's, see release.lua).
+local function memo_of(main, request)
+    return main .. ':memo:' .. request
+end
+
+-- The queue's keys, as `q` of enqueue, dequeue and pass_on: the waiting owner ids by their first
+-- try, their liveness deadlines, and what each waits for.
+local function queue_of(main)
+    return {queue = main .. ':queue', alive = main .. ':alive', wants = main .. ':wants'}
+end
+
 -- The next fencing token of the lock whose fencing state is `fence` (a key with a TTL of
 -- `ttl` ms once created): a hybrid logical clock. The state counts up by one per acquisition
 -- (INCR keeps its TTL); when it is gone it restarts from the server time in microseconds.
 -- Counting up by one never outruns the clock (an acquisition takes far more than a microsecond
 -- of server time), so the clock is above every token handed out before, as long as it does not
 -- step back by more than `ttl`. A counter below 10^15 (from a version without this scheme,
--- without TTL) restarts from the clock too. `time` is the TIME reply the caller has read, or
--- nil: read here if the state restarts. Returns the token and the TIME reply (nil if none was
--- read), so a script asks for the time once.
-local function next_token_at(fence, ttl, time)
+-- without TTL) restarts from the clock too.
+local function next_token(fence, ttl)
     local token = redis.call('incr', fence)
     if token < 1000000000000000 then
-        time = time or redis.call('time')
-        token = time_us(time)
+        token = time_us(redis.call('time'))
         redis.call('set', fence, string.format('%d', token), 'px', ttl)
     end
-    return token, time
-end
-
--- The next fencing token of `fence`: next_token_at for a caller that has not read the time.
-local function next_token(fence, ttl)
-    return (next_token_at(fence, ttl, nil))
+    return token
 end
 
 -- Takes the free lock `lock` for `owner`: one hold, `lease` ms as its TTL, and the next token
--- of `fence` (see next_token_at), which it returns with the TIME reply it used (nil if none).
--- `who` (the client's name, or nil) is recorded in the field `~who` with the server time in ms,
--- so a caller who times out learns who holds it. `time` is the TIME reply the caller has read,
--- or nil: the time is read once per script, for the record and for a fencing state that
--- restarts. Four commands for a caller that has not read it: TIME, INCR, HSET, PEXPIRE.
-local function take(lock, fence, fence_ttl, owner, lease, who, time)
-    if who then
-        time = time or redis.call('time')
-    end
-    local token
-    token, time = next_token_at(fence, fence_ttl, time)
-    if who then
-        -- "<who> <server ms>", the ms made of TIME's strings (seconds, then the first three of
-        -- six microsecond digits): tonumber and string.format cost more than a command here.
-        local record = who .. ' ' .. time[1] .. string.sub('00000' .. time[2], -6, -4)
+-- of `fence` (see next_token_at), which it returns. `record` (or nil) says who took it, "<client
+-- name> <ms since the Unix epoch>", kept in the field `~who` so a caller who times out learns
+-- who holds it: made by the acquiring client from its own clock (a TIME call and the strings
+-- made of its reply cost Redis more than the rest of the take), by the release for a direct
+-- hand-over (see pass_on). Three commands: INCR, HSET, PEXPIRE.
+local function take(lock, fence, fence_ttl, owner, lease, record)
+    local token = next_token(fence, fence_ttl)
+    if record then
         redis.call('hset', lock, owner, '1', '~who', record)
     else
         redis.call('hset', lock, owner, '1')
     end
     redis.call('pexpire', lock, lease)
-    return token, time
+    return token
 end
 
 -- What a busy acquire tells about the holder of `lock`: its `~who` record ('' if none), and how
@@ -82,7 +98,7 @@ end
 
 -- The field that records who took the hold of `owner` where every hold has an owner id of its
 -- own in one hash (the read-write lock's holds, the semaphore's acquisitions): "<client name>
--- <server ms>", as the exclusive locks' `~who` (see take). It comes and goes with its hold, in
+-- <ms>", as the exclusive locks' `~who` (see take). It comes and goes with its hold, in
 -- the same HSET and HDEL, so it lives exactly as long as the hold.
 local function who_field(owner)
     return '~who:' .. owner
@@ -245,22 +261,21 @@ local function dequeue(q, waiter)
     redis.call('hdel', q.wants, waiter)
 end
 
--- The first step of the reentrant and the fair lock's acquires, on their own KEYS and ARGV,
--- after an EXISTS that found `found` of their keys: nothing found (a free lock, an unmarked
--- owner), it leaves the queue if this owner queued on an earlier try (ARGV[6]), marks the owner
--- if an earlier copy may still be on its way (ARGV[9], see mark_taken) and takes the lock;
--- else a resend whose hold exists re-arms it (see rearm). Returns the acquire's reply, or nil
--- when neither happened.
-local function take_or_rearm(keys, argv, found)
+-- The first step of the reentrant and the fair lock's acquires, on their own ARGV, after an
+-- EXISTS that found `found` of their keys: nothing found (a free lock `lock`, an unmarked owner,
+-- whose mark is `mark`), it leaves the queue if this owner queued on an earlier try (ARGV[6]),
+-- marks the owner if an earlier copy may still be on its way (ARGV[9], see mark_taken) and takes
+-- the lock; else a resend whose hold exists re-arms it (see rearm). Returns the acquire's reply,
+-- or nil when neither happened.
+local function take_or_rearm(lock, mark, argv, found)
     if found == 0 then
         if argv[6] == '1' then
-            dequeue({queue = keys[4], alive = keys[5], wants = keys[6]}, argv[1])
+            dequeue(queue_of(lock), argv[1])
         end
-        mark_taken(keys[3], argv[9])
-        local token = take(keys[1], keys[2], argv[3], argv[1], argv[2], argv[8])
-        return token
+        mark_taken(mark, argv[9])
+        return take(lock, fence_of(lock), argv[3], argv[1], argv[2], argv[8])
     end
-    return rearm(keys[1], keys[2], argv[3], argv[1], argv[2], keys[3], argv[9])
+    return rearm(lock, fence_of(lock), argv[3], argv[1], argv[2], mark, argv[9])
 end
 
 -- Whether nobody queues in `q`, the common case of a release: told by an EXISTS, whose integer
@@ -298,29 +313,31 @@ local function live_head(q)
     return head, redis.call('hget', q.wants, head)
 end
 
--- The lock `lock` was just freed: passes it on to the first live waiter of `q` (dead waiters
--- ahead of it leave the queue), on `channel` with the `publish` command.
+-- The lock `lock` was just freed: passes it on to the first live waiter of its queue (dead
+-- waiters ahead of it leave the queue), on its channel with the `publish` command.
 -- - A waiter that takes a direct hand-over (in `q.wants`) becomes the owner here, with its own
---   lease and the next token of `fence`, and leaves the queue; the message "to:<id> <token>
+--   lease and the next token of its fencing state (living `fence_ttl` ms), and leaves the queue; the message "to:<id> <token>
 --   <server time in µs>" tells its client, which returns the guard without another request.
 -- - Any other waiter is woken by name ("to:<id>") and tries.
 -- Published with pcall: a Redis user without channel rights still gets its work done (its
 -- waiters wake at their timers, and a waiter handed the lock finds it its own at its next try).
-local function pass_on(lock, fence, fence_ttl, q, channel, publish)
+local function pass_on(lock, fence_ttl, publish)
+    local q = queue_of(lock)
     local head, want = live_head(q)
     if not head then
         return
     end
     if not want then
-        redis.pcall(publish, channel, 'to:' .. head)
+        redis.pcall(publish, channel_of(lock), 'to:' .. head)
         return
     end
-    -- "<lease> <client name>", see the fair lock's acquire.
-    local lease, who = string.match(want, '^(%d+) (.+)$')
+    -- "<lease> <client name>", see the fair lock's acquire; the hold is recorded as taken now.
+    local lease, name = string.match(want, '^(%d+) (.+)$')
     dequeue(q, head)
-    local token, time = take(lock, fence, fence_ttl, head, lease or want, who)
-    local now_us = time_us(time or redis.call('time'))
-    redis.pcall(publish, channel, string.format('to:%s %d %d', head, token, now_us))
+    local now_us = time_us(redis.call('time'))
+    local record = name and string.format('%s %d', name, math.floor(now_us / 1000))
+    local token = take(lock, fence_of(lock), fence_ttl, head, lease or want, record)
+    redis.pcall(publish, channel_of(lock), string.format('to:%s %d %d', head, token, now_us))
 end
 
 -- The holds of one owner, and why each state change counts once however late a copy of its

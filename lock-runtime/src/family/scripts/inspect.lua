@@ -18,7 +18,7 @@ local function inspect_start(key)
 end
 
 -- The record of who took the hold of `owner` in `hash`, where every hold has a field of its own
--- for it ("<client name> <server ms>", see who_field in common.lua), or '' if it has none.
+-- for it ("<client name> <ms>", see who_field in common.lua), or '' if it has none.
 local function who_took(hash, owner)
     return redis.call('hget', hash, '~who:' .. owner) or ''
 end

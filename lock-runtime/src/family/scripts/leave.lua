@@ -10,6 +10,7 @@
 -- KEYS[5]  queue of waiting owner ids (see acquire.lua)
 -- KEYS[6]  their liveness deadlines (see acquire.lua)
 -- KEYS[7]  what each waiter waits for: the lease of a direct hand-over (see acquire.lua)
+-- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id of the acquisition
 -- ARGV[2]  how long the mark lives, in milliseconds; 0: no mark (no request of this owner can
@@ -25,20 +26,20 @@
 -- common.lua), so the waiters behind a leaving head do not wait for its liveness to run out.
 -- Safe to resend.
 
-local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
+local lock, owner = KEYS[1], ARGV[1]
 if tonumber(ARGV[2]) > 0 then
-    redis.call('set', KEYS[3], 1, 'px', ARGV[2])
+    redis.call('set', mark_of(lock, owner), 1, 'px', ARGV[2])
 end
-dequeue(q, ARGV[1])
+dequeue(queue_of(lock), owner)
 
 local released = 0
-local kind = redis.call('type', KEYS[1]).ok
-if kind == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
-    redis.call('del', KEYS[1])
+local kind = redis.call('type', lock).ok
+if kind == 'hash' and redis.call('hexists', lock, owner) == 1 then
+    redis.call('del', lock)
     released = 1
     kind = 'none'
 end
 if kind == 'none' then
-    pass_on(KEYS[1], KEYS[4], ARGV[4], q, KEYS[2], ARGV[3])
+    pass_on(lock, ARGV[4], ARGV[3])
 end
 return released

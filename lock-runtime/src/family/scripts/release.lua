@@ -8,6 +8,7 @@
 -- KEYS[5]  queue of waiting owner ids (see acquire.lua)
 -- KEYS[6]  their liveness deadlines (see acquire.lua)
 -- KEYS[7]  what each waiter waits for: the lease of a direct hand-over (see acquire.lua)
+-- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id
 -- ARGV[2]  memo TTL in milliseconds
@@ -15,6 +16,7 @@
 -- ARGV[4]  how long the fencing state lives, in milliseconds (see acquire.lua)
 -- ARGV[5]  the number of the hold: 0 for the acquisition's, a re-entry's own otherwise (see
 --          common.lua)
+-- ARGV[6]  the id of this request, which names its memo key (KEYS[3])
 --
 -- Returns:
 --   1   released: this was the last hold; the lock was handed to the head waiter or is free
@@ -39,22 +41,22 @@
 -- (through redis.pcall: its failure tells a value of another type, see refused_type), the DEL,
 -- the EXISTS that finds no waiter (see pass_on), and the SET of the memo.
 
-local found = redis.pcall('hmget', KEYS[1], ARGV[1], record_field(ARGV[1]))
-if refused_type(KEYS[1], found) then
-    return tonumber(redis.call('get', KEYS[3])) or -1
+local lock, owner = KEYS[1], ARGV[1]
+local found = redis.pcall('hmget', lock, owner, record_field(owner))
+if refused_type(lock, found) then
+    return tonumber(redis.call('get', memo_of(lock, ARGV[6]))) or -1
 end
 
-local left = give_back(KEYS[1], ARGV[1], ARGV[5], false, found)
+local left = give_back(lock, owner, ARGV[5], false, found)
 if not left then
-    return tonumber(redis.call('get', KEYS[3])) or 0
+    return tonumber(redis.call('get', memo_of(lock, ARGV[6]))) or 0
 end
 -- The memo is written as a string: a Lua number would cost a float formatting.
 if left > 0 then
-    redis.call('set', KEYS[3], '2', 'px', ARGV[2])
+    redis.call('set', memo_of(lock, ARGV[6]), '2', 'px', ARGV[2])
     return 2
 end
-redis.call('del', KEYS[1])
-local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
-pass_on(KEYS[1], KEYS[4], ARGV[4], q, KEYS[2], ARGV[3])
-redis.call('set', KEYS[3], '1', 'px', ARGV[2])
+redis.call('del', lock)
+pass_on(lock, ARGV[4], ARGV[3])
+redis.call('set', memo_of(lock, ARGV[6]), '1', 'px', ARGV[2])
 return 1

@@ -6,6 +6,7 @@
 -- KEYS[4]  queue of waiting owner ids (see acquire.lua)
 -- KEYS[5]  their liveness deadlines (see acquire.lua)
 -- KEYS[6]  what each waiter waits for: the lease of a direct hand-over (see acquire.lua)
+-- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id
 -- ARGV[2]  the re-entry's number (see reenter.lua)
@@ -20,16 +21,16 @@
 -- Safe to resend, and a copy counts once however late it lands, as does a copy of the re-entry
 -- (see give_back_hold in common.lua): no key is left behind.
 
-if redis.call('type', KEYS[1]).ok ~= 'hash' then
+local lock = KEYS[1]
+if redis.call('type', lock).ok ~= 'hash' then
     return 0
 end
-local left = give_back_hold(KEYS[1], ARGV[1], ARGV[2], true)
+local left = give_back_hold(lock, ARGV[1], ARGV[2], true)
 if not left then
     return 0
 end
 if left == 0 then
-    redis.call('del', KEYS[1])
-    local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
-    pass_on(KEYS[1], KEYS[3], ARGV[4], q, KEYS[2], ARGV[3])
+    redis.call('del', lock)
+    pass_on(lock, ARGV[4], ARGV[3])
 end
 return 1

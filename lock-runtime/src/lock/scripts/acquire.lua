@@ -8,6 +8,8 @@
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting owner ids -> what each waits for (here: the lease a release
 --          hands it the lock with, for the waiters that take a direct hand-over)
+-- Only KEYS[1] is read: the others are named from it (fence_of, mark_of, queue_of in
+-- common.lua), and declared for a cluster only (see core/lua.rs).
 --
 -- ARGV[1]  owner id (client id ":" scope id), new to this acquisition; also its waiter id
 -- ARGV[2]  lease in milliseconds
@@ -18,7 +20,8 @@
 --          lock), "0" otherwise (the uncontended path touches no queue key)
 -- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits (the fair
 --          lock's direct hand-over), or "0": woken by name only (see pass_on in common.lua)
--- ARGV[8]  the client's name, recorded with the hold (see take in common.lua)
+-- ARGV[8]  who takes it: "<client name> <ms since the Unix epoch>", by the client's clock,
+--          recorded with the hold (see take in common.lua)
 -- ARGV[9]  how long to mark the owner id when this copy takes or re-arms the hold, in ms: a
 --          request of this acquisition went out more than once; "0": no copy of one can still
 --          be on its way (see mark_taken in common.lua)
@@ -29,7 +32,7 @@
 --   { 0, wait, now, who, waiters}  held by another owner: this owner is queued (its liveness
 --                refreshed) and must try again within `wait` ms (the holder's remaining lease,
 --                or ARGV[5]); `now` is the server time in µs (a direct hand-over is timed from
---                it); `who` the holder's record ("<client name> <server ms>", or ''), `waiters`
+--                it); `who` the holder's record ("<client name> <ms>", or ''), `waiters`
 --                the queue's length
 --   {-1, type}   KEYS[1] holds a value of another type: not ours to touch
 --   {-3, 0}      this owner id is marked: a late copy of a request whose caller gave up or
@@ -44,14 +47,16 @@
 -- is a resend of one that succeeded (see rearm in common.lua).
 --
 -- The common path, a free lock and an unmarked owner, costs one EXISTS of both keys before the
--- four commands of take (common.lua). Only a lock or a mark found costs more: the HGET of the
+-- three commands of take (common.lua). Only a lock or a mark found costs more: the HGET of the
 -- owner's hold in rearm (common.lua; its failure tells a value of another type, so no TYPE is
 -- asked), then the PTTL that tells which of the two was found.
 --
 -- Tokens: see next_token_at in common.lua.
 
-local found = redis.call('exists', KEYS[1], KEYS[3])
-local reply = take_or_rearm(KEYS, ARGV, found)
+local lock, owner = KEYS[1], ARGV[1]
+local mark = mark_of(lock, owner)
+local found = redis.call('exists', lock, mark)
+local reply = take_or_rearm(lock, mark, ARGV, found)
 if reply then
     return reply
 end
@@ -59,22 +64,22 @@ end
 -- Not this owner's hold: the lock is another's, or the owner is marked (see abandoned in
 -- common.lua), or both. The lock exists unless its PTTL says -2; else the one key found is the
 -- mark.
-local pttl = redis.call('pttl', KEYS[1])
+local pttl = redis.call('pttl', lock)
 if pttl == -2 or found == 2 then
     return {-3, 0}
 end
 
-local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+local q = queue_of(lock)
 local now_us = server_time()
 local want = nil
 if tonumber(ARGV[7]) > 0 then
     want = ARGV[7]
 end
-enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), want)
+enqueue(q, owner, now_us, tonumber(ARGV[4]), want)
 
 local wait = tonumber(ARGV[5])
 if pttl >= 0 and pttl < wait then
     wait = pttl
 end
-local who, waiters = holder_seen(KEYS[1], KEYS[4])
+local who, waiters = holder_seen(lock, q.queue)
 return {0, wait, now_us, who, waiters}

@@ -17,7 +17,8 @@
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
 -- ARGV[6]  "1" if this owner queued on an earlier try, "0" otherwise
 -- ARGV[7]  unused (the exclusive locks' hand-over lease)
--- ARGV[8]  the client's name, recorded with the hold (see hold in rw.lua)
+-- ARGV[8]  who takes it: "<client name> <ms since the Unix epoch>", by the client's clock,
+--          recorded with the hold (see hold in rw.lua)
 -- ARGV[9]  how long to mark the owner id when this copy takes or re-arms the hold, in ms, or
 --          "0" (see lock/scripts/acquire.lua)
 -- ARGV[10] optional: the owner id of the write hold of the caller's scope; the read is granted
@@ -50,7 +51,7 @@ if granted then
     if ARGV[6] == '1' then
         dequeue(q, ARGV[1])
     end
-    hold(KEYS[1], KEYS[7], ARGV[1], now, ends, ARGV[8], false)
+    hold(KEYS[1], KEYS[7], ARGV[1], ends, ARGV[8], false)
     expire_with_last(KEYS[1], KEYS[7])
     mark_taken(KEYS[3], ARGV[9])
     return read_token(KEYS[2], ARGV[3])

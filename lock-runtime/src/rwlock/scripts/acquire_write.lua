@@ -28,7 +28,7 @@ if not mode then
         if head then
             dequeue(q, ARGV[1])
         end
-        take_free(KEYS[1], KEYS[7], ARGV[1], now, ends, ARGV[8], true)
+        take_free(KEYS[1], KEYS[7], ARGV[1], ends, ARGV[8], true)
         mark_taken(KEYS[3], ARGV[9])
         return next_token(KEYS[2], ARGV[3])
     end

@@ -17,8 +17,8 @@
 --   {1, now, writer, readers, reads, token, waiters, ids, wants}
 --   {-1, type}   KEYS[1] holds a value of another type
 -- where `now` is the server time in ms; `writer` is {owner id, hold count, ms of lease left,
--- who} of the write hold, or {} if none, `who` being the hold's record ("<client name> <server
--- ms it was taken>", or '' if none); `readers` the first ARGV[1] read holds, soonest lease end
+-- who} of the write hold, or {} if none, `who` being the hold's record ("<client name> <ms
+-- it was taken>", or '' if none); `readers` the first ARGV[1] read holds, soonest lease end
 -- first, as a flat list of the same four; `reads` how many read holds there are; `token` the
 -- last token handed out, or '' once the fencing state expired; `waiters` how many queued
 -- waiters are live; `ids` the first ARGV[1] of them, longest-queued first, and `wants` what

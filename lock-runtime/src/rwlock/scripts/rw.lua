@@ -89,12 +89,12 @@ local function drop_hold(lock, leases, owner)
     redis.call('zrem', leases, owner)
 end
 
--- Grants `owner` a new hold of `lock` whose lease ends at `ends` (server ms, as a string),
--- recording that the client named `who` took it at `now` (server ms); `write`: the write hold.
+-- Grants `owner` a new hold of `lock` whose lease ends at `ends` (server ms, as a string), with
+-- `record` ("<client name> <ms>", made by the acquiring client, see take in common.lua) saying
+-- who took it; `write`: the write hold.
 -- The keys' expiry is the caller's (take_free, or expire_with_last: a hold that comes leaves
 -- `writer` as it is).
-local function hold(lock, leases, owner, now, ends, who, write)
-    local record = string.format('%s %d', who, now)
+local function hold(lock, leases, owner, ends, record, write)
     if write then
         redis.call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner)
     else
@@ -121,8 +121,8 @@ end
 -- hold is its only one, so both keys expire with its lease. (An entry `leases` may still keep of
 -- a hold no longer in `lock`, its key deleted by hand, holds nothing back: it goes with the key,
 -- or leaves at its end, see expire_holds.)
-local function take_free(lock, leases, owner, now, ends, who, write)
-    hold(lock, leases, owner, now, ends, who, write)
+local function take_free(lock, leases, owner, ends, record, write)
+    hold(lock, leases, owner, ends, record, write)
     redis.call('pexpireat', lock, ends)
     redis.call('pexpireat', leases, ends)
 end
@@ -271,7 +271,7 @@ local function acquire_start(keys, argv, write)
     local now_us, now = server_time()
     local ends = string.format('%d', now + tonumber(argv[2]))
     if untouched(keys[1], keys[3], keys[4]) then
-        take_free(keys[1], keys[7], argv[1], now, ends, argv[8], write)
+        take_free(keys[1], keys[7], argv[1], ends, argv[8], write)
         mark_taken(keys[3], argv[9])
         return hold_token(keys[2], argv[3], write, false)
     end

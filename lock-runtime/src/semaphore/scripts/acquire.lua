@@ -18,7 +18,8 @@
 -- ARGV[6]  unused ("1" if this acquisition queued on an earlier try: the queue itself tells,
 --          resends included)
 -- ARGV[7]  unused (the fair lock's hand-over lease)
--- ARGV[8]  the client's name, recorded with the permits (see sem.lua)
+-- ARGV[8]  who takes them: "<client name> <ms since the Unix epoch>", by the client's clock,
+--          recorded with the permits (see sem.lua)
 -- ARGV[9]  how long to mark the permit id when this copy takes or re-arms the permits, in ms,
 --          or "0" (see lock/scripts/acquire.lua)
 -- ARGV[10] the number of permits wanted (at least 1)
@@ -83,9 +84,8 @@ if fits then
     if queued then
         dequeue(q, ARGV[1])
     end
-    local record = string.format('%s %d', ARGV[8], now)
     local taken = string.format('%d', used + wanted)
-    redis.call('hset', KEYS[1], ARGV[1], ARGV[10], who_field(ARGV[1]), record, 'used', taken)
+    redis.call('hset', KEYS[1], ARGV[1], ARGV[10], who_field(ARGV[1]), ARGV[8], 'used', taken)
     lease_until(KEYS[7], ARGV[1], ends)
     mark_taken(KEYS[3], ARGV[9])
     return 0

@@ -20,7 +20,7 @@
 -- where `now` is the server time in ms; `total` the semaphore's total, or '' if its permits
 -- were never set; `used` the permits held by acquisitions whose lease has not ended; `holders`
 -- the first ARGV[1] of those acquisitions, soonest lease end first, as a flat list of permit
--- id, permits, ms of lease left, and who took them ("<client name> <server ms>", or '' if
+-- id, permits, ms of lease left, and who took them ("<client name> <ms>", or '' if
 -- unrecorded); `held_by` how many such acquisitions there are; `waiters` how many queued
 -- waiters are live; `ids` the first ARGV[1] of them, longest-queued first, and `wants` how many
 -- permits each wants.
