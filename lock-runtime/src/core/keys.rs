@@ -14,7 +14,8 @@ use crate::error::LockError;
 /// How long a resource's fencing state lives once created; then it restarts from the server's
 /// clock. Tokens stay strictly increasing across a restart as long as the Redis server's clock
 /// does not step back by more than this (see the acquire scripts): NTP corrections are far
-/// smaller.
+/// smaller. The family's scripts keep it as a constant of their own (`FENCE_TTL` in
+/// `family/scripts/common.lua`, held equal by a test) rather than an argument of every call.
 pub(crate) const FENCE_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// The Redis names derived from one resource name.

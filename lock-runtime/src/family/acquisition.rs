@@ -21,7 +21,7 @@ use crate::{
     core::{
         backend::Backend,
         hold::{Hold, InFlight, Renewal, undo_in_background},
-        keys::{FENCE_TTL, Keys},
+        keys::Keys,
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         meter::{Label, Meter},
         scope::{self, Holder, ScopeHold},
@@ -709,13 +709,27 @@ pub(crate) fn acquire_call(
         .with_leases(&mut acquire, keys)
         .arg(owner)
         .arg(redis_millis(lease))
-        .arg(redis_millis(FENCE_TTL))
-        .arg(redis_millis(queueing.liveness))
-        .arg(redis_millis(queueing.refresh))
-        .arg(if queueing.queued { "1" } else { "0" })
-        .arg(redis_millis(queueing.grant))
         .arg(TakenBy::now(queueing.client_name))
-        .arg(redis_millis(mark));
+        .arg(redis_millis(queueing.liveness))
+        .arg(redis_millis(queueing.refresh));
+    // The script reads the ones left out as "0" (see `lock/scripts/acquire.lua`): the first
+    // try of an uncontended acquisition sends none of them.
+    let optional = [
+        redis_millis(queueing.grant),
+        u64::from(queueing.queued),
+        redis_millis(mark),
+    ];
+    let sent = if argument.is_some() {
+        optional.len()
+    } else {
+        optional
+            .iter()
+            .rposition(|&value| value != 0)
+            .map_or(0, |at| at + 1)
+    };
+    for value in &optional[..sent] {
+        acquire.arg(*value);
+    }
     if let Some(argument) = argument {
         acquire.arg(argument);
     }

@@ -12,6 +12,7 @@ use crate::{
     core::{
         backend::Backend,
         hold::GiveBack,
+        hub::PUBLISH,
         keys::{FENCE_TTL, Keys},
         lease::redis_millis,
     },
@@ -213,10 +214,13 @@ pub(crate) fn release_hold_call(
     passing_on(layout, &mut release, keys)
         .arg(owner)
         .arg(redis_millis(memo_ttl))
-        .arg(publish)
-        .arg(redis_millis(FENCE_TTL))
-        .arg(hold)
         .arg(request);
+    // Left out at their default, from the last (see `scripts/release.lua`).
+    if publish != PUBLISH {
+        release.arg(hold).arg(publish);
+    } else if hold != ACQUISITION_HOLD {
+        release.arg(hold);
+    }
     release
 }
 

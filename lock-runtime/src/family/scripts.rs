@@ -91,3 +91,14 @@ lua_scripts! {
     unlisted pub(crate) static INFO: LuaScript =
         ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::core::{keys::FENCE_TTL, lease::redis_millis};
+
+    #[test]
+    fn the_scripts_fencing_state_lives_as_long_as_the_client_says() {
+        let declared = format!("local FENCE_TTL = '{}'\n", redis_millis(FENCE_TTL));
+        assert!(common_lua!().contains(&declared), "common.lua: {declared}");
+    }
+}

@@ -103,12 +103,11 @@ impl Subject {
             key(Some("leases")),
             owner.to_owned(),
             LEASE_MS.to_owned(),
-            FENCE_IDLE_MS.to_owned(),
+            "family-scripts-test 1796548183609".to_owned(),
             LIVENESS_MS.to_owned(),
             REFRESH_MS.to_owned(),
             "0".to_owned(),
             "0".to_owned(),
-            "family-scripts-test".to_owned(),
             mark_ms.to_owned(),
         ];
         args.extend(argument.map(str::to_owned));
@@ -139,10 +138,15 @@ impl Subject {
         request: &str,
     ) -> i64 {
         let key = |suffix: &str| self.key(name, Some(suffix));
-        let third = if file == "leave.lua" {
-            key(&format!("abandoned:{owner}"))
+        // The leaves take the mark and the fencing state's TTL; the releases their request's
+        // memo and its id, and the number of the hold.
+        let (third, arguments) = if file == "leave.lua" {
+            (
+                key(&format!("abandoned:{owner}")),
+                ["publish", FENCE_IDLE_MS],
+            )
         } else {
-            key(&format!("memo:{request}"))
+            (key(&format!("memo:{request}")), [request, hold])
         };
         server.cmd(&[
             "EVAL",
@@ -158,9 +162,8 @@ impl Subject {
             &key("leases"),
             owner,
             MEMO_MS,
-            "publish",
-            FENCE_IDLE_MS,
-            hold,
+            arguments[0],
+            arguments[1],
         ])
     }
 

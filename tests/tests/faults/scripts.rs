@@ -124,12 +124,11 @@ fn acquire_reply(
         &keys.wants,
         owner,
         lease_ms,
-        FENCE_IDLE_MS,
+        TAKEN_BY,
         LIVENESS_MS,
         REFRESH_MS,
-        queued,
         grant_ms,
-        TAKEN_BY,
+        queued,
         mark_ms,
     ]))
 }
@@ -181,10 +180,8 @@ fn release(server: &RedisServer, keys: &Keys, owner: &str, hold: &str, request: 
         &keys.wants,
         owner,
         MEMO_MS,
-        "publish",
-        FENCE_IDLE_MS,
-        hold,
         request,
+        hold,
     ])
 }
 

@@ -10,18 +10,13 @@
 --          hands it the lock with, for the waiters that take a direct hand-over)
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
--- ARGV[1]  owner id, new to this acquisition (it is also the waiter's id in the queue)
--- ARGV[2]  lease in milliseconds
--- ARGV[3]  how long the fencing state lives, in milliseconds
--- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
--- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
--- ARGV[6]  "1" if this owner queued on an earlier try, "0" otherwise: one that did but is no
---          longer in the queue takes its place back at the head (see below)
--- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits, or "0":
---          woken by name only, it takes the lock with its next try (see pass_on in common.lua)
--- ARGV[8]  who takes it, recorded with the hold (see lock/scripts/acquire.lua)
--- ARGV[9]  how long to mark the owner id when this copy takes or re-arms the hold, in ms, or
---          "0" (see lock/scripts/acquire.lua)
+-- ARGV     as lock/scripts/acquire.lua: ARGV[1] owner id, new to this acquisition (it is also
+--          the waiter's id in the queue), ARGV[2] lease, ARGV[3] who takes it, ARGV[4] liveness,
+--          ARGV[5] longest sleep, ARGV[6] the lease of a direct hand-over, or "0": woken by
+--          name only, it takes the lock with its next try (see pass_on in common.lua),
+--          ARGV[7] "1" if this owner queued on an earlier try: one that did but is no longer
+--          in the queue takes its place back at the head (see below), ARGV[8] how long to mark
+--          the owner id; the last ones left out at "0"
 --
 -- Returns {status, value}:
 --   token        acquired (a bare integer, not a table: the common reply costs Redis least);
@@ -29,7 +24,7 @@
 --   { 0, wait, now, who, waiters}  not this owner's turn: it is queued (its liveness refreshed)
 --                and must try again within `wait` ms (the holder's remaining lease, the head's
 --                liveness, or ARGV[5]; for a waiter that takes a direct hand-over, at most a
---                third of ARGV[7]); `now` is the server time in µs (a direct hand-over is timed
+--                third of ARGV[6]); `now` is the server time in µs (a direct hand-over is timed
 --                from it); `who` and `waiters` as lock/scripts/acquire.lua
 --   {-1, type}   KEYS[1] holds a value of another type
 --   {-3, 0}      this owner id is marked: a late copy of a request whose caller gave up or
@@ -50,7 +45,7 @@
 -- watchdog mode that is ARGV[5] already): its try lands long before the lease it was handed
 -- runs out unused. Should the try still come too late (Redis or the client stalled for two
 -- thirds of the lease), the waiter is no longer in the queue: the release took it out as the
--- head. A waiter that says it queued before (ARGV[6]) and is not in the queue was taken out at
+-- head. A waiter that says it queued before (ARGV[7]) and is not in the queue was taken out at
 -- its head (handed the lock, or dropped as gone), and everyone still queued came after it; it
 -- goes back to the head instead of the back. A late copy of a try cannot do this for an owner
 -- that has finished: the owner of a request that went out more than once is marked once it takes
@@ -59,7 +54,7 @@
 -- The common path, a free lock, an unmarked owner and no queue, costs one EXISTS of the three
 -- keys before the three commands of take (common.lua): with no queue, no one is ahead, and this
 -- owner is in none of the queue keys (a waiter leaves all three at once, see dequeue), unless
--- it queued on an earlier try (ARGV[6]), which it then leaves. Anything found costs more: the
+-- it queued on an earlier try (ARGV[7]), which it then leaves. Anything found costs more: the
 -- HGET of the owner's hold in rearm (common.lua; its failure tells a value of another type, so
 -- no TYPE is asked), the mark, and the PTTL that tells whether the lock is held.
 
@@ -79,7 +74,7 @@ end
 local pttl = redis.call('pttl', lock)
 local now_us, now = server_time()
 
-if ARGV[6] == '1' and not redis.call('zscore', q.queue, owner) then
+if ARGV[7] == '1' and not redis.call('zscore', q.queue, owner) then
     -- Taken out at the head (see above): back to the head, ahead of everyone queued now.
     local first = redis.call('zrange', q.queue, 0, 0, 'WITHSCORES')[2]
     local place = now_us
@@ -92,14 +87,14 @@ end
 local head = first_live(q, now, owner)
 if pttl == -2 and (not head or head == owner) then
     dequeue(q, owner)
-    mark_taken(mark, ARGV[9])
-    return take(lock, fence_of(lock), ARGV[3], owner, ARGV[2], ARGV[8])
+    mark_taken(mark, ARGV[8])
+    return take(lock, fence_of(lock), FENCE_TTL, owner, ARGV[2], ARGV[3])
 end
 
 local want = nil
-if tonumber(ARGV[7]) > 0 then
+if ARGV[6] and ARGV[6] ~= '0' then
     -- "<lease> <client name>": the record's time is the hand-over's (see pass_on).
-    want = ARGV[7] .. ' ' .. (string.match(ARGV[8], '^(.+) %d+$') or ARGV[8])
+    want = ARGV[6] .. ' ' .. (string.match(ARGV[3], '^(.+) %d+$') or ARGV[3])
 end
 enqueue(q, owner, now_us, tonumber(ARGV[4]), want)
 
@@ -117,7 +112,7 @@ elseif pttl == -2 and head and head ~= owner then
 end
 if want then
     -- Within a third of the lease a release may hand it the lock with (see above).
-    local within = math.max(math.floor(tonumber(ARGV[7]) / 3), 1)
+    local within = math.max(math.floor(tonumber(ARGV[6]) / 3), 1)
     if within < wait then
         wait = within
     end

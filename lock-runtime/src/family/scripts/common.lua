@@ -31,7 +31,7 @@ end
 -- off a cluster need not declare them (see core/lua.rs); a concatenation costs Redis less than
 -- reading a declared key from the request.
 
--- The fencing state (see next_token_at).
+-- The fencing state (see next_token).
 local function fence_of(main)
     return main .. ':fence'
 end
@@ -56,6 +56,11 @@ end
 local function queue_of(main)
     return {queue = main .. ':queue', alive = main .. ':alive', wants = main .. ':wants'}
 end
+
+-- How long a lock's fencing state lives once created, in ms: `FENCE_TTL` in core/keys.rs, which
+-- a unit test holds equal. A constant here, not an argument of every acquire: Redis reads each
+-- argument from the request, which costs it more than the commands of a free lock's take do.
+local FENCE_TTL = '600000'
 
 -- The next fencing token of the lock whose fencing state is `fence` (a key with a TTL of
 -- `ttl` ms once created): a hybrid logical clock. The state counts up by one per acquisition
@@ -204,10 +209,10 @@ local function abandoned(mark)
     return nil
 end
 
--- Marks the owner whose mark is `mark` for `ttl` ms (a string; "0": no mark) as its hold is
+-- Marks the owner whose mark is `mark` for `ttl` ms (a string; "0" or nil: no mark) as its hold is
 -- taken or re-armed by a copy that may have earlier copies on their way (see above).
 local function mark_taken(mark, ttl)
-    if ttl ~= '0' then
+    if ttl and ttl ~= '0' then
         redis.call('set', mark, 1, 'px', ttl)
     end
 end
@@ -263,19 +268,19 @@ end
 
 -- The first step of the reentrant and the fair lock's acquires, on their own ARGV, after an
 -- EXISTS that found `found` of their keys: nothing found (a free lock `lock`, an unmarked owner,
--- whose mark is `mark`), it leaves the queue if this owner queued on an earlier try (ARGV[6]),
--- marks the owner if an earlier copy may still be on its way (ARGV[9], see mark_taken) and takes
+-- whose mark is `mark`), it leaves the queue if this owner queued on an earlier try (ARGV[7]),
+-- marks the owner if an earlier copy may still be on its way (ARGV[8], see mark_taken) and takes
 -- the lock; else a resend whose hold exists re-arms it (see rearm). Returns the acquire's reply,
 -- or nil when neither happened.
 local function take_or_rearm(lock, mark, argv, found)
     if found == 0 then
-        if argv[6] == '1' then
+        if argv[7] == '1' then
             dequeue(queue_of(lock), argv[1])
         end
-        mark_taken(mark, argv[9])
-        return take(lock, fence_of(lock), argv[3], argv[1], argv[2], argv[8])
+        mark_taken(mark, argv[8])
+        return take(lock, fence_of(lock), FENCE_TTL, argv[1], argv[2], argv[3])
     end
-    return rearm(lock, fence_of(lock), argv[3], argv[1], argv[2], mark, argv[9])
+    return rearm(lock, fence_of(lock), FENCE_TTL, argv[1], argv[2], mark, argv[8])
 end
 
 -- Whether nobody queues in `q`, the common case of a release: told by an EXISTS, whose integer
@@ -315,9 +320,10 @@ end
 
 -- The lock `lock` was just freed: passes it on to the first live waiter of its queue (dead
 -- waiters ahead of it leave the queue), on its channel with the `publish` command.
--- - A waiter that takes a direct hand-over (in `q.wants`) becomes the owner here, with its own
---   lease and the next token of its fencing state (living `fence_ttl` ms), and leaves the queue; the message "to:<id> <token>
---   <server time in µs>" tells its client, which returns the guard without another request.
+-- - A waiter that takes a direct hand-over (in its `wants`) becomes the owner here, with its own
+--   lease and the next token of the lock's fencing state (living `fence_ttl` ms), and leaves the
+--   queue; the message "to:<id> <token> <server time in µs>" tells its client, which returns the
+--   guard without another request.
 -- - Any other waiter is woken by name ("to:<id>") and tries.
 -- Published with pcall: a Redis user without channel rights still gets its work done (its
 -- waiters wake at their timers, and a waiter handed the lock finds it its own at its next try).

@@ -12,11 +12,12 @@
 --
 -- ARGV[1]  owner id
 -- ARGV[2]  memo TTL in milliseconds
--- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
--- ARGV[4]  how long the fencing state lives, in milliseconds (see acquire.lua)
--- ARGV[5]  the number of the hold: 0 for the acquisition's, a re-entry's own otherwise (see
---          common.lua)
--- ARGV[6]  the id of this request, which names its memo key (KEYS[3])
+-- ARGV[3]  the id of this request, which names its memo key (KEYS[3])
+-- ARGV[4]  the number of the hold: 0 for the acquisition's, a re-entry's own otherwise (see
+--          common.lua); left out for 0
+-- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish"
+-- Arguments at their default are left out from the last: Redis reads every argument from the
+-- request, which costs it more than most commands of a release do.
 --
 -- Returns:
 --   1   released: this was the last hold; the lock was handed to the head waiter or is free
@@ -41,22 +42,23 @@
 -- (through redis.pcall: its failure tells a value of another type, see refused_type), the DEL,
 -- the EXISTS that finds no waiter (see pass_on), and the SET of the memo.
 
-local lock, owner = KEYS[1], ARGV[1]
+local lock, owner, request = KEYS[1], ARGV[1], ARGV[3]
+local number, publish = ARGV[4] or '0', ARGV[5] or 'publish'
 local found = redis.pcall('hmget', lock, owner, record_field(owner))
 if refused_type(lock, found) then
-    return tonumber(redis.call('get', memo_of(lock, ARGV[6]))) or -1
+    return tonumber(redis.call('get', memo_of(lock, request))) or -1
 end
 
-local left = give_back(lock, owner, ARGV[5], false, found)
+local left = give_back(lock, owner, number, false, found)
 if not left then
-    return tonumber(redis.call('get', memo_of(lock, ARGV[6]))) or 0
+    return tonumber(redis.call('get', memo_of(lock, request))) or 0
 end
 -- The memo is written as a string: a Lua number would cost a float formatting.
 if left > 0 then
-    redis.call('set', memo_of(lock, ARGV[6]), '2', 'px', ARGV[2])
+    redis.call('set', memo_of(lock, request), '2', 'px', ARGV[2])
     return 2
 end
 redis.call('del', lock)
-pass_on(lock, ARGV[4], ARGV[3])
-redis.call('set', memo_of(lock, ARGV[6]), '1', 'px', ARGV[2])
+pass_on(lock, FENCE_TTL, publish)
+redis.call('set', memo_of(lock, request), '1', 'px', ARGV[2])
 return 1

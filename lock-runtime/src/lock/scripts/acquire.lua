@@ -13,18 +13,22 @@
 --
 -- ARGV[1]  owner id (client id ":" scope id), new to this acquisition; also its waiter id
 -- ARGV[2]  lease in milliseconds
--- ARGV[3]  how long the fencing state lives, in milliseconds
+-- ARGV[3]  who takes it: "<client name> <ms since the Unix epoch>", by the client's clock,
+--          recorded with the hold (see take in common.lua)
 -- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
--- ARGV[6]  "1" if this owner queued on an earlier try (it leaves the queue when it takes the
---          lock), "0" otherwise (the uncontended path touches no queue key)
--- ARGV[7]  the lease in ms a release may hand this owner the lock with while it waits (the fair
+-- ARGV[6]  the lease in ms a release may hand this owner the lock with while it waits (the fair
 --          lock's direct hand-over), or "0": woken by name only (see pass_on in common.lua)
--- ARGV[8]  who takes it: "<client name> <ms since the Unix epoch>", by the client's clock,
---          recorded with the hold (see take in common.lua)
--- ARGV[9]  how long to mark the owner id when this copy takes or re-arms the hold, in ms: a
+-- ARGV[7]  "1" if this owner queued on an earlier try (it leaves the queue when it takes the
+--          lock), "0" otherwise (the uncontended path touches no queue key)
+-- ARGV[8]  how long to mark the owner id when this copy takes or re-arms the hold, in ms: a
 --          request of this acquisition went out more than once; "0": no copy of one can still
 --          be on its way (see mark_taken in common.lua)
+-- ARGV[9]  the primitive's own argument, where it has one (the read-write lock's, the
+--          semaphore's acquires)
+-- Arguments at their default ("0") are left out from the last: Redis reads every argument from
+-- the request, which costs it more than a command of the take does. The fencing state's TTL
+-- is FENCE_TTL in common.lua.
 --
 -- Returns {status, value}:
 --   token        acquired (a bare integer, not a table: the common reply costs Redis least);
@@ -72,8 +76,8 @@ end
 local q = queue_of(lock)
 local now_us = server_time()
 local want = nil
-if tonumber(ARGV[7]) > 0 then
-    want = ARGV[7]
+if ARGV[6] and ARGV[6] ~= '0' then
+    want = ARGV[6]
 end
 enqueue(q, owner, now_us, tonumber(ARGV[4]), want)
 

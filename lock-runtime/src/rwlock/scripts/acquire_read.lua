@@ -12,17 +12,17 @@
 --
 -- ARGV[1]  owner id, new to this acquisition (it is also the waiter's id in the queue)
 -- ARGV[2]  lease in milliseconds
--- ARGV[3]  how long the fencing state lives, in milliseconds
+-- ARGV[3]  who takes it: "<client name> <ms since the Unix epoch>", by the client's clock,
+--          recorded with the hold (see hold in rw.lua)
 -- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
--- ARGV[6]  "1" if this owner queued on an earlier try, "0" otherwise
--- ARGV[7]  unused (the exclusive locks' hand-over lease)
--- ARGV[8]  who takes it: "<client name> <ms since the Unix epoch>", by the client's clock,
---          recorded with the hold (see hold in rw.lua)
--- ARGV[9]  how long to mark the owner id when this copy takes or re-arms the hold, in ms, or
+-- ARGV[6]  unused (the exclusive locks' hand-over lease)
+-- ARGV[7]  "1" if this owner queued on an earlier try, "0" otherwise
+-- ARGV[8]  how long to mark the owner id when this copy takes or re-arms the hold, in ms, or
 --          "0" (see lock/scripts/acquire.lua)
--- ARGV[10] optional: the owner id of the write hold of the caller's scope; the read is granted
+-- ARGV[9]  optional: the owner id of the write hold of the caller's scope; the read is granted
 --          alongside it (a downgrade)
+-- The last arguments are left out at "0" (see lock/scripts/acquire.lua).
 --
 -- Returns {status, value}:
 --   token           acquired (a bare integer, as every acquire of the family answers);
@@ -43,18 +43,18 @@ local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 
 local granted
 if seen.writer then
-    granted = ARGV[10] ~= nil and seen.writer == ARGV[10]
+    granted = ARGV[9] ~= nil and seen.writer == ARGV[9]
 else
     granted = not writer_ahead(q, ARGV[1], now)
 end
 if granted then
-    if ARGV[6] == '1' then
+    if ARGV[7] == '1' then
         dequeue(q, ARGV[1])
     end
-    hold(KEYS[1], KEYS[7], ARGV[1], ends, ARGV[8], false)
+    hold(KEYS[1], KEYS[7], ARGV[1], ends, ARGV[3], false)
     expire_with_last(KEYS[1], KEYS[7])
-    mark_taken(KEYS[3], ARGV[9])
-    return read_token(KEYS[2], ARGV[3])
+    mark_taken(KEYS[3], ARGV[8])
+    return read_token(KEYS[2], FENCE_TTL)
 end
 
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'read')

@@ -1,7 +1,7 @@
 -- Take the write hold for a new owner: only when no hold of either kind is left and this owner
 -- heads the queue (or nobody queues); else queue.
 --
--- KEYS and ARGV: as acquire_read.lua (ARGV[10] is not used: a write is never granted alongside).
+-- KEYS and ARGV: as acquire_read.lua (ARGV[9] is not used: a write is never granted alongside).
 --
 -- Returns {status, value}:
 --   token           acquired (a bare integer, as every acquire of the family answers);
@@ -28,9 +28,9 @@ if not mode then
         if head then
             dequeue(q, ARGV[1])
         end
-        take_free(KEYS[1], KEYS[7], ARGV[1], ends, ARGV[8], true)
-        mark_taken(KEYS[3], ARGV[9])
-        return next_token(KEYS[2], ARGV[3])
+        take_free(KEYS[1], KEYS[7], ARGV[1], ends, ARGV[3], true)
+        mark_taken(KEYS[3], ARGV[8])
+        return next_token(KEYS[2], FENCE_TTL)
     end
     -- Free, but the head's turn: it has until its liveness runs out to take it.
     wait = math.min(wait, tonumber(redis.call('zscore', q.alive, head)) - now)

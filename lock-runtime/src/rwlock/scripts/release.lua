@@ -13,10 +13,11 @@
 --
 -- ARGV[1]  owner id of the hold
 -- ARGV[2]  memo TTL in milliseconds
--- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
--- ARGV[4]  unused (the exclusive locks' fencing state TTL)
--- ARGV[5]  the number of the count: 0 for the acquisition's, a re-entry's own otherwise (see
---          reenter in family/scripts/common.lua)
+-- ARGV[3]  unused (the id of the request, which names KEYS[3])
+-- ARGV[4]  the number of the count: 0 for the acquisition's, a re-entry's own otherwise (see
+--          reenter in family/scripts/common.lua); left out for 0
+-- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
+--          family/scripts/release.lua)
 --
 -- Returns:
 --   1   released: this was the hold's last count; it is gone
@@ -31,6 +32,7 @@
 -- count is the first to run, and the memo, which only lets a resend answer what the first attempt
 -- did, is read only when the count is not found.
 
+local number, publish = ARGV[4] or '0', ARGV[5] or 'publish'
 local found = redis.pcall('hmget', KEYS[1], ARGV[1], record_field(ARGV[1]))
 if refused_type(KEYS[1], found) then
     return -1
@@ -43,17 +45,17 @@ if found[1] then
     local first = redis.call('zrange', KEYS[8], '0', '1', 'WITHSCORES')
     local result
     if first[1] == ARGV[1] and not first[3] and tonumber(first[2]) >= now
-        and found[1] == '1' and not found[2] and ARGV[5] == '0' then
+        and found[1] == '1' and not found[2] and number == '0' then
         -- The lock's only hold, live, never re-entered: the lock is left free, as give_back
         -- would leave it, in one DEL.
         redis.call('del', KEYS[1], KEYS[8])
-        wake_next(nil, q, KEYS[2], ARGV[3])
+        wake_next(nil, q, KEYS[2], publish)
         result = 1
     else
         if tonumber(first[2] or now) < now then
             expire_holds(KEYS[1], KEYS[8], now)
         end
-        result = give_back(KEYS[1], KEYS[8], ARGV[1], ARGV[5], false, q, KEYS[2], ARGV[3])
+        result = give_back(KEYS[1], KEYS[8], ARGV[1], number, false, q, KEYS[2], publish)
     end
     if result > 0 then
         redis.call('set', KEYS[3], string.format('%d', result), 'px', ARGV[2])

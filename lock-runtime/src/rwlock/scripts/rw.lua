@@ -271,9 +271,9 @@ local function acquire_start(keys, argv, write)
     local now_us, now = server_time()
     local ends = string.format('%d', now + tonumber(argv[2]))
     if untouched(keys[1], keys[3], keys[4]) then
-        take_free(keys[1], keys[7], argv[1], ends, argv[8], write)
-        mark_taken(keys[3], argv[9])
-        return hold_token(keys[2], argv[3], write, false)
+        take_free(keys[1], keys[7], argv[1], ends, argv[3], write)
+        mark_taken(keys[3], argv[8])
+        return hold_token(keys[2], FENCE_TTL, write, false)
     end
     local seen, kind = look(keys[1], keys[7], argv[1], now)
     if not seen then
@@ -281,8 +281,8 @@ local function acquire_start(keys, argv, write)
     end
     if seen.held then
         rearm_hold(keys[1], keys[7], argv[1], ends)
-        mark_taken(keys[3], argv[9])
-        return hold_token(keys[2], argv[3], write, true)
+        mark_taken(keys[3], argv[8])
+        return hold_token(keys[2], FENCE_TTL, write, true)
     end
     local refused = abandoned(keys[3])
     if refused then

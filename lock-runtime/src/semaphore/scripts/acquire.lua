@@ -12,17 +12,16 @@
 --
 -- ARGV[1]  permit id, new to this acquisition (it is also the waiter's id in the queue)
 -- ARGV[2]  lease in milliseconds
--- ARGV[3]  unused (the locks' fencing state TTL)
+-- ARGV[3]  who takes them: "<client name> <ms since the Unix epoch>", by the client's clock,
+--          recorded with the permits (see sem.lua)
 -- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
--- ARGV[6]  unused ("1" if this acquisition queued on an earlier try: the queue itself tells,
+-- ARGV[6]  unused (the fair lock's hand-over lease)
+-- ARGV[7]  unused ("1" if this acquisition queued on an earlier try: the queue itself tells,
 --          resends included)
--- ARGV[7]  unused (the fair lock's hand-over lease)
--- ARGV[8]  who takes them: "<client name> <ms since the Unix epoch>", by the client's clock,
---          recorded with the permits (see sem.lua)
--- ARGV[9]  how long to mark the permit id when this copy takes or re-arms the permits, in ms,
+-- ARGV[8]  how long to mark the permit id when this copy takes or re-arms the permits, in ms,
 --          or "0" (see lock/scripts/acquire.lua)
--- ARGV[10] the number of permits wanted (at least 1)
+-- ARGV[9]  the number of permits wanted (at least 1)
 --
 -- Returns {status, value}:
 --   0               acquired (a bare integer, as every acquire of the family answers: a
@@ -49,7 +48,7 @@ local total = tonumber(found[1])
 if not total then
     return {-5, 0}
 end
-local wanted = tonumber(ARGV[10])
+local wanted = tonumber(ARGV[9])
 if wanted > total then
     return {-4, total}
 end
@@ -64,7 +63,7 @@ end
 -- A resend of a request that was granted: re-arm its lease from now.
 if found[3] then
     lease_until(KEYS[7], ARGV[1], ends)
-    mark_taken(KEYS[3], ARGV[9])
+    mark_taken(KEYS[3], ARGV[8])
     return 0
 end
 
@@ -85,13 +84,13 @@ if fits then
         dequeue(q, ARGV[1])
     end
     local taken = string.format('%d', used + wanted)
-    redis.call('hset', KEYS[1], ARGV[1], ARGV[10], who_field(ARGV[1]), ARGV[8], 'used', taken)
+    redis.call('hset', KEYS[1], ARGV[1], ARGV[9], who_field(ARGV[1]), ARGV[3], 'used', taken)
     lease_until(KEYS[7], ARGV[1], ends)
-    mark_taken(KEYS[3], ARGV[9])
+    mark_taken(KEYS[3], ARGV[8])
     return 0
 end
 
-enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), ARGV[10])
+enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), ARGV[9])
 local wait = tonumber(ARGV[5])
 local first = redis.call('zrange', KEYS[7], 0, 0, 'WITHSCORES')
 if first[2] then

@@ -11,8 +11,10 @@
 --
 -- ARGV[1]  permit id
 -- ARGV[2]  memo TTL in milliseconds
--- ARGV[3]  publish command: "publish", or "spublish" on Redis Cluster
--- ARGV[4]  unused (the locks' fencing state TTL)
+-- ARGV[3]  unused (the id of the request, which names KEYS[3])
+-- ARGV[4]  unused (the locks' number of the hold: always 0 here, left out)
+-- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
+--          family/scripts/release.lua)
 --
 -- Returns:
 --   1   released: the permits are free again, and the waiters they fit were woken by name
@@ -25,6 +27,7 @@
 -- memo, which only lets a resend answer what the first attempt did, is read only when the permit
 -- id holds nothing.
 
+local publish = ARGV[5] or 'publish'
 local found = redis.pcall('hmget', KEYS[1], ARGV[1], 'total')
 if refused_type(KEYS[1], found) then
     return -1
@@ -40,7 +43,7 @@ if found[1] then
     end
     if used then
         local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
-        wake_fitting(q, (tonumber(found[2]) or 0) - used, now, KEYS[2], ARGV[3])
+        wake_fitting(q, (tonumber(found[2]) or 0) - used, now, KEYS[2], publish)
         redis.call('set', KEYS[3], '1', 'px', ARGV[2])
         return 1
     end
