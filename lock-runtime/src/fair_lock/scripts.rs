@@ -12,3 +12,13 @@ lua_scripts! {
     /// `scripts/acquire.lua`. Its reply is `Acquired`.
     pub(crate) static ACQUIRE: LuaScript = "acquire.lua";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_acquire_names_its_own_keys() {
+        assert!(ACQUIRE.names_its_keys(), "acquire.lua reads a key but KEYS[1]");
+    }
+}

@@ -94,7 +94,20 @@ lua_scripts! {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::core::{keys::FENCE_TTL, lease::redis_millis};
+
+    #[test]
+    fn the_release_and_the_undos_name_their_own_keys() {
+        let scripts = [
+            ("release.lua", &RELEASE),
+            ("leave.lua", &LEAVE),
+            ("undo_reenter.lua", &UNDO_REENTER),
+        ];
+        for (file, script) in scripts {
+            assert!(script.names_its_keys(), "{file} reads a key but KEYS[1]");
+        }
+    }
 
     #[test]
     fn the_scripts_fencing_state_lives_as_long_as_the_client_says() {

@@ -47,3 +47,19 @@ lua_scripts! {
     unlisted pub(crate) static INFO: LuaScript =
         ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_acquires_and_the_release_name_their_own_keys() {
+        for (file, script) in [
+            ("acquire_read.lua", &ACQUIRE_READ),
+            ("acquire_write.lua", &ACQUIRE_WRITE),
+            ("release.lua", &RELEASE),
+        ] {
+            assert!(script.names_its_keys(), "{file} reads a key but KEYS[1]");
+        }
+    }
+}

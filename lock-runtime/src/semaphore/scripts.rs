@@ -132,6 +132,13 @@ mod tests {
     use super::*;
     use crate::family::replies::Acquired;
 
+    #[test]
+    fn the_acquire_and_the_release_name_their_own_keys() {
+        for (file, script) in [("acquire.lua", &ACQUIRE), ("release.lua", &RELEASE)] {
+            assert!(script.names_its_keys(), "{file} reads a key but KEYS[1]");
+        }
+    }
+
     /// The acquire reply `{status, value}` decoded as the family does, then its refusal as the
     /// semaphore does.
     fn refused(status: i64, value: i64) -> Option<Refused> {

@@ -59,12 +59,12 @@
 -- no TYPE is asked), the mark, and the PTTL that tells whether the lock is held.
 
 local lock, owner = KEYS[1], ARGV[1]
-local mark = mark_of(lock, owner)
-local q = queue_of(lock)
-local reply = take_or_rearm(lock, mark, ARGV, redis.call('exists', lock, mark, q.queue))
+local mark, queue = mark_of(lock, owner), queue_key(lock)
+local reply = take_or_rearm(lock, mark, ARGV, redis.call('exists', lock, mark, queue))
 if reply then
     return reply
 end
+local q = queue_of(lock, queue)
 
 local refused = abandoned(mark)
 if refused then

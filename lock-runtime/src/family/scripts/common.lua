@@ -51,10 +51,22 @@ local function memo_of(main, request)
     return main .. ':memo:' .. request
 end
 
--- The queue's keys, as `q` of enqueue, dequeue and pass_on: the waiting owner ids by their first
--- try, their liveness deadlines, and what each waits for.
-local function queue_of(main)
-    return {queue = main .. ':queue', alive = main .. ':alive', wants = main .. ':wants'}
+-- The lease of each hold, for the primitives whose holds each have one (the read-write lock, the
+-- semaphore).
+local function leases_of(main)
+    return main .. ':leases'
+end
+
+-- The queue: the waiting owner ids by their first try. Alone, for the common paths, which only
+-- ask whether anyone waits.
+local function queue_key(main)
+    return main .. ':queue'
+end
+
+-- The queue's keys, as `q` of enqueue, dequeue and pass_on: the queue (`queue`, if its name is
+-- already made), the waiters' liveness deadlines, and what each waits for.
+local function queue_of(main, queue)
+    return {queue = queue or queue_key(main), alive = main .. ':alive', wants = main .. ':wants'}
 end
 
 -- How long a lock's fencing state lives once created, in ms: `FENCE_TTL` in core/keys.rs, which
@@ -283,10 +295,10 @@ local function take_or_rearm(lock, mark, argv, found)
     return rearm(lock, fence_of(lock), FENCE_TTL, argv[1], argv[2], mark, argv[8])
 end
 
--- Whether nobody queues in `q`, the common case of a release: told by an EXISTS, whose integer
--- reply costs Redis less than the empty table of a ZRANGE.
-local function nobody_queued(q)
-    return redis.call('exists', q.queue) == 0
+-- Whether nobody queues in `queue`, the common case of a release: told by an EXISTS, whose
+-- integer reply costs Redis less than the empty table of a ZRANGE.
+local function nobody_queued(queue)
+    return redis.call('exists', queue) == 0
 end
 
 -- The first waiter of `q` that is live at `now` (server ms; read when first needed if nil), or
@@ -304,18 +316,22 @@ local function first_live(q, now, keep)
     return head
 end
 
--- The first live waiter of `q` (the dead ones ahead of it leave the queue) and what it waits
--- for (its entry in `q.wants`, or nil); nil if nobody waits, which an EXISTS tells first (see
--- nobody_queued).
-local function live_head(q)
-    if nobody_queued(q) then
-        return nil
-    end
+-- The first live waiter of `q`, which is not empty (the dead ones ahead of it leave the
+-- queue), and what it waits for (its entry in `q.wants`, or nil); nil if none is live.
+local function head_of(q)
     local head = first_live(q, nil, nil)
     if not head then
         return nil
     end
     return head, redis.call('hget', q.wants, head)
+end
+
+-- head_of, or nil if nobody waits, which an EXISTS tells first (see nobody_queued).
+local function live_head(q)
+    if nobody_queued(q.queue) then
+        return nil
+    end
+    return head_of(q)
 end
 
 -- The lock `lock` was just freed: passes it on to the first live waiter of its queue (dead
@@ -328,8 +344,12 @@ end
 -- Published with pcall: a Redis user without channel rights still gets its work done (its
 -- waiters wake at their timers, and a waiter handed the lock finds it its own at its next try).
 local function pass_on(lock, fence_ttl, publish)
-    local q = queue_of(lock)
-    local head, want = live_head(q)
+    local queue = queue_key(lock)
+    if nobody_queued(queue) then
+        return
+    end
+    local q = queue_of(lock, queue)
+    local head, want = head_of(q)
     if not head then
         return
     end

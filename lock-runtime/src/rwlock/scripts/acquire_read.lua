@@ -9,6 +9,7 @@
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting owner ids -> `read` or `write`
 -- KEYS[7]  leases: sorted set of owner id -> server time (ms) its hold's lease ends
+-- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id, new to this acquisition (it is also the waiter's id in the queue)
 -- ARGV[2]  lease in milliseconds
@@ -35,11 +36,13 @@
 --   {-3, 0}          this owner id is marked: a late copy of a request whose caller gave up
 --                    or whose acquisition already took its hold
 
-local decided, seen, now_us, now, ends = acquire_start(KEYS, ARGV, false)
+local keys = acquire_keys(KEYS[1], ARGV[1])
+local decided, seen, now_us, now, ends = acquire_start(keys, ARGV, false)
 if decided then
     return decided
 end
-local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+local lock, leases = keys[1], keys[7]
+local q = queue_of(lock, keys[4])
 
 local granted
 if seen.writer then
@@ -51,13 +54,13 @@ if granted then
     if ARGV[7] == '1' then
         dequeue(q, ARGV[1])
     end
-    hold(KEYS[1], KEYS[7], ARGV[1], ends, ARGV[3], false)
-    expire_with_last(KEYS[1], KEYS[7])
-    mark_taken(KEYS[3], ARGV[8])
-    return read_token(KEYS[2], FENCE_TTL)
+    hold(lock, leases, ARGV[1], ends, ARGV[3], false)
+    expire_with_last(lock, leases)
+    mark_taken(keys[3], ARGV[8])
+    return read_token(keys[2], FENCE_TTL)
 end
 
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'read')
-local wait = next_try(KEYS[7], now, tonumber(ARGV[5]))
-local who = holders_seen(KEYS[1], KEYS[7], mode_of(KEYS[1], seen.writer))
+local wait = next_try(leases, now, tonumber(ARGV[5]))
+local who = holders_seen(lock, leases, mode_of(lock, seen.writer))
 return {0, wait, now_us, who, redis.call('zcard', q.queue)}

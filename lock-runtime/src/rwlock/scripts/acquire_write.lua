@@ -14,30 +14,32 @@
 --   {-3, 0}          this owner id is marked: a late copy of a request whose caller gave up
 --                    or whose acquisition already took its hold
 
-local decided, seen, now_us, now, ends = acquire_start(KEYS, ARGV, true)
+local keys = acquire_keys(KEYS[1], ARGV[1])
+local decided, seen, now_us, now, ends = acquire_start(keys, ARGV, true)
 if decided then
     return decided
 end
-local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+local lock, leases = keys[1], keys[7]
+local q = queue_of(lock, keys[4])
 
 local wait = tonumber(ARGV[5])
-local mode = mode_of(KEYS[1], seen.writer)
+local mode = mode_of(lock, seen.writer)
 if not mode then
     local head = first_live(q, now, ARGV[1])
     if not head or head == ARGV[1] then
         if head then
             dequeue(q, ARGV[1])
         end
-        take_free(KEYS[1], KEYS[7], ARGV[1], ends, ARGV[3], true)
-        mark_taken(KEYS[3], ARGV[8])
-        return next_token(KEYS[2], FENCE_TTL)
+        take_free(lock, leases, ARGV[1], ends, ARGV[3], true)
+        mark_taken(keys[3], ARGV[8])
+        return next_token(keys[2], FENCE_TTL)
     end
     -- Free, but the head's turn: it has until its liveness runs out to take it.
     wait = math.min(wait, tonumber(redis.call('zscore', q.alive, head)) - now)
 else
-    wait = next_try(KEYS[7], now, wait)
+    wait = next_try(leases, now, wait)
 end
 
 enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'write')
-local who = holders_seen(KEYS[1], KEYS[7], mode)
+local who = holders_seen(lock, leases, mode)
 return {0, math.max(wait, 0), now_us, who, redis.call('zcard', q.queue)}

@@ -10,10 +10,11 @@
 -- KEYS[6]  their liveness deadlines
 -- KEYS[7]  what each waits for: `read` or `write`
 -- KEYS[8]  the leases of the holds (see rw.lua)
+-- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id of the hold
 -- ARGV[2]  memo TTL in milliseconds
--- ARGV[3]  unused (the id of the request, which names KEYS[3])
+-- ARGV[3]  the id of this request, which names its memo key (KEYS[3])
 -- ARGV[4]  the number of the count: 0 for the acquisition's, a re-entry's own otherwise (see
 --          reenter in family/scripts/common.lua); left out for 0
 -- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
@@ -32,34 +33,37 @@
 -- count is the first to run, and the memo, which only lets a resend answer what the first attempt
 -- did, is read only when the count is not found.
 
+local lock, owner = KEYS[1], ARGV[1]
 local number, publish = ARGV[4] or '0', ARGV[5] or 'publish'
-local found = redis.pcall('hmget', KEYS[1], ARGV[1], record_field(ARGV[1]))
-if refused_type(KEYS[1], found) then
+local found = redis.pcall('hmget', lock, owner, record_field(owner))
+if refused_type(lock, found) then
     return -1
 end
 
+local memo = memo_of(lock, ARGV[3])
 if found[1] then
-    local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
+    local leases = leases_of(lock)
     local now = server_ms()
     -- The two holds whose lease ends first: whether one ended, and whether this is the only one.
-    local first = redis.call('zrange', KEYS[8], '0', '1', 'WITHSCORES')
+    local first = redis.call('zrange', leases, '0', '1', 'WITHSCORES')
     local result
-    if first[1] == ARGV[1] and not first[3] and tonumber(first[2]) >= now
+    if first[1] == owner and not first[3] and tonumber(first[2]) >= now
         and found[1] == '1' and not found[2] and number == '0' then
         -- The lock's only hold, live, never re-entered: the lock is left free, as give_back
         -- would leave it, in one DEL.
-        redis.call('del', KEYS[1], KEYS[8])
-        wake_next(nil, q, KEYS[2], publish)
+        redis.call('del', lock, leases)
+        wake_next(nil, queue_of(lock), channel_of(lock), publish)
         result = 1
     else
         if tonumber(first[2] or now) < now then
-            expire_holds(KEYS[1], KEYS[8], now)
+            expire_holds(lock, leases, now)
         end
-        result = give_back(KEYS[1], KEYS[8], ARGV[1], number, false, q, KEYS[2], publish)
+        result = give_back(lock, leases, owner, number, false, queue_of(lock), channel_of(lock),
+            publish)
     end
     if result > 0 then
-        redis.call('set', KEYS[3], string.format('%d', result), 'px', ARGV[2])
+        redis.call('set', memo, string.format('%d', result), 'px', ARGV[2])
         return result
     end
 end
-return tonumber(redis.call('get', KEYS[3]) or '0')
+return tonumber(redis.call('get', memo) or '0')

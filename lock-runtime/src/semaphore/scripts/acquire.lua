@@ -9,6 +9,7 @@
 -- KEYS[5]  liveness: sorted set of waiting permit ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting permit ids -> the number of permits each wants
 -- KEYS[7]  leases: sorted set of permit id -> server time (ms) its lease ends
+-- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  permit id, new to this acquisition (it is also the waiter's id in the queue)
 -- ARGV[2]  lease in milliseconds
@@ -39,8 +40,9 @@
 -- First come, first served (see in_turn in sem.lua): permits are taken only when they cover
 -- what every live waiter queued ahead wants too; a newcomer queues behind every waiter.
 
-local found = redis.pcall('hmget', KEYS[1], 'total', 'used', ARGV[1])
-local kind = refused_type(KEYS[1], found)
+local sem, id = KEYS[1], ARGV[1]
+local found = redis.pcall('hmget', sem, 'total', 'used', id)
+local kind = refused_type(sem, found)
 if kind then
     return {-1, kind}
 end
@@ -54,47 +56,49 @@ if wanted > total then
 end
 
 local now_us, now = server_time()
-local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
+local leases, mark, queue = leases_of(sem), mark_of(sem, id), queue_key(sem)
 local ends = string.format('%d', now + tonumber(ARGV[2]))
-if expire_permits(KEYS[1], KEYS[7], now) then
-    found = redis.call('hmget', KEYS[1], 'total', 'used', ARGV[1])
+if expire_permits(sem, leases, now) then
+    found = redis.call('hmget', sem, 'total', 'used', id)
 end
 
--- A resend of a request that was granted: re-arm its lease from now.
 if found[3] then
-    lease_until(KEYS[7], ARGV[1], ends)
-    mark_taken(KEYS[3], ARGV[8])
+    lease_until(leases, id, ends)
+    mark_taken(mark, ARGV[8])
     return 0
 end
 
 local used = tonumber(found[2]) or 0
 local fits, queued
-if redis.call('exists', KEYS[3], KEYS[4]) == 0 then
+local q
+if redis.call('exists', mark, queue) == 0 then
     -- Not marked (see abandoned in common.lua), and nobody queues: the free permits decide.
     fits, queued = total - used >= wanted, false
 else
-    local refused = abandoned(KEYS[3])
+    local refused = abandoned(mark)
     if refused then
         return refused
     end
-    fits, queued = in_turn(q, ARGV[1], total - used - wanted, now)
+    q = queue_of(sem, queue)
+    fits, queued = in_turn(q, id, total - used - wanted, now)
 end
 if fits then
     if queued then
-        dequeue(q, ARGV[1])
+        dequeue(q, id)
     end
     local taken = string.format('%d', used + wanted)
-    redis.call('hset', KEYS[1], ARGV[1], ARGV[9], who_field(ARGV[1]), ARGV[3], 'used', taken)
-    lease_until(KEYS[7], ARGV[1], ends)
-    mark_taken(KEYS[3], ARGV[8])
+    redis.call('hset', sem, id, ARGV[9], who_field(id), ARGV[3], 'used', taken)
+    lease_until(leases, id, ends)
+    mark_taken(mark, ARGV[8])
     return 0
 end
 
-enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), ARGV[9])
+q = q or queue_of(sem, queue)
+enqueue(q, id, now_us, tonumber(ARGV[4]), ARGV[9])
 local wait = tonumber(ARGV[5])
-local first = redis.call('zrange', KEYS[7], 0, 0, 'WITHSCORES')
+local first = redis.call('zrange', leases, 0, 0, 'WITHSCORES')
 if first[2] then
     wait = math.min(wait, tonumber(first[2]) - now)
 end
-local who = holders_seen(KEYS[1], KEYS[7])
+local who = holders_seen(sem, leases)
 return {0, math.max(wait, 0), now_us, who, redis.call('zcard', q.queue)}

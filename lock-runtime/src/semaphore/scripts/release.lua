@@ -8,10 +8,11 @@
 -- KEYS[6]  their liveness deadlines
 -- KEYS[7]  the permits each waiter wants
 -- KEYS[8]  the leases of the acquisitions (see sem.lua)
+-- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  permit id
 -- ARGV[2]  memo TTL in milliseconds
--- ARGV[3]  unused (the id of the request, which names KEYS[3])
+-- ARGV[3]  the id of this request, which names its memo key (KEYS[3])
 -- ARGV[4]  unused (the locks' number of the hold: always 0 here, left out)
 -- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
 --          family/scripts/release.lua)
@@ -27,25 +28,28 @@
 -- memo, which only lets a resend answer what the first attempt did, is read only when the permit
 -- id holds nothing.
 
+local sem, id = KEYS[1], ARGV[1]
 local publish = ARGV[5] or 'publish'
-local found = redis.pcall('hmget', KEYS[1], ARGV[1], 'total')
-if refused_type(KEYS[1], found) then
+local found = redis.pcall('hmget', sem, id, 'total')
+if refused_type(sem, found) then
     return -1
 end
 
+local memo = memo_of(sem, ARGV[3])
 if found[1] then
+    local leases = leases_of(sem)
     local now = server_ms()
     local used
-    if expire_permits(KEYS[1], KEYS[8], now) then
-        used = give_back(KEYS[1], KEYS[8], ARGV[1])
+    if expire_permits(sem, leases, now) then
+        used = give_back(sem, leases, id)
     else
-        used = give_back(KEYS[1], KEYS[8], ARGV[1], found[1])
+        used = give_back(sem, leases, id, found[1])
     end
     if used then
-        local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
-        wake_fitting(q, (tonumber(found[2]) or 0) - used, now, KEYS[2], publish)
-        redis.call('set', KEYS[3], '1', 'px', ARGV[2])
+        local free = (tonumber(found[2]) or 0) - used
+        wake_fitting(queue_of(sem), free, now, channel_of(sem), publish)
+        redis.call('set', memo, '1', 'px', ARGV[2])
         return 1
     end
 end
-return tonumber(redis.call('get', KEYS[3]) or '0')
+return tonumber(redis.call('get', memo) or '0')

@@ -106,7 +106,7 @@ end
 -- with pcall: a Redis user without channel rights still releases (its waiters wake at their
 -- timers).
 local function wake_fitting(q, free, now, channel, publish)
-    if free <= 0 or nobody_queued(q) then
+    if free <= 0 or nobody_queued(q.queue) then
         return
     end
     local index = 0
