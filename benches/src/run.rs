@@ -43,8 +43,8 @@ pub struct Sizes {
 }
 
 impl Sizes {
-    /// The full run: about three minutes on two cores (157 s measured with the fair lock, before
-    /// scenario 8 added its ten series of 3 s).
+    /// The full run: about six minutes on two cores (157 s measured with the fair lock, before
+    /// scenario 8 added its fourteen series of 8 s).
     pub fn full(processes: usize) -> Self {
         Self {
             latency: LatencyParams {
@@ -81,11 +81,13 @@ impl Sizes {
                 seconds: 5.0,
                 masters: vec![1, 3],
             },
-            // The 64 tasks on one client; ten series of 3 s.
+            // The 64 tasks on one client. Sixteen interleaved slices of half a second:
+            // series of 3 s moved the reference's own CPU per pair by a fifth between runs on
+            // this shared machine.
             redis_cpu: RedisCpuParams {
                 tasks: 64,
-                seconds: 3.0,
-                rounds: 10,
+                seconds: 8.0,
+                rounds: 16,
                 pipeline_connections: 4,
                 pipeline_depth: 64,
             },
