@@ -41,8 +41,8 @@
 //! the script, about 0.3 µs of its time per key, and a lock's acquire and release declared six
 //! and seven. So the scripts that run on every acquisition (the locks' acquire and release) read
 //! only `KEYS[1]`, the resource's main key, and name the others from it, as `core/keys.rs` does
-//! (`fence_of`, `queue_of`, … in `family/scripts/common.lua`). Their calls still declare every
-//! key; where no cluster needs the declarations (one node, Sentinel), only the main key goes out.
+//! (`key_of` in `family/scripts/common.lua`). Their calls still declare every key; where no
+//! cluster needs the declarations (one node, Sentinel), only the main key goes out.
 //! Which scripts qualify is read from the source ([`reads_main_key_only`]), so a script
 //! that reads another `KEYS` entry always gets every key.
 

@@ -59,7 +59,7 @@
 -- no TYPE is asked), the mark, and the PTTL that tells whether the lock is held.
 
 local lock, owner = KEYS[1], ARGV[1]
-local mark, queue = mark_of(lock, owner), queue_key(lock)
+local mark, queue = key_of(lock, 'abandoned', owner), key_of(lock, 'queue')
 local reply = take_or_rearm(lock, mark, ARGV, redis.call('exists', lock, mark, queue))
 if reply then
     return reply
@@ -88,7 +88,7 @@ local head = first_live(q, now, owner)
 if pttl == -2 and (not head or head == owner) then
     dequeue(q, owner)
     mark_taken(mark, ARGV[8])
-    return take(lock, fence_of(lock), FENCE_TTL, owner, ARGV[2], ARGV[3])
+    return take(lock, key_of(lock, 'fence'), FENCE_TTL, owner, ARGV[2], ARGV[3])
 end
 
 local want = nil

@@ -26,47 +26,27 @@ local function server_version()
         or string.match(redis.call('info', 'server'), 'redis_version:([%w%.%-]+)')
 end
 
--- The keys of a resource named from its main key `main` (KEYS[1]), as core/keys.rs names them.
--- The scripts run on every acquisition read KEYS[1] alone and name the others here, so a call
--- off a cluster need not declare them (see core/lua.rs); a concatenation costs Redis less than
--- reading a declared key from the request.
-
--- The fencing state (see next_token).
-local function fence_of(main)
-    return main .. ':fence'
+-- A key of the resource whose main key is `main` (KEYS[1]), named as core/keys.rs names it:
+-- "<main>:<suffix>", or "<main>:<suffix>:<id>" for an owner's mark ('abandoned') or a request's
+-- memo ('memo'). The scripts run on every acquisition read KEYS[1] alone and name the others
+-- here, so a call off a cluster need not declare them (see core/lua.rs): a concatenation costs
+-- Redis less than reading a declared key from the request. The fencing state is 'fence', the
+-- wake-up channel 'unlock', the per-hold leases 'leases', the queue 'queue' (see queue_of).
+local function key_of(main, suffix, id)
+    if id then
+        return main .. ':' .. suffix .. ':' .. id
+    end
+    return main .. ':' .. suffix
 end
 
--- The wake-up channel.
-local function channel_of(main)
-    return main .. ':unlock'
-end
-
--- The mark of an owner id (see abandoned).
-local function mark_of(main, owner)
-    return main .. ':abandoned:' .. owner
-end
-
--- The memo of a request (a release's, see release.lua).
-local function memo_of(main, request)
-    return main .. ':memo:' .. request
-end
-
--- The lease of each hold, for the primitives whose holds each have one (the read-write lock, the
--- semaphore).
-local function leases_of(main)
-    return main .. ':leases'
-end
-
--- The queue: the waiting owner ids by their first try. Alone, for the common paths, which only
--- ask whether anyone waits.
-local function queue_key(main)
-    return main .. ':queue'
-end
-
--- The queue's keys, as `q` of enqueue, dequeue and pass_on: the queue (`queue`, if its name is
--- already made), the waiters' liveness deadlines, and what each waits for.
+-- The queue's keys, as `q` of enqueue, dequeue and pass_on: the waiting owner ids by their first
+-- try (`queue`, if its name is already made), their liveness deadlines, and what each waits for.
 local function queue_of(main, queue)
-    return {queue = queue or queue_key(main), alive = main .. ':alive', wants = main .. ':wants'}
+    return {
+        queue = queue or key_of(main, 'queue'),
+        alive = key_of(main, 'alive'),
+        wants = key_of(main, 'wants'),
+    }
 end
 
 -- How long a lock's fencing state lives once created, in ms: `FENCE_TTL` in core/keys.rs, which
@@ -290,9 +270,9 @@ local function take_or_rearm(lock, mark, argv, found)
             dequeue(queue_of(lock), argv[1])
         end
         mark_taken(mark, argv[8])
-        return take(lock, fence_of(lock), FENCE_TTL, argv[1], argv[2], argv[3])
+        return take(lock, key_of(lock, 'fence'), FENCE_TTL, argv[1], argv[2], argv[3])
     end
-    return rearm(lock, fence_of(lock), FENCE_TTL, argv[1], argv[2], mark, argv[8])
+    return rearm(lock, key_of(lock, 'fence'), FENCE_TTL, argv[1], argv[2], mark, argv[8])
 end
 
 -- Whether nobody queues in `queue`, the common case of a release: told by an EXISTS, whose
@@ -344,7 +324,7 @@ end
 -- Published with pcall: a Redis user without channel rights still gets its work done (its
 -- waiters wake at their timers, and a waiter handed the lock finds it its own at its next try).
 local function pass_on(lock, fence_ttl, publish)
-    local queue = queue_key(lock)
+    local queue = key_of(lock, 'queue')
     if nobody_queued(queue) then
         return
     end
@@ -354,7 +334,7 @@ local function pass_on(lock, fence_ttl, publish)
         return
     end
     if not want then
-        redis.pcall(publish, channel_of(lock), 'to:' .. head)
+        redis.pcall(publish, key_of(lock, 'unlock'), 'to:' .. head)
         return
     end
     -- "<lease> <client name>", see the fair lock's acquire; the hold is recorded as taken now.
@@ -362,8 +342,8 @@ local function pass_on(lock, fence_ttl, publish)
     dequeue(q, head)
     local now_us = time_us(redis.call('time'))
     local record = name and string.format('%s %d', name, math.floor(now_us / 1000))
-    local token = take(lock, fence_of(lock), fence_ttl, head, lease or want, record)
-    redis.pcall(publish, channel_of(lock), string.format('to:%s %d %d', head, token, now_us))
+    local token = take(lock, key_of(lock, 'fence'), fence_ttl, head, lease or want, record)
+    redis.pcall(publish, key_of(lock, 'unlock'), string.format('to:%s %d %d', head, token, now_us))
 end
 
 -- The holds of one owner, and why each state change counts once however late a copy of its

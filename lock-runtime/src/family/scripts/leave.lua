@@ -28,7 +28,7 @@
 
 local lock, owner = KEYS[1], ARGV[1]
 if tonumber(ARGV[2]) > 0 then
-    redis.call('set', mark_of(lock, owner), 1, 'px', ARGV[2])
+    redis.call('set', key_of(lock, 'abandoned', owner), 1, 'px', ARGV[2])
 end
 dequeue(queue_of(lock), owner)
 

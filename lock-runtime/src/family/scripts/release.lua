@@ -46,19 +46,19 @@ local lock, owner, request = KEYS[1], ARGV[1], ARGV[3]
 local number, publish = ARGV[4] or '0', ARGV[5] or 'publish'
 local found = redis.pcall('hmget', lock, owner, record_field(owner))
 if refused_type(lock, found) then
-    return tonumber(redis.call('get', memo_of(lock, request))) or -1
+    return tonumber(redis.call('get', key_of(lock, 'memo', request))) or -1
 end
 
 local left = give_back(lock, owner, number, false, found)
 if not left then
-    return tonumber(redis.call('get', memo_of(lock, request))) or 0
+    return tonumber(redis.call('get', key_of(lock, 'memo', request))) or 0
 end
 -- The memo is written as a string: a Lua number would cost a float formatting.
 if left > 0 then
-    redis.call('set', memo_of(lock, request), '2', 'px', ARGV[2])
+    redis.call('set', key_of(lock, 'memo', request), '2', 'px', ARGV[2])
     return 2
 end
 redis.call('del', lock)
 pass_on(lock, FENCE_TTL, publish)
-redis.call('set', memo_of(lock, request), '1', 'px', ARGV[2])
+redis.call('set', key_of(lock, 'memo', request), '1', 'px', ARGV[2])
 return 1

@@ -8,7 +8,7 @@
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting owner ids -> what each waits for (here: the lease a release
 --          hands it the lock with, for the waiters that take a direct hand-over)
--- Only KEYS[1] is read: the others are named from it (fence_of, mark_of, queue_of in
+-- Only KEYS[1] is read: the others are named from it (key_of and queue_of in
 -- common.lua), and declared for a cluster only (see core/lua.rs).
 --
 -- ARGV[1]  owner id (client id ":" scope id), new to this acquisition; also its waiter id
@@ -58,7 +58,7 @@
 -- Tokens: see next_token_at in common.lua.
 
 local lock, owner = KEYS[1], ARGV[1]
-local mark = mark_of(lock, owner)
+local mark = key_of(lock, 'abandoned', owner)
 local found = redis.call('exists', lock, mark)
 local reply = take_or_rearm(lock, mark, ARGV, found)
 if reply then

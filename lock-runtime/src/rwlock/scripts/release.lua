@@ -40,9 +40,9 @@ if refused_type(lock, found) then
     return -1
 end
 
-local memo = memo_of(lock, ARGV[3])
+local memo = key_of(lock, 'memo', ARGV[3])
 if found[1] then
-    local leases = leases_of(lock)
+    local leases = key_of(lock, 'leases')
     local now = server_ms()
     -- The two holds whose lease ends first: whether one ended, and whether this is the only one.
     local first = redis.call('zrange', leases, '0', '1', 'WITHSCORES')
@@ -52,14 +52,14 @@ if found[1] then
         -- The lock's only hold, live, never re-entered: the lock is left free, as give_back
         -- would leave it, in one DEL.
         redis.call('del', lock, leases)
-        wake_next(nil, queue_of(lock), channel_of(lock), publish)
+        wake_next(nil, queue_of(lock), key_of(lock, 'unlock'), publish)
         result = 1
     else
         if tonumber(first[2] or now) < now then
             expire_holds(lock, leases, now)
         end
-        result = give_back(lock, leases, owner, number, false, queue_of(lock), channel_of(lock),
-            publish)
+        local channel = key_of(lock, 'unlock')
+        result = give_back(lock, leases, owner, number, false, queue_of(lock), channel, publish)
     end
     if result > 0 then
         redis.call('set', memo, string.format('%d', result), 'px', ARGV[2])

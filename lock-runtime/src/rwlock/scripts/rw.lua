@@ -266,12 +266,14 @@ end
 -- the places of their KEYS (see acquire_read.lua): the lock, its fencing state, the owner's mark,
 -- the queue and the leases. The queue's other keys are named when the lock is busy (queue_of).
 local function acquire_keys(lock, owner)
-    return {lock, fence_of(lock), mark_of(lock, owner), queue_key(lock), nil, nil, leases_of(lock)}
+    local fence, mark = key_of(lock, 'fence'), key_of(lock, 'abandoned', owner)
+    return {lock, fence, mark, key_of(lock, 'queue'), nil, nil, key_of(lock, 'leases')}
 end
 
 -- The steps both acquires start with, for a read (`write` false) or write hold, on their keys
--- (see acquire_keys) and ARGV: a free lock nobody queues for is taken at once; a value of another type is
--- refused; a resend of a request that was granted re-arms its hold; a marked owner is refused.
+-- (see acquire_keys) and ARGV: a free lock nobody queues for is taken at once; a value of
+-- another type is refused; a resend of a request that was granted re-arms its hold; a marked
+-- owner is refused.
 -- Returns the reply when one of them decides the request, else nil and what the rest needs:
 -- what look saw, the server time in µs and in ms, and the new lease's end (server ms, a string).
 local function acquire_start(keys, argv, write)

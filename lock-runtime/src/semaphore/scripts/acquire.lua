@@ -56,7 +56,8 @@ if wanted > total then
 end
 
 local now_us, now = server_time()
-local leases, mark, queue = leases_of(sem), mark_of(sem, id), queue_key(sem)
+local leases, queue = key_of(sem, 'leases'), key_of(sem, 'queue')
+local mark = key_of(sem, 'abandoned', id)
 local ends = string.format('%d', now + tonumber(ARGV[2]))
 if expire_permits(sem, leases, now) then
     found = redis.call('hmget', sem, 'total', 'used', id)

@@ -35,9 +35,9 @@ if refused_type(sem, found) then
     return -1
 end
 
-local memo = memo_of(sem, ARGV[3])
+local memo = key_of(sem, 'memo', ARGV[3])
 if found[1] then
-    local leases = leases_of(sem)
+    local leases = key_of(sem, 'leases')
     local now = server_ms()
     local used
     if expire_permits(sem, leases, now) then
@@ -47,7 +47,7 @@ if found[1] then
     end
     if used then
         local free = (tonumber(found[2]) or 0) - used
-        wake_fitting(queue_of(sem), free, now, channel_of(sem), publish)
+        wake_fitting(queue_of(sem), free, now, key_of(sem, 'unlock'), publish)
         redis.call('set', memo, '1', 'px', ARGV[2])
         return 1
     end
