@@ -17,7 +17,7 @@ use std::{
 
 use redis::{FromRedisValue, ParsingError, Value};
 
-use crate::core::{reply::Items, sync::lock_ignoring_poison};
+use crate::{core::reply::Items, transport::sync::lock_ignoring_poison};
 
 /// How many names a table keeps at most: Redis has a few hundred commands; past this, names a
 /// program made up (each one an error) start a new table rather than grow it without end.

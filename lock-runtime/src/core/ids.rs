@@ -28,7 +28,7 @@ use std::{
     },
 };
 
-use crate::core::sync::lock_ignoring_poison;
+use crate::transport::sync::lock_ignoring_poison;
 
 /// Hands out the ids of one client.
 #[derive(Debug)]

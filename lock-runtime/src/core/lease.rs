@@ -27,10 +27,7 @@ use std::{
 
 use tokio::{sync::Notify, time::Instant};
 
-use crate::{
-    core::{meter::Meter, sync::lock_ignoring_poison},
-    error::LockError,
-};
+use crate::{core::meter::Meter, error::LockError, transport::sync::lock_ignoring_poison};
 
 /// The shortest lease: Redis counts leases in whole milliseconds.
 pub(crate) const MIN_LEASE: Duration = Duration::from_millis(1);

@@ -17,7 +17,6 @@
 //! | `lease` | lease arithmetic and limits; what a holder knows of its lease |
 //! | `meter` | what is measured (the `metrics` feature): waits, holds, renewals, losses |
 //! | `scope` | reentrancy by dynamic scope, one re-entry at a time per scope |
-//! | `sync` | `lock_ignoring_poison`, the helper for mutexes whose state no panic can tear |
 
 pub(crate) mod backend;
 pub(crate) mod commands;
@@ -32,6 +31,5 @@ pub(crate) mod reply;
 pub(crate) mod scope;
 pub(crate) mod script_path;
 pub(crate) mod slots;
-pub(crate) mod sync;
 pub(crate) mod wait;
 pub(crate) mod watchdog;

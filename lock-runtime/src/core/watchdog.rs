@@ -45,11 +45,13 @@ use crate::core::lua::Invocation;
 use tokio::{runtime::Handle, task::JoinSet, time::Instant};
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::core::{
-    lease::{Lease, valid_until},
-    reply::status_reply,
-    script_path::{ScriptPath, Sent},
-    sync::lock_ignoring_poison,
+use crate::{
+    core::{
+        lease::{Lease, valid_until},
+        reply::status_reply,
+        script_path::{ScriptPath, Sent},
+    },
+    transport::sync::{lock_ignoring_poison, shrink_when_sparse},
 };
 
 /// The per-client watchdog; dropping it stops the renewal task.
@@ -143,21 +145,13 @@ impl Watchdog {
     /// Stops renewing; called before a release is sent, or when an acquire took nothing.
     ///
     /// Every try of a waiting task registers, so a burst of tasks arriving at once grows the
-    /// map to as many entries, nearly all gone a round trip later: the room is given back once
-    /// three quarters of it stand empty. A shrink moves the entries left, and follows at least
-    /// as many removals, so it costs each removal O(1).
+    /// map to as many entries, nearly all gone a round trip later (see [`shrink_when_sparse`]).
     pub(crate) fn unregister(&self, id: RenewalId) {
         let mut renewals = lock_ignoring_poison(&self.shared.renewals);
         renewals.remove(&id.0);
-        let left = renewals.len();
-        if renewals.capacity() > MIN_CAPACITY && left * 4 < renewals.capacity() {
-            renewals.shrink_to(left * 2);
-        }
+        shrink_when_sparse(&mut renewals);
     }
 }
-
-/// The room below which the map of registrations is not shrunk.
-const MIN_CAPACITY: usize = 64;
 
 async fn renew_forever(shared: Weak<Shared>, scripts: Arc<ScriptPath>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);

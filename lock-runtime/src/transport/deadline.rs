@@ -16,7 +16,7 @@ use std::{
     collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::{Mutex, MutexGuard, OnceLock, PoisonError},
+    sync::{Mutex, MutexGuard, OnceLock},
     task::{Context, Poll, Waker},
     time::Duration,
 };
@@ -24,7 +24,10 @@ use std::{
 use once_cell::sync::Lazy;
 use tokio::{sync::Notify, time::Instant};
 
-use crate::transport::background;
+use crate::transport::{
+    background,
+    sync::{lock_ignoring_poison, shrink_when_sparse},
+};
 
 /// How often the sweeper looks for bounds whose time is up: how late a bound may fire.
 const TICK: Duration = Duration::from_millis(10);
@@ -124,14 +127,15 @@ struct Bound {
 
 impl Drop for Bound {
     fn drop(&mut self) {
-        TABLE.entries().bounds.remove(&self.id);
+        let mut entries = TABLE.entries();
+        entries.bounds.remove(&self.id);
+        shrink_when_sparse(&mut entries.bounds);
     }
 }
 
 impl Table {
     fn entries(&self) -> MutexGuard<'_, Entries> {
-        // A few map updates per critical section: a panicking holder leaves nothing torn.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+        lock_ignoring_poison(&self.entries)
     }
 
     /// Enters a bound ending `at`, whose request `waker` wakes.

@@ -8,8 +8,9 @@
 //! | `naming` | the client's name on every connection (`CLIENT SETNAME`) |
 //! | `sentinel` | a Sentinel-managed primary, found and followed through failovers |
 //! | `tls` | `rediss://` URLs and their certificates |
-//! | `deadline` | a bound on every wait for an answer |
+//! | `deadline` | a bound on every wait for an answer, swept by one task |
 //! | `failure` | whether a failed request may be sent again, and whether it ran |
+//! | `sync` | helpers for mutexes whose state no panic can tear, and for maps that empty out |
 
 pub(crate) mod background;
 pub(crate) mod config;
@@ -20,4 +21,5 @@ pub(crate) mod failure;
 pub(crate) mod naming;
 pub(crate) mod nodes;
 pub(crate) mod sentinel;
+pub(crate) mod sync;
 pub(crate) mod tls;

@@ -104,13 +104,11 @@ use tokio::{
 };
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::{
-    core::sync::lock_ignoring_poison,
-    transport::{
-        config::{Config, Deployment},
-        failure::is_transient,
-        nodes::PubSub,
-    },
+use crate::transport::{
+    config::{Config, Deployment},
+    failure::is_transient,
+    nodes::PubSub,
+    sync::lock_ignoring_poison,
 };
 
 mod classic;
