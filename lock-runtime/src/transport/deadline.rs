@@ -85,6 +85,8 @@ where
             return Poll::Ready(reply);
         }
         match this.bound {
+            // A request whose budget is spent (a resend at the end of its time) gets no tick.
+            None if this.limit.is_zero() => return Poll::Ready(Err(timed_out(*this.limit))),
             // A limit past the end of `Instant` (`Duration::MAX`: no limit) bounds nothing.
             None => {
                 *this.bound = Instant::now()
@@ -226,6 +228,19 @@ mod tests {
             took >= Duration::from_millis(30) && took < Duration::from_millis(30) + 20 * TICK,
             "{took:?}"
         );
+    }
+
+    #[test]
+    fn a_spent_budget_times_out_at_once() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut spent = Box::pin(within(
+            Duration::ZERO,
+            std::future::pending::<redis::RedisResult<()>>(),
+        ));
+        match spent.as_mut().poll(&mut cx) {
+            Poll::Ready(Err(err)) => assert!(err.is_timeout(), "{err}"),
+            other => panic!("timed out at once, not {other:?}"),
+        }
     }
 
     #[test]
