@@ -51,7 +51,7 @@ end
 
 -- How long a lock's fencing state lives once created, in ms: `FENCE_TTL` in core/keys.rs, which
 -- a unit test holds equal. A constant here, not an argument of every acquire: Redis reads each
--- argument from the request, which costs it more than the commands of a free lock's take do.
+-- argument from the request, at about half the cost of a command of a free lock's take.
 local FENCE_TTL = '600000'
 
 -- The next fencing token of the lock whose fencing state is `fence` (a key with a TTL of
@@ -71,10 +71,10 @@ local function next_token(fence, ttl)
 end
 
 -- Takes the free lock `lock` for `owner`: one hold, `lease` ms as its TTL, and the next token
--- of `fence` (see next_token_at), which it returns. `record` (or nil) says who took it, "<client
+-- of `fence` (see next_token), which it returns. `record` (or nil) says who took it, "<client
 -- name> <ms since the Unix epoch>", kept in the field `~who` so a caller who times out learns
 -- who holds it: made by the acquiring client from its own clock (a TIME call and the strings
--- made of its reply cost Redis more than the rest of the take), by the release for a direct
+-- made of its reply cost Redis as much as the take's commands), by the release for a direct
 -- hand-over (see pass_on). Three commands: INCR, HSET, PEXPIRE.
 local function take(lock, fence, fence_ttl, owner, lease, record)
     local token = next_token(fence, fence_ttl)

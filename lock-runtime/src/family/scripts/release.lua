@@ -17,7 +17,7 @@
 --          common.lua); left out for 0
 -- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish"
 -- Arguments at their default are left out from the last: Redis reads every argument from the
--- request, which costs it more than most commands of a release do.
+-- request, at about half the cost of a command of the release.
 --
 -- Returns:
 --   1   released: this was the last hold; the lock was handed to the head waiter or is free

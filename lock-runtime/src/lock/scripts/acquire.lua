@@ -27,8 +27,8 @@
 -- ARGV[9]  the primitive's own argument, where it has one (the read-write lock's, the
 --          semaphore's acquires)
 -- Arguments at their default ("0") are left out from the last: Redis reads every argument from
--- the request, which costs it more than a command of the take does. The fencing state's TTL
--- is FENCE_TTL in common.lua.
+-- the request, at about half the cost of a command of the take. The fencing state's TTL is
+-- FENCE_TTL in common.lua.
 --
 -- Returns {status, value}:
 --   token        acquired (a bare integer, not a table: the common reply costs Redis least);
@@ -55,7 +55,7 @@
 -- owner's hold in rearm (common.lua; its failure tells a value of another type, so no TYPE is
 -- asked), then the PTTL that tells which of the two was found.
 --
--- Tokens: see next_token_at in common.lua.
+-- Tokens: see next_token in common.lua.
 
 local lock, owner = KEYS[1], ARGV[1]
 local mark = key_of(lock, 'abandoned', owner)
