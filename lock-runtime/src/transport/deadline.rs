@@ -209,14 +209,25 @@ impl Table {
 mod tests {
     use super::*;
 
+    /// A request that never gets an answer, bounded by `limit`.
+    fn never_answered(limit: Duration) -> Pin<Box<impl Future<Output = redis::RedisResult<()>>>> {
+        Box::pin(within(limit, std::future::pending()))
+    }
+
+    /// `request` bounded by 5 s, as [`within`] bounds it, with its bound in view.
+    fn within_5s<F>(request: F) -> Pin<Box<Within<F>>> {
+        Box::pin(Within {
+            request,
+            limit: Duration::from_secs(5),
+            bound: None,
+        })
+    }
+
     /// Made outside any runtime, as a client's connect is, and polled by a runtime without
     /// timers: the bound needs neither.
     #[test]
     fn a_request_without_an_answer_times_out_whatever_runtime_polls_it() {
-        let request = within(
-            Duration::from_millis(30),
-            std::future::pending::<redis::RedisResult<()>>(),
-        );
+        let request = never_answered(Duration::from_millis(30));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
@@ -233,10 +244,7 @@ mod tests {
     #[test]
     fn a_spent_budget_times_out_at_once() {
         let mut cx = Context::from_waker(Waker::noop());
-        let mut spent = Box::pin(within(
-            Duration::ZERO,
-            std::future::pending::<redis::RedisResult<()>>(),
-        ));
+        let mut spent = never_answered(Duration::ZERO);
         match spent.as_mut().poll(&mut cx) {
             Poll::Ready(Err(err)) => assert!(err.is_timeout(), "{err}"),
             other => panic!("timed out at once, not {other:?}"),
@@ -246,10 +254,7 @@ mod tests {
     #[test]
     fn no_limit_bounds_nothing() {
         let mut cx = Context::from_waker(Waker::noop());
-        let mut unbounded = Box::pin(within(
-            Duration::MAX,
-            std::future::pending::<redis::RedisResult<()>>(),
-        ));
+        let mut unbounded = never_answered(Duration::MAX);
         for _ in 0..2 {
             assert!(unbounded.as_mut().poll(&mut cx).is_pending());
         }
@@ -263,16 +268,8 @@ mod tests {
             std::future::pending::<redis::RedisResult<u8>>(),
         );
         let (send, receive) = answer;
-        let mut answered = Box::pin(Within {
-            request: async move { receive.await.expect("sent") },
-            limit: Duration::from_secs(5),
-            bound: None,
-        });
-        let mut dropped = Box::pin(Within {
-            request: pending,
-            limit: Duration::from_secs(5),
-            bound: None,
-        });
+        let mut answered = within_5s(async move { receive.await.expect("sent") });
+        let mut dropped = within_5s(pending);
         assert!(answered.as_mut().poll(&mut cx).is_pending());
         assert!(dropped.as_mut().poll(&mut cx).is_pending());
         let ids = [answered.bound.as_ref(), dropped.bound.as_ref()]
