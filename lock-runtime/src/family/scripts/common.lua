@@ -306,14 +306,6 @@ local function head_of(q)
     return head, redis.call('hget', q.wants, head)
 end
 
--- head_of, or nil if nobody waits, which an EXISTS tells first (see nobody_queued).
-local function live_head(q)
-    if nobody_queued(q.queue) then
-        return nil
-    end
-    return head_of(q)
-end
-
 -- The lock `lock` was just freed: passes it on to the first live waiter of its queue (dead
 -- waiters ahead of it leave the queue), on its channel with the `publish` command.
 -- - A waiter that takes a direct hand-over (in its `wants`) becomes the owner here, with its own

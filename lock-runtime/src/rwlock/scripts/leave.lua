@@ -37,8 +37,8 @@ end
 local mode = expire_holds(KEYS[1], KEYS[8], server_ms())
 if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
     drop_hold(KEYS[1], KEYS[8], ARGV[1])
-    wake_next(settle(KEYS[1], KEYS[8]), q, KEYS[2], ARGV[3])
+    wake_next(settle(KEYS[1], KEYS[8]), KEYS[1], ARGV[3])
     return 1
 end
-wake_next(mode, q, KEYS[2], ARGV[3])
+wake_next(mode, KEYS[1], ARGV[3])
 return 0

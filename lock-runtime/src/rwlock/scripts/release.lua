@@ -52,14 +52,13 @@ if found[1] then
         -- The lock's only hold, live, never re-entered: the lock is left free, as give_back
         -- would leave it, in one DEL.
         redis.call('del', lock, leases)
-        wake_next(nil, queue_of(lock), key_of(lock, 'unlock'), publish)
+        wake_next(nil, lock, publish)
         result = 1
     else
         if tonumber(first[2] or now) < now then
             expire_holds(lock, leases, now)
         end
-        local channel = key_of(lock, 'unlock')
-        result = give_back(lock, leases, owner, number, false, queue_of(lock), channel, publish)
+        result = give_back(lock, leases, owner, number, false, publish)
     end
     if result > 0 then
         redis.call('set', memo, string.format('%d', result), 'px', ARGV[2])

@@ -164,23 +164,26 @@ local function rearm_hold(lock, leases, owner, ends)
     expire_with_last(lock, leases)
 end
 
--- Wakes whom the lock, now in `mode`, lets in: the head of `q`, by name, if it wants to write and
--- the lock is free; every waiter ('all') if the head wants to read and no write is held: the
--- readers enter together, and the writers among the woken find the lock read and sleep again.
-local function wake_next(mode, q, channel, publish)
-    if mode == 'write' then
+-- Wakes whom the lock `lock`, now in `mode`, lets in: the head of its queue, by name, if it
+-- wants to write and the lock is free; every waiter ('all') if the head wants to read and no
+-- write is held: the readers enter together, and the writers among the woken find the lock read
+-- and sleep again. As pass_on in common.lua, it names the queue's other keys and the channel
+-- only when someone waits.
+local function wake_next(mode, lock, publish)
+    local queue = key_of(lock, 'queue')
+    if mode == 'write' or nobody_queued(queue) then
         return
     end
-    local head, want = live_head(q)
+    local head, want = head_of(queue_of(lock, queue))
     if not head then
         return
     end
     if want == 'write' then
         if not mode then
-            redis.pcall(publish, channel, 'to:' .. head)
+            redis.pcall(publish, key_of(lock, 'unlock'), 'to:' .. head)
         end
     else
-        redis.pcall(publish, channel, 'all')
+        redis.pcall(publish, key_of(lock, 'unlock'), 'all')
     end
 end
 
@@ -188,7 +191,7 @@ end
 -- re-entry's; `undo`: a re-entry being undone, see give_back_hold in common.lua); at its last,
 -- the hold leaves and the lock is settled and passed on (wake_next). Returns 1 the hold is gone,
 -- 2 the owner still holds it, 0 the owner did not have that count (a late copy) or held nothing.
-local function give_back(lock, leases, owner, number, undo, q, channel, publish)
+local function give_back(lock, leases, owner, number, undo, publish)
     local left = give_back_hold(lock, owner, number, undo)
     if not left then
         return 0
@@ -197,7 +200,7 @@ local function give_back(lock, leases, owner, number, undo, q, channel, publish)
         return 2
     end
     drop_hold(lock, leases, owner)
-    wake_next(settle(lock, leases), q, channel, publish)
+    wake_next(settle(lock, leases), lock, publish)
     return 1
 end
 

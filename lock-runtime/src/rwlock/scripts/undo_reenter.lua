@@ -23,9 +23,8 @@
 if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return 0
 end
-local q = {queue = KEYS[4], alive = KEYS[5], wants = KEYS[6]}
 expire_holds(KEYS[1], KEYS[7], server_ms())
-if give_back(KEYS[1], KEYS[7], ARGV[1], ARGV[2], true, q, KEYS[2], ARGV[3]) == 0 then
+if give_back(KEYS[1], KEYS[7], ARGV[1], ARGV[2], true, ARGV[3]) == 0 then
     return 0
 end
 return 1

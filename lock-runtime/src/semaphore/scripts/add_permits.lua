@@ -26,7 +26,6 @@ if kind ~= 'none' and kind ~= 'hash' then
 end
 redis.call('hincrby', KEYS[1], 'total', ARGV[1])
 redis.call('hsetnx', KEYS[1], 'used', 0)
-local q = {queue = KEYS[3], alive = KEYS[4], wants = KEYS[5]}
-wake_fitting(q, available(KEYS[1]), server_ms(), KEYS[2], ARGV[2])
+wake_fitting(KEYS[1], available(KEYS[1]), server_ms(), ARGV[2])
 record_run(KEYS[6], ARGV[3], 1, ARGV[4])
 return 1

@@ -39,5 +39,5 @@ local released = 0
 if give_back(KEYS[1], KEYS[8], ARGV[1]) then
     released = 1
 end
-wake_fitting(q, available(KEYS[1]), now, KEYS[2], ARGV[3])
+wake_fitting(KEYS[1], available(KEYS[1]), now, ARGV[3])
 return released

@@ -47,7 +47,7 @@ if found[1] then
     end
     if used then
         local free = (tonumber(found[2]) or 0) - used
-        wake_fitting(queue_of(sem), free, now, key_of(sem, 'unlock'), publish)
+        wake_fitting(sem, free, now, publish)
         redis.call('set', memo, '1', 'px', ARGV[2])
         return 1
     end

@@ -99,16 +99,19 @@ local function in_turn(q, id, left, now)
     return false, false
 end
 
--- Wakes, by name and in queue order, the live waiters of `q` whose permits fit in `free` (the
+-- Wakes, by name and in queue order, the live waiters of `sem` whose permits fit in `free` (the
 -- permits free at `now`, server ms), stopping at the first that does not fit: the rule of
 -- in_turn, so every waiter woken may take its permits, and no waiter behind one that does not
 -- fit is woken (it could not take them). Dead waiters met on the way leave the queue. Published
 -- with pcall: a Redis user without channel rights still releases (its waiters wake at their
--- timers).
-local function wake_fitting(q, free, now, channel, publish)
-    if free <= 0 or nobody_queued(q.queue) then
+-- timers). As pass_on in common.lua, it names the queue's other keys and the channel only when
+-- someone waits.
+local function wake_fitting(sem, free, now, publish)
+    local queue = key_of(sem, 'queue')
+    if free <= 0 or nobody_queued(queue) then
         return
     end
+    local q, channel = queue_of(sem, queue), key_of(sem, 'unlock')
     local index = 0
     while free > 0 do
         local waiter, want = live_at(q, index, now, nil)
