@@ -74,7 +74,16 @@ impl CommandCounts {
 /// Microseconds Redis spent executing the client-sent commands of `implementation` (all
 /// non-harness commands for `None`), from `INFO commandstats` microseconds.
 pub fn client_usec(usec: &BTreeMap<String, u64>, implementation: Option<Implementation>) -> u64 {
-    let internal = implementation.map_or(&[][..], Implementation::script_internal_commands);
+    requests_usec(
+        usec,
+        implementation.map_or(&[][..], Implementation::script_internal_commands),
+    )
+}
+
+/// Microseconds Redis spent executing the commands a client sent, from `INFO commandstats`
+/// microseconds: all but the harness's and `internal`, those its scripts call inside Redis
+/// (their time is in the script's).
+pub fn requests_usec(usec: &BTreeMap<String, u64>, internal: &[&str]) -> u64 {
     usec.iter()
         .filter(|(name, _)| {
             !HARNESS_COMMANDS.contains(&name.as_str()) && !internal.contains(&name.as_str())

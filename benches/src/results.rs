@@ -165,6 +165,11 @@ pub struct LatencyResult {
     pub floor: LatencySeries,
     /// One series per implementation.
     pub series: Vec<LatencySeries>,
+    /// The Redisson-style reference ([`crate::redisson`]) through a plain redis-rs connection:
+    /// what the lock most users compare with costs on the same path. `None` in the results of
+    /// runs made before it was measured.
+    #[serde(default)]
+    pub reference: Option<LatencySeries>,
     /// The floor of a pub/sub hand-off: an `EVALSHA` of a script that publishes, until a plain
     /// subscriber on another thread of this process receives the message, one after the other.
     /// `None` in the results of runs made before it was measured.

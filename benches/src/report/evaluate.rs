@@ -60,9 +60,18 @@ fn uncontended_latency(results: &Results) -> Verdict {
     let latency = results.latency.as_ref()?;
     let ours = latency.series_of(Implementation::Ours)?;
     let ratio = latency.p50_over_floor(ours);
+    let reference = latency
+        .reference
+        .as_ref()
+        .map_or_else(String::new, |reference| {
+            format!(
+                "; the Redisson-style reference: {:.2}×",
+                latency.p50_over_floor(reference)
+            )
+        });
     Some((
         format!(
-            "{ratio:.2}× (p50 {} vs floor {})",
+            "{ratio:.2}× (p50 {} vs floor {}{reference})",
             fmt_ns(ours.latency.p50_ns as f64),
             fmt_ns(latency.floor.latency.p50_ns as f64)
         ),

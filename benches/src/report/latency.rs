@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::{markdown::table_header, plots::LATENCY_SVG};
 use crate::{
     results::{LatencyResult, Percentiles},
+    scenarios::latency::REFERENCE_LABEL,
     util::{fmt_ns, group_thousands},
 };
 
@@ -17,8 +18,11 @@ pub(super) fn render(out: &mut String, latency: &LatencyResult) {
         "One task acquires and releases a lock nobody else wants, {} times per series, the \
          series interleaved one operation at a time. The floor is two sequential `EVALSHA` calls of `return 1` on one \
          multiplexed redis-rs connection from the same runtime: two round trips, the least any \
-         lock needing one request to acquire and one to release can cost.\n",
-        group_thousands(latency.iterations as f64)
+         lock needing one request to acquire and one to release can cost. `{}` is the \
+         Redisson-style reference of section 8 through a plain redis-rs connection: the same two \
+         round trips, with Redis running a lock's scripts instead of `return 1`.\n",
+        group_thousands(latency.iterations as f64),
+        REFERENCE_LABEL
     );
     table_header(
         out,
@@ -33,7 +37,10 @@ pub(super) fn render(out: &mut String, latency: &LatencyResult) {
             "Redis time per op",
         ],
     );
-    for series in std::iter::once(&latency.floor).chain(&latency.series) {
+    for series in std::iter::once(&latency.floor)
+        .chain(&latency.reference)
+        .chain(&latency.series)
+    {
         let l = &series.latency;
         let _ = writeln!(
             out,

@@ -63,12 +63,21 @@ pub fn render_summary(results: &Results) -> String {
         );
         let _ = writeln!(
             out,
-            "| uncontended acquire + release, p50 / p99 | {} / {} | {fair} | two raw `EVALSHA` round trips: {} / {} (ours {:.2}×) |",
+            "| uncontended acquire + release, p50 / p99 | {} / {} | {fair} | two raw `EVALSHA` round trips: {} / {} (ours {:.2}×){} |",
             fmt_ns(ours.latency.p50_ns as f64),
             fmt_ns(ours.latency.p99_ns as f64),
             fmt_ns(latency.floor.latency.p50_ns as f64),
             fmt_ns(latency.floor.latency.p99_ns as f64),
-            latency.p50_over_floor(ours)
+            latency.p50_over_floor(ours),
+            latency
+                .reference
+                .as_ref()
+                .map_or_else(String::new, |reference| format!(
+                    "; Redisson-style reference: {} / {} ({:.2}×)",
+                    fmt_ns(reference.latency.p50_ns as f64),
+                    fmt_ns(reference.latency.p99_ns as f64),
+                    latency.p50_over_floor(reference)
+                ))
         );
     }
     if let Some(throughput) = &results.throughput

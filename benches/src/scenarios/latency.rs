@@ -5,7 +5,10 @@
 //! sequential `EVALSHA` calls of the trivial script `return 1` on one multiplexed connection,
 //! from the same process and runtime. The series are interleaved one operation at a time (floor,
 //! ours, peers, the order rotated every iteration) so that a noisy moment of the machine hits
-//! them all alike.
+//! them all alike. Beside them runs the Redisson-style reference ([`crate::redisson`]) through a
+//! plain redis-rs connection: what the lock most users compare with costs on the same path, so
+//! the report can tell the part of our distance to the floor that any script lock of its kind
+//! pays (Redis running a script rather than `return 1`) from the part that is ours.
 //!
 //! # The floor of a pub/sub hand-off
 //!
@@ -30,7 +33,8 @@ use crate::{
     BenchResult,
     contenders::{Contender, Implementation, SpinSettings, multiplexed_connection},
     progress::Progress,
-    redis_stats::{Admin, client_usec},
+    redis_stats::{Admin, client_usec, requests_usec},
+    redisson::{RedissonReference, SCRIPT_COMMANDS},
     results::{LatencyResult, LatencySeries, Percentiles, log_buckets, new_histogram, record},
     util::{fmt_ns, saturating_ns},
 };
@@ -273,20 +277,67 @@ async fn pubsub_delivery(url: &str, params: LatencyParams) -> BenchResult<Percen
 
 enum Series {
     Floor(Floor),
-    Lock { contender: Contender, name: String },
+    Reference {
+        reference: RedissonReference,
+        name: String,
+        owner: String,
+    },
+    Lock {
+        contender: Contender,
+        name: String,
+    },
 }
 
 impl Series {
     async fn once(&mut self) -> BenchResult<()> {
         match self {
             Series::Floor(floor) => floor.two_round_trips().await,
+            Series::Reference {
+                reference,
+                name,
+                owner,
+            } => {
+                reference.acquire(name, owner).await?;
+                reference.release(name, owner).await
+            }
             Series::Lock { contender, name } => {
                 let held = contender.acquire(name).await?;
                 contender.release(held).await
             }
         }
     }
+
+    /// Its label in the report, and the implementation it measures (none for the floor and
+    /// the reference).
+    fn label(&self) -> (String, Option<Implementation>) {
+        match self {
+            Series::Floor(_) => ("floor".to_owned(), None),
+            Series::Reference { .. } => (REFERENCE_LABEL.to_owned(), None),
+            Series::Lock { contender, .. } => (
+                contender.implementation().name().to_owned(),
+                Some(contender.implementation()),
+            ),
+        }
+    }
+
+    /// Microseconds Redis spent on the requests of one operation, from `INFO commandstats`
+    /// microseconds over `operations` operations.
+    fn redis_us_per_op(
+        &self,
+        usec: &std::collections::BTreeMap<String, u64>,
+        operations: u64,
+    ) -> f64 {
+        let spent = match self {
+            Series::Floor(_) => requests_usec(usec, &[]),
+            Series::Reference { .. } => requests_usec(usec, SCRIPT_COMMANDS),
+            Series::Lock { contender, .. } => client_usec(usec, Some(contender.implementation())),
+        };
+        spent as f64 / operations.max(1) as f64
+    }
 }
+
+/// The label of the Redisson-style reference's series.
+pub const REFERENCE_LABEL: &str = "redisson-style";
 
 /// Runs scenario 1 for `implementations`.
 ///
@@ -300,7 +351,16 @@ pub async fn run(
     params: LatencyParams,
     progress: &Progress,
 ) -> BenchResult<LatencyResult> {
-    let mut series = vec![Series::Floor(Floor::connect(url).await?)];
+    let reference = RedissonReference::connect(url, &unique_name("latency-reference")).await?;
+    let owner = reference.owner(0);
+    let mut series = vec![
+        Series::Floor(Floor::connect(url).await?),
+        Series::Reference {
+            reference,
+            name: unique_name("latency-reference"),
+            owner,
+        },
+    ];
     for &implementation in implementations {
         series.push(Series::Lock {
             contender: Contender::connect(implementation, url, spin).await?,
@@ -334,11 +394,7 @@ pub async fn run(
             one.once().await?;
         }
         let usec = admin.command_usec().await?;
-        let implementation = match one {
-            Series::Floor(_) => None,
-            Series::Lock { contender, .. } => Some(contender.implementation()),
-        };
-        redis_us.push(client_usec(&usec, implementation) as f64 / params.calibration.max(1) as f64);
+        redis_us.push(one.redis_us_per_op(&usec, params.calibration));
     }
 
     let mut all =
@@ -347,13 +403,7 @@ pub async fn run(
             .zip(&histograms)
             .zip(redis_us)
             .map(|((one, histogram), redis_us_per_op)| {
-                let (label, implementation) = match one {
-                    Series::Floor(_) => ("floor".to_owned(), None),
-                    Series::Lock { contender, .. } => (
-                        contender.implementation().name().to_owned(),
-                        Some(contender.implementation()),
-                    ),
-                };
+                let (label, implementation) = one.label();
                 let latency = Percentiles::of(histogram).ok_or("no latency sample was recorded")?;
                 Ok::<_, crate::BenchError>(LatencySeries {
                     label,
@@ -364,16 +414,18 @@ pub async fn run(
                 })
             });
     let floor = all.next().ok_or("no floor series")??;
+    let reference = all.next().ok_or("no reference series")??;
     let series: Vec<LatencySeries> = all.collect::<Result<_, _>>()?;
     let result = LatencyResult {
         iterations: params.iterations,
         calibration: params.calibration,
         floor,
+        reference: Some(reference),
         series,
         pubsub_delivery: Some(pubsub_delivery),
     };
     let mut line = format!("floor p50 {}", fmt_ns(result.floor.latency.p50_ns as f64));
-    for one in &result.series {
+    for one in result.reference.iter().chain(&result.series) {
         line += &format!(
             ", {} p50 {} ({:.2}×)",
             one.label,
