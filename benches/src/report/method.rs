@@ -10,8 +10,9 @@ pub(super) fn render(out: &mut String, results: &Results) {
     let _ = writeln!(
         out,
         "- **One run, references beside the figures.** Scenario 1 interleaves its series one \
-         operation at a time and scenario 2 in rounds (the order rotated each time), so a noisy \
-         moment hits the reference and the implementations alike; scenario 1 then measures the \
+         operation at a time (the order shuffled each time, so that no series always runs \
+         right after the same one) and scenario 2 in rounds (the order rotated each time), so a \
+         noisy moment hits the reference and the implementations alike; scenario 1 then measures the \
          floor of a pub/sub hand-off on its own, one delivery after the other. Scenario 3 runs \
          each point in fresh worker processes.\n\
          - **Clocks.** Latencies within one process use `Instant` (the pub/sub floor's too: its \

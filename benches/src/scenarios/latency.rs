@@ -4,7 +4,7 @@
 //! physical floor of any lock that takes one request to acquire and one to release: two
 //! sequential `EVALSHA` calls of the trivial script `return 1` on one multiplexed connection,
 //! from the same process and runtime. The series are interleaved one operation at a time (floor,
-//! ours, peers, the order rotated every iteration) so that a noisy moment of the machine hits
+//! ours, peers, in an order shuffled every iteration) so that a noisy moment of the machine hits
 //! them all alike. Beside them runs the Redisson-style reference ([`crate::redisson`]) through a
 //! plain redis-rs connection: what the lock most users compare with costs on the same path, so
 //! the report can tell the part of our distance to the floor that any script lock of its kind
@@ -373,11 +373,16 @@ pub async fn run(
         }
     }
     let mut histograms: Vec<Histogram<u64>> = series.iter().map(|_| new_histogram()).collect();
-    // Interleave at the finest grain: one operation of each series in turn, the order rotated
-    // every time, so that a noisy moment of the machine hits every series alike.
-    for iteration in 0..params.iterations as usize {
-        for offset in 0..series.len() {
-            let index = (iteration + offset) % series.len();
+    // Interleave at the finest grain: one operation of each series in turn, so that a noisy
+    // moment of the machine hits every series alike, in an order shuffled every time. A
+    // series follows each of the others as often: what one leaves behind (a thread of its
+    // client still awake, or parked and slow to wake) favours no series over another, as a
+    // fixed cycle did (lock-runtime's `fair` always ran right after `ours`, whose client thread
+    // was still awake, and `ours` after series that use no such thread).
+    let mut order: Vec<usize> = (0..series.len()).collect();
+    for _ in 0..params.iterations {
+        fastrand::shuffle(&mut order);
+        for &index in &order {
             let start = Instant::now();
             series[index].once().await?;
             record(&mut histograms[index], saturating_ns(start.elapsed()));
