@@ -462,7 +462,9 @@ fn a_resent_release_whose_first_copy_ran_answers_like_it_beside_other_holds() {
 
 /// A release drops the holds whose lease ended before it looks at its own, as every script does:
 /// an ended hold of another owner leaves with its permits, and an ended hold of its own is not
-/// released (0: its lease ran out).
+/// released (0: its lease ran out). A live hold (`c:4`) stays beside it, as it must: the
+/// read-write lock's keys expire with their last lease, so a last hold whose lease ended has
+/// no lock left to release (its release relies on that, and asks no time).
 #[test]
 fn a_release_drops_the_holds_whose_lease_ended_first() {
     for (subject, file, argument) in [
@@ -472,7 +474,7 @@ fn a_release_drops_the_holds_whose_lease_ended_first() {
         let server = RedisServer::start();
         let name = unique_name("ended");
         prepare(&server, &subject, &name);
-        for owner in ["c:1", "c:2", "c:3"] {
+        for owner in ["c:1", "c:2", "c:3", "c:4"] {
             let taken = subject.acquire(&server, file, &name, owner, argument);
             assert_eq!(taken.0, 1, "{file}: {owner}");
         }
@@ -495,6 +497,11 @@ fn a_release_drops_the_holds_whose_lease_ended_first() {
             "{file}: c:3's lease ran out"
         );
         assert_eq!(subject.field(&server, &name, "c:3"), None, "{file}");
+        assert_eq!(
+            subject.give_back(&server, "release.lua", &name, "c:4", "r4"),
+            1,
+            "{file}: c:4's lease is live"
+        );
         if subject.part == "sem" {
             assert_eq!(subject.field(&server, &name, "used"), Some(0), "{file}");
         } else {

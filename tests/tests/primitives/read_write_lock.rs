@@ -427,6 +427,43 @@ async fn a_read_hold_ends_with_its_own_lease() {
     assert_rw_released(&server, &name);
 }
 
+/// Releasing the only hold of a read or write lock asks Redis for no time: the lock's keys expire
+/// with their last lease, so finding the lock tells that its only hold is live. The release
+/// frees the lock, and a hold next to another still runs the full release (see
+/// `a_read_hold_ends_with_its_own_lease`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn releasing_the_only_hold_asks_no_time() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    let name = unique_name("rw-only-hold");
+    let lock = client.read_write_lock(&name);
+    for write in [false, true] {
+        // A fixed lease: no renewal runs while the release is watched.
+        let (wait, lease) = (Duration::from_secs(1), Some(Duration::from_secs(60)));
+        let guard = if write {
+            lock.write().try_acquire(wait, lease).await
+        } else {
+            lock.read().try_acquire(wait, lease).await
+        }
+        .expect("acquire");
+        let monitor = server.monitor();
+        guard.unlock().await.expect("unlock");
+        let seen = monitor.stop();
+        let by_scripts: Vec<_> = seen
+            .iter()
+            .filter(|command| !command.sent_by_a_client())
+            .map(lock_tests::MonitoredCommand::name)
+            .collect();
+        assert_eq!(
+            by_scripts,
+            ["hmget", "zrange", "del", "exists", "set"],
+            "the commands a release of the only {} hold ran",
+            if write { "write" } else { "read" }
+        );
+        assert_rw_released(&server, &name);
+    }
+}
+
 /// Three processes of four tasks each mix reads and writes (one in three a write) on one lock:
 /// no writer is ever inside with anyone, the writers' non-atomic read-modify-write of a counter
 /// loses no increment, and readers were inside together.

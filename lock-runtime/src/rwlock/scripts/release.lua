@@ -43,18 +43,20 @@ end
 local memo = key_of(lock, 'memo', ARGV[3])
 if found[1] then
     local leases = key_of(lock, 'leases')
-    local now = server_ms()
-    -- The two holds whose lease ends first: whether one ended, and whether this is the only one.
+    -- The two holds whose lease ends first: whether this is the only one, or one ended.
     local first = redis.call('zrange', leases, '0', '1', 'WITHSCORES')
     local result
-    if first[1] == owner and not first[3] and tonumber(first[2]) >= now
-        and found[1] == '1' and not found[2] and number == '0' then
-        -- The lock's only hold, live, never re-entered: the lock is left free, as give_back
+    if first[1] == owner and not first[3] and found[1] == '1' and not found[2]
+        and number == '0' then
+        -- The lock's only hold, never re-entered, and live without asking the time: the
+        -- lock's keys expire when its last lease ends (see expire_with_last in rw.lua), which
+        -- is this hold's, and the HMGET found the lock. The lock is left free, as give_back
         -- would leave it, in one DEL.
         redis.call('del', lock, leases)
         wake_next(nil, lock, publish)
         result = 1
     else
+        local now = server_ms()
         if tonumber(first[2] or now) < now then
             expire_holds(lock, leases, now)
         end

@@ -25,7 +25,9 @@
 
 
 -- Sets `lock` and `leases` to expire with the last lease in `leases`, or deletes both when no
--- lease is left. Returns whether a lease is left.
+-- lease is left. Returns whether a lease is left. Every change of the leases ends with it (a
+-- free lock's first hold sets both to its lease's end, see take_free), so the lock exists only
+-- while its last lease has not ended: release.lua's common path relies on it.
 local function expire_with_last(lock, leases)
     local last = redis.call('zrange', leases, -1, -1, 'WITHSCORES')
     if not last[1] then
