@@ -7,8 +7,9 @@
 --
 -- ARGV     command names (at most 7997)
 --
--- Returns {version, infos}: the server's version (server_version in common.lua), and `COMMAND INFO` of the names, in order
--- (nil for a name the server does not know), both read at one instant of one server.
+-- Returns {version, infos}: the server's version (server_version in common.lua), and `COMMAND
+-- INFO` of the names, in order (nil for a name the server does not know), both read at one
+-- instant of one server.
 
 if #ARGV == 0 then
     return {server_version(), {}}

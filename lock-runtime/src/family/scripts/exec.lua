@@ -131,7 +131,8 @@ for index, command in ipairs(commands) do
         return {3, index, message(allowed)}
     end
     if not allowed then
-        return {3, index, 'NOPERM the ACL user of this connection may not run this command with these arguments'}
+        return {3, index, 'NOPERM the ACL user of this connection may not run this command '
+            .. 'with these arguments'}
     end
     if cluster and command[3] then
         local keys = redis.pcall('command', 'getkeys', unpack(ARGV, first, last))
@@ -147,7 +148,8 @@ for index, command in ipairs(commands) do
                 return {3, index, probe.err}
             end
             if not slot_checked and redis.call('cluster', 'keyslot', key) ~= lock_slot then
-                return {3, index, 'CROSSSLOT Script attempted to access a key outside the lock\'s slot'}
+                return {3, index,
+                    'CROSSSLOT Script attempted to access a key outside the lock\'s slot'}
             end
         end
     end
