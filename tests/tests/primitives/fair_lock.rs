@@ -388,6 +388,68 @@ async fn a_lock_handed_over_is_timed_from_the_hand_over_never_past_the_keys_expi
     assert_no_key_without_ttl(&server, &name);
 }
 
+/// A release that hands the lock over runs these commands, and reads the time once: for the
+/// head's liveness, the hand-over's record and the message alike. It is the hand-off's share of
+/// Redis, on its way between the release and the next holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_over_reads_the_time_once() {
+    let server = RedisServer::start();
+    let (holding, waiting) = two_clients(&server, Duration::from_secs(30)).await;
+    let name = unique_name("fair-hand-over-commands");
+    // Fixed leases: no renewal runs while the commands are watched. The waiter's is within its
+    // client's liveness period (the watchdog timeout), as a lease handed over must be.
+    let lease = Some(Duration::from_secs(20));
+    let holder = holding
+        .fair_lock(&name)
+        .try_acquire(Duration::from_secs(1), lease)
+        .await
+        .expect("holder");
+    let waiter = {
+        let lock = waiting.fair_lock(&name);
+        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), lease).await })
+    };
+    // Its try after its subscription is confirmed asks for a direct hand-over.
+    let wants = format!("{}:wants", lock_key(&name));
+    assert!(
+        eventually(Duration::from_secs(5), || server
+            .cmd::<i64>(&["HLEN", &wants])
+            == 1)
+        .await,
+        "the waiter never asked for a hand-over"
+    );
+    let monitor = server.monitor();
+    holder.unlock().await.expect("unlock");
+    let guard = waiter.await.expect("join").expect("handed over");
+    // Each call's commands, in the order it sent them (a script runs whole, so MONITOR lists
+    // them right after its call); the waiter may have tried once more while this one started.
+    let mut calls: Vec<Vec<String>> = Vec::new();
+    for command in monitor.stop() {
+        match calls.last_mut() {
+            Some(inside) if !command.sent_by_a_client() => inside.push(command.name()),
+            _ => calls.push(Vec::new()),
+        }
+    }
+    let releases: Vec<_> = calls
+        .iter()
+        .filter(|inside| inside.first().is_some_and(|first| first == "hmget"))
+        .collect();
+    assert_eq!(
+        releases,
+        [&[
+            "hmget", "del", "exists", "time", "zrange", "zscore", "hget", "zrem", "zrem", "hdel",
+            "incr", "hset", "pexpire", "publish", "set",
+        ]],
+        "the release's commands, in {calls:?}"
+    );
+    assert_eq!(
+        calls.last(),
+        releases.first().copied(),
+        "the head takes the lock without a request: {calls:?}"
+    );
+    guard.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+}
+
 /// A lock handed over in watchdog mode is renewed like one taken by a try: with a watchdog
 /// timeout of 1 s, the guard still holds it 2.5 s later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -297,9 +297,10 @@ local function first_live(q, now, keep)
 end
 
 -- The first live waiter of `q`, which is not empty (the dead ones ahead of it leave the
--- queue), and what it waits for (its entry in `q.wants`, or nil); nil if none is live.
-local function head_of(q)
-    local head = first_live(q, nil, nil)
+-- queue), and what it waits for (its entry in `q.wants`, or nil); nil if none is live. `now`:
+-- the server time in ms, if the caller has read it (else read when first needed).
+local function head_of(q, now)
+    local head = first_live(q, now, nil)
     if not head then
         return nil
     end
@@ -321,7 +322,10 @@ local function pass_on(lock, fence_ttl, publish)
         return
     end
     local q = queue_of(lock, queue)
-    local head, want = head_of(q)
+    -- Someone queues, so the head's liveness needs the time: read once, for that and for a
+    -- direct hand-over's record and message.
+    local now_us, now = server_time()
+    local head, want = head_of(q, now)
     if not head then
         return
     end
@@ -332,7 +336,6 @@ local function pass_on(lock, fence_ttl, publish)
     -- "<lease> <client name>", see the fair lock's acquire; the hold is recorded as taken now.
     local lease, name = string.match(want, '^(%d+) (.+)$')
     dequeue(q, head)
-    local now_us = time_us(redis.call('time'))
     local record = name and string.format('%s %d', name, math.floor(now_us / 1000))
     local token = take(lock, key_of(lock, 'fence'), fence_ttl, head, lease or want, record)
     redis.pcall(publish, key_of(lock, 'unlock'), string.format('to:%s %d %d', head, token, now_us))
