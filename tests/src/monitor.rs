@@ -112,6 +112,21 @@ impl Monitor<'_> {
     }
 }
 
+/// The commands each script ran, one list per command a client sent (empty for one that runs
+/// no script), in the order the client commands came: a script runs whole, so `MONITOR` lists
+/// its commands right after its call. Names are in lower case, as [`MonitoredCommand::name`].
+#[must_use]
+pub fn ran_by_each_call(seen: &[MonitoredCommand]) -> Vec<Vec<String>> {
+    let mut calls: Vec<Vec<String>> = Vec::new();
+    for command in seen {
+        match calls.last_mut() {
+            Some(ran) if !command.sent_by_a_client() => ran.push(command.name()),
+            _ => calls.push(Vec::new()),
+        }
+    }
+    calls
+}
+
 /// Reads the feed of a `MONITOR` connection until the `ECHO` of `marker`.
 fn read_feed(
     connection: &mut redis::Connection,

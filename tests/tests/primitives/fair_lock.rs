@@ -420,15 +420,8 @@ async fn a_hand_over_reads_the_time_once() {
     let monitor = server.monitor();
     holder.unlock().await.expect("unlock");
     let guard = waiter.await.expect("join").expect("handed over");
-    // Each call's commands, in the order it sent them (a script runs whole, so MONITOR lists
-    // them right after its call); the waiter may have tried once more while this one started.
-    let mut calls: Vec<Vec<String>> = Vec::new();
-    for command in monitor.stop() {
-        match calls.last_mut() {
-            Some(inside) if !command.sent_by_a_client() => inside.push(command.name()),
-            _ => calls.push(Vec::new()),
-        }
-    }
+    // The waiter may have tried once more as the monitor started.
+    let calls = lock_tests::ran_by_each_call(&monitor.stop());
     let releases: Vec<_> = calls
         .iter()
         .filter(|inside| inside.first().is_some_and(|first| first == "hmget"))

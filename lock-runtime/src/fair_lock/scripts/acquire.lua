@@ -86,7 +86,8 @@ if ARGV[7] == '1' and not redis.call('zscore', q.queue, owner) then
 end
 local head = first_live(q, now, owner)
 if pttl == -2 and (not head or head == owner) then
-    dequeue(q, owner)
+    -- A waiter that asks for no hand-over recorded no want (see take_or_rearm in common.lua).
+    dequeue(q, owner, ARGV[6] ~= nil and ARGV[6] ~= '0')
     mark_taken(mark, ARGV[8])
     return take(lock, key_of(lock, 'fence'), FENCE_TTL, owner, ARGV[2], ARGV[3])
 end

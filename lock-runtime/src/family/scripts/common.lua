@@ -251,11 +251,14 @@ local function enqueue(q, owner, now_us, liveness, want)
     end
 end
 
--- Takes `waiter` out of the queue `q`.
-local function dequeue(q, waiter)
+-- Takes `waiter` out of the queue `q`. `wanted` false: the waiter never recorded what it waits
+-- for (see take_or_rearm), so `q.wants` is left as it is.
+local function dequeue(q, waiter, wanted)
     redis.call('zrem', q.queue, waiter)
     redis.call('zrem', q.alive, waiter)
-    redis.call('hdel', q.wants, waiter)
+    if wanted ~= false then
+        redis.call('hdel', q.wants, waiter)
+    end
 end
 
 -- The first step of the reentrant and the fair lock's acquires, on their own ARGV, after an
@@ -263,11 +266,12 @@ end
 -- whose mark is `mark`), it leaves the queue if this owner queued on an earlier try (ARGV[7]),
 -- marks the owner if an earlier copy may still be on its way (ARGV[8], see mark_taken) and takes
 -- the lock; else a resend whose hold exists re-arms it (see rearm). Returns the acquire's reply,
--- or nil when neither happened.
+-- or nil when neither happened. Every try of one acquisition asks for the same hand-over
+-- (ARGV[6]): none, and no try of it recorded a want, so leaving the queue touches no `wants`.
 local function take_or_rearm(lock, mark, argv, found)
     if found == 0 then
         if argv[7] == '1' then
-            dequeue(queue_of(lock), argv[1])
+            dequeue(queue_of(lock), argv[1], argv[6] ~= nil and argv[6] ~= '0')
         end
         mark_taken(mark, argv[8])
         return take(lock, key_of(lock, 'fence'), FENCE_TTL, argv[1], argv[2], argv[3])

@@ -127,6 +127,47 @@ async fn redis_commands_per_acquisition_stay_flat_as_waiters_grow() {
     );
 }
 
+/// A waiter woken by name takes the free lock with the commands of an uncontended take, plus
+/// leaving the queue: the default lock's waiters record no hand-over, so that is the queue and
+/// the liveness, not `wants`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_woken_waiter_takes_the_lock_in_six_commands() {
+    let server = RedisServer::start();
+    let holding = LockClient::connect(&server.url()).await.expect("connect");
+    let waiting = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("woken-commands");
+    // Fixed leases: no renewal runs while the commands are watched.
+    let lease = Some(Duration::from_secs(60));
+    let holder = holding
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), lease)
+        .await
+        .expect("holder");
+    let waiter = {
+        let lock = waiting.lock(&name);
+        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), lease).await })
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || queue_len(&server, &name) == 1).await,
+        "the waiter never queued"
+    );
+    let monitor = server.monitor();
+    holder.unlock().await.expect("unlock");
+    let guard = waiter.await.expect("join").expect("woken");
+    let calls = lock_tests::ran_by_each_call(&monitor.stop());
+    let takes: Vec<_> = calls
+        .iter()
+        .filter(|ran| ran.iter().any(|name| name == "incr"))
+        .collect();
+    assert_eq!(
+        takes,
+        [&["exists", "zrem", "zrem", "incr", "hset", "pexpire"]],
+        "the woken waiter's take, in {calls:?}"
+    );
+    guard.unlock().await.expect("unlock");
+    assert_released(&server, &name);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_waited_on_again_soon_is_not_subscribed_again() {
     let server = RedisServer::start();
