@@ -205,6 +205,37 @@ impl Admin {
         Ok(total)
     }
 
+    /// Deletes every key matching `pattern` (`SCAN` … `MATCH`, then `UNLINK`), and returns how
+    /// many there were.
+    ///
+    /// # Errors
+    ///
+    /// When Redis fails.
+    pub async fn unlink_matching(&mut self, pattern: &str) -> BenchResult<u64> {
+        let mut cursor = 0_u64;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut self.connection)
+                .await?;
+            if !keys.is_empty() {
+                deleted += redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async::<u64>(&mut self.connection)
+                    .await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
     /// The server's version (`redis_version` of `INFO server`).
     ///
     /// # Errors

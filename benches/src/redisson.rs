@@ -36,6 +36,9 @@ pub const SCRIPT_COMMANDS: &[&str] = &[
 /// = (3 000 + 1 500) × 3 ms.
 pub const MEMO_TTL: Duration = Duration::from_millis(13_500);
 
+/// The keys of the release memos (see [`unlock_call`]), for `SCAN` … `MATCH`.
+pub const MEMO_PATTERN: &str = "redisson_unlock_latch:*";
+
 /// The message a release publishes (Redisson's `LockPubSub.UNLOCK_MESSAGE`).
 const UNLOCK_MESSAGE: i64 = 0;
 

@@ -109,9 +109,9 @@ pub(super) fn render(out: &mut String, cpu: &RedisCpuResult) {
             out,
             "Targets: Redis CPU per pair at most {REDIS_CPU_MAX_RATIO:.1}× the reference's, pairs/s \
              at least {REDIS_CPU_PAIRS_MIN_RATIO}× its. The goal of {REDIS_CPU_GOAL_RATIO}× the \
-             reference's CPU is reached by {reached} of the {} primitives. Expired release memos \
-             are deleted by Redis in whichever slice is running when they expire, so that cost is \
-             spread over the series.\n",
+             reference's CPU is reached by {reached} of the {} primitives. The release memos a \
+             slice wrote are deleted after it, outside the measured time: every series pays \
+             for writing its own, none for another's expiring.\n",
             ratios.len()
         );
     }
@@ -186,7 +186,7 @@ pub(super) fn analysis_cpu(cpu: &RedisCpuResult) -> String {
         "The {} costs Redis {} per pair against the reference's {}. Its scripts run {:.1} \
          commands per pair against {:.1}, in {} of script time against {}; the rest of the CPU \
          ({} against {}) is what Redis spends around the scripts: reading, parsing and replying \
-         to {:.1} requests per pair against {:.1}, the event loop and expiring memos.",
+         to {:.1} requests per pair against {:.1}, and the event loop.",
         ours.subject,
         fmt_us(ours.cpu_us_per_pair),
         fmt_us(reference.cpu_us_per_pair),

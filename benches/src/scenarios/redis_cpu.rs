@@ -16,8 +16,12 @@
 //! primitives have no pipelined series.
 //!
 //! All series are interleaved in rounds, the order rotated each round, on a Redis started for
-//! this scenario alone (unless `--redis-url` names one). Expired release memos are deleted by
-//! Redis in whatever slice runs when they expire, so that cost is spread over the series.
+//! this scenario alone (unless `--redis-url` names one). Each implementation writes a release
+//! memo per pair, which lives 10 s (ours) or 13.5 s (the reference's) and would expire in
+//! whichever slice runs then: with slices of half a second, always the same few series of a
+//! run, a bias of up to a tenth that moved from run to run with the slices' timing. So the memos
+//! a slice wrote are deleted after it, outside the measured time: every series pays for writing
+//! its memos, none for another's expiring.
 
 use std::{
     sync::{
@@ -36,7 +40,7 @@ use crate::{
     contenders::{Contender, Implementation, SpinSettings},
     progress::Progress,
     redis_stats::{Admin, HARNESS_COMMANDS},
-    redisson::RedissonReference,
+    redisson::{self, RedissonReference},
     results::{CpuSeries, CpuSubject, RedisCpuResult},
     util::fmt_rate,
 };
@@ -74,6 +78,10 @@ fn protocol(subject: CpuSubject) -> Option<Protocol> {
         _ => None,
     }
 }
+
+/// The keys of the release memos of every subject: lock-runtime's (`<lock key>:memo:<request>`,
+/// see `key_of` in its `common.lua`) and the reference's.
+const MEMO_PATTERNS: [&str; 2] = ["*:memo:*", redisson::MEMO_PATTERN];
 
 /// What drives one subject's tasks.
 enum Driver {
@@ -252,6 +260,9 @@ async fn measure_slice(
     let seconds = started.elapsed().as_secs_f64();
     let info = admin.info("commandstats").await?;
     let cpu_after = admin.cpu_seconds().await?;
+    for pattern in MEMO_PATTERNS {
+        admin.unlink_matching(pattern).await?;
+    }
     let calls = lock_tests::command_stats(&info, "calls");
     let usec = lock_tests::command_stats(&info, "usec");
     let client = client_commands(series.subject());
