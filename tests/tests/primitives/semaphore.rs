@@ -46,6 +46,40 @@ fn assert_no_permit_held(server: &RedisServer, name: &str) {
     }
 }
 
+/// An acquire that finds no permit used looks for no ended lease (there is none): its script
+/// runs five commands, the release eight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncontended_acquire_and_release_run_thirteen_commands() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    let name = unique_name("sem-commands");
+    let sem = client.semaphore(&name);
+    assert!(sem.try_set_permits(2).await.expect("set"));
+    let monitor = server.monitor();
+    // A fixed lease: no renewal runs while the commands are watched.
+    let permit = sem
+        .try_acquire(1, Duration::from_secs(1), Some(Duration::from_secs(60)))
+        .await
+        .expect("free");
+    permit.release().await.expect("release");
+    // The scripts' first calls load them first (a call that ran nothing, `FUNCTION LOAD`).
+    let calls: Vec<_> = lock_tests::ran_by_each_call(&monitor.stop())
+        .into_iter()
+        .filter(|ran| !ran.is_empty())
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            vec!["hmget", "time", "exists", "hset", "zadd"],
+            vec![
+                "hmget", "time", "zcount", "hincrby", "hdel", "zrem", "exists", "set"
+            ],
+        ],
+        "the acquire's and the release's commands"
+    );
+    assert_no_permit_held(&server, &name);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permits_are_set_once_counted_taken_and_given_back() {
     let server = RedisServer::start();

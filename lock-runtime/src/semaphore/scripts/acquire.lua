@@ -59,7 +59,9 @@ local now_us, now = server_time()
 local leases, queue = key_of(sem, 'leases'), key_of(sem, 'queue')
 local mark = key_of(sem, 'abandoned', id)
 local ends = string.format('%d', now + tonumber(ARGV[2]))
-if expire_permits(sem, leases, now) then
+-- With no permit used there is no lease to end (`used` counts every hold's permits, each with
+-- its lease): the uncontended acquire skips the look.
+if (tonumber(found[2]) or 0) > 0 and expire_permits(sem, leases, now) then
     found = redis.call('hmget', sem, 'total', 'used', id)
 end
 

@@ -7,9 +7,9 @@
 -- `~who:<permit id>` -> who took them and when (see who_field in common.lua), written and
 -- deleted with it, so no record outlives its permits in this hash without a TTL. Each
 -- acquisition has its own lease in `leases` (permit id -> server time in ms its lease ends); one
--- whose lease ended is dropped by the next script that looks (every one looks first), and its
--- permits come back: a crashed holder's permits return when its lease ends. `leases` exists
--- while permits are held.
+-- whose lease ended is dropped by the next script that looks (every one looks first, but an
+-- acquire that finds no permit used, and so no lease), and its permits come back: a crashed
+-- holder's permits return when its lease ends. `leases` exists while permits are held.
 --
 -- Waiters queue as the locks' do (see common.lua), with the number of permits each wants in
 -- `q.wants`, and are served first come, first served (see in_turn): newcomers too queue behind
