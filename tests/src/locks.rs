@@ -315,6 +315,27 @@ pub fn queue_len(server: &RedisServer, name: &str) -> i64 {
 /// Waits until exactly `n` waiters queue on the fair lock `name`. Queue waiters one at a time
 /// with it to know the order they queued in.
 ///
+/// Releases `holder` while `MONITOR` watches, until `waiter` (a task waiting for the same
+/// lock) has its guard: returns that guard and what each script call ran meanwhile (see
+/// [`ran_by_each_call`](crate::ran_by_each_call)), to tell what a hand-off costs Redis.
+///
+/// # Panics
+///
+/// If the release or the waiter fails.
+pub async fn watch_hand_off(
+    server: &RedisServer,
+    holder: LockGuard,
+    waiter: tokio::task::JoinHandle<Result<LockGuard, LockError>>,
+) -> (LockGuard, Vec<Vec<String>>) {
+    let monitor = server.monitor();
+    holder.unlock().await.expect("the holder's release");
+    let guard = waiter
+        .await
+        .expect("the waiter's task")
+        .expect("the waiter's acquire");
+    (guard, crate::ran_by_each_call(&monitor.stop()))
+}
+
 /// # Panics
 ///
 /// If that does not happen within 5 seconds.

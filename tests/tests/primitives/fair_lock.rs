@@ -17,7 +17,7 @@ use lock_tests::{
         Family, assert_no_key_without_ttl, assert_released, await_queued, await_subscribers,
         client_with_watchdog, client_without_channel_rights, commands_per_acquisition_across,
         eventually, load_lock_script, lock_key, queue_len, served_behind_a_killed_waiter,
-        unlock_channel,
+        unlock_channel, watch_hand_off,
     },
     unique_name,
 };
@@ -417,11 +417,8 @@ async fn a_hand_over_reads_the_time_once() {
         .await,
         "the waiter never asked for a hand-over"
     );
-    let monitor = server.monitor();
-    holder.unlock().await.expect("unlock");
-    let guard = waiter.await.expect("join").expect("handed over");
     // The waiter may have tried once more as the monitor started.
-    let calls = lock_tests::ran_by_each_call(&monitor.stop());
+    let (guard, calls) = watch_hand_off(&server, holder, waiter).await;
     let releases: Vec<_> = calls
         .iter()
         .filter(|inside| inside.first().is_some_and(|first| first == "hmget"))

@@ -15,7 +15,7 @@ use lock_tests::{
     locks::{
         Family, SENT_BY_A_LOCK_CLIENT, assert_no_key_without_ttl, assert_released,
         await_no_subscriptions, command_calls, commands_per_acquisition_across, eventually,
-        lock_key, queue_len, served_behind_a_killed_waiter, subscribers,
+        lock_key, queue_len, served_behind_a_killed_waiter, subscribers, watch_hand_off,
     },
     unique_name,
 };
@@ -151,10 +151,7 @@ async fn a_woken_waiter_takes_the_lock_in_six_commands() {
         eventually(Duration::from_secs(5), || queue_len(&server, &name) == 1).await,
         "the waiter never queued"
     );
-    let monitor = server.monitor();
-    holder.unlock().await.expect("unlock");
-    let guard = waiter.await.expect("join").expect("woken");
-    let calls = lock_tests::ran_by_each_call(&monitor.stop());
+    let (guard, calls) = watch_hand_off(&server, holder, waiter).await;
     let takes: Vec<_> = calls
         .iter()
         .filter(|ran| ran.iter().any(|name| name == "incr"))
