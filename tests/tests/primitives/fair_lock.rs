@@ -390,7 +390,9 @@ async fn a_lock_handed_over_is_timed_from_the_hand_over_never_past_the_keys_expi
 
 /// A release that hands the lock over runs these commands, and reads the time once: for the
 /// head's liveness, the hand-over's record and the message alike. It is the hand-off's share of
-/// Redis, on its way between the release and the next holder.
+/// Redis, on its way between the release and the next holder. (Whether the head then sends a
+/// request depends on where its client is when the message comes: a try of its own still on
+/// its way back makes it try once more, and find the lock its own.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hand_over_reads_the_time_once() {
     let server = RedisServer::start();
@@ -417,7 +419,6 @@ async fn a_hand_over_reads_the_time_once() {
         .await,
         "the waiter never asked for a hand-over"
     );
-    // The waiter may have tried once more as the monitor started.
     let (guard, calls) = watch_hand_off(&server, holder, waiter).await;
     let releases: Vec<_> = calls
         .iter()
@@ -430,11 +431,6 @@ async fn a_hand_over_reads_the_time_once() {
             "incr", "hset", "pexpire", "publish", "set",
         ]],
         "the release's commands, in {calls:?}"
-    );
-    assert_eq!(
-        calls.last(),
-        releases.first().copied(),
-        "the head takes the lock without a request: {calls:?}"
     );
     guard.unlock().await.expect("unlock");
     assert_released(&server, &name);
