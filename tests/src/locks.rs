@@ -315,6 +315,35 @@ pub fn queue_len(server: &RedisServer, name: &str) -> i64 {
 /// Waits until exactly `n` waiters queue on the fair lock `name`. Queue waiters one at a time
 /// with it to know the order they queued in.
 ///
+/// The lock `name` of kind `family` held by `holding` with `lease`, and a task of `waiting`
+/// waiting for it (up to 10 s, with the same lease), for a test of the hand-off between them
+/// (see [`watch_hand_off`]). The waiter may not have queued yet.
+///
+/// # Panics
+///
+/// If the holder cannot take the lock within a second.
+pub async fn held_with_a_waiter(
+    family: Family,
+    (holding, waiting): (&LockClient, &LockClient),
+    name: &str,
+    lease: Option<Duration>,
+) -> (
+    LockGuard,
+    tokio::task::JoinHandle<Result<LockGuard, LockError>>,
+) {
+    let holder = family
+        .try_acquire(holding, name, Duration::from_secs(1), lease)
+        .await
+        .expect("the holder's acquire");
+    let (waiting, name) = (waiting.clone(), name.to_owned());
+    let waiter = tokio::spawn(async move {
+        family
+            .try_acquire(&waiting, &name, Duration::from_secs(10), lease)
+            .await
+    });
+    (holder, waiter)
+}
+
 /// Releases `holder` while `MONITOR` watches, until `waiter` (a task waiting for the same
 /// lock) has its guard: returns that guard and what each script call ran meanwhile (see
 /// [`ran_by_each_call`](crate::ran_by_each_call)), to tell what a hand-off costs Redis.

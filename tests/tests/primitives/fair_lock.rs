@@ -16,8 +16,8 @@ use lock_tests::{
     locks::{
         Family, assert_no_key_without_ttl, assert_released, await_queued, await_subscribers,
         client_with_watchdog, client_without_channel_rights, commands_per_acquisition_across,
-        eventually, load_lock_script, lock_key, queue_len, served_behind_a_killed_waiter,
-        unlock_channel, watch_hand_off,
+        eventually, held_with_a_waiter, load_lock_script, lock_key, queue_len,
+        served_behind_a_killed_waiter, unlock_channel, watch_hand_off,
     },
     unique_name,
 };
@@ -401,15 +401,8 @@ async fn a_hand_over_reads_the_time_once() {
     // Fixed leases: no renewal runs while the commands are watched. The waiter's is within its
     // client's liveness period (the watchdog timeout), as a lease handed over must be.
     let lease = Some(Duration::from_secs(20));
-    let holder = holding
-        .fair_lock(&name)
-        .try_acquire(Duration::from_secs(1), lease)
-        .await
-        .expect("holder");
-    let waiter = {
-        let lock = waiting.fair_lock(&name);
-        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), lease).await })
-    };
+    let (holder, waiter) =
+        held_with_a_waiter(Family::Fair, (&holding, &waiting), &name, lease).await;
     // Its try after its subscription is confirmed asks for a direct hand-over.
     let wants = format!("{}:wants", lock_key(&name));
     assert!(

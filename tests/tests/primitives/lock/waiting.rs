@@ -14,8 +14,9 @@ use lock_tests::{
     RedisServer,
     locks::{
         Family, SENT_BY_A_LOCK_CLIENT, assert_no_key_without_ttl, assert_released,
-        await_no_subscriptions, command_calls, commands_per_acquisition_across, eventually,
-        lock_key, queue_len, served_behind_a_killed_waiter, subscribers, watch_hand_off,
+        await_no_subscriptions, await_queued, command_calls, commands_per_acquisition_across,
+        eventually, held_with_a_waiter, lock_key, queue_len, served_behind_a_killed_waiter,
+        subscribers, watch_hand_off,
     },
     unique_name,
 };
@@ -138,19 +139,9 @@ async fn a_woken_waiter_takes_the_lock_in_six_commands() {
     let name = unique_name("woken-commands");
     // Fixed leases: no renewal runs while the commands are watched.
     let lease = Some(Duration::from_secs(60));
-    let holder = holding
-        .lock(&name)
-        .try_acquire(Duration::from_secs(1), lease)
-        .await
-        .expect("holder");
-    let waiter = {
-        let lock = waiting.lock(&name);
-        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), lease).await })
-    };
-    assert!(
-        eventually(Duration::from_secs(5), || queue_len(&server, &name) == 1).await,
-        "the waiter never queued"
-    );
+    let (holder, waiter) =
+        held_with_a_waiter(Family::Reentrant, (&holding, &waiting), &name, lease).await;
+    await_queued(&server, &name, 1).await;
     let (guard, calls) = watch_hand_off(&server, holder, waiter).await;
     let takes: Vec<_> = calls
         .iter()
