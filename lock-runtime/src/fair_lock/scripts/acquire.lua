@@ -86,14 +86,13 @@ if ARGV[7] == '1' and not redis.call('zscore', q.queue, owner) then
 end
 local head = first_live(q, now, owner)
 if pttl == -2 and (not head or head == owner) then
-    -- A waiter that asks for no hand-over recorded no want (see take_or_rearm in common.lua).
-    dequeue(q, owner, ARGV[6] ~= nil and ARGV[6] ~= '0')
+    dequeue(q, owner, asks_hand_over(ARGV))
     mark_taken(mark, ARGV[8])
     return take(lock, key_of(lock, 'fence'), FENCE_TTL, owner, ARGV[2], ARGV[3])
 end
 
 local want = nil
-if ARGV[6] and ARGV[6] ~= '0' then
+if asks_hand_over(ARGV) then
     -- "<lease> <client name>": the record's time is the hand-over's (see pass_on).
     want = ARGV[6] .. ' ' .. (string.match(ARGV[3], '^(.+) %d+$') or ARGV[3])
 end

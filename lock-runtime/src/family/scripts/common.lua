@@ -252,7 +252,7 @@ local function enqueue(q, owner, now_us, liveness, want)
 end
 
 -- Takes `waiter` out of the queue `q`. `wanted` false: the waiter never recorded what it waits
--- for (see take_or_rearm), so `q.wants` is left as it is.
+-- for (see asks_hand_over), so `q.wants` is left as it is.
 local function dequeue(q, waiter, wanted)
     redis.call('zrem', q.queue, waiter)
     redis.call('zrem', q.alive, waiter)
@@ -261,17 +261,24 @@ local function dequeue(q, waiter, wanted)
     end
 end
 
+-- Whether the acquisition whose acquire ARGV is `argv` asks a release to hand it the lock
+-- (ARGV[6], the lease to hand it over with; absent or "0": no). Every try of one acquisition
+-- asks the same, so one that does not never recorded a want (see dequeue).
+local function asks_hand_over(argv)
+    return argv[6] ~= nil and argv[6] ~= '0'
+end
+
 -- The first step of the reentrant and the fair lock's acquires, on their own ARGV, after an
 -- EXISTS that found `found` of their keys: nothing found (a free lock `lock`, an unmarked owner,
 -- whose mark is `mark`), it leaves the queue if this owner queued on an earlier try (ARGV[7]),
 -- marks the owner if an earlier copy may still be on its way (ARGV[8], see mark_taken) and takes
 -- the lock; else a resend whose hold exists re-arms it (see rearm). Returns the acquire's reply,
--- or nil when neither happened. Every try of one acquisition asks for the same hand-over
--- (ARGV[6]): none, and no try of it recorded a want, so leaving the queue touches no `wants`.
+-- or nil when neither happened. An acquisition that asks for no hand-over (asks_hand_over)
+-- recorded no want, so leaving the queue touches no `wants`.
 local function take_or_rearm(lock, mark, argv, found)
     if found == 0 then
         if argv[7] == '1' then
-            dequeue(queue_of(lock), argv[1], argv[6] ~= nil and argv[6] ~= '0')
+            dequeue(queue_of(lock), argv[1], asks_hand_over(argv))
         end
         mark_taken(mark, argv[8])
         return take(lock, key_of(lock, 'fence'), FENCE_TTL, argv[1], argv[2], argv[3])

@@ -76,7 +76,7 @@ end
 local q = queue_of(lock)
 local now_us = server_time()
 local want = nil
-if ARGV[6] and ARGV[6] ~= '0' then
+if asks_hand_over(ARGV) then
     want = ARGV[6]
 end
 enqueue(q, owner, now_us, tonumber(ARGV[4]), want)
