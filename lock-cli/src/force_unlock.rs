@@ -14,20 +14,18 @@ use std::{
     process::ExitCode,
 };
 
-use lock_runtime::{Lock, LockClient, LockInfo, PrimitiveKind};
+use lock_runtime::{Lock, LockClient, PrimitiveKind};
 
 use crate::{FAILED, Failure, USAGE, args::Global, connect, render, snapshot::Snapshot};
 
 /// What the operator said to deleting the lock.
 enum Answer {
-    /// Delete it.
-    Yes,
+    /// Delete it if the holder shown, this owner id, still holds it.
+    Yes(String),
     /// Leave it as it is.
     No,
     /// Nothing to ask: the lock is free.
     Free,
-    /// The lock changed hands while the operator answered: what they confirmed is gone.
-    Moved(LockInfo),
 }
 
 /// Runs `force-unlock NAME [--yes]`; `yes` skips the question.
@@ -42,28 +40,23 @@ pub(crate) async fn force_unlock(
     }
     let client = connect(global).await?;
     let lock = client.lock(name);
-    if !yes {
+    let was_held = if yes {
+        lock.force_unlock().await?
+    } else {
         match confirm(&lock).await? {
-            Answer::Yes => {}
-            Answer::Free => {
-                report(global, name, false, &others(&client, name).await?);
-                return Ok(ExitCode::SUCCESS);
+            Answer::Yes(owner) => {
+                if !lock.force_unlock_held_by(&owner).await? {
+                    return moved(&client, global, &lock).await;
+                }
+                true
             }
+            Answer::Free => false,
             Answer::No => {
                 eprintln!("lock-cli: not confirmed: lock `{name}` left as it was");
                 return Ok(ExitCode::from(FAILED));
             }
-            Answer::Moved(now) => {
-                eprintln!(
-                    "lock-cli: lock `{name}` changed hands while you answered, nothing deleted; \
-                     it is now: {}\nRun again to decide on its new holder.",
-                    render::line(&now)
-                );
-                return Ok(ExitCode::from(FAILED));
-            }
         }
-    }
-    let was_held = lock.force_unlock().await?;
+    };
     let others = if was_held {
         Vec::new()
     } else {
@@ -71,6 +64,23 @@ pub(crate) async fn force_unlock(
     };
     report(global, name, was_held, &others);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says what became of a lock whose confirmed holder no longer held it when the deletion ran:
+/// freed meanwhile (nothing to do), or taken by a holder the operator did not decide on.
+async fn moved(client: &LockClient, global: &Global, lock: &Lock) -> Result<ExitCode, Failure> {
+    let name = lock.name();
+    let now = lock.info().await?;
+    if now.holder().is_none() {
+        report(global, name, false, &others(client, name).await?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "lock-cli: lock `{name}` changed hands while you answered, nothing deleted; it is now: \
+         {}\nRun again to decide on its new holder.",
+        render::line(&now)
+    );
+    Ok(ExitCode::from(FAILED))
 }
 
 /// The kinds other than the lock that exist under `name`.
@@ -95,8 +105,8 @@ fn refusal(name: &str) -> String {
     )
 }
 
-/// Shows who holds the lock and asks whether to delete it. The lock is read again after the
-/// answer: a "yes" stands only for the holder that was shown.
+/// Shows who holds the lock and asks whether to delete it. A "yes" stands only for the holder
+/// that was shown: the deletion names its owner id.
 async fn confirm(lock: &Lock) -> Result<Answer, Failure> {
     let shown = lock.info().await?;
     let Some(holder) = shown.holder() else {
@@ -112,12 +122,7 @@ async fn confirm(lock: &Lock) -> Result<Answer, Failure> {
     if !is_yes(&ask(question).await?) {
         return Ok(Answer::No);
     }
-    let now = lock.info().await?;
-    Ok(match now.holder() {
-        None => Answer::Free,
-        Some(current) if current.owner() == holder.owner() => Answer::Yes,
-        Some(_) => Answer::Moved(now),
-    })
+    Ok(Answer::Yes(holder.owner().to_owned()))
 }
 
 /// Prints `question` on stderr and reads one line of stdin ("" at its end), off the runtime's

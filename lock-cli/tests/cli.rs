@@ -440,6 +440,36 @@ async fn force_unlock_at_a_terminal_answered_yes_frees_the_lock_and_wakes_a_wait
     next.unlock().await.expect("unlock");
 }
 
+/// The holder shown releases while the question is open, and the waiter takes the lock: a "yes"
+/// was for the holder shown, so the new one keeps the lock and the command says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_unlock_at_a_terminal_leaves_a_holder_that_came_after_the_question() {
+    let server = RedisServer::start();
+    let name = unique_name("cli-ask-moved");
+    let (guard, waiter, terminal) = asked_to_force_unlock(&server, &name).await;
+    guard.unlock().await.expect("unlock");
+    let next = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("the waiter is woken")
+        .expect("join")
+        .expect("took the lock");
+
+    terminal.send_keys(&["y", "Enter"]);
+    assert_eq!(terminal.await_exit().await, 1, "{}", terminal.screen());
+    let screen = terminal.screen();
+    assert!(
+        screen.contains("changed hands while you answered"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("next-job"),
+        "the new holder is named:\n{screen}"
+    );
+    next.unlock()
+        .await
+        .expect("the new holder keeps the lock: nobody decided on it");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_prints_a_line_per_change_and_stops_on_ctrl_c() {
     let server = RedisServer::start();

@@ -800,6 +800,56 @@ impl Family {
         }
     }
 
+    /// `force_unlock_held_by(owner)` on the lock `name` of this kind (of the read-write lock for
+    /// `Read` and `Write`).
+    ///
+    /// # Errors
+    ///
+    /// The lock's.
+    pub async fn force_unlock_held_by(
+        self,
+        client: &LockClient,
+        name: &str,
+        owner: &str,
+    ) -> Result<bool, LockError> {
+        match self {
+            Self::Reentrant => client.lock(name).force_unlock_held_by(owner).await,
+            Self::Fair => client.fair_lock(name).force_unlock_held_by(owner).await,
+            Self::Read | Self::Write => {
+                client
+                    .read_write_lock(name)
+                    .force_unlock_held_by(owner)
+                    .await
+            }
+        }
+    }
+
+    /// The owner ids holding the lock `name` of this kind, as its `info` shows them (for a
+    /// read-write lock: the writer first, then the readers).
+    ///
+    /// # Errors
+    ///
+    /// The lock's.
+    pub async fn owners(self, client: &LockClient, name: &str) -> Result<Vec<String>, LockError> {
+        Ok(match self {
+            Self::Reentrant | Self::Fair => {
+                let info = client.lock(name).info().await?;
+                info.holder()
+                    .map(|holder| holder.owner().to_owned())
+                    .into_iter()
+                    .collect()
+            }
+            Self::Read | Self::Write => {
+                let info = client.read_write_lock(name).info().await?;
+                info.writer()
+                    .into_iter()
+                    .chain(info.readers())
+                    .map(|holder| holder.owner().to_owned())
+                    .collect()
+            }
+        })
+    }
+
     /// The Redis key holding the lock `name` of this kind (default prefix).
     pub fn key(self, name: &str) -> String {
         match self {

@@ -4,8 +4,10 @@
 
 use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
 
+use once_cell::sync::Lazy;
+
 use crate::{
-    core::{backend::Backend, hub::Wake, keys::Keys, meter::Label},
+    core::{backend::Backend, hub::Wake, keys::Keys, lua::LuaScript, meter::Label},
     error::LockError,
     family::{
         acquisition::{self, Taken},
@@ -116,24 +118,19 @@ impl Handle {
     ///
     /// Two steps, because a force-unlock is resent like any request, and a copy may land
     /// minutes later (DESIGN 3.2): `holders.lua` reads the owner ids holding the lock, then the
-    /// layout's `force_unlock.lua` (whose reply is [`ForceUnlocked`]) deletes the holds of those
-    /// owners only. An owner id belongs to one acquisition, so a copy of the second step that
-    /// lands after the lock was taken again finds none of its owners and deletes nothing. A
-    /// hold taken between the two steps is left too (it came after the caller asked); no retry
-    /// is needed.
+    /// layout's `force_unlock.lua` deletes the holds of those owners only
+    /// ([`Handle::delete_holds_of`]). An owner id belongs to one acquisition, so a copy of the
+    /// second step that lands after the lock was taken again finds none of its owners and
+    /// deletes nothing. A hold taken between the two steps is left too (it came after the
+    /// caller asked); no retry is needed.
     pub(crate) async fn force_unlock(&self, layout: &Layout) -> Result<bool, LockError> {
         let backend = &self.backend;
         let keys = self.keys(layout)?;
-        let Some(script) = layout.force_unlock else {
-            return Err(LockError::misuse(format!(
-                "`{}` cannot be force-unlocked",
-                keys.name
-            )));
-        };
-        let context = || format!("force-unlocking lock `{}`", keys.name);
+        let script = force_unlock_script(layout, &keys)?;
         let forcing = async {
             let mut read = HOLDERS.prepare_invoke();
             read.key(&keys.main);
+            let context = || format!("force-unlocking lock `{}`", keys.name);
             let owners = match backend.scripts.eval(&read, None, context).await?.reply {
                 Holders::Owners(owners) => owners,
                 Holders::WrongType => return Err(keys.wrong_type(None)),
@@ -141,20 +138,80 @@ impl Handle {
             if owners.is_empty() {
                 return Ok(false);
             }
-            let mut force = script.prepare_invoke();
-            force.key(&keys.main).key(keys.channel());
-            layout
-                .with_leases(&mut force, &keys)
-                .arg(Wake::All.message())
-                .arg(backend.hub.publish())
-                .arg(&owners);
-            match backend.scripts.eval(&force, None, context).await?.reply {
-                ForceUnlocked::Deleted => Ok(true),
-                ForceUnlocked::NotLocked => Ok(false),
-                ForceUnlocked::WrongType => Err(keys.wrong_type(None)),
-            }
+            self.delete_holds_of(layout, script, &keys, &owners).await
         };
         backend.in_context(forcing).await
+    }
+
+    /// Deletes the hold of `owner` (an owner id as the resource's `info` shows it), kept as
+    /// `layout` says, if it still holds the resource, and wakes every waiter as
+    /// [`Handle::force_unlock`] does. Returns whether it deleted a hold: `false` when `owner`
+    /// holds nothing here any more, whoever holds the resource now.
+    pub(crate) async fn force_unlock_held_by(
+        &self,
+        layout: &Layout,
+        owner: &str,
+    ) -> Result<bool, LockError> {
+        let keys = self.keys(layout)?;
+        let script = force_unlock_script(layout, &keys)?;
+        check_owner_id(&keys.name, owner)?;
+        let owners = [owner.to_owned()];
+        let deleting = self.delete_holds_of(layout, script, &keys, &owners);
+        self.backend.in_context(deleting).await
+    }
+
+    /// The second step of a force-unlock: deletes the holds of `owners` found in the resource
+    /// of `keys` (kept as `layout` says) with `script`, the layout's `force_unlock.lua`, whose
+    /// reply is [`ForceUnlocked`], and wakes every waiter if it deleted one.
+    async fn delete_holds_of(
+        &self,
+        layout: &Layout,
+        script: &'static LuaScript,
+        keys: &Keys,
+        owners: &[String],
+    ) -> Result<bool, LockError> {
+        let backend = &self.backend;
+        let mut force = script.prepare_invoke();
+        force.key(&keys.main).key(keys.channel());
+        layout
+            .with_leases(&mut force, keys)
+            .arg(Wake::All.message())
+            .arg(backend.hub.publish())
+            .arg(owners);
+        let context = || format!("force-unlocking lock `{}`", keys.name);
+        match backend.scripts.eval(&force, None, context).await?.reply {
+            ForceUnlocked::Deleted => Ok(true),
+            ForceUnlocked::NotLocked => Ok(false),
+            ForceUnlocked::WrongType => Err(keys.wrong_type(None)),
+        }
+    }
+}
+
+/// The `force_unlock.lua` of `layout`, or the error of a resource that cannot be force-unlocked.
+fn force_unlock_script(layout: &Layout, keys: &Keys) -> Result<&'static LuaScript, LockError> {
+    match layout.force_unlock {
+        Some(script) => Ok(Lazy::force(script)),
+        None => Err(LockError::misuse(format!(
+            "`{}` cannot be force-unlocked",
+            keys.name
+        ))),
+    }
+}
+
+/// Refuses `owner` unless it has the shape of an owner id (`<client id>:<number>`, see
+/// `core/ids.rs`), so that no other field of the resource's hash (`writer`, a hold's record)
+/// can be named as a hold and deleted.
+fn check_owner_id(name: &str, owner: &str) -> Result<(), LockError> {
+    let well_formed = owner.rsplit_once(':').is_some_and(|(client, number)| {
+        uuid::Uuid::try_parse(client).is_ok() && number.parse::<u64>().is_ok_and(|n| n > 0)
+    });
+    if well_formed {
+        Ok(())
+    } else {
+        Err(LockError::invalid_argument(format!(
+            "cannot force-unlock `{name}` held by `{owner}`: not an owner id (`<client id>:<number>`, \
+             as the lock's info shows its holders)"
+        )))
     }
 }
 
@@ -179,14 +236,16 @@ impl Handle {
 ///         is_locked(ONE_OWNER);
 ///         /// Deletes the lock whoever holds it, ...
 ///         force_unlock(ONE_OWNER);
+///         /// Deletes the lock if the owner named still holds it, ...
+///         force_unlock_held_by(ONE_OWNER);
 ///     }
 /// }
 /// ```
 ///
 /// `new` is the constructor the client calls (the client's state, the name); `metrics_label`
 /// is documented here, alike for every handle; `acquire` and `try_acquire` take a hold of the
-/// `Flavor` named, `is_locked` and `force_unlock` look at or delete the holds kept as the
-/// `Layout` named says.
+/// `Flavor` named, `is_locked`, `force_unlock` and `force_unlock_held_by` look at or delete the
+/// holds kept as the `Layout` named says.
 ///
 /// `acquire` and `try_acquire` return the future of [`Handle::acquire`] rather than await it in
 /// an `async fn`, which would add its arguments and its own state to the future every waiting
@@ -264,6 +323,17 @@ macro_rules! handle_methods {
         $(#[$doc])*
         pub async fn force_unlock(&self) -> Result<bool, $crate::error::LockError> {
             self.handle.force_unlock(&$layout).await
+        }
+
+        $crate::family::handle::handle_methods!($($rest)*);
+    };
+    ($(#[$doc:meta])* force_unlock_held_by($layout:path); $($rest:tt)*) => {
+        $(#[$doc])*
+        pub async fn force_unlock_held_by(
+            &self,
+            owner: &str,
+        ) -> Result<bool, $crate::error::LockError> {
+            self.handle.force_unlock_held_by(&$layout, owner).await
         }
 
         $crate::family::handle::handle_methods!($($rest)*);

@@ -193,6 +193,48 @@ impl Lock {
         /// # Ok(()) });
         /// ```
         force_unlock(ONE_OWNER);
+
+        /// Deletes the lock if the owner `owner` still holds it, and wakes its waiters as
+        /// [`force_unlock`](Self::force_unlock) does. Returns whether it deleted the hold:
+        /// `false` when `owner` holds nothing here any more (it released, its lease ran out, or
+        /// the lock was force-unlocked already), whoever holds the lock now.
+        ///
+        /// For an operator who decided on one holder, as `lock-cli force-unlock` asks: read the
+        /// lock with [`info`](Self::info), show its [`holder`](crate::LockInfo::holder), and
+        /// delete that holder's hold by its [`owner`](crate::LockHolder::owner) id. A lock
+        /// released and taken again after the look is left to its new holder, which nobody
+        /// decided on. One atomic script, so a copy of it that reaches Redis late deletes
+        /// nothing taken since either.
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument))
+        /// if `owner` is not an owner id (`<client id>:<number>`), [`LockError::InvalidName`],
+        /// [`LockError::WrongType`], or [`LockError::Redis`].
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe, as [`force_unlock`](Self::force_unlock).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let lock = client.lock("stuck-report");
+        /// let guard = lock.acquire().await?;
+        /// let info = lock.info().await?;
+        /// let shown = info.holder().expect("held").owner().to_owned();
+        /// guard.unlock().await?;
+        /// let next = lock.acquire().await?;
+        /// // The holder shown is gone: the new one keeps the lock.
+        /// assert!(!lock.force_unlock_held_by(&shown).await?);
+        /// let owner = lock.info().await?.holder().expect("held").owner().to_owned();
+        /// assert!(lock.force_unlock_held_by(&owner).await?);
+        /// assert!(next.unlock().await.expect_err("taken away").is_not_held());
+        /// # Ok(()) });
+        /// ```
+        force_unlock_held_by(ONE_OWNER);
     }
 
     /// A snapshot of the lock: whether it is held, by whom (client name, owner id), for how long,

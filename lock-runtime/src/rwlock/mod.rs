@@ -235,6 +235,45 @@ impl ReadWriteLock {
         /// # Ok(()) });
         /// ```
         force_unlock(RW);
+
+        /// Deletes the hold, read or write, of the owner `owner` if it still holds it, and wakes
+        /// every waiter as [`force_unlock`](Self::force_unlock) does; the other holds stay.
+        /// Returns whether it deleted the hold: `false` when `owner` holds nothing here any more,
+        /// whoever holds the lock now.
+        ///
+        /// For an operator who decided on one holder: read the lock with [`info`](Self::info)
+        /// and delete a [`writer`](crate::ReadWriteLockInfo::writer)'s or a
+        /// [`reader`](crate::ReadWriteLockInfo::readers)'s hold by its
+        /// [`owner`](crate::LockHolder::owner) id. A hold taken after the look is never deleted,
+        /// and neither by a copy of the request that reaches Redis late.
+        ///
+        /// # Errors
+        ///
+        /// [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument))
+        /// if `owner` is not an owner id (`<client id>:<number>`), [`LockError::InvalidName`],
+        /// [`LockError::WrongType`], or [`LockError::Redis`].
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe, as [`Lock::force_unlock`](crate::Lock::force_unlock).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # lock_tests::locks::run_with_redis(|url| async move {
+        /// # let client = lock_runtime::LockClient::connect(&url).await?;
+        /// let doc = client.read_write_lock("doc:two-readers");
+        /// let first = doc.read().acquire().await?;
+        /// let second = doc.read().acquire().await?;
+        /// let info = doc.info().await?;
+        /// let stuck = info.readers()[0].owner().to_owned();
+        /// assert!(doc.force_unlock_held_by(&stuck).await?);
+        /// assert_eq!(doc.info().await?.readers().len(), 1, "the other reader stays");
+        /// let (first, second) = (first.unlock().await, second.unlock().await);
+        /// assert!(first.is_ok() != second.is_ok(), "one of the two was taken away");
+        /// # Ok(()) });
+        /// ```
+        force_unlock_held_by(RW);
     }
 
     /// A snapshot of the lock: its write hold and its read holds (each with its owner id, hold

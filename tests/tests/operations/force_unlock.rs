@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use lock_runtime::{LockClient, LockGuard};
+use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
     RedisServer, TcpProxy,
     late::deliver_held,
@@ -188,4 +188,153 @@ async fn late_copy_of_the_deletion(family: Family) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_copy_of_the_deletion_leaves_the_new_holder_alone() {
     for_each_family(Family::ALL, late_copy_of_the_deletion).await;
+}
+
+/// `force_unlock_held_by` deletes the hold of the owner it names and nothing else: not the
+/// lock of a holder that came after that owner released (the operator decided on the one they
+/// were shown), not another reader's hold.
+async fn held_by_deletes_the_named_hold_only(family: Family) {
+    let setup = Setup::new(family, "held-by").await;
+    let (forcer, name) = (&setup.forcer, &setup.name);
+    let old = setup.old_holds().await;
+    let shown = family.owners(forcer, name).await.expect("owners");
+    assert_eq!(shown.len(), old.len(), "{family:?}: {shown:?}");
+
+    if family == Family::Read {
+        assert!(
+            family
+                .force_unlock_held_by(forcer, name, &shown[0])
+                .await
+                .expect("force-unlock"),
+            "{family:?}: the named reader's hold was there"
+        );
+        let left = family.owners(forcer, name).await.expect("owners");
+        assert_eq!(
+            left,
+            shown[1..],
+            "{family:?}: the other reader keeps its hold"
+        );
+        let mut released = Vec::new();
+        for guard in old {
+            released.push(guard.unlock().await);
+        }
+        assert_eq!(
+            released
+                .iter()
+                .filter(|released| released.as_ref().is_err_and(LockError::is_not_held))
+                .count(),
+            1,
+            "{family:?}: one reader's hold was taken away: {released:?}"
+        );
+        family.assert_released(&setup.server, name);
+        return;
+    }
+
+    for guard in old {
+        guard.unlock().await.expect("release");
+    }
+    let new = setup.hold(name).await;
+    assert!(
+        !family
+            .force_unlock_held_by(forcer, name, &shown[0])
+            .await
+            .expect("force-unlock"),
+        "{family:?}: the owner shown had released: nothing of its is left"
+    );
+    assert_eq!(
+        family.hold_counts(&setup.server, name),
+        vec![1],
+        "{family:?}: the new holder keeps the lock"
+    );
+    let current = family.owners(forcer, name).await.expect("owners");
+    assert!(
+        family
+            .force_unlock_held_by(forcer, name, &current[0])
+            .await
+            .expect("force-unlock"),
+        "{family:?}: the current holder's hold was there"
+    );
+    let released = new.unlock().await;
+    assert!(
+        released.as_ref().is_err_and(LockError::is_not_held),
+        "{family:?}: {released:?}"
+    );
+    family.assert_released(&setup.server, name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_unlock_held_by_deletes_the_named_hold_only() {
+    for_each_family(Family::ALL, held_by_deletes_the_named_hold_only).await;
+}
+
+/// A copy of a `force_unlock_held_by`, resent after a timeout, that lands after the lock was
+/// taken again deletes nothing: it names the old owner only.
+async fn late_copy_of_a_force_unlock_held_by(family: Family) {
+    let setup = Setup::new(family, "late-held-by").await;
+    let old = setup.old_holds().await;
+    let owners = setup
+        .family
+        .owners(&setup.forcer, &setup.name)
+        .await
+        .expect("owners");
+    setup.proxy.hold_connections();
+    for owner in &owners {
+        assert!(
+            family
+                .force_unlock_held_by(&setup.forcer, &setup.name, owner)
+                .await
+                .unwrap_or_else(|err| panic!("{family:?}: force-unlock: {err}")),
+            "{family:?}: the hold of {owner} was there"
+        );
+    }
+    let new = setup.hold(&setup.name).await;
+
+    setup.deliver_late("the force-unlocks' requests").await;
+
+    setup.assert_new_holder_kept(old, new).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_a_force_unlock_held_by_leaves_the_new_holder_alone() {
+    for_each_family(Family::ALL, late_copy_of_a_force_unlock_held_by).await;
+}
+
+/// Anything but an owner id is refused before it is sent, and nothing is deleted: in
+/// particular not the names of the other fields of a lock's hash (`writer`, a hold's record),
+/// which the deletion would otherwise take for a hold.
+async fn held_by_refuses_what_is_not_an_owner_id(family: Family) {
+    let setup = Setup::new(family, "held-by-bad").await;
+    let (forcer, name) = (&setup.forcer, &setup.name);
+    let held = setup.hold(name).await;
+    let owner = family.owners(forcer, name).await.expect("owners").remove(0);
+    let client_id = owner.rsplit_once(':').expect("client id:number").0;
+    for bad in [
+        String::new(),
+        "writer".to_owned(),
+        format!("~who:{owner}"),
+        format!("~r:{owner}"),
+        client_id.to_owned(),
+        format!("{client_id}:0"),
+        format!("{client_id}:-1"),
+        "not-a-client:1".to_owned(),
+        format!("{owner} "),
+    ] {
+        let refused = family.force_unlock_held_by(forcer, name, &bad).await;
+        assert!(
+            refused.as_ref().is_err_and(LockError::is_invalid_argument),
+            "{family:?}: {bad:?}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        family.owners(forcer, name).await.expect("owners"),
+        [owner],
+        "{family:?}"
+    );
+    held.unlock().await.expect("still held");
+    family.assert_released(&setup.server, name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_unlock_held_by_refuses_what_is_not_an_owner_id() {
+    for_each_family(Family::ALL, held_by_refuses_what_is_not_an_owner_id).await;
 }
