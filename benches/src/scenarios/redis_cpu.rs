@@ -40,7 +40,7 @@ use crate::{
     contenders::{Contender, Implementation, SpinSettings},
     progress::Progress,
     redis_stats::{Admin, HARNESS_COMMANDS},
-    redisson::{self, RedissonReference},
+    redisson::RedissonReference,
     results::{CpuSeries, CpuSubject, RedisCpuResult},
     util::fmt_rate,
 };
@@ -78,10 +78,6 @@ fn protocol(subject: CpuSubject) -> Option<Protocol> {
         _ => None,
     }
 }
-
-/// The keys of the release memos of every subject: lock-runtime's (`<lock key>:memo:<request>`,
-/// see `key_of` in its `common.lua`) and the reference's.
-const MEMO_PATTERNS: [&str; 2] = ["*:memo:*", redisson::MEMO_PATTERN];
 
 /// What drives one subject's tasks.
 enum Driver {
@@ -260,9 +256,7 @@ async fn measure_slice(
     let seconds = started.elapsed().as_secs_f64();
     let info = admin.info("commandstats").await?;
     let cpu_after = admin.cpu_seconds().await?;
-    for pattern in MEMO_PATTERNS {
-        admin.unlink_matching(pattern).await?;
-    }
+    super::unlink_memos(admin).await?;
     let calls = lock_tests::command_stats(&info, "calls");
     let usec = lock_tests::command_stats(&info, "usec");
     let client = client_commands(series.subject());

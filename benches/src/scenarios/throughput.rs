@@ -6,7 +6,9 @@
 //! few connections, on fresh names. For `ours` the pairs are our own `acquire.lua` and
 //! `release.lua` (the same files the runtime compiles in, same keys and arguments); for the spin
 //! lock and rslock they are `SET NX PX` and the compare-and-delete script. Series and ceilings
-//! are interleaved in rounds.
+//! are interleaved in rounds. The release memos a slice wrote are deleted after it, outside the
+//! measured time (see `unlink_memos`): each series pays for writing its own, none for another's
+//! expiring.
 //!
 //! The fair lock is not in this scenario: its reference would be the pipelined ceiling of its own
 //! scripts, and lock-runtime builds pipelined calls only of the reentrant lock's
@@ -30,6 +32,7 @@ use crate::{
     BenchResult,
     contenders::{Contender, Implementation, LEASE, SpinSettings, multiplexed_connection},
     progress::Progress,
+    redis_stats::Admin,
     redisson,
     results::{Ceiling, ThroughputResult, ThroughputSeries},
     util::fmt_rate,
@@ -324,6 +327,8 @@ pub async fn run(
             }
         }
     }
+    let mut admin = Admin::connect(url).await?;
+    super::unlink_memos(&mut admin).await?;
     let mut counts = vec![0u64; series.len()];
     let mut elapsed = vec![0f64; series.len()];
     for round in 0..rounds as usize {
@@ -337,6 +342,7 @@ pub async fn run(
                 }
             };
             elapsed[index] += start.elapsed().as_secs_f64();
+            super::unlink_memos(&mut admin).await?;
         }
     }
 
