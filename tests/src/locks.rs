@@ -858,6 +858,27 @@ impl Family {
         }
     }
 
+    /// The channel on which the releases of the lock `name` of this kind are announced (default
+    /// prefix); a client's own channel of it adds `:<client id>`.
+    pub fn channel(self, name: &str) -> String {
+        format!("{}:unlock", self.key(name))
+    }
+
+    /// Waits until exactly `n` waiters queue on the lock `name` of this kind.
+    ///
+    /// # Panics
+    ///
+    /// If that does not happen within 5 seconds.
+    pub async fn await_queued(self, server: &RedisServer, name: &str, n: i64) {
+        let queue = format!("{}:queue", self.key(name));
+        let queued = || server.cmd::<i64>(&["ZCARD", &queue]);
+        assert!(
+            eventually(Duration::from_secs(5), || queued() == n).await,
+            "expected {n} waiters queued on {queue}, found {}",
+            queued()
+        );
+    }
+
     /// The hold count of each owner of the lock `name` of this kind, as Redis keeps it: one
     /// entry per hold (an acquisition, or a read hold of the read-write lock), counting its
     /// re-entries.

@@ -127,6 +127,16 @@ pub fn ran_by_each_call(seen: &[MonitoredCommand]) -> Vec<Vec<String>> {
     calls
 }
 
+/// The channels the scripts published on, in order, out of what a [`Monitor`] saw: where a
+/// release sent its wake-ups.
+#[must_use]
+pub fn published_channels(seen: &[MonitoredCommand]) -> Vec<String> {
+    seen.iter()
+        .filter(|command| !command.sent_by_a_client() && command.name() == "publish")
+        .filter_map(|command| command.args.get(1).cloned())
+        .collect()
+}
+
 /// Reads the feed of a `MONITOR` connection until the `ECHO` of `marker`.
 fn read_feed(
     connection: &mut redis::Connection,

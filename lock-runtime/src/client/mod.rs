@@ -272,7 +272,7 @@ impl LockClient {
             runtime, commands, replicated, server, &config,
         ));
         let ids = Ids::new();
-        let hub = Hub::start(runtime, pubsub, &config);
+        let hub = Hub::start(runtime, pubsub, &config, ids.client());
         let watchdog = Watchdog::start(runtime, Arc::clone(&scripts), config.renew_interval());
         tracing::debug!(client = %ids.client(), redis = %config.deployment, "lock client connected");
         Ok(Self {

@@ -122,7 +122,8 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
         loop {
             if subscription.is_none() && !try_now {
                 tracing::debug!(lock = %keys.name, ?ttl, "held by another owner; waiting");
-                subscription = Some(backend.hub.join(&keys.channel().to_string()));
+                let named = attempt.waiter_id().is_some();
+                subscription = Some(backend.hub.join(&keys.channel().to_string(), named));
             }
             if named.is_none()
                 && let (Some(subscription), Some(id)) = (&subscription, attempt.waiter_id())

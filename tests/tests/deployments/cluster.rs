@@ -15,8 +15,8 @@ use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     Capability, RedisCluster,
     locks::{
-        await_shard_subscribers, command_calls, lock_key, shard_subscribers, take_once,
-        unlock_channel,
+        await_cluster_subscriber, await_shard_subscribers, command_calls, lock_key,
+        shard_subscribers, take_once, unlock_channel,
     },
     server_version, skip_without, unique_name,
 };
@@ -160,6 +160,44 @@ async fn waiters_subscribe_to_a_shard_channel_on_the_owning_node_only() {
     );
     // The subscription lingers, then is dropped with SUNSUBSCRIBE.
     await_shard_subscribers(owner, &channel, 0).await;
+}
+
+/// On a cluster a waiting client subscribes the lock's channel only, not its own channel of the
+/// lock as it does on one Redis: with sharded pub/sub the scripts name the waiter on the lock's
+/// channel, and with classic pub/sub (before Redis 7) `PUBLISH` counts the receivers of its own
+/// node only, so a script could not tell whether the waiter's client listens elsewhere. The
+/// release still wakes the waiter at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_client_subscribes_no_own_channel_on_a_cluster() {
+    let cluster = RedisCluster::start(3);
+    let client = cluster_client(&cluster).await;
+    let name = unique_name("no-own-channel");
+    let channel = unlock_channel(&name);
+    let owner = cluster.node_for_key(lock_key(&name));
+    let holder = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(30)))
+        .await
+        .expect("acquire");
+    let waiters = vec![spawn_waiter(&client, &name)];
+    let nodes: Vec<_> = cluster.nodes().iter().collect();
+    await_cluster_subscriber(&nodes, owner, &channel).await;
+    let sharded = server_version().redis_7_or_newer();
+    for node in cluster.nodes() {
+        let mut subscribed: Vec<String> = node.cmd(&["PUBSUB", "CHANNELS", "*"]);
+        if sharded {
+            subscribed.extend(node.cmd::<Vec<String>>(&["PUBSUB", "SHARDCHANNELS", "*"]));
+        }
+        assert!(
+            subscribed.iter().all(|subscribed| *subscribed == channel),
+            "node {}: {subscribed:?}",
+            node.port()
+        );
+    }
+
+    let released = Instant::now();
+    holder.unlock().await.expect("unlock");
+    assert_woken_by_the_release(released, waiters).await;
 }
 
 /// Locks in three slots on three nodes waited on at once: each channel is subscribed on its own

@@ -2,6 +2,8 @@
 //! timeout or a reconnect must not change the outcome (Redisson issues 7367, 4822, 4178 and
 //! 4871), and a request whose caller gave up must take nothing when a late copy arrives.
 
+use std::time::Duration;
+
 use lock_runtime::testing::scripts::{fair_lock, lock_script};
 use lock_tests::{RedisServer, locks::lock_key, server_version, unique_name};
 
@@ -781,4 +783,75 @@ fn the_holders_record_is_its_clients_and_a_hand_over_is_timed_by_redis() {
 fn server_ms(server: &RedisServer) -> u64 {
     let (seconds, micros): (u64, u64) = server.cmd(&["TIME"]);
     seconds * 1000 + micros / 1000
+}
+
+/// A subscriber of `channel` on `server` (a connection of its own, subscribed when this
+/// returns), whose reads give up after `timeout`.
+fn subscriber(server: &RedisServer, channel: &str, timeout: Duration) -> redis::Connection {
+    let client = redis::Client::open(server.url()).expect("a Redis URL");
+    let mut connection = client.get_connection().expect("connect");
+    connection
+        .set_read_timeout(Some(timeout))
+        .expect("a read timeout");
+    // Not through `as_pubsub()`, whose guard unsubscribes when it is dropped.
+    let confirmed: redis::Value = redis::cmd("SUBSCRIBE")
+        .arg(channel)
+        .query(&mut connection)
+        .expect("SUBSCRIBE");
+    assert!(matches!(confirmed, redis::Value::Array(_)), "{confirmed:?}");
+    connection
+}
+
+/// The payload of the next message `connection` (a [`subscriber`]) receives within its
+/// timeout, if any.
+fn next_message(connection: &mut redis::Connection) -> Option<String> {
+    let message: Vec<String> = redis::from_redis_value(connection.recv_response().ok()?)
+        .expect("a message: [\"message\", channel, payload]");
+    message.get(2).cloned()
+}
+
+/// A release names the waiter it wakes on the waiter's client's own channel of the lock
+/// (`<channel>:<client id>`), which only that client subscribes to, so no other waiting process
+/// receives it. Where nobody listens there (a client of a version before own channels, or not
+/// subscribed yet), it names it on the lock's channel, which every waiting client listens on.
+#[test]
+fn a_waiter_is_woken_on_its_clients_own_channel_or_else_on_the_locks() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("own-channel"));
+    let quiet = Duration::from_millis(300);
+    let mut shared = subscriber(&server, &keys.channel, quiet);
+    let mut listening = subscriber(&server, &format!("{}:client-b", keys.channel), quiet);
+    assert_eq!(acquire(&server, &keys, "client-a:1", "10000").0, 1);
+    assert_eq!(
+        acquire(&server, &keys, "client-b:2", "10000").0,
+        0,
+        "queued"
+    );
+    assert_eq!(
+        acquire(&server, &keys, "client-c:3", "10000").0,
+        0,
+        "queued"
+    );
+
+    assert_eq!(release(&server, &keys, "client-a:1", "0", "r1"), 1);
+    assert_eq!(
+        next_message(&mut listening).as_deref(),
+        Some("to:client-b:2")
+    );
+
+    // client-b takes the lock; client-c's client listens on no own channel.
+    let taken = acquire_reply(
+        &server,
+        script("acquire.lua"),
+        &keys,
+        ("client-b:2", "1"),
+        ("10000", "0"),
+        "0",
+    );
+    assert_eq!(status_and_value(&taken).0, 1, "client-b takes the lock");
+    assert_eq!(release(&server, &keys, "client-b:2", "0", "r2"), 1);
+    // The first message on the lock's channel: client-b's wake-up was not sent there. (A read
+    // that times out leaves its connection unusable, so each subscriber waits for nothing last.)
+    assert_eq!(next_message(&mut shared).as_deref(), Some("to:client-c:3"));
+    assert_eq!(next_message(&mut listening), None);
 }

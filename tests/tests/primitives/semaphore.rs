@@ -8,8 +8,8 @@ use lock_tests::{
     RedisServer, TcpProxy,
     late::{deliver_after_the_memos, first_copy_held, quick_client_through},
     locks::{
-        assert_no_key_without_ttl, client_with_watchdog, connect, eventually, hold_records,
-        lock_key, sem_key,
+        assert_no_key_without_ttl, await_subscribers, client_with_watchdog, connect, eventually,
+        hold_records, lock_key, sem_key,
     },
     unique_name,
 };
@@ -77,6 +77,47 @@ async fn an_uncontended_acquire_and_release_run_thirteen_commands() {
         ],
         "the acquire's and the release's commands"
     );
+    assert_no_permit_held(&server, &name);
+}
+
+/// A release wakes the waiter its permits fit on that waiter's client's own channel of the
+/// semaphore, which no other client subscribes to (as the locks' releases do, see
+/// `lock::waiting`): the message reaches the waiter's process only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_wakes_the_waiter_on_its_clients_own_channel() {
+    let server = RedisServer::start();
+    let (holding, waiting) = (connect(&server).await, connect(&server).await);
+    let name = unique_name("sem-own-channel");
+    // Fixed leases: no renewal runs while the commands are watched.
+    let lease = Some(Duration::from_secs(60));
+    assert!(
+        holding
+            .semaphore(&name)
+            .try_set_permits(1)
+            .await
+            .expect("set")
+    );
+    let permit = holding
+        .semaphore(&name)
+        .try_acquire(1, Duration::from_secs(1), lease)
+        .await
+        .expect("free");
+    let waiter = {
+        let sem = waiting.semaphore(&name);
+        tokio::spawn(async move { sem.try_acquire(1, Duration::from_secs(10), lease).await })
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || queued(&server, &name) == 1).await,
+        "the waiter never queued"
+    );
+    let own = format!("{}:unlock:{}", sem_key(&name), waiting.id());
+    await_subscribers(&server, &own, 1).await;
+
+    let monitor = server.monitor();
+    permit.release().await.expect("release");
+    let served = waiter.await.expect("join").expect("the waiter");
+    assert_eq!(lock_tests::published_channels(&monitor.stop()), [own]);
+    served.release().await.expect("release");
     assert_no_permit_held(&server, &name);
 }
 

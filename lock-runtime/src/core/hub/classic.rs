@@ -53,7 +53,7 @@ pub(super) async fn listen(
         };
         let wanted = state.wanted();
         if !wanted.is_empty() {
-            let names: Vec<&str> = wanted.iter().map(|channel| channel.name.as_str()).collect();
+            let names: Vec<&str> = wanted.iter().flat_map(|channel| channel.names()).collect();
             match within(timeouts.response, sink.subscribe(&names)).await {
                 Ok(()) => {
                     tracing::debug!(
@@ -117,7 +117,8 @@ async fn serve(
         tokio::select! {
             command = commands.recv() => {
                 let Subscribe(channel) = command?;
-                match within(timeouts.response, sink.subscribe(&channel.name)).await {
+                let names: Vec<&str> = channel.names().collect();
+                match within(timeouts.response, sink.subscribe(&names)).await {
                     Ok(()) => channel.confirm(),
                     Err(err) if is_refusal(&err) => {
                         shared.upgrade()?.refused(&[channel.name.as_str()], &err);

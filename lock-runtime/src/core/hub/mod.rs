@@ -42,11 +42,13 @@
 //! A message on a channel says which local waiters to wake ([`Wake`]): `to:<id>` when Redis knows
 //! whom a release hands the lock to and names that waiter (the locks' releases: the one task
 //! registered under that id wakes, in whichever process it waits, and every other process
-//! ignores the message), `to:<id> <grant>` when the release already gave it the resource (a
-//! lock handed over directly: the grant, in the primitive's own words, reaches that waiter with
-//! its wake-up); `one` for one local waiter; `all` when every waiter may proceed (a
-//! forced unlock, a read unlock, a latch at zero); `n:<k>` when `k` units came free (a semaphore
-//! release). An unknown message wakes everyone: always safe.
+//! ignores the message; off a cluster the message goes to the waiter's client's own channel of
+//! the resource, so no other process receives it, see [`Channel::own`]),
+//! `to:<id> <grant>` when the release already gave it the resource (a lock handed over directly:
+//! the grant, in the primitive's own words, reaches that waiter with its wake-up); `one` for one
+//! local waiter; `all` when every waiter may proceed (a forced unlock, a read unlock, a latch at
+//! zero); `n:<k>` when `k` units came free (a semaphore release). An unknown message wakes
+//! everyone: always safe.
 //! Tokio hands a notification to another waiter if the woken one is dropped before it runs, and
 //! the wait engine passes it on if the woken task leaves without using it.
 //! - A confirmed subscription wakes every waiter of that channel once: an unlock published between
@@ -185,6 +187,15 @@ pub(crate) const PUBLISH: &str = "publish";
 /// message goes to the subscribers of the shard serving the channel's slot only.
 const SPUBLISH: &str = "spublish";
 
+/// The command the scripts publish wake-ups with on a Redis Cluster older than Redis 7: classic
+/// `PUBLISH`, broadcast to every node. Spelt in capitals, which Redis reads alike, so that the
+/// scripts can tell it from [`PUBLISH`]: there the hub subscribes no own channel (see
+/// [`Channel::own`]; `PUBLISH` counts the receivers of the node it runs on only, so the scripts
+/// could not tell whether the waiter's client listens on its own channel on another node), and
+/// the scripts name every waiter on the resource's channel (`wake_by_name` in the family's
+/// `common.lua`).
+const BROADCAST: &str = "PUBLISH";
+
 /// The first pause before reconnecting (or resubscribing) after a failure; it doubles with each
 /// failure in a row, up to [`MAX_RECONNECT_DELAY`].
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(10);
@@ -201,6 +212,9 @@ pub(crate) struct Hub {
 
 struct Shared {
     channels: Mutex<HashMap<String, Entry>>,
+    /// What the client's own channel of a resource adds to the resource's channel:
+    /// `:<client id>` (see [`Channel::own`]).
+    own_suffix: String,
     commands: mpsc::UnboundedSender<Subscribe>,
     /// Set once Redis refused a subscription, so the warning is logged once per client.
     warned_refused: AtomicBool,
@@ -217,6 +231,13 @@ struct Entry {
 /// One subscribed channel and the local tasks waiting on it.
 struct Channel {
     name: String,
+    /// This client's own channel of the resource, `<name>:<client id>`, subscribed with `name`
+    /// when its waiters are woken by name, on one Redis or behind Sentinels (the scripts
+    /// publish with [`PUBLISH`]): a release publishes a message naming a waiter there
+    /// (`wake_by_name` in the family's `common.lua`), so only the waiter's process receives it,
+    /// not every process waiting on `name`. Its messages are delivered as `name`'s. None on a
+    /// cluster, where the scripts name every waiter on `name` ([`SPUBLISH`], [`BROADCAST`]).
+    own: Option<String>,
     wake: Notify,
     confirmed: AtomicBool,
     /// The waiters that registered a name ([`Subscription::name`]), each with its wake-up. Empty
@@ -267,11 +288,18 @@ struct Timeouts {
 }
 
 impl Hub {
-    /// Starts the listener on `runtime`. It opens a pub/sub connection only when a task waits.
-    pub(crate) fn start(runtime: &Handle, pubsub: PubSub, config: &Config) -> Self {
+    /// Starts the listener on `runtime` for the client `client_id`. It opens a pub/sub
+    /// connection only when a task waits.
+    pub(crate) fn start(
+        runtime: &Handle,
+        pubsub: PubSub,
+        config: &Config,
+        client_id: &str,
+    ) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             channels: Mutex::new(HashMap::new()),
+            own_suffix: format!(":{client_id}"),
             commands,
             warned_refused: AtomicBool::new(false),
         });
@@ -282,9 +310,9 @@ impl Hub {
                 // On a Redis Cluster before Redis 7 the connection goes to the first seed that
                 // answers: a frozen one is passed over as quickly as the per-shard connections
                 // of a newer cluster pass over theirs.
-                let connect = match config.deployment {
-                    Deployment::Cluster(_) => config.cluster_node_connect_timeout(),
-                    _ => config.connect_timeout,
+                let (connect, publish) = match config.deployment {
+                    Deployment::Cluster(_) => (config.cluster_node_connect_timeout(), BROADCAST),
+                    _ => (config.connect_timeout, PUBLISH),
                 };
                 let timeouts = Timeouts {
                     connect,
@@ -292,7 +320,7 @@ impl Hub {
                     ping_interval: config.pubsub_ping_interval,
                 };
                 let listen = classic::listen(state, nodes, name, receiver, timeouts);
-                (PUBLISH, runtime.spawn(listen))
+                (publish, runtime.spawn(listen))
             }
             PubSub::Sharded(seeds) => {
                 let timeouts = Timeouts {
@@ -333,12 +361,17 @@ impl Hub {
         })
     }
 
-    /// Joins `channel` as one more local waiter, subscribing if this is the first.
-    pub(crate) fn join(&self, channel: &str) -> Subscription {
+    /// Joins `channel` as one more local waiter, subscribing if this is the first; `named`:
+    /// the channel's waiters register names ([`Subscription::name`]), so the client's own
+    /// channel of the resource is subscribed with it (off a cluster, see [`Channel::own`]).
+    pub(crate) fn join(&self, channel: &str, named: bool) -> Subscription {
         let mut channels = lock_ignoring_poison(&self.shared.channels);
         let entry = channels.entry(channel.to_owned()).or_insert_with(|| {
+            let own = (named && self.publish == PUBLISH)
+                .then(|| format!("{channel}{}", self.shared.own_suffix));
             let channel = Arc::new(Channel {
                 name: channel.to_owned(),
+                own,
                 wake: Notify::new(),
                 confirmed: AtomicBool::new(false),
                 named: Mutex::new(HashMap::new()),
@@ -505,7 +538,8 @@ impl Shared {
             .any(|entry| entry.waiters > 0)
     }
 
-    /// Takes out of the map the channels that have lingered long enough, to unsubscribe them.
+    /// Takes out of the map the channels that have lingered long enough, to unsubscribe them:
+    /// their names, and their own channels' (see [`Channel::own`]).
     fn expire_lingering(&self, now: Instant) -> Vec<String> {
         let mut expired = Vec::new();
         lock_ignoring_poison(&self.channels).retain(|name, entry| {
@@ -514,15 +548,23 @@ impl Shared {
                 .is_none_or(|since| now.duration_since(since) < LINGER);
             if !keep {
                 expired.push(name.clone());
+                expired.extend(entry.channel.own.clone());
             }
             keep
         });
         expired
     }
 
+    /// Wakes the waiters a message on `channel` names (see [`Wake`]); a message on a channel's
+    /// own channel ([`Channel::own`]) is the channel's.
     fn deliver(&self, channel: &str, payload: &[u8]) {
         let channels = lock_ignoring_poison(&self.channels);
-        let Some(entry) = channels.get(channel) else {
+        let entry = channels.get(channel).or_else(|| {
+            channel
+                .strip_suffix(self.own_suffix.as_str())
+                .and_then(|shared| channels.get(shared))
+        });
+        let Some(entry) = entry else {
             return;
         };
         let wake = &entry.channel.wake;
@@ -567,6 +609,11 @@ impl Shared {
 }
 
 impl Channel {
+    /// The channels to subscribe for this one: its name, and its own channel if it has one.
+    fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str()).chain(self.own.as_deref())
+    }
+
     /// Redis confirmed the subscription: every waiter tries again, since a release published
     /// before it went unseen.
     fn confirm(&self) {

@@ -318,6 +318,25 @@ local function head_of(q, now)
     return head, redis.call('hget', q.wants, head)
 end
 
+-- Publishes `message` for the waiter `waiter` (an owner id, "<client id>:<n>") with `publish`,
+-- on its client's own channel of the resource, "<channel>:<client id>", when someone listens
+-- there (the hub subscribes it beside `channel`, see core/hub), so that only the waiter's
+-- process receives it instead of every process waiting on `channel`. Else (nobody listens: a
+-- client of a version before own channels, or one not subscribed yet) on `channel`, which every
+-- waiting client listens on. On a cluster (`publish` is 'spublish', or 'PUBLISH' before Redis 7)
+-- only on `channel`: the hub subscribes no own channel there. Published with pcall (see
+-- pass_on).
+local function wake_by_name(publish, channel, waiter, message)
+    local client = publish == 'publish' and string.match(waiter, '^(.+):[^:]*$')
+    if client then
+        local heard = redis.pcall(publish, channel .. ':' .. client, message)
+        if type(heard) == 'number' and heard > 0 then
+            return
+        end
+    end
+    redis.pcall(publish, channel, message)
+end
+
 -- The lock `lock` was just freed: passes it on to the first live waiter of its queue (dead
 -- waiters ahead of it leave the queue), on its channel with the `publish` command.
 -- - A waiter that takes a direct hand-over (in its `wants`) becomes the owner here, with its own
@@ -341,7 +360,7 @@ local function pass_on(lock, fence_ttl, publish)
         return
     end
     if not want then
-        redis.pcall(publish, key_of(lock, 'unlock'), 'to:' .. head)
+        wake_by_name(publish, key_of(lock, 'unlock'), head, 'to:' .. head)
         return
     end
     -- "<lease> <client name>", see the fair lock's acquire; the hold is recorded as taken now.
@@ -349,7 +368,8 @@ local function pass_on(lock, fence_ttl, publish)
     dequeue(q, head)
     local record = name and string.format('%s %d', name, math.floor(now_us / 1000))
     local token = take(lock, key_of(lock, 'fence'), fence_ttl, head, lease or want, record)
-    redis.pcall(publish, key_of(lock, 'unlock'), string.format('to:%s %d %d', head, token, now_us))
+    local handed = string.format('to:%s %d %d', head, token, now_us)
+    wake_by_name(publish, key_of(lock, 'unlock'), head, handed)
 end
 
 -- The holds of one owner, and why each state change counts once however late a copy of its

@@ -424,7 +424,7 @@ impl<'a> Master<'a> {
             }
             _ => {
                 let channel = contender.channel();
-                let subscription = self.client.backend.hub.join(&channel);
+                let subscription = self.client.backend.hub.join(&channel, true);
                 self.watch = Some(Watch {
                     named: subscription.name(id),
                     id: Arc::clone(id),

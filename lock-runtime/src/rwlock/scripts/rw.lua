@@ -182,7 +182,7 @@ local function wake_next(mode, lock, publish)
     end
     if want == 'write' then
         if not mode then
-            redis.pcall(publish, key_of(lock, 'unlock'), 'to:' .. head)
+            wake_by_name(publish, key_of(lock, 'unlock'), head, 'to:' .. head)
         end
     else
         redis.pcall(publish, key_of(lock, 'unlock'), 'all')

@@ -118,7 +118,7 @@ local function wake_fitting(sem, free, now, publish)
         if not waiter or want > free then
             return
         end
-        redis.pcall(publish, channel, 'to:' .. waiter)
+        wake_by_name(publish, channel, waiter, 'to:' .. waiter)
         free = free - want
         index = index + 1
     end
