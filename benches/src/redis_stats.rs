@@ -261,6 +261,17 @@ impl Admin {
         })
     }
 
+    /// The channels with a subscriber whose names match the glob `pattern` (`PUBSUB CHANNELS`).
+    ///
+    /// # Errors
+    ///
+    /// When Redis fails.
+    pub async fn channels(&mut self, pattern: &str) -> BenchResult<Vec<String>> {
+        let mut command = redis::cmd("PUBSUB");
+        command.arg("CHANNELS").arg(pattern);
+        Ok(command.query_async(&mut self.connection).await?)
+    }
+
     /// Subscriber counts of `channels` (`PUBSUB NUMSUB`), in order.
     ///
     /// # Errors

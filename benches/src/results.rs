@@ -456,7 +456,12 @@ pub struct ContentionPoint {
     pub published_per_acquisition: f64,
     /// Mean subscribers of the lock's channel (sampled): one per process with waiters.
     pub mean_subscribers: f64,
-    /// Pub/sub messages delivered per acquisition (published × mean subscribers; approximate).
+    /// Mean subscribers of each client's own channel of the lock (sampled; 0 when none was
+    /// seen), where a release's message naming a waiter goes: one, the waiter's process.
+    #[serde(default)]
+    pub mean_own_subscribers: f64,
+    /// Pub/sub messages delivered per acquisition (published × mean subscribers of the channels
+    /// they go to: the own channels', or the lock's where none was seen; approximate).
     pub deliveries_per_acquisition: f64,
 }
 

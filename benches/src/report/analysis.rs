@@ -217,9 +217,9 @@ fn analysis_handoff(results: &Results) -> String {
         .and_then(|c| c.sweep_waiters())
         .unwrap_or(0);
     format!(
-        "{} On {} CPUs shared with Redis, every extra process delays the hand-off: each one with \
-         waiters receives the message and drops it unless the waiter it names is its own, and \
-         they all compete with the woken task for the CPU: p50 at {waiters} waiters {}.",
+        "{} The release's message reaches the waiter's process alone (it goes to the waiter's \
+         client's own channel of the lock), but on {} CPUs shared with Redis every process with \
+         waiters competes with the woken task for the CPU: p50 at {waiters} waiters {}.",
         default_handoff_bound(results),
         results.meta.machine.cpus,
         process_sweep_line(results, Implementation::Ours, &|point| p(
@@ -231,10 +231,10 @@ fn analysis_handoff(results: &Results) -> String {
 
 fn analysis_flat(results: &Results) -> String {
     format!(
-        "A release wakes one waiter, by name, but its message reaches every process subscribed \
-         to the lock's channel (one per process with waiters), and each reads it; on {} CPUs \
-         shared with Redis, more processes means more work and a longer queue for the CPU before \
-         the woken waiter's acquire is sent. The hand-off depends on the processes, not on the \
+        "A release wakes one waiter, by name, on its client's own channel of the lock: its \
+         message reaches that waiter's process alone, however many processes wait. On {} CPUs \
+         shared with Redis, what more processes add is a longer queue for the CPU before the \
+         woken waiter runs. The hand-off depends on the processes, if on anything, not on the \
          waiters: p50 {}.",
         results.meta.machine.cpus,
         process_sweep_line(results, Implementation::Ours, &|point| p(

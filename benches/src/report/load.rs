@@ -25,9 +25,11 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
         out,
         "Where lock-runtime's locks spend them, per acquisition: every command Redis executed \
          (inside scripts too), the release messages published, the processes subscribed to the \
-         lock's channel (sampled), and the messages delivered (published × subscribers). A \
-         message of either lock names one waiter, in whichever process it waits: `ours` wakes it \
-         to try, `fair` tells it the lock is now its own; every other process drops it.\n"
+         lock's channel and the subscribers of each client's own channel of the lock (sampled), \
+         and the messages delivered (published × subscribers of the channels they go to). A \
+         message of either lock names one waiter, in whichever process it waits (`ours` wakes it \
+         to try, `fair` tells it the lock is now its own), and goes to that waiter's client's own \
+         channel: no other process receives it.\n"
     );
     table_header(
         out,
@@ -41,6 +43,7 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
             "SUBSCRIBE + UNSUBSCRIBE",
             "published",
             "subscribers",
+            "own-channel subscribers",
             "delivered",
         ],
     );
@@ -53,7 +56,7 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
     for point in family {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.2} | {:.1} | {:.2} | {:.3} | {:.2} | {:.1} | {:.2} |",
+            "| {} | {} | {} | {:.2} | {:.1} | {:.2} | {:.3} | {:.2} | {:.1} | {:.1} | {:.2} |",
             point.implementation,
             point.waiters,
             point.processes,
@@ -65,6 +68,7 @@ pub(super) fn render(out: &mut String, contention: &ContentionResult) {
             point.calls_per_acquisition("subscribe") + point.calls_per_acquisition("unsubscribe"),
             point.published_per_acquisition,
             point.mean_subscribers,
+            point.mean_own_subscribers,
             point.deliveries_per_acquisition
         );
     }

@@ -37,9 +37,10 @@
 //! The harness runs `CONFIG RESETSTAT` when the window opens and reads `INFO commandstats` when
 //! it closes; acquisitions are counted in the same window. See
 //! [`crate::redis_stats::CommandCounts`] for which commands count as client-sent. For `ours` and
-//! `fair` the harness also samples `PUBSUB NUMSUB` of the lock's channel every 100 ms: each
-//! published release is delivered once per subscribed process (it names the one waiter it
-//! concerns, and the other processes ignore it).
+//! `fair` the harness also samples, every 100 ms, `PUBSUB NUMSUB` of the lock's channel (one
+//! subscriber per process with waiters) and of the clients' own channels of the lock
+//! (`<channel>:<client id>`, listed with `PUBSUB CHANNELS`), where a release's message naming a
+//! waiter goes: it is delivered to the waiter's process alone.
 //!
 //! # The sweep over processes
 //!
@@ -297,19 +298,15 @@ async fn run_point(
     let channel = vec![our_channel(&name)];
     sleep_until_ns(start_ns).await;
     admin.reset_stats().await?;
-    let mut subscriber_samples = Vec::new();
+    let own_channels = format!("{}:*", channel[0]);
+    let (mut subscriber_samples, mut own_samples) = (Vec::new(), Vec::new());
     let sample_every = Duration::from_millis(100);
     while monotonic_ns() + (sample_every.as_nanos() as u64) < end_ns {
         tokio::time::sleep(sample_every).await;
         if run.implementation.is_family() {
-            subscriber_samples.push(
-                admin
-                    .subscribers(&channel)
-                    .await?
-                    .first()
-                    .copied()
-                    .unwrap_or(0),
-            );
+            subscriber_samples.extend(admin.subscribers(&channel).await?);
+            let own = admin.channels(&own_channels).await?;
+            own_samples.extend(admin.subscribers(&own).await?);
         }
     }
     sleep_until_ns(end_ns).await;
@@ -351,10 +348,18 @@ async fn run_point(
     let acquisitions = report.acquisitions;
     let per_acquisition = |count: f64| count / acquisitions.max(1) as f64;
     let commands = CommandCounts::classify(&stats, run.implementation);
-    let mean_subscribers = if subscriber_samples.is_empty() {
-        0.0
+    let mean = |samples: &[u64]| {
+        if samples.is_empty() {
+            0.0
+        } else {
+            samples.iter().sum::<u64>() as f64 / samples.len() as f64
+        }
+    };
+    let (mean_subscribers, mean_own_subscribers) = (mean(&subscriber_samples), mean(&own_samples));
+    let reached = if own_samples.is_empty() {
+        mean_subscribers
     } else {
-        subscriber_samples.iter().sum::<u64>() as f64 / subscriber_samples.len() as f64
+        mean_own_subscribers
     };
     let point = ContentionPoint {
         implementation: run.implementation,
@@ -377,7 +382,8 @@ async fn run_point(
         executed_per_acquisition: per_acquisition(commands.executed as f64),
         published_per_acquisition: per_acquisition(commands.published as f64),
         mean_subscribers,
-        deliveries_per_acquisition: per_acquisition(commands.published as f64 * mean_subscribers),
+        mean_own_subscribers,
+        deliveries_per_acquisition: per_acquisition(commands.published as f64 * reached),
         commands,
     };
     progress.note(&format!(
