@@ -11,7 +11,7 @@ use std::{
 
 use tokio::task::JoinHandle;
 
-use lock_runtime::{LockClient, LockError};
+use lock_runtime::{LockClient, LockError, LockGuard};
 use lock_tests::{
     Capability, RedisCluster,
     locks::{
@@ -118,6 +118,35 @@ async fn assert_woken_by_the_release(
     }
 }
 
+/// A lock held on a 3-master cluster, for the tests of how its waiters are woken.
+struct Held {
+    cluster: RedisCluster,
+    client: LockClient,
+    name: String,
+    /// Its guard, with a 30 s lease: a waiter woken sooner was woken by the release.
+    holder: LockGuard,
+}
+
+impl Held {
+    /// Starts the cluster and takes the lock `<prefix>-…`.
+    async fn new(prefix: &str) -> Self {
+        let cluster = RedisCluster::start(3);
+        let client = cluster_client(&cluster).await;
+        let name = unique_name(prefix);
+        let holder = client
+            .lock(&name)
+            .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(30)))
+            .await
+            .expect("acquire");
+        Self {
+            cluster,
+            client,
+            name,
+            holder,
+        }
+    }
+}
+
 /// Waiting on a cluster uses a shard channel, subscribed with `SSUBSCRIBE` on the node owning
 /// the lock's slot: no node has a classic subscription, no other node a shard one, and the
 /// release's `SPUBLISH` wakes the waiter at once (the holder's lease is 30 s).
@@ -126,16 +155,14 @@ async fn waiters_subscribe_to_a_shard_channel_on_the_owning_node_only() {
     if skip_without(Capability::ShardedPubSub) {
         return;
     }
-    let cluster = RedisCluster::start(3);
-    let client = cluster_client(&cluster).await;
-    let name = unique_name("sharded");
+    let Held {
+        cluster,
+        client,
+        name,
+        holder,
+    } = Held::new("sharded").await;
     let channel = unlock_channel(&name);
     let owner = cluster.node_for_key(lock_key(&name));
-    let holder = client
-        .lock(&name)
-        .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(30)))
-        .await
-        .expect("acquire");
     let waiters: Vec<_> = (0..3).map(|_| spawn_waiter(&client, &name)).collect();
     await_shard_subscribers(owner, &channel, 1).await;
     for node in cluster.nodes() {
@@ -169,16 +196,14 @@ async fn waiters_subscribe_to_a_shard_channel_on_the_owning_node_only() {
 /// release still wakes the waiter at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_client_subscribes_no_own_channel_on_a_cluster() {
-    let cluster = RedisCluster::start(3);
-    let client = cluster_client(&cluster).await;
-    let name = unique_name("no-own-channel");
+    let Held {
+        cluster,
+        client,
+        name,
+        holder,
+    } = Held::new("no-own-channel").await;
     let channel = unlock_channel(&name);
     let owner = cluster.node_for_key(lock_key(&name));
-    let holder = client
-        .lock(&name)
-        .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(30)))
-        .await
-        .expect("acquire");
     let waiters = vec![spawn_waiter(&client, &name)];
     let nodes: Vec<_> = cluster.nodes().iter().collect();
     await_cluster_subscriber(&nodes, owner, &channel).await;
