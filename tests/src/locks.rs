@@ -71,7 +71,19 @@ pub async fn client_named(server: &RedisServer, name: &str) -> LockClient {
 ///
 /// When the user cannot be created or the client cannot connect.
 pub async fn client_without_channel_rights(server: &RedisServer) -> LockClient {
-    let _: () = server.cmd(&[
+    client_with_channel_rights(server, &[]).await
+}
+
+/// A client of `server` connected as the ACL user `app` (password `pw`, created here), who may
+/// run every command on every key and use the pub/sub channels that match `channels` (ACL
+/// globs, such as `*:unlock`) only.
+///
+/// # Panics
+///
+/// When the user cannot be created or the client cannot connect.
+pub async fn client_with_channel_rights(server: &RedisServer, channels: &[&str]) -> LockClient {
+    let rights: Vec<String> = channels.iter().map(|glob| format!("&{glob}")).collect();
+    let mut setuser = vec![
         "ACL",
         "SETUSER",
         "app",
@@ -80,7 +92,9 @@ pub async fn client_without_channel_rights(server: &RedisServer) -> LockClient {
         "~*",
         "+@all",
         "resetchannels",
-    ]);
+    ];
+    setuser.extend(rights.iter().map(String::as_str));
+    let _: () = server.cmd(&setuser);
     let url = format!("redis://app:pw@127.0.0.1:{}", server.port());
     LockClient::connect(&url)
         .await

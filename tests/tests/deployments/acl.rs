@@ -10,8 +10,9 @@ use lock_runtime::LockClient;
 use lock_tests::{
     Capability, RedisServer,
     locks::{
-        assert_released, assert_rw_released, client_without_channel_rights, command_calls,
-        eventually, is_held,
+        assert_released, assert_rw_released, await_subscribers, client_with_channel_rights,
+        client_without_channel_rights, command_calls, connect, eventually, is_held, subscribers,
+        unlock_channel,
     },
     skip_without, unique_name,
 };
@@ -294,4 +295,50 @@ async fn scripts_run_as_functions_loaded_once_per_script() {
         0,
         "nothing loaded or sent by hash again"
     );
+}
+
+/// A Redis user whose channel rights cover the locks' channels (`*:unlock`) but not each
+/// client's own channel of a lock (`<channel>:<client id>`) is refused the own channels: its
+/// waiters are named on the locks' channels, as a version before own channels was, and woken by
+/// the release at once (the holder's lease is 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rights_to_the_locks_channels_alone_still_wake_a_waiter_at_the_release() {
+    let server = RedisServer::start();
+    let holding = connect(&server).await;
+    let waiting = client_with_channel_rights(&server, &["*:unlock"]).await;
+    let name = unique_name("acl-no-own");
+    let channel = unlock_channel(&name);
+    let holder = holding
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(30)))
+        .await
+        .expect("holder");
+    let lock = waiting.lock(&name);
+    let waiter = tokio::spawn(async move {
+        let guard = lock.try_acquire(Duration::from_secs(10), None).await?;
+        let acquired = Instant::now();
+        guard.unlock().await?;
+        Ok::<_, lock_runtime::LockError>(acquired)
+    });
+    await_subscribers(&server, &channel, 1).await;
+    // Its own channel was asked for right after, and refused.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        subscribers(&server, &format!("{channel}:{}", waiting.id())),
+        0
+    );
+
+    let released = Instant::now();
+    holder.unlock().await.expect("unlock");
+    let acquired = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the waiter finishes within its wait")
+        .expect("join")
+        .expect("the waiter gets the lock");
+    assert!(
+        acquired.saturating_duration_since(released) < Duration::from_secs(2),
+        "woken {:?} after the release: by a timer, not by the release",
+        acquired.saturating_duration_since(released)
+    );
+    assert_released(&server, &name);
 }

@@ -53,8 +53,13 @@ pub(super) async fn listen(
         };
         let wanted = state.wanted();
         if !wanted.is_empty() {
-            let names: Vec<&str> = wanted.iter().flat_map(|channel| channel.names()).collect();
-            match within(timeouts.response, sink.subscribe(&names)).await {
+            let names: Vec<&str> = wanted.iter().map(|channel| channel.name.as_str()).collect();
+            let own: Vec<&str> = wanted.iter().filter_map(|c| c.own.as_deref()).collect();
+            let subscribed = async {
+                sink.subscribe(&names).await?;
+                subscribe_own(&mut sink, &own, timeouts).await
+            };
+            match within(timeouts.response, subscribed).await {
                 Ok(()) => {
                     tracing::debug!(
                         channels = names.len(),
@@ -117,13 +122,16 @@ async fn serve(
         tokio::select! {
             command = commands.recv() => {
                 let Subscribe(channel) = command?;
-                let names: Vec<&str> = channel.names().collect();
-                match within(timeouts.response, sink.subscribe(&names)).await {
+                match within(timeouts.response, sink.subscribe(&channel.name)).await {
                     Ok(()) => channel.confirm(),
                     Err(err) if is_refusal(&err) => {
                         shared.upgrade()?.refused(&[channel.name.as_str()], &err);
                     }
                     Err(err) => return Some(err.to_string()),
+                }
+                let own: Vec<&str> = channel.own.iter().map(String::as_str).collect();
+                if let Err(err) = within(timeouts.response, subscribe_own(sink, &own, timeouts)).await {
+                    return Some(err.to_string());
                 }
             }
             _ = sweep.tick() => {
@@ -149,5 +157,28 @@ async fn serve(
                 return Some("the primary moved (Sentinel failover)".to_owned());
             }
         }
+    }
+}
+
+/// Subscribes the client's own channels `own` of the channels just subscribed (see the hub's
+/// `Channel::own`), after them: a release finds nobody on an own channel until then, and names
+/// its waiter on the resource's channel instead, so a waiter counts on the resource's channel
+/// alone. Refused (a Redis user whose channel rights cover the resources' channels and not
+/// these), the releases go on naming waiters on the resources' channels: that is not a failure
+/// of the connection.
+async fn subscribe_own(
+    sink: &mut PubSubSink,
+    own: &[&str],
+    timeouts: Timeouts,
+) -> redis::RedisResult<()> {
+    if own.is_empty() {
+        return Ok(());
+    }
+    match within(timeouts.response, sink.subscribe(own)).await {
+        Err(err) if is_refusal(&err) => {
+            tracing::debug!(error = %err, "own channels refused; waiters are named on the locks' channels");
+            Ok(())
+        }
+        done => done,
     }
 }

@@ -231,12 +231,14 @@ struct Entry {
 /// One subscribed channel and the local tasks waiting on it.
 struct Channel {
     name: String,
-    /// This client's own channel of the resource, `<name>:<client id>`, subscribed with `name`
+    /// This client's own channel of the resource, `<name>:<client id>`, subscribed after `name`
     /// when its waiters are woken by name, on one Redis or behind Sentinels (the scripts
     /// publish with [`PUBLISH`]): a release publishes a message naming a waiter there
     /// (`wake_by_name` in the family's `common.lua`), so only the waiter's process receives it,
-    /// not every process waiting on `name`. Its messages are delivered as `name`'s. None on a
-    /// cluster, where the scripts name every waiter on `name` ([`SPUBLISH`], [`BROADCAST`]).
+    /// not every process waiting on `name`. Where nobody listens on it (not subscribed yet, or
+    /// refused by the user's channel rights), the release names the waiter on `name`. Its
+    /// messages are delivered as `name`'s. None on a cluster, where the scripts name every
+    /// waiter on `name` ([`SPUBLISH`], [`BROADCAST`]).
     own: Option<String>,
     wake: Notify,
     confirmed: AtomicBool,
@@ -363,7 +365,7 @@ impl Hub {
 
     /// Joins `channel` as one more local waiter, subscribing if this is the first; `named`:
     /// the channel's waiters register names ([`Subscription::name`]), so the client's own
-    /// channel of the resource is subscribed with it (off a cluster, see [`Channel::own`]).
+    /// channel of the resource is subscribed too (off a cluster, see [`Channel::own`]).
     pub(crate) fn join(&self, channel: &str, named: bool) -> Subscription {
         let mut channels = lock_ignoring_poison(&self.shared.channels);
         let entry = channels.entry(channel.to_owned()).or_insert_with(|| {
@@ -609,11 +611,6 @@ impl Shared {
 }
 
 impl Channel {
-    /// The channels to subscribe for this one: its name, and its own channel if it has one.
-    fn names(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.name.as_str()).chain(self.own.as_deref())
-    }
-
     /// Redis confirmed the subscription: every waiter tries again, since a release published
     /// before it went unseen.
     fn confirm(&self) {
