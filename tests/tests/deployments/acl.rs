@@ -300,7 +300,8 @@ async fn scripts_run_as_functions_loaded_once_per_script() {
 /// A Redis user whose channel rights cover the locks' channels (`*:unlock`) but not each
 /// client's own channel of a lock (`<channel>:<client id>`) is refused the own channels: its
 /// waiters are named on the locks' channels, as a version before own channels was, and woken by
-/// the release at once (the holder's lease is 30 s).
+/// the release at once (the holder's lease is 30 s), also after the pub/sub connection was cut
+/// and the channels subscribed again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rights_to_the_locks_channels_alone_still_wake_a_waiter_at_the_release() {
     let server = RedisServer::start();
@@ -320,13 +321,20 @@ async fn rights_to_the_locks_channels_alone_still_wake_a_waiter_at_the_release()
         guard.unlock().await?;
         Ok::<_, lock_runtime::LockError>(acquired)
     });
+    let own = format!("{channel}:{}", waiting.id());
     await_subscribers(&server, &channel, 1).await;
-    // Its own channel was asked for right after, and refused.
+    // Its own channel was asked for right after, and refused. So it is on resubscribing, after
+    // the pub/sub connection was cut.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(subscribers(&server, &own), 0);
     assert_eq!(
-        subscribers(&server, &format!("{channel}:{}", waiting.id())),
-        0
+        server.client_kill("TYPE pubsub"),
+        1,
+        "the waiter's pub/sub connection"
     );
+    await_subscribers(&server, &channel, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(subscribers(&server, &own), 0);
 
     let released = Instant::now();
     holder.unlock().await.expect("unlock");

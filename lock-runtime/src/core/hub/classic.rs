@@ -55,11 +55,7 @@ pub(super) async fn listen(
         if !wanted.is_empty() {
             let names: Vec<&str> = wanted.iter().map(|channel| channel.name.as_str()).collect();
             let own: Vec<&str> = wanted.iter().filter_map(|c| c.own.as_deref()).collect();
-            let subscribed = async {
-                sink.subscribe(&names).await?;
-                subscribe_own(&mut sink, &own, timeouts).await
-            };
-            match within(timeouts.response, subscribed).await {
+            let subscribed = match within(timeouts.response, sink.subscribe(&names)).await {
                 Ok(()) => {
                     tracing::debug!(
                         channels = names.len(),
@@ -68,16 +64,21 @@ pub(super) async fn listen(
                     for channel in &wanted {
                         channel.confirm();
                     }
+                    subscribe_own(&mut sink, &own, timeouts).await
                 }
-                Err(err) if is_refusal(&err) => state.refused(&names, &err),
-                Err(err) => {
-                    ask = true;
-                    tracing::debug!(error = %err, ?delay, "resubscribing failed; reconnecting");
-                    drop(state);
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_RECONNECT_DELAY);
-                    continue;
+                Err(err) if is_refusal(&err) => {
+                    state.refused(&names, &err);
+                    Ok(())
                 }
+                Err(err) => Err(err),
+            };
+            if let Err(err) = subscribed {
+                ask = true;
+                tracing::debug!(error = %err, ?delay, "resubscribing failed; reconnecting");
+                drop(state);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+                continue;
             }
         }
         drop(state);
@@ -130,7 +131,7 @@ async fn serve(
                     Err(err) => return Some(err.to_string()),
                 }
                 let own: Vec<&str> = channel.own.iter().map(String::as_str).collect();
-                if let Err(err) = within(timeouts.response, subscribe_own(sink, &own, timeouts)).await {
+                if let Err(err) = subscribe_own(sink, &own, timeouts).await {
                     return Some(err.to_string());
                 }
             }
@@ -176,7 +177,7 @@ async fn subscribe_own(
     }
     match within(timeouts.response, sink.subscribe(own)).await {
         Err(err) if is_refusal(&err) => {
-            tracing::debug!(error = %err, "own channels refused; waiters are named on the locks' channels");
+            tracing::debug!(error = %err, "own channels refused: named on the locks' channels");
             Ok(())
         }
         done => done,

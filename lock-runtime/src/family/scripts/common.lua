@@ -320,7 +320,7 @@ end
 
 -- Publishes `message` for the waiter `waiter` (an owner id, "<client id>:<n>") with `publish`,
 -- on its client's own channel of the resource, "<channel>:<client id>", when someone listens
--- there (the hub subscribes it beside `channel`, see core/hub), so that only the waiter's
+-- there (the hub subscribes it after `channel`, see core/hub), so that only the waiter's
 -- process receives it instead of every process waiting on `channel`. Else (nobody listens: a
 -- client of a version before own channels, or one not subscribed yet) on `channel`, which every
 -- waiting client listens on. On a cluster (`publish` is 'spublish', or 'PUBLISH' before Redis 7)
