@@ -345,10 +345,11 @@ fn analysis_fair_handoff(results: &Results) -> String {
         "The release hands the lock over: in the same script it makes the head of the queue the \
          owner and publishes one message naming it, and the head's task returns its guard with \
          no further request. A hand-off is therefore {}, the release reaching Redis and the \
-         message coming back out to a thread of the head's process, plus waking the head's task \
-         on the application's runtime, in a process that shares the machine's {} CPUs with \
-         Redis, the harness and the other worker processes (which receive the message too, and \
-         drop it). p50 {}.",
+         message coming back out to a thread of the head's process (its client's own channel \
+         of the lock: no other process receives it), plus waking the head's task on the \
+         application's runtime, in a process that shares the machine's {} CPUs with Redis, the \
+         harness and the other worker processes. Both ends cross a thread: the release goes \
+         out through the client's background runtime, and the message comes in on it. p50 {}.",
         pubsub_floor(results),
         results.meta.machine.cpus,
         family_line(results, Implementation::Fair, &|point| handoff_beyond(
