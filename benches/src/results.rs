@@ -576,6 +576,10 @@ pub struct FootprintRun {
     pub subscribed_channels: u64,
     /// Largest subscriber count of one channel (1: one subscription per name per client).
     pub max_subscribers_per_channel: u64,
+    /// The client's own channels of the locks subscribed while the tasks wait (one per name,
+    /// where a release names a waiter), beside `subscribed_channels`.
+    #[serde(default)]
+    pub own_channels: u64,
     /// Client commands per second Redis received while the tasks waited.
     pub commands_per_s_while_waiting: f64,
     /// Growth of Redis's `used_memory` while the tasks wait, in bytes.

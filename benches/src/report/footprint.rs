@@ -57,8 +57,9 @@ pub(super) fn render(out: &mut String, footprint: &FootprintResult) {
     );
     let _ = writeln!(
         out,
-        "| channels subscribed / most subscribers on one | {} / {} | – |",
-        ours.subscribed_channels, ours.max_subscribers_per_channel
+        "| channels subscribed (the locks', and the client's own of each) / most subscribers on \
+         one | {} + {} / {} | – |",
+        ours.subscribed_channels, ours.own_channels, ours.max_subscribers_per_channel
     );
     let _ = writeln!(
         out,

@@ -176,6 +176,7 @@ fn memory_of(
         connections: ClientCounts::default(),
         subscribed_channels: 0,
         max_subscribers_per_channel: 0,
+        own_channels: 0,
         commands_per_s_while_waiting: 0.0,
         redis_memory_growth: 0,
         drain_ms: None,
@@ -239,6 +240,10 @@ async fn run_ours(url: &str, params: FootprintParams) -> BenchResult<FootprintRu
         after.client_sent.saturating_sub(before.client_sent) as f64 / idle_window.as_secs_f64();
     let clients_during = admin.clients().await?;
     let memory_during = admin.used_memory().await?;
+    let own_channels = admin
+        .channels(&format!("{{lock:{prefix}-*}}:unlock:*"))
+        .await?
+        .len() as u64;
 
     std::fs::write(&measure, b"")?;
     let workers = wait_for_line(workers, "waiting_rss=").await?;
@@ -258,6 +263,7 @@ async fn run_ours(url: &str, params: FootprintParams) -> BenchResult<FootprintRu
         },
         subscribed_channels: counts.iter().filter(|&&count| count > 0).count() as u64,
         max_subscribers_per_channel: counts.iter().copied().max().unwrap_or(0),
+        own_channels,
         commands_per_s_while_waiting: commands_per_s,
         redis_memory_growth: memory_during as i64 - memory_before as i64,
         drain_ms: facts
