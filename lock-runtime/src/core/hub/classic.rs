@@ -6,14 +6,15 @@
 //! delivers messages, pings while idle, and on failure reconnects, resubscribes every channel
 //! that still has waiters and wakes all of them (see the hub's module docs).
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::{sync::mpsc, time::Instant};
 
 use super::{
-    MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY, Shared, Subscribe, Timeouts, is_refusal, timers,
+    Channel, MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY, Shared, Subscribe, Timeouts, is_refusal,
+    timers,
 };
 use crate::transport::{deadline::within, nodes::Nodes};
 
@@ -52,34 +53,15 @@ pub(super) async fn listen(
             return;
         };
         let wanted = state.wanted();
-        if !wanted.is_empty() {
-            let names: Vec<&str> = wanted.iter().map(|channel| channel.name.as_str()).collect();
-            let own: Vec<&str> = wanted.iter().filter_map(|c| c.own.as_deref()).collect();
-            let subscribed = match within(timeouts.response, sink.subscribe(&names)).await {
-                Ok(()) => {
-                    tracing::debug!(
-                        channels = names.len(),
-                        "pub/sub (re)subscribed; waking every waiter"
-                    );
-                    for channel in &wanted {
-                        channel.confirm();
-                    }
-                    subscribe_own(&mut sink, &own, timeouts).await
-                }
-                Err(err) if is_refusal(&err) => {
-                    state.refused(&names, &err);
-                    Ok(())
-                }
-                Err(err) => Err(err),
-            };
-            if let Err(err) = subscribed {
-                ask = true;
-                tracing::debug!(error = %err, ?delay, "resubscribing failed; reconnecting");
-                drop(state);
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_RECONNECT_DELAY);
-                continue;
-            }
+        if !wanted.is_empty()
+            && let Err(err) = subscribe(&mut sink, &state, &wanted, timeouts).await
+        {
+            ask = true;
+            tracing::debug!(error = %err, ?delay, "resubscribing failed; reconnecting");
+            drop(state);
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+            continue;
         }
         drop(state);
         // Reset only once a connection proved usable, so a server that accepts connections and
@@ -123,15 +105,8 @@ async fn serve(
         tokio::select! {
             command = commands.recv() => {
                 let Subscribe(channel) = command?;
-                match within(timeouts.response, sink.subscribe(&channel.name)).await {
-                    Ok(()) => channel.confirm(),
-                    Err(err) if is_refusal(&err) => {
-                        shared.upgrade()?.refused(&[channel.name.as_str()], &err);
-                    }
-                    Err(err) => return Some(err.to_string()),
-                }
-                let own: Vec<&str> = channel.own.iter().map(String::as_str).collect();
-                if let Err(err) = subscribe_own(sink, &own, timeouts).await {
+                let state = shared.upgrade()?;
+                if let Err(err) = subscribe(sink, &state, &[channel], timeouts).await {
                     return Some(err.to_string());
                 }
             }
@@ -161,21 +136,43 @@ async fn serve(
     }
 }
 
-/// Subscribes the client's own channels `own` of the channels just subscribed (see the hub's
-/// `Channel::own`), after them: a release finds nobody on an own channel until then, and names
-/// its waiter on the resource's channel instead, so a waiter counts on the resource's channel
-/// alone. Refused (a Redis user whose channel rights cover the resources' channels and not
-/// these), the releases go on naming waiters on the resources' channels: that is not a failure
-/// of the connection.
-async fn subscribe_own(
+/// Subscribes `channels` and confirms them, which wakes their waiters; then their own channels
+/// (see the hub's `Channel::own`), after them: a release finds nobody on an own channel until
+/// then, and names its waiter on the resource's channel instead, so a waiter counts on the
+/// resource's channel alone. A refusal (a Redis user without the channel rights) is not a
+/// failure of the connection: refused `channels` are reported to `state` and stay unconfirmed
+/// (their waiters fall back on their timers); refused own channels leave the releases naming
+/// waiters on the resources' channels.
+async fn subscribe(
     sink: &mut PubSubSink,
-    own: &[&str],
+    state: &Shared,
+    channels: &[Arc<Channel>],
     timeouts: Timeouts,
 ) -> redis::RedisResult<()> {
+    let names: Vec<&str> = channels
+        .iter()
+        .map(|channel| channel.name.as_str())
+        .collect();
+    match within(timeouts.response, sink.subscribe(&names)).await {
+        Ok(()) => {}
+        Err(err) if is_refusal(&err) => {
+            state.refused(&names, &err);
+            return Ok(());
+        }
+        Err(err) => return Err(err),
+    }
+    tracing::debug!(
+        channels = channels.len(),
+        "pub/sub (re)subscribed; waking every waiter"
+    );
+    for channel in channels {
+        channel.confirm();
+    }
+    let own: Vec<&str> = channels.iter().filter_map(|c| c.own.as_deref()).collect();
     if own.is_empty() {
         return Ok(());
     }
-    match within(timeouts.response, sink.subscribe(own)).await {
+    match within(timeouts.response, sink.subscribe(&own)).await {
         Err(err) if is_refusal(&err) => {
             tracing::debug!(error = %err, "own channels refused: named on the locks' channels");
             Ok(())
