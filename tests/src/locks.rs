@@ -326,9 +326,6 @@ pub fn queue_len(server: &RedisServer, name: &str) -> i64 {
     server.cmd(&["ZCARD", &named(keys::queue, name)])
 }
 
-/// Waits until exactly `n` waiters queue on the fair lock `name`. Queue waiters one at a time
-/// with it to know the order they queued in.
-///
 /// The lock `name` of kind `family` held by `holding` with `lease`, and a task of `waiting`
 /// waiting for it (up to 10 s, with the same lease), for a test of the hand-off between them
 /// (see [`watch_hand_off`]). The waiter may not have queued yet.
@@ -349,13 +346,23 @@ pub async fn held_with_a_waiter(
         .try_acquire(holding, name, Duration::from_secs(1), lease)
         .await
         .expect("the holder's acquire");
+    (holder, spawn_waiting(family, waiting, name, lease))
+}
+
+/// A task of `waiting` that waits up to 10 s for the lock `name` of kind `family`, with `lease`
+/// (see [`held_with_a_waiter`]).
+pub fn spawn_waiting(
+    family: Family,
+    waiting: &LockClient,
+    name: &str,
+    lease: Option<Duration>,
+) -> tokio::task::JoinHandle<Result<LockGuard, LockError>> {
     let (waiting, name) = (waiting.clone(), name.to_owned());
-    let waiter = tokio::spawn(async move {
+    tokio::spawn(async move {
         family
             .try_acquire(&waiting, &name, Duration::from_secs(10), lease)
             .await
-    });
-    (holder, waiter)
+    })
 }
 
 /// Releases `holder` while `MONITOR` watches, until `waiter` (a task waiting for the same
@@ -379,15 +386,14 @@ pub async fn watch_hand_off(
     (guard, crate::ran_by_each_call(&monitor.stop()))
 }
 
+/// Waits until exactly `n` waiters queue on the fair lock `name` (the reentrant lock's queue,
+/// which it shares). Queue waiters one at a time with it to know the order they queued in.
+///
 /// # Panics
 ///
 /// If that does not happen within 5 seconds.
 pub async fn await_queued(server: &RedisServer, name: &str, n: i64) {
-    assert!(
-        eventually(Duration::from_secs(5), || queue_len(server, name) == n).await,
-        "expected {n} waiters queued on {name}, found {}",
-        queue_len(server, name)
-    );
+    Family::Fair.await_queued(server, name, n).await;
 }
 
 /// Runs `body` with the URL of a fresh `redis-server` on a multi-threaded Tokio runtime, and

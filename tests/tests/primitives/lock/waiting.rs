@@ -15,8 +15,9 @@ use lock_tests::{
     locks::{
         Family, SENT_BY_A_LOCK_CLIENT, assert_no_key_without_ttl, assert_released,
         await_no_subscriptions, await_queued, await_subscribers, command_calls,
-        commands_per_acquisition_across, eventually, for_each_family, held_with_a_waiter, lock_key,
-        queue_len, served_behind_a_killed_waiter, subscribers, watch_hand_off,
+        commands_per_acquisition_across, connect, eventually, for_each_family, held_with_a_waiter,
+        lock_key, queue_len, served_behind_a_killed_waiter, spawn_waiting, subscribers,
+        watch_hand_off,
     },
     unique_name,
 };
@@ -164,39 +165,29 @@ async fn a_woken_waiter_takes_the_lock_in_six_commands() {
 /// 250–310 µs.)
 async fn a_release_wakes_on_the_next_owners_own_channel(family: Family) {
     let server = RedisServer::start();
-    let url = server.url();
-    let mut clients = Vec::new();
-    for _ in 0..3 {
-        clients.push(LockClient::connect(&url).await.expect("connect"));
-    }
-    let [holding, first, second] = &clients[..] else {
-        unreachable!("three clients")
-    };
+    let (holding, first, second) = (
+        connect(&server).await,
+        connect(&server).await,
+        connect(&server).await,
+    );
     let name = unique_name("own-channel");
     // Fixed leases: no renewal runs while the commands are watched.
     let lease = Some(Duration::from_secs(60));
-    let (holder, next) = held_with_a_waiter(family, (holding, first), &name, lease).await;
+    let (holder, next) = held_with_a_waiter(family, (&holding, &first), &name, lease).await;
     family.await_queued(&server, &name, 1).await;
-    let after = {
-        let (second, name) = (second.clone(), name.clone());
-        tokio::spawn(async move {
-            family
-                .try_acquire(&second, &name, Duration::from_secs(10), lease)
-                .await
-        })
-    };
+    let after = spawn_waiting(family, &second, &name, lease);
     family.await_queued(&server, &name, 2).await;
     let channel = family.channel(&name);
     let own = |client: &LockClient| format!("{channel}:{}", client.id());
-    await_subscribers(&server, &own(first), 1).await;
-    await_subscribers(&server, &own(second), 1).await;
+    await_subscribers(&server, &own(&first), 1).await;
+    await_subscribers(&server, &own(&second), 1).await;
     assert_eq!(subscribers(&server, &channel), 2, "{family:?}");
 
     let monitor = server.monitor();
     holder.unlock().await.expect("the holder's release");
     let guard = next.await.expect("join").expect("the first waiter");
     let published = lock_tests::published_channels(&monitor.stop());
-    assert_eq!(published, [own(first)], "{family:?}");
+    assert_eq!(published, [own(&first)], "{family:?}");
 
     guard.unlock().await.expect("unlock");
     let last = after.await.expect("join").expect("the second waiter");
