@@ -15,7 +15,8 @@ pub(super) fn render(out: &mut String, throughput: &ThroughputResult) {
          per series ({} interleaved rounds). The ceiling is Redis itself running the same two \
          commands sent pipelined ({}), measured in the same run. The release memos a slice wrote \
          are deleted after it, outside the measured time: every series pays for writing its own, \
-         none for another's expiring. The fair lock is not in this scenario: lock-runtime pipelines only the reentrant lock's scripts, so its own ceiling \
+         none for another's expiring. The fair lock is not in this scenario: lock-runtime \
+         pipelines only the reentrant lock's scripts, so its own ceiling \
          cannot be measured the same way (scenario 1 has it against the floor).\n",
         throughput.tasks, throughput.seconds_per_series, throughput.rounds, throughput.pipeline
     );
