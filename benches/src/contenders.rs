@@ -104,7 +104,7 @@ impl Implementation {
             Implementation::Ours | Implementation::Fair => &[
                 "type", "incr", "time", "hget", "hset", "pexpire", "hexists", "get", "pttl",
                 "exists", "hincrby", "set", "del", "publish", "zadd", "zrange", "zscore", "zrem",
-                "hdel", "zcard", "hmget", "command", "info", "cluster",
+                "hdel", "zcard", "hmget", "hkeys", "command", "info", "cluster",
             ],
             // The compare-and-delete release script.
             Implementation::SpinFixed | Implementation::SpinJitter => &["get", "del"],

@@ -246,6 +246,13 @@ pub fn rw_key(name: &str) -> String {
     named(keys::read_write_lock, name)
 }
 
+/// The Redis key of the per-hold leases of the read-write lock `name` under the default prefix:
+/// `{lock:name}:rw:leases`. A lock with one hold taken on a free lock (a lone hold) has none:
+/// the lock's own TTL is that hold's lease.
+pub fn rw_leases_key(name: &str) -> String {
+    named(keys::read_write_leases, name)
+}
+
 /// The Redis key of the semaphore `name` under the default prefix: `{lock:name}:sem`.
 pub fn sem_key(name: &str) -> String {
     named(keys::semaphore, name)
@@ -297,7 +304,7 @@ fn owners_recorded(server: &RedisServer, key: &str, prefix: &str) -> Vec<String>
 ///
 /// When a hold, its lease, or a key without TTL is left.
 pub fn assert_rw_released(server: &RedisServer, name: &str) {
-    for key in [rw_key(name), named(keys::read_write_leases, name)] {
+    for key in [rw_key(name), rw_leases_key(name)] {
         let held: i64 = server.cmd(&["EXISTS", &key]);
         assert_eq!(
             held, 0,

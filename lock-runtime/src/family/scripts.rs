@@ -78,7 +78,7 @@ lua_scripts! {
     /// Read the owner ids holding a lock of the family, the first step of a force-unlock; see
     /// `scripts/holders.lua`. Its reply is `Holders`. An operator's tool, not a step of
     /// acquiring or releasing.
-    unlisted pub(crate) static HOLDERS: LuaScript = [] "holders.lua";
+    unlisted pub(crate) static HOLDERS: LuaScript = "holders.lua";
 
     /// Read what the server says of some commands, with its version; see
     /// `scripts/commands.lua`. Its reply is `Described`. Declared read-only; it runs once per

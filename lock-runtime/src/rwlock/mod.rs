@@ -121,11 +121,15 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 /// [`LockError::Timeout`] and [`info`](Self::info) tell) and, once the hold was re-entered,
 /// `~r:<owner id>`, which counts it has (every re-entry, release and undo names the count it adds
 /// or takes, so a copy of it landing late, on a connection the client retired, counts nothing),
-/// all deleted with the hold; and `writer`, the owner id of the write hold while there is one. Every hold has a lease of its own, in
-/// `{prefix:name}:rw:leases` (owner id -> the server time its lease ends): a reader whose
-/// process crashed frees its share when *its* lease ends, and the next script to look drops
-/// it. Both keys expire with the last lease. The read-write lock's keys are its own: it does
-/// not exclude the reentrant lock of the same name.
+/// all deleted with the hold; and `writer`, the owner id of the write hold while there is one.
+/// Every hold has a lease of its own, in `{prefix:name}:rw:leases` (owner id -> the server
+/// time its lease ends): a reader whose process crashed frees its share when *its* lease ends,
+/// and the next script to look drops it. Both keys expire with the last lease. A hold taken on
+/// a lock nobody holds or waits for is *lone*: the lock keeps no leases, its own TTL is that
+/// hold's lease, so taking and releasing an uncontended lock costs Redis as few commands as
+/// the reentrant lock's; the next hold to come writes the lone one's lease into the leases
+/// first. The read-write lock's keys are its own: it does not exclude the reentrant lock of the
+/// same name.
 ///
 /// # Who gets in
 ///

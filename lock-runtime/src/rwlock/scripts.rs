@@ -43,9 +43,9 @@ lua_scripts! {
         [allow_oom!(), common_lua!(), include_str!("scripts/rw.lua")] "force_unlock.lua";
 
     /// Describe a read-write lock without changing it; see `scripts/info.lua`. Declared
-    /// read-only, with the family's `inspect.lua` in front.
+    /// read-only, with the family's `common.lua` (for `owners_of`) and `inspect.lua` in front.
     unlisted pub(crate) static INFO: LuaScript =
-        ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
+        ["#!lua flags=no-writes\n", common_lua!(), inspect_lua!()] "info.lua";
 }
 
 #[cfg(test)]

@@ -72,13 +72,13 @@ impl Subject {
         mark_ms: &str,
     ) -> (i64, i64) {
         // A queued try answers more than two items, some of them lists: read the first two.
-        let reply = self.acquire_reply(server, file, name, owner, argument, mark_ms);
+        let reply = self.acquire_reply(server, file, name, owner, argument, (mark_ms, LEASE_MS));
         let number =
             |value: &redis::Value| redis::from_redis_value::<i64>(value.clone()).expect("number");
         (number(&reply[0]), number(&reply[1]))
     }
 
-    /// The whole reply of [`acquire_marking`](Self::acquire_marking).
+    /// The whole reply of [`acquire_marking`](Self::acquire_marking), for a lease of `lease_ms`.
     fn acquire_reply(
         &self,
         server: &RedisServer,
@@ -86,7 +86,7 @@ impl Subject {
         name: &str,
         owner: &str,
         argument: Option<&str>,
-        mark_ms: &str,
+        (mark_ms, lease_ms): (&str, &str),
     ) -> Vec<redis::Value> {
         let key = |suffix: Option<&str>| self.key(name, suffix);
         let mark = key(Some(&format!("abandoned:{owner}")));
@@ -102,7 +102,7 @@ impl Subject {
             key(Some("wants")),
             key(Some("leases")),
             owner.to_owned(),
-            LEASE_MS.to_owned(),
+            lease_ms.to_owned(),
             "family-scripts-test 1796548183609".to_owned(),
             LIVENESS_MS.to_owned(),
             REFRESH_MS.to_owned(),
@@ -385,7 +385,8 @@ fn a_value_of_another_type_is_refused_and_left_alone() {
         let main = subject.key(&name, None);
         let _: () = server.cmd(&["SET", &main, "somebody else's"]);
 
-        let reply = subject.acquire_reply(&server, file, &name, "client:1", argument, "0");
+        let reply =
+            subject.acquire_reply(&server, file, &name, "client:1", argument, ("0", LEASE_MS));
         let refused: (i64, String) =
             redis::from_redis_value(redis::Value::Array(reply)).expect("{-1, type}");
         assert_eq!(refused, (-1, "string".to_owned()), "{file}");
@@ -512,30 +513,92 @@ fn a_release_drops_the_holds_whose_lease_ended_first() {
     }
 }
 
-/// A free lock is taken at once (one EXISTS finds no lock, no mark and no queue): the hold is
-/// its only one, so both keys expire with its lease; an entry of a hold gone from the lock (its
-/// key deleted by hand) is in nobody's way.
+/// A free lock is taken at once (one EXISTS finds no lock, no mark, no queue and no leases): the
+/// hold is its only one, lone, the lock's TTL its lease, and no leases are kept. An entry of a
+/// hold gone from the lock (its key deleted by hand) is in nobody's way: the hold is granted
+/// beside it, and both keys expire with the hold's lease.
 #[test]
 fn a_free_lock_is_taken_at_once_and_expires_with_its_lease() {
-    for (file, fields) in [
-        ("acquire_read.lua", &["c:1", "~who:c:1"][..]),
-        ("acquire_write.lua", &["c:1", "writer", "~who:c:1"][..]),
-    ] {
-        let subject = Subject::read_write_lock();
-        let server = RedisServer::start();
-        let name = unique_name("free");
-        let leases = subject.key(&name, Some("leases"));
-        let _: i64 = server.cmd(&["ZADD", &leases, "99999999999999", "gone"]);
-        assert_eq!(
-            subject.acquire(&server, file, &name, "c:1", None).0,
-            1,
-            "{file}"
-        );
-        assert_eq!(subject.fields(&server, &name), fields, "{file}");
-        let lease: i64 = LEASE_MS.parse().expect("ms");
-        for key in [subject.key(&name, None), leases] {
-            let ttl: i64 = server.cmd(&["PTTL", &key]);
-            assert!(lease - 5000 < ttl && ttl <= lease, "{file}: {key} {ttl}");
+    for stale_entry in [false, true] {
+        for (file, fields) in [
+            ("acquire_read.lua", &["c:1", "~who:c:1"][..]),
+            ("acquire_write.lua", &["c:1", "writer", "~who:c:1"][..]),
+        ] {
+            let subject = Subject::read_write_lock();
+            let server = RedisServer::start();
+            let name = unique_name("free");
+            let leases = subject.key(&name, Some("leases"));
+            if stale_entry {
+                let _: i64 = server.cmd(&["ZADD", &leases, "99999999999999", "gone"]);
+            }
+            assert_eq!(
+                subject.acquire(&server, file, &name, "c:1", None).0,
+                1,
+                "{file}"
+            );
+            assert_eq!(subject.fields(&server, &name), fields, "{file}");
+            let lease: i64 = LEASE_MS.parse().expect("ms");
+            let lock = subject.key(&name, None);
+            let keys = if stale_entry {
+                vec![lock, leases]
+            } else {
+                let kept: i64 = server.cmd(&["EXISTS", &leases]);
+                assert_eq!(kept, 0, "{file}: a lone hold keeps no leases");
+                vec![lock]
+            };
+            for key in keys {
+                let ttl: i64 = server.cmd(&["PTTL", &key]);
+                assert!(lease - 5000 < ttl && ttl <= lease, "{file}: {key} {ttl}");
+            }
         }
+    }
+}
+
+/// A hold that comes beside a lone one writes the lone one's lease into the leases first, from
+/// the lock's TTL: the lone hold keeps its own end, shorter or longer than the newcomer's, and
+/// leaves at it.
+#[test]
+fn a_second_hold_spreads_the_lone_ones_lease() {
+    let subject = Subject::read_write_lock();
+    let server = RedisServer::start();
+    for (lone_ms, second_ms) in [("2000", "60000"), ("60000", "2000")] {
+        let name = unique_name("spread");
+        let lock = subject.key(&name, None);
+        let leases = subject.key(&name, Some("leases"));
+        let read = |owner: &str, lease_ms: &str| {
+            let reply = subject.acquire_reply(
+                &server,
+                "acquire_read.lua",
+                &name,
+                owner,
+                None,
+                ("0", lease_ms),
+            );
+            assert_eq!(reply[0], redis::Value::Int(1), "{owner} reads");
+        };
+        read("c:1", lone_ms);
+        let lone_left: i64 = server.cmd(&["PTTL", &lock]);
+        read("c:2", second_ms);
+        let (seconds, micros): (i64, i64) = server.cmd(&["TIME"]);
+        let now = seconds * 1000 + micros / 1000;
+        let ends = |owner: &str| -> i64 {
+            let score: Option<i64> = server.cmd(&["ZSCORE", &leases, owner]);
+            score.unwrap_or_else(|| panic!("{owner} has no lease entry")) - now
+        };
+        let (first, second) = (ends("c:1"), ends("c:2"));
+        assert!(
+            (lone_left - 100..=lone_left + 5).contains(&first),
+            "c:1's lease ends as its TTL said: {first} ms, TTL {lone_left} ms"
+        );
+        let second_ms: i64 = second_ms.parse().expect("ms");
+        assert!(
+            second_ms - 100 <= second && second <= second_ms + 5,
+            "c:2: {second} ms"
+        );
+        let ttl: i64 = server.cmd(&["PTTL", &lock]);
+        assert!(
+            first.max(second) - 100 <= ttl,
+            "the lock lives as long as its last lease: {ttl} ms"
+        );
     }
 }

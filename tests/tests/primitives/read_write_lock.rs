@@ -12,7 +12,10 @@ use std::{
 use lock_runtime::{LockError, LockGuard};
 use lock_tests::{
     RedisServer,
-    locks::{assert_no_key_without_ttl, assert_rw_released, connect, eventually, rw_holds, rw_key},
+    locks::{
+        assert_no_key_without_ttl, assert_rw_released, connect, eventually, rw_holds, rw_key,
+        rw_leases_key,
+    },
     unique_name,
 };
 
@@ -427,41 +430,103 @@ async fn a_read_hold_ends_with_its_own_lease() {
     assert_rw_released(&server, &name);
 }
 
-/// Releasing the only hold of a read or write lock asks Redis for no time: the lock's keys expire
-/// with their last lease, so finding the lock tells that its only hold is live. The release
-/// frees the lock, and a hold next to another still runs the full release (see
+/// A hold taken on a lock nobody holds or waits for is lone: the lock keeps no leases, its own
+/// TTL is the hold's lease. So neither the acquire nor the release asks Redis for the time: the
+/// acquire runs `EXISTS`, `HSET`, `PEXPIRE` and reads or raises the fencing token; the release,
+/// finding the lock and no leases, knows its hold is the only one and live, and frees the lock
+/// in one `DEL`. A hold next to another still runs the full release (see
 /// `a_read_hold_ends_with_its_own_lease`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn releasing_the_only_hold_asks_no_time() {
+async fn a_lone_hold_is_taken_and_released_without_asking_the_time() {
     let server = RedisServer::start();
     let client = connect(&server).await;
-    let name = unique_name("rw-only-hold");
+    let name = unique_name("rw-lone-hold");
     let lock = client.read_write_lock(&name);
+    // A fixed lease: no renewal runs while the commands are watched.
+    let (wait, lease) = (Duration::from_secs(1), Some(Duration::from_secs(60)));
+    // A name's first write starts its fencing state (`TIME`, `SET`): done before watching.
+    let first = lock.write().try_acquire(wait, lease).await.expect("write");
+    first.unlock().await.expect("unlock");
     for write in [false, true] {
-        // A fixed lease: no renewal runs while the release is watched.
-        let (wait, lease) = (Duration::from_secs(1), Some(Duration::from_secs(60)));
+        let monitor = server.monitor();
         let guard = if write {
             lock.write().try_acquire(wait, lease).await
         } else {
             lock.read().try_acquire(wait, lease).await
         }
         .expect("acquire");
-        let monitor = server.monitor();
+        let leases: i64 = server.cmd(&["EXISTS", &rw_leases_key(&name)]);
+        let ttl: i64 = server.cmd(&["PTTL", &rw_key(&name)]);
         guard.unlock().await.expect("unlock");
-        let seen = monitor.stop();
-        let by_scripts: Vec<_> = seen
-            .iter()
-            .filter(|command| !command.sent_by_a_client())
-            .map(lock_tests::MonitoredCommand::name)
+        let calls: Vec<_> = lock_tests::ran_by_each_call(&monitor.stop())
+            .into_iter()
+            .filter(|ran| !ran.is_empty())
             .collect();
+        let kind = if write { "write" } else { "read" };
+        let token = if write { "incr" } else { "get" };
         assert_eq!(
-            by_scripts,
-            ["hmget", "zrange", "del", "exists", "set"],
-            "the commands a release of the only {} hold ran",
-            if write { "write" } else { "read" }
+            calls,
+            [
+                vec!["exists", "hset", "pexpire", token],
+                vec!["hmget", "zrange", "del", "exists", "set"],
+            ],
+            "the commands the acquire and the release of a lone {kind} hold ran"
+        );
+        assert_eq!(leases, 0, "a lone {kind} hold keeps no leases");
+        assert!(
+            55_000 < ttl && ttl <= 60_000,
+            "the lock's TTL is the lone {kind} hold's lease: {ttl} ms"
         );
         assert_rw_released(&server, &name);
     }
+}
+
+/// A second hold spreads the lone one's lease into the leases (from the lock's TTL) before it
+/// joins: the first reader, whose lease is the longer, keeps its hold when the second releases
+/// (a release of the only hold in the leases deletes the lock) and when the second's lease would
+/// have ended, and a writer stays out until the first releases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_hold_keeps_its_lease_when_a_second_reader_comes_and_goes() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    let name = unique_name("rw-spread");
+    let lock = client.read_write_lock(&name);
+    let wait = Duration::from_secs(1);
+    let first = lock
+        .read()
+        .try_acquire(wait, Some(Duration::from_secs(60)))
+        .await
+        .expect("read");
+    let second = lock
+        .read()
+        .try_acquire(wait, Some(Duration::from_millis(500)))
+        .await
+        .expect("read");
+    let lease_ends: Vec<String> = server.cmd(&["ZRANGE", &rw_leases_key(&name), "0", "-1"]);
+    assert_eq!(
+        lease_ends.len(),
+        2,
+        "both holds' leases are kept: {lease_ends:?}"
+    );
+    second.unlock().await.expect("unlock");
+    assert_eq!(rw_holds(&server, &name), 1, "the first reader still holds");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(rw_holds(&server, &name), 1, "past the second's lease, too");
+    let ttl: i64 = server.cmd(&["PTTL", &rw_key(&name)]);
+    assert!(
+        ttl > 50_000,
+        "the lock lives as long as the first's lease: {ttl} ms"
+    );
+    assert!(
+        lock.write()
+            .try_acquire(Duration::from_millis(200), None)
+            .await
+            .expect_err("a reader holds")
+            .is_timeout()
+    );
+    assert!(!first.is_lease_lost());
+    first.unlock().await.expect("unlock");
+    assert_rw_released(&server, &name);
 }
 
 /// Three processes of four tasks each mix reads and writes (one in three a write) on one lock:

@@ -101,6 +101,18 @@ local function who_field(owner)
     return '~who:' .. owner
 end
 
+-- The owner ids of every hold in `lock`: its fields, but the bookkeeping ones (their names
+-- start with `~`) and the read-write lock's `writer`.
+local function owners_of(lock)
+    local owners = {}
+    for _, field in ipairs(redis.call('hkeys', lock)) do
+        if string.sub(field, 1, 1) ~= '~' and field ~= 'writer' then
+            owners[#owners + 1] = field
+        end
+    end
+    return owners
+end
+
 -- The watchdog's renewal of the hold of `owner` in `lock` where every hold has a lease of its
 -- own in `leases` (owner id -> server ms it ends): the read-write lock's holds, the semaphore's
 -- acquisitions. `expire(lock, leases, now)` first drops the holds whose lease ended; the hold's

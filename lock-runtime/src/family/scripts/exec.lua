@@ -23,7 +23,8 @@
 --          exclusive locks, whose key's TTL is the lease
 --
 -- ARGV[1]  owner id of the hold
--- ARGV[2]  "1" if the hold's lease is kept in KEYS[2] (a write hold), "0" otherwise
+-- ARGV[2]  "1" if the hold's lease is kept in KEYS[2] (a write hold; a lone one keeps it in
+--          the lock's TTL, see rwlock/scripts/rw.lua), "0" otherwise
 -- ARGV[3]  the server version (server_version in common.lua) the client checked the commands
 --          against
 -- ARGV[4]  "1" to check the commands' keys first (Redis Cluster), "0" otherwise
@@ -75,9 +76,15 @@ if not found[1] then
 end
 if ARGV[2] == '1' then
     local ends = tonumber(redis.call('zscore', KEYS[2], ARGV[1]))
-    if ends == nil or ends < server_ms() then
+    if ends then
+        if ends < server_ms() then
+            return {0}
+        end
+    elseif redis.call('exists', KEYS[2]) == 1 then
         return {0}
     end
+    -- Neither an entry nor `leases`: the hold is lone, its lease the lock's TTL (see
+    -- rwlock/scripts/rw.lua), and the lock is there, so the lease is live.
 end
 local seen, _, ran = exec_seen(found[2], ARGV[5], ARGV[6])
 if seen == 'spent' then

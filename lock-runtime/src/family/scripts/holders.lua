@@ -18,10 +18,6 @@ local kind = redis.call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return {-1, kind}
 end
-local owners = {1}
-for _, field in ipairs(redis.call('hkeys', KEYS[1])) do
-    if string.sub(field, 1, 1) ~= '~' and field ~= 'writer' then
-        owners[#owners + 1] = field
-    end
-end
+local owners = owners_of(KEYS[1])
+table.insert(owners, 1, 1)
 return owners

@@ -9,7 +9,8 @@
 -- KEYS[3]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until
 -- KEYS[5]  wants: hash of waiting owner ids -> `read` or `write`
--- KEYS[6]  leases: sorted set of owner id -> server time (ms) its hold's lease ends
+-- KEYS[6]  leases: sorted set of owner id -> server time (ms) its hold's lease ends; none on a
+--          lone lock, whose TTL is its one hold's lease (see rw.lua)
 --
 -- ARGV[1]  how many read holds and waiters to return at most (the counts cover them all)
 --
@@ -39,18 +40,48 @@ local function live_hold(owner, ends)
     return {owner, tonumber(holds), tonumber(ends) - now, who_took(KEYS[1], owner)}
 end
 
+-- A lone lock (see rw.lua) keeps no leases: {its hold's owner id, the server time (ms) its lease
+-- ends, from the lock's TTL}; nil otherwise.
+local lone
+if redis.call('exists', KEYS[6]) == 0 then
+    local left = redis.call('pttl', KEYS[1])
+    if left > 0 then
+        lone = {owners_of(KEYS[1])[1], now + left}
+    end
+end
+
+-- The server time (ms) the lease of `owner`'s hold ends, or nil.
+local function ends_of(owner)
+    if not lone then
+        return redis.call('zscore', KEYS[6], owner)
+    end
+    if owner == lone[1] then
+        return lone[2]
+    end
+    return nil
+end
+
+-- How many holds have a live lease, and the first `count` of them from the soonest end, as a
+-- flat list of owner id, lease end.
+local function live_leases(count)
+    if lone then
+        return 1, lone
+    end
+    return redis.call('zcount', KEYS[6], now, '+inf'),
+        redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, count)
+end
+
 local writer = {}
 local writer_id = redis.call('hget', KEYS[1], 'writer')
 if writer_id then
-    writer = live_hold(writer_id, redis.call('zscore', KEYS[6], writer_id)) or {}
+    writer = live_hold(writer_id, ends_of(writer_id)) or {}
 end
 
 local readers = {}
-local reads = redis.call('zcount', KEYS[6], now, '+inf')
+local reads, live = live_leases(limit + 1)
 if writer[1] then
     reads = reads - 1
 end
-local live = redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, limit + 1)
 for i = 1, #live, 2 do
     if live[i] ~= writer[1] and #readers < limit * 4 then
         for _, part in ipairs(live_hold(live[i], live[i + 1]) or {}) do

@@ -43,15 +43,16 @@ end
 local memo = key_of(lock, 'memo', ARGV[3])
 if found[1] then
     local leases = key_of(lock, 'leases')
-    -- The two holds whose lease ends first: whether this is the only one, or one ended.
+    -- The two holds whose lease ends first: whether this is the only one, or one ended. None:
+    -- the lock is lone (see the top of rw.lua), and this hold is its only one.
     local first = redis.call('zrange', leases, '0', '1', 'WITHSCORES')
+    local only = not first[1] or (first[1] == owner and not first[3])
     local result
-    if first[1] == owner and not first[3] and found[1] == '1' and not found[2]
-        and number == '0' then
+    if only and found[1] == '1' and not found[2] and number == '0' then
         -- The lock's only hold, never re-entered, and live without asking the time: the
-        -- lock's keys expire when its last lease ends (see expire_with_last in rw.lua), which
-        -- is this hold's, and the HMGET found the lock. The lock is left free, as give_back
-        -- would leave it, in one DEL.
+        -- lock's keys expire when its last lease ends (see expire_with_last in rw.lua, and a
+        -- lone lock's TTL is its hold's lease), which is this hold's, and the HMGET found the
+        -- lock. The lock is left free, as give_back would leave it, in one DEL.
         redis.call('del', lock, leases)
         wake_next(nil, lock, publish)
         result = 1

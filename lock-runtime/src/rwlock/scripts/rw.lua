@@ -14,6 +14,16 @@
 -- share when its own lease ends, not when the last reader's does. Both keys expire with the last
 -- lease.
 --
+-- A lone hold keeps no `leases`: a hold taken on an untouched lock (no key of the lock there,
+-- see untouched) is the lock's only one, and the lock's TTL is its lease (take_lone). The lock
+-- is lone while `lock` exists and `leases` does not. Before a second hold comes, the lone one's
+-- lease is written into `leases` from the lock's TTL (spread, in look), and the lock is kept
+-- as above from then on. Taking and releasing a lock nobody else holds, the common case, so
+-- writes and reads no `leases` and asks no `TIME`. Every other script works on both: what it
+-- does to `leases` on a lone lock is the same as on a lock whose `leases` holds the lone hold
+-- alone (no entry ended, none to drop; dropping the hold deletes the lock; a renewal or a resend
+-- re-arming it writes its entry).
+--
 -- Waiters queue as the other locks' do (see common.lua), with `read` or `write` in `q.wants`.
 -- A write is granted to the head of the queue only, on a free lock; a read to anyone while no
 -- write is held and no live writer queues ahead of it: a waiting writer blocks new readers, so
@@ -26,8 +36,9 @@
 
 -- Sets `lock` and `leases` to expire with the last lease in `leases`, or deletes both when no
 -- lease is left. Returns whether a lease is left. Every change of the leases ends with it (a
--- free lock's first hold sets both to its lease's end, see take_free), so the lock exists only
--- while its last lease has not ended: release.lua's common path relies on it.
+-- free lock's first hold sets both to its lease's end, see take_free, or is lone, see
+-- take_lone), so the lock exists only while its last lease has not ended: release.lua's common
+-- path relies on it.
 local function expire_with_last(lock, leases)
     local last = redis.call('zrange', leases, -1, -1, 'WITHSCORES')
     if not last[1] then
@@ -91,32 +102,69 @@ local function drop_hold(lock, leases, owner)
     redis.call('zrem', leases, owner)
 end
 
--- Grants `owner` a new hold of `lock` whose lease ends at `ends` (server ms, as a string), with
--- `record` ("<client name> <ms>", made by the acquiring client, see take in common.lua) saying
--- who took it; `write`: the write hold.
--- The keys' expiry is the caller's (take_free, or expire_with_last: a hold that comes leaves
--- `writer` as it is).
-local function hold(lock, leases, owner, ends, record, write)
+-- Writes a new hold of `owner` into `lock`, with `record` ("<client name> <ms>", made by the
+-- acquiring client, see take in common.lua) saying who took it; `write`: the write hold. Its
+-- lease is the caller's (hold, take_lone).
+local function put_hold(lock, owner, record, write)
     if write then
         redis.call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner)
     else
         redis.call('hset', lock, owner, '1', who_field(owner), record)
     end
+end
+
+-- Grants `owner` a new hold of `lock` whose lease ends at `ends` (server ms, as a string), with
+-- `record` saying who took it; `write`: the write hold (see put_hold).
+-- The keys' expiry is the caller's (take_free, or expire_with_last: a hold that comes leaves
+-- `writer` as it is).
+local function hold(lock, leases, owner, ends, record, write)
+    put_hold(lock, owner, record, write)
     redis.call('zadd', leases, ends, owner)
 end
 
 -- How a fresh acquisition starts (acquire_read.lua, acquire_write.lua). One EXISTS of the lock,
--- the owner's mark and the queue: none of them there (untouched) tells that the lock is free (no
--- hold: none whose lease ended, no writer, and no hold of this owner, so this copy is not a
--- resend of a request that was granted), that the owner is not marked (see abandoned in
--- common.lua) and that nobody queues ahead; so the hold is granted at once (take_free), as the
--- full checks would grant it. Otherwise look reads the lock: the holds whose lease ended leave
--- first, then the write hold and the owner's own are read in one HMGET (its failure tells a
--- value of another type, see refused_type); the mark and the queue are read after, as before.
+-- the owner's mark, the queue and the leases: none of them there (untouched) tells that the lock
+-- is free (no hold: none whose lease ended, no writer, and no hold of this owner, so this copy is
+-- not a resend of a request that was granted), that the owner is not marked (see abandoned in
+-- common.lua), that nobody queues ahead, and that no lease entry is left that a lone hold could
+-- be confused with (see spread); so the hold is granted at once, lone (take_lone), as the full
+-- checks would grant it. Otherwise look reads the lock: a lone hold's lease is spread, the holds
+-- whose lease ended leave, then the write hold and the owner's own are read in one HMGET (its
+-- failure tells a value of another type, see refused_type); the mark and the queue are read
+-- after, as before.
 
--- Whether `lock`, the owner's mark `mark` and the queue `queue` are all absent (see above).
-local function untouched(lock, mark, queue)
-    return redis.call('exists', lock, mark, queue) == 0
+-- Whether `lock`, the owner's mark `mark`, the queue `queue` and `leases` are all absent (see
+-- above).
+local function untouched(lock, mark, queue, leases)
+    return redis.call('exists', lock, mark, queue, leases) == 0
+end
+
+-- Grants `owner` the lone hold (see the top of this file) of the untouched `lock`, for `lease`
+-- ms from now (a string), with `record` saying who took it; `write`: the write hold (see
+-- put_hold). Two commands: HSET, PEXPIRE.
+local function take_lone(lock, owner, lease, record, write)
+    put_hold(lock, owner, record, write)
+    redis.call('pexpire', lock, lease)
+end
+
+-- Writes the lease of the lone hold of `lock` (the lock's TTL, see the top of this file) into
+-- `leases`, which does not exist, as the server time (ms) it ends, `now` being the server time:
+-- a TTL counts from the script's start, which comes before `now`, so the end written is never
+-- before the one Redis keeps. Both keys then expire then. Nothing to write if `lock` is not
+-- there, has no TTL or no hold (an operator's PERSIST or HDEL: no lease to spread).
+local function spread(lock, leases, now)
+    local left = redis.call('pttl', lock)
+    if left <= 0 then
+        return
+    end
+    local owner = owners_of(lock)[1]
+    if not owner then
+        return
+    end
+    local ends = string.format('%d', now + left)
+    redis.call('zadd', leases, ends, owner)
+    redis.call('pexpireat', lock, ends)
+    redis.call('pexpireat', leases, ends)
 end
 
 -- Grants `owner` a new hold (see hold) of `lock`, which has no key: the lock is free, and this
@@ -131,17 +179,24 @@ end
 
 -- What a fresh acquisition of `owner` finds in `lock` at `now` (server ms) when it is not
 -- untouched (see above): {writer = the owner id of the write hold, or false, held = whether
--- `owner` holds `lock`: a resend of a request that was granted}, once the holds whose lease ended
--- are dropped; or nil and the type of `lock` if it holds a value of another type.
+-- `owner` holds `lock`: a resend of a request that was granted}, once a lone hold's lease is
+-- spread (the acquisition may add a hold beside it), the holds whose lease ended are dropped,
+-- and `leases` deleted if the lock is not there (what is left in it is no hold's); or nil and
+-- the type of `lock` if it holds a value of another type.
 local function look(lock, leases, owner, now)
     local found = redis.pcall('hmget', lock, 'writer', owner)
     local kind = refused_type(lock, found)
     if kind then
         return nil, kind
     end
-    local ended = redis.call('zrangebyscore', leases, '-inf', '(' .. now)
-    if #ended > 0 then
-        drop_ended(lock, leases, ended, now)
+    local first = redis.call('zrange', leases, 0, 0, 'WITHSCORES')
+    if not first[1] then
+        spread(lock, leases, now)
+    elseif not found[1] and not found[2] and redis.call('exists', lock) == 0 then
+        -- Entries of holds gone from the lock, its key deleted by hand: in nobody's way.
+        redis.call('del', leases)
+    elseif tonumber(first[2]) < now then
+        drop_ended(lock, leases, redis.call('zrangebyscore', leases, '-inf', '(' .. now), now)
         found = redis.call('hmget', lock, 'writer', owner)
     end
     return {writer = found[1], held = found[2] ~= false}
@@ -276,19 +331,19 @@ local function acquire_keys(lock, owner)
 end
 
 -- The steps both acquires start with, for a read (`write` false) or write hold, on their keys
--- (see acquire_keys) and ARGV: a free lock nobody queues for is taken at once; a value of
+-- (see acquire_keys) and ARGV: an untouched lock is taken at once, lone; a value of
 -- another type is refused; a resend of a request that was granted re-arms its hold; a marked
 -- owner is refused.
 -- Returns the reply when one of them decides the request, else nil and what the rest needs:
 -- what look saw, the server time in µs and in ms, and the new lease's end (server ms, a string).
 local function acquire_start(keys, argv, write)
-    local now_us, now = server_time()
-    local ends = string.format('%d', now + tonumber(argv[2]))
-    if untouched(keys[1], keys[3], keys[4]) then
-        take_free(keys[1], keys[7], argv[1], ends, argv[3], write)
+    if untouched(keys[1], keys[3], keys[4], keys[7]) then
+        take_lone(keys[1], argv[1], argv[2], argv[3], write)
         mark_taken(keys[3], argv[8])
         return hold_token(keys[2], FENCE_TTL, write, false)
     end
+    local now_us, now = server_time()
+    local ends = string.format('%d', now + tonumber(argv[2]))
     local seen, kind = look(keys[1], keys[7], argv[1], now)
     if not seen then
         return {-1, kind}
