@@ -89,6 +89,12 @@ impl Keys {
         leases_of(&self.main)
     }
 
+    /// The lease of a semaphore's lone acquisition, a key whose TTL it is (see
+    /// `semaphore/scripts/sem.lua`).
+    pub(crate) fn lone(&self) -> SubKey<'_> {
+        self.sub("lone")
+    }
+
     /// The mark of an owner id that takes nothing new (see `abandoned` in
     /// `family/scripts/common.lua`).
     pub(crate) fn abandoned<'a>(&'a self, owner: &'a str) -> SubKey<'a> {

@@ -82,6 +82,9 @@ pub(crate) struct Layout {
     /// Whether each hold has a lease of its own, kept in `{…}:leases` (the read-write lock's):
     /// that key is then passed to every script after its other keys.
     pub(crate) leases: bool,
+    /// Whether a lone hold keeps its lease in a key of its own, `{…}:lone` (the semaphore's,
+    /// whose hash has no TTL to keep it in): that key is then passed after the leases.
+    pub(crate) lone: bool,
 }
 
 impl Layout {
@@ -99,7 +102,8 @@ impl Layout {
         })
     }
 
-    /// Adds the per-hold leases key to `call` if this layout has one.
+    /// Adds the per-hold leases key to `call` if this layout has one, and the lone hold's lease
+    /// key after it if it has that.
     pub(crate) fn with_leases<'a>(
         &self,
         call: &'a mut Invocation,
@@ -107,6 +111,9 @@ impl Layout {
     ) -> &'a mut Invocation {
         if self.leases {
             call.key(keys.leases());
+        }
+        if self.lone {
+            call.key(keys.lone());
         }
         call
     }
@@ -134,4 +141,5 @@ pub(crate) static ONE_OWNER: Layout = Layout {
     renew: &RENEW,
     force_unlock: Some(&FORCE_UNLOCK),
     leases: false,
+    lone: false,
 };

@@ -254,8 +254,8 @@ impl<T: Snapshot> FromRedisValue for SnapshotReply<T> {
 
 /// The snapshot of `handle`'s resource, a primitive of `layout` (one whose holds each have a
 /// lease: the read-write lock, the semaphore), by `script`, its `info.lua`. Every such script
-/// takes the family's keys (main, fencing state, queue, liveness, wants, leases) and how many
-/// holds and waiters to list.
+/// takes the family's keys (main, fencing state, queue, liveness, wants, leases, and the
+/// semaphore's lone lease) and how many holds and waiters to list.
 pub(crate) async fn describe<T: Snapshot>(
     script: &'static LuaScript,
     layout: &Layout,
@@ -268,9 +268,8 @@ pub(crate) async fn describe<T: Snapshot>(
         .key(keys.fence())
         .key(keys.queue())
         .key(keys.alive())
-        .key(keys.wants())
-        .key(keys.leases())
-        .arg(QUEUE_SHOWN);
+        .key(keys.wants());
+    layout.with_leases(&mut call, &keys).arg(QUEUE_SHOWN);
     let context = || format!("describing {} `{}`", T::KIND, keys.name);
     let described = backend.in_context(
         backend

@@ -44,6 +44,7 @@ pub(crate) static RW: Layout = Layout {
     renew: &RENEW,
     force_unlock: Some(&FORCE_UNLOCK),
     leases: true,
+    lone: false,
 };
 
 /// A read hold: shared, granted alongside the scope's own write hold (a downgrade).

@@ -57,6 +57,7 @@ pub(crate) static SEM: Layout = Layout {
     renew: &RENEW,
     force_unlock: None,
     leases: true,
+    lone: true,
 };
 
 /// An acquisition of permits.
@@ -119,7 +120,12 @@ fn refused(refusal: Refusal, name: &str, permits: Option<&str>) -> LockError {
 /// set once with [`Semaphore::try_set_permits`] and grown with [`Semaphore::add_permits`]; it
 /// stays in Redis until deleted (`DEL {prefix:name}:sem {prefix:name}:sem:leases`). The leases
 /// have no TTL either, as they time holds kept in that hash; they are gone when no permit is
-/// held, and the next call drops the entries of crashed holders. The queue's keys expire by
+/// held, and the next call drops the entries of crashed holders. An acquisition that finds no
+/// permit used and nobody waiting is *lone*: its permit id is in the hash's `~lone` and its
+/// lease is the TTL of the key `{prefix:name}:sem:lone`, so taking and giving back permits of a
+/// semaphore nobody else uses costs Redis neither the server's time nor the leases; the next
+/// acquisition writes the lone one's lease into the leases first, or gives its permits back if
+/// that key is gone (its holder crashed). The queue's keys expire by
 /// themselves, as the locks' do. The ids of the [`try_set_permits`](Self::try_set_permits) and
 /// [`add_permits`](Self::add_permits) calls of the last 15 minutes (plus the client's retry and
 /// response timeouts: 15 min 13 s by default) are kept in the sorted set
@@ -332,7 +338,7 @@ impl Semaphore {
         let backend = &self.handle.backend;
         let keys = self.handle.keys(&SEM)?;
         let mut call = AVAILABLE.prepare_invoke();
-        call.key(&keys.main).key(keys.leases());
+        SEM.with_leases(call.key(&keys.main), &keys);
         let context = || format!("counting the permits of semaphore `{}`", keys.name);
         let counted = backend.in_context(backend.scripts.eval::<Available>(&call, None, context));
         match counted.await?.reply {

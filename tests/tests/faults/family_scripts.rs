@@ -555,50 +555,65 @@ fn a_free_lock_is_taken_at_once_and_expires_with_its_lease() {
 }
 
 /// A hold that comes beside a lone one writes the lone one's lease into the leases first, from
-/// the lock's TTL: the lone hold keeps its own end, shorter or longer than the newcomer's, and
-/// leaves at it.
+/// the TTL that kept it (the read-write lock's own key; the semaphore's `lone` key, which then
+/// goes): the lone hold keeps its own end, shorter or longer than the newcomer's, and leaves at
+/// it. The read-write lock's keys then live as long as the last lease.
 #[test]
 fn a_second_hold_spreads_the_lone_ones_lease() {
-    let subject = Subject::read_write_lock();
     let server = RedisServer::start();
-    for (lone_ms, second_ms) in [("2000", "60000"), ("60000", "2000")] {
-        let name = unique_name("spread");
-        let lock = subject.key(&name, None);
-        let leases = subject.key(&name, Some("leases"));
-        let read = |owner: &str, lease_ms: &str| {
-            let reply = subject.acquire_reply(
-                &server,
-                "acquire_read.lua",
-                &name,
-                owner,
-                None,
-                ("0", lease_ms),
+    for (subject, file, argument) in [
+        (Subject::read_write_lock(), "acquire_read.lua", None),
+        (Subject::semaphore(), "acquire.lua", Some("1")),
+    ] {
+        for (lone_ms, second_ms) in [("2000", "60000"), ("60000", "2000")] {
+            let name = unique_name("spread");
+            prepare(&server, &subject, &name);
+            let (main, leases) = (subject.key(&name, None), subject.key(&name, Some("leases")));
+            let lone = if subject.part == "sem" {
+                subject.key(&name, Some("lone"))
+            } else {
+                main.clone()
+            };
+            let take = |owner: &str, lease_ms: &str| {
+                let reply =
+                    subject.acquire_reply(&server, file, &name, owner, argument, ("0", lease_ms));
+                assert!(
+                    matches!(reply[0], redis::Value::Int(1)),
+                    "{file}: {owner} takes it"
+                );
+            };
+            take("c:1", lone_ms);
+            let lone_left: i64 = server.cmd(&["PTTL", &lone]);
+            let kept: i64 = server.cmd(&["EXISTS", &leases]);
+            assert_eq!(kept, 0, "{file}: a lone hold keeps no leases");
+            take("c:2", second_ms);
+            let (seconds, micros): (i64, i64) = server.cmd(&["TIME"]);
+            let now = seconds * 1000 + micros / 1000;
+            let ends = |owner: &str| -> i64 {
+                let score: Option<i64> = server.cmd(&["ZSCORE", &leases, owner]);
+                score.unwrap_or_else(|| panic!("{file}: {owner} has no lease entry")) - now
+            };
+            let (first, second) = (ends("c:1"), ends("c:2"));
+            assert!(
+                (lone_left - 100..=lone_left + 5).contains(&first),
+                "{file}: c:1's lease ends as its TTL said: {first} ms, TTL {lone_left} ms"
             );
-            assert_eq!(reply[0], redis::Value::Int(1), "{owner} reads");
-        };
-        read("c:1", lone_ms);
-        let lone_left: i64 = server.cmd(&["PTTL", &lock]);
-        read("c:2", second_ms);
-        let (seconds, micros): (i64, i64) = server.cmd(&["TIME"]);
-        let now = seconds * 1000 + micros / 1000;
-        let ends = |owner: &str| -> i64 {
-            let score: Option<i64> = server.cmd(&["ZSCORE", &leases, owner]);
-            score.unwrap_or_else(|| panic!("{owner} has no lease entry")) - now
-        };
-        let (first, second) = (ends("c:1"), ends("c:2"));
-        assert!(
-            (lone_left - 100..=lone_left + 5).contains(&first),
-            "c:1's lease ends as its TTL said: {first} ms, TTL {lone_left} ms"
-        );
-        let second_ms: i64 = second_ms.parse().expect("ms");
-        assert!(
-            second_ms - 100 <= second && second <= second_ms + 5,
-            "c:2: {second} ms"
-        );
-        let ttl: i64 = server.cmd(&["PTTL", &lock]);
-        assert!(
-            first.max(second) - 100 <= ttl,
-            "the lock lives as long as its last lease: {ttl} ms"
-        );
+            let second_ms: i64 = second_ms.parse().expect("ms");
+            assert!(
+                second_ms - 100 <= second && second <= second_ms + 5,
+                "{file}: c:2: {second} ms"
+            );
+            if subject.part == "sem" {
+                let left: i64 = server.cmd(&["EXISTS", &lone]);
+                let named: i64 = server.cmd(&["HEXISTS", &main, "~lone"]);
+                assert_eq!((left, named), (0, 0), "{file}: the lone lease goes");
+            } else {
+                let ttl: i64 = server.cmd(&["PTTL", &main]);
+                assert!(
+                    first.max(second) - 100 <= ttl,
+                    "{file}: the lock lives as long as its last lease: {ttl} ms"
+                );
+            }
+        }
     }
 }

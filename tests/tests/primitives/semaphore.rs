@@ -22,13 +22,16 @@ fn queued(server: &RedisServer, name: &str) -> i64 {
     server.cmd(&["ZCARD", &format!("{}:sem:queue", lock_key(name))])
 }
 
-/// Asserts no permit is held, and every key of the semaphore but its definition (whose leases
-/// are gone with the last permit) has a TTL.
+/// Asserts no permit is held, and every key of the semaphore but its definition (whose leases,
+/// and lone lease, are gone with the last permit) has a TTL.
 fn assert_no_permit_held(server: &RedisServer, name: &str) {
     let used: Option<i64> = server.cmd(&["HGET", &format!("{}:sem", lock_key(name)), "used"]);
     assert_eq!(used.unwrap_or(0), 0, "permits of {name} are still held");
     let leases: i64 = server.cmd(&["EXISTS", &format!("{}:sem:leases", lock_key(name))]);
     assert_eq!(leases, 0, "leases of {name} are left");
+    let lone: i64 = server.cmd(&["EXISTS", &format!("{}:sem:lone", lock_key(name))]);
+    let named: i64 = server.cmd(&["HEXISTS", &sem_key(name), "~lone"]);
+    assert_eq!((lone, named), (0, 0), "the lone lease of {name} is left");
     let records = hold_records(server, &sem_key(name));
     assert!(
         records.is_empty(),
@@ -46,10 +49,12 @@ fn assert_no_permit_held(server: &RedisServer, name: &str) {
     }
 }
 
-/// An acquire that finds no permit used looks for no ended lease (there is none): its script
-/// runs five commands, the release eight.
+/// An acquire that finds no permit used and nobody queued takes its permits lone: it looks for
+/// no ended lease (there is none), asks no time, and keeps its lease in a key's TTL instead of
+/// the leases; its release, the only acquisition's, deletes that key and its fields. Four
+/// commands, then five.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_uncontended_acquire_and_release_run_thirteen_commands() {
+async fn an_uncontended_acquire_and_release_run_nine_commands() {
     let server = RedisServer::start();
     let client = connect(&server).await;
     let name = unique_name("sem-commands");
@@ -70,10 +75,8 @@ async fn an_uncontended_acquire_and_release_run_thirteen_commands() {
     assert_eq!(
         calls,
         [
-            vec!["hmget", "time", "exists", "hset", "zadd"],
-            vec![
-                "hmget", "time", "zcount", "hincrby", "hdel", "zrem", "exists", "set"
-            ],
+            vec!["hmget", "exists", "hset", "set"],
+            vec!["hmget", "del", "hdel", "exists", "set"],
         ],
         "the acquire's and the release's commands"
     );

@@ -9,6 +9,7 @@
 -- KEYS[5]  liveness: sorted set of waiting permit ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting permit ids -> the number of permits each wants
 -- KEYS[7]  leases: sorted set of permit id -> server time (ms) its lease ends
+-- KEYS[8]  the lone acquisition's lease: a key whose TTL it is (see sem.lua)
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  permit id, new to this acquisition (it is also the waiter's id in the queue)
@@ -41,7 +42,7 @@
 -- what every live waiter queued ahead wants too; a newcomer queues behind every waiter.
 
 local sem, id = KEYS[1], ARGV[1]
-local found = redis.pcall('hmget', sem, 'total', 'used', id)
+local found = redis.pcall('hmget', sem, 'total', 'used', id, LONE)
 local kind = refused_type(sem, found)
 if kind then
     return {-1, kind}
@@ -55,13 +56,26 @@ if wanted > total then
     return {-4, total}
 end
 
-local now_us, now = server_time()
 local leases, queue = key_of(sem, 'leases'), key_of(sem, 'queue')
 local mark = key_of(sem, 'abandoned', id)
+-- Whether the permit id is not marked (see abandoned in common.lua) and nobody queues: asked
+-- once, here if no permit is used.
+local untouched
+if (tonumber(found[2]) or 0) == 0 then
+    -- No permit used (`used` counts every hold's permits): no lease to end, no lone acquisition
+    -- to settle, and no hold of this permit id (this copy is not a resend of a request that
+    -- took them). Not marked and nobody queued: the permits are taken at once, lone.
+    untouched = redis.call('exists', mark, queue) == 0
+    if untouched then
+        take_lone(sem, id, ARGV[9], ARGV[3], ARGV[2])
+        mark_taken(mark, ARGV[8])
+        return 0
+    end
+end
+
+local now_us, now = server_time()
 local ends = string.format('%d', now + tonumber(ARGV[2]))
--- With no permit used there is no lease to end (`used` counts every hold's permits, each with
--- its lease): the uncontended acquire skips the look.
-if (tonumber(found[2]) or 0) > 0 and expire_permits(sem, leases, now) then
+if (tonumber(found[2]) or 0) > 0 and expire_permits(sem, leases, now, found[4]) then
     found = redis.call('hmget', sem, 'total', 'used', id)
 end
 
@@ -74,7 +88,10 @@ end
 local used = tonumber(found[2]) or 0
 local fits, queued
 local q
-if redis.call('exists', mark, queue) == 0 then
+if untouched == nil then
+    untouched = redis.call('exists', mark, queue) == 0
+end
+if untouched then
     -- Not marked (see abandoned in common.lua), and nobody queues: the free permits decide.
     fits, queued = total - used >= wanted, false
 else

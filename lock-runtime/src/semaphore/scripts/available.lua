@@ -2,6 +2,7 @@
 --
 -- KEYS[1]  the semaphore (see sem.lua)
 -- KEYS[2]  the leases of the acquisitions (see sem.lua)
+-- KEYS[3]  the lone acquisition's lease (see sem.lua)
 --
 -- Returns the free permits (0 if the permits were never set), or -1 if KEYS[1] holds a value
 -- of another type.
@@ -10,5 +11,5 @@ local early = not_a_hash(KEYS[1], 0)
 if early then
     return early
 end
-expire_permits(KEYS[1], KEYS[2], server_ms())
+expire_all(KEYS[1], KEYS[2], server_ms())
 return math.max(available(KEYS[1]), 0)

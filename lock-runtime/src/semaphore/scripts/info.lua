@@ -11,6 +11,7 @@
 -- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until
 -- KEYS[5]  wants: hash of waiting permit ids -> the number of permits each wants
 -- KEYS[6]  leases: sorted set of permit id -> server time (ms) its lease ends
+-- KEYS[7]  the lone acquisition's lease: a key whose TTL it is (see sem.lua)
 --
 -- ARGV[1]  how many holders and waiters to return at most (the counts cover them all)
 --
@@ -38,9 +39,23 @@ for _, id in ipairs(redis.call('zrangebyscore', KEYS[6], '-inf', '(' .. now)) do
     used = used - (tonumber(redis.call('hget', KEYS[1], id)) or 0)
 end
 
+-- The holders, as a flat list of permit id, lease end (server ms): the lone acquisition (see
+-- sem.lua) alone while its lease's key is there (its TTL the lease), else those of KEYS[6],
+-- and the lone one's permits free if it was there; and how many there are.
+local live, held_by
+local lone = redis.call('hget', KEYS[1], '~lone')
+local left = lone and redis.call('pttl', KEYS[7])
+if lone and left > 0 then
+    live, held_by = {lone, now + left}, 1
+else
+    if lone then
+        used = used - (tonumber(redis.call('hget', KEYS[1], lone)) or 0)
+    end
+    held_by = redis.call('zcount', KEYS[6], now, '+inf')
+    live = redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+end
+
 local holders = {}
-local held_by = redis.call('zcount', KEYS[6], now, '+inf')
-local live = redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
 for i = 1, #live, 2 do
     local permits = redis.call('hget', KEYS[1], live[i])
     if permits then

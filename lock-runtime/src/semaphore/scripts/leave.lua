@@ -11,6 +11,7 @@
 -- KEYS[6]  their liveness deadlines
 -- KEYS[7]  the permits each waiter wants
 -- KEYS[8]  the leases of the acquisitions (see sem.lua)
+-- KEYS[9]  the lone acquisition's lease (see sem.lua)
 --
 -- ARGV[1]  permit id of the acquisition
 -- ARGV[2]  how long the mark lives, in milliseconds; 0: no mark
@@ -34,7 +35,7 @@ if redis.call('type', KEYS[1]).ok ~= 'hash' then
     return 0
 end
 local now = server_ms()
-expire_permits(KEYS[1], KEYS[8], now)
+expire_all(KEYS[1], KEYS[8], now)
 local released = 0
 if give_back(KEYS[1], KEYS[8], ARGV[1]) then
     released = 1

@@ -8,6 +8,7 @@
 -- KEYS[6]  their liveness deadlines
 -- KEYS[7]  the permits each waiter wants
 -- KEYS[8]  the leases of the acquisitions (see sem.lua)
+-- KEYS[9]  the lone acquisition's lease (see sem.lua)
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  permit id
@@ -30,20 +31,29 @@
 
 local sem, id = KEYS[1], ARGV[1]
 local publish = ARGV[5] or 'publish'
-local found = redis.pcall('hmget', sem, id, 'total')
+local found = redis.pcall('hmget', sem, id, 'total', LONE)
 if refused_type(sem, found) then
     return -1
 end
 
 local memo = key_of(sem, 'memo', ARGV[3])
 if found[1] then
-    local leases = key_of(sem, 'leases')
-    local now = server_ms()
-    local used
-    if expire_permits(sem, leases, now) then
-        used = give_back(sem, leases, id)
+    local used, now
+    if found[3] == id then
+        -- The lone acquisition (see sem.lua): the only one, so no other lease to look at, and
+        -- its own is live while its key is there. Without it, its lease ended: its permits come
+        -- back all the same, and it held nothing.
+        if give_back_lone(sem, id) then
+            used = 0
+        end
     else
-        used = give_back(sem, leases, id, found[1])
+        local leases = key_of(sem, 'leases')
+        now = server_ms()
+        if expire_permits(sem, leases, now, found[3]) then
+            used = give_back(sem, leases, id)
+        else
+            used = give_back(sem, leases, id, found[1])
+        end
     end
     if used then
         local free = (tonumber(found[2]) or 0) - used

@@ -2,6 +2,7 @@
 --
 -- KEYS[1]  the semaphore (see sem.lua)
 -- KEYS[2]  the leases of the acquisitions (see sem.lua)
+-- KEYS[3]  the lone acquisition's lease (see sem.lua)
 --
 -- ARGV[1]  permit id
 -- ARGV[2]  lease in milliseconds, from now
@@ -15,4 +16,4 @@
 -- the send of the copy it got the reply of), which is safe. A copy that finds them gone
 -- changes nothing.
 
-return renew_own_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2], expire_permits)
+return renew_own_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2], expire_all)

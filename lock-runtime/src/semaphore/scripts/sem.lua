@@ -11,6 +11,14 @@
 -- acquire that finds no permit used, and so no lease), and its permits come back: a crashed
 -- holder's permits return when its lease ends. `leases` exists while permits are held.
 --
+-- A lone acquisition keeps no lease in `leases`: one that finds no permit used and nobody
+-- queued takes its permits lone (take_lone), its permit id in the hash's `~lone`, its lease the
+-- TTL of the key `lone`. While `~lone` names it, it is the only acquisition holding permits:
+-- every script that looks at the leases first settles it (settle_lone, in expire_permits), its
+-- lease written into `leases` from the key's TTL, or, the key gone, its permits back; then
+-- works as above. Taking and giving back the permits of a semaphore nobody else uses, the
+-- common case, so asks no `TIME` and writes no `leases`.
+--
 -- Waiters queue as the locks' do (see common.lua), with the number of permits each wants in
 -- `q.wants`, and are served first come, first served (see in_turn): newcomers too queue behind
 -- them. A release wakes, by name and in queue order, the waiters whose permits fit in what is
@@ -33,16 +41,61 @@ local function drop_permits(sem, leases, ended, now)
     redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
 end
 
--- Drops the acquisitions of `sem` whose lease ended before `now` (server ms); their permits
--- come back. Returns whether any ended. Asked with a ZCOUNT first: none ended is the common
--- case, and its integer reply costs Redis less than the empty table of a ZRANGEBYSCORE.
-local function expire_permits(sem, leases, now)
+-- The field of the semaphore's hash naming its lone acquisition (see the top of this file).
+local LONE = '~lone'
+
+-- Grants the acquisition `id` of `sem`, on which no permit is used and nobody queues,
+-- `wanted` permits (a string), lone, with `record` saying who took them, for `lease` ms from
+-- now (a string). Two commands: HSET, SET.
+local function take_lone(sem, id, wanted, record, lease)
+    redis.call('hset', sem, id, wanted, who_field(id), record, 'used', wanted, LONE, id)
+    redis.call('set', key_of(sem, 'lone'), '1', 'px', lease)
+end
+
+-- Gives back every permit of the lone acquisition `id` of `sem`: as it is the only one, no
+-- permit is used after (`used` absent reads as 0). Returns whether its lease was live (its key
+-- there); the key is gone after.
+local function give_back_lone(sem, id)
+    local live = redis.call('del', key_of(sem, 'lone')) == 1
+    redis.call('hdel', sem, id, who_field(id), LONE, 'used')
+    return live
+end
+
+-- Ends the lone state of `sem`, whose lone acquisition is `id` (its `~lone`), at `now` (server
+-- ms): its lease, while its key is there, is written into `leases` as the server time it ends
+-- (a TTL counts from the script's start, which comes before `now`, so that end is never before
+-- the one Redis kept); the key gone, its lease ended, and its permits come back. Returns
+-- whether they came back.
+local function settle_lone(sem, leases, id, now)
+    local lone = key_of(sem, 'lone')
+    local left = redis.call('pttl', lone)
+    if left > 0 then
+        redis.call('zadd', leases, string.format('%d', now + left), id)
+        redis.call('del', lone)
+        redis.call('hdel', sem, LONE)
+        return false
+    end
+    give_back_lone(sem, id)
+    return true
+end
+
+-- Drops the acquisitions of `sem` whose lease ended before `now` (server ms), the lone one
+-- `lone` (its `~lone`, or nil/false: none) settled first (see settle_lone); their permits come
+-- back. Returns whether any ended. Asked with a ZCOUNT first: none ended is the common case,
+-- and its integer reply costs Redis less than the empty table of a ZRANGEBYSCORE.
+local function expire_permits(sem, leases, now, lone)
+    local ended = lone and settle_lone(sem, leases, lone, now)
     local before = string.format('(%d', now)
     if redis.call('zcount', leases, '-inf', before) == 0 then
-        return false
+        return ended
     end
     drop_permits(sem, leases, redis.call('zrangebyscore', leases, '-inf', before), now)
     return true
+end
+
+-- expire_permits for a script that has not read the hash's `~lone`.
+local function expire_all(sem, leases, now)
+    return expire_permits(sem, leases, now, redis.call('hget', sem, LONE))
 end
 
 -- Sets the lease of acquisition `id` to end at `ends` (server ms, as a string). `leases` has no
@@ -100,7 +153,7 @@ local function in_turn(q, id, left, now)
 end
 
 -- Wakes, by name and in queue order, the live waiters of `sem` whose permits fit in `free` (the
--- permits free at `now`, server ms), stopping at the first that does not fit: the rule of
+-- permits free at `now`, server ms; nil: read when someone waits), stopping at the first that does not fit: the rule of
 -- in_turn, so every waiter woken may take its permits, and no waiter behind one that does not
 -- fit is woken (it could not take them). Dead waiters met on the way leave the queue. Published
 -- with pcall: a Redis user without channel rights still releases (its waiters wake at their
@@ -111,6 +164,7 @@ local function wake_fitting(sem, free, now, publish)
     if free <= 0 or nobody_queued(queue) then
         return
     end
+    now = now or server_ms()
     local q, channel = queue_of(sem, queue), key_of(sem, 'unlock')
     local index = 0
     while free > 0 do
