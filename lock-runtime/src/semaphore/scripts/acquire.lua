@@ -56,8 +56,7 @@ if wanted > total then
     return {-4, total}
 end
 
-local leases, queue = key_of(sem, 'leases'), key_of(sem, 'queue')
-local mark = key_of(sem, 'abandoned', id)
+local queue, mark = key_of(sem, 'queue'), key_of(sem, 'abandoned', id)
 -- Whether the permit id is not marked (see abandoned in common.lua) and nobody queues: asked
 -- once, here if no permit is used.
 local untouched
@@ -73,6 +72,7 @@ if (tonumber(found[2]) or 0) == 0 then
     end
 end
 
+local leases = key_of(sem, 'leases')
 local now_us, now = server_time()
 local ends = string.format('%d', now + tonumber(ARGV[2]))
 if (tonumber(found[2]) or 0) > 0 and expire_permits(sem, leases, now, found[4]) then
