@@ -150,7 +150,7 @@ end
 -- Writes the lease of the lone hold of `lock` (the lock's TTL, see the top of this file) into
 -- `leases`, which does not exist, as the server time (ms) it ends, `now` being the server time:
 -- a TTL counts from the script's start, which comes before `now`, so the end written is never
--- before the one Redis keeps. Both keys then expire then. Nothing to write if `lock` is not
+-- before the one Redis keeps; both keys expire at that end. Nothing to write if `lock` is not
 -- there, has no TTL or no hold (an operator's PERSIST or HDEL: no lease to spread).
 local function spread(lock, leases, now)
     local left = redis.call('pttl', lock)

@@ -153,12 +153,12 @@ local function in_turn(q, id, left, now)
 end
 
 -- Wakes, by name and in queue order, the live waiters of `sem` whose permits fit in `free` (the
--- permits free at `now`, server ms; nil: read when someone waits), stopping at the first that does not fit: the rule of
--- in_turn, so every waiter woken may take its permits, and no waiter behind one that does not
--- fit is woken (it could not take them). Dead waiters met on the way leave the queue. Published
--- with pcall: a Redis user without channel rights still releases (its waiters wake at their
--- timers). As pass_on in common.lua, it names the queue's other keys and the channel only when
--- someone waits.
+-- permits free at `now`, server ms; nil: read when someone waits), stopping at the first that
+-- does not fit: the rule of in_turn, so every waiter woken may take its permits, and no waiter
+-- behind one that does not fit is woken (it could not take them). Dead waiters met on the way
+-- leave the queue. Published with pcall: a Redis user without channel rights still releases
+-- (its waiters wake at their timers). As pass_on in common.lua, it names the queue's other keys
+-- and the channel only when someone waits.
 local function wake_fitting(sem, free, now, publish)
     local queue = key_of(sem, 'queue')
     if free <= 0 or nobody_queued(queue) then
