@@ -516,7 +516,7 @@ fn a_release_drops_the_holds_whose_lease_ended_first() {
 /// A free lock is taken at once (one EXISTS finds no lock, no mark, no queue and no leases): the
 /// hold is its only one, lone, the lock's TTL its lease, and no leases are kept. An entry of a
 /// hold gone from the lock (its key deleted by hand) is in nobody's way: the hold is granted
-/// beside it, and both keys expire with the hold's lease.
+/// all the same, and both keys expire with the hold's lease.
 #[test]
 fn a_free_lock_is_taken_at_once_and_expires_with_its_lease() {
     for stale_entry in [false, true] {
