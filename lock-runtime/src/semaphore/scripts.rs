@@ -46,9 +46,14 @@ lua_scripts! {
     pub(crate) static AVAILABLE: LuaScript = "available.lua";
 
     /// Describe a semaphore without changing it; see `scripts/info.lua`. Declared read-only,
-    /// with the family's `inspect.lua` in front.
-    unlisted pub(crate) static INFO: LuaScript =
-        ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
+    /// with the others' front (for the names of its layout) and the family's `inspect.lua`.
+    unlisted pub(crate) static INFO: LuaScript = [
+        "#!lua flags=no-writes\n",
+        common_lua!(),
+        requests_lua!(),
+        include_str!("scripts/sem.lua"),
+        inspect_lua!(),
+    ] "info.lua";
 }
 
 /// The replies of `acquire.lua` that are the semaphore's own: refusals, returned at once. The

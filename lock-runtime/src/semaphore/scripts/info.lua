@@ -43,7 +43,7 @@ end
 -- sem.lua) alone while its lease's key is there (its TTL the lease), else those of KEYS[6],
 -- and the lone one's permits free if it was there; and how many there are.
 local live, held_by
-local lone = redis.call('hget', KEYS[1], '~lone')
+local lone = redis.call('hget', KEYS[1], LONE)
 local left = lone and redis.call('pttl', KEYS[7])
 if lone and left > 0 then
     live, held_by = {lone, now + left}, 1
