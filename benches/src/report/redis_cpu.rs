@@ -72,10 +72,15 @@ pub(super) fn render(out: &mut String, cpu: &RedisCpuResult) {
          one plain redis-rs multiplexed connection. *Redis CPU* is the growth of `used_cpu_sys` + \
          `used_cpu_user` over the slice, per pair: everything Redis did, reading and replying \
          included. *Script time* is the `INFO commandstats` microseconds of the commands the \
-         client sent (`EVALSHA`, and `SET` for `SET NX`), the scripts' inner calls included; it \
-         is wall-clock time inside each command, so on a busy machine it includes moments Redis \
-         was descheduled and can exceed its CPU. Each figure is followed by its ratio to the \
-         Redisson-style reference's in the same run.\n",
+         client sent (`FCALL` for lock-runtime's scripts where Redis has Functions, `EVALSHA` \
+         for the reference's and the compare-and-delete, `SET` for `SET NX`), the scripts' inner \
+         calls included; it is wall-clock time inside each command, so on a busy machine it \
+         includes moments Redis was descheduled and can exceed its CPU. `FCALL` and `EVALSHA` \
+         do not split a call's work between the command and what is around it the same way \
+         (for the same two requests per pair, the CPU left outside the script time differs), \
+         so the primitives compare with the reference by their Redis CPU, which the targets \
+         use. Each figure is followed by its ratio to the Redisson-style reference's in the \
+         same run.\n",
         cpu.tasks,
         cpu.seconds_per_series,
         cpu.rounds,
