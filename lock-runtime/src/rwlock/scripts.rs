@@ -43,9 +43,14 @@ lua_scripts! {
         [allow_oom!(), common_lua!(), include_str!("scripts/rw.lua")] "force_unlock.lua";
 
     /// Describe a read-write lock without changing it; see `scripts/info.lua`. Declared
-    /// read-only, with the family's `common.lua` (for `owners_of`) and `inspect.lua` in front.
-    unlisted pub(crate) static INFO: LuaScript =
-        ["#!lua flags=no-writes\n", common_lua!(), inspect_lua!()] "info.lua";
+    /// read-only, with the others' front (for how a lone hold's lease is read) and the family's
+    /// `inspect.lua`.
+    unlisted pub(crate) static INFO: LuaScript = [
+        "#!lua flags=no-writes\n",
+        common_lua!(),
+        include_str!("scripts/rw.lua"),
+        inspect_lua!(),
+    ] "info.lua";
 }
 
 #[cfg(test)]

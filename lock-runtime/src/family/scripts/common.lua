@@ -101,6 +101,18 @@ local function who_field(owner)
     return '~who:' .. owner
 end
 
+-- The server time (ms, as a string) the TTL of `key` ends, `now` being the server time; nil if
+-- `key` is not there or has no TTL. A TTL counts from the script's start, which comes before
+-- `now`, so the end given is never before the one Redis keeps. How a lone hold's lease (the
+-- read-write lock's, the semaphore's) is read.
+local function ttl_end(key, now)
+    local left = redis.call('pttl', key)
+    if left <= 0 then
+        return nil
+    end
+    return string.format('%d', now + left)
+end
+
 -- The owner ids of every hold in `lock`: its fields, but the bookkeeping ones (their names
 -- start with `~`) and the read-write lock's `writer`.
 local function owners_of(lock)

@@ -41,12 +41,12 @@ local function live_hold(owner, ends)
 end
 
 -- A lone lock (see rw.lua) keeps no leases: {its hold's owner id, the server time (ms) its lease
--- ends, from the lock's TTL}; nil otherwise.
+-- ends} (see lone_lease in rw.lua); nil otherwise.
 local lone
 if redis.call('exists', KEYS[6]) == 0 then
-    local left = redis.call('pttl', KEYS[1])
-    if left > 0 then
-        lone = {owners_of(KEYS[1])[1], now + left}
+    local owner, ends = lone_lease(KEYS[1], now)
+    if owner then
+        lone = {owner, ends}
     end
 end
 

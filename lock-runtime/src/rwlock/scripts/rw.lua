@@ -147,21 +147,26 @@ local function take_lone(lock, owner, lease, record, write)
     redis.call('pexpire', lock, lease)
 end
 
--- Writes the lease of the lone hold of `lock` (the lock's TTL, see the top of this file) into
--- `leases`, which does not exist, as the server time (ms) it ends, `now` being the server time:
--- a TTL counts from the script's start, which comes before `now`, so the end written is never
--- before the one Redis keeps; both keys expire at that end. Nothing to write if `lock` is not
--- there, has no TTL or no hold (an operator's PERSIST or HDEL: no lease to spread).
-local function spread(lock, leases, now)
-    local left = redis.call('pttl', lock)
-    if left <= 0 then
-        return
+-- The lone hold of `lock` (see the top of this file), which keeps no leases, at `now` (server
+-- ms): its owner id and the server time (ms, as a string) its lease ends, read from the lock's
+-- TTL (see ttl_end in common.lua); nil if `lock` is not there, has no TTL or no hold (an
+-- operator's PERSIST or HDEL).
+local function lone_lease(lock, now)
+    local ends = ttl_end(lock, now)
+    local owner = ends and owners_of(lock)[1]
+    if not owner then
+        return nil
     end
-    local owner = owners_of(lock)[1]
+    return owner, ends
+end
+
+-- Writes the lease of the lone hold of `lock` into `leases`, which does not exist (see
+-- lone_lease); both keys expire at its end. Nothing to write if there is no lone hold.
+local function spread(lock, leases, now)
+    local owner, ends = lone_lease(lock, now)
     if not owner then
         return
     end
-    local ends = string.format('%d', now + left)
     redis.call('zadd', leases, ends, owner)
     redis.call('pexpireat', lock, ends)
     redis.call('pexpireat', leases, ends)

@@ -44,9 +44,9 @@ end
 -- and the lone one's permits free if it was there; and how many there are.
 local live, held_by
 local lone = redis.call('hget', KEYS[1], LONE)
-local left = lone and redis.call('pttl', KEYS[7])
-if lone and left > 0 then
-    live, held_by = {lone, now + left}, 1
+local ends = lone and ttl_end(KEYS[7], now)
+if ends then
+    live, held_by = {lone, ends}, 1
 else
     if lone then
         used = used - (tonumber(redis.call('hget', KEYS[1], lone)) or 0)

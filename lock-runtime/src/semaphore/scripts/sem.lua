@@ -63,14 +63,13 @@ end
 
 -- Ends the lone state of `sem`, whose lone acquisition is `id` (its `~lone`), at `now` (server
 -- ms): its lease, while its key is there, is written into `leases` as the server time it ends
--- (a TTL counts from the script's start, which comes before `now`, so that end is never before
--- the one Redis kept); the key gone, its lease ended, and its permits come back. Returns
--- whether they came back.
+-- (see ttl_end in common.lua); the key gone, its lease ended, and its permits come back.
+-- Returns whether they came back.
 local function settle_lone(sem, leases, id, now)
     local lone = key_of(sem, 'lone')
-    local left = redis.call('pttl', lone)
-    if left > 0 then
-        redis.call('zadd', leases, string.format('%d', now + left), id)
+    local ends = ttl_end(lone, now)
+    if ends then
+        redis.call('zadd', leases, ends, id)
         redis.call('del', lone)
         redis.call('hdel', sem, LONE)
         return false
