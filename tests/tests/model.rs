@@ -1,5 +1,6 @@
 //! A model-based test of "a copy counts once, however late" (DESIGN 3.2, issue 20): random
-//! sequences of operations on a lock, a count-down latch and a semaphore, with requests
+//! sequences of operations on a lock, a count-down latch, a semaphore and a read-write lock, with
+//! requests
 //! duplicated and delivered late, connections reset, clients crashing and leases running out,
 //! run against the real scripts on a real Redis and against a small reference model.
 //!
@@ -9,10 +10,12 @@
 //! copy stays held until a later step delivers it, at once or after the request memos expired:
 //! the late copy of DESIGN 3.2. After every step, what Redis holds, read through the public API
 //! by an observer client connected directly ([`Lock::info`], [`CountDownLatch::info`],
-//! [`Semaphore::info`]), is compared with the model, and the invariants are checked:
+//! [`Semaphore::info`], [`ReadWriteLock::info`]), is compared with the model, and the invariants are checked:
 //!
 //! - **never two live holders**: a lock is never acquired while another acquisition's guard
-//!   still trusts its lease, and a semaphore never grants more permits than live holders leave;
+//!   still trusts its lease, a semaphore never grants more permits than live holders leave, and
+//!   a read-write lock never shows a write hold beside any hold but the reads taken under it
+//!   (downgrades);
 //! - **counts exact**: hold counts, the latch's count, the semaphore's total and the permits of
 //!   each acquisition are what the model counts; a hold whose guard trusts its lease is in Redis;
 //! - **no phantom, no revival**: Redis never shows a hold the model does not know (a late copy
@@ -20,7 +23,12 @@
 //! - **leases end only for a reason**: a guard never learns its lease is lost while the lease
 //!   still runs (the watchdog found its hold gone), and a watchdog lease of a healthy client
 //!   never runs out;
-//! - **fencing tokens strictly increase** per lock name;
+//! - **fencing tokens strictly increase** per lock name (a read-write lock's reads carry the
+//!   last one; each write's is above every token before it);
+//! - **nothing refused without a reason**: an acquisition fails only if a hold that may still
+//!   be live is in its way (a read-write lock: or a waiter an acquisition that just failed may
+//!   have left queued), or its wait was too short for a resend; an upgrade is refused at once,
+//!   a downgrade granted at once;
 //! - at the end, everything given back, **no key without a TTL**.
 //!
 //! The model does not replay deliveries: a late copy must change nothing, so delivering held
@@ -52,7 +60,7 @@
 //!
 //! # Reading a failure
 //!
-//! The three models run side by side, each with its own proptest runner and seed; a failure is
+//! The four models run side by side, each with its own proptest runner and seed; a failure is
 //! shrunk (for at most three minutes) and reported as the minimal case, with what each step did
 //! and the violated invariant. `PROPTEST_RNG_SEED=<seed>` replays a seed (timing aside), and
 //! `PROPTEST_CASES=<n>` explores further than the CI budget. The counterexamples the search
@@ -61,6 +69,7 @@
 //! [`Lock::info`]: lock_runtime::Lock::info
 //! [`CountDownLatch::info`]: lock_runtime::CountDownLatch::info
 //! [`Semaphore::info`]: lock_runtime::Semaphore::info
+//! [`ReadWriteLock::info`]: lock_runtime::ReadWriteLock::info
 
 use std::{
     cell::Cell,
@@ -78,7 +87,10 @@ use std::{
 use lock_runtime::{LockClient, LockError, LockGuard, SemaphorePermit};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{assert_no_key_without_ttl, assert_released, eventually, load_every_script, sem_key},
+    locks::{
+        assert_no_key_without_ttl, assert_released, assert_rw_released, eventually,
+        load_every_script, sem_key,
+    },
     unique_name,
 };
 use proptest::{
@@ -1144,6 +1156,97 @@ fn may_run_out<G: Leased>(
     }
 }
 
+/// What the lock and the read-write lock do with their guards alike.
+impl Holds<LockGuard> {
+    /// Counts the outcome `entered` of a re-entry of acquisition `hold` (inside the scope of
+    /// one of its guards, waiting `wait`, stalled if `stalled`).
+    fn reentered(
+        &mut self,
+        hold: usize,
+        entered: Result<LockGuard, LockError>,
+        wait: Wait,
+        stalled: bool,
+    ) -> Result<String, String> {
+        let index = hold;
+        let hold = &mut self.holds[index];
+        match entered {
+            Ok(inner) => {
+                if inner.fencing_token() != hold.token {
+                    return Err(format!(
+                        "the re-entry of {hold} carries token {}, not its outer hold's {}",
+                        inner.fencing_token(),
+                        hold.token
+                    ));
+                }
+                if hold.state == State::Gone {
+                    return Err(format!("re-entered {hold}, which Redis no longer held"));
+                }
+                hold.count += 1;
+                let count = hold.count;
+                self.guards.push((index, inner));
+                Ok(format!("re-entered #{index}: {count} holds"))
+            }
+            // A short wait ends before a resend: a held (or merely slow) request is given up.
+            Err(err)
+                if hold.state == State::Live
+                    && !(wait == Wait::Short && (stalled || err.is_redis())) =>
+            {
+                Err(format!("re-entering {hold} failed: {err}"))
+            }
+            Err(err) => Ok(format!("not re-entered: {err}")),
+        }
+    }
+
+    /// `unlock()` of the guard `guard` names (see [`Holds::pick`]), stalled if `stalled`.
+    async fn unlock(
+        &mut self,
+        h: &Harness<'_>,
+        guard: usize,
+        stalled: bool,
+    ) -> Result<String, String> {
+        let Some(picked) = self.pick(guard) else {
+            return Ok("no guard to unlock".into());
+        };
+        let (index, guard) = self.guards.remove(picked);
+        let hold = &self.holds[index];
+        let client = hold.client;
+        let ran_out = may_run_out(&guard, hold.leasing, h.recent_fault(client));
+        let result = h.send(client, stalled, guard.unlock()).await?;
+        self.check_leases(h)?;
+        self.gave_back(index, Some(1), result, ran_out())
+            .map(|note| format!("#{index}: {note}"))
+    }
+
+    /// Drops the guard `guard` names: released in the background, held if `stalled`.
+    async fn drop_guard(
+        &mut self,
+        h: &Harness<'_>,
+        guard: usize,
+        stalled: bool,
+    ) -> Result<String, String> {
+        let Some(picked) = self.pick(guard) else {
+            return Ok("no guard to drop".into());
+        };
+        let (index, guard) = self.guards.remove(picked);
+        let client = self.holds[index].client;
+        h.send(client, stalled, async { drop(guard) }).await?;
+        let hold = &mut self.holds[index];
+        hold.count -= 1;
+        if hold.count == 0 {
+            hold.state = State::Gone;
+        }
+        Ok(format!("dropped a guard of #{index}"))
+    }
+
+    /// Unlocks every guard, innermost first (`pick` 0 is the newest guard).
+    async fn unlock_all(&mut self, h: &Harness<'_>) -> Result<(), String> {
+        while !self.guards.is_empty() {
+            self.unlock(h, 0, false).await?;
+        }
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The reentrant lock.
 
@@ -1263,53 +1366,7 @@ impl LockModel {
             )
             .await?;
         self.holds.check_leases(h)?;
-        let hold = &mut self.holds.holds[index];
-        match entered {
-            Ok(inner) => {
-                if inner.fencing_token() != hold.token {
-                    return Err(format!(
-                        "the re-entry of {hold} carries token {}, not its outer hold's {}",
-                        inner.fencing_token(),
-                        hold.token
-                    ));
-                }
-                if hold.state == State::Gone {
-                    return Err(format!("re-entered {hold}, which Redis no longer held"));
-                }
-                hold.count += 1;
-                let count = hold.count;
-                self.holds.guards.push((index, inner));
-                Ok(format!("re-entered #{index}: {count} holds"))
-            }
-            // A short wait ends before a resend: a held (or merely slow) request is given up.
-            Err(err)
-                if hold.state == State::Live
-                    && !(wait == Wait::Short && (stalled || err.is_redis())) =>
-            {
-                Err(format!("re-entering {hold} failed: {err}"))
-            }
-            Err(err) => Ok(format!("not re-entered: {err}")),
-        }
-    }
-
-    async fn unlock(
-        &mut self,
-        h: &Harness<'_>,
-        guard: usize,
-        stalled: bool,
-    ) -> Result<String, String> {
-        let Some(picked) = self.holds.pick(guard) else {
-            return Ok("no guard to unlock".into());
-        };
-        let (index, guard) = self.holds.guards.remove(picked);
-        let hold = &self.holds.holds[index];
-        let client = hold.client;
-        let ran_out = may_run_out(&guard, hold.leasing, h.recent_fault(client));
-        let result = h.send(client, stalled, guard.unlock()).await?;
-        self.holds.check_leases(h)?;
-        self.holds
-            .gave_back(index, Some(1), result, ran_out())
-            .map(|note| format!("#{index}: {note}"))
+        self.holds.reentered(index, entered, wait, stalled)
     }
 }
 
@@ -1406,22 +1463,8 @@ impl Model for LockModel {
                 wait,
             } => self.acquire(h, client, leasing, wait, stalled).await,
             LockOp::Reenter { guard, wait } => self.reenter(h, guard, wait, stalled).await,
-            LockOp::Unlock { guard } => self.unlock(h, guard, stalled).await,
-            LockOp::Drop { guard } => {
-                let Some(picked) = self.holds.pick(guard) else {
-                    return Ok("no guard to drop".into());
-                };
-                let (index, guard) = self.holds.guards.remove(picked);
-                let client = self.holds.holds[index].client;
-                // The release goes out from the background, held if stalled.
-                h.send(client, stalled, async { drop(guard) }).await?;
-                let hold = &mut self.holds.holds[index];
-                hold.count -= 1;
-                if hold.count == 0 {
-                    hold.state = State::Gone;
-                }
-                Ok(format!("dropped a guard of #{index}"))
-            }
+            LockOp::Unlock { guard } => self.holds.unlock(h, guard, stalled).await,
+            LockOp::Drop { guard } => self.holds.drop_guard(h, guard, stalled).await,
         }
     }
 
@@ -1440,10 +1483,7 @@ impl Model for LockModel {
     }
 
     async fn finish(&mut self, h: &Harness<'_>) -> Result<(), String> {
-        // Innermost first (`pick` 0 is the newest guard).
-        while !self.holds.guards.is_empty() {
-            self.unlock(h, 0, false).await?;
-        }
+        self.holds.unlock_all(h).await?;
         settle(self, h).await?;
         kit_check(|| {
             if !self.holds.any_doubtful() {
@@ -1897,6 +1937,422 @@ impl Model for SemaphoreModel {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The read-write lock.
+
+/// The two kinds of hold of the read-write lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+}
+
+impl Kind {
+    /// What the model puts before an owner id: the id alone does not say the kind of its hold.
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Read => "read ",
+            Self::Write => "write ",
+        }
+    }
+
+    fn other(self) -> Self {
+        match self {
+            Self::Read => Self::Write,
+            Self::Write => Self::Read,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum RwOp {
+    /// `try_acquire` of the `kind` lock by client `client`, outside any scope.
+    Acquire {
+        client: usize,
+        kind: Kind,
+        leasing: Leasing,
+        wait: Wait,
+    },
+    /// Takes the `kind` lock inside the scope of the guard `guard` names (see [`Holds::pick`]),
+    /// with a watchdog lease: the guard's own kind re-enters its hold; a read under a write is a
+    /// downgrade (a hold of its own, granted beside the write at once); a write under a read
+    /// is an upgrade, refused at once.
+    Within {
+        guard: usize,
+        kind: Kind,
+        wait: Wait,
+    },
+    /// `unlock()` of the guard `guard` names.
+    Unlock { guard: usize },
+    /// Drops the guard `guard` names: released in the background.
+    Drop { guard: usize },
+}
+
+struct RwModel {
+    name: String,
+    /// Each acquisition's id is its kind's tag and its owner id (see [`Kind::tag`]).
+    holds: Holds<LockGuard>,
+    /// Per acquisition: its kind, and for a downgrade the write acquisition it was taken under.
+    kinds: Vec<(Kind, Option<usize>)>,
+    /// The highest fencing token handed out, a read's included.
+    last_token: Option<u64>,
+    /// When an acquisition last ended without a guard: until its waiter left the queue (in the
+    /// background, or after one liveness period if the leave was lost), a writer it left there
+    /// blocks new readers and writers, and a reader at the head blocks the writers.
+    last_miss: Option<Instant>,
+}
+
+impl RwModel {
+    /// What Redis shows holding the lock: ids as the model makes them, with their counts.
+    async fn seen(&self, h: &Harness<'_>) -> Result<Vec<(String, u64)>, String> {
+        let info = h
+            .observer
+            .read_write_lock(&self.name)
+            .info()
+            .await
+            .map_err(|err| format!("reading the read-write lock: {err}"))?;
+        let tagged = |kind: Kind, holder: &lock_runtime::LockHolder| {
+            (
+                format!("{}{}", kind.tag(), holder.owner()),
+                holder.hold_count(),
+            )
+        };
+        let mut seen: Vec<_> = info
+            .readers()
+            .iter()
+            .map(|reader| tagged(Kind::Read, reader))
+            .collect();
+        seen.extend(info.writer().map(|writer| tagged(Kind::Write, writer)));
+        Ok(seen)
+    }
+
+    /// The first acquisition in `state` that a fresh hold of `kind` (outside its scope) must
+    /// wait for: any for a write, a write for a read.
+    fn blocking(&self, kind: Kind, state: State) -> Option<&Hold> {
+        self.holds.holds.iter().find(|hold| {
+            hold.state == state && (kind == Kind::Write || self.kinds[hold.index].0 == Kind::Write)
+        })
+    }
+
+    /// Whether a waiter an earlier acquisition left in the queue may still be there.
+    fn recent_miss(&self) -> bool {
+        self.last_miss.is_some_and(|miss| {
+            miss.elapsed() < WATCHDOG_TIMEOUT + RESPONSE_TIMEOUT + Duration::from_millis(500)
+        })
+    }
+
+    async fn acquire(
+        &mut self,
+        h: &Harness<'_>,
+        (client, kind, leasing, wait): (usize, Kind, Leasing, Wait),
+        stalled: bool,
+    ) -> Result<String, String> {
+        let rw = h.client(client).read_write_lock(&self.name);
+        let (read, write) = (rw.read(), rw.write());
+        let (wait_for, lease) = (wait.duration(), leasing.lease());
+        let taken = h
+            .send(client, stalled, async {
+                match kind {
+                    Kind::Read => read.try_acquire(wait_for, lease).await,
+                    Kind::Write => write.try_acquire(wait_for, lease).await,
+                }
+            })
+            .await?;
+        self.holds.check_leases(h)?;
+        let busy = self.blocking(kind, State::Live).map(ToString::to_string);
+        match taken {
+            Ok(guard) => {
+                if let Some(busy) = busy {
+                    return Err(format!(
+                        "client {client} took the {kind:?} lock while {busy} still trusts its \
+                         lease"
+                    ));
+                }
+                self.taken(h, client, (kind, None), leasing, guard).await
+            }
+            Err(err) => {
+                // A short wait ends before a resend: a held (or merely slow) request is given up.
+                let excused = busy.is_some()
+                    || self.blocking(kind, State::Doubtful).is_some()
+                    || self.recent_miss()
+                    || (wait == Wait::Short && (stalled || err.is_redis()));
+                self.last_miss = Some(Instant::now());
+                if excused {
+                    Ok(format!("not acquired: {err}"))
+                } else {
+                    Err(format!(
+                        "acquiring the {kind:?} lock failed with nothing in its way: {err}"
+                    ))
+                }
+            }
+        }
+    }
+
+    /// A fresh hold of `kind` (a downgrade if taken under a write acquisition) client `client`
+    /// took with `guard`: its token checked, its owner id found in Redis.
+    async fn taken(
+        &mut self,
+        h: &Harness<'_>,
+        client: usize,
+        (kind, under): (Kind, Option<usize>),
+        leasing: Leasing,
+        guard: LockGuard,
+    ) -> Result<String, String> {
+        let token = guard.fencing_token();
+        if let Some(last) = self.last_token
+            && kind == Kind::Write
+            && token <= last
+        {
+            return Err(format!(
+                "fencing token {token} handed out to a write after {last}: not strictly \
+                 increasing"
+            ));
+        }
+        self.last_token = Some(self.last_token.map_or(token, |last| last.max(token)));
+        let prefix = format!("{}{}", kind.tag(), h.client(client).id());
+        let fresh: Vec<String> = self
+            .seen(h)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| id.starts_with(&prefix) && !self.holds.knows(id))
+            .collect();
+        let [id] = fresh.as_slice() else {
+            return Err(format!(
+                "client {client} took the {kind:?} lock, but Redis shows {} new hold(s) of its \
+                 kind from it: {fresh:?}",
+                fresh.len()
+            ));
+        };
+        let index = self.holds.add(client, id.clone(), leasing, token, 1, guard);
+        self.kinds.push((kind, under));
+        Ok(format!("took {kind:?} as #{index}, token {token}"))
+    }
+
+    async fn within(
+        &mut self,
+        h: &Harness<'_>,
+        (guard, kind, wait): (usize, Kind, Wait),
+        stalled: bool,
+    ) -> Result<String, String> {
+        let Some(picked) = self.holds.pick(guard) else {
+            return Ok("no guard to take a lock under".into());
+        };
+        let (index, outer) = &self.holds.guards[picked];
+        let index = *index;
+        let client = self.holds.holds[index].client;
+        let rw = h.client(client).read_write_lock(&self.name);
+        let (read, write) = (rw.read(), rw.write());
+        let taken = h
+            .send(
+                client,
+                stalled,
+                outer.scope(async move {
+                    match kind {
+                        Kind::Read => read.try_acquire(wait.duration(), None).await,
+                        Kind::Write => write.try_acquire(wait.duration(), None).await,
+                    }
+                }),
+            )
+            .await?;
+        self.holds.check_leases(h)?;
+        match (self.kinds[index].0, kind, taken) {
+            (held, kind, taken) if held == kind => {
+                self.holds.reentered(index, taken, wait, stalled)
+            }
+            (Kind::Write, _, Ok(guard)) => {
+                let hold = &self.holds.holds[index];
+                if hold.state == State::Gone {
+                    return Err(format!(
+                        "a read was taken under {hold}, which Redis no longer held"
+                    ));
+                }
+                self.taken(
+                    h,
+                    client,
+                    (Kind::Read, Some(index)),
+                    Leasing::Watchdog,
+                    guard,
+                )
+                .await
+                .map(|note| format!("downgrade of #{index}: {note}"))
+            }
+            (Kind::Write, _, Err(err)) => {
+                let hold = &self.holds.holds[index];
+                if hold.state == State::Live
+                    && !(wait == Wait::Short && (stalled || err.is_redis()))
+                {
+                    Err(format!("a read under {hold} (a downgrade) failed: {err}"))
+                } else {
+                    Ok(format!("no downgrade: {err}"))
+                }
+            }
+            (Kind::Read, _, Err(err)) if err.is_misuse() => Ok(format!("upgrade refused: {err}")),
+            (Kind::Read, _, outcome) => Err(format!(
+                "a write asked under the read hold #{index} (an upgrade) was not refused: {:?}",
+                outcome.map(|guard| guard.fencing_token())
+            )),
+        }
+    }
+}
+
+impl Model for RwModel {
+    type Op = RwOp;
+
+    const NAME: &'static str = "read-write lock";
+
+    fn plan(genes: &[Gene]) -> Vec<Step<RwOp>> {
+        let mut plan = Planner::new();
+        // The abstract lock: the client and kind of each guard, oldest first; whether a lease
+        // may run out (a fixed one, or a crashed client's).
+        let mut guards: Vec<(usize, Kind)> = Vec::new();
+        let mut leases = false;
+        for &gene in genes {
+            if gene.is_fault() {
+                match plan.fault(gene, leases) {
+                    Some(&Step::Crash(client)) => {
+                        leases |= guards.iter().any(|&(holder, _)| holder == client);
+                        guards.retain(|&(holder, _)| holder != client);
+                        continue;
+                    }
+                    Some(_) => continue,
+                    None => {}
+                }
+            }
+            let guard = gene.pick();
+            let picked = (!guards.is_empty()).then(|| guards.len() - 1 - guard % guards.len());
+            let wait = gene.wait();
+            let op = match (picked, gene.percent()) {
+                (Some(picked), 0..20) => RwOp::Within {
+                    guard,
+                    kind: guards[picked].1,
+                    wait,
+                },
+                (Some(picked), 20..30) => RwOp::Within {
+                    guard,
+                    kind: guards[picked].1.other(),
+                    wait,
+                },
+                (Some(_), 30..60) => RwOp::Unlock { guard },
+                (Some(_), 60..70) => RwOp::Drop { guard },
+                (_, percent) => RwOp::Acquire {
+                    client: gene.client(),
+                    kind: if percent % 10 == 0 {
+                        Kind::Read
+                    } else {
+                        Kind::Write
+                    },
+                    leasing: gene.leasing(),
+                    wait,
+                },
+            };
+            let giving_back = matches!(op, RwOp::Unlock { .. } | RwOp::Drop { .. });
+            // A stalled request with a short wait is given up before it is resent.
+            let given_up = gene.stall(false) != Stall::No && wait == Wait::Short;
+            match (&op, picked) {
+                (
+                    RwOp::Acquire {
+                        client,
+                        kind,
+                        leasing,
+                        ..
+                    },
+                    _,
+                ) if !given_up => {
+                    let free = match kind {
+                        Kind::Read => guards.iter().all(|&(_, held)| held == Kind::Read),
+                        Kind::Write => guards.is_empty(),
+                    };
+                    if free {
+                        guards.push((*client, *kind));
+                        leases |= *leasing == Leasing::Fixed;
+                    }
+                }
+                (RwOp::Within { kind, .. }, Some(picked))
+                    if !given_up && (*kind == guards[picked].1 || *kind == Kind::Read) =>
+                {
+                    guards.push((guards[picked].0, *kind));
+                }
+                (RwOp::Unlock { .. } | RwOp::Drop { .. }, Some(picked)) => {
+                    guards.remove(picked);
+                }
+                _ => {}
+            }
+            plan.op(op, gene, giving_back);
+        }
+        plan.steps
+    }
+
+    fn new() -> Self {
+        Self {
+            name: unique_name("model-rw"),
+            holds: Holds::new("hold"),
+            kinds: Vec::new(),
+            last_token: None,
+            last_miss: None,
+        }
+    }
+
+    async fn apply(&mut self, h: &Harness<'_>, op: &RwOp, stalled: bool) -> Result<String, String> {
+        match *op {
+            RwOp::Acquire {
+                client,
+                kind,
+                leasing,
+                wait,
+            } => {
+                self.acquire(h, (client, kind, leasing, wait), stalled)
+                    .await
+            }
+            RwOp::Within { guard, kind, wait } => {
+                self.within(h, (guard, kind, wait), stalled).await
+            }
+            RwOp::Unlock { guard } => self.holds.unlock(h, guard, stalled).await,
+            RwOp::Drop { guard } => self.holds.drop_guard(h, guard, stalled).await,
+        }
+    }
+
+    async fn check(&mut self, h: &Harness<'_>) -> Result<(), Mismatch> {
+        let seen = self.seen(h).await?;
+        self.holds.check_leases(h)?;
+        // A write hold beside a read hold: only a read taken under that write (a downgrade).
+        let write_tag = Kind::Write.tag();
+        if let Some((writer, _)) = seen.iter().find(|(id, _)| id.starts_with(write_tag)) {
+            let index_of = |id: &String| self.holds.holds.iter().position(|hold| hold.id == *id);
+            let writer_index = index_of(writer);
+            for (reader, _) in seen.iter().filter(|(id, _)| !id.starts_with(write_tag)) {
+                let under = index_of(reader).and_then(|index| self.kinds[index].1);
+                if writer_index.is_none() || under != writer_index {
+                    return Err(Mismatch::from(format!(
+                        "Redis shows the write hold {writer} beside the read hold {reader}, \
+                         which was not taken under it"
+                    )));
+                }
+            }
+        }
+        self.holds.compare(&seen)
+    }
+
+    fn crashed(&mut self, client: usize) {
+        self.holds.crashed(client);
+    }
+
+    fn leases_end(&self) -> Option<Instant> {
+        self.holds.leases_end()
+    }
+
+    async fn finish(&mut self, h: &Harness<'_>) -> Result<(), String> {
+        self.holds.unlock_all(h).await?;
+        settle(self, h).await?;
+        kit_check(|| {
+            if !self.holds.any_doubtful() {
+                assert_rw_released(h.server, &self.name);
+            }
+            assert_no_key_without_ttl(h.server, &self.name);
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The tests.
 
 /// The lock's budget. On a loaded two-core machine, debug build: 25 to 40 s when every
@@ -1916,6 +2372,15 @@ const LATCH_BUDGET: Budget = Budget {
     genes: 8,
 };
 
+/// The read-write lock's budget: 20 to 30 s. With a late copy of a release counting again
+/// patched into the scripts, it found the seam in three runs of four; with reads granted beside
+/// another's write, or a lone hold's lease lost when a second hold comes, in its first case.
+const RW_BUDGET: Budget = Budget {
+    cases: 8,
+    lanes: 6,
+    genes: 10,
+};
+
 /// The semaphore's budget: 25 to 40 s.
 const SEMAPHORE_BUDGET: Budget = Budget {
     cases: 10,
@@ -1923,7 +2388,7 @@ const SEMAPHORE_BUDGET: Budget = Budget {
     genes: 10,
 };
 
-/// The three models side by side, each with its own runner, server and seed; every failure is
+/// The four models side by side, each with its own runner, server and seed; every failure is
 /// reported, shrunk. Budgets: the whole test stays under a minute in a debug build on a loaded
 /// two-core machine while every invariant holds.
 ///
@@ -1937,6 +2402,7 @@ fn random_operations_with_late_copies_keep_every_invariant() {
         std::thread::spawn(|| explore::<LockModel>(LOCK_BUDGET)),
         std::thread::spawn(|| explore::<LatchModel>(LATCH_BUDGET)),
         std::thread::spawn(|| explore::<SemaphoreModel>(SEMAPHORE_BUDGET)),
+        std::thread::spawn(|| explore::<RwModel>(RW_BUDGET)),
     ];
     let mut failures = Vec::new();
     for run in runs {
