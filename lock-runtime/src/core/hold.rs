@@ -164,11 +164,22 @@ impl ReleaseOnDrop {
         Self(Some(hold))
     }
 
-    /// Releases now and says how it went (see [`Hold::release_now`]).
-    pub(crate) async fn release(mut self) -> Result<(), LockError> {
-        match self.0.take() {
-            Some(hold) => hold.release_now().await,
-            None => Ok(()),
+    /// Releases once polled and says how it went (see [`Hold::release_now`]); dropped before,
+    /// the release goes out in the background, as this guard's drop sends it.
+    ///
+    /// Not an `async fn`, which would keep this guard twice in the future (as its argument and
+    /// as the local it is moved into), and the future a caller's task holds while the release
+    /// is on its way is that much larger.
+    pub(crate) fn release(self) -> impl Future<Output = Result<(), LockError>> + Send + 'static {
+        let mut this = self;
+        async move {
+            // A statement of its own: the `Option` taken from the guard is gone before the
+            // await, instead of living in the future beside the release.
+            let release = match this.0.take() {
+                Some(hold) => hold.release_now(),
+                None => return Ok(()),
+            };
+            release.await
         }
     }
 }

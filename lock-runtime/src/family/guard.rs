@@ -305,7 +305,9 @@ impl LockGuard {
     /// guard.unlock().await?; // released, and Redis confirmed it
     /// # Ok(()) });
     /// ```
-    pub async fn unlock(self) -> Result<(), LockError> {
-        self.hold.release().await
+    pub fn unlock(self) -> impl Future<Output = Result<(), LockError>> + Send + 'static {
+        // Not an `async fn`, which would keep the whole guard twice in the future: only its
+        // hold goes on, and the rest of the guard is dropped here.
+        self.hold.release()
     }
 }

@@ -130,7 +130,9 @@ impl SemaphorePermit {
     /// assert_eq!(pool.available_permits().await?, 3);
     /// # Ok(()) });
     /// ```
-    pub async fn release(self) -> Result<(), LockError> {
-        self.hold.release().await
+    pub fn release(self) -> impl Future<Output = Result<(), LockError>> + Send + 'static {
+        // Not an `async fn`, which would keep the whole permit twice in the future: only its
+        // hold goes on, and the rest of the permit is dropped here.
+        self.hold.release()
     }
 }
