@@ -1141,6 +1141,28 @@ impl<G: Leased> Holds<G> {
     }
 }
 
+/// The end of a case of a model whose acquisitions are lock guards (its `holds`): every guard
+/// unlocked, innermost first, until Redis agrees with the model; then, unless a lease is in
+/// doubt, `released` (the primitive's check that nothing of `name` is held) passes, and no key
+/// of `name` is left without a TTL either way.
+async fn finish_locks<M: Model>(
+    model: &mut M,
+    h: &Harness<'_>,
+    holds: fn(&mut M) -> &mut Holds<LockGuard>,
+    released: fn(&RedisServer, &str),
+    name: &str,
+) -> Result<(), String> {
+    holds(model).unlock_all(h).await?;
+    settle(model, h).await?;
+    let in_doubt = holds(model).any_doubtful();
+    kit_check(|| {
+        if !in_doubt {
+            released(h.server, name);
+        }
+        assert_no_key_without_ttl(h.server, name);
+    })
+}
+
 /// Whether `miss`, when an acquisition ended without a guard, is recent enough that the waiter
 /// it may have left queued is still there: its leave (sent in the background, resent until it
 /// lands) or, if that was lost, the end of its liveness period (the watchdog timeout) has not
@@ -1542,14 +1564,8 @@ impl<const FAIR: bool> Model for LockModel<FAIR> {
     }
 
     async fn finish(&mut self, h: &Harness<'_>) -> Result<(), String> {
-        self.holds.unlock_all(h).await?;
-        settle(self, h).await?;
-        kit_check(|| {
-            if !self.holds.any_doubtful() {
-                assert_released(h.server, &self.name);
-            }
-            assert_no_key_without_ttl(h.server, &self.name);
-        })
+        let name = self.name.clone();
+        finish_locks(self, h, |model| &mut model.holds, assert_released, &name).await
     }
 }
 
@@ -2399,14 +2415,8 @@ impl Model for RwModel {
     }
 
     async fn finish(&mut self, h: &Harness<'_>) -> Result<(), String> {
-        self.holds.unlock_all(h).await?;
-        settle(self, h).await?;
-        kit_check(|| {
-            if !self.holds.any_doubtful() {
-                assert_rw_released(h.server, &self.name);
-            }
-            assert_no_key_without_ttl(h.server, &self.name);
-        })
+        let name = self.name.clone();
+        finish_locks(self, h, |model| &mut model.holds, assert_rw_released, &name).await
     }
 }
 
