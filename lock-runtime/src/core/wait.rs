@@ -114,14 +114,19 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
         let mut named = None;
         let mut seen_confirmed = subscription.is_some();
         let mut try_now = true;
-        let mut ttl = None;
         // Set while this task holds a wake-up it has not used yet.
-        let mut baton: Option<Baton> = None;
+        let mut baton = Baton::default();
         // Whether the coming try follows a release's wake-up (not a timer or a confirmation).
         let mut after_release = false;
+        // When to try again without a wake-up: set by each try that finds the resource busy (the
+        // holder's TTL, or a renewal interval), so a sleep that follows no try (the
+        // subscription's confirmation still to come) keeps the last try's, and the sleeping
+        // task keeps no copy of the TTL beside its timer. `None` until a try: no deadline
+        // either, as the first try comes before any sleep.
+        let mut timer = pin!(None::<tokio::time::Sleep>);
         loop {
             if subscription.is_none() && !try_now {
-                tracing::debug!(lock = %keys.name, ?ttl, "held by another owner; waiting");
+                tracing::debug!(lock = %keys.name, "held by another owner; waiting");
                 let named = attempt.waiter_id().is_some();
                 subscription = Some(backend.hub.join(&keys.channel().to_string(), named));
             }
@@ -146,25 +151,26 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
                 let outcome = Box::pin(attempt.attempt(deadline)).await?;
                 // The try reached Redis: taken, or another owner holds it (and its release will
                 // wake someone). Either way the wake-up served its purpose.
-                if let Some(baton) = baton.take() {
-                    baton.used();
-                }
-                match outcome {
+                std::mem::take(&mut baton).used();
+                let ttl = match outcome {
                     Outcome::Done(output) => {
                         return Ok(Won {
                             output,
                             handed_off: after_release,
                         });
                     }
-                    Outcome::Busy { ttl: left } => ttl = left,
-                }
+                    Outcome::Busy { ttl } => ttl,
+                };
+                // A lock without TTL is not ours; look again after a renewal interval.
+                let wake_at = Instant::now()
+                    .checked_add(ttl.unwrap_or(backend.config.renew_interval()))
+                    .map(|at| deadline.map_or(at, |deadline| at.min(deadline)))
+                    .or(deadline);
+                timer.set(wake_at.map(tokio::time::sleep_until));
             }
-            // In a block, so that the sleeping task keeps no copy of the time read here.
-            let wake_at = {
+            if let Some(deadline) = deadline {
                 let now = Instant::now();
-                if let Some(deadline) = deadline
-                    && now >= deadline
-                {
+                if now >= deadline {
                     return Err(LockError::Timeout {
                         name: keys.name.to_string(),
                         what: attempt.what(),
@@ -172,19 +178,12 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
                         holder: attempt.holder(),
                     });
                 }
-                // A lock without TTL is not ours; look again after a renewal interval.
-                let wake_at = now.checked_add(ttl.unwrap_or(backend.config.renew_interval()));
-                match deadline {
-                    Some(deadline) => Some(wake_at.map_or(deadline, |at| at.min(deadline))),
-                    None => wake_at,
-                }
-            };
+            }
             if woken.is_none() {
                 // Subscribe at the top of the loop; its confirmation calls for the next try.
                 try_now = false;
                 continue;
             }
-            let mut timer = pin!(wake_at.map(tokio::time::sleep_until));
             // Polled by hand rather than through `select!`, whose futures and bookkeeping every
             // sleeping task would carry: a message naming this waiter first (it may hand over
             // the lock), then one for the channel, then the timer. A named wake-up is kept by
@@ -217,15 +216,14 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
                             handed_off: true,
                         });
                     }
-                    baton = subscription.as_ref().map(Subscription::baton);
                     true
                 }
-                Woke::Channel => {
-                    baton = subscription.as_ref().map(Subscription::baton);
-                    true
-                }
+                Woke::Channel => true,
                 Woke::Timer => false,
             };
+            if after_release && let Some(subscription) = &subscription {
+                baton = subscription.baton();
+            }
             try_now = true;
         }
     }

@@ -480,7 +480,9 @@ impl Future for NamedWoken<'_> {
 
 /// A wake-up a waiter received and has not used yet. Dropped unused (the waiter's try failed,
 /// its caller gave up, its deadline passed), it wakes another local waiter of the channel, so
-/// the others do not sleep to the holder's TTL.
+/// the others do not sleep to the holder's TTL. The default holds no wake-up: a waiter keeps
+/// one in its state rather than an `Option` of one, 8 bytes less for every waiting task.
+#[derive(Default)]
 pub(crate) struct Baton(Option<Arc<Channel>>);
 
 impl Baton {
