@@ -798,9 +798,18 @@ fn explore<M: Model>(budget: Budget) -> Result<String, String> {
         // A server of its own for each case, as every test of the kit has.
         let server = start_server();
         let result = runtime.block_on(run_lanes::<M>(&server, &lanes));
-        if result.is_err() {
+        if let Err(err) = &result {
             let mut found = found.lock().unwrap_or_else(PoisonError::into_inner);
-            found.get_or_insert((run, started.elapsed()));
+            if found.is_none() {
+                // Said at once, unshrunk: should the run be stopped while it shrinks (a test
+                // runner's timeout), the failure is on record.
+                eprintln!(
+                    "{} model (seed {seed}): case {run} failed; shrinking it for up to \
+                     {SHRINK_TIME:?}:\n{err}",
+                    M::NAME
+                );
+                *found = Some((run, started.elapsed()));
+            }
         }
         result.map_err(TestCaseError::fail)
     });
