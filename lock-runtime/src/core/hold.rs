@@ -170,12 +170,17 @@ impl ReleaseOnDrop {
     /// Not an `async fn`, which would keep this guard twice in the future (as its argument and
     /// as the local it is moved into), and the future a caller's task holds while the release
     /// is on its way is that much larger.
-    pub(crate) fn release(self) -> impl Future<Output = Result<(), LockError>> + Send + 'static {
-        let mut this = self;
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps its argument twice"
+    )]
+    pub(crate) fn release(
+        mut self,
+    ) -> impl Future<Output = Result<(), LockError>> + Send + 'static {
         async move {
             // A statement of its own: the `Option` taken from the guard is gone before the
             // await, instead of living in the future beside the release.
-            let release = match this.0.take() {
+            let release = match self.0.take() {
                 Some(hold) => hold.release_now(),
                 None => return Ok(()),
             };
