@@ -28,8 +28,12 @@
 //!   last one; each write's is above every token before it);
 //! - **nothing refused without a reason**: an acquisition fails only if a hold that may still
 //!   be live is in its way (the fair and the read-write lock: or a waiter an acquisition that
-//!   just failed may have left queued), or its wait was too short for a resend; an upgrade is refused at once,
-//!   a downgrade granted at once;
+//!   just failed may have left queued; the lock models: or a contender, below), or its wait was
+//!   too short for a resend; an upgrade is refused at once, a downgrade granted at once;
+//! - **a waiter gets the lock only once it is free**: in the lock models an acquisition may wait
+//!   in the background (a *contender*) while the steps after it run, to be woken by name or
+//!   handed the lock by a release; when it is joined, no acquisition the model knows may have
+//!   been held in Redis past the moment the contender's acquire returned, nor taken since;
 //! - at the end, everything given back, **no key without a TTL**.
 //!
 //! The model does not replay deliveries: a late copy must change nothing, so delivering held
@@ -75,6 +79,7 @@
 
 use std::{
     cell::Cell,
+    collections::VecDeque,
     fmt,
     future::Future,
     pin::Pin,
@@ -917,6 +922,10 @@ struct Hold {
     token: u64,
     /// When its acquire returned: its lease in Redis was set before.
     taken_at: Instant,
+    /// A time until which Redis surely held it, once its last count was given back: when the
+    /// release of that count started, if it found the hold (an unlock that returned `Ok`), or
+    /// when its last guard was dropped while the lease still ran. Not set for permits.
+    held_until: Option<Instant>,
     crashed_at: Option<Instant>,
     /// Holds (lock: 1 + re-entries not given back) or permits.
     count: u64,
@@ -971,6 +980,7 @@ impl<G: Leased> Holds<G> {
             leasing,
             token,
             taken_at: Instant::now(),
+            held_until: None,
             crashed_at: None,
             count,
             state: State::Live,
@@ -1254,7 +1264,12 @@ impl Holds<LockGuard> {
         let hold = &self.holds[index];
         let client = hold.client;
         let ran_out = may_run_out(&guard, hold.leasing, h.recent_fault(client));
+        let started = Instant::now();
         let result = h.send(client, stalled, guard.unlock()).await?;
+        let hold = &mut self.holds[index];
+        if hold.count == 1 && result.is_ok() {
+            hold.held_until = Some(started);
+        }
         self.check_leases(h)?;
         self.gave_back(index, Some(1), result, ran_out())
             .map(|note| format!("#{index}: {note}"))
@@ -1272,6 +1287,9 @@ impl Holds<LockGuard> {
         };
         let (index, guard) = self.guards.remove(picked);
         let client = self.holds[index].client;
+        if self.holds[index].count == 1 && !guard.is_lease_lost() {
+            self.holds[index].held_until = Some(Instant::now());
+        }
         h.send(client, stalled, async { drop(guard) }).await?;
         let hold = &mut self.holds[index];
         hold.count -= 1;
@@ -1307,6 +1325,21 @@ enum LockOp {
     Unlock { guard: usize },
     /// Drops the guard `guard` names: released in the background.
     Drop { guard: usize },
+    /// `try_acquire` by client `client`, with a watchdog lease, started in the background: it
+    /// waits (up to [`CONTEND_WAIT`]) while the steps after it run, so a release wakes it by
+    /// name, or (the fair lock) hands it the lock.
+    Contend { client: usize },
+    /// Waits for the oldest contender to return, and counts what it got.
+    Join,
+}
+
+/// How long a contender ([`LockOp::Contend`]) waits for the lock: a few steps.
+const CONTEND_WAIT: Duration = Duration::from_secs(2);
+
+/// An acquisition waiting in the background ([`LockOp::Contend`]): what it returned, and when.
+struct Contender {
+    client: usize,
+    outcome: tokio::task::JoinHandle<(Result<LockGuard, LockError>, Instant)>,
 }
 
 /// The reentrant lock, or with `FAIR` the fair lock: the same operations and checks, and the
@@ -1319,6 +1352,8 @@ struct LockModel<const FAIR: bool> {
     /// left the queue (in the background, or after one liveness period if the leave was lost),
     /// a free fair lock goes to it, not to a newcomer.
     last_miss: Option<Instant>,
+    /// The acquisitions waiting in the background, oldest first.
+    contenders: VecDeque<Contender>,
 }
 
 /// The handle a [`LockModel`] drives.
@@ -1399,6 +1434,9 @@ impl<const FAIR: bool> LockModel<FAIR> {
             Err(err) if queued_ahead => {
                 return Ok(format!("not acquired (a waiter may queue ahead): {err}"));
             }
+            Err(err) if !self.contenders.is_empty() => {
+                return Ok(format!("not acquired (a contender may hold it): {err}"));
+            }
             // A short wait ends before a resend: a held (or merely slow) request is given up.
             Err(err) if wait == Wait::Short && (stalled || err.is_redis()) => {
                 return Ok(format!("gave up before a resend: {err}"));
@@ -1457,6 +1495,84 @@ impl<const FAIR: bool> LockModel<FAIR> {
         self.holds.check_leases(h)?;
         self.holds.reentered(index, entered, wait, stalled)
     }
+
+    fn contend(&mut self, h: &Harness<'_>, client: usize) -> String {
+        let lock = self.handle(h.client(client));
+        let outcome = tokio::spawn(async move {
+            let taken = lock.try_acquire(CONTEND_WAIT, None).await;
+            (taken, Instant::now())
+        });
+        self.contenders.push_back(Contender { client, outcome });
+        format!("client {client} waits in the background")
+    }
+
+    /// Counts what the oldest contender got. A lock it took it held from when its acquire
+    /// returned (`done`) until now, its watchdog lease trusted. So no acquisition the model
+    /// knows may have returned since (its guard trusted its lease as it returned: Redis held both
+    /// then), and none that returned before may have been held in Redis past `done`: one still
+    /// live, or one given back later that Redis surely held until then (see
+    /// [`Hold::held_until`]).
+    async fn join(&mut self, h: &Harness<'_>) -> Result<String, String> {
+        let Some(Contender { client, outcome }) = self.contenders.pop_front() else {
+            return Ok("no contender".into());
+        };
+        let (taken, done) = tokio::time::timeout(OP_LIMIT, outcome)
+            .await
+            .map_err(|_| format!("client {client}'s contender did not return within {OP_LIMIT:?}"))?
+            .map_err(|err| format!("client {client}'s contender failed: {err}"))?;
+        self.holds.check_leases(h)?;
+        let guard = match taken {
+            Ok(guard) if !guard.is_lease_lost() => guard,
+            Ok(_) => return Ok("acquired; its lease is lost since (dropped)".into()),
+            Err(err) => {
+                self.last_miss = Some(done);
+                return Ok(format!("not acquired: {err}"));
+            }
+        };
+        let waited = done.elapsed();
+        for hold in &self.holds.holds {
+            let overlap = hold.taken_at > done
+                || hold.state == State::Live
+                || hold.held_until.is_some_and(|until| until > done);
+            if overlap {
+                return Err(format!(
+                    "two live holders: client {client}'s contender took the lock {waited:?} ago \
+                     while {hold} held it (taken {:?} ago, surely held until {:?} ago)",
+                    hold.taken_at.elapsed(),
+                    hold.held_until.map(|until| until.elapsed())
+                ));
+            }
+        }
+        let token = guard.fencing_token();
+        if let Some(last) = self.last_token
+            && token <= last
+        {
+            return Err(format!(
+                "fencing token {token} handed out after {last}: not strictly increasing"
+            ));
+        }
+        self.last_token = Some(token);
+        let owner = match self.holder(h).await?.pop() {
+            Some((owner, _))
+                if owner.starts_with(h.client(client).id()) && !self.holds.knows(&owner) =>
+            {
+                owner
+            }
+            seen => {
+                return Err(format!(
+                    "client {client}'s contender took the lock, but Redis shows it held by \
+                     {seen:?}"
+                ));
+            }
+        };
+        let index = self
+            .holds
+            .add(client, owner, Leasing::Watchdog, token, 1, guard);
+        self.holds.holds[index].taken_at = done;
+        Ok(format!(
+            "took the lock {waited:?} ago as #{index}, token {token}"
+        ))
+    }
 }
 
 impl<const FAIR: bool> Model for LockModel<FAIR> {
@@ -1471,8 +1587,14 @@ impl<const FAIR: bool> Model for LockModel<FAIR> {
         let mut guards: Vec<usize> = Vec::new();
         let mut holder: Option<(usize, Leasing)> = None;
         let mut dead = false;
+        // The clients of the contenders waiting, oldest first: a client with one is not
+        // crashed (its contender would wait on a dead connection until it gives up).
+        let mut contenders: Vec<usize> = Vec::new();
         for &gene in genes {
-            if gene.is_fault() {
+            let crashes_a_contender = gene.is_fault()
+                && gene.roll - Gene::FAULTS == 3
+                && contenders.contains(&(usize::from(gene.who) % CLIENTS));
+            if gene.is_fault() && !crashes_a_contender {
                 let leases = dead || holder.is_some_and(|(_, leasing)| leasing == Leasing::Fixed);
                 match plan.fault(gene, leases) {
                     Some(&Step::Crash(client)) => {
@@ -1498,6 +1620,10 @@ impl<const FAIR: bool> Model for LockModel<FAIR> {
                 },
                 (_, Some(_), 0..85) => LockOp::Unlock { guard },
                 (_, Some(_), 85..90) => LockOp::Drop { guard },
+                (Some(_), _, 90) if !dead && contenders.len() < 2 => LockOp::Contend {
+                    client: gene.client(),
+                },
+                (_, _, percent) if !contenders.is_empty() && percent % 10 == 5 => LockOp::Join,
                 _ => LockOp::Acquire {
                     client: gene.client(),
                     leasing: gene.leasing(),
@@ -1524,7 +1650,20 @@ impl<const FAIR: bool> Model for LockModel<FAIR> {
                         holder = None;
                     }
                 }
+                (LockOp::Contend { client }, _) => contenders.push(*client),
+                (LockOp::Join, _) => {
+                    let client = contenders.remove(0);
+                    if holder.is_none() {
+                        holder = Some((client, Leasing::Watchdog));
+                        guards.push(client);
+                    }
+                }
                 _ => {}
+            }
+            if matches!(op, LockOp::Contend { .. } | LockOp::Join) {
+                // Started in the background or only awaited: nothing to stall.
+                plan.steps.push(Step::Op { op, stalled: false });
+                continue;
             }
             plan.op(op, gene, giving_back);
         }
@@ -1537,6 +1676,7 @@ impl<const FAIR: bool> Model for LockModel<FAIR> {
             holds: Holds::new("hold"),
             last_token: None,
             last_miss: None,
+            contenders: VecDeque::new(),
         }
     }
 
@@ -1555,11 +1695,21 @@ impl<const FAIR: bool> Model for LockModel<FAIR> {
             LockOp::Reenter { guard, wait } => self.reenter(h, guard, wait, stalled).await,
             LockOp::Unlock { guard } => self.holds.unlock(h, guard, stalled).await,
             LockOp::Drop { guard } => self.holds.drop_guard(h, guard, stalled).await,
+            LockOp::Contend { client } => Ok(self.contend(h, client)),
+            LockOp::Join => self.join(h).await,
         }
     }
 
     async fn check(&mut self, h: &Harness<'_>) -> Result<(), Mismatch> {
-        let seen = self.holder(h).await?;
+        let mut seen = self.holder(h).await?;
+        // A contender may hold the lock before the model learns of it at its join.
+        seen.retain(|(owner, _)| {
+            self.holds.knows(owner)
+                || !self
+                    .contenders
+                    .iter()
+                    .any(|contender| owner.starts_with(h.client(contender.client).id()))
+        });
         self.holds.check_leases(h)?;
         self.holds.compare(&seen)
     }
@@ -1573,6 +1723,9 @@ impl<const FAIR: bool> Model for LockModel<FAIR> {
     }
 
     async fn finish(&mut self, h: &Harness<'_>) -> Result<(), String> {
+        while !self.contenders.is_empty() {
+            self.join(h).await?;
+        }
         let name = self.name.clone();
         finish_locks(self, h, |model| &mut model.holds, assert_released, &name).await
     }
@@ -2451,7 +2604,9 @@ const LATCH_BUDGET: Budget = Budget {
 
 /// The fair lock's budget: as the lock's. With the fair acquire's check of a marked owner patched
 /// out, it found the late copy of a given-up acquisition taking the lock in its first two cases,
-/// in each of three runs.
+/// in each of three runs; with a release handing the lock to the head of the queue while a
+/// re-entry of the holder remained (a seam only a contender can see), in cases 6 and 14 of two
+/// runs of 20.
 const FAIR_BUDGET: Budget = Budget {
     cases: 8,
     lanes: 6,
@@ -2638,4 +2793,21 @@ fn a_read_under_a_spent_write_is_taken_as_any_read() {
             wait: Wait::Short,
         }),
     ]);
+}
+
+/// A contender waits while the lock is held (a second acquisition waits out its 600 ms beside
+/// it, past the contender's retry by timer) and takes it once its holder unlocks: woken by name
+/// (the lock) or handed the lock by the release (the fair lock), never before.
+#[test]
+fn a_contender_takes_the_lock_once_its_holder_unlocks() {
+    let steps = [
+        op(ACQUIRE),
+        op(LockOp::Contend { client: 1 }),
+        op(ACQUIRE),
+        op(LockOp::Unlock { guard: 0 }),
+        op(LockOp::Join),
+        op(LockOp::Unlock { guard: 0 }),
+    ];
+    replay::<LockModel<false>>(&steps);
+    replay::<LockModel<true>>(&steps);
 }
