@@ -1383,6 +1383,19 @@ impl Exclusive {
 }
 
 impl<const FAIR: bool> LockModel<FAIR> {
+    /// Counts `token`, the token of a fresh acquisition: strictly above every one before.
+    fn handed_out(&mut self, token: u64) -> Result<(), String> {
+        if let Some(last) = self.last_token
+            && token <= last
+        {
+            return Err(format!(
+                "fencing token {token} handed out after {last}: not strictly increasing"
+            ));
+        }
+        self.last_token = Some(token);
+        Ok(())
+    }
+
     fn handle(&self, client: &LockClient) -> Exclusive {
         if FAIR {
             Exclusive::Fair(client.fair_lock(&self.name))
@@ -1450,14 +1463,7 @@ impl<const FAIR: bool> LockModel<FAIR> {
             ));
         }
         let token = guard.fencing_token();
-        if let Some(last) = self.last_token
-            && token <= last
-        {
-            return Err(format!(
-                "fencing token {token} handed out after {last}: not strictly increasing"
-            ));
-        }
-        self.last_token = Some(token);
+        self.handed_out(token)?;
         let owner = match self.holder(h).await?.pop() {
             Some((owner, _)) => owner,
             None => return Err("Redis shows the lock free right after it was acquired".into()),
@@ -1544,14 +1550,7 @@ impl<const FAIR: bool> LockModel<FAIR> {
             }
         }
         let token = guard.fencing_token();
-        if let Some(last) = self.last_token
-            && token <= last
-        {
-            return Err(format!(
-                "fencing token {token} handed out after {last}: not strictly increasing"
-            ));
-        }
-        self.last_token = Some(token);
+        self.handed_out(token)?;
         let owner = match self.holder(h).await?.pop() {
             Some((owner, _))
                 if owner.starts_with(h.client(client).id()) && !self.holds.knows(&owner) =>

@@ -149,9 +149,10 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 /// count, the same lease and token). A scope holding the write lock may take the read lock: it
 /// is granted at once, alongside (a *downgrade*: release the write guard and keep reading, with
 /// no writer slipping in between). If the write hold's lease was lost meanwhile, the read is
-/// asked for as any other: granted unless another writer holds the lock or queues ahead. A scope holding only the read lock that asks for the write
-/// lock gets [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) at once: it would wait for its own read hold forever
-/// (Redisson blocks there, by design, issue 4796).
+/// asked for as any other: granted unless another writer holds the lock or queues ahead. A
+/// scope holding only the read lock that asks for the write lock gets [`LockError::Config`]
+/// ([`Mistake::Misuse`](crate::Mistake::Misuse)) at once: it would wait for its own read hold
+/// forever (Redisson blocks there, by design, issue 4796).
 ///
 /// # Fencing tokens
 ///
