@@ -494,9 +494,11 @@ fn analysis_memory(results: &Results) -> String {
     };
     format!(
         "A waiting task is a spawned Tokio task holding the `Lock::acquire` future, {} bytes by \
-         itself (a bare parked task holds {} of heap in all), plus what the acquisition keeps \
-         while it waits: the `Lock` handle and its name, the owner id, the lease, the watchdog \
-         registration, its share of the hub's entry; {} of live heap per task in all. The RSS adds the \
+         itself, in a task cell Tokio rounds up to a multiple of 128 bytes (a bare parked task \
+         holds {} of heap in all), plus what the acquisition keeps while it waits: the `Lock` \
+         handle's name, the owner id, the lock's keys, its entry among the named waiters of its \
+         channel and its share of the channel's entry in the hub (a waiting task is not \
+         registered with the watchdog); {} of live heap per task in all. The RSS adds the \
          allocator's slack.",
         footprint.ours.acquire_future_bytes.unwrap_or(0),
         fmt_bytes(footprint.bare.heap_bytes_per_task),

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use crate::{
     core::{
         backend::Backend,
-        hub::{Baton, NamedWaiter, Subscription},
+        hub::{Baton, Hub, NamedWaiter, Subscription},
         keys::Keys,
         meter::Won,
     },
@@ -82,6 +82,12 @@ pub(crate) trait Attempt {
     /// [`LockError::Timeout`]).
     fn what(&self) -> &'static str;
 
+    /// The client the tries go through, whose hub the wait subscribes with.
+    fn backend(&self) -> &Backend;
+
+    /// The keys of the resource: its channel, and its name for messages.
+    fn keys(&self) -> &Keys;
+
     /// Tries once. `deadline` bounds the resends of the request.
     fn attempt(
         &mut self,
@@ -89,28 +95,47 @@ pub(crate) trait Attempt {
     ) -> impl Future<Output = Result<Outcome<Self::Output>, LockError>> + Send;
 }
 
-/// Tries `attempt` until it is done, waiting between tries through the hub, until `deadline`
-/// (`None`: without limit). `start` is when the caller began, for the timeout error. What it
-/// won says whether a release's wake-up led to it (for the hand-off count).
+/// An attempt with the bounds of its wait: what [`wait`] drives. The caller keeps them together
+/// (and the attempt names its client and keys), so that the future every waiting task holds
+/// refers to them once rather than keeping a copy of each.
+pub(crate) struct Waiting<A> {
+    pub(crate) attempt: A,
+    /// When the caller began, for the timeout's message.
+    pub(crate) start: Instant,
+    /// When the caller gives up (`None`: never).
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl<A: Attempt> Waiting<A> {
+    /// The hub the wait subscribes with.
+    fn hub(&self) -> &Hub {
+        &self.attempt.backend().hub
+    }
+
+    /// The name of the resource's channel, made only to join it.
+    fn channel(&self) -> String {
+        self.attempt.keys().channel().to_string()
+    }
+}
+
+/// Tries `waiting.attempt` until it is done, waiting between tries through the hub, until
+/// `waiting.deadline` (`None`: without limit). What it won says whether a release's wake-up led
+/// to it (for the hand-off count).
 ///
 /// Every waiting task carries the returned future's state while it sleeps, so it keeps no more
-/// than it needs across an `.await`: not an `async fn` (one would keep its arguments twice, as
-/// arguments and as the locals they are moved into), the channel's name made only to join it,
-/// and the try boxed, as it is large and short-lived.
+/// than it needs across an `.await`: not an `async fn` (one would keep its argument twice, as
+/// argument and as the local it is moved into), one reference to what it waits with, the
+/// channel's name made only to join it, and the try boxed, as it is large and short-lived.
 ///
 /// # Errors
 ///
-/// The first error of a try, or [`LockError::Timeout`] once `deadline` passed.
+/// The first error of a try, or [`LockError::Timeout`] once the deadline passed.
 #[expect(clippy::manual_async_fn, reason = "an async fn keeps its args twice")]
-pub(crate) fn wait<'a, A: Attempt + Send>(
-    backend: &'a Backend,
-    keys: &'a Keys,
-    start: Instant,
-    deadline: Option<Instant>,
-    attempt: &'a mut A,
-) -> impl Future<Output = Result<Won<A::Output>, LockError>> + 'a {
+pub(crate) fn wait<A: Attempt + Send>(
+    waiting: &mut Waiting<A>,
+) -> impl Future<Output = Result<Won<A::Output>, LockError>> + '_ {
     async move {
-        let mut subscription = backend.hub.join_if_confirmed(&keys.channel().to_string());
+        let mut subscription = waiting.hub().join_if_confirmed(&waiting.channel());
         let mut named = None;
         let mut seen_confirmed = subscription.is_some();
         let mut try_now = true;
@@ -126,12 +151,12 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
         let mut timer = pin!(None::<tokio::time::Sleep>);
         loop {
             if subscription.is_none() && !try_now {
-                tracing::debug!(lock = %keys.name, "held by another owner; waiting");
-                let named = attempt.waiter_id().is_some();
-                subscription = Some(backend.hub.join(&keys.channel().to_string(), named));
+                tracing::debug!(lock = %waiting.attempt.keys().name, "held by another owner; waiting");
+                let named = waiting.attempt.waiter_id().is_some();
+                subscription = Some(waiting.hub().join(&waiting.channel(), named));
             }
             if named.is_none()
-                && let (Some(subscription), Some(id)) = (&subscription, attempt.waiter_id())
+                && let (Some(subscription), Some(id)) = (&subscription, waiting.attempt.waiter_id())
             {
                 named = Some(subscription.name(id));
             }
@@ -148,7 +173,7 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
                 after_release = false;
             }
             if try_now {
-                let outcome = Box::pin(attempt.attempt(deadline)).await?;
+                let outcome = Box::pin(waiting.attempt.attempt(waiting.deadline)).await?;
                 // The try reached Redis: taken, or another owner holds it (and its release will
                 // wake someone). Either way the wake-up served its purpose.
                 std::mem::take(&mut baton).used();
@@ -162,19 +187,22 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
                     Outcome::Busy { ttl } => ttl,
                 };
                 // A lock without TTL is not ours; look again after a renewal interval.
+                let recheck = waiting.attempt.backend().config.renew_interval();
+                let deadline = waiting.deadline;
                 let wake_at = Instant::now()
-                    .checked_add(ttl.unwrap_or(backend.config.renew_interval()))
+                    .checked_add(ttl.unwrap_or(recheck))
                     .map(|at| deadline.map_or(at, |deadline| at.min(deadline)))
                     .or(deadline);
                 timer.set(wake_at.map(tokio::time::sleep_until));
             }
-            if let Some(deadline) = deadline {
+            if let Some(deadline) = waiting.deadline {
                 let now = Instant::now();
                 if now >= deadline {
+                    let attempt = &waiting.attempt;
                     return Err(LockError::Timeout {
-                        name: keys.name.to_string(),
+                        name: attempt.keys().name.to_string(),
                         what: attempt.what(),
-                        waited: now - start,
+                        waited: now - waiting.start,
                         holder: attempt.holder(),
                     });
                 }
@@ -210,7 +238,7 @@ pub(crate) fn wait<'a, A: Attempt + Send>(
             after_release = match woke {
                 Woke::Named => {
                     let grant = named.as_ref().and_then(NamedWaiter::take_grant);
-                    if let Some(output) = grant.and_then(|grant| attempt.granted(&grant)) {
+                    if let Some(output) = grant.and_then(|grant| waiting.attempt.granted(&grant)) {
                         return Ok(Won {
                             output,
                             handed_off: true,
@@ -276,6 +304,8 @@ mod tests {
     /// waiters, runs into the trouble; later tries succeed.
     struct Scripted {
         id: usize,
+        backend: Arc<Backend>,
+        keys: Arc<Keys>,
         script: Arc<Script>,
         trouble: Trouble,
         /// The waiter id registered with the hub, if any.
@@ -291,6 +321,14 @@ mod tests {
 
         fn what(&self) -> &'static str {
             "lock"
+        }
+
+        fn backend(&self) -> &Backend {
+            &self.backend
+        }
+
+        fn keys(&self) -> &Keys {
+            &self.keys
         }
 
         async fn attempt(&mut self, _: Option<Instant>) -> Result<Outcome<()>, LockError> {
@@ -352,16 +390,19 @@ mod tests {
             });
             let tasks = (0..count)
                 .map(|id| {
-                    let (backend, keys) = (Arc::clone(&backend), Arc::clone(&keys));
-                    let mut attempt = Scripted {
-                        id,
-                        script: Arc::clone(&script),
-                        trouble: trouble.unwrap_or(Trouble::Fails),
-                        name: named.then(|| format!("{}:w{id}", client.id()).into()),
+                    let mut waiting = Waiting {
+                        attempt: Scripted {
+                            id,
+                            backend: Arc::clone(&backend),
+                            keys: Arc::clone(&keys),
+                            script: Arc::clone(&script),
+                            trouble: trouble.unwrap_or(Trouble::Fails),
+                            name: named.then(|| format!("{}:w{id}", client.id()).into()),
+                        },
+                        start: Instant::now(),
+                        deadline: None,
                     };
-                    tokio::spawn(async move {
-                        wait(&backend, &keys, Instant::now(), None, &mut attempt).await
-                    })
+                    tokio::spawn(async move { wait(&mut waiting).await })
                 })
                 .collect();
             Self {

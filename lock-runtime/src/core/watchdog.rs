@@ -34,6 +34,7 @@
 
 use std::{
     collections::HashMap,
+    num::NonZeroU64,
     sync::{
         Arc, Mutex, Weak,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -114,9 +115,10 @@ status_reply! {
     }
 }
 
-/// Identifies one registration; see [`Watchdog::register`].
+/// Identifies one registration; see [`Watchdog::register`]. Never zero, so the
+/// `Option<RenewalId>` every acquisition keeps while it waits is no larger than the id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct RenewalId(u64);
+pub(crate) struct RenewalId(NonZeroU64);
 
 impl Watchdog {
     pub(crate) fn start(runtime: &Handle, scripts: Arc<ScriptPath>, interval: Duration) -> Self {
@@ -130,14 +132,15 @@ impl Watchdog {
 
     /// Registers a hold about to be acquired; renewals start at [`Watchdog::activate`].
     pub(crate) fn register(&self, registration: Registration) -> RenewalId {
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        lock_ignoring_poison(&self.shared.renewals).insert(id, registration);
+        let id =
+            NonZeroU64::MIN.saturating_add(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
+        lock_ignoring_poison(&self.shared.renewals).insert(id.get(), registration);
         RenewalId(id)
     }
 
     /// The acquire succeeded, and its hold has `lease`: renew from now on.
     pub(crate) fn activate(&self, id: RenewalId, lease: &Arc<Lease>) {
-        if let Some(renewal) = lock_ignoring_poison(&self.shared.renewals).get_mut(&id.0) {
+        if let Some(renewal) = lock_ignoring_poison(&self.shared.renewals).get_mut(&id.0.get()) {
             renewal.lease = Some(Arc::clone(lease));
         }
     }
@@ -148,7 +151,7 @@ impl Watchdog {
     /// map to as many entries, nearly all gone a round trip later (see [`shrink_when_sparse`]).
     pub(crate) fn unregister(&self, id: RenewalId) {
         let mut renewals = lock_ignoring_poison(&self.shared.renewals);
-        renewals.remove(&id.0);
+        renewals.remove(&id.0.get());
         shrink_when_sparse(&mut renewals);
     }
 }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::core::lua::Invocation;
-use futures_util::future::Either;
+use futures_util::future::{self, BoxFuture, Either, FutureExt};
 use redis::{RedisWrite, ToRedisArgs};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -26,7 +26,7 @@ use crate::{
         meter::{Label, Meter},
         scope::{self, Holder, ScopeHold},
         script_path::{Copies, Sent},
-        wait::{self, Attempt, Outcome},
+        wait::{self, Attempt, Outcome, Waiting},
         watchdog::{Registration, RenewalId},
     },
     error::LockError,
@@ -58,9 +58,11 @@ impl Taken {
 /// holds it), with a fixed `lease` or in watchdog mode. A fresh acquisition is measured under
 /// `label`.
 ///
-/// Not an `async fn`, whose arguments would be kept twice in the state every waiting task
-/// carries (as arguments, and as the locals they are moved into): the block captures them once.
-#[expect(clippy::manual_async_fn, reason = "an async fn keeps its args twice")]
+/// Begun at the first poll, as an `async` block would be, but in two steps: [`begin`], then the
+/// wait. An `async` block keeps everything it captures in every state, so a block that began
+/// itself would keep `wait` and `lease` beside the acquisition made of them for as long as the
+/// task waits; the block here captures only the acquisition. Not an `async fn` either, whose
+/// arguments would be kept twice.
 pub(crate) fn acquire<'a>(
     flavor: &'static Flavor,
     backend: &'a Arc<Backend>,
@@ -68,28 +70,60 @@ pub(crate) fn acquire<'a>(
     wait: Duration,
     lease: Option<Duration>,
 ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'a {
-    async move {
+    future::lazy(move |_| begin(flavor, backend, (name, label), wait, lease)).then(|begun| {
+        match begun {
+            // Not shared with `acquire_fresh` through an `async fn` of its own: its arguments
+            // would be kept in this future's state beside its own (160 bytes more per waiting
+            // task, measured).
+            Ok(Begun::Fresh(mut waiting)) => Either::Left(async move {
+                let taken = waiting
+                    .attempt
+                    .meter()
+                    .measure(wait::wait(&mut waiting))
+                    .await?;
+                // Made of what the acquisition keeps (its keys name the lock), so the block
+                // keeps no reference beside it.
+                let Acquire { backend, keys, .. } = &waiting.attempt;
+                Ok(taken.guard(backend, &keys.name))
+            }),
+            Ok(Begun::Reentry(reentry)) => Either::Right(reentry),
+            Err(err) => Either::Right(future::ready(Err(err)).boxed()),
+        }
+    })
+}
+
+/// How an acquisition begins: a re-entry, or a fresh acquisition to wait for.
+enum Begun<'a> {
+    /// The current scope holds the lock: re-entered (boxed: rare, and large).
+    Reentry(BoxFuture<'a, Result<LockGuard, LockError>>),
+    /// A fresh acquisition.
+    Fresh(Waiting<Acquire>),
+}
+
+/// The first step of [`acquire`], as soon as it is polled: the arguments checked, the clock
+/// started, and a re-entry if the current scope holds the lock, else a fresh acquisition.
+fn begin<'a>(
+    flavor: &'static Flavor,
+    backend: &'a Arc<Backend>,
+    (name, label): (&Arc<str>, &Label),
+    wait: Duration,
+    lease: Option<Duration>,
+) -> Result<Begun<'a>, LockError> {
+    let asked = Asked::new(flavor, backend, name, wait, lease)?;
+    let client_id = backend.ids.client();
+    if let Some(held) = scope::find(client_id, &asked.keys.main, flavor.kind) {
         let Asked {
             start,
             keys,
-            lease,
             deadline,
-        } = Asked::new(flavor, backend, name, wait, lease)?;
-        let client_id = backend.ids.client();
-        if let Some(held) = scope::find(client_id, &keys.main, flavor.kind) {
-            return Box::pin(reenter(flavor, backend, keys, &held, start, deadline)).await;
-        }
-        let alongside = (flavor.fresh)(client_id, &keys)?;
-        let mut acquire = Acquire::new(flavor, backend, &keys, lease, alongside, label);
-        // Not shared with `acquire_fresh` through an `async fn` of its own: its arguments would
-        // be kept in this future's state beside its own (160 bytes more per waiting task,
-        // measured).
-        let taken = acquire
-            .meter()
-            .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
-            .await?;
-        Ok(taken.guard(backend, name))
+            ..
+        } = asked;
+        return Ok(Begun::Reentry(Box::pin(reenter(
+            flavor, backend, keys, held, start, deadline,
+        ))));
     }
+    let alongside = (flavor.fresh)(client_id, &asked.keys)?;
+    Ok(Begun::Fresh(asked.fresh(flavor, backend, alongside, label)))
 }
 
 /// Waits up to `wait` for a fresh hold of `name` of `flavor` (never a re-entry), with a fixed
@@ -103,16 +137,12 @@ pub(crate) async fn acquire_fresh(
     argument: Arc<str>,
 ) -> Result<Taken, LockError> {
     let acquiring = async {
-        let Asked {
-            start,
-            keys,
-            lease,
-            deadline,
-        } = Asked::new(flavor, backend, name, wait, lease)?;
-        let mut acquire = Acquire::new(flavor, backend, &keys, lease, Some(argument), label);
-        acquire
+        let asked = Asked::new(flavor, backend, name, wait, lease)?;
+        let mut waiting = asked.fresh(flavor, backend, Some(argument), label);
+        waiting
+            .attempt
             .meter()
-            .measure(wait::wait(backend, &keys, start, deadline, &mut acquire))
+            .measure(wait::wait(&mut waiting))
             .await
     };
     traced(flavor, backend, (name, label), (wait, lease), acquiring).await
@@ -181,6 +211,22 @@ impl Asked {
             deadline: deadline_after(start, wait),
         })
     }
+
+    /// The fresh acquisition of `flavor` asked for, with `argument` as its flavor's own last
+    /// argument (see [`Acquire::new`]), waited for until the deadline.
+    fn fresh(
+        self,
+        flavor: &'static Flavor,
+        backend: &Arc<Backend>,
+        argument: Option<Arc<str>>,
+        label: &Label,
+    ) -> Waiting<Acquire> {
+        Waiting {
+            attempt: Acquire::new(flavor, backend, self.keys, self.lease, argument, label),
+            start: self.start,
+            deadline: self.deadline,
+        }
+    }
 }
 
 /// One fresh acquisition: a new owner id, tried as often as the wait engine (or a
@@ -225,7 +271,7 @@ impl Acquire {
     pub(crate) fn new(
         flavor: &'static Flavor,
         backend: &Arc<Backend>,
-        keys: &Arc<Keys>,
+        keys: Arc<Keys>,
         lease: Option<Duration>,
         argument: Option<Arc<str>>,
         label: &Label,
@@ -240,7 +286,7 @@ impl Acquire {
         Self {
             flavor,
             backend: Arc::clone(backend),
-            keys: Arc::clone(keys),
+            keys,
             owner: backend.ids.owner(),
             lease_time,
             watchdog: lease.is_none(),
@@ -383,6 +429,14 @@ impl Attempt for Acquire {
 
     fn what(&self) -> &'static str {
         self.flavor.noun
+    }
+
+    fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     fn waiter_id(&self) -> Option<&Arc<str>> {
@@ -557,7 +611,7 @@ async fn reenter(
     flavor: &'static Flavor,
     backend: &Arc<Backend>,
     keys: Arc<Keys>,
-    held: &ScopeHold,
+    held: Arc<ScopeHold>,
     start: Instant,
     deadline: Option<Instant>,
 ) -> Result<LockGuard, LockError> {

@@ -59,7 +59,7 @@ use crate::{
         hub::Wake,
         keys::Keys,
         lease::{deadline_after, redis_millis},
-        wait::{self, Attempt, Outcome},
+        wait::{self, Attempt, Outcome, Waiting},
     },
     error::LockError,
     family::handle::{Handle, handle_methods},
@@ -421,12 +421,15 @@ impl CountDownLatch {
         let keys = self.keys()?;
         let waiting = async {
             let start = Instant::now();
-            let mut opened = Opened {
-                backend,
-                keys: &keys,
+            let mut waiting = Waiting {
+                attempt: Opened {
+                    backend,
+                    keys: &keys,
+                },
+                start,
+                deadline: deadline_after(start, timeout),
             };
-            let deadline = deadline_after(start, timeout);
-            wait::wait(backend, &keys, start, deadline, &mut opened).await?;
+            wait::wait(&mut waiting).await?;
             Ok(())
         };
         let span = tracing::debug_span!("latch_wait", latch = %self.handle.name, ?timeout);
@@ -467,6 +470,14 @@ impl Attempt for Opened<'_> {
 
     fn what(&self) -> &'static str {
         "count-down latch"
+    }
+
+    fn backend(&self) -> &Backend {
+        self.backend
+    }
+
+    fn keys(&self) -> &Keys {
+        self.keys
     }
 
     /// Done at zero; otherwise busy for the latch key's remaining TTL (at its expiry the latch

@@ -53,7 +53,14 @@ impl Contender {
     /// lease. Not measured on its own: the Redlock is, as a whole.
     pub(crate) fn new(backend: &Arc<Backend>, keys: &Arc<Keys>, lease: Option<Duration>) -> Self {
         Self {
-            acquire: Acquire::new(&REENTRANT, backend, keys, lease, None, &Label::Member),
+            acquire: Acquire::new(
+                &REENTRANT,
+                backend,
+                Arc::clone(keys),
+                lease,
+                None,
+                &Label::Member,
+            ),
             backend: Arc::clone(backend),
             keys: Arc::clone(keys),
         }
