@@ -38,6 +38,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo clippy (lock-runtime without optional features)"
 cargo clippy -p lock-runtime --lib --locked -- -D warnings
 
+# The crate-private docs are the maintainers' map (module docs, links between the engine's
+# parts): their links are checked too. First, so that the public docs, written over them, are
+# what target/doc shows.
+step "cargo doc of the private items (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --document-private-items
+
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 

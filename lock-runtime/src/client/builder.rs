@@ -164,7 +164,7 @@ impl LockClientBuilder {
     }
 
     /// The name this client's holds are recorded under, so that a caller who times out on a lock
-    /// learns who holds it: [`LockError::Timeout`](crate::LockError::Timeout) says "held by
+    /// learns who holds it: [`LockError::Timeout`] says "held by
     /// orders-api@host-3 for 12.4 s, 3 in the queue". At most 200 bytes.
     ///
     /// It also names the client's connections to Redis (`CLIENT SETNAME`: the command

@@ -69,9 +69,8 @@ pub(crate) struct Holder {
     pub(crate) owner: Arc<str>,
     pub(crate) token: u64,
     pub(crate) lease: Arc<Lease>,
-    /// The hold's watchdog registration, for its re-entries to share (see
-    /// [`Renewal`](crate::core::hold::Renewal)); weak, so a guard that started its release does
-    /// not keep it. `None` with a fixed lease.
+    /// The hold's watchdog registration, for its re-entries to share (see [`Renewal`]); weak,
+    /// so a guard that started its release does not keep it. `None` with a fixed lease.
     pub(crate) renewal: Option<Weak<Renewal>>,
     /// The numbers of the owner's lock-checked writes still awaiting an outcome, shared by its
     /// re-entries (one owner id).

@@ -229,8 +229,8 @@ impl Asked {
     }
 }
 
-/// One fresh acquisition: a new owner id, tried as often as the wait engine (or a
-/// [`Contender`](super::contender::Contender)) asks.
+/// One fresh acquisition: a new owner id, tried as often as the wait engine (or a Redlock's
+/// contender, `multi/redlock/contender.rs`) asks.
 pub(crate) struct Acquire {
     flavor: &'static Flavor,
     backend: Arc<Backend>,
@@ -449,7 +449,7 @@ impl Attempt for Acquire {
     }
 
     /// A release made this waiter the owner (`pass_on` in `scripts/common.lua`): `grant` is
-    /// "<token> <server time in µs of the hand-over>".
+    /// `"<token> <server time in µs of the hand-over>"`.
     ///
     /// The lease ran from the hand-over, which this client did not see happen. What it knows:
     /// its last try that found the lock busy was sent at `sent` and ran at server time `S`, so
@@ -688,8 +688,8 @@ async fn reenter(
 /// so one more try is all it takes unless a guard's scope runs beside its own release.
 const SPENT_TRIES: u32 = 3;
 
-/// Who takes a hold, as the acquire scripts record it with the hold: "<client name> <ms since
-/// the Unix epoch>" (see `take` in `scripts/common.lua`), timed by this client's clock when the
+/// Who takes a hold, as the acquire scripts record it with the hold:
+/// `"<client name> <ms since the Unix epoch>"` (see `take` in `scripts/common.lua`), timed by this client's clock when the
 /// call is built. Reading its own clock (a `TIME` call, and the strings made of its reply) cost
 /// Redis as much as the rest of taking a free lock; the time only says how long a hold has been
 /// held, so the clocks of the client and Redis need agree only about as well as that.

@@ -188,7 +188,7 @@ impl FromRedisValue for Inspected {
     }
 }
 
-/// A hold's record of who took it, `who` ("<client name> <ms>", see [`split_record`]), read at
+/// A hold's record of who took it, `who` (`"<client name> <ms>"`, see [`split_record`]), read at
 /// server time `now_ms`: the client's name, and how long it has held.
 pub(crate) fn recorded(who: &str, now_ms: u64) -> (Option<String>, Option<Duration>) {
     let (name, since_ms) = split_record(who);

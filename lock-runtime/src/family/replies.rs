@@ -119,8 +119,8 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
-    /// Decodes the `who` of a busy reply: the exclusive locks' `~who` field ("<client name>
-    /// <ms>"), or `{noun, holds, record...}` (see `holds_seen` in `scripts/common.lua`).
+    /// Decodes the `who` of a busy reply: the exclusive locks' `~who` field
+    /// (`"<client name> <ms>"`), or `{noun, holds, record...}` (see `holds_seen` in `scripts/common.lua`).
     /// `None` when no hold recorded who took it.
     fn decode(who: Value, waiters: u64) -> Result<Option<Self>, ParsingError> {
         let (records, holds) = match who {
@@ -180,7 +180,7 @@ impl Seen {
     }
 }
 
-/// A hold's record of who took it, "<client name> <ms since the Unix epoch>" (see `take` and
+/// A hold's record of who took it, `"<client name> <ms since the Unix epoch>"` (see `take` and
 /// `who_field` in `scripts/common.lua`), timed by the acquiring client's clock (by Redis's for a
 /// direct hand-over): the name and the time. A record that does not end in a time is all
 /// name; an empty one is neither.

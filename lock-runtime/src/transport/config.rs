@@ -59,7 +59,7 @@ impl std::fmt::Display for Deployment {
 }
 
 /// `WAIT replicas timeout` after every fresh acquisition; see
-/// [`LockClientBuilder::wait_for_replicas`].
+/// [`LockClientBuilder::wait_for_replicas`](crate::client::builder::LockClientBuilder::wait_for_replicas).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReplicaCheck {
     pub(crate) replicas: usize,

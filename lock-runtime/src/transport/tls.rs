@@ -2,9 +2,9 @@
 //! and shows, and how a node's `redis::Client` is opened with them.
 //!
 //! The connections are redis-rs's, over rustls with the ring provider. By default a `rediss://`
-//! server is verified against the system's root certificates; [`Tls::root`] replaces them with
-//! the given ones (a private CA), and [`Tls::identity`] adds a client certificate for servers
-//! that ask for one (`tls-auth-clients yes`).
+//! server is verified against the system's root certificates; `Tls::root` replaces them with
+//! the given ones (a private CA), and `Tls::identity` adds a client certificate for servers
+//! that ask for one (`tls-auth-clients yes`); both exist with the feature only.
 
 use crate::error::LockError;
 
