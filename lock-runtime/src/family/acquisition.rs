@@ -72,15 +72,8 @@ pub(crate) fn acquire<'a>(
 ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'a {
     future::lazy(move |_| begin(flavor, backend, (name, label), wait, lease)).then(|begun| {
         match begun {
-            // Not shared with `acquire_fresh` through an `async fn` of its own: its arguments
-            // would be kept in this future's state beside its own (160 bytes more per waiting
-            // task, measured).
             Ok(Begun::Fresh(mut waiting)) => Either::Left(async move {
-                let taken = waiting
-                    .attempt
-                    .meter()
-                    .measure(wait::wait(&mut waiting))
-                    .await?;
+                let taken = waiting.measured().await?;
                 // Made of what the acquisition keeps (its keys name the lock), so the block
                 // keeps no reference beside it.
                 let Acquire { backend, keys, .. } = &waiting.attempt;
@@ -128,24 +121,24 @@ fn begin<'a>(
 
 /// Waits up to `wait` for a fresh hold of `name` of `flavor` (never a re-entry), with a fixed
 /// `lease` or in watchdog mode; `argument` is the flavor's own last argument to its acquire
-/// script (a semaphore's number of permits). Traced and measured as [`acquire_traced`].
-pub(crate) async fn acquire_fresh(
+/// script (a semaphore's number of permits). Traced and measured as [`acquire_traced`], and
+/// begun at the first poll in a step of its own, as [`acquire`] is.
+pub(crate) fn acquire_fresh<'a>(
     flavor: &'static Flavor,
-    backend: &Arc<Backend>,
-    (name, label): (&Arc<str>, &Label),
+    backend: &'a Arc<Backend>,
+    (name, label): (&'a Arc<str>, &'a Label),
     (wait, lease): (Duration, Option<Duration>),
     argument: Arc<str>,
-) -> Result<Taken, LockError> {
-    let acquiring = async {
+) -> impl Future<Output = Result<Taken, LockError>> + Send + 'a {
+    let acquiring = future::lazy(move |_| {
         let asked = Asked::new(flavor, backend, name, wait, lease)?;
-        let mut waiting = asked.fresh(flavor, backend, Some(argument), label);
-        waiting
-            .attempt
-            .meter()
-            .measure(wait::wait(&mut waiting))
-            .await
-    };
-    traced(flavor, backend, (name, label), (wait, lease), acquiring).await
+        Ok(asked.fresh(flavor, backend, Some(argument), label))
+    })
+    .then(|begun| match begun {
+        Ok(mut waiting) => Either::Left(async move { waiting.measured().await }),
+        Err(err) => Either::Right(future::ready(Err(err))),
+    });
+    traced(flavor, backend, (name, label), (wait, lease), acquiring)
 }
 
 /// [`acquire`] as a handle's `acquire` and `try_acquire` run it: in the background runtime's
@@ -265,6 +258,13 @@ pub(crate) struct Acquire {
     undo_on_drop: Option<Mark>,
     /// The label the hold's time, renewals and loss are counted under (see [`Acquire::meter`]).
     label: Label,
+}
+
+impl Waiting<Acquire> {
+    /// Waits for this acquisition through the wait engine, measured under its meter.
+    fn measured(&mut self) -> impl Future<Output = Result<Taken, LockError>> + '_ {
+        self.attempt.meter().measure(wait::wait(self))
+    }
 }
 
 impl Acquire {

@@ -89,15 +89,16 @@ impl Handle {
     }
 
     /// Waits up to `wait` for a fresh hold of `flavor` (never a re-entry), `argument` being the
-    /// flavor's own last argument to its acquire script (a semaphore's number of permits).
-    pub(crate) async fn acquire_fresh(
+    /// flavor's own last argument to its acquire script (a semaphore's number of permits). Not
+    /// an `async fn`, so it adds no state of its own to the future every waiting task holds.
+    pub(crate) fn acquire_fresh(
         &self,
         flavor: &'static Flavor,
         (wait, lease): (Duration, Option<Duration>),
         argument: Arc<str>,
-    ) -> Result<Taken, LockError> {
+    ) -> impl Future<Output = Result<Taken, LockError>> + Send + '_ {
         let resource = (&self.name, &self.label);
-        acquisition::acquire_fresh(flavor, &self.backend, resource, (wait, lease), argument).await
+        acquisition::acquire_fresh(flavor, &self.backend, resource, (wait, lease), argument)
     }
 
     /// Whether anyone holds this resource kept as `layout` says.

@@ -7,7 +7,9 @@
 //!
 //! How it behaves, and how it is kept in Redis, is documented on the handle itself.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
+
+use futures_util::future::{self, Either, FutureExt};
 
 use crate::{
     core::{lease::redis_millis, scope::HoldKind},
@@ -374,8 +376,11 @@ impl Semaphore {
     /// permit.release().await?;
     /// # Ok(()) });
     /// ```
-    pub async fn acquire(&self, permits: u32) -> Result<SemaphorePermit, LockError> {
-        self.try_acquire(permits, Duration::MAX, None).await
+    pub fn acquire(
+        &self,
+        permits: u32,
+    ) -> impl Future<Output = Result<SemaphorePermit, LockError>> + Send + '_ {
+        self.try_acquire(permits, Duration::MAX, None)
     }
 
     /// Waits at most `wait` for `permits` permits; with `lease = Some(d)` holds them for at most
@@ -409,29 +414,32 @@ impl Semaphore {
     /// held.release().await?;
     /// # Ok(()) });
     /// ```
-    pub async fn try_acquire(
+    pub fn try_acquire(
         &self,
         permits: u32,
         wait: Duration,
         lease: Option<Duration>,
-    ) -> Result<SemaphorePermit, LockError> {
+    ) -> impl Future<Output = Result<SemaphorePermit, LockError>> + Send + '_ {
+        // Not an `async fn`, which would keep its arguments beside the acquisition's own future
+        // in the state every waiting task holds. Zero permits is refused at once, without a
+        // request, as before: the future is ready with the error.
+        let handle = &self.handle;
         if permits == 0 {
-            return Err(LockError::invalid_argument(format!(
+            return Either::Left(future::ready(Err(LockError::invalid_argument(format!(
                 "zero permits asked of semaphore `{}`: acquire at least one",
-                self.handle.name
-            )));
+                handle.name
+            )))));
         }
         let argument = Arc::from(permits.to_string());
-        let handle = &self.handle;
-        let taken = handle
-            .acquire_fresh(&PERMITS, (wait, lease), argument)
-            .await?;
-        Ok(SemaphorePermit::new(
-            taken,
-            Arc::clone(&handle.name),
-            permits,
-            handle.backend.runtime,
-        ))
+        let acquiring = handle.acquire_fresh(&PERMITS, (wait, lease), argument);
+        Either::Right(acquiring.map(move |taken| {
+            Ok(SemaphorePermit::new(
+                taken?,
+                Arc::clone(&handle.name),
+                permits,
+                handle.backend.runtime,
+            ))
+        }))
     }
 
     /// Releases the permits of the acquisition `id` (a [`SemaphorePermit::id`]), whoever holds
