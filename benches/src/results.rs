@@ -175,6 +175,20 @@ pub struct LatencyResult {
     /// `None` in the results of runs made before it was measured.
     #[serde(default)]
     pub pubsub_delivery: Option<Percentiles>,
+    /// The same deliveries measured after a pause each (scenario 3's critical section), as a
+    /// hand-off comes after one: the threads and the CPUs on the path wake from sleep. `None` in
+    /// the results of runs made before it was measured.
+    #[serde(default)]
+    pub pubsub_delivery_idle: Option<IdleDelivery>,
+}
+
+/// Deliveries of the pub/sub floor measured each after a pause.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct IdleDelivery {
+    /// The pause before each delivery, in microseconds.
+    pub pause_us: u64,
+    /// Their latency.
+    pub delivery: Percentiles,
 }
 
 impl LatencyResult {

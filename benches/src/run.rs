@@ -25,6 +25,10 @@ use crate::{
     util::utc_now,
 };
 
+/// The critical section of scenario 3's contending tasks, in microseconds: also the pause before
+/// each of scenario 1's deliveries after idling, the floor of a hand-off that follows it.
+const HOLD_US: u64 = 1_000;
+
 /// Every size of a run.
 #[derive(Debug, Clone)]
 pub struct Sizes {
@@ -51,6 +55,8 @@ impl Sizes {
                 iterations: 20_000,
                 warm_up: 500,
                 calibration: 2_000,
+                idle_iterations: 2_000,
+                idle_pause: Duration::from_micros(HOLD_US),
             },
             throughput: ThroughputParams {
                 tasks: 256,
@@ -63,7 +69,7 @@ impl Sizes {
                 waiters: vec![1, 4, 16, 64, 256],
                 processes,
                 seconds: 3.0,
-                hold_us: 1_000,
+                hold_us: HOLD_US,
                 think_us: 1_000,
                 // The sweeps run where the targets compare the implementations.
                 sweep_waiters: COMPARED_AT_WAITERS,
@@ -101,6 +107,8 @@ impl Sizes {
                 iterations: 200,
                 warm_up: 10,
                 calibration: 20,
+                idle_iterations: 20,
+                idle_pause: Duration::from_micros(HOLD_US),
             },
             throughput: ThroughputParams {
                 tasks: 8,
@@ -113,7 +121,7 @@ impl Sizes {
                 waiters: vec![1, 4],
                 processes: processes.min(2),
                 seconds: 0.25,
-                hold_us: 1_000,
+                hold_us: HOLD_US,
                 think_us: 1_000,
                 sweep_waiters: 4,
                 spin_sweep_ms: vec![8],

@@ -157,17 +157,35 @@ fn pubsub_floor_ns(results: &Results) -> Option<f64> {
     Some(results.latency.as_ref()?.pubsub_delivery?.p50_ns as f64)
 }
 
-/// The floor of a pub/sub hand-off as the analyses cite it, with its p50 in round trips.
+/// The p50 of the same floor measured after idling (see
+/// [`IdleDelivery`](crate::results::IdleDelivery)), in nanoseconds, with the pause in
+/// microseconds, if it was.
+fn idle_floor_ns(results: &Results) -> Option<(f64, u64)> {
+    let idle = results.latency.as_ref()?.pubsub_delivery_idle?;
+    Some((idle.delivery.p50_ns as f64, idle.pause_us))
+}
+
+/// The floor of a pub/sub hand-off as the analyses cite it, with its p50 in round trips, and
+/// after idling if measured.
 fn pubsub_floor(results: &Results) -> String {
-    match (&results.latency, pubsub_floor_ns(results)) {
-        (Some(latency), Some(floor)) => format!(
-            "the pub/sub floor measured in scenario 1 (p50 {} = {:.2} round trips of {})",
-            fmt_ns(floor),
-            floor / latency.round_trip_ns(),
-            fmt_ns(latency.round_trip_ns())
-        ),
-        _ => "the pub/sub floor (not measured in this run)".to_owned(),
-    }
+    let Some((latency, floor)) = results.latency.as_ref().zip(pubsub_floor_ns(results)) else {
+        return "the pub/sub floor (not measured in this run)".to_owned();
+    };
+    let round_trip = latency.round_trip_ns();
+    let idle = idle_floor_ns(results).map_or_else(String::new, |(idle, pause_us)| {
+        format!(
+            "; after {pause_us} µs of idling, as a hand-off comes after the holder's critical \
+             section, p50 {} = {:.2} round trips",
+            fmt_ns(idle),
+            idle / round_trip
+        )
+    });
+    format!(
+        "the pub/sub floor measured in scenario 1 (p50 {} = {:.2} round trips of {}{idle})",
+        fmt_ns(floor),
+        floor / round_trip,
+        fmt_ns(round_trip)
+    )
 }
 
 /// `point`'s p50 hand-off, and how far it is from `least` (nanoseconds, called `what`) when that
@@ -349,13 +367,21 @@ fn analysis_fair_handoff(results: &Results) -> String {
          of the lock: no other process receives it), plus waking the head's task on the \
          application's runtime, in a process that shares the machine's {} CPUs with Redis, the \
          harness and the other worker processes. Both ends cross a thread: the release goes \
-         out through the client's background runtime, and the message comes in on it. p50 {}.",
+         out through the client's background runtime, and the message comes in on it. p50 {}.{}",
         pubsub_floor(results),
         results.meta.machine.cpus,
         family_line(results, Implementation::Fair, &|point| handoff_beyond(
             point,
             floor,
             "the floor"
+        )),
+        idle_floor_ns(results).map_or_else(String::new, |(idle, _)| format!(
+            " Against the floor after idling: {}.",
+            family_line(results, Implementation::Fair, &|point| handoff_beyond(
+                point,
+                Some(idle),
+                "it"
+            ))
         ))
     )
 }

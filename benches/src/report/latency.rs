@@ -86,4 +86,20 @@ fn pubsub_floor(out: &mut String, latency: &LatencyResult, delivery: &Percentile
         fmt_ns(round_trip),
         group_thousands(delivery.count as f64)
     );
+    if let Some(idle) = &latency.pubsub_delivery_idle {
+        let _ = writeln!(
+            out,
+            "**After idling: p50 {} / p99 {}, the p50 {:.2} round trips.** The same deliveries, \
+             {} of them, each after a pause of {} µs, as long as the critical section of \
+             scenario 3: a contended hand-off's release comes after the holder's critical \
+             section, through which Redis and the threads on the path sleep, and wake for it. \
+             Each wake-up of a sleeping thread (and of the CPU it runs on, on a virtual machine) \
+             is paid again here, as in a hand-off.\n",
+            fmt_ns(idle.delivery.p50_ns as f64),
+            fmt_ns(idle.delivery.p99_ns as f64),
+            idle.delivery.p50_ns as f64 / round_trip,
+            group_thousands(idle.delivery.count as f64),
+            idle.pause_us
+        );
+    }
 }

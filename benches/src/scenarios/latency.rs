@@ -20,8 +20,17 @@
 //! the figure includes waking that thread; it does not include waking a task on another runtime,
 //! which a lock's waiter adds. Both ends are in this process, so one `Instant` clock times them.
 //! The deliveries are sequential: each waits for the one before to arrive.
+//!
+//! Sent one right after the other, they find Redis and the subscriber's thread awake. A
+//! contended hand-off does not: through the holder's critical section Redis, the releasing
+//! process's threads and the waiter's sleep, and so may the CPUs they run on. So the same
+//! deliveries are measured again, each after a pause as long as scenario 3's critical section:
+//! the floor of a hand-off after idling, which the report shows beside the first.
 
-use std::{thread::JoinHandle, time::Instant};
+use std::{
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
 
 use futures_util::StreamExt as _;
 use hdrhistogram::Histogram;
@@ -35,7 +44,9 @@ use crate::{
     progress::Progress,
     redis_stats::{Admin, client_usec, requests_usec},
     redisson::{RedissonReference, SCRIPT_COMMANDS},
-    results::{LatencyResult, LatencySeries, Percentiles, log_buckets, new_histogram, record},
+    results::{
+        IdleDelivery, LatencyResult, LatencySeries, Percentiles, log_buckets, new_histogram, record,
+    },
     util::{fmt_ns, saturating_ns},
 };
 
@@ -48,6 +59,12 @@ pub struct LatencyParams {
     pub warm_up: u64,
     /// Iterations per series of the pass that reads Redis's own time per operation.
     pub calibration: u64,
+    /// Deliveries of the pub/sub floor measured again, each after a pause of
+    /// [`idle_pause`](Self::idle_pause).
+    pub idle_iterations: u64,
+    /// The pause before each of those: scenario 3's critical section, through which Redis and
+    /// every thread on a hand-off's path sleep.
+    pub idle_pause: Duration,
 }
 
 /// Two sequential round trips of a trivial script: the floor of an acquire + release.
@@ -261,8 +278,12 @@ async fn subscribe(client: &redis::Client, channel: &str) -> BenchResult<PubSubS
 }
 
 /// Measures the floor of a pub/sub hand-off: `params.iterations` sequential deliveries, after
-/// `params.warm_up` unmeasured ones.
-async fn pubsub_delivery(url: &str, params: LatencyParams) -> BenchResult<Percentiles> {
+/// `params.warm_up` unmeasured ones; then `params.idle_iterations` more, each after a pause of
+/// `params.idle_pause`.
+async fn pubsub_delivery(
+    url: &str,
+    params: LatencyParams,
+) -> BenchResult<(Percentiles, IdleDelivery)> {
     let mut floor = PubSubFloor::connect(url).await?;
     for _ in 0..params.warm_up {
         floor.once().await?;
@@ -271,8 +292,18 @@ async fn pubsub_delivery(url: &str, params: LatencyParams) -> BenchResult<Percen
     for _ in 0..params.iterations {
         record(&mut histogram, floor.once().await?);
     }
+    let mut idle = new_histogram();
+    for _ in 0..params.idle_iterations {
+        tokio::time::sleep(params.idle_pause).await;
+        record(&mut idle, floor.once().await?);
+    }
     floor.close().await?;
-    Ok(Percentiles::of(&histogram).ok_or("no pub/sub delivery was recorded")?)
+    let none = "no pub/sub delivery was recorded";
+    let idle = IdleDelivery {
+        pause_us: saturating_ns(params.idle_pause) / 1_000,
+        delivery: Percentiles::of(&idle).ok_or(none)?,
+    };
+    Ok((Percentiles::of(&histogram).ok_or(none)?, idle))
 }
 
 enum Series {
@@ -388,7 +419,7 @@ pub async fn run(
             record(&mut histograms[index], saturating_ns(start.elapsed()));
         }
     }
-    let pubsub_delivery = pubsub_delivery(url, params).await?;
+    let (pubsub_delivery, idle_delivery) = pubsub_delivery(url, params).await?;
 
     // Redis's own time per operation: each series alone between RESETSTAT and INFO.
     let mut admin = Admin::connect(url).await?;
@@ -428,6 +459,7 @@ pub async fn run(
         reference: Some(reference),
         series,
         pubsub_delivery: Some(pubsub_delivery),
+        pubsub_delivery_idle: Some(idle_delivery),
     };
     let mut line = format!("floor p50 {}", fmt_ns(result.floor.latency.p50_ns as f64));
     for one in result.reference.iter().chain(&result.series) {
@@ -439,10 +471,14 @@ pub async fn run(
         );
     }
     line += &format!(
-        "; pub/sub delivery p50 {} ({:.2} round trips), p99 {}",
+        "; pub/sub delivery p50 {} ({:.2} round trips), p99 {}; after {} µs idle p50 {} ({:.2} \
+         round trips)",
         fmt_ns(pubsub_delivery.p50_ns as f64),
         pubsub_delivery.p50_ns as f64 / result.round_trip_ns(),
-        fmt_ns(pubsub_delivery.p99_ns as f64)
+        fmt_ns(pubsub_delivery.p99_ns as f64),
+        idle_delivery.pause_us,
+        fmt_ns(idle_delivery.delivery.p50_ns as f64),
+        idle_delivery.delivery.p50_ns as f64 / result.round_trip_ns()
     );
     progress.note(&line);
     Ok(result)
