@@ -151,7 +151,8 @@ pub(crate) fn wait<A: Attempt + Send>(
         let mut timer = pin!(None::<tokio::time::Sleep>);
         loop {
             if subscription.is_none() && !try_now {
-                tracing::debug!(lock = %waiting.attempt.keys().name, "held by another owner; waiting");
+                let name = &waiting.attempt.keys().name;
+                tracing::debug!(lock = %name, "held by another owner; waiting");
                 let named = waiting.attempt.waiter_id().is_some();
                 subscription = Some(waiting.hub().join(&waiting.channel(), named));
             }

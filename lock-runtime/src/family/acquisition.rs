@@ -689,10 +689,11 @@ async fn reenter(
 const SPENT_TRIES: u32 = 3;
 
 /// Who takes a hold, as the acquire scripts record it with the hold:
-/// `"<client name> <ms since the Unix epoch>"` (see `take` in `scripts/common.lua`), timed by this client's clock when the
-/// call is built. Reading its own clock (a `TIME` call, and the strings made of its reply) cost
-/// Redis as much as the rest of taking a free lock; the time only says how long a hold has been
-/// held, so the clocks of the client and Redis need agree only about as well as that.
+/// `"<client name> <ms since the Unix epoch>"` (see `take` in `scripts/common.lua`), timed by
+/// this client's clock when the call is built. Reading its own clock (a `TIME` call, and the
+/// strings made of its reply) cost Redis as much as the rest of taking a free lock; the time
+/// only says how long a hold has been held, so the clocks of the client and Redis need agree
+/// only about as well as that.
 struct TakenBy<'a> {
     client_name: &'a str,
     at: SystemTime,

@@ -120,8 +120,8 @@ pub(crate) struct Seen {
 
 impl Seen {
     /// Decodes the `who` of a busy reply: the exclusive locks' `~who` field
-    /// (`"<client name> <ms>"`), or `{noun, holds, record...}` (see `holds_seen` in `scripts/common.lua`).
-    /// `None` when no hold recorded who took it.
+    /// (`"<client name> <ms>"`), or `{noun, holds, record...}` (see `holds_seen` in
+    /// `scripts/common.lua`). `None` when no hold recorded who took it.
     fn decode(who: Value, waiters: u64) -> Result<Option<Self>, ParsingError> {
         let (records, holds) = match who {
             Value::Array(_) => {
