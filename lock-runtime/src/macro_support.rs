@@ -3,13 +3,19 @@
 
 use std::{future::Future, pin::pin, sync::Arc, time::Duration};
 
-use futures_util::future::Either;
+use futures_util::future::{self, BoxFuture, Either, FutureExt, TryFutureExt};
 
 use crate::{
     client::LockClient,
     error::LockError,
-    family::guard::LockGuard,
-    multi::{multi_lock::MultiLockGuard, redlock::RedlockGuard},
+    fair_lock::FAIR,
+    family::{acquisition::acquire_traced, guard::LockGuard, handle::Handle},
+    lock::REENTRANT,
+    multi::{
+        multi_lock::MultiLockGuard,
+        redlock::{Redlock, RedlockGuard},
+    },
+    rwlock::{READ, WRITE},
     source::LockSource,
 };
 
@@ -127,24 +133,29 @@ impl LockedCall {
     /// the lock before returning, whatever the body did. If the lock cannot be taken, `body` is
     /// dropped without running and the error is returned. If this future is dropped, or the body
     /// panics, the guard's drop releases the lock.
-    pub async fn run<T, E, F>(self, body: F) -> Result<T, E>
+    ///
+    /// Not an `async fn`: every call waiting for its lock holds this future, and an `async fn`
+    /// would keep this call's arguments in it beside the acquisition made of them. Nothing
+    /// starts before the first poll.
+    pub fn run<T, E, F>(self, body: F) -> impl Future<Output = Result<T, E>>
     where
         F: Future<Output = Result<T, E>>,
         E: FromLockError,
     {
         let on_lease_lost = self.on_lease_lost;
-        // Two statements: the temporaries of one would stay in this future's state (the `?`'s
-        // holds the whole guard) for as long as the body runs.
-        let guard = self.acquire().await?;
-        guard.guarded(on_lease_lost, body).await
+        self.acquire().then(move |taken| match taken {
+            Ok(guard) => Either::Left(guard.guarded(on_lease_lost, body)),
+            Err(err) => Either::Right(future::ready(Err(err.into()))),
+        })
     }
 
-    /// Takes the lock of this call.
+    /// Takes the lock of this call: from the first poll on, the future holds the acquisition
+    /// alone, not this call's arguments beside it.
     ///
     /// The future of every call waiting for its lock is as large as the largest of the ways it
     /// may take one, so the rare and large ones are boxed: a multi-lock's and a Redlock's
-    /// acquisitions (each nearly twice a single lock's), as is connecting the default client.
-    async fn acquire(self) -> Result<CallGuard, LockError> {
+    /// acquisitions (each nearly twice a single lock's).
+    fn acquire(self) -> impl Future<Output = Result<CallGuard, LockError>> {
         let Self {
             client,
             lock,
@@ -153,43 +164,74 @@ impl LockedCall {
             lease,
             ..
         } = self;
-        let client = match client {
-            Some(Source::Client(client)) => client,
-            Some(Source::Redlock(redlock)) => {
-                // `client = …` names a Redlock with `key` alone, or the call does not compile.
-                let LockKind::Exclusive(name) = lock else {
-                    return Err(LockError::misuse(
-                        "a Redlock takes the exclusive lock only: `key = \"…\"` without `fair`, `mode` or `keys`",
-                    ));
-                };
-                let lock = redlock.lock(name).metrics_label(label);
-                let guard = Box::pin(lock.try_acquire(wait, lease)).await?;
-                return Ok(CallGuard::Quorum(guard));
-            }
-            None => default_client().await?,
+        let asked = Asked {
+            lock,
+            label,
+            wait,
+            lease,
         };
-        Ok(match lock {
-            LockKind::Exclusive(name) => {
-                let lock = client.lock(name).metrics_label(label);
-                lock.try_acquire(wait, lease).await?.into()
-            }
-            LockKind::Fair(name) => {
-                let lock = client.fair_lock(name).metrics_label(label);
-                lock.try_acquire(wait, lease).await?.into()
-            }
-            LockKind::Read(name) => {
-                let lock = client.read_write_lock(name).metrics_label(label);
-                lock.read().try_acquire(wait, lease).await?.into()
-            }
-            LockKind::Write(name) => {
-                let lock = client.read_write_lock(name).metrics_label(label);
-                lock.write().try_acquire(wait, lease).await?.into()
-            }
+        match client {
+            Some(Source::Client(client)) => Either::Left(asked.of(&client)),
+            Some(Source::Redlock(redlock)) => Either::Right(Either::Left(asked.of_quorum(redlock))),
+            None => Either::Right(Either::Right(default_client().then(
+                move |client| match client {
+                    Ok(client) => Either::Left(asked.of(&client)),
+                    Err(err) => Either::Right(future::ready(Err(err))),
+                },
+            ))),
+        }
+    }
+}
+
+/// What a call asks for, once its client is known.
+struct Asked {
+    lock: LockKind,
+    label: &'static str,
+    wait: Duration,
+    lease: Option<Duration>,
+}
+
+impl Asked {
+    /// Takes the lock through `client`. The future owns what it needs, so it borrows neither
+    /// `client` nor a handle (made here, and dropped as soon as it asked).
+    fn of(self, client: &LockClient) -> impl Future<Output = Result<CallGuard, LockError>> + use<> {
+        let Self {
+            lock,
+            label,
+            wait,
+            lease,
+        } = self;
+        let (flavor, name) = match lock {
+            LockKind::Exclusive(name) => (&REENTRANT, name),
+            LockKind::Fair(name) => (&FAIR, name),
+            LockKind::Read(name) => (&READ, name),
+            LockKind::Write(name) => (&WRITE, name),
             LockKind::Multi(names) => {
                 let lock = client.multi_lock(names).metrics_label(label);
-                CallGuard::Many(Box::pin(lock.try_acquire(wait, lease)).await?)
+                let taken: BoxFuture<'static, _> =
+                    Box::pin(
+                        async move { Ok(CallGuard::Many(lock.try_acquire(wait, lease).await?)) },
+                    );
+                return Either::Right(taken);
             }
-        })
+        };
+        // The handle every primitive's `try_acquire` makes: `client.lock(name)` and the others,
+        // labeled as `metrics_label` labels them.
+        let handle = Handle::new(&client.backend, name).labeled(label);
+        Either::Left(acquire_traced(flavor, handle, wait, lease).map_ok(CallGuard::One))
+    }
+
+    /// Takes the lock on a quorum of `redlock`'s masters (`client = …` names a Redlock with
+    /// `key` alone, or the call does not compile).
+    fn of_quorum(self, redlock: Redlock) -> BoxFuture<'static, Result<CallGuard, LockError>> {
+        let LockKind::Exclusive(name) = self.lock else {
+            return Box::pin(future::ready(Err(LockError::misuse(
+                "a Redlock takes the exclusive lock only: `key = \"…\"` without `fair`, `mode` or `keys`",
+            ))));
+        };
+        let lock = redlock.lock(name).metrics_label(self.label);
+        let (wait, lease) = (self.wait, self.lease);
+        Box::pin(async move { Ok(CallGuard::Quorum(lock.try_acquire(wait, lease).await?)) })
     }
 }
 
@@ -219,12 +261,6 @@ impl CallGuard {
                 Either::Right(Either::Right(guarded(guard, on_lease_lost, body)))
             }
         }
-    }
-}
-
-impl From<LockGuard> for CallGuard {
-    fn from(guard: LockGuard) -> Self {
-        Self::One(guard)
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) mod scripts;
 use scripts::ACQUIRE;
 
 /// The fair lock: a free lock goes to the head of the queue only.
-static FAIR: Flavor = Flavor {
+pub(crate) static FAIR: Flavor = Flavor {
     kind: HoldKind::Fair,
     primitive: "fair_lock",
     noun: "fair lock",

@@ -33,9 +33,11 @@ use crate::{
     family::{
         flavor::Flavor,
         guard::LockGuard,
+        handle::Handle,
         release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf},
         replies::{Acquired, Reentered, Seen},
     },
+    transport::background::in_context,
 };
 
 /// A hold a fresh acquisition took, before it becomes a guard ([`LockGuard`], or a semaphore
@@ -62,15 +64,15 @@ impl Taken {
 /// wait. An `async` block keeps everything it captures in every state, so a block that began
 /// itself would keep `wait` and `lease` beside the acquisition made of them for as long as the
 /// task waits; the block here captures only the acquisition. Not an `async fn` either, whose
-/// arguments would be kept twice.
-pub(crate) fn acquire<'a>(
+/// arguments would be kept twice. It owns `handle` (a clone is two reference counts), so the
+/// future borrows nothing: the attribute's code drops the handle it made as soon as it asked.
+pub(crate) fn acquire(
     flavor: &'static Flavor,
-    backend: &'a Arc<Backend>,
-    (name, label): (&'a Arc<str>, &'a Label),
+    handle: Handle,
     wait: Duration,
     lease: Option<Duration>,
-) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'a {
-    future::lazy(move |_| begin(flavor, backend, (name, label), wait, lease)).then(|begun| {
+) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'static {
+    future::lazy(move |_| begin(flavor, &handle, wait, lease)).then(|begun| {
         match begun {
             Ok(Begun::Fresh(mut waiting)) => Either::Left(async move {
                 let taken = waiting.measured().await?;
@@ -86,22 +88,26 @@ pub(crate) fn acquire<'a>(
 }
 
 /// How an acquisition begins: a re-entry, or a fresh acquisition to wait for.
-enum Begun<'a> {
+enum Begun {
     /// The current scope holds the lock: re-entered (boxed: rare, and large).
-    Reentry(BoxFuture<'a, Result<LockGuard, LockError>>),
+    Reentry(BoxFuture<'static, Result<LockGuard, LockError>>),
     /// A fresh acquisition.
     Fresh(Waiting<Acquire>),
 }
 
 /// The first step of [`acquire`], as soon as it is polled: the arguments checked, the clock
 /// started, and a re-entry if the current scope holds the lock, else a fresh acquisition.
-fn begin<'a>(
+fn begin(
     flavor: &'static Flavor,
-    backend: &'a Arc<Backend>,
-    (name, label): (&Arc<str>, &Label),
+    handle: &Handle,
     wait: Duration,
     lease: Option<Duration>,
-) -> Result<Begun<'a>, LockError> {
+) -> Result<Begun, LockError> {
+    let Handle {
+        backend,
+        name,
+        label,
+    } = handle;
     let asked = Asked::new(flavor, backend, name, wait, lease)?;
     let client_id = backend.ids.client();
     if let Some(held) = scope::find(client_id, &asked.keys.main, flavor.kind) {
@@ -112,7 +118,12 @@ fn begin<'a>(
             ..
         } = asked;
         return Ok(Begun::Reentry(Box::pin(reenter(
-            flavor, backend, keys, held, start, deadline,
+            flavor,
+            Arc::clone(backend),
+            keys,
+            held,
+            start,
+            deadline,
         ))));
     }
     let alongside = (flavor.fresh)(client_id, &asked.keys)?;
@@ -130,6 +141,7 @@ pub(crate) fn acquire_fresh<'a>(
     (wait, lease): (Duration, Option<Duration>),
     argument: Arc<str>,
 ) -> impl Future<Output = Result<Taken, LockError>> + Send + 'a {
+    let trace = Trace::new(flavor, backend, (name, label), (wait, lease));
     let acquiring = future::lazy(move |_| {
         let asked = Asked::new(flavor, backend, name, wait, lease)?;
         Ok(asked.fresh(flavor, backend, Some(argument), label))
@@ -138,43 +150,61 @@ pub(crate) fn acquire_fresh<'a>(
         Ok(mut waiting) => Either::Left(async move { waiting.measured().await }),
         Err(err) => Either::Right(future::ready(Err(err))),
     });
-    traced(flavor, backend, (name, label), (wait, lease), acquiring)
+    trace.around(acquiring)
 }
 
-/// [`acquire`] as a handle's `acquire` and `try_acquire` run it: in the background runtime's
-/// context (so its timers work from any executor), inside a debug span naming the lock. Not an
-/// `async fn`, so it adds no state of its own to the future every waiting task holds.
-pub(crate) fn acquire_traced<'a>(
+/// [`acquire`] as a handle's `acquire` and `try_acquire`, and the attribute's code, run it (see
+/// [`Trace`]). Not an `async fn`, so it adds no state of its own to the future every waiting
+/// task holds.
+pub(crate) fn acquire_traced(
     flavor: &'static Flavor,
-    backend: &'a Arc<Backend>,
-    (name, label): (&'a Arc<str>, &'a Label),
+    handle: Handle,
     wait: Duration,
     lease: Option<Duration>,
-) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'a {
-    let acquiring = acquire(flavor, backend, (name, label), wait, lease);
-    traced(flavor, backend, (name, label), (wait, lease), acquiring)
+) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'static {
+    let trace = Trace::new(
+        flavor,
+        &handle.backend,
+        (&handle.name, &handle.label),
+        (wait, lease),
+    );
+    trace.around(acquire(flavor, handle, wait, lease))
 }
 
-/// `acquiring` polled in the background runtime's context, inside a debug span naming the lock,
-/// its primitive and metrics label, the wait and the lease.
+/// How an acquisition is run: polled in the background runtime's context (so its timers work
+/// from any executor), inside a debug span naming the lock, its primitive and metrics label, the
+/// wait and the lease. Made before the acquisition's future, which may own what names them.
 ///
 /// A span takes 40 bytes of the future every waiting task carries, even when nothing records it
 /// (debug spans are off in most deployments): a span that is on comes with the future boxed, and
 /// one that is off leaves no trace.
-fn traced<F: Future>(
-    flavor: &Flavor,
-    backend: &Backend,
-    (name, label): (&str, &Label),
-    (wait, lease): (Duration, Option<Duration>),
-    acquiring: F,
-) -> impl Future<Output = F::Output> {
-    let meter = Meter::new(flavor.primitive, label);
-    let span = tracing::debug_span!("acquire", lock = %name, %meter, ?wait, ?lease);
-    let acquiring = backend.in_context(acquiring);
-    if span.is_disabled() {
-        Either::Left(acquiring)
-    } else {
-        Either::Right(Box::pin(acquiring.instrument(span)))
+struct Trace {
+    runtime: &'static tokio::runtime::Handle,
+    span: tracing::Span,
+}
+
+impl Trace {
+    fn new(
+        flavor: &Flavor,
+        backend: &Backend,
+        (name, label): (&str, &Label),
+        (wait, lease): (Duration, Option<Duration>),
+    ) -> Self {
+        let meter = Meter::new(flavor.primitive, label);
+        Self {
+            runtime: backend.runtime,
+            span: tracing::debug_span!("acquire", lock = %name, %meter, ?wait, ?lease),
+        }
+    }
+
+    /// `acquiring`, run as this trace says.
+    fn around<F: Future>(self, acquiring: F) -> impl Future<Output = F::Output> {
+        let acquiring = in_context(self.runtime, acquiring);
+        if self.span.is_disabled() {
+            Either::Left(acquiring)
+        } else {
+            Either::Right(Box::pin(acquiring.instrument(self.span)))
+        }
     }
 }
 
@@ -609,7 +639,7 @@ impl Drop for Acquire {
 /// no other re-entry of that scope is held.
 async fn reenter(
     flavor: &'static Flavor,
-    backend: &Arc<Backend>,
+    backend: Arc<Backend>,
     keys: Arc<Keys>,
     held: Arc<ScopeHold>,
     start: Instant,
@@ -644,7 +674,7 @@ async fn reenter(
             .arg(owner.as_ref())
             .arg(number);
         let undo = Undo::new(layout, &keys, owner, UndoOf::Reentry(number));
-        let in_flight = InFlight::arm(backend, undo);
+        let in_flight = InFlight::arm(&backend, undo);
         let reply = backend
             .scripts
             .eval::<Reentered>(&call, deadline, context)
@@ -668,7 +698,7 @@ async fn reenter(
             });
             // The re-entry shares the outer hold's renewal: renewed as long as either is held.
             let renewal = held.holder.renewal.as_ref().and_then(Weak::upgrade);
-            let hold = Hold::new(Arc::clone(backend), release, renewal, Some(turn));
+            let hold = Hold::new(Arc::clone(&backend), release, renewal, Some(turn));
             Ok(LockGuard::new(
                 hold,
                 Arc::clone(&keys.name),

@@ -72,20 +72,15 @@ impl Handle {
 
     /// Waits up to `wait` for a hold of `flavor` (or re-enters the current scope's), with a
     /// fixed `lease` or in watchdog mode: a handle's `acquire` and `try_acquire`. Not an
-    /// `async fn`, so it adds no state of its own to the future every waiting task holds.
+    /// `async fn`, so it adds no state of its own to the future every waiting task holds. The
+    /// future owns a clone of this handle (two reference counts) and borrows nothing.
     pub(crate) fn acquire(
         &self,
         flavor: &'static Flavor,
         wait: Duration,
         lease: Option<Duration>,
-    ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + '_ {
-        acquisition::acquire_traced(
-            flavor,
-            &self.backend,
-            (&self.name, &self.label),
-            wait,
-            lease,
-        )
+    ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'static + use<> {
+        acquisition::acquire_traced(flavor, self.clone(), wait, lease)
     }
 
     /// Waits up to `wait` for a fresh hold of `flavor` (never a re-entry), `argument` being the
@@ -292,7 +287,7 @@ macro_rules! handle_methods {
             &self,
         ) -> impl ::std::future::Future<
             Output = Result<$crate::family::guard::LockGuard, $crate::error::LockError>,
-        > + Send + '_ {
+        > + Send + 'static + use<> {
             self.handle.acquire(&$flavor, ::std::time::Duration::MAX, None)
         }
 
@@ -306,7 +301,7 @@ macro_rules! handle_methods {
             lease: Option<::std::time::Duration>,
         ) -> impl ::std::future::Future<
             Output = Result<$crate::family::guard::LockGuard, $crate::error::LockError>,
-        > + Send + '_ {
+        > + Send + 'static + use<> {
             self.handle.acquire(&$flavor, wait, lease)
         }
 

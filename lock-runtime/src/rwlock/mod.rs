@@ -48,7 +48,7 @@ pub(crate) static RW: Layout = Layout {
 };
 
 /// A read hold: shared, granted alongside the scope's own write hold (a downgrade).
-static READ: Flavor = Flavor {
+pub(crate) static READ: Flavor = Flavor {
     kind: HoldKind::Read,
     primitive: "read_lock",
     noun: "read lock",
@@ -60,7 +60,7 @@ static READ: Flavor = Flavor {
 };
 
 /// The write hold: refused at once under the scope's own read hold (an upgrade).
-static WRITE: Flavor = Flavor {
+pub(crate) static WRITE: Flavor = Flavor {
     kind: HoldKind::Write,
     primitive: "write_lock",
     noun: "write lock",
