@@ -217,8 +217,13 @@ impl Asked {
         };
         // The handle every primitive's `try_acquire` makes: `client.lock(name)` and the others,
         // labeled as `metrics_label` labels them.
-        let handle = Handle::new(&client.backend, name).labeled(label);
-        Either::Left(acquire_traced(flavor, handle, wait, lease).map_ok(CallGuard::One))
+        let Handle {
+            backend,
+            name,
+            label,
+        } = Handle::new(&client.backend, name).labeled(label);
+        let taken = acquire_traced(flavor, backend, (name, label), wait, lease);
+        Either::Left(taken.map_ok(CallGuard::One))
     }
 
     /// Takes the lock on a quorum of `redlock`'s masters (`client = …` names a Redlock with

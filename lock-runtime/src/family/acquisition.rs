@@ -33,7 +33,6 @@ use crate::{
     family::{
         flavor::Flavor,
         guard::LockGuard,
-        handle::Handle,
         release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf},
         replies::{Acquired, Reentered, Seen},
     },
@@ -64,15 +63,17 @@ impl Taken {
 /// wait. An `async` block keeps everything it captures in every state, so a block that began
 /// itself would keep `wait` and `lease` beside the acquisition made of them for as long as the
 /// task waits; the block here captures only the acquisition. Not an `async fn` either, whose
-/// arguments would be kept twice. It owns `handle` (a clone is two reference counts), so the
-/// future borrows nothing: the attribute's code drops the handle it made as soon as it asked.
+/// arguments would be kept twice. It owns the client's `backend`, the `name` and the `label` (a
+/// handle's, cloned: reference counts), so the future borrows nothing: the attribute's code
+/// drops the handle it made as soon as it asked.
 pub(crate) fn acquire(
     flavor: &'static Flavor,
-    handle: Handle,
+    backend: Arc<Backend>,
+    (name, label): (Arc<str>, Label),
     wait: Duration,
     lease: Option<Duration>,
 ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'static {
-    future::lazy(move |_| begin(flavor, &handle, wait, lease)).then(|begun| {
+    future::lazy(move |_| begin(flavor, &backend, (&name, &label), wait, lease)).then(|begun| {
         match begun {
             Ok(Begun::Fresh(mut waiting)) => Either::Left(async move {
                 let taken = waiting.measured().await?;
@@ -99,15 +100,11 @@ enum Begun {
 /// started, and a re-entry if the current scope holds the lock, else a fresh acquisition.
 fn begin(
     flavor: &'static Flavor,
-    handle: &Handle,
+    backend: &Arc<Backend>,
+    (name, label): (&Arc<str>, &Label),
     wait: Duration,
     lease: Option<Duration>,
 ) -> Result<Begun, LockError> {
-    let Handle {
-        backend,
-        name,
-        label,
-    } = handle;
     let asked = Asked::new(flavor, backend, name, wait, lease)?;
     let client_id = backend.ids.client();
     if let Some(held) = scope::find(client_id, &asked.keys.main, flavor.kind) {
@@ -158,17 +155,13 @@ pub(crate) fn acquire_fresh<'a>(
 /// task holds.
 pub(crate) fn acquire_traced(
     flavor: &'static Flavor,
-    handle: Handle,
+    backend: Arc<Backend>,
+    (name, label): (Arc<str>, Label),
     wait: Duration,
     lease: Option<Duration>,
 ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'static {
-    let trace = Trace::new(
-        flavor,
-        &handle.backend,
-        (&handle.name, &handle.label),
-        (wait, lease),
-    );
-    trace.around(acquire(flavor, handle, wait, lease))
+    let trace = Trace::new(flavor, &backend, (&name, &label), (wait, lease));
+    trace.around(acquire(flavor, backend, (name, label), wait, lease))
 }
 
 /// How an acquisition is run: polled in the background runtime's context (so its timers work

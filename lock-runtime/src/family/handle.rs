@@ -80,7 +80,12 @@ impl Handle {
         wait: Duration,
         lease: Option<Duration>,
     ) -> impl Future<Output = Result<LockGuard, LockError>> + Send + 'static + use<> {
-        acquisition::acquire_traced(flavor, self.clone(), wait, lease)
+        let Self {
+            backend,
+            name,
+            label,
+        } = self.clone();
+        acquisition::acquire_traced(flavor, backend, (name, label), wait, lease)
     }
 
     /// Waits up to `wait` for a fresh hold of `flavor` (never a re-entry), `argument` being the
