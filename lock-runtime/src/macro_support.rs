@@ -156,21 +156,13 @@ impl LockedCall {
     /// may take one, so the rare and large ones are boxed: a multi-lock's and a Redlock's
     /// acquisitions (each nearly twice a single lock's).
     fn acquire(self) -> impl Future<Output = Result<CallGuard, LockError>> {
-        let Self {
-            client,
-            lock,
-            label,
-            wait,
-            lease,
-            ..
-        } = self;
         let asked = Asked {
-            lock,
-            label,
-            wait,
-            lease,
+            lock: self.lock,
+            label: self.label,
+            wait: self.wait,
+            lease: self.lease,
         };
-        match client {
+        match self.client {
             Some(Source::Client(client)) => Either::Left(asked.of(&client)),
             Some(Source::Redlock(redlock)) => Either::Right(Either::Left(asked.of_quorum(redlock))),
             None => Either::Right(Either::Right(default_client().then(
@@ -208,11 +200,9 @@ impl Asked {
             LockKind::Write(name) => (&WRITE, name),
             LockKind::Multi(names) => {
                 let lock = client.multi_lock(names).metrics_label(label);
-                let taken: BoxFuture<'static, _> =
-                    Box::pin(
-                        async move { Ok(CallGuard::Many(lock.try_acquire(wait, lease).await?)) },
-                    );
-                return Either::Right(taken);
+                let taken =
+                    async move { Ok(CallGuard::Many(lock.try_acquire(wait, lease).await?)) };
+                return Either::Right(taken.boxed());
             }
         };
         // The handle every primitive's `try_acquire` makes: `client.lock(name)` and the others,
@@ -230,13 +220,14 @@ impl Asked {
     /// `key` alone, or the call does not compile).
     fn of_quorum(self, redlock: Redlock) -> BoxFuture<'static, Result<CallGuard, LockError>> {
         let LockKind::Exclusive(name) = self.lock else {
-            return Box::pin(future::ready(Err(LockError::misuse(
+            let misuse = LockError::misuse(
                 "a Redlock takes the exclusive lock only: `key = \"…\"` without `fair`, `mode` or `keys`",
-            ))));
+            );
+            return future::ready(Err(misuse)).boxed();
         };
         let lock = redlock.lock(name).metrics_label(self.label);
         let (wait, lease) = (self.wait, self.lease);
-        Box::pin(async move { Ok(CallGuard::Quorum(lock.try_acquire(wait, lease).await?)) })
+        async move { Ok(CallGuard::Quorum(lock.try_acquire(wait, lease).await?)) }.boxed()
     }
 }
 
