@@ -163,7 +163,10 @@ pub enum Mistake {
     /// forever or doing the wrong thing: acquiring from a semaphore whose permits were never
     /// set, or more permits than its total; the write lock asked under the same lock's read
     /// hold (an upgrade); `lock_runtime::exec` with no lock held around it, or under a read
-    /// hold; the attribute with no client given and no default client.
+    /// hold; the attribute with no client given and no default client; any request of a client
+    /// whose runtime, given with
+    /// [`LockClientBuilder::background_runtime`](crate::LockClientBuilder::background_runtime),
+    /// has shut down.
     Misuse,
 }
 

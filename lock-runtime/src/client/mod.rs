@@ -261,7 +261,16 @@ impl LockClient {
     }
 
     pub(crate) async fn from_config(config: Config) -> Result<Self, LockError> {
-        let runtime = background::handle()?;
+        // Started whichever runtime the client runs on: it sweeps every request's deadline.
+        let library = background::library()?;
+        let (runtime, runtime_watch) = match config.background_runtime.clone() {
+            Some(given) => {
+                let (runtime, watch) = background::given(given);
+                (runtime, Some(watch))
+            }
+            None => (library, None),
+        };
+        runtime.check()?;
         let Connected {
             pubsub,
             commands,
@@ -284,6 +293,7 @@ impl LockClient {
                 hub,
                 watchdog,
                 commands: CommandTable::default(),
+                _runtime_watch: runtime_watch,
             }),
         })
     }

@@ -7,7 +7,7 @@
 
 use std::{future::Future, sync::Arc};
 
-use tokio::runtime::Handle;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
     core::{
@@ -16,7 +16,7 @@ use crate::{
     },
     error::LockError,
     transport::{
-        background::{InContext, in_context},
+        background::{Background, InContext, in_context},
         config::Config,
     },
 };
@@ -25,12 +25,15 @@ use crate::{
 pub(crate) struct Backend {
     pub(crate) ids: Ids,
     pub(crate) config: Config,
-    pub(crate) runtime: &'static Handle,
+    pub(crate) runtime: &'static Background,
     pub(crate) scripts: Arc<ScriptPath>,
     pub(crate) hub: Hub,
     pub(crate) watchdog: Watchdog,
     /// What the server said of the commands of lock-checked writes, read as they come.
     pub(crate) commands: CommandTable,
+    /// The task that notices a runtime of the application's shut down, when the client runs
+    /// on one (see `transport/background.rs`); it ends with the client.
+    pub(crate) _runtime_watch: Option<AbortOnDropHandle<()>>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -55,6 +58,6 @@ impl Backend {
 
     /// Runs `task` on the background runtime, to its end, whatever happens to the caller.
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        self.runtime.spawn(task);
+        self.runtime.handle().spawn(task);
     }
 }

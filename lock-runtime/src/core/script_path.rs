@@ -47,9 +47,12 @@ use std::{
     time::Duration,
 };
 
-use futures_util::FutureExt;
-use redis::{FromRedisValue, aio::ConnectionLike};
-use tokio::{runtime::Handle, time::Instant};
+use futures_util::{
+    FutureExt,
+    future::{Either, ready},
+};
+use redis::{ErrorKind, FromRedisValue, RedisError, aio::ConnectionLike};
+use tokio::time::Instant;
 
 use crate::{
     core::{
@@ -58,7 +61,7 @@ use crate::{
     },
     error::LockError,
     transport::{
-        background::in_context,
+        background::{Background, in_context},
         config::{Config, Deployment},
         connect::ServerFeatures,
         connection::{Commands, Connection},
@@ -132,7 +135,7 @@ impl<'a> Copies<'a> {
 
 /// The command connections of a client, and how long to keep resending on them.
 pub(crate) struct ScriptPath {
-    runtime: &'static Handle,
+    runtime: &'static Background,
     commands: Commands,
     /// How scripts go out: `FCALL`, or `EVALSHA`.
     calls: Calls,
@@ -152,7 +155,7 @@ pub(crate) struct ReplicaWait {
 
 impl ScriptPath {
     pub(crate) fn new(
-        runtime: &'static Handle,
+        runtime: &'static Background,
         commands: Commands,
         replicated: Option<Commands>,
         server: ServerFeatures,
@@ -229,6 +232,9 @@ impl ScriptPath {
         F: FnMut(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
+        self.runtime
+            .check()
+            .map_err(|err| RedisError::from((ErrorKind::Client, "stopped", err.to_string())))?;
         let sent = self.resend(&self.commands, Resend::CallersOwn, None, request);
         Ok(in_context(self.runtime, sent).await?.reply)
     }
@@ -354,11 +360,16 @@ impl ScriptPath {
         F: FnMut(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        in_context(
-            self.runtime,
-            self.resend(commands, policy, deadline, request),
+        if let Err(stopped) = self.runtime.check() {
+            return Either::Left(ready(Err(stopped)));
+        }
+        Either::Right(
+            in_context(
+                self.runtime,
+                self.resend(commands, policy, deadline, request),
+            )
+            .map(move |sent| sent.map_err(|err| LockError::redis(context(), err))),
         )
-        .map(move |sent| sent.map_err(|err| LockError::redis(context(), err)))
     }
 
     /// Sends `request` until it succeeds, or fails in a way `policy` does not resend after, or

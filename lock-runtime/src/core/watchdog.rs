@@ -43,7 +43,7 @@ use std::{
 };
 
 use crate::core::lua::Invocation;
-use tokio::{runtime::Handle, task::JoinSet, time::Instant};
+use tokio::{task::JoinSet, time::Instant};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
@@ -52,7 +52,10 @@ use crate::{
         reply::status_reply,
         script_path::{ScriptPath, Sent},
     },
-    transport::sync::{lock_ignoring_poison, shrink_when_sparse},
+    transport::{
+        background::Background,
+        sync::{lock_ignoring_poison, shrink_when_sparse},
+    },
 };
 
 /// The per-client watchdog; dropping it stops the renewal task.
@@ -121,9 +124,16 @@ status_reply! {
 pub(crate) struct RenewalId(NonZeroU64);
 
 impl Watchdog {
-    pub(crate) fn start(runtime: &Handle, scripts: Arc<ScriptPath>, interval: Duration) -> Self {
+    pub(crate) fn start(
+        runtime: &Background,
+        scripts: Arc<ScriptPath>,
+        interval: Duration,
+    ) -> Self {
         let shared = Arc::new(Shared::default());
-        let task = runtime.spawn(renew_forever(Arc::downgrade(&shared), scripts, interval));
+        let task =
+            runtime
+                .handle()
+                .spawn(renew_forever(Arc::downgrade(&shared), scripts, interval));
         Self {
             shared,
             _task: AbortOnDropHandle::new(task),

@@ -36,7 +36,7 @@ use crate::{
         release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf},
         replies::{Acquired, Reentered, Seen},
     },
-    transport::background::in_context,
+    transport::background::{Background, in_context},
 };
 
 /// A hold a fresh acquisition took, before it becomes a guard ([`LockGuard`], or a semaphore
@@ -172,7 +172,7 @@ pub(crate) fn acquire_traced(
 /// (debug spans are off in most deployments): a span that is on comes with the future boxed, and
 /// one that is off leaves no trace.
 struct Trace {
-    runtime: &'static tokio::runtime::Handle,
+    runtime: &'static Background,
     span: tracing::Span,
 }
 

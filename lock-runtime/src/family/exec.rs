@@ -231,7 +231,7 @@ impl Spend {
     /// if the caller stops waiting for it.
     async fn settle(self, failed: LockError) -> LockError {
         let name = self.name.clone();
-        let spent = self.backend.runtime.spawn(self.run()).await;
+        let spent = self.backend.runtime.handle().spawn(self.run()).await;
         let outcome = match spent {
             Ok(Ok(SpentExec::Ran)) => {
                 "they ran, all of them, but their replies are lost (Redis said so once asked; a \

@@ -2,7 +2,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use tokio::{runtime::Handle, time::Instant};
+use tokio::time::Instant;
 
 use crate::{
     core::{
@@ -11,7 +11,7 @@ use crate::{
     },
     error::LockError,
     family::exec::{self, LockedConnection},
-    transport::background::in_context,
+    transport::background::{Background, in_context},
 };
 
 /// A held lock. Dropping it releases the lock; [`LockGuard::unlock`] releases it and reports how
@@ -26,7 +26,7 @@ pub struct LockGuard {
     hold: ReleaseOnDrop,
     name: Arc<str>,
     holder: Holder,
-    runtime: &'static Handle,
+    runtime: &'static Background,
 }
 
 impl LockGuard {
@@ -34,7 +34,7 @@ impl LockGuard {
         hold: Hold,
         name: Arc<str>,
         holder: Holder,
-        runtime: &'static Handle,
+        runtime: &'static Background,
     ) -> Self {
         Self {
             hold: ReleaseOnDrop::new(hold),

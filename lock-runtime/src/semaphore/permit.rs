@@ -2,13 +2,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::{runtime::Handle, time::Instant};
+use tokio::time::Instant;
 
 use crate::{
     core::{hold::ReleaseOnDrop, lease::Lease},
     error::LockError,
     family::acquisition::Taken,
-    transport::background::in_context,
+    transport::background::{Background, in_context},
 };
 
 /// Permits of a [`Semaphore`](crate::Semaphore), held until this is released or dropped.
@@ -28,7 +28,7 @@ pub struct SemaphorePermit {
     id: Arc<str>,
     permits: u32,
     lease: Arc<Lease>,
-    runtime: &'static Handle,
+    runtime: &'static Background,
 }
 
 impl SemaphorePermit {
@@ -36,7 +36,7 @@ impl SemaphorePermit {
         taken: Taken,
         name: Arc<str>,
         permits: u32,
-        runtime: &'static Handle,
+        runtime: &'static Background,
     ) -> Self {
         Self {
             hold: ReleaseOnDrop::new(taken.hold),

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokio::runtime::Handle;
+
 use crate::transport::tls::Tls;
 
 /// The longest a request memo is kept.
@@ -28,6 +30,9 @@ pub(crate) struct Config {
     pub(crate) replicas: Option<ReplicaCheck>,
     /// The certificates of `rediss://` connections (the `tls` feature).
     pub(crate) tls: Tls,
+    /// The runtime the client's background work runs on, if not the library's own (see
+    /// `transport/background.rs`).
+    pub(crate) background_runtime: Option<Handle>,
 }
 
 /// Where the locks live.

@@ -4,12 +4,11 @@
 use std::{sync::Arc, time::Duration};
 
 use futures_util::future::BoxFuture;
-use tokio::runtime::Handle;
 
 use crate::{
     error::LockError,
     transport::{
-        background::in_context,
+        background::{Background, in_context},
         config::{Config, Deployment},
         connection::{Asked, Commands, Connection, Open},
         deadline::within,
@@ -40,7 +39,7 @@ pub(crate) struct Connected {
 /// cannot be reached in time.
 pub(crate) async fn open(
     config: &Config,
-    runtime: &'static Handle,
+    runtime: &'static Background,
 ) -> Result<Connected, LockError> {
     let targets = match &config.deployment {
         Deployment::Single(url) => Targets::Nodes(vec![tls::open(url, &config.tls)?]),

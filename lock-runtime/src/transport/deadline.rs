@@ -169,9 +169,9 @@ impl Table {
     /// started (a client cannot connect without it); should it fail to start here anyway, it is
     /// retried by nobody, and the failure was the client's to report.
     fn start_sweeper(&'static self) {
-        match background::handle() {
+        match background::library() {
             Ok(runtime) => {
-                runtime.spawn(self.sweep());
+                runtime.handle().spawn(self.sweep());
             }
             Err(err) => tracing::error!(error = %err, "no sweeper for request deadlines"),
         }

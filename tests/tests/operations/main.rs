@@ -5,6 +5,7 @@
 //! Metrics have a binary of their own (`metrics.rs`): its tests check that nothing in their
 //! process recorded an unlabeled series, which the tests here do.
 
+mod background_runtime;
 mod connection_names;
 mod errors;
 mod force_unlock;

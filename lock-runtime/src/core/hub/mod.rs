@@ -100,13 +100,13 @@ use std::{
 };
 
 use tokio::{
-    runtime::Handle,
     sync::{Notify, futures::Notified, mpsc},
     time::Instant,
 };
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::transport::{
+    background::Background,
     config::{Config, Deployment},
     failure::is_transient,
     nodes::PubSub,
@@ -293,7 +293,7 @@ impl Hub {
     /// Starts the listener on `runtime` for the client `client_id`. It opens a pub/sub
     /// connection only when a task waits.
     pub(crate) fn start(
-        runtime: &Handle,
+        runtime: &Background,
         pubsub: PubSub,
         config: &Config,
         client_id: &str,
@@ -322,7 +322,7 @@ impl Hub {
                     ping_interval: config.pubsub_ping_interval,
                 };
                 let listen = classic::listen(state, nodes, name, receiver, timeouts);
-                (publish, runtime.spawn(listen))
+                (publish, runtime.handle().spawn(listen))
             }
             PubSub::Sharded(seeds) => {
                 let timeouts = Timeouts {
@@ -331,7 +331,7 @@ impl Hub {
                     ping_interval: config.pubsub_ping_interval,
                 };
                 let listen = sharded::listen(state, seeds, name, receiver, timeouts);
-                (SPUBLISH, runtime.spawn(listen))
+                (SPUBLISH, runtime.handle().spawn(listen))
             }
         };
         Self {

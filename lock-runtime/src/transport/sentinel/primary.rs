@@ -10,10 +10,11 @@ use std::{
 };
 
 use redis::sentinel::SentinelClient;
-use tokio::{runtime::Handle, sync::watch};
+use tokio::sync::watch;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::switches::{self, Followed, Limits};
+use crate::transport::background::Background;
 
 /// The primary of a Sentinel-managed deployment, as last found: shared by the command
 /// connections, the hub and the `+switch-master` listener.
@@ -52,7 +53,7 @@ impl Primary {
     ///
     /// The Sentinels' error when none answers or none names a primary that answers as one.
     pub(crate) async fn locate(
-        runtime: &'static Handle,
+        runtime: &'static Background,
         master: &str,
         mut sentinels: SentinelClient,
         limits: Limits,
@@ -70,7 +71,7 @@ impl Primary {
             located,
             switches: OnceLock::new(),
         });
-        let listener = runtime.spawn(switches::listen(
+        let listener = runtime.handle().spawn(switches::listen(
             Arc::downgrade(&primary),
             connection_name,
             limits,

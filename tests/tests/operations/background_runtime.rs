@@ -1,0 +1,143 @@
+//! A client given a runtime of the application's (`LockClientBuilder::background_runtime`):
+//! its connections, listener, watchdog and background releases run there, and it keeps every
+//! promise of a client on the library's own runtime while that runtime runs; once the runtime
+//! has shut down, its requests are refused with a clear error, and a lock it held runs out by
+//! its lease, as any lost lease does.
+
+use std::time::{Duration, Instant};
+
+use lock_runtime::{LockClient, LockError, Mistake};
+use lock_tests::{
+    RedisServer,
+    locks::{assert_released, eventually, is_held, queue_len},
+    unique_name,
+};
+use tokio::runtime::{Builder, Handle};
+
+/// A client on the given runtime: its tasks are that runtime's, a release wakes a waiter at
+/// once (the listener runs there), and the watchdog renews a lock held past several leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_given_the_runtime_does_its_work_there() {
+    let server = RedisServer::start();
+    let runtime = Handle::current();
+    let before = runtime.metrics().num_alive_tasks();
+    let client = LockClient::builder()
+        .url(server.url())
+        .watchdog_timeout(Duration::from_millis(300))
+        .background_runtime(runtime.clone())
+        .build()
+        .await
+        .expect("connect");
+    // At least the hub's listener, the watchdog's renewals and the task that watches the
+    // runtime; a client on the library's runtime adds none here.
+    let spawned = runtime.metrics().num_alive_tasks() - before;
+    assert!(
+        spawned >= 3,
+        "{spawned} tasks of the client on this runtime"
+    );
+
+    let renewed = unique_name("given-runtime-renewed");
+    let kept = client
+        .lock(&renewed)
+        .acquire()
+        .await
+        .expect("watchdog lock");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !kept.is_lease_lost() && is_held(&server, &renewed),
+        "a 300 ms watchdog lease renewed for a second"
+    );
+    kept.unlock().await.expect("release the renewed lock");
+
+    let name = unique_name("given-runtime-hand-off");
+    let lease = Some(Duration::from_secs(5));
+    let holder = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), lease)
+        .await
+        .expect("holder");
+    let lock = client.lock(&name);
+    let waiter = tokio::spawn(async move {
+        let guard = lock.try_acquire(Duration::from_secs(10), lease).await?;
+        let acquired = Instant::now();
+        guard.unlock().await?;
+        Ok::<_, LockError>(acquired)
+    });
+    assert!(
+        eventually(Duration::from_secs(2), || queue_len(&server, &name) == 1).await,
+        "the waiter queues"
+    );
+    let released = Instant::now();
+    holder.unlock().await.expect("release");
+    let acquired = waiter.await.expect("waiter task").expect("waiter");
+    assert!(
+        acquired - released < Duration::from_secs(2),
+        "woken by the release, not by the holder's 5 s lease: {:?}",
+        acquired - released
+    );
+    assert_released(&server, &renewed);
+    assert_released(&server, &name);
+}
+
+/// Runtime A, given to the client, shuts down while the client holds a lock; from runtime B,
+/// the client's requests are refused as a misuse naming the setting, the guard's lease is lost
+/// by its deadline (no renewal, no panic), and the lock's key expires with its lease.
+#[test]
+fn a_client_whose_runtime_shut_down_refuses_requests() {
+    let server = RedisServer::start();
+    let name = unique_name("stopped-runtime");
+    let lease = Duration::from_millis(1500);
+    let runtime_a = Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime A");
+    let (client, guard) = runtime_a.block_on(async {
+        let client = LockClient::builder()
+            .url(server.url())
+            .background_runtime(Handle::current())
+            .build()
+            .await
+            .expect("connect in runtime A");
+        let guard = client
+            .lock(&name)
+            .try_acquire(Duration::from_secs(1), Some(lease))
+            .await
+            .expect("lock in runtime A");
+        (client, guard)
+    });
+    drop(runtime_a);
+
+    let runtime_b = Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime B");
+    runtime_b.block_on(async {
+        let err = client
+            .lock(unique_name("after-shutdown"))
+            .try_acquire(Duration::from_secs(1), None)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                LockError::Config {
+                    mistake: Mistake::Misuse,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("background_runtime"), "{err}");
+        tokio::time::timeout(Duration::from_secs(3), guard.lease_lost())
+            .await
+            .expect("the lease is lost by its deadline");
+        let unlocked = guard.unlock().await.expect_err("nothing to release with");
+        assert!(unlocked.is_misuse(), "{unlocked}");
+        assert!(
+            eventually(Duration::from_secs(3), || !is_held(&server, &name)).await,
+            "the lock's key expires with its lease"
+        );
+    });
+    assert_released(&server, &name);
+}
