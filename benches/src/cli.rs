@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::contenders::{Implementation, SpinSettings};
+use crate::contenders::{ClientRuntime, ContenderSettings, Implementation};
 
 /// Measures lock-runtime against the physical limit and its peers, and writes the report.
 #[derive(Debug, Parser)]
@@ -43,16 +43,22 @@ pub struct Cli {
     pub processes: usize,
 
     /// The spin lock's constant delay between attempts (Redisson's `ConstantBackOff` default).
-    #[arg(long, default_value_t = SpinSettings::default().fixed_delay_ms, value_name = "MS")]
+    #[arg(long, default_value_t = ContenderSettings::default().fixed_delay_ms, value_name = "MS")]
     pub spin_delay_ms: u64,
 
     /// The jittered spin lock's first backoff ceiling (Redisson's `ExponentialBackOff` default).
-    #[arg(long, default_value_t = SpinSettings::default().backoff_initial_ms, value_name = "MS")]
+    #[arg(long, default_value_t = ContenderSettings::default().backoff_initial_ms, value_name = "MS")]
     pub spin_backoff_initial_ms: u64,
 
     /// The jittered spin lock's largest backoff ceiling (Redisson's `ExponentialBackOff` default).
-    #[arg(long, default_value_t = SpinSettings::default().backoff_max_ms, value_name = "MS")]
+    #[arg(long, default_value_t = ContenderSettings::default().backoff_max_ms, value_name = "MS")]
     pub spin_backoff_max_ms: u64,
+
+    /// The runtime lock-runtime's clients run their connections and background tasks on in
+    /// scenarios 1 to 3 and 8: the library's own thread (`LockClientBuilder`'s default), or the
+    /// runtime of the process using them (`LockClientBuilder::background_runtime`).
+    #[arg(long, value_enum, default_value_t = ClientRuntime::Library, value_name = "RUNTIME")]
+    pub client_runtime: ClientRuntime,
 
     /// Internal: the tool re-executes itself as worker processes.
     #[command(subcommand)]
@@ -61,11 +67,12 @@ pub struct Cli {
 
 impl Cli {
     /// The spin lock's settings from the flags.
-    pub fn spin(&self) -> SpinSettings {
-        SpinSettings {
+    pub fn spin(&self) -> ContenderSettings {
+        ContenderSettings {
             fixed_delay_ms: self.spin_delay_ms,
             backoff_initial_ms: self.spin_backoff_initial_ms,
             backoff_max_ms: self.spin_backoff_max_ms,
+            client_runtime: self.client_runtime,
         }
     }
 
@@ -161,6 +168,9 @@ pub struct ContendArgs {
     /// The jittered spin lock's largest ceiling.
     #[arg(long)]
     pub spin_backoff_max_ms: u64,
+    /// Where lock-runtime's client runs its background work.
+    #[arg(long, value_enum)]
+    pub client_runtime: ClientRuntime,
 }
 
 /// What a footprint worker parks.

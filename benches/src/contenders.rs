@@ -120,24 +120,64 @@ impl std::fmt::Display for Implementation {
     }
 }
 
-/// How the spin lock waits between attempts.
+/// How the contenders are set up: how the spin lock waits between attempts, and where
+/// lock-runtime's clients run their background work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpinSettings {
+pub struct ContenderSettings {
     /// The constant delay of `spin-fixed`, in milliseconds.
     pub fixed_delay_ms: u64,
     /// The first backoff ceiling of `spin-jitter`, in milliseconds.
     pub backoff_initial_ms: u64,
     /// The largest backoff ceiling of `spin-jitter`, in milliseconds.
     pub backoff_max_ms: u64,
+    /// The runtime lock-runtime's clients (`ours`, `fair`) run their background work on.
+    #[serde(default)]
+    pub client_runtime: ClientRuntime,
 }
 
-impl Default for SpinSettings {
+/// Which runtime a `LockClient` of the benchmark runs its connections and background tasks on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientRuntime {
+    /// The library's own background thread: the default of `LockClientBuilder`.
+    #[default]
+    Library,
+    /// The runtime of the process using the client (`LockClientBuilder::background_runtime`).
+    Application,
+}
+
+impl ClientRuntime {
+    /// The flag's value, as `--client-runtime` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Library => "library",
+            Self::Application => "application",
+        }
+    }
+
+    /// A client connected to `url` that runs its background work here.
+    ///
+    /// # Errors
+    ///
+    /// When Redis cannot be reached.
+    pub async fn connect(self, url: &str) -> BenchResult<LockClient> {
+        let builder = LockClient::builder().url(url);
+        let builder = match self {
+            Self::Library => builder,
+            Self::Application => builder.background_runtime(tokio::runtime::Handle::current()),
+        };
+        Ok(builder.build().await?)
+    }
+}
+
+impl Default for ContenderSettings {
     /// Redisson's defaults: `ConstantBackOff` 64 ms, `ExponentialBackOff` 1 ms to 128 ms.
     fn default() -> Self {
         Self {
             fixed_delay_ms: 64,
             backoff_initial_ms: 1,
             backoff_max_ms: 128,
+            client_runtime: ClientRuntime::Library,
         }
     }
 }
@@ -234,11 +274,11 @@ impl Contender {
     pub async fn connect(
         implementation: Implementation,
         url: &str,
-        spin: &SpinSettings,
+        spin: &ContenderSettings,
     ) -> BenchResult<Self> {
         let kind = match implementation {
-            Implementation::Ours => ContenderKind::Ours(LockClient::connect(url).await?),
-            Implementation::Fair => ContenderKind::Fair(LockClient::connect(url).await?),
+            Implementation::Ours => ContenderKind::Ours(spin.client_runtime.connect(url).await?),
+            Implementation::Fair => ContenderKind::Fair(spin.client_runtime.connect(url).await?),
             Implementation::SpinFixed | Implementation::SpinJitter => {
                 let backoff = if implementation == Implementation::SpinFixed {
                     Backoff::Fixed(Duration::from_millis(spin.fixed_delay_ms))

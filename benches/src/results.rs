@@ -4,7 +4,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::redis_stats::{ClientCounts, CommandCounts};
-use crate::{BenchResult, contenders::Implementation, contenders::SpinSettings};
+use crate::{BenchResult, contenders::ContenderSettings, contenders::Implementation};
 
 /// A latency histogram in nanoseconds, from 100 ns to 10 minutes at 3 significant digits.
 ///
@@ -111,8 +111,8 @@ pub struct Meta {
     pub machine: Machine,
     /// Whether the tool started its own redis-server (else `--redis-url` was given).
     pub own_redis: bool,
-    /// The spin lock's delays.
-    pub spin: SpinSettings,
+    /// The contenders' settings: the spin lock's delays, the runtime of lock-runtime's clients.
+    pub spin: ContenderSettings,
     /// The command line.
     pub command_line: String,
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     BenchResult,
     cli::{ContendArgs, FootprintArgs, FootprintMode, WorkerJob},
-    contenders::{Contender, SpinSettings},
+    contenders::{Contender, ContenderSettings},
     results::{new_histogram, record, to_pairs},
     util::{monotonic_ns, rss_bytes, sleep_until_ns},
 };
@@ -139,10 +139,11 @@ struct TaskStats {
 }
 
 async fn contend(args: ContendArgs) -> BenchResult<()> {
-    let spin = SpinSettings {
+    let spin = ContenderSettings {
         fixed_delay_ms: args.spin_delay_ms,
         backoff_initial_ms: args.spin_backoff_initial_ms,
         backoff_max_ms: args.spin_backoff_max_ms,
+        client_runtime: args.client_runtime,
     };
     let contender = Arc::new(Contender::connect(args.implementation, &args.url, &spin).await?);
     let file = Arc::new(OpenOptions::new().read(true).write(true).open(&args.file)?);

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::results::Meta;
+use crate::{contenders::ClientRuntime, results::Meta};
 
 /// Writes the title and the paragraph that introduces the report.
 pub(super) fn render(out: &mut String, meta: &Meta) {
@@ -25,4 +25,13 @@ pub(super) fn render(out: &mut String, meta: &Meta) {
         meta.started,
         meta.seconds
     );
+    if meta.spin.client_runtime == ClientRuntime::Application {
+        let _ = writeln!(
+            out,
+            "> **Clients on the application's runtime** (`--client-runtime application`): \
+             lock-runtime's clients ran their connections and background tasks on the runtime \
+             of the process using them (`LockClientBuilder::background_runtime`), not on the \
+             library's own thread, the default.\n"
+        );
+    }
 }

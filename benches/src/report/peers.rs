@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::markdown::{p, table_header};
 use crate::{
-    contenders::{Implementation, SpinSettings},
+    contenders::{ContenderSettings, Implementation},
     results::{ContentionPoint, ContentionResult},
     util::fmt_rate,
 };
@@ -15,7 +15,7 @@ use crate::{
 const RSLOCK_VERSION: &str = "0.10";
 
 /// Writes section 5; `spin` are the spin lock's delays in this run.
-pub(super) fn render(out: &mut String, contention: &ContentionResult, spin: &SpinSettings) {
+pub(super) fn render(out: &mut String, contention: &ContentionResult, spin: &ContenderSettings) {
     let _ = writeln!(out, "## 5. Peers on the same workloads\n");
     let _ = writeln!(
         out,

@@ -57,7 +57,7 @@ use lock_tests::{Workers, unique_name};
 
 use crate::{
     BenchResult,
-    contenders::{Implementation, SpinSettings},
+    contenders::{ContenderSettings, Implementation},
     progress::Progress,
     redis_stats::{Admin, CommandCounts},
     results::{ContentionPoint, ContentionResult, Percentiles, add_pairs, new_histogram},
@@ -94,7 +94,7 @@ struct Run<'a> {
     implementation: Implementation,
     waiters: usize,
     processes: usize,
-    spin: SpinSettings,
+    spin: ContenderSettings,
     label: String,
     spin_delay_ms: Option<u64>,
     params: &'a ContentionParams,
@@ -108,7 +108,7 @@ struct Run<'a> {
 pub async fn run(
     url: &str,
     implementations: &[Implementation],
-    spin: &SpinSettings,
+    spin: &ContenderSettings,
     params: &ContentionParams,
     progress: &Progress,
 ) -> BenchResult<ContentionResult> {
@@ -136,7 +136,7 @@ pub async fn run(
                 implementation: Implementation::SpinFixed,
                 waiters: params.sweep_waiters,
                 processes: params.processes,
-                spin: SpinSettings {
+                spin: ContenderSettings {
                     fixed_delay_ms: delay,
                     ..*spin
                 },
@@ -284,6 +284,8 @@ async fn run_point(
             run.spin.backoff_initial_ms.to_string(),
             "--spin-backoff-max-ms".into(),
             run.spin.backoff_max_ms.to_string(),
+            "--client-runtime".into(),
+            run.spin.client_runtime.name().into(),
         ];
         builder = builder.worker(args);
         first_id += here as u64;

@@ -40,7 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     BenchResult,
-    contenders::{Contender, Implementation, SpinSettings, multiplexed_connection},
+    contenders::{Contender, ContenderSettings, Implementation, multiplexed_connection},
     progress::Progress,
     redis_stats::{Admin, client_usec, requests_usec},
     redisson::{RedissonReference, SCRIPT_COMMANDS},
@@ -378,7 +378,7 @@ pub const REFERENCE_LABEL: &str = "redisson-style";
 pub async fn run(
     url: &str,
     implementations: &[Implementation],
-    spin: &SpinSettings,
+    spin: &ContenderSettings,
     params: LatencyParams,
     progress: &Progress,
 ) -> BenchResult<LatencyResult> {

@@ -37,7 +37,7 @@ use lock_tests::unique_name;
 use super::throughput::{Pipelines, Protocol, measure_contender};
 use crate::{
     BenchResult,
-    contenders::{Contender, Implementation, SpinSettings},
+    contenders::{Contender, ContenderSettings, Implementation},
     progress::Progress,
     redis_stats::{Admin, HARNESS_COMMANDS},
     redisson::RedissonReference,
@@ -97,7 +97,7 @@ impl Driver {
     async fn connect(
         subject: CpuSubject,
         url: &str,
-        spin: &SpinSettings,
+        spin: &ContenderSettings,
         run: &str,
     ) -> BenchResult<Self> {
         let contender = |implementation| async move {
@@ -110,9 +110,9 @@ impl Driver {
             CpuSubject::FairLock => contender(Implementation::Fair).await?,
             // Uncontended, the spin lock is `SET NX PX` + compare-and-delete and never sleeps.
             CpuSubject::SetNx => contender(Implementation::SpinFixed).await?,
-            CpuSubject::ReadLock => Self::Read(LockClient::connect(url).await?),
-            CpuSubject::WriteLock => Self::Write(LockClient::connect(url).await?),
-            CpuSubject::Semaphore => Self::Semaphore(LockClient::connect(url).await?),
+            CpuSubject::ReadLock => Self::Read(spin.client_runtime.connect(url).await?),
+            CpuSubject::WriteLock => Self::Write(spin.client_runtime.connect(url).await?),
+            CpuSubject::Semaphore => Self::Semaphore(spin.client_runtime.connect(url).await?),
             CpuSubject::RedissonReference => {
                 Self::Reference(RedissonReference::connect(url, &format!("{run}-client")).await?)
             }
@@ -289,7 +289,7 @@ async fn measure_slice(
 /// When Redis or a subject fails.
 pub async fn run(
     url: Option<&str>,
-    spin: &SpinSettings,
+    spin: &ContenderSettings,
     params: RedisCpuParams,
     progress: &Progress,
 ) -> BenchResult<RedisCpuResult> {
@@ -314,7 +314,7 @@ pub async fn run(
 
 async fn measure(
     url: &str,
-    spin: &SpinSettings,
+    spin: &ContenderSettings,
     params: RedisCpuParams,
     progress: &Progress,
     fresh_redis: bool,

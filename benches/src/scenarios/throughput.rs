@@ -30,7 +30,7 @@ use lock_tests::unique_name;
 
 use crate::{
     BenchResult,
-    contenders::{Contender, Implementation, LEASE, SpinSettings, multiplexed_connection},
+    contenders::{Contender, ContenderSettings, Implementation, LEASE, multiplexed_connection},
     progress::Progress,
     redis_stats::Admin,
     redisson,
@@ -293,7 +293,7 @@ enum Series {
 pub async fn run(
     url: &str,
     implementations: &[Implementation],
-    spin: &SpinSettings,
+    spin: &ContenderSettings,
     params: ThroughputParams,
     progress: &Progress,
 ) -> BenchResult<ThroughputResult> {
