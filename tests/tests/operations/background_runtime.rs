@@ -79,6 +79,44 @@ async fn a_client_given_the_runtime_does_its_work_there() {
     assert_released(&server, &name);
 }
 
+/// On a current-thread runtime (the one of `#[tokio::test]`), where the client's tasks and the
+/// ones they serve share the one thread: a waiter is handed the lock by the release, not by
+/// the holder's lease.
+#[tokio::test]
+async fn a_client_given_a_current_thread_runtime_hands_off() {
+    let server = RedisServer::start();
+    let client = LockClient::builder()
+        .url(server.url())
+        .background_runtime(Handle::current())
+        .build()
+        .await
+        .expect("connect");
+    let name = unique_name("given-current-thread");
+    let lease = Some(Duration::from_secs(5));
+    let holder = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), lease)
+        .await
+        .expect("holder");
+    let lock = client.lock(&name);
+    let waiter =
+        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), lease).await });
+    assert!(
+        eventually(Duration::from_secs(2), || queue_len(&server, &name) == 1).await,
+        "the waiter queues"
+    );
+    let released = Instant::now();
+    holder.unlock().await.expect("release");
+    let guard = waiter.await.expect("waiter task").expect("waiter");
+    assert!(
+        released.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        released.elapsed()
+    );
+    guard.unlock().await.expect("the waiter's release");
+    assert_released(&server, &name);
+}
+
 /// Runtime A, given to the client, shuts down while the client holds a lock; from runtime B,
 /// the client's requests are refused as a misuse naming the setting, the guard's lease is lost
 /// by its deadline (no renewal, no panic), and the lock's key expires with its lease.
