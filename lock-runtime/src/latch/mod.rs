@@ -47,7 +47,12 @@
 //! [`try_set_count`]: CountDownLatch::try_set_count
 //! [`count_down`]: CountDownLatch::count_down
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
+
+use futures_util::{
+    FutureExt,
+    future::{Either, ready},
+};
 
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -375,8 +380,8 @@ impl CountDownLatch {
     /// assert_eq!(latch.count().await?, 0);
     /// # Ok(()) });
     /// ```
-    pub async fn wait(&self) -> Result<(), LockError> {
-        self.wait_for(Duration::MAX).await
+    pub fn wait(&self) -> impl Future<Output = Result<(), LockError>> + Send + '_ {
+        self.wait_for(Duration::MAX)
     }
 
     /// Waits at most `timeout` for the count to reach zero: `true` if it did (or the latch does
@@ -406,20 +411,33 @@ impl CountDownLatch {
     /// assert!(latch.wait_timeout(Duration::from_millis(50)).await?);
     /// # Ok(()) });
     /// ```
-    pub async fn wait_timeout(&self, timeout: Duration) -> Result<bool, LockError> {
-        match self.wait_for(timeout).await {
+    pub fn wait_timeout(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<bool, LockError>> + Send + '_ {
+        self.wait_for(timeout).map(|waited| match waited {
             Ok(()) => Ok(true),
             Err(LockError::Timeout { .. }) => Ok(false),
             Err(err) => Err(err),
-        }
+        })
     }
 
     /// Waits through the core's engine until the count is zero or `timeout` ran out
     /// ([`LockError::Timeout`]).
-    async fn wait_for(&self, timeout: Duration) -> Result<(), LockError> {
+    ///
+    /// Every task waiting on the latch holds this future, so it is not an `async fn`, which
+    /// would keep its arguments beside the wait made of them: the wait owns the latch's keys
+    /// and the timeout, and begins its clock at the first poll, as an `async fn` would.
+    fn wait_for(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), LockError>> + Send + '_ {
         let backend = &self.handle.backend;
-        let keys = self.keys()?;
-        let waiting = async {
+        let keys = match self.keys() {
+            Ok(keys) => keys,
+            Err(err) => return Either::Left(ready(Err(err))),
+        };
+        let waiting = async move {
             let start = Instant::now();
             let mut waiting = Waiting {
                 attempt: Opened {
@@ -433,7 +451,7 @@ impl CountDownLatch {
             Ok(())
         };
         let span = tracing::debug_span!("latch_wait", latch = %self.handle.name, ?timeout);
-        backend.in_context(waiting).instrument(span).await
+        Either::Right(backend.in_context(waiting).instrument(span))
     }
 
     /// The latch's keys: `{prefix:name}:latch` and those named after it.

@@ -2,7 +2,10 @@
 
 use std::{borrow::Cow, future::Future, sync::Arc, time::Duration};
 
-use futures_util::future::{join_all, select_all, try_join_all};
+use futures_util::{
+    FutureExt,
+    future::{Either, join_all, ready, select_all, try_join_all},
+};
 use tokio::time::Instant;
 
 use super::{release_all, released};
@@ -127,8 +130,8 @@ impl MultiLock {
     /// both.unlock().await?;
     /// # Ok(()) });
     /// ```
-    pub async fn acquire(&self) -> Result<MultiLockGuard, LockError> {
-        self.try_acquire(Duration::MAX, None).await
+    pub fn acquire(&self) -> impl Future<Output = Result<MultiLockGuard, LockError>> + Send + '_ {
+        self.try_acquire(Duration::MAX, None)
     }
 
     /// Waits at most `wait` (for all of them together) for every lock; with `lease = Some(d)`
@@ -163,22 +166,27 @@ impl MultiLock {
     /// busy.unlock().await?;
     /// # Ok(()) });
     /// ```
-    pub async fn try_acquire(
+    ///
+    /// Every task waiting for the members holds this future, so it is not an `async fn`, which
+    /// would keep its arguments beside the wait made of them.
+    pub fn try_acquire(
         &self,
         wait: Duration,
         lease: Option<Duration>,
-    ) -> Result<MultiLockGuard, LockError> {
+    ) -> impl Future<Output = Result<MultiLockGuard, LockError>> + Send + '_ {
         if self.names.is_empty() {
-            return Err(LockError::invalid_argument(
+            return Either::Left(ready(Err(LockError::invalid_argument(
                 "a multi-lock of no names: name at least one lock",
-            ));
+            ))));
         }
         let meter = Meter::new("multi_lock", &self.label);
-        let guards = meter.clone().measure(self.take_all(wait, lease)).await?;
-        Ok(MultiLockGuard {
-            guards,
-            holding: meter.holding(),
-        })
+        let taking = meter.clone().measure(self.take_all(wait, lease));
+        Either::Right(taking.map(move |guards| {
+            Ok(MultiLockGuard {
+                guards: guards?,
+                holding: meter.holding(),
+            })
+        }))
     }
 
     /// Takes every member in name order within `wait`, or none, each with what is left of the
@@ -200,8 +208,11 @@ impl MultiLock {
                     deadline.saturating_duration_since(asked)
                 });
                 let fresh = !reenters(&self.backend, name);
-                let member = Lock::new(&self.backend, name.to_string()).member();
-                match member.try_acquire(left, lease).await {
+                // The acquisition owns what it needs: the handle is not kept while it waits.
+                let taking = Lock::new(&self.backend, name.to_string())
+                    .member()
+                    .try_acquire(left, lease);
+                match taking.await {
                     Ok(guard) => members.push(Member::new(guard, fresh, asked, lease)),
                     Err(err) => {
                         release_all(guards(members)).await;
