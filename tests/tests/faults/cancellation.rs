@@ -11,6 +11,11 @@
 //! the background frees the lock.
 //! Whatever the point, once the background work settles the lock must be free (a third client
 //! takes it at once), hold no extra count, and leave no key without a TTL.
+//!
+//! The locks' sweeps run twice for the reentrant and the fair lock: with the client on the
+//! library's own runtime (the default), and on the test's runtime
+//! (`LockClientBuilder::background_runtime`), where the undos and background releases of the
+//! cut operations run beside the test.
 
 use std::time::Duration;
 
@@ -20,6 +25,15 @@ use lock_tests::{
     locks::{Family, eventually},
     unique_name,
 };
+
+/// Which runtime the client whose operations are cut runs its background work on.
+#[derive(Debug, Clone, Copy)]
+enum On {
+    /// The library's own (the default).
+    Library,
+    /// The test's (`LockClientBuilder::background_runtime`).
+    Test,
+}
 
 /// One-way delay of the proxy: a round trip takes about twice this.
 const DELAY: Duration = Duration::from_millis(40);
@@ -46,8 +60,8 @@ struct Fixture {
 
 impl Fixture {
     /// A fixture for the lock `family`, warmed up by taking, re-entering and releasing it.
-    async fn new(family: Family) -> Self {
-        Self::warmed_up(|slow, name| async move {
+    async fn new(family: Family, on: On) -> Self {
+        Self::warmed_up(on, |slow, name| async move {
             let outer = family.acquire(&slow, &name).await.expect("warm-up");
             outer
                 .scope(async { family.acquire(&slow, &name).await?.unlock().await })
@@ -58,17 +72,20 @@ impl Fixture {
         .await
     }
 
-    /// A fixture whose slow client ran `warm_up` (on a fresh name) before the proxy's delay
-    /// began.
-    async fn warmed_up<F>(warm_up: impl FnOnce(LockClient, String) -> F) -> Self
+    /// A fixture whose slow client, on the runtime `on` says, ran `warm_up` (on a fresh name)
+    /// before the proxy's delay began.
+    async fn warmed_up<F>(on: On, warm_up: impl FnOnce(LockClient, String) -> F) -> Self
     where
         F: Future<Output = ()>,
     {
         let server = RedisServer::start();
         let proxy = TcpProxy::start(server.port()).await;
-        let slow = LockClient::connect(&proxy.url())
-            .await
-            .expect("connect through the proxy");
+        let slow = LockClient::builder().url(proxy.url());
+        let slow = match on {
+            On::Library => slow,
+            On::Test => slow.background_runtime(tokio::runtime::Handle::current()),
+        };
+        let slow = slow.build().await.expect("connect through the proxy");
         let direct = LockClient::connect(&server.url()).await.expect("connect");
         // Warm up before the delay: connections open, and every script the operations send
         // cached in Redis (a cold `EVALSHA` is answered `NOSCRIPT` and runs one round trip
@@ -149,8 +166,8 @@ fn blocker(family: Family) -> Family {
     }
 }
 
-async fn an_acquire_cut_short_anywhere_leaves_nothing_held(family: Family) {
-    let f = Fixture::new(family).await;
+async fn an_acquire_cut_short_anywhere_leaves_nothing_held(family: Family, on: On) {
+    let f = Fixture::new(family, on).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-acquire");
         let acquiring = family.try_acquire(&f.slow, &name, Duration::from_secs(5), None);
@@ -166,8 +183,8 @@ async fn an_acquire_cut_short_anywhere_leaves_nothing_held(family: Family) {
     }
 }
 
-async fn a_waiter_cut_short_anywhere_leaves_nothing_held(family: Family) {
-    let f = Fixture::new(family).await;
+async fn a_waiter_cut_short_anywhere_leaves_nothing_held(family: Family, on: On) {
+    let f = Fixture::new(family, on).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-waiter");
         let holder = blocker(family)
@@ -197,8 +214,8 @@ async fn a_waiter_cut_short_anywhere_leaves_nothing_held(family: Family) {
     }
 }
 
-async fn an_unlock_cut_short_anywhere_still_releases(family: Family) {
-    let f = Fixture::new(family).await;
+async fn an_unlock_cut_short_anywhere_still_releases(family: Family, on: On) {
+    let f = Fixture::new(family, on).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-unlock");
         let guard = family.acquire(&f.slow, &name).await.expect("acquire");
@@ -211,8 +228,8 @@ async fn an_unlock_cut_short_anywhere_still_releases(family: Family) {
     }
 }
 
-async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold(family: Family) {
-    let f = Fixture::new(family).await;
+async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold(family: Family, on: On) {
+    let f = Fixture::new(family, on).await;
     for cut in CUT_POINTS {
         let name = unique_name("cut-reentry");
         let outer = family.acquire(&f.slow, &name).await.expect("acquire");
@@ -256,7 +273,7 @@ async fn assert_permits_free(f: &Fixture, name: &str, total: u64, what: &str) {
 
 /// A fixture for the semaphore, warmed up by setting, taking and releasing permits.
 async fn semaphore_fixture() -> Fixture {
-    Fixture::warmed_up(|slow, name| async move {
+    Fixture::warmed_up(On::Library, |slow, name| async move {
         let semaphore = slow.semaphore(name);
         semaphore.try_set_permits(1).await.expect("warm-up");
         let permit = semaphore.acquire(1).await.expect("warm-up");
@@ -328,7 +345,7 @@ async fn a_permit_release_cut_short_anywhere_still_releases() {
 /// other, so the cuts fall on the first member's request, between the two, and on the second's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_lock_cut_short_anywhere_leaves_no_member_held() {
-    let f = Fixture::new(Family::Reentrant).await;
+    let f = Fixture::new(Family::Reentrant, On::Library).await;
     let wait = Duration::from_secs(5);
     for cut in CUT_POINTS {
         let names = [unique_name("cut-multi-a"), unique_name("cut-multi-b")];
@@ -387,7 +404,7 @@ async fn a_multi_lock_cut_short_anywhere_leaves_no_member_held() {
 /// nothing), and its commands ran all or none (one script), never half.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exec_cut_short_anywhere_runs_all_or_nothing_and_holds_nothing_more() {
-    let f = Fixture::warmed_up(|slow, name| async move {
+    let f = Fixture::warmed_up(On::Library, |slow, name| async move {
         let guard = slow.lock(&name).acquire().await.expect("warm-up");
         let mut pipe = redis::pipe();
         pipe.get(format!("{}:data", guard.hash_tag()));
@@ -424,29 +441,29 @@ async fn an_exec_cut_short_anywhere_runs_all_or_nothing_and_holds_nothing_more()
 /// One test per operation and lock of the family (`cancellation::read::an_unlock_…`), so each
 /// runs, and fails, on its own.
 macro_rules! sweep {
-    ($($module:ident => $family:expr),+ $(,)?) => {
+    ($($module:ident => $family:expr, $on:expr),+ $(,)?) => {
         $(
             mod $module {
                 use super::*;
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn an_acquire_cut_short_anywhere_leaves_nothing_held() {
-                    super::an_acquire_cut_short_anywhere_leaves_nothing_held($family).await;
+                    super::an_acquire_cut_short_anywhere_leaves_nothing_held($family, $on).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn a_waiter_cut_short_anywhere_leaves_nothing_held() {
-                    super::a_waiter_cut_short_anywhere_leaves_nothing_held($family).await;
+                    super::a_waiter_cut_short_anywhere_leaves_nothing_held($family, $on).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn an_unlock_cut_short_anywhere_still_releases() {
-                    super::an_unlock_cut_short_anywhere_still_releases($family).await;
+                    super::an_unlock_cut_short_anywhere_still_releases($family, $on).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn a_reentry_cut_short_anywhere_leaves_no_extra_hold() {
-                    super::a_reentry_cut_short_anywhere_leaves_no_extra_hold($family).await;
+                    super::a_reentry_cut_short_anywhere_leaves_no_extra_hold($family, $on).await;
                 }
             }
         )+
@@ -454,8 +471,10 @@ macro_rules! sweep {
 }
 
 sweep! {
-    reentrant => Family::Reentrant,
-    fair => Family::Fair,
-    read => Family::Read,
-    write => Family::Write,
+    reentrant => Family::Reentrant, On::Library,
+    fair => Family::Fair, On::Library,
+    read => Family::Read, On::Library,
+    write => Family::Write, On::Library,
+    reentrant_on_the_tests_runtime => Family::Reentrant, On::Test,
+    fair_on_the_tests_runtime => Family::Fair, On::Test,
 }
