@@ -287,7 +287,9 @@ impl LockClientBuilder {
     /// `block_on`: a `#[tokio::main(flavor = "current_thread")]` is fine). A future of the
     /// client's polled outside that runtime while it shuts down may meet Tokio's own panic for
     /// a timer of a runtime that is gone, as any Tokio resource would. The library's own
-    /// thread is started all the same: it keeps the deadlines of every client's requests.
+    /// thread is started all the same: it keeps the deadlines of every client's requests. The
+    /// handle is kept for the rest of the process (after a shutdown, with the runtime's shared
+    /// state: kilobytes), so build such clients once per runtime, not once per request.
     ///
     /// Defaults to the library's own runtime: one worker thread per process, never shut down,
     /// which any number of runtimes can share a client through.

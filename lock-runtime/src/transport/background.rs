@@ -121,10 +121,12 @@ pub(crate) fn library() -> Result<&'static Background, LockError> {
         })
 }
 
-/// A runtime of the application's, for one client: kept for the rest of the process (a few
-/// bytes; the futures of the client's requests refer to it for as long as they live), with a
-/// task on it that marks it stopped when the runtime drops it at shutdown. The task ends with
-/// the returned handle, which the client keeps.
+/// A runtime of the application's, for one client: its handle is kept for the rest of the
+/// process, as the library's own runtime is (the futures of the client's requests refer to it
+/// by a `'static` reference, as they do to the library's, so none of them grows), and with it
+/// the runtime's shared state once the runtime has shut down (its drivers' tables: kilobytes).
+/// A task on the runtime marks it stopped when the runtime drops it at shutdown; the task ends
+/// with the returned handle, which the client keeps.
 pub(crate) fn given(handle: Handle) -> (&'static Background, AbortOnDropHandle<()>) {
     let background: &'static Background = Box::leak(Box::new(Background {
         handle,

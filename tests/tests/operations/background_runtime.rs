@@ -14,6 +14,38 @@ use lock_tests::{
 };
 use tokio::runtime::{Builder, Handle};
 
+/// A waiter on a lock of `client` that its holder took with a 5 s lease gets it from the
+/// holder's release, well before the lease runs out; the lock is free after.
+async fn handed_off_by_the_release(server: &RedisServer, client: &LockClient, prefix: &str) {
+    let name = unique_name(prefix);
+    let lease = Some(Duration::from_secs(5));
+    let holder = client
+        .lock(&name)
+        .try_acquire(Duration::from_secs(1), lease)
+        .await
+        .expect("holder");
+    let lock = client.lock(&name);
+    let waiter = tokio::spawn(async move {
+        let guard = lock.try_acquire(Duration::from_secs(10), lease).await?;
+        let acquired = Instant::now();
+        guard.unlock().await?;
+        Ok::<_, LockError>(acquired)
+    });
+    assert!(
+        eventually(Duration::from_secs(2), || queue_len(server, &name) == 1).await,
+        "the waiter queues"
+    );
+    let released = Instant::now();
+    holder.unlock().await.expect("release");
+    let acquired = waiter.await.expect("waiter task").expect("waiter");
+    assert!(
+        acquired - released < Duration::from_secs(2),
+        "woken by the release, not by the holder's 5 s lease: {:?}",
+        acquired - released
+    );
+    assert_released(server, &name);
+}
+
 /// A client on the given runtime: its tasks are that runtime's, a release wakes a waiter at
 /// once (the listener runs there), and the watchdog renews a lock held past several leases.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,34 +81,8 @@ async fn a_client_given_the_runtime_does_its_work_there() {
     );
     kept.unlock().await.expect("release the renewed lock");
 
-    let name = unique_name("given-runtime-hand-off");
-    let lease = Some(Duration::from_secs(5));
-    let holder = client
-        .lock(&name)
-        .try_acquire(Duration::from_secs(1), lease)
-        .await
-        .expect("holder");
-    let lock = client.lock(&name);
-    let waiter = tokio::spawn(async move {
-        let guard = lock.try_acquire(Duration::from_secs(10), lease).await?;
-        let acquired = Instant::now();
-        guard.unlock().await?;
-        Ok::<_, LockError>(acquired)
-    });
-    assert!(
-        eventually(Duration::from_secs(2), || queue_len(&server, &name) == 1).await,
-        "the waiter queues"
-    );
-    let released = Instant::now();
-    holder.unlock().await.expect("release");
-    let acquired = waiter.await.expect("waiter task").expect("waiter");
-    assert!(
-        acquired - released < Duration::from_secs(2),
-        "woken by the release, not by the holder's 5 s lease: {:?}",
-        acquired - released
-    );
     assert_released(&server, &renewed);
-    assert_released(&server, &name);
+    handed_off_by_the_release(&server, &client, "given-runtime-hand-off").await;
 }
 
 /// On a current-thread runtime (the one of `#[tokio::test]`), where the client's tasks and the
@@ -91,30 +97,7 @@ async fn a_client_given_a_current_thread_runtime_hands_off() {
         .build()
         .await
         .expect("connect");
-    let name = unique_name("given-current-thread");
-    let lease = Some(Duration::from_secs(5));
-    let holder = client
-        .lock(&name)
-        .try_acquire(Duration::from_secs(1), lease)
-        .await
-        .expect("holder");
-    let lock = client.lock(&name);
-    let waiter =
-        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), lease).await });
-    assert!(
-        eventually(Duration::from_secs(2), || queue_len(&server, &name) == 1).await,
-        "the waiter queues"
-    );
-    let released = Instant::now();
-    holder.unlock().await.expect("release");
-    let guard = waiter.await.expect("waiter task").expect("waiter");
-    assert!(
-        released.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        released.elapsed()
-    );
-    guard.unlock().await.expect("the waiter's release");
-    assert_released(&server, &name);
+    handed_off_by_the_release(&server, &client, "given-current-thread").await;
 }
 
 /// Runtime A, given to the client, shuts down while the client holds a lock; from runtime B,
