@@ -278,16 +278,17 @@ impl LockClientBuilder {
     /// What it costs: the client then lives only as long as that runtime. Once the runtime
     /// shuts down, the client's connections are closed, its held locks are no longer renewed
     /// (a guard's lease runs out by its deadline, as any lost lease does), waiting tasks are no
-    /// longer woken by releases, and every request is refused with [`LockError::Config`]
+    /// longer woken by releases (a task waiting elsewhere wakes at its timer, which is the
+    /// library's), and every request is refused with [`LockError::Config`]
     /// ([`Mistake::Misuse`](crate::Mistake::Misuse)): build another client. So give it the
     /// runtime the client is used from, for as long as the client is: never for a client kept
     /// in a `static` and used from several runtimes (the default client of a test suite, where
     /// every `#[tokio::test]` has a runtime of its own), and never a current-thread runtime
     /// that is not kept running (its tasks run only while something is inside its
-    /// `block_on`: a `#[tokio::main(flavor = "current_thread")]` is fine). A future of the
-    /// client's polled outside that runtime while it shuts down may meet Tokio's own panic for
-    /// a timer of a runtime that is gone, as any Tokio resource would. The library's own
-    /// thread is started all the same: it keeps the deadlines of every client's requests. The
+    /// `block_on`: a `#[tokio::main(flavor = "current_thread")]` is fine). The library's own
+    /// thread is started all the same: it keeps the timers callers wait on (a lease's end, a
+    /// waiter's next try, a pause before a resend) and the deadlines of every client's
+    /// requests, so a caller on another runtime never polls a timer of one that is gone. The
     /// handle is kept for the rest of the process (after a shutdown, with the runtime's shared
     /// state: kilobytes), so build such clients once per runtime, not once per request.
     ///

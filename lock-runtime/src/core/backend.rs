@@ -50,10 +50,12 @@ impl Backend {
         Keys::new(&self.config.key_prefix, name)
     }
 
-    /// Polls `future` in the background runtime's context, so its timers and whatever it spawns
-    /// work whatever executor (or Tokio runtime, short-lived or not) the caller runs on.
+    /// Polls `future` in the context of the runtime the client's timers belong to (see
+    /// [`Background::timers`]), so they work whatever executor (or Tokio runtime, short-lived or
+    /// not) the caller runs on. Its requests go through the script path, which polls them in the
+    /// context of the client's own runtime.
     pub(crate) fn in_context<F: Future>(&self, future: F) -> InContext<F> {
-        in_context(self.runtime, future)
+        in_context(self.runtime.timers(), future)
     }
 
     /// Runs `task` on the background runtime, to its end, whatever happens to the caller.

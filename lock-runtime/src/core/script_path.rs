@@ -449,7 +449,13 @@ impl ScriptPath {
                     redirected_to = redirect;
                 }
                 tracing::debug!(error = %err, ?backoff, "transient Redis error; resending");
-                tokio::time::sleep(backoff).await;
+                // A timer of the library's runtime, as every timer a caller waits on (see
+                // `Background::timers`): this loop runs in the client's runtime's context.
+                let pause = {
+                    let _timers = self.runtime.timers().handle().enter();
+                    tokio::time::sleep(backoff)
+                };
+                pause.await;
                 resent = true;
                 backoff = (backoff * 2).min(MAX_BACKOFF).min(self.response_timeout);
             }

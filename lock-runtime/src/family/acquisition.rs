@@ -192,7 +192,7 @@ impl Trace {
 
     /// `acquiring`, run as this trace says.
     fn around<F: Future>(self, acquiring: F) -> impl Future<Output = F::Output> {
-        let acquiring = in_context(self.runtime, acquiring);
+        let acquiring = in_context(self.runtime.timers(), acquiring);
         if self.span.is_disabled() {
             Either::Left(acquiring)
         } else {

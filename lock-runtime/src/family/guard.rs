@@ -89,7 +89,7 @@ impl LockGuard {
     /// # Ok(()) });
     /// ```
     pub async fn lease_lost(&self) {
-        in_context(self.runtime, self.holder.lease.lost()).await;
+        in_context(self.runtime.timers(), self.holder.lease.lost()).await;
     }
 
     /// Whether the lease is known lost right now.

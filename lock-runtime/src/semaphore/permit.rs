@@ -89,7 +89,7 @@ impl SemaphorePermit {
     /// # Ok(()) });
     /// ```
     pub async fn lease_lost(&self) {
-        in_context(self.runtime, self.lease.lost()).await;
+        in_context(self.runtime.timers(), self.lease.lost()).await;
     }
 
     /// Whether the lease is known lost right now.

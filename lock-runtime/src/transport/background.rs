@@ -34,7 +34,9 @@
 //! notices (a task of its own on that runtime is dropped with every other), and the client's
 //! requests are refused from then on rather than sent on connections nobody drives. The
 //! library's own runtime is still started: it sweeps the deadlines of every client's requests
-//! (`transport/deadline.rs`).
+//! (`transport/deadline.rs`), and keeps the timers callers wait on ([`Background::timers`]),
+//! which Tokio would panic on, were they the given runtime's, when a caller on another
+//! runtime polls them after it shut down.
 
 use std::{
     future::Future,
@@ -67,6 +69,16 @@ impl Background {
             Some((_, library)) if self.is_stopped() => &library.handle,
             _ => &self.handle,
         }
+    }
+
+    /// The runtime the timers of this runtime's clients belong to: the library's own, which
+    /// never shuts down. Tokio panics when a timer of a runtime that has shut down is polled,
+    /// and a task waiting for a lock of a client given a runtime of the application's may be
+    /// polled elsewhere when that runtime shuts down: its timers are the library's, so it wakes
+    /// at its time, tries, and is refused ([`check`](Self::check)). What the client spawns, and
+    /// its connections, stay on `self`. On the library's own runtime, `self`.
+    pub(crate) fn timers(&'static self) -> &'static Background {
+        LIBRARY.get().map_or(self, |(_, library)| library)
     }
 
     /// Whether the runtime shut down: nothing spawned there runs any more, and the connections

@@ -162,3 +162,63 @@ fn a_client_whose_runtime_shut_down_refuses_requests() {
     });
     assert_released(&server, &name);
 }
+
+/// A task of runtime B waits for a lock through a client given runtime A, and runtime A shuts
+/// down meanwhile: the waiter is not woken by the releases of a listener that is gone, but its
+/// timer (the library's, not runtime A's, which Tokio would panic on) wakes it at the holder's
+/// lease, and its next try is refused as a misuse. It took nothing.
+#[test]
+fn a_waiter_elsewhere_is_refused_once_the_clients_runtime_shut_down() {
+    let server = RedisServer::start();
+    let name = unique_name("waiting-through-shutdown");
+    let runtime_a = Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime A");
+    let client = runtime_a.block_on(async {
+        LockClient::builder()
+            .url(server.url())
+            .background_runtime(Handle::current())
+            .build()
+            .await
+            .expect("connect in runtime A")
+    });
+    let runtime_b = Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime B");
+    let (holder, waiter) = runtime_b.block_on(async {
+        let other = LockClient::connect(&server.url()).await.expect("connect");
+        let holder = other
+            .lock(&name)
+            .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(1)))
+            .await
+            .expect("holder");
+        let lock = client.lock(&name);
+        let waiter =
+            tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), None).await });
+        assert!(
+            eventually(Duration::from_secs(2), || queue_len(&server, &name) == 1).await,
+            "the waiter queues"
+        );
+        (holder, waiter)
+    });
+    drop(runtime_a);
+    runtime_b.block_on(async {
+        let refused = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter ends")
+            .expect("the waiter's task did not panic")
+            .expect_err("refused");
+        assert!(refused.is_misuse(), "{refused}");
+        // Its lease of 1 s has run out by now: the release finds nothing to give back.
+        let _ = holder.unlock().await;
+        assert!(
+            eventually(Duration::from_secs(3), || !is_held(&server, &name)).await,
+            "the holder's lock expires with its lease"
+        );
+    });
+    assert_released(&server, &name);
+}

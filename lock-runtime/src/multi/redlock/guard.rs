@@ -96,7 +96,7 @@ impl RedlockGuard {
             self.members.iter().map(LockGuard::lease_lost).collect();
         let valid_until = self.valid_until;
         let runtime = first.holder().backend.runtime;
-        let mut expired = pin!(in_context(runtime, async move {
+        let mut expired = pin!(in_context(runtime.timers(), async move {
             match valid_until {
                 Some(until) => tokio::time::sleep_until(until).await,
                 None => std::future::pending().await,
