@@ -270,8 +270,8 @@ impl LockClientBuilder {
     /// What it buys: the tasks that wait for Redis and the work that wakes them share a
     /// runtime, so on a current-thread runtime no reply or message has to wake another thread
     /// first. A thread woken from sleep is a cost every contended hand-off pays a few times: in
-    /// the benchmark's contended scenario (current-thread runtimes), hand-offs took 5 to 20 %
-    /// less time this way. On a multi-threaded runtime the reply's reader and the task
+    /// the benchmark's contended scenario (current-thread runtimes), hand-offs took about a
+    /// tenth less time this way. On a multi-threaded runtime the reply's reader and the task
     /// waiting for it may be on different threads either way (README, "Which runtime runs the
     /// client").
     ///
