@@ -12,7 +12,26 @@ use lock_tests::{
     locks::{assert_released, eventually, is_held, queue_len},
     unique_name,
 };
-use tokio::runtime::{Builder, Handle};
+use tokio::runtime::{Builder, Handle, Runtime};
+
+/// A client of `server` given the runtime it is built on.
+async fn client_on_this_runtime(server: &RedisServer) -> LockClient {
+    LockClient::builder()
+        .url(server.url())
+        .background_runtime(Handle::current())
+        .build()
+        .await
+        .expect("connect")
+}
+
+/// A multi-threaded runtime of one worker, for a test that runs two and drops one.
+fn one_worker_runtime() -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
 
 /// A waiter on a lock of `client` that its holder took with a 5 s lease gets it from the
 /// holder's release, well before the lease runs out; the lock is free after.
@@ -91,12 +110,7 @@ async fn a_client_given_the_runtime_does_its_work_there() {
 #[tokio::test]
 async fn a_client_given_a_current_thread_runtime_hands_off() {
     let server = RedisServer::start();
-    let client = LockClient::builder()
-        .url(server.url())
-        .background_runtime(Handle::current())
-        .build()
-        .await
-        .expect("connect");
+    let client = client_on_this_runtime(&server).await;
     handed_off_by_the_release(&server, &client, "given-current-thread").await;
 }
 
@@ -108,18 +122,9 @@ fn a_client_whose_runtime_shut_down_refuses_requests() {
     let server = RedisServer::start();
     let name = unique_name("stopped-runtime");
     let lease = Duration::from_millis(1500);
-    let runtime_a = Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime A");
+    let runtime_a = one_worker_runtime();
     let (client, guard) = runtime_a.block_on(async {
-        let client = LockClient::builder()
-            .url(server.url())
-            .background_runtime(Handle::current())
-            .build()
-            .await
-            .expect("connect in runtime A");
+        let client = client_on_this_runtime(&server).await;
         let guard = client
             .lock(&name)
             .try_acquire(Duration::from_secs(1), Some(lease))
@@ -171,24 +176,9 @@ fn a_client_whose_runtime_shut_down_refuses_requests() {
 fn a_waiter_elsewhere_is_refused_once_the_clients_runtime_shut_down() {
     let server = RedisServer::start();
     let name = unique_name("waiting-through-shutdown");
-    let runtime_a = Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime A");
-    let client = runtime_a.block_on(async {
-        LockClient::builder()
-            .url(server.url())
-            .background_runtime(Handle::current())
-            .build()
-            .await
-            .expect("connect in runtime A")
-    });
-    let runtime_b = Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime B");
+    let runtime_a = one_worker_runtime();
+    let client = runtime_a.block_on(client_on_this_runtime(&server));
+    let runtime_b = one_worker_runtime();
     let (holder, waiter) = runtime_b.block_on(async {
         let other = LockClient::connect(&server.url()).await.expect("connect");
         let holder = other
