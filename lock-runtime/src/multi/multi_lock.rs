@@ -166,9 +166,8 @@ impl MultiLock {
     /// busy.unlock().await?;
     /// # Ok(()) });
     /// ```
-    ///
-    /// Every task waiting for the members holds this future, so it is not an `async fn`, which
-    /// would keep its arguments beside the wait made of them.
+    // Every task waiting for the members holds this future, so not an `async fn`, which would
+    // keep its arguments beside the wait made of them.
     pub fn try_acquire(
         &self,
         wait: Duration,
