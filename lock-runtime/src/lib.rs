@@ -90,7 +90,10 @@
 //! - **Deployments.** One Redis ([`LockClientBuilder::url`]), optionally waiting after each
 //!   acquisition for replicas to have the lock ([`LockClientBuilder::wait_for_replicas`]), a
 //!   Redis Cluster ([`LockClientBuilder::cluster`]), or a Sentinel-managed primary followed
-//!   through failovers ([`LockClientBuilder::sentinel`]).
+//!   through failovers ([`LockClientBuilder::sentinel`]). A client's connections and background
+//!   tasks run on the library's own thread, so a client can be shared by any number of
+//!   runtimes; a service whose one runtime outlives its client can give it that runtime
+//!   instead ([`LockClientBuilder::background_runtime`]).
 //! - **Safe to resend, and to give up.** A fresh acquisition's owner id is unique to it, and
 //!   every hold of an owner has a number (its acquisition's, each re-entry's own) that the lock
 //!   keeps in its own hash, so a command resent after a timeout or a reconnect never counts
