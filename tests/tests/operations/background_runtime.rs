@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use lock_runtime::{LockClient, LockError, Mistake};
 use lock_tests::{
     RedisServer,
-    locks::{assert_released, eventually, is_held, queue_len},
+    locks::{Family, assert_released, eventually, held_with_a_waiter, is_held, queue_len},
     unique_name,
 };
 use tokio::runtime::{Builder, Handle, Runtime};
@@ -37,31 +37,26 @@ fn one_worker_runtime() -> Runtime {
 /// holder's release, well before the lease runs out; the lock is free after.
 async fn handed_off_by_the_release(server: &RedisServer, client: &LockClient, prefix: &str) {
     let name = unique_name(prefix);
-    let lease = Some(Duration::from_secs(5));
-    let holder = client
-        .lock(&name)
-        .try_acquire(Duration::from_secs(1), lease)
-        .await
-        .expect("holder");
-    let lock = client.lock(&name);
-    let waiter = tokio::spawn(async move {
-        let guard = lock.try_acquire(Duration::from_secs(10), lease).await?;
-        let acquired = Instant::now();
-        guard.unlock().await?;
-        Ok::<_, LockError>(acquired)
-    });
+    let (holder, waiter) = held_with_a_waiter(
+        Family::Reentrant,
+        (client, client),
+        &name,
+        Some(Duration::from_secs(5)),
+    )
+    .await;
     assert!(
         eventually(Duration::from_secs(2), || queue_len(server, &name) == 1).await,
         "the waiter queues"
     );
     let released = Instant::now();
     holder.unlock().await.expect("release");
-    let acquired = waiter.await.expect("waiter task").expect("waiter");
+    let guard = waiter.await.expect("waiter task").expect("waiter");
     assert!(
-        acquired - released < Duration::from_secs(2),
+        released.elapsed() < Duration::from_secs(2),
         "woken by the release, not by the holder's 5 s lease: {:?}",
-        acquired - released
+        released.elapsed()
     );
+    guard.unlock().await.expect("the waiter's release");
     assert_released(server, &name);
 }
 
@@ -181,14 +176,13 @@ fn a_waiter_elsewhere_is_refused_once_the_clients_runtime_shut_down() {
     let runtime_b = one_worker_runtime();
     let (holder, waiter) = runtime_b.block_on(async {
         let other = LockClient::connect(&server.url()).await.expect("connect");
-        let holder = other
-            .lock(&name)
-            .try_acquire(Duration::from_secs(1), Some(Duration::from_secs(1)))
-            .await
-            .expect("holder");
-        let lock = client.lock(&name);
-        let waiter =
-            tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), None).await });
+        let (holder, waiter) = held_with_a_waiter(
+            Family::Reentrant,
+            (&other, &client),
+            &name,
+            Some(Duration::from_secs(1)),
+        )
+        .await;
         assert!(
             eventually(Duration::from_secs(2), || queue_len(&server, &name) == 1).await,
             "the waiter queues"
