@@ -93,7 +93,13 @@ export LOCK_TESTS_SKIPPED="${skipped}/default"
 if cargo nextest --version >/dev/null 2>&1; then
     # Each test in its own process; the profile in .config/nextest.toml bounds slow tests.
     run_stage "every test, on ${default_name}" \
-        cargo nextest run --workspace --locked --no-fail-fast --profile ci
+        cargo nextest run --workspace --locked --no-fail-fast --profile ci -E 'not binary(ui)'
+    # The trybuild UI test alone, after the others: it compiles the workspace's dependencies
+    # again (minutes on 2 cores), and with cargo's progress lines quiet, what it prints when a
+    # case fails is what is left in the log.
+    step "the attribute's compile errors (trybuild UI test)"
+    CARGO_TERM_QUIET=true run_stage "the attribute's compile errors (trybuild UI test)" \
+        cargo nextest run -p lock-tests --test ui --locked --no-fail-fast --profile ci
     step "doc tests"
     run_stage "doc tests" cargo test --workspace --doc --locked
 else
