@@ -89,8 +89,8 @@ impl Keys {
         leases_of(&self.main)
     }
 
-    /// The lease of a semaphore's lone acquisition, a key whose TTL it is (see
-    /// `semaphore/scripts/sem.lua`).
+    /// A semaphore's lone acquisition: a key of its permit id, permits and holder, whose TTL is
+    /// its lease (see `semaphore/scripts/sem.lua`).
     pub(crate) fn lone(&self) -> SubKey<'_> {
         self.sub("lone")
     }

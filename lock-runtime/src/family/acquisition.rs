@@ -36,7 +36,10 @@ use crate::{
         release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf},
         replies::{Acquired, Reentered, Seen},
     },
-    transport::background::{Background, in_context},
+    transport::{
+        background::{Background, in_context},
+        config::DEFAULT_WATCHDOG_TIMEOUT,
+    },
 };
 
 /// A hold a fresh acquisition took, before it becomes a guard ([`LockGuard`], or a semaphore
@@ -129,19 +132,20 @@ fn begin(
 
 /// Waits up to `wait` for a fresh hold of `name` of `flavor` (never a re-entry), with a fixed
 /// `lease` or in watchdog mode; `argument` is the flavor's own last argument to its acquire
-/// script (a semaphore's number of permits). Traced and measured as [`acquire_traced`], and
+/// script (a semaphore's number of permits), `None` where the script's default does. Traced and
+/// measured as [`acquire_traced`], and
 /// begun at the first poll in a step of its own, as [`acquire`] is.
 pub(crate) fn acquire_fresh<'a>(
     flavor: &'static Flavor,
     backend: &'a Arc<Backend>,
     (name, label): (&'a Arc<str>, &'a Label),
     (wait, lease): (Duration, Option<Duration>),
-    argument: Arc<str>,
+    argument: Option<Arc<str>>,
 ) -> impl Future<Output = Result<Taken, LockError>> + Send + 'a {
     let trace = Trace::new(flavor, backend, (name, label), (wait, lease));
     let acquiring = future::lazy(move |_| {
         let asked = Asked::new(flavor, backend, name, wait, lease)?;
-        Ok(asked.fresh(flavor, backend, Some(argument), label))
+        Ok(asked.fresh(flavor, backend, argument, label))
     })
     .then(|begun| match begun {
         Ok(mut waiting) => Either::Left(async move { waiting.measured().await }),
@@ -787,26 +791,40 @@ pub(crate) fn acquire_call(
         .with_leases(&mut acquire, keys)
         .arg(owner)
         .arg(redis_millis(lease))
-        .arg(TakenBy::now(queueing.client_name))
-        .arg(redis_millis(queueing.liveness))
-        .arg(redis_millis(queueing.refresh));
-    // The script reads the ones left out as "0" (see `lock/scripts/acquire.lua`): the first
-    // try of an uncontended acquisition sends none of them.
+        .arg(TakenBy::now(queueing.client_name));
+    // Each with the default the script reads when it is left out (see `waiter_times` in
+    // `scripts/common.lua` and `lock/scripts/acquire.lua`): the first try of an uncontended
+    // acquisition under the default settings sends none of them.
     let optional = [
-        redis_millis(queueing.grant),
-        u64::from(queueing.queued),
-        redis_millis(mark),
+        (
+            redis_millis(queueing.liveness),
+            redis_millis(DEFAULT_WATCHDOG_TIMEOUT),
+        ),
+        (
+            redis_millis(queueing.refresh),
+            redis_millis(DEFAULT_WATCHDOG_TIMEOUT / 3),
+        ),
+        (
+            redis_millis(queueing.grant),
+            if flavor.hand_over {
+                redis_millis(DEFAULT_WATCHDOG_TIMEOUT)
+            } else {
+                0
+            },
+        ),
+        (u64::from(queueing.queued), 0),
+        (redis_millis(mark), 0),
     ];
     let sent = if argument.is_some() {
         optional.len()
     } else {
         optional
             .iter()
-            .rposition(|&value| value != 0)
+            .rposition(|&(value, default)| value != default)
             .map_or(0, |at| at + 1)
     };
-    for value in &optional[..sent] {
-        acquire.arg(*value);
+    for &(value, _) in &optional[..sent] {
+        acquire.arg(value);
     }
     if let Some(argument) = argument {
         acquire.arg(argument);

@@ -82,8 +82,9 @@ pub(crate) struct Layout {
     /// Whether each hold has a lease of its own, kept in `{…}:leases` (the read-write lock's):
     /// that key is then passed to every script after its other keys.
     pub(crate) leases: bool,
-    /// Whether a lone hold keeps its lease in a key of its own, `{…}:lone` (the semaphore's,
-    /// whose hash has no TTL to keep it in): that key is then passed after the leases.
+    /// Whether a lone hold is kept in a key of its own, `{…}:lone`, its TTL the lease (the
+    /// semaphore's, whose hash has no TTL to keep it in): that key is then passed after the
+    /// leases.
     pub(crate) lone: bool,
 }
 
@@ -102,8 +103,8 @@ impl Layout {
         })
     }
 
-    /// Adds the per-hold leases key to `call` if this layout has one, and the lone hold's lease
-    /// key after it if it has that.
+    /// Adds the per-hold leases key to `call` if this layout has one, and the lone hold's key
+    /// after it if it has that.
     pub(crate) fn with_leases<'a>(
         &self,
         call: &'a mut Invocation,

@@ -95,7 +95,7 @@ impl Handle {
         &self,
         flavor: &'static Flavor,
         (wait, lease): (Duration, Option<Duration>),
-        argument: Arc<str>,
+        argument: Option<Arc<str>>,
     ) -> impl Future<Output = Result<Taken, LockError>> + Send + '_ {
         let resource = (&self.name, &self.label);
         acquisition::acquire_fresh(flavor, &self.backend, resource, (wait, lease), argument)

@@ -95,7 +95,10 @@ lua_scripts! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{keys::FENCE_TTL, lease::redis_millis};
+    use crate::{
+        core::{keys::FENCE_TTL, lease::redis_millis},
+        transport::config::DEFAULT_WATCHDOG_TIMEOUT,
+    };
 
     #[test]
     fn the_release_and_the_undos_name_their_own_keys() {
@@ -106,6 +109,22 @@ mod tests {
         ];
         for (file, script) in scripts {
             assert!(script.names_its_keys(), "{file} reads a key but KEYS[1]");
+        }
+    }
+
+    #[test]
+    fn the_scripts_waiter_times_left_out_are_the_default_watchdogs() {
+        for declared in [
+            format!(
+                "local WATCHDOG_MS = '{}'\n",
+                redis_millis(DEFAULT_WATCHDOG_TIMEOUT)
+            ),
+            format!(
+                "tonumber(argv[5] or '{}')",
+                redis_millis(DEFAULT_WATCHDOG_TIMEOUT / 3)
+            ),
+        ] {
+            assert!(common_lua!().contains(&declared), "common.lua: {declared}");
         }
     }
 

@@ -81,7 +81,7 @@ fn refused(refusal: Refusal, name: &str, permits: Option<&str>) -> LockError {
         Ok(Refused::MoreThanTotal { total }) => LockError::misuse(format!(
             "semaphore `{name}` has {total} permits in all: {} at once can never be acquired \
              (add permits with `Semaphore::add_permits`)",
-            permits.unwrap_or("more")
+            permits.unwrap_or("1")
         )),
         Ok(Refused::NoPermitsSet) => LockError::misuse(format!(
             "semaphore `{name}` has no permits: set them once with \
@@ -123,11 +123,13 @@ fn refused(refusal: Refusal, name: &str, permits: Option<&str>) -> LockError {
 /// stays in Redis until deleted (`DEL {prefix:name}:sem {prefix:name}:sem:leases`). The leases
 /// have no TTL either, as they time holds kept in that hash; they are gone when no permit is
 /// held, and the next call drops the entries of crashed holders. An acquisition that finds no
-/// permit used and nobody waiting is *lone*: its permit id is in the hash's `~lone` and its
-/// lease is the TTL of the key `{prefix:name}:sem:lone`, so taking and giving back permits of a
-/// semaphore nobody else uses costs Redis neither the server's time nor the leases; the next
-/// acquisition writes the lone one's lease into the leases first, or gives its permits back if
-/// that key is gone (its holder crashed). The queue's keys expire by
+/// permit used and nobody waiting is *lone*: it is kept whole in the key
+/// `{prefix:name}:sem:lone` (its permit id, its permits and who took them), whose TTL is its
+/// lease, and not in the hash, so taking and giving back permits of a semaphore nobody else
+/// uses costs Redis one key written and deleted, neither the server's time nor the leases; the
+/// next acquisition moves the lone one into the hash and the leases first. When that key
+/// expires (its holder crashed), its permits are back: the hash never counted them. The
+/// queue's keys expire by
 /// themselves, as the locks' do. The ids of the [`try_set_permits`](Self::try_set_permits) and
 /// [`add_permits`](Self::add_permits) calls of the last 15 minutes (plus the client's retry and
 /// response timeouts: 15 min 13 s by default) are kept in the sorted set
@@ -430,7 +432,9 @@ impl Semaphore {
                 handle.name
             )))));
         }
-        let argument = Arc::from(permits.to_string());
+        // One permit, the common case, is the script's default: its call then leaves the
+        // arguments at their defaults out (see `family::acquisition::acquire_call`).
+        let argument = (permits > 1).then(|| Arc::from(permits.to_string()));
         let acquiring = handle.acquire_fresh(&PERMITS, (wait, lease), argument);
         Either::Right(acquiring.map(move |taken| {
             Ok(SemaphorePermit::new(

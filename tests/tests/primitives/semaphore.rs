@@ -30,8 +30,7 @@ fn assert_no_permit_held(server: &RedisServer, name: &str) {
     let leases: i64 = server.cmd(&["EXISTS", &format!("{}:sem:leases", lock_key(name))]);
     assert_eq!(leases, 0, "leases of {name} are left");
     let lone: i64 = server.cmd(&["EXISTS", &format!("{}:sem:lone", lock_key(name))]);
-    let named: i64 = server.cmd(&["HEXISTS", &sem_key(name), "~lone"]);
-    assert_eq!((lone, named), (0, 0), "the lone lease of {name} is left");
+    assert_eq!(lone, 0, "the lone acquisition of {name} is left");
     let records = hold_records(server, &sem_key(name));
     assert!(
         records.is_empty(),
@@ -50,11 +49,11 @@ fn assert_no_permit_held(server: &RedisServer, name: &str) {
 }
 
 /// An acquire that finds no permit used and nobody queued takes its permits lone: it looks for
-/// no ended lease (there is none), asks no time, and keeps its lease in a key's TTL instead of
-/// the leases; its release, the only acquisition's, deletes that key and its fields. Four
-/// commands, then five.
+/// no ended lease (there is none), asks no time, and writes one key, its lease that key's TTL,
+/// instead of the hash and the leases; its release, the only acquisition's, deletes that key.
+/// Three commands, then three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_uncontended_acquire_and_release_run_nine_commands() {
+async fn an_uncontended_acquire_and_release_run_six_commands() {
     let server = RedisServer::start();
     let client = connect(&server).await;
     let name = unique_name("sem-commands");
@@ -74,10 +73,7 @@ async fn an_uncontended_acquire_and_release_run_nine_commands() {
         .collect();
     assert_eq!(
         calls,
-        [
-            vec!["hmget", "exists", "hset", "set"],
-            vec!["hmget", "del", "hdel", "exists", "set"],
-        ],
+        [vec!["hmget", "exists", "set"], vec!["get", "del", "set"],],
         "the acquire's and the release's commands"
     );
     assert_no_permit_held(&server, &name);
@@ -364,6 +360,38 @@ async fn a_killed_holders_permits_come_back() {
     assert_no_permit_held(&server, &name);
 }
 
+/// An acquisition that took its permits lone (nobody else held any) stays lone while the
+/// watchdog renews it: each renewal re-arms the lone key's TTL, so the permits stay held long
+/// past the first lease, counted by `info` and `available_permits`, and leave with the release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_acquisition_is_renewed_in_its_own_key() {
+    let server = RedisServer::start();
+    let watchdog = Duration::from_millis(600);
+    let client = client_with_watchdog(&server, watchdog).await;
+    let name = unique_name("sem-lone-renewed");
+    let sem = client.semaphore(&name);
+    sem.try_set_permits(3).await.expect("set");
+    let permit = sem.acquire(2).await.expect("free");
+    let lone = format!("{}:sem:lone", lock_key(&name));
+    tokio::time::sleep(watchdog * 4).await;
+    assert_eq!(sem.available_permits().await.expect("count"), 1);
+    let info = sem.info().await.expect("info");
+    let held: Vec<_> = info
+        .holders()
+        .iter()
+        .map(|holder| (holder.id(), holder.permits()))
+        .collect();
+    assert_eq!(held, [(permit.id(), 2)], "held past four leases");
+    let ttl: i64 = server.cmd(&["PTTL", &lone]);
+    assert!(
+        0 < ttl && ttl <= 600,
+        "still lone, its lease the key's TTL: {ttl} ms"
+    );
+    permit.release().await.expect("release");
+    assert_eq!(sem.available_permits().await.expect("count"), 3);
+    assert_no_permit_held(&server, &name);
+}
+
 /// Another process's permits released by id: the release says so, the permits are free, and
 /// the holder learns its lease is lost at its next renewal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -539,10 +567,15 @@ async fn a_late_copy_of_a_permit_release_frees_nothing_of_a_later_acquisition() 
         0,
         "a late release copy freed permits of a later acquisition"
     );
-    let held: Option<i64> = server.cmd(&["HGET", &sem_key(&name), later.id()]);
+    let info = sem.info().await.expect("info");
+    let held: Vec<_> = info
+        .holders()
+        .iter()
+        .map(|holder| (holder.id(), holder.permits()))
+        .collect();
     assert_eq!(
         held,
-        Some(2),
+        [(later.id(), 2)],
         "the later acquisition still holds its permits"
     );
     later.release().await.expect("release");

@@ -12,11 +12,12 @@
 --
 -- ARGV     as lock/scripts/acquire.lua: ARGV[1] owner id, new to this acquisition (it is also
 --          the waiter's id in the queue), ARGV[2] lease, ARGV[3] who takes it, ARGV[4] liveness,
---          ARGV[5] longest sleep, ARGV[6] the lease of a direct hand-over, or "0": woken by
---          name only, it takes the lock with its next try (see pass_on in common.lua),
+--          ARGV[5] longest sleep, ARGV[6] the lease of a direct hand-over (left out: the
+--          default watchdog's, WATCHDOG_MS in common.lua), or "0": woken by name only, it
+--          takes the lock with its next try (see pass_on in common.lua),
 --          ARGV[7] "1" if this owner queued on an earlier try: one that did but is no longer
 --          in the queue takes its place back at the head (see below), ARGV[8] how long to mark
---          the owner id; the last ones left out at "0"
+--          the owner id; the last ones left out at their defaults
 --
 -- Returns {status, value}:
 --   token        acquired (a bare integer, not a table: the common reply costs Redis least);
@@ -59,6 +60,8 @@
 -- no TYPE is asked), the mark, and the PTTL that tells whether the lock is held.
 
 local lock, owner = KEYS[1], ARGV[1]
+-- Left out in watchdog mode under the default settings (see WATCHDOG_MS in common.lua).
+ARGV[6] = ARGV[6] or WATCHDOG_MS
 local mark, queue = key_of(lock, 'abandoned', owner), key_of(lock, 'queue')
 local reply = take_or_rearm(lock, mark, ARGV, redis.call('exists', lock, mark, queue))
 if reply then
@@ -73,6 +76,7 @@ end
 
 local pttl = redis.call('pttl', lock)
 local now_us, now = server_time()
+local liveness, wait = waiter_times(ARGV)
 
 if ARGV[7] == '1' and not redis.call('zscore', q.queue, owner) then
     -- Taken out at the head (see above): back to the head, ahead of everyone queued now.
@@ -82,7 +86,7 @@ if ARGV[7] == '1' and not redis.call('zscore', q.queue, owner) then
         place = tonumber(first) - 1
     end
     redis.call('zadd', q.queue, place, owner)
-    redis.call('zadd', q.alive, now + tonumber(ARGV[4]), owner)
+    redis.call('zadd', q.alive, now + liveness, owner)
 end
 local head = first_live(q, now, owner)
 if pttl == -2 and (not head or head == owner) then
@@ -96,9 +100,8 @@ if asks_hand_over(ARGV) then
     -- "<lease> <client name>": the record's time is the hand-over's (see pass_on).
     want = ARGV[6] .. ' ' .. (string.match(ARGV[3], '^(.+) %d+$') or ARGV[3])
 end
-enqueue(q, owner, now_us, tonumber(ARGV[4]), want)
+enqueue(q, owner, now_us, liveness, want)
 
-local wait = tonumber(ARGV[5])
 if pttl >= 0 then
     if pttl < wait then
         wait = pttl

@@ -54,6 +54,19 @@ end
 -- argument from the request, at about half the cost of a command of a free lock's take.
 local FENCE_TTL = '600000'
 
+-- The default `watchdog_timeout` in ms, the lease of an acquisition in watchdog mode: what a
+-- client leaves out, with the arguments after it at their defaults (see
+-- lock/scripts/acquire.lua), as ARGV[4] of every acquire (a waiter's liveness period) and as
+-- the fair lock's ARGV[6] (the lease a direct hand-over grants it).
+local WATCHDOG_MS = '30000'
+
+-- A waiter's liveness period and its longest sleep before it tries again, in ms: ARGV[4] and
+-- ARGV[5] of every acquire, left out at the default `watchdog_timeout` and a third of it. Only
+-- an acquisition that queues reads them.
+local function waiter_times(argv)
+    return tonumber(argv[4] or WATCHDOG_MS), tonumber(argv[5] or '10000')
+end
+
 -- The next fencing token of the lock whose fencing state is `fence` (a key with a TTL of
 -- `ttl` ms once created): a hybrid logical clock. The state counts up by one per acquisition
 -- (INCR keeps its TTL); when it is gone it restarts from the server time in microseconds.

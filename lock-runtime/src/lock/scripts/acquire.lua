@@ -26,9 +26,10 @@
 --          be on its way (see mark_taken in common.lua)
 -- ARGV[9]  the primitive's own argument, where it has one (the read-write lock's, the
 --          semaphore's acquires)
--- Arguments at their default ("0") are left out from the last: Redis reads every argument from
--- the request, at about half the cost of a command of the take. The fencing state's TTL is
--- FENCE_TTL in common.lua.
+-- Arguments at their default are left out from the last: "0", but ARGV[4] and ARGV[5], whose
+-- defaults are those of the default `watchdog_timeout` (see waiter_times in common.lua). Redis
+-- reads every argument from the request, at about half the cost of a command of the take. The
+-- fencing state's TTL is FENCE_TTL in common.lua.
 --
 -- Returns {status, value}:
 --   token        acquired (a bare integer, not a table: the common reply costs Redis least);
@@ -79,9 +80,9 @@ local want = nil
 if asks_hand_over(ARGV) then
     want = ARGV[6]
 end
-enqueue(q, owner, now_us, tonumber(ARGV[4]), want)
+local liveness, wait = waiter_times(ARGV)
+enqueue(q, owner, now_us, liveness, want)
 
-local wait = tonumber(ARGV[5])
 if pttl >= 0 and pttl < wait then
     wait = pttl
 end

@@ -23,7 +23,7 @@
 --          "0" (see lock/scripts/acquire.lua)
 -- ARGV[9]  optional: the owner id of the write hold of the caller's scope; the read is granted
 --          alongside it (a downgrade)
--- The last arguments are left out at "0" (see lock/scripts/acquire.lua).
+-- The last arguments are left out at their defaults (see lock/scripts/acquire.lua).
 --
 -- Returns {status, value}:
 --   token           acquired (a bare integer, as every acquire of the family answers);
@@ -60,7 +60,8 @@ if granted then
     return read_token(keys[2], FENCE_TTL)
 end
 
-enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'read')
-local wait = next_try(leases, now, tonumber(ARGV[5]))
+local liveness, refresh = waiter_times(ARGV)
+enqueue(q, ARGV[1], now_us, liveness, 'read')
+local wait = next_try(leases, now, refresh)
 local who = holders_seen(lock, leases, mode_of(lock, seen.writer))
 return {0, wait, now_us, who, redis.call('zcard', q.queue)}

@@ -22,7 +22,7 @@ end
 local lock, leases = keys[1], keys[7]
 local q = queue_of(lock, keys[4])
 
-local wait = tonumber(ARGV[5])
+local liveness, wait = waiter_times(ARGV)
 local mode = mode_of(lock, seen.writer)
 if not mode then
     local head = first_live(q, now, ARGV[1])
@@ -40,6 +40,6 @@ else
     wait = next_try(leases, now, wait)
 end
 
-enqueue(q, ARGV[1], now_us, tonumber(ARGV[4]), 'write')
+enqueue(q, ARGV[1], now_us, liveness, 'write')
 local who = holders_seen(lock, leases, mode)
 return {0, math.max(wait, 0), now_us, who, redis.call('zcard', q.queue)}

@@ -9,7 +9,8 @@
 -- KEYS[5]  liveness: sorted set of waiting permit ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting permit ids -> the number of permits each wants
 -- KEYS[7]  leases: sorted set of permit id -> server time (ms) its lease ends
--- KEYS[8]  the lone acquisition's lease: a key whose TTL it is (see sem.lua)
+-- KEYS[8]  the lone acquisition: a key of its permit id, permits and who took them, whose TTL
+--          is its lease (see sem.lua)
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  permit id, new to this acquisition (it is also the waiter's id in the queue)
@@ -23,7 +24,8 @@
 --          resends included)
 -- ARGV[8]  how long to mark the permit id when this copy takes or re-arms the permits, in ms,
 --          or "0" (see lock/scripts/acquire.lua)
--- ARGV[9]  the number of permits wanted (at least 1)
+-- ARGV[9]  the number of permits wanted (at least 1); left out for 1, and the arguments before
+--          it at their defaults with it (see lock/scripts/acquire.lua)
 --
 -- Returns {status, value}:
 --   0               acquired (a bare integer, as every acquire of the family answers: a
@@ -42,7 +44,7 @@
 -- what every live waiter queued ahead wants too; a newcomer queues behind every waiter.
 
 local sem, id = KEYS[1], ARGV[1]
-local found = redis.pcall('hmget', sem, 'total', 'used', id, LONE)
+local found = redis.pcall('hmget', sem, 'total', 'used', id)
 local kind = refused_type(sem, found)
 if kind then
     return {-1, kind}
@@ -51,41 +53,66 @@ local total = tonumber(found[1])
 if not total then
     return {-5, 0}
 end
-local wanted = tonumber(ARGV[9])
+local permits = ARGV[9] or '1'
+local wanted = tonumber(permits)
 if wanted > total then
     return {-4, total}
 end
 
 local queue, mark = key_of(sem, 'queue'), key_of(sem, 'abandoned', id)
+local used = tonumber(found[2]) or 0
+local leases, now_us, now
 -- Whether the permit id is not marked (see abandoned in common.lua) and nobody queues: asked
 -- once, here if no permit is used.
 local untouched
-if (tonumber(found[2]) or 0) == 0 then
-    -- No permit used (`used` counts every hold's permits): no lease to end, no lone acquisition
-    -- to settle, and no hold of this permit id (this copy is not a resend of a request that
-    -- took them). Not marked and nobody queued: the permits are taken at once, lone.
-    untouched = redis.call('exists', mark, queue) == 0
-    if untouched then
-        take_lone(sem, id, ARGV[9], ARGV[3], ARGV[2])
+if used == 0 then
+    -- No permit used in the hash: no lease there to end, and no hold of this permit id (this
+    -- copy is not a resend of a request that took them there). One EXISTS tells whether the
+    -- permit id is marked, anybody queues, or an acquisition holds permits lone; none of them,
+    -- the permits are taken at once, lone.
+    local lone = key_of(sem, 'lone')
+    local seen = redis.call('exists', mark, queue, lone)
+    if seen == 0 then
+        take_lone(lone, id, permits, ARGV[3], ARGV[2])
         mark_taken(mark, ARGV[8])
         return 0
     end
+    local value = redis.call('get', lone)
+    if value then
+        if lone_is(value, id) then
+            -- A resend of the request that took them lone: re-arm their lease (see rearm in
+            -- common.lua).
+            redis.call('pexpire', lone, ARGV[2])
+            mark_taken(mark, ARGV[8])
+            return 0
+        end
+        leases = key_of(sem, 'leases')
+        now_us, now = server_time()
+        used = settle_lone(sem, leases, lone, value, now) or 0
+        seen = seen - 1
+    end
+    untouched = seen == 0
 end
 
-local leases = key_of(sem, 'leases')
-local now_us, now = server_time()
+if not now then
+    leases = key_of(sem, 'leases')
+    now_us, now = server_time()
+end
 local ends = string.format('%d', now + tonumber(ARGV[2]))
-if (tonumber(found[2]) or 0) > 0 and expire_permits(sem, leases, now, found[4]) then
-    found = redis.call('hmget', sem, 'total', 'used', id)
+-- Permits were used (`untouched` not asked yet): the acquisitions whose lease ended give theirs
+-- back first; then a hold of this permit id means this copy is a resend of a request that took
+-- it, which re-arms its lease.
+local own = found[3]
+if untouched == nil and expire_permits(sem, leases, now) then
+    local again = redis.call('hmget', sem, 'used', id)
+    used, own = tonumber(again[1]) or 0, again[2]
 end
-
-if found[3] then
+if own then
     lease_until(leases, id, ends)
     mark_taken(mark, ARGV[8])
     return 0
 end
 
-local used = tonumber(found[2]) or 0
 local fits, queued
 local q
 if untouched == nil then
@@ -107,15 +134,15 @@ if fits then
         dequeue(q, id)
     end
     local taken = string.format('%d', used + wanted)
-    redis.call('hset', sem, id, ARGV[9], who_field(id), ARGV[3], 'used', taken)
+    redis.call('hset', sem, id, permits, who_field(id), ARGV[3], 'used', taken)
     lease_until(leases, id, ends)
     mark_taken(mark, ARGV[8])
     return 0
 end
 
 q = q or queue_of(sem, queue)
-enqueue(q, id, now_us, tonumber(ARGV[4]), ARGV[9])
-local wait = tonumber(ARGV[5])
+local liveness, wait = waiter_times(ARGV)
+enqueue(q, id, now_us, liveness, permits)
 local first = redis.call('zrange', leases, 0, 0, 'WITHSCORES')
 if first[2] then
     wait = math.min(wait, tonumber(first[2]) - now)

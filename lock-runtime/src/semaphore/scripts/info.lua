@@ -11,7 +11,8 @@
 -- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until
 -- KEYS[5]  wants: hash of waiting permit ids -> the number of permits each wants
 -- KEYS[6]  leases: sorted set of permit id -> server time (ms) its lease ends
--- KEYS[7]  the lone acquisition's lease: a key whose TTL it is (see sem.lua)
+-- KEYS[7]  the lone acquisition: a key of its permit id, permits and who took them, whose TTL
+--          is its lease (see sem.lua)
 --
 -- ARGV[1]  how many holders and waiters to return at most (the counts cover them all)
 --
@@ -39,30 +40,27 @@ for _, id in ipairs(redis.call('zrangebyscore', KEYS[6], '-inf', '(' .. now)) do
     used = used - (tonumber(redis.call('hget', KEYS[1], id)) or 0)
 end
 
--- The holders, as a flat list of permit id, lease end (server ms): the lone acquisition (see
--- sem.lua) alone while its lease's key is there (its TTL the lease), else those of KEYS[6],
--- and the lone one's permits free if it was there; and how many there are.
-local live, held_by
-local lone = redis.call('hget', KEYS[1], LONE)
+-- The holders, as a flat list of permit id, permits, ms of lease left and who took them: the
+-- lone acquisition (see sem.lua) alone while its key is there (its TTL the lease), else those of
+-- KEYS[6]; and how many there are.
+local holders, held_by = {}, 0
+local lone = redis.call('get', KEYS[7])
 local ends = lone and ttl_end(KEYS[7], now)
 if ends then
-    live, held_by = {lone, ends}, 1
+    local id, permits, record = lone_parts(lone)
+    used = used + tonumber(permits)
+    holders, held_by = {id, tonumber(permits), tonumber(ends) - now, record}, 1
 else
-    if lone then
-        used = used - (tonumber(redis.call('hget', KEYS[1], lone)) or 0)
-    end
     held_by = redis.call('zcount', KEYS[6], now, '+inf')
-    live = redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
-end
-
-local holders = {}
-for i = 1, #live, 2 do
-    local permits = redis.call('hget', KEYS[1], live[i])
-    if permits then
-        holders[#holders + 1] = live[i]
-        holders[#holders + 1] = tonumber(permits)
-        holders[#holders + 1] = tonumber(live[i + 1]) - now
-        holders[#holders + 1] = who_took(KEYS[1], live[i])
+    local live = redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+    for i = 1, #live, 2 do
+        local permits = redis.call('hget', KEYS[1], live[i])
+        if permits then
+            holders[#holders + 1] = live[i]
+            holders[#holders + 1] = tonumber(permits)
+            holders[#holders + 1] = tonumber(live[i + 1]) - now
+            holders[#holders + 1] = who_took(KEYS[1], live[i])
+        end
     end
 end
 

@@ -8,7 +8,7 @@
 -- KEYS[6]  their liveness deadlines
 -- KEYS[7]  the permits each waiter wants
 -- KEYS[8]  the leases of the acquisitions (see sem.lua)
--- KEYS[9]  the lone acquisition's lease (see sem.lua)
+-- KEYS[9]  the lone acquisition (see sem.lua)
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  permit id
@@ -30,34 +30,37 @@
 -- id holds nothing.
 
 local sem, id = KEYS[1], ARGV[1]
-local publish = ARGV[5] or 'publish'
-local found = redis.pcall('hmget', sem, id, 'total', LONE)
+local memo = key_of(sem, 'memo', ARGV[3])
+-- The lone acquisition (see sem.lua), if there is one, is the only one holding permits, and
+-- nobody queues: its own release gives its permits back in one DEL, waking nobody; another's
+-- means this permit id holds nothing.
+local lone = key_of(sem, 'lone')
+local value = redis.call('get', lone)
+if value then
+    if not lone_is(value, id) then
+        return tonumber(redis.call('get', memo) or '0')
+    end
+    redis.call('del', lone)
+    redis.call('set', memo, '1', 'px', ARGV[2])
+    return 1
+end
+
+local found = redis.pcall('hmget', sem, id, 'total')
 if refused_type(sem, found) then
     return -1
 end
-
-local memo = key_of(sem, 'memo', ARGV[3])
 if found[1] then
-    local used, now
-    if found[3] == id then
-        -- The lone acquisition (see sem.lua): the only one, so no other lease to look at, and
-        -- its own is live while its key is there. Without it, its lease ended: its permits come
-        -- back all the same, and it held nothing.
-        if give_back_lone(sem, id) then
-            used = 0
-        end
+    local leases = key_of(sem, 'leases')
+    local now = server_ms()
+    local used
+    if expire_permits(sem, leases, now) then
+        used = give_back(sem, leases, id)
     else
-        local leases = key_of(sem, 'leases')
-        now = server_ms()
-        if expire_permits(sem, leases, now, found[3]) then
-            used = give_back(sem, leases, id)
-        else
-            used = give_back(sem, leases, id, found[1])
-        end
+        used = give_back(sem, leases, id, found[1])
     end
     if used then
         local free = (tonumber(found[2]) or 0) - used
-        wake_fitting(sem, free, now, publish)
+        wake_fitting(sem, free, now, ARGV[5] or 'publish')
         redis.call('set', memo, '1', 'px', ARGV[2])
         return 1
     end

@@ -2,7 +2,7 @@
 --
 -- KEYS[1]  the semaphore (see sem.lua)
 -- KEYS[2]  the leases of the acquisitions (see sem.lua)
--- KEYS[3]  the lone acquisition's lease (see sem.lua)
+-- KEYS[3]  the lone acquisition (see sem.lua)
 --
 -- ARGV[1]  permit id
 -- ARGV[2]  lease in milliseconds, from now
@@ -16,4 +16,13 @@
 -- the send of the copy it got the reply of), which is safe. A copy that finds them gone
 -- changes nothing.
 
-return renew_own_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2], expire_all)
+-- The lone acquisition (see sem.lua), while there is one, is the only one holding permits.
+local lone = redis.call('get', KEYS[3])
+if lone then
+    if lone_is(lone, ARGV[1]) then
+        redis.call('pexpire', KEYS[3], ARGV[2])
+        return 1
+    end
+    return 0
+end
+return renew_own_lease(KEYS[1], KEYS[2], ARGV[1], ARGV[2], expire_permits)

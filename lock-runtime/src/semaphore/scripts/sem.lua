@@ -11,13 +11,15 @@
 -- acquire that finds no permit used, and so no lease), and its permits come back: a crashed
 -- holder's permits return when its lease ends. `leases` exists while permits are held.
 --
--- A lone acquisition keeps no lease in `leases`: one that finds no permit used and nobody
--- queued takes its permits lone (take_lone), its permit id in the hash's `~lone`, its lease the
--- TTL of the key `lone`. While `~lone` names it, it is the only acquisition holding permits:
--- every script that looks at the leases first settles it (settle_lone, in expire_permits), its
--- lease written into `leases` from the key's TTL, or, the key gone, its permits back; then
--- works as above. Taking and giving back the permits of a semaphore nobody else uses, the
--- common case, so asks no `TIME` and writes no `leases`.
+-- A lone acquisition is kept out of the hash and out of `leases`: one that finds no permit used
+-- and nobody queued takes its permits lone (take_lone), as one string key `lone`, "<permit id>
+-- <permits> <who>", whose TTL is its lease. While `lone` is there it is the only acquisition
+-- holding permits, `used` is 0 and nobody queues: an acquisition that finds it first settles it
+-- (settle_lone), the lone one then kept in the hash and `leases` as any other, so every script
+-- that finds `used` above 0 or a waiter queued knows there is no `lone`. Its lease ended, the
+-- key is gone, and its permits with it: the hash never counted them. Taking and giving back
+-- the permits of a semaphore nobody else uses, the common case, so writes nothing to the hash,
+-- asks no `TIME` and writes no `leases`: a SET to take them, a GET and a DEL to give them back.
 --
 -- Waiters queue as the locks' do (see common.lua), with the number of permits each wants in
 -- `q.wants`, and are served first come, first served (see in_turn): newcomers too queue behind
@@ -41,60 +43,62 @@ local function drop_permits(sem, leases, ended, now)
     redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
 end
 
--- The field of the semaphore's hash naming its lone acquisition (see the top of this file).
-local LONE = '~lone'
-
--- Grants the acquisition `id` of `sem`, on which no permit is used and nobody queues,
--- `wanted` permits (a string), lone, with `record` saying who took them, for `lease` ms from
--- now (a string). Two commands: HSET, SET.
-local function take_lone(sem, id, wanted, record, lease)
-    redis.call('hset', sem, id, wanted, who_field(id), record, 'used', wanted, LONE, id)
-    redis.call('set', key_of(sem, 'lone'), '1', 'px', lease)
+-- Grants the acquisition `id`, on a semaphore on which no permit is used and nobody queues,
+-- `wanted` permits (a string), lone, in its key `lone`, with `record` saying who took them, for
+-- `lease` ms from now (a string). One command: SET.
+local function take_lone(lone, id, wanted, record, lease)
+    redis.call('set', lone, id .. ' ' .. wanted .. ' ' .. record, 'px', lease)
 end
 
--- Gives back every permit of the lone acquisition `id` of `sem`: as it is the only one, no
--- permit is used after (`used` absent reads as 0). Returns whether its lease was live (its key
--- there); the key is gone after.
-local function give_back_lone(sem, id)
-    local live = redis.call('del', key_of(sem, 'lone')) == 1
-    redis.call('hdel', sem, id, who_field(id), LONE, 'used')
-    return live
+-- Whether `value`, the value of a semaphore's key `lone`, is that of the acquisition `id`.
+-- Compared in place: a new string costs Redis its hashing and interning.
+local function lone_is(value, id)
+    return string.byte(value, #id + 1) == 32 and string.find(value, id, 1, true) == 1
 end
 
--- Ends the lone state of `sem`, whose lone acquisition is `id` (its `~lone`), at `now` (server
--- ms): its lease, while its key is there, is written into `leases` as the server time it ends
--- (see ttl_end in common.lua); the key gone, its lease ended, and its permits come back.
--- Returns whether they came back.
-local function settle_lone(sem, leases, id, now)
-    local lone = key_of(sem, 'lone')
+-- The permit id, the permits (a string) and who took them of the lone acquisition whose key's
+-- value is `value`.
+local function lone_parts(value)
+    return string.match(value, '^(%S+) (%d+) (.*)$')
+end
+
+-- Ends the lone state of `sem`, whose key `lone` holds `value`, at `now` (server ms): while
+-- the key is there its acquisition is kept in the hash and in `leases` as any other, its lease
+-- ending when the key's TTL said (see ttl_end in common.lua); the key goes. Returns the
+-- permits of `sem` in use after, or nil if its lease had ended (it counted in nothing).
+local function settle_lone(sem, leases, lone, value, now)
     local ends = ttl_end(lone, now)
-    if ends then
-        redis.call('zadd', leases, ends, id)
-        redis.call('del', lone)
-        redis.call('hdel', sem, LONE)
-        return false
+    redis.call('del', lone)
+    if not ends then
+        return nil
     end
-    give_back_lone(sem, id)
-    return true
+    local id, permits, record = lone_parts(value)
+    redis.call('hset', sem, id, permits, who_field(id), record)
+    redis.call('zadd', leases, ends, id)
+    return redis.call('hincrby', sem, 'used', permits)
 end
 
--- Drops the acquisitions of `sem` whose lease ended before `now` (server ms), the lone one
--- `lone` (its `~lone`, or nil/false: none) settled first (see settle_lone); their permits come
--- back. Returns whether any ended. Asked with a ZCOUNT first: none ended is the common case,
--- and its integer reply costs Redis less than the empty table of a ZRANGEBYSCORE.
-local function expire_permits(sem, leases, now, lone)
-    local ended = lone and settle_lone(sem, leases, lone, now)
+-- Drops the acquisitions of `sem` kept in `leases` whose lease ended before `now` (server ms);
+-- their permits come back. Returns whether any ended. Asked with a ZCOUNT first: none ended is
+-- the common case, and its integer reply costs Redis less than the empty table of a
+-- ZRANGEBYSCORE.
+local function expire_permits(sem, leases, now)
     local before = string.format('(%d', now)
     if redis.call('zcount', leases, '-inf', before) == 0 then
-        return ended
+        return false
     end
     drop_permits(sem, leases, redis.call('zrangebyscore', leases, '-inf', before), now)
     return true
 end
 
--- expire_permits for a script that has not read the hash's `~lone`.
+-- expire_permits, the lone acquisition settled first if there is one (see settle_lone).
 local function expire_all(sem, leases, now)
-    return expire_permits(sem, leases, now, redis.call('hget', sem, LONE))
+    local lone = key_of(sem, 'lone')
+    local value = redis.call('get', lone)
+    if value then
+        settle_lone(sem, leases, lone, value, now)
+    end
+    return expire_permits(sem, leases, now)
 end
 
 -- Sets the lease of acquisition `id` to end at `ends` (server ms, as a string). `leases` has no
