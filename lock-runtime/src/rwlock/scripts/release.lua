@@ -35,7 +35,7 @@
 
 local lock, owner = KEYS[1], ARGV[1]
 local number, publish = ARGV[4] or '0', ARGV[5] or 'publish'
-local found = redis.pcall('hmget', lock, owner, record_field(owner))
+local found = redis.pcall('hmget', lock, owner, record_field(owner), SHARED)
 if refused_type(lock, found) then
     return -1
 end
@@ -43,29 +43,40 @@ end
 local memo = key_of(lock, 'memo', ARGV[3])
 if found[1] then
     local leases = key_of(lock, 'leases')
-    -- The two holds whose lease ends first: whether this is the only one, or one ended. None:
-    -- the lock is lone (see the top of rw.lua), and this hold is its only one.
-    local first = redis.call('zrange', leases, '0', '1', 'WITHSCORES')
-    local only = not first[1] or (first[1] == owner and not first[3])
+    -- Whether this is the lock's only hold. No SHARED (see rw.lua): no hold was ever granted
+    -- but the lone one, which this is. Else the two holds whose lease ends first tell: no lease
+    -- left, or this one's alone.
+    local first
+    local only = not found[3]
+    if not only then
+        first = redis.call('zrange', leases, '0', '1', 'WITHSCORES')
+        only = not first[1] or (first[1] == owner and not first[3])
+    end
     local result
     if only and found[1] == '1' and not found[2] and number == '0' then
         -- The lock's only hold, never re-entered, and live without asking the time: the
         -- lock's keys expire when its last lease ends (see expire_with_last in rw.lua, and a
         -- lone lock's TTL is its hold's lease), which is this hold's, and the HMGET found the
-        -- lock. The lock is left free, as give_back would leave it, in one DEL.
+        -- lock. The lock is left free, as give_back would leave it, in one DEL (of the leases
+        -- too, which a renewal of a lone hold writes).
         redis.call('del', lock, leases)
         wake_next(nil, lock, publish)
         result = 1
     else
+        first = first or redis.call('zrange', leases, '0', '0', 'WITHSCORES')
         local now = server_ms()
         if tonumber(first[2] or now) < now then
             expire_holds(lock, leases, now)
         end
         result = give_back(lock, leases, owner, number, false, publish)
     end
-    if result > 0 then
-        redis.call('set', memo, string.format('%d', result), 'px', ARGV[2])
-        return result
+    -- The memo is written as a string: a Lua number would cost a float formatting.
+    if result == 1 then
+        redis.call('set', memo, '1', 'px', ARGV[2])
+        return 1
+    elseif result == 2 then
+        redis.call('set', memo, '2', 'px', ARGV[2])
+        return 2
     end
 end
 return tonumber(redis.call('get', memo) or '0')

@@ -113,12 +113,22 @@ local function put_hold(lock, owner, record, write)
     end
 end
 
+-- The field of the lock's hash that every hold granted with a lease in `leases` writes (hold):
+-- a lock without it has had no hold but its lone one (take_lone), and so a release that finds
+-- its own hold there, never re-entered, and no `~l`, is the release of the lock's only hold
+-- (see release.lua). It stays until the lock is deleted, as the holds it may have had.
+local SHARED = '~l'
+
 -- Grants `owner` a new hold of `lock` whose lease ends at `ends` (server ms, as a string), with
--- `record` saying who took it; `write`: the write hold (see put_hold).
--- The keys' expiry is the caller's (take_free, or expire_with_last: a hold that comes leaves
--- `writer` as it is).
+-- `record` saying who took it; `write`: the write hold (see put_hold), and marks the lock
+-- SHARED. The keys' expiry is the caller's (take_free, or expire_with_last: a hold that comes
+-- leaves `writer` as it is).
 local function hold(lock, leases, owner, ends, record, write)
-    put_hold(lock, owner, record, write)
+    if write then
+        redis.call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner, SHARED, '1')
+    else
+        redis.call('hset', lock, owner, '1', who_field(owner), record, SHARED, '1')
+    end
     redis.call('zadd', leases, ends, owner)
 end
 
