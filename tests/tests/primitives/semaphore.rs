@@ -48,6 +48,15 @@ fn assert_no_permit_held(server: &RedisServer, name: &str) {
     }
 }
 
+/// Who holds permits of `sem`, and how many each, as `info` tells.
+async fn permits_held(sem: &Semaphore) -> Vec<(String, u64)> {
+    let info = sem.info().await.expect("info");
+    info.holders()
+        .iter()
+        .map(|holder| (holder.id().to_owned(), holder.permits()))
+        .collect()
+}
+
 /// An acquire that finds no permit used and nobody queued takes its permits lone: it looks for
 /// no ended lease (there is none), asks no time, and writes one key, its lease that key's TTL,
 /// instead of the hash and the leases; its release, the only acquisition's, deletes that key.
@@ -375,13 +384,11 @@ async fn a_lone_acquisition_is_renewed_in_its_own_key() {
     let lone = format!("{}:sem:lone", lock_key(&name));
     tokio::time::sleep(watchdog * 4).await;
     assert_eq!(sem.available_permits().await.expect("count"), 1);
-    let info = sem.info().await.expect("info");
-    let held: Vec<_> = info
-        .holders()
-        .iter()
-        .map(|holder| (holder.id(), holder.permits()))
-        .collect();
-    assert_eq!(held, [(permit.id(), 2)], "held past four leases");
+    assert_eq!(
+        permits_held(&sem).await,
+        [(permit.id().to_owned(), 2)],
+        "held past four leases"
+    );
     let ttl: i64 = server.cmd(&["PTTL", &lone]);
     assert!(
         0 < ttl && ttl <= 600,
@@ -567,15 +574,9 @@ async fn a_late_copy_of_a_permit_release_frees_nothing_of_a_later_acquisition() 
         0,
         "a late release copy freed permits of a later acquisition"
     );
-    let info = sem.info().await.expect("info");
-    let held: Vec<_> = info
-        .holders()
-        .iter()
-        .map(|holder| (holder.id(), holder.permits()))
-        .collect();
     assert_eq!(
-        held,
-        [(later.id(), 2)],
+        permits_held(&sem).await,
+        [(later.id().to_owned(), 2)],
         "the later acquisition still holds its permits"
     );
     later.release().await.expect("release");
