@@ -70,13 +70,10 @@ if found[1] then
         end
         result = give_back(lock, leases, owner, number, false, publish)
     end
-    -- The memo is written as a string: a Lua number would cost a float formatting.
-    if result == 1 then
-        redis.call('set', memo, '1', 'px', ARGV[2])
-        return 1
-    elseif result == 2 then
-        redis.call('set', memo, '2', 'px', ARGV[2])
-        return 2
+    if result > 0 then
+        -- Written as a string: a Lua number would cost a float formatting.
+        redis.call('set', memo, result == 1 and '1' or '2', 'px', ARGV[2])
+        return result
     end
 end
 return tonumber(redis.call('get', memo) or '0')

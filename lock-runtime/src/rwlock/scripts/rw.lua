@@ -103,13 +103,13 @@ local function drop_hold(lock, leases, owner)
 end
 
 -- Writes a new hold of `owner` into `lock`, with `record` ("<client name> <ms>", made by the
--- acquiring client, see take in common.lua) saying who took it; `write`: the write hold. Its
--- lease is the caller's (hold, take_lone).
-local function put_hold(lock, owner, record, write)
+-- acquiring client, see take in common.lua) saying who took it; `write`: the write hold; and
+-- the fields and values `...` in the same HSET. Its lease is the caller's (hold, take_lone).
+local function put_hold(lock, owner, record, write, ...)
     if write then
-        redis.call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner)
+        redis.call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner, ...)
     else
-        redis.call('hset', lock, owner, '1', who_field(owner), record)
+        redis.call('hset', lock, owner, '1', who_field(owner), record, ...)
     end
 end
 
@@ -124,11 +124,7 @@ local SHARED = '~l'
 -- SHARED. The keys' expiry is the caller's (take_free, or expire_with_last: a hold that comes
 -- leaves `writer` as it is).
 local function hold(lock, leases, owner, ends, record, write)
-    if write then
-        redis.call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner, SHARED, '1')
-    else
-        redis.call('hset', lock, owner, '1', who_field(owner), record, SHARED, '1')
-    end
+    put_hold(lock, owner, record, write, SHARED, '1')
     redis.call('zadd', leases, ends, owner)
 end
 
