@@ -392,20 +392,25 @@ async fn a_cancelled_waiter_leaves_nothing_behind() {
     assert_no_key_without_ttl(&server, &name);
 }
 
-/// A count-down cut short after it started still counts down, once, in the background.
+/// A count-down cut short after it started still counts down, once, in the background. Its
+/// reply is held at the proxy until the future is dropped: without that, a reply quick enough
+/// (the test's thread descheduled in the middle of its poll) made the first poll ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_count_down_cut_short_finishes_in_the_background() {
     let server = RedisServer::start();
-    let client = connect(&server).await;
+    let proxy = lock_tests::TcpProxy::start(server.port()).await;
+    let client = LockClient::connect(&proxy.url()).await.expect("connect");
     let name = unique_name("latch-cut");
     let latch = client.count_down_latch(&name);
     latch.try_set_count(3).await.expect("set");
 
     // Polled once (the request is on its way), then dropped.
+    proxy.hold_replies(true);
     let mut counting = Box::pin(latch.count_down());
     let first = std::future::poll_fn(|cx| Poll::Ready(counting.as_mut().poll(cx))).await;
     assert!(first.is_pending(), "no reply within one poll: {first:?}");
     drop(counting);
+    proxy.hold_replies(false);
     assert!(
         eventually(Duration::from_secs(5), || latch_count(&server, &name) == 2).await,
         "the count-down finished in the background"
