@@ -74,10 +74,12 @@
 //!   scope, not a thread or a task.
 //! - **Fencing tokens.** Each fresh acquisition gets a token strictly greater than every earlier
 //!   one for that name; [`fencing_token`] returns the innermost one inside a scope. Tokens are a
-//!   hybrid logical clock: a counter started from the server's time in µs that counts up by one
-//!   and expires ten minutes after it started, then restarts from the clock. No key outlives a
-//!   lock without a TTL, and tokens stay increasing as long as the Redis server's clock does not
-//!   step back by more than those ten minutes.
+//!   hybrid logical clock: a counter started from the server's time in µs that counts up by one,
+//!   is brought up to the clock when it has fallen 100 ms behind it, and expires ten minutes
+//!   after it started, then restarts from the clock. No key outlives a lock without a TTL, and
+//!   tokens stay increasing as long as the Redis server's clock does not step back by more than
+//!   those ten minutes; through a failover that lost the last acquisitions, as long as it took
+//!   longer than 100 ms plus how far the two servers' clocks disagree.
 //! - **Who holds it.** Each hold records its client's name
 //!   ([`LockClientBuilder::client_name`]) and when it was taken: a [`LockError::Timeout`] names
 //!   the holder, [`Lock::info`] returns a [`LockInfo`] snapshot (holder, how long, hold count,

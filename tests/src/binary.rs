@@ -45,6 +45,18 @@ impl ServerVersion {
         self.product == ServerProduct::Valkey || self.version.0 >= 7
     }
 
+    /// The command lock-runtime's scripts read the server clock with where they have just set a
+    /// lease (see `expiry_start_us` in its `common.lua`): `PEXPIRETIME` (Redis 7.0), else
+    /// `TIME`. In lower case, as the kit's command lists are.
+    #[must_use]
+    pub fn lease_clock_command(&self) -> &'static str {
+        if self.redis_7_or_newer() {
+            "pexpiretime"
+        } else {
+            "time"
+        }
+    }
+
     /// Parses the first line of `redis-server --version`, such as
     /// `Redis server v=6.2.14 sha=40305114:0 malloc=libc bits=64 build=…`.
     fn parse(text: &str) -> Option<ServerVersion> {

@@ -80,7 +80,9 @@ pub use binary::{
     Capability, SKIP_LOG_VAR, ServerProduct, ServerVersion, server_version, skip_without,
 };
 pub use cluster::{CLUSTER_SLOTS, RedisCluster, key_slot};
-pub use monitor::{Monitor, MonitoredCommand, published_channels, ran_by_each_call};
+pub use monitor::{
+    Monitor, MonitoredCommand, drop_fence_catch_ups, published_channels, ran_by_each_call,
+};
 pub use proxy::TcpProxy;
 pub use replication::{ReplicatedRedis, start_with_replicas};
 pub use sentinel::SentinelRedis;

@@ -376,7 +376,8 @@ pub fn spawn_waiting(
 
 /// Releases `holder` while `MONITOR` watches, until `waiter` (a task waiting for the same
 /// lock) has its guard: returns that guard and what each script call ran meanwhile (see
-/// [`ran_by_each_call`](crate::ran_by_each_call)), to tell what a hand-off costs Redis.
+/// [`ran_by_each_call`](crate::ran_by_each_call), without the fencing state's catch-ups:
+/// [`drop_fence_catch_ups`](crate::drop_fence_catch_ups)), to tell what a hand-off costs Redis.
 ///
 /// # Panics
 ///
@@ -392,7 +393,9 @@ pub async fn watch_hand_off(
         .await
         .expect("the waiter's task")
         .expect("the waiter's acquire");
-    (guard, crate::ran_by_each_call(&monitor.stop()))
+    let mut calls = crate::ran_by_each_call(&monitor.stop());
+    crate::drop_fence_catch_ups(&mut calls);
+    (guard, calls)
 }
 
 /// Waits until exactly `n` waiters queue on the fair lock `name` (the reentrant lock's queue,
@@ -1022,10 +1025,10 @@ pub struct KilledWaiterRun {
     pub name: String,
     /// How long the live waiter waited after the holder's release.
     pub waited: Duration,
-    /// How many fencing tokens were handed out from the holder's to the live waiter's: 1 if
-    /// the killed waiter never became the owner, 2 if a release handed it the lock (the fair
-    /// lock's direct hand-over), which it then held until its lease ran out.
-    pub tokens_handed_out: u64,
+    /// Whether the holder's release made the killed waiter the owner (the fair lock's direct
+    /// hand-over), which it then held until its lease ran out: read from the lock's owner ids
+    /// right after the release, where only the killed waiter's are not the test client's.
+    pub handed_to_the_killed_waiter: bool,
 }
 
 /// A queued waiter's process SIGKILLed: nothing undoes its place in the queue, so a release may
@@ -1067,14 +1070,16 @@ pub async fn served_behind_a_killed_waiter(
     doomed.kill(0);
 
     let released = tokio::time::Instant::now();
-    let holder_token = holder.fencing_token();
     holder.unlock().await.expect("unlock");
+    let owners: Vec<String> = server.cmd(&["HKEYS", &family.key(&name)]);
+    let handed_to_the_killed_waiter = owners
+        .iter()
+        .any(|owner| !owner.starts_with('~') && !owner.starts_with(client.id()));
     let guard = waiter
         .await
         .expect("join")
         .expect("served despite the killed waiter");
     let waited = released.elapsed();
-    let tokens_handed_out = guard.fencing_token() - holder_token;
     guard.unlock().await.expect("unlock");
     let turns: i64 = server.cmd(&["LLEN", &format!("turns:{name}")]);
     assert_eq!(turns, 0, "the killed waiter never ran with the lock");
@@ -1082,7 +1087,7 @@ pub async fn served_behind_a_killed_waiter(
         server,
         name,
         waited,
-        tokens_handed_out,
+        handed_to_the_killed_waiter,
     }
 }
 

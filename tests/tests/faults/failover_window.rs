@@ -1,22 +1,41 @@
 //! The fault suite's failover window: a primary killed under Sentinel after a lock was taken
 //! on it but before its replica had it. Without `wait_for_replicas` the lock is handed out, lost
 //! in the failover, and taken again by another client while the first still has its guard: its
-//! `lease_lost()` tells it, and the fencing token still goes up. With `wait_for_replicas` no lock
+//! `lease_lost()` tells it, and the fencing token still goes up, though the new primary's
+//! fencing state is the one from before the lost acquisition. With `wait_for_replicas` no lock
 //! is handed out that the replica has not confirmed. The window itself (how long after an
 //! acquisition the replica has it) is what `WAIT` measures; the test prints it.
 
 use std::time::{Duration, Instant};
 
 use lock_runtime::{LockClient, LockClientBuilder, LockError};
-use lock_tests::{SentinelRedis, locks::lock_key, unique_name};
+use lock_tests::{
+    SentinelRedis,
+    locks::{eventually, lock_key},
+    unique_name,
+};
 
 /// A client of `redis`'s primary through its Sentinels, with the default settings.
 fn through_sentinels(redis: &SentinelRedis) -> LockClientBuilder {
     LockClient::builder().sentinel(SentinelRedis::MASTER_NAME, redis.urls())
 }
 
-/// Kills the primary while its only replica is frozen (so nothing written since reaches it),
-/// thaws the replica and waits until the Sentinels promote it.
+/// Freezes the only replica and closes its replication link on the primary, so that nothing
+/// written from now on reaches it: freezing alone is not enough, since the primary's writes
+/// would wait in the frozen replica's socket buffer, and whether they are applied after the
+/// thaw would depend on how the killed primary's connection ends (a reset drops them, a close
+/// does not).
+fn cut_off_the_replica(redis: &SentinelRedis) {
+    redis.nodes.replicas[0].pause();
+    assert_eq!(
+        redis.primary().client_kill("TYPE replica"),
+        1,
+        "the replica's link is closed"
+    );
+}
+
+/// Kills the primary while its only replica is cut off (see [`cut_off_the_replica`]), thaws
+/// the replica and waits until the Sentinels promote it.
 fn fail_over_with_the_replica_behind(redis: &SentinelRedis) {
     let old = redis.primary().port();
     redis.primary().kill();
@@ -40,8 +59,17 @@ async fn without_wait_for_replicas_a_lock_lost_in_a_failover_is_taken_again() {
     let before = first.lock(&name).acquire().await.expect("free");
     let replicated_token = before.fencing_token();
     before.unlock().await.expect("unlock");
+    // The replica has the fencing state of that acquisition: the new primary will count on
+    // from it, without the next acquisition's increment.
+    let fence = format!("{}:fence", lock_key(&name));
+    let replica_has_it =
+        || redis.nodes.replicas[0].cmd::<Option<u64>>(&["GET", &fence]) == Some(replicated_token);
+    assert!(
+        eventually(Duration::from_secs(5), replica_has_it).await,
+        "the replica never had the fencing state"
+    );
 
-    redis.nodes.replicas[0].pause();
+    cut_off_the_replica(&redis);
     let guard = first.lock(&name).acquire().await.expect("free");
     assert!(guard.fencing_token() > replicated_token);
     fail_over_with_the_replica_behind(&redis);
@@ -59,7 +87,7 @@ async fn without_wait_for_replicas_a_lock_lost_in_a_failover_is_taken_again() {
         .expect("the lock is free on the new primary");
     assert!(
         taken.fencing_token() > guard.fencing_token(),
-        "tokens still go up: the lost fence restarts from the server's clock"
+        "tokens still go up: the new primary's clock is past the token it never saw"
     );
     tokio::time::timeout(Duration::from_secs(10), guard.lease_lost())
         .await
@@ -100,7 +128,7 @@ async fn with_wait_for_replicas_no_unreplicated_lock_is_handed_out() {
         "acquire + release over loopback, p50: {without:?} without WAIT, {with:?} with `WAIT 1`"
     );
 
-    redis.nodes.replicas[0].pause();
+    cut_off_the_replica(&redis);
     let refused = client
         .lock(&name)
         .try_acquire(Duration::from_secs(1), None)

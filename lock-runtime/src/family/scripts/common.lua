@@ -67,37 +67,72 @@ local function waiter_times(argv)
     return tonumber(argv[4] or WATCHDOG_MS), tonumber(argv[5] or '10000')
 end
 
--- The next fencing token of the lock whose fencing state is `fence` (a key with a TTL of
--- `ttl` ms once created): a hybrid logical clock. The state counts up by one per acquisition
--- (INCR keeps its TTL); when it is gone it restarts from the server time in microseconds.
--- Counting up by one never outruns the clock (an acquisition takes far more than a microsecond
--- of server time), so the clock is above every token handed out before, as long as it does not
--- step back by more than `ttl`. A counter below 10^15 (from a version without this scheme,
--- without TTL) restarts from the clock too.
-local function next_token(fence, ttl)
-    local token = redis.call('incr', fence)
-    if token < 1000000000000000 then
-        token = time_us(redis.call('time'))
-        redis.call('set', fence, string.format('%d', token), 'px', ttl)
+-- How far behind the server clock (µs) the fencing state may count before an acquisition
+-- brings it up to the clock: what lets a lock taken many times a second count with INCR alone,
+-- and the shortest failover through which tokens keep increasing (see fence_token).
+local FENCE_SLACK_US = 100000
+
+-- The token of an acquisition whose INCR of the fencing state `fence` answered `count`, `now_us`
+-- being the server time in µs (nil: read it): a hybrid logical clock. The state holds the last
+-- token, with a TTL of `ttl` ms from when it was created. It counts up by one per acquisition,
+-- and is brought up to the clock (INCRBY, which keeps the TTL) when it has fallen more than
+-- FENCE_SLACK_US behind it; when it is gone it restarts from the clock. Counting up by one never
+-- outruns the clock (an acquisition takes far more than a microsecond of server time), so every
+-- token handed out is at most the clock of its time, and the clock is above it once that time
+-- has passed, as long as the clock does not step back by more than `ttl`.
+-- Reading the clock on every acquisition, not only when the state is gone, is what keeps tokens
+-- increasing through a failover: a promoted replica may hold a state older than the last tokens
+-- its failed primary handed out, and counting on from it would hand them out again, while its
+-- clock has moved past them, provided the failover took longer than FENCE_SLACK_US and the
+-- servers' clocks agree to within the rest of it. A count below 10^15 (a state just created by
+-- this INCR, or one from a version without this scheme) restarts from the clock too.
+local function fence_token(fence, ttl, count, now_us)
+    now_us = now_us or time_us(redis.call('time'))
+    if count < 1000000000000000 then
+        redis.call('set', fence, string.format('%d', now_us), 'px', ttl)
+        return now_us
     end
-    return token
+    if now_us - count > FENCE_SLACK_US then
+        redis.call('incrby', fence, string.format('%d', now_us - count))
+        return now_us
+    end
+    return count
+end
+
+-- The next token of the fencing state `fence` (see fence_token).
+local function next_token(fence, ttl, now_us)
+    return fence_token(fence, ttl, redis.call('incr', fence), now_us)
+end
+
+-- The server time in µs at which this script gave `key` a TTL of `ttl` ms: PEXPIRETIME less the
+-- TTL, in whole ms. The clock of an acquisition that has just set its lease, at a third of the
+-- cost of TIME (an integer reply, where TIME's is two strings to read as numbers); TIME where
+-- the server has no PEXPIRETIME (Redis 6.2, which has no redis.REDIS_VERSION either).
+local function expiry_start_us(key, ttl)
+    if redis.REDIS_VERSION then
+        return (redis.call('pexpiretime', key) - ttl) * 1000
+    end
+    return time_us(redis.call('time'))
 end
 
 -- Takes the free lock `lock` for `owner`: one hold, `lease` ms as its TTL, and the next token
--- of `fence` (see next_token), which it returns. `record` (or nil) says who took it, "<client
+-- of `fence` (see fence_token), which it returns. `record` (or nil) says who took it, "<client
 -- name> <ms since the Unix epoch>", kept in the field `~who` so a caller who times out learns
 -- who holds it: made by the acquiring client from its own clock (a TIME call and the strings
 -- made of its reply cost Redis as much as the take's commands), by the release for a direct
--- hand-over (see pass_on). Three commands: INCR, HSET, PEXPIRE.
-local function take(lock, fence, fence_ttl, owner, lease, record)
-    local token = next_token(fence, fence_ttl)
+-- hand-over (see pass_on). `now_us` is the server time in µs if the caller has read it, else
+-- nil. Four commands: INCR (first, so that a fencing state of another type fails the script
+-- before it writes), HSET, PEXPIRE, and PEXPIRETIME for the clock unless the caller has it; one
+-- more when the state has fallen behind the clock.
+local function take(lock, fence, fence_ttl, owner, lease, record, now_us)
+    local count = redis.call('incr', fence)
     if record then
         redis.call('hset', lock, owner, '1', '~who', record)
     else
         redis.call('hset', lock, owner, '1')
     end
     redis.call('pexpire', lock, lease)
-    return token
+    return fence_token(fence, fence_ttl, count, now_us or expiry_start_us(lock, lease))
 end
 
 -- What a busy acquire tells about the holder of `lock`: its `~who` record ('' if none), and how
@@ -404,7 +439,7 @@ local function pass_on(lock, fence_ttl, publish)
     local lease, name = string.match(want, '^(%d+) (.+)$')
     dequeue(q, head)
     local record = name and string.format('%s %d', name, math.floor(now_us / 1000))
-    local token = take(lock, key_of(lock, 'fence'), fence_ttl, head, lease or want, record)
+    local token = take(lock, key_of(lock, 'fence'), fence_ttl, head, lease or want, record, now_us)
     local handed = string.format('to:%s %d %d', head, token, now_us)
     wake_by_name(publish, key_of(lock, 'unlock'), head, handed)
 end

@@ -32,7 +32,7 @@ if not mode then
         end
         take_free(lock, leases, ARGV[1], ends, ARGV[3], true)
         mark_taken(keys[3], ARGV[8])
-        return next_token(keys[2], FENCE_TTL)
+        return next_token(keys[2], FENCE_TTL, now_us)
     end
     -- Free, but the head's turn: it has until its liveness runs out to take it.
     wait = math.min(wait, tonumber(redis.call('zscore', q.alive, head)) - now)

@@ -321,16 +321,17 @@ local function holders_seen(lock, leases, mode)
 end
 
 -- The token a read (`write` false) or write hold takes: a read hold's is the fence's last
--- (read_token), a write hold's the next one (next_token in common.lua). `rearmed`: the hold was
--- taken by an earlier copy, whose write token the fence still holds.
-local function hold_token(fence, fence_ttl, write, rearmed)
+-- (read_token), a write hold's the next one (next_token in common.lua, `now_us` the server time
+-- in µs or nil). `rearmed`: the hold was taken by an earlier copy, whose write token the fence
+-- still holds.
+local function hold_token(fence, fence_ttl, write, rearmed, now_us)
     if not write then
         return read_token(fence, fence_ttl)
     end
     if rearmed then
-        return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
+        return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl, now_us)
     end
-    return next_token(fence, fence_ttl)
+    return next_token(fence, fence_ttl, now_us)
 end
 
 -- The keys both acquires read, named from the lock's key `lock` and the owner id `owner`, at
@@ -351,7 +352,8 @@ local function acquire_start(keys, argv, write)
     if untouched(keys[1], keys[3], keys[4], keys[7]) then
         take_lone(keys[1], argv[1], argv[2], argv[3], write)
         mark_taken(keys[3], argv[8])
-        return hold_token(keys[2], FENCE_TTL, write, false)
+        local now_us = write and expiry_start_us(keys[1], argv[2])
+        return hold_token(keys[2], FENCE_TTL, write, false, now_us)
     end
     local now_us, now = server_time()
     local ends = string.format('%d', now + tonumber(argv[2]))
@@ -362,7 +364,7 @@ local function acquire_start(keys, argv, write)
     if seen.held then
         rearm_hold(keys[1], keys[7], argv[1], ends)
         mark_taken(keys[3], argv[8])
-        return hold_token(keys[2], FENCE_TTL, write, true)
+        return hold_token(keys[2], FENCE_TTL, write, true, now_us)
     end
     local refused = abandoned(keys[3])
     if refused then
