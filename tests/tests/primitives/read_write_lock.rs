@@ -466,7 +466,7 @@ async fn a_lone_hold_is_taken_and_released_in_a_few_commands() {
         let kind = if write { "write" } else { "read" };
         lock_tests::drop_fence_catch_ups(&mut calls);
         let token = if write {
-            vec![server.version().lease_clock_command(), "incr"]
+            vec!["incr", server.version().lease_clock_command()]
         } else {
             vec!["get"]
         };

@@ -72,38 +72,6 @@ end
 -- and the shortest failover through which tokens keep increasing (see fence_token).
 local FENCE_SLACK_US = 100000
 
--- The token of an acquisition whose INCR of the fencing state `fence` answered `count`, `now_us`
--- being the server time in µs (nil: read it): a hybrid logical clock. The state holds the last
--- token, with a TTL of `ttl` ms from when it was created. It counts up by one per acquisition,
--- and is brought up to the clock (INCRBY, which keeps the TTL) when it has fallen more than
--- FENCE_SLACK_US behind it; when it is gone it restarts from the clock. Counting up by one never
--- outruns the clock (an acquisition takes far more than a microsecond of server time), so every
--- token handed out is at most the clock of its time, and the clock is above it once that time
--- has passed, as long as the clock does not step back by more than `ttl`.
--- Reading the clock on every acquisition, not only when the state is gone, is what keeps tokens
--- increasing through a failover: a promoted replica may hold a state older than the last tokens
--- its failed primary handed out, and counting on from it would hand them out again, while its
--- clock has moved past them, provided the failover took longer than FENCE_SLACK_US and the
--- servers' clocks agree to within the rest of it. A count below 10^15 (a state just created by
--- this INCR, or one from a version without this scheme) restarts from the clock too.
-local function fence_token(fence, ttl, count, now_us)
-    now_us = now_us or time_us(redis.call('time'))
-    if count < 1000000000000000 then
-        redis.call('set', fence, string.format('%d', now_us), 'px', ttl)
-        return now_us
-    end
-    if now_us - count > FENCE_SLACK_US then
-        redis.call('incrby', fence, string.format('%d', now_us - count))
-        return now_us
-    end
-    return count
-end
-
--- The next token of the fencing state `fence` (see fence_token).
-local function next_token(fence, ttl, now_us)
-    return fence_token(fence, ttl, redis.call('incr', fence), now_us)
-end
-
 -- The server time in µs at which this script gave `key` a TTL of `ttl` ms: PEXPIRETIME less the
 -- TTL, in whole ms. The clock of an acquisition that has just set its lease, at a third of the
 -- cost of TIME (an integer reply, where TIME's is two strings to read as numbers); TIME where
@@ -113,6 +81,44 @@ local function expiry_start_us(key, ttl)
         return (redis.call('pexpiretime', key) - ttl) * 1000
     end
     return time_us(redis.call('time'))
+end
+
+-- The token of an acquisition whose INCR of the fencing state `fence` answered `count`: a hybrid
+-- logical clock. The state holds the last token, with a TTL of `ttl` ms from when it was
+-- created. It counts up by one per acquisition, and is brought up to the server clock (INCRBY,
+-- which keeps the TTL) when it has fallen more than FENCE_SLACK_US behind it; when it is gone
+-- (a count below 10^15: a state this INCR created, or one from a version without this scheme)
+-- it restarts from the clock, read to the µs. Counting up by one never outruns the clock (an
+-- acquisition takes far more than a microsecond of server time) and the catch-up does not
+-- either, so every token handed out is at most the clock of its time, and a restart is above
+-- it, as long as the clock does not step back by more than `ttl`.
+-- Reading the clock on every acquisition, not only when the state is gone, is what keeps tokens
+-- increasing through a failover: a promoted replica may hold a state older than the last tokens
+-- its failed primary handed out, and counting on from it would hand them out again, while its
+-- clock has moved past them, provided the failover took longer than FENCE_SLACK_US and the
+-- servers' clocks agree to within the rest of it.
+-- The clock for the catch-up: `now_us` if the caller has read it, else what the TTL of
+-- `lease_key`, which this script has just set to `lease` ms, tells (see expiry_start_us), else
+-- TIME.
+local function fence_token(fence, ttl, count, now_us, lease_key, lease)
+    if count < 1000000000000000 then
+        local token = time_us(redis.call('time'))
+        redis.call('set', fence, string.format('%d', token), 'px', ttl)
+        return token
+    end
+    if not now_us then
+        now_us = lease_key and expiry_start_us(lease_key, lease) or time_us(redis.call('time'))
+    end
+    if now_us - count > FENCE_SLACK_US then
+        redis.call('incrby', fence, string.format('%d', now_us - count))
+        return now_us
+    end
+    return count
+end
+
+-- The next token of the fencing state `fence` (see fence_token for the rest).
+local function next_token(fence, ttl, now_us, lease_key, lease)
+    return fence_token(fence, ttl, redis.call('incr', fence), now_us, lease_key, lease)
 end
 
 -- Takes the free lock `lock` for `owner`: one hold, `lease` ms as its TTL, and the next token
@@ -132,7 +138,7 @@ local function take(lock, fence, fence_ttl, owner, lease, record, now_us)
         redis.call('hset', lock, owner, '1')
     end
     redis.call('pexpire', lock, lease)
-    return fence_token(fence, fence_ttl, count, now_us or expiry_start_us(lock, lease))
+    return fence_token(fence, fence_ttl, count, now_us, lock, lease)
 end
 
 -- What a busy acquire tells about the holder of `lock`: its `~who` record ('' if none), and how

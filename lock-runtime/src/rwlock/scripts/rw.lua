@@ -321,17 +321,18 @@ local function holders_seen(lock, leases, mode)
 end
 
 -- The token a read (`write` false) or write hold takes: a read hold's is the fence's last
--- (read_token), a write hold's the next one (next_token in common.lua, `now_us` the server time
--- in µs or nil). `rearmed`: the hold was taken by an earlier copy, whose write token the fence
--- still holds.
-local function hold_token(fence, fence_ttl, write, rearmed, now_us)
+-- (read_token), a write hold's the next one (next_token in common.lua, with the clock it is
+-- given: `now_us`, or `lease_key` and `lease`). `rearmed`: the hold was taken by an earlier
+-- copy, whose write token the fence still holds.
+local function hold_token(fence, fence_ttl, write, rearmed, now_us, lease_key, lease)
     if not write then
         return read_token(fence, fence_ttl)
     end
     if rearmed then
-        return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl, now_us)
+        return tonumber(redis.call('get', fence))
+            or next_token(fence, fence_ttl, now_us, lease_key, lease)
     end
-    return next_token(fence, fence_ttl, now_us)
+    return next_token(fence, fence_ttl, now_us, lease_key, lease)
 end
 
 -- The keys both acquires read, named from the lock's key `lock` and the owner id `owner`, at
@@ -352,8 +353,7 @@ local function acquire_start(keys, argv, write)
     if untouched(keys[1], keys[3], keys[4], keys[7]) then
         take_lone(keys[1], argv[1], argv[2], argv[3], write)
         mark_taken(keys[3], argv[8])
-        local now_us = write and expiry_start_us(keys[1], argv[2])
-        return hold_token(keys[2], FENCE_TTL, write, false, now_us)
+        return hold_token(keys[2], FENCE_TTL, write, false, nil, keys[1], argv[2])
     end
     local now_us, now = server_time()
     local ends = string.format('%d', now + tonumber(argv[2]))
