@@ -790,12 +790,12 @@ pub(crate) fn acquire_call(
         .layout
         .with_leases(&mut acquire, keys)
         .arg(owner)
-        .arg(redis_millis(lease))
         .arg(TakenBy::now(queueing.client_name));
-    // Each with the default the script reads when it is left out (see `waiter_times` in
-    // `scripts/common.lua` and `lock/scripts/acquire.lua`): the first try of an uncontended
-    // acquisition under the default settings sends none of them.
+    // Each with the default the script reads when it is left out (see `lease_of` and
+    // `waiter_times` in `scripts/common.lua`, and `lock/scripts/acquire.lua`): the first try of
+    // an uncontended acquisition under the default settings sends none of them.
     let optional = [
+        (redis_millis(lease), redis_millis(DEFAULT_WATCHDOG_TIMEOUT)),
         (
             redis_millis(queueing.liveness),
             redis_millis(DEFAULT_WATCHDOG_TIMEOUT),

@@ -21,6 +21,7 @@ use crate::{
         flavor::Layout,
         replies::{Released, Undone},
     },
+    transport::config::DEFAULT_MEMO_TTL,
 };
 
 /// Whether an undo marks the owner abandoned.
@@ -213,13 +214,15 @@ pub(crate) fn release_hold_call(
         .key(keys.memo(request));
     passing_on(layout, &mut release, keys)
         .arg(owner)
-        .arg(redis_millis(memo_ttl))
         .arg(request);
     // Left out at their default, from the last (see `scripts/release.lua`).
+    let memo_ttl = redis_millis(memo_ttl);
     if publish != PUBLISH {
-        release.arg(hold).arg(publish);
+        release.arg(memo_ttl).arg(hold).arg(publish);
     } else if hold != ACQUISITION_HOLD {
-        release.arg(hold);
+        release.arg(memo_ttl).arg(hold);
+    } else if memo_ttl != redis_millis(DEFAULT_MEMO_TTL) {
+        release.arg(memo_ttl);
     }
     release
 }

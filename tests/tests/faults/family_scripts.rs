@@ -102,8 +102,8 @@ impl Subject {
             key(Some("wants")),
             key(Some("leases")),
             owner.to_owned(),
-            lease_ms.to_owned(),
             "family-scripts-test 1796548183609".to_owned(),
+            lease_ms.to_owned(),
             LIVENESS_MS.to_owned(),
             REFRESH_MS.to_owned(),
             "0".to_owned(),
@@ -138,15 +138,15 @@ impl Subject {
         request: &str,
     ) -> i64 {
         let key = |suffix: &str| self.key(name, Some(suffix));
-        // The leaves take the mark and the fencing state's TTL; the releases their request's
-        // memo and its id, and the number of the hold.
+        // The leaves take the mark's TTL, the publish command and the fencing state's TTL; the
+        // releases their request's id, its memo's TTL and the number of the hold.
         let (third, arguments) = if file == "leave.lua" {
             (
                 key(&format!("abandoned:{owner}")),
-                ["publish", FENCE_IDLE_MS],
+                [MEMO_MS, "publish", FENCE_IDLE_MS],
             )
         } else {
-            (key(&format!("memo:{request}")), [request, hold])
+            (key(&format!("memo:{request}")), [request, MEMO_MS, hold])
         };
         server.cmd(&[
             "EVAL",
@@ -161,9 +161,9 @@ impl Subject {
             &key("wants"),
             &key("leases"),
             owner,
-            MEMO_MS,
             arguments[0],
             arguments[1],
+            arguments[2],
         ])
     }
 

@@ -125,8 +125,8 @@ fn acquire_reply(
         &keys.alive,
         &keys.wants,
         owner,
-        lease_ms,
         TAKEN_BY,
+        lease_ms,
         LIVENESS_MS,
         REFRESH_MS,
         grant_ms,
@@ -181,8 +181,8 @@ fn release(server: &RedisServer, keys: &Keys, owner: &str, hold: &str, request: 
         &keys.alive,
         &keys.wants,
         owner,
-        MEMO_MS,
         request,
+        MEMO_MS,
         hold,
     ])
 }

@@ -11,7 +11,7 @@
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV     as lock/scripts/acquire.lua: ARGV[1] owner id, new to this acquisition (it is also
---          the waiter's id in the queue), ARGV[2] lease, ARGV[3] who takes it, ARGV[4] liveness,
+--          the waiter's id in the queue), ARGV[2] who takes it, ARGV[3] lease, ARGV[4] liveness,
 --          ARGV[5] longest sleep, ARGV[6] the lease of a direct hand-over (left out: the
 --          default watchdog's, WATCHDOG_MS in common.lua), or "0": woken by name only, it
 --          takes the lock with its next try (see pass_on in common.lua),
@@ -92,13 +92,13 @@ local head = first_live(q, now, owner)
 if pttl == -2 and (not head or head == owner) then
     dequeue(q, owner, asks_hand_over(ARGV))
     mark_taken(mark, ARGV[8])
-    return take(lock, key_of(lock, 'fence'), FENCE_TTL, owner, ARGV[2], ARGV[3])
+    return take(lock, key_of(lock, 'fence'), FENCE_TTL, owner, lease_of(ARGV), ARGV[2])
 end
 
 local want = nil
 if asks_hand_over(ARGV) then
     -- "<lease> <client name>": the record's time is the hand-over's (see pass_on).
-    want = ARGV[6] .. ' ' .. (string.match(ARGV[3], '^(.+) %d+$') or ARGV[3])
+    want = ARGV[6] .. ' ' .. (string.match(ARGV[2], '^(.+) %d+$') or ARGV[2])
 end
 enqueue(q, owner, now_us, liveness, want)
 

@@ -60,6 +60,23 @@ local FENCE_TTL = '600000'
 -- the fair lock's ARGV[6] (the lease a direct hand-over grants it).
 local WATCHDOG_MS = '30000'
 
+-- How long a release's memo lives, in ms: the default `memo_ttl` of the client's configuration
+-- (its retry timeout plus its response timeout, 13 s; a unit test holds them equal), the ARGV[3]
+-- of a release that leaves it out (see memo_ttl_of).
+local MEMO_MS = '13000'
+
+-- The lease an acquire asks for, in ms: its ARGV[3], left out with every argument after it
+-- under the default `watchdog_timeout` in watchdog mode (and for a fixed lease of as long).
+local function lease_of(argv)
+    return argv[3] or WATCHDOG_MS
+end
+
+-- How long a release's memo lives, in ms: its ARGV[3], left out with every argument after it
+-- at the default (MEMO_MS).
+local function memo_ttl_of(argv)
+    return argv[3] or MEMO_MS
+end
+
 -- A waiter's liveness period and its longest sleep before it tries again, in ms: ARGV[4] and
 -- ARGV[5] of every acquire, left out at the default `watchdog_timeout` and a third of it. Only
 -- an acquisition that queues reads them.
@@ -359,9 +376,9 @@ local function take_or_rearm(lock, mark, argv, found)
             dequeue(queue_of(lock), argv[1], asks_hand_over(argv))
         end
         mark_taken(mark, argv[8])
-        return take(lock, key_of(lock, 'fence'), FENCE_TTL, argv[1], argv[2], argv[3])
+        return take(lock, key_of(lock, 'fence'), FENCE_TTL, argv[1], lease_of(argv), argv[2])
     end
-    return rearm(lock, key_of(lock, 'fence'), FENCE_TTL, argv[1], argv[2], mark, argv[8])
+    return rearm(lock, key_of(lock, 'fence'), FENCE_TTL, argv[1], lease_of(argv), mark, argv[8])
 end
 
 -- Whether nobody queues in `queue`, the common case of a release: told by an EXISTS, whose

@@ -11,8 +11,8 @@
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id
--- ARGV[2]  memo TTL in milliseconds
--- ARGV[3]  the id of this request, which names its memo key (KEYS[3])
+-- ARGV[2]  the id of this request, which names its memo key (KEYS[3])
+-- ARGV[3]  memo TTL in milliseconds; left out for MEMO_MS (see memo_ttl_of in common.lua)
 -- ARGV[4]  the number of the hold: 0 for the acquisition's, a re-entry's own otherwise (see
 --          common.lua); left out for 0
 -- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish"
@@ -42,7 +42,7 @@
 -- (through redis.pcall: its failure tells a value of another type, see refused_type), the DEL,
 -- the EXISTS that finds no waiter (see pass_on), and the SET of the memo.
 
-local lock, owner, request = KEYS[1], ARGV[1], ARGV[3]
+local lock, owner, request = KEYS[1], ARGV[1], ARGV[2]
 local number, publish = ARGV[4] or '0', ARGV[5] or 'publish'
 local found = redis.pcall('hmget', lock, owner, record_field(owner))
 if refused_type(lock, found) then
@@ -55,10 +55,10 @@ if not left then
 end
 -- The memo is written as a string: a Lua number would cost a float formatting.
 if left > 0 then
-    redis.call('set', key_of(lock, 'memo', request), '2', 'px', ARGV[2])
+    redis.call('set', key_of(lock, 'memo', request), '2', 'px', memo_ttl_of(ARGV))
     return 2
 end
 redis.call('del', lock)
 pass_on(lock, FENCE_TTL, publish)
-redis.call('set', key_of(lock, 'memo', request), '1', 'px', ARGV[2])
+redis.call('set', key_of(lock, 'memo', request), '1', 'px', memo_ttl_of(ARGV))
 return 1

@@ -12,9 +12,9 @@
 -- common.lua), and declared for a cluster only (see core/lua.rs).
 --
 -- ARGV[1]  owner id (client id ":" scope id), new to this acquisition; also its waiter id
--- ARGV[2]  lease in milliseconds
--- ARGV[3]  who takes it: "<client name> <ms since the Unix epoch>", by the client's clock,
+-- ARGV[2]  who takes it: "<client name> <ms since the Unix epoch>", by the client's clock,
 --          recorded with the hold (see take in common.lua)
+-- ARGV[3]  lease in milliseconds (see lease_of in common.lua)
 -- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
 -- ARGV[6]  the lease in ms a release may hand this owner the lock with while it waits (the fair
@@ -26,8 +26,9 @@
 --          be on its way (see mark_taken in common.lua)
 -- ARGV[9]  the primitive's own argument, where it has one (the read-write lock's, the
 --          semaphore's acquires)
--- Arguments at their default are left out from the last: "0", but ARGV[4] and ARGV[5], whose
--- defaults are those of the default `watchdog_timeout` (see waiter_times in common.lua). Redis
+-- Arguments at their default are left out from the last: "0", but ARGV[3], ARGV[4] and
+-- ARGV[5], whose defaults are those of the default `watchdog_timeout` (see lease_of and
+-- waiter_times in common.lua). Redis
 -- reads every argument from the request, at about half the cost of a command of the take. The
 -- fencing state's TTL is FENCE_TTL in common.lua.
 --

@@ -12,9 +12,9 @@
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id, new to this acquisition (it is also the waiter's id in the queue)
--- ARGV[2]  lease in milliseconds
--- ARGV[3]  who takes it: "<client name> <ms since the Unix epoch>", by the client's clock,
+-- ARGV[2]  who takes it: "<client name> <ms since the Unix epoch>", by the client's clock,
 --          recorded with the hold (see hold in rw.lua)
+-- ARGV[3]  lease in milliseconds (see lease_of in common.lua)
 -- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
 -- ARGV[6]  unused (the exclusive locks' hand-over lease)
@@ -54,7 +54,7 @@ if granted then
     if ARGV[7] == '1' then
         dequeue(q, ARGV[1])
     end
-    hold(lock, leases, ARGV[1], ends, ARGV[3], false)
+    hold(lock, leases, ARGV[1], ends, ARGV[2], false)
     expire_with_last(lock, leases)
     mark_taken(keys[3], ARGV[8])
     return read_token(keys[2], FENCE_TTL)

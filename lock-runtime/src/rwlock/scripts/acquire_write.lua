@@ -30,7 +30,7 @@ if not mode then
         if head then
             dequeue(q, ARGV[1])
         end
-        take_free(lock, leases, ARGV[1], ends, ARGV[3], true)
+        take_free(lock, leases, ARGV[1], ends, ARGV[2], true)
         mark_taken(keys[3], ARGV[8])
         return next_token(keys[2], FENCE_TTL, now_us)
     end

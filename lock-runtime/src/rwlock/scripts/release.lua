@@ -13,8 +13,8 @@
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id of the hold
--- ARGV[2]  memo TTL in milliseconds
--- ARGV[3]  the id of this request, which names its memo key (KEYS[3])
+-- ARGV[2]  the id of this request, which names its memo key (KEYS[3])
+-- ARGV[3]  memo TTL in milliseconds; left out for MEMO_MS (see memo_ttl_of in common.lua)
 -- ARGV[4]  the number of the count: 0 for the acquisition's, a re-entry's own otherwise (see
 --          reenter in family/scripts/common.lua); left out for 0
 -- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
@@ -40,7 +40,7 @@ if refused_type(lock, found) then
     return -1
 end
 
-local memo = key_of(lock, 'memo', ARGV[3])
+local memo = key_of(lock, 'memo', ARGV[2])
 if found[1] then
     local leases = key_of(lock, 'leases')
     -- Whether this is the lock's only hold. No SHARED (see rw.lua): no hold was ever granted
@@ -72,7 +72,7 @@ if found[1] then
     end
     if result > 0 then
         -- Written as a string: a Lua number would cost a float formatting.
-        redis.call('set', memo, result == 1 and '1' or '2', 'px', ARGV[2])
+        redis.call('set', memo, result == 1 and '1' or '2', 'px', memo_ttl_of(ARGV))
         return result
     end
 end

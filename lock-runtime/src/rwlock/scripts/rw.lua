@@ -351,12 +351,12 @@ end
 -- what look saw, the server time in µs and in ms, and the new lease's end (server ms, a string).
 local function acquire_start(keys, argv, write)
     if untouched(keys[1], keys[3], keys[4], keys[7]) then
-        take_lone(keys[1], argv[1], argv[2], argv[3], write)
+        take_lone(keys[1], argv[1], lease_of(argv), argv[2], write)
         mark_taken(keys[3], argv[8])
-        return hold_token(keys[2], FENCE_TTL, write, false, nil, keys[1], argv[2])
+        return hold_token(keys[2], FENCE_TTL, write, false, nil, keys[1], lease_of(argv))
     end
     local now_us, now = server_time()
-    local ends = string.format('%d', now + tonumber(argv[2]))
+    local ends = string.format('%d', now + tonumber(lease_of(argv)))
     local seen, kind = look(keys[1], keys[7], argv[1], now)
     if not seen then
         return {-1, kind}

@@ -14,9 +14,9 @@
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  permit id, new to this acquisition (it is also the waiter's id in the queue)
--- ARGV[2]  lease in milliseconds
--- ARGV[3]  who takes them: "<client name> <ms since the Unix epoch>", by the client's clock,
+-- ARGV[2]  who takes them: "<client name> <ms since the Unix epoch>", by the client's clock,
 --          recorded with the permits (see sem.lua)
+-- ARGV[3]  lease in milliseconds (see lease_of in common.lua)
 -- ARGV[4]  liveness period in milliseconds: a waiter that does not try again within it is gone
 -- ARGV[5]  longest sleep in milliseconds before a waiter must try again (well under ARGV[4])
 -- ARGV[6]  unused (the fair lock's hand-over lease)
@@ -53,7 +53,7 @@ local total = tonumber(found[1])
 if not total then
     return {-5, 0}
 end
-local permits = ARGV[9] or '1'
+local permits, lease = ARGV[9] or '1', lease_of(ARGV)
 local wanted = tonumber(permits)
 if wanted > total then
     return {-4, total}
@@ -73,7 +73,7 @@ if used == 0 then
     local lone = key_of(sem, 'lone')
     local seen = redis.call('exists', mark, queue, lone)
     if seen == 0 then
-        take_lone(lone, id, permits, ARGV[3], ARGV[2])
+        take_lone(lone, id, permits, ARGV[2], lease)
         mark_taken(mark, ARGV[8])
         return 0
     end
@@ -82,7 +82,7 @@ if used == 0 then
         if lone_is(value, id) then
             -- A resend of the request that took them lone: re-arm their lease (see rearm in
             -- common.lua).
-            redis.call('pexpire', lone, ARGV[2])
+            redis.call('pexpire', lone, lease)
             mark_taken(mark, ARGV[8])
             return 0
         end
@@ -98,7 +98,7 @@ if not now then
     leases = key_of(sem, 'leases')
     now_us, now = server_time()
 end
-local ends = string.format('%d', now + tonumber(ARGV[2]))
+local ends = string.format('%d', now + tonumber(lease))
 -- Permits were used (`untouched` not asked yet): the acquisitions whose lease ended give theirs
 -- back first; then a hold of this permit id means this copy is a resend of a request that took
 -- it, which re-arms its lease.
@@ -134,7 +134,7 @@ if fits then
         dequeue(q, id)
     end
     local taken = string.format('%d', used + wanted)
-    redis.call('hset', sem, id, permits, who_field(id), ARGV[3], 'used', taken)
+    redis.call('hset', sem, id, permits, who_field(id), ARGV[2], 'used', taken)
     lease_until(leases, id, ends)
     mark_taken(mark, ARGV[8])
     return 0

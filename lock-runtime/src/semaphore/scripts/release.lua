@@ -12,8 +12,8 @@
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  permit id
--- ARGV[2]  memo TTL in milliseconds
--- ARGV[3]  the id of this request, which names its memo key (KEYS[3])
+-- ARGV[2]  the id of this request, which names its memo key (KEYS[3])
+-- ARGV[3]  memo TTL in milliseconds; left out for MEMO_MS (see memo_ttl_of in common.lua)
 -- ARGV[4]  unused (the locks' number of the hold: always 0 here, left out)
 -- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
 --          family/scripts/release.lua)
@@ -30,7 +30,7 @@
 -- id holds nothing.
 
 local sem, id = KEYS[1], ARGV[1]
-local memo = key_of(sem, 'memo', ARGV[3])
+local memo = key_of(sem, 'memo', ARGV[2])
 -- The lone acquisition (see sem.lua), if there is one, is the only one holding permits, and
 -- nobody queues: its own release gives its permits back in one DEL, waking nobody; another's
 -- means this permit id holds nothing.
@@ -41,7 +41,7 @@ if value then
         return tonumber(redis.call('get', memo) or '0')
     end
     redis.call('del', lone)
-    redis.call('set', memo, '1', 'px', ARGV[2])
+    redis.call('set', memo, '1', 'px', memo_ttl_of(ARGV))
     return 1
 end
 
@@ -61,7 +61,7 @@ if found[1] then
     if used then
         local free = (tonumber(found[2]) or 0) - used
         wake_fitting(sem, free, now, ARGV[5] or 'publish')
-        redis.call('set', memo, '1', 'px', ARGV[2])
+        redis.call('set', memo, '1', 'px', memo_ttl_of(ARGV))
         return 1
     end
 end
