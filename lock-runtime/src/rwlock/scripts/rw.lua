@@ -350,13 +350,14 @@ end
 -- Returns the reply when one of them decides the request, else nil and what the rest needs:
 -- what look saw, the server time in µs and in ms, and the new lease's end (server ms, a string).
 local function acquire_start(keys, argv, write)
+    local lease = lease_of(argv)
     if untouched(keys[1], keys[3], keys[4], keys[7]) then
-        take_lone(keys[1], argv[1], lease_of(argv), argv[2], write)
+        take_lone(keys[1], argv[1], lease, argv[2], write)
         mark_taken(keys[3], argv[8])
-        return hold_token(keys[2], FENCE_TTL, write, false, nil, keys[1], lease_of(argv))
+        return hold_token(keys[2], FENCE_TTL, write, false, nil, keys[1], lease)
     end
     local now_us, now = server_time()
-    local ends = string.format('%d', now + tonumber(lease_of(argv)))
+    local ends = string.format('%d', now + tonumber(lease))
     local seen, kind = look(keys[1], keys[7], argv[1], now)
     if not seen then
         return {-1, kind}
