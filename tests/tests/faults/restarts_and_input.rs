@@ -10,8 +10,8 @@ use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     RedisServer, TcpProxy,
     locks::{
-        assert_released, await_one_subscription, client_with_watchdog, eventually, lock_key,
-        spawn_waiters, subscribers, take_once, unlock_channel,
+        Family, assert_released, await_one_subscription, client_with_watchdog, eventually,
+        lock_key, spawn_waiters, subscribers, take_once, unlock_channel,
     },
     unique_name,
 };
@@ -202,6 +202,64 @@ async fn a_key_of_the_wrong_type_at_the_locks_name_is_reported_and_left_alone() 
         server.keys(&format!("{key}:*")).is_empty(),
         "nothing else written"
     );
+}
+
+/// A key of another type where a lock keeps its fencing state (an operator's or another
+/// program's): the acquisition fails with an error naming the problem, and leaves no hold
+/// behind, alone (the lock untouched before) and beside another hold (a read hold shares a
+/// read-write lock that has one). Each acquire reads or counts the fencing state before it
+/// writes anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fencing_state_of_another_type_fails_the_acquisition_and_leaves_no_hold() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let wait = Duration::from_millis(300);
+    for (family, beside) in [
+        (Family::Reentrant, None),
+        (Family::Fair, None),
+        (Family::Write, None),
+        (Family::Read, None),
+        (Family::Read, Some(Family::Read)),
+    ] {
+        let name = unique_name("fence-wrong-type");
+        let fence = format!("{}:fence", family.key(&name));
+        let other = match beside {
+            Some(other) => Some(
+                other
+                    .try_acquire(&client, &name, wait, None)
+                    .await
+                    .expect("the hold beside"),
+            ),
+            None => None,
+        };
+        let _: () = server.cmd(&["DEL", &fence]);
+        let _: i64 = server.cmd(&["RPUSH", &fence, "somebody else's"]);
+        let err = family
+            .try_acquire(&client, &name, wait, None)
+            .await
+            .expect_err("a fencing state of another type");
+        let message = err.to_string();
+        assert!(
+            message.to_lowercase().contains("wrongtype") && message.contains(&name),
+            "{family:?}: says what and names the lock: {err}"
+        );
+        let holds: i64 = server.cmd(&["HLEN", &family.key(&name)]);
+        let left = if other.is_some() {
+            "only the hold beside"
+        } else {
+            "nothing"
+        };
+        assert_eq!(
+            holds > 0,
+            other.is_some(),
+            "{family:?}: the failed acquisition left {left}"
+        );
+        if let Some(other) = other {
+            other.unlock().await.expect("unlock the hold beside");
+        }
+        let _: i64 = server.cmd(&["DEL", &fence]);
+        family.assert_released(&server, &name);
+    }
 }
 
 /// A client through `proxy` that gives up on an unanswered command or ping after 300 ms.

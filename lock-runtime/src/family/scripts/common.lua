@@ -145,8 +145,8 @@ end
 -- made of its reply cost Redis as much as the take's commands), by the release for a direct
 -- hand-over (see pass_on). `now_us` is the server time in µs if the caller has read it, else
 -- nil. Four commands: INCR (first, so that a fencing state of another type fails the script
--- before it writes), HSET, PEXPIRE, and PEXPIRETIME for the clock unless the caller has it; one
--- more when the state has fallen behind the clock.
+-- before it writes the hold), HSET, PEXPIRE, and PEXPIRETIME for the clock unless the caller
+-- has it; one more when the state has fallen behind the clock.
 local function take(lock, fence, fence_ttl, owner, lease, record, now_us)
     local count = redis.call('incr', fence)
     if record then

@@ -27,7 +27,7 @@
 --
 -- Returns {status, value}:
 --   token           acquired (a bare integer, as every acquire of the family answers);
---                   token: see read_token in rw.lua
+--                   token: see hold_token in rw.lua
 --   { 0, wait, now, who, waiters}  not now: queued (its liveness refreshed); try again within
 --                    `wait` ms (the nearest lease end, or ARGV[5]); `now` is the server time in
 --                    µs; `who` the holds in the way (see holders_seen in rw.lua), `waiters` the
@@ -54,10 +54,11 @@ if granted then
     if ARGV[7] == '1' then
         dequeue(q, ARGV[1])
     end
+    local fence = fence_seen(keys[2], false, false)
     hold(lock, leases, ARGV[1], ends, ARGV[2], false)
     expire_with_last(lock, leases)
     mark_taken(keys[3], ARGV[8])
-    return read_token(keys[2], FENCE_TTL)
+    return hold_token(keys[2], FENCE_TTL, false, false, fence, now_us)
 end
 
 local liveness, refresh = waiter_times(ARGV)

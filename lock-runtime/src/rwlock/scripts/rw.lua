@@ -272,13 +272,6 @@ local function give_back(lock, leases, owner, number, undo, publish)
     return 1
 end
 
--- The token of a read hold: the last token handed out for this name (that of the latest write
--- hold, or one from the server clock if the fencing state had expired). A read takes no new
--- token, so a write's token is above every token read holds carried before it.
-local function read_token(fence, fence_ttl)
-    return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
-end
-
 -- Whether a live waiter that wants to write queues in `q` ahead of `owner` (anywhere in the
 -- queue if `owner` is not in it). Dead waiters met on the way leave the queue.
 local function writer_ahead(q, owner, now)
@@ -320,19 +313,27 @@ local function holders_seen(lock, leases, mode)
     return ''
 end
 
--- The token a read (`write` false) or write hold takes: a read hold's is the fence's last
--- (read_token), a write hold's the next one (next_token in common.lua, with the clock it is
--- given: `now_us`, or `lease_key` and `lease`). `rearmed`: the hold was taken by an earlier
--- copy, whose write token the fence still holds.
-local function hold_token(fence, fence_ttl, write, rearmed, now_us, lease_key, lease)
-    if not write then
-        return read_token(fence, fence_ttl)
+-- The first half of the token of a read (`write` false) or write hold, read before the hold is
+-- written, so that a fencing state of another type fails the script before it writes a hold:
+-- a fresh write hold's INCR of the state `fence`, else the state as it is (a read hold, or a
+-- write hold `rearmed`: taken by an earlier copy, whose token the state still holds).
+local function fence_seen(fence, write, rearmed)
+    if write and not rearmed then
+        return redis.call('incr', fence)
     end
-    if rearmed then
-        return tonumber(redis.call('get', fence))
-            or next_token(fence, fence_ttl, now_us, lease_key, lease)
+    return redis.call('get', fence)
+end
+
+-- The token of that hold, from what fence_seen saw (`seen`). A read hold carries the last token
+-- handed out for this name (that of the latest write hold, or one from the server clock if the
+-- state had expired): a read takes no new token, so a write's token is above every token read
+-- holds carried before it. A fresh write hold takes the next one (fence_token in common.lua,
+-- with the clock it is given: `now_us`, or `lease_key` and `lease`).
+local function hold_token(fence, fence_ttl, write, rearmed, seen, now_us, lease_key, lease)
+    if write and not rearmed then
+        return fence_token(fence, fence_ttl, seen, now_us, lease_key, lease)
     end
-    return next_token(fence, fence_ttl, now_us, lease_key, lease)
+    return tonumber(seen) or next_token(fence, fence_ttl, now_us, lease_key, lease)
 end
 
 -- The keys both acquires read, named from the lock's key `lock` and the owner id `owner`, at
@@ -352,9 +353,10 @@ end
 local function acquire_start(keys, argv, write)
     local lease = lease_of(argv)
     if untouched(keys[1], keys[3], keys[4], keys[7]) then
+        local fence = fence_seen(keys[2], write, false)
         take_lone(keys[1], argv[1], lease, argv[2], write)
         mark_taken(keys[3], argv[8])
-        return hold_token(keys[2], FENCE_TTL, write, false, nil, keys[1], lease)
+        return hold_token(keys[2], FENCE_TTL, write, false, fence, nil, keys[1], lease)
     end
     local now_us, now = server_time()
     local ends = string.format('%d', now + tonumber(lease))
@@ -363,9 +365,10 @@ local function acquire_start(keys, argv, write)
         return {-1, kind}
     end
     if seen.held then
+        local fence = fence_seen(keys[2], write, true)
         rearm_hold(keys[1], keys[7], argv[1], ends)
         mark_taken(keys[3], argv[8])
-        return hold_token(keys[2], FENCE_TTL, write, true, now_us)
+        return hold_token(keys[2], FENCE_TTL, write, true, fence, now_us)
     end
     local refused = abandoned(keys[3])
     if refused then
