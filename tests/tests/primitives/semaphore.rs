@@ -226,6 +226,61 @@ async fn misuse_is_an_error_at_once() {
     assert_no_permit_held(&server, &name);
 }
 
+/// A key of another type where the semaphore keeps its lone acquisition or its leases (an
+/// operator's or another program's): the acquisition fails with an error that says so and names
+/// the semaphore, takes no permit, and leaves the key as it was. The lone key is looked at
+/// before any permit is taken; the leases once another acquisition holds permits in the hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_of_another_type_among_the_semaphores_fails_the_acquisition_and_takes_nothing() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    let wait = Duration::from_millis(300);
+    for (suffix, held_beside) in [("lone", 0), ("leases", 2)] {
+        let name = unique_name("sem-wrong-type");
+        let sem = client.semaphore(&name);
+        sem.try_set_permits(3).await.expect("set");
+        // Two acquisitions hold a permit each: the second moves the first's lone key into the
+        // hash and the leases, where the acquisition under test will look.
+        let mut beside = Vec::new();
+        for _ in 0..held_beside {
+            beside.push(
+                sem.try_acquire(1, wait, None)
+                    .await
+                    .expect("a permit beside"),
+            );
+        }
+        let key = format!("{}:sem:{suffix}", lock_key(&name));
+        let _: i64 = server.cmd(&["DEL", &key]);
+        let _: i64 = server.cmd(&["RPUSH", &key, "somebody else's"]);
+        let err = sem
+            .try_acquire(1, wait, None)
+            .await
+            .expect_err("a key of another type");
+        let message = err.to_string();
+        assert!(
+            message.to_lowercase().contains("wrongtype") && message.contains(&name),
+            "{suffix}: says what and names the semaphore: {err}"
+        );
+        // Read from the hash: `info()` reads the lone key too, and fails the same way.
+        assert_eq!(
+            hold_records(&server, &sem_key(&name)).len(),
+            held_beside,
+            "{suffix}: the failed acquisition took no permit"
+        );
+        let kept: Vec<String> = server.cmd(&["LRANGE", &key, "0", "-1"]);
+        assert_eq!(
+            kept,
+            ["somebody else's"],
+            "{suffix}: the key is left as it was"
+        );
+        let _: i64 = server.cmd(&["DEL", &key]);
+        for permit in beside {
+            permit.release().await.expect("release a permit beside");
+        }
+        assert_no_permit_held(&server, &name);
+    }
+}
+
 /// One acquisition holds all three permits; three waiters of three clients (standing for three
 /// processes) want one each. The release wakes all three at once, by name, not one per process
 /// and not by their timers.
