@@ -412,6 +412,10 @@ async fn a_hand_over_reads_the_time_once() {
         .await,
         "the waiter never asked for a hand-over"
     );
+    // Its client's own channel of the lock is subscribed after the lock's channel: until then
+    // the release would publish there in vain, then on the lock's channel (see wake_by_name).
+    let own_channel = format!("{}:{}", unlock_channel(&name), waiting.id());
+    await_subscribers(&server, &own_channel, 1).await;
     let (guard, calls) = watch_hand_off(&server, holder, waiter).await;
     let releases: Vec<_> = calls
         .iter()
