@@ -229,6 +229,30 @@ pub fn is_owner_field(field: &str) -> bool {
     !field.starts_with('~') && field != "writer"
 }
 
+/// What [`put_a_list`] puts at a key.
+pub const A_LIST_ITEM: &str = "somebody else's";
+
+/// Puts a list (of [`A_LIST_ITEM`]) at `key`, in place of whatever was there: a value of
+/// another type than the runtime keeps anywhere, as an operator or another program might leave.
+///
+/// # Panics
+///
+/// When a command fails.
+pub fn put_a_list(server: &RedisServer, key: &str) {
+    let _: i64 = server.cmd(&["DEL", key]);
+    let _: i64 = server.cmd(&["RPUSH", key, A_LIST_ITEM]);
+}
+
+/// Panics unless `err` is Redis's refusal of a value of another type (`WRONGTYPE`) and names
+/// `name`, the lock or semaphore that met it; `what` says which case, for the message.
+pub fn assert_reports_wrong_type(err: &LockError, name: &str, what: &str) {
+    let message = err.to_string();
+    assert!(
+        message.to_lowercase().contains("wrongtype") && message.contains(name),
+        "{what}: says what and names `{name}`: {err}"
+    );
+}
+
 /// The hold count of each owner in the lock hash `key` (see [`is_owner_field`]).
 fn owner_counts(server: &RedisServer, key: &str) -> Vec<i64> {
     let fields: Vec<(String, String)> = server.cmd(&["HGETALL", key]);
@@ -1074,7 +1098,7 @@ pub async fn served_behind_a_killed_waiter(
     let owners: Vec<String> = server.cmd(&["HKEYS", &family.key(&name)]);
     let handed_to_the_killed_waiter = owners
         .iter()
-        .any(|owner| !owner.starts_with('~') && !owner.starts_with(client.id()));
+        .any(|field| is_owner_field(field) && !field.starts_with(client.id()));
     let guard = waiter
         .await
         .expect("join")

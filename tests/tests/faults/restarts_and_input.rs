@@ -10,8 +10,9 @@ use lock_runtime::{LockClient, LockError};
 use lock_tests::{
     RedisServer, TcpProxy,
     locks::{
-        Family, assert_released, await_one_subscription, client_with_watchdog, eventually,
-        lock_key, spawn_waiters, subscribers, take_once, unlock_channel,
+        Family, assert_released, assert_reports_wrong_type, await_one_subscription,
+        client_with_watchdog, eventually, lock_key, put_a_list, spawn_waiters, subscribers,
+        take_once, unlock_channel,
     },
     unique_name,
 };
@@ -232,17 +233,12 @@ async fn a_fencing_state_of_another_type_fails_the_acquisition_and_leaves_no_hol
             ),
             None => None,
         };
-        let _: () = server.cmd(&["DEL", &fence]);
-        let _: i64 = server.cmd(&["RPUSH", &fence, "somebody else's"]);
+        put_a_list(&server, &fence);
         let err = family
             .try_acquire(&client, &name, wait, None)
             .await
             .expect_err("a fencing state of another type");
-        let message = err.to_string();
-        assert!(
-            message.to_lowercase().contains("wrongtype") && message.contains(&name),
-            "{family:?}: says what and names the lock: {err}"
-        );
+        assert_reports_wrong_type(&err, &name, &format!("{family:?}"));
         let holds: i64 = server.cmd(&["HLEN", &family.key(&name)]);
         let left = if other.is_some() {
             "only the hold beside"

@@ -8,8 +8,8 @@ use lock_tests::{
     RedisServer, TcpProxy,
     late::{deliver_after_the_memos, first_copy_held, quick_client_through},
     locks::{
-        assert_no_key_without_ttl, await_subscribers, client_with_watchdog, connect, eventually,
-        hold_records, lock_key, sem_key,
+        A_LIST_ITEM, assert_no_key_without_ttl, assert_reports_wrong_type, await_subscribers,
+        client_with_watchdog, connect, eventually, hold_records, lock_key, put_a_list, sem_key,
     },
     unique_name,
 };
@@ -250,17 +250,12 @@ async fn a_key_of_another_type_among_the_semaphores_fails_the_acquisition_and_ta
             );
         }
         let key = format!("{}:sem:{suffix}", lock_key(&name));
-        let _: i64 = server.cmd(&["DEL", &key]);
-        let _: i64 = server.cmd(&["RPUSH", &key, "somebody else's"]);
+        put_a_list(&server, &key);
         let err = sem
             .try_acquire(1, wait, None)
             .await
             .expect_err("a key of another type");
-        let message = err.to_string();
-        assert!(
-            message.to_lowercase().contains("wrongtype") && message.contains(&name),
-            "{suffix}: says what and names the semaphore: {err}"
-        );
+        assert_reports_wrong_type(&err, &name, suffix);
         // Read from the hash: `info()` reads the lone key too, and fails the same way.
         assert_eq!(
             hold_records(&server, &sem_key(&name)).len(),
@@ -268,11 +263,7 @@ async fn a_key_of_another_type_among_the_semaphores_fails_the_acquisition_and_ta
             "{suffix}: the failed acquisition took no permit"
         );
         let kept: Vec<String> = server.cmd(&["LRANGE", &key, "0", "-1"]);
-        assert_eq!(
-            kept,
-            ["somebody else's"],
-            "{suffix}: the key is left as it was"
-        );
+        assert_eq!(kept, [A_LIST_ITEM], "{suffix}: the key is left as it was");
         let _: i64 = server.cmd(&["DEL", &key]);
         for permit in beside {
             permit.release().await.expect("release a permit beside");
