@@ -445,13 +445,14 @@ impl Contender {
 mod tests {
     use super::*;
 
-    /// The commands `script` calls by name (`redis.call('…')` or `redis.pcall('…')`), lower case.
-    /// A command passed as an argument (the publish command) is not named in the source.
+    /// The commands `script` calls by name (`redis_call('…')` or `redis_pcall('…')`, as
+    /// lock-runtime's scripts call Redis), lower case. A command passed as an argument (the
+    /// publish command) is not named in the source.
     fn called_commands(script: &str) -> Vec<String> {
         script
-            .split("redis.call(")
+            .split("redis_call(")
             .skip(1)
-            .chain(script.split("redis.pcall(").skip(1))
+            .chain(script.split("redis_pcall(").skip(1))
             .filter_map(|call| {
                 let rest = call.trim_start().strip_prefix('\'')?;
                 Some(rest.split('\'').next().unwrap_or_default().to_lowercase())
@@ -490,7 +491,7 @@ mod tests {
 
     #[test]
     fn a_pcall_is_seen_and_an_argument_command_is_not() {
-        let script = "redis.pcall('ZADD', k) redis.call(ARGV[3], k) redis.call( 'get', k)";
+        let script = "redis_pcall('ZADD', k) redis_call(ARGV[3], k) redis_call( 'get', k)";
         assert_eq!(called_commands(script), ["get", "zadd"]);
     }
 

@@ -16,7 +16,7 @@
 
 -- What request `id` answered, if it ran within the horizon; nil if it did not.
 local function ran_already(requests, id)
-    local score = redis.call('zscore', requests, id)
+    local score = redis_call('zscore', requests, id)
     if not score then
         return nil
     end
@@ -26,12 +26,12 @@ end
 -- Records that request `id` ran now and answered `outcome` (0 to 3), keeping the requests of the
 -- last `horizon` milliseconds.
 local function record_run(requests, id, outcome, horizon)
-    local time = redis.call('time')
+    local time = redis_call('time')
     local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
     local oldest = (now - tonumber(horizon)) * 4
-    redis.call('zremrangebyscore', requests, '-inf', '(' .. string.format('%d', oldest))
-    redis.call('zadd', requests, string.format('%d', now * 4 + outcome), id)
-    redis.call('pexpire', requests, horizon)
+    redis_call('zremrangebyscore', requests, '-inf', '(' .. string.format('%d', oldest))
+    redis_call('zadd', requests, string.format('%d', now * 4 + outcome), id)
+    redis_call('pexpire', requests, horizon)
 end
 
 -- Runs `change` for request `id` unless the request ran within the horizon, and answers what it

@@ -63,7 +63,7 @@ local lock, owner = KEYS[1], ARGV[1]
 -- Left out in watchdog mode under the default settings (see WATCHDOG_MS in common.lua).
 ARGV[6] = ARGV[6] or WATCHDOG_MS
 local mark, queue = key_of(lock, 'abandoned', owner), key_of(lock, 'queue')
-local reply = take_or_rearm(lock, mark, ARGV, redis.call('exists', lock, mark, queue))
+local reply = take_or_rearm(lock, mark, ARGV, redis_call('exists', lock, mark, queue))
 if reply then
     return reply
 end
@@ -74,19 +74,19 @@ if refused then
     return refused
 end
 
-local pttl = redis.call('pttl', lock)
+local pttl = redis_call('pttl', lock)
 local now_us, now = server_time()
 local liveness, wait = waiter_times(ARGV)
 
-if ARGV[7] == '1' and not redis.call('zscore', q.queue, owner) then
+if ARGV[7] == '1' and not redis_call('zscore', q.queue, owner) then
     -- Taken out at the head (see above): back to the head, ahead of everyone queued now.
-    local first = redis.call('zrange', q.queue, 0, 0, 'WITHSCORES')[2]
+    local first = redis_call('zrange', q.queue, 0, 0, 'WITHSCORES')[2]
     local place = now_us
     if first and tonumber(first) <= place then
         place = tonumber(first) - 1
     end
-    redis.call('zadd', q.queue, place, owner)
-    redis.call('zadd', q.alive, now + liveness, owner)
+    redis_call('zadd', q.queue, place, owner)
+    redis_call('zadd', q.alive, now + liveness, owner)
 end
 local head = first_live(q, now, owner)
 if pttl == -2 and (not head or head == owner) then
@@ -108,7 +108,7 @@ if pttl >= 0 then
     end
 elseif pttl == -2 and head and head ~= owner then
     -- Free, but the head's turn: it has until its liveness runs out to take it.
-    local head_left = tonumber(redis.call('zscore', q.alive, head)) - now
+    local head_left = tonumber(redis_call('zscore', q.alive, head)) - now
     if head_left < wait then
         wait = head_left
     end

@@ -14,4 +14,4 @@
 if #ARGV == 0 then
     return {server_version(), {}}
 end
-return {server_version(), redis.call('command', 'info', unpack(ARGV))}
+return {server_version(), redis_call('command', 'info', unpack(ARGV))}

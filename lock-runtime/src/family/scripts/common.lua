@@ -1,6 +1,10 @@
 -- Functions shared by the family's scripts. Each primitive's scripts.rs puts this file in front
 -- of every script that uses them (`common_lua!` in family/scripts.rs: Lua scripts in Redis
 -- cannot include one another).
+--
+-- Every script calls Redis with `redis_call` and `redis_pcall`, locals bound to `redis.call` and
+-- `redis.pcall` as a call starts: a global costs Redis a lookup each time in a Function (see
+-- DECLARE_CALLS in core/lua.rs).
 
 -- A TIME reply `time` ({seconds, microseconds}, as strings) in microseconds.
 local function time_us(time)
@@ -9,7 +13,7 @@ end
 
 -- The server time in microseconds, and in milliseconds.
 local function server_time()
-    local now_us = time_us(redis.call('time'))
+    local now_us = time_us(redis_call('time'))
     return now_us, math.floor(now_us / 1000)
 end
 
@@ -23,7 +27,7 @@ end
 -- (Redis 6.2 has no such field; only lock-checked writes ask, not the lock's hot path).
 local function server_version()
     return redis.REDIS_VERSION
-        or string.match(redis.call('info', 'server'), 'redis_version:([%w%.%-]+)')
+        or string.match(redis_call('info', 'server'), 'redis_version:([%w%.%-]+)')
 end
 
 -- A key of the resource whose main key is `main` (KEYS[1]), named as core/keys.rs names it:
@@ -95,9 +99,9 @@ local FENCE_SLACK_US = 100000
 -- the server has no PEXPIRETIME (Redis 6.2, which has no redis.REDIS_VERSION either).
 local function expiry_start_us(key, ttl)
     if redis.REDIS_VERSION then
-        return (redis.call('pexpiretime', key) - ttl) * 1000
+        return (redis_call('pexpiretime', key) - ttl) * 1000
     end
-    return time_us(redis.call('time'))
+    return time_us(redis_call('time'))
 end
 
 -- The token of an acquisition whose INCR of the fencing state `fence` answered `count`: a hybrid
@@ -119,15 +123,15 @@ end
 -- TIME.
 local function fence_token(fence, ttl, count, now_us, lease_key, lease)
     if count < 1000000000000000 then
-        local token = time_us(redis.call('time'))
-        redis.call('set', fence, string.format('%d', token), 'px', ttl)
+        local token = time_us(redis_call('time'))
+        redis_call('set', fence, string.format('%d', token), 'px', ttl)
         return token
     end
     if not now_us then
-        now_us = lease_key and expiry_start_us(lease_key, lease) or time_us(redis.call('time'))
+        now_us = lease_key and expiry_start_us(lease_key, lease) or time_us(redis_call('time'))
     end
     if now_us - count > FENCE_SLACK_US then
-        redis.call('incrby', fence, string.format('%d', now_us - count))
+        redis_call('incrby', fence, string.format('%d', now_us - count))
         return now_us
     end
     return count
@@ -135,7 +139,7 @@ end
 
 -- The next token of the fencing state `fence` (see fence_token for the rest).
 local function next_token(fence, ttl, now_us, lease_key, lease)
-    return fence_token(fence, ttl, redis.call('incr', fence), now_us, lease_key, lease)
+    return fence_token(fence, ttl, redis_call('incr', fence), now_us, lease_key, lease)
 end
 
 -- Takes the free lock `lock` for `owner`: one hold, `lease` ms as its TTL, and the next token
@@ -148,20 +152,20 @@ end
 -- before it writes the hold), HSET, PEXPIRE, and PEXPIRETIME for the clock unless the caller
 -- has it; one more when the state has fallen behind the clock.
 local function take(lock, fence, fence_ttl, owner, lease, record, now_us)
-    local count = redis.call('incr', fence)
+    local count = redis_call('incr', fence)
     if record then
-        redis.call('hset', lock, owner, '1', '~who', record)
+        redis_call('hset', lock, owner, '1', '~who', record)
     else
-        redis.call('hset', lock, owner, '1')
+        redis_call('hset', lock, owner, '1')
     end
-    redis.call('pexpire', lock, lease)
+    redis_call('pexpire', lock, lease)
     return fence_token(fence, fence_ttl, count, now_us, lock, lease)
 end
 
 -- What a busy acquire tells about the holder of `lock`: its `~who` record ('' if none), and how
 -- many wait in `queue`.
 local function holder_seen(lock, queue)
-    return redis.call('hget', lock, '~who') or '', redis.call('zcard', queue)
+    return redis_call('hget', lock, '~who') or '', redis_call('zcard', queue)
 end
 
 -- The field that records who took the hold of `owner` where every hold has an owner id of its
@@ -177,7 +181,7 @@ end
 -- `now`, so the end given is never before the one Redis keeps. How a lone hold's lease (the
 -- read-write lock's, the semaphore's) is read.
 local function ttl_end(key, now)
-    local left = redis.call('pttl', key)
+    local left = redis_call('pttl', key)
     if left <= 0 then
         return nil
     end
@@ -188,7 +192,7 @@ end
 -- start with `~`) and the read-write lock's `writer`.
 local function owners_of(lock)
     local owners = {}
-    for _, field in ipairs(redis.call('hkeys', lock)) do
+    for _, field in ipairs(redis_call('hkeys', lock)) do
         if string.sub(field, 1, 1) ~= '~' and field ~= 'writer' then
             owners[#owners + 1] = field
         end
@@ -202,15 +206,15 @@ end
 -- lease then ends `lease` ms from now, and `settle(lock, leases)` (nil: nothing to do) brings
 -- the keys' own expiry in line. Returns 1 renewed, 0 the hold is gone.
 local function renew_own_lease(lock, leases, owner, lease, expire, settle)
-    if redis.call('type', lock).ok ~= 'hash' then
+    if redis_call('type', lock).ok ~= 'hash' then
         return 0
     end
     local now = server_ms()
     expire(lock, leases, now)
-    if redis.call('hexists', lock, owner) == 0 then
+    if redis_call('hexists', lock, owner) == 0 then
         return 0
     end
-    redis.call('zadd', leases, string.format('%d', now + tonumber(lease)), owner)
+    redis_call('zadd', leases, string.format('%d', now + tonumber(lease)), owner)
     if settle then
         settle(lock, leases)
     end
@@ -230,7 +234,7 @@ local function holds_seen(lock, noun, holds, owners)
     for i, owner in ipairs(owners) do
         fields[i] = who_field(owner)
     end
-    for _, record in ipairs(redis.call('hmget', lock, unpack(fields))) do
+    for _, record in ipairs(redis_call('hmget', lock, unpack(fields))) do
         seen[#seen + 1] = record or ''
     end
     return seen
@@ -240,7 +244,7 @@ end
 -- hash (not ours to touch), else nil; and the type of `lock`. (The reentrant and the fair lock
 -- learn it without a TYPE on their common path: see refused_type.)
 local function wrong_type(lock)
-    local kind = redis.call('type', lock).ok
+    local kind = redis_call('type', lock).ok
     if kind ~= 'none' and kind ~= 'hash' then
         return {-1, kind}, kind
     end
@@ -261,10 +265,10 @@ local function not_a_hash(key, absent)
     return nil
 end
 
--- wrong_type for a script whose first command on `lock` ran with redis.pcall, which fails only
+-- wrong_type for a script whose first command on `lock` ran with redis_pcall, which fails only
 -- on a value of another type than a hash: the type of that value if `reply` (that command's
 -- reply) is this failure, else nil. So the common case costs no TYPE. Any other failure is
--- raised, as redis.call would.
+-- raised, as redis_call would.
 local function refused_type(lock, reply)
     if type(reply) ~= 'table' or not reply.err then
         return nil
@@ -272,7 +276,7 @@ local function refused_type(lock, reply)
     if not string.find(reply.err, 'WRONGTYPE', 1, true) then
         error(reply.err)
     end
-    return redis.call('type', lock).ok
+    return redis_call('type', lock).ok
 end
 
 -- The owner's mark (KEYS[3] of every acquire), and why a late copy of an acquisition takes
@@ -290,7 +294,7 @@ end
 -- {-3, 0} if the owner whose mark is `mark` is marked: a late copy of a request of an
 -- acquisition that gave up or already took its hold; else nil.
 local function abandoned(mark)
-    if redis.call('exists', mark) == 1 then
+    if redis_call('exists', mark) == 1 then
         return {-3, 0}
     end
     return nil
@@ -300,7 +304,7 @@ end
 -- taken or re-armed by a copy that may have earlier copies on their way (see above).
 local function mark_taken(mark, ttl)
     if ttl and ttl ~= '0' then
-        redis.call('set', mark, 1, 'px', ttl)
+        redis_call('set', mark, 1, 'px', ttl)
     end
 end
 
@@ -310,9 +314,9 @@ end
 -- never longer than the key's, and a replica that missed the first write gets it (WAIT covers
 -- the resend); and marks the owner's `mark` for `mark_ttl` (see mark_taken). Returns the token
 -- for such a resend, {-1, type} for a value of another type at `lock` (learnt from the HGET,
--- through redis.pcall: see refused_type), else nil: the hold is not this owner's.
+-- through redis_pcall: see refused_type), else nil: the hold is not this owner's.
 local function rearm(lock, fence, fence_ttl, owner, lease, mark, mark_ttl)
-    local holds = redis.pcall('hget', lock, owner)
+    local holds = redis_pcall('hget', lock, owner)
     local kind = refused_type(lock, holds)
     if kind then
         return {-1, kind}
@@ -320,10 +324,10 @@ local function rearm(lock, fence, fence_ttl, owner, lease, mark, mark_ttl)
     if not holds then
         return nil
     end
-    redis.call('hset', lock, owner, holds)
-    redis.call('pexpire', lock, lease)
+    redis_call('hset', lock, owner, holds)
+    redis_call('pexpire', lock, lease)
     mark_taken(mark, mark_ttl)
-    return tonumber(redis.call('get', fence)) or next_token(fence, fence_ttl)
+    return tonumber(redis_call('get', fence)) or next_token(fence, fence_ttl)
 end
 
 -- The queue keys of a lock, passed to every function below as `q`: `q.queue` (sorted set of
@@ -336,23 +340,23 @@ end
 -- `liveness` ms from now. `want` (or nil) is recorded in `q.wants`. Every queue key lives one
 -- liveness period past the last try.
 local function enqueue(q, owner, now_us, liveness, want)
-    redis.call('zadd', q.queue, 'NX', now_us, owner)
-    redis.call('zadd', q.alive, math.floor(now_us / 1000) + liveness, owner)
-    redis.call('pexpire', q.queue, liveness)
-    redis.call('pexpire', q.alive, liveness)
+    redis_call('zadd', q.queue, 'NX', now_us, owner)
+    redis_call('zadd', q.alive, math.floor(now_us / 1000) + liveness, owner)
+    redis_call('pexpire', q.queue, liveness)
+    redis_call('pexpire', q.alive, liveness)
     if want then
-        redis.call('hset', q.wants, owner, want)
-        redis.call('pexpire', q.wants, liveness)
+        redis_call('hset', q.wants, owner, want)
+        redis_call('pexpire', q.wants, liveness)
     end
 end
 
 -- Takes `waiter` out of the queue `q`. `wanted` false: the waiter never recorded what it waits
 -- for (see asks_hand_over), so `q.wants` is left as it is.
 local function dequeue(q, waiter, wanted)
-    redis.call('zrem', q.queue, waiter)
-    redis.call('zrem', q.alive, waiter)
+    redis_call('zrem', q.queue, waiter)
+    redis_call('zrem', q.alive, waiter)
     if wanted ~= false then
-        redis.call('hdel', q.wants, waiter)
+        redis_call('hdel', q.wants, waiter)
     end
 end
 
@@ -384,20 +388,20 @@ end
 -- Whether nobody queues in `queue`, the common case of a release: told by an EXISTS, whose
 -- integer reply costs Redis less than the empty table of a ZRANGE.
 local function nobody_queued(queue)
-    return redis.call('exists', queue) == 0
+    return redis_call('exists', queue) == 0
 end
 
 -- The first waiter of `q` that is live at `now` (server ms; read when first needed if nil), or
 -- `keep` if it comes first; the dead ones ahead of it leave the queue. Nil if none.
 local function first_live(q, now, keep)
-    local head = redis.call('zrange', q.queue, '0', '0')[1]
+    local head = redis_call('zrange', q.queue, '0', '0')[1]
     while head and head ~= keep do
         now = now or server_ms()
-        if tonumber(redis.call('zscore', q.alive, head) or '0') >= now then
+        if tonumber(redis_call('zscore', q.alive, head) or '0') >= now then
             return head
         end
         dequeue(q, head)
-        head = redis.call('zrange', q.queue, '0', '0')[1]
+        head = redis_call('zrange', q.queue, '0', '0')[1]
     end
     return head
 end
@@ -410,7 +414,7 @@ local function head_of(q, now)
     if not head then
         return nil
     end
-    return head, redis.call('hget', q.wants, head)
+    return head, redis_call('hget', q.wants, head)
 end
 
 -- Publishes `message` for the waiter `waiter` (an owner id, "<client id>:<n>") with `publish`,
@@ -424,12 +428,12 @@ end
 local function wake_by_name(publish, channel, waiter, message)
     local client = publish == 'publish' and string.match(waiter, '^(.+):[^:]*$')
     if client then
-        local heard = redis.pcall(publish, channel .. ':' .. client, message)
+        local heard = redis_pcall(publish, channel .. ':' .. client, message)
         if type(heard) == 'number' and heard > 0 then
             return
         end
     end
-    redis.pcall(publish, channel, message)
+    redis_pcall(publish, channel, message)
 end
 
 -- The lock `lock` was just freed: passes it on to the first live waiter of its queue (dead
@@ -513,7 +517,7 @@ end
 -- holds the lock, -2 the number is spent: its re-entry was undone, or a later re-entry of the
 -- owner landed first (a caller still waiting asks again under a new number).
 local function reenter(lock, owner, number)
-    local found = redis.call('hmget', lock, owner, record_field(owner))
+    local found = redis_call('hmget', lock, owner, record_field(owner))
     if not found[1] then
         return 0
     end
@@ -526,7 +530,7 @@ local function reenter(lock, owner, number)
     end
     held[#held + 1] = number
     local record = number .. ' ' .. table.concat(held, ' ')
-    redis.call('hset', lock, owner, tonumber(found[1]) + 1, record_field(owner), record)
+    redis_call('hset', lock, owner, tonumber(found[1]) + 1, record_field(owner), record)
     return 1
 end
 
@@ -547,7 +551,7 @@ local function give_back(lock, owner, number, undo, found)
     end
     local last, held = read_record(found[2])
     if undo and tonumber(number) > tonumber(last) then
-        redis.call('hset', lock, record_field(owner), number .. ' ' .. table.concat(held, ' '))
+        redis_call('hset', lock, record_field(owner), number .. ' ' .. table.concat(held, ' '))
         return nil
     end
     local at = find_number(held, number)
@@ -558,14 +562,14 @@ local function give_back(lock, owner, number, undo, found)
     local left = tonumber(found[1]) - 1
     if left > 0 then
         local record = last .. ' ' .. table.concat(held, ' ')
-        redis.call('hset', lock, owner, left, record_field(owner), record)
+        redis_call('hset', lock, owner, left, record_field(owner), record)
     end
     return left
 end
 
 -- give_back, reading the owner's hold and record itself: one HMGET.
 local function give_back_hold(lock, owner, number, undo)
-    local found = redis.call('hmget', lock, owner, record_field(owner))
+    local found = redis_call('hmget', lock, owner, record_field(owner))
     return give_back(lock, owner, number, undo, found)
 end
 
@@ -620,5 +624,5 @@ local function write_execs(lock, owner, highest, ran)
     if #ran > 0 then
         record = highest .. ' ' .. table.concat(ran, ' ')
     end
-    redis.call('hset', lock, exec_field(owner), record)
+    redis_call('hset', lock, exec_field(owner), record)
 end

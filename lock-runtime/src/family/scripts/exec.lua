@@ -67,20 +67,20 @@
 -- Redis before 7.0 cannot compile the shebang: the client sends it without one there, and the
 -- script compares each key's slot with the lock's itself (see slot_checked below).
 
-if redis.call('type', KEYS[1]).ok ~= 'hash' then
+if redis_call('type', KEYS[1]).ok ~= 'hash' then
     return {0}
 end
-local found = redis.call('hmget', KEYS[1], ARGV[1], exec_field(ARGV[1]))
+local found = redis_call('hmget', KEYS[1], ARGV[1], exec_field(ARGV[1]))
 if not found[1] then
     return {0}
 end
 if ARGV[2] == '1' then
-    local ends = tonumber(redis.call('zscore', KEYS[2], ARGV[1]))
+    local ends = tonumber(redis_call('zscore', KEYS[2], ARGV[1]))
     if ends then
         if ends < server_ms() then
             return {0}
         end
-    elseif redis.call('exists', KEYS[2]) == 1 then
+    elseif redis_call('exists', KEYS[2]) == 1 then
         return {0}
     end
     -- Neither an entry nor `leases`: the hold is lone, its lease the lock's TTL (see
@@ -124,7 +124,7 @@ local cluster = ARGV[4] == '1'
 -- script may touch any key its node serves (a key it does not serve is still refused): there
 -- each key's slot is compared with the lock's, one CLUSTER KEYSLOT each, on such servers only.
 local slot_checked = redis.REDIS_VERSION ~= nil
-local lock_slot = cluster and not slot_checked and redis.call('cluster', 'keyslot', KEYS[1])
+local lock_slot = cluster and not slot_checked and redis_call('cluster', 'keyslot', KEYS[1])
 -- `redis.acl_check_cmd` came with Redis 7.0: before, a command the ACL user may not run fails
 -- as it runs, and the others still run (the README's table of servers says so).
 local acl_check = redis.acl_check_cmd
@@ -142,7 +142,7 @@ for index, command in ipairs(commands) do
             .. 'with these arguments'}
     end
     if cluster and command[3] then
-        local keys = redis.pcall('command', 'getkeys', unpack(ARGV, first, last))
+        local keys = redis_pcall('command', 'getkeys', unpack(ARGV, first, last))
         if keys.err and string.lower(ARGV[first]) == 'spublish' then
             -- A sharded channel is no key to GETKEYS, but Cluster places it in a slot as one.
             keys = {ARGV[first + 1]}
@@ -150,11 +150,11 @@ for index, command in ipairs(commands) do
             return {3, index, keys.err}
         end
         for _, key in ipairs(keys) do
-            local probe = redis.pcall('exists', key)
+            local probe = redis_pcall('exists', key)
             if type(probe) == 'table' and probe.err then
                 return {3, index, probe.err}
             end
-            if not slot_checked and redis.call('cluster', 'keyslot', key) ~= lock_slot then
+            if not slot_checked and redis_call('cluster', 'keyslot', key) ~= lock_slot then
                 return {3, index,
                     'CROSSSLOT Script attempted to access a key outside the lock\'s slot'}
             end
@@ -206,14 +206,14 @@ write_execs(KEYS[1], ARGV[1], ARGV[5], ran)
 local replies, exact, errors = {}, {}, {}
 for index, command in ipairs(commands) do
     local first, last = command[1], command[2]
-    local reply = redis.pcall(unpack(ARGV, first, last))
+    local reply = redis_pcall(unpack(ARGV, first, last))
     if inexact(reply) then
         local read = type(reply) == 'number' and counters[string.lower(ARGV[first])]
         if read == 'get' then
-            reply = redis.pcall('get', ARGV[first + 1])
+            reply = redis_pcall('get', ARGV[first + 1])
             exact[#exact + 1] = index
         elseif read == 'hget' then
-            reply = redis.pcall('hget', ARGV[first + 1], ARGV[first + 2])
+            reply = redis_pcall('hget', ARGV[first + 1], ARGV[first + 2])
             exact[#exact + 1] = index
         else
             reply = {err = 'ERR this command ran, but its reply holds an integer beyond 2^53, '

@@ -23,9 +23,9 @@ if early then
     return early
 end
 for i = 3, #ARGV do
-    if redis.call('hexists', KEYS[1], ARGV[i]) == 1 then
-        redis.call('del', KEYS[1])
-        redis.pcall(ARGV[2], KEYS[2], ARGV[1])
+    if redis_call('hexists', KEYS[1], ARGV[i]) == 1 then
+        redis_call('del', KEYS[1])
+        redis_pcall(ARGV[2], KEYS[2], ARGV[1])
         return 1
     end
 end

@@ -14,7 +14,7 @@
 -- Not declared read-only (`#!lua flags=no-writes` needs Redis 7): it runs on the primary, which
 -- the second step needs anyway, and so on every Redis the library serves.
 
-local kind = redis.call('type', KEYS[1]).ok
+local kind = redis_call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return {-1, kind}
 end

@@ -27,20 +27,20 @@ local refused, now = inspect_start(KEYS[1])
 if refused then
     return refused
 end
-local token = redis.call('get', KEYS[2]) or ''
+local token = redis_call('get', KEYS[2]) or ''
 local waiters, ids = live_waiters({queue = KEYS[3], alive = KEYS[4]}, now, tonumber(ARGV[1]))
 
-if redis.call('exists', KEYS[1]) == 0 then
+if redis_call('exists', KEYS[1]) == 0 then
     return {0, now, -2, '', 0, '', token, waiters, ids}
 end
 
 local owner, holds = '', 0
-local fields = redis.call('hgetall', KEYS[1])
+local fields = redis_call('hgetall', KEYS[1])
 for i = 1, #fields, 2 do
     if string.sub(fields[i], 1, 1) ~= '~' then
         owner, holds = fields[i], tonumber(fields[i + 1]) or 0
         break
     end
 end
-local who = redis.call('hget', KEYS[1], '~who') or ''
-return {1, now, redis.call('pttl', KEYS[1]), owner, holds, who, token, waiters, ids}
+local who = redis_call('hget', KEYS[1], '~who') or ''
+return {1, now, redis_call('pttl', KEYS[1]), owner, holds, who, token, waiters, ids}

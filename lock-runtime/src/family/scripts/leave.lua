@@ -28,14 +28,14 @@
 
 local lock, owner = KEYS[1], ARGV[1]
 if tonumber(ARGV[2]) > 0 then
-    redis.call('set', key_of(lock, 'abandoned', owner), 1, 'px', ARGV[2])
+    redis_call('set', key_of(lock, 'abandoned', owner), 1, 'px', ARGV[2])
 end
 dequeue(queue_of(lock), owner)
 
 local released = 0
-local kind = redis.call('type', lock).ok
-if kind == 'hash' and redis.call('hexists', lock, owner) == 1 then
-    redis.call('del', lock)
+local kind = redis_call('type', lock).ok
+if kind == 'hash' and redis_call('hexists', lock, owner) == 1 then
+    redis_call('del', lock)
     released = 1
     kind = 'none'
 end

@@ -17,7 +17,7 @@
 -- A copy counts once, however late it lands: see reenter in common.lua. No memo: the owner's
 -- record in the lock's hash answers a resend.
 
-local kind = redis.call('type', KEYS[1]).ok
+local kind = redis_call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return -1
 end

@@ -39,26 +39,26 @@
 -- either, and answers 0 as it did.
 --
 -- The acquisition's hold, alone, costs four commands: the HMGET of the hold and its record
--- (through redis.pcall: its failure tells a value of another type, see refused_type), the DEL,
+-- (through redis_pcall: its failure tells a value of another type, see refused_type), the DEL,
 -- the EXISTS that finds no waiter (see pass_on), and the SET of the memo.
 
 local lock, owner, request = KEYS[1], ARGV[1], ARGV[2]
 local number, publish = ARGV[4] or '0', ARGV[5] or 'publish'
-local found = redis.pcall('hmget', lock, owner, record_field(owner))
+local found = redis_pcall('hmget', lock, owner, record_field(owner))
 if refused_type(lock, found) then
-    return tonumber(redis.call('get', key_of(lock, 'memo', request))) or -1
+    return tonumber(redis_call('get', key_of(lock, 'memo', request))) or -1
 end
 
 local left = give_back(lock, owner, number, false, found)
 if not left then
-    return tonumber(redis.call('get', key_of(lock, 'memo', request))) or 0
+    return tonumber(redis_call('get', key_of(lock, 'memo', request))) or 0
 end
 -- The memo is written as a string: a Lua number would cost a float formatting.
 if left > 0 then
-    redis.call('set', key_of(lock, 'memo', request), '2', 'px', memo_ttl_of(ARGV))
+    redis_call('set', key_of(lock, 'memo', request), '2', 'px', memo_ttl_of(ARGV))
     return 2
 end
-redis.call('del', lock)
+redis_call('del', lock)
 pass_on(lock, FENCE_TTL, publish)
-redis.call('set', key_of(lock, 'memo', request), '1', 'px', memo_ttl_of(ARGV))
+redis_call('set', key_of(lock, 'memo', request), '1', 'px', memo_ttl_of(ARGV))
 return 1

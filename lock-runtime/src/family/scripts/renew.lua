@@ -16,8 +16,8 @@
 -- send of the copy it got the reply of), which is safe. A copy that finds the hold gone or
 -- another owner's changes nothing.
 
-if redis.call('type', KEYS[1]).ok == 'hash' and redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
-    redis.call('pexpire', KEYS[1], ARGV[2])
+if redis_call('type', KEYS[1]).ok == 'hash' and redis_call('hexists', KEYS[1], ARGV[1]) == 1 then
+    redis_call('pexpire', KEYS[1], ARGV[2])
     return 1
 end
 return 0

@@ -20,10 +20,10 @@
 -- rises, and the list keeps this number for as long as the client may ask (see exec_seen in
 -- common.lua).
 
-if redis.call('type', KEYS[1]).ok ~= 'hash' then
+if redis_call('type', KEYS[1]).ok ~= 'hash' then
     return 2
 end
-local found = redis.call('hmget', KEYS[1], ARGV[1], exec_field(ARGV[1]))
+local found = redis_call('hmget', KEYS[1], ARGV[1], exec_field(ARGV[1]))
 if not found[1] then
     return 2
 end

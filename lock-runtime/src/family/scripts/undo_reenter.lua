@@ -22,7 +22,7 @@
 -- (see give_back_hold in common.lua): no key is left behind.
 
 local lock = KEYS[1]
-if redis.call('type', lock).ok ~= 'hash' then
+if redis_call('type', lock).ok ~= 'hash' then
     return 0
 end
 local left = give_back_hold(lock, ARGV[1], ARGV[2], true)
@@ -30,7 +30,7 @@ if not left then
     return 0
 end
 if left == 0 then
-    redis.call('del', lock)
+    redis_call('del', lock)
     pass_on(lock, ARGV[4], ARGV[3])
 end
 return 1

@@ -15,4 +15,4 @@ end
 if not count then
     return {-1, kind}
 end
-return {1, count, redis.call('pttl', KEYS[1])}
+return {1, count, redis_call('pttl', KEYS[1])}

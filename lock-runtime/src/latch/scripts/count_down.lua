@@ -28,14 +28,14 @@ return run_once(KEYS[3], ARGV[4], ARGV[5], function()
         result = 0
     elseif not count then
         return -1
-    elseif redis.call('decr', KEYS[1]) > 0 then
-        redis.call('pexpire', KEYS[1], ARGV[3])
+    elseif redis_call('decr', KEYS[1]) > 0 then
+        redis_call('pexpire', KEYS[1], ARGV[3])
         return 2
     else
-        redis.call('del', KEYS[1])
+        redis_call('del', KEYS[1])
         result = 1
     end
     -- pcall: a user without channel rights still counts down; its waiters wake by their timers.
-    redis.pcall(ARGV[2], KEYS[2], ARGV[1])
+    redis_pcall(ARGV[2], KEYS[2], ARGV[1])
     return result
 end)

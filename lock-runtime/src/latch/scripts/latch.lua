@@ -8,12 +8,12 @@
 -- nil when there is no latch; false and the Redis type found when `key` holds something that is
 -- not a count (another program's key, left untouched).
 local function read_count(key)
-    local kind = redis.call('type', key).ok
+    local kind = redis_call('type', key).ok
     if kind == 'none' then
         return nil
     end
     if kind == 'string' then
-        local count = redis.call('get', key)
+        local count = redis_call('get', key)
         if string.match(count, '^%d+$') then
             return count
         end

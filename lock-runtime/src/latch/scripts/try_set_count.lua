@@ -18,7 +18,7 @@
 return run_once(KEYS[2], ARGV[3], ARGV[4], function()
     local count = read_count(KEYS[1])
     if count == nil then
-        redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
+        redis_call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
         return 1
     elseif count then
         return 0

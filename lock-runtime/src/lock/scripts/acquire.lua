@@ -61,7 +61,7 @@
 
 local lock, owner = KEYS[1], ARGV[1]
 local mark = key_of(lock, 'abandoned', owner)
-local found = redis.call('exists', lock, mark)
+local found = redis_call('exists', lock, mark)
 local reply = take_or_rearm(lock, mark, ARGV, found)
 if reply then
     return reply
@@ -70,7 +70,7 @@ end
 -- Not this owner's hold: the lock is another's, or the owner is marked (see abandoned in
 -- common.lua), or both. The lock exists unless its PTTL says -2; else the one key found is the
 -- mark.
-local pttl = redis.call('pttl', lock)
+local pttl = redis_call('pttl', lock)
 if pttl == -2 or found == 2 then
     return {-3, 0}
 end

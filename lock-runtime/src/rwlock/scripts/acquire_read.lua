@@ -65,4 +65,4 @@ local liveness, refresh = waiter_times(ARGV)
 enqueue(q, ARGV[1], now_us, liveness, 'read')
 local wait = next_try(leases, now, refresh)
 local who = holders_seen(lock, leases, mode_of(lock, seen.writer))
-return {0, wait, now_us, who, redis.call('zcard', q.queue)}
+return {0, wait, now_us, who, redis_call('zcard', q.queue)}

@@ -36,11 +36,11 @@ if not mode then
         return hold_token(keys[2], FENCE_TTL, true, false, count, now_us)
     end
     -- Free, but the head's turn: it has until its liveness runs out to take it.
-    wait = math.min(wait, tonumber(redis.call('zscore', q.alive, head)) - now)
+    wait = math.min(wait, tonumber(redis_call('zscore', q.alive, head)) - now)
 else
     wait = next_try(leases, now, wait)
 end
 
 enqueue(q, ARGV[1], now_us, liveness, 'write')
 local who = holders_seen(lock, leases, mode)
-return {0, math.max(wait, 0), now_us, who, redis.call('zcard', q.queue)}
+return {0, math.max(wait, 0), now_us, who, redis_call('zcard', q.queue)}

@@ -20,9 +20,9 @@
 -- id of its own, unique to its acquisition. So a copy that lands late, after the lock was taken
 -- again, deletes nothing.
 
-local kind = redis.call('type', KEYS[1]).ok
+local kind = redis_call('type', KEYS[1]).ok
 if kind == 'none' then
-    redis.call('del', KEYS[3])
+    redis_call('del', KEYS[3])
     return 0
 end
 if kind ~= 'hash' then
@@ -30,7 +30,7 @@ if kind ~= 'hash' then
 end
 local dropped = false
 for i = 3, #ARGV do
-    if redis.call('hexists', KEYS[1], ARGV[i]) == 1 then
+    if redis_call('hexists', KEYS[1], ARGV[i]) == 1 then
         drop_hold(KEYS[1], KEYS[3], ARGV[i])
         dropped = true
     end
@@ -39,5 +39,5 @@ if not dropped then
     return 0
 end
 settle(KEYS[1], KEYS[3])
-redis.pcall(ARGV[2], KEYS[2], ARGV[1])
+redis_pcall(ARGV[2], KEYS[2], ARGV[1])
 return 1

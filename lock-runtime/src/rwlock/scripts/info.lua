@@ -33,7 +33,7 @@ local limit = tonumber(ARGV[1])
 
 -- One hold as the reply lists it, or nil if its lease ended (or it is not in the hash).
 local function live_hold(owner, ends)
-    local holds = redis.call('hget', KEYS[1], owner)
+    local holds = redis_call('hget', KEYS[1], owner)
     if not holds or not ends or tonumber(ends) < now then
         return nil
     end
@@ -43,7 +43,7 @@ end
 -- A lone lock (see rw.lua) keeps no leases: {its hold's owner id, the server time (ms) its lease
 -- ends} (see lone_lease in rw.lua); nil otherwise.
 local lone
-if redis.call('exists', KEYS[6]) == 0 then
+if redis_call('exists', KEYS[6]) == 0 then
     local owner, ends = lone_lease(KEYS[1], now)
     if owner then
         lone = {owner, ends}
@@ -53,7 +53,7 @@ end
 -- The server time (ms) the lease of `owner`'s hold ends, or nil.
 local function ends_of(owner)
     if not lone then
-        return redis.call('zscore', KEYS[6], owner)
+        return redis_call('zscore', KEYS[6], owner)
     end
     if owner == lone[1] then
         return lone[2]
@@ -67,12 +67,12 @@ local function live_leases(count)
     if lone then
         return 1, lone
     end
-    return redis.call('zcount', KEYS[6], now, '+inf'),
-        redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, count)
+    return redis_call('zcount', KEYS[6], now, '+inf'),
+        redis_call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, count)
 end
 
 local writer = {}
-local writer_id = redis.call('hget', KEYS[1], 'writer')
+local writer_id = redis_call('hget', KEYS[1], 'writer')
 if writer_id then
     writer = live_hold(writer_id, ends_of(writer_id)) or {}
 end
@@ -90,7 +90,7 @@ for i = 1, #live, 2 do
     end
 end
 
-local token = redis.call('get', KEYS[2]) or ''
+local token = redis_call('get', KEYS[2]) or ''
 local q = {queue = KEYS[3], alive = KEYS[4], wants = KEYS[5]}
 local waiters, ids, wants = live_waiters(q, now, limit)
 return {1, now, writer, readers, reads, token, waiters, ids, wants}

@@ -25,17 +25,17 @@
 -- woken (wake_next in rw.lua). Safe to resend.
 
 if tonumber(ARGV[2]) > 0 then
-    redis.call('set', KEYS[3], 1, 'px', ARGV[2])
+    redis_call('set', KEYS[3], 1, 'px', ARGV[2])
 end
 local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
 dequeue(q, ARGV[1])
 
-local kind = redis.call('type', KEYS[1]).ok
+local kind = redis_call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return 0
 end
 local mode = expire_holds(KEYS[1], KEYS[8], server_ms())
-if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+if redis_call('hexists', KEYS[1], ARGV[1]) == 1 then
     drop_hold(KEYS[1], KEYS[8], ARGV[1])
     wake_next(settle(KEYS[1], KEYS[8]), KEYS[1], ARGV[3])
     return 1

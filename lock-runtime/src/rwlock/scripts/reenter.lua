@@ -10,7 +10,7 @@
 -- wrong type, -2 the number is spent). A hold whose lease ended is dropped first, so it cannot
 -- be re-entered. A copy counts once, however late it lands.
 
-local kind = redis.call('type', KEYS[1]).ok
+local kind = redis_call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return -1
 end

@@ -35,7 +35,7 @@
 
 local lock, owner = KEYS[1], ARGV[1]
 local number, publish = ARGV[4] or '0', ARGV[5] or 'publish'
-local found = redis.pcall('hmget', lock, owner, record_field(owner), SHARED)
+local found = redis_pcall('hmget', lock, owner, record_field(owner), SHARED)
 if refused_type(lock, found) then
     return -1
 end
@@ -49,7 +49,7 @@ if found[1] then
     local first
     local only = not found[3]
     if not only then
-        first = redis.call('zrange', leases, '0', '1', 'WITHSCORES')
+        first = redis_call('zrange', leases, '0', '1', 'WITHSCORES')
         only = not first[1] or (first[1] == owner and not first[3])
     end
     local result
@@ -59,11 +59,11 @@ if found[1] then
         -- lone lock's TTL is its hold's lease), which is this hold's, and the HMGET found the
         -- lock. The lock is left free, as give_back would leave it, in one DEL (of the leases
         -- too, which a renewal of a lone hold writes).
-        redis.call('del', lock, leases)
+        redis_call('del', lock, leases)
         wake_next(nil, lock, publish)
         result = 1
     else
-        first = first or redis.call('zrange', leases, '0', '0', 'WITHSCORES')
+        first = first or redis_call('zrange', leases, '0', '0', 'WITHSCORES')
         local now = server_ms()
         if tonumber(first[2] or now) < now then
             expire_holds(lock, leases, now)
@@ -72,8 +72,8 @@ if found[1] then
     end
     if result > 0 then
         -- Written as a string: a Lua number would cost a float formatting.
-        redis.call('set', memo, result == 1 and '1' or '2', 'px', memo_ttl_of(ARGV))
+        redis_call('set', memo, result == 1 and '1' or '2', 'px', memo_ttl_of(ARGV))
         return result
     end
 end
-return tonumber(redis.call('get', memo) or '0')
+return tonumber(redis_call('get', memo) or '0')

@@ -29,7 +29,7 @@
 -- write is held and no live writer queues ahead of it: a waiting writer blocks new readers, so
 -- a stream of readers cannot starve it, and the queue keeps both kinds in order.
 --
--- A number given to redis.call is written out by Redis as a float ('%.17g'), at about the cost
+-- A number given to redis_call is written out by Redis as a float ('%.17g'), at about the cost
 -- of a command, and string.format('%d') costs half of that: the common paths pass strings, each
 -- number written out once.
 
@@ -40,13 +40,13 @@
 -- take_lone), so the lock exists only while its last lease has not ended: release.lua's common
 -- path relies on it.
 local function expire_with_last(lock, leases)
-    local last = redis.call('zrange', leases, -1, -1, 'WITHSCORES')
+    local last = redis_call('zrange', leases, -1, -1, 'WITHSCORES')
     if not last[1] then
-        redis.call('del', lock, leases)
+        redis_call('del', lock, leases)
         return false
     end
-    redis.call('pexpireat', lock, last[2])
-    redis.call('pexpireat', leases, last[2])
+    redis_call('pexpireat', lock, last[2])
+    redis_call('pexpireat', leases, last[2])
     return true
 end
 
@@ -55,9 +55,9 @@ end
 -- 'write' while the write hold is there, 'read' while only read holds are, nil when the lock is
 -- free. (A hold that comes leaves `writer` as it is: expire_with_last is all it needs.)
 local function settle(lock, leases)
-    local writer = redis.call('hget', lock, 'writer')
-    if writer and redis.call('hexists', lock, writer) == 0 then
-        redis.call('hdel', lock, 'writer')
+    local writer = redis_call('hget', lock, 'writer')
+    if writer and redis_call('hexists', lock, writer) == 0 then
+        redis_call('hdel', lock, 'writer')
         writer = nil
     end
     if not expire_with_last(lock, leases) then
@@ -73,21 +73,21 @@ end
 -- server ms) from `lock`, and settles it. Returns the mode (see settle).
 local function drop_ended(lock, leases, ended, now)
     for _, owner in ipairs(ended) do
-        redis.call('hdel', lock, owner, who_field(owner), record_field(owner), exec_field(owner))
+        redis_call('hdel', lock, owner, who_field(owner), record_field(owner), exec_field(owner))
     end
-    redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
+    redis_call('zremrangebyscore', leases, '-inf', '(' .. now)
     return settle(lock, leases)
 end
 
 -- Drops the holds of `lock` whose lease ended before `now` (server ms). Returns the mode (see
 -- settle).
 local function expire_holds(lock, leases, now)
-    local ended = redis.call('zrangebyscore', leases, '-inf', '(' .. now)
+    local ended = redis_call('zrangebyscore', leases, '-inf', '(' .. now)
     if #ended == 0 then
-        if redis.call('exists', lock) == 0 then
+        if redis_call('exists', lock) == 0 then
             return nil
         end
-        if redis.call('hexists', lock, 'writer') == 1 then
+        if redis_call('hexists', lock, 'writer') == 1 then
             return 'write'
         end
         return 'read'
@@ -98,8 +98,8 @@ end
 -- Lets the hold of `owner` go from `lock`: its count, its records (who took it, its re-entries,
 -- its execs), its lease.
 local function drop_hold(lock, leases, owner)
-    redis.call('hdel', lock, owner, who_field(owner), record_field(owner), exec_field(owner))
-    redis.call('zrem', leases, owner)
+    redis_call('hdel', lock, owner, who_field(owner), record_field(owner), exec_field(owner))
+    redis_call('zrem', leases, owner)
 end
 
 -- Writes a new hold of `owner` into `lock`, with `record` ("<client name> <ms>", made by the
@@ -107,9 +107,9 @@ end
 -- the fields and values `...` in the same HSET. Its lease is the caller's (hold, take_lone).
 local function put_hold(lock, owner, record, write, ...)
     if write then
-        redis.call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner, ...)
+        redis_call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner, ...)
     else
-        redis.call('hset', lock, owner, '1', who_field(owner), record, ...)
+        redis_call('hset', lock, owner, '1', who_field(owner), record, ...)
     end
 end
 
@@ -125,7 +125,7 @@ local SHARED = '~l'
 -- leaves `writer` as it is).
 local function hold(lock, leases, owner, ends, record, write)
     put_hold(lock, owner, record, write, SHARED, '1')
-    redis.call('zadd', leases, ends, owner)
+    redis_call('zadd', leases, ends, owner)
 end
 
 -- How a fresh acquisition starts (acquire_read.lua, acquire_write.lua). One EXISTS of the lock,
@@ -142,7 +142,7 @@ end
 -- Whether `lock`, the owner's mark `mark`, the queue `queue` and `leases` are all absent (see
 -- above).
 local function untouched(lock, mark, queue, leases)
-    return redis.call('exists', lock, mark, queue, leases) == 0
+    return redis_call('exists', lock, mark, queue, leases) == 0
 end
 
 -- Grants `owner` the lone hold (see the top of this file) of the untouched `lock`, for `lease`
@@ -150,7 +150,7 @@ end
 -- put_hold). Two commands: HSET, PEXPIRE.
 local function take_lone(lock, owner, lease, record, write)
     put_hold(lock, owner, record, write)
-    redis.call('pexpire', lock, lease)
+    redis_call('pexpire', lock, lease)
 end
 
 -- The lone hold of `lock` (see the top of this file), which keeps no leases, at `now` (server
@@ -173,9 +173,9 @@ local function spread(lock, leases, now)
     if not owner then
         return
     end
-    redis.call('zadd', leases, ends, owner)
-    redis.call('pexpireat', lock, ends)
-    redis.call('pexpireat', leases, ends)
+    redis_call('zadd', leases, ends, owner)
+    redis_call('pexpireat', lock, ends)
+    redis_call('pexpireat', leases, ends)
 end
 
 -- Grants `owner` a new hold (see hold) of `lock`, which has no key: the lock is free, and this
@@ -184,8 +184,8 @@ end
 -- or leaves at its end, see expire_holds.)
 local function take_free(lock, leases, owner, ends, record, write)
     hold(lock, leases, owner, ends, record, write)
-    redis.call('pexpireat', lock, ends)
-    redis.call('pexpireat', leases, ends)
+    redis_call('pexpireat', lock, ends)
+    redis_call('pexpireat', leases, ends)
 end
 
 -- What a fresh acquisition of `owner` finds in `lock` at `now` (server ms) when it is not
@@ -195,20 +195,20 @@ end
 -- and `leases` deleted if the lock is not there (what is left in it is no hold's); or nil and
 -- the type of `lock` if it holds a value of another type.
 local function look(lock, leases, owner, now)
-    local found = redis.pcall('hmget', lock, 'writer', owner)
+    local found = redis_pcall('hmget', lock, 'writer', owner)
     local kind = refused_type(lock, found)
     if kind then
         return nil, kind
     end
-    local first = redis.call('zrange', leases, 0, 0, 'WITHSCORES')
+    local first = redis_call('zrange', leases, 0, 0, 'WITHSCORES')
     if not first[1] then
         spread(lock, leases, now)
-    elseif not found[1] and not found[2] and redis.call('exists', lock) == 0 then
+    elseif not found[1] and not found[2] and redis_call('exists', lock) == 0 then
         -- Entries of holds gone from the lock, its key deleted by hand: in nobody's way.
-        redis.call('del', leases)
+        redis_call('del', leases)
     elseif tonumber(first[2]) < now then
-        drop_ended(lock, leases, redis.call('zrangebyscore', leases, '-inf', '(' .. now), now)
-        found = redis.call('hmget', lock, 'writer', owner)
+        drop_ended(lock, leases, redis_call('zrangebyscore', leases, '-inf', '(' .. now), now)
+        found = redis_call('hmget', lock, 'writer', owner)
     end
     return {writer = found[1], held = found[2] ~= false}
 end
@@ -218,7 +218,7 @@ local function mode_of(lock, writer)
     if writer then
         return 'write'
     end
-    if redis.call('exists', lock) == 1 then
+    if redis_call('exists', lock) == 1 then
         return 'read'
     end
     return nil
@@ -228,7 +228,7 @@ end
 -- re-armed to end at `ends` (server ms), so the lease the caller times from the resend is never
 -- longer than Redis keeps it.
 local function rearm_hold(lock, leases, owner, ends)
-    redis.call('zadd', leases, ends, owner)
+    redis_call('zadd', leases, ends, owner)
     expire_with_last(lock, leases)
 end
 
@@ -251,7 +251,7 @@ local function wake_next(mode, lock, publish)
             wake_by_name(publish, key_of(lock, 'unlock'), head, 'to:' .. head)
         end
     else
-        redis.pcall(publish, key_of(lock, 'unlock'), 'all')
+        redis_pcall(publish, key_of(lock, 'unlock'), 'all')
     end
 end
 
@@ -275,13 +275,13 @@ end
 -- Whether a live waiter that wants to write queues in `q` ahead of `owner` (anywhere in the
 -- queue if `owner` is not in it). Dead waiters met on the way leave the queue.
 local function writer_ahead(q, owner, now)
-    for _, waiter in ipairs(redis.call('zrange', q.queue, 0, -1)) do
+    for _, waiter in ipairs(redis_call('zrange', q.queue, 0, -1)) do
         if waiter == owner then
             return false
         end
-        if tonumber(redis.call('zscore', q.alive, waiter) or '0') < now then
+        if tonumber(redis_call('zscore', q.alive, waiter) or '0') < now then
             dequeue(q, waiter)
-        elseif redis.call('hget', q.wants, waiter) == 'write' then
+        elseif redis_call('hget', q.wants, waiter) == 'write' then
             return true
         end
     end
@@ -291,7 +291,7 @@ end
 -- The soonest a waiter must try again: `refresh` ms, or less if a lease of `leases` ends sooner
 -- (a crashed holder's share comes back then).
 local function next_try(leases, now, refresh)
-    local first = redis.call('zrange', leases, 0, 0, 'WITHSCORES')
+    local first = redis_call('zrange', leases, 0, 0, 'WITHSCORES')
     if first[2] then
         return math.max(math.min(refresh, tonumber(first[2]) - now), 0)
     end
@@ -304,11 +304,11 @@ end
 -- (its turn is the head's, or a writer's queued ahead).
 local function holders_seen(lock, leases, mode)
     if mode == 'write' then
-        return holds_seen(lock, 'writer', 1, {redis.call('hget', lock, 'writer')})
+        return holds_seen(lock, 'writer', 1, {redis_call('hget', lock, 'writer')})
     end
     if mode == 'read' then
-        local first = redis.call('zrange', leases, 0, 2)
-        return holds_seen(lock, 'reader', redis.call('zcard', leases), first)
+        local first = redis_call('zrange', leases, 0, 2)
+        return holds_seen(lock, 'reader', redis_call('zcard', leases), first)
     end
     return ''
 end
@@ -319,9 +319,9 @@ end
 -- write hold `rearmed`: taken by an earlier copy, whose token the state still holds).
 local function fence_seen(fence, write, rearmed)
     if write and not rearmed then
-        return redis.call('incr', fence)
+        return redis_call('incr', fence)
     end
-    return redis.call('get', fence)
+    return redis_call('get', fence)
 end
 
 -- The token of that hold, from what fence_seen saw (`seen`). A read hold carries the last token

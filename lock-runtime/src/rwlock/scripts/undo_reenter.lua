@@ -20,7 +20,7 @@
 -- Safe to resend, and a copy counts once however late it lands, as does a copy of the re-entry
 -- (see give_back_hold in family/scripts/common.lua): no key is left behind.
 
-if redis.call('type', KEYS[1]).ok ~= 'hash' then
+if redis_call('type', KEYS[1]).ok ~= 'hash' then
     return 0
 end
 expire_holds(KEYS[1], KEYS[7], server_ms())

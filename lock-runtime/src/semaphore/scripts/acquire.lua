@@ -44,7 +44,7 @@
 -- what every live waiter queued ahead wants too; a newcomer queues behind every waiter.
 
 local sem, id = KEYS[1], ARGV[1]
-local found = redis.pcall('hmget', sem, 'total', 'used', id)
+local found = redis_pcall('hmget', sem, 'total', 'used', id)
 local kind = refused_type(sem, found)
 if kind then
     return {-1, kind}
@@ -71,18 +71,18 @@ if used == 0 then
     -- permit id is marked, anybody queues, or an acquisition holds permits lone; none of them,
     -- the permits are taken at once, lone.
     local lone = key_of(sem, 'lone')
-    local seen = redis.call('exists', mark, queue, lone)
+    local seen = redis_call('exists', mark, queue, lone)
     if seen == 0 then
         take_lone(lone, id, permits, ARGV[2], lease)
         mark_taken(mark, ARGV[8])
         return 0
     end
-    local value = redis.call('get', lone)
+    local value = redis_call('get', lone)
     if value then
         if lone_is(value, id) then
             -- A resend of the request that took them lone: re-arm their lease (see rearm in
             -- common.lua).
-            redis.call('pexpire', lone, lease)
+            redis_call('pexpire', lone, lease)
             mark_taken(mark, ARGV[8])
             return 0
         end
@@ -104,7 +104,7 @@ local ends = string.format('%d', now + tonumber(lease))
 -- it, which re-arms its lease.
 local own = found[3]
 if untouched == nil and expire_permits(sem, leases, now) then
-    local again = redis.call('hmget', sem, 'used', id)
+    local again = redis_call('hmget', sem, 'used', id)
     used, own = tonumber(again[1]) or 0, again[2]
 end
 if own then
@@ -116,7 +116,7 @@ end
 local fits, queued
 local q
 if untouched == nil then
-    untouched = redis.call('exists', mark, queue) == 0
+    untouched = redis_call('exists', mark, queue) == 0
 end
 if untouched then
     -- Not marked (see abandoned in common.lua), and nobody queues: the free permits decide.
@@ -134,7 +134,7 @@ if fits then
         dequeue(q, id)
     end
     local taken = string.format('%d', used + wanted)
-    redis.call('hset', sem, id, permits, who_field(id), ARGV[2], 'used', taken)
+    redis_call('hset', sem, id, permits, who_field(id), ARGV[2], 'used', taken)
     lease_until(leases, id, ends)
     mark_taken(mark, ARGV[8])
     return 0
@@ -143,9 +143,9 @@ end
 q = q or queue_of(sem, queue)
 local liveness, wait = waiter_times(ARGV)
 enqueue(q, id, now_us, liveness, permits)
-local first = redis.call('zrange', leases, 0, 0, 'WITHSCORES')
+local first = redis_call('zrange', leases, 0, 0, 'WITHSCORES')
 if first[2] then
     wait = math.min(wait, tonumber(first[2]) - now)
 end
 local who = holders_seen(sem, leases)
-return {0, math.max(wait, 0), now_us, who, redis.call('zcard', q.queue)}
+return {0, math.max(wait, 0), now_us, who, redis_call('zcard', q.queue)}

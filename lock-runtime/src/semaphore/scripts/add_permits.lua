@@ -20,12 +20,12 @@
 if ran_already(KEYS[6], ARGV[3]) then
     return 1
 end
-local kind = redis.call('type', KEYS[1]).ok
+local kind = redis_call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return -1
 end
-redis.call('hincrby', KEYS[1], 'total', ARGV[1])
-redis.call('hsetnx', KEYS[1], 'used', 0)
+redis_call('hincrby', KEYS[1], 'total', ARGV[1])
+redis_call('hsetnx', KEYS[1], 'used', 0)
 wake_fitting(KEYS[1], available(KEYS[1]), server_ms(), ARGV[2])
 record_run(KEYS[6], ARGV[3], 1, ARGV[4])
 return 1

@@ -12,7 +12,7 @@ if early then
     return early
 end
 -- The lone acquisition (see sem.lua), while there is one, holds the only permits used.
-local lone = redis.call('get', KEYS[3])
+local lone = redis_call('get', KEYS[3])
 if lone then
     local _, permits = lone_parts(lone)
     return math.max(available(KEYS[1]) - tonumber(permits), 0)

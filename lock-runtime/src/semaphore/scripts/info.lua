@@ -32,29 +32,29 @@ if refused then
     return refused
 end
 local limit = tonumber(ARGV[1])
-local total = redis.call('hget', KEYS[1], 'total') or ''
+local total = redis_call('hget', KEYS[1], 'total') or ''
 
 -- The permits of acquisitions whose lease ended still count in `used`: take them out.
-local used = tonumber(redis.call('hget', KEYS[1], 'used')) or 0
-for _, id in ipairs(redis.call('zrangebyscore', KEYS[6], '-inf', '(' .. now)) do
-    used = used - (tonumber(redis.call('hget', KEYS[1], id)) or 0)
+local used = tonumber(redis_call('hget', KEYS[1], 'used')) or 0
+for _, id in ipairs(redis_call('zrangebyscore', KEYS[6], '-inf', '(' .. now)) do
+    used = used - (tonumber(redis_call('hget', KEYS[1], id)) or 0)
 end
 
 -- The holders, as a flat list of permit id, permits, ms of lease left and who took them: the
 -- lone acquisition (see sem.lua) alone while its key is there (its TTL the lease), else those of
 -- KEYS[6]; and how many there are.
 local holders, held_by = {}, 0
-local lone = redis.call('get', KEYS[7])
+local lone = redis_call('get', KEYS[7])
 local ends = lone and ttl_end(KEYS[7], now)
 if ends then
     local id, permits, record = lone_parts(lone)
     used = used + tonumber(permits)
     holders, held_by = {id, tonumber(permits), tonumber(ends) - now, record}, 1
 else
-    held_by = redis.call('zcount', KEYS[6], now, '+inf')
-    local live = redis.call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+    held_by = redis_call('zcount', KEYS[6], now, '+inf')
+    local live = redis_call('zrangebyscore', KEYS[6], now, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
     for i = 1, #live, 2 do
-        local permits = redis.call('hget', KEYS[1], live[i])
+        local permits = redis_call('hget', KEYS[1], live[i])
         if permits then
             holders[#holders + 1] = live[i]
             holders[#holders + 1] = tonumber(permits)

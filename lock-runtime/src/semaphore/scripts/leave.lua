@@ -26,12 +26,12 @@
 -- behind it in). Safe to resend.
 
 if tonumber(ARGV[2]) > 0 then
-    redis.call('set', KEYS[3], 1, 'px', ARGV[2])
+    redis_call('set', KEYS[3], 1, 'px', ARGV[2])
 end
 local q = {queue = KEYS[5], alive = KEYS[6], wants = KEYS[7]}
 dequeue(q, ARGV[1])
 
-if redis.call('type', KEYS[1]).ok ~= 'hash' then
+if redis_call('type', KEYS[1]).ok ~= 'hash' then
     return 0
 end
 local now = server_ms()

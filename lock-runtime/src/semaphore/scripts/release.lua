@@ -35,17 +35,17 @@ local memo = key_of(sem, 'memo', ARGV[2])
 -- nobody queues: its own release gives its permits back in one DEL, waking nobody; another's
 -- means this permit id holds nothing.
 local lone = key_of(sem, 'lone')
-local value = redis.call('get', lone)
+local value = redis_call('get', lone)
 if value then
     if not lone_is(value, id) then
-        return tonumber(redis.call('get', memo) or '0')
+        return tonumber(redis_call('get', memo) or '0')
     end
-    redis.call('del', lone)
-    redis.call('set', memo, '1', 'px', memo_ttl_of(ARGV))
+    redis_call('del', lone)
+    redis_call('set', memo, '1', 'px', memo_ttl_of(ARGV))
     return 1
 end
 
-local found = redis.pcall('hmget', sem, id, 'total')
+local found = redis_pcall('hmget', sem, id, 'total')
 if refused_type(sem, found) then
     return -1
 end
@@ -61,8 +61,8 @@ if found[1] then
     if used then
         local free = (tonumber(found[2]) or 0) - used
         wake_fitting(sem, free, now, ARGV[5] or 'publish')
-        redis.call('set', memo, '1', 'px', memo_ttl_of(ARGV))
+        redis_call('set', memo, '1', 'px', memo_ttl_of(ARGV))
         return 1
     end
 end
-return tonumber(redis.call('get', memo) or '0')
+return tonumber(redis_call('get', memo) or '0')

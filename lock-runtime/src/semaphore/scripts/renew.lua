@@ -17,10 +17,10 @@
 -- changes nothing.
 
 -- The lone acquisition (see sem.lua), while there is one, is the only one holding permits.
-local lone = redis.call('get', KEYS[3])
+local lone = redis_call('get', KEYS[3])
 if lone then
     if lone_is(lone, ARGV[1]) then
-        redis.call('pexpire', KEYS[3], ARGV[2])
+        redis_call('pexpire', KEYS[3], ARGV[2])
         return 1
     end
     return 0

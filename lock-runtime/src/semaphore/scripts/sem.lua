@@ -26,7 +26,7 @@
 -- them. A release wakes, by name and in queue order, the waiters whose permits fit in what is
 -- free, whatever process they wait in.
 --
--- As in rwlock/scripts/rw.lua, the common paths give redis.call strings, each number written out
+-- As in rwlock/scripts/rw.lua, the common paths give redis_call strings, each number written out
 -- once: a Lua number costs about a command to write out.
 
 
@@ -34,20 +34,20 @@
 -- `now`, server ms) from `sem`; their permits come back.
 local function drop_permits(sem, leases, ended, now)
     for _, id in ipairs(ended) do
-        local held = tonumber(redis.call('hget', sem, id))
+        local held = tonumber(redis_call('hget', sem, id))
         if held then
-            redis.call('hincrby', sem, 'used', -held)
-            redis.call('hdel', sem, id, who_field(id))
+            redis_call('hincrby', sem, 'used', -held)
+            redis_call('hdel', sem, id, who_field(id))
         end
     end
-    redis.call('zremrangebyscore', leases, '-inf', '(' .. now)
+    redis_call('zremrangebyscore', leases, '-inf', '(' .. now)
 end
 
 -- Grants the acquisition `id`, on a semaphore on which no permit is used and nobody queues,
 -- `wanted` permits (a string), lone, in its key `lone`, with `record` saying who took them, for
 -- `lease` ms from now (a string). One command: SET.
 local function take_lone(lone, id, wanted, record, lease)
-    redis.call('set', lone, id .. ' ' .. wanted .. ' ' .. record, 'px', lease)
+    redis_call('set', lone, id .. ' ' .. wanted .. ' ' .. record, 'px', lease)
 end
 
 -- Whether `value`, the value of a semaphore's key `lone`, is that of the acquisition `id`.
@@ -68,14 +68,14 @@ end
 -- permits of `sem` in use after, or nil if its lease had ended (it counted in nothing).
 local function settle_lone(sem, leases, lone, value, now)
     local ends = ttl_end(lone, now)
-    redis.call('del', lone)
+    redis_call('del', lone)
     if not ends then
         return nil
     end
     local id, permits, record = lone_parts(value)
-    redis.call('hset', sem, id, permits, who_field(id), record)
-    redis.call('zadd', leases, ends, id)
-    return redis.call('hincrby', sem, 'used', permits)
+    redis_call('hset', sem, id, permits, who_field(id), record)
+    redis_call('zadd', leases, ends, id)
+    return redis_call('hincrby', sem, 'used', permits)
 end
 
 -- Drops the acquisitions of `sem` kept in `leases` whose lease ended before `now` (server ms);
@@ -84,17 +84,17 @@ end
 -- ZRANGEBYSCORE.
 local function expire_permits(sem, leases, now)
     local before = string.format('(%d', now)
-    if redis.call('zcount', leases, '-inf', before) == 0 then
+    if redis_call('zcount', leases, '-inf', before) == 0 then
         return false
     end
-    drop_permits(sem, leases, redis.call('zrangebyscore', leases, '-inf', before), now)
+    drop_permits(sem, leases, redis_call('zrangebyscore', leases, '-inf', before), now)
     return true
 end
 
 -- expire_permits, the lone acquisition settled first if there is one (see settle_lone).
 local function expire_all(sem, leases, now)
     local lone = key_of(sem, 'lone')
-    local value = redis.call('get', lone)
+    local value = redis_call('get', lone)
     if value then
         settle_lone(sem, leases, lone, value, now)
     end
@@ -105,13 +105,13 @@ end
 -- TTL: were it to expire, the holds it times would stay in the semaphore's hash, which has none
 -- either. It is deleted when its last entry leaves (an empty sorted set is no key).
 local function lease_until(leases, id, ends)
-    redis.call('zadd', leases, ends, id)
+    redis_call('zadd', leases, ends, id)
 end
 
 -- The permits of `sem` nobody holds now.
 local function available(sem)
-    local total = tonumber(redis.call('hget', sem, 'total')) or 0
-    return total - (tonumber(redis.call('hget', sem, 'used')) or 0)
+    local total = tonumber(redis_call('hget', sem, 'total')) or 0
+    return total - (tonumber(redis_call('hget', sem, 'used')) or 0)
 end
 
 -- The live waiter of `q` at `index` in queue order and the permits it wants, or nil past the
@@ -121,12 +121,12 @@ end
 local function live_at(q, index, now, keep)
     while true do
         local at = string.format('%d', index)
-        local waiter = redis.call('zrange', q.queue, at, at)[1]
+        local waiter = redis_call('zrange', q.queue, at, at)[1]
         if not waiter then
             return nil
         end
-        if waiter == keep or tonumber(redis.call('zscore', q.alive, waiter) or '0') >= now then
-            return waiter, tonumber(redis.call('hget', q.wants, waiter)) or 1
+        if waiter == keep or tonumber(redis_call('zscore', q.alive, waiter) or '0') >= now then
+            return waiter, tonumber(redis_call('hget', q.wants, waiter)) or 1
         end
         dequeue(q, waiter)
     end
@@ -184,19 +184,19 @@ end
 -- Gives back every permit the acquisition `id` holds (`held`: how many, as the caller read them
 -- from `sem`, or nil). Returns the permits of `sem` in use after, or nil if it held none.
 local function give_back(sem, leases, id, held)
-    held = held or redis.call('hget', sem, id)
+    held = held or redis_call('hget', sem, id)
     if not held then
         return nil
     end
-    local used = redis.call('hincrby', sem, 'used', '-' .. held)
-    redis.call('hdel', sem, id, who_field(id))
-    redis.call('zrem', leases, id)
+    local used = redis_call('hincrby', sem, 'used', '-' .. held)
+    redis_call('hdel', sem, id, who_field(id))
+    redis_call('zrem', leases, id)
     return used
 end
 
 -- What a busy acquire tells about the acquisitions holding permits of `sem`, as holds_seen in
 -- common.lua: the first three by lease end, out of all of them.
 local function holders_seen(sem, leases)
-    local first = redis.call('zrange', leases, 0, 2)
-    return holds_seen(sem, 'permit holder', redis.call('zcard', leases), first)
+    local first = redis_call('zrange', leases, 0, 2)
+    return holds_seen(sem, 'permit holder', redis_call('zcard', leases), first)
 end

@@ -14,17 +14,17 @@
 -- none: another type, or a semaphore deleted since an earlier copy of this request ran).
 
 local ran = ran_already(KEYS[2], ARGV[2])
-local kind = redis.call('type', KEYS[1]).ok
+local kind = redis_call('type', KEYS[1]).ok
 if kind ~= 'none' and kind ~= 'hash' then
     return {-1, 0}
 end
 if ran then
-    return {ran, tonumber(redis.call('hget', KEYS[1], 'total') or '0')}
+    return {ran, tonumber(redis_call('hget', KEYS[1], 'total') or '0')}
 end
 local result = 0
-if redis.call('hsetnx', KEYS[1], 'total', ARGV[1]) == 1 then
-    redis.call('hsetnx', KEYS[1], 'used', 0)
+if redis_call('hsetnx', KEYS[1], 'total', ARGV[1]) == 1 then
+    redis_call('hsetnx', KEYS[1], 'used', 0)
     result = 1
 end
 record_run(KEYS[2], ARGV[2], result, ARGV[3])
-return {result, tonumber(redis.call('hget', KEYS[1], 'total'))}
+return {result, tonumber(redis_call('hget', KEYS[1], 'total'))}
