@@ -22,7 +22,10 @@
 
 use std::{
     future::Future,
-    sync::{Arc, Weak},
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicU8, Ordering},
+    },
 };
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -75,6 +78,52 @@ pub(crate) struct Holder {
     /// The numbers of the owner's lock-checked writes still awaiting an outcome, shared by its
     /// re-entries (one owner id).
     pub(crate) execs: Arc<Unsettled>,
+    /// Whether the owner re-entered, shared by the release of its acquisition's hold.
+    pub(crate) reentries: Arc<Reentries>,
+}
+
+/// Whether an owner ever sent a re-entry, and whether the release of its acquisition's hold
+/// began. Exactly one of the two comes first, so a release that comes first knows that the
+/// owner has its acquisition's hold alone, and always will: the scripts then need not read the
+/// owner's re-entry record (see `give_back` in `family/scripts/common.lua`), for this request
+/// and every copy of it, however late. A re-entry that comes after it is refused as one that
+/// finds the hold gone; a release that comes after a re-entry names its hold by number.
+#[derive(Debug, Default)]
+pub(crate) struct Reentries(AtomicU8);
+
+/// No re-entry sent, no release begun.
+const NONE_YET: u8 = 0;
+/// A re-entry (or its undo) was sent or is about to be.
+const REENTERED: u8 = 1;
+/// The release of the acquisition's hold began before any re-entry.
+const RELEASING_ALONE: u8 = 2;
+
+impl Reentries {
+    /// Called before a re-entry's first request is sent: false if the release of the
+    /// acquisition's hold began first (the re-entry must then not be sent).
+    pub(crate) fn reenter(&self) -> bool {
+        match self
+            .0
+            .compare_exchange(NONE_YET, REENTERED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) | Err(REENTERED) => true,
+            Err(_) => false,
+        }
+    }
+
+    /// Called as the release of the acquisition's hold is built, each time it is: true if no
+    /// re-entry was sent before it, none ever will be.
+    pub(crate) fn release_alone(&self) -> bool {
+        match self.0.compare_exchange(
+            NONE_YET,
+            RELEASING_ALONE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) | Err(RELEASING_ALONE) => true,
+            Err(_) => false,
+        }
+    }
 }
 
 impl ScopeHold {
@@ -149,4 +198,28 @@ pub(crate) fn enter_all<F: Future>(
 /// ```
 pub fn fencing_token() -> Option<u64> {
     innermost().map(|held| held.holder.token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reentries;
+
+    #[test]
+    fn a_release_that_comes_first_stays_alone_and_refuses_later_reentries() {
+        let reentries = Reentries::default();
+        assert!(reentries.release_alone());
+        assert!(
+            reentries.release_alone(),
+            "the same answer when built again"
+        );
+        assert!(!reentries.reenter());
+    }
+
+    #[test]
+    fn a_reentry_that_comes_first_makes_the_release_name_its_hold() {
+        let reentries = Reentries::default();
+        assert!(reentries.reenter());
+        assert!(reentries.reenter());
+        assert!(!reentries.release_alone());
+    }
 }

@@ -24,7 +24,7 @@ use crate::{
         keys::Keys,
         lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
         meter::{Label, Meter},
-        scope::{self, Holder, ScopeHold},
+        scope::{self, Holder, Reentries, ScopeHold},
         script_path::{Copies, Sent},
         wait::{self, Attempt, Outcome, Waiting},
         watchdog::{Registration, RenewalId},
@@ -33,7 +33,7 @@ use crate::{
     family::{
         flavor::Flavor,
         guard::LockGuard,
-        release::{ACQUISITION_HOLD, Mark, Release, Undo, UndoOf},
+        release::{Held, Mark, Release, Undo, UndoOf},
         replies::{Acquired, Reentered, Seen},
     },
     transport::{
@@ -428,11 +428,12 @@ impl Acquire {
         // hold is gone (see `attempt`): nothing is left to undo.
         self.undo_on_drop = None;
         tracing::debug!(lock = %self.keys.name, token, "acquired");
+        let reentries = Arc::<Reentries>::default();
         let release = Box::new(Release {
             layout: self.flavor.layout,
             keys: Arc::clone(&self.keys),
             owner: Arc::clone(&self.owner),
-            hold: ACQUISITION_HOLD,
+            hold: Held::Acquisition(Arc::clone(&reentries)),
         });
         let holder = Holder {
             backend: Arc::clone(&self.backend),
@@ -443,6 +444,7 @@ impl Acquire {
             token,
             lease,
             execs: Arc::default(),
+            reentries,
             renewal: renewal.as_ref().map(Arc::downgrade),
         };
         let hold =
@@ -660,6 +662,14 @@ async fn reenter(
             keys.name
         )));
     };
+    // The guard of the scope's hold started its release (it was dropped while this scope
+    // runs): the release counts on no re-entry of its owner, so none is sent, and this one
+    // fails as one that finds the hold gone would.
+    if !held.holder.reentries.reenter() {
+        return Err(LockError::LeaseLost {
+            name: keys.name.to_string(),
+        });
+    }
     let context = || format!("re-entering lock `{}`", keys.name);
     let mut tries = 0;
     let (reply, number) = loop {
@@ -691,7 +701,7 @@ async fn reenter(
                 layout,
                 keys: Arc::clone(&keys),
                 owner: Arc::clone(owner),
-                hold: number,
+                hold: Held::Reentry(number),
             });
             // The re-entry shares the outer hold's renewal: renewed as long as either is held.
             let renewal = held.holder.renewal.as_ref().and_then(Weak::upgrade);

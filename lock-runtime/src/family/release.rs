@@ -7,6 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::core::lua::Invocation;
 use futures_util::future::BoxFuture;
+use redis::{RedisWrite, ToRedisArgs};
 
 use crate::{
     core::{
@@ -15,6 +16,7 @@ use crate::{
         hub::PUBLISH,
         keys::{FENCE_TTL, Keys},
         lease::redis_millis,
+        scope::Reentries,
     },
     error::LockError,
     family::{
@@ -49,14 +51,53 @@ impl Mark {
 /// `scripts/common.lua`).
 pub(crate) const ACQUISITION_HOLD: u64 = 0;
 
+/// Which hold of its owner a release gives back, as its call names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HoldNumber {
+    /// The acquisition's hold of an owner that never re-entered, and never will (see
+    /// [`Reentries`]): its only hold, so the script reads no re-entry record.
+    Only,
+    /// The hold of this number: [`ACQUISITION_HOLD`], or a re-entry's.
+    Numbered(u64),
+}
+
+/// As the release scripts read it: "" for the only hold, else the number.
+impl ToRedisArgs for HoldNumber {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        match self {
+            Self::Only => out.write_arg(b""),
+            Self::Numbered(number) => number.write_redis_args(out),
+        }
+    }
+}
+
+/// Which hold a [`Release`] gives back.
+pub(crate) enum Held {
+    /// The acquisition's: its owner's re-entries say, when the release is built, whether it is
+    /// the only one ([`HoldNumber::Only`]).
+    Acquisition(Arc<Reentries>),
+    /// The re-entry of this number.
+    Reentry(u64),
+}
+
 /// Releases one hold of an owner.
 pub(crate) struct Release {
     pub(crate) layout: &'static Layout,
     pub(crate) keys: Arc<Keys>,
     pub(crate) owner: Arc<str>,
-    /// The number of the hold: [`ACQUISITION_HOLD`], or the re-entry's. A copy of the release
-    /// that lands late finds this hold gone and gives back nothing.
-    pub(crate) hold: u64,
+    /// The hold. A copy of the release that lands late finds it gone and gives back nothing.
+    pub(crate) hold: Held,
+}
+
+impl Release {
+    /// The number the call names its hold by.
+    fn number(&self) -> HoldNumber {
+        match &self.hold {
+            Held::Acquisition(reentries) if reentries.release_alone() => HoldNumber::Only,
+            Held::Acquisition(_) => HoldNumber::Numbered(ACQUISITION_HOLD),
+            Held::Reentry(number) => HoldNumber::Numbered(*number),
+        }
+    }
 }
 
 impl GiveBack for Release {
@@ -73,7 +114,7 @@ impl GiveBack for Release {
             let release = release_hold_call(
                 self.layout,
                 keys,
-                (&self.owner, self.hold),
+                (&self.owner, self.number()),
                 &request,
                 memo_ttl,
                 publish,
@@ -175,9 +216,9 @@ impl GiveBack for Undo {
     }
 }
 
-/// The call of `layout`'s release giving back the hold an acquisition of `owner` took (not a
-/// re-entry's: see [`release_hold_call`]), as request `request`; it wakes the next waiter with
-/// the command `publish` (see `Hub::publish`).
+/// The call of `layout`'s release giving back the hold an acquisition of `owner` took, where
+/// the owner never re-entered ([`HoldNumber::Only`]; see [`release_hold_call`]), as request
+/// `request`; it wakes the next waiter with the command `publish` (see `Hub::publish`).
 pub(crate) fn release_call(
     layout: &Layout,
     keys: &Keys,
@@ -189,20 +230,20 @@ pub(crate) fn release_call(
     release_hold_call(
         layout,
         keys,
-        (owner, ACQUISITION_HOLD),
+        (owner, HoldNumber::Only),
         request,
         memo_ttl,
         publish,
     )
 }
 
-/// The call of `layout`'s release giving back the hold of `owner` numbered `hold` (its
-/// acquisition's, [`ACQUISITION_HOLD`], or a re-entry's), as request `request`, whose memo lives
-/// `memo_ttl` to answer a resend; it wakes the next waiter with the command `publish`.
+/// The call of `layout`'s release giving back the hold of `owner` named `hold`, as request
+/// `request`, whose memo lives `memo_ttl` to answer a resend; it wakes the next waiter with the
+/// command `publish`.
 pub(crate) fn release_hold_call(
     layout: &Layout,
     keys: &Keys,
-    (owner, hold): (&str, u64),
+    (owner, hold): (&str, HoldNumber),
     request: &str,
     memo_ttl: Duration,
     publish: &str,
@@ -219,7 +260,7 @@ pub(crate) fn release_hold_call(
     let memo_ttl = redis_millis(memo_ttl);
     if publish != PUBLISH {
         release.arg(memo_ttl).arg(hold).arg(publish);
-    } else if hold != ACQUISITION_HOLD {
+    } else if hold != HoldNumber::Only {
         release.arg(memo_ttl).arg(hold);
     } else if memo_ttl != redis_millis(DEFAULT_MEMO_TTL) {
         release.arg(memo_ttl);

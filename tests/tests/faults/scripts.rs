@@ -450,6 +450,36 @@ fn a_late_copy_of_a_release_gives_back_nothing() {
     assert_lock_gone(&server, &keys, "the last hold given back frees the lock");
 }
 
+/// The release of an acquisition's hold whose owner never re-entered names it "" (its only
+/// hold: no re-entry record is read). A resend answers what the first attempt did, a copy that
+/// lands once its memo is gone gives back nothing, and it is refused on a value of another type
+/// like any release.
+#[test]
+fn the_release_of_an_only_hold_counts_once_however_late_a_copy_lands() {
+    let server = RedisServer::start();
+    let keys = keys(&unique_name("only-hold"));
+    acquire(&server, &keys, "client:1", "10000");
+    assert_eq!(release(&server, &keys, "client:1", "", "r1"), 1, "freed");
+    assert_lock_gone(&server, &keys, "the only hold given back frees the lock");
+    assert_eq!(release(&server, &keys, "client:1", "", "r1"), 1, "resent");
+    assert_eq!(
+        release(&server, &keys, "client:1", "", "r1-late"),
+        0,
+        "late"
+    );
+
+    // The next owner's hold is left alone by a late copy of the last owner's release.
+    acquire(&server, &keys, "client:2", "10000");
+    assert_eq!(release(&server, &keys, "client:1", "", "r2-late"), 0);
+    assert_eq!(holds(&server, &keys, "client:2"), Some(1));
+    assert_eq!(release(&server, &keys, "client:2", "", "r3"), 1);
+    assert_lock_gone(&server, &keys, "the next owner released");
+
+    let _: () = server.cmd(&["RPUSH", &keys.lock, "x"]);
+    assert_eq!(release(&server, &keys, "client:2", "", "r4"), -1);
+    let _: () = server.cmd(&["DEL", &keys.lock]);
+}
+
 /// A late copy of a re-entry (at or below the highest number its owner's record has seen)
 /// counts nothing, after its hold was released too; so does a re-entry overtaken by a later one
 /// of the same owner, whose caller asks again under a new number.

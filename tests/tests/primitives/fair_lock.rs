@@ -419,12 +419,12 @@ async fn a_hand_over_reads_the_time_once() {
     let (guard, calls) = watch_hand_off(&server, holder, waiter).await;
     let releases: Vec<_> = calls
         .iter()
-        .filter(|inside| inside.first().is_some_and(|first| first == "hmget"))
+        .filter(|inside| inside.first().is_some_and(|first| first == "hget"))
         .collect();
     assert_eq!(
         releases,
         [&[
-            "hmget", "del", "exists", "time", "zrange", "zscore", "hget", "zrem", "zrem", "hdel",
+            "hget", "del", "exists", "time", "zrange", "zscore", "hget", "zrem", "zrem", "hdel",
             "incr", "hset", "pexpire", "publish", "set",
         ]],
         "the release's commands, in {calls:?}"

@@ -539,17 +539,20 @@ end
 -- seen, it becomes the highest, so that re-entry adds nothing when it lands. Returns how many
 -- holds the owner has left (0: none, the caller lets the owner's hold go), or nil if it did not
 -- have this one (a copy of a release or undo that counted already, an undo that came first, or
--- an owner that holds nothing). `found` is the reply of `HMGET lock owner <its record field>`,
--- read by the caller (see give_back_hold).
-local function give_back(lock, owner, number, undo, found)
-    if not found[1] then
+-- an owner that holds nothing). `holds` and `record` are the owner's field and its record (nil
+-- where absent), read by the caller (see give_back_hold).
+-- The number '' names the acquisition's hold of an owner whose client never sent a re-entry,
+-- and never will (see Reentries in core/scope.rs): its only hold, and no record, so the caller
+-- need not read one (the uncontended release).
+local function give_back(lock, owner, number, undo, holds, record)
+    if not holds then
         return nil
     end
-    if not found[2] and number == '0' then
-        -- No re-entry seen: the acquisition's hold is the only one (the uncontended release).
-        return tonumber(found[1]) - 1
+    if number == '' or (not record and number == '0') then
+        -- No re-entry seen: the acquisition's hold is the only one.
+        return tonumber(holds) - 1
     end
-    local last, held = read_record(found[2])
+    local last, held = read_record(record)
     if undo and tonumber(number) > tonumber(last) then
         redis_call('hset', lock, record_field(owner), number .. ' ' .. table.concat(held, ' '))
         return nil
@@ -559,7 +562,7 @@ local function give_back(lock, owner, number, undo, found)
         return nil
     end
     table.remove(held, at)
-    local left = tonumber(found[1]) - 1
+    local left = tonumber(holds) - 1
     if left > 0 then
         local record = last .. ' ' .. table.concat(held, ' ')
         redis_call('hset', lock, owner, left, record_field(owner), record)
@@ -570,7 +573,7 @@ end
 -- give_back, reading the owner's hold and record itself: one HMGET.
 local function give_back_hold(lock, owner, number, undo)
     local found = redis_call('hmget', lock, owner, record_field(owner))
-    return give_back(lock, owner, number, undo, found)
+    return give_back(lock, owner, number, undo, found[1], found[2])
 end
 
 -- Lock-checked writes (exec.lua), and why a copy of one runs at most once, and never after its

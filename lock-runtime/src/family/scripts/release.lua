@@ -14,7 +14,8 @@
 -- ARGV[2]  the id of this request, which names its memo key (KEYS[3])
 -- ARGV[3]  memo TTL in milliseconds; left out for MEMO_MS (see memo_ttl_of in common.lua)
 -- ARGV[4]  the number of the hold: 0 for the acquisition's, a re-entry's own otherwise (see
---          common.lua); left out for 0
+--          common.lua); "" (and left out) for the acquisition's hold of an owner that never
+--          re-entered, whose re-entry record is not read (see give_back in common.lua)
 -- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish"
 -- Arguments at their default are left out from the last: Redis reads every argument from the
 -- request, at about half the cost of a command of the release.
@@ -38,18 +39,26 @@
 -- first of its copies to run. A copy that finds none writes no memo: any later copy finds none
 -- either, and answers 0 as it did.
 --
--- The acquisition's hold, alone, costs four commands: the HMGET of the hold and its record
--- (through redis_pcall: its failure tells a value of another type, see refused_type), the DEL,
--- the EXISTS that finds no waiter (see pass_on), and the SET of the memo.
+-- The acquisition's hold, alone, costs four commands: the HGET of the hold (through
+-- redis_pcall: its failure tells a value of another type, see refused_type), the DEL, the
+-- EXISTS that finds no waiter (see pass_on), and the SET of the memo.
 
 local lock, owner, request = KEYS[1], ARGV[1], ARGV[2]
-local number, publish = ARGV[4] or '0', ARGV[5] or 'publish'
-local found = redis_pcall('hmget', lock, owner, record_field(owner))
-if refused_type(lock, found) then
+local number, publish = ARGV[4] or '', ARGV[5] or 'publish'
+local holds, record
+if number == '' then
+    holds = redis_pcall('hget', lock, owner)
+else
+    holds = redis_pcall('hmget', lock, owner, record_field(owner))
+    if not holds.err then
+        holds, record = holds[1], holds[2]
+    end
+end
+if refused_type(lock, holds) then
     return tonumber(redis_call('get', key_of(lock, 'memo', request))) or -1
 end
 
-local left = give_back(lock, owner, number, false, found)
+local left = give_back(lock, owner, number, false, holds, record)
 if not left then
     return tonumber(redis_call('get', key_of(lock, 'memo', request))) or 0
 end

@@ -16,7 +16,8 @@
 -- ARGV[2]  the id of this request, which names its memo key (KEYS[3])
 -- ARGV[3]  memo TTL in milliseconds; left out for MEMO_MS (see memo_ttl_of in common.lua)
 -- ARGV[4]  the number of the count: 0 for the acquisition's, a re-entry's own otherwise (see
---          reenter in family/scripts/common.lua); left out for 0
+--          reenter in family/scripts/common.lua); "" (and left out) for the acquisition's of an
+--          owner that never re-entered, read here as 0
 -- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
 --          family/scripts/release.lua)
 --
@@ -34,7 +35,10 @@
 -- did, is read only when the count is not found.
 
 local lock, owner = KEYS[1], ARGV[1]
-local number, publish = ARGV[4] or '0', ARGV[5] or 'publish'
+local number, publish = ARGV[4] or '', ARGV[5] or 'publish'
+if number == '' then
+    number = '0'
+end
 local found = redis_pcall('hmget', lock, owner, record_field(owner), SHARED)
 if refused_type(lock, found) then
     return -1

@@ -14,7 +14,7 @@
 -- ARGV[1]  permit id
 -- ARGV[2]  the id of this request, which names its memo key (KEYS[3])
 -- ARGV[3]  memo TTL in milliseconds; left out for MEMO_MS (see memo_ttl_of in common.lua)
--- ARGV[4]  unused (the locks' number of the hold: always 0 here, left out)
+-- ARGV[4]  unused (the locks' number of the hold: "" here, left out)
 -- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
 --          family/scripts/release.lua)
 --

@@ -11,8 +11,8 @@ use std::time::Duration;
 use lock_runtime::{LockClient, LockError, distribute_lock};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{assert_released, eventually, lock_key},
-    unique_name,
+    locks::{assert_released, eventually, hold_counts, lock_key},
+    ran_by_each_call, unique_name,
 };
 
 /// A server, a client, a lock name, and the counter the critical sections increment.
@@ -189,7 +189,7 @@ async fn a_reentry_dropped_while_waiting_for_its_turn_takes_nothing() {
                 second.is_err(),
                 "the second re-entry waited for the first's turn"
             );
-            let holds = lock_tests::locks::hold_counts(&f.server, &f.name);
+            let holds = hold_counts(&f.server, &f.name);
             assert_eq!(holds, vec![2], "the dropped re-entry counted no hold");
             first.unlock().await.expect("first unlock");
             let third = tokio::time::timeout(Duration::from_millis(500), lock.acquire())
@@ -201,4 +201,69 @@ async fn a_reentry_dropped_while_waiting_for_its_turn_takes_nothing() {
         .await;
     outer.unlock().await.expect("outer unlock");
     assert_released(&f.server, &f.name);
+}
+
+/// A guard's scope may outlive the guard (`scope` does not borrow it). Once the guard's release
+/// began, a re-entry from that scope is refused without a request: the release named its hold
+/// as the owner's only one, which reads no re-entry record (see `Reentries`), so no re-entry
+/// may count after it. Without that rule the re-entry is sent, and a copy of the release landing
+/// after it would free the lock under the re-entry's guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_that_outlives_its_guard_reenters_nothing_once_the_release_began() {
+    let f = Fixture::new("reentry-after-release").await;
+    let lock = f.client.lock(&f.name);
+    warm_up(&lock).await;
+    let outer = lock.acquire().await.expect("outer");
+    let scope = outer.scope(async { lock.acquire().await });
+    let monitor = f.server.monitor();
+    outer.unlock().await.expect("outer unlock");
+    let reentry = scope.await;
+    let calls = ran_by_each_call(&monitor.stop());
+    assert!(
+        matches!(reentry, Err(LockError::LeaseLost { .. })),
+        "a re-entry once its guard's release began: {:?}",
+        reentry.map(|guard| guard.fencing_token())
+    );
+    assert_eq!(
+        calls,
+        [["hget", "del", "exists", "set"]],
+        "one request, the release of the only hold: no re-entry sent"
+    );
+    assert_released(&f.server, &f.name);
+}
+
+/// A re-entry whose guard leaves the scope (it is returned from it) may outlive the guard of
+/// the acquisition. That release then names the acquisition's hold by its number and reads the
+/// owner's re-entry record: the lock stays held by the re-entry, and is freed by its release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reentry_outliving_the_acquisitions_guard_keeps_the_lock_until_its_own_release() {
+    let f = Fixture::new("reentry-outlives-outer").await;
+    let lock = f.client.lock(&f.name);
+    warm_up(&lock).await;
+    let outer = lock.acquire().await.expect("outer");
+    let inner = outer
+        .scope(async { lock.acquire().await })
+        .await
+        .expect("re-entry");
+    let monitor = f.server.monitor();
+    outer.unlock().await.expect("outer unlock");
+    let calls = ran_by_each_call(&monitor.stop());
+    assert_eq!(
+        calls,
+        [["hmget", "hset", "set"]],
+        "the acquisition's hold released by number, the re-entry's left"
+    );
+    assert_eq!(
+        hold_counts(&f.server, &f.name),
+        [1],
+        "the re-entry's hold is left"
+    );
+    inner.unlock().await.expect("inner unlock");
+    assert_released(&f.server, &f.name);
+}
+
+/// Takes and releases `lock` once, so its scripts are loaded and each call below runs at once.
+async fn warm_up(lock: &lock_runtime::Lock) {
+    let guard = lock.acquire().await.expect("warm-up");
+    guard.unlock().await.expect("warm-up unlock");
 }
