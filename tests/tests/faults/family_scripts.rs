@@ -228,36 +228,49 @@ fn prepare(server: &RedisServer, subject: &Subject, name: &str) {
     }
 }
 
+/// Released by its number, 0, and as the runtime releases the hold of an owner that never
+/// re-entered: "" (no re-entry record read).
 #[test]
 fn a_resent_acquisition_counts_once_and_a_resent_release_answers_like_the_first() {
-    for (subject, file, argument) in acquisitions() {
+    for (hold, (subject, file, argument)) in ["0", ""]
+        .into_iter()
+        .flat_map(|hold| acquisitions().map(|acquisition| (hold, acquisition)))
+    {
         let server = RedisServer::start();
         let name = unique_name("resent");
         prepare(&server, &subject, &name);
         let first = subject.acquire(&server, file, &name, "client:1", argument);
         let resent = subject.acquire(&server, file, &name, "client:1", argument);
-        assert_eq!(first.0, 1, "{file}: acquired");
+        assert_eq!(first.0, 1, "{file}, hold \"{hold}\": acquired");
         assert_eq!(
             resent, first,
-            "{file}: the resend answers like the first attempt"
+            "{file}, hold \"{hold}\": the resend answers like the first attempt"
         );
         let counted = subject.held(&server, &name, "client:1");
         assert_eq!(
             counted,
             Some(argument.map_or(1, |n| n.parse().expect("n"))),
-            "{file}: counted once"
+            "{file}, hold \"{hold}\": counted once"
         );
 
-        let released = subject.give_back(&server, "release.lua", &name, "client:1", "r1");
-        let again = subject.give_back(&server, "release.lua", &name, "client:1", "r1");
+        let release =
+            |request| subject.release(&server, "release.lua", &name, ("client:1", hold), request);
+        let (released, again) = (release("r1"), release("r1"));
         assert_eq!(
             (released, again),
             (1, 1),
-            "{file}: the resent release answers 1"
+            "{file}, hold \"{hold}\": the resent release answers 1"
         );
-        let other = subject.give_back(&server, "release.lua", &name, "client:1", "r2");
-        assert_eq!(other, 0, "{file}: a new release finds nothing held");
-        assert_eq!(subject.held(&server, &name, "client:1"), None, "{file}");
+        let other = release("r2");
+        assert_eq!(
+            other, 0,
+            "{file}, hold \"{hold}\": a new release finds nothing held"
+        );
+        assert_eq!(
+            subject.held(&server, &name, "client:1"),
+            None,
+            "{file}, hold \"{hold}\""
+        );
     }
 }
 

@@ -17,7 +17,7 @@
 -- ARGV[3]  memo TTL in milliseconds; left out for MEMO_MS (see memo_ttl_of in common.lua)
 -- ARGV[4]  the number of the count: 0 for the acquisition's, a re-entry's own otherwise (see
 --          reenter in family/scripts/common.lua); "" (and left out) for the acquisition's of an
---          owner that never re-entered, read here as 0
+--          owner that never re-entered, read as 0 without reading the owner's re-entry record
 -- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
 --          family/scripts/release.lua)
 --
@@ -36,10 +36,15 @@
 
 local lock, owner = KEYS[1], ARGV[1]
 local number, publish = ARGV[4] or '', ARGV[5] or 'publish'
+-- The hold, SHARED, and the owner's re-entry record unless the owner never re-entered (the
+-- number ""): then it has none.
+local found
 if number == '' then
     number = '0'
+    found = redis_pcall('hmget', lock, owner, SHARED)
+else
+    found = redis_pcall('hmget', lock, owner, SHARED, record_field(owner))
 end
-local found = redis_pcall('hmget', lock, owner, record_field(owner), SHARED)
 if refused_type(lock, found) then
     return -1
 end
@@ -51,13 +56,13 @@ if found[1] then
     -- but the lone one, which this is. Else the two holds whose lease ends first tell: no lease
     -- left, or this one's alone.
     local first
-    local only = not found[3]
+    local only = not found[2]
     if not only then
         first = redis_call('zrange', leases, '0', '1', 'WITHSCORES')
         only = not first[1] or (first[1] == owner and not first[3])
     end
     local result
-    if only and found[1] == '1' and not found[2] and number == '0' then
+    if only and found[1] == '1' and not found[3] and number == '0' then
         -- The lock's only hold, never re-entered, and live without asking the time: the
         -- lock's keys expire when its last lease ends (see expire_with_last in rw.lua, and a
         -- lone lock's TTL is its hold's lease), which is this hold's, and the HMGET found the
