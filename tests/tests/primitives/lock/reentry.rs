@@ -11,7 +11,7 @@ use std::time::Duration;
 use lock_runtime::{LockClient, LockError, distribute_lock};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{assert_released, eventually, hold_counts, lock_key},
+    locks::{assert_released, eventually, hold_counts, lock_key, take_once},
     ran_by_each_call, unique_name,
 };
 
@@ -212,7 +212,8 @@ async fn a_reentry_dropped_while_waiting_for_its_turn_takes_nothing() {
 async fn a_scope_that_outlives_its_guard_reenters_nothing_once_the_release_began() {
     let f = Fixture::new("reentry-after-release").await;
     let lock = f.client.lock(&f.name);
-    warm_up(&lock).await;
+    // Scripts loaded, so each call below runs at once.
+    take_once(&f.client, &f.name).await;
     let outer = lock.acquire().await.expect("outer");
     let scope = outer.scope(async { lock.acquire().await });
     let monitor = f.server.monitor();
@@ -239,7 +240,8 @@ async fn a_scope_that_outlives_its_guard_reenters_nothing_once_the_release_began
 async fn a_reentry_outliving_the_acquisitions_guard_keeps_the_lock_until_its_own_release() {
     let f = Fixture::new("reentry-outlives-outer").await;
     let lock = f.client.lock(&f.name);
-    warm_up(&lock).await;
+    // Scripts loaded, so each call below runs at once.
+    take_once(&f.client, &f.name).await;
     let outer = lock.acquire().await.expect("outer");
     let inner = outer
         .scope(async { lock.acquire().await })
@@ -260,10 +262,4 @@ async fn a_reentry_outliving_the_acquisitions_guard_keeps_the_lock_until_its_own
     );
     inner.unlock().await.expect("inner unlock");
     assert_released(&f.server, &f.name);
-}
-
-/// Takes and releases `lock` once, so its scripts are loaded and each call below runs at once.
-async fn warm_up(lock: &lock_runtime::Lock) {
-    let guard = lock.acquire().await.expect("warm-up");
-    guard.unlock().await.expect("warm-up unlock");
 }
