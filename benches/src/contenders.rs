@@ -122,6 +122,7 @@ impl Implementation {
                 "zrange",
                 "zscore",
                 "zrem",
+                "zremrangebyrank",
                 "hdel",
                 "zcard",
                 "hmget",

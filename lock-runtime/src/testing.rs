@@ -23,7 +23,7 @@ pub mod scripts {
         family::{
             acquisition::{Queueing, acquire_call},
             flavor::ONE_OWNER,
-            release::release_call,
+            release::{ResendBy, release_call},
         },
         lock::REENTRANT,
         transport::{config::DEFAULT_WATCHDOG_TIMEOUT, connect::ServerFeatures},
@@ -196,9 +196,9 @@ pub mod scripts {
         Ok(())
     }
 
-    /// Appends to `pipeline` the release of one hold of lock `name` by `owner`, as request
-    /// `request` (its memo lives `memo_ttl`), sent as `calls` says. Loaded scripts required, as
-    /// for [`pipe_acquire`].
+    /// Appends to `pipeline` the release of the hold of lock `name` that `owner` took, as the
+    /// first copy of a release goes out, sent as `calls` says. Loaded scripts required, as for
+    /// [`pipe_acquire`].
     ///
     /// # Errors
     ///
@@ -209,12 +209,10 @@ pub mod scripts {
         prefix: &str,
         name: &str,
         owner: &str,
-        request: &str,
-        memo_ttl: Duration,
     ) -> Result<(), LockError> {
         let keys = Keys::new(prefix, &Arc::from(name))?;
         // The bench runs on one Redis: classic `PUBLISH`.
-        let call = release_call(&ONE_OWNER, &keys, owner, request, memo_ttl, PUBLISH);
+        let call = release_call(&ONE_OWNER, &keys, owner, ResendBy::Token(None), PUBLISH);
         pipeline.add_command(calls.calls.command(&call));
         Ok(())
     }

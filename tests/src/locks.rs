@@ -32,6 +32,13 @@ pub fn fence_key(name: &str) -> String {
     named(keys::fence, name)
 }
 
+/// The last token that a reentrant or fair lock's fencing state, as `GET` reads it, says was
+/// handed out: the state counts at a hold's token (always odd) while the hold lasts, and one
+/// past it once the hold was released.
+pub fn last_token(fence: u64) -> u64 {
+    fence - (1 - fence % 2)
+}
+
 /// A client of `server` with a short watchdog timeout, so lease tests run in seconds.
 ///
 /// # Panics

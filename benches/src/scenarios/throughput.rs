@@ -41,9 +41,6 @@ use crate::{
 /// The client name the ceiling's acquisitions record, as a lock's record its client's.
 const CLIENT_NAME: &str = "lock-bench";
 
-/// How long the ceiling's release memos live, as a client with default settings keeps them.
-const MEMO_TTL: Duration = Duration::from_secs(13);
-
 /// The spin lock's (and rslock's) compare-and-delete release.
 const COMPARE_AND_DELETE_LUA: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -197,9 +194,7 @@ impl Pipelines {
                                     LEASE,
                                     CLIENT_NAME,
                                 )?;
-                                scripts::pipe_release(
-                                    &mut pipe, &calls, "lock", name, &owner, &owner, MEMO_TTL,
-                                )?;
+                                scripts::pipe_release(&mut pipe, &calls, "lock", name, &owner)?;
                             }
                             Protocol::SetNx => {
                                 let key = format!("spin:{name}");

@@ -49,6 +49,10 @@ pub(crate) trait GiveBack: Send + Sync + 'static {
 
     /// Sends the give-back and says how it went.
     fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>>;
+
+    /// The fencing state of the hold may now count from `token` (a Redlock raised it to the
+    /// quorum's token): a give-back that names its hold by token names this one from now on.
+    fn fence_raised(&self, _token: u64) {}
 }
 
 /// A watchdog registration, shared by a hold and the re-entries of it: the owner's holds are
@@ -118,6 +122,11 @@ impl Hold {
         self
     }
 
+    /// See [`GiveBack::fence_raised`].
+    pub(crate) fn fence_raised(&self, token: u64) {
+        self.release.fence_raised(token);
+    }
+
     /// Stops renewing (unless another hold of the owner still shares the renewal) and leaves the
     /// scope's re-entry turn: the release is starting.
     fn start_release(&mut self) {
@@ -185,6 +194,15 @@ impl ReleaseOnDrop {
                 None => return Ok(()),
             };
             release.await
+        }
+    }
+}
+
+impl ReleaseOnDrop {
+    /// See [`GiveBack::fence_raised`].
+    pub(crate) fn fence_raised(&self, token: u64) {
+        if let Some(hold) = &self.0 {
+            hold.fence_raised(token);
         }
     }
 }

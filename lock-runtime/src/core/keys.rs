@@ -63,6 +63,13 @@ impl Keys {
         self.sub("fence")
     }
 
+    /// The notes of the reentrant and the fair lock's holds that ended without their release
+    /// (a sorted set of their tokens, see `note_lost` in `family/scripts/common.lua`), by which
+    /// a resent release learns what its first copy did.
+    pub(crate) fn lost(&self) -> SubKey<'_> {
+        self.sub("lost")
+    }
+
     /// The channel that announces releases and carries wake-ups.
     pub(crate) fn channel(&self) -> SubKey<'_> {
         self.sub("unlock")

@@ -207,6 +207,27 @@ impl ScriptPath {
         .await
     }
 
+    /// Runs the request `copies` describes and decodes its reply, resent as
+    /// [`eval`](Self::eval) is.
+    pub(crate) async fn eval_copies<R: FromRedisValue>(
+        &self,
+        copies: &Copies<'_>,
+        deadline: Option<Instant>,
+        context: impl Fn() -> String,
+    ) -> Result<Sent<R>, LockError> {
+        self.run(
+            &self.commands,
+            Resend::WhileTransient,
+            context,
+            deadline,
+            |mut connection| {
+                let call = copies.next();
+                async move { self.calls.invoke(call, &mut connection).await }
+            },
+        )
+        .await
+    }
+
     /// Sends `call` once: for requests that must not run twice (`exec`, `add_permits`). It goes out again only
     /// when the failure proves that it did not run ([`never_ran`]: a redirect, the cluster
     /// settling), within one response timeout of the first send.

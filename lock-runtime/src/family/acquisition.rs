@@ -7,7 +7,7 @@
 use std::{
     future::Future,
     io::Write,
-    sync::{Arc, Weak},
+    sync::{Arc, Weak, atomic::AtomicU64},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -348,7 +348,7 @@ impl Acquire {
                 let mut renew = layout.renew.prepare_invoke();
                 renew.key(&keys.main);
                 layout
-                    .with_leases(&mut renew, &keys)
+                    .with_own_keys(&mut renew, &keys)
                     .arg(owner.as_ref())
                     .arg(redis_millis(lease_time));
                 renew
@@ -433,6 +433,7 @@ impl Acquire {
             layout: self.flavor.layout,
             keys: Arc::clone(&self.keys),
             owner: Arc::clone(&self.owner),
+            token: AtomicU64::new(token),
             hold: Held::Acquisition(Arc::clone(&reentries)),
         });
         let holder = Holder {
@@ -677,7 +678,7 @@ async fn reenter(
         let mut call = script.prepare_invoke();
         call.key(&keys.main);
         layout
-            .with_leases(&mut call, &keys)
+            .with_own_keys(&mut call, &keys)
             .arg(owner.as_ref())
             .arg(number);
         let undo = Undo::new(layout, &keys, owner, UndoOf::Reentry(number));
@@ -701,6 +702,7 @@ async fn reenter(
                 layout,
                 keys: Arc::clone(&keys),
                 owner: Arc::clone(owner),
+                token: AtomicU64::new(held.holder.token),
                 hold: Held::Reentry(number),
             });
             // The re-entry shares the outer hold's renewal: renewed as long as either is held.
@@ -798,7 +800,7 @@ pub(crate) fn acquire_call(
         .key(keys.wants());
     flavor
         .layout
-        .with_leases(&mut acquire, keys)
+        .with_own_keys(&mut acquire, keys)
         .arg(owner)
         .arg(TakenBy::now(queueing.client_name));
     // Each with the default the script reads when it is left out (see `lease_of` and

@@ -86,6 +86,21 @@ pub(crate) struct Layout {
     /// semaphore's, whose hash has no TTL to keep it in): that key is then passed after the
     /// leases.
     pub(crate) lone: bool,
+    /// How a resent release learns what its first copy did.
+    pub(crate) resends: ResendAnswer,
+}
+
+/// How a copy of a release that finds its hold gone answers what the first copy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResendAnswer {
+    /// From a memo key the release writes per request, named by a request id (`{…}:memo:<id>`),
+    /// living as long as the client may resend.
+    Memo,
+    /// From the lock's fencing state, which a release counts one past its hold's token, and the
+    /// notes of holds that ended without their release (`{…}:lost`): the release names its hold
+    /// by the owner's token and writes no key (see `released_before` in `scripts/common.lua`).
+    /// Only where one owner holds the lock at a time.
+    Fence,
 }
 
 impl Layout {
@@ -103,9 +118,10 @@ impl Layout {
         })
     }
 
-    /// Adds the per-hold leases key to `call` if this layout has one, and the lone hold's key
-    /// after it if it has that.
-    pub(crate) fn with_leases<'a>(
+    /// Adds the layout's own keys to `call`: the per-hold leases key if it has one, the lone
+    /// hold's key after it if it has that, and the notes of lost holds where a resend answers
+    /// from the fence ([`ResendAnswer::Fence`]).
+    pub(crate) fn with_own_keys<'a>(
         &self,
         call: &'a mut Invocation,
         keys: &Keys,
@@ -115,6 +131,9 @@ impl Layout {
         }
         if self.lone {
             call.key(keys.lone());
+        }
+        if self.resends == ResendAnswer::Fence {
+            call.key(keys.lost());
         }
         call
     }
@@ -143,4 +162,5 @@ pub(crate) static ONE_OWNER: Layout = Layout {
     force_unlock: Some(&FORCE_UNLOCK),
     leases: false,
     lone: false,
+    resends: ResendAnswer::Fence,
 };

@@ -44,6 +44,12 @@ impl LockGuard {
         }
     }
 
+    /// See [`GiveBack::fence_raised`](crate::core::hold::GiveBack::fence_raised): a Redlock
+    /// raised this hold's fencing state to its quorum's token.
+    pub(crate) fn fence_raised(&self, token: u64) {
+        self.hold.fence_raised(token);
+    }
+
     /// The lock's name.
     pub fn name(&self) -> &str {
         &self.name

@@ -3,9 +3,15 @@
 //! not hand it out, or a re-entry). Each is a [`GiveBack`] the core runs on drop, on
 //! cancellation and in the background; the calls are built from the hold's [`Layout`].
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
-use crate::core::lua::Invocation;
+use crate::core::{lua::Invocation, script_path::Copies};
 use futures_util::future::BoxFuture;
 use redis::{RedisWrite, ToRedisArgs};
 
@@ -20,7 +26,7 @@ use crate::{
     },
     error::LockError,
     family::{
-        flavor::Layout,
+        flavor::{Layout, ResendAnswer},
         replies::{Released, Undone},
     },
     transport::config::DEFAULT_MEMO_TTL,
@@ -85,6 +91,10 @@ pub(crate) struct Release {
     pub(crate) layout: &'static Layout,
     pub(crate) keys: Arc<Keys>,
     pub(crate) owner: Arc<str>,
+    /// The owner's fencing token, which names the release where the layout answers a resend
+    /// from the fencing state ([`ResendAnswer::Fence`]); a Redlock may raise it (see
+    /// [`GiveBack::fence_raised`]).
+    pub(crate) token: AtomicU64,
     /// The hold. A copy of the release that lands late finds it gone and gives back nothing.
     pub(crate) hold: Held,
 }
@@ -108,22 +118,33 @@ impl GiveBack for Release {
     fn give_back<'a>(&'a self, backend: &'a Backend) -> BoxFuture<'a, Result<(), LockError>> {
         Box::pin(async move {
             let keys = &self.keys;
-            let request = backend.ids.request();
-            let memo_ttl = backend.config.memo_ttl();
-            let publish = backend.hub.publish();
-            let release = release_hold_call(
-                self.layout,
-                keys,
-                (&self.owner, self.number()),
-                &request,
-                memo_ttl,
-                publish,
-            );
             let context = || format!("releasing lock `{}`", keys.name);
-            let released = backend
-                .scripts
-                .eval::<Released>(&release, None, context)
-                .await?;
+            let (hold, publish) = (self.number(), backend.hub.publish());
+            let released = match self.layout.resends {
+                ResendAnswer::Memo => {
+                    let request = backend.ids.request();
+                    let resend = ResendBy::Memo(&request, backend.config.memo_ttl());
+                    let call =
+                        release_hold_call(self.layout, keys, (&self.owner, hold), resend, publish);
+                    backend
+                        .scripts
+                        .eval::<Released>(&call, None, context)
+                        .await?
+                }
+                ResendAnswer::Fence => {
+                    let token = self.token.load(Ordering::Relaxed);
+                    let call = |resend| {
+                        release_hold_call(self.layout, keys, (&self.owner, hold), resend, publish)
+                    };
+                    let copies = Copies::new(call(ResendBy::Token(None)), move || {
+                        call(ResendBy::Token(Some(token)))
+                    });
+                    backend
+                        .scripts
+                        .eval_copies::<Released>(&copies, None, context)
+                        .await?
+                }
+            };
             tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
             match released.reply {
                 Released::Freed | Released::StillHeld => Ok(()),
@@ -133,6 +154,10 @@ impl GiveBack for Release {
                 Released::WrongType => Err(keys.wrong_type(None)),
             }
         })
+    }
+
+    fn fence_raised(&self, token: u64) {
+        self.token.store(token, Ordering::Relaxed);
     }
 }
 
@@ -216,54 +241,68 @@ impl GiveBack for Undo {
     }
 }
 
+/// What a release names for a copy of it that finds its hold gone to answer what the first copy
+/// did, as its layout answers resends ([`ResendAnswer`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ResendBy<'a> {
+    /// The request's id, whose memo lives this long ([`ResendAnswer::Memo`]).
+    Memo(&'a str, Duration),
+    /// The owner's fencing token, named by a resend only: `None` for the first copy, which
+    /// answers from what it finds ([`ResendAnswer::Fence`]).
+    Token(Option<u64>),
+}
+
 /// The call of `layout`'s release giving back the hold an acquisition of `owner` took, where
-/// the owner never re-entered ([`HoldNumber::Only`]; see [`release_hold_call`]), as request
-/// `request`; it wakes the next waiter with the command `publish` (see `Hub::publish`).
+/// the owner never re-entered ([`HoldNumber::Only`]; see [`release_hold_call`]), naming
+/// `resend`; it wakes the next waiter with the command `publish` (see `Hub::publish`).
 pub(crate) fn release_call(
     layout: &Layout,
     keys: &Keys,
     owner: &str,
-    request: &str,
-    memo_ttl: Duration,
+    resend: ResendBy<'_>,
     publish: &str,
 ) -> Invocation {
-    release_hold_call(
-        layout,
-        keys,
-        (owner, HoldNumber::Only),
-        request,
-        memo_ttl,
-        publish,
-    )
+    release_hold_call(layout, keys, (owner, HoldNumber::Only), resend, publish)
 }
 
-/// The call of `layout`'s release giving back the hold of `owner` named `hold`, as request
-/// `request`, whose memo lives `memo_ttl` to answer a resend; it wakes the next waiter with the
-/// command `publish`.
+/// The call of `layout`'s release giving back the hold of `owner` named `hold`, naming `resend`
+/// (see [`ResendBy`]); it wakes the next waiter with the command `publish`.
 pub(crate) fn release_hold_call(
     layout: &Layout,
     keys: &Keys,
     (owner, hold): (&str, HoldNumber),
-    request: &str,
-    memo_ttl: Duration,
+    resend: ResendBy<'_>,
     publish: &str,
 ) -> Invocation {
     let mut release = layout.release.prepare_invoke();
-    release
-        .key(&keys.main)
-        .key(keys.channel())
-        .key(keys.memo(request));
-    passing_on(layout, &mut release, keys)
-        .arg(owner)
-        .arg(request);
-    // Left out at their default, from the last (see `scripts/release.lua`).
-    let memo_ttl = redis_millis(memo_ttl);
-    if publish != PUBLISH {
-        release.arg(memo_ttl).arg(hold).arg(publish);
-    } else if hold != HoldNumber::Only {
-        release.arg(memo_ttl).arg(hold);
-    } else if memo_ttl != redis_millis(DEFAULT_MEMO_TTL) {
-        release.arg(memo_ttl);
+    release.key(&keys.main).key(keys.channel());
+    // Left out at their default, from the last (see the release scripts).
+    match resend {
+        ResendBy::Memo(request, memo_ttl) => {
+            release.key(keys.memo(request));
+            passing_on(layout, &mut release, keys)
+                .arg(owner)
+                .arg(request);
+            let memo_ttl = redis_millis(memo_ttl);
+            if publish != PUBLISH {
+                release.arg(memo_ttl).arg(hold).arg(publish);
+            } else if hold != HoldNumber::Only {
+                release.arg(memo_ttl).arg(hold);
+            } else if memo_ttl != redis_millis(DEFAULT_MEMO_TTL) {
+                release.arg(memo_ttl);
+            }
+        }
+        ResendBy::Token(token) => {
+            passing_on(layout, &mut release, keys).arg(owner);
+            let token = token.map_or_else(String::new, |token| token.to_string());
+            if publish != PUBLISH {
+                release.arg(token).arg(hold).arg(publish);
+            } else if hold != HoldNumber::Only {
+                release.arg(token).arg(hold);
+            } else if !token.is_empty() {
+                release.arg(token);
+            }
+        }
     }
     release
 }
@@ -293,11 +332,11 @@ fn leave_call(
 
 /// Adds the keys a script that may free the lock needs to pass it on (`pass_on` in
 /// `scripts/common.lua`): the fencing state, the queue, the liveness deadlines, what each waiter
-/// wants, and the per-hold leases if `layout` has them.
+/// wants, and the layout's own keys (see [`Layout::with_own_keys`]).
 fn passing_on<'a>(layout: &Layout, call: &'a mut Invocation, keys: &Keys) -> &'a mut Invocation {
     call.key(keys.fence())
         .key(keys.queue())
         .key(keys.alive())
         .key(keys.wants());
-    layout.with_leases(call, keys)
+    layout.with_own_keys(call, keys)
 }

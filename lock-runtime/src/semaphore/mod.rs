@@ -15,10 +15,10 @@ use crate::{
     core::{lease::redis_millis, scope::HoldKind},
     error::LockError,
     family::{
-        flavor::{Flavor, Layout, nothing_alongside},
+        flavor::{Flavor, Layout, ResendAnswer, nothing_alongside},
         handle::{Handle, handle_methods},
         info::describe,
-        release::release_call,
+        release::{ResendBy, release_call},
         replies::{Refusal, Released},
     },
 };
@@ -60,6 +60,7 @@ pub(crate) static SEM: Layout = Layout {
     force_unlock: None,
     leases: true,
     lone: true,
+    resends: ResendAnswer::Memo,
 };
 
 /// An acquisition of permits.
@@ -342,7 +343,7 @@ impl Semaphore {
         let backend = &self.handle.backend;
         let keys = self.handle.keys(&SEM)?;
         let mut call = AVAILABLE.prepare_invoke();
-        SEM.with_leases(call.key(&keys.main), &keys);
+        SEM.with_own_keys(call.key(&keys.main), &keys);
         let context = || format!("counting the permits of semaphore `{}`", keys.name);
         let counted = backend.in_context(backend.scripts.eval::<Available>(&call, None, context));
         match counted.await?.reply {
@@ -478,7 +479,8 @@ impl Semaphore {
         let keys = self.handle.keys(&SEM)?;
         let request = backend.ids.request();
         let memo_ttl = backend.config.memo_ttl();
-        let call = release_call(&SEM, &keys, id, &request, memo_ttl, backend.hub.publish());
+        let resend = ResendBy::Memo(&request, memo_ttl);
+        let call = release_call(&SEM, &keys, id, resend, backend.hub.publish());
         let context = || format!("releasing permits of semaphore `{}` by id", keys.name);
         let released = backend.in_context(backend.scripts.eval::<Released>(&call, None, context));
         match released.await?.reply {

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use lock_runtime::{LockClient, LockGuard};
 use lock_tests::{
     RedisServer, TcpProxy,
-    locks::{assert_released, await_one_subscription, eventually, is_held, lock_key, take_once},
+    locks::{
+        Family, assert_released, await_one_subscription, eventually, is_held, lock_key, take_once,
+    },
     unique_name,
 };
 
@@ -379,4 +381,86 @@ async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_after_the_
 async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_after_the_waiter_was_dropped()
 {
     a_stuck_request_after_the_waiter_gave_up(GiveUp::Dropped).await;
+}
+
+/// How the hold of a release whose reply is lost ended before its resend lands, in
+/// [`a_resent_unlock_answers_what_its_first_copy_did`].
+#[derive(Debug, Clone, Copy)]
+enum HoldEnd {
+    /// The first copy released it.
+    Released,
+    /// It was gone before the first copy ran (as a lease that ran out leaves it).
+    Lost,
+}
+
+/// An unlock whose first copy runs in Redis but whose reply is lost is resent after the
+/// response timeout (default settings); meanwhile another client takes the lock and releases it.
+/// The resend answers what the first copy did, from the lock's fencing state and its notes of
+/// lost holds, with no memo: `Ok` if that copy released the lock, `NotHeld` if the hold was
+/// already gone (the other client's take noted it lost). Without the note the resend would
+/// answer released for a lost hold; without the state's count past a released token, not held
+/// for a released one.
+async fn a_resent_unlock_answers_what_its_first_copy_did(family: Family, end: HoldEnd) {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = client_through(&proxy).await;
+    let other = LockClient::connect(&server.url()).await.expect("connect");
+    let name = unique_name("resent-unlock");
+    // The scripts are cached in Redis before the fault.
+    take_once(&client, &name).await;
+    take_once(&other, &name).await;
+    let guard = family
+        .try_acquire(&client, &name, Duration::from_secs(1), None)
+        .await
+        .expect("free");
+    if let HoldEnd::Lost = end {
+        let _: i64 = server.cmd(&["DEL", &lock_key(&name)]);
+    }
+
+    proxy.drop_replies(true);
+    let unlocking = tokio::spawn(guard.unlock());
+    let first_copy_ran = eventually(Duration::from_secs(2), || {
+        proxy.dropped_bytes() > 0 && !is_held(&server, &name)
+    })
+    .await;
+    assert!(first_copy_ran, "the unlock's first copy never ran");
+    let next = family
+        .try_acquire(&other, &name, Duration::from_secs(1), None)
+        .await
+        .expect("the lock is free for the next owner");
+    next.unlock().await.expect("the next owner's unlock");
+    proxy.drop_replies(false);
+
+    let unlocked = tokio::time::timeout(Duration::from_secs(10), unlocking)
+        .await
+        .expect("the resend is answered within the retry timeout")
+        .expect("join");
+    match end {
+        HoldEnd::Released => unlocked.expect("the first copy released the lock"),
+        HoldEnd::Lost => assert!(
+            unlocked.expect_err("the hold was gone").is_not_held(),
+            "not held"
+        ),
+    }
+    assert_released(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_unlock_whose_first_copy_released_answers_ok() {
+    a_resent_unlock_answers_what_its_first_copy_did(Family::Reentrant, HoldEnd::Released).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_unlock_whose_hold_was_lost_answers_not_held() {
+    a_resent_unlock_answers_what_its_first_copy_did(Family::Reentrant, HoldEnd::Lost).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_fair_unlock_whose_first_copy_released_answers_ok() {
+    a_resent_unlock_answers_what_its_first_copy_did(Family::Fair, HoldEnd::Released).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_fair_unlock_whose_hold_was_lost_answers_not_held() {
+    a_resent_unlock_answers_what_its_first_copy_did(Family::Fair, HoldEnd::Lost).await;
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use lock_runtime::{LockClient, LockClientBuilder, LockError};
 use lock_tests::{
     SentinelRedis,
-    locks::{eventually, lock_key},
+    locks::{eventually, last_token, lock_key},
     unique_name,
 };
 
@@ -62,8 +62,12 @@ async fn without_wait_for_replicas_a_lock_lost_in_a_failover_is_taken_again() {
     // The replica has the fencing state of that acquisition: the new primary will count on
     // from it, without the next acquisition's increment.
     let fence = format!("{}:fence", lock_key(&name));
-    let replica_has_it =
-        || redis.nodes.replicas[0].cmd::<Option<u64>>(&["GET", &fence]) == Some(replicated_token);
+    let replica_has_it = || {
+        redis.nodes.replicas[0]
+            .cmd::<Option<u64>>(&["GET", &fence])
+            .map(last_token)
+            == Some(replicated_token)
+    };
     assert!(
         eventually(Duration::from_secs(5), replica_has_it).await,
         "the replica never had the fencing state"

@@ -45,13 +45,10 @@ struct Keys {
     queue: String,
     alive: String,
     wants: String,
+    lost: String,
 }
 
 impl Keys {
-    fn memo(&self, request: &str) -> String {
-        format!("{}:memo:{request}", self.lock)
-    }
-
     fn abandoned(&self, owner: &str) -> String {
         format!("{}:abandoned:{owner}", self.lock)
     }
@@ -65,6 +62,7 @@ fn keys(name: &str) -> Keys {
         queue: format!("{lock}:queue"),
         alive: format!("{lock}:alive"),
         wants: format!("{lock}:wants"),
+        lost: format!("{lock}:lost"),
         lock,
     }
 }
@@ -117,13 +115,14 @@ fn acquire_reply(
     super::acquire_reply_items(server.cmd(&[
         "EVAL",
         source,
-        "6",
+        "7",
         &keys.lock,
         &keys.fence,
         &keys.abandoned(owner),
         &keys.queue,
         &keys.alive,
         &keys.wants,
+        &keys.lost,
         owner,
         TAKEN_BY,
         lease_ms,
@@ -166,23 +165,22 @@ fn reenter(server: &RedisServer, keys: &Keys, owner: &str, number: &str) -> i64 
     ])
 }
 
-/// `release.lua`: the hold numbered `hold` of `owner` ("0": its acquisition's), as request
-/// `request`.
-fn release(server: &RedisServer, keys: &Keys, owner: &str, hold: &str, request: &str) -> i64 {
+/// `release.lua`: the hold numbered `hold` of `owner` ("0": its acquisition's), as the first
+/// copy of its request (`token` "") or as a resend naming the owner's fencing token.
+fn release(server: &RedisServer, keys: &Keys, owner: &str, hold: &str, token: &str) -> i64 {
     server.cmd(&[
         "EVAL",
         script("release.lua"),
         "7",
         &keys.lock,
         &keys.channel,
-        &keys.memo(request),
         &keys.fence,
         &keys.queue,
         &keys.alive,
         &keys.wants,
+        &keys.lost,
         owner,
-        request,
-        MEMO_MS,
+        token,
         hold,
     ])
 }
@@ -192,7 +190,7 @@ fn abandon(server: &RedisServer, keys: &Keys, owner: &str) -> i64 {
     server.cmd(&[
         "EVAL",
         script("leave.lua"),
-        "7",
+        "8",
         &keys.lock,
         &keys.channel,
         &keys.abandoned(owner),
@@ -200,6 +198,7 @@ fn abandon(server: &RedisServer, keys: &Keys, owner: &str) -> i64 {
         &keys.queue,
         &keys.alive,
         &keys.wants,
+        &keys.lost,
         owner,
         MEMO_MS,
         "publish",
@@ -212,13 +211,14 @@ fn undo_reenter(server: &RedisServer, keys: &Keys, owner: &str, number: &str) ->
     server.cmd(&[
         "EVAL",
         script("undo_reenter.lua"),
-        "6",
+        "7",
         &keys.lock,
         &keys.channel,
         &keys.fence,
         &keys.queue,
         &keys.alive,
         &keys.wants,
+        &keys.lost,
         owner,
         number,
         "publish",
@@ -299,7 +299,7 @@ fn a_resent_fresh_acquisition_counts_once_returns_the_same_token_and_rearms_the_
         Some(1),
         "one hold, not two"
     );
-    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+    assert_eq!(release(&server, &keys, "client:1", "0", ""), 1);
     assert_lock_gone(&server, &keys, "a single release frees it");
 }
 
@@ -337,14 +337,22 @@ fn tokens_increase_strictly_and_survive_the_loss_of_the_fencing_state() {
         let (status, token) = acquire(&server, &keys, &owner, "10000");
         assert_eq!(status, 1);
         assert!(token > last, "token {token} after {last}");
+        assert_eq!(
+            token % 2,
+            1,
+            "a token is odd: the state is odd while a hold lasts"
+        );
         let fence_ttl = pttl(&server, &keys.fence);
         assert!(
             fence_ttl > 0,
             "the fencing state carries a TTL ({fence_ttl})"
         );
+        assert_eq!(release(&server, &keys, &owner, "0", ""), 1);
+        let fence: i64 = server.cmd(&["GET", &keys.fence]);
         assert_eq!(
-            release(&server, &keys, &owner, "0", &format!("r{round}")),
-            1
+            fence,
+            token + 1,
+            "the release counts the state one past the token"
         );
         if round == 2 {
             // As if the fencing state had lived out its TTL.
@@ -382,20 +390,24 @@ fn a_reentry_into_a_lost_lock_is_refused() {
     assert_lock_gone(&server, &keys, "nothing taken");
 }
 
+/// A resend of a release (it names the owner's fencing token; the first copy names none)
+/// answers what the first copy did, from the lock's own keys: with the owner still holding the
+/// lock, the owner's holds; once the lock is free, the fencing state, which the release counted
+/// one past the token. No key is written per request.
 #[test]
 fn a_resent_release_reports_the_first_attempts_result_and_counts_once() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("resent-release"));
-    acquire(&server, &keys, "client:1", "10000");
+    let token = acquire(&server, &keys, "client:1", "10000").1.to_string();
     reenter(&server, &keys, "client:1", "1");
 
     assert_eq!(
-        release(&server, &keys, "client:1", "1", "r4"),
+        release(&server, &keys, "client:1", "1", ""),
         2,
         "one hold left"
     );
     assert_eq!(
-        release(&server, &keys, "client:1", "1", "r4"),
+        release(&server, &keys, "client:1", "1", &token),
         2,
         "the resend says the same"
     );
@@ -405,78 +417,101 @@ fn a_resent_release_reports_the_first_attempts_result_and_counts_once() {
         "decremented once"
     );
 
+    assert_eq!(release(&server, &keys, "client:1", "0", ""), 1, "released");
     assert_eq!(
-        release(&server, &keys, "client:1", "0", "r6"),
-        1,
-        "released"
-    );
-    assert_eq!(
-        release(&server, &keys, "client:1", "0", "r6"),
+        release(&server, &keys, "client:1", "0", &token),
         1,
         "not `not held`"
     );
-    for request in ["r4", "r6"] {
-        assert!(
-            pttl(&server, &keys.memo(request)) > 0,
-            "memo {request} expires"
-        );
-    }
+    let fence: i64 = server.cmd(&["GET", &keys.fence]);
+    assert_eq!(
+        fence.to_string(),
+        format!("{}", token.parse::<i64>().expect("a token") + 1)
+    );
+
+    // The next owner takes the lock and releases it: the resend still answers released.
+    let next = acquire(&server, &keys, "client:2", "10000").1;
+    assert!(next > fence, "the next token is above the state");
+    assert_eq!(release(&server, &keys, "client:2", "", ""), 1);
+    assert_eq!(
+        release(&server, &keys, "client:1", "0", &token),
+        1,
+        "answered from the fencing state"
+    );
+    let left: Vec<String> = server.cmd(&["KEYS", &format!("{}*", keys.lock)]);
+    assert_eq!(
+        left,
+        std::slice::from_ref(&keys.fence),
+        "no key per request"
+    );
 }
 
-/// A copy of a release that lands once its memo is gone (a retired connection's bytes, up to
-/// ~15 minutes late) finds the hold it names gone: it gives back nothing, whichever hold it named,
-/// and whichever holds the owner has left.
+/// A copy of a release that lands late (a retired connection's bytes, up to ~15 minutes late)
+/// finds the hold it names gone: it gives back nothing, whichever hold it named, and whichever
+/// holds the owner has left.
 #[test]
 fn a_late_copy_of_a_release_gives_back_nothing() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("late-release"));
-    acquire(&server, &keys, "client:1", "10000");
+    let token = acquire(&server, &keys, "client:1", "10000").1.to_string();
     assert_eq!(reenter(&server, &keys, "client:1", "1"), 1);
     assert_eq!(reenter(&server, &keys, "client:1", "2"), 1);
 
-    // Each copy below carries a request id of its own: its first attempt's memo has expired.
-    assert_eq!(release(&server, &keys, "client:1", "1", "r1"), 2);
-    assert_eq!(release(&server, &keys, "client:1", "1", "r1-late"), 0);
+    // A late copy of a first copy finds its hold gone and answers 0; a late resend, whose first
+    // copy ran, answers what that copy did: either way, nothing is given back.
+    assert_eq!(release(&server, &keys, "client:1", "1", ""), 2);
+    assert_eq!(release(&server, &keys, "client:1", "1", ""), 0);
+    assert_eq!(release(&server, &keys, "client:1", "1", &token), 2);
     // The acquisition's hold released while re-entry 2 is still held (its guard escaped).
-    assert_eq!(release(&server, &keys, "client:1", "0", "r2"), 2);
-    assert_eq!(release(&server, &keys, "client:1", "0", "r2-late"), 0);
+    assert_eq!(release(&server, &keys, "client:1", "0", ""), 2);
+    assert_eq!(release(&server, &keys, "client:1", "0", ""), 0);
+    assert_eq!(release(&server, &keys, "client:1", "0", &token), 2);
     assert_eq!(
         holds(&server, &keys, "client:1"),
         Some(1),
         "re-entry 2's hold is left"
     );
 
-    assert_eq!(release(&server, &keys, "client:1", "2", "r3"), 1, "freed");
+    assert_eq!(release(&server, &keys, "client:1", "2", ""), 1, "freed");
     assert_lock_gone(&server, &keys, "the last hold given back frees the lock");
 }
 
 /// The release of an acquisition's hold whose owner never re-entered names it "" (its only
-/// hold: no re-entry record is read). A resend answers what the first attempt did, a copy that
-/// lands once its memo is gone gives back nothing, and it is refused on a value of another type
-/// like any release.
+/// hold: no re-entry record is read). A resend answers what the first attempt did, a late copy
+/// gives back nothing, and it is refused on a value of another type like any release.
 #[test]
 fn the_release_of_an_only_hold_counts_once_however_late_a_copy_lands() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("only-hold"));
-    acquire(&server, &keys, "client:1", "10000");
-    assert_eq!(release(&server, &keys, "client:1", "", "r1"), 1, "freed");
+    let token = acquire(&server, &keys, "client:1", "10000").1.to_string();
+    assert_eq!(release(&server, &keys, "client:1", "", ""), 1, "freed");
     assert_lock_gone(&server, &keys, "the only hold given back frees the lock");
-    assert_eq!(release(&server, &keys, "client:1", "", "r1"), 1, "resent");
+    assert_eq!(release(&server, &keys, "client:1", "", &token), 1, "resent");
     assert_eq!(
-        release(&server, &keys, "client:1", "", "r1-late"),
+        release(&server, &keys, "client:1", "", ""),
         0,
-        "late"
+        "a late copy of the first"
     );
 
-    // The next owner's hold is left alone by a late copy of the last owner's release.
-    acquire(&server, &keys, "client:2", "10000");
-    assert_eq!(release(&server, &keys, "client:1", "", "r2-late"), 0);
+    // The next owner's hold is left alone by late copies of the last owner's release.
+    let next = acquire(&server, &keys, "client:2", "10000").1.to_string();
+    assert_eq!(release(&server, &keys, "client:1", "", ""), 0);
+    assert_eq!(release(&server, &keys, "client:1", "", &token), 1);
     assert_eq!(holds(&server, &keys, "client:2"), Some(1));
-    assert_eq!(release(&server, &keys, "client:2", "", "r3"), 1);
+    assert_eq!(release(&server, &keys, "client:2", "", ""), 1);
     assert_lock_gone(&server, &keys, "the next owner released");
 
     let _: () = server.cmd(&["RPUSH", &keys.lock, "x"]);
-    assert_eq!(release(&server, &keys, "client:2", "", "r4"), -1);
+    assert_eq!(
+        release(&server, &keys, "client:3", "", ""),
+        -1,
+        "another type"
+    );
+    assert_eq!(
+        release(&server, &keys, "client:2", "", &next),
+        1,
+        "a resend whose first copy ran, whatever is at the key now"
+    );
     let _: () = server.cmd(&["DEL", &keys.lock]);
 }
 
@@ -490,7 +525,7 @@ fn a_late_or_overtaken_reentry_counts_nothing() {
     acquire(&server, &keys, "client:1", "10000");
 
     assert_eq!(reenter(&server, &keys, "client:1", "1"), 1);
-    assert_eq!(release(&server, &keys, "client:1", "1", "r1"), 2);
+    assert_eq!(release(&server, &keys, "client:1", "1", ""), 2);
     assert_eq!(
         reenter(&server, &keys, "client:1", "1"),
         -2,
@@ -594,7 +629,7 @@ fn an_undone_reentry_gives_its_hold_back_once_and_a_late_copy_counts_nothing() {
 
     // The outer hold released meanwhile: the undo of the last hold frees the lock.
     assert_eq!(reenter(&server, &keys, "client:1", "9"), 1);
-    assert_eq!(release(&server, &keys, "client:1", "0", "r10"), 2);
+    assert_eq!(release(&server, &keys, "client:1", "0", ""), 2);
     assert_eq!(undo_reenter(&server, &keys, "client:1", "9"), 1);
     assert_lock_gone(&server, &keys, "the last hold given back frees the lock");
 }
@@ -645,7 +680,7 @@ fn an_exec_runs_once_and_never_after_its_number_is_spent() {
     // Another owner's execs run nothing; nothing of an owner's outlives its hold.
     assert_eq!(exec(&server, &keys, "c:2", "13", "13"), 0);
     assert_eq!(spend_exec(&server, &keys, "c:2", "13", "13"), 2);
-    assert_eq!(release(&server, &keys, "c:1", "0", "r1"), 1);
+    assert_eq!(release(&server, &keys, "c:1", "0", ""), 1);
     assert_eq!(spend_exec(&server, &keys, "c:1", "12", "12"), 2, "not held");
     assert_lock_gone(&server, &keys, "the release frees the lock");
     let _: i64 = server.cmd(&["DEL", &format!("{}:data", keys.lock)]);
@@ -653,14 +688,14 @@ fn an_exec_runs_once_and_never_after_its_number_is_spent() {
 
 /// A value of another type at the lock's key is not ours: both acquires answer its type and
 /// the release -1, without a TYPE on their common path (the hold's read fails with WRONGTYPE),
-/// and nothing is written: no hold, no mark, no memo. A resent release whose first copy ran
+/// and nothing is written: no hold, no mark, no note. A resent release whose first copy ran
 /// before the key changed type still answers what that copy did.
 #[test]
 fn a_value_of_another_type_is_refused_by_the_acquires_and_the_release_and_left_as_it_is() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("wrong-type"));
-    assert_eq!(acquire(&server, &keys, "client:1", "10000").0, 1);
-    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+    let token = acquire(&server, &keys, "client:1", "10000").1.to_string();
+    assert_eq!(release(&server, &keys, "client:1", "0", ""), 1);
 
     let _: i64 = server.cmd(&["RPUSH", &keys.lock, "not", "a", "lock"]);
     for source in [script("acquire.lua"), fair_acquire_script()] {
@@ -681,44 +716,73 @@ fn a_value_of_another_type_is_refused_by_the_acquires_and_the_release_and_left_a
             "the acquire names the type it found"
         );
     }
-    assert_eq!(release(&server, &keys, "client:2", "0", "r2"), -1);
+    assert_eq!(release(&server, &keys, "client:2", "0", ""), -1);
     assert_eq!(
-        release(&server, &keys, "client:1", "0", "r1"),
+        release(&server, &keys, "client:1", "0", &token),
         1,
-        "a resend whose first copy ran answers from its memo"
+        "a resend whose first copy ran answers what it did"
     );
 
     let list: Vec<String> = server.cmd(&["LRANGE", &keys.lock, "0", "-1"]);
     assert_eq!(list, ["not", "a", "lock"], "the value is left as it was");
-    for key in [keys.abandoned("client:2"), keys.memo("r2")] {
+    for key in [keys.abandoned("client:2"), keys.lost.clone()] {
         assert_eq!(pttl(&server, &key), -2, "{key}: nothing written");
     }
 }
 
-/// A release counts once and its resend answers from the memo, read only when the hold is not
-/// found: here after another owner took the lock, whose hold the resend leaves alone. A copy
-/// that finds no hold writes no memo.
+/// A release counts once and its resend answers what the first copy did from the fencing state,
+/// read only when the hold is not found: here after another owner took the lock, whose hold the
+/// resend leaves alone. A hold that ended without its release is noted as lost by the take that
+/// finds it so, and its resend answers 0, as its first copy did; so does a resend whose hold was
+/// lost with no take since. Nothing is written per request.
 #[test]
-fn a_resent_release_whose_first_copy_ran_answers_from_its_memo_and_leaves_the_next_owner_alone() {
+fn a_resent_release_answers_from_the_fencing_state_and_leaves_the_next_owner_alone() {
     let server = RedisServer::start();
     let keys = keys(&unique_name("resent-after-next"));
-    assert_eq!(acquire(&server, &keys, "client:1", "10000").0, 1);
-    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+    let first = acquire(&server, &keys, "client:1", "10000").1.to_string();
+    assert_eq!(release(&server, &keys, "client:1", "0", ""), 1);
     assert_eq!(acquire(&server, &keys, "client:2", "10000").0, 1);
 
-    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1, "resent");
+    assert_eq!(
+        release(&server, &keys, "client:1", "0", &first),
+        1,
+        "resent"
+    );
     assert_eq!(holds(&server, &keys, "client:2"), Some(1), "untouched");
 
+    // client:2's hold ends without its release (as its lease running out would end it).
+    let second = server.cmd::<i64>(&["GET", &keys.fence]).to_string();
+    let _: i64 = server.cmd(&["DEL", &keys.lock]);
+    assert_eq!(release(&server, &keys, "client:2", "0", ""), 0, "not held");
     assert_eq!(
-        release(&server, &keys, "client:1", "0", "r9"),
+        release(&server, &keys, "client:2", "0", &second),
         0,
-        "not held"
+        "resent, no take since: the state still counts at its token"
+    );
+    let third = acquire(&server, &keys, "client:3", "10000").1;
+    assert_eq!(
+        third.to_string(),
+        format!("{}", second.parse::<i64>().expect("a token") + 2),
+        "the take noted the loss and counted past it"
+    );
+    let noted: Option<String> = server.cmd(&["ZSCORE", &keys.lost, &second]);
+    assert_eq!(noted.as_deref(), Some(second.as_str()), "noted as lost");
+    assert!(
+        pttl(&server, &keys.lost) > pttl(&server, &keys.fence),
+        "as long as the state"
     );
     assert_eq!(
-        pttl(&server, &keys.memo("r9")),
-        -2,
-        "a release that found no hold leaves no memo"
+        release(&server, &keys, "client:2", "0", &second),
+        0,
+        "resent after the next take: the note answers"
     );
+    assert_eq!(
+        release(&server, &keys, "client:1", "0", &first),
+        1,
+        "still released"
+    );
+    assert_eq!(release(&server, &keys, "client:3", "0", ""), 1);
+    assert_lock_gone(&server, &keys, "released");
 }
 
 /// A marked owner takes nothing, whether the lock is free or another's, and does not queue:
@@ -735,7 +799,7 @@ fn a_marked_owner_takes_nothing_and_does_not_queue_while_another_holds_the_lock(
     assert_eq!(queued, None, "a marked owner does not queue");
     assert_eq!(holds(&server, &keys, "client:1"), Some(1));
 
-    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+    assert_eq!(release(&server, &keys, "client:1", "0", ""), 1);
     assert_eq!(
         acquire(&server, &keys, "client:2", "10000"),
         (-3, 0),
@@ -757,7 +821,7 @@ fn a_free_fair_lock_goes_to_the_waiter_queued_not_to_a_newcomer() {
         "queued"
     );
     // client:2 takes no direct hand-over: the release frees the lock and wakes it by name.
-    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+    assert_eq!(release(&server, &keys, "client:1", "0", ""), 1);
     assert_lock_gone(&server, &keys, "free, client:2's turn");
 
     assert_eq!(
@@ -795,7 +859,7 @@ fn the_holders_record_is_its_clients_and_a_hand_over_is_timed_by_redis() {
     );
     assert_eq!(status_and_value(&reply).0, 0, "queued behind client:1");
     let before = server_ms(&server);
-    assert_eq!(release(&server, &keys, "client:1", "0", "r1"), 1);
+    assert_eq!(release(&server, &keys, "client:1", "0", ""), 1);
     let after = server_ms(&server);
     let owner: i64 = server.cmd(&["HEXISTS", &keys.lock, "client:2"]);
     assert_eq!(owner, 1, "handed over");
@@ -863,7 +927,7 @@ fn a_waiter_is_woken_on_its_clients_own_channel_or_else_on_the_locks() {
         "queued"
     );
 
-    assert_eq!(release(&server, &keys, "client-a:1", "0", "r1"), 1);
+    assert_eq!(release(&server, &keys, "client-a:1", "0", ""), 1);
     assert_eq!(
         next_message(&mut listening).as_deref(),
         Some("to:client-b:2")
@@ -879,7 +943,7 @@ fn a_waiter_is_woken_on_its_clients_own_channel_or_else_on_the_locks() {
         "0",
     );
     assert_eq!(status_and_value(&taken).0, 1, "client-b takes the lock");
-    assert_eq!(release(&server, &keys, "client-b:2", "0", "r2"), 1);
+    assert_eq!(release(&server, &keys, "client-b:2", "0", ""), 1);
     // The first message on the lock's channel: client-b's wake-up was not sent there. (A read
     // that times out leaves its connection unusable, so each subscriber waits for nothing last.)
     assert_eq!(next_message(&mut shared).as_deref(), Some("to:client-c:3"));

@@ -424,8 +424,8 @@ async fn a_hand_over_reads_the_time_once() {
     assert_eq!(
         releases,
         [&[
-            "hget", "del", "exists", "time", "zrange", "zscore", "hget", "zrem", "zrem", "hdel",
-            "incr", "hset", "pexpire", "publish", "set",
+            "hget", "incr", "del", "exists", "time", "zrange", "zscore", "hget", "zrem", "zrem",
+            "hdel", "incr", "hset", "pexpire", "publish",
         ]],
         "the release's commands, in {calls:?}"
     );

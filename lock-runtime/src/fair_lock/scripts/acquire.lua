@@ -8,6 +8,8 @@
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting owner ids -> what each waits for (here: the lease a release
 --          hands it the lock with, for the waiters that take a direct hand-over)
+-- KEYS[7]  notes of the lock's holds that ended without their release (see note_lost in
+--          common.lua), written when a take finds one
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV     as lock/scripts/acquire.lua: ARGV[1] owner id, new to this acquisition (it is also

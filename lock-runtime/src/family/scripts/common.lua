@@ -104,15 +104,25 @@ local function expiry_start_us(key, ttl)
     return time_us(redis_call('time'))
 end
 
+-- The smallest count of a fencing state kept by this scheme: a count below it is a state its
+-- INCR created (or one from a version without this scheme).
+local FENCE_FLOOR = 1000000000000000
+
+-- `count` if it is odd, else the odd number just below it.
+local function odd_at_most(count)
+    return count - 1 + count % 2
+end
+
 -- The token of an acquisition whose INCR of the fencing state `fence` answered `count`: a hybrid
 -- logical clock. The state holds the last token, with a TTL of `ttl` ms from when it was
--- created. It counts up by one per acquisition, and is brought up to the server clock (INCRBY,
--- which keeps the TTL) when it has fallen more than FENCE_SLACK_US behind it; when it is gone
--- (a count below 10^15: a state this INCR created, or one from a version without this scheme)
--- it restarts from the clock, read to the µs. Counting up by one never outruns the clock (an
--- acquisition takes far more than a microsecond of server time) and the catch-up does not
--- either, so every token handed out is at most the clock of its time, and a restart is above
--- it, as long as the clock does not step back by more than `ttl`.
+-- created. It counts up by one per acquisition (and, for the reentrant and the fair lock, one
+-- per release: see take), and is brought up to the server clock (INCRBY, which keeps the TTL,
+-- by an even step, which keeps the count's parity) when it has fallen more than FENCE_SLACK_US
+-- behind it; when it is gone (a count below FENCE_FLOOR) it restarts from the clock, read to the
+-- µs (an odd number, as every token). Counting up never outruns the clock (an acquisition takes
+-- far more than a microsecond of server time) and the catch-up does not either, so every token
+-- handed out is at most the clock of its time, and a restart is above it, as long as the clock
+-- does not step back by more than `ttl`.
 -- Reading the clock on every acquisition, not only when the state is gone, is what keeps tokens
 -- increasing through a failover: a promoted replica may hold a state older than the last tokens
 -- its failed primary handed out, and counting on from it would hand them out again, while its
@@ -122,17 +132,19 @@ end
 -- `lease_key`, which this script has just set to `lease` ms, tells (see expiry_start_us), else
 -- TIME.
 local function fence_token(fence, ttl, count, now_us, lease_key, lease)
-    if count < 1000000000000000 then
-        local token = time_us(redis_call('time'))
+    if count < FENCE_FLOOR then
+        local token = odd_at_most(time_us(redis_call('time')))
         redis_call('set', fence, string.format('%d', token), 'px', ttl)
         return token
     end
     if not now_us then
         now_us = lease_key and expiry_start_us(lease_key, lease) or time_us(redis_call('time'))
     end
-    if now_us - count > FENCE_SLACK_US then
-        redis_call('incrby', fence, string.format('%d', now_us - count))
-        return now_us
+    local behind = now_us - count
+    if behind > FENCE_SLACK_US then
+        behind = behind - behind % 2
+        redis_call('incrby', fence, string.format('%d', behind))
+        return count + behind
     end
     return count
 end
@@ -140,6 +152,77 @@ end
 -- The next token of the fencing state `fence` (see fence_token for the rest).
 local function next_token(fence, ttl, now_us, lease_key, lease)
     return fence_token(fence, ttl, redis_call('incr', fence), now_us, lease_key, lease)
+end
+
+-- How a copy of a release that finds its hold gone learns what its first copy did, with no key
+-- per request (the reentrant and the fair lock: one owner at a time). A release that gives back
+-- an owner's last hold counts the fencing state up by one as it frees the lock (end_hold), so
+-- the state is odd, the token of the hold, while a hold lasts, and even once it was released.
+-- A take that finds it odd (its INCR answers an even count) has found a hold that ended without
+-- its release (its lease ran out, it was force-unlocked or undone, a failover lost it): it
+-- notes that hold's token in the lock's `lost` notes (note_lost) and counts up once more. A
+-- resend (the first copy of a release names no token: whatever it finds, it is the first of its
+-- copies to run) that finds its owner's holds gone then reads the state (released_before): one
+-- past its token,
+-- or further on with no note of its token, says an earlier copy released the hold; the token
+-- itself, or a note, says the hold ended otherwise, as the first copy found. The notes live as
+-- long as the state they were noted in, plus a second, so a note is there whenever the state
+-- counts past its token; the last LOSSES_KEPT are kept, and a token older than all of a full
+-- list is not known either way. Where the state is gone, or counts below the token (a failover,
+-- a state that outlived its TTL), the copy answers that it held nothing. One case answers
+-- wrong: a hold lost with no take between the loss and the end of its state's TTL, whose state
+-- a take then restarts from the clock, before the copy lands; it finds a count past its token
+-- and no note, and answers released.
+
+-- How many notes of lost holds a lock keeps (a sorted set within Redis's small encoding).
+local LOSSES_KEPT = 128
+
+-- Notes that the hold of `token` of `lock` ended without its release, for as long as the
+-- fencing state `fence` lives (see above).
+local function note_lost(lock, fence, token)
+    local lost = key_of(lock, 'lost')
+    local ttl = redis_call('pttl', fence)
+    if ttl < 0 then
+        ttl = tonumber(FENCE_TTL)
+    end
+    local number = string.format('%d', token)
+    redis_call('zadd', lost, number, number)
+    redis_call('zremrangebyrank', lost, 0, -(LOSSES_KEPT + 1))
+    redis_call('pexpire', lost, ttl + 1000)
+end
+
+-- Whether the hold of `token` (a string, as its release names it) of `lock` ended by a release,
+-- as the fencing state and the notes of lost holds tell a copy of that release which found the
+-- hold gone (see above). False where they cannot tell.
+local function released_before(lock, token)
+    local count = tonumber(redis_pcall('get', key_of(lock, 'fence')))
+    local own = tonumber(token)
+    if not count or not own or count <= own then
+        return false
+    end
+    if count == own + 1 then
+        return true
+    end
+    local lost = key_of(lock, 'lost')
+    -- A note found, or notes of another type: not released, or not known.
+    if redis_pcall('zscore', lost, token) then
+        return false
+    end
+    if redis_call('zcard', lost) < LOSSES_KEPT then
+        return true
+    end
+    return own > tonumber(redis_call('zrange', lost, '0', '0', 'withscores')[2])
+end
+
+-- Ends the hold whose release frees the lock: counts the fencing state `fence` one past the
+-- hold's token (see above). A state gone (it outlived its TTL while the hold lasted) is not
+-- made again by the INCR (which would leave it without a TTL): the next take restarts it. A
+-- state of another type is left as it is.
+local function end_hold(fence)
+    local count = redis_pcall('incr', fence)
+    if type(count) == 'number' and count < FENCE_FLOOR then
+        redis_call('del', fence)
+    end
 end
 
 -- Takes the free lock `lock` for `owner`: one hold, `lease` ms as its TTL, and the next token
@@ -150,9 +233,14 @@ end
 -- hand-over (see pass_on). `now_us` is the server time in µs if the caller has read it, else
 -- nil. Four commands: INCR (first, so that a fencing state of another type fails the script
 -- before it writes the hold), HSET, PEXPIRE, and PEXPIRETIME for the clock unless the caller
--- has it; one more when the state has fallen behind the clock.
+-- has it; more when the state has fallen behind the clock, or when the last hold ended without
+-- its release (see note_lost).
 local function take(lock, fence, fence_ttl, owner, lease, record, now_us)
     local count = redis_call('incr', fence)
+    if count >= FENCE_FLOOR and count % 2 == 0 then
+        note_lost(lock, fence, count - 1)
+        count = redis_call('incr', fence)
+    end
     if record then
         redis_call('hset', lock, owner, '1', '~who', record)
     else

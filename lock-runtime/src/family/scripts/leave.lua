@@ -6,10 +6,13 @@
 -- KEYS[1]  lock key (hash of owner id -> hold count)
 -- KEYS[2]  wake-up channel
 -- KEYS[3]  abandoned mark of the owner id (see acquire.lua)
--- KEYS[4]  fencing state (see acquire.lua): a lock handed over directly takes the next token
+-- KEYS[4]  fencing state (see acquire.lua): counted past the owner's token if it took the
+--          lock (see end_hold in common.lua); a lock handed over directly takes the next token
 -- KEYS[5]  queue of waiting owner ids (see acquire.lua)
 -- KEYS[6]  their liveness deadlines (see acquire.lua)
 -- KEYS[7]  what each waiter waits for: the lease of a direct hand-over (see acquire.lua)
+-- KEYS[8]  notes of the lock's holds that ended without their release (see note_lost in
+--          common.lua)
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id of the acquisition
@@ -35,6 +38,7 @@ dequeue(queue_of(lock), owner)
 local released = 0
 local kind = redis_call('type', lock).ok
 if kind == 'hash' and redis_call('hexists', lock, owner) == 1 then
+    end_hold(key_of(lock, 'fence'))
     redis_call('del', lock)
     released = 1
     kind = 'none'

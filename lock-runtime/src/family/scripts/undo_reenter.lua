@@ -2,10 +2,13 @@
 --
 -- KEYS[1]  lock key (hash of owner id -> hold count, and the owner's record, see common.lua)
 -- KEYS[2]  wake-up channel
--- KEYS[3]  fencing state (see acquire.lua): a lock handed over directly takes the next token
+-- KEYS[3]  fencing state (see acquire.lua): counted past the owner's token if the lock is
+--          freed (see end_hold in common.lua); a lock handed over directly takes the next token
 -- KEYS[4]  queue of waiting owner ids (see acquire.lua)
 -- KEYS[5]  their liveness deadlines (see acquire.lua)
 -- KEYS[6]  what each waiter waits for: the lease of a direct hand-over (see acquire.lua)
+-- KEYS[7]  notes of the lock's holds that ended without their release (see note_lost in
+--          common.lua)
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id
@@ -30,6 +33,7 @@ if not left then
     return 0
 end
 if left == 0 then
+    end_hold(key_of(lock, 'fence'))
     redis_call('del', lock)
     pass_on(lock, ARGV[4], ARGV[3])
 end

@@ -279,6 +279,10 @@ async fn fence(
         if guard.fencing_token() == token {
             return true;
         }
+        // Named by the raised token from before the raise goes out: a raise that lands unseen
+        // leaves the state at it (a release naming a token the state never reached only
+        // answers a resend more cautiously, see `released_before` in the family's scripts).
+        guard.fence_raised(token);
         let raised = tokio::time::timeout_at(answer_by, raise_fence(guard, token, Some(answer_by)));
         matches!(raised.await, Ok(Ok(true)))
     });
