@@ -368,6 +368,54 @@ async fn tokens_increase_across_quorums_that_share_one_master_with_a_skewed_fenc
     assert_released_everywhere(&masters, &name).await;
 }
 
+/// The Redlock raised master 1's fencing state to master 0's token (the quorum's, which is
+/// ahead): master 1's release names that token from then on. The guard is held on masters 0
+/// and 1 (master 2 paused while it is taken), master 1 loses its hold (as a lease that ran out
+/// would) and its reply to the release is lost, so that release is resent (default settings):
+/// it finds the state still at the quorum's token, no take since, and answers not held, as its
+/// first copy did, and the unlock says the lease was lost. Named by master 1's own token, below
+/// the state, the resend would answer released, and a quorum would confirm the release of a
+/// lease that was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_resent_release_names_the_quorums_token() {
+    let masters = start_masters(3);
+    let proxy = TcpProxy::start(masters[1].port()).await;
+    let mut clients = Vec::new();
+    for url in [masters[0].url(), proxy.url(), masters[2].url()] {
+        clients.push(LockClient::connect(&url).await.expect("connect"));
+    }
+    let redlock = Redlock::new(clients).expect("a Redlock");
+    let name = unique_name("redlock-resent-release");
+    let lock = redlock.lock(&name);
+    // The scripts are loaded on every master before the fault.
+    let warm = lock.try_acquire(Duration::from_secs(5), Some(LEASE)).await;
+    warm.expect("free").unlock().await.expect("unlock");
+    let ahead = server_time_us(&masters[0]) + 5 * 60 * 1_000_000;
+    let _: () = masters[0].cmd(&["SET", &fence_key(&name), &ahead.to_string(), "PX", "600000"]);
+
+    masters[2].pause();
+    let guard = lock.try_acquire(Duration::from_secs(5), Some(LEASE)).await;
+    masters[2].resume();
+    let guard = guard.expect("masters 0 and 1 are a quorum");
+    assert_eq!(guard.masters_held(), 2);
+    assert!(guard.fencing_token() > ahead, "master 0's token wins");
+    let _: i64 = masters[1].cmd(&["DEL", &lock_key(&name)]);
+    proxy.drop_replies(true);
+    let unlocking = tokio::spawn(guard.unlock());
+    assert!(
+        eventually(Duration::from_secs(2), || proxy.dropped_bytes() > 0).await,
+        "master 1's reply was never dropped"
+    );
+    proxy.drop_replies(false);
+    let unlocked = tokio::time::timeout(Duration::from_secs(10), unlocking)
+        .await
+        .expect("the resend is answered")
+        .expect("join");
+    let err = unlocked.expect_err("master 1 had lost its hold");
+    assert!(err.is_not_held(), "{err}");
+    assert_released_everywhere(&masters, &name).await;
+}
+
 /// A waiting Redlock is woken by the release on the masters (its requests stay queued there),
 /// not by its timer: its clients' watchdog timeout is 30 s, so without the wake-up it would try
 /// again only after 10 s, past its wait.
