@@ -271,18 +271,7 @@ impl ScriptPath {
         context: impl Fn() -> String,
     ) -> Result<Sent<(R, Option<usize>)>, LockError> {
         let Some((commands, wait)) = &self.replicated else {
-            let sent = self
-                .run(
-                    &self.commands,
-                    Resend::WhileTransient,
-                    context,
-                    deadline,
-                    |mut connection| {
-                        let call = copies.next();
-                        async move { self.calls.invoke(call, &mut connection).await }
-                    },
-                )
-                .await?;
+            let sent = self.eval_copies(copies, deadline, context).await?;
             return Ok(sent.map(|reply| (reply, None)));
         };
         let sent = self
