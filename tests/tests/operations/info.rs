@@ -160,6 +160,12 @@ async fn info_counts_and_lists_waiting_tasks_then_none_after_release() {
         info.last_fencing_token().is_some(),
         "tokens were handed out"
     );
+    // The last token handed out, not the fencing state its release counted one past it.
+    let again = holding.lock(&name).acquire().await.expect("free");
+    let last = again.fencing_token();
+    again.unlock().await.expect("unlock");
+    let released = holding.lock(&name).info().await.expect("info");
+    assert_eq!(released.last_fencing_token(), Some(last));
     assert_released(&server, &name);
 }
 

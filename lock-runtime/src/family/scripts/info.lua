@@ -6,7 +6,8 @@
 --          with `~`, skipped here: `~who` (see take in common.lua), the owner's record of its
 --          re-entries (see reenter in common.lua) and of its lock-checked writes (see exec_field
 --          in common.lua)
--- KEYS[2]  fencing state: the last token handed out (see next_token in common.lua)
+-- KEYS[2]  fencing state: the last token handed out, or one past it once its hold was
+--          released (see end_hold in common.lua; answered as the token, see last_token)
 -- KEYS[3]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until
 --
@@ -23,11 +24,26 @@
 -- deadline not passed: the dead ones are purged by the next release, not here); `ids` the first
 -- ARGV[1] live waiters' owner ids, longest-queued first.
 
+-- The last token the fencing state's value `state` (or false) says was handed out, as a string
+-- ('' if none): tokens are odd, and the state counts one past a token once its hold was
+-- released (end_hold in common.lua, whose FENCE_FLOOR is the 10^15 below: a smaller count is
+-- not of that scheme).
+local function last_token(state)
+    local count = tonumber(state)
+    if not count then
+        return ''
+    end
+    if count >= 1000000000000000 and count % 2 == 0 then
+        count = count - 1
+    end
+    return string.format('%d', count)
+end
+
 local refused, now = inspect_start(KEYS[1])
 if refused then
     return refused
 end
-local token = redis_call('get', KEYS[2]) or ''
+local token = last_token(redis_call('get', KEYS[2]))
 local waiters, ids = live_waiters({queue = KEYS[3], alive = KEYS[4]}, now, tonumber(ARGV[1]))
 
 if redis_call('exists', KEYS[1]) == 0 then
