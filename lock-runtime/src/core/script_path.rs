@@ -99,6 +99,19 @@ impl<R> Sent<R> {
     }
 }
 
+/// What a request sends at each attempt: the same [`Invocation`] every time, or the first copy
+/// and then the resend of [`Copies`].
+pub(crate) trait Attempts: Sync {
+    /// The copy to send next.
+    fn next(&self) -> &Invocation;
+}
+
+impl Attempts for Invocation {
+    fn next(&self) -> &Invocation {
+        self
+    }
+}
+
 /// A request whose resends differ from its first copy: a resend may have earlier copies still on
 /// their way (on a retired connection), and tells the script so. The first copy goes out as
 /// `first`; every later one as what `resend` builds, once, when the first resend goes out.
@@ -122,8 +135,10 @@ impl<'a> Copies<'a> {
             first_sent: atomic::AtomicBool::new(false),
         }
     }
+}
 
-    /// The copy to send next: the first, then the resend.
+/// The first copy, then the resend.
+impl Attempts for Copies<'_> {
     fn next(&self) -> &Invocation {
         if self.first_sent.swap(true, atomic::Ordering::Relaxed) {
             self.resent.get_or_init(|| (self.resend)())
@@ -193,25 +208,7 @@ impl ScriptPath {
     /// until the retry timeout after the first failure or until `deadline`, whichever is first.
     pub(crate) async fn eval<R: FromRedisValue>(
         &self,
-        call: &Invocation,
-        deadline: Option<Instant>,
-        context: impl Fn() -> String,
-    ) -> Result<Sent<R>, LockError> {
-        self.run(
-            &self.commands,
-            Resend::WhileTransient,
-            context,
-            deadline,
-            |mut connection| async move { self.calls.invoke(call, &mut connection).await },
-        )
-        .await
-    }
-
-    /// Runs the request `copies` describes and decodes its reply, resent as
-    /// [`eval`](Self::eval) is.
-    pub(crate) async fn eval_copies<R: FromRedisValue>(
-        &self,
-        copies: &Copies<'_>,
+        call: &impl Attempts,
         deadline: Option<Instant>,
         context: impl Fn() -> String,
     ) -> Result<Sent<R>, LockError> {
@@ -221,7 +218,7 @@ impl ScriptPath {
             context,
             deadline,
             |mut connection| {
-                let call = copies.next();
+                let call = call.next();
                 async move { self.calls.invoke(call, &mut connection).await }
             },
         )
@@ -271,7 +268,7 @@ impl ScriptPath {
         context: impl Fn() -> String,
     ) -> Result<Sent<(R, Option<usize>)>, LockError> {
         let Some((commands, wait)) = &self.replicated else {
-            let sent = self.eval_copies(copies, deadline, context).await?;
+            let sent = self.eval(copies, deadline, context).await?;
             return Ok(sent.map(|reply| (reply, None)));
         };
         let sent = self

@@ -141,7 +141,7 @@ impl GiveBack for Release {
                     });
                     backend
                         .scripts
-                        .eval_copies::<Released>(&copies, None, context)
+                        .eval::<Released>(&copies, None, context)
                         .await?
                 }
             };
