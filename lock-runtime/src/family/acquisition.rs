@@ -348,7 +348,7 @@ impl Acquire {
                 let mut renew = layout.renew.prepare_invoke();
                 renew.key(&keys.main);
                 layout
-                    .with_own_keys(&mut renew, &keys)
+                    .with_leases(&mut renew, &keys)
                     .arg(owner.as_ref())
                     .arg(redis_millis(lease_time));
                 renew
@@ -678,7 +678,7 @@ async fn reenter(
         let mut call = script.prepare_invoke();
         call.key(&keys.main);
         layout
-            .with_own_keys(&mut call, &keys)
+            .with_leases(&mut call, &keys)
             .arg(owner.as_ref())
             .arg(number);
         let undo = Undo::new(layout, &keys, owner, UndoOf::Reentry(number));
@@ -798,9 +798,10 @@ pub(crate) fn acquire_call(
         .key(keys.queue())
         .key(keys.alive())
         .key(keys.wants());
+    flavor.layout.with_leases(&mut acquire, keys);
     flavor
         .layout
-        .with_own_keys(&mut acquire, keys)
+        .with_loss_notes(&mut acquire, keys)
         .arg(owner)
         .arg(TakenBy::now(queueing.client_name));
     // Each with the default the script reads when it is left out (see `lease_of` and

@@ -118,10 +118,9 @@ impl Layout {
         })
     }
 
-    /// Adds the layout's own keys to `call`: the per-hold leases key if it has one, the lone
-    /// hold's key after it if it has that, and the notes of lost holds where a resend answers
-    /// from the fence ([`ResendAnswer::Fence`]).
-    pub(crate) fn with_own_keys<'a>(
+    /// Adds the per-hold leases key to `call` if this layout has one, and the lone hold's key
+    /// after it if it has that.
+    pub(crate) fn with_leases<'a>(
         &self,
         call: &'a mut Invocation,
         keys: &Keys,
@@ -132,6 +131,17 @@ impl Layout {
         if self.lone {
             call.key(keys.lone());
         }
+        call
+    }
+
+    /// Adds the notes of lost holds to `call` where a resend answers from the fencing state
+    /// ([`ResendAnswer::Fence`]): for the scripts that may take the lock, whose take notes a
+    /// hold that ended without its release.
+    pub(crate) fn with_loss_notes<'a>(
+        &self,
+        call: &'a mut Invocation,
+        keys: &Keys,
+    ) -> &'a mut Invocation {
         if self.resends == ResendAnswer::Fence {
             call.key(keys.lost());
         }

@@ -269,7 +269,7 @@ pub(crate) async fn describe<T: Snapshot>(
         .key(keys.queue())
         .key(keys.alive())
         .key(keys.wants());
-    layout.with_own_keys(&mut call, &keys).arg(QUEUE_SHOWN);
+    layout.with_leases(&mut call, &keys).arg(QUEUE_SHOWN);
     let context = || format!("describing {} `{}`", T::KIND, keys.name);
     let described = backend.in_context(
         backend

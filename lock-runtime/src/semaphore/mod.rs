@@ -343,7 +343,7 @@ impl Semaphore {
         let backend = &self.handle.backend;
         let keys = self.handle.keys(&SEM)?;
         let mut call = AVAILABLE.prepare_invoke();
-        SEM.with_own_keys(call.key(&keys.main), &keys);
+        SEM.with_leases(call.key(&keys.main), &keys);
         let context = || format!("counting the permits of semaphore `{}`", keys.name);
         let counted = backend.in_context(backend.scripts.eval::<Available>(&call, None, context));
         match counted.await?.reply {
