@@ -8,8 +8,8 @@
 //!   lock share: re-entry, release, renewal, the undos, force-unlock;
 //! - `holders.lua`, the first step of every force-unlock of the family;
 //! - a guard's lock-checked writes (`exec.lua`, `spend_exec.lua`, `commands.lua`);
-//! - `info.lua`, with `inspect.lua` in front (the read-write lock's and the semaphore's
-//!   `info.lua` use it too), describing a reentrant or fair lock.
+//! - `info.lua`, with `common.lua` and `inspect.lua` in front (the read-write lock's and the
+//!   semaphore's `info.lua` use the latter too), describing a reentrant or fair lock.
 
 use crate::core::lua::{allow_oom, lua_scripts};
 
@@ -87,9 +87,10 @@ lua_scripts! {
         ["#!lua flags=no-writes\n", common_lua!()] "commands.lua";
 
     /// Describe a reentrant or fair lock without changing it; see `scripts/info.lua`. Its reply
-    /// is `Inspected`. Declared read-only.
+    /// is `Inspected`. Declared read-only; `common.lua` in front for the fencing state's last
+    /// token (`last_token`).
     unlisted pub(crate) static INFO: LuaScript =
-        ["#!lua flags=no-writes\n", inspect_lua!()] "info.lua";
+        ["#!lua flags=no-writes\n", common_lua!(), inspect_lua!()] "info.lua";
 }
 
 #[cfg(test)]

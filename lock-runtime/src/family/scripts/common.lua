@@ -225,6 +225,20 @@ local function end_hold(fence)
     end
 end
 
+-- The last token that the value `state` (or false) of a fencing state kept by the reentrant or
+-- the fair lock says was handed out, as a string ('' if none): the state itself while that
+-- token's hold lasts, one below it once the hold was released (see end_hold).
+local function last_token(state)
+    local count = tonumber(state)
+    if not count then
+        return ''
+    end
+    if count >= FENCE_FLOOR then
+        count = odd_at_most(count)
+    end
+    return string.format('%d', count)
+end
+
 -- Takes the free lock `lock` for `owner`: one hold, `lease` ms as its TTL, and the next token
 -- of `fence` (see fence_token), which it returns. `record` (or nil) says who took it, "<client
 -- name> <ms since the Unix epoch>", kept in the field `~who` so a caller who times out learns

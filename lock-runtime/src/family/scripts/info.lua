@@ -24,21 +24,6 @@
 -- deadline not passed: the dead ones are purged by the next release, not here); `ids` the first
 -- ARGV[1] live waiters' owner ids, longest-queued first.
 
--- The last token the fencing state's value `state` (or false) says was handed out, as a string
--- ('' if none): tokens are odd, and the state counts one past a token once its hold was
--- released (end_hold in common.lua, whose FENCE_FLOOR is the 10^15 below: a smaller count is
--- not of that scheme).
-local function last_token(state)
-    local count = tonumber(state)
-    if not count then
-        return ''
-    end
-    if count >= 1000000000000000 and count % 2 == 0 then
-        count = count - 1
-    end
-    return string.format('%d', count)
-end
-
 local refused, now = inspect_start(KEYS[1])
 if refused then
     return refused
