@@ -348,7 +348,7 @@ impl Acquire {
                 let mut renew = layout.renew.prepare_invoke();
                 renew.key(&keys.main);
                 layout
-                    .with_leases(&mut renew, &keys)
+                    .with_ended_holds(&mut renew, &keys)
                     .arg(owner.as_ref())
                     .arg(redis_millis(lease_time));
                 renew
@@ -678,7 +678,7 @@ async fn reenter(
         let mut call = script.prepare_invoke();
         call.key(&keys.main);
         layout
-            .with_leases(&mut call, &keys)
+            .with_ended_holds(&mut call, &keys)
             .arg(owner.as_ref())
             .arg(number);
         let undo = Undo::new(layout, &keys, owner, UndoOf::Reentry(number));

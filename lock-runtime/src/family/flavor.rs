@@ -96,10 +96,11 @@ pub(crate) enum ResendAnswer {
     /// From a memo key the release writes per request, named by a request id (`{…}:memo:<id>`),
     /// living as long as the client may resend.
     Memo,
-    /// From the lock's fencing state, which a release counts one past its hold's token, and the
-    /// notes of holds that ended without their release (`{…}:lost`): the release names its hold
-    /// by the owner's token and writes no key (see `released_before` in `scripts/common.lua`).
-    /// Only where one owner holds the lock at a time.
+    /// From the lock's fencing state, which the script that frees the lock counts one past the
+    /// token of its holds, and the notes of holds that ended without their release
+    /// (`{…}:lost`): the release names its hold by the owner's token and writes no key (see
+    /// `released_before` in `scripts/common.lua`). Where the holds of a lock share a token (the
+    /// read-write lock's read holds), a hold dropped before its release is noted by owner id.
     Fence,
 }
 
@@ -130,6 +131,23 @@ impl Layout {
         }
         if self.lone {
             call.key(keys.lone());
+        }
+        call
+    }
+
+    /// Adds the keys a script that drops holds whose lease ended writes to `call`: the leases
+    /// (see [`with_leases`](Self::with_leases)) and, where a resend answers from the fencing
+    /// state ([`ResendAnswer::Fence`]), the state, which a script that frees the lock counts
+    /// past its holds, and the notes, where each dropped hold is noted lost. The layouts without
+    /// leases drop nothing: nothing is added.
+    pub(crate) fn with_ended_holds<'a>(
+        &self,
+        call: &'a mut Invocation,
+        keys: &Keys,
+    ) -> &'a mut Invocation {
+        self.with_leases(call, keys);
+        if self.leases && self.resends == ResendAnswer::Fence {
+            call.key(keys.fence()).key(keys.lost());
         }
         call
     }

@@ -175,7 +175,7 @@ impl Handle {
         let mut force = script.prepare_invoke();
         force.key(&keys.main).key(keys.channel());
         layout
-            .with_leases(&mut force, keys)
+            .with_ended_holds(&mut force, keys)
             .arg(Wake::All.message())
             .arg(backend.hub.publish())
             .arg(owners);

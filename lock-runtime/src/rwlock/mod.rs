@@ -45,7 +45,7 @@ pub(crate) static RW: Layout = Layout {
     force_unlock: Some(&FORCE_UNLOCK),
     leases: true,
     lone: false,
-    resends: ResendAnswer::Memo,
+    resends: ResendAnswer::Fence,
 };
 
 /// A read hold: shared, granted alongside the scope's own write hold (a downgrade).
@@ -158,10 +158,13 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 ///
 /// # Fencing tokens
 ///
-/// A write hold gets a fresh token, strictly greater than every token handed out before for this
-/// name. A read hold takes no new token: it carries the last one handed out (that of the latest
-/// write, or one from the server clock after ten idle minutes), so the token a reader sees names
-/// the write its reads come after, and readers at the same time may share it.
+/// A hold that takes the lock while no hold is left, write or read, gets a fresh token, strictly
+/// greater than every token handed out before for this name; a write always does, as it is
+/// granted on a free lock only. A read hold that joins others carries the token of the hold that
+/// took the lock, so readers at the same time share one, and a write's token is above every
+/// token readers carried before it. (The release that frees the lock counts the fencing state
+/// one past that token: how a resent release learns, with no key per request, what its first
+/// copy did.)
 #[derive(Debug, Clone)]
 pub struct ReadWriteLock {
     handle: Handle,

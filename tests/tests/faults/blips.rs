@@ -385,50 +385,93 @@ async fn a_request_stuck_on_a_retired_connection_cannot_take_the_lock_after_the_
 
 /// How the hold of a release whose reply is lost ended before its resend lands, in
 /// [`a_resent_unlock_answers_what_its_first_copy_did`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HoldEnd {
     /// The first copy released it.
     Released,
-    /// It was gone before the first copy ran (as a lease that ran out leaves it).
+    /// It was gone before the first copy ran (as a lease that ran out with the lock's TTL
+    /// leaves it).
     Lost,
+    /// A read hold the first copy released beside another client's, which still holds the
+    /// lock when the resend lands.
+    ReleasedBeside,
+    /// A read hold beside another client's, whose lease ended before the first copy ran: that
+    /// copy drops it (noted lost) and finds nothing to release.
+    LostBeside,
+}
+
+impl HoldEnd {
+    /// Whether another client's read hold shares the lock.
+    fn beside(self) -> bool {
+        matches!(self, Self::ReleasedBeside | Self::LostBeside)
+    }
 }
 
 /// An unlock whose first copy runs in Redis but whose reply is lost is resent after the
-/// response timeout (default settings); meanwhile another client takes the lock and releases it.
-/// The resend answers what the first copy did, from the lock's fencing state and its notes of
-/// lost holds, with no memo: `Ok` if that copy released the lock, `NotHeld` if the hold was
-/// already gone (the other client's take noted it lost). Without the note the resend would
-/// answer released for a lost hold; without the state's count past a released token, not held
-/// for a released one.
+/// response timeout (default settings). Meanwhile another client takes the lock and releases it,
+/// or, for the read holds, holds it beside until the resend is answered. The resend answers what
+/// the first copy did, from the lock's fencing state and its notes of lost holds, with no memo:
+/// `Ok` if that copy released the hold, `NotHeld` if it was already gone (the other client's
+/// take noted the lock's period lost, or the first copy noted the hold it dropped). Without the
+/// notes the resend would answer released for a lost hold; without the state's count past a
+/// released period (or, beside another hold, the period still on), not held for a released one.
 async fn a_resent_unlock_answers_what_its_first_copy_did(family: Family, end: HoldEnd) {
     let server = RedisServer::start();
     let proxy = TcpProxy::start(server.port()).await;
     let client = client_through(&proxy).await;
     let other = LockClient::connect(&server.url()).await.expect("connect");
     let name = unique_name("resent-unlock");
+    let wait = Duration::from_secs(1);
     // The scripts are cached in Redis before the fault.
-    take_once(&client, &name).await;
-    take_once(&other, &name).await;
+    for client in [&client, &other] {
+        let warm_up = family
+            .try_acquire(client, &name, wait, None)
+            .await
+            .expect("warm-up");
+        warm_up.unlock().await.expect("warm-up unlock");
+    }
     let guard = family
-        .try_acquire(&client, &name, Duration::from_secs(1), None)
+        .try_acquire(&client, &name, wait, None)
         .await
         .expect("free");
-    if let HoldEnd::Lost = end {
-        let _: i64 = server.cmd(&["DEL", &lock_key(&name)]);
+    let beside = if end.beside() {
+        Some(
+            family
+                .try_acquire(&other, &name, wait, None)
+                .await
+                .expect("a read hold beside"),
+        )
+    } else {
+        None
+    };
+    match end {
+        HoldEnd::Lost => {
+            let _: i64 = server.cmd(&["DEL", &family.key(&name)]);
+        }
+        HoldEnd::LostBeside => {
+            let owners = family.owners(&client, &name).await.expect("owners");
+            let leases = format!("{}:leases", family.key(&name));
+            let ended: i64 = server.cmd(&["ZADD", &leases, "XX", "CH", "1", &owners[0]]);
+            assert_eq!(ended, 1, "the first hold's lease ends");
+        }
+        HoldEnd::Released | HoldEnd::ReleasedBeside => {}
     }
+    let left = usize::from(end.beside());
 
     proxy.drop_replies(true);
     let unlocking = tokio::spawn(guard.unlock());
     let first_copy_ran = eventually(Duration::from_secs(2), || {
-        proxy.dropped_bytes() > 0 && !is_held(&server, &name)
+        proxy.dropped_bytes() > 0 && family.hold_counts(&server, &name).len() == left
     })
     .await;
     assert!(first_copy_ran, "the unlock's first copy never ran");
-    let next = family
-        .try_acquire(&other, &name, Duration::from_secs(1), None)
-        .await
-        .expect("the lock is free for the next owner");
-    next.unlock().await.expect("the next owner's unlock");
+    if beside.is_none() {
+        let next = family
+            .try_acquire(&other, &name, wait, None)
+            .await
+            .expect("the lock is free for the next owner");
+        next.unlock().await.expect("the next owner's unlock");
+    }
     proxy.drop_replies(false);
 
     let unlocked = tokio::time::timeout(Duration::from_secs(10), unlocking)
@@ -436,13 +479,18 @@ async fn a_resent_unlock_answers_what_its_first_copy_did(family: Family, end: Ho
         .expect("the resend is answered within the retry timeout")
         .expect("join");
     match end {
-        HoldEnd::Released => unlocked.expect("the first copy released the lock"),
-        HoldEnd::Lost => assert!(
+        HoldEnd::Released | HoldEnd::ReleasedBeside => {
+            unlocked.expect("the first copy released the hold");
+        }
+        HoldEnd::Lost | HoldEnd::LostBeside => assert!(
             unlocked.expect_err("the hold was gone").is_not_held(),
             "not held"
         ),
     }
-    assert_released(&server, &name);
+    if let Some(beside) = beside {
+        beside.unlock().await.expect("the read hold beside");
+    }
+    family.assert_released(&server, &name);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,4 +511,24 @@ async fn a_resent_fair_unlock_whose_first_copy_released_answers_ok() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resent_fair_unlock_whose_hold_was_lost_answers_not_held() {
     a_resent_unlock_answers_what_its_first_copy_did(Family::Fair, HoldEnd::Lost).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_write_unlock_answers_what_its_first_copy_did() {
+    for end in [HoldEnd::Released, HoldEnd::Lost] {
+        a_resent_unlock_answers_what_its_first_copy_did(Family::Write, end).await;
+    }
+}
+
+/// The read holds' own cases beside another client's read hold, and those of a lone one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_read_unlock_answers_what_its_first_copy_did() {
+    for end in [
+        HoldEnd::Released,
+        HoldEnd::Lost,
+        HoldEnd::ReleasedBeside,
+        HoldEnd::LostBeside,
+    ] {
+        a_resent_unlock_answers_what_its_first_copy_did(Family::Read, end).await;
+    }
 }

@@ -115,8 +115,23 @@ impl Subject {
         super::acquire_reply_items(server.cmd(&args))
     }
 
-    /// `release.lua` (request `request`, the acquisition's hold: number 0) or `leave.lua`
-    /// (marking the owner abandoned).
+    /// What the first copy of a release names (see [`release`](Self::release)): the request
+    /// id `request` for the semaphore, nothing for the read-write lock.
+    fn first_copy<'a>(&self, request: &'a str) -> &'a str {
+        if self.part == "rw" { "" } else { request }
+    }
+
+    /// What a resend of that release names: the request id again, or the hold's `token`.
+    fn resend(&self, request: &str, token: i64) -> String {
+        if self.part == "rw" {
+            token.to_string()
+        } else {
+            request.to_owned()
+        }
+    }
+
+    /// The first copy of `release.lua` (request `request`, the acquisition's hold: number 0),
+    /// or `leave.lua` (marking the owner abandoned).
     fn give_back(
         &self,
         server: &RedisServer,
@@ -125,46 +140,46 @@ impl Subject {
         owner: &str,
         request: &str,
     ) -> i64 {
-        self.release(server, file, name, (owner, "0"), request)
+        self.release(server, file, name, (owner, "0"), self.first_copy(request))
     }
 
-    /// `release.lua` of the hold of `owner` numbered `hold` (or `leave.lua`, as `give_back`).
+    /// `release.lua` of the hold of `owner` numbered `hold` (or `leave.lua`, as `give_back`),
+    /// naming `copy`: the semaphore's releases name their request id, whose memo answers a
+    /// resend; the read-write lock's first copy names nothing (""), a resend the hold's token
+    /// (see `released_before` in `family/scripts/common.lua`).
     fn release(
         &self,
         server: &RedisServer,
         file: &str,
         name: &str,
         (owner, hold): (&str, &str),
-        request: &str,
+        copy: &str,
     ) -> i64 {
         let key = |suffix: &str| self.key(name, Some(suffix));
+        let main = self.key(name, None);
         // The leaves take the mark's TTL, the publish command and the fencing state's TTL; the
-        // releases their request's id, its memo's TTL and the number of the hold.
-        let (third, arguments) = if file == "leave.lua" {
-            (
-                key(&format!("abandoned:{owner}")),
-                [MEMO_MS, "publish", FENCE_IDLE_MS],
-            )
+        // releases what they name and the number of the hold (and, the semaphore's, the memo's
+        // TTL).
+        let mut keys = vec![main, key("unlock")];
+        let arguments = if file == "leave.lua" {
+            keys.push(key(&format!("abandoned:{owner}")));
+            vec![MEMO_MS, "publish", FENCE_IDLE_MS]
+        } else if self.part == "rw" {
+            vec![copy, hold]
         } else {
-            (key(&format!("memo:{request}")), [request, MEMO_MS, hold])
+            keys.push(key(&format!("memo:{copy}")));
+            vec![copy, MEMO_MS, hold]
         };
-        server.cmd(&[
-            "EVAL",
-            self.script(file),
-            "8",
-            &self.key(name, None),
-            &key("unlock"),
-            &third,
-            &key("fence"),
-            &key("queue"),
-            &key("alive"),
-            &key("wants"),
-            &key("leases"),
-            owner,
-            arguments[0],
-            arguments[1],
-            arguments[2],
-        ])
+        keys.extend(["fence", "queue", "alive", "wants", "leases"].map(key));
+        if self.part == "rw" {
+            keys.push(key("lost"));
+        }
+        let count = keys.len().to_string();
+        let mut args = vec!["EVAL", self.script(file), &count];
+        args.extend(keys.iter().map(String::as_str));
+        args.push(owner);
+        args.extend(arguments);
+        server.cmd(&args)
     }
 
     /// `reenter.lua`: re-entry `number` of `owner`'s hold.
@@ -254,14 +269,15 @@ fn a_resent_acquisition_counts_once_and_a_resent_release_answers_like_the_first(
         );
 
         let release =
-            |request| subject.release(&server, "release.lua", &name, ("client:1", hold), request);
-        let (released, again) = (release("r1"), release("r1"));
+            |copy: &str| subject.release(&server, "release.lua", &name, ("client:1", hold), copy);
+        let resend = subject.resend("r1", first.1);
+        let (released, again) = (release(subject.first_copy("r1")), release(&resend));
         assert_eq!(
             (released, again),
             (1, 1),
             "{file}, hold \"{hold}\": the resent release answers 1"
         );
-        let other = release("r2");
+        let other = release(subject.first_copy("r2"));
         assert_eq!(
             other, 0,
             "{file}, hold \"{hold}\": a new release finds nothing held"
@@ -332,7 +348,8 @@ fn late_copies_of_read_and_write_reentries_and_releases_count_nothing() {
         assert_eq!(subject.field(&server, &name, "c:1"), Some(2), "{file}");
 
         let release = |hold: &str, request: &str| {
-            subject.release(&server, "release.lua", &name, ("c:1", hold), request)
+            let copy = subject.first_copy(request);
+            subject.release(&server, "release.lua", &name, ("c:1", hold), copy)
         };
         assert_eq!(release("1", "r1"), 2, "{file}");
         assert_eq!(release("1", "r1-late"), 0, "{file}: a late copy");
@@ -425,45 +442,82 @@ fn a_value_of_another_type_is_refused_and_left_alone() {
     }
 }
 
-/// A release's memo is read only when its count is not found: a resend whose first copy ran
-/// answers like it, whether that copy left other counts of the hold, other holds, or nothing.
+/// A resend of a release whose first copy ran answers like it, whether that copy left other
+/// counts of the hold, other holds, or nothing: from the owner's other counts, or, the hold
+/// gone, from the fencing state (the read holds of a period carry its token: the period still
+/// on, or counted one past by the release that freed the lock) and the notes of lost holds. The
+/// semaphore's first copy writes a memo, read only when its permits are not found.
 #[test]
 fn a_resent_release_whose_first_copy_ran_answers_like_it_beside_other_holds() {
     let subject = Subject::read_write_lock();
     let server = RedisServer::start();
     let name = unique_name("resent-rw");
+    let mut tokens = Vec::new();
     for owner in ["c:1", "c:2"] {
         let taken = subject.acquire(&server, "acquire_read.lua", &name, owner, None);
         assert_eq!(taken.0, 1, "{owner}");
+        tokens.push(taken.1);
     }
-    assert_eq!(subject.reenter(&server, &name, "c:1", "1"), 1);
-    let release = |owner: &str, hold: &str, request: &str| {
-        subject.release(&server, "release.lua", &name, (owner, hold), request)
-    };
-    assert_eq!(release("c:1", "1", "r1"), 2, "a count of two");
+    let token = tokens[0];
     assert_eq!(
-        release("c:1", "1", "r1"),
+        tokens,
+        [token, token],
+        "the second read joins the first's period"
+    );
+    assert_eq!(token % 2, 1, "a period's token is odd");
+    assert_eq!(subject.reenter(&server, &name, "c:1", "1"), 1);
+    let resend = token.to_string();
+    let release = |owner: &str, hold: &str, copy: &str| {
+        subject.release(&server, "release.lua", &name, (owner, hold), copy)
+    };
+    assert_eq!(release("c:1", "1", ""), 2, "a count of two");
+    assert_eq!(
+        release("c:1", "1", &resend),
         2,
         "resent: the hold is there, its count is not"
     );
     assert_eq!(
-        release("c:1", "0", "r2"),
+        release("c:1", "0", ""),
         1,
         "the hold's last count, beside c:2's"
     );
-    assert_eq!(release("c:1", "0", "r2"), 1, "resent: the hold is gone");
+    assert_eq!(
+        release("c:1", "0", &resend),
+        1,
+        "resent: the hold is gone, its period goes on"
+    );
     assert_eq!(subject.fields(&server, &name), ["c:2", "~l", "~who:c:2"]);
     let ttl: i64 = server.cmd(&["PTTL", &subject.key(&name, None)]);
     assert!(ttl > 0, "the lock still expires with c:2's lease: {ttl}");
-    assert_eq!(release("c:2", "0", "r3"), 1, "the only hold");
-    assert_eq!(release("c:2", "0", "r3"), 1, "resent: the lock is free");
+    assert_eq!(release("c:2", "0", ""), 1, "the only hold");
+    let fence = subject.key(&name, Some("fence"));
+    let state: i64 = server.cmd(&["GET", &fence]);
+    assert_eq!(
+        state,
+        token + 1,
+        "the release that frees the lock counts one past"
+    );
+    assert_eq!(release("c:2", "0", &resend), 1, "resent: the lock is free");
+    assert_eq!(release("c:1", "0", &resend), 1, "resent again: the same");
     let left: i64 = server.cmd(&[
         "EXISTS",
         &subject.key(&name, None),
         &subject.key(&name, Some("leases")),
+        &subject.key(&name, Some("lost")),
     ]);
-    assert_eq!(left, 0, "neither the lock nor its leases is left");
-    assert_eq!(release("c:2", "0", "r4"), 0, "a new release finds nothing");
+    assert_eq!(
+        left, 0,
+        "neither the lock nor its leases, nor a note, is left"
+    );
+    assert_eq!(release("c:2", "0", ""), 0, "a new release finds nothing");
+    let next = subject.acquire(&server, "acquire_write.lua", &name, "c:3", None);
+    assert_eq!(next, (1, token + 2), "the next period's token");
+    assert_eq!(release("c:3", "0", ""), 1);
+    assert_eq!(
+        release("c:2", "0", &resend),
+        1,
+        "resent after another period"
+    );
 
     let subject = Subject::semaphore();
     let name = unique_name("resent-sem");
@@ -482,6 +536,84 @@ fn a_resent_release_whose_first_copy_ran_answers_like_it_beside_other_holds() {
         "given back once"
     );
     assert_eq!(subject.field(&server, &name, "c:2"), Some(2));
+}
+
+/// A resend of a read-write lock's release answers that its hold was not held when the hold
+/// ended otherwise, however its first copy fared: a hold dropped as its lease ended, by its own
+/// release (a resend that is the first copy to run finds it ended) or by another script, noted
+/// by owner id; a hold force-unlocked, noted so too; a lone hold whose period ended unseen (its
+/// lock gone with its TTL: here deleted by hand), before the next take (the state at its token,
+/// the lock gone) and after it (the period noted). A release that freed the lock before any of
+/// this still answers released.
+#[test]
+fn a_resent_read_write_release_answers_not_held_for_a_hold_that_ended_otherwise() {
+    let subject = Subject::read_write_lock();
+    let server = RedisServer::start();
+    let name = unique_name("rw-lost");
+    let release = |owner: &str, copy: &str| {
+        subject.release(&server, "release.lua", &name, (owner, "0"), copy)
+    };
+    let take = |owner: &str| {
+        let taken = subject.acquire(&server, "acquire_read.lua", &name, owner, None);
+        assert_eq!(taken.0, 1, "{owner} takes a read hold");
+        taken.1.to_string()
+    };
+    let leases = subject.key(&name, Some("leases"));
+    let end_lease = |owner: &str| {
+        let ended: i64 = server.cmd(&["ZADD", &leases, "XX", "CH", "1", owner]);
+        assert_eq!(ended, 1, "{owner}'s lease ends");
+    };
+
+    let first = take("c:1");
+    take("c:2");
+    take("c:3");
+    end_lease("c:1");
+    assert_eq!(
+        release("c:1", &first),
+        0,
+        "a resend that finds its lease ended"
+    );
+    end_lease("c:2");
+    assert_eq!(release("c:3", ""), 1, "c:3's release drops c:2");
+    assert_eq!(release("c:2", &first), 0, "c:2 was dropped, noted");
+    assert_eq!(release("c:1", &first), 0, "c:1 too");
+    assert_eq!(release("c:3", &first), 1, "c:3 released its hold");
+
+    let forced = take("c:4");
+    take("c:5");
+    let force = subject.script("force_unlock.lua");
+    let main = subject.key(&name, None);
+    let (unlock, fence, lost) = (
+        subject.key(&name, Some("unlock")),
+        subject.key(&name, Some("fence")),
+        subject.key(&name, Some("lost")),
+    );
+    let deleted: i64 = server.cmd(&[
+        "EVAL", force, "5", &main, &unlock, &leases, &fence, &lost, "all", "publish", "c:4", "c:5",
+    ]);
+    assert_eq!(deleted, 1, "force-unlocked");
+    for owner in ["c:4", "c:5"] {
+        assert_eq!(release(owner, &forced), 0, "{owner} was force-unlocked");
+    }
+
+    let token = take("c:6");
+    let _: i64 = server.cmd(&["DEL", &main]);
+    assert_eq!(release("c:6", ""), 0, "the lock is gone");
+    assert_eq!(release("c:6", &token), 0, "resent before the next take");
+    take("c:7");
+    assert_eq!(
+        release("c:6", &token),
+        0,
+        "resent after it: the period is noted"
+    );
+    assert_eq!(release("c:7", ""), 1);
+    assert_eq!(release("c:6", &token), 0, "and after its release");
+    assert_eq!(
+        release("c:3", &first),
+        1,
+        "an earlier release is still known"
+    );
+    assert_eq!(release("c:5", &forced), 0, "an earlier loss is still known");
 }
 
 /// A release drops the holds whose lease ended before it looks at its own, as every script does:

@@ -155,56 +155,84 @@ local function next_token(fence, ttl, now_us, lease_key, lease)
 end
 
 -- How a copy of a release that finds its hold gone learns what its first copy did, with no key
--- per request (the reentrant and the fair lock: one owner at a time). A release that gives back
--- an owner's last hold counts the fencing state up by one as it frees the lock (end_hold), so
--- the state is odd, the token of the hold, while a hold lasts, and even once it was released.
--- A take that finds it odd (its INCR answers an even count) has found a hold that ended without
--- its release (its lease ran out, it was force-unlocked or undone, a failover lost it): it
--- notes that hold's token in the lock's `lost` notes (note_lost) and counts up once more. A
--- resend (the first copy of a release names no token: whatever it finds, it is the first of its
--- copies to run) that finds its owner's holds gone then reads the state (released_before): one
--- past its token,
--- or further on with no note of its token, says an earlier copy released the hold; the token
--- itself, or a note, says the hold ended otherwise, as the first copy found. The notes live as
--- long as the state they were noted in, plus a second, so a note is there whenever the state
--- counts past its token; the last LOSSES_KEPT are kept, and a token older than all of a full
--- list is not known either way. Where the state is gone, or counts below the token (a failover,
--- a state that outlived its TTL), the copy answers that it held nothing. One case answers
--- wrong: a hold lost with no take between the loss and the end of its state's TTL, whose state
--- a take then restarts from the clock, before the copy lands; it finds a count past its token
--- and no note, and answers released.
+-- per request. A lock is held for a time (a period: from a take of the free lock until its
+-- last hold goes), one owner at a time for the reentrant and the fair lock, several read holds
+-- at once for the read-write lock. The fencing state is odd while a period lasts (every token
+-- is odd: see fence_token), and a script that frees the lock counts it up by one (end_hold),
+-- so it is even once a release, an undo, or a script that noted the holds it dropped, freed
+-- it. A take of a free lock that finds it odd (its INCR answers an even count, see count_up)
+-- has found a period that ended unseen (its last lease ran out with the lock's TTL, or a
+-- failover or an operator lost it): it notes the period's token in the lock's `lost` notes
+-- (note_lost) and counts up once more. A hold that a script drops before its release (its
+-- lease ended, a force-unlock) is noted by its owner id, scored by the period's token. A
+-- resend (the first copy of a release names no token: whatever it finds, it is the first of
+-- its copies to run) that finds its owner's holds gone then reads the state (released_before):
+-- past its token, with no note of its hold nor of its period (or, for the read-write lock, the
+-- token itself with the period still on), says an earlier copy released the hold; the token
+-- with the lock gone, or a note, says the hold ended otherwise, as the first copy found. The
+-- notes live as long as the state they were noted in, plus a second, so a note is there
+-- whenever the state counts past its token; the last LOSSES_KEPT are kept, and a token older
+-- than all of a full list is not known either way. Where the state is gone, or counts below
+-- the token (a failover, a state that outlived its TTL), the copy answers that it held nothing.
+-- Two cases answer wrong. A hold lost in a period that ended unseen, with no take between the
+-- end and the end of the state's TTL, whose state a take then restarts from the clock, before
+-- the copy lands: it finds a count past its token and no note, and answers released. And, the
+-- safe way, a read hold released in a period whose last hold then ended unseen: its period is
+-- noted lost, and its resend answers that it held nothing.
 
 -- How many notes of lost holds a lock keeps (a sorted set within Redis's small encoding).
 local LOSSES_KEPT = 128
 
--- Notes that the hold of `token` of `lock` ended without its release, for as long as the
--- fencing state `fence` lives (see above).
-local function note_lost(lock, fence, token)
+-- Notes that holds of `lock` ended without their release, for as long as the fencing state
+-- `fence` lives (see above): the holds of the owner ids `owners` in the period of `token`, or,
+-- with no `owners`, the period of `token` as a whole.
+local function note_lost(lock, fence, token, owners)
     local lost = key_of(lock, 'lost')
     local ttl = redis_call('pttl', fence)
     if ttl < 0 then
         ttl = tonumber(FENCE_TTL)
     end
-    local number = string.format('%d', token)
-    redis_call('zadd', lost, number, number)
+    local score = string.format('%d', token)
+    for _, member in ipairs(owners or {score}) do
+        redis_call('zadd', lost, score, member)
+    end
     redis_call('zremrangebyrank', lost, 0, -(LOSSES_KEPT + 1))
     redis_call('pexpire', lost, ttl + 1000)
 end
 
+-- Counts the fencing state `fence` of `lock` up for a take of the free lock, noting the period
+-- before if it ended unseen (see above). Returns the count, which fence_token makes a token.
+local function count_up(lock, fence)
+    local count = redis_call('incr', fence)
+    if count >= FENCE_FLOOR and count % 2 == 0 then
+        note_lost(lock, fence, count - 1)
+        count = redis_call('incr', fence)
+    end
+    return count
+end
+
 -- Whether the hold of `token` (a string, as its release names it) of `lock` ended by a release,
 -- as the fencing state and the notes of lost holds tell a copy of that release which found the
--- hold gone (see above). False where they cannot tell.
-local function released_before(lock, token)
+-- hold gone (see above). `owner`: the hold's owner id where several holds share a period (the
+-- read-write lock), nil where one owner holds the lock at a time. False where they cannot tell.
+local function released_before(lock, token, owner)
     local count = tonumber(redis_pcall('get', key_of(lock, 'fence')))
     local own = tonumber(token)
-    if not count or not own or count <= own then
+    if not count or not own or count < own then
         return false
     end
-    if count == own + 1 then
-        return true
+    -- The state at the token: the period goes on, if the lock is there, else it ended unseen.
+    if count == own and not (owner and redis_call('exists', lock) == 1) then
+        return false
     end
     local lost = key_of(lock, 'lost')
     -- A note found, or notes of another type: not released, or not known.
+    if owner and redis_pcall('zscore', lost, owner) then
+        return false
+    end
+    if count <= own + 1 then
+        return true
+    end
     if redis_pcall('zscore', lost, token) then
         return false
     end
@@ -214,8 +242,8 @@ local function released_before(lock, token)
     return own > tonumber(redis_call('zrange', lost, '0', '0', 'withscores')[2])
 end
 
--- Ends the hold whose release frees the lock: counts the fencing state `fence` one past the
--- hold's token (see above). A state gone (it outlived its TTL while the hold lasted) is not
+-- Ends the period of a lock that a script frees: counts the fencing state `fence` one past the
+-- period's token (see above). A state gone (it outlived its TTL while the hold lasted) is not
 -- made again by the INCR (which would leave it without a TTL): the next take restarts it. A
 -- state of another type is left as it is.
 local function end_hold(fence)
@@ -225,9 +253,9 @@ local function end_hold(fence)
     end
 end
 
--- The last token that the value `state` (or false) of a fencing state kept by the reentrant or
--- the fair lock says was handed out, as a string ('' if none): the state itself while that
--- token's hold lasts, one below it once the hold was released (see end_hold).
+-- The last token that the value `state` (or false) of a lock's fencing state says was handed
+-- out, as a string ('' if none): the state itself while that token's period lasts, one below it
+-- once the lock was freed (see end_hold).
 local function last_token(state)
     local count = tonumber(state)
     if not count then
@@ -250,11 +278,7 @@ end
 -- has it; more when the state has fallen behind the clock, or when the last hold ended without
 -- its release (see note_lost).
 local function take(lock, fence, fence_ttl, owner, lease, record, now_us)
-    local count = redis_call('incr', fence)
-    if count >= FENCE_FLOOR and count % 2 == 0 then
-        note_lost(lock, fence, count - 1)
-        count = redis_call('incr', fence)
-    end
+    local count = count_up(lock, fence)
     if record then
         redis_call('hset', lock, owner, '1', '~who', record)
     else

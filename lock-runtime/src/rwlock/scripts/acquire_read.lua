@@ -9,6 +9,9 @@
 -- KEYS[5]  liveness: sorted set of waiting owner ids, by the server time (ms) they are live until
 -- KEYS[6]  wants: hash of waiting owner ids -> `read` or `write`
 -- KEYS[7]  leases: sorted set of owner id -> server time (ms) its hold's lease ends
+-- KEYS[8]  notes of the lock's holds that ended without their release (see note_lost in
+--          family/scripts/common.lua): a take of the free lock notes a period that ended
+--          unseen, and a hold whose lease ended is noted as it is dropped
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id, new to this acquisition (it is also the waiter's id in the queue)
@@ -54,11 +57,12 @@ if granted then
     if ARGV[7] == '1' then
         dequeue(q, ARGV[1])
     end
-    local fence = fence_seen(keys[2], false, false)
+    local starts = not seen.writer and redis_call('exists', lock) == 0
+    local fence = fence_seen(lock, keys[2], starts)
     hold(lock, leases, ARGV[1], ends, ARGV[2], false)
     expire_with_last(lock, leases)
     mark_taken(keys[3], ARGV[8])
-    return hold_token(keys[2], FENCE_TTL, false, false, fence, now_us)
+    return hold_token(keys[2], FENCE_TTL, starts, fence, now_us)
 end
 
 local liveness, refresh = waiter_times(ARGV)

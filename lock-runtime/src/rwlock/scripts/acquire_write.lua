@@ -30,10 +30,10 @@ if not mode then
         if head then
             dequeue(q, ARGV[1])
         end
-        local count = fence_seen(keys[2], true, false)
+        local count = fence_seen(lock, keys[2], true)
         take_free(lock, leases, ARGV[1], ends, ARGV[2], true)
         mark_taken(keys[3], ARGV[8])
-        return hold_token(keys[2], FENCE_TTL, true, false, count, now_us)
+        return hold_token(keys[2], FENCE_TTL, true, count, now_us)
     end
     -- Free, but the head's turn: it has until its liveness runs out to take it.
     wait = math.min(wait, tonumber(redis_call('zscore', q.alive, head)) - now)

@@ -4,6 +4,9 @@
 -- KEYS[1]  lock key (see rw.lua)
 -- KEYS[2]  wake-up channel
 -- KEYS[3]  the leases of the holds (see rw.lua)
+-- KEYS[4]  fencing state (see rw.lua): counted past the period if the lock is freed
+-- KEYS[5]  notes of the lock's holds that ended without their release: the holds deleted here
+--          are noted (see note_lost in family/scripts/common.lua)
 --
 -- ARGV[1]  wake-up message
 -- ARGV[2]  publish command: "publish", or "spublish" on Redis Cluster
@@ -28,15 +31,18 @@ end
 if kind ~= 'hash' then
     return -1
 end
-local dropped = false
+local dropped = {}
 for i = 3, #ARGV do
     if redis_call('hexists', KEYS[1], ARGV[i]) == 1 then
-        drop_hold(KEYS[1], KEYS[3], ARGV[i])
-        dropped = true
+        dropped[#dropped + 1] = ARGV[i]
     end
 end
-if not dropped then
+if #dropped == 0 then
     return 0
+end
+note_dropped(KEYS[1], dropped)
+for _, owner in ipairs(dropped) do
+    drop_hold(KEYS[1], KEYS[3], owner)
 end
 settle(KEYS[1], KEYS[3])
 redis_pcall(ARGV[2], KEYS[2], ARGV[1])

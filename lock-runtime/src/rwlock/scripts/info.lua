@@ -5,7 +5,7 @@
 --
 -- KEYS[1]  lock key: hash of `writer`, owner id -> hold count and the holds' bookkeeping fields
 --          (`~who:`, `~r:`, `~x:`, see rw.lua), read by name only
--- KEYS[2]  fencing state: the last token handed out (see next_token in common.lua)
+-- KEYS[2]  fencing state: the last token handed out (see last_token in common.lua)
 -- KEYS[3]  queue: sorted set of waiting owner ids, by the server time (µs) of their first try
 -- KEYS[4]  liveness: sorted set of the same ids, by the server time (ms) they are live until
 -- KEYS[5]  wants: hash of waiting owner ids -> `read` or `write`
@@ -90,7 +90,7 @@ for i = 1, #live, 2 do
     end
 end
 
-local token = redis_call('get', KEYS[2]) or ''
+local token = last_token(redis_call('get', KEYS[2]))
 local q = {queue = KEYS[3], alive = KEYS[4], wants = KEYS[5]}
 local waiters, ids, wants = live_waiters(q, now, limit)
 return {1, now, writer, readers, reads, token, waiters, ids, wants}

@@ -6,11 +6,13 @@
 -- KEYS[1]  lock key (see rw.lua)
 -- KEYS[2]  wake-up channel
 -- KEYS[3]  abandoned mark of the owner id (see acquire_read.lua)
--- KEYS[4]  fencing state (unused here)
+-- KEYS[4]  fencing state (see rw.lua): counted past the period if the lock is freed
 -- KEYS[5]  queue of waiting owner ids
 -- KEYS[6]  their liveness deadlines
 -- KEYS[7]  what each waits for: `read` or `write`
 -- KEYS[8]  the leases of the holds (see rw.lua)
+-- KEYS[9]  notes of the lock's holds that ended without their release (see note_lost in
+--          family/scripts/common.lua): a hold whose lease ended is noted as it is dropped
 --
 -- ARGV[1]  owner id of the acquisition
 -- ARGV[2]  how long the mark lives, in milliseconds; 0: no mark

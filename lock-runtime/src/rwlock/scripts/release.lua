@@ -4,38 +4,45 @@
 --
 -- KEYS[1]  lock key (see rw.lua)
 -- KEYS[2]  wake-up channel
--- KEYS[3]  memo key of this request: a resend answers what the first attempt did
--- KEYS[4]  fencing state (unused here; the exclusive locks' release hands over with it)
--- KEYS[5]  queue of waiting owner ids (see acquire_read.lua)
--- KEYS[6]  their liveness deadlines
--- KEYS[7]  what each waits for: `read` or `write`
--- KEYS[8]  the leases of the holds (see rw.lua)
+-- KEYS[3]  fencing state (see rw.lua): counted one past the period's token as the lock is freed
+-- KEYS[4]  queue of waiting owner ids (see acquire_read.lua)
+-- KEYS[5]  their liveness deadlines
+-- KEYS[6]  what each waits for: `read` or `write`
+-- KEYS[7]  the leases of the holds (see rw.lua)
+-- KEYS[8]  notes of the lock's holds that ended without their release (see note_lost in
+--          family/scripts/common.lua)
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  owner id of the hold
--- ARGV[2]  the id of this request, which names its memo key (KEYS[3])
--- ARGV[3]  memo TTL in milliseconds; left out for MEMO_MS (see memo_ttl_of in common.lua)
--- ARGV[4]  the number of the count: 0 for the acquisition's, a re-entry's own otherwise (see
+-- ARGV[2]  the hold's fencing token, sent by a resend only: "" (and left out) for the first
+--          copy, which answers from what it finds (see released_before in common.lua)
+-- ARGV[3]  the number of the count: 0 for the acquisition's, a re-entry's own otherwise (see
 --          reenter in family/scripts/common.lua); "" (and left out) for the acquisition's of an
 --          owner that never re-entered, read as 0 without reading the owner's re-entry record
--- ARGV[5]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
+-- ARGV[4]  publish command: "spublish" on Redis Cluster; left out for "publish" (see
 --          family/scripts/release.lua)
 --
 -- Returns:
---   1   released: this was the hold's last count; it is gone
---   2   one count released; the owner still holds it
---   0   this owner holds nothing (its lease ran out, or the lock was force-unlocked), or no
---       longer has this count (a copy landing after the memo of the first expired)
+--   1   released: this was the hold's last count; it is gone (or an earlier copy of this
+--       request released it, and the owner holds nothing now)
+--   2   one count released; the owner still holds it (or an earlier copy released it)
+--   0   this owner holds nothing (its lease ran out, or the lock was force-unlocked), and no
+--       copy of this request released it, as far as the lock's keys tell
 --  -1   KEYS[1] holds a value of another type
 --
 -- A copy counts once, however late it lands: the count it names is gone after the first, and
 -- never comes back (a re-entry's number is spent once seen, and a late copy of the acquisition
--- finds its owner marked: see abandoned in family/scripts/common.lua). So a copy that finds its
--- count is the first to run, and the memo, which only lets a resend answer what the first attempt
--- did, is read only when the count is not found.
+-- finds its owner marked: see abandoned in family/scripts/common.lua). A resend that finds its
+-- count gone answers what the first copy did from the lock's own keys, with no key per request,
+-- as the reentrant lock's (see family/scripts/release.lua): the owner's other counts, or the
+-- fencing state and the notes of lost holds.
+--
+-- The lock's only hold, never re-entered, costs four commands, as the reentrant lock's: the
+-- HMGET of the hold, the INCR of the fencing state, the DEL, and the EXISTS that finds no waiter
+-- (see wake_next).
 
-local lock, owner = KEYS[1], ARGV[1]
-local number, publish = ARGV[4] or '', ARGV[5] or 'publish'
+local lock, owner, token = KEYS[1], ARGV[1], ARGV[2] or ''
+local number, publish = ARGV[3] or '', ARGV[4] or 'publish'
 -- The hold, SHARED, and the owner's re-entry record unless the owner never re-entered (the
 -- number ""): then it has none.
 local found
@@ -46,10 +53,9 @@ else
     found = redis_pcall('hmget', lock, owner, SHARED, record_field(owner))
 end
 if refused_type(lock, found) then
-    return -1
+    return token ~= '' and released_before(lock, token, owner) and 1 or -1
 end
 
-local memo = key_of(lock, 'memo', ARGV[2])
 if found[1] then
     local leases = key_of(lock, 'leases')
     -- Whether this is the lock's only hold. No SHARED (see rw.lua): no hold was ever granted
@@ -61,28 +67,35 @@ if found[1] then
         first = redis_call('zrange', leases, '0', '1', 'WITHSCORES')
         only = not first[1] or (first[1] == owner and not first[3])
     end
-    local result
     if only and found[1] == '1' and not found[3] and number == '0' then
         -- The lock's only hold, never re-entered, and live without asking the time: the
         -- lock's keys expire when its last lease ends (see expire_with_last in rw.lua, and a
         -- lone lock's TTL is its hold's lease), which is this hold's, and the HMGET found the
         -- lock. The lock is left free, as give_back would leave it, in one DEL (of the leases
         -- too, which a renewal of a lone hold writes).
+        end_hold(key_of(lock, 'fence'))
         redis_call('del', lock, leases)
         wake_next(nil, lock, publish)
-        result = 1
-    else
-        first = first or redis_call('zrange', leases, '0', '0', 'WITHSCORES')
-        local now = server_ms()
-        if tonumber(first[2] or now) < now then
-            expire_holds(lock, leases, now)
-        end
-        result = give_back(lock, leases, owner, number, false, publish)
+        return 1
     end
+    first = first or redis_call('zrange', leases, '0', '0', 'WITHSCORES')
+    local now = server_ms()
+    if tonumber(first[2] or now) < now then
+        expire_holds(lock, leases, now)
+    end
+    local result = give_back(lock, leases, owner, number, false, publish)
     if result > 0 then
-        -- Written as a string: a Lua number would cost a float formatting.
-        redis_call('set', memo, result == 1 and '1' or '2', 'px', memo_ttl_of(ARGV))
         return result
     end
+    -- The count was there (its lease had ended: dropped above), so this copy is the first to
+    -- find it; or an earlier copy gave it back, and the owner's hold stays.
+    local _, held = read_record(found[3])
+    if token == '' or find_number(held, number) then
+        return 0
+    end
+    return 2
 end
-return tonumber(redis_call('get', memo) or '0')
+if token == '' then
+    return 0
+end
+return released_before(lock, token, owner) and 1 or 0

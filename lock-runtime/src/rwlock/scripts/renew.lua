@@ -2,6 +2,10 @@
 --
 -- KEYS[1]  lock key (see rw.lua)
 -- KEYS[2]  the leases of the holds (see rw.lua)
+-- KEYS[3]  fencing state (see rw.lua): counted past the period if dropping ended holds frees
+--          the lock
+-- KEYS[4]  notes of the lock's holds that ended without their release (see note_lost in
+--          family/scripts/common.lua): a hold whose lease ended is noted as it is dropped
 --
 -- ARGV[1]  owner id of the hold
 -- ARGV[2]  lease in milliseconds, from now

@@ -29,19 +29,33 @@
 -- write is held and no live writer queues ahead of it: a waiting writer blocks new readers, so
 -- a stream of readers cannot starve it, and the queue keeps both kinds in order.
 --
+-- The fencing state counts the lock's periods, from a take of the free lock until its last
+-- hold goes (see released_before in common.lua): a hold that takes the free lock, read or
+-- write, counts it up to the period's token, which every read hold joining the period carries;
+-- the script that frees the lock counts it one past (expire_with_last). A hold dropped before
+-- its release (its lease ended, a force-unlock) is noted lost by its owner id first
+-- (note_dropped). So a resent release learns what its first copy did from these keys, with no
+-- memo per request.
+--
 -- A number given to redis_call is written out by Redis as a float ('%.17g'), at about the cost
 -- of a command, and string.format('%d') costs half of that: the common paths pass strings, each
 -- number written out once.
 
 
 -- Sets `lock` and `leases` to expire with the last lease in `leases`, or deletes both when no
--- lease is left. Returns whether a lease is left. Every change of the leases ends with it (a
--- free lock's first hold sets both to its lease's end, see take_free, or is lone, see
--- take_lone), so the lock exists only while its last lease has not ended: release.lua's common
--- path relies on it.
+-- lease is left, ending the lock's period (see end_hold in common.lua) unless the fencing state
+-- says it ended already (even: the script let go of entries of holds gone from a lock deleted
+-- by hand). Returns whether a lease is left. Every change of the leases ends with it (a free
+-- lock's first hold sets both to its lease's end, see take_free, or is lone, see take_lone), so
+-- the lock exists only while its last lease has not ended: release.lua's common path relies on
+-- it.
 local function expire_with_last(lock, leases)
     local last = redis_call('zrange', leases, -1, -1, 'WITHSCORES')
     if not last[1] then
+        local fence = key_of(lock, 'fence')
+        if (tonumber(redis_pcall('get', fence)) or 0) % 2 == 1 then
+            end_hold(fence)
+        end
         redis_call('del', lock, leases)
         return false
     end
@@ -69,9 +83,17 @@ local function settle(lock, leases)
     return 'read'
 end
 
+-- Notes the holds of the owner ids `owners` of `lock` as lost, in the period the fencing state
+-- names (see note_lost in common.lua), before a script drops them without their release.
+local function note_dropped(lock, owners)
+    local fence = key_of(lock, 'fence')
+    note_lost(lock, fence, tonumber(redis_pcall('get', fence)) or 0, owners)
+end
+
 -- Drops the holds `ended` (owner ids read from `leases`: those whose lease ended before `now`,
--- server ms) from `lock`, and settles it. Returns the mode (see settle).
+-- server ms) from `lock`, noted as lost, and settles it. Returns the mode (see settle).
 local function drop_ended(lock, leases, ended, now)
+    note_dropped(lock, ended)
     for _, owner in ipairs(ended) do
         redis_call('hdel', lock, owner, who_field(owner), record_field(owner), exec_field(owner))
     end
@@ -313,24 +335,27 @@ local function holders_seen(lock, leases, mode)
     return ''
 end
 
--- The first half of the token of a read (`write` false) or write hold, read before the hold is
--- written, so that a fencing state of another type fails the script before it writes a hold:
--- a fresh write hold's INCR of the state `fence`, else the state as it is (a read hold, or a
--- write hold `rearmed`: taken by an earlier copy, whose token the state still holds).
-local function fence_seen(fence, write, rearmed)
-    if write and not rearmed then
-        return redis_call('incr', fence)
+-- The first half of the token of a hold of `lock`, read before the hold is written, so that a
+-- fencing state of another type fails the script before it writes a hold: for a hold that
+-- `starts` a period (it takes the free lock, read or write), the state `fence` counted up (see
+-- count_up in common.lua), else the state as it is (a read hold joining the period, or a hold
+-- taken by an earlier copy, whose token the state still holds).
+local function fence_seen(lock, fence, starts)
+    if starts then
+        return count_up(lock, fence)
     end
     return redis_call('get', fence)
 end
 
--- The token of that hold, from what fence_seen saw (`seen`). A read hold carries the last token
--- handed out for this name (that of the latest write hold, or one from the server clock if the
--- state had expired): a read takes no new token, so a write's token is above every token read
--- holds carried before it. A fresh write hold takes the next one (fence_token in common.lua,
--- with the clock it is given: `now_us`, or `lease_key` and `lease`).
-local function hold_token(fence, fence_ttl, write, rearmed, seen, now_us, lease_key, lease)
-    if write and not rearmed then
+-- The token of that hold, from what fence_seen saw (`seen`). A hold that starts a period takes
+-- the next token (fence_token in common.lua, with the clock it is given: `now_us`, or
+-- `lease_key` and `lease`); a write hold always does, as it is granted on a free lock only. A
+-- read hold joining the period carries its token (or one from the server clock if the state had
+-- expired): so a write's token is above every token read holds carried before it, and every
+-- hold of a period carries the period's token, which its release names (see released_before in
+-- common.lua).
+local function hold_token(fence, fence_ttl, starts, seen, now_us, lease_key, lease)
+    if starts then
         return fence_token(fence, fence_ttl, seen, now_us, lease_key, lease)
     end
     return tonumber(seen) or next_token(fence, fence_ttl, now_us, lease_key, lease)
@@ -353,10 +378,10 @@ end
 local function acquire_start(keys, argv, write)
     local lease = lease_of(argv)
     if untouched(keys[1], keys[3], keys[4], keys[7]) then
-        local fence = fence_seen(keys[2], write, false)
+        local fence = fence_seen(keys[1], keys[2], true)
         take_lone(keys[1], argv[1], lease, argv[2], write)
         mark_taken(keys[3], argv[8])
-        return hold_token(keys[2], FENCE_TTL, write, false, fence, nil, keys[1], lease)
+        return hold_token(keys[2], FENCE_TTL, true, fence, nil, keys[1], lease)
     end
     local now_us, now = server_time()
     local ends = string.format('%d', now + tonumber(lease))
@@ -365,10 +390,10 @@ local function acquire_start(keys, argv, write)
         return {-1, kind}
     end
     if seen.held then
-        local fence = fence_seen(keys[2], write, true)
+        local fence = fence_seen(keys[1], keys[2], false)
         rearm_hold(keys[1], keys[7], argv[1], ends)
         mark_taken(keys[3], argv[8])
-        return hold_token(keys[2], FENCE_TTL, write, true, fence, now_us)
+        return hold_token(keys[2], FENCE_TTL, false, fence, now_us)
     end
     local refused = abandoned(keys[3])
     if refused then

@@ -2,11 +2,13 @@
 --
 -- KEYS[1]  lock key (see rw.lua)
 -- KEYS[2]  wake-up channel
--- KEYS[3]  fencing state (unused here)
+-- KEYS[3]  fencing state (see rw.lua): counted past the period if the lock is freed
 -- KEYS[4]  queue of waiting owner ids
 -- KEYS[5]  their liveness deadlines
 -- KEYS[6]  what each waits for: `read` or `write`
 -- KEYS[7]  the leases of the holds (see rw.lua)
+-- KEYS[8]  notes of the lock's holds that ended without their release (see note_lost in
+--          family/scripts/common.lua): a hold whose lease ended is noted as it is dropped
 --
 -- ARGV[1]  owner id
 -- ARGV[2]  the re-entry's number (see reenter.lua)
