@@ -23,7 +23,7 @@ pub mod scripts {
         family::{
             acquisition::{Queueing, acquire_call},
             flavor::ONE_OWNER,
-            release::{ResendBy, release_call},
+            release::{HoldNumber, release_hold_call},
         },
         lock::REENTRANT,
         transport::{config::DEFAULT_WATCHDOG_TIMEOUT, connect::ServerFeatures},
@@ -212,7 +212,9 @@ pub mod scripts {
     ) -> Result<(), LockError> {
         let keys = Keys::new(prefix, &Arc::from(name))?;
         // The bench runs on one Redis: classic `PUBLISH`.
-        let call = release_call(&ONE_OWNER, &keys, owner, ResendBy::Token(None), PUBLISH);
+        // The first copy of the release of an owner that never re-entered.
+        let hold = (owner, HoldNumber::Only);
+        let call = release_hold_call(&ONE_OWNER, &keys, hold, None, PUBLISH);
         pipeline.add_command(calls.calls.command(&call));
         Ok(())
     }

@@ -480,7 +480,6 @@ fn default_client_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::config::DEFAULT_MEMO_TTL;
 
     #[test]
     fn missing_url_is_a_config_error() {
@@ -569,7 +568,7 @@ mod tests {
             .url("redis://127.0.0.1")
             .into_config()
             .expect("valid");
-        assert_eq!(config.memo_ttl(), DEFAULT_MEMO_TTL);
+        assert_eq!(config.memo_ttl(), Duration::from_secs(13));
         assert_eq!(config.request_horizon(), Duration::from_secs(15 * 60 + 13));
     }
 

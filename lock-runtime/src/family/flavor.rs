@@ -86,22 +86,6 @@ pub(crate) struct Layout {
     /// semaphore's, whose hash has no TTL to keep it in): that key is then passed after the
     /// leases.
     pub(crate) lone: bool,
-    /// How a resent release learns what its first copy did.
-    pub(crate) resends: ResendAnswer,
-}
-
-/// How a copy of a release that finds its hold gone answers what the first copy did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ResendAnswer {
-    /// From a memo key the release writes per request, named by a request id (`{…}:memo:<id>`),
-    /// living as long as the client may resend.
-    Memo,
-    /// From the lock's fencing state, which the script that frees the lock counts one past the
-    /// token of its holds, and the notes of holds that ended without their release
-    /// (`{…}:lost`): the release names its hold by the owner's token and writes no key (see
-    /// `released_before` in `scripts/common.lua`). Where the holds of a lock share a token (the
-    /// read-write lock's read holds), a hold dropped before its release is noted by owner id.
-    Fence,
 }
 
 impl Layout {
@@ -136,34 +120,32 @@ impl Layout {
     }
 
     /// Adds the keys a script that drops holds whose lease ended writes to `call`: the leases
-    /// (see [`with_leases`](Self::with_leases)) and, where a resend answers from the fencing
-    /// state ([`ResendAnswer::Fence`]), the state, which a script that frees the lock counts
-    /// past its holds, and the notes, where each dropped hold is noted lost. The layouts without
-    /// leases drop nothing: nothing is added.
+    /// (see [`with_leases`](Self::with_leases)), the fencing state, which a script that frees
+    /// the read-write lock counts past its holds (the semaphore's scripts take it too, unused,
+    /// as they keep the family's KEYS), and the notes of lost holds, where each dropped hold is
+    /// noted. The layouts without leases drop nothing: nothing is added.
     pub(crate) fn with_ended_holds<'a>(
         &self,
         call: &'a mut Invocation,
         keys: &Keys,
     ) -> &'a mut Invocation {
         self.with_leases(call, keys);
-        if self.leases && self.resends == ResendAnswer::Fence {
+        if self.leases {
             call.key(keys.fence()).key(keys.lost());
         }
         call
     }
 
-    /// Adds the notes of lost holds to `call` where a resend answers from the fencing state
-    /// ([`ResendAnswer::Fence`]): for the scripts that may take the lock, whose take notes a
-    /// hold that ended without its release.
+    /// Adds the notes of lost holds to `call` (`{…}:lost`, see `released_before` in
+    /// `scripts/common.lua`): for the scripts that may take the lock, whose take notes a hold
+    /// that ended without its release, and those that give a hold back, whose resend reads
+    /// them.
     pub(crate) fn with_loss_notes<'a>(
         &self,
         call: &'a mut Invocation,
         keys: &Keys,
     ) -> &'a mut Invocation {
-        if self.resends == ResendAnswer::Fence {
-            call.key(keys.lost());
-        }
-        call
+        call.key(keys.lost())
     }
 }
 
@@ -190,5 +172,4 @@ pub(crate) static ONE_OWNER: Layout = Layout {
     force_unlock: Some(&FORCE_UNLOCK),
     leases: false,
     lone: false,
-    resends: ResendAnswer::Fence,
 };

@@ -26,10 +26,9 @@ use crate::{
     },
     error::LockError,
     family::{
-        flavor::{Layout, ResendAnswer},
+        flavor::Layout,
         replies::{Released, Undone},
     },
-    transport::config::DEFAULT_MEMO_TTL,
 };
 
 /// Whether an undo marks the owner abandoned.
@@ -91,8 +90,9 @@ pub(crate) struct Release {
     pub(crate) layout: &'static Layout,
     pub(crate) keys: Arc<Keys>,
     pub(crate) owner: Arc<str>,
-    /// The owner's fencing token, which names the release where the layout answers a resend
-    /// from the fencing state ([`ResendAnswer::Fence`]); a Redlock may raise it (see
+    /// The hold's token, which a resend of the release names (see `released_before` in
+    /// `scripts/common.lua`): the owner's fencing token for the locks, a semaphore's count of
+    /// its lone acquisition (0 for one kept in its hash); a Redlock may raise it (see
     /// [`GiveBack::fence_raised`]).
     pub(crate) token: AtomicU64,
     /// The hold. A copy of the release that lands late finds it gone and gives back nothing.
@@ -120,31 +120,15 @@ impl GiveBack for Release {
             let keys = &self.keys;
             let context = || format!("releasing lock `{}`", keys.name);
             let (hold, publish) = (self.number(), backend.hub.publish());
-            let released = match self.layout.resends {
-                ResendAnswer::Memo => {
-                    let request = backend.ids.request();
-                    let resend = ResendBy::Memo(&request, backend.config.memo_ttl());
-                    let call =
-                        release_hold_call(self.layout, keys, (&self.owner, hold), resend, publish);
-                    backend
-                        .scripts
-                        .eval::<Released>(&call, None, context)
-                        .await?
-                }
-                ResendAnswer::Fence => {
-                    let token = self.token.load(Ordering::Relaxed);
-                    let call = |resend| {
-                        release_hold_call(self.layout, keys, (&self.owner, hold), resend, publish)
-                    };
-                    let copies = Copies::new(call(ResendBy::Token(None)), move || {
-                        call(ResendBy::Token(Some(token)))
-                    });
-                    backend
-                        .scripts
-                        .eval::<Released>(&copies, None, context)
-                        .await?
-                }
-            };
+            let token = self.token.load(Ordering::Relaxed);
+            let call =
+                |resend| release_hold_call(self.layout, keys, (&self.owner, hold), resend, publish);
+            // The first copy names no token: whatever it finds, no copy ran before it.
+            let copies = Copies::new(call(None), move || call(Some(token)));
+            let released = backend
+                .scripts
+                .eval::<Released>(&copies, None, context)
+                .await?;
             tracing::debug!(lock = %keys.name, outcome = ?released.reply, "released");
             match released.reply {
                 Released::Freed | Released::StillHeld => Ok(()),
@@ -241,68 +225,28 @@ impl GiveBack for Undo {
     }
 }
 
-/// What a release names for a copy of it that finds its hold gone to answer what the first copy
-/// did, as its layout answers resends ([`ResendAnswer`]).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum ResendBy<'a> {
-    /// The request's id, whose memo lives this long ([`ResendAnswer::Memo`]).
-    Memo(&'a str, Duration),
-    /// The owner's fencing token, named by a resend only: `None` for the first copy, which
-    /// answers from what it finds ([`ResendAnswer::Fence`]).
-    Token(Option<u64>),
-}
-
-/// The call of `layout`'s release giving back the hold an acquisition of `owner` took, where
-/// the owner never re-entered ([`HoldNumber::Only`]; see [`release_hold_call`]), naming
-/// `resend`; it wakes the next waiter with the command `publish` (see `Hub::publish`).
-pub(crate) fn release_call(
-    layout: &Layout,
-    keys: &Keys,
-    owner: &str,
-    resend: ResendBy<'_>,
-    publish: &str,
-) -> Invocation {
-    release_hold_call(layout, keys, (owner, HoldNumber::Only), resend, publish)
-}
-
-/// The call of `layout`'s release giving back the hold of `owner` named `hold`, naming `resend`
-/// (see [`ResendBy`]); it wakes the next waiter with the command `publish`.
+/// The call of `layout`'s release giving back the hold of `owner` named `hold`, naming the
+/// hold's token if it is a resend (`resend`: a copy that finds its hold gone then answers what
+/// the first copy did from the lock's own keys, see `released_before` in `scripts/common.lua`;
+/// the first copy names none); it wakes the next waiter with the command `publish`.
 pub(crate) fn release_hold_call(
     layout: &Layout,
     keys: &Keys,
     (owner, hold): (&str, HoldNumber),
-    resend: ResendBy<'_>,
+    resend: Option<u64>,
     publish: &str,
 ) -> Invocation {
     let mut release = layout.release.prepare_invoke();
     release.key(&keys.main).key(keys.channel());
+    passing_on(layout, &mut release, keys).arg(owner);
     // Left out at their default, from the last (see the release scripts).
-    match resend {
-        ResendBy::Memo(request, memo_ttl) => {
-            release.key(keys.memo(request));
-            passing_on(layout, &mut release, keys)
-                .arg(owner)
-                .arg(request);
-            let memo_ttl = redis_millis(memo_ttl);
-            if publish != PUBLISH {
-                release.arg(memo_ttl).arg(hold).arg(publish);
-            } else if hold != HoldNumber::Only {
-                release.arg(memo_ttl).arg(hold);
-            } else if memo_ttl != redis_millis(DEFAULT_MEMO_TTL) {
-                release.arg(memo_ttl);
-            }
-        }
-        ResendBy::Token(token) => {
-            passing_on(layout, &mut release, keys).arg(owner);
-            let token = token.map_or_else(String::new, |token| token.to_string());
-            if publish != PUBLISH {
-                release.arg(token).arg(hold).arg(publish);
-            } else if hold != HoldNumber::Only {
-                release.arg(token).arg(hold);
-            } else if !token.is_empty() {
-                release.arg(token);
-            }
-        }
+    let token = resend.map_or_else(String::new, |token| token.to_string());
+    if publish != PUBLISH {
+        release.arg(token).arg(hold).arg(publish);
+    } else if hold != HoldNumber::Only {
+        release.arg(token).arg(hold);
+    } else if !token.is_empty() {
+        release.arg(token);
     }
     release
 }

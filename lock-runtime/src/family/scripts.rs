@@ -98,7 +98,7 @@ mod tests {
     use super::*;
     use crate::{
         core::{keys::FENCE_TTL, lease::redis_millis},
-        transport::config::{DEFAULT_MEMO_TTL, DEFAULT_WATCHDOG_TIMEOUT},
+        transport::config::DEFAULT_WATCHDOG_TIMEOUT,
     };
 
     #[test]
@@ -127,12 +127,6 @@ mod tests {
         ] {
             assert!(common_lua!().contains(&declared), "common.lua: {declared}");
         }
-    }
-
-    #[test]
-    fn the_scripts_memo_ttl_left_out_is_the_default_clients() {
-        let declared = format!("local MEMO_MS = '{}'\n", redis_millis(DEFAULT_MEMO_TTL));
-        assert!(common_lua!().contains(&declared), "common.lua: {declared}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::{
     },
     error::LockError,
     family::{
-        flavor::{Alongside, Flavor, Layout, ResendAnswer, no_refusal},
+        flavor::{Alongside, Flavor, Layout, no_refusal},
         handle::{Handle, handle_methods},
         info::describe,
     },
@@ -45,7 +45,6 @@ pub(crate) static RW: Layout = Layout {
     force_unlock: Some(&FORCE_UNLOCK),
     leases: true,
     lone: false,
-    resends: ResendAnswer::Fence,
 };
 
 /// A read hold: shared, granted alongside the scope's own write hold (a downgrade).

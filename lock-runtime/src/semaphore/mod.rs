@@ -15,10 +15,9 @@ use crate::{
     core::{lease::redis_millis, scope::HoldKind},
     error::LockError,
     family::{
-        flavor::{Flavor, Layout, ResendAnswer, nothing_alongside},
+        flavor::{Flavor, Layout, nothing_alongside},
         handle::{Handle, handle_methods},
         info::describe,
-        release::{ResendBy, release_call},
         replies::{Refusal, Released},
     },
 };
@@ -45,7 +44,7 @@ pub enum PermitsTotal {
 
 use scripts::{
     ACQUIRE, ADD_PERMITS, AVAILABLE, Available, INFO, LEAVE, PermitsAdded, PermitsSet, RELEASE,
-    RENEW, Refused, SET_PERMITS,
+    RELEASE_BY_ID, RENEW, Refused, SET_PERMITS,
 };
 
 /// How a semaphore keeps its permits: a hash at `{prefix:name}:sem`, and a lease per
@@ -60,7 +59,6 @@ pub(crate) static SEM: Layout = Layout {
     force_unlock: None,
     leases: true,
     lone: true,
-    resends: ResendAnswer::Memo,
 };
 
 /// An acquisition of permits.
@@ -343,7 +341,7 @@ impl Semaphore {
         let backend = &self.handle.backend;
         let keys = self.handle.keys(&SEM)?;
         let mut call = AVAILABLE.prepare_invoke();
-        SEM.with_leases(call.key(&keys.main), &keys);
+        SEM.with_ended_holds(call.key(&keys.main), &keys);
         let context = || format!("counting the permits of semaphore `{}`", keys.name);
         let counted = backend.in_context(backend.scripts.eval::<Available>(&call, None, context));
         match counted.await?.reply {
@@ -477,10 +475,19 @@ impl Semaphore {
     pub async fn release_by_id(&self, id: &str) -> Result<bool, LockError> {
         let backend = &self.handle.backend;
         let keys = self.handle.keys(&SEM)?;
+        // The caller has no token of the acquisition to name in a resend: a memo answers it.
         let request = backend.ids.request();
-        let memo_ttl = backend.config.memo_ttl();
-        let resend = ResendBy::Memo(&request, memo_ttl);
-        let call = release_call(&SEM, &keys, id, resend, backend.hub.publish());
+        let mut call = RELEASE_BY_ID.prepare_invoke();
+        call.key(&keys.main)
+            .key(keys.channel())
+            .key(keys.memo(&request))
+            .key(keys.queue())
+            .key(keys.alive())
+            .key(keys.wants());
+        SEM.with_ended_holds(&mut call, &keys)
+            .arg(id)
+            .arg(redis_millis(backend.config.memo_ttl()))
+            .arg(backend.hub.publish());
         let context = || format!("releasing permits of semaphore `{}` by id", keys.name);
         let released = backend.in_context(backend.scripts.eval::<Released>(&call, None, context));
         match released.await?.reply {

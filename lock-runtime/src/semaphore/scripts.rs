@@ -28,6 +28,11 @@ lua_scripts! {
     pub(crate) static RELEASE: LuaScript =
         [allow_oom!(), common_lua!(), requests_lua!(), include_str!("scripts/sem.lua")] "release.lua";
 
+    /// Give back an acquisition's permits by permit id, from any process, a memo answering a
+    /// resend; see `scripts/release_by_id.lua`. Reply: `Released`.
+    pub(crate) static RELEASE_BY_ID: LuaScript =
+        [allow_oom!(), common_lua!(), requests_lua!(), include_str!("scripts/sem.lua")] "release_by_id.lua";
+
     /// Undo an acquisition; see `scripts/leave.lua`. Reply: `Undone`.
     pub(crate) static LEAVE: LuaScript =
         [allow_oom!(), common_lua!(), requests_lua!(), include_str!("scripts/sem.lua")] "leave.lua";

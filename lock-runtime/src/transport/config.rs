@@ -15,11 +15,6 @@ const ABANDONED_TTL: Duration = Duration::from_secs(15 * 60);
 /// The watchdog timeout of a client built with default settings.
 pub(crate) const DEFAULT_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long a request memo lives under default settings ([`Config::memo_ttl`] of the default
-/// retry and response timeouts, which a test holds equal): what a release leaves out, as the
-/// scripts' `MEMO_MS` (`family/scripts/common.lua`, held equal by another test).
-pub(crate) const DEFAULT_MEMO_TTL: Duration = Duration::from_secs(13);
-
 /// Settings shared by every lock of one [`LockClient`](crate::LockClient).
 #[derive(Debug, Clone)]
 pub(crate) struct Config {

@@ -7,7 +7,7 @@ use lock_runtime::testing::scripts::{read_write_lock, semaphore};
 use lock_tests::{RedisServer, locks::lock_key, unique_name};
 
 const FENCE_IDLE_MS: &str = "600000";
-const MEMO_MS: &str = "10000";
+const MARK_MS: &str = "10000";
 const LIVENESS_MS: &str = "30000";
 const REFRESH_MS: &str = "10000";
 const LEASE_MS: &str = "10000";
@@ -115,65 +115,39 @@ impl Subject {
         super::acquire_reply_items(server.cmd(&args))
     }
 
-    /// What the first copy of a release names (see [`release`](Self::release)): the request
-    /// id `request` for the semaphore, nothing for the read-write lock.
-    fn first_copy<'a>(&self, request: &'a str) -> &'a str {
-        if self.part == "rw" { "" } else { request }
-    }
-
-    /// What a resend of that release names: the request id again, or the hold's `token`.
-    fn resend(&self, request: &str, token: i64) -> String {
-        if self.part == "rw" {
-            token.to_string()
-        } else {
-            request.to_owned()
-        }
-    }
-
-    /// The first copy of `release.lua` (request `request`, the acquisition's hold: number 0),
-    /// or `leave.lua` (marking the owner abandoned).
-    fn give_back(
-        &self,
-        server: &RedisServer,
-        file: &str,
-        name: &str,
-        owner: &str,
-        request: &str,
-    ) -> i64 {
-        self.release(server, file, name, (owner, "0"), self.first_copy(request))
+    /// The first copy of `release.lua` (the acquisition's hold: number 0), or `leave.lua`
+    /// (marking the owner abandoned).
+    fn give_back(&self, server: &RedisServer, file: &str, name: &str, owner: &str) -> i64 {
+        self.release(server, file, name, (owner, "0"), "")
     }
 
     /// `release.lua` of the hold of `owner` numbered `hold` (or `leave.lua`, as `give_back`),
-    /// naming `copy`: the semaphore's releases name their request id, whose memo answers a
-    /// resend; the read-write lock's first copy names nothing (""), a resend the hold's token
-    /// (see `released_before` in `family/scripts/common.lua`).
+    /// naming `token`: "" for a first copy, the hold's token for a resend (see
+    /// `released_before` in `family/scripts/common.lua`).
     fn release(
         &self,
         server: &RedisServer,
         file: &str,
         name: &str,
         (owner, hold): (&str, &str),
-        copy: &str,
+        token: &str,
     ) -> i64 {
         let key = |suffix: &str| self.key(name, Some(suffix));
         let main = self.key(name, None);
         // The leaves take the mark's TTL, the publish command and the fencing state's TTL; the
-        // releases what they name and the number of the hold (and, the semaphore's, the memo's
-        // TTL).
+        // releases the token and the number of the hold.
         let mut keys = vec![main, key("unlock")];
         let arguments = if file == "leave.lua" {
             keys.push(key(&format!("abandoned:{owner}")));
-            vec![MEMO_MS, "publish", FENCE_IDLE_MS]
-        } else if self.part == "rw" {
-            vec![copy, hold]
+            vec![MARK_MS, "publish", FENCE_IDLE_MS]
         } else {
-            keys.push(key(&format!("memo:{copy}")));
-            vec![copy, MEMO_MS, hold]
+            vec![token, hold]
         };
         keys.extend(["fence", "queue", "alive", "wants", "leases"].map(key));
-        if self.part == "rw" {
-            keys.push(key("lost"));
+        if self.part == "sem" {
+            keys.push(key("lone"));
         }
+        keys.push(key("lost"));
         let count = keys.len().to_string();
         let mut args = vec!["EVAL", self.script(file), &count];
         args.extend(keys.iter().map(String::as_str));
@@ -270,14 +244,14 @@ fn a_resent_acquisition_counts_once_and_a_resent_release_answers_like_the_first(
 
         let release =
             |copy: &str| subject.release(&server, "release.lua", &name, ("client:1", hold), copy);
-        let resend = subject.resend("r1", first.1);
-        let (released, again) = (release(subject.first_copy("r1")), release(&resend));
+        let resend = first.1.to_string();
+        let (released, again) = (release(""), release(&resend));
         assert_eq!(
             (released, again),
             (1, 1),
             "{file}, hold \"{hold}\": the resent release answers 1"
         );
-        let other = release(subject.first_copy("r2"));
+        let other = release("");
         assert_eq!(
             other, 0,
             "{file}, hold \"{hold}\": a new release finds nothing held"
@@ -302,7 +276,7 @@ fn an_abandoned_acquisition_is_given_back_and_a_late_copy_takes_nothing() {
                 .0,
             1
         );
-        let left = subject.give_back(&server, "leave.lua", &name, "client:1", "");
+        let left = subject.give_back(&server, "leave.lua", &name, "client:1");
         assert_eq!(left, 1, "{file}: what the request took is given back");
         let late = subject.acquire(&server, file, &name, "client:1", argument);
         assert_eq!(late, (-3, 0), "{file}: a late copy is refused");
@@ -324,7 +298,7 @@ fn a_resent_acquisition_marks_its_owner_so_a_late_copy_takes_nothing_once_the_ho
         assert_eq!(taken.0, 1, "{file}: the resend takes it");
         let again = subject.acquire(&server, file, &name, "client:1", argument);
         assert_eq!(again, taken, "{file}: an earlier copy re-arms the hold");
-        let released = subject.give_back(&server, "release.lua", &name, "client:1", "r1");
+        let released = subject.give_back(&server, "release.lua", &name, "client:1");
         assert!(released >= 0, "{file}: released");
         assert_eq!(subject.field(&server, &name, "client:1"), None, "{file}");
         let late = subject.acquire(&server, file, &name, "client:1", argument);
@@ -347,15 +321,13 @@ fn late_copies_of_read_and_write_reentries_and_releases_count_nothing() {
         assert_eq!(subject.reenter(&server, &name, "c:1", "1"), 1, "{file}");
         assert_eq!(subject.field(&server, &name, "c:1"), Some(2), "{file}");
 
-        let release = |hold: &str, request: &str| {
-            let copy = subject.first_copy(request);
-            subject.release(&server, "release.lua", &name, ("c:1", hold), copy)
-        };
-        assert_eq!(release("1", "r1"), 2, "{file}");
-        assert_eq!(release("1", "r1-late"), 0, "{file}: a late copy");
+        let release =
+            |hold: &str| subject.release(&server, "release.lua", &name, ("c:1", hold), "");
+        assert_eq!(release("1"), 2, "{file}");
+        assert_eq!(release("1"), 0, "{file}: a late copy");
         assert_eq!(subject.reenter(&server, &name, "c:1", "1"), -2, "{file}");
         assert_eq!(subject.field(&server, &name, "c:1"), Some(1), "{file}");
-        assert_eq!(release("0", "r2"), 1, "{file}");
+        assert_eq!(release("0"), 1, "{file}");
         assert!(
             subject.fields(&server, &name).is_empty(),
             "{file}: nothing of the hold is left"
@@ -430,7 +402,7 @@ fn a_value_of_another_type_is_refused_and_left_alone() {
         let refused: (i64, String) =
             redis::from_redis_value(redis::Value::Array(reply)).expect("{-1, type}");
         assert_eq!(refused, (-1, "string".to_owned()), "{file}");
-        let released = subject.give_back(&server, "release.lua", &name, "client:1", "r1");
+        let released = subject.give_back(&server, "release.lua", &name, "client:1");
         assert_eq!(released, -1, "{file}: release.lua");
 
         let value: String = server.cmd(&["GET", &main]);
@@ -522,12 +494,23 @@ fn a_resent_release_whose_first_copy_ran_answers_like_it_beside_other_holds() {
     let subject = Subject::semaphore();
     let name = unique_name("resent-sem");
     prepare(&server, &subject, &name);
+    let mut tokens = Vec::new();
     for owner in ["c:1", "c:2"] {
         let taken = subject.acquire(&server, "acquire.lua", &name, owner, Some("2"));
         assert_eq!(taken.0, 1, "{owner}");
+        tokens.push(taken.1);
     }
-    for _ in 0..2 {
-        let released = subject.give_back(&server, "release.lua", &name, "c:1", "r1");
+    assert_eq!(
+        tokens[0] % 2,
+        1,
+        "a lone acquisition counts the lone ones up: {tokens:?}"
+    );
+    assert_eq!(
+        tokens[1], 0,
+        "an acquisition kept in the hash has the token 0"
+    );
+    for copy in [String::new(), tokens[0].to_string()] {
+        let released = subject.release(&server, "release.lua", &name, ("c:1", "0"), &copy);
         assert_eq!(released, 1, "the first copy and its resend");
     }
     assert_eq!(
@@ -616,6 +599,88 @@ fn a_resent_read_write_release_answers_not_held_for_a_hold_that_ended_otherwise(
     assert_eq!(release("c:5", &forced), 0, "an earlier loss is still known");
 }
 
+/// A resend of a semaphore's release answers from the count of its lone acquisitions and the
+/// notes of lost ones: a lone acquisition whose key expired unseen (deleted here) answers not
+/// held before the next lone take (the count still at its token) and after it (noted); one
+/// released answers released, also after later lone acquisitions came and went; an acquisition
+/// kept in the hash (token 0, or lone and then settled there by a second one) answers not held
+/// once it was dropped as its lease ended (noted by permit id), released otherwise. A release by
+/// id answers its resend from a memo.
+#[test]
+fn a_resent_semaphore_release_answers_from_the_lone_count_and_the_notes() {
+    let subject = Subject::semaphore();
+    let server = RedisServer::start();
+    let name = unique_name("sem-lost");
+    prepare(&server, &subject, &name);
+    let take = |owner: &str| {
+        let taken = subject.acquire(&server, "acquire.lua", &name, owner, Some("1"));
+        assert_eq!(taken.0, 1, "{owner} takes a permit");
+        taken.1.to_string()
+    };
+    let release = |owner: &str, copy: &str| {
+        subject.release(&server, "release.lua", &name, (owner, "0"), copy)
+    };
+    let lone = subject.key(&name, Some("lone"));
+    let leases = subject.key(&name, Some("leases"));
+
+    let expired = take("c:1");
+    let _: i64 = server.cmd(&["DEL", &lone]);
+    assert_eq!(release("c:1", ""), 0, "its key is gone");
+    assert_eq!(
+        release("c:1", &expired),
+        0,
+        "resent before the next lone take"
+    );
+    let released = take("c:2");
+    assert_eq!(release("c:2", ""), 1);
+    assert_eq!(release("c:1", &expired), 0, "resent after it: noted");
+    assert_eq!(release("c:2", &released), 1, "released");
+    let next = take("c:3");
+    assert_eq!(release("c:3", ""), 1);
+    assert_eq!(
+        release("c:2", &released),
+        1,
+        "released, after another lone one"
+    );
+    assert_eq!(release("c:3", &next), 1);
+
+    let settled = take("c:4");
+    assert_eq!(take("c:5"), "0", "kept in the hash");
+    assert_eq!(take("c:6"), "0", "kept in the hash");
+    let ended: i64 = server.cmd(&["ZADD", &leases, "XX", "CH", "1", "c:4", "1", "c:5"]);
+    assert_eq!(ended, 2, "the leases of c:4 and c:5 end");
+    assert_eq!(release("c:6", ""), 1, "c:6's release drops c:4 and c:5");
+    assert_eq!(release("c:4", &settled), 0, "settled, then dropped: noted");
+    assert_eq!(release("c:5", "0"), 0, "dropped: noted");
+    assert_eq!(release("c:6", "0"), 1, "released");
+
+    let by_id = subject.script("release_by_id.lua");
+    let id = take("c:7");
+    assert_ne!(id, "0");
+    let key = |suffix: &str| subject.key(&name, Some(suffix));
+    let main = subject.key(&name, None);
+    let memo = key("memo:r1");
+    let keys = [
+        main.as_str(),
+        &key("unlock"),
+        &memo,
+        &key("queue"),
+        &key("alive"),
+        &key("wants"),
+        &leases,
+        &lone,
+        &key("fence"),
+        &key("lost"),
+    ];
+    for _ in 0..2 {
+        let mut args = vec!["EVAL", by_id, "10"];
+        args.extend(keys);
+        args.extend(["c:7", MARK_MS, "publish"]);
+        let released: i64 = server.cmd(&args);
+        assert_eq!(released, 1, "a release by id and its resend");
+    }
+}
+
 /// A release drops the holds whose lease ended before it looks at its own, as every script does:
 /// an ended hold of another owner leaves with its permits, and an ended hold of its own is not
 /// released (0: its lease ran out). A live hold (`c:4`) stays beside it, as it must: the
@@ -637,7 +702,7 @@ fn a_release_drops_the_holds_whose_lease_ended_first() {
         let leases = subject.key(&name, Some("leases"));
         let _: i64 = server.cmd(&["ZADD", &leases, "1", "c:2"]);
         assert_eq!(
-            subject.give_back(&server, "release.lua", &name, "c:1", "r1"),
+            subject.give_back(&server, "release.lua", &name, "c:1"),
             1,
             "{file}"
         );
@@ -648,13 +713,13 @@ fn a_release_drops_the_holds_whose_lease_ended_first() {
         );
         let _: i64 = server.cmd(&["ZADD", &leases, "1", "c:3"]);
         assert_eq!(
-            subject.give_back(&server, "release.lua", &name, "c:3", "r3"),
+            subject.give_back(&server, "release.lua", &name, "c:3"),
             0,
             "{file}: c:3's lease ran out"
         );
         assert_eq!(subject.field(&server, &name, "c:3"), None, "{file}");
         assert_eq!(
-            subject.give_back(&server, "release.lua", &name, "c:4", "r4"),
+            subject.give_back(&server, "release.lua", &name, "c:4"),
             1,
             "{file}: c:4's lease is live"
         );

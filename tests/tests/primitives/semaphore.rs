@@ -59,10 +59,11 @@ async fn permits_held(sem: &Semaphore) -> Vec<(String, u64)> {
 
 /// An acquire that finds no permit used and nobody queued takes its permits lone: it looks for
 /// no ended lease (there is none), asks no time, and writes one key, its lease that key's TTL,
-/// instead of the hash and the leases; its release, the only acquisition's, deletes that key.
-/// Three commands, then three.
+/// instead of the hash and the leases, and counts the lone acquisitions up in the hash (its
+/// token); its release, the only acquisition's, deletes that key and counts one past, which
+/// answers a resend (no memo). Four commands, then three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_uncontended_acquire_and_release_run_six_commands() {
+async fn an_uncontended_acquire_and_release_run_seven_commands() {
     let server = RedisServer::start();
     let client = connect(&server).await;
     let name = unique_name("sem-commands");
@@ -82,7 +83,10 @@ async fn an_uncontended_acquire_and_release_run_six_commands() {
         .collect();
     assert_eq!(
         calls,
-        [vec!["hmget", "exists", "set"], vec!["get", "del", "set"],],
+        [
+            vec!["hmget", "exists", "set", "hincrby"],
+            vec!["get", "del", "hincrby"],
+        ],
         "the acquire's and the release's commands"
     );
     assert_no_permit_held(&server, &name);
@@ -775,4 +779,114 @@ async fn a_small_waiter_behind_a_head_that_gives_up_is_served_at_once() {
     );
     held.release().await.expect("release");
     assert_no_permit_held(&server, &name);
+}
+
+/// How the permits of a release whose reply is lost left before its resend lands, in
+/// [`a_resent_permit_release_answers_what_its_first_copy_did`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PermitsEnd {
+    /// Taken lone; the first copy released them, and another acquisition came and went lone.
+    Released,
+    /// Taken lone; the key expired (deleted here) before the first copy ran, and another
+    /// acquisition came (noting it) and went.
+    Lost,
+    /// Kept in the hash beside another acquisition; the first copy released them.
+    ReleasedBeside,
+    /// Kept in the hash beside another acquisition; their lease ended before the first copy
+    /// ran, which dropped them (noted).
+    LostBeside,
+}
+
+/// A permit release whose first copy runs in Redis but whose reply is lost is resent after the
+/// response timeout (default settings). The resend answers what the first copy did, from the
+/// semaphore's count of lone acquisitions and its notes of lost ones, with no memo: `Ok` if
+/// that copy released the permits, `NotHeld` if they were gone already.
+async fn a_resent_permit_release_answers_what_its_first_copy_did(end: PermitsEnd) {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = lock_runtime::LockClient::connect(&proxy.url())
+        .await
+        .expect("connect");
+    let other = connect(&server).await;
+    let name = unique_name("sem-resent");
+    let (sem, theirs) = (client.semaphore(&name), other.semaphore(&name));
+    theirs.try_set_permits(2).await.expect("set");
+    // The scripts are cached in Redis before the fault.
+    for sem in [&sem, &theirs] {
+        sem.acquire(1)
+            .await
+            .expect("warm-up")
+            .release()
+            .await
+            .expect("warm-up");
+    }
+    let beside = matches!(end, PermitsEnd::ReleasedBeside | PermitsEnd::LostBeside);
+    let (permit, kept) = if beside {
+        let kept = theirs.acquire(1).await.expect("another acquisition");
+        (sem.acquire(1).await.expect("kept in the hash"), Some(kept))
+    } else {
+        (sem.acquire(1).await.expect("lone"), None)
+    };
+    match end {
+        PermitsEnd::Lost => {
+            let _: i64 = server.cmd(&["DEL", &format!("{}:lone", sem_key(&name))]);
+        }
+        PermitsEnd::LostBeside => {
+            let leases = format!("{}:leases", sem_key(&name));
+            let ended: i64 = server.cmd(&["ZADD", &leases, "XX", "CH", "1", permit.id()]);
+            assert_eq!(ended, 1, "its lease ends");
+        }
+        PermitsEnd::Released | PermitsEnd::ReleasedBeside => {}
+    }
+    let id = permit.id().to_owned();
+
+    proxy.drop_replies(true);
+    let releasing = tokio::spawn(permit.release());
+    let holds = || {
+        let held: Option<String> = server.cmd(&["HGET", &sem_key(&name), &id]);
+        let lone: Option<String> = server.cmd(&["GET", &format!("{}:lone", sem_key(&name))]);
+        held.is_some() || lone.is_some_and(|lone| lone.starts_with(&id))
+    };
+    let first_copy_ran = eventually(Duration::from_secs(2), || {
+        proxy.dropped_bytes() > 0 && !holds()
+    })
+    .await;
+    assert!(first_copy_ran, "the release's first copy never ran");
+    if !beside {
+        let next = theirs.acquire(1).await.expect("the next acquisition");
+        next.release().await.expect("the next release");
+    }
+    proxy.drop_replies(false);
+
+    let released = tokio::time::timeout(Duration::from_secs(10), releasing)
+        .await
+        .expect("the resend is answered within the retry timeout")
+        .expect("join");
+    match end {
+        PermitsEnd::Released | PermitsEnd::ReleasedBeside => {
+            released.expect("the first copy released the permits");
+        }
+        PermitsEnd::Lost | PermitsEnd::LostBeside => assert!(
+            released.expect_err("the permits were gone").is_not_held(),
+            "{end:?}: not held"
+        ),
+    }
+    if let Some(kept) = kept {
+        kept.release().await.expect("the other acquisition");
+    }
+    assert_no_permit_held(&server, &name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_permit_release_answers_what_its_first_copy_did_lone() {
+    for end in [PermitsEnd::Released, PermitsEnd::Lost] {
+        a_resent_permit_release_answers_what_its_first_copy_did(end).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_permit_release_answers_what_its_first_copy_did_beside_another() {
+    for end in [PermitsEnd::ReleasedBeside, PermitsEnd::LostBeside] {
+        a_resent_permit_release_answers_what_its_first_copy_did(end).await;
+    }
 }

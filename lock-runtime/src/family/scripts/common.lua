@@ -64,21 +64,10 @@ local FENCE_TTL = '600000'
 -- the fair lock's ARGV[6] (the lease a direct hand-over grants it).
 local WATCHDOG_MS = '30000'
 
--- How long a release's memo lives, in ms: the default `memo_ttl` of the client's configuration
--- (its retry timeout plus its response timeout, 13 s; a unit test holds them equal), the ARGV[3]
--- of a release that leaves it out (see memo_ttl_of).
-local MEMO_MS = '13000'
-
 -- The lease an acquire asks for, in ms: its ARGV[3], left out with every argument after it
 -- under the default `watchdog_timeout` in watchdog mode (and for a fixed lease of as long).
 local function lease_of(argv)
     return argv[3] or WATCHDOG_MS
-end
-
--- How long a release's memo lives, in ms: its ARGV[3], left out with every argument after it
--- at the default (MEMO_MS).
-local function memo_ttl_of(argv)
-    return argv[3] or MEMO_MS
 end
 
 -- A waiter's liveness period and its longest sleep before it tries again, in ms: ARGV[4] and
@@ -184,11 +173,12 @@ end
 local LOSSES_KEPT = 128
 
 -- Notes that holds of `lock` ended without their release, for as long as the fencing state
--- `fence` lives (see above): the holds of the owner ids `owners` in the period of `token`, or,
--- with no `owners`, the period of `token` as a whole.
+-- `fence` lives (see above; FENCE_TTL where it has none, or for a semaphore, nil): the holds of
+-- the owner ids `owners` in the period of `token`, or, with no `owners`, the period of `token`
+-- as a whole.
 local function note_lost(lock, fence, token, owners)
     local lost = key_of(lock, 'lost')
-    local ttl = redis_call('pttl', fence)
+    local ttl = fence and redis_call('pttl', fence) or -1
     if ttl < 0 then
         ttl = tonumber(FENCE_TTL)
     end
@@ -212,17 +202,18 @@ local function count_up(lock, fence)
 end
 
 -- Whether the hold of `token` (a string, as its release names it) of `lock` ended by a release,
--- as the fencing state and the notes of lost holds tell a copy of that release which found the
--- hold gone (see above). `owner`: the hold's owner id where several holds share a period (the
--- read-write lock), nil where one owner holds the lock at a time. False where they cannot tell.
-local function released_before(lock, token, owner)
-    local count = tonumber(redis_pcall('get', key_of(lock, 'fence')))
+-- as `count`, the count of the lock's periods (nil if gone), and the notes of lost holds tell a
+-- copy of that release which found the hold gone (see above). `owner`: the hold's owner id
+-- where several holds share a period (the read-write lock, the semaphore), nil where one owner
+-- holds the lock at a time; `on`: whether the period of `count` goes on. False where they
+-- cannot tell.
+local function released_by_count(lock, count, token, owner, on)
     local own = tonumber(token)
     if not count or not own or count < own then
         return false
     end
-    -- The state at the token: the period goes on, if the lock is there, else it ended unseen.
-    if count == own and not (owner and redis_call('exists', lock) == 1) then
+    -- The count at the token: the period goes on, or it ended unseen.
+    if count == own and not on then
         return false
     end
     local lost = key_of(lock, 'lost')
@@ -240,6 +231,14 @@ local function released_before(lock, token, owner)
         return true
     end
     return own > tonumber(redis_call('zrange', lost, '0', '0', 'withscores')[2])
+end
+
+-- released_by_count for a lock, whose fencing state counts its periods: one that several holds
+-- share (`owner` given) goes on while the lock is there.
+local function released_before(lock, token, owner)
+    local count = tonumber(redis_pcall('get', key_of(lock, 'fence')))
+    local on = owner ~= nil and count == tonumber(token) and redis_call('exists', lock) == 1
+    return released_by_count(lock, count, token, owner, on)
 end
 
 -- Ends the period of a lock that a script frees: counts the fencing state `fence` one past the

@@ -2,7 +2,7 @@
 --
 -- KEYS[1]  the semaphore: hash of `total`, `used`, permit id -> permits held and
 --          `~who:<permit id>` (see sem.lua)
--- KEYS[2]  unused (the locks' fencing state: permits carry no token)
+-- KEYS[2]  unused (the locks' fencing state: a semaphore hands out no fencing token)
 -- KEYS[3]  the permit id's mark: this acquisition takes nothing new (see abandoned in
 --          family/scripts/common.lua)
 -- KEYS[4]  queue: sorted set of waiting permit ids, by the server time (µs) of their first try
@@ -11,6 +11,8 @@
 -- KEYS[7]  leases: sorted set of permit id -> server time (ms) its lease ends
 -- KEYS[8]  the lone acquisition: a key of its permit id, permits and who took them, whose TTL
 --          is its lease (see sem.lua)
+-- KEYS[9]  notes of acquisitions that ended without their release (see sem.lua): a take of
+--          the lone state notes a lone acquisition whose key expired unseen
 -- Only KEYS[1] is read: the others are named from it (see lock/scripts/acquire.lua).
 --
 -- ARGV[1]  permit id, new to this acquisition (it is also the waiter's id in the queue)
@@ -28,8 +30,9 @@
 --          it at their defaults with it (see lock/scripts/acquire.lua)
 --
 -- Returns {status, value}:
---   0               acquired (a bare integer, as every acquire of the family answers: a
---                   semaphore hands out no fencing token)
+--   token           acquired (a bare integer, as every acquire of the family answers): not a
+--                   fencing token, but what a resent release names (see sem.lua): the count of
+--                   a lone acquisition, 0 for one kept in the hash
 --   { 0, wait, now, who, waiters}  not enough free: queued (its liveness refreshed); try
 --                    again within `wait` ms (the nearest lease end, or ARGV[5]); `now` is the
 --                    server time in µs; `who` the acquisitions holding permits (see holders_seen
@@ -44,7 +47,7 @@
 -- what every live waiter queued ahead wants too; a newcomer queues behind every waiter.
 
 local sem, id = KEYS[1], ARGV[1]
-local found = redis_pcall('hmget', sem, 'total', 'used', id)
+local found = redis_pcall('hmget', sem, 'total', 'used', id, LONES)
 local kind = refused_type(sem, found)
 if kind then
     return {-1, kind}
@@ -73,9 +76,9 @@ if used == 0 then
     local lone = key_of(sem, 'lone')
     local seen = redis_call('exists', mark, queue, lone)
     if seen == 0 then
-        take_lone(lone, id, permits, ARGV[2], lease)
+        local token = take_lone(sem, lone, id, permits, ARGV[2], lease, found[4])
         mark_taken(mark, ARGV[8])
-        return 0
+        return token
     end
     local value = redis_call('get', lone)
     if value then
@@ -84,7 +87,7 @@ if used == 0 then
             -- common.lua).
             redis_call('pexpire', lone, lease)
             mark_taken(mark, ARGV[8])
-            return 0
+            return tonumber(found[4])
         end
         leases = key_of(sem, 'leases')
         now_us, now = server_time()

@@ -3,6 +3,9 @@
 -- KEYS[1]  the semaphore (see sem.lua)
 -- KEYS[2]  the leases of the acquisitions (see sem.lua)
 -- KEYS[3]  the lone acquisition (see sem.lua)
+-- KEYS[4]  unused (the locks' fencing state)
+-- KEYS[5]  notes of acquisitions that ended without their release (see sem.lua): an
+--          acquisition whose lease ended is noted as it is dropped
 --
 -- Returns the free permits (0 if the permits were never set), or -1 if KEYS[1] holds a value
 -- of another type.

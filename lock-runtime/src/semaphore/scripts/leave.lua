@@ -12,6 +12,7 @@
 -- KEYS[7]  the permits each waiter wants
 -- KEYS[8]  the leases of the acquisitions (see sem.lua)
 -- KEYS[9]  the lone acquisition's lease (see sem.lua)
+-- KEYS[10] notes of acquisitions that ended without their release (see sem.lua)
 --
 -- ARGV[1]  permit id of the acquisition
 -- ARGV[2]  how long the mark lives, in milliseconds; 0: no mark

@@ -3,6 +3,9 @@
 -- KEYS[1]  the semaphore (see sem.lua)
 -- KEYS[2]  the leases of the acquisitions (see sem.lua)
 -- KEYS[3]  the lone acquisition (see sem.lua)
+-- KEYS[4]  unused (the locks' fencing state)
+-- KEYS[5]  notes of acquisitions that ended without their release (see sem.lua): an
+--          acquisition whose lease ended is noted as it is dropped
 --
 -- ARGV[1]  permit id
 -- ARGV[2]  lease in milliseconds, from now

@@ -26,13 +26,27 @@
 -- them. A release wakes, by name and in queue order, the waiters whose permits fit in what is
 -- free, whatever process they wait in.
 --
+-- A resent release learns what its first copy did from these keys, with no memo per request, as
+-- the locks' do (see released_before in common.lua): the field LONES of the hash counts the
+-- lone acquisitions, odd while one holds its permits. A lone acquisition counts it up (its
+-- token, which its release names), and the script that ends its lone state (its release, or
+-- settle_lone) counts it one past. A take of the lone state that finds the count odd has found
+-- a lone acquisition whose key expired unseen: it notes that count in `{…}:lost` (note_lost)
+-- and counts up once more. An acquisition dropped from the hash as its lease ended is noted by
+-- permit id (drop_permits). An acquisition kept in the hash from the start has the token 0:
+-- every way it leaves the hash but its release is seen by a script, and noted.
+--
 -- As in rwlock/scripts/rw.lua, the common paths give redis_call strings, each number written out
 -- once: a Lua number costs about a command to write out.
 
 
+-- The field of a semaphore's hash counting its lone acquisitions (see above).
+local LONES = '~lones'
+
 -- Drops the acquisitions `ended` (permit ids read from `leases`: those whose lease ended before
--- `now`, server ms) from `sem`; their permits come back.
+-- `now`, server ms) from `sem`, noted as lost; their permits come back.
 local function drop_permits(sem, leases, ended, now)
+    note_lost(sem, nil, tonumber(redis_call('hget', sem, LONES)) or 0, ended)
     for _, id in ipairs(ended) do
         local held = tonumber(redis_call('hget', sem, id))
         if held then
@@ -43,11 +57,24 @@ local function drop_permits(sem, leases, ended, now)
     redis_call('zremrangebyscore', leases, '-inf', '(' .. now)
 end
 
--- Grants the acquisition `id`, on a semaphore on which no permit is used and nobody queues,
--- `wanted` permits (a string), lone, in its key `lone`, with `record` saying who took them, for
--- `lease` ms from now (a string). One command: SET.
-local function take_lone(lone, id, wanted, record, lease)
+-- Grants the acquisition `id`, on the semaphore `sem` on which no permit is used and nobody
+-- queues, `wanted` permits (a string), lone, in its key `lone`, with `record` saying who took
+-- them, for `lease` ms from now (a string). `count`: the hash's LONES as the caller read it (a
+-- string, or false). Returns the acquisition's token, the next odd count (see above). Two
+-- commands: SET, HINCRBY; and the note of a lone acquisition whose key expired unseen.
+local function take_lone(sem, lone, id, wanted, record, lease, count)
+    local seen, step = tonumber(count) or 0, '1'
+    if seen % 2 == 1 then
+        note_lost(sem, nil, seen)
+        step = '2'
+    end
     redis_call('set', lone, id .. ' ' .. wanted .. ' ' .. record, 'px', lease)
+    return redis_call('hincrby', sem, LONES, step)
+end
+
+-- Ends the lone state of `sem` (see above): its key was deleted.
+local function end_lone(sem)
+    redis_pcall('hincrby', sem, LONES, '1')
 end
 
 -- Whether `value`, the value of a semaphore's key `lone`, is that of the acquisition `id`.
@@ -69,6 +96,7 @@ end
 local function settle_lone(sem, leases, lone, value, now)
     local ends = ttl_end(lone, now)
     redis_call('del', lone)
+    end_lone(sem)
     if not ends then
         return nil
     end
@@ -199,4 +227,54 @@ end
 local function holders_seen(sem, leases)
     local first = redis_call('zrange', leases, 0, 2)
     return holds_seen(sem, 'permit holder', redis_call('zcard', leases), first)
+end
+
+-- Gives back every permit of the acquisition `id` of `sem`, and wakes, with the command
+-- `publish`, the waiters they let in. Returns 1 released, 0 `id` holds nothing (its lease ran
+-- out, or it was released already), -1 `sem` holds a value of another type. The lone
+-- acquisition (see above), if there is one, is the only one holding permits, and nobody
+-- queues: its own release gives its permits back in one DEL, waking nobody; another's means
+-- `id` holds nothing.
+local function release_permits(sem, id, publish)
+    local lone = key_of(sem, 'lone')
+    local value = redis_call('get', lone)
+    if value then
+        if not lone_is(value, id) then
+            return 0
+        end
+        redis_call('del', lone)
+        end_lone(sem)
+        return 1
+    end
+    local found = redis_pcall('hmget', sem, id, 'total')
+    if refused_type(sem, found) then
+        return -1
+    end
+    if not found[1] then
+        return 0
+    end
+    local leases = key_of(sem, 'leases')
+    local now = server_ms()
+    local used
+    if expire_permits(sem, leases, now) then
+        used = give_back(sem, leases, id)
+    else
+        used = give_back(sem, leases, id, found[1])
+    end
+    if not used then
+        return 0
+    end
+    wake_fitting(sem, (tonumber(found[2]) or 0) - used, now, publish)
+    return 1
+end
+
+-- Whether the acquisition `id` of `sem`, whose token is `token` (a string, see above), was
+-- given back by a release, as a copy of that release which found its permits gone learns it
+-- (see released_before in common.lua).
+local function permits_released_before(sem, id, token)
+    if token == '0' then
+        return not redis_pcall('zscore', key_of(sem, 'lost'), id)
+    end
+    local count = tonumber(redis_pcall('hget', sem, LONES))
+    return released_by_count(sem, count, token, id, false)
 end
