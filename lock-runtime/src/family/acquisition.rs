@@ -798,10 +798,11 @@ pub(crate) fn acquire_call(
         .key(keys.queue())
         .key(keys.alive())
         .key(keys.wants());
-    flavor.layout.with_leases(&mut acquire, keys);
+    // The notes of lost holds last: a take notes a hold that ended without its release.
     flavor
         .layout
-        .with_loss_notes(&mut acquire, keys)
+        .with_leases(&mut acquire, keys)
+        .key(keys.lost())
         .arg(owner)
         .arg(TakenBy::now(queueing.client_name));
     // Each with the default the script reads when it is left out (see `lease_of` and

@@ -135,18 +135,6 @@ impl Layout {
         }
         call
     }
-
-    /// Adds the notes of lost holds to `call` (`{…}:lost`, see `released_before` in
-    /// `scripts/common.lua`): for the scripts that may take the lock, whose take notes a hold
-    /// that ended without its release, and those that give a hold back, whose resend reads
-    /// them.
-    pub(crate) fn with_loss_notes<'a>(
-        &self,
-        call: &'a mut Invocation,
-        keys: &Keys,
-    ) -> &'a mut Invocation {
-        call.key(keys.lost())
-    }
 }
 
 /// No hold of the scope matters to a fresh acquisition: the exclusive locks' [`Flavor::fresh`].

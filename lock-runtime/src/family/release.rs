@@ -276,13 +276,12 @@ fn leave_call(
 
 /// Adds the keys a script that may free the lock needs to pass it on (`pass_on` in
 /// `scripts/common.lua`): the fencing state, the queue, the liveness deadlines, what each waiter
-/// wants, the per-hold leases if `layout` has them, and the notes of lost holds where it keeps
-/// them (a take may note one).
+/// wants, the per-hold leases if `layout` has them, and the notes of lost holds (a take may note
+/// one, a resend reads them).
 fn passing_on<'a>(layout: &Layout, call: &'a mut Invocation, keys: &Keys) -> &'a mut Invocation {
     call.key(keys.fence())
         .key(keys.queue())
         .key(keys.alive())
         .key(keys.wants());
-    layout.with_leases(call, keys);
-    layout.with_loss_notes(call, keys)
+    layout.with_leases(call, keys).key(keys.lost())
 }

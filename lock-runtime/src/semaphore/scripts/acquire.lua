@@ -87,7 +87,7 @@ if used == 0 then
             -- common.lua).
             redis_call('pexpire', lone, lease)
             mark_taken(mark, ARGV[8])
-            return tonumber(found[4])
+            return tonumber(found[4]) or 0
         end
         leases = key_of(sem, 'leases')
         now_us, now = server_time()

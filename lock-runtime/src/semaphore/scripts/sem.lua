@@ -72,7 +72,8 @@ local function take_lone(sem, lone, id, wanted, record, lease, count)
     return redis_call('hincrby', sem, LONES, step)
 end
 
--- Ends the lone state of `sem` (see above): its key was deleted.
+-- Ends the lone state of `sem` (see above): its key was deleted, its permits released or moved
+-- into the hash.
 local function end_lone(sem)
     redis_pcall('hincrby', sem, LONES, '1')
 end
@@ -96,10 +97,12 @@ end
 local function settle_lone(sem, leases, lone, value, now)
     local ends = ttl_end(lone, now)
     redis_call('del', lone)
-    end_lone(sem)
     if not ends then
+        -- Left without a TTL (an operator's PERSIST): dropped, its lone state left to be noted
+        -- by the next lone take.
         return nil
     end
+    end_lone(sem)
     local id, permits, record = lone_parts(value)
     redis_call('hset', sem, id, permits, who_field(id), record)
     redis_call('zadd', leases, ends, id)
