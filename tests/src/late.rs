@@ -103,3 +103,29 @@ pub async fn deliver_held(proxy: &TcpProxy, what: &str) {
     // Time for Redis to run what was delivered.
     tokio::time::sleep(Duration::from_millis(300)).await;
 }
+
+/// Awaits `releasing`, a release whose first copy ran while the proxy dropped its replies, once
+/// they flow again, and asserts what its resend answered: `Ok` where the first copy `released`
+/// the hold, `NotHeld` where the hold was gone before it ran. The resend goes out after a
+/// response timeout and must be answered within 10 s, the default settings' retry timeout and
+/// then some. `what` names the case in a failure.
+///
+/// # Panics
+///
+/// When the resend is not answered in time, or answers otherwise.
+pub async fn assert_resend_answers(
+    releasing: tokio::task::JoinHandle<Result<(), lock_runtime::LockError>>,
+    released: bool,
+    what: &str,
+) {
+    let answer = tokio::time::timeout(Duration::from_secs(10), releasing)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: the resend was not answered within the retry timeout"))
+        .unwrap_or_else(|err| panic!("{what}: the release panicked: {err}"));
+    if released {
+        answer.unwrap_or_else(|err| panic!("{what}: the first copy released it, yet {err}"));
+    } else {
+        let err = answer.expect_err("the hold was gone before the first copy ran");
+        assert!(err.is_not_held(), "{what}: not held, yet {err}");
+    }
+}

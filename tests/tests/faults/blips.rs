@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use lock_runtime::{LockClient, LockGuard};
 use lock_tests::{
     RedisServer, TcpProxy,
+    late::assert_resend_answers,
     locks::{
         Family, assert_released, await_one_subscription, eventually, is_held, lock_key, take_once,
     },
@@ -474,19 +475,8 @@ async fn a_resent_unlock_answers_what_its_first_copy_did(family: Family, end: Ho
     }
     proxy.drop_replies(false);
 
-    let unlocked = tokio::time::timeout(Duration::from_secs(10), unlocking)
-        .await
-        .expect("the resend is answered within the retry timeout")
-        .expect("join");
-    match end {
-        HoldEnd::Released | HoldEnd::ReleasedBeside => {
-            unlocked.expect("the first copy released the hold");
-        }
-        HoldEnd::Lost | HoldEnd::LostBeside => assert!(
-            unlocked.expect_err("the hold was gone").is_not_held(),
-            "not held"
-        ),
-    }
+    let released = matches!(end, HoldEnd::Released | HoldEnd::ReleasedBeside);
+    assert_resend_answers(unlocking, released, &format!("{family:?}, {end:?}")).await;
     if let Some(beside) = beside {
         beside.unlock().await.expect("the read hold beside");
     }
