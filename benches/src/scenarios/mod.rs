@@ -9,21 +9,16 @@ pub mod throughput;
 
 use crate::{BenchResult, redis_stats::Admin, redisson};
 
-/// The keys of the release memos of every series that writes them: lock-runtime's
-/// (`<lock key>:memo:<request>`, see `key_of` in its `common.lua`) and the Redisson-style
-/// reference's.
-const MEMO_PATTERNS: [&str; 2] = ["*:memo:*", redisson::MEMO_PATTERN];
-
-/// Deletes every release memo, outside the measured time. A memo outlives the slice of a series
-/// that wrote it by 10–13.5 s and expires in whichever slice runs then: left alone, the same few
-/// series of a run would pay for the others' expiries.
+/// Deletes every release memo, outside the measured time: the Redisson-style reference's, the
+/// only series that writes them (lock-runtime's releases write none; only
+/// `Semaphore::release_by_id`, which no scenario calls, keeps one). A memo outlives the slice of
+/// the series that wrote it by 13.5 s and expires in whichever slice runs then: left alone, the
+/// series after it would pay for its expiries.
 ///
 /// # Errors
 ///
 /// When Redis fails.
 pub async fn unlink_memos(admin: &mut Admin) -> BenchResult<()> {
-    for pattern in MEMO_PATTERNS {
-        admin.unlink_matching(pattern).await?;
-    }
+    admin.unlink_matching(redisson::MEMO_PATTERN).await?;
     Ok(())
 }

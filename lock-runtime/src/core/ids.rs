@@ -19,9 +19,10 @@
 //!   so a script can remember its reply (a memo key living as long as the client resends, see
 //!   `Config::memo_ttl`) and answer a resend with what the first attempt did. A memo is for the
 //!   reply only: what makes a copy count once, however late, is kept in the object's own keys.
-//!   The reentrant and the fair lock's releases need none: a resend names the owner's fencing
-//!   token, and the lock's fencing state answers it (see `released_before` in the family's
-//!   `common.lua`).
+//!   Releases need none: a resend names the hold's token, and the lock's fencing state (a
+//!   semaphore's count of its lone acquisitions) answers it (see `released_before` in the
+//!   family's `common.lua`); only `Semaphore::release_by_id`, whose caller has no token, keeps a
+//!   memo.
 
 use std::{
     collections::BTreeSet,
