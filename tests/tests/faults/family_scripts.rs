@@ -307,8 +307,8 @@ fn a_resent_acquisition_marks_its_owner_so_a_late_copy_takes_nothing_once_the_ho
     }
 }
 
-/// A read or write hold re-entered: a late copy of the re-entry, or of a release (once its memo
-/// expired: a request id of its own here), counts nothing; the record of the hold's re-entries
+/// A read or write hold re-entered: a late copy of the re-entry, or of a release (a first copy,
+/// naming no token, that answers from what it finds), counts nothing; the record of the hold's re-entries
 /// goes with the hold, whether it is released or its lease ends.
 #[test]
 fn late_copies_of_read_and_write_reentries_and_releases_count_nothing() {
