@@ -33,7 +33,6 @@
 //! renewals in flight are its subtasks, and end with it.
 
 use std::{
-    collections::HashMap,
     num::NonZeroU64,
     sync::{
         Arc, Mutex, Weak,
@@ -54,7 +53,7 @@ use crate::{
     },
     transport::{
         background::Background,
-        sync::{lock_ignoring_poison, shrink_when_sparse},
+        sync::{IdMap, lock_ignoring_poison, shrink_when_sparse},
     },
 };
 
@@ -66,7 +65,7 @@ pub(crate) struct Watchdog {
 
 #[derive(Default)]
 struct Shared {
-    renewals: Mutex<HashMap<u64, Registration>>,
+    renewals: Mutex<IdMap<Registration>>,
     next_id: AtomicU64,
 }
 

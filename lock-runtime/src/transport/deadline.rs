@@ -13,7 +13,6 @@
 //! wakes a thread, except the sweeper's first after it went idle.
 
 use std::{
-    collections::HashMap,
     future::Future,
     pin::Pin,
     sync::{Mutex, MutexGuard, OnceLock},
@@ -26,7 +25,7 @@ use tokio::{sync::Notify, time::Instant};
 
 use crate::transport::{
     background,
-    sync::{lock_ignoring_poison, shrink_when_sparse},
+    sync::{IdMap, lock_ignoring_poison, shrink_when_sparse},
 };
 
 /// How often the sweeper looks for bounds whose time is up: how late a bound may fire.
@@ -118,7 +117,7 @@ struct Table {
 #[derive(Default)]
 struct Entries {
     next_id: u64,
-    bounds: HashMap<u64, (Instant, Waker)>,
+    bounds: IdMap<(Instant, Waker)>,
 }
 
 /// A bound in the table, taken out when dropped.

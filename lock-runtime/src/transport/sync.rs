@@ -2,7 +2,7 @@
 
 use std::{
     collections::HashMap,
-    hash::Hash,
+    hash::{BuildHasher, Hash},
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
@@ -16,12 +16,17 @@ pub(crate) fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// flight grows as large as a burst of them (thousands of tasks arriving at once), then empties
 /// a round trip later, and would otherwise keep that room for the life of the process. A shrink
 /// moves the entries left, and follows at least as many removals, so it costs each removal O(1).
-pub(crate) fn shrink_when_sparse<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
+pub(crate) fn shrink_when_sparse<K: Eq + Hash, V, S: BuildHasher>(map: &mut HashMap<K, V, S>) {
     let left = map.len();
     if map.capacity() > MIN_CAPACITY && left * 4 < map.capacity() {
         map.shrink_to(left * 2);
     }
 }
+
+/// A map keyed by ids the client counts out itself (never by a key a caller or Redis chooses),
+/// hashed with `foldhash` rather than SipHash: every acquisition enters and removes such ids
+/// (its watchdog registration, its requests' bounds), and nobody can pick them to collide.
+pub(crate) type IdMap<V> = HashMap<u64, V, foldhash::fast::RandomState>;
 
 /// The room below which a map is not shrunk.
 const MIN_CAPACITY: usize = 64;
