@@ -135,7 +135,7 @@ pub(crate) fn wait<A: Attempt + Send>(
     waiting: &mut Waiting<A>,
 ) -> impl Future<Output = Result<Won<A::Output>, LockError>> + '_ {
     async move {
-        let mut subscription = waiting.hub().join_if_confirmed(&waiting.channel());
+        let mut subscription = waiting.hub().join_if_confirmed(|| waiting.channel());
         let mut named = None;
         let mut seen_confirmed = subscription.is_some();
         let mut try_now = true;

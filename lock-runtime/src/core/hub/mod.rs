@@ -347,11 +347,18 @@ impl Hub {
         self.publish
     }
 
-    /// Joins `channel` only if other local tasks wait on it already and Redis confirmed the
-    /// subscription: then joining sends nothing to Redis.
-    pub(crate) fn join_if_confirmed(&self, channel: &str) -> Option<Subscription> {
+    /// Joins the channel `channel` names only if other local tasks wait on it already and
+    /// Redis confirmed the subscription: then joining sends nothing to Redis. The name is made
+    /// only when some channel is subscribed: an uncontended acquisition makes none.
+    pub(crate) fn join_if_confirmed(
+        &self,
+        channel: impl FnOnce() -> String,
+    ) -> Option<Subscription> {
         let mut channels = lock_ignoring_poison(&self.shared.channels);
-        let entry = channels.get_mut(channel)?;
+        if channels.is_empty() {
+            return None;
+        }
+        let entry = channels.get_mut(&channel())?;
         if !entry.channel.confirmed.load(Ordering::Acquire) {
             return None;
         }
