@@ -162,7 +162,7 @@ pub mod scripts {
                 client_name,
             };
             acquire_call(
-                &REENTRANT,
+                (&self.calls, &REENTRANT),
                 keys,
                 owner,
                 lease,
@@ -214,7 +214,7 @@ pub mod scripts {
         // The bench runs on one Redis: classic `PUBLISH`.
         // The first copy of the release of an owner that never re-entered.
         let hold = (owner, HoldNumber::Only);
-        let call = release_hold_call(&ONE_OWNER, &keys, hold, None, PUBLISH);
+        let call = release_hold_call(&calls.calls, &ONE_OWNER, &keys, hold, None, PUBLISH);
         pipeline.add_command(calls.calls.command(&call));
         Ok(())
     }

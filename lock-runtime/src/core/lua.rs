@@ -41,8 +41,9 @@
 //! the script, about 0.3 µs of its time per key, and a lock's acquire and release declared six
 //! and seven. So the scripts that run on every acquisition (the locks' acquire and release) read
 //! only `KEYS[1]`, the resource's main key, and name the others from it, as `core/keys.rs` does
-//! (`key_of` in `family/scripts/common.lua`). Their calls still declare every key; where no
-//! cluster needs the declarations (one node, Sentinel), only the main key goes out.
+//! (`key_of` in `family/scripts/common.lua`). Their calls still declare every key on a cluster;
+//! where none needs the declarations (one node, Sentinel), only the main key is written into
+//! the call ([`LuaScript::prepare_invoke`] asks the client's [`Calls`]).
 //! Which scripts qualify is read from the source ([`reads_main_key_only`]), so a script
 //! that reads another `KEYS` entry always gets every key.
 
@@ -235,11 +236,14 @@ impl LuaScript {
         self.names_its_keys
     }
 
-    /// A call of this script with no keys or arguments yet.
-    pub(crate) fn prepare_invoke(&'static self) -> Invocation {
+    /// A call of this script with no keys or arguments yet, as `calls` sends it: where they
+    /// need no key but the main one (see the module docs), the keys added after it are left
+    /// out as they are added.
+    pub(crate) fn prepare_invoke(&'static self, calls: &Calls) -> Invocation {
         Invocation {
             script: self,
             keys: 0,
+            main_key_only: calls.main_key_only && self.names_its_keys,
             arguments: Cmd::with_capacity(16, 384),
         }
     }
@@ -285,6 +289,9 @@ pub(crate) struct Invocation {
     script: &'static LuaScript,
     /// How many of `arguments`, from the first, are the script's `KEYS`.
     keys: usize,
+    /// Whether the keys added after the first are left out: the script names them from its
+    /// main key, and the client is not on a cluster (see [`LuaScript::prepare_invoke`]).
+    main_key_only: bool,
     arguments: Cmd,
 }
 
@@ -306,15 +313,18 @@ impl Invocation {
         self
     }
 
-    /// Adds a key: the script's next `KEYS`. Every key comes before the first argument.
+    /// Adds a key: the script's next `KEYS`, unless the call sends its main key alone. Every
+    /// key comes before the first argument.
     pub(crate) fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
         debug_assert_eq!(
             self.keys,
             self.arguments.args_iter().len(),
             "a key added after an argument"
         );
-        self.arguments.arg(key);
-        self.keys = self.arguments.args_iter().len();
+        if !(self.main_key_only && self.keys == 1) {
+            self.arguments.arg(key);
+            self.keys = self.arguments.args_iter().len();
+        }
         self
     }
 
@@ -327,34 +337,28 @@ impl Invocation {
         }
     }
 
-    /// The command calling `script` by `name` (`FCALL` or `EVALSHA`), declaring its keys, or
-    /// its main key alone if `main_key_only` and the script names its other keys itself.
-    fn command(&self, name: &str, script: &str, main_key_only: bool) -> Cmd {
-        let skipped = if main_key_only && self.script.names_its_keys {
-            self.keys.saturating_sub(1)
-        } else {
-            0
-        };
-        // The main key, then the arguments after the skipped keys.
-        let sent = || {
-            self.arguments
-                .args_iter()
-                .enumerate()
-                .filter(move |(at, _)| *at == 0 || *at > skipped)
-                .filter_map(|(_, argument)| match argument {
-                    Arg::Simple(bytes) => Some(bytes),
-                    _ => None,
-                })
-        };
-        let (count, bytes) = sent().fold((0, 0), |(count, bytes), argument| {
+    /// The command calling `script` by `name` (`FCALL` or `EVALSHA`), with its keys and
+    /// arguments.
+    fn command(&self, name: &str, script: &str) -> Cmd {
+        let (count, bytes) = self.sent().fold((0, 0), |(count, bytes), argument| {
             (count + 1, bytes + argument.len())
         });
         let mut command = Cmd::with_capacity(count + 3, bytes + name.len() + script.len() + 8);
-        command.arg(name).arg(script).arg(self.keys - skipped);
-        for argument in sent() {
+        command.arg(name).arg(script).arg(self.keys);
+        for argument in self.sent() {
             command.arg(argument);
         }
         command
+    }
+
+    /// The keys and arguments, as they go out.
+    fn sent(&self) -> impl Iterator<Item = &[u8]> {
+        self.arguments
+            .args_iter()
+            .filter_map(|argument| match argument {
+                Arg::Simple(bytes) => Some(bytes),
+                _ => None,
+            })
     }
 }
 
@@ -389,12 +393,11 @@ impl Calls {
     /// The command that runs `call` as things stand.
     pub(crate) fn command(&self, call: &Invocation) -> Cmd {
         if self.functions() {
-            call.command("FCALL", &call.script.function, self.main_key_only)
+            call.command("FCALL", &call.script.function)
         } else {
             call.command(
                 "EVALSHA",
                 call.script.for_eval(self.server).script.get_hash(),
-                self.main_key_only,
             )
         }
     }
@@ -429,7 +432,7 @@ impl Calls {
             }
         }
         let script = &call.script.for_eval(self.server).script;
-        let command = call.command("EVALSHA", script.get_hash(), self.main_key_only);
+        let command = call.command("EVALSHA", script.get_hash());
         match command.query_async(connection).await {
             Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
                 Box::pin(script.load_async(connection)).await?;
@@ -555,11 +558,11 @@ mod tests {
             )
         });
         assert!(SCRIPT.names_its_keys());
-        let mut call = SCRIPT.prepare_invoke();
-        call.key("main").key("main:x").arg("a");
-        let sent = |main_key_only| {
-            let command = call.command("FCALL", "f", main_key_only);
-            command
+        let sent = |cluster| {
+            let calls = Calls::new(ServerFeatures { version: None }, cluster);
+            let mut call = SCRIPT.prepare_invoke(&calls);
+            call.key("main").key("main:x").arg("a");
+            call.command("FCALL", "f")
                 .args_iter()
                 .map(|arg| match arg {
                     Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
@@ -567,8 +570,8 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(sent(true), ["FCALL", "f", "1", "main", "a"]);
-        assert_eq!(sent(false), ["FCALL", "f", "2", "main", "main:x", "a"]);
+        assert_eq!(sent(false), ["FCALL", "f", "1", "main", "a"]);
+        assert_eq!(sent(true), ["FCALL", "f", "2", "main", "main:x", "a"]);
     }
 
     #[test]

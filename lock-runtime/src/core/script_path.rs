@@ -194,6 +194,12 @@ impl ScriptPath {
         }
     }
 
+    /// How this client sends scripts, to prepare their calls with (see
+    /// [`LuaScript::prepare_invoke`](crate::core::lua::LuaScript::prepare_invoke)).
+    pub(crate) fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
     /// The database number the command connection uses (0 on a cluster).
     pub(crate) fn db(&self) -> i64 {
         self.commands.lease().connection.get_db()

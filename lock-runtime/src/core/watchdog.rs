@@ -41,7 +41,7 @@ use std::{
     time::Duration,
 };
 
-use crate::core::lua::Invocation;
+use crate::core::lua::{Calls, Invocation};
 use tokio::{task::JoinSet, time::Instant};
 use tokio_util::task::AbortOnDropHandle;
 
@@ -70,7 +70,7 @@ struct Shared {
 }
 
 /// Makes the script call that renews one hold.
-type MakeRenewal = dyn Fn() -> Invocation + Send + Sync;
+type MakeRenewal = dyn Fn(&Calls) -> Invocation + Send + Sync;
 
 /// What renews one hold.
 #[derive(Clone)]
@@ -95,7 +95,7 @@ pub(crate) struct Registration {
 impl Registration {
     pub(crate) fn new(
         name: &Arc<str>,
-        renew: impl Fn() -> Invocation + Send + Sync + 'static,
+        renew: impl Fn(&Calls) -> Invocation + Send + Sync + 'static,
         lease_time: Duration,
     ) -> Self {
         Self {
@@ -218,7 +218,7 @@ async fn renew(
 ) {
     let name = &registration.name;
     let context = || format!("renewing the lease of `{name}`");
-    let renew = (registration.renew)();
+    let renew = (registration.renew)(scripts.calls());
     let reply = scripts
         .eval::<Renewal>(&renew, Some(held.deadline()), context)
         .await;

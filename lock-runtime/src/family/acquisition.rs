@@ -11,7 +11,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use crate::core::lua::Invocation;
+use crate::core::lua::{Calls, Invocation};
 use futures_util::future::{self, BoxFuture, Either, FutureExt};
 use redis::{RedisWrite, ToRedisArgs};
 use tokio::time::Instant;
@@ -344,8 +344,8 @@ impl Acquire {
         if self.watchdog && self.renewal.is_none() {
             let (layout, lease_time) = (self.flavor.layout, self.lease_time);
             let (keys, owner) = (Arc::clone(&self.keys), Arc::clone(&self.owner));
-            let renew = move || {
-                let mut renew = layout.renew.prepare_invoke();
+            let renew = move |calls: &Calls| {
+                let mut renew = layout.renew.prepare_invoke(calls);
                 renew.key(&keys.main);
                 layout
                     .with_ended_holds(&mut renew, &keys)
@@ -541,9 +541,10 @@ impl Attempt for Acquire {
         let copies = {
             let (flavor, lease_time) = (self.flavor, self.lease_time);
             let (owner, argument) = (Arc::clone(&self.owner), self.argument.clone());
+            let calls = self.backend.scripts.calls();
             let call = move |mark| {
                 acquire_call(
-                    flavor,
+                    (calls, flavor),
                     &keys,
                     &owner,
                     lease_time,
@@ -675,7 +676,7 @@ async fn reenter(
     let mut tries = 0;
     let (reply, number) = loop {
         let number = backend.ids.reentry();
-        let mut call = script.prepare_invoke();
+        let mut call = script.prepare_invoke(backend.scripts.calls());
         call.key(&keys.main);
         layout
             .with_ended_holds(&mut call, &keys)
@@ -776,13 +777,13 @@ pub(crate) struct Queueing<'a> {
     pub(crate) client_name: &'a str,
 }
 
-/// The call of `flavor`'s acquire script for a fresh acquisition by `owner` for `lease`, with the
-/// flavor's own last `argument` if it has one (the scope's hold a read may be granted alongside,
-/// see [`Flavor::fresh`]; a semaphore's number of permits). The script marks the owner for `mark`
-/// as it takes or re-arms the hold (`Duration::ZERO`: no mark), for copies of the acquisition's
-/// requests that may still be on their way (see `abandoned` in `scripts/common.lua`).
+/// The call of `flavor`'s acquire script, as `calls` sends it, for a fresh acquisition by `owner`
+/// for `lease`, with the flavor's own last `argument` if it has one (the scope's hold a read may be
+/// granted alongside, see [`Flavor::fresh`]; a semaphore's number of permits). The script marks the
+/// owner for `mark` as it takes or re-arms the hold (`Duration::ZERO`: no mark), for copies of the
+/// acquisition's requests that may still be on their way (see `abandoned` in `scripts/common.lua`).
 pub(crate) fn acquire_call(
-    flavor: &Flavor,
+    (calls, flavor): (&Calls, &Flavor),
     keys: &Keys,
     owner: &str,
     lease: Duration,
@@ -790,7 +791,7 @@ pub(crate) fn acquire_call(
     argument: Option<&str>,
     mark: Duration,
 ) -> Invocation {
-    let mut acquire = flavor.acquire.prepare_invoke();
+    let mut acquire = flavor.acquire.prepare_invoke(calls);
     acquire
         .key(&keys.main)
         .key(keys.fence())

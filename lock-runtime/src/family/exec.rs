@@ -102,7 +102,7 @@ pub(crate) async fn run<T: FromRedisValue>(
     loop {
         let table = described(holder, name, &commands).await?;
         let number = holder.execs.open(&backend.ids);
-        let mut call = EXEC.prepare_invoke();
+        let mut call = EXEC.prepare_invoke(backend.scripts.calls());
         call.key(&holder.key)
             .key(leases_of(&holder.key))
             .arg(holder.owner.as_ref())
@@ -211,7 +211,7 @@ impl Spend {
     /// Spends the number (resent while the failure is transient, as every script that is safe
     /// to resend) and says what became of the exec.
     async fn run(self) -> Result<SpentExec, LockError> {
-        let mut call = SPEND_EXEC.prepare_invoke();
+        let mut call = SPEND_EXEC.prepare_invoke(self.backend.scripts.calls());
         call.key(&self.key)
             .arg(self.owner.as_ref())
             .arg(self.number.number())
@@ -403,7 +403,7 @@ async fn described(
         if missing.is_empty() && (table.version().is_some() || names.is_empty()) {
             return Ok(table);
         }
-        let mut call = COMMANDS.prepare_invoke();
+        let mut call = COMMANDS.prepare_invoke(backend.scripts.calls());
         call.key(&holder.key).arg(&missing);
         let context = || format!("reading Redis's commands for lock-checked writes under `{name}`");
         let described: Described = backend.scripts.eval(&call, None, context).await?.reply;

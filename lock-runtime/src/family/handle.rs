@@ -129,7 +129,7 @@ impl Handle {
         let keys = self.keys(layout)?;
         let script = force_unlock_script(layout, &keys)?;
         let forcing = async {
-            let mut read = HOLDERS.prepare_invoke();
+            let mut read = HOLDERS.prepare_invoke(backend.scripts.calls());
             read.key(&keys.main);
             let context = || format!("force-unlocking lock `{}`", keys.name);
             let owners = match backend.scripts.eval(&read, None, context).await?.reply {
@@ -172,7 +172,7 @@ impl Handle {
         owners: &[String],
     ) -> Result<bool, LockError> {
         let backend = &self.backend;
-        let mut force = script.prepare_invoke();
+        let mut force = script.prepare_invoke(backend.scripts.calls());
         force.key(&keys.main).key(keys.channel());
         layout
             .with_ended_holds(&mut force, keys)

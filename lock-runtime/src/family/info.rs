@@ -263,7 +263,7 @@ pub(crate) async fn describe<T: Snapshot>(
 ) -> Result<T, LockError> {
     let backend = &handle.backend;
     let keys = handle.keys(layout)?;
-    let mut call = script.prepare_invoke();
+    let mut call = script.prepare_invoke(backend.scripts.calls());
     call.key(&keys.main)
         .key(keys.fence())
         .key(keys.queue())
@@ -294,7 +294,7 @@ pub(crate) fn decoded<T: Snapshot>(reply: Value) -> T {
 pub(crate) async fn info(handle: &Handle) -> Result<LockInfo, LockError> {
     let backend = &handle.backend;
     let keys = handle.keys(&ONE_OWNER)?;
-    let mut call = INFO.prepare_invoke();
+    let mut call = INFO.prepare_invoke(backend.scripts.calls());
     call.key(&keys.main)
         .key(keys.fence())
         .key(keys.queue())

@@ -11,7 +11,10 @@ use std::{
     time::Duration,
 };
 
-use crate::core::{lua::Invocation, script_path::Copies};
+use crate::core::{
+    lua::{Calls, Invocation},
+    script_path::Copies,
+};
 use futures_util::future::BoxFuture;
 use redis::{RedisWrite, ToRedisArgs};
 
@@ -121,8 +124,17 @@ impl GiveBack for Release {
             let context = || format!("releasing lock `{}`", keys.name);
             let (hold, publish) = (self.number(), backend.hub.publish());
             let token = self.token.load(Ordering::Relaxed);
-            let call =
-                |resend| release_hold_call(self.layout, keys, (&self.owner, hold), resend, publish);
+            let calls = backend.scripts.calls();
+            let call = |resend| {
+                release_hold_call(
+                    calls,
+                    self.layout,
+                    keys,
+                    (&self.owner, hold),
+                    resend,
+                    publish,
+                )
+            };
             // The first copy names no token: whatever it finds, no copy ran before it.
             let copies = Copies::new(call(None), move || call(Some(token)));
             let released = backend
@@ -197,6 +209,7 @@ impl GiveBack for Undo {
             } = self;
             let call = match *of {
                 UndoOf::Acquisition(mark) => leave_call(
+                    backend.scripts.calls(),
                     layout,
                     keys,
                     owner,
@@ -207,7 +220,7 @@ impl GiveBack for Undo {
                     let Some(script) = layout.undo_reenter else {
                         return Ok(());
                     };
-                    let mut call = script.prepare_invoke();
+                    let mut call = script.prepare_invoke(backend.scripts.calls());
                     call.key(&keys.main).key(keys.channel());
                     passing_on(layout, &mut call, keys)
                         .arg(owner.as_ref())
@@ -225,18 +238,20 @@ impl GiveBack for Undo {
     }
 }
 
-/// The call of `layout`'s release giving back the hold of `owner` named `hold`, naming the
-/// hold's token if it is a resend (`resend`: a copy that finds its hold gone then answers what
-/// the first copy did from the lock's own keys, see `released_before` in `scripts/common.lua`;
-/// the first copy names none); it wakes the next waiter with the command `publish`.
+/// The call of `layout`'s release, as `calls` sends it, giving back the hold of `owner` named
+/// `hold`, naming the hold's token if it is a resend (`resend`: a copy that finds its hold gone
+/// then answers what the first copy did from the lock's own keys, see `released_before` in
+/// `scripts/common.lua`; the first copy names none); it wakes the next waiter with the command
+/// `publish`.
 pub(crate) fn release_hold_call(
+    calls: &Calls,
     layout: &Layout,
     keys: &Keys,
     (owner, hold): (&str, HoldNumber),
     resend: Option<u64>,
     publish: &str,
 ) -> Invocation {
-    let mut release = layout.release.prepare_invoke();
+    let mut release = layout.release.prepare_invoke(calls);
     release.key(&keys.main).key(keys.channel());
     passing_on(layout, &mut release, keys).arg(owner);
     // Left out at their default, from the last (see the release scripts).
@@ -251,17 +266,18 @@ pub(crate) fn release_hold_call(
     release
 }
 
-/// The call of `layout`'s leave: `owner` leaves the queue and gives back what it took; a
-/// `mark_ttl` above zero marks it abandoned for that long. It wakes the next waiter with the
-/// command `publish`.
+/// The call of `layout`'s leave, as `calls` sends it: `owner` leaves the queue and gives back what
+/// it took; a `mark_ttl` above zero marks it abandoned for that long. It wakes the next waiter with
+/// the command `publish`.
 fn leave_call(
+    calls: &Calls,
     layout: &Layout,
     keys: &Keys,
     owner: &str,
     mark_ttl: Duration,
     publish: &str,
 ) -> Invocation {
-    let mut leave = layout.leave.prepare_invoke();
+    let mut leave = layout.leave.prepare_invoke(calls);
     leave
         .key(&keys.main)
         .key(keys.channel())

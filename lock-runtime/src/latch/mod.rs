@@ -208,7 +208,7 @@ impl CountDownLatch {
         let backend = &self.handle.backend;
         let keys = self.keys()?;
         let request = backend.ids.request();
-        let mut call = TRY_SET_COUNT.prepare_invoke();
+        let mut call = TRY_SET_COUNT.prepare_invoke(backend.scripts.calls());
         call.key(&keys.main)
             .key(keys.requests())
             .arg(count)
@@ -266,7 +266,7 @@ impl CountDownLatch {
         let keys = self.keys()?;
         let request = backend.ids.request();
         let counting = async move {
-            let mut call = COUNT_DOWN.prepare_invoke();
+            let mut call = COUNT_DOWN.prepare_invoke(backend.scripts.calls());
             call.key(&keys.main)
                 .key(keys.channel())
                 .key(keys.requests())
@@ -467,7 +467,7 @@ async fn look(
     keys: &Keys,
     deadline: Option<Instant>,
 ) -> Result<(u64, Option<Duration>), LockError> {
-    let mut call = COUNT.prepare_invoke();
+    let mut call = COUNT.prepare_invoke(backend.scripts.calls());
     call.key(&keys.main);
     let context = || format!("reading latch `{}`", keys.name);
     match backend.scripts.eval(&call, deadline, context).await?.reply {

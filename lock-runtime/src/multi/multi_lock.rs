@@ -484,7 +484,7 @@ impl MultiLockGuard {
 pub(crate) async fn rearm(guard: &LockGuard, lease: Duration) -> Result<bool, LockError> {
     let holder = guard.holder();
     let backend = &holder.backend;
-    let mut renew = ONE_OWNER.renew.prepare_invoke();
+    let mut renew = ONE_OWNER.renew.prepare_invoke(backend.scripts.calls());
     renew
         .key(&holder.key)
         .arg(holder.owner.as_ref())

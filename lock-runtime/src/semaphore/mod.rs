@@ -248,7 +248,7 @@ impl Semaphore {
         let backend = &self.handle.backend;
         let keys = self.handle.keys(&SEM)?;
         let request = backend.ids.request();
-        let mut call = SET_PERMITS.prepare_invoke();
+        let mut call = SET_PERMITS.prepare_invoke(backend.scripts.calls());
         call.key(&keys.main)
             .key(keys.requests())
             .arg(permits)
@@ -293,7 +293,7 @@ impl Semaphore {
         let backend = &self.handle.backend;
         let keys = self.handle.keys(&SEM)?;
         let request = backend.ids.request();
-        let mut call = ADD_PERMITS.prepare_invoke();
+        let mut call = ADD_PERMITS.prepare_invoke(backend.scripts.calls());
         call.key(&keys.main)
             .key(keys.channel())
             .key(keys.queue())
@@ -340,7 +340,7 @@ impl Semaphore {
     pub async fn available_permits(&self) -> Result<u64, LockError> {
         let backend = &self.handle.backend;
         let keys = self.handle.keys(&SEM)?;
-        let mut call = AVAILABLE.prepare_invoke();
+        let mut call = AVAILABLE.prepare_invoke(backend.scripts.calls());
         SEM.with_ended_holds(call.key(&keys.main), &keys);
         let context = || format!("counting the permits of semaphore `{}`", keys.name);
         let counted = backend.in_context(backend.scripts.eval::<Available>(&call, None, context));
@@ -477,7 +477,7 @@ impl Semaphore {
         let keys = self.handle.keys(&SEM)?;
         // The caller has no token of the acquisition to name in a resend: a memo answers it.
         let request = backend.ids.request();
-        let mut call = RELEASE_BY_ID.prepare_invoke();
+        let mut call = RELEASE_BY_ID.prepare_invoke(backend.scripts.calls());
         call.key(&keys.main)
             .key(keys.channel())
             .key(keys.memo(&request))

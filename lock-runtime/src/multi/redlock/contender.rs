@@ -116,7 +116,7 @@ pub(crate) async fn raise_fence(
     let holder = guard.holder();
     let backend = &holder.backend;
     let keys = backend.keys(&Arc::from(guard.name()))?;
-    let mut raise = RAISE_FENCE.prepare_invoke();
+    let mut raise = RAISE_FENCE.prepare_invoke(backend.scripts.calls());
     raise
         .key(&keys.main)
         .key(keys.fence())
