@@ -192,7 +192,7 @@ pub mod scripts {
     ) -> Result<(), LockError> {
         let keys = Keys::new(prefix, &Arc::from(name))?;
         let call = calls.acquire_invocation(&keys, owner, lease, client_name);
-        pipeline.add_command(calls.calls.command(&call));
+        pipeline.add_command(calls.calls.command(&call).into_owned());
         Ok(())
     }
 
@@ -215,7 +215,7 @@ pub mod scripts {
         // The first copy of the release of an owner that never re-entered.
         let hold = (owner, HoldNumber::Only);
         let call = release_hold_call(&calls.calls, &ONE_OWNER, &keys, hold, None, PUBLISH);
-        pipeline.add_command(calls.calls.command(&call));
+        pipeline.add_command(calls.calls.command(&call).into_owned());
         Ok(())
     }
 }

@@ -47,7 +47,10 @@
 //! Which scripts qualify is read from the source ([`reads_main_key_only`]), so a script
 //! that reads another `KEYS` entry always gets every key.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::{
+    borrow::Cow,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use redis::{Arg, Cmd, ToRedisArgs};
 
@@ -238,13 +241,30 @@ impl LuaScript {
 
     /// A call of this script with no keys or arguments yet, as `calls` sends it: where they
     /// need no key but the main one (see the module docs), the keys added after it are left
-    /// out as they are added.
+    /// out as they are added, and the call is written as the command that goes out.
     pub(crate) fn prepare_invoke(&'static self, calls: &Calls) -> Invocation {
+        let main_key_only = calls.main_key_only && self.names_its_keys;
+        let mut arguments = Cmd::with_capacity(16, 384);
+        let whole = main_key_only.then(|| {
+            let verb = calls.verb();
+            let (command, name) = self.called_as(verb, calls.server);
+            arguments.arg(command).arg(name).arg(1);
+            verb
+        });
         Invocation {
             script: self,
             keys: 0,
-            main_key_only: calls.main_key_only && self.names_its_keys,
-            arguments: Cmd::with_capacity(16, 384),
+            main_key_only,
+            whole,
+            arguments,
+        }
+    }
+
+    /// The command that calls this script with `verb`, and the name it calls it by.
+    fn called_as(&self, verb: Verb, server: ServerFeatures) -> (&'static str, &str) {
+        match verb {
+            Verb::Fcall => ("FCALL", &self.function),
+            Verb::Evalsha => ("EVALSHA", self.for_eval(server).script.get_hash()),
         }
     }
 
@@ -282,17 +302,33 @@ impl Eval {
 
 /// A call of a [`LuaScript`]: its keys and arguments, sent by [`Calls::invoke`].
 ///
-/// The keys, then the arguments, are written into one buffer as they are added (a `Cmd` that is
-/// never sent itself), so a call costs a couple of allocations however many it has: it is built
-/// for every try, release and renewal.
+/// The keys, then the arguments, are written into one buffer as they are added, so a call costs
+/// a couple of allocations however many it has: it is built for every try, release and renewal.
+/// A call that sends its main key alone knows its number of keys (one) before any is added, so
+/// its buffer starts with the command and the script's name and is the command sent ([`whole`]);
+/// any other is copied behind them when sent.
+///
+/// [`whole`]: Self::whole
 pub(crate) struct Invocation {
     script: &'static LuaScript,
-    /// How many of `arguments`, from the first, are the script's `KEYS`.
+    /// How many `KEYS` `arguments` holds, after its prefix (see [`whole`](Self::whole)).
     keys: usize,
     /// Whether the keys added after the first are left out: the script names them from its
     /// main key, and the client is not on a cluster (see [`LuaScript::prepare_invoke`]).
     main_key_only: bool,
+    /// Set when `arguments` starts with the command calling the script with this verb, its name
+    /// and its number of keys (one): the whole command.
+    whole: Option<Verb>,
     arguments: Cmd,
+}
+
+/// How a call names its script: the command, and the name that goes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    /// `FCALL` and the function's name.
+    Fcall,
+    /// `EVALSHA` and the script's SHA-1.
+    Evalsha,
 }
 
 impl std::fmt::Debug for Invocation {
@@ -301,7 +337,10 @@ impl std::fmt::Debug for Invocation {
         f.debug_struct("Invocation")
             .field("function", &self.script.function)
             .field("keys", &self.keys)
-            .field("args", &(self.arguments.args_iter().len() - self.keys))
+            .field(
+                "args",
+                &(self.arguments.args_iter().len() - self.prefix() - self.keys),
+            )
             .finish()
     }
 }
@@ -317,28 +356,34 @@ impl Invocation {
     /// key comes before the first argument.
     pub(crate) fn key<T: ToRedisArgs>(&mut self, key: T) -> &mut Self {
         debug_assert_eq!(
-            self.keys,
+            self.prefix() + self.keys,
             self.arguments.args_iter().len(),
             "a key added after an argument"
         );
         if !(self.main_key_only && self.keys == 1) {
             self.arguments.arg(key);
-            self.keys = self.arguments.args_iter().len();
+            self.keys += 1;
         }
         self
+    }
+
+    /// How many of `arguments` come before the keys: the command, the script's name and the
+    /// number of keys, where they were written first ([`whole`](Self::whole)).
+    fn prefix(&self) -> usize {
+        if self.whole.is_some() { 3 } else { 0 }
     }
 
     /// The slot of its first key (every key of a script shares its slot), where its library
     /// must be loaded on a cluster.
     fn slot(&self) -> Option<u16> {
-        match self.arguments.args_iter().next() {
+        match self.arguments.args_iter().nth(self.prefix()) {
             Some(Arg::Simple(key)) if self.keys > 0 => Some(key_slot(key)),
             _ => None,
         }
     }
 
     /// The command calling `script` by `name` (`FCALL` or `EVALSHA`), with its keys and
-    /// arguments.
+    /// arguments, written anew.
     fn command(&self, name: &str, script: &str) -> Cmd {
         let (count, bytes) = self.sent().fold((0, 0), |(count, bytes), argument| {
             (count + 1, bytes + argument.len())
@@ -355,6 +400,7 @@ impl Invocation {
     fn sent(&self) -> impl Iterator<Item = &[u8]> {
         self.arguments
             .args_iter()
+            .skip(self.prefix())
             .filter_map(|argument| match argument {
                 Arg::Simple(bytes) => Some(bytes),
                 _ => None,
@@ -390,16 +436,28 @@ impl Calls {
         self.functions.load(Ordering::Relaxed)
     }
 
-    /// The command that runs `call` as things stand.
-    pub(crate) fn command(&self, call: &Invocation) -> Cmd {
+    /// How scripts are called now.
+    fn verb(&self) -> Verb {
         if self.functions() {
-            call.command("FCALL", &call.script.function)
+            Verb::Fcall
         } else {
-            call.command(
-                "EVALSHA",
-                call.script.for_eval(self.server).script.get_hash(),
-            )
+            Verb::Evalsha
         }
+    }
+
+    /// The command that runs `call` as things stand.
+    pub(crate) fn command<'a>(&self, call: &'a Invocation) -> Cow<'a, Cmd> {
+        self.command_as(call, self.verb())
+    }
+
+    /// The command that runs `call` with `verb`: the call itself where it was written whole
+    /// for that verb (and given its one key), else written anew.
+    fn command_as<'a>(&self, call: &'a Invocation, verb: Verb) -> Cow<'a, Cmd> {
+        if call.whole == Some(verb) && call.keys == 1 {
+            return Cow::Borrowed(&call.arguments);
+        }
+        let (command, name) = call.script.called_as(verb, self.server);
+        Cow::Owned(call.command(command, name))
     }
 
     /// Runs `call` on `connection` and returns its reply, loading the script first if the
@@ -416,11 +474,11 @@ impl Calls {
         // The loads below are rare (a server that lacks the script): boxed, so that the state
         // they need across an await is not carried by every call's future.
         if self.functions() {
-            match self.command(call).query_async(connection).await {
+            match connection.query(&self.command(call)).await {
                 Err(err) if self.needs_load(&err) => {
                     match Box::pin(self.load(call, connection)).await {
                         Ok(()) if self.functions() => {
-                            return self.command(call).query_async(connection).await;
+                            return connection.query(&self.command(call)).await;
                         }
                         // Turned to `EVALSHA` (`needs_load` says when).
                         Ok(()) => {}
@@ -432,11 +490,11 @@ impl Calls {
             }
         }
         let script = &call.script.for_eval(self.server).script;
-        let command = call.command("EVALSHA", script.get_hash());
-        match command.query_async(connection).await {
+        let command = self.command_as(call, Verb::Evalsha);
+        match connection.query(&command).await {
             Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
                 Box::pin(script.load_async(connection)).await?;
-                command.query_async(connection).await
+                connection.query(&command).await
             }
             reply => reply,
         }
@@ -558,11 +616,8 @@ mod tests {
             )
         });
         assert!(SCRIPT.names_its_keys());
-        let sent = |cluster| {
-            let calls = Calls::new(ServerFeatures { version: None }, cluster);
-            let mut call = SCRIPT.prepare_invoke(&calls);
-            call.key("main").key("main:x").arg("a");
-            call.command("FCALL", "f")
+        let words = |command: &Cmd| {
+            command
                 .args_iter()
                 .map(|arg| match arg {
                     Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
@@ -570,8 +625,45 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(sent(false), ["FCALL", "f", "1", "main", "a"]);
-        assert_eq!(sent(true), ["FCALL", "f", "2", "main", "main:x", "a"]);
+        let function = SCRIPT.function.as_str();
+        let sha = SCRIPT.with_shebang.script.get_hash();
+        for cluster in [false, true] {
+            let calls = Calls::new(ServerFeatures { version: None }, cluster);
+            let mut call = SCRIPT.prepare_invoke(&calls);
+            call.key("main").key("main:x").arg("a");
+            let (count, keys) = if cluster {
+                ("2", &["main", "main:x"][..])
+            } else {
+                ("1", &["main"][..])
+            };
+            let expected =
+                |command, name| [[command, name, count].as_slice(), keys, &["a"]].concat();
+            let sent = calls.command(&call);
+            // Off a cluster, the call is the command sent, as it was written.
+            assert_eq!(matches!(sent, Cow::Borrowed(_)), !cluster);
+            assert_eq!(words(&sent), expected("FCALL", function));
+            // Turned to `EVALSHA` after the call was written: written anew, the same keys.
+            calls.functions.store(false, Ordering::Relaxed);
+            assert_eq!(words(&calls.command(&call)), expected("EVALSHA", sha));
+        }
+    }
+
+    #[test]
+    fn a_call_given_no_key_says_so_however_it_was_prepared() {
+        static SCRIPT: once_cell::sync::Lazy<LuaScript> = once_cell::sync::Lazy::new(|| {
+            LuaScript::new(
+                "",
+                "return ARGV[1]
+",
+            )
+        });
+        assert!(SCRIPT.names_its_keys());
+        let calls = Calls::new(ServerFeatures { version: None }, false);
+        let mut call = SCRIPT.prepare_invoke(&calls);
+        call.arg("a");
+        let sent = calls.command(&call);
+        let words: Vec<_> = sent.args_iter().skip(2).collect();
+        assert_eq!(words, [Arg::Simple(&b"0"[..]), Arg::Simple(&b"a"[..])]);
     }
 
     #[test]

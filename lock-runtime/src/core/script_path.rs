@@ -288,7 +288,7 @@ impl ScriptPath {
                     let pipeline = |calls: &Calls| {
                         let mut pipeline = redis::pipe();
                         pipeline
-                            .add_command(calls.command(call))
+                            .add_command(calls.command(call).into_owned())
                             .cmd("WAIT")
                             .arg(wait.replicas)
                             .arg(redis_millis(wait.timeout));

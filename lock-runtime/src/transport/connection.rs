@@ -223,6 +223,17 @@ impl Connection {
         (naming, setname)
     }
 
+    /// Runs `command` and decodes its reply, as `command.query_async(connection)` does through
+    /// [`ConnectionLike`], but without boxing the request once more on its way down: every
+    /// script call goes out here.
+    pub(crate) async fn query<T: FromRedisValue>(
+        &mut self,
+        command: &Cmd,
+    ) -> redis::RedisResult<T> {
+        let reply = along(self.naming_along(), self.inner.req_packed_command(command)).await?;
+        Ok(redis::from_redis_value(reply.extract_error()?)?)
+    }
+
     /// Runs `command` on the primary serving `slot`, for commands that name no key and must
     /// reach a given node of a cluster (a `SCAN` walks one node's keys). On one Redis, or
     /// without a slot, it runs where any command runs.
