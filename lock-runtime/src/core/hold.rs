@@ -265,15 +265,16 @@ impl Drop for RunToEnd {
 }
 
 /// Armed while a request that may take something is on the wire; if dropped armed, gives back
-/// in the background whatever the request may have taken.
-pub(crate) struct InFlight {
+/// in the background whatever the request may have taken. The undo is kept in place, and boxed
+/// only if it has to run: nearly every request gets its reply.
+pub(crate) struct InFlight<U: GiveBack> {
     backend: Arc<Backend>,
-    undo: Option<Box<dyn GiveBack>>,
+    undo: Option<U>,
 }
 
-impl InFlight {
+impl<U: GiveBack> InFlight<U> {
     /// Arms the undo of a request about to be sent.
-    pub(crate) fn arm(backend: &Arc<Backend>, undo: Box<dyn GiveBack>) -> Self {
+    pub(crate) fn arm(backend: &Arc<Backend>, undo: U) -> Self {
         Self {
             backend: Arc::clone(backend),
             undo: Some(undo),
@@ -286,10 +287,10 @@ impl InFlight {
     }
 }
 
-impl Drop for InFlight {
+impl<U: GiveBack> Drop for InFlight<U> {
     fn drop(&mut self) {
         if let Some(undo) = self.undo.take() {
-            undo_in_background(&self.backend, undo);
+            undo_in_background(&self.backend, Box::new(undo));
         }
     }
 }

@@ -115,22 +115,19 @@ impl Attempts for Invocation {
 /// A request whose resends differ from its first copy: a resend may have earlier copies still on
 /// their way (on a retired connection), and tells the script so. The first copy goes out as
 /// `first`; every later one as what `resend` builds, once, when the first resend goes out.
-pub(crate) struct Copies<'a> {
+pub(crate) struct Copies<F> {
     first: Invocation,
-    resend: Box<dyn Fn() -> Invocation + Send + Sync + 'a>,
+    resend: F,
     resent: OnceLock<Invocation>,
     /// Whether the first copy went out.
     first_sent: atomic::AtomicBool,
 }
 
-impl<'a> Copies<'a> {
-    pub(crate) fn new(
-        first: Invocation,
-        resend: impl Fn() -> Invocation + Send + Sync + 'a,
-    ) -> Self {
+impl<F: Fn() -> Invocation + Sync> Copies<F> {
+    pub(crate) fn new(first: Invocation, resend: F) -> Self {
         Self {
             first,
-            resend: Box::new(resend),
+            resend,
             resent: OnceLock::new(),
             first_sent: atomic::AtomicBool::new(false),
         }
@@ -138,7 +135,7 @@ impl<'a> Copies<'a> {
 }
 
 /// The first copy, then the resend.
-impl Attempts for Copies<'_> {
+impl<F: Fn() -> Invocation + Sync> Attempts for Copies<F> {
     fn next(&self) -> &Invocation {
         if self.first_sent.swap(true, atomic::Ordering::Relaxed) {
             self.resent.get_or_init(|| (self.resend)())
@@ -269,7 +266,7 @@ impl ScriptPath {
     /// acknowledgement. Resent as [`eval`](Self::eval) is.
     pub(crate) async fn eval_replicated<R: FromRedisValue>(
         &self,
-        copies: &Copies<'_>,
+        copies: &impl Attempts,
         deadline: Option<Instant>,
         context: impl Fn() -> String,
     ) -> Result<Sent<(R, Option<usize>)>, LockError> {

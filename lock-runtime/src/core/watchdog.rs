@@ -72,24 +72,29 @@ struct Shared {
 /// Makes the script call that renews one hold.
 type MakeRenewal = dyn Fn(&Calls) -> Invocation + Send + Sync;
 
+/// How a hold is renewed, shared by the clones of its registration: one allocation for both.
+struct Renewer<F: ?Sized> {
+    /// Set while a renewal of this hold is on its way (perhaps being resent): a tick sends no
+    /// second one meanwhile.
+    in_flight: AtomicBool,
+    /// Makes the script call that renews the hold for `lease`, whose reply is a [`Renewal`]:
+    /// made when a renewal is due rather than kept, since every try of a waiting task
+    /// registers (see the module docs) and most of them take nothing.
+    renew: F,
+}
+
 /// What renews one hold.
 #[derive(Clone)]
 pub(crate) struct Registration {
     /// For logs: the name of the resource held.
     name: Arc<str>,
-    /// Makes the script call that renews the hold for `lease`, whose reply is a [`Renewal`]:
-    /// made when a renewal is due rather than kept, since every try of a waiting task registers
-    /// (see the module docs) and most of them take nothing.
-    renew: Arc<MakeRenewal>,
+    renewer: Arc<Renewer<MakeRenewal>>,
     /// The hold's lease, given when the acquire succeeded ([`Watchdog::activate`]): until then
     /// the hold is neither renewed nor reported lost, and the many tries that take nothing make
     /// no lease.
     lease: Option<Arc<Lease>>,
     /// The lease each renewal sets.
     lease_time: Duration,
-    /// Set while a renewal of this hold is on its way (perhaps being resent): a tick sends no
-    /// second one meanwhile. Shared by the clones of the registration.
-    in_flight: Arc<AtomicBool>,
 }
 
 impl Registration {
@@ -100,10 +105,12 @@ impl Registration {
     ) -> Self {
         Self {
             name: Arc::clone(name),
-            renew: Arc::new(renew),
+            renewer: Arc::new(Renewer {
+                in_flight: AtomicBool::new(false),
+                renew,
+            }),
             lease: None,
             lease_time,
-            in_flight: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -182,7 +189,7 @@ async fn renew_forever(shared: Weak<Shared>, scripts: Arc<ScriptPath>, interval:
             .iter()
             .filter_map(|(id, renewal)| {
                 let lease = Arc::clone(renewal.lease.as_ref()?);
-                let idle = !renewal.in_flight.swap(true, Ordering::AcqRel);
+                let idle = !renewal.renewer.in_flight.swap(true, Ordering::AcqRel);
                 idle.then(|| (*id, lease, renewal.clone()))
             })
             .collect();
@@ -218,7 +225,7 @@ async fn renew(
 ) {
     let name = &registration.name;
     let context = || format!("renewing the lease of `{name}`");
-    let renew = (registration.renew)(scripts.calls());
+    let renew = (registration.renewer.renew)(scripts.calls());
     let reply = scripts
         .eval::<Renewal>(&renew, Some(held.deadline()), context)
         .await;
@@ -251,5 +258,8 @@ async fn renew(
             }
         }
     }
-    registration.in_flight.store(false, Ordering::Release);
+    registration
+        .renewer
+        .in_flight
+        .store(false, Ordering::Release);
 }

@@ -360,7 +360,7 @@ impl Acquire {
 
     /// The undo of this acquisition: release whatever it holds, leave the queue, and mark its
     /// owner as `mark` says.
-    fn abandon(&self, mark: Mark) -> Box<Undo> {
+    fn abandon(&self, mark: Mark) -> Undo {
         Undo::new(
             self.flavor.layout,
             &self.keys,
@@ -372,7 +372,7 @@ impl Acquire {
     /// Keeps the right undo for the end of this acquisition after a try whose request was
     /// `in_flight`, which it disarms: a marking one once a request was `resent` (now or
     /// before), a plain one while queued, none otherwise.
-    fn keep_undo(&mut self, in_flight: InFlight, resent: bool, queued: bool) {
+    fn keep_undo(&mut self, in_flight: InFlight<Undo>, resent: bool, queued: bool) {
         in_flight.disarm();
         if resent {
             self.undo_on_drop = Some(Mark::Abandoned);
@@ -401,7 +401,7 @@ impl Acquire {
         self.undo_on_drop = None;
         let taken = Hold::new(
             Arc::clone(&self.backend),
-            self.abandon(Mark::Abandoned),
+            Box::new(self.abandon(Mark::Abandoned)),
             None,
             None,
         );
@@ -631,7 +631,7 @@ impl Drop for Acquire {
     fn drop(&mut self) {
         self.stop_renewal();
         if let Some(mark) = self.undo_on_drop.take() {
-            undo_in_background(&self.backend, self.abandon(mark));
+            undo_in_background(&self.backend, Box::new(self.abandon(mark)));
         }
     }
 }

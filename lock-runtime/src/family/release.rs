@@ -184,13 +184,13 @@ impl Undo {
         keys: &Arc<Keys>,
         owner: &Arc<str>,
         of: UndoOf,
-    ) -> Box<Self> {
-        Box::new(Self {
+    ) -> Self {
+        Self {
             layout,
             keys: Arc::clone(keys),
             owner: Arc::clone(owner),
             of,
-        })
+        }
     }
 }
 
