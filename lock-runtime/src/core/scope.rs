@@ -30,7 +30,7 @@ use std::{
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::core::{backend::Backend, hold::Renewal, ids::Unsettled, lease::Lease};
+use crate::core::{backend::Backend, hold::Renewal, ids::Unsettled, keys::Keys, lease::Lease};
 
 tokio::task_local! {
     static HELD: Option<Arc<ScopeHold>>;
@@ -67,7 +67,8 @@ pub(crate) struct Holder {
     /// The client the hold was taken through: lock-checked writes go through it.
     pub(crate) backend: Arc<Backend>,
     pub(crate) client_id: Arc<str>,
-    pub(crate) key: String,
+    /// The keys of the lock held (shared with its handle and its release).
+    pub(crate) keys: Arc<Keys>,
     pub(crate) kind: HoldKind,
     pub(crate) owner: Arc<str>,
     pub(crate) token: u64,
@@ -148,7 +149,7 @@ pub(crate) fn find(client_id: &str, key: &str, kind: HoldKind) -> Option<Arc<Sco
     let mut next = innermost();
     while let Some(held) = next {
         let holder = &held.holder;
-        if *holder.client_id == *client_id && holder.key == key && holder.kind == kind {
+        if *holder.client_id == *client_id && holder.keys.main == key && holder.kind == kind {
             return Some(held);
         }
         next = held.parent.clone();

@@ -439,7 +439,7 @@ impl Acquire {
         let holder = Holder {
             backend: Arc::clone(&self.backend),
             client_id: Arc::clone(self.backend.ids.client()),
-            key: self.keys.main.clone(),
+            keys: Arc::clone(&self.keys),
             kind: self.flavor.kind,
             owner: Arc::clone(&self.owner),
             token,

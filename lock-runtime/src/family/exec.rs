@@ -103,8 +103,8 @@ pub(crate) async fn run<T: FromRedisValue>(
         let table = described(holder, name, &commands).await?;
         let number = holder.execs.open(&backend.ids);
         let mut call = EXEC.prepare_invoke(backend.scripts.calls());
-        call.key(&holder.key)
-            .key(leases_of(&holder.key))
+        call.key(&holder.keys.main)
+            .key(leases_of(&holder.keys.main))
             .arg(holder.owner.as_ref())
             .arg(if leases { "1" } else { "0" })
             .arg(table.version().unwrap_or_default())
@@ -201,7 +201,7 @@ impl Spend {
     fn new(holder: &Holder, name: &str, number: UnsettledNumber) -> Self {
         Self {
             backend: Arc::clone(&holder.backend),
-            key: holder.key.clone(),
+            key: holder.keys.main.clone(),
             owner: Arc::clone(&holder.owner),
             name: name.to_owned(),
             number,
@@ -340,7 +340,7 @@ pub async fn exec<T: FromRedisValue>(pipeline: &Pipeline) -> Result<T, LockError
              or a `LockGuard::scope`); none is",
         )
     })?;
-    let name = name_of_key(&holder.backend.config.key_prefix, &holder.key);
+    let name = name_of_key(&holder.backend.config.key_prefix, &holder.keys.main);
     run(&holder, name, pipeline).await
 }
 
@@ -404,7 +404,7 @@ async fn described(
             return Ok(table);
         }
         let mut call = COMMANDS.prepare_invoke(backend.scripts.calls());
-        call.key(&holder.key).arg(&missing);
+        call.key(&holder.keys.main).arg(&missing);
         let context = || format!("reading Redis's commands for lock-checked writes under `{name}`");
         let described: Described = backend.scripts.eval(&call, None, context).await?.reply;
         backend

@@ -275,7 +275,7 @@ impl LockGuard {
     /// The hash tag of the lock's keys, such as `{lock:item:a1}`: keys named with it live in the
     /// lock's hash slot on Redis Cluster, as [`exec`](Self::exec) needs there.
     pub fn hash_tag(&self) -> &str {
-        let key = &self.holder.key;
+        let key = &self.holder.keys.main;
         key.find('}').map_or(key.as_str(), |end| &key[..=end])
     }
 

@@ -486,7 +486,7 @@ pub(crate) async fn rearm(guard: &LockGuard, lease: Duration) -> Result<bool, Lo
     let backend = &holder.backend;
     let mut renew = ONE_OWNER.renew.prepare_invoke(backend.scripts.calls());
     renew
-        .key(&holder.key)
+        .key(&holder.keys.main)
         .arg(holder.owner.as_ref())
         .arg(redis_millis(lease));
     let context = || format!("re-arming the lease of lock `{}`", guard.name());
