@@ -243,8 +243,8 @@ impl LuaScript {
     /// need no key but the main one (see the module docs), the keys added after it are left
     /// out as they are added, and the call is written as the command that goes out.
     pub(crate) fn prepare_invoke(&'static self, calls: &Calls) -> Invocation {
-        let main_key_only = calls.main_key_only && self.names_its_keys;
         let mut arguments = Cmd::with_capacity(16, 384);
+        let main_key_only = calls.main_key_only && self.names_its_keys;
         let whole = main_key_only.then(|| {
             let verb = calls.verb();
             let (command, name) = self.called_as(verb, calls.server);
@@ -254,7 +254,6 @@ impl LuaScript {
         Invocation {
             script: self,
             keys: 0,
-            main_key_only,
             whole,
             arguments,
         }
@@ -313,11 +312,10 @@ pub(crate) struct Invocation {
     script: &'static LuaScript,
     /// How many `KEYS` `arguments` holds, after its prefix (see [`whole`](Self::whole)).
     keys: usize,
-    /// Whether the keys added after the first are left out: the script names them from its
-    /// main key, and the client is not on a cluster (see [`LuaScript::prepare_invoke`]).
-    main_key_only: bool,
-    /// Set when `arguments` starts with the command calling the script with this verb, its name
-    /// and its number of keys (one): the whole command.
+    /// Set when the call sends its main key alone (the script names the others from it, and
+    /// the client is not on a cluster, see [`LuaScript::prepare_invoke`]): the keys added after
+    /// the first are left out, and `arguments` starts with the command calling the script with
+    /// this verb, its name and its number of keys (one): the whole command.
     whole: Option<Verb>,
     arguments: Cmd,
 }
@@ -360,7 +358,7 @@ impl Invocation {
             self.arguments.args_iter().len(),
             "a key added after an argument"
         );
-        if !(self.main_key_only && self.keys == 1) {
+        if !(self.whole.is_some() && self.keys == 1) {
             self.arguments.arg(key);
             self.keys += 1;
         }
