@@ -469,33 +469,44 @@ impl Calls {
         call: &Invocation,
         connection: &mut Connection,
     ) -> redis::RedisResult<T> {
-        // The loads below are rare (a server that lacks the script): boxed, so that the state
-        // they need across an await is not carried by every call's future.
-        if self.functions() {
-            match connection.query(&self.command(call)).await {
-                Err(err) if self.needs_load(&err) => {
-                    match Box::pin(self.load(call, connection)).await {
-                        Ok(()) if self.functions() => {
-                            return connection.query(&self.command(call)).await;
-                        }
-                        // Turned to `EVALSHA` (`needs_load` says when).
-                        Ok(()) => {}
-                        Err(err) if err.code() == Some("OOM") => {}
-                        Err(err) => return Err(err),
-                    }
+        let verb = self.verb();
+        match connection.query(&self.command_as(call, verb)).await {
+            // Rare (a server that lacks the script), and boxed: every request's future would
+            // otherwise carry the state of the loads and resends across their awaits.
+            Err(err) if self.needs_load(&err) => {
+                Box::pin(self.load_and_send(call, connection, verb)).await
+            }
+            reply => reply,
+        }
+    }
+
+    /// Sends `call` again once its script is loaded, after a copy sent with `verb` found the
+    /// server without it (see [`invoke`](Self::invoke)).
+    async fn load_and_send<T: redis::FromRedisValue>(
+        &self,
+        call: &Invocation,
+        connection: &mut Connection,
+        verb: Verb,
+    ) -> redis::RedisResult<T> {
+        let command = self.command_as(call, Verb::Evalsha);
+        if verb == Verb::Fcall {
+            match self.load(call, connection).await {
+                Ok(()) if self.functions() => {
+                    return connection.query(&self.command(call)).await;
                 }
+                // Turned to `EVALSHA` (`needs_load` says when).
+                Ok(()) => {}
+                Err(err) if err.code() == Some("OOM") => {}
+                Err(err) => return Err(err),
+            }
+            match connection.query(&command).await {
+                Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {}
                 reply => return reply,
             }
         }
         let script = &call.script.for_eval(self.server).script;
-        let command = self.command_as(call, Verb::Evalsha);
-        match connection.query(&command).await {
-            Err(err) if err.kind() == redis::ServerErrorKind::NoScript.into() => {
-                Box::pin(script.load_async(connection)).await?;
-                connection.query(&command).await
-            }
-            reply => reply,
-        }
+        script.load_async(connection).await?;
+        connection.query(&command).await
     }
 
     /// Whether `err`, the failure of a call made as things stood, asks for its script to be

@@ -264,6 +264,10 @@ impl ScriptPath {
     /// replica-check connection, and returns the reply with the number of replicas that
     /// acknowledged. Without a replica check configured, the request alone, with no
     /// acknowledgement. Resent as [`eval`](Self::eval) is.
+    ///
+    /// The pipeline with `WAIT` is boxed: every try of every acquisition (each waiting task's
+    /// among them, in flight at once in a burst) would otherwise carry its state, more than
+    /// twice the plain request's, which is what the default settings send.
     pub(crate) async fn eval_replicated<R: FromRedisValue>(
         &self,
         copies: &impl Attempts,
@@ -274,36 +278,35 @@ impl ScriptPath {
             let sent = self.eval(copies, deadline, context).await?;
             return Ok(sent.map(|reply| (reply, None)));
         };
-        let sent = self
-            .run(
-                commands,
-                Resend::WhileTransient,
-                context,
-                deadline,
-                |mut connection| {
-                    let call = copies.next();
-                    let pipeline = |calls: &Calls| {
-                        let mut pipeline = redis::pipe();
-                        pipeline
-                            .add_command(calls.command(call).into_owned())
-                            .cmd("WAIT")
-                            .arg(wait.replicas)
-                            .arg(redis_millis(wait.timeout));
-                        pipeline
-                    };
-                    let calls = &self.calls;
-                    async move {
-                        match pipeline(calls).query_async(&mut connection).await {
-                            Err(err) if calls.needs_load(&err) => {
-                                calls.load(call, &mut connection).await?;
-                                pipeline(calls).query_async(&mut connection).await
-                            }
-                            reply => reply,
+        let sent = Box::pin(self.run(
+            commands,
+            Resend::WhileTransient,
+            context,
+            deadline,
+            |mut connection| {
+                let call = copies.next();
+                let pipeline = |calls: &Calls| {
+                    let mut pipeline = redis::pipe();
+                    pipeline
+                        .add_command(calls.command(call).into_owned())
+                        .cmd("WAIT")
+                        .arg(wait.replicas)
+                        .arg(redis_millis(wait.timeout));
+                    pipeline
+                };
+                let calls = &self.calls;
+                async move {
+                    match pipeline(calls).query_async(&mut connection).await {
+                        Err(err) if calls.needs_load(&err) => {
+                            calls.load(call, &mut connection).await?;
+                            pipeline(calls).query_async(&mut connection).await
                         }
+                        reply => reply,
                     }
-                },
-            )
-            .await?;
+                }
+            },
+        ))
+        .await?;
         Ok(sent.map(|(reply, acknowledged): (R, usize)| (reply, Some(acknowledged))))
     }
 
