@@ -43,7 +43,7 @@ use crate::{
         backend::Backend,
         commands::{Command, Table},
         ids::UnsettledNumber,
-        keys::leases_of,
+        keys::{Keys, leases_of},
         scope::{self, HoldKind, Holder},
     },
     error::LockError,
@@ -191,7 +191,7 @@ pub(crate) async fn run<T: FromRedisValue>(
 /// script keeps the record of whether it ran until then.
 struct Spend {
     backend: Arc<Backend>,
-    key: String,
+    keys: Arc<Keys>,
     owner: Arc<str>,
     name: String,
     number: UnsettledNumber,
@@ -201,7 +201,7 @@ impl Spend {
     fn new(holder: &Holder, name: &str, number: UnsettledNumber) -> Self {
         Self {
             backend: Arc::clone(&holder.backend),
-            key: holder.keys.main.clone(),
+            keys: Arc::clone(&holder.keys),
             owner: Arc::clone(&holder.owner),
             name: name.to_owned(),
             number,
@@ -212,7 +212,7 @@ impl Spend {
     /// to resend) and says what became of the exec.
     async fn run(self) -> Result<SpentExec, LockError> {
         let mut call = SPEND_EXEC.prepare_invoke(self.backend.scripts.calls());
-        call.key(&self.key)
+        call.key(&self.keys.main)
             .arg(self.owner.as_ref())
             .arg(self.number.number())
             .arg(self.number.floor());

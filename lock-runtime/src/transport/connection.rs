@@ -36,7 +36,10 @@
 //! goes through [`Connection`], which sends the name along with the first request on a new or
 //! possibly reconnected connection.
 
-use std::sync::{Arc, RwLock};
+use std::{
+    future::Future,
+    sync::{Arc, RwLock},
+};
 
 use tokio::sync::Mutex;
 
@@ -166,9 +169,7 @@ impl ConnectionLike for Inner {
 
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        let naming = self.naming_along();
-        let request = self.inner.req_packed_command(cmd);
-        Box::pin(along(naming, request))
+        Box::pin(self.send(cmd))
     }
 
     fn req_packed_commands<'a>(
@@ -230,8 +231,18 @@ impl Connection {
         &mut self,
         command: &Cmd,
     ) -> redis::RedisResult<T> {
-        let reply = along(self.naming_along(), self.inner.req_packed_command(command)).await?;
+        let reply = self.send(command).await?;
         Ok(redis::from_redis_value(reply.extract_error()?)?)
+    }
+
+    /// `command` on the connection, with `CLIENT SETNAME` beside it if it is the first of its
+    /// epoch (see [`along`]): what both [`query`](Self::query) and the [`ConnectionLike`]
+    /// impl send.
+    fn send<'a>(
+        &'a mut self,
+        command: &'a Cmd,
+    ) -> impl Future<Output = redis::RedisResult<Value>> + 'a {
+        along(self.naming_along(), self.inner.req_packed_command(command))
     }
 
     /// Runs `command` on the primary serving `slot`, for commands that name no key and must
