@@ -129,9 +129,9 @@ fn no_upgrade(client_id: &str, keys: &Keys) -> Result<Alongside, LockError> {
 /// a lock nobody holds or waits for is *lone*: the lock keeps no leases, its own TTL is that
 /// hold's lease, so taking and releasing an uncontended lock costs Redis as few commands as
 /// the reentrant lock's; the next hold to come writes the lone one's lease into the leases
-/// first, and every hold granted with a lease there marks the hash with `~l`, so the release of
-/// a hold that finds no `~l` knows it is the lock's only one without reading the leases. The
-/// read-write lock's keys are its own: it does not exclude the reentrant lock of the same name.
+/// first, so the release of a hold that finds no leases (and nobody queued) knows it is the
+/// lock's only one without reading them. The read-write lock's keys are its own: it does not
+/// exclude the reentrant lock of the same name.
 ///
 /// # Who gets in
 ///

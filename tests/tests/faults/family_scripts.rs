@@ -352,7 +352,7 @@ fn late_copies_of_read_and_write_reentries_and_releases_count_nothing() {
     assert_eq!(subject.reenter(&server, &name, "c:2", "2"), 1);
     assert_eq!(
         subject.fields(&server, &name),
-        ["c:2", "~l", "~r:c:2", "~who:c:2"],
+        ["c:2", "~r:c:2", "~who:c:2"],
         "the ended hold left nothing behind"
     );
 }
@@ -458,7 +458,7 @@ fn a_resent_release_whose_first_copy_ran_answers_like_it_beside_other_holds() {
         1,
         "resent: the hold is gone, its period goes on"
     );
-    assert_eq!(subject.fields(&server, &name), ["c:2", "~l", "~who:c:2"]);
+    assert_eq!(subject.fields(&server, &name), ["c:2", "~who:c:2"]);
     let ttl: i64 = server.cmd(&["PTTL", &subject.key(&name, None)]);
     assert!(ttl > 0, "the lock still expires with c:2's lease: {ttl}");
     assert_eq!(release("c:2", "0", ""), 1, "the only hold");
@@ -736,8 +736,7 @@ fn a_release_drops_the_holds_whose_lease_ended_first() {
 /// A free lock is taken at once (one EXISTS finds no lock, no mark, no queue and no leases): the
 /// hold is its only one, lone, the lock's TTL its lease, and no leases are kept. An entry of a
 /// hold gone from the lock (its key deleted by hand) is in nobody's way: the hold is granted
-/// all the same, with a lease in the leases (and so the mark `~l` of a hold granted that way),
-/// and both keys expire with the hold's lease.
+/// all the same, with a lease in the leases, and both keys expire with the hold's lease.
 #[test]
 fn a_free_lock_is_taken_at_once_and_expires_with_its_lease() {
     for stale_entry in [false, true] {
@@ -757,12 +756,7 @@ fn a_free_lock_is_taken_at_once_and_expires_with_its_lease() {
                 1,
                 "{file}"
             );
-            let mut expected = fields.to_vec();
-            if stale_entry {
-                expected.push("~l");
-                expected.sort_unstable();
-            }
-            assert_eq!(subject.fields(&server, &name), expected, "{file}");
+            assert_eq!(subject.fields(&server, &name), fields, "{file}");
             let lease: i64 = LEASE_MS.parse().expect("ms");
             let lock = subject.key(&name, None);
             let keys = if stale_entry {

@@ -433,8 +433,8 @@ async fn a_read_hold_ends_with_its_own_lease() {
 /// A hold taken on a lock nobody holds or waits for is lone: the lock keeps no leases, its own
 /// TTL is the hold's lease. So neither the acquire nor the release asks Redis for the time: the
 /// acquire runs `EXISTS`, `HSET`, `PEXPIRE` and reads or raises the fencing token; the release,
-/// finding its hold and no mark of a hold granted beside it (`~l`), knows its hold is the only
-/// one and live, and frees the lock in one `DEL`. A hold next to another still runs the full
+/// finding its hold, and no leases (no hold was granted beside it) and no queue, knows its hold
+/// is the only one and live, and frees the lock in one `DEL`. A hold next to another still runs the full
 /// release (see
 /// `a_read_hold_ends_with_its_own_lease`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,7 +477,7 @@ async fn a_lone_hold_is_taken_and_released_in_a_few_commands() {
         ];
         assert_eq!(
             calls,
-            [acquire, vec!["hmget", "incr", "del", "exists"]],
+            [acquire, vec!["hget", "exists", "incr", "del"]],
             "the commands the acquire and the release of a lone {kind} hold ran"
         );
         assert_eq!(leases, 0, "a lone {kind} hold keeps no leases");

@@ -39,13 +39,12 @@
 --   {-3, 0}          this owner id is marked: a late copy of a request whose caller gave up
 --                    or whose acquisition already took its hold
 
-local keys = acquire_keys(KEYS[1], ARGV[1])
-local decided, seen, now_us, now, ends = acquire_start(keys, ARGV, false)
+local decided, keys, seen, now_us, now, ends = acquire_start(KEYS[1], ARGV, false)
 if decided then
     return decided
 end
-local lock, leases = keys[1], keys[7]
-local q = queue_of(lock, keys[4])
+local lock, leases = keys.lock, keys.leases
+local q = queue_of(lock, keys.queue)
 
 local granted
 if seen.writer then
@@ -58,11 +57,11 @@ if granted then
         dequeue(q, ARGV[1])
     end
     local starts = not seen.writer and redis_call('exists', lock) == 0
-    local fence = fence_seen(lock, keys[2], starts)
+    local fence = fence_seen(lock, keys.fence, starts)
     hold(lock, leases, ARGV[1], ends, ARGV[2], false)
     expire_with_last(lock, leases)
-    mark_taken(keys[3], ARGV[8])
-    return hold_token(keys[2], FENCE_TTL, starts, fence, now_us)
+    mark_taken(keys.mark, ARGV[8])
+    return hold_token(keys.fence, FENCE_TTL, starts, fence, now_us)
 end
 
 local liveness, refresh = waiter_times(ARGV)

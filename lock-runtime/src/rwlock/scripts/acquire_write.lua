@@ -14,13 +14,12 @@
 --   {-3, 0}          this owner id is marked: a late copy of a request whose caller gave up
 --                    or whose acquisition already took its hold
 
-local keys = acquire_keys(KEYS[1], ARGV[1])
-local decided, seen, now_us, now, ends = acquire_start(keys, ARGV, true)
+local decided, keys, seen, now_us, now, ends = acquire_start(KEYS[1], ARGV, true)
 if decided then
     return decided
 end
-local lock, leases = keys[1], keys[7]
-local q = queue_of(lock, keys[4])
+local lock, leases = keys.lock, keys.leases
+local q = queue_of(lock, keys.queue)
 
 local liveness, wait = waiter_times(ARGV)
 local mode = mode_of(lock, seen.writer)
@@ -30,10 +29,10 @@ if not mode then
         if head then
             dequeue(q, ARGV[1])
         end
-        local count = fence_seen(lock, keys[2], true)
+        local count = fence_seen(lock, keys.fence, true)
         take_free(lock, leases, ARGV[1], ends, ARGV[2], true)
-        mark_taken(keys[3], ARGV[8])
-        return hold_token(keys[2], FENCE_TTL, true, count, now_us)
+        mark_taken(keys.mark, ARGV[8])
+        return hold_token(keys.fence, FENCE_TTL, true, count, now_us)
     end
     -- Free, but the head's turn: it has until its liveness runs out to take it.
     wait = math.min(wait, tonumber(redis_call('zscore', q.alive, head)) - now)

@@ -37,48 +37,49 @@
 -- as the reentrant lock's (see family/scripts/release.lua): the owner's other counts, or the
 -- fencing state and the notes of lost holds.
 --
--- The lock's only hold, never re-entered, costs four commands, as the reentrant lock's: the
--- HMGET of the hold, the INCR of the fencing state, the DEL, and the EXISTS that finds no waiter
--- (see wake_next).
+-- The lock's only hold, never re-entered, with nobody queued, costs four commands, as the
+-- reentrant lock's: the HGET of the hold, the EXISTS that finds no leases and no queue, the
+-- INCR of the fencing state and the DEL.
 
 local lock, owner, token = KEYS[1], ARGV[1], ARGV[2] or ''
 local number, publish = ARGV[3] or '', ARGV[4] or 'publish'
--- The hold, SHARED, and the owner's re-entry record unless the owner never re-entered (the
--- number ""): then it has none.
-local found
+-- The hold, and the owner's re-entry record unless the owner never re-entered (the number ""):
+-- then it has none.
+local found, record
 if number == '' then
-    number = '0'
-    found = redis_pcall('hmget', lock, owner, SHARED)
+    found = redis_pcall('hget', lock, owner)
 else
-    found = redis_pcall('hmget', lock, owner, SHARED, record_field(owner))
+    found = redis_pcall('hmget', lock, owner, record_field(owner))
+    if not found.err then
+        found, record = found[1], found[2]
+    end
 end
 if refused_type(lock, found) then
     return token ~= '' and released_before(lock, token, owner) and 1 or -1
 end
 
-if found[1] then
+if found then
     local leases = key_of(lock, 'leases')
-    -- Whether this is the lock's only hold. No SHARED (see rw.lua): no hold was ever granted
-    -- but the lone one, which this is. Else the two holds whose lease ends first tell: no lease
-    -- left, or this one's alone.
-    local first
-    local only = not found[2]
-    if not only then
-        first = redis_call('zrange', leases, '0', '1', 'WITHSCORES')
-        only = not first[1] or (first[1] == owner and not first[3])
+    -- The lock's only hold, never re-entered, live without asking the time: the lock's keys
+    -- expire when its last lease ends (see expire_with_last in rw.lua, and a lone lock's TTL is
+    -- its hold's lease), which is this hold's, and the HGET found the lock. No leases: no hold
+    -- was granted beside it (a lone hold keeps none, see the top of rw.lua; the lone hold's
+    -- renewal writes its own). Else the two holds whose lease ends first tell: no lease left,
+    -- or this one's alone. The lock is left free, as give_back would leave it, in one DEL.
+    local one_count = found == '1' and number == ''
+    if one_count and redis_call('exists', leases, key_of(lock, 'queue')) == 0 then
+        end_hold(key_of(lock, 'fence'))
+        redis_call('del', lock)
+        return 1
     end
-    if only and found[1] == '1' and not found[3] and number == '0' then
-        -- The lock's only hold, never re-entered, and live without asking the time: the
-        -- lock's keys expire when its last lease ends (see expire_with_last in rw.lua, and a
-        -- lone lock's TTL is its hold's lease), which is this hold's, and the HMGET found the
-        -- lock. The lock is left free, as give_back would leave it, in one DEL (of the leases
-        -- too, which a renewal of a lone hold writes).
+    local first = redis_call('zrange', leases, '0', '1', 'WITHSCORES')
+    if one_count and (not first[1] or (first[1] == owner and not first[3])) then
         end_hold(key_of(lock, 'fence'))
         redis_call('del', lock, leases)
         wake_next(nil, lock, publish)
         return 1
     end
-    first = first or redis_call('zrange', leases, '0', '0', 'WITHSCORES')
+    number = number == '' and '0' or number
     local now = server_ms()
     if tonumber(first[2] or now) < now then
         expire_holds(lock, leases, now)
@@ -89,7 +90,7 @@ if found[1] then
     end
     -- The count was there (its lease had ended: dropped above), so this copy is the first to
     -- find it; or an earlier copy gave it back, and the owner's hold stays.
-    local _, held = read_record(found[3])
+    local _, held = read_record(record)
     if token == '' or find_number(held, number) then
         return 0
     end

@@ -15,7 +15,7 @@
 -- lease.
 --
 -- A lone hold keeps no `leases`: a hold taken on an untouched lock (no key of the lock there,
--- see untouched) is the lock's only one, and the lock's TTL is its lease (take_lone). The lock
+-- see acquire_start) is the lock's only one, and the lock's TTL is its lease. The lock
 -- is lone while `lock` exists and `leases` does not. Before a second hold comes, the lone one's
 -- lease is written into `leases` from the lock's TTL (spread, in look), and the lock is kept
 -- as above from then on. Taking and releasing a lock nobody else holds, the common case, so
@@ -46,7 +46,7 @@
 -- lease is left, ending the lock's period (see end_hold in common.lua) unless the fencing state
 -- says it ended already (even: the script let go of entries of holds gone from a lock deleted
 -- by hand). Returns whether a lease is left. Every change of the leases ends with it (a free
--- lock's first hold sets both to its lease's end, see take_free, or is lone, see take_lone), so
+-- lock's first hold sets both to its lease's end, see take_free, or is lone, see acquire_start), so
 -- the lock exists only while its last lease has not ended: release.lua's common path relies on
 -- it.
 local function expire_with_last(lock, leases)
@@ -125,28 +125,21 @@ local function drop_hold(lock, leases, owner)
 end
 
 -- Writes a new hold of `owner` into `lock`, with `record` ("<client name> <ms>", made by the
--- acquiring client, see take in common.lua) saying who took it; `write`: the write hold; and
--- the fields and values `...` in the same HSET. Its lease is the caller's (hold, take_lone).
-local function put_hold(lock, owner, record, write, ...)
+-- acquiring client, see take in common.lua) saying who took it; `write`: the write hold. Its
+-- lease is the caller's (hold, acquire_start).
+local function put_hold(lock, owner, record, write)
     if write then
-        redis_call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner, ...)
+        redis_call('hset', lock, owner, '1', who_field(owner), record, 'writer', owner)
     else
-        redis_call('hset', lock, owner, '1', who_field(owner), record, ...)
+        redis_call('hset', lock, owner, '1', who_field(owner), record)
     end
 end
 
--- The field of the lock's hash that every hold granted with a lease in `leases` writes (hold):
--- a lock without it has had no hold but its lone one (take_lone), and so a release that finds
--- its own hold there, never re-entered, and no `~l`, is the release of the lock's only hold
--- (see release.lua). It stays until the lock is deleted, as the holds it may have had.
-local SHARED = '~l'
-
 -- Grants `owner` a new hold of `lock` whose lease ends at `ends` (server ms, as a string), with
--- `record` saying who took it; `write`: the write hold (see put_hold), and marks the lock
--- SHARED. The keys' expiry is the caller's (take_free, or expire_with_last: a hold that comes
--- leaves `writer` as it is).
+-- `record` saying who took it; `write`: the write hold (see put_hold). The keys' expiry is the
+-- caller's (take_free, or expire_with_last: a hold that comes leaves `writer` as it is).
 local function hold(lock, leases, owner, ends, record, write)
-    put_hold(lock, owner, record, write, SHARED, '1')
+    put_hold(lock, owner, record, write)
     redis_call('zadd', leases, ends, owner)
 end
 
@@ -155,25 +148,11 @@ end
 -- is free (no hold: none whose lease ended, no writer, and no hold of this owner, so this copy is
 -- not a resend of a request that was granted), that the owner is not marked (see abandoned in
 -- common.lua), that nobody queues ahead, and that no lease entry is left that a lone hold could
--- be confused with (see spread); so the hold is granted at once, lone (take_lone), as the full
--- checks would grant it. Otherwise look reads the lock: a lone hold's lease is spread, the holds
+-- be confused with (see spread); so the hold is granted at once, lone (its lease the lock's
+-- TTL, in two commands: HSET, PEXPIRE), as the full checks would grant it. Otherwise look reads the lock: a lone hold's lease is spread, the holds
 -- whose lease ended leave, then the write hold and the owner's own are read in one HMGET (its
 -- failure tells a value of another type, see refused_type); the mark and the queue are read
 -- after, as before.
-
--- Whether `lock`, the owner's mark `mark`, the queue `queue` and `leases` are all absent (see
--- above).
-local function untouched(lock, mark, queue, leases)
-    return redis_call('exists', lock, mark, queue, leases) == 0
-end
-
--- Grants `owner` the lone hold (see the top of this file) of the untouched `lock`, for `lease`
--- ms from now (a string), with `record` saying who took it; `write`: the write hold (see
--- put_hold). Two commands: HSET, PEXPIRE.
-local function take_lone(lock, owner, lease, record, write)
-    put_hold(lock, owner, record, write)
-    redis_call('pexpire', lock, lease)
-end
 
 -- The lone hold of `lock` (see the top of this file), which keeps no leases, at `now` (server
 -- ms): its owner id and the server time (ms, as a string) its lease ends, read from the lock's
@@ -348,56 +327,55 @@ local function fence_seen(lock, fence, starts)
 end
 
 -- The token of that hold, from what fence_seen saw (`seen`). A hold that starts a period takes
--- the next token (fence_token in common.lua, with the clock it is given: `now_us`, or
--- `lease_key` and `lease`); a write hold always does, as it is granted on a free lock only. A
+-- the next token (fence_token in common.lua, with the server time `now_us`); a write hold always does, as it is granted on a free lock only. A
 -- read hold joining the period carries its token (or one from the server clock if the state had
 -- expired): so a write's token is above every token read holds carried before it, and every
 -- hold of a period carries the period's token, which its release names (see released_before in
 -- common.lua).
-local function hold_token(fence, fence_ttl, starts, seen, now_us, lease_key, lease)
+local function hold_token(fence, fence_ttl, starts, seen, now_us)
     if starts then
-        return fence_token(fence, fence_ttl, seen, now_us, lease_key, lease)
+        return fence_token(fence, fence_ttl, seen, now_us)
     end
-    return tonumber(seen) or next_token(fence, fence_ttl, now_us, lease_key, lease)
+    return tonumber(seen) or next_token(fence, fence_ttl, now_us)
 end
 
--- The keys both acquires read, named from the lock's key `lock` and the owner id `owner`, at
--- the places of their KEYS (see acquire_read.lua): the lock, its fencing state, the owner's mark,
--- the queue and the leases. The queue's other keys are named when the lock is busy (queue_of).
-local function acquire_keys(lock, owner)
-    local fence, mark = key_of(lock, 'fence'), key_of(lock, 'abandoned', owner)
-    return {lock, fence, mark, key_of(lock, 'queue'), nil, nil, key_of(lock, 'leases')}
-end
-
--- The steps both acquires start with, for a read (`write` false) or write hold, on their keys
--- (see acquire_keys) and ARGV: an untouched lock is taken at once, lone; a value of
+-- The steps both acquires start with, for a read (`write`) or write hold of the lock `lock`
+-- (KEYS[1]), on their ARGV: an untouched lock is taken at once, lone (see above); a value of
 -- another type is refused; a resend of a request that was granted re-arms its hold; a marked
--- owner is refused.
--- Returns the reply when one of them decides the request, else nil and what the rest needs:
--- what look saw, the server time in µs and in ms, and the new lease's end (server ms, a string).
-local function acquire_start(keys, argv, write)
-    local lease = lease_of(argv)
-    if untouched(keys[1], keys[3], keys[4], keys[7]) then
-        local fence = fence_seen(keys[1], keys[2], true)
-        take_lone(keys[1], argv[1], lease, argv[2], write)
-        mark_taken(keys[3], argv[8])
-        return hold_token(keys[2], FENCE_TTL, true, fence, nil, keys[1], lease)
+-- owner is refused. The untouched lock's take is written out here, not through the helpers the
+-- other paths share: it is the acquisition Redis runs most, and every Lua function call, table
+-- and string on it is paid by the server for every lock taken.
+-- Returns the reply when one of them decides the request, else nil and what the rest needs: the
+-- keys it reads, {lock, fence, mark, queue, leases} (see acquire_read.lua; the queue's other
+-- keys are named when the lock is busy, see queue_of), what look saw, the server time in µs and
+-- in ms, and the new lease's end (server ms, a string).
+local function acquire_start(lock, argv, write)
+    local owner, lease = argv[1], lease_of(argv)
+    local fence, mark = key_of(lock, 'fence'), key_of(lock, 'abandoned', owner)
+    local queue, leases = key_of(lock, 'queue'), key_of(lock, 'leases')
+    if redis_call('exists', lock, mark, queue, leases) == 0 then
+        local count = count_up(lock, fence)
+        put_hold(lock, owner, argv[2], write)
+        redis_call('pexpire', lock, lease)
+        mark_taken(mark, argv[8])
+        return fence_token(fence, FENCE_TTL, count, nil, lock, lease)
     end
     local now_us, now = server_time()
     local ends = string.format('%d', now + tonumber(lease))
-    local seen, kind = look(keys[1], keys[7], argv[1], now)
+    local seen, kind = look(lock, leases, owner, now)
     if not seen then
         return {-1, kind}
     end
     if seen.held then
-        local fence = fence_seen(keys[1], keys[2], false)
-        rearm_hold(keys[1], keys[7], argv[1], ends)
-        mark_taken(keys[3], argv[8])
-        return hold_token(keys[2], FENCE_TTL, false, fence, now_us)
+        local count = fence_seen(lock, fence, false)
+        rearm_hold(lock, leases, owner, ends)
+        mark_taken(mark, argv[8])
+        return hold_token(fence, FENCE_TTL, false, count, now_us)
     end
-    local refused = abandoned(keys[3])
+    local refused = abandoned(mark)
     if refused then
         return refused
     end
-    return nil, seen, now_us, now, ends
+    local keys = {lock = lock, fence = fence, mark = mark, queue = queue, leases = leases}
+    return nil, keys, seen, now_us, now, ends
 end
