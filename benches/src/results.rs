@@ -180,6 +180,35 @@ pub struct LatencyResult {
     /// the results of runs made before it was measured.
     #[serde(default)]
     pub pubsub_delivery_idle: Option<IdleDelivery>,
+    /// The floor, the reference and `ours` on each client runtime, measured again from a task
+    /// on the runtime's workers. `None` in the results of runs made before it was measured.
+    #[serde(default)]
+    pub from_worker: Option<WorkerLatency>,
+}
+
+/// Scenario 1's pass from a task on the runtime's worker threads: the floor first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerLatency {
+    /// The floor, the Redisson-style reference, then `ours` on the library's runtime and on the
+    /// application's.
+    pub series: Vec<WorkerSeries>,
+}
+
+impl WorkerLatency {
+    /// The median of `series` over the floor's (the first series).
+    pub fn p50_over_floor(&self, series: &WorkerSeries) -> f64 {
+        let floor = self.series.first().map_or(1, |floor| floor.latency.p50_ns);
+        series.latency.p50_ns as f64 / floor.max(1) as f64
+    }
+}
+
+/// One series of [`WorkerLatency`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerSeries {
+    /// What it measures.
+    pub label: String,
+    /// Its latency.
+    pub latency: Percentiles,
 }
 
 /// Deliveries of the pub/sub floor measured each after a pause.

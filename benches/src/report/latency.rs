@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::{markdown::table_header, plots::LATENCY_SVG};
 use crate::{
-    results::{LatencyResult, Percentiles},
+    results::{LatencyResult, Percentiles, WorkerLatency},
     scenarios::latency::REFERENCE_LABEL,
     util::{fmt_ns, group_thousands},
 };
@@ -62,10 +62,45 @@ pub(super) fn render(out: &mut String, latency: &LatencyResult) {
          iterations: the part of the latency no client can remove.\n",
         group_thousands(latency.calibration as f64)
     );
+    if let Some(worker) = &latency.from_worker {
+        from_worker(out, worker);
+    }
     if let Some(delivery) = &latency.pubsub_delivery {
         pubsub_floor(out, latency, delivery);
     }
     let _ = writeln!(out, "![Uncontended latency distribution]({LATENCY_SVG})\n");
+}
+
+/// The pass from a worker task, and what separates it from the one above.
+fn from_worker(out: &mut String, worker: &WorkerLatency) {
+    let _ = writeln!(
+        out,
+        "**From a task on the runtime's workers.** The series above run on the thread that \
+         blocks on the benchmark's runtime, where every reply crosses to it from the thread \
+         that read it, whoever reads it. A service's handlers run as tasks on the runtime's \
+         worker threads instead, where a connection driven on the same runtime hands the reply \
+         to the waiting task without waking another thread. The same interleaved measurement \
+         from such a task, `ours` once with its client on the library's own thread (the \
+         default) and once on the application's runtime (`background_runtime`):\n"
+    );
+    table_header(out, &["", "p50", "p90", "p99", "p50 vs floor"]);
+    for series in &worker.series {
+        let l = &series.latency;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2}× |",
+            series.label,
+            fmt_ns(l.p50_ns as f64),
+            fmt_ns(l.p90_ns as f64),
+            fmt_ns(l.p99_ns as f64),
+            worker.p50_over_floor(series)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nOn the library's thread, each request wakes that thread and each reply wakes the \
+         caller's: two wake-ups per request that the floor and the reference do not pay here.\n"
+    );
 }
 
 /// The floor of a pub/sub hand-off, and what it measures.

@@ -40,12 +40,15 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     BenchResult,
-    contenders::{Contender, ContenderSettings, Implementation, multiplexed_connection},
+    contenders::{
+        ClientRuntime, Contender, ContenderSettings, Implementation, multiplexed_connection,
+    },
     progress::Progress,
     redis_stats::{Admin, client_usec, requests_usec},
     redisson::{RedissonReference, SCRIPT_COMMANDS},
     results::{
-        IdleDelivery, LatencyResult, LatencySeries, Percentiles, log_buckets, new_histogram, record,
+        IdleDelivery, LatencyResult, LatencySeries, Percentiles, WorkerLatency, WorkerSeries,
+        log_buckets, new_histogram, record,
     },
     util::{fmt_ns, saturating_ns},
 };
@@ -398,27 +401,10 @@ pub async fn run(
             name: unique_name(&format!("latency-{implementation}")),
         });
     }
-    for one in &mut series {
-        for _ in 0..params.warm_up {
-            one.once().await?;
-        }
-    }
-    let mut histograms: Vec<Histogram<u64>> = series.iter().map(|_| new_histogram()).collect();
-    // Interleave at the finest grain: one operation of each series in turn, so that a noisy
-    // moment of the machine hits every series alike, in an order shuffled every time. A
-    // series follows each of the others as often: what one leaves behind (a thread of its
-    // client still awake, or parked and slow to wake) favours no series over another, as a
-    // fixed cycle did (lock-runtime's `fair` always ran right after `ours`, whose client thread
-    // was still awake, and `ours` after series that use no such thread).
-    let mut order: Vec<usize> = (0..series.len()).collect();
-    for _ in 0..params.iterations {
-        fastrand::shuffle(&mut order);
-        for &index in &order {
-            let start = Instant::now();
-            series[index].once().await?;
-            record(&mut histograms[index], saturating_ns(start.elapsed()));
-        }
-    }
+    let histograms = interleave(&mut series, params).await?;
+    let from_worker = tokio::spawn(from_worker(url.to_owned(), *spin, params))
+        .await
+        .map_err(|err| format!("the pass from a worker task failed: {err}"))??;
     let (pubsub_delivery, idle_delivery) = pubsub_delivery(url, params).await?;
 
     // Redis's own time per operation: each series alone between RESETSTAT and INFO.
@@ -460,6 +446,7 @@ pub async fn run(
         series,
         pubsub_delivery: Some(pubsub_delivery),
         pubsub_delivery_idle: Some(idle_delivery),
+        from_worker: Some(from_worker),
     };
     let mut line = format!("floor p50 {}", fmt_ns(result.floor.latency.p50_ns as f64));
     for one in result.reference.iter().chain(&result.series) {
@@ -481,5 +468,92 @@ pub async fn run(
         idle_delivery.delivery.p50_ns as f64 / result.round_trip_ns()
     );
     progress.note(&line);
+    if let Some(worker) = &result.from_worker {
+        let mut line = "from a worker task:".to_owned();
+        for one in &worker.series {
+            line += &format!(
+                " {} p50 {} ({:.2}×)",
+                one.label,
+                fmt_ns(one.latency.p50_ns as f64),
+                worker.p50_over_floor(one)
+            );
+        }
+        progress.note(&line);
+    }
     Ok(result)
+}
+
+/// Warms every series up, then runs `params.iterations` operations of each, interleaved at the
+/// finest grain: one operation of each series in turn, so that a noisy moment of the machine
+/// hits every series alike, in an order shuffled every time. A series follows each of the
+/// others as often: what one leaves behind (a thread of its client still awake, or parked and
+/// slow to wake) favours no series over another, as a fixed cycle did (lock-runtime's `fair`
+/// always ran right after `ours`, whose client thread was still awake, and `ours` after series
+/// that use no such thread). Returns each series' latencies.
+async fn interleave(
+    series: &mut [Series],
+    params: LatencyParams,
+) -> BenchResult<Vec<Histogram<u64>>> {
+    for one in series.iter_mut() {
+        for _ in 0..params.warm_up {
+            one.once().await?;
+        }
+    }
+    let mut histograms: Vec<Histogram<u64>> = series.iter().map(|_| new_histogram()).collect();
+    let mut order: Vec<usize> = (0..series.len()).collect();
+    for _ in 0..params.iterations {
+        fastrand::shuffle(&mut order);
+        for &index in &order {
+            let start = Instant::now();
+            series[index].once().await?;
+            record(&mut histograms[index], saturating_ns(start.elapsed()));
+        }
+    }
+    Ok(histograms)
+}
+
+/// The floor, the reference and `ours` on each runtime a client can run on, measured as the
+/// main pass is, from a task on the runtime's worker threads (where a service's handlers run)
+/// instead of the thread that blocks on the runtime: there a connection driven on the same
+/// runtime hands each reply to the caller's task without waking another thread, which a
+/// client on the library's own thread cannot. Each series connects from this task, so the
+/// connections' own tasks are spawned from a worker too.
+async fn from_worker(
+    url: String,
+    spin: ContenderSettings,
+    params: LatencyParams,
+) -> BenchResult<WorkerLatency> {
+    let url = url.as_str();
+    let reference = RedissonReference::connect(url, &unique_name("worker-reference")).await?;
+    let owner = reference.owner(0);
+    let mut series = vec![
+        Series::Floor(Floor::connect(url).await?),
+        Series::Reference {
+            reference,
+            name: unique_name("worker-reference"),
+            owner,
+        },
+    ];
+    let mut labels = vec!["floor".to_owned(), REFERENCE_LABEL.to_owned()];
+    for client_runtime in [ClientRuntime::Library, ClientRuntime::Application] {
+        let settings = ContenderSettings {
+            client_runtime,
+            ..spin
+        };
+        series.push(Series::Lock {
+            contender: Contender::connect(Implementation::Ours, url, &settings).await?,
+            name: unique_name(&format!("worker-ours-{}", client_runtime.name())),
+        });
+        labels.push(format!("ours ({} runtime)", client_runtime.name()));
+    }
+    let histograms = interleave(&mut series, params).await?;
+    let series = labels
+        .into_iter()
+        .zip(&histograms)
+        .map(|(label, histogram)| {
+            let latency = Percentiles::of(histogram).ok_or("no latency sample was recorded")?;
+            Ok::<_, crate::BenchError>(WorkerSeries { label, latency })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(WorkerLatency { series })
 }
