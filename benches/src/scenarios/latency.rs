@@ -385,16 +385,7 @@ pub async fn run(
     params: LatencyParams,
     progress: &Progress,
 ) -> BenchResult<LatencyResult> {
-    let reference = RedissonReference::connect(url, &unique_name("latency-reference")).await?;
-    let owner = reference.owner(0);
-    let mut series = vec![
-        Series::Floor(Floor::connect(url).await?),
-        Series::Reference {
-            reference,
-            name: unique_name("latency-reference"),
-            owner,
-        },
-    ];
+    let mut series = floor_and_reference(url, "latency-reference").await?;
     for &implementation in implementations {
         series.push(Series::Lock {
             contender: Contender::connect(implementation, url, spin).await?,
@@ -483,6 +474,21 @@ pub async fn run(
     Ok(result)
 }
 
+/// The first two series of a pass: the floor, and the Redisson-style reference on a lock named
+/// after `name`.
+async fn floor_and_reference(url: &str, name: &str) -> BenchResult<Vec<Series>> {
+    let reference = RedissonReference::connect(url, &unique_name(name)).await?;
+    let owner = reference.owner(0);
+    Ok(vec![
+        Series::Floor(Floor::connect(url).await?),
+        Series::Reference {
+            reference,
+            name: unique_name(name),
+            owner,
+        },
+    ])
+}
+
 /// Warms every series up, then runs `params.iterations` operations of each, interleaved at the
 /// finest grain: one operation of each series in turn, so that a noisy moment of the machine
 /// hits every series alike, in an order shuffled every time. A series follows each of the
@@ -524,16 +530,7 @@ async fn from_worker(
     params: LatencyParams,
 ) -> BenchResult<WorkerLatency> {
     let url = url.as_str();
-    let reference = RedissonReference::connect(url, &unique_name("worker-reference")).await?;
-    let owner = reference.owner(0);
-    let mut series = vec![
-        Series::Floor(Floor::connect(url).await?),
-        Series::Reference {
-            reference,
-            name: unique_name("worker-reference"),
-            owner,
-        },
-    ];
+    let mut series = floor_and_reference(url, "worker-reference").await?;
     let mut labels = vec!["floor".to_owned(), REFERENCE_LABEL.to_owned()];
     for client_runtime in [ClientRuntime::Library, ClientRuntime::Application] {
         let settings = ContenderSettings {

@@ -46,9 +46,9 @@
 -- lease is left, ending the lock's period (see end_hold in common.lua) unless the fencing state
 -- says it ended already (even: the script let go of entries of holds gone from a lock deleted
 -- by hand). Returns whether a lease is left. Every change of the leases ends with it (a free
--- lock's first hold sets both to its lease's end, see take_free, or is lone, see acquire_start), so
--- the lock exists only while its last lease has not ended: release.lua's common path relies on
--- it.
+-- lock's first hold sets both to its lease's end, see take_free, or is lone, see
+-- acquire_start), so the lock exists only while its last lease has not ended: release.lua's
+-- common path relies on it.
 local function expire_with_last(lock, leases)
     local last = redis_call('zrange', leases, -1, -1, 'WITHSCORES')
     if not last[1] then
@@ -149,10 +149,10 @@ end
 -- not a resend of a request that was granted), that the owner is not marked (see abandoned in
 -- common.lua), that nobody queues ahead, and that no lease entry is left that a lone hold could
 -- be confused with (see spread); so the hold is granted at once, lone (its lease the lock's
--- TTL, in two commands: HSET, PEXPIRE), as the full checks would grant it. Otherwise look reads the lock: a lone hold's lease is spread, the holds
--- whose lease ended leave, then the write hold and the owner's own are read in one HMGET (its
--- failure tells a value of another type, see refused_type); the mark and the queue are read
--- after, as before.
+-- TTL, in two commands: HSET, PEXPIRE), as the full checks would grant it. Otherwise look reads
+-- the lock: a lone hold's lease is spread, the holds whose lease ended leave, then the write
+-- hold and the owner's own are read in one HMGET (its failure tells a value of another type,
+-- see refused_type); the mark and the queue are read after, as before.
 
 -- The lone hold of `lock` (see the top of this file), which keeps no leases, at `now` (server
 -- ms): its owner id and the server time (ms, as a string) its lease ends, read from the lock's
@@ -327,11 +327,11 @@ local function fence_seen(lock, fence, starts)
 end
 
 -- The token of that hold, from what fence_seen saw (`seen`). A hold that starts a period takes
--- the next token (fence_token in common.lua, with the server time `now_us`); a write hold always does, as it is granted on a free lock only. A
--- read hold joining the period carries its token (or one from the server clock if the state had
--- expired): so a write's token is above every token read holds carried before it, and every
--- hold of a period carries the period's token, which its release names (see released_before in
--- common.lua).
+-- the next token (fence_token in common.lua, with the server time `now_us`); a write hold
+-- always does, as it is granted on a free lock only. A read hold joining the period carries its
+-- token (or one from the server clock if the state had expired): so a write's token is above
+-- every token read holds carried before it, and every hold of a period carries the period's
+-- token, which its release names (see released_before in common.lua).
 local function hold_token(fence, fence_ttl, starts, seen, now_us)
     if starts then
         return fence_token(fence, fence_ttl, seen, now_us)
@@ -339,7 +339,7 @@ local function hold_token(fence, fence_ttl, starts, seen, now_us)
     return tonumber(seen) or next_token(fence, fence_ttl, now_us)
 end
 
--- The steps both acquires start with, for a read (`write`) or write hold of the lock `lock`
+-- The steps both acquires start with, for a read (`write` false) or write hold of the lock `lock`
 -- (KEYS[1]), on their ARGV: an untouched lock is taken at once, lone (see above); a value of
 -- another type is refused; a resend of a request that was granted re-arms its hold; a marked
 -- owner is refused. The untouched lock's take is written out here, not through the helpers the
