@@ -41,16 +41,11 @@ pub(super) fn render(out: &mut String, latency: &LatencyResult) {
         .chain(&latency.reference)
         .chain(&latency.series)
     {
-        let l = &series.latency;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.2}× | {:.1} µs |",
+            "| {} | {} | {:.2}× | {:.1} µs |",
             series.label,
-            fmt_ns(l.p50_ns as f64),
-            fmt_ns(l.p90_ns as f64),
-            fmt_ns(l.p99_ns as f64),
-            fmt_ns(l.p999_ns as f64),
-            fmt_ns(l.max_ns as f64),
+            percentile_cells(&series.latency),
             latency.p50_over_floor(series),
             series.redis_us_per_op
         );
@@ -71,6 +66,18 @@ pub(super) fn render(out: &mut String, latency: &LatencyResult) {
     let _ = writeln!(out, "![Uncontended latency distribution]({LATENCY_SVG})\n");
 }
 
+/// The cells of a latency row both tables share: p50, p90, p99, p99.9 and max.
+fn percentile_cells(l: &Percentiles) -> String {
+    format!(
+        "{} | {} | {} | {} | {}",
+        fmt_ns(l.p50_ns as f64),
+        fmt_ns(l.p90_ns as f64),
+        fmt_ns(l.p99_ns as f64),
+        fmt_ns(l.p999_ns as f64),
+        fmt_ns(l.max_ns as f64)
+    )
+}
+
 /// The pass from a worker task, and what separates it from the one above.
 fn from_worker(out: &mut String, worker: &WorkerLatency) {
     let _ = writeln!(
@@ -83,16 +90,16 @@ fn from_worker(out: &mut String, worker: &WorkerLatency) {
          from such a task, `ours` once with its client on the library's own thread (the \
          default) and once on the application's runtime (`background_runtime`):\n"
     );
-    table_header(out, &["", "p50", "p90", "p99", "p50 vs floor"]);
+    table_header(
+        out,
+        &["", "p50", "p90", "p99", "p99.9", "max", "p50 vs floor"],
+    );
     for series in &worker.series {
-        let l = &series.latency;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.2}× |",
+            "| {} | {} | {:.2}× |",
             series.label,
-            fmt_ns(l.p50_ns as f64),
-            fmt_ns(l.p90_ns as f64),
-            fmt_ns(l.p99_ns as f64),
+            percentile_cells(&series.latency),
             worker.p50_over_floor(series)
         );
     }
