@@ -264,6 +264,56 @@ fn a_resent_acquisition_counts_once_and_a_resent_release_answers_like_the_first(
     }
 }
 
+/// The release of a lone read or write hold whose owner never re-entered (its number left out,
+/// as the runtime sends it) tells it is the lock's only hold whether or not the leases exist: a
+/// renewal writes the lone hold's own entry there, and a waiter may queue meanwhile. Either way
+/// the lock and its leases go, the fencing state is counted one past the hold's token, and a
+/// resend answers released.
+#[test]
+fn a_lone_hold_is_released_whole_after_a_renewal_and_with_a_waiter_queued() {
+    let subject = Subject::read_write_lock();
+    let server = RedisServer::start();
+    for (file, after) in [
+        ("acquire_read.lua", "renewed"),
+        ("acquire_write.lua", "renewed"),
+        ("acquire_read.lua", "queued"),
+        ("acquire_write.lua", "queued"),
+    ] {
+        let name = unique_name("rw-lone-release");
+        let (lock, leases) = (subject.key(&name, None), subject.key(&name, Some("leases")));
+        let fence = subject.key(&name, Some("fence"));
+        let (status, token) = subject.acquire(&server, file, &name, "c:1", None);
+        assert_eq!(status, 1, "{file}: taken");
+        if after == "renewed" {
+            let renewed: i64 = server.cmd(&[
+                "EVAL",
+                subject.script("renew.lua"),
+                "4",
+                &lock,
+                &leases,
+                &fence,
+                &subject.key(&name, Some("lost")),
+                "c:1",
+                LEASE_MS,
+            ]);
+            assert_eq!(renewed, 1, "{file}: renewed");
+            let kept: i64 = server.cmd(&["EXISTS", &leases]);
+            assert_eq!(kept, 1, "{file}: the renewal wrote the lone hold's lease");
+        } else {
+            let (status, _) = subject.acquire(&server, "acquire_write.lua", &name, "c:2", None);
+            assert_eq!(status, 0, "{file}: c:2 queues");
+        }
+        let release =
+            |copy: &str| subject.release(&server, "release.lua", &name, ("c:1", ""), copy);
+        assert_eq!(release(""), 1, "{file}, {after}: released");
+        let left: i64 = server.cmd(&["EXISTS", &lock, &leases]);
+        assert_eq!(left, 0, "{file}, {after}: the lock and its leases are gone");
+        let state: i64 = server.cmd(&["GET", &fence]);
+        assert_eq!(state, token + 1, "{file}, {after}: the period ended");
+        assert_eq!(release(&token.to_string()), 1, "{file}, {after}: resent");
+    }
+}
+
 #[test]
 fn an_abandoned_acquisition_is_given_back_and_a_late_copy_takes_nothing() {
     for (subject, file, argument) in acquisitions() {
