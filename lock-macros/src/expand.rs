@@ -115,7 +115,9 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
         Some(LeaseLostPolicy::Continue) => quote!(Continue),
         Some(LeaseLostPolicy::Abort) | None => quote!(Abort),
     };
-    let body = &function.block;
+    // The body's statements, not its block: a block as the last expression of the `async`
+    // block would draw `unused_braces` on a one-expression body, in the user's crate.
+    let body = &function.block.stmts;
 
     let run_body = quote_spanned! {error_span=>
         #call.run(async move {
@@ -123,12 +125,19 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
                 #[allow(unreachable_code)]
                 return #ret;
             }
-            #body
+            #(#body)*
         })
         .await
     };
+    // syn keeps a body's inner attributes (`#![allow(..)]`) with the function's outer ones:
+    // they go back inside, where they apply to the whole body, generated code included.
+    let (outer, inner): (Vec<_>, Vec<_>) = function
+        .attrs
+        .iter()
+        .partition(|attr| matches!(attr.style, syn::AttrStyle::Outer));
     let block = quote! {
         {
+            #(#inner)*
             let #call = ::lock_runtime::__private::LockedCall {
                 client: #client,
                 lock: ::lock_runtime::__private::LockKind::#lock,
@@ -140,10 +149,8 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
             #run_body
         }
     };
-    let ItemFn {
-        attrs, vis, sig, ..
-    } = function;
-    Ok(quote!(#(#attrs)* #vis #sig #block))
+    let ItemFn { vis, sig, .. } = function;
+    Ok(quote!(#(#outer)* #vis #sig #block))
 }
 
 /// The variant of `LockKind` the call takes, with its names formatted: `Multi(vec![..])` for

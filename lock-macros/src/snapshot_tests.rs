@@ -43,6 +43,23 @@ fn defaults_only() {
     insta::assert_snapshot!("defaults_only", text);
 }
 
+/// A body's inner attributes stay inside the function, where they apply to all of it.
+#[test]
+fn inner_attributes_stay_inside() {
+    let text = expand(
+        quote!(key = "stock:{product_id}"),
+        quote! {
+            /// Outer doc.
+            async fn restock(product_id: u64) -> Result<u64, LockError> {
+                #![allow(clippy::let_and_return)]
+                let id = product_id;
+                Ok(id)
+            }
+        },
+    );
+    insta::assert_snapshot!("inner_attributes_stay_inside", text);
+}
+
 #[test]
 fn method_with_client_and_continue() {
     let text = expand(
