@@ -20,13 +20,30 @@
 //! assert!(!lock.is_locked().await?);
 //!
 //! // Without a lease, the watchdog renews the lock for as long as the guard lives,
-//! // and dropping the guard releases it.
+//! // and dropping the guard releases it, in the background.
 //! let guard = lock.acquire().await?;
 //! assert!(guard.fencing_token() > token);
 //! drop(guard);
+//! client.flush().await; // the background release is done: do this before the process exits
+//! assert!(!lock.is_locked().await?);
 //! # Ok::<(), lock_runtime::LockError>(())
 //! # });
 //! ```
+//!
+//! # Start here
+//!
+//! - [`LockClient::connect`] (or [`LockClient::builder`]) connects to Redis; one client per
+//!   process serves every lock, and clones are cheap.
+//! - [`LockClient::lock`] gives a [`Lock`], whose [`acquire`](Lock::acquire) and
+//!   [`try_acquire`](Lock::try_acquire) return a [`LockGuard`]: release it with
+//!   [`unlock`](LockGuard::unlock), or by dropping it (then [`LockClient::flush`] before the
+//!   process exits).
+//! - [`#[distribute_lock]`](distribute_lock) takes a lock around an `async fn`'s body; the
+//!   function returns `Result<T, E>` with `E: From<LockError>`, and uses the client given to
+//!   [`set_default_client`] unless its `client = ...` names one.
+//! - Every error is a [`LockError`].
+//! - The other primitives ([`FairLock`], [`ReadWriteLock`], [`Semaphore`], [`CountDownLatch`],
+//!   [`MultiLock`], [`Redlock`]) are made the same way, from the client.
 //!
 //! # How it works
 //!

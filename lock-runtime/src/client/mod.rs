@@ -178,6 +178,44 @@ impl LockClient {
         &self.backend.config.key_prefix
     }
 
+    /// Waits until the work this client runs in the background has finished: the releases of
+    /// guards and permits dropped rather than released with `unlock().await` or
+    /// `release().await`, of `#[distribute_lock]` calls cancelled (their futures dropped) and
+    /// of `unlock()` futures dropped before they completed, and the undos of acquisitions given
+    /// up while their request was on its way.
+    ///
+    /// Dropping a guard releases its lock at once, but from the library's background thread. A
+    /// process that exits right after may exit before the release reaches Redis, and the lock
+    /// then stays held until its lease runs out: the watchdog timeout (30 seconds by default)
+    /// for a lock taken without a fixed lease. So at shutdown, once the service stopped taking
+    /// requests, call this before the process exits (for the default client:
+    /// `lock_runtime::default_client().await?.flush().await`).
+    ///
+    /// It waits for the work started before the call and for any started while it waits; the
+    /// client stays usable. A release gives up once Redis stayed unreachable for the
+    /// [retry timeout](LockClientBuilder::retry_timeout) (10 seconds by default), but an undo
+    /// keeps trying for as long as a copy of its request may still reach Redis (about 15
+    /// minutes): where Redis may be down, bound the wait with `tokio::time::timeout`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it stops the waiting, not the work.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let guard = client.lock("nightly-report").acquire().await?;
+    /// drop(guard); // released in the background
+    /// client.flush().await; // the release has reached Redis
+    /// assert!(!client.lock("nightly-report").is_locked().await?);
+    /// # Ok(()) });
+    /// ```
+    pub async fn flush(&self) {
+        self.backend.flushed().await;
+    }
+
     /// The names of the reentrant and fair locks held now under this client's key prefix whose
     /// name matches the glob `pattern` (Redis glob syntax: `*` any run of characters, `?` one,
     /// `[abc]` one of them, `\` escapes; `"*"` for every lock), at most `limit` of them, sorted.
@@ -294,6 +332,7 @@ impl LockClient {
                 watchdog,
                 commands: CommandTable::default(),
                 _runtime_watch: runtime_watch,
+                running: tokio::sync::watch::Sender::new(0),
             }),
         })
     }

@@ -7,6 +7,7 @@
 
 use std::{future::Future, sync::Arc};
 
+use tokio::sync::watch;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::{
@@ -34,6 +35,8 @@ pub(crate) struct Backend {
     /// The task that notices a runtime of the application's shut down, when the client runs
     /// on one (see `transport/background.rs`); it ends with the client.
     pub(crate) _runtime_watch: Option<AbortOnDropHandle<()>>,
+    /// How many tasks of [`Backend::spawn`] are running, for [`Backend::flushed`].
+    pub(crate) running: watch::Sender<usize>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -60,6 +63,39 @@ impl Backend {
 
     /// Runs `task` on the background runtime, to its end, whatever happens to the caller.
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        self.runtime.handle().spawn(task);
+        let running = Running::start(&self.running);
+        self.runtime.handle().spawn(async move {
+            task.await;
+            drop(running);
+        });
+    }
+
+    /// Completes once no task of [`Backend::spawn`] runs: every release, undo and spend this
+    /// client was running in the background has ended, and those they started too (a task
+    /// counts from before it is spawned until it ends).
+    pub(crate) fn flushed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut running = self.running.subscribe();
+        async move {
+            // The sender lives as long as the client, which the caller holds.
+            let _ = running.wait_for(|&count| count == 0).await;
+        }
+    }
+}
+
+/// Counts one task of [`Backend::spawn`] while it exists: dropped when it ends, and also when
+/// its runtime shuts down before (the task is then dropped unfinished, and nothing waits for it
+/// any more).
+struct Running(watch::Sender<usize>);
+
+impl Running {
+    fn start(count: &watch::Sender<usize>) -> Self {
+        count.send_modify(|count| *count += 1);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count = count.saturating_sub(1));
     }
 }

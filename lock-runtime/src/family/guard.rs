@@ -18,7 +18,10 @@ use crate::{
 /// that went.
 ///
 /// The drop path sends the release from the library's background runtime, so it never blocks
-/// and works in any `Drop`: a panic unwinding, a cancelled future, a runtime shutting down.
+/// and works in any `Drop`: a panic unwinding, a cancelled future, a runtime shutting down. A
+/// process about to exit must wait for it, with [`LockClient::flush`](crate::LockClient::flush)
+/// (or release with `unlock().await` instead): the process may otherwise end before the release
+/// reaches Redis, and the lock stays held until its lease runs out.
 #[must_use = "dropping the guard releases the lock at once"]
 #[derive(Debug)]
 pub struct LockGuard {

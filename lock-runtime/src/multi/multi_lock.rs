@@ -382,7 +382,8 @@ async fn settle(members: &[Member], lease: Option<Duration>) -> Result<Settled, 
     }
 }
 
-/// The locks of a [`MultiLock`], all held until this is released or dropped.
+/// The locks of a [`MultiLock`], all held until this is released or dropped (dropped, they are
+/// released in the background, as a [`LockGuard`] is).
 #[must_use = "dropping the guard releases every lock at once"]
 #[derive(Debug)]
 pub struct MultiLockGuard {

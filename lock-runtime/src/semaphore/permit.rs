@@ -19,7 +19,8 @@ use crate::{
 /// crashes gives them back when its lease ends. Each acquisition has an [`id`](Self::id) of its
 /// own, which any process can release with [`Semaphore::release_by_id`](crate::Semaphore::release_by_id).
 ///
-/// Dropping it releases the permits in the background, as a [`LockGuard`](crate::LockGuard) does.
+/// Dropping it releases the permits in the background, as a [`LockGuard`](crate::LockGuard) does
+/// (before a process exits, wait for that with [`LockClient::flush`](crate::LockClient::flush)).
 #[must_use = "dropping the permit releases it at once"]
 #[derive(Debug)]
 pub struct SemaphorePermit {

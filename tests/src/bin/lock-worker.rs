@@ -62,6 +62,10 @@
 //! lock-worker latch-wait URL NAME
 //!     Prints `waiting`, waits (without limit, on a client with default settings) until the
 //!     count-down latch NAME is at zero, prints `released` and exits.
+//! lock-worker drop-and-exit URL NAME
+//!     Takes the lock NAME, drops its guard (the release runs in the background), waits for it
+//!     with `LockClient::flush`, prints `flushed=1` and exits at once, as a service does at the
+//!     end of its shutdown.
 //! ```
 
 use std::{process::ExitCode, time::Duration};
@@ -152,6 +156,7 @@ async fn main() -> ExitCode {
         }
         ["default", name] => through_the_default_client(name).await,
         ["latch-wait", url, name] => latch_wait(url, name).await,
+        ["drop-and-exit", url, name] => drop_and_exit(url, name).await,
         _ => {
             eprintln!("usage: see the doc comment of tests/src/bin/lock-worker.rs; got {args:?}");
             return ExitCode::from(2);
@@ -609,6 +614,14 @@ async fn through_the_default_client(name: &str) -> Result<(), Failure> {
         Ok(token) => println!("token={token}"),
         Err(err) => println!("error={err}"),
     }
+    Ok(())
+}
+
+async fn drop_and_exit(url: &str, name: &str) -> Result<(), Failure> {
+    let client = LockClient::connect(url).await?;
+    drop(client.lock(name).acquire().await?);
+    client.flush().await;
+    println!("flushed=1");
     Ok(())
 }
 

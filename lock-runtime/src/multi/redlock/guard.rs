@@ -17,8 +17,9 @@ use crate::{
 };
 
 /// A [`Redlock`](crate::Redlock)'s lock, held on a quorum of its masters. Dropping it releases
-/// every master's hold (in the background); [`RedlockGuard::unlock`] releases them and reports
-/// how that went.
+/// every master's hold (in the background: before a process exits, wait for that with
+/// [`LockClient::flush`](crate::LockClient::flush) of each master's client);
+/// [`RedlockGuard::unlock`] releases them and reports how that went.
 #[must_use = "dropping the guard releases the lock at once"]
 #[derive(Debug)]
 pub struct RedlockGuard {

@@ -9,9 +9,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use lock_runtime::LockClient;
 use lock_tests::{
-    RedisServer,
-    locks::{assert_released, await_no_subscriptions, connect, eventually, is_held},
+    RedisServer, TcpProxy, Workers,
+    locks::{assert_released, await_no_subscriptions, connect, eventually, is_held, queue_len},
     unique_name,
 };
 
@@ -254,5 +255,101 @@ fn a_guard_dropped_outside_any_runtime_is_released() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    assert_released(&server, &name);
+}
+
+/// `LockClient::flush` returns once the releases and undos the client runs in the background
+/// have reached Redis: a dropped guard, an `unlock()` cancelled on the wire, a waiter given up
+/// while queued. Every round trip takes 300 ms more through the proxy, so had it not waited,
+/// the locks would still be held when it returns. Dropped itself, it leaves the work running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_waits_for_the_work_running_in_the_background() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = LockClient::connect(&proxy.url()).await.expect("connect");
+    let names = ["dropped", "unlock-cancelled", "waited-on"].map(unique_name);
+    let mut guards = Vec::new();
+    for name in &names {
+        guards.push(client.lock(name).acquire().await.expect("acquire"));
+    }
+    let waiter = {
+        let lock = client.lock(&names[2]);
+        tokio::spawn(async move { lock.acquire().await.map(drop) })
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || queue_len(&server, &names[2])
+            == 1)
+        .await
+    );
+    proxy.set_delay(Duration::from_millis(150));
+
+    waiter.abort();
+    let [dropped, unlocked, waited_on] = <[_; 3]>::try_from(guards).expect("three guards");
+    drop(dropped);
+    tokio::time::timeout(Duration::from_millis(10), unlocked.unlock())
+        .await
+        .expect_err("the unlock is cancelled on the wire");
+    drop(waited_on);
+    let started = Instant::now();
+    client.flush().await;
+    let waited = started.elapsed();
+
+    for name in &names {
+        assert!(!is_held(&server, name), "`{name}` still held after flush");
+    }
+    assert_eq!(
+        queue_len(&server, &names[2]),
+        0,
+        "the waiter left the queue"
+    );
+    assert!(
+        waited >= Duration::from_millis(250),
+        "returned after {waited:?}"
+    );
+
+    let name = unique_name("flush-dropped");
+    let guard = client.lock(&name).acquire().await.expect("acquire");
+    drop(guard);
+    tokio::time::timeout(Duration::from_millis(20), client.flush())
+        .await
+        .expect_err("the release is still on its way");
+    assert!(eventually(Duration::from_secs(3), || !is_held(&server, &name)).await);
+    // Its reply is still 150 ms away.
+    client.flush().await;
+
+    proxy.set_delay(Duration::ZERO);
+    let started = Instant::now();
+    client.flush().await;
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "nothing to wait for"
+    );
+    for name in names.iter().chain([&name]) {
+        assert_released(&server, name);
+    }
+}
+
+/// A process that drops a guard and exits releases the lock if it flushes first: its release,
+/// 400 ms on its way through the proxy, reaches Redis before the process ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_flushes_before_exiting_leaves_no_lock_held() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let name = unique_name("exit");
+    proxy.set_delay(Duration::from_millis(200));
+
+    let outputs = Workers::command(env!("CARGO_BIN_EXE_lock-worker"))
+        .worker(["drop-and-exit", &proxy.url(), &name])
+        .spawn()
+        .wait_all_async(Duration::from_secs(30))
+        .await;
+
+    assert!(outputs[0].status.success(), "{}", outputs[0].stderr);
+    assert!(
+        outputs[0].stdout.contains("flushed=1"),
+        "{}",
+        outputs[0].stdout
+    );
+    assert!(!is_held(&server, &name), "the lock outlived the process");
     assert_released(&server, &name);
 }
