@@ -109,7 +109,7 @@ impl<T: FamilyClient + ?Sized> FamilyClient for Box<T> {
 #[diagnostic::on_unimplemented(
     message = "`#[distribute_lock]` needs `{Self}: From<lock_runtime::LockError>`",
     label = "this error type cannot hold a lock error",
-    note = "add `impl From<lock_runtime::LockError> for {Self}` (a lock that cannot be taken is returned as this error), or return `Result<_, lock_runtime::LockError>`"
+    note = "add `impl From<lock_runtime::LockError> for {Self}` (a lock that cannot be taken is returned as this error); for an error type of another crate, which Rust lets no one but that crate implement it for, return an error type of yours that wraps it, or `Result<_, lock_runtime::LockError>`"
 )]
 pub trait FromLockError: From<LockError> {}
 

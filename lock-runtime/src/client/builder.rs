@@ -425,8 +425,9 @@ impl LockClientBuilder {
         }
         if self.watchdog_timeout > MAX_WATCHDOG_TIMEOUT {
             return Err(LockError::config(format!(
-                "`watchdog_timeout` is {:?}; it must be at most {MAX_WATCHDOG_TIMEOUT:?} (a year)",
-                self.watchdog_timeout
+                "`watchdog_timeout` is {:?}; it must be at most {} days",
+                self.watchdog_timeout,
+                MAX_WATCHDOG_TIMEOUT.as_secs() / 86_400
             )));
         }
         if let Some(check) = self.replicas {

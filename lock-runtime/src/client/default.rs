@@ -76,4 +76,11 @@ async fn connect_from_environment() -> Result<LockClient, LockError> {
         .get_or_try_init(|| LockClient::connect(&url))
         .await
         .cloned()
+        .map_err(|err| match err {
+            LockError::Config { mistake, message } => LockError::Config {
+                mistake,
+                message: format!("{message} (the URL in REDIS_URL)"),
+            },
+            other => other,
+        })
 }

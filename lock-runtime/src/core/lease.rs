@@ -41,7 +41,8 @@ pub(crate) fn check_lease(name: &str, what: &str, lease: Duration) -> Result<Dur
         return Ok(lease);
     }
     Err(LockError::invalid_argument(format!(
-        "the {what} of `{name}` is {lease:?}; it must lie between {MIN_LEASE:?} and {MAX_LEASE:?} (a year), or be `None` for the watchdog"
+        "the {what} of `{name}` is {lease:?}; it must lie between {MIN_LEASE:?} and {} days, or be `None` for the watchdog",
+        MAX_LEASE.as_secs() / 86_400
     )))
 }
 

@@ -87,9 +87,7 @@ impl Tls {
 /// [`LockError::Config`] if the URL does not parse, names TLS in a build without the `tls`
 /// feature, or the certificates given cannot be read.
 pub(crate) fn open(url: &str, tls: &Tls) -> Result<redis::Client, LockError> {
-    let bad = |err: redis::RedisError| {
-        LockError::config(format!("Redis URL `{url}` does not parse: {err}"))
-    };
+    let bad = |err: redis::RedisError| unparsed("Redis", url, &err);
     let secure = url.starts_with("rediss://");
     #[cfg(feature = "tls")]
     if let (true, Some(certificates)) = (secure, &tls.certificates) {
@@ -107,6 +105,35 @@ pub(crate) fn open(url: &str, tls: &Tls) -> Result<redis::Client, LockError> {
         }
     }
     redis::Client::open(url).map_err(bad)
+}
+
+/// The error for a `url` of a `what` (`"Redis"`, `"Sentinel"`) that redis-rs could not parse
+/// (`err`): what is wrong where it can tell (no scheme, or not Redis's), else the form a URL
+/// takes; redis-rs's
+/// own words ("Redis URL did not parse") only where they add a detail.
+pub(crate) fn unparsed(what: &str, url: &str, err: &redis::RedisError) -> LockError {
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    let known = [
+        "redis",
+        "rediss",
+        "redis+unix",
+        "unix",
+        "valkey",
+        "valkeys",
+        "valkey+unix",
+    ];
+    let hint = if scheme.is_some_and(|scheme| known.contains(&scheme)) {
+        let detail = err
+            .detail()
+            .map(|detail| format!(" ({detail})"))
+            .unwrap_or_default();
+        format!("{detail}: the form is `redis://[user:password@]host[:port][/db]`")
+    } else {
+        ": it must start with `redis://` (`rediss://` for TLS, `redis+unix://` for a Unix \
+         socket), as in `redis://127.0.0.1:6379`"
+            .to_owned()
+    };
+    LockError::config(format!("{what} URL `{url}` does not parse{hint}"))
 }
 
 /// The error for a `rediss://` `url` in a build without the `tls` feature.

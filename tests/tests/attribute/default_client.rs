@@ -65,3 +65,12 @@ fn without_a_default_client_or_redis_url_the_error_says_what_to_do() {
     assert!(stdout.contains("set_default_client"), "{stdout}");
     assert!(stdout.contains("REDIS_URL"), "{stdout}");
 }
+
+#[test]
+fn a_redis_url_that_does_not_parse_is_named_as_the_environments() {
+    let stdout = run_default_worker(&unique_name("bad-env"), "redis//127.0.0.1:6379");
+
+    assert!(stdout.contains("does not parse"), "{stdout}");
+    assert!(stdout.contains("must start with `redis://`"), "{stdout}");
+    assert!(stdout.contains("(the URL in REDIS_URL)"), "{stdout}");
+}

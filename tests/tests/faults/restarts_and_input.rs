@@ -139,17 +139,30 @@ async fn a_zero_lease_is_refused() {
     assert_released(&server, &name);
 }
 
+/// A URL that does not parse is a configuration error that says what a URL looks like: the
+/// scheme it must start with when it has none (or another), else the form of the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unparsable_url_is_a_config_error() {
-    for url in [
-        "",
-        "not a url",
-        "http://127.0.0.1:6379",
-        "redis://127.0.0.1:notaport",
+    for (url, hint) in [
+        ("", "must start with `redis://`"),
+        ("not a url", "must start with `redis://`"),
+        ("127.0.0.1:6379", "must start with `redis://`"),
+        ("redis//127.0.0.1:6379", "must start with `redis://`"),
+        ("http://127.0.0.1:6379", "must start with `redis://`"),
+        (
+            "redis://127.0.0.1:notaport",
+            "the form is `redis://[user:password@]host[:port][/db]`",
+        ),
     ] {
         let err = LockClient::connect(url).await.expect_err(url);
         assert!(matches!(err, LockError::Config { .. }), "{url:?}: {err}");
-        assert!(err.to_string().contains("does not parse"), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("does not parse"), "{message}");
+        assert!(message.contains(hint), "{url:?}: {message}");
+        assert!(
+            !message.contains("did not parse"),
+            "redis-rs's words again: {message}"
+        );
     }
 }
 

@@ -57,6 +57,10 @@ async fn per_call_mistakes_are_not_called_configuration() {
         "{zero_lease}"
     );
     assert!(zero_lease.to_string().contains(&name), "{zero_lease}");
+    assert!(
+        zero_lease.to_string().contains("between 1ms and 365 days"),
+        "{zero_lease}"
+    );
 
     let never_set = client
         .semaphore(&name)

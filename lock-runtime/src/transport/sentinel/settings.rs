@@ -56,9 +56,9 @@ pub(crate) fn sentinel_client(
     let infos = urls
         .iter()
         .map(|url| {
-            url.as_str().into_connection_info().map_err(|err| {
-                LockError::config(format!("Sentinel URL `{url}` does not parse: {err}"))
-            })
+            url.as_str()
+                .into_connection_info()
+                .map_err(|err| crate::transport::tls::unparsed("Sentinel", url, &err))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let settings = infos[0].redis_settings();
