@@ -206,3 +206,45 @@ fn a_waiter_elsewhere_is_refused_once_the_clients_runtime_shut_down() {
     });
     assert_released(&server, &name);
 }
+
+/// Runtime A, given to the client, shuts down while a release runs there in the background (its
+/// Redis paused, it waits for the reply): the release is dropped with the runtime, and `flush`
+/// from runtime B returns rather than wait for work that can no longer run. The lock then runs
+/// out by its lease.
+#[test]
+fn flush_returns_once_the_clients_runtime_shut_down_under_its_work() {
+    let server = RedisServer::start();
+    let name = unique_name("flush-stopped");
+    let runtime_a = one_worker_runtime();
+    let client = runtime_a.block_on(async {
+        let client = client_on_this_runtime(&server).await;
+        let guard = client
+            .lock(&name)
+            .try_acquire(Duration::from_secs(1), Some(Duration::from_millis(1500)))
+            .await
+            .expect("lock in runtime A");
+        server.pause();
+        drop(guard);
+        tokio::time::timeout(Duration::from_millis(200), client.flush())
+            .await
+            .expect_err("the release waits for the paused Redis");
+        client
+    });
+    drop(runtime_a);
+    server.resume();
+
+    let runtime_b = Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime B");
+    runtime_b.block_on(async {
+        tokio::time::timeout(Duration::from_secs(2), client.flush())
+            .await
+            .expect("nothing left to wait for");
+        assert!(
+            eventually(Duration::from_secs(3), || !is_held(&server, &name)).await,
+            "the lock's key expires with its lease"
+        );
+    });
+    assert_released(&server, &name);
+}
