@@ -108,11 +108,12 @@ pub(crate) fn open(url: &str, tls: &Tls) -> Result<redis::Client, LockError> {
 }
 
 /// The error for a `url` of a `what` (`"Redis"`, `"Sentinel"`) that redis-rs could not parse
-/// (`err`): what is wrong where it can tell (no scheme, or not Redis's), else the form a URL
-/// takes; redis-rs's
-/// own words ("Redis URL did not parse") only where they add a detail.
+/// (`err`): what is wrong where it can tell (no scheme, or not one of redis-rs's), else the
+/// form a URL takes; redis-rs's own words ("Redis URL did not parse") only where they add a
+/// detail.
 pub(crate) fn unparsed(what: &str, url: &str, err: &redis::RedisError) -> LockError {
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    // The schemes redis-rs 1.8 reads (`connection.rs`, `IntoConnectionInfo for Url`).
     let known = [
         "redis",
         "rediss",
