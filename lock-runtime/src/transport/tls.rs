@@ -88,7 +88,7 @@ impl Tls {
 /// feature, or the certificates given cannot be read.
 pub(crate) fn open(url: &str, tls: &Tls) -> Result<redis::Client, LockError> {
     let bad = |err: redis::RedisError| unparsed("Redis", url, &err);
-    let secure = url.starts_with("rediss://");
+    let secure = asks_for_tls(url);
     #[cfg(feature = "tls")]
     if let (true, Some(certificates)) = (secure, &tls.certificates) {
         return redis::Client::build_with_tls(url, certificates.clone()).map_err(|err| {
@@ -105,6 +105,12 @@ pub(crate) fn open(url: &str, tls: &Tls) -> Result<redis::Client, LockError> {
         }
     }
     redis::Client::open(url).map_err(bad)
+}
+
+/// Whether `url` names a server behind TLS: `rediss://`, or `valkeys://`, which redis-rs
+/// reads alike.
+pub(crate) fn asks_for_tls(url: &str) -> bool {
+    url.starts_with("rediss://") || url.starts_with("valkeys://")
 }
 
 /// The error for a `url` of a `what` (`"Redis"`, `"Sentinel"`) that redis-rs could not parse

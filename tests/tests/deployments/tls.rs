@@ -144,3 +144,24 @@ async fn certificates_that_do_not_parse_are_a_config_error() {
         .expect_err("bad key");
     assert!(err.to_string().contains("private key"), "{err}");
 }
+
+/// `valkeys://`, which redis-rs reads as `rediss://`, is TLS too: the certificates given are
+/// used for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valkeys_url_is_tls_too() {
+    if skip_without(Capability::Tls) {
+        return;
+    }
+    let server = RedisServer::builder().tls(true).start();
+    let url = server.tls_url().replacen("rediss://", "valkeys://", 1);
+    let client = LockClient::builder()
+        .url(url)
+        .tls_root_certificate(server.tls_ca_pem())
+        .build()
+        .await
+        .expect("TLS connect");
+    let name = unique_name("valkeys");
+    take_once(&client, &name).await;
+    assert_eq!(tls_connections(&server).len(), 1);
+    assert_released(&server, &name);
+}

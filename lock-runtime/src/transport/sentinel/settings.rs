@@ -39,7 +39,7 @@ pub(crate) fn sentinel_client(
     }
     // Read from the scheme, before parsing: without the `tls` feature redis-rs does not parse
     // a `rediss://` URL, and the error should say why.
-    let secure = |url: &String| url.starts_with("rediss://");
+    let secure = |url: &String| crate::transport::tls::asks_for_tls(url);
     let tls_mode = secure(&urls[0]);
     if urls.iter().any(|url| secure(url) != tls_mode) {
         return Err(LockError::config(
@@ -152,7 +152,9 @@ mod tests {
     #[cfg(not(feature = "tls"))]
     #[test]
     fn tls_sentinels_need_the_tls_feature() {
-        assert!(refused("mymaster", &["rediss://127.0.0.1:26379"]).contains("`tls` cargo feature"));
+        for url in ["rediss://127.0.0.1:26379", "valkeys://127.0.0.1:26379"] {
+            assert!(refused("mymaster", &[url]).contains("`tls` cargo feature"));
+        }
     }
 
     #[test]
