@@ -355,7 +355,9 @@ primitives! {
 ///    other, as they take the same reentrant lock.
 /// 4. Releases the lock (with `keys`, every one of them), and then returns, whatever the body did: `Ok`, `Err`, `?`, an early
 ///    `return`. A panic in the body, or the caller dropping the future (a `tokio::time::timeout`,
-///    a `select!`), releases it from the guard's drop. A release that fails after the body ran
+///    a `select!`, a server cancelling its requests at shutdown), releases it from the guard's
+///    drop, in the background: a process about to exit waits for such releases with
+///    [`LockClient::flush`]. A release that fails after the body ran
 ///    (typically `NotHeld`, or `MultiRelease` with `keys`: the lease ran out while the body ran,
 ///    with `on_lease_lost = "continue"`) does not change the function's result; it is logged as a
 ///    `tracing` event at `warn` level naming the lock (with `keys`, every key), never silently.
