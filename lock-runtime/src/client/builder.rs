@@ -272,7 +272,7 @@ impl LockClientBuilder {
     /// first, and on a multi-threaded runtime a task on its workers hands its request to the
     /// connection and gets the reply back without waking another thread. A thread woken from
     /// sleep is a cost every request pays twice on the library's thread, and every contended
-    /// hand-off a few times: in the benchmark (7 December), the uncontended p50 from a worker
+    /// hand-off a few times: in a full run of the benchmark, the uncontended p50 from a worker
     /// task went from 1.36× to 1.15× the round-trip floor this way, and the contended lock's
     /// hand-off from about 4 to 2.7 round trips (README, "Which runtime runs the client").
     ///
@@ -338,7 +338,8 @@ impl LockClientBuilder {
 
     /// Checks the settings, connects to Redis, and starts the client's background tasks.
     ///
-    /// Must be called inside a Tokio runtime.
+    /// Works from any executor, Tokio or not: the client's I/O and timers run on the library's
+    /// own runtime (or on the one given to [`background_runtime`](Self::background_runtime)).
     ///
     /// # Errors
     ///

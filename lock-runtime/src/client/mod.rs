@@ -181,8 +181,11 @@ impl LockClient {
     /// Waits until the work this client runs in the background has finished: the releases of
     /// guards and permits dropped rather than released with `unlock().await` or
     /// `release().await`, of `#[distribute_lock]` calls cancelled (their futures dropped) and
-    /// of `unlock()` futures dropped before they completed, and the undos of acquisitions given
-    /// up while their request was on its way.
+    /// of `unlock()` futures dropped before they completed, the undos of acquisitions given up
+    /// while their request was on its way, the count-downs of
+    /// [`CountDownLatch::count_down`](crate::CountDownLatch::count_down) futures dropped after
+    /// their first poll, and the spends of [`LockGuard::exec`](crate::LockGuard::exec) calls
+    /// dropped while their request was on its way.
     ///
     /// Dropping a guard releases its lock at once, but from the library's background thread. A
     /// process that exits right after may exit before the release reaches Redis, and the lock
@@ -195,7 +198,10 @@ impl LockClient {
     /// client stays usable. A release gives up once Redis stayed unreachable for the
     /// [retry timeout](LockClientBuilder::retry_timeout) (10 seconds by default), but an undo
     /// keeps trying for as long as a copy of its request may still reach Redis (about 15
-    /// minutes): where Redis may be down, bound the wait with `tokio::time::timeout`.
+    /// minutes): where Redis may be down, bound the wait with `tokio::time::timeout`. On a
+    /// client given a [`background_runtime`](LockClientBuilder::background_runtime) that has
+    /// since shut down, the work that runtime was running was dropped with it, unfinished:
+    /// `flush` returns without it, and those locks stay held until their leases run out.
     ///
     /// # Cancel safety
     ///

@@ -153,7 +153,9 @@ impl FairLock {
         /// [`LockError::Timeout`] if the lock did not come to this waiter's turn within the wait
         /// (the waiter then leaves the queue), and the errors of [`FairLock::acquire`]. A lease out
         /// of range is a [`LockError::Config`]
-        /// ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error.
+        /// ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error. A lease too short
+        /// to outlast the round trip that set it is a [`LockError::LeaseLost`], and nothing stays
+        /// held.
         ///
         /// # Cancel safety
         ///

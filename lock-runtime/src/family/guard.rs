@@ -123,6 +123,14 @@ impl LockGuard {
     /// lock take turns, one re-entry at a time, so a body's `join!(withdraw(), deposit())` does
     /// not race under its own lock.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the returned future drops `future` where it stands and leaves this
+    /// guard, and its lock, held; the guards of re-entries taken inside are released as any
+    /// guard is.
+    ///
+    /// # Examples
+    ///
     /// ```no_run
     /// # async fn example(client: lock_runtime::LockClient) -> Result<(), lock_runtime::LockError> {
     /// let lock = client.lock("account:1");
@@ -303,7 +311,8 @@ impl LockGuard {
     /// # Cancel safety
     ///
     /// If the future is dropped before it completes, the release goes on in the background and
-    /// finishes, as if the guard had been dropped: a release once started always completes.
+    /// finishes, as if the guard had been dropped: a release once started always completes
+    /// (wait for it with [`LockClient::flush`](crate::LockClient::flush)).
     ///
     /// # Examples
     ///

@@ -78,7 +78,11 @@ impl Lock {
         ///
         /// [`LockError::InvalidName`] for an empty name or one with braces,
         /// [`LockError::WrongType`] if the lock's key holds something else,
-        /// [`LockError::LeaseLost`] when re-entering a lock whose lease the scope has lost,
+        /// [`LockError::LeaseLost`] when re-entering a lock whose lease the scope has lost, or
+        /// for a fresh hold whose lease ran out before Redis's reply came (nothing stays held),
+        /// [`LockError::NotReplicated`] if the client waits for replicas
+        /// ([`LockClientBuilder::wait_for_replicas`](crate::LockClientBuilder::wait_for_replicas))
+        /// and too few confirmed the fresh hold (it was released),
         /// [`LockError::Redis`] if Redis stays unreachable for the retry timeout.
         ///
         /// # Cancel safety
@@ -109,9 +113,9 @@ impl Lock {
         ///
         /// [`LockError::Timeout`] if another owner held the lock for the whole wait, and the errors
         /// of [`Lock::acquire`]. A lease out of range is a [`LockError::Config`]
-        /// ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error; so is a lease too
-        /// short to survive the round trip that set it ([`LockError::LeaseLost`] then, and nothing
-        /// stays held).
+        /// ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error. A lease too short
+        /// to outlast the round trip that set it is a [`LockError::LeaseLost`], and nothing stays
+        /// held.
         ///
         /// # Cancel safety
         ///

@@ -383,7 +383,8 @@ async fn settle(members: &[Member], lease: Option<Duration>) -> Result<Settled, 
 }
 
 /// The locks of a [`MultiLock`], all held until this is released or dropped (dropped, they are
-/// released in the background, as a [`LockGuard`] is).
+/// released in the background, as a [`LockGuard`] is: before a process exits, wait for that
+/// with [`LockClient::flush`](crate::LockClient::flush)).
 #[must_use = "dropping the guard releases every lock at once"]
 #[derive(Debug)]
 pub struct MultiLockGuard {
@@ -406,6 +407,21 @@ impl MultiLockGuard {
     /// # Cancel safety
     ///
     /// Cancel safe: it only observes the leases.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let both = client
+    ///     .multi_lock(["batch:a", "batch:b"])
+    ///     .try_acquire(Duration::from_secs(1), Some(Duration::from_millis(200)))
+    ///     .await?;
+    /// both.lease_lost().await; // the fixed leases ran out
+    /// assert!(both.is_lease_lost());
+    /// # Ok(()) });
+    /// ```
     pub async fn lease_lost(&self) {
         let losses = self.guards.iter().map(|guard| Box::pin(guard.lease_lost()));
         select_all(losses).await;
@@ -427,6 +443,28 @@ impl MultiLockGuard {
 
     /// Runs `future` inside the scope of every member: taking any of them again from within
     /// re-enters it, and [`fencing_token`](crate::fencing_token) returns the last member's.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the returned future drops `future` where it stands and leaves this
+    /// guard, and its lock, held; the guards of re-entries taken inside are released as any
+    /// guard is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let both = client.multi_lock(["acct:1", "acct:2"]).acquire().await?;
+    /// let last = both.guards()[1].fencing_token(); // acct:2's, the last in name order
+    /// both.scope(async {
+    ///     assert_eq!(lock_runtime::fencing_token(), Some(last));
+    ///     client.lock("acct:1").acquire().await?.unlock().await // re-enters
+    /// })
+    /// .await?;
+    /// both.unlock().await?;
+    /// # Ok(()) });
+    /// ```
     pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> + use<F> {
         let holders: Vec<_> = self.guards.iter().map(LockGuard::holder).collect();
         scope::enter_all(holders, future)
@@ -442,7 +480,8 @@ impl MultiLockGuard {
     ///
     /// # Cancel safety
     ///
-    /// A release once started finishes in the background if the future is dropped.
+    /// A release once started finishes in the background if the future is dropped (wait for it
+    /// with [`LockClient::flush`](crate::LockClient::flush)).
     ///
     /// # Examples
     ///

@@ -52,7 +52,9 @@ impl ReadLock {
         /// ahead, for the whole wait (the waiter then leaves the queue), and the errors of
         /// [`ReadLock::acquire`]. A lease out of range is a
         /// [`LockError::Config`](crate::LockError::Config)
-        /// ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error.
+        /// ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error. A lease too short
+        /// to outlast the round trip that set it is a
+        /// [`LockError::LeaseLost`](crate::LockError::LeaseLost), and nothing stays held.
         ///
         /// # Cancel safety
         ///

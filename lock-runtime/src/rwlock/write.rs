@@ -57,7 +57,9 @@ impl WriteLock {
         /// this writer at the head of the queue, within the wait (the waiter then leaves the
         /// queue), and the errors of [`WriteLock::acquire`]. A lease out of range is a
         /// [`LockError::Config`](crate::LockError::Config)
-        /// ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error.
+        /// ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error. A lease too short
+        /// to outlast the round trip that set it is a
+        /// [`LockError::LeaseLost`](crate::LockError::LeaseLost), and nothing stays held.
         ///
         /// # Cancel safety
         ///

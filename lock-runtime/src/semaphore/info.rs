@@ -117,7 +117,8 @@ impl PermitHolder {
         self.permits
     }
 
-    /// How long its lease had left (in watchdog mode, until the next renewal extends it).
+    /// How long its lease had left (in watchdog mode, until the next renewal extends it), or
+    /// `None` if its key had no expiry (never set so by this crate).
     pub fn ttl(&self) -> Option<Duration> {
         self.ttl
     }

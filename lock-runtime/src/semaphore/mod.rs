@@ -358,7 +358,8 @@ impl Semaphore {
     /// [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) at once for `permits == 0`; [`LockError::Config`] ([`Mistake::Misuse`](crate::Mistake::Misuse)) at once
     /// for more permits than the semaphore's total, and for a semaphore whose permits were
     /// never set (set them with [`try_set_permits`](Self::try_set_permits)); [`LockError::InvalidName`],
-    /// [`LockError::WrongType`], [`LockError::Redis`] as for [`Lock::acquire`](crate::Lock::acquire).
+    /// [`LockError::WrongType`], [`LockError::LeaseLost`], [`LockError::NotReplicated`],
+    /// [`LockError::Redis`] as for [`Lock::acquire`](crate::Lock::acquire).
     ///
     /// # Cancel safety
     ///
@@ -393,6 +394,8 @@ impl Semaphore {
     /// [`LockError::Timeout`] if too few permits were free for the whole wait (the waiter then
     /// leaves the queue), and the errors of [`Semaphore::acquire`]. A lease out of range is a
     /// [`LockError::Config`] ([`Mistake::InvalidArgument`](crate::Mistake::InvalidArgument)) error.
+    /// A lease too short to outlast the round trip that set it is a [`LockError::LeaseLost`],
+    /// and nothing stays held.
     ///
     /// # Cancel safety
     ///

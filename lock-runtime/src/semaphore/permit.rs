@@ -116,7 +116,7 @@ impl SemaphorePermit {
     /// # Cancel safety
     ///
     /// Cancel safe: a release once started finishes in the background if this future is
-    /// dropped.
+    /// dropped (wait for it with [`LockClient::flush`](crate::LockClient::flush)).
     ///
     /// # Examples
     ///

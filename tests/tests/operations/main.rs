@@ -8,6 +8,7 @@
 mod background_runtime;
 mod connection_names;
 mod errors;
+mod executors;
 mod force_unlock;
 mod holder;
 mod info;

@@ -88,6 +88,24 @@ impl RedlockGuard {
     /// # Cancel safety
     ///
     /// Cancel safe: it only observes the leases.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # lock_tests::locks::run_with_masters(3, |urls| async move {
+    /// # let mut clients = Vec::new();
+    /// # for url in &urls {
+    /// #     clients.push(lock_runtime::LockClient::connect(url).await?);
+    /// # }
+    /// let redlock = lock_runtime::Redlock::new(clients)?;
+    /// let held = redlock
+    ///     .lock("ledger")
+    ///     .try_acquire(Duration::from_secs(1), Some(Duration::from_millis(300)))
+    ///     .await?;
+    /// held.lease_lost().await; // the fixed lease's validity ended
+    /// # Ok(()) });
+    /// ```
     pub async fn lease_lost(&self) {
         let Some(first) = self.members.first() else {
             return;
@@ -149,6 +167,33 @@ impl RedlockGuard {
     /// Runs `future` inside this guard's scope: acquiring the same Redlock lock from within
     /// re-enters it instead of waiting, and [`fencing_token`](crate::fencing_token) returns
     /// this guard's token.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the returned future drops `future` where it stands and leaves this
+    /// guard, and its lock, held; the guards of re-entries taken inside are released as any
+    /// guard is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_masters(3, |urls| async move {
+    /// # let mut clients = Vec::new();
+    /// # for url in &urls {
+    /// #     clients.push(lock_runtime::LockClient::connect(url).await?);
+    /// # }
+    /// let redlock = lock_runtime::Redlock::new(clients)?;
+    /// let lock = redlock.lock("ledger");
+    /// let held = lock.acquire().await?;
+    /// let token = held.fencing_token();
+    /// held.scope(async {
+    ///     assert_eq!(lock_runtime::fencing_token(), Some(token));
+    ///     lock.acquire().await?.unlock().await // re-enters
+    /// })
+    /// .await?;
+    /// held.unlock().await?;
+    /// # Ok(()) });
+    /// ```
     pub fn scope<F: Future>(&self, future: F) -> impl Future<Output = F::Output> + use<F> {
         let token = self.token;
         let holders: Vec<_> = self
@@ -175,7 +220,8 @@ impl RedlockGuard {
     ///
     /// # Cancel safety
     ///
-    /// A release once started finishes in the background if the future is dropped.
+    /// A release once started finishes in the background if the future is dropped (wait for it
+    /// with [`LockClient::flush`](crate::LockClient::flush) of each master's client).
     ///
     /// # Examples
     ///

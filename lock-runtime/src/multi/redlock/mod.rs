@@ -196,7 +196,7 @@ impl RedlockBuilder {
         self
     }
 
-    /// The Redlock.
+    /// Checks the settings and makes the Redlock; nothing is sent to the masters.
     ///
     /// # Errors
     ///
@@ -360,6 +360,23 @@ impl RedlockLock {
     /// # Cancel safety
     ///
     /// Cancel safe: it only reads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_masters(3, |urls| async move {
+    /// # let mut clients = Vec::new();
+    /// # for url in &urls {
+    /// #     clients.push(lock_runtime::LockClient::connect(url).await?);
+    /// # }
+    /// let redlock = lock_runtime::Redlock::new(clients)?;
+    /// let lock = redlock.lock("ledger");
+    /// assert!(!lock.is_locked().await?);
+    /// let held = lock.acquire().await?;
+    /// assert!(lock.is_locked().await?);
+    /// held.unlock().await?;
+    /// # Ok(()) });
+    /// ```
     pub async fn is_locked(&self) -> Result<bool, LockError> {
         let answers = self
             .on_every_master(|client| async move { client.lock(self.name()).is_locked().await })
@@ -381,6 +398,23 @@ impl RedlockLock {
     ///
     /// Not cancel safe: if the future is dropped, some masters may have deleted the lock and
     /// others not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_masters(3, |urls| async move {
+    /// # let mut clients = Vec::new();
+    /// # for url in &urls {
+    /// #     clients.push(lock_runtime::LockClient::connect(url).await?);
+    /// # }
+    /// let redlock = lock_runtime::Redlock::new(clients)?;
+    /// let lock = redlock.lock("ledger");
+    /// let held = lock.acquire().await?;
+    /// assert!(lock.force_unlock().await?);
+    /// assert!(!lock.is_locked().await?);
+    /// drop(held); // its release finds nothing to release
+    /// # Ok(()) });
+    /// ```
     pub async fn force_unlock(&self) -> Result<bool, LockError> {
         let answers = self
             .on_every_master(|client| async move { client.lock(self.name()).force_unlock().await })
