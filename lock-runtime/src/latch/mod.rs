@@ -380,7 +380,7 @@ impl CountDownLatch {
     /// assert_eq!(latch.count().await?, 0);
     /// # Ok(()) });
     /// ```
-    pub fn wait(&self) -> impl Future<Output = Result<(), LockError>> + Send + '_ {
+    pub fn wait(&self) -> impl Future<Output = Result<(), LockError>> + Send + 'static + use<> {
         self.wait_for(Duration::MAX)
     }
 
@@ -414,7 +414,7 @@ impl CountDownLatch {
     pub fn wait_timeout(
         &self,
         timeout: Duration,
-    ) -> impl Future<Output = Result<bool, LockError>> + Send + '_ {
+    ) -> impl Future<Output = Result<bool, LockError>> + Send + 'static + use<> {
         self.wait_for(timeout).map(|waited| match waited {
             Ok(()) => Ok(true),
             Err(LockError::Timeout { .. }) => Ok(false),
@@ -426,22 +426,23 @@ impl CountDownLatch {
     /// ([`LockError::Timeout`]).
     ///
     /// Every task waiting on the latch holds this future, so it is not an `async fn`, which
-    /// would keep its arguments beside the wait made of them: the wait owns the latch's keys
-    /// and the timeout, and begins its clock at the first poll, as an `async fn` would.
+    /// would keep its arguments beside the wait made of them: the wait owns the latch's keys,
+    /// its client and the timeout (so it borrows nothing and can be spawned), and begins its
+    /// clock at the first poll, as an `async fn` would.
     fn wait_for(
         &self,
         timeout: Duration,
-    ) -> impl Future<Output = Result<(), LockError>> + Send + '_ {
-        let backend = &self.handle.backend;
+    ) -> impl Future<Output = Result<(), LockError>> + Send + 'static + use<> {
         let keys = match self.keys() {
             Ok(keys) => keys,
             Err(err) => return Either::Left(ready(Err(err))),
         };
+        let backend = Arc::clone(&self.handle.backend);
         let waiting = async move {
             let start = Instant::now();
             let mut waiting = Waiting {
                 attempt: Opened {
-                    backend,
+                    backend: &backend,
                     keys: &keys,
                 },
                 start,
@@ -451,7 +452,7 @@ impl CountDownLatch {
             Ok(())
         };
         let span = tracing::debug_span!("latch_wait", latch = %self.handle.name, ?timeout);
-        Either::Right(backend.in_context(waiting).instrument(span))
+        Either::Right(self.handle.backend.in_context(waiting).instrument(span))
     }
 
     /// The latch's keys: `{prefix:name}:latch` and those named after it.

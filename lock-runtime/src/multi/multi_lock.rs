@@ -130,7 +130,9 @@ impl MultiLock {
     /// both.unlock().await?;
     /// # Ok(()) });
     /// ```
-    pub fn acquire(&self) -> impl Future<Output = Result<MultiLockGuard, LockError>> + Send + '_ {
+    pub fn acquire(
+        &self,
+    ) -> impl Future<Output = Result<MultiLockGuard, LockError>> + Send + 'static + use<> {
         self.try_acquire(Duration::MAX, None)
     }
 
@@ -167,19 +169,23 @@ impl MultiLock {
     /// # Ok(()) });
     /// ```
     // Every task waiting for the members holds this future, so not an `async fn`, which would
-    // keep its arguments beside the wait made of them.
+    // keep its arguments beside the wait made of them, and borrow the handle: the future owns
+    // a clone of it, so that it can be spawned as a lock's can.
     pub fn try_acquire(
         &self,
         wait: Duration,
         lease: Option<Duration>,
-    ) -> impl Future<Output = Result<MultiLockGuard, LockError>> + Send + '_ {
+    ) -> impl Future<Output = Result<MultiLockGuard, LockError>> + Send + 'static + use<> {
         if self.names.is_empty() {
             return Either::Left(ready(Err(LockError::invalid_argument(
                 "a multi-lock of no names: name at least one lock",
             ))));
         }
         let meter = Meter::new("multi_lock", &self.label);
-        let taking = meter.clone().measure(self.take_all(wait, lease));
+        let this = self.clone();
+        let taking = meter
+            .clone()
+            .measure(async move { this.take_all(wait, lease).await });
         Either::Right(taking.map(move |guards| {
             Ok(MultiLockGuard {
                 guards: guards?,

@@ -9,7 +9,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use futures_util::future::{self, Either, FutureExt};
+use futures_util::future::{self, Either};
 
 use crate::{
     core::{lease::redis_millis, scope::HoldKind},
@@ -381,7 +381,7 @@ impl Semaphore {
     pub fn acquire(
         &self,
         permits: u32,
-    ) -> impl Future<Output = Result<SemaphorePermit, LockError>> + Send + '_ {
+    ) -> impl Future<Output = Result<SemaphorePermit, LockError>> + Send + 'static + use<> {
         self.try_acquire(permits, Duration::MAX, None)
     }
 
@@ -423,29 +423,32 @@ impl Semaphore {
         permits: u32,
         wait: Duration,
         lease: Option<Duration>,
-    ) -> impl Future<Output = Result<SemaphorePermit, LockError>> + Send + '_ {
+    ) -> impl Future<Output = Result<SemaphorePermit, LockError>> + Send + 'static + use<> {
         // Not an `async fn`, which would keep its arguments beside the acquisition's own future
-        // in the state every waiting task holds. Zero permits is refused at once, without a
-        // request, as before: the future is ready with the error.
-        let handle = &self.handle;
+        // in the state every waiting task holds, and borrow the handle: the future owns a clone
+        // of it, so that it can be spawned as the locks' can. Zero permits is refused at once,
+        // without a request: the future is ready with the error.
         if permits == 0 {
             return Either::Left(future::ready(Err(LockError::invalid_argument(format!(
                 "zero permits asked of semaphore `{}`: acquire at least one",
-                handle.name
+                self.handle.name
             )))));
         }
         // One permit, the common case, is the script's default: its call then leaves the
         // arguments at their defaults out (see `family::acquisition::acquire_call`).
         let argument = (permits > 1).then(|| Arc::from(permits.to_string()));
-        let acquiring = handle.acquire_fresh(&PERMITS, (wait, lease), argument);
-        Either::Right(acquiring.map(move |taken| {
+        let handle = self.handle.clone();
+        Either::Right(async move {
+            let taken = handle
+                .acquire_fresh(&PERMITS, (wait, lease), argument)
+                .await?;
             Ok(SemaphorePermit::new(
-                taken?,
+                taken,
                 Arc::clone(&handle.name),
                 permits,
                 handle.backend.runtime,
             ))
-        }))
+        })
     }
 
     /// Releases the permits of the acquisition `id` (a [`SemaphorePermit::id`]), whoever holds

@@ -13,6 +13,7 @@ mod multi_lock;
 mod read_write_lock;
 mod redlock;
 mod semaphore;
+mod spawned;
 
 /// The `lock-worker` binary: the tests' stand-in for another process of the application.
 const WORKER: &str = env!("CARGO_BIN_EXE_lock-worker");

@@ -294,8 +294,10 @@ impl RedlockLock {
     /// held.unlock().await?;
     /// # Ok(()) });
     /// ```
-    pub async fn acquire(&self) -> Result<RedlockGuard, LockError> {
-        self.try_acquire(Duration::MAX, None).await
+    pub fn acquire(
+        &self,
+    ) -> impl Future<Output = Result<RedlockGuard, LockError>> + Send + 'static + use<> {
+        self.try_acquire(Duration::MAX, None)
     }
 
     /// Waits at most `wait` for a quorum of the masters; with `lease = Some(d)` holds the lock
@@ -339,16 +341,21 @@ impl RedlockLock {
     /// held.unlock().await?;
     /// # Ok(()) });
     /// ```
-    pub async fn try_acquire(
+    // Not an `async fn`, which would borrow the handle: the future owns a clone of it, so
+    // that it can be spawned as a lock's can.
+    pub fn try_acquire(
         &self,
         wait: Duration,
         lease: Option<Duration>,
-    ) -> Result<RedlockGuard, LockError> {
+    ) -> impl Future<Output = Result<RedlockGuard, LockError>> + Send + 'static + use<> {
         let client = &self.redlock.inner.clients[0];
         let span = tracing::debug_span!("redlock_acquire", lock = %self.name, ?wait, ?lease);
-        let meter = Meter::new("redlock", &self.label);
-        let acquiring = acquire::acquire(&self.redlock.inner, (&self.name, &meter), wait, lease);
-        tracing::Instrument::instrument(client.backend.in_context(acquiring), span).await
+        let this = self.clone();
+        let acquiring = async move {
+            let meter = Meter::new("redlock", &this.label);
+            acquire::acquire(&this.redlock.inner, (&this.name, &meter), wait, lease).await
+        };
+        tracing::Instrument::instrument(client.backend.in_context(acquiring), span)
     }
 
     /// Whether a quorum of the masters hold the lock now.
