@@ -131,6 +131,7 @@ impl SemaphorePermit {
     /// assert_eq!(pool.available_permits().await?, 3);
     /// # Ok(()) });
     /// ```
+    #[doc(alias = "unlock")]
     pub fn release(self) -> impl Future<Output = Result<(), LockError>> + Send + 'static {
         // Not an `async fn`, which would keep the whole permit twice in the future: only its
         // hold goes on, and the rest of the permit is dropped here.

@@ -18,7 +18,7 @@ use crate::{
 
 /// A [`Redlock`](crate::Redlock)'s lock, held on a quorum of its masters. Dropping it releases
 /// every master's hold (in the background: before a process exits, wait for that with
-/// [`LockClient::flush`](crate::LockClient::flush) of each master's client);
+/// [`Redlock::flush`](crate::Redlock::flush));
 /// [`RedlockGuard::unlock`] releases them and reports how that went.
 #[must_use = "dropping the guard releases the lock at once"]
 #[derive(Debug)]
@@ -221,7 +221,7 @@ impl RedlockGuard {
     /// # Cancel safety
     ///
     /// A release once started finishes in the background if the future is dropped (wait for it
-    /// with [`LockClient::flush`](crate::LockClient::flush) of each master's client).
+    /// with [`Redlock::flush`](crate::Redlock::flush)).
     ///
     /// # Examples
     ///

@@ -160,6 +160,32 @@ impl Redlock {
     pub fn clients(&self) -> &[LockClient] {
         &self.inner.clients
     }
+
+    /// [`LockClient::flush`] of every master's client at once: waits until the releases they
+    /// run in the background (a dropped [`RedlockGuard`]'s on each master) have finished.
+    /// Call it before the process exits.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping it stops the waiting, not the work.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_masters(3, |urls| async move {
+    /// # let mut clients = Vec::new();
+    /// # for url in &urls {
+    /// #     clients.push(lock_runtime::LockClient::connect(url).await?);
+    /// # }
+    /// let redlock = lock_runtime::Redlock::new(clients)?;
+    /// drop(redlock.lock("ledger").acquire().await?); // released in the background
+    /// redlock.flush().await;
+    /// assert!(!redlock.lock("ledger").is_locked().await?);
+    /// # Ok(()) });
+    /// ```
+    pub async fn flush(&self) {
+        join_all(self.inner.clients.iter().map(LockClient::flush)).await;
+    }
 }
 
 /// Configures a [`Redlock`]; made by [`Redlock::builder`].
