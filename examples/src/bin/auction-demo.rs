@@ -210,6 +210,9 @@ async fn worker(args: WorkerArgs) -> Result<(), Failure> {
     for bidder in bidders {
         bidder.await?;
     }
+    // What the lock runs in the background (a timed-out bidder leaving the lock's queue) lands
+    // before the process exits.
+    lock_runtime::default_client().await?.flush().await;
     Ok(())
 }
 

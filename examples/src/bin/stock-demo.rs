@@ -142,6 +142,9 @@ async fn worker(args: WorkerArgs) -> Result<(), Failure> {
     for buyer in buyers {
         buyer.await?;
     }
+    // What the lock runs in the background (a timed-out buyer leaving the lock's queue) lands
+    // before the process exits.
+    lock_runtime::default_client().await?.flush().await;
     Ok(())
 }
 
