@@ -156,7 +156,7 @@ impl Hold {
         let backend = Arc::clone(&self.backend);
         backend.spawn(async move {
             if let Err(err) = self.release.give_back(&self.backend).await {
-                tracing::debug!(lock = self.release.name(), error = %err, "background release failed");
+                log_background_failure(&err);
             }
         });
     }
@@ -257,10 +257,25 @@ impl Drop for RunToEnd {
         if let Some(release) = self.release.take() {
             self.backend.spawn(async move {
                 if let Err(err) = release.await {
-                    tracing::debug!(error = %err, "a request finished in the background failed");
+                    log_background_failure(&err);
                 }
             });
         }
+    }
+}
+
+/// Logs a request that failed where nobody awaits it (a release, or a count-down, left to finish
+/// in the background): at `warn`, as a lock it was releasing stays held until its lease runs
+/// out; at `debug` when the hold was gone already (its lease ran out, warned of when noticed).
+/// The error names the lock.
+fn log_background_failure(err: &LockError) {
+    if err.is_not_held() {
+        tracing::debug!(error = %err, "a release in the background found the hold gone");
+    } else {
+        tracing::warn!(
+            error = %err,
+            "a request left to finish in the background failed; a lock it was releasing stays held until its lease runs out"
+        );
     }
 }
 

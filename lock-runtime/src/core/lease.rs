@@ -97,7 +97,7 @@ impl Lease {
     /// Records that the lease is lost; wakes everyone awaiting [`Lease::lost`].
     pub(crate) fn mark_lost(&self) {
         if !self.lost.swap(true, Ordering::AcqRel) {
-            tracing::debug!(lock = %self.name, "lease lost");
+            tracing::warn!(lock = %self.name, "lease lost: another owner may hold the lock now");
             self.meter.lease_lost();
             self.lost_notify.notify_waiters();
         }

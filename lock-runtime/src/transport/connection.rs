@@ -424,21 +424,21 @@ impl Commands {
         match open {
             Open::Cluster(client, config, _) => {
                 let connection = client.get_pending_async_connection_with_config(config.clone());
-                tracing::debug!(error = %err, "a cluster node stopped answering; reconnecting to learn the slot map");
+                tracing::warn!(error = %err, "a cluster node stopped answering; reconnecting to learn the slot map");
                 current.replace(Inner::Cluster(connection), &self.name, 0);
             }
             Open::Sentinel(..) => {
-                tracing::debug!(error = %err, "command connection may not reach the primary; finding it again");
+                tracing::warn!(error = %err, "command connection may not reach the primary; finding it again");
                 current.stale = true;
             }
             Open::Single(client, config) => {
                 match ConnectionManager::new_lazy_with_config((**client).clone(), config.clone()) {
                     Ok(connection) => {
-                        tracing::debug!(error = %err, "command connection stopped answering; replacing it");
+                        tracing::warn!(error = %err, "command connection stopped answering; replacing it");
                         current.replace(Inner::Single(connection), &self.name, 0);
                     }
                     Err(replace_err) => {
-                        tracing::debug!(error = %replace_err, "could not replace the command connection");
+                        tracing::warn!(error = %replace_err, "could not replace the command connection");
                     }
                 }
             }

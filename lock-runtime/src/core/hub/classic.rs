@@ -81,7 +81,7 @@ pub(super) async fn listen(
             return;
         };
         ask = nodes.epoch() == epoch;
-        tracing::debug!(%reason, "pub/sub connection lost; reconnecting");
+        tracing::warn!(%reason, "pub/sub connection lost; reconnecting (waiters wake at their timers meanwhile)");
         if let Some(state) = shared.upgrade() {
             for channel in state.wanted() {
                 channel.unconfirm();

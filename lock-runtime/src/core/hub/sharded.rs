@@ -368,7 +368,7 @@ impl Listener {
         if self.shards.remove(address).is_none() {
             return;
         }
-        tracing::debug!(node = ?address, %reason, "shard pub/sub connection lost; placing its channels again");
+        tracing::warn!(node = ?address, %reason, "shard pub/sub connection lost; placing its channels again");
         let lost: Vec<String> = self
             .placed
             .iter()
