@@ -62,11 +62,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let global = &cli.global;
     match cli.command {
         Command::Inspect { name } => {
-            let snapshot = Snapshot::look(&connect(global).await?, &name).await?;
+            let client = connect(global).await?;
+            let snapshot = Snapshot::look(&client, &name).await?;
             if global.json {
                 println!("{}", render::snapshot_json(&snapshot));
             } else {
-                print!("{}", render::details(&snapshot));
+                print!("{}", render::details(&snapshot, client.key_prefix()));
             }
         }
         Command::List { pattern, limit } => {
@@ -116,16 +117,34 @@ async fn list(
     pattern: &str,
     limit: usize,
 ) -> Result<(), LockError> {
-    let found = client.primitives(pattern, limit).await?;
+    // One more than asked, to tell a cut list from a whole one.
+    let mut found = client.primitives(pattern, limit.saturating_add(1)).await?;
+    let cut = found.len() > limit;
+    found.truncate(limit);
     // One look per name, shared by its kinds. A primitive released since the walk is shown as
-    // it is now (free).
+    // it is now (free). One that cannot be read (a key of another type under its name) is left
+    // out with a warning rather than ending the list.
     let mut looks: Vec<(lock_runtime::PrimitiveKind, Snapshot)> = Vec::with_capacity(found.len());
     for (kind, name) in found {
         let snapshot = match looks.last() {
             Some((_, last)) if last.name() == name => last.clone(),
-            _ => Snapshot::look(client, &name).await?,
+            _ => match Snapshot::look(client, &name).await {
+                Ok(snapshot) => snapshot,
+                Err(err @ LockError::WrongType { .. }) => {
+                    eprintln!("lock-cli: `{name}` left out: {err}");
+                    continue;
+                }
+                Err(err) => return Err(err),
+            },
         };
         looks.push((kind, snapshot));
+    }
+    if cut {
+        // On stderr, so that `--json` stays one array.
+        eprintln!(
+            "lock-cli: more than {limit} match `{pattern}`; these are the first {limit} the walk \
+             found (not the first by name): raise --limit, or narrow --pattern"
+        );
     }
     if global.json {
         let documents: Vec<_> = looks

@@ -140,13 +140,16 @@ fn latch_json(info: &LatchInfo) -> Value {
 }
 
 /// `inspect`'s text: a block for each kind that exists under the name, or the free lock and a
-/// line saying that nothing else of the name exists either.
-pub(crate) fn details(snapshot: &Snapshot) -> String {
+/// line saying that nothing else of the name exists either under `prefix`, the key prefix
+/// looked under (a wrong `--prefix` shows every lock free).
+pub(crate) fn details(snapshot: &Snapshot, prefix: &str) -> String {
     let kinds = snapshot.kinds();
     if kinds.is_empty() {
         let mut text = lock_details(&snapshot.lock);
-        text.push_str(
-            "  nothing else of that name: no read-write lock, semaphore or count-down latch\n",
+        let _ = writeln!(
+            text,
+            "  nothing else of that name under prefix `{prefix}`: no read-write lock, semaphore or \
+             count-down latch (another --prefix?)"
         );
         return text;
     }

@@ -132,7 +132,10 @@ async fn inspect_shows_a_writer_and_a_latch() {
         text.starts_with(&format!("lock `{batch}`: free\n")),
         "{text}"
     );
-    assert!(text.contains("nothing else of that name"), "{text}");
+    assert!(
+        text.contains("nothing else of that name under prefix `lock`"),
+        "{text}"
+    );
 }
 
 /// `list` walks every kind, each on its own line with its kind; several kinds of one name are
@@ -224,6 +227,28 @@ async fn list_shows_every_kind_with_a_kind_column() {
         .await,
     );
     assert_eq!(limited.as_array().map(Vec::len), Some(2), "{limited}");
+    let cut = run(&server, &["list", "--limit", "2", "--pattern", &pattern]).await;
+    assert_exit(&cut, 0);
+    assert!(
+        stderr(&cut).contains("more than 2 match") && stderr(&cut).contains("raise --limit"),
+        "a cut list says so: {}",
+        stderr(&cut)
+    );
+    let whole = run(&server, &["list", "--pattern", &pattern]).await;
+    assert!(!stderr(&whole).contains("more than"), "{}", stderr(&whole));
+
+    // A key of another type where a latch would be: left out with a warning, the rest listed.
+    let foreign = format!("{base}:5");
+    let _: () = server.cmd(&["SET", &format!("{{lock:{foreign}}}:latch"), "not a count"]);
+    let listed = run(&server, &["list", "--pattern", &pattern]).await;
+    assert_exit(&listed, 0);
+    assert!(
+        stderr(&listed).contains(&format!("`{foreign}` left out")),
+        "{}",
+        stderr(&listed)
+    );
+    assert!(stdout(&listed).contains(&names[3]), "{}", stdout(&listed));
+    let _: i64 = server.cmd(&["DEL", &format!("{{lock:{foreign}}}:latch")]);
 
     // A limit of 0 would list nothing and look like "nothing is held": refused as bad usage.
     let zero = run(&server, &["list", "--limit", "0"]).await;
