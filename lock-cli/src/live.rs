@@ -136,7 +136,7 @@ fn state_lines(info: &LockInfo) -> Vec<String> {
         lines.push(format!("  owner id:    {}", holder.owner()));
         lines.push(format!(
             "  held for:    {}",
-            render::maybe_seconds(holder.held_for())
+            render::maybe_span(holder.held_for())
         ));
         lines.push(format!(
             "  lease left:  {}",

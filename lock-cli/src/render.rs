@@ -176,7 +176,7 @@ pub(crate) fn lock_details(info: &LockInfo) -> String {
     if let Some(holder) = info.holder() {
         let _ = writeln!(text, "  holder:      {}", who(holder));
         let _ = writeln!(text, "  owner id:    {}", holder.owner());
-        let _ = writeln!(text, "  held for:    {}", maybe_seconds(holder.held_for()));
+        let _ = writeln!(text, "  held for:    {}", maybe_span(holder.held_for()));
         let _ = writeln!(text, "  holds:       {}", holder.hold_count());
         let _ = writeln!(text, "  lease left:  {}", lease_left(holder.ttl()));
     }
@@ -244,7 +244,7 @@ pub(crate) fn semaphore_lines(info: &SemaphoreInfo) -> Vec<String> {
             permit_holder(holder),
             permits(holder.permits()),
             holder.id(),
-            maybe_seconds(holder.held_for()),
+            maybe_span(holder.held_for()),
             lease_left(holder.ttl()),
         ));
     }
@@ -317,15 +317,15 @@ fn kind_state(snapshot: &Snapshot, kind: PrimitiveKind) -> String {
                     format!(
                         "{} (writer) for {}",
                         who(writer),
-                        maybe_seconds(writer.held_for())
+                        maybe_span(writer.held_for())
                     )
                 })
                 .into_iter()
                 .collect();
             held.extend(
-                info.readers().iter().map(|reader| {
-                    format!("{} for {}", who(reader), maybe_seconds(reader.held_for()))
-                }),
+                info.readers()
+                    .iter()
+                    .map(|reader| format!("{} for {}", who(reader), maybe_span(reader.held_for()))),
             );
             let state = rw_state(info);
             if held.is_empty() {
@@ -363,7 +363,7 @@ fn lock_state_line(info: &LockInfo) -> String {
         Some(holder) => format!(
             "held by {} for {}, {} hold{}, lease {} left, {waiting}, token {}",
             who(holder),
-            maybe_seconds(holder.held_for()),
+            maybe_span(holder.held_for()),
             holder.hold_count(),
             if holder.hold_count() == 1 { "" } else { "s" },
             lease_left(holder.ttl()),
@@ -435,7 +435,7 @@ fn hold_line(holder: &LockHolder) -> String {
         "{} (owner {}), held for {}, {} hold{}, lease {} left",
         who(holder),
         holder.owner(),
-        maybe_seconds(holder.held_for()),
+        maybe_span(holder.held_for()),
         holder.hold_count(),
         if holder.hold_count() == 1 { "" } else { "s" },
         lease_left(holder.ttl()),
@@ -443,15 +443,15 @@ fn hold_line(holder: &LockHolder) -> String {
 }
 
 pub(crate) fn lease_left(ttl: Option<Duration>) -> String {
-    ttl.map_or_else(|| "unlimited (no expiry)".to_owned(), seconds)
+    ttl.map_or_else(|| "unlimited (no expiry)".to_owned(), span)
 }
 
 pub(crate) fn token(token: Option<u64>) -> String {
     token.map_or_else(|| "none".to_owned(), |token| token.to_string())
 }
 
-pub(crate) fn maybe_seconds(duration: Option<Duration>) -> String {
-    duration.map_or_else(|| "unknown".to_owned(), seconds)
+pub(crate) fn maybe_span(duration: Option<Duration>) -> String {
+    duration.map_or_else(|| "unknown".to_owned(), span)
 }
 
 /// A duration as people read it in a log: `12.4 s`.
@@ -459,8 +459,8 @@ fn seconds(duration: Duration) -> String {
     format!("{:.1} s", duration.as_secs_f64())
 }
 
-/// A duration that may run to hours (a latch's 24 h): seconds under a minute, else to the
-/// second (`23h 59m 58s`).
+/// A duration that may run to hours (a latch's 24 h, a lock held since this morning): seconds
+/// under a minute, else to the second (`23h 59m 58s`).
 fn span(duration: Duration) -> String {
     if duration < Duration::from_secs(60) {
         seconds(duration)
@@ -472,4 +472,17 @@ fn span(duration: Duration) -> String {
 /// Milliseconds for JSON (saturating: no lock is held for 584 million years).
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_holds_and_leases_read_in_hours_short_ones_in_seconds() {
+        assert_eq!(maybe_span(Some(Duration::from_millis(12_400))), "12.4 s");
+        assert_eq!(maybe_span(Some(Duration::from_secs(3 * 3600 + 5))), "3h 5s");
+        assert_eq!(lease_left(Some(Duration::from_secs(300))), "5m");
+        assert_eq!(maybe_span(None), "unknown");
+    }
 }
