@@ -157,7 +157,7 @@ fn report(global: &Global, name: &str, was_held: bool, others: &[PrimitiveKind])
             serde_json::json!({ "name": name, "was_held": was_held, "others": others })
         );
     } else if was_held {
-        println!("lock `{name}` was held: deleted, and its waiters woken");
+        println!("lock `{name}` was held: deleted (any waiters were woken to take it)");
     } else if others.is_empty() {
         println!("lock `{name}` was not held: nothing to do");
     } else {
