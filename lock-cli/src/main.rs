@@ -84,14 +84,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A client of the Redis and key prefix the options name.
+/// A client of the Redis and key prefix the options name. Its connections are named
+/// `lock-cli/<pid>`, so that `CLIENT LIST` tells them from a service's (`<host>/<pid>` by
+/// default).
 async fn connect(global: &Global) -> Result<LockClient, Failure> {
+    let builder = LockClient::builder().client_name(format!("lock-cli/{}", std::process::id()));
     let mut builder = match (&global.sentinel_master, global.cluster.is_empty()) {
-        (Some(master), _) => {
-            LockClient::builder().sentinel(master, global.sentinel.iter().cloned())
-        }
-        (None, false) => LockClient::builder().cluster(global.cluster.iter().cloned()),
-        (None, true) => LockClient::builder().url(&global.url),
+        (Some(master), _) => builder.sentinel(master, global.sentinel.iter().cloned()),
+        (None, false) => builder.cluster(global.cluster.iter().cloned()),
+        (None, true) => builder.url(&global.url),
     };
     if let Some(prefix) = &global.prefix {
         builder = builder.key_prefix(prefix);

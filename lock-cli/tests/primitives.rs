@@ -286,6 +286,10 @@ async fn watch_follows_permits_and_read_holds() {
     let first = json_line(&next_line(&mut lines).await);
     assert_eq!(first["semaphore"]["used"], 0, "{first}");
     assert!(first["read_write_lock"].is_null(), "{first}");
+    // Its connection is named as the tool's, not as a service's.
+    let clients: String = server.cmd(&["CLIENT", "LIST"]);
+    let own = format!("name=lock-cli/{} ", watching.id().expect("running"));
+    assert!(clients.contains(&own), "{own} in {clients}");
     let permit = semaphore.acquire(1).await.expect("free permits");
     let taken = json_line(&next_line(&mut lines).await);
     assert_eq!(
