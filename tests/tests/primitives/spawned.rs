@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
-use lock_runtime::{LockClient, Redlock};
+use lock_runtime::{LockClient, LockError, Redlock};
 use lock_tests::{
     RedisServer,
     locks::{assert_released, assert_rw_released, connect},
     start_masters, unique_name,
 };
+use tokio::task::JoinHandle;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_wait_can_be_spawned_without_its_handle() {
@@ -55,42 +56,16 @@ async fn every_wait_can_be_spawned_without_its_handle() {
         .await
         .expect("count down");
 
-    lock.await
-        .expect("join")
-        .expect("lock")
-        .unlock()
+    joined(lock, "lock").await.unlock().await.expect("unlock");
+    joined(fair, "fair").await.unlock().await.expect("unlock");
+    joined(read, "read").await.unlock().await.expect("unlock");
+    joined(permit, "permit")
         .await
-        .expect("unlock");
-    fair.await
-        .expect("join")
-        .expect("fair")
-        .unlock()
-        .await
-        .expect("unlock");
-    read.await
-        .expect("join")
-        .expect("read")
-        .unlock()
-        .await
-        .expect("unlock");
-    permit
-        .await
-        .expect("join")
-        .expect("permit")
         .release()
         .await
         .expect("release");
-    multi
-        .await
-        .expect("join")
-        .expect("multi")
-        .unlock()
-        .await
-        .expect("unlock");
-    assert!(
-        opened.await.expect("join").expect("wait"),
-        "the latch opened"
-    );
+    joined(multi, "multi").await.unlock().await.expect("unlock");
+    assert!(joined(opened, "latch").await, "the latch opened");
     for name in [
         name.clone(),
         format!("{name}-fair"),
@@ -108,13 +83,19 @@ async fn every_wait_can_be_spawned_without_its_handle() {
     }
     let redlock = Redlock::new(clients).expect("redlock");
     let held = tokio::spawn(redlock.lock(&name).acquire());
-    held.await
-        .expect("join")
-        .expect("redlock")
+    joined(held, "redlock")
+        .await
         .unlock()
         .await
         .expect("unlock");
     for master in &masters {
         assert_released(master, &name);
     }
+}
+
+/// What a spawned wait returned.
+async fn joined<T>(task: JoinHandle<Result<T, LockError>>, what: &str) -> T {
+    task.await
+        .expect("join")
+        .unwrap_or_else(|err| panic!("{what}: {err}"))
 }
