@@ -12,6 +12,8 @@
 //! | [`HANDOFFS`] `lock_handoffs_total` | counter | `kind`, `lock` | acquisitions made right after a release woke the waiter or handed it the lock |
 //! | [`RENEWALS`] `lock_renewals_total` | counter | `kind`, `lock` | lease renewals by the watchdog |
 //! | [`LEASE_LOSSES`] `lock_lease_losses_total` | counter | `kind`, `lock` | leases known lost while held |
+//! | [`HELD`] `lock_held` | gauge | `kind`, `lock` | holds now: guards made and not yet released (a hold whose lease was lost counts until its guard is released or dropped) |
+//! | [`WAITING`] `lock_waiting` | gauge | `kind`, `lock` | callers in a fresh acquisition now: waiting for the lock, or in their first try |
 //!
 //! - `kind` is the primitive: `lock`, `fair_lock`, `read_lock`, `write_lock`, `semaphore`,
 //!   `multi_lock` or `redlock`.
@@ -26,6 +28,10 @@
 //!   member. A lease counts as lost when the runtime learns of it: the watchdog finds the hold
 //!   gone, or the lease's deadline passes while someone awaits `lease_lost()` (the attribute
 //!   always does).
+//! - The gauges say what the histograms cannot while it lasts: a lock held for an hour shows
+//!   in `lock_held` the whole hour, and in `lock_hold_seconds` only once released. They count
+//!   what this process holds and waits for; sum them over the processes (Prometheus:
+//!   `sum by (lock) (lock_held)`). A series appears at its first acquisition.
 //!
 //! # Prometheus
 //!
@@ -70,6 +76,12 @@ pub const HANDOFFS: &str = "lock_handoffs_total";
 pub const RENEWALS: &str = "lock_renewals_total";
 /// Counter of leases known lost while held (see `LockGuard::lease_lost`).
 pub const LEASE_LOSSES: &str = "lock_lease_losses_total";
+/// Gauge of the holds made and not yet released, in this process: it goes up when an
+/// acquisition hands out its guard and down when the release starts (`unlock()`, drop).
+pub const HELD: &str = "lock_held";
+/// Gauge of the callers in a fresh acquisition, in this process: it goes up when an acquisition
+/// starts and down when it ends, however it ends (acquired, timed out, failed, cancelled).
+pub const WAITING: &str = "lock_waiting";
 /// The `lock` label of a handle given none.
 pub const UNLABELED: &str = "unlabeled";
 
@@ -78,7 +90,7 @@ pub const UNLABELED: &str = "unlabeled";
 /// recorder.
 #[cfg(feature = "metrics")]
 pub fn describe_metrics() {
-    use ::metrics::{Unit, describe_counter, describe_histogram};
+    use ::metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 
     describe_histogram!(
         WAIT_SECONDS,
@@ -94,4 +106,6 @@ pub fn describe_metrics() {
     );
     describe_counter!(RENEWALS, "Lease renewals by the watchdog");
     describe_counter!(LEASE_LOSSES, "Leases known lost while held");
+    describe_gauge!(HELD, "Lock holds made and not yet released");
+    describe_gauge!(WAITING, "Callers in a fresh lock acquisition");
 }

@@ -28,10 +28,12 @@ use metrics_util::{
 /// One series: metric name and its labels, sorted.
 type Series = (String, Vec<(String, String)>);
 
-/// Every value recorded so far, by series: counters summed, histogram values kept.
+/// Every value recorded so far, by series: counters summed, gauges summed (a snapshot drains
+/// a gauge too, so the sum of what it drained is its value), histogram values kept.
 #[derive(Default)]
 struct Tally {
     counters: HashMap<Series, u64>,
+    gauges: HashMap<Series, f64>,
     histograms: HashMap<Series, Vec<f64>>,
 }
 
@@ -83,6 +85,9 @@ impl Readings {
                 (MetricKind::Counter, DebugValue::Counter(n)) => {
                     *tally.counters.entry(series).or_default() += n;
                 }
+                (MetricKind::Gauge, DebugValue::Gauge(by)) => {
+                    *tally.gauges.entry(series).or_default() += by.into_inner();
+                }
                 (MetricKind::Histogram, DebugValue::Histogram(values)) => tally
                     .histograms
                     .entry(series)
@@ -111,6 +116,20 @@ impl Readings {
         self.read(|tally| tally.counters.get(&series).copied().unwrap_or_default())
     }
 
+    /// The gauge `name` of `kind` under this label.
+    fn gauge(&self, name: &str, kind: &str) -> f64 {
+        let series = (name.to_owned(), self.labels(kind, &[]));
+        self.read(|tally| tally.gauges.get(&series).copied().unwrap_or_default())
+    }
+
+    /// The gauges `lock_held` and `lock_waiting` of `kind` under this label.
+    fn held_and_waiting(&self, kind: &str) -> (f64, f64) {
+        (
+            self.gauge(metrics::HELD, kind),
+            self.gauge(metrics::WAITING, kind),
+        )
+    }
+
     /// The wait times of `kind` under this label that ended in `outcome`.
     fn waits(&self, kind: &str, outcome: &str) -> Vec<f64> {
         let series = (
@@ -132,6 +151,7 @@ impl Readings {
             let mut kinds: Vec<(String, String)> = tally
                 .counters
                 .keys()
+                .chain(tally.gauges.keys())
                 .chain(tally.histograms.keys())
                 .filter(|(_, labels)| labels.contains(&("lock".to_owned(), self.label.clone())))
                 .map(|(name, labels)| {
@@ -159,6 +179,7 @@ fn unlabeled_series() -> Vec<Series> {
         tally
             .counters
             .keys()
+            .chain(tally.gauges.keys())
             .chain(tally.histograms.keys())
             .filter(|(_, labels)| labels.iter().any(|(_, value)| value == metrics::UNLABELED))
             .cloned()
@@ -216,6 +237,53 @@ async fn a_locks_waits_holds_and_outcomes_are_recorded_under_its_label() {
         holds.iter().any(|hold| *hold >= 0.3),
         "the first hold lasted the whole scene: {holds:?}"
     );
+    assert_released(&server, &name);
+}
+
+/// The gauges follow what is held and waited for now: a hold counts until its release starts
+/// (by `unlock()` or by drop), a caller in `acquire` until its acquisition ends, however it
+/// ends (acquired, timed out, cancelled). A re-entry neither waits nor holds anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gauges_count_what_is_held_and_waited_for_now() {
+    let server = RedisServer::start();
+    let client = LockClient::connect(&server.url()).await.expect("connect");
+    let readings = Readings::new("metrics-gauges");
+    let name = unique_name("metrics-gauges");
+    let lock = client.lock(&name).metrics_label(readings.label.clone());
+    assert_eq!(readings.held_and_waiting("lock"), (0.0, 0.0));
+
+    let held = lock.acquire().await.expect("free");
+    assert_eq!(readings.held_and_waiting("lock"), (1.0, 0.0));
+    held.scope(async { lock.acquire().await.expect("re-entry").unlock().await })
+        .await
+        .expect("inner unlock");
+    assert_eq!(readings.held_and_waiting("lock"), (1.0, 0.0), "a re-entry");
+
+    let waiter = tokio::spawn({
+        let lock = lock.clone();
+        async move { lock.acquire().await }
+    });
+    until(|| readings.held_and_waiting("lock") == (1.0, 1.0)).await;
+    let timed_out = lock.try_acquire(Duration::from_millis(50), None).await;
+    assert!(timed_out.expect_err("held").is_timeout());
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), lock.acquire()).await;
+    assert!(gave_up.is_err(), "still held");
+    assert_eq!(
+        readings.held_and_waiting("lock"),
+        (1.0, 1.0),
+        "a timeout and a cancellation end their waits"
+    );
+
+    held.unlock().await.expect("unlock");
+    let handed = waiter.await.expect("join").expect("handed over");
+    assert_eq!(readings.held_and_waiting("lock"), (1.0, 0.0));
+    drop(handed);
+    assert_eq!(
+        readings.held_and_waiting("lock"),
+        (0.0, 0.0),
+        "a dropped guard"
+    );
+    client.flush().await;
     assert_released(&server, &name);
 }
 
@@ -341,6 +409,7 @@ async fn each_primitive_records_under_its_kind() {
         assert_eq!(readings.counter(metrics::ACQUISITIONS, kind), 1, "{kind}");
         assert_eq!(readings.waits(kind, "acquired").len(), 1, "{kind}");
         until(|| readings.holds(kind).len() == 1).await;
+        assert_eq!(readings.held_and_waiting(kind), (0.0, 0.0), "{kind}");
     }
     let kinds = readings.kinds();
     assert!(
@@ -372,6 +441,7 @@ async fn a_redlock_is_measured_as_a_whole() {
 
     assert_eq!(readings.counter(metrics::ACQUISITIONS, "redlock"), 1);
     assert_eq!(readings.holds("redlock").len(), 1);
+    assert_eq!(readings.held_and_waiting("redlock"), (0.0, 0.0));
     let kinds = readings.kinds();
     assert!(kinds.iter().all(|(_, kind)| kind == "redlock"), "{kinds:?}");
     assert_eq!(unlabeled_series(), Vec::<Series>::new());

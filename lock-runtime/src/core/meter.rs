@@ -19,7 +19,8 @@ use tokio::time::Instant;
 
 #[cfg(feature = "metrics")]
 use crate::metrics::{
-    ACQUISITIONS, HANDOFFS, HOLD_SECONDS, LEASE_LOSSES, RENEWALS, TIMEOUTS, WAIT_SECONDS,
+    ACQUISITIONS, HANDOFFS, HELD, HOLD_SECONDS, LEASE_LOSSES, RENEWALS, TIMEOUTS, WAIT_SECONDS,
+    WAITING,
 };
 use crate::{error::LockError, metrics::UNLABELED};
 
@@ -108,8 +109,11 @@ impl Meter {
         }
     }
 
-    /// A hold starting now, measured when the returned value is dropped.
+    /// A hold starting now, counted as held until the returned value is dropped, and its time
+    /// measured then.
     pub(crate) fn holding(&self) -> Holding {
+        #[cfg(feature = "metrics")]
+        self.gauge(HELD, 1.0);
         Holding {
             #[cfg(feature = "metrics")]
             since: (Instant::now(), self.clone()),
@@ -145,6 +149,14 @@ impl Meter {
             ::metrics::counter!(counter, "kind" => self.kind, "lock" => lock).increment(1);
         }
     }
+
+    /// Moves the gauge `gauge` by `by`.
+    #[cfg(feature = "metrics")]
+    fn gauge(&self, gauge: &'static str, by: f64) {
+        if let Some(lock) = self.label() {
+            ::metrics::gauge!(gauge, "kind" => self.kind, "lock" => lock).increment(by);
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -170,7 +182,8 @@ where
     }
 }
 
-/// A hold being measured: its time is recorded when this is dropped (when the release starts).
+/// A hold being measured: counted as held until this is dropped (when the release starts), and
+/// its time recorded then.
 #[derive(Debug)]
 pub(crate) struct Holding {
     #[cfg(feature = "metrics")]
@@ -186,6 +199,7 @@ impl Holding {
 impl Drop for Holding {
     fn drop(&mut self) {
         let (since, meter) = &self.since;
+        meter.gauge(HELD, -1.0);
         if let Some(lock) = meter.label() {
             ::metrics::histogram!(HOLD_SECONDS, "kind" => meter.kind, "lock" => lock)
                 .record(since.elapsed());
@@ -215,8 +229,8 @@ mod recording {
 
     use super::*;
 
-    /// A fresh acquisition being measured; dropped before [`Waiting::ended`], it counts as
-    /// cancelled.
+    /// A fresh acquisition being measured, counted as waiting until it ends; dropped before
+    /// [`Waiting::ended`], it counts as cancelled.
     pub(super) struct Waiting {
         meter: Meter,
         start: Instant,
@@ -225,6 +239,7 @@ mod recording {
 
     impl Waiting {
         pub(super) fn new(meter: Meter) -> Self {
+            meter.gauge(WAITING, 1.0);
             Self {
                 meter,
                 start: Instant::now(),
@@ -251,7 +266,9 @@ mod recording {
             self.record(outcome);
         }
 
+        /// Records the wait's end under `outcome`.
         fn record(&self, outcome: &'static str) {
+            self.meter.gauge(WAITING, -1.0);
             if let Some(lock) = self.meter.label() {
                 ::metrics::histogram!(
                     WAIT_SECONDS,
