@@ -103,8 +103,8 @@
 //!   lease left, waiters in queue order, last token), and [`LockClient::held_locks`] lists the
 //!   held locks; the `lock-cli` binary shows the same from a shell.
 //! - **Metrics.** With the `metrics` cargo feature: wait and hold times, acquisitions, timeouts,
-//!   hand-offs, renewals, lease losses, and the holds and waiters of now, through the `metrics` facade, labeled by the
-//!   primitive and the attribute's key template (or a handle's
+//!   hand-offs, renewals, lease losses, and the holds and waiters of the moment, through the
+//!   `metrics` facade, labeled by the primitive and the attribute's key template (or a handle's
 //!   [`metrics_label`](Lock::metrics_label)); see [`metrics`].
 //! - **Deployments.** One Redis ([`LockClientBuilder::url`]), optionally waiting after each
 //!   acquisition for replicas to have the lock ([`LockClientBuilder::wait_for_replicas`]), a
