@@ -112,18 +112,27 @@ pub(crate) enum Command {
         limit: usize,
     },
 
-    /// Delete a lock whoever holds it, and wake its waiters. Asks first, or needs --yes.
+    /// Delete a lock whoever holds it, and wake its waiters. Asks first, or needs --yes or
+    /// --owner.
     ///
     /// The holder is not told until its next renewal (watchdog mode) or the end of its lease,
     /// and may go on working meanwhile as if it held the lock, beside the next owner. So at a
     /// terminal it shows who holds the lock and asks `[y/N]` (only `y` or `yes` go on); where
-    /// stdin is not a terminal (a script, a pipe) it refuses unless given --yes.
+    /// stdin is not a terminal (a script, a pipe) it refuses unless given --yes or --owner.
+    ///
+    /// With --owner it deletes one hold only, that of the owner id (or semaphore permit id)
+    /// given, as `inspect` shows it, and only if that owner still holds it: of the lock, the
+    /// read-write lock (a read or a write hold) or the semaphore of the name, wherever it
+    /// holds. A hold taken by anyone else, even after the look, is never deleted.
     ForceUnlock {
         /// The lock's name.
         name: String,
         /// Do not ask: delete the lock even though its holder may still be working under it.
         #[arg(long)]
         yes: bool,
+        /// Do not ask: delete only the hold of this owner id or permit id, if it still holds.
+        #[arg(long, value_name = "ID", conflicts_with = "yes")]
+        owner: Option<String>,
     },
 
     /// Follow a lock until Ctrl-C: a live view at a terminal, else a line per change.

@@ -8,13 +8,18 @@
 //! It deletes the lock (reentrant or fair) of the name only. When that is not held, it says
 //! which other primitives of the name exist (a read-write lock, a semaphore, a latch), so that
 //! "nothing to do" is not read as "nothing is held".
+//!
+//! With `--owner ID` it asks nothing and deletes one hold: that of the owner id (or semaphore
+//! permit id) the operator copied from `inspect`, in whichever of the lock, the read-write lock
+//! and the semaphore it holds, and only if it still holds it. The deletion names the owner, so a
+//! hold anyone else took, even after the look, is never deleted: safe from a script.
 
 use std::{
     io::{self, BufRead, IsTerminal, Write},
     process::ExitCode,
 };
 
-use lock_runtime::{Lock, LockClient, PrimitiveKind};
+use lock_runtime::{Lock, LockClient, LockError, PrimitiveKind};
 
 use crate::{FAILED, Failure, USAGE, args::Global, connect, render, snapshot::Snapshot};
 
@@ -66,6 +71,109 @@ pub(crate) async fn force_unlock(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Runs `force-unlock NAME --owner ID`: deletes the hold of `owner` under `name`, wherever it
+/// holds, if it still holds it; asks nothing (the id is the operator's decision, and only that
+/// owner's hold can be deleted). Fails when someone else holds the name and `owner` nothing.
+pub(crate) async fn held_by(global: &Global, name: &str, owner: &str) -> Result<ExitCode, Failure> {
+    let client = connect(global).await?;
+    let look = Snapshot::look(&client, name).await?;
+    let deleted = match Hold::of(&look, owner) {
+        Some(hold) => hold.delete(&client, name, owner).await?.then_some(hold),
+        None => None,
+    };
+    if let Some(hold) = deleted {
+        report_deleted(global, name, owner, hold.kind());
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Not (or no longer) that owner's: look again, as its hold may have ended since.
+    let now = Snapshot::look(&client, name).await?;
+    let holders = now.holder_names();
+    if holders.is_empty() {
+        report(global, name, false, &[]);
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "lock-cli: `{owner}` holds nothing of `{name}`, nothing deleted; held now by: {}
+         See the holders' owner ids and permit ids with `lock-cli inspect {name}`.",
+        holders.join(", ")
+    );
+    Ok(ExitCode::from(FAILED))
+}
+
+/// Where an owner id holds something under a name.
+#[derive(Debug, Clone, Copy)]
+enum Hold {
+    /// The lock (reentrant or fair).
+    Lock,
+    /// The read-write lock: its writer or a reader.
+    ReadWrite,
+    /// The semaphore: a permit id.
+    Permit,
+}
+
+impl Hold {
+    /// The kind of primitive it is in.
+    fn kind(self) -> PrimitiveKind {
+        match self {
+            Self::Lock => PrimitiveKind::Lock,
+            Self::ReadWrite => PrimitiveKind::ReadWriteLock,
+            Self::Permit => PrimitiveKind::Semaphore,
+        }
+    }
+
+    /// Where `owner` holds something, as `look` saw it.
+    fn of(look: &Snapshot, owner: &str) -> Option<Self> {
+        let rw = &look.rw;
+        if look.lock.holder().is_some_and(|h| h.owner() == owner) {
+            Some(Self::Lock)
+        } else if rw.writer().is_some_and(|h| h.owner() == owner)
+            || rw.readers().iter().any(|h| h.owner() == owner)
+        {
+            Some(Self::ReadWrite)
+        } else if look.semaphore.holders().iter().any(|h| h.id() == owner) {
+            Some(Self::Permit)
+        } else {
+            None
+        }
+    }
+
+    /// Deletes `owner`'s hold here, in the primitive named `name`, if it still holds it;
+    /// whether it did.
+    async fn delete(self, client: &LockClient, name: &str, owner: &str) -> Result<bool, LockError> {
+        match self {
+            Self::Lock => client.lock(name).force_unlock_held_by(owner).await,
+            Self::ReadWrite => {
+                client
+                    .read_write_lock(name)
+                    .force_unlock_held_by(owner)
+                    .await
+            }
+            Self::Permit => client.semaphore(name).release_by_id(owner).await,
+        }
+    }
+}
+
+/// Says which hold `--owner` deleted, in text or JSON.
+fn report_deleted(global: &Global, name: &str, owner: &str, kind: PrimitiveKind) {
+    if global.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "name": name,
+                "was_held": true,
+                "kind": render::kind_key(kind),
+                "owner": owner,
+                "others": [],
+            })
+        );
+    } else {
+        println!(
+            "{} `{name}`: the hold of `{owner}` deleted (any waiters were woken to take it)",
+            kind.as_str()
+        );
+    }
+}
+
 /// Says what became of a lock whose confirmed holder no longer held it when the deletion ran:
 /// freed meanwhile (nothing to do), or taken by a holder the operator did not decide on.
 async fn moved(client: &LockClient, global: &Global, lock: &Lock) -> Result<ExitCode, Failure> {
@@ -101,7 +209,8 @@ fn refusal(name: &str) -> String {
          Force-unlocking deletes the lock whoever holds it. Its holder is not told until its \
          next renewal\n(watchdog mode) or the end of its lease, and may go on working as if it \
          held the lock, beside\nthe next owner. See who holds it with `lock-cli inspect \
-         {name}`; run again with --yes to delete it."
+         {name}`; run again with --yes to delete it, or with --owner and its owner id to delete\n\
+         that holder's hold only."
     )
 }
 
@@ -164,7 +273,8 @@ fn report(global: &Global, name: &str, was_held: bool, others: &[PrimitiveKind])
         let others: Vec<_> = others.iter().map(|kind| kind.as_str()).collect();
         println!(
             "lock `{name}` was not held: nothing to do; a {} of that name exists, which \
-             force-unlock leaves alone (see `lock-cli inspect {name}`)",
+             force-unlock leaves alone unless given a holder's --owner id (see `lock-cli \
+             inspect {name}`)",
             others.join(" and a ")
         );
     }

@@ -4,13 +4,14 @@
 //! lock-cli inspect stock:42                 # who holds it, since when, its lease, its waiters
 //! lock-cli list --pattern 'stock:*'         # every primitive matching, one line each
 //! lock-cli force-unlock stock:42            # asks first at a terminal; --yes in scripts
+//! lock-cli force-unlock stock:42 --owner ID # only the hold of that owner, if it still holds
 //! lock-cli watch stock:42 --interval 250ms  # a live view until Ctrl-C (a line per change if piped)
 //! ```
 //!
 //! Global options: `--url` (or `LOCK_REDIS_URL`; default `redis://127.0.0.1:6379`), `--prefix`
 //! (the services' key prefix; default the client's, `lock`), `--json` (see `render.rs` for the
 //! document). Exit status: 0 done, 1 failed or not confirmed (the reason on stderr), 2 bad usage
-//! (including a `force-unlock` without `--yes` where there is no terminal to ask at).
+//! (including a `force-unlock` without `--yes` or `--owner` where there is no terminal to ask at).
 //!
 //! `inspect`, `list` and `watch` show every primitive of a name (see `snapshot.rs`): the lock
 //! (reentrant or fair), the read-write lock, the semaphore and the count-down latch.
@@ -74,8 +75,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
             list(&connect(global).await?, global, &pattern, limit).await?;
         }
         // Connects once it knows it may go on: refusing needs no Redis.
-        Command::ForceUnlock { name, yes } => {
-            return force_unlock::force_unlock(global, &name, yes).await;
+        Command::ForceUnlock { name, yes, owner } => {
+            return match owner {
+                Some(owner) => force_unlock::held_by(global, &name, &owner).await,
+                None => force_unlock::force_unlock(global, &name, yes).await,
+            };
         }
         Command::Watch { name, interval } => {
             watch::watch(&connect(global).await?, global, &name, interval).await?;

@@ -353,6 +353,58 @@ async fn force_unlock_refuses_without_yes_off_a_terminal_and_frees_the_lock_with
     assert_eq!(again["was_held"], false, "{again}");
 }
 
+/// A script that read the holder's owner id with `inspect --json` deletes that holder's hold
+/// only, without a terminal and without `--yes`: a wrong id deletes nothing, the right one frees
+/// the lock for its waiter, and the same id run again leaves the waiter's new hold alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_unlock_with_owner_deletes_that_holders_hold_only() {
+    let server = RedisServer::start();
+    let holding = client_named(&server, "stuck-job").await;
+    let waiting = client_named(&server, "next-job").await;
+    let name = unique_name("cli-owner");
+    let guard = holding.lock(&name).acquire().await.expect("free");
+    let waiter = {
+        let lock = waiting.lock(&name);
+        tokio::spawn(async move { lock.try_acquire(Duration::from_secs(10), None).await })
+    };
+    await_queued(&server, &name, 1).await;
+    let look = json(&run(&server, &["--json", "inspect", &name]).await);
+    let stuck = look["lock"]["holder"]["owner"]
+        .as_str()
+        .expect("the holder's owner id")
+        .to_owned();
+
+    let other = format!("{}:999", waiting.id());
+    let wrong = run(&server, &["force-unlock", &name, "--owner", &other]).await;
+    assert_exit(&wrong, 1);
+    assert!(stderr(&wrong).contains("holds nothing"), "{}", stderr(&wrong));
+    assert!(stderr(&wrong).contains("stuck-job"), "{}", stderr(&wrong));
+    assert!(!waiter.is_finished(), "a wrong owner id deleted the lock");
+
+    let forced = run(&server, &["force-unlock", &name, "--owner", &stuck]).await;
+    assert_exit(&forced, 0);
+    assert!(
+        stdout(&forced).contains(&format!("the hold of `{stuck}` deleted")),
+        "{}",
+        stdout(&forced)
+    );
+    let next = waiter
+        .await
+        .expect("join")
+        .expect("woken, then took the lock");
+    assert!(guard.unlock().await.expect_err("taken away").is_not_held());
+
+    let again = run(&server, &["force-unlock", &name, "--owner", &stuck]).await;
+    assert_exit(&again, 1);
+    assert!(stderr(&again).contains("next-job"), "{}", stderr(&again));
+    next.unlock().await.expect("the new holder's hold was left alone");
+
+    let free = json(&run(&server, &["--json", "force-unlock", &name, "--owner", &stuck]).await);
+    assert_eq!(free["was_held"], false, "{free}");
+    let both = run(&server, &["force-unlock", &name, "--owner", &stuck, "--yes"]).await;
+    assert_exit(&both, 2);
+}
+
 /// `lock-cli --url <server> <args>` at a 120 x 30 terminal.
 fn at_terminal(server: &RedisServer, args: &[&str]) -> Terminal {
     let mut full = vec!["--url".to_owned(), server.url()];

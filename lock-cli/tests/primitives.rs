@@ -381,3 +381,40 @@ async fn force_unlock_names_the_other_kinds_it_leaves() {
     write.unlock().await.expect("still held: left alone");
     assert_rw_released(&server, &name);
 }
+
+/// `--owner` reaches a hold in the read-write lock (one reader of two) and a semaphore permit
+/// by its id, and deletes that one only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_unlock_with_owner_deletes_a_read_hold_or_a_permit_by_its_id() {
+    let server = RedisServer::start();
+    let client = client_named(&server, "reader-d").await;
+    let (doc, pool) = (unique_name("cli-owner-rw"), unique_name("cli-owner-sem"));
+    let rw = client.read_write_lock(&doc);
+    let first = rw.read().acquire().await.expect("free");
+    let second = rw.read().acquire().await.expect("shared");
+    let stuck = rw.info().await.expect("info").readers()[0].owner().to_owned();
+    let forced = json(&run(&server, &["--json", "force-unlock", &doc, "--owner", &stuck]).await);
+    assert_eq!(forced["kind"], "read_write_lock", "{forced}");
+    assert_eq!(forced["was_held"], true, "{forced}");
+    assert_eq!(rw.info().await.expect("info").readers().len(), 1);
+    let (first, second) = (first.unlock().await, second.unlock().await);
+    assert!(
+        first.is_ok() != second.is_ok(),
+        "exactly one reader was taken away: {first:?} {second:?}"
+    );
+    assert_rw_released(&server, &doc);
+
+    let semaphore = client.semaphore(&pool);
+    assert!(semaphore.try_set_permits(2).await.expect("set"));
+    let kept = semaphore.acquire(1).await.expect("free permits");
+    let stuck = semaphore.acquire(1).await.expect("free permits");
+    let released = run(&server, &["force-unlock", &pool, "--owner", stuck.id()]).await;
+    assert_exit(&released, 0);
+    assert!(
+        stdout(&released).starts_with(&format!("semaphore `{pool}`: the hold of")),
+        "{}",
+        stdout(&released)
+    );
+    assert!(stuck.release().await.expect_err("released by id").is_not_held());
+    kept.release().await.expect("the other permit was left alone");
+}
