@@ -377,7 +377,11 @@ async fn force_unlock_with_owner_deletes_that_holders_hold_only() {
     let other = format!("{}:999", waiting.id());
     let wrong = run(&server, &["force-unlock", &name, "--owner", &other]).await;
     assert_exit(&wrong, 1);
-    assert!(stderr(&wrong).contains("holds nothing"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("holds nothing"),
+        "{}",
+        stderr(&wrong)
+    );
     assert!(stderr(&wrong).contains("stuck-job"), "{}", stderr(&wrong));
     assert!(!waiter.is_finished(), "a wrong owner id deleted the lock");
 
@@ -397,11 +401,23 @@ async fn force_unlock_with_owner_deletes_that_holders_hold_only() {
     let again = run(&server, &["force-unlock", &name, "--owner", &stuck]).await;
     assert_exit(&again, 1);
     assert!(stderr(&again).contains("next-job"), "{}", stderr(&again));
-    next.unlock().await.expect("the new holder's hold was left alone");
+    next.unlock()
+        .await
+        .expect("the new holder's hold was left alone");
 
-    let free = json(&run(&server, &["--json", "force-unlock", &name, "--owner", &stuck]).await);
+    let free = json(
+        &run(
+            &server,
+            &["--json", "force-unlock", &name, "--owner", &stuck],
+        )
+        .await,
+    );
     assert_eq!(free["was_held"], false, "{free}");
-    let both = run(&server, &["force-unlock", &name, "--owner", &stuck, "--yes"]).await;
+    let both = run(
+        &server,
+        &["force-unlock", &name, "--owner", &stuck, "--yes"],
+    )
+    .await;
     assert_exit(&both, 2);
 }
 

@@ -392,8 +392,16 @@ async fn force_unlock_with_owner_deletes_a_read_hold_or_a_permit_by_its_id() {
     let rw = client.read_write_lock(&doc);
     let first = rw.read().acquire().await.expect("free");
     let second = rw.read().acquire().await.expect("shared");
-    let stuck = rw.info().await.expect("info").readers()[0].owner().to_owned();
-    let forced = json(&run(&server, &["--json", "force-unlock", &doc, "--owner", &stuck]).await);
+    let stuck = rw.info().await.expect("info").readers()[0]
+        .owner()
+        .to_owned();
+    let forced = json(
+        &run(
+            &server,
+            &["--json", "force-unlock", &doc, "--owner", &stuck],
+        )
+        .await,
+    );
     assert_eq!(forced["kind"], "read_write_lock", "{forced}");
     assert_eq!(forced["was_held"], true, "{forced}");
     assert_eq!(rw.info().await.expect("info").readers().len(), 1);
@@ -415,6 +423,14 @@ async fn force_unlock_with_owner_deletes_a_read_hold_or_a_permit_by_its_id() {
         "{}",
         stdout(&released)
     );
-    assert!(stuck.release().await.expect_err("released by id").is_not_held());
-    kept.release().await.expect("the other permit was left alone");
+    assert!(
+        stuck
+            .release()
+            .await
+            .expect_err("released by id")
+            .is_not_held()
+    );
+    kept.release()
+        .await
+        .expect("the other permit was left alone");
 }

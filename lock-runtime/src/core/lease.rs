@@ -17,6 +17,7 @@
 //! - Durations sent to Redis saturate ([`redis_millis`]).
 
 use std::{
+    fmt,
     pin::pin,
     sync::{
         Arc, Mutex,
@@ -50,6 +51,21 @@ pub(crate) fn check_lease(name: &str, what: &str, lease: Duration) -> Result<Dur
 /// represented, as `Duration::MAX` is.
 pub(crate) fn deadline_after(start: Instant, wait: Duration) -> Option<Instant> {
     start.checked_add(wait)
+}
+
+/// A wait as a trace shows it: `unlimited` when it is too far away to be a deadline (as
+/// [`deadline_after`] finds `Duration::MAX`, the wait of every `acquire()`), otherwise as a
+/// `Duration` debugs (`5s`, `250ms`). Not `18446744073709551615.999999999s`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ShownWait(pub(crate) Duration);
+
+impl fmt::Display for ShownWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match deadline_after(Instant::now(), self.0) {
+            Some(_) => write!(f, "{:?}", self.0),
+            None => f.write_str("unlimited"),
+        }
+    }
 }
 
 /// `duration` in whole milliseconds for Redis, saturating.
@@ -160,6 +176,13 @@ mod tests {
 
     use super::*;
     use crate::core::meter::Label;
+
+    #[test]
+    fn an_unlimited_wait_is_shown_as_such() {
+        assert_eq!(ShownWait(Duration::MAX).to_string(), "unlimited");
+        assert_eq!(ShownWait(Duration::from_millis(1_500)).to_string(), "1.5s");
+        assert_eq!(ShownWait(Duration::ZERO).to_string(), "0ns");
+    }
 
     proptest! {
         /// Redlock's validity is exactly what is left of the lease once the time taken and the

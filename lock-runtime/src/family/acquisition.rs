@@ -22,7 +22,7 @@ use crate::{
         backend::Backend,
         hold::{Hold, InFlight, Renewal, undo_in_background},
         keys::Keys,
-        lease::{Lease, check_lease, deadline_after, redis_millis, valid_until},
+        lease::{Lease, ShownWait, check_lease, deadline_after, redis_millis, valid_until},
         meter::{Label, Meter},
         scope::{self, Holder, Reentries, ScopeHold},
         script_path::{Copies, Sent},
@@ -190,7 +190,7 @@ impl Trace {
         let meter = Meter::new(flavor.primitive, label);
         Self {
             runtime: backend.runtime,
-            span: tracing::debug_span!("acquire", lock = %name, %meter, ?wait, ?lease),
+            span: tracing::debug_span!("acquire", lock = %name, %meter, wait = %ShownWait(wait), ?lease),
         }
     }
 

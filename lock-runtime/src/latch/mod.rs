@@ -63,7 +63,7 @@ use crate::{
         hold::RunToEnd,
         hub::Wake,
         keys::Keys,
-        lease::{deadline_after, redis_millis},
+        lease::{ShownWait, deadline_after, redis_millis},
         wait::{self, Attempt, Outcome, Waiting},
     },
     error::LockError,
@@ -451,7 +451,7 @@ impl CountDownLatch {
             wait::wait(&mut waiting).await?;
             Ok(())
         };
-        let span = tracing::debug_span!("latch_wait", latch = %self.handle.name, ?timeout);
+        let span = tracing::debug_span!("latch_wait", latch = %self.handle.name, timeout = %ShownWait(timeout));
         Either::Right(self.handle.backend.in_context(waiting).instrument(span))
     }
 

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use crate::{
     client::LockClient,
     core::{
-        lease::{MAX_LEASE, MIN_LEASE},
+        lease::{MAX_LEASE, MIN_LEASE, ShownWait},
         meter::{Label, Meter},
     },
     error::LockError,
@@ -375,7 +375,7 @@ impl RedlockLock {
         lease: Option<Duration>,
     ) -> impl Future<Output = Result<RedlockGuard, LockError>> + Send + 'static + use<> {
         let client = &self.redlock.inner.clients[0];
-        let span = tracing::debug_span!("redlock_acquire", lock = %self.name, ?wait, ?lease);
+        let span = tracing::debug_span!("redlock_acquire", lock = %self.name, wait = %ShownWait(wait), ?lease);
         let this = self.clone();
         let acquiring = async move {
             let meter = Meter::new("redlock", &this.label);
