@@ -63,12 +63,13 @@ pub enum LockError {
         reason: &'static str,
     },
 
-    /// The lock's Redis key holds a value that is not a lock (another program uses that key).
+    /// The Redis key of a lock (or of a read-write lock, a semaphore, a latch) holds a value
+    /// of another type: another program uses that key.
     #[error(
-        "the Redis key `{key}` of lock `{name}` holds a {found}, not a lock; rename the lock or change the key prefix"
+        "the Redis key `{key}` of `{name}` holds a {found}, not lock-runtime's data; use another name or change the key prefix"
     )]
     WrongType {
-        /// The lock's name.
+        /// The name of the lock (or other primitive).
         name: String,
         /// The Redis key that was found occupied.
         key: String,

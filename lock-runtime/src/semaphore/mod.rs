@@ -43,8 +43,8 @@ pub enum PermitsTotal {
 }
 
 use scripts::{
-    ACQUIRE, ADD_PERMITS, AVAILABLE, Available, INFO, LEAVE, PermitsAdded, PermitsSet, RELEASE,
-    RELEASE_BY_ID, RENEW, Refused, SET_PERMITS,
+    ACQUIRE, ADD_PERMITS, AVAILABLE, Available, DELETE, Deletion, INFO, LEAVE, PermitsAdded,
+    PermitsSet, RELEASE, RELEASE_BY_ID, RENEW, Refused, SET_PERMITS,
 };
 
 /// How a semaphore keeps its permits: a hash at `{prefix:name}:sem`, and a lease per
@@ -119,7 +119,7 @@ fn refused(refusal: Refusal, name: &str, permits: Option<&str>) -> LockError {
 /// `RSemaphore` loses them for good, issue 2213; here every semaphore behaves like its
 /// `PermitExpirableSemaphore`). The hash has no TTL: `total` is the semaphore's definition,
 /// set once with [`Semaphore::try_set_permits`] and grown with [`Semaphore::add_permits`]; it
-/// stays in Redis until deleted (`DEL {prefix:name}:sem {prefix:name}:sem:leases`). The leases
+/// stays in Redis until deleted ([`Semaphore::delete_if_unused`], once nobody uses it). The leases
 /// have no TTL either, as they time holds kept in that hash; they are gone when no permit is
 /// held, and the next call drops the entries of crashed holders. An acquisition that finds no
 /// permit used and nobody waiting is *lone*: it is kept whole in the key
@@ -128,10 +128,10 @@ fn refused(refusal: Refusal, name: &str, permits: Option<&str>) -> LockError {
 /// uses costs Redis one key written and deleted, neither the server's time nor the leases; the
 /// next acquisition moves the lone one into the hash and the leases first. When that key
 /// expires (its holder crashed), its permits are back: the hash never counted them. The
-/// queue's keys expire by
-/// themselves, as the locks' do. The ids of the [`try_set_permits`](Self::try_set_permits) and
-/// [`add_permits`](Self::add_permits) calls of the last 15 minutes (plus the client's retry and
-/// response timeouts: 15 min 13 s by default) are kept in the sorted set
+/// queue's keys expire by themselves, as the locks' do. The ids of the
+/// [`try_set_permits`](Self::try_set_permits), [`add_permits`](Self::add_permits) and
+/// [`delete_if_unused`](Self::delete_if_unused) calls of the last 15 minutes (plus the client's
+/// retry and response timeouts: 15 min 13 s by default) are kept in the sorted set
 /// `{prefix:name}:sem:requests` (see [Late copies](#late-copies)), which expires as long after
 /// the last of them.
 ///
@@ -145,10 +145,12 @@ fn refused(refusal: Refusal, name: &str, permits: Option<&str>) -> LockError {
 ///   [`release_by_id`](Self::release_by_id)) names its permit id, which leaves the semaphore
 ///   with the first release and is never used again: a late copy finds nothing to free, and
 ///   cannot free the permits of a later acquisition;
-/// - [`add_permits`](Self::add_permits) and [`try_set_permits`](Self::try_set_permits) are
-///   recognised by their request id, kept in the `requests` set for 15 minutes plus the
-///   client's retry and response timeouts after the request first ran: a copy adds nothing
-///   again, and does not set again the total of a semaphore deleted since.
+/// - [`add_permits`](Self::add_permits), [`try_set_permits`](Self::try_set_permits) and
+///   [`delete_if_unused`](Self::delete_if_unused) are recognised by their request id, kept in
+///   the `requests` set for 15 minutes plus the client's retry and response timeouts after the
+///   request first ran: a copy adds nothing again, does not set again the total of a semaphore
+///   deleted since, and deletes neither a semaphore set again since nor one its first copy
+///   found in use.
 ///
 /// # Waiting: first come, first served
 ///
@@ -500,6 +502,69 @@ impl Semaphore {
             Released::Freed | Released::StillHeld => Ok(true),
             Released::NotHeld => Ok(false),
             Released::WrongType => Err(keys.wrong_type(None)),
+        }
+    }
+
+    /// Deletes the semaphore if nobody uses it: no permit held, no live waiter queued. Returns
+    /// `true` when no semaphore of this name remains (deleted now, or there was none), `false`
+    /// when it is in use, and then left as it is.
+    ///
+    /// For a semaphore no longer needed (one per tenant, say): its definition, the total, has no
+    /// TTL and stays in Redis until deleted. Permits whose lease ended (their holder crashed)
+    /// do not keep it in use, nor do waiters whose process died. Once deleted, the name is a
+    /// semaphore whose permits were never set: acquisitions are refused until
+    /// [`try_set_permits`](Self::try_set_permits) or [`add_permits`](Self::add_permits) sets
+    /// them again. Two keys stay until their TTL runs out: the ids of its recent requests and
+    /// the notes of acquisitions that ended unreleased, which answer copies of earlier requests.
+    ///
+    /// To take a semaphore out of use, stop acquiring, let the holders release (or release a
+    /// stuck one by its id, [`release_by_id`](Self::release_by_id)), then delete it.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::InvalidName`], [`LockError::WrongType`], or [`LockError::Redis`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: one atomic script, sent or not. A resend after a timeout answers what the
+    /// first attempt did, and a copy landing late deletes nothing: not a semaphore set again
+    /// since, nor one the first attempt found in use (see [Late copies](Self#late-copies)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # lock_tests::locks::run_with_redis(|url| async move {
+    /// # let client = lock_runtime::LockClient::connect(&url).await?;
+    /// let pool = client.semaphore("pool:tenant-7");
+    /// pool.try_set_permits(2).await?;
+    /// let permit = pool.acquire(1).await?;
+    /// assert!(!pool.delete_if_unused().await?, "a permit is held");
+    /// permit.release().await?;
+    /// assert!(pool.delete_if_unused().await?);
+    /// assert_eq!(pool.info().await?.total_permits(), None);
+    /// # Ok(()) });
+    /// ```
+    pub async fn delete_if_unused(&self) -> Result<bool, LockError> {
+        let backend = &self.handle.backend;
+        let keys = self.handle.keys(&SEM)?;
+        let request = backend.ids.request();
+        let mut call = DELETE.prepare_invoke(backend.scripts.calls());
+        call.key(&keys.main)
+            .key(keys.leases())
+            .key(keys.lone())
+            .key(keys.queue())
+            .key(keys.alive())
+            .key(keys.wants())
+            .key(keys.requests())
+            .key(keys.lost())
+            .arg(&request)
+            .arg(redis_millis(backend.config.request_horizon()));
+        let context = || format!("deleting semaphore `{}`", keys.name);
+        let deleted = backend.in_context(backend.scripts.eval::<Deletion>(&call, None, context));
+        match deleted.await?.reply {
+            Deletion::Deleted | Deletion::Absent => Ok(true),
+            Deletion::InUse => Ok(false),
+            Deletion::WrongType => Err(keys.wrong_type(None)),
         }
     }
 

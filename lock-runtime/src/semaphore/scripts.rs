@@ -50,6 +50,11 @@ lua_scripts! {
     /// Count the free permits; see `scripts/available.lua`. Reply: [`Available`].
     pub(crate) static AVAILABLE: LuaScript = "available.lua";
 
+    /// Delete a semaphore nobody uses; see `scripts/delete.lua`. Reply: [`Deletion`]. It frees
+    /// memory, so Redis runs it when full, as a release.
+    pub(crate) static DELETE: LuaScript =
+        [allow_oom!(), common_lua!(), requests_lua!(), include_str!("scripts/sem.lua")] "delete.lua";
+
     /// Describe a semaphore without changing it; see `scripts/info.lua`. Declared read-only,
     /// with the others' front (for the names of its layout) and the family's `inspect.lua`.
     unlisted pub(crate) static INFO: LuaScript = [
@@ -112,6 +117,20 @@ status_reply! {
     pub(crate) enum PermitsAdded from "add_permits" {
         /// The permits are added: by this request, or by an earlier copy of it.
         Added = 1,
+        /// The semaphore's key holds another type.
+        WrongType = -1,
+    }
+}
+
+status_reply! {
+    /// The reply of `delete.lua`.
+    pub(crate) enum Deletion from "delete" {
+        /// Deleted: by this request, or by an earlier copy of it.
+        Deleted = 1,
+        /// There was no semaphore of that name.
+        Absent = 2,
+        /// Permits are held, or a live waiter is queued: nothing deleted.
+        InUse = 0,
         /// The semaphore's key holds another type.
         WrongType = -1,
     }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use lock_runtime::{LockError, Semaphore};
+use lock_runtime::{LockClient, LockError, Semaphore};
 use lock_tests::{
     RedisServer, TcpProxy,
     late::{assert_resend_answers, deliver_after_the_memos, first_copy_held, quick_client_through},
@@ -878,4 +878,133 @@ async fn a_resent_permit_release_answers_what_its_first_copy_did_beside_another(
     for end in [PermitsEnd::ReleasedBeside, PermitsEnd::LostBeside] {
         a_resent_permit_release_answers_what_its_first_copy_did(end).await;
     }
+}
+
+/// Whether the semaphore `name` is defined: its hash, with its total, exists.
+fn defined(server: &RedisServer, name: &str) -> bool {
+    server.cmd::<i64>(&["EXISTS", &sem_key(name)]) == 1
+}
+
+/// `delete_if_unused` leaves a semaphore whose permits are held, and one whose permits are all
+/// free while a live waiter is queued for them (its process cut off between its wake-up and its
+/// try); it deletes it once nobody uses it, leaving no key without a TTL, and the name is then a
+/// semaphore whose permits were never set. A holder whose lease ended (it crashed) does not keep
+/// it in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_if_unused_leaves_a_semaphore_in_use_and_deletes_an_unused_one() {
+    let server = RedisServer::start();
+    let client = connect(&server).await;
+    let name = unique_name("sem-delete");
+    let sem = client.semaphore(&name);
+    assert!(
+        sem.delete_if_unused().await.expect("none"),
+        "nothing to delete"
+    );
+    sem.try_set_permits(1).await.expect("set");
+    let held = sem.acquire(1).await.expect("free");
+    assert!(
+        !sem.delete_if_unused().await.expect("in use"),
+        "a permit is held"
+    );
+    assert!(defined(&server, &name));
+
+    let proxy = TcpProxy::start(server.port()).await;
+    let cut_off = LockClient::connect(&proxy.url())
+        .await
+        .expect("connect")
+        .semaphore(&name);
+    let waiter =
+        tokio::spawn(async move { cut_off.try_acquire(1, Duration::from_secs(20), None).await });
+    assert!(eventually(Duration::from_secs(5), || queued(&server, &name) == 1).await);
+    proxy.blackhole(true);
+    held.release().await.expect("release");
+    assert!(
+        !sem.delete_if_unused().await.expect("in use"),
+        "a live waiter is queued for the free permit"
+    );
+    assert!(defined(&server, &name));
+    proxy.blackhole(false);
+    let served = tokio::time::timeout(Duration::from_secs(15), waiter)
+        .await
+        .expect("served once its process is back")
+        .expect("join")
+        .expect("the permit it waited for");
+    served.release().await.expect("release");
+
+    // Two holders crash: the second acquisition keeps both in the hash and the leases.
+    sem.add_permits(1).await.expect("a second permit");
+    for _ in 0..2 {
+        let crashed = sem
+            .try_acquire(1, Duration::ZERO, Some(Duration::from_millis(200)))
+            .await
+            .expect("free");
+        std::mem::forget(crashed);
+    }
+    let used: i64 = server.cmd(&["HGET", &sem_key(&name), "used"]);
+    assert_eq!(used, 2, "set-up: both holds are counted in the hash");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        sem.delete_if_unused().await.expect("unused"),
+        "the crashed holders' leases ended"
+    );
+    assert!(!defined(&server, &name));
+    assert_no_key_without_ttl(&server, &name);
+    let err = sem
+        .try_acquire(1, Duration::ZERO, None)
+        .await
+        .expect_err("deleted");
+    assert!(err.to_string().contains("has no permits"), "{err}");
+    assert!(sem.try_set_permits(2).await.expect("set again"));
+    assert_eq!(sem.available_permits().await.expect("count"), 2);
+
+    let other = unique_name("sem-delete-list");
+    put_a_list(&server, &sem_key(&other));
+    let err = client
+        .semaphore(&other)
+        .delete_if_unused()
+        .await
+        .expect_err("a key of another type");
+    assert!(matches!(err, LockError::WrongType { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&other) && !err.to_string().contains("not a lock"),
+        "names the semaphore, not a lock: {err}"
+    );
+    let kept: Vec<String> = server.cmd(&["LRANGE", &sem_key(&other), "0", "-1"]);
+    assert_eq!(kept, [A_LIST_ITEM], "left as it was");
+}
+
+/// A `delete_if_unused` whose first copy lands after the client's memos are gone deletes
+/// nothing: not a semaphore set again since the resend deleted it, nor one that the resend found
+/// in use and whose holder then released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_delete_if_unused_deletes_nothing() {
+    let server = RedisServer::start();
+    let proxy = TcpProxy::start(server.port()).await;
+    let client = quick_client_through(&proxy).await;
+    let name = unique_name("sem-late-delete");
+    let sem = client.semaphore(&name);
+    sem.try_set_permits(1).await.expect("set");
+    assert_eq!(sem.available_permits().await.expect("warm-up"), 1);
+
+    let deleted = first_copy_held(&proxy, sem.delete_if_unused()).await;
+    assert!(deleted.expect("resent and answered"), "unused");
+    assert!(!defined(&server, &name));
+    assert!(sem.try_set_permits(3).await.expect("set again"));
+    deliver_after_the_memos(&server, &proxy, &[&name]).await;
+    assert_eq!(
+        sem.available_permits().await.expect("count"),
+        3,
+        "the late copy deleted the semaphore set again"
+    );
+
+    let held = sem.acquire(1).await.expect("free");
+    let deleted = first_copy_held(&proxy, sem.delete_if_unused()).await;
+    assert!(!deleted.expect("resent and answered"), "in use");
+    held.release().await.expect("release");
+    deliver_after_the_memos(&server, &proxy, &[&name]).await;
+    assert!(
+        defined(&server, &name),
+        "the late copy deleted the semaphore its first attempt was told was in use"
+    );
+    assert_no_permit_held(&server, &name);
 }
