@@ -138,6 +138,9 @@ impl Errors {
 enum Arg {
     Key(kw::key, LitStr),
     Keys(kw::keys, ExprArray),
+    /// `key` or `keys` (the name, where it was written) with a value that is not one: the
+    /// argument counts as given, so that no "missing `key`" is reported beside its error.
+    Malformed(&'static str, Span, syn::Error),
     Wait(kw::wait, LitStr),
     Lease(kw::lease, LitStr),
     Client(kw::client, Expr),
@@ -152,14 +155,17 @@ impl Parse for Arg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let lookahead = input.lookahead1();
         if lookahead.peek(kw::key) {
-            let name = input.parse()?;
-            Ok(Self::Key(
-                name,
-                string_value(input, "key", "\"stock:{product_id}\"")?,
-            ))
+            let name: kw::key = input.parse()?;
+            Ok(match string_value(input, "key", "\"stock:{product_id}\"") {
+                Ok(literal) => Self::Key(name, literal),
+                Err(error) => Self::malformed(input, "key", name.span, error),
+            })
         } else if lookahead.peek(kw::keys) {
             let name: kw::keys = input.parse()?;
-            Ok(Self::Keys(name, list_value(input, name.span)?))
+            Ok(match list_value(input, name.span) {
+                Ok(list) => Self::Keys(name, list),
+                Err(error) => Self::malformed(input, "keys", name.span, error),
+            })
         } else if lookahead.peek(kw::wait) {
             let name = input.parse()?;
             Ok(Self::Wait(name, string_value(input, "wait", "\"5s\"")?))
@@ -191,6 +197,19 @@ impl Parse for Arg {
         } else {
             Err(lookahead.error())
         }
+    }
+}
+
+impl Arg {
+    /// The argument `name` whose value did not parse, with what is left of it skipped.
+    fn malformed(
+        input: ParseStream<'_>,
+        name: &'static str,
+        span: Span,
+        error: syn::Error,
+    ) -> Self {
+        let _rest: TokenStream = input.parse().unwrap_or_default();
+        Self::Malformed(name, span, error)
     }
 }
 
@@ -384,6 +403,13 @@ impl LockArgs {
         let errors = &mut self.errors;
         match arg {
             Arg::Key(name, literal) => self.key.set("key", name.span, Some(literal), errors),
+            Arg::Malformed(name, span, error) => {
+                errors.push(error);
+                match name {
+                    "keys" => self.keys.set(name, span, None, errors),
+                    _ => self.key.set(name, span, None, errors),
+                }
+            }
             Arg::Keys(name, list) => {
                 let keys = key_literals(&list, errors);
                 self.keys.set("keys", name.span, keys, errors);
@@ -506,6 +532,22 @@ fn positive_duration(name: &str, literal: &LitStr, errors: &mut Errors) -> Optio
         Ok(_) if name == "lease" => "must be greater than zero; leave `lease` out to have the watchdog renew the lock while the body runs".to_owned(),
         Ok(_) => "must be greater than zero; to give up at once when the lock is taken, use a short wait such as \"10ms\"".to_owned(),
         Err(_) if text.trim_start().starts_with('-') => "cannot be negative".to_owned(),
+        Err(humantime::DurationError::UnknownUnit { unit, value, .. }) if unit.is_empty() => {
+            errors.push(syn::Error::new(
+                literal.span(),
+                if value >= 1000 && value % 1000 == 0 {
+                    format!(
+                        "`{name} = \"{text}\"` has no unit: write \"{value}ms\" for milliseconds (or \"{}s\")",
+                        value / 1000
+                    )
+                } else {
+                    format!(
+                        "`{name} = \"{text}\"` has no unit: write \"{value}ms\" for milliseconds, or \"{value}s\" for seconds"
+                    )
+                },
+            ));
+            return None;
+        }
         Err(humantime::DurationError::UnknownUnit { unit, .. }) => {
             format!("has an unknown unit `{unit}`; use ms, s, m or h")
         }

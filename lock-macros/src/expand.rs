@@ -66,6 +66,14 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     let mut errors = std::mem::take(&mut args.errors);
     let signature = &function.sig;
     if signature.asyncness.is_none() {
+        // `#[async_trait]` on the impl expands first and leaves a method returning a boxed
+        // future: one error saying so, not one about its return type too.
+        if returns_boxed_future(signature) {
+            return Err(syn::Error::new_spanned(
+                signature.fn_token,
+                "#[distribute_lock] needs an `async fn`, and this method returns a boxed future, as `#[async_trait]` rewrites the methods of its impl: put #[distribute_lock] on an inherent `async fn` and call that from the trait method",
+            ));
+        }
         errors.push(syn::Error::new_spanned(
             signature.fn_token,
             "#[distribute_lock] needs an `async fn`: the lock is awaited before the body runs",
@@ -119,6 +127,8 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     // block would draw `unused_braces` on a one-expression body, in the user's crate.
     let body = &function.block.stmts;
 
+    // `impl Trait` may not be named in a turbofish: the body's type stands in for it there.
+    let output = inferred_impl_traits(output);
     let run_body = quote_spanned! {error_span=>
         #call.run(async move {
             if let ::core::option::Option::Some(#ret) = ::core::option::Option::None::<#output> {
@@ -223,6 +233,42 @@ fn result_type<'a>(signature: &'a syn::Signature, errors: &mut Errors) -> Option
     }
 }
 
+/// Whether the function returns `Pin<Box<dyn Future ..>>` (by any path to `Pin`), as the methods
+/// of an `#[async_trait]` impl do once that macro rewrote them.
+fn returns_boxed_future(signature: &syn::Signature) -> bool {
+    let ReturnType::Type(_, ty) = &signature.output else {
+        return false;
+    };
+    let Some(boxed) = only_type_argument(ty, "Pin") else {
+        return false;
+    };
+    let Some(Type::TraitObject(object)) = only_type_argument(boxed, "Box") else {
+        return false;
+    };
+    object.bounds.iter().any(|bound| {
+        matches!(bound, syn::TypeParamBound::Trait(bound)
+            if bound.path.segments.last().is_some_and(|segment| segment.ident == "Future"))
+    })
+}
+
+/// `T` of a type written `<path>::Name<T>`.
+fn only_type_argument<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let segment = path.path.segments.last()?;
+    if segment.ident != name {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(arguments) = &segment.arguments else {
+        return None;
+    };
+    arguments.args.iter().find_map(|argument| match argument {
+        syn::GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
+}
+
 /// Where the error type of `Result<T, E>` is written: `E`, or the whole type for an alias such as
 /// `io::Result<T>`.
 fn error_type_span(output: &Type) -> Span {
@@ -252,19 +298,80 @@ fn is_result(ty: &Type) -> bool {
     }
 }
 
-/// The names a key template may use: `self` and every parameter bound to a plain identifier.
+/// The names a key template may use: `self`, and every name the parameters bind, those of
+/// patterns included (`Path(id): Path<u64>` binds `id`, `(a, b): (u64, u64)` binds `a` and `b`).
 fn bound_names(signature: &syn::Signature) -> Vec<String> {
-    signature
-        .inputs
-        .iter()
-        .filter_map(|input| match input {
-            FnArg::Receiver(_) => Some("self".to_owned()),
-            FnArg::Typed(typed) => match &*typed.pat {
-                Pat::Ident(binding) => Some(binding.ident.to_string()),
-                _ => None,
-            },
-        })
-        .collect()
+    let mut names = Vec::new();
+    for input in &signature.inputs {
+        match input {
+            FnArg::Receiver(_) => names.push("self".to_owned()),
+            FnArg::Typed(typed) => bindings(&typed.pat, &mut names),
+        }
+    }
+    names
+}
+
+/// Adds the names `pattern` binds to `names`.
+fn bindings(pattern: &Pat, names: &mut Vec<String>) {
+    match pattern {
+        Pat::Ident(binding) => {
+            names.push(binding.ident.to_string());
+            if let Some((_, inner)) = &binding.subpat {
+                bindings(inner, names);
+            }
+        }
+        Pat::Tuple(tuple) => tuple.elems.iter().for_each(|elem| bindings(elem, names)),
+        Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|elem| bindings(elem, names)),
+        Pat::Struct(fields) => fields
+            .fields
+            .iter()
+            .for_each(|field| bindings(&field.pat, names)),
+        Pat::Slice(slice) => slice.elems.iter().for_each(|elem| bindings(elem, names)),
+        Pat::Reference(reference) => bindings(&reference.pat, names),
+        Pat::Paren(paren) => bindings(&paren.pat, names),
+        Pat::Type(typed) => bindings(&typed.pat, names),
+        // Every alternative binds the same names.
+        Pat::Or(or) => {
+            if let Some(first) = or.cases.first() {
+                bindings(first, names);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `output` with every `impl Trait` in it replaced by `_`.
+fn inferred_impl_traits(output: &Type) -> Type {
+    let mut output = output.clone();
+    infer_impl_traits(&mut output);
+    output
+}
+
+fn infer_impl_traits(ty: &mut Type) {
+    match ty {
+        Type::ImplTrait(impl_trait) => {
+            let span = impl_trait.impl_token.span;
+            *ty = syn::parse_quote_spanned!(span=> _);
+        }
+        Type::Path(path) => {
+            for segment in &mut path.path.segments {
+                if let syn::PathArguments::AngleBracketed(arguments) = &mut segment.arguments {
+                    for argument in &mut arguments.args {
+                        if let syn::GenericArgument::Type(ty) = argument {
+                            infer_impl_traits(ty);
+                        }
+                    }
+                }
+            }
+        }
+        Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(infer_impl_traits),
+        Type::Reference(reference) => infer_impl_traits(&mut reference.elem),
+        Type::Array(array) => infer_impl_traits(&mut array.elem),
+        Type::Slice(slice) => infer_impl_traits(&mut slice.elem),
+        Type::Paren(paren) => infer_impl_traits(&mut paren.elem),
+        Type::Group(group) => infer_impl_traits(&mut group.elem),
+        _ => {}
+    }
 }
 
 impl DurationArg {

@@ -69,12 +69,12 @@ impl KeyTemplate {
             }
             if !parameters.contains(&path[0]) {
                 let known = if parameters.is_empty() {
-                    "it has none".to_owned()
+                    ", whose parameters bind no name".to_owned()
                 } else {
-                    format!("its parameters are {}", list(parameters))
+                    format!("; its parameters are {}", list(parameters))
                 };
                 return Err(error(format!(
-                    "placeholder `{{{inner}}}` names no parameter of `{fn_name}`; {known}"
+                    "placeholder `{{{inner}}}` names no parameter of `{fn_name}`{known}"
                 )));
             }
             format.push_str("{}");

@@ -302,16 +302,27 @@ primitives! {
 /// ```
 ///
 /// The attribute goes on an `async fn`: a free function, an inherent method, or a method of a
-/// trait impl, with any visibility, generics, `where` clauses and `self` receiver. The signature,
-/// the other attributes and the doc comments stay as written. The function must return
-/// `Result<T, E>` with `E: From<LockError>`, so that a lock that cannot be taken comes back as an
+/// trait impl (native `async fn` in traits, not an `#[async_trait]` impl, whose methods that
+/// macro has already turned into functions returning a boxed future), with any visibility,
+/// generics, `where` clauses and `self` receiver. The signature, the other attributes and the doc
+/// comments stay as written. The function must return a `Result` (a path whose last segment ends
+/// in `Result`: `Result<T, E>`, `io::Result<T>`, an alias named `AppResult<T>`), `T` may be an
+/// `impl Trait`, and `E: From<LockError>`, so that a lock that cannot be taken comes back as an
 /// error.
+///
+/// A key's placeholders name what the parameters bind, patterns included: with
+/// `Path(id): Path<u64>` (a web framework's extractor), `{id}` is the bound `u64`.
+///
+/// Attributes expand from the top, each wrapping what the ones above it made: with
+/// `#[tracing::instrument]` written below `#[distribute_lock]`, its span covers the wait for the
+/// lock (and its `err` logs a timeout); written above, the span covers only the body, under the
+/// lock, and its fields can read [`fencing_token()`](fencing_token).
 ///
 /// # Arguments
 ///
 /// | argument | meaning | default |
 /// | --- | --- | --- |
-/// | `key = "stock:{product_id}"` | the lock's name; `{param}` or `{param.field}` is replaced by that parameter formatted with `Display` | required, unless `keys` is given |
+/// | `key = "stock:{product_id}"` | the lock's name; `{param}` or `{param.field}` is replaced by that parameter (or name a pattern binds) formatted with `Display` | required, unless `keys` is given |
 /// | `wait = "5s"` | how long to wait for the lock: `"500ms"`, `"5s"`, `"1m"`, `"1m30s"`; any duration above zero | `"5s"` |
 /// | `lease = "3s"` | a fixed lease, never renewed: from `"1ms"` to `"365d"`, the leases the runtime takes (`"1y"` is 365.25 days, over) | none: the watchdog renews the lock while the body runs |
 /// | `client = self.locks` | an expression, evaluated in the function, giving a [`LockClient`] or a [`Redlock`] (or a reference, `Arc` or `Box` of one: any [`LockSource`]); a Redlock takes the exclusive lock only, so `fair`, `mode` and `keys` need a `LockClient` | the [default client](set_default_client) |

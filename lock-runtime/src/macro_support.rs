@@ -301,7 +301,7 @@ where
         if let Err(err) = guard.unlock().await {
             // Typically `NotHeld` (`MultiRelease` for a multi-lock): the body ran past the lease.
             // Never silent.
-            tracing::warn!(lock = %name, error = %err, "releasing the lock after the body failed");
+            tracing::warn!(lock = %name, error = %err, "the release after the body ran failed");
         }
         output.unwrap_or_else(|name| Err(LockError::LeaseLost { name }.into()))
     }

@@ -170,7 +170,7 @@ async fn lease_lost_with_continue_lets_the_body_finish_and_warns_of_the_failed_r
     let lines = captured.lines();
     assert!(
         lines.iter().any(|line| line.contains("WARN")
-            && line.contains("releasing the lock after the body failed")
+            && line.contains("the release after the body ran failed")
             && line.contains(&f.name)),
         "no warning naming the lock about the failed release in {lines:#?}"
     );
@@ -281,4 +281,29 @@ async fn a_waiting_call_is_small() {
         "an annotated call's future grew to {size} bytes (at most {CALL_FUTURE_MAX})"
     );
     call.await.expect("runs");
+}
+
+/// A web framework's extractor (axum's `Path` is a tuple struct).
+struct Path<T>(T);
+
+/// A handler's shape: parameters bound by patterns, named in the key and the client, and
+/// `Result<impl Trait, E>`.
+#[distribute_lock(key = "{name}:{id}", client = f.client)]
+async fn by_patterns(
+    (f, name): (&Fixture, &str),
+    Path(id): Path<u64>,
+) -> Result<impl std::fmt::Display, LockError> {
+    assert!(f.is_held(), "the body runs under `{name}:{id}`");
+    Ok(id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_bound_by_patterns_name_the_lock() {
+    let mut f = Fixture::new("macro-patterns").await;
+    let name = std::mem::take(&mut f.name);
+    f.name = format!("{name}:7");
+    let shown = by_patterns((&f, &name), Path(7)).await.expect("free");
+    assert_eq!(shown.to_string(), "7");
+    assert!(!f.is_held());
+    assert_released(&f.server, &f.name);
 }

@@ -286,7 +286,7 @@ async fn keys_lease_lost_with_continue_warns_of_the_failed_release_naming_the_ke
     let lines = captured.lines();
     assert!(
         lines.iter().any(|line| line.contains("WARN")
-            && line.contains("releasing the lock after the body failed")
+            && line.contains("the release after the body ran failed")
             && line.contains(&account(&f, "a"))
             && line.contains(&account(&f, "b"))),
         "no warning naming both keys about the failed release in {lines:#?}"

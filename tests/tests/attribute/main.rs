@@ -11,6 +11,7 @@
 
 mod default_client;
 mod fair;
+mod instrument;
 mod key;
 mod keys;
 mod mode;

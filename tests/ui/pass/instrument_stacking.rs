@@ -1,18 +1,22 @@
-//! `#[tracing::instrument]` stacked above and below `#[distribute_lock]`.
+//! `#[tracing::instrument]` stacked above and below `#[distribute_lock]`; which span covers what
+//! is checked at run time by `tests/tests/attribute/instrument.rs`.
 
 use lock_runtime::{LockClient, LockError, distribute_lock};
 
-// Instrument outside: the span also covers waiting for the lock.
-#[tracing::instrument(level = "debug")]
+// Attributes expand from the top, each wrapping what the ones above it made: the one written
+// last is the outermost. The lock written first: the span also covers waiting for the lock,
+// and `err` records a lock that could not be taken.
 #[distribute_lock(key = "stock:{product_id}", wait = "5s")]
+#[tracing::instrument(level = "debug", err(Debug))]
 async fn span_around_lock(product_id: u64, qty: u32) -> Result<u32, LockError> {
     tracing::debug!("holding the lock");
     Ok(qty)
 }
 
-// Instrument inside: the span covers only the body, which runs under the lock.
-#[distribute_lock(key = "stock:{product_id}", lease = "3s")]
+// `instrument` first: the span covers only the body, which runs under the lock, so its
+// fields can record the lock's fencing token.
 #[tracing::instrument(err(Debug), fields(token = ?lock_runtime::fencing_token()))]
+#[distribute_lock(key = "stock:{product_id}", lease = "3s")]
 async fn span_inside_lock(product_id: u64, qty: u32) -> Result<u32, LockError> {
     Ok(qty)
 }
@@ -22,14 +26,14 @@ struct Service {
 }
 
 impl Service {
-    #[tracing::instrument(skip(self))]
     #[distribute_lock(key = "svc:{id}", client = self.locks)]
+    #[tracing::instrument(skip(self))]
     async fn outer(&self, id: u64) -> Result<u64, LockError> {
         self.inner(id).await
     }
 
-    #[distribute_lock(key = "svc:{id}:inner", client = self.locks)]
     #[tracing::instrument(skip(self), ret)]
+    #[distribute_lock(key = "svc:{id}:inner", client = self.locks)]
     async fn inner(&self, id: u64) -> Result<u64, LockError> {
         Ok(id)
     }
