@@ -1,6 +1,7 @@
 //! Every `.await` of every lock of the family is a place where the caller may give up (DESIGN
 //! 3.2): a sweep of cancellation points across each operation's round trip leaves nothing held,
-//! for the reentrant lock, the fair lock, and the read and write locks.
+//! for the reentrant lock, the fair lock, and the read and write locks (and the semaphore, the
+//! multi-lock and `exec`, below).
 //!
 //! The client talks to Redis through a proxy that delays every chunk by [`DELAY`] each way, so a
 //! request is on the wire for a long while, measured once as the round trip. Each operation is
@@ -337,6 +338,65 @@ async fn a_permit_release_cut_short_anywhere_still_releases() {
         let _ = cut_short(f.at(cut), permit.release()).await;
         f.proxy.drop_connections();
         assert_permits_free(&f, &name, 1, &format!("release cut at {cut} %")).await;
+    }
+}
+
+/// Whether the semaphore `name` is whole (its total, every permit free) or gone (no key of it
+/// but its recent requests and its notes of ended acquisitions, which carry a TTL): never in
+/// part. Returns whether it is whole.
+async fn whole_or_gone(f: &Fixture, name: &str, what: &str) -> bool {
+    let info = f.direct.semaphore(name).info().await.expect("info");
+    let left: Vec<String> = f
+        .server
+        .keys(&format!("{{lock:{name}}}:sem*"))
+        .into_iter()
+        .filter(|key| !key.ends_with(":requests") && !key.ends_with(":lost"))
+        .collect();
+    match info.total_permits() {
+        Some(total) => {
+            assert_eq!(info.available_permits(), total, "{what}: {info:?}");
+            true
+        }
+        None => {
+            assert!(left.is_empty(), "{what}: deleted in part, left {left:?}");
+            false
+        }
+    }
+}
+
+/// `delete_if_unused` cut short at every point (DESIGN 3.2): one atomic script, sent or not.
+/// An unused semaphore ends whole or gone, never in part; one in use is not deleted, neither
+/// then nor once its holder leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_semaphore_delete_cut_short_anywhere_is_all_or_nothing() {
+    let f = semaphore_fixture().await;
+    // Its script cached in Redis, so that every cut falls on a request that runs.
+    let warm_up = f.slow.semaphore(unique_name("warm-up-delete"));
+    assert!(warm_up.delete_if_unused().await.expect("warm-up"));
+    for cut in CUT_POINTS {
+        let name = unique_name("cut-delete");
+        let (direct, slow) = (f.direct.semaphore(&name), f.slow.semaphore(&name));
+        direct.try_set_permits(2).await.expect("set");
+        let answered = cut_short(f.at(cut), slow.delete_if_unused()).await;
+        tokio::time::sleep(f.round_trip * 3).await;
+        let whole = whole_or_gone(&f, &name, &format!("unused, cut at {cut} %")).await;
+        if let Some(deleted) = answered {
+            assert!(
+                deleted.expect("answered") && !whole,
+                "cut at {cut} %: answered, not deleted"
+            );
+        }
+
+        direct.try_set_permits(2).await.expect("set");
+        let held = direct.acquire(1).await.expect("free");
+        let _ = cut_short(f.at(cut), slow.delete_if_unused()).await;
+        tokio::time::sleep(f.round_trip * 3).await;
+        held.release().await.expect("release");
+        tokio::time::sleep(f.round_trip * 3).await;
+        assert!(
+            whole_or_gone(&f, &name, &format!("in use, cut at {cut} %")).await,
+            "cut at {cut} %: deleted though in use when it ran"
+        );
     }
 }
 
