@@ -475,7 +475,8 @@ impl Attempt for Acquire {
 
     fn holder(&self) -> Option<String> {
         let (_, server_us) = self.last_busy?;
-        Some(self.last_holder.as_ref()?.describe(server_us))
+        let own_name = &self.backend.config.client_name;
+        Some(self.last_holder.as_ref()?.describe(server_us, own_name))
     }
 
     /// A release made this waiter the owner (`pass_on` in `scripts/common.lua`): `grant` is

@@ -147,22 +147,32 @@ impl Seen {
 
     /// The holders, in words, as seen at server time `server_us`: "held by orders-api for 1.2 s",
     /// "held by orders-api (writer) for 1.2 s", or "held by 5 readers (a for 1.2 s, b for 300
-    /// ms, c for 100 ms, 2 more)", then how many others wait: "1 other caller waiting".
-    pub(crate) fn describe(&self, server_us: u64) -> String {
+    /// ms, c for 100 ms, 2 more)", then how many others wait: "1 other caller waiting". A holder
+    /// named `own_name`, the asking client's name, is marked "(this client's name)": a caller waiting
+    /// on a lock its own process holds (a task spawned inside a locked body, a guard kept
+    /// across the call) learns it from the message.
+    pub(crate) fn describe(&self, server_us: u64, own_name: &str) -> String {
         let held = |since_ms: u64| {
             human_duration(Duration::from_millis(
                 (server_us / 1000).saturating_sub(since_ms),
             ))
         };
+        let who = |name: &str| {
+            if name == own_name {
+                format!("{name} (this client's name)")
+            } else {
+                name.to_owned()
+            }
+        };
         let (name, since_ms) = &self.holders[0];
         let by = match &self.holds {
-            None => format!("{name} for {}", held(*since_ms)),
-            Some((noun, 1)) => format!("{name} ({noun}) for {}", held(*since_ms)),
+            None => format!("{} for {}", who(name), held(*since_ms)),
+            Some((noun, 1)) => format!("{} ({noun}) for {}", who(name), held(*since_ms)),
             Some((noun, holds)) => {
                 let mut listed: Vec<_> = self
                     .holders
                     .iter()
-                    .map(|(name, since_ms)| format!("{name} for {}", held(*since_ms)))
+                    .map(|(name, since_ms)| format!("{} for {}", who(name), held(*since_ms)))
                     .collect();
                 let unlisted = holds.saturating_sub(listed.len() as u64);
                 if unlisted > 0 {
@@ -456,7 +466,7 @@ mod tests {
         match Acquired::from_redis_value(reply).expect("decodes") {
             Acquired::Busy {
                 holder, server_us, ..
-            } => holder.map(|seen| seen.describe(server_us)),
+            } => holder.map(|seen| seen.describe(server_us, "this-client")),
             other => panic!("expected busy, got {other:?}"),
         }
     }
@@ -493,5 +503,19 @@ mod tests {
         assert_eq!(described(text("")), None);
         assert_eq!(described(holds("reader", 1, &[""])), None);
         assert_eq!(described(holds("reader", 0, &[])), None);
+    }
+
+    #[test]
+    fn a_holder_of_the_asking_clients_name_is_marked() {
+        assert_eq!(
+            described(text("this-client 9000")).as_deref(),
+            Some("held by this-client (this client's name) for 1.0 s, 1 other caller waiting")
+        );
+        assert_eq!(
+            described(holds("reader", 2, &["a 8800", "this-client 9700"])).as_deref(),
+            Some(
+                "held by 2 readers (a for 1.2 s, this-client (this client's name) for 300 ms), 1 other caller waiting"
+            )
+        );
     }
 }
