@@ -38,6 +38,8 @@ pub(crate) struct LockArgs {
     pub(crate) on_lease_lost: Slot<LeaseLostPolicy>,
     pub(crate) fair: Slot<LitBool>,
     pub(crate) mode: Slot<LockMode>,
+    /// The path the generated code reaches `lock-runtime` by: `crate = "platform::lock"`.
+    pub(crate) krate: Slot<syn::Path>,
     pub(crate) errors: Errors,
 }
 
@@ -147,9 +149,11 @@ enum Arg {
     OnLeaseLost(kw::on_lease_lost, LitStr),
     Fair(kw::fair, LitBool),
     Mode(kw::mode, LitStr),
+    Crate(Token![crate], LitStr),
 }
 
-const ARGUMENTS: &str = "`key`, `keys`, `wait`, `lease`, `client`, `on_lease_lost`, `fair`, `mode`";
+const ARGUMENTS: &str =
+    "`key`, `keys`, `wait`, `lease`, `client`, `on_lease_lost`, `fair`, `mode`, `crate`";
 
 impl Parse for Arg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -188,6 +192,12 @@ impl Parse for Arg {
         } else if lookahead.peek(kw::mode) {
             let name: kw::mode = input.parse()?;
             Ok(Self::Mode(name, mode_value(input, name.span)?))
+        } else if lookahead.peek(Token![crate]) {
+            let name = input.parse()?;
+            Ok(Self::Crate(
+                name,
+                string_value(input, "crate", "\"::lock_runtime\"")?,
+            ))
         } else if input.peek(syn::Ident) {
             let unknown: syn::Ident = input.parse()?;
             Err(syn::Error::new(
@@ -441,6 +451,18 @@ impl LockArgs {
                     .set("on_lease_lost", name.span, policy, errors);
             }
             Arg::Fair(name, literal) => self.fair.set("fair", name.span, Some(literal), errors),
+            Arg::Crate(name, literal) => {
+                let path = literal.parse::<syn::Path>().map_err(|_| {
+                    errors.push(syn::Error::new(
+                        literal.span(),
+                        format!(
+                            "`crate = \"{}\"` is not a path; name the path `lock-runtime` is reached by, e.g. `crate = \"::locks\"` for a dependency renamed `locks`, or `crate = \"platform::lock\"` for a re-export",
+                            literal.value()
+                        ),
+                    ));
+                });
+                self.krate.set("crate", name.span, path.ok(), errors);
+            }
             Arg::Mode(name, literal) => {
                 let mode = match literal.value().as_str() {
                     "read" => Some(LockMode::Read),

@@ -95,6 +95,11 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     let exclusive = args.keys.get().is_none()
         && args.mode.get().is_none()
         && !args.fair.get().is_some_and(|fair| fair.value);
+    // Where `lock-runtime` is: `::lock_runtime`, unless `crate = ".."` says otherwise.
+    let krate = args
+        .krate
+        .get()
+        .map_or_else(|| quote!(::lock_runtime), ToTokens::to_token_stream);
     let client = match args.client.get() {
         Some(expr) => {
             let source = if exclusive {
@@ -102,7 +107,7 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
             } else {
                 quote!(family_client)
             };
-            let client = quote_spanned!(expr.span()=> ::lock_runtime::__private::#source(&(#expr)));
+            let client = quote_spanned!(expr.span()=> #krate::__private::#source(&(#expr)));
             quote!(::core::option::Option::Some(#client))
         }
         None => quote!(::core::option::Option::None),
@@ -148,13 +153,13 @@ fn expand(mut args: LockArgs, function: &ItemFn) -> syn::Result<TokenStream> {
     let block = quote! {
         {
             #(#inner)*
-            let #call = ::lock_runtime::__private::LockedCall {
+            let #call = #krate::__private::LockedCall {
                 client: #client,
-                lock: ::lock_runtime::__private::LockKind::#lock,
+                lock: #krate::__private::LockKind::#lock,
                 label: #label,
                 wait: #wait,
                 lease: #lease,
-                on_lease_lost: ::lock_runtime::__private::OnLeaseLost::#policy,
+                on_lease_lost: #krate::__private::OnLeaseLost::#policy,
             };
             #run_body
         }

@@ -43,6 +43,25 @@ fn defaults_only() {
     insta::assert_snapshot!("defaults_only", text);
 }
 
+/// `crate = ".."`: every generated path goes through the path given.
+#[test]
+fn crate_path() {
+    let text = expand(
+        quote!(
+            key = "stock:{id}",
+            client = self.locks,
+            crate = "platform::lock"
+        ),
+        quote! {
+            async fn restock(&self, id: u64) -> Result<u64, LockError> {
+                Ok(id)
+            }
+        },
+    );
+    assert!(!text.contains("lock_runtime"), "{text}");
+    insta::assert_snapshot!("crate_path", text);
+}
+
 /// A body's inner attributes stay inside the function, where they apply to all of it.
 #[test]
 fn inner_attributes_stay_inside() {

@@ -330,6 +330,7 @@ primitives! {
 /// | `fair = true` | take the [fair lock](LockClient::fair_lock): callers get it in the order they started waiting, across every process | `false`: the [reentrant lock](LockClient::lock) |
 /// | `mode = "read"` or `mode = "write"` | take the [read](ReadWriteLock::read) or the [write](ReadWriteLock::write) lock of [`client.read_write_lock(key)`](LockClient::read_write_lock): many readers at once, or one writer; a waiting writer keeps new readers out | none: the [reentrant lock](LockClient::lock) |
 /// | `keys = ["acct:{from}", "acct:{to}"]` | instead of `key`: take the [multi-lock](LockClient::multi_lock) of every key, each a template like `key`'s: the reentrant lock of each, all of them or none, taken in the order of their names whatever order they are listed in, so calls over the same keys never deadlock | none: the one lock of `key` |
+/// | `crate = "::locks"` | the path the generated code reaches this crate by, as it resolves where the function is: for a dependency renamed in `Cargo.toml` (`crate = "::locks"`), or reached through a crate of your own that re-exports it (`crate = "platform::lock"`) | `::lock_runtime` |
 ///
 /// `fair` and `mode` cannot go together: the read-write lock has no fair variant. `keys` goes
 /// with neither, nor with `key`: the multi-lock is made of reentrant locks.
@@ -337,7 +338,7 @@ primitives! {
 /// Every mistake is a compile error pointing at the offending token and saying how to fix it: an
 /// unknown or repeated argument, neither `key` nor `keys`, a placeholder naming no parameter, a
 /// duration that does not parse or is zero, a `lease` under 1 ms or over 365 days, an unknown `on_lease_lost` policy, a `fair` that is
-/// not `true` or `false`, a `mode` that is not `"read"` or `"write"`, a `keys` that is empty or
+/// not `true` or `false`, a `mode` that is not `"read"` or `"write"`, a `crate` that is not a path, a `keys` that is empty or
 /// holds something other than string literals, arguments that cannot go together (`fair` with
 /// `mode`, `key` with `keys`, `keys` with `fair` or `mode`: reported on both), a function that is
 /// not `async` or does not return a `Result`. The function is still emitted, so IDEs keep working.
