@@ -76,24 +76,38 @@ pub(crate) async fn force_unlock(
 /// owner's hold can be deleted). Fails when someone else holds the name and `owner` nothing.
 pub(crate) async fn held_by(global: &Global, name: &str, owner: &str) -> Result<ExitCode, Failure> {
     let client = connect(global).await?;
-    let look = Snapshot::look(&client, name).await?;
-    let deleted = match Hold::of(&look, owner) {
-        Some(hold) => hold.delete(&client, name, owner).await?.then_some(hold),
-        None => None,
-    };
-    if let Some(hold) = deleted {
-        report_deleted(global, name, owner, hold.kind());
-        return Ok(ExitCode::SUCCESS);
+    // Each deletion names the owner, so trying the kinds in turn deletes its hold wherever it
+    // is, and nothing else; `info()` would list only the first holders of a busy semaphore.
+    for hold in [Hold::Lock, Hold::ReadWrite, Hold::Permit] {
+        match hold.delete(&client, name, owner).await {
+            Ok(true) => {
+                report_deleted(global, name, owner, hold.kind());
+                return Ok(ExitCode::SUCCESS);
+            }
+            // Not held there; or not an owner id (a permit id), or that kind's key is
+            // another program's: look in the next kind.
+            Ok(false) => {}
+            Err(err) if err.is_invalid_argument() || matches!(err, LockError::WrongType { .. }) => {
+            }
+            Err(err) => return Err(err.into()),
+        }
     }
-    // Not (or no longer) that owner's: look again, as its hold may have ended since.
-    let now = Snapshot::look(&client, name).await?;
-    let holders = now.holder_names();
+    let holders = Snapshot::look(&client, name).await?.holder_names();
     if holders.is_empty() {
-        report(global, name, false, &[]);
+        if global.json {
+            println!(
+                "{}",
+                serde_json::json!({ "name": name, "was_held": false, "owner": owner, "others": [] })
+            );
+        } else {
+            println!(
+                "`{owner}` holds nothing of `{name}`, and nothing of it is held: nothing to do"
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!(
-        "lock-cli: `{owner}` holds nothing of `{name}`, nothing deleted; held now by: {}
+        "lock-cli: `{owner}` holds nothing of `{name}`, nothing deleted; held now by: {}\n\
          See the holders' owner ids and permit ids with `lock-cli inspect {name}`.",
         holders.join(", ")
     );
@@ -118,22 +132,6 @@ impl Hold {
             Self::Lock => PrimitiveKind::Lock,
             Self::ReadWrite => PrimitiveKind::ReadWriteLock,
             Self::Permit => PrimitiveKind::Semaphore,
-        }
-    }
-
-    /// Where `owner` holds something, as `look` saw it.
-    fn of(look: &Snapshot, owner: &str) -> Option<Self> {
-        let rw = &look.rw;
-        if look.lock.holder().is_some_and(|h| h.owner() == owner) {
-            Some(Self::Lock)
-        } else if rw.writer().is_some_and(|h| h.owner() == owner)
-            || rw.readers().iter().any(|h| h.owner() == owner)
-        {
-            Some(Self::ReadWrite)
-        } else if look.semaphore.holders().iter().any(|h| h.id() == owner) {
-            Some(Self::Permit)
-        } else {
-            None
         }
     }
 

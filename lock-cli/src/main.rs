@@ -127,8 +127,9 @@ async fn list(
     let cut = found.len() > limit;
     found.truncate(limit);
     // One look per name, shared by its kinds. A primitive released since the walk is shown as
-    // it is now (free). One that cannot be read (a key of another type under its name) is left
-    // out with a warning rather than ending the list.
+    // it is now (free), but a semaphore deleted (its total gone) is left out: what is left of it
+    // only answers late copies of its requests. One that cannot be read (a key of another type
+    // under its name) is left out with a warning rather than ending the list.
     let mut looks: Vec<(lock_runtime::PrimitiveKind, Snapshot)> = Vec::with_capacity(found.len());
     for (kind, name) in found {
         let snapshot = match looks.last() {
@@ -142,6 +143,9 @@ async fn list(
                 Err(err) => return Err(err),
             },
         };
+        if kind == lock_runtime::PrimitiveKind::Semaphore && !snapshot.exists(kind) {
+            continue;
+        }
         looks.push((kind, snapshot));
     }
     if cut {

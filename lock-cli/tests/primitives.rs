@@ -433,4 +433,66 @@ async fn force_unlock_with_owner_deletes_a_read_hold_or_a_permit_by_its_id() {
     kept.release()
         .await
         .expect("the other permit was left alone");
+
+    // A holder past the first hundred that `inspect` lists, whose lease ends last.
+    let busy = client.semaphore(unique_name("cli-owner-busy"));
+    assert!(busy.try_set_permits(120).await.expect("set"));
+    let mut permits = Vec::new();
+    for _ in 0..120 {
+        permits.push(busy.acquire(1).await.expect("free permits"));
+    }
+    let last = permits.pop().expect("120 permits");
+    let released = run(
+        &server,
+        &["force-unlock", busy.name(), "--owner", last.id()],
+    )
+    .await;
+    assert_exit(&released, 0);
+    assert!(
+        last.release()
+            .await
+            .expect_err("released by id")
+            .is_not_held()
+    );
+    for permit in permits {
+        permit.release().await.expect("left alone");
+    }
+}
+
+/// A semaphore deleted by `delete_if_unused` is not listed, though what answers late copies of
+/// its releases stays a while under its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_leaves_out_a_deleted_semaphore() {
+    let server = RedisServer::start();
+    let client = client_named(&server, "pool-owner").await;
+    let (kept, deleted) = (unique_name("cli-kept"), unique_name("cli-deleted"));
+    for name in [&kept, &deleted] {
+        let semaphore = client.semaphore(name);
+        assert!(semaphore.try_set_permits(1).await.expect("set"));
+        // A lone acquisition, counted in the hash that outlives the deletion.
+        semaphore
+            .acquire(1)
+            .await
+            .expect("free")
+            .release()
+            .await
+            .expect("release");
+    }
+    assert!(
+        client
+            .semaphore(&deleted)
+            .delete_if_unused()
+            .await
+            .expect("unused")
+    );
+    let exists: i64 = server.cmd(&["EXISTS", &sem_key(&deleted)]);
+    assert_eq!(exists, 1, "set-up: what answers late copies is still there");
+    let listed = json(&run(&server, &["--json", "list", "--pattern", "cli-*"]).await);
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|entry| entry["name"].as_str())
+        .collect();
+    assert_eq!(names, [kept.as_str()], "{listed}");
 }

@@ -358,24 +358,38 @@ fn infer_impl_traits(ty: &mut Type) {
             let span = impl_trait.impl_token.span;
             *ty = syn::parse_quote_spanned!(span=> _);
         }
-        Type::Path(path) => {
-            for segment in &mut path.path.segments {
-                if let syn::PathArguments::AngleBracketed(arguments) = &mut segment.arguments {
-                    for argument in &mut arguments.args {
-                        if let syn::GenericArgument::Type(ty) = argument {
-                            infer_impl_traits(ty);
-                        }
-                    }
+        Type::Path(path) => infer_in_path(&mut path.path),
+        Type::TraitObject(object) => {
+            for bound in &mut object.bounds {
+                if let syn::TypeParamBound::Trait(bound) = bound {
+                    infer_in_path(&mut bound.path);
                 }
             }
         }
         Type::Tuple(tuple) => tuple.elems.iter_mut().for_each(infer_impl_traits),
         Type::Reference(reference) => infer_impl_traits(&mut reference.elem),
+        Type::Ptr(pointer) => infer_impl_traits(&mut pointer.elem),
         Type::Array(array) => infer_impl_traits(&mut array.elem),
         Type::Slice(slice) => infer_impl_traits(&mut slice.elem),
         Type::Paren(paren) => infer_impl_traits(&mut paren.elem),
         Type::Group(group) => infer_impl_traits(&mut group.elem),
         _ => {}
+    }
+}
+
+/// [`infer_impl_traits`] in the generic arguments of every segment of `path`, associated type
+/// bindings included (`Box<dyn Iterator<Item = impl Display>>`).
+fn infer_in_path(path: &mut syn::Path) {
+    for segment in &mut path.segments {
+        if let syn::PathArguments::AngleBracketed(arguments) = &mut segment.arguments {
+            for argument in &mut arguments.args {
+                match argument {
+                    syn::GenericArgument::Type(ty) => infer_impl_traits(ty),
+                    syn::GenericArgument::AssocType(binding) => infer_impl_traits(&mut binding.ty),
+                    _ => {}
+                }
+            }
+        }
     }
 }
 

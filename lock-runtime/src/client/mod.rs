@@ -265,7 +265,10 @@ impl LockClient {
     /// `pattern` (as for [`held_locks`](Self::held_locks)): the reentrant and fair locks held,
     /// the read-write locks held, the semaphores whose permits were set (held or not) and the
     /// latches set, at most `limit` of them, sorted by name (one name may have several kinds).
-    /// Describe each with its handle's `info()`.
+    /// Describe each with its handle's `info()`. A semaphore deleted by
+    /// [`Semaphore::delete_if_unused`](crate::Semaphore::delete_if_unused) is still listed for
+    /// about 15 minutes (its `info()` then has no total): the count that answers late copies of
+    /// its releases outlives it that long.
     ///
     /// Walks the keyspace with `SCAN` as [`held_locks`](Self::held_locks) does, twice (once for
     /// the kinds kept in hashes, once for the latches, kept in strings).

@@ -514,8 +514,11 @@ impl Semaphore {
     /// do not keep it in use, nor do waiters whose process died. Once deleted, the name is a
     /// semaphore whose permits were never set: acquisitions are refused until
     /// [`try_set_permits`](Self::try_set_permits) or [`add_permits`](Self::add_permits) sets
-    /// them again. Two keys stay until their TTL runs out: the ids of its recent requests and
-    /// the notes of acquisitions that ended unreleased, which answer copies of earlier requests.
+    /// them again. What answers copies of earlier requests stays until its TTL runs out (about
+    /// 15 minutes): the ids of recent requests, the notes of acquisitions that ended unreleased,
+    /// the count of its lone acquisitions (the semaphore's hash, with that field alone; set
+    /// again, the semaphore carries it on), the marks of abandoned acquisitions and the memos of
+    /// [`release_by_id`](Self::release_by_id) calls.
     ///
     /// To take a semaphore out of use, stop acquiring, let the holders release (or release a
     /// stuck one by its id, [`release_by_id`](Self::release_by_id)), then delete it.

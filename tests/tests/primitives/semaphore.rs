@@ -800,8 +800,12 @@ enum PermitsEnd {
 /// A permit release whose first copy runs in Redis but whose reply is lost is resent after the
 /// response timeout (default settings). The resend answers what the first copy did, from the
 /// semaphore's count of lone acquisitions and its notes of lost ones, with no memo: `Ok` if
-/// that copy released the permits, `NotHeld` if they were gone already.
-async fn a_resent_permit_release_answers_what_its_first_copy_did(end: PermitsEnd) {
+/// that copy released the permits, `NotHeld` if they were gone already. With `deleted`, the
+/// semaphore is deleted (`delete_if_unused`) and set again before the resend lands, and lone
+/// acquisitions come and go three times: the count carries over the deletion, or the resend
+/// would answer from a count started anew (`NotHeld` for a release that ran, `Ok` for permits
+/// whose lease had ended).
+async fn a_resent_permit_release_answers_what_its_first_copy_did(end: PermitsEnd, deleted: bool) {
     let server = RedisServer::start();
     let proxy = TcpProxy::start(server.port()).await;
     let client = lock_runtime::LockClient::connect(&proxy.url())
@@ -852,7 +856,16 @@ async fn a_resent_permit_release_answers_what_its_first_copy_did(end: PermitsEnd
     })
     .await;
     assert!(first_copy_ran, "the release's first copy never ran");
-    if !beside {
+    if deleted {
+        assert!(theirs.delete_if_unused().await.expect("delete"), "unused");
+        assert!(theirs.try_set_permits(2).await.expect("set again"));
+    }
+    let cycles = match (beside, deleted) {
+        (true, _) => 0,
+        (false, false) => 1,
+        (false, true) => 3,
+    };
+    for _ in 0..cycles {
         let next = theirs.acquire(1).await.expect("the next acquisition");
         next.release().await.expect("the next release");
     }
@@ -869,20 +882,27 @@ async fn a_resent_permit_release_answers_what_its_first_copy_did(end: PermitsEnd
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resent_permit_release_answers_what_its_first_copy_did_lone() {
     for end in [PermitsEnd::Released, PermitsEnd::Lost] {
-        a_resent_permit_release_answers_what_its_first_copy_did(end).await;
+        a_resent_permit_release_answers_what_its_first_copy_did(end, false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_permit_release_answers_what_its_first_copy_did_across_a_deletion() {
+    for end in [PermitsEnd::Released, PermitsEnd::Lost] {
+        a_resent_permit_release_answers_what_its_first_copy_did(end, true).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resent_permit_release_answers_what_its_first_copy_did_beside_another() {
     for end in [PermitsEnd::ReleasedBeside, PermitsEnd::LostBeside] {
-        a_resent_permit_release_answers_what_its_first_copy_did(end).await;
+        a_resent_permit_release_answers_what_its_first_copy_did(end, false).await;
     }
 }
 
-/// Whether the semaphore `name` is defined: its hash, with its total, exists.
+/// Whether the semaphore `name` is defined: its hash has a total.
 fn defined(server: &RedisServer, name: &str) -> bool {
-    server.cmd::<i64>(&["EXISTS", &sem_key(name)]) == 1
+    server.cmd::<i64>(&["HEXISTS", &sem_key(name), "total"]) == 1
 }
 
 /// `delete_if_unused` leaves a semaphore whose permits are held, and one whose permits are all
@@ -935,20 +955,24 @@ async fn delete_if_unused_leaves_a_semaphore_in_use_and_deletes_an_unused_one() 
     sem.add_permits(1).await.expect("a second permit");
     for _ in 0..2 {
         let crashed = sem
-            .try_acquire(1, Duration::ZERO, Some(Duration::from_millis(200)))
+            .try_acquire(1, Duration::ZERO, Some(Duration::from_secs(2)))
             .await
             .expect("free");
         std::mem::forget(crashed);
     }
     let used: i64 = server.cmd(&["HGET", &sem_key(&name), "used"]);
     assert_eq!(used, 2, "set-up: both holds are counted in the hash");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
     assert!(
         sem.delete_if_unused().await.expect("unused"),
         "the crashed holders' leases ended"
     );
     assert!(!defined(&server, &name));
     assert_no_key_without_ttl(&server, &name);
+    assert!(
+        sem.delete_if_unused().await.expect("gone"),
+        "deleted already: nothing to delete"
+    );
     let err = sem
         .try_acquire(1, Duration::ZERO, None)
         .await
@@ -956,6 +980,12 @@ async fn delete_if_unused_leaves_a_semaphore_in_use_and_deletes_an_unused_one() 
     assert!(err.to_string().contains("has no permits"), "{err}");
     assert!(sem.try_set_permits(2).await.expect("set again"));
     assert_eq!(sem.available_permits().await.expect("count"), 2);
+    let ttl: i64 = server.cmd(&["PTTL", &sem_key(&name)]);
+    assert_eq!(ttl, -1, "set again, the semaphore lasts");
+    assert!(sem.delete_if_unused().await.expect("unused"));
+    sem.add_permits(1).await.expect("added, after a deletion");
+    let ttl: i64 = server.cmd(&["PTTL", &sem_key(&name)]);
+    assert_eq!(ttl, -1, "made again by add_permits, the semaphore lasts");
 
     let other = unique_name("sem-delete-list");
     put_a_list(&server, &sem_key(&other));

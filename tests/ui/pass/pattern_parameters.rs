@@ -42,6 +42,17 @@ async fn by_reference(&copied: &u64) -> Result<Vec<impl Display>, LockError> {
     Ok(vec![copied])
 }
 
+/// `impl Trait` deeper in the return type: an associated type, a pointer.
+#[distribute_lock(key = "rows:{count}")]
+async fn rows(count: u64) -> Result<Box<dyn Iterator<Item = impl Display> + Send>, LockError> {
+    Ok(Box::new(0..count))
+}
+
+#[distribute_lock(key = "pointer:{count}")]
+async fn pointer(count: u64) -> Result<(*const u8, Option<impl Display>), LockError> {
+    Ok((std::ptr::null(), Some(count)))
+}
+
 /// Spawned, as a handler's future is.
 fn spawn_all(state: AppState) -> tokio::task::JoinHandle<Result<String, LockError>> {
     tokio::spawn(async move {
@@ -59,4 +70,6 @@ fn spawn_all(state: AppState) -> tokio::task::JoinHandle<Result<String, LockErro
 
 fn main() {
     let _ = spawn_all;
+    let _ = rows(1);
+    let _ = pointer(1);
 }

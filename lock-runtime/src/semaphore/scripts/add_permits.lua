@@ -26,6 +26,8 @@ if kind ~= 'none' and kind ~= 'hash' then
 end
 redis_call('hincrby', KEYS[1], 'total', ARGV[1])
 redis_call('hsetnx', KEYS[1], 'used', 0)
+-- Set again after a deletion, whose count of lone acquisitions carries on (delete.lua).
+redis_call('persist', KEYS[1])
 wake_fitting(KEYS[1], available(KEYS[1]), server_ms(), ARGV[2])
 record_run(KEYS[6], ARGV[3], 1, ARGV[4])
 return 1

@@ -1,7 +1,12 @@
--- Delete a semaphore nobody uses: its definition (the hash, with its total) and the keys of its
--- acquisitions and its queue. Its recent requests and its notes of acquisitions that ended
--- without their release stay: both have a TTL, and they answer the copies of requests that ran
--- before the deletion (a resend of a release that ran, for one, still answers released).
+-- Delete a semaphore nobody uses: its definition (the total), the keys of its acquisitions and
+-- its queue. What answers the copies of requests that ran before the deletion stays, for as
+-- long as such a copy may land: its recent requests and its notes of acquisitions that ended
+-- without their release (both with a TTL), and the count of its lone acquisitions (LONES, see
+-- sem.lua), kept as the hash's only field, with that TTL. A resend of a lone acquisition's
+-- release tells from that count whether its first copy released it; were the count gone, it
+-- would answer not held, and once the semaphore is set again and counted anew, it could even
+-- answer released for a lease that ran out. set_permits.lua and add_permits.lua take the count
+-- up where it was and make the hash lasting again.
 --
 -- KEYS[1]  the semaphore (see sem.lua)
 -- KEYS[2]  the leases of the acquisitions (see sem.lua)
@@ -18,8 +23,8 @@
 -- ARGV[1]  id of this request
 -- ARGV[2]  how long a copy of a request may land after it ran, in milliseconds (see requests.lua)
 --
--- Returns 1 deleted, 2 there was no semaphore, 0 in use (permits held, or a live waiter queued:
--- nothing deleted), -1 KEYS[1] holds a value of another type.
+-- Returns 1 deleted, 2 there was no semaphore (none, or one deleted already), 0 in use (permits
+-- held, or a live waiter queued: nothing deleted), -1 KEYS[1] holds a value of another type.
 --
 -- Acquisitions whose lease ended are dropped first, and waiters whose liveness ended leave the
 -- queue: neither keeps the semaphore in use.
@@ -37,8 +42,14 @@ return run_once(KEYS[7], ARGV[1], ARGV[2], function()
     if live_at(queue_of(KEYS[1], KEYS[4]), 0, now, nil) then
         return 0
     end
-    if redis_call('del', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]) == 0 then
+    local lones = redis_call('hget', KEYS[1], LONES)
+    if not redis_call('hget', KEYS[1], 'total') then
         return 2
+    end
+    redis_call('del', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+    if lones then
+        redis_call('hset', KEYS[1], LONES, lones)
+        redis_call('pexpire', KEYS[1], ARGV[2])
     end
     return 1
 end)

@@ -24,6 +24,8 @@ end
 local result = 0
 if redis_call('hsetnx', KEYS[1], 'total', ARGV[1]) == 1 then
     redis_call('hsetnx', KEYS[1], 'used', 0)
+    -- Set again after a deletion, whose count of lone acquisitions carries on (delete.lua).
+    redis_call('persist', KEYS[1])
     result = 1
 end
 record_run(KEYS[2], ARGV[2], result, ARGV[3])
