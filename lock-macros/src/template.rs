@@ -63,8 +63,18 @@ impl KeyTemplate {
                         && !part.is_empty())
             });
             if !well_formed {
+                // What `format!` would take and a key does not: a name comes from `Display`
+                // of what the parameters hold (a `Debug` output may change with a type's
+                // version, and two services would then name different locks).
+                let hint = if inner.contains(':') {
+                    "; a placeholder takes no format spec: lock names use `Display`, so pass a value that displays as the name should"
+                } else if inner.contains('(') {
+                    "; a placeholder cannot call a method: pass the value as a parameter, or make it a field"
+                } else {
+                    ""
+                };
                 return Err(error(format!(
-                    "placeholder `{{{inner}}}` in key \"{text}\" must name a parameter, like `{{product_id}}` or `{{order.id}}`"
+                    "placeholder `{{{inner}}}` in key \"{text}\" must name a parameter, like `{{product_id}}` or `{{order.id}}`{hint}"
                 )));
             }
             if !parameters.contains(&path[0]) {
@@ -171,6 +181,8 @@ mod tests {
             ("stock:{}", "must name a parameter"),
             ("stock:{a-b}", "must name a parameter"),
             ("stock:{0}", "must name a parameter"),
+            ("stock:{product_id:?}", "takes no format spec"),
+            ("stock:{product_id.id()}", "cannot call a method"),
         ];
         for (text, expected) in cases {
             let message = parse(text)
