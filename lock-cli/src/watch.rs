@@ -71,12 +71,12 @@ async fn live(client: &LockClient, interval: Duration, first: Snapshot) -> Resul
         screen.draw(&frame.lines())?;
         tokio::time::sleep(interval).await;
         let looked_at = SystemTime::now();
-        match Snapshot::look(client, snapshot.name()).await {
+        match look(client, snapshot.name(), interval).await {
             Ok(now) => {
                 history.observe(&now, looked_at);
                 (snapshot, at, failure) = (now, looked_at, None);
             }
-            Err(err) => failure = Some((looked_at, chain(&err))),
+            Err(why) => failure = Some((looked_at, why)),
         }
     }
 }
@@ -94,7 +94,7 @@ async fn lines(
     print_change(&first, json)?;
     loop {
         tokio::time::sleep(interval).await;
-        match Snapshot::look(client, first.name()).await {
+        match look(client, first.name(), interval).await {
             Ok(snapshot) => {
                 let seen = snapshot.watched();
                 if seen != last {
@@ -102,8 +102,24 @@ async fn lines(
                     last = seen;
                 }
             }
-            Err(err) => eprintln!("lock-cli: {}", chain(&err)),
+            Err(why) => eprintln!("lock-cli: {why}"),
         }
+    }
+}
+
+/// One look at `name` after the first, or why it failed. Bounded by the interval, and at least
+/// 2 s (four reads, from a Redis that may be busy): a look at a Redis that stopped answering
+/// would otherwise wait out the client's retry timeout, about ten seconds, while the view went
+/// on showing the last state as the current one.
+async fn look(client: &LockClient, name: &str, interval: Duration) -> Result<Snapshot, String> {
+    let bound = interval.max(Duration::from_secs(2));
+    match tokio::time::timeout(bound, Snapshot::look(client, name)).await {
+        Ok(Ok(snapshot)) => Ok(snapshot),
+        Ok(Err(err)) => Err(chain(&err)),
+        Err(_) => Err(format!(
+            "no answer from Redis within {}",
+            humantime::format_duration(bound)
+        )),
     }
 }
 

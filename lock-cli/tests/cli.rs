@@ -574,6 +574,45 @@ async fn watch_prints_a_line_per_change_and_stops_on_ctrl_c() {
     assert!(status.success(), "{status}");
 }
 
+/// A Redis that stops answering is reported within about two seconds, not after the client's
+/// retry timeout, and the watch goes on once it answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_reports_a_redis_that_stopped_answering_at_once() {
+    let server = RedisServer::start();
+    let proxy = lock_tests::TcpProxy::start(server.port()).await;
+    let holding = client_named(&server, "watched-holder").await;
+    let name = unique_name("cli-watch-down");
+    let mut watching = lock_cli()
+        .arg("--url")
+        .arg(proxy.url())
+        .args(["watch", &name, "--interval", "100ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lock-cli starts");
+    let mut lines = BufReader::new(watching.stdout.take().expect("piped")).lines();
+    let mut errors = BufReader::new(watching.stderr.take().expect("piped")).lines();
+    let first = next_line(&mut lines).await;
+    assert!(first.contains("free, 0 waiting"), "{first}");
+
+    proxy.blackhole(true);
+    let reported = next_line(&mut errors).await;
+    assert!(
+        reported.contains("no answer from Redis within 2s"),
+        "{reported}"
+    );
+    let guard = holding.lock(&name).acquire().await.expect("free");
+    proxy.blackhole(false);
+    let held = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the watch goes on once Redis answers")
+        .expect("stdout readable")
+        .expect("a line");
+    assert!(held.contains("held by watched-holder for"), "{held}");
+    guard.unlock().await.expect("unlock");
+    watching.start_kill().expect("kill");
+}
+
 /// At a terminal, `watch` is one page redrawn in place: the first row stays its header however
 /// often it refreshes and whoever holds the lock, and Ctrl-C gives the terminal back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,8 @@ use std::{process::Output, time::Duration};
 use lock_tests::RedisServer;
 use serde_json::Value;
 use tokio::{
-    io::{BufReader, Lines},
-    process::{ChildStdout, Command},
+    io::{AsyncBufRead, Lines},
+    process::Command,
 };
 
 /// The binary under test, with no `LOCK_REDIS_URL` from the environment.
@@ -61,8 +61,8 @@ pub(crate) fn json(output: &Output) -> Value {
         .unwrap_or_else(|err| panic!("not JSON ({err}): {}", stdout(output)))
 }
 
-/// The next line of `watch`, within a few seconds.
-pub(crate) async fn next_line(lines: &mut Lines<BufReader<ChildStdout>>) -> String {
+/// The next line of `watch` (its stdout or its stderr), within a few seconds.
+pub(crate) async fn next_line<R: AsyncBufRead + Unpin>(lines: &mut Lines<R>) -> String {
     tokio::time::timeout(Duration::from_secs(5), lines.next_line())
         .await
         .expect("a line within 5 s")
