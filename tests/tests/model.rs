@@ -1884,6 +1884,10 @@ enum SemOp {
     Drop {
         permit: usize,
     },
+    /// `delete_if_unused()`.
+    DeleteIfUnused {
+        client: usize,
+    },
 }
 
 struct SemaphoreModel {
@@ -1894,10 +1898,24 @@ struct SemaphoreModel {
     /// only copy may land (now, or when delivered if it was held) or not at all (lost with a
     /// reset connection). Settled when Redis shows them.
     unsure_adds: u64,
+    /// A `delete_if_unused` call failed: its copy may land (deleting the semaphore if nobody
+    /// uses it then) or not. Kept to the end of the case.
+    unsure_delete: bool,
     holds: Holds<SemaphorePermit>,
 }
 
 impl SemaphoreModel {
+    /// The semaphore was deleted: it had no permit held (a hold in doubt was surely gone).
+    fn deleted(&mut self) {
+        self.total = None;
+        for hold in &mut self.holds.holds {
+            if hold.state == State::Doubtful {
+                hold.state = State::Gone;
+                hold.count = 0;
+            }
+        }
+    }
+
     async fn acquire(
         &mut self,
         h: &Harness<'_>,
@@ -1946,6 +1964,7 @@ impl SemaphoreModel {
                 // A short wait ends before a resend: a held (or merely slow) request is given up.
                 let expected = surely_free.is_some_and(|free| wanted <= free)
                     && self.unsure_adds == 0
+                    && !self.unsure_delete
                     && !(wait == Wait::Short && (stalled || err.is_redis()));
                 if expected {
                     Err(format!(
@@ -1990,6 +2009,7 @@ impl Model for SemaphoreModel {
                 },
                 (true, Some(_), 10..45) => SemOp::Release { permit },
                 (true, Some(_), 45..55) => SemOp::Drop { permit },
+                (true, _, 55..62) => SemOp::DeleteIfUnused { client },
                 _ => SemOp::Acquire {
                     client,
                     permits: gene.small(),
@@ -2001,6 +2021,8 @@ impl Model for SemaphoreModel {
             let given_up = gene.stall(false) != Stall::No && gene.wait() == Wait::Short;
             match (&op, picked) {
                 (SemOp::TrySetPermits { .. } | SemOp::AddPermits { .. }, _) => set = true,
+                // Unused, it is deleted: the next calls set it again.
+                (SemOp::DeleteIfUnused { .. }, None) => set = false,
                 (
                     SemOp::Acquire {
                         permits: n,
@@ -2027,6 +2049,7 @@ impl Model for SemaphoreModel {
             name: unique_name("model-semaphore"),
             total: None,
             unsure_adds: 0,
+            unsure_delete: false,
             holds: Holds::new("permit"),
         }
     }
@@ -2045,7 +2068,7 @@ impl Model for SemaphoreModel {
                     .await?
                     .map_err(|err| format!("try_set_permits({permits}) failed: {err}"))?;
                 let expected = self.total.is_none();
-                if set != expected && self.unsure_adds == 0 {
+                if set != expected && self.unsure_adds == 0 && !self.unsure_delete {
                     return Err(format!(
                         "try_set_permits({permits}) returned {set} with the total at {:?}",
                         self.total
@@ -2096,6 +2119,32 @@ impl Model for SemaphoreModel {
                     .gave_back(index, None, result, ran_out())
                     .map(|note| format!("#{index}: {note}"))
             }
+            SemOp::DeleteIfUnused { client } => {
+                let semaphore = h.client(client).semaphore(&self.name);
+                let deleted = h
+                    .send(client, stalled, semaphore.delete_if_unused())
+                    .await?;
+                self.holds.check_leases(h)?;
+                match deleted {
+                    Ok(true) => {
+                        if let Some(hold) = self
+                            .holds
+                            .holds
+                            .iter()
+                            .find(|hold| hold.state == State::Live)
+                        {
+                            return Err(format!("deleted while {hold} held its permits"));
+                        }
+                        self.deleted();
+                        Ok("deleted (or none)".into())
+                    }
+                    Ok(false) => Ok("in use: left".into()),
+                    Err(err) => {
+                        self.unsure_delete = true;
+                        Ok(format!("failed, may land: {err}"))
+                    }
+                }
+            }
             SemOp::Drop { permit } => {
                 let Some(picked) = self.holds.pick(permit) else {
                     return Ok("no permit to drop".into());
@@ -2131,6 +2180,8 @@ impl Model for SemaphoreModel {
                     self.unsure_adds -= total - base;
                     self.total = Some(total);
                 }
+                // A delete whose outcome was unknown landed.
+                None if self.unsure_delete => self.deleted(),
                 _ => {
                     return Err(Mismatch::from(format!(
                         "the total is {total:?} in Redis, {:?} in the model",
