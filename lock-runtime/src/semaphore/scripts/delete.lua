@@ -35,20 +35,18 @@ return run_once(KEYS[7], ARGV[1], ARGV[2], function()
         return -1
     end
     local now = server_ms()
+    -- Read once the lone acquisition is settled, which counts LONES on.
     expire_all(KEYS[1], KEYS[2], now)
-    if (tonumber(redis_call('hget', KEYS[1], 'used')) or 0) > 0 then
-        return 0
-    end
-    if live_at(queue_of(KEYS[1], KEYS[4]), 0, now, nil) then
-        return 0
-    end
-    local lones = redis_call('hget', KEYS[1], LONES)
-    if not redis_call('hget', KEYS[1], 'total') then
+    local found = redis_call('hmget', KEYS[1], 'total', 'used', LONES)
+    if not found[1] then
         return 2
     end
+    if (tonumber(found[2]) or 0) > 0 or live_at(queue_of(KEYS[1], KEYS[4]), 0, now, nil) then
+        return 0
+    end
     redis_call('del', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
-    if lones then
-        redis_call('hset', KEYS[1], LONES, lones)
+    if found[3] then
+        redis_call('hset', KEYS[1], LONES, found[3])
         redis_call('pexpire', KEYS[1], ARGV[2])
     end
     return 1
